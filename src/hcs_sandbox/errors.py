@@ -1,0 +1,499 @@
+"""The one exception tree of hcs-sandbox, and the one factory that maps an HRESULT to it.
+
+Every error the library raises derives from :class:`HcsSandboxError`.  Each carries a
+one-line ``message`` (what failed and why) and an optional ``remedy`` (what to do); the
+CLI prints ``str(error)``, which joins the two, on one line.
+
+HCS failures are built only by :func:`error_from_hresult`, from the HRESULT a call
+returned plus the ``ResultError`` document HCS may attach to it.
+
+Sources for the HRESULT values:
+- Microsoft, *HCS HRESULT values*
+  (MicrosoftDocs/Virtualization-Documentation ``virtualization/api/hcs/Reference/HCSHResult.md``);
+- Microsoft, *HCN HRESULT values* (``virtualization/api/hcn/Reference/HCNHResult.md``);
+- hcsshim ``internal/hcs/errors.go`` for the NTSTATUS-style ``0xC037xxxx`` twins, and
+  ``internal/interop/interop.go`` for the Win32-in-HRESULT rule.
+
+This module imports nothing from the package: every layer may use it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "AccessDeniedError",
+    "AlreadyExistsError",
+    "AlreadyStoppedError",
+    "ConnectFailedError",
+    "HcnError",
+    "HcsError",
+    "HcsSandboxError",
+    "HcsUnavailableError",
+    "InvalidJsonError",
+    "InvalidStateError",
+    "NameInUseError",
+    "NotFoundError",
+    "OperationTimeoutError",
+    "ProcessAlreadyStoppedError",
+    "SandboxNotFoundError",
+    "ServiceNotAvailableError",
+    "SpecError",
+    "StorageError",
+    "StoreError",
+    "WsbError",
+    "error_from_hresult",
+    "hresult_name",
+    "normalize_hresult",
+]
+
+
+class HcsSandboxError(Exception):
+    """Base class of every error hcs-sandbox raises.
+
+    ``message`` says what failed and why; ``remedy`` says what to do about it.
+    """
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, remedy: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.remedy = remedy
+
+    def __str__(self) -> str:
+        if self.remedy:
+            return f"{self.message} ({self.remedy})"
+        return self.message
+
+
+# --------------------------------------------------------------------------------------
+# Input errors (exit code 2 at the CLI)
+# --------------------------------------------------------------------------------------
+
+
+class SpecError(HcsSandboxError, ValueError):
+    """A sandbox description is invalid: which field, which value, why, what is allowed."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        value: object = None,
+        allowed: str | None = None,
+        remedy: str | None = None,
+    ) -> None:
+        super().__init__(message, remedy=remedy if remedy is not None else allowed)
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+
+
+class WsbError(SpecError):
+    """A ``.wsb`` file is invalid.  ``path`` and ``line`` say where."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        value: object = None,
+        remedy: str | None = None,
+    ) -> None:
+        where = path or "<wsb>"
+        if line is not None:
+            where = f"{where}:{line}"
+        super().__init__(f"{where}: {message}", field=field, value=value, remedy=remedy)
+        self.path = path
+        self.line = line
+
+
+class NameInUseError(HcsSandboxError):
+    """A sandbox name is already taken."""
+
+    exit_code = 2
+
+
+class SandboxNotFoundError(HcsSandboxError):
+    """No sandbox has that name or id."""
+
+    exit_code = 2
+
+
+class StoreError(HcsSandboxError):
+    """The state store could not be read or written."""
+
+
+class StorageError(HcsSandboxError):
+    """A disk, file or base image problem."""
+
+
+class HcsUnavailableError(HcsSandboxError, OSError):
+    """HCS (or one of its DLLs or exports) is not available on this host."""
+
+
+# --------------------------------------------------------------------------------------
+# HRESULT-based errors
+# --------------------------------------------------------------------------------------
+
+FACILITY_HCS = 0x037  # HCS_E_*  (HCSHResult.md)
+FACILITY_HCN = 0x03B  # HCN_E_*  (HCNHResult.md)
+FACILITY_WIN32 = 0x007
+
+# HCS_E_* codes, HCSHResult.md.  Key: the low 16 bits ("code") in facility 0x037.
+HCS_CODES: dict[int, str] = {
+    0x0100: "HCS_E_TERMINATED_DURING_START",
+    0x0101: "HCS_E_IMAGE_MISMATCH",
+    0x0102: "HCS_E_HYPERV_NOT_INSTALLED",
+    0x0103: "HCS_E_OPERATION_PENDING_LEGACY",  # 0xC0370103 in vmcompute (hcsshim errors.go)
+    0x0105: "HCS_E_INVALID_STATE",
+    0x0106: "HCS_E_UNEXPECTED_EXIT",
+    0x0107: "HCS_E_TERMINATED",
+    0x0108: "HCS_E_CONNECT_FAILED",
+    0x0109: "HCS_E_CONNECTION_TIMEOUT",
+    0x010A: "HCS_E_CONNECTION_CLOSED",
+    0x010B: "HCS_E_UNKNOWN_MESSAGE",
+    0x010C: "HCS_E_UNSUPPORTED_PROTOCOL_VERSION",
+    0x010D: "HCS_E_INVALID_JSON",
+    0x010E: "HCS_E_SYSTEM_NOT_FOUND",
+    0x010F: "HCS_E_SYSTEM_ALREADY_EXISTS",
+    0x0110: "HCS_E_SYSTEM_ALREADY_STOPPED",
+    0x0111: "HCS_E_PROTOCOL_ERROR",
+    0x0112: "HCS_E_INVALID_LAYER",
+    0x0113: "HCS_E_WINDOWS_INSIDER_REQUIRED",
+    0x0114: "HCS_E_SERVICE_NOT_AVAILABLE",
+    0x0115: "HCS_E_OPERATION_NOT_STARTED",
+    0x0116: "HCS_E_OPERATION_ALREADY_STARTED",
+    0x0117: "HCS_E_OPERATION_PENDING",
+    0x0118: "HCS_E_OPERATION_TIMEOUT",
+    0x0119: "HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET",
+    0x011A: "HCS_E_OPERATION_RESULT_ALLOCATION_FAILED",
+    0x011B: "HCS_E_ACCESS_DENIED",
+    0x011C: "HCS_E_GUEST_CRITICAL_ERROR",
+    0x011D: "HCS_E_PROCESS_INFO_NOT_AVAILABLE",
+    0x011E: "HCS_E_SERVICE_DISCONNECT",
+    0x011F: "HCS_E_PROCESS_ALREADY_STOPPED",
+}
+
+# HCN_E_* codes, HCNHResult.md.  Key: the low 16 bits in facility 0x03B.
+HCN_CODES: dict[int, str] = {
+    0x0001: "HCN_E_NETWORK_NOT_FOUND",
+    0x0002: "HCN_E_ENDPOINT_NOT_FOUND",
+    0x0003: "HCN_E_LAYER_NOT_FOUND",
+    0x0004: "HCN_E_SWITCH_NOT_FOUND",
+    0x0005: "HCN_E_SUBNET_NOT_FOUND",
+    0x0006: "HCN_E_ADAPTER_NOT_FOUND",
+    0x0007: "HCN_E_PORT_NOT_FOUND",
+    0x0008: "HCN_E_POLICY_NOT_FOUND",
+    0x0009: "HCN_E_VFP_PORTSETTING_NOT_FOUND",
+    0x000A: "HCN_E_INVALID_NETWORK",
+    0x000B: "HCN_E_INVALID_NETWORK_TYPE",
+    0x000C: "HCN_E_INVALID_ENDPOINT",
+    0x000D: "HCN_E_INVALID_POLICY",
+    0x000E: "HCN_E_INVALID_POLICY_TYPE",
+    0x000F: "HCN_E_INVALID_REMOTE_ENDPOINT_OPERATION",
+    0x0010: "HCN_E_NETWORK_ALREADY_EXISTS",
+    0x0011: "HCN_E_LAYER_ALREADY_EXISTS",
+    0x0012: "HCN_E_POLICY_ALREADY_EXISTS",
+    0x0013: "HCN_E_PORT_ALREADY_EXISTS",
+    0x0014: "HCN_E_ENDPOINT_ALREADY_ATTACHED",
+    0x0015: "HCN_E_REQUEST_UNSUPPORTED",
+    0x0016: "HCN_E_MAPPING_NOT_SUPPORTED",
+    0x0017: "HCN_E_DEGRADED_OPERATION",
+    0x0018: "HCN_E_SHARED_SWITCH_MODIFICATION",
+    0x0019: "HCN_E_GUID_CONVERSION_FAILURE",
+    0x001A: "HCN_E_REGKEY_FAILURE",
+    0x001B: "HCN_E_INVALID_JSON",
+    0x001C: "HCN_E_INVALID_JSON_REFERENCE",
+    0x001D: "HCN_E_ENDPOINT_SHARING_DISABLED",
+    0x001E: "HCN_E_INVALID_IP",
+    0x001F: "HCN_E_SWITCH_EXTENSION_NOT_FOUND",
+    0x0020: "HCN_E_MANAGER_STOPPED",
+    0x0021: "GCN_E_MODULE_NOT_FOUND",
+    0x0022: "GCN_E_NO_REQUEST_HANDLERS",
+    0x0023: "GCN_E_REQUEST_UNSUPPORTED",
+    0x0024: "GCN_E_RUNTIMEKEYS_FAILED",
+    0x0025: "GCN_E_NETADAPTER_TIMEOUT",
+    0x0026: "GCN_E_NETADAPTER_NOT_FOUND",
+    0x0027: "GCN_E_NETCOMPARTMENT_NOT_FOUND",
+    0x0028: "GCN_E_NETINTERFACE_NOT_FOUND",
+    0x0029: "GCN_E_DEFAULTNAMESPACE_EXISTS",
+    0x002A: "HCN_E_ICS_DISABLED",
+    0x002B: "HCN_E_ENDPOINT_NAMESPACE_ALREADY_EXISTS",
+    0x002C: "HCN_E_ENTITY_HAS_REFERENCES",
+    0x002D: "HCN_E_INVALID_INTERNAL_PORT",
+    0x002E: "HCN_E_NAMESPACE_ATTACH_FAILED",
+    0x002F: "HCN_E_ADDR_INVALID_OR_RESERVED",
+    0x0034: "HCN_E_ENDPOINT_NOT_ATTACHED",
+    0x0037: "HCN_E_VFP_NOT_ALLOWED",
+}
+
+# A few generic HRESULTs seen from HCS in practice (hcsshim internal/hcs/errors.go, winerror.h).
+GENERIC_CODES: dict[int, str] = {
+    0x80004001: "E_NOTIMPL",
+    0x80004005: "E_FAIL",
+    0x8000FFFF: "E_UNEXPECTED",
+    0x80070002: "ERROR_FILE_NOT_FOUND",
+    0x80070003: "ERROR_PATH_NOT_FOUND",
+    0x80070005: "E_ACCESSDENIED",
+    0x80070006: "E_HANDLE",
+    0x8007000D: "ERROR_INVALID_DATA",
+    0x8007000E: "E_OUTOFMEMORY",
+    0x80070032: "ERROR_NOT_SUPPORTED",
+    0x80070050: "ERROR_FILE_EXISTS",
+    0x80070057: "E_INVALIDARG",
+    0x8007007F: "ERROR_PROC_NOT_FOUND",
+    0x800700B7: "ERROR_ALREADY_EXISTS",
+    0x80070490: "ERROR_NOT_FOUND",
+    0x800705B4: "ERROR_TIMEOUT",
+}
+
+ACCESS_REMEDY = "run as Administrator or join Hyper-V Administrators"
+
+
+def normalize_hresult(hr: int) -> int:
+    """Return ``hr`` as an unsigned 32-bit value (ctypes hands back a signed int32)."""
+    return hr & 0xFFFFFFFF
+
+
+def _facility(hr: int) -> int:
+    return (hr >> 16) & 0x1FFF
+
+
+def _is_failure(hr: int) -> bool:
+    # Both the HRESULT severity bit (0x8xxxxxxx) and NTSTATUS-style 0xCxxxxxxx.
+    return bool(hr & 0x80000000)
+
+
+def hresult_name(hr: int) -> str | None:
+    """The symbolic name of an HRESULT, or None when it is not one we know.
+
+    Facility 0x037 matches in both its ``0x8037xxxx`` and ``0xC037xxxx`` forms.
+    """
+    hr = normalize_hresult(hr)
+    if not _is_failure(hr):
+        return "S_OK" if hr == 0 else None
+    code = hr & 0xFFFF
+    facility = _facility(hr)
+    if facility == FACILITY_HCS:
+        return HCS_CODES.get(code)
+    if facility == FACILITY_HCN:
+        return HCN_CODES.get(code)
+    return GENERIC_CODES.get(hr)
+
+
+def win32_error(hr: int) -> int | None:
+    """The Win32 error code inside a ``0x8007xxxx`` HRESULT (hcsshim interop.go), else None."""
+    hr = normalize_hresult(hr)
+    if _is_failure(hr) and _facility(hr) == FACILITY_WIN32:
+        return hr & 0xFFFF
+    return None
+
+
+class HcsError(HcsSandboxError):
+    """A call into HCS (computecore/computestorage/virtdisk) failed.
+
+    ``hresult`` is the unsigned HRESULT, ``name`` its symbol when known, ``function`` the
+    API that failed, and ``result_error`` the parsed ResultError document when HCS gave one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hresult: int,
+        function: str | None = None,
+        result_error: Mapping[str, Any] | None = None,
+        remedy: str | None = None,
+    ) -> None:
+        super().__init__(message, remedy=remedy)
+        self.hresult = normalize_hresult(hresult)
+        self.name = hresult_name(self.hresult)
+        self.function = function
+        self.result_error: Mapping[str, Any] | None = result_error
+
+
+class NotFoundError(HcsError):
+    """HCS_E_SYSTEM_NOT_FOUND, ERROR_NOT_FOUND and similar."""
+
+
+class AlreadyExistsError(HcsError):
+    """HCS_E_SYSTEM_ALREADY_EXISTS."""
+
+
+class AlreadyStoppedError(HcsError):
+    """HCS_E_SYSTEM_ALREADY_STOPPED."""
+
+
+class InvalidStateError(HcsError):
+    """HCS_E_INVALID_STATE: the operation is not valid in the system's current state."""
+
+
+class OperationTimeoutError(HcsError):
+    """HCS_E_OPERATION_TIMEOUT or HCS_E_CONNECTION_TIMEOUT."""
+
+
+class ServiceNotAvailableError(HcsError):
+    """HCS_E_SERVICE_NOT_AVAILABLE / HCS_E_HYPERV_NOT_INSTALLED / HCS_E_SERVICE_DISCONNECT."""
+
+
+class InvalidJsonError(HcsError):
+    """HCS_E_INVALID_JSON / HCN_E_INVALID_JSON: a document was rejected."""
+
+
+class AccessDeniedError(HcsError):
+    """HCS_E_ACCESS_DENIED or E_ACCESSDENIED."""
+
+
+class ConnectFailedError(HcsError):
+    """The guest connection failed: HCS_E_CONNECT_FAILED, _CONNECTION_CLOSED, _UNKNOWN_MESSAGE."""
+
+
+class ProcessAlreadyStoppedError(HcsError):
+    """HCS_E_PROCESS_ALREADY_STOPPED."""
+
+
+class TerminatedError(HcsError):
+    """HCS_E_TERMINATED, HCS_E_UNEXPECTED_EXIT, HCS_E_TERMINATED_DURING_START."""
+
+
+class HcnError(HcsError):
+    """A call into HCN (computenetwork.dll) failed."""
+
+
+class HcnNotFoundError(HcnError, NotFoundError):
+    """HCN_E_NETWORK_NOT_FOUND / HCN_E_ENDPOINT_NOT_FOUND."""
+
+
+class HcnAlreadyExistsError(HcnError, AlreadyExistsError):
+    """HCN_E_NETWORK_ALREADY_EXISTS / HCN_E_PORT_ALREADY_EXISTS and similar."""
+
+
+_BY_NAME: dict[str, type[HcsError]] = {
+    "HCS_E_SYSTEM_NOT_FOUND": NotFoundError,
+    "ERROR_NOT_FOUND": NotFoundError,
+    "ERROR_FILE_NOT_FOUND": NotFoundError,
+    "ERROR_PATH_NOT_FOUND": NotFoundError,
+    "HCS_E_SYSTEM_ALREADY_EXISTS": AlreadyExistsError,
+    "ERROR_ALREADY_EXISTS": AlreadyExistsError,
+    "ERROR_FILE_EXISTS": AlreadyExistsError,
+    "HCS_E_SYSTEM_ALREADY_STOPPED": AlreadyStoppedError,
+    "HCS_E_INVALID_STATE": InvalidStateError,
+    "HCS_E_OPERATION_TIMEOUT": OperationTimeoutError,
+    "HCS_E_CONNECTION_TIMEOUT": OperationTimeoutError,
+    "ERROR_TIMEOUT": OperationTimeoutError,
+    "HCS_E_SERVICE_NOT_AVAILABLE": ServiceNotAvailableError,
+    "HCS_E_HYPERV_NOT_INSTALLED": ServiceNotAvailableError,
+    "HCS_E_SERVICE_DISCONNECT": ServiceNotAvailableError,
+    "HCS_E_INVALID_JSON": InvalidJsonError,
+    "HCS_E_ACCESS_DENIED": AccessDeniedError,
+    "E_ACCESSDENIED": AccessDeniedError,
+    "HCS_E_CONNECT_FAILED": ConnectFailedError,
+    "HCS_E_CONNECTION_CLOSED": ConnectFailedError,
+    "HCS_E_UNKNOWN_MESSAGE": ConnectFailedError,
+    "HCS_E_PROCESS_ALREADY_STOPPED": ProcessAlreadyStoppedError,
+    "HCS_E_TERMINATED": TerminatedError,
+    "HCS_E_UNEXPECTED_EXIT": TerminatedError,
+    "HCS_E_TERMINATED_DURING_START": TerminatedError,
+    "HCN_E_NETWORK_NOT_FOUND": HcnNotFoundError,
+    "HCN_E_ENDPOINT_NOT_FOUND": HcnNotFoundError,
+    "HCN_E_NETWORK_ALREADY_EXISTS": HcnAlreadyExistsError,
+    "HCN_E_PORT_ALREADY_EXISTS": HcnAlreadyExistsError,
+    "HCN_E_ENDPOINT_NAMESPACE_ALREADY_EXISTS": HcnAlreadyExistsError,
+    "HCN_E_POLICY_ALREADY_EXISTS": HcnAlreadyExistsError,
+    "HCN_E_INVALID_JSON": InvalidJsonError,
+}
+
+_REMEDIES: dict[str, str] = {
+    "HCS_E_ACCESS_DENIED": ACCESS_REMEDY,
+    "E_ACCESSDENIED": ACCESS_REMEDY,
+    "HCS_E_SERVICE_NOT_AVAILABLE": (
+        "enable the 'Virtual Machine Platform' and 'Windows Sandbox' features and start the "
+        "vmcompute service; 'hcs-sandbox doctor' checks this"
+    ),
+    "HCS_E_HYPERV_NOT_INSTALLED": (
+        "enable Hyper-V or 'Virtual Machine Platform' in Windows Features and reboot"
+    ),
+    "HCS_E_SERVICE_DISCONNECT": "the vmcompute service stopped; restart it and try again",
+    "HCS_E_INVALID_JSON": "this is a bug in hcs-sandbox or an unsupported host; please report it",
+    "HCS_E_CONNECT_FAILED": "the guest agent did not answer; check that the guest has booted",
+    "HCS_E_OPERATION_TIMEOUT": "the host is slow or stuck; try again with a longer timeout",
+    "HCN_E_ICS_DISABLED": "start the 'Internet Connection Sharing (SharedAccess)' service",
+    "HCN_E_MANAGER_STOPPED": "start the Host Network Service (hns)",
+}
+
+
+def _result_error_message(result_error: Mapping[str, Any] | None) -> str | None:
+    if not result_error:
+        return None
+    message = result_error.get("ErrorMessage")
+    parts = [str(message)] if message else []
+    events = result_error.get("ErrorEvents")
+    if isinstance(events, list):
+        for event in events:
+            if isinstance(event, Mapping) and event.get("Message"):
+                text = str(event["Message"])
+                if text not in parts:
+                    parts.append(text)
+    return "; ".join(parts) or None
+
+
+def parse_result_document(document: str | None) -> dict[str, Any] | None:
+    """Parse a result document tolerantly: a JSON object, or None (empty, not JSON, not an object)."""
+    if not document:
+        return None
+    try:
+        value = json.loads(document)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def error_from_hresult(
+    hr: int,
+    *,
+    function: str | None = None,
+    result_document: str | Mapping[str, Any] | None = None,
+    context: str | None = None,
+    hcn: bool = False,
+) -> HcsError:
+    """Build the exception for a failed HCS/HCN call: the one factory of the tree.
+
+    ``result_document`` is the ResultError (HCS) or ErrorRecord (HCN) JSON when the call
+    returned one; its ErrorMessage becomes part of the message.  ``context`` names what
+    the caller was doing (``"starting sandbox 'web'"``).
+    """
+    hr = normalize_hresult(hr)
+    if isinstance(result_document, Mapping):
+        result_error: Mapping[str, Any] | None = result_document
+    else:
+        result_error = parse_result_document(result_document)
+    name = hresult_name(hr)
+    facility = _facility(hr)
+    cls: type[HcsError] = _BY_NAME.get(name or "", HcsError)
+    if cls is HcsError and (hcn or facility == FACILITY_HCN):
+        cls = HcnError
+    detail = _result_error_message(result_error)
+    label = f"{name} (0x{hr:08X})" if name else f"HRESULT 0x{hr:08X}"
+    win32 = win32_error(hr)
+    if name is None and win32 is not None:
+        label = f"Win32 error {win32} (0x{hr:08X})"
+    head = " ".join(p for p in (context, "failed:" if context else None) if p)
+    where = f"{function}: " if function else ""
+    message = f"{head + ' ' if head else ''}{where}{label}"
+    if detail:
+        message += f": {detail}"
+    return cls(
+        message,
+        hresult=hr,
+        function=function,
+        result_error=result_error,
+        remedy=_REMEDIES.get(name or ""),
+    )

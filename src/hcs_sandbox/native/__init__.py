@@ -1,0 +1,1 @@
+"""hcs_sandbox.native."""

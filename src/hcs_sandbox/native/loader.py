@@ -1,0 +1,186 @@
+"""Where the native functions come from: the real Windows DLLs, or the simulator.
+
+A *backend* turns ``(dll, symbol)`` into the address of a C function.  The binding then
+builds a ctypes prototype (``WINFUNCTYPE`` on Windows, ``CFUNCTYPE`` elsewhere) and calls
+``prototype(address)``.  The real DLLs and the simulator are reached through exactly the
+same path: only the address differs.
+
+Selection (lazy, on first use, never at import time):
+
+- ``HCS_SANDBOX_SIMULATOR=1`` (or a directory path: the simulator's state directory), or
+  :func:`use_simulator` (the CLI's ``--simulator`` flag): the simulator, on any OS;
+- otherwise on Windows: ``WinDLL(name)`` for each DLL, loaded on first use;
+- otherwise: :class:`NativeUnavailable`, saying that HCS exists only on Windows and how to
+  ask for the simulator.
+
+This module is the native layer: it raises :class:`NativeUnavailable` (an ``OSError``);
+the hcs layer maps it to :class:`hcs_sandbox.errors.HcsUnavailableError`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import threading
+from typing import Protocol
+
+__all__ = [
+    "DLL_REMEDIES",
+    "ENV_SIMULATOR",
+    "Backend",
+    "NativeUnavailable",
+    "get_backend",
+    "reset_backend",
+    "simulator_requested",
+    "use_simulator",
+]
+
+ENV_SIMULATOR = "HCS_SANDBOX_SIMULATOR"
+
+# What to enable when a DLL is missing (Microsoft docs: HCS needs Windows 10 1809+ with the
+# Hyper-V / Virtual Machine Platform / Containers features).
+DLL_REMEDIES: dict[str, str] = {
+    "computecore.dll": (
+        "enable 'Virtual Machine Platform' (or Hyper-V) and 'Windows Sandbox' in Windows "
+        "Features; Windows 10 1809 or later is required"
+    ),
+    "computestorage.dll": (
+        "enable 'Virtual Machine Platform' (or Hyper-V) and 'Containers' in Windows Features"
+    ),
+    "computenetwork.dll": "enable Hyper-V or 'Virtual Machine Platform'; the hns service provides it",
+    "virtdisk.dll": "virtdisk.dll ships with Windows 8 and later; repair the Windows install",
+    "kernel32.dll": "kernel32.dll is part of every Windows",
+    "ole32.dll": "ole32.dll is part of every Windows",
+}
+
+
+class NativeUnavailable(OSError):
+    """A DLL or an export is missing, or HCS does not exist on this OS."""
+
+    def __init__(self, message: str, *, remedy: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.remedy = remedy
+
+
+class Backend(Protocol):
+    """Resolves native symbols to function addresses."""
+
+    @property
+    def name(self) -> str:
+        """``"windows"`` or ``"simulator"``."""
+        ...
+
+    @property
+    def simulated(self) -> bool:
+        """True when calls go to the simulator rather than to Windows."""
+        ...
+
+    def resolve(self, dll: str, symbol: str) -> int:
+        """The address of ``symbol`` in ``dll``; raises :class:`NativeUnavailable`."""
+        ...
+
+
+class WindowsBackend:
+    """The real DLLs, each loaded with ``WinDLL`` on first use."""
+
+    name = "windows"
+    simulated = False
+
+    def __init__(self) -> None:
+        self._dlls: dict[str, ctypes.CDLL] = {}
+        self._lock = threading.Lock()
+
+    def _load(self, dll: str) -> ctypes.CDLL:
+        with self._lock:
+            lib = self._dlls.get(dll)
+            if lib is None:
+                if sys.platform != "win32":  # pragma: no cover - guarded by get_backend
+                    raise NativeUnavailable(f"{dll} exists only on Windows")
+                try:
+                    lib = ctypes.WinDLL(dll, use_last_error=True)
+                except OSError as exc:
+                    raise NativeUnavailable(
+                        f"HCS unavailable on this host: {dll} could not be loaded ({exc})",
+                        remedy=DLL_REMEDIES.get(dll),
+                    ) from exc
+                self._dlls[dll] = lib
+            return lib
+
+    def resolve(self, dll: str, symbol: str) -> int:
+        lib = self._load(dll)
+        try:
+            func = getattr(lib, symbol)
+        except AttributeError as exc:
+            raise NativeUnavailable(
+                f"HCS unavailable on this host: {dll} has no export {symbol}",
+                remedy="this Windows build is too old for this feature; Windows 10 1809+ or "
+                "Server 2019+ is required, and some calls need newer builds",
+            ) from exc
+        address = ctypes.cast(func, ctypes.c_void_p).value
+        if not address:  # pragma: no cover - a found export always has an address
+            raise NativeUnavailable(f"{dll}!{symbol} resolved to NULL")
+        return address
+
+
+_backend: Backend | None = None
+_forced_simulator: str | None = None  # None: not forced; "": default state dir; else a path
+_backend_lock = threading.Lock()
+
+
+def simulator_requested() -> bool:
+    """True when the simulator was asked for, by :func:`use_simulator` or the environment."""
+    return _forced_simulator is not None or bool(os.environ.get(ENV_SIMULATOR, "").strip())
+
+
+def use_simulator(state_dir: str | os.PathLike[str] | None = None) -> None:
+    """Ask for the simulator (the CLI's ``--simulator``); takes effect for the next backend.
+
+    ``state_dir`` is where the simulated HCS keeps its compute systems between processes.
+    """
+    global _forced_simulator, _backend
+    with _backend_lock:
+        _forced_simulator = os.fspath(state_dir) if state_dir is not None else ""
+        _backend = None
+
+
+def reset_backend() -> None:
+    """Forget the chosen backend and any :func:`use_simulator` request (tests use this)."""
+    global _forced_simulator, _backend
+    with _backend_lock:
+        _forced_simulator = None
+        _backend = None
+
+
+def _simulator_state_dir() -> str | None:
+    if _forced_simulator:
+        return _forced_simulator
+    value = os.environ.get(ENV_SIMULATOR, "").strip()
+    if value and value not in {"1", "true", "yes", "on"}:
+        return value
+    return None
+
+
+def get_backend() -> Backend:
+    """The backend for this process, chosen on first use (see the module docstring)."""
+    global _backend
+    backend = _backend
+    if backend is not None:
+        return backend
+    with _backend_lock:
+        if _backend is None:
+            if simulator_requested():
+                from hcs_sandbox.sim.backend import SimulatorBackend
+
+                _backend = SimulatorBackend(_simulator_state_dir())
+            elif sys.platform == "win32":
+                _backend = WindowsBackend()
+            else:
+                raise NativeUnavailable(
+                    f"HCS unavailable on this host: the Host Compute Service exists only on "
+                    f"Windows 10 1809+ and Server 2019+, and this is {sys.platform}",
+                    remedy=f"set {ENV_SIMULATOR}=1 or pass --simulator to use the built-in "
+                    "HCS simulator",
+                )
+        return _backend
