@@ -1,0 +1,242 @@
+"""Path rules shared by SandboxSpec and the ``.wsb`` reader: host paths and guest paths.
+
+Pure string logic, no file I/O (except :func:`directory_problem`, which callers use at run
+time), so the same rules hold on Windows and on the POSIX hosts that run the simulator.
+
+*Host paths* are where a folder or image lives on the machine that runs the sandbox.  On
+Windows they are Windows paths (``C:\\work``, ``C:/work``); the simulator runs elsewhere, so
+POSIX absolute paths (``/srv/work``) are accepted too.  UNC and device paths (``\\\\server\\share``,
+``//server/share``, ``\\\\?\\...``, ``\\\\.\\...``) are refused: Windows Sandbox stopped mapping
+network shares in 24H2 "due to security concerns" (microsoft/Windows-Sandbox#63, noted in
+``windows-sandbox.md`` §2), and a network share makes the sandbox depend on another host.
+
+*Guest paths* are where a folder appears inside the Windows guest: always absolute Windows
+paths with a drive letter (``C:\\data``).  Windows compares paths case-insensitively, so two
+guest paths that differ only in case or in separators are the same folder.
+
+Sources for the Windows naming rules: Microsoft, *Naming Files, Paths, and Namespaces*
+(learn.microsoft.com/windows/win32/fileio/naming-a-file): reserved characters
+``< > : " / \\ | ? *``, characters 1–31, the reserved device names (CON, PRN, AUX, NUL,
+COM0–9, LPT0–9, also with an extension), "do not end a file or directory name with a space
+or a period", and the ``\\\\?\\`` and ``\\\\.\\`` prefixes.
+"""
+
+from __future__ import annotations
+
+import ntpath
+import os
+import posixpath
+import re
+from collections.abc import Mapping
+
+from hcs_sandbox.errors import SpecError
+
+__all__ = [
+    "WSB_DEFAULT_DESKTOP",
+    "directory_problem",
+    "expand_variables",
+    "guest_key",
+    "guest_path_problem",
+    "has_variable_reference",
+    "host_basename",
+    "host_path_problem",
+    "is_absolute_host_path",
+    "is_posix_absolute",
+    "is_unc",
+    "is_windows_absolute",
+    "join_host_path",
+    "nested_or_same",
+    "normalise_guest_path",
+]
+
+# Windows Sandbox maps a folder without <SandboxFolder> to the container user's desktop:
+# "If no sandbox folder is specified, the folder is mapped to the container desktop"
+# (windows-sandbox-configure-using-wsb-file.md); C:\Test -> ...\Desktop\Test (windows-sandbox.md §2,
+# 2020 overview @083e62c).  The container user is WDAGUtilityAccount (windows-sandbox.md §1.1).
+WSB_DEFAULT_DESKTOP = "C:\\Users\\WDAGUtilityAccount\\Desktop"
+
+_WINDOWS_ABSOLUTE = re.compile(r"[A-Za-z]:[\\/]")
+_DRIVE_RELATIVE = re.compile(r"[A-Za-z]:(?![\\/])")
+# naming-a-file: reserved characters in a path component (the separators are handled apart).
+_RESERVED_CHARS = frozenset('<>:"|?*')
+_RESERVED_NAMES = frozenset(
+    ["CON", "PRN", "AUX", "NUL"]
+    + [f"COM{i}" for i in range(10)]
+    + [f"LPT{i}" for i in range(10)]
+    + ["COM¹", "COM²", "COM³", "LPT¹", "LPT²", "LPT³"]
+)
+# %NAME% where NAME looks like a Windows environment variable name (letters, digits, _ and
+# the parentheses of ProgramFiles(x86)).  A lone % is left as it is.
+_VARIABLE = re.compile(r"%([A-Za-z_][A-Za-z0-9_()]*)%")
+
+
+def _has_control(text: str) -> bool:
+    """True when ``text`` holds a character 0–31 (naming-a-file) or one XML 1.0 cannot carry."""
+    for ch in text:
+        code = ord(ch)
+        if code < 32 or code in (0xFFFE, 0xFFFF) or 0xD800 <= code <= 0xDFFF:
+            return True
+    return False
+
+
+def is_unc(path: str) -> bool:
+    """True for UNC and device-namespace paths: two leading separators of either kind.
+
+    Covers ``\\\\server\\share``, ``//server/share``, ``\\\\?\\UNC\\...``, ``\\\\?\\C:\\...`` and
+    ``\\\\.\\pipe\\...`` (naming-a-file: the ``\\\\?\\`` and ``\\\\.\\`` prefixes).
+    """
+    return len(path) >= 2 and path[0] in "\\/" and path[1] in "\\/"
+
+
+def is_windows_absolute(path: str) -> bool:
+    """True for ``X:\\...`` or ``X:/...`` (a drive letter, a colon and a separator)."""
+    return _WINDOWS_ABSOLUTE.match(path) is not None
+
+
+def is_posix_absolute(path: str) -> bool:
+    """True for ``/x`` (but not ``//x``, which is UNC-like and refused)."""
+    return path.startswith("/") and not is_unc(path)
+
+
+def is_absolute_host_path(path: str) -> bool:
+    """A host path we accept as absolute: Windows with a drive letter, or POSIX."""
+    return is_windows_absolute(path) or is_posix_absolute(path)
+
+
+def _windows_components_problem(rest: str, *, what: str) -> str | None:
+    for part in re.split(r"[\\/]+", rest):
+        if not part:
+            continue
+        if part in (".", ".."):
+            return f"{what} contains a '{part}' component; write the full path without it"
+        bad = sorted({ch for ch in part if ch in _RESERVED_CHARS})
+        if bad:
+            chars = " ".join(bad)
+            return f"{what} component {part!r} contains a character Windows forbids ({chars})"
+        if part[-1] in " .":
+            return f"{what} component {part!r} ends with a space or a period, which Windows drops"
+        stem = part.split(".", 1)[0].rstrip(" ").upper()
+        if stem in _RESERVED_NAMES:
+            return f"{what} component {part!r} is a reserved Windows device name"
+    return None
+
+
+def host_path_problem(path: str) -> str | None:
+    """Why ``path`` is not an acceptable absolute host path, or None when it is."""
+    if not path:
+        return "the host path is empty"
+    if _has_control(path):
+        return "the host path contains a control character"
+    if path != path.strip():
+        return "the host path starts or ends with whitespace"
+    if is_unc(path):
+        return (
+            "UNC and device paths (\\\\server\\share, //server/share, \\\\?\\...) are not "
+            "accepted as host paths; copy the files to a local folder"
+        )
+    if _DRIVE_RELATIVE.match(path):
+        return "the host path is drive-relative (like C:folder); write C:\\folder"
+    if is_windows_absolute(path):
+        return _windows_components_problem(path[3:], what="the host path")
+    if is_posix_absolute(path):
+        return None
+    return "the host path is not absolute; write a full path such as C:\\work or /srv/work"
+
+
+def guest_path_problem(path: str) -> str | None:
+    """Why ``path`` is not an acceptable guest folder, or None when it is.
+
+    A guest path is an absolute Windows path below a drive root (``C:\\data``); the drive
+    root itself is refused because mapping over it would hide the guest's own files.
+    """
+    if not path:
+        return "the guest path is empty"
+    if _has_control(path):
+        return "the guest path contains a control character"
+    if not is_windows_absolute(path):
+        return "the guest path must be an absolute Windows path such as C:\\data"
+    rest = path[3:]
+    if not rest.strip("\\/"):
+        return "the guest path is a drive root; map the folder below it, such as C:\\data"
+    return _windows_components_problem(rest, what="the guest path")
+
+
+def normalise_guest_path(path: str) -> str:
+    """The canonical spelling of a valid guest path: ``C:\\a\\b`` (upper-case drive letter,
+    backslashes, no repeated or trailing separator).  Case of the rest is kept."""
+    parts = [p for p in re.split(r"[\\/]+", path[3:]) if p]
+    return path[0].upper() + ":\\" + "\\".join(parts)
+
+
+def guest_key(path: str) -> str:
+    """A comparison key for a valid guest path: Windows compares paths case-insensitively."""
+    return normalise_guest_path(path).casefold()
+
+
+def nested_or_same(a: str, b: str) -> bool:
+    """True when guest paths ``a`` and ``b`` are the same folder or one contains the other."""
+    ka, kb = guest_key(a), guest_key(b)
+    return ka == kb or kb.startswith(ka + "\\") or ka.startswith(kb + "\\")
+
+
+def host_basename(path: str) -> str:
+    """The last component of a host path of either flavour (``C:\\Test\\`` → ``Test``)."""
+    stripped = path.rstrip("\\/")
+    parts = re.split(r"[\\/]", stripped)
+    last = parts[-1] if parts else ""
+    if _DRIVE_RELATIVE.fullmatch(last) or last.endswith(":"):
+        return ""
+    return last
+
+
+def join_host_path(base_dir: str, relative: str) -> str:
+    """Resolve ``relative`` (a path written in a .wsb) against ``base_dir``.
+
+    The flavour follows ``base_dir``: a Windows base joins with :mod:`ntpath`; a POSIX base
+    joins with :mod:`posixpath`, reading ``\\`` in ``relative`` as a separator because .wsb
+    files are written on Windows (``.\\tools``).  ``.`` and ``..`` are resolved.
+    """
+    if is_windows_absolute(base_dir):
+        return ntpath.normpath(ntpath.join(base_dir, relative))
+    return posixpath.normpath(posixpath.join(base_dir, relative.replace("\\", "/")))
+
+
+def has_variable_reference(text: str) -> bool:
+    """True when ``text`` holds a ``%NAME%`` that :func:`expand_variables` would replace."""
+    return _VARIABLE.search(text) is not None
+
+
+def expand_variables(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """Replace each ``%NAME%`` with its value from ``environ`` (default: ``os.environ``).
+
+    Names match case-insensitively, as Windows environment variable names do.  An
+    undefined name raises :class:`~hcs_sandbox.errors.SpecError` whose ``value`` is the name.
+    """
+    env = os.environ if environ is None else environ
+    folded = {key.casefold(): value for key, value in env.items()}
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        try:
+            return folded[name.casefold()]
+        except KeyError:
+            raise SpecError(
+                f"environment variable %{name}% is not defined",
+                field="environment",
+                value=name,
+                remedy=f"define {name} or write the path without %{name}%",
+            ) from None
+
+    return _VARIABLE.sub(replace, text)
+
+
+def directory_problem(path: str) -> str | None:
+    """Run-time check (file I/O): why ``path`` is not an existing directory, or None."""
+    try:
+        if os.path.isdir(path):
+            return None
+        if os.path.exists(path):
+            return "it exists but is not a directory"
+    except (OSError, ValueError) as exc:  # ValueError: embedded NUL on some platforms
+        return f"it cannot be checked ({exc})"
+    return "it does not exist"

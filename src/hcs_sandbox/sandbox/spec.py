@@ -1,0 +1,651 @@
+"""SandboxSpec: the user's description of a sandbox, independent of HCS.
+
+A :class:`SandboxSpec` is frozen and validated when it is built: a bad value raises
+:class:`~hcs_sandbox.errors.SpecError` naming the field, the value, why it is refused and what
+is allowed.  The planner turns a spec into HCS documents; the state store keeps
+:meth:`SandboxSpec.to_dict`; the ``.wsb`` reader (:mod:`hcs_sandbox.sandbox.wsb`) builds one
+from a Windows Sandbox file.
+
+Defaults are hcs-sandbox's own and are deliberately tighter than Windows Sandbox's
+(``windows-sandbox.md`` §6, "Recommended hcs-sandbox defaults"): no network, no clipboard,
+no audio/video input, no printer, no GPU, mapped folders read-only, headless, ephemeral.
+A ``.wsb`` file gets Windows Sandbox's own defaults instead (see ``docs/wsb.md``).
+
+Memory: the default of 4096 MB matches Windows Sandbox's default cap ("a basic Sandbox with
+maximum capacity of 4GB memory", windows-sandbox-configure-using-wsb-file.md).  The minimum
+here is 1024 MB, lower than Windows Sandbox's 2048 MB floor ("automatically increased to the
+required minimum amount of 2048 MB", same page), because the sandbox WSB itself creates is a
+1024 MB VM plus shared memory (its HCS document, ``windows-sandbox.md`` §1.3) and custom
+base images can be smaller; the ``.wsb`` reader applies the 2048 MB floor to ``.wsb`` input.
+The upper bound (1 TiB) is a sanity bound of ours, not a Windows limit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast, get_args
+
+from hcs_sandbox.errors import SpecError
+from hcs_sandbox.sandbox import hostpath
+
+__all__ = [
+    "BASE_KINDS",
+    "DISPLAY_MODES",
+    "MAX_CPUS",
+    "MAX_MEMORY_MB",
+    "MIN_CPUS",
+    "MIN_MEMORY_MB",
+    "NETWORK_MODES",
+    "PERSISTENCE_MODES",
+    "PROTOCOLS",
+    "BaseImage",
+    "BaseKind",
+    "Display",
+    "FrozenMap",
+    "MappedFolder",
+    "Network",
+    "Persistence",
+    "PortMapping",
+    "Protocol",
+    "SandboxSpec",
+]
+
+BaseKind = Literal["host", "image", "vhdx"]
+Network = Literal["none", "nat", "internet-only"]
+Protocol = Literal["tcp", "udp"]
+Display = Literal["headless", "desktop"]
+Persistence = Literal["ephemeral", "persistent"]
+
+BASE_KINDS: tuple[str, ...] = get_args(BaseKind)
+NETWORK_MODES: tuple[str, ...] = get_args(Network)
+PROTOCOLS: tuple[str, ...] = get_args(Protocol)
+DISPLAY_MODES: tuple[str, ...] = get_args(Display)
+PERSISTENCE_MODES: tuple[str, ...] = get_args(Persistence)
+
+MIN_MEMORY_MB = 1024
+MAX_MEMORY_MB = 1024 * 1024
+DEFAULT_MEMORY_MB = 4096
+MIN_CPUS = 1
+MAX_CPUS = 64
+DEFAULT_CPUS = 2
+# CreateProcessW: "The maximum length of this string is 32,767 characters"
+# (learn.microsoft.com/windows/win32/api/processthreadsapi/nf-processthreadsapi-createprocessw).
+MAX_COMMAND_CHARS = 32767
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+_NAME_RULE = "1–63 characters: letters, digits, '-', '_' or '.', starting with a letter or digit"
+
+
+def _fail(
+    field_name: str,
+    value: object,
+    why: str,
+    *,
+    allowed: str | None = None,
+    remedy: str | None = None,
+) -> SpecError:
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return SpecError(
+        f"invalid {field_name} {shown}: {why}",
+        field=field_name,
+        value=value,
+        allowed=allowed,
+        remedy=remedy,
+    )
+
+
+def _check_bool(value: object, field_name: str) -> None:
+    if not isinstance(value, bool):
+        raise _fail(field_name, value, "not a boolean", allowed="true or false")
+
+
+def _check_int(value: object, field_name: str, low: int, high: int, unit: str = "") -> int:
+    allowed = f"an integer from {low} to {high}{unit}"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(field_name, value, "not an integer", allowed=allowed)
+    if value < low:
+        raise _fail(field_name, value, f"below the minimum of {low}{unit}", allowed=allowed)
+    if value > high:
+        raise _fail(field_name, value, f"above the maximum of {high}{unit}", allowed=allowed)
+    return value
+
+
+def _check_choice(value: object, field_name: str, choices: tuple[str, ...]) -> None:
+    if not isinstance(value, str) or value not in choices:
+        raise _fail(field_name, value, "not a known value", allowed="one of " + ", ".join(choices))
+
+
+def _check_str(value: object, field_name: str) -> str:
+    if not isinstance(value, str):
+        raise _fail(field_name, value, "not a string")
+    return value
+
+
+def _check_host_path(value: object, field_name: str) -> str:
+    path = _check_str(value, field_name)
+    problem = hostpath.host_path_problem(path)
+    if problem:
+        raise _fail(field_name, path, problem)
+    return path
+
+
+def _control_free(text: str, *, allow_tab: bool = False) -> bool:
+    for ch in text:
+        code = ord(ch)
+        if code < 32 and not (allow_tab and ch == "\t"):
+            return False
+        if code in (0xFFFE, 0xFFFF) or 0xD800 <= code <= 0xDFFF:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------------------
+# FrozenMap
+# --------------------------------------------------------------------------------------
+
+
+class FrozenMap(Mapping[str, str]):
+    """An immutable, hashable ``str → str`` mapping (environment and labels of a spec).
+
+    Equal to any mapping with the same items; iterates in sorted key order.
+    """
+
+    __slots__ = ("_data", "_hash")
+
+    def __init__(self, items: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
+        data = dict(items)
+        self._data: dict[str, str] = {k: data[k] for k in sorted(data)}
+        self._hash: int | None = None
+
+    def __getitem__(self, key: str) -> str:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(frozenset(self._data.items()))
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return self._data == dict(other.items())
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._data!r})"
+
+    def to_dict(self) -> dict[str, str]:
+        """A plain ``dict`` copy."""
+        return dict(self._data)
+
+
+def _frozen_map(value: object, field_name: str) -> FrozenMap:
+    if isinstance(value, FrozenMap):
+        return value
+    if not isinstance(value, Mapping):
+        raise _fail(field_name, value, "not a mapping of strings to strings")
+    for key, item in value.items():
+        if not isinstance(key, str) or not isinstance(item, str):
+            raise _fail(
+                field_name, {key: item}, "keys and values must be strings", allowed="str → str"
+            )
+    return FrozenMap(cast("Mapping[str, str]", value))
+
+
+# --------------------------------------------------------------------------------------
+# Value types
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    """What the sandbox boots.
+
+    - ``host``: the host's own Windows, as Windows Sandbox does (no path);
+    - ``image``: a Windows container base image folder, which holds ``UtilityVM\\Files``
+      (hcsshim ``internal/uvm/create_wcow.go`` shares ``UtilityVM\\Files`` as the ``os`` vSMB
+      share);
+    - ``vhdx``: a bootable VHDX file.
+    """
+
+    kind: BaseKind = "host"
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_choice(self.kind, "base.kind", BASE_KINDS)
+        if self.kind == "host":
+            if self.path is not None:
+                raise _fail(
+                    "base.path",
+                    self.path,
+                    "a 'host' base takes no path",
+                    remedy="leave the path out, or use kind 'image' or 'vhdx'",
+                )
+            return
+        if self.path is None:
+            raise _fail(
+                "base.path",
+                None,
+                f"a '{self.kind}' base needs a path",
+                remedy=(
+                    "give the base image folder"
+                    if self.kind == "image"
+                    else "give the path of a bootable .vhdx file"
+                ),
+            )
+        path = _check_host_path(self.path, "base.path")
+        if self.kind == "vhdx" and not path.lower().endswith(".vhdx"):
+            raise _fail(
+                "base.path", path, "a 'vhdx' base must be a .vhdx file", allowed="a *.vhdx path"
+            )
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    """A host port forwarded to a guest port (needs a network)."""
+
+    host_port: int
+    guest_port: int
+    protocol: Protocol = "tcp"
+
+    def __post_init__(self) -> None:
+        _check_int(self.host_port, "ports.host_port", 1, 65535)
+        _check_int(self.guest_port, "ports.guest_port", 1, 65535)
+        _check_choice(self.protocol, "ports.protocol", PROTOCOLS)
+
+    def __str__(self) -> str:
+        return f"{self.host_port}:{self.guest_port}/{self.protocol}"
+
+
+@dataclass(frozen=True)
+class MappedFolder:
+    """A host folder shown inside the guest at ``guest_path``; read-only unless asked."""
+
+    host_path: str
+    guest_path: str
+    read_only: bool = True
+
+    def __post_init__(self) -> None:
+        _check_host_path(self.host_path, "mapped_folders.host_path")
+        guest = _check_str(self.guest_path, "mapped_folders.guest_path")
+        problem = hostpath.guest_path_problem(guest)
+        if problem:
+            raise _fail("mapped_folders.guest_path", guest, problem)
+        _check_bool(self.read_only, "mapped_folders.read_only")
+
+
+def _indexed(exc: SpecError, prefix: str, index: int) -> SpecError:
+    """Re-home an error from an item's own validation under ``prefix[index]``."""
+    leaf = (exc.field or "").rsplit(".", 1)[-1]
+    field_name = f"{prefix}[{index}].{leaf}" if leaf and leaf != prefix else f"{prefix}[{index}]"
+    message = exc.message.replace(exc.field or "\0", field_name, 1)
+    return SpecError(
+        message, field=field_name, value=exc.value, allowed=exc.allowed, remedy=exc.remedy
+    )
+
+
+# --------------------------------------------------------------------------------------
+# SandboxSpec
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """Everything the user says about one sandbox.  Frozen; validated on construction.
+
+    Sequences may be given as lists and mappings as dicts: they are stored as tuples and
+    :class:`FrozenMap`.  ``logon_command`` is stored without surrounding whitespace.
+    """
+
+    name: str | None = None
+    base: BaseImage = field(default_factory=BaseImage)
+    memory_mb: int = DEFAULT_MEMORY_MB
+    cpus: int = DEFAULT_CPUS
+    network: Network = "none"
+    ports: tuple[PortMapping, ...] = ()
+    mapped_folders: tuple[MappedFolder, ...] = ()
+    logon_command: str | None = None
+    gpu: bool = False
+    clipboard: bool = False
+    audio_input: bool = False
+    video_input: bool = False
+    printer: bool = False
+    protected_client: bool = False
+    display: Display = "headless"
+    persistence: Persistence = "ephemeral"
+    environment: Mapping[str, str] = field(default_factory=FrozenMap)
+    labels: Mapping[str, str] = field(default_factory=FrozenMap)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if self.name is not None:
+            name = _check_str(self.name, "name")
+            if not _NAME.fullmatch(name):
+                raise _fail("name", name, "not a valid sandbox name", allowed=_NAME_RULE)
+        if not isinstance(self.base, BaseImage):
+            raise _fail("base", self.base, "not a BaseImage")
+        _check_int(self.memory_mb, "memory_mb", MIN_MEMORY_MB, MAX_MEMORY_MB, " MB")
+        _check_int(self.cpus, "cpus", MIN_CPUS, MAX_CPUS)
+        _check_choice(self.network, "network", NETWORK_MODES)
+        _check_choice(self.display, "display", DISPLAY_MODES)
+        _check_choice(self.persistence, "persistence", PERSISTENCE_MODES)
+        for flag in (
+            "gpu",
+            "clipboard",
+            "audio_input",
+            "video_input",
+            "printer",
+            "protected_client",
+        ):
+            _check_bool(getattr(self, flag), flag)
+
+        set_(self, "ports", self._check_ports(self.ports))
+        set_(self, "mapped_folders", self._check_folders(self.mapped_folders))
+
+        if self.logon_command is not None:
+            command = _check_str(self.logon_command, "logon_command").strip()
+            if not command:
+                raise _fail(
+                    "logon_command",
+                    self.logon_command,
+                    "empty",
+                    remedy="give a command or leave logon_command out",
+                )
+            if not _control_free(command, allow_tab=True):
+                raise _fail(
+                    "logon_command",
+                    command,
+                    "contains a control character (line breaks are not allowed)",
+                    remedy="put multi-step logic in a script in a mapped folder and run that",
+                )
+            if len(command) > MAX_COMMAND_CHARS:
+                raise _fail(
+                    "logon_command",
+                    command,
+                    f"longer than Windows' {MAX_COMMAND_CHARS}-character command line limit",
+                    remedy="put the logic in a script in a mapped folder and run that",
+                )
+            set_(self, "logon_command", command)
+
+        set_(self, "environment", self._check_environment(self.environment))
+        set_(self, "labels", self._check_labels(self.labels))
+
+    # -- validation helpers ------------------------------------------------------------
+
+    def _check_ports(self, ports: object) -> tuple[PortMapping, ...]:
+        if isinstance(ports, (str, bytes)) or not isinstance(ports, Iterable):
+            raise _fail("ports", ports, "not a list of PortMapping")
+        items = tuple(ports)
+        seen: dict[tuple[int, str], int] = {}
+        for i, port in enumerate(items):
+            if not isinstance(port, PortMapping):
+                raise _fail(f"ports[{i}]", port, "not a PortMapping")
+            key = (port.host_port, port.protocol)
+            if key in seen:
+                raise _fail(
+                    f"ports[{i}]",
+                    str(port),
+                    f"host port {port.host_port}/{port.protocol} is already used by "
+                    f"ports[{seen[key]}]",
+                    remedy="use each host port once per protocol",
+                )
+            seen[key] = i
+        if items and self.network == "none":
+            raise _fail(
+                "ports",
+                [str(p) for p in items],
+                "port mappings need a network, and network is 'none'",
+                remedy="set network to 'nat' or 'internet-only', or drop the ports",
+            )
+        return items
+
+    def _check_folders(self, folders: object) -> tuple[MappedFolder, ...]:
+        if isinstance(folders, (str, bytes)) or not isinstance(folders, Iterable):
+            raise _fail("mapped_folders", folders, "not a list of MappedFolder")
+        items = tuple(folders)
+        for i, folder in enumerate(items):
+            if not isinstance(folder, MappedFolder):
+                raise _fail(f"mapped_folders[{i}]", folder, "not a MappedFolder")
+            for j in range(i):
+                other = items[j].guest_path
+                if hostpath.nested_or_same(other, folder.guest_path):
+                    same = hostpath.guest_key(other) == hostpath.guest_key(folder.guest_path)
+                    why = (
+                        f"the same guest folder as mapped_folders[{j}] ({other})"
+                        if same
+                        else f"nested with mapped_folders[{j}] ({other})"
+                    )
+                    raise _fail(
+                        f"mapped_folders[{i}].guest_path",
+                        folder.guest_path,
+                        why,
+                        remedy="give each mapped folder its own guest folder, not inside another",
+                    )
+        return items
+
+    @staticmethod
+    def _check_environment(value: object) -> FrozenMap:
+        env = _frozen_map(value, "environment")
+        seen: dict[str, str] = {}
+        for key, item in env.items():
+            # Environment Variables (learn.microsoft.com/windows/win32/procthread/
+            # environment-variables): "The name of an environment variable cannot include
+            # an equal sign (=)"; names are case-insensitive on Windows.
+            if not key or "=" in key or not _control_free(key):
+                raise _fail(
+                    "environment",
+                    key,
+                    "not a valid variable name",
+                    allowed="a non-empty name without '=' or control characters",
+                )
+            if not _control_free(item, allow_tab=True):
+                raise _fail(f"environment[{key}]", item, "the value contains a control character")
+            folded = key.casefold()
+            if folded in seen:
+                raise _fail(
+                    "environment",
+                    key,
+                    f"the same variable as {seen[folded]!r} (Windows names ignore case)",
+                    remedy="keep only one of them",
+                )
+            seen[folded] = key
+        return env
+
+    @staticmethod
+    def _check_labels(value: object) -> FrozenMap:
+        labels = _frozen_map(value, "labels")
+        for key, item in labels.items():
+            if not key or not _control_free(key):
+                raise _fail(
+                    "labels",
+                    key,
+                    "not a valid label key",
+                    allowed="a non-empty key without control characters",
+                )
+            if not _control_free(item, allow_tab=True):
+                raise _fail(f"labels[{key}]", item, "the value contains a control character")
+        return labels
+
+    # -- public API --------------------------------------------------------------------
+
+    def replace(self, **changes: Any) -> SandboxSpec:
+        """A copy with ``changes`` applied, validated again."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise SpecError(
+                f"unknown SandboxSpec field(s): {', '.join(unknown)}",
+                field=unknown[0],
+                allowed="one of " + ", ".join(sorted(names)),
+            )
+        return dataclasses.replace(self, **changes)
+
+    def loosened_isolation(self) -> list[str]:
+        """One human sentence for every setting that loosens isolation from the host."""
+        out: list[str] = []
+        if self.network == "nat":
+            out.append("networking is on (nat): the sandbox can reach the internet and your LAN")
+        elif self.network == "internet-only":
+            out.append("networking is on (internet-only): the sandbox can reach the internet")
+        out.extend(
+            f"port {p.host_port}/{p.protocol} on the host is forwarded to port "
+            f"{p.guest_port} in the sandbox"
+            for p in self.ports
+        )
+        if self.clipboard:
+            out.append("clipboard sharing is on: text and files can pass between host and sandbox")
+        if self.audio_input:
+            out.append("audio input is on: the sandbox can hear the host's microphone")
+        if self.video_input:
+            out.append("video input is on: the sandbox can see the host's camera")
+        if self.printer:
+            out.append("printer redirection is on: the sandbox can use the host's printers")
+        if self.gpu:
+            out.append(
+                "the virtual GPU is on: the host's graphics driver is exposed to the sandbox"
+            )
+        out.extend(
+            f"host folder {f.host_path} is writable from the sandbox at {f.guest_path}: "
+            "changes persist on the host"
+            for f in self.mapped_folders
+            if not f.read_only
+        )
+        return out
+
+    def check_host_paths(self) -> None:
+        """Run-time check (file I/O): every host folder and the base image exist.
+
+        Raises SpecError naming the first path that is missing or of the wrong kind.
+        """
+        for i, folder in enumerate(self.mapped_folders):
+            problem = hostpath.directory_problem(folder.host_path)
+            if problem:
+                raise SpecError(
+                    f"host folder {folder.host_path} of mapped_folders[{i}] cannot be "
+                    f"mapped: {problem}",
+                    field=f"mapped_folders[{i}].host_path",
+                    value=folder.host_path,
+                    remedy="create the folder or fix the path",
+                )
+        base = self.base
+        if base.kind == "image" and base.path is not None:
+            problem = hostpath.directory_problem(base.path)
+            if problem is None:
+                files = os.path.join(base.path, "UtilityVM", "Files")
+                if not os.path.isdir(files):
+                    problem = "it has no UtilityVM\\Files folder"
+            if problem:
+                raise SpecError(
+                    f"base image folder {base.path} cannot be used: {problem}",
+                    field="base.path",
+                    value=base.path,
+                    remedy="give the folder of a Windows container base image layer",
+                )
+        elif base.kind == "vhdx" and base.path is not None and not os.path.isfile(base.path):
+            raise SpecError(
+                f"base VHDX {base.path} cannot be used: it does not exist or is not a file",
+                field="base.path",
+                value=base.path,
+                remedy="give the path of an existing bootable .vhdx file",
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict; :meth:`from_dict` of it gives back an equal spec."""
+        return {
+            "name": self.name,
+            "base": {"kind": self.base.kind, "path": self.base.path},
+            "memory_mb": self.memory_mb,
+            "cpus": self.cpus,
+            "network": self.network,
+            "ports": [
+                {"host_port": p.host_port, "guest_port": p.guest_port, "protocol": p.protocol}
+                for p in self.ports
+            ],
+            "mapped_folders": [
+                {"host_path": f.host_path, "guest_path": f.guest_path, "read_only": f.read_only}
+                for f in self.mapped_folders
+            ],
+            "logon_command": self.logon_command,
+            "gpu": self.gpu,
+            "clipboard": self.clipboard,
+            "audio_input": self.audio_input,
+            "video_input": self.video_input,
+            "printer": self.printer,
+            "protected_client": self.protected_client,
+            "display": self.display,
+            "persistence": self.persistence,
+            "environment": dict(self.environment),
+            "labels": dict(self.labels),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SandboxSpec:
+        """Build a spec from :meth:`to_dict` output (missing keys take their defaults).
+
+        Unknown keys are refused so that a typo is not silently ignored.
+        """
+        if not isinstance(data, Mapping):
+            raise _fail("spec", data, "not a mapping")
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(str(k) for k in data if k not in names)
+        if unknown:
+            raise SpecError(
+                f"unknown sandbox spec field(s): {', '.join(unknown)}",
+                field=unknown[0],
+                value=data.get(unknown[0]),
+                allowed="one of " + ", ".join(names),
+            )
+        kwargs: dict[str, Any] = dict(data)
+        if "base" in kwargs:
+            kwargs["base"] = _build(BaseImage, kwargs["base"], "base", ("kind", "path"))
+        if "ports" in kwargs:
+            kwargs["ports"] = _build_list(
+                PortMapping, kwargs["ports"], "ports", ("host_port", "guest_port", "protocol")
+            )
+        if "mapped_folders" in kwargs:
+            kwargs["mapped_folders"] = _build_list(
+                MappedFolder,
+                kwargs["mapped_folders"],
+                "mapped_folders",
+                ("host_path", "guest_path", "read_only"),
+            )
+        return cls(**kwargs)
+
+
+def _build(cls: type[Any], data: object, where: str, keys: tuple[str, ...]) -> Any:
+    if not isinstance(data, Mapping):
+        raise _fail(where, data, "not a mapping", allowed="an object with " + ", ".join(keys))
+    unknown = sorted(str(k) for k in data if k not in keys)
+    if unknown:
+        raise _fail(
+            where, dict(data), f"unknown key(s) {', '.join(unknown)}", allowed=", ".join(keys)
+        )
+    try:
+        return cls(**data)
+    except TypeError as exc:  # a required key is missing
+        raise _fail(where, dict(data), f"incomplete ({exc})", allowed=", ".join(keys)) from None
+
+
+def _build_list(cls: type[Any], data: object, where: str, keys: tuple[str, ...]) -> list[Any]:
+    if not isinstance(data, (list, tuple)):
+        raise _fail(where, data, "not a list")
+    out = []
+    for i, item in enumerate(data):
+        try:
+            out.append(_build(cls, item, f"{where}[{i}]", keys))
+        except SpecError as exc:
+            if exc.field and exc.field.startswith(f"{where}["):
+                raise
+            raise _indexed(exc, where, i) from None
+    return out
