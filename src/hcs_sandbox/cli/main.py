@@ -1,0 +1,196 @@
+"""``hcs-sandbox``: the command line, a thin shell over the public API.
+
+Each verb lives in its own module under :mod:`hcs_sandbox.cli` and exposes
+``register(subparsers) -> argparse.ArgumentParser``; the parser's ``handler`` default is a
+function ``(args) -> int`` that does the work.  Verb modules import only ``argparse`` at
+module level and load the library inside their handler, so ``hcs-sandbox ls`` starts fast.
+
+Exit codes (see docs/cli.md):
+
+====  ==========================================================================
+0     success
+1     the operation failed (an HCS error, a disk error, ...)
+2     bad input: usage, an invalid spec or .wsb, a name in use, no such sandbox
+3     HCS is not available on this host (not Windows, feature not enabled, ...)
+124   a timeout expired (``wait --timeout``, ``exec --timeout``)
+130   interrupted (Ctrl+C)
+====  ==========================================================================
+
+``exec`` exits with the guest process's exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from hcs_sandbox._version import __version__
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
+EXIT_TIMEOUT = 124
+EXIT_INTERRUPTED = 130
+
+# Verb name -> module under hcs_sandbox.cli.  Order is the order of --help.
+VERBS: tuple[tuple[str, str], ...] = (
+    ("plan", "plan"),
+    ("run", "run"),
+    ("create", "create"),
+    ("start", "start"),
+    ("ls", "ls"),
+    ("inspect", "inspect"),
+    ("exec", "exec_"),
+    ("cp", "cp"),
+    ("logs", "logs"),
+    ("stop", "stop"),
+    ("kill", "kill"),
+    ("pause", "pause"),
+    ("resume", "resume"),
+    ("rm", "rm"),
+    ("wait", "wait"),
+    ("prune", "prune"),
+    ("doctor", "doctor"),
+)
+
+EPILOG = """\
+examples:
+  hcs-sandbox plan examples/hello.wsb            show the HCS documents a .wsb would create
+  hcs-sandbox run --rm -- cmd /c ver             a throw-away sandbox running one command
+  hcs-sandbox run -d --name web --network nat    a long-lived sandbox with NAT networking
+  hcs-sandbox exec web -- cmd /c echo hi         run a command inside it, with its output
+  hcs-sandbox ls --json                          every sandbox, as JSON
+  hcs-sandbox rm -f web                          stop and remove it
+
+Off Windows, add --simulator (or set HCS_SANDBOX_SIMULATOR=1) to use the built-in HCS
+simulator. Exit codes: 0 ok, 1 failed, 2 bad input, 3 HCS unavailable, 124 timeout,
+130 interrupted; 'exec' exits with the guest's exit code.
+"""
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr with exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        prog = self.prog
+        self.exit(EXIT_USAGE, f"{prog}: error: {message} (see '{prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser, with every verb registered."""
+    parser = _OneLineParser(
+        prog="hcs-sandbox",
+        description=(
+            "Create, run and throw away lightweight Windows sandboxes through the Windows "
+            "Host Compute Service."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"hcs-sandbox {__version__}")
+    add_global_options(parser)
+    sub = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=_OneLineParser)
+    for _verb, module_name in VERBS:
+        try:
+            module = importlib.import_module(f"hcs_sandbox.cli.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"hcs_sandbox.cli.{module_name}":
+                continue  # verb not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """Options every verb accepts, before or after the verb name."""
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--simulator",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="use the built-in HCS simulator instead of Windows (also: HCS_SANDBOX_SIMULATOR=1)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        default=default,
+        help="where records and sandbox files live (default: %%ProgramData%%\\hcs-sandbox on "
+        "Windows; also: HCS_SANDBOX_STATE_DIR)",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="show a traceback on errors",
+    )
+
+
+def _configure(args: argparse.Namespace) -> None:
+    """Apply the global options before a verb runs."""
+    import os
+
+    if getattr(args, "state_dir", None):
+        os.environ["HCS_SANDBOX_STATE_DIR"] = os.path.abspath(args.state_dir)
+    if getattr(args, "simulator", False):
+        from hcs_sandbox.native.loader import use_simulator
+
+        use_simulator(os.environ.get("HCS_SANDBOX_SIMULATOR_DIR") or None)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    from hcs_sandbox.errors import HcsSandboxError, HcsUnavailableError, OperationTimeoutError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        _configure(args)
+        code: int = handler(args)
+        return code
+    except KeyboardInterrupt:
+        print("hcs-sandbox: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except HcsSandboxError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        print(f"hcs-sandbox: error: {_one_line(str(exc))}", file=sys.stderr)
+        if isinstance(exc, HcsUnavailableError):
+            return EXIT_UNAVAILABLE
+        if isinstance(exc, OperationTimeoutError):
+            return EXIT_TIMEOUT
+        return exc.exit_code
+    except BrokenPipeError:
+        # stdout closed early (e.g. piped into head): not an error worth a traceback.
+        return EXIT_OK
+    except Exception as exc:  # the last guard: never a bare traceback for users
+        if debug:
+            raise
+        print(
+            f"hcs-sandbox: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+            "(this is a bug; run again with --debug and report the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def run() -> NoReturn:  # pragma: no cover - console-script shim
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

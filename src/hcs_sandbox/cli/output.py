@@ -1,0 +1,74 @@
+"""Output helpers shared by the verbs: JSON, tables, progress, and the simulator notice.
+
+Human output goes to stdout; notices, warnings and progress go to stderr, so that
+``--json`` output on stdout is always exactly one JSON document.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+SIMULATED_NOTICE = "note: simulated: this ran against the built-in HCS simulator, not Windows"
+
+
+def print_json(value: Any, *, stream: TextIO | None = None) -> None:
+    """Write ``value`` as one JSON document (sorted keys, indented) and a newline."""
+    out = stream if stream is not None else sys.stdout
+    out.write(json.dumps(value, indent=2, sort_keys=True, default=str))
+    out.write("\n")
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def notice_if_simulated(simulated: bool) -> None:
+    """Say on stderr that the output came from the simulator (every verb calls this)."""
+    if simulated:
+        print(SIMULATED_NOTICE, file=sys.stderr)
+
+
+def table(rows: Sequence[Mapping[str, str]], columns: Sequence[tuple[str, str]]) -> str:
+    """A plain left-aligned table: ``columns`` is ``[(key, HEADER), ...]``."""
+    widths = [len(header) for _key, header in columns]
+    for row in rows:
+        for i, (key, _header) in enumerate(columns):
+            widths[i] = max(widths[i], len(row.get(key, "")))
+    lines = ["  ".join(h.ljust(widths[i]) for i, (_k, h) in enumerate(columns)).rstrip()]
+    for row in rows:
+        cells = (row.get(key, "").ljust(widths[i]) for i, (key, _h) in enumerate(columns))
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+class Progress:
+    """Phase names with elapsed time on a terminal; silent when stderr is not a TTY."""
+
+    def __init__(self, stream: TextIO | None = None, *, enabled: bool | None = None) -> None:
+        self._stream = stream if stream is not None else sys.stderr
+        self._enabled = self._stream.isatty() if enabled is None else enabled
+        self._start = time.monotonic()
+
+    def __call__(self, phase: str) -> None:
+        if self._enabled:
+            elapsed = time.monotonic() - self._start
+            self._stream.write(f"\r\x1b[K[{elapsed:6.2f}s] {phase}")
+            self._stream.flush()
+
+    def done(self) -> None:
+        if self._enabled:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()
+
+    @contextmanager
+    def running(self) -> Iterator[Progress]:
+        try:
+            yield self
+        finally:
+            self.done()
