@@ -39,8 +39,11 @@ __all__ = [
     "OperationTimeoutError",
     "ProcessAlreadyStoppedError",
     "SandboxNotFoundError",
+    "SandboxStateError",
+    "SchemaError",
     "ServiceNotAvailableError",
     "SpecError",
+    "StateConflictError",
     "StorageError",
     "StoreError",
     "WsbError",
@@ -131,8 +134,52 @@ class StoreError(HcsSandboxError):
     """The state store could not be read or written."""
 
 
+class StateConflictError(StoreError):
+    """A compare-and-set update of a store record lost a race: the record changed meanwhile.
+
+    ``expected`` is what the caller required (states or a revision), ``actual`` what it found.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        record_id: str | None = None,
+        expected: object = None,
+        actual: object = None,
+        remedy: str | None = None,
+    ) -> None:
+        super().__init__(message, remedy=remedy)
+        self.record_id = record_id
+        self.expected = expected
+        self.actual = actual
+
+
 class StorageError(HcsSandboxError):
     """A disk, file or base image problem."""
+
+
+class SandboxStateError(HcsSandboxError):
+    """The sandbox is not in a state that allows the operation (e.g. removing a running
+    sandbox without force, starting a stopped ephemeral one).  ``state`` is its state."""
+
+    def __init__(
+        self, message: str, *, state: str | None = None, remedy: str | None = None
+    ) -> None:
+        super().__init__(message, remedy=remedy)
+        self.state = state
+
+
+class SchemaError(HcsSandboxError, ValueError):
+    """A JSON document does not fit the HCS/HCN schema model it was parsed as.
+
+    ``path`` is the dotted JSON path of the offending value (``"VirtualMachine.Devices"``).
+    Raised only by :mod:`hcs_sandbox.schema`.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, remedy: str | None = None) -> None:
+        super().__init__(message, remedy=remedy)
+        self.path = path
 
 
 class HcsUnavailableError(HcsSandboxError, OSError):
@@ -231,7 +278,13 @@ HCN_CODES: dict[int, str] = {
     0x002D: "HCN_E_INVALID_INTERNAL_PORT",
     0x002E: "HCN_E_NAMESPACE_ATTACH_FAILED",
     0x002F: "HCN_E_ADDR_INVALID_OR_RESERVED",
+    0x0030: "HCN_E_INVALID_PREFIX",
+    0x0031: "HCN_E_OBJECT_USED_AFTER_UNLOAD",
+    0x0032: "HCN_E_INVALID_SUBNET",
+    0x0033: "HCN_E_INVALID_IP_SUBNET",
     0x0034: "HCN_E_ENDPOINT_NOT_ATTACHED",
+    0x0035: "HCN_E_ENDPOINT_NOT_LOCAL",
+    0x0036: "HCN_INTERFACEPARAMETERS_ALREADY_APPLIED",  # sic: no "_E_" in HCNHResult.md
     0x0037: "HCN_E_VFP_NOT_ALLOWED",
 }
 

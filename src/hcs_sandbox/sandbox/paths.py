@@ -1,0 +1,350 @@
+"""Where hcs-sandbox keeps its files: the state directory and its layout.
+
+The state directory holds the state database and one folder per sandbox::
+
+    <state>/
+        state.db  (+ state.db-wal, state.db-shm)   the store (sandbox/store.py)
+        sandboxes/<id>/                             per-sandbox files
+            sandbox.vhdx                            scratch (writable) disk
+            sandbox.vmgs                            guest state file
+            sandbox.vmrs                            runtime state file
+            saved.vmrs                              memory saved to a file (save/restore)
+            logs/                                   logs
+        templates/<id>/                             template files (save-as-template, pools)
+
+Where it is (:func:`state_dir`), first match wins:
+
+1. an explicit argument;
+2. the environment variable ``HCS_SANDBOX_STATE_DIR`` (tests use it);
+3. Windows: ``%ProgramData%\\hcs-sandbox`` (machine-wide; HCS needs an administrator anyway);
+4. elsewhere (the simulator): ``$XDG_STATE_HOME/hcs-sandbox``, else
+   ``~/.local/state/hcs-sandbox`` (XDG Base Directory Specification, "XDG_STATE_HOME").
+
+Protection (:func:`ensure_state_dir`):
+
+- Windows: created with ``CreateDirectoryW`` and the protected security descriptor
+  :data:`WINDOWS_STATE_DIR_SDDL` (owner Administrators; full access, inherited by files and
+  subfolders, for Administrators and SYSTEM only; nothing inherited from ``%ProgramData%``,
+  whose default DACL lets every user create folders).  An existing directory whose owner or
+  DACL differs (e.g. pre-created by an unprivileged user to plant files) is *tightened*:
+  the owner and protected DACL are set again with ``SetNamedSecurityInfoW``; when that is
+  refused, a :class:`~hcs_sandbox.errors.StoreError` says how to fix it.
+- Elsewhere: mode 0700.  An existing directory owned by this user with group/other bits
+  is tightened to 0700 (``chmod``); one owned by another user is refused.
+
+Per-sandbox folders inherit that protection (Windows: the ``OICI`` ACEs; elsewhere: the
+0700 parent, and they are created 0700 too).
+
+Nothing here touches the disk at import time; only :func:`ensure_state_dir` and
+:func:`ensure_sandbox_dir` create anything.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import sys
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from hcs_sandbox.errors import SpecError, StoreError
+
+__all__ = [
+    "APP_DIR_NAME",
+    "DATABASE_NAME",
+    "ENV_STATE_DIR",
+    "SANDBOXES_DIR",
+    "TEMPLATES_DIR",
+    "WINDOWS_STATE_DIR_SDDL",
+    "SandboxFiles",
+    "canonical_id",
+    "database_path",
+    "default_state_dir",
+    "ensure_sandbox_dir",
+    "ensure_state_dir",
+    "sandbox_dir",
+    "sandbox_files",
+    "sddl_is_restricted",
+    "state_dir",
+    "template_dir",
+    "templates_dir",
+]
+
+ENV_STATE_DIR = "HCS_SANDBOX_STATE_DIR"
+APP_DIR_NAME = "hcs-sandbox"
+DATABASE_NAME = "state.db"
+SANDBOXES_DIR = "sandboxes"
+TEMPLATES_DIR = "templates"
+
+# Owner BUILTIN\Administrators; protected DACL ("P": nothing inherited from the parent);
+# two ACEs "allow, object+container inherit (OICI), FILE_ALL_ACCESS (FA)" for
+# BUILTIN\Administrators (BA) and LOCAL SYSTEM (SY).
+# Source: Microsoft Learn, "Security Descriptor String Format" and "ACE Strings"
+# (https://learn.microsoft.com/en-us/windows/win32/secauthz/security-descriptor-string-format,
+#  .../secauthz/ace-strings, SID aliases in .../secauthz/sid-strings).
+WINDOWS_STATE_DIR_SDDL = "O:BAD:P(A;OICI;FA;;;BA)(A;OICI;FA;;;SY)"
+_ALLOWED_OWNERS = frozenset({"BA", "SY"})
+_REQUIRED_ACES = frozenset({"A;OICI;FA;;;BA", "A;OICI;FA;;;SY"})
+
+
+def default_state_dir(
+    *, platform: str | None = None, environ: Mapping[str, str] | None = None
+) -> str:
+    """The default state directory for ``platform`` (``sys.platform``), as a string.
+
+    Ignores ``HCS_SANDBOX_STATE_DIR``; see :func:`state_dir` for the full rule.
+    """
+    platform = sys.platform if platform is None else platform
+    env = os.environ if environ is None else environ
+    if platform == "win32":
+        # %ProgramData% (KNOWNFOLDERID FOLDERID_ProgramData; environment variable ProgramData,
+        # default C:\ProgramData).  Windows environment names are case-insensitive.
+        base = _env_get(env, "ProgramData") or _env_get(env, "ALLUSERSPROFILE") or r"C:\ProgramData"
+        return base.rstrip("\\/") + "\\" + APP_DIR_NAME
+    xdg = env.get("XDG_STATE_HOME", "").strip()
+    # XDG Base Directory Specification: a relative $XDG_STATE_HOME is invalid and ignored.
+    if xdg and os.path.isabs(xdg):
+        return os.path.join(xdg, APP_DIR_NAME)
+    home = env.get("HOME", "").strip() or os.path.expanduser("~")
+    return os.path.join(home, ".local", "state", APP_DIR_NAME)
+
+
+def _env_get(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name)
+    if value is None:
+        lowered = name.lower()
+        for key, val in env.items():
+            if key.lower() == lowered:
+                value = val
+                break
+    return (value or "").strip()
+
+
+def state_dir(
+    explicit: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None
+) -> Path:
+    """The state directory: ``explicit``, else ``$HCS_SANDBOX_STATE_DIR``, else the default.
+
+    The result is absolute (``~`` expanded, relative paths made absolute); nothing is created.
+    """
+    env = os.environ if environ is None else environ
+    chosen: str
+    if explicit is not None and os.fspath(explicit).strip():
+        chosen = os.fspath(explicit).strip()
+    elif env.get(ENV_STATE_DIR, "").strip():
+        chosen = env[ENV_STATE_DIR].strip()
+    else:
+        chosen = default_state_dir(environ=env)
+    return Path(os.path.abspath(os.path.expanduser(chosen)))
+
+
+def database_path(state: str | os.PathLike[str]) -> Path:
+    """The state database inside ``state``."""
+    return Path(state) / DATABASE_NAME
+
+
+def canonical_id(value: str, *, what: str = "sandbox id") -> str:
+    """A GUID in its canonical lowercase ``8-4-4-4-12`` form; :class:`SpecError` otherwise.
+
+    Accepts upper case, braces and the 32-hex-digit form (``uuid.UUID`` rules).
+    """
+    try:
+        return str(uuid.UUID(value.strip()))
+    except (ValueError, AttributeError, TypeError):
+        raise SpecError(
+            f"invalid {what} {value!r}: not a GUID",
+            field="id",
+            value=value,
+            allowed="a GUID such as 3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b",
+        ) from None
+
+
+def sandbox_dir(state: str | os.PathLike[str], sandbox_id: str) -> Path:
+    """The folder for one sandbox's files: ``<state>/sandboxes/<id>`` (id checked as a GUID)."""
+    return Path(state) / SANDBOXES_DIR / canonical_id(sandbox_id)
+
+
+def templates_dir(state: str | os.PathLike[str]) -> Path:
+    """The folder holding template folders: ``<state>/templates``."""
+    return Path(state) / TEMPLATES_DIR
+
+
+def template_dir(state: str | os.PathLike[str], template_id: str) -> Path:
+    """The folder for one template's files: ``<state>/templates/<id>``."""
+    return templates_dir(state) / canonical_id(template_id, what="template id")
+
+
+@dataclass(frozen=True)
+class SandboxFiles:
+    """The well-known files of one sandbox (none of them is created here).
+
+    Names follow Windows Sandbox's own layout (``sandbox.vhdx``, ``sandbox.vmgs``; its HCS
+    document as dumped in MouriNaruto/MouriDocs ``docs/4/ReadMe.md``, recorded in
+    shared/reference/clone-pool.md §0.2).  HCS refuses VMGS/VMRS files at a drive root
+    (same source), which this layout never produces.
+    """
+
+    directory: Path
+    scratch_vhdx: Path
+    guest_state: Path
+    runtime_state: Path
+    saved_state: Path
+    logs: Path
+
+
+def sandbox_files(state: str | os.PathLike[str], sandbox_id: str) -> SandboxFiles:
+    """The layout of one sandbox's folder (see the module docstring)."""
+    directory = sandbox_dir(state, sandbox_id)
+    return SandboxFiles(
+        directory=directory,
+        scratch_vhdx=directory / "sandbox.vhdx",
+        guest_state=directory / "sandbox.vmgs",
+        runtime_state=directory / "sandbox.vmrs",
+        saved_state=directory / "saved.vmrs",
+        logs=directory / "logs",
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Creating and protecting
+# --------------------------------------------------------------------------------------
+
+
+def sddl_is_restricted(sddl: str) -> bool:
+    """True when an ``O:..D:..`` SDDL string is exactly what the state directory needs.
+
+    Owner Administrators or SYSTEM; a protected DACL (``P`` flag; ``AI``/``AR`` may also be
+    present); exactly the two ACEs of :data:`WINDOWS_STATE_DIR_SDDL`.  Anything else (an
+    extra ACE, an inherited one, another owner) means "too open" and is tightened.
+    """
+    match = re.fullmatch(r"O:([^:()]+?)(?:G:[^:()]+?)?D:([A-Z]*)((?:\([^()]*\))*)", sddl.strip())
+    if match is None:
+        return False
+    owner, flags, aces_text = match.groups()
+    if owner not in _ALLOWED_OWNERS:
+        return False
+    if "P" not in re.findall(r"P|AI|AR|NO_ACCESS_CONTROL", flags):
+        return False
+    aces = re.findall(r"\(([^()]*)\)", aces_text)
+    return len(aces) == len(_REQUIRED_ACES) and set(aces) == _REQUIRED_ACES
+
+
+def ensure_state_dir(path: str | os.PathLike[str] | None = None) -> Path:
+    """Create the state directory if missing, and make sure only its owners can use it.
+
+    ``path`` defaults to :func:`state_dir`.  Returns the absolute path.  Raises
+    :class:`~hcs_sandbox.errors.StoreError` (message and remedy) when it cannot be created
+    or protected.  See the module docstring for the rules per OS.
+    """
+    target = state_dir(path)
+    if sys.platform == "win32":
+        _ensure_windows(target)
+    else:
+        _ensure_posix(target)
+    return target
+
+
+def ensure_sandbox_dir(state: str | os.PathLike[str], sandbox_id: str) -> Path:
+    """Create ``<state>/sandboxes/<id>`` (mode 0700; on Windows it inherits the state DACL)."""
+    directory = sandbox_dir(state, sandbox_id)
+    try:
+        (Path(state) / SANDBOXES_DIR).mkdir(mode=0o700, exist_ok=True)
+        directory.mkdir(mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the sandbox folder {directory}: {exc.strerror or exc}",
+            remedy="check that the state directory exists and that you may write to it "
+            "(run as Administrator on Windows)",
+        ) from exc
+    return directory
+
+
+def _ensure_posix(target: Path) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.mkdir(mode=0o700)
+        return
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the state directory {target}: {exc.strerror or exc}",
+            remedy=f"choose a writable location with {ENV_STATE_DIR}=PATH",
+        ) from exc
+    try:
+        st = target.stat()
+    except OSError as exc:
+        raise StoreError(
+            f"cannot read the state directory {target}: {exc.strerror or exc}",
+            remedy=f"fix its permissions or choose another location with {ENV_STATE_DIR}=PATH",
+        ) from exc
+    if not stat.S_ISDIR(st.st_mode):
+        raise StoreError(
+            f"the state directory {target} exists but is not a directory",
+            remedy=f"move that file away or choose another location with {ENV_STATE_DIR}=PATH",
+        )
+    getuid = getattr(os, "getuid", None)
+    if getuid is not None and st.st_uid != getuid():
+        raise StoreError(
+            f"the state directory {target} belongs to another user (uid {st.st_uid})",
+            remedy=f"use your own directory with {ENV_STATE_DIR}=PATH, or remove that one",
+        )
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        # Ours but readable or writable by others: tighten it (documented choice).
+        try:
+            os.chmod(target, 0o700)
+        except OSError as exc:  # pragma: no cover - we own it, so chmod works
+            raise StoreError(
+                f"the state directory {target} is open to other users and cannot be "
+                f"restricted: {exc.strerror or exc}",
+                remedy=f"run 'chmod 700 {target}'",
+            ) from exc
+
+
+def _ensure_windows(target: Path) -> None:  # pragma: no cover - Windows only
+    from hcs_sandbox.native import fs
+
+    text = str(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create {target.parent}: {exc.strerror or exc}",
+            remedy="run as Administrator",
+        ) from exc
+    try:
+        fs.create_directory_with_sddl(text, WINDOWS_STATE_DIR_SDDL)
+        return
+    except OSError as exc:
+        if getattr(exc, "winerror", None) != fs.ERROR_ALREADY_EXISTS:
+            raise StoreError(
+                f"cannot create the state directory {target}: {exc.strerror or exc}",
+                remedy="run as Administrator (the state directory is readable by "
+                "Administrators and SYSTEM only)",
+            ) from exc
+    if not target.is_dir():
+        raise StoreError(
+            f"the state directory {target} exists but is not a directory",
+            remedy="move that file away and run again",
+        )
+    try:
+        current = fs.get_file_sddl(text)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot read the permissions of the state directory {target}: {exc.strerror or exc}",
+            remedy="run as Administrator",
+        ) from exc
+    if sddl_is_restricted(current):
+        return
+    try:
+        fs.set_file_sddl(text, WINDOWS_STATE_DIR_SDDL)
+    except OSError as exc:
+        raise StoreError(
+            f"the state directory {target} is open to other users ({current}) and could "
+            f"not be restricted: {exc.strerror or exc}",
+            remedy=f'as Administrator run: takeown /F "{target}" /A /R, then run again; or '
+            "remove the directory if you did not create it",
+        ) from exc

@@ -1,0 +1,1008 @@
+"""The state store: one sqlite database of sandbox records that survives crashes and races.
+
+Design
+------
+- One sqlite3 database (``<state>/state.db``), WAL journal (readers never block the writer),
+  ``synchronous=FULL`` (a committed write survives a power cut: write-ahead records of files
+  and endpoints must not be lost), a busy timeout, and every write in ``BEGIN IMMEDIATE`` so
+  read-check-write sequences are atomic across threads *and* processes.
+- Versioned schema: table ``meta(key, value)`` holds ``schema_version``; :data:`MIGRATIONS`
+  upgrades an older database in one transaction; a newer one is refused with a clear message.
+- The store knows nothing about HCS: it keeps what the sandbox layer tells it.  ``spec`` is
+  the SandboxSpec dict (opaque JSON); ``extra`` is a JSON dict for later features
+  (``template_id``, ``pool``, ``save_file``...).
+
+A record (:class:`Record`)
+--------------------------
+``id`` (GUID, primary key) and ``name`` (unique, case-insensitive: ``COLLATE NOCASE``; names
+are ASCII ``[A-Za-z0-9][A-Za-z0-9_.-]{0,62}`` so NOCASE folding is exact) share one namespace
+across kinds.  ``kind`` is one of :data:`KINDS`; ``state`` one of :data:`STATES`:
+
+============  ==========================================================================
+``creating``  reserved; resources are being made (files/endpoints written ahead here)
+``created``   the compute system exists and is not running
+``running``   started
+``paused``    paused (warm-pool members wait here)
+``saving``    being saved (to a file or as a template)
+``saved``     memory saved to a file (``extra["save_file"]``) or, for kind ``template``,
+              saved as a template and ready to clone
+``stopped``   stopped; a persistent sandbox can start again
+``removing``  being removed; ``prune`` finishes what a crashed ``rm`` left
+``error``     something failed; ``extra["error"]`` may say what; ``rm``/``prune`` clean it
+============  ==========================================================================
+
+Transitions are not enforced here; callers make them race-free with ``expect_state=``
+(compare-and-set) on :meth:`Store.update` / :meth:`Store.delete`.
+
+Write-ahead resources: call :meth:`Store.add_file` / :meth:`Store.add_endpoint` *before*
+creating the file or endpoint, and :meth:`Store.remove_file` / :meth:`Store.remove_endpoint`
+after deleting it, so a crash at any point leaves a record whose lists ``prune`` can follow.
+``owner_pid``/``owner_host`` name the creating process, so ``prune`` can tell a half-made
+record whose creator died from one still being made.
+
+Import cost: sqlite3, json and the standard library only (``hcs-sandbox ls`` imports this).
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import json
+import os
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Final
+
+from hcs_sandbox.errors import (
+    NameInUseError,
+    SandboxNotFoundError,
+    SpecError,
+    StateConflictError,
+    StoreError,
+)
+
+__all__ = [
+    "ACTIVE_STATES",
+    "KINDS",
+    "MIGRATIONS",
+    "NAME_PATTERN",
+    "SCHEMA_VERSION",
+    "STATES",
+    "Record",
+    "Store",
+    "generate_name",
+    "open_store",
+    "validate_name",
+]
+
+SCHEMA_VERSION: Final = 1
+
+STATES: Final = (
+    "creating",
+    "created",
+    "running",
+    "paused",
+    "saving",
+    "saved",
+    "stopped",
+    "removing",
+    "error",
+)
+#: States shown by ``list(all=False)`` (like ``docker ps`` without ``-a``).
+ACTIVE_STATES: Final = ("running", "paused")
+#: ``sandbox``: a user's sandbox; ``template``: a system saved as a template to clone from;
+#: ``pool``: a warm-pool member not yet handed out.
+KINDS: Final = ("sandbox", "template", "pool")
+
+NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+_NAME_RULE = "1-63 characters: letters, digits, '-', '_' or '.', starting with a letter or digit"
+_RM_REMEDY = "choose another name or remove it with 'hcs-sandbox rm {name}'"
+_HEX_PREFIX = re.compile(r"[0-9a-fA-F-]+")
+
+_COLUMNS: Final = (
+    "id",
+    "name",
+    "kind",
+    "state",
+    "spec",
+    "owner_pid",
+    "owner_host",
+    "files",
+    "endpoint_ids",
+    "labels",
+    "persistent",
+    "system_id",
+    "extra",
+    "created_at",
+    "started_at",
+    "updated_at",
+    "revision",
+)
+_SELECT: Final = f"SELECT {', '.join(_COLUMNS)} FROM sandboxes"
+
+_UPDATABLE: Final = frozenset(
+    {
+        "name",
+        "kind",
+        "state",
+        "spec",
+        "owner_pid",
+        "owner_host",
+        "files",
+        "endpoint_ids",
+        "labels",
+        "persistent",
+        "system_id",
+        "extra",
+        "started_at",
+    }
+)
+
+
+# --------------------------------------------------------------------------------------
+# Records
+# --------------------------------------------------------------------------------------
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    text = datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One row of the store.  Treat the dict fields as read-only (they are copies).
+
+    Times are seconds since the epoch (``time.time()``); :meth:`to_dict` renders them as
+    ISO 8601 UTC strings.  ``revision`` grows by one on every write (for ``expect_revision``).
+    """
+
+    id: str
+    name: str
+    kind: str
+    state: str
+    spec: dict[str, Any]
+    owner_pid: int | None
+    owner_host: str | None
+    files: tuple[str, ...]
+    endpoint_ids: tuple[str, ...]
+    labels: dict[str, str]
+    persistent: bool
+    system_id: str
+    extra: dict[str, Any]
+    created_at: float
+    started_at: float | None
+    updated_at: float
+    revision: int = field(default=1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict for ``--json`` output (shallow copies; times as ISO 8601 UTC)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "state": self.state,
+            "system_id": self.system_id,
+            "persistent": self.persistent,
+            "labels": dict(self.labels),
+            "spec": dict(self.spec),
+            "files": list(self.files),
+            "endpoint_ids": list(self.endpoint_ids),
+            "owner": {"pid": self.owner_pid, "host": self.owner_host},
+            "created_at": _iso(self.created_at),
+            "started_at": _iso(self.started_at),
+            "updated_at": _iso(self.updated_at),
+            "extra": dict(self.extra),
+            "revision": self.revision,
+        }
+
+
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def _loads(text: str) -> Any:
+    """json.loads for the compact JSON this store writes, minus its per-call overhead
+    (``list()`` of 1,000 records decodes 5,000 of these)."""
+    if text == "[]":
+        return []
+    if text == "{}":
+        return {}
+    return _raw_decode(text)[0]
+
+
+def _row_to_record(row: tuple[Any, ...]) -> Record:
+    (
+        id_,
+        name,
+        kind,
+        state,
+        spec,
+        owner_pid,
+        owner_host,
+        files,
+        endpoint_ids,
+        labels,
+        persistent,
+        system_id,
+        extra,
+        created_at,
+        started_at,
+        updated_at,
+        revision,
+    ) = row
+    return Record(
+        id=id_,
+        name=name,
+        kind=kind,
+        state=state,
+        spec=_loads(spec),
+        owner_pid=owner_pid,
+        owner_host=owner_host,
+        files=tuple(_loads(files)),
+        endpoint_ids=tuple(_loads(endpoint_ids)),
+        labels=_loads(labels),
+        persistent=bool(persistent),
+        system_id=system_id,
+        extra=_loads(extra),
+        created_at=created_at,
+        started_at=started_at,
+        updated_at=updated_at,
+        revision=revision,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Validation helpers
+# --------------------------------------------------------------------------------------
+
+
+def validate_name(name: str) -> str:
+    """Return ``name`` if it is a valid sandbox name, else raise :class:`SpecError`."""
+    if not isinstance(name, str) or NAME_PATTERN.fullmatch(name) is None:
+        raise SpecError(
+            f"invalid sandbox name {name!r}",
+            field="name",
+            value=name,
+            allowed=_NAME_RULE,
+        )
+    return name
+
+
+def _canonical_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(str(value).strip()))
+    except ValueError:
+        raise SpecError(
+            f"invalid sandbox id {value!r}: not a GUID",
+            field="id",
+            value=value,
+            allowed="a GUID such as 3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b",
+        ) from None
+
+
+def _check_choice(value: str, allowed: Collection[str], what: str) -> str:
+    if value not in allowed:
+        raise SpecError(
+            f"invalid {what} {value!r}",
+            field=what,
+            value=value,
+            allowed="one of " + ", ".join(allowed),
+        )
+    return value
+
+
+def _dump(value: Any, what: str) -> str:
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(
+            f"cannot store {what}: it is not JSON-serialisable ({exc})",
+            remedy="this is a bug in the caller; please report it",
+        ) from exc
+
+
+def _dump_object(value: Mapping[str, Any] | None, what: str) -> str:
+    if value is None:
+        return "{}"
+    if not isinstance(value, Mapping):
+        raise StoreError(f"cannot store {what}: expected a mapping, got {type(value).__name__}")
+    return _dump(dict(value), what)
+
+
+def _dump_labels(labels: Mapping[str, str] | None) -> str:
+    if not labels:
+        return "{}"
+    for key, value in labels.items():
+        if not isinstance(key, str) or not key or not isinstance(value, str):
+            raise SpecError(
+                f"invalid label {key!r}={value!r}",
+                field="labels",
+                value=dict(labels),
+                allowed="non-empty string keys with string values",
+            )
+    return _dump(dict(labels), "labels")
+
+
+def _dump_strings(values: Iterable[str], what: str) -> str:
+    items = builtins.list(values)
+    if isinstance(values, str) or any(not isinstance(v, str) or not v for v in items):
+        raise StoreError(f"cannot store {what}: expected a list of non-empty strings")
+    return _dump(items, what)
+
+
+def _field_values(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate :meth:`Store.update` keyword fields and turn them into column values."""
+    unknown = set(fields) - _UPDATABLE
+    if unknown:
+        raise StoreError(
+            f"cannot update unknown record field(s): {', '.join(sorted(unknown))}",
+            remedy=f"updatable fields: {', '.join(sorted(_UPDATABLE))}",
+        )
+    values: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key == "name":
+            values[key] = validate_name(value)
+        elif key == "state":
+            values[key] = _check_choice(value, STATES, "state")
+        elif key == "kind":
+            values[key] = _check_choice(value, KINDS, "kind")
+        elif key in ("spec", "extra"):
+            values[key] = _dump_object(value, key)
+        elif key in ("files", "endpoint_ids"):
+            values[key] = _dump_strings(value, key)
+        elif key == "labels":
+            values[key] = _dump_labels(value)
+        elif key == "persistent":
+            values[key] = 1 if value else 0
+        elif key == "system_id":
+            if not isinstance(value, str) or not value:
+                raise StoreError("system_id must be a non-empty string")
+            values[key] = value
+        elif key in ("started_at",):
+            values[key] = None if value is None else float(value)
+        else:  # owner_pid, owner_host
+            values[key] = value
+    return values
+
+
+def _hostname() -> str:
+    import socket
+
+    try:
+        return socket.gethostname()
+    except OSError:  # pragma: no cover - gethostname practically never fails
+        return ""
+
+
+# --------------------------------------------------------------------------------------
+# Names
+# --------------------------------------------------------------------------------------
+
+# Our own word lists (adjective_noun, docker-like shape); all lowercase ASCII.
+_ADJECTIVES: Final = (
+    "agile", "amber", "ample", "azure", "bold", "brave", "breezy", "bright", "brisk", "calm",
+    "clever", "cosmic", "crisp", "dapper", "eager", "early", "fancy", "fleet", "fluffy", "frosty",
+    "gentle", "giddy", "glossy", "golden", "happy", "hardy", "humble", "jolly", "keen", "kind",
+    "lively", "lucky", "mellow", "merry", "mighty", "misty", "nimble", "noble", "plucky", "polite",
+    "proud", "quick", "quiet", "rapid", "rosy", "rustic", "shiny", "silent", "silver", "sleek",
+    "snug", "sunny", "swift", "tidy", "tranquil", "vivid", "warm", "witty", "zany", "zesty",
+)  # fmt: skip
+_NOUNS: Final = (
+    "anchor", "badger", "beacon", "birch", "bison", "brook", "canyon", "cedar", "comet", "coral",
+    "crane", "delta", "dune", "ember", "falcon", "fern", "fjord", "glacier", "grove", "harbor",
+    "heron", "island", "juniper", "kestrel", "lagoon", "lantern", "maple", "meadow", "mesa",
+    "nebula", "oasis", "orchid", "otter", "panda", "pebble", "pine", "prairie", "quartz", "raven",
+    "reef", "ridge", "river", "robin", "sequoia", "sparrow", "spruce", "summit", "thistle",
+    "tundra", "valley", "walrus", "willow", "wren", "yak", "zephyr", "aurora", "basalt", "cobalt",
+    "dolphin", "geyser",
+)  # fmt: skip
+
+
+def generate_name(
+    attempt: int = 0, *, choice: Callable[[tuple[str, ...]], str] | None = None
+) -> str:
+    """A random ``adjective_noun`` name; from the 6th attempt on, a numeric suffix is added."""
+    if choice is None:
+        import random
+
+        choice = random.SystemRandom().choice
+    name = f"{choice(_ADJECTIVES)}_{choice(_NOUNS)}"
+    if attempt >= 5:
+        import random
+
+        name += f"_{random.SystemRandom().randrange(10, 10_000)}"
+    return name
+
+
+# --------------------------------------------------------------------------------------
+# Schema and migrations
+# --------------------------------------------------------------------------------------
+
+
+def _migrate_to_1(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE sandboxes (
+            id           TEXT PRIMARY KEY NOT NULL,
+            name         TEXT NOT NULL COLLATE NOCASE UNIQUE,
+            kind         TEXT NOT NULL DEFAULT 'sandbox',
+            state        TEXT NOT NULL,
+            spec         TEXT NOT NULL DEFAULT '{}',
+            owner_pid    INTEGER,
+            owner_host   TEXT,
+            files        TEXT NOT NULL DEFAULT '[]',
+            endpoint_ids TEXT NOT NULL DEFAULT '[]',
+            labels       TEXT NOT NULL DEFAULT '{}',
+            persistent   INTEGER NOT NULL DEFAULT 0,
+            system_id    TEXT NOT NULL,
+            extra        TEXT NOT NULL DEFAULT '{}',
+            created_at   REAL NOT NULL,
+            started_at   REAL,
+            updated_at   REAL NOT NULL,
+            revision     INTEGER NOT NULL DEFAULT 1
+        )
+        """
+    )
+    conn.execute("CREATE INDEX sandboxes_kind_state ON sandboxes (kind, state)")
+
+
+#: ``MIGRATIONS[n]`` brings a database from version ``n - 1`` to ``n``.  Append, never edit.
+MIGRATIONS: Final[dict[int, Callable[[sqlite3.Connection], None]]] = {1: _migrate_to_1}
+
+
+# --------------------------------------------------------------------------------------
+# The store
+# --------------------------------------------------------------------------------------
+
+
+class Store:
+    """The state database.  Use as a context manager, or call :meth:`close`.
+
+    One instance may be shared by threads (calls are serialised by a lock); processes each
+    open their own.  ``path`` is the database file; its folder must exist.
+    ``timeout`` is how long a write waits for another process's transaction (seconds).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
+        self._path = Path(path)
+        self._timeout = timeout
+        self._lock = threading.RLock()
+        if not self._path.parent.is_dir():
+            raise StoreError(
+                f"cannot open the state database {self._path}: its folder does not exist",
+                remedy="create it first (hcs_sandbox.sandbox.paths.ensure_state_dir) or "
+                "use open_store()",
+            )
+        try:
+            conn = sqlite3.connect(
+                self._path,
+                timeout=timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise self._error(exc, "open") from exc
+        self._conn: sqlite3.Connection | None = conn
+        try:
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+                conn.execute("PRAGMA synchronous = FULL")
+            except sqlite3.Error as exc:
+                raise self._error(exc, "open") from exc
+            self._prepare(conn)
+        except BaseException:
+            conn.close()
+            self._conn = None
+            raise
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self._path)!r})"
+
+    # -- plumbing --------------------------------------------------------------------
+
+    def _error(self, exc: sqlite3.Error, doing: str) -> StoreError:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return StoreError(
+                f"the state database {self._path} is busy: another hcs-sandbox process held "
+                f"it for more than {self._timeout:g} s while trying to {doing}",
+                remedy="try again; if it persists, look for a stuck hcs-sandbox process",
+            )
+        if isinstance(exc, sqlite3.DatabaseError) and (
+            "not a database" in text or "malformed" in text or "corrupt" in text
+        ):
+            return StoreError(
+                f"the state database {self._path} is damaged ({text})",
+                remedy="move it aside and run again; sandboxes it listed then need to be "
+                "removed by hand (hcs-sandbox prune lists leftovers)",
+            )
+        if "readonly" in text or "unable to open" in text or "disk I/O" in text:
+            return StoreError(
+                f"cannot {doing} the state database {self._path}: {text}",
+                remedy="check permissions of the state directory (run as Administrator on "
+                "Windows) and free disk space",
+            )
+        return StoreError(f"cannot {doing} the state database {self._path}: {text}")
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"the state database {self._path} is closed")
+        return self._conn
+
+    @contextlib.contextmanager
+    def _write(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``): all or nothing, one writer at a time."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._error(exc, doing) from exc
+            try:
+                yield conn
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise self._error(exc, doing) from exc
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise self._error(exc, doing) from exc
+
+    def _read(
+        self, sql: str, params: Iterable[Any] = (), doing: str = "read"
+    ) -> builtins.list[Any]:
+        with self._lock:
+            conn = self._connection()
+            try:
+                return conn.execute(sql, tuple(params)).fetchall()
+            except sqlite3.Error as exc:
+                raise self._error(exc, doing) from exc
+
+    def _schema_version(self, conn: sqlite3.Connection) -> int:
+        has_meta = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone()
+        if not has_meta:
+            return 0
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        """WAL mode and schema migrations; cheap when the database is current."""
+        try:
+            version = self._schema_version(conn)
+        except sqlite3.Error as exc:
+            raise self._error(exc, "open") from exc
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the state database {self._path} has schema version {version}, newer than "
+                f"this hcs-sandbox understands ({SCHEMA_VERSION})",
+                remedy="upgrade hcs-sandbox, or point HCS_SANDBOX_STATE_DIR elsewhere",
+            )
+        self._set_wal(conn)
+        with self._write("upgrade") as wconn:
+            version = self._schema_version(wconn)  # another process may have migrated
+            if version > SCHEMA_VERSION:  # pragma: no cover - raced by a newer version
+                raise StoreError(f"the state database {self._path} was upgraded meanwhile")
+            if version == 0:
+                wconn.execute(
+                    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT)"
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[target](wconn)
+                wconn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(target),),
+                )
+
+    def _set_wal(self, conn: sqlite3.Connection) -> None:
+        # Switching to WAL needs a moment with no other writer; retry within the timeout.
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL").fetchone()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise self._error(exc, "open") from exc
+                time.sleep(0.01)
+
+    def _fetch_by_id(self, conn: sqlite3.Connection, record_id: str) -> Record | None:
+        row = conn.execute(f"{_SELECT} WHERE id = ?", (record_id,)).fetchone()
+        return _row_to_record(row) if row else None
+
+    def _require(self, conn: sqlite3.Connection, record_id: str) -> Record:
+        record = self._fetch_by_id(conn, _canonical_id(record_id))
+        if record is None:
+            raise SandboxNotFoundError(
+                f"no sandbox with id {record_id}",
+                remedy="it was removed meanwhile; list sandboxes with 'hcs-sandbox ls -a'",
+            )
+        return record
+
+    @staticmethod
+    def _check_expectations(
+        record: Record,
+        expect_state: str | Collection[str] | None,
+        expect_revision: int | None,
+    ) -> None:
+        if expect_state is not None:
+            allowed = (expect_state,) if isinstance(expect_state, str) else tuple(expect_state)
+            if record.state not in allowed:
+                wanted = " or ".join(repr(s) for s in allowed)
+                raise StateConflictError(
+                    f"sandbox '{record.name}' is {record.state!r}, expected {wanted}",
+                    record_id=record.id,
+                    expected=allowed,
+                    actual=record.state,
+                    remedy="another process changed it; check it with "
+                    f"'hcs-sandbox inspect {record.name}' and try again",
+                )
+        if expect_revision is not None and record.revision != expect_revision:
+            raise StateConflictError(
+                f"sandbox '{record.name}' changed meanwhile (revision {record.revision}, "
+                f"expected {expect_revision})",
+                record_id=record.id,
+                expected=expect_revision,
+                actual=record.revision,
+                remedy="read it again and retry",
+            )
+
+    @staticmethod
+    def _name_taken(conn: sqlite3.Connection, name: str, except_id: str | None = None) -> None:
+        row = conn.execute(
+            "SELECT id, name, state FROM sandboxes WHERE name = ?", (name,)
+        ).fetchone()
+        if row is not None and row[0] != except_id:
+            raise NameInUseError(
+                f"the name '{name}' is already used by sandbox {row[0]} ('{row[1]}', {row[2]})",
+                remedy=_RM_REMEDY.format(name=row[1]),
+            )
+
+    # -- public API ------------------------------------------------------------------
+
+    def reserve(
+        self,
+        name: str | None,
+        id: str | None = None,
+        spec: Mapping[str, Any] | None = None,
+        *,
+        kind: str = "sandbox",
+        state: str = "creating",
+        labels: Mapping[str, str] | None = None,
+        persistent: bool = False,
+        system_id: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        files: Iterable[str] = (),
+        endpoint_ids: Iterable[str] = (),
+        owner_pid: int | None = None,
+        owner_host: str | None = None,
+    ) -> Record:
+        """Atomically take ``name`` for a new record and return it.
+
+        ``name`` None: a generated ``adjective_noun`` name (retried on collision).
+        ``id`` None: a new GUID.  ``system_id`` defaults to ``id``.  Owner defaults to this
+        process and host.  Exactly one of many concurrent reservations of one name wins;
+        the others raise :class:`NameInUseError`.  A duplicate id raises :class:`StoreError`.
+        """
+        record_id = _canonical_id(id) if id is not None else str(uuid.uuid4())
+        _check_choice(kind, KINDS, "kind")
+        _check_choice(state, STATES, "state")
+        if name is not None:
+            validate_name(name)
+        columns = {
+            "id": record_id,
+            "kind": kind,
+            "state": state,
+            "spec": _dump_object(spec, "the sandbox spec"),
+            "owner_pid": os.getpid() if owner_pid is None else owner_pid,
+            "owner_host": _hostname() if owner_host is None else owner_host,
+            "files": _dump_strings(files, "files"),
+            "endpoint_ids": _dump_strings(endpoint_ids, "endpoint ids"),
+            "labels": _dump_labels(labels),
+            "persistent": 1 if persistent else 0,
+            "system_id": system_id if system_id is not None else record_id,
+            "extra": _dump_object(extra, "extra"),
+        }
+        for attempt in range(100):
+            candidate = name if name is not None else generate_name(attempt)
+            now = time.time()
+            values = {**columns, "name": candidate, "created_at": now, "updated_at": now}
+            try:
+                with self._write("reserve a name in") as conn:
+                    existing = conn.execute(
+                        "SELECT name FROM sandboxes WHERE id = ?", (record_id,)
+                    ).fetchone()
+                    if existing is not None:
+                        raise StoreError(
+                            f"a sandbox with id {record_id} already exists ('{existing[0]}')",
+                            remedy="use a new id (omit it to get a fresh GUID)",
+                        )
+                    self._name_taken(conn, candidate)
+                    keys = builtins.list(values)
+                    conn.execute(
+                        f"INSERT INTO sandboxes ({', '.join(keys)}) "
+                        f"VALUES ({', '.join('?' for _ in keys)})",
+                        [values[k] for k in keys],
+                    )
+                    record = self._fetch_by_id(conn, record_id)
+            except NameInUseError:
+                if name is not None:
+                    raise
+                continue
+            assert record is not None
+            return record
+        raise StoreError(  # pragma: no cover - 100 random collisions in a row
+            "could not generate a free sandbox name after 100 attempts",
+            remedy="give the sandbox a name",
+        )
+
+    def get(self, name_or_id: str, *, kind: str | None = None) -> Record:
+        """The record with this exact id, else this name (any case), else a unique id prefix.
+
+        Raises :class:`SandboxNotFoundError` when nothing matches or a prefix is ambiguous.
+        ``kind`` restricts the search to one kind.
+        """
+        key = (name_or_id or "").strip()
+        if not key:
+            raise SandboxNotFoundError(
+                "no sandbox name or id given", remedy="list sandboxes with 'hcs-sandbox ls -a'"
+            )
+        kind_sql, kind_params = ("", []) if kind is None else (" AND kind = ?", [kind])
+        with self._lock:
+            try:
+                exact = str(uuid.UUID(key))
+            except ValueError:
+                exact = None
+            if exact is not None:
+                rows = self._read(f"{_SELECT} WHERE id = ?{kind_sql}", [exact, *kind_params])
+                if rows:
+                    return _row_to_record(rows[0])
+            rows = self._read(f"{_SELECT} WHERE name = ?{kind_sql}", [key, *kind_params])
+            if rows:
+                return _row_to_record(rows[0])
+            prefix = key.replace("-", "").lower()
+            if prefix and _HEX_PREFIX.fullmatch(key):
+                rows = self._read(
+                    f"{_SELECT} WHERE replace(id, '-', '') GLOB ?{kind_sql} "
+                    "ORDER BY created_at LIMIT 6",
+                    [prefix + "*", *kind_params],
+                )
+                if len(rows) == 1:
+                    return _row_to_record(rows[0])
+                if rows:
+                    matches = ", ".join(f"{r[1]} ({r[0]})" for r in rows[:5])
+                    more = ", ..." if len(rows) > 5 else ""
+                    raise SandboxNotFoundError(
+                        f"'{key}' is ambiguous: it starts the id of several sandboxes: "
+                        f"{matches}{more}",
+                        remedy="give more characters of the id, or the name",
+                    )
+        raise SandboxNotFoundError(
+            f"no sandbox named or with id '{key}'",
+            remedy="list sandboxes with 'hcs-sandbox ls -a'",
+        )
+
+    def list(
+        self,
+        *,
+        all: bool = True,
+        labels: Mapping[str, str | None] | None = None,
+        kind: str | None = "sandbox",
+        states: Collection[str] | None = None,
+    ) -> builtins.list[Record]:
+        """Records in creation order.
+
+        ``all=False``: only :data:`ACTIVE_STATES`.  ``states``: only these states.
+        ``labels``: every key must be present, with the given value (``None``: any value).
+        ``kind``: only that kind (default ``"sandbox"``); ``None``: every kind.
+        """
+        where: builtins.list[str] = []
+        params: builtins.list[Any] = []
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        wanted = None if states is None else tuple(states)
+        if not all:
+            base = ACTIVE_STATES if wanted is None else wanted
+            wanted = tuple(s for s in base if s in ACTIVE_STATES)
+        if wanted is not None:
+            where.append(f"state IN ({', '.join('?' for _ in wanted)})" if wanted else "0")
+            params.extend(wanted)
+        sql = _SELECT + (f" WHERE {' AND '.join(where)}" if where else "")
+        rows = self._read(sql + " ORDER BY created_at, name", params, "list")
+        records = [_row_to_record(r) for r in rows]
+        if labels:
+            records = [r for r in records if _labels_match(r.labels, labels)]
+        return records
+
+    def update(
+        self,
+        id: str,
+        *,
+        expect_state: str | Collection[str] | None = None,
+        expect_revision: int | None = None,
+        merge_extra: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Record:
+        """Change fields of one record in one transaction and return the new record.
+
+        Fields: ``name, kind, state, spec, owner_pid, owner_host, files, endpoint_ids,
+        labels, persistent, system_id, extra, started_at``.  ``expect_state`` /
+        ``expect_revision`` make it a compare-and-set (:class:`StateConflictError` when the
+        record no longer matches).  ``merge_extra`` updates keys of ``extra`` in place
+        (a ``None`` value deletes the key).  Raises :class:`SandboxNotFoundError` when gone.
+        """
+        values = _field_values(fields)
+        with self._write("update") as conn:
+            record = self._require(conn, id)
+            self._check_expectations(record, expect_state, expect_revision)
+            if "name" in values:
+                self._name_taken(conn, values["name"], except_id=record.id)
+            if merge_extra:
+                base = json.loads(values["extra"]) if "extra" in values else dict(record.extra)
+                for key, value in merge_extra.items():
+                    if value is None:
+                        base.pop(key, None)
+                    else:
+                        base[key] = value
+                values["extra"] = _dump_object(base, "extra")
+            return self._apply(conn, record, values)
+
+    def _apply(self, conn: sqlite3.Connection, record: Record, values: Mapping[str, Any]) -> Record:
+        assignments = [f"{k} = ?" for k in values]
+        assignments += ["updated_at = ?", "revision = revision + 1"]
+        conn.execute(
+            f"UPDATE sandboxes SET {', '.join(assignments)} WHERE id = ?",
+            [*values.values(), time.time(), record.id],
+        )
+        new = self._fetch_by_id(conn, record.id)
+        assert new is not None
+        return new
+
+    def _edit_list(self, id: str, column: str, item: str, add: bool) -> Record:
+        if not isinstance(item, str) or not item:
+            raise StoreError(f"cannot record an empty {column} entry")
+        with self._write("update") as conn:
+            record = self._require(conn, id)
+            current = builtins.list(getattr(record, column))
+            if add and item not in current:
+                current.append(item)
+            elif not add and item in current:
+                current.remove(item)
+            else:
+                return record
+            return self._apply(conn, record, {column: _dump(current, column)})
+
+    def add_file(self, id: str, path: str | os.PathLike[str]) -> Record:
+        """Record a file the sandbox owns, BEFORE creating it (idempotent)."""
+        return self._edit_list(id, "files", os.fspath(path), add=True)
+
+    def remove_file(self, id: str, path: str | os.PathLike[str]) -> Record:
+        """Forget a file AFTER deleting it (idempotent)."""
+        return self._edit_list(id, "files", os.fspath(path), add=False)
+
+    def add_endpoint(self, id: str, endpoint_id: str) -> Record:
+        """Record an HCN endpoint id, BEFORE creating the endpoint (idempotent)."""
+        return self._edit_list(id, "endpoint_ids", endpoint_id, add=True)
+
+    def remove_endpoint(self, id: str, endpoint_id: str) -> Record:
+        """Forget an HCN endpoint id AFTER deleting the endpoint (idempotent)."""
+        return self._edit_list(id, "endpoint_ids", endpoint_id, add=False)
+
+    def claim(
+        self,
+        *,
+        kind: str,
+        state: str,
+        new_state: str,
+        extra_match: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Record | None:
+        """Atomically take the oldest record of ``kind`` in ``state`` (warm pools).
+
+        Only records whose ``extra`` contains every item of ``extra_match`` qualify.  The
+        winner moves to ``new_state`` (plus ``fields``, as in :meth:`update`) in the same
+        transaction, so two processes never claim the same record.  None when none is free.
+        """
+        _check_choice(new_state, STATES, "state")
+        values = _field_values({**fields, "state": new_state})
+        with self._write("claim a record in") as conn:
+            rows = conn.execute(
+                f"{_SELECT} WHERE kind = ? AND state = ? ORDER BY created_at", (kind, state)
+            ).fetchall()
+            for row in rows:
+                record = _row_to_record(row)
+                if extra_match and any(record.extra.get(k) != v for k, v in extra_match.items()):
+                    continue
+                if "name" in values:
+                    self._name_taken(conn, values["name"], except_id=record.id)
+                return self._apply(conn, record, values)
+            return None
+
+    def delete(
+        self,
+        id: str,
+        *,
+        expect_state: str | Collection[str] | None = None,
+        missing_ok: bool = False,
+    ) -> None:
+        """Delete a record (after its resources are gone).  Compare-and-set with
+        ``expect_state``; :class:`SandboxNotFoundError` when absent unless ``missing_ok``."""
+        with self._write("delete from") as conn:
+            record = self._fetch_by_id(conn, _canonical_id(id))
+            if record is None:
+                if missing_ok:
+                    return
+                raise SandboxNotFoundError(
+                    f"no sandbox with id {id}",
+                    remedy="it was removed meanwhile; list sandboxes with 'hcs-sandbox ls -a'",
+                )
+            self._check_expectations(record, expect_state, None)
+            conn.execute("DELETE FROM sandboxes WHERE id = ?", (record.id,))
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check``: ``"ok"`` when the database is sound (doctor, tests)."""
+        rows = self._read("PRAGMA integrity_check", (), "check")
+        return "; ".join(str(r[0]) for r in rows)
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open database."""
+        with self._lock:
+            return self._schema_version(self._connection())
+
+
+def _labels_match(have: Mapping[str, str], want: Mapping[str, str | None]) -> bool:
+    """True when every wanted label is present (with the wanted value unless that is None)."""
+    for key, value in want.items():
+        if key not in have or (value is not None and have[key] != value):
+            return False
+    return True
+
+
+def open_store(state_dir: str | os.PathLike[str] | None = None, *, timeout: float = 30.0) -> Store:
+    """Open (creating if needed) the store in ``state_dir`` (default: the state directory).
+
+    Creates and protects the directory first (:func:`~hcs_sandbox.sandbox.paths.ensure_state_dir`).
+    """
+    from hcs_sandbox.sandbox.paths import database_path, ensure_state_dir
+
+    directory = ensure_state_dir(state_dir)
+    return Store(database_path(directory), timeout=timeout)

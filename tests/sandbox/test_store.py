@@ -1,0 +1,539 @@
+"""The state store: records, names, compare-and-set updates, schema versions, threads."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hcs_sandbox.errors import (
+    HcsSandboxError,
+    NameInUseError,
+    SandboxNotFoundError,
+    SpecError,
+    StateConflictError,
+    StoreError,
+)
+from hcs_sandbox.sandbox.store import (
+    NAME_PATTERN,
+    SCHEMA_VERSION,
+    STATES,
+    Record,
+    Store,
+    generate_name,
+    open_store,
+    validate_name,
+)
+
+SPEC: dict[str, Any] = {"memory_mb": 4096, "networking": False, "mapped_folders": []}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with open_store(tmp_path / "state") as s:
+        yield s
+
+
+def _id(n: int) -> str:
+    return f"{n:08x}-0000-4000-8000-{n:012x}"
+
+
+# -- reserve / get ----------------------------------------------------------------------
+
+
+def test_reserve_returns_a_full_record(store: Store) -> None:
+    rec = store.reserve("web", None, SPEC, labels={"team": "a"}, persistent=True)
+    assert isinstance(rec, Record)
+    assert uuid.UUID(rec.id)
+    assert rec.name == "web"
+    assert rec.kind == "sandbox"
+    assert rec.state == "creating"
+    assert rec.spec == SPEC
+    assert rec.system_id == rec.id
+    assert rec.persistent is True
+    assert rec.labels == {"team": "a"}
+    assert rec.files == ()
+    assert rec.endpoint_ids == ()
+    assert rec.owner_pid is not None
+    assert rec.owner_host is not None
+    assert rec.created_at == rec.updated_at
+    assert rec.started_at is None
+    assert rec.revision == 1
+
+
+def test_reserve_canonicalises_the_id(store: Store) -> None:
+    raw = "{3F2A9C1E-5B7D-4E8F-9A0B-1C2D3E4F5A6B}"
+    rec = store.reserve("x", raw, {})
+    assert rec.id == "3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b"
+
+
+def test_name_is_unique_case_insensitively(store: Store) -> None:
+    first = store.reserve("Web", None, SPEC)
+    with pytest.raises(NameInUseError) as info:
+        store.reserve("wEB", None, SPEC)
+    err = info.value
+    assert "already used" in err.message
+    assert first.id in err.message
+    assert err.remedy == "choose another name or remove it with 'hcs-sandbox rm Web'"
+    assert err.exit_code == 2
+    assert len(store.list()) == 1
+
+
+def test_duplicate_id_is_refused(store: Store) -> None:
+    store.reserve("a", _id(1), {})
+    with pytest.raises(StoreError, match="already exists"):
+        store.reserve("b", _id(1), {})
+
+
+@pytest.mark.parametrize("bad", ["", "-x", "a b", "é", "x" * 64, "a/b", ".hidden", "naïve"])
+def test_invalid_names_are_refused(store: Store, bad: str) -> None:
+    with pytest.raises(SpecError, match="invalid sandbox name") as info:
+        store.reserve(bad, None, {})
+    assert "1-63 characters" in str(info.value)
+
+
+@given(st.text(max_size=70))
+def test_validate_name_matches_the_rule(text: str) -> None:
+    ok = NAME_PATTERN.fullmatch(text) is not None and text.isascii()
+    if ok:
+        assert validate_name(text) == text
+    else:
+        with pytest.raises(SpecError):
+            validate_name(text)
+
+
+def test_get_by_id_name_and_prefix(store: Store) -> None:
+    a = store.reserve("alpha", "aaaa1111-0000-4000-8000-000000000001", {})
+    b = store.reserve("beta", "bbbb2222-0000-4000-8000-000000000002", {})
+    assert store.get(a.id) == a
+    assert store.get(a.id.upper()) == a
+    assert store.get("ALPHA") == a
+    assert store.get("bbbb") == b
+    assert store.get("BBBB2222-00") == b
+    assert store.get("bbbb22220000") == b  # docker-style prefix without hyphens
+    assert store.get("  beta ") == b
+
+
+def test_name_wins_over_id_prefix(store: Store) -> None:
+    store.reserve("x", "abcd0000-0000-4000-8000-000000000001", {})
+    named = store.reserve("abcd", "11110000-0000-4000-8000-000000000002", {})
+    assert store.get("abcd") == named
+
+
+def test_ambiguous_prefix_is_an_error(store: Store) -> None:
+    store.reserve("one", "abc00000-0000-4000-8000-000000000001", {})
+    store.reserve("two", "abc10000-0000-4000-8000-000000000002", {})
+    with pytest.raises(SandboxNotFoundError, match="ambiguous") as info:
+        store.get("ab")
+    assert "one" in info.value.message
+    assert "two" in info.value.message
+    assert info.value.remedy == "give more characters of the id, or the name"
+
+
+@pytest.mark.parametrize("key", ["nope", "", "   ", "ffff", "zz*", "%", "a'b", "-", "--"])
+def test_get_missing(store: Store, key: str) -> None:
+    store.reserve("present", _id(5), {})
+    with pytest.raises(SandboxNotFoundError) as info:
+        store.get(key)
+    assert "hcs-sandbox ls -a" in str(info.value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=st.text(max_size=40))
+def test_get_never_fails_otherwise(tmp_path_factory: pytest.TempPathFactory, key: str) -> None:
+    with open_store(tmp_path_factory.mktemp("s")) as s:
+        s.reserve("present", _id(7), {})
+        try:
+            rec = s.get(key)
+        except SandboxNotFoundError:
+            return
+        assert rec.name == "present"
+
+
+def test_get_by_kind(store: Store) -> None:
+    store.reserve("t", _id(1), {}, kind="template")
+    assert store.get("t").kind == "template"
+    with pytest.raises(SandboxNotFoundError):
+        store.get("t", kind="sandbox")
+
+
+# -- generated names ---------------------------------------------------------------------
+
+
+def test_generated_names_are_valid_and_unique(store: Store) -> None:
+    names = {store.reserve(None, None, {}).name for _ in range(60)}
+    assert len(names) == 60
+    for name in names:
+        assert NAME_PATTERN.fullmatch(name)
+        assert "_" in name
+
+
+def test_generated_name_collision_is_retried(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hcs_sandbox.sandbox.store as mod
+
+    store.reserve("brave_otter", None, {})
+    sequence = iter(["brave_otter", "brave_otter", "calm_heron"])
+    monkeypatch.setattr(mod, "generate_name", lambda attempt=0: next(sequence))
+    assert store.reserve(None, None, {}).name == "calm_heron"
+
+
+def test_generate_name_adds_a_suffix_after_many_attempts() -> None:
+    fixed = generate_name(0, choice=lambda seq: seq[0])
+    assert fixed.count("_") == 1
+    later = generate_name(7, choice=lambda seq: seq[0])
+    assert later.startswith(fixed + "_")
+    assert later.rsplit("_", 1)[1].isdigit()
+
+
+# -- update / compare-and-set ------------------------------------------------------------
+
+
+def test_update_changes_fields_and_revision(store: Store) -> None:
+    rec = store.reserve("w", None, SPEC)
+    new = store.update(rec.id, state="running", started_at=123.5, system_id="sys-2")
+    assert (new.state, new.started_at, new.system_id) == ("running", 123.5, "sys-2")
+    assert new.revision == rec.revision + 1
+    assert new.updated_at >= rec.updated_at
+    assert store.get(rec.id) == new
+
+
+def test_expect_state_is_compare_and_set(store: Store) -> None:
+    rec = store.reserve("w", None, SPEC)
+    store.update(rec.id, expect_state="creating", state="created")
+    with pytest.raises(StateConflictError) as info:
+        store.update(rec.id, expect_state="creating", state="running")
+    err = info.value
+    assert err.actual == "created"
+    assert err.expected == ("creating",)
+    assert "hcs-sandbox inspect w" in str(err)
+    assert store.get(rec.id).state == "created"  # unchanged
+    store.update(rec.id, expect_state=("stopped", "created"), state="running")
+    assert store.get("w").state == "running"
+
+
+def test_expect_revision(store: Store) -> None:
+    rec = store.reserve("w", None, SPEC)
+    store.update(rec.id, expect_revision=rec.revision, labels={"a": "1"})
+    with pytest.raises(StateConflictError, match="changed meanwhile"):
+        store.update(rec.id, expect_revision=rec.revision, labels={"a": "2"})
+
+
+def test_update_unknown_field_and_bad_values(store: Store) -> None:
+    rec = store.reserve("w", None, SPEC)
+    with pytest.raises(StoreError, match="unknown record field"):
+        store.update(rec.id, colour="red")
+    with pytest.raises(SpecError, match="invalid state"):
+        store.update(rec.id, state="flying")
+    with pytest.raises(SpecError, match="invalid kind"):
+        store.update(rec.id, kind="vm")
+    with pytest.raises(SpecError, match="invalid label"):
+        store.update(rec.id, labels={"": "x"})
+    with pytest.raises(StoreError, match="JSON"):
+        store.update(rec.id, spec={"x": object()})
+    assert store.get(rec.id).revision == rec.revision
+
+
+def test_update_missing_record(store: Store) -> None:
+    with pytest.raises(SandboxNotFoundError):
+        store.update(_id(9), state="running")
+
+
+def test_rename_respects_uniqueness(store: Store) -> None:
+    a = store.reserve("a", None, {})
+    store.reserve("b", None, {})
+    with pytest.raises(NameInUseError):
+        store.update(a.id, name="B")
+    assert store.update(a.id, name="A").name == "A"  # its own name in another case is fine
+
+
+def test_merge_extra(store: Store) -> None:
+    rec = store.reserve("w", None, {}, extra={"pool": "k1", "old": 1})
+    new = store.update(rec.id, merge_extra={"save_file": "C:\\x.vmrs", "old": None})
+    assert new.extra == {"pool": "k1", "save_file": "C:\\x.vmrs"}
+
+
+# -- write-ahead resources ---------------------------------------------------------------
+
+
+def test_files_and_endpoints_are_appended_in_order_and_idempotent(
+    store: Store, tmp_path: Path
+) -> None:
+    rec = store.reserve("w", None, {})
+    store.add_file(rec.id, tmp_path / "a.vhdx")
+    store.add_file(rec.id, str(tmp_path / "b.vmgs"))
+    store.add_file(rec.id, tmp_path / "a.vhdx")
+    store.add_endpoint(rec.id, "e1")
+    store.add_endpoint(rec.id, "e1")
+    got = store.get(rec.id)
+    assert got.files == (str(tmp_path / "a.vhdx"), str(tmp_path / "b.vmgs"))
+    assert got.endpoint_ids == ("e1",)
+    store.remove_file(rec.id, tmp_path / "a.vhdx")
+    store.remove_endpoint(rec.id, "e1")
+    store.remove_endpoint(rec.id, "e1")
+    got = store.get(rec.id)
+    assert got.files == (str(tmp_path / "b.vmgs"),)
+    assert got.endpoint_ids == ()
+
+
+def test_add_file_to_missing_record(store: Store) -> None:
+    with pytest.raises(SandboxNotFoundError):
+        store.add_file(_id(3), "x")
+
+
+# -- delete ----------------------------------------------------------------------------------
+
+
+def test_delete(store: Store) -> None:
+    rec = store.reserve("w", None, {})
+    with pytest.raises(StateConflictError):
+        store.delete(rec.id, expect_state="removing")
+    store.update(rec.id, state="removing")
+    store.delete(rec.id, expect_state="removing")
+    with pytest.raises(SandboxNotFoundError):
+        store.get("w")
+    with pytest.raises(SandboxNotFoundError):
+        store.delete(rec.id)
+    store.delete(rec.id, missing_ok=True)
+    assert store.reserve("w", None, {}).name == "w"  # the name is free again
+
+
+# -- list ------------------------------------------------------------------------------------
+
+
+def test_list_filters(store: Store) -> None:
+    a = store.reserve("a", None, {}, labels={"team": "x", "env": "dev"})
+    b = store.reserve("b", None, {}, labels={"team": "y"})
+    store.reserve("t", None, {}, kind="template")
+    store.update(a.id, state="running")
+    store.update(b.id, state="stopped")
+    assert [r.name for r in store.list()] == ["a", "b"]
+    assert [r.name for r in store.list(all=False)] == ["a"]
+    assert [r.name for r in store.list(labels={"team": "y"})] == ["b"]
+    assert [r.name for r in store.list(labels={"env": None})] == ["a"]
+    assert store.list(labels={"team": "z"}) == []
+    assert [r.name for r in store.list(kind=None)] == ["a", "b", "t"]
+    assert [r.name for r in store.list(kind="template")] == ["t"]
+    assert [r.name for r in store.list(states=["stopped"])] == ["b"]
+    assert store.list(all=False, states=["stopped"]) == []
+
+
+def test_to_dict_is_json(store: Store) -> None:
+    rec = store.reserve("w", None, SPEC, labels={"k": "v"}, extra={"template_id": "t"})
+    data = rec.to_dict()
+    text = json.dumps(data)
+    assert json.loads(text) == data
+    assert data["created_at"].endswith("Z")
+    assert "T" in data["created_at"]
+    assert data["started_at"] is None
+    assert data["owner"]["pid"] == rec.owner_pid
+    assert data["spec"] == SPEC
+    assert data["extra"] == {"template_id": "t"}
+    assert set(data) >= {"id", "name", "state", "kind", "files", "endpoint_ids", "system_id"}
+
+
+def test_every_documented_state_is_storable(store: Store) -> None:
+    rec = store.reserve("w", None, {})
+    for state in STATES:
+        assert store.update(rec.id, state=state).state == state
+
+
+def test_non_object_spec_is_refused(store: Store) -> None:
+    with pytest.raises(StoreError, match="mapping"):
+        store.reserve("w", None, ["not", "a", "dict"])  # type: ignore[arg-type]
+
+
+# -- claim (warm pools) ------------------------------------------------------------------
+
+
+def test_claim_takes_the_oldest_matching_member(store: Store) -> None:
+    p1 = store.reserve(None, None, {}, kind="pool", state="paused", extra={"pool": "k1"})
+    store.reserve(None, None, {}, kind="pool", state="paused", extra={"pool": "k2"})
+    p3 = store.reserve(None, None, {}, kind="pool", state="paused", extra={"pool": "k1"})
+    got = store.claim(
+        kind="pool", state="paused", new_state="running", extra_match={"pool": "k1"}, name="mine"
+    )
+    assert got is not None
+    assert got.id == p1.id
+    assert got.name == "mine"
+    assert got.state == "running"
+    second = store.claim(
+        kind="pool", state="paused", new_state="running", extra_match={"pool": "k1"}
+    )
+    assert second is not None
+    assert second.id == p3.id
+    assert (
+        store.claim(kind="pool", state="paused", new_state="running", extra_match={"pool": "k1"})
+        is None
+    )
+
+
+def test_claim_by_threads_hands_each_member_out_once(store: Store) -> None:
+    for _ in range(10):
+        store.reserve(None, None, {}, kind="pool", state="paused")
+    results: list[str | None] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        with Store(store.path) as own:
+            got = own.claim(kind="pool", state="paused", new_state="running")
+            with lock:
+                results.append(got.id if got else None)
+
+    threads = [threading.Thread(target=worker) for _ in range(14)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = [r for r in results if r]
+    assert len(ids) == 10
+    assert len(set(ids)) == 10
+    assert results.count(None) == 4
+
+
+# -- threads ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_threads_reserving_different_names_all_succeed(store: Store, shared: bool) -> None:
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            target = store if shared else Store(store.path)
+            for k in range(10):
+                target.reserve(f"t{n}-{k}", None, {"n": n})
+            if not shared:
+                target.close()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(store.list()) == 120
+
+
+def test_threads_reserving_one_name_exactly_one_wins(store: Store) -> None:
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(12)
+
+    def worker() -> None:
+        with Store(store.path) as own:
+            barrier.wait()
+            try:
+                own.reserve("same", None, {})
+                result = "won"
+            except NameInUseError:
+                result = "lost"
+            with lock:
+                outcomes.append(result)
+
+    threads = [threading.Thread(target=worker) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("won") == 1
+    assert outcomes.count("lost") == 11
+
+
+# -- database file, schema, errors -------------------------------------------------------
+
+
+def test_database_is_wal_with_versioned_schema(store: Store) -> None:
+    conn = sqlite3.connect(store.path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        assert int(row[0]) == SCHEMA_VERSION
+    finally:
+        conn.close()
+    assert store.schema_version == SCHEMA_VERSION
+    assert store.integrity_check() == "ok"
+
+
+def test_reopen_keeps_records(tmp_path: Path) -> None:
+    with open_store(tmp_path) as s:
+        rec = s.reserve("keep", None, SPEC)
+        s.add_file(rec.id, "C:\\a.vhdx")
+    with open_store(tmp_path) as s:
+        assert s.get("keep").files == ("C:\\a.vhdx",)
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    with open_store(tmp_path) as s:
+        path = s.path
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="newer than") as info:
+        Store(path)
+    assert "upgrade hcs-sandbox" in str(info.value)
+
+
+def test_empty_file_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(b"")
+    with Store(path) as s:
+        assert s.schema_version == SCHEMA_VERSION
+        s.reserve("x", None, {})
+
+
+def test_damaged_database_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(b"this is not an sqlite database at all" * 200)
+    with pytest.raises(StoreError, match="damaged") as info:
+        Store(path)
+    assert "move it aside" in str(info.value)
+    assert isinstance(info.value, HcsSandboxError)
+
+
+def test_missing_folder_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist"):
+        Store(tmp_path / "nope" / "state.db")
+
+
+def test_closed_store(tmp_path: Path) -> None:
+    s = open_store(tmp_path)
+    s.close()
+    s.close()
+    with pytest.raises(StoreError, match="closed"):
+        s.list()
+
+
+def test_busy_database_times_out_with_a_clear_message(tmp_path: Path) -> None:
+    with open_store(tmp_path) as s:
+        blocker = sqlite3.connect(s.path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            with (
+                Store(s.path, timeout=0.2) as quick,
+                pytest.raises(StoreError, match="busy") as info,
+            ):
+                quick.reserve("x", None, {})
+            assert "try again" in str(info.value)
+            assert [r.name for r in s.list()] == []  # readers are not blocked (WAL)
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert s.reserve("x", None, {}).name == "x"
+
+
+def test_open_store_uses_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HCS_SANDBOX_STATE_DIR", str(tmp_path / "env-state"))
+    with open_store() as s:
+        assert s.path == tmp_path / "env-state" / "state.db"
+    assert (tmp_path / "env-state" / "state.db").exists()
