@@ -49,6 +49,14 @@ def _imports(path: Path) -> list[tuple[int, str]]:
                 module = ".".join([*base, node.module] if node.module else base)
             else:
                 module = node.module or ""
+            if module == "hcs_sandbox":
+                # ``from hcs_sandbox import errors`` imports the submodule; ``import Sandbox``
+                # from the top-level facade is the public API.
+                for alias in node.names:
+                    sub = SRC / alias.name
+                    is_module = sub.is_dir() or sub.with_suffix(".py").is_file()
+                    found.append((node.lineno, f"hcs_sandbox.{alias.name}" if is_module else module))
+                continue
             found.append((node.lineno, module))
     return found
 

@@ -136,7 +136,7 @@ def _configure(args: argparse.Namespace) -> None:
     if getattr(args, "state_dir", None):
         os.environ["HCS_SANDBOX_STATE_DIR"] = os.path.abspath(args.state_dir)
     if getattr(args, "simulator", False):
-        from hcs_sandbox.native.loader import use_simulator
+        from hcs_sandbox import use_simulator
 
         use_simulator(os.environ.get("HCS_SANDBOX_SIMULATOR_DIR") or None)
 

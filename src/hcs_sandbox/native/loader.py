@@ -48,7 +48,9 @@ DLL_REMEDIES: dict[str, str] = {
     "computestorage.dll": (
         "enable 'Virtual Machine Platform' (or Hyper-V) and 'Containers' in Windows Features"
     ),
-    "computenetwork.dll": "enable Hyper-V or 'Virtual Machine Platform'; the hns service provides it",
+    "computenetwork.dll": (
+        "enable Hyper-V or 'Virtual Machine Platform'; the hns service provides it"
+    ),
     "virtdisk.dll": "virtdisk.dll ships with Windows 8 and later; repair the Windows install",
     "kernel32.dll": "kernel32.dll is part of every Windows",
     "ole32.dll": "ole32.dll is part of every Windows",
@@ -58,10 +60,14 @@ DLL_REMEDIES: dict[str, str] = {
 class NativeUnavailable(OSError):
     """A DLL or an export is missing, or HCS does not exist on this OS."""
 
-    def __init__(self, message: str, *, remedy: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, remedy: str | None = None, export: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.remedy = remedy
+        # The missing export's name when the DLL loaded but lacks it (None: DLL/OS problem).
+        self.export = export
 
 
 class Backend(Protocol):
@@ -117,6 +123,7 @@ class WindowsBackend:
                 f"HCS unavailable on this host: {dll} has no export {symbol}",
                 remedy="this Windows build is too old for this feature; Windows 10 1809+ or "
                 "Server 2019+ is required, and some calls need newer builds",
+                export=symbol,
             ) from exc
         address = ctypes.cast(func, ctypes.c_void_p).value
         if not address:  # pragma: no cover - a found export always has an address
