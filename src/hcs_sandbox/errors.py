@@ -28,6 +28,7 @@ __all__ = [
     "AlreadyExistsError",
     "AlreadyStoppedError",
     "ConnectFailedError",
+    "ExecTimeoutError",
     "HcnError",
     "HcsError",
     "HcsSandboxError",
@@ -184,6 +185,33 @@ class SchemaError(HcsSandboxError, ValueError):
 
 class HcsUnavailableError(HcsSandboxError, OSError):
     """HCS (or one of its DLLs or exports) is not available on this host."""
+
+
+class ExecTimeoutError(HcsSandboxError):
+    """A command in a sandbox did not finish within its timeout (``exec --timeout``).
+
+    The guest process was killed before this was raised (unless ``killed`` is False).
+    ``stdout``/``stderr`` hold the output collected until then.  Exit code 124, as
+    coreutils ``timeout`` uses.
+    """
+
+    exit_code = 124
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        timeout: float,
+        stdout: bytes = b"",
+        stderr: bytes = b"",
+        killed: bool = True,
+        remedy: str | None = None,
+    ) -> None:
+        super().__init__(message, remedy=remedy)
+        self.timeout = timeout
+        self.stdout = stdout
+        self.stderr = stderr
+        self.killed = killed
 
 
 # --------------------------------------------------------------------------------------

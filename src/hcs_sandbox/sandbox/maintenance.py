@@ -1,0 +1,283 @@
+"""Reconcile the store with HCS and the disk, and prune what is left over.
+
+Three sources can disagree after a crash, a reboot or a killed process:
+
+* the **records** in the state store;
+* the **compute systems** HCS knows (``HcsEnumerateComputeSystems`` with
+  ``{"Owners": ["hcs-sandbox"]}``: SystemQuery, SchemaReference.md) and the HCN
+  **endpoints** named ``hcs-sandbox-*``;
+* the **folders** under ``<state>/sandboxes``.
+
+:func:`reconcile` only looks and reports. :func:`prune` removes:
+
+1. compute systems owned by hcs-sandbox without a record (terminated);
+2. records of **ephemeral** sandboxes whose compute system is gone (their files and
+   endpoints too);
+3. half-made records — state ``creating``/``removing``/``error`` — whose owner process is
+   dead (write-ahead lists say exactly what to release);
+4. endpoints without a record;
+5. sandbox folders without a record.
+
+Persistent sandboxes whose system is gone are only marked ``stopped`` (their disk is
+kept). Records being made by a live process are left alone.
+
+Snapshots are taken HCS/disk first, records second: a resource that exists when HCS/disk
+is read had its record reserved before (records are always written ahead), so a sandbox
+being created concurrently is never mistaken for an orphan.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hcs_sandbox import errors
+
+if TYPE_CHECKING:
+    from hcs_sandbox.sandbox.store import Record, Store
+
+__all__ = ["PruneReport", "ReconcileReport", "prune", "reconcile"]
+
+_log = logging.getLogger("hcs_sandbox.sandbox")
+
+_LIVE = ("created", "running", "paused")
+_HALF_MADE = ("creating", "removing", "error")
+
+
+@dataclasses.dataclass
+class ReconcileReport:
+    """What :func:`reconcile` found. Lists hold ids (records: ``name (id)``)."""
+
+    records: int = 0
+    systems: int = 0
+    orphan_systems: list[str] = dataclasses.field(default_factory=list)
+    gone_ephemeral: list[str] = dataclasses.field(default_factory=list)
+    gone_persistent: list[str] = dataclasses.field(default_factory=list)
+    half_made: list[str] = dataclasses.field(default_factory=list)
+    in_progress: list[str] = dataclasses.field(default_factory=list)
+    orphan_endpoints: list[str] = dataclasses.field(default_factory=list)
+    orphan_files: list[str] = dataclasses.field(default_factory=list)
+    # internal: the records behind gone_*/half_made (not in to_dict)
+    _to_remove: list[Record] = dataclasses.field(default_factory=list, repr=False)
+    _to_stop: list[Record] = dataclasses.field(default_factory=list, repr=False)
+
+    @property
+    def clean(self) -> bool:
+        """True when nothing needs pruning."""
+        return not (
+            self.orphan_systems
+            or self.gone_ephemeral
+            or self.gone_persistent
+            or self.half_made
+            or self.orphan_endpoints
+            or self.orphan_files
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "systems": self.systems,
+            "orphan_systems": list(self.orphan_systems),
+            "gone_ephemeral": list(self.gone_ephemeral),
+            "gone_persistent": list(self.gone_persistent),
+            "half_made": list(self.half_made),
+            "in_progress": list(self.in_progress),
+            "orphan_endpoints": list(self.orphan_endpoints),
+            "orphan_files": list(self.orphan_files),
+            "clean": self.clean,
+        }
+
+
+@dataclasses.dataclass
+class PruneReport:
+    """What :func:`prune` removed (or, with ``dry_run``, would remove)."""
+
+    dry_run: bool = False
+    systems: list[str] = dataclasses.field(default_factory=list)
+    records: list[str] = dataclasses.field(default_factory=list)
+    marked_stopped: list[str] = dataclasses.field(default_factory=list)
+    endpoints: list[str] = dataclasses.field(default_factory=list)
+    files: list[str] = dataclasses.field(default_factory=list)
+    failures: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.systems) + len(self.records) + len(self.endpoints) + len(self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "systems": list(self.systems),
+            "records": list(self.records),
+            "marked_stopped": list(self.marked_stopped),
+            "endpoints": list(self.endpoints),
+            "files": list(self.files),
+            "failures": list(self.failures),
+        }
+
+
+def _label(record: Record) -> str:
+    return f"{record.name} ({record.id})"
+
+
+def _owned_systems() -> dict[str, dict[str, Any]]:
+    """Compute systems whose Owner is hcs-sandbox, by lower-case id."""
+    from hcs_sandbox.hcs.system import enumerate_compute_systems
+    from hcs_sandbox.sandbox.sandbox import OWNER
+
+    found: dict[str, dict[str, Any]] = {}
+    for props in enumerate_compute_systems({"Owners": [OWNER]}):
+        system_id = str(props.get("Id") or props.get("ID") or "")
+        owner = props.get("Owner")
+        if system_id and (owner is None or owner == OWNER):
+            found[system_id.lower()] = props
+    return found
+
+
+def _sandbox_folders(state: Path) -> list[Path]:
+    from hcs_sandbox.sandbox.paths import SANDBOXES_DIR
+
+    root = state / SANDBOXES_DIR
+    try:
+        return sorted(root.iterdir())
+    except FileNotFoundError:
+        return []
+
+
+def _scan(state: Path, store: Store) -> ReconcileReport:
+    from hcs_sandbox.sandbox import network
+    from hcs_sandbox.sandbox.sandbox import _owner_alive
+
+    # HCS and the disk first, then the records (see the module docstring).
+    systems = _owned_systems()
+    try:
+        endpoints = network.list_endpoints()
+    except errors.HcsUnavailableError:
+        endpoints = []
+    folders = _sandbox_folders(state)
+    records = store.list(all=True, kind=None)
+
+    report = ReconcileReport(records=len(records), systems=len(systems))
+    known_systems = {r.system_id.lower() for r in records}
+    known_endpoints = {e.lower() for r in records for e in r.endpoint_ids}
+    known_ids = {r.id.lower() for r in records}
+    known_files = {os.path.normcase(os.path.abspath(f)) for r in records for f in r.files}
+
+    for system_id in sorted(systems):
+        if system_id not in known_systems:
+            report.orphan_systems.append(system_id)
+
+    for record in records:
+        has_system = record.system_id.lower() in systems
+        if record.state in _HALF_MADE:
+            if _owner_alive(record) and record.state != "error":
+                report.in_progress.append(_label(record))
+            else:
+                report.half_made.append(_label(record))
+                report._to_remove.append(record)
+        elif not has_system and (record.state in _LIVE or record.state == "stopped"):
+            if record.persistent:
+                if record.state != "stopped":
+                    report.gone_persistent.append(_label(record))
+                    report._to_stop.append(record)
+            else:
+                report.gone_ephemeral.append(_label(record))
+                report._to_remove.append(record)
+
+    for info in endpoints:
+        if info.id.lower() not in known_endpoints:
+            report.orphan_endpoints.append(info.id)
+
+    for folder in folders:
+        if folder.name.lower() in known_ids:
+            continue
+        if os.path.normcase(os.path.abspath(folder)) in known_files:
+            continue
+        report.orphan_files.append(str(folder))
+    return report
+
+
+def reconcile(state_dir: str | os.PathLike[str] | None = None) -> ReconcileReport:
+    """Compare records with HCS and the disk; change nothing."""
+    from hcs_sandbox.sandbox.paths import ensure_state_dir
+    from hcs_sandbox.sandbox.store import open_store
+
+    state = ensure_state_dir(state_dir)
+    with open_store(state) as store:
+        return _scan(state, store)
+
+
+def prune(state_dir: str | os.PathLike[str] | None = None, *, dry_run: bool = False) -> PruneReport:
+    """Remove what :func:`reconcile` finds left over (see the module docstring).
+
+    With ``dry_run`` nothing changes; the report says what would be removed. Failures are
+    listed in ``failures`` (the next prune tries again); they do not stop the others.
+    """
+    from hcs_sandbox.hcs.system import ComputeSystem
+    from hcs_sandbox.sandbox import network, storage
+    from hcs_sandbox.sandbox.paths import ensure_state_dir
+    from hcs_sandbox.sandbox.sandbox import release_resources
+    from hcs_sandbox.sandbox.store import open_store
+
+    state = ensure_state_dir(state_dir)
+    result = PruneReport(dry_run=dry_run)
+    with open_store(state) as store:
+        found = _scan(state, store)
+        if dry_run:
+            result.systems = list(found.orphan_systems)
+            result.records = found.half_made + found.gone_ephemeral
+            result.marked_stopped = list(found.gone_persistent)
+            result.endpoints = list(found.orphan_endpoints)
+            result.files = list(found.orphan_files)
+            return result
+
+        for system_id in found.orphan_systems:
+            try:
+                try:
+                    system = ComputeSystem.open(system_id)
+                except errors.NotFoundError:
+                    continue
+                system.terminate_and_close(timeout=60.0)
+                result.systems.append(system_id)
+            except Exception as exc:
+                result.failures.append(f"compute system {system_id}: {exc}")
+
+        for record in found._to_remove:
+            label = _label(record)
+            try:
+                current = store.update(record.id, expect_state=record.state, state="removing")
+            except (errors.StateConflictError, errors.SandboxNotFoundError):
+                continue  # someone else is handling it
+            failures = release_resources(store, current)
+            if failures:
+                result.failures.extend(f"{label}: {f}" for f in failures)
+                continue
+            store.delete(record.id, missing_ok=True)
+            result.records.append(label)
+
+        for record in found._to_stop:
+            try:
+                store.update(record.id, expect_state=record.state, state="stopped")
+                result.marked_stopped.append(_label(record))
+            except (errors.StateConflictError, errors.SandboxNotFoundError):
+                continue
+
+        for endpoint_id in found.orphan_endpoints:
+            try:
+                if network.delete_endpoint(endpoint_id):
+                    result.endpoints.append(endpoint_id)
+            except Exception as exc:
+                result.failures.append(f"endpoint {endpoint_id}: {exc}")
+
+        for path in found.orphan_files:
+            try:
+                if storage.remove_path(path):
+                    result.files.append(path)
+            except Exception as exc:
+                result.failures.append(f"{path}: {exc}")
+    for line in result.failures:
+        _log.warning("prune: %s", line)
+    return result

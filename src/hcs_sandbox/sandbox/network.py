@@ -1,0 +1,188 @@
+"""Networking plumbing for sandboxes: the shared NAT network and one endpoint per sandbox.
+
+``network="none"``: no adapter at all (the planner emits no ``NetworkAdapters``).
+``network="nat"``: one HCN NAT network, shared by every hcs-sandbox sandbox, made on first use
+and reused (:func:`ensure_network`); each sandbox gets its own HCN endpoint on it
+(:func:`create_endpoint`), attached in the compute-system document as a
+``NetworkAdapter`` and deleted on remove (and by ``prune`` when its record is gone).
+Port forwards are ``PortMapping`` endpoint policies, in the planner's endpoint document.
+
+Race safety across processes: the network has a fixed id (the planner's), so two processes
+that both find it missing both try ``HcnCreateNetwork``; the loser gets
+``HCN_E_NETWORK_ALREADY_EXISTS`` (0x803B0010, "benign" — hcs-api.md §6.3, HCNHResult.md) and
+opens the winner's network instead.
+
+Endpoints persist in HNS after ``HcnCloseEndpoint`` and are not deleted when the VM exits
+(**UNCONFIRMED**, so always deleted explicitly: hcs-api.md §6.3, multipass
+``hcs_virtual_machine.cpp``); ``HCN_E_ENDPOINT_NOT_FOUND`` on delete counts as done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from hcs_sandbox import errors
+
+__all__ = [
+    "ENDPOINT_NAME_PREFIX",
+    "EndpointInfo",
+    "create_endpoint",
+    "delete_endpoint",
+    "endpoint_info",
+    "ensure_network",
+    "list_endpoints",
+    "network_exists",
+]
+
+_log = logging.getLogger("hcs_sandbox.sandbox")
+
+#: Endpoints hcs-sandbox makes are named ``hcs-sandbox-<sandbox id>`` so prune can tell
+#: them from endpoints other tools own on the same host.
+ENDPOINT_NAME_PREFIX = "hcs-sandbox-"
+
+
+@dataclasses.dataclass(frozen=True)
+class EndpointInfo:
+    """What HNS reports about an endpoint: its id, MAC and IP (``HostComputeEndpoint``
+    ``ID``, ``MacAddress``, ``IpConfigurations[].IpAddress``: HNS_Schema.md)."""
+
+    id: str
+    mac: str | None = None
+    ip: str | None = None
+    network_id: str | None = None
+    name: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _doc_id(document: Mapping[str, Any], what: str) -> str:
+    value = document.get("ID") or document.get("Id")
+    if not isinstance(value, str) or not value:
+        raise errors.SpecError(f"the {what} document has no ID", field="ID")
+    return value
+
+
+def ensure_network(document: Mapping[str, Any]) -> str:
+    """Open the shared network, creating it from ``document`` (a ``HostComputeNetwork``
+    with a fixed ``ID``) when it does not exist. Returns its id."""
+    from hcs_sandbox.hcs import network as hcn
+
+    network_id = _doc_id(document, "network")
+    try:
+        with hcn.Network.open(network_id):
+            return network_id
+    except errors.NotFoundError:
+        pass
+    try:
+        with hcn.Network.create(network_id, dict(document)):
+            _log.info("created the shared NAT network %s", network_id)
+    except errors.AlreadyExistsError:
+        # Another process created it between our open and our create: use theirs.
+        with hcn.Network.open(network_id):
+            pass
+    return network_id
+
+
+def network_exists(network_id: str) -> bool:
+    """True when HNS has a network with this id."""
+    from hcs_sandbox.hcs import network as hcn
+
+    try:
+        with hcn.Network.open(network_id):
+            return True
+    except errors.NotFoundError:
+        return False
+
+
+def create_endpoint(network_id: str, document: Mapping[str, Any]) -> EndpointInfo:
+    """Create the sandbox's endpoint (``HcnCreateEndpoint``) on the network and read back
+    its MAC and IP (``HcnQueryEndpointProperties``). On failure after the endpoint exists
+    it is deleted again."""
+    from hcs_sandbox.hcs import network as hcn
+
+    endpoint_id = _doc_id(document, "endpoint")
+    with (
+        hcn.Network.open(network_id) as net,
+        hcn.Endpoint.create(net, endpoint_id, dict(document)) as ep,
+    ):
+        try:
+            props = ep.query({"SchemaVersion": {"Major": 2, "Minor": 0}, "Flags": 0})
+        except BaseException:
+            _delete_quietly(endpoint_id)
+            raise
+    return _info_from(endpoint_id, props)
+
+
+def endpoint_info(endpoint_id: str) -> EndpointInfo | None:
+    """The endpoint's MAC/IP, or None when it no longer exists."""
+    from hcs_sandbox.hcs import network as hcn
+
+    try:
+        with hcn.Endpoint.open(endpoint_id) as ep:
+            props = ep.query({"SchemaVersion": {"Major": 2, "Minor": 0}, "Flags": 0})
+    except errors.NotFoundError:
+        return None
+    return _info_from(endpoint_id, props)
+
+
+def _info_from(endpoint_id: str, props: Mapping[str, Any] | None) -> EndpointInfo:
+    props = props or {}
+    ip: str | None = None
+    for config in props.get("IpConfigurations") or ():
+        if isinstance(config, Mapping) and config.get("IpAddress"):
+            ip = str(config["IpAddress"])
+            break
+    mac = props.get("MacAddress")
+    net = props.get("HostComputeNetwork")
+    name = props.get("Name")
+    return EndpointInfo(
+        id=endpoint_id,
+        mac=str(mac) if mac else None,
+        ip=ip,
+        network_id=str(net) if net else None,
+        name=str(name) if name else None,
+    )
+
+
+def delete_endpoint(endpoint_id: str) -> bool:
+    """``HcnDeleteEndpoint``; True when it was deleted, False when it was already gone."""
+    from hcs_sandbox.hcs import network as hcn
+
+    try:
+        hcn.delete_endpoint(endpoint_id)
+    except errors.NotFoundError:
+        return False
+    return True
+
+
+def _delete_quietly(endpoint_id: str) -> None:
+    try:
+        delete_endpoint(endpoint_id)
+    except Exception as exc:
+        _log.warning("could not delete endpoint %s: %s", endpoint_id, exc)
+
+
+def list_endpoints(network_id: str | None = None) -> list[EndpointInfo]:
+    """Every endpoint named ``hcs-sandbox-*`` (optionally only on ``network_id``)."""
+    from hcs_sandbox.hcs import network as hcn
+
+    found: list[EndpointInfo] = []
+    for endpoint_id in hcn.enumerate_endpoints(None):
+        info = endpoint_info(endpoint_id)
+        if info is None:
+            continue
+        if not (info.name or "").startswith(ENDPOINT_NAME_PREFIX):
+            continue
+        if network_id and info.network_id and info.network_id.lower() != network_id.lower():
+            continue
+        found.append(info)
+    return found
+
+
+def _dumps(value: Mapping[str, Any]) -> str:  # pragma: no cover - kept for debugging
+    return json.dumps(value, sort_keys=True)

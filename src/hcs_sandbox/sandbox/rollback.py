@@ -1,0 +1,108 @@
+"""An undo stack for multi-step operations that must leave nothing half-made.
+
+Each step that makes a resource pushes the function that releases it. When a later step
+fails (an exception of *any* kind, :class:`KeyboardInterrupt` included), :meth:`UndoStack.unwind`
+runs the undo functions in reverse order. An undo that fails is logged and collected —
+the remaining undos still run — and the original exception is re-raised. What could not be
+undone stays recorded in the store (write-ahead records), so ``prune`` finishes the job.
+
+A Ctrl+C that arrives *while* undoing is deferred until the unwinding has finished, so the
+clean-up itself is not interrupted half way (the first interrupt is re-raised afterwards).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from types import TracebackType
+
+__all__ = ["UndoError", "UndoStack"]
+
+_log = logging.getLogger("hcs_sandbox.sandbox")
+
+
+class UndoError:
+    """One undo step that failed: what it was and the exception it raised."""
+
+    __slots__ = ("description", "error")
+
+    def __init__(self, description: str, error: BaseException) -> None:
+        self.description = description
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"UndoError({self.description!r}, {self.error!r})"
+
+
+class UndoStack:
+    """Undo functions pushed as resources are made; unwound in reverse on failure.
+
+    Use as a context manager: on an exception the stack unwinds, on success it is
+    discarded (call :meth:`commit` explicitly if you leave the block early)::
+
+        with UndoStack() as undo:
+            make_disk(); undo.push("delete disk", delete_disk)
+            create_system(); undo.push("terminate system", terminate)
+    """
+
+    def __init__(self) -> None:
+        self._steps: list[tuple[str, Callable[[], object]]] = []
+        self.failures: list[UndoError] = []
+        self.committed = False
+
+    def push(self, description: str, undo: Callable[[], object]) -> None:
+        """Remember how to undo the step that just succeeded."""
+        self._steps.append((description, undo))
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    @property
+    def descriptions(self) -> list[str]:
+        """The pending undo steps, oldest first."""
+        return [d for d, _ in self._steps]
+
+    def commit(self) -> None:
+        """Forget every undo step: the operation succeeded."""
+        self._steps.clear()
+        self.committed = True
+
+    def unwind(self) -> list[UndoError]:
+        """Run every undo step, newest first; returns the ones that failed.
+
+        A :class:`KeyboardInterrupt` raised inside an undo step is recorded, the remaining
+        steps still run, and it is re-raised at the end.
+        """
+        interrupted: BaseException | None = None
+        while self._steps:
+            description, undo = self._steps.pop()
+            try:
+                undo()
+            except (KeyboardInterrupt, SystemExit) as exc:
+                if interrupted is None:
+                    interrupted = exc
+                self.failures.append(UndoError(description, exc))
+            except Exception as exc:
+                _log.warning("rollback: %s failed: %s", description, exc)
+                self.failures.append(UndoError(description, exc))
+        if interrupted is not None:
+            raise interrupted
+        return self.failures
+
+    def __enter__(self) -> UndoStack:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+            return
+        try:
+            self.unwind()
+        except (KeyboardInterrupt, SystemExit):
+            # The original exception wins; a second Ctrl+C during clean-up was recorded.
+            pass

@@ -1,0 +1,1140 @@
+"""The :class:`Sandbox` object: one disposable Windows sandbox, from create to remove.
+
+A sandbox is three things kept in step:
+
+* a **record** in the state store (:mod:`hcs_sandbox.sandbox.store`): its name, id, spec,
+  state, the files and HCN endpoints it owns (written *before* each resource is made, so a
+  crash leaves a trail :func:`hcs_sandbox.sandbox.maintenance.prune` can follow);
+* its **files** (:mod:`hcs_sandbox.sandbox.storage`): scratch VHDX and guest state file in
+  its own directory under the state dir;
+* an HCS **compute system** (:class:`hcs_sandbox.hcs.system.ComputeSystem`) whose
+  ``Owner`` is ``"hcs-sandbox"``, plus an HCN endpoint when the network is ``nat``.
+
+Every step of create/start/stop/remove pushes its undo onto a
+:class:`hcs_sandbox.sandbox.rollback.UndoStack`; a failure (an HCS error, a disk error,
+``KeyboardInterrupt``) runs the stack in reverse and re-raises, so nothing is left half-made.
+What cannot be undone at once (the process was killed) is found by the next ``prune``:
+records in ``creating``/``removing`` whose owner process is dead.
+
+Many sandboxes may live at once, from threads and from separate processes: the store
+arbitrates names; each :class:`Sandbox` instance holds its own compute-system handle and
+takes no global lock on the hot path.
+
+Record states (see also :mod:`hcs_sandbox.sandbox.store`):
+
+``creating``  the record is reserved and resources are being made
+``created``   the compute system exists and is not started
+``running``   started
+``paused``    paused
+``stopped``   the compute system is gone (exited, stopped, killed) — a persistent
+              sandbox keeps its disk and can be started again
+``removing``  resources are being released
+``error``     a step failed and its rollback failed too; ``prune`` cleans it up
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import dataclasses
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hcs_sandbox import errors
+from hcs_sandbox.sandbox.rollback import UndoStack
+
+if TYPE_CHECKING:
+    from hcs_sandbox.hcs.system import ComputeSystem
+    from hcs_sandbox.sandbox.spec import SandboxSpec
+    from hcs_sandbox.sandbox.storage import ScratchDisk
+    from hcs_sandbox.sandbox.store import Record, Store
+
+__all__ = [
+    "OWNER",
+    "ExecResult",
+    "ExitInfo",
+    "GuestProcess",
+    "Sandbox",
+    "SandboxEvent",
+]
+
+#: The ``Owner`` of every compute system, HCN network and endpoint hcs-sandbox makes
+#: (``ComputeSystem.Owner``: SchemaReference.md; ``HostComputeNetwork.Owner``: HNS_Schema).
+OWNER = "hcs-sandbox"
+
+Progress = Callable[[str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class ExitInfo:
+    """How a sandbox's compute system ended (from HCS's ``SystemExitStatus``).
+
+    ``status`` is the HRESULT HCS reported (0 = clean), ``exit_type`` one of
+    ``GracefulExit``, ``ForcedExit``, ``UnexpectedExit``, ``Unknown``
+    (``NotificationType``/``SystemExitStatus``: SchemaReference.md), ``attribution`` the
+    ``Attribution`` records when HCS gave them, ``raw`` the whole document.
+    """
+
+    status: int
+    exit_type: str
+    attribution: tuple[Mapping[str, Any], ...] = ()
+    raw: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "exit_type": self.exit_type,
+            "attribution": [dict(a) for a in self.attribution],
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class SandboxEvent:
+    """One event from HCS about a sandbox: ``type`` is the HCS event name (``SystemExited``,
+    ``GuestConnectionClosed``, ``ServiceDisconnect``, ``CrashInitiated``, ...), ``data`` the
+    event document, ``time`` the host clock (``time.time()``) when it arrived."""
+
+    type: str
+    data: Mapping[str, Any]
+    time: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "data": dict(self.data), "time": self.time}
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecResult:
+    """The result of :meth:`Sandbox.exec` (filled in by the exec/cp helper)."""
+
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+class GuestProcess:
+    """A process running in a sandbox (returned by :meth:`Sandbox.spawn`).
+
+    Placeholder type: the exec/cp helper provides the implementation (stdin/stdout/stderr
+    file objects, ``wait``, ``kill``, ``resize``).
+    """
+
+
+_log = logging.getLogger("hcs_sandbox.sandbox")
+
+#: HCS ``State`` values (SchemaReference.md ``State``) -> record states.
+_HCS_STATES = {
+    "created": "created",
+    "running": "running",
+    "paused": "paused",
+    "stopped": "stopped",
+    "savedastemplate": "saved",
+}
+#: Record states in which a compute system should exist.
+_LIVE = ("created", "running", "paused")
+
+
+def _state_dir(state_dir: str | os.PathLike[str] | None) -> Path:
+    from hcs_sandbox.sandbox import paths
+
+    return paths.ensure_state_dir(state_dir)
+
+
+def _store(state: Path) -> Store:
+    from hcs_sandbox.sandbox.store import open_store
+
+    return open_store(state)
+
+
+def _notify(progress: Progress | None, message: str) -> None:
+    _log.debug("%s", message)
+    if progress is not None:
+        progress(message)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Blueprint:
+    """What the planner says to make, in the shape this module needs."""
+
+    document: dict[str, Any]
+    scratch: ScratchDisk | None
+    guest_state: str | None
+    grants: tuple[str, ...]
+    network: dict[str, Any] | None
+    endpoint: dict[str, Any] | None
+    warnings: tuple[str, ...] = ()
+
+
+def _first(obj: Any, *names: str) -> Any:
+    """The first attribute (or mapping key) of ``obj`` among ``names`` that is set."""
+    for name in names:
+        value = obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+        if value is not None:
+            return value
+    return None
+
+
+def _as_dict(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return dict(value)
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        result = to_dict()
+        return dict(result) if isinstance(result, Mapping) else None
+    return None
+
+
+def _blueprint(spec: SandboxSpec, record: Record, state: Path, *, fresh: bool) -> _Blueprint:
+    """Resolve the base, gather host facts and run the planner for this record.
+
+    TODO(integration): the planner (sandbox/planner.py, being written concurrently) was not
+    available when this was written; this adapter fills ``HostFacts`` fields by name from
+    ``HostFacts.for_planning()`` and reads the ``Plan`` by the names its task describes.
+    Tighten it to the planner's real types once it lands.
+    """
+    import importlib
+
+    from hcs_sandbox.hcs import service
+    from hcs_sandbox.sandbox import paths, storage
+
+    try:
+        planner: Any = importlib.import_module("hcs_sandbox.sandbox.planner")
+    except ModuleNotFoundError as exc:  # pragma: no cover - integration gap
+        raise errors.HcsSandboxError(
+            "cannot plan the sandbox: hcs_sandbox.sandbox.planner is missing",
+            remedy="this is a bug in hcs-sandbox; please report it",
+        ) from exc
+    base = storage.resolve_base(spec.base.kind, spec.base.path)
+    files = paths.sandbox_files(state, record.id)
+    known: dict[str, Any] = {
+        "supported_schema_versions": tuple(service.supported_schema_versions()),
+        "schema_versions": tuple(service.supported_schema_versions()),
+        "base_path": base.path,
+        "base_image_path": base.path,
+        "sandbox_dir": str(files.directory),
+        "state_dir": str(state),
+        "sandbox_id": record.id,
+        "system_id": record.system_id,
+        "endpoint_id": str(_endpoint_id(record)),
+        "path_style": "windows" if sys.platform == "win32" else "posix",
+    }
+    facts = planner.HostFacts.for_planning()
+    fields = {f.name for f in dataclasses.fields(facts)}
+    facts = dataclasses.replace(facts, **{k: v for k, v in known.items() if k in fields})
+    plan = planner.plan(spec, facts)
+    document = _as_dict(_first(plan, "document_dict", "document_json", "document"))
+    if document is None:
+        raise errors.HcsSandboxError("the planner returned no compute-system document")
+    scratch_plan = _first(plan, "scratch", "scratch_disk")
+    scratch: ScratchDisk | None = None
+    if scratch_plan is not None:
+        scratch = storage.ScratchDisk(
+            path=str(_first(scratch_plan, "path")),
+            method=str(_first(scratch_plan, "method", "how") or "create"),
+            size_bytes=int(
+                _first(scratch_plan, "size_bytes", "size") or storage.DEFAULT_SCRATCH_BYTES
+            ),
+            parent=_first(scratch_plan, "parent", "source"),
+        )
+    guest_state = _first(plan, "guest_state_file", "guest_state")
+    grants = tuple(str(p) for p in (_first(plan, "grants", "grant_paths") or ()))
+    return _Blueprint(
+        document=document,
+        scratch=scratch,
+        guest_state=str(guest_state) if guest_state else None,
+        grants=grants,
+        network=_as_dict(_first(plan, "network", "network_document")),
+        endpoint=_as_dict(_first(plan, "endpoint", "endpoint_document")),
+        warnings=tuple(str(w) for w in (_first(plan, "warnings") or ())),
+    )
+
+
+def _endpoint_id(record: Record) -> str:
+    """A stable endpoint id per sandbox (uuid5 of the record id), so a re-created persistent
+    sandbox keeps its endpoint."""
+    import uuid
+
+    return str(uuid.uuid5(uuid.UUID(record.id), "hcs-sandbox endpoint"))
+
+
+class Sandbox:
+    """One sandbox. Get one with :meth:`create`, :meth:`run`, :meth:`get` or :meth:`list`.
+
+    Attributes read from the record: :attr:`name`, :attr:`id`, :attr:`spec`,
+    :attr:`created_at`, :attr:`started_at`; :attr:`state` is refreshed from HCS on access.
+    Instances are cheap; each holds at most one compute-system handle, opened on demand
+    and released by :meth:`close` (or when the object is garbage-collected).
+    """
+
+    # ------------------------------------------------------------------ construction
+
+    def __init__(self, record: Record, state_dir: os.PathLike[str] | str) -> None:
+        """Internal: use :meth:`create`, :meth:`get` or :meth:`list`."""
+        self._record = record
+        self._state_dir = Path(state_dir)
+        self._system: ComputeSystem | None = None
+        self._lock = threading.RLock()
+        self._spec: SandboxSpec | None = None
+
+    @classmethod
+    def create(
+        cls,
+        spec: SandboxSpec,
+        *,
+        state_dir: str | os.PathLike[str] | None = None,
+        progress: Progress | None = None,
+    ) -> Sandbox:
+        """Create a sandbox: record, files, network endpoint, compute system (not started).
+
+        The sandbox ends in state ``created``. On any failure (including Ctrl+C) everything
+        made so far is released and the exception propagates.
+        ``progress`` is called with a short description before each step.
+        Raises :class:`~hcs_sandbox.errors.NameInUseError` when ``spec.name`` is taken.
+        """
+        from hcs_sandbox.sandbox import storage
+
+        state = _state_dir(state_dir)
+        # Cheap checks first, before anything is reserved.
+        _notify(progress, "checking the base image")
+        storage.resolve_base(spec.base.kind, spec.base.path)
+        with _store(state) as store, UndoStack() as undo:
+            _notify(progress, "reserving the name")
+            record = store.reserve(
+                spec.name,
+                None,
+                spec.to_dict(),
+                state="creating",
+                labels=dict(spec.labels),
+                persistent=spec.persistence == "persistent",
+            )
+            undo.push("delete the record", lambda: store.delete(record.id, missing_ok=True))
+            sandbox = cls(record, state)
+            sandbox._spec = spec
+            sandbox._provision(store, undo, spec, progress=progress, fresh=True)
+            _notify(progress, "created")
+            sandbox._record = store.update(record.id, expect_state="creating", state="created")
+            sandbox._log_line("created")
+        return sandbox
+
+    def _provision(
+        self,
+        store: Store,
+        undo: UndoStack,
+        spec: SandboxSpec,
+        *,
+        progress: Progress | None,
+        fresh: bool,
+    ) -> None:
+        """Make the files, the endpoint and the compute system, pushing every undo.
+
+        ``fresh``: a new sandbox (make every file). Otherwise a stopped persistent sandbox
+        being re-created: its scratch disk and guest state file are kept as they are.
+        """
+        from hcs_sandbox.hcs.system import ComputeSystem
+        from hcs_sandbox.sandbox import network, paths, storage
+
+        rid = self._record.id
+        system_id = self._record.system_id
+        _notify(progress, "planning")
+        bp = _blueprint(spec, self._record, self._state_dir, fresh=fresh)
+        directory = paths.sandbox_dir(self._state_dir, rid)
+
+        if fresh:
+            _notify(progress, "creating the sandbox folder")
+            store.add_file(rid, str(directory))
+            paths.ensure_sandbox_dir(self._state_dir, rid)
+            undo.push("delete the sandbox folder", lambda: _remove_recorded(store, rid, directory))
+            if bp.scratch is not None:
+                scratch = bp.scratch
+                _notify(progress, f"creating the scratch disk ({scratch.method})")
+                store.add_file(rid, scratch.path)
+                storage.make_scratch_disk(scratch)
+                undo.push(
+                    "delete the scratch disk", lambda: _remove_recorded(store, rid, scratch.path)
+                )
+            if bp.guest_state is not None:
+                gs = bp.guest_state
+                _notify(progress, "creating the guest state file")
+                store.add_file(rid, gs)
+                storage.create_guest_state_file(gs)
+                undo.push("delete the guest state file", lambda: _remove_recorded(store, rid, gs))
+
+        foreign = [p for p in bp.grants if not _inside(p, directory)]
+        if foreign:
+            # Files we do not own (a parent disk): remember them BEFORE granting, so remove
+            # and prune take the grants back.
+            self._record = store.update(rid, merge_extra={"foreign_grants": foreign})
+        for path in bp.grants:
+            _notify(progress, f"granting the VM access to {os.path.basename(path)}")
+            storage.grant_vm_access(system_id, path)
+            if path in foreign:
+                undo.push(f"revoke access to {path}", _revoker(system_id, path))
+
+        if bp.endpoint is not None:
+            assert bp.network is not None
+            _notify(progress, "preparing the NAT network")
+            network_id = network.ensure_network(bp.network)
+            endpoint_id = str(bp.endpoint.get("ID"))
+            _notify(progress, "creating the network endpoint")
+            store.add_endpoint(rid, endpoint_id)
+            undo.push(
+                "delete the network endpoint",
+                lambda: _delete_recorded_endpoint(store, rid, endpoint_id),
+            )
+            info = network.create_endpoint(network_id, bp.endpoint)
+            self._record = store.update(rid, merge_extra={"ip": info.ip, "mac": info.mac})
+
+        _notify(progress, "creating the compute system")
+        system = ComputeSystem.create(system_id, bp.document)
+        undo.push("terminate the compute system", lambda: _terminate_quietly(system))
+        with self._lock:
+            self._system = system
+        self._record = store.update(
+            rid, merge_extra={"warnings": list(bp.warnings)} if bp.warnings else None
+        )
+
+    @classmethod
+    @contextlib.contextmanager
+    def run(
+        cls,
+        spec: SandboxSpec,
+        *,
+        state_dir: str | os.PathLike[str] | None = None,
+        progress: Progress | None = None,
+    ) -> Iterator[Sandbox]:
+        """Create and start a sandbox; on exit (even on an exception or Ctrl+C) kill and
+        remove it::
+
+            with Sandbox.run(SandboxSpec()) as sb:
+                print(sb.exec("cmd /c ver").stdout)
+        """
+        sandbox = cls.create(spec, state_dir=state_dir, progress=progress)
+        try:
+            sandbox.start(progress=progress)
+            yield sandbox
+        finally:
+            try:
+                sandbox.remove(force=True)
+            except KeyboardInterrupt:
+                # A second Ctrl+C while cleaning up: finish the clean-up anyway.
+                sandbox.remove(force=True)
+
+    @classmethod
+    def list(
+        cls, *, all: bool = True, state_dir: str | os.PathLike[str] | None = None
+    ) -> builtins.list[Sandbox]:
+        """Every sandbox in the store (``all=False``: only running and paused ones).
+
+        States come from the records (fast: no HCS call); read :attr:`state` on an item to
+        refresh it from HCS.
+        """
+        state = _state_dir(state_dir)
+        with _store(state) as store:
+            records = store.list(all=all)
+        return [cls(r, state) for r in records]
+
+    @classmethod
+    def get(cls, name_or_id: str, *, state_dir: str | os.PathLike[str] | None = None) -> Sandbox:
+        """The sandbox with this name (case-insensitive), id, or unique id prefix.
+
+        Raises :class:`~hcs_sandbox.errors.SandboxNotFoundError`.
+        """
+        state = _state_dir(state_dir)
+        with _store(state) as store:
+            record = store.get(name_or_id)
+        return cls(record, state)
+
+    # ------------------------------------------------------------------ attributes
+
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def id(self) -> str:
+        return self._record.id
+
+    @property
+    def system_id(self) -> str:
+        """The id of the HCS compute system (the record id unless re-created)."""
+        return self._record.system_id
+
+    @property
+    def spec(self) -> SandboxSpec:
+        if self._spec is None:
+            from hcs_sandbox.sandbox.spec import SandboxSpec
+
+            self._spec = SandboxSpec.from_dict(self._record.spec)
+        return self._spec
+
+    @property
+    def persistent(self) -> bool:
+        return self._record.persistent
+
+    @property
+    def record(self) -> Record:
+        """The store record as last read (no refresh)."""
+        return self._record
+
+    @property
+    def state(self) -> str:
+        """The current state, refreshed from HCS (see the module docstring for the values)."""
+        self.refresh()
+        return self._record.state
+
+    @property
+    def created_at(self) -> float:
+        return self._record.created_at
+
+    @property
+    def started_at(self) -> float | None:
+        return self._record.started_at
+
+    @property
+    def simulated(self) -> bool:
+        """True when this process talks to the HCS simulator, not to Windows."""
+        from hcs_sandbox.native.loader import simulator_requested
+
+        return simulator_requested()
+
+    @property
+    def ip(self) -> str | None:
+        """The guest's IP address on the NAT network, or None without a network."""
+        value = self._record.extra.get("ip")
+        return str(value) if value else None
+
+    @property
+    def directory(self) -> str:
+        """This sandbox's own directory (scratch disk, guest state file, logs)."""
+        from hcs_sandbox.sandbox import paths
+
+        return str(paths.sandbox_dir(self._state_dir, self._record.id))
+
+    # ------------------------------------------------------------------ HCS handle
+
+    def _open_system(self) -> ComputeSystem | None:
+        """Our handle to the compute system, opened on demand; None when it is gone."""
+        from hcs_sandbox.hcs.system import ComputeSystem
+
+        with self._lock:
+            system = self._system
+            if system is not None and not system.closed and not system.exited:
+                return system
+            if system is not None:
+                system.close()
+                self._system = None
+            try:
+                system = ComputeSystem.open(self._record.system_id)
+            except errors.NotFoundError:
+                return None
+            self._system = system
+            return system
+
+    def _hcs_state(self) -> str | None:
+        """The compute system's state as a record state, or None when it does not exist."""
+        system = self._open_system()
+        if system is None:
+            return None
+        if system.exited:
+            return "stopped"
+        try:
+            props = system.properties({"PropertyTypes": []})
+        except (errors.NotFoundError, errors.AlreadyStoppedError):
+            return None
+        raw = str(props.get("State", "")).lower()
+        return _HCS_STATES.get(raw, self._record.state)
+
+    def _set_state(self, store: Store, new: str, **fields: Any) -> None:
+        self._record = store.update(self._record.id, state=new, **fields)
+
+    def refresh(self) -> None:
+        """Re-read the record and, for a sandbox that should have a compute system, its
+        state in HCS (a system that exited or vanished makes the record ``stopped``)."""
+        with _store(self._state_dir) as store:
+            self._record = store.get(self._record.id)
+            if self._record.state not in _LIVE:
+                return
+            observed = self._hcs_state()
+            new = "stopped" if observed is None else observed
+            if new != self._record.state:
+                try:
+                    self._record = store.update(
+                        self._record.id, expect_state=self._record.state, state=new
+                    )
+                except errors.StateConflictError:
+                    self._record = store.get(self._record.id)
+
+    def close(self) -> None:
+        """Release this object's compute-system handle (the sandbox keeps running, unless
+        its document says ``ShouldTerminateOnLastHandleClosed`` and this was the last one)."""
+        with self._lock:
+            system, self._system = self._system, None
+        if system is not None:
+            system.close()
+
+    def __del__(self) -> None:
+        # ComputeSystem has its own weakref.finalize safety net; nothing else to do here.
+        pass
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _require(self, allowed: tuple[str, ...], doing: str, remedy: str | None = None) -> str:
+        current = self.state
+        if current not in allowed:
+            raise errors.SandboxStateError(
+                f"cannot {doing} sandbox '{self.name}': it is {current}",
+                state=current,
+                remedy=remedy,
+            )
+        return current
+
+    def start(self, *, progress: Progress | None = None) -> None:
+        """Start the sandbox. A stopped persistent sandbox is re-created from its stored
+        spec on the same scratch disk, then started."""
+        current = self._require(
+            ("created", "stopped"),
+            "start",
+            remedy="a running sandbox needs no start; 'resume' a paused one",
+        )
+        with _store(self._state_dir) as store:
+            if current == "stopped":
+                if not self.persistent:
+                    raise errors.SandboxStateError(
+                        f"cannot start sandbox '{self.name}': it is ephemeral and has stopped, "
+                        "so its contents are gone",
+                        state=current,
+                        remedy=f"remove it ('hcs-sandbox rm {self.name}') and run a new one, "
+                        "or use persistence=persistent",
+                    )
+                self._restart_persistent(store, progress)
+                return
+            system = self._open_system()
+            if system is None:
+                self._set_state(store, "stopped")
+                raise errors.SandboxStateError(
+                    f"cannot start sandbox '{self.name}': its compute system is gone",
+                    state="stopped",
+                    remedy=f"remove it with 'hcs-sandbox rm {self.name}'",
+                )
+            _notify(progress, "starting")
+            try:
+                system.start()
+            except BaseException:
+                self._after_failed_start(store)
+                raise
+            self._set_state(store, "running", started_at=time.time())
+            self._log_line("started")
+
+    def _after_failed_start(self, store: Store) -> None:
+        """A start failed: keep the sandbox ``created`` when HCS still has it so, else
+        terminate what is left and mark it ``stopped`` (no half-started system remains)."""
+        try:
+            observed = self._hcs_state()
+        except Exception:
+            observed = None
+        if observed == "created":
+            return
+        system = self._system
+        if system is not None:
+            _terminate_quietly(system)
+            self._system = None
+        try:
+            self._set_state(store, "stopped")
+        except Exception as exc:  # the record keeps its old state; refresh() corrects it
+            _log.warning("sandbox %s: could not record the failed start: %s", self.name, exc)
+
+    def _restart_persistent(self, store: Store, progress: Progress | None) -> None:
+        """Re-create a stopped persistent sandbox's compute system on the same disk."""
+        rid = self._record.id
+        self._record = store.update(
+            rid, expect_state="stopped", state="creating", owner_pid=os.getpid(), owner_host=_host()
+        )
+        try:
+            with UndoStack() as undo:
+                undo.push(
+                    "mark the sandbox stopped again",
+                    lambda: self._set_state(store, "stopped"),
+                )
+                self._provision(store, undo, self.spec, progress=progress, fresh=False)
+                system = self._system
+                assert system is not None
+                _notify(progress, "starting")
+                system.start()
+        except BaseException:
+            self._system = None
+            raise
+        self._set_state(store, "running", started_at=time.time())
+        self._log_line("started (re-created from the stored spec)")
+
+    def stop(self, *, timeout: float = 30.0) -> None:
+        """Shut the guest down gracefully; terminate it if it has not exited in ``timeout``
+        seconds (or cannot be shut down gracefully: no guest connection)."""
+        current = self.state
+        if current not in _LIVE:
+            return
+        system = self._open_system()
+        if system is not None:
+            graceful = False
+            if current == "running":
+                try:
+                    system.shutdown(timeout=timeout)
+                    system.wait(timeout)
+                    graceful = True
+                except errors.HcsError as exc:
+                    _log.info(
+                        "sandbox %s: graceful shutdown failed (%s); terminating", self.name, exc
+                    )
+            if not graceful:
+                _terminate_and_wait(system, timeout)
+            self._remember_exit(system)
+        self.close()
+        with _store(self._state_dir) as store:
+            self._set_state(store, "stopped")
+        self._log_line("stopped")
+
+    def kill(self) -> None:
+        """Terminate the compute system at once (no guest shutdown)."""
+        current = self.state
+        if current not in _LIVE:
+            return
+        system = self._open_system()
+        if system is not None:
+            _terminate_and_wait(system, 30.0)
+            self._remember_exit(system)
+        self.close()
+        with _store(self._state_dir) as store:
+            self._set_state(store, "stopped")
+        self._log_line("killed")
+
+    def pause(self) -> None:
+        """Pause the running sandbox (HcsPauseComputeSystem)."""
+        self._require(("running",), "pause")
+        system = self._open_system()
+        if system is None:
+            self.refresh()
+            raise errors.SandboxStateError(
+                f"cannot pause sandbox '{self.name}': it has stopped", state="stopped"
+            )
+        system.pause()
+        with _store(self._state_dir) as store:
+            self._set_state(store, "paused")
+        self._log_line("paused")
+
+    def resume(self) -> None:
+        """Resume a paused sandbox (HcsResumeComputeSystem)."""
+        self._require(("paused",), "resume")
+        system = self._open_system()
+        if system is None:
+            self.refresh()
+            raise errors.SandboxStateError(
+                f"cannot resume sandbox '{self.name}': it has stopped", state="stopped"
+            )
+        system.resume()
+        with _store(self._state_dir) as store:
+            self._set_state(store, "running")
+        self._log_line("resumed")
+
+    def remove(self, *, force: bool = False) -> None:
+        """Remove the sandbox: its compute system, endpoint, files (all of them; a persistent
+        sandbox's disk too) and record. A running or paused sandbox needs ``force=True``
+        (kill first).
+
+        Every step runs even when an earlier one fails; what is released is crossed off the
+        record at once. If a step failed, the record stays in ``removing`` with what is
+        left and the first error is raised: run ``remove`` again, or ``prune``.
+        """
+        try:
+            current = self.state
+        except errors.SandboxNotFoundError:
+            return
+        if current in ("running", "paused") and not force:
+            raise errors.SandboxStateError(
+                f"cannot remove sandbox '{self.name}': it is {current}",
+                state=current,
+                remedy=f"stop it first, or force it: 'hcs-sandbox rm -f {self.name}'",
+            )
+        if current == "creating" and not force and _owner_alive(self._record):
+            raise errors.SandboxStateError(
+                f"cannot remove sandbox '{self.name}': another process is still creating it",
+                state=current,
+                remedy="wait for it, or force it with 'hcs-sandbox rm -f'",
+            )
+        with _store(self._state_dir) as store:
+            # This process now owns the record: prune leaves it alone while we live.
+            self._record = store.update(
+                self._record.id, state="removing", owner_pid=os.getpid(), owner_host=_host()
+            )
+            system = self._open_system()
+            self._system = None
+            failures = release_resources(store, self._record, system=system)
+            if failures:
+                first = failures[0]
+                self._log_line(f"remove incomplete: {first}")
+                raise first
+            store.delete(self._record.id, missing_ok=True)
+
+    def wait(self, timeout: float | None = None) -> ExitInfo:
+        """Block until the compute system exits; raises
+        :class:`~hcs_sandbox.errors.OperationTimeoutError` after ``timeout`` seconds."""
+        current = self.state
+        if current in _LIVE:
+            system = self._open_system()
+            if system is not None:
+                limit = timeout if timeout is not None else 365 * 24 * 3600.0
+                status = system.wait(limit)
+                self._remember_exit(system, status)
+                self.refresh()
+        return self._exit_info()
+
+    def _remember_exit(
+        self, system: ComputeSystem, status: Mapping[str, Any] | None = None
+    ) -> None:
+        status = status if status is not None else system.exit_status
+        if status is None:
+            return
+        try:
+            with _store(self._state_dir) as store:
+                self._record = store.update(self._record.id, merge_extra={"exit": dict(status)})
+        except errors.HcsSandboxError as exc:
+            _log.debug("could not record the exit status of %s: %s", self.name, exc)
+
+    def _exit_info(self) -> ExitInfo:
+        raw = self._record.extra.get("exit") or {}
+        if not isinstance(raw, Mapping):
+            raw = {}
+        attribution = raw.get("Attribution") or ()
+        return ExitInfo(
+            status=int(raw.get("Status", 0) or 0) & 0xFFFFFFFF,
+            exit_type=str(raw.get("ExitType") or "Unknown"),
+            attribution=tuple(a for a in attribution if isinstance(a, Mapping)),
+            raw=dict(raw),
+        )
+
+    def inspect(self) -> dict[str, Any]:
+        """Everything known about the sandbox, JSON-safe: state, ids, spec, paths, uptime,
+        memory/CPU statistics from HCS (when it runs)."""
+        state = self.state
+        record = self._record
+        info: dict[str, Any] = {
+            "name": record.name,
+            "id": record.id,
+            "system_id": record.system_id,
+            "state": state,
+            "kind": record.kind,
+            "persistent": record.persistent,
+            "simulated": self.simulated,
+            "spec": dict(record.spec),
+            "labels": dict(record.labels),
+            "directory": self.directory,
+            "files": list(record.files),
+            "endpoints": list(record.endpoint_ids),
+            "ip": self.ip,
+            "mac": record.extra.get("mac"),
+            "created_at": record.created_at,
+            "started_at": record.started_at,
+            "uptime": None,
+            "owner": {"pid": record.owner_pid, "host": record.owner_host},
+            "warnings": list(record.extra.get("warnings") or ()),
+            "exit": self._exit_info().to_dict() if record.extra.get("exit") else None,
+            "statistics": None,
+            "memory": None,
+        }
+        if state in ("running", "paused"):
+            if record.started_at:
+                info["uptime"] = max(0.0, time.time() - record.started_at)
+            system = self._open_system()
+            if system is not None:
+                try:
+                    props = system.properties({"PropertyTypes": ["Statistics", "Memory"]})
+                except errors.HcsError as exc:
+                    info["statistics_error"] = str(exc)
+                else:
+                    info["statistics"] = props.get("Statistics")
+                    info["memory"] = props.get("Memory")
+                    info["runtime_id"] = props.get("RuntimeId")
+        return info
+
+    def events(self, timeout: float | None = None) -> Iterator[SandboxEvent]:
+        """Yield HCS events for this sandbox as they arrive; ends after ``SystemExited``,
+        when the sandbox is not running, or when no event came for ``timeout`` seconds."""
+        import queue
+
+        system = self._open_system()
+        if system is None:
+            return
+        q = system.events()
+        while True:
+            try:
+                event = q.get(timeout=timeout)
+            except queue.Empty:
+                return
+            data = event.json()
+            yield SandboxEvent(
+                type=event.name,
+                data=data if isinstance(data, dict) else {"raw": event.data},
+                time=time.time(),
+            )
+            if event.name == "SystemExited":
+                return
+
+    # ------------------------------------------------------------------ logs
+
+    def _log_path(self) -> Path:
+        from hcs_sandbox.sandbox import paths
+
+        return paths.sandbox_files(self._state_dir, self._record.id).logs / "sandbox.log"
+
+    def _log_line(self, text: str) -> None:
+        """Append a line to the sandbox's log (never fails the operation)."""
+        try:
+            path = self._log_path()
+            if not path.parent.parent.is_dir():
+                return
+            path.parent.mkdir(exist_ok=True)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+            with path.open("a", encoding="utf-8") as fh:
+                fh.write(f"{stamp}Z {text}\n")
+        except OSError as exc:
+            _log.debug("could not write the log of %s: %s", self._record.name, exc)
+
+    def logs(self) -> str:
+        """The sandbox's log (lifecycle steps, one line each)."""
+        try:
+            return self._log_path().read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return ""
+        except OSError as exc:
+            raise errors.StorageError(
+                f"could not read the log of sandbox '{self.name}': {exc}"
+            ) from exc
+
+    # ------------------------------------------------------------------ issue 5 (exec/cp)
+
+    def exec(
+        self,
+        command: str | Sequence[str],
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        workdir: str | None = None,
+        user: str | None = None,
+        stdin: bytes | None = None,
+    ) -> ExecResult:
+        """Run a command in the guest and collect its output (provided by the exec helper)."""
+        raise NotImplementedError("Sandbox.exec is not implemented yet")
+
+    def spawn(
+        self,
+        command: str | Sequence[str],
+        *,
+        tty: bool = False,
+        console_size: tuple[int, int] | None = None,
+        env: Mapping[str, str] | None = None,
+        workdir: str | None = None,
+        user: str | None = None,
+    ) -> GuestProcess:
+        """Start a command in the guest with pipes (provided by the exec helper)."""
+        raise NotImplementedError("Sandbox.spawn is not implemented yet")
+
+    def map(self, host_path: str, guest_path: str, *, read_only: bool = True) -> None:
+        """Map a host folder into the running guest (provided by the exec helper)."""
+        raise NotImplementedError("Sandbox.map is not implemented yet")
+
+    def unmap(self, guest_path: str) -> None:
+        """Remove a folder mapped with :meth:`map` (provided by the exec helper)."""
+        raise NotImplementedError("Sandbox.unmap is not implemented yet")
+
+    def copy_in(self, host_path: str, guest_path: str) -> None:
+        """Copy a host file or folder into the guest (provided by the exec helper)."""
+        raise NotImplementedError("Sandbox.copy_in is not implemented yet")
+
+    def copy_out(self, guest_path: str, host_path: str) -> None:
+        """Copy a guest file or folder to the host (provided by the exec helper)."""
+        raise NotImplementedError("Sandbox.copy_out is not implemented yet")
+
+    # ------------------------------------------------------------------ misc
+
+    def to_dict(self) -> dict[str, Any]:
+        """A short JSON-safe summary from the record (what ``ls --json`` prints; no HCS
+        call: read :attr:`state` first to refresh)."""
+        r = self._record
+        return {
+            "name": r.name,
+            "id": r.id,
+            "state": r.state,
+            "kind": r.kind,
+            "persistent": r.persistent,
+            "base": (r.spec.get("base") or {}).get("kind") if isinstance(r.spec, Mapping) else None,
+            "network": r.spec.get("network") if isinstance(r.spec, Mapping) else None,
+            "ip": self.ip,
+            "labels": dict(r.labels),
+            "created_at": r.created_at,
+            "started_at": r.started_at,
+        }
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sandbox) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        return f"<Sandbox {self._record.name!r} {self._record.id[:12]} {self._record.state}>"
+
+
+# --------------------------------------------------------------------------------------
+# Resource helpers (shared with maintenance.prune)
+# --------------------------------------------------------------------------------------
+
+
+def _inside(path: str | os.PathLike[str], directory: str | os.PathLike[str]) -> bool:
+    try:
+        Path(path).resolve().relative_to(Path(directory).resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _revoker(system_id: str, path: str) -> Callable[[], None]:
+    def revoke() -> None:
+        from hcs_sandbox.sandbox import storage
+
+        storage.revoke_vm_access(system_id, path)
+
+    return revoke
+
+
+def _remove_recorded(store: Store, record_id: str, path: str | os.PathLike[str]) -> None:
+    """Delete a file/folder the record owns, then cross it off the record."""
+    from hcs_sandbox.sandbox import storage
+
+    storage.remove_path(path)
+    store.remove_file(record_id, os.fspath(path))
+
+
+def _delete_recorded_endpoint(store: Store, record_id: str, endpoint_id: str) -> None:
+    """Delete an endpoint the record owns (gone already is fine), then cross it off."""
+    from hcs_sandbox.sandbox import network
+
+    network.delete_endpoint(endpoint_id)
+    store.remove_endpoint(record_id, endpoint_id)
+
+
+def _terminate_and_wait(system: ComputeSystem, timeout: float) -> None:
+    """Terminate, wait for the exit event, keep the handle open for the exit status."""
+    if not system.exited:
+        system.terminate(ignore_stopped=True)
+    try:
+        system.wait(timeout)
+    except errors.HcsError as exc:
+        _log.warning("compute system %s: %s", system.id, exc)
+
+
+def _terminate_quietly(system: ComputeSystem) -> None:
+    """Undo step: terminate and close a compute system (gone already is fine)."""
+    system.terminate_and_close(timeout=60.0)
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def _owner_alive(record: Record) -> bool:
+    """True when the process that created the record may still run (same host and the pid
+    exists), or when we cannot tell (another host)."""
+    import socket
+
+    if not record.owner_pid:
+        return False
+    if record.owner_host and record.owner_host.lower() != socket.gethostname().lower():
+        return True
+    return pid_alive(record.owner_pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host."""
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    if sys.platform == "win32":  # pragma: no cover - Windows only
+        import ctypes
+
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        # OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION = 0x1000) + GetExitCodeProcess
+        # (STILL_ACTIVE = 259): processthreadsapi.h, learn.microsoft.com.
+        handle = kernel32.OpenProcess(0x1000, False, pid)
+        if not handle:
+            return ctypes.get_last_error() == 5  # ERROR_ACCESS_DENIED: it exists
+        try:
+            code = ctypes.c_ulong(0)
+            ok = kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+            return bool(ok) and code.value == 259
+        finally:
+            kernel32.CloseHandle(handle)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_resources(
+    store: Store, record: Record, *, system: ComputeSystem | None = None
+) -> builtins.list[Exception]:
+    """Release everything a record owns: its compute system, endpoints, VM-access grants on
+    files it does not own, and files (newest first). Each released item is crossed off the
+    record at once; every step runs even when an earlier one failed. Returns the failures
+    (empty: all released; the caller deletes the record)."""
+    from hcs_sandbox.hcs.system import ComputeSystem
+    from hcs_sandbox.sandbox import storage
+
+    failures: builtins.list[Exception] = []
+    try:
+        if system is None:
+            try:
+                system = ComputeSystem.open(record.system_id)
+            except errors.NotFoundError:
+                system = None
+        if system is not None:
+            system.terminate_and_close(timeout=60.0)
+    except Exception as exc:
+        failures.append(exc)
+    for endpoint_id in record.endpoint_ids:
+        try:
+            _delete_recorded_endpoint(store, record.id, endpoint_id)
+        except Exception as exc:
+            failures.append(exc)
+    for path in record.extra.get("foreign_grants") or ():
+        try:
+            storage.revoke_vm_access(record.system_id, str(path))
+        except Exception as exc:
+            _log.info("could not revoke VM access to %s: %s", path, exc)
+    for path in reversed(record.files):
+        try:
+            _remove_recorded(store, record.id, path)
+        except Exception as exc:
+            failures.append(exc)
+    return failures

@@ -1,0 +1,316 @@
+"""Where a sandbox's operating system comes from, and the files each sandbox gets.
+
+**Bases** (``SandboxSpec.base``):
+
+``host``
+    This host's Windows Sandbox base image:
+    ``%ProgramData%\\Microsoft\\Windows\\Containers\\BaseImages\\<guid>\\BaseLayer\\Files``
+    (windows-sandbox.md §1.4, from the document Windows Sandbox passes to HCS, §1.3: the
+    ``os`` VirtualSmb share points there). It exists only when the *Windows Sandbox*
+    optional feature is enabled.
+``image``
+    A Windows container base image folder that supports Hyper-V isolation:
+    ``UtilityVM\\Files`` (booted over VmbFs) and ``UtilityVM\\SystemTemplate.vhdx`` (the
+    scratch template) — hcsshim ``internal/uvm/create_wcow.go``,
+    ``internal/wcow/scratch.go`` ``CreateUVMScratch`` (hcs-api.md §4.8, §5.2).
+``vhdx``
+    A bootable VHDX, used through a *differencing* disk so the original is never
+    written (CreateVirtualDisk with ``ParentPath``: hcs-api.md §5.3, go-winio ``vhd.go``).
+
+**Per-sandbox files** (in the sandbox's own directory): the scratch VHDX (made as the base
+kind needs: create + ``HcsFormatWritableLayerVhd``, differencing disk, or a copy of the
+template), the guest state file (``HcsCreateEmptyGuestStateFile``), and an
+``HcsGrantVmAccess`` for every file the VM worker opens ("needed for every
+VHDX/ISO/VMRS/VMGS the worker opens", hcs-api.md §1.4; HcsGrantVmAccess.md).
+
+The only thing this module asks the backend is where ``ProgramData`` is: on Windows the
+``ProgramData`` environment variable; the simulator provides a fake one
+(``program_data_dir()`` on its backend).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from hcs_sandbox import errors
+
+__all__ = [
+    "BASE_IMAGES_SUBDIR",
+    "DEFAULT_SCRATCH_BYTES",
+    "ResolvedBase",
+    "ScratchDisk",
+    "base_images_dir",
+    "create_guest_state_file",
+    "find_host_base",
+    "grant_vm_access",
+    "host_build",
+    "make_scratch_disk",
+    "program_data_dir",
+    "remove_path",
+    "resolve_base",
+    "revoke_vm_access",
+]
+
+#: Windows Sandbox's base images, relative to %ProgramData% (windows-sandbox.md §1.3/§1.4).
+BASE_IMAGES_SUBDIR = ("Microsoft", "Windows", "Containers", "BaseImages")
+
+#: Scratch size when the plan gives none: 20 GiB dynamic (hcsshim's default UVM scratch size
+#: is 20 GB, ``internal/uvm/create_wcow.go`` / ``internal/wcow``: sizes are dynamic VHDX maxima).
+DEFAULT_SCRATCH_BYTES = 20 * 1024**3
+
+WINDOWS_SANDBOX_REMEDY = (
+    "enable the Windows Sandbox feature: 'Enable-WindowsOptionalFeature -Online "
+    "-FeatureName Containers-DisposableClientVM' in an elevated PowerShell (or Windows "
+    "Features > Windows Sandbox), reboot, and start Windows Sandbox once; or use "
+    "--base image:PATH / --base vhdx:PATH"
+)
+
+
+# --------------------------------------------------------------------------------------
+# ProgramData and the host build
+# --------------------------------------------------------------------------------------
+
+
+def program_data_dir() -> Path:
+    """``%ProgramData%`` of the HCS host: Windows' own, or the simulator's fake one.
+
+    The backend is asked (``program_data_dir()``); the Windows backend has none, so the
+    ``ProgramData`` environment variable (default ``C:\\ProgramData``) is used.
+    """
+    from hcs_sandbox.native.loader import get_backend
+
+    try:
+        backend = get_backend()
+    except OSError as exc:
+        raise errors.HcsUnavailableError(
+            str(getattr(exc, "message", exc)), remedy=getattr(exc, "remedy", None)
+        ) from exc
+    getter = getattr(backend, "program_data_dir", None)
+    if callable(getter):
+        return Path(getter())
+    return Path(os.environ.get("PROGRAMDATA") or "C:\\ProgramData")
+
+
+def base_images_dir() -> Path:
+    """``%ProgramData%\\Microsoft\\Windows\\Containers\\BaseImages``."""
+    return program_data_dir().joinpath(*BASE_IMAGES_SUBDIR)
+
+
+def host_build() -> int | None:
+    """This host's Windows build number (None off Windows, where the simulator answers)."""
+    if sys.platform == "win32":
+        return int(sys.getwindowsversion().build)
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# Bases
+# --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedBase:
+    """A base found on disk.
+
+    ``path``: the base image folder (host, image) or the VHDX file (vhdx).
+    ``os_files``: the folder the guest boots from over VmbFs/vSMB (host:
+    ``BaseLayer\\Files``; image: ``UtilityVM\\Files``), None for vhdx.
+    ``template_vhdx``: the scratch template to copy (image), None otherwise.
+    """
+
+    kind: str
+    path: str
+    os_files: str | None = None
+    template_vhdx: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return dataclasses.asdict(self)
+
+
+def find_host_base() -> ResolvedBase:
+    """This host's Windows Sandbox base image.
+
+    Looks under ``%ProgramData%\\Microsoft\\Windows\\Containers\\BaseImages`` for a
+    ``<guid>`` folder holding ``BaseLayer\\Files``; with several, the most recently
+    modified one (Windows Sandbox regenerates the base image after an OS update — the
+    newest matches the running build; see docs/notes/windows-notes-sandbox.md).
+    """
+    root = base_images_dir()
+    if not root.is_dir():
+        raise errors.StorageError(
+            f"the Windows Sandbox base image was not found: {root} does not exist "
+            "(Windows Sandbox is not installed or has never been started)",
+            remedy=WINDOWS_SANDBOX_REMEDY,
+        )
+    candidates: list[tuple[float, Path]] = []
+    for child in root.iterdir():
+        files = child / "BaseLayer" / "Files"
+        if child.is_dir() and files.is_dir():
+            candidates.append((files.stat().st_mtime, child))
+    if not candidates:
+        raise errors.StorageError(
+            f"the Windows Sandbox base image was not found: no folder under {root} has "
+            "BaseLayer\\Files (the base image is incomplete or being regenerated)",
+            remedy="start Windows Sandbox once so Windows regenerates its base image; if "
+            "that fails, " + WINDOWS_SANDBOX_REMEDY,
+        )
+    candidates.sort(key=lambda c: (c[0], c[1].name), reverse=True)
+    chosen = candidates[0][1]
+    return ResolvedBase(
+        kind="host",
+        path=str(chosen),
+        os_files=str(chosen / "BaseLayer" / "Files"),
+    )
+
+
+def resolve_base(kind: str, path: str | None) -> ResolvedBase:
+    """Find and check the base a spec names; a clear :class:`StorageError` otherwise."""
+    if kind == "host":
+        return find_host_base()
+    if kind == "image":
+        if not path:
+            raise errors.StorageError("base 'image' needs the path of a container base image")
+        folder = Path(path)
+        uvm = folder / "UtilityVM"
+        files = uvm / "Files"
+        template = uvm / "SystemTemplate.vhdx"
+        if not folder.is_dir():
+            raise errors.StorageError(
+                f"base image {path} is not a folder",
+                remedy="give the folder of a Windows container base image (it holds UtilityVM)",
+            )
+        if not files.is_dir() or not template.is_file():
+            raise errors.StorageError(
+                f"base image {path} cannot boot a VM: it lacks "
+                + ("UtilityVM\\Files" if not files.is_dir() else "UtilityVM\\SystemTemplate.vhdx"),
+                remedy="use a Windows container base image that supports Hyper-V isolation "
+                "(pull it with a Hyper-V isolated container runtime first)",
+            )
+        return ResolvedBase(
+            kind="image", path=str(folder), os_files=str(files), template_vhdx=str(template)
+        )
+    if kind == "vhdx":
+        if not path:
+            raise errors.StorageError("base 'vhdx' needs the path of a bootable VHDX file")
+        disk = Path(path)
+        if not disk.is_file():
+            raise errors.StorageError(
+                f"base disk {path} does not exist or is not a file",
+                remedy="give the path of a bootable .vhdx",
+            )
+        if disk.suffix.lower() != ".vhdx":
+            raise errors.StorageError(
+                f"base disk {path} is not a .vhdx file",
+                remedy="convert it with Convert-VHD, or give a .vhdx",
+            )
+        return ResolvedBase(kind="vhdx", path=str(disk))
+    raise errors.StorageError(f"unknown base kind {kind!r}", remedy="use host, image or vhdx")
+
+
+# --------------------------------------------------------------------------------------
+# Per-sandbox files
+# --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ScratchDisk:
+    """The scratch disk to make.
+
+    ``method``: ``"create"`` (a new dynamic VHDX formatted with HcsFormatWritableLayerVhd),
+    ``"differencing"`` (a child of ``parent``), or ``"copy"`` (a copy of ``parent``).
+    """
+
+    path: str
+    method: str = "create"
+    size_bytes: int = DEFAULT_SCRATCH_BYTES
+    parent: str | None = None
+
+
+def make_scratch_disk(disk: ScratchDisk) -> None:
+    """Make the scratch disk. On failure nothing is left at ``disk.path``."""
+    from hcs_sandbox.hcs import storage as hcs_storage
+
+    path = disk.path
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if disk.method == "create":
+            # CreateVirtualDisk v2 (dynamic, 1 MiB blocks) -> open -> HcsFormatWritableLayerVhd
+            # -> close (hcsshim internal/hcs/utils.go CreateNTFSVHD; hcs-api.md §5.2).
+            hcs_storage.create_vhdx(path, disk.size_bytes)
+            with hcs_storage.open_vhd(path) as vhd:
+                hcs_storage.format_writable_layer_vhd(vhd)
+        elif disk.method == "differencing":
+            if not disk.parent:
+                raise errors.StorageError(f"differencing disk {path} has no parent")
+            # CreateVirtualDisk with ParentPath (hcs-api.md §5.3): the parent is never written.
+            hcs_storage.create_vhdx(path, disk.size_bytes, parent=disk.parent)
+        elif disk.method == "copy":
+            if not disk.parent:
+                raise errors.StorageError(f"scratch copy {path} has no template")
+            # hcsshim internal/wcow/scratch.go CreateUVMScratch: a file copy of the template.
+            try:
+                shutil.copyfile(disk.parent, path)
+            except OSError as exc:
+                raise errors.StorageError(
+                    f"could not copy the scratch template {disk.parent} to {path}: {exc}",
+                    remedy="check free disk space and that the template is readable",
+                ) from exc
+        else:
+            raise errors.StorageError(f"unknown scratch disk method {disk.method!r}")
+    except BaseException:
+        remove_path(path)
+        raise
+
+
+def create_guest_state_file(path: str) -> None:
+    """``HcsCreateEmptyGuestStateFile`` (HcsCreateEmptyGuestStateFile.md). Nothing is left
+    at ``path`` on failure."""
+    from hcs_sandbox.hcs import service
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        service.create_empty_guest_state_file(path)
+    except BaseException:
+        remove_path(path)
+        raise
+
+
+def grant_vm_access(vm_id: str, path: str) -> None:
+    """``HcsGrantVmAccess(vmId, path)``: the VM worker of compute system ``vm_id`` may open
+    ``path`` (HcsGrantVmAccess.md). The grant is an ACE on the file, so deleting the file
+    revokes it."""
+    from hcs_sandbox.hcs import service
+
+    service.grant_vm_access(vm_id, path)
+
+
+def revoke_vm_access(vm_id: str, path: str) -> None:
+    """``HcsRevokeVmAccess(vmId, path)`` (HcsRevokeVmAccess.md); a missing file is fine."""
+    from hcs_sandbox.hcs import service
+
+    if not os.path.exists(path):
+        return
+    service.revoke_vm_access(vm_id, path)
+
+
+def remove_path(path: str | os.PathLike[str]) -> bool:
+    """Delete a file or a folder tree; True when something was removed, False when it was
+    already gone. Raises :class:`StorageError` when it exists and cannot be removed."""
+    p = Path(path)
+    try:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise errors.StorageError(
+            f"could not delete {p}: {exc}",
+            remedy="close whatever holds the file open (a running VM?) and run 'hcs-sandbox prune'",
+        ) from exc
+    return True

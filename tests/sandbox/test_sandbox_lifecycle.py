@@ -1,0 +1,207 @@
+"""Sandbox lifecycle through the simulator: every method, states, records, files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from hcs_sandbox import errors
+from hcs_sandbox.sandbox.sandbox import Sandbox
+from hcs_sandbox.sandbox.spec import SandboxSpec
+
+if TYPE_CHECKING:
+    from conftest import Inspector
+
+
+def test_create_start_stop_remove(world: Inspector) -> None:
+    steps: list[str] = []
+    sb = Sandbox.create(SandboxSpec(name="alpha"), progress=steps.append)
+    assert sb.state == "created"
+    assert sb.name == "alpha"
+    assert "creating the compute system" in steps
+    assert [s["Id"].lower() for s in world.systems()] == [sb.system_id.lower()]
+    assert any(f.endswith("sandbox.vhdx") for f in world.files())
+    sb.start()
+    assert sb.state == "running"
+    assert sb.started_at is not None
+    sb.stop(timeout=5)
+    assert sb.state == "stopped"
+    assert world.systems() == []
+    sb.remove()
+    world.assert_nothing_left()
+    with pytest.raises(errors.SandboxNotFoundError):
+        Sandbox.get("alpha")
+
+
+def test_get_list_and_inspect(world: Inspector) -> None:
+    a = Sandbox.create(SandboxSpec(name="one", labels={"team": "x"}))
+    b = Sandbox.create(SandboxSpec(name="two"))
+    try:
+        assert Sandbox.get("ONE").id == a.id
+        assert Sandbox.get(b.id[:8]).name == "two"
+        assert [s.name for s in Sandbox.list()] == ["one", "two"]
+        a.start()
+        assert [s.name for s in Sandbox.list(all=False)] == ["one"]
+        info = a.inspect()
+        assert info["state"] == "running"
+        assert info["labels"] == {"team": "x"}
+        assert info["uptime"] is not None
+        assert info["spec"]["name"] == "one"
+        assert a.to_dict()["name"] == "one"
+        assert a.simulated
+    finally:
+        a.remove(force=True)
+        b.remove(force=True)
+    world.assert_nothing_left()
+
+
+def test_name_in_use(world: Inspector) -> None:
+    sb = Sandbox.create(SandboxSpec(name="dup"))
+    try:
+        with pytest.raises(errors.NameInUseError):
+            Sandbox.create(SandboxSpec(name="DUP"))
+        assert len(world.systems()) == 1
+    finally:
+        sb.remove()
+    world.assert_nothing_left()
+
+
+def test_pause_resume_kill_wait(world: Inspector) -> None:
+    sb = Sandbox.create(SandboxSpec(name="p"))
+    sb.start()
+    sb.pause()
+    assert sb.state == "paused"
+    with pytest.raises(errors.SandboxStateError):
+        sb.pause()
+    sb.resume()
+    assert sb.state == "running"
+    sb.kill()
+    assert sb.state == "stopped"
+    info = sb.wait(timeout=5)
+    assert info.exit_type in ("ForcedExit", "Unknown", "GracefulExit")
+    sb.remove()
+    world.assert_nothing_left()
+
+
+def test_wait_sees_a_kill_from_another_object(world: Inspector) -> None:
+    import threading
+
+    sb = Sandbox.create(SandboxSpec(name="w"))
+    sb.start()
+    other = Sandbox.get("w")
+    timer = threading.Timer(0.2, other.kill)
+    timer.start()
+    info = sb.wait(timeout=10)
+    timer.join()
+    assert sb.state == "stopped"
+    assert isinstance(info.status, int)
+    other.close()
+    sb.remove()
+    world.assert_nothing_left()
+
+
+def test_wait_timeout(world: Inspector) -> None:
+    sb = Sandbox.create(SandboxSpec(name="t"))
+    sb.start()
+    with pytest.raises(errors.OperationTimeoutError):
+        sb.wait(timeout=0.2)
+    sb.remove(force=True)
+    world.assert_nothing_left()
+
+
+def test_remove_running_needs_force(world: Inspector) -> None:
+    sb = Sandbox.create(SandboxSpec(name="r"))
+    sb.start()
+    with pytest.raises(errors.SandboxStateError, match="running"):
+        sb.remove()
+    assert sb.state == "running"
+    sb.remove(force=True)
+    world.assert_nothing_left()
+
+
+def test_ephemeral_cannot_restart(world: Inspector) -> None:
+    sb = Sandbox.create(SandboxSpec(name="e"))
+    sb.start()
+    sb.kill()
+    with pytest.raises(errors.SandboxStateError, match="ephemeral"):
+        sb.start()
+    sb.remove()
+    world.assert_nothing_left()
+
+
+def test_persistent_restart_keeps_the_disk(world: Inspector) -> None:
+    sb = Sandbox.create(SandboxSpec(name="keep", persistence="persistent"))
+    disk = next(f for f in sb.record.files if f.endswith(".vhdx"))
+    stamp = Path(disk).stat().st_mtime_ns, Path(disk).stat().st_ino
+    sb.start()
+    sb.stop(timeout=2)
+    assert sb.state == "stopped"
+    again = Sandbox.get("keep")
+    again.start()
+    assert again.state == "running"
+    assert (Path(disk).stat().st_mtime_ns, Path(disk).stat().st_ino) == stamp
+    assert "re-created" in again.logs()
+    again.remove(force=True)
+    sb.close()
+    world.assert_nothing_left()
+
+
+def test_events_end_with_system_exited(world: Inspector) -> None:
+    import threading
+
+    sb = Sandbox.create(SandboxSpec(name="ev"))
+    sb.start()
+    threading.Timer(0.2, Sandbox.get("ev").kill).start()
+    names = [e.type for e in sb.events(timeout=10)]
+    assert names[-1] == "SystemExited"
+    sb.remove(force=True)
+    world.assert_nothing_left()
+
+
+def test_run_context_manager_cleans_up_after_an_exception(world: Inspector) -> None:
+    seen: list[str] = []
+
+    def body() -> None:
+        with Sandbox.run(SandboxSpec(name="ctx")) as sb:
+            seen.append(sb.state)
+            raise RuntimeError("inside")
+
+    with pytest.raises(RuntimeError, match="inside"):
+        body()
+    assert seen == ["running"]
+    world.assert_nothing_left()
+
+
+def test_run_context_manager_cleans_up_after_ctrl_c(world: Inspector) -> None:
+    with pytest.raises(KeyboardInterrupt), Sandbox.run(SandboxSpec(name="ctx")):
+        raise KeyboardInterrupt
+    world.assert_nothing_left()
+
+
+def test_nat_network_endpoint_per_sandbox(world: Inspector) -> None:
+    a = Sandbox.create(SandboxSpec(name="n1", network="nat"))
+    b = Sandbox.create(SandboxSpec(name="n2", network="nat"))
+    assert len(world.endpoints()) == 2
+    assert a.record.endpoint_ids != b.record.endpoint_ids
+    a.start()
+    assert a.inspect()["endpoints"] == list(a.record.endpoint_ids)
+    a.remove(force=True)
+    assert len(world.endpoints()) == 1
+    b.remove(force=True)
+    world.assert_nothing_left()
+
+
+def test_missing_windows_sandbox_base_gives_the_remedy(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from hcs_sandbox.sandbox import storage
+
+    empty = tmp_path / "ProgramData"
+    empty.mkdir()
+    monkeypatch.setattr(storage, "program_data_dir", lambda: empty)
+    with pytest.raises(errors.StorageError, match="Windows Sandbox") as info:
+        Sandbox.create(SandboxSpec(name="nobase"))
+    assert "Containers-DisposableClientVM" in str(info.value)
+    world.assert_nothing_left()

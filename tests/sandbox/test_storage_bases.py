@@ -1,0 +1,77 @@
+"""Base resolution and per-sandbox files (storage.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hcs_sandbox import errors
+from hcs_sandbox.sandbox import storage
+
+
+def test_host_base_found_in_the_simulators_program_data() -> None:
+    base = storage.find_host_base()
+    assert base.kind == "host"
+    assert base.os_files is not None
+    assert Path(base.os_files).is_dir()
+    assert Path(base.os_files).parts[-2:] == ("BaseLayer", "Files")
+    assert "BaseImages" in Path(base.path).parts
+
+
+def test_no_windows_sandbox_gives_the_remedy(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(storage, "program_data_dir", lambda: tmp_path)
+    with pytest.raises(errors.StorageError) as info:
+        storage.find_host_base()
+    assert "enable the Windows Sandbox feature" in str(info.value)
+
+
+def test_image_base_needs_utility_vm(tmp_path: Path) -> None:
+    with pytest.raises(errors.StorageError, match="UtilityVM"):
+        storage.resolve_base("image", str(tmp_path))
+    (tmp_path / "UtilityVM" / "Files").mkdir(parents=True)
+    with pytest.raises(errors.StorageError, match=r"SystemTemplate\.vhdx"):
+        storage.resolve_base("image", str(tmp_path))
+    (tmp_path / "UtilityVM" / "SystemTemplate.vhdx").write_bytes(b"vhdx")
+    base = storage.resolve_base("image", str(tmp_path))
+    assert base.template_vhdx == str(tmp_path / "UtilityVM" / "SystemTemplate.vhdx")
+
+
+def test_vhdx_base_checks(tmp_path: Path) -> None:
+    with pytest.raises(errors.StorageError, match="does not exist"):
+        storage.resolve_base("vhdx", str(tmp_path / "nope.vhdx"))
+    other = tmp_path / "disk.vhd"
+    other.write_bytes(b"x")
+    with pytest.raises(errors.StorageError, match=r"not a \.vhdx"):
+        storage.resolve_base("vhdx", str(other))
+
+
+def test_scratch_methods(tmp_path: Path) -> None:
+    created = tmp_path / "a" / "created.vhdx"
+    storage.make_scratch_disk(storage.ScratchDisk(str(created), "create", 1024**3))
+    assert created.is_file()
+    child = tmp_path / "child.vhdx"
+    storage.make_scratch_disk(storage.ScratchDisk(str(child), "differencing", 0, str(created)))
+    assert child.is_file()
+    before = created.read_bytes()
+    copy = tmp_path / "copy.vhdx"
+    storage.make_scratch_disk(storage.ScratchDisk(str(copy), "copy", 0, str(created)))
+    assert copy.read_bytes() == before
+    assert created.read_bytes() == before  # the parent is never written
+
+
+def test_failed_scratch_leaves_no_file(tmp_path: Path, sim: object) -> None:
+    sim.inject("HcsFormatWritableLayerVhd", hresult=0x80004005)  # type: ignore[attr-defined]
+    target = tmp_path / "s.vhdx"
+    with pytest.raises(errors.HcsError):
+        storage.make_scratch_disk(storage.ScratchDisk(str(target), "create", 1024**3))
+    assert not target.exists()
+
+
+def test_remove_path_is_idempotent(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    (d / "x").mkdir(parents=True)
+    assert storage.remove_path(d) is True
+    assert storage.remove_path(d) is False
