@@ -1,0 +1,384 @@
+"""HCN networks and endpoints (computenetwork.dll), RAII.
+
+Every HCN call is synchronous, returns an HRESULT and ends with ``PWSTR* ErrorRecord``: a
+JSON error document freed with ``CoTaskMemFree`` (Microsoft
+``virtualization/api/hcn/Reference/HcnCreateNetwork.md`` and siblings; freed in
+``native.strings.take_hcn_string``) and fed to the error factory with ``hcn=True``.  Property
+and enumeration strings are freed the same way (hcsshim ``hcn/hcn.go``).
+
+Network and endpoint documents: ``virtualization/api/hcn/HNS_Schema.md``; the default
+property query is the one hcsshim sends (``hcn/hcn.go`` ``defaultQuery``):
+``{"SchemaVersion": {"Major": 2, "Minor": 0}, "Flags": 0}``.  Enumerations return a JSON array
+of GUID strings.  ``HCN_E_ENDPOINT_NOT_FOUND`` on delete is success when asked (multipass and
+the research notes §6.3: endpoints may already be gone).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+import uuid
+import weakref
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+from hcs_sandbox import errors
+from hcs_sandbox.hcs._call import check, dumps, native, optional_json
+from hcs_sandbox.native.types import GUID, HCN_NOTIFICATION_CALLBACK
+
+__all__ = [
+    "DEFAULT_QUERY",
+    "Endpoint",
+    "Network",
+    "delete_endpoint",
+    "delete_network",
+    "enumerate_endpoints",
+    "enumerate_networks",
+    "register_service_callback",
+    "unregister_service_callback",
+]
+
+_log = logging.getLogger("hcs_sandbox.hcs")
+
+DEFAULT_QUERY: dict[str, Any] = {"SchemaVersion": {"Major": 2, "Minor": 0}, "Flags": 0}
+Document = str | Mapping[str, Any]
+GuidLike = str | uuid.UUID
+
+
+def _guid(value: GuidLike) -> GUID:
+    if isinstance(value, uuid.UUID):
+        return GUID.from_uuid(value)
+    return GUID.from_string(value)
+
+
+def _take(ptr: ctypes.c_void_p) -> str | None:
+    from hcs_sandbox.native.strings import take_hcn_string
+
+    return take_hcn_string(ptr)
+
+
+def _hcn_call(function: str, *args: object, doing: str, out: bool = False) -> str | None:
+    """Call an HCN function whose last argument is ``PWSTR* ErrorRecord``; with ``out`` the
+    one before it is a ``PWSTR*`` result.  Frees both strings, raises on failure."""
+    error_record = ctypes.c_void_p(None)
+    result = ctypes.c_void_p(None)
+    call_args: list[object] = list(args)
+    if out:
+        call_args.append(ctypes.byref(result))
+    call_args.append(ctypes.byref(error_record))
+    hr = native("computenetwork", function)(*call_args)
+    text = _take(result) if out else None
+    record = _take(error_record)
+    check(int(hr), function=function, result_document=record, context=doing, hcn=True)
+    return text
+
+
+def _close_network(handle: int) -> None:
+    hr = native("computenetwork", "HcnCloseNetwork")(handle)
+    if int(hr) < 0:
+        _log.warning("HcnCloseNetwork failed: 0x%08X", int(hr) & 0xFFFFFFFF)
+
+
+def _close_endpoint(handle: int) -> None:
+    hr = native("computenetwork", "HcnCloseEndpoint")(handle)
+    if int(hr) < 0:
+        _log.warning("HcnCloseEndpoint failed: 0x%08X", int(hr) & 0xFFFFFFFF)
+
+
+def _parse_dict(text: str | None, function: str) -> dict[str, Any]:
+    value = optional_json(text, function=function)
+    return value if isinstance(value, dict) else {}
+
+
+def _parse_ids(text: str | None, function: str) -> list[str]:
+    value = optional_json(text, function=function)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise errors.HcnError(
+            f"{function} returned {type(value).__name__}, not a JSON array of ids",
+            hresult=0x8007000D,  # ERROR_INVALID_DATA
+            function=function,
+        )
+    return [str(item) for item in value]
+
+
+class _HcnObject:
+    _kind = "object"
+
+    def __init__(self, handle: int, object_id: str, closer: Callable[[int], None]) -> None:
+        self._handle = handle
+        self._id = object_id
+        self._finalizer = weakref.finalize(self, closer, handle)
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def handle(self) -> int:
+        if not self._finalizer.alive:
+            raise errors.error_from_hresult(
+                0x80070006,  # E_HANDLE (winerror.h)
+                function=f"Hcn{self._kind.capitalize()}",
+                context=f"using HCN {self._kind} {self._id} after it was closed",
+                hcn=True,
+            )
+        return self._handle
+
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
+
+    def close(self) -> None:
+        """Close the handle (idempotent).  The HNS object itself persists."""
+        self._finalizer()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._id}{' closed' if self.closed else ''}>"
+
+
+class Network(_HcnObject):
+    """An open ``HCN_NETWORK`` handle."""
+
+    _kind = "network"
+
+    @classmethod
+    def create(cls, network_id: GuidLike, settings: Document) -> Network:
+        """``HcnCreateNetwork(&id, settings, &network, &errorRecord)``."""
+        guid = _guid(network_id)
+        out = ctypes.c_void_p(None)
+        _hcn_call(
+            "HcnCreateNetwork",
+            ctypes.byref(guid),
+            dumps(settings),
+            ctypes.byref(out),
+            doing=f"creating network {guid}",
+        )
+        return cls(out.value or 0, str(guid), _close_network)
+
+    @classmethod
+    def open(cls, network_id: GuidLike) -> Network:
+        """``HcnOpenNetwork(&id, &network, &errorRecord)``."""
+        guid = _guid(network_id)
+        out = ctypes.c_void_p(None)
+        _hcn_call(
+            "HcnOpenNetwork",
+            ctypes.byref(guid),
+            ctypes.byref(out),
+            doing=f"opening network {guid}",
+        )
+        return cls(out.value or 0, str(guid), _close_network)
+
+    def query(self, query: Document | None = None) -> dict[str, Any]:
+        """``HcnQueryNetworkProperties`` → the network document."""
+        text = _hcn_call(
+            "HcnQueryNetworkProperties",
+            self.handle,
+            dumps(query if query is not None else DEFAULT_QUERY),
+            doing=f"querying network {self._id}",
+            out=True,
+        )
+        return _parse_dict(text, "HcnQueryNetworkProperties")
+
+    def modify(self, settings: Document) -> None:
+        """``HcnModifyNetwork(network, settings, &errorRecord)``."""
+        _hcn_call(
+            "HcnModifyNetwork",
+            self.handle,
+            dumps(settings),
+            doing=f"modifying network {self._id}",
+        )
+
+    def __enter__(self) -> Network:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Endpoint(_HcnObject):
+    """An open ``HCN_ENDPOINT`` handle."""
+
+    _kind = "endpoint"
+
+    @classmethod
+    def create(cls, network: Network, endpoint_id: GuidLike, settings: Document) -> Endpoint:
+        """``HcnCreateEndpoint(network, &id, settings, &endpoint, &errorRecord)``."""
+        guid = _guid(endpoint_id)
+        out = ctypes.c_void_p(None)
+        _hcn_call(
+            "HcnCreateEndpoint",
+            network.handle,
+            ctypes.byref(guid),
+            dumps(settings),
+            ctypes.byref(out),
+            doing=f"creating endpoint {guid} on network {network.id}",
+        )
+        return cls(out.value or 0, str(guid), _close_endpoint)
+
+    @classmethod
+    def open(cls, endpoint_id: GuidLike) -> Endpoint:
+        """``HcnOpenEndpoint(&id, &endpoint, &errorRecord)``."""
+        guid = _guid(endpoint_id)
+        out = ctypes.c_void_p(None)
+        _hcn_call(
+            "HcnOpenEndpoint",
+            ctypes.byref(guid),
+            ctypes.byref(out),
+            doing=f"opening endpoint {guid}",
+        )
+        return cls(out.value or 0, str(guid), _close_endpoint)
+
+    def query(self, query: Document | None = None) -> dict[str, Any]:
+        """``HcnQueryEndpointProperties`` → the endpoint document (IP and MAC)."""
+        text = _hcn_call(
+            "HcnQueryEndpointProperties",
+            self.handle,
+            dumps(query if query is not None else DEFAULT_QUERY),
+            doing=f"querying endpoint {self._id}",
+            out=True,
+        )
+        return _parse_dict(text, "HcnQueryEndpointProperties")
+
+    def modify(self, settings: Document) -> None:
+        """``HcnModifyEndpoint(endpoint, settings, &errorRecord)``."""
+        _hcn_call(
+            "HcnModifyEndpoint",
+            self.handle,
+            dumps(settings),
+            doing=f"modifying endpoint {self._id}",
+        )
+
+    def __enter__(self) -> Endpoint:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def delete_network(network_id: GuidLike, *, missing_ok: bool = False) -> None:
+    """``HcnDeleteNetwork(&id, &errorRecord)``; ``missing_ok``: NETWORK_NOT_FOUND is success."""
+    guid = _guid(network_id)
+    try:
+        _hcn_call("HcnDeleteNetwork", ctypes.byref(guid), doing=f"deleting network {guid}")
+    except errors.HcnNotFoundError:
+        if not missing_ok:
+            raise
+
+
+def delete_endpoint(endpoint_id: GuidLike, *, missing_ok: bool = False) -> None:
+    """``HcnDeleteEndpoint(&id, &errorRecord)``; ``missing_ok``: ENDPOINT_NOT_FOUND
+    (0x803B0002) is success."""
+    guid = _guid(endpoint_id)
+    try:
+        _hcn_call("HcnDeleteEndpoint", ctypes.byref(guid), doing=f"deleting endpoint {guid}")
+    except errors.HcnNotFoundError:
+        if not missing_ok:
+            raise
+
+
+def enumerate_networks(query: Document | None = None) -> list[str]:
+    """``HcnEnumerateNetworks(query, &networks, &errorRecord)`` → network ids."""
+    text = _hcn_call(
+        "HcnEnumerateNetworks",
+        dumps(query if query is not None else DEFAULT_QUERY),
+        doing="listing networks",
+        out=True,
+    )
+    return _parse_ids(text, "HcnEnumerateNetworks")
+
+
+def enumerate_endpoints(query: Document | None = None) -> list[str]:
+    """``HcnEnumerateEndpoints(query, &endpoints, &errorRecord)`` → endpoint ids."""
+    text = _hcn_call(
+        "HcnEnumerateEndpoints",
+        dumps(query if query is not None else DEFAULT_QUERY),
+        doing="listing endpoints",
+        out=True,
+    )
+    return _parse_ids(text, "HcnEnumerateEndpoints")
+
+
+# ---------------------------------------------------------------------------------------
+# HNS service notifications (HcnRegisterServiceCallback.md): one process-wide thunk.
+# ---------------------------------------------------------------------------------------
+
+ServiceCallback = Callable[[int, int, str | None], None]
+"""``callback(notification_type, status_hresult, data)`` on an HNS thread."""
+
+_svc_lock = threading.Lock()
+_svc_thunk: Any = None
+_svc_callbacks: dict[int, ServiceCallback] = {}
+_svc_next = 1
+
+
+def _on_service_notification(
+    notification: int, context: int | None, status: int, data: int | None
+) -> None:
+    try:
+        text = ctypes.wstring_at(data) if data else None
+        cb = _svc_callbacks.get(int(context or 0))
+        if cb is not None:
+            cb(int(notification), int(status) & 0xFFFFFFFF, text)
+    except BaseException:
+        try:
+            _log.exception("HCN service callback failed")
+        except BaseException:
+            pass
+
+
+def register_service_callback(callback: ServiceCallback) -> tuple[int, int]:
+    """``HcnRegisterServiceCallback``; returns a registration to pass to
+    :func:`unregister_service_callback`."""
+    global _svc_thunk, _svc_next
+    with _svc_lock:
+        if _svc_thunk is None:
+            _svc_thunk = HCN_NOTIFICATION_CALLBACK(_on_service_notification)
+        context = _svc_next
+        _svc_next += 1
+        _svc_callbacks[context] = callback
+    out = ctypes.c_void_p(None)
+    hr = native("computenetwork", "HcnRegisterServiceCallback")(
+        _svc_thunk, context, ctypes.byref(out)
+    )
+    try:
+        check(
+            int(hr),
+            function="HcnRegisterServiceCallback",
+            context="watching the Host Network Service",
+            hcn=True,
+        )
+    except BaseException:
+        with _svc_lock:
+            _svc_callbacks.pop(context, None)
+        raise
+    return (out.value or 0, context)
+
+
+def unregister_service_callback(registration: tuple[int, int]) -> None:
+    """``HcnUnregisterServiceCallback``, then forget the Python callback."""
+    handle, context = registration
+    try:
+        hr = native("computenetwork", "HcnUnregisterServiceCallback")(handle)
+        check(
+            int(hr),
+            function="HcnUnregisterServiceCallback",
+            context="stopping the Host Network Service watch",
+            hcn=True,
+        )
+    finally:
+        with _svc_lock:
+            _svc_callbacks.pop(context, None)

@@ -1,0 +1,376 @@
+"""The one operation helper: every asynchronous computecore call goes through it.
+
+Pattern (Microsoft, ``virtualization/api/hcs/Reference/Tutorial.md`` and
+``HcsWaitForOperationResult.md``; hcsshim ``internal/hcs/v2/operation.go`` ``runOperation``):
+
+1. ``HcsCreateOperation(NULL, NULL)`` -- we never pass a NULL operation to a tracked call,
+   and attach no per-operation callback;
+2. call the tracked function with that operation;  a failing HRESULT here means the request
+   was not started: the result document HCS may already hold is read with
+   ``HcsGetOperationResult`` (as hcsshim does) and the call fails;
+3. ``HcsWaitForOperationResult(op, timeoutMs, &doc)`` with a FINITE timeout; the result
+   document is read and freed (``LocalFree``, via :mod:`hcs_sandbox.native.strings`) whether
+   the operation succeeded or failed; on failure it is a ``ResultError`` which the error
+   factory parses;
+4. ``HcsCloseOperation`` in ``finally``.
+
+Timeout (``HCS_E_OPERATION_TIMEOUT`` 0x80370118, ``HCSHResult.md``): hcsshim calls
+``HcsCancelOperation`` and ignores its result (documented to always return ``E_NOTIMPL``,
+``HcsCancelOperation.md``), then returns the timeout error.  We do the same, but, unlike
+hcsshim (which closes the operation at once, relying on HCS discarding the result), we
+never free anything HCS may still touch: the operation, the input strings and the handles
+the call uses are handed to a background *reaper* that waits for HCS to complete the
+operation, frees its result (and, for ``HcsCreateProcess``, the process and pipe handles),
+closes the operation and only then releases the handles (``HandleGuard``) -- hcsshim
+``internal/computecore/computecore.go`` ``execute`` documents the access violations seen
+when handles are torn down mid-call.  The caller gets :class:`OperationTimeoutError` at once.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hcs_sandbox import errors
+from hcs_sandbox.hcs._call import check, failed, native
+from hcs_sandbox.hcs._handle import HandleGuard
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "HCS_E_OPERATION_TIMEOUT",
+    "ProcessInformation",
+    "abandoned_count",
+    "run_operation",
+    "run_process_operation",
+    "timeout_ms",
+    "wait_abandoned",
+]
+
+_log = logging.getLogger("hcs_sandbox.hcs")
+
+# canonical/multipass uses 240 s for create and every other HCS operation
+# (src/platform/backends/hyperv_api/hcs/hyperv_hcs_api_wrapper.cpp, per the research notes).
+DEFAULT_TIMEOUT = 240.0
+
+HCS_E_OPERATION_TIMEOUT = 0x80370118  # HCSHResult.md
+E_OUTOFMEMORY = 0x8007000E  # winerror.h; HcsCreateOperation returns NULL on allocation failure
+INFINITE = 0xFFFFFFFF  # winbase.h; never used for our own waits
+_REAP_SLICE_MS = 500
+
+
+def timeout_ms(timeout: float) -> int:
+    """Seconds → the ``DWORD timeoutMs`` HCS takes: finite, never ``INFINITE``."""
+    if math.isnan(timeout) or timeout < 0:
+        raise errors.SpecError(
+            f"timeout must be a number of seconds >= 0, not {timeout!r}",
+            field="timeout",
+            value=timeout,
+            allowed="a finite number of seconds",
+        )
+    ms = round(timeout * 1000)
+    return min(ms, INFINITE - 1)
+
+
+@dataclass(frozen=True)
+class ProcessInformation:
+    """``HCS_PROCESS_INFORMATION`` (``HCS_PROCESS_INFORMATION.md``), copied out of C."""
+
+    process_id: int
+    std_input: int | None
+    std_output: int | None
+    std_error: int | None
+
+
+def _take(ptr: ctypes.c_void_p) -> str | None:
+    from hcs_sandbox.native.strings import take_hcs_string
+
+    return take_hcs_string(ptr)
+
+
+_null_completion: Any = None
+
+
+def _no_completion() -> Any:
+    """A NULL ``HCS_OPERATION_COMPLETION`` (ctypes refuses None for a function pointer)."""
+    global _null_completion
+    if _null_completion is None:
+        from hcs_sandbox.native.types import HCS_OPERATION_COMPLETION
+
+        _null_completion = HCS_OPERATION_COMPLETION()
+    return _null_completion
+
+
+def _close_op(op: int) -> None:
+    native("computecore", "HcsCloseOperation")(op)
+
+
+def _new_info() -> Any:
+    from hcs_sandbox.native.types import HCS_PROCESS_INFORMATION
+
+    return HCS_PROCESS_INFORMATION()
+
+
+def _copy_info(info: Any) -> ProcessInformation:
+    return ProcessInformation(
+        process_id=int(info.ProcessId),
+        std_input=info.StdInput or None,
+        std_output=info.StdOutput or None,
+        std_error=info.StdError or None,
+    )
+
+
+def _close_info_handles(info: ProcessInformation) -> None:
+    from hcs_sandbox.native.handles import close_handle
+
+    for h in (info.std_input, info.std_output, info.std_error):
+        if h:
+            try:
+                close_handle(h)
+            except Exception:
+                _log.exception("closing a process pipe handle failed")
+
+
+# ----------------------------------------------------------------------------------------
+# The reaper: operations abandoned after a timeout, kept alive until HCS completes them.
+# ----------------------------------------------------------------------------------------
+
+_abandoned_lock = threading.Condition()
+_abandoned: set[int] = set()
+
+
+def abandoned_count() -> int:
+    """How many timed-out operations are still waiting for HCS to complete them."""
+    with _abandoned_lock:
+        return len(_abandoned)
+
+
+def wait_abandoned(timeout: float) -> bool:
+    """Wait until every abandoned operation has completed and been closed (tests use this)."""
+    deadline = time.monotonic() + timeout
+    with _abandoned_lock:
+        while _abandoned:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            _abandoned_lock.wait(left)
+        return True
+
+
+def _abandon(
+    op: int,
+    function: str,
+    *,
+    process: bool,
+    keepalive: tuple[object, ...],
+    guards: Sequence[HandleGuard],
+    on_late_result: Callable[[ProcessInformation | None, int], None] | None,
+) -> None:
+    with _abandoned_lock:
+        _abandoned.add(op)
+
+    def reap(keep: tuple[object, ...]) -> None:
+        # ``keep`` (the input buffers and the invoke closure) lives until this returns.
+        hr = HCS_E_OPERATION_TIMEOUT
+        info_copy: ProcessInformation | None = None
+        try:
+            while hr == HCS_E_OPERATION_TIMEOUT:
+                doc = ctypes.c_void_p(None)
+                if process:
+                    info = _new_info()
+                    hr = native("computecore", "HcsWaitForOperationResultAndProcessInfo")(
+                        op, _REAP_SLICE_MS, ctypes.byref(info), ctypes.byref(doc)
+                    )
+                    hr &= 0xFFFFFFFF
+                    if hr != HCS_E_OPERATION_TIMEOUT and not failed(hr):
+                        info_copy = _copy_info(info)
+                else:
+                    hr = native("computecore", "HcsWaitForOperationResult")(
+                        op, _REAP_SLICE_MS, ctypes.byref(doc)
+                    )
+                    hr &= 0xFFFFFFFF
+                _take(doc)
+            _log.info("%s completed after its caller timed out: 0x%08X", function, hr)
+            if on_late_result is not None:
+                on_late_result(info_copy, hr)
+            elif info_copy is not None:
+                _close_info_handles(info_copy)
+        except Exception:
+            _log.exception("reaping the abandoned %s operation failed", function)
+        finally:
+            try:
+                _close_op(op)
+            except Exception:
+                _log.exception("closing the abandoned %s operation failed", function)
+            for guard in guards:
+                guard.release()
+            with _abandoned_lock:
+                _abandoned.discard(op)
+                _abandoned_lock.notify_all()
+
+    thread = threading.Thread(
+        target=reap, args=(keepalive,), name=f"hcs-reaper-{function}", daemon=True
+    )
+    thread.start()
+
+
+# ----------------------------------------------------------------------------------------
+# The helper
+# ----------------------------------------------------------------------------------------
+
+
+def _run(
+    function: str,
+    invoke: Callable[[int], int],
+    *,
+    timeout: float,
+    context: str | None,
+    keepalive: tuple[object, ...],
+    guards: Sequence[HandleGuard],
+    process: bool,
+    on_late_result: Callable[[ProcessInformation | None, int], None] | None,
+    after_start: Callable[[], None] | None = None,
+) -> tuple[str | None, ProcessInformation | None]:
+    ms = timeout_ms(timeout)
+    acquired: list[HandleGuard] = []
+    try:
+        for guard in guards:
+            guard.acquire(function)
+            acquired.append(guard)
+    except BaseException:
+        for guard in acquired:
+            guard.release()
+        raise
+
+    abandoned = False
+    op = 0
+    try:
+        create = native("computecore", "HcsCreateOperation")
+        op = create(None, _no_completion()) or 0
+        if not op:
+            raise errors.error_from_hresult(
+                E_OUTOFMEMORY, function="HcsCreateOperation", context=context
+            )
+        hr = invoke(op) & 0xFFFFFFFF
+        if failed(hr):
+            # Not started.  Attach any result document HCS already produced (hcsshim).
+            doc = ctypes.c_void_p(None)
+            if process:
+                native("computecore", "HcsGetOperationResultAndProcessInfo")(
+                    op, None, ctypes.byref(doc)
+                )
+            else:
+                native("computecore", "HcsGetOperationResult")(op, ctypes.byref(doc))
+            check(hr, function=function, result_document=_take(doc), context=context)
+        if after_start is not None:
+            after_start()
+        doc = ctypes.c_void_p(None)
+        info_copy: ProcessInformation | None = None
+        if process:
+            info = _new_info()
+            hr = native("computecore", "HcsWaitForOperationResultAndProcessInfo")(
+                op, ms, ctypes.byref(info), ctypes.byref(doc)
+            )
+            hr &= 0xFFFFFFFF
+            if not failed(hr):
+                info_copy = _copy_info(info)
+        else:
+            hr = native("computecore", "HcsWaitForOperationResult")(op, ms, ctypes.byref(doc))
+            hr &= 0xFFFFFFFF
+        text = _take(doc)
+        if hr == HCS_E_OPERATION_TIMEOUT:
+            # hcsshim: ask HCS to abort and ignore the answer (E_NOTIMPL is documented).
+            cancel_hr = native("computecore", "HcsCancelOperation")(op) & 0xFFFFFFFF
+            _log.debug("HcsCancelOperation(%s) returned 0x%08X", function, cancel_hr)
+            abandoned = True
+            _abandon(
+                op,
+                function,
+                process=process,
+                keepalive=(*keepalive, invoke),
+                guards=acquired,
+                on_late_result=on_late_result,
+            )
+            suffix = f"no result within {timeout:g} s; HCS is still running it"
+            check(
+                hr,
+                function=function,
+                result_document=text,
+                context=f"{context} ({suffix})" if context else suffix,
+            )
+        check(hr, function=function, result_document=text, context=context)
+        return text, info_copy
+    finally:
+        if not abandoned:
+            if op:
+                _close_op(op)
+            for guard in acquired:
+                guard.release()
+
+
+def run_operation(
+    function: str,
+    invoke: Callable[[int], int],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    context: str | None = None,
+    keepalive: tuple[object, ...] = (),
+    guards: Sequence[HandleGuard] = (),
+    after_start: Callable[[], None] | None = None,
+) -> str | None:
+    """Run one asynchronous HCS call and return its result document (``None`` if empty).
+
+    ``invoke(op)`` makes the tracked call (``HcsStartComputeSystem(h, op, ...)``) and returns
+    its HRESULT.  ``keepalive`` holds the ctypes buffers the call reads (kept until HCS
+    completes the operation); ``guards`` the handles it uses.  ``after_start`` runs once the
+    call was accepted (before the wait).  Raises the error-tree exception on failure;
+    :class:`~hcs_sandbox.errors.OperationTimeoutError` after ``timeout`` seconds.
+    """
+    text, _ = _run(
+        function,
+        invoke,
+        timeout=timeout,
+        context=context,
+        keepalive=keepalive,
+        guards=guards,
+        process=False,
+        on_late_result=None,
+        after_start=after_start,
+    )
+    return text
+
+
+def run_process_operation(
+    function: str,
+    invoke: Callable[[int], int],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    context: str | None = None,
+    keepalive: tuple[object, ...] = (),
+    guards: Sequence[HandleGuard] = (),
+    on_late_result: Callable[[ProcessInformation | None, int], None] | None = None,
+) -> tuple[ProcessInformation, str | None]:
+    """Like :func:`run_operation` for ``HcsCreateProcess`` / ``HcsGetProcessInfo``: waits with
+    ``HcsWaitForOperationResultAndProcessInfo`` and returns the copied process information.
+
+    The pipe handles in the result belong to the caller.  When the call timed out and HCS
+    completes it later, ``on_late_result(info, hr)`` runs on the reaper thread (by default
+    the late pipe handles are closed).
+    """
+    text, info = _run(
+        function,
+        invoke,
+        timeout=timeout,
+        context=context,
+        keepalive=keepalive,
+        guards=guards,
+        process=True,
+        on_late_result=on_late_result,
+    )
+    assert info is not None  # success always fills it
+    return info, text

@@ -1,0 +1,437 @@
+"""``Process``: one ``HCS_PROCESS`` handle in a compute system, with its stdio pipes.
+
+Functions: Microsoft ``virtualization/api/hcs/Reference/HcsCreateProcess.md``,
+``HcsOpenProcess.md``, ``HcsTerminateProcess.md``, ``HcsSignalProcess.md``,
+``HcsGetProcessInfo.md``, ``HcsGetProcessProperties.md``, ``HcsModifyProcess.md``,
+``HcsSetProcessCallback.md``, ``HcsWaitForProcessExit.md``, ``HcsCloseProcess.md``.
+Behaviour as hcsshim ``internal/hcs/v2/process.go`` and ``system.go`` (``CreateProcess``):
+
+- the std handles in ``HCS_PROCESS_INFORMATION`` belong to the caller; they become Python
+  binary file objects (``native.handles.handle_to_fd`` + ``open(fd, ..., buffering=0)``);
+- closing stdin = ``HcsModifyProcess {"Operation": "CloseHandle", "CloseHandle": {"Handle":
+  "StdIn"}}`` (skipped once the process exited, where it would fail) then closing the host end;
+- the exit code comes from the ``HcsEventProcessExited`` event (``ProcessStatus``:
+  ``ExitCode`` is valid when ``LastWaitResult`` is 0; hcsshim reports -1 otherwise).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import weakref
+from collections.abc import Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from hcs_sandbox import errors
+from hcs_sandbox.hcs._call import check, dumps, native, optional_json
+from hcs_sandbox.hcs._handle import HandleGuard
+from hcs_sandbox.hcs._watch import EventSink, Watch
+from hcs_sandbox.hcs.events import callback as event_callback
+from hcs_sandbox.hcs.events import register as register_events
+from hcs_sandbox.hcs.events import unregister as unregister_events
+from hcs_sandbox.hcs.operation import (
+    ProcessInformation,
+    run_operation,
+    run_process_operation,
+    timeout_ms,
+)
+from hcs_sandbox.native.types import GENERIC_ALL, HcsEventOptions, HcsEventType
+
+if TYPE_CHECKING:
+    from hcs_sandbox.hcs.system import ComputeSystem
+
+__all__ = ["Process"]
+
+_log = logging.getLogger("hcs_sandbox.hcs")
+
+HCS_E_OPERATION_TIMEOUT = 0x80370118  # HCSHResult.md
+HCS_E_SERVICE_DISCONNECT = 0x8037011E  # HCSHResult.md
+E_HANDLE = 0x80070006  # winerror.h
+
+
+def _wbuf(text: str | None) -> ctypes.Array[ctypes.c_wchar] | None:
+    return None if text is None else ctypes.create_unicode_buffer(text)
+
+
+def _close_process_handle(handle: int) -> None:
+    native("computecore", "HcsCloseProcess")(handle)
+
+
+def _open_pipe(handle: int | None, *, readable: bool) -> BinaryIO | None:
+    """Wrap a host pipe HANDLE as an unbuffered binary file that owns it."""
+    if not handle:
+        return None
+    from hcs_sandbox.native.handles import handle_to_fd
+
+    fd = handle_to_fd(handle, readable=readable)
+    return open(fd, "rb" if readable else "wb", buffering=0)
+
+
+def _close_files(files: list[BinaryIO | None]) -> None:
+    for f in files:
+        if f is not None:
+            try:
+                f.close()
+            except OSError:
+                _log.debug("closing a process pipe failed", exc_info=True)
+
+
+def _finalize(guard: HandleGuard, watch: Watch, files: list[BinaryIO | None], pid: int) -> None:
+    if not guard.closed:
+        _log.warning("process %d was not closed; closing its handle", pid)
+        _close_files(files)
+        watch.mark_closed()
+        guard.close()
+
+
+class Process:
+    """A process in a compute system.  Build with :meth:`ComputeSystem.create_process`."""
+
+    def __init__(
+        self,
+        system: ComputeSystem,
+        guard: HandleGuard,
+        pid: int,
+        *,
+        stdio: tuple[BinaryIO | None, BinaryIO | None, BinaryIO | None] = (None, None, None),
+        timeout: float,
+    ) -> None:
+        self._system = system
+        self._guard = guard
+        self._pid = pid
+        self.stdin, self.stdout, self.stderr = stdio
+        self._files: list[BinaryIO | None] = list(stdio)
+        self.timeout = timeout
+        self._watch = Watch(HcsEventType.PROCESS_EXITED)
+        self._event_id: int | None = None
+        self._finalizer = weakref.finalize(self, _finalize, guard, self._watch, self._files, pid)
+
+    # -- construction ----------------------------------------------------------------------
+
+    @classmethod
+    def _create(
+        cls, system: ComputeSystem, parameters: str | Mapping[str, Any], *, timeout: float
+    ) -> Process:
+        params_buf = _wbuf(dumps(parameters))
+        out = ctypes.c_void_p(None)
+        guard = HandleGuard(0, _close_process_handle, f"process in {system.id!r}")
+        create = native("computecore", "HcsCreateProcess")
+        sys_guard = system._handle_guard
+
+        def invoke(op: int) -> int:
+            hr = int(create(sys_guard.handle, params_buf, op, None, ctypes.byref(out)))
+            guard.bind(out.value or 0)
+            return hr
+
+        def late(info: ProcessInformation | None, hr: int) -> None:
+            # HCS finished after our caller gave up: nobody will use these handles.
+            if info is not None:
+                from hcs_sandbox.hcs.operation import _close_info_handles
+
+                _close_info_handles(info)
+            guard.close()
+
+        try:
+            info, _ = run_process_operation(
+                "HcsCreateProcess",
+                invoke,
+                timeout=timeout,
+                context=f"starting a process in compute system {system.id!r}",
+                keepalive=(params_buf, out),
+                guards=(sys_guard,),
+                on_late_result=late,
+            )
+        except errors.OperationTimeoutError:
+            raise  # the reaper owns the process handle now (``late``)
+        except BaseException:
+            guard.close()
+            raise
+
+        files: list[BinaryIO | None] = []
+        pipes = ((info.std_input, False), (info.std_output, True), (info.std_error, True))
+        try:
+            for handle, readable in pipes:
+                files.append(_open_pipe(handle, readable=readable))
+        except BaseException:
+            _close_files(files)  # the wrapped ones own their handles; close the rest raw
+            from hcs_sandbox.hcs.operation import _close_info_handles
+
+            rest = [h for h, _ in pipes[len(files) :]]
+            rest += [None] * (3 - len(rest))
+            _close_info_handles(ProcessInformation(info.process_id, rest[0], rest[1], rest[2]))
+            guard.close()
+            raise
+        process = cls(
+            system,
+            guard,
+            info.process_id,
+            stdio=(files[0], files[1], files[2]),
+            timeout=timeout,
+        )
+        try:
+            process._register()
+        except BaseException:
+            process.close()
+            raise
+        return process
+
+    @classmethod
+    def _open(cls, system: ComputeSystem, pid: int, *, timeout: float) -> Process:
+        sys_guard = system._handle_guard
+        out = ctypes.c_void_p(None)
+        handle = sys_guard.acquire("HcsOpenProcess")
+        try:
+            hr = native("computecore", "HcsOpenProcess")(
+                handle, pid, GENERIC_ALL, ctypes.byref(out)
+            )
+        finally:
+            sys_guard.release()
+        check(
+            int(hr),
+            function="HcsOpenProcess",
+            context=f"opening process {pid} in compute system {system.id!r}",
+        )
+        guard = HandleGuard(out.value or 0, _close_process_handle, f"process {pid}")
+        process = cls(system, guard, pid, timeout=timeout)
+        try:
+            process._register()
+        except BaseException:
+            process.close()
+            raise
+        return process
+
+    def _register(self) -> None:
+        event_id = register_events(self._watch.on_event)
+        handle = self._guard.acquire("HcsSetProcessCallback")
+        try:
+            hr = native("computecore", "HcsSetProcessCallback")(
+                handle, HcsEventOptions.NONE, event_id, event_callback()
+            )
+            check(
+                int(hr),
+                function="HcsSetProcessCallback",
+                context=f"watching process {self._pid} in {self._system.id!r}",
+            )
+        except BaseException:
+            unregister_events(event_id)
+            raise
+        finally:
+            self._guard.release()
+        self._event_id = event_id
+        self._guard.on_released(lambda: unregister_events(event_id))
+        # A process may exit before the callback was registered; ask once so wait() cannot
+        # miss it.  (ProcessStatus: HcsGetProcessProperties.md.)
+        try:
+            status = self.properties()
+        except errors.HcsError as exc:
+            _log.debug("process %d status after registering: %s", self._pid, exc)
+            return
+        if status.get("Exited"):
+            self._watch.mark_exited(status)
+
+    # -- properties ------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    @property
+    def system(self) -> ComputeSystem:
+        return self._system
+
+    @property
+    def closed(self) -> bool:
+        return self._guard.closed
+
+    @property
+    def exited(self) -> bool:
+        return self._watch.exited
+
+    @property
+    def exit_status(self) -> dict[str, Any] | None:
+        """The ``ProcessStatus`` document of the exit, once known."""
+        return self._watch.exit_status
+
+    def __repr__(self) -> str:
+        return f"<Process {self._pid} in {self._system.id!r}>"
+
+    # -- operations ------------------------------------------------------------------------
+
+    def _op(
+        self,
+        function: str,
+        options: str | Mapping[str, Any] | None,
+        *,
+        doing: str,
+        timeout: float | None,
+    ) -> str | None:
+        call = native("computecore", function)
+        opt_buf = _wbuf(dumps(options))
+        guard = self._guard
+
+        def invoke(op: int) -> int:
+            return int(call(guard.handle, op, opt_buf))
+
+        return run_operation(
+            function,
+            invoke,
+            timeout=self.timeout if timeout is None else timeout,
+            context=f"{doing} process {self._pid} in compute system {self._system.id!r}",
+            keepalive=(opt_buf,),
+            guards=(guard,),
+        )
+
+    def terminate(self, *, timeout: float | None = None) -> bool:
+        """``HcsTerminateProcess``.  Returns False when the process had already stopped
+        (``HCS_E_PROCESS_ALREADY_STOPPED`` is success here, as in hcsshim ``Kill``)."""
+        try:
+            self._op("HcsTerminateProcess", None, doing="terminating", timeout=timeout)
+        except errors.ProcessAlreadyStoppedError:
+            return False
+        return True
+
+    def signal(self, options: str | Mapping[str, Any], *, timeout: float | None = None) -> None:
+        """``HcsSignalProcess`` with ``SignalProcessOptions`` (``{"Signal": "CtrlC"}``)."""
+        self._op("HcsSignalProcess", options, doing="signalling", timeout=timeout)
+
+    def modify(self, request: str | Mapping[str, Any], *, timeout: float | None = None) -> None:
+        """``HcsModifyProcess`` with a ``ProcessModifyRequest``."""
+        self._op("HcsModifyProcess", request, doing="modifying", timeout=timeout)
+
+    def resize_console(self, width: int, height: int, *, timeout: float | None = None) -> None:
+        """``ProcessModifyRequest`` ``ConsoleSize`` (hcsshim ``ResizeConsole``)."""
+        self.modify(
+            {"Operation": "ConsoleSize", "ConsoleSize": {"Height": height, "Width": width}},
+            timeout=timeout,
+        )
+
+    def close_stdin(self, *, timeout: float | None = None) -> None:
+        """Tell the guest stdin is finished, then close the host end (hcsshim ``CloseStdin``)."""
+        if not self._watch.exited:
+            self.modify(
+                {"Operation": "CloseHandle", "CloseHandle": {"Handle": "StdIn"}},
+                timeout=timeout,
+            )
+        if self.stdin is not None:
+            try:
+                self.stdin.close()
+            except OSError:
+                _log.debug("closing stdin of process %d failed", self._pid, exc_info=True)
+
+    def properties(
+        self, query: str | Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """``HcsGetProcessProperties`` → the ``ProcessStatus`` document."""
+        text = self._op("HcsGetProcessProperties", query, doing="querying", timeout=timeout)
+        value = optional_json(text, function="HcsGetProcessProperties")
+        return value if isinstance(value, dict) else {}
+
+    def info(self, *, timeout: float | None = None) -> ProcessInformation:
+        """``HcsGetProcessInfo``: the process id and (new, caller-owned) std handles.
+
+        The handles in the result are closed here; only the process id is meaningful.
+        """
+        call = native("computecore", "HcsGetProcessInfo")
+        guard = self._guard
+
+        def invoke(op: int) -> int:
+            return int(call(guard.handle, op))
+
+        info, _ = run_process_operation(
+            "HcsGetProcessInfo",
+            invoke,
+            timeout=self.timeout if timeout is None else timeout,
+            context=f"querying process {self._pid} in {self._system.id!r}",
+            guards=(guard,),
+        )
+        from hcs_sandbox.hcs.operation import _close_info_handles
+
+        _close_info_handles(info)
+        return ProcessInformation(info.process_id, None, None, None)
+
+    # -- events and exit -------------------------------------------------------------------
+
+    def subscribe(self, sink: EventSink) -> int:
+        return self._watch.subscribe(sink)
+
+    def unsubscribe(self, token: int) -> None:
+        self._watch.unsubscribe(token)
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for ``HcsEventProcessExited``; returns the exit code (-1 when HCS could not
+        read it: ``LastWaitResult`` non-zero, as hcsshim reports)."""
+        limit = self.timeout if timeout is None else timeout
+        if not self._watch.wait(limit):
+            raise errors.error_from_hresult(
+                HCS_E_OPERATION_TIMEOUT,
+                function="HcsEventProcessExited",
+                context=f"waiting {limit:g} s for process {self._pid} in {self._system.id!r}",
+            )
+        if self._watch.exited:
+            return _exit_code(self._watch.exit_status or {})
+        if self._watch.disconnected:
+            raise errors.error_from_hresult(
+                HCS_E_SERVICE_DISCONNECT,
+                function="HcsEventServiceDisconnect",
+                context=f"waiting for process {self._pid} in {self._system.id!r}",
+            )
+        raise errors.error_from_hresult(
+            E_HANDLE,
+            function="HcsCloseProcess",
+            context=f"waiting for process {self._pid}: the handle was closed",
+        )
+
+    def wait_native(self, timeout: float) -> int:
+        """``HcsWaitForProcessExit`` (Windows 10 2104 / Server 2022 and later only)."""
+        out = ctypes.c_void_p(None)
+        handle = self._guard.acquire("HcsWaitForProcessExit")
+        try:
+            hr = native("computecore", "HcsWaitForProcessExit")(
+                handle, timeout_ms(timeout), ctypes.byref(out)
+            )
+        finally:
+            self._guard.release()
+        from hcs_sandbox.native.strings import take_hcs_string
+
+        text = take_hcs_string(out)
+        check(
+            int(hr),
+            function="HcsWaitForProcessExit",
+            result_document=text,
+            context=f"waiting for process {self._pid} in {self._system.id!r}",
+        )
+        status = optional_json(text, function="HcsWaitForProcessExit")
+        status = status if isinstance(status, dict) else {}
+        self._watch.mark_exited(status)
+        return _exit_code(status)
+
+    # -- closing ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the pipes and the process handle (idempotent; does not kill the process)."""
+        if self._guard.closed:
+            return
+        self._finalizer.detach()
+        _close_files(self._files)
+        self._watch.mark_closed()
+        self._guard.close()
+
+    def __enter__(self) -> Process:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _exit_code(status: Mapping[str, Any]) -> int:
+    if status.get("LastWaitResult", 0):
+        _log.warning("process exit: non-zero LastWaitResult %s", status.get("LastWaitResult"))
+        return -1
+    code = status.get("ExitCode")
+    return int(code) if isinstance(code, int) else -1

@@ -1,0 +1,122 @@
+"""Service-wide computecore calls: service properties, VM file access, state files.
+
+All synchronous (no operation handle), returning an HRESULT (Microsoft
+``virtualization/api/hcs/Reference/HcsGetServiceProperties.md``, ``HcsGrantVmAccess.md``,
+``HcsRevokeVmAccess.md``, ``HcsGrantVmGroupAccess.md``, ``HcsRevokeVmGroupAccess.md``,
+``HcsCreateEmptyGuestStateFile.md``, ``HcsCreateEmptyRuntimeStateFile.md``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from hcs_sandbox import errors
+from hcs_sandbox.hcs._call import check, dumps, native, optional_json
+
+__all__ = [
+    "create_empty_guest_state_file",
+    "create_empty_runtime_state_file",
+    "grant_vm_access",
+    "grant_vm_group_access",
+    "revoke_vm_access",
+    "revoke_vm_group_access",
+    "service_properties",
+    "supported_schema_versions",
+]
+
+PathLike = str | os.PathLike[str]
+
+
+def service_properties(query: str | Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``HcsGetServiceProperties(query, &result)`` → the result document.
+
+    ``query`` is a ``ServicePropertyQuery`` such as ``{"PropertyTypes": ["Basic"]}``; on
+    failure the result may hold a ``ResultError``, which becomes part of the error.
+    """
+    from hcs_sandbox.native.strings import take_hcs_string
+
+    out = ctypes.c_void_p(None)
+    hr = native("computecore", "HcsGetServiceProperties")(dumps(query), ctypes.byref(out))
+    text = take_hcs_string(out)
+    check(
+        int(hr),
+        function="HcsGetServiceProperties",
+        result_document=text,
+        context="querying the Host Compute Service",
+    )
+    value = optional_json(text, function="HcsGetServiceProperties")
+    return value if isinstance(value, dict) else {}
+
+
+def supported_schema_versions() -> list[tuple[int, int]]:
+    """The schema versions HCS supports, sorted: ``[(2, 1), (2, 2), ...]``.
+
+    ``{"PropertyTypes": ["Basic"]}`` → ``{"Properties": [{"SupportedSchemaVersions":
+    [{"Major": 2, "Minor": N}, ...]}]}`` (HcsGetServiceProperties.md sample; hcsshim
+    ``internal/hcs/service.go``; ``BasicInformation`` in SchemaReference.md).
+    """
+    document = service_properties({"PropertyTypes": ["Basic"]})
+    versions: set[tuple[int, int]] = set()
+    properties = document.get("Properties")
+    if not isinstance(properties, list):
+        raise errors.HcsError(
+            "HcsGetServiceProperties returned no 'Properties' list for the Basic query",
+            hresult=0x8007000D,  # ERROR_INVALID_DATA
+            function="HcsGetServiceProperties",
+            remedy="this host's HCS answered in an unknown format; please report it",
+        )
+    for item in properties:
+        if not isinstance(item, Mapping):
+            continue
+        for version in item.get("SupportedSchemaVersions") or []:
+            if not isinstance(version, Mapping):
+                continue
+            major, minor = version.get("Major"), version.get("Minor")
+            if isinstance(major, int) and isinstance(minor, int):
+                versions.add((major, minor))
+    return sorted(versions)
+
+
+def _path_call(function: str, *args: str, doing: str) -> None:
+    hr = native("computecore", function)(*args)
+    check(int(hr), function=function, context=doing)
+
+
+def grant_vm_access(vm_id: str, path: PathLike) -> None:
+    """``HcsGrantVmAccess(vmId, filePath)``: let the VM worker of ``vm_id`` open ``path``."""
+    p = os.fspath(path)
+    _path_call("HcsGrantVmAccess", vm_id, p, doing=f"granting {vm_id!r} access to {p}")
+
+
+def revoke_vm_access(vm_id: str, path: PathLike) -> None:
+    """``HcsRevokeVmAccess(vmId, filePath)``."""
+    p = os.fspath(path)
+    _path_call("HcsRevokeVmAccess", vm_id, p, doing=f"revoking {vm_id!r} access to {p}")
+
+
+def grant_vm_group_access(path: PathLike) -> None:
+    """``HcsGrantVmGroupAccess(filePath)``: read access for the "Virtual Machines" group
+    (Windows 10 2004 / Server 2022 and later)."""
+    p = os.fspath(path)
+    _path_call("HcsGrantVmGroupAccess", p, doing=f"granting VM group access to {p}")
+
+
+def revoke_vm_group_access(path: PathLike) -> None:
+    """``HcsRevokeVmGroupAccess(filePath)``."""
+    p = os.fspath(path)
+    _path_call("HcsRevokeVmGroupAccess", p, doing=f"revoking VM group access to {p}")
+
+
+def create_empty_guest_state_file(path: PathLike) -> None:
+    """``HcsCreateEmptyGuestStateFile(guestStateFilePath)`` (a ``.vmgs``)."""
+    p = os.fspath(path)
+    _path_call("HcsCreateEmptyGuestStateFile", p, doing=f"creating guest state file {p}")
+
+
+def create_empty_runtime_state_file(path: PathLike) -> None:
+    """``HcsCreateEmptyRuntimeStateFile(runtimeStateFilePath)`` (a ``.vmrs`` save target)."""
+    p = os.fspath(path)
+    _path_call("HcsCreateEmptyRuntimeStateFile", p, doing=f"creating runtime state file {p}")

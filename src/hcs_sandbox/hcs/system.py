@@ -1,0 +1,465 @@
+"""``ComputeSystem``: one ``HCS_SYSTEM`` handle (computecore.dll), RAII.
+
+Functions and semantics: Microsoft ``virtualization/api/hcs/Reference/HcsCreateComputeSystem.md``,
+``HcsOpenComputeSystem.md``, ``HcsStartComputeSystem.md``, ``HcsShutDownComputeSystem.md``,
+``HcsTerminateComputeSystem.md``, ``HcsPauseComputeSystem.md``, ``HcsResumeComputeSystem.md``,
+``HcsSaveComputeSystem.md``, ``HcsCrashComputeSystem.md``, ``HcsGetComputeSystemProperties.md``,
+``HcsModifyComputeSystem.md``, ``HcsEnumerateComputeSystems.md``,
+``HcsSetComputeSystemCallback.md``, ``HcsCloseComputeSystem.md``; lifecycle as hcsshim
+``internal/hcs/v2/system.go`` implements it.
+
+Close order for a disposable system: terminate → wait for the ``SystemExited`` event → close
+(:meth:`ComputeSystem.terminate_and_close`, or ``close(terminate=True)``).  A plain
+:meth:`ComputeSystem.close` only releases the handle; the system keeps running unless it was
+created with ``ShouldTerminateOnLastHandleClosed``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import queue
+import weakref
+from collections.abc import Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from hcs_sandbox import errors
+from hcs_sandbox.hcs import events
+from hcs_sandbox.hcs._call import check, dumps, native, optional_json
+from hcs_sandbox.hcs._handle import HandleGuard
+from hcs_sandbox.hcs._watch import EventSink, Watch
+from hcs_sandbox.hcs.operation import DEFAULT_TIMEOUT, run_operation, timeout_ms
+from hcs_sandbox.native.types import GENERIC_ALL, HcsEventOptions, HcsEventType
+
+if TYPE_CHECKING:
+    from hcs_sandbox.hcs.process import Process
+
+__all__ = ["ComputeSystem", "enumerate_compute_systems"]
+
+_log = logging.getLogger("hcs_sandbox.hcs")
+
+HCS_E_OPERATION_TIMEOUT = 0x80370118  # HCSHResult.md
+HCS_E_SERVICE_DISCONNECT = 0x8037011E  # HCSHResult.md
+E_HANDLE = 0x80070006  # winerror.h ERROR_INVALID_HANDLE
+
+# Errors that mean "already gone" for terminate/shutdown (hcsshim v2 system.go Terminate:
+# ErrVmcomputeAlreadyStopped, ErrComputeSystemDoesNotExist).
+_GONE = (errors.AlreadyStoppedError, errors.NotFoundError)
+
+
+def _wbuf(text: str | None) -> ctypes.Array[ctypes.c_wchar] | None:
+    """A wide-string buffer that stays alive as long as we hold it (``PCWSTR`` input)."""
+    return None if text is None else ctypes.create_unicode_buffer(text)
+
+
+def _close_system_handle(handle: int) -> None:
+    native("computecore", "HcsCloseComputeSystem")(handle)
+
+
+def _finalize(guard: HandleGuard, watch: Watch, system_id: str) -> None:
+    """Safety net (weakref.finalize): release a handle the program forgot to close."""
+    if not guard.closed:
+        _log.warning("compute system %r was not closed; closing its handle", system_id)
+        watch.mark_closed()
+        guard.close()
+
+
+class ComputeSystem:
+    """An open ``HCS_SYSTEM`` handle.  Build with :meth:`create` or :meth:`open`."""
+
+    def __init__(self, system_id: str, guard: HandleGuard, *, timeout: float) -> None:
+        self._id = system_id
+        self._guard = guard
+        self.timeout = timeout
+        self._watch = Watch(HcsEventType.SYSTEM_EXITED)
+        self._event_id: int | None = None
+        self._finalizer = weakref.finalize(self, _finalize, guard, self._watch, system_id)
+
+    # -- construction ----------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        system_id: str,
+        document: str | Mapping[str, Any],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> ComputeSystem:
+        """``HcsCreateComputeSystem(id, configuration, op, NULL, &system)`` and wait.
+
+        ``document`` is a ComputeSystem JSON document (a str, or a mapping serialized with
+        ``json.dumps``).  On any failure after HCS returned a handle, the system is terminated
+        and the handle closed, as hcsshim v2 ``CreateComputeSystem`` does.
+        """
+        id_buf = _wbuf(system_id)
+        doc_buf = _wbuf(dumps(document))
+        out = ctypes.c_void_p(None)
+        guard = HandleGuard(0, _close_system_handle, f"compute system {system_id!r}")
+        create = native("computecore", "HcsCreateComputeSystem")
+
+        def invoke(op: int) -> int:
+            hr = int(create(id_buf, doc_buf, op, None, ctypes.byref(out)))
+            guard.bind(out.value or 0)
+            return hr
+
+        system = cls(system_id, guard, timeout=timeout)
+        try:
+            run_operation(
+                "HcsCreateComputeSystem",
+                invoke,
+                timeout=timeout,
+                context=f"creating compute system {system_id!r}",
+                keepalive=(id_buf, doc_buf, out),
+                guards=(guard,),
+            )
+            system._register()
+        except BaseException:
+            if guard.handle:
+                try:
+                    system.terminate(ignore_stopped=True, timeout=min(timeout, 30.0))
+                except Exception as exc:  # keep the original error
+                    _log.debug("terminate after failed create of %r: %s", system_id, exc)
+            system.close()
+            raise
+        return system
+
+    @classmethod
+    def open(cls, system_id: str, *, timeout: float = DEFAULT_TIMEOUT) -> ComputeSystem:
+        """``HcsOpenComputeSystem(id, GENERIC_ALL, &system)`` (synchronous)."""
+        out = ctypes.c_void_p(None)
+        hr = native("computecore", "HcsOpenComputeSystem")(
+            system_id, GENERIC_ALL, ctypes.byref(out)
+        )
+        check(
+            int(hr),
+            function="HcsOpenComputeSystem",
+            context=f"opening compute system {system_id!r}",
+        )
+        guard = HandleGuard(out.value or 0, _close_system_handle, f"compute system {system_id!r}")
+        system = cls(system_id, guard, timeout=timeout)
+        try:
+            system._register()
+        except BaseException:
+            system.close()
+            raise
+        return system
+
+    def _register(self) -> None:
+        """Register the process-wide event callback on this handle, with our context id."""
+        event_id = events.register(self._watch.on_event)
+        handle = self._guard.acquire("HcsSetComputeSystemCallback")
+        try:
+            hr = native("computecore", "HcsSetComputeSystemCallback")(
+                handle, HcsEventOptions.NONE, event_id, events.callback()
+            )
+            check(
+                int(hr),
+                function="HcsSetComputeSystemCallback",
+                context=f"watching compute system {self._id!r}",
+            )
+        except BaseException:
+            events.unregister(event_id)
+            raise
+        finally:
+            self._guard.release()
+        self._event_id = event_id
+        # Unregister only after the native close: HCS sends nothing past close.
+        self._guard.on_released(lambda: events.unregister(event_id))
+
+    # -- properties ------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def handle(self) -> int:
+        """The raw ``HCS_SYSTEM`` (for the binding's own use)."""
+        return self._guard.handle
+
+    @property
+    def closed(self) -> bool:
+        return self._guard.closed
+
+    @property
+    def exited(self) -> bool:
+        """True once HCS reported ``HcsEventSystemExited`` for this system."""
+        return self._watch.exited
+
+    @property
+    def exit_status(self) -> dict[str, Any] | None:
+        """The ``SystemExitStatus`` document of the exit event, once it arrived."""
+        return self._watch.exit_status
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else ("exited" if self.exited else "open")
+        return f"<ComputeSystem {self._id!r} {state}>"
+
+    # -- asynchronous operations -----------------------------------------------------------
+
+    def _op(
+        self,
+        function: str,
+        options: str | Mapping[str, Any] | None,
+        *,
+        doing: str,
+        timeout: float | None,
+        extra_null_arg: bool = False,
+    ) -> str | None:
+        call = native("computecore", function)
+        opt_buf = _wbuf(dumps(options))
+        guard = self._guard
+
+        if extra_null_arg:  # HcsModifyComputeSystem(system, op, configuration, identity)
+
+            def invoke(op: int) -> int:
+                return int(call(guard.handle, op, opt_buf, None))
+        else:
+
+            def invoke(op: int) -> int:
+                return int(call(guard.handle, op, opt_buf))
+
+        return run_operation(
+            function,
+            invoke,
+            timeout=self.timeout if timeout is None else timeout,
+            context=f"{doing} compute system {self._id!r}",
+            keepalive=(opt_buf,),
+            guards=(guard,),
+        )
+
+    def start(
+        self, options: str | Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> None:
+        """``HcsStartComputeSystem`` (``options`` is reserved: NULL)."""
+        self._op("HcsStartComputeSystem", options, doing="starting", timeout=timeout)
+
+    def shutdown(
+        self, options: str | Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> None:
+        """``HcsShutDownComputeSystem`` (capital D; ``ShutdownOptions`` since schema 2.5).
+
+        Needs guest cooperation; wait for the exit with :meth:`wait`.
+        """
+        self._op("HcsShutDownComputeSystem", options, doing="shutting down", timeout=timeout)
+
+    def terminate(
+        self,
+        options: str | Mapping[str, Any] | None = None,
+        *,
+        ignore_stopped: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        """``HcsTerminateComputeSystem``.  With ``ignore_stopped``, a system that is already
+        stopped or gone is not an error (hcsshim v2 ``Terminate``)."""
+        try:
+            self._op("HcsTerminateComputeSystem", options, doing="terminating", timeout=timeout)
+        except _GONE:
+            if not ignore_stopped:
+                raise
+
+    def pause(
+        self, options: str | Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> None:
+        """``HcsPauseComputeSystem`` (``PauseOptions``, optional)."""
+        self._op("HcsPauseComputeSystem", options, doing="pausing", timeout=timeout)
+
+    def resume(
+        self, options: str | Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> None:
+        """``HcsResumeComputeSystem`` (``options`` reserved: NULL)."""
+        self._op("HcsResumeComputeSystem", options, doing="resuming", timeout=timeout)
+
+    def save(self, options: str | Mapping[str, Any], *, timeout: float | None = None) -> None:
+        """``HcsSaveComputeSystem`` with ``SaveOptions`` (pause first: saving a running
+        system fails with ``HCS_E_INVALID_STATE``)."""
+        self._op("HcsSaveComputeSystem", options, doing="saving", timeout=timeout)
+
+    def crash(
+        self, options: str | Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> None:
+        """``HcsCrashComputeSystem`` (``CrashOptions`` such as ``{"Type": "CrashGuest"}``)."""
+        self._op("HcsCrashComputeSystem", options, doing="crashing", timeout=timeout)
+
+    def properties(
+        self, query: str | Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """``HcsGetComputeSystemProperties`` → the ``Properties`` document."""
+        text = self._op("HcsGetComputeSystemProperties", query, doing="querying", timeout=timeout)
+        value = optional_json(text, function="HcsGetComputeSystemProperties")
+        return value if isinstance(value, dict) else {}
+
+    def modify(self, request: str | Mapping[str, Any], *, timeout: float | None = None) -> None:
+        """``HcsModifyComputeSystem`` with a ``ModifySettingRequest`` (identity NULL)."""
+        self._op(
+            "HcsModifyComputeSystem",
+            request,
+            doing="modifying",
+            timeout=timeout,
+            extra_null_arg=True,
+        )
+
+    # -- processes -------------------------------------------------------------------------
+
+    def create_process(
+        self, parameters: str | Mapping[str, Any], *, timeout: float | None = None
+    ) -> Process:
+        """``HcsCreateProcess`` with ``ProcessParameters``; see :class:`Process`."""
+        from hcs_sandbox.hcs.process import Process
+
+        return Process._create(
+            self, parameters, timeout=self.timeout if timeout is None else timeout
+        )
+
+    def open_process(self, pid: int, *, timeout: float | None = None) -> Process:
+        """``HcsOpenProcess(system, pid, GENERIC_ALL, &process)`` (no stdio)."""
+        from hcs_sandbox.hcs.process import Process
+
+        return Process._open(self, pid, timeout=self.timeout if timeout is None else timeout)
+
+    # -- events ----------------------------------------------------------------------------
+
+    def subscribe(self, sink: EventSink) -> int:
+        """Deliver every event of this system to ``sink`` (a callable, called on an HCS
+        thread and must not block, or a :class:`queue.Queue`).  Returns a token."""
+        return self._watch.subscribe(sink)
+
+    def unsubscribe(self, token: int) -> None:
+        self._watch.unsubscribe(token)
+
+    def events(self) -> queue.Queue[events.Event]:
+        """A new queue receiving every later event of this system."""
+        q: queue.Queue[events.Event] = queue.Queue()
+        self._watch.subscribe(q)
+        return q
+
+    def wait(self, timeout: float | None = None) -> dict[str, Any]:
+        """Wait for ``HcsEventSystemExited``; returns its ``SystemExitStatus`` document.
+
+        Raises :class:`~hcs_sandbox.errors.OperationTimeoutError` after ``timeout`` seconds
+        (default: the system's timeout), :class:`~hcs_sandbox.errors.ServiceNotAvailableError`
+        when vmcompute disconnected, and an ``E_HANDLE`` error when the handle was closed.
+        """
+        limit = self.timeout if timeout is None else timeout
+        if not self._watch.wait(limit):
+            raise errors.error_from_hresult(
+                HCS_E_OPERATION_TIMEOUT,
+                function="HcsEventSystemExited",
+                context=f"waiting {limit:g} s for compute system {self._id!r} to exit",
+            )
+        if self._watch.exited:
+            return dict(self._watch.exit_status or {})
+        if self._watch.disconnected:
+            raise errors.error_from_hresult(
+                HCS_E_SERVICE_DISCONNECT,
+                function="HcsEventServiceDisconnect",
+                context=f"waiting for compute system {self._id!r} to exit",
+            )
+        raise errors.error_from_hresult(
+            E_HANDLE,
+            function="HcsCloseComputeSystem",
+            context=f"waiting for compute system {self._id!r}: the handle was closed",
+        )
+
+    def wait_native(self, timeout: float) -> dict[str, Any]:
+        """``HcsWaitForComputeSystemExit`` (Windows 10 2104 / Server 2022 and later only):
+        the synchronous alternative to :meth:`wait`; returns the ``SystemExitStatus``."""
+        out = ctypes.c_void_p(None)
+        handle = self._guard.acquire("HcsWaitForComputeSystemExit")
+        try:
+            hr = native("computecore", "HcsWaitForComputeSystemExit")(
+                handle, timeout_ms(timeout), ctypes.byref(out)
+            )
+        finally:
+            self._guard.release()
+        from hcs_sandbox.native.strings import take_hcs_string
+
+        text = take_hcs_string(out)
+        check(
+            int(hr),
+            function="HcsWaitForComputeSystemExit",
+            result_document=text,
+            context=f"waiting for compute system {self._id!r} to exit",
+        )
+        status = optional_json(text, function="HcsWaitForComputeSystemExit")
+        return status if isinstance(status, dict) else {}
+
+    # -- closing ---------------------------------------------------------------------------
+
+    def close(self, *, terminate: bool = False, timeout: float | None = None) -> None:
+        """Release the handle (idempotent).  With ``terminate``: terminate → wait → close."""
+        if terminate and not self._guard.closed:
+            self.terminate_and_close(timeout=timeout)
+            return
+        if self._guard.closed:
+            return
+        self._finalizer.detach()
+        self._watch.mark_closed()
+        self._guard.close()
+
+    def terminate_and_close(self, *, timeout: float | None = None) -> dict[str, Any] | None:
+        """The documented close order: terminate, wait for the exit event, close.
+
+        Returns the ``SystemExitStatus`` (None if the exit event did not arrive in time; the
+        handle is closed either way).
+        """
+        status: dict[str, Any] | None = None
+        try:
+            if not self._watch.exited:
+                self.terminate(ignore_stopped=True, timeout=timeout)
+            try:
+                status = self.wait(timeout)
+            except errors.HcsError as exc:
+                _log.warning("compute system %r: %s", self._id, exc)
+        finally:
+            self.close()
+        return status
+
+    def __enter__(self) -> ComputeSystem:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # used by process.py
+    @property
+    def _handle_guard(self) -> HandleGuard:
+        return self._guard
+
+
+def enumerate_compute_systems(
+    query: str | Mapping[str, Any] | None = None, *, timeout: float = DEFAULT_TIMEOUT
+) -> list[dict[str, Any]]:
+    """``HcsEnumerateComputeSystems(query, op)`` → a list of ``Properties`` documents.
+
+    ``query`` is a ``SystemQuery`` (``{"Ids": [...], "Owners": [...], ...}``) or None.
+    """
+    call = native("computecore", "HcsEnumerateComputeSystems")
+    query_buf = _wbuf(dumps(query))
+
+    def invoke(op: int) -> int:
+        return int(call(query_buf, op))
+
+    text = run_operation(
+        "HcsEnumerateComputeSystems",
+        invoke,
+        timeout=timeout,
+        context="listing compute systems",
+        keepalive=(query_buf,),
+    )
+    value = optional_json(text, function="HcsEnumerateComputeSystems")
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise errors.HcsError(
+            f"HcsEnumerateComputeSystems returned {type(value).__name__}, not a JSON array",
+            hresult=0x8007000D,
+            function="HcsEnumerateComputeSystems",
+        )
+    return [item for item in value if isinstance(item, dict)]

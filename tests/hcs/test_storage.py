@@ -1,0 +1,95 @@
+"""virtdisk + computestorage calls through the simulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hcs_sandbox import errors
+from hcs_sandbox.hcs import storage
+
+LAYER_DATA = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Layers": []}
+
+
+def test_create_open_format_close(tmp_path: Path) -> None:
+    path = tmp_path / "scratch.vhdx"
+    storage.create_vhdx(path, 1024**3)
+    assert path.exists()
+    with storage.open_vhd(path) as vhd:
+        assert not vhd.closed
+        storage.format_writable_layer_vhd(vhd)
+    assert vhd.closed
+    vhd.close()  # idempotent
+    with pytest.raises(errors.StorageError, match="closed"):
+        _ = vhd.handle
+
+
+def test_differencing_disk(tmp_path: Path) -> None:
+    base = tmp_path / "base.vhdx"
+    child = tmp_path / "child.vhdx"
+    storage.create_vhdx(base, 1024**3)
+    storage.create_vhdx(child, 0, parent=base)
+    assert child.exists()
+
+
+def test_create_bad_size(tmp_path: Path) -> None:
+    with pytest.raises(errors.SpecError, match="size"):
+        storage.create_vhdx(tmp_path / "x.vhdx", 0)
+    with pytest.raises(errors.SpecError, match="block size"):
+        storage.create_vhdx(tmp_path / "x.vhdx", 1024, block_size=-1)
+
+
+def test_create_existing_fails(tmp_path: Path) -> None:
+    path = tmp_path / "dup.vhdx"
+    storage.create_vhdx(path, 1024**3)
+    with pytest.raises(errors.HcsError) as info:
+        storage.create_vhdx(path, 1024**3)
+    assert info.value.function == "CreateVirtualDisk"
+    assert info.value.hresult & 0xFFFF0000 == 0x80070000  # HRESULT_FROM_WIN32
+
+
+def test_open_missing(tmp_path: Path) -> None:
+    with pytest.raises(errors.NotFoundError, match="OpenVirtualDisk"):
+        storage.open_vhd(tmp_path / "missing.vhdx")
+
+
+def test_attach_detach_mount_path(tmp_path: Path) -> None:
+    path = tmp_path / "layer.vhdx"
+    with storage.create_vhdx_handle(path, 1024**3) as vhd:
+        storage.format_writable_layer_vhd(vhd)
+        vhd.attach()
+        mount = storage.get_layer_vhd_mount_path(vhd)
+        assert mount
+        vhd.detach()
+
+
+def test_layer_functions(tmp_path: Path) -> None:
+    layer = tmp_path / "layer"
+    layer.mkdir()
+    source = tmp_path / "source"
+    source.mkdir()
+    export = tmp_path / "export"
+    export.mkdir()
+    storage.import_layer(layer, source, LAYER_DATA)
+    storage.initialize_writable_layer(layer, LAYER_DATA)
+    storage.attach_layer_storage_filter(layer, LAYER_DATA)
+    storage.detach_layer_storage_filter(layer)
+    storage.export_layer(layer, export, LAYER_DATA, {"IsWritableLayer": False})
+    storage.destroy_layer(layer)
+
+
+def test_setup_base_os_layer(tmp_path: Path) -> None:
+    layer = tmp_path / "base"
+    layer.mkdir()
+    path = tmp_path / "base.vhdx"
+    with storage.create_vhdx_handle(path, 1024**3) as vhd:
+        storage.format_writable_layer_vhd(vhd)
+    storage.setup_base_os_layer(layer, None, {"Type": "Container"})
+    # A layer is set up once (hcsshim deletes Hives/Layout first): a second call fails.
+    with pytest.raises(errors.AlreadyExistsError, match="HcsSetupBaseOSLayer"):
+        storage.setup_base_os_layer(layer, None, {"Type": "Container"})
+    uvm = tmp_path / "uvm"
+    uvm.mkdir()
+    with storage.open_vhd(path) as vhd:
+        storage.setup_base_os_layer(uvm, vhd, {"Type": "Vm"})
