@@ -1,0 +1,2443 @@
+# ruff: noqa: PLR0917  (the exports mirror C signatures: positional by nature)
+"""The simulated Host Compute Service: handles, operations, compute systems, processes, HCN,
+storage and virtdisk, with leak accounting, fault injection and a latency model.
+
+Behaviour follows Microsoft's HCS documentation (MicrosoftDocs/Virtualization-Documentation
+``virtualization/api/hcs``; summarised with sources in the project's reference notes
+hcs-api.md §1-§3) and is deliberately strict.  Where the documentation is silent the choice is
+written next to the code and listed in docs/notes/windows-notes-sim.md.
+
+Every export is a method named like the C function; :mod:`hcs_sandbox.sim.backend` wraps them
+in CFUNCTYPE thunks.  Methods receive the values ctypes converted (ints/None for pointers and
+handles, ``str``/None for PCWSTR, pointer objects for out-parameters) and return the C value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import datetime
+import ipaddress
+import json
+import os
+import shutil
+import stat
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hcs_sandbox.sim import guest as guestmod
+from hcs_sandbox.sim import hresults as H
+from hcs_sandbox.sim.exports import (
+    HCS_EVENT,
+    HCS_EVENT_CALLBACK,
+    HCS_OPERATION_COMPLETION,
+)
+from hcs_sandbox.sim.state import StateStore, default_state_dir
+from hcs_sandbox.sim.validate import SchemaError, parse_document, validate_hcn, validate_hcs
+
+__all__ = ["ENV_FAULTS", "ENV_LATENCY", "Fault", "Simulator", "SimulatorError"]
+
+ENV_FAULTS = "HCS_SANDBOX_SIM_FAULTS"
+ENV_LATENCY = "HCS_SANDBOX_SIM_LATENCY"
+
+INFINITE = 0xFFFFFFFF
+
+# HCS_OPERATION_TYPE.md
+OP_NONE, OP_ENUMERATE, OP_CREATE, OP_START, OP_SHUTDOWN = -1, 0, 1, 2, 3
+OP_PAUSE, OP_RESUME, OP_SAVE, OP_TERMINATE, OP_MODIFY = 4, 5, 6, 7, 8
+OP_GET_PROPERTIES, OP_CREATE_PROCESS, OP_SIGNAL_PROCESS = 9, 10, 11
+OP_GET_PROCESS_INFO, OP_GET_PROCESS_PROPERTIES, OP_MODIFY_PROCESS = 12, 13, 14
+
+# HCS_EVENT_TYPE.md
+EVENT_SYSTEM_EXITED = 0x00000001
+EVENT_PROCESS_EXITED = 0x00010000
+EVENT_OPERATION_CALLBACK = 0x01000000
+# HCS_EVENT_OPTIONS.md
+EVENT_OPTION_ENABLE_OPERATION_CALLBACKS = 1
+
+# Default SupportedSchemaVersions (HcsGetServiceProperties "Basic"): 2.1 .. 2.6 (Win11 21H2).
+DEFAULT_SCHEMA_VERSIONS: tuple[tuple[int, int], ...] = (
+    (2, 1),
+    (2, 2),
+    (2, 3),
+    (2, 4),
+    (2, 5),
+    (2, 6),
+)
+
+LOCAL_FREE = "LocalFree"
+COTASKMEM_FREE = "CoTaskMemFree"
+
+# Functions whose "latency" the "*" wildcard covers: the asynchronous HCS operations.
+ASYNC_FUNCTIONS = frozenset(
+    {
+        "HcsCreateComputeSystem",
+        "HcsStartComputeSystem",
+        "HcsShutDownComputeSystem",
+        "HcsTerminateComputeSystem",
+        "HcsPauseComputeSystem",
+        "HcsResumeComputeSystem",
+        "HcsSaveComputeSystem",
+        "HcsGetComputeSystemProperties",
+        "HcsModifyComputeSystem",
+        "HcsEnumerateComputeSystems",
+        "HcsCreateProcess",
+        "HcsTerminateProcess",
+        "HcsSignalProcess",
+        "HcsGetProcessInfo",
+        "HcsGetProcessProperties",
+        "HcsModifyProcess",
+    }
+)
+
+
+class SimulatorError(ValueError):
+    """Bad input to the simulator's Python control API (fault or latency syntax...)."""
+
+
+@dataclass
+class Fault:
+    """``nth`` call (1-based) of ``function`` and the ``times - 1`` calls after it fail."""
+
+    function: str
+    nth: int = 1
+    hresult: int = H.E_FAIL
+    hang: bool = False
+    times: int = 1
+    where: str = "call"  # "call": returned by the function; "result": in the operation result
+
+
+class _Failure(Exception):
+    """Internal: a call fails with ``hr`` and a message for the ResultError / ErrorRecord."""
+
+    def __init__(self, hr: int, message: str) -> None:
+        super().__init__(message)
+        self.hr = hr & 0xFFFFFFFF
+        self.message = message
+
+
+# ---------------------------------------------------------------------------------------------
+# Handle objects
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Operation:
+    handle: int
+    context: int | None
+    callback: int | None
+    op_id: int
+    state: str = "idle"  # idle | pending | done
+    op_type: int = OP_NONE
+    hr: int = 0
+    result: str | None = None
+    process_info: tuple[int, int | None, int | None, int | None] | None = None
+    event: threading.Event = field(default_factory=threading.Event)
+    closed: bool = False
+    system: SystemHandle | None = None
+    generation: int = 0
+
+
+@dataclass(eq=False)
+class SystemHandle:
+    handle: int
+    system_id: str
+    runtime_id: str | None = None
+    callback: int | None = None
+    context: int | None = None
+    options: int = 0
+    closed: bool = False
+    cb_lock: threading.RLock = field(default_factory=threading.RLock)
+    failed: bool = False  # the create operation failed: nothing behind the handle
+
+
+@dataclass(eq=False)
+class GuestProcess:
+    pid: int
+    system_id: str
+    runtime_id: str
+    params: dict[str, Any]
+    cancel: threading.Event = field(default_factory=threading.Event)
+    stdin_closed: threading.Event = field(default_factory=threading.Event)
+    exited: threading.Event = field(default_factory=threading.Event)
+    exit_code: int = 0
+    forced_code: int | None = None
+    guest_fds: list[int] = field(default_factory=list)
+    host_fds: tuple[int | None, int | None, int | None] = (None, None, None)
+    console_size: tuple[int, int] | None = None
+    created: float = field(default_factory=time.time)
+
+
+@dataclass(eq=False)
+class ProcessHandle:
+    handle: int
+    process: GuestProcess
+    system: SystemHandle
+    callback: int | None = None
+    context: int | None = None
+    closed: bool = False
+    cb_lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+@dataclass(eq=False)
+class HcnHandle:
+    handle: int
+    kind: str  # "network" | "endpoint"
+    object_id: str
+
+
+@dataclass(eq=False)
+class VhdHandle:
+    handle: int
+    path: str
+    attached: bool = False
+
+
+def _guid_str(guid: Any) -> str:
+    data4 = bytes(guid.Data4)
+    raw = (
+        guid.Data1.to_bytes(4, "little")
+        + guid.Data2.to_bytes(2, "little")
+        + guid.Data3.to_bytes(2, "little")
+        + data4
+    )
+    return str(uuid.UUID(bytes_le=raw))
+
+
+def _now_iso() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _norm_path(path: str) -> str:
+    return os.path.normcase(os.path.abspath(path))
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+class Simulator:
+    """One simulated HCS host.  Use :func:`hcs_sandbox.sim.get_simulator` for the process's."""
+
+    def __init__(self, state_dir: str | None = None) -> None:
+        self._lock = threading.RLock()
+        self._state_dir = state_dir or default_state_dir()
+        self.store = StateStore(self._state_dir)
+        self._next_handle = 0x5D000000
+        self._next_op_id = 1
+        self._next_pid = 1000
+        self._handles: dict[int, object] = {}
+        self._strings: dict[int, tuple[ctypes.Array[ctypes.c_wchar], str, str]] = {}
+        self._fds: dict[int, tuple[int, int, str]] = {}
+        self._violations: list[str] = []
+        self._faults: list[Fault] = []
+        self._calls: dict[str, int] = {}
+        self._latency: dict[str, float] = {}
+        self._hidden: set[tuple[str, str]] = set()
+        self._hang_release = threading.Event()
+        self._processes: dict[tuple[str, int], GuestProcess] = {}
+        self._threads: list[threading.Thread] = []
+        self.schema_versions: tuple[tuple[int, int], ...] = DEFAULT_SCHEMA_VERSIONS
+        self.hang_timeout = 30.0
+        self.used = False
+        self._env_loaded = False
+
+    # ---- configuration -----------------------------------------------------------------------
+
+    @property
+    def state_dir(self) -> str:
+        return self._state_dir
+
+    def set_state_dir(self, state_dir: str | None) -> None:
+        """Point the simulator at another state directory (handles stay as they are)."""
+        with self._lock:
+            self._state_dir = state_dir or default_state_dir()
+            self.store = StateStore(self._state_dir)
+
+    def set_supported_schema_versions(self, versions: list[tuple[int, int]]) -> None:
+        """What HcsGetServiceProperties reports and the highest version documents may use."""
+        if not versions:
+            raise SimulatorError("at least one schema version is required, e.g. [(2, 1)]")
+        self.schema_versions = tuple(sorted(versions))
+
+    @property
+    def max_schema_version(self) -> tuple[int, int]:
+        return self.schema_versions[-1]
+
+    def hide_export(self, dll: str, name: str) -> None:
+        """Make ``dll!name`` unresolvable, as on a Windows build without that export."""
+        self._hidden.add((dll.lower(), name))
+
+    def is_hidden(self, dll: str, name: str) -> bool:
+        return (dll.lower(), name) in self._hidden
+
+    def inject(
+        self,
+        function: str,
+        nth: int = 1,
+        hresult: int = H.E_FAIL,
+        hang: bool = False,
+        times: int = 1,
+        where: str = "call",
+    ) -> None:
+        """Make the ``nth`` call of ``function`` (and ``times - 1`` more) fail or hang.
+
+        ``where="call"``: the function returns ``hresult``; ``where="result"`` (asynchronous
+        functions): the call succeeds and the operation completes with ``hresult`` and a
+        ResultError.  ``hang=True``: the operation never completes (or a synchronous call blocks)
+        until :meth:`release_hangs` or ``hang_timeout`` seconds.
+        """
+        if nth < 1 or times < 1:
+            raise SimulatorError("nth and times must be 1 or more")
+        if where not in ("call", "result"):
+            raise SimulatorError(f"where must be 'call' or 'result', not {where!r}")
+        with self._lock:
+            already = self._calls.get(function, 0)
+            self._faults.append(Fault(function, already + nth, hresult, hang, times, where))
+
+    def set_latency(self, function: str, seconds: float) -> None:
+        """Delay ``function`` (or every asynchronous operation with ``"*"``) by ``seconds``."""
+        if seconds < 0:
+            raise SimulatorError("latency must be 0 or more seconds")
+        self._latency[function] = seconds
+
+    def release_hangs(self) -> None:
+        """Let every hung call or operation finish."""
+        self._hang_release.set()
+
+    def load_environment(self) -> None:
+        """Read HCS_SANDBOX_SIM_FAULTS and HCS_SANDBOX_SIM_LATENCY (done on first use)."""
+        self._env_loaded = True
+        for fault in parse_faults(os.environ.get(ENV_FAULTS, "")):
+            self._faults.append(fault)
+        for name, seconds in parse_latency(os.environ.get(ENV_LATENCY, "")).items():
+            self._latency[name] = seconds
+
+    def reset(self) -> None:
+        """Forget handles, strings, faults, latency, hidden exports and counters (tests)."""
+        with self._lock:
+            for process in list(self._processes.values()):
+                process.cancel.set()
+            for fd in list(self._fds):
+                self._close_tracked_fd(fd)
+            self._handles.clear()
+            self._strings.clear()
+            self._fds.clear()
+            self._violations.clear()
+            self._faults.clear()
+            self._calls.clear()
+            self._latency.clear()
+            self._hidden.clear()
+            self._processes.clear()
+            self._hang_release.set()
+            self._hang_release = threading.Event()
+            self.schema_versions = DEFAULT_SCHEMA_VERSIONS
+            self.used = False
+            self._env_loaded = True  # a reset simulator ignores the environment's faults
+
+    # ---- accounting --------------------------------------------------------------------------
+
+    def leaks(self) -> dict[str, int]:
+        """Open handles and unfreed strings by kind (only kinds with a non-zero count)."""
+        counts: dict[str, int] = {}
+        with self._lock:
+            for obj in self._handles.values():
+                kind = self._kind(obj)
+                counts[kind] = counts.get(kind, 0) + 1
+            for _buf, allocator, function in self._strings.values():
+                key = f"string ({function}, free with {allocator})"
+                counts[key] = counts.get(key, 0) + 1
+            for fd in list(self._fds):
+                if self._fd_still_ours(fd):
+                    counts["pipe"] = counts.get("pipe", 0) + 1
+                else:
+                    del self._fds[fd]
+        return counts
+
+    def violations(self) -> list[str]:
+        """Misuse the simulator saw: bad frees, wrong allocator, internal errors."""
+        with self._lock:
+            return list(self._violations)
+
+    def violation(self, text: str) -> None:
+        with self._lock:
+            self._violations.append(text)
+
+    @staticmethod
+    def _kind(obj: object) -> str:
+        if isinstance(obj, Operation):
+            return "operation"
+        if isinstance(obj, SystemHandle):
+            return "system"
+        if isinstance(obj, ProcessHandle):
+            return "process"
+        if isinstance(obj, HcnHandle):
+            return obj.kind
+        if isinstance(obj, VhdHandle):
+            return "vhd"
+        return "handle"
+
+    def _new_handle(self, factory: Callable[[int], Any]) -> Any:
+        with self._lock:
+            self._next_handle += 0x10
+            obj = factory(self._next_handle)
+            self._handles[self._next_handle] = obj
+            return obj
+
+    def _get(self, handle: int | None, cls: type[Any]) -> Any:
+        if not handle:
+            raise _Failure(H.E_INVALIDARG, f"a NULL {cls.__name__} handle was passed")
+        with self._lock:
+            obj = self._handles.get(handle)
+        if not isinstance(obj, cls):
+            raise _Failure(H.E_HANDLE, f"0x{handle:X} is not an open {cls.__name__} handle")
+        return obj
+
+    def alloc_string(self, text: str, allocator: str, function: str) -> int:
+        buf = ctypes.create_unicode_buffer(text)
+        address = ctypes.addressof(buf)
+        with self._lock:
+            self._strings[address] = (buf, allocator, function)
+        return address
+
+    def _free(self, address: int | None, allocator: str) -> bool:
+        if not address:
+            return True
+        with self._lock:
+            entry = self._strings.pop(address, None)
+        if entry is None:
+            self.violation(f"{allocator}(0x{address:X}): not a pointer the simulator allocated")
+            return False
+        if entry[1] != allocator:
+            self.violation(
+                f"{allocator}(0x{address:X}): string from {entry[2]} must be freed with {entry[1]}"
+            )
+        return True
+
+    def track_fd(self, fd: int, what: str) -> None:
+        info = os.fstat(fd)
+        with self._lock:
+            self._fds[fd] = (info.st_dev, info.st_ino, what)
+
+    def _fd_still_ours(self, fd: int) -> bool:
+        entry = self._fds.get(fd)
+        if entry is None:
+            return False
+        try:
+            info = os.fstat(fd)
+        except OSError:
+            return False
+        return (info.st_dev, info.st_ino) == entry[:2]
+
+    def _close_tracked_fd(self, fd: int) -> None:
+        if self._fd_still_ours(fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds.pop(fd, None)
+
+    # ---- fault and latency plumbing ----------------------------------------------------------
+
+    def enter(self, function: str) -> Fault | None:
+        """Count a call of ``function``; return the fault that applies to it, if any."""
+        if not self._env_loaded:
+            self.load_environment()
+        self.used = True
+        with self._lock:
+            count = self._calls.get(function, 0) + 1
+            self._calls[function] = count
+            for fault in self._faults:
+                if fault.function == function and fault.nth <= count < fault.nth + fault.times:
+                    return fault
+        return None
+
+    def latency(self, function: str) -> float:
+        if function in self._latency:
+            return self._latency[function]
+        if function in ASYNC_FUNCTIONS:
+            return self._latency.get("*", 0.0)
+        return 0.0
+
+    def _hang(self) -> None:
+        self._hang_release.wait(self.hang_timeout)
+
+    def sync_fault(self, function: str) -> int | None:
+        """For synchronous functions: sleep the latency, apply a fault; the HRESULT or None."""
+        fault = self.enter(function)
+        delay = self._latency.get(function, 0.0)
+        if delay:
+            time.sleep(delay)
+        if fault is None:
+            return None
+        if fault.hang:
+            self._hang()
+            return H.ERROR_TIMEOUT_HR
+        return fault.hresult
+
+    # ---- operations ---------------------------------------------------------------------------
+
+    def HcsCreateOperation(self, context: int | None, callback: int | None) -> int | None:
+        fault = self.enter("HcsCreateOperation")
+        if fault is not None:
+            return None
+        with self._lock:
+            self._next_op_id += 1
+            op_id = self._next_op_id
+        op: Operation = self._new_handle(lambda h: Operation(h, context, callback, op_id))
+        return op.handle
+
+    def HcsCloseOperation(self, operation: int | None) -> None:
+        self.enter("HcsCloseOperation")
+        if not operation:
+            return
+        with self._lock:
+            op = self._handles.pop(operation, None)
+        if not isinstance(op, Operation):
+            if op is not None:
+                with self._lock:
+                    self._handles[operation] = op
+            self.violation(f"HcsCloseOperation(0x{operation:X}): not an open operation handle")
+            return
+        op.closed = True
+
+    def HcsSetOperationCallback(
+        self, operation: int | None, context: int | None, callback: int | None
+    ) -> int:
+        fault = self.enter("HcsSetOperationCallback")
+        if fault is not None and not fault.hang:
+            return fault.hresult
+        op: Operation = self._get(operation, Operation)
+        if op.state == "pending":
+            return H.HCS_E_OPERATION_ALREADY_STARTED
+        op.context, op.callback = context, callback
+        return H.S_OK
+
+    def HcsCancelOperation(self, operation: int | None) -> int:
+        self.enter("HcsCancelOperation")
+        self._get(operation, Operation)
+        return H.E_NOTIMPL  # HcsCancelOperation.md: not implemented
+
+    def HcsGetOperationType(self, operation: int | None) -> int:
+        self.enter("HcsGetOperationType")
+        try:
+            op: Operation = self._get(operation, Operation)
+        except _Failure:
+            return OP_NONE
+        return op.op_type
+
+    def HcsGetOperationId(self, operation: int | None) -> int:
+        self.enter("HcsGetOperationId")
+        try:
+            op: Operation = self._get(operation, Operation)
+        except _Failure:
+            return 0xFFFFFFFFFFFFFFFF  # HCS_INVALID_OPERATION_ID (value UNCONFIRMED)
+        return op.op_id
+
+    def _wait(self, operation: int | None, timeout_ms: int | None) -> Operation:
+        op: Operation = self._get(operation, Operation)
+        if op.state == "idle":
+            raise _Failure(H.HCS_E_OPERATION_NOT_STARTED, "the operation was never started")
+        if timeout_ms is None:
+            done = op.event.is_set()
+        elif timeout_ms == INFINITE:
+            done = op.event.wait()
+        else:
+            done = op.event.wait(timeout_ms / 1000.0)
+        if not done:
+            raise _Failure(
+                H.HCS_E_OPERATION_PENDING if timeout_ms is None else H.HCS_E_OPERATION_TIMEOUT,
+                "the operation has not completed",
+            )
+        return op
+
+    def _give_result(self, op: Operation, out: Any) -> int:
+        if out:
+            out[0] = (
+                self.alloc_string(op.result, LOCAL_FREE, "operation result") if op.result else None
+            )
+        return op.hr
+
+    def HcsWaitForOperationResult(self, operation: int | None, timeout: int, out: Any) -> int:
+        self.enter("HcsWaitForOperationResult")
+        if out:
+            out[0] = None
+        op = self._wait(operation, timeout)
+        return self._give_result(op, out)
+
+    def HcsGetOperationResult(self, operation: int | None, out: Any) -> int:
+        self.enter("HcsGetOperationResult")
+        if out:
+            out[0] = None
+        op = self._wait(operation, None)
+        return self._give_result(op, out)
+
+    def _process_result(
+        self, operation: int | None, timeout: int | None, info: Any, out: Any
+    ) -> int:
+        if out:
+            out[0] = None
+        op: Operation = self._get(operation, Operation)
+        if op.op_type not in (OP_CREATE_PROCESS, OP_GET_PROCESS_INFO) and op.state != "idle":
+            raise _Failure(H.E_INVALIDARG, "the operation does not track a process")
+        op = self._wait(operation, timeout)
+        if info and op.process_info is not None:
+            pinfo = info.contents
+            pid, stdin, stdout, stderr = op.process_info
+            pinfo.ProcessId, pinfo.Reserved = pid, 0
+            pinfo.StdInput, pinfo.StdOutput, pinfo.StdError = stdin, stdout, stderr
+        return self._give_result(op, out)
+
+    def HcsWaitForOperationResultAndProcessInfo(
+        self, operation: int | None, timeout: int, info: Any, out: Any
+    ) -> int:
+        self.enter("HcsWaitForOperationResultAndProcessInfo")
+        return self._process_result(operation, timeout, info, out)
+
+    def HcsGetOperationResultAndProcessInfo(
+        self, operation: int | None, info: Any, out: Any
+    ) -> int:
+        self.enter("HcsGetOperationResultAndProcessInfo")
+        return self._process_result(operation, None, info, out)
+
+    def _begin(
+        self, function: str, operation: int | None, op_type: int, system: SystemHandle | None = None
+    ) -> tuple[Operation, Fault | None]:
+        fault = self.enter(function)
+        if not operation:
+            raise _Failure(H.E_INVALIDARG, f"{function}: the operation handle is NULL")
+        op: Operation = self._get(operation, Operation)
+        if op.state == "pending":
+            raise _Failure(H.HCS_E_OPERATION_ALREADY_STARTED, "the operation is already in use")
+        if (
+            system is not None
+            and system.callback
+            and system.options & EVENT_OPTION_ENABLE_OPERATION_CALLBACKS
+            and op.callback
+        ):
+            raise _Failure(
+                H.HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET,
+                "the system delivers operation callbacks; the operation must not have its own",
+            )
+        if fault is not None and fault.where == "call" and not fault.hang:
+            raise _Failure(fault.hresult, f"{function}: injected fault")
+        return op, fault
+
+    def _launch(
+        self,
+        function: str,
+        op: Operation,
+        op_type: int,
+        work: Callable[[], tuple[str | None, Any]],
+        fault: Fault | None,
+        system: SystemHandle | None = None,
+    ) -> int:
+        """Start ``work`` on a worker thread; it returns (result document, process info)."""
+        with self._lock:
+            op.state = "pending"
+            op.op_type = op_type
+            op.event.clear()
+            op.hr, op.result, op.process_info = 0, None, None
+            op.system = system
+            op.generation += 1
+            generation = op.generation
+        delay = self.latency(function)
+        release = self._hang_release
+
+        def run() -> None:
+            if delay:
+                time.sleep(delay)
+            if fault is not None and fault.hang:
+                release.wait(self.hang_timeout)
+            hr, document, info = H.S_OK, None, None
+            try:
+                if fault is not None and fault.where == "result" and not fault.hang:
+                    raise _Failure(fault.hresult, f"{function}: injected fault")
+                document, info = work()
+            except _Failure as failure:
+                hr = failure.hr
+                document = json.dumps(
+                    {"Error": H.signed(failure.hr), "ErrorMessage": failure.message}
+                )
+            except Exception as exc:  # a simulator bug: report it loudly
+                hr = H.E_FAIL
+                document = json.dumps({"Error": H.signed(H.E_FAIL), "ErrorMessage": repr(exc)})
+                self.violation(f"internal simulator error in {function}: {exc!r}")
+            self._complete(op, generation, hr, document, info)
+
+        thread = threading.Thread(target=run, name=f"hcs-sim-{function}", daemon=True)
+        thread.start()
+        return H.S_OK
+
+    def _complete(
+        self, op: Operation, generation: int, hr: int, document: str | None, info: Any
+    ) -> None:
+        with self._lock:
+            if op.generation != generation:
+                return
+            op.hr, op.result, op.process_info = H.signed(hr), document, info
+            op.state = "done"
+            op.event.set()
+            closed = op.closed
+        if closed:
+            return
+        if op.callback:
+            HCS_OPERATION_COMPLETION(op.callback)(op.handle, op.context)
+            return
+        system = op.system
+        if system is not None and system.options & EVENT_OPTION_ENABLE_OPERATION_CALLBACKS:
+            event = HCS_EVENT(EVENT_OPERATION_CALLBACK, None, op.handle)
+            self._deliver(system, event)
+
+    def _deliver(self, target: SystemHandle | ProcessHandle, event: HCS_EVENT) -> None:
+        with target.cb_lock:
+            if target.closed or not target.callback:
+                return
+            HCS_EVENT_CALLBACK(target.callback)(ctypes.pointer(event), target.context)
+
+    # ---- compute systems ----------------------------------------------------------------------
+
+    def _record(self, handle: SystemHandle) -> dict[str, Any] | None:
+        if handle.runtime_id is None:
+            return None
+        with self.store.lock():
+            record = self.store.read("systems", handle.system_id)
+        if record is None or record.get("RuntimeId") != handle.runtime_id:
+            return None
+        return record
+
+    def _exited(self, handle: SystemHandle) -> dict[str, Any] | None:
+        tomb = self.store.read("exited", handle.system_id)
+        if tomb and tomb.get("RuntimeId") == handle.runtime_id:
+            return tomb
+        return None
+
+    def _live(self, handle: SystemHandle, function: str, stopped_hr: int) -> dict[str, Any]:
+        record = self._record(handle)
+        if record is not None:
+            return record
+        if handle.runtime_id is None or handle.failed:
+            raise _Failure(
+                H.HCS_E_SYSTEM_NOT_FOUND, f"{function}: the compute system was not created"
+            )
+        if self._exited(handle) is not None:
+            raise _Failure(stopped_hr, f"{function}: the compute system has stopped")
+        raise _Failure(H.HCS_E_SYSTEM_NOT_FOUND, f"{function}: the compute system no longer exists")
+
+    def _options(self, text: str | None, type_name: str, what: str) -> dict[str, Any] | None:
+        if text is None or not text.strip():
+            return None
+        try:
+            value = parse_document(text, what)
+            validate_hcs(value, type_name, self.max_schema_version)
+        except SchemaError as exc:
+            raise _Failure(H.HCS_E_INVALID_JSON, f"{what}: {exc}") from None
+        if not isinstance(value, dict):
+            raise _Failure(H.HCS_E_INVALID_JSON, f"{what}: expected a JSON object")
+        return value
+
+    def HcsCreateComputeSystem(
+        self,
+        id: str | None,
+        configuration: str | None,
+        operation: int | None,
+        security_descriptor: int | None,
+        out: Any,
+    ) -> int:
+        op, fault = self._begin("HcsCreateComputeSystem", operation, OP_CREATE)
+        if not out:
+            raise _Failure(
+                H.E_INVALIDARG, "HcsCreateComputeSystem: computeSystem out pointer is NULL"
+            )
+        out[0] = None
+        if not id:
+            raise _Failure(H.E_INVALIDARG, "HcsCreateComputeSystem: id is NULL or empty")
+        if security_descriptor:
+            raise _Failure(
+                H.E_INVALIDARG, "HcsCreateComputeSystem: securityDescriptor must be NULL"
+            )
+        handle: SystemHandle = self._new_handle(lambda h: SystemHandle(h, id))
+        out[0] = handle.handle
+        max_version = self.max_schema_version
+
+        def work() -> tuple[str | None, Any]:
+            try:
+                try:
+                    document = parse_document(configuration, "configuration")
+                    validate_hcs(document, "ComputeSystem", max_version)
+                except SchemaError as exc:
+                    raise _Failure(H.HCS_E_INVALID_JSON, f"configuration: {exc}") from None
+                self._create_system(handle, id, document)
+            except _Failure:
+                handle.failed = True
+                raise
+            return None, None
+
+        return self._launch("HcsCreateComputeSystem", op, OP_CREATE, work, fault)
+
+    def _check_file(
+        self, system_id: str, path: str, where: str, grants: dict[str, list[str]]
+    ) -> None:
+        if not os.path.exists(path):
+            raise _Failure(H.ERROR_FILE_NOT_FOUND_HR, f"{where}: {path!r} does not exist")
+        granted = [_norm_path(p) for p in grants.get(system_id.lower(), [])]
+        target = _norm_path(path)
+        if not any(target == g or target.startswith(g.rstrip(os.sep) + os.sep) for g in granted):
+            raise _Failure(
+                H.E_ACCESSDENIED,
+                f"{where}: the VM worker for {system_id!r} has no access to {path!r} "
+                "(call HcsGrantVmAccess first)",
+            )
+
+    def _create_system(self, handle: SystemHandle, system_id: str, doc: dict[str, Any]) -> None:
+        vm = doc.get("VirtualMachine")
+        grants = self.store.read_grants()
+        shares: list[dict[str, Any]] = []
+        adapters: dict[str, Any] = {}
+        attachments: dict[str, Any] = {}
+        if isinstance(vm, dict):
+            devices = vm.get("Devices") or {}
+            for controller, scsi in (devices.get("Scsi") or {}).items():
+                for lun, attachment in ((scsi or {}).get("Attachments") or {}).items():
+                    where = f"VirtualMachine.Devices.Scsi.{controller}.Attachments.{lun}.Path"
+                    if attachment.get("Type", "VirtualDisk") in ("VirtualDisk", "Iso"):
+                        self._check_file(system_id, attachment["Path"], where, grants)
+                    attachments[f"{controller}/{lun}"] = attachment
+            for key in ("GuestStateFilePath", "RuntimeStateFilePath"):
+                path = (vm.get("GuestState") or {}).get(key)
+                if path:
+                    self._check_file(system_id, path, f"VirtualMachine.GuestState.{key}", grants)
+            restore = vm.get("RestoreState") or {}
+            if restore.get("SaveStateFilePath"):
+                self._check_file(
+                    system_id, restore["SaveStateFilePath"], "VirtualMachine.RestoreState", grants
+                )
+            template = restore.get("TemplateSystemId")
+            if template:
+                source = self.store.read("systems", template)
+                if source is None or source.get("State") != "SavedAsTemplate":
+                    raise _Failure(
+                        H.HCS_E_SYSTEM_NOT_FOUND,
+                        f"VirtualMachine.RestoreState.TemplateSystemId: no SavedAsTemplate system "
+                        f"{template!r}",
+                    )
+            for index, share in enumerate((devices.get("VirtualSmb") or {}).get("Shares") or []):
+                self._check_share(
+                    share, f"VirtualMachine.Devices.VirtualSmb.Shares.{index}", shares
+                )
+                shares.append(share)
+            for name, adapter in (devices.get("NetworkAdapters") or {}).items():
+                self._check_endpoint(adapter, f"VirtualMachine.Devices.NetworkAdapters.{name}")
+                adapters[name] = adapter
+        system_type = "VirtualMachine" if vm is not None else "Container"
+        memory = ((vm or {}).get("ComputeTopology") or {}).get("Memory") or {}
+        processor = ((vm or {}).get("ComputeTopology") or {}).get("Processor") or {}
+        runtime_id = str(uuid.uuid4())
+        with self.store.lock():
+            self._reap_locked()
+            if self.store.read("systems", system_id) is not None:
+                raise _Failure(
+                    H.HCS_E_SYSTEM_ALREADY_EXISTS, f"a compute system with id {system_id!r} exists"
+                )
+            record = {
+                "Id": system_id,
+                "Owner": doc.get("Owner", ""),
+                "SystemType": system_type,
+                "RuntimeId": runtime_id,
+                "State": "Created",
+                "CreateTime": time.time(),
+                "StartTime": None,
+                "Document": doc,
+                "Shares": shares,
+                "NetworkAdapters": adapters,
+                "Attachments": attachments,
+                "MemoryMB": int(memory.get("SizeInMB", 1024)),
+                "ProcessorCount": int(processor.get("Count", 1)),
+                "TerminateOnLastHandleClosed": bool(doc.get("ShouldTerminateOnLastHandleClosed")),
+                "GuestConnection": isinstance(vm, dict) and "GuestConnection" in vm,
+                "Handles": {} if handle.closed else {str(os.getpid()): 1},
+            }
+            self.store.delete("exited", system_id)
+            self.store.write("systems", system_id, record)
+            root = self.store.guest_root(system_id)
+            if root.exists():
+                shutil.rmtree(root, ignore_errors=True)
+            guestmod.seed_guest_fs(root)
+            handle.runtime_id = runtime_id
+        if handle.closed and record["TerminateOnLastHandleClosed"]:
+            self._exit_system(record, "ForcedExit")
+
+    def _check_share(
+        self, share: dict[str, Any], where: str, existing: list[dict[str, Any]]
+    ) -> None:
+        path = share.get("Path", "")
+        if not os.path.isdir(path):
+            raise _Failure(H.ERROR_PATH_NOT_FOUND_HR, f"{where}.Path: {path!r} is not a directory")
+        if any(s.get("Name", "").lower() == share.get("Name", "").lower() for s in existing):
+            raise _Failure(
+                H.ERROR_FILE_EXISTS_HR, f"{where}.Name: share {share.get('Name')!r} exists"
+            )
+
+    def _check_endpoint(self, adapter: dict[str, Any], where: str) -> None:
+        endpoint = str(adapter.get("EndpointId", "")).strip("{}").lower()
+        if self.store.read("endpoints", endpoint) is None:
+            raise _Failure(
+                H.HCN_E_ENDPOINT_NOT_FOUND, f"{where}.EndpointId: no HCN endpoint {endpoint!r}"
+            )
+
+    def _reap_locked(self) -> None:
+        """Forget handles of dead processes; terminate systems that lost their last handle."""
+        for record in self.store.records("systems"):
+            handles = record.get("Handles") or {}
+            alive = {pid: n for pid, n in handles.items() if n > 0 and _pid_alive(int(pid))}
+            if alive != handles:
+                record["Handles"] = alive
+                if not alive and record.get("TerminateOnLastHandleClosed"):
+                    self._exit_system(record, "ForcedExit")
+                else:
+                    self.store.write("systems", record["Id"], record)
+
+    def _count_handle(
+        self, system_id: str, runtime_id: str | None, delta: int
+    ) -> dict[str, Any] | None:
+        with self.store.lock():
+            record = self.store.read("systems", system_id)
+            if record is None or record.get("RuntimeId") != runtime_id:
+                return None
+            handles = record.setdefault("Handles", {})
+            pid = str(os.getpid())
+            handles[pid] = max(0, handles.get(pid, 0) + delta)
+            if handles[pid] == 0:
+                del handles[pid]
+            self.store.write("systems", system_id, record)
+            return record
+
+    def _exit_system(self, record: dict[str, Any], exit_type: str, status: int = 0) -> None:
+        """The system stops: it disappears, leaving only its exit status (Overview.md)."""
+        system_id = record["Id"]
+        with self.store.lock():
+            current = self.store.read("systems", system_id)
+            if current is None or current.get("RuntimeId") != record["RuntimeId"]:
+                return
+            self.store.delete("systems", system_id)
+            self.store.write(
+                "exited",
+                system_id,
+                {
+                    "Id": system_id,
+                    "RuntimeId": record["RuntimeId"],
+                    "SystemType": record.get("SystemType", "VirtualMachine"),
+                    "Owner": record.get("Owner", ""),
+                    "ExitType": exit_type,
+                    "Status": status,
+                    "StoppedAt": time.time(),
+                },
+            )
+            shutil.rmtree(self.store.guest_root(system_id).parent, ignore_errors=True)
+        for process in list(self._processes.values()):
+            if process.runtime_id == record["RuntimeId"]:
+                process.forced_code = process.forced_code or 1
+                process.cancel.set()
+        data = json.dumps({"Status": status, "ExitType": exit_type})
+        with self._lock:
+            targets = [
+                h
+                for h in self._handles.values()
+                if isinstance(h, SystemHandle)
+                and h.runtime_id == record["RuntimeId"]
+                and h.callback
+            ]
+        for target in targets:
+            self._deliver(target, HCS_EVENT(EVENT_SYSTEM_EXITED, data, None))
+
+    def HcsOpenComputeSystem(self, id: str | None, access: int, out: Any) -> int:
+        hr = self.sync_fault("HcsOpenComputeSystem")
+        if hr is not None:
+            return hr
+        if not out or not id:
+            return H.E_INVALIDARG
+        out[0] = None
+        with self.store.lock():
+            self._reap_locked()
+            record = self.store.read("systems", id)
+            if record is None:
+                raise _Failure(H.HCS_E_SYSTEM_NOT_FOUND, f"no compute system {id!r}")
+            handle: SystemHandle = self._new_handle(
+                lambda h: SystemHandle(h, record["Id"], record["RuntimeId"])
+            )
+            self._count_handle(record["Id"], record["RuntimeId"], +1)
+        out[0] = handle.handle
+        return H.S_OK
+
+    def HcsCloseComputeSystem(self, system: int | None) -> None:
+        self.enter("HcsCloseComputeSystem")
+        try:
+            handle: SystemHandle = self._get(system, SystemHandle)
+        except _Failure as failure:
+            self.violation(f"HcsCloseComputeSystem: {failure.message}")
+            return
+        with handle.cb_lock:  # no callback runs past close (hcsshim v2 relies on it)
+            handle.closed = True
+            handle.callback = None
+        with self._lock:
+            self._handles.pop(handle.handle, None)
+        if handle.runtime_id is None:
+            return
+        record = self._count_handle(handle.system_id, handle.runtime_id, -1)
+        if record and record.get("TerminateOnLastHandleClosed") and not record.get("Handles"):
+            self._exit_system(record, "ForcedExit")
+
+    def HcsSetComputeSystemCallback(
+        self, system: int | None, options: int, context: int | None, callback: int | None
+    ) -> int:
+        fault = self.enter("HcsSetComputeSystemCallback")
+        if fault is not None and not fault.hang:
+            return fault.hresult
+        handle: SystemHandle = self._get(system, SystemHandle)
+        with handle.cb_lock:
+            if handle.callback:
+                return H.HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET
+            handle.callback, handle.context, handle.options = callback, context, options
+        return H.S_OK
+
+    def _system_op(
+        self,
+        function: str,
+        system: int | None,
+        operation: int | None,
+        op_type: int,
+        work: Callable[[SystemHandle], tuple[str | None, Any]],
+    ) -> int:
+        handle: SystemHandle = self._get(system, SystemHandle)
+        op, fault = self._begin(function, operation, op_type, handle)
+        return self._launch(function, op, op_type, lambda: work(handle), fault, handle)
+
+    def _set_state(self, record: dict[str, Any], state: str, **extra: Any) -> None:
+        with self.store.lock():
+            current = self.store.read("systems", record["Id"])
+            if current is None or current.get("RuntimeId") != record["RuntimeId"]:
+                raise _Failure(H.HCS_E_SYSTEM_NOT_FOUND, "the compute system no longer exists")
+            current["State"] = state
+            current.update(extra)
+            self.store.write("systems", record["Id"], current)
+
+    def HcsStartComputeSystem(
+        self, system: int | None, operation: int | None, options: str | None
+    ) -> int:
+        def work(h: SystemHandle) -> tuple[str | None, Any]:
+            self._options(options, "StartOptions", "options")
+            record = self._live(h, "HcsStartComputeSystem", H.HCS_E_INVALID_STATE)
+            if record["State"] != "Created":
+                raise _Failure(
+                    H.HCS_E_INVALID_STATE,
+                    f"HcsStartComputeSystem: the system is {record['State']}, start needs Created",
+                )
+            self._set_state(record, "Running", StartTime=time.time())
+            return None, None
+
+        return self._system_op("HcsStartComputeSystem", system, operation, OP_START, work)
+
+    def HcsShutDownComputeSystem(
+        self, system: int | None, operation: int | None, options: str | None
+    ) -> int:
+        def work(h: SystemHandle) -> tuple[str | None, Any]:
+            opts = self._options(options, "ShutdownOptions", "options") or {}
+            record = self._live(h, "HcsShutDownComputeSystem", H.HCS_E_SYSTEM_ALREADY_STOPPED)
+            vm = record["Document"].get("VirtualMachine") or {}
+            by_ic = opts.get("Mechanism") == "IntegrationService" and "Shutdown" in (
+                vm.get("Services") or {}
+            )
+            if not record.get("GuestConnection") and not by_ic:
+                raise _Failure(
+                    H.ERROR_NOT_SUPPORTED_HR,
+                    "HcsShutDownComputeSystem: the system was created without "
+                    "VirtualMachine.GuestConnection, so there is no guest agent to shut it down; "
+                    "use HcsTerminateComputeSystem",
+                )
+            if record["State"] != "Running":
+                raise _Failure(
+                    H.HCS_E_INVALID_STATE,
+                    f"HcsShutDownComputeSystem: the system is {record['State']}, not Running",
+                )
+            self._exit_system(record, "GracefulExit")
+            return None, None
+
+        return self._system_op("HcsShutDownComputeSystem", system, operation, OP_SHUTDOWN, work)
+
+    def HcsTerminateComputeSystem(
+        self, system: int | None, operation: int | None, options: str | None
+    ) -> int:
+        def work(h: SystemHandle) -> tuple[str | None, Any]:
+            record = self._live(h, "HcsTerminateComputeSystem", H.HCS_E_SYSTEM_ALREADY_STOPPED)
+            self._exit_system(record, "ForcedExit")
+            return None, None
+
+        return self._system_op("HcsTerminateComputeSystem", system, operation, OP_TERMINATE, work)
+
+    def HcsPauseComputeSystem(
+        self, system: int | None, operation: int | None, options: str | None
+    ) -> int:
+        def work(h: SystemHandle) -> tuple[str | None, Any]:
+            self._options(options, "PauseOptions", "options")
+            record = self._live(h, "HcsPauseComputeSystem", H.HCS_E_INVALID_STATE)
+            if record["State"] != "Running":
+                raise _Failure(
+                    H.HCS_E_INVALID_STATE,
+                    f"HcsPauseComputeSystem: the system is {record['State']}, pause needs Running",
+                )
+            self._set_state(record, "Paused")
+            return None, None
+
+        return self._system_op("HcsPauseComputeSystem", system, operation, OP_PAUSE, work)
+
+    def HcsResumeComputeSystem(
+        self, system: int | None, operation: int | None, options: str | None
+    ) -> int:
+        def work(h: SystemHandle) -> tuple[str | None, Any]:
+            record = self._live(h, "HcsResumeComputeSystem", H.HCS_E_INVALID_STATE)
+            if record["State"] != "Paused":
+                raise _Failure(
+                    H.HCS_E_INVALID_STATE,
+                    f"HcsResumeComputeSystem: the system is {record['State']}, resume needs Paused",
+                )
+            self._set_state(record, "Running")
+            return None, None
+
+        return self._system_op("HcsResumeComputeSystem", system, operation, OP_RESUME, work)
+
+    def HcsSaveComputeSystem(
+        self, system: int | None, operation: int | None, options: str | None
+    ) -> int:
+        def work(h: SystemHandle) -> tuple[str | None, Any]:
+            opts = self._options(options, "SaveOptions", "options") or {}
+            record = self._live(h, "HcsSaveComputeSystem", H.HCS_E_INVALID_STATE)
+            if record["State"] != "Paused":
+                raise _Failure(
+                    H.HCS_E_INVALID_STATE,
+                    f"HcsSaveComputeSystem: the system is {record['State']}; it cannot be saved as "
+                    "it is still running — pause it first",
+                )
+            if opts.get("SaveType") == "AsTemplate":
+                self._set_state(record, "SavedAsTemplate")
+                return None, None
+            path = opts.get("SaveStateFilePath")
+            if not path:
+                raise _Failure(
+                    H.E_INVALIDARG, "SaveOptions.SaveStateFilePath is required for ToFile"
+                )
+            self._check_file(
+                record["Id"], path, "SaveOptions.SaveStateFilePath", self.store.read_grants()
+            )
+            StateStore.write_json(
+                Path(path),
+                {
+                    "SimulatedSavedState": 1,
+                    "SystemId": record["Id"],
+                    "Document": record["Document"],
+                },
+            )
+            return None, None
+
+        return self._system_op("HcsSaveComputeSystem", system, operation, OP_SAVE, work)
+
+    def _properties(self, record: dict[str, Any], types: list[str]) -> dict[str, Any]:
+        props: dict[str, Any] = {
+            "Id": record["Id"],
+            "SystemType": record.get("SystemType", "VirtualMachine"),
+            "RuntimeOsType": "Windows",
+            "Owner": record.get("Owner", ""),
+            "RuntimeId": record["RuntimeId"],
+            "State": record["State"],
+            "Stopped": False,
+        }
+        uptime = time.time() - record["StartTime"] if record.get("StartTime") else 0.0
+        memory_bytes = int(record.get("MemoryMB", 1024)) * 1024 * 1024
+        if "Statistics" in types:
+            props["Statistics"] = {
+                "Timestamp": _now_iso(),
+                "ContainerStartTime": datetime.datetime.fromtimestamp(
+                    record.get("StartTime") or record["CreateTime"], datetime.timezone.utc
+                )
+                .isoformat()
+                .replace("+00:00", "Z"),
+                "Uptime100ns": int(uptime * 10_000_000),
+                "Processor": {
+                    "TotalRuntime100ns": int(uptime * 1_000_000),
+                    "RuntimeUser100ns": int(uptime * 600_000),
+                    "RuntimeKernel100ns": int(uptime * 400_000),
+                },
+                "Memory": {
+                    "MemoryUsageCommitBytes": memory_bytes // 2,
+                    "MemoryUsageCommitPeakBytes": memory_bytes // 2,
+                    "MemoryUsagePrivateWorkingSetBytes": memory_bytes // 4,
+                },
+                "Storage": {
+                    "ReadCountNormalized": 0,
+                    "ReadSizeBytes": 0,
+                    "WriteCountNormalized": 0,
+                    "WriteSizeBytes": 0,
+                },
+            }
+        if "Memory" in types:
+            props["Memory"] = {
+                "VirtualNodeCount": 1,
+                "VirtualMachineMemory": {
+                    "AvailableMemory": memory_bytes // (2 * 1024 * 1024),
+                    "AvailableMemoryBuffer": 0,
+                    "ReservedMemory": 0,
+                    "AssignedMemory": memory_bytes // (1024 * 1024),
+                    "SlpActive": False,
+                    "BalancingEnabled": False,
+                    "DmOperationInProgress": False,
+                },
+            }
+        if "ProcessList" in types:
+            props["ProcessList"] = [
+                {
+                    "ProcessId": p.pid,
+                    "ImageName": str(p.params.get("CommandLine", "")).split(" ")[0],
+                }
+                for p in self._processes.values()
+                if p.runtime_id == record["RuntimeId"] and not p.exited.is_set()
+            ]
+        if "TerminateOnLastHandleClosed" in types:
+            props["TerminateOnLastHandleClosed"] = bool(record.get("TerminateOnLastHandleClosed"))
+        if "GuestConnection" in types and record.get("GuestConnection"):
+            props["GuestConnectionInfo"] = {
+                "SupportedSchemaVersions": [{"Major": 2, "Minor": self.max_schema_version[1]}],
+                "ProtocolVersion": 4,
+            }
+        return props
+
+    def HcsGetComputeSystemProperties(
+        self, system: int | None, operation: int | None, query: str | None
+    ) -> int:
+        def work(h: SystemHandle) -> tuple[str | None, Any]:
+            q = self._options(query, "System_PropertyQuery", "propertyQuery") or {}
+            record = self._record(h)
+            if record is None:
+                tomb = self._exited(h)
+                if tomb is None:
+                    raise _Failure(H.HCS_E_SYSTEM_NOT_FOUND, "the compute system does not exist")
+                return json.dumps(
+                    {
+                        "Id": tomb["Id"],
+                        "SystemType": tomb["SystemType"],
+                        "RuntimeId": tomb["RuntimeId"],
+                        "State": "Stopped",
+                        "Stopped": True,
+                        "ExitType": tomb["ExitType"],
+                    }
+                ), None
+            return json.dumps(self._properties(record, list(q.get("PropertyTypes") or []))), None
+
+        return self._system_op(
+            "HcsGetComputeSystemProperties", system, operation, OP_GET_PROPERTIES, work
+        )
+
+    def HcsEnumerateComputeSystems(self, query: str | None, operation: int | None) -> int:
+        op, fault = self._begin("HcsEnumerateComputeSystems", operation, OP_ENUMERATE)
+
+        def work() -> tuple[str | None, Any]:
+            q = self._options(query, "SystemQuery", "query") or {}
+            with self.store.lock():
+                self._reap_locked()
+                records = self.store.records("systems")
+            out = []
+            for record in records:
+                if q.get("Ids") and record["Id"].lower() not in [i.lower() for i in q["Ids"]]:
+                    continue
+                if q.get("Names") and record["Id"] not in q["Names"]:
+                    continue
+                if q.get("Types") and record.get("SystemType") not in q["Types"]:
+                    continue
+                if q.get("Owners") and record.get("Owner") not in q["Owners"]:
+                    continue
+                out.append(self._properties(record, []))
+            return json.dumps(out), None
+
+        return self._launch("HcsEnumerateComputeSystems", op, OP_ENUMERATE, work, fault)
+
+    def HcsModifyComputeSystem(
+        self,
+        system: int | None,
+        operation: int | None,
+        configuration: str | None,
+        identity: int | None,
+    ) -> int:
+        def work(h: SystemHandle) -> tuple[str | None, Any]:
+            try:
+                request = parse_document(configuration, "configuration")
+                validate_hcs(request, "ModifySettingRequest", self.max_schema_version)
+            except SchemaError as exc:
+                raise _Failure(H.HCS_E_INVALID_JSON, f"configuration: {exc}") from None
+            record = self._live(h, "HcsModifyComputeSystem", H.HCS_E_INVALID_STATE)
+            if record["State"] not in ("Created", "Running"):
+                raise _Failure(
+                    H.HCS_E_INVALID_STATE,
+                    f"HcsModifyComputeSystem: the system is {record['State']}",
+                )
+            self._modify(record, request)
+            return None, None
+
+        return self._system_op("HcsModifyComputeSystem", system, operation, OP_MODIFY, work)
+
+    def _modify(self, record: dict[str, Any], request: dict[str, Any]) -> None:
+        path = str(request.get("ResourcePath", ""))
+        kind = request.get("RequestType", "Update")
+        settings: Any = request.get("Settings")
+        if request.get("GuestRequest") is not None and not record.get("GuestConnection"):
+            raise _Failure(H.ERROR_NOT_SUPPORTED_HR, "GuestRequest needs a GuestConnection")
+        if not path:
+            if request.get("GuestRequest") is not None:
+                return
+            raise _Failure(H.E_INVALIDARG, "ModifySettingRequest.ResourcePath is required")
+        parts = path.split("/")
+        vm = path.startswith("VirtualMachine/")
+        if not vm:
+            raise _Failure(H.E_INVALIDARG, f"ResourcePath {path!r}: unknown resource")
+        mx = self.max_schema_version
+        grants = self.store.read_grants()
+        try:
+            if path == "VirtualMachine/Devices/VirtualSmb/Shares":
+                shares = list(record.get("Shares") or [])
+                if kind == "Add":
+                    validate_hcs(settings, "VirtualSmbShare", mx, "Settings")
+                    self._check_share(settings, "Settings", shares)
+                    shares.append(settings)
+                elif kind == "Remove":
+                    name = str((settings or {}).get("Name", "")).lower()
+                    if not any(s.get("Name", "").lower() == name for s in shares):
+                        raise _Failure(H.ERROR_NOT_FOUND_HR, f"no VSMB share named {name!r}")
+                    shares = [s for s in shares if s.get("Name", "").lower() != name]
+                else:
+                    validate_hcs(settings, "VirtualSmbShare", mx, "Settings")
+                    for share in shares:
+                        if share.get("Name", "").lower() == settings.get("Name", "").lower():
+                            share["AllowedFiles"] = settings.get("AllowedFiles", [])
+                record["Shares"] = shares
+            elif path.startswith("VirtualMachine/Devices/NetworkAdapters/") and len(parts) == 4:
+                adapters = dict(record.get("NetworkAdapters") or {})
+                if kind == "Add":
+                    validate_hcs(settings, "NetworkAdapter", mx, "Settings")
+                    self._check_endpoint(settings, "Settings")
+                    adapters[parts[3]] = settings
+                elif kind == "Remove":
+                    if parts[3] not in adapters:
+                        raise _Failure(H.ERROR_NOT_FOUND_HR, f"no network adapter {parts[3]!r}")
+                    del adapters[parts[3]]
+                else:
+                    validate_hcs(settings, "NetworkAdapter", mx, "Settings")
+                    adapters[parts[3]] = settings
+                record["NetworkAdapters"] = adapters
+            elif path.startswith("VirtualMachine/Devices/Scsi/") and len(parts) == 6:
+                attachments = dict(record.get("Attachments") or {})
+                key = f"{parts[3]}/{parts[5]}"
+                if kind == "Add":
+                    validate_hcs(settings, "Attachment", mx, "Settings")
+                    self._check_file(record["Id"], settings["Path"], "Settings.Path", grants)
+                    if key in attachments:
+                        raise _Failure(H.ERROR_FILE_EXISTS_HR, f"LUN {key} is in use")
+                    attachments[key] = settings
+                elif kind == "Remove":
+                    if key not in attachments:
+                        raise _Failure(H.ERROR_NOT_FOUND_HR, f"nothing attached at {key}")
+                    del attachments[key]
+                record["Attachments"] = attachments
+            elif path == "VirtualMachine/ComputeTopology/Memory/SizeInMB":
+                if isinstance(settings, bool) or not isinstance(settings, int) or settings <= 0:
+                    raise _Failure(H.HCS_E_INVALID_JSON, "Settings: expected a size in MB")
+                record["MemoryMB"] = settings
+            elif path.startswith("VirtualMachine/Devices/Plan9/Shares"):
+                validate_hcs(settings, "Plan9Share", mx, "Settings") if kind == "Add" else None
+            elif path.startswith(("VirtualMachine/Devices/", "VirtualMachine/ComputeTopology/")):
+                pass  # accepted and recorded only by the document history below
+            else:
+                raise _Failure(H.E_INVALIDARG, f"ResourcePath {path!r}: unknown resource")
+        except SchemaError as exc:
+            raise _Failure(H.HCS_E_INVALID_JSON, f"configuration.{exc}") from None
+        record.setdefault("Modifications", []).append(request)
+        with self.store.lock():
+            current = self.store.read("systems", record["Id"])
+            if current is None or current.get("RuntimeId") != record["RuntimeId"]:
+                raise _Failure(H.HCS_E_SYSTEM_NOT_FOUND, "the compute system no longer exists")
+            for key in ("Shares", "NetworkAdapters", "Attachments", "MemoryMB", "Modifications"):
+                if key in record:
+                    current[key] = record[key]
+            self.store.write("systems", record["Id"], current)
+
+    # ---- processes -----------------------------------------------------------------------------
+
+    def HcsCreateProcess(
+        self,
+        system: int | None,
+        parameters: str | None,
+        operation: int | None,
+        security_descriptor: int | None,
+        out: Any,
+    ) -> int:
+        handle: SystemHandle = self._get(system, SystemHandle)
+        op, fault = self._begin("HcsCreateProcess", operation, OP_CREATE_PROCESS, handle)
+        if not out:
+            raise _Failure(H.E_INVALIDARG, "HcsCreateProcess: process out pointer is NULL")
+        out[0] = None
+        if security_descriptor:
+            raise _Failure(H.E_INVALIDARG, "HcsCreateProcess: securityDescriptor must be NULL")
+        with self._lock:
+            self._next_pid += 4
+            pid = self._next_pid
+        process = GuestProcess(pid, handle.system_id, handle.runtime_id or "", {})
+        process_handle: ProcessHandle = self._new_handle(
+            lambda h: ProcessHandle(h, process, handle)
+        )
+        out[0] = process_handle.handle
+
+        def work() -> tuple[str | None, Any]:
+            try:
+                params = parse_document(parameters, "processParameters")
+                validate_hcs(params, "ProcessParameters", self.max_schema_version)
+            except SchemaError as exc:
+                raise _Failure(H.HCS_E_INVALID_JSON, f"processParameters: {exc}") from None
+            record = self._live(handle, "HcsCreateProcess", H.HCS_E_INVALID_STATE)
+            if record["State"] != "Running":
+                raise _Failure(
+                    H.HCS_E_INVALID_STATE, f"HcsCreateProcess: the system is {record['State']}"
+                )
+            if not record.get("GuestConnection"):
+                raise _Failure(
+                    H.ERROR_NOT_SUPPORTED_HR,
+                    "HcsCreateProcess: the request is not supported — the system was created "
+                    "without VirtualMachine.GuestConnection, so HCS has no guest agent to run "
+                    "processes (hcsshim issue #1327)",
+                )
+            if not params.get("CommandLine") and not params.get("CommandArgs"):
+                raise _Failure(H.E_INVALIDARG, "processParameters.CommandLine is required")
+            process.params = params
+            process.runtime_id = record["RuntimeId"]
+            info = self._spawn(process, record)
+            return None, info
+
+        return self._launch("HcsCreateProcess", op, OP_CREATE_PROCESS, work, fault, handle)
+
+    def _spawn(
+        self, process: GuestProcess, record: dict[str, Any]
+    ) -> tuple[int, int | None, int | None, int | None]:
+        params = process.params
+        console = bool(params.get("EmulateConsole"))
+        guest_in = guest_out = guest_err = None
+        host_in = host_out = host_err = None
+        if params.get("CreateStdInPipe"):
+            guest_in, host_in = os.pipe()
+        if params.get("CreateStdOutPipe"):
+            host_out, guest_out = os.pipe()
+        if params.get("CreateStdErrPipe") and not console:
+            host_err, guest_err = os.pipe()
+        for fd in (guest_out, guest_err):
+            if fd is not None and sys.platform != "win32":  # guest pipes use select(): POSIX
+                os.set_blocking(fd, False)
+        process.guest_fds = [fd for fd in (guest_in, guest_out, guest_err) if fd is not None]
+        for fd, what in ((host_in, "stdin"), (host_out, "stdout"), (host_err, "stderr")):
+            if fd is not None:
+                self.track_fd(fd, what)
+        process.host_fds = (host_in, host_out, host_err)
+        io = guestmod.GuestIO(
+            guest_in,
+            guest_out,
+            guest_out if console else guest_err,
+            process.cancel,
+            process.stdin_closed,
+        )
+        system_id = record["Id"]
+        store = self.store
+
+        def shares() -> list[guestmod.Share]:
+            current = store.read("systems", system_id) or record
+            return [
+                guestmod.Share(
+                    s.get("Name", ""),
+                    s.get("Path", ""),
+                    bool((s.get("Options") or {}).get("ReadOnly")),
+                )
+                for s in current.get("Shares") or []
+            ]
+
+        fs = guestmod.GuestFS(self.store.guest_root(system_id), shares)
+        hostname = "".join(c for c in system_id if c.isalnum())[:15].upper() or "SANDBOX"
+        user = params.get("User") or "sandbox\\WDAGUtilityAccount"
+        env = guestmod.default_environment(hostname, user)
+        env.update(params.get("Environment") or {})
+        cwd = params.get("WorkingDirectory") or "C:\\"
+        try:
+            if not fs.resolve(cwd, "C:\\").host.is_dir():
+                raise guestmod.GuestError("the directory name is invalid")
+        except guestmod.GuestError:
+            # The process never starts: release both ends of every pipe made above.
+            for fd in process.guest_fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            for fd in (host_in, host_out, host_err):
+                if fd is not None:
+                    self._close_tracked_fd(fd)
+            raise _Failure(
+                0x8007010B, f"WorkingDirectory {cwd!r}: the directory name is invalid"
+            ) from None
+        state = guestmod.GuestState(fs, io, env, guestmod._normalize_guest(cwd), hostname, user)
+        command_line = params.get("CommandLine") or " ".join(params.get("CommandArgs") or [])
+        with self._lock:
+            self._processes[(system_id, process.pid)] = process
+
+        def run() -> None:
+            code = 0
+            try:
+                code = guestmod.run_command_line(state, command_line)
+            except guestmod.Cancelled:
+                code = process.forced_code if process.forced_code is not None else 1
+            except Exception as exc:
+                self.violation(f"guest process {process.pid} crashed: {exc!r}")
+                code = 1
+            if process.forced_code is not None:
+                code = process.forced_code
+            for fd in process.guest_fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            process.exit_code = code & 0xFFFFFFFF
+            process.exited.set()
+            self._process_exited(process)
+
+        threading.Thread(target=run, name=f"hcs-sim-guest-{process.pid}", daemon=True).start()
+        return (process.pid, host_in, host_out, host_err)
+
+    def _status(self, process: GuestProcess) -> dict[str, Any]:
+        exited = process.exited.is_set()
+        return {
+            "ProcessId": process.pid,
+            "Exited": exited,
+            "ExitCode": process.exit_code if exited else 0,
+            "LastWaitResult": 0,
+        }
+
+    def _process_exited(self, process: GuestProcess) -> None:
+        data = json.dumps(self._status(process))
+        with self._lock:
+            targets = [
+                h
+                for h in self._handles.values()
+                if isinstance(h, ProcessHandle) and h.process is process and h.callback
+            ]
+        for target in targets:
+            self._deliver(target, HCS_EVENT(EVENT_PROCESS_EXITED, data, None))
+
+    def HcsOpenProcess(self, system: int | None, pid: int, access: int, out: Any) -> int:
+        hr = self.sync_fault("HcsOpenProcess")
+        if hr is not None:
+            return hr
+        handle: SystemHandle = self._get(system, SystemHandle)
+        if not out:
+            return H.E_INVALIDARG
+        out[0] = None
+        with self._lock:
+            process = self._processes.get((handle.system_id, pid))
+        if process is None or process.runtime_id != handle.runtime_id:
+            raise _Failure(H.ERROR_NOT_FOUND_HR, f"no process {pid} in {handle.system_id!r}")
+        process_handle: ProcessHandle = self._new_handle(
+            lambda h: ProcessHandle(h, process, handle)
+        )
+        out[0] = process_handle.handle
+        return H.S_OK
+
+    def HcsCloseProcess(self, process: int | None) -> None:
+        self.enter("HcsCloseProcess")
+        try:
+            handle: ProcessHandle = self._get(process, ProcessHandle)
+        except _Failure as failure:
+            self.violation(f"HcsCloseProcess: {failure.message}")
+            return
+        with handle.cb_lock:
+            handle.closed = True
+            handle.callback = None
+        with self._lock:
+            self._handles.pop(handle.handle, None)
+
+    def _process_op(
+        self,
+        function: str,
+        process: int | None,
+        operation: int | None,
+        op_type: int,
+        work: Callable[[ProcessHandle], tuple[str | None, Any]],
+    ) -> int:
+        handle: ProcessHandle = self._get(process, ProcessHandle)
+        op, fault = self._begin(function, operation, op_type)
+        return self._launch(function, op, op_type, lambda: work(handle), fault)
+
+    @staticmethod
+    def _started(handle: ProcessHandle, function: str) -> GuestProcess:
+        if not handle.process.params:
+            raise _Failure(
+                H.HCS_E_PROCESS_INFO_NOT_AVAILABLE, f"{function}: the process was not created"
+            )
+        return handle.process
+
+    def HcsTerminateProcess(
+        self, process: int | None, operation: int | None, options: str | None
+    ) -> int:
+        def work(h: ProcessHandle) -> tuple[str | None, Any]:
+            proc = self._started(h, "HcsTerminateProcess")
+            if proc.exited.is_set():
+                raise _Failure(H.HCS_E_PROCESS_ALREADY_STOPPED, "the process has already exited")
+            proc.forced_code = 1
+            proc.cancel.set()
+            proc.exited.wait(5)
+            return None, None
+
+        return self._process_op("HcsTerminateProcess", process, operation, OP_TERMINATE, work)
+
+    def HcsSignalProcess(
+        self, process: int | None, operation: int | None, options: str | None
+    ) -> int:
+        def work(h: ProcessHandle) -> tuple[str | None, Any]:
+            opts = self._options(options, "SignalProcessOptions", "options") or {}
+            proc = self._started(h, "HcsSignalProcess")
+            if proc.exited.is_set():
+                raise _Failure(H.HCS_E_PROCESS_ALREADY_STOPPED, "the process has already exited")
+            if opts.get("Signal") in (
+                "CtrlC",
+                "CtrlBreak",
+                "CtrlClose",
+                "CtrlLogOff",
+                "CtrlShutdown",
+            ):
+                proc.forced_code = H.STATUS_CONTROL_C_EXIT
+                proc.cancel.set()
+            return None, None
+
+        return self._process_op("HcsSignalProcess", process, operation, OP_SIGNAL_PROCESS, work)
+
+    def HcsGetProcessInfo(self, process: int | None, operation: int | None) -> int:
+        def work(h: ProcessHandle) -> tuple[str | None, Any]:
+            proc = self._started(h, "HcsGetProcessInfo")
+            # The std handles were handed out once, by HcsCreateProcess; here they are NULL.
+            return None, (proc.pid, None, None, None)
+
+        return self._process_op("HcsGetProcessInfo", process, operation, OP_GET_PROCESS_INFO, work)
+
+    def HcsGetProcessProperties(
+        self, process: int | None, operation: int | None, query: str | None
+    ) -> int:
+        def work(h: ProcessHandle) -> tuple[str | None, Any]:
+            proc = self._started(h, "HcsGetProcessProperties")
+            return json.dumps(self._status(proc)), None
+
+        return self._process_op(
+            "HcsGetProcessProperties", process, operation, OP_GET_PROCESS_PROPERTIES, work
+        )
+
+    def HcsModifyProcess(
+        self, process: int | None, operation: int | None, settings: str | None
+    ) -> int:
+        def work(h: ProcessHandle) -> tuple[str | None, Any]:
+            try:
+                request = parse_document(settings, "settings")
+                validate_hcs(request, "ProcessModifyRequest", self.max_schema_version)
+            except SchemaError as exc:
+                raise _Failure(H.HCS_E_INVALID_JSON, f"settings: {exc}") from None
+            proc = self._started(h, "HcsModifyProcess")
+            if proc.exited.is_set():
+                raise _Failure(H.HCS_E_PROCESS_ALREADY_STOPPED, "the process has already exited")
+            if request["Operation"] == "CloseHandle":
+                which = (request.get("CloseHandle") or {}).get("Handle")
+                if which is None:
+                    raise _Failure(H.HCS_E_INVALID_JSON, "settings.CloseHandle.Handle is required")
+                if which in ("StdIn", "All"):
+                    proc.stdin_closed.set()
+            else:
+                size = request.get("ConsoleSize") or {}
+                if not proc.params.get("EmulateConsole"):
+                    raise _Failure(
+                        H.E_INVALIDARG, "ConsoleSize needs a process with EmulateConsole"
+                    )
+                proc.console_size = (int(size.get("Height", 0)), int(size.get("Width", 0)))
+            return None, None
+
+        return self._process_op("HcsModifyProcess", process, operation, OP_MODIFY_PROCESS, work)
+
+    def HcsSetProcessCallback(
+        self, process: int | None, options: int, context: int | None, callback: int | None
+    ) -> int:
+        fault = self.enter("HcsSetProcessCallback")
+        if fault is not None and not fault.hang:
+            return fault.hresult
+        handle: ProcessHandle = self._get(process, ProcessHandle)
+        with handle.cb_lock:
+            if handle.callback:
+                return H.HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET
+            handle.callback, handle.context = callback, context
+        return H.S_OK
+
+    # ---- service and VM utilities ---------------------------------------------------------------
+
+    def HcsGetServiceProperties(self, query: str | None, out: Any) -> int:
+        hr = self.sync_fault("HcsGetServiceProperties")
+        if out:
+            out[0] = None
+        if hr is not None:
+            return hr
+        if not out:
+            return H.E_INVALIDARG
+        try:
+            q = parse_document(query, "propertyQuery") if query else {}
+            validate_hcs(q, "Service_PropertyQuery", self.max_schema_version)
+        except SchemaError as exc:
+            out[0] = self.alloc_string(
+                json.dumps({"Error": H.signed(H.HCS_E_INVALID_JSON), "ErrorMessage": str(exc)}),
+                LOCAL_FREE,
+                "HcsGetServiceProperties",
+            )
+            return H.HCS_E_INVALID_JSON
+        props: list[Any] = []
+        for kind in q.get("PropertyTypes") or ["Basic"]:
+            if kind == "Basic":
+                props.append(
+                    {
+                        "SupportedSchemaVersions": [
+                            {"Major": major, "Minor": minor}
+                            for major, minor in self.schema_versions
+                        ]
+                    }
+                )
+            else:
+                props.append({})
+        out[0] = self.alloc_string(
+            json.dumps({"Properties": props}), LOCAL_FREE, "HcsGetServiceProperties"
+        )
+        return H.S_OK
+
+    def _grant(self, function: str, vm_id: str | None, path: str | None, add: bool) -> int:
+        hr = self.sync_fault(function)
+        if hr is not None:
+            return hr
+        if not vm_id or not path:
+            return H.E_INVALIDARG
+        if not os.path.exists(path):
+            raise _Failure(H.ERROR_FILE_NOT_FOUND_HR, f"{function}: {path!r} does not exist")
+        with self.store.lock():
+            grants = self.store.read_grants()
+            paths = grants.setdefault(vm_id.lower(), [])
+            norm = os.path.abspath(path)
+            if add and norm not in paths:
+                paths.append(norm)
+            if not add and norm in paths:
+                paths.remove(norm)
+            self.store.write_grants(grants)
+        return H.S_OK
+
+    def HcsGrantVmAccess(self, vm_id: str | None, path: str | None) -> int:
+        return self._grant("HcsGrantVmAccess", vm_id, path, True)
+
+    def HcsRevokeVmAccess(self, vm_id: str | None, path: str | None) -> int:
+        return self._grant("HcsRevokeVmAccess", vm_id, path, False)
+
+    def _empty_file(self, function: str, path: str | None, marker: str) -> int:
+        hr = self.sync_fault(function)
+        if hr is not None:
+            return hr
+        if not path:
+            return H.E_INVALIDARG
+        if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise _Failure(
+                H.ERROR_PATH_NOT_FOUND_HR, f"{function}: the folder of {path!r} does not exist"
+            )
+        if os.path.exists(path):
+            raise _Failure(H.ERROR_FILE_EXISTS_HR, f"{function}: {path!r} exists")
+        StateStore.write_json(Path(path), {marker: 1})
+        return H.S_OK
+
+    def HcsCreateEmptyGuestStateFile(self, path: str | None) -> int:
+        return self._empty_file("HcsCreateEmptyGuestStateFile", path, "SimulatedGuestState")
+
+    def HcsCreateEmptyRuntimeStateFile(self, path: str | None) -> int:
+        return self._empty_file("HcsCreateEmptyRuntimeStateFile", path, "SimulatedRuntimeState")
+
+    # ---- kernel32 / ole32 -----------------------------------------------------------------------
+
+    def LocalFree(self, address: int | None) -> int | None:
+        if not self._free(address, LOCAL_FREE):
+            return address  # LocalFree returns the handle itself on failure
+        return None
+
+    def CoTaskMemFree(self, address: int | None) -> None:
+        self._free(address, COTASKMEM_FREE)
+
+    def CloseHandle(self, handle: int | None) -> int:
+        if not handle:
+            return 0
+        with self._lock:
+            obj = self._handles.get(handle)
+            if isinstance(obj, VhdHandle):
+                del self._handles[handle]
+                return 1
+            if handle in self._fds:
+                self._close_tracked_fd(handle)
+                return 1
+        self.violation(f"CloseHandle(0x{handle:X}): not a handle the simulator gave out")
+        return 0
+
+    # ---- virtdisk ----------------------------------------------------------------------------
+
+    def _vhd_fault(self, function: str) -> int | None:
+        hr = self.sync_fault(function)
+        if hr is None:
+            return None
+        return hr & 0xFFFF if (hr >> 16) & 0x1FFF == 7 else H.ERROR_INVALID_PARAMETER
+
+    def CreateVirtualDisk(
+        self,
+        storage_type: int | None,
+        path: str | None,
+        access: int,
+        security: int | None,
+        flags: int,
+        provider_flags: int,
+        parameters: int | None,
+        overlapped: int | None,
+        out: Any,
+    ) -> int:
+        from hcs_sandbox.sim.exports import CREATE_VIRTUAL_DISK_PARAMETERS_V2
+
+        error = self._vhd_fault("CreateVirtualDisk")
+        if error is not None:
+            return error
+        if not path or not out or not parameters:
+            return H.ERROR_INVALID_PARAMETER
+        out[0] = None
+        params = ctypes.cast(parameters, ctypes.POINTER(CREATE_VIRTUAL_DISK_PARAMETERS_V2)).contents
+        if params.Version not in (1, 2):
+            return H.ERROR_INVALID_PARAMETER
+        if os.path.exists(path):
+            return H.ERROR_FILE_EXISTS
+        if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            return H.ERROR_PATH_NOT_FOUND
+        parent = params.ParentPath if params.Version == 2 else None
+        if parent and not os.path.exists(parent):
+            return H.ERROR_FILE_NOT_FOUND
+        size = int(params.MaximumSize) if params.Version == 2 else 0
+        if parent:
+            with contextlib.suppress(OSError, ValueError):
+                size = int(json.loads(Path(parent).read_text()).get("MaximumSize", 0))
+        StateStore.write_json(
+            Path(path),
+            {
+                "SimulatedVhd": 1,
+                "MaximumSize": size,
+                "BlockSizeInBytes": int(params.BlockSizeInBytes) if params.Version == 2 else 0,
+                "ParentPath": parent,
+                "Formatted": False,
+            },
+        )
+        vhd: VhdHandle = self._new_handle(lambda h: VhdHandle(h, path))
+        out[0] = vhd.handle
+        return H.ERROR_SUCCESS
+
+    @staticmethod
+    def _read_vhd(path: str) -> dict[str, Any] | None:
+        try:
+            value = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return value if isinstance(value, dict) and value.get("SimulatedVhd") else None
+
+    def OpenVirtualDisk(
+        self,
+        storage_type: int | None,
+        path: str | None,
+        access: int,
+        flags: int,
+        parameters: int | None,
+        out: Any,
+    ) -> int:
+        error = self._vhd_fault("OpenVirtualDisk")
+        if error is not None:
+            return error
+        if not path or not out:
+            return H.ERROR_INVALID_PARAMETER
+        out[0] = None
+        if not os.path.exists(path):
+            return H.ERROR_FILE_NOT_FOUND
+        if self._read_vhd(path) is None:
+            return H.ERROR_INVALID_DATA  # not a (simulated) virtual disk
+        vhd: VhdHandle = self._new_handle(lambda h: VhdHandle(h, path))
+        out[0] = vhd.handle
+        return H.ERROR_SUCCESS
+
+    def _vhd(self, handle: int | None) -> VhdHandle | None:
+        with self._lock:
+            obj = self._handles.get(handle or 0)
+        return obj if isinstance(obj, VhdHandle) else None
+
+    def AttachVirtualDisk(
+        self,
+        handle: int | None,
+        security: int | None,
+        flags: int,
+        provider_flags: int,
+        parameters: int | None,
+        overlapped: int | None,
+    ) -> int:
+        error = self._vhd_fault("AttachVirtualDisk")
+        if error is not None:
+            return error
+        vhd = self._vhd(handle)
+        if vhd is None:
+            return H.ERROR_INVALID_HANDLE
+        vhd.attached = True
+        return H.ERROR_SUCCESS
+
+    def DetachVirtualDisk(self, handle: int | None, flags: int, provider_flags: int) -> int:
+        error = self._vhd_fault("DetachVirtualDisk")
+        if error is not None:
+            return error
+        vhd = self._vhd(handle)
+        if vhd is None:
+            return H.ERROR_INVALID_HANDLE
+        vhd.attached = False
+        return H.ERROR_SUCCESS
+
+    # ---- computestorage ----------------------------------------------------------------------
+
+    def _layer_data(self, text: str | None, what: str) -> dict[str, Any]:
+        try:
+            value = parse_document(text, what)
+            validate_hcs(value, "LayerData", self.max_schema_version)
+        except SchemaError as exc:
+            raise _Failure(H.HCS_E_INVALID_JSON, f"{what}: {exc}") from None
+        return value  # type: ignore[no-any-return]
+
+    def HcsFormatWritableLayerVhd(self, handle: int | None) -> int:
+        hr = self.sync_fault("HcsFormatWritableLayerVhd")
+        if hr is not None:
+            return hr
+        vhd = self._vhd(handle)
+        if vhd is None:
+            raise _Failure(H.E_HANDLE, "HcsFormatWritableLayerVhd: not an open virtual disk handle")
+        data = self._read_vhd(vhd.path)
+        if data is None:
+            raise _Failure(H.ERROR_FILE_NOT_FOUND_HR, f"{vhd.path!r} is gone")
+        data["Formatted"] = True
+        StateStore.write_json(Path(vhd.path), data)
+        return H.S_OK
+
+    def HcsGetLayerVhdMountPath(self, handle: int | None, out: Any) -> int:
+        hr = self.sync_fault("HcsGetLayerVhdMountPath")
+        if out:
+            out[0] = None
+        if hr is not None:
+            return hr
+        vhd = self._vhd(handle)
+        if vhd is None or not out:
+            raise _Failure(H.E_HANDLE, "HcsGetLayerVhdMountPath: not an open virtual disk handle")
+        if not vhd.attached:
+            raise _Failure(H.E_INVALIDARG, "HcsGetLayerVhdMountPath: the disk is not attached")
+        volume = uuid.uuid5(uuid.NAMESPACE_URL, _norm_path(vhd.path))
+        out[0] = self.alloc_string(
+            f"\\\\?\\Volume{{{volume}}}\\", LOCAL_FREE, "HcsGetLayerVhdMountPath"
+        )
+        return H.S_OK
+
+    def HcsSetupBaseOSLayer(
+        self, layer_path: str | None, vhd_handle: int | None, options: str | None
+    ) -> int:
+        hr = self.sync_fault("HcsSetupBaseOSLayer")
+        if hr is not None:
+            return hr
+        opts = self._options(options, "OsLayerOptions", "options") or {}
+        if not layer_path or not os.path.isdir(layer_path):
+            raise _Failure(
+                H.ERROR_PATH_NOT_FOUND_HR, f"HcsSetupBaseOSLayer: {layer_path!r} is not a folder"
+            )
+        if opts.get("Type", "Container") == "Vm" and self._vhd(vhd_handle) is None:
+            raise _Failure(H.E_HANDLE, "HcsSetupBaseOSLayer: Type Vm needs an attached VHD handle")
+        if opts.get("Type", "Container") == "Container" and vhd_handle:
+            raise _Failure(
+                H.E_INVALIDARG, "HcsSetupBaseOSLayer: Type Container needs a NULL vhdHandle"
+            )
+        for sub in ("Hives", "Layout"):
+            if os.path.exists(os.path.join(layer_path, sub)):
+                raise _Failure(H.ERROR_FILE_EXISTS_HR, f"HcsSetupBaseOSLayer: {sub} already exists")
+        StateStore.write_json(Path(layer_path) / "Layout" / "sim-base-layer.json", opts)
+        return H.S_OK
+
+    def HcsInitializeWritableLayer(
+        self, path: str | None, layer_data: str | None, options: str | None
+    ) -> int:
+        hr = self.sync_fault("HcsInitializeWritableLayer")
+        if hr is not None:
+            return hr
+        data = self._layer_data(layer_data, "layerData")
+        if not path:
+            return H.E_INVALIDARG
+        Path(path).mkdir(parents=True, exist_ok=True)
+        StateStore.write_json(Path(path) / "sim-writable-layer.json", data)
+        return H.S_OK
+
+    def HcsAttachLayerStorageFilter(self, path: str | None, layer_data: str | None) -> int:
+        hr = self.sync_fault("HcsAttachLayerStorageFilter")
+        if hr is not None:
+            return hr
+        self._layer_data(layer_data, "layerData")
+        if not path or not os.path.isdir(path):
+            raise _Failure(H.ERROR_PATH_NOT_FOUND_HR, f"HcsAttachLayerStorageFilter: {path!r}")
+        return H.S_OK
+
+    def HcsDetachLayerStorageFilter(self, path: str | None) -> int:
+        hr = self.sync_fault("HcsDetachLayerStorageFilter")
+        if hr is not None:
+            return hr
+        if not path or not os.path.isdir(path):
+            raise _Failure(H.ERROR_PATH_NOT_FOUND_HR, f"HcsDetachLayerStorageFilter: {path!r}")
+        return H.S_OK
+
+    def HcsImportLayer(
+        self, layer_path: str | None, source: str | None, layer_data: str | None
+    ) -> int:
+        hr = self.sync_fault("HcsImportLayer")
+        if hr is not None:
+            return hr
+        self._layer_data(layer_data, "layerData")
+        if not layer_path or not source or not os.path.isdir(source):
+            raise _Failure(H.ERROR_PATH_NOT_FOUND_HR, f"HcsImportLayer: source {source!r}")
+        shutil.copytree(source, layer_path, dirs_exist_ok=True, symlinks=True)
+        return H.S_OK
+
+    def HcsExportLayer(
+        self,
+        layer_path: str | None,
+        export: str | None,
+        layer_data: str | None,
+        options: str | None,
+    ) -> int:
+        hr = self.sync_fault("HcsExportLayer")
+        if hr is not None:
+            return hr
+        self._layer_data(layer_data, "layerData")
+        self._options(options, "ExportLayerOptions", "options")
+        if not layer_path or not export or not os.path.isdir(layer_path):
+            raise _Failure(H.ERROR_PATH_NOT_FOUND_HR, f"HcsExportLayer: layer {layer_path!r}")
+        shutil.copytree(layer_path, export, dirs_exist_ok=True, symlinks=True)
+        return H.S_OK
+
+    def HcsDestroyLayer(self, layer_path: str | None) -> int:
+        hr = self.sync_fault("HcsDestroyLayer")
+        if hr is not None:
+            return hr
+        if not layer_path or not os.path.exists(layer_path):
+            raise _Failure(H.ERROR_PATH_NOT_FOUND_HR, f"HcsDestroyLayer: {layer_path!r}")
+
+        def writable(func: Any, path: str, _exc: Any) -> None:
+            os.chmod(path, stat.S_IWRITE)
+            func(path)
+
+        shutil.rmtree(layer_path, onerror=writable)
+        return H.S_OK
+
+    # ---- computenetwork ----------------------------------------------------------------------
+
+    def hcn_error(self, error_out: Any, failure: _Failure, function: str) -> int:
+        """Write an ErrorRecord (CoTaskMemFree) for ``failure`` and return its HRESULT."""
+        if error_out:
+            record = {
+                "Success": False,
+                "Error": failure.message,
+                "ErrorCode": failure.hr,
+                "ErrorMessage": failure.message,
+            }
+            error_out[0] = self.alloc_string(json.dumps(record), COTASKMEM_FREE, function)
+        return failure.hr
+
+    def _hcn_doc(self, text: str | None, type_name: str, what: str) -> dict[str, Any]:
+        try:
+            value = parse_document(text, what)
+            validate_hcn(value, type_name)
+        except SchemaError as exc:
+            raise _Failure(H.HCN_E_INVALID_JSON, f"{what}: {exc}") from None
+        return value  # type: ignore[no-any-return]
+
+    def _query(self, text: str | None) -> dict[str, Any]:
+        if not text:
+            return {}
+        query = self._hcn_doc(text, "HostComputeQuery", "query")
+        if query.get("Filter"):
+            try:
+                flt = json.loads(query["Filter"])
+            except ValueError:
+                raise _Failure(H.HCN_E_INVALID_JSON, "query.Filter: not valid JSON") from None
+            if not isinstance(flt, dict):
+                raise _Failure(H.HCN_E_INVALID_JSON, "query.Filter: expected a JSON object")
+            return flt
+        return {}
+
+    @staticmethod
+    def _matches(obj: dict[str, Any], flt: dict[str, Any]) -> bool:
+        for key, value in flt.items():
+            actual = obj.get("HostComputeNetwork") if key == "VirtualNetwork" else obj.get(key)
+            if isinstance(value, str) and isinstance(actual, str):
+                if actual.lower() != value.lower():
+                    return False
+            elif actual != value:
+                return False
+        return True
+
+    def _enumerate(self, kind: str, query: str | None, out: Any) -> None:
+        flt = self._query(query)
+        with self.store.lock():
+            items = self.store.records(kind)
+        ids = [i["ID"] for i in items if self._matches(i, flt)]
+        out[0] = self.alloc_string(json.dumps(ids), COTASKMEM_FREE, f"HcnEnumerate {kind}")
+
+    def HcnEnumerateNetworks(self, query: str | None, out: Any, error: Any) -> int:
+        if not out:
+            return H.E_INVALIDARG
+        out[0] = None
+        self._enumerate("networks", query, out)
+        return H.S_OK
+
+    def HcnEnumerateEndpoints(self, query: str | None, out: Any, error: Any) -> int:
+        if not out:
+            return H.E_INVALIDARG
+        out[0] = None
+        self._enumerate("endpoints", query, out)
+        return H.S_OK
+
+    @staticmethod
+    def _requested_id(guid: Any, doc: dict[str, Any]) -> str:
+        wanted = _guid_str(guid.contents) if guid else str(uuid.UUID(int=0))
+        if wanted == str(uuid.UUID(int=0)) and doc.get("ID"):
+            try:
+                wanted = str(uuid.UUID(str(doc["ID"]).strip("{}")))
+            except ValueError:
+                raise _Failure(H.HCN_E_INVALID_JSON, f"ID {doc['ID']!r} is not a GUID") from None
+        if wanted == str(uuid.UUID(int=0)):
+            wanted = str(uuid.uuid4())
+        return wanted.lower()
+
+    def HcnCreateNetwork(self, guid: Any, settings: str | None, out: Any, error: Any) -> int:
+        if not out:
+            return H.E_INVALIDARG
+        out[0] = None
+        doc = self._hcn_doc(settings, "HostComputeNetwork", "settings")
+        net_type = doc.get("Type", "NAT")
+        for ipam in doc.get("Ipams") or []:
+            for subnet in ipam.get("Subnets") or []:
+                try:
+                    ipaddress.ip_network(subnet.get("IpAddressPrefix", ""), strict=False)
+                except ValueError:
+                    raise _Failure(
+                        H.HCN_E_INVALID_IP, f"IpAddressPrefix {subnet.get('IpAddressPrefix')!r}"
+                    ) from None
+        net_id = self._requested_id(guid, doc)
+        with self.store.lock():
+            if self.store.read("networks", net_id) is not None:
+                raise _Failure(H.HCN_E_NETWORK_ALREADY_EXISTS, f"network {net_id} already exists")
+            record = dict(doc)
+            record.update({"ID": net_id, "Type": net_type})
+            record.setdefault("SchemaVersion", {"Major": 2, "Minor": 0})
+            record.setdefault("Flags", 0)
+            record["_NextHost"] = 2
+            self.store.write("networks", net_id, record)
+        handle: HcnHandle = self._new_handle(lambda h: HcnHandle(h, "network", net_id))
+        out[0] = handle.handle
+        return H.S_OK
+
+    def HcnOpenNetwork(self, guid: Any, out: Any, error: Any) -> int:
+        if not out or not guid:
+            return H.E_INVALIDARG
+        out[0] = None
+        net_id = _guid_str(guid.contents)
+        if self.store.read("networks", net_id) is None:
+            raise _Failure(H.HCN_E_NETWORK_NOT_FOUND, f"network {net_id} not found")
+        handle: HcnHandle = self._new_handle(lambda h: HcnHandle(h, "network", net_id))
+        out[0] = handle.handle
+        return H.S_OK
+
+    def _hcn_handle(self, handle: int | None, kind: str) -> HcnHandle:
+        with self._lock:
+            obj = self._handles.get(handle or 0)
+        if not isinstance(obj, HcnHandle) or obj.kind != kind:
+            raise _Failure(H.E_HANDLE, f"0x{handle or 0:X} is not an open {kind} handle")
+        return obj
+
+    @staticmethod
+    def _public(record: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in record.items() if not k.startswith("_")}
+
+    def HcnModifyNetwork(self, network: int | None, settings: str | None, error: Any) -> int:
+        handle = self._hcn_handle(network, "network")
+        request = self._hcn_doc(settings, "ModifySettingRequest", "settings")
+        with self.store.lock():
+            record = self.store.read("networks", handle.object_id)
+            if record is None:
+                raise _Failure(H.HCN_E_NETWORK_NOT_FOUND, f"network {handle.object_id} not found")
+            body = request.get("Settings") or {}
+            if request.get("ResourceType") == "Policy" and isinstance(body, dict):
+                policies = list(record.get("Policies") or [])
+                if request.get("RequestType") == "Remove":
+                    policies = [p for p in policies if p not in (body.get("Policies") or [])]
+                else:
+                    policies.extend(body.get("Policies") or [])
+                record["Policies"] = policies
+            elif request.get("ResourceType") == "DNS" and isinstance(body, dict):
+                record["Dns"] = body
+            self.store.write("networks", handle.object_id, record)
+        return H.S_OK
+
+    def HcnQueryNetworkProperties(
+        self, network: int | None, query: str | None, out: Any, error: Any
+    ) -> int:
+        handle = self._hcn_handle(network, "network")
+        if not out:
+            return H.E_INVALIDARG
+        out[0] = None
+        self._query(query)
+        record = self.store.read("networks", handle.object_id)
+        if record is None:
+            raise _Failure(H.HCN_E_NETWORK_NOT_FOUND, f"network {handle.object_id} not found")
+        out[0] = self.alloc_string(
+            json.dumps(self._public(record)), COTASKMEM_FREE, "HcnQueryNetworkProperties"
+        )
+        return H.S_OK
+
+    def HcnDeleteNetwork(self, guid: Any, error: Any) -> int:
+        if not guid:
+            return H.E_INVALIDARG
+        net_id = _guid_str(guid.contents)
+        with self.store.lock():
+            if self.store.read("networks", net_id) is None:
+                raise _Failure(H.HCN_E_NETWORK_NOT_FOUND, f"network {net_id} not found")
+            users = [
+                e["ID"]
+                for e in self.store.records("endpoints")
+                if e.get("HostComputeNetwork") == net_id
+            ]
+            if users:
+                raise _Failure(
+                    H.HCN_E_ENTITY_HAS_REFERENCES,
+                    f"network {net_id} still has endpoints: {', '.join(users)}",
+                )
+            self.store.delete("networks", net_id)
+        return H.S_OK
+
+    def HcnCloseNetwork(self, network: int | None) -> int:
+        handle = self._hcn_handle(network, "network")
+        with self._lock:
+            self._handles.pop(handle.handle, None)
+        return H.S_OK
+
+    def HcnCreateEndpoint(
+        self, network: int | None, guid: Any, settings: str | None, out: Any, error: Any
+    ) -> int:
+        handle = self._hcn_handle(network, "network")
+        if not out:
+            return H.E_INVALIDARG
+        out[0] = None
+        doc = self._hcn_doc(settings, "HostComputeEndpoint", "settings")
+        if doc.get("HostComputeNamespace"):
+            raise _Failure(H.HCN_E_INVALID_ENDPOINT, "HostComputeNamespace is read-only at create")
+        declared = str(doc.get("HostComputeNetwork", "")).strip("{}").lower()
+        if declared and declared != handle.object_id:
+            raise _Failure(
+                H.HCN_E_INVALID_ENDPOINT,
+                f"HostComputeNetwork {declared} is not the network the endpoint is created on",
+            )
+        ep_id = self._requested_id(guid, doc)
+        with self.store.lock():
+            net = self.store.read("networks", handle.object_id)
+            if net is None:
+                raise _Failure(H.HCN_E_NETWORK_NOT_FOUND, f"network {handle.object_id} not found")
+            if self.store.read("endpoints", ep_id) is not None:
+                raise _Failure(H.HCN_E_INVALID_ENDPOINT, f"endpoint {ep_id} already exists")
+            host = int(net.get("_NextHost", 2))
+            record = dict(doc)
+            record.update({"ID": ep_id, "HostComputeNetwork": handle.object_id})
+            record.setdefault("SchemaVersion", {"Major": 2, "Minor": 0})
+            subnet = self._first_subnet(net)
+            if subnet is not None and not record.get("IpConfigurations"):
+                gateway = self._gateway(net)
+                address = subnet.network_address + host
+                while address == gateway:
+                    host += 1
+                    address = subnet.network_address + host
+                if address not in subnet or address == subnet.broadcast_address:
+                    raise _Failure(H.HCN_E_INVALID_IP, f"subnet {subnet} has no free address")
+                record["IpConfigurations"] = [
+                    {"IpAddress": str(address), "PrefixLength": subnet.prefixlen}
+                ]
+                if gateway is not None:
+                    record.setdefault(
+                        "Routes", [{"NextHop": str(gateway), "DestinationPrefix": "0.0.0.0/0"}]
+                    )
+            if not record.get("MacAddress"):
+                record["MacAddress"] = self._mac(net, host)
+            net["_NextHost"] = host + 1
+            self.store.write("networks", handle.object_id, net)
+            self.store.write("endpoints", ep_id, record)
+        ep: HcnHandle = self._new_handle(lambda h: HcnHandle(h, "endpoint", ep_id))
+        out[0] = ep.handle
+        return H.S_OK
+
+    @staticmethod
+    def _first_subnet(net: dict[str, Any]) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+        for ipam in net.get("Ipams") or []:
+            for subnet in ipam.get("Subnets") or []:
+                if subnet.get("IpAddressPrefix"):
+                    return ipaddress.ip_network(subnet["IpAddressPrefix"], strict=False)
+        return None
+
+    @staticmethod
+    def _gateway(net: dict[str, Any]) -> Any:
+        for ipam in net.get("Ipams") or []:
+            for subnet in ipam.get("Subnets") or []:
+                for route in subnet.get("Routes") or []:
+                    if route.get("NextHop"):
+                        return ipaddress.ip_address(route["NextHop"])
+        return None
+
+    @staticmethod
+    def _mac(net: dict[str, Any], host: int) -> str:
+        start = "00-15-5D-00-00-00"
+        for mac_range in (net.get("MacPool") or {}).get("Ranges") or []:
+            start = mac_range.get("StartMacAddress") or start
+            break
+        value = int(start.replace("-", "").replace(":", ""), 16) + host
+        raw = f"{value:012X}"
+        return "-".join(raw[i : i + 2] for i in range(0, 12, 2))
+
+    def HcnOpenEndpoint(self, guid: Any, out: Any, error: Any) -> int:
+        if not out or not guid:
+            return H.E_INVALIDARG
+        out[0] = None
+        ep_id = _guid_str(guid.contents)
+        if self.store.read("endpoints", ep_id) is None:
+            raise _Failure(H.HCN_E_ENDPOINT_NOT_FOUND, f"endpoint {ep_id} not found")
+        ep: HcnHandle = self._new_handle(lambda h: HcnHandle(h, "endpoint", ep_id))
+        out[0] = ep.handle
+        return H.S_OK
+
+    def HcnModifyEndpoint(self, endpoint: int | None, settings: str | None, error: Any) -> int:
+        handle = self._hcn_handle(endpoint, "endpoint")
+        request = self._hcn_doc(settings, "ModifySettingRequest", "settings")
+        with self.store.lock():
+            record = self.store.read("endpoints", handle.object_id)
+            if record is None:
+                raise _Failure(H.HCN_E_ENDPOINT_NOT_FOUND, f"endpoint {handle.object_id} not found")
+            body = request.get("Settings") or {}
+            if request.get("ResourceType") == "Policy" and isinstance(body, dict):
+                policies = list(record.get("Policies") or [])
+                if request.get("RequestType") == "Remove":
+                    policies = [p for p in policies if p not in (body.get("Policies") or [])]
+                else:
+                    policies.extend(body.get("Policies") or [])
+                record["Policies"] = policies
+            self.store.write("endpoints", handle.object_id, record)
+        return H.S_OK
+
+    def HcnQueryEndpointProperties(
+        self, endpoint: int | None, query: str | None, out: Any, error: Any
+    ) -> int:
+        handle = self._hcn_handle(endpoint, "endpoint")
+        if not out:
+            return H.E_INVALIDARG
+        out[0] = None
+        self._query(query)
+        record = self.store.read("endpoints", handle.object_id)
+        if record is None:
+            raise _Failure(H.HCN_E_ENDPOINT_NOT_FOUND, f"endpoint {handle.object_id} not found")
+        out[0] = self.alloc_string(
+            json.dumps(self._public(record)), COTASKMEM_FREE, "HcnQueryEndpointProperties"
+        )
+        return H.S_OK
+
+    def HcnDeleteEndpoint(self, guid: Any, error: Any) -> int:
+        if not guid:
+            return H.E_INVALIDARG
+        ep_id = _guid_str(guid.contents)
+        with self.store.lock():
+            if self.store.read("endpoints", ep_id) is None:
+                raise _Failure(H.HCN_E_ENDPOINT_NOT_FOUND, f"endpoint {ep_id} not found")
+            for system in self.store.records("systems"):
+                for adapter in (system.get("NetworkAdapters") or {}).values():
+                    if str(adapter.get("EndpointId", "")).strip("{}").lower() == ep_id:
+                        raise _Failure(
+                            H.HCN_E_ENDPOINT_ALREADY_ATTACHED,
+                            f"endpoint {ep_id} is attached to compute system {system['Id']!r}",
+                        )
+            self.store.delete("endpoints", ep_id)
+        return H.S_OK
+
+    def HcnCloseEndpoint(self, endpoint: int | None) -> int:
+        handle = self._hcn_handle(endpoint, "endpoint")
+        with self._lock:
+            self._handles.pop(handle.handle, None)
+        return H.S_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# Environment syntax
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_faults(text: str) -> list[Fault]:
+    """``FUNC:NTH:ACTION[:TIMES][:WHERE],...``; ACTION = hex/decimal HRESULT or ``hang``.
+
+    Example: ``HcsStartComputeSystem:1:0x80370105,HcsCreateEndpoint:2:hang``.
+    """
+    faults = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        fields = item.split(":")
+        if len(fields) < 3:
+            raise SimulatorError(
+                f"{ENV_FAULTS}: {item!r} must be FUNCTION:NTH:HRESULT|hang[:TIMES][:call|result]"
+            )
+        function, nth_text, action = fields[0], fields[1], fields[2]
+        try:
+            nth = int(nth_text)
+            times = int(fields[3]) if len(fields) > 3 and fields[3] else 1
+        except ValueError:
+            raise SimulatorError(f"{ENV_FAULTS}: {item!r}: NTH and TIMES are integers") from None
+        where = fields[4] if len(fields) > 4 else "call"
+        if where not in ("call", "result"):
+            raise SimulatorError(f"{ENV_FAULTS}: {item!r}: WHERE is 'call' or 'result'")
+        if action.lower() == "hang":
+            faults.append(Fault(function, nth, H.E_FAIL, True, times, where))
+            continue
+        try:
+            hresult = int(action, 0) & 0xFFFFFFFF
+        except ValueError:
+            raise SimulatorError(f"{ENV_FAULTS}: {item!r}: {action!r} is not an HRESULT") from None
+        faults.append(Fault(function, nth, hresult, False, times, where))
+    return faults
+
+
+def parse_latency(text: str) -> dict[str, float]:
+    """``FUNC:SECONDS,...`` where FUNC may be ``*`` (every asynchronous operation)."""
+    out: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.rpartition(":")
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if not sep or not name or seconds < 0:
+            raise SimulatorError(f"{ENV_LATENCY}: {item!r} must be FUNCTION:SECONDS or *:SECONDS")
+        out[name] = seconds
+    return out

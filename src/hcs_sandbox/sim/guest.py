@@ -1,0 +1,744 @@
+"""The simulated guest: a small Windows-flavoured command interpreter over a folder.
+
+Each compute system has a guest file system (a folder in the state directory standing for
+``C:\\``).  VSMB shares appear at hcsshim's guest path
+``\\\\?\\VMSMB\\VSMB-{dcc079ae-60ba-4d07-847c-3493609c0870}\\<ShareName>`` (hcsshim
+``internal/uvm/vsmb.go``); a share with ``Options.ReadOnly`` refuses writes ("Access is denied.").
+
+The command set is documented in docs/simulator.md.  Output uses CRLF line endings and UTF-8.
+Every long-running command polls ``cancel`` so HcsTerminateProcess / HcsSignalProcess stop it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import re
+import select
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+__all__ = ["VSMB_PREFIX", "GuestError", "GuestFS", "GuestIO", "Share", "run_command_line"]
+
+# hcsshim internal/uvm/vsmb.go: vsmbSharePrefix + the VSMB GUID.
+VSMB_PREFIX = "\\\\?\\VMSMB\\VSMB-{dcc079ae-60ba-4d07-847c-3493609c0870}\\"
+
+NOT_RECOGNIZED = 9009  # cmd.exe's exit code for an unknown command
+
+
+class GuestError(Exception):
+    """A command failed with a cmd-style message and exit code."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Cancelled(Exception):
+    """The process was terminated or signalled."""
+
+
+@dataclass
+class Share:
+    name: str
+    path: str
+    read_only: bool
+
+
+@dataclass
+class Resolved:
+    host: Path
+    read_only: bool
+
+
+class GuestFS:
+    """Maps guest paths to host paths (case-insensitively, as NTFS does)."""
+
+    def __init__(self, root: Path, shares: Callable[[], list[Share]]) -> None:
+        self.root = root
+        self.shares = shares
+
+    def resolve(self, guest: str, cwd: str) -> Resolved:
+        path = guest.replace("/", "\\")
+        if path.upper().startswith(VSMB_PREFIX.upper()):
+            rest = path[len(VSMB_PREFIX) :]
+            name, _, tail = rest.partition("\\")
+            for share in self.shares():
+                if share.name.lower() == name.lower():
+                    return Resolved(_ci_join(Path(share.path), tail), share.read_only)
+            raise GuestError("The network name cannot be found.", 1)
+        if path.startswith("\\\\?\\"):
+            path = path[4:]
+        if re.match(r"^[A-Za-z]:", path):
+            if path[0].upper() != "C":
+                raise GuestError("The system cannot find the path specified.", 1)
+            path = path[2:]
+            if not path.startswith("\\"):
+                path = "\\" + path
+        elif not path.startswith("\\"):
+            return self.resolve(cwd.rstrip("\\") + "\\" + path, cwd)
+        if path.startswith("\\\\"):
+            raise GuestError("The network path was not found.", 1)
+        # A guest symbolic link to a VSMB share (mklink /d C:\x \\?\VMSMB\...) keeps the
+        # share's rules (read-only): follow it through the share, not through the host.
+        parts = [p for p in path.split("\\") if p]
+        for i in range(1, len(parts) + 1):
+            prefix = _ci_join(self.root, "\\".join(parts[:i]))
+            if prefix.is_symlink():
+                text = os.readlink(prefix)
+                if text.upper().startswith(VSMB_PREFIX.upper()):
+                    rest = "\\".join(parts[i:])
+                    return self.resolve(text + ("\\" + rest if rest else ""), cwd)
+        return Resolved(_ci_join(self.root, path), False)
+
+    def resolve_link(self, guest: str, cwd: str) -> Resolved:
+        """Like :meth:`resolve`, but a symbolic link as the last component is not followed
+        (what ``rmdir``/``del`` of a link act on)."""
+        path = guest.replace("/", "\\").rstrip("\\")
+        parent, _, name = path.rpartition("\\")
+        if parent and name and name not in (".", ".."):
+            base = self.resolve(parent + "\\", cwd)
+            candidate = _ci_join(base.host, name)
+            if candidate.is_symlink():
+                return Resolved(candidate, base.read_only)
+        return self.resolve(guest, cwd)
+
+
+def _ci_join(base: Path, tail: str) -> Path:
+    current = base
+    for part in [p for p in tail.split("\\") if p and p != "."]:
+        if part == "..":
+            if current != base:
+                current = current.parent
+            continue
+        candidate = current / part
+        if not candidate.exists() and current.is_dir():
+            for entry in current.iterdir():
+                if entry.name.lower() == part.lower():
+                    candidate = entry
+                    break
+        current = candidate
+    return current
+
+
+class GuestIO:
+    """The guest side of a process's standard handles."""
+
+    def __init__(
+        self,
+        stdin_fd: int | None,
+        stdout_fd: int | None,
+        stderr_fd: int | None,
+        cancel: threading.Event,
+        stdin_closed: threading.Event,
+    ) -> None:
+        self.stdin_fd = stdin_fd
+        self.stdout_fd = stdout_fd
+        self.stderr_fd = stderr_fd
+        self.cancel = cancel
+        self.stdin_closed = stdin_closed
+        self._broken: set[int] = set()
+        self._pending = b""
+
+    def check(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled
+
+    def sleep(self, seconds: float) -> None:
+        if self.cancel.wait(seconds):
+            raise Cancelled
+
+    def read_chunk(self) -> bytes:
+        """Next bytes from stdin; b"" at end of input."""
+        if self.stdin_fd is None:
+            return b""
+        while True:
+            self.check()
+            if self.stdin_closed.is_set():
+                # CloseHandle(StdIn) ends the input after what was already written: drain it.
+                ready, _, _ = select.select([self.stdin_fd], [], [], 0)
+                if not ready:
+                    return b""
+                try:
+                    return os.read(self.stdin_fd, 65536)
+                except OSError:
+                    return b""
+            ready, _, _ = select.select([self.stdin_fd], [], [], 0.05)
+            if ready:
+                try:
+                    return os.read(self.stdin_fd, 65536)
+                except OSError:
+                    return b""
+
+    def read_line(self) -> bytes | None:
+        while b"\n" not in self._pending:
+            chunk = self.read_chunk()
+            if not chunk:
+                line, self._pending = self._pending, b""
+                return line or None
+            self._pending += chunk
+        line, _, self._pending = self._pending.partition(b"\n")
+        return line + b"\n"
+
+    def write(self, data: bytes, err: bool = False) -> None:
+        fd = self.stderr_fd if err else self.stdout_fd
+        if fd is None or fd in self._broken or not data:
+            return
+        view = memoryview(data)
+        while view:
+            self.check()
+            _, ready, _ = select.select([], [fd], [], 0.05)
+            if not ready:
+                continue
+            try:
+                written = os.write(fd, view)
+            except BlockingIOError:
+                continue
+            except OSError:
+                self._broken.add(fd)
+                return
+            view = view[written:]
+
+    def out(self, text: str) -> None:
+        self.write(text.encode("utf-8"))
+
+    def err(self, text: str) -> None:
+        self.write(text.encode("utf-8"), err=True)
+
+
+@dataclass
+class GuestState:
+    fs: GuestFS
+    io: GuestIO
+    env: dict[str, str]
+    cwd: str
+    hostname: str
+    user: str
+    errorlevel: int = 0
+    exited: bool = False
+    redirect_files: list[object] = field(default_factory=list)
+
+
+class _Redirect:
+    """Output sinks for one command after ``>``, ``>>``, ``1>&2``, ``2>&1`` and ``<``."""
+
+    def __init__(self, io: GuestIO) -> None:
+        self.io = io
+        self.out: Callable[[bytes], object] = io.write
+        self.err: Callable[[bytes], object] = lambda data: io.write(data, err=True)
+        self.stdin_data: bytes | None = None
+        self.files: list[object] = []
+
+
+def _split_top(line: str) -> list[tuple[str, str]]:
+    """Split on unquoted ``&&``, ``||`` and ``&`` -> [(operator_before, command)]."""
+    parts: list[tuple[str, str]] = []
+    current = ""
+    op = ""
+    quoted = False
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if ch == '"':
+            quoted = not quoted
+        if not quoted and ch in "&|":
+            if ch == "&" and i > 0 and line[i - 1] == ">":
+                current += ch  # 2>&1
+                i += 1
+                continue
+            two = line[i : i + 2]
+            parts.append((op, current))
+            if two in ("&&", "||"):
+                op = two
+                i += 2
+            else:
+                op = ch
+                i += 1
+            current = ""
+            continue
+        current += ch
+        i += 1
+    parts.append((op, current))
+    return [(o, c) for o, c in parts if c.strip()]
+
+
+def _tokens(text: str) -> list[str]:
+    """Windows-style tokens: spaces separate, double quotes group (and are removed)."""
+    out: list[str] = []
+    current = ""
+    quoted = False
+    started = False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+            started = True
+            continue
+        if ch in " \t" and not quoted:
+            if started:
+                out.append(current)
+                current = ""
+                started = False
+            continue
+        current += ch
+        started = True
+    if started:
+        out.append(current)
+    return out
+
+
+_REDIR = re.compile(r'\s*(2>&1|1>&2|>&2|[12]?>>|[12]?>|<)\s*("[^"]*"|[^\s&|<>]+)?')
+
+
+def _expand(text: str, env: dict[str, str], errorlevel: int) -> str:
+    def repl(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name.upper() == "ERRORLEVEL":
+            return str(errorlevel)
+        for key, value in env.items():
+            if key.upper() == name.upper():
+                return value
+        return match.group(0)
+
+    return re.sub(r"%([^%\s]+)%", repl, text)
+
+
+def run_command_line(state: GuestState, command_line: str) -> int:
+    """Run a process command line (``cmd /c ...``, or a single command); return its exit code."""
+    try:
+        tokens = _tokens(command_line)
+        if not tokens:
+            return 0
+        exe = tokens[0].replace("/", "\\").rsplit("\\", 1)[-1].lower()
+        if exe.endswith(".exe"):
+            exe = exe[:-4]
+        if exe == "cmd":
+            match = re.match(r'^\s*("[^"]*"|\S+)\s*(.*)$', command_line, re.S)
+            rest = match.group(2) if match else ""
+            flag = re.match(r"^(/[cCkK])\s*(.*)$", rest, re.S)
+            if flag:
+                script = flag.group(2).strip()
+                if len(script) >= 2 and script[0] == '"' and script[-1] == '"':
+                    script = script[1:-1]
+                return run_script(state, script)
+            return _interactive(state)
+        return run_script(state, command_line)
+    except Cancelled:
+        raise
+    except GuestError as exc:
+        state.io.err(str(exc) + "\r\n")
+        return exc.code
+
+
+def _interactive(state: GuestState) -> int:
+    while not state.exited:
+        line = state.io.read_line()
+        if line is None:
+            break
+        state.errorlevel = run_script(state, line.decode("utf-8", "replace").strip())
+    return state.errorlevel
+
+
+def run_script(state: GuestState, script: str) -> int:
+    for op, command in _split_top(script):
+        if state.exited:
+            break
+        if op == "&&" and state.errorlevel != 0:
+            continue
+        if op == "||" and state.errorlevel == 0:
+            continue
+        state.errorlevel = _run_simple(state, _expand(command, state.env, state.errorlevel))
+    return state.errorlevel
+
+
+def _run_simple(state: GuestState, text: str) -> int:
+    io = state.io
+    redirect = _Redirect(io)
+    body = text
+    opened: list[_Sink] = []
+    try:
+        for match in list(_REDIR.finditer(text)):
+            if match.group(1) in ("2>&1", "1>&2", ">&2") or match.group(2):
+                # cmd keeps the whitespace before a redirection ("echo a >f" writes "a ").
+                lead = match.group(0)[: len(match.group(0)) - len(match.group(0).lstrip())]
+                body = body.replace(match.group(0), lead, 1)
+        for match in _REDIR.finditer(text):
+            oper, target = match.group(1), (match.group(2) or "").strip('"')
+            if oper == "2>&1":
+                redirect.err = redirect.out
+            elif oper in ("1>&2", ">&2"):
+                redirect.out = redirect.err
+            elif oper == "<" and target:
+                resolved = state.fs.resolve(target, state.cwd)
+                try:
+                    redirect.stdin_data = resolved.host.read_bytes()
+                except OSError:
+                    raise GuestError("The system cannot find the file specified.") from None
+            elif target:
+                sink = _open_sink(state, target, append=">>" in oper)
+                opened.append(sink)
+                if oper.startswith("2"):
+                    redirect.err = sink.write
+                else:
+                    redirect.out = sink.write
+        tokens = _tokens(body)
+        if not tokens:
+            return 0
+        return _dispatch(state, tokens, body, redirect)
+    except GuestError as exc:
+        redirect.err((str(exc) + "\r\n").encode("utf-8"))
+        return exc.code
+    finally:
+        for sink in opened:
+            with contextlib.suppress(OSError):
+                sink.close()
+
+
+class _NullSink:
+    def write(self, data: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _Sink(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+    def close(self) -> None: ...
+
+
+def _open_sink(state: GuestState, target: str, append: bool) -> _Sink:
+    if target.lower() == "nul":
+        return _NullSink()
+    resolved = _writable(state, target)
+    try:
+        return open(resolved, "ab" if append else "wb")
+    except OSError:
+        raise GuestError("The system cannot find the path specified.") from None
+
+
+def _writable(state: GuestState, guest_path: str) -> Path:
+    resolved = state.fs.resolve(guest_path, state.cwd)
+    if resolved.read_only:
+        raise GuestError("Access is denied.", 1)
+    return resolved.host
+
+
+def _display(path: str, cwd: str) -> str:
+    if re.match(r"^[A-Za-z]:", path) or path.startswith("\\\\"):
+        return path
+    return cwd.rstrip("\\") + "\\" + path
+
+
+def _dispatch(state: GuestState, tokens: list[str], body: str, r: _Redirect) -> int:
+    body = body.lstrip()
+    io = state.io
+    name = tokens[0].lower()
+    if name.endswith(".exe"):
+        name = name[:-4]
+    args = tokens[1:]
+
+    def out(text: str) -> None:
+        r.out(text.encode("utf-8"))
+
+    if name in ("echo", "echo.") or name.startswith("echo."):
+        raw = body[4:]
+        if raw.startswith("."):
+            out(raw[1:].strip() + "\r\n")
+        elif not raw.strip():
+            out("ECHO is on.\r\n")
+        else:
+            out((raw[1:] if raw.startswith(" ") else raw) + "\r\n")
+        return 0
+    if name == "if":
+        # ``if [not] exist PATH COMMAND`` (cmd.exe IF; "PATH\*" is true for a directory,
+        # because FindFirstFile on it finds at least "." there).  Other IF forms: not simulated.
+        words = list(args)
+        negate = bool(words) and words[0].lower() == "not"
+        if negate:
+            words = words[1:]
+        if len(words) < 3 or words[0].lower() != "exist":
+            raise GuestError("The syntax of the command is incorrect.")
+        target = words[1].replace("/", "\\")
+        try:
+            if target.endswith("\\*"):
+                found = state.fs.resolve(target[:-2], state.cwd).host.is_dir()
+            else:
+                host = state.fs.resolve(target, state.cwd).host
+                found = host.exists() or host.is_symlink()
+        except GuestError:
+            found = False
+        if found != negate:
+            match = re.match(r'^\s*if\s+(?:not\s+)?exist\s+("[^"]*"|\S+)\s+(.*)$', body, re.I | re.S)
+            rest = match.group(2) if match else " ".join(words[2:])
+            return _run_simple(state, rest)
+        return state.errorlevel
+    if name == "rem":
+        return 0
+    if name == "exit":
+        code = 0
+        rest = [a for a in args if a.lower() != "/b"]
+        if rest:
+            try:
+                code = int(rest[0])
+            except ValueError:
+                code = 0
+        state.exited = True
+        return code & 0xFFFFFFFF
+    if name == "cmd":
+        return run_command_line(state, body)
+    if name == "type":
+        if not args:
+            raise GuestError("The syntax of the command is incorrect.")
+        resolved = state.fs.resolve(args[0], state.cwd)
+        if not resolved.host.is_file():
+            raise GuestError("The system cannot find the file specified.")
+        r.out(resolved.host.read_bytes())
+        return 0
+    if name == "more":
+        if r.stdin_data is not None:
+            r.out(r.stdin_data)
+            return 0
+        if args:
+            resolved = state.fs.resolve(args[0], state.cwd)
+            if not resolved.host.is_file():
+                raise GuestError(f"Cannot access file {_display(args[0], state.cwd)}")
+            r.out(resolved.host.read_bytes())
+            return 0
+        while True:
+            chunk = io.read_chunk()
+            if not chunk:
+                return 0
+            r.out(chunk)
+    if name in ("mkdir", "md"):
+        if not args:
+            raise GuestError("The syntax of the command is incorrect.")
+        for arg in args:
+            target = _writable(state, arg)
+            if target.exists():
+                raise GuestError(f"A subdirectory or file {arg} already exists.")
+            target.mkdir(parents=True)
+        return 0
+    if name in ("del", "erase"):
+        files = [a for a in args if not a.startswith("/")]
+        if not files:
+            raise GuestError("The syntax of the command is incorrect.")
+        for arg in files:
+            target = _writable(state, arg)
+            if target.is_dir():
+                for child in target.iterdir():
+                    if child.is_file():
+                        child.unlink()
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+            else:
+                raise GuestError(f"Could Not Find {_display(arg, state.cwd)}")
+        return 0
+    if name in ("rmdir", "rd"):
+        paths = [a for a in args if not a.startswith("/")]
+        recursive = any(a.lower() == "/s" for a in args)
+        for arg in paths:
+            link = state.fs.resolve_link(arg, state.cwd)
+            if link.read_only:
+                raise GuestError("Access is denied.", 1)
+            target = link.host
+            if not target.exists() and not target.is_symlink():
+                raise GuestError("The system cannot find the file specified.")
+            if target.is_symlink():
+                target.unlink()
+            elif recursive:
+                shutil.rmtree(target)
+            else:
+                try:
+                    target.rmdir()
+                except OSError:
+                    raise GuestError("The directory is not empty.") from None
+        return 0
+    if name == "copy":
+        files = [a for a in args if not a.startswith("/")]
+        if len(files) != 2:
+            raise GuestError("The syntax of the command is incorrect.")
+        source = state.fs.resolve(files[0], state.cwd).host
+        if not source.is_file():
+            raise GuestError("The system cannot find the file specified.")
+        target = _writable(state, files[1])
+        if target.is_dir():
+            target = target / source.name
+        shutil.copyfile(source, target)
+        out("        1 file(s) copied.\r\n")
+        return 0
+    if name in ("xcopy", "robocopy"):
+        files = [a for a in args if not a.startswith("/")]
+        if len(files) != 2:
+            raise GuestError("Invalid number of parameters")
+        source = state.fs.resolve(files[0], state.cwd).host
+        target = _writable(state, files[1])
+        if source.is_dir():
+            count = sum(1 for p in source.rglob("*") if p.is_file())
+            shutil.copytree(source, target, dirs_exist_ok=True, symlinks=True)
+        elif source.is_file():
+            count = 1
+            target.mkdir(parents=True, exist_ok=True) if not target.suffix else None
+            shutil.copy(source, target)
+        else:
+            raise GuestError(f"File not found - {source.name}", 4)
+        out(f"{count} File(s) copied\r\n")
+        return 0
+    if name == "dir":
+        paths = [a for a in args if not a.startswith("/")]
+        guest = paths[0] if paths else state.cwd
+        target = state.fs.resolve(guest, state.cwd).host
+        if not target.exists():
+            raise GuestError("File Not Found")
+        out(f" Directory of {_display(guest, state.cwd)}\r\n\r\n")
+        entries = (
+            sorted(target.iterdir(), key=lambda p: p.name.lower()) if target.is_dir() else [target]
+        )
+        for entry in entries:
+            stamp = datetime.datetime.fromtimestamp(entry.lstat().st_mtime)
+            when = stamp.strftime("%m/%d/%Y  %I:%M %p")
+            if entry.is_symlink():
+                kind = "<SYMLINKD>    " if entry.is_dir() else "<SYMLINK>     "
+            elif entry.is_dir():
+                kind = "<DIR>         "
+            else:
+                kind = f"{entry.stat().st_size:>14,}"
+            out(f"{when}    {kind} {entry.name}\r\n")
+        return 0
+    if name in ("cd", "chdir"):
+        paths = [a for a in args if a.lower() != "/d"]
+        if not paths:
+            out(state.cwd + "\r\n")
+            return 0
+        guest = paths[0]
+        resolved = state.fs.resolve(guest, state.cwd)
+        if not resolved.host.is_dir():
+            raise GuestError("The system cannot find the path specified.")
+        new = _display(guest.replace("/", "\\"), state.cwd)
+        state.cwd = _normalize_guest(new)
+        return 0
+    if name == "set":
+        if not args:
+            for key in sorted(state.env, key=str.upper):
+                out(f"{key}={state.env[key]}\r\n")
+            return 0
+        assignment = body.strip()[3:].strip()
+        if "=" in assignment:
+            key, _, value = assignment.partition("=")
+            for existing in list(state.env):
+                if existing.upper() == key.upper():
+                    del state.env[existing]
+            if value:
+                state.env[key] = value
+            return 0
+        matches = [k for k in sorted(state.env) if k.upper().startswith(assignment.upper())]
+        if not matches:
+            raise GuestError(f"Environment variable {assignment} not defined")
+        for key in matches:
+            out(f"{key}={state.env[key]}\r\n")
+        return 0
+    if name == "hostname":
+        out(state.hostname + "\r\n")
+        return 0
+    if name == "whoami":
+        out(state.user + "\r\n")
+        return 0
+    if name == "ver":
+        out("\r\nMicrosoft Windows [Version 10.0.22621.0] (hcs-sandbox simulator)\r\n")
+        return 0
+    if name == "mklink":
+        directory = any(a.lower() in ("/d", "/j") for a in args)
+        paths = [a for a in args if not a.startswith("/")]
+        if len(paths) != 2:
+            raise GuestError("The syntax of the command is incorrect.")
+        link = _writable(state, paths[0])
+        target = state.fs.resolve(paths[1], state.cwd).host
+        if link.exists() or link.is_symlink():
+            raise GuestError("Cannot create a file when that file already exists.")
+        if paths[1].replace("/", "\\").upper().startswith(VSMB_PREFIX.upper()):
+            # Link text is the share path itself, so GuestFS.resolve applies the share's rules.
+            os.symlink(paths[1].replace("/", "\\"), link, target_is_directory=directory)
+        else:
+            os.symlink(target, link, target_is_directory=directory)
+        out(f"symbolic link created for {paths[0]} <<===>> {paths[1]}\r\n")
+        return 0
+    if name == "ping":
+        count = 4
+        for i, arg in enumerate(args):
+            if arg.lower() in ("-n", "/n") and i + 1 < len(args):
+                count = int(args[i + 1])
+        host = next((a for a in reversed(args) if not a.startswith(("-", "/"))), "127.0.0.1")
+        out(f"\r\nPinging {host} with 32 bytes of data:\r\n")
+        for i in range(count):
+            out(f"Reply from {host}: bytes=32 time<1ms TTL=128\r\n")
+            if i + 1 < count:
+                io.sleep(1.0)
+        return 0
+    if name == "timeout":
+        seconds = 0
+        for i, arg in enumerate(args):
+            if arg.lower() == "/t" and i + 1 < len(args):
+                seconds = int(args[i + 1])
+        out(f"\r\nWaiting for {seconds} seconds, press a key to continue ...\r\n")
+        if seconds < 0:
+            while True:
+                io.sleep(0.1)
+        io.sleep(float(seconds))
+        return 0
+    if name == "bytes":
+        total = int(args[0]) if args else 256
+        pattern = bytes(range(256))
+        r.out((pattern * (total // 256 + 1))[:total])
+        return 0
+    raise GuestError(
+        f"'{tokens[0]}' is not recognized as an internal or external command,\r\n"
+        "operable program or batch file.",
+        NOT_RECOGNIZED,
+    )
+
+
+def _normalize_guest(path: str) -> str:
+    drive, rest = path[:2], path[2:]
+    parts: list[str] = []
+    for part in rest.split("\\"):
+        if not part or part == ".":
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return drive.upper() + "\\" + "\\".join(parts)
+
+
+def default_environment(hostname: str, user: str) -> dict[str, str]:
+    """The environment every simulated guest process starts with."""
+    return {
+        "COMPUTERNAME": hostname,
+        "USERNAME": user.rsplit("\\", 1)[-1],
+        "USERPROFILE": "C:\\Users\\WDAGUtilityAccount",
+        "SystemRoot": "C:\\Windows",
+        "windir": "C:\\Windows",
+        "SystemDrive": "C:",
+        "TEMP": "C:\\Windows\\Temp",
+        "TMP": "C:\\Windows\\Temp",
+        "PATH": "C:\\Windows\\system32;C:\\Windows",
+        "PATHEXT": ".COM;.EXE;.BAT;.CMD",
+        "ComSpec": "C:\\Windows\\system32\\cmd.exe",
+    }
+
+
+def seed_guest_fs(root: Path) -> None:
+    """Create the folders a fresh Windows guest has."""
+    for sub in ("Windows/System32", "Windows/Temp", "Users/WDAGUtilityAccount/Desktop"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+
+
+def monotonic() -> float:
+    return time.monotonic()

@@ -1,0 +1,46 @@
+"""A fake ``%ProgramData%`` for the simulator, holding a fake Windows Sandbox base image.
+
+The sandbox layer asks the backend where ProgramData is (``program_data_dir()``); on
+Windows that is the real folder, and in the simulator it is ``<state>/ProgramData`` with
+the layout Windows Sandbox uses (windows-sandbox.md §1.3/§1.4):
+``Microsoft\\Windows\\Containers\\BaseImages\\<guid>\\BaseLayer\\Files`` plus a few files a
+Windows root has, so tests can find "this host's base image" without Windows.
+
+Created lazily on the first call, never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["FAKE_BASE_IMAGE_ID", "ensure_program_data"]
+
+#: The id of the fake base image folder (any GUID; Windows uses a random one per build).
+FAKE_BASE_IMAGE_ID = "134ac1c6-9de2-465e-9f16-570f0066c8a5"
+
+
+def ensure_program_data(state_dir: str | os.PathLike[str], *, with_base_image: bool = True) -> Path:
+    """Create (if missing) and return ``<state_dir>/ProgramData``.
+
+    ``with_base_image`` False leaves BaseImages out: "Windows Sandbox not installed".
+    """
+    root = Path(state_dir) / "ProgramData"
+    root.mkdir(parents=True, exist_ok=True)
+    if with_base_image:
+        files = (
+            root
+            / "Microsoft"
+            / "Windows"
+            / "Containers"
+            / "BaseImages"
+            / FAKE_BASE_IMAGE_ID
+            / "BaseLayer"
+            / "Files"
+        )
+        system32 = files / "Windows" / "System32"
+        system32.mkdir(parents=True, exist_ok=True)
+        kernel = system32 / "ntoskrnl.exe"
+        if not kernel.exists():
+            kernel.write_bytes(b"MZ simulated kernel\n")
+    return root

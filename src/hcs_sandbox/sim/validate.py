@@ -1,0 +1,435 @@
+"""Strict validation of the JSON documents the simulator receives.
+
+HCS documents are checked against Microsoft's schema as merged in ``data/hcs-schema.json``
+(MicrosoftDocs ``HCS_Schema-Windows_11_SDK_21H2.json`` plus the fields only hcsshim
+``internal/hcs/schema2/*.go`` knows; types spelled as Go spells them).  Enum values come from the
+OpenAPI file (``data/hcs-openapi-summary.json``).  Field versions ("NewInVersion") come from
+MicrosoftDocs ``virtualization/api/hcs/SchemaReference.md`` (2.0-2.3) and the reference notes'
+reading of the newer SchemaReference (2.4-2.6); see :data:`FIELD_VERSIONS`.  A field absent from
+that table is 2.0/2.1 (every host that has computecore.dll supports 2.1) or an undated hcsshim
+extra (:func:`undated_fields`), accepted at any version.
+
+HCN documents (HostComputeNetwork, HostComputeEndpoint, HostComputeQuery, modify requests) are
+checked against :data:`HCN_TYPES`, written from hcsshim ``hcn/hcnnetwork.go``,
+``hcn/hcnendpoint.go``, ``hcn/hcnpolicy.go`` and MicrosoftDocs
+``virtualization/api/hcn/HNS_Schema.md``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+__all__ = [
+    "FIELD_VERSIONS",
+    "HCN_TYPES",
+    "SchemaError",
+    "parse_document",
+    "undated_fields",
+    "validate_hcn",
+    "validate_hcs",
+]
+
+Version = tuple[int, int]
+
+
+class SchemaError(ValueError):
+    """A document was rejected; ``where`` is the dotted path, ``why`` the reason."""
+
+    def __init__(self, where: str, why: str) -> None:
+        super().__init__(f"{where}: {why}" if where else why)
+        self.where = where
+        self.why = why
+
+
+# "Type.Field" -> first schema version that has it (only fields newer than 2.1 are listed).
+# 2.2 / 2.3: SchemaReference.md (MicrosoftDocs, Schema Version Map: 2.2 = 1903, 2.3 = 2004).
+# 2.4 / 2.5 / 2.6: /work/shared reference hcs-api.md §4 (read from the newer SchemaReference.md).
+FIELD_VERSIONS: dict[str, Version] = {
+    # 2.2
+    "Chipset.LinuxKernelDirect": (2, 2),
+    "Uefi.StopOnBootFailure": (2, 2),
+    "VirtualMachine_Memory.BackingPageSize": (2, 2),
+    "VirtualMachine_Memory.PinBackingPages": (2, 2),
+    "VirtualMachine_Memory.ForbidSmallBackingPages": (2, 2),
+    "VirtualMachine_Memory.EnableColdDiscardHint": (2, 2),
+    "VirtualMachine_Processor.EnablePerfmonPmu": (2, 2),
+    "VirtualMachine_Processor.EnablePerfmonPebs": (2, 2),
+    "VirtualMachine_Processor.EnablePerfmonLbr": (2, 2),
+    "VirtualMachine_Processor.EnablePerfmonIpt": (2, 2),
+    "Devices.VirtioSerial": (2, 2),
+    "Plan9Share.AllowedFiles": (2, 2),
+    "VirtualPMemDevice.SizeBytes": (2, 2),
+    "VirtualPMemDevice.Mappings": (2, 2),
+    "SystemExitStatus.ExitType": (2, 2),
+    "Device.Type": (2, 2),
+    "Device.LocationPath": (2, 2),
+    # 2.3
+    "Uefi.ApplySecureBootTemplate": (2, 3),
+    "VirtualMachine_Memory.LowMmioGapInMB": (2, 3),
+    "VirtualMachine_Memory.HighMmioBaseInMB": (2, 3),
+    "VirtualMachine_Memory.HighMmioGapInMB": (2, 3),
+    "Devices.VirtualPci": (2, 3),
+    "Attachment.SupportCompressedVolumes": (2, 3),
+    "MappedDirectory.SupportCloudFiles": (2, 3),
+    "VirtualSmbShareOptions.SupportCloudFiles": (2, 3),
+    "CrashOptions.Type": (2, 3),
+    "CrashReport.CrashParameters": (2, 3),
+    "CrashReport.CrashLog": (2, 3),
+    "IdleProcessorsRequest.IdleProcessorCount": (2, 3),
+    # 2.4
+    "Scsi.DisableInterruptBatching": (2, 4),
+    "NetworkAdapter.InstanceId": (2, 4),
+    "NetworkAdapter.ConnectionState": (2, 4),
+    "VirtualMachine_Memory.DirectMapFaultClusterSizeShift": (2, 4),
+    "VirtualMachine_Processor.Reservation": (2, 4),
+    "VirtualMachine_Processor.MaximumFrequencyMHz": (2, 4),
+    "VirtualPciFunction.AllowDirectTranslatedP2P": (2, 4),
+    "VirtualSmbShareOptions.FilterEncryptionAttributes": (2, 4),
+    "GuestConnection.UseHostTimeZone": (2, 4),
+    "SystemExitStatus.Attribution": (2, 4),
+    "CrashReport.CrashStackUnavailable": (2, 4),
+    # 2.5
+    "VirtualMachine.Version": (2, 5),
+    "VirtualMachine.Services": (2, 5),
+    "Chipset.EnableHibernation": (2, 5),
+    "VirtualMachine_Processor.CpuGroup": (2, 5),
+    "OsLayerOptions.SkipUpdateBcdForBoot": (2, 5),
+    "System_PropertyQuery.Queries": (2, 5),
+    # 2.6
+    "Attachment.SupportEncryptedFiles": (2, 6),
+    "Attachment.AlwaysAllowSparseFiles": (2, 6),
+}
+
+# Whole types introduced after 2.1 (the field that holds them is dated by the table above).
+TYPE_VERSIONS: dict[str, Version] = {"ShutdownOptions": (2, 5), "CrashOptions": (2, 3)}
+
+# Enum values hcsshim knows beyond the OpenAPI file (internal/hcs/schema2/*.go).
+_EXTRA_ENUMS: dict[str, list[str]] = {
+    "System_PropertyType": [
+        "GuestMemory",
+        "ICHeartbeatStatus",
+        "ProcessorTopology",
+        "CpuGroup",
+        "SystemGUID",
+    ],
+    "PropertyType": [
+        "Memory",
+        "GuestMemory",
+        "Statistics",
+        "ProcessList",
+        "TerminateOnLastHandleClosed",
+        "SharedMemoryRegion",
+        "GuestConnection",
+        "ICHeartbeatStatus",
+        "ProcessorTopology",
+        "CpuGroup",
+        "SystemGUID",
+    ],
+    "MemoryBackingType": ["Physical", "Virtual", "Hybrid"],
+}
+
+# Maps whose keys are integers in Microsoft's schema (SchemaReference: Map<uint32, ...>).
+_INT_KEY_MAPS = {
+    "Scsi.Attachments",
+    "Devices.ComPorts",
+    "VirtioSerial.Ports",
+    "VirtualPMemController.Devices",
+    "VirtualPMemDevice.Mappings",
+}
+
+# Fields a document cannot omit (the simulator's reading of the docs' samples).
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "ComputeSystem": ("SchemaVersion",),
+    "Version": ("Major", "Minor"),
+    "Attachment": ("Type", "Path"),
+    "VirtualSmbShare": ("Name", "Path"),
+    "Plan9Share": ("Name", "Path"),
+    "NetworkAdapter": ("EndpointId",),
+    "SaveOptions": ("SaveType",),
+    "SignalProcessOptions": ("Signal",),
+    "ProcessModifyRequest": ("Operation",),
+    "Layer": ("Id", "Path"),
+}
+
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    "uint8": (0, 0xFF),
+    "byte": (0, 0xFF),
+    "uint16": (0, 0xFFFF),
+    "uint32": (0, 0xFFFFFFFF),
+    "uint64": (0, 0xFFFFFFFFFFFFFFFF),
+    "int32": (-0x80000000, 0x7FFFFFFF),
+    "int64": (-0x8000000000000000, 0x7FFFFFFFFFFFFFFF),
+}
+_ANY = {"interface{}", "json.RawMessage", "v1.Metrics", "http.Client", "any"}
+
+
+@lru_cache(maxsize=1)
+def _hcs_schema() -> tuple[dict[str, dict[str, str]], dict[str, str], dict[str, list[str]]]:
+    data = resources.files("hcs_sandbox.sim").joinpath("data")
+    schema = json.loads(data.joinpath("hcs-schema.json").read_text(encoding="utf-8"))
+    summary = json.loads(data.joinpath("hcs-openapi-summary.json").read_text(encoding="utf-8"))
+    enums: dict[str, list[str]] = {k: list(v) for k, v in summary["enums"].items()}
+    for name, values in _EXTRA_ENUMS.items():
+        enums[name] = sorted(set(enums.get(name, [])) | set(values))
+    return schema["types"], schema["aliases"], enums
+
+
+@lru_cache(maxsize=1)
+def undated_fields() -> list[str]:
+    """Fields only hcsshim knows (not in Microsoft's OpenAPI file): accepted, version unknown."""
+    types, _aliases, _enums = _hcs_schema()
+    data = resources.files("hcs_sandbox.sim").joinpath("data")
+    summary = json.loads(data.joinpath("hcs-openapi-summary.json").read_text(encoding="utf-8"))
+    documented: dict[str, list[str]] = summary["documented_fields"]
+    out = []
+    for type_name, fields in types.items():
+        known = set(documented.get(type_name, []))
+        for field in fields:
+            if field not in known and f"{type_name}.{field}" not in FIELD_VERSIONS:
+                out.append(f"{type_name}.{field}")
+    return sorted(out)
+
+
+def parse_document(text: str | None, what: str) -> Any:
+    """``json.loads`` with a :class:`SchemaError` naming ``what`` on failure."""
+    if text is None or not text.strip():
+        raise SchemaError(what, "document is empty")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise SchemaError(what, f"not valid JSON ({exc})") from None
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+class _Checker:
+    def __init__(  # noqa: PLR0917
+        self,
+        types: dict[str, dict[str, str]],
+        aliases: dict[str, str],
+        enums: dict[str, list[str]],
+        max_version: Version | None,
+        versions: dict[str, Version],
+        required: dict[str, tuple[str, ...]],
+    ) -> None:
+        self.types = types
+        self.aliases = aliases
+        self.enums = enums
+        self.max_version = max_version
+        self.versions = versions
+        self.required = required
+
+    def check(self, value: Any, go_type: str, path: str, owner: str = "") -> None:
+        go_type = go_type.lstrip("*")
+        if go_type in _ANY:
+            return
+        if go_type.startswith("[]"):
+            if not isinstance(value, list):
+                raise SchemaError(path, f"expected an array, got {_json_type(value)}")
+            for i, item in enumerate(value):
+                self.check(item, go_type[2:], _join(path, str(i)))
+            return
+        if go_type.startswith("map["):
+            if not isinstance(value, dict):
+                raise SchemaError(path, f"expected an object (map), got {_json_type(value)}")
+            inner = go_type[go_type.index("]") + 1 :]
+            for key, item in value.items():
+                if owner in _INT_KEY_MAPS and not re.fullmatch(r"[0-9]+", key):
+                    raise SchemaError(_join(path, key), "map key must be a decimal integer")
+                self.check(item, inner, _join(path, key))
+            return
+        if go_type in _INT_RANGES:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise SchemaError(path, f"expected an integer ({go_type}), got {_json_type(value)}")
+            low, high = _INT_RANGES[go_type]
+            if not low <= value <= high:
+                raise SchemaError(path, f"{value} is out of range for {go_type}")
+            return
+        if go_type in {"float64", "float32"}:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise SchemaError(path, f"expected a number, got {_json_type(value)}")
+            return
+        if go_type == "bool":
+            if not isinstance(value, bool):
+                raise SchemaError(path, f"expected true or false, got {_json_type(value)}")
+            return
+        if go_type in {"string", "time.Time"}:
+            if not isinstance(value, str):
+                raise SchemaError(path, f"expected a string, got {_json_type(value)}")
+            return
+        if go_type in self.aliases:
+            self.check(value, self.aliases[go_type], path)
+            allowed = self.enums.get(go_type)
+            if allowed and isinstance(value, str) and value not in allowed:
+                raise SchemaError(
+                    path, f"{value!r} is not a valid {go_type}; allowed: {', '.join(allowed)}"
+                )
+            return
+        fields = self.types.get(go_type)
+        if fields is None:
+            raise SchemaError(path, f"internal: unknown schema type {go_type}")
+        if not isinstance(value, dict):
+            raise SchemaError(path, f"expected an object ({go_type}), got {_json_type(value)}")
+        version = TYPE_VERSIONS.get(go_type)
+        if version and self.max_version and version > self.max_version:
+            raise SchemaError(path, self._too_new(go_type, version))
+        for key, item in value.items():
+            where = _join(path, key)
+            field_type = fields.get(key)
+            if field_type is None:
+                hint = self._hint(key, fields)
+                raise SchemaError(where, f"unknown field{hint}")
+            version = self.versions.get(f"{go_type}.{key}")
+            if version and self.max_version and version > self.max_version:
+                raise SchemaError(where, self._too_new(f"{go_type}.{key}", version))
+            if item is None:
+                continue  # JSON null = omitted (Go's omitempty reading)
+            self.check(item, field_type, where, owner=f"{go_type}.{key}")
+        for key in self.required.get(go_type, ()):
+            if value.get(key) is None:
+                raise SchemaError(_join(path, key), f"required field missing (in {go_type})")
+
+    def _too_new(self, name: str, version: Version) -> str:
+        assert self.max_version is not None
+        return (
+            f"{name} is new in schema {version[0]}.{version[1]}, but this host supports schema "
+            f"up to {self.max_version[0]}.{self.max_version[1]}"
+        )
+
+    @staticmethod
+    def _hint(key: str, fields: dict[str, str]) -> str:
+        lowered = {f.lower(): f for f in fields}
+        if key.lower() in lowered:
+            return f" (did you mean {lowered[key.lower()]!r}? names are case-sensitive)"
+        close = difflib.get_close_matches(key, list(fields), n=1)
+        return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def validate_hcs(value: Any, type_name: str, max_version: Version | None, path: str = "") -> None:
+    """Check ``value`` against HCS schema type ``type_name``; raise :class:`SchemaError`."""
+    types, aliases, enums = _hcs_schema()
+    checker = _Checker(types, aliases, enums, max_version, FIELD_VERSIONS, _REQUIRED)
+    checker.check(value, type_name, path)
+    if type_name == "ComputeSystem":
+        kinds = [
+            k for k in ("VirtualMachine", "Container", "HostedSystem") if value.get(k) is not None
+        ]
+        if len(kinds) != 1:
+            raise SchemaError(
+                path or "ComputeSystem",
+                "exactly one of VirtualMachine, Container or HostedSystem is required"
+                + (f" (found {', '.join(kinds)})" if kinds else " (found none)"),
+            )
+        schema_version = value["SchemaVersion"]
+        declared = (schema_version["Major"], schema_version["Minor"])
+        if declared[0] != 2:
+            raise SchemaError("SchemaVersion", f"major version {declared[0]} is not supported")
+        if max_version and declared > max_version:
+            raise SchemaError(
+                "SchemaVersion",
+                f"schema {declared[0]}.{declared[1]} is newer than this host supports "
+                f"({max_version[0]}.{max_version[1]})",
+            )
+
+
+# ---- HCN (HNS schema) ---------------------------------------------------------------------
+HCN_TYPES: dict[str, dict[str, str]] = {
+    "SchemaVersion": {"Major": "uint32", "Minor": "uint32"},
+    "HostComputeNetwork": {
+        "ID": "string",
+        "Name": "string",
+        "Type": "NetworkType",
+        "Owner": "string",
+        "Policies": "[]NetworkPolicy",
+        "MacPool": "MacPool",
+        "Dns": "Dns",
+        "Ipams": "[]Ipam",
+        "Flags": "uint32",
+        "Health": "interface{}",
+        "SchemaVersion": "SchemaVersion",
+    },
+    "HostComputeEndpoint": {
+        "ID": "string",
+        "Name": "string",
+        "HostComputeNetwork": "string",
+        "HostComputeNamespace": "string",
+        "Policies": "[]EndpointPolicy",
+        "IpConfigurations": "[]IpConfig",
+        "Dns": "Dns",
+        "Routes": "[]Route",
+        "MacAddress": "string",
+        "Flags": "uint32",
+        "Health": "interface{}",
+        "SchemaVersion": "SchemaVersion",
+    },
+    "HostComputeQuery": {"SchemaVersion": "SchemaVersion", "Flags": "uint32", "Filter": "string"},
+    "ModifySettingRequest": {
+        "ResourceType": "string",
+        "RequestType": "string",
+        "Settings": "interface{}",
+    },
+    "NetworkPolicy": {"Type": "string", "Settings": "interface{}"},
+    "EndpointPolicy": {"Type": "string", "Settings": "interface{}"},
+    "MacPool": {"Ranges": "[]MacRange"},
+    "MacRange": {"StartMacAddress": "string", "EndMacAddress": "string"},
+    "Dns": {
+        "Domain": "string",
+        "Suffix": "string",
+        "Search": "[]string",
+        "ServerList": "[]string",
+        "Options": "[]string",
+    },
+    "Ipam": {"Type": "string", "Subnets": "[]Subnet"},
+    "Subnet": {
+        "IpAddressPrefix": "string",
+        "Policies": "[]interface{}",
+        "Routes": "[]Route",
+        "Flags": "uint32",
+    },
+    "Route": {"NextHop": "string", "DestinationPrefix": "string", "Metric": "uint16"},
+    "IpConfig": {"IpAddress": "string", "PrefixLength": "uint8"},
+}
+_HCN_ENUMS: dict[str, list[str]] = {
+    # hcsshim hcn/hcnnetwork.go NetworkType + HNS_Schema.md (Internal, Mirrored)
+    "NetworkType": [
+        "NAT",
+        "ICS",
+        "Transparent",
+        "L2Bridge",
+        "L2Tunnel",
+        "Overlay",
+        "Private",
+        "Internal",
+        "Mirrored",
+    ],
+}
+
+
+def validate_hcn(value: Any, type_name: str, path: str = "") -> None:
+    """Check an HCN document against :data:`HCN_TYPES`; raise :class:`SchemaError`."""
+    aliases = {"NetworkType": "string"}
+    checker = _Checker(HCN_TYPES, aliases, _HCN_ENUMS, None, {}, {})
+    checker.check(value, type_name, path)

@@ -1,0 +1,214 @@
+"""HCN networks/endpoints, virtdisk, computestorage, grants."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import uuid
+from pathlib import Path
+
+from simapi import Api, guid, vm_doc
+
+from hcs_sandbox.sim import hresults as H
+from hcs_sandbox.sim.exports import CREATE_VIRTUAL_DISK_PARAMETERS_V2, VIRTUAL_STORAGE_TYPE
+
+NAT = {
+    "Name": "sbx-nat",
+    "Type": "NAT",
+    "MacPool": {
+        "Ranges": [{"StartMacAddress": "00-15-5D-52-C0-00", "EndMacAddress": "00-15-5D-52-CF-FF"}]
+    },
+    "Ipams": [
+        {
+            "Type": "Static",
+            "Subnets": [
+                {
+                    "IpAddressPrefix": "192.168.100.0/24",
+                    "Routes": [{"NextHop": "192.168.100.1", "DestinationPrefix": "0.0.0.0/0"}],
+                }
+            ],
+        }
+    ],
+    "SchemaVersion": {"Major": 2, "Minor": 0},
+}
+
+
+def hcn(api: Api, name: str, *args: object) -> tuple[int, str | None]:
+    error = ctypes.c_void_p()
+    hr = getattr(api, name)(*args, ctypes.byref(error)) & 0xFFFFFFFF
+    return hr, api.take(error, "CoTaskMemFree")
+
+
+def query(api: Api, name: str, handle: int) -> dict[str, object]:
+    props = ctypes.c_void_p()
+    hr, err = hcn(
+        api, name, handle, '{"SchemaVersion":{"Major":2,"Minor":0},"Flags":0}', ctypes.byref(props)
+    )
+    assert hr == 0, err
+    return dict(json.loads(api.take(props, "CoTaskMemFree") or ""))
+
+
+def test_network_endpoint_lifecycle(api: Api) -> None:
+    net = ctypes.c_void_p()
+    hr, err = hcn(api, "HcnCreateNetwork", ctypes.byref(guid()), json.dumps(NAT), ctypes.byref(net))
+    assert (hr, err) == (0, None)
+    props = query(api, "HcnQueryNetworkProperties", net.value or 0)
+    net_id = str(props["ID"])
+    assert uuid.UUID(net_id)
+    hr, err = hcn(
+        api,
+        "HcnCreateNetwork",
+        ctypes.byref(guid(net_id)),
+        json.dumps(NAT),
+        ctypes.byref(ctypes.c_void_p()),
+    )
+    assert hr == H.HCN_E_NETWORK_ALREADY_EXISTS
+    assert json.loads(err or "")["ErrorCode"] == H.HCN_E_NETWORK_ALREADY_EXISTS
+
+    ep = ctypes.c_void_p()
+    body = json.dumps(
+        {"Name": "ep1", "HostComputeNetwork": net_id, "SchemaVersion": {"Major": 2, "Minor": 0}}
+    )
+    hr, err = hcn(api, "HcnCreateEndpoint", net.value, ctypes.byref(guid()), body, ctypes.byref(ep))
+    assert hr == 0, err
+    endpoint = query(api, "HcnQueryEndpointProperties", ep.value or 0)
+    assert endpoint["IpConfigurations"] == [{"IpAddress": "192.168.100.2", "PrefixLength": 24}]
+    assert endpoint["MacAddress"] == "00-15-5D-52-C0-02"
+    listing = ctypes.c_void_p()
+    filt = json.dumps(
+        {"SchemaVersion": {"Major": 2, "Minor": 0}, "Filter": json.dumps({"Name": "ep1"})}
+    )
+    assert hcn(api, "HcnEnumerateEndpoints", filt, ctypes.byref(listing))[0] == 0
+    assert json.loads(api.take(listing, "CoTaskMemFree") or "") == [endpoint["ID"]]
+    assert api.HcnCloseEndpoint(ep.value) == 0
+
+    # A running system that uses the endpoint keeps it from being deleted.
+    doc = vm_doc(
+        Devices={
+            "NetworkAdapters": {
+                "nic": {"EndpointId": endpoint["ID"], "MacAddress": endpoint["MacAddress"]}
+            }
+        }
+    )
+    system = api.running("net-vm", doc)
+    hr, err = hcn(api, "HcnDeleteEndpoint", ctypes.byref(guid(str(endpoint["ID"]))))
+    assert hr == H.HCN_E_ENDPOINT_ALREADY_ATTACHED
+    hr, err = hcn(api, "HcnDeleteNetwork", ctypes.byref(guid(net_id)))
+    assert hr == H.HCN_E_ENTITY_HAS_REFERENCES
+    api.call("HcsTerminateComputeSystem", system, None)
+    api.close(system)
+    assert hcn(api, "HcnDeleteEndpoint", ctypes.byref(guid(str(endpoint["ID"]))))[0] == 0
+    assert (
+        hcn(api, "HcnDeleteEndpoint", ctypes.byref(guid(str(endpoint["ID"]))))[0]
+        == H.HCN_E_ENDPOINT_NOT_FOUND
+    )
+    assert hcn(api, "HcnDeleteNetwork", ctypes.byref(guid(net_id)))[0] == 0
+    assert api.HcnCloseNetwork(net.value) == 0
+    hr, err = hcn(
+        api, "HcnOpenNetwork", ctypes.byref(guid(net_id)), ctypes.byref(ctypes.c_void_p())
+    )
+    assert hr == H.HCN_E_NETWORK_NOT_FOUND
+    assert net_id in json.loads(err or "")["Error"]
+
+
+def test_hcn_invalid_json_error_record(api: Api) -> None:
+    hr, err = hcn(
+        api,
+        "HcnCreateNetwork",
+        ctypes.byref(guid()),
+        '{"Nmae":"x"}',
+        ctypes.byref(ctypes.c_void_p()),
+    )
+    assert hr == H.HCN_E_INVALID_JSON
+    assert "Nmae: unknown field" in json.loads(err or "")["Error"]
+
+
+def create_vhd(api: Api, path: Path, parent: str | None = None) -> tuple[int, int]:
+    params = CREATE_VIRTUAL_DISK_PARAMETERS_V2(
+        Version=2, MaximumSize=1 << 30, BlockSizeInBytes=1 << 20, ParentPath=parent
+    )
+    handle = ctypes.c_void_p()
+    storage = VIRTUAL_STORAGE_TYPE()
+    error = api.CreateVirtualDisk(
+        ctypes.byref(storage),
+        str(path),
+        0,
+        None,
+        0,
+        0,
+        ctypes.byref(params),
+        None,
+        ctypes.byref(handle),
+    )
+    return error, handle.value or 0
+
+
+def test_virtdisk_and_storage(api: Api, tmp_path: Path) -> None:
+    path = tmp_path / "base.vhdx"
+    error, handle = create_vhd(api, path)
+    assert error == 0
+    assert api.HcsFormatWritableLayerVhd(handle) == 0
+    assert api.CloseHandle(handle) == 1
+    assert json.loads(path.read_text())["Formatted"] is True
+    assert create_vhd(api, path)[0] == H.ERROR_FILE_EXISTS
+    error, child = create_vhd(api, tmp_path / "diff.vhdx", parent=str(path))
+    assert error == 0
+    assert json.loads((tmp_path / "diff.vhdx").read_text())["MaximumSize"] == 1 << 30
+    assert api.CloseHandle(child) == 1
+    opened = ctypes.c_void_p()
+    assert (
+        api.OpenVirtualDisk(None, str(tmp_path / "missing.vhdx"), 0, 0, None, ctypes.byref(opened))
+        == H.ERROR_FILE_NOT_FOUND
+    )
+    assert api.OpenVirtualDisk(None, str(path), 0, 0, None, ctypes.byref(opened)) == 0
+    mount = ctypes.c_void_p()
+    assert (
+        api.HcsGetLayerVhdMountPath(opened.value, ctypes.byref(mount)) & 0xFFFFFFFF
+        == H.E_INVALIDARG
+    )
+    assert api.AttachVirtualDisk(opened.value, None, 0, 0, None, None) == 0
+    assert api.HcsGetLayerVhdMountPath(opened.value, ctypes.byref(mount)) == 0
+    assert (api.take(mount) or "").startswith("\\\\?\\Volume{")
+    assert api.DetachVirtualDisk(opened.value, 0, 0) == 0
+    assert api.CloseHandle(opened.value) == 1
+    assert api.HcsCreateEmptyRuntimeStateFile(str(tmp_path / "x.vmrs")) == 0
+    assert (
+        api.HcsCreateEmptyRuntimeStateFile(str(tmp_path / "x.vmrs")) & 0xFFFFFFFF
+        == H.ERROR_FILE_EXISTS_HR
+    )
+    layer = {
+        "SchemaVersion": {"Major": 2, "Minor": 1},
+        "Layers": [{"Id": str(uuid.uuid4()), "Path": str(tmp_path)}],
+    }
+    assert api.HcsInitializeWritableLayer(str(tmp_path / "scratch"), json.dumps(layer), None) == 0
+    assert (
+        api.HcsInitializeWritableLayer(str(tmp_path / "s2"), '{"Layers":[{"Id":1}]}', None)
+        & 0xFFFFFFFF
+        == H.HCS_E_INVALID_JSON
+    )
+
+
+def test_disk_needs_grant_for_that_vm(api: Api, tmp_path: Path) -> None:
+    disk = tmp_path / "scratch.vhdx"
+    _error, handle = create_vhd(api, disk)
+    api.CloseHandle(handle)
+    doc = vm_doc(
+        Devices={"Scsi": {"0": {"Attachments": {"0": {"Type": "VirtualDisk", "Path": str(disk)}}}}}
+    )
+    hr, system, result = api.create("granted", doc)
+    assert hr == H.E_ACCESSDENIED
+    assert "HcsGrantVmAccess" in (result or "")
+    api.close(system)
+    assert api.HcsGrantVmAccess("someone-else", str(disk)) == 0
+    hr, system, _ = api.create("granted", doc)
+    assert hr == H.E_ACCESSDENIED
+    api.close(system)
+    assert api.HcsGrantVmAccess("granted", str(disk)) == 0
+    hr, system, result = api.create("granted", doc)
+    assert hr == 0, result
+    api.call("HcsTerminateComputeSystem", system, None)
+    api.close(system)
+    assert api.HcsRevokeVmAccess("granted", str(disk)) == 0
+    hr, system, _ = api.create("granted", doc)
+    assert hr == H.E_ACCESSDENIED
+    api.close(system)
