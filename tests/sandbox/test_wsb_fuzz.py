@@ -45,11 +45,17 @@ _command = st.text(
 ).filter(lambda s: s.strip() != "")
 
 
+# Windows device names are refused as guest path components (hostpath.guest_path_problem).
+_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{d}{i}" for d in ("COM", "LPT") for i in range(10)}
+
+
 @st.composite
 def wsb_specs(draw: st.DrawFn) -> SandboxSpec:
     guests = draw(
         st.lists(
-            st.from_regex(r"[A-Za-z][A-Za-z0-9 _-]{0,8}[A-Za-z0-9]", fullmatch=True),
+            st.from_regex(r"[A-Za-z][A-Za-z0-9 _-]{0,8}[A-Za-z0-9]", fullmatch=True).filter(
+                lambda n: n.split(".")[0].strip().upper() not in _RESERVED
+            ),
             max_size=4,
             unique_by=str.casefold,
         )
