@@ -1,0 +1,1174 @@
+"""The planner: a pure function from a :class:`SandboxSpec` plus :class:`HostFacts` to every
+document and file needed to create one sandbox (:class:`Plan`).
+
+``plan(spec, facts)`` does no I/O, reads no clock and draws no random numbers: every id and
+path comes in through :class:`HostFacts`, so the same inputs always give the same plan
+(golden tests compare it byte for byte).  ``HostFacts.for_planning()`` gives deterministic
+placeholder facts for ``hcs-sandbox plan`` on any OS.
+
+Each base kind follows a known, published design (docs/planner.md has the whole story):
+
+``host``
+    Modelled on the document Windows Sandbox itself passes to ``HcsCreateComputeSystem``
+    (MouriNaruto/MouriDocs ``docs/4/ReadMe.md``; research notes ``windows-sandbox.md`` §1.3):
+    UEFI boot over ``VmbFs`` from the read-only vSMB share ``os`` = the host's Windows Sandbox
+    ``BaseLayer\\Files``.  Two variants: ``documented`` (default: only fields of Microsoft's
+    public schema, SchemaReference.md) and ``wsb-compat`` (experimental: the dumped document
+    with its undocumented fields — RunInSilo, SharedMemoryMB, Licensing, ...).
+``image``
+    hcsshim's Windows utility VM (``internal/uvm/create_wcow.go``; hcs-api.md §4.8): VmbFs boot
+    from ``UtilityVM\\Files``; the scratch disk is a copy of ``UtilityVM\\SystemTemplate.vhdx``
+    (``internal/wcow/scratch.go`` ``CreateUVMScratch``).
+``vhdx``
+    Microsoft's tutorial VM (``virtualization/api/hcs/Reference/Tutorial.md``; hcs-api.md
+    §4.9): UEFI boot from the disk on SCSI controller ``Primary disk``, through a differencing
+    disk whose parent is the user's VHDX, so the original is never written.
+
+Security defaults in every document: no network adapter unless a network is asked for; no
+display devices when headless; mapped folders read-only unless asked; HvSocket default
+bind/connect descriptors limited to SYSTEM (Windows Sandbox's own, §1.3) or SYSTEM +
+Administrators (hcsshim's); no crash dumps; ``GuestConnection`` present (``HcsCreateProcess``
+needs the HCS-internal guest connection: hcs-api.md §0.9); ``Owner`` ``hcs-sandbox``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import ntpath
+import posixpath
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from hcs_sandbox.errors import SpecError
+from hcs_sandbox.sandbox import hostpath
+from hcs_sandbox.sandbox.spec import MappedFolder, SandboxSpec
+from hcs_sandbox.schema import (
+    SCHEMA_VERSION_MAP,
+    AclPolicySetting,
+    Attachment,
+    Battery,
+    Chipset,
+    ComputeSystem,
+    Devices,
+    EndpointPolicy,
+    EnhancedModeVideo,
+    GuestConnection,
+    GuestState,
+    HostComputeEndpoint,
+    HostComputeNetwork,
+    HvSocketServiceConfig,
+    HvSocketSystemConfig,
+    Ipam,
+    KernelIntegration,
+    Keyboard,
+    LaunchOptions,
+    Licensing,
+    MacPool,
+    MacRange,
+    Mouse,
+    NetworkAdapter,
+    RdpConnectionOptions,
+    Route,
+    RunInSilo,
+    Scsi,
+    Subnet,
+    Topology,
+    Uefi,
+    UefiBootEntry,
+    Version,
+    VersionTuple,
+    VideoMonitor,
+    VirtualMachine,
+    VirtualMachineHvSocket,
+    VirtualMachineMemory,
+    VirtualMachineProcessor,
+    VirtualSmb,
+    VirtualSmbShare,
+    VirtualSmbShareOptions,
+    fields_newer_than,
+    required_schema_version,
+    undocumented_fields,
+)
+from hcs_sandbox.schema.enums import (
+    AclAction,
+    AclDirection,
+    AclRuleType,
+    AttachmentType,
+    CachingMode,
+    IpamType,
+    MemoryBackingPageSize,
+    MemoryBackingType,
+    NetworkFlags,
+    NetworkType,
+    UefiBootDevice,
+)
+from hcs_sandbox.schema.network import HCN_DEFAULT_SCHEMA, PROTOCOL_TCP, PROTOCOL_UDP
+
+__all__ = [
+    "DEFAULT_SCRATCH_BYTES",
+    "GPU_RESOURCE_PATH",
+    "NAT_GATEWAY",
+    "NAT_NETWORK_ID",
+    "NAT_NETWORK_NAME",
+    "NAT_SUBNET",
+    "OWNER",
+    "VARIANTS",
+    "VSMB_GUEST_PREFIX",
+    "DisplayPipe",
+    "GuestLink",
+    "HostFacts",
+    "PathStyle",
+    "Plan",
+    "ScratchPlan",
+    "SessionOptions",
+    "Variant",
+    "plan",
+]
+
+Variant = Literal["documented", "wsb-compat"]
+PathStyle = Literal["windows", "posix"]
+VARIANTS: tuple[str, ...] = get_args(Variant)
+PATH_STYLES: tuple[str, ...] = get_args(PathStyle)
+
+#: ``ComputeSystem.Owner`` of every system hcs-sandbox creates (SchemaReference.md#ComputeSystem).
+OWNER = "hcs-sandbox"
+
+#: The shared NAT network: one for all sandboxes, with a fixed id so that concurrent creators
+#: race on ``HcnCreateNetwork`` and the loser gets HCN_E_NETWORK_ALREADY_EXISTS (hcs-api.md §6.3).
+NAT_NETWORK_ID = "6f1b5c3e-0000-4000-8000-68637373616e"
+NAT_NETWORK_NAME = "hcs-sandbox-nat"
+NAT_SUBNET = "172.30.0.0/24"
+NAT_GATEWAY = "172.30.0.1"
+#: The MAC pool hcsshim's tests give a NAT network (hcsshim ``hcn/hcnutils_test.go``;
+#: hcs-api.md §6.1): Microsoft's Hyper-V OUI 00-15-5D.
+MAC_POOL = ("00-15-5D-52-C0-00", "00-15-5D-52-CF-FF")
+#: Endpoint names start with this so prune can tell ours apart (sandbox/network.py).
+ENDPOINT_NAME_PREFIX = "hcs-sandbox-"
+
+#: hcsshim's default utility-VM scratch size is 20 GB (``internal/wcow``); a dynamic VHDX.
+DEFAULT_SCRATCH_BYTES = 20 * 1024**3
+
+#: Guest path of vSMB share ``X`` in a Windows guest: ``<prefix>X`` (hcsshim
+#: ``internal/uvm/vsmb.go``; hcs-api.md §4.3).
+VSMB_GUEST_PREFIX = "\\\\?\\VMSMB\\VSMB-{dcc079ae-60ba-4d07-847c-3493609c0870}\\"
+
+#: ``HcsModifyComputeSystem`` resource path for GPU-PV, "Only Update", applied after Start
+#: (HcsModifyComputeSystem.md; hcsshim ``internal/hcs/resourcepaths``; desktop-gpu.md §4.1-4.2).
+GPU_RESOURCE_PATH = "VirtualMachine/ComputeTopology/Gpu"
+
+#: UEFI boot application served over VmbFs (Windows Sandbox's document §1.3; hcsshim
+#: ``create_wcow.go``).
+_BOOTMGR = "\\EFI\\Microsoft\\Boot\\bootmgfw.efi"
+#: hcsshim's SCSI controller 0 key for Windows utility VMs (``internal/protocol/guestrequest``
+#: ``ScsiControllerGuids``; hcs-api.md §4.8).
+_HCSSHIM_SCSI0 = "df6d0690-79e5-55b6-a5ec-c1e2f77f580a"
+#: The controller name Microsoft's tutorial uses and boots from (Tutorial.md; hcs-api.md §4.9).
+_TUTORIAL_SCSI = "Primary disk"
+#: Windows Sandbox's controller name (§1.3).
+_WSB_SCSI = "primary"
+
+# HvSocket security descriptors (SDDL).  Windows Sandbox: SYSTEM only for both defaults
+# (§1.3).  hcsshim's utility VM: SYSTEM + built-in Administrators (create_wcow.go; §4.8).
+_SDDL_SYSTEM = "D:P(A;;FA;;;SY)"
+_SDDL_SYSTEM_ADMINS = "D:P(A;;FA;;;SY)(A;;FA;;;BA)"
+_SDDL_DENY_EVERYONE = "D:P(D;;FA;;;WD)"
+# Windows Sandbox's HvSocket service table, as dumped (§1.3).  The service ids' meaning is not
+# public; ``{user}`` is replaced by the creating user's SID.
+_WSB_SERVICE_SID = "S-1-5-80-3635958274-2059881490-2225992882-984577281-633327304"
+_WSB_SERVICE_TABLE: tuple[tuple[str, str, str, bool | None], ...] = (
+    ("befcbc10-1381-45ab-946e-b1a12d6bce94", _SDDL_DENY_EVERYONE, _SDDL_DENY_EVERYONE, True),
+    (
+        "a715ac94-b745-4889-9a0f-772d85a3cfa4",
+        f"D:P(A;;FA;;;{_WSB_SERVICE_SID})",
+        f"D:P(A;;FA;;;{_WSB_SERVICE_SID})",
+        True,
+    ),
+    ("7b3014c3-284a-40d4-a97f-9d23a75c6a80", _SDDL_DENY_EVERYONE, _SDDL_DENY_EVERYONE, True),
+    ("e97910d9-55bb-455e-9170-114fdfce763d", _SDDL_DENY_EVERYONE, _SDDL_DENY_EVERYONE, True),
+    ("e5afd2e3-9b98-4913-b37c-09de98772940", _SDDL_DENY_EVERYONE, _SDDL_DENY_EVERYONE, True),
+    (
+        "abd802e8-ffcc-40d2-a5f1-f04b1d12cbc8",
+        "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;S-1-15-3-3)(A;;FA;;;{user})",
+        _SDDL_DENY_EVERYONE,
+        None,
+    ),
+    ("f58797f6-c9f3-4d63-9bd4-e52ac020e586", _SDDL_SYSTEM, _SDDL_SYSTEM, True),
+)
+
+#: Addresses internet-only sandboxes may not reach: RFC 1918 private networks, RFC 3927
+#: link-local, RFC 6598 shared (carrier-grade NAT) space.
+_PRIVATE_RANGES = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,169.254.0.0/16,100.64.0.0/10"
+
+_MIN_SCHEMA: VersionTuple = (2, 1)  # computecore.dll's first release (1809) speaks 2.1
+_WSB_SCHEMA: VersionTuple = (2, 4)  # the version Windows Sandbox's document declares (§1.3)
+_HCN_ACL_SCHEMA: VersionTuple = (2, 5)  # AclPolicySetting's port/protocol fields (HNS_Schema.md)
+
+# Placeholders used by HostFacts.for_planning (clearly not real values).
+_PLACEHOLDER_NS = uuid.UUID("00000000-0000-4000-8000-68637373616e")
+_PLACEHOLDER_SID = "S-1-5-21-0-0-0-1001"
+_PLACEHOLDER_PROGRAMDATA = "C:\\ProgramData"
+_PLACEHOLDER_BASE_GUID = "00000000-0000-0000-0000-000000000000"
+
+
+# --------------------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------------------
+
+
+def _fail(field_name: str, value: object, why: str, remedy: str | None = None) -> SpecError:
+    return SpecError(f"{why}", field=field_name, value=value, remedy=remedy)
+
+
+def _version_text(version: VersionTuple) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+def _windows_for(version: VersionTuple) -> str:
+    return SCHEMA_VERSION_MAP.get(version, f"a Windows release with HCS schema {version}")
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """Everything the planner needs to know about the host and the new sandbox's identity.
+
+    ``supported_schema_versions``: what ``HcsGetServiceProperties`` (``Basic``) reports;
+    the highest one gates every field.  ``hcn_schema_version``: the HCN schema the host
+    speaks, or None when unknown (then HCN-version checks are skipped with a warning).
+    ``base_path``: host — the Windows Sandbox base image folder
+    ``...\\Containers\\BaseImages\\<guid>`` (it holds ``BaseLayer\\Files``); image — the
+    container base image folder (it holds ``UtilityVM``); vhdx — the disk (default: the
+    spec's path).  ``sandbox_dir``: the sandbox's own folder for its files.
+    ``path_style``: ``windows`` (real hosts) or ``posix`` (the simulator's host paths).
+    ``terminate_on_close``: ask HCS to kill the VM when the last handle closes — only for
+    ephemeral sandboxes owned by one process (``Sandbox.run()``); detached sandboxes
+    (``run -d``) must outlive the CLI, so the default is False.
+    """
+
+    sandbox_id: str
+    system_id: str
+    sandbox_dir: str
+    base_path: str | None = None
+    supported_schema_versions: tuple[VersionTuple, ...] = ((2, 1),)
+    hcn_schema_version: VersionTuple | None = None
+    endpoint_id: str | None = None
+    adapter_id: str | None = None
+    mac_address: str | None = None
+    user_sid: str | None = None
+    variant: Variant = "documented"
+    path_style: PathStyle = "windows"
+    network_id: str = NAT_NETWORK_ID
+    nat_subnet: str = NAT_SUBNET
+    nat_gateway: str = NAT_GATEWAY
+    scratch_size_bytes: int = DEFAULT_SCRATCH_BYTES
+    terminate_on_close: bool = False
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise _fail(
+                "variant",
+                self.variant,
+                f"unknown host document variant {self.variant!r}",
+                remedy="use one of " + ", ".join(VARIANTS),
+            )
+        if self.path_style not in PATH_STYLES:
+            raise _fail(
+                "path_style",
+                self.path_style,
+                f"unknown host path style {self.path_style!r}",
+                remedy="use one of " + ", ".join(PATH_STYLES),
+            )
+        versions = tuple(tuple(v) for v in self.supported_schema_versions)
+        if not versions:
+            raise _fail(
+                "supported_schema_versions",
+                versions,
+                "the host reports no supported HCS schema version",
+                remedy="check HcsGetServiceProperties on this host (hcs-sandbox doctor)",
+            )
+        object.__setattr__(self, "supported_schema_versions", versions)
+        if self.scratch_size_bytes <= 0:
+            raise _fail("scratch_size_bytes", self.scratch_size_bytes, "must be positive")
+
+    @property
+    def max_schema(self) -> VersionTuple:
+        """The highest HCS schema version the host supports."""
+        return max(self.supported_schema_versions)
+
+    @classmethod
+    def for_planning(
+        cls,
+        spec: SandboxSpec | None = None,
+        *,
+        sandbox_id: str | None = None,
+        variant: Variant = "documented",
+        supported_schema_versions: Sequence[VersionTuple] | None = None,
+        **overrides: Any,
+    ) -> HostFacts:
+        """Deterministic placeholder facts for ``hcs-sandbox plan`` on any OS.
+
+        Ids are UUIDv5 values derived from the sandbox id (itself derived from the spec's
+        name, or ``sandbox_id``); paths are Windows placeholders under
+        ``C:\\ProgramData\\hcs-sandbox\\sandboxes\\<id>``; the user SID is the obviously
+        fake ``S-1-5-21-0-0-0-1001``.  The host is assumed to speak schema 2.1-2.6
+        (Windows 11) unless ``supported_schema_versions`` says otherwise.
+        """
+        name = spec.name if spec is not None and spec.name else "sandbox"
+        sid = sandbox_id or str(uuid.uuid5(_PLACEHOLDER_NS, f"sandbox:{name}"))
+        versions = tuple(
+            supported_schema_versions
+            if supported_schema_versions is not None
+            else sorted(v for v in SCHEMA_VERSION_MAP if v >= _MIN_SCHEMA)
+        )
+        base_path: str | None = None
+        if spec is None or spec.base.kind == "host":
+            base_path = ntpath.join(
+                _PLACEHOLDER_PROGRAMDATA,
+                "Microsoft",
+                "Windows",
+                "Containers",
+                "BaseImages",
+                _PLACEHOLDER_BASE_GUID,
+            )
+        values: dict[str, Any] = {
+            "sandbox_id": sid,
+            "system_id": sid,
+            "sandbox_dir": ntpath.join(_PLACEHOLDER_PROGRAMDATA, "hcs-sandbox", "sandboxes", sid),
+            "base_path": base_path,
+            "supported_schema_versions": versions,
+            "endpoint_id": str(uuid.uuid5(_PLACEHOLDER_NS, f"endpoint:{sid}")),
+            "adapter_id": str(uuid.uuid5(_PLACEHOLDER_NS, f"adapter:{sid}")),
+            "mac_address": mac_for(sid),
+            "user_sid": _PLACEHOLDER_SID,
+            "variant": variant,
+            "path_style": "windows",
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    @classmethod
+    def for_sandbox(
+        cls,
+        *,
+        sandbox_id: str,
+        system_id: str,
+        sandbox_dir: str,
+        base_path: str | None,
+        supported_schema_versions: Sequence[VersionTuple],
+        path_style: PathStyle,
+        variant: Variant = "documented",
+        endpoint_id: str | None = None,
+        user_sid: str | None = None,
+        terminate_on_close: bool = False,
+        **overrides: Any,
+    ) -> HostFacts:
+        """Facts for a real create: per-sandbox adapter id and MAC derived from the ids
+        (UUIDv5 / :func:`mac_for`), so every sandbox gets its own; the endpoint id defaults
+        to a UUIDv5 of the sandbox id (stable across re-creates of a persistent sandbox)."""
+        ns = uuid.uuid5(_PLACEHOLDER_NS, sandbox_id)
+        endpoint = endpoint_id or str(uuid.uuid5(ns, "endpoint"))
+        values: dict[str, Any] = {
+            "sandbox_id": sandbox_id,
+            "system_id": system_id,
+            "sandbox_dir": sandbox_dir,
+            "base_path": base_path,
+            "supported_schema_versions": tuple(supported_schema_versions),
+            "endpoint_id": endpoint,
+            "adapter_id": str(uuid.uuid5(ns, "adapter")),
+            "mac_address": mac_for(endpoint),
+            "user_sid": user_sid,
+            "variant": variant,
+            "path_style": path_style,
+            "terminate_on_close": terminate_on_close,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe view (versions as ``"2.1"`` strings)."""
+        out = dataclasses.asdict(self)
+        out["supported_schema_versions"] = [
+            _version_text(v) for v in self.supported_schema_versions
+        ]
+        out["hcn_schema_version"] = (
+            _version_text(self.hcn_schema_version) if self.hcn_schema_version else None
+        )
+        return out
+
+
+def mac_for(key: str) -> str:
+    """A MAC inside :data:`MAC_POOL` derived from ``key`` (deterministic; 4096 addresses).
+
+    Two sandboxes may collide (birthday bound); the endpoint create then fails with a clear
+    HCN error and a retry with another id succeeds.  See docs/notes/windows-notes-planner.md.
+    """
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    low = ((digest[0] << 8) | digest[1]) & 0x0FFF
+    return f"00-15-5D-52-{0xC0 | (low >> 8):02X}-{low & 0xFF:02X}"
+
+
+# --------------------------------------------------------------------------------------
+# Outputs
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScratchPlan:
+    """The scratch disk to make (fields match ``storage.ScratchDisk``).
+
+    ``method``: ``create`` (new dynamic VHDX + ``HcsFormatWritableLayerVhd``),
+    ``differencing`` (a child of ``parent``, which is never written) or ``copy`` (a file
+    copy of the template ``parent``).
+    """
+
+    path: str
+    method: Literal["create", "differencing", "copy"]
+    size_bytes: int
+    parent: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class GuestLink:
+    """How a mapped folder appears in the guest: vSMB share ``share`` (at
+    ``guest_share_path``) is to be linked at ``guest_path`` by the exec/cp helper."""
+
+    share: str
+    host_path: str
+    guest_path: str
+    read_only: bool
+    guest_share_path: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class DisplayPipe:
+    """A display named pipe declared in the document: ``kind`` ``basic`` (VideoMonitor) or
+    ``enhanced`` (EnhancedModeVideo); only ``access_sids`` may open it."""
+
+    kind: str
+    pipe: str
+    access_sids: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "pipe": self.pipe, "access_sids": list(self.access_sids)}
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """RDP-client settings for a desktop viewer (Windows Sandbox's clipboard, audio, video,
+    printer and protected-client settings are RDP client settings, not HCS devices:
+    desktop-gpu.md §3).  All off unless asked."""
+
+    clipboard: bool = False
+    audio_input: bool = False
+    video_input: bool = False
+    printer: bool = False
+    protected_client: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything to create one sandbox.  ``to_dict()`` is what ``plan --json`` prints."""
+
+    spec: SandboxSpec
+    facts: HostFacts
+    compute_system: ComputeSystem
+    document: dict[str, Any]
+    schema_version: VersionTuple
+    scratch: ScratchPlan | None
+    guest_state_file: str | None
+    runtime_state_file: str | None
+    grants: tuple[str, ...]
+    network: HostComputeNetwork | None
+    endpoint: HostComputeEndpoint | None
+    guest_links: tuple[GuestLink, ...]
+    display_pipes: tuple[DisplayPipe, ...]
+    session: SessionOptions
+    gpu_request: dict[str, Any] | None
+    logon_command: str | None
+    terminate_on_last_handle_closed: bool
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def network_document(self) -> dict[str, Any] | None:
+        """The ``HcnCreateNetwork`` document of the shared network, or None."""
+        return self.network.to_dict() if self.network is not None else None
+
+    @property
+    def endpoint_document(self) -> dict[str, Any] | None:
+        """The ``HcnCreateEndpoint`` document of this sandbox's endpoint, or None."""
+        return self.endpoint.to_dict() if self.endpoint is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as JSON-ready data (the exact shape of ``hcs-sandbox plan --json``)."""
+        return {
+            "spec": self.spec.to_dict(),
+            "base": {
+                "kind": self.spec.base.kind,
+                "variant": self.facts.variant if self.spec.base.kind == "host" else None,
+                "path": _base_path(self.spec, self.facts),
+            },
+            "ids": {
+                "sandbox_id": self.facts.sandbox_id,
+                "system_id": self.facts.system_id,
+                "network_id": self.network.ID if self.network is not None else None,
+                "endpoint_id": self.endpoint.ID if self.endpoint is not None else None,
+            },
+            "host_facts": self.facts.to_dict(),
+            "schema_version": _version_text(self.schema_version),
+            "compute_system": self.document,
+            "scratch": self.scratch.to_dict() if self.scratch is not None else None,
+            "guest_state_file": self.guest_state_file,
+            "runtime_state_file": self.runtime_state_file,
+            "grants": list(self.grants),
+            "network": self.network_document,
+            "endpoint": self.endpoint_document,
+            "guest_links": [g.to_dict() for g in self.guest_links],
+            "display": {
+                "mode": self.spec.display,
+                "pipes": [p.to_dict() for p in self.display_pipes],
+            },
+            "session": self.session.to_dict(),
+            "after_start": {
+                "gpu": self.gpu_request,
+                "logon_command": self.logon_command,
+                "environment": dict(self.spec.environment),
+            },
+            "terminate_on_last_handle_closed": self.terminate_on_last_handle_closed,
+            "warnings": list(self.warnings),
+        }
+
+
+# --------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------
+
+
+class _Paths:
+    """Host path joining in the host's style (Windows or POSIX), without touching disk."""
+
+    def __init__(self, style: PathStyle) -> None:
+        self.style = style
+        self._mod = ntpath if style == "windows" else posixpath
+
+    def join(self, base: str, *parts: str) -> str:
+        return str(self._mod.join(base, *parts))
+
+    def foreign(self, path: str) -> bool:
+        """True when ``path`` is written in the other style."""
+        if self.style == "windows":
+            return hostpath.is_posix_absolute(path) and not hostpath.is_windows_absolute(path)
+        return hostpath.is_windows_absolute(path)
+
+
+def _base_path(spec: SandboxSpec, facts: HostFacts) -> str | None:
+    if spec.base.kind == "host":
+        return facts.base_path
+    return facts.base_path or spec.base.path
+
+
+def _even(mb: int) -> int:
+    """hcsshim rounds memory to an even number of MB (2 MB pages; internal/uvm/create.go)."""
+    return mb + (mb & 1)
+
+
+# --------------------------------------------------------------------------------------
+# The planner
+# --------------------------------------------------------------------------------------
+
+
+def plan(spec: SandboxSpec, facts: HostFacts) -> Plan:
+    """Every document and file needed to create ``spec`` on a host described by ``facts``.
+
+    Pure: no I/O.  Raises :class:`~hcs_sandbox.errors.SpecError` when the host cannot run
+    the spec (schema too old, missing facts), naming the setting and what it needs.
+    """
+    return _Planner(spec, facts).build()
+
+
+class _Planner:
+    def __init__(self, spec: SandboxSpec, facts: HostFacts) -> None:
+        self.spec = spec
+        self.facts = facts
+        self.paths = _Paths(facts.path_style)
+        self.max = facts.max_schema
+        self.wsb = spec.base.kind == "host" and facts.variant == "wsb-compat"
+        self.warnings: list[str] = []
+        self.grants: list[str] = []
+
+    # -- entry ---------------------------------------------------------------------------
+
+    def build(self) -> Plan:
+        spec, facts = self.spec, self.facts
+        if self.max < _MIN_SCHEMA:
+            raise _fail(
+                "supported_schema_versions",
+                [_version_text(v) for v in facts.supported_schema_versions],
+                f"this host supports HCS schema up to {_version_text(self.max)}; hcs-sandbox "
+                f"needs {_version_text(_MIN_SCHEMA)} ({_windows_for(_MIN_SCHEMA)})",
+                remedy="update Windows",
+            )
+        if self.wsb and self.max < _WSB_SCHEMA:
+            raise _fail(
+                "variant",
+                facts.variant,
+                f"the wsb-compat document declares HCS schema {_version_text(_WSB_SCHEMA)} "
+                f"({_windows_for(_WSB_SCHEMA)} or later) but this host supports up to "
+                f"{_version_text(self.max)}",
+                remedy="use the documented variant",
+            )
+        self.warnings.extend(spec.loosened_isolation())
+
+        scratch, guest_state, boot_devices, chipset = self._base()
+        devices = boot_devices
+        links = self._mapped_folders(devices)
+        pipes = self._display(devices)
+        network, endpoint = self._network(devices)
+        gpu = self._gpu()
+        session = self._session()
+        terminate = facts.terminate_on_close and spec.persistence == "ephemeral"
+
+        vm = VirtualMachine(
+            StopOnReset=True,
+            Chipset=chipset,
+            ComputeTopology=self._topology(),
+            Devices=devices,
+            GuestState=GuestState(GuestStateFilePath=guest_state) if guest_state else None,
+            GuestConnection=self._guest_connection(),
+        )
+        if self.wsb:
+            vm.RunInSilo = RunInSilo(SiloBaseOsPath=self._os_files(), NotifySiloJobCreated=True)
+            vm.LaunchOptions = LaunchOptions(Type="None")
+        system = ComputeSystem(
+            Owner=OWNER,
+            VirtualMachine=vm,
+            ShouldTerminateOnLastHandleClosed=terminate,
+        )
+        floor = _WSB_SCHEMA if self.wsb else _MIN_SCHEMA
+        declared = max(floor, required_schema_version(system))
+        system.SchemaVersion = Version.of(declared)
+        self._check_versions(system, declared)
+        if self.wsb:
+            hidden = undocumented_fields(system)
+            self.warnings.append(
+                "experimental: the wsb-compat document copies Windows Sandbox's own document, "
+                f"including {len(hidden)} fields Microsoft does not document "
+                f"({', '.join(sorted({p.rsplit('.', 1)[-1] for p in hidden}))})"
+            )
+
+        if spec.base.kind == "host" and spec.persistence == "persistent":
+            self.warnings.append(
+                "persistent host-base sandbox: the scratch disk is tied to this host's Windows "
+                "Sandbox base image, which Windows regenerates after updates"
+            )
+        return Plan(
+            spec=spec,
+            facts=facts,
+            compute_system=system,
+            document=system.to_dict(),
+            schema_version=declared,
+            scratch=scratch,
+            guest_state_file=guest_state,
+            runtime_state_file=None,
+            grants=tuple(dict.fromkeys(self.grants)),
+            network=network,
+            endpoint=endpoint,
+            guest_links=links,
+            display_pipes=pipes,
+            session=session,
+            gpu_request=gpu,
+            logon_command=spec.logon_command,
+            terminate_on_last_handle_closed=terminate,
+            warnings=tuple(dict.fromkeys(self.warnings)),
+        )
+
+    def _check_versions(self, system: ComputeSystem, declared: VersionTuple) -> None:
+        too_new = fields_newer_than(system, self.max)
+        if too_new or declared > self.max:
+            need = max(declared, required_schema_version(system))
+            raise _fail(
+                "supported_schema_versions",
+                [_version_text(v) for v in self.facts.supported_schema_versions],
+                f"this sandbox needs HCS schema {_version_text(need)} "
+                f"({_windows_for(need)}) for {', '.join(too_new) or 'SchemaVersion'}, but "
+                f"this host supports up to {_version_text(self.max)}",
+                remedy="update Windows or drop the setting that needs it",
+            )
+
+    # -- base ----------------------------------------------------------------------------
+
+    def _os_files(self) -> str:
+        base = _base_path(self.spec, self.facts)
+        assert base is not None
+        if self.spec.base.kind == "host":
+            return self.paths.join(base, "BaseLayer", "Files")
+        return self.paths.join(base, "UtilityVM", "Files")
+
+    def _file(self, name: str) -> str:
+        return self.paths.join(self.facts.sandbox_dir, name)
+
+    def _base(self) -> tuple[ScratchPlan, str | None, Devices, Chipset]:
+        spec, facts = self.spec, self.facts
+        kind = spec.base.kind
+        base = _base_path(spec, facts)
+        if base is None:
+            raise _fail(
+                "base_path",
+                None,
+                "the host facts do not say where the Windows Sandbox base image is",
+                remedy="enable Windows Sandbox (hcs-sandbox doctor explains how) or use "
+                "--base image:PATH / --base vhdx:PATH",
+            )
+        if self.paths.foreign(base):
+            self.warnings.append(
+                f"the base path {base} is not a {facts.path_style} path on this host"
+            )
+        scratch_path = self._file("sandbox.vhdx")
+        vmgs = self._file("sandbox.vmgs")
+        if kind == "host":
+            scratch = ScratchPlan(scratch_path, "create", facts.scratch_size_bytes)
+            attachment = Attachment(Type=AttachmentType.VIRTUAL_DISK, Path=scratch_path)
+            controller = Scsi(Attachments={"0": attachment})
+            if self.wsb:
+                # As dumped (§1.3): hcsshim attachment.go flags plus 2.1/2.3 fields.
+                attachment.CachingMode = CachingMode.READ_ONLY_CACHED
+                attachment.NoWriteHardening = True
+                attachment.DisableExpansionOptimization = True
+                attachment.IgnoreRelativeLocator = True
+                attachment.CaptureIoAttributionContext = True
+                attachment.SupportCompressedVolumes = True
+                controller.DisableInterruptBatching = True
+            devices = Devices(
+                Scsi={_WSB_SCSI: controller},
+                HvSocket=self._hvsocket(_SDDL_SYSTEM, _SDDL_SYSTEM),
+                VirtualSmb=VirtualSmb(
+                    Shares=[self._os_share_wsb()],
+                    DirectFileMappingInMB=4096 if self.wsb else 1024,
+                ),
+            )
+            if self.wsb:
+                devices.Licensing = Licensing(
+                    ContainerID="00000000-0000-0000-0000-000000000000", PackageFamilyNames=[]
+                )
+                devices.Battery = Battery()
+                devices.KernelIntegration = KernelIntegration()
+            self.grants += [scratch_path, vmgs]
+            return scratch, vmgs, devices, self._vmbfs_chipset()
+        if kind == "image":
+            template = self.paths.join(base, "UtilityVM", "SystemTemplate.vhdx")
+            scratch = ScratchPlan(scratch_path, "copy", facts.scratch_size_bytes, template)
+            devices = Devices(
+                Scsi={
+                    _HCSSHIM_SCSI0: Scsi(
+                        Attachments={
+                            "0": Attachment(Type=AttachmentType.VIRTUAL_DISK, Path=scratch_path)
+                        }
+                    )
+                },
+                HvSocket=self._hvsocket(_SDDL_SYSTEM_ADMINS, _SDDL_SYSTEM_ADMINS),
+                VirtualSmb=VirtualSmb(
+                    Shares=[
+                        VirtualSmbShare(
+                            Name="os",
+                            Path=self._os_files(),
+                            # hcsshim create_wcow.go: the os share's options.
+                            Options=VirtualSmbShareOptions(
+                                ReadOnly=True,
+                                ShareRead=True,
+                                CacheIo=True,
+                                TakeBackupPrivilege=True,
+                                PseudoOplocks=True,
+                            ),
+                        )
+                    ],
+                    DirectFileMappingInMB=1024,
+                ),
+            )
+            self.grants.append(scratch_path)
+            return scratch, None, devices, self._vmbfs_chipset()
+        # vhdx: Microsoft's tutorial VM, booting a differencing child of the user's disk.
+        scratch = ScratchPlan(scratch_path, "differencing", facts.scratch_size_bytes, base)
+        devices = Devices(
+            Scsi={
+                _TUTORIAL_SCSI: Scsi(
+                    Attachments={
+                        "0": Attachment(Type=AttachmentType.VIRTUAL_DISK, Path=scratch_path)
+                    }
+                )
+            },
+            HvSocket=self._hvsocket(_SDDL_SYSTEM_ADMINS, _SDDL_SYSTEM_ADMINS),
+        )
+        # The VM worker opens the parent through the child: it needs access to both
+        # (HcsGrantVmAccess.md: every VHDX the worker opens).
+        self.grants += [scratch_path, vmgs, base]
+        self.warnings.append(
+            "vhdx base: the guest must run the Windows guest compute service for start, exec "
+            "and stop to work (a plain Windows install may make start wait for it)"
+        )
+        chipset = Chipset(
+            Uefi=Uefi(
+                BootThis=UefiBootEntry(
+                    DeviceType=UefiBootDevice.SCSI_DRIVE, DevicePath=_TUTORIAL_SCSI, DiskNumber=0
+                )
+            )
+        )
+        return scratch, vmgs, devices, chipset
+
+    def _vmbfs_chipset(self) -> Chipset:
+        return Chipset(
+            Uefi=Uefi(BootThis=UefiBootEntry(DeviceType=UefiBootDevice.VMB_FS, DevicePath=_BOOTMGR))
+        )
+
+    def _os_share_wsb(self) -> VirtualSmbShare:
+        # Windows Sandbox's `os` share options (§1.3); SupportCloudFiles is 2.3 (older
+        # hosts: left out, the share still works without cloud-file support).
+        options = VirtualSmbShareOptions(
+            ReadOnly=True,
+            TakeBackupPrivilege=True,
+            NoLocks=True,
+            ReparseBaseLayer=True,
+            PseudoOplocks=True,
+            PseudoDirnotify=True,
+        )
+        if self.max >= (2, 3):
+            options.SupportCloudFiles = True
+        return VirtualSmbShare(Name="os", Path=self._os_files(), Options=options)
+
+    def _hvsocket(self, bind: str, connect: str) -> VirtualMachineHvSocket:
+        config = HvSocketSystemConfig(
+            DefaultBindSecurityDescriptor=bind, DefaultConnectSecurityDescriptor=connect
+        )
+        if self.wsb:
+            user = self.facts.user_sid or _PLACEHOLDER_SID
+            table: dict[str, HvSocketServiceConfig] = {}
+            for service, b, c, wildcard in _WSB_SERVICE_TABLE:
+                table[service] = HvSocketServiceConfig(
+                    BindSecurityDescriptor=b.replace("{user}", user),
+                    ConnectSecurityDescriptor=c.replace("{user}", user),
+                    AllowWildcardBinds=wildcard,
+                )
+            config.ServiceTable = table
+        return VirtualMachineHvSocket(HvSocketConfig=config)
+
+    # -- topology --------------------------------------------------------------------------
+
+    def _topology(self) -> Topology:
+        spec = self.spec
+        size = _even(spec.memory_mb)
+        if size != spec.memory_mb:
+            self.warnings.append(
+                f"memory {spec.memory_mb} MB is rounded up to {size} MB (HCS wants an even size)"
+            )
+        memory = VirtualMachineMemory(SizeInMB=size, AllowOvercommit=True, EnableHotHint=True)
+        processor = VirtualMachineProcessor(Count=spec.cpus)
+        if spec.base.kind == "host":
+            # Windows Sandbox's documented memory hints (§1.3): cold hints, deferred commit.
+            memory.EnableColdHint = True
+            memory.EnableDeferredCommit = True
+        if self.wsb:
+            user = self.facts.user_sid or _PLACEHOLDER_SID
+            memory.AllowOvercommit = None  # WSB says Backing: Virtual instead
+            memory.Backing = MemoryBackingType.VIRTUAL
+            memory.BackingPageSize = MemoryBackingPageSize.SMALL
+            memory.FaultClusterSizeShift = 4
+            memory.DirectMapFaultClusterSizeShift = 4
+            memory.EnablePrivateCompressionStore = True
+            memory.SharedMemoryMB = 2048
+            memory.SharedMemoryAccessSids = [user]
+            memory.EnableEpf = True
+            processor.SynchronizeHostFeatures = True
+            processor.EnableSchedulerAssist = True
+            processor.DefaultVpCpuPriority = 10
+            processor.EnableProcessorIdling = True
+        return Topology(Memory=memory, Processor=processor)
+
+    def _guest_connection(self) -> GuestConnection:
+        if self.spec.base.kind == "host":
+            connection = GuestConnection(UseConnectedSuspend=True)
+            if self.wsb:
+                connection.UseHostTimeZone = True  # 2.4; the variant requires 2.4
+            return connection
+        return GuestConnection()
+
+    # -- mapped folders --------------------------------------------------------------------
+
+    def _mapped_folders(self, devices: Devices) -> tuple[GuestLink, ...]:
+        links: list[GuestLink] = []
+        shares: list[VirtualSmbShare] = []
+        for index, folder in enumerate(self.spec.mapped_folders):
+            name = f"map{index}"
+            if self.paths.foreign(folder.host_path):
+                self.warnings.append(
+                    f"mapped folder {folder.host_path} is not a {self.facts.path_style} path "
+                    "on this host: give the full host path"
+                    + (" with a drive letter" if self.facts.path_style == "windows" else "")
+                )
+            shares.append(
+                VirtualSmbShare(Name=name, Path=folder.host_path, Options=_share_options(folder))
+            )
+            links.append(
+                GuestLink(
+                    share=name,
+                    host_path=folder.host_path,
+                    guest_path=hostpath.normalise_guest_path(folder.guest_path),
+                    read_only=folder.read_only,
+                    guest_share_path=VSMB_GUEST_PREFIX + name,
+                )
+            )
+        if shares:
+            if devices.VirtualSmb is None:
+                devices.VirtualSmb = VirtualSmb(Shares=[])
+            assert devices.VirtualSmb.Shares is not None
+            devices.VirtualSmb.Shares.extend(shares)
+            if self.spec.base.kind == "vhdx":
+                self.warnings.append(
+                    "vhdx base: mapped folders are vSMB shares; whether a stock Windows guest "
+                    "can open them is unconfirmed"
+                )
+        return tuple(links)
+
+    # -- display ---------------------------------------------------------------------------
+
+    def _display(self, devices: Devices) -> tuple[DisplayPipe, ...]:
+        if self.spec.display != "desktop":
+            return ()
+        sid = self.facts.user_sid
+        if not sid:
+            raise _fail(
+                "user_sid",
+                None,
+                "a desktop sandbox needs the creating user's SID for its display pipes' "
+                "access list, and the host facts have none",
+                remedy="use --display headless, or run as a user whose SID can be read",
+            )
+        # NanaBox's naming pattern (desktop-gpu.md §1.1, §6.1), flattened to one name
+        # segment (a backslash inside a pipe name is unconfirmed).
+        base = f"\\\\.\\pipe\\hcs-sandbox-{self.facts.system_id}"
+        basic = DisplayPipe("basic", base + ".basic", (sid,))
+        enhanced = DisplayPipe("enhanced", base + ".enhanced", (sid,))
+        devices.VideoMonitor = VideoMonitor(
+            HorizontalResolution=1024,
+            VerticalResolution=768,
+            ConnectionOptions=RdpConnectionOptions(AccessSids=[sid], NamedPipe=basic.pipe),
+        )
+        devices.EnhancedModeVideo = EnhancedModeVideo(
+            ConnectionOptions=RdpConnectionOptions(AccessSids=[sid], NamedPipe=enhanced.pipe)
+        )
+        devices.Keyboard = Keyboard()
+        devices.Mouse = Mouse()
+        self.warnings.append(
+            f"desktop display is on: processes running as {sid} can connect to the sandbox's "
+            "display pipes (unencrypted RDP) and see and control its desktop"
+        )
+        return (basic, enhanced)
+
+    def _session(self) -> SessionOptions:
+        spec = self.spec
+        session = SessionOptions(
+            clipboard=spec.clipboard,
+            audio_input=spec.audio_input,
+            video_input=spec.video_input,
+            printer=spec.printer,
+            protected_client=spec.protected_client,
+        )
+        asked = [k for k, v in session.to_dict().items() if v]
+        if asked and spec.display != "desktop":
+            self.warnings.append(
+                f"{', '.join(asked)} only apply to a desktop viewer and have no effect on a "
+                "headless sandbox"
+            )
+        return session
+
+    # -- GPU -------------------------------------------------------------------------------
+
+    def _gpu(self) -> dict[str, Any] | None:
+        if not self.spec.gpu:
+            return None
+        self.warnings.append(
+            "experimental: GPU-PV is applied after start (HcsModifyComputeSystem "
+            f"{GPU_RESOURCE_PATH}); the guest also needs the host's GPU driver files, "
+            "which hcs-sandbox does not share yet"
+        )
+        # GpuConfiguration (SchemaReference.md): Mirror = "all current and future GPUs";
+        # NanaBox / App Sandbox send AllowVendorExtension true (desktop-gpu.md §4.1).
+        return {
+            "ResourcePath": GPU_RESOURCE_PATH,
+            "RequestType": "Update",
+            "Settings": {"AssignmentMode": "Mirror", "AllowVendorExtension": True},
+        }
+
+    # -- network ---------------------------------------------------------------------------
+
+    def _network(
+        self, devices: Devices
+    ) -> tuple[HostComputeNetwork | None, HostComputeEndpoint | None]:
+        spec, facts = self.spec, self.facts
+        if spec.network == "none":
+            return None, None
+        if not facts.endpoint_id:
+            raise _fail(
+                "endpoint_id",
+                None,
+                "a networked sandbox needs an endpoint id in the host facts",
+                remedy="this is a bug in the caller of plan(): pass endpoint_id",
+            )
+        network = HostComputeNetwork(
+            ID=facts.network_id,
+            Owner=OWNER,
+            Name=NAT_NETWORK_NAME,
+            Type=NetworkType.NAT,
+            # EnableDhcpServer so guests without an agent get their address (hcs-api.md
+            # §6.1: a NAT endpoint's static IP must otherwise be set in the guest);
+            # EnableDnsProxy so the gateway answers DNS.  Flag values: hcsshim / multipass.
+            Flags=int(NetworkFlags.ENABLE_DNS_PROXY | NetworkFlags.ENABLE_DHCP_SERVER),
+            MacPool=MacPool(
+                Ranges=[MacRange(StartMacAddress=MAC_POOL[0], EndMacAddress=MAC_POOL[1])]
+            ),
+            Ipams=[
+                Ipam(
+                    Type=IpamType.STATIC,
+                    Subnets=[
+                        Subnet(
+                            IpAddressPrefix=facts.nat_subnet,
+                            Routes=[
+                                Route(NextHop=facts.nat_gateway, DestinationPrefix="0.0.0.0/0")
+                            ],
+                        )
+                    ],
+                )
+            ],
+            SchemaVersion=Version.of(HCN_DEFAULT_SCHEMA),
+        )
+        policies: list[EndpointPolicy] = [
+            EndpointPolicy.port_mapping(
+                internal_port=p.guest_port,
+                external_port=p.host_port,
+                protocol=PROTOCOL_TCP if p.protocol == "tcp" else PROTOCOL_UDP,
+            )
+            for p in spec.ports
+        ]
+        if spec.network == "internet-only":
+            policies.extend(self._internet_only_acls())
+        endpoint = HostComputeEndpoint(
+            ID=facts.endpoint_id,
+            Name=f"{ENDPOINT_NAME_PREFIX}{facts.sandbox_id}",
+            HostComputeNetwork=facts.network_id,
+            Policies=policies or None,
+            MacAddress=facts.mac_address,
+            SchemaVersion=Version.of(HCN_DEFAULT_SCHEMA),
+        )
+        if spec.network == "internet-only":
+            if facts.hcn_schema_version is None:
+                self.warnings.append(
+                    "experimental: internet-only uses HCN ACL policies; this host's HCN "
+                    "version is unknown, so whether it accepts them is unchecked"
+                )
+            else:
+                too_new = fields_newer_than(endpoint, facts.hcn_schema_version)
+                if too_new:
+                    raise _fail(
+                        "network",
+                        spec.network,
+                        f"network 'internet-only' needs HCN schema "
+                        f"{_version_text(_HCN_ACL_SCHEMA)} (ACL ports and protocols) but "
+                        f"this host's HCN speaks {_version_text(facts.hcn_schema_version)}",
+                        remedy="use --network nat (it can reach your LAN) or none",
+                    )
+                self.warnings.append(
+                    "experimental: internet-only blocks private addresses with HCN ACL "
+                    "policies; confirm with 'hcs-sandbox doctor --deep' on this host"
+                )
+        self.warnings.append(
+            f"experimental: the shared NAT network {NAT_NETWORK_NAME} serves DHCP to guests "
+            "(EnableDhcpServer), unconfirmed for NAT networks"
+        )
+        # [MP] and hcsshim put EndpointId + MacAddress in the adapter (hcs-api.md §6.3); the
+        # 2.4 InstanceId is left out so networking works on 2.1 hosts.  The map key is the
+        # adapter id (hcsshim: a fresh GUID per adapter, internal/uvm/network.go).
+        adapter = NetworkAdapter(EndpointId=facts.endpoint_id, MacAddress=facts.mac_address)
+        devices.NetworkAdapters = {facts.adapter_id or facts.endpoint_id: adapter}
+        return network, endpoint
+
+    def _internet_only_acls(self) -> list[EndpointPolicy]:
+        """HCN ACL rules (HNS_Schema.md#AclPolicySetting; lower Priority wins — UNCONFIRMED).
+
+        1. allow DNS (UDP/TCP 53) and DHCP (UDP 67) to the gateway / broadcast;
+        2. allow inbound to each published guest port;
+        3. block outbound to private, link-local and shared address space;
+        4. allow all other outbound traffic.
+        """
+        gateway = self.facts.nat_gateway
+        rules: list[AclPolicySetting] = [
+            AclPolicySetting(
+                Id="hcs-sandbox-allow-dns-dhcp-udp",
+                Action=AclAction.ALLOW,
+                Direction=AclDirection.OUT,
+                Protocols=str(PROTOCOL_UDP),
+                RemoteAddresses=f"{gateway},255.255.255.255",
+                RemotePorts="53,67",
+                Priority=100,
+                RuleType=AclRuleType.SWITCH,
+            ),
+            AclPolicySetting(
+                Id="hcs-sandbox-allow-dns-tcp",
+                Action=AclAction.ALLOW,
+                Direction=AclDirection.OUT,
+                Protocols=str(PROTOCOL_TCP),
+                RemoteAddresses=gateway,
+                RemotePorts="53",
+                Priority=100,
+                RuleType=AclRuleType.SWITCH,
+            ),
+        ]
+        for port in self.spec.ports:
+            rules.append(
+                AclPolicySetting(
+                    Id=f"hcs-sandbox-allow-in-{port.protocol}-{port.guest_port}",
+                    Action=AclAction.ALLOW,
+                    Direction=AclDirection.IN,
+                    Protocols=str(PROTOCOL_TCP if port.protocol == "tcp" else PROTOCOL_UDP),
+                    LocalPorts=str(port.guest_port),
+                    Priority=150,
+                    RuleType=AclRuleType.SWITCH,
+                )
+            )
+        rules += [
+            AclPolicySetting(
+                Id="hcs-sandbox-block-private",
+                Action=AclAction.BLOCK,
+                Direction=AclDirection.OUT,
+                RemoteAddresses=_PRIVATE_RANGES,
+                Priority=200,
+                RuleType=AclRuleType.SWITCH,
+            ),
+            AclPolicySetting(
+                Id="hcs-sandbox-allow-out",
+                Action=AclAction.ALLOW,
+                Direction=AclDirection.OUT,
+                Priority=1000,
+                RuleType=AclRuleType.SWITCH,
+            ),
+        ]
+        return [EndpointPolicy.acl(rule) for rule in rules]
+
+
+def _share_options(folder: MappedFolder) -> VirtualSmbShareOptions:
+    """hcsshim's vSMB options (``internal/uvm/vsmb.go`` ``DefaultVSMBOptions``): a read-only
+    share gets ReadOnly + ShareRead + CacheIo + PseudoOplocks; a read-write share gets none
+    of them (hcsshim sets only ``NoDirectmap`` when memory is physically backed, and
+    sandboxes use overcommitted, virtually backed memory), so ``Options`` is ``{}``."""
+    if folder.read_only:
+        return VirtualSmbShareOptions(
+            ReadOnly=True, ShareRead=True, CacheIo=True, PseudoOplocks=True
+        )
+    return VirtualSmbShareOptions()
