@@ -1,0 +1,442 @@
+"""Helpers shared by the lifecycle verbs: spec flags, name lists, JSON objects, errors.
+
+Like every verb module, this imports only ``argparse`` and ``typing`` (plus the standard
+library) at module level; the library is imported inside the functions, so that
+``hcs-sandbox ls`` stays fast to start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hcs_sandbox.errors import HcsSandboxError
+    from hcs_sandbox.sandbox.sandbox import Sandbox
+    from hcs_sandbox.sandbox.spec import SandboxSpec
+
+__all__ = [
+    "add_common",
+    "add_spec_options",
+    "each_sandbox",
+    "error_line",
+    "is_simulated",
+    "parse_base",
+    "parse_key_value",
+    "parse_map",
+    "parse_publish",
+    "spec_from_args",
+    "with_simulated",
+]
+
+_NETWORKS = ("none", "nat", "internet-only")
+
+
+def add_common(parser: argparse.ArgumentParser, *, json_help: str | None = None) -> None:
+    """The options every lifecycle verb has: ``--json`` and the global options."""
+    from hcs_sandbox.cli.main import add_global_options
+
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help=json_help or "print the result as one JSON document on stdout",
+    )
+    add_global_options(parser, suppress=True)
+
+
+def add_spec_options(parser: argparse.ArgumentParser) -> None:
+    """The sandbox-description flags of ``run`` and ``create`` (they override a .wsb file)."""
+    parser.add_argument(
+        "wsb",
+        nargs="?",
+        metavar="FILE.wsb",
+        help="a Windows Sandbox configuration file; the flags below override it",
+    )
+    parser.add_argument("--name", help="a name for the sandbox (default: generated)")
+    parser.add_argument(
+        "--memory",
+        metavar="MB",
+        help="memory in MiB (default 4096), or with a unit: 2048M, 4G",
+    )
+    parser.add_argument("--cpus", metavar="N", help="virtual processors (default 2)")
+    parser.add_argument(
+        "--network",
+        choices=_NETWORKS,
+        help="none (default, no adapter); nat or internet-only LOOSEN ISOLATION: the guest "
+        "can reach the network",
+    )
+    parser.add_argument(
+        "-p",
+        "--publish",
+        action="append",
+        default=[],
+        metavar="HOST:GUEST[/udp]",
+        help="publish a guest port on a host port (needs --network nat); LOOSENS ISOLATION: "
+        "the host port reaches the guest. Repeatable",
+    )
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="HOST:GUEST[:rw]",
+        help="map a host folder into the guest, read-only unless ':rw' (writable maps LOOSEN "
+        "ISOLATION: the guest can change host files). Repeatable; drive letters are fine: "
+        "C:\\src:C:\\work:rw",
+    )
+    parser.add_argument(
+        "--base",
+        metavar="host|image:PATH|vhdx:PATH",
+        help="what the guest boots: this host's Windows Sandbox image (default), a container "
+        "base image folder, or a bootable VHDX (never written: a differencing disk is used)",
+    )
+    parser.add_argument(
+        "--display",
+        choices=("headless", "desktop"),
+        help="headless (default) or desktop (declares display pipes; LOOSENS ISOLATION: "
+        "a desktop viewer can connect)",
+    )
+    parser.add_argument(
+        "--persistent",
+        action="store_true",
+        default=None,
+        help="keep the scratch disk across stop/start (default: ephemeral, thrown away)",
+    )
+    parser.add_argument(
+        "--env",
+        "-e",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="an environment variable for commands run in the guest. Repeatable",
+    )
+    parser.add_argument(
+        "--label",
+        "-l",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a label (metadata for 'ls --filter label=K=V'). Repeatable",
+    )
+
+
+# ------------------------------------------------------------------------------ parsing
+
+
+def _spec_error(message: str, *, field: str, value: object, allowed: str) -> Exception:
+    from hcs_sandbox.errors import SpecError
+
+    return SpecError(message, field=field, value=value, allowed=allowed)
+
+
+def _is_drive(text: str, i: int) -> bool:
+    """True when ``text[i]`` is the colon of a drive letter (``C:`` at a segment start)."""
+    return (
+        i >= 1
+        and text[i - 1].isalpha()
+        and (i == 1 or text[i - 2] == ":")
+        and (i + 1 == len(text) or text[i + 1] in "\\/")
+    )
+
+
+def parse_map(text: str) -> tuple[str, str, bool]:
+    """``HOST:GUEST[:rw|:ro]`` → ``(host, guest, read_only)``; drive-letter colons are kept.
+
+    >>> parse_map(r"C:\\src:C:\\work:rw")
+    ('C:\\\\src', 'C:\\\\work', False)
+    >>> parse_map("/srv/data:C:\\data")
+    ('/srv/data', 'C:\\\\data', True)
+    """
+    allowed = "HOST:GUEST or HOST:GUEST:rw, e.g. C:\\src:C:\\work:rw or /srv/data:C:\\data"
+    read_only = True
+    body = text
+    lowered = text.lower()
+    if lowered.endswith((":rw", ":ro")):
+        read_only = lowered.endswith(":ro")
+        body = text[:-3]
+    cuts = [i for i, ch in enumerate(body) if ch == ":" and not _is_drive(body, i)]
+    if len(cuts) != 1:
+        raise _spec_error(
+            f"invalid --map {text!r}: expected one ':' between the host and guest paths",
+            field="mapped_folders",
+            value=text,
+            allowed=allowed,
+        )
+    host, guest = body[: cuts[0]], body[cuts[0] + 1 :]
+    if not host or not guest:
+        raise _spec_error(
+            f"invalid --map {text!r}: the host and guest paths must not be empty",
+            field="mapped_folders",
+            value=text,
+            allowed=allowed,
+        )
+    return host, guest, read_only
+
+
+def _port(text: str, whole: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise _spec_error(
+            f"invalid --publish {whole!r}: {text!r} is not a port number",
+            field="ports",
+            value=whole,
+            allowed="HOST:GUEST[/tcp|/udp] with ports 1-65535, e.g. 8080:80",
+        )
+    return int(text)
+
+
+def parse_publish(text: str) -> tuple[int, int, str]:
+    """``HOST:GUEST[/tcp|/udp]`` → ``(host_port, guest_port, protocol)``.
+
+    >>> parse_publish("8080:80/udp")
+    (8080, 80, 'udp')
+    """
+    body, _, protocol = text.partition("/")
+    protocol = (protocol or "tcp").lower()
+    allowed = "HOST:GUEST[/tcp|/udp] with ports 1-65535, e.g. 8080:80"
+    if protocol not in {"tcp", "udp"}:
+        raise _spec_error(
+            f"invalid --publish {text!r}: protocol {protocol!r} is not tcp or udp",
+            field="ports",
+            value=text,
+            allowed=allowed,
+        )
+    host, sep, guest = body.partition(":")
+    if not sep:
+        raise _spec_error(
+            f"invalid --publish {text!r}: expected HOST:GUEST",
+            field="ports",
+            value=text,
+            allowed=allowed,
+        )
+    return _port(host, text), _port(guest, text), protocol
+
+
+def parse_key_value(text: str, *, option: str) -> tuple[str, str]:
+    """``K=V`` → ``(K, V)``; the value may be empty, the key may not."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise _spec_error(
+            f"invalid {option} {text!r}: expected KEY=VALUE",
+            field=option.lstrip("-"),
+            value=text,
+            allowed="KEY=VALUE, e.g. stage=test",
+        )
+    return key, value
+
+
+def parse_base(text: str) -> tuple[str, str | None]:
+    """``host`` | ``image:PATH`` | ``vhdx:PATH`` → ``(kind, path)``."""
+    kind, sep, path = text.partition(":")
+    kind = kind.lower()
+    allowed = "host, image:PATH (a folder with UtilityVM\\Files) or vhdx:PATH (a bootable disk)"
+    if kind == "host" and not sep:
+        return "host", None
+    if kind in {"image", "vhdx"} and sep and path:
+        return kind, path
+    raise _spec_error(f"invalid --base {text!r}", field="base", value=text, allowed=allowed)
+
+
+def _int_option(text: str, *, option: str, field: str, allowed: str) -> int:
+    if not text.strip().isdigit():
+        raise _spec_error(
+            f"invalid {option} {text!r}: not a whole number",
+            field=field,
+            value=text,
+            allowed=allowed,
+        )
+    return int(text)
+
+
+def parse_memory(text: str) -> int:
+    """``4096`` / ``4096M`` / ``4G`` → MiB."""
+    value = text.strip().upper().removesuffix("B")
+    factor = 1
+    if value.endswith("G"):
+        factor, value = 1024, value[:-1]
+    elif value.endswith("M"):
+        value = value[:-1]
+    allowed = "MiB as a whole number, or with a unit: 2048M, 4G"
+    return _int_option(value, option="--memory", field="memory_mb", allowed=allowed) * factor
+
+
+def spec_from_args(args: argparse.Namespace) -> SandboxSpec:
+    """The SandboxSpec that ``run``/``create`` flags describe (a .wsb first, flags over it).
+
+    Scalar flags replace the .wsb's value; ``--map``, ``--publish``, ``--env`` and ``--label``
+    add to what the .wsb has.  Warnings from the .wsb go to stderr.
+    """
+    from hcs_sandbox.cli.output import warn
+    from hcs_sandbox.sandbox.spec import (
+        BaseImage,
+        MappedFolder,
+        PortMapping,
+        SandboxSpec,
+    )
+
+    changes: dict[str, Any] = {}
+    if args.name is not None:
+        changes["name"] = args.name
+    if args.memory is not None:
+        changes["memory_mb"] = parse_memory(args.memory)
+    if args.cpus is not None:
+        changes["cpus"] = _int_option(
+            args.cpus, option="--cpus", field="cpus", allowed="a whole number from 1 to 64"
+        )
+    if args.network is not None:
+        changes["network"] = args.network
+    if args.base is not None:
+        kind, path = parse_base(args.base)
+        changes["base"] = BaseImage(kind=kind, path=path)  # type: ignore[arg-type]
+    if args.display is not None:
+        changes["display"] = args.display
+    if args.persistent:
+        changes["persistence"] = "persistent"
+
+    if args.wsb:
+        from hcs_sandbox.sandbox.wsb import read_wsb
+
+        result = read_wsb(args.wsb)
+        for message in result.warnings:
+            warn(message)
+        spec: SandboxSpec = result.spec
+    else:
+        spec = SandboxSpec()
+
+    maps = [parse_map(m) for m in args.map]
+    if maps:
+        changes["mapped_folders"] = (
+            *spec.mapped_folders,
+            *(MappedFolder(host_path=h, guest_path=g, read_only=ro) for h, g, ro in maps),
+        )
+    ports = [parse_publish(p) for p in args.publish]
+    if ports:
+        changes["ports"] = (
+            *spec.ports,
+            *(
+                PortMapping(host_port=h, guest_port=g, protocol=pr)  # type: ignore[arg-type]
+                for h, g, pr in ports
+            ),
+        )
+    if args.env:
+        env = dict(spec.environment)
+        env.update(parse_key_value(e, option="--env") for e in args.env)
+        changes["environment"] = env
+    if args.label:
+        labels = dict(spec.labels)
+        labels.update(parse_key_value(lb, option="--label") for lb in args.label)
+        changes["labels"] = labels
+    return spec.replace(**changes) if changes else spec
+
+
+# ------------------------------------------------------------------------------ running
+
+
+def is_simulated() -> bool:
+    """True when this process talks to the HCS simulator (asks the library, not HCS)."""
+    from hcs_sandbox.sandbox.doctor import backend_is_simulated
+
+    return backend_is_simulated()
+
+
+def with_simulated(obj: dict[str, Any], simulated: bool) -> dict[str, Any]:
+    """``obj`` with ``"simulated": true`` added when simulated (JSON objects say so)."""
+    if simulated:
+        obj = dict(obj)
+        obj["simulated"] = True
+    return obj
+
+
+def error_line(exc: BaseException) -> None:
+    """Print one error line for ``exc`` on stderr, the way the framework does."""
+    text = " ".join(str(exc).split())
+    print(f"hcs-sandbox: error: {text}", file=sys.stderr)
+
+
+def _exit_code_of(exc: HcsSandboxError) -> int:
+    from hcs_sandbox.errors import HcsUnavailableError, OperationTimeoutError
+
+    if isinstance(exc, HcsUnavailableError):
+        return 3
+    if isinstance(exc, OperationTimeoutError):
+        return 124
+    return exc.exit_code
+
+
+def each_sandbox(
+    names: Iterable[str],
+    action: Callable[[Sandbox], Any],
+    *,
+    on_done: Callable[[str, Sandbox, Any], None] | None = None,
+) -> int:
+    """Run ``action`` on each named sandbox; continue past failures with one line each.
+
+    Returns 0 when every one succeeded; otherwise the exit code all failures share, or 1 when
+    they differ (e.g. ``rm a missing`` exits 2: no such sandbox).  HCS being unavailable stops
+    at once (nothing else could work either).
+    """
+    from hcs_sandbox.errors import HcsSandboxError, HcsUnavailableError
+    from hcs_sandbox.sandbox.sandbox import Sandbox
+
+    codes: set[int] = set()
+    for name in names:
+        try:
+            sandbox = Sandbox.get(name)
+            try:
+                result = action(sandbox)
+            finally:
+                sandbox.close()
+        except HcsUnavailableError:
+            raise
+        except HcsSandboxError as exc:
+            error_line(exc)
+            codes.add(_exit_code_of(exc))
+            continue
+        if on_done is not None:
+            on_done(name, sandbox, result)
+    if not codes:
+        return 0
+    return codes.pop() if len(codes) == 1 else 1
+
+
+def names_argument(parser: argparse.ArgumentParser, *, what: str) -> None:
+    """A ``NAME...`` positional (names, ids or unique id prefixes)."""
+    parser.add_argument(
+        "names", nargs="+", metavar="NAME", help=f"{what}: sandbox names, ids or id prefixes"
+    )
+
+
+def print_names_or_json(
+    args: argparse.Namespace, done: Sequence[dict[str, Any]], simulated: bool
+) -> None:
+    """After a per-sandbox verb: the names (one a line) or ``--json`` (a list of objects)."""
+    from hcs_sandbox.cli.output import notice_if_simulated, print_json
+
+    if args.json:
+        print_json([with_simulated(d, simulated) for d in done])
+    else:
+        for d in done:
+            print(d["name"])
+    notice_if_simulated(simulated)
+
+
+def run_per_sandbox(args: argparse.Namespace, action: Callable[[Sandbox], dict[str, Any]]) -> int:
+    """The body of ``start``/``stop``/``kill``/``pause``/``resume``/``rm``: apply ``action``
+    to each name, print what succeeded (names, or ``--json`` objects), one error line for each
+    failure; the exit code follows :func:`each_sandbox`."""
+    done: list[dict[str, Any]] = []
+    simulated = is_simulated()
+
+    def record(_name: str, _sandbox: Sandbox, result: Any) -> None:
+        done.append(result)
+
+    code = each_sandbox(args.names, action, on_done=record)
+    print_names_or_json(args, done, simulated)
+    return code
+
+
+def summary(sandbox: Sandbox, **extra: Any) -> dict[str, Any]:
+    """``{"name", "id", "state"}`` of a sandbox plus ``extra``."""
+    out: dict[str, Any] = {"name": sandbox.name, "id": sandbox.id, "state": sandbox.state}
+    out.update(extra)
+    return out

@@ -1,0 +1,109 @@
+"""``hcs-sandbox doctor [--deep] [--report FILE] [--json]``: can this host run sandboxes?
+
+Checks the Windows build, HCS and its schema versions, the Hyper-V / Virtual Machine
+Platform / Windows Sandbox features, elevation, the vmcompute and hns services, the base
+image and free disk space, and prints a fix for each problem.  ``--deep`` also runs one
+sandbox's whole life (disk, create, start, properties, pause, resume, terminate, clean up),
+timing each step and naming the HCS call and HRESULT that failed; for the host base it tries
+each document variant and reports which one boots (``create``/``run`` then prefer it).
+``--report FILE`` saves the report as JSON.  See docs/field-kit.md.
+
+Exit codes: 0 all good (warnings allowed); 1 a check or a deep step failed; 3 HCS unavailable
+(not Windows without --simulator, features or service missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+_MARKS = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    from hcs_sandbox.cli.common import add_common
+
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "doctor",
+        help="check that this host can run sandboxes, with a fix for each problem",
+        description="Check that this host can run sandboxes; print a fix for each problem.",
+    )
+    parser.add_argument(
+        "--deep",
+        action="store_true",
+        help="also create, start, pause, resume and terminate a minimal sandbox once, timing "
+        "each HCS step (needs what a real run needs: admin, features)",
+    )
+    parser.add_argument(
+        "--report",
+        metavar="FILE",
+        help="save the report as JSON to FILE (a --deep report also teaches the planner which "
+        "document variant boots on this host)",
+    )
+    add_common(parser, json_help="print the report as JSON")
+    parser.set_defaults(handler=handle)
+    return parser
+
+
+def render(report: Any) -> str:
+    """The human form of a DoctorReport."""
+    lines = []
+    for check in report.checks:
+        lines.append(f"[{_MARKS.get(check.status, check.status)}] {check.name}: {check.detail}")
+        if check.fix and check.status in {"warn", "fail"}:
+            lines.append(f"       fix: {check.fix}")
+    if report.deep is not None:
+        lines.append("")
+        if not report.deep:
+            lines.append("deep run: skipped (HCS is unavailable)")
+        width = max((len(s.name) for r in report.deep for s in r.steps), default=10)
+        for result in report.deep:
+            verdict = "boots" if result.ok else "FAILED"
+            lines.append(f"deep run, {result.base} base, variant {result.variant}: {verdict}")
+            for step in result.steps:
+                mark = "ok  " if step.ok else "FAIL"
+                lines.append(f"  [{mark}] {step.name:<{width}} {step.seconds * 1000:9.1f} ms")
+                if not step.ok:
+                    where = step.function or "(not an HCS call)"
+                    code = f"{step.hresult_name or ''} {step.hresult or ''}".strip()
+                    lines.append(f"         call: {where}  HRESULT: {code or '-'}")
+                    if step.result_error:
+                        lines.append(f"         ResultError: {step.result_error}")
+                    lines.append(f"         error: {step.error}")
+        if report.deep:
+            working = report.working_variant
+            lines.append(
+                f"working variant: {working}"
+                if working
+                else "no document variant booted on this host"
+            )
+    lines.append("")
+    lines.append("all good" if report.ok else "problems found: see the fixes above")
+    return "\n".join(lines)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from hcs_sandbox.cli.output import Progress, notice_if_simulated, print_json
+    from hcs_sandbox.sandbox import doctor
+
+    progress = Progress()
+    with progress.running():
+        report = doctor.diagnose(deep=args.deep, progress=progress)
+    if args.report:
+        doctor.save_report(report, args.report)
+    if args.deep and report.deep:
+        # Where create/run look for the working variant (doctor.preferred_variant).
+        try:
+            doctor.save_report(report, doctor.default_report_path())
+        except Exception as exc:  # the report still printed; the hint is best effort
+            from hcs_sandbox.cli.output import warn
+
+            warn(f"could not save the report in the state directory: {exc}")
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        print(render(report))
+    notice_if_simulated(report.simulated)
+    if report.hcs_unavailable:
+        return 3
+    return 0 if report.ok else 1

@@ -1,0 +1,40 @@
+"""``hcs-sandbox rm [-f] NAME...``: remove sandboxes and everything they own.
+
+Removes the compute system, network endpoint, files (a persistent sandbox's disk too) and
+record.  A running sandbox needs ``-f`` (it is killed first).  Continues past failures: one
+error line each.  Exit codes: 0 all removed; 2 a name is unknown (and nothing else failed);
+1 a removal failed; 3 HCS unavailable.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    from hcs_sandbox.cli.common import add_common, names_argument
+
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "rm",
+        help="remove one or more sandboxes",
+        description="Remove sandboxes: compute system, endpoint, files and record.",
+    )
+    parser.add_argument(
+        "-f", "--force", action="store_true", help="kill a running sandbox before removing it"
+    )
+    names_argument(parser, what="what to remove")
+    add_common(parser)
+    parser.set_defaults(handler=handle)
+    return parser
+
+
+def handle(args: argparse.Namespace) -> int:
+    from hcs_sandbox.cli.common import run_per_sandbox
+
+    def remove(sandbox: Any) -> dict[str, Any]:
+        name, ident = sandbox.name, sandbox.id
+        sandbox.remove(force=args.force)
+        return {"name": name, "id": ident, "removed": True}
+
+    return run_per_sandbox(args, remove)

@@ -1,0 +1,203 @@
+"""``hcs-sandbox run [FILE.wsb] [flags] [-- COMMAND...]``: create and start a sandbox.
+
+* ``-d``: print the id as soon as it runs and return (the sandbox outlives this command).
+* ``-- COMMAND...``: run the command in the guest (``Sandbox.exec``), print its output, exit
+  with its exit code; then the sandbox is stopped (``--rm``: removed), like a container whose
+  command ended.
+* neither: wait for the sandbox to exit (shut down from inside, or ``hcs-sandbox stop``);
+  Ctrl+C stops it.
+* ``--rm``: remove the sandbox when the command or the sandbox ends, on failure and on Ctrl+C
+  too.  Not with ``-d``: a detached ephemeral sandbox is cleaned up by ``prune`` once stopped.
+
+Exit codes: 0 ok (the sandbox exited cleanly); the command's exit code with COMMAND;
+1 a step failed or the sandbox exited with an error status; 2 bad input (flags, .wsb, a name
+in use); 3 HCS unavailable; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+EPILOG = """\
+examples:
+  hcs-sandbox run --rm -- cmd /c ver           one command in a throw-away sandbox
+  hcs-sandbox run -d --name web --network nat  a detached sandbox; prints its id
+  hcs-sandbox run tools.wsb                    from a .wsb; waits until it exits
+"""
+
+
+def _split_command(parser: argparse.ArgumentParser) -> None:
+    """Everything after the first ``--`` is the guest COMMAND, never options or FILE.wsb."""
+    original = parser.parse_known_args
+
+    def parse_known_args(
+        args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        words = list(sys.argv[1:] if args is None else args)
+        command: list[str] = []
+        if "--" in words:
+            cut = words.index("--")
+            words, command = words[:cut], words[cut + 1 :]
+        ns, extra = original(words, namespace)
+        ns.command = command
+        return ns, extra
+
+    setattr(parser, "parse_known_args", parse_known_args)  # noqa: B010 - instance override
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: expected a number >= 0")
+    return value
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    from hcs_sandbox.cli.common import add_common, add_spec_options
+
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "run",
+        help="create and start a sandbox (optionally run a command in it)",
+        description="Create and start a sandbox from a .wsb file and/or flags. Everything "
+        "after '--' is a command to run in the guest.",
+        usage="%(prog)s [FILE.wsb] [options] [-- COMMAND...]",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_spec_options(parser)
+    parser.add_argument(
+        "-d", "--detach", action="store_true", help="print the id once it runs and return"
+    )
+    parser.add_argument(
+        "--rm",
+        action="store_true",
+        help="remove the sandbox when the command or the sandbox ends (also on failure)",
+    )
+    parser.add_argument(
+        "--stop-timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="graceful-shutdown time before terminating, at the end or on Ctrl+C (default 30)",
+    )
+    add_common(parser)
+    parser.set_defaults(handler=handle, command=[])
+    _split_command(parser)
+    return parser
+
+
+def _quietly(what: str, step: Any) -> None:
+    """Run a cleanup step; a failure is one warning line (the first error matters more)."""
+    from hcs_sandbox.cli.output import warn
+    from hcs_sandbox.errors import HcsSandboxError
+
+    try:
+        step()
+    except HcsSandboxError as exc:
+        warn(f"{what} failed: {' '.join(str(exc).split())}")
+
+
+def handle(args: argparse.Namespace) -> int:
+    from hcs_sandbox.cli.common import spec_from_args, with_simulated
+    from hcs_sandbox.cli.output import Progress, notice_if_simulated, print_json
+    from hcs_sandbox.errors import SpecError
+    from hcs_sandbox.sandbox.sandbox import Sandbox
+
+    if args.detach and args.rm:
+        raise SpecError(
+            "--rm cannot be combined with -d: a detached sandbox outlives this command",
+            field="rm",
+            value=True,
+            allowed="drop --rm ('hcs-sandbox prune' removes stopped ephemeral sandboxes) or "
+            "drop -d",
+        )
+    spec = spec_from_args(args)
+    progress = Progress()
+    with progress.running():
+        sandbox = Sandbox.create(spec, progress=progress)
+    simulated = sandbox.simulated
+    try:
+        try:
+            with progress.running():
+                sandbox.start(progress=progress)
+            if args.detach:
+                if args.json:
+                    print_json(with_simulated(sandbox.to_dict(), simulated))
+                else:
+                    print(sandbox.id, flush=True)
+                return 0
+            if args.command:
+                return _run_command(args, sandbox)
+            return _wait(args, sandbox, simulated)
+        except KeyboardInterrupt:
+            if not args.rm:
+                print("hcs-sandbox: stopping the sandbox", file=sys.stderr)
+                _quietly("stopping", lambda: sandbox.stop(timeout=args.stop_timeout))
+            raise
+        finally:
+            if args.rm:
+                _quietly("removing", lambda: sandbox.remove(force=True))
+    finally:
+        _quietly("closing", sandbox.close)
+        notice_if_simulated(simulated)
+
+
+def _run_command(args: argparse.Namespace, sandbox: Any) -> int:
+    from hcs_sandbox.errors import HcsSandboxError
+
+    try:
+        result = sandbox.exec(list(args.command))
+    except NotImplementedError as exc:
+        raise HcsSandboxError(
+            f"cannot run a command: {exc}",
+            remedy="run without a COMMAND, or upgrade hcs-sandbox",
+        ) from exc
+    if args.json:
+        from hcs_sandbox.cli.common import with_simulated
+        from hcs_sandbox.cli.output import print_json
+
+        out = {
+            "name": sandbox.name,
+            "id": sandbox.id,
+            "exit_code": result.exit_code,
+            "stdout": result.stdout.decode("utf-8", "replace"),
+            "stderr": result.stderr.decode("utf-8", "replace"),
+        }
+        print_json(with_simulated(out, sandbox.simulated))
+    else:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(result.stdout)
+        sys.stdout.buffer.flush()
+        sys.stderr.buffer.write(result.stderr)
+        sys.stderr.buffer.flush()
+    if not args.rm:
+        _quietly("stopping", lambda: sandbox.stop(timeout=args.stop_timeout))
+    code: int = result.exit_code
+    return code if 0 <= code <= 255 else 1
+
+
+def _wait(args: argparse.Namespace, sandbox: Any, simulated: bool) -> int:
+    from hcs_sandbox.cli.common import with_simulated
+    from hcs_sandbox.cli.output import print_json
+
+    if sys.stderr.isatty():
+        print(
+            f"sandbox {sandbox.name} ({sandbox.id[:12]}) is running; Ctrl+C stops it",
+            file=sys.stderr,
+        )
+    info = sandbox.wait()
+    out: dict[str, Any] = {"name": sandbox.name, "id": sandbox.id}
+    out.update(info.to_dict())
+    if args.json:
+        print_json(with_simulated(out, simulated))
+    else:
+        from hcs_sandbox.cli.wait import status_text
+
+        print(status_text(info.status, info.exit_type))
+    return 0 if info.status == 0 else 1

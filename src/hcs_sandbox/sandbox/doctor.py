@@ -1,0 +1,912 @@
+"""The field kit: check that this host can run sandboxes, and say how to fix what is missing.
+
+:func:`diagnose` runs the **host checks** (cheap, no admin needed where possible):
+
+========================  =================================================================
+``platform``              Windows, and its build (``sys.getwindowsversion()``); HCS schema
+                          2.x needs Windows 10 1809 (build 17763) or later (hcs-api.md §7;
+                          SchemaReference.md "Schema Version Map": 2.1 = 1809).
+``hcs``                   ``HcsGetServiceProperties({"PropertyTypes": ["Basic"]})`` answers
+                          and lists the supported schema versions (HcsGetServiceProperties.md).
+``features``              Hyper-V or Virtual Machine Platform, and Windows Sandbox
+                          (``Containers-DisposableClientVM``, windows-sandbox.md §1.1).  Not
+                          elevated: inferred from what the features install — the
+                          ``vmcompute`` service (Hyper-V Host Compute Service) and
+                          ``computecore.dll`` for the platform; the Windows Sandbox base image
+                          folder for Windows Sandbox.  Elevated: also
+                          ``dism /online /English /get-featureinfo /featurename:<name>``
+                          (``/English`` keeps the output parseable on localized Windows).
+``admin``                 elevated (``IsUserAnAdmin``); HCS calls need Administrators or
+                          Hyper-V Administrators, else HCS_E_ACCESS_DENIED (hcs-api.md §7).
+``services``              ``vmcompute`` and ``hns`` running (``sc.exe query <name>``).
+``base_image``            this host's Windows Sandbox base image (``storage.find_host_base``).
+``disk``                  free space where the state directory lives (a scratch disk is a
+                          dynamic VHDX of up to 20 GiB; it grows with what the guest writes).
+========================  =================================================================
+
+With ``deep=True`` it also performs each step of a real sandbox's life once — plan, scratch
+disk, guest state file, grant VM access, create the compute system, start, query properties,
+pause, resume, terminate, clean up — timing each step and recording exactly which HCS call
+failed with which HRESULT and ``ResultError`` (:class:`~hcs_sandbox.errors.HcsError` carries
+``.hresult``/``.name``/``.function``/``.result_error``).  For the host base it tries each
+document variant in turn (``documented``, then ``wsb-compat``) and reports which one boots.
+
+The report (:class:`DoctorReport`) is JSON-safe; :func:`save_report` writes it and
+:func:`load_doctor_report` reads it back, so :func:`preferred_variant` can tell the planner
+which variant worked on this host.  A deep run also saves the report as
+``<state dir>/doctor-report.json``, which is where :func:`preferred_variant` looks by default
+(``HCS_SANDBOX_DOCTOR_REPORT`` names another file).
+
+On the simulator the same steps run against the simulated HCS, and the report says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from hcs_sandbox import errors
+
+__all__ = [
+    "ENV_DOCTOR_REPORT",
+    "ENV_VARIANT",
+    "REPORT_FILENAME",
+    "VARIANTS",
+    "Check",
+    "DoctorReport",
+    "Step",
+    "VariantResult",
+    "backend_is_simulated",
+    "default_report_path",
+    "diagnose",
+    "load_doctor_report",
+    "preferred_variant",
+    "save_report",
+]
+
+#: The host-base document variants, in the order ``--deep`` tries them (planner.py).
+VARIANTS = ("documented", "wsb-compat")
+REPORT_FILENAME = "doctor-report.json"
+ENV_DOCTOR_REPORT = "HCS_SANDBOX_DOCTOR_REPORT"
+#: Forces the host-base document variant (``documented`` or ``wsb-compat``); ``doctor
+#: --deep`` sets it while it tries each variant; users may set it too.
+ENV_VARIANT = "HCS_SANDBOX_HOST_VARIANT"
+REPORT_FORMAT = 1
+#: ``hcs_sandbox.native.loader.ENV_SIMULATOR`` (not imported: importing the native package
+#: costs more than the whole question; tests/cli checks the two agree).
+_ENV_SIMULATOR = "HCS_SANDBOX_SIMULATOR"
+
+#: Windows 10 1809: the first build with computecore.dll and schema 2.1 (SchemaReference.md
+#: "Schema Version Map"; hcs-api.md §7).
+MIN_BUILD = 17763
+#: Windows Sandbox shipped in Windows 10 1903 (build 18362) (windows-sandbox.md §1.1).
+MIN_SANDBOX_BUILD = 18362
+
+DISK_WARN_BYTES = 20 * 1024**3
+DISK_FAIL_BYTES = 2 * 1024**3
+
+# Windows optional feature names (windows-sandbox.md §1.1 for Containers-DisposableClientVM;
+# Microsoft "Enable Hyper-V" / "Virtual Machine Platform" docs for the other two).
+FEATURE_HYPERV = "Microsoft-Hyper-V"
+FEATURE_VMP = "VirtualMachinePlatform"
+FEATURE_SANDBOX = "Containers-DisposableClientVM"
+
+REMEDY_PLATFORM = (
+    "enable 'Virtual Machine Platform' (or Hyper-V): in an elevated PowerShell run "
+    "'Enable-WindowsOptionalFeature -Online -FeatureName VirtualMachinePlatform' and reboot"
+)
+REMEDY_SANDBOX = (
+    "enable Windows Sandbox: in an elevated PowerShell run 'Enable-WindowsOptionalFeature "
+    "-Online -FeatureName Containers-DisposableClientVM', reboot, and start Windows Sandbox "
+    "once (or use --base image:PATH / --base vhdx:PATH)"
+)
+
+OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
+
+
+# --------------------------------------------------------------------------------------
+# Report types
+# --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Check:
+    """One host check: ``status`` is ``ok``/``warn``/``fail``/``skip``; ``fix`` says what to
+    do when it is not ok; ``data`` holds what was measured."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str | None = None
+    data: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Check:
+        return cls(
+            name=str(d.get("name", "")),
+            status=str(d.get("status", "")),
+            detail=str(d.get("detail", "")),
+            fix=d.get("fix"),
+            data=dict(d.get("data") or {}),
+        )
+
+
+@dataclasses.dataclass
+class Step:
+    """One step of a deep run: how long it took and, if it failed, exactly how."""
+
+    name: str
+    ok: bool
+    seconds: float
+    error: str | None = None
+    function: str | None = None
+    hresult: str | None = None
+    hresult_name: str | None = None
+    result_error: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Step:
+        result_error = d.get("result_error")
+        return cls(
+            name=str(d.get("name", "")),
+            ok=bool(d.get("ok")),
+            seconds=float(d.get("seconds") or 0.0),
+            error=d.get("error"),
+            function=d.get("function"),
+            hresult=d.get("hresult"),
+            hresult_name=d.get("hresult_name"),
+            result_error=dict(result_error) if isinstance(result_error, Mapping) else None,
+        )
+
+
+@dataclasses.dataclass
+class VariantResult:
+    """The deep run of one document variant: its steps, and whether the system booted."""
+
+    variant: str
+    base: str
+    ok: bool
+    steps: list[Step] = dataclasses.field(default_factory=list)
+
+    @property
+    def failed_step(self) -> Step | None:
+        return next((s for s in self.steps if not s.ok), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "variant": self.variant,
+            "base": self.base,
+            "ok": self.ok,
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> VariantResult:
+        return cls(
+            variant=str(d.get("variant", "")),
+            base=str(d.get("base", "host")),
+            ok=bool(d.get("ok")),
+            steps=[Step.from_dict(s) for s in d.get("steps") or [] if isinstance(s, Mapping)],
+        )
+
+
+@dataclasses.dataclass
+class DoctorReport:
+    """Everything ``hcs-sandbox doctor`` found (JSON-safe via :meth:`to_dict`)."""
+
+    simulated: bool
+    checks: list[Check] = dataclasses.field(default_factory=list)
+    deep: list[VariantResult] | None = None
+    host: dict[str, Any] = dataclasses.field(default_factory=dict)
+    created_at: float = dataclasses.field(default_factory=time.time)
+    tool_version: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """No check failed and, for a deep run, some variant booted."""
+        if any(c.status == FAIL for c in self.checks):
+            return False
+        return self.deep is None or any(v.ok for v in self.deep)
+
+    @property
+    def hcs_unavailable(self) -> bool:
+        """HCS cannot be reached at all on this host (not Windows, DLLs or service missing)."""
+        return any(c.name == "hcs" and c.status == FAIL for c in self.checks)
+
+    @property
+    def working_variant(self) -> str | None:
+        """The first document variant that booted in the deep run, else None."""
+        for result in self.deep or []:
+            if result.ok:
+                return result.variant
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "format": REPORT_FORMAT,
+            "tool_version": self.tool_version,
+            "created_at": self.created_at,
+            "simulated": self.simulated,
+            "ok": self.ok,
+            "host": dict(self.host),
+            "checks": [c.to_dict() for c in self.checks],
+        }
+        if self.deep is not None:
+            out["deep"] = [v.to_dict() for v in self.deep]
+            out["working_variant"] = self.working_variant
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DoctorReport:
+        deep = d.get("deep")
+        return cls(
+            simulated=bool(d.get("simulated")),
+            checks=[Check.from_dict(c) for c in d.get("checks") or [] if isinstance(c, Mapping)],
+            deep=None
+            if deep is None
+            else [VariantResult.from_dict(v) for v in deep if isinstance(v, Mapping)],
+            host=dict(d.get("host") or {}),
+            created_at=float(d.get("created_at") or 0.0),
+            tool_version=str(d.get("tool_version") or ""),
+        )
+
+
+# --------------------------------------------------------------------------------------
+# Reading and writing reports; the planner's preferred variant
+# --------------------------------------------------------------------------------------
+
+
+def save_report(report: DoctorReport, path: str | os.PathLike[str]) -> Path:
+    """Write ``report`` as JSON to ``path`` (atomically: a temporary file, then rename)."""
+    import json
+
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(
+            json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+        os.replace(temporary, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise errors.StorageError(
+            f"could not write the doctor report to {target}: {exc.strerror or exc}",
+            remedy="choose a writable path for --report",
+        ) from exc
+    return target
+
+
+def load_doctor_report(path: str | os.PathLike[str]) -> DoctorReport:
+    """Read a report written by ``hcs-sandbox doctor --report FILE``.
+
+    Raises :class:`~hcs_sandbox.errors.SpecError` (bad input) when the file is missing, not
+    JSON, or not a doctor report.
+    """
+    import json
+
+    where = os.fspath(path)
+    try:
+        text = Path(where).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise errors.SpecError(
+            f"cannot read the doctor report {where}: {exc.strerror or exc}",
+            field="report",
+            value=where,
+            remedy="run 'hcs-sandbox doctor --deep --report FILE' to make one",
+        ) from exc
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise errors.SpecError(
+            f"the doctor report {where} is not JSON: {exc}",
+            field="report",
+            value=where,
+            remedy="run 'hcs-sandbox doctor --deep --report FILE' again",
+        ) from exc
+    if not isinstance(value, dict) or "checks" not in value or "simulated" not in value:
+        raise errors.SpecError(
+            f"{where} is not an hcs-sandbox doctor report",
+            field="report",
+            value=where,
+            remedy="run 'hcs-sandbox doctor --deep --report FILE' to make one",
+        )
+    return DoctorReport.from_dict(value)
+
+
+def default_report_path(state_dir: str | os.PathLike[str] | None = None) -> Path:
+    """``$HCS_SANDBOX_DOCTOR_REPORT``, else ``<state dir>/doctor-report.json``."""
+    named = os.environ.get(ENV_DOCTOR_REPORT, "").strip()
+    if named:
+        return Path(named)
+    from hcs_sandbox.sandbox import paths
+
+    return Path(paths.state_dir(state_dir)) / REPORT_FILENAME
+
+
+def preferred_variant(
+    state_dir: str | os.PathLike[str] | None = None, *, simulated: bool | None = None
+) -> str | None:
+    """The host-base document variant the last deep doctor run booted, or None.
+
+    Used where the planner's ``HostFacts.variant`` is chosen.  Never raises: a missing or
+    unreadable report means "no preference" (the planner's default, ``documented``).  A
+    report made on the simulator is ignored on Windows and vice versa.
+    ``HCS_SANDBOX_HOST_VARIANT`` (``documented`` or ``wsb-compat``) overrides the report.
+    """
+    forced = os.environ.get(ENV_VARIANT, "").strip().lower()
+    if forced in VARIANTS:
+        return forced
+    try:
+        path = default_report_path(state_dir)
+        if not path.is_file():
+            return None
+        report = load_doctor_report(path)
+    except (errors.HcsSandboxError, OSError):
+        return None
+    if simulated is None:
+        simulated = backend_is_simulated()
+    if report.simulated != simulated:
+        return None
+    variant = report.working_variant
+    return variant if variant in VARIANTS else None
+
+
+def backend_is_simulated() -> bool:
+    """True when this process talks to the simulator (asked for; no backend is loaded).
+
+    Cheap on purpose (every CLI verb asks): ``HCS_SANDBOX_SIMULATOR`` set means yes without
+    importing the native layer; otherwise only :func:`~hcs_sandbox.native.loader.use_simulator`
+    can have asked for it, and then the loader is already imported.
+    """
+    if os.environ.get(_ENV_SIMULATOR, "").strip():
+        return True
+    loader = sys.modules.get("hcs_sandbox.native.loader")
+    return bool(loader is not None and loader.simulator_requested())
+
+
+# --------------------------------------------------------------------------------------
+# Host checks
+# --------------------------------------------------------------------------------------
+
+
+def _run(argv: list[str], timeout: float = 60.0) -> tuple[int, str]:
+    """Run a Windows tool; ``(exit code, stdout+stderr)``; ``(-1, why)`` when it cannot run."""
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            errors="replace",
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return -1, str(exc)
+    return done.returncode, (done.stdout or "") + (done.stderr or "")
+
+
+def _system32() -> Path:
+    return Path(os.environ.get("SYSTEMROOT") or "C:\\Windows") / "System32"
+
+
+def is_admin() -> bool | None:
+    """Elevated? ``shell32!IsUserAnAdmin`` (Microsoft Learn, shlobj_core.h); None off Windows."""
+    if sys.platform != "win32":
+        return None
+    import ctypes
+
+    try:
+        return bool(ctypes.windll.shell32.IsUserAnAdmin())
+    except (AttributeError, OSError):
+        return None
+
+
+def service_state(name: str) -> str | None:
+    """``RUNNING``/``STOPPED``/... from ``sc.exe query <name>``; None when no such service.
+
+    ``sc query`` prints ``STATE : 4  RUNNING``; the state word is not localized (the
+    SERVICE_* names).  Exit code 1060 = ERROR_SERVICE_DOES_NOT_EXIST (winerror.h).
+    """
+    code, out = _run(["sc.exe", "query", name], timeout=15.0)
+    if code == 1060 or code < 0:
+        return None
+    for line in out.splitlines():
+        if "STATE" in line.upper() and ":" in line:
+            words = line.split(":", 1)[1].split()
+            if len(words) >= 2:
+                return words[1].upper()
+    return "UNKNOWN"
+
+
+def dism_feature_state(feature: str) -> str | None:
+    """``Enabled``/``Disabled``/... from ``dism /online /English /get-featureinfo`` (needs an
+    elevated process); None when it could not be asked."""
+    code, out = _run(
+        ["dism.exe", "/online", "/English", "/get-featureinfo", f"/featurename:{feature}"],
+        timeout=120.0,
+    )
+    if code != 0:
+        return None
+    for line in out.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() == "state":
+            return value.strip()
+    return None
+
+
+def _check_platform(simulated: bool) -> Check:
+    if sys.platform == "win32":
+        version = sys.getwindowsversion()
+        build = int(version.build)
+        data = {"build": build, "major": version.major, "minor": version.minor}
+        if build < MIN_BUILD:
+            return Check(
+                "platform",
+                FAIL,
+                f"Windows build {build} is too old for HCS schema 2.x",
+                fix="update to Windows 10 1809 (build 17763) or later; Windows 11 recommended",
+                data=data,
+            )
+        if build < MIN_SANDBOX_BUILD:
+            return Check(
+                "platform",
+                WARN,
+                f"Windows build {build}: HCS works, but Windows Sandbox (the 'host' base) "
+                "needs build 18362 or later",
+                fix="update Windows, or use --base image:PATH / --base vhdx:PATH",
+                data=data,
+            )
+        return Check("platform", OK, f"Windows build {build}", data=data)
+    if simulated:
+        return Check(
+            "platform",
+            OK,
+            f"{sys.platform}: using the built-in HCS simulator (simulated)",
+            data={"platform": sys.platform},
+        )
+    return Check(
+        "platform",
+        FAIL,
+        f"HCS unavailable: not Windows (this is {sys.platform})",
+        fix="run on Windows 10 1809+ / Windows 11, or add --simulator to use the built-in "
+        "HCS simulator",
+        data={"platform": sys.platform},
+    )
+
+
+def _check_hcs(simulated: bool) -> tuple[Check, list[tuple[int, int]]]:
+    if sys.platform != "win32" and not simulated:
+        return (
+            Check(
+                "hcs",
+                FAIL,
+                "HCS unavailable: not Windows",
+                fix="run on Windows, or add --simulator",
+            ),
+            [],
+        )
+    from hcs_sandbox.hcs import service
+
+    try:
+        versions = service.supported_schema_versions()
+    except errors.HcsUnavailableError as exc:
+        return Check("hcs", FAIL, f"HCS unavailable: {exc.message}", fix=exc.remedy), []
+    except errors.HcsError as exc:
+        return (
+            Check(
+                "hcs",
+                FAIL,
+                f"HcsGetServiceProperties failed: {exc.message}",
+                fix=exc.remedy or REMEDY_PLATFORM,
+                data=_error_data(exc),
+            ),
+            [],
+        )
+    text = ", ".join(f"{a}.{b}" for a, b in versions) or "none"
+    data = {"schema_versions": [f"{a}.{b}" for a, b in versions]}
+    if not any(major == 2 for major, _ in versions):
+        return (
+            Check(
+                "hcs",
+                FAIL,
+                f"HCS answers but supports no schema 2.x (supported: {text})",
+                fix="update Windows to 10 1809 or later",
+                data=data,
+            ),
+            versions,
+        )
+    return Check("hcs", OK, f"HCS answers; schema versions {text}", data=data), versions
+
+
+def _check_admin(simulated: bool) -> Check:
+    admin = is_admin()
+    if admin is None:
+        return Check("admin", SKIP, "not Windows: no elevation needed for the simulator")
+    if admin:
+        return Check("admin", OK, "running elevated (Administrators)")
+    return Check(
+        "admin",
+        WARN,
+        "not elevated: HCS calls fail with HCS_E_ACCESS_DENIED unless you are in the "
+        "'Hyper-V Administrators' group",
+        fix=errors.ACCESS_REMEDY,
+    )
+
+
+def _check_services() -> Check:
+    if sys.platform != "win32":
+        return Check("services", SKIP, "not Windows: the simulator needs no services")
+    states = {name: service_state(name) for name in ("vmcompute", "hns")}
+    data: dict[str, Any] = dict(states)
+    missing = [n for n, s in states.items() if s is None]
+    stopped = [n for n, s in states.items() if s not in (None, "RUNNING")]
+    if missing:
+        return Check(
+            "services",
+            FAIL,
+            f"service(s) not installed: {', '.join(missing)}",
+            fix=REMEDY_PLATFORM,
+            data=data,
+        )
+    if stopped:
+        return Check(
+            "services",
+            WARN,
+            "service(s) not running: "
+            + ", ".join(f"{n} ({states[n]})" for n in stopped)
+            + " (they start on demand; a disabled one blocks HCS)",
+            fix="in an elevated prompt: " + "; ".join(f"sc.exe start {n}" for n in stopped),
+            data=data,
+        )
+    return Check("services", OK, "vmcompute and hns are running", data=data)
+
+
+def _check_features(admin: bool | None) -> Check:
+    if sys.platform != "win32":
+        return Check("features", SKIP, "not Windows: no Windows features needed for the simulator")
+    data: dict[str, Any] = {
+        "computecore.dll": (_system32() / "computecore.dll").is_file(),
+        "method": "dism" if admin else "files and services",
+    }
+    platform = bool(data["computecore.dll"]) and service_state("vmcompute") is not None
+    if admin:
+        states = {f: dism_feature_state(f) for f in (FEATURE_HYPERV, FEATURE_VMP, FEATURE_SANDBOX)}
+        data.update(states)
+        known = [s for f, s in states.items() if f != FEATURE_SANDBOX and s is not None]
+        if known:
+            platform = any(s.lower() == "enabled" for s in known)
+    if not platform:
+        return Check(
+            "features",
+            FAIL,
+            "neither Hyper-V nor Virtual Machine Platform is enabled",
+            fix=REMEDY_PLATFORM,
+            data=data,
+        )
+    sandbox_state = data.get(FEATURE_SANDBOX)
+    if isinstance(sandbox_state, str) and sandbox_state.lower() != "enabled":
+        return Check(
+            "features",
+            WARN,
+            f"Windows Sandbox ({FEATURE_SANDBOX}) is {sandbox_state}: the 'host' base is "
+            "unavailable",
+            fix=REMEDY_SANDBOX,
+            data=data,
+        )
+    return Check("features", OK, "the virtualization platform is enabled", data=data)
+
+
+def _check_base_image() -> Check:
+    from hcs_sandbox.sandbox import storage
+
+    try:
+        base = storage.find_host_base()
+    except errors.HcsUnavailableError as exc:
+        return Check("base_image", SKIP, f"not checked: {exc.message}")
+    except errors.StorageError as exc:
+        return Check(
+            "base_image",
+            WARN,
+            f"no 'host' base: {exc.message}",
+            fix=exc.remedy or REMEDY_SANDBOX,
+        )
+    return Check(
+        "base_image",
+        OK,
+        f"Windows Sandbox base image at {base.path}",
+        data={"path": base.path, "os_files": base.os_files},
+    )
+
+
+def _existing_parent(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path(path.anchor or ".")
+
+
+def _check_disk(state_dir: str | os.PathLike[str] | None) -> Check:
+    import shutil
+
+    from hcs_sandbox.sandbox import paths
+
+    where = Path(paths.state_dir(state_dir))
+    probe = _existing_parent(where)
+    try:
+        usage = shutil.disk_usage(probe)
+    except OSError as exc:
+        return Check("disk", WARN, f"could not measure free space at {probe}: {exc}")
+    free_gib = usage.free / 1024**3
+    data = {"state_dir": str(where), "free_bytes": usage.free}
+    detail = f"{free_gib:.1f} GiB free for {where}"
+    if usage.free < DISK_FAIL_BYTES:
+        return Check(
+            "disk",
+            FAIL,
+            detail + " (a sandbox needs a few GiB for its scratch disk)",
+            fix="free disk space, or use --state-dir on a larger volume",
+            data=data,
+        )
+    if usage.free < DISK_WARN_BYTES:
+        return Check(
+            "disk",
+            WARN,
+            detail + " (each scratch disk may grow to 20 GiB)",
+            fix="free disk space, or use --state-dir on a larger volume",
+            data=data,
+        )
+    return Check("disk", OK, detail, data=data)
+
+
+def host_checks(state_dir: str | os.PathLike[str] | None = None) -> list[Check]:
+    """The host checks, in order (see the module docstring)."""
+    simulated = backend_is_simulated()
+    checks = [_check_platform(simulated)]
+    hcs_check, _versions = _check_hcs(simulated)
+    checks.append(hcs_check)
+    admin = is_admin()
+    checks.append(_check_admin(simulated))
+    checks.append(_check_features(admin))
+    checks.append(_check_services())
+    if hcs_check.status != FAIL:
+        checks.append(_check_base_image())
+    else:
+        checks.append(Check("base_image", SKIP, "not checked: HCS is unavailable"))
+    checks.append(_check_disk(state_dir))
+    return checks
+
+
+def _host_info(simulated: bool) -> dict[str, Any]:
+    import platform
+
+    info: dict[str, Any] = {
+        "platform": sys.platform,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "simulated": simulated,
+    }
+    if sys.platform == "win32":
+        info["windows_build"] = int(sys.getwindowsversion().build)
+    return info
+
+
+# --------------------------------------------------------------------------------------
+# Deep run
+# --------------------------------------------------------------------------------------
+
+
+def _error_data(exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, errors.HcsError):
+        return {
+            "function": exc.function,
+            "hresult": f"0x{exc.hresult:08X}",
+            "hresult_name": exc.name,
+            "result_error": dict(exc.result_error) if exc.result_error else None,
+        }
+    return {}
+
+
+class _Recorder:
+    """Times the steps of a deep run.
+
+    A step is either an explicit ``with recorder.step(name)`` or the stretch between two
+    messages of the library's own ``progress`` callback (:meth:`mark`), so the steps inside
+    :meth:`Sandbox.create` (scratch disk, guest state file, grants, create compute system...)
+    are timed exactly as a real run performs them.  The step open when an error escapes is
+    the one that failed.
+    """
+
+    def __init__(self, progress: Callable[[str], None] | None) -> None:
+        self.steps: list[Step] = []
+        self._progress = progress
+        self._open: tuple[str, float] | None = None
+
+    def _close(self, error: BaseException | None = None) -> None:
+        if self._open is None:
+            return
+        name, start = self._open
+        self._open = None
+        seconds = time.perf_counter() - start
+        if error is None:
+            self.steps.append(Step(name=name, ok=True, seconds=seconds))
+            return
+        data = _error_data(error)
+        self.steps.append(
+            Step(
+                name=name,
+                ok=False,
+                seconds=seconds,
+                error=" ".join(str(error).split()) or type(error).__name__,
+                function=data.get("function"),
+                hresult=data.get("hresult"),
+                hresult_name=data.get("hresult_name"),
+                result_error=data.get("result_error"),
+            )
+        )
+
+    def mark(self, name: str) -> None:
+        """A new step begins (the previous one succeeded)."""
+        self._close()
+        if self._progress is not None:
+            self._progress(name)
+        self._open = (name, time.perf_counter())
+
+    def finish(self) -> None:
+        """The run ended; the open step (if any) succeeded."""
+        self._close()
+
+    def fail(self, error: BaseException) -> None:
+        """The open step failed with ``error``."""
+        self._close(error)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        self.mark(name)
+        try:
+            yield
+        except BaseException as exc:
+            self.fail(exc)
+            raise
+        self._close()
+
+
+DeepRunner = Callable[[str, _Recorder, "str | os.PathLike[str] | None"], None]
+
+#: The sandbox a deep run makes: the smallest the spec allows, no network, headless,
+#: ephemeral, on this host's Windows Sandbox base.
+PROBE_MEMORY_MB = 1024
+PROBE_CPUS = 1
+
+
+def _deep_variant(
+    variant: str,
+    recorder: _Recorder,
+    state_dir: str | os.PathLike[str] | None,
+) -> None:
+    """One life of a minimal sandbox with the ``variant`` host-base document, through the
+    public :class:`Sandbox` API (so it exercises exactly what ``run`` does)."""
+    import uuid
+
+    from hcs_sandbox.sandbox.sandbox import Sandbox
+    from hcs_sandbox.sandbox.spec import SandboxSpec
+
+    spec = SandboxSpec(
+        name=f"hcs-sandbox-doctor-{uuid.uuid4().hex[:8]}",
+        memory_mb=PROBE_MEMORY_MB,
+        cpus=PROBE_CPUS,
+        network="none",
+        display="headless",
+        persistence="ephemeral",
+        labels={"hcs-sandbox.doctor": variant},
+    )
+    sandbox: Sandbox | None = None
+    previous = os.environ.get(ENV_VARIANT)
+    os.environ[ENV_VARIANT] = variant
+    try:
+        try:
+            recorder.mark("create")
+            sandbox = Sandbox.create(spec, state_dir=state_dir, progress=recorder.mark)
+            recorder.mark("start")
+            sandbox.start(progress=recorder.mark)
+            with recorder.step("query properties"):
+                sandbox.inspect()
+            with recorder.step("pause"):
+                sandbox.pause()
+            with recorder.step("resume"):
+                sandbox.resume()
+            with recorder.step("terminate"):
+                sandbox.kill()
+        except BaseException as exc:
+            recorder.fail(exc)
+            raise
+        finally:
+            if sandbox is not None:
+                with recorder.step("clean up"):
+                    sandbox.remove(force=True)
+                    sandbox.close()
+    finally:
+        if previous is None:
+            os.environ.pop(ENV_VARIANT, None)
+        else:
+            os.environ[ENV_VARIANT] = previous
+
+
+def _prefixed(progress: Callable[[str], None] | None, prefix: str) -> Callable[[str], None] | None:
+    if progress is None:
+        return None
+    report = progress
+
+    def say(step: str) -> None:
+        report(f"{prefix}: {step}")
+
+    return say
+
+
+def deep_run(
+    *,
+    state_dir: str | os.PathLike[str] | None = None,
+    variants: tuple[str, ...] = VARIANTS,
+    progress: Callable[[str], None] | None = None,
+    runner: DeepRunner | None = None,
+) -> list[VariantResult]:
+    """Try each variant in turn until one completes every step; the results of each tried."""
+    run = runner or _deep_variant
+    results: list[VariantResult] = []
+    for variant in variants:
+        recorder = _Recorder(_prefixed(progress, variant))
+        ok = True
+        try:
+            run(variant, recorder, state_dir)
+        except Exception as exc:  # every failure is reported, including bugs (the step says)
+            recorder.fail(exc)
+            ok = False
+        else:
+            recorder.finish()
+        results.append(VariantResult(variant=variant, base="host", ok=ok, steps=recorder.steps))
+        if ok:
+            break
+    return results
+
+
+def diagnose(
+    *,
+    deep: bool = False,
+    state_dir: str | os.PathLike[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> DoctorReport:
+    """Run the host checks (and with ``deep`` the lifecycle steps); never raises for a
+    problem it finds — each becomes a check with a fix."""
+    from hcs_sandbox._version import __version__
+
+    simulated = backend_is_simulated()
+    if progress is not None:
+        progress("host checks")
+    report = DoctorReport(
+        simulated=simulated,
+        checks=host_checks(state_dir),
+        host=_host_info(simulated),
+        tool_version=__version__,
+    )
+    if deep:
+        if report.hcs_unavailable:
+            report.deep = []
+        else:
+            report.deep = deep_run(state_dir=state_dir, progress=progress)
+    return report

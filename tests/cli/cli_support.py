@@ -1,0 +1,34 @@
+"""Types shared by the CLI tests and their fixtures (conftest.py)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+    @property
+    def err_lines(self) -> list[str]:
+        return [
+            line
+            for line in self.err.splitlines()
+            if line.strip() and not line.startswith("note: simulated")
+        ]
+
+
+@dataclass
+class CliEnv:
+    root: Path
+    sim: Path
+    state: Path
+    env: dict[str, str]
