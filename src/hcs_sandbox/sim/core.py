@@ -155,6 +155,8 @@ class SystemHandle:
     closed: bool = False
     cb_lock: threading.RLock = field(default_factory=threading.RLock)
     failed: bool = False  # the create operation failed: nothing behind the handle
+    exit_seen: bool = False  # SystemExited was announced to this handle (once, at most)
+    exited: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass(eq=False)
@@ -172,6 +174,7 @@ class GuestProcess:
     host_fds: tuple[int | None, int | None, int | None] = (None, None, None)
     console_size: tuple[int, int] | None = None
     created: float = field(default_factory=time.time)
+    handles: set[ProcessHandle] = field(default_factory=set)  # open handles (under sim lock)
 
 
 @dataclass(eq=False)
@@ -250,7 +253,13 @@ class Simulator:
         self._hidden: set[tuple[str, str]] = set()
         self._hang_release = threading.Event()
         self._processes: dict[tuple[str, int], GuestProcess] = {}
+        # Indexes, so no call scans every handle or process: open system handles by runtime
+        # id, and guest processes by runtime id.
+        self._by_runtime: dict[str, set[SystemHandle]] = {}
+        self._runtime_procs: dict[str, list[GuestProcess]] = {}
         self._threads: list[threading.Thread] = []
+        self._watcher: threading.Thread | None = None
+        self.watch_interval = 0.05  # seconds between polls of the state for remote exits
         self.schema_versions: tuple[tuple[int, int], ...] = DEFAULT_SCHEMA_VERSIONS
         self.hang_timeout = 30.0
         self.used = False
@@ -265,8 +274,10 @@ class Simulator:
     def set_state_dir(self, state_dir: str | None) -> None:
         """Point the simulator at another state directory (handles stay as they are)."""
         with self._lock:
+            old = self.store
             self._state_dir = state_dir or default_state_dir()
             self.store = StateStore(self._state_dir)
+        old.close()
 
     def set_supported_schema_versions(self, versions: list[tuple[int, int]]) -> None:
         """What HcsGetServiceProperties reports and the highest version documents may use."""
@@ -343,6 +354,8 @@ class Simulator:
             self._latency.clear()
             self._hidden.clear()
             self._processes.clear()
+            self._by_runtime.clear()
+            self._runtime_procs.clear()
             self._hang_release.set()
             self._hang_release = threading.Event()
             self.schema_versions = DEFAULT_SCHEMA_VERSIONS
@@ -712,8 +725,7 @@ class Simulator:
     def _record(self, handle: SystemHandle) -> dict[str, Any] | None:
         if handle.runtime_id is None:
             return None
-        with self.store.lock():
-            record = self.store.read("systems", handle.system_id)
+        record = self.store.read("systems", handle.system_id)  # atomic files: no lock needed
         if record is None or record.get("RuntimeId") != handle.runtime_id:
             return None
         return record
@@ -845,9 +857,11 @@ class Simulator:
         memory = ((vm or {}).get("ComputeTopology") or {}).get("Memory") or {}
         processor = ((vm or {}).get("ComputeTopology") or {}).get("Processor") or {}
         runtime_id = str(uuid.uuid4())
-        with self.store.lock():
-            self._reap_locked()
-            if self.store.read("systems", system_id) is not None:
+        with self.store.lock_record("systems", system_id):
+            existing = self.store.read("systems", system_id)
+            if existing is not None and self._reap_one(existing):
+                existing = None  # its last handle belonged to a dead process: it is gone now
+            if existing is not None:
                 raise _Failure(
                     H.HCS_E_SYSTEM_ALREADY_EXISTS, f"a compute system with id {system_id!r} exists"
                 )
@@ -871,11 +885,15 @@ class Simulator:
             }
             self.store.delete("exited", system_id)
             self.store.write("systems", system_id, record)
-            root = self.store.guest_root(system_id)
-            if root.exists():
-                shutil.rmtree(root, ignore_errors=True)
-            guestmod.seed_guest_fs(root)
-            handle.runtime_id = runtime_id
+            # The guest folder is created by the first guest process (_spawn); a leftover of an
+            # earlier system with this id is moved out of the way (one rename).
+            self.store.discard_guest(system_id)
+            with self._lock:
+                handle.runtime_id = runtime_id
+                if not handle.closed:
+                    self._by_runtime.setdefault(runtime_id, set()).add(handle)
+            if handle.callback:
+                self._ensure_watcher()
         if handle.closed and record["TerminateOnLastHandleClosed"]:
             self._exit_system(record, "ForcedExit")
 
@@ -898,21 +916,28 @@ class Simulator:
             )
 
     def _reap_locked(self) -> None:
-        """Forget handles of dead processes; terminate systems that lost their last handle."""
+        """Forget handles of dead processes; terminate systems that lost their last handle.
+        Every system: only under the global lock (enumeration)."""
         for record in self.store.records("systems"):
-            handles = record.get("Handles") or {}
-            alive = {pid: n for pid, n in handles.items() if n > 0 and _pid_alive(int(pid))}
-            if alive != handles:
-                record["Handles"] = alive
-                if not alive and record.get("TerminateOnLastHandleClosed"):
-                    self._exit_system(record, "ForcedExit")
-                else:
-                    self.store.write("systems", record["Id"], record)
+            self._reap_one(record)
+
+    def _reap_one(self, record: dict[str, Any]) -> bool:
+        """:meth:`_reap_locked` for one system (its record lock held); True when it stopped."""
+        handles = record.get("Handles") or {}
+        alive = {pid: n for pid, n in handles.items() if n > 0 and _pid_alive(int(pid))}
+        if alive == handles:
+            return False
+        record["Handles"] = alive
+        if not alive and record.get("TerminateOnLastHandleClosed"):
+            self._exit_system(record, "ForcedExit")
+            return True
+        self.store.write("systems", record["Id"], record)
+        return False
 
     def _count_handle(
         self, system_id: str, runtime_id: str | None, delta: int
     ) -> dict[str, Any] | None:
-        with self.store.lock():
+        with self.store.lock_record("systems", system_id):
             record = self.store.read("systems", system_id)
             if record is None or record.get("RuntimeId") != runtime_id:
                 return None
@@ -924,43 +949,136 @@ class Simulator:
             self.store.write("systems", system_id, record)
             return record
 
-    def _exit_system(self, record: dict[str, Any], exit_type: str, status: int = 0) -> None:
+    def _exit_system(
+        self,
+        record: dict[str, Any],
+        exit_type: str,
+        status: int = 0,
+        attribution: list[dict[str, Any]] | None = None,
+    ) -> None:
         """The system stops: it disappears, leaving only its exit status (Overview.md)."""
         system_id = record["Id"]
-        with self.store.lock():
+        tomb: dict[str, Any] = {
+            "Id": system_id,
+            "RuntimeId": record["RuntimeId"],
+            "SystemType": record.get("SystemType", "VirtualMachine"),
+            "Owner": record.get("Owner", ""),
+            "ExitType": exit_type,
+            "Status": status,
+            "StoppedAt": time.time(),
+        }
+        if attribution:
+            tomb["Attribution"] = attribution
+        with self.store.lock_record("systems", system_id):
             current = self.store.read("systems", system_id)
             if current is None or current.get("RuntimeId") != record["RuntimeId"]:
                 return
+            # The exit status first, then the record: a process that sees the record gone
+            # (the watcher) always finds the status.
+            self.store.write("exited", system_id, tomb)
             self.store.delete("systems", system_id)
-            self.store.write(
-                "exited",
-                system_id,
-                {
-                    "Id": system_id,
-                    "RuntimeId": record["RuntimeId"],
-                    "SystemType": record.get("SystemType", "VirtualMachine"),
-                    "Owner": record.get("Owner", ""),
-                    "ExitType": exit_type,
-                    "Status": status,
-                    "StoppedAt": time.time(),
-                },
-            )
-            shutil.rmtree(self.store.guest_root(system_id).parent, ignore_errors=True)
-        for process in list(self._processes.values()):
-            if process.runtime_id == record["RuntimeId"]:
+            self.store.discard_guest(system_id)
+        self._announce_exit(record["RuntimeId"], tomb)
+
+    @staticmethod
+    def _exit_status(tomb: dict[str, Any] | None) -> dict[str, Any]:
+        """``SystemExitStatus`` (schema: Status, ExitType, Attribution) from an exit record."""
+        if tomb is None:
+            return {"Status": 0, "ExitType": "Unknown"}
+        status = {"Status": tomb.get("Status", 0), "ExitType": tomb.get("ExitType", "Unknown")}
+        if tomb.get("Attribution"):
+            status["Attribution"] = tomb["Attribution"]
+        return status
+
+    def _announce_exit(self, runtime_id: str, tomb: dict[str, Any] | None) -> None:
+        """This process learnt that ``runtime_id`` stopped (it stopped it, or the watcher saw
+        another process do it): end its guest processes, tell each handle once."""
+        with self._lock:
+            processes = self._runtime_procs.pop(runtime_id, [])
+            for process in processes:
+                self._processes.pop((process.system_id, process.pid), None)
+            handles = self._by_runtime.get(runtime_id, set())
+            targets = [h for h in handles if not h.exit_seen]
+            for h in targets:
+                h.exit_seen = True
+        for process in processes:
+            if not process.exited.is_set():
                 process.forced_code = process.forced_code or 1
                 process.cancel.set()
-        data = json.dumps({"Status": status, "ExitType": exit_type})
-        with self._lock:
-            targets = [
-                h
-                for h in self._handles.values()
-                if isinstance(h, SystemHandle)
-                and h.runtime_id == record["RuntimeId"]
-                and h.callback
-            ]
+        data = json.dumps(self._exit_status(tomb))
         for target in targets:
-            self._deliver(target, HCS_EVENT(EVENT_SYSTEM_EXITED, data, None))
+            target.exited.set()
+            if target.callback:
+                self._deliver(target, HCS_EVENT(EVENT_SYSTEM_EXITED, data, None))
+
+    # ---- cross-process exit events ---------------------------------------------------------------
+
+    def _ensure_watcher(self) -> None:
+        """Start the watcher thread (once; it ends by itself when nothing is left to watch)."""
+        with self._lock:
+            if self._watcher is None:
+                self._watcher = threading.Thread(
+                    target=self._watch_loop, name="hcs-sim-exit-watcher", daemon=True
+                )
+                self._watcher.start()
+
+    def _watched(self) -> dict[str, str]:
+        """Runtime id -> system id of every system this process must hear the exit of: open
+        handles with a callback not yet told, and systems running local guest processes."""
+        with self._lock:
+            out = {
+                runtime: h.system_id
+                for runtime, handles in self._by_runtime.items()
+                for h in handles
+                if h.callback and not h.exit_seen and not h.closed
+            }
+            for runtime, processes in self._runtime_procs.items():
+                if runtime not in out and any(not p.exited.is_set() for p in processes):
+                    out[runtime] = processes[0].system_id
+            return out
+
+    def _watch_loop(self) -> None:
+        """Poll the persisted state every ``watch_interval`` s for systems stopped elsewhere.
+
+        Cheap: one ``stat`` of ``systems/`` per poll; records are read only when that folder
+        changed (or recently changed: coarse mtime clocks), plus a full check every 2 s.
+        """
+        last_stamp = -1
+        last_full = time.monotonic()
+        idle = 0
+        while True:
+            time.sleep(self.watch_interval)
+            watched = self._watched()
+            if not watched:
+                idle += 1
+                if idle * self.watch_interval >= 2.0:
+                    with self._lock:
+                        if not self._watched():
+                            self._watcher = None
+                            return
+                continue
+            idle = 0
+            store = self.store
+            stamp = store.stamp("systems")
+            now = time.monotonic()
+            recent = time.time_ns() - stamp < 2 * int(self.watch_interval * 1e9) + 10**8
+            if stamp == last_stamp and not recent and now - last_full < 2.0:
+                continue
+            last_stamp, last_full = stamp, now
+            for runtime, system_id in watched.items():
+                try:
+                    record = store.read("systems", system_id)
+                except (OSError, ValueError):
+                    continue  # mid-write by another process: next poll
+                if record is not None and record.get("RuntimeId") == runtime:
+                    continue
+                try:
+                    tomb = store.read("exited", system_id)
+                except (OSError, ValueError):
+                    tomb = None
+                if tomb is not None and tomb.get("RuntimeId") != runtime:
+                    tomb = None
+                self._announce_exit(runtime, tomb)
 
     def HcsOpenComputeSystem(self, id: str | None, access: int, out: Any) -> int:
         hr = self.sync_fault("HcsOpenComputeSystem")
@@ -969,15 +1087,18 @@ class Simulator:
         if not out or not id:
             return H.E_INVALIDARG
         out[0] = None
-        with self.store.lock():
-            self._reap_locked()
+        with self.store.lock_record("systems", id):
             record = self.store.read("systems", id)
+            if record is not None and self._reap_one(record):
+                record = None
             if record is None:
                 raise _Failure(H.HCS_E_SYSTEM_NOT_FOUND, f"no compute system {id!r}")
             handle: SystemHandle = self._new_handle(
                 lambda h: SystemHandle(h, record["Id"], record["RuntimeId"])
             )
             self._count_handle(record["Id"], record["RuntimeId"], +1)
+            with self._lock:
+                self._by_runtime.setdefault(record["RuntimeId"], set()).add(handle)
         out[0] = handle.handle
         return H.S_OK
 
@@ -993,6 +1114,12 @@ class Simulator:
             handle.callback = None
         with self._lock:
             self._handles.pop(handle.handle, None)
+            if handle.runtime_id is not None:
+                peers = self._by_runtime.get(handle.runtime_id)
+                if peers is not None:
+                    peers.discard(handle)
+                    if not peers:
+                        del self._by_runtime[handle.runtime_id]
         if handle.runtime_id is None:
             return
         record = self._count_handle(handle.system_id, handle.runtime_id, -1)
@@ -1010,6 +1137,8 @@ class Simulator:
             if handle.callback:
                 return H.HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET
             handle.callback, handle.context, handle.options = callback, context, options
+        if callback and handle.runtime_id is not None:
+            self._ensure_watcher()  # SystemExited reaches it even when another process stops it
         return H.S_OK
 
     def _system_op(
@@ -1025,7 +1154,7 @@ class Simulator:
         return self._launch(function, op, op_type, lambda: work(handle), fault, handle)
 
     def _set_state(self, record: dict[str, Any], state: str, **extra: Any) -> None:
-        with self.store.lock():
+        with self.store.lock_record("systems", record["Id"]):
             current = self.store.read("systems", record["Id"])
             if current is None or current.get("RuntimeId") != record["RuntimeId"]:
                 raise _Failure(H.HCS_E_SYSTEM_NOT_FOUND, "the compute system no longer exists")
@@ -1369,7 +1498,7 @@ class Simulator:
         except SchemaError as exc:
             raise _Failure(H.HCS_E_INVALID_JSON, f"configuration.{exc}") from None
         record.setdefault("Modifications", []).append(request)
-        with self.store.lock():
+        with self.store.lock_record("systems", record["Id"]):
             current = self.store.read("systems", record["Id"])
             if current is None or current.get("RuntimeId") != record["RuntimeId"]:
                 raise _Failure(H.HCS_E_SYSTEM_NOT_FOUND, "the compute system no longer exists")
@@ -1402,6 +1531,8 @@ class Simulator:
         process_handle: ProcessHandle = self._new_handle(
             lambda h: ProcessHandle(h, process, handle)
         )
+        with self._lock:
+            process.handles.add(process_handle)
         out[0] = process_handle.handle
 
         def work() -> tuple[str | None, Any]:
@@ -1473,7 +1604,10 @@ class Simulator:
                 for s in current.get("Shares") or []
             ]
 
-        fs = guestmod.GuestFS(self.store.guest_root(system_id), shares)
+        root = self.store.guest_root(system_id)
+        if not root.is_dir():  # lazily, on the first guest process of this system
+            guestmod.seed_guest_fs(root)
+        fs = guestmod.GuestFS(root, shares)
         hostname = "".join(c for c in system_id if c.isalnum())[:15].upper() or "SANDBOX"
         user = params.get("User") or "sandbox\\WDAGUtilityAccount"
         env = guestmod.default_environment(hostname, user)
@@ -1497,6 +1631,8 @@ class Simulator:
         command_line = params.get("CommandLine") or " ".join(params.get("CommandArgs") or [])
         with self._lock:
             self._processes[(system_id, process.pid)] = process
+            self._runtime_procs.setdefault(process.runtime_id, []).append(process)
+        self._ensure_watcher()  # the guest stops if another process stops the system
 
         def run() -> None:
             code = 0
@@ -1531,11 +1667,7 @@ class Simulator:
     def _process_exited(self, process: GuestProcess) -> None:
         data = json.dumps(self._status(process))
         with self._lock:
-            targets = [
-                h
-                for h in self._handles.values()
-                if isinstance(h, ProcessHandle) and h.process is process and h.callback
-            ]
+            targets = [h for h in process.handles if h.callback]
         for target in targets:
             self._deliver(target, HCS_EVENT(EVENT_PROCESS_EXITED, data, None))
 
@@ -1554,6 +1686,8 @@ class Simulator:
         process_handle: ProcessHandle = self._new_handle(
             lambda h: ProcessHandle(h, process, handle)
         )
+        with self._lock:
+            process.handles.add(process_handle)
         out[0] = process_handle.handle
         return H.S_OK
 
@@ -1569,6 +1703,7 @@ class Simulator:
             handle.callback = None
         with self._lock:
             self._handles.pop(handle.handle, None)
+            handle.process.handles.discard(handle)
 
     def _process_op(
         self,

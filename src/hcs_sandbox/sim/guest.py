@@ -465,17 +465,19 @@ def _dispatch(state: GuestState, tokens: list[str], body: str, r: _Redirect) -> 
             words = words[1:]
         if len(words) < 3 or words[0].lower() != "exist":
             raise GuestError("The syntax of the command is incorrect.")
-        target = words[1].replace("/", "\\")
+        probe = words[1].replace("/", "\\")
         try:
-            if target.endswith("\\*"):
-                found = state.fs.resolve(target[:-2], state.cwd).host.is_dir()
+            if probe.endswith("\\*"):
+                found = state.fs.resolve(probe[:-2], state.cwd).host.is_dir()
             else:
-                host = state.fs.resolve(target, state.cwd).host
-                found = host.exists() or host.is_symlink()
+                probed = state.fs.resolve(probe, state.cwd).host
+                found = probed.exists() or probed.is_symlink()
         except GuestError:
             found = False
         if found != negate:
-            match = re.match(r'^\s*if\s+(?:not\s+)?exist\s+("[^"]*"|\S+)\s+(.*)$', body, re.I | re.S)
+            match = re.match(
+                r'^\s*if\s+(?:not\s+)?exist\s+("[^"]*"|\S+)\s+(.*)$', body, re.I | re.S
+            )
             rest = match.group(2) if match else " ".join(words[2:])
             return _run_simple(state, rest)
         return state.errorlevel
@@ -544,10 +546,10 @@ def _dispatch(state: GuestState, tokens: list[str], body: str, r: _Redirect) -> 
         paths = [a for a in args if not a.startswith("/")]
         recursive = any(a.lower() == "/s" for a in args)
         for arg in paths:
-            link = state.fs.resolve_link(arg, state.cwd)
-            if link.read_only:
+            unlinked = state.fs.resolve_link(arg, state.cwd)
+            if unlinked.read_only:
                 raise GuestError("Access is denied.", 1)
-            target = link.host
+            target = unlinked.host
             if not target.exists() and not target.is_symlink():
                 raise GuestError("The system cannot find the file specified.")
             if target.is_symlink():

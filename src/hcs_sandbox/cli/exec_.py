@@ -1,0 +1,298 @@
+"""``hcs-sandbox exec [OPTIONS] NAME -- COMMAND [ARG...]``: run a command inside a sandbox.
+
+The output streams as it arrives (guest stdout to stdout, guest stderr to stderr) and the
+verb exits with the guest process's exit code.  ``-i`` forwards this terminal's stdin;
+``-t`` gives the process a pseudo console (``EmulateConsole``; its stderr is merged into
+stdout, as HCS documents).  ``--timeout`` kills the guest process and exits 124.
+
+The command words are joined into one Windows command line with the ``CommandLineToArgvW``
+quoting rules; cmd.exe metacharacters are not escaped, so ``-- cmd /c "echo a & echo b"``
+runs both echos.
+
+Exit codes: the guest's (on non-Windows hosts a code outside 0–255 becomes 1, since POSIX
+exit statuses have 8 bits); 124 timeout; 130 interrupted; 2 bad input or no such sandbox;
+1 HCS failure; 3 HCS unavailable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hcs_sandbox.sandbox.guest import GuestProcess
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: expected a number > 0")
+    return value
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    from hcs_sandbox.cli.main import add_global_options
+
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "exec",
+        help="run a command inside a running sandbox and stream its output",
+        description="Run a command inside a running sandbox. Output streams as it arrives; "
+        "the exit code is the guest process's.",
+        epilog="example: hcs-sandbox exec web -- cmd /c dir C:\\",
+    )
+    parser.add_argument(
+        "-i", "--interactive", action="store_true", help="forward stdin to the command"
+    )
+    parser.add_argument(
+        "-t",
+        "--tty",
+        action="store_true",
+        help="give the command a pseudo console (for interactive shells; stderr is merged)",
+    )
+    parser.add_argument(
+        "-e",
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set an environment variable for the command (repeatable)",
+    )
+    parser.add_argument("-w", "--workdir", metavar="DIR", help="guest working directory")
+    parser.add_argument(
+        "-u", "--user", metavar="USER", help="guest user to run as (default: the guest's)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="kill the command after this many seconds and exit 124",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="collect the output and print one JSON document (exit_code, stdout, stderr)",
+    )
+    parser.add_argument("name", metavar="NAME", help="the sandbox (name or id)")
+    parser.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        metavar="-- COMMAND [ARG...]",
+        help="the command to run in the guest",
+    )
+    add_global_options(parser, suppress=True)
+    parser.set_defaults(handler=handle)
+    return parser
+
+
+def host_exit_code(code: int) -> int:
+    """The exit status this process can return for a guest exit code."""
+    if sys.platform == "win32":
+        return code & 0xFFFFFFFF
+    return code if 0 <= code <= 255 else 1
+
+
+def _command(args: argparse.Namespace) -> list[str]:
+    words = list(args.command)
+    if words and words[0] == "--":
+        words = words[1:]
+    if not words:
+        from hcs_sandbox.errors import SpecError
+
+        raise SpecError(
+            "no command given",
+            field="command",
+            value=None,
+            remedy=f"write it after the name: hcs-sandbox exec {args.name} -- cmd /c ver",
+        )
+    return words
+
+
+def handle(args: argparse.Namespace) -> int:
+    from hcs_sandbox.cli.common import parse_key_value
+    from hcs_sandbox.sandbox.sandbox import Sandbox
+
+    words = _command(args)
+    env = dict(parse_key_value(e, option="--env") for e in args.env)
+    if args.json and (args.tty or args.interactive):
+        from hcs_sandbox.errors import SpecError
+
+        raise SpecError(
+            "--json collects the output and cannot be combined with -i or -t",
+            field="json",
+            value=True,
+        )
+    sandbox = Sandbox.get(args.name)
+    try:
+        if args.json:
+            return _run_json(sandbox, words, env, args)
+        return _run_streaming(sandbox, words, env, args)
+    finally:
+        sandbox.close()
+
+
+def _run_json(sandbox: Any, words: list[str], env: dict[str, str], args: argparse.Namespace) -> int:
+    from hcs_sandbox.cli.output import print_json
+
+    result = sandbox.exec(
+        words, timeout=args.timeout, env=env or None, workdir=args.workdir, user=args.user
+    )
+    print_json(result.to_dict())
+    return host_exit_code(result.exit_code)
+
+
+def _console_size() -> tuple[int, int]:
+    import shutil
+
+    size = shutil.get_terminal_size((80, 25))
+    return (max(1, size.columns), max(1, size.lines))
+
+
+def _run_streaming(
+    sandbox: Any, words: list[str], env: dict[str, str], args: argparse.Namespace
+) -> int:
+    from hcs_sandbox import errors
+
+    proc: GuestProcess = sandbox.spawn(
+        words,
+        tty=args.tty,
+        console_size=_console_size() if args.tty else None,
+        env=env or None,
+        workdir=args.workdir,
+        user=args.user,
+    )
+    restore = _enter_raw_mode() if args.tty and args.interactive else None
+    unwatch = _watch_resize(proc) if args.tty else None
+    try:
+        if args.interactive:
+            _forward_stdin(proc)
+        else:
+            proc.close_stdin()
+        try:
+            code = _pump(proc, args.timeout)
+        except errors.ExecTimeoutError as exc:
+            print(f"hcs-sandbox: error: {' '.join(str(exc).split())}", file=sys.stderr)
+            return 124
+        except KeyboardInterrupt:
+            _interrupt(proc)
+            print("hcs-sandbox: interrupted; the guest process was stopped", file=sys.stderr)
+            return 130
+        return host_exit_code(code)
+    finally:
+        if unwatch is not None:
+            unwatch()
+        if restore is not None:
+            restore()
+        proc.close()
+
+
+def _pump(proc: GuestProcess, timeout: float | None) -> int:
+    """Copy output to our stdout/stderr until the process ends; returns its exit code."""
+    import time
+
+    from hcs_sandbox import errors
+
+    out = sys.stdout.buffer
+    err = sys.stderr.buffer
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            chunk = proc.read(timeout=left)
+        except errors.ExecTimeoutError:
+            raise proc.kill_for_timeout(timeout or 0.0) from None
+        if chunk is None:
+            break
+        stream = out if chunk.stream == "stdout" else err
+        stream.write(chunk.data)
+        stream.flush()
+    left = None if deadline is None else max(0.0, deadline - time.monotonic())
+    try:
+        return proc.wait(left)
+    except errors.ExecTimeoutError:
+        raise proc.kill_for_timeout(timeout or 0.0) from None
+
+
+def _interrupt(proc: GuestProcess) -> None:
+    """Ctrl+C: ask the guest process to stop (CtrlC), then terminate it."""
+    from hcs_sandbox import errors
+
+    try:
+        proc.signal("CtrlC")
+        proc.wait(2.0)
+    except (errors.HcsSandboxError, KeyboardInterrupt):
+        pass
+    try:
+        proc.kill()
+    except (errors.HcsSandboxError, KeyboardInterrupt):
+        pass
+
+
+def _forward_stdin(proc: GuestProcess) -> None:
+    """A daemon thread copies our stdin to the guest and sends EOF at the end."""
+    import threading
+
+    def run() -> None:
+        source = sys.stdin.buffer
+        try:
+            while True:
+                data = source.read1(65536) if hasattr(source, "read1") else source.read(65536)
+                if not data:
+                    break
+                proc.write(data)
+        except Exception:  # the process ended or the pipe broke: stop forwarding
+            return
+        try:
+            proc.close_stdin()
+        except Exception:
+            return
+
+    threading.Thread(target=run, name="hcs-sandbox-exec-stdin", daemon=True).start()
+
+
+def _enter_raw_mode() -> Any:
+    """Put a POSIX terminal in raw mode for a TTY session; returns the undo (or None)."""
+    if sys.platform == "win32" or not sys.stdin.isatty():
+        # TODO(windows host): enable ENABLE_VIRTUAL_TERMINAL_INPUT on the console instead.
+        return None
+    import termios
+    import tty
+
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    tty.setraw(fd)
+
+    def restore() -> None:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+    return restore
+
+
+def _watch_resize(proc: GuestProcess) -> Any:
+    """Forward terminal size changes (SIGWINCH) to the guest console; returns the undo."""
+    import signal as signal_module
+
+    if not hasattr(signal_module, "SIGWINCH"):
+        return None
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_resize(_signum: int, _frame: Any) -> None:
+        width, height = _console_size()
+        try:
+            proc.resize(width, height)
+        except Exception:  # a resize is best effort
+            return
+
+    winch = signal_module.Signals(getattr(signal_module, "SIGWINCH"))  # noqa: B009 - not on Windows
+    previous = signal_module.signal(winch, on_resize)
+
+    def undo() -> None:
+        signal_module.signal(winch, previous)
+
+    return undo

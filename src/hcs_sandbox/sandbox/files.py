@@ -1,0 +1,798 @@
+"""Files in and out of a sandbox: runtime mapped folders and ``cp``.
+
+**Mapped folders at run time** (:func:`map_folder` / :func:`unmap_folder`).  A host folder is
+added to the running VM as a VSMB share with ``HcsModifyComputeSystem``
+(``ResourcePath`` ``VirtualMachine/Devices/VirtualSmb/Shares``, ``RequestType``
+``Add``/``Remove``: HcsModifyComputeSystem.md, hcs-api.md §4.6).  Options follow hcsshim
+``internal/uvm/vsmb.go`` ``DefaultVSMBOptions``: a read-only share gets ``ReadOnly``,
+``ShareRead``, ``CacheIo``, ``PseudoOplocks``; a writable share gets none of them.
+Inside the guest the share appears at
+``\\\\?\\VMSMB\\VSMB-{dcc079ae-60ba-4d07-847c-3493609c0870}\\<share name>`` (hcsshim
+``vsmbSharePrefix``); the requested guest folder is made a directory symbolic link to it
+with ``cmd /c mklink /d`` run through ``HcsCreateProcess``.  That the link works for every
+program in a Windows Sandbox guest is **unconfirmed** (docs/notes/windows-notes-guest.md).
+Runtime mappings are recorded in the store record (``extra["mappings"]``, stamped with the
+start time they belong to: a restart forgets them, as the VM does).
+
+Host folders are checked: they exist, are folders, are not UNC/device paths, are not system
+folders (``C:\\Windows``, ``C:\\Program Files``, ``/``, ``/etc``, ``/usr`` ...) nor contain one,
+are not the hcs-sandbox state directory (nor inside or around it), and do not overlap
+another mapping of the same sandbox (host side or guest side).
+
+**cp** (:func:`copy_in` / :func:`copy_out`).  Each sandbox has a transfer share: the host
+folder ``<sandbox dir>/transfer`` mapped read-write (and only that folder) as the VSMB
+share ``hcs-transfer``, added on first use.  ``copy_in`` streams the host files into a fresh
+batch folder there (``shutil.copyfileobj`` with a 1 MiB buffer: nothing is read whole into
+memory), then a guest command (``copy`` for a file, ``xcopy /e /i /h /k /y`` for a folder)
+copies them to the guest path; ``copy_out`` does the reverse.  The batch folder is deleted
+afterwards, success or not.  Everything that crosses is checked so nothing lands outside its
+destination: ``..``, absolute or drive-qualified names, names Windows cannot hold
+(reserved device names such as ``CON``/``NUL``, ``:`` alternate data streams, ``<>"|?*``,
+trailing dots and spaces), symbolic links that leave the copied tree, and anything in the
+transfer folder that is not a plain file or folder (a guest could plant a link there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import hashlib
+import logging
+import ntpath
+import os
+import shutil
+import stat
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hcs_sandbox import errors
+from hcs_sandbox.sandbox import hostpath
+
+if TYPE_CHECKING:
+    from hcs_sandbox.hcs.system import ComputeSystem
+    from hcs_sandbox.sandbox.sandbox import Sandbox
+
+__all__ = [
+    "COPY_BUFFER",
+    "MAP_SHARE_PREFIX",
+    "TRANSFER_SHARE",
+    "VSMB_PREFIX",
+    "FolderMapping",
+    "check_guest_path",
+    "check_host_folder",
+    "copy_in",
+    "copy_out",
+    "map_folder",
+    "mappings",
+    "share_options",
+    "system_dir_problem",
+    "unmap_folder",
+    "vsmb_path",
+    "windows_name_problem",
+]
+
+_log = logging.getLogger("hcs_sandbox.sandbox")
+
+#: hcsshim ``internal/uvm/vsmb.go`` ``vsmbSharePrefix``: where VSMB shares appear in the guest.
+VSMB_PREFIX = "\\\\?\\VMSMB\\VSMB-{dcc079ae-60ba-4d07-847c-3493609c0870}\\"
+#: ModifySettingRequest resource path for VSMB shares (hcs-api.md §4.6; hcsshim
+#: ``internal/hcs/resourcepaths``: ``VSMBShareResourcePath``).
+VSMB_RESOURCE = "VirtualMachine/Devices/VirtualSmb/Shares"
+TRANSFER_SHARE = "hcs-transfer"
+MAP_SHARE_PREFIX = "hcsmap-"
+COPY_BUFFER = 1024 * 1024
+
+# Folders no sandbox may see (nor any folder that contains one).  Windows: the OS, the
+# program folders and ProgramData (where HCS keeps base images and hcs-sandbox its state);
+# POSIX (simulator hosts): the system hierarchy.
+_WINDOWS_SYSTEM = (
+    "C:\\Windows",
+    "C:\\Program Files",
+    "C:\\Program Files (x86)",
+    "C:\\ProgramData",
+    "C:\\System Volume Information",
+    "C:\\$Recycle.Bin",
+    "C:\\Recovery",
+    "C:\\Boot",
+)
+_POSIX_SYSTEM = (
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+    "/var/lib",
+    "/var/run",
+    "/System",
+    "/Library",
+)
+
+
+# --------------------------------------------------------------------------------------
+# Pure checks
+# --------------------------------------------------------------------------------------
+
+
+def vsmb_path(share: str, *parts: str) -> str:
+    """The guest path of a VSMB share (and of something inside it)."""
+    return VSMB_PREFIX + "\\".join([share, *parts])
+
+
+def share_options(read_only: bool) -> dict[str, bool]:
+    """``VirtualSmbShareOptions`` as hcsshim ``DefaultVSMBOptions(readOnly)`` sets them
+    (``NoDirectmap`` is only for physically backed VMs, which sandboxes are not)."""
+    if read_only:
+        return {"ReadOnly": True, "ShareRead": True, "CacheIo": True, "PseudoOplocks": True}
+    return {}
+
+
+def _windows_style(path: str) -> bool:
+    return hostpath.is_windows_absolute(path)
+
+
+def _fold(path: str) -> str:
+    """A comparison key for a host path: normalised separators, case-folded on Windows."""
+    if _windows_style(path):
+        return ntpath.normpath(path).rstrip("\\").casefold() or path.casefold()
+    return os.path.normpath(path).rstrip("/") or "/"
+
+
+def _inside_or_same(child: str, parent: str) -> bool:
+    c, p = _fold(child), _fold(parent)
+    sep = "\\" if _windows_style(parent) else "/"
+    if p in ("/", ""):
+        return True
+    return c == p or c.startswith(p.rstrip(sep) + sep)
+
+
+def system_dir_problem(path: str, *, extra: tuple[str, ...] = ()) -> str | None:
+    """Why ``path`` (absolute, normalised) is a system folder, inside one, or contains one;
+    None when it is not.  ``extra``: more protected folders (the state directory)."""
+    if _windows_style(path):
+        drive = path[0].upper()
+        protected = tuple(drive + p[1:] for p in _WINDOWS_SYSTEM)
+        if _fold(path) == _fold(path[:3]):
+            return f"{path} is a drive root, which holds the system folders"
+    else:
+        protected = _POSIX_SYSTEM
+        if _fold(path) == "/":
+            return "/ is the root of the host file system"
+    for folder in (*protected, *extra):
+        if _inside_or_same(path, folder):
+            return f"{path} is the protected folder {folder} or inside it"
+        if _inside_or_same(folder, path):
+            return f"{path} contains the protected folder {folder}"
+    return None
+
+
+def windows_name_problem(name: str) -> str | None:
+    """Why one file or folder name cannot cross into a Windows guest, or None."""
+    if not name or name in (".", ".."):
+        return f"the name {name!r} is not a file name"
+    if any(ord(c) < 32 for c in name):
+        return f"the name {name!r} contains a control character"
+    if "/" in name or "\\" in name:
+        return f"the name {name!r} contains a path separator"
+    if ":" in name:
+        return f"the name {name!r} contains ':' (an alternate data stream or a drive)"
+    bad = sorted({c for c in name if c in '<>"|?*'})
+    if bad:
+        return f"the name {name!r} contains characters Windows forbids ({' '.join(bad)})"
+    if name[-1] in " .":
+        return f"the name {name!r} ends with a space or a period, which Windows drops"
+    if hostpath.guest_path_problem("C:\\x\\" + name):
+        return f"the name {name!r} is a reserved Windows device name"
+    return None
+
+
+def check_guest_path(path: str, *, allow_root: bool = False, what: str = "guest path") -> str:
+    """Validate an absolute guest path; returns it normalised (``C:\\a\\b``)."""
+    if not isinstance(path, str):
+        raise errors.SpecError(f"the {what} is not a string", field=what, value=path)
+    text = path.strip()
+    if allow_root and hostpath.is_windows_absolute(text) and not text[3:].strip("\\/"):
+        return text[0].upper() + ":\\"
+    problem = hostpath.guest_path_problem(text)
+    if problem:
+        raise errors.SpecError(
+            f"{what} {path!r}: {problem.removeprefix('the guest path ')}",
+            field=what,
+            value=path,
+            allowed="an absolute Windows path such as C:\\data",
+        )
+    return hostpath.normalise_guest_path(text)
+
+
+def check_host_folder(path: str, *, protected: tuple[str, ...] = ()) -> str:
+    """Validate a host folder to map; returns its real absolute path."""
+    problem = hostpath.host_path_problem(path)
+    if problem:
+        raise errors.SpecError(f"host folder {path!r}: {problem}", field="host_path", value=path)
+    real = os.path.realpath(path)
+    problem = hostpath.directory_problem(real)
+    if problem:
+        raise errors.SpecError(
+            f"host folder {path!r}: {problem}",
+            field="host_path",
+            value=path,
+            remedy="create the folder first, or give an existing folder",
+        )
+    problem = system_dir_problem(real, extra=protected)
+    if problem:
+        raise errors.SpecError(
+            f"host folder {path!r} cannot be mapped: {problem}",
+            field="host_path",
+            value=path,
+            remedy="map a folder of your own, such as a project folder",
+        )
+    return real
+
+
+# --------------------------------------------------------------------------------------
+# Runtime mappings
+# --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderMapping:
+    """One mapped folder: host folder, guest folder, read-only, VSMB share name, and
+    ``runtime`` (True: added with :meth:`Sandbox.map`; False: from the spec at create)."""
+
+    host_path: str
+    guest_path: str
+    read_only: bool
+    share: str | None
+    runtime: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _runtime_entries(sandbox: Sandbox) -> list[dict[str, Any]]:
+    """The record's runtime mappings that belong to the current start of the VM."""
+    started = sandbox.record.started_at
+    entries = sandbox.record.extra.get("mappings") or []
+    return [
+        dict(e)
+        for e in entries
+        if isinstance(e, Mapping) and started is not None and e.get("started_at") == started
+    ]
+
+
+def mappings(sandbox: Sandbox) -> list[FolderMapping]:
+    """Every folder mapped into the sandbox: the spec's, then the runtime ones."""
+    found = [
+        FolderMapping(
+            m.host_path, hostpath.normalise_guest_path(m.guest_path), m.read_only, None, False
+        )
+        for m in sandbox.spec.mapped_folders
+    ]
+    for e in _runtime_entries(sandbox):
+        found.append(
+            FolderMapping(
+                str(e["host"]), str(e["guest"]), bool(e["read_only"]), str(e["share"]), True
+            )
+        )
+    return found
+
+
+def _update_mappings(sandbox: Sandbox, change: Any) -> None:
+    """Compare-and-set the record's runtime mapping list: ``change(list) -> list``."""
+    from hcs_sandbox.sandbox.store import open_store
+
+    with open_store(sandbox._state_dir) as store:
+        for _ in range(20):
+            record = store.get(sandbox.id)
+            current = [
+                dict(e) for e in record.extra.get("mappings") or [] if isinstance(e, Mapping)
+            ]
+            started = record.started_at
+            live = [e for e in current if started is not None and e.get("started_at") == started]
+            new = change(live)
+            try:
+                sandbox._record = store.update(
+                    record.id,
+                    expect_revision=record.revision,
+                    merge_extra={"mappings": new} if new else {"mappings": None},
+                )
+                return
+            except errors.StateConflictError:
+                time.sleep(0.01)
+        raise errors.StoreError(
+            f"could not record the mappings of sandbox '{sandbox.name}': the record keeps changing",
+            remedy="try again",
+        )
+
+
+def _share_name(guest_key: str) -> str:
+    return MAP_SHARE_PREFIX + hashlib.sha256(guest_key.encode("utf-8")).hexdigest()[:12]
+
+
+def _protected(sandbox: Sandbox) -> tuple[str, ...]:
+    return (os.path.realpath(sandbox._state_dir),)
+
+
+def _quote(path: str) -> str:
+    if '"' in path:
+        raise errors.SpecError(f"the path {path!r} contains a double quote", value=path)
+    return f'"{path}"'
+
+
+def _guest_run(system: ComputeSystem, command: str, *, doing: str, where: str) -> Any:
+    from hcs_sandbox.sandbox.guest import GuestCommandError, exec_command
+
+    result = exec_command(system, command, timeout=3600.0, where=where)
+    if not result.ok:
+        raise GuestCommandError(result, doing=doing)
+    return result
+
+
+def map_folder(
+    sandbox: Sandbox, host_path: str, guest_path: str, *, read_only: bool = True
+) -> None:
+    """:meth:`Sandbox.map`: add a VSMB share and link ``guest_path`` to it."""
+    from hcs_sandbox.sandbox.guest import running_system
+
+    if not isinstance(read_only, bool):
+        raise errors.SpecError(
+            "read_only must be True or False", field="read_only", value=read_only
+        )
+    guest = check_guest_path(guest_path)
+    real = check_host_folder(host_path, protected=_protected(sandbox))
+    system = running_system(sandbox, "map a folder")
+    for m in mappings(sandbox):
+        if hostpath.nested_or_same(m.guest_path, guest):
+            raise errors.SpecError(
+                f"guest folder {guest} overlaps the mapped folder {m.guest_path}",
+                field="guest_path",
+                value=guest_path,
+                remedy="map it somewhere else, or unmap the other one first",
+            )
+        other = os.path.realpath(m.host_path) if m.runtime else m.host_path
+        if _inside_or_same(real, other) or _inside_or_same(other, real):
+            raise errors.SpecError(
+                f"host folder {real} overlaps {other}, already mapped at {m.guest_path}",
+                field="host_path",
+                value=host_path,
+                remedy="map each host folder once, and not one inside another",
+            )
+    transfer = _transfer_dir(sandbox)
+    if _inside_or_same(real, str(transfer)) or _inside_or_same(str(transfer), real):
+        raise errors.SpecError(
+            f"host folder {real} overlaps the sandbox's own transfer folder",
+            field="host_path",
+            value=host_path,
+        )
+    share = _share_name(hostpath.guest_key(guest))
+    started = sandbox.record.started_at
+    entry = {
+        "host": real,
+        "guest": guest,
+        "read_only": read_only,
+        "share": share,
+        "started_at": started,
+    }
+    where = f"sandbox '{sandbox.name}'"
+    # Write-ahead: the record knows the share before HCS has it.
+    _update_mappings(sandbox, lambda live: [*live, entry])
+    added = False
+    try:
+        system.modify(
+            {
+                "ResourcePath": VSMB_RESOURCE,
+                "RequestType": "Add",
+                "Settings": {"Name": share, "Path": real, "Options": share_options(read_only)},
+            }
+        )
+        added = True
+        parent = ntpath.dirname(guest)
+        if len(parent) > 3:
+            # "mkdir" makes intermediate folders (command extensions, on by default); an
+            # existing folder is fine, hence the "if not exist".
+            _guest_run(
+                system,
+                f"cmd /c if not exist {_quote(parent)} mkdir {_quote(parent)}",
+                doing=f"creating the guest folder {parent}",
+                where=where,
+            )
+        _guest_run(
+            system,
+            f"cmd /c mklink /d {_quote(guest)} {_quote(vsmb_path(share))}",
+            doing=f"linking {guest} to the mapped folder",
+            where=where,
+        )
+    except BaseException:
+        if added:
+            with contextlib.suppress(Exception):
+                system.modify(
+                    {
+                        "ResourcePath": VSMB_RESOURCE,
+                        "RequestType": "Remove",
+                        "Settings": {"Name": share},
+                    }
+                )
+        with contextlib.suppress(Exception):
+            _update_mappings(sandbox, lambda live: [e for e in live if e.get("share") != share])
+        raise
+    sandbox._log_line(f"mapped {real} at {guest} ({'read-only' if read_only else 'read-write'})")
+
+
+def unmap_folder(sandbox: Sandbox, guest_path: str) -> None:
+    """:meth:`Sandbox.unmap`: remove the guest link and the VSMB share."""
+    from hcs_sandbox.sandbox.guest import running_system
+
+    guest = check_guest_path(guest_path)
+    key = hostpath.guest_key(guest)
+    found = [m for m in mappings(sandbox) if hostpath.guest_key(m.guest_path) == key]
+    if not found:
+        raise errors.SpecError(
+            f"nothing is mapped at {guest} in sandbox '{sandbox.name}'",
+            field="guest_path",
+            value=guest_path,
+            remedy="see the mapped folders with 'hcs-sandbox inspect'",
+        )
+    mapping = found[0]
+    if not mapping.runtime or mapping.share is None:
+        raise errors.SpecError(
+            f"{guest} was mapped when sandbox '{sandbox.name}' was created and stays mapped",
+            field="guest_path",
+            value=guest_path,
+            remedy="only folders mapped with 'map' while it runs can be unmapped",
+        )
+    system = running_system(sandbox, "unmap a folder")
+    where = f"sandbox '{sandbox.name}'"
+    # rmdir on a directory symbolic link removes the link, never the target's files.
+    _guest_run(
+        system,
+        f"cmd /c if exist {_quote(guest)} rmdir {_quote(guest)}",
+        doing=f"removing the link {guest}",
+        where=where,
+    )
+    share = mapping.share
+    try:
+        system.modify(
+            {"ResourcePath": VSMB_RESOURCE, "RequestType": "Remove", "Settings": {"Name": share}}
+        )
+    except errors.NotFoundError:
+        pass  # gone already
+    _update_mappings(sandbox, lambda live: [e for e in live if e.get("share") != share])
+    sandbox._log_line(f"unmapped {guest}")
+
+
+# --------------------------------------------------------------------------------------
+# The transfer share
+# --------------------------------------------------------------------------------------
+
+
+def _transfer_dir(sandbox: Sandbox) -> Path:
+    return Path(sandbox.directory) / "transfer"
+
+
+def _ensure_transfer(sandbox: Sandbox, system: ComputeSystem) -> Path:
+    """Make the staging folder and add the read-write transfer share once per VM start."""
+    directory = _transfer_dir(sandbox)
+    directory.mkdir(mode=0o700, exist_ok=True)
+    started = sandbox.record.started_at
+    if sandbox.record.extra.get("transfer_share") == started and started is not None:
+        return directory
+    try:
+        system.modify(
+            {
+                "ResourcePath": VSMB_RESOURCE,
+                "RequestType": "Add",
+                "Settings": {
+                    "Name": TRANSFER_SHARE,
+                    "Path": os.path.realpath(directory),
+                    "Options": share_options(False),
+                },
+            }
+        )
+    except errors.AlreadyExistsError:
+        pass  # another process added it for this start
+    except errors.HcsError as exc:
+        # A share of that name already there (added by another process) is fine.
+        if "already" not in str(exc).lower() and exc.name not in ("ERROR_FILE_EXISTS",):
+            raise
+    from hcs_sandbox.sandbox.store import open_store
+
+    with open_store(sandbox._state_dir) as store:
+        sandbox._record = store.update(sandbox.id, merge_extra={"transfer_share": started})
+    return directory
+
+
+@contextlib.contextmanager
+def _batch(sandbox: Sandbox, system: ComputeSystem) -> Iterator[tuple[Path, str]]:
+    """A fresh folder in the transfer share: (host path, guest path); deleted afterwards."""
+    directory = _ensure_transfer(sandbox, system)
+    name = uuid.uuid4().hex
+    host = directory / name
+    host.mkdir(mode=0o700)
+    try:
+        yield host, vsmb_path(TRANSFER_SHARE, name)
+    finally:
+        shutil.rmtree(host, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------
+# Streaming copies with escape checks
+# --------------------------------------------------------------------------------------
+
+
+def _copy_file(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> int:
+    """Stream one regular file; never follows a symbolic link at ``target``."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+    flags |= getattr(os, "O_NOFOLLOW", 0)
+    if os.path.islink(target):
+        raise errors.StorageError(
+            f"refusing to write through the symbolic link {target}",
+            remedy="remove the link or copy somewhere else",
+        )
+    fd = os.open(target, flags, 0o666)
+    with open(source, "rb") as src, open(fd, "wb") as dst:
+        shutil.copyfileobj(src, dst, COPY_BUFFER)
+        return dst.tell()
+
+
+def _source_tree(root: Path) -> Iterator[tuple[Path, str, bool]]:
+    """Walk a host source folder: (path, relative path with \\, is_dir).  Refuses names a
+    Windows guest cannot hold and links that leave the tree; follows links inside it."""
+    real_root = os.path.realpath(root)
+    for current, dirs, files in os.walk(root, followlinks=False):
+        dirs.sort()
+        for name in [*dirs, *sorted(files)]:
+            path = Path(current) / name
+            rel = os.path.relpath(path, root)
+            problem = windows_name_problem(name)
+            if problem:
+                raise errors.SpecError(
+                    f"cannot copy {path}: {problem}",
+                    field="source",
+                    value=str(path),
+                    remedy="rename it, or copy the other files one by one",
+                )
+            if path.is_symlink():
+                target = os.path.realpath(path)
+                if not _inside_or_same(target, real_root):
+                    raise errors.SpecError(
+                        f"cannot copy {path}: it is a symbolic link to {target}, outside the "
+                        "folder being copied",
+                        field="source",
+                        value=str(path),
+                        remedy="copy the link's target separately",
+                    )
+                if os.path.isdir(path):
+                    # A link to a folder inside the tree: its files are copied there anyway.
+                    continue
+            is_dir = path.is_dir() and not path.is_symlink()
+            if not is_dir and not path.is_file():
+                raise errors.SpecError(
+                    f"cannot copy {path}: not a regular file or folder",
+                    field="source",
+                    value=str(path),
+                )
+            yield path, rel.replace(os.sep, "\\"), is_dir
+    if not os.path.isdir(real_root):  # pragma: no cover - raced away
+        raise errors.StorageError(f"{root} disappeared while it was copied")
+
+
+def _stage_host_source(source: str, staging: Path) -> tuple[str, bool]:
+    """Copy a host file/folder into ``staging``; returns (its name, is_dir)."""
+    path = Path(source)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise errors.SpecError(
+            f"cannot copy {source}: it does not exist", field="source", value=source
+        ) from None
+    except OSError as exc:
+        raise errors.StorageError(f"cannot read {source}: {exc}") from exc
+    name = os.path.basename(os.path.normpath(os.path.abspath(source)))
+    problem = windows_name_problem(name)
+    if problem:
+        raise errors.SpecError(f"cannot copy {source}: {problem}", field="source", value=source)
+    if stat.S_ISREG(st.st_mode):
+        _copy_file(path, staging / name)
+        return name, False
+    if not stat.S_ISDIR(st.st_mode):
+        raise errors.SpecError(
+            f"cannot copy {source}: not a regular file or folder", field="source", value=source
+        )
+    top = staging / name
+    top.mkdir()
+    for item, rel, is_dir in _source_tree(path):
+        target = top / rel.replace("\\", os.sep)
+        if is_dir:
+            target.mkdir(exist_ok=True)
+        else:
+            _copy_file(item, target)
+    return name, True
+
+
+def _check_staged(root: Path) -> None:
+    """Everything the guest left in a batch folder must be a plain file or folder with a
+    valid name (no links, junctions, devices or FIFOs that could point outside)."""
+    for current, dirs, files in os.walk(root, followlinks=False):
+        for name in [*dirs, *files]:
+            path = Path(current) / name
+            st = path.lstat()
+            problem = windows_name_problem(name)
+            if problem:
+                raise errors.SpecError(
+                    f"refusing to copy {name!r} out of the sandbox: {problem}",
+                    field="source",
+                    value=name,
+                )
+            if stat.S_ISLNK(st.st_mode) or not (
+                stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)
+            ):
+                raise errors.SpecError(
+                    f"refusing to copy {os.path.relpath(path, root)} out of the sandbox: it is "
+                    "not a plain file or folder (a link could point outside the destination)",
+                    field="source",
+                    value=name,
+                )
+            if sys.platform == "win32":  # pragma: no cover - Windows only
+                attrs = getattr(st, "st_file_attributes", 0)
+                if attrs & 0x400:  # FILE_ATTRIBUTE_REPARSE_POINT (winnt.h)
+                    raise errors.SpecError(
+                        f"refusing to copy the reparse point {name!r} out of the sandbox",
+                        field="source",
+                        value=name,
+                    )
+
+
+def _place_on_host(staged: Path, target: Path, is_dir: bool) -> None:
+    """Stream a checked staged item to its host destination, never through a link."""
+    if not is_dir:
+        _copy_file(staged, target)
+        return
+    if target.is_symlink():
+        raise errors.StorageError(f"refusing to write through the symbolic link {target}")
+    target.mkdir(exist_ok=True)
+    for current, dirs, files in os.walk(staged, followlinks=False):
+        rel = os.path.relpath(current, staged)
+        base = target if rel == "." else target / rel
+        for name in sorted(dirs):
+            dest = base / name
+            if dest.is_symlink():
+                raise errors.StorageError(f"refusing to write through the symbolic link {dest}")
+            dest.mkdir(exist_ok=True)
+        for name in sorted(files):
+            _copy_file(Path(current) / name, base / name)
+
+
+# --------------------------------------------------------------------------------------
+# copy_in / copy_out
+# --------------------------------------------------------------------------------------
+
+
+def _guest_kind(system: ComputeSystem, guest: str, *, where: str) -> str:
+    """``"dir"``, ``"file"`` or ``"missing"`` for a guest path (cmd ``if exist``; a path
+    followed by ``\\*`` exists only for a folder)."""
+    from hcs_sandbox.sandbox.guest import exec_command
+
+    q = _quote(guest.rstrip("\\") + "\\*")
+    if (
+        exec_command(system, f"cmd /c if exist {q} exit 3", timeout=600.0, where=where).exit_code
+        == 3
+    ):
+        return "dir"
+    result = exec_command(
+        system, f"cmd /c if exist {_quote(guest)} exit 2", timeout=600.0, where=where
+    )
+    return "file" if result.exit_code == 2 else "missing"
+
+
+def copy_in(sandbox: Sandbox, host_path: str | os.PathLike[str], guest_path: str) -> None:
+    """:meth:`Sandbox.copy_in`.  A file or folder; into ``guest_path`` when that is an
+    existing guest folder, else as ``guest_path`` (its parent is created)."""
+    from hcs_sandbox.sandbox.guest import running_system
+
+    source = os.fspath(host_path)
+    guest = check_guest_path(guest_path, allow_root=True)
+    system = running_system(sandbox, "copy files")
+    where = f"sandbox '{sandbox.name}'"
+    with _batch(sandbox, system) as (host_batch, guest_batch):
+        name, is_dir = _stage_host_source(source, host_batch)
+        staged = f"{guest_batch}\\{name}"
+        kind = _guest_kind(system, guest, where=where)
+        if kind == "dir":
+            target = guest.rstrip("\\") + "\\" + name
+        elif kind == "file" and is_dir:
+            raise errors.SpecError(
+                f"cannot copy the folder {source} onto the guest file {guest}",
+                field="destination",
+                value=guest_path,
+            )
+        else:
+            target = guest
+            parent = ntpath.dirname(guest)
+            if kind == "missing" and len(parent) > 3:
+                _guest_run(
+                    system,
+                    f"cmd /c if not exist {_quote(parent)} mkdir {_quote(parent)}",
+                    doing=f"creating the guest folder {parent}",
+                    where=where,
+                )
+        if is_dir:
+            command = f"cmd /c xcopy {_quote(staged)} {_quote(target + chr(92))} /e /i /h /k /y /q"
+        else:
+            command = f"cmd /c copy /y /b {_quote(staged)} {_quote(target)}"
+        _guest_run(system, command, doing=f"copying {source} to {target} in the guest", where=where)
+    sandbox._log_line(f"copied {source} into the guest at {target}")
+
+
+def copy_out(sandbox: Sandbox, guest_path: str, host_path: str | os.PathLike[str]) -> None:
+    """:meth:`Sandbox.copy_out`.  A guest file or folder; into ``host_path`` when that is
+    an existing host folder, else as ``host_path`` (its parent must exist)."""
+    from hcs_sandbox.sandbox.guest import running_system
+
+    guest = check_guest_path(guest_path)
+    destination = Path(os.path.abspath(os.fspath(host_path)))
+    system = running_system(sandbox, "copy files")
+    where = f"sandbox '{sandbox.name}'"
+    kind = _guest_kind(system, guest, where=where)
+    if kind == "missing":
+        raise errors.SpecError(
+            f"{guest} does not exist in sandbox '{sandbox.name}'",
+            field="source",
+            value=guest_path,
+        )
+    name = ntpath.basename(guest)
+    if destination.is_dir() and not destination.is_symlink():
+        target = destination / name
+    else:
+        target = destination
+        if not target.parent.is_dir():
+            raise errors.SpecError(
+                f"cannot copy to {target}: the folder {target.parent} does not exist",
+                field="destination",
+                value=os.fspath(host_path),
+                remedy="create it first",
+            )
+    if kind == "dir" and target.exists() and not target.is_dir():
+        raise errors.SpecError(
+            f"cannot copy the guest folder {guest} onto the host file {target}",
+            field="destination",
+            value=os.fspath(host_path),
+        )
+    with _batch(sandbox, system) as (host_batch, guest_batch):
+        staged_guest = f"{guest_batch}\\{name}"
+        if kind == "dir":
+            command = (
+                f"cmd /c xcopy {_quote(guest)} {_quote(staged_guest + chr(92))} /e /i /h /k /y /q"
+            )
+        else:
+            command = f"cmd /c copy /y /b {_quote(guest)} {_quote(staged_guest)}"
+        _guest_run(system, command, doing=f"copying {guest} out of the guest", where=where)
+        _check_staged(host_batch)
+        entries = os.listdir(host_batch)
+        if entries != [name] and [e.casefold() for e in entries] != [name.casefold()]:
+            raise errors.SpecError(
+                f"unexpected files in the transfer folder after copying {guest}: {entries}",
+                field="source",
+                value=guest_path,
+            )
+        staged = host_batch / entries[0]
+        try:
+            _place_on_host(staged, target, kind == "dir")
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise errors.StorageError(
+                    f"refusing to write through the symbolic link {target}"
+                ) from exc
+            raise errors.StorageError(f"cannot write {target}: {exc}") from exc
+    sandbox._log_line(f"copied {guest} out of the guest to {target}")

@@ -1,0 +1,854 @@
+"""Running commands inside a sandbox: ``exec`` (collect), ``spawn`` (stream), TTY sessions.
+
+Everything here goes through ``HcsCreateProcess`` with a ``ProcessParameters`` document
+(Microsoft ``virtualization/api/hcs/Reference/HcsCreateProcess.md``; field list in
+``SchemaReference.md`` ``ProcessParameters`` and hcsshim ``internal/hcs/schema2/
+process_parameters.go``): ``CommandLine``, ``WorkingDirectory``, ``Environment``, ``User``,
+``EmulateConsole`` + ``ConsoleSize`` (a pseudo console; HCS then ignores the stderr pipe) and
+``CreateStdInPipe``/``CreateStdOutPipe``/``CreateStdErrPipe``.  HCS can only run a process
+when the compute system has a guest connection (``VirtualMachine.GuestConnection``, which
+the planner always emits, as Windows Sandbox's own document does: hcs-api.md §0.9,
+windows-sandbox.md §1.3); without one, or before the guest agent is up, HcsCreateProcess
+fails (``HCS_E_CONNECT_FAILED``, ``ERROR_NOT_SUPPORTED``) and the error says so.
+
+Output is drained by one reader thread per pipe (stdout and stderr concurrently, so a
+process that fills one pipe while we wait on the other cannot deadlock).  Chunks reach the
+caller through a bounded queue, which gives the guest back-pressure when nobody reads.
+
+Windows command lines: a ``Sequence[str]`` command is joined with :func:`list2cmdline`, the
+inverse of ``CommandLineToArgvW`` and of the Microsoft C runtime's argv parsing
+(learn.microsoft.com, *Parsing C++ command-line arguments* and ``CommandLineToArgvW``).
+cmd.exe has its own metacharacters (``& | < > ^ %``) that this quoting does not escape: run
+cmd scripts with the string form (``"cmd /c echo a & echo b"``).
+
+This module imports no HCS code at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, NamedTuple
+
+from hcs_sandbox import errors
+
+if TYPE_CHECKING:
+    from hcs_sandbox.hcs.process import Process
+    from hcs_sandbox.hcs.system import ComputeSystem
+    from hcs_sandbox.sandbox.sandbox import Sandbox
+
+__all__ = [
+    "SIGNALS",
+    "ExecResult",
+    "GuestCommandError",
+    "GuestProcess",
+    "OutputChunk",
+    "exec_command",
+    "list2cmdline",
+    "merged_environment",
+    "process_parameters",
+    "running_system",
+    "sandbox_exec",
+    "sandbox_spawn",
+    "split_cmdline",
+    "start_process",
+]
+
+_log = logging.getLogger("hcs_sandbox.sandbox")
+
+#: ``ProcessSignal`` values for ``SignalProcessOptions.Signal`` (SchemaReference.md
+#: ``ProcessSignal``; hcsshim ``internal/hcs/schema2/process_signal.go`` ... ``signal_process_
+#: options.go``: CtrlC, CtrlBreak, CtrlClose, CtrlLogOff, CtrlShutdown).
+SIGNALS: tuple[str, ...] = ("CtrlC", "CtrlBreak", "CtrlClose", "CtrlLogOff", "CtrlShutdown")
+
+#: Bytes read from a pipe at a time, and chunks buffered before readers wait for the caller.
+_CHUNK = 64 * 1024
+_QUEUE_CHUNKS = 256  # at most 16 MiB of unread output per process
+
+Stream = Literal["stdout", "stderr"]
+
+
+# --------------------------------------------------------------------------------------
+# Command lines
+# --------------------------------------------------------------------------------------
+
+_NEEDS_QUOTES = frozenset(' \t\n\v"')
+
+
+def _quote_arg(arg: str) -> str:
+    """Quote one argument so ``CommandLineToArgvW`` gives it back unchanged.
+
+    Rules (learn.microsoft.com *Parsing C++ command-line arguments*): ``2n`` backslashes
+    before a ``"`` mean ``n`` backslashes and a delimiter; ``2n+1`` mean ``n`` and a literal
+    ``"``; backslashes not followed by ``"`` are literal.
+    """
+    if arg and not (_NEEDS_QUOTES & set(arg)):
+        return arg
+    out = ['"']
+    backslashes = 0
+    for ch in arg:
+        if ch == "\\":
+            backslashes += 1
+            continue
+        if ch == '"':
+            out.append("\\" * (2 * backslashes + 1) + '"')
+        else:
+            out.append("\\" * backslashes + ch)
+        backslashes = 0
+    out.append("\\" * (2 * backslashes) + '"')
+    return "".join(out)
+
+
+def list2cmdline(args: Sequence[str]) -> str:
+    """Join an argv list into one Windows command line (the inverse of
+    ``CommandLineToArgvW``).  The program name (``args[0]``) follows the stricter rule
+    for it: it cannot contain ``"`` and is quoted only when it holds a space or tab."""
+    if isinstance(args, str):
+        raise TypeError("list2cmdline takes a sequence of arguments, not a string")
+    items = list(args)
+    if not items:
+        raise errors.SpecError(
+            "the command is empty", field="command", value=items, remedy="give a program to run"
+        )
+    for i, arg in enumerate(items):
+        if not isinstance(arg, str):
+            raise errors.SpecError(
+                f"command argument {i} is not a string", field="command", value=arg
+            )
+        if "\0" in arg:
+            raise errors.SpecError(
+                f"command argument {i} contains a NUL character, which Windows cannot pass",
+                field="command",
+                value=arg,
+            )
+    program = items[0]
+    if not program or '"' in program:
+        raise errors.SpecError(
+            "the program name is empty or contains a double quote, which a Windows command "
+            "line cannot carry in its first word",
+            field="command",
+            value=program,
+        )
+    head = f'"{program}"' if (" " in program or "\t" in program) else program
+    return " ".join([head, *(_quote_arg(a) for a in items[1:])])
+
+
+def split_cmdline(line: str) -> list[str]:
+    """Split a Windows command line the way ``CommandLineToArgvW`` does (the post-2008
+    rules: the program name ends at the first unquoted space or tab and takes no escapes;
+    after it, backslash/quote rules as in :func:`_quote_arg` and ``""`` inside quotes is a
+    literal quote).  Used by tests and by ``cp``'s diagnostics."""
+    args: list[str] = []
+    i, n = 0, len(line)
+    # argv[0]
+    current: list[str] = []
+    quoted = False
+    while i < n:
+        ch = line[i]
+        if ch == '"':
+            quoted = not quoted
+        elif ch in " \t" and not quoted:
+            break
+        else:
+            current.append(ch)
+        i += 1
+    args.append("".join(current))
+    while True:
+        while i < n and line[i] in " \t":
+            i += 1
+        if i >= n:
+            return args
+        current = []
+        quoted = False
+        while i < n:
+            ch = line[i]
+            if ch == "\\":
+                start = i
+                while i < n and line[i] == "\\":
+                    i += 1
+                count = i - start
+                if i < n and line[i] == '"':
+                    current.append("\\" * (count // 2))
+                    if count % 2:
+                        current.append('"')
+                        i += 1
+                    continue
+                current.append("\\" * count)
+                continue
+            if ch == '"':
+                if quoted and i + 1 < n and line[i + 1] == '"':
+                    current.append('"')
+                    i += 2
+                    continue
+                quoted = not quoted
+                i += 1
+                continue
+            if ch in " \t" and not quoted:
+                break
+            current.append(ch)
+            i += 1
+        args.append("".join(current))
+
+
+def command_line(command: str | Sequence[str]) -> str:
+    """A command given as a string is used as it is; a sequence is quoted."""
+    if isinstance(command, str):
+        if not command.strip():
+            raise errors.SpecError(
+                "the command is empty", field="command", value=command, remedy="give a command"
+            )
+        if "\0" in command:
+            raise errors.SpecError(
+                "the command contains a NUL character", field="command", value=command
+            )
+        return command
+    return list2cmdline(command)
+
+
+# --------------------------------------------------------------------------------------
+# ProcessParameters
+# --------------------------------------------------------------------------------------
+
+
+def process_parameters(
+    command: str | Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    workdir: str | None = None,
+    user: str | None = None,
+    tty: bool = False,
+    console_size: tuple[int, int] | None = None,
+    stdin: bool = True,
+) -> dict[str, Any]:
+    """The ``ProcessParameters`` document for ``HcsCreateProcess`` (SchemaReference.md).
+
+    ``console_size`` is ``(width, height)`` in character cells; HCS's ``ConsoleSize`` is
+    ``[height, width]`` (hcsshim ``internal/hcs/schema2/process_parameters.go`` comment and
+    ``internal/cmd/cmd.go``, which passes ``[2]uint{height, width}``).
+    """
+    params: dict[str, Any] = {"CommandLine": command_line(command)}
+    if workdir:
+        params["WorkingDirectory"] = workdir
+    if env:
+        for key, value in env.items():
+            if not key or "=" in key or "\0" in key or "\0" in value:
+                raise errors.SpecError(
+                    f"environment variable {key!r} is not valid",
+                    field="env",
+                    value=key,
+                    allowed="a non-empty name without '=' or NUL",
+                )
+        params["Environment"] = dict(env)
+    if user:
+        params["User"] = user
+    if tty:
+        params["EmulateConsole"] = True
+        width, height = console_size or (80, 25)
+        for dimension, cells in (("width", width), ("height", height)):
+            if not isinstance(cells, int) or not 1 <= cells <= 0xFFFF:
+                raise errors.SpecError(
+                    f"console {dimension} {cells!r} is out of range",
+                    field="console_size",
+                    value=cells,
+                    allowed="1 to 65535 character cells",
+                )
+        params["ConsoleSize"] = [height, width]
+    elif console_size is not None:
+        raise errors.SpecError(
+            "console_size needs tty=True",
+            field="console_size",
+            value=console_size,
+            remedy="ask for a TTY (tty=True, CLI -t) or drop the console size",
+        )
+    params["CreateStdInPipe"] = bool(stdin)
+    params["CreateStdOutPipe"] = True
+    # EmulateConsole: "StdErr ... is ignored" (SchemaReference ProcessParameters): one stream.
+    params["CreateStdErrPipe"] = not tty
+    return params
+
+
+# --------------------------------------------------------------------------------------
+# Results and processes
+# --------------------------------------------------------------------------------------
+
+
+def _text(data: bytes, encoding: str) -> str:
+    return data.decode(encoding, errors="replace").replace("\r\n", "\n")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecResult:
+    """What :meth:`Sandbox.exec` returns: the exit code and the whole output.
+
+    ``exit_code`` is the guest's 32-bit exit code as HCS reports it (unsigned, so
+    ``STATUS_CONTROL_C_EXIT`` is ``0xC000013A``; -1 when HCS could not read it).
+    ``stdout_text``/``stderr_text`` decode UTF-8 (invalid bytes replaced) and turn CRLF into
+    ``\\n``; use :meth:`text` for another code page.
+    """
+
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    duration: float = 0.0
+    command_line: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    @property
+    def stdout_text(self) -> str:
+        return _text(self.stdout, "utf-8")
+
+    @property
+    def stderr_text(self) -> str:
+        return _text(self.stderr, "utf-8")
+
+    def text(self, encoding: str = "utf-8") -> tuple[str, str]:
+        """``(stdout, stderr)`` decoded with ``encoding`` (e.g. ``"cp437"``, the OEM code page
+        cmd.exe uses for its built-ins when writing to a pipe), CRLF turned into ``\\n``."""
+        return _text(self.stdout, encoding), _text(self.stderr, encoding)
+
+    def check(self) -> ExecResult:
+        """Return self when the exit code is 0, else raise :class:`GuestCommandError`."""
+        if not self.ok:
+            raise GuestCommandError(self)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "exit_code": self.exit_code,
+            "stdout": self.stdout_text,
+            "stderr": self.stderr_text,
+            "duration": self.duration,
+            "command_line": self.command_line,
+        }
+
+
+class GuestCommandError(errors.HcsSandboxError):
+    """A guest command exited with a non-zero code (``ExecResult.check``, copy helpers)."""
+
+    def __init__(self, result: ExecResult, *, doing: str | None = None) -> None:
+        detail = (result.stderr_text.strip() or result.stdout_text.strip()).splitlines()
+        tail = f": {detail[-1]}" if detail else ""
+        what = doing or f"the guest command {result.command_line!r}"
+        super().__init__(f"{what} failed with exit code {result.exit_code}{tail}")
+        self.result = result
+
+
+class OutputChunk(NamedTuple):
+    """A piece of a guest process's output as it arrived: ``stream`` is ``"stdout"`` or
+    ``"stderr"`` (a TTY process has only ``"stdout"``)."""
+
+    stream: Stream
+    data: bytes
+
+
+_EOF = b""
+
+
+class GuestProcess:
+    """A process running in a sandbox (from :meth:`Sandbox.spawn`).
+
+    Iterate it for :class:`OutputChunk` items as output arrives; :meth:`write` to its stdin
+    and :meth:`close_stdin` to send end-of-file; :meth:`wait` for the exit code;
+    :meth:`kill`, :meth:`signal` (``SignalProcessOptions``) and :meth:`resize` (TTY only).
+    Use it as a context manager, or call :meth:`close`: closing ends the process if it still
+    runs and releases its pipes and handle.
+
+    Output is read in the background into a bounded buffer (16 MiB); when nobody consumes
+    it the guest process blocks on its next write, as with a full pipe.
+    """
+
+    def __init__(self, process: Process, *, tty: bool = False, command_line: str = "") -> None:
+        self._process = process
+        self.tty = tty
+        self.command_line = command_line
+        self.started = time.monotonic()
+        self._queue: queue.Queue[tuple[Stream, bytes]] = queue.Queue(maxsize=_QUEUE_CHUNKS)
+        self._closing = threading.Event()
+        self._open_streams = 0
+        self._readers: list[threading.Thread] = []
+        self._stdin_lock = threading.Lock()
+        self._exit_code: int | None = None
+        self._closed = False
+        for name, pipe in (("stdout", process.stdout), ("stderr", process.stderr)):
+            if pipe is None:
+                continue
+            self._open_streams += 1
+            reader = threading.Thread(
+                target=self._read_pipe,
+                args=(name, pipe),
+                name=f"hcs-sandbox-{name}-{process.pid}",
+                daemon=True,
+            )
+            self._readers.append(reader)
+        for reader in self._readers:
+            reader.start()
+
+    # -- background readers -----------------------------------------------------------
+
+    def _put(self, item: tuple[Stream, bytes]) -> bool:
+        while not self._closing.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _read_pipe(self, name: Stream, pipe: BinaryIO) -> None:
+        try:
+            while True:
+                try:
+                    data = pipe.read(_CHUNK)
+                except (OSError, ValueError):
+                    data = b""
+                if not data:
+                    break
+                if not self._put((name, data)):
+                    return
+        finally:
+            self._put((name, _EOF))
+
+    # -- attributes -------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    @property
+    def process(self) -> Process:
+        """The underlying :class:`hcs_sandbox.hcs.process.Process` handle."""
+        return self._process
+
+    @property
+    def exit_code(self) -> int | None:
+        """The exit code once the process has exited (and :meth:`wait` or :meth:`poll` saw
+        it), else None."""
+        return self._exit_code
+
+    def poll(self) -> int | None:
+        """The exit code if the process has exited, else None (no waiting)."""
+        if self._exit_code is None and self._process.exited:
+            self._exit_code = self._process.wait(0)
+        return self._exit_code
+
+    # -- output -----------------------------------------------------------------------
+
+    def read(self, timeout: float | None = None) -> OutputChunk | None:
+        """The next chunk of output; None at the end of all output.  Raises
+        :class:`~hcs_sandbox.errors.ExecTimeoutError` (without killing) after ``timeout``."""
+        while self._open_streams > 0:
+            try:
+                stream, data = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                raise errors.ExecTimeoutError(
+                    f"no output from guest process {self.pid} within {timeout:g} s",
+                    timeout=timeout or 0.0,
+                    killed=False,
+                ) from None
+            if data == _EOF:
+                self._open_streams -= 1
+                continue
+            return OutputChunk(stream, data)
+        return None
+
+    def __iter__(self) -> Iterator[OutputChunk]:
+        while True:
+            chunk = self.read()
+            if chunk is None:
+                return
+            yield chunk
+
+    # -- input ------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Write to the process's stdin (blocks while the pipe is full)."""
+        pipe = self._process.stdin
+        if pipe is None or pipe.closed:
+            raise errors.SandboxStateError(
+                f"the stdin of guest process {self.pid} is closed",
+                remedy="write before close_stdin(), and spawn without stdin=False",
+            )
+        view = memoryview(data)
+        with self._stdin_lock:
+            while view:
+                written = pipe.write(view)
+                view = view[written or 0 :]
+
+    def close_stdin(self) -> None:
+        """Send end-of-file to the process (``HcsModifyProcess`` ``CloseHandle`` ``StdIn``,
+        then the host end is closed, as hcsshim ``CloseStdin`` does)."""
+        if self._process.stdin is None or self._process.stdin.closed:
+            return
+        with self._stdin_lock:
+            try:
+                self._process.close_stdin()
+            except errors.ProcessAlreadyStoppedError:
+                with contextlib.suppress(OSError):
+                    self._process.stdin.close()
+
+    # -- control ----------------------------------------------------------------------
+
+    def kill(self) -> bool:
+        """``HcsTerminateProcess``.  False when the process had already exited."""
+        if self._process.closed:
+            return False
+        return self._process.terminate()
+
+    def signal(self, signal: str = "CtrlC") -> None:
+        """Send a console control signal (``HcsSignalProcess`` with
+        ``SignalProcessOptions {"Signal": ...}``); one of :data:`SIGNALS`."""
+        if signal not in SIGNALS:
+            raise errors.SpecError(
+                f"unknown signal {signal!r}",
+                field="signal",
+                value=signal,
+                allowed=", ".join(SIGNALS),
+            )
+        try:
+            self._process.signal({"Signal": signal})
+        except errors.ProcessAlreadyStoppedError:
+            pass
+
+    def resize(self, width: int, height: int) -> None:
+        """Resize the pseudo console of a TTY process (``ProcessModifyRequest``
+        ``ConsoleSize``, hcsshim ``ResizeConsole``)."""
+        if not self.tty:
+            raise errors.SandboxStateError(
+                f"guest process {self.pid} has no console to resize",
+                remedy="spawn it with tty=True (CLI: -t)",
+            )
+        try:
+            self._process.resize_console(width, height)
+        except errors.ProcessAlreadyStoppedError:
+            pass
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the exit; returns the exit code.  Raises
+        :class:`~hcs_sandbox.errors.ExecTimeoutError` (without killing) after ``timeout``."""
+        if self._exit_code is not None:
+            return self._exit_code
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            step = 3600.0 if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                self._exit_code = self._process.wait(step)
+                return self._exit_code
+            except errors.OperationTimeoutError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise errors.ExecTimeoutError(
+                        f"guest process {self.pid} did not exit within {timeout:g} s",
+                        timeout=timeout or 0.0,
+                        killed=False,
+                    ) from None
+
+    def communicate(
+        self, input: bytes | None = None, timeout: float | None = None
+    ) -> tuple[bytes, bytes]:
+        """Send ``input`` (then end-of-file), read all output until the process ends.
+
+        stdout and stderr are drained concurrently (no deadlock however large they are).
+        On timeout the process is killed and :class:`~hcs_sandbox.errors.ExecTimeoutError`
+        carries the output so far.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        writer: threading.Thread | None = None
+        if self._process.stdin is not None and not self._process.stdin.closed:
+            writer = threading.Thread(
+                target=self._feed, args=(input or b"",), name=f"hcs-sandbox-stdin-{self.pid}"
+            )
+            writer.daemon = True
+            writer.start()
+        out: list[bytes] = []
+        err: list[bytes] = []
+        try:
+            while True:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    chunk = self.read(timeout=left)
+                except errors.ExecTimeoutError:
+                    raise self.kill_for_timeout(timeout or 0.0, out, err) from None
+                if chunk is None:
+                    break
+                (out if chunk.stream == "stdout" else err).append(chunk.data)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                self.wait(left)
+            except errors.ExecTimeoutError:
+                raise self.kill_for_timeout(timeout or 0.0, out, err) from None
+        finally:
+            if writer is not None:
+                writer.join(timeout=1.0)
+        return b"".join(out), b"".join(err)
+
+    def _feed(self, data: bytes) -> None:
+        try:
+            if data:
+                self.write(data)
+            self.close_stdin()
+        except (OSError, errors.HcsSandboxError) as exc:
+            # The process exited without reading everything (a broken pipe): not an error.
+            _log.debug("feeding stdin of guest process %d: %s", self.pid, exc)
+
+    def kill_for_timeout(
+        self, timeout: float, out: list[bytes] | None = None, err: list[bytes] | None = None
+    ) -> errors.ExecTimeoutError:
+        """Kill the process because its time ran out; return the ExecTimeoutError to raise,
+        with the output collected so far (``out``/``err`` plus what arrives while it dies)."""
+        out = out if out is not None else []
+        err = err if err is not None else []
+        try:
+            self.kill()
+        except errors.HcsSandboxError as exc:
+            _log.warning("could not kill guest process %d after its timeout: %s", self.pid, exc)
+        # Collect what arrived until the pipes closed (bounded: the process is gone).
+        end = time.monotonic() + 2.0
+        while self._open_streams > 0 and time.monotonic() < end:
+            try:
+                chunk = self.read(timeout=max(0.01, end - time.monotonic()))
+            except errors.ExecTimeoutError:
+                break
+            if chunk is None:
+                break
+            (out if chunk.stream == "stdout" else err).append(chunk.data)
+        return errors.ExecTimeoutError(
+            f"the command {self.command_line!r} did not finish within {timeout:g} s; "
+            f"guest process {self.pid} was killed",
+            timeout=timeout,
+            stdout=b"".join(out),
+            stderr=b"".join(err),
+            remedy="give it more time with a larger timeout (CLI: --timeout)",
+        )
+
+    # -- closing ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """End the process if it still runs, stop the readers and release the handle."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if not self._process.closed and not self._process.exited:
+                with contextlib.suppress(errors.HcsSandboxError):
+                    self._process.terminate()
+        finally:
+            self._closing.set()
+            for reader in self._readers:
+                reader.join(timeout=5.0)
+            self._process.close()
+
+    def __enter__(self) -> GuestProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<GuestProcess {self.pid} {self.command_line!r}>"
+
+
+# --------------------------------------------------------------------------------------
+# Starting processes
+# --------------------------------------------------------------------------------------
+
+_NOT_SUPPORTED = 0x80070032  # ERROR_NOT_SUPPORTED as an HRESULT (winerror.h)
+
+
+def start_process(
+    system: ComputeSystem,
+    command: str | Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    workdir: str | None = None,
+    user: str | None = None,
+    tty: bool = False,
+    console_size: tuple[int, int] | None = None,
+    stdin: bool = True,
+    where: str = "the sandbox",
+) -> GuestProcess:
+    """``HcsCreateProcess`` in ``system``; returns a :class:`GuestProcess` (its readers run).
+
+    Guest-connection failures become :class:`~hcs_sandbox.errors.ConnectFailedError` with a
+    message saying so.
+    """
+    params = process_parameters(
+        command,
+        env=env,
+        workdir=workdir,
+        user=user,
+        tty=tty,
+        console_size=console_size,
+        stdin=stdin,
+    )
+    try:
+        process = system.create_process(params)
+    except errors.ConnectFailedError as exc:
+        raise errors.ConnectFailedError(
+            f"cannot run a command in {where}: the guest connection failed ({exc.message})",
+            hresult=exc.hresult,
+            function=exc.function,
+            result_error=exc.result_error,
+            remedy="the guest may still be booting; wait a little and try again, or check "
+            "that the sandbox was created with a guest connection",
+        ) from exc
+    except errors.HcsError as exc:
+        if exc.hresult == _NOT_SUPPORTED:
+            raise errors.ConnectFailedError(
+                f"cannot run a command in {where}: HCS has no guest connection to it "
+                f"({exc.message})",
+                hresult=exc.hresult,
+                function=exc.function,
+                result_error=exc.result_error,
+                remedy="create the sandbox with hcs-sandbox (its document has a "
+                "GuestConnection); systems made by other tools may not allow processes",
+            ) from exc
+        raise
+    try:
+        return GuestProcess(process, tty=tty, command_line=str(params["CommandLine"]))
+    except BaseException:
+        process.close()
+        raise
+
+
+def exec_command(
+    system: ComputeSystem,
+    command: str | Sequence[str],
+    *,
+    timeout: float | None = None,
+    env: Mapping[str, str] | None = None,
+    workdir: str | None = None,
+    user: str | None = None,
+    stdin: bytes | None = None,
+    where: str = "the sandbox",
+) -> ExecResult:
+    """Run a command to completion and collect its output (see :meth:`Sandbox.exec`)."""
+    if timeout is not None and not timeout > 0:
+        raise errors.SpecError(
+            f"timeout {timeout!r} is not a positive number of seconds",
+            field="timeout",
+            value=timeout,
+        )
+    started = time.monotonic()
+    proc = start_process(
+        system,
+        command,
+        env=env,
+        workdir=workdir,
+        user=user,
+        stdin=stdin is not None,
+        where=where,
+    )
+    with proc:
+        out, err = proc.communicate(stdin, timeout=timeout)
+        code = proc.wait()
+    return ExecResult(
+        exit_code=code,
+        stdout=out,
+        stderr=err,
+        duration=time.monotonic() - started,
+        command_line=proc.command_line,
+    )
+
+
+def merged_environment(
+    base: Mapping[str, str] | None, extra: Mapping[str, str] | None
+) -> dict[str, str] | None:
+    """The spec's environment overlaid with per-command variables (names compared without
+    case, as Windows does: *Environment Variables*, learn.microsoft.com)."""
+    if not base and not extra:
+        return None
+    merged: dict[str, str] = {}
+    folded: dict[str, str] = {}
+    for source in (base or {}, extra or {}):
+        for key, value in source.items():
+            old = folded.get(key.casefold())
+            if old is not None:
+                merged.pop(old, None)
+            merged[key] = value
+            folded[key.casefold()] = key
+    return merged
+
+
+# --------------------------------------------------------------------------------------
+# Sandbox glue (Sandbox.exec / Sandbox.spawn delegate here)
+# --------------------------------------------------------------------------------------
+
+
+def running_system(sandbox: Sandbox, doing: str) -> ComputeSystem:
+    """The compute system of a running sandbox, or a clear SandboxStateError."""
+    current = sandbox.state
+    if current != "running":
+        remedy = {
+            "paused": f"resume it first: 'hcs-sandbox resume {sandbox.name}'",
+            "created": f"start it first: 'hcs-sandbox start {sandbox.name}'",
+        }.get(current, f"start it ('hcs-sandbox start {sandbox.name}') or run a new one")
+        raise errors.SandboxStateError(
+            f"cannot {doing} in sandbox '{sandbox.name}': it is {current}",
+            state=current,
+            remedy=remedy,
+        )
+    system = sandbox._open_system()
+    if system is None:
+        raise errors.SandboxStateError(
+            f"cannot {doing} in sandbox '{sandbox.name}': its compute system is gone",
+            state="stopped",
+            remedy=f"remove it with 'hcs-sandbox rm {sandbox.name}'",
+        )
+    return system
+
+
+def sandbox_exec(
+    sandbox: Sandbox,
+    command: str | Sequence[str],
+    *,
+    timeout: float | None = None,
+    env: Mapping[str, str] | None = None,
+    workdir: str | None = None,
+    user: str | None = None,
+    stdin: bytes | None = None,
+) -> ExecResult:
+    """:meth:`Sandbox.exec`."""
+    system = running_system(sandbox, "run a command")
+    return exec_command(
+        system,
+        command,
+        timeout=timeout,
+        env=merged_environment(sandbox.spec.environment, env),
+        workdir=workdir,
+        user=user,
+        stdin=stdin,
+        where=f"sandbox '{sandbox.name}'",
+    )
+
+
+def sandbox_spawn(
+    sandbox: Sandbox,
+    command: str | Sequence[str],
+    *,
+    tty: bool = False,
+    console_size: tuple[int, int] | None = None,
+    env: Mapping[str, str] | None = None,
+    workdir: str | None = None,
+    user: str | None = None,
+    stdin: bool = True,
+) -> GuestProcess:
+    """:meth:`Sandbox.spawn`."""
+    system = running_system(sandbox, "run a command")
+    return start_process(
+        system,
+        command,
+        env=merged_environment(sandbox.spec.environment, env),
+        workdir=workdir,
+        user=user,
+        tty=tty,
+        console_size=console_size,
+        stdin=stdin,
+        where=f"sandbox '{sandbox.name}'",
+    )
