@@ -47,10 +47,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hcs_sandbox import errors
+from hcs_sandbox.sandbox.guest import ExecResult, GuestProcess
 from hcs_sandbox.sandbox.rollback import UndoStack
 
 if TYPE_CHECKING:
     from hcs_sandbox.hcs.system import ComputeSystem
+    from hcs_sandbox.sandbox.ports import PublishedPort
     from hcs_sandbox.sandbox.spec import SandboxSpec
     from hcs_sandbox.sandbox.storage import ScratchDisk
     from hcs_sandbox.sandbox.store import Record, Store
@@ -108,26 +110,7 @@ class SandboxEvent:
         return {"type": self.type, "data": dict(self.data), "time": self.time}
 
 
-@dataclasses.dataclass(frozen=True)
-class ExecResult:
-    """The result of :meth:`Sandbox.exec` (filled in by the exec/cp helper)."""
-
-    exit_code: int
-    stdout: bytes
-    stderr: bytes
-    duration: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0
-
-
-class GuestProcess:
-    """A process running in a sandbox (returned by :meth:`Sandbox.spawn`).
-
-    Placeholder type: the exec/cp helper provides the implementation (stdin/stdout/stderr
-    file objects, ``wait``, ``kill``, ``resize``).
-    """
+# ExecResult and GuestProcess live in hcs_sandbox.sandbox.guest (re-exported here).
 
 
 _log = logging.getLogger("hcs_sandbox.sandbox")
@@ -164,7 +147,12 @@ def _notify(progress: Progress | None, message: str) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class _Blueprint:
-    """What the planner says to make, in the shape this module needs."""
+    """What the planner says to make (``planner.Plan``), in the shape this module needs.
+
+    ``gpu_request``: the ``ModifySettingRequest`` to send after start (GPU-PV), or None.
+    ``terminate_on_close``: the document asks HCS to terminate the VM when the last handle
+    closes (``ShouldTerminateOnLastHandleClosed``).
+    """
 
     document: dict[str, Any]
     scratch: ScratchDisk | None
@@ -173,100 +161,56 @@ class _Blueprint:
     network: dict[str, Any] | None
     endpoint: dict[str, Any] | None
     warnings: tuple[str, ...] = ()
+    gpu_request: dict[str, Any] | None = None
+    terminate_on_close: bool = False
 
 
-def _first(obj: Any, *names: str) -> Any:
-    """The first attribute (or mapping key) of ``obj`` among ``names`` that is set."""
-    for name in names:
-        value = obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
-        if value is not None:
-            return value
-    return None
+def _blueprint(
+    spec: SandboxSpec,
+    record: Record,
+    state: Path,
+    *,
+    fresh: bool,
+    terminate_on_close: bool = False,
+) -> _Blueprint:
+    """Gather this host's facts for the record (:mod:`hcs_sandbox.sandbox.hostfacts`: base,
+    cached schema versions, the user's SID, the doctor's variant, per-sandbox endpoint,
+    adapter id and MAC) and run the planner (:func:`hcs_sandbox.sandbox.planner.plan`).
 
-
-def _as_dict(value: Any) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if isinstance(value, Mapping):
-        return dict(value)
-    to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict):
-        result = to_dict()
-        return dict(result) if isinstance(result, Mapping) else None
-    return None
-
-
-def _blueprint(spec: SandboxSpec, record: Record, state: Path, *, fresh: bool) -> _Blueprint:
-    """Resolve the base, gather host facts and run the planner for this record.
-
-    TODO(integration): the planner (sandbox/planner.py, being written concurrently) was not
-    available when this was written; this adapter fills ``HostFacts`` fields by name from
-    ``HostFacts.for_planning()`` and reads the ``Plan`` by the names its task describes.
-    Tighten it to the planner's real types once it lands.
+    ``fresh`` does not change the plan: a re-created persistent sandbox gets the same
+    documents and ids (they derive from the record id); ``_provision`` decides which files
+    to make.  ``terminate_on_close``: see ``HostFacts.terminate_on_close``.
     """
-    import importlib
+    from hcs_sandbox.sandbox import hostfacts, storage
+    from hcs_sandbox.sandbox.planner import plan
 
-    from hcs_sandbox.hcs import service
-    from hcs_sandbox.sandbox import paths, storage
-
-    try:
-        planner: Any = importlib.import_module("hcs_sandbox.sandbox.planner")
-    except ModuleNotFoundError as exc:  # pragma: no cover - integration gap
-        raise errors.HcsSandboxError(
-            "cannot plan the sandbox: hcs_sandbox.sandbox.planner is missing",
-            remedy="this is a bug in hcs-sandbox; please report it",
-        ) from exc
-    base = storage.resolve_base(spec.base.kind, spec.base.path)
-    files = paths.sandbox_files(state, record.id)
-    known: dict[str, Any] = {
-        "supported_schema_versions": tuple(service.supported_schema_versions()),
-        "schema_versions": tuple(service.supported_schema_versions()),
-        "base_path": base.path,
-        "base_image_path": base.path,
-        "sandbox_dir": str(files.directory),
-        "state_dir": str(state),
-        "sandbox_id": record.id,
-        "system_id": record.system_id,
-        "endpoint_id": str(_endpoint_id(record)),
-        "path_style": "windows" if sys.platform == "win32" else "posix",
-    }
-    facts = planner.HostFacts.for_planning()
-    fields = {f.name for f in dataclasses.fields(facts)}
-    facts = dataclasses.replace(facts, **{k: v for k, v in known.items() if k in fields})
-    plan = planner.plan(spec, facts)
-    document = _as_dict(_first(plan, "document_dict", "document_json", "document"))
-    if document is None:
-        raise errors.HcsSandboxError("the planner returned no compute-system document")
-    scratch_plan = _first(plan, "scratch", "scratch_disk")
-    scratch: ScratchDisk | None = None
-    if scratch_plan is not None:
-        scratch = storage.ScratchDisk(
-            path=str(_first(scratch_plan, "path")),
-            method=str(_first(scratch_plan, "method", "how") or "create"),
-            size_bytes=int(
-                _first(scratch_plan, "size_bytes", "size") or storage.DEFAULT_SCRATCH_BYTES
-            ),
-            parent=_first(scratch_plan, "parent", "source"),
-        )
-    guest_state = _first(plan, "guest_state_file", "guest_state")
-    grants = tuple(str(p) for p in (_first(plan, "grants", "grant_paths") or ()))
-    return _Blueprint(
-        document=document,
-        scratch=scratch,
-        guest_state=str(guest_state) if guest_state else None,
-        grants=grants,
-        network=_as_dict(_first(plan, "network", "network_document")),
-        endpoint=_as_dict(_first(plan, "endpoint", "endpoint_document")),
-        warnings=tuple(str(w) for w in (_first(plan, "warnings") or ())),
+    facts = hostfacts.gather(
+        spec,
+        sandbox_id=record.id,
+        system_id=record.system_id,
+        state_dir=state,
+        terminate_on_close=terminate_on_close,
     )
-
-
-def _endpoint_id(record: Record) -> str:
-    """A stable endpoint id per sandbox (uuid5 of the record id), so a re-created persistent
-    sandbox keeps its endpoint."""
-    import uuid
-
-    return str(uuid.uuid5(uuid.UUID(record.id), "hcs-sandbox endpoint"))
+    planned = plan(spec, facts)
+    scratch: ScratchDisk | None = None
+    if planned.scratch is not None:
+        scratch = storage.ScratchDisk(
+            path=planned.scratch.path,
+            method=planned.scratch.method,
+            size_bytes=planned.scratch.size_bytes,
+            parent=planned.scratch.parent,
+        )
+    return _Blueprint(
+        document=planned.document,
+        scratch=scratch,
+        guest_state=planned.guest_state_file,
+        grants=planned.grants,
+        network=planned.network_document,
+        endpoint=planned.endpoint_document,
+        warnings=planned.warnings,
+        gpu_request=planned.gpu_request,
+        terminate_on_close=planned.terminate_on_last_handle_closed,
+    )
 
 
 class Sandbox:
@@ -302,7 +246,23 @@ class Sandbox:
         made so far is released and the exception propagates.
         ``progress`` is called with a short description before each step.
         Raises :class:`~hcs_sandbox.errors.NameInUseError` when ``spec.name`` is taken.
+
+        The compute system outlives this process (``ShouldTerminateOnLastHandleClosed``
+        false): start it here, manage it from anywhere.
         """
+        return cls._create(spec, state_dir=state_dir, progress=progress)
+
+    @classmethod
+    def _create(
+        cls,
+        spec: SandboxSpec,
+        *,
+        state_dir: str | os.PathLike[str] | None,
+        progress: Progress | None,
+        terminate_on_close: bool = False,
+    ) -> Sandbox:
+        """:meth:`create`; ``terminate_on_close``: HCS terminates the VM when the last handle
+        to it closes (ephemeral sandboxes of :meth:`run`, so a crashed process leaks no VM)."""
         from hcs_sandbox.sandbox import storage
 
         state = _state_dir(state_dir)
@@ -322,7 +282,14 @@ class Sandbox:
             undo.push("delete the record", lambda: store.delete(record.id, missing_ok=True))
             sandbox = cls(record, state)
             sandbox._spec = spec
-            sandbox._provision(store, undo, spec, progress=progress, fresh=True)
+            sandbox._provision(
+                store,
+                undo,
+                spec,
+                progress=progress,
+                fresh=True,
+                terminate_on_close=terminate_on_close,
+            )
             _notify(progress, "created")
             sandbox._record = store.update(record.id, expect_state="creating", state="created")
             sandbox._log_line("created")
@@ -336,11 +303,13 @@ class Sandbox:
         *,
         progress: Progress | None,
         fresh: bool,
+        terminate_on_close: bool = False,
     ) -> None:
         """Make the files, the endpoint and the compute system, pushing every undo.
 
         ``fresh``: a new sandbox (make every file). Otherwise a stopped persistent sandbox
-        being re-created: its scratch disk and guest state file are kept as they are.
+        being re-created: its scratch disk and guest state file are kept as they are, and
+        so is its endpoint when HCN still has it.
         """
         from hcs_sandbox.hcs.system import ComputeSystem
         from hcs_sandbox.sandbox import network, paths, storage
@@ -348,7 +317,9 @@ class Sandbox:
         rid = self._record.id
         system_id = self._record.system_id
         _notify(progress, "planning")
-        bp = _blueprint(spec, self._record, self._state_dir, fresh=fresh)
+        bp = _blueprint(
+            spec, self._record, self._state_dir, fresh=fresh, terminate_on_close=terminate_on_close
+        )
         directory = paths.sandbox_dir(self._state_dir, rid)
 
         if fresh:
@@ -387,13 +358,21 @@ class Sandbox:
             _notify(progress, "preparing the NAT network")
             network_id = network.ensure_network(bp.network)
             endpoint_id = str(bp.endpoint.get("ID"))
-            _notify(progress, "creating the network endpoint")
-            store.add_endpoint(rid, endpoint_id)
-            undo.push(
-                "delete the network endpoint",
-                lambda: _delete_recorded_endpoint(store, rid, endpoint_id),
-            )
-            info = network.create_endpoint(network_id, bp.endpoint)
+            kept = None
+            if not fresh and endpoint_id in self._record.endpoint_ids:
+                # A re-created persistent sandbox: stop keeps the endpoint (same id, same
+                # MAC), so the guest keeps its address.
+                kept = network.endpoint_info(endpoint_id)
+            if kept is not None:
+                info = kept
+            else:
+                _notify(progress, "creating the network endpoint")
+                store.add_endpoint(rid, endpoint_id)
+                undo.push(
+                    "delete the network endpoint",
+                    lambda: _delete_recorded_endpoint(store, rid, endpoint_id),
+                )
+                info = network.create_endpoint(network_id, bp.endpoint)
             self._record = store.update(rid, merge_extra={"ip": info.ip, "mac": info.mac})
 
         _notify(progress, "creating the compute system")
@@ -401,8 +380,14 @@ class Sandbox:
         undo.push("terminate the compute system", lambda: _terminate_quietly(system))
         with self._lock:
             self._system = system
+        # What start() needs from the plan, and what inspect() shows (None drops the key).
         self._record = store.update(
-            rid, merge_extra={"warnings": list(bp.warnings)} if bp.warnings else None
+            rid,
+            merge_extra={
+                "warnings": list(bp.warnings) or None,
+                "gpu_request": bp.gpu_request,
+                "terminate_on_close": bp.terminate_on_close or None,
+            },
         )
 
     @classmethod
@@ -420,7 +405,10 @@ class Sandbox:
             with Sandbox.run(SandboxSpec()) as sb:
                 print(sb.exec("cmd /c ver").stdout)
         """
-        sandbox = cls.create(spec, state_dir=state_dir, progress=progress)
+        # An ephemeral sandbox owned by this block: HCS terminates it when our last handle
+        # closes, so even a crashed Python process leaves no running VM behind (a
+        # persistent one keeps ShouldTerminateOnLastHandleClosed false: the planner decides).
+        sandbox = cls._create(spec, state_dir=state_dir, progress=progress, terminate_on_close=True)
         try:
             sandbox.start(progress=progress)
             yield sandbox
@@ -619,6 +607,7 @@ class Sandbox:
                         "or use persistence=persistent",
                     )
                 self._restart_persistent(store, progress)
+                self._logon_thread = _start_logon(self)  # issue 5: logon command
                 return
             system = self._open_system()
             if system is None:
@@ -631,11 +620,42 @@ class Sandbox:
             _notify(progress, "starting")
             try:
                 system.start()
+                self._after_start(system, progress)
             except BaseException:
                 self._after_failed_start(store)
                 raise
             self._set_state(store, "running", started_at=time.time())
             self._log_line("started")
+        self._logon_thread = _start_logon(self)  # issue 5: the spec's logon command, if any
+
+    def _after_start(self, system: ComputeSystem, progress: Progress | None) -> None:
+        """The plan's after-start steps (``Plan.gpu_request``, kept in the record by
+        ``_provision``): GPU-PV is assigned with ``HcsModifyComputeSystem`` once the VM
+        runs (planner ``GPU_RESOURCE_PATH``: HcsModifyComputeSystem.md, hcsshim
+        ``internal/hcs/resourcepaths``; an "Update" valid only after start).
+
+        A failure raises a clear :class:`~hcs_sandbox.errors.HcsError`; the caller's
+        rollback then terminates the VM (a sandbox asked for with a GPU never runs without
+        one).  The logon command is not run here: ``_start_logon`` does it in the
+        background (``hcs_sandbox.sandbox.logon``).
+        """
+        request = self._record.extra.get("gpu_request")
+        if not isinstance(request, Mapping):
+            return
+        _notify(progress, "assigning the GPU (GPU-PV)")
+        try:
+            system.modify(request)
+        except errors.HcsError as exc:
+            raise errors.HcsError(
+                f"sandbox '{self.name}' started, but its GPU could not be assigned "
+                f"(HcsModifyComputeSystem {request.get('ResourcePath')}): {exc.message}; "
+                "the sandbox was stopped",
+                hresult=exc.hresult,
+                function=exc.function,
+                result_error=exc.result_error,
+                remedy="check that this host supports GPU partitioning (GPU-PV: a WDDM 2.5+ "
+                "GPU driver, 'hcs-sandbox doctor'), or create the sandbox without --gpu",
+            ) from exc
 
     def _after_failed_start(self, store: Store) -> None:
         """A start failed: keep the sandbox ``created`` when HCS still has it so, else
@@ -672,6 +692,7 @@ class Sandbox:
                 assert system is not None
                 _notify(progress, "starting")
                 system.start()
+                self._after_start(system, progress)
         except BaseException:
             self._system = None
             raise
@@ -851,6 +872,12 @@ class Sandbox:
             "statistics": None,
             "memory": None,
         }
+        from hcs_sandbox.sandbox import files  # issue 5: mapped folders (spec + runtime)
+
+        info["mappings"] = [m.to_dict() for m in files.mappings(self)]
+        from hcs_sandbox.sandbox import ports  # issue 5 §4: spec + runtime ports
+
+        info["ports"] = [p.to_dict() for p in ports.ports(self)]
         if state in ("running", "paused"):
             if record.started_at:
                 info["uptime"] = max(0.0, time.time() - record.started_at)
@@ -910,11 +937,14 @@ class Sandbox:
             _log.debug("could not write the log of %s: %s", self._record.name, exc)
 
     def logs(self) -> str:
-        """The sandbox's log (lifecycle steps, one line each)."""
+        """The sandbox's log (lifecycle steps, one line each), then the logon command's
+        output when there is one (:mod:`hcs_sandbox.sandbox.logon`)."""
+        from hcs_sandbox.sandbox import logon
+
         try:
-            return self._log_path().read_text(encoding="utf-8")
+            return logon.read_logs(self, self._log_path().read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return ""
+            return logon.read_logs(self, "")
         except OSError as exc:
             raise errors.StorageError(
                 f"could not read the log of sandbox '{self.name}': {exc}"
@@ -932,8 +962,16 @@ class Sandbox:
         user: str | None = None,
         stdin: bytes | None = None,
     ) -> ExecResult:
-        """Run a command in the guest and collect its output (provided by the exec helper)."""
-        raise NotImplementedError("Sandbox.exec is not implemented yet")
+        """Run a command in the guest and collect its output (:mod:`hcs_sandbox.sandbox.guest`).
+
+        ``command``: a command line string, or an argv list (quoted for Windows).  Returns
+        :class:`ExecResult`; raises :class:`~hcs_sandbox.errors.ExecTimeoutError` after
+        ``timeout`` seconds (the guest process is killed first)."""
+        from hcs_sandbox.sandbox import guest
+
+        return guest.sandbox_exec(
+            self, command, timeout=timeout, env=env, workdir=workdir, user=user, stdin=stdin
+        )
 
     def spawn(
         self,
@@ -945,24 +983,67 @@ class Sandbox:
         workdir: str | None = None,
         user: str | None = None,
     ) -> GuestProcess:
-        """Start a command in the guest with pipes (provided by the exec helper)."""
-        raise NotImplementedError("Sandbox.spawn is not implemented yet")
+        """Start a command in the guest with pipes; returns a streaming :class:`GuestProcess`
+        (``tty=True``: a pseudo console of ``console_size`` = (width, height))."""
+        from hcs_sandbox.sandbox import guest
+
+        return guest.sandbox_spawn(
+            self,
+            command,
+            tty=tty,
+            console_size=console_size,
+            env=env,
+            workdir=workdir,
+            user=user,
+        )
 
     def map(self, host_path: str, guest_path: str, *, read_only: bool = True) -> None:
-        """Map a host folder into the running guest (provided by the exec helper)."""
-        raise NotImplementedError("Sandbox.map is not implemented yet")
+        """Map a host folder into the running guest at ``guest_path`` (read-only unless
+        ``read_only=False``); see :mod:`hcs_sandbox.sandbox.files`."""
+        from hcs_sandbox.sandbox import files
+
+        files.map_folder(self, host_path, guest_path, read_only=read_only)
 
     def unmap(self, guest_path: str) -> None:
-        """Remove a folder mapped with :meth:`map` (provided by the exec helper)."""
-        raise NotImplementedError("Sandbox.unmap is not implemented yet")
+        """Remove a folder mapped with :meth:`map` (the host folder is untouched)."""
+        from hcs_sandbox.sandbox import files
+
+        files.unmap_folder(self, guest_path)
 
     def copy_in(self, host_path: str, guest_path: str) -> None:
-        """Copy a host file or folder into the guest (provided by the exec helper)."""
-        raise NotImplementedError("Sandbox.copy_in is not implemented yet")
+        """Copy a host file or folder into the guest (into ``guest_path`` when it is an
+        existing folder), streamed through the sandbox's transfer share."""
+        from hcs_sandbox.sandbox import files
+
+        files.copy_in(self, host_path, guest_path)
 
     def copy_out(self, guest_path: str, host_path: str) -> None:
-        """Copy a guest file or folder to the host (provided by the exec helper)."""
-        raise NotImplementedError("Sandbox.copy_out is not implemented yet")
+        """Copy a guest file or folder to the host (into ``host_path`` when it is an
+        existing folder), streamed through the sandbox's transfer share."""
+        from hcs_sandbox.sandbox import files
+
+        files.copy_out(self, guest_path, host_path)
+
+    # ------------------------------------------------------------------ ports (issue 5 §4)
+
+    def publish(self, host_port: int, guest_port: int, protocol: str = "tcp") -> PublishedPort:
+        """Forward ``host_port`` on the host to ``guest_port`` in the guest (``"tcp"`` or
+        ``"udp"``): a ``PortMapping`` policy on the endpoint (:mod:`hcs_sandbox.sandbox.ports`)."""
+        from hcs_sandbox.sandbox import ports
+
+        return ports.publish(self, host_port, guest_port, protocol)
+
+    def unpublish(self, host_port: int, protocol: str = "tcp") -> None:
+        """Remove a port added with :meth:`publish`."""
+        from hcs_sandbox.sandbox import ports
+
+        ports.unpublish(self, host_port, protocol)
+
+    def ports(self) -> builtins.list[PublishedPort]:
+        """Every published port: the spec's, then those added with :meth:`publish`."""
+        from hcs_sandbox.sandbox import ports
+
+        return ports.ports(self)
 
     # ------------------------------------------------------------------ misc
 
@@ -1003,6 +1084,13 @@ class Sandbox:
 # --------------------------------------------------------------------------------------
 # Resource helpers (shared with maintenance.prune)
 # --------------------------------------------------------------------------------------
+
+
+def _start_logon(sandbox: Sandbox) -> threading.Thread | None:
+    """Issue 5: run the spec's logon command in the background (hcs_sandbox.sandbox.logon)."""
+    from hcs_sandbox.sandbox import logon
+
+    return logon.start_logon_command(sandbox)
 
 
 def _inside(path: str | os.PathLike[str], directory: str | os.PathLike[str]) -> bool:
