@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,3 +33,8 @@ class CliEnv:
     sim: Path
     state: Path
     env: dict[str, str]
+
+
+def cli_command() -> list[str]:
+    """The CLI as users start it: ``python -m hcs_sandbox``."""
+    return [sys.executable, "-m", "hcs_sandbox"]

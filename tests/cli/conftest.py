@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_support import CliEnv, Result
+from cli_support import CliEnv, Result, cli_command
 
 
 @pytest.fixture(scope="session")
@@ -40,11 +39,6 @@ def cli_env(
         monkeypatch.delenv(key)
     monkeypatch.setenv("HCS_SANDBOX_STATE_DIR", str(state))
     return CliEnv(tmp_path, sim_state_dir, state, env)
-
-
-def cli_command() -> list[str]:
-    """The CLI as users start it: ``python -m hcs_sandbox``."""
-    return [sys.executable, "-m", "hcs_sandbox"]
 
 
 @pytest.fixture

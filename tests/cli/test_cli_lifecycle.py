@@ -11,9 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_support import CliEnv, Result
-
-from conftest import cli_command
+from cli_support import CliEnv, Result, cli_command
 
 Cli = Callable[..., Result]
 

@@ -9,7 +9,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import FakeBackend
+from native_fakes import FakeBackend
 
 from hcs_sandbox import errors
 from hcs_sandbox.native import api, handles, loader, prototypes, strings

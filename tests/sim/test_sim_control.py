@@ -29,14 +29,18 @@ BRIEF_EXPORTS = {
     "HcsModifyComputeSystem HcsEnumerateComputeSystems HcsSetComputeSystemCallback HcsCreateProcess "
     "HcsOpenProcess HcsCloseProcess HcsTerminateProcess HcsSignalProcess HcsGetProcessInfo "
     "HcsGetProcessProperties HcsModifyProcess HcsSetProcessCallback HcsGetServiceProperties HcsGrantVmAccess "
-    "HcsRevokeVmAccess HcsCreateEmptyGuestStateFile HcsCreateEmptyRuntimeStateFile",
+    "HcsRevokeVmAccess HcsCreateEmptyGuestStateFile HcsCreateEmptyRuntimeStateFile "
+    # optional exports (newer builds; the binding does not require them)
+    "HcsCrashComputeSystem HcsWaitForComputeSystemExit HcsWaitForProcessExit "
+    "HcsGrantVmGroupAccess HcsRevokeVmGroupAccess",
     "computestorage.dll": "HcsSetupBaseOSLayer HcsInitializeWritableLayer HcsFormatWritableLayerVhd "
     "HcsAttachLayerStorageFilter HcsDetachLayerStorageFilter HcsImportLayer HcsExportLayer HcsDestroyLayer "
     "HcsGetLayerVhdMountPath",
     "virtdisk.dll": "CreateVirtualDisk OpenVirtualDisk AttachVirtualDisk DetachVirtualDisk",
     "computenetwork.dll": "HcnEnumerateNetworks HcnCreateNetwork HcnOpenNetwork HcnModifyNetwork "
     "HcnQueryNetworkProperties HcnDeleteNetwork HcnCloseNetwork HcnEnumerateEndpoints HcnCreateEndpoint "
-    "HcnOpenEndpoint HcnModifyEndpoint HcnQueryEndpointProperties HcnDeleteEndpoint HcnCloseEndpoint",
+    "HcnOpenEndpoint HcnModifyEndpoint HcnQueryEndpointProperties HcnDeleteEndpoint HcnCloseEndpoint "
+    "HcnRegisterServiceCallback HcnUnregisterServiceCallback",
     "kernel32.dll": "LocalFree CloseHandle",
     "ole32.dll": "CoTaskMemFree",
 }

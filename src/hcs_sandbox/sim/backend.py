@@ -21,14 +21,21 @@ __all__ = ["SimulatorBackend"]
 _thunks: dict[tuple[str, str], Any] = {}
 _thunks_lock = threading.Lock()
 
-_HCN_NO_ERROR_RECORD = {"HcnCloseNetwork", "HcnCloseEndpoint"}
+# HCN functions without a trailing ``PWSTR* ErrorRecord`` (HcnClose*.md,
+# HcnRegisterServiceCallback.md, HcnUnregisterServiceCallback.md).
+_HCN_NO_ERROR_RECORD = {
+    "HcnCloseNetwork",
+    "HcnCloseEndpoint",
+    "HcnRegisterServiceCallback",
+    "HcnUnregisterServiceCallback",
+}
 
 
 def _dispatch(dll: str, name: str, restype: Any, args: tuple[Any, ...]) -> Any:
-    from hcs_sandbox.sim import get_simulator
+    from hcs_sandbox import sim as sim_package
     from hcs_sandbox.sim.core import _Failure
 
-    sim = get_simulator()
+    sim = sim_package.current_simulator() or sim_package.get_simulator()
     try:
         if dll == "computenetwork.dll":
             injected = sim.sync_fault(name)  # HCN calls are synchronous: count, delay, fault

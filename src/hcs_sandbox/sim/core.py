@@ -34,12 +34,14 @@ from typing import Any
 from hcs_sandbox.sim import guest as guestmod
 from hcs_sandbox.sim import hresults as H
 from hcs_sandbox.sim.exports import (
+    HCN_NOTIFICATION_CALLBACK,
     HCS_EVENT,
     HCS_EVENT_CALLBACK,
     HCS_OPERATION_COMPLETION,
 )
 from hcs_sandbox.sim.state import StateStore, default_state_dir
 from hcs_sandbox.sim.validate import SchemaError, parse_document, validate_hcn, validate_hcs
+from hcs_sandbox.sim.workers import Workers
 
 __all__ = ["ENV_FAULTS", "ENV_LATENCY", "Fault", "Simulator", "SimulatorError"]
 
@@ -53,11 +55,16 @@ OP_NONE, OP_ENUMERATE, OP_CREATE, OP_START, OP_SHUTDOWN = -1, 0, 1, 2, 3
 OP_PAUSE, OP_RESUME, OP_SAVE, OP_TERMINATE, OP_MODIFY = 4, 5, 6, 7, 8
 OP_GET_PROPERTIES, OP_CREATE_PROCESS, OP_SIGNAL_PROCESS = 9, 10, 11
 OP_GET_PROCESS_INFO, OP_GET_PROCESS_PROPERTIES, OP_MODIFY_PROCESS = 12, 13, 14
+OP_CRASH = 15  # computecore.h HcsOperationTypeCrash (hcs-api.md §3: [DEFS] adds Crash=15)
 
 # HCS_EVENT_TYPE.md
 EVENT_SYSTEM_EXITED = 0x00000001
 EVENT_PROCESS_EXITED = 0x00010000
 EVENT_OPERATION_CALLBACK = 0x01000000
+EVENT_SYSTEM_CRASH_INITIATED = 0x00000002  # HCS_EVENT_TYPE.md HcsEventSystemCrashInitiated
+# HCN_NOTIFICATIONS (hcs-api.md §6, [META]): NetworkCreate 2, NetworkDelete 4
+HCN_NOTIFICATION_NETWORK_CREATE = 2
+HCN_NOTIFICATION_NETWORK_DELETE = 4
 # HCS_EVENT_OPTIONS.md
 EVENT_OPTION_ENABLE_OPERATION_CALLBACKS = 1
 
@@ -70,6 +77,9 @@ DEFAULT_SCHEMA_VERSIONS: tuple[tuple[int, int], ...] = (
     (2, 5),
     (2, 6),
 )
+
+GROUP_GRANTS = "group-grants.json"  # HcsGrantVmGroupAccess records (a JSON list of paths)
+STOPPED = "Stopped"  # the State of a stopped system's record (its exit status)
 
 LOCAL_FREE = "LocalFree"
 COTASKMEM_FREE = "CoTaskMemFree"
@@ -93,6 +103,7 @@ ASYNC_FUNCTIONS = frozenset(
         "HcsGetProcessInfo",
         "HcsGetProcessProperties",
         "HcsModifyProcess",
+        "HcsCrashComputeSystem",
     }
 )
 
@@ -191,8 +202,10 @@ class ProcessHandle:
 @dataclass(eq=False)
 class HcnHandle:
     handle: int
-    kind: str  # "network" | "endpoint"
+    kind: str  # "network" | "endpoint" | "service callback"
     object_id: str
+    callback: int | None = None  # service callback registrations only
+    context: int | None = None
 
 
 @dataclass(eq=False)
@@ -259,6 +272,7 @@ class Simulator:
         self._runtime_procs: dict[str, list[GuestProcess]] = {}
         self._threads: list[threading.Thread] = []
         self._watcher: threading.Thread | None = None
+        self._workers = Workers("hcs-sim")
         self.watch_interval = 0.05  # seconds between polls of the state for remote exits
         self.schema_versions: tuple[tuple[int, int], ...] = DEFAULT_SCHEMA_VERSIONS
         self.hang_timeout = 30.0
@@ -668,11 +682,12 @@ class Simulator:
             generation = op.generation
         delay = self.latency(function)
         release = self._hang_release
+        hang = fault is not None and fault.hang
 
         def run() -> None:
-            if delay:
-                time.sleep(delay)
-            if fault is not None and fault.hang:
+            if hang:
+                if delay:
+                    time.sleep(delay)
                 release.wait(self.hang_timeout)
             hr, document, info = H.S_OK, None, None
             try:
@@ -690,8 +705,10 @@ class Simulator:
                 self.violation(f"internal simulator error in {function}: {exc!r}")
             self._complete(op, generation, hr, document, info)
 
-        thread = threading.Thread(target=run, name=f"hcs-sim-{function}", daemon=True)
-        thread.start()
+        if hang:  # blocks for long: its own thread, not a pool worker
+            threading.Thread(target=run, name=f"hcs-sim-{function}", daemon=True).start()
+        else:
+            self._workers.submit(run, delay)
         return H.S_OK
 
     def _complete(
@@ -725,14 +742,21 @@ class Simulator:
     def _record(self, handle: SystemHandle) -> dict[str, Any] | None:
         if handle.runtime_id is None:
             return None
-        record = self.store.read("systems", handle.system_id)  # atomic files: no lock needed
+        record = self._live_record(handle.system_id)  # lock-free read (StateStore.read)
         if record is None or record.get("RuntimeId") != handle.runtime_id:
             return None
         return record
 
+    def _live_record(self, system_id: str) -> dict[str, Any] | None:
+        """The system's record unless it has stopped (then only its exit status is kept)."""
+        record = self.store.read("systems", system_id)
+        if record is None or record.get("State") == STOPPED:
+            return None
+        return record
+
     def _exited(self, handle: SystemHandle) -> dict[str, Any] | None:
-        tomb = self.store.read("exited", handle.system_id)
-        if tomb and tomb.get("RuntimeId") == handle.runtime_id:
+        tomb = self.store.read("systems", handle.system_id)
+        if tomb and tomb.get("State") == STOPPED and tomb.get("RuntimeId") == handle.runtime_id:
             return tomb
         return None
 
@@ -805,6 +829,9 @@ class Simulator:
         if not os.path.exists(path):
             raise _Failure(H.ERROR_FILE_NOT_FOUND_HR, f"{where}: {path!r} does not exist")
         granted = [_norm_path(p) for p in grants.get(system_id.lower(), [])]
+        group = self.store.read_file(GROUP_GRANTS)
+        if isinstance(group, list):  # HcsGrantVmGroupAccess: every VM may read these
+            granted += [_norm_path(p) for p in group if isinstance(p, str)]
         target = _norm_path(path)
         if not any(target == g or target.startswith(g.rstrip(os.sep) + os.sep) for g in granted):
             raise _Failure(
@@ -838,7 +865,7 @@ class Simulator:
                 )
             template = restore.get("TemplateSystemId")
             if template:
-                source = self.store.read("systems", template)
+                source = self._live_record(template)
                 if source is None or source.get("State") != "SavedAsTemplate":
                     raise _Failure(
                         H.HCS_E_SYSTEM_NOT_FOUND,
@@ -858,7 +885,7 @@ class Simulator:
         processor = ((vm or {}).get("ComputeTopology") or {}).get("Processor") or {}
         runtime_id = str(uuid.uuid4())
         with self.store.lock_record("systems", system_id):
-            existing = self.store.read("systems", system_id)
+            existing = self._live_record(system_id)
             if existing is not None and self._reap_one(existing):
                 existing = None  # its last handle belonged to a dead process: it is gone now
             if existing is not None:
@@ -883,8 +910,7 @@ class Simulator:
                 "GuestConnection": isinstance(vm, dict) and "GuestConnection" in vm,
                 "Handles": {} if handle.closed else {str(os.getpid()): 1},
             }
-            self.store.delete("exited", system_id)
-            self.store.write("systems", system_id, record)
+            self.store.write("systems", system_id, record)  # replaces an exit status
             # The guest folder is created by the first guest process (_spawn); a leftover of an
             # earlier system with this id is moved out of the way (one rename).
             self.store.discard_guest(system_id)
@@ -919,7 +945,8 @@ class Simulator:
         """Forget handles of dead processes; terminate systems that lost their last handle.
         Every system: only under the global lock (enumeration)."""
         for record in self.store.records("systems"):
-            self._reap_one(record)
+            if record.get("State") != STOPPED:
+                self._reap_one(record)
 
     def _reap_one(self, record: dict[str, Any]) -> bool:
         """:meth:`_reap_locked` for one system (its record lock held); True when it stopped."""
@@ -938,7 +965,7 @@ class Simulator:
         self, system_id: str, runtime_id: str | None, delta: int
     ) -> dict[str, Any] | None:
         with self.store.lock_record("systems", system_id):
-            record = self.store.read("systems", system_id)
+            record = self._live_record(system_id)
             if record is None or record.get("RuntimeId") != runtime_id:
                 return None
             handles = record.setdefault("Handles", {})
@@ -963,6 +990,7 @@ class Simulator:
             "RuntimeId": record["RuntimeId"],
             "SystemType": record.get("SystemType", "VirtualMachine"),
             "Owner": record.get("Owner", ""),
+            "State": STOPPED,
             "ExitType": exit_type,
             "Status": status,
             "StoppedAt": time.time(),
@@ -970,13 +998,12 @@ class Simulator:
         if attribution:
             tomb["Attribution"] = attribution
         with self.store.lock_record("systems", system_id):
-            current = self.store.read("systems", system_id)
+            current = self._live_record(system_id)
             if current is None or current.get("RuntimeId") != record["RuntimeId"]:
                 return
-            # The exit status first, then the record: a process that sees the record gone
-            # (the watcher) always finds the status.
-            self.store.write("exited", system_id, tomb)
-            self.store.delete("systems", system_id)
+            # The record becomes the exit status (one in-place write, no file created).
+            self.store.write("systems", system_id, tomb)
+            self.store.touch("exits")  # wakes the exit watchers of other processes
             self.store.discard_guest(system_id)
         self._announce_exit(record["RuntimeId"], tomb)
 
@@ -1059,7 +1086,7 @@ class Simulator:
                 continue
             idle = 0
             store = self.store
-            stamp = store.stamp("systems")
+            stamp = store.stamp("exits")
             now = time.monotonic()
             recent = time.time_ns() - stamp < 2 * int(self.watch_interval * 1e9) + 10**8
             if stamp == last_stamp and not recent and now - last_full < 2.0:
@@ -1069,16 +1096,11 @@ class Simulator:
                 try:
                     record = store.read("systems", system_id)
                 except (OSError, ValueError):
-                    continue  # mid-write by another process: next poll
-                if record is not None and record.get("RuntimeId") == runtime:
-                    continue
-                try:
-                    tomb = store.read("exited", system_id)
-                except (OSError, ValueError):
-                    tomb = None
-                if tomb is not None and tomb.get("RuntimeId") != runtime:
-                    tomb = None
-                self._announce_exit(runtime, tomb)
+                    continue  # unreadable now: next poll
+                if record is None or record.get("RuntimeId") != runtime:
+                    self._announce_exit(runtime, None)  # gone, and its id reused or removed
+                elif record.get("State") == STOPPED:
+                    self._announce_exit(runtime, record)
 
     def HcsOpenComputeSystem(self, id: str | None, access: int, out: Any) -> int:
         hr = self.sync_fault("HcsOpenComputeSystem")
@@ -1088,7 +1110,7 @@ class Simulator:
             return H.E_INVALIDARG
         out[0] = None
         with self.store.lock_record("systems", id):
-            record = self.store.read("systems", id)
+            record = self._live_record(id)
             if record is not None and self._reap_one(record):
                 record = None
             if record is None:
@@ -1155,7 +1177,7 @@ class Simulator:
 
     def _set_state(self, record: dict[str, Any], state: str, **extra: Any) -> None:
         with self.store.lock_record("systems", record["Id"]):
-            current = self.store.read("systems", record["Id"])
+            current = self._live_record(record["Id"])
             if current is None or current.get("RuntimeId") != record["RuntimeId"]:
                 raise _Failure(H.HCS_E_SYSTEM_NOT_FOUND, "the compute system no longer exists")
             current["State"] = state
@@ -1214,6 +1236,72 @@ class Simulator:
             return None, None
 
         return self._system_op("HcsTerminateComputeSystem", system, operation, OP_TERMINATE, work)
+
+    def HcsCrashComputeSystem(
+        self, system: int | None, operation: int | None, options: str | None
+    ) -> int:
+        """HcsCrashComputeSystem.md: crash the guest (``CrashOptions`` ``{"Type":
+        "CrashGuest"}``, schema 2.3).  Simulated: a Running or Paused system gets the
+        ``SystemCrashInitiated`` event, then stops with ExitType ``UnexpectedExit`` and a
+        ``GuestCrash`` attribution (what a real host reports is UNCONFIRMED, see
+        docs/notes/windows-notes-sim.md)."""
+
+        def work(h: SystemHandle) -> tuple[str | None, Any]:
+            self._options(options, "CrashOptions", "options")
+            record = self._live(h, "HcsCrashComputeSystem", H.HCS_E_SYSTEM_ALREADY_STOPPED)
+            if record["State"] not in ("Running", "Paused"):
+                raise _Failure(
+                    H.HCS_E_INVALID_STATE,
+                    f"HcsCrashComputeSystem: the system is {record['State']}; only a running "
+                    "guest can crash",
+                )
+            report = json.dumps({"SystemId": record["Id"], "Status": 0})
+            with self._lock:
+                targets = [x for x in self._by_runtime.get(record["RuntimeId"], ()) if x.callback]
+            for target in targets:
+                self._deliver(target, HCS_EVENT(EVENT_SYSTEM_CRASH_INITIATED, report, None))
+            self._exit_system(
+                record, "UnexpectedExit", attribution=[{"GuestCrash": {"CrashParameters": []}}]
+            )
+            return None, None
+
+        return self._system_op("HcsCrashComputeSystem", system, operation, OP_CRASH, work)
+
+    def HcsWaitForComputeSystemExit(self, system: int | None, timeout: int, out: Any) -> int:
+        """HcsWaitForComputeSystemExit.md: block until the system exits; ``result`` is its
+        ``SystemExitStatus`` (LocalFree).  Exits made by other processes are seen within
+        ``watch_interval``.  Timeout → HCS_E_OPERATION_TIMEOUT (value UNCONFIRMED for this
+        function, see docs/notes/windows-notes-sim.md)."""
+        hr = self.sync_fault("HcsWaitForComputeSystemExit")
+        if out:
+            out[0] = None
+        if hr is not None:
+            return hr
+        handle: SystemHandle = self._get(system, SystemHandle)
+        if handle.runtime_id is None or handle.failed:
+            raise _Failure(H.HCS_E_SYSTEM_NOT_FOUND, "the compute system was not created")
+        deadline = None if timeout == INFINITE else time.monotonic() + timeout / 1000.0
+        while True:
+            raw = self.store.read("systems", handle.system_id)
+            if raw is None or raw.get("RuntimeId") != handle.runtime_id:
+                tomb = None  # gone without an exit status (its id was reused)
+                break
+            if raw.get("State") == STOPPED:
+                tomb = raw
+                break
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise _Failure(
+                    H.HCS_E_OPERATION_TIMEOUT,
+                    f"HcsWaitForComputeSystemExit: {handle.system_id!r} still runs",
+                )
+            wait = self.watch_interval if remaining is None else min(remaining, self.watch_interval)
+            handle.exited.wait(wait)
+        if out:
+            out[0] = self.alloc_string(
+                json.dumps(self._exit_status(tomb)), LOCAL_FREE, "HcsWaitForComputeSystemExit"
+            )
+        return H.S_OK
 
     def HcsPauseComputeSystem(
         self, system: int | None, operation: int | None, options: str | None
@@ -1383,7 +1471,7 @@ class Simulator:
             q = self._options(query, "SystemQuery", "query") or {}
             with self.store.lock():
                 self._reap_locked()
-                records = self.store.records("systems")
+                records = [r for r in self.store.records("systems") if r.get("State") != STOPPED]
             out = []
             for record in records:
                 if q.get("Ids") and record["Id"].lower() not in [i.lower() for i in q["Ids"]]:
@@ -1499,7 +1587,7 @@ class Simulator:
             raise _Failure(H.HCS_E_INVALID_JSON, f"configuration.{exc}") from None
         record.setdefault("Modifications", []).append(request)
         with self.store.lock_record("systems", record["Id"]):
-            current = self.store.read("systems", record["Id"])
+            current = self._live_record(record["Id"])
             if current is None or current.get("RuntimeId") != record["RuntimeId"]:
                 raise _Failure(H.HCS_E_SYSTEM_NOT_FOUND, "the compute system no longer exists")
             for key in ("Shares", "NetworkAdapters", "Attachments", "MemoryMB", "Modifications"):
@@ -1591,10 +1679,9 @@ class Simulator:
             process.stdin_closed,
         )
         system_id = record["Id"]
-        store = self.store
 
         def shares() -> list[guestmod.Share]:
-            current = store.read("systems", system_id) or record
+            current = self._live_record(system_id) or record
             return [
                 guestmod.Share(
                     s.get("Name", ""),
@@ -1821,6 +1908,26 @@ class Simulator:
             handle.callback, handle.context = callback, context
         return H.S_OK
 
+    def HcsWaitForProcessExit(self, process: int | None, timeout: int, out: Any) -> int:
+        """HcsWaitForProcessExit.md: block until the process exits; ``result`` is its
+        ``ProcessStatus`` (LocalFree).  Timeout → HCS_E_OPERATION_TIMEOUT (UNCONFIRMED)."""
+        hr = self.sync_fault("HcsWaitForProcessExit")
+        if out:
+            out[0] = None
+        if hr is not None:
+            return hr
+        handle: ProcessHandle = self._get(process, ProcessHandle)
+        proc = self._started(handle, "HcsWaitForProcessExit")
+        if not proc.exited.wait(None if timeout == INFINITE else timeout / 1000.0):
+            raise _Failure(
+                H.HCS_E_OPERATION_TIMEOUT, f"HcsWaitForProcessExit: process {proc.pid} still runs"
+            )
+        if out:
+            out[0] = self.alloc_string(
+                json.dumps(self._status(proc)), LOCAL_FREE, "HcsWaitForProcessExit"
+            )
+        return H.S_OK
+
     # ---- service and VM utilities ---------------------------------------------------------------
 
     def HcsGetServiceProperties(self, query: str | None, out: Any) -> int:
@@ -1883,6 +1990,33 @@ class Simulator:
 
     def HcsRevokeVmAccess(self, vm_id: str | None, path: str | None) -> int:
         return self._grant("HcsRevokeVmAccess", vm_id, path, False)
+
+    def _group_grant(self, function: str, path: str | None, add: bool) -> int:
+        """HcsGrantVmGroupAccess.md / HcsRevokeVmGroupAccess.md: read access to ``path`` for
+        the "Virtual Machines" group, i.e. every VM (recorded in ``group-grants.json``)."""
+        hr = self.sync_fault(function)
+        if hr is not None:
+            return hr
+        if not path:
+            return H.E_INVALIDARG
+        if not os.path.exists(path):
+            raise _Failure(H.ERROR_FILE_NOT_FOUND_HR, f"{function}: {path!r} does not exist")
+        with self.store.lock():
+            value = self.store.read_file(GROUP_GRANTS)
+            paths = [p for p in value if isinstance(p, str)] if isinstance(value, list) else []
+            norm = os.path.abspath(path)
+            if add and norm not in paths:
+                paths.append(norm)
+            if not add and norm in paths:
+                paths.remove(norm)
+            StateStore.write_json(self.store.root / GROUP_GRANTS, paths)
+        return H.S_OK
+
+    def HcsGrantVmGroupAccess(self, path: str | None) -> int:
+        return self._group_grant("HcsGrantVmGroupAccess", path, True)
+
+    def HcsRevokeVmGroupAccess(self, path: str | None) -> int:
+        return self._group_grant("HcsRevokeVmGroupAccess", path, False)
 
     def _empty_file(self, function: str, path: str | None, marker: str) -> int:
         hr = self.sync_fault(function)
@@ -2292,6 +2426,7 @@ class Simulator:
             self.store.write("networks", net_id, record)
         handle: HcnHandle = self._new_handle(lambda h: HcnHandle(h, "network", net_id))
         out[0] = handle.handle
+        self._notify_hcn(HCN_NOTIFICATION_NETWORK_CREATE, net_id)
         return H.S_OK
 
     def HcnOpenNetwork(self, guid: Any, out: Any, error: Any) -> int:
@@ -2370,6 +2505,7 @@ class Simulator:
                     f"network {net_id} still has endpoints: {', '.join(users)}",
                 )
             self.store.delete("networks", net_id)
+        self._notify_hcn(HCN_NOTIFICATION_NETWORK_DELETE, net_id)
         return H.S_OK
 
     def HcnCloseNetwork(self, network: int | None) -> int:
@@ -2401,6 +2537,7 @@ class Simulator:
                 raise _Failure(H.HCN_E_NETWORK_NOT_FOUND, f"network {handle.object_id} not found")
             if self.store.read("endpoints", ep_id) is not None:
                 raise _Failure(H.HCN_E_INVALID_ENDPOINT, f"endpoint {ep_id} already exists")
+            self._check_ports(doc.get("Policies") or [], ep_id, [])
             host = int(net.get("_NextHost", 2))
             record = dict(doc)
             record.update({"ID": ep_id, "HostComputeNetwork": handle.object_id})
@@ -2481,10 +2618,43 @@ class Simulator:
                 if request.get("RequestType") == "Remove":
                     policies = [p for p in policies if p not in (body.get("Policies") or [])]
                 else:
+                    self._check_ports(body.get("Policies") or [], handle.object_id, policies)
                     policies.extend(body.get("Policies") or [])
                 record["Policies"] = policies
             self.store.write("endpoints", handle.object_id, record)
         return H.S_OK
+
+    @staticmethod
+    def _port_keys(policies: list[Any]) -> set[tuple[int, int]]:
+        """(Protocol, ExternalPort) of each PortMapping policy (HNS_Schema.md
+        #PortMappingPolicySetting; hcsshim hcn/hcnpolicy.go)."""
+        keys: set[tuple[int, int]] = set()
+        for policy in policies:
+            if isinstance(policy, dict) and policy.get("Type") == "PortMapping":
+                settings = policy.get("Settings") or {}
+                if isinstance(settings, dict) and settings.get("ExternalPort"):
+                    keys.add((int(settings.get("Protocol") or 6), int(settings["ExternalPort"])))
+        return keys
+
+    def _check_ports(self, new: list[Any], ep_id: str, own: list[Any]) -> None:
+        """A host port (per protocol) is published once on the host: HCN_E_PORT_ALREADY_EXISTS
+        (0x803B0013, HCNHResult.md) otherwise.  Call with the store lock held."""
+        wanted = self._port_keys(new)
+        if not wanted:
+            return
+        taken = self._port_keys(own)
+        for other in self.store.records("endpoints"):
+            if other.get("ID") != ep_id:
+                taken |= self._port_keys(list(other.get("Policies") or []))
+        seen: set[tuple[int, int]] = set()
+        for policy in new:
+            for key in self._port_keys([policy]):
+                if key in taken or key in seen:
+                    raise _Failure(
+                        H.HCN_E_PORT_ALREADY_EXISTS,
+                        f"port {key[1]} (protocol {key[0]}) is already mapped on this host",
+                    )
+                seen.add(key)
 
     def HcnQueryEndpointProperties(
         self, endpoint: int | None, query: str | None, out: Any, error: Any
@@ -2510,6 +2680,8 @@ class Simulator:
             if self.store.read("endpoints", ep_id) is None:
                 raise _Failure(H.HCN_E_ENDPOINT_NOT_FOUND, f"endpoint {ep_id} not found")
             for system in self.store.records("systems"):
+                if system.get("State") == STOPPED:
+                    continue
                 for adapter in (system.get("NetworkAdapters") or {}).values():
                     if str(adapter.get("EndpointId", "")).strip("{}").lower() == ep_id:
                         raise _Failure(
@@ -2524,6 +2696,51 @@ class Simulator:
         with self._lock:
             self._handles.pop(handle.handle, None)
         return H.S_OK
+
+    # HcnRegisterServiceCallback.md / HcnUnregisterServiceCallback.md.  Simulated: callbacks
+    # of this process hear NetworkCreate / NetworkDelete (HCN_NOTIFICATIONS 2 / 4) for networks
+    # created or deleted in this process, on a worker thread; NotificationData is
+    # ``{"ID": "<network guid>"}`` (the real document is UNCONFIRMED).
+
+    def HcnRegisterServiceCallback(
+        self, callback: int | None, context: int | None, out: Any
+    ) -> int:
+        if not callback or not out:
+            return H.E_INVALIDARG
+        out[0] = None
+        registration: HcnHandle = self._new_handle(
+            lambda h: HcnHandle(h, "service callback", "", callback, context)
+        )
+        out[0] = registration.handle
+        return H.S_OK
+
+    def HcnUnregisterServiceCallback(self, registration: int | None) -> int:
+        handle = self._hcn_handle(registration, "service callback")
+        with self._lock:
+            self._handles.pop(handle.handle, None)
+        return H.S_OK
+
+    def _notify_hcn(self, notification: int, object_id: str) -> None:
+        with self._lock:
+            targets = [
+                h
+                for h in self._handles.values()
+                if isinstance(h, HcnHandle) and h.kind == "service callback"
+            ]
+        if not targets:
+            return
+        data = json.dumps({"ID": object_id})
+
+        def deliver() -> None:
+            for target in targets:
+                with self._lock:
+                    if self._handles.get(target.handle) is not target:
+                        continue  # unregistered meanwhile
+                HCN_NOTIFICATION_CALLBACK(target.callback or 0)(
+                    notification, target.context, H.S_OK, data
+                )
+
+        self._workers.submit(deliver)
 
 
 # ---------------------------------------------------------------------------------------------

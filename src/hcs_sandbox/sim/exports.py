@@ -30,6 +30,7 @@ __all__ = [
     "CREATE_VIRTUAL_DISK_PARAMETERS_V2",
     "EXPORTS",
     "GUID",
+    "HCN_NOTIFICATION_CALLBACK",
     "HCS_EVENT",
     "HCS_EVENT_CALLBACK",
     "HCS_OPERATION_COMPLETION",
@@ -108,6 +109,9 @@ class CREATE_VIRTUAL_DISK_PARAMETERS_V2(Structure):
 HCS_OPERATION_COMPLETION = ctypes.CFUNCTYPE(None, c_void_p, c_void_p)
 # HCS_EVENT_CALLBACK.md: void CALLBACK (HCS_EVENT* event, void* context)
 HCS_EVENT_CALLBACK = ctypes.CFUNCTYPE(None, POINTER(HCS_EVENT), c_void_p)
+# HCN_NOTIFICATION_CALLBACK.md: void CALLBACK (DWORD NotificationType, void* Context,
+# HRESULT NotificationStatus, PCWSTR NotificationData)
+HCN_NOTIFICATION_CALLBACK = ctypes.CFUNCTYPE(None, DWORD, c_void_p, HRESULT, c_wchar_p)
 
 Prototype = tuple[Any, tuple[Any, ...]]
 
@@ -152,6 +156,12 @@ EXPORTS: dict[tuple[str, str], Prototype] = {
     (_CC, "HcsEnumerateComputeSystems"): (HRESULT, (c_wchar_p, c_void_p)),
     # HcsSetComputeSystemCallback(HCS_SYSTEM, HCS_EVENT_OPTIONS, const void*, HCS_EVENT_CALLBACK)
     (_CC, "HcsSetComputeSystemCallback"): (HRESULT, (c_void_p, c_uint32, c_void_p, c_void_p)),
+    # Optional exports (newer Windows builds; the binding marks them required=False):
+    # HcsCrashComputeSystem.md: (HCS_SYSTEM, HCS_OPERATION, PCWSTR options /*CrashOptions*/)
+    (_CC, "HcsCrashComputeSystem"): (HRESULT, (c_void_p, c_void_p, c_wchar_p)),
+    # HcsWaitForComputeSystemExit.md (Windows 10 2104 / Server 2022):
+    # (HCS_SYSTEM, DWORD timeoutMs, PWSTR* result /*SystemExitStatus, LocalFree*/)
+    (_CC, "HcsWaitForComputeSystemExit"): (HRESULT, (c_void_p, DWORD, PWSTR_OUT)),
     # ---- computecore.dll: processes
     (_CC, "HcsCreateProcess"): (HRESULT, (c_void_p, c_wchar_p, c_void_p, c_void_p, HANDLE_OUT)),
     (_CC, "HcsOpenProcess"): (HRESULT, (c_void_p, DWORD, DWORD, HANDLE_OUT)),
@@ -162,10 +172,16 @@ EXPORTS: dict[tuple[str, str], Prototype] = {
     (_CC, "HcsGetProcessProperties"): (HRESULT, (c_void_p, c_void_p, c_wchar_p)),
     (_CC, "HcsModifyProcess"): (HRESULT, (c_void_p, c_void_p, c_wchar_p)),
     (_CC, "HcsSetProcessCallback"): (HRESULT, (c_void_p, c_uint32, c_void_p, c_void_p)),
+    # HcsWaitForProcessExit.md (Windows 10 2104 / Server 2022):
+    # (HCS_PROCESS, DWORD timeoutMs, PWSTR* result /*ProcessStatus, LocalFree*/)
+    (_CC, "HcsWaitForProcessExit"): (HRESULT, (c_void_p, DWORD, PWSTR_OUT)),
     # ---- computecore.dll: service and VM utilities
     (_CC, "HcsGetServiceProperties"): (HRESULT, (c_wchar_p, PWSTR_OUT)),
     (_CC, "HcsGrantVmAccess"): (HRESULT, (c_wchar_p, c_wchar_p)),
     (_CC, "HcsRevokeVmAccess"): (HRESULT, (c_wchar_p, c_wchar_p)),
+    # HcsGrantVmGroupAccess.md / HcsRevokeVmGroupAccess.md: (PCWSTR filePath)
+    (_CC, "HcsGrantVmGroupAccess"): (HRESULT, (c_wchar_p,)),
+    (_CC, "HcsRevokeVmGroupAccess"): (HRESULT, (c_wchar_p,)),
     (_CC, "HcsCreateEmptyGuestStateFile"): (HRESULT, (c_wchar_p,)),
     (_CC, "HcsCreateEmptyRuntimeStateFile"): (HRESULT, (c_wchar_p,)),
     # ---- computestorage.dll (all synchronous, HRESULT)
@@ -227,6 +243,10 @@ EXPORTS: dict[tuple[str, str], Prototype] = {
     (_CN, "HcnQueryEndpointProperties"): (HRESULT, (c_void_p, c_wchar_p, PWSTR_OUT, PWSTR_OUT)),
     (_CN, "HcnDeleteEndpoint"): (HRESULT, (POINTER(GUID), PWSTR_OUT)),
     (_CN, "HcnCloseEndpoint"): (HRESULT, (c_void_p,)),
+    # HcnRegisterServiceCallback.md: (HCN_NOTIFICATION_CALLBACK, void* Context,
+    # HCN_CALLBACK* CallbackHandle); HcnUnregisterServiceCallback.md: (HCN_CALLBACK)
+    (_CN, "HcnRegisterServiceCallback"): (HRESULT, (c_void_p, c_void_p, HANDLE_OUT)),
+    (_CN, "HcnUnregisterServiceCallback"): (HRESULT, (c_void_p,)),
     # ---- kernel32.dll / ole32.dll
     ("kernel32.dll", "LocalFree"): (c_void_p, (c_void_p,)),  # HLOCAL LocalFree(HLOCAL)
     ("kernel32.dll", "CloseHandle"): (c_int32, (c_void_p,)),  # BOOL CloseHandle(HANDLE)

@@ -12,6 +12,7 @@ Every long-running command polls ``cancel`` so HcsTerminateProcess / HcsSignalPr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import os
 import re
@@ -22,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = ["VSMB_PREFIX", "GuestError", "GuestFS", "GuestIO", "Share", "run_command_line"]
 
@@ -362,12 +363,13 @@ def _run_simple(state: GuestState, text: str) -> int:
     body = text
     opened: list[_Sink] = []
     try:
-        for match in list(_REDIR.finditer(text)):
+        redirections = [m for m in _REDIR.finditer(text) if _unquoted(text, m.start())]
+        for match in redirections:
             if match.group(1) in ("2>&1", "1>&2", ">&2") or match.group(2):
                 # cmd keeps the whitespace before a redirection ("echo a >f" writes "a ").
                 lead = match.group(0)[: len(match.group(0)) - len(match.group(0).lstrip())]
                 body = body.replace(match.group(0), lead, 1)
-        for match in _REDIR.finditer(text):
+        for match in redirections:
             oper, target = match.group(1), (match.group(2) or "").strip('"')
             if oper == "2>&1":
                 redirect.err = redirect.out
@@ -397,6 +399,32 @@ def _run_simple(state: GuestState, text: str) -> int:
         for sink in opened:
             with contextlib.suppress(OSError):
                 sink.close()
+
+
+def _unquoted(text: str, position: int) -> bool:
+    """True when ``position`` is outside double quotes (cmd ignores ``>`` inside them)."""
+    return text.count('"', 0, position) % 2 == 0
+
+
+class _RedirectedIO:
+    """The I/O of a child ``cmd`` started by a redirected command: writes go to the
+    parent's redirection targets, everything else (stdin, cancellation) is shared."""
+
+    def __init__(self, io: Any, redirect: _Redirect) -> None:
+        self._io = io
+        self._redirect = redirect
+
+    def write(self, data: bytes, err: bool = False) -> None:
+        (self._redirect.err if err else self._redirect.out)(data)
+
+    def out(self, text: str) -> None:
+        self.write(text.encode("utf-8"))
+
+    def err(self, text: str) -> None:
+        self.write(text.encode("utf-8"), err=True)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._io, name)
 
 
 class _NullSink:
@@ -494,7 +522,15 @@ def _dispatch(state: GuestState, tokens: list[str], body: str, r: _Redirect) -> 
         state.exited = True
         return code & 0xFFFFFFFF
     if name == "cmd":
-        return run_command_line(state, body)
+        # A child cmd.exe: its output goes where this command's redirections say, and its
+        # ``exit`` ends only the child (cmd.exe semantics).
+        sub = dataclasses.replace(
+            state,
+            io=_RedirectedIO(state.io, r),  # type: ignore[arg-type]  # duck-typed GuestIO
+            env=dict(state.env),
+            exited=False,
+        )
+        return run_command_line(sub, body)
     if name == "type":
         if not args:
             raise GuestError("The syntax of the command is incorrect.")

@@ -1,33 +1,58 @@
-"""The simulator's persistent state: JSON files in a directory, guarded by a file lock.
+"""The simulator's persistent state: JSON files in a directory, guarded by file locks.
 
 Layout (all under the state directory)::
 
-    lock                      advisory lock file (fcntl.flock / msvcrt.locking)
-    systems/<id>.json         live compute systems
-    exited/<id>.json          exit status of stopped systems (what HCS keeps after a stop)
+    lock                      the global lock file (shared by record locks, exclusive by lock())
+    locks/<nn>                striped record locks (a record's key hashes to one of 64 stripes)
+    systems/<id>.json         compute systems, one file each; a stopped system's file keeps
+                              only its exit status (``"State": "Stopped"``), which is what HCS
+                              keeps after a stop
+    exits                     touched at every stop (the exit watchers poll its mtime)
     networks/<guid>.json      HCN networks
     endpoints/<guid>.json     HCN endpoints
     grants.json               HcsGrantVmAccess records {vm id: [paths]}
-    guests/<id>/C/            each system's guest file system (stands for C:\\)
+    group-grants.json         HcsGrantVmGroupAccess records [paths]
+    guests/<id>/C/            each system's guest file system (stands for C:\\), created lazily
+    trash/                    guest folders of stopped systems, deleted in the background
 
-Writes are atomic (write a temporary file, then ``os.replace``).  The lock is re-entrant within a
-process (a thread-level RLock plus one OS-level lock held by the outermost holder).
+Records (``read``/``write``) are rewritten in place under their record lock: creating a file
+is by far the most expensive thing a file system does here, and a record is rewritten several
+times in a system's life.  Each record file is ``HCSSIM <crc32> <length>`` on the first line,
+then the JSON document; a reader checks the CRC and reads again when it raced a writer, so
+reading takes no lock, and a writer killed half-way leaves at most trailing bytes that the
+length excludes.  Other files (grants, simulated disks) are written atomically (temporary
+file, then ``os.replace``).
+
+Locking (POSIX): :meth:`StateStore.lock_record` takes the global lock file *shared* and one
+stripe file *exclusive*, so operations on different systems run in parallel, in this process
+and across processes; :meth:`StateStore.lock` takes the global lock file *exclusive* (a
+consistent view of everything: enumeration, HCN, grants).  Every acquisition uses its own open
+file description (``flock`` locks belong to it), taken from a small pool, so threads exclude
+each other exactly as processes do.  Both locks are re-entrant per thread; a thread that holds
+the global lock exclusively may take any record lock (a no-op).  On Windows every lock is the
+global exclusive one (``msvcrt.locking``), as before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import json
 import os
+import shutil
 import sys
-import tempfile
 import threading
-from collections.abc import Iterator
+import time
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 __all__ = ["StateStore", "default_state_dir"]
+
+_STRIPES = 64
 
 
 def default_state_dir() -> str:
@@ -38,67 +63,208 @@ def default_state_dir() -> str:
     return os.path.join(base, "hcs-sandbox", "simulator")
 
 
+class _Held(threading.local):
+    """What the current thread holds: global depth/mode, record stripes and their depths."""
+
+    def __init__(self) -> None:
+        self.exclusive = 0
+        self.shared = 0
+        self.shared_fd: int | None = None
+        self.stripes: dict[int, tuple[int, int]] = {}  # stripe -> (fd, depth)
+
+
 class StateStore:
     """JSON records by kind and id, shared between processes through the file system."""
 
-    KINDS = ("systems", "exited", "networks", "endpoints")
+    KINDS = ("systems", "networks", "endpoints")
 
     def __init__(self, root: str) -> None:
         self.root = Path(root)
-        self._rlock = threading.RLock()
-        self._depth = 0
-        self._fd: int | None = None
+        self._root_text = str(self.root)
         self._ready = False
+        self._held = _Held()
+        self._pool: dict[str, list[int]] = {}
+        self._pool_lock = threading.Lock()
+        self._exclusive_fd: int | None = None
+        self._win_lock = threading.RLock()  # Windows: the in-process half of the global lock
+        self._janitor: threading.Thread | None = None
+        self._janitor_wake = threading.Event()
+        self._tmp_seq = 0
 
     def _ensure(self) -> None:
         if not self._ready:
-            for kind in self.KINDS:
+            for kind in (*self.KINDS, "guests", "locks"):
                 (self.root / kind).mkdir(parents=True, exist_ok=True)
-            (self.root / "guests").mkdir(parents=True, exist_ok=True)
             self._ready = True
+            if (self.root / "trash").is_dir():
+                self._wake_janitor()  # leftovers of an earlier process
+
+    # ---- locks ---------------------------------------------------------------------------------
+
+    def _take_fd(self, name: str) -> int:
+        with self._pool_lock:
+            free = self._pool.get(name)
+            if free:
+                return free.pop()
+        return os.open(self.root / name, os.O_RDWR | os.O_CREAT, 0o644)
+
+    def _give_fd(self, name: str, fd: int) -> None:
+        with self._pool_lock:
+            free = self._pool.setdefault(name, [])
+            if len(free) < 16:
+                free.append(fd)
+                return
+        os.close(fd)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the state lock (threads of this process and other processes)."""
-        with self._rlock:
-            self._ensure()
-            if self._depth == 0:
-                fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o644)
-                _lock_fd(fd)
-                self._fd = fd
-            self._depth += 1
+        """Hold the whole state exclusively (threads of this process and other processes)."""
+        held = self._held
+        if held.exclusive:
+            held.exclusive += 1
             try:
                 yield
             finally:
-                self._depth -= 1
-                if self._depth == 0 and self._fd is not None:
-                    _unlock_fd(self._fd)
-                    os.close(self._fd)
-                    self._fd = None
+                held.exclusive -= 1
+            return
+        if held.shared or held.stripes:
+            raise RuntimeError("simulator state: lock() inside lock_record() (lock upgrade)")
+        self._ensure()
+        if sys.platform == "win32":
+            self._win_lock.acquire()
+        fd = self._take_fd("lock")
+        try:
+            _lock_fd(fd, exclusive=True)
+            held.exclusive = 1
+            try:
+                yield
+            finally:
+                held.exclusive = 0
+                _unlock_fd(fd)
+        finally:
+            self._give_fd("lock", fd)
+            if sys.platform == "win32":
+                self._win_lock.release()
 
-    def _path(self, kind: str, key: str) -> Path:
-        return self.root / kind / (quote(key.lower(), safe="") + ".json")
+    @contextlib.contextmanager
+    def lock_record(self, kind: str, key: str) -> Iterator[None]:
+        """Hold one record (``kind``/``key``) exclusively; other records stay available."""
+        held = self._held
+        if held.exclusive or sys.platform == "win32":
+            with self.lock():
+                yield
+            return
+        self._ensure()
+        stripe = zlib.crc32(f"{kind}/{key.lower()}".encode()) % _STRIPES
+        name = f"locks/{stripe:02d}"
+        if held.shared == 0:
+            gfd = self._take_fd("lock")
+            try:
+                _lock_fd(gfd, exclusive=False)
+            except BaseException:
+                self._give_fd("lock", gfd)
+                raise
+            held.shared_fd = gfd
+        held.shared += 1
+        try:
+            entry = held.stripes.get(stripe)
+            if entry is not None:
+                held.stripes[stripe] = (entry[0], entry[1] + 1)
+                try:
+                    yield
+                finally:
+                    fd, depth = held.stripes[stripe]
+                    held.stripes[stripe] = (fd, depth - 1)
+                return
+            fd = self._take_fd(name)
+            try:
+                _lock_fd(fd, exclusive=True)
+                held.stripes[stripe] = (fd, 1)
+                try:
+                    yield
+                finally:
+                    del held.stripes[stripe]
+                    _unlock_fd(fd)
+            finally:
+                self._give_fd(name, fd)
+        finally:
+            held.shared -= 1
+            if held.shared == 0 and held.shared_fd is not None:
+                gfd, held.shared_fd = held.shared_fd, None
+                _unlock_fd(gfd)
+                self._give_fd("lock", gfd)
+
+    def close(self) -> None:
+        """Close pooled lock descriptors (locks must not be held)."""
+        with self._pool_lock:
+            pools, self._pool = self._pool, {}
+        for fds in pools.values():
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    # ---- records -------------------------------------------------------------------------------
+
+    def _path(self, kind: str, key: str) -> str:
+        return f"{self._root_text}{os.sep}{kind}{os.sep}{_file_name(key)}.json"
 
     def read(self, kind: str, key: str) -> dict[str, Any] | None:
+        """The record, or None.  Lock-free: a torn read (a writer was mid-way) is retried."""
         self._ensure()
-        try:
-            text = self._path(kind, key).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        value = json.loads(text)
-        return value if isinstance(value, dict) else None
+        path = self._path(kind, key)
+        for attempt in range(200):
+            try:
+                fd = os.open(path, os.O_RDONLY | _O_BINARY)
+            except FileNotFoundError:
+                return None
+            try:
+                chunks = [os.read(fd, 1 << 16)]
+                while len(chunks[-1]) == 1 << 16:
+                    chunks.append(os.read(fd, 1 << 16))
+            finally:
+                os.close(fd)
+            value = _decode(b"".join(chunks))
+            if value is not _TORN:
+                return value if isinstance(value, dict) else None
+            time.sleep(0.0005 if attempt < 20 else 0.005)
+        raise ValueError(f"simulator state: {path} stays unreadable (a writer died mid-way?)")
 
     def write(self, kind: str, key: str, record: dict[str, Any]) -> None:
+        """Rewrite a record in place.  Hold its record lock (or the global lock)."""
         self._ensure()
-        self.write_json(self._path(kind, key), record)
+        body = json.dumps(record, separators=(",", ":")).encode()
+        header = f"HCSSIM {zlib.crc32(body):08x} {len(body)}\n".encode()
+        data = header + body
+        fd = os.open(self._path(kind, key), os.O_RDWR | os.O_CREAT | _O_BINARY, 0o644)
+        try:
+            view = memoryview(data)
+            offset = 0
+            while offset < len(data):
+                offset += _pwrite(fd, view[offset:], offset)
+            os.ftruncate(fd, len(data))
+        finally:
+            os.close(fd)
 
     @staticmethod
-    def write_json(path: Path, value: Any) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    def write_json(path: Path, value: Any, *, compact: bool = False) -> None:
+        """Write ``value`` to ``path`` atomically (temporary file + ``os.replace``)."""
+        if compact:
+            data = json.dumps(value, separators=(",", ":")).encode()
+        else:
+            data = json.dumps(value, indent=1, sort_keys=True).encode()
+        tmp = path.parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{next(_sequence)}"
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(value, handle, indent=1, sort_keys=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o644)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o644)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -107,40 +273,163 @@ class StateStore:
 
     def delete(self, kind: str, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            self._path(kind, key).unlink()
+            os.unlink(self._path(kind, key))
 
     def records(self, kind: str) -> list[dict[str, Any]]:
         self._ensure()
         out = []
         for path in sorted((self.root / kind).glob("*.json")):
+            key = unquote(path.name[: -len(".json")])
             try:
-                value = json.loads(path.read_text(encoding="utf-8"))
+                value = self.read(kind, key)
             except (OSError, ValueError):
                 continue
-            if isinstance(value, dict):
+            if value is not None:
                 out.append(value)
         return out
 
-    def read_grants(self) -> dict[str, list[str]]:
-        self._ensure()
+    def touch(self, name: str) -> None:
+        """Update the modification time of ``<root>/name`` (created when missing)."""
+        path = self.root / name
         try:
-            value = json.loads((self.root / "grants.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
+            os.utime(path)
+        except FileNotFoundError:
+            path.touch()
+
+    def stamp(self, name: str) -> int:
+        """The modification time of ``<root>/name`` in ns (0 when missing): cheap to poll."""
+        try:
+            return os.stat(self.root / name).st_mtime_ns
+        except OSError:
+            return 0
+
+    def read_grants(self) -> dict[str, list[str]]:
+        value = self.read_file("grants.json")
         return value if isinstance(value, dict) else {}
 
     def write_grants(self, grants: dict[str, list[str]]) -> None:
         self.write_json(self.root / "grants.json", grants)
 
+    def read_file(self, name: str) -> Any:
+        """The JSON value of ``<root>/name``, or None when missing or unreadable."""
+        self._ensure()
+        try:
+            return json.loads((self.root / name).read_bytes())
+        except (OSError, ValueError):
+            return None
+
+    # ---- guest folders -------------------------------------------------------------------------
+
     def guest_root(self, system_id: str) -> Path:
-        """The folder that stands for the guest's ``C:\\``."""
-        return self.root / "guests" / quote(system_id.lower(), safe="") / "C"
+        """The folder that stands for the guest's ``C:\\`` (created on first use by a guest
+        process, see :meth:`Simulator._spawn`)."""
+        return self.root / "guests" / _file_name(system_id) / "C"
+
+    def discard_guest(self, system_id: str) -> None:
+        """Move a system's guest folder (if any) out of the way, in one rename; the janitor
+        thread deletes it later.  Cheap enough to run under a record lock."""
+        name = _file_name(system_id)
+        folder = f"{self._root_text}{os.sep}guests{os.sep}{name}"
+        if not os.path.isdir(folder):
+            return  # the common case: no guest process ever ran in it
+        trash = self.root / "trash"
+        target = trash / f"{name}-{os.getpid()}-{next(_sequence)}"
+        try:
+            os.rename(folder, target)
+        except FileNotFoundError:
+            trash.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(folder, target)
+            except OSError:
+                shutil.rmtree(folder, ignore_errors=True)
+                return
+        except OSError:
+            shutil.rmtree(folder, ignore_errors=True)
+            return
+        self._wake_janitor()
+
+    def empty_trash(self) -> None:
+        """Delete every discarded guest folder now."""
+        trash = self.root / "trash"
+        try:
+            entries = list(os.scandir(trash))
+        except OSError:
+            return
+        for entry in entries:
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+    def _wake_janitor(self) -> None:
+        self._janitor_wake.set()
+        with self._pool_lock:
+            if self._janitor is None:
+                self._janitor = threading.Thread(
+                    target=self._janitor_loop, name="hcs-sim-janitor", daemon=True
+                )
+                self._janitor.start()
+
+    def _janitor_loop(self) -> None:
+        """Empty the trash when woken; end after 10 idle seconds (restarted on demand)."""
+        while True:
+            if not self._janitor_wake.wait(10.0):
+                with self._pool_lock:
+                    if self._janitor_wake.is_set():
+                        continue
+                    self._janitor = None
+                    return
+            self._janitor_wake.clear()
+            self.empty_trash()
+
+
+_O_BINARY: int = getattr(os, "O_BINARY", 0)
+_TORN = object()
+
+
+@functools.lru_cache(maxsize=4096)
+def _file_name(key: str) -> str:
+    """A record key as a file name: lower case (ids are case-insensitive), percent-quoted."""
+    return quote(key.lower(), safe="")
+
+
+_sequence = itertools.count(1)  # unique names of temporary files (with the pid and thread)
+
+
+def _write_at(fd: int, data: memoryview, offset: int) -> int:
+    """``pwrite`` for platforms without it (Windows): seek, then write."""
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.write(fd, data)
+
+
+_pwrite: Callable[[int, memoryview, int], int] = getattr(os, "pwrite", _write_at)
+
+
+def _decode(data: bytes) -> Any:
+    """A record file's JSON value; ``_TORN`` when the bytes do not (yet) match the header.
+
+    Plain JSON (no header) is accepted too, for files written by hand."""
+    if not data.startswith(b"HCSSIM "):
+        if not data.strip():
+            return _TORN  # created, not written yet
+        try:
+            return json.loads(data)
+        except ValueError:
+            return _TORN
+    newline = data.find(b"\n")
+    try:
+        _tag, crc_text, length_text = data[:newline].decode("ascii").split(" ")
+        crc, length = int(crc_text, 16), int(length_text)
+    except ValueError:
+        return _TORN
+    body = data[newline + 1 : newline + 1 + length]
+    if len(body) != length or zlib.crc32(body) != crc:
+        return _TORN
+    return json.loads(body)
 
 
 if sys.platform == "win32":
     import msvcrt
 
-    def _lock_fd(fd: int) -> None:
+    def _lock_fd(fd: int, *, exclusive: bool) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
         msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
 
     def _unlock_fd(fd: int) -> None:
@@ -150,8 +439,8 @@ if sys.platform == "win32":
 else:
     import fcntl
 
-    def _lock_fd(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    def _lock_fd(fd: int, *, exclusive: bool) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
 
     def _unlock_fd(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
