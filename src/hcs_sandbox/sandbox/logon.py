@@ -3,24 +3,46 @@
 Windows Sandbox runs the logon command once after the user logs on, as that user, with the
 mapped folders already in place (windows-sandbox.md §2, Microsoft *Windows Sandbox
 configuration* docs).  hcs-sandbox runs it once after each start, through
-``HcsCreateProcess`` (``cmd /c <command>``), in a background thread of the process that
-started the sandbox:
+``HcsCreateProcess``, from a background thread of the process that started the sandbox.
 
-* the guest agent may not answer yet right after ``HcsStartComputeSystem``; the thread
-  retries while HCS reports a guest-connection error (``HCS_E_CONNECT_FAILED`` and the
-  like), for up to :data:`READY_TIMEOUT` seconds, then logs the failure;
-* its stdout and stderr are appended to ``<sandbox dir>/logs/logon.log`` as they arrive
-  (streamed, never held in memory), and its start and exit code go to ``sandbox.log``.
+Its output is captured **inside the guest**, so it does not depend on the starting process
+living on (``hcs-sandbox run -d`` returns at once):
 
-Limitation: the output is captured by the process that started the sandbox; when that
-process ends first (``hcs-sandbox run -d`` returns at once), the command keeps running in
-the guest but the rest of its output is not captured.  TODO: redirect inside the guest to a
-dedicated read-write log share so a detached start captures everything.
+1. the folder ``<sandbox dir>/logs/guest`` (nothing else) is shared read-write with the guest
+   as the VSMB share ``hcs-logs`` (``HcsModifyComputeSystem`` ``Add`` on
+   ``VirtualMachine/Devices/VirtualSmb/Shares``, HcsModifyComputeSystem.md; options: hcsshim
+   ``DefaultVSMBOptions(false)``, see :mod:`hcs_sandbox.sandbox.files`);
+2. the guest runs (:func:`guest_command_line`)::
+
+       cmd /c cmd /c "<command>" 1>>"<share>\\logon.log" 2>&1 && echo ok>"<share>\\logon.done"
+
+   so cmd.exe in the guest appends stdout and stderr to ``logon.log`` and, when the exit
+   code is 0, leaves the marker ``logon.done``; the process's own exit code stays the
+   command's (``a && b`` ends with ``a``'s code when ``a`` fails);
+3. while the starting process lives, the thread waits for the command, writes its exit code
+   to ``sandbox.log`` and removes the share again; when the process ends first, the command
+   keeps running and writing, and the share stays until the VM stops;
+4. ``logs NAME`` (:func:`read_logs`, any process) reads ``logon.log`` and the marker.
+
+The guest agent may not answer right after ``HcsStartComputeSystem``: the thread retries
+while HCS reports a guest-connection error (``HCS_E_CONNECT_FAILED`` and the like), for up to
+:data:`READY_TIMEOUT` seconds, then logs the failure.  When the share cannot be added, the
+command's output is captured through its pipes instead (only while the starting process
+lives) and the log says so.
+
+Isolation trade-off (docs/exec.md): a sandbox with a logon command can write to one host
+folder, ``logs/guest``, for as long as the share exists.  The host only ever *reads* it as
+text (never through a symbolic link, at most :data:`MAX_SHOWN` bytes, the newest); the
+lifecycle log ``logs/sandbox.log`` is outside the share.  A guest can fill the host disk
+through it (no quota): use no logon command for untrusted workloads that run for long.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import stat
 import threading
 import time
 from pathlib import Path
@@ -29,34 +51,140 @@ from typing import TYPE_CHECKING
 from hcs_sandbox import errors
 
 if TYPE_CHECKING:
+    from hcs_sandbox.hcs.system import ComputeSystem
+    from hcs_sandbox.sandbox.guest import GuestProcess
     from hcs_sandbox.sandbox.sandbox import Sandbox
 
-__all__ = ["LOGON_LOG", "READY_TIMEOUT", "logon_log_path", "read_logs", "start_logon_command"]
+__all__ = [
+    "GUEST_LOG_DIR",
+    "LOGON_DONE",
+    "LOGON_LOG",
+    "LOG_SHARE",
+    "MAX_SHOWN",
+    "READY_TIMEOUT",
+    "guest_command_line",
+    "logon_log_path",
+    "read_logs",
+    "start_logon_command",
+]
 
 _log = logging.getLogger("hcs_sandbox.sandbox")
 
 LOGON_LOG = "logon.log"
+LOGON_DONE = "logon.done"
+#: The VSMB share name and the host folder (under the sandbox's ``logs``) behind it.
+LOG_SHARE = "hcs-logs"
+GUEST_LOG_DIR = "guest"
 #: How long to keep retrying HcsCreateProcess while the guest connection is not up.
 READY_TIMEOUT = 180.0
 _RETRY_EVERY = 1.0
+#: ``logs`` shows at most this much of the command's output (the newest part).
+MAX_SHOWN = 8 * 1024 * 1024
+_SEPARATOR = "---- logon command output ----\n"
+
+
+def guest_log_dir(sandbox: Sandbox) -> Path:
+    return Path(sandbox.directory) / "logs" / GUEST_LOG_DIR
 
 
 def logon_log_path(sandbox: Sandbox) -> Path:
-    return Path(sandbox.directory) / "logs" / LOGON_LOG
+    return guest_log_dir(sandbox) / LOGON_LOG
+
+
+_CMD_SPECIALS = "&|<>^()"
+
+
+def _escape_for_outer(command: str) -> str:
+    """Caret-escape cmd.exe metacharacters that the *outer* cmd would see unquoted.
+
+    The command goes inside one pair of quotes, so its own quoted parts are unquoted for
+    the outer cmd.exe: their ``& | < > ^ ( )`` get a ``^`` (cmd.exe removes the caret
+    before it starts the inner cmd; Microsoft *cmd* docs, "escape character").  Nothing
+    changes for a command without quotes.
+    """
+    out: list[str] = []
+    quoted = False  # inside a quoted part of the command itself
+    for ch in command:
+        if ch == '"':
+            quoted = not quoted
+        elif quoted and ch in _CMD_SPECIALS:
+            out.append("^")
+        out.append(ch)
+    return "".join(out)
+
+
+def guest_command_line(command: str, share_path: str) -> str:
+    """The command line the guest runs: ``command`` in a child cmd.exe whose stdout and
+    stderr are appended to ``<share_path>\\logon.log``, then, on exit code 0, the marker
+    ``<share_path>\\logon.done``.  TODO: a marker with any exit code needs delayed expansion
+    (``cmd /v:on ... !ERRORLEVEL!``), which the simulator does not model yet.
+
+    ``cmd /c "<command>"``: cmd.exe strips the first and the last quote and runs the rest as
+    it is (Microsoft *cmd* docs, "processing quotation marks"), so ``&``, ``|`` and
+    redirections inside the command stay the command's own.
+    """
+    if '"' in share_path:
+        raise errors.SpecError(f"the log share path {share_path!r} contains a quote")
+    log = f'"{share_path}\\{LOGON_LOG}"'
+    done = f'"{share_path}\\{LOGON_DONE}"'
+    return f'cmd /c cmd /c "{_escape_for_outer(command)}" 1>>{log} 2>&1 && echo ok>{done}'
+
+
+# --------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------
+
+
+def _read_guest_file(path: Path, limit: int) -> tuple[bytes, bool] | None:
+    """The last ``limit`` bytes of a regular file the guest wrote (never through a link);
+    (data, truncated), or None when it does not exist."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise errors.StorageError(
+            f"could not read {path.name} in {path.parent}: {exc}",
+            remedy="the guest may have replaced it with a link; it is not followed",
+        ) from exc
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise errors.StorageError(f"{path} is not a regular file; it is not read")
+        truncated = info.st_size > limit
+        if truncated:
+            fh.seek(info.st_size - limit)
+        return fh.read(limit), truncated
 
 
 def read_logs(sandbox: Sandbox, lifecycle: str) -> str:
     """The sandbox's lifecycle log followed by the logon command's output (if any)."""
     try:
-        output = logon_log_path(sandbox).read_bytes()
-    except FileNotFoundError:
-        return lifecycle
-    except OSError as exc:
+        found = _read_guest_file(logon_log_path(sandbox), MAX_SHOWN)
+        done = _read_guest_file(guest_log_dir(sandbox) / LOGON_DONE, 64)
+    except errors.StorageError as exc:
         raise errors.StorageError(
-            f"could not read the logon log of sandbox '{sandbox.name}': {exc}"
+            f"could not read the logon log of sandbox '{sandbox.name}': {exc.message}",
+            remedy=exc.remedy,
         ) from exc
-    text = output.decode("utf-8", errors="replace").replace("\r\n", "\n")
-    return f"{lifecycle}---- logon command output ----\n{text}"
+    if found is None and done is None:
+        return lifecycle
+    text = lifecycle
+    if done is not None and "logon command exited" not in lifecycle:
+        text += "logon command finished with exit code 0 (seen by the guest)\n"
+    output = b""
+    if found is not None:
+        output = found[0]
+        if found[1]:
+            text += f"(only the last {MAX_SHOWN} bytes of the output are shown)\n"
+    shown = output.decode("utf-8", errors="replace").replace("\r\n", "\n")
+    return f"{text}{_SEPARATOR}{shown}"
+
+
+# --------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------
 
 
 def start_logon_command(
@@ -80,26 +208,122 @@ def start_logon_command(
     return thread
 
 
-def _run(sandbox: Sandbox, command: str, ready_timeout: float) -> None:
-    from hcs_sandbox.sandbox.guest import GuestProcess, sandbox_spawn
+def _share_settings(directory: Path) -> dict[str, object]:
+    from hcs_sandbox.sandbox.files import share_options
+
+    return {
+        "Name": LOG_SHARE,
+        "Path": os.path.realpath(directory),
+        "Options": share_options(False),
+    }
+
+
+def _add_share(sandbox: Sandbox) -> ComputeSystem | None:
+    """Share ``logs/guest`` read-write as ``hcs-logs``; the system, or None on failure."""
+    from hcs_sandbox.sandbox.files import VSMB_RESOURCE
+    from hcs_sandbox.sandbox.guest import running_system
+
+    directory = guest_log_dir(sandbox)
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            (directory / LOGON_DONE).unlink()  # a marker from an earlier start
+        system = running_system(sandbox, "run the logon command")
+        try:
+            system.modify(
+                {
+                    "ResourcePath": VSMB_RESOURCE,
+                    "RequestType": "Add",
+                    "Settings": _share_settings(directory),
+                }
+            )
+        except errors.AlreadyExistsError:
+            pass  # left from an earlier run in this VM's life
+    except Exception as exc:
+        sandbox._log_line(
+            f"logon command output: could not share the log folder ({exc}); capturing "
+            "through pipes while this process runs"
+        )
+        return None
+    return system
+
+
+def _remove_share(system: ComputeSystem) -> None:
+    from hcs_sandbox.sandbox.files import VSMB_RESOURCE
+
+    try:
+        system.modify(
+            {
+                "ResourcePath": VSMB_RESOURCE,
+                "RequestType": "Remove",
+                "Settings": {"Name": LOG_SHARE},
+            }
+        )
+    except Exception as exc:  # the VM may have stopped meanwhile
+        _log.debug("could not remove the log share: %s", exc)
+
+
+def _spawn(sandbox: Sandbox, command_line: str, ready_timeout: float) -> GuestProcess | None:
+    from hcs_sandbox.sandbox.guest import sandbox_spawn
 
     deadline = time.monotonic() + ready_timeout
-    proc: GuestProcess | None = None
-    while proc is None:
+    while True:
         try:
-            proc = sandbox_spawn(sandbox, f"cmd /c {command}", stdin=False)
+            return sandbox_spawn(sandbox, command_line, stdin=False)
         except errors.ConnectFailedError as exc:
             if time.monotonic() >= deadline:
                 sandbox._log_line(f"logon command not started: {exc}")
-                return
+                return None
             time.sleep(_RETRY_EVERY)
         except Exception as exc:  # a thread must not die silently
             sandbox._log_line(f"logon command not started: {exc}")
+            return None
+
+
+def _run(sandbox: Sandbox, command: str, ready_timeout: float) -> None:
+    from hcs_sandbox.sandbox.files import vsmb_path
+
+    system = _add_share(sandbox)
+    in_guest = system is not None
+    try:
+        if in_guest:
+            command_line = guest_command_line(command, vsmb_path(LOG_SHARE))
+        else:
+            command_line = f"cmd /c {command}"
+        proc = _spawn(sandbox, command_line, ready_timeout)
+        if proc is None:
             return
-    sandbox._log_line(f"logon command started: {command}")
+        sandbox._log_line(f"logon command started: {command}")
+        if in_guest:
+            _wait_in_guest(sandbox, proc)
+        else:
+            _capture_pipes(sandbox, proc)
+    finally:
+        if system is not None:
+            _remove_share(system)
+
+
+def _wait_in_guest(sandbox: Sandbox, proc: GuestProcess) -> None:
+    """The guest writes the output; here only the exit code and cmd.exe's own complaints."""
+    try:
+        with proc:
+            extra = b"".join(chunk.data for chunk in proc)
+            code = proc.wait()
+        if extra.strip():
+            sandbox._log_line(
+                "logon command: " + extra.decode("utf-8", "replace").strip().replace("\r\n", " ")
+            )
+        sandbox._log_line(f"logon command exited with code {code}")
+    except Exception as exc:
+        sandbox._log_line(f"logon command: stopped waiting for it: {exc}")
+        _log.debug("logon command of %s", sandbox.name, exc_info=True)
+
+
+def _capture_pipes(sandbox: Sandbox, proc: GuestProcess) -> None:
+    """Fallback: append the output to logon.log as it arrives (streamed)."""
     path = logon_log_path(sandbox)
     try:
-        path.parent.mkdir(exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         with proc, path.open("ab") as log:
             for chunk in proc:
                 log.write(chunk.data)

@@ -5,7 +5,9 @@
 and reused (:func:`ensure_network`); each sandbox gets its own HCN endpoint on it
 (:func:`create_endpoint`), attached in the compute-system document as a
 ``NetworkAdapter`` and deleted on remove (and by ``prune`` when its record is gone).
-Port forwards are ``PortMapping`` endpoint policies, in the planner's endpoint document.
+Port forwards are ``PortMapping`` endpoint policies, in the planner's endpoint document at
+create and added/removed later with :func:`modify_endpoint_policies`
+(:mod:`hcs_sandbox.sandbox.ports`).
 
 Race safety across processes: the network has a fixed id (the planner's), so two processes
 that both find it missing both try ``HcnCreateNetwork``; the loser gets
@@ -33,9 +35,12 @@ __all__ = [
     "create_endpoint",
     "delete_endpoint",
     "endpoint_info",
+    "endpoint_policies",
     "ensure_network",
     "list_endpoints",
+    "modify_endpoint_policies",
     "network_exists",
+    "port_conflict",
 ]
 
 _log = logging.getLogger("hcs_sandbox.sandbox")
@@ -106,15 +111,20 @@ def create_endpoint(network_id: str, document: Mapping[str, Any]) -> EndpointInf
     from hcs_sandbox.hcs import network as hcn
 
     endpoint_id = _doc_id(document, "endpoint")
-    with (
-        hcn.Network.open(network_id) as net,
-        hcn.Endpoint.create(net, endpoint_id, dict(document)) as ep,
-    ):
-        try:
-            props = ep.query({"SchemaVersion": {"Major": 2, "Minor": 0}, "Flags": 0})
-        except BaseException:
-            _delete_quietly(endpoint_id)
-            raise
+    try:
+        with (
+            hcn.Network.open(network_id) as net,
+            hcn.Endpoint.create(net, endpoint_id, dict(document)) as ep,
+        ):
+            try:
+                props = ep.query({"SchemaVersion": {"Major": 2, "Minor": 0}, "Flags": 0})
+            except BaseException:
+                _delete_quietly(endpoint_id)
+                raise
+    except errors.HcnAlreadyExistsError as exc:
+        if exc.name == PORT_ALREADY_EXISTS:
+            raise port_conflict(exc, None, "creating the network endpoint") from exc
+        raise
     return _info_from(endpoint_id, props)
 
 
@@ -182,6 +192,66 @@ def list_endpoints(network_id: str | None = None) -> list[EndpointInfo]:
             continue
         found.append(info)
     return found
+
+
+#: HCNHResult.md: 0x803B0013, a host port is already mapped (by any endpoint on the host).
+PORT_ALREADY_EXISTS = "HCN_E_PORT_ALREADY_EXISTS"
+
+
+def port_conflict(
+    exc: errors.HcsError, port: str | None, doing: str, *, owner: str | None = None
+) -> errors.HcnAlreadyExistsError:
+    """One clear error for ``HCN_E_PORT_ALREADY_EXISTS`` (``port`` like ``"8080/tcp"``)."""
+    which = f"host port {port}" if port else "a host port of this sandbox"
+    by = f"sandbox '{owner}'" if owner else "another sandbox or program"
+    return errors.HcnAlreadyExistsError(
+        f"{doing}: {which} is already published on this host (by {by}) — "
+        f"{exc.name} (0x{exc.hresult:08X})",
+        hresult=exc.hresult,
+        function=exc.function,
+        result_error=exc.result_error,
+        remedy="publish a different host port (e.g. -p 8081:80)"
+        + (f", or unpublish it from '{owner}' first" if owner else ""),
+    )
+
+
+def modify_endpoint_policies(
+    endpoint_id: str, request_type: str, policies: list[dict[str, Any]]
+) -> None:
+    """Add or remove endpoint policies at run time: ``HcnOpenEndpoint`` +
+    ``HcnModifyEndpoint`` with hcsshim's ``ModifyEndpointSettingRequest``
+    ``{"ResourceType": "Policy", "RequestType": "Add"|"Remove", "Settings":
+    {"Policies": [...]}}`` (``Settings`` is a ``PolicyEndpointRequest``; hcsshim
+    ``hcn/hcnendpoint.go`` ``ModifyEndpointSettings`` / ``ApplyPolicy``, request types
+    ``hcn/hcnnetwork.go`` ``RequestType``).  Raises the HCN error as it comes (the caller
+    turns ``HCN_E_PORT_ALREADY_EXISTS`` into its own message)."""
+    from hcs_sandbox.hcs import network as hcn
+
+    if request_type not in ("Add", "Remove"):
+        raise errors.SpecError(
+            f"request type {request_type!r} is not Add or Remove",
+            field="request_type",
+            value=request_type,
+        )
+    request: dict[str, Any] = {
+        "ResourceType": "Policy",
+        "RequestType": request_type,
+        "Settings": {"Policies": list(policies)},
+    }
+    with hcn.Endpoint.open(endpoint_id) as ep:
+        ep.modify(request)
+
+
+def endpoint_policies(endpoint_id: str) -> list[dict[str, Any]] | None:
+    """The endpoint's ``Policies`` as HNS reports them, or None when it no longer exists."""
+    from hcs_sandbox.hcs import network as hcn
+
+    try:
+        with hcn.Endpoint.open(endpoint_id) as ep:
+            props = ep.query({"SchemaVersion": {"Major": 2, "Minor": 0}, "Flags": 0})
+    except errors.NotFoundError:
+        return None
+    return [dict(p) for p in props.get("Policies") or () if isinstance(p, Mapping)]
 
 
 def _dumps(value: Mapping[str, Any]) -> str:  # pragma: no cover - kept for debugging

@@ -1,0 +1,76 @@
+"""``hcs-sandbox port NAME``: list, publish and unpublish a sandbox's ports.
+
+Without options it lists the published ports (``HOST -> GUEST/proto``, docker's ``port``
+shape); ``--publish HOST:GUEST[/tcp|udp]`` adds one while the sandbox exists and
+``--unpublish HOST[/tcp|udp]`` removes one added that way (:meth:`Sandbox.publish`,
+:meth:`Sandbox.unpublish`; see docs/networking.md).
+Exit codes: 0; 2 bad input, unknown sandbox, or no network; 1 HCN refused (a taken port).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    from hcs_sandbox.cli.common import add_common
+
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "port",
+        help="list, publish or unpublish a sandbox's ports",
+        description="List a sandbox's published ports, or publish/unpublish one while it "
+        "exists (needs --network nat or internet-only).",
+    )
+    parser.add_argument("name", metavar="NAME", help="the sandbox (name or id)")
+    parser.add_argument(
+        "-p",
+        "--publish",
+        action="append",
+        default=[],
+        metavar="HOST:GUEST[/PROTO]",
+        help="publish a guest port on a host port; LOOSENS ISOLATION: the host's network "
+        "can reach that guest port",
+    )
+    parser.add_argument(
+        "--unpublish",
+        action="append",
+        default=[],
+        metavar="HOST[/PROTO]",
+        help="remove a port published with --publish",
+    )
+    add_common(parser)
+    parser.set_defaults(handler=handle)
+    return parser
+
+
+def _parse_host(text: str) -> tuple[int, str]:
+    from hcs_sandbox.cli.common import parse_publish
+
+    port, _, protocol = text.partition("/")
+    host, _guest, proto = parse_publish(f"{port}:1/{protocol or 'tcp'}")
+    return host, proto
+
+
+def handle(args: argparse.Namespace) -> int:
+    from hcs_sandbox.cli.common import parse_publish
+    from hcs_sandbox.cli.output import print_json
+    from hcs_sandbox.sandbox.sandbox import Sandbox
+
+    adds = [parse_publish(p) for p in args.publish]
+    removes = [_parse_host(p) for p in args.unpublish]
+    with Sandbox.get(args.name) as sandbox:
+        for host, protocol in removes:
+            sandbox.unpublish(host, protocol)
+        for host, guest, protocol in adds:
+            sandbox.publish(host, guest, protocol)
+        ports = sandbox.ports()
+        if args.json:
+            print_json(
+                {"name": sandbox.name, "ip": sandbox.ip, "ports": [p.to_dict() for p in ports]}
+            )
+            return 0
+        for p in ports:
+            sys.stdout.write(f"{p.host_port}/{p.protocol} -> {p.guest_port}/{p.protocol}\n")
+    return 0

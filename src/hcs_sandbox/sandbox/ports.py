@@ -1,0 +1,282 @@
+"""Published ports: host ports forwarded to guest ports through the sandbox's HCN endpoint.
+
+At create, ``SandboxSpec.ports`` (``-p HOST:GUEST[/tcp|udp]``) become ``PortMapping`` policies in
+the planner's endpoint document.  While the sandbox exists, :func:`publish` and
+:func:`unpublish` add and remove more with ``HcnModifyEndpoint``
+(:func:`hcs_sandbox.sandbox.network.modify_endpoint_policies`; hcsshim
+``hcn/hcnendpoint.go`` ``ModifyEndpointSettingRequest``).
+
+* A ``PortMapping`` policy is ``{"Type": "PortMapping", "Settings": {"Protocol": 6|17,
+  "InternalPort": guest, "ExternalPort": host}}`` (HNS_Schema.md#PortMappingPolicySetting,
+  protocol numbers as hcsshim ``hcn/hcnpolicy.go`` sends them) — built with the same schema
+  model the planner uses, so create-time and run-time policies are identical.
+* ``internet-only`` sandboxes also get the planner's inbound ACL rule for the guest port
+  (``hcs-sandbox-allow-in-<proto>-<port>``, HNS_Schema.md#AclPolicySetting), removed again
+  when no published port needs it any more.
+* Runtime ports are recorded in the store record (``extra.ports``) *before* HCN is asked
+  (write-ahead, like runtime mapped folders), and crossed off again if HCN refuses.  They
+  live as long as the endpoint: until the sandbox is removed.
+* ``HCN_E_PORT_ALREADY_EXISTS`` (0x803B0013, HCNHResult.md: the host port is taken by any
+  endpoint on the host) becomes one clear error naming the sandbox that holds the port when
+  it is one of ours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from hcs_sandbox import errors
+
+if TYPE_CHECKING:
+    from hcs_sandbox.sandbox.sandbox import Sandbox
+
+__all__ = ["PublishedPort", "acl_policy", "port_policy", "ports", "publish", "unpublish"]
+
+#: States in which the sandbox's endpoint exists and may be changed.
+_WITH_ENDPOINT = ("created", "running", "paused")
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishedPort:
+    """A host port forwarded to a guest port. ``runtime``: added with :func:`publish`
+    (False: from the spec, fixed at create)."""
+
+    host_port: int
+    guest_port: int
+    protocol: str = "tcp"
+    runtime: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.host_port}:{self.guest_port}/{self.protocol}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _protocol_number(protocol: str) -> int:
+    from hcs_sandbox.schema.network import PROTOCOL_TCP, PROTOCOL_UDP
+
+    return PROTOCOL_TCP if protocol == "tcp" else PROTOCOL_UDP
+
+
+def port_policy(port: PublishedPort) -> dict[str, Any]:
+    """The ``PortMapping`` endpoint policy (same builder as the planner)."""
+    from hcs_sandbox.schema.network import EndpointPolicy
+
+    return EndpointPolicy.port_mapping(
+        internal_port=port.guest_port,
+        external_port=port.host_port,
+        protocol=_protocol_number(port.protocol),
+    ).to_dict()
+
+
+def acl_policy(port: PublishedPort) -> dict[str, Any]:
+    """The inbound ACL rule an internet-only sandbox needs for a published guest port: the
+    planner's rule (``planner._internet_only_acls``), same Id, priority and type."""
+    from hcs_sandbox.schema.enums import AclAction, AclDirection, AclRuleType
+    from hcs_sandbox.schema.network import AclPolicySetting, EndpointPolicy
+
+    return EndpointPolicy.acl(
+        AclPolicySetting(
+            Id=f"hcs-sandbox-allow-in-{port.protocol}-{port.guest_port}",
+            Action=AclAction.ALLOW,
+            Direction=AclDirection.IN,
+            Protocols=str(_protocol_number(port.protocol)),
+            LocalPorts=str(port.guest_port),
+            Priority=150,
+            RuleType=AclRuleType.SWITCH,
+        )
+    ).to_dict()
+
+
+def _runtime_entries(record_extra: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [dict(e) for e in record_extra.get("ports") or () if isinstance(e, Mapping)]
+
+
+def ports(sandbox: Sandbox) -> list[PublishedPort]:
+    """Every published port: the spec's, then the runtime ones (from the record)."""
+    found = [
+        PublishedPort(p.host_port, p.guest_port, p.protocol, False) for p in sandbox.spec.ports
+    ]
+    for e in _runtime_entries(sandbox.record.extra):
+        found.append(
+            PublishedPort(
+                int(e["host_port"]), int(e["guest_port"]), str(e["protocol"]), runtime=True
+            )
+        )
+    return found
+
+
+def _check(host_port: int, guest_port: int, protocol: str) -> PublishedPort:
+    from hcs_sandbox.sandbox.spec import PortMapping
+
+    checked = PortMapping(host_port, guest_port, protocol)  # type: ignore[arg-type]
+    return PublishedPort(checked.host_port, checked.guest_port, checked.protocol, True)
+
+
+def _endpoint_of(sandbox: Sandbox, doing: str) -> str:
+    network = sandbox.spec.network
+    if network == "none":
+        raise errors.SpecError(
+            f"cannot {doing} for sandbox '{sandbox.name}': it has no network (network none)",
+            field="network",
+            value=network,
+            remedy="create the sandbox with --network nat (or internet-only) to publish ports",
+        )
+    state = sandbox.state
+    if state not in _WITH_ENDPOINT:
+        raise errors.SandboxStateError(
+            f"cannot {doing} for sandbox '{sandbox.name}': it is {state}",
+            state=state,
+            remedy="ports can be changed while the sandbox is created, running or paused",
+        )
+    endpoint_ids = sandbox.record.endpoint_ids
+    if not endpoint_ids:
+        raise errors.SandboxStateError(
+            f"cannot {doing} for sandbox '{sandbox.name}': it has no network endpoint",
+            state=state,
+            remedy=f"remove it ('hcs-sandbox rm -f {sandbox.name}') and create it again",
+        )
+    return str(endpoint_ids[0])
+
+
+def _update(
+    sandbox: Sandbox, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+) -> None:
+    """Compare-and-set the record's runtime port list."""
+    from hcs_sandbox.sandbox.store import open_store
+
+    with open_store(sandbox._state_dir) as store:
+        for _ in range(20):
+            record = store.get(sandbox.id)
+            new = change(_runtime_entries(record.extra))
+            try:
+                sandbox._record = store.update(
+                    record.id,
+                    expect_revision=record.revision,
+                    merge_extra={"ports": new or None},
+                )
+                return
+            except errors.StateConflictError:
+                time.sleep(0.01)
+    raise errors.StoreError(
+        f"could not record the ports of sandbox '{sandbox.name}': the record keeps changing",
+        remedy="try again",
+    )
+
+
+def _same(entry: Mapping[str, Any], port: PublishedPort) -> bool:
+    return int(entry["host_port"]) == port.host_port and entry["protocol"] == port.protocol
+
+
+def _holder(sandbox: Sandbox, port: PublishedPort) -> str | None:
+    """The name of another of our sandboxes that publishes this host port, if any."""
+    from hcs_sandbox.sandbox.sandbox import Sandbox as _Sandbox
+
+    try:
+        others = _Sandbox.list(all=True, state_dir=sandbox._state_dir)
+    except errors.HcsSandboxError:
+        return None
+    for other in others:
+        if other.id == sandbox.id:
+            continue
+        try:
+            held = ports(other)
+        except errors.HcsSandboxError:
+            continue
+        if any(p.host_port == port.host_port and p.protocol == port.protocol for p in held):
+            return other.name
+    return None
+
+
+def publish(
+    sandbox: Sandbox, host_port: int, guest_port: int, protocol: str = "tcp"
+) -> PublishedPort:
+    """:meth:`Sandbox.publish`: forward ``host_port`` on the host to ``guest_port``."""
+    from hcs_sandbox.sandbox import network
+
+    port = _check(host_port, guest_port, protocol)
+    doing = f"publish port {port}"
+    endpoint_id = _endpoint_of(sandbox, doing)
+    for existing in ports(sandbox):
+        if existing.host_port == port.host_port and existing.protocol == port.protocol:
+            raise errors.SpecError(
+                f"cannot {doing} for sandbox '{sandbox.name}': host port "
+                f"{port.host_port}/{port.protocol} is already published to guest port "
+                f"{existing.guest_port}",
+                field="host_port",
+                value=host_port,
+                remedy="unpublish it first, or choose another host port",
+            )
+    policies = [port_policy(port)]
+    if sandbox.spec.network == "internet-only" and not any(
+        p.guest_port == port.guest_port and p.protocol == port.protocol for p in ports(sandbox)
+    ):
+        policies.append(acl_policy(port))
+    entry = {
+        "host_port": port.host_port,
+        "guest_port": port.guest_port,
+        "protocol": port.protocol,
+        "endpoint": endpoint_id,
+    }
+    # Write-ahead: the record knows the port before HCN does.
+    _update(sandbox, lambda live: [*live, entry])
+    try:
+        network.modify_endpoint_policies(endpoint_id, "Add", policies)
+    except BaseException as exc:
+        try:
+            _update(sandbox, lambda live: [e for e in live if not _same(e, port)])
+        except Exception as cleanup:  # the record keeps a stale entry; unpublish clears it
+            sandbox._log_line(f"could not cross off port {port}: {cleanup}")
+        if isinstance(exc, errors.HcsError) and exc.name == network.PORT_ALREADY_EXISTS:
+            raise network.port_conflict(
+                exc,
+                f"{port.host_port}/{port.protocol}",
+                f"cannot publish port {port} for sandbox '{sandbox.name}'",
+                owner=_holder(sandbox, port),
+            ) from exc
+        raise
+    sandbox._log_line(
+        f"published host port {port.host_port}/{port.protocol} to guest port {port.guest_port}"
+    )
+    return port
+
+
+def unpublish(sandbox: Sandbox, host_port: int, protocol: str = "tcp") -> None:
+    """:meth:`Sandbox.unpublish`: remove a port added with :func:`publish`."""
+    from hcs_sandbox.sandbox import network
+
+    doing = f"unpublish port {host_port}/{protocol}"
+    found = [p for p in ports(sandbox) if p.host_port == host_port and p.protocol == protocol]
+    if not found:
+        raise errors.SpecError(
+            f"cannot {doing} for sandbox '{sandbox.name}': it is not published",
+            field="host_port",
+            value=host_port,
+            remedy=f"see the published ports with 'hcs-sandbox port {sandbox.name}'",
+        )
+    port = found[0]
+    if not port.runtime:
+        raise errors.SpecError(
+            f"cannot {doing} for sandbox '{sandbox.name}': it was published when the sandbox "
+            "was created and stays published",
+            field="host_port",
+            value=host_port,
+            remedy="only ports published with 'publish' while it exists can be unpublished",
+        )
+    endpoint_id = _endpoint_of(sandbox, doing)
+    policies = [port_policy(port)]
+    others = [p for p in ports(sandbox) if p != port]
+    if sandbox.spec.network == "internet-only" and not any(
+        p.guest_port == port.guest_port and p.protocol == port.protocol for p in others
+    ):
+        policies.append(acl_policy(port))
+    try:
+        network.modify_endpoint_policies(endpoint_id, "Remove", policies)
+    except errors.NotFoundError:
+        pass  # the endpoint (and its policies) are gone already
+    _update(sandbox, lambda live: [e for e in live if not _same(e, port)])
+    sandbox._log_line(f"unpublished host port {port.host_port}/{port.protocol}")
