@@ -125,7 +125,10 @@ def handle(args: argparse.Namespace) -> int:
             field="json",
             value=True,
         )
+    from hcs_sandbox.cli.output import notice_if_simulated
+
     sandbox = Sandbox.get(args.name)
+    notice_if_simulated(sandbox.simulated)
     try:
         if args.json:
             return _run_json(sandbox, words, env, args)

@@ -38,9 +38,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def handle(args: argparse.Namespace) -> int:
     import time
 
+    from hcs_sandbox.cli.output import notice_if_simulated
     from hcs_sandbox.sandbox.sandbox import Sandbox
 
     sandbox = Sandbox.get(args.name)
+    notice_if_simulated(sandbox.simulated)
     try:
         shown = sandbox.logs()
         sys.stdout.write(shown)

@@ -55,12 +55,13 @@ def _parse_host(text: str) -> tuple[int, str]:
 
 def handle(args: argparse.Namespace) -> int:
     from hcs_sandbox.cli.common import parse_publish
-    from hcs_sandbox.cli.output import print_json
+    from hcs_sandbox.cli.output import notice_if_simulated, print_json
     from hcs_sandbox.sandbox.sandbox import Sandbox
 
     adds = [parse_publish(p) for p in args.publish]
     removes = [_parse_host(p) for p in args.unpublish]
     with Sandbox.get(args.name) as sandbox:
+        notice_if_simulated(sandbox.simulated)
         for host, protocol in removes:
             sandbox.unpublish(host, protocol)
         for host, guest, protocol in adds:
@@ -68,7 +69,12 @@ def handle(args: argparse.Namespace) -> int:
         ports = sandbox.ports()
         if args.json:
             print_json(
-                {"name": sandbox.name, "ip": sandbox.ip, "ports": [p.to_dict() for p in ports]}
+                {
+                    "name": sandbox.name,
+                    "ip": sandbox.ip,
+                    "ports": [p.to_dict() for p in ports],
+                    **({"simulated": True} if sandbox.simulated else {}),
+                }
             )
             return 0
         for p in ports:
