@@ -8,6 +8,9 @@
   Ctrl+C stops it.
 * ``--rm``: remove the sandbox when the command or the sandbox ends, on failure and on Ctrl+C
   too.  Not with ``-d``: a detached ephemeral sandbox is cleaned up by ``prune`` once stopped.
+* without ``-d`` an ephemeral sandbox dies with this command: it is created with
+  ``terminate_on_close=True`` (``ShouldTerminateOnLastHandleClosed``), so HCS terminates
+  the VM when this process ends, even when it is killed; ``prune`` then removes the record.
 
 Exit codes: 0 ok (the sandbox exited cleanly); the command's exit code with COMMAND;
 1 a step failed or the sandbox exited with an error status; 2 bad input (flags, .wsb, a name
@@ -120,7 +123,10 @@ def handle(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     progress = Progress()
     with progress.running():
-        sandbox = Sandbox.create(spec, progress=progress)
+        # Attached: HCS kills the VM when this process's last handle closes, so a crashed
+        # or killed CLI leaves no running VM ('prune' then removes the record). Detached:
+        # it must outlive us. (A persistent spec is never terminated on close: planner.)
+        sandbox = Sandbox.create(spec, progress=progress, terminate_on_close=not args.detach)
     simulated = sandbox.simulated
     try:
         try:

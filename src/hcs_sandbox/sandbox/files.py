@@ -14,6 +14,12 @@ program in a Windows Sandbox guest is **unconfirmed** (docs/notes/windows-notes-
 Runtime mappings are recorded in the store record (``extra["mappings"]``, stamped with the
 start time they belong to: a restart forgets them, as the VM does).
 
+**Mapped folders at create** (the spec's / the ``.wsb``'s): the planner puts their VSMB shares
+in the document and a ``GuestLink`` each in ``Plan.guest_links`` (kept in the record's
+``extra["guest_links"]``); :func:`link_created_mappings` makes the same guest-side link
+(:func:`_link_share`, the one implementation) after every start, before the logon command.
+:func:`mappings` lists both kinds.
+
 Host folders are checked: they exist, are folders, are not UNC/device paths, are not system
 folders (``C:\\Windows``, ``C:\\Program Files``, ``/``, ``/etc``, ``/usr`` ...) nor contain one,
 are not the hcs-sandbox state directory (nor inside or around it), and do not overlap
@@ -67,6 +73,7 @@ __all__ = [
     "check_host_folder",
     "copy_in",
     "copy_out",
+    "link_created_mappings",
     "map_folder",
     "mappings",
     "share_options",
@@ -272,14 +279,40 @@ def _runtime_entries(sandbox: Sandbox) -> list[dict[str, Any]]:
     ]
 
 
+def _created_links(sandbox: Sandbox) -> list[dict[str, Any]]:
+    """The create-time mapped folders as the planner linked them (``Plan.guest_links``,
+    kept in the record's ``extra["guest_links"]`` by ``Sandbox._provision``)."""
+    entries = sandbox.record.extra.get("guest_links") or []
+    return [dict(e) for e in entries if isinstance(e, Mapping)]
+
+
 def mappings(sandbox: Sandbox) -> list[FolderMapping]:
-    """Every folder mapped into the sandbox: the spec's, then the runtime ones."""
-    found = [
-        FolderMapping(
-            m.host_path, hostpath.normalise_guest_path(m.guest_path), m.read_only, None, False
-        )
-        for m in sandbox.spec.mapped_folders
-    ]
+    """Every folder mapped into the sandbox: the spec's (create-time), then the runtime ones.
+
+    Create-time mappings carry the VSMB share the planner made for them (``share``, from
+    the record) and are linked at their guest path after every start
+    (:func:`link_created_mappings`); a record without that list (made before it existed)
+    shows the spec's folders without a share.
+    """
+    links = _created_links(sandbox)
+    if links:
+        found = [
+            FolderMapping(
+                str(e["host_path"]),
+                hostpath.normalise_guest_path(str(e["guest_path"])),
+                bool(e["read_only"]),
+                str(e["share"]),
+                False,
+            )
+            for e in links
+        ]
+    else:
+        found = [
+            FolderMapping(
+                m.host_path, hostpath.normalise_guest_path(m.guest_path), m.read_only, None, False
+            )
+            for m in sandbox.spec.mapped_folders
+        ]
     for e in _runtime_entries(sandbox):
         found.append(
             FolderMapping(
@@ -340,6 +373,104 @@ def _guest_run(system: ComputeSystem, command: str, *, doing: str, where: str) -
     return result
 
 
+def _link_share(
+    system: ComputeSystem, share: str, guest: str, *, where: str, replace: bool = False
+) -> None:
+    """Make ``guest`` (a normalised guest path) a directory symbolic link to the VSMB share
+    ``share``: the parent folder first (``mkdir`` makes intermediate folders, command
+    extensions being on by default; an existing one is fine, hence ``if not exist``), then
+    ``mklink /d`` (Microsoft *mklink* docs; the share's guest path: hcsshim
+    ``vsmbSharePrefix``).  The one implementation for runtime and create-time mappings.
+
+    ``replace``: first remove a link left at ``guest`` by an earlier start (a persistent
+    sandbox's disk keeps it); ``rmdir`` removes a link, never the files behind it, and
+    refuses a folder that is not empty, so ``mklink`` then fails with a clear message.
+    """
+    from hcs_sandbox.sandbox.guest import exec_command
+
+    if replace:
+        # Its failure (nothing there, a non-empty folder) is judged by mklink below.
+        exec_command(system, f"cmd /c rmdir {_quote(guest)}", timeout=600.0, where=where)
+    parent = ntpath.dirname(guest)
+    if len(parent) > 3:
+        _guest_run(
+            system,
+            f"cmd /c if not exist {_quote(parent)} mkdir {_quote(parent)}",
+            doing=f"creating the guest folder {parent}",
+            where=where,
+        )
+    _guest_run(
+        system,
+        f"cmd /c mklink /d {_quote(guest)} {_quote(vsmb_path(share))}",
+        doing=f"linking {guest} to the mapped folder",
+        where=where,
+    )
+
+
+#: How long :func:`link_created_mappings` retries while the guest agent does not answer
+#: yet (right after ``HcsStartComputeSystem``; as ``logon.READY_TIMEOUT``).
+LINK_READY_TIMEOUT = 180.0
+_LINK_RETRY_EVERY = 1.0
+
+
+def link_created_mappings(sandbox: Sandbox, system: ComputeSystem) -> int:
+    """Link every create-time mapped folder at its guest path (after each start, before
+    the logon command runs: ``Sandbox._after_start``).  Returns how many were linked.
+
+    The shares themselves are in the compute system's document (the planner's
+    ``VirtualSmb.Shares``); only the guest-side link is made here, with
+    :func:`_link_share`.  While the guest connection is not up yet
+    (:class:`~hcs_sandbox.errors.ConnectFailedError`) each link is retried for up to
+    :data:`LINK_READY_TIMEOUT` seconds.  Any other failure raises a clear error naming the
+    folder; the caller stops the sandbox (a sandbox never runs without a folder it was
+    asked to show).  ``system`` is used as it is: the record is not ``running`` yet.
+    """
+    links = _created_links(sandbox)
+    if not links:
+        return 0
+    where = f"sandbox '{sandbox.name}'"
+    deadline = time.monotonic() + LINK_READY_TIMEOUT
+    for entry in links:
+        guest = hostpath.normalise_guest_path(str(entry["guest_path"]))
+        host = str(entry["host_path"])
+        try:
+            while True:
+                try:
+                    _link_share(
+                        system,
+                        str(entry["share"]),
+                        guest,
+                        where=where,
+                        replace=sandbox.persistent,
+                    )
+                    break
+                except errors.ConnectFailedError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    time.sleep(_LINK_RETRY_EVERY)
+        except errors.HcsError as exc:
+            # Same class (and exit code) as HCS's own error, with the folder named.
+            raise type(exc)(
+                f"sandbox '{sandbox.name}' started, but its mapped folder {host} could not be "
+                f"linked at {guest} in the guest: {exc.message}; the sandbox was stopped",
+                hresult=exc.hresult,
+                function=exc.function,
+                result_error=exc.result_error,
+                remedy="check that the guest runs and accepts commands ('hcs-sandbox doctor'), "
+                "then start it again",
+            ) from exc
+        except errors.HcsSandboxError as exc:
+            raise errors.HcsSandboxError(
+                f"sandbox '{sandbox.name}' started, but its mapped folder {host} could not be "
+                f"linked at {guest} in the guest: {exc.message}; the sandbox was stopped",
+                remedy="map it at a guest path that does not exist in the base image, "
+                "then create the sandbox again",
+            ) from exc
+        _log.debug("%s: linked %s at %s", where, host, guest)
+    sandbox._log_line(f"linked {len(links)} mapped folder(s) in the guest")
+    return len(links)
+
+
 def map_folder(
     sandbox: Sandbox, host_path: str, guest_path: str, *, read_only: bool = True
 ) -> None:
@@ -398,22 +529,7 @@ def map_folder(
             }
         )
         added = True
-        parent = ntpath.dirname(guest)
-        if len(parent) > 3:
-            # "mkdir" makes intermediate folders (command extensions, on by default); an
-            # existing folder is fine, hence the "if not exist".
-            _guest_run(
-                system,
-                f"cmd /c if not exist {_quote(parent)} mkdir {_quote(parent)}",
-                doing=f"creating the guest folder {parent}",
-                where=where,
-            )
-        _guest_run(
-            system,
-            f"cmd /c mklink /d {_quote(guest)} {_quote(vsmb_path(share))}",
-            doing=f"linking {guest} to the mapped folder",
-            where=where,
-        )
+        _link_share(system, share, guest, where=where)
     except BaseException:
         if added:
             with contextlib.suppress(Exception):

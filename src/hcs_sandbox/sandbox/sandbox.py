@@ -152,6 +152,8 @@ class _Blueprint:
     ``gpu_request``: the ``ModifySettingRequest`` to send after start (GPU-PV), or None.
     ``terminate_on_close``: the document asks HCS to terminate the VM when the last handle
     closes (``ShouldTerminateOnLastHandleClosed``).
+    ``guest_links``: ``Plan.guest_links`` as dicts (the create-time mapped folders to link
+    in the guest after each start: ``files.link_created_mappings``).
     """
 
     document: dict[str, Any]
@@ -163,6 +165,7 @@ class _Blueprint:
     warnings: tuple[str, ...] = ()
     gpu_request: dict[str, Any] | None = None
     terminate_on_close: bool = False
+    guest_links: tuple[dict[str, Any], ...] = ()
 
 
 def _blueprint(
@@ -210,6 +213,7 @@ def _blueprint(
         warnings=planned.warnings,
         gpu_request=planned.gpu_request,
         terminate_on_close=planned.terminate_on_last_handle_closed,
+        guest_links=tuple(link.to_dict() for link in planned.guest_links),
     )
 
 
@@ -239,6 +243,7 @@ class Sandbox:
         *,
         state_dir: str | os.PathLike[str] | None = None,
         progress: Progress | None = None,
+        terminate_on_close: bool = False,
     ) -> Sandbox:
         """Create a sandbox: record, files, network endpoint, compute system (not started).
 
@@ -247,10 +252,17 @@ class Sandbox:
         ``progress`` is called with a short description before each step.
         Raises :class:`~hcs_sandbox.errors.NameInUseError` when ``spec.name`` is taken.
 
-        The compute system outlives this process (``ShouldTerminateOnLastHandleClosed``
-        false): start it here, manage it from anywhere.
+        ``terminate_on_close`` (``ShouldTerminateOnLastHandleClosed``, SchemaReference.md
+        ``ComputeSystem``): True = HCS kills the VM when this process's last handle to it
+        closes — a crashed or killed process leaves no running VM (what :meth:`run` and an
+        attached ``hcs-sandbox run`` use); False (the default) = the compute system keeps
+        running for other processes: start it here, manage it from anywhere (what
+        ``hcs-sandbox run -d`` and ``create`` need).  A persistent spec is always False
+        (the planner decides: its disk outlives any process).
         """
-        return cls._create(spec, state_dir=state_dir, progress=progress)
+        return cls._create(
+            spec, state_dir=state_dir, progress=progress, terminate_on_close=terminate_on_close
+        )
 
     @classmethod
     def _create(
@@ -324,22 +336,30 @@ class Sandbox:
 
         if fresh:
             _notify(progress, "creating the sandbox folder")
-            store.add_file(rid, str(directory))
+            # Write-ahead, in ONE transaction: the folder, scratch disk and guest state file
+            # are all recorded before any of them is made (a listed file that was never
+            # made counts as released for remove/prune).
+            store.add_resources(
+                rid,
+                files=[
+                    str(directory),
+                    *([bp.scratch.path] if bp.scratch is not None else []),
+                    *([bp.guest_state] if bp.guest_state is not None else []),
+                ],
+            )
             paths.ensure_sandbox_dir(self._state_dir, rid)
             undo.push("delete the sandbox folder", lambda: _remove_recorded(store, rid, directory))
             if bp.scratch is not None:
                 scratch = bp.scratch
                 _notify(progress, f"creating the scratch disk ({scratch.method})")
-                store.add_file(rid, scratch.path)
-                storage.make_scratch_disk(scratch)
+                storage.make_scratch_disk(scratch)  # recorded above
                 undo.push(
                     "delete the scratch disk", lambda: _remove_recorded(store, rid, scratch.path)
                 )
             if bp.guest_state is not None:
                 gs = bp.guest_state
                 _notify(progress, "creating the guest state file")
-                store.add_file(rid, gs)
-                storage.create_guest_state_file(gs)
+                storage.create_guest_state_file(gs)  # recorded above
                 undo.push("delete the guest state file", lambda: _remove_recorded(store, rid, gs))
 
         foreign = [p for p in bp.grants if not _inside(p, directory)]
@@ -387,6 +407,7 @@ class Sandbox:
                 "warnings": list(bp.warnings) or None,
                 "gpu_request": bp.gpu_request,
                 "terminate_on_close": bp.terminate_on_close or None,
+                "guest_links": list(bp.guest_links) or None,
             },
         )
 
@@ -408,7 +429,7 @@ class Sandbox:
         # An ephemeral sandbox owned by this block: HCS terminates it when our last handle
         # closes, so even a crashed Python process leaves no running VM behind (a
         # persistent one keeps ShouldTerminateOnLastHandleClosed false: the planner decides).
-        sandbox = cls._create(spec, state_dir=state_dir, progress=progress, terminate_on_close=True)
+        sandbox = cls.create(spec, state_dir=state_dir, progress=progress, terminate_on_close=True)
         try:
             sandbox.start(progress=progress)
             yield sandbox
@@ -638,10 +659,25 @@ class Sandbox:
         rollback then terminates the VM (a sandbox asked for with a GPU never runs without
         one).  The logon command is not run here: ``_start_logon`` does it in the
         background (``hcs_sandbox.sandbox.logon``).
+
+        Then the create-time mapped folders (``Plan.guest_links``, kept in the record) are
+        linked at their guest paths (:func:`hcs_sandbox.sandbox.files.link_created_mappings`)
+        — before the logon command, which often uses them.  A failure there stops the
+        sandbox too.
         """
         request = self._record.extra.get("gpu_request")
-        if not isinstance(request, Mapping):
-            return
+        if isinstance(request, Mapping):
+            self._assign_gpu(system, request, progress)
+        if self._record.extra.get("guest_links"):
+            from hcs_sandbox.sandbox import files
+
+            _notify(progress, "linking the mapped folders in the guest")
+            files.link_created_mappings(self, system)
+
+    def _assign_gpu(
+        self, system: ComputeSystem, request: Mapping[str, Any], progress: Progress | None
+    ) -> None:
+        """:meth:`_after_start`'s GPU-PV step."""
         _notify(progress, "assigning the GPU (GPU-PV)")
         try:
             system.modify(request)
@@ -1220,9 +1256,17 @@ def release_resources(
             storage.revoke_vm_access(record.system_id, str(path))
         except Exception as exc:
             _log.info("could not revoke VM access to %s: %s", path, exc)
+    released: builtins.list[str] = []
     for path in reversed(record.files):
         try:
-            _remove_recorded(store, record.id, path)
+            storage.remove_path(path)
+            released.append(path)
+        except Exception as exc:
+            failures.append(exc)
+    if released:
+        # Crossed off AFTER deleting them, all in one transaction.
+        try:
+            store.remove_resources(record.id, files=released)
         except Exception as exc:
             failures.append(exc)
     return failures
