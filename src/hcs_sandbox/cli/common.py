@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms at start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from hcs_sandbox.errors import HcsSandboxError
     from hcs_sandbox.sandbox.sandbox import Sandbox
     from hcs_sandbox.sandbox.spec import SandboxSpec
@@ -334,9 +336,15 @@ def spec_from_args(args: argparse.Namespace) -> SandboxSpec:
 
 def is_simulated() -> bool:
     """True when this process talks to the HCS simulator (asks the library, not HCS)."""
-    from hcs_sandbox.sandbox.doctor import backend_is_simulated
+    # What hcs_sandbox.sandbox.doctor.backend_is_simulated() does, without importing the
+    # doctor (a large module) on every verb: HCS_SANDBOX_SIMULATOR set (native/loader.py
+    # ENV_SIMULATOR), or use_simulator() called (then the loader is already imported).
+    import os
 
-    return backend_is_simulated()
+    if os.environ.get("HCS_SANDBOX_SIMULATOR", "").strip():
+        return True
+    loader = sys.modules.get("hcs_sandbox.native.loader")
+    return bool(loader is not None and loader.simulator_requested())
 
 
 def with_simulated(obj: dict[str, Any], simulated: bool) -> dict[str, Any]:

@@ -11,7 +11,10 @@ match): ``label=KEY``, ``label=KEY=VALUE``, ``name=TEXT`` (substring, case-insen
 from __future__ import annotations
 
 import argparse
-from typing import Any
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 _FILTER_KEYS = ("label", "name", "state")
 _LIVE = ("created", "running", "paused")
@@ -71,9 +74,11 @@ def parse_filters(texts: list[str]) -> list[tuple[str, str, str | None]]:
 
 
 def matches(sandbox: Any, state: str, filters: list[tuple[str, str, str | None]]) -> bool:
+    """True when ``sandbox`` (a :class:`~hcs_sandbox.sandbox.store.Record` or a
+    :class:`~hcs_sandbox.sandbox.sandbox.Sandbox`) passes every filter."""
+    labels = sandbox.labels if hasattr(sandbox, "labels") else sandbox.spec.labels
     for key, value, extra in filters:
         if key == "label":
-            labels = sandbox.spec.labels
             if value not in labels or (extra is not None and labels[value] != extra):
                 return False
         elif key == "name":
@@ -82,6 +87,28 @@ def matches(sandbox: Any, state: str, filters: list[tuple[str, str, str | None]]
         elif key == "state" and state.lower() != value.lower():
             return False
     return True
+
+
+def summary(record: Any) -> dict[str, Any]:
+    """The JSON object ``ls --json`` prints for a store record: exactly
+    :meth:`hcs_sandbox.sandbox.sandbox.Sandbox.to_dict` (tests/cli/test_ls_fast.py checks
+    they agree), built from the record without importing the sandbox layer."""
+    spec = record.spec
+    base = spec.get("base") if isinstance(spec, dict) else None
+    ip = record.extra.get("ip")
+    return {
+        "name": record.name,
+        "id": record.id,
+        "state": record.state,
+        "kind": record.kind,
+        "persistent": record.persistent,
+        "base": (base or {}).get("kind") if isinstance(spec, dict) else None,
+        "network": spec.get("network") if isinstance(spec, dict) else None,
+        "ip": str(ip) if ip else None,
+        "labels": dict(record.labels),
+        "created_at": record.created_at,
+        "started_at": record.started_at,
+    }
 
 
 def ago(seconds: float) -> str:
@@ -95,18 +122,20 @@ def ago(seconds: float) -> str:
     return "just now" if n < 1 else f"{n} second{'s' if n != 1 else ''} ago"
 
 
-def _gone(sandboxes: list[Any]) -> set[str]:
-    """Labels (``name (id)``) of live records whose compute system no longer exists.
-
-    One HcsEnumerateComputeSystems for all of them (``maintenance.reconcile``) instead of a
-    query per sandbox, so ``ls`` stays fast with many records.
-    """
-    if not any(str(sb.to_dict().get("state")) in _LIVE for sb in sandboxes):
+def _gone(records: list[Any]) -> set[str]:
+    """Ids of live records (``created``/``running``/``paused``) whose compute system no
+    longer exists: ONE ``HcsEnumerateComputeSystems`` (``{"Owners": ["hcs-sandbox"]}``,
+    SystemQuery: SchemaReference.md) and a set lookup per record, so ``ls`` stays O(n)
+    with many records.  No live record: no HCS call at all."""
+    live = [r for r in records if r.state in _LIVE]
+    if not live:
         return set()
-    from hcs_sandbox.sandbox import maintenance
+    # The cli layer calls the sandbox layer only (tests/test_layers.py): maintenance's
+    # one-enumeration helper, {lower-case system id: properties}.
+    from hcs_sandbox.sandbox.maintenance import _owned_systems
 
-    report = maintenance.reconcile()
-    return set(report.gone_ephemeral) | set(report.gone_persistent)
+    existing = _owned_systems()
+    return {r.id for r in live if r.system_id.lower() not in existing}
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -114,38 +143,45 @@ def handle(args: argparse.Namespace) -> int:
 
     from hcs_sandbox.cli.common import is_simulated, with_simulated
     from hcs_sandbox.cli.output import notice_if_simulated, print_json, table
-    from hcs_sandbox.sandbox.sandbox import Sandbox
+    from hcs_sandbox.sandbox.paths import ensure_state_dir
+    from hcs_sandbox.sandbox.store import open_store
 
     filters = parse_filters(args.filter)
     simulated = is_simulated()
-    sandboxes = Sandbox.list(all=args.all)
-    gone = _gone(sandboxes)
+    # The records alone (one query), not Sandbox objects: ls needs no compute-system handle.
+    with open_store(ensure_state_dir()) as store:
+        records = store.list(all=args.all)
+    gone = _gone(records)
     rows: list[tuple[Any, str]] = []
-    for sandbox in sandboxes:
-        state = str(sandbox.to_dict().get("state") or "")
-        if f"{sandbox.name} ({sandbox.id})" in gone:
+    for record in records:
+        state = record.state
+        if record.id in gone:
             state = "stopped"  # its compute system exited since the record was written
             if not args.all:
                 continue
-        if matches(sandbox, state, filters):
-            rows.append((sandbox, state))
+        if matches(record, state, filters):
+            rows.append((record, state))
     if args.quiet:
-        print("\n".join(sb.id if args.no_trunc else sb.id[:12] for sb, _ in rows))
+        print("\n".join(r.id if args.no_trunc else r.id[:12] for r, _ in rows))
     elif args.json:
-        print_json([with_simulated(sb.to_dict(), simulated) for sb, _ in rows])
+        print_json([with_simulated({**summary(r), "state": state}, simulated) for r, state in rows])
     else:
         now = time.time()
         lines = []
-        for sb, state in rows:
-            spec = sb.spec
-            ports = ", ".join(f"{p.host_port}->{p.guest_port}/{p.protocol}" for p in spec.ports)
+        for r, state in rows:
+            spec = r.spec if isinstance(r.spec, dict) else {}
+            ports = ", ".join(
+                f"{p.get('host_port')}->{p.get('guest_port')}/{p.get('protocol', 'tcp')}"
+                for p in spec.get("ports") or ()
+                if isinstance(p, dict)
+            )
             lines.append(
                 {
-                    "id": sb.id if args.no_trunc else sb.id[:12],
-                    "name": sb.name,
+                    "id": r.id if args.no_trunc else r.id[:12],
+                    "name": r.name,
                     "state": state,
-                    "created": ago(now - sb.created_at),
-                    "network": spec.network,
+                    "created": ago(now - r.created_at),
+                    "network": str(spec.get("network") or "none"),
                     "ports": ports,
                 }
             )
@@ -158,7 +194,5 @@ def handle(args: argparse.Namespace) -> int:
             ("ports", "PORTS"),
         ]
         print(table(lines, columns))
-    for sb, _ in rows:
-        sb.close()
     notice_if_simulated(simulated)
     return 0

@@ -3,9 +3,28 @@
 Design
 ------
 - One sqlite3 database (``<state>/state.db``), WAL journal (readers never block the writer),
-  ``synchronous=FULL`` (a committed write survives a power cut: write-ahead records of files
-  and endpoints must not be lost), a busy timeout, and every write in ``BEGIN IMMEDIATE`` so
-  read-check-write sequences are atomic across threads *and* processes.
+  a busy timeout, and every write in ``BEGIN IMMEDIATE`` so read-check-write sequences are
+  atomic across threads *and* processes.
+- Durability: ``synchronous=NORMAL`` under WAL (https://www.sqlite.org/pragma.html#pragma_synchronous
+  and https://www.sqlite.org/wal.html).  Precisely:
+
+  * a committed write survives the **process** crashing or being killed at any point
+    (the commit is in the WAL file, i.e. in the OS's cache, before ``COMMIT`` returns), so
+    "records survive crashes" holds for every crash of hcs-sandbox itself;
+  * an **OS crash or power loss** may lose the last commits made since the previous WAL
+    checkpoint (the WAL is fsynced at checkpoints, not at every commit), but never
+    corrupts the database: it reopens consistent, as of an earlier commit.  A write-ahead
+    file/endpoint record lost that way names a resource made just before the power cut;
+    ``prune`` finds such leftovers by their names (sandbox folders without a record,
+    compute systems and endpoints owned by hcs-sandbox without a record).
+
+  (``synchronous=FULL`` would fsync every commit: ~10 commits per lifecycle made the
+  store the largest cost of a sandbox's life, see docs/performance.md.)
+- Connections: one per (process, thread, database), cached and reused by every
+  :class:`Store` of that database in that thread; PRAGMAs are applied once per connection.
+  A child process after ``fork()`` never uses (nor closes) an inherited connection: it
+  opens its own.  Opening a :class:`Store` costs one ``stat`` (is it still the same
+  file?) and one schema-version query.
 - Versioned schema: table ``meta(key, value)`` holds ``schema_version``; :data:`MIGRATIONS`
   upgrades an older database in one transaction; a newer one is refused with a clear message.
 - The store knows nothing about HCS: it keeps what the sandbox layer tells it.  ``spec`` is
@@ -37,6 +56,8 @@ Transitions are not enforced here; callers make them race-free with ``expect_sta
 Write-ahead resources: call :meth:`Store.add_file` / :meth:`Store.add_endpoint` *before*
 creating the file or endpoint, and :meth:`Store.remove_file` / :meth:`Store.remove_endpoint`
 after deleting it, so a crash at any point leaves a record whose lists ``prune`` can follow.
+:meth:`Store.add_resources` / :meth:`Store.remove_resources` do several in one transaction
+(record all, then create all; delete all, then forget all).
 ``owner_pid``/``owner_host`` name the creating process, so ``prune`` can tell a half-made
 record whose creator died from one still being made.
 
@@ -58,7 +79,6 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Final
 
 from hcs_sandbox.errors import (
     NameInUseError,
@@ -67,6 +87,10 @@ from hcs_sandbox.errors import (
     StateConflictError,
     StoreError,
 )
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms at start-up
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 __all__ = [
     "ACTIVE_STATES",
@@ -77,6 +101,7 @@ __all__ = [
     "STATES",
     "Record",
     "Store",
+    "close_cached_connections",
     "generate_name",
     "open_store",
     "validate_name",
@@ -464,45 +489,91 @@ MIGRATIONS: Final[dict[int, Callable[[sqlite3.Connection], None]]] = {1: _migrat
 # --------------------------------------------------------------------------------------
 
 
+class _Cached:
+    """One cached connection: the process that opened it, the file it opened (device and
+    inode, to notice a database replaced or deleted since), its busy timeout."""
+
+    __slots__ = ("conn", "ident", "pid", "timeout")
+
+    def __init__(
+        self, conn: sqlite3.Connection, pid: int, ident: tuple[int, int], timeout: float
+    ) -> None:
+        self.conn = conn
+        self.pid = pid
+        self.ident = ident
+        self.timeout = timeout
+
+
+#: Per-thread connection cache: ``{database path: _Cached}`` (most recently used last).
+_local = threading.local()
+#: At most this many cached connections per thread (each holds 3 file descriptors).
+_CACHE_SIZE: Final = 8
+#: Connections inherited across ``fork()``: never used nor closed in the child (closing
+#: could checkpoint or delete the parent's WAL); kept referenced so they are never
+#: finalised there.
+_ABANDONED: builtins.list[sqlite3.Connection] = []
+
+
+def _cache() -> dict[str, _Cached]:
+    cache: dict[str, _Cached] | None = getattr(_local, "cache", None)
+    pid = os.getpid()
+    if cache is None or getattr(_local, "pid", pid) != pid:
+        if cache:
+            _ABANDONED.extend(entry.conn for entry in cache.values())
+        cache = {}
+        _local.cache = cache
+        _local.pid = pid
+    return cache
+
+
+def close_cached_connections() -> None:
+    """Close this thread's cached connections (tests, or before deleting a state dir).
+
+    Other threads' connections close when those threads end.  :class:`Store` objects stay
+    usable: they open a new connection on their next call.
+    """
+    cache = _cache()
+    while cache:
+        _key, entry = cache.popitem()
+        with contextlib.suppress(sqlite3.Error):
+            entry.conn.close()
+
+
 class Store:
     """The state database.  Use as a context manager, or call :meth:`close`.
 
-    One instance may be shared by threads (calls are serialised by a lock); processes each
-    open their own.  ``path`` is the database file; its folder must exist.
-    ``timeout`` is how long a write waits for another process's transaction (seconds).
+    Cheap to open: connections are cached per (process, thread, database) and reused by
+    every :class:`Store` of that database in that thread (PRAGMAs applied once per
+    connection; a child process after ``fork()`` opens its own).  One instance may be
+    shared by threads: each thread uses its own connection and sqlite arbitrates (one
+    writer at a time, readers never blocked).  ``path`` is the database file; its folder
+    must exist.  ``timeout`` is how long a write waits for another writer (seconds).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
         self._path = Path(path)
+        self._key = os.path.abspath(path)
         self._timeout = timeout
-        self._lock = threading.RLock()
-        if not self._path.parent.is_dir():
+        self._closed = False
+        self._lock = threading.RLock()  # kept for callers that serialise on it
+        if not os.path.isdir(os.path.dirname(self._key)):
             raise StoreError(
                 f"cannot open the state database {self._path}: its folder does not exist",
                 remedy="create it first (hcs_sandbox.sandbox.paths.ensure_state_dir) or "
                 "use open_store()",
             )
+        conn = self._connection(fresh_check=True)
         try:
-            conn = sqlite3.connect(
-                self._path,
-                timeout=timeout,
-                isolation_level=None,
-                check_same_thread=False,
-            )
+            version = self._schema_version(conn)
         except sqlite3.Error as exc:
+            self._discard()
             raise self._error(exc, "open") from exc
-        self._conn: sqlite3.Connection | None = conn
-        try:
+        if version != SCHEMA_VERSION:
             try:
-                conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-                conn.execute("PRAGMA synchronous = FULL")
-            except sqlite3.Error as exc:
-                raise self._error(exc, "open") from exc
-            self._prepare(conn)
-        except BaseException:
-            conn.close()
-            self._conn = None
-            raise
+                self._prepare(conn)
+            except BaseException:
+                self._discard()
+                raise
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -512,11 +583,9 @@ class Store:
         return self._path
 
     def close(self) -> None:
-        """Close the connection (idempotent)."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        """Mark this store closed (idempotent).  The connection stays cached for the next
+        :class:`Store` of this database in this thread (see :func:`close_cached_connections`)."""
+        self._closed = True
 
     def __enter__(self) -> Store:
         return self
@@ -553,52 +622,112 @@ class Store:
             )
         return StoreError(f"cannot {doing} the state database {self._path}: {text}")
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
+    def _identity(self) -> tuple[int, int]:
+        try:
+            st = os.stat(self._key)
+        except OSError:
+            return (0, 0)
+        return (st.st_dev, st.st_ino)
+
+    def _discard(self) -> None:
+        """Drop (and close) this thread's cached connection to this database."""
+        entry = _cache().pop(self._key, None)
+        if entry is not None:
+            with contextlib.suppress(sqlite3.Error):
+                entry.conn.close()
+
+    def _connection(self, *, fresh_check: bool = False) -> sqlite3.Connection:
+        """This thread's connection to the database, opened (and set up) on first use.
+
+        ``fresh_check``: also make sure the cached connection still refers to the file at
+        :attr:`path` (it may have been deleted or replaced since): one ``stat``.
+        """
+        if self._closed:
             raise StoreError(f"the state database {self._path} is closed")
-        return self._conn
+        cache = _cache()
+        entry = cache.get(self._key)
+        if entry is not None and fresh_check and entry.ident != self._identity():
+            self._discard()
+            entry = None
+        if entry is None:
+            entry = self._open_connection()
+            cache[self._key] = entry
+            if len(cache) > _CACHE_SIZE:
+                oldest = next(iter(cache))
+                with contextlib.suppress(sqlite3.Error):
+                    cache.pop(oldest).conn.close()
+        elif fresh_check:
+            cache[self._key] = cache.pop(self._key)  # most recently used last
+        if entry.timeout != self._timeout:
+            try:
+                entry.conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+            except sqlite3.Error as exc:
+                raise self._error(exc, "open") from exc
+            entry.timeout = self._timeout
+        return entry.conn
+
+    def _open_connection(self) -> _Cached:
+        try:
+            conn = sqlite3.connect(
+                self._key,
+                timeout=self._timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=256,
+            )
+        except sqlite3.Error as exc:
+            raise self._error(exc, "open") from exc
+        try:
+            # Under WAL, NORMAL syncs the WAL at checkpoints, not at every commit: a commit
+            # survives the process crashing (it is in the OS's page cache); only an OS
+            # crash or power loss may lose the last commits -- never corrupt the database.
+            # (https://www.sqlite.org/pragma.html#pragma_synchronous, sqlite.org/wal.html)
+            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise self._error(exc, "open") from exc
+        return _Cached(conn, os.getpid(), self._identity(), self._timeout)
 
     @contextlib.contextmanager
     def _write(self, doing: str) -> Iterator[sqlite3.Connection]:
         """One write transaction (``BEGIN IMMEDIATE``): all or nothing, one writer at a time."""
-        with self._lock:
-            conn = self._connection()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._error(exc, doing) from exc
+        try:
+            yield conn
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
                 raise self._error(exc, doing) from exc
-            try:
-                yield conn
-            except BaseException as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise self._error(exc, doing) from exc
-                raise
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise self._error(exc, doing) from exc
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise self._error(exc, doing) from exc
 
     def _read(
         self, sql: str, params: Iterable[Any] = (), doing: str = "read"
     ) -> builtins.list[Any]:
-        with self._lock:
-            conn = self._connection()
-            try:
-                return conn.execute(sql, tuple(params)).fetchall()
-            except sqlite3.Error as exc:
-                raise self._error(exc, doing) from exc
+        conn = self._connection()
+        try:
+            return conn.execute(sql, tuple(params)).fetchall()
+        except sqlite3.Error as exc:
+            raise self._error(exc, doing) from exc
 
     def _schema_version(self, conn: sqlite3.Connection) -> int:
-        has_meta = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-        ).fetchone()
-        if not has_meta:
-            return 0
-        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return 0
+            raise
         return int(row[0]) if row else 0
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
@@ -785,35 +914,33 @@ class Store:
                 "no sandbox name or id given", remedy="list sandboxes with 'hcs-sandbox ls -a'"
             )
         kind_sql, kind_params = ("", []) if kind is None else (" AND kind = ?", [kind])
-        with self._lock:
-            try:
-                exact = str(uuid.UUID(key))
-            except ValueError:
-                exact = None
-            if exact is not None:
-                rows = self._read(f"{_SELECT} WHERE id = ?{kind_sql}", [exact, *kind_params])
-                if rows:
-                    return _row_to_record(rows[0])
-            rows = self._read(f"{_SELECT} WHERE name = ?{kind_sql}", [key, *kind_params])
+        try:
+            exact = str(uuid.UUID(key))
+        except ValueError:
+            exact = None
+        if exact is not None:
+            rows = self._read(f"{_SELECT} WHERE id = ?{kind_sql}", [exact, *kind_params])
             if rows:
                 return _row_to_record(rows[0])
-            prefix = key.replace("-", "").lower()
-            if prefix and _HEX_PREFIX.fullmatch(key):
-                rows = self._read(
-                    f"{_SELECT} WHERE replace(id, '-', '') GLOB ?{kind_sql} "
-                    "ORDER BY created_at LIMIT 6",
-                    [prefix + "*", *kind_params],
+        rows = self._read(f"{_SELECT} WHERE name = ?{kind_sql}", [key, *kind_params])
+        if rows:
+            return _row_to_record(rows[0])
+        prefix = key.replace("-", "").lower()
+        if prefix and _HEX_PREFIX.fullmatch(key):
+            rows = self._read(
+                f"{_SELECT} WHERE replace(id, '-', '') GLOB ?{kind_sql} "
+                "ORDER BY created_at LIMIT 6",
+                [prefix + "*", *kind_params],
+            )
+            if len(rows) == 1:
+                return _row_to_record(rows[0])
+            if rows:
+                matches = ", ".join(f"{r[1]} ({r[0]})" for r in rows[:5])
+                more = ", ..." if len(rows) > 5 else ""
+                raise SandboxNotFoundError(
+                    f"'{key}' is ambiguous: it starts the id of several sandboxes: {matches}{more}",
+                    remedy="give more characters of the id, or the name",
                 )
-                if len(rows) == 1:
-                    return _row_to_record(rows[0])
-                if rows:
-                    matches = ", ".join(f"{r[1]} ({r[0]})" for r in rows[:5])
-                    more = ", ..." if len(rows) > 5 else ""
-                    raise SandboxNotFoundError(
-                        f"'{key}' is ambiguous: it starts the id of several sandboxes: "
-                        f"{matches}{more}",
-                        remedy="give more characters of the id, or the name",
-                    )
         raise SandboxNotFoundError(
             f"no sandbox named or with id '{key}'",
             remedy="list sandboxes with 'hcs-sandbox ls -a'",
@@ -896,19 +1023,67 @@ class Store:
         assert new is not None
         return new
 
+    def _edit_lists(self, id: str, edits: Mapping[str, Iterable[str]], add: bool) -> Record:
+        """Add or remove entries of the ``files``/``endpoint_ids`` lists in ONE transaction."""
+        wanted = {column: builtins.list(items) for column, items in edits.items()}
+        for column, items in wanted.items():
+            if any(not isinstance(i, str) or not i for i in items):
+                raise StoreError(f"cannot record an empty {column} entry")
+        with self._write("update") as conn:
+            record = self._require(conn, id)
+            values: dict[str, str] = {}
+            for column, items in wanted.items():
+                current = builtins.list(getattr(record, column))
+                changed = False
+                for item in items:
+                    if add and item not in current:
+                        current.append(item)
+                        changed = True
+                    elif not add and item in current:
+                        current.remove(item)
+                        changed = True
+                if changed:
+                    values[column] = _dump(current, column)
+            if not values:
+                return record
+            return self._apply(conn, record, values)
+
     def _edit_list(self, id: str, column: str, item: str, add: bool) -> Record:
         if not isinstance(item, str) or not item:
             raise StoreError(f"cannot record an empty {column} entry")
-        with self._write("update") as conn:
-            record = self._require(conn, id)
-            current = builtins.list(getattr(record, column))
-            if add and item not in current:
-                current.append(item)
-            elif not add and item in current:
-                current.remove(item)
-            else:
-                return record
-            return self._apply(conn, record, {column: _dump(current, column)})
+        return self._edit_lists(id, {column: (item,)}, add)
+
+    def add_resources(
+        self,
+        id: str,
+        *,
+        files: Iterable[str | os.PathLike[str]] = (),
+        endpoint_ids: Iterable[str] = (),
+    ) -> Record:
+        """Record several files and endpoint ids at once (one transaction), BEFORE creating
+        any of them (idempotent).  Same guarantee as :meth:`add_file` for each: a crash
+        after this leaves every one of them listed, created or not (``prune`` and
+        ``remove`` treat a listed resource that does not exist as already released)."""
+        return self._edit_lists(
+            id,
+            {"files": [os.fspath(f) for f in files], "endpoint_ids": builtins.list(endpoint_ids)},
+            True,
+        )
+
+    def remove_resources(
+        self,
+        id: str,
+        *,
+        files: Iterable[str | os.PathLike[str]] = (),
+        endpoint_ids: Iterable[str] = (),
+    ) -> Record:
+        """Forget several files and endpoint ids at once (one transaction), AFTER deleting
+        all of them (idempotent)."""
+        return self._edit_lists(
+            id,
+            {"files": [os.fspath(f) for f in files], "endpoint_ids": builtins.list(endpoint_ids)},
+            False,
+        )
 
     def add_file(self, id: str, path: str | os.PathLike[str]) -> Record:
         """Record a file the sandbox owns, BEFORE creating it (idempotent)."""
@@ -985,8 +1160,10 @@ class Store:
     @property
     def schema_version(self) -> int:
         """The schema version of the open database."""
-        with self._lock:
+        try:
             return self._schema_version(self._connection())
+        except sqlite3.Error as exc:
+            raise self._error(exc, "read") from exc
 
 
 def _labels_match(have: Mapping[str, str], want: Mapping[str, str | None]) -> bool:

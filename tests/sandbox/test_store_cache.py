@@ -1,0 +1,102 @@
+"""The store's per-(process, thread, database) connection cache and batched writes."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from hcs_sandbox.sandbox import store as store_mod
+from hcs_sandbox.sandbox.store import Store, close_cached_connections, open_store
+
+
+def test_stores_of_one_database_share_this_threads_connection(tmp_path: Path) -> None:
+    with open_store(tmp_path) as a, open_store(tmp_path) as b:
+        assert a._connection() is b._connection()
+        seen: list[sqlite3.Connection] = []
+        t = threading.Thread(target=lambda: seen.append(a._connection()))
+        t.start()
+        t.join()
+        assert seen[0] is not a._connection()  # another thread: its own connection
+
+
+def test_pragmas_are_normal_sync_and_wal(tmp_path: Path) -> None:
+    with open_store(tmp_path) as s:
+        conn = s._connection()
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_replaced_database_is_reopened(tmp_path: Path) -> None:
+    with open_store(tmp_path) as s:
+        s.reserve("old", None, {})
+        path = s.path
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    with open_store(tmp_path) as s:
+        assert s.list() == []
+        s.reserve("new", None, {})
+        assert [r.name for r in s.list()] == ["new"]
+
+
+def test_a_closed_store_does_not_close_the_shared_connection(tmp_path: Path) -> None:
+    a = open_store(tmp_path)
+    with open_store(tmp_path) as b:
+        a.close()
+        b.reserve("x", None, {})
+        assert [r.name for r in b.list()] == ["x"]
+    close_cached_connections()
+    with open_store(tmp_path) as c:  # reopens after the cache was emptied
+        assert [r.name for r in c.list()] == ["x"]
+
+
+def test_the_cache_is_bounded(tmp_path: Path) -> None:
+    close_cached_connections()
+    for i in range(store_mod._CACHE_SIZE + 5):
+        (tmp_path / str(i)).mkdir()
+        Store(tmp_path / str(i) / "state.db").close()
+    assert len(store_mod._cache()) == store_mod._CACHE_SIZE
+
+
+def test_add_and_remove_resources_are_one_transaction_each(tmp_path: Path) -> None:
+    with open_store(tmp_path) as s:
+        rec = s.reserve("r", None, {})
+        conn = s._connection()
+        before = conn.total_changes
+        rec = s.add_resources(rec.id, files=["C:\\a", "C:\\b"], endpoint_ids=["e1"])
+        assert conn.total_changes == before + 1  # one UPDATE
+        assert rec.files == ("C:\\a", "C:\\b")
+        assert rec.endpoint_ids == ("e1",)
+        assert rec.revision == 2
+        again = s.add_resources(rec.id, files=["C:\\a"])  # idempotent: no write
+        assert again.revision == 2
+        rec = s.remove_resources(rec.id, files=["C:\\b", "C:\\missing"], endpoint_ids=["e1"])
+        assert rec.files == ("C:\\a",)
+        assert rec.endpoint_ids == ()
+        assert rec.revision == 3
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX only")
+def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
+    with open_store(tmp_path) as s:
+        s.reserve("parent", None, {})
+        parent_conn = s._connection()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 1
+            try:
+                with open_store(tmp_path) as child:
+                    ok = child._connection() is not parent_conn
+                    child.reserve("child", None, {})
+                    code = 0 if ok else 2
+            finally:
+                os._exit(code)
+        _pid, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0
+        assert sorted(r.name for r in s.list()) == ["child", "parent"]
+        assert s.integrity_check() == "ok"
+        assert sys.platform != "win32"
