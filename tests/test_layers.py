@@ -55,7 +55,9 @@ def _imports(path: Path) -> list[tuple[int, str]]:
                 for alias in node.names:
                     sub = SRC / alias.name
                     is_module = sub.is_dir() or sub.with_suffix(".py").is_file()
-                    found.append((node.lineno, f"hcs_sandbox.{alias.name}" if is_module else module))
+                    found.append(
+                        (node.lineno, f"hcs_sandbox.{alias.name}" if is_module else module)
+                    )
                 continue
             found.append((node.lineno, module))
     return found

@@ -530,7 +530,8 @@ def _result_error_message(result_error: Mapping[str, Any] | None) -> str | None:
 
 
 def parse_result_document(document: str | None) -> dict[str, Any] | None:
-    """Parse a result document tolerantly: a JSON object, or None (empty, not JSON, not an object)."""
+    """Parse a result document tolerantly: a JSON object, or None (empty, not JSON, not
+    an object)."""
     if not document:
         return None
     try:
