@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from hcs_sandbox import errors
-from hcs_sandbox.sandbox import hostfacts
-from hcs_sandbox.sandbox.planner import GPU_RESOURCE_PATH, mac_for, plan
+from hcs_sandbox.sandbox import hostfacts, network
+from hcs_sandbox.sandbox.planner import GPU_RESOURCE_PATH, MAC_POOL, plan
 from hcs_sandbox.sandbox.sandbox import Sandbox
 from hcs_sandbox.sandbox.spec import BaseImage, SandboxSpec
 
@@ -42,11 +42,18 @@ def _document(sim: Any, sb: Sandbox) -> dict[str, Any]:
 
 
 def _expected(sb: Sandbox, state_dir: Path, **kw: Any) -> Any:
-    """The planner's plan for this sandbox, computed independently of Sandbox."""
+    """The planner's plan for this sandbox, computed independently of Sandbox; a networked
+    plan gets the MAC HNS assigned to the sandbox's endpoint (``Plan.with_adapter_mac``)."""
     facts = hostfacts.gather(
         sb.spec, sandbox_id=sb.id, system_id=sb.system_id, state_dir=state_dir, **kw
     )
-    return plan(sb.spec, facts)
+    planned = plan(sb.spec, facts)
+    if planned.endpoint is not None:
+        info = network.endpoint_info(planned.endpoint.ID)
+        assert info is not None
+        assert info.mac, "HNS has no MAC for the sandbox's endpoint"
+        planned = planned.with_adapter_mac(info.mac)
+    return planned
 
 
 def _lifecycle(sb: Sandbox, world: Inspector) -> dict[str, Any]:
@@ -166,19 +173,21 @@ def test_nat_sandboxes_get_their_own_adapter_and_mac(
         (adapter,) = adapters.values()
         endpoint_id = expected.facts.endpoint_id
         assert adapter["EndpointId"] == endpoint_id
-        assert adapter["MacAddress"] == mac_for(endpoint_id) == expected.facts.mac_address
+        # The endpoint was created without a MAC; HNS chose one and the adapter carries it.
+        assert expected.facts.mac_address is None
+        assert expected.endpoint_document is not None
+        assert "MacAddress" not in expected.endpoint_document
+        info = network.endpoint_info(endpoint_id)
+        assert info is not None
+        assert adapter["MacAddress"] == info.mac == sb.record.extra["mac"]
+        assert MAC_POOL[0] <= adapter["MacAddress"] <= MAC_POOL[1]
         assert list(sb.record.endpoint_ids) == [endpoint_id]
-        # HCN was given the planned MAC and reports it back.
-        assert sb.record.extra["mac"] == expected.facts.mac_address
         seen.append((expected.facts.adapter_id, endpoint_id, adapter["MacAddress"]))
     (adapter_a, endpoint_a, mac_a), (adapter_b, endpoint_b, mac_b) = seen
     assert adapter_a != adapter_b
     assert endpoint_a != endpoint_b
     assert adapter_a not in (endpoint_a, endpoint_b)
-    # MACs derive from the endpoint id (a 12-bit pool: the planner documents the birthday
-    # bound); they differ unless the two derivations collide.
-    assert mac_a != mac_b or mac_for(endpoint_a) == mac_for(endpoint_b)
-    assert mac_a != "00-15-5D-52-C0-00"
+    assert mac_a != mac_b
     a.start()
     b.start()
     a.remove(force=True)
@@ -216,20 +225,52 @@ def test_user_sid_off_windows_is_the_unix_user_form() -> None:
 
 
 def test_wsb_compat_variant_from_the_environment(
-    world: Inspector, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+    world: Inspector, state_dir: Path, sim: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The doctor's variant choice reaches the planner, with the real user SID.  The
-    simulator validates against Microsoft's public schema, so it refuses the variant's
-    undocumented fields (as a host might: that is why ``doctor --deep`` picks the variant)
-    and the create rolls back completely."""
+    """The doctor's variant choice reaches the planner, with the real user SID.  Windows
+    accepts Windows Sandbox's own document, undocumented fields and all, and so does the
+    simulator (exactly the dump's fields: sim/data/wsb-dump-fields.json), so the sandbox
+    is created, runs and is removed."""
     monkeypatch.setenv("HCS_SANDBOX_HOST_VARIANT", "wsb-compat")
-    spec = SandboxSpec(name="compat")
+    spec = SandboxSpec(name="compat", network="nat")
     facts = hostfacts.gather(spec, sandbox_id="0" * 32, system_id="0" * 32, state_dir=state_dir)
     assert facts.variant == "wsb-compat"
     memory = plan(spec, facts).document["VirtualMachine"]["ComputeTopology"]["Memory"]
     assert memory["SharedMemoryAccessSids"] == [hostfacts.user_sid()]
-    with pytest.raises(errors.InvalidJsonError, match="unknown field"):
-        Sandbox.create(spec)
+    sb = Sandbox.create(spec)
+    document = _document(sim, sb)
+    assert document == _expected(sb, state_dir).document
+    assert document["VirtualMachine"]["RunInSilo"]["NotifySiloJobCreated"] is True
+    assert document["VirtualMachine"]["ComputeTopology"]["Memory"]["EnableEpf"] is True
+    _lifecycle(sb, world)
+
+
+def test_wsb_compat_still_refuses_a_truly_unknown_key(
+    world: Inspector, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Accepting the Windows Sandbox dump's fields loosens nothing else: a key neither
+    Microsoft's schema, hcsshim nor the dump knows is refused and the create rolls back."""
+    from hcs_sandbox.sandbox import sandbox as sandbox_module
+
+    monkeypatch.setenv("HCS_SANDBOX_HOST_VARIANT", "wsb-compat")
+    real = sandbox_module._blueprint
+
+    def tampered(*args: Any, **kwargs: Any) -> Any:
+        bp = real(*args, **kwargs)
+        document = dict(bp.document)
+        vm = dict(document["VirtualMachine"])
+        vm["ComputeTopology"] = {
+            **vm["ComputeTopology"],
+            "Memory": {**vm["ComputeTopology"]["Memory"], "EnableWarpDrive": True},
+        }
+        document["VirtualMachine"] = vm
+        return sandbox_module._Blueprint(
+            **{**{f: getattr(bp, f) for f in bp.__dataclass_fields__}, "document": document}
+        )
+
+    monkeypatch.setattr(sandbox_module, "_blueprint", tampered)
+    with pytest.raises(errors.InvalidJsonError, match="EnableWarpDrive: unknown field"):
+        Sandbox.create(SandboxSpec(name="compat-unknown"))
     world.assert_nothing_left()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from hcs_sandbox.sandbox.planner import (
     VSMB_GUEST_PREFIX,
     HostFacts,
     Plan,
-    mac_for,
+    normalise_mac,
     plan,
 )
 from hcs_sandbox.sandbox.spec import BaseImage, MappedFolder, PortMapping, SandboxSpec
@@ -149,6 +150,20 @@ def _check_plan(p: Plan, top: tuple[int, int]) -> None:
         assert set(p.endpoint_document) <= set(_HNS["HostComputeEndpoint"])
         (adapter,) = devices["NetworkAdapters"].values()
         assert adapter["EndpointId"] == p.endpoint_document["ID"]
+        # No MAC is planned: HNS assigns one from the MacPool; with_adapter_mac puts it in.
+        assert "MacAddress" not in adapter
+        assert "MacAddress" not in p.endpoint_document
+        bound = p.with_adapter_mac("00-15-5d-52-c0-07")
+        (bound_adapter,) = bound.document["VirtualMachine"]["Devices"]["NetworkAdapters"].values()
+        assert bound_adapter == {**adapter, "MacAddress": "00-15-5D-52-C0-07"}
+        assert bound.compute_system.to_dict() == bound.document
+        assert "MacAddress" not in adapter  # the original plan is untouched
+        assert bound.schema_version == p.schema_version
+        assert bound.endpoint_document == p.endpoint_document
+        if p.facts.variant == "documented" or spec.base.kind != "host":
+            from hcs_sandbox.sim.validate import validate_hcs
+
+            validate_hcs(bound.document, "ComputeSystem", top)
         assert p.network_document["Name"] == NAT_NETWORK_NAME
         maps = [
             pol["Settings"]
@@ -369,11 +384,31 @@ def test_foreign_path_style_is_warned() -> None:
     assert any("/srv/data" in w and "drive letter" in w for w in p.warnings)
 
 
-def test_mac_for_stays_in_the_pool() -> None:
-    for key in ("a", "b", "sandbox", "0" * 36):
-        mac = mac_for(key)
-        assert mac.startswith("00-15-5D-52-C")
-        assert "00-15-5D-52-C0-00" <= mac <= "00-15-5D-52-CF-FF"
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("00-15-5D-52-C0-02", "00-15-5D-52-C0-02"),
+        ("00-15-5d-52-c0-0a", "00-15-5D-52-C0-0A"),
+        ("00:15:5d:52:cf:ff", "00-15-5D-52-CF-FF"),
+        (" 00-15-5D-52-C0-02\n", "00-15-5D-52-C0-02"),
+    ],
+)
+def test_normalise_mac(text: str, expected: str) -> None:
+    assert normalise_mac(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["", "00-15-5D-52-C0", "00-15-5D-52-C0-0G", "00-15:5D-52-C0-02", "00155D52C002"]
+)
+def test_normalise_mac_refuses_what_is_not_a_mac(text: str) -> None:
+    with pytest.raises(SpecError, match="not a MAC address"):
+        normalise_mac(text)
+
+
+def test_with_adapter_mac_needs_a_network() -> None:
+    spec = SandboxSpec(network="none")
+    with pytest.raises(SpecError, match="no network endpoint"):
+        plan(spec, HostFacts.for_planning(spec)).with_adapter_mac("00-15-5D-52-C0-02")
 
 
 def test_to_dict_is_json() -> None:
@@ -436,11 +471,19 @@ def test_for_sandbox_gives_each_sandbox_its_own_adapter_and_mac() -> None:
     b = facts("22222222-2222-4222-8222-222222222222")
     assert a.endpoint_id != b.endpoint_id
     assert a.adapter_id != b.adapter_id
-    assert a.mac_address != b.mac_address
+    # The MAC is HNS's to choose (from the network's MacPool), never derived here.
+    assert a.mac_address is None
+    assert b.mac_address is None
     assert a == facts("11111111-1111-4111-8111-111111111111")
     spec = SandboxSpec(network="nat", base=BaseImage("image", "/img"))
     p = plan(spec, a)
     (adapter,) = p.document["VirtualMachine"]["Devices"]["NetworkAdapters"].values()
-    assert adapter["MacAddress"] == a.mac_address
+    assert adapter == {"EndpointId": a.endpoint_id}
     assert p.endpoint_document is not None
-    assert p.endpoint_document["MacAddress"] == a.mac_address
+    assert "MacAddress" not in p.endpoint_document
+    # An explicit MAC in the facts is requested from HNS and put in the adapter.
+    explicit = plan(spec, dataclasses.replace(a, mac_address="00-15-5D-52-C0-09"))
+    assert explicit.endpoint_document is not None
+    assert explicit.endpoint_document["MacAddress"] == "00-15-5D-52-C0-09"
+    (adapter,) = explicit.document["VirtualMachine"]["Devices"]["NetworkAdapters"].values()
+    assert adapter["MacAddress"] == "00-15-5D-52-C0-09"

@@ -73,7 +73,8 @@ def test_network_endpoint_lifecycle(api: Api) -> None:
     assert hr == 0, err
     endpoint = query(api, "HcnQueryEndpointProperties", ep.value or 0)
     assert endpoint["IpConfigurations"] == [{"IpAddress": "192.168.100.2", "PrefixLength": 24}]
-    assert endpoint["MacAddress"] == "00-15-5D-52-C0-02"
+    # HNS assigns the MAC from the network's MacPool: the pool's first free address.
+    assert endpoint["MacAddress"] == "00-15-5D-52-C0-00"
     listing = ctypes.c_void_p()
     filt = json.dumps(
         {"SchemaVersion": {"Major": 2, "Minor": 0}, "Filter": json.dumps({"Name": "ep1"})}
@@ -109,6 +110,74 @@ def test_network_endpoint_lifecycle(api: Api) -> None:
     )
     assert hr == H.HCN_E_NETWORK_NOT_FOUND
     assert net_id in json.loads(err or "")["Error"]
+
+
+def _endpoint(api: Api, net: int, net_id: str, **extra: object) -> tuple[int, str | None, str]:
+    """HcnCreateEndpoint on ``net``: (hresult, error record, MacAddress or "")."""
+    ep = ctypes.c_void_p()
+    body = json.dumps(
+        {"HostComputeNetwork": net_id, "SchemaVersion": {"Major": 2, "Minor": 0}, **extra}
+    )
+    hr, err = hcn(api, "HcnCreateEndpoint", net, ctypes.byref(guid()), body, ctypes.byref(ep))
+    if hr != 0:
+        return hr, err, ""
+    mac = str(query(api, "HcnQueryEndpointProperties", ep.value or 0)["MacAddress"])
+    assert api.HcnCloseEndpoint(ep.value) == 0
+    return hr, err, mac
+
+
+def test_endpoint_macs_come_from_the_pool_uniquely(api: Api) -> None:
+    """Endpoints created without a MAC each get a distinct one from the network's MacPool
+    (ranges inclusive); a deleted endpoint's MAC is free again; an exhausted pool fails the
+    create with an HCN error record (HRESULT UNCONFIRMED: HCNHResult.md has no pool code)."""
+    small = dict(NAT)
+    small["MacPool"] = {
+        "Ranges": [
+            {"StartMacAddress": "00-15-5D-AA-00-FE", "EndMacAddress": "00-15-5D-AA-00-FF"},
+            {"StartMacAddress": "00-15-5d-aa-01-10", "EndMacAddress": "00-15-5d-aa-01-10"},
+        ]
+    }
+    net_guid = str(uuid.uuid4())
+    net = ctypes.c_void_p()
+    hr, err = hcn(
+        api, "HcnCreateNetwork", ctypes.byref(guid(net_guid)), json.dumps(small), ctypes.byref(net)
+    )
+    assert (hr, err) == (0, None)
+    macs = [_endpoint(api, net.value or 0, net_guid)[2] for _ in range(3)]
+    assert macs == ["00-15-5D-AA-00-FE", "00-15-5D-AA-00-FF", "00-15-5D-AA-01-10"]
+    hr, err, _ = _endpoint(api, net.value or 0, net_guid)
+    assert hr == H.HCN_E_INVALID_ENDPOINT
+    record = json.loads(err or "")
+    assert record["ErrorCode"] == H.HCN_E_INVALID_ENDPOINT
+    assert "MacPool" in record["Error"]
+    assert "no free MAC" in record["Error"]
+    # Free the middle one: the next endpoint gets exactly that MAC back.
+    ids = json.loads(_enumerate(api) or "[]")
+    middle = next(i for i in ids if _mac_of(api, i) == "00-15-5D-AA-00-FF")
+    assert hcn(api, "HcnDeleteEndpoint", ctypes.byref(guid(middle)))[0] == 0
+    assert _endpoint(api, net.value or 0, net_guid)[2] == "00-15-5D-AA-00-FF"
+    # An explicit MAC is taken as given (HNS documents no duplicate check; the simulator
+    # does not invent one), even outside the pool.
+    hr, err, mac = _endpoint(api, net.value or 0, net_guid, MacAddress="00-15-5D-AA-00-FE")
+    assert (hr, err, mac) == (0, None, "00-15-5D-AA-00-FE")
+    for endpoint_id in json.loads(_enumerate(api) or "[]"):
+        assert hcn(api, "HcnDeleteEndpoint", ctypes.byref(guid(endpoint_id)))[0] == 0
+    assert hcn(api, "HcnDeleteNetwork", ctypes.byref(guid(net_guid)))[0] == 0
+    assert api.HcnCloseNetwork(net.value) == 0
+
+
+def _enumerate(api: Api) -> str | None:
+    listing = ctypes.c_void_p()
+    assert hcn(api, "HcnEnumerateEndpoints", None, ctypes.byref(listing))[0] == 0
+    return api.take(listing, "CoTaskMemFree")
+
+
+def _mac_of(api: Api, endpoint_id: str) -> str:
+    ep = ctypes.c_void_p()
+    assert hcn(api, "HcnOpenEndpoint", ctypes.byref(guid(endpoint_id)), ctypes.byref(ep))[0] == 0
+    mac = str(query(api, "HcnQueryEndpointProperties", ep.value or 0)["MacAddress"])
+    assert api.HcnCloseEndpoint(ep.value) == 0
+    return mac
 
 
 def test_hcn_invalid_json_error_record(api: Api) -> None:

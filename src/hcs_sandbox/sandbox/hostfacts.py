@@ -18,9 +18,11 @@ The planner is pure; this module does the looking-up:
 * **the base** — :func:`hcs_sandbox.sandbox.storage.resolve_base`;
 * **the host-base document variant** — :func:`hcs_sandbox.sandbox.doctor.preferred_variant`
   (what ``doctor --deep`` saw boot, or ``HCS_SANDBOX_HOST_VARIANT``), else ``documented``;
-* **per-sandbox ids** — :meth:`HostFacts.for_sandbox` derives the endpoint id, the network
-  adapter id and the MAC from the sandbox id, so every sandbox gets its own and a
-  re-created persistent sandbox keeps them.
+* **per-sandbox ids** — :meth:`HostFacts.for_sandbox` derives the endpoint id and the
+  network adapter id from the sandbox id, so every sandbox gets its own and a re-created
+  persistent sandbox keeps them.  The MAC is not a host fact: HNS assigns it from the NAT
+  network's ``MacPool`` when the endpoint is created, and the sandbox layer copies it into
+  the adapter (:meth:`hcs_sandbox.sandbox.planner.Plan.with_adapter_mac`).
 """
 
 from __future__ import annotations

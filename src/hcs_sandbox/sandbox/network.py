@@ -107,7 +107,12 @@ def network_exists(network_id: str) -> bool:
 def create_endpoint(network_id: str, document: Mapping[str, Any]) -> EndpointInfo:
     """Create the sandbox's endpoint (``HcnCreateEndpoint``) on the network and read back
     its MAC and IP (``HcnQueryEndpointProperties``). On failure after the endpoint exists
-    it is deleted again."""
+    it is deleted again.
+
+    The planner's document has no ``MacAddress``: HNS assigns a free one from the network's
+    ``MacPool``, and the caller puts the returned :attr:`EndpointInfo.mac` in the compute
+    system's adapter (``Plan.with_adapter_mac``; hcsshim ``internal/uvm/network.go``
+    ``addNIC``)."""
     from hcs_sandbox.hcs import network as hcn
 
     endpoint_id = _doc_id(document, "endpoint")

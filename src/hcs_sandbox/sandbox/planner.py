@@ -24,6 +24,11 @@ Each base kind follows a known, published design (docs/planner.md has the whole 
     §4.9): UEFI boot from the disk on SCSI controller ``Primary disk``, through a differencing
     disk whose parent is the user's VHDX, so the original is never written.
 
+Network adapters: the planner names the endpoint but not its MAC.  HNS assigns the MAC
+from the NAT network's ``MacPool`` when the endpoint is created without one (what hcsshim
+does: ``hcn/hcnendpoint.go``, ``internal/uvm/network.go``), and the sandbox layer copies it
+into the adapter with :meth:`Plan.with_adapter_mac` before ``HcsCreateComputeSystem``.
+
 Security defaults in every document: no network adapter unless a network is asked for; no
 display devices when headless; mapped folders read-only unless asked; HvSocket default
 bind/connect descriptors limited to SYSTEM (Windows Sandbox's own, §1.3) or SYSTEM +
@@ -34,9 +39,9 @@ needs the HCS-internal guest connection: hcs-api.md §0.9); ``Owner`` ``hcs-sand
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import ntpath
 import posixpath
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -110,6 +115,7 @@ from hcs_sandbox.schema.network import HCN_DEFAULT_SCHEMA, PROTOCOL_TCP, PROTOCO
 __all__ = [
     "DEFAULT_SCRATCH_BYTES",
     "GPU_RESOURCE_PATH",
+    "MAC_POOL",
     "NAT_GATEWAY",
     "NAT_NETWORK_ID",
     "NAT_NETWORK_NAME",
@@ -125,6 +131,7 @@ __all__ = [
     "ScratchPlan",
     "SessionOptions",
     "Variant",
+    "normalise_mac",
     "plan",
 ]
 
@@ -245,6 +252,9 @@ class HostFacts:
     ``terminate_on_close``: ask HCS to kill the VM when the last handle closes — only for
     ephemeral sandboxes owned by one process (``Sandbox.run()``); detached sandboxes
     (``run -d``) must outlive the CLI, so the default is False.
+    ``mac_address``: a MAC to *request* for the endpoint (and the adapter).  Default None:
+    the endpoint document carries no ``MacAddress``, HNS assigns one from the network's
+    ``MacPool`` and the sandbox layer puts it in the adapter (:meth:`Plan.with_adapter_mac`).
     """
 
     sandbox_id: str
@@ -340,7 +350,6 @@ class HostFacts:
             "supported_schema_versions": versions,
             "endpoint_id": str(uuid.uuid5(_PLACEHOLDER_NS, f"endpoint:{sid}")),
             "adapter_id": str(uuid.uuid5(_PLACEHOLDER_NS, f"adapter:{sid}")),
-            "mac_address": mac_for(sid),
             "user_sid": _PLACEHOLDER_SID,
             "variant": variant,
             "path_style": "windows",
@@ -364,9 +373,10 @@ class HostFacts:
         terminate_on_close: bool = False,
         **overrides: Any,
     ) -> HostFacts:
-        """Facts for a real create: per-sandbox adapter id and MAC derived from the ids
-        (UUIDv5 / :func:`mac_for`), so every sandbox gets its own; the endpoint id defaults
-        to a UUIDv5 of the sandbox id (stable across re-creates of a persistent sandbox)."""
+        """Facts for a real create: a per-sandbox adapter id (UUIDv5 of the sandbox id); the
+        endpoint id defaults to a UUIDv5 of the sandbox id (stable across re-creates of a
+        persistent sandbox).  No MAC: HNS assigns it when the endpoint is created (see
+        :meth:`Plan.with_adapter_mac`)."""
         ns = uuid.uuid5(_PLACEHOLDER_NS, sandbox_id)
         endpoint = endpoint_id or str(uuid.uuid5(ns, "endpoint"))
         values: dict[str, Any] = {
@@ -377,7 +387,6 @@ class HostFacts:
             "supported_schema_versions": tuple(supported_schema_versions),
             "endpoint_id": endpoint,
             "adapter_id": str(uuid.uuid5(ns, "adapter")),
-            "mac_address": mac_for(endpoint),
             "user_sid": user_sid,
             "variant": variant,
             "path_style": path_style,
@@ -398,15 +407,22 @@ class HostFacts:
         return out
 
 
-def mac_for(key: str) -> str:
-    """A MAC inside :data:`MAC_POOL` derived from ``key`` (deterministic; 4096 addresses).
+_MAC_RE = re.compile(r"[0-9A-Fa-f]{2}([-:])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}")
 
-    Two sandboxes may collide (birthday bound); the endpoint create then fails with a clear
-    HCN error and a retry with another id succeeds.  See docs/notes/windows-notes-planner.md.
-    """
-    digest = hashlib.sha256(key.encode("utf-8")).digest()
-    low = ((digest[0] << 8) | digest[1]) & 0x0FFF
-    return f"00-15-5D-52-{0xC0 | (low >> 8):02X}-{low & 0xFF:02X}"
+
+def normalise_mac(mac: str) -> str:
+    """``mac`` in the form HCS and HNS write it: six upper-case hex pairs joined by ``-``
+    (``NetworkAdapter.MacAddress`` "00-15-5D-xx-xx-xx": SchemaReference.md; HNS_Schema.md
+    ``MacAddress``).  Accepts ``-`` or ``:`` separators; anything else is a SpecError."""
+    text = mac.strip() if isinstance(mac, str) else ""
+    if not _MAC_RE.fullmatch(text):
+        raise _fail(
+            "mac_address",
+            mac,
+            f"{mac!r} is not a MAC address (six hex pairs such as 00-15-5D-52-C0-02)",
+            remedy="pass the MacAddress HNS reported for the endpoint",
+        )
+    return text.replace(":", "-").upper()
 
 
 # --------------------------------------------------------------------------------------
@@ -498,6 +514,36 @@ class Plan:
     logon_command: str | None
     terminate_on_last_handle_closed: bool
     warnings: tuple[str, ...] = field(default=())
+
+    def with_adapter_mac(self, mac: str) -> Plan:
+        """This plan with ``mac`` as the ``MacAddress`` of the adapter bound to this plan's
+        endpoint: the MAC HNS assigned when the endpoint was created (read back with
+        ``HcnQueryEndpointProperties``).  hcsshim does the same: the adapter gets the
+        endpoint's ``MacAddress`` (``internal/uvm/network.go``; ``internal/vm/hcs/network.go``
+        ``AddNIC``).  Pure: returns a new Plan (document rebuilt); ``self`` is unchanged.
+        Raises SpecError when the plan has no network adapter or ``mac`` is not a MAC."""
+        if self.endpoint is None:
+            raise _fail(
+                "network",
+                self.spec.network,
+                "this plan has no network endpoint, so no adapter to give a MAC",
+                remedy="this is a bug in the caller: only networked sandboxes get a MAC",
+            )
+        value = normalise_mac(mac)
+        system = type(self.compute_system).from_dict(self.document)
+        vm = system.VirtualMachine
+        adapters = vm.Devices.NetworkAdapters if vm and vm.Devices else None
+        bound = [a for a in (adapters or {}).values() if a.EndpointId == self.endpoint.ID]
+        if not bound:
+            raise _fail(
+                "network",
+                self.spec.network,
+                f"the compute-system document has no adapter for endpoint {self.endpoint.ID}",
+                remedy="this is a bug in the planner; please report it",
+            )
+        for adapter in bound:
+            adapter.MacAddress = value
+        return dataclasses.replace(self, compute_system=system, document=system.to_dict())
 
     @property
     def network_document(self) -> dict[str, Any] | None:
@@ -1094,7 +1140,10 @@ class _Planner:
         )
         # [MP] and hcsshim put EndpointId + MacAddress in the adapter (hcs-api.md §6.3); the
         # 2.4 InstanceId is left out so networking works on 2.1 hosts.  The map key is the
-        # adapter id (hcsshim: a fresh GUID per adapter, internal/uvm/network.go).
+        # adapter id (hcsshim: a fresh GUID per adapter, internal/uvm/network.go).  The MAC
+        # is the one HNS assigns to the endpoint (hcsshim creates endpoints without one and
+        # copies endpoint.MacAddress into the adapter): left out here unless the facts ask
+        # for one; Plan.with_adapter_mac fills it in once the endpoint exists.
         adapter = NetworkAdapter(EndpointId=facts.endpoint_id, MacAddress=facts.mac_address)
         devices.NetworkAdapters = {facts.adapter_id or facts.endpoint_id: adapter}
         return network, endpoint

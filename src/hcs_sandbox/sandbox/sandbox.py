@@ -154,6 +154,8 @@ class _Blueprint:
     closes (``ShouldTerminateOnLastHandleClosed``).
     ``guest_links``: ``Plan.guest_links`` as dicts (the create-time mapped folders to link
     in the guest after each start: ``files.link_created_mappings``).
+    ``document_with_mac``: ``document`` with the endpoint's MAC (the one HNS assigned) in
+    its network adapter (``Plan.with_adapter_mac``); None keeps ``document`` as it is.
     """
 
     document: dict[str, Any]
@@ -166,6 +168,7 @@ class _Blueprint:
     gpu_request: dict[str, Any] | None = None
     terminate_on_close: bool = False
     guest_links: tuple[dict[str, Any], ...] = ()
+    document_with_mac: Callable[[str], dict[str, Any]] | None = None
 
 
 def _blueprint(
@@ -177,8 +180,8 @@ def _blueprint(
     terminate_on_close: bool = False,
 ) -> _Blueprint:
     """Gather this host's facts for the record (:mod:`hcs_sandbox.sandbox.hostfacts`: base,
-    cached schema versions, the user's SID, the doctor's variant, per-sandbox endpoint,
-    adapter id and MAC) and run the planner (:func:`hcs_sandbox.sandbox.planner.plan`).
+    cached schema versions, the user's SID, the doctor's variant, per-sandbox endpoint and
+    adapter ids) and run the planner (:func:`hcs_sandbox.sandbox.planner.plan`).
 
     ``fresh`` does not change the plan: a re-created persistent sandbox gets the same
     documents and ids (they derive from the record id); ``_provision`` decides which files
@@ -214,6 +217,7 @@ def _blueprint(
         gpu_request=planned.gpu_request,
         terminate_on_close=planned.terminate_on_last_handle_closed,
         guest_links=tuple(link.to_dict() for link in planned.guest_links),
+        document_with_mac=lambda mac: planned.with_adapter_mac(mac).document,
     )
 
 
@@ -373,6 +377,7 @@ class Sandbox:
             if path in foreign:
                 undo.push(f"revoke access to {path}", _revoker(system_id, path))
 
+        document = bp.document
         if bp.endpoint is not None:
             assert bp.network is not None
             _notify(progress, "preparing the NAT network")
@@ -394,9 +399,21 @@ class Sandbox:
                 )
                 info = network.create_endpoint(network_id, bp.endpoint)
             self._record = store.update(rid, merge_extra={"ip": info.ip, "mac": info.mac})
+            # The endpoint was created without a MAC: HNS picked a free one from the
+            # network's MacPool.  The adapter must carry that MAC (hcsshim addNIC:
+            # internal/uvm/network.go), so it goes into the document now.
+            if bp.document_with_mac is not None:
+                if not info.mac:
+                    raise errors.HcsSandboxError(
+                        f"HNS reported no MAC address for endpoint {endpoint_id}, so the "
+                        "sandbox's network adapter cannot be bound to it",
+                        remedy="check the host network service (hcs-sandbox doctor), or "
+                        "create the sandbox with --network none",
+                    )
+                document = bp.document_with_mac(info.mac)
 
         _notify(progress, "creating the compute system")
-        system = ComputeSystem.create(system_id, bp.document)
+        system = ComputeSystem.create(system_id, document)
         undo.push("terminate the compute system", lambda: _terminate_quietly(system))
         with self._lock:
             self._system = system
@@ -963,12 +980,17 @@ class Sandbox:
         """Append a line to the sandbox's log (never fails the operation)."""
         try:
             path = self._log_path()
-            if not path.parent.parent.is_dir():
-                return
-            path.parent.mkdir(exist_ok=True)
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-            with path.open("a", encoding="utf-8") as fh:
-                fh.write(f"{stamp}Z {text}\n")
+            line = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime())}Z {text}\n"
+            try:
+                fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed just below
+            except FileNotFoundError:
+                # First line: make logs/, but only inside an existing sandbox folder.
+                if not path.parent.parent.is_dir():
+                    return
+                path.parent.mkdir(exist_ok=True)
+                fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed just below
+            with fh:
+                fh.write(line)
         except OSError as exc:
             _log.debug("could not write the log of %s: %s", self._record.name, exc)
 

@@ -199,6 +199,19 @@ class ProcessHandle:
     cb_lock: threading.RLock = field(default_factory=threading.RLock)
 
 
+def _mac_value(text: Any) -> int | None:
+    """A MAC string (``00-15-5D-52-C0-00`` or with ``:``) as an integer, else None."""
+    if not isinstance(text, str):
+        return None
+    raw = text.replace("-", "").replace(":", "")
+    if len(raw) != 12:
+        return None
+    try:
+        return int(raw, 16)
+    except ValueError:
+        return None
+
+
 @dataclass(eq=False)
 class HcnHandle:
     handle: int
@@ -2559,7 +2572,7 @@ class Simulator:
                         "Routes", [{"NextHop": str(gateway), "DestinationPrefix": "0.0.0.0/0"}]
                     )
             if not record.get("MacAddress"):
-                record["MacAddress"] = self._mac(net, host)
+                record["MacAddress"] = self._free_mac(net)
             net["_NextHost"] = host + 1
             self.store.write("networks", handle.object_id, net)
             self.store.write("endpoints", ep_id, record)
@@ -2584,15 +2597,41 @@ class Simulator:
                         return ipaddress.ip_address(route["NextHop"])
         return None
 
-    @staticmethod
-    def _mac(net: dict[str, Any], host: int) -> str:
-        start = "00-15-5D-00-00-00"
-        for mac_range in (net.get("MacPool") or {}).get("Ranges") or []:
-            start = mac_range.get("StartMacAddress") or start
-            break
-        value = int(start.replace("-", "").replace(":", ""), 16) + host
-        raw = f"{value:012X}"
-        return "-".join(raw[i : i + 2] for i in range(0, 12, 2))
+    def _free_mac(self, net: dict[str, Any]) -> str:
+        """The lowest MAC of the network's ``MacPool`` ranges that no endpoint on this host
+        holds (call with the store lock held).
+
+        HNS assigns an endpoint created without ``MacAddress`` a MAC from its network's
+        ``MacPool`` (HNS_Schema.md ``MacPool``/``MacRange``; hcsshim creates endpoints
+        without one and reads ``MacAddress`` back: ``hcn/hcnendpoint.go``,
+        ``internal/uvm/network.go``).  Simulated choices (UNCONFIRMED on Windows): the
+        lowest free address, ranges inclusive, unique host-wide; a network without a pool
+        draws from ``00-15-5D-00-00-00``..``00-15-5D-00-FF-FF``.  An exhausted pool fails
+        with HCN_E_INVALID_ENDPOINT: HCNHResult.md has no pool-exhausted code, so the real
+        HRESULT is UNCONFIRMED.  An explicit ``MacAddress`` is taken as given (whether HNS
+        refuses a duplicate one is not documented, so the simulator does not)."""
+        ranges: list[tuple[int, int]] = []
+        for item in (net.get("MacPool") or {}).get("Ranges") or []:
+            if isinstance(item, dict):
+                low = _mac_value(item.get("StartMacAddress"))
+                high = _mac_value(item.get("EndMacAddress"))
+                if low is not None and high is not None and low <= high:
+                    ranges.append((low, high))
+        if not ranges:
+            ranges = [(0x00155D000000, 0x00155D00FFFF)]
+        taken = {_mac_value(ep.get("MacAddress")) for ep in self.store.records("endpoints")}
+        size = 0
+        for low, high in ranges:
+            size += high - low + 1
+            for value in range(low, high + 1):
+                if value not in taken:
+                    raw = f"{value:012X}"
+                    return "-".join(raw[i : i + 2] for i in range(0, 12, 2))
+        raise _Failure(
+            H.HCN_E_INVALID_ENDPOINT,
+            f"the MacPool of network {net.get('ID')} has no free MAC address "
+            f"({size} addresses, all in use)",
+        )
 
     def HcnOpenEndpoint(self, guid: Any, out: Any, error: Any) -> int:
         if not out or not guid:

@@ -9,6 +9,13 @@ reading of the newer SchemaReference (2.4-2.6); see :data:`FIELD_VERSIONS`.  A f
 that table is 2.0/2.1 (every host that has computecore.dll supports 2.1) or an undated hcsshim
 extra (:func:`undated_fields`), accepted at any version.
 
+Windows also accepts a few fields that neither Microsoft's schema nor hcsshim names: the ones
+in the document Windows Sandbox itself passes to ``HcsCreateComputeSystem`` (MouriNaruto/MouriDocs
+``docs/4/ReadMe.md``; research notes windows-sandbox.md §1.3).  Exactly those fields, with the
+types the dump shows, are listed in ``data/wsb-dump-fields.json`` (:func:`wsb_dump_fields`) and
+accepted from the schema version that document declares (2.4).  Every other unknown key is
+still rejected.
+
 HCN documents (HostComputeNetwork, HostComputeEndpoint, HostComputeQuery, modify requests) are
 checked against :data:`HCN_TYPES`, written from hcsshim ``hcn/hcnnetwork.go``,
 ``hcn/hcnendpoint.go``, ``hcn/hcnpolicy.go`` and MicrosoftDocs
@@ -32,6 +39,7 @@ __all__ = [
     "undated_fields",
     "validate_hcn",
     "validate_hcs",
+    "wsb_dump_fields",
 ]
 
 Version = tuple[int, int]
@@ -169,6 +177,38 @@ _ANY = {"interface{}", "json.RawMessage", "v1.Metrics", "http.Client", "any"}
 
 
 @lru_cache(maxsize=1)
+def _wsb_dump() -> dict[str, Any]:
+    data = resources.files("hcs_sandbox.sim").joinpath("data")
+    table: dict[str, Any] = json.loads(
+        data.joinpath("wsb-dump-fields.json").read_text(encoding="utf-8")
+    )
+    return table
+
+
+def _version_of(text: str) -> Version:
+    major, minor = text.split(".")
+    return int(major), int(minor)
+
+
+@lru_cache(maxsize=1)
+def wsb_dump_fields() -> dict[str, Version]:
+    """``"Type.Field"`` -> schema version for each field known to Windows only from Windows
+    Sandbox's own document (undocumented; ``data/wsb-dump-fields.json`` names the source)."""
+    table = _wsb_dump()
+    since = _version_of(table["since"])
+    return {
+        f"{type_name}.{field}": since
+        for type_name, fields in table["fields"].items()
+        for field in fields
+    }
+
+
+@lru_cache(maxsize=1)
+def _versions() -> dict[str, Version]:
+    return {**FIELD_VERSIONS, **wsb_dump_fields()}
+
+
+@lru_cache(maxsize=1)
 def _hcs_schema() -> tuple[dict[str, dict[str, str]], dict[str, str], dict[str, list[str]]]:
     data = resources.files("hcs_sandbox.sim").joinpath("data")
     schema = json.loads(data.joinpath("hcs-schema.json").read_text(encoding="utf-8"))
@@ -176,7 +216,21 @@ def _hcs_schema() -> tuple[dict[str, dict[str, str]], dict[str, str], dict[str, 
     enums: dict[str, list[str]] = {k: list(v) for k, v in summary["enums"].items()}
     for name, values in _EXTRA_ENUMS.items():
         enums[name] = sorted(set(enums.get(name, [])) | set(values))
-    return schema["types"], schema["aliases"], enums
+    types: dict[str, dict[str, str]] = {k: dict(v) for k, v in schema["types"].items()}
+    # Windows Sandbox's undocumented fields (see the module docstring): added field by field,
+    # never replacing a field the public schema or hcsshim already types.
+    wsb = _wsb_dump()
+    for type_name, fields in wsb["types"].items():
+        if type_name in types:
+            raise RuntimeError(f"wsb-dump-fields.json: type {type_name} already exists")
+        types[type_name] = dict(fields)
+    for type_name, fields in wsb["fields"].items():
+        known = types[type_name]
+        for field, go_type in fields.items():
+            if field in known:
+                raise RuntimeError(f"wsb-dump-fields.json: {type_name}.{field} already exists")
+            known[field] = go_type
+    return types, schema["aliases"], enums
 
 
 @lru_cache(maxsize=1)
@@ -186,11 +240,15 @@ def undated_fields() -> list[str]:
     data = resources.files("hcs_sandbox.sim").joinpath("data")
     summary = json.loads(data.joinpath("hcs-openapi-summary.json").read_text(encoding="utf-8"))
     documented: dict[str, list[str]] = summary["documented_fields"]
+    dated = _versions()
+    wsb_types = set(_wsb_dump()["types"])
     out = []
     for type_name, fields in types.items():
+        if type_name in wsb_types:
+            continue
         known = set(documented.get(type_name, []))
         for field in fields:
-            if field not in known and f"{type_name}.{field}" not in FIELD_VERSIONS:
+            if field not in known and f"{type_name}.{field}" not in dated:
                 out.append(f"{type_name}.{field}")
     return sorted(out)
 
@@ -331,7 +389,7 @@ class _Checker:
 def validate_hcs(value: Any, type_name: str, max_version: Version | None, path: str = "") -> None:
     """Check ``value`` against HCS schema type ``type_name``; raise :class:`SchemaError`."""
     types, aliases, enums = _hcs_schema()
-    checker = _Checker(types, aliases, enums, max_version, FIELD_VERSIONS, _REQUIRED)
+    checker = _Checker(types, aliases, enums, max_version, _versions(), _REQUIRED)
     checker.check(value, type_name, path)
     if type_name == "ComputeSystem":
         kinds = [
