@@ -29,6 +29,8 @@ __all__ = [
     "parse_key_value",
     "parse_map",
     "parse_publish",
+    "seconds",
+    "seconds_or_zero",
     "spec_from_args",
     "with_simulated",
 ]
@@ -237,6 +239,27 @@ def parse_base(text: str) -> tuple[str, str | None]:
     if kind in {"image", "vhdx"} and sep and path:
         return kind, path
     raise _spec_error(f"invalid --base {text!r}", field="base", value=text, allowed=allowed)
+
+
+def _seconds(text: str, *, zero_ok: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    bound = ">= 0" if zero_ok else "> 0"
+    if not (value >= 0 if zero_ok else value > 0) or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: expected a number {bound}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """An argparse ``type``: a finite number of seconds > 0."""
+    return _seconds(text, zero_ok=False)
+
+
+def seconds_or_zero(text: str) -> float:
+    """An argparse ``type``: a finite number of seconds >= 0."""
+    return _seconds(text, zero_ok=True)
 
 
 def _int_option(text: str, *, option: str, field: str, allowed: str) -> int:

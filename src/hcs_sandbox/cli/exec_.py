@@ -24,17 +24,8 @@ if TYPE_CHECKING:
     from hcs_sandbox.sandbox.guest import GuestProcess
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: expected a number > 0")
-    return value
-
-
 def register(subparsers: Any) -> argparse.ArgumentParser:
+    from hcs_sandbox.cli.common import seconds
     from hcs_sandbox.cli.main import add_global_options
 
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -67,7 +58,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--timeout",
-        type=_seconds,
+        type=seconds,
         metavar="SECONDS",
         help="kill the command after this many seconds and exit 124",
     )

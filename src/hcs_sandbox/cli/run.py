@@ -51,18 +51,8 @@ def _split_command(parser: argparse.ArgumentParser) -> None:
     setattr(parser, "parse_known_args", parse_known_args)  # noqa: B010 - instance override
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: expected a number >= 0")
-    return value
-
-
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    from hcs_sandbox.cli.common import add_common, add_spec_options
+    from hcs_sandbox.cli.common import add_common, add_spec_options, seconds_or_zero
 
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "run",
@@ -84,7 +74,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--stop-timeout",
-        type=_seconds,
+        type=seconds_or_zero,
         default=30.0,
         metavar="SECONDS",
         help="graceful-shutdown time before terminating, at the end or on Ctrl+C (default 30)",

@@ -10,18 +10,8 @@ import argparse
 from typing import Any
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: expected a number >= 0")
-    return value
-
-
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    from hcs_sandbox.cli.common import add_common, names_argument
+    from hcs_sandbox.cli.common import add_common, names_argument, seconds_or_zero
 
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "stop",
@@ -31,7 +21,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "-t",
         "--time",
-        type=_seconds,
+        type=seconds_or_zero,
         default=30.0,
         metavar="SECONDS",
         help="seconds to wait for a graceful shutdown before terminating (default 30)",

@@ -13,18 +13,8 @@ import argparse
 from typing import Any
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: expected a number > 0")
-    return value
-
-
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    from hcs_sandbox.cli.common import add_common, names_argument
+    from hcs_sandbox.cli.common import add_common, names_argument, seconds
 
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "wait",
@@ -33,7 +23,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--timeout",
-        type=_seconds,
+        type=seconds,
         default=None,
         metavar="SECONDS",
         help="give up after this many seconds per sandbox (exit code 124)",

@@ -26,6 +26,7 @@ __all__ = [
     "failed",
     "native",
     "optional_json",
+    "wbuf",
 ]
 
 NativeFunction = Callable[..., Any]
@@ -103,6 +104,11 @@ def dumps(document: str | Mapping[str, Any] | None) -> str | None:
     if document is None or isinstance(document, str):
         return document
     return json.dumps(document, separators=(",", ":"))
+
+
+def wbuf(text: str | None) -> ctypes.Array[ctypes.c_wchar] | None:
+    """A wide-string buffer that stays alive as long as we hold it (``PCWSTR`` input)."""
+    return None if text is None else ctypes.create_unicode_buffer(text)
 
 
 def optional_json(text: str | None, *, function: str) -> Any:

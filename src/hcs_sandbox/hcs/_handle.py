@@ -15,14 +15,36 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from types import TracebackType
+from typing import TypeVar
 
 from hcs_sandbox import errors
 
-__all__ = ["HandleGuard"]
+__all__ = ["ClosingContext", "HandleGuard"]
 
 _log = logging.getLogger("hcs_sandbox.hcs")
 
 E_HANDLE = 0x80070006  # ERROR_INVALID_HANDLE as an HRESULT (winerror.h; hcsshim errors.go)
+
+_Self = TypeVar("_Self", bound="ClosingContext")
+
+
+class ClosingContext:
+    """``with obj:`` closes ``obj`` on the way out (the RAII wrappers share this)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 class HandleGuard:

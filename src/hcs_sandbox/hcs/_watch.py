@@ -8,22 +8,35 @@ Terminal events, as hcsshim handles them (``internal/hcs/v2/notification.go``):
 ``HcsEventSystemExited`` / ``HcsEventProcessExited`` publish the exit status;
 ``HcsEventServiceDisconnect`` aborts every waiter (vmcompute went away).  Closing the handle
 releases waiters without publishing an exit (HCS sends no final event on close).
+
+Compute systems and processes register, wait and wait natively the same way; the shared
+code is here (:func:`set_event_callback`, :meth:`Watch.wait_exit`, :func:`wait_native_exit`).
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
+from hcs_sandbox import errors
+from hcs_sandbox.hcs import events
+from hcs_sandbox.hcs._call import check, native, optional_json
+from hcs_sandbox.hcs._handle import ClosingContext, HandleGuard
 from hcs_sandbox.hcs.events import Event
-from hcs_sandbox.native.types import HcsEventType
+from hcs_sandbox.hcs.operation import timeout_ms
+from hcs_sandbox.native.types import HcsEventOptions, HcsEventType
 
-__all__ = ["EventSink", "Watch"]
+__all__ = ["EventSink", "Watch", "Watched", "set_event_callback", "wait_native_exit"]
 
 _log = logging.getLogger("hcs_sandbox.hcs")
+
+HCS_E_OPERATION_TIMEOUT = 0x80370118  # HCSHResult.md
+HCS_E_SERVICE_DISCONNECT = 0x8037011E  # HCSHResult.md
+E_HANDLE = 0x80070006  # winerror.h ERROR_INVALID_HANDLE
 
 EventSink = Callable[[Event], None] | queue.Queue[Event]
 
@@ -86,6 +99,37 @@ class Watch:
     def wait(self, timeout: float | None) -> bool:
         return self._done.wait(timeout)
 
+    def wait_exit(
+        self,
+        limit: float,
+        *,
+        exit_event: str,
+        close_function: str,
+        waiting_for: str,
+        closed_context: str,
+    ) -> dict[str, Any]:
+        """Wait for the exit event; returns (a copy of) its status document.
+
+        Raises ``HCS_E_OPERATION_TIMEOUT`` (``function=exit_event``) after ``limit`` seconds,
+        ``HCS_E_SERVICE_DISCONNECT`` when vmcompute disconnected, and ``E_HANDLE``
+        (``function=close_function``, ``context=closed_context``) when the handle was closed.
+        """
+        if not self.wait(limit):
+            raise errors.error_from_hresult(
+                HCS_E_OPERATION_TIMEOUT,
+                function=exit_event,
+                context=f"waiting {limit:g} s for {waiting_for}",
+            )
+        if self.exited:
+            return dict(self.exit_status or {})
+        if self.disconnected:
+            raise errors.error_from_hresult(
+                HCS_E_SERVICE_DISCONNECT,
+                function="HcsEventServiceDisconnect",
+                context=f"waiting for {waiting_for}",
+            )
+        raise errors.error_from_hresult(E_HANDLE, function=close_function, context=closed_context)
+
     def subscribe(self, sink: EventSink) -> int:
         with self._lock:
             token = self._next_token
@@ -96,3 +140,93 @@ class Watch:
     def unsubscribe(self, token: int) -> None:
         with self._lock:
             self._sinks.pop(token, None)
+
+
+_W = TypeVar("_W", bound="Watched")
+
+
+class Watched(ClosingContext):
+    """What a compute system and a process share: a guarded handle and its :class:`Watch`."""
+
+    _guard: HandleGuard
+    _watch: Watch
+
+    def _register(self) -> None:
+        raise NotImplementedError
+
+    def _registered(self: _W) -> _W:
+        """:meth:`_register` for events; on failure close and re-raise.  Returns ``self``."""
+        try:
+            self._register()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    @property
+    def closed(self) -> bool:
+        return self._guard.closed
+
+    @property
+    def exited(self) -> bool:
+        """True once the exit is known (``HcsEventSystemExited`` / ``HcsEventProcessExited``,
+        or a process status query)."""
+        return self._watch.exited
+
+    @property
+    def exit_status(self) -> dict[str, Any] | None:
+        """The exit status document once known (``SystemExitStatus`` of a system,
+        ``ProcessStatus`` of a process)."""
+        return self._watch.exit_status
+
+    def subscribe(self, sink: EventSink) -> int:
+        """Deliver every event of this handle to ``sink`` (a callable, called on an HCS
+        thread and must not block, or a :class:`queue.Queue`).  Returns a token."""
+        return self._watch.subscribe(sink)
+
+    def unsubscribe(self, token: int) -> None:
+        self._watch.unsubscribe(token)
+
+
+def set_event_callback(watch: Watch, guard: HandleGuard, function: str, *, context: str) -> int:
+    """Register the process-wide event callback on ``guard``'s handle with a new context id
+    that feeds ``watch``; returns the id.
+
+    ``function`` is ``HcsSetComputeSystemCallback`` or ``HcsSetProcessCallback`` (both take
+    ``handle, HCS_EVENT_OPTIONS, context, callback``: ``HcsSetComputeSystemCallback.md``,
+    ``HcsSetProcessCallback.md``).  The id is unregistered only after the native close: HCS
+    sends nothing past close.
+    """
+    event_id = events.register(watch.on_event)
+    handle = guard.acquire(function)
+    try:
+        hr = native("computecore", function)(
+            handle, HcsEventOptions.NONE, event_id, events.callback()
+        )
+        check(int(hr), function=function, context=context)
+    except BaseException:
+        events.unregister(event_id)
+        raise
+    finally:
+        guard.release()
+    guard.on_released(lambda: events.unregister(event_id))
+    return event_id
+
+
+def wait_native_exit(
+    guard: HandleGuard, function: str, timeout: float, *, context: str
+) -> dict[str, Any]:
+    """``HcsWaitForComputeSystemExit`` / ``HcsWaitForProcessExit`` (``handle, timeoutMs,
+    &result``; Windows 10 2104 / Server 2022 and later only) → the exit status document."""
+    out = ctypes.c_void_p(None)
+    handle = guard.acquire(function)
+    try:
+        hr = native("computecore", function)(handle, timeout_ms(timeout), ctypes.byref(out))
+    finally:
+        guard.release()
+    from hcs_sandbox.native.strings import take_hcs_string
+
+    text = take_hcs_string(out)
+    check(int(hr), function=function, result_document=text, context=context)
+    status = optional_json(text, function=function)
+    return status if isinstance(status, dict) else {}

@@ -21,11 +21,11 @@ import threading
 import uuid
 import weakref
 from collections.abc import Callable, Mapping
-from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from hcs_sandbox import errors
 from hcs_sandbox.hcs._call import check, dumps, native, optional_json
+from hcs_sandbox.hcs._handle import ClosingContext
 from hcs_sandbox.native.types import GUID, HCN_NOTIFICATION_CALLBACK
 
 __all__ = [
@@ -75,16 +75,11 @@ def _hcn_call(function: str, *args: object, doing: str, out: bool = False) -> st
     return text
 
 
-def _close_network(handle: int) -> None:
-    hr = native("computenetwork", "HcnCloseNetwork")(handle)
+def _close_hcn(function: str, handle: int) -> None:
+    """``HcnCloseNetwork`` / ``HcnCloseEndpoint`` (a failure is logged: closing never raises)."""
+    hr = native("computenetwork", function)(handle)
     if int(hr) < 0:
-        _log.warning("HcnCloseNetwork failed: 0x%08X", int(hr) & 0xFFFFFFFF)
-
-
-def _close_endpoint(handle: int) -> None:
-    hr = native("computenetwork", "HcnCloseEndpoint")(handle)
-    if int(hr) < 0:
-        _log.warning("HcnCloseEndpoint failed: 0x%08X", int(hr) & 0xFFFFFFFF)
+        _log.warning("%s failed: 0x%08X", function, int(hr) & 0xFFFFFFFF)
 
 
 def _parse_dict(text: str | None, function: str) -> dict[str, Any]:
@@ -105,13 +100,39 @@ def _parse_ids(text: str | None, function: str) -> list[str]:
     return [str(item) for item in value]
 
 
-class _HcnObject:
-    _kind = "object"
+_H = TypeVar("_H", bound="_HcnObject")
 
-    def __init__(self, handle: int, object_id: str, closer: Callable[[int], None]) -> None:
+
+class _HcnObject(ClosingContext):
+    """An open HCN handle.  Subclasses name their kind and its four functions, which take
+    the same arguments for networks and endpoints (``HcnOpenNetwork.md`` /
+    ``HcnOpenEndpoint.md``, ``HcnQuery*Properties.md``, ``HcnModify*.md``, ``HcnClose*.md``)."""
+
+    _kind: ClassVar[str] = "object"
+    _open_function: ClassVar[str]
+    _query_function: ClassVar[str]
+    _modify_function: ClassVar[str]
+    _close_function: ClassVar[str]
+
+    def __init__(self, handle: int, object_id: str) -> None:
         self._handle = handle
         self._id = object_id
-        self._finalizer = weakref.finalize(self, closer, handle)
+        self._finalizer = weakref.finalize(self, _close_hcn, self._close_function, handle)
+
+    @classmethod
+    def _from_call(cls: type[_H], function: str, guid: GUID, *args: object, doing: str) -> _H:
+        """``function(*args, &handle, &errorRecord)``, the handle wrapped as ``cls``."""
+        out = ctypes.c_void_p(None)
+        _hcn_call(function, *args, ctypes.byref(out), doing=doing)
+        return cls(out.value or 0, str(guid))
+
+    @classmethod
+    def _open(cls: type[_H], object_id: GuidLike) -> _H:
+        """``HcnOpen<Kind>(&id, &handle, &errorRecord)``."""
+        guid = _guid(object_id)
+        return cls._from_call(
+            cls._open_function, guid, ctypes.byref(guid), doing=f"opening {cls._kind} {guid}"
+        )
 
     @property
     def id(self) -> str:
@@ -136,6 +157,27 @@ class _HcnObject:
         """Close the handle (idempotent).  The HNS object itself persists."""
         self._finalizer()
 
+    def query(self, query: Document | None = None) -> dict[str, Any]:
+        """``HcnQuery<Kind>Properties(handle, query, &properties, &errorRecord)`` → the
+        object's document (an endpoint's has its IP and MAC)."""
+        text = _hcn_call(
+            self._query_function,
+            self.handle,
+            dumps(query if query is not None else DEFAULT_QUERY),
+            doing=f"querying {self._kind} {self._id}",
+            out=True,
+        )
+        return _parse_dict(text, self._query_function)
+
+    def modify(self, settings: Document) -> None:
+        """``HcnModify<Kind>(handle, settings, &errorRecord)``."""
+        _hcn_call(
+            self._modify_function,
+            self.handle,
+            dumps(settings),
+            doing=f"modifying {self._kind} {self._id}",
+        )
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._id}{' closed' if self.closed else ''}>"
 
@@ -144,172 +186,95 @@ class Network(_HcnObject):
     """An open ``HCN_NETWORK`` handle."""
 
     _kind = "network"
+    _open_function = "HcnOpenNetwork"
+    _query_function = "HcnQueryNetworkProperties"
+    _modify_function = "HcnModifyNetwork"
+    _close_function = "HcnCloseNetwork"
 
     @classmethod
     def create(cls, network_id: GuidLike, settings: Document) -> Network:
         """``HcnCreateNetwork(&id, settings, &network, &errorRecord)``."""
         guid = _guid(network_id)
-        out = ctypes.c_void_p(None)
-        _hcn_call(
+        return cls._from_call(
             "HcnCreateNetwork",
+            guid,
             ctypes.byref(guid),
             dumps(settings),
-            ctypes.byref(out),
             doing=f"creating network {guid}",
         )
-        return cls(out.value or 0, str(guid), _close_network)
 
     @classmethod
     def open(cls, network_id: GuidLike) -> Network:
         """``HcnOpenNetwork(&id, &network, &errorRecord)``."""
-        guid = _guid(network_id)
-        out = ctypes.c_void_p(None)
-        _hcn_call(
-            "HcnOpenNetwork",
-            ctypes.byref(guid),
-            ctypes.byref(out),
-            doing=f"opening network {guid}",
-        )
-        return cls(out.value or 0, str(guid), _close_network)
-
-    def query(self, query: Document | None = None) -> dict[str, Any]:
-        """``HcnQueryNetworkProperties`` → the network document."""
-        text = _hcn_call(
-            "HcnQueryNetworkProperties",
-            self.handle,
-            dumps(query if query is not None else DEFAULT_QUERY),
-            doing=f"querying network {self._id}",
-            out=True,
-        )
-        return _parse_dict(text, "HcnQueryNetworkProperties")
-
-    def modify(self, settings: Document) -> None:
-        """``HcnModifyNetwork(network, settings, &errorRecord)``."""
-        _hcn_call(
-            "HcnModifyNetwork",
-            self.handle,
-            dumps(settings),
-            doing=f"modifying network {self._id}",
-        )
-
-    def __enter__(self) -> Network:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        return cls._open(network_id)
 
 
 class Endpoint(_HcnObject):
     """An open ``HCN_ENDPOINT`` handle."""
 
     _kind = "endpoint"
+    _open_function = "HcnOpenEndpoint"
+    _query_function = "HcnQueryEndpointProperties"
+    _modify_function = "HcnModifyEndpoint"
+    _close_function = "HcnCloseEndpoint"
 
     @classmethod
     def create(cls, network: Network, endpoint_id: GuidLike, settings: Document) -> Endpoint:
         """``HcnCreateEndpoint(network, &id, settings, &endpoint, &errorRecord)``."""
         guid = _guid(endpoint_id)
-        out = ctypes.c_void_p(None)
-        _hcn_call(
+        return cls._from_call(
             "HcnCreateEndpoint",
+            guid,
             network.handle,
             ctypes.byref(guid),
             dumps(settings),
-            ctypes.byref(out),
             doing=f"creating endpoint {guid} on network {network.id}",
         )
-        return cls(out.value or 0, str(guid), _close_endpoint)
 
     @classmethod
     def open(cls, endpoint_id: GuidLike) -> Endpoint:
         """``HcnOpenEndpoint(&id, &endpoint, &errorRecord)``."""
-        guid = _guid(endpoint_id)
-        out = ctypes.c_void_p(None)
-        _hcn_call(
-            "HcnOpenEndpoint",
-            ctypes.byref(guid),
-            ctypes.byref(out),
-            doing=f"opening endpoint {guid}",
-        )
-        return cls(out.value or 0, str(guid), _close_endpoint)
+        return cls._open(endpoint_id)
 
-    def query(self, query: Document | None = None) -> dict[str, Any]:
-        """``HcnQueryEndpointProperties`` → the endpoint document (IP and MAC)."""
-        text = _hcn_call(
-            "HcnQueryEndpointProperties",
-            self.handle,
-            dumps(query if query is not None else DEFAULT_QUERY),
-            doing=f"querying endpoint {self._id}",
-            out=True,
-        )
-        return _parse_dict(text, "HcnQueryEndpointProperties")
 
-    def modify(self, settings: Document) -> None:
-        """``HcnModifyEndpoint(endpoint, settings, &errorRecord)``."""
-        _hcn_call(
-            "HcnModifyEndpoint",
-            self.handle,
-            dumps(settings),
-            doing=f"modifying endpoint {self._id}",
-        )
-
-    def __enter__(self) -> Endpoint:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+def _delete(function: str, kind: str, object_id: GuidLike, missing_ok: bool) -> None:
+    guid = _guid(object_id)
+    try:
+        _hcn_call(function, ctypes.byref(guid), doing=f"deleting {kind} {guid}")
+    except errors.HcnNotFoundError:
+        if not missing_ok:
+            raise
 
 
 def delete_network(network_id: GuidLike, *, missing_ok: bool = False) -> None:
     """``HcnDeleteNetwork(&id, &errorRecord)``; ``missing_ok``: NETWORK_NOT_FOUND is success."""
-    guid = _guid(network_id)
-    try:
-        _hcn_call("HcnDeleteNetwork", ctypes.byref(guid), doing=f"deleting network {guid}")
-    except errors.HcnNotFoundError:
-        if not missing_ok:
-            raise
+    _delete("HcnDeleteNetwork", "network", network_id, missing_ok)
 
 
 def delete_endpoint(endpoint_id: GuidLike, *, missing_ok: bool = False) -> None:
     """``HcnDeleteEndpoint(&id, &errorRecord)``; ``missing_ok``: ENDPOINT_NOT_FOUND
     (0x803B0002) is success."""
-    guid = _guid(endpoint_id)
-    try:
-        _hcn_call("HcnDeleteEndpoint", ctypes.byref(guid), doing=f"deleting endpoint {guid}")
-    except errors.HcnNotFoundError:
-        if not missing_ok:
-            raise
+    _delete("HcnDeleteEndpoint", "endpoint", endpoint_id, missing_ok)
+
+
+def _enumerate(function: str, what: str, query: Document | None) -> list[str]:
+    text = _hcn_call(
+        function,
+        dumps(query if query is not None else DEFAULT_QUERY),
+        doing=f"listing {what}",
+        out=True,
+    )
+    return _parse_ids(text, function)
 
 
 def enumerate_networks(query: Document | None = None) -> list[str]:
     """``HcnEnumerateNetworks(query, &networks, &errorRecord)`` → network ids."""
-    text = _hcn_call(
-        "HcnEnumerateNetworks",
-        dumps(query if query is not None else DEFAULT_QUERY),
-        doing="listing networks",
-        out=True,
-    )
-    return _parse_ids(text, "HcnEnumerateNetworks")
+    return _enumerate("HcnEnumerateNetworks", "networks", query)
 
 
 def enumerate_endpoints(query: Document | None = None) -> list[str]:
     """``HcnEnumerateEndpoints(query, &endpoints, &errorRecord)`` → endpoint ids."""
-    text = _hcn_call(
-        "HcnEnumerateEndpoints",
-        dumps(query if query is not None else DEFAULT_QUERY),
-        doing="listing endpoints",
-        out=True,
-    )
-    return _parse_ids(text, "HcnEnumerateEndpoints")
+    return _enumerate("HcnEnumerateEndpoints", "endpoints", query)
 
 
 # ---------------------------------------------------------------------------------------

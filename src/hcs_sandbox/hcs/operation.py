@@ -33,12 +33,12 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from hcs_sandbox import errors
-from hcs_sandbox.hcs._call import check, failed, native
+from hcs_sandbox.hcs._call import check, dumps, failed, native, wbuf
 from hcs_sandbox.hcs._handle import HandleGuard
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "HCS_E_OPERATION_TIMEOUT",
     "ProcessInformation",
     "abandoned_count",
+    "run_handle_operation",
     "run_operation",
     "run_process_operation",
     "timeout_ms",
@@ -125,6 +126,28 @@ def _copy_info(info: Any) -> ProcessInformation:
     )
 
 
+def _wait_result(
+    op: int, ms: int, *, process: bool
+) -> tuple[int, ProcessInformation | None, str | None]:
+    """``HcsWaitForOperationResult`` (or ``...AndProcessInfo`` with ``process``): the masked
+    HRESULT, the copied process information (on success) and the result document (read and
+    freed)."""
+    doc = ctypes.c_void_p(None)
+    info_copy: ProcessInformation | None = None
+    if process:
+        info = _new_info()
+        hr = native("computecore", "HcsWaitForOperationResultAndProcessInfo")(
+            op, ms, ctypes.byref(info), ctypes.byref(doc)
+        )
+        hr &= 0xFFFFFFFF
+        if not failed(hr):
+            info_copy = _copy_info(info)
+    else:
+        hr = native("computecore", "HcsWaitForOperationResult")(op, ms, ctypes.byref(doc))
+        hr &= 0xFFFFFFFF
+    return hr, info_copy, _take(doc)
+
+
 def _close_info_handles(info: ProcessInformation) -> None:
     from hcs_sandbox.native.handles import close_handle
 
@@ -180,21 +203,7 @@ def _abandon(
         info_copy: ProcessInformation | None = None
         try:
             while hr == HCS_E_OPERATION_TIMEOUT:
-                doc = ctypes.c_void_p(None)
-                if process:
-                    info = _new_info()
-                    hr = native("computecore", "HcsWaitForOperationResultAndProcessInfo")(
-                        op, _REAP_SLICE_MS, ctypes.byref(info), ctypes.byref(doc)
-                    )
-                    hr &= 0xFFFFFFFF
-                    if hr != HCS_E_OPERATION_TIMEOUT and not failed(hr):
-                        info_copy = _copy_info(info)
-                else:
-                    hr = native("computecore", "HcsWaitForOperationResult")(
-                        op, _REAP_SLICE_MS, ctypes.byref(doc)
-                    )
-                    hr &= 0xFFFFFFFF
-                _take(doc)
+                hr, info_copy, _ = _wait_result(op, _REAP_SLICE_MS, process=process)
             _log.info("%s completed after its caller timed out: 0x%08X", function, hr)
             if on_late_result is not None:
                 on_late_result(info_copy, hr)
@@ -269,20 +278,7 @@ def _run(
             check(hr, function=function, result_document=_take(doc), context=context)
         if after_start is not None:
             after_start()
-        doc = ctypes.c_void_p(None)
-        info_copy: ProcessInformation | None = None
-        if process:
-            info = _new_info()
-            hr = native("computecore", "HcsWaitForOperationResultAndProcessInfo")(
-                op, ms, ctypes.byref(info), ctypes.byref(doc)
-            )
-            hr &= 0xFFFFFFFF
-            if not failed(hr):
-                info_copy = _copy_info(info)
-        else:
-            hr = native("computecore", "HcsWaitForOperationResult")(op, ms, ctypes.byref(doc))
-            hr &= 0xFFFFFFFF
-        text = _take(doc)
+        hr, info_copy, text = _wait_result(op, ms, process=process)
         if hr == HCS_E_OPERATION_TIMEOUT:
             # hcsshim: ask HCS to abort and ignore the answer (E_NOTIMPL is documented).
             cancel_hr = native("computecore", "HcsCancelOperation")(op) & 0xFFFFFFFF
@@ -374,3 +370,38 @@ def run_process_operation(
     )
     assert info is not None  # success always fills it
     return info, text
+
+
+def run_handle_operation(
+    guard: HandleGuard,
+    function: str,
+    document: str | Mapping[str, Any] | None,
+    *,
+    timeout: float,
+    context: str,
+    extra_null_arg: bool = False,
+) -> str | None:
+    """:func:`run_operation` for the per-handle calls ``function(handle, op, document)``
+    (``HcsStartComputeSystem.md``, ``HcsTerminateProcess.md`` and siblings); with
+    ``extra_null_arg`` a trailing NULL ``identity`` is passed (``HcsModifyComputeSystem.md``).
+    The handle is read when the call is made, under ``guard``."""
+    call = native("computecore", function)
+    doc_buf = wbuf(dumps(document))
+
+    if extra_null_arg:
+
+        def invoke(op: int) -> int:
+            return int(call(guard.handle, op, doc_buf, None))
+    else:
+
+        def invoke(op: int) -> int:
+            return int(call(guard.handle, op, doc_buf))
+
+    return run_operation(
+        function,
+        invoke,
+        timeout=timeout,
+        context=context,
+        keepalive=(doc_buf,),
+        guards=(guard,),
+    )

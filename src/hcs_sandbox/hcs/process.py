@@ -20,23 +20,18 @@ import ctypes
 import logging
 import weakref
 from collections.abc import Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from hcs_sandbox import errors
-from hcs_sandbox.hcs._call import check, dumps, native, optional_json
+from hcs_sandbox.hcs._call import check, dumps, native, optional_json, wbuf
 from hcs_sandbox.hcs._handle import HandleGuard
-from hcs_sandbox.hcs._watch import EventSink, Watch
-from hcs_sandbox.hcs.events import callback as event_callback
-from hcs_sandbox.hcs.events import register as register_events
-from hcs_sandbox.hcs.events import unregister as unregister_events
+from hcs_sandbox.hcs._watch import Watch, Watched, set_event_callback, wait_native_exit
 from hcs_sandbox.hcs.operation import (
     ProcessInformation,
-    run_operation,
+    run_handle_operation,
     run_process_operation,
-    timeout_ms,
 )
-from hcs_sandbox.native.types import GENERIC_ALL, HcsEventOptions, HcsEventType
+from hcs_sandbox.native.types import GENERIC_ALL, HcsEventType
 
 if TYPE_CHECKING:
     from hcs_sandbox.hcs.system import ComputeSystem
@@ -44,14 +39,6 @@ if TYPE_CHECKING:
 __all__ = ["Process"]
 
 _log = logging.getLogger("hcs_sandbox.hcs")
-
-HCS_E_OPERATION_TIMEOUT = 0x80370118  # HCSHResult.md
-HCS_E_SERVICE_DISCONNECT = 0x8037011E  # HCSHResult.md
-E_HANDLE = 0x80070006  # winerror.h
-
-
-def _wbuf(text: str | None) -> ctypes.Array[ctypes.c_wchar] | None:
-    return None if text is None else ctypes.create_unicode_buffer(text)
 
 
 def _close_process_handle(handle: int) -> None:
@@ -85,7 +72,7 @@ def _finalize(guard: HandleGuard, watch: Watch, files: list[BinaryIO | None], pi
         guard.close()
 
 
-class Process:
+class Process(Watched):
     """A process in a compute system.  Build with :meth:`ComputeSystem.create_process`."""
 
     def __init__(
@@ -113,7 +100,7 @@ class Process:
     def _create(
         cls, system: ComputeSystem, parameters: str | Mapping[str, Any], *, timeout: float
     ) -> Process:
-        params_buf = _wbuf(dumps(parameters))
+        params_buf = wbuf(dumps(parameters))
         out = ctypes.c_void_p(None)
         guard = HandleGuard(0, _close_process_handle, f"process in {system.id!r}")
         create = native("computecore", "HcsCreateProcess")
@@ -169,12 +156,7 @@ class Process:
             stdio=(files[0], files[1], files[2]),
             timeout=timeout,
         )
-        try:
-            process._register()
-        except BaseException:
-            process.close()
-            raise
-        return process
+        return process._registered()
 
     @classmethod
     def _open(cls, system: ComputeSystem, pid: int, *, timeout: float) -> Process:
@@ -193,33 +175,15 @@ class Process:
             context=f"opening process {pid} in compute system {system.id!r}",
         )
         guard = HandleGuard(out.value or 0, _close_process_handle, f"process {pid}")
-        process = cls(system, guard, pid, timeout=timeout)
-        try:
-            process._register()
-        except BaseException:
-            process.close()
-            raise
-        return process
+        return cls(system, guard, pid, timeout=timeout)._registered()
 
     def _register(self) -> None:
-        event_id = register_events(self._watch.on_event)
-        handle = self._guard.acquire("HcsSetProcessCallback")
-        try:
-            hr = native("computecore", "HcsSetProcessCallback")(
-                handle, HcsEventOptions.NONE, event_id, event_callback()
-            )
-            check(
-                int(hr),
-                function="HcsSetProcessCallback",
-                context=f"watching process {self._pid} in {self._system.id!r}",
-            )
-        except BaseException:
-            unregister_events(event_id)
-            raise
-        finally:
-            self._guard.release()
-        self._event_id = event_id
-        self._guard.on_released(lambda: unregister_events(event_id))
+        self._event_id = set_event_callback(
+            self._watch,
+            self._guard,
+            "HcsSetProcessCallback",
+            context=f"watching process {self._pid} in {self._system.id!r}",
+        )
         # A process may exit before the callback was registered; ask once so wait() cannot
         # miss it.  (ProcessStatus: HcsGetProcessProperties.md.)
         try:
@@ -240,19 +204,6 @@ class Process:
     def system(self) -> ComputeSystem:
         return self._system
 
-    @property
-    def closed(self) -> bool:
-        return self._guard.closed
-
-    @property
-    def exited(self) -> bool:
-        return self._watch.exited
-
-    @property
-    def exit_status(self) -> dict[str, Any] | None:
-        """The ``ProcessStatus`` document of the exit, once known."""
-        return self._watch.exit_status
-
     def __repr__(self) -> str:
         return f"<Process {self._pid} in {self._system.id!r}>"
 
@@ -266,20 +217,12 @@ class Process:
         doing: str,
         timeout: float | None,
     ) -> str | None:
-        call = native("computecore", function)
-        opt_buf = _wbuf(dumps(options))
-        guard = self._guard
-
-        def invoke(op: int) -> int:
-            return int(call(guard.handle, op, opt_buf))
-
-        return run_operation(
+        return run_handle_operation(
+            self._guard,
             function,
-            invoke,
+            options,
             timeout=self.timeout if timeout is None else timeout,
             context=f"{doing} process {self._pid} in compute system {self._system.id!r}",
-            keepalive=(opt_buf,),
-            guards=(guard,),
         )
 
     def terminate(self, *, timeout: float | None = None) -> bool:
@@ -352,57 +295,26 @@ class Process:
 
     # -- events and exit -------------------------------------------------------------------
 
-    def subscribe(self, sink: EventSink) -> int:
-        return self._watch.subscribe(sink)
-
-    def unsubscribe(self, token: int) -> None:
-        self._watch.unsubscribe(token)
-
     def wait(self, timeout: float | None = None) -> int:
         """Wait for ``HcsEventProcessExited``; returns the exit code (-1 when HCS could not
         read it: ``LastWaitResult`` non-zero, as hcsshim reports)."""
-        limit = self.timeout if timeout is None else timeout
-        if not self._watch.wait(limit):
-            raise errors.error_from_hresult(
-                HCS_E_OPERATION_TIMEOUT,
-                function="HcsEventProcessExited",
-                context=f"waiting {limit:g} s for process {self._pid} in {self._system.id!r}",
-            )
-        if self._watch.exited:
-            return _exit_code(self._watch.exit_status or {})
-        if self._watch.disconnected:
-            raise errors.error_from_hresult(
-                HCS_E_SERVICE_DISCONNECT,
-                function="HcsEventServiceDisconnect",
-                context=f"waiting for process {self._pid} in {self._system.id!r}",
-            )
-        raise errors.error_from_hresult(
-            E_HANDLE,
-            function="HcsCloseProcess",
-            context=f"waiting for process {self._pid}: the handle was closed",
+        status = self._watch.wait_exit(
+            self.timeout if timeout is None else timeout,
+            exit_event="HcsEventProcessExited",
+            close_function="HcsCloseProcess",
+            waiting_for=f"process {self._pid} in {self._system.id!r}",
+            closed_context=f"waiting for process {self._pid}: the handle was closed",
         )
+        return _exit_code(status)
 
     def wait_native(self, timeout: float) -> int:
         """``HcsWaitForProcessExit`` (Windows 10 2104 / Server 2022 and later only)."""
-        out = ctypes.c_void_p(None)
-        handle = self._guard.acquire("HcsWaitForProcessExit")
-        try:
-            hr = native("computecore", "HcsWaitForProcessExit")(
-                handle, timeout_ms(timeout), ctypes.byref(out)
-            )
-        finally:
-            self._guard.release()
-        from hcs_sandbox.native.strings import take_hcs_string
-
-        text = take_hcs_string(out)
-        check(
-            int(hr),
-            function="HcsWaitForProcessExit",
-            result_document=text,
+        status = wait_native_exit(
+            self._guard,
+            "HcsWaitForProcessExit",
+            timeout,
             context=f"waiting for process {self._pid} in {self._system.id!r}",
         )
-        status = optional_json(text, function="HcsWaitForProcessExit")
-        status = status if isinstance(status, dict) else {}
         self._watch.mark_exited(status)
         return _exit_code(status)
 
@@ -416,17 +328,6 @@ class Process:
         _close_files(self._files)
         self._watch.mark_closed()
         self._guard.close()
-
-    def __enter__(self) -> Process:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _exit_code(status: Mapping[str, Any]) -> int:

@@ -29,11 +29,11 @@ import os
 import threading
 import weakref
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any
 
 from hcs_sandbox import errors
 from hcs_sandbox.hcs._call import HRESULT_FROM_WIN32, check, dumps, native
+from hcs_sandbox.hcs._handle import ClosingContext
 from hcs_sandbox.native.types import (
     ATTACH_VIRTUAL_DISK_FLAG_NONE,
     ATTACH_VIRTUAL_DISK_PARAMETERS,
@@ -91,7 +91,7 @@ def _close_vhd_handle(handle: int) -> None:
         _log.exception("CloseHandle on a virtual disk failed")
 
 
-class Vhd:
+class Vhd(ClosingContext):
     """An open virtual disk ``HANDLE`` (closed with ``CloseHandle``); a context manager."""
 
     def __init__(self, handle: int, path: str) -> None:
@@ -130,17 +130,6 @@ class Vhd:
     def close(self) -> None:
         """``CloseHandle`` (idempotent)."""
         self._finalizer()
-
-    def __enter__(self) -> Vhd:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<Vhd {self.path!r}{' closed' if self.closed else ''}>"

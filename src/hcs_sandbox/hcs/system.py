@@ -21,16 +21,15 @@ import logging
 import queue
 import weakref
 from collections.abc import Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from hcs_sandbox import errors
 from hcs_sandbox.hcs import events
-from hcs_sandbox.hcs._call import check, dumps, native, optional_json
+from hcs_sandbox.hcs._call import check, dumps, native, optional_json, wbuf
 from hcs_sandbox.hcs._handle import HandleGuard
-from hcs_sandbox.hcs._watch import EventSink, Watch
-from hcs_sandbox.hcs.operation import DEFAULT_TIMEOUT, run_operation, timeout_ms
-from hcs_sandbox.native.types import GENERIC_ALL, HcsEventOptions, HcsEventType
+from hcs_sandbox.hcs._watch import Watch, Watched, set_event_callback, wait_native_exit
+from hcs_sandbox.hcs.operation import DEFAULT_TIMEOUT, run_handle_operation, run_operation
+from hcs_sandbox.native.types import GENERIC_ALL, HcsEventType
 
 if TYPE_CHECKING:
     from hcs_sandbox.hcs.process import Process
@@ -39,18 +38,9 @@ __all__ = ["ComputeSystem", "enumerate_compute_systems"]
 
 _log = logging.getLogger("hcs_sandbox.hcs")
 
-HCS_E_OPERATION_TIMEOUT = 0x80370118  # HCSHResult.md
-HCS_E_SERVICE_DISCONNECT = 0x8037011E  # HCSHResult.md
-E_HANDLE = 0x80070006  # winerror.h ERROR_INVALID_HANDLE
-
 # Errors that mean "already gone" for terminate/shutdown (hcsshim v2 system.go Terminate:
 # ErrVmcomputeAlreadyStopped, ErrComputeSystemDoesNotExist).
 _GONE = (errors.AlreadyStoppedError, errors.NotFoundError)
-
-
-def _wbuf(text: str | None) -> ctypes.Array[ctypes.c_wchar] | None:
-    """A wide-string buffer that stays alive as long as we hold it (``PCWSTR`` input)."""
-    return None if text is None else ctypes.create_unicode_buffer(text)
 
 
 def _close_system_handle(handle: int) -> None:
@@ -65,7 +55,7 @@ def _finalize(guard: HandleGuard, watch: Watch, system_id: str) -> None:
         guard.close()
 
 
-class ComputeSystem:
+class ComputeSystem(Watched):
     """An open ``HCS_SYSTEM`` handle.  Build with :meth:`create` or :meth:`open`."""
 
     def __init__(self, system_id: str, guard: HandleGuard, *, timeout: float) -> None:
@@ -92,8 +82,8 @@ class ComputeSystem:
         ``json.dumps``).  On any failure after HCS returned a handle, the system is terminated
         and the handle closed, as hcsshim v2 ``CreateComputeSystem`` does.
         """
-        id_buf = _wbuf(system_id)
-        doc_buf = _wbuf(dumps(document))
+        id_buf = wbuf(system_id)
+        doc_buf = wbuf(dumps(document))
         out = ctypes.c_void_p(None)
         guard = HandleGuard(0, _close_system_handle, f"compute system {system_id!r}")
         create = native("computecore", "HcsCreateComputeSystem")
@@ -137,35 +127,16 @@ class ComputeSystem:
             context=f"opening compute system {system_id!r}",
         )
         guard = HandleGuard(out.value or 0, _close_system_handle, f"compute system {system_id!r}")
-        system = cls(system_id, guard, timeout=timeout)
-        try:
-            system._register()
-        except BaseException:
-            system.close()
-            raise
-        return system
+        return cls(system_id, guard, timeout=timeout)._registered()
 
     def _register(self) -> None:
         """Register the process-wide event callback on this handle, with our context id."""
-        event_id = events.register(self._watch.on_event)
-        handle = self._guard.acquire("HcsSetComputeSystemCallback")
-        try:
-            hr = native("computecore", "HcsSetComputeSystemCallback")(
-                handle, HcsEventOptions.NONE, event_id, events.callback()
-            )
-            check(
-                int(hr),
-                function="HcsSetComputeSystemCallback",
-                context=f"watching compute system {self._id!r}",
-            )
-        except BaseException:
-            events.unregister(event_id)
-            raise
-        finally:
-            self._guard.release()
-        self._event_id = event_id
-        # Unregister only after the native close: HCS sends nothing past close.
-        self._guard.on_released(lambda: events.unregister(event_id))
+        self._event_id = set_event_callback(
+            self._watch,
+            self._guard,
+            "HcsSetComputeSystemCallback",
+            context=f"watching compute system {self._id!r}",
+        )
 
     # -- properties ------------------------------------------------------------------------
 
@@ -177,20 +148,6 @@ class ComputeSystem:
     def handle(self) -> int:
         """The raw ``HCS_SYSTEM`` (for the binding's own use)."""
         return self._guard.handle
-
-    @property
-    def closed(self) -> bool:
-        return self._guard.closed
-
-    @property
-    def exited(self) -> bool:
-        """True once HCS reported ``HcsEventSystemExited`` for this system."""
-        return self._watch.exited
-
-    @property
-    def exit_status(self) -> dict[str, Any] | None:
-        """The ``SystemExitStatus`` document of the exit event, once it arrived."""
-        return self._watch.exit_status
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else ("exited" if self.exited else "open")
@@ -207,26 +164,13 @@ class ComputeSystem:
         timeout: float | None,
         extra_null_arg: bool = False,
     ) -> str | None:
-        call = native("computecore", function)
-        opt_buf = _wbuf(dumps(options))
-        guard = self._guard
-
-        if extra_null_arg:  # HcsModifyComputeSystem(system, op, configuration, identity)
-
-            def invoke(op: int) -> int:
-                return int(call(guard.handle, op, opt_buf, None))
-        else:
-
-            def invoke(op: int) -> int:
-                return int(call(guard.handle, op, opt_buf))
-
-        return run_operation(
+        return run_handle_operation(
+            self._guard,
             function,
-            invoke,
+            options,
             timeout=self.timeout if timeout is None else timeout,
             context=f"{doing} compute system {self._id!r}",
-            keepalive=(opt_buf,),
-            guards=(guard,),
+            extra_null_arg=extra_null_arg,  # HcsModifyComputeSystem(system, op, config, identity)
         )
 
     def start(
@@ -320,14 +264,6 @@ class ComputeSystem:
 
     # -- events ----------------------------------------------------------------------------
 
-    def subscribe(self, sink: EventSink) -> int:
-        """Deliver every event of this system to ``sink`` (a callable, called on an HCS
-        thread and must not block, or a :class:`queue.Queue`).  Returns a token."""
-        return self._watch.subscribe(sink)
-
-    def unsubscribe(self, token: int) -> None:
-        self._watch.unsubscribe(token)
-
     def events(self) -> queue.Queue[events.Event]:
         """A new queue receiving every later event of this system."""
         q: queue.Queue[events.Event] = queue.Queue()
@@ -341,49 +277,23 @@ class ComputeSystem:
         (default: the system's timeout), :class:`~hcs_sandbox.errors.ServiceNotAvailableError`
         when vmcompute disconnected, and an ``E_HANDLE`` error when the handle was closed.
         """
-        limit = self.timeout if timeout is None else timeout
-        if not self._watch.wait(limit):
-            raise errors.error_from_hresult(
-                HCS_E_OPERATION_TIMEOUT,
-                function="HcsEventSystemExited",
-                context=f"waiting {limit:g} s for compute system {self._id!r} to exit",
-            )
-        if self._watch.exited:
-            return dict(self._watch.exit_status or {})
-        if self._watch.disconnected:
-            raise errors.error_from_hresult(
-                HCS_E_SERVICE_DISCONNECT,
-                function="HcsEventServiceDisconnect",
-                context=f"waiting for compute system {self._id!r} to exit",
-            )
-        raise errors.error_from_hresult(
-            E_HANDLE,
-            function="HcsCloseComputeSystem",
-            context=f"waiting for compute system {self._id!r}: the handle was closed",
+        return self._watch.wait_exit(
+            self.timeout if timeout is None else timeout,
+            exit_event="HcsEventSystemExited",
+            close_function="HcsCloseComputeSystem",
+            waiting_for=f"compute system {self._id!r} to exit",
+            closed_context=f"waiting for compute system {self._id!r}: the handle was closed",
         )
 
     def wait_native(self, timeout: float) -> dict[str, Any]:
         """``HcsWaitForComputeSystemExit`` (Windows 10 2104 / Server 2022 and later only):
         the synchronous alternative to :meth:`wait`; returns the ``SystemExitStatus``."""
-        out = ctypes.c_void_p(None)
-        handle = self._guard.acquire("HcsWaitForComputeSystemExit")
-        try:
-            hr = native("computecore", "HcsWaitForComputeSystemExit")(
-                handle, timeout_ms(timeout), ctypes.byref(out)
-            )
-        finally:
-            self._guard.release()
-        from hcs_sandbox.native.strings import take_hcs_string
-
-        text = take_hcs_string(out)
-        check(
-            int(hr),
-            function="HcsWaitForComputeSystemExit",
-            result_document=text,
+        return wait_native_exit(
+            self._guard,
+            "HcsWaitForComputeSystemExit",
+            timeout,
             context=f"waiting for compute system {self._id!r} to exit",
         )
-        status = optional_json(text, function="HcsWaitForComputeSystemExit")
-        return status if isinstance(status, dict) else {}
 
     # -- closing ---------------------------------------------------------------------------
 
@@ -416,17 +326,6 @@ class ComputeSystem:
             self.close()
         return status
 
-    def __enter__(self) -> ComputeSystem:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     # used by process.py
     @property
     def _handle_guard(self) -> HandleGuard:
@@ -441,7 +340,7 @@ def enumerate_compute_systems(
     ``query`` is a ``SystemQuery`` (``{"Ids": [...], "Owners": [...], ...}``) or None.
     """
     call = native("computecore", "HcsEnumerateComputeSystems")
-    query_buf = _wbuf(dumps(query))
+    query_buf = wbuf(dumps(query))
 
     def invoke(op: int) -> int:
         return int(call(query_buf, op))
