@@ -5,7 +5,8 @@ Fixtures:
 - ``sim_state_dir``: the test's simulator state directory (pass it to subprocesses as
   ``HCS_SANDBOX_SIMULATOR=<dir>``);
 - ``simulator``: the process's :class:`hcs_sandbox.sim.core.Simulator`, reset for this test;
-- ``allow_sim_leaks``: request it in a test that leaks on purpose.
+- ``allow_sim_leaks``: request it in a test that leaks on purpose;
+- ``simulated_calls``: every export called through the simulator so far in this session.
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ def allow_sim_leaks() -> bool:
     return True
 
 
+_CALLED: set[str] = set()
+
+
+@pytest.fixture
+def simulated_calls() -> set[str]:
+    """The names of the exports called through the in-process simulator so far."""
+    return _CALLED
+
+
 @pytest.fixture(autouse=True)
 def _hcs_simulator_guard(request: pytest.FixtureRequest, sim_state_dir: Path) -> Iterator[None]:
     from hcs_sandbox import sim as sim_package
@@ -46,6 +56,7 @@ def _hcs_simulator_guard(request: pytest.FixtureRequest, sim_state_dir: Path) ->
         simulator = sim_package.current_simulator()
         problems: list[str] = []
         if simulator is not None and simulator.used:
+            _CALLED.update(simulator.calls())
             leaks = _settled_leaks(simulator)
             problems = [f"leaked {count} x {kind}" for kind, count in sorted(leaks.items())]
             problems += [f"violation: {text}" for text in simulator.violations()]

@@ -491,6 +491,11 @@ class Simulator:
 
     # ---- fault and latency plumbing ----------------------------------------------------------
 
+    def calls(self) -> dict[str, int]:
+        """How many times each export was called since the last :meth:`reset`."""
+        with self._lock:
+            return dict(self._calls)
+
     def enter(self, function: str) -> Fault | None:
         """Count a call of ``function``; return the fault that applies to it, if any."""
         if not self._env_loaded:
@@ -2054,15 +2059,23 @@ class Simulator:
 
     # ---- kernel32 / ole32 -----------------------------------------------------------------------
 
+    def _count_only(self, function: str) -> None:
+        """Count a call of an allocator or handle function (no faults are injected there)."""
+        with self._lock:
+            self._calls[function] = self._calls.get(function, 0) + 1
+
     def LocalFree(self, address: int | None) -> int | None:
+        self._count_only("LocalFree")
         if not self._free(address, LOCAL_FREE):
             return address  # LocalFree returns the handle itself on failure
         return None
 
     def CoTaskMemFree(self, address: int | None) -> None:
+        self._count_only("CoTaskMemFree")
         self._free(address, COTASKMEM_FREE)
 
     def CloseHandle(self, handle: int | None) -> int:
+        self._count_only("CloseHandle")
         if not handle:
             return 0
         with self._lock:
