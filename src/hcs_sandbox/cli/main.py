@@ -198,7 +198,14 @@ def _configure(args: argparse.Namespace) -> None:
     if getattr(args, "simulator", False):
         from hcs_sandbox import use_simulator
 
-        use_simulator(os.environ.get("HCS_SANDBOX_SIMULATOR_DIR") or None)
+        # The simulated host lives beside the records when --state-dir is given, so one state
+        # directory is self-contained; HCS_SANDBOX_SIMULATOR=<dir> still names it explicitly.
+        named = os.environ.get("HCS_SANDBOX_SIMULATOR", "").strip()
+        explicit = named not in {"", "1", "true", "yes", "on"}
+        state = getattr(args, "state_dir", None)
+        use_simulator(
+            os.path.join(os.path.abspath(state), "simulator") if state and not explicit else None
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
