@@ -285,11 +285,13 @@ def parse_memory(text: str) -> int:
     return _int_option(value, option="--memory", field="memory_mb", allowed=allowed) * factor
 
 
-def spec_from_args(args: argparse.Namespace) -> SandboxSpec:
+def spec_from_args(args: argparse.Namespace, *, check_paths: bool = False) -> SandboxSpec:
     """The SandboxSpec that ``run``/``create`` flags describe (a .wsb first, flags over it).
 
     Scalar flags replace the .wsb's value; ``--map``, ``--publish``, ``--env`` and ``--label``
-    add to what the .wsb has.  Warnings from the .wsb go to stderr.
+    add to what the .wsb has.  Warnings from the .wsb go to stderr.  ``check_paths``: a
+    .wsb HostFolder that does not exist is refused with the file and line (``run``/``create``;
+    ``plan`` may describe another machine's folders).
     """
     from hcs_sandbox.cli.output import warn
     from hcs_sandbox.sandbox.spec import (
@@ -321,7 +323,7 @@ def spec_from_args(args: argparse.Namespace) -> SandboxSpec:
     if args.wsb:
         from hcs_sandbox.sandbox.wsb import read_wsb
 
-        result = read_wsb(args.wsb)
+        result = read_wsb(args.wsb, check_paths=check_paths)
         for message in result.warnings:
             warn(message)
         spec: SandboxSpec = result.spec

@@ -30,7 +30,7 @@ def handle(args: argparse.Namespace) -> int:
     from hcs_sandbox.cli.output import Progress, notice_if_simulated, print_json
     from hcs_sandbox.sandbox.sandbox import Sandbox
 
-    spec = spec_from_args(args)
+    spec = spec_from_args(args, check_paths=True)
     progress = Progress()
     with progress.running():
         sandbox = Sandbox.create(spec, progress=progress)

@@ -110,7 +110,7 @@ def handle(args: argparse.Namespace) -> int:
             allowed="drop --rm ('hcs-sandbox prune' removes stopped ephemeral sandboxes) or "
             "drop -d",
         )
-    spec = spec_from_args(args)
+    spec = spec_from_args(args, check_paths=True)
     progress = Progress()
     with progress.running():
         # Attached: HCS kills the VM when this process's last handle closes, so a crashed

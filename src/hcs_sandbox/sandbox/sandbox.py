@@ -52,6 +52,7 @@ from hcs_sandbox.sandbox.rollback import UndoStack
 
 if TYPE_CHECKING:
     from hcs_sandbox.hcs.system import ComputeSystem
+    from hcs_sandbox.sandbox.paths import SandboxFiles
     from hcs_sandbox.sandbox.ports import PublishedPort
     from hcs_sandbox.sandbox.spec import SandboxSpec
     from hcs_sandbox.sandbox.storage import ScratchDisk
@@ -239,6 +240,7 @@ class Sandbox:
         self._system: ComputeSystem | None = None
         self._lock = threading.RLock()
         self._spec: SandboxSpec | None = None
+        self._log_file: tuple[SandboxFiles, Path] | None = None  # _log_path's cache
 
     @classmethod
     def create(
@@ -285,6 +287,7 @@ class Sandbox:
         # Cheap checks first, before anything is reserved.
         _notify(progress, "checking the base image")
         storage.resolve_base(spec.base.kind, spec.base.path)
+        spec.check_host_paths()  # every mapped folder exists and is a folder (SpecError)
         with _store(state) as store, UndoStack() as undo:
             _notify(progress, "reserving the name")
             record = store.reserve(
@@ -974,7 +977,10 @@ class Sandbox:
     def _log_path(self) -> Path:
         from hcs_sandbox.sandbox import paths
 
-        return paths.sandbox_files(self._state_dir, self._record.id).logs / "sandbox.log"
+        files = paths.sandbox_files(self._state_dir, self._record.id)  # cached: same object
+        if self._log_file is None or self._log_file[0] is not files:
+            self._log_file = (files, files.logs / "sandbox.log")
+        return self._log_file[1]
 
     def _log_line(self, text: str) -> None:
         """Append a line to the sandbox's log (never fails the operation)."""
@@ -1152,6 +1158,11 @@ def _start_logon(sandbox: Sandbox) -> threading.Thread | None:
 
 
 def _inside(path: str | os.PathLike[str], directory: str | os.PathLike[str]) -> bool:
+    parent, name = os.path.split(os.fspath(path))
+    if parent == os.fspath(directory) and name not in ("", ".", "..") and not os.path.islink(path):
+        # A plain entry of ``directory`` itself: inside, whatever ``directory`` resolves to
+        # (what the resolving test below finds, without resolving every path component).
+        return True
     try:
         Path(path).resolve().relative_to(Path(directory).resolve())
     except ValueError:
