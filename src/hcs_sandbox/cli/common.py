@@ -282,6 +282,8 @@ def parse_memory(text: str) -> int:
     elif value.endswith("M"):
         value = value[:-1]
     allowed = "MiB as a whole number, or with a unit: 2048M, 4G"
+    if not value.strip().isdigit():  # report what the user typed, not the normalised text
+        return _int_option(text, option="--memory", field="memory_mb", allowed=allowed)
     return _int_option(value, option="--memory", field="memory_mb", allowed=allowed) * factor
 
 
