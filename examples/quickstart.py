@@ -30,7 +30,7 @@ def main() -> int:
         with Sandbox.run(spec, state_dir=state_dir, progress=lambda p: print(f"  .. {p}")) as sb:
             print(f"sandbox {sb.name} ({sb.id}) is {sb.state}")
 
-            result = sb.exec(["cmd", "/c", "echo", "hello from the sandbox"], timeout=60)
+            result = sb.exec("cmd /c echo hello from the sandbox", timeout=60)
             print(f"exec exit code {result.exit_code}: {result.stdout_text.strip()}")
 
             sb.exec(["cmd", "/c", "echo quickstart>C:\\report.txt"], timeout=60)
