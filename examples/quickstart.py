@@ -33,7 +33,7 @@ def main() -> int:
             result = sb.exec("cmd /c echo hello from the sandbox", timeout=60)
             print(f"exec exit code {result.exit_code}: {result.stdout_text.strip()}")
 
-            sb.exec(["cmd", "/c", "echo quickstart>C:\\report.txt"], timeout=60)
+            sb.exec("cmd /c echo quickstart>C:\\report.txt", timeout=60)
             out = Path(tmp, "report.txt")
             sb.copy_out("C:\\report.txt", str(out))
             print(f"copied out C:\\report.txt: {out.read_text().strip()!r}")
