@@ -255,3 +255,13 @@ def test_errors_are_in_the_tree(tmp_path: Path) -> None:
     target.write_text("")
     with pytest.raises(HcsSandboxError):
         ensure_state_dir(target)
+
+
+def test_sandbox_files_is_immutable_and_compared_by_value(tmp_path: Path) -> None:
+    a = sandbox_files(tmp_path, GUID)
+    b = sandbox_files(str(tmp_path), GUID.upper())
+    assert a == b
+    assert hash(a) == hash(b)
+    assert "scratch_vhdx=" in repr(a)
+    with pytest.raises(AttributeError):
+        a.logs = tmp_path

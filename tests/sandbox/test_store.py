@@ -537,3 +537,17 @@ def test_open_store_uses_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
     with open_store() as s:
         assert s.path == tmp_path / "env-state" / "state.db"
     assert (tmp_path / "env-state" / "state.db").exists()
+
+
+def test_record_is_immutable_and_compared_by_value(store: Store) -> None:
+    rec = store.reserve("frozen", None, SPEC)
+    again = store.get(rec.id)
+    assert rec == again
+    assert rec != store.update(rec.id, labels={"x": "1"})
+    assert repr(rec).startswith("Record(id=")
+    with pytest.raises(AttributeError):
+        rec.state = "running"
+    with pytest.raises(TypeError):
+        hash(rec)  # dict fields, as with the frozen dataclass it replaces
+    assert isinstance(store.path, Path)  # built on demand (no pathlib import for `ls`)
+    assert store.path.name == "state.db"

@@ -143,13 +143,12 @@ def handle(args: argparse.Namespace) -> int:
 
     from hcs_sandbox.cli.common import is_simulated, with_simulated
     from hcs_sandbox.cli.output import notice_if_simulated, print_json, table
-    from hcs_sandbox.sandbox.paths import ensure_state_dir
     from hcs_sandbox.sandbox.store import open_store
 
     filters = parse_filters(args.filter)
     simulated = is_simulated()
     # The records alone (one query), not Sandbox objects: ls needs no compute-system handle.
-    with open_store(ensure_state_dir()) as store:
+    with open_store() as store:  # creates and protects the state directory first
         records = store.list(all=args.all)
     gone = _gone(records)
     rows: list[tuple[Any, str]] = []

@@ -19,11 +19,33 @@ if TYPE_CHECKING:
 SIMULATED_NOTICE = "note: simulated: this ran against the built-in HCS simulator, not Windows"
 
 
+#: A JSON list longer than this, written to a pipe or file, has one compact item per line.
+LONG_JSON_LIST = 100
+
+
 def print_json(value: Any, *, stream: TextIO | None = None) -> None:
-    """Write ``value`` as one JSON document (sorted keys, indented) and a newline."""
+    """Write ``value`` as one JSON document (sorted keys) and a newline.
+
+    Indented by 2, except a list of more than :data:`LONG_JSON_LIST` items written to
+    something other than a terminal: then each item is on its own line, compact (the
+    indenting encoder is pure Python: ~25 ms for 1,000 sandboxes in ``ls --json``; this
+    form is the C encoder's, still one item per line for ``grep`` and ``jq``).
+    """
     out = stream if stream is not None else sys.stdout
+    if isinstance(value, list) and len(value) > LONG_JSON_LIST and not _isatty(out):
+        out.write("[\n")
+        out.write(",\n".join(json.dumps(item, sort_keys=True, default=str) for item in value))
+        out.write("\n]\n")
+        return
     out.write(json.dumps(value, indent=2, sort_keys=True, default=str))
     out.write("\n")
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
 
 
 def warn(message: str) -> None:

@@ -45,12 +45,17 @@ import os
 import re
 import stat
 import sys
-import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 
 from hcs_sandbox.errors import SpecError, StoreError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+    from typing import TypeVar
+
+    _K = TypeVar("_K")
+    _V = TypeVar("_V")
 
 __all__ = [
     "APP_DIR_NAME",
@@ -65,6 +70,7 @@ __all__ = [
     "default_state_dir",
     "ensure_sandbox_dir",
     "ensure_state_dir",
+    "ensure_state_dir_text",
     "sandbox_dir",
     "sandbox_files",
     "sddl_is_restricted",
@@ -130,6 +136,12 @@ def state_dir(
 
     The result is absolute (``~`` expanded, relative paths made absolute); nothing is created.
     """
+    return _as_path(_state_dir_text(explicit, environ))
+
+
+def _state_dir_text(
+    explicit: str | os.PathLike[str] | None, environ: Mapping[str, str] | None
+) -> str:
     env = os.environ if environ is None else environ
     chosen: str
     if explicit is not None and os.fspath(explicit).strip():
@@ -138,12 +150,45 @@ def state_dir(
         chosen = env[ENV_STATE_DIR].strip()
     else:
         chosen = default_state_dir(environ=env)
-    return Path(os.path.abspath(os.path.expanduser(chosen)))
+    return os.path.abspath(os.path.expanduser(chosen))
+
+
+def _as_path(absolute: str) -> Path:
+    """``Path(absolute)``, made once per process (pathlib imported on first use only: the
+    ``ls`` verb never needs it)."""
+    cached = _STATE_DIRS.get(absolute)
+    if cached is None:
+        from pathlib import Path
+
+        cached = _remember(_STATE_DIRS, absolute, Path(absolute))
+    return cached
+
+
+# Per-process caches of pure path computations (a lifecycle asks for the same few paths
+# dozens of times; building a Path costs more than the lookup).  Bounded: cleared when full.
+_STATE_DIRS: dict[str, Path] = {}
+_DATABASES: dict[str, Path] = {}
+_SANDBOX_FILES: dict[tuple[str, str], SandboxFiles] = {}
+_CACHE_SIZE = 256
+_CANONICAL: re.Pattern[str] | None = None
+
+
+def _remember(cache: dict[_K, _V], key: _K, value: _V) -> _V:
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def database_path(state: str | os.PathLike[str]) -> Path:
     """The state database inside ``state``."""
-    return Path(state) / DATABASE_NAME
+    key = os.fspath(state)
+    cached = _DATABASES.get(key)
+    if cached is None:
+        from pathlib import Path
+
+        cached = _remember(_DATABASES, key, Path(state) / DATABASE_NAME)
+    return cached
 
 
 def canonical_id(value: str, *, what: str = "sandbox id") -> str:
@@ -151,6 +196,13 @@ def canonical_id(value: str, *, what: str = "sandbox id") -> str:
 
     Accepts upper case, braces and the 32-hex-digit form (``uuid.UUID`` rules).
     """
+    global _CANONICAL
+    if _CANONICAL is None:
+        _CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+    if isinstance(value, str) and _CANONICAL.fullmatch(value):
+        return value  # already canonical: what str(uuid.UUID(value)) gives back
+    import uuid  # not at import time: uuid imports platform (start-up of every CLI verb)
+
     try:
         return str(uuid.UUID(value.strip()))
     except (ValueError, AttributeError, TypeError):
@@ -164,11 +216,13 @@ def canonical_id(value: str, *, what: str = "sandbox id") -> str:
 
 def sandbox_dir(state: str | os.PathLike[str], sandbox_id: str) -> Path:
     """The folder for one sandbox's files: ``<state>/sandboxes/<id>`` (id checked as a GUID)."""
-    return Path(state) / SANDBOXES_DIR / canonical_id(sandbox_id)
+    return sandbox_files(state, sandbox_id).directory
 
 
 def templates_dir(state: str | os.PathLike[str]) -> Path:
     """The folder holding template folders: ``<state>/templates``."""
+    from pathlib import Path
+
     return Path(state) / TEMPLATES_DIR
 
 
@@ -177,7 +231,6 @@ def template_dir(state: str | os.PathLike[str], template_id: str) -> Path:
     return templates_dir(state) / canonical_id(template_id, what="template id")
 
 
-@dataclass(frozen=True)
 class SandboxFiles:
     """The well-known files of one sandbox (none of them is created here).
 
@@ -185,8 +238,13 @@ class SandboxFiles:
     document as dumped in MouriNaruto/MouriDocs ``docs/4/ReadMe.md``, recorded in
     shared/reference/clone-pool.md §0.2).  HCS refuses VMGS/VMRS files at a drive root
     (same source), which this layout never produces.
+
+    Immutable, compared and hashed by value (what ``@dataclass(frozen=True)`` gave; a plain
+    class because importing ``dataclasses`` costs every CLI verb ~10 ms of start-up).
     """
 
+    __slots__ = ("directory", "guest_state", "logs", "runtime_state", "saved_state", "scratch_vhdx")
+    _FIELDS = ("directory", "scratch_vhdx", "guest_state", "runtime_state", "saved_state", "logs")
     directory: Path
     scratch_vhdx: Path
     guest_state: Path
@@ -194,11 +252,52 @@ class SandboxFiles:
     saved_state: Path
     logs: Path
 
+    def __init__(  # noqa: PLR0917 - positional, like the dataclass it replaces
+        self,
+        directory: Path,
+        scratch_vhdx: Path,
+        guest_state: Path,
+        runtime_state: Path,
+        saved_state: Path,
+        logs: Path,
+    ) -> None:
+        values = (directory, scratch_vhdx, guest_state, runtime_state, saved_state, logs)
+        for name, value in zip(self._FIELDS, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def _values(self) -> tuple[Path, ...]:
+        return tuple(getattr(self, name) for name in self._FIELDS)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r} (SandboxFiles is immutable)")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r} (SandboxFiles is immutable)")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, SandboxFiles)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
+        return f"SandboxFiles({fields})"
+
 
 def sandbox_files(state: str | os.PathLike[str], sandbox_id: str) -> SandboxFiles:
     """The layout of one sandbox's folder (see the module docstring)."""
-    directory = sandbox_dir(state, sandbox_id)
-    return SandboxFiles(
+    key = (os.fspath(state), sandbox_id)
+    cached = _SANDBOX_FILES.get(key)
+    if cached is not None:
+        return cached
+    from pathlib import Path
+
+    directory = Path(state) / SANDBOXES_DIR / canonical_id(sandbox_id)
+    files = SandboxFiles(
         directory=directory,
         scratch_vhdx=directory / "sandbox.vhdx",
         guest_state=directory / "sandbox.vmgs",
@@ -206,6 +305,7 @@ def sandbox_files(state: str | os.PathLike[str], sandbox_id: str) -> SandboxFile
         saved_state=directory / "saved.vmrs",
         logs=directory / "logs",
     )
+    return _remember(_SANDBOX_FILES, key, files)
 
 
 # --------------------------------------------------------------------------------------
@@ -239,9 +339,15 @@ def ensure_state_dir(path: str | os.PathLike[str] | None = None) -> Path:
     :class:`~hcs_sandbox.errors.StoreError` (message and remedy) when it cannot be created
     or protected.  See the module docstring for the rules per OS.
     """
-    target = state_dir(path)
+    return _as_path(ensure_state_dir_text(path))
+
+
+def ensure_state_dir_text(path: str | os.PathLike[str] | None = None) -> str:
+    """:func:`ensure_state_dir`, returning the path as a string (no ``pathlib`` import:
+    what ``ls`` and :func:`~hcs_sandbox.sandbox.store.open_store` use)."""
+    target = _state_dir_text(path, None)
     if sys.platform == "win32":
-        _ensure_windows(target)
+        _ensure_windows(_as_path(target))
     else:
         _ensure_posix(target)
     return target
@@ -251,8 +357,8 @@ def ensure_sandbox_dir(state: str | os.PathLike[str], sandbox_id: str) -> Path:
     """Create ``<state>/sandboxes/<id>`` (mode 0700; on Windows it inherits the state DACL)."""
     directory = sandbox_dir(state, sandbox_id)
     try:
-        (Path(state) / SANDBOXES_DIR).mkdir(mode=0o700, exist_ok=True)
-        directory.mkdir(mode=0o700, exist_ok=True)
+        _mkdir(os.path.join(state, SANDBOXES_DIR))
+        _mkdir(directory)
     except OSError as exc:
         raise StoreError(
             f"cannot create the sandbox folder {directory}: {exc.strerror or exc}",
@@ -262,10 +368,32 @@ def ensure_sandbox_dir(state: str | os.PathLike[str], sandbox_id: str) -> Path:
     return directory
 
 
-def _ensure_posix(target: Path) -> None:
+def _mkdir(path: str | os.PathLike[str]) -> None:
+    """``Path(path).mkdir(mode=0o700, exist_ok=True)`` without pathlib."""
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.mkdir(mode=0o700)
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
+
+
+def _ensure_posix(target: str) -> None:
+    # Fast path (every store open): it exists already, is ours and is closed to others.
+    try:
+        st = os.stat(target)
+    except OSError:
+        pass
+    else:
+        getuid = getattr(os, "getuid", None)
+        if (
+            stat.S_ISDIR(st.st_mode)
+            and not stat.S_IMODE(st.st_mode) & 0o077
+            and (getuid is None or st.st_uid == getuid())
+        ):
+            return
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.mkdir(target, 0o700)
         return
     except FileExistsError:
         pass
@@ -275,7 +403,7 @@ def _ensure_posix(target: Path) -> None:
             remedy=f"choose a writable location with {ENV_STATE_DIR}=PATH",
         ) from exc
     try:
-        st = target.stat()
+        st = os.stat(target)
     except OSError as exc:
         raise StoreError(
             f"cannot read the state directory {target}: {exc.strerror or exc}",

@@ -775,10 +775,7 @@ class Sandbox:
                     )
             if not graceful:
                 _terminate_and_wait(system, timeout)
-            self._remember_exit(system)
-        self.close()
-        with _store(self._state_dir) as store:
-            self._set_state(store, "stopped")
+        self._stopped(system)
         self._log_line("stopped")
 
     def kill(self) -> None:
@@ -789,10 +786,7 @@ class Sandbox:
         system = self._open_system()
         if system is not None:
             _terminate_and_wait(system, 30.0)
-            self._remember_exit(system)
-        self.close()
-        with _store(self._state_dir) as store:
-            self._set_state(store, "stopped")
+        self._stopped(system)
         self._log_line("killed")
 
     def pause(self) -> None:
@@ -855,7 +849,7 @@ class Sandbox:
             )
             system = self._open_system()
             self._system = None
-            failures = release_resources(store, self._record, system=system)
+            failures = release_resources(store, self._record, system=system, cross_off=False)
             if failures:
                 first = failures[0]
                 self._log_line(f"remove incomplete: {first}")
@@ -874,6 +868,17 @@ class Sandbox:
                 self._remember_exit(system, status)
                 self.refresh()
         return self._exit_info()
+
+    def _stopped(self, system: ComputeSystem | None) -> None:
+        """stop/kill's end: release the handle; record ``stopped`` and the exit status (if
+        HCS gave one) in ONE store write."""
+        status = system.exit_status if system is not None else None
+        self.close()
+        with _store(self._state_dir) as store:
+            if status is None:
+                self._set_state(store, "stopped")
+            else:
+                self._set_state(store, "stopped", merge_extra={"exit": dict(status)})
 
     def _remember_exit(
         self, system: ComputeSystem, status: Mapping[str, Any] | None = None
@@ -1259,12 +1264,21 @@ def pid_alive(pid: int) -> bool:
 
 
 def release_resources(
-    store: Store, record: Record, *, system: ComputeSystem | None = None
+    store: Store,
+    record: Record,
+    *,
+    system: ComputeSystem | None = None,
+    cross_off: bool = True,
 ) -> builtins.list[Exception]:
     """Release everything a record owns: its compute system, endpoints, VM-access grants on
     files it does not own, and files (newest first). Each released item is crossed off the
     record at once; every step runs even when an earlier one failed. Returns the failures
-    (empty: all released; the caller deletes the record)."""
+    (empty: all released; the caller deletes the record).
+
+    ``cross_off`` False: when everything was released, the deleted files are not crossed
+    off (one store write saved: the caller deletes the record right after; a crash in
+    between leaves listed files that no longer exist, which count as released).  After a
+    failure they are crossed off as usual."""
     from hcs_sandbox.hcs.system import ComputeSystem
     from hcs_sandbox.sandbox import storage
 
@@ -1296,7 +1310,7 @@ def release_resources(
             released.append(path)
         except Exception as exc:
             failures.append(exc)
-    if released:
+    if released and (cross_off or failures):
         # Crossed off AFTER deleting them, all in one transaction.
         try:
             store.remove_resources(record.id, files=released)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import stat
 import sys
 from pathlib import Path
 
@@ -146,11 +147,17 @@ def find_host_base() -> ResolvedBase:
             "(Windows Sandbox is not installed or has never been started)",
             remedy=WINDOWS_SANDBOX_REMEDY,
         )
-    candidates: list[tuple[float, Path]] = []
-    for child in root.iterdir():
-        files = child / "BaseLayer" / "Files"
-        if child.is_dir() and files.is_dir():
-            candidates.append((files.stat().st_mtime, child))
+    candidates: list[tuple[float, str, str]] = []  # (mtime of Files, name, folder)
+    with os.scandir(root) as entries:
+        for child in entries:
+            try:
+                if not child.is_dir():
+                    continue
+                st = os.stat(os.path.join(child.path, "BaseLayer", "Files"))
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                candidates.append((st.st_mtime, child.name, child.path))
     if not candidates:
         raise errors.StorageError(
             f"the Windows Sandbox base image was not found: no folder under {root} has "
@@ -158,12 +165,12 @@ def find_host_base() -> ResolvedBase:
             remedy="start Windows Sandbox once so Windows regenerates its base image; if "
             "that fails, " + WINDOWS_SANDBOX_REMEDY,
         )
-    candidates.sort(key=lambda c: (c[0], c[1].name), reverse=True)
-    chosen = candidates[0][1]
+    candidates.sort(key=lambda c: (c[0], c[1]), reverse=True)
+    chosen = candidates[0][2]
     return ResolvedBase(
         kind="host",
-        path=str(chosen),
-        os_files=str(chosen / "BaseLayer" / "Files"),
+        path=chosen,
+        os_files=os.path.join(chosen, "BaseLayer", "Files"),
     )
 
 
@@ -300,12 +307,13 @@ def revoke_vm_access(vm_id: str, path: str) -> None:
 def remove_path(path: str | os.PathLike[str]) -> bool:
     """Delete a file or a folder tree; True when something was removed, False when it was
     already gone. Raises :class:`StorageError` when it exists and cannot be removed."""
-    p = Path(path)
+    p = os.fspath(path)
     try:
-        if p.is_dir() and not p.is_symlink():
+        mode = os.lstat(p).st_mode
+        if stat.S_ISDIR(mode):  # a real folder (a link to one is unlinked, not emptied)
             shutil.rmtree(p)
         else:
-            p.unlink()
+            os.unlink(p)
     except FileNotFoundError:
         return False
     except OSError as exc:

@@ -66,19 +66,16 @@ Import cost: sqlite3, json and the standard library only (``hcs-sandbox ls`` imp
 
 from __future__ import annotations
 
+import _thread  # not threading (~1 ms of CLI start-up): its C RLock and local
 import builtins
 import contextlib
 import json
 import os
 import re
 import sqlite3
-import threading
 import time
-import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
 from hcs_sandbox.errors import (
     NameInUseError,
@@ -90,6 +87,7 @@ from hcs_sandbox.errors import (
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms at start-up
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any, Final
 
 __all__ = [
@@ -183,13 +181,36 @@ def _iso(ts: float | None) -> str | None:
     return text.replace("+00:00", "Z")
 
 
-@dataclass(frozen=True)
 class Record:
     """One row of the store.  Treat the dict fields as read-only (they are copies).
 
     Times are seconds since the epoch (``time.time()``); :meth:`to_dict` renders them as
     ISO 8601 UTC strings.  ``revision`` grows by one on every write (for ``expect_revision``).
+
+    Immutable and compared by value, as the ``@dataclass(frozen=True)`` it was (a plain
+    class: importing ``dataclasses`` costs every CLI verb's start-up ~10 ms).
     """
+
+    _FIELDS: Final = (
+        "id",
+        "name",
+        "kind",
+        "state",
+        "spec",
+        "owner_pid",
+        "owner_host",
+        "files",
+        "endpoint_ids",
+        "labels",
+        "persistent",
+        "system_id",
+        "extra",
+        "created_at",
+        "started_at",
+        "updated_at",
+        "revision",
+    )
+    __slots__ = _FIELDS
 
     id: str
     name: str
@@ -207,7 +228,68 @@ class Record:
     created_at: float
     started_at: float | None
     updated_at: float
-    revision: int = field(default=1)
+    revision: int
+
+    def __init__(  # noqa: PLR0917 - positional, like the dataclass it replaces
+        self,
+        id: str,
+        name: str,
+        kind: str,
+        state: str,
+        spec: dict[str, Any],
+        owner_pid: int | None,
+        owner_host: str | None,
+        files: tuple[str, ...],
+        endpoint_ids: tuple[str, ...],
+        labels: dict[str, str],
+        persistent: bool,
+        system_id: str,
+        extra: dict[str, Any],
+        created_at: float,
+        started_at: float | None,
+        updated_at: float,
+        revision: int = 1,
+    ) -> None:
+        put = object.__setattr__
+        put(self, "id", id)
+        put(self, "name", name)
+        put(self, "kind", kind)
+        put(self, "state", state)
+        put(self, "spec", spec)
+        put(self, "owner_pid", owner_pid)
+        put(self, "owner_host", owner_host)
+        put(self, "files", files)
+        put(self, "endpoint_ids", endpoint_ids)
+        put(self, "labels", labels)
+        put(self, "persistent", persistent)
+        put(self, "system_id", system_id)
+        put(self, "extra", extra)
+        put(self, "created_at", created_at)
+        put(self, "started_at", started_at)
+        put(self, "updated_at", updated_at)
+        put(self, "revision", revision)
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._FIELDS)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r} (Record is immutable)")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r} (Record is immutable)")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Record)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())  # TypeError, as for the dataclass: dict fields
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
+        return f"Record({fields})"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict for ``--json`` output (shallow copies; times as ISO 8601 UTC)."""
@@ -304,6 +386,8 @@ def validate_name(name: str) -> str:
 
 def _canonical_id(value: str) -> str:
     try:
+        import uuid  # not at import time (it imports platform): CLI start-up
+
         return str(uuid.UUID(str(value).strip()))
     except ValueError:
         raise SpecError(
@@ -505,7 +589,7 @@ class _Cached:
 
 
 #: Per-thread connection cache: ``{database path: _Cached}`` (most recently used last).
-_local = threading.local()
+_local = _thread._local()
 #: At most this many cached connections per thread (each holds 3 file descriptors).
 _CACHE_SIZE: Final = 8
 #: Connections inherited across ``fork()``: never used nor closed in the child (closing
@@ -551,14 +635,14 @@ class Store:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
-        self._path = Path(path)
+        self._path_text = os.fspath(path)  # no Path here: pathlib costs `ls` ~4 ms to import
         self._key = os.path.abspath(path)
         self._timeout = timeout
         self._closed = False
-        self._lock = threading.RLock()  # kept for callers that serialise on it
+        self._lock = _thread.RLock()  # kept for callers that serialise on it
         if not os.path.isdir(os.path.dirname(self._key)):
             raise StoreError(
-                f"cannot open the state database {self._path}: its folder does not exist",
+                f"cannot open the state database {self._path_text}: its folder does not exist",
                 remedy="create it first (hcs_sandbox.sandbox.paths.ensure_state_dir) or "
                 "use open_store()",
             )
@@ -580,7 +664,9 @@ class Store:
     @property
     def path(self) -> Path:
         """The database file."""
-        return self._path
+        from pathlib import Path
+
+        return Path(self._path_text)
 
     def close(self) -> None:
         """Mark this store closed (idempotent).  The connection stays cached for the next
@@ -594,7 +680,7 @@ class Store:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Store({str(self._path)!r})"
+        return f"Store({self._path_text!r})"
 
     # -- plumbing --------------------------------------------------------------------
 
@@ -602,7 +688,7 @@ class Store:
         text = str(exc)
         if "locked" in text or "busy" in text:
             return StoreError(
-                f"the state database {self._path} is busy: another hcs-sandbox process held "
+                f"the state database {self._path_text} is busy: another hcs-sandbox process held "
                 f"it for more than {self._timeout:g} s while trying to {doing}",
                 remedy="try again; if it persists, look for a stuck hcs-sandbox process",
             )
@@ -610,17 +696,17 @@ class Store:
             "not a database" in text or "malformed" in text or "corrupt" in text
         ):
             return StoreError(
-                f"the state database {self._path} is damaged ({text})",
+                f"the state database {self._path_text} is damaged ({text})",
                 remedy="move it aside and run again; sandboxes it listed then need to be "
                 "removed by hand (hcs-sandbox prune lists leftovers)",
             )
         if "readonly" in text or "unable to open" in text or "disk I/O" in text:
             return StoreError(
-                f"cannot {doing} the state database {self._path}: {text}",
+                f"cannot {doing} the state database {self._path_text}: {text}",
                 remedy="check permissions of the state directory (run as Administrator on "
                 "Windows) and free disk space",
             )
-        return StoreError(f"cannot {doing} the state database {self._path}: {text}")
+        return StoreError(f"cannot {doing} the state database {self._path_text}: {text}")
 
     def _identity(self) -> tuple[int, int]:
         try:
@@ -643,7 +729,7 @@ class Store:
         :attr:`path` (it may have been deleted or replaced since): one ``stat``.
         """
         if self._closed:
-            raise StoreError(f"the state database {self._path} is closed")
+            raise StoreError(f"the state database {self._path_text} is closed")
         cache = _cache()
         entry = cache.get(self._key)
         if entry is not None and fresh_check and entry.ident != self._identity():
@@ -740,7 +826,7 @@ class Store:
             return
         if version > SCHEMA_VERSION:
             raise StoreError(
-                f"the state database {self._path} has schema version {version}, newer than "
+                f"the state database {self._path_text} has schema version {version}, newer than "
                 f"this hcs-sandbox understands ({SCHEMA_VERSION})",
                 remedy="upgrade hcs-sandbox, or point HCS_SANDBOX_STATE_DIR elsewhere",
             )
@@ -748,7 +834,7 @@ class Store:
         with self._write("upgrade") as wconn:
             version = self._schema_version(wconn)  # another process may have migrated
             if version > SCHEMA_VERSION:  # pragma: no cover - raced by a newer version
-                raise StoreError(f"the state database {self._path} was upgraded meanwhile")
+                raise StoreError(f"the state database {self._path_text} was upgraded meanwhile")
             if version == 0:
                 wconn.execute(
                     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT)"
@@ -850,6 +936,8 @@ class Store:
         process and host.  Exactly one of many concurrent reservations of one name wins;
         the others raise :class:`NameInUseError`.  A duplicate id raises :class:`StoreError`.
         """
+        import uuid  # lazily (see _canonical_id)
+
         record_id = _canonical_id(id) if id is not None else str(uuid.uuid4())
         _check_choice(kind, KINDS, "kind")
         _check_choice(state, STATES, "state")
@@ -914,6 +1002,8 @@ class Store:
                 "no sandbox name or id given", remedy="list sandboxes with 'hcs-sandbox ls -a'"
             )
         kind_sql, kind_params = ("", []) if kind is None else (" AND kind = ?", [kind])
+        import uuid  # lazily (see _canonical_id)
+
         try:
             exact = str(uuid.UUID(key))
         except ValueError:
@@ -1179,7 +1269,7 @@ def open_store(state_dir: str | os.PathLike[str] | None = None, *, timeout: floa
 
     Creates and protects the directory first (:func:`~hcs_sandbox.sandbox.paths.ensure_state_dir`).
     """
-    from hcs_sandbox.sandbox.paths import database_path, ensure_state_dir
+    from hcs_sandbox.sandbox.paths import DATABASE_NAME, ensure_state_dir_text
 
-    directory = ensure_state_dir(state_dir)
-    return Store(database_path(directory), timeout=timeout)
+    directory = ensure_state_dir_text(state_dir)
+    return Store(os.path.join(directory, DATABASE_NAME), timeout=timeout)

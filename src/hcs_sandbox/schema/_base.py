@@ -434,10 +434,11 @@ def fields_newer_than(model: SchemaModel, version: VersionTuple) -> list[str]:
     Fields whose version no source states are not listed here: see
     :func:`undocumented_fields`.  HCN models count in HCN schema versions.
     """
+    limit = tuple(version)
+    if _max_since(model, (-1, -1)) <= limit:
+        return []  # the usual case, found without building every field's path
     return [
-        path
-        for path, info in set_fields(model)
-        if info.since is not None and info.since > tuple(version)
+        path for path, info in set_fields(model) if info.since is not None and info.since > limit
     ]
 
 
@@ -451,11 +452,33 @@ def required_schema_version(model: SchemaModel) -> VersionTuple:
 
     At least 2.0 (the first 2.x schema).  Undocumented fields are not counted.
     """
-    best: VersionTuple = (2, 0)
-    for _path, info in set_fields(model):
-        if info.since is not None and info.since > best:
-            best = info.since
+    return _max_since(model, (2, 0))
+
+
+def _max_since(value: Any, best: VersionTuple) -> VersionTuple:
+    """The highest ``since`` of the set fields in ``value`` (walked as :func:`set_fields`
+    walks it, without building paths), or ``best`` when that is higher."""
+    if isinstance(value, SchemaModel):
+        for f in _fields_of(type(value)):
+            item = getattr(value, f.info.attr)
+            if item is None:
+                continue
+            since = f.info.since
+            if since is not None and since > best:
+                best = since
+            if not isinstance(item, _LEAVES):
+                best = _max_since(item, best)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            best = _max_since(item, best)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            best = _max_since(item, best)
     return best
+
+
+#: Values that hold no model (skipped by :func:`_max_since` without further checks).
+_LEAVES = (str, int, float, enum.Enum)
 
 
 # --------------------------------------------------------------------------------------

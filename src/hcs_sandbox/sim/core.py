@@ -959,12 +959,15 @@ class Simulator:
                 H.HCN_E_ENDPOINT_NOT_FOUND, f"{where}.EndpointId: no HCN endpoint {endpoint!r}"
             )
 
-    def _reap_locked(self) -> None:
+    def _reap_locked(self) -> list[dict[str, Any]]:
         """Forget handles of dead processes; terminate systems that lost their last handle.
-        Every system: only under the global lock (enumeration)."""
+        Every system: only under the global lock (enumeration).  Returns the systems that
+        are still not stopped, as now recorded (enumeration needs no second read)."""
+        live = []
         for record in self.store.records("systems"):
-            if record.get("State") != STOPPED:
-                self._reap_one(record)
+            if record.get("State") != STOPPED and not self._reap_one(record):
+                live.append(record)
+        return live
 
     def _reap_one(self, record: dict[str, Any]) -> bool:
         """:meth:`_reap_locked` for one system (its record lock held); True when it stopped."""
@@ -1488,11 +1491,11 @@ class Simulator:
         def work() -> tuple[str | None, Any]:
             q = self._options(query, "SystemQuery", "query") or {}
             with self.store.lock():
-                self._reap_locked()
-                records = [r for r in self.store.records("systems") if r.get("State") != STOPPED]
+                records = self._reap_locked()
+            ids = {i.lower() for i in q["Ids"]} if q.get("Ids") else None
             out = []
             for record in records:
-                if q.get("Ids") and record["Id"].lower() not in [i.lower() for i in q["Ids"]]:
+                if ids is not None and record["Id"].lower() not in ids:
                     continue
                 if q.get("Names") and record["Id"] not in q["Names"]:
                     continue
@@ -2148,7 +2151,8 @@ class Simulator:
     @staticmethod
     def _read_vhd(path: str) -> dict[str, Any] | None:
         try:
-            value = json.loads(Path(path).read_text(encoding="utf-8"))
+            with open(path, "rb") as fh:
+                value = json.loads(fh.read())
         except (OSError, ValueError):
             return None
         return value if isinstance(value, dict) and value.get("SimulatedVhd") else None

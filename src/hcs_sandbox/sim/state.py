@@ -10,7 +10,8 @@ Layout (all under the state directory)::
     exits                     touched at every stop (the exit watchers poll its mtime)
     networks/<guid>.json      HCN networks
     endpoints/<guid>.json     HCN endpoints
-    grants.json               HcsGrantVmAccess records {vm id: [paths]}
+    grants.json               HcsGrantVmAccess records {vm id: [paths]} (a record file,
+                              rewritten in place; grants on deleted files are dropped)
     group-grants.json         HcsGrantVmGroupAccess records [paths]
     guests/<id>/C/            each system's guest file system (stands for C:\\), created lazily
     trash/                    guest folders of stopped systems, deleted in the background
@@ -211,7 +212,10 @@ class StateStore:
     def read(self, kind: str, key: str) -> dict[str, Any] | None:
         """The record, or None.  Lock-free: a torn read (a writer was mid-way) is retried."""
         self._ensure()
-        path = self._path(kind, key)
+        return self._read_at(self._path(kind, key))
+
+    @staticmethod
+    def _read_at(path: str) -> dict[str, Any] | None:
         for attempt in range(200):
             try:
                 fd = os.open(path, os.O_RDONLY | _O_BINARY)
@@ -232,10 +236,14 @@ class StateStore:
     def write(self, kind: str, key: str, record: dict[str, Any]) -> None:
         """Rewrite a record in place.  Hold its record lock (or the global lock)."""
         self._ensure()
+        self._write_at(self._path(kind, key), record)
+
+    @staticmethod
+    def _write_at(path: str, record: Any) -> None:
         body = json.dumps(record, separators=(",", ":")).encode()
         header = f"HCSSIM {zlib.crc32(body):08x} {len(body)}\n".encode()
         data = header + body
-        fd = os.open(self._path(kind, key), os.O_RDWR | os.O_CREAT | _O_BINARY, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | _O_BINARY, 0o644)
         try:
             view = memoryview(data)
             offset = 0
@@ -278,8 +286,10 @@ class StateStore:
     def records(self, kind: str) -> list[dict[str, Any]]:
         self._ensure()
         out = []
-        for path in sorted((self.root / kind).glob("*.json")):
-            key = unquote(path.name[: -len(".json")])
+        with os.scandir(f"{self._root_text}{os.sep}{kind}") as entries:
+            names = sorted(e.name for e in entries if e.name.endswith(".json"))
+        for name in names:
+            key = unquote(name[: -len(".json")])
             try:
                 value = self.read(kind, key)
             except (OSError, ValueError):
@@ -304,11 +314,30 @@ class StateStore:
             return 0
 
     def read_grants(self) -> dict[str, list[str]]:
-        value = self.read_file("grants.json")
+        self._ensure()
+        try:
+            value = self._read_at(f"{self._root_text}{os.sep}grants.json")
+        except (OSError, ValueError):
+            return {}
         return value if isinstance(value, dict) else {}
 
     def write_grants(self, grants: dict[str, list[str]]) -> None:
-        self.write_json(self.root / "grants.json", grants)
+        """Write the grants, dropping those on files that no longer exist.
+
+        HcsGrantVmAccess.md (shared/reference/hcs-api.md): the grant is an entry in the file's
+        ACL, so it goes away with the file (a file made again at the same path has no grant).
+        Without this, every sandbox that deletes its own files (rather than revoking first)
+        would leave its entries here for good, and each grant would rewrite an ever-growing
+        file.
+
+        Rewritten in place like a record (creating a file costs far more than rewriting
+        one); hold the global lock.
+        """
+        self._ensure()
+        exists = os.path.exists
+        kept = {vm: [p for p in paths if exists(p)] for vm, paths in grants.items()}
+        kept = {vm: paths for vm, paths in kept.items() if paths}
+        self._write_at(f"{self._root_text}{os.sep}grants.json", kept)
 
     def read_file(self, name: str) -> Any:
         """The JSON value of ``<root>/name``, or None when missing or unreadable."""

@@ -24,11 +24,9 @@ checked against :data:`HCN_TYPES`, written from hcsshim ``hcn/hcnnetwork.go``,
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 __all__ = [
@@ -178,6 +176,8 @@ _ANY = {"interface{}", "json.RawMessage", "v1.Metrics", "http.Client", "any"}
 
 @lru_cache(maxsize=1)
 def _wsb_dump() -> dict[str, Any]:
+    from importlib import resources  # lazily: ~3 ms of every simulated CLI start
+
     data = resources.files("hcs_sandbox.sim").joinpath("data")
     table: dict[str, Any] = json.loads(
         data.joinpath("wsb-dump-fields.json").read_text(encoding="utf-8")
@@ -210,6 +210,8 @@ def _versions() -> dict[str, Version]:
 
 @lru_cache(maxsize=1)
 def _hcs_schema() -> tuple[dict[str, dict[str, str]], dict[str, str], dict[str, list[str]]]:
+    from importlib import resources  # lazily: ~3 ms of every simulated CLI start
+
     data = resources.files("hcs_sandbox.sim").joinpath("data")
     schema = json.loads(data.joinpath("hcs-schema.json").read_text(encoding="utf-8"))
     summary = json.loads(data.joinpath("hcs-openapi-summary.json").read_text(encoding="utf-8"))
@@ -237,6 +239,8 @@ def _hcs_schema() -> tuple[dict[str, dict[str, str]], dict[str, str], dict[str, 
 def undated_fields() -> list[str]:
     """Fields only hcsshim knows (not in Microsoft's OpenAPI file): accepted, version unknown."""
     types, _aliases, _enums = _hcs_schema()
+    from importlib import resources  # lazily: ~3 ms of every simulated CLI start
+
     data = resources.files("hcs_sandbox.sim").joinpath("data")
     summary = json.loads(data.joinpath("hcs-openapi-summary.json").read_text(encoding="utf-8"))
     documented: dict[str, list[str]] = summary["documented_fields"]
@@ -382,6 +386,8 @@ class _Checker:
         lowered = {f.lower(): f for f in fields}
         if key.lower() in lowered:
             return f" (did you mean {lowered[key.lower()]!r}? names are case-sensitive)"
+        import difflib  # only to name a misspelt field
+
         close = difflib.get_close_matches(key, list(fields), n=1)
         return f" (did you mean {close[0]!r}?)" if close else ""
 
