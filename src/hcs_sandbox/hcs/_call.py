@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hcs_sandbox import errors
-from hcs_sandbox.native.loader import NativeUnavailable
+from hcs_sandbox.native.loader import NativeUnavailable, chosen_backend, get_backend
 
 __all__ = [
     "HRESULT_FROM_WIN32",
@@ -42,17 +42,31 @@ _DLL_FILES = {
 }
 
 
+#: (dll, name) -> (backend, function): the functions already resolved, each with the
+#: backend it came from.  A hit whose backend is still the chosen one is one dict lookup
+#: and one identity test; after ``reset_backend``/``use_simulator`` (a new backend object)
+#: the entry is resolved again.  Entries are replaced whole (a tuple), so threads need no
+#: lock: at worst two threads resolve the same function once each.
+_RESOLVED: dict[tuple[str, str], tuple[object, NativeFunction]] = {}
+
+
 def native(dll: str, name: str) -> NativeFunction:
     """The ctypes function ``name`` of ``dll`` (``"computecore"``, ``"virtdisk"``, ...).
 
     Raises :class:`~hcs_sandbox.errors.HcsUnavailableError` when the backend cannot be
     chosen, the DLL cannot be loaded or the export is missing.
     """
+    hit = _RESOLVED.get((dll, name))
+    if hit is not None and hit[0] is chosen_backend():
+        return hit[1]
     try:
         from hcs_sandbox.native import api
 
+        backend = get_backend()  # before resolving: a stale pairing can only miss later
         namespace = getattr(api, dll)
-        return getattr(namespace, name)  # type: ignore[no-any-return]
+        func: NativeFunction = getattr(namespace, name)
+        _RESOLVED[(dll, name)] = (backend, func)
+        return func
     except NativeUnavailable as exc:
         raise errors.HcsUnavailableError(
             exc.message if getattr(exc, "message", None) else str(exc),

@@ -30,6 +30,7 @@ __all__ = [
     "ENV_SIMULATOR",
     "Backend",
     "NativeUnavailable",
+    "chosen_backend",
     "get_backend",
     "reset_backend",
     "simulator_requested",
@@ -167,6 +168,11 @@ def _simulator_state_dir() -> str | None:
     if value and value not in {"1", "true", "yes", "on"}:
         return value
     return None
+
+
+def chosen_backend() -> Backend | None:
+    """The backend already chosen for this process, or None (never chooses one)."""
+    return _backend
 
 
 def get_backend() -> Backend:

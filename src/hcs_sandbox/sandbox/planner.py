@@ -701,9 +701,10 @@ class _Planner:
             ShouldTerminateOnLastHandleClosed=terminate,
         )
         floor = _WSB_SCHEMA if self.wsb else _MIN_SCHEMA
-        declared = max(floor, required_schema_version(system))
+        needed = required_schema_version(system)
+        declared = max(floor, needed)
         system.SchemaVersion = Version.of(declared)
-        self._check_versions(system, declared)
+        self._check_versions(system, declared, needed)
         if self.wsb:
             hidden = undocumented_fields(system)
             self.warnings.append(
@@ -738,8 +739,12 @@ class _Planner:
             warnings=tuple(dict.fromkeys(self.warnings)),
         )
 
-    def _check_versions(self, system: ComputeSystem, declared: VersionTuple) -> None:
-        too_new = fields_newer_than(system, self.max)
+    def _check_versions(
+        self, system: ComputeSystem, declared: VersionTuple, needed: VersionTuple
+    ) -> None:
+        # ``needed`` (required_schema_version of ``system``) bounds every set field's
+        # version: when the host knows it, no field is too new (one walk, not two).
+        too_new = [] if needed <= self.max else fields_newer_than(system, self.max)
         if too_new or declared > self.max:
             need = max(declared, required_schema_version(system))
             raise _fail(

@@ -301,16 +301,22 @@ class Sandbox:
             undo.push("delete the record", lambda: store.delete(record.id, missing_ok=True))
             sandbox = cls(record, state)
             sandbox._spec = spec
-            sandbox._provision(
+            extra = sandbox._provision(
                 store,
                 undo,
                 spec,
                 progress=progress,
                 fresh=True,
                 terminate_on_close=terminate_on_close,
+                record_extra=False,
             )
             _notify(progress, "created")
-            sandbox._record = store.update(record.id, expect_state="creating", state="created")
+            # The plan's extras and the ``created`` state in ONE commit (nothing reads the
+            # extras before start(); a crash in between leaves a ``creating`` record that
+            # prune/remove release as before).
+            sandbox._record = store.update(
+                record.id, expect_state="creating", state="created", merge_extra=extra
+            )
             sandbox._log_line("created")
         return sandbox
 
@@ -323,12 +329,17 @@ class Sandbox:
         progress: Progress | None,
         fresh: bool,
         terminate_on_close: bool = False,
-    ) -> None:
+        record_extra: bool = True,
+    ) -> dict[str, Any]:
         """Make the files, the endpoint and the compute system, pushing every undo.
 
         ``fresh``: a new sandbox (make every file). Otherwise a stopped persistent sandbox
         being re-created: its scratch disk and guest state file are kept as they are, and
         so is its endpoint when HCN still has it.
+
+        Returns the ``extra`` entries start() and inspect() need from the plan; they are
+        written to the record here unless ``record_extra`` is False (the caller then merges
+        them into its next update: one commit fewer).
         """
         from hcs_sandbox.hcs.system import ComputeSystem
         from hcs_sandbox.sandbox import network, paths, storage
@@ -421,15 +432,15 @@ class Sandbox:
         with self._lock:
             self._system = system
         # What start() needs from the plan, and what inspect() shows (None drops the key).
-        self._record = store.update(
-            rid,
-            merge_extra={
-                "warnings": list(bp.warnings) or None,
-                "gpu_request": bp.gpu_request,
-                "terminate_on_close": bp.terminate_on_close or None,
-                "guest_links": list(bp.guest_links) or None,
-            },
-        )
+        extra: dict[str, Any] = {
+            "warnings": list(bp.warnings) or None,
+            "gpu_request": bp.gpu_request,
+            "terminate_on_close": bp.terminate_on_close or None,
+            "guest_links": list(bp.guest_links) or None,
+        }
+        if record_extra:
+            self._record = store.update(rid, merge_extra=extra)
+        return extra
 
     @classmethod
     @contextlib.contextmanager

@@ -181,6 +181,23 @@ def _fields_of(cls: type[SchemaModel]) -> tuple[_Field, ...]:
     return table
 
 
+#: Per class: ``(attr, json_name, since)`` of every field, in declaration order.  The hot
+#: paths (:meth:`SchemaModel.to_dict`, :func:`_max_since`) walk these plain tuples instead
+#: of the :class:`_Field` objects (one tuple unpack instead of two attribute reads each).
+_FAST: dict[type[SchemaModel], tuple[tuple[str, str, VersionTuple | None], ...]] = {}
+
+#: Exact types of the values that are their own JSON form (no model, enum or container
+#: inside): ``type(v) in _PLAIN`` skips :func:`_encode` and the version walk's recursion.
+#: Subclasses (``bool`` of ``int``, str-based enums) are not in it and take the full path.
+_PLAIN = frozenset({str, int, float, bool})
+
+
+def _fast_table(cls: type[SchemaModel]) -> tuple[tuple[str, str, VersionTuple | None], ...]:
+    table = tuple((f.info.attr, f.info.json_name, f.info.since) for f in _fields_of(cls))
+    _FAST[cls] = table
+    return table
+
+
 # --------------------------------------------------------------------------------------
 # The base class
 # --------------------------------------------------------------------------------------
@@ -225,10 +242,13 @@ class SchemaModel:
     def to_dict(self) -> dict[str, Any]:
         """This model as plain JSON-ready dicts; unset (None) fields are omitted."""
         out: dict[str, Any] = {}
-        for f in _fields_of(type(self)):
-            value = getattr(self, f.info.attr)
-            if value is not None:
-                out[f.info.json_name] = _encode(value)
+        cls = type(self)
+        table = _FAST.get(cls) or _fast_table(cls)
+        for attr, json_name, _since in table:
+            value = getattr(self, attr)
+            if value is None:
+                continue
+            out[json_name] = value if type(value) in _PLAIN else _encode(value)
         return out
 
     def to_json(self, *, indent: int | None = None, sort_keys: bool = False) -> str:
@@ -271,6 +291,8 @@ class SchemaModel:
 
 
 def _encode(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, SchemaModel):
         return value.to_dict()
     if isinstance(value, enum.Enum):
@@ -459,14 +481,14 @@ def _max_since(value: Any, best: VersionTuple) -> VersionTuple:
     """The highest ``since`` of the set fields in ``value`` (walked as :func:`set_fields`
     walks it, without building paths), or ``best`` when that is higher."""
     if isinstance(value, SchemaModel):
-        for f in _fields_of(type(value)):
-            item = getattr(value, f.info.attr)
+        cls = type(value)
+        for attr, _json_name, since in _FAST.get(cls) or _fast_table(cls):
+            item = getattr(value, attr)
             if item is None:
                 continue
-            since = f.info.since
             if since is not None and since > best:
                 best = since
-            if not isinstance(item, _LEAVES):
+            if type(item) not in _PLAIN and not isinstance(item, _LEAVES):
                 best = _max_since(item, best)
     elif isinstance(value, Mapping):
         for item in value.values():

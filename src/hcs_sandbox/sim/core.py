@@ -1086,34 +1086,60 @@ class Simulator:
             return out
 
     def _watch_loop(self) -> None:
-        """Poll the persisted state every ``watch_interval`` s for systems stopped elsewhere.
+        """Poll the persisted state for systems stopped elsewhere (exits made by this process
+        are announced directly by :meth:`_exit_system`; the watcher is for other processes).
 
-        Cheap: one ``stat`` of ``systems/`` per poll; records are read only when that folder
-        changed (or recently changed: coarse mtime clocks), plus a full check every 2 s.
+        Cheap when nothing changes: one ``stat`` of the ``exits`` stamp per poll.  Only when
+        it changed (or changed recently: coarse mtime clocks), plus a full check every 2 s,
+        each watched record is ``stat``-ed, and read only when its (mtime, size) differs from
+        the last read or is recent.  The poll interval is ``watch_interval`` while exits
+        happen and doubles after each quiet poll up to ``max(watch_interval, 0.4)`` s, so an
+        exit made by another process is seen within ~0.5 s (at once when exits are frequent).
         """
+        base = self.watch_interval
+        ceiling = max(base, 0.4)
+        interval = base
         last_stamp = -1
         last_full = time.monotonic()
-        idle = 0
+        idle_since: float | None = None
+        seen: dict[str, tuple[int, int]] = {}  # runtime id -> (mtime_ns, size) last read
         while True:
-            time.sleep(self.watch_interval)
+            time.sleep(interval)
+            interval = min(interval * 2, ceiling)
             watched = self._watched()
+            now = time.monotonic()
             if not watched:
-                idle += 1
-                if idle * self.watch_interval >= 2.0:
+                seen.clear()
+                if idle_since is None:
+                    idle_since = now
+                elif now - idle_since >= 2.0:
                     with self._lock:
                         if not self._watched():
                             self._watcher = None
                             return
                 continue
-            idle = 0
+            idle_since = None
             store = self.store
             stamp = store.stamp("exits")
-            now = time.monotonic()
-            recent = time.time_ns() - stamp < 2 * int(self.watch_interval * 1e9) + 10**8
-            if stamp == last_stamp and not recent and now - last_full < 2.0:
+            wall = time.time_ns()
+            window = 2 * int(base * 1e9) + 10**8
+            recent = wall - stamp < window
+            full = now - last_full >= 2.0
+            if stamp == last_stamp and not recent and not full:
                 continue
-            last_stamp, last_full = stamp, now
+            if stamp != last_stamp:
+                interval = base  # exits are happening: poll fast again
+            last_stamp = stamp
+            if full:
+                last_full = now
+                seen.clear()
+            for runtime in list(seen):
+                if runtime not in watched:
+                    del seen[runtime]
             for runtime, system_id in watched.items():
+                mark = store.record_mark("systems", system_id)
+                if mark is not None and seen.get(runtime) == mark and wall - mark[0] >= window:
+                    continue  # unchanged since it was last read (and not recently written)
                 try:
                     record = store.read("systems", system_id)
                 except (OSError, ValueError):
@@ -1122,6 +1148,8 @@ class Simulator:
                     self._announce_exit(runtime, None)  # gone, and its id reused or removed
                 elif record.get("State") == STOPPED:
                     self._announce_exit(runtime, record)
+                elif mark is not None:
+                    seen[runtime] = mark
 
     def HcsOpenComputeSystem(self, id: str | None, access: int, out: Any) -> int:
         hr = self.sync_fault("HcsOpenComputeSystem")

@@ -298,18 +298,27 @@ class StateStore:
                 out.append(value)
         return out
 
+    def record_mark(self, kind: str, key: str) -> tuple[int, int] | None:
+        """``(mtime_ns, size)`` of a record file (None when missing): one ``stat``, to tell
+        whether a record may have changed since it was last read."""
+        try:
+            st = os.stat(self._path(kind, key))
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
     def touch(self, name: str) -> None:
         """Update the modification time of ``<root>/name`` (created when missing)."""
-        path = self.root / name
+        path = f"{self._root_text}{os.sep}{name}"
         try:
             os.utime(path)
         except FileNotFoundError:
-            path.touch()
+            self.root.joinpath(name).touch()
 
     def stamp(self, name: str) -> int:
         """The modification time of ``<root>/name`` in ns (0 when missing): cheap to poll."""
         try:
-            return os.stat(self.root / name).st_mtime_ns
+            return os.stat(f"{self._root_text}{os.sep}{name}").st_mtime_ns
         except OSError:
             return 0
 
