@@ -8,7 +8,7 @@ The binding (``native/api.py``) builds ``FUNCTYPE(restype, *argtypes)`` from thi
 simulator declares its own prototypes independently, and ``tests/native`` cross-checks the
 two readings by size and kind.
 
-Sources (see also ``docs/notes/windows-notes-native.md``):
+Sources (see also ``docs/windows-notes.md#native``):
 
 - computecore / computestorage: MicrosoftDocs/Virtualization-Documentation
   ``virtualization/api/hcs/Reference/<Name>.md``; exact C types from microsoft/windows-rs

@@ -10,7 +10,7 @@ Inside the guest the share appears at
 ``\\\\?\\VMSMB\\VSMB-{dcc079ae-60ba-4d07-847c-3493609c0870}\\<share name>`` (hcsshim
 ``vsmbSharePrefix``); the requested guest folder is made a directory symbolic link to it
 with ``cmd /c mklink /d`` run through ``HcsCreateProcess``.  That the link works for every
-program in a Windows Sandbox guest is **unconfirmed** (docs/notes/windows-notes-guest.md).
+program in a Windows Sandbox guest is **unconfirmed** (docs/windows-notes.md#guest).
 Runtime mappings are recorded in the store record (``extra["mappings"]``, stamped with the
 start time they belong to: a restart forgets them, as the VM does).
 

@@ -451,7 +451,8 @@ class ScratchPlan:
 @dataclass(frozen=True)
 class GuestLink:
     """How a mapped folder appears in the guest: vSMB share ``share`` (at
-    ``guest_share_path``) is to be linked at ``guest_path`` by the exec/cp helper."""
+    ``guest_share_path``) is linked at ``guest_path`` after start by
+    :func:`hcs_sandbox.sandbox.files.link_created_mappings`."""
 
     share: str
     host_path: str

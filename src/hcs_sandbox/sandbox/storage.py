@@ -138,7 +138,7 @@ def find_host_base() -> ResolvedBase:
     Looks under ``%ProgramData%\\Microsoft\\Windows\\Containers\\BaseImages`` for a
     ``<guid>`` folder holding ``BaseLayer\\Files``; with several, the most recently
     modified one (Windows Sandbox regenerates the base image after an OS update — the
-    newest matches the running build; see docs/notes/windows-notes-sandbox.md).
+    newest matches the running build; see docs/windows-notes.md#sandbox).
     """
     root = base_images_dir()
     if not root.is_dir():

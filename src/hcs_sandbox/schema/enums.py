@@ -414,7 +414,7 @@ class NetworkFlags(enum.IntFlag):
     HNS_Schema.md lists the names only.  Values: hcsshim ``hcn/hcnnetwork.go``
     (EnableNonPersistent = 8, DisableHostPort = 1024, EnableIov = 8192) and canonical/
     multipass ``hcn`` wrapper for the rest.  Microsoft's "HCN JSON document schemas" page
-    gives IsolateVSwitch = 8, which conflicts: see docs/notes/windows-notes-schema.md.
+    gives IsolateVSwitch = 8, which conflicts: see docs/windows-notes.md#schema.
     """
 
     NONE = 0

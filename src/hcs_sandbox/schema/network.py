@@ -5,7 +5,7 @@ Sources: MicrosoftDocs/Virtualization-Documentation ``virtualization/api/hcn/HNS
 2.0 … 2.14, not HCS ones) and hcsshim ``hcn/hcnnetwork.go``, ``hcn/hcnendpoint.go``,
 ``hcn/hcnpolicy.go``, ``hcn/hcn.go``.  Where the two disagree on a JSON type, the model
 follows hcsshim, which talks to real hosts (integer ``Flags`` bitmasks, integer
-``PortMappingPolicySetting.Protocol``); see docs/notes/windows-notes-schema.md.
+``PortMappingPolicySetting.Protocol``); see docs/windows-notes.md#schema.
 A blank "NewInVersion" in HNS_Schema.md is recorded as ``since=None``.
 """
 

@@ -5,7 +5,7 @@ storage and virtdisk, with leak accounting, fault injection and a latency model.
 Behaviour follows Microsoft's HCS documentation (MicrosoftDocs/Virtualization-Documentation
 ``virtualization/api/hcs``; summarised with sources in the project's reference notes
 hcs-api.md §1-§3) and is deliberately strict.  Where the documentation is silent the choice is
-written next to the code and listed in docs/notes/windows-notes-sim.md.
+written next to the code and listed in docs/windows-notes.md#sim.
 
 Every export is a method named like the C function; :mod:`hcs_sandbox.sim.backend` wraps them
 in CFUNCTYPE thunks.  Methods receive the values ctypes converted (ints/None for pointers and
@@ -1293,7 +1293,7 @@ class Simulator:
         "CrashGuest"}``, schema 2.3).  Simulated: a Running or Paused system gets the
         ``SystemCrashInitiated`` event, then stops with ExitType ``UnexpectedExit`` and a
         ``GuestCrash`` attribution (what a real host reports is UNCONFIRMED, see
-        docs/notes/windows-notes-sim.md)."""
+        docs/windows-notes.md#sim)."""
 
         def work(h: SystemHandle) -> tuple[str | None, Any]:
             self._options(options, "CrashOptions", "options")
@@ -1320,7 +1320,7 @@ class Simulator:
         """HcsWaitForComputeSystemExit.md: block until the system exits; ``result`` is its
         ``SystemExitStatus`` (LocalFree).  Exits made by other processes are seen within
         ``watch_interval``.  Timeout → HCS_E_OPERATION_TIMEOUT (value UNCONFIRMED for this
-        function, see docs/notes/windows-notes-sim.md)."""
+        function, see docs/windows-notes.md#sim)."""
         hr = self.sync_fault("HcsWaitForComputeSystemExit")
         if out:
             out[0] = None
