@@ -59,7 +59,11 @@ def main() -> int:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(Path(root) / "pycache")
         os.environ.update(env)
-        ls = [sys.executable, "-m", "hcs_sandbox", "ls", "--json"]
+        # The installed console script, as users start it (no runpy, unlike ``python -m``).
+        script = Path(sys.executable).with_name("hcs-sandbox")
+        launcher = [str(script)] if script.exists() else [sys.executable, "-m", "hcs_sandbox"]
+        print(f"command: {' '.join(launcher)} ls --json")
+        ls = [*launcher, "ls", "--json"]
         subprocess.run(ls, env=env, check=True, capture_output=True)  # write the bytecode
         base = _median_wall([sys.executable, "-c", "pass"], env, args.runs)
         empty = _median_wall(ls, env, args.runs)
