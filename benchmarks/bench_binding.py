@@ -160,9 +160,8 @@ def main() -> int:
                 f"efficiency {efficiency:.0%}"
             )
             print(
-                f"  same workload at zero latency: {baseline:.3f} s (the simulator's own work per "
-                f"system -- guest folder, state files, schema validation -- serialised by the "
-                f"GIL and the simulator's state lock; the floor under any latency)"
+                f"  same workload at zero latency: {baseline:.3f} s (the binding's and the "
+                f"simulator's CPU per system, serialised by the GIL: the floor under any latency)"
             )
         finally:
             reset_backend()
