@@ -150,23 +150,8 @@ _COLUMNS: Final = (
 )
 _SELECT: Final = f"SELECT {', '.join(_COLUMNS)} FROM sandboxes"
 
-_UPDATABLE: Final = frozenset(
-    {
-        "name",
-        "kind",
-        "state",
-        "spec",
-        "owner_pid",
-        "owner_host",
-        "files",
-        "endpoint_ids",
-        "labels",
-        "persistent",
-        "system_id",
-        "extra",
-        "started_at",
-    }
-)
+# Every column but the identity and the bookkeeping the store maintains itself.
+_UPDATABLE: Final = frozenset(_COLUMNS) - {"id", "created_at", "updated_at", "revision"}
 
 
 # --------------------------------------------------------------------------------------
@@ -191,25 +176,7 @@ class Record:
     class: importing ``dataclasses`` costs every CLI verb's start-up ~10 ms).
     """
 
-    _FIELDS: Final = (
-        "id",
-        "name",
-        "kind",
-        "state",
-        "spec",
-        "owner_pid",
-        "owner_host",
-        "files",
-        "endpoint_ids",
-        "labels",
-        "persistent",
-        "system_id",
-        "extra",
-        "created_at",
-        "started_at",
-        "updated_at",
-        "revision",
-    )
+    _FIELDS: Final = _COLUMNS
     __slots__ = _FIELDS
 
     id: str
