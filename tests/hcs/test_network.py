@@ -9,7 +9,7 @@ import pytest
 from hcs_sandbox import errors
 from hcs_sandbox.hcs import network
 
-# hcsshim hcn/hcnutils_test.go NAT network shape (research notes §6.1).
+# hcsshim hcn/hcnutils_test.go NAT network shape.
 NAT = {
     "Name": "hcs-test-nat",
     "Type": "NAT",

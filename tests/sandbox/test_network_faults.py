@@ -158,7 +158,7 @@ def test_prune_releases_an_orphan_endpoint(world: Inspector) -> None:
 
 
 def test_remove_after_endpoint_vanished(world: Inspector) -> None:
-    """HCN_E_ENDPOINT_NOT_FOUND on delete counts as done (hcs-api.md §6.3)."""
+    """HCN_E_ENDPOINT_NOT_FOUND on delete counts as done (HCNHResult.md; multipass)."""
     sb = Sandbox.create(SandboxSpec(name="gone", network="nat"))
     endpoint_id = sb.record.endpoint_ids[0]
     sb.close()

@@ -9,8 +9,8 @@ and enumeration strings are freed the same way (hcsshim ``hcn/hcn.go``).
 Network and endpoint documents: ``virtualization/api/hcn/HNS_Schema.md``; the default
 property query is the one hcsshim sends (``hcn/hcn.go`` ``defaultQuery``):
 ``{"SchemaVersion": {"Major": 2, "Minor": 0}, "Flags": 0}``.  Enumerations return a JSON array
-of GUID strings.  ``HCN_E_ENDPOINT_NOT_FOUND`` on delete is success when asked (multipass and
-the research notes §6.3: endpoints may already be gone).
+of GUID strings.  ``HCN_E_ENDPOINT_NOT_FOUND`` on delete is success when asked (multipass deletes
+endpoints explicitly, and an endpoint may already be gone).
 """
 
 from __future__ import annotations

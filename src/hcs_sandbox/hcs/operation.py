@@ -56,7 +56,7 @@ __all__ = [
 _log = logging.getLogger("hcs_sandbox.hcs")
 
 # canonical/multipass uses 240 s for create and every other HCS operation
-# (src/platform/backends/hyperv_api/hcs/hyperv_hcs_api_wrapper.cpp, per the research notes).
+# (src/platform/backends/hyperv_api/hcs/hyperv_hcs_api_wrapper.cpp / hyperv_hcs_wrapper.cpp).
 DEFAULT_TIMEOUT = 240.0
 
 HCS_E_OPERATION_TIMEOUT = 0x80370118  # HCSHResult.md

@@ -4,12 +4,12 @@
 
 ========================  =================================================================
 ``platform``              Windows, and its build (``sys.getwindowsversion()``); HCS schema
-                          2.x needs Windows 10 1809 (build 17763) or later (hcs-api.md §7;
-                          SchemaReference.md "Schema Version Map": 2.1 = 1809).
+                          2.x needs Windows 10 1809 (build 17763) or later
+                          (SchemaReference.md "Schema Version Map": 2.1 = 1809).
 ``hcs``                   ``HcsGetServiceProperties({"PropertyTypes": ["Basic"]})`` answers
                           and lists the supported schema versions (HcsGetServiceProperties.md).
 ``features``              Hyper-V or Virtual Machine Platform, and Windows Sandbox
-                          (``Containers-DisposableClientVM``, windows-sandbox.md §1.1).  Not
+                          (``Containers-DisposableClientVM``, windows-sandbox-install.md).  Not
                           elevated: inferred from what the features install — the
                           ``vmcompute`` service (Hyper-V Host Compute Service) and
                           ``computecore.dll`` for the platform; the Windows Sandbox base image
@@ -17,7 +17,7 @@
                           ``dism /online /English /get-featureinfo /featurename:<name>``
                           (``/English`` keeps the output parseable on localized Windows).
 ``admin``                 elevated (``IsUserAnAdmin``); HCS calls need Administrators or
-                          Hyper-V Administrators, else HCS_E_ACCESS_DENIED (hcs-api.md §7).
+                          Hyper-V Administrators, else HCS_E_ACCESS_DENIED (HCSHResult.md).
 ``services``              ``vmcompute`` and ``hns`` running (``sc.exe query <name>``).
 ``base_image``            this host's Windows Sandbox base image (``storage.find_host_base``).
 ``disk``                  free space where the state directory lives (a scratch disk is a
@@ -84,15 +84,17 @@ REPORT_FORMAT = 1
 _ENV_SIMULATOR = "HCS_SANDBOX_SIMULATOR"
 
 #: Windows 10 1809: the first build with computecore.dll and schema 2.1 (SchemaReference.md
-#: "Schema Version Map"; hcs-api.md §7).
+#: "Schema Version Map").
 MIN_BUILD = 17763
-#: Windows Sandbox shipped in Windows 10 1903 (build 18362) (windows-sandbox.md §1.1).
+#: Windows Sandbox shipped in Windows 10 1903 (build 18362); the .wsb format came with Insider
+#: build 18342 (techcommunity.microsoft.com "Windows Sandbox - Config Files", Feb 2019).  The
+#: first release build is UNCONFIRMED by a Microsoft doc page.
 MIN_SANDBOX_BUILD = 18362
 
 DISK_WARN_BYTES = 20 * 1024**3
 DISK_FAIL_BYTES = 2 * 1024**3
 
-# Windows optional feature names (windows-sandbox.md §1.1 for Containers-DisposableClientVM;
+# Windows optional feature names (windows-sandbox-install.md for Containers-DisposableClientVM;
 # Microsoft "Enable Hyper-V" / "Virtual Machine Platform" docs for the other two).
 FEATURE_HYPERV = "Microsoft-Hyper-V"
 FEATURE_VMP = "VirtualMachinePlatform"

@@ -3,7 +3,7 @@
 **Mapped folders at run time** (:func:`map_folder` / :func:`unmap_folder`).  A host folder is
 added to the running VM as a VSMB share with ``HcsModifyComputeSystem``
 (``ResourcePath`` ``VirtualMachine/Devices/VirtualSmb/Shares``, ``RequestType``
-``Add``/``Remove``: HcsModifyComputeSystem.md, hcs-api.md §4.6).  Options follow hcsshim
+``Add``/``Remove``: HcsModifyComputeSystem.md).  Options follow hcsshim
 ``internal/uvm/vsmb.go`` ``DefaultVSMBOptions``: a read-only share gets ``ReadOnly``,
 ``ShareRead``, ``CacheIo``, ``PseudoOplocks``; a writable share gets none of them.
 Inside the guest the share appears at
@@ -87,7 +87,7 @@ _log = logging.getLogger("hcs_sandbox.sandbox")
 
 #: hcsshim ``internal/uvm/vsmb.go`` ``vsmbSharePrefix``: where VSMB shares appear in the guest.
 VSMB_PREFIX = "\\\\?\\VMSMB\\VSMB-{dcc079ae-60ba-4d07-847c-3493609c0870}\\"
-#: ModifySettingRequest resource path for VSMB shares (hcs-api.md §4.6; hcsshim
+#: ModifySettingRequest resource path for VSMB shares (HcsModifyComputeSystem.md; hcsshim
 #: ``internal/hcs/resourcepaths``: ``VSMBShareResourcePath``).
 VSMB_RESOURCE = "VirtualMachine/Devices/VirtualSmb/Shares"
 TRANSFER_SHARE = "hcs-transfer"

@@ -7,9 +7,9 @@ process_parameters.go``): ``CommandLine``, ``WorkingDirectory``, ``Environment``
 ``EmulateConsole`` + ``ConsoleSize`` (a pseudo console; HCS then ignores the stderr pipe) and
 ``CreateStdInPipe``/``CreateStdOutPipe``/``CreateStdErrPipe``.  HCS can only run a process
 when the compute system has a guest connection (``VirtualMachine.GuestConnection``, which
-the planner always emits, as Windows Sandbox's own document does: hcs-api.md §0.9,
-windows-sandbox.md §1.3); without one, or before the guest agent is up, HcsCreateProcess
-fails (``HCS_E_CONNECT_FAILED``, ``ERROR_NOT_SUPPORTED``) and the error says so.
+the planner always emits, as Windows Sandbox's own document does: hcsshim issue #1327,
+MouriNaruto/MouriDocs ``docs/4/ReadMe.md``); without one, or before the guest agent is up,
+HcsCreateProcess fails (``HCS_E_CONNECT_FAILED``, ``ERROR_NOT_SUPPORTED``) and the error says so.
 
 Output is drained by one reader thread per pipe (stdout and stderr concurrently, so a
 process that fills one pipe while we wait on the other cannot deadlock).  Chunks reach the

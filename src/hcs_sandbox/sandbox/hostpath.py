@@ -7,8 +7,8 @@ time), so the same rules hold on Windows and on the POSIX hosts that run the sim
 Windows they are Windows paths (``C:\\work``, ``C:/work``); the simulator runs elsewhere, so
 POSIX absolute paths (``/srv/work``) are accepted too.  UNC and device paths (``\\\\server\\share``,
 ``//server/share``, ``\\\\?\\...``, ``\\\\.\\...``) are refused: Windows Sandbox stopped mapping
-network shares in 24H2 "due to security concerns" (microsoft/Windows-Sandbox#63, noted in
-``windows-sandbox.md`` §2), and a network share makes the sandbox depend on another host.
+network shares in 24H2 "due to security concerns" (microsoft/Windows-Sandbox#63), and a
+network share makes the sandbox depend on another host.
 
 *Guest paths* are where a folder appears inside the Windows guest: always absolute Windows
 paths with a drive letter (``C:\\data``).  Windows compares paths case-insensitively, so two
@@ -51,8 +51,9 @@ __all__ = [
 
 # Windows Sandbox maps a folder without <SandboxFolder> to the container user's desktop:
 # "If no sandbox folder is specified, the folder is mapped to the container desktop"
-# (windows-sandbox-configure-using-wsb-file.md); C:\Test -> ...\Desktop\Test (windows-sandbox.md §2,
-# 2020 overview @083e62c).  The container user is WDAGUtilityAccount (windows-sandbox.md §1.1).
+# (windows-sandbox-configure-using-wsb-file.md); C:\Test -> ...\Desktop\Test (MicrosoftDocs/
+# windows-itpro-docs windows-sandbox-overview.md @083e62c, 2020).  The container user is
+# WDAGUtilityAccount (renenyffenegger.ch notes Windows/optional-features/Windows-Sandbox).
 WSB_DEFAULT_DESKTOP = "C:\\Users\\WDAGUtilityAccount\\Desktop"
 
 _WINDOWS_ABSOLUTE = re.compile(r"[A-Za-z]:[\\/]")

@@ -1,9 +1,10 @@
 """The logon command (the ``.wsb`` ``<LogonCommand><Command>``) and the sandbox's logs.
 
 Windows Sandbox runs the logon command once after the user logs on, as that user, with the
-mapped folders already in place (windows-sandbox.md §2, Microsoft *Windows Sandbox
-configuration* docs).  hcs-sandbox runs it once after each start, through
-``HcsCreateProcess``, from a background thread of the process that started the sandbox.
+mapped folders already in place (Microsoft *Windows Sandbox configuration* docs,
+``windows-sandbox-configure-using-wsb-file.md``, LogonCommand).  hcs-sandbox runs it once
+after each start, through ``HcsCreateProcess``, from a background thread of the process
+that started the sandbox.
 
 Its output is captured **inside the guest**, so it does not depend on the starting process
 living on (``hcs-sandbox run -d`` returns at once):

@@ -11,11 +11,11 @@ create and added/removed later with :func:`modify_endpoint_policies`
 
 Race safety across processes: the network has a fixed id (the planner's), so two processes
 that both find it missing both try ``HcnCreateNetwork``; the loser gets
-``HCN_E_NETWORK_ALREADY_EXISTS`` (0x803B0010, "benign" — hcs-api.md §6.3, HCNHResult.md) and
+``HCN_E_NETWORK_ALREADY_EXISTS`` (0x803B0010, HCNHResult.md) and
 opens the winner's network instead.
 
 Endpoints persist in HNS after ``HcnCloseEndpoint`` and are not deleted when the VM exits
-(**UNCONFIRMED**, so always deleted explicitly: hcs-api.md §6.3, multipass
+(**UNCONFIRMED**, so always deleted explicitly, as multipass does:
 ``hcs_virtual_machine.cpp``); ``HCN_E_ENDPOINT_NOT_FOUND`` on delete counts as done.
 """
 

@@ -235,9 +235,8 @@ class SandboxFiles:
     """The well-known files of one sandbox (none of them is created here).
 
     Names follow Windows Sandbox's own layout (``sandbox.vhdx``, ``sandbox.vmgs``; its HCS
-    document as dumped in MouriNaruto/MouriDocs ``docs/4/ReadMe.md``, recorded in
-    shared/reference/clone-pool.md §0.2).  HCS refuses VMGS/VMRS files at a drive root
-    (same source), which this layout never produces.
+    document as dumped in MouriNaruto/MouriDocs ``docs/4/ReadMe.md``).  HCS refuses VMGS/VMRS
+    files at a drive root (same page, limitations), which this layout never produces.
 
     Immutable, compared and hashed by value (what ``@dataclass(frozen=True)`` gave; a plain
     class because importing ``dataclasses`` costs every CLI verb ~10 ms of start-up).

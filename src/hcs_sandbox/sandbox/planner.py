@@ -10,18 +10,18 @@ Each base kind follows a known, published design (docs/planner.md has the whole 
 
 ``host``
     Modelled on the document Windows Sandbox itself passes to ``HcsCreateComputeSystem``
-    (MouriNaruto/MouriDocs ``docs/4/ReadMe.md``; research notes ``windows-sandbox.md`` §1.3):
+    (MouriNaruto/MouriDocs ``docs/4/ReadMe.md``):
     UEFI boot over ``VmbFs`` from the read-only vSMB share ``os`` = the host's Windows Sandbox
     ``BaseLayer\\Files``.  Two variants: ``documented`` (default: only fields of Microsoft's
     public schema, SchemaReference.md) and ``wsb-compat`` (experimental: the dumped document
     with its undocumented fields — RunInSilo, SharedMemoryMB, Licensing, ...).
 ``image``
-    hcsshim's Windows utility VM (``internal/uvm/create_wcow.go``; hcs-api.md §4.8): VmbFs boot
+    hcsshim's Windows utility VM (``internal/uvm/create_wcow.go``): VmbFs boot
     from ``UtilityVM\\Files``; the scratch disk is a copy of ``UtilityVM\\SystemTemplate.vhdx``
     (``internal/wcow/scratch.go`` ``CreateUVMScratch``).
 ``vhdx``
-    Microsoft's tutorial VM (``virtualization/api/hcs/Reference/Tutorial.md``; hcs-api.md
-    §4.9): UEFI boot from the disk on SCSI controller ``Primary disk``, through a differencing
+    Microsoft's tutorial VM (``virtualization/api/hcs/Reference/Tutorial.md``): UEFI boot
+    from the disk on SCSI controller ``Primary disk``, through a differencing
     disk whose parent is the user's VHDX, so the original is never written.
 
 Network adapters: the planner names the endpoint but not its MAC.  HNS assigns the MAC
@@ -33,7 +33,7 @@ Security defaults in every document: no network adapter unless a network is aske
 display devices when headless; mapped folders read-only unless asked; HvSocket default
 bind/connect descriptors limited to SYSTEM (Windows Sandbox's own, §1.3) or SYSTEM +
 Administrators (hcsshim's); no crash dumps; ``GuestConnection`` present (``HcsCreateProcess``
-needs the HCS-internal guest connection: hcs-api.md §0.9); ``Owner`` ``hcs-sandbox``.
+needs the HCS-internal guest connection: hcsshim issue #1327); ``Owner`` ``hcs-sandbox``.
 """
 
 from __future__ import annotations
@@ -144,13 +144,13 @@ PATH_STYLES: tuple[str, ...] = get_args(PathStyle)
 OWNER = "hcs-sandbox"
 
 #: The shared NAT network: one for all sandboxes, with a fixed id so that concurrent creators
-#: race on ``HcnCreateNetwork`` and the loser gets HCN_E_NETWORK_ALREADY_EXISTS (hcs-api.md §6.3).
+#: race on ``HcnCreateNetwork`` and the loser gets HCN_E_NETWORK_ALREADY_EXISTS (HCNHResult.md).
 NAT_NETWORK_ID = "6f1b5c3e-0000-4000-8000-68637373616e"
 NAT_NETWORK_NAME = "hcs-sandbox-nat"
 NAT_SUBNET = "172.30.0.0/24"
 NAT_GATEWAY = "172.30.0.1"
 #: The MAC pool hcsshim's tests give a NAT network (hcsshim ``hcn/hcnutils_test.go``;
-#: hcs-api.md §6.1): Microsoft's Hyper-V OUI 00-15-5D.
+#: HNS_Schema.md ``MacPool``): Microsoft's Hyper-V OUI 00-15-5D.
 MAC_POOL = ("00-15-5D-52-C0-00", "00-15-5D-52-CF-FF")
 #: Endpoint names start with this so prune can tell ours apart (sandbox/network.py).
 ENDPOINT_NAME_PREFIX = "hcs-sandbox-"
@@ -159,20 +159,21 @@ ENDPOINT_NAME_PREFIX = "hcs-sandbox-"
 DEFAULT_SCRATCH_BYTES = 20 * 1024**3
 
 #: Guest path of vSMB share ``X`` in a Windows guest: ``<prefix>X`` (hcsshim
-#: ``internal/uvm/vsmb.go``; hcs-api.md §4.3).
+#: ``internal/uvm/vsmb.go``).
 VSMB_GUEST_PREFIX = "\\\\?\\VMSMB\\VSMB-{dcc079ae-60ba-4d07-847c-3493609c0870}\\"
 
 #: ``HcsModifyComputeSystem`` resource path for GPU-PV, "Only Update", applied after Start
-#: (HcsModifyComputeSystem.md; hcsshim ``internal/hcs/resourcepaths``; desktop-gpu.md §4.1-4.2).
+#: (HcsModifyComputeSystem.md; hcsshim ``internal/hcs/resourcepaths``; NanaBox
+#: ``ConfigurationManager.cpp`` and App Sandbox ``hcs_vm.c`` apply it after Start).
 GPU_RESOURCE_PATH = "VirtualMachine/ComputeTopology/Gpu"
 
 #: UEFI boot application served over VmbFs (Windows Sandbox's document §1.3; hcsshim
 #: ``create_wcow.go``).
 _BOOTMGR = "\\EFI\\Microsoft\\Boot\\bootmgfw.efi"
 #: hcsshim's SCSI controller 0 key for Windows utility VMs (``internal/protocol/guestrequest``
-#: ``ScsiControllerGuids``; hcs-api.md §4.8).
+#: ``ScsiControllerGuids``; ``internal/uvm/create_wcow.go``).
 _HCSSHIM_SCSI0 = "df6d0690-79e5-55b6-a5ec-c1e2f77f580a"
-#: The controller name Microsoft's tutorial uses and boots from (Tutorial.md; hcs-api.md §4.9).
+#: The controller name Microsoft's tutorial uses and boots from (Reference/Tutorial.md).
 _TUTORIAL_SCSI = "Primary disk"
 #: Windows Sandbox's controller name (§1.3).
 _WSB_SCSI = "primary"
@@ -481,7 +482,8 @@ class DisplayPipe:
 class SessionOptions:
     """RDP-client settings for a desktop viewer (Windows Sandbox's clipboard, audio, video,
     printer and protected-client settings are RDP client settings, not HCS devices:
-    desktop-gpu.md §3).  All off unless asked."""
+    Microsoft's IMsRdpClientAdvancedSettings5::RedirectClipboard docs; IronRDP
+    ``crates/ironrdp-agent/src/sandbox.rs``).  All off unless asked."""
 
     clipboard: bool = False
     audio_input: bool = False
@@ -1003,7 +1005,7 @@ class _Planner:
                 "access list, and the host facts have none",
                 remedy="use --display headless, or run as a user whose SID can be read",
             )
-        # NanaBox's naming pattern (desktop-gpu.md §1.1, §6.1), flattened to one name
+        # NanaBox's naming pattern (M2Team/NanaBox ConfigurationManager.cpp), flattened to one name
         # segment (a backslash inside a pipe name is unconfirmed).
         base = f"\\\\.\\pipe\\hcs-sandbox-{self.facts.system_id}"
         basic = DisplayPipe("basic", base + ".basic", (sid,))
@@ -1052,7 +1054,7 @@ class _Planner:
             "which hcs-sandbox does not share yet"
         )
         # GpuConfiguration (SchemaReference.md): Mirror = "all current and future GPUs";
-        # NanaBox / App Sandbox send AllowVendorExtension true (desktop-gpu.md §4.1).
+        # NanaBox / App Sandbox send AllowVendorExtension true (ConfigurationManager.cpp, hcs_vm.c).
         return {
             "ResourcePath": GPU_RESOURCE_PATH,
             "RequestType": "Update",
@@ -1079,8 +1081,9 @@ class _Planner:
             Owner=OWNER,
             Name=NAT_NETWORK_NAME,
             Type=NetworkType.NAT,
-            # EnableDhcpServer so guests without an agent get their address (hcs-api.md
-            # §6.1: a NAT endpoint's static IP must otherwise be set in the guest);
+            # EnableDhcpServer so guests without an agent get their address (multipass does so;
+            # a NAT endpoint's static IP must otherwise be set in the guest: hcsshim
+            # internal/uvm/network.go sets it through its guest agent);
             # EnableDnsProxy so the gateway answers DNS.  Flag values: hcsshim / multipass.
             Flags=int(NetworkFlags.ENABLE_DNS_PROXY | NetworkFlags.ENABLE_DHCP_SERVER),
             MacPool=MacPool(
@@ -1144,7 +1147,8 @@ class _Planner:
             f"experimental: the shared NAT network {NAT_NETWORK_NAME} serves DHCP to guests "
             "(EnableDhcpServer), unconfirmed for NAT networks"
         )
-        # [MP] and hcsshim put EndpointId + MacAddress in the adapter (hcs-api.md §6.3); the
+        # multipass (hyperv_hcs_api_wrapper.cpp) and hcsshim (internal/uvm/network.go) put
+        # EndpointId + MacAddress in the adapter; the
         # 2.4 InstanceId is left out so networking works on 2.1 hosts.  The map key is the
         # adapter id (hcsshim: a fresh GUID per adapter, internal/uvm/network.go).  The MAC
         # is the one HNS assigns to the endpoint (hcsshim creates endpoints without one and

@@ -7,7 +7,7 @@ is allowed.  The planner turns a spec into HCS documents; the state store keeps
 from a Windows Sandbox file.
 
 Defaults are hcs-sandbox's own and are deliberately tighter than Windows Sandbox's
-(``windows-sandbox.md`` §6, "Recommended hcs-sandbox defaults"): no network, no clipboard,
+(WSB's defaults: windows-sandbox-configure-using-wsb-file.md): no network, no clipboard,
 no audio/video input, no printer, no GPU, mapped folders read-only, headless, ephemeral.
 A ``.wsb`` file gets Windows Sandbox's own defaults instead (see ``docs/wsb.md``).
 
@@ -15,7 +15,7 @@ Memory: the default of 4096 MB matches Windows Sandbox's default cap ("a basic S
 maximum capacity of 4GB memory", windows-sandbox-configure-using-wsb-file.md).  The minimum
 here is 1024 MB, lower than Windows Sandbox's 2048 MB floor ("automatically increased to the
 required minimum amount of 2048 MB", same page), because the sandbox WSB itself creates is a
-1024 MB VM plus shared memory (its HCS document, ``windows-sandbox.md`` §1.3) and custom
+1024 MB VM plus shared memory (its HCS document, MouriDocs ``docs/4/ReadMe.md``) and custom
 base images can be smaller; the ``.wsb`` reader applies the 2048 MB floor to ``.wsb`` input.
 The upper bound (1 TiB) is a sanity bound of ours, not a Windows limit.
 """

@@ -5,23 +5,23 @@
 ``host``
     This host's Windows Sandbox base image:
     ``%ProgramData%\\Microsoft\\Windows\\Containers\\BaseImages\\<guid>\\BaseLayer\\Files``
-    (windows-sandbox.md §1.4, from the document Windows Sandbox passes to HCS, §1.3: the
-    ``os`` VirtualSmb share points there). It exists only when the *Windows Sandbox*
+    (the document Windows Sandbox passes to HCS, MouriNaruto/MouriDocs ``docs/4/ReadMe.md``:
+    the ``os`` VirtualSmb share points there). It exists only when the *Windows Sandbox*
     optional feature is enabled.
 ``image``
     A Windows container base image folder that supports Hyper-V isolation:
     ``UtilityVM\\Files`` (booted over VmbFs) and ``UtilityVM\\SystemTemplate.vhdx`` (the
     scratch template) — hcsshim ``internal/uvm/create_wcow.go``,
-    ``internal/wcow/scratch.go`` ``CreateUVMScratch`` (hcs-api.md §4.8, §5.2).
+    ``internal/wcow/scratch.go`` ``CreateUVMScratch``.
 ``vhdx``
     A bootable VHDX, used through a *differencing* disk so the original is never
-    written (CreateVirtualDisk with ``ParentPath``: hcs-api.md §5.3, go-winio ``vhd.go``).
+    written (CreateVirtualDisk with ``ParentPath``: go-winio ``vhd/vhd.go``, vendored in hcsshim).
 
 **Per-sandbox files** (in the sandbox's own directory): the scratch VHDX (made as the base
 kind needs: create + ``HcsFormatWritableLayerVhd``, differencing disk, or a copy of the
 template), the guest state file (``HcsCreateEmptyGuestStateFile``), and an
-``HcsGrantVmAccess`` for every file the VM worker opens ("needed for every
-VHDX/ISO/VMRS/VMGS the worker opens", hcs-api.md §1.4; HcsGrantVmAccess.md).
+``HcsGrantVmAccess`` for every VHDX/ISO/VMRS/VMGS file the VM worker opens
+(HcsGrantVmAccess.md; hcsshim grants its scratch disk, ``internal/wcow/scratch.go``).
 
 The only thing this module asks the backend is where ``ProgramData`` is: on Windows the
 ``ProgramData`` environment variable; the simulator provides a fake one
@@ -56,7 +56,7 @@ __all__ = [
     "revoke_vm_access",
 ]
 
-#: Windows Sandbox's base images, relative to %ProgramData% (windows-sandbox.md §1.3/§1.4).
+#: Windows Sandbox's base images, relative to %ProgramData% (MouriDocs ``docs/4/ReadMe.md``).
 BASE_IMAGES_SUBDIR = ("Microsoft", "Windows", "Containers", "BaseImages")
 
 #: Scratch size when the plan gives none: 20 GiB dynamic (hcsshim's default UVM scratch size
@@ -246,14 +246,14 @@ def make_scratch_disk(disk: ScratchDisk) -> None:
     try:
         if disk.method == "create":
             # CreateVirtualDisk v2 (dynamic, 1 MiB blocks) -> open -> HcsFormatWritableLayerVhd
-            # -> close (hcsshim internal/hcs/utils.go CreateNTFSVHD; hcs-api.md §5.2).
+            # -> close (hcsshim internal/hcs/utils.go CreateNTFSVHD, computestorage/format.go).
             hcs_storage.create_vhdx(path, disk.size_bytes)
             with hcs_storage.open_vhd(path) as vhd:
                 hcs_storage.format_writable_layer_vhd(vhd)
         elif disk.method == "differencing":
             if not disk.parent:
                 raise errors.StorageError(f"differencing disk {path} has no parent")
-            # CreateVirtualDisk with ParentPath (hcs-api.md §5.3): the parent is never written.
+            # CreateVirtualDisk with ParentPath (go-winio vhd/vhd.go): the parent is never written.
             hcs_storage.create_vhdx(path, disk.size_bytes, parent=disk.parent)
         elif disk.method == "copy":
             if not disk.parent:

@@ -5,8 +5,7 @@ network, as it would in Windows Sandbox) and returns a warning for every setting
 isolation, so the user sees what the file really asks for.  ``docs/wsb.md`` has the mapping
 table.
 
-Sources for the format and its defaults (quoted in ``/work/shared/reference/windows-sandbox.md``
-§2): Microsoft, *Use and configure Windows Sandbox*
+Sources for the format and its defaults: Microsoft, *Use and configure Windows Sandbox*
 (MicrosoftDocs/windows-itpro-docs ``windows/security/application-security/application-isolation/
 windows-sandbox/windows-sandbox-configure-using-wsb-file.md``), which lists the elements
 VGpu (also spelled vGPU), Networking, MappedFolders/MappedFolder (HostFolder, SandboxFolder,
@@ -15,8 +14,9 @@ ClipboardRedirection and MemoryInMB, the values Enable/Disable/Default, and the 
 vGPU enabled (non-Arm64), networking enabled, audio input enabled, video input disabled,
 protected client disabled, printer redirection disabled, clipboard redirection enabled,
 ReadOnly false, a 4 GB default memory cap and a 2048 MB minimum.  ``Disabled`` is accepted
-because Microsoft's own ``wsb start --config`` example and pywinsandbox write it
-(``windows-sandbox.md`` §2, "Quirks"); ``True``/``False`` because public files use them.
+because Microsoft's own ``wsb start --config`` example (``windows-sandbox-cli.md``) and
+pywinsandbox (``winsandbox/config/config_genereator.py``) write it;
+``True``/``False`` because public files use them.
 
 Parsing is safe: at most :data:`MAX_WSB_BYTES`, UTF-8 (with or without BOM) or UTF-16 with a
 BOM, no DTD at all (so no entity declarations, no external entities and no entity expansion

@@ -5,8 +5,8 @@ Field names and "NewInVersion" come from Microsoft's JSON schema reference
 2021 revision, cited below as "SchemaReference.md#<Type>") and the published OpenAPI file
 ``HCS_Schema-Windows_11_SDK_21H2.json``.  Fields only hcsshim knows cite
 ``microsoft/hcsshim internal/hcs/schema2/<file>.go``; fields only Windows Sandbox's own
-document uses cite that dump (MouriNaruto/MouriDocs ``docs/4/ReadMe.md``, reproduced in
-the project's research notes ``windows-sandbox.md`` §1.3).  Both kinds are marked
+document uses cite that dump (MouriNaruto/MouriDocs ``docs/4/ReadMe.md``, "Host Compute
+System API JSON Configuration Samples").  Both kinds are marked
 ``documented=False`` with unknown version (``since=None``).
 """
 

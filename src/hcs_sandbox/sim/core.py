@@ -3,8 +3,8 @@
 storage and virtdisk, with leak accounting, fault injection and a latency model.
 
 Behaviour follows Microsoft's HCS documentation (MicrosoftDocs/Virtualization-Documentation
-``virtualization/api/hcs``; summarised with sources in the project's reference notes
-hcs-api.md §1-§3) and is deliberately strict.  Where the documentation is silent the choice is
+``virtualization/api/hcs``: ``Reference/*.md``, ``Reference/HCSHResult.md``,
+``SchemaReference.md``) and is deliberately strict.  Where the documentation is silent the choice is
 written next to the code and listed in docs/windows-notes.md#sim.
 
 Every export is a method named like the C function; :mod:`hcs_sandbox.sim.backend` wraps them
@@ -55,14 +55,15 @@ OP_NONE, OP_ENUMERATE, OP_CREATE, OP_START, OP_SHUTDOWN = -1, 0, 1, 2, 3
 OP_PAUSE, OP_RESUME, OP_SAVE, OP_TERMINATE, OP_MODIFY = 4, 5, 6, 7, 8
 OP_GET_PROPERTIES, OP_CREATE_PROCESS, OP_SIGNAL_PROCESS = 9, 10, 11
 OP_GET_PROCESS_INFO, OP_GET_PROCESS_PROPERTIES, OP_MODIFY_PROCESS = 12, 13, 14
-OP_CRASH = 15  # computecore.h HcsOperationTypeCrash (hcs-api.md §3: [DEFS] adds Crash=15)
+OP_CRASH = 15  # HcsOperationTypeCrash (Windows SDK ComputeDefs.h; not on HCS_OPERATION_TYPE.md)
 
 # HCS_EVENT_TYPE.md
 EVENT_SYSTEM_EXITED = 0x00000001
 EVENT_PROCESS_EXITED = 0x00010000
 EVENT_OPERATION_CALLBACK = 0x01000000
 EVENT_SYSTEM_CRASH_INITIATED = 0x00000002  # HCS_EVENT_TYPE.md HcsEventSystemCrashInitiated
-# HCN_NOTIFICATIONS (hcs-api.md §6, [META]): NetworkCreate 2, NetworkDelete 4
+# HCN_NOTIFICATIONS (win32metadata, via py-win32more HostComputeNetwork): NetworkCreate 2,
+# NetworkDelete 4
 HCN_NOTIFICATION_NETWORK_CREATE = 2
 HCN_NOTIFICATION_NETWORK_DELETE = 4
 # HCS_EVENT_OPTIONS.md

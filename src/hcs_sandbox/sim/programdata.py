@@ -2,7 +2,7 @@
 
 The sandbox layer asks the backend where ProgramData is (``program_data_dir()``); on
 Windows that is the real folder, and in the simulator it is ``<state>/ProgramData`` with
-the layout Windows Sandbox uses (windows-sandbox.md §1.3/§1.4):
+the layout Windows Sandbox uses (its HCS document, MouriNaruto/MouriDocs ``docs/4/ReadMe.md``):
 ``Microsoft\\Windows\\Containers\\BaseImages\\<guid>\\BaseLayer\\Files`` plus a few files a
 Windows root has, so tests can find "this host's base image" without Windows.
 

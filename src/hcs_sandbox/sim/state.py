@@ -333,7 +333,7 @@ class StateStore:
     def write_grants(self, grants: dict[str, list[str]]) -> None:
         """Write the grants, dropping those on files that no longer exist.
 
-        HcsGrantVmAccess.md (shared/reference/hcs-api.md): the grant is an entry in the file's
+        HcsGrantVmAccess.md: the grant is an entry in the file's
         ACL, so it goes away with the file (a file made again at the same path has no grant).
         Without this, every sandbox that deletes its own files (rather than revoking first)
         would leave its entries here for good, and each grant would rewrite an ever-growing

@@ -4,14 +4,14 @@ HCS documents are checked against Microsoft's schema as merged in ``data/hcs-sch
 (MicrosoftDocs ``HCS_Schema-Windows_11_SDK_21H2.json`` plus the fields only hcsshim
 ``internal/hcs/schema2/*.go`` knows; types spelled as Go spells them).  Enum values come from the
 OpenAPI file (``data/hcs-openapi-summary.json``).  Field versions ("NewInVersion") come from
-MicrosoftDocs ``virtualization/api/hcs/SchemaReference.md`` (2.0-2.3) and the reference notes'
-reading of the newer SchemaReference (2.4-2.6); see :data:`FIELD_VERSIONS`.  A field absent from
+MicrosoftDocs ``virtualization/api/hcs/SchemaReference.md`` (2.0-2.3) and its newer revision
+(2.4-2.6, Virtualization-Documentation @77e0742a); see :data:`FIELD_VERSIONS`.  A field absent from
 that table is 2.0/2.1 (every host that has computecore.dll supports 2.1) or an undated hcsshim
 extra (:func:`undated_fields`), accepted at any version.
 
 Windows also accepts a few fields that neither Microsoft's schema nor hcsshim names: the ones
 in the document Windows Sandbox itself passes to ``HcsCreateComputeSystem`` (MouriNaruto/MouriDocs
-``docs/4/ReadMe.md``; research notes windows-sandbox.md §1.3).  Exactly those fields, with the
+``docs/4/ReadMe.md``).  Exactly those fields, with the
 types the dump shows, are listed in ``data/wsb-dump-fields.json`` (:func:`wsb_dump_fields`) and
 accepted from the schema version that document declares (2.4).  Every other unknown key is
 still rejected.
@@ -54,7 +54,7 @@ class SchemaError(ValueError):
 
 # "Type.Field" -> first schema version that has it (only fields newer than 2.1 are listed).
 # 2.2 / 2.3: SchemaReference.md (MicrosoftDocs, Schema Version Map: 2.2 = 1903, 2.3 = 2004).
-# 2.4 / 2.5 / 2.6: /work/shared reference hcs-api.md §4 (read from the newer SchemaReference.md).
+# 2.4 / 2.5 / 2.6: the newer SchemaReference.md (Virtualization-Documentation @77e0742a).
 FIELD_VERSIONS: dict[str, Version] = {
     # 2.2
     "Chipset.LinuxKernelDirect": (2, 2),
