@@ -50,6 +50,23 @@ def add_common(parser: argparse.ArgumentParser, *, json_help: str | None = None)
     add_global_options(parser, suppress=True)
 
 
+#: ``--X`` / ``--no-X`` switches for the SandboxSpec device fields (all off by default).
+_DEVICE_SWITCHES: tuple[tuple[str, str], ...] = (
+    ("gpu", "share the host GPU (GPU-PV); LOOSENS ISOLATION: the guest drives the host's GPU"),
+    (
+        "clipboard",
+        "clipboard redirection for a desktop viewer; LOOSENS ISOLATION: text and files can "
+        "pass both ways",
+    ),
+    (
+        "audio-input",
+        "microphone input; LOOSENS ISOLATION: the guest can hear the host's microphone",
+    ),
+    ("video-input", "camera input; LOOSENS ISOLATION: the guest can see the host's camera"),
+    ("printer", "printer redirection; LOOSENS ISOLATION: the guest can print to host printers"),
+)
+
+
 def add_spec_options(parser: argparse.ArgumentParser) -> None:
     """The sandbox-description flags of ``run`` and ``create`` (they override a .wsb file)."""
     parser.add_argument(
@@ -106,6 +123,16 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="keep the scratch disk across stop/start (default: ephemeral, thrown away)",
+    )
+    # Device switches: off by default; --no-X turns off what a .wsb turned on.
+    for flag, what in _DEVICE_SWITCHES:
+        parser.add_argument(
+            f"--{flag}", action=argparse.BooleanOptionalAction, default=None, help=what
+        )
+    parser.add_argument(
+        "--logon-command",
+        metavar="CMD",
+        help="a command the guest runs once it is ready (its output: 'hcs-sandbox logs NAME')",
     )
     parser.add_argument(
         "--env",
@@ -321,6 +348,12 @@ def spec_from_args(args: argparse.Namespace, *, check_paths: bool = False) -> Sa
         changes["display"] = args.display
     if args.persistent:
         changes["persistence"] = "persistent"
+    for flag, _what in _DEVICE_SWITCHES:
+        value = getattr(args, flag.replace("-", "_"), None)
+        if value is not None:
+            changes[flag.replace("-", "_")] = value
+    if args.logon_command is not None:
+        changes["logon_command"] = args.logon_command
 
     if args.wsb:
         from hcs_sandbox.sandbox.wsb import read_wsb
