@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -156,6 +157,19 @@ def test_events_end_with_system_exited(world: Inspector) -> None:
     threading.Timer(0.2, Sandbox.get("ev").kill).start()
     names = [e.type for e in sb.events(timeout=10)]
     assert names[-1] == "SystemExited"
+    sb.remove(force=True)
+    world.assert_nothing_left()
+
+
+def test_events_after_the_exit_still_end_with_system_exited(world: Inspector) -> None:
+    sb = Sandbox.create(SandboxSpec(name="late"))
+    sb.start()
+    Sandbox.get("late").kill()  # another object: the exit reaches sb's handle first
+    time.sleep(0.2)
+    names = [e.type for e in sb.events(timeout=5)]
+    assert names == ["SystemExited"]
+    other = Sandbox.get("late")  # a fresh object without a handle: from the record
+    assert [e.type for e in other.events(timeout=5)] == ["SystemExited"]
     sb.remove(force=True)
     world.assert_nothing_left()
 

@@ -970,10 +970,22 @@ class Sandbox:
         when the sandbox is not running, or when no event came for ``timeout`` seconds."""
         import queue
 
-        system = self._open_system()
+        with self._lock:
+            mine = self._system
+        # Our own handle saw the exit already (SystemExited is delivered once, to the handles
+        # registered at the time): it is the end of the stream, said once.
+        system = mine if mine is not None and not mine.closed else self._open_system()
         if system is None:
+            self.refresh()
+            known = self._record.extra.get("exit")
+            if isinstance(known, Mapping):
+                yield SandboxEvent(type="SystemExited", data=dict(known), time=time.time())
             return
         q = system.events()
+        if system.exited:  # the exit came before the subscription: it is not in the queue
+            status = system.exit_status or {}
+            yield SandboxEvent(type="SystemExited", data=dict(status), time=time.time())
+            return
         while True:
             try:
                 event = q.get(timeout=timeout)
