@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -13,6 +13,9 @@ from hcs_sandbox import errors
 from hcs_sandbox.sandbox import logon
 from hcs_sandbox.sandbox.sandbox import Sandbox
 from hcs_sandbox.sandbox.spec import SandboxSpec
+
+if TYPE_CHECKING:
+    from conftest import Inspector
 
 SHARE = "\\\\?\\VMSMB\\VSMB-{dcc079ae-60ba-4d07-847c-3493609c0870}\\hcs-logs"
 
@@ -120,3 +123,25 @@ def test_reading_is_bounded_and_never_follows_links(monkeypatch: pytest.MonkeyPa
         secret.unlink()
     finally:
         sb.remove(force=True)
+
+
+def test_a_removed_sandbox_ends_the_logon_thread_quietly(world: Inspector) -> None:
+    import threading
+
+    from hcs_sandbox.sandbox import logon
+
+    sb = Sandbox.create(SandboxSpec(name="gone", logon_command="cmd /c echo hi"))
+    sb.start()
+    sb.remove(force=True)
+    raised: list[BaseException] = []
+    old_hook = threading.excepthook
+    threading.excepthook = lambda args: raised.append(args.exc_value)  # type: ignore[assignment]
+    try:
+        thread = threading.Thread(target=logon._run, args=(sb, "cmd /c echo hi", 0.5))
+        thread.start()
+        thread.join(10)
+    finally:
+        threading.excepthook = old_hook
+    assert not thread.is_alive()
+    assert raised == []
+    world.assert_nothing_left()

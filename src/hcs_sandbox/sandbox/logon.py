@@ -225,8 +225,11 @@ def _add_share(sandbox: Sandbox) -> ComputeSystem | None:
     from hcs_sandbox.sandbox.guest import running_system
 
     directory = guest_log_dir(sandbox)
+    if not directory.parent.parent.is_dir():
+        return None  # the sandbox was removed meanwhile: never re-create its folder
     try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.parent.mkdir(mode=0o700, exist_ok=True)
+        directory.mkdir(mode=0o700, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             (directory / LOGON_DONE).unlink()  # a marker from an earlier start
         system = running_system(sandbox, "run the logon command")
@@ -282,6 +285,17 @@ def _spawn(sandbox: Sandbox, command_line: str, ready_timeout: float) -> GuestPr
 
 
 def _run(sandbox: Sandbox, command: str, ready_timeout: float) -> None:
+    """The logon thread's body: never lets an exception escape the thread (a sandbox removed
+    or stopped meanwhile is an ordinary end, recorded in its log when it still has one)."""
+    try:
+        _run_logon(sandbox, command, ready_timeout)
+    except Exception as exc:
+        _log.info("logon command of %s ended early: %s", sandbox.name, exc)
+        with contextlib.suppress(Exception):
+            sandbox._log_line(f"logon command ended early: {exc}")
+
+
+def _run_logon(sandbox: Sandbox, command: str, ready_timeout: float) -> None:
     from hcs_sandbox.sandbox.files import vsmb_path
 
     system = _add_share(sandbox)
