@@ -133,13 +133,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     for verb, module_name in VERBS:
         if only is not None and verb != only:
             continue
-        try:
-            module = importlib.import_module(f"hcs_sandbox.cli.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"hcs_sandbox.cli.{module_name}":
-                continue  # verb not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"hcs_sandbox.cli.{module_name}").register(sub)
     return parser
 
 
