@@ -31,6 +31,7 @@ __all__ = [
     "parse_publish",
     "seconds",
     "seconds_or_zero",
+    "spec_and_warnings",
     "spec_from_args",
     "with_simulated",
 ]
@@ -315,14 +316,26 @@ def parse_memory(text: str) -> int:
 
 
 def spec_from_args(args: argparse.Namespace, *, check_paths: bool = False) -> SandboxSpec:
-    """The SandboxSpec that ``run``/``create`` flags describe (a .wsb first, flags over it).
+    """The SandboxSpec that ``run``/``create`` flags describe (a .wsb first, flags over it);
+    the .wsb's warnings go to stderr.  See :func:`spec_and_warnings`."""
+    from hcs_sandbox.cli.output import warn
+
+    spec, warnings = spec_and_warnings(args, check_paths=check_paths)
+    for message in warnings:
+        warn(message)
+    return spec
+
+
+def spec_and_warnings(
+    args: argparse.Namespace, *, check_paths: bool = False
+) -> tuple[SandboxSpec, list[str]]:
+    """The SandboxSpec the flags describe, and the .wsb's warnings (not printed).
 
     Scalar flags replace the .wsb's value; ``--map``, ``--publish``, ``--env`` and ``--label``
-    add to what the .wsb has.  Warnings from the .wsb go to stderr.  ``check_paths``: a
-    .wsb HostFolder that does not exist is refused with the file and line (``run``/``create``;
-    ``plan`` may describe another machine's folders).
+    add to what the .wsb has.  ``check_paths``: a .wsb HostFolder that does not exist is
+    refused with the file and line (``run``/``create``; ``plan`` may describe another
+    machine's folders).
     """
-    from hcs_sandbox.cli.output import warn
     from hcs_sandbox.sandbox.spec import (
         BaseImage,
         MappedFolder,
@@ -359,10 +372,10 @@ def spec_from_args(args: argparse.Namespace, *, check_paths: bool = False) -> Sa
         from hcs_sandbox.sandbox.wsb import read_wsb
 
         result = read_wsb(args.wsb, check_paths=check_paths)
-        for message in result.warnings:
-            warn(message)
+        warnings = list(result.warnings)
         spec: SandboxSpec = result.spec
     else:
+        warnings = []
         spec = SandboxSpec()
 
     maps = [parse_map(m) for m in args.map]
@@ -388,7 +401,7 @@ def spec_from_args(args: argparse.Namespace, *, check_paths: bool = False) -> Sa
         labels = dict(spec.labels)
         labels.update(parse_key_value(lb, option="--label") for lb in args.label)
         changes["labels"] = labels
-    return spec.replace(**changes) if changes else spec
+    return (spec.replace(**changes) if changes else spec), warnings
 
 
 # ------------------------------------------------------------------------------ running

@@ -74,17 +74,13 @@ def _host_schema(text: str) -> tuple[int, int]:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from hcs_sandbox.cli.common import spec_from_args
+    from hcs_sandbox.cli.common import spec_and_warnings
     from hcs_sandbox.cli.output import print_json, warn
     from hcs_sandbox.sandbox.planner import HostFacts, plan
 
-    wsb_warnings: list[str] = []
-    if args.wsb:
-        from hcs_sandbox.sandbox.wsb import read_wsb
-
-        # spec_from_args reads the file again and prints these on stderr.
-        wsb_warnings = list(read_wsb(args.wsb).warnings)
-    spec = spec_from_args(args)
+    spec, wsb_warnings = spec_and_warnings(args)
+    for message in wsb_warnings:
+        warn(message)
     versions = None
     if args.host_schema:
         top = _host_schema(args.host_schema)
