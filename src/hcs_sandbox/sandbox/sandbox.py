@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from hcs_sandbox.sandbox.paths import SandboxFiles
     from hcs_sandbox.sandbox.ports import PublishedPort
     from hcs_sandbox.sandbox.spec import SandboxSpec
-    from hcs_sandbox.sandbox.storage import ScratchDisk
+    from hcs_sandbox.sandbox.storage import ResolvedBase, ScratchDisk
     from hcs_sandbox.sandbox.store import Record, Store
 
 __all__ = [
@@ -179,6 +179,7 @@ def _blueprint(
     *,
     fresh: bool,
     terminate_on_close: bool = False,
+    base: ResolvedBase | None = None,
 ) -> _Blueprint:
     """Gather this host's facts for the record (:mod:`hcs_sandbox.sandbox.hostfacts`: base,
     cached schema versions, the user's SID, the doctor's variant, per-sandbox endpoint and
@@ -186,7 +187,8 @@ def _blueprint(
 
     ``fresh`` does not change the plan: a re-created persistent sandbox gets the same
     documents and ids (they derive from the record id); ``_provision`` decides which files
-    to make.  ``terminate_on_close``: see ``HostFacts.terminate_on_close``.
+    to make.  ``terminate_on_close``: see ``HostFacts.terminate_on_close``.  ``base``: the
+    base already resolved by the caller (else resolved here).
     """
     from hcs_sandbox.sandbox import hostfacts, storage
     from hcs_sandbox.sandbox.planner import plan
@@ -197,6 +199,7 @@ def _blueprint(
         system_id=record.system_id,
         state_dir=state,
         terminate_on_close=terminate_on_close,
+        base=base,
     )
     planned = plan(spec, facts)
     scratch: ScratchDisk | None = None
@@ -286,7 +289,7 @@ class Sandbox:
         state = _state_dir(state_dir)
         # Cheap checks first, before anything is reserved.
         _notify(progress, "checking the base image")
-        storage.resolve_base(spec.base.kind, spec.base.path)
+        base = storage.resolve_base(spec.base.kind, spec.base.path)
         spec.check_host_paths()  # every mapped folder exists and is a folder (SpecError)
         with _store(state) as store, UndoStack() as undo:
             _notify(progress, "reserving the name")
@@ -309,6 +312,7 @@ class Sandbox:
                 fresh=True,
                 terminate_on_close=terminate_on_close,
                 record_extra=False,
+                base=base,
             )
             _notify(progress, "created")
             # The plan's extras and the ``created`` state in ONE commit (nothing reads the
@@ -330,6 +334,7 @@ class Sandbox:
         fresh: bool,
         terminate_on_close: bool = False,
         record_extra: bool = True,
+        base: ResolvedBase | None = None,
     ) -> dict[str, Any]:
         """Make the files, the endpoint and the compute system, pushing every undo.
 
@@ -348,7 +353,12 @@ class Sandbox:
         system_id = self._record.system_id
         _notify(progress, "planning")
         bp = _blueprint(
-            spec, self._record, self._state_dir, fresh=fresh, terminate_on_close=terminate_on_close
+            spec,
+            self._record,
+            self._state_dir,
+            fresh=fresh,
+            terminate_on_close=terminate_on_close,
+            base=base,
         )
         directory = paths.sandbox_dir(self._state_dir, rid)
 
