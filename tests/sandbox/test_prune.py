@@ -112,17 +112,14 @@ def test_record_of_a_live_creator_is_left_alone(world: Inspector) -> None:
     assert world.records() == []
 
 
-def _child(state: Path, sim_dir: str, step: int) -> subprocess.CompletedProcess[str]:
+def _child(state: Path, sim_dir: str, step: str) -> subprocess.CompletedProcess[str]:
     code = textwrap.dedent(
         f"""
         import os
         from hcs_sandbox.sandbox.sandbox import Sandbox
         from hcs_sandbox.sandbox.spec import SandboxSpec
-        n = 0
         def progress(text):
-            global n
-            n += 1
-            if n == {step}:
+            if text.startswith({step!r}):
                 os._exit(9)   # killed mid-create: no rollback runs
         Sandbox.create(SandboxSpec(name="killed", network="nat"), progress=progress)
         os._exit(0)
@@ -142,8 +139,19 @@ def _child(state: Path, sim_dir: str, step: int) -> subprocess.CompletedProcess[
     )
 
 
-@pytest.mark.parametrize("step", [3, 5, 7, 9])
-def test_process_killed_mid_create_is_pruned(step: int, sim: Any, world: Inspector) -> None:
+@pytest.mark.parametrize(
+    "step",
+    [
+        "creating the sandbox folder",
+        "creating the scratch disk",
+        "granting the VM access",
+        "preparing the NAT network",
+        "creating the network endpoint",
+        "creating the compute system",
+        "created",
+    ],
+)
+def test_process_killed_mid_create_is_pruned(step: str, sim: Any, world: Inspector) -> None:
     import importlib.util
 
     if importlib.util.find_spec("hcs_sandbox.sandbox.planner") is None:

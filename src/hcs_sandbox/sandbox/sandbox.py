@@ -174,16 +174,17 @@ class _Blueprint:
 
 def _blueprint(
     spec: SandboxSpec,
-    record: Record,
+    sandbox_id: str,
+    system_id: str,
     state: Path,
     *,
     fresh: bool,
     terminate_on_close: bool = False,
     base: ResolvedBase | None = None,
 ) -> _Blueprint:
-    """Gather this host's facts for the record (:mod:`hcs_sandbox.sandbox.hostfacts`: base,
-    cached schema versions, the user's SID, the doctor's variant, per-sandbox endpoint and
-    adapter ids) and run the planner (:func:`hcs_sandbox.sandbox.planner.plan`).
+    """Gather this host's facts for sandbox ``sandbox_id``
+    (:mod:`hcs_sandbox.sandbox.hostfacts`: base, cached schema versions, the user's SID,
+    the doctor's variant, per-sandbox endpoint and adapter ids) and run the planner (:func:`hcs_sandbox.sandbox.planner.plan`).
 
     ``fresh`` does not change the plan: a re-created persistent sandbox gets the same
     documents and ids (they derive from the record id); ``_provision`` decides which files
@@ -195,8 +196,8 @@ def _blueprint(
 
     facts = hostfacts.gather(
         spec,
-        sandbox_id=record.id,
-        system_id=record.system_id,
+        sandbox_id=sandbox_id,
+        system_id=system_id,
         state_dir=state,
         terminate_on_close=terminate_on_close,
         base=base,
@@ -291,15 +292,40 @@ class Sandbox:
         _notify(progress, "checking the base image")
         base = storage.resolve_base(spec.base.kind, spec.base.path)
         spec.check_host_paths()  # every mapped folder exists and is a folder (SpecError)
+        import uuid
+
+        from hcs_sandbox.sandbox import paths
+
+        # The plan is pure (nothing is made): plan first, with the id the record will get,
+        # so the name, the record and every file the plan makes are written ahead in ONE
+        # transaction (the folder, scratch disk and guest state file are listed before any
+        # is made; a listed file that was never made counts as released for remove/prune).
+        sandbox_id = str(uuid.uuid4())
+        _notify(progress, "planning")
+        bp = _blueprint(
+            spec,
+            sandbox_id,
+            sandbox_id,
+            state,
+            fresh=True,
+            terminate_on_close=terminate_on_close,
+            base=base,
+        )
+        directory = paths.sandbox_dir(state, sandbox_id)
         with _store(state) as store, UndoStack() as undo:
             _notify(progress, "reserving the name")
             record = store.reserve(
                 spec.name,
-                None,
+                sandbox_id,
                 spec.to_dict(),
                 state="creating",
                 labels=dict(spec.labels),
                 persistent=spec.persistence == "persistent",
+                files=[
+                    str(directory),
+                    *([bp.scratch.path] if bp.scratch is not None else []),
+                    *([bp.guest_state] if bp.guest_state is not None else []),
+                ],
             )
             undo.push("delete the record", lambda: store.delete(record.id, missing_ok=True))
             sandbox = cls(record, state)
@@ -313,6 +339,7 @@ class Sandbox:
                 terminate_on_close=terminate_on_close,
                 record_extra=False,
                 base=base,
+                blueprint=bp,
             )
             _notify(progress, "created")
             # The plan's extras and the ``created`` state in ONE commit (nothing reads the
@@ -335,6 +362,7 @@ class Sandbox:
         terminate_on_close: bool = False,
         record_extra: bool = True,
         base: ResolvedBase | None = None,
+        blueprint: _Blueprint | None = None,
     ) -> dict[str, Any]:
         """Make the files, the endpoint and the compute system, pushing every undo.
 
@@ -345,36 +373,45 @@ class Sandbox:
         Returns the ``extra`` entries start() and inspect() need from the plan; they are
         written to the record here unless ``record_extra`` is False (the caller then merges
         them into its next update: one commit fewer).
+
+        ``blueprint``: the plan, already made by the caller (:meth:`_create`, which also
+        listed the plan's files in the record when it reserved it); None plans here and,
+        when ``fresh``, lists the files first.
         """
         from hcs_sandbox.hcs.system import ComputeSystem
         from hcs_sandbox.sandbox import network, paths, storage
 
         rid = self._record.id
         system_id = self._record.system_id
-        _notify(progress, "planning")
-        bp = _blueprint(
-            spec,
-            self._record,
-            self._state_dir,
-            fresh=fresh,
-            terminate_on_close=terminate_on_close,
-            base=base,
-        )
+        planned = blueprint is not None
+        if blueprint is None:
+            _notify(progress, "planning")
+            blueprint = _blueprint(
+                spec,
+                rid,
+                system_id,
+                self._state_dir,
+                fresh=fresh,
+                terminate_on_close=terminate_on_close,
+                base=base,
+            )
+        bp = blueprint
         directory = paths.sandbox_dir(self._state_dir, rid)
 
         if fresh:
             _notify(progress, "creating the sandbox folder")
-            # Write-ahead, in ONE transaction: the folder, scratch disk and guest state file
-            # are all recorded before any of them is made (a listed file that was never
-            # made counts as released for remove/prune).
-            store.add_resources(
-                rid,
-                files=[
-                    str(directory),
-                    *([bp.scratch.path] if bp.scratch is not None else []),
-                    *([bp.guest_state] if bp.guest_state is not None else []),
-                ],
-            )
+            if not planned:
+                # Write-ahead, in ONE transaction: the folder, scratch disk and guest state
+                # file are all recorded before any of them is made (a listed file that was
+                # never made counts as released for remove/prune).
+                store.add_resources(
+                    rid,
+                    files=[
+                        str(directory),
+                        *([bp.scratch.path] if bp.scratch is not None else []),
+                        *([bp.guest_state] if bp.guest_state is not None else []),
+                    ],
+                )
             paths.ensure_sandbox_dir(self._state_dir, rid)
             undo.push("delete the sandbox folder", lambda: _remove_recorded(store, rid, directory))
             if bp.scratch is not None:
@@ -870,7 +907,10 @@ class Sandbox:
             )
             system = self._open_system()
             self._system = None
-            failures = release_resources(store, self._record, system=system, cross_off=False)
+            # ``_open_system`` just looked: None means HCS has no such system (do not ask again).
+            failures = release_resources(
+                store, self._record, system=system, cross_off=False, look_up=False
+            )
             if failures:
                 first = failures[0]
                 self._log_line(f"remove incomplete: {first}")
@@ -1025,16 +1065,21 @@ class Sandbox:
         try:
             path = self._log_path()
             line = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime())}Z {text}\n"
+            # One O_APPEND write of the whole line (no buffered text file: cheaper, and
+            # concurrent writers' lines never interleave within a line).
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
             try:
-                fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed just below
+                fd = os.open(path, flags, 0o600)
             except FileNotFoundError:
                 # First line: make logs/, but only inside an existing sandbox folder.
                 if not path.parent.parent.is_dir():
                     return
                 path.parent.mkdir(exist_ok=True)
-                fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed just below
-            with fh:
-                fh.write(line)
+                fd = os.open(path, flags, 0o600)
+            try:
+                os.write(fd, line.encode("utf-8"))
+            finally:
+                os.close(fd)
         except OSError as exc:
             _log.debug("could not write the log of %s: %s", self._record.name, exc)
 
@@ -1302,6 +1347,7 @@ def release_resources(
     *,
     system: ComputeSystem | None = None,
     cross_off: bool = True,
+    look_up: bool = True,
 ) -> builtins.list[Exception]:
     """Release everything a record owns: its compute system, endpoints, VM-access grants on
     files it does not own, and files (newest first). Each released item is crossed off the
@@ -1311,13 +1357,16 @@ def release_resources(
     ``cross_off`` False: when everything was released, the deleted files are not crossed
     off (one store write saved: the caller deletes the record right after; a crash in
     between leaves listed files that no longer exist, which count as released).  After a
-    failure they are crossed off as usual."""
+    failure they are crossed off as usual.
+
+    ``system`` None with ``look_up`` True: open the record's compute system here (it may
+    exist); ``look_up`` False: the caller has just found that it does not exist."""
     from hcs_sandbox.hcs.system import ComputeSystem
     from hcs_sandbox.sandbox import storage
 
     failures: builtins.list[Exception] = []
     try:
-        if system is None:
+        if system is None and look_up:
             try:
                 system = ComputeSystem.open(record.system_id)
             except errors.NotFoundError:
