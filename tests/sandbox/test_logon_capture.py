@@ -70,7 +70,7 @@ def test_output_survives_the_starting_process(monkeypatch: pytest.MonkeyPatch) -
         # The share is the guest-log folder only, never the lifecycle log's folder.
         guest_dir = logon.guest_log_dir(sb)
         assert sorted(os.listdir(guest_dir)) == ["logon.done", "logon.log"]
-        assert (guest_dir.parent / "sandbox.log").exists()
+        assert (guest_dir.parent.parent / "sandbox.log").exists()
 
 
 def test_share_removed_when_the_starter_saw_the_end(sim: Any) -> None:

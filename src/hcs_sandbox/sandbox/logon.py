@@ -34,7 +34,7 @@ lives) and the log says so.
 Isolation trade-off (docs/exec.md): a sandbox with a logon command can write to one host
 folder, ``logs/guest``, for as long as the share exists.  The host only ever *reads* it as
 text (never through a symbolic link, at most :data:`MAX_SHOWN` bytes, the newest); the
-lifecycle log ``logs/sandbox.log`` is outside the share.  A guest can fill the host disk
+lifecycle log ``sandbox.log`` is outside the share.  A guest can fill the host disk
 through it (no quota): use no logon command for untrusted workloads that run for long.
 """
 

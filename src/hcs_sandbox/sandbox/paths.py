@@ -9,7 +9,8 @@ The state directory holds the state database and one folder per sandbox::
             sandbox.vmgs                            guest state file
             sandbox.vmrs                            runtime state file
             saved.vmrs                              memory saved to a file (save/restore)
-            logs/                                   logs
+            sandbox.log                             lifecycle log (Sandbox.logs)
+            logs/guest/                             logon command output (logon.py)
         templates/<id>/                             template files (save-as-template, pools)
 
 Where it is (:func:`state_dir`), first match wins:
