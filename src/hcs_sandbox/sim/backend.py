@@ -12,6 +12,7 @@ import ctypes
 import threading
 from typing import Any
 
+from hcs_sandbox import sim as sim_package
 from hcs_sandbox.native.loader import NativeUnavailable
 from hcs_sandbox.sim import hresults as H
 from hcs_sandbox.sim.exports import EXPORTS
@@ -32,8 +33,7 @@ _HCN_NO_ERROR_RECORD = {
 
 
 def _dispatch(dll: str, name: str, restype: Any, args: tuple[Any, ...]) -> Any:
-    from hcs_sandbox import sim as sim_package
-    from hcs_sandbox.sim.core import _Failure
+    from hcs_sandbox.sim.core import _Failure  # imported by the first call (sys.modules after)
 
     sim = sim_package.current_simulator() or sim_package.get_simulator()
     try:

@@ -20,18 +20,15 @@ import datetime
 import ipaddress
 import json
 import os
-import shutil
 import stat
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hcs_sandbox.sim import guest as guestmod
 from hcs_sandbox.sim import hresults as H
 from hcs_sandbox.sim.exports import (
     HCN_NOTIFICATION_CALLBACK,
@@ -40,7 +37,13 @@ from hcs_sandbox.sim.exports import (
     HCS_OPERATION_COMPLETION,
 )
 from hcs_sandbox.sim.state import StateStore, default_state_dir
-from hcs_sandbox.sim.validate import SchemaError, parse_document, validate_hcn, validate_hcs
+from hcs_sandbox.sim.validate import (
+    SchemaError,
+    parse_document,
+    parse_hcs,
+    validate_hcn,
+    validate_hcs,
+)
 from hcs_sandbox.sim.workers import Workers
 
 __all__ = ["ENV_FAULTS", "ENV_LATENCY", "Fault", "Simulator", "SimulatorError"]
@@ -113,16 +116,45 @@ class SimulatorError(ValueError):
     """Bad input to the simulator's Python control API (fault or latency syntax...)."""
 
 
-@dataclass
 class Fault:
-    """``nth`` call (1-based) of ``function`` and the ``times - 1`` calls after it fail."""
+    """``nth`` call (1-based) of ``function`` and the ``times - 1`` calls after it fail.
 
-    function: str
-    nth: int = 1
-    hresult: int = H.E_FAIL
-    hang: bool = False
-    times: int = 1
-    where: str = "call"  # "call": returned by the function; "result": in the operation result
+    A plain class with a dataclass's constructor, fields, ``==`` and repr (no ``dataclasses``
+    import in a simulated CLI start)."""
+
+    __slots__ = ("function", "hang", "hresult", "nth", "times", "where")
+    _FIELDS = ("function", "nth", "hresult", "hang", "times", "where")
+
+    def __init__(
+        self,
+        function: str,
+        nth: int = 1,
+        hresult: int = H.E_FAIL,
+        hang: bool = False,
+        times: int = 1,
+        where: str = "call",  # "call": returned by the function; "result": in the operation result
+    ) -> None:
+        self.function = function
+        self.nth = nth
+        self.hresult = hresult
+        self.hang = hang
+        self.times = times
+        self.where = where
+
+    def _key(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Fault)
+        return self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass with eq=True
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
+        return f"Fault({fields})"
 
 
 class _Failure(Exception):
@@ -139,65 +171,65 @@ class _Failure(Exception):
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
 class Operation:
-    handle: int
-    context: int | None
-    callback: int | None
-    op_id: int
-    state: str = "idle"  # idle | pending | done
-    op_type: int = OP_NONE
-    hr: int = 0
-    result: str | None = None
-    process_info: tuple[int, int | None, int | None, int | None] | None = None
-    event: threading.Event = field(default_factory=threading.Event)
-    closed: bool = False
-    system: SystemHandle | None = None
-    generation: int = 0
+    def __init__(self, handle: int, context: int | None, callback: int | None, op_id: int) -> None:
+        self.handle = handle
+        self.context = context
+        self.callback = callback
+        self.op_id = op_id
+        self.state = "idle"  # idle | pending | done
+        self.op_type = OP_NONE
+        self.hr = 0
+        self.result: str | None = None
+        self.process_info: tuple[int, int | None, int | None, int | None] | None = None
+        self.event = threading.Event()
+        self.closed = False
+        self.system: SystemHandle | None = None
+        self.generation = 0
 
 
-@dataclass(eq=False)
 class SystemHandle:
-    handle: int
-    system_id: str
-    runtime_id: str | None = None
-    callback: int | None = None
-    context: int | None = None
-    options: int = 0
-    closed: bool = False
-    cb_lock: threading.RLock = field(default_factory=threading.RLock)
-    failed: bool = False  # the create operation failed: nothing behind the handle
-    exit_seen: bool = False  # SystemExited was announced to this handle (once, at most)
-    exited: threading.Event = field(default_factory=threading.Event)
+    def __init__(self, handle: int, system_id: str, runtime_id: str | None = None) -> None:
+        self.handle = handle
+        self.system_id = system_id
+        self.runtime_id = runtime_id
+        self.callback: int | None = None
+        self.context: int | None = None
+        self.options = 0
+        self.closed = False
+        self.cb_lock = threading.RLock()
+        self.failed = False  # the create operation failed: nothing behind the handle
+        self.exit_seen = False  # SystemExited was announced to this handle (once, at most)
+        self.exited = threading.Event()
 
 
-@dataclass(eq=False)
 class GuestProcess:
-    pid: int
-    system_id: str
-    runtime_id: str
-    params: dict[str, Any]
-    cancel: threading.Event = field(default_factory=threading.Event)
-    stdin_closed: threading.Event = field(default_factory=threading.Event)
-    exited: threading.Event = field(default_factory=threading.Event)
-    exit_code: int = 0
-    forced_code: int | None = None
-    guest_fds: list[int] = field(default_factory=list)
-    host_fds: tuple[int | None, int | None, int | None] = (None, None, None)
-    console_size: tuple[int, int] | None = None
-    created: float = field(default_factory=time.time)
-    handles: set[ProcessHandle] = field(default_factory=set)  # open handles (under sim lock)
+    def __init__(self, pid: int, system_id: str, runtime_id: str, params: dict[str, Any]) -> None:
+        self.pid = pid
+        self.system_id = system_id
+        self.runtime_id = runtime_id
+        self.params = params
+        self.cancel = threading.Event()
+        self.stdin_closed = threading.Event()
+        self.exited = threading.Event()
+        self.exit_code = 0
+        self.forced_code: int | None = None
+        self.guest_fds: list[int] = []
+        self.host_fds: tuple[int | None, int | None, int | None] = (None, None, None)
+        self.console_size: tuple[int, int] | None = None
+        self.created = time.time()
+        self.handles: set[ProcessHandle] = set()  # open handles (under sim lock)
 
 
-@dataclass(eq=False)
 class ProcessHandle:
-    handle: int
-    process: GuestProcess
-    system: SystemHandle
-    callback: int | None = None
-    context: int | None = None
-    closed: bool = False
-    cb_lock: threading.RLock = field(default_factory=threading.RLock)
+    def __init__(self, handle: int, process: GuestProcess, system: SystemHandle) -> None:
+        self.handle = handle
+        self.process = process
+        self.system = system
+        self.callback: int | None = None
+        self.context: int | None = None
+        self.closed = False
+        self.cb_lock = threading.RLock()
 
 
 def _mac_value(text: Any) -> int | None:
@@ -213,20 +245,27 @@ def _mac_value(text: Any) -> int | None:
         return None
 
 
-@dataclass(eq=False)
 class HcnHandle:
-    handle: int
-    kind: str  # "network" | "endpoint" | "service callback"
-    object_id: str
-    callback: int | None = None  # service callback registrations only
-    context: int | None = None
+    def __init__(
+        self,
+        handle: int,
+        kind: str,  # "network" | "endpoint" | "service callback"
+        object_id: str,
+        callback: int | None = None,  # service callback registrations only
+        context: int | None = None,
+    ) -> None:
+        self.handle = handle
+        self.kind = kind
+        self.object_id = object_id
+        self.callback = callback
+        self.context = context
 
 
-@dataclass(eq=False)
 class VhdHandle:
-    handle: int
-    path: str
-    attached: bool = False
+    def __init__(self, handle: int, path: str) -> None:
+        self.handle = handle
+        self.path = path
+        self.attached = False
 
 
 def _guid_str(guid: Any) -> str:
@@ -758,29 +797,33 @@ class Simulator:
 
     # ---- compute systems ----------------------------------------------------------------------
 
-    def _record(self, handle: SystemHandle) -> dict[str, Any] | None:
+    def _record(self, handle: SystemHandle, detail: bool = False) -> dict[str, Any] | None:
         if handle.runtime_id is None:
             return None
-        record = self._live_record(handle.system_id)  # lock-free read (StateStore.read)
+        record = self._live_record(handle.system_id, detail)  # lock-free read (StateStore.read)
         if record is None or record.get("RuntimeId") != handle.runtime_id:
             return None
         return record
 
-    def _live_record(self, system_id: str) -> dict[str, Any] | None:
-        """The system's record unless it has stopped (then only its exit status is kept)."""
-        record = self.store.read("systems", system_id)
+    def _live_record(self, system_id: str, detail: bool = False) -> dict[str, Any] | None:
+        """The system's record unless it has stopped (then only its exit status is kept).
+        Without ``detail`` it lacks the document and devices (state.DETAIL_KEYS); writing it
+        back keeps them."""
+        record = self.store.read("systems", system_id, detail=detail)
         if record is None or record.get("State") == STOPPED:
             return None
         return record
 
     def _exited(self, handle: SystemHandle) -> dict[str, Any] | None:
-        tomb = self.store.read("systems", handle.system_id)
+        tomb = self.store.read("systems", handle.system_id, detail=False)
         if tomb and tomb.get("State") == STOPPED and tomb.get("RuntimeId") == handle.runtime_id:
             return tomb
         return None
 
-    def _live(self, handle: SystemHandle, function: str, stopped_hr: int) -> dict[str, Any]:
-        record = self._record(handle)
+    def _live(
+        self, handle: SystemHandle, function: str, stopped_hr: int, detail: bool = False
+    ) -> dict[str, Any]:
+        record = self._record(handle, detail)
         if record is not None:
             return record
         if handle.runtime_id is None or handle.failed:
@@ -795,8 +838,7 @@ class Simulator:
         if text is None or not text.strip():
             return None
         try:
-            value = parse_document(text, what)
-            validate_hcs(value, type_name, self.max_schema_version)
+            value = parse_hcs(text, what, type_name, self.max_schema_version)
         except SchemaError as exc:
             raise _Failure(H.HCS_E_INVALID_JSON, f"{what}: {exc}") from None
         if not isinstance(value, dict):
@@ -830,8 +872,9 @@ class Simulator:
         def work() -> tuple[str | None, Any]:
             try:
                 try:
-                    document = parse_document(configuration, "configuration")
-                    validate_hcs(document, "ComputeSystem", max_version)
+                    document = parse_hcs(
+                        configuration, "configuration", "ComputeSystem", max_version
+                    )
                 except SchemaError as exc:
                     raise _Failure(H.HCS_E_INVALID_JSON, f"configuration: {exc}") from None
                 self._create_system(handle, id, document)
@@ -965,7 +1008,7 @@ class Simulator:
         Every system: only under the global lock (enumeration).  Returns the systems that
         are still not stopped, as now recorded (enumeration needs no second read)."""
         live = []
-        for record in self.store.records("systems"):
+        for record in self.store.records("systems", detail=False):
             if record.get("State") != STOPPED and not self._reap_one(record):
                 live.append(record)
         return live
@@ -1142,7 +1185,7 @@ class Simulator:
                 if mark is not None and seen.get(runtime) == mark and wall - mark[0] >= window:
                     continue  # unchanged since it was last read (and not recently written)
                 try:
-                    record = store.read("systems", system_id)
+                    record = store.read("systems", system_id, detail=False)
                 except (OSError, ValueError):
                     continue  # unreadable now: next poll
                 if record is None or record.get("RuntimeId") != runtime:
@@ -1255,7 +1298,9 @@ class Simulator:
     ) -> int:
         def work(h: SystemHandle) -> tuple[str | None, Any]:
             opts = self._options(options, "ShutdownOptions", "options") or {}
-            record = self._live(h, "HcsShutDownComputeSystem", H.HCS_E_SYSTEM_ALREADY_STOPPED)
+            record = self._live(
+                h, "HcsShutDownComputeSystem", H.HCS_E_SYSTEM_ALREADY_STOPPED, detail=True
+            )
             vm = record["Document"].get("VirtualMachine") or {}
             by_ic = opts.get("Mechanism") == "IntegrationService" and "Shutdown" in (
                 vm.get("Services") or {}
@@ -1332,7 +1377,7 @@ class Simulator:
             raise _Failure(H.HCS_E_SYSTEM_NOT_FOUND, "the compute system was not created")
         deadline = None if timeout == INFINITE else time.monotonic() + timeout / 1000.0
         while True:
-            raw = self.store.read("systems", handle.system_id)
+            raw = self.store.read("systems", handle.system_id, detail=False)
             if raw is None or raw.get("RuntimeId") != handle.runtime_id:
                 tomb = None  # gone without an exit status (its id was reused)
                 break
@@ -1389,7 +1434,7 @@ class Simulator:
     ) -> int:
         def work(h: SystemHandle) -> tuple[str | None, Any]:
             opts = self._options(options, "SaveOptions", "options") or {}
-            record = self._live(h, "HcsSaveComputeSystem", H.HCS_E_INVALID_STATE)
+            record = self._live(h, "HcsSaveComputeSystem", H.HCS_E_INVALID_STATE, detail=True)
             if record["State"] != "Paused":
                 raise _Failure(
                     H.HCS_E_INVALID_STATE,
@@ -1546,11 +1591,12 @@ class Simulator:
     ) -> int:
         def work(h: SystemHandle) -> tuple[str | None, Any]:
             try:
-                request = parse_document(configuration, "configuration")
-                validate_hcs(request, "ModifySettingRequest", self.max_schema_version)
+                request = parse_hcs(
+                    configuration, "configuration", "ModifySettingRequest", self.max_schema_version
+                )
             except SchemaError as exc:
                 raise _Failure(H.HCS_E_INVALID_JSON, f"configuration: {exc}") from None
-            record = self._live(h, "HcsModifyComputeSystem", H.HCS_E_INVALID_STATE)
+            record = self._live(h, "HcsModifyComputeSystem", H.HCS_E_INVALID_STATE, detail=True)
             if record["State"] not in ("Created", "Running"):
                 raise _Failure(
                     H.HCS_E_INVALID_STATE,
@@ -1637,7 +1683,7 @@ class Simulator:
             raise _Failure(H.HCS_E_INVALID_JSON, f"configuration.{exc}") from None
         record.setdefault("Modifications", []).append(request)
         with self.store.lock_record("systems", record["Id"]):
-            current = self._live_record(record["Id"])
+            current = self._live_record(record["Id"], detail=True)
             if current is None or current.get("RuntimeId") != record["RuntimeId"]:
                 raise _Failure(H.HCS_E_SYSTEM_NOT_FOUND, "the compute system no longer exists")
             for key in ("Shares", "NetworkAdapters", "Attachments", "MemoryMB", "Modifications"):
@@ -1675,11 +1721,12 @@ class Simulator:
 
         def work() -> tuple[str | None, Any]:
             try:
-                params = parse_document(parameters, "processParameters")
-                validate_hcs(params, "ProcessParameters", self.max_schema_version)
+                params = parse_hcs(
+                    parameters, "processParameters", "ProcessParameters", self.max_schema_version
+                )
             except SchemaError as exc:
                 raise _Failure(H.HCS_E_INVALID_JSON, f"processParameters: {exc}") from None
-            record = self._live(handle, "HcsCreateProcess", H.HCS_E_INVALID_STATE)
+            record = self._live(handle, "HcsCreateProcess", H.HCS_E_INVALID_STATE, detail=True)
             if record["State"] != "Running":
                 raise _Failure(
                     H.HCS_E_INVALID_STATE, f"HcsCreateProcess: the system is {record['State']}"
@@ -1703,6 +1750,8 @@ class Simulator:
     def _spawn(
         self, process: GuestProcess, record: dict[str, Any]
     ) -> tuple[int, int | None, int | None, int | None]:
+        from hcs_sandbox.sim import guest as guestmod  # only when a guest process runs
+
         params = process.params
         console = bool(params.get("EmulateConsole"))
         guest_in = guest_out = guest_err = None
@@ -1731,7 +1780,7 @@ class Simulator:
         system_id = record["Id"]
 
         def shares() -> list[guestmod.Share]:
-            current = self._live_record(system_id) or record
+            current = self._live_record(system_id, detail=True) or record
             return [
                 guestmod.Share(
                     s.get("Name", ""),
@@ -1921,8 +1970,9 @@ class Simulator:
     ) -> int:
         def work(h: ProcessHandle) -> tuple[str | None, Any]:
             try:
-                request = parse_document(settings, "settings")
-                validate_hcs(request, "ProcessModifyRequest", self.max_schema_version)
+                request = parse_hcs(
+                    settings, "settings", "ProcessModifyRequest", self.max_schema_version
+                )
             except SchemaError as exc:
                 raise _Failure(H.HCS_E_INVALID_JSON, f"settings: {exc}") from None
             proc = self._started(h, "HcsModifyProcess")
@@ -2246,8 +2296,7 @@ class Simulator:
 
     def _layer_data(self, text: str | None, what: str) -> dict[str, Any]:
         try:
-            value = parse_document(text, what)
-            validate_hcs(value, "LayerData", self.max_schema_version)
+            value = parse_hcs(text, what, "LayerData", self.max_schema_version)
         except SchemaError as exc:
             raise _Failure(H.HCS_E_INVALID_JSON, f"{what}: {exc}") from None
         return value  # type: ignore[no-any-return]
@@ -2345,6 +2394,8 @@ class Simulator:
         self._layer_data(layer_data, "layerData")
         if not layer_path or not source or not os.path.isdir(source):
             raise _Failure(H.ERROR_PATH_NOT_FOUND_HR, f"HcsImportLayer: source {source!r}")
+        import shutil  # here only: it imports bz2 and lzma
+
         shutil.copytree(source, layer_path, dirs_exist_ok=True, symlinks=True)
         return H.S_OK
 
@@ -2362,6 +2413,8 @@ class Simulator:
         self._options(options, "ExportLayerOptions", "options")
         if not layer_path or not export or not os.path.isdir(layer_path):
             raise _Failure(H.ERROR_PATH_NOT_FOUND_HR, f"HcsExportLayer: layer {layer_path!r}")
+        import shutil  # here only: it imports bz2 and lzma
+
         shutil.copytree(layer_path, export, dirs_exist_ok=True, symlinks=True)
         return H.S_OK
 
@@ -2375,6 +2428,8 @@ class Simulator:
         def writable(func: Any, path: str, _exc: Any) -> None:
             os.chmod(path, stat.S_IWRITE)
             func(path)
+
+        import shutil  # here only: it imports bz2 and lzma
 
         shutil.rmtree(layer_path, onerror=writable)
         return H.S_OK

@@ -21,8 +21,14 @@ is by far the most expensive thing a file system does here, and a record is rewr
 times in a system's life.  Each record file is ``HCSSIM <crc32> <length>`` on the first line,
 then the JSON document; a reader checks the CRC and reads again when it raced a writer, so
 reading takes no lock, and a writer killed half-way leaves at most trailing bytes that the
-length excludes.  Other files (grants, simulated disks) are written atomically (temporary
-file, then ``os.replace``).
+length excludes.  A compute system's record has two sections: the header is then
+``HCSSIM <crc32> <length> <split>``, the first ``split`` bytes of the body are the small state
+(id, state, handles...) and the rest is a JSON object with its bulky keys (:data:`DETAIL_KEYS`:
+the whole compute-system document and its devices).  ``read(..., detail=False)`` decodes the
+state only and returns a :class:`Partial` record that keeps the detail section's bytes, so
+writing it back keeps them without decoding or encoding them (enumeration, state changes and
+handle counts never look at the document).  Other files (grants, simulated disks) are
+written atomically (temporary file, then ``os.replace``).
 
 Locking (POSIX): :meth:`StateStore.lock_record` takes the global lock file *shared* and one
 stripe file *exclusive*, so operations on different systems run in parallel, in this process
@@ -41,7 +47,6 @@ import functools
 import itertools
 import json
 import os
-import shutil
 import sys
 import threading
 import time
@@ -49,11 +54,27 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
-__all__ = ["StateStore", "default_state_dir"]
+__all__ = ["DETAIL_KEYS", "Partial", "StateStore", "default_state_dir"]
 
 _STRIPES = 64
+
+# The bulky keys of a compute system's record, kept in its second section (see the docstring).
+DETAIL_KEYS = ("Document", "Shares", "NetworkAdapters", "Attachments", "Modifications")
+
+
+class Partial(dict):  # type: ignore[type-arg]
+    """A system record read without its detail section; ``detail`` holds that section's raw
+    JSON bytes (b"" when it has none), which :meth:`StateStore.write` writes back unchanged
+    unless the record now carries detail keys of its own (then they are merged in).  A copy
+    (``dict(record)``) is a plain dict without the details: never write a copy back."""
+
+    __slots__ = ("detail",)
+
+    def __init__(self, state: dict[str, Any], detail: bytes) -> None:
+        super().__init__(state)
+        self.detail = detail
 
 
 def default_state_dir() -> str:
@@ -209,13 +230,14 @@ class StateStore:
     def _path(self, kind: str, key: str) -> str:
         return f"{self._root_text}{os.sep}{kind}{os.sep}{_file_name(key)}.json"
 
-    def read(self, kind: str, key: str) -> dict[str, Any] | None:
-        """The record, or None.  Lock-free: a torn read (a writer was mid-way) is retried."""
+    def read(self, kind: str, key: str, *, detail: bool = True) -> dict[str, Any] | None:
+        """The record, or None.  Lock-free: a torn read (a writer was mid-way) is retried.
+        ``detail=False``: a :class:`Partial` record without its :data:`DETAIL_KEYS`."""
         self._ensure()
-        return self._read_at(self._path(kind, key))
+        return self._read_at(self._path(kind, key), detail)
 
     @staticmethod
-    def _read_at(path: str) -> dict[str, Any] | None:
+    def _read_at(path: str, detail: bool = True) -> dict[str, Any] | None:
         for attempt in range(200):
             try:
                 fd = os.open(path, os.O_RDONLY | _O_BINARY)
@@ -227,21 +249,32 @@ class StateStore:
                     chunks.append(os.read(fd, 1 << 16))
             finally:
                 os.close(fd)
-            value = _decode(b"".join(chunks))
+            value = _decode(b"".join(chunks), detail)
             if value is not _TORN:
                 return value if isinstance(value, dict) else None
             time.sleep(0.0005 if attempt < 20 else 0.005)
         raise ValueError(f"simulator state: {path} stays unreadable (a writer died mid-way?)")
 
     def write(self, kind: str, key: str, record: dict[str, Any]) -> None:
-        """Rewrite a record in place.  Hold its record lock (or the global lock)."""
+        """Rewrite a record in place.  Hold its record lock (or the global lock).  A system's
+        :data:`DETAIL_KEYS` go to the record's second section (a :class:`Partial` record's
+        section is kept)."""
         self._ensure()
-        self._write_at(self._path(kind, key), record)
+        if kind == "systems":
+            state, detail = _split(record)
+            self._write_at(self._path(kind, key), state, detail)
+        else:
+            self._write_at(self._path(kind, key), record)
 
     @staticmethod
-    def _write_at(path: str, record: Any) -> None:
+    def _write_at(path: str, record: Any, detail: bytes | None = None) -> None:
         body = json.dumps(record, separators=(",", ":")).encode()
-        header = f"HCSSIM {zlib.crc32(body):08x} {len(body)}\n".encode()
+        if detail is None:
+            header = f"HCSSIM {zlib.crc32(body):08x} {len(body)}\n".encode()
+        else:
+            split = len(body)
+            body += detail
+            header = f"HCSSIM {zlib.crc32(body):08x} {len(body)} {split}\n".encode()
         data = header + body
         fd = os.open(path, os.O_RDWR | os.O_CREAT | _O_BINARY, 0o644)
         try:
@@ -283,15 +316,17 @@ class StateStore:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._path(kind, key))
 
-    def records(self, kind: str) -> list[dict[str, Any]]:
+    def records(self, kind: str, *, detail: bool = True) -> list[dict[str, Any]]:
+        """Every record of ``kind`` (sorted by file name); unreadable ones are skipped.
+        ``detail=False``: :class:`Partial` records (see :meth:`read`)."""
         self._ensure()
         out = []
         with os.scandir(f"{self._root_text}{os.sep}{kind}") as entries:
-            names = sorted(e.name for e in entries if e.name.endswith(".json"))
-        for name in names:
-            key = unquote(name[: -len(".json")])
+            paths = sorted((e.name, e.path) for e in entries if e.name.endswith(".json"))
+        read = self._read_at
+        for _name, path in paths:
             try:
-                value = self.read(kind, key)
+                value = read(path, detail)
             except (OSError, ValueError):
                 continue
             if value is not None:
@@ -379,10 +414,10 @@ class StateStore:
             try:
                 os.rename(folder, target)
             except OSError:
-                shutil.rmtree(folder, ignore_errors=True)
+                _rmtree(folder)
                 return
         except OSError:
-            shutil.rmtree(folder, ignore_errors=True)
+            _rmtree(folder)
             return
         self._wake_janitor()
 
@@ -394,7 +429,7 @@ class StateStore:
         except OSError:
             return
         for entry in entries:
-            shutil.rmtree(entry.path, ignore_errors=True)
+            _rmtree(entry.path)
 
     def _wake_janitor(self) -> None:
         self._janitor_wake.set()
@@ -419,6 +454,14 @@ class StateStore:
 
 
 _O_BINARY: int = getattr(os, "O_BINARY", 0)
+
+
+def _rmtree(path: str) -> None:
+    import shutil  # here only: it imports bz2 and lzma (~3 ms of a simulated CLI start)
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
 _TORN = object()
 
 
@@ -440,8 +483,24 @@ def _write_at(fd: int, data: memoryview, offset: int) -> int:
 _pwrite: Callable[[int, memoryview, int], int] = getattr(os, "pwrite", _write_at)
 
 
-def _decode(data: bytes) -> Any:
+def _split(record: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """A system record as (state without :data:`DETAIL_KEYS`, the detail section's bytes)."""
+    own = {k: record[k] for k in DETAIL_KEYS if k in record}
+    kept = record.detail if isinstance(record, Partial) else b""
+    if not own:
+        return record, kept
+    state = {k: v for k, v in record.items() if k not in own}
+    if kept and len(own) < len(DETAIL_KEYS):
+        merged = json.loads(kept)
+        merged.update(own)
+        own = merged
+    return state, json.dumps(own, separators=(",", ":")).encode()
+
+
+def _decode(data: bytes, detail: bool = True) -> Any:
     """A record file's JSON value; ``_TORN`` when the bytes do not (yet) match the header.
+    A two-section record (``split`` in the header) is merged, or with ``detail=False``
+    returned as a :class:`Partial` record.
 
     Plain JSON (no header) is accepted too, for files written by hand."""
     if not data.startswith(b"HCSSIM "):
@@ -453,14 +512,25 @@ def _decode(data: bytes) -> Any:
             return _TORN
     newline = data.find(b"\n")
     try:
-        _tag, crc_text, length_text = data[:newline].decode("ascii").split(" ")
-        crc, length = int(crc_text, 16), int(length_text)
-    except ValueError:
+        fields = data[:newline].decode("ascii").split(" ")
+        crc, length = int(fields[1], 16), int(fields[2])
+        split = int(fields[3]) if len(fields) == 4 else None
+        if len(fields) not in (3, 4) or (split is not None and not 0 < split <= length):
+            return _TORN
+    except (ValueError, IndexError):
         return _TORN
     body = data[newline + 1 : newline + 1 + length]
     if len(body) != length or zlib.crc32(body) != crc:
         return _TORN
-    return json.loads(body)
+    if split is None:
+        return json.loads(body)
+    state = json.loads(body[:split])
+    rest = body[split:]
+    if not detail:
+        return Partial(state, rest) if isinstance(state, dict) else state
+    if rest:
+        state.update(json.loads(rest))
+    return state
 
 
 if sys.platform == "win32":

@@ -34,6 +34,7 @@ __all__ = [
     "HCN_TYPES",
     "SchemaError",
     "parse_document",
+    "parse_hcs",
     "undated_fields",
     "validate_hcn",
     "validate_hcs",
@@ -174,15 +175,34 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
 _ANY = {"interface{}", "json.RawMessage", "v1.Metrics", "http.Client", "any"}
 
 
+def _data_text(name: str) -> str:
+    """The text of ``data/<name>``: read next to this module when the package is a folder
+    (``importlib.resources`` and what it imports cost ~5-8 ms of a simulated CLI start),
+    else (a zip import...) through ``importlib.resources``."""
+    import os
+
+    try:
+        with open(
+            os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", name),
+            encoding="utf-8",
+        ) as f:
+            return f.read()
+    except OSError:
+        from importlib import resources
+
+        return resources.files("hcs_sandbox.sim").joinpath("data").joinpath(name).read_text("utf-8")
+
+
 @lru_cache(maxsize=1)
 def _wsb_dump() -> dict[str, Any]:
-    from importlib import resources  # lazily: ~3 ms of every simulated CLI start
-
-    data = resources.files("hcs_sandbox.sim").joinpath("data")
-    table: dict[str, Any] = json.loads(
-        data.joinpath("wsb-dump-fields.json").read_text(encoding="utf-8")
-    )
+    table: dict[str, Any] = json.loads(_data_text("wsb-dump-fields.json"))
     return table
+
+
+@lru_cache(maxsize=1)
+def _openapi_summary() -> dict[str, Any]:
+    summary: dict[str, Any] = json.loads(_data_text("hcs-openapi-summary.json"))
+    return summary
 
 
 def _version_of(text: str) -> Version:
@@ -210,11 +230,8 @@ def _versions() -> dict[str, Version]:
 
 @lru_cache(maxsize=1)
 def _hcs_schema() -> tuple[dict[str, dict[str, str]], dict[str, str], dict[str, list[str]]]:
-    from importlib import resources  # lazily: ~3 ms of every simulated CLI start
-
-    data = resources.files("hcs_sandbox.sim").joinpath("data")
-    schema = json.loads(data.joinpath("hcs-schema.json").read_text(encoding="utf-8"))
-    summary = json.loads(data.joinpath("hcs-openapi-summary.json").read_text(encoding="utf-8"))
+    schema = json.loads(_data_text("hcs-schema.json"))
+    summary = _openapi_summary()
     enums: dict[str, list[str]] = {k: list(v) for k, v in summary["enums"].items()}
     for name, values in _EXTRA_ENUMS.items():
         enums[name] = sorted(set(enums.get(name, [])) | set(values))
@@ -239,11 +256,7 @@ def _hcs_schema() -> tuple[dict[str, dict[str, str]], dict[str, str], dict[str, 
 def undated_fields() -> list[str]:
     """Fields only hcsshim knows (not in Microsoft's OpenAPI file): accepted, version unknown."""
     types, _aliases, _enums = _hcs_schema()
-    from importlib import resources  # lazily: ~3 ms of every simulated CLI start
-
-    data = resources.files("hcs_sandbox.sim").joinpath("data")
-    summary = json.loads(data.joinpath("hcs-openapi-summary.json").read_text(encoding="utf-8"))
-    documented: dict[str, list[str]] = summary["documented_fields"]
+    documented: dict[str, list[str]] = _openapi_summary()["documented_fields"]
     dated = _versions()
     wsb_types = set(_wsb_dump()["types"])
     out = []
@@ -265,6 +278,27 @@ def parse_document(text: str | None, what: str) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise SchemaError(what, f"not valid JSON ({exc})") from None
+
+
+# (text, type, host's highest version) of documents that passed validate_hcs: validation is a
+# pure function of them (the schema tables never change), so an identical text (a property
+# query, start or shutdown options sent again and again) is only parsed.  Bounded.
+_VALIDATED: dict[tuple[str, str, Version | None], None] = {}
+_VALIDATED_MAX = 256
+
+
+def parse_hcs(text: str | None, what: str, type_name: str, max_version: Version | None) -> Any:
+    """:func:`parse_document`, then :func:`validate_hcs` (skipped for a text that already
+    passed for the same type and version); raises :class:`SchemaError` as they do."""
+    value = parse_document(text, what)
+    assert text is not None  # parse_document rejects None
+    key = (text, type_name, max_version)
+    if key not in _VALIDATED:
+        validate_hcs(value, type_name, max_version)
+        if len(_VALIDATED) >= _VALIDATED_MAX:
+            _VALIDATED.clear()
+        _VALIDATED[key] = None
+    return value
 
 
 def _join(path: str, key: str) -> str:

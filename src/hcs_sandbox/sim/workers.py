@@ -28,29 +28,42 @@ class Workers:
 
     CORE = 2  # workers started without waiting for a stall
     STALL = 0.02  # seconds without progress (all busy) before one more worker starts
-    IDLE = 5.0  # seconds an idle worker waits for work before it ends
+    IDLE = 5.0  # seconds an idle worker (or the idle timer thread) waits before it ends
 
     def __init__(self, name: str = "hcs-sim") -> None:
         self._name = name
-        self._cond = threading.Condition(threading.Lock())
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)  # workers wait here for jobs
+        self._timer_cond = threading.Condition(lock)  # the timer thread waits here
         self._queue: deque[Job] = deque()
         self._timers: list[tuple[float, int, Job]] = []
         self._seq = itertools.count()
         self._workers = 0
         self._idle = 0
         self._timer: threading.Thread | None = None
+        self._timer_started = 0  # timer threads started so far (tests watch the churn)
         self._progress = 0  # jobs taken so far (the stall detector watches it)
 
     def submit(self, job: Job, delay: float = 0.0) -> None:
         """Run ``job`` on a worker thread after ``delay`` seconds."""
         with self._cond:
             if delay > 0:
-                heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), job))
+                entry = (time.monotonic() + delay, next(self._seq), job)
+                heapq.heappush(self._timers, entry)
+                if self._timer is None:
+                    self._start_timer()
+                elif self._timers[0] is entry:
+                    self._timer_cond.notify()  # due before the time the timer sleeps until
             else:
                 self._queue.append(job)
                 self._spawn_if_needed()
-            self._ensure_timer()
-            self._cond.notify_all()
+                self._cond.notify()
+                if self._idle < len(self._queue):
+                    # The job may wait for a busy worker: the timer watches for a stall.
+                    if self._timer is None:
+                        self._start_timer()
+                    else:
+                        self._timer_cond.notify()
 
     # ---- internals (self._cond held) ------------------------------------------------------
 
@@ -62,12 +75,10 @@ class Workers:
         self._workers += 1
         threading.Thread(target=self._work, name=f"{self._name}-worker", daemon=True).start()
 
-    def _ensure_timer(self) -> None:
-        if self._timer is None:
-            self._timer = threading.Thread(
-                target=self._tick, name=f"{self._name}-timer", daemon=True
-            )
-            self._timer.start()
+    def _start_timer(self) -> None:
+        self._timer_started += 1
+        self._timer = threading.Thread(target=self._tick, name=f"{self._name}-timer", daemon=True)
+        self._timer.start()
 
     # ---- threads ------------------------------------------------------------------------------
 
@@ -91,19 +102,22 @@ class Workers:
                 pass
 
     def _tick(self) -> None:
-        """Move due timers to the queue; add a worker when the queue stalls."""
+        """Move due timers to the queue; add a worker when the queue stalls.  Ends after
+        ``IDLE`` seconds with nothing to watch (restarted on demand), so a steady stream of
+        delayed jobs does not start a thread per job."""
         seen = -1
         stalled_since = 0.0
+        idle_since: float | None = None
         with self._cond:
             while True:
                 now = time.monotonic()
-                due = False
+                due = 0
                 while self._timers and self._timers[0][0] <= now:
                     self._queue.append(heapq.heappop(self._timers)[2])
-                    due = True
+                    due += 1
                 if due:
                     self._spawn_if_needed()
-                    self._cond.notify_all()
+                    self._cond.notify(due)
                 if self._queue and self._idle == 0:
                     if self._progress != seen:
                         seen, stalled_since = self._progress, now
@@ -113,9 +127,15 @@ class Workers:
                     wait = self.STALL
                 elif self._timers:
                     wait = self._timers[0][0] - now
-                elif not self._queue:
-                    self._timer = None
-                    return
-                else:
+                elif self._queue:
                     wait = self.STALL
-                self._cond.wait(max(wait, 0.0005))
+                else:
+                    if idle_since is None:
+                        idle_since = now
+                    elif now - idle_since >= self.IDLE:
+                        self._timer = None
+                        return
+                    self._timer_cond.wait(self.IDLE - (now - idle_since))
+                    continue
+                idle_since = None
+                self._timer_cond.wait(max(wait, 0.0005))
