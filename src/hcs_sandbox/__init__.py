@@ -13,8 +13,6 @@ no thread. ``hcs_sandbox.errors`` holds the exception tree (also reachable as
 
 from __future__ import annotations
 
-import importlib
-
 from hcs_sandbox._version import __version__
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms at start-up
@@ -55,6 +53,8 @@ _SANDBOX_NAMES = frozenset(__all__) - {"errors", "HcsSandboxError", "__version__
 
 
 def __getattr__(name: str) -> Any:
+    import importlib  # here, not at import: with ``warnings``, ~0.5 ms of every CLI start
+
     if name == "errors":
         value: Any = importlib.import_module("hcs_sandbox.errors")
     elif name == "HcsSandboxError":

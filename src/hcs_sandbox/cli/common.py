@@ -1,18 +1,20 @@
 """Helpers shared by the lifecycle verbs: spec flags, name lists, JSON objects, errors.
 
-Like every verb module, this imports only ``argparse`` and ``typing`` (plus the standard
-library) at module level; the library is imported inside the functions, so that
+This imports only ``sys`` at module level (``argparse`` too where it is used: ``ls``'s
+fast path runs without it); the library is imported inside the functions, so that
 ``hcs-sandbox ls`` stays fast to start.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Callable, Iterable, Sequence
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms at start-up
 if TYPE_CHECKING:
+    # argparse: imported where used, so that ``ls`` (hcs_sandbox.cli.main.fast_parse) can
+    # run without it.
+    import argparse
+    from collections.abc import Callable, Iterable, Sequence
     from typing import Any
 
     from hcs_sandbox.errors import HcsSandboxError
@@ -70,6 +72,8 @@ _DEVICE_SWITCHES: tuple[tuple[str, str], ...] = (
 
 def add_spec_options(parser: argparse.ArgumentParser) -> None:
     """The sandbox-description flags of ``run`` and ``create`` (they override a .wsb file)."""
+    import argparse
+
     parser.add_argument(
         "wsb",
         nargs="?",
@@ -276,6 +280,8 @@ def _seconds(text: str, *, zero_ok: bool) -> float:
         value = -1.0
     bound = ">= 0" if zero_ok else "> 0"
     if not (value >= 0 if zero_ok else value > 0) or value == float("inf"):
+        import argparse
+
         raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: expected a number {bound}")
     return value
 

@@ -10,14 +10,41 @@ match): ``label=KEY``, ``label=KEY=VALUE``, ``name=TEXT`` (substring, case-insen
 
 from __future__ import annotations
 
-import argparse
-
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms at start-up
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
 _FILTER_KEYS = ("label", "name", "state")
 _LIVE = ("created", "running", "paused")
+
+#: The options :func:`register` declares, for the CLI's fast path
+#: (:func:`hcs_sandbox.cli.main.fast_parse`: a plain ``ls -a --json`` is parsed without
+#: importing argparse): option string -> (dest, ``"true"`` for store_true | ``"append"``).
+#: Keep in step with :func:`register` and :func:`fast_defaults`
+#: (tests/cli/test_fast_parse.py checks all three against argparse).
+FAST_OPTIONS: dict[str, tuple[str, str]] = {
+    "-a": ("all", "true"),
+    "--all": ("all", "true"),
+    "-q": ("quiet", "true"),
+    "--quiet": ("quiet", "true"),
+    "-f": ("filter", "append"),
+    "--filter": ("filter", "append"),
+    "--no-trunc": ("no_trunc", "true"),
+    "--json": ("json", "true"),
+}
+
+
+def fast_defaults() -> dict[str, Any]:
+    """Every value ``ls``'s parser sets when no option is given (``handler`` included)."""
+    return {
+        "all": False,
+        "quiet": False,
+        "filter": [],
+        "no_trunc": False,
+        "json": False,
+        "handler": handle,
+    }
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:

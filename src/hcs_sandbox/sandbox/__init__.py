@@ -6,8 +6,6 @@ else, so ``hcs-sandbox ls`` starts fast.
 
 from __future__ import annotations
 
-import importlib
-
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms at start-up
 if TYPE_CHECKING:
     from typing import Any
@@ -59,6 +57,8 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'hcs_sandbox.sandbox' has no attribute {name!r}")
+    import importlib  # here, not at import: with ``warnings``, ~0.5 ms of every CLI start
+
     value = getattr(importlib.import_module(f"hcs_sandbox.sandbox.{module}"), name)
     globals()[name] = value
     return value
