@@ -72,10 +72,18 @@ import contextlib
 import json
 import os
 import re
-import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from datetime import datetime, timezone
+
+# The C module itself, not ``sqlite3`` (its ``dbapi2`` imports ``datetime``: ~2 ms of every
+# ``hcs-sandbox ls``): the same connect() and exception classes (``sqlite3.dbapi2`` does
+# ``from _sqlite3 import *``, 3.10-3.13).  What ``sqlite3`` adds is not used here: the
+# default date/datetime adapters and converters (only for datetime parameters or
+# ``detect_types``; the store binds str, int, float and None only), DB-API constructors.
+try:
+    import _sqlite3 as sqlite3
+except ImportError:  # pragma: no cover - an interpreter without the private module
+    import sqlite3  # type: ignore[no-redef]
 
 from hcs_sandbox.errors import (
     NameInUseError,
@@ -162,6 +170,8 @@ _UPDATABLE: Final = frozenset(_COLUMNS) - {"id", "created_at", "updated_at", "re
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
+    from datetime import datetime, timezone  # not at import: ``ls`` never needs it
+
     text = datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")
     return text.replace("+00:00", "Z")
 
@@ -415,6 +425,28 @@ def _dump_strings(values: Iterable[str], what: str) -> str:
     return _dump(items, what)
 
 
+_JSON_COLUMNS: Final = frozenset({"spec", "extra", "labels"})
+_LIST_COLUMNS: Final = frozenset({"files", "endpoint_ids"})
+
+
+def _changed(record: Record, values: Mapping[str, Any], updated_at: float) -> Record:
+    """``record`` with the column ``values`` of an UPDATE applied (what reading the row
+    back would give): JSON columns decoded, ``persistent`` as a bool, the next revision."""
+    fields = {name: getattr(record, name) for name in Record._FIELDS}
+    for column, value in values.items():
+        if column in _JSON_COLUMNS:
+            fields[column] = _loads(value)
+        elif column in _LIST_COLUMNS:
+            fields[column] = tuple(_loads(value))
+        elif column == "persistent":
+            fields[column] = bool(value)
+        else:
+            fields[column] = value
+    fields["updated_at"] = updated_at
+    fields["revision"] = record.revision + 1
+    return Record(**fields)
+
+
 def _field_values(fields: Mapping[str, Any]) -> dict[str, Any]:
     """Validate :meth:`Store.update` keyword fields and turn them into column values."""
     unknown = set(fields) - _UPDATABLE
@@ -544,7 +576,7 @@ class _Cached:
     """One cached connection: the process that opened it, the file it opened (device and
     inode, to notice a database replaced or deleted since), its busy timeout."""
 
-    __slots__ = ("conn", "ident", "pid", "timeout")
+    __slots__ = ("conn", "ident", "pid", "schema_ok", "timeout")
 
     def __init__(
         self, conn: sqlite3.Connection, pid: int, ident: tuple[int, int], timeout: float
@@ -553,6 +585,12 @@ class _Cached:
         self.pid = pid
         self.ident = ident
         self.timeout = timeout
+        #: ``PRAGMA data_version`` when this connection last saw the current schema version,
+        #: else None.  The value changes when ANOTHER connection commits (sqlite.org
+        #: pragma.html#pragma_data_version), so an unchanged value means nobody else wrote
+        #: since: the schema is still current without reading ``meta`` again.  A database
+        #: replaced since is noticed by ``ident`` and gets a new connection.
+        self.schema_ok: int | None = None
 
 
 #: Per-thread connection cache: ``{database path: _Cached}`` (most recently used last).
@@ -563,6 +601,21 @@ _CACHE_SIZE: Final = 8
 #: could checkpoint or delete the parent's WAL); kept referenced so they are never
 #: finalised there.
 _ABANDONED: builtins.list[sqlite3.Connection] = []
+#: One writer lock per (process, database file) (see :meth:`Store._write`): re-entrant, so
+#: a nested write fails in sqlite ("cannot start a transaction within a transaction")
+#: instead of deadlocking here.  Keyed by pid: a child after ``fork()`` never waits on a
+#: lock some thread of its parent held at the fork.
+_WRITERS: dict[tuple[int, str], Any] = {}
+_WRITERS_LOCK = _thread.allocate_lock()
+
+
+def _writer_lock(key: str) -> Any:
+    ident = (os.getpid(), key)
+    lock = _WRITERS.get(ident)
+    if lock is None:
+        with _WRITERS_LOCK:
+            lock = _WRITERS.setdefault(ident, _thread.RLock())
+    return lock
 
 
 def _cache() -> dict[str, _Cached]:
@@ -607,6 +660,17 @@ class Store:
         self._timeout = timeout
         self._closed = False
         self._lock = _thread.RLock()  # kept for callers that serialise on it
+        cached = _cache().get(self._key)
+        if (
+            cached is not None
+            and cached.schema_ok is not None
+            and cached.ident == self._identity()
+            and self._data_version(cached.conn) == cached.schema_ok
+        ):
+            # This thread has a connection to this very file (same device and inode: not
+            # deleted or replaced since) that saw the current schema, and no other
+            # connection has written since: nothing more to verify.
+            return
         if not os.path.isdir(os.path.dirname(self._key)):
             raise StoreError(
                 f"cannot open the state database {self._path_text}: its folder does not exist",
@@ -625,6 +689,9 @@ class Store:
             except BaseException:
                 self._discard()
                 raise
+        entry = _cache().get(self._key)
+        if entry is not None:
+            entry.schema_ok = self._data_version(entry.conn)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -681,6 +748,14 @@ class Store:
         except OSError:
             return (0, 0)
         return (st.st_dev, st.st_ino)
+
+    @staticmethod
+    def _data_version(conn: sqlite3.Connection) -> int | None:
+        try:
+            row = conn.execute("PRAGMA data_version").fetchone()
+        except sqlite3.Error:
+            return None
+        return int(row[0]) if row else None
 
     def _discard(self) -> None:
         """Drop (and close) this thread's cached connection to this database."""
@@ -744,7 +819,25 @@ class Store:
 
     @contextlib.contextmanager
     def _write(self, doing: str) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE``): all or nothing, one writer at a time."""
+        """One write transaction (``BEGIN IMMEDIATE``): all or nothing, one writer at a time.
+
+        Writers of this process queue on one in-process lock per database first, so they
+        take turns without sqlite's busy handler: that handler polls with sleeps of up to
+        100 ms (sqlite.org c3ref/busy_timeout.html), which with 50 threads writing at once
+        cost some writers hundreds of milliseconds while the database was free most of the
+        time.  Other processes still meet at sqlite's lock (busy timeout ``timeout``).
+        """
+        lock = _writer_lock(self._key)
+        if not lock.acquire(True, self._timeout):
+            raise self._error(sqlite3.OperationalError("database is locked"), doing)
+        try:
+            with self._transaction(doing) as conn:
+                yield conn
+        finally:
+            lock.release()
+
+    @contextlib.contextmanager
+    def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
         conn = self._connection()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -1072,13 +1165,16 @@ class Store:
     def _apply(self, conn: sqlite3.Connection, record: Record, values: Mapping[str, Any]) -> Record:
         assignments = [f"{k} = ?" for k in values]
         assignments += ["updated_at = ?", "revision = revision + 1"]
+        now = time.time()
         conn.execute(
             f"UPDATE sandboxes SET {', '.join(assignments)} WHERE id = ?",
-            [*values.values(), time.time(), record.id],
+            [*values.values(), now, record.id],
         )
-        new = self._fetch_by_id(conn, record.id)
-        assert new is not None
-        return new
+        # The new record, without reading it back: ``record`` was read in this same write
+        # transaction (BEGIN IMMEDIATE: no other writer since), so the row is now exactly
+        # ``record`` with ``values``, ``updated_at = now`` and the next revision.  JSON
+        # columns are decoded from the text just written (fresh objects, as a read gives).
+        return _changed(record, values, now)
 
     def _edit_lists(self, id: str, edits: Mapping[str, Iterable[str]], add: bool) -> Record:
         """Add or remove entries of the ``files``/``endpoint_ids`` lists in ONE transaction."""
