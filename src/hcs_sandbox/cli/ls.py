@@ -157,11 +157,11 @@ def _gone(records: list[Any]) -> set[str]:
     live = [r for r in records if r.state in _LIVE]
     if not live:
         return set()
-    # The cli layer calls the sandbox layer only (tests/test_layers.py): maintenance's
-    # one-enumeration helper, {lower-case system id: properties}.
-    from hcs_sandbox.sandbox.maintenance import _owned_systems
+    # The cli layer calls the sandbox layer only (tests/test_layers.py): the one-enumeration
+    # helper, {lower-case system id: properties}.
+    from hcs_sandbox.sandbox.owned import owned_systems
 
-    existing = _owned_systems()
+    existing = owned_systems()
     return {r.id for r in live if r.system_id.lower() not in existing}
 
 

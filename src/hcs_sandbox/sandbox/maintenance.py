@@ -124,17 +124,11 @@ def _label(record: Record) -> str:
 
 
 def _owned_systems() -> dict[str, dict[str, Any]]:
-    """Compute systems whose Owner is hcs-sandbox, by lower-case id."""
-    from hcs_sandbox.hcs.system import enumerate_compute_systems
-    from hcs_sandbox.sandbox.sandbox import OWNER
+    """Compute systems whose Owner is hcs-sandbox, by lower-case id
+    (:func:`hcs_sandbox.sandbox.owned.owned_systems`)."""
+    from hcs_sandbox.sandbox.owned import owned_systems
 
-    found: dict[str, dict[str, Any]] = {}
-    for props in enumerate_compute_systems({"Owners": [OWNER]}):
-        system_id = str(props.get("Id") or props.get("ID") or "")
-        owner = props.get("Owner")
-        if system_id and (owner is None or owner == OWNER):
-            found[system_id.lower()] = props
-    return found
+    return owned_systems()
 
 
 def _sandbox_folders(state: Path) -> list[Path]:

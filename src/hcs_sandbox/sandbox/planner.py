@@ -49,6 +49,7 @@ from typing import Any, Literal, get_args
 
 from hcs_sandbox.errors import SpecError
 from hcs_sandbox.sandbox import hostpath
+from hcs_sandbox.sandbox.owned import OWNER
 from hcs_sandbox.sandbox.spec import MappedFolder, SandboxSpec
 from hcs_sandbox.schema import (
     SCHEMA_VERSION_MAP,
@@ -140,8 +141,6 @@ PathStyle = Literal["windows", "posix"]
 VARIANTS: tuple[str, ...] = get_args(Variant)
 PATH_STYLES: tuple[str, ...] = get_args(PathStyle)
 
-#: ``ComputeSystem.Owner`` of every system hcs-sandbox creates (SchemaReference.md#ComputeSystem).
-OWNER = "hcs-sandbox"
 
 #: The shared NAT network: one for all sandboxes, with a fixed id so that concurrent creators
 #: race on ``HcnCreateNetwork`` and the loser gets HCN_E_NETWORK_ALREADY_EXISTS (HCNHResult.md).

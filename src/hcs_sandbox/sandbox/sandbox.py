@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from hcs_sandbox import errors
 from hcs_sandbox.sandbox.guest import ExecResult, GuestProcess
+from hcs_sandbox.sandbox.owned import OWNER
 from hcs_sandbox.sandbox.rollback import UndoStack
 
 if TYPE_CHECKING:
@@ -67,9 +68,6 @@ __all__ = [
     "SandboxEvent",
 ]
 
-#: The ``Owner`` of every compute system, HCN network and endpoint hcs-sandbox makes
-#: (``ComputeSystem.Owner``: SchemaReference.md; ``HostComputeNetwork.Owner``: HNS_Schema).
-OWNER = "hcs-sandbox"
 
 Progress = Callable[[str], None]
 
