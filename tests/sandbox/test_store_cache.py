@@ -1,4 +1,4 @@
-"""The store's per-(process, thread, database) connection cache and batched writes."""
+"""The store's per-(process, database) connection cache and batched writes."""
 
 from __future__ import annotations
 
@@ -14,14 +14,71 @@ from hcs_sandbox.sandbox import store as store_mod
 from hcs_sandbox.sandbox.store import Store, close_cached_connections, open_store
 
 
-def test_stores_of_one_database_share_this_threads_connection(tmp_path: Path) -> None:
+def test_stores_of_one_database_share_the_process_connection(tmp_path: Path) -> None:
     with open_store(tmp_path) as a, open_store(tmp_path) as b:
         assert a._connection() is b._connection()
         seen: list[sqlite3.Connection] = []
         t = threading.Thread(target=lambda: seen.append(a._connection()))
         t.start()
         t.join()
-        assert seen[0] is not a._connection()  # another thread: its own connection
+        assert seen[0] is a._connection()  # every thread of the process: the same one
+
+
+def test_threads_take_turns_on_the_shared_connection(tmp_path: Path) -> None:
+    """A write transaction holds the connection: another thread's statements wait for its
+    COMMIT instead of joining the transaction."""
+    with open_store(tmp_path) as s:
+        first = s.reserve("first", None, {})
+        inside = threading.Event()
+        release = threading.Event()
+        seen: list[list[str]] = []
+
+        def writer() -> None:
+            with s._write("test") as conn:
+                conn.execute("UPDATE sandboxes SET state = 'running' WHERE id = ?", (first.id,))
+                inside.set()
+                release.wait(5)
+                conn.execute("UPDATE sandboxes SET state = 'stopped' WHERE id = ?", (first.id,))
+
+        def reader() -> None:
+            seen.append([r.state for r in s.list()])
+
+        w = threading.Thread(target=writer)
+        w.start()
+        assert inside.wait(5)
+        r = threading.Thread(target=reader)
+        r.start()
+        r.join(0.2)
+        assert r.is_alive()  # waiting for the writer's transaction, not reading inside it
+        release.set()
+        w.join(5)
+        r.join(5)
+        assert seen == [["stopped"]]  # the committed state, never the half-done 'running'
+
+
+def test_many_threads_write_without_losing_a_record(tmp_path: Path) -> None:
+    with open_store(tmp_path) as s:
+        errors: list[BaseException] = []
+
+        def make(i: int) -> None:
+            try:
+                rec = s.reserve(f"t{i}", None, {})
+                for state in ("created", "running", "stopped"):
+                    rec = s.update(rec.id, expect_state=rec.state, state=state)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=make, args=(i,)) for i in range(30)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert errors == []
+        records = s.list()
+        assert len(records) == 30
+        assert {r.state for r in records} == {"stopped"}
+        assert {r.revision for r in records} == {4}
+        assert s.integrity_check() == "ok"
 
 
 def test_pragmas_are_normal_sync_and_wal(tmp_path: Path) -> None:
