@@ -151,7 +151,19 @@ def _state_dir_text(
         chosen = env[ENV_STATE_DIR].strip()
     else:
         chosen = default_state_dir(environ=env)
-    return os.path.abspath(os.path.expanduser(chosen))
+    done = _ABSOLUTE.get(chosen)
+    if done is None:
+        done = os.path.abspath(os.path.expanduser(chosen))
+        if (
+            os.path.isabs(chosen)
+            and not chosen.startswith("~")
+            and (sys.platform != "win32" or os.path.splitdrive(chosen)[0])
+        ):
+            # Absolute (on Windows with its drive or UNC share): the result depends on
+            # the text alone (not on the current folder or drive, nor on HOME), so it is
+            # remembered.
+            _remember(_ABSOLUTE, chosen, done)
+    return done
 
 
 def _as_path(absolute: str) -> Path:
@@ -168,6 +180,7 @@ def _as_path(absolute: str) -> Path:
 # Per-process caches of pure path computations (a lifecycle asks for the same few paths
 # dozens of times; building a Path costs more than the lookup).  Bounded: cleared when full.
 _STATE_DIRS: dict[str, Path] = {}
+_ABSOLUTE: dict[str, str] = {}
 _DATABASES: dict[str, Path] = {}
 _SANDBOX_FILES: dict[tuple[str, str], SandboxFiles] = {}
 _CACHE_SIZE = 256

@@ -361,7 +361,21 @@ def validate_name(name: str) -> str:
     return name
 
 
+_CANONICAL_ID: re.Pattern[str] | None = None
+
+
+def _is_canonical(value: object) -> bool:
+    """True for a GUID already in the form ``str(uuid.UUID(value))`` gives (lowercase
+    ``8-4-4-4-12``): the ids this store writes, checked without building a UUID."""
+    global _CANONICAL_ID
+    if _CANONICAL_ID is None:
+        _CANONICAL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+    return isinstance(value, str) and _CANONICAL_ID.fullmatch(value) is not None
+
+
 def _canonical_id(value: str) -> str:
+    if _is_canonical(value):
+        return value  # what str(uuid.UUID(value)) gives back
     try:
         import uuid  # not at import time (it imports platform): CLI start-up
 
@@ -1080,12 +1094,16 @@ class Store:
                 "no sandbox name or id given", remedy="list sandboxes with 'hcs-sandbox ls -a'"
             )
         kind_sql, kind_params = ("", []) if kind is None else (" AND kind = ?", [kind])
-        import uuid  # lazily (see _canonical_id)
+        exact: str | None
+        if _is_canonical(key):
+            exact = key
+        else:
+            import uuid  # lazily (see _canonical_id)
 
-        try:
-            exact = str(uuid.UUID(key))
-        except ValueError:
-            exact = None
+            try:
+                exact = str(uuid.UUID(key))
+            except ValueError:
+                exact = None
         if exact is not None:
             rows = self._read(f"{_SELECT} WHERE id = ?{kind_sql}", [exact, *kind_params])
             if rows:
