@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,51 @@ def test_remove_path_is_idempotent(tmp_path: Path) -> None:
     (d / "x").mkdir(parents=True)
     assert storage.remove_path(d) is True
     assert storage.remove_path(d) is False
+
+
+def test_remove_path_tries_again_when_a_file_appears_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A late writer (a logon thread's last log line) adds a file while the folder is being
+    removed: the final rmdir fails with ENOTEMPTY once, and the removal goes on."""
+    import errno
+    import shutil
+
+    folder = tmp_path / "sb"
+    folder.mkdir()
+    (folder / "a").write_text("x")
+    real = shutil.rmtree
+    calls: list[str] = []
+
+    def racing_rmtree(path: str) -> None:
+        calls.append(path)
+        if len(calls) == 1:
+            real(path)  # what was there is gone...
+            os.mkdir(path)  # ...but a writer re-made an entry before the rmdir
+            (Path(path) / "sandbox.log").write_text("late line\n")
+            raise OSError(errno.ENOTEMPTY, "Directory not empty", path)
+        real(path)
+
+    monkeypatch.setattr(storage.shutil, "rmtree", racing_rmtree)
+    assert storage.remove_path(folder) is True
+    assert not folder.exists()
+    assert len(calls) == 2
+
+
+def test_remove_path_reports_other_errors_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    folder = tmp_path / "sb"
+    folder.mkdir()
+    calls: list[str] = []
+
+    def denied(path: str) -> None:
+        calls.append(path)
+        raise OSError(errno.EACCES, "Permission denied", path)
+
+    monkeypatch.setattr(storage.shutil, "rmtree", denied)
+    with pytest.raises(errors.StorageError, match="could not delete"):
+        storage.remove_path(folder)
+    assert len(calls) == 1

@@ -31,6 +31,7 @@ The only thing this module asks the backend is where ``ProgramData`` is: on Wind
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import shutil
 import stat
@@ -304,6 +305,24 @@ def revoke_vm_access(vm_id: str, path: str) -> None:
     service.revoke_vm_access(vm_id, path)
 
 
+def _remove_tree(path: str) -> None:
+    """``shutil.rmtree``, again when a file appeared in the folder meanwhile (a logon
+    thread's last log line, written while the sandbox is removed, made the final rmdir fail
+    with "Directory not empty")."""
+    for attempt in range(5):
+        try:
+            shutil.rmtree(path)
+            return
+        except OSError as exc:
+            if attempt == 4 or not _not_empty(exc):
+                raise
+
+
+def _not_empty(exc: OSError) -> bool:
+    # ENOTEMPTY on POSIX; ERROR_DIR_NOT_EMPTY (145) on Windows (winerror.h).
+    return exc.errno == errno.ENOTEMPTY or getattr(exc, "winerror", None) == 145
+
+
 def remove_path(path: str | os.PathLike[str]) -> bool:
     """Delete a file or a folder tree; True when something was removed, False when it was
     already gone. Raises :class:`StorageError` when it exists and cannot be removed."""
@@ -311,7 +330,7 @@ def remove_path(path: str | os.PathLike[str]) -> bool:
     try:
         mode = os.lstat(p).st_mode
         if stat.S_ISDIR(mode):  # a real folder (a link to one is unlinked, not emptied)
-            shutil.rmtree(p)
+            _remove_tree(p)
         else:
             os.unlink(p)
     except FileNotFoundError:
