@@ -1,13 +1,16 @@
 """Helpers shared by the lifecycle verbs: spec flags, name lists, JSON objects, errors.
 
-This imports only ``sys`` at module level (``argparse`` too where it is used: ``ls``'s
-fast path runs without it); the library is imported inside the functions, so that
-``hcs-sandbox ls`` stays fast to start.
+This imports only ``sys`` and :mod:`hcs_sandbox.cli.output` at module level (``argparse``
+where it is used: ``ls``'s fast path runs without it); the library is imported inside the
+functions, so that ``hcs-sandbox ls`` stays fast to start.
 """
 
 from __future__ import annotations
 
 import sys
+
+# Defined with the output helpers (``ls`` imports those, not this module); kept here too.
+from hcs_sandbox.cli.output import is_simulated, with_simulated
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms at start-up
 if TYPE_CHECKING:
@@ -411,27 +414,6 @@ def spec_and_warnings(
 
 
 # ------------------------------------------------------------------------------ running
-
-
-def is_simulated() -> bool:
-    """True when this process talks to the HCS simulator (asks the library, not HCS)."""
-    # What hcs_sandbox.sandbox.doctor.backend_is_simulated() does, without importing the
-    # doctor (a large module) on every verb: HCS_SANDBOX_SIMULATOR set (native/loader.py
-    # ENV_SIMULATOR), or use_simulator() called (then the loader is already imported).
-    import os
-
-    if os.environ.get("HCS_SANDBOX_SIMULATOR", "").strip():
-        return True
-    loader = sys.modules.get("hcs_sandbox.native.loader")
-    return bool(loader is not None and loader.simulator_requested())
-
-
-def with_simulated(obj: dict[str, Any], simulated: bool) -> dict[str, Any]:
-    """``obj`` with ``"simulated": true`` added when simulated (JSON objects say so)."""
-    if simulated:
-        obj = dict(obj)
-        obj["simulated"] = True
-    return obj
 
 
 def error_line(exc: BaseException) -> None:

@@ -101,7 +101,8 @@ def parse_filters(texts: list[str]) -> list[tuple[str, str, str | None]]:
 
 
 def matches(sandbox: Any, state: str, filters: list[tuple[str, str, str | None]]) -> bool:
-    """True when ``sandbox`` (a :class:`~hcs_sandbox.sandbox.store.Record` or a
+    """True when ``sandbox`` (a :class:`~hcs_sandbox.sandbox.store.Record`, a
+    :class:`~hcs_sandbox.sandbox.store.Summary` or a
     :class:`~hcs_sandbox.sandbox.sandbox.Sandbox`) passes every filter."""
     labels = sandbox.labels if hasattr(sandbox, "labels") else sandbox.spec.labels
     for key, value, extra in filters:
@@ -120,21 +121,28 @@ def summary(record: Any) -> dict[str, Any]:
     """The JSON object ``ls --json`` prints for a store record: exactly
     :meth:`hcs_sandbox.sandbox.sandbox.Sandbox.to_dict` (tests/cli/test_ls_fast.py checks
     they agree), built from the record without importing the sandbox layer."""
-    spec = record.spec
-    base = spec.get("base") if isinstance(spec, dict) else None
-    ip = record.extra.get("ip")
+    from hcs_sandbox.sandbox.store import Summary
+
+    return shown(Summary.of(record))
+
+
+def shown(item: Any) -> dict[str, Any]:
+    """:func:`summary` from a :class:`hcs_sandbox.sandbox.store.Summary` (what
+    :meth:`~hcs_sandbox.sandbox.store.Store.summaries` lists: ``ls`` reads no more)."""
+    base = item.spec_base
+    ip = item.extra_ip
     return {
-        "name": record.name,
-        "id": record.id,
-        "state": record.state,
-        "kind": record.kind,
-        "persistent": record.persistent,
-        "base": (base or {}).get("kind") if isinstance(spec, dict) else None,
-        "network": spec.get("network") if isinstance(spec, dict) else None,
+        "name": item.name,
+        "id": item.id,
+        "state": item.state,
+        "kind": item.kind,
+        "persistent": item.persistent,
+        "base": (base or {}).get("kind"),
+        "network": item.spec_network,
         "ip": str(ip) if ip else None,
-        "labels": dict(record.labels),
-        "created_at": record.created_at,
-        "started_at": record.started_at,
+        "labels": dict(item.labels),
+        "created_at": item.created_at,
+        "started_at": item.started_at,
     }
 
 
@@ -168,37 +176,43 @@ def _gone(records: list[Any]) -> set[str]:
 def handle(args: argparse.Namespace) -> int:
     import time
 
-    from hcs_sandbox.cli.common import is_simulated, with_simulated
-    from hcs_sandbox.cli.output import notice_if_simulated, print_json, table
+    from hcs_sandbox.cli.output import is_simulated, notice_if_simulated, print_json, table
     from hcs_sandbox.sandbox.store import open_store
 
     filters = parse_filters(args.filter)
     simulated = is_simulated()
-    # The records alone (one query), not Sandbox objects: ls needs no compute-system handle.
+    # What ls shows of each record (one query, no whole records): no Sandbox objects, no
+    # compute-system handle.
     with open_store() as store:  # creates and protects the state directory first
-        records = store.list(all=args.all)
-    gone = _gone(records)
+        items = store.summaries(all=args.all)
+    gone = _gone(items)
     rows: list[tuple[Any, str]] = []
-    for record in records:
-        state = record.state
-        if record.id in gone:
+    for item in items:
+        state = item.state
+        if item.id in gone:
             state = "stopped"  # its compute system exited since the record was written
             if not args.all:
                 continue
-        if matches(record, state, filters):
-            rows.append((record, state))
+        if matches(item, state, filters):
+            rows.append((item, state))
     if args.quiet:
         print("\n".join(r.id if args.no_trunc else r.id[:12] for r, _ in rows))
     elif args.json:
-        print_json([with_simulated({**summary(r), "state": state}, simulated) for r, state in rows])
+        objects = []
+        for r, state in rows:
+            obj = shown(r)
+            obj["state"] = state
+            if simulated:
+                obj["simulated"] = True
+            objects.append(obj)
+        print_json(objects)
     else:
         now = time.time()
         lines = []
         for r, state in rows:
-            spec = r.spec if isinstance(r.spec, dict) else {}
             ports = ", ".join(
                 f"{p.get('host_port')}->{p.get('guest_port')}/{p.get('protocol', 'tcp')}"
-                for p in spec.get("ports") or ()
+                for p in r.spec_ports or ()
                 if isinstance(p, dict)
             )
             lines.append(
@@ -207,7 +221,7 @@ def handle(args: argparse.Namespace) -> int:
                     "name": r.name,
                     "state": state,
                     "created": ago(now - r.created_at),
-                    "network": str(spec.get("network") or "none"),
+                    "network": str(r.spec_network or "none"),
                     "ports": ports,
                 }
             )

@@ -22,6 +22,10 @@ SIMULATED_NOTICE = "note: simulated: this ran against the built-in HCS simulator
 #: A JSON list longer than this, written to a pipe or file, has one compact item per line.
 LONG_JSON_LIST = 100
 
+# One encoder for the compact items: ``json.dumps`` with any argument makes a new
+# JSONEncoder per call (1,000 per ``ls --json`` of 1,000 sandboxes).
+_ITEM_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
+
 
 def print_json(value: Any, *, stream: TextIO | None = None) -> None:
     """Write ``value`` as one JSON document (sorted keys) and a newline.
@@ -34,7 +38,8 @@ def print_json(value: Any, *, stream: TextIO | None = None) -> None:
     out = stream if stream is not None else sys.stdout
     if isinstance(value, list) and len(value) > LONG_JSON_LIST and not _isatty(out):
         out.write("[\n")
-        out.write(",\n".join(json.dumps(item, sort_keys=True, default=str) for item in value))
+        encode = _ITEM_ENCODER.encode
+        out.write(",\n".join([encode(item) for item in value]))
         out.write("\n]\n")
         return
     out.write(json.dumps(value, indent=2, sort_keys=True, default=str))
@@ -46,6 +51,27 @@ def _isatty(stream: TextIO) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):  # no isatty, or closed
         return False
+
+
+def is_simulated() -> bool:
+    """True when this process talks to the HCS simulator (asks the library, not HCS)."""
+    # What hcs_sandbox.sandbox.doctor.backend_is_simulated() does, without importing the
+    # doctor (a large module) on every verb: HCS_SANDBOX_SIMULATOR set (native/loader.py
+    # ENV_SIMULATOR), or use_simulator() called (then the loader is already imported).
+    import os
+
+    if os.environ.get("HCS_SANDBOX_SIMULATOR", "").strip():
+        return True
+    loader = sys.modules.get("hcs_sandbox.native.loader")
+    return bool(loader is not None and loader.simulator_requested())
+
+
+def with_simulated(obj: dict[str, Any], simulated: bool) -> dict[str, Any]:
+    """``obj`` with ``"simulated": true`` added when simulated (JSON objects say so)."""
+    if simulated:
+        obj = dict(obj)
+        obj["simulated"] = True
+    return obj
 
 
 def warn(message: str) -> None:

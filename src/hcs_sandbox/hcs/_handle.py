@@ -12,17 +12,17 @@ finished, which for an operation abandoned after a timeout is when HCS completes
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from types import TracebackType
 from typing import TypeVar
 
 from hcs_sandbox import errors
+from hcs_sandbox.hcs._log import get_logger
 
 __all__ = ["ClosingContext", "HandleGuard"]
 
-_log = logging.getLogger("hcs_sandbox.hcs")
+_log = get_logger("hcs_sandbox.hcs")  # logging is imported on first use
 
 E_HANDLE = 0x80070006  # ERROR_INVALID_HANDLE as an HRESULT (winerror.h; hcsshim errors.go)
 

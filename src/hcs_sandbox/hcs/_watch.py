@@ -16,29 +16,49 @@ code is here (:func:`set_event_callback`, :meth:`Watch.wait_exit`, :func:`wait_n
 from __future__ import annotations
 
 import ctypes
-import logging
-import queue
 import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 from hcs_sandbox import errors
 from hcs_sandbox.hcs import events
 from hcs_sandbox.hcs._call import check, native, optional_json
 from hcs_sandbox.hcs._handle import ClosingContext, HandleGuard
+from hcs_sandbox.hcs._log import get_logger
 from hcs_sandbox.hcs.events import Event
 from hcs_sandbox.hcs.operation import timeout_ms
 from hcs_sandbox.native.types import HcsEventOptions, HcsEventType
 
+# typing and queue for type checking only (~4 ms of a process importing the hcs layer);
+# EventSink is also built on demand at run time (module __getattr__ below).
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms at start-up
+if TYPE_CHECKING:
+    import queue
+    from collections.abc import Callable
+    from typing import Any, TypeAlias, TypeVar
+
+    EventSink: TypeAlias = Callable[[Event], None] | queue.Queue[Event]
+    _W = TypeVar("_W", bound="Watched")
+
 __all__ = ["EventSink", "Watch", "Watched", "set_event_callback", "wait_native_exit"]
 
-_log = logging.getLogger("hcs_sandbox.hcs")
+_log = get_logger("hcs_sandbox.hcs")
 
 HCS_E_OPERATION_TIMEOUT = 0x80370118  # HCSHResult.md
 HCS_E_SERVICE_DISCONNECT = 0x8037011E  # HCSHResult.md
 E_HANDLE = 0x80070006  # winerror.h ERROR_INVALID_HANDLE
 
-EventSink = Callable[[Event], None] | queue.Queue[Event]
+
+def __getattr__(name: str) -> Any:
+    """``EventSink`` (a subscriber: a callable or a :class:`queue.Queue`) for code that
+    imports it at run time; it is built on first use so that importing this module does not
+    import ``queue``."""
+    if name == "EventSink":
+        import queue
+        from collections.abc import Callable
+
+        sink = Callable[[Event], None] | queue.Queue[Event]
+        globals()["EventSink"] = sink
+        return sink
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Watch:
@@ -72,6 +92,10 @@ class Watch:
                 self.disconnected = True
                 self._done.set()
             sinks = list(self._sinks.values())
+        if not sinks:
+            return
+        import queue  # here, not at import (~1 ms); a lookup in sys.modules after the first
+
         for sink in sinks:
             try:
                 if isinstance(sink, queue.Queue):
@@ -140,9 +164,6 @@ class Watch:
     def unsubscribe(self, token: int) -> None:
         with self._lock:
             self._sinks.pop(token, None)
-
-
-_W = TypeVar("_W", bound="Watched")
 
 
 class Watched(ClosingContext):

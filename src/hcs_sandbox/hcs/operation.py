@@ -29,17 +29,16 @@ when handles are torn down mid-call.  The caller gets :class:`OperationTimeoutEr
 from __future__ import annotations
 
 import ctypes
-import logging
 import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from hcs_sandbox import errors
 from hcs_sandbox.hcs._call import check, dumps, failed, native, wbuf
 from hcs_sandbox.hcs._handle import HandleGuard
+from hcs_sandbox.hcs._log import get_logger
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -53,7 +52,7 @@ __all__ = [
     "wait_abandoned",
 ]
 
-_log = logging.getLogger("hcs_sandbox.hcs")
+_log = get_logger("hcs_sandbox.hcs")  # logging is imported on first use
 
 # canonical/multipass uses 240 s for create and every other HCS operation
 # (src/platform/backends/hyperv_api/hcs/hyperv_hcs_api_wrapper.cpp / hyperv_hcs_wrapper.cpp).
@@ -78,14 +77,58 @@ def timeout_ms(timeout: float) -> int:
     return min(ms, INFINITE - 1)
 
 
-@dataclass(frozen=True)
 class ProcessInformation:
-    """``HCS_PROCESS_INFORMATION`` (``HCS_PROCESS_INFORMATION.md``), copied out of C."""
+    """``HCS_PROCESS_INFORMATION`` (``HCS_PROCESS_INFORMATION.md``), copied out of C.
+
+    Immutable and compared by value, as the ``@dataclass(frozen=True)`` it was (a plain
+    class: ``dataclasses`` costs ~5 ms of every process importing the hcs layer).
+    """
+
+    __slots__ = ("process_id", "std_error", "std_input", "std_output")
+    __match_args__ = ("process_id", "std_input", "std_output", "std_error")
 
     process_id: int
     std_input: int | None
     std_output: int | None
     std_error: int | None
+
+    def __init__(
+        self, process_id: int, std_input: int | None, std_output: int | None, std_error: int | None
+    ) -> None:
+        put = object.__setattr__
+        put(self, "process_id", process_id)
+        put(self, "std_input", std_input)
+        put(self, "std_output", std_output)
+        put(self, "std_error", std_error)
+
+    def _values(self) -> tuple[int, int | None, int | None, int | None]:
+        return (self.process_id, self.std_input, self.std_output, self.std_error)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r} (ProcessInformation is immutable)")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r} (ProcessInformation is immutable)")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, ProcessInformation)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __reduce__(
+        self,
+    ) -> tuple[type[ProcessInformation], tuple[int, int | None, int | None, int | None]]:
+        return (ProcessInformation, self._values())  # copy and pickle
+
+    def __repr__(self) -> str:
+        return (
+            f"ProcessInformation(process_id={self.process_id!r}, std_input={self.std_input!r}, "
+            f"std_output={self.std_output!r}, std_error={self.std_error!r})"
+        )
 
 
 def _take(ptr: ctypes.c_void_p) -> str | None:

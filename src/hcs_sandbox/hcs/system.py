@@ -17,9 +17,6 @@ created with ``ShouldTerminateOnLastHandleClosed``.
 from __future__ import annotations
 
 import ctypes
-import logging
-import queue
-import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -27,16 +24,19 @@ from hcs_sandbox import errors
 from hcs_sandbox.hcs import events
 from hcs_sandbox.hcs._call import check, dumps, native, optional_json, wbuf
 from hcs_sandbox.hcs._handle import HandleGuard
+from hcs_sandbox.hcs._log import get_logger
 from hcs_sandbox.hcs._watch import Watch, Watched, set_event_callback, wait_native_exit
 from hcs_sandbox.hcs.operation import DEFAULT_TIMEOUT, run_handle_operation, run_operation
 from hcs_sandbox.native.types import GENERIC_ALL, HcsEventType
 
 if TYPE_CHECKING:
+    import queue
+
     from hcs_sandbox.hcs.process import Process
 
 __all__ = ["ComputeSystem", "enumerate_compute_systems"]
 
-_log = logging.getLogger("hcs_sandbox.hcs")
+_log = get_logger("hcs_sandbox.hcs")  # logging is imported on first use
 
 # Errors that mean "already gone" for terminate/shutdown (hcsshim v2 system.go Terminate:
 # ErrVmcomputeAlreadyStopped, ErrComputeSystemDoesNotExist).
@@ -64,6 +64,8 @@ class ComputeSystem(Watched):
         self.timeout = timeout
         self._watch = Watch(HcsEventType.SYSTEM_EXITED)
         self._event_id: int | None = None
+        import weakref  # here: importing this module (``ls``) needs no weakref (~1 ms)
+
         self._finalizer = weakref.finalize(self, _finalize, guard, self._watch, system_id)
 
     # -- construction ----------------------------------------------------------------------
@@ -266,6 +268,8 @@ class ComputeSystem(Watched):
 
     def events(self) -> queue.Queue[events.Event]:
         """A new queue receiving every later event of this system."""
+        import queue  # here: ``ls`` imports this module and needs no queue
+
         q: queue.Queue[events.Event] = queue.Queue()
         self._watch.subscribe(q)
         return q

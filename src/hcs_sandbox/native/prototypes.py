@@ -24,7 +24,6 @@ Sources (see also ``docs/windows-notes.md#native``):
 from __future__ import annotations
 
 from ctypes import POINTER, c_int32, c_uint32, c_uint64, c_void_p, c_wchar_p
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from hcs_sandbox.native.types import (
@@ -74,9 +73,40 @@ WIN8 = "Windows 8 / Server 2012"
 WIN2000 = "Windows 2000"
 
 
-@dataclass(frozen=True)
 class Prototype:
-    """One exported C function."""
+    """One exported C function.
+
+    Immutable and compared by value, as the ``@dataclass(frozen=True)`` it was (a plain
+    class: ``dataclasses`` costs ~5 ms of every process importing the binding).
+
+    ``required``: False for exports only newer Windows builds have (absence disables a
+    feature).  ``use_last_error``: True when failures are reported through GetLastError
+    (kernel32).
+    """
+
+    _FIELDS = (
+        "dll",
+        "name",
+        "restype",
+        "argtypes",
+        "returns",
+        "source",
+        "min_os",
+        "required",
+        "use_last_error",
+    )
+    __slots__ = _FIELDS
+    __match_args__ = (
+        "dll",
+        "name",
+        "restype",
+        "argtypes",
+        "returns",
+        "source",
+        "min_os",
+        "required",
+        "use_last_error",
+    )
 
     dll: str
     name: str
@@ -85,10 +115,56 @@ class Prototype:
     returns: ReturnKind
     source: str
     min_os: str
-    required: bool = True
-    """False for exports only newer Windows builds have: absence disables a feature."""
-    use_last_error: bool = False
-    """True when failures are reported through GetLastError (kernel32)."""
+    required: bool
+    use_last_error: bool
+
+    def __init__(  # noqa: PLR0917 - positional, like the dataclass it replaces
+        self,
+        dll: str,
+        name: str,
+        restype: CType | None,
+        argtypes: tuple[CType, ...],
+        returns: ReturnKind,
+        source: str,
+        min_os: str,
+        required: bool = True,
+        use_last_error: bool = False,
+    ) -> None:
+        put = object.__setattr__
+        put(self, "dll", dll)
+        put(self, "name", name)
+        put(self, "restype", restype)
+        put(self, "argtypes", argtypes)
+        put(self, "returns", returns)
+        put(self, "source", source)
+        put(self, "min_os", min_os)
+        put(self, "required", required)
+        put(self, "use_last_error", use_last_error)
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._FIELDS)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r} (Prototype is immutable)")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r} (Prototype is immutable)")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Prototype)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __reduce__(self) -> tuple[type[Prototype], tuple[object, ...]]:
+        return (Prototype, self._values())  # copy (and pickle, for picklable C types)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
+        return f"Prototype({fields})"
 
 
 # Shorthands for the conventions table of docs/architecture.md.
