@@ -23,6 +23,7 @@ import json
 import threading
 from collections.abc import Callable
 
+from hcs_sandbox._frozen import Frozen
 from hcs_sandbox.hcs._log import get_logger
 from hcs_sandbox.native.types import HCS_EVENT, HCS_EVENT_CALLBACK, HcsEventType
 
@@ -61,14 +62,15 @@ EVENT_NAMES: dict[int, str] = {
 }
 
 
-class Event:
+class Event(Frozen):
     """One HCS event, copied out of the ``HCS_EVENT`` structure.
 
     Immutable and compared by value, as the ``@dataclass(frozen=True)`` it was (a plain
     class: ``dataclasses`` costs ~5 ms of every process importing the hcs layer).
     """
 
-    __slots__ = ("data", "operation", "type")
+    _FIELDS = ("type", "data", "operation")
+    __slots__ = _FIELDS
     __match_args__ = ("type", "data", "operation")
 
     type: int
@@ -80,27 +82,6 @@ class Event:
         put(self, "type", type)
         put(self, "data", data)
         put(self, "operation", operation)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r} (Event is immutable)")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r} (Event is immutable)")
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, Event)
-        return (self.type, self.data, self.operation) == (other.type, other.data, other.operation)
-
-    def __hash__(self) -> int:
-        return hash((self.type, self.data, self.operation))
-
-    def __reduce__(self) -> tuple[object, tuple[int, str | None, int | None]]:
-        return (Event, (self.type, self.data, self.operation))  # copy and pickle
-
-    def __repr__(self) -> str:
-        return f"Event(type={self.type!r}, data={self.data!r}, operation={self.operation!r})"
 
     @property
     def name(self) -> str:

@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from hcs_sandbox import errors
+from hcs_sandbox._frozen import Frozen
 from hcs_sandbox.hcs._call import check, dumps, failed, native, wbuf
 from hcs_sandbox.hcs._handle import HandleGuard
 from hcs_sandbox.hcs._log import get_logger
@@ -77,14 +78,15 @@ def timeout_ms(timeout: float) -> int:
     return min(ms, INFINITE - 1)
 
 
-class ProcessInformation:
+class ProcessInformation(Frozen):
     """``HCS_PROCESS_INFORMATION`` (``HCS_PROCESS_INFORMATION.md``), copied out of C.
 
     Immutable and compared by value, as the ``@dataclass(frozen=True)`` it was (a plain
     class: ``dataclasses`` costs ~5 ms of every process importing the hcs layer).
     """
 
-    __slots__ = ("process_id", "std_error", "std_input", "std_output")
+    _FIELDS = ("process_id", "std_input", "std_output", "std_error")
+    __slots__ = _FIELDS
     __match_args__ = ("process_id", "std_input", "std_output", "std_error")
 
     process_id: int
@@ -100,35 +102,6 @@ class ProcessInformation:
         put(self, "std_input", std_input)
         put(self, "std_output", std_output)
         put(self, "std_error", std_error)
-
-    def _values(self) -> tuple[int, int | None, int | None, int | None]:
-        return (self.process_id, self.std_input, self.std_output, self.std_error)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r} (ProcessInformation is immutable)")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r} (ProcessInformation is immutable)")
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, ProcessInformation)
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __reduce__(
-        self,
-    ) -> tuple[type[ProcessInformation], tuple[int, int | None, int | None, int | None]]:
-        return (ProcessInformation, self._values())  # copy and pickle
-
-    def __repr__(self) -> str:
-        return (
-            f"ProcessInformation(process_id={self.process_id!r}, std_input={self.std_input!r}, "
-            f"std_output={self.std_output!r}, std_error={self.std_error!r})"
-        )
 
 
 def _take(ptr: ctypes.c_void_p) -> str | None:

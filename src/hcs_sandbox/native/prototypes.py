@@ -26,6 +26,7 @@ from __future__ import annotations
 from ctypes import POINTER, c_int32, c_uint32, c_uint64, c_void_p, c_wchar_p
 from typing import TYPE_CHECKING, Literal
 
+from hcs_sandbox._frozen import Frozen
 from hcs_sandbox.native.types import (
     ATTACH_VIRTUAL_DISK_PARAMETERS,
     CREATE_VIRTUAL_DISK_PARAMETERS,
@@ -73,7 +74,7 @@ WIN8 = "Windows 8 / Server 2012"
 WIN2000 = "Windows 2000"
 
 
-class Prototype:
+class Prototype(Frozen):
     """One exported C function.
 
     Immutable and compared by value, as the ``@dataclass(frozen=True)`` it was (a plain
@@ -140,31 +141,6 @@ class Prototype:
         put(self, "min_os", min_os)
         put(self, "required", required)
         put(self, "use_last_error", use_last_error)
-
-    def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self._FIELDS)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r} (Prototype is immutable)")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r} (Prototype is immutable)")
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, Prototype)
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __reduce__(self) -> tuple[type[Prototype], tuple[object, ...]]:
-        return (Prototype, self._values())  # copy (and pickle, for picklable C types)
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
-        return f"Prototype({fields})"
 
 
 # Shorthands for the conventions table of docs/architecture.md.

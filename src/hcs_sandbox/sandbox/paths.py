@@ -47,6 +47,7 @@ import re
 import stat
 import sys
 
+from hcs_sandbox._frozen import Frozen
 from hcs_sandbox.errors import SpecError, StoreError
 
 TYPE_CHECKING = False
@@ -245,7 +246,7 @@ def template_dir(state: str | os.PathLike[str], template_id: str) -> Path:
     return templates_dir(state) / canonical_id(template_id, what="template id")
 
 
-class SandboxFiles:
+class SandboxFiles(Frozen):
     """The well-known files of one sandbox (none of them is created here).
 
     Names follow Windows Sandbox's own layout (``sandbox.vhdx``, ``sandbox.vmgs``; its HCS
@@ -277,28 +278,6 @@ class SandboxFiles:
         values = (directory, scratch_vhdx, guest_state, runtime_state, saved_state, logs)
         for name, value in zip(self._FIELDS, values, strict=True):
             object.__setattr__(self, name, value)
-
-    def _values(self) -> tuple[Path, ...]:
-        return tuple(getattr(self, name) for name in self._FIELDS)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r} (SandboxFiles is immutable)")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r} (SandboxFiles is immutable)")
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, SandboxFiles)
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
-        return f"SandboxFiles({fields})"
 
 
 def sandbox_files(state: str | os.PathLike[str], sandbox_id: str) -> SandboxFiles:

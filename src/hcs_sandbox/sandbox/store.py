@@ -85,6 +85,7 @@ try:
 except ImportError:  # pragma: no cover - an interpreter without the private module
     import sqlite3  # type: ignore[no-redef]
 
+from hcs_sandbox._frozen import Frozen
 from hcs_sandbox.errors import (
     NameInUseError,
     SandboxNotFoundError,
@@ -176,7 +177,7 @@ def _iso(ts: float | None) -> str | None:
     return text.replace("+00:00", "Z")
 
 
-class Record:
+class Record(Frozen):
     """One row of the store.  Treat the dict fields as read-only (they are copies).
 
     Times are seconds since the epoch (``time.time()``); :meth:`to_dict` renders them as
@@ -186,7 +187,7 @@ class Record:
     class: importing ``dataclasses`` costs every CLI verb's start-up ~10 ms).
     """
 
-    _FIELDS: Final = _COLUMNS
+    _FIELDS = _COLUMNS
     __slots__ = _FIELDS
 
     id: str
@@ -245,28 +246,6 @@ class Record:
         put(self, "started_at", started_at)
         put(self, "updated_at", updated_at)
         put(self, "revision", revision)
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self._FIELDS)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r} (Record is immutable)")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r} (Record is immutable)")
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, Record)
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())  # TypeError, as for the dataclass: dict fields
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
-        return f"Record({fields})"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict for ``--json`` output (shallow copies; times as ISO 8601 UTC)."""
