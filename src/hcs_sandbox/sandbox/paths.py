@@ -206,15 +206,21 @@ def database_path(state: str | os.PathLike[str]) -> Path:
     return cached
 
 
+def is_canonical_id(value: object) -> bool:
+    """True for a GUID already in the form ``str(uuid.UUID(value))`` gives (lowercase
+    ``8-4-4-4-12``), checked without building a UUID (``uuid`` imports ``platform``)."""
+    global _CANONICAL
+    if _CANONICAL is None:
+        _CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+    return isinstance(value, str) and _CANONICAL.fullmatch(value) is not None
+
+
 def canonical_id(value: str, *, what: str = "sandbox id") -> str:
     """A GUID in its canonical lowercase ``8-4-4-4-12`` form; :class:`SpecError` otherwise.
 
     Accepts upper case, braces and the 32-hex-digit form (``uuid.UUID`` rules).
     """
-    global _CANONICAL
-    if _CANONICAL is None:
-        _CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-    if isinstance(value, str) and _CANONICAL.fullmatch(value):
+    if is_canonical_id(value):
         return value  # already canonical: what str(uuid.UUID(value)) gives back
     import uuid  # not at import time: uuid imports platform (start-up of every CLI verb)
 

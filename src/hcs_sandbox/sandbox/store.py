@@ -93,6 +93,8 @@ from hcs_sandbox.errors import (
     StateConflictError,
     StoreError,
 )
+from hcs_sandbox.sandbox.paths import canonical_id as _canonical_id
+from hcs_sandbox.sandbox.paths import is_canonical_id as _is_canonical
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms at start-up
 if TYPE_CHECKING:
@@ -338,34 +340,6 @@ def validate_name(name: str) -> str:
             allowed=_NAME_RULE,
         )
     return name
-
-
-_CANONICAL_ID: re.Pattern[str] | None = None
-
-
-def _is_canonical(value: object) -> bool:
-    """True for a GUID already in the form ``str(uuid.UUID(value))`` gives (lowercase
-    ``8-4-4-4-12``): the ids this store writes, checked without building a UUID."""
-    global _CANONICAL_ID
-    if _CANONICAL_ID is None:
-        _CANONICAL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-    return isinstance(value, str) and _CANONICAL_ID.fullmatch(value) is not None
-
-
-def _canonical_id(value: str) -> str:
-    if _is_canonical(value):
-        return value  # what str(uuid.UUID(value)) gives back
-    try:
-        import uuid  # not at import time (it imports platform): CLI start-up
-
-        return str(uuid.UUID(str(value).strip()))
-    except ValueError:
-        raise SpecError(
-            f"invalid sandbox id {value!r}: not a GUID",
-            field="id",
-            value=value,
-            allowed="a GUID such as 3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b",
-        ) from None
 
 
 def _check_choice(value: str, allowed: Collection[str], what: str) -> str:
