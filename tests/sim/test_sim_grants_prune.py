@@ -1,41 +1,159 @@
-"""VM-access grants go with their file (HcsGrantVmAccess.md: an entry in the file's ACL), and
-the grants file stays a record file rewritten in place (docs/performance.md, round 2)."""
+"""VM-access grants go with their file (HcsGrantVmAccess.md: an entry in the file's ACL): a
+grant records the identity of the file it was made on, and counts only while its path still
+names that file.  Grants live in 64 striped record files rewritten in place (no global lock,
+no file per VM; docs/performance.md)."""
 
 from __future__ import annotations
 
+import json
+import os
+import zlib
 from pathlib import Path
 
+from simapi import Api, vm_doc
+
 from hcs_sandbox.hcs import service
+from hcs_sandbox.sim import hresults as H
+from hcs_sandbox.sim import state
 from hcs_sandbox.sim.core import Simulator
 
 
-def test_grant_on_a_deleted_file_is_dropped_at_the_next_write(
-    sim: Simulator, tmp_path: Path
-) -> None:
+def _remake(path: Path) -> None:
+    """Delete ``path`` and make a new file there with another inode number (a file system
+    may hand a deleted file's number to the next new file: those files are kept aside)."""
+    old = path.stat().st_ino
+    path.unlink()
+    aside: list[Path] = []
+    for n in range(100):
+        new = path.with_name(f"{path.name}.{n}")
+        new.write_bytes(b"x")
+        if new.stat().st_ino != old:
+            os.replace(new, path)
+            break
+        aside.append(new)
+    for spare in aside:
+        spare.unlink()
+    assert path.stat().st_ino != old
+
+
+def test_grant_on_a_deleted_file_is_dropped(sim: Simulator, tmp_path: Path) -> None:
     first, second = tmp_path / "a.vhdx", tmp_path / "b.vhdx"
     first.write_bytes(b"x")
     second.write_bytes(b"x")
     service.grant_vm_access("vm-1", first)
     assert sim.store.read_grants() == {"vm-1": [str(first)]}
+    assert sim.store.granted("VM-1") == [str(first)]  # ids are case-insensitive
     first.unlink()  # the ACE is gone with the file
+    assert sim.store.granted("vm-1") == []
     service.grant_vm_access("vm-2", second)
     assert sim.store.read_grants() == {"vm-2": [str(second)]}
-    first.write_bytes(b"x")  # made again at the same path: no grant
-    assert str(first) not in sim.store.read_grants().get("vm-1", [])
 
 
-def test_many_lifecycles_leave_no_grants_behind(sim: Simulator, tmp_path: Path) -> None:
-    for i in range(20):
-        disk = tmp_path / f"d{i}.vhdx"
+def test_a_file_made_again_at_the_same_path_has_no_grant(sim: Simulator, tmp_path: Path) -> None:
+    disk = tmp_path / "a.vhdx"
+    disk.write_bytes(b"x")
+    service.grant_vm_access("vm-1", disk)
+    _remake(disk)  # no write to the grants in between: the check itself notices
+    assert disk.exists()
+    assert sim.store.granted("vm-1") == []
+    assert sim.store.read_grants() == {}
+    service.grant_vm_access("vm-1", disk)  # granting again gives access again
+    assert sim.store.granted("vm-1") == [str(disk)]
+
+
+def test_a_write_to_a_granted_file_keeps_its_grant(sim: Simulator, tmp_path: Path) -> None:
+    disk = tmp_path / "a.vhdx"
+    disk.write_bytes(b"x")
+    service.grant_vm_access("vm-1", disk)
+    with disk.open("ab") as f:
+        f.write(b"more")
+    os.chmod(disk, 0o600)
+    assert sim.store.granted("vm-1") == [str(disk)]
+
+
+def test_create_fails_on_a_disk_made_again_after_its_grant(api: Api, tmp_path: Path) -> None:
+    disk = tmp_path / "scratch.vhdx"
+    disk.write_bytes(b"x")
+    doc = vm_doc(
+        Devices={"Scsi": {"0": {"Attachments": {"0": {"Type": "VirtualDisk", "Path": str(disk)}}}}}
+    )
+    assert api.HcsGrantVmAccess("remade", str(disk)) == 0
+    _remake(disk)
+    hr, system, result = api.create("remade", doc)
+    assert hr == H.E_ACCESSDENIED
+    assert "HcsGrantVmAccess" in (result or "")
+    api.close(system)
+    assert api.HcsGrantVmAccess("remade", str(disk)) == 0
+    hr, system, result = api.create("remade", doc)
+    assert hr == 0, result
+    api.call("HcsTerminateComputeSystem", system, None)
+    api.close(system)
+
+
+def test_a_grant_on_a_folder_covers_the_files_in_it(api: Api, tmp_path: Path) -> None:
+    folder = tmp_path / "vm"
+    folder.mkdir()
+    disk = folder / "scratch.vhdx"
+    disk.write_bytes(b"x")
+    doc = vm_doc(
+        Devices={"Scsi": {"0": {"Attachments": {"0": {"Type": "VirtualDisk", "Path": str(disk)}}}}}
+    )
+    assert api.HcsGrantVmAccess("by-folder", str(folder)) == 0
+    hr, system, result = api.create("by-folder", doc)
+    assert hr == 0, result
+    api.call("HcsTerminateComputeSystem", system, None)
+    api.close(system)
+
+
+def _same_stripe_ids(count: int) -> list[str]:
+    """VM ids whose grants share one grants file."""
+    ids: list[str] = []
+    want = None
+    n = 0
+    while len(ids) < count:
+        vm = f"vm-{n}"
+        n += 1
+        stripe = zlib.crc32(vm.encode()) % state._GRANT_STRIPES
+        if want is None:
+            want = stripe
+        if stripe == want:
+            ids.append(vm)
+    return ids
+
+
+def _raw(sim: Simulator, vm: str) -> dict[str, dict[str, list[int]]]:
+    stripe = zlib.crc32(vm.encode()) % state._GRANT_STRIPES
+    data = (Path(sim.store.root) / "grants" / f"{stripe:02d}.json").read_bytes()
+    assert data.startswith(b"HCSSIM ")  # CRC-checked record file, read without a lock
+    value: dict[str, dict[str, list[int]]] = json.loads(data.split(b"\n", 1)[1])["Grants"]
+    return value
+
+
+def test_grants_that_no_longer_count_are_dropped(sim: Simulator, tmp_path: Path) -> None:
+    """A VM's own dead grants go at its next write; everyone's once the file has doubled
+    since its last clean-up: what files deleted without a revoke leave behind stays bounded."""
+    *gone, keep_vm = _same_stripe_ids(60)
+    peak = 0
+    for vm in gone:
+        disk = tmp_path / f"{vm}.vhdx"
         disk.write_bytes(b"x")
-        service.grant_vm_access(f"vm-{i}", disk)
-        disk.unlink()
+        service.grant_vm_access(vm, disk)
+        disk.unlink()  # a sandbox deletes its own files without revoking
+        peak = max(peak, len(_raw(sim, keep_vm)))
+    assert peak <= state._GRANT_SLACK + 1
+    assert sim.store.read_grants() == {}
     keep = tmp_path / "keep.vhdx"
     keep.write_bytes(b"x")
-    service.grant_vm_access("vm-keep", keep)
-    assert sim.store.read_grants() == {"vm-keep": [str(keep)]}
-    raw = (Path(sim.store.root) / "grants.json").read_bytes()
-    assert raw.startswith(b"HCSSIM ")  # CRC-checked record file, read without a lock
+    service.grant_vm_access(keep_vm, keep)
+    assert _raw(sim, keep_vm)[keep_vm] == {str(keep): [keep.stat().st_dev, keep.stat().st_ino]}
+    assert sim.store.read_grants() == {keep_vm: [str(keep)]}
+    assert not (Path(sim.store.root) / "grants.json").exists()
+    gone_disk = tmp_path / f"{keep_vm}-2.vhdx"
+    gone_disk.write_bytes(b"x")
+    service.grant_vm_access(keep_vm, gone_disk)
+    gone_disk.unlink()
+    service.grant_vm_access(keep_vm, keep)  # its own dead grant goes at once
+    assert _raw(sim, keep_vm)[keep_vm] == {str(keep): [keep.stat().st_dev, keep.stat().st_ino]}
 
 
 def test_revoke_still_removes_an_existing_grant(sim: Simulator, tmp_path: Path) -> None:
@@ -44,3 +162,59 @@ def test_revoke_still_removes_an_existing_grant(sim: Simulator, tmp_path: Path) 
     service.grant_vm_access("vm-1", disk)
     service.revoke_vm_access("vm-1", disk)
     assert sim.store.read_grants() == {}
+    assert "vm-1" not in _raw(sim, "vm-1")
+
+
+def test_grants_of_an_older_simulator_are_moved(tmp_path: Path) -> None:
+    disk, gone = tmp_path / "a.vhdx", tmp_path / "gone.vhdx"
+    disk.write_bytes(b"x")
+    root = tmp_path / "old-state"
+    root.mkdir()
+    state.StateStore._write_at(
+        str(root / "grants.json"), {"VM-Old": [str(disk), str(gone)], "vm-2": [str(gone)]}
+    )
+    store = state.StateStore(str(root))
+    assert store.granted("vm-old") == [str(disk)]
+    assert store.read_grants() == {"vm-old": [str(disk)]}
+    assert not (root / "grants.json").exists()
+    store.close()
+
+
+def test_hcs_writes_into_a_granted_file_keep_its_grant(api: Api, tmp_path: Path) -> None:
+    """Formatting a disk, or saving into a granted save file, writes into the same file (as HCS
+    does on Windows, where the ACL entry stays with the file): the grant still counts."""
+    import ctypes
+
+    from hcs_sandbox.sim.exports import CREATE_VIRTUAL_DISK_PARAMETERS_V2, VIRTUAL_STORAGE_TYPE
+
+    disk = tmp_path / "scratch.vhdx"
+    params = CREATE_VIRTUAL_DISK_PARAMETERS_V2(Version=2, MaximumSize=1 << 30)
+    handle = ctypes.c_void_p()
+    storage = VIRTUAL_STORAGE_TYPE()
+    args = (ctypes.byref(storage), str(disk), 0, None, 0, 0, ctypes.byref(params), None)
+    assert api.CreateVirtualDisk(*args, ctypes.byref(handle)) == 0
+    again = ctypes.c_void_p()
+    assert api.CreateVirtualDisk(*args, ctypes.byref(again)) == H.ERROR_FILE_EXISTS
+    assert api.HcsGrantVmAccess("formatted", str(disk)) == 0
+    inode = disk.stat().st_ino
+    assert api.HcsFormatWritableLayerVhd(handle.value) == 0
+    assert disk.stat().st_ino == inode
+    assert json.loads(disk.read_text())["Formatted"] is True
+    assert api.CloseHandle(handle.value) == 1
+    doc = vm_doc(
+        Devices={"Scsi": {"0": {"Attachments": {"0": {"Type": "VirtualDisk", "Path": str(disk)}}}}}
+    )
+    hr, system, result = api.create("formatted", doc)
+    assert hr == 0, result
+    api.call("HcsTerminateComputeSystem", system, None)
+    api.close(system)
+
+
+def test_empty_state_files_are_made_new(api: Api, tmp_path: Path) -> None:
+    path = tmp_path / "x.vmgs"
+    assert api.HcsCreateEmptyGuestStateFile(str(path)) == 0
+    assert json.loads(path.read_text()) == {"SimulatedGuestState": 1}
+    assert api.HcsCreateEmptyGuestStateFile(str(path)) & 0xFFFFFFFF == H.ERROR_FILE_EXISTS_HR
+    missing = tmp_path / "no-such-folder" / "x.vmgs"
+    assert api.HcsCreateEmptyGuestStateFile(str(missing)) & 0xFFFFFFFF == H.ERROR_PATH_NOT_FOUND_HR
+    assert not list(tmp_path.glob(".tmp-*"))

@@ -16,18 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import datetime
-import ipaddress
 import json
 import os
 import stat
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hcs_sandbox.sim import hresults as H
 from hcs_sandbox.sim.exports import (
@@ -45,6 +41,9 @@ from hcs_sandbox.sim.validate import (
     validate_hcs,
 )
 from hcs_sandbox.sim.workers import Workers
+
+if TYPE_CHECKING:
+    import ipaddress
 
 __all__ = ["ENV_FAULTS", "ENV_LATENCY", "Fault", "Simulator", "SimulatorError"]
 
@@ -82,6 +81,18 @@ DEFAULT_SCHEMA_VERSIONS: tuple[tuple[int, int], ...] = (
     (2, 6),
 )
 
+# What enumeration needs of each system (_reap_locked, _properties without property types),
+# kept in the simulator's index of system records (StateStore.summaries).
+SUMMARY_KEYS = (
+    "Id",
+    "Owner",
+    "SystemType",
+    "RuntimeId",
+    "State",
+    "StartTime",
+    "MemoryMB",
+    "Handles",
+)
 GROUP_GRANTS = "group-grants.json"  # HcsGrantVmGroupAccess records (a JSON list of paths)
 STOPPED = "Stopped"  # the State of a stopped system's record (its exit status)
 
@@ -276,10 +287,14 @@ def _guid_str(guid: Any) -> str:
         + guid.Data3.to_bytes(2, "little")
         + data4
     )
+    import uuid  # here only (datetime, ipaddress, uuid: ~5-10 ms of a simulated CLI start)
+
     return str(uuid.UUID(bytes_le=raw))
 
 
 def _now_iso() -> str:
+    import datetime
+
     return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
@@ -885,15 +900,19 @@ class Simulator:
 
         return self._launch("HcsCreateComputeSystem", op, OP_CREATE, work, fault)
 
-    def _check_file(
-        self, system_id: str, path: str, where: str, grants: dict[str, list[str]]
-    ) -> None:
+    def _granted(self, system_id: str) -> list[str]:
+        """The paths ``system_id`` may use (read once per document): its own grants that still
+        count and the group grants (HcsGrantVmGroupAccess: every VM may read those)."""
+        granted = [_norm_path(p) for p in self.store.granted(system_id)]
+        group = self.store.read_file(GROUP_GRANTS)
+        if isinstance(group, list):
+            granted += [_norm_path(p) for p in group if isinstance(p, str)]
+        return granted
+
+    def _check_file(self, system_id: str, path: str, where: str, granted: list[str]) -> None:
+        """``granted``: :meth:`_granted` of ``system_id``."""
         if not os.path.exists(path):
             raise _Failure(H.ERROR_FILE_NOT_FOUND_HR, f"{where}: {path!r} does not exist")
-        granted = [_norm_path(p) for p in grants.get(system_id.lower(), [])]
-        group = self.store.read_file(GROUP_GRANTS)
-        if isinstance(group, list):  # HcsGrantVmGroupAccess: every VM may read these
-            granted += [_norm_path(p) for p in group if isinstance(p, str)]
         target = _norm_path(path)
         if not any(target == g or target.startswith(g.rstrip(os.sep) + os.sep) for g in granted):
             raise _Failure(
@@ -904,7 +923,7 @@ class Simulator:
 
     def _create_system(self, handle: SystemHandle, system_id: str, doc: dict[str, Any]) -> None:
         vm = doc.get("VirtualMachine")
-        grants = self.store.read_grants()
+        grants = self._granted(system_id)
         shares: list[dict[str, Any]] = []
         adapters: dict[str, Any] = {}
         attachments: dict[str, Any] = {}
@@ -945,6 +964,8 @@ class Simulator:
         system_type = "VirtualMachine" if vm is not None else "Container"
         memory = ((vm or {}).get("ComputeTopology") or {}).get("Memory") or {}
         processor = ((vm or {}).get("ComputeTopology") or {}).get("Processor") or {}
+        import uuid
+
         runtime_id = str(uuid.uuid4())
         with self.store.lock_record("systems", system_id):
             existing = self._live_record(system_id)
@@ -1008,8 +1029,20 @@ class Simulator:
         Every system: only under the global lock (enumeration).  Returns the systems that
         are still not stopped, as now recorded (enumeration needs no second read)."""
         live = []
-        for record in self.store.records("systems", detail=False):
-            if record.get("State") != STOPPED and not self._reap_one(record):
+        alive: dict[str, bool] = {}
+        for summary in self.store.summaries("systems", SUMMARY_KEYS):  # few records are read
+            if summary.get("State") == STOPPED:
+                continue
+            handles = summary.get("Handles") or {}
+            for pid in handles:
+                if pid not in alive:
+                    alive[pid] = _pid_alive(int(pid))
+            if all(n > 0 and alive[pid] for pid, n in handles.items()):
+                live.append(summary)
+                continue
+            # Handles of a dead process: reap the record itself (a summary has no details).
+            record = self.store.read("systems", summary["Id"], detail=False)
+            if record is not None and record.get("State") != STOPPED and not self._reap_one(record):
                 live.append(record)
         return live
 
@@ -1450,16 +1483,22 @@ class Simulator:
                     H.E_INVALIDARG, "SaveOptions.SaveStateFilePath is required for ToFile"
                 )
             self._check_file(
-                record["Id"], path, "SaveOptions.SaveStateFilePath", self.store.read_grants()
+                record["Id"],
+                path,
+                "SaveOptions.SaveStateFilePath",
+                self._granted(record["Id"]),
             )
-            StateStore.write_json(
-                Path(path),
-                {
-                    "SimulatedSavedState": 1,
-                    "SystemId": record["Id"],
-                    "Document": record["Document"],
-                },
-            )
+            saved = {
+                "SimulatedSavedState": 1,
+                "SystemId": record["Id"],
+                "Document": record["Document"],
+            }
+            try:
+                StateStore.write_file(path, saved, create=False)  # the same file: grants stay
+            except FileNotFoundError:
+                raise _Failure(
+                    H.ERROR_FILE_NOT_FOUND_HR, f"SaveOptions.SaveStateFilePath: {path!r} is gone"
+                ) from None
             return None, None
 
         return self._system_op("HcsSaveComputeSystem", system, operation, OP_SAVE, work)
@@ -1477,6 +1516,8 @@ class Simulator:
         uptime = time.time() - record["StartTime"] if record.get("StartTime") else 0.0
         memory_bytes = int(record.get("MemoryMB", 1024)) * 1024 * 1024
         if "Statistics" in types:
+            import datetime
+
             props["Statistics"] = {
                 "Timestamp": _now_iso(),
                 "ContainerStartTime": datetime.datetime.fromtimestamp(
@@ -1622,7 +1663,6 @@ class Simulator:
         if not vm:
             raise _Failure(H.E_INVALIDARG, f"ResourcePath {path!r}: unknown resource")
         mx = self.max_schema_version
-        grants = self.store.read_grants()
         try:
             if path == "VirtualMachine/Devices/VirtualSmb/Shares":
                 shares = list(record.get("Shares") or [])
@@ -1660,6 +1700,7 @@ class Simulator:
                 key = f"{parts[3]}/{parts[5]}"
                 if kind == "Add":
                     validate_hcs(settings, "Attachment", mx, "Settings")
+                    grants = self._granted(record["Id"])
                     self._check_file(record["Id"], settings["Path"], "Settings.Path", grants)
                     if key in attachments:
                         raise _Failure(H.ERROR_FILE_EXISTS_HR, f"LUN {key} is in use")
@@ -2074,15 +2115,12 @@ class Simulator:
             return H.E_INVALIDARG
         if not os.path.exists(path):
             raise _Failure(H.ERROR_FILE_NOT_FOUND_HR, f"{function}: {path!r} does not exist")
-        with self.store.lock():
-            grants = self.store.read_grants()
-            paths = grants.setdefault(vm_id.lower(), [])
-            norm = os.path.abspath(path)
-            if add and norm not in paths:
-                paths.append(norm)
-            if not add and norm in paths:
-                paths.remove(norm)
-            self.store.write_grants(grants)
+        try:
+            self.store.grant(vm_id, os.path.abspath(path), add)
+        except FileNotFoundError:  # deleted since the check above
+            raise _Failure(
+                H.ERROR_FILE_NOT_FOUND_HR, f"{function}: {path!r} does not exist"
+            ) from None
         return H.S_OK
 
     def HcsGrantVmAccess(self, vm_id: str | None, path: str | None) -> int:
@@ -2109,7 +2147,7 @@ class Simulator:
                 paths.append(norm)
             if not add and norm in paths:
                 paths.remove(norm)
-            StateStore.write_json(self.store.root / GROUP_GRANTS, paths)
+            StateStore.write_json(os.path.join(self.store.state_text, GROUP_GRANTS), paths)
         return H.S_OK
 
     def HcsGrantVmGroupAccess(self, path: str | None) -> int:
@@ -2124,13 +2162,14 @@ class Simulator:
             return hr
         if not path:
             return H.E_INVALIDARG
-        if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        try:
+            StateStore.write_file(path, {marker: 1}, create=True)
+        except FileExistsError:
+            raise _Failure(H.ERROR_FILE_EXISTS_HR, f"{function}: {path!r} exists") from None
+        except (FileNotFoundError, NotADirectoryError):
             raise _Failure(
                 H.ERROR_PATH_NOT_FOUND_HR, f"{function}: the folder of {path!r} does not exist"
-            )
-        if os.path.exists(path):
-            raise _Failure(H.ERROR_FILE_EXISTS_HR, f"{function}: {path!r} exists")
-        StateStore.write_json(Path(path), {marker: 1})
+            ) from None
         return H.S_OK
 
     def HcsCreateEmptyGuestStateFile(self, path: str | None) -> int:
@@ -2211,18 +2250,19 @@ class Simulator:
             return H.ERROR_FILE_NOT_FOUND
         size = int(params.MaximumSize) if params.Version == 2 else 0
         if parent:
-            with contextlib.suppress(OSError, ValueError):
-                size = int(json.loads(Path(parent).read_text()).get("MaximumSize", 0))
-        StateStore.write_json(
-            Path(path),
-            {
-                "SimulatedVhd": 1,
-                "MaximumSize": size,
-                "BlockSizeInBytes": int(params.BlockSizeInBytes) if params.Version == 2 else 0,
-                "ParentPath": parent,
-                "Formatted": False,
-            },
-        )
+            with contextlib.suppress(OSError, ValueError), open(parent, "rb") as fh:
+                size = int(json.loads(fh.read()).get("MaximumSize", 0))
+        disk = {
+            "SimulatedVhd": 1,
+            "MaximumSize": size,
+            "BlockSizeInBytes": int(params.BlockSizeInBytes) if params.Version == 2 else 0,
+            "ParentPath": parent,
+            "Formatted": False,
+        }
+        try:
+            StateStore.write_file(path, disk, create=True)
+        except FileExistsError:  # made since the check above
+            return H.ERROR_FILE_EXISTS
         vhd: VhdHandle = self._new_handle(lambda h: VhdHandle(h, path))
         out[0] = vhd.handle
         return H.ERROR_SUCCESS
@@ -2312,7 +2352,10 @@ class Simulator:
         if data is None:
             raise _Failure(H.ERROR_FILE_NOT_FOUND_HR, f"{vhd.path!r} is gone")
         data["Formatted"] = True
-        StateStore.write_json(Path(vhd.path), data)
+        try:
+            StateStore.write_file(vhd.path, data, create=False)  # the same file: grants stay
+        except FileNotFoundError:
+            raise _Failure(H.ERROR_FILE_NOT_FOUND_HR, f"{vhd.path!r} is gone") from None
         return H.S_OK
 
     def HcsGetLayerVhdMountPath(self, handle: int | None, out: Any) -> int:
@@ -2326,6 +2369,8 @@ class Simulator:
             raise _Failure(H.E_HANDLE, "HcsGetLayerVhdMountPath: not an open virtual disk handle")
         if not vhd.attached:
             raise _Failure(H.E_INVALIDARG, "HcsGetLayerVhdMountPath: the disk is not attached")
+        import uuid
+
         volume = uuid.uuid5(uuid.NAMESPACE_URL, _norm_path(vhd.path))
         out[0] = self.alloc_string(
             f"\\\\?\\Volume{{{volume}}}\\", LOCAL_FREE, "HcsGetLayerVhdMountPath"
@@ -2352,7 +2397,7 @@ class Simulator:
         for sub in ("Hives", "Layout"):
             if os.path.exists(os.path.join(layer_path, sub)):
                 raise _Failure(H.ERROR_FILE_EXISTS_HR, f"HcsSetupBaseOSLayer: {sub} already exists")
-        StateStore.write_json(Path(layer_path) / "Layout" / "sim-base-layer.json", opts)
+        StateStore.write_json(os.path.join(layer_path, "Layout", "sim-base-layer.json"), opts)
         return H.S_OK
 
     def HcsInitializeWritableLayer(
@@ -2364,8 +2409,8 @@ class Simulator:
         data = self._layer_data(layer_data, "layerData")
         if not path:
             return H.E_INVALIDARG
-        Path(path).mkdir(parents=True, exist_ok=True)
-        StateStore.write_json(Path(path) / "sim-writable-layer.json", data)
+        os.makedirs(path, exist_ok=True)
+        StateStore.write_json(os.path.join(path, "sim-writable-layer.json"), data)
         return H.S_OK
 
     def HcsAttachLayerStorageFilter(self, path: str | None, layer_data: str | None) -> int:
@@ -2504,6 +2549,8 @@ class Simulator:
 
     @staticmethod
     def _requested_id(guid: Any, doc: dict[str, Any]) -> str:
+        import uuid
+
         wanted = _guid_str(guid.contents) if guid else str(uuid.UUID(int=0))
         if wanted == str(uuid.UUID(int=0)) and doc.get("ID"):
             try:
@@ -2520,6 +2567,8 @@ class Simulator:
         out[0] = None
         doc = self._hcn_doc(settings, "HostComputeNetwork", "settings")
         net_type = doc.get("Type", "NAT")
+        import ipaddress
+
         for ipam in doc.get("Ipams") or []:
             for subnet in ipam.get("Subnets") or []:
                 try:
@@ -2683,6 +2732,8 @@ class Simulator:
 
     @staticmethod
     def _first_subnet(net: dict[str, Any]) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+        import ipaddress
+
         for ipam in net.get("Ipams") or []:
             for subnet in ipam.get("Subnets") or []:
                 if subnet.get("IpAddressPrefix"):
@@ -2691,6 +2742,8 @@ class Simulator:
 
     @staticmethod
     def _gateway(net: dict[str, Any]) -> Any:
+        import ipaddress
+
         for ipam in net.get("Ipams") or []:
             for subnet in ipam.get("Subnets") or []:
                 for route in subnet.get("Routes") or []:

@@ -10,8 +10,10 @@ Layout (all under the state directory)::
     exits                     touched at every stop (the exit watchers poll its mtime)
     networks/<guid>.json      HCN networks
     endpoints/<guid>.json     HCN endpoints
-    grants.json               HcsGrantVmAccess records {vm id: [paths]} (a record file,
-                              rewritten in place; grants on deleted files are dropped)
+    grants/<nn>.json          HcsGrantVmAccess records {"Grants": {vm id: {path: [st_dev,
+                              st_ino]}}, "Checked": n}, a VM's in the one of 16 files its id
+                              hashes to (record files, rewritten in place; a grant counts
+                              while its path names the same file; see StateStore.grant)
     group-grants.json         HcsGrantVmGroupAccess records [paths]
     guests/<id>/C/            each system's guest file system (stands for C:\\), created lazily
     trash/                    guest folders of stopped systems, deleted in the background
@@ -27,13 +29,13 @@ length excludes.  A compute system's record has two sections: the header is then
 the whole compute-system document and its devices).  ``read(..., detail=False)`` decodes the
 state only and returns a :class:`Partial` record that keeps the detail section's bytes, so
 writing it back keeps them without decoding or encoding them (enumeration, state changes and
-handle counts never look at the document).  Other files (grants, simulated disks) are
+handle counts never look at the document).  Other files (group grants, simulated disks) are
 written atomically (temporary file, then ``os.replace``).
 
 Locking (POSIX): :meth:`StateStore.lock_record` takes the global lock file *shared* and one
 stripe file *exclusive*, so operations on different systems run in parallel, in this process
 and across processes; :meth:`StateStore.lock` takes the global lock file *exclusive* (a
-consistent view of everything: enumeration, HCN, grants).  Every acquisition uses its own open
+consistent view of everything: enumeration, HCN, group grants).  Every acquisition uses its own open
 file description (``flock`` locks belong to it), taken from a small pool, so threads exclude
 each other exactly as processes do.  Both locks are re-entrant per thread; a thread that holds
 the global lock exclusively may take any record lock (a no-op).  On Windows every lock is the
@@ -52,9 +54,10 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["DETAIL_KEYS", "Partial", "StateStore", "default_state_dir"]
 
@@ -100,9 +103,10 @@ class StateStore:
 
     KINDS = ("systems", "networks", "endpoints")
 
-    def __init__(self, root: str) -> None:
-        self.root = Path(root)
-        self._root_text = str(self.root)
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        # A string: pathlib (and the urllib.parse and ipaddress it imports) is not needed on
+        # the paths every simulated CLI command takes (~5 ms of its start).
+        self._root_text = os.path.normpath(os.fspath(root))
         self._ready = False
         self._held = _Held()
         self._pool: dict[str, list[int]] = {}
@@ -112,13 +116,26 @@ class StateStore:
         self._janitor: threading.Thread | None = None
         self._janitor_wake = threading.Event()
         self._tmp_seq = 0
+        self._grants_ready = False
+
+    @property
+    def root(self) -> Path:
+        """The state directory."""
+        from pathlib import Path
+
+        return Path(self._root_text)
+
+    @property
+    def state_text(self) -> str:
+        """The state directory, as a string."""
+        return self._root_text
 
     def _ensure(self) -> None:
         if not self._ready:
-            for kind in (*self.KINDS, "guests", "locks"):
-                (self.root / kind).mkdir(parents=True, exist_ok=True)
+            for kind in (*self.KINDS, "guests", "locks", "grants"):
+                os.makedirs(f"{self._root_text}{os.sep}{kind}", exist_ok=True)
             self._ready = True
-            if (self.root / "trash").is_dir():
+            if os.path.isdir(f"{self._root_text}{os.sep}trash"):
                 self._wake_janitor()  # leftovers of an earlier process
 
     # ---- locks ---------------------------------------------------------------------------------
@@ -128,7 +145,7 @@ class StateStore:
             free = self._pool.get(name)
             if free:
                 return free.pop()
-        return os.open(self.root / name, os.O_RDWR | os.O_CREAT, 0o644)
+        return os.open(f"{self._root_text}{os.sep}{name}", os.O_RDWR | os.O_CREAT, 0o644)
 
     def _give_fd(self, name: str, fd: int) -> None:
         with self._pool_lock:
@@ -262,6 +279,9 @@ class StateStore:
         self._ensure()
         if kind == "systems":
             state, detail = _split(record)
+            # The stamp first: a writer killed in between leaves the stamp moved (the index
+            # of system records is then checked file by file; see summaries).
+            self.touch(f"{kind}.stamp")
             self._write_at(self._path(kind, key), state, detail)
         else:
             self._write_at(self._path(kind, key), record)
@@ -287,17 +307,18 @@ class StateStore:
             os.close(fd)
 
     @staticmethod
-    def write_json(path: Path, value: Any, *, compact: bool = False) -> None:
+    def write_json(path: str | os.PathLike[str], value: Any, *, compact: bool = False) -> None:
         """Write ``value`` to ``path`` atomically (temporary file + ``os.replace``)."""
         if compact:
             data = json.dumps(value, separators=(",", ":")).encode()
         else:
             data = json.dumps(value, indent=1, sort_keys=True).encode()
-        tmp = path.parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{next(_sequence)}"
+        folder = os.path.dirname(os.fspath(path))
+        tmp = os.path.join(folder, f".tmp-{os.getpid()}-{threading.get_ident()}-{next(_sequence)}")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o644)
         except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(folder or ".", exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o644)
         try:
             try:
@@ -312,7 +333,31 @@ class StateStore:
                 os.unlink(tmp)
             raise
 
+    @staticmethod
+    def write_file(path: str, value: Any, *, create: bool) -> None:
+        """Write ``value`` (JSON, as :meth:`write_json` does) to a file standing for a disk,
+        a state file or a save file.  ``create``: make a new file (``FileExistsError`` when
+        something is already at ``path``, ``FileNotFoundError`` when its folder is missing);
+        else rewrite the existing file in place (``FileNotFoundError`` when it is gone), so it
+        stays the same file: a VM-access grant on it still counts, as an ACL entry on Windows
+        stays with a file that HCS writes into."""
+        data = json.dumps(value, indent=1, sort_keys=True).encode()
+        flags = os.O_WRONLY | _O_BINARY | (os.O_CREAT | os.O_EXCL if create else 0)
+        fd = os.open(path, flags, 0o644)
+        try:
+            view = memoryview(data)
+            offset = 0
+            while offset < len(data):
+                offset += _pwrite(fd, view[offset:], offset)
+            if not create:
+                os.ftruncate(fd, len(data))
+        finally:
+            os.close(fd)
+
     def delete(self, kind: str, key: str) -> None:
+        """Delete a record.  Hold its record lock (or the global lock)."""
+        if kind in _INDEXED:
+            self.touch(f"{kind}.stamp")  # first, as in write()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._path(kind, key))
 
@@ -333,6 +378,100 @@ class StateStore:
                 out.append(value)
         return out
 
+    def summaries(self, kind: str, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Every record of ``kind`` (sorted by file name, unreadable ones skipped) as a plain
+        dict of its ``keys`` that it has (never write one back: it is not the whole record),
+        taken from the index file ``<kind>.index`` instead of reading every record.
+
+        Every write or deletion of such a record first touches ``<kind>.stamp`` (under the
+        record's lock; first, so a writer killed half-way has still moved it).  When the
+        stamp is the one the index was made with, and was already :data:`INDEX_MARGIN_NS`
+        old then (a file system clock is coarse: a touch in the same tick could keep its
+        mtime), nothing changed since: the index is the answer.  Else every record file is
+        listed and ``stat``-ed; one is read again when its ``(mtime_ns, size, inode)``
+        differs from the index's, or when the index cannot vouch for it (written less than
+        the margin before it was read into the index).  Either way
+        a record created, rewritten or deleted a moment ago by any process is seen.
+
+        Hold the global lock exclusively (:meth:`lock`): no record changes meanwhile, and only
+        holders of that lock write the index (in place; a torn or unreadable index, or one
+        made for other ``keys``, is ignored and written again).  Only for the kinds whose
+        writes touch the stamp (:data:`_INDEXED`).
+        """
+        if kind not in _INDEXED:
+            raise ValueError(f"simulator state: no index of {kind!r} records")
+        self._ensure()
+        index_path = f"{self._root_text}{os.sep}{kind}.index"
+        index = _read_index(index_path, keys)
+        old: dict[str, list[Any]] = index["Files"] if index else {}
+        vouch_before = time.time_ns() - INDEX_MARGIN_NS
+        stamp_path = f"{self._root_text}{os.sep}{kind}.stamp"
+        try:
+            try:
+                st = os.stat(stamp_path)
+            except FileNotFoundError:  # a new state directory, or one of an older simulator
+                self.touch(f"{kind}.stamp")
+                st = os.stat(stamp_path)
+            stamp: list[int] | None = [st.st_mtime_ns, st.st_size, st.st_ino]
+        except OSError:
+            stamp = None
+        if index and stamp is not None and index["Stamp"] == stamp and index["StampVouched"]:
+            return [_summary(keys, cached[4]) for cached in old.values()]
+        new: dict[str, list[Any]] = {}
+        out: list[dict[str, Any]] = []
+        changed = False
+        with os.scandir(f"{self._root_text}{os.sep}{kind}") as entries:
+            files = sorted((e.name, e) for e in entries if e.name.endswith(".json"))
+        for name, entry in files:
+            try:
+                # Windows: DirEntry.stat() has no inode and comes from the directory listing,
+                # which NTFS may update late; os.stat asks the file itself.
+                st = os.stat(entry.path) if sys.platform == "win32" else entry.stat()
+            except OSError:
+                changed = True
+                continue
+            cached = old.get(name)
+            if not (
+                cached is not None
+                and cached[3] is True
+                and cached[0] == st.st_mtime_ns
+                and cached[1] == st.st_size
+                and cached[2] == st.st_ino
+            ):
+                changed = True
+                try:
+                    record = self._read_at(entry.path, False)
+                except (OSError, ValueError):
+                    continue  # skipped, as records() does
+                if record is None:
+                    continue
+                if all(k in record for k in keys):
+                    values: Any = [record[k] for k in keys]  # the usual case: positional
+                else:
+                    values = {k: record[k] for k in keys if k in record}
+                vouched = st.st_mtime_ns < vouch_before
+                cached = [st.st_mtime_ns, st.st_size, st.st_ino, vouched, values]
+            new[name] = cached
+            out.append(_summary(keys, cached[4]))
+        stamp_vouched = stamp is not None and stamp[0] < vouch_before
+        if (
+            changed
+            or len(new) != len(old)
+            or not index
+            or index["Stamp"] != stamp
+            or index["StampVouched"] != stamp_vouched
+        ):
+            value = {
+                "Version": _INDEX_VERSION,
+                "Keys": list(keys),
+                "Stamp": stamp,
+                "StampVouched": stamp_vouched,
+                "Files": new,
+            }
+            with contextlib.suppress(OSError):
+                self._write_at(index_path, value)
+        return out
+
     def record_mark(self, kind: str, key: str) -> tuple[int, int] | None:
         """``(mtime_ns, size)`` of a record file (None when missing): one ``stat``, to tell
         whether a record may have changed since it was last read."""
@@ -348,7 +487,7 @@ class StateStore:
         try:
             os.utime(path)
         except FileNotFoundError:
-            self.root.joinpath(name).touch()
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | _O_BINARY, 0o644))
 
     def stamp(self, name: str) -> int:
         """The modification time of ``<root>/name`` in ns (0 when missing): cheap to poll."""
@@ -357,37 +496,119 @@ class StateStore:
         except OSError:
             return 0
 
-    def read_grants(self) -> dict[str, list[str]]:
-        self._ensure()
-        try:
-            value = self._read_at(f"{self._root_text}{os.sep}grants.json")
-        except (OSError, ValueError):
-            return {}
-        return value if isinstance(value, dict) else {}
+    # ---- VM-access grants (HcsGrantVmAccess) ----------------------------------------------------
 
-    def write_grants(self, grants: dict[str, list[str]]) -> None:
-        """Write the grants, dropping those on files that no longer exist.
+    def _grant_file(self, stripe: int) -> str:
+        return f"{self._root_text}{os.sep}grants{os.sep}{stripe:02d}.json"
 
-        HcsGrantVmAccess.md: the grant is an entry in the file's
-        ACL, so it goes away with the file (a file made again at the same path has no grant).
-        Without this, every sandbox that deletes its own files (rather than revoking first)
-        would leave its entries here for good, and each grant would rewrite an ever-growing
-        file.
+    def grant(self, vm_id: str, path: str, add: bool) -> None:
+        """Grant (``add``) or revoke ``vm_id``'s access to ``path`` (an absolute path).
 
-        Rewritten in place like a record (creating a file costs far more than rewriting
-        one); hold the global lock.
+        HcsGrantVmAccess.md: the grant is an entry in the file's ACL, so it goes away with
+        the file, and a file made again at the same path has no grant.  Each grant therefore
+        records the identity of the file it was made on (``st_dev``, ``st_ino``) and counts
+        only while the path still names that file.  The grants live in
+        ``grants/<nn>.json``, one of :data:`_GRANT_STRIPES` record files picked by the VM id
+        (rewritten in place under that file's record lock; no file is created per VM and no
+        global lock is taken).  A write drops ``vm_id``'s grants that no longer count, and
+        once the file holds twice as many grants as after its last clean-up (at least
+        :data:`_GRANT_SLACK`), everyone's: files deleted without a revoke leave a bounded
+        number of grants behind, at an amortised O(1) ``stat`` calls per grant.
+
+        Raises ``FileNotFoundError`` when granting a path that does not exist.
         """
+        self._ensure_grants()
+        key = vm_id.lower()
+        stripe = _grant_stripe(key)
+        target = self._grant_file(stripe)
+        with self.lock_record("grants", f"{stripe:02d}"):
+            table, checked = self._grant_table(target)
+            kept = {vm: dict(entries) for vm, entries in table.items()}
+            mine = {p: i for p, i in kept.pop(key, {}).items() if _same_file(p, i)}
+            if add:
+                st = os.stat(path)
+                mine[path] = [st.st_dev, st.st_ino]
+            else:
+                mine.pop(path, None)
+            if mine:
+                kept[key] = mine
+            count = sum(len(entries) for entries in kept.values())
+            if count > max(_GRANT_SLACK, 2 * checked):  # clean up everyone's
+                kept = {
+                    vm: live
+                    for vm, entries in kept.items()
+                    if (live := {p: i for p, i in entries.items() if _same_file(p, i)})
+                }
+                checked = sum(len(entries) for entries in kept.values())
+            if kept != table:
+                self._write_at(target, {"Grants": kept, "Checked": checked})
+
+    def granted(self, vm_id: str) -> list[str]:
+        """The paths ``vm_id`` is granted (files or folders) that still count: the grant's
+        file is still at its path.  Lock-free, like :meth:`read`."""
+        self._ensure_grants()
+        key = vm_id.lower()
+        entries = self._grant_table(self._grant_file(_grant_stripe(key)))[0].get(key, {})
+        return [p for p, ident in entries.items() if _same_file(p, ident)]
+
+    def read_grants(self) -> dict[str, list[str]]:
+        """Every VM's grants that still count (see :meth:`granted`): ``{vm id: [paths]}``."""
+        self._ensure_grants()
+        out: dict[str, list[str]] = {}
+        for stripe in range(_GRANT_STRIPES):
+            for vm, entries in self._grant_table(self._grant_file(stripe))[0].items():
+                live = [p for p, ident in entries.items() if _same_file(p, ident)]
+                if live:
+                    out[vm] = live
+        return out
+
+    def _grant_table(self, path: str) -> tuple[dict[str, dict[str, Any]], int]:
+        """A grants file: ``({vm id: {path: [st_dev, st_ino]}}, the number of grants it held
+        after its last clean-up)``."""
+        try:
+            value = self._read_at(path)
+        except (OSError, ValueError):
+            return {}, 0
+        if not isinstance(value, dict) or not isinstance(value.get("Grants"), dict):
+            return {}, 0
+        checked = value.get("Checked")
+        grants = {
+            vm: entries
+            for vm, entries in value["Grants"].items()
+            if isinstance(vm, str) and isinstance(entries, dict)
+        }
+        return grants, checked if isinstance(checked, int) else 0
+
+    def _ensure_grants(self) -> None:
+        """Once per process: move grants of an older simulator (one ``grants.json`` holding
+        ``{vm id: [paths]}``) into the grant files, with the identity of the files now at
+        those paths."""
+        if self._grants_ready:
+            return
         self._ensure()
-        exists = os.path.exists
-        kept = {vm: [p for p in paths if exists(p)] for vm, paths in grants.items()}
-        kept = {vm: paths for vm, paths in kept.items() if paths}
-        self._write_at(f"{self._root_text}{os.sep}grants.json", kept)
+        legacy = f"{self._root_text}{os.sep}grants.json"
+        if os.path.exists(legacy):
+            try:
+                old = self._read_at(legacy)
+            except (OSError, ValueError):
+                old = None
+            self._grants_ready = True  # grant() below must not migrate again
+            if isinstance(old, dict):
+                for vm, paths in old.items():
+                    for path in paths if isinstance(paths, list) else ():
+                        if isinstance(vm, str) and isinstance(path, str):
+                            with contextlib.suppress(OSError):
+                                self.grant(vm, path, True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(legacy)
+        self._grants_ready = True
 
     def read_file(self, name: str) -> Any:
         """The JSON value of ``<root>/name``, or None when missing or unreadable."""
         self._ensure()
         try:
-            return json.loads((self.root / name).read_bytes())
+            with open(f"{self._root_text}{os.sep}{name}", "rb") as fh:
+                return json.loads(fh.read())
         except (OSError, ValueError):
             return None
 
@@ -405,12 +626,12 @@ class StateStore:
         folder = f"{self._root_text}{os.sep}guests{os.sep}{name}"
         if not os.path.isdir(folder):
             return  # the common case: no guest process ever ran in it
-        trash = self.root / "trash"
-        target = trash / f"{name}-{os.getpid()}-{next(_sequence)}"
+        trash = f"{self._root_text}{os.sep}trash"
+        target = f"{trash}{os.sep}{name}-{os.getpid()}-{next(_sequence)}"
         try:
             os.rename(folder, target)
         except FileNotFoundError:
-            trash.mkdir(parents=True, exist_ok=True)
+            os.makedirs(trash, exist_ok=True)
             try:
                 os.rename(folder, target)
             except OSError:
@@ -423,9 +644,8 @@ class StateStore:
 
     def empty_trash(self) -> None:
         """Delete every discarded guest folder now."""
-        trash = self.root / "trash"
         try:
-            entries = list(os.scandir(trash))
+            entries = list(os.scandir(f"{self._root_text}{os.sep}trash"))
         except OSError:
             return
         for entry in entries:
@@ -464,11 +684,85 @@ def _rmtree(path: str) -> None:
 
 _TORN = object()
 
+INDEX_MARGIN_NS = 2_000_000_000  # see StateStore.summaries
+_INDEXED = ("systems",)  # record kinds whose writes touch <kind>.stamp (StateStore.summaries)
+_INDEX_VERSION = 1
+
+
+def _read_index(path: str, keys: tuple[str, ...]) -> dict[str, Any] | None:
+    """The index :meth:`StateStore.summaries` keeps: ``Stamp`` (the stamp's [mtime_ns, size,
+    inode] or None), ``StampVouched`` and ``Files``: {file name: [mtime_ns, size, inode,
+    vouched, values]} (``values``: a list in ``keys`` order, or a dict when the record lacks
+    some of them).  None when missing, torn, not understood or made for other keys (it is
+    then written again)."""
+    try:
+        with open(path, "rb") as fh:
+            value = _decode(fh.read())
+    except (OSError, ValueError):
+        return None
+    if (
+        not isinstance(value, dict)
+        or value.get("Version") != _INDEX_VERSION
+        or value.get("Keys") != list(keys)
+        or not isinstance(value.get("Files"), dict)
+        or not isinstance(value.get("StampVouched"), bool)
+        or not (value.get("Stamp") is None or isinstance(value.get("Stamp"), list))
+    ):
+        return None
+    for entry in value["Files"].values():
+        if not (
+            isinstance(entry, list)
+            and len(entry) == 5
+            and (
+                (isinstance(entry[4], list) and len(entry[4]) == len(keys))
+                or isinstance(entry[4], dict)
+            )
+        ):
+            return None  # not written by this code: read every record again
+    return value
+
+
+def _summary(keys: tuple[str, ...], values: Any) -> dict[str, Any]:
+    if isinstance(values, list):
+        return dict(zip(keys, values, strict=True))
+    return dict(values)
+
+
+_GRANT_STRIPES = 16  # grants/<nn>.json files (a VM's grants are in the one its id hashes to)
+_GRANT_SLACK = 16  # a grants file is cleaned up past max(this, twice its grants after the last)
+
+
+def _grant_stripe(vm_key: str) -> int:
+    return zlib.crc32(vm_key.encode()) % _GRANT_STRIPES
+
+
+def _same_file(path: str, ident: Any) -> bool:
+    """True when ``path`` still names the file a grant was made on (``ident``: its
+    ``[st_dev, st_ino]`` then).  A file system may reuse a deleted file's inode number for a
+    new file; such a file then passes (the simulator errs on the permissive side there)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return isinstance(ident, list) and ident == [st.st_dev, st.st_ino]
+
 
 @functools.lru_cache(maxsize=4096)
 def _file_name(key: str) -> str:
     """A record key as a file name: lower case (ids are case-insensitive), percent-quoted."""
-    return quote(key.lower(), safe="")
+    text = key.lower()
+    if _UNRESERVED.issuperset(text):
+        return text
+    return "".join(c if c in _UNRESERVED else _percent(c) for c in text)
+
+
+# What urllib.parse.quote(text, safe="") leaves alone (RFC 3986 unreserved characters); the
+# rest is percent-encoded as UTF-8 bytes, upper-case hex, exactly as quote() does.
+_UNRESERVED = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-~")
+
+
+def _percent(char: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in char.encode("utf-8"))
 
 
 _sequence = itertools.count(1)  # unique names of temporary files (with the pid and thread)
