@@ -157,3 +157,30 @@ def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
         assert sorted(r.name for r in s.list()) == ["child", "parent"]
         assert s.integrity_check() == "ok"
         assert sys.platform != "win32"
+
+
+def test_a_write_block_that_raises_rolls_back_and_frees_the_connection(tmp_path: Path) -> None:
+    from hcs_sandbox.errors import StoreError
+
+    with open_store(tmp_path) as s:
+        rec = s.reserve("w", None, {})
+
+        def half_done() -> None:
+            with s._write("test") as conn:
+                conn.execute("UPDATE sandboxes SET state = 'running' WHERE id = ?", (rec.id,))
+                raise KeyError("boom")
+
+        with pytest.raises(KeyError):
+            half_done()
+        assert s.get(rec.id).state == "creating"  # rolled back
+        with (
+            pytest.raises(StoreError, match="cannot test the state database"),
+            s._write("test") as conn,
+        ):
+            conn.execute("SELECT * FROM no_such_table")
+        # The lock was released both times: another thread can write at once.
+        done: list[str] = []
+        t = threading.Thread(target=lambda: done.append(s.update(rec.id, state="created").state))
+        t.start()
+        t.join(5)
+        assert done == ["created"]

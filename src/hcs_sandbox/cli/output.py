@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms at start-up
 if TYPE_CHECKING:
@@ -117,9 +116,13 @@ class Progress:
             self._stream.write("\r\x1b[K")
             self._stream.flush()
 
-    @contextmanager
-    def running(self) -> Iterator[Progress]:
-        try:
-            yield self
-        finally:
-            self.done()
+    def running(self) -> Progress:
+        """``with progress.running():`` clears the progress line at the end, even on an
+        error (a plain context manager: ``contextlib`` costs ``ls`` ~1 ms to import)."""
+        return self
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.done()

@@ -68,12 +68,11 @@ from __future__ import annotations
 
 import _thread  # not threading (~1 ms of CLI start-up): its C RLock and local
 import builtins
-import contextlib
 import json
 import os
 import re
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 
 # The C module itself, not ``sqlite3`` (its ``dbapi2`` imports ``datetime``: ~2 ms of every
 # ``hcs-sandbox ls``): the same connect() and exception classes (``sqlite3.dbapi2`` does
@@ -610,8 +609,67 @@ def close_cached_connections() -> None:
     cache = _cache()
     while cache:
         _key, entry = cache.popitem()
-        with entry.lock, contextlib.suppress(sqlite3.Error):
-            entry.conn.close()
+        with entry.lock:
+            _close_quietly(entry.conn)
+
+
+def _close_quietly(conn: sqlite3.Connection) -> None:
+    try:
+        conn.close()
+    except sqlite3.Error:
+        pass
+
+
+def _rollback_quietly(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass
+
+
+class _Transaction:
+    """:meth:`Store._write`'s context manager (a class, not ``contextlib``: ~1 ms of every
+    ``hcs-sandbox ls`` to import)."""
+
+    __slots__ = ("_doing", "_entry", "_store")
+
+    def __init__(self, store: Store, doing: str) -> None:
+        self._store = store
+        self._doing = doing
+        self._entry: _Cached | None = None
+
+    def __enter__(self) -> sqlite3.Connection:
+        store = self._store
+        entry = store._entry()
+        if not entry.lock.acquire(True, store._timeout):
+            raise store._error(sqlite3.OperationalError("database is locked"), self._doing)
+        try:
+            entry.conn.execute("BEGIN IMMEDIATE")
+        except BaseException as exc:
+            entry.lock.release()
+            if isinstance(exc, sqlite3.Error):
+                raise store._error(exc, self._doing) from exc
+            raise
+        self._entry = entry
+        return entry.conn
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        entry = self._entry
+        assert entry is not None
+        self._entry = None
+        try:
+            if exc is not None:
+                _rollback_quietly(entry.conn)
+                if isinstance(exc, sqlite3.Error):
+                    raise self._store._error(exc, self._doing) from exc
+                return  # the exception propagates
+            try:
+                entry.conn.execute("COMMIT")
+            except sqlite3.Error as err:
+                _rollback_quietly(entry.conn)
+                raise self._store._error(err, self._doing) from err
+        finally:
+            entry.lock.release()
 
 
 class Store:
@@ -735,8 +793,8 @@ class Store:
         with _connections.lock:
             entry = cache.pop(self._key, None)
         if entry is not None:
-            with entry.lock, contextlib.suppress(sqlite3.Error):
-                entry.conn.close()
+            with entry.lock:
+                _close_quietly(entry.conn)
 
     def _connection(self, *, fresh_check: bool = False) -> sqlite3.Connection:
         """This process's connection to the database, opened (and set up) on first use.
@@ -766,8 +824,8 @@ class Store:
             if entry is not fresh:  # another thread opened one meanwhile
                 evicted.append(fresh)
             for old in evicted:
-                with old.lock, contextlib.suppress(sqlite3.Error):
-                    old.conn.close()
+                with old.lock:
+                    _close_quietly(old.conn)
         elif fresh_check:
             with _connections.lock:
                 if cache.get(self._key) is entry:
@@ -804,43 +862,18 @@ class Store:
             raise self._error(exc, "open") from exc
         return _Cached(conn, os.getpid(), self._identity(), self._timeout)
 
-    @contextlib.contextmanager
-    def _write(self, doing: str) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE``): all or nothing, one writer at a time.
+    def _write(self, doing: str) -> _Transaction:
+        """One write transaction (``BEGIN IMMEDIATE``): all or nothing, one writer at a time::
+
+            with self._write("update") as conn:
+                conn.execute(...)
 
         The threads of this process take turns on the connection's lock (held for the
         whole transaction: the connection is shared); other processes meet at sqlite's
-        lock, waiting up to ``timeout``.
+        lock, waiting up to ``timeout``.  An exception in the block rolls back (an sqlite
+        error becomes a :class:`StoreError`); otherwise it commits.
         """
-        entry = self._entry()
-        if not entry.lock.acquire(True, self._timeout):
-            raise self._error(sqlite3.OperationalError("database is locked"), doing)
-        try:
-            with self._transaction(entry.conn, doing) as conn:
-                yield conn
-        finally:
-            entry.lock.release()
-
-    @contextlib.contextmanager
-    def _transaction(self, conn: sqlite3.Connection, doing: str) -> Iterator[sqlite3.Connection]:
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise self._error(exc, doing) from exc
-        try:
-            yield conn
-        except BaseException as exc:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise self._error(exc, doing) from exc
-            raise
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise self._error(exc, doing) from exc
+        return _Transaction(self, doing)
 
     def _read(
         self, sql: str, params: Iterable[Any] = (), doing: str = "read"
