@@ -1431,13 +1431,13 @@ def _row_to_summary(row: tuple[Any, ...]) -> Summary:
     )
 
 
-class Summary:
+class Summary(Frozen):
     """What a listing shows of a :class:`Record` (:meth:`Store.summaries`): its plain
     fields, and four values from its JSON fields: ``spec_base``, ``spec_network`` and
     ``spec_ports`` (``record.spec.get(...)``; None when missing or when the spec is not a
-    dict) and ``extra_ip`` (``record.extra.get("ip")``).  Treat it as read-only."""
+    dict) and ``extra_ip`` (``record.extra.get("ip")``).  Immutable, like :class:`Record`."""
 
-    _FIELDS: Final = (
+    _FIELDS = (
         "id",
         "name",
         "kind",
@@ -1453,6 +1453,20 @@ class Summary:
         "extra_ip",
     )
     __slots__ = _FIELDS
+
+    id: str
+    name: str
+    kind: str
+    state: str
+    persistent: bool
+    system_id: str
+    labels: dict[str, str]
+    created_at: float
+    started_at: float | None
+    spec_base: Any
+    spec_network: Any
+    spec_ports: Any
+    extra_ip: Any
 
     def __init__(  # noqa: PLR0917 - positional: one per row of a listing
         self,
@@ -1470,19 +1484,20 @@ class Summary:
         spec_ports: Any,
         extra_ip: Any,
     ) -> None:
-        self.id = id
-        self.name = name
-        self.kind = kind
-        self.state = state
-        self.persistent = persistent
-        self.system_id = system_id
-        self.labels = labels
-        self.created_at = created_at
-        self.started_at = started_at
-        self.spec_base = spec_base
-        self.spec_network = spec_network
-        self.spec_ports = spec_ports
-        self.extra_ip = extra_ip
+        put = object.__setattr__
+        put(self, "id", id)
+        put(self, "name", name)
+        put(self, "kind", kind)
+        put(self, "state", state)
+        put(self, "persistent", persistent)
+        put(self, "system_id", system_id)
+        put(self, "labels", labels)
+        put(self, "created_at", created_at)
+        put(self, "started_at", started_at)
+        put(self, "spec_base", spec_base)
+        put(self, "spec_network", spec_network)
+        put(self, "spec_ports", spec_ports)
+        put(self, "extra_ip", extra_ip)
 
     @classmethod
     def of(cls, record: Record) -> Summary:
@@ -1504,18 +1519,3 @@ class Summary:
             spec.get("ports"),
             extra.get("ip"),
         )
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self._FIELDS)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, Summary)
-        return self._values() == other._values()
-
-    __hash__ = None  # type: ignore[assignment]  # dict fields, like Record
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
-        return f"Summary({fields})"
