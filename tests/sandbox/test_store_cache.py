@@ -6,6 +6,7 @@ import os
 import sqlite3
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,127 @@ def test_a_write_block_that_raises_rolls_back_and_frees_the_connection(tmp_path:
         t.start()
         t.join(5)
         assert done == ["created"]
+
+
+def test_closing_the_cache_never_breaks_a_thread_using_it(tmp_path: Path) -> None:
+    """close_cached_connections() (or an eviction) while other threads read and write:
+    a waiting thread takes the current connection, never a closed one."""
+    with open_store(tmp_path) as s:
+        rec = s.reserve("a", None, {})
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def worker() -> None:
+        store = Store(tmp_path / "state.db")
+        while not stop.is_set():
+            try:
+                store.update(rec.id, labels={"t": "x"})
+                store.get("a")
+                Store(tmp_path / "state.db")
+            except Exception as exc:  # pragma: no cover - reported below
+                failures.append(repr(exc))
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        close_cached_connections()
+        time.sleep(0.001)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    assert failures == []
+
+
+def test_a_reader_does_not_wait_for_another_process_writer(tmp_path: Path) -> None:
+    """A thread waiting for another process's write lock does not hold this process's
+    connection: the other threads read meanwhile (WAL readers never wait for a writer)."""
+    import subprocess
+
+    with open_store(tmp_path) as s:
+        rec = s.reserve("a", None, {})
+        db = str(tmp_path / "state.db")
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sqlite3, sys, time\n"
+                f"c = sqlite3.connect({db!r}, isolation_level=None)\n"
+                "c.execute('BEGIN IMMEDIATE'); print('held', flush=True)\n"
+                "time.sleep(1.5); c.execute('COMMIT')\n",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout is not None
+            assert holder.stdout.readline().strip() == "held"
+            writer = threading.Thread(target=lambda: s.update(rec.id, labels={"k": "v"}))
+            writer.start()
+            time.sleep(0.2)  # the writer is now waiting for the other process
+            t0 = time.monotonic()
+            assert s.get("a").labels == {}
+            assert time.monotonic() - t0 < 0.5
+            writer.join(10)
+            assert s.get("a").labels == {"k": "v"}  # and the write went through after
+        finally:
+            holder.wait(10)
+
+
+def test_a_transaction_left_open_by_an_interrupt_is_rolled_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second Ctrl+C that lands right before the ROLLBACK leaves the shared connection in
+    a transaction: the next user rolls it back instead of failing or seeing its writes."""
+    with open_store(tmp_path) as s:
+        rec = s.reserve("a", None, {})
+        real = store_mod._rollback_quietly
+        calls: list[int] = []
+
+        def interrupted(conn: sqlite3.Connection) -> None:
+            if not calls:
+                calls.append(1)
+                raise KeyboardInterrupt
+            real(conn)
+
+        monkeypatch.setattr(store_mod, "_rollback_quietly", interrupted)
+
+        def half_done() -> None:
+            with s._write("update") as conn:
+                conn.execute("UPDATE sandboxes SET state = 'running' WHERE id = ?", (rec.id,))
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            half_done()
+        monkeypatch.setattr(store_mod, "_rollback_quietly", real)
+        assert s._connection().in_transaction  # left open...
+        seen: list[str] = []
+        t = threading.Thread(target=lambda: seen.append(s.update(rec.id, state="stopped").state))
+        t.start()
+        t.join(10)
+        assert seen == ["stopped"]  # ...rolled back by the next user, whose write works
+        assert s.get(rec.id).revision == 2  # the interrupted write is gone
+
+
+def test_update_returns_what_a_read_gives(tmp_path: Path) -> None:
+    """update() builds the new record without reading it back: it must equal a read."""
+    from hcs_sandbox.errors import StoreError
+
+    with open_store(tmp_path) as s:
+        rec = s.reserve("u", None, {"a": [1, 2]}, labels={"k": "v"})
+        for fields in (
+            {"state": "created"},
+            {"labels": {"x": "y"}, "persistent": True},
+            {"spec": {"b": {"c": None}}, "started_at": 12.5},
+            {"owner_pid": 4242, "owner_host": "h"},
+            {"owner_pid": None, "owner_host": None},
+            {"files": ["C:\\\\x"], "endpoint_ids": ["e"]},
+        ):
+            rec = s.update(rec.id, **fields)
+            assert rec == s.get(rec.id)
+        rec = s.update(rec.id, merge_extra={"ip": "10.0.0.2", "gone": None})
+        assert rec == s.get(rec.id)
+        for bad in ({"owner_pid": "12"}, {"owner_pid": 2**70}, {"owner_host": 5}):
+            with pytest.raises(StoreError):
+                s.update(rec.id, **bad)

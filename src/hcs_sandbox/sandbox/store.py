@@ -2,9 +2,10 @@
 
 Design
 ------
-- One sqlite3 database (``<state>/state.db``), WAL journal (readers never block the writer),
-  a busy timeout, and every write in ``BEGIN IMMEDIATE`` so read-check-write sequences are
-  atomic across threads *and* processes.
+- One sqlite3 database (``<state>/state.db``), WAL journal (another process's reads and
+  writes do not block each other), every write in ``BEGIN IMMEDIATE`` so read-check-write
+  sequences are atomic across threads *and* processes, and up to ``timeout`` of waiting
+  for another process's writer.
 - Durability: ``synchronous=NORMAL`` under WAL (https://www.sqlite.org/pragma.html#pragma_synchronous
   and https://www.sqlite.org/wal.html).  Precisely:
 
@@ -20,11 +21,16 @@ Design
 
   (``synchronous=FULL`` would fsync every commit: ~10 commits per lifecycle made the
   store the largest cost of a sandbox's life, see docs/performance.md.)
-- Connections: one per (process, thread, database), cached and reused by every
-  :class:`Store` of that database in that thread; PRAGMAs are applied once per connection.
-  A child process after ``fork()`` never uses (nor closes) an inherited connection: it
-  opens its own.  Opening a :class:`Store` costs one ``stat`` (is it still the same
-  file?) and one schema-version query.
+- Connections: one per (process, database), cached and shared by every :class:`Store` of
+  that database in every thread of the process, which take turns on its lock (each read,
+  and each write transaction as a whole); PRAGMAs are applied once per connection.  A
+  thread waiting for ANOTHER process's writer retries with the lock released (the
+  connection's own busy timeout is short), so the process's other threads go on reading.
+  A transaction left open by an interrupted block is rolled back by the next user.  A
+  child process after ``fork()`` never uses (nor closes) an inherited connection: it opens
+  its own.  Opening a :class:`Store` costs one ``stat`` (is it still the same file?) and
+  one ``PRAGMA data_version`` (has another connection written since the schema was
+  checked?).
 - Versioned schema: table ``meta(key, value)`` holds ``schema_version``; :data:`MIGRATIONS`
   upgrades an older database in one transaction; a newer one is refused with a clear message.
 - The store knows nothing about HCS: it keeps what the sandbox layer tells it.  ``spec`` is
@@ -443,7 +449,15 @@ def _field_values(fields: Mapping[str, Any]) -> dict[str, Any]:
             values[key] = value
         elif key in ("started_at",):
             values[key] = None if value is None else float(value)
-        else:  # owner_pid, owner_host
+        elif key == "owner_pid":
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63
+            ):
+                raise StoreError(f"owner_pid must be a process id or None, not {value!r}")
+            values[key] = value
+        else:  # owner_host
+            if value is not None and not isinstance(value, str):
+                raise StoreError(f"owner_host must be a host name or None, not {value!r}")
             values[key] = value
     return values
 
@@ -540,18 +554,22 @@ MIGRATIONS: Final[dict[int, Callable[[sqlite3.Connection], None]]] = {1: _migrat
 
 class _Cached:
     """One cached connection: the process that opened it, the file it opened (device and
-    inode, to notice a database replaced or deleted since), its busy timeout, and the lock
-    every use of it holds."""
+    inode, to notice a database replaced or deleted since), and the lock every use of it
+    holds."""
 
-    __slots__ = ("conn", "ident", "lock", "pid", "schema_ok", "timeout")
+    __slots__ = ("closed", "conn", "depth", "ident", "lock", "pid", "schema_ok")
 
-    def __init__(
-        self, conn: sqlite3.Connection, pid: int, ident: tuple[int, int], timeout: float
-    ) -> None:
+    def __init__(self, conn: sqlite3.Connection, pid: int, ident: tuple[int, int]) -> None:
         self.conn = conn
         self.pid = pid
         self.ident = ident
-        self.timeout = timeout
+        #: Set (under ``lock``) when the connection is closed: a thread that was waiting for
+        #: the lock then takes the database's current entry instead (Store._locked).
+        self.closed = False
+        #: Open :class:`_Transaction` blocks on this connection (under ``lock``).  A
+        #: transaction found open at depth 0 was left by an interrupted block (a second
+        #: Ctrl+C inside the clean-up): it is rolled back before the connection is used.
+        self.depth = 0
         #: Held for every statement and for a whole write transaction: the connection (and
         #: so its transaction) is shared by the threads of this process.  Re-entrant, so a
         #: nested write fails in sqlite ("cannot start a transaction within a
@@ -609,8 +627,7 @@ def close_cached_connections() -> None:
     cache = _cache()
     while cache:
         _key, entry = cache.popitem()
-        with entry.lock:
-            _close_quietly(entry.conn)
+        _close_entry(entry)
 
 
 def _close_quietly(conn: sqlite3.Connection) -> None:
@@ -618,6 +635,24 @@ def _close_quietly(conn: sqlite3.Connection) -> None:
         conn.close()
     except sqlite3.Error:
         pass
+
+
+def _close_entry(entry: _Cached) -> None:
+    """Close ``entry``'s connection once nobody uses it (waits for its lock)."""
+    with entry.lock:
+        entry.closed = True
+        _close_quietly(entry.conn)
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
+#: The connection's own busy timeout (ms): short, so that a thread waiting for ANOTHER
+#: process's writer waits with this process's connection lock released (Store._locked):
+#: the process's other threads -- readers above all -- keep using the connection meanwhile.
+_BUSY_SLICE_MS: Final = 20
 
 
 def _rollback_quietly(conn: sqlite3.Connection) -> None:
@@ -640,16 +675,8 @@ class _Transaction:
 
     def __enter__(self) -> sqlite3.Connection:
         store = self._store
-        entry = store._entry()
-        if not entry.lock.acquire(True, store._timeout):
-            raise store._error(sqlite3.OperationalError("database is locked"), self._doing)
-        try:
-            entry.conn.execute("BEGIN IMMEDIATE")
-        except BaseException as exc:
-            entry.lock.release()
-            if isinstance(exc, sqlite3.Error):
-                raise store._error(exc, self._doing) from exc
-            raise
+        entry = store._locked("BEGIN IMMEDIATE", self._doing)  # the lock is held from here
+        entry.depth += 1
         self._entry = entry
         return entry.conn
 
@@ -669,6 +696,7 @@ class _Transaction:
                 _rollback_quietly(entry.conn)
                 raise self._store._error(err, self._doing) from err
         finally:
+            entry.depth -= 1
             entry.lock.release()
 
 
@@ -694,7 +722,8 @@ class Store:
         if cached is not None and cached.schema_ok is not None:
             with cached.lock:
                 if (
-                    cached.ident == self._identity()
+                    not cached.closed
+                    and cached.ident == self._identity()
                     and self._data_version(cached.conn) == cached.schema_ok
                 ):
                     # This process has a connection to this very file (same device and
@@ -707,21 +736,28 @@ class Store:
                 remedy="create it first (hcs_sandbox.sandbox.paths.ensure_state_dir) or "
                 "use open_store()",
             )
-        entry = self._entry(fresh_check=True)
-        with entry.lock:
-            conn = entry.conn
-            try:
-                version = self._schema_version(conn)
-            except sqlite3.Error as exc:
-                self._discard()
-                raise self._error(exc, "open") from exc
-            if version != SCHEMA_VERSION:
+        while True:
+            entry = self._entry(fresh_check=True)
+            with entry.lock:
+                if entry.closed:  # closed by another thread meanwhile: take the current one
+                    continue
+                conn = entry.conn
+                # data_version first: a commit by another process after it (a migration,
+                # say) changes it, so the next Store() checks the schema again.
+                seen = self._data_version(conn)
                 try:
-                    self._prepare(conn)
-                except BaseException:
-                    self._discard()
-                    raise
-            entry.schema_ok = self._data_version(conn)
+                    version = self._schema_version(conn)
+                except sqlite3.Error as exc:
+                    self._discard(entry)
+                    raise self._error(exc, "open") from exc
+                if version != SCHEMA_VERSION:
+                    try:
+                        self._prepare(conn)
+                    except BaseException:
+                        self._discard(entry)
+                        raise
+                entry.schema_ok = seen
+                return
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -787,14 +823,14 @@ class Store:
             return None
         return int(row[0]) if row else None
 
-    def _discard(self) -> None:
-        """Drop (and close) this process's cached connection to this database."""
+    def _discard(self, entry: _Cached) -> None:
+        """Drop (and close) ``entry``, this database's connection, unless another thread
+        has replaced it in the cache already (then only ``entry`` is closed)."""
         cache = _cache()
         with _connections.lock:
-            entry = cache.pop(self._key, None)
-        if entry is not None:
-            with entry.lock:
-                _close_quietly(entry.conn)
+            if cache.get(self._key) is entry:
+                del cache[self._key]
+        _close_entry(entry)
 
     def _connection(self, *, fresh_check: bool = False) -> sqlite3.Connection:
         """This process's connection to the database, opened (and set up) on first use.
@@ -812,7 +848,7 @@ class Store:
         cache = _cache()
         entry = cache.get(self._key)
         if entry is not None and fresh_check and entry.ident != self._identity():
-            self._discard()
+            self._discard(entry)
             entry = None
         if entry is None:
             fresh = self._open_connection()
@@ -824,20 +860,49 @@ class Store:
             if entry is not fresh:  # another thread opened one meanwhile
                 evicted.append(fresh)
             for old in evicted:
-                with old.lock:
-                    _close_quietly(old.conn)
+                _close_entry(old)
         elif fresh_check:
             with _connections.lock:
                 if cache.get(self._key) is entry:
                     cache[self._key] = cache.pop(self._key)  # most recently used last
-        if entry.timeout != self._timeout:
-            with entry.lock:
-                try:
-                    entry.conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
-                except sqlite3.Error as exc:
-                    raise self._error(exc, "open") from exc
-                entry.timeout = self._timeout
         return entry
+
+    def _locked(self, first: str | None, doing: str) -> _Cached:
+        """This database's entry with its lock HELD (the caller releases it), after running
+        ``first`` (e.g. ``BEGIN IMMEDIATE``) on it when given.
+
+        Waits up to ``timeout`` in all.  While another process holds the database (sqlite
+        says busy after ``_BUSY_SLICE_MS``), this process's lock is released between tries,
+        so its other threads are not held up.  An entry closed while this thread waited for
+        its lock is replaced by the current one; a transaction left open by an interrupted
+        block is rolled back first.
+        """
+        deadline = time.monotonic() + self._timeout
+        pause = 0.001
+        while True:
+            entry = self._entry()
+            left = deadline - time.monotonic()
+            if not entry.lock.acquire(True, max(left, 0.0)):
+                raise self._error(sqlite3.OperationalError("database is locked"), doing)
+            if entry.closed:
+                entry.lock.release()
+                continue
+            try:
+                if entry.depth == 0 and entry.conn.in_transaction:
+                    _rollback_quietly(entry.conn)
+                if first is not None:
+                    entry.conn.execute(first)
+            except sqlite3.Error as exc:
+                entry.lock.release()
+                if not _busy(exc) or time.monotonic() >= deadline:
+                    raise self._error(exc, doing) from exc
+                time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
+                pause = min(pause * 2, 0.05)
+                continue
+            except BaseException:
+                entry.lock.release()
+                raise
+            return entry
 
     def _open_connection(self) -> _Cached:
         try:
@@ -855,12 +920,12 @@ class Store:
             # survives the process crashing (it is in the OS's page cache); only an OS
             # crash or power loss may lose the last commits -- never corrupt the database.
             # (https://www.sqlite.org/pragma.html#pragma_synchronous, sqlite.org/wal.html)
-            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_SLICE_MS}")
             conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
             conn.close()
             raise self._error(exc, "open") from exc
-        return _Cached(conn, os.getpid(), self._identity(), self._timeout)
+        return _Cached(conn, os.getpid(), self._identity())
 
     def _write(self, doing: str) -> _Transaction:
         """One write transaction (``BEGIN IMMEDIATE``): all or nothing, one writer at a time::
@@ -878,12 +943,17 @@ class Store:
     def _read(
         self, sql: str, params: Iterable[Any] = (), doing: str = "read"
     ) -> builtins.list[Any]:
-        entry = self._entry()
-        with entry.lock:
+        deadline = time.monotonic() + self._timeout
+        while True:
+            entry = self._locked(None, doing)
             try:
                 return entry.conn.execute(sql, tuple(params)).fetchall()
             except sqlite3.Error as exc:
-                raise self._error(exc, doing) from exc
+                if not _busy(exc) or time.monotonic() >= deadline:
+                    raise self._error(exc, doing) from exc
+            finally:
+                entry.lock.release()
+            time.sleep(0.002)  # busy (another process's checkpoint or recovery): again
 
     def _schema_version(self, conn: sqlite3.Connection) -> int:
         try:
@@ -1335,12 +1405,13 @@ class Store:
     @property
     def schema_version(self) -> int:
         """The schema version of the open database."""
-        entry = self._entry()
-        with entry.lock:
-            try:
-                return self._schema_version(entry.conn)
-            except sqlite3.Error as exc:
-                raise self._error(exc, "read") from exc
+        entry = self._locked(None, "read")
+        try:
+            return self._schema_version(entry.conn)
+        except sqlite3.Error as exc:
+            raise self._error(exc, "read") from exc
+        finally:
+            entry.lock.release()
 
     def summaries(self, *, all: bool = True, kind: str = "sandbox") -> builtins.list[Summary]:
         """What a listing shows of each record (:class:`Summary`), in :meth:`list`'s order and
