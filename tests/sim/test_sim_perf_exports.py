@@ -302,3 +302,36 @@ def test_hcn_service_callback_hears_network_create_and_delete(api: Api) -> None:
     assert api.HcnUnregisterServiceCallback(registration) == 0
     assert api.HcnUnregisterServiceCallback(registration) & 0xFFFFFFFF == H.E_HANDLE
     assert api.HcnRegisterServiceCallback(None, None, ctypes.byref(registration)) != 0
+
+
+def test_hcn_notifications_arrive_in_the_order_they_happened(api: Api) -> None:
+    """Many creates and deletes in a row: the service callback hears them in order (one
+    delivery queue, not one pool job per notification, which two workers could swap)."""
+    heard: list[tuple[int, str]] = []
+    done = threading.Event()
+    count = 6
+
+    @HCN_NOTIFICATION_CALLBACK
+    def on_note(kind: int, context: int | None, status: int, data: str | None) -> None:
+        time.sleep(0.03)  # a slow listener: later ones queue up, the pool adds workers
+        heard.append((kind, json.loads(data or "{}")["ID"]))
+        if len(heard) == 2 * count:
+            done.set()
+
+    registration = ctypes.c_void_p()
+    assert api.HcnRegisterServiceCallback(on_note, None, ctypes.byref(registration)) == 0
+    expected: list[tuple[int, str]] = []
+    error = ctypes.c_void_p()
+    for i in range(count):
+        net_id = f"5a5bd3a0-9b66-4a3e-9b0e-3c8e1a7c{i:04x}"
+        network = ctypes.c_void_p()
+        hr = api.HcnCreateNetwork(
+            ctypes.byref(guid(net_id)), '{"Name":"n"}', ctypes.byref(network), ctypes.byref(error)
+        )
+        assert hr == 0, api.take(error, "CoTaskMemFree")
+        api.HcnCloseNetwork(network)
+        assert api.HcnDeleteNetwork(ctypes.byref(guid(net_id)), ctypes.byref(error)) == 0
+        expected += [(2, net_id), (4, net_id)]
+    assert done.wait(10)
+    assert heard == expected
+    assert api.HcnUnregisterServiceCallback(registration) == 0

@@ -341,6 +341,10 @@ class Simulator:
         self._threads: list[threading.Thread] = []
         self._watcher: threading.Thread | None = None
         self._workers = Workers("hcs-sim")
+        # HCN service notifications, delivered one at a time in the order they happened
+        # (one drain job at a time, not a pool job each: two jobs could swap them).
+        self._hcn_pending: list[tuple[list[HcnHandle], int, str]] = []
+        self._hcn_draining = False
         self.watch_interval = 0.05  # seconds between polls of the state for remote exits
         self.schema_versions: tuple[tuple[int, int], ...] = DEFAULT_SCHEMA_VERSIONS
         self.hang_timeout = 30.0
@@ -2923,8 +2927,21 @@ class Simulator:
         if not targets:
             return
         data = json.dumps({"ID": object_id})
+        with self._lock:
+            self._hcn_pending.append((targets, notification, data))
+            if self._hcn_draining:
+                return  # the running drain job delivers it after the earlier ones
+            self._hcn_draining = True
+        self._workers.submit(self._drain_hcn)
 
-        def deliver() -> None:
+    def _drain_hcn(self) -> None:
+        """Deliver the queued HCN notifications in order (see ``_notify_hcn``)."""
+        while True:
+            with self._lock:
+                if not self._hcn_pending:
+                    self._hcn_draining = False
+                    return
+                targets, notification, data = self._hcn_pending.pop(0)
             for target in targets:
                 with self._lock:
                     if self._handles.get(target.handle) is not target:
@@ -2932,8 +2949,6 @@ class Simulator:
                 HCN_NOTIFICATION_CALLBACK(target.callback or 0)(
                     notification, target.context, H.S_OK, data
                 )
-
-        self._workers.submit(deliver)
 
 
 # ---------------------------------------------------------------------------------------------
