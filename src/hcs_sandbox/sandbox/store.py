@@ -717,7 +717,6 @@ class Store:
         self._key = os.path.abspath(path)
         self._timeout = timeout
         self._closed = False
-        self._lock = _thread.RLock()  # kept for callers that serialise on it
         cached = _cache().get(self._key)
         if cached is not None and cached.schema_ok is not None:
             with cached.lock:
