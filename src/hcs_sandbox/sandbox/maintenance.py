@@ -123,14 +123,6 @@ def _label(record: Record) -> str:
     return f"{record.name} ({record.id})"
 
 
-def _owned_systems() -> dict[str, dict[str, Any]]:
-    """Compute systems whose Owner is hcs-sandbox, by lower-case id
-    (:func:`hcs_sandbox.sandbox.owned.owned_systems`)."""
-    from hcs_sandbox.sandbox.owned import owned_systems
-
-    return owned_systems()
-
-
 def _sandbox_folders(state: Path) -> list[Path]:
     from hcs_sandbox.sandbox.paths import SANDBOXES_DIR
 
@@ -143,10 +135,11 @@ def _sandbox_folders(state: Path) -> list[Path]:
 
 def _scan(state: Path, store: Store) -> ReconcileReport:
     from hcs_sandbox.sandbox import network
+    from hcs_sandbox.sandbox.owned import owned_systems
     from hcs_sandbox.sandbox.sandbox import _owner_alive
 
     # HCS and the disk first, then the records (see the module docstring).
-    systems = _owned_systems()
+    systems = owned_systems()
     try:
         endpoints = network.list_endpoints()
     except errors.HcsUnavailableError:
