@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +20,6 @@ def test_lines_go_to_the_folder_root_without_a_logs_folder(sim: Any) -> None:
         assert all(line.split(" ", 1)[0].endswith("Z") for line in lines)
         assert not (directory / "logs").exists()  # no folder made just for the log
         assert sb.logs().splitlines() == lines
-    finally:
-        sb.remove(force=True)
-        sb.close()
-
-
-def test_a_log_in_the_old_place_is_still_read(sim: Any) -> None:
-    sb = Sandbox.create(SandboxSpec(name="older"))
-    try:
-        directory = Path(sb.directory)
-        os.remove(directory / LOG_NAME)
-        (directory / "logs").mkdir()
-        (directory / "logs" / LOG_NAME).write_text("2026-11-01T00:00:00Z created\n")
-        assert sb.logs() == "2026-11-01T00:00:00Z created\n"
     finally:
         sb.remove(force=True)
         sb.close()

@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 
 from hcs_sandbox import errors
 from hcs_sandbox.sandbox import hostpath
+from hcs_sandbox.sandbox.planner import VSMB_GUEST_PREFIX
 
 if TYPE_CHECKING:
     from hcs_sandbox.hcs.system import ComputeSystem
@@ -85,8 +86,9 @@ __all__ = [
 
 _log = logging.getLogger("hcs_sandbox.sandbox")
 
-#: hcsshim ``internal/uvm/vsmb.go`` ``vsmbSharePrefix``: where VSMB shares appear in the guest.
-VSMB_PREFIX = "\\\\?\\VMSMB\\VSMB-{dcc079ae-60ba-4d07-847c-3493609c0870}\\"
+#: Where VSMB shares appear in the guest (the planner's ``VSMB_GUEST_PREFIX``: hcsshim
+#: ``internal/uvm/vsmb.go`` ``vsmbSharePrefix``).
+VSMB_PREFIX = VSMB_GUEST_PREFIX
 #: ModifySettingRequest resource path for VSMB shares (HcsModifyComputeSystem.md; hcsshim
 #: ``internal/hcs/resourcepaths``: ``VSMBShareResourcePath``).
 VSMB_RESOURCE = "VirtualMachine/Devices/VirtualSmb/Shares"

@@ -22,12 +22,15 @@ Endpoints persist in HNS after ``HcnCloseEndpoint`` and are not deleted when the
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from hcs_sandbox import errors
+
+# Endpoints are named ``hcs-sandbox-<sandbox id>`` by the planner, so prune can tell them
+# from endpoints other tools own on the same host.
+from hcs_sandbox.sandbox.planner import ENDPOINT_NAME_PREFIX
 
 __all__ = [
     "ENDPOINT_NAME_PREFIX",
@@ -39,15 +42,10 @@ __all__ = [
     "ensure_network",
     "list_endpoints",
     "modify_endpoint_policies",
-    "network_exists",
     "port_conflict",
 ]
 
 _log = logging.getLogger("hcs_sandbox.sandbox")
-
-#: Endpoints hcs-sandbox makes are named ``hcs-sandbox-<sandbox id>`` so prune can tell
-#: them from endpoints other tools own on the same host.
-ENDPOINT_NAME_PREFIX = "hcs-sandbox-"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,17 +89,6 @@ def ensure_network(document: Mapping[str, Any]) -> str:
         with hcn.Network.open(network_id):
             pass
     return network_id
-
-
-def network_exists(network_id: str) -> bool:
-    """True when HNS has a network with this id."""
-    from hcs_sandbox.hcs import network as hcn
-
-    try:
-        with hcn.Network.open(network_id):
-            return True
-    except errors.NotFoundError:
-        return False
 
 
 def create_endpoint(network_id: str, document: Mapping[str, Any]) -> EndpointInfo:
@@ -257,7 +244,3 @@ def endpoint_policies(endpoint_id: str) -> list[dict[str, Any]] | None:
     except errors.NotFoundError:
         return None
     return [dict(p) for p in props.get("Policies") or () if isinstance(p, Mapping)]
-
-
-def _dumps(value: Mapping[str, Any]) -> str:  # pragma: no cover - kept for debugging
-    return json.dumps(value, sort_keys=True)

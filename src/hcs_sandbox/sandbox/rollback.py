@@ -57,11 +57,6 @@ class UndoStack:
     def __len__(self) -> int:
         return len(self._steps)
 
-    @property
-    def descriptions(self) -> list[str]:
-        """The pending undo steps, oldest first."""
-        return [d for d, _ in self._steps]
-
     def commit(self) -> None:
         """Forget every undo step: the operation succeeded."""
         self._steps.clear()

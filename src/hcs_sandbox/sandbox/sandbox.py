@@ -53,7 +53,6 @@ from hcs_sandbox.sandbox.rollback import UndoStack
 
 if TYPE_CHECKING:
     from hcs_sandbox.hcs.system import ComputeSystem
-    from hcs_sandbox.sandbox.paths import SandboxFiles
     from hcs_sandbox.sandbox.ports import PublishedPort
     from hcs_sandbox.sandbox.spec import SandboxSpec
     from hcs_sandbox.sandbox.storage import ResolvedBase, ScratchDisk
@@ -178,7 +177,6 @@ def _blueprint(
     system_id: str,
     state: Path,
     *,
-    fresh: bool,
     terminate_on_close: bool = False,
     base: ResolvedBase | None = None,
 ) -> _Blueprint:
@@ -187,9 +185,9 @@ def _blueprint(
     the doctor's variant, per-sandbox endpoint and adapter ids) and run the planner
     (:func:`hcs_sandbox.sandbox.planner.plan`).
 
-    ``fresh`` does not change the plan: a re-created persistent sandbox gets the same
-    documents and ids (they derive from the record id); ``_provision`` decides which files
-    to make.  ``terminate_on_close``: see ``HostFacts.terminate_on_close``.  ``base``: the
+    A re-created persistent sandbox gets the same documents and ids as when it was made
+    (they derive from the record id); ``_provision`` decides which files to make.
+    ``terminate_on_close``: see ``HostFacts.terminate_on_close``.  ``base``: the
     base already resolved by the caller (else resolved here).
     """
     from hcs_sandbox.sandbox import hostfacts, storage
@@ -245,7 +243,6 @@ class Sandbox:
         self._system: ComputeSystem | None = None
         self._lock = threading.RLock()
         self._spec: SandboxSpec | None = None
-        self._log_file: tuple[SandboxFiles, Path] | None = None  # _log_path's cache
 
     @classmethod
     def create(
@@ -308,7 +305,6 @@ class Sandbox:
             sandbox_id,
             sandbox_id,
             state,
-            fresh=True,
             terminate_on_close=terminate_on_close,
             base=base,
         )
@@ -336,10 +332,7 @@ class Sandbox:
                 undo,
                 spec,
                 progress=progress,
-                fresh=True,
-                terminate_on_close=terminate_on_close,
                 record_extra=False,
-                base=base,
                 blueprint=bp,
             )
             _notify(progress, "created")
@@ -359,60 +352,35 @@ class Sandbox:
         spec: SandboxSpec,
         *,
         progress: Progress | None,
-        fresh: bool,
-        terminate_on_close: bool = False,
         record_extra: bool = True,
-        base: ResolvedBase | None = None,
         blueprint: _Blueprint | None = None,
     ) -> dict[str, Any]:
         """Make the files, the endpoint and the compute system, pushing every undo.
 
-        ``fresh``: a new sandbox (make every file). Otherwise a stopped persistent sandbox
-        being re-created: its scratch disk and guest state file are kept as they are, and
-        so is its endpoint when HCN still has it.
+        ``blueprint`` given: a new sandbox (:meth:`_create` planned it and listed the plan's
+        files in the record when it reserved it): every file is made.  None: a stopped
+        persistent sandbox being re-created: it is planned again (same documents and ids),
+        its scratch disk and guest state file are kept as they are, and so is its endpoint
+        when HCN still has it.
 
         Returns the ``extra`` entries start() and inspect() need from the plan; they are
         written to the record here unless ``record_extra`` is False (the caller then merges
         them into its next update: one commit fewer).
-
-        ``blueprint``: the plan, already made by the caller (:meth:`_create`, which also
-        listed the plan's files in the record when it reserved it); None plans here and,
-        when ``fresh``, lists the files first.
         """
         from hcs_sandbox.hcs.system import ComputeSystem
         from hcs_sandbox.sandbox import network, paths, storage
 
         rid = self._record.id
         system_id = self._record.system_id
-        planned = blueprint is not None
+        fresh = blueprint is not None
         if blueprint is None:
             _notify(progress, "planning")
-            blueprint = _blueprint(
-                spec,
-                rid,
-                system_id,
-                self._state_dir,
-                fresh=fresh,
-                terminate_on_close=terminate_on_close,
-                base=base,
-            )
+            blueprint = _blueprint(spec, rid, system_id, self._state_dir)
         bp = blueprint
         directory = paths.sandbox_dir(self._state_dir, rid)
 
         if fresh:
             _notify(progress, "creating the sandbox folder")
-            if not planned:
-                # Write-ahead, in ONE transaction: the folder, scratch disk and guest state
-                # file are all recorded before any of them is made (a listed file that was
-                # never made counts as released for remove/prune).
-                store.add_resources(
-                    rid,
-                    files=[
-                        str(directory),
-                        *([bp.scratch.path] if bp.scratch is not None else []),
-                        *([bp.guest_state] if bp.guest_state is not None else []),
-                    ],
-                )
             paths.ensure_sandbox_dir(self._state_dir, rid)
             undo.push("delete the sandbox folder", lambda: _remove_recorded(store, rid, directory))
             if bp.scratch is not None:
@@ -672,10 +640,6 @@ class Sandbox:
         if system is not None:
             system.close()
 
-    def __del__(self) -> None:
-        # ComputeSystem has its own weakref.finalize safety net; nothing else to do here.
-        pass
-
     # ------------------------------------------------------------------ lifecycle
 
     def _require(self, allowed: tuple[str, ...], doing: str, remedy: str | None = None) -> str:
@@ -802,7 +766,7 @@ class Sandbox:
                     "mark the sandbox stopped again",
                     lambda: self._set_state(store, "stopped"),
                 )
-                self._provision(store, undo, self.spec, progress=progress, fresh=False)
+                self._provision(store, undo, self.spec, progress=progress)
                 system = self._system
                 assert system is not None
                 _notify(progress, "starting")
@@ -1058,10 +1022,7 @@ class Sandbox:
         first line costs no ``mkdir``: each new folder or file is ~0.2 ms of kernel CPU)."""
         from hcs_sandbox.sandbox import paths
 
-        files = paths.sandbox_files(self._state_dir, self._record.id)  # cached: same object
-        if self._log_file is None or self._log_file[0] is not files:
-            self._log_file = (files, files.directory / LOG_NAME)
-        return self._log_file[1]
+        return paths.sandbox_dir(self._state_dir, self._record.id) / LOG_NAME
 
     def _log_line(self, text: str) -> None:
         """Append a line to the sandbox's log (never fails the operation)."""
@@ -1085,13 +1046,8 @@ class Sandbox:
         output when there is one (:mod:`hcs_sandbox.sandbox.logon`)."""
         from hcs_sandbox.sandbox import logon
 
-        path = self._log_path()
         try:
-            try:
-                text = path.read_text(encoding="utf-8")
-            except FileNotFoundError:
-                # Sandboxes made before 2026-11-26 kept it in logs/sandbox.log.
-                text = (path.parent / "logs" / LOG_NAME).read_text(encoding="utf-8")
+            text = self._log_path().read_text(encoding="utf-8")
         except FileNotFoundError:
             text = ""
         except OSError as exc:

@@ -35,10 +35,10 @@ import errno
 import os
 import shutil
 import stat
-import sys
 from pathlib import Path
 
 from hcs_sandbox import errors
+from hcs_sandbox.sandbox.planner import DEFAULT_SCRATCH_BYTES  # the plan's default size
 
 __all__ = [
     "BASE_IMAGES_SUBDIR",
@@ -49,7 +49,6 @@ __all__ = [
     "create_guest_state_file",
     "find_host_base",
     "grant_vm_access",
-    "host_build",
     "make_scratch_disk",
     "program_data_dir",
     "remove_path",
@@ -60,9 +59,6 @@ __all__ = [
 #: Windows Sandbox's base images, relative to %ProgramData% (MouriDocs ``docs/4/ReadMe.md``).
 BASE_IMAGES_SUBDIR = ("Microsoft", "Windows", "Containers", "BaseImages")
 
-#: Scratch size when the plan gives none: 20 GiB dynamic (hcsshim's default UVM scratch size
-#: is 20 GB, ``internal/uvm/create_wcow.go`` / ``internal/wcow``: sizes are dynamic VHDX maxima).
-DEFAULT_SCRATCH_BYTES = 20 * 1024**3
 
 WINDOWS_SANDBOX_REMEDY = (
     "enable the Windows Sandbox feature: 'Enable-WindowsOptionalFeature -Online "
@@ -100,13 +96,6 @@ def program_data_dir() -> Path:
 def base_images_dir() -> Path:
     """``%ProgramData%\\Microsoft\\Windows\\Containers\\BaseImages``."""
     return program_data_dir().joinpath(*BASE_IMAGES_SUBDIR)
-
-
-def host_build() -> int | None:
-    """This host's Windows build number (None off Windows, where the simulator answers)."""
-    if sys.platform == "win32":
-        return int(sys.getwindowsversion().build)
-    return None
 
 
 # --------------------------------------------------------------------------------------
