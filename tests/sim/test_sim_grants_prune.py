@@ -165,21 +165,6 @@ def test_revoke_still_removes_an_existing_grant(sim: Simulator, tmp_path: Path) 
     assert "vm-1" not in _raw(sim, "vm-1")
 
 
-def test_grants_of_an_older_simulator_are_moved(tmp_path: Path) -> None:
-    disk, gone = tmp_path / "a.vhdx", tmp_path / "gone.vhdx"
-    disk.write_bytes(b"x")
-    root = tmp_path / "old-state"
-    root.mkdir()
-    state.StateStore._write_at(
-        str(root / "grants.json"), {"VM-Old": [str(disk), str(gone)], "vm-2": [str(gone)]}
-    )
-    store = state.StateStore(str(root))
-    assert store.granted("vm-old") == [str(disk)]
-    assert store.read_grants() == {"vm-old": [str(disk)]}
-    assert not (root / "grants.json").exists()
-    store.close()
-
-
 def test_hcs_writes_into_a_granted_file_keep_its_grant(api: Api, tmp_path: Path) -> None:
     """Formatting a disk, or saving into a granted save file, writes into the same file (as HCS
     does on Windows, where the ACL entry stays with the file): the grant still counts."""

@@ -16,6 +16,7 @@ from hcs_sandbox import sim as sim_package
 from hcs_sandbox.native.loader import NativeUnavailable
 from hcs_sandbox.sim import hresults as H
 from hcs_sandbox.sim.exports import EXPORTS
+from hcs_sandbox.sim.state import default_state_dir
 
 __all__ = ["SimulatorBackend"]
 
@@ -85,8 +86,11 @@ class SimulatorBackend:
         from hcs_sandbox.sim import get_simulator
 
         self.simulator = get_simulator()
-        if state_dir is not None or self.simulator.state_dir != state_dir:
-            self.simulator.set_state_dir(state_dir)
+        # Switch the state store only when the directory differs: a switch throws away the
+        # store's lock-fd pool and its "ready" flags.
+        target = state_dir or default_state_dir()
+        if self.simulator.state_dir != target:
+            self.simulator.set_state_dir(target)
 
     def program_data_dir(self) -> str:
         """The simulated host's ``%ProgramData%`` (with a fake Windows Sandbox base image);

@@ -50,7 +50,7 @@ __all__ = ["ENV_FAULTS", "ENV_LATENCY", "Fault", "Simulator", "SimulatorError"]
 ENV_FAULTS = "HCS_SANDBOX_SIM_FAULTS"
 ENV_LATENCY = "HCS_SANDBOX_SIM_LATENCY"
 
-INFINITE = 0xFFFFFFFF
+INFINITE = 0xFFFFFFFF  # winbase.h: the "no time-out" value of the Wait* timeouts
 
 # HCS_OPERATION_TYPE.md
 OP_NONE, OP_ENUMERATE, OP_CREATE, OP_START, OP_SHUTDOWN = -1, 0, 1, 2, 3
@@ -620,9 +620,9 @@ class Simulator:
     def HcsSetOperationCallback(
         self, operation: int | None, context: int | None, callback: int | None
     ) -> int:
-        fault = self.enter("HcsSetOperationCallback")
-        if fault is not None and not fault.hang:
-            return fault.hresult
+        hr = self.sync_fault("HcsSetOperationCallback")
+        if hr is not None:
+            return hr
         op: Operation = self._get(operation, Operation)
         if op.state == "pending":
             return H.HCS_E_OPERATION_ALREADY_STARTED
@@ -717,7 +717,7 @@ class Simulator:
         return self._process_result(operation, None, info, out)
 
     def _begin(
-        self, function: str, operation: int | None, op_type: int, system: SystemHandle | None = None
+        self, function: str, operation: int | None, system: SystemHandle | None = None
     ) -> tuple[Operation, Fault | None]:
         fault = self.enter(function)
         if not operation:
@@ -853,13 +853,18 @@ class Simulator:
             raise _Failure(stopped_hr, f"{function}: the compute system has stopped")
         raise _Failure(H.HCS_E_SYSTEM_NOT_FOUND, f"{function}: the compute system no longer exists")
 
+    def _document(self, text: str | None, what: str, type_name: str) -> Any:
+        """``text`` parsed and checked against the schema type ``type_name``; a document that
+        is not one fails with HCS_E_INVALID_JSON, "<what>: <the problem>"."""
+        try:
+            return parse_hcs(text, what, type_name, self.max_schema_version)
+        except SchemaError as exc:
+            raise _Failure(H.HCS_E_INVALID_JSON, f"{what}: {exc}") from None
+
     def _options(self, text: str | None, type_name: str, what: str) -> dict[str, Any] | None:
         if text is None or not text.strip():
             return None
-        try:
-            value = parse_hcs(text, what, type_name, self.max_schema_version)
-        except SchemaError as exc:
-            raise _Failure(H.HCS_E_INVALID_JSON, f"{what}: {exc}") from None
+        value = self._document(text, what, type_name)
         if not isinstance(value, dict):
             raise _Failure(H.HCS_E_INVALID_JSON, f"{what}: expected a JSON object")
         return value
@@ -872,7 +877,7 @@ class Simulator:
         security_descriptor: int | None,
         out: Any,
     ) -> int:
-        op, fault = self._begin("HcsCreateComputeSystem", operation, OP_CREATE)
+        op, fault = self._begin("HcsCreateComputeSystem", operation)
         if not out:
             raise _Failure(
                 H.E_INVALIDARG, "HcsCreateComputeSystem: computeSystem out pointer is NULL"
@@ -886,16 +891,10 @@ class Simulator:
             )
         handle: SystemHandle = self._new_handle(lambda h: SystemHandle(h, id))
         out[0] = handle.handle
-        max_version = self.max_schema_version
 
         def work() -> tuple[str | None, Any]:
             try:
-                try:
-                    document = parse_hcs(
-                        configuration, "configuration", "ComputeSystem", max_version
-                    )
-                except SchemaError as exc:
-                    raise _Failure(H.HCS_E_INVALID_JSON, f"configuration: {exc}") from None
+                document = self._document(configuration, "configuration", "ComputeSystem")
                 self._create_system(handle, id, document)
             except _Failure:
                 handle.failed = True
@@ -1281,9 +1280,9 @@ class Simulator:
     def HcsSetComputeSystemCallback(
         self, system: int | None, options: int, context: int | None, callback: int | None
     ) -> int:
-        fault = self.enter("HcsSetComputeSystemCallback")
-        if fault is not None and not fault.hang:
-            return fault.hresult
+        hr = self.sync_fault("HcsSetComputeSystemCallback")
+        if hr is not None:
+            return hr
         handle: SystemHandle = self._get(system, SystemHandle)
         with handle.cb_lock:
             if handle.callback:
@@ -1302,7 +1301,7 @@ class Simulator:
         work: Callable[[SystemHandle], tuple[str | None, Any]],
     ) -> int:
         handle: SystemHandle = self._get(system, SystemHandle)
-        op, fault = self._begin(function, operation, op_type, handle)
+        op, fault = self._begin(function, operation, handle)
         return self._launch(function, op, op_type, lambda: work(handle), fault, handle)
 
     def _set_state(self, record: dict[str, Any], state: str, **extra: Any) -> None:
@@ -1561,13 +1560,16 @@ class Simulator:
                 },
             }
         if "ProcessList" in types:
+            # The per-runtime index, copied under the lock: _spawn and _announce_exit change it.
+            with self._lock:
+                procs = list(self._runtime_procs.get(record["RuntimeId"], ()))
             props["ProcessList"] = [
                 {
                     "ProcessId": p.pid,
                     "ImageName": str(p.params.get("CommandLine", "")).split(" ")[0],
                 }
-                for p in self._processes.values()
-                if p.runtime_id == record["RuntimeId"] and not p.exited.is_set()
+                for p in procs
+                if not p.exited.is_set()
             ]
         if "TerminateOnLastHandleClosed" in types:
             props["TerminateOnLastHandleClosed"] = bool(record.get("TerminateOnLastHandleClosed"))
@@ -1605,7 +1607,7 @@ class Simulator:
         )
 
     def HcsEnumerateComputeSystems(self, query: str | None, operation: int | None) -> int:
-        op, fault = self._begin("HcsEnumerateComputeSystems", operation, OP_ENUMERATE)
+        op, fault = self._begin("HcsEnumerateComputeSystems", operation)
 
         def work() -> tuple[str | None, Any]:
             q = self._options(query, "SystemQuery", "query") or {}
@@ -1635,12 +1637,7 @@ class Simulator:
         identity: int | None,
     ) -> int:
         def work(h: SystemHandle) -> tuple[str | None, Any]:
-            try:
-                request = parse_hcs(
-                    configuration, "configuration", "ModifySettingRequest", self.max_schema_version
-                )
-            except SchemaError as exc:
-                raise _Failure(H.HCS_E_INVALID_JSON, f"configuration: {exc}") from None
+            request = self._document(configuration, "configuration", "ModifySettingRequest")
             record = self._live(h, "HcsModifyComputeSystem", H.HCS_E_INVALID_STATE, detail=True)
             if record["State"] not in ("Created", "Running"):
                 raise _Failure(
@@ -1747,7 +1744,7 @@ class Simulator:
         out: Any,
     ) -> int:
         handle: SystemHandle = self._get(system, SystemHandle)
-        op, fault = self._begin("HcsCreateProcess", operation, OP_CREATE_PROCESS, handle)
+        op, fault = self._begin("HcsCreateProcess", operation, handle)
         if not out:
             raise _Failure(H.E_INVALIDARG, "HcsCreateProcess: process out pointer is NULL")
         out[0] = None
@@ -1765,12 +1762,7 @@ class Simulator:
         out[0] = process_handle.handle
 
         def work() -> tuple[str | None, Any]:
-            try:
-                params = parse_hcs(
-                    parameters, "processParameters", "ProcessParameters", self.max_schema_version
-                )
-            except SchemaError as exc:
-                raise _Failure(H.HCS_E_INVALID_JSON, f"processParameters: {exc}") from None
+            params = self._document(parameters, "processParameters", "ProcessParameters")
             record = self._live(handle, "HcsCreateProcess", H.HCS_E_INVALID_STATE, detail=True)
             if record["State"] != "Running":
                 raise _Failure(
@@ -1856,7 +1848,7 @@ class Simulator:
                 if fd is not None:
                     self._close_tracked_fd(fd)
             raise _Failure(
-                0x8007010B, f"WorkingDirectory {cwd!r}: the directory name is invalid"
+                H.ERROR_DIRECTORY_HR, f"WorkingDirectory {cwd!r}: the directory name is invalid"
             ) from None
         state = guestmod.GuestState(fs, io, env, guestmod._normalize_guest(cwd), hostname, user)
         command_line = params.get("CommandLine") or " ".join(params.get("CommandArgs") or [])
@@ -1945,7 +1937,7 @@ class Simulator:
         work: Callable[[ProcessHandle], tuple[str | None, Any]],
     ) -> int:
         handle: ProcessHandle = self._get(process, ProcessHandle)
-        op, fault = self._begin(function, operation, op_type)
+        op, fault = self._begin(function, operation)
         return self._launch(function, op, op_type, lambda: work(handle), fault)
 
     @staticmethod
@@ -2014,12 +2006,7 @@ class Simulator:
         self, process: int | None, operation: int | None, settings: str | None
     ) -> int:
         def work(h: ProcessHandle) -> tuple[str | None, Any]:
-            try:
-                request = parse_hcs(
-                    settings, "settings", "ProcessModifyRequest", self.max_schema_version
-                )
-            except SchemaError as exc:
-                raise _Failure(H.HCS_E_INVALID_JSON, f"settings: {exc}") from None
+            request = self._document(settings, "settings", "ProcessModifyRequest")
             proc = self._started(h, "HcsModifyProcess")
             if proc.exited.is_set():
                 raise _Failure(H.HCS_E_PROCESS_ALREADY_STOPPED, "the process has already exited")
@@ -2043,9 +2030,9 @@ class Simulator:
     def HcsSetProcessCallback(
         self, process: int | None, options: int, context: int | None, callback: int | None
     ) -> int:
-        fault = self.enter("HcsSetProcessCallback")
-        if fault is not None and not fault.hang:
-            return fault.hresult
+        hr = self.sync_fault("HcsSetProcessCallback")
+        if hr is not None:
+            return hr
         handle: ProcessHandle = self._get(process, ProcessHandle)
         with handle.cb_lock:
             if handle.callback:
@@ -2220,7 +2207,8 @@ class Simulator:
         hr = self.sync_fault(function)
         if hr is None:
             return None
-        return hr & 0xFFFF if (hr >> 16) & 0x1FFF == 7 else H.ERROR_INVALID_PARAMETER
+        # A Win32 HRESULT carries its Win32 code in the low 16 bits (winerror.h HRESULT_CODE).
+        return hr & 0xFFFF if H.facility(hr) == H.FACILITY_WIN32 else H.ERROR_INVALID_PARAMETER
 
     def CreateVirtualDisk(
         self,
@@ -2339,11 +2327,8 @@ class Simulator:
     # ---- computestorage ----------------------------------------------------------------------
 
     def _layer_data(self, text: str | None, what: str) -> dict[str, Any]:
-        try:
-            value = parse_hcs(text, what, "LayerData", self.max_schema_version)
-        except SchemaError as exc:
-            raise _Failure(H.HCS_E_INVALID_JSON, f"{what}: {exc}") from None
-        return value  # type: ignore[no-any-return]
+        value: dict[str, Any] = self._document(text, what, "LayerData")
+        return value
 
     def HcsFormatWritableLayerVhd(self, handle: int | None) -> int:
         hr = self.sync_fault("HcsFormatWritableLayerVhd")

@@ -37,7 +37,6 @@ __all__ = [
     "HCS_PROCESS_INFORMATION",
     "VIRTUAL_STORAGE_TYPE",
     "abi_kind",
-    "signature",
 ]
 
 HRESULT = c_int32
@@ -252,11 +251,6 @@ EXPORTS: dict[tuple[str, str], Prototype] = {
     ("kernel32.dll", "CloseHandle"): (c_int32, (c_void_p,)),  # BOOL CloseHandle(HANDLE)
     ("ole32.dll", "CoTaskMemFree"): (None, (c_void_p,)),  # void CoTaskMemFree(LPVOID)
 }
-
-
-def signature(dll: str, name: str) -> Prototype:
-    """The declared ``(restype, argtypes)`` of ``dll!name`` (KeyError when not exported)."""
-    return EXPORTS[(dll.lower(), name)]
 
 
 _FUNC_BASE: type = ctypes.CFUNCTYPE(None).__bases__[0]  # ctypes._CFuncPtr

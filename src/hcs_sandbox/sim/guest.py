@@ -19,9 +19,8 @@ import re
 import select
 import shutil
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -223,7 +222,6 @@ class GuestState:
     user: str
     errorlevel: int = 0
     exited: bool = False
-    redirect_files: list[object] = field(default_factory=list)
 
 
 class _Redirect:
@@ -234,7 +232,6 @@ class _Redirect:
         self.out: Callable[[bytes], object] = io.write
         self.err: Callable[[bytes], object] = lambda data: io.write(data, err=True)
         self.stdin_data: bytes | None = None
-        self.files: list[object] = []
 
 
 def _split_top(line: str) -> list[tuple[str, str]]:
@@ -776,7 +773,3 @@ def seed_guest_fs(root: Path) -> None:
     """Create the folders a fresh Windows guest has."""
     for sub in ("Windows/System32", "Windows/Temp", "Users/WDAGUtilityAccount/Desktop"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-
-
-def monotonic() -> float:
-    return time.monotonic()

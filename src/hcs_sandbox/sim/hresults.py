@@ -21,6 +21,7 @@ ERROR_NOT_FOUND_HR = 0x80070490
 ERROR_NOT_SUPPORTED_HR = 0x80070032
 ERROR_FILE_EXISTS_HR = 0x80070050
 ERROR_TIMEOUT_HR = 0x800705B4
+ERROR_DIRECTORY_HR = 0x8007010B  # winerror.h: ERROR_DIRECTORY (267) as an HRESULT
 
 HCS_E_TERMINATED_DURING_START = 0x80370100
 HCS_E_INVALID_STATE = 0x80370105
@@ -62,6 +63,9 @@ ERROR_FILE_EXISTS = 80
 ERROR_INVALID_PARAMETER = 87
 ERROR_NOT_SUPPORTED = 50
 
+# winerror.h: the facility of HRESULTs that carry a Win32 error code (HRESULT_FROM_WIN32).
+FACILITY_WIN32 = 7
+
 # Guest process exit codes used by the simulator's guest (ntstatus.h).
 STATUS_CONTROL_C_EXIT = 0xC000013A
 
@@ -70,3 +74,8 @@ def signed(hr: int) -> int:
     """``hr`` as the signed int32 a ``c_int32`` return carries."""
     hr &= 0xFFFFFFFF
     return hr - 0x100000000 if hr & 0x80000000 else hr
+
+
+def facility(hr: int) -> int:
+    """winerror.h ``HRESULT_FACILITY(hr)``: ``(hr >> 16) & 0x1fff``."""
+    return (hr >> 16) & 0x1FFF

@@ -19,38 +19,32 @@ __all__ = ["FAKE_BASE_IMAGE_ID", "ensure_program_data"]
 #: The id of the fake base image folder (any GUID; Windows uses a random one per build).
 FAKE_BASE_IMAGE_ID = "134ac1c6-9de2-465e-9f16-570f0066c8a5"
 
-# What was made in this process, by (state dir, with_base_image): checked with one stat.
-_ROOTS: dict[tuple[str, bool], Path] = {}
-_KERNELS: dict[tuple[str, bool], str] = {}
+# What was made in this process, by state dir: (the ProgramData folder, the fake kernel's
+# path), checked with one stat of the kernel.
+_MADE: dict[str, tuple[Path, str]] = {}
 
 
-def ensure_program_data(state_dir: str | os.PathLike[str], *, with_base_image: bool = True) -> Path:
-    """Create (if missing) and return ``<state_dir>/ProgramData``.
-
-    ``with_base_image`` False leaves BaseImages out: "Windows Sandbox not installed".
-    """
-    key = (os.fspath(state_dir), with_base_image)
-    root = _ROOTS.get(key)
-    if root is not None and os.path.exists(_KERNELS[key] if with_base_image else root):
-        return root  # made earlier (one stat instead of the mkdirs below)
+def ensure_program_data(state_dir: str | os.PathLike[str]) -> Path:
+    """Create (if missing) and return ``<state_dir>/ProgramData``."""
+    key = os.fspath(state_dir)
+    made = _MADE.get(key)
+    if made is not None and os.path.exists(made[1]):
+        return made[0]  # made earlier (one stat instead of the mkdirs below)
     root = Path(state_dir) / "ProgramData"
-    root.mkdir(parents=True, exist_ok=True)
-    if with_base_image:
-        files = (
-            root
-            / "Microsoft"
-            / "Windows"
-            / "Containers"
-            / "BaseImages"
-            / FAKE_BASE_IMAGE_ID
-            / "BaseLayer"
-            / "Files"
-        )
-        system32 = files / "Windows" / "System32"
-        system32.mkdir(parents=True, exist_ok=True)
-        kernel = system32 / "ntoskrnl.exe"
-        if not kernel.exists():
-            kernel.write_bytes(b"MZ simulated kernel\n")
-        _KERNELS[key] = str(kernel)
-    _ROOTS[key] = root
+    files = (
+        root
+        / "Microsoft"
+        / "Windows"
+        / "Containers"
+        / "BaseImages"
+        / FAKE_BASE_IMAGE_ID
+        / "BaseLayer"
+        / "Files"
+    )
+    system32 = files / "Windows" / "System32"
+    system32.mkdir(parents=True, exist_ok=True)
+    kernel = system32 / "ntoskrnl.exe"
+    if not kernel.exists():
+        kernel.write_bytes(b"MZ simulated kernel\n")
+    _MADE[key] = (root, str(kernel))
     return root

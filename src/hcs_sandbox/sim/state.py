@@ -116,7 +116,6 @@ class StateStore:
         self._janitor: threading.Thread | None = None
         self._janitor_wake = threading.Event()
         self._tmp_seq = 0
-        self._grants_ready = False
 
     @property
     def root(self) -> Path:
@@ -307,12 +306,9 @@ class StateStore:
             os.close(fd)
 
     @staticmethod
-    def write_json(path: str | os.PathLike[str], value: Any, *, compact: bool = False) -> None:
+    def write_json(path: str | os.PathLike[str], value: Any) -> None:
         """Write ``value`` to ``path`` atomically (temporary file + ``os.replace``)."""
-        if compact:
-            data = json.dumps(value, separators=(",", ":")).encode()
-        else:
-            data = json.dumps(value, indent=1, sort_keys=True).encode()
+        data = json.dumps(value, indent=1, sort_keys=True).encode()
         folder = os.path.dirname(os.fspath(path))
         tmp = os.path.join(folder, f".tmp-{os.getpid()}-{threading.get_ident()}-{next(_sequence)}")
         try:
@@ -517,7 +513,7 @@ class StateStore:
 
         Raises ``FileNotFoundError`` when granting a path that does not exist.
         """
-        self._ensure_grants()
+        self._ensure()
         key = vm_id.lower()
         stripe = _grant_stripe(key)
         target = self._grant_file(stripe)
@@ -546,14 +542,14 @@ class StateStore:
     def granted(self, vm_id: str) -> list[str]:
         """The paths ``vm_id`` is granted (files or folders) that still count: the grant's
         file is still at its path.  Lock-free, like :meth:`read`."""
-        self._ensure_grants()
+        self._ensure()
         key = vm_id.lower()
         entries = self._grant_table(self._grant_file(_grant_stripe(key)))[0].get(key, {})
         return [p for p, ident in entries.items() if _same_file(p, ident)]
 
     def read_grants(self) -> dict[str, list[str]]:
         """Every VM's grants that still count (see :meth:`granted`): ``{vm id: [paths]}``."""
-        self._ensure_grants()
+        self._ensure()
         out: dict[str, list[str]] = {}
         for stripe in range(_GRANT_STRIPES):
             for vm, entries in self._grant_table(self._grant_file(stripe))[0].items():
@@ -578,30 +574,6 @@ class StateStore:
             if isinstance(vm, str) and isinstance(entries, dict)
         }
         return grants, checked if isinstance(checked, int) else 0
-
-    def _ensure_grants(self) -> None:
-        """Once per process: move grants of an older simulator (one ``grants.json`` holding
-        ``{vm id: [paths]}``) into the grant files, with the identity of the files now at
-        those paths."""
-        if self._grants_ready:
-            return
-        self._ensure()
-        legacy = f"{self._root_text}{os.sep}grants.json"
-        if os.path.exists(legacy):
-            try:
-                old = self._read_at(legacy)
-            except (OSError, ValueError):
-                old = None
-            self._grants_ready = True  # grant() below must not migrate again
-            if isinstance(old, dict):
-                for vm, paths in old.items():
-                    for path in paths if isinstance(paths, list) else ():
-                        if isinstance(vm, str) and isinstance(path, str):
-                            with contextlib.suppress(OSError):
-                                self.grant(vm, path, True)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(legacy)
-        self._grants_ready = True
 
     def read_file(self, name: str) -> Any:
         """The JSON value of ``<root>/name``, or None when missing or unreadable."""
