@@ -223,7 +223,12 @@ class ExecTimeoutError(HcsSandboxError):
 
 FACILITY_HCS = 0x037  # HCS_E_*  (HCSHResult.md)
 FACILITY_HCN = 0x03B  # HCN_E_*  (HCNHResult.md)
-FACILITY_WIN32 = 0x007
+FACILITY_WIN32 = 0x007  # winerror.h FACILITY_WIN32
+
+# HRESULTs the hcs layer raises or compares by name (each is also in the tables below).
+E_HANDLE = 0x80070006  # winerror.h: HRESULT_FROM_WIN32(ERROR_INVALID_HANDLE)
+ERROR_INVALID_DATA_HR = 0x8007000D  # winerror.h: HRESULT_FROM_WIN32(ERROR_INVALID_DATA)
+HCS_E_OPERATION_TIMEOUT = 0x80370118  # HCSHResult.md
 
 # HCS_E_* codes, HCSHResult.md.  Key: the low 16 bits ("code") in facility 0x037.
 HCS_CODES: dict[int, str] = {
@@ -351,8 +356,9 @@ def _facility(hr: int) -> int:
     return (hr >> 16) & 0x1FFF
 
 
-def _is_failure(hr: int) -> bool:
-    # Both the HRESULT severity bit (0x8xxxxxxx) and NTSTATUS-style 0xCxxxxxxx.
+def failed(hr: int) -> bool:
+    """``FAILED(hr)`` (winerror.h): the severity bit of the 32-bit value is set (also true
+    for NTSTATUS-style 0xCxxxxxxx values)."""
     return bool(hr & 0x80000000)
 
 
@@ -362,7 +368,7 @@ def hresult_name(hr: int) -> str | None:
     Facility 0x037 matches in both its ``0x8037xxxx`` and ``0xC037xxxx`` forms.
     """
     hr = normalize_hresult(hr)
-    if not _is_failure(hr):
+    if not failed(hr):
         return "S_OK" if hr == 0 else None
     code = hr & 0xFFFF
     facility = _facility(hr)
@@ -376,7 +382,7 @@ def hresult_name(hr: int) -> str | None:
 def win32_error(hr: int) -> int | None:
     """The Win32 error code inside a ``0x8007xxxx`` HRESULT (hcsshim interop.go), else None."""
     hr = normalize_hresult(hr)
-    if _is_failure(hr) and _facility(hr) == FACILITY_WIN32:
+    if failed(hr) and _facility(hr) == FACILITY_WIN32:
         return hr & 0xFFFF
     return None
 

@@ -23,7 +23,6 @@ __all__ = [
     "HRESULT_FROM_WIN32",
     "check",
     "dumps",
-    "failed",
     "native",
     "optional_json",
     "wbuf",
@@ -79,11 +78,6 @@ def native(dll: str, name: str) -> NativeFunction:
         ) from exc
 
 
-def failed(hr: int) -> bool:
-    """``FAILED(hr)``: the severity bit of the 32-bit value is set (winerror.h)."""
-    return bool(hr & 0x80000000)
-
-
 def HRESULT_FROM_WIN32(code: int) -> int:
     """``HRESULT_FROM_WIN32`` (winerror.h): ``0x8007xxxx`` for a non-zero Win32 error."""
     code &= 0xFFFFFFFF
@@ -102,7 +96,7 @@ def check(
 ) -> None:
     """Raise the error-tree exception for ``hr`` when it is a failure; return otherwise."""
     hr &= 0xFFFFFFFF
-    if failed(hr):
+    if errors.failed(hr):
         raise errors.error_from_hresult(
             hr,
             function=function,
@@ -134,7 +128,7 @@ def optional_json(text: str | None, *, function: str) -> Any:
     except ValueError as exc:
         raise errors.HcsError(
             f"{function} returned a document that is not JSON: {text[:200]!r}",
-            hresult=0x8007000D,  # ERROR_INVALID_DATA
+            hresult=errors.ERROR_INVALID_DATA_HR,
             function=function,
             remedy="this is a bug in hcs-sandbox or HCS; please report it",
         ) from exc

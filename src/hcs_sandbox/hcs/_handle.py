@@ -18,13 +18,13 @@ from types import TracebackType
 from typing import TypeVar
 
 from hcs_sandbox import errors
+from hcs_sandbox.errors import E_HANDLE
 from hcs_sandbox.hcs._log import get_logger
 
 __all__ = ["ClosingContext", "HandleGuard"]
 
 _log = get_logger("hcs_sandbox.hcs")  # logging is imported on first use
 
-E_HANDLE = 0x80070006  # ERROR_INVALID_HANDLE as an HRESULT (winerror.h; hcsshim errors.go)
 
 _Self = TypeVar("_Self", bound="ClosingContext")
 

@@ -19,6 +19,7 @@ import ctypes
 import threading
 
 from hcs_sandbox import errors
+from hcs_sandbox.errors import E_HANDLE, HCS_E_OPERATION_TIMEOUT
 from hcs_sandbox.hcs import events
 from hcs_sandbox.hcs._call import check, native, optional_json
 from hcs_sandbox.hcs._handle import ClosingContext, HandleGuard
@@ -42,9 +43,7 @@ __all__ = ["EventSink", "Watch", "Watched", "set_event_callback", "wait_native_e
 
 _log = get_logger("hcs_sandbox.hcs")
 
-HCS_E_OPERATION_TIMEOUT = 0x80370118  # HCSHResult.md
 HCS_E_SERVICE_DISCONNECT = 0x8037011E  # HCSHResult.md
-E_HANDLE = 0x80070006  # winerror.h ERROR_INVALID_HANDLE
 
 
 def __getattr__(name: str) -> Any:

@@ -94,7 +94,7 @@ def _parse_ids(text: str | None, function: str) -> list[str]:
     if not isinstance(value, list):
         raise errors.HcnError(
             f"{function} returned {type(value).__name__}, not a JSON array of ids",
-            hresult=0x8007000D,  # ERROR_INVALID_DATA
+            hresult=errors.ERROR_INVALID_DATA_HR,
             function=function,
         )
     return [str(item) for item in value]
@@ -142,7 +142,7 @@ class _HcnObject(ClosingContext):
     def handle(self) -> int:
         if not self._finalizer.alive:
             raise errors.error_from_hresult(
-                0x80070006,  # E_HANDLE (winerror.h)
+                errors.E_HANDLE,
                 function=f"Hcn{self._kind.capitalize()}",
                 context=f"using HCN {self._kind} {self._id} after it was closed",
                 hcn=True,

@@ -37,9 +37,11 @@ from typing import Any
 
 from hcs_sandbox import errors
 from hcs_sandbox._frozen import Frozen
-from hcs_sandbox.hcs._call import check, dumps, failed, native, wbuf
+from hcs_sandbox.errors import HCS_E_OPERATION_TIMEOUT, failed
+from hcs_sandbox.hcs._call import check, dumps, native, wbuf
 from hcs_sandbox.hcs._handle import HandleGuard
 from hcs_sandbox.hcs._log import get_logger
+from hcs_sandbox.native.types import INFINITE  # never used for our own waits
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -59,9 +61,7 @@ _log = get_logger("hcs_sandbox.hcs")  # logging is imported on first use
 # (src/platform/backends/hyperv_api/hcs/hyperv_hcs_api_wrapper.cpp / hyperv_hcs_wrapper.cpp).
 DEFAULT_TIMEOUT = 240.0
 
-HCS_E_OPERATION_TIMEOUT = 0x80370118  # HCSHResult.md
 E_OUTOFMEMORY = 0x8007000E  # winerror.h; HcsCreateOperation returns NULL on allocation failure
-INFINITE = 0xFFFFFFFF  # winbase.h; never used for our own waits
 _REAP_SLICE_MS = 500
 
 

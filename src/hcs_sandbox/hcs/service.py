@@ -64,7 +64,7 @@ def supported_schema_versions() -> list[tuple[int, int]]:
     if not isinstance(properties, list):
         raise errors.HcsError(
             "HcsGetServiceProperties returned no 'Properties' list for the Basic query",
-            hresult=0x8007000D,  # ERROR_INVALID_DATA
+            hresult=errors.ERROR_INVALID_DATA_HR,
             function="HcsGetServiceProperties",
             remedy="this host's HCS answered in an unknown format; please report it",
         )

@@ -362,7 +362,7 @@ def enumerate_compute_systems(
     if not isinstance(value, list):
         raise errors.HcsError(
             f"HcsEnumerateComputeSystems returned {type(value).__name__}, not a JSON array",
-            hresult=0x8007000D,
+            hresult=errors.ERROR_INVALID_DATA_HR,
             function="HcsEnumerateComputeSystems",
         )
     return [item for item in value if isinstance(item, dict)]
