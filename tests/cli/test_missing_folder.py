@@ -56,3 +56,16 @@ def test_plan_does_not_check_host_folders(cli: Cli, tmp_path: Path) -> None:
     wsb.write_text(WSB.format(host="C:\\Users\\someone\\tools"), encoding="utf-8")
     result = cli("plan", str(wsb), "--json")
     assert result.code == 0, result.err
+
+
+def test_missing_base_path_is_bad_input(cli: Cli, cli_env: CliEnv, tmp_path: Path) -> None:
+    """A ``--base`` path that does not exist is the user's input: exit 2 (not 1, an HCS or
+    storage failure), one line, nothing made."""
+    for base in (f"vhdx:{tmp_path / 'missing.vhdx'}", f"image:{tmp_path / 'no-image'}"):
+        for verb in ("run", "create"):
+            result = cli(verb, "--base", base)
+            assert result.code == 2, result.err
+            errors = [line for line in result.err_lines if line.startswith("hcs-sandbox: error:")]
+            assert len(errors) == 1, result.err
+            assert "cannot be used" in errors[0]
+    _nothing_made(cli, cli_env)

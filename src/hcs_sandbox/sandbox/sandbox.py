@@ -286,10 +286,12 @@ class Sandbox:
         from hcs_sandbox.sandbox import storage
 
         state = _state_dir(state_dir)
-        # Cheap checks first, before anything is reserved.
+        # Cheap checks first, before anything is reserved.  The spec's own paths first (a
+        # missing mapped folder or base path is bad input: SpecError, exit 2), then what the
+        # host has (the Windows Sandbox base image: StorageError).
+        spec.check_host_paths()
         _notify(progress, "checking the base image")
         base = storage.resolve_base(spec.base.kind, spec.base.path)
-        spec.check_host_paths()  # every mapped folder exists and is a folder (SpecError)
         import uuid
 
         from hcs_sandbox.sandbox import paths
