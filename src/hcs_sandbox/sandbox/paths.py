@@ -11,6 +11,7 @@ The state directory holds the state database and one folder per sandbox::
             saved.vmrs                              memory saved to a file (save/restore)
             sandbox.log                             lifecycle log (Sandbox.logs)
             logs/guest/                             logon command output (logon.py)
+            transfer/                               cp's transfer share (files.py)
         templates/<id>/                             template files (save-as-template, pools)
 
 Where it is (:func:`state_dir`), first match wins:
