@@ -109,6 +109,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ACTIVE_STATES",
     "KINDS",
+    "LIVE_STATES",
     "MIGRATIONS",
     "NAME_PATTERN",
     "SCHEMA_VERSION",
@@ -136,6 +137,8 @@ STATES: Final = (
 )
 #: States shown by ``list(all=False)`` (like ``docker ps`` without ``-a``).
 ACTIVE_STATES: Final = ("running", "paused")
+#: States in which a sandbox's compute system (and endpoint) should exist.
+LIVE_STATES: Final = ("created", "running", "paused")
 #: ``sandbox``: a user's sandbox; ``template``: a system saved as a template to clone from;
 #: ``pool``: a warm-pool member not yet handed out.
 KINDS: Final = ("sandbox", "template", "pool")
@@ -741,22 +744,33 @@ class Store:
                 if entry.closed:  # closed by another thread meanwhile: take the current one
                     continue
                 conn = entry.conn
-                # data_version first: a commit by another process after it (a migration,
-                # say) changes it, so the next Store() checks the schema again.
-                seen = self._data_version(conn)
+                # Opening (and migrating a new database) may meet another process that is
+                # making the same database (before WAL, readers are blocked too): here
+                # sqlite itself waits, up to the whole timeout, not one busy slice.
                 try:
-                    version = self._schema_version(conn)
-                except sqlite3.Error as exc:
-                    self._discard(entry)
-                    raise self._error(exc, "open") from exc
-                if version != SCHEMA_VERSION:
+                    conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+                    # data_version first: a commit by another process after it (a
+                    # migration, say) changes it, so the next Store() checks again.
+                    seen = self._data_version(conn)
                     try:
-                        self._prepare(conn)
-                    except BaseException:
+                        version = self._schema_version(conn)
+                    except sqlite3.Error as exc:
                         self._discard(entry)
-                        raise
-                entry.schema_ok = seen
-                return
+                        raise self._error(exc, "open") from exc
+                    if version != SCHEMA_VERSION:
+                        try:
+                            self._prepare(conn)
+                        except BaseException:
+                            self._discard(entry)
+                            raise
+                    entry.schema_ok = seen
+                    return
+                finally:
+                    if not entry.closed:
+                        try:
+                            conn.execute(f"PRAGMA busy_timeout = {_BUSY_SLICE_MS}")
+                        except sqlite3.Error:
+                            pass
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -919,8 +933,11 @@ class Store:
             # survives the process crashing (it is in the OS's page cache); only an OS
             # crash or power loss may lose the last commits -- never corrupt the database.
             # (https://www.sqlite.org/pragma.html#pragma_synchronous, sqlite.org/wal.html)
-            conn.execute(f"PRAGMA busy_timeout = {_BUSY_SLICE_MS}")
+            # connect(timeout=) set the whole timeout as the busy timeout: the first
+            # statement reads the schema, which another process making the database may
+            # hold for a while.  Then the short slice (see _BUSY_SLICE_MS).
             conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_SLICE_MS}")
         except sqlite3.Error as exc:
             conn.close()
             raise self._error(exc, "open") from exc
