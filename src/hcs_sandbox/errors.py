@@ -189,6 +189,8 @@ class SchemaError(HcsSandboxError, ValueError):
 class HcsUnavailableError(HcsSandboxError, OSError):
     """HCS (or one of its DLLs or exports) is not available on this host."""
 
+    exit_code = 3
+
 
 class ExecTimeoutError(HcsSandboxError):
     """A command in a sandbox did not finish within its timeout (``exec --timeout``).
@@ -428,6 +430,8 @@ class InvalidStateError(HcsError):
 
 class OperationTimeoutError(HcsError):
     """HCS_E_OPERATION_TIMEOUT or HCS_E_CONNECTION_TIMEOUT."""
+
+    exit_code = 124
 
 
 class ServiceNotAvailableError(HcsError):

@@ -281,15 +281,17 @@ def test_status_text() -> None:
 
 
 def test_prune_describe() -> None:
-    report = {
-        "dry_run": False,
-        "systems": ["abc"],
-        "records": ["web (123)"],
-        "marked_stopped": ["p (9)"],
-        "endpoints": [],
-        "files": ["/s/x"],
-        "failures": ["boom"],
-    }
+    from hcs_sandbox.sandbox.maintenance import PruneReport
+
+    report = PruneReport(
+        dry_run=False,
+        systems=["abc"],
+        records=["web (123)"],
+        marked_stopped=["p (9)"],
+        endpoints=[],
+        files=["/s/x"],
+        failures=["boom"],
+    )
     assert describe(report, dry_run=False) == [
         "removed file: /s/x",
         "marked stopped: p (9)",

@@ -103,7 +103,7 @@ def test_exec_stopped_sandbox(cli: Cli) -> None:
 def test_host_exit_code_mapping() -> None:
     import sys
 
-    from hcs_sandbox.cli.exec_ import host_exit_code
+    from hcs_sandbox.cli.common import host_exit_code
 
     assert host_exit_code(0) == 0
     assert host_exit_code(255) == 255

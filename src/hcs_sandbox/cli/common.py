@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
     from typing import Any
 
-    from hcs_sandbox.errors import HcsSandboxError
     from hcs_sandbox.sandbox.sandbox import Sandbox
     from hcs_sandbox.sandbox.spec import SandboxSpec
 
@@ -29,11 +28,13 @@ __all__ = [
     "add_spec_options",
     "each_sandbox",
     "error_line",
+    "host_exit_code",
     "is_simulated",
     "parse_base",
     "parse_key_value",
     "parse_map",
     "parse_publish",
+    "parse_unpublish",
     "seconds",
     "seconds_or_zero",
     "spec_and_warnings",
@@ -213,15 +214,31 @@ def parse_map(text: str) -> tuple[str, str, bool]:
     return host, guest, read_only
 
 
-def _port(text: str, whole: str) -> int:
+_PUBLISH_ALLOWED = "HOST:GUEST[/tcp|/udp] with ports 1-65535, e.g. 8080:80"
+_UNPUBLISH_ALLOWED = "HOST[/tcp|/udp] with a port 1-65535, e.g. 8080 or 5353/udp"
+
+
+def _port(text: str, whole: str, *, option: str = "--publish") -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
         raise _spec_error(
-            f"invalid --publish {whole!r}: {text!r} is not a port number",
+            f"invalid {option} {whole!r}: {text!r} is not a port number",
             field="ports",
             value=whole,
-            allowed="HOST:GUEST[/tcp|/udp] with ports 1-65535, e.g. 8080:80",
+            allowed=_PUBLISH_ALLOWED if option == "--publish" else _UNPUBLISH_ALLOWED,
         )
     return int(text)
+
+
+def _protocol(text: str, whole: str, *, option: str, allowed: str) -> str:
+    protocol = (text or "tcp").lower()
+    if protocol not in {"tcp", "udp"}:
+        raise _spec_error(
+            f"invalid {option} {whole!r}: protocol {protocol!r} is not tcp or udp",
+            field="ports",
+            value=whole,
+            allowed=allowed,
+        )
+    return protocol
 
 
 def parse_publish(text: str) -> tuple[int, int, str]:
@@ -230,25 +247,28 @@ def parse_publish(text: str) -> tuple[int, int, str]:
     >>> parse_publish("8080:80/udp")
     (8080, 80, 'udp')
     """
-    body, _, protocol = text.partition("/")
-    protocol = (protocol or "tcp").lower()
-    allowed = "HOST:GUEST[/tcp|/udp] with ports 1-65535, e.g. 8080:80"
-    if protocol not in {"tcp", "udp"}:
-        raise _spec_error(
-            f"invalid --publish {text!r}: protocol {protocol!r} is not tcp or udp",
-            field="ports",
-            value=text,
-            allowed=allowed,
-        )
+    body, _, proto = text.partition("/")
+    protocol = _protocol(proto, text, option="--publish", allowed=_PUBLISH_ALLOWED)
     host, sep, guest = body.partition(":")
     if not sep:
         raise _spec_error(
             f"invalid --publish {text!r}: expected HOST:GUEST",
             field="ports",
             value=text,
-            allowed=allowed,
+            allowed=_PUBLISH_ALLOWED,
         )
     return _port(host, text), _port(guest, text), protocol
+
+
+def parse_unpublish(text: str) -> tuple[int, str]:
+    """``HOST[/tcp|/udp]`` (``port --unpublish``) → ``(host_port, protocol)``.
+
+    >>> parse_unpublish("5353/udp")
+    (5353, 'udp')
+    """
+    body, _, proto = text.partition("/")
+    protocol = _protocol(proto, text, option="--unpublish", allowed=_UNPUBLISH_ALLOWED)
+    return _port(body, text, option="--unpublish"), protocol
 
 
 def parse_key_value(text: str, *, option: str) -> tuple[str, str]:
@@ -416,20 +436,20 @@ def spec_and_warnings(
 # ------------------------------------------------------------------------------ running
 
 
-def error_line(exc: BaseException) -> None:
-    """Print one error line for ``exc`` on stderr, the way the framework does."""
-    text = " ".join(str(exc).split())
-    print(f"hcs-sandbox: error: {text}", file=sys.stderr)
+def error_line(what: BaseException | str, *, kind: str = "error") -> None:
+    """Print ``what`` (an exception or a message) as one ``hcs-sandbox: error: ...`` line on
+    stderr, its whitespace (newlines included) collapsed; ``kind`` replaces ``error``."""
+    text = " ".join(str(what).split())
+    print(f"hcs-sandbox: {kind}: {text}", file=sys.stderr)
 
 
-def _exit_code_of(exc: HcsSandboxError) -> int:
-    from hcs_sandbox.errors import HcsUnavailableError, OperationTimeoutError
-
-    if isinstance(exc, HcsUnavailableError):
-        return 3
-    if isinstance(exc, OperationTimeoutError):
-        return 124
-    return exc.exit_code
+def host_exit_code(code: int) -> int:
+    """The exit status this process can return for a guest exit code (``exec``,
+    ``run -- COMMAND``): the full 32-bit code on Windows; elsewhere 0-255 as is, else 1
+    (POSIX exit statuses have 8 bits)."""
+    if sys.platform == "win32":
+        return code & 0xFFFFFFFF
+    return code if 0 <= code <= 255 else 1
 
 
 def each_sandbox(
@@ -459,7 +479,7 @@ def each_sandbox(
             raise
         except HcsSandboxError as exc:
             error_line(exc)
-            codes.add(_exit_code_of(exc))
+            codes.add(exc.exit_code)
             continue
         if on_done is not None:
             on_done(name, sandbox, result)

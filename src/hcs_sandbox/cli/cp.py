@@ -11,22 +11,21 @@ that would escape; 1 the copy failed; 3 HCS unavailable.
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Any
-
-# A sandbox reference: a name or id (spec.py name rule, ids are hex and '-') then ':'.
-_REF = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,62}):(.*)$", re.S)
 
 
 def parse_location(text: str) -> tuple[str | None, str]:
     """``(sandbox, path)`` for ``NAME:PATH``; ``(None, path)`` for a host path.
 
-    A single letter followed by ``:\\`` or ``:/`` (or alone with ``:``) is a drive letter.
+    ``NAME`` follows the sandbox name rule (:data:`store.NAME_PATTERN`; ids are hex and
+    ``-``, which it also accepts).  A single letter followed by ``:\\`` or ``:/`` (or alone
+    with ``:``) is a drive letter.
     """
-    match = _REF.match(text)
-    if not match:
+    from hcs_sandbox.sandbox.store import NAME_PATTERN
+
+    name, sep, path = text.partition(":")
+    if not sep or not NAME_PATTERN.fullmatch(name):
         return None, text
-    name, path = match.group(1), match.group(2)
     if len(name) == 1 and (path == "" or path[:1] in ("\\", "/")):
         return None, text  # C:\x, C:/x, C:
     return name, path
@@ -80,11 +79,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from hcs_sandbox.cli.output import print_json
+    from hcs_sandbox.cli.output import notice_if_simulated, print_json, with_simulated
     from hcs_sandbox.sandbox.sandbox import Sandbox
 
     direction, name, guest, host = parse_cp_args(args.source, args.destination)
     sandbox = Sandbox.get(name)
+    notice_if_simulated(sandbox.simulated)
     try:
         if direction == "in":
             sandbox.copy_in(host, guest)
@@ -93,12 +93,11 @@ def handle(args: argparse.Namespace) -> int:
     finally:
         sandbox.close()
     if args.json:
-        print_json(
-            {
-                "sandbox": sandbox.name,
-                "direction": direction,
-                "guest_path": guest,
-                "host_path": host,
-            }
-        )
+        out = {
+            "sandbox": sandbox.name,
+            "direction": direction,
+            "guest_path": guest,
+            "host_path": host,
+        }
+        print_json(with_simulated(out, sandbox.simulated))
     return 0

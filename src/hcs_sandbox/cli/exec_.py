@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -76,23 +77,46 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     add_global_options(parser, suppress=True)
     parser.set_defaults(handler=handle)
+    _keep_separator(parser)
     return parser
 
 
-def host_exit_code(code: int) -> int:
-    """The exit status this process can return for a guest exit code."""
-    if sys.platform == "win32":
-        return code & 0xFFFFFFFF
-    return code if 0 <= code <= 255 else 1
+def _keep_separator(parser: argparse.ArgumentParser) -> None:
+    """Keep the first ``--`` in ``command`` (argparse drops it before a REMAINDER), so that
+    :func:`_command` tells ``NAME -- -x`` (a guest word) from ``NAME -x`` (an option written
+    after NAME)."""
+    original = parser.parse_known_args
+
+    def parse_known_args(
+        args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        words = list(sys.argv[1:] if args is None else args)
+        after: list[str] | None = None
+        if "--" in words:
+            cut = words.index("--")
+            words, after = words[:cut], words[cut + 1 :]
+        ns, extra = original(words, namespace)
+        if after is not None:
+            ns.command = [*ns.command, "--", *after]
+        return ns, extra
+
+    setattr(parser, "parse_known_args", parse_known_args)  # noqa: B010 - instance override
 
 
 def _command(args: argparse.Namespace) -> list[str]:
+    from hcs_sandbox.errors import SpecError
+
     words = list(args.command)
     if words and words[0] == "--":
         words = words[1:]
+    elif words and words[0].startswith("-"):
+        raise SpecError(
+            f"option {words[0]!r} after NAME: options go before NAME",
+            field="command",
+            value=words[0],
+            remedy="hcs-sandbox exec [OPTIONS] NAME -- COMMAND",
+        )
     if not words:
-        from hcs_sandbox.errors import SpecError
-
         raise SpecError(
             "no command given",
             field="command",
@@ -129,12 +153,13 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def _run_json(sandbox: Any, words: list[str], env: dict[str, str], args: argparse.Namespace) -> int:
-    from hcs_sandbox.cli.output import print_json
+    from hcs_sandbox.cli.common import host_exit_code
+    from hcs_sandbox.cli.output import print_json, with_simulated
 
     result = sandbox.exec(
         words, timeout=args.timeout, env=env or None, workdir=args.workdir, user=args.user
     )
-    print_json(result.to_dict())
+    print_json(with_simulated(result.to_dict(), sandbox.simulated))
     return host_exit_code(result.exit_code)
 
 
@@ -148,7 +173,7 @@ def _console_size() -> tuple[int, int]:
 def _run_streaming(
     sandbox: Any, words: list[str], env: dict[str, str], args: argparse.Namespace
 ) -> int:
-    from hcs_sandbox import errors
+    from hcs_sandbox.cli.common import host_exit_code
 
     proc: GuestProcess = sandbox.spawn(
         words,
@@ -166,10 +191,7 @@ def _run_streaming(
         else:
             proc.close_stdin()
         try:
-            code = _pump(proc, args.timeout)
-        except errors.ExecTimeoutError as exc:
-            print(f"hcs-sandbox: error: {' '.join(str(exc).split())}", file=sys.stderr)
-            return 124
+            code = _pump(proc, args.timeout)  # ExecTimeoutError: main says so and exits 124
         except KeyboardInterrupt:
             _interrupt(proc)
             print("hcs-sandbox: interrupted; the guest process was stopped", file=sys.stderr)

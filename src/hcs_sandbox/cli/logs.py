@@ -40,6 +40,7 @@ def handle(args: argparse.Namespace) -> int:
 
     from hcs_sandbox.cli.output import notice_if_simulated
     from hcs_sandbox.sandbox.sandbox import Sandbox
+    from hcs_sandbox.sandbox.store import LIVE_STATES
 
     sandbox = Sandbox.get(args.name)
     notice_if_simulated(sandbox.simulated)
@@ -51,7 +52,8 @@ def handle(args: argparse.Namespace) -> int:
             return 0
         try:
             while True:
-                running = sandbox.state in ("running", "paused", "creating", "created")
+                state = sandbox.state
+                running = state in LIVE_STATES or state == "creating"
                 time.sleep(max(0.05, args.interval))
                 current = sandbox.logs()
                 # A rewritten log (not an extension of what was shown) is printed again.

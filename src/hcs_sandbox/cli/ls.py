@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 _FILTER_KEYS = ("label", "name", "state")
-_LIVE = ("created", "running", "paused")
 
 #: The options :func:`register` declares, for the CLI's fast path
 #: (:func:`hcs_sandbox.cli.main.fast_parse`: a plain ``ls -a --json`` is parsed without
@@ -162,7 +161,9 @@ def _gone(records: list[Any]) -> set[str]:
     longer exists: ONE ``HcsEnumerateComputeSystems`` (``{"Owners": ["hcs-sandbox"]}``,
     SystemQuery: SchemaReference.md) and a set lookup per record, so ``ls`` stays O(n)
     with many records.  No live record: no HCS call at all."""
-    live = [r for r in records if r.state in _LIVE]
+    from hcs_sandbox.sandbox.store import LIVE_STATES
+
+    live = [r for r in records if r.state in LIVE_STATES]
     if not live:
         return set()
     # The cli layer calls the sandbox layer only (tests/test_layers.py): the one-enumeration

@@ -330,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
     debug = bool(getattr(args, "debug", False))
     handler = args.handler
-    from hcs_sandbox.errors import HcsSandboxError, HcsUnavailableError, OperationTimeoutError
+    from hcs_sandbox.errors import HcsSandboxError
 
     try:
         _configure(args)
@@ -344,11 +344,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-        print(f"hcs-sandbox: error: {_one_line(str(exc))}", file=sys.stderr)
-        if isinstance(exc, HcsUnavailableError):
-            return EXIT_UNAVAILABLE
-        if isinstance(exc, OperationTimeoutError):
-            return EXIT_TIMEOUT
+        from hcs_sandbox.cli.common import error_line
+
+        error_line(exc)
         return exc.exit_code
     except BrokenPipeError:
         # stdout closed early (e.g. piped into head): not an error worth a traceback.
@@ -356,16 +354,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the last guard: never a bare traceback for users
         if debug:
             raise
-        print(
-            f"hcs-sandbox: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+        from hcs_sandbox.cli.common import error_line
+
+        error_line(
+            f"{type(exc).__name__}: {exc} "
             "(this is a bug; run again with --debug and report the traceback)",
-            file=sys.stderr,
+            kind="internal error",
         )
         return EXIT_FAILURE
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def run() -> NoReturn:  # pragma: no cover - console-script shim

@@ -45,21 +45,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _parse_host(text: str) -> tuple[int, str]:
-    from hcs_sandbox.cli.common import parse_publish
-
-    port, _, protocol = text.partition("/")
-    host, _guest, proto = parse_publish(f"{port}:1/{protocol or 'tcp'}")
-    return host, proto
-
-
 def handle(args: argparse.Namespace) -> int:
-    from hcs_sandbox.cli.common import parse_publish
-    from hcs_sandbox.cli.output import notice_if_simulated, print_json
+    from hcs_sandbox.cli.common import parse_publish, parse_unpublish
+    from hcs_sandbox.cli.output import notice_if_simulated, print_json, with_simulated
     from hcs_sandbox.sandbox.sandbox import Sandbox
 
     adds = [parse_publish(p) for p in args.publish]
-    removes = [_parse_host(p) for p in args.unpublish]
+    removes = [parse_unpublish(p) for p in args.unpublish]
     with Sandbox.get(args.name) as sandbox:
         notice_if_simulated(sandbox.simulated)
         for host, protocol in removes:
@@ -68,14 +60,8 @@ def handle(args: argparse.Namespace) -> int:
             sandbox.publish(host, guest, protocol)
         ports = sandbox.ports()
         if args.json:
-            print_json(
-                {
-                    "name": sandbox.name,
-                    "ip": sandbox.ip,
-                    "ports": [p.to_dict() for p in ports],
-                    **({"simulated": True} if sandbox.simulated else {}),
-                }
-            )
+            out = {"name": sandbox.name, "ip": sandbox.ip, "ports": [p.to_dict() for p in ports]}
+            print_json(with_simulated(out, sandbox.simulated))
             return 0
         for p in ports:
             sys.stdout.write(f"{p.host_port}/{p.protocol} -> {p.guest_port}/{p.protocol}\n")

@@ -12,7 +12,10 @@ Exit codes: 0 ok (also when there was nothing to do); 1 something could not be r
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hcs_sandbox.sandbox.maintenance import PruneReport
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -32,60 +35,38 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-_WHAT = {
-    "systems": "compute system",
-    "records": "record",
-    "endpoints": "endpoint",
-    "files": "file",
-}
+#: The :class:`PruneReport` lists :func:`describe` shows, with what introduces each item
+#: (done, and with ``--dry-run``).
+_LINES = (
+    ("endpoints", "removed endpoint", "would remove endpoint"),
+    ("files", "removed file", "would remove file"),
+    ("marked_stopped", "marked stopped", "would mark stopped"),
+    ("records", "removed record", "would remove record"),
+    ("systems", "removed compute system", "would remove compute system"),
+)
 
 
-def describe(report: dict[str, Any], *, dry_run: bool) -> list[str]:
-    """Human lines for a prune report dict: one per item (``removed record: web (id)``).
-
-    Known keys get a readable noun; any other list (a newer report field) is shown by its key.
-    ``failures``/``errors`` are kept apart (see :func:`_errors`).
-    """
-    removed = "would remove" if dry_run else "removed"
+def describe(report: PruneReport, *, dry_run: bool) -> list[str]:
+    """Human lines for a prune report, one per item (``removed record: web (id)``);
+    ``report.failures`` are not among them (they are error lines)."""
     lines: list[str] = []
-    for key in sorted(report):
-        value = report[key]
-        if key in {"errors", "failures", "failed"} or not isinstance(value, list):
-            continue
-        if key == "marked_stopped":
-            head = "would mark stopped" if dry_run else "marked stopped"
-        else:
-            head = f"{removed} {_WHAT.get(key, key.replace('_', ' '))}"
-        for item in value:
-            if isinstance(item, dict):
-                text = " ".join(f"{k}={v}" for k, v in sorted(item.items()))
-            else:
-                text = str(item)
-            lines.append(f"{head}: {text}")
+    for field, done, would in _LINES:
+        head = would if dry_run else done
+        lines.extend(f"{head}: {item}" for item in getattr(report, field))
     return lines
-
-
-def _errors(report: dict[str, Any]) -> list[str]:
-    out: list[str] = []
-    for key in ("errors", "failures", "failed"):
-        value = report.get(key)
-        if isinstance(value, list):
-            out.extend(str(v) for v in value)
-    return out
 
 
 def handle(args: argparse.Namespace) -> int:
     import sys
 
-    from hcs_sandbox.cli.common import is_simulated, with_simulated
+    from hcs_sandbox.cli.common import error_line, is_simulated, with_simulated
     from hcs_sandbox.cli.output import notice_if_simulated, print_json
     from hcs_sandbox.sandbox import maintenance
 
     simulated = is_simulated()
     dry_run = bool(args.dry_run)
     if not dry_run and not args.force and sys.stdin.isatty() and not args.json:
-        preview = maintenance.prune(dry_run=True).to_dict()
-        lines = describe(preview, dry_run=True)
+        lines = describe(maintenance.prune(dry_run=True), dry_run=True)
         if not lines:
             print("nothing to prune")
             notice_if_simulated(simulated)
@@ -95,17 +76,16 @@ def handle(args: argparse.Namespace) -> int:
         if answer not in {"y", "yes"}:
             print("nothing removed")
             return 0
-    report = maintenance.prune(dry_run=dry_run).to_dict()
-    errors = _errors(report)
+    report = maintenance.prune(dry_run=dry_run)
     if args.json:
-        print_json(with_simulated(report, simulated))
+        print_json(with_simulated(report.to_dict(), simulated))
     else:
         lines = describe(report, dry_run=dry_run)
         for line in lines:
             print(line)
         if not lines:
             print("nothing to prune")
-    for error in errors:
-        print(f"hcs-sandbox: error: {' '.join(error.split())}", file=sys.stderr)
+    for failure in report.failures:
+        error_line(failure)
     notice_if_simulated(simulated)
-    return 1 if errors else 0
+    return 1 if report.failures else 0

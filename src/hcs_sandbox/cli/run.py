@@ -145,6 +145,7 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def _run_command(args: argparse.Namespace, sandbox: Any) -> int:
+    from hcs_sandbox.cli.common import host_exit_code
     from hcs_sandbox.errors import HcsSandboxError
 
     try:
@@ -158,13 +159,7 @@ def _run_command(args: argparse.Namespace, sandbox: Any) -> int:
         from hcs_sandbox.cli.common import with_simulated
         from hcs_sandbox.cli.output import print_json
 
-        out = {
-            "name": sandbox.name,
-            "id": sandbox.id,
-            "exit_code": result.exit_code,
-            "stdout": result.stdout.decode("utf-8", "replace"),
-            "stderr": result.stderr.decode("utf-8", "replace"),
-        }
+        out = {"name": sandbox.name, "id": sandbox.id, **result.to_dict()}
         print_json(with_simulated(out, sandbox.simulated))
     else:
         sys.stdout.flush()
@@ -174,8 +169,7 @@ def _run_command(args: argparse.Namespace, sandbox: Any) -> int:
         sys.stderr.buffer.flush()
     if not args.rm:
         _quietly("stopping", lambda: sandbox.stop(timeout=args.stop_timeout))
-    code: int = result.exit_code
-    return code if 0 <= code <= 255 else 1
+    return host_exit_code(result.exit_code)
 
 
 def _wait(args: argparse.Namespace, sandbox: Any, simulated: bool) -> int:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hcs_sandbox import errors
+from hcs_sandbox.sandbox.store import LIVE_STATES
 
 if TYPE_CHECKING:
     from hcs_sandbox.sandbox.store import Record, Store
@@ -43,7 +44,6 @@ __all__ = ["PruneReport", "ReconcileReport", "prune", "reconcile"]
 
 _log = logging.getLogger("hcs_sandbox.sandbox")
 
-_LIVE = ("created", "running", "paused")
 _HALF_MADE = ("creating", "removing", "error")
 
 
@@ -165,7 +165,7 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
             else:
                 report.half_made.append(_label(record))
                 report._to_remove.append(record)
-        elif not has_system and (record.state in _LIVE or record.state == "stopped"):
+        elif not has_system and (record.state in LIVE_STATES or record.state == "stopped"):
             if record.persistent:
                 if record.state != "stopped":
                     report.gone_persistent.append(_label(record))

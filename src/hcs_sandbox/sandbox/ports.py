@@ -29,14 +29,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hcs_sandbox import errors
+from hcs_sandbox.sandbox.store import LIVE_STATES
 
 if TYPE_CHECKING:
     from hcs_sandbox.sandbox.sandbox import Sandbox
 
 __all__ = ["PublishedPort", "acl_policy", "port_policy", "ports", "publish", "unpublish"]
-
-#: States in which the sandbox's endpoint exists and may be changed.
-_WITH_ENDPOINT = ("created", "running", "paused")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +125,7 @@ def _endpoint_of(sandbox: Sandbox, doing: str) -> str:
             remedy="create the sandbox with --network nat (or internet-only) to publish ports",
         )
     state = sandbox.state
-    if state not in _WITH_ENDPOINT:
+    if state not in LIVE_STATES:  # in LIVE_STATES the endpoint exists and may be changed
         raise errors.SandboxStateError(
             f"cannot {doing} for sandbox '{sandbox.name}': it is {state}",
             state=state,
