@@ -191,3 +191,74 @@ def test_bare_operation_functions(make_system: MakeSystem) -> None:
         assert system.id in text
     finally:
         native(cc, "HcsCloseOperation")(op)
+
+
+def _timeout_ms_reference(timeout: float) -> int:
+    """timeout_ms before its fast path (4748fac), for the equivalence test."""
+    import math
+
+    if math.isnan(timeout) or timeout < 0:
+        raise errors.SpecError("bad timeout")
+    return min(round(timeout * 1000), 0xFFFFFFFF - 1)
+
+
+@pytest.mark.parametrize(
+    "timeout",
+    [
+        0,
+        0.0,
+        0.0004,
+        0.0005,
+        0.0015,
+        0.25,
+        1,
+        3,
+        2.5,
+        240.0,
+        4294967.0 - 1e-6,
+        4294967.0,
+        4294967.2945,
+        4294967.2955,
+        4294967.296,
+        1e12,
+        2**40,
+    ],
+)
+def test_timeout_ms_fast_path_equals_the_full_check(timeout: float) -> None:
+    assert operation.timeout_ms(timeout) == _timeout_ms_reference(timeout)
+
+
+@pytest.mark.parametrize("timeout", [-1, -0.0001, float("nan"), float("-inf")])
+def test_timeout_ms_still_refuses(timeout: float) -> None:
+    with pytest.raises(errors.SpecError):
+        operation.timeout_ms(timeout)
+
+
+def test_operation_functions_are_resolved_again_for_a_new_backend(
+    make_system: MakeSystem,
+) -> None:
+    """The (HcsCreateOperation, HcsWaitForOperationResult, HcsCloseOperation) cache is keyed
+    by the backend object: reset_backend / use_simulator make a new one, which misses."""
+    from hcs_sandbox.native import loader
+
+    system = make_system()
+    system.properties()
+    first = operation._op_functions()
+    assert first[0] is loader._backend
+    assert first[1:] == (
+        native("computecore", "HcsCreateOperation"),
+        native("computecore", "HcsWaitForOperationResult"),
+        native("computecore", "HcsCloseOperation"),
+    )
+    assert operation._op_functions() is first  # a hit: the same entry
+
+    old = loader._backend
+    loader.use_simulator(loader._forced_simulator)  # same state directory, a new backend
+    new = loader.get_backend()
+    assert new is not old
+    second = operation._op_functions()
+    assert second is not first
+    assert second[0] is new
+    assert second[1] is native("computecore", "HcsCreateOperation")
+    assert second[1] is not first[1]  # built again for the new backend
+    assert system.properties()["State"]  # operations still work through the new entry

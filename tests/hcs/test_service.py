@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,3 +66,42 @@ def test_vm_group_access(tmp_path: Path) -> None:
     else:
         with pytest.raises(errors.HcsUnavailableError, match="HcsGrantVmGroupAccess"):
             service.grant_vm_group_access(target)
+
+
+@pytest.mark.parametrize(
+    ("call", "function", "context"),
+    [
+        (
+            lambda p: service.grant_vm_access("vm-{1}", p),
+            "HcsGrantVmAccess",
+            "granting 'vm-{1}' access to {path}",
+        ),
+        (
+            lambda p: service.revoke_vm_access("vm-1", p),
+            "HcsRevokeVmAccess",
+            "revoking 'vm-1' access to {path}",
+        ),
+        (
+            service.create_empty_guest_state_file,
+            "HcsCreateEmptyGuestStateFile",
+            "creating guest state file {path}",
+        ),
+        (
+            service.create_empty_runtime_state_file,
+            "HcsCreateEmptyRuntimeStateFile",
+            "creating runtime state file {path}",
+        ),
+    ],
+)
+def test_path_call_failure_names_what_was_done(
+    tmp_path: Path, sim: Any, call: Any, function: str, context: str
+) -> None:
+    """The error context is built only on failure (the success path formats nothing): it is
+    the same text as before, braces in the arguments kept as they are."""
+    target = tmp_path / "a{0}b.vmgs"
+    target.write_bytes(b"")
+    sim.inject(function, hresult=0x80070005, where="call")  # E_ACCESSDENIED
+    with pytest.raises(errors.HcsError) as info:
+        call(target)
+    assert info.value.function == function
+    assert context.replace("{path}", str(target)) in str(info.value)

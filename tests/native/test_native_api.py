@@ -440,3 +440,35 @@ def test_dll_level_failure_keeps_the_loader_remedy(monkeypatch: pytest.MonkeyPat
     with pytest.raises(NativeUnavailable) as info:
         _ = api.computenetwork.HcnOpenNetwork
     assert info.value.remedy == loader.DLL_REMEDIES["computenetwork.dll"]
+
+
+def test_take_hcs_string_raw_address_uses_localfree(fake_backend: FakeBackend) -> None:
+    address = fake_backend.alloc("doc")
+    assert strings.take_hcs_string(address) == "doc"
+    assert fake_backend.freed == [("LocalFree", address)]
+    assert strings.take_hcs_string(0) is None
+    assert strings.take_hcs_string(None) is None
+    assert strings.take_hcs_string(ctypes.c_void_p(None)) is None
+    assert fake_backend.freed == [("LocalFree", address)]
+
+
+def test_cached_function_does_not_leak_into_another_dll(fake_backend: FakeBackend) -> None:
+    """The lock-free fast path serves only names this namespace validated and built."""
+    fake_backend.add(CC, "HcsCancelOperation", ctypes.c_int32, (ctypes.c_void_p,), lambda op: 1)
+    assert api.computecore.HcsCancelOperation(None) == 1
+    with pytest.raises(AttributeError, match=r"computecore\.dll"):
+        _ = api.computestorage.HcsCancelOperation
+    with pytest.raises(AttributeError):
+        _ = api.computecore._private
+
+
+def test_cached_functions_miss_when_no_backend_is_chosen(
+    fake_backend: FakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_backend.add(CC, "HcsCancelOperation", ctypes.c_int32, (ctypes.c_void_p,), lambda op: 1)
+    first = api.computecore.HcsCancelOperation
+    monkeypatch.setattr(loader, "_backend", None)
+    monkeypatch.setenv(loader.ENV_SIMULATOR, "1")
+    again = api.computecore.HcsCancelOperation  # chooses the simulator: built anew
+    assert again is not first
+    assert loader._backend is not fake_backend

@@ -99,6 +99,17 @@ def test_vhdx_storage_type() -> None:
     assert str(vst.VendorId) == "ec984aec-a0f9-47e9-901f-71415a66345b"
 
 
+def test_vhdx_storage_type_is_a_copy_each_time() -> None:
+    """The vendor GUID is parsed once; each structure holds its own copy of it."""
+    first = nt.VIRTUAL_STORAGE_TYPE.vhdx()
+    first.VendorId.Data1 = 0
+    first.DeviceId = 0
+    second = nt.VIRTUAL_STORAGE_TYPE.vhdx()
+    assert second.DeviceId == 3
+    assert str(second.VendorId) == "ec984aec-a0f9-47e9-901f-71415a66345b"
+    assert ctypes.addressof(second.VendorId) != ctypes.addressof(first.VendorId)
+
+
 def test_constants() -> None:
     assert nt.INFINITE == 0xFFFFFFFF
     assert nt.GENERIC_ALL == 0x10000000

@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hcs_sandbox import errors
-from hcs_sandbox.native.loader import NativeUnavailable, chosen_backend, get_backend
+from hcs_sandbox.native import loader as _loader
+from hcs_sandbox.native.loader import NativeUnavailable, get_backend
 
 __all__ = [
     "HRESULT_FROM_WIN32",
@@ -56,7 +57,7 @@ def native(dll: str, name: str) -> NativeFunction:
     chosen, the DLL cannot be loaded or the export is missing.
     """
     hit = _RESOLVED.get((dll, name))
-    if hit is not None and hit[0] is chosen_backend():
+    if hit is not None and hit[0] is _loader._backend:  # loader.chosen_backend(), inlined
         return hit[1]
     try:
         from hcs_sandbox.native import api
@@ -96,7 +97,7 @@ def check(
 ) -> None:
     """Raise the error-tree exception for ``hr`` when it is a failure; return otherwise."""
     hr &= 0xFFFFFFFF
-    if errors.failed(hr):
+    if hr & 0x80000000:  # errors.failed(hr), inlined: this runs after every call
         raise errors.error_from_hresult(
             hr,
             function=function,

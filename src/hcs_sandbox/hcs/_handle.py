@@ -20,6 +20,7 @@ from typing import TypeVar
 from hcs_sandbox import errors
 from hcs_sandbox.errors import E_HANDLE
 from hcs_sandbox.hcs._log import get_logger
+from hcs_sandbox.hcs.events import in_callback
 
 __all__ = ["ClosingContext", "HandleGuard"]
 
@@ -131,8 +132,6 @@ class HandleGuard:
         return run
 
     def _do_close(self) -> None:
-        from hcs_sandbox.hcs.events import in_callback
-
         if in_callback():
             # Never close from inside an HCS event callback (see events.in_callback).
             threading.Thread(target=self._close_now, name="hcs-deferred-close", daemon=True).start()

@@ -38,9 +38,11 @@ from typing import Any
 from hcs_sandbox import errors
 from hcs_sandbox._frozen import Frozen
 from hcs_sandbox.errors import HCS_E_OPERATION_TIMEOUT, failed
-from hcs_sandbox.hcs._call import check, dumps, native, wbuf
+from hcs_sandbox.hcs._call import NativeFunction, check, dumps, native, wbuf
 from hcs_sandbox.hcs._handle import HandleGuard
 from hcs_sandbox.hcs._log import get_logger
+from hcs_sandbox.native import loader as _loader
+from hcs_sandbox.native.strings import take_hcs_string
 from hcs_sandbox.native.types import INFINITE  # never used for our own waits
 
 __all__ = [
@@ -65,8 +67,14 @@ E_OUTOFMEMORY = 0x8007000E  # winerror.h; HcsCreateOperation returns NULL on all
 _REAP_SLICE_MS = 500
 
 
+# Below this many seconds (~49.7 days) ``round(timeout * 1000)`` is < INFINITE - 1: no clamp.
+_UNCLAMPED_S = 4_294_967.0
+
+
 def timeout_ms(timeout: float) -> int:
     """Seconds → the ``DWORD timeoutMs`` HCS takes: finite, never ``INFINITE``."""
+    if 0 <= timeout < _UNCLAMPED_S:  # the common case (NaN fails every comparison)
+        return round(timeout * 1000)
     if math.isnan(timeout) or timeout < 0:
         raise errors.SpecError(
             f"timeout must be a number of seconds >= 0, not {timeout!r}",
@@ -105,9 +113,33 @@ class ProcessInformation(Frozen):
 
 
 def _take(ptr: ctypes.c_void_p) -> str | None:
-    from hcs_sandbox.native.strings import take_hcs_string
-
     return take_hcs_string(ptr)
+
+
+#: (backend, HcsCreateOperation, HcsWaitForOperationResult, HcsCloseOperation): the three
+#: functions every operation calls, resolved once per backend (one identity test per
+#: operation instead of three :func:`native` look-ups).  Replaced whole (a tuple), so
+#: threads need no lock; a new backend (``reset_backend``/``use_simulator``) misses.
+_OP_FUNCTIONS: tuple[object, NativeFunction, NativeFunction, NativeFunction] | None = None
+
+
+def _op_functions() -> tuple[object, NativeFunction, NativeFunction, NativeFunction]:
+    global _OP_FUNCTIONS
+    cached = _OP_FUNCTIONS
+    if cached is not None and cached[0] is _loader._backend:
+        return cached
+    # Read the backend BEFORE resolving: if it changes meanwhile, the entry is keyed by the
+    # old one and misses next time (never a new backend paired with old functions).
+    backend = _loader._backend
+    entry = (
+        backend,
+        native("computecore", "HcsCreateOperation"),
+        native("computecore", "HcsWaitForOperationResult"),
+        native("computecore", "HcsCloseOperation"),
+    )
+    if backend is not None:
+        _OP_FUNCTIONS = entry
+    return entry
 
 
 _null_completion: Any = None
@@ -249,10 +281,9 @@ def _abandon(
 # ----------------------------------------------------------------------------------------
 
 
-def _run(
+def _run(  # noqa: PLR0917 - internal, positional on the hot path
     function: str,
     invoke: Callable[[int], int],
-    *,
     timeout: float,
     context: str | None,
     keepalive: tuple[object, ...],
@@ -263,27 +294,28 @@ def _run(
 ) -> tuple[str | None, ProcessInformation | None]:
     ms = timeout_ms(timeout)
     acquired: list[HandleGuard] = []
-    try:
-        for guard in guards:
-            guard.acquire(function)
-            acquired.append(guard)
-    except BaseException:
-        for guard in acquired:
-            guard.release()
-        raise
+    if guards:
+        try:
+            for guard in guards:
+                guard.acquire(function)
+                acquired.append(guard)
+        except BaseException:
+            for guard in acquired:
+                guard.release()
+            raise
 
     abandoned = False
     op = 0
     try:
-        create = native("computecore", "HcsCreateOperation")
+        _, create, wait, _close = _op_functions()
         op = create(None, _no_completion()) or 0
         if not op:
             raise errors.error_from_hresult(
                 E_OUTOFMEMORY, function="HcsCreateOperation", context=context
             )
         hr = invoke(op) & 0xFFFFFFFF
-        if failed(hr):
-            # Not started.  Attach any result document HCS already produced (hcsshim).
+        if hr & 0x80000000:  # FAILED(hr): not started
+            # Attach any result document HCS already produced (hcsshim).
             doc = ctypes.c_void_p(None)
             if process:
                 native("computecore", "HcsGetOperationResultAndProcessInfo")(
@@ -294,7 +326,15 @@ def _run(
             check(hr, function=function, result_document=_take(doc), context=context)
         if after_start is not None:
             after_start()
-        hr, info_copy, text = _wait_result(op, ms, process=process)
+        if process:
+            hr, info_copy, text = _wait_result(op, ms, process=True)
+        else:  # _wait_result(op, ms, process=False), inlined: the path every operation takes
+            doc = ctypes.c_void_p(None)
+            hr = wait(op, ms, ctypes.byref(doc)) & 0xFFFFFFFF
+            text = take_hcs_string(doc)
+            info_copy = None
+        if not hr & 0x80000000:
+            return text, info_copy
         if hr == HCS_E_OPERATION_TIMEOUT:
             # hcsshim: ask HCS to abort and ignore the answer (E_NOTIMPL is documented).
             cancel_hr = native("computecore", "HcsCancelOperation")(op) & 0xFFFFFFFF
@@ -316,11 +356,11 @@ def _run(
                 context=f"{context} ({suffix})" if context else suffix,
             )
         check(hr, function=function, result_document=text, context=context)
-        return text, info_copy
+        return text, info_copy  # pragma: no cover - check raised: hr is a failure
     finally:
         if not abandoned:
             if op:
-                _close_op(op)
+                _close(op)
             for guard in acquired:
                 guard.release()
 
@@ -343,18 +383,7 @@ def run_operation(
     call was accepted (before the wait).  Raises the error-tree exception on failure;
     :class:`~hcs_sandbox.errors.OperationTimeoutError` after ``timeout`` seconds.
     """
-    text, _ = _run(
-        function,
-        invoke,
-        timeout=timeout,
-        context=context,
-        keepalive=keepalive,
-        guards=guards,
-        process=False,
-        on_late_result=None,
-        after_start=after_start,
-    )
-    return text
+    return _run(function, invoke, timeout, context, keepalive, guards, False, None, after_start)[0]
 
 
 def run_process_operation(
@@ -374,16 +403,7 @@ def run_process_operation(
     completes it later, ``on_late_result(info, hr)`` runs on the reaper thread (by default
     the late pipe handles are closed).
     """
-    text, info = _run(
-        function,
-        invoke,
-        timeout=timeout,
-        context=context,
-        keepalive=keepalive,
-        guards=guards,
-        process=True,
-        on_late_result=on_late_result,
-    )
+    text, info = _run(function, invoke, timeout, context, keepalive, guards, True, on_late_result)
     assert info is not None  # success always fills it
     return info, text
 
@@ -413,11 +433,4 @@ def run_handle_operation(
         def invoke(op: int) -> int:
             return int(call(guard.handle, op, doc_buf))
 
-    return run_operation(
-        function,
-        invoke,
-        timeout=timeout,
-        context=context,
-        keepalive=(doc_buf,),
-        guards=(guard,),
-    )
+    return _run(function, invoke, timeout, context, (doc_buf,), (guard,), False, None)[0]

@@ -80,43 +80,42 @@ def supported_schema_versions() -> list[tuple[int, int]]:
     return sorted(versions)
 
 
-def _path_call(function: str, *args: str, doing: str) -> None:
+def _path_call(function: str, args: tuple[str, ...], doing: str) -> None:
+    """``function(*args)``; on failure the error's context is ``doing.format(*args)`` (built
+    only then: these calls run several times per sandbox and almost never fail)."""
     hr = native("computecore", function)(*args)
-    check(int(hr), function=function, context=doing)
+    if hr & 0x80000000:  # FAILED(hr) (check() masks the signed value the same way)
+        check(hr, function=function, context=doing.format(*args))
 
 
 def grant_vm_access(vm_id: str, path: PathLike) -> None:
     """``HcsGrantVmAccess(vmId, filePath)``: let the VM worker of ``vm_id`` open ``path``."""
-    p = os.fspath(path)
-    _path_call("HcsGrantVmAccess", vm_id, p, doing=f"granting {vm_id!r} access to {p}")
+    _path_call("HcsGrantVmAccess", (vm_id, os.fspath(path)), "granting {0!r} access to {1}")
 
 
 def revoke_vm_access(vm_id: str, path: PathLike) -> None:
     """``HcsRevokeVmAccess(vmId, filePath)``."""
-    p = os.fspath(path)
-    _path_call("HcsRevokeVmAccess", vm_id, p, doing=f"revoking {vm_id!r} access to {p}")
+    _path_call("HcsRevokeVmAccess", (vm_id, os.fspath(path)), "revoking {0!r} access to {1}")
 
 
 def grant_vm_group_access(path: PathLike) -> None:
     """``HcsGrantVmGroupAccess(filePath)``: read access for the "Virtual Machines" group
     (Windows 10 2004 / Server 2022 and later)."""
-    p = os.fspath(path)
-    _path_call("HcsGrantVmGroupAccess", p, doing=f"granting VM group access to {p}")
+    _path_call("HcsGrantVmGroupAccess", (os.fspath(path),), "granting VM group access to {0}")
 
 
 def revoke_vm_group_access(path: PathLike) -> None:
     """``HcsRevokeVmGroupAccess(filePath)``."""
-    p = os.fspath(path)
-    _path_call("HcsRevokeVmGroupAccess", p, doing=f"revoking VM group access to {p}")
+    _path_call("HcsRevokeVmGroupAccess", (os.fspath(path),), "revoking VM group access to {0}")
 
 
 def create_empty_guest_state_file(path: PathLike) -> None:
     """``HcsCreateEmptyGuestStateFile(guestStateFilePath)`` (a ``.vmgs``)."""
-    p = os.fspath(path)
-    _path_call("HcsCreateEmptyGuestStateFile", p, doing=f"creating guest state file {p}")
+    _path_call("HcsCreateEmptyGuestStateFile", (os.fspath(path),), "creating guest state file {0}")
 
 
 def create_empty_runtime_state_file(path: PathLike) -> None:
     """``HcsCreateEmptyRuntimeStateFile(runtimeStateFilePath)`` (a ``.vmrs`` save target)."""
-    p = os.fspath(path)
-    _path_call("HcsCreateEmptyRuntimeStateFile", p, doing=f"creating runtime state file {p}")
+    _path_call(
+        "HcsCreateEmptyRuntimeStateFile", (os.fspath(path),), "creating runtime state file {0}"
+    )

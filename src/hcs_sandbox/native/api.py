@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from hcs_sandbox.native import loader
 from hcs_sandbox.native.loader import Backend, NativeUnavailable, get_backend
 from hcs_sandbox.native.prototypes import DLLS, Prototype, by_dll, lookup
 from hcs_sandbox.native.types import FUNCTYPE
@@ -69,6 +70,9 @@ class DllNamespace:
         # The backend the cached functions came from; replaced wholesale when it changes.
         self._backend: Backend | None = None
         self._functions: dict[str, _CFunctionType] = {}
+        # (backend, functions) read without the lock by the fast path of __getattr__: one
+        # tuple, replaced whole, so a reader sees a backend and ITS functions, never a mix.
+        self._cache: tuple[Backend | None, dict[str, _CFunctionType]] = (None, {})
 
     @property
     def dll(self) -> str:
@@ -97,6 +101,13 @@ class DllNamespace:
         return proto
 
     def __getattr__(self, name: str) -> _CFunctionType:
+        # Fast path, lock-free: a function already built for the current backend (only
+        # validated names are ever cached, so the prototype checks below are implied).
+        backend, functions = self._cache
+        if backend is not None and backend is loader._backend:
+            func = functions.get(name)
+            if func is not None:
+                return func
         if name.startswith("_"):
             raise AttributeError(name)
         proto = self.prototype(name)
@@ -109,6 +120,7 @@ class DllNamespace:
             if func is None:
                 func = _build(proto, backend)
                 self._functions[name] = func
+                self._cache = (backend, self._functions)
             return func
 
 

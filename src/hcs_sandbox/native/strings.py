@@ -20,16 +20,27 @@ again.
 from __future__ import annotations
 
 import ctypes
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = ["Allocator", "take_hcn_string", "take_hcs_string", "take_string"]
 
 Allocator = Literal["local", "cotaskmem"]
 
+# hcs_sandbox.native.api, imported on first use (not at import: this module is imported by
+# modules that never free a string); a global read instead of an import statement per free.
+_api: Any = None
 
-def _free(address: int, allocator: Allocator) -> None:
+
+def _import_api() -> Any:
+    global _api
     from hcs_sandbox.native import api
 
+    _api = api
+    return api
+
+
+def _free(address: int, allocator: Allocator) -> None:
+    api = _api or _import_api()
     if allocator == "local":
         # HLOCAL LocalFree(HLOCAL): NULL on success.  A failure leaves nothing to do (the
         # buffer is HCS's; retrying could double-free), so the return value is not checked.
@@ -61,7 +72,18 @@ def take_string(ptr: ctypes.c_void_p | int | None, allocator: Allocator) -> str 
 
 def take_hcs_string(ptr: ctypes.c_void_p | int | None) -> str | None:
     """:func:`take_string` for computecore / computestorage results (``LocalFree``)."""
-    return take_string(ptr, "local")
+    # The common case inlined (one frame instead of three): a c_void_p out-slot, freed with
+    # LocalFree exactly as take_string(ptr, "local") does.
+    if not isinstance(ptr, ctypes.c_void_p):
+        return take_string(ptr, "local")
+    address = ptr.value
+    if not address:
+        return None
+    try:
+        return ctypes.wstring_at(address)
+    finally:
+        ptr.value = None
+        _free(address, "local")
 
 
 def take_hcn_string(ptr: ctypes.c_void_p | int | None) -> str | None:

@@ -441,11 +441,25 @@ class VIRTUAL_STORAGE_TYPE(Structure):
 
     @classmethod
     def vhdx(cls) -> VIRTUAL_STORAGE_TYPE:
-        """``{VIRTUAL_STORAGE_TYPE_DEVICE_VHDX, VIRTUAL_STORAGE_TYPE_VENDOR_MICROSOFT}``."""
-        return cls(
-            VIRTUAL_STORAGE_TYPE_DEVICE_VHDX,
-            GUID.from_string(VIRTUAL_STORAGE_TYPE_VENDOR_MICROSOFT),
-        )
+        """``{VIRTUAL_STORAGE_TYPE_DEVICE_VHDX, VIRTUAL_STORAGE_TYPE_VENDOR_MICROSOFT}``.
+
+        A new structure each time; the vendor GUID is parsed once (a constant) and copied
+        into it (ctypes copies a structure assigned to a field), never shared.
+        """
+        return cls(VIRTUAL_STORAGE_TYPE_DEVICE_VHDX, _microsoft_vendor())
+
+
+_MICROSOFT_VENDOR: GUID | None = None
+
+
+def _microsoft_vendor() -> GUID:
+    """``VIRTUAL_STORAGE_TYPE_VENDOR_MICROSOFT`` as a GUID, parsed on first use (parsing
+    imports ``uuid``); read-only afterwards, so threads may share it."""
+    global _MICROSOFT_VENDOR
+    guid = _MICROSOFT_VENDOR
+    if guid is None:
+        guid = _MICROSOFT_VENDOR = GUID.from_string(VIRTUAL_STORAGE_TYPE_VENDOR_MICROSOFT)
+    return guid
 
 
 class _CreateVersion1(Structure):
