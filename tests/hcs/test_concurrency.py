@@ -67,3 +67,33 @@ def test_close_while_events_arrive(sim: Any, vm_document: Callable[..., dict[str
     assert events.registered_count() == before - len(systems)
     time.sleep(0.1)  # late events for closed ids are dropped, not raised into C
     assert set(received) <= {"SystemExited"}
+
+
+def test_event_callback_copies_the_event_from_a_pointer_or_an_address() -> None:
+    """The C callback reads HCS_EVENT once (POINTER(HCS_EVENT), its declared type) or from a
+    raw address, copies EventData, and dispatches by context id; NULL and unknown ids are
+    dropped without raising."""
+    import ctypes
+
+    from hcs_sandbox.native.types import HCS_EVENT, HcsEventType
+
+    seen: list[events.Event] = []
+    event_id = events.register(seen.append)
+    try:
+        data = ctypes.create_unicode_buffer('{"Status":0}')
+        raw = HCS_EVENT(
+            Type=HcsEventType.SYSTEM_EXITED, EventData=ctypes.addressof(data), Operation=7
+        )
+        events.callback()(ctypes.pointer(raw), event_id)  # through the C thunk
+        events._on_event(ctypes.addressof(raw), event_id)  # a raw address
+        empty = HCS_EVENT(Type=HcsEventType.SERVICE_DISCONNECT)
+        events._on_event(ctypes.pointer(empty), event_id)
+        events._on_event(None, event_id)  # NULL: nothing
+        events._on_event(ctypes.pointer(raw), 10**9)  # unknown context: dropped
+    finally:
+        events.unregister(event_id)
+    assert seen == [
+        events.Event(HcsEventType.SYSTEM_EXITED, '{"Status":0}', 7),
+        events.Event(HcsEventType.SYSTEM_EXITED, '{"Status":0}', 7),
+        events.Event(HcsEventType.SERVICE_DISCONNECT, None, None),
+    ]

@@ -112,11 +112,13 @@ def _on_event(event_ptr: Any, context: int | None) -> None:
     try:
         if not event_ptr:
             return
-        raw = event_ptr.contents if hasattr(event_ptr, "contents") else None
-        if raw is None:
+        try:  # POINTER(HCS_EVENT) (the callback's declared type): read it once
+            raw = event_ptr.contents
+        except AttributeError:  # a raw address
             raw = ctypes.cast(event_ptr, ctypes.POINTER(HCS_EVENT)).contents
-        data = ctypes.wstring_at(raw.EventData) if raw.EventData else None
-        event = Event(type=int(raw.Type), data=data, operation=raw.Operation or None)
+        data_ptr = raw.EventData
+        data = ctypes.wstring_at(data_ptr) if data_ptr else None
+        event = Event(int(raw.Type), data, raw.Operation or None)
         subscriber = _subscribers.get(int(context or 0))
         if subscriber is None:
             _log.debug("HCS event %s for unknown context %s dropped", event.name, context)
