@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["DETAIL_KEYS", "Partial", "StateStore", "default_state_dir"]
+__all__ = ["DETAIL_KEYS", "Partial", "StateStore", "default_state_dir", "read_bytes"]
 
 _STRIPES = 64
 
@@ -256,16 +256,10 @@ class StateStore:
     def _read_at(path: str, detail: bool = True) -> dict[str, Any] | None:
         for attempt in range(200):
             try:
-                fd = os.open(path, os.O_RDONLY | _O_BINARY)
+                data = read_bytes(path)
             except FileNotFoundError:
                 return None
-            try:
-                chunks = [os.read(fd, 1 << 16)]
-                while len(chunks[-1]) == 1 << 16:
-                    chunks.append(os.read(fd, 1 << 16))
-            finally:
-                os.close(fd)
-            value = _decode(b"".join(chunks), detail)
+            value = _decode(data, detail)
             if value is not _TORN:
                 return value if isinstance(value, dict) else None
             time.sleep(0.0005 if attempt < 20 else 0.005)
@@ -579,8 +573,7 @@ class StateStore:
         """The JSON value of ``<root>/name``, or None when missing or unreadable."""
         self._ensure()
         try:
-            with open(f"{self._root_text}{os.sep}{name}", "rb") as fh:
-                return json.loads(fh.read())
+            return json.loads(read_bytes(f"{self._root_text}{os.sep}{name}"))
         except (OSError, ValueError):
             return None
 
@@ -646,6 +639,19 @@ class StateStore:
 
 
 _O_BINARY: int = getattr(os, "O_BINARY", 0)
+
+
+def read_bytes(path: str) -> bytes:
+    """The whole content of a file: ``os.open``/``os.read`` (about a third of the CPU and
+    of the system calls of ``open(path, "rb").read()``, which sets up a buffered file)."""
+    fd = os.open(path, os.O_RDONLY | _O_BINARY)
+    try:
+        chunks = [os.read(fd, 1 << 16)]
+        while len(chunks[-1]) == 1 << 16:
+            chunks.append(os.read(fd, 1 << 16))
+    finally:
+        os.close(fd)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _rmtree(path: str) -> None:
