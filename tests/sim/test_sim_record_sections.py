@@ -191,3 +191,45 @@ def test_fault_keeps_the_dataclass_api() -> None:
     assert repr(fault).endswith("hang=True, times=1, where='call')")
     with pytest.raises(TypeError):
         hash(fault)
+
+
+def test_delayed_jobs_never_run_early() -> None:
+    workers = Workers("early")
+    ran: dict[int, float] = {}
+    due: dict[int, float] = {}
+    done = threading.Semaphore(0)
+    delays = [0.05, 0.01, 0.03, 0.03, 0.08, 0.001, 0.02]
+    for i, delay in enumerate(delays):
+        due[i] = time.monotonic() + delay
+
+        def job(i: int = i) -> None:
+            ran[i] = time.monotonic()
+            done.release()
+
+        workers.submit(job, delay=delay)
+    for _ in delays:
+        assert done.acquire(timeout=2)
+    assert all(ran[i] >= due[i] for i in due), {i: ran[i] - due[i] for i in due}
+
+
+def test_a_blocked_time_keeper_does_not_hold_up_later_delayed_jobs() -> None:
+    # The worker keeping time runs the first due job itself; while it blocks, the watcher
+    # must get another worker to run the next delayed job.
+    workers = Workers("keeper")
+    release = threading.Event()
+    second = threading.Event()
+    workers.submit(lambda: release.wait(5), delay=0.02)
+    workers.submit(second.set, delay=0.06)
+    try:
+        assert second.wait(2), "a delayed job waited for a blocked worker"
+    finally:
+        release.set()
+
+
+def test_an_idle_pool_keeps_time_without_a_watcher_thread() -> None:
+    workers = Workers("quiet")
+    done = threading.Semaphore(0)
+    for _ in range(5):  # one delayed job at a time: the worker keeping time runs it
+        workers.submit(done.release, delay=0.01)
+        assert done.acquire(timeout=2)
+    assert workers._timer_started == 0
