@@ -2139,10 +2139,19 @@ class Simulator:
             return hr
         if not vm_id or not path:
             return H.E_INVALIDARG
-        if not os.path.exists(path):
-            raise _Failure(H.ERROR_FILE_NOT_FOUND_HR, f"{function}: {path!r} does not exist")
+        ident = None
+        try:  # the one stat a grant needs (the file's identity), also the existence check
+            if add:
+                st = os.stat(path)
+                ident = [st.st_dev, st.st_ino]
+            elif not os.path.exists(path):
+                raise FileNotFoundError(path)
+        except (OSError, ValueError):  # what os.path.exists answers False for
+            raise _Failure(
+                H.ERROR_FILE_NOT_FOUND_HR, f"{function}: {path!r} does not exist"
+            ) from None
         try:
-            self.store.grant(vm_id, os.path.abspath(path), add)
+            self.store.grant(vm_id, os.path.abspath(path), add, ident)
         except FileNotFoundError:  # deleted since the check above
             raise _Failure(
                 H.ERROR_FILE_NOT_FOUND_HR, f"{function}: {path!r} does not exist"
