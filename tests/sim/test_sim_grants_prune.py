@@ -240,3 +240,11 @@ def test_a_grant_on_a_missing_path_fails_before_any_write(sim: Simulator, tmp_pa
     assert not (sim.store.root / "grants").exists() or not any(
         (sim.store.root / "grants").iterdir()
     )
+
+
+def test_files_standing_for_disks_are_one_line_of_json(api: Api, tmp_path: Path) -> None:
+    path = tmp_path / "state.vmgs"
+    assert api.HcsCreateEmptyGuestStateFile(str(path)) == 0
+    text = path.read_text()
+    assert text == '{"SimulatedGuestState":1}'
+    assert json.loads(text) == {"SimulatedGuestState": 1}

@@ -334,8 +334,9 @@ class StateStore:
         something is already at ``path``, ``FileNotFoundError`` when its folder is missing);
         else rewrite the existing file in place (``FileNotFoundError`` when it is gone), so it
         stays the same file: a VM-access grant on it still counts, as an ACL entry on Windows
-        stays with a file that HCS writes into."""
-        data = json.dumps(value, indent=1, sort_keys=True).encode()
+        stays with a file that HCS writes into.  Compact JSON on one line (the C encoder:
+        ``indent`` takes CPython's pure-Python encoder, ~8x slower)."""
+        data = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
         flags = os.O_WRONLY | _O_BINARY | (os.O_CREAT | os.O_EXCL if create else 0)
         fd = os.open(path, flags, 0o644)
         try:
