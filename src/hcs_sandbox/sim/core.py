@@ -345,6 +345,7 @@ class Simulator:
         # (one drain job at a time, not a pool job each: two jobs could swap them).
         self._hcn_pending: list[tuple[list[HcnHandle], int, str]] = []
         self._hcn_draining = False
+        self._local_exits = 0  # exits this process made (it announces them itself)
         self.watch_interval = 0.05  # seconds between polls of the state for remote exits
         self.schema_versions: tuple[tuple[int, int], ...] = DEFAULT_SCHEMA_VERSIONS
         self.hang_timeout = 30.0
@@ -1111,6 +1112,8 @@ class Simulator:
         # The record becomes the exit status (one in-place write, no file created).
         self.store.write("systems", system_id, tomb)
         self.store.touch("exits")  # wakes the exit watchers of other processes
+        with self._lock:
+            self._local_exits += 1  # this process's own watcher needs no fast polls for it
         self.store.discard_guest(system_id)
 
     @staticmethod
@@ -1199,6 +1202,7 @@ class Simulator:
         ceiling = max(base, 0.4)
         interval = base
         last_stamp = -1
+        last_local = self._local_exits
         last_full = time.monotonic()
         idle_since: float | None = None
         seen: dict[str, tuple[int, int]] = {}  # runtime id -> (mtime_ns, size) last read
@@ -1226,9 +1230,15 @@ class Simulator:
             full = now - last_full >= 2.0
             if stamp == last_stamp and not recent and not full:
                 continue
-            if stamp != last_stamp:
-                interval = base  # exits are happening: poll fast again
+            local = self._local_exits
+            if stamp != last_stamp and local == last_local:
+                # Exits are happening elsewhere: poll fast again.  A change that may be this
+                # process's own exit (announced directly) keeps the slower pace; the records
+                # are checked below either way, so an exit made elsewhere in the same window
+                # is seen now, and a later one within the ceiling.
+                interval = base
             last_stamp = stamp
+            last_local = local
             if full:
                 last_full = now
                 seen.clear()
