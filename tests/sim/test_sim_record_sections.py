@@ -3,6 +3,7 @@ validated document texts, the worker pool's timer thread, plain handle classes, 
 
 from __future__ import annotations
 
+import ctypes
 import threading
 import time
 import zlib
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from simapi import Api, vm_doc
 
+from hcs_sandbox.sim import hresults as H
 from hcs_sandbox.sim import validate
 from hcs_sandbox.sim.core import Fault, Simulator
 from hcs_sandbox.sim.state import DETAIL_KEYS, Partial, StateStore, _decode
@@ -233,3 +235,24 @@ def test_an_idle_pool_keeps_time_without_a_watcher_thread() -> None:
         workers.submit(done.release, delay=0.01)
         assert done.acquire(timeout=2)
     assert workers._timer_started == 0
+
+
+def test_stopped_systems_are_closed_and_not_found_without_record_locks(
+    api: Api, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handle = api.running("done-vm")
+    assert api.call("HcsTerminateComputeSystem", handle, None)[0] == 0
+    locked: list[str] = []
+    real = sim.store.lock_record
+
+    def counting(kind: str, key: str) -> Any:
+        locked.append(f"{kind}/{key}")
+        return real(kind, key)
+
+    monkeypatch.setattr(sim.store, "lock_record", counting)
+    api.close(handle)  # this process saw the exit: no handle count is left to change
+    out = ctypes.c_void_p()
+    hr = api.HcsOpenComputeSystem("done-vm", 0x10000000, ctypes.byref(out)) & 0xFFFFFFFF
+    assert hr == H.HCS_E_SYSTEM_NOT_FOUND
+    assert locked == []
+    assert sim.store.read("systems", "done-vm", detail=False)["State"] == "Stopped"

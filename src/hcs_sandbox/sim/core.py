@@ -1267,6 +1267,8 @@ class Simulator:
         if not out or not id:
             return H.E_INVALIDARG
         out[0] = None
+        if self._live_record(id) is None:  # lock-free (a stopped or missing system stays so)
+            raise _Failure(H.HCS_E_SYSTEM_NOT_FOUND, f"no compute system {id!r}")
         with self.store.lock_record("systems", id):
             record = self._live_record(id)
             if record is not None and self._reap_one(record):
@@ -1300,7 +1302,9 @@ class Simulator:
                     peers.discard(handle)
                     if not peers:
                         del self._by_runtime[handle.runtime_id]
-        if handle.runtime_id is None:
+        if handle.runtime_id is None or handle.exit_seen:
+            # exit_seen: this runtime has stopped (its record is an exit status, or gone), so
+            # there is no handle count left to change.
             return
         record = self._count_handle(handle.system_id, handle.runtime_id, -1)
         if record and record.get("TerminateOnLastHandleClosed") and not record.get("Handles"):
