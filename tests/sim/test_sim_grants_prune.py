@@ -10,12 +10,13 @@ import os
 import zlib
 from pathlib import Path
 
+import pytest
 from simapi import Api, vm_doc
 
 from hcs_sandbox.hcs import service
 from hcs_sandbox.sim import hresults as H
 from hcs_sandbox.sim import state
-from hcs_sandbox.sim.core import Simulator
+from hcs_sandbox.sim.core import Simulator, _Failure
 
 
 def _remake(path: Path) -> None:
@@ -203,3 +204,47 @@ def test_empty_state_files_are_made_new(api: Api, tmp_path: Path) -> None:
     missing = tmp_path / "no-such-folder" / "x.vmgs"
     assert api.HcsCreateEmptyGuestStateFile(str(missing)) & 0xFFFFFFFF == H.ERROR_PATH_NOT_FOUND_HR
     assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_cached_grant_tables_follow_other_writers(tmp_path: Path) -> None:
+    # Two stores on one state directory stand for two processes: each keeps the decoding of
+    # the grants files it read or wrote, and must use it only while the file still holds the
+    # same bytes.
+    here = state.StateStore(tmp_path / "sim")
+    there = state.StateStore(tmp_path / "sim")
+    first, second = tmp_path / "first.vhdx", tmp_path / "second.vhdx"
+    first.write_text("x")
+    second.write_text("y")
+    vm = "0e9e5d4e-1111-4222-8333-944455556666"
+    here.grant(vm, str(first), True)
+    assert here.granted(vm) == [str(first)]  # its own write, from the cache
+    there.grant(vm, str(second), True)
+    assert sorted(here.granted(vm)) == sorted([str(first), str(second)])
+    here.grant(vm, str(first), False)
+    assert there.granted(vm) == [str(second)]
+    assert here.granted(vm) == [str(second)]
+    there.grant(vm, str(second), False)
+    assert here.granted(vm) == []
+    here.close()
+    there.close()
+
+
+def test_a_grant_on_a_missing_path_fails_before_any_write(sim: Simulator, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.vhdx"
+    vm = "0e9e5d4e-1111-4222-8333-944455556667"
+    for call in (sim.HcsGrantVmAccess, sim.HcsRevokeVmAccess):
+        with pytest.raises(_Failure) as failure:
+            call(vm, str(missing))
+        assert failure.value.hr == H.ERROR_FILE_NOT_FOUND_HR
+    assert sim.store.granted(vm) == []
+    assert not (sim.store.root / "grants").exists() or not any(
+        (sim.store.root / "grants").iterdir()
+    )
+
+
+def test_files_standing_for_disks_are_one_line_of_json(api: Api, tmp_path: Path) -> None:
+    path = tmp_path / "state.vmgs"
+    assert api.HcsCreateEmptyGuestStateFile(str(path)) == 0
+    text = path.read_text()
+    assert text == '{"SimulatedGuestState":1}'
+    assert json.loads(text) == {"SimulatedGuestState": 1}

@@ -188,6 +188,49 @@ def test_exit_made_by_another_process_reaches_callbacks_here(api: Api, sim_state
     api.close(handle)
 
 
+def test_exit_elsewhere_right_after_a_local_one_is_seen_in_time(
+    api: Api, sim_state_dir: Path
+) -> None:
+    # This process's own exits do not make its watcher poll fast again (it announces them
+    # itself); an exit made by another process just after one must still be seen within the
+    # watcher's ceiling (0.4 s) plus a poll.
+    local = api.running("local-vm")
+    remote = api.running("remote-vm")
+    exited: dict[str, float] = {}
+
+    def callback_for(name: str) -> Any:
+        @HCS_EVENT_CALLBACK
+        def on_event(event: ctypes._Pointer[HCS_EVENT], context: int | None) -> None:
+            if event.contents.Type == 1:  # HcsEventSystemExited
+                exited.setdefault(name, time.monotonic())
+
+        return on_event
+
+    callbacks = [callback_for("local"), callback_for("remote")]
+    assert api.HcsSetComputeSystemCallback(local, 0, None, callbacks[0]) == 0
+    assert api.HcsSetComputeSystemCallback(remote, 0, None, callbacks[1]) == 0
+    assert api.call("HcsTerminateComputeSystem", local, None)[0] == 0
+    assert "local" in exited  # announced directly, before the operation completed
+    env = {**os.environ, "HCS_SANDBOX_SIMULATOR": str(sim_state_dir)}
+    result = subprocess.run(
+        [sys.executable, "-c", KILLER, "remote-vm"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    done = time.monotonic()
+    assert result.returncode == 0, result.stderr
+    deadline = done + 5
+    while "remote" not in exited and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "remote" in exited, "the watcher did not see the other process's terminate"
+    assert exited["remote"] - done < 1.5
+    api.close(local)
+    api.close(remote)
+
+
 # ---- optional exports -------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@ validated document texts, the worker pool's timer thread, plain handle classes, 
 
 from __future__ import annotations
 
+import ctypes
 import threading
 import time
 import zlib
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from simapi import Api, vm_doc
 
+from hcs_sandbox.sim import hresults as H
 from hcs_sandbox.sim import validate
 from hcs_sandbox.sim.core import Fault, Simulator
 from hcs_sandbox.sim.state import DETAIL_KEYS, Partial, StateStore, _decode
@@ -191,3 +193,66 @@ def test_fault_keeps_the_dataclass_api() -> None:
     assert repr(fault).endswith("hang=True, times=1, where='call')")
     with pytest.raises(TypeError):
         hash(fault)
+
+
+def test_delayed_jobs_never_run_early() -> None:
+    workers = Workers("early")
+    ran: dict[int, float] = {}
+    due: dict[int, float] = {}
+    done = threading.Semaphore(0)
+    delays = [0.05, 0.01, 0.03, 0.03, 0.08, 0.001, 0.02]
+    for i, delay in enumerate(delays):
+        due[i] = time.monotonic() + delay
+
+        def job(i: int = i) -> None:
+            ran[i] = time.monotonic()
+            done.release()
+
+        workers.submit(job, delay=delay)
+    for _ in delays:
+        assert done.acquire(timeout=2)
+    assert all(ran[i] >= due[i] for i in due), {i: ran[i] - due[i] for i in due}
+
+
+def test_a_blocked_time_keeper_does_not_hold_up_later_delayed_jobs() -> None:
+    # The worker keeping time runs the first due job itself; while it blocks, the watcher
+    # must get another worker to run the next delayed job.
+    workers = Workers("keeper")
+    release = threading.Event()
+    second = threading.Event()
+    workers.submit(lambda: release.wait(5), delay=0.02)
+    workers.submit(second.set, delay=0.06)
+    try:
+        assert second.wait(2), "a delayed job waited for a blocked worker"
+    finally:
+        release.set()
+
+
+def test_an_idle_pool_keeps_time_without_a_watcher_thread() -> None:
+    workers = Workers("quiet")
+    done = threading.Semaphore(0)
+    for _ in range(5):  # one delayed job at a time: the worker keeping time runs it
+        workers.submit(done.release, delay=0.01)
+        assert done.acquire(timeout=2)
+    assert workers._timer_started == 0
+
+
+def test_stopped_systems_are_closed_and_not_found_without_record_locks(
+    api: Api, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handle = api.running("done-vm")
+    assert api.call("HcsTerminateComputeSystem", handle, None)[0] == 0
+    locked: list[str] = []
+    real = sim.store.lock_record
+
+    def counting(kind: str, key: str) -> Any:
+        locked.append(f"{kind}/{key}")
+        return real(kind, key)
+
+    monkeypatch.setattr(sim.store, "lock_record", counting)
+    api.close(handle)  # this process saw the exit: no handle count is left to change
+    out = ctypes.c_void_p()
+    hr = api.HcsOpenComputeSystem("done-vm", 0x10000000, ctypes.byref(out)) & 0xFFFFFFFF
+    assert hr == H.HCS_E_SYSTEM_NOT_FOUND
+    assert locked == []
+    assert sim.store.read("systems", "done-vm", detail=False)["State"] == "Stopped"

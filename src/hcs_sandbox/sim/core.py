@@ -32,7 +32,7 @@ from hcs_sandbox.sim.exports import (
     HCS_EVENT_CALLBACK,
     HCS_OPERATION_COMPLETION,
 )
-from hcs_sandbox.sim.state import StateStore, default_state_dir
+from hcs_sandbox.sim.state import StateStore, default_state_dir, read_bytes
 from hcs_sandbox.sim.validate import (
     SchemaError,
     parse_document,
@@ -345,6 +345,7 @@ class Simulator:
         # (one drain job at a time, not a pool job each: two jobs could swap them).
         self._hcn_pending: list[tuple[list[HcnHandle], int, str]] = []
         self._hcn_draining = False
+        self._local_exits = 0  # exits this process made (it announces them itself)
         self.watch_interval = 0.05  # seconds between polls of the state for remote exits
         self.schema_versions: tuple[tuple[int, int], ...] = DEFAULT_SCHEMA_VERSIONS
         self.hang_timeout = 30.0
@@ -1063,10 +1064,16 @@ class Simulator:
         return False
 
     def _count_handle(
-        self, system_id: str, runtime_id: str | None, delta: int
+        self,
+        system_id: str,
+        runtime_id: str | None,
+        delta: int,
+        current: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
+        """Count a handle of this process on the system (+1 or -1).  ``current``: the live
+        record, read by the caller under the record lock it still holds (no second read)."""
         with self.store.lock_record("systems", system_id):
-            record = self._live_record(system_id)
+            record = current if current is not None else self._live_record(system_id)
             if record is None or record.get("RuntimeId") != runtime_id:
                 return None
             handles = record.setdefault("Handles", {})
@@ -1086,27 +1093,42 @@ class Simulator:
     ) -> None:
         """The system stops: it disappears, leaving only its exit status (Overview.md)."""
         system_id = record["Id"]
-        tomb: dict[str, Any] = {
-            "Id": system_id,
-            "RuntimeId": record["RuntimeId"],
-            "SystemType": record.get("SystemType", "VirtualMachine"),
-            "Owner": record.get("Owner", ""),
-            "State": STOPPED,
-            "ExitType": exit_type,
-            "Status": status,
-            "StoppedAt": time.time(),
-        }
+        tomb = self._tomb(record, exit_type)
+        tomb["Status"] = status
         if attribution:
             tomb["Attribution"] = attribution
         with self.store.lock_record("systems", system_id):
             current = self._live_record(system_id)
             if current is None or current.get("RuntimeId") != record["RuntimeId"]:
                 return
-            # The record becomes the exit status (one in-place write, no file created).
-            self.store.write("systems", system_id, tomb)
-            self.store.touch("exits")  # wakes the exit watchers of other processes
-            self.store.discard_guest(system_id)
+            self._bury(tomb)
         self._announce_exit(record["RuntimeId"], tomb)
+
+    def _bury(self, tomb: dict[str, Any]) -> None:
+        """Write a stopped system's exit status over its record.  The caller holds the
+        record lock and has read the record under it (still live, same runtime id); it calls
+        :meth:`_announce_exit` after releasing the lock."""
+        system_id = tomb["Id"]
+        # The record becomes the exit status (one in-place write, no file created).
+        self.store.write("systems", system_id, tomb)
+        self.store.touch("exits")  # wakes the exit watchers of other processes
+        with self._lock:
+            self._local_exits += 1  # this process's own watcher needs no fast polls for it
+        self.store.discard_guest(system_id)
+
+    @staticmethod
+    def _tomb(record: dict[str, Any], exit_type: str) -> dict[str, Any]:
+        """The exit status that replaces ``record`` (see :meth:`_exit_system`)."""
+        return {
+            "Id": record["Id"],
+            "RuntimeId": record["RuntimeId"],
+            "SystemType": record.get("SystemType", "VirtualMachine"),
+            "Owner": record.get("Owner", ""),
+            "State": STOPPED,
+            "ExitType": exit_type,
+            "Status": 0,
+            "StoppedAt": time.time(),
+        }
 
     @staticmethod
     def _exit_status(tomb: dict[str, Any] | None) -> dict[str, Any]:
@@ -1180,6 +1202,7 @@ class Simulator:
         ceiling = max(base, 0.4)
         interval = base
         last_stamp = -1
+        last_local = self._local_exits
         last_full = time.monotonic()
         idle_since: float | None = None
         seen: dict[str, tuple[int, int]] = {}  # runtime id -> (mtime_ns, size) last read
@@ -1207,9 +1230,15 @@ class Simulator:
             full = now - last_full >= 2.0
             if stamp == last_stamp and not recent and not full:
                 continue
-            if stamp != last_stamp:
-                interval = base  # exits are happening: poll fast again
+            local = self._local_exits
+            if stamp != last_stamp and local == last_local:
+                # Exits are happening elsewhere: poll fast again.  A change that may be this
+                # process's own exit (announced directly) keeps the slower pace; the records
+                # are checked below either way, so an exit made elsewhere in the same window
+                # is seen now, and a later one within the ceiling.
+                interval = base
             last_stamp = stamp
+            last_local = local
             if full:
                 last_full = now
                 seen.clear()
@@ -1238,6 +1267,8 @@ class Simulator:
         if not out or not id:
             return H.E_INVALIDARG
         out[0] = None
+        if self._live_record(id) is None:  # lock-free (a stopped or missing system stays so)
+            raise _Failure(H.HCS_E_SYSTEM_NOT_FOUND, f"no compute system {id!r}")
         with self.store.lock_record("systems", id):
             record = self._live_record(id)
             if record is not None and self._reap_one(record):
@@ -1247,7 +1278,7 @@ class Simulator:
             handle: SystemHandle = self._new_handle(
                 lambda h: SystemHandle(h, record["Id"], record["RuntimeId"])
             )
-            self._count_handle(record["Id"], record["RuntimeId"], +1)
+            self._count_handle(record["Id"], record["RuntimeId"], +1, record)
             with self._lock:
                 self._by_runtime.setdefault(record["RuntimeId"], set()).add(handle)
         out[0] = handle.handle
@@ -1271,7 +1302,9 @@ class Simulator:
                     peers.discard(handle)
                     if not peers:
                         del self._by_runtime[handle.runtime_id]
-        if handle.runtime_id is None:
+        if handle.runtime_id is None or handle.exit_seen:
+            # exit_seen: this runtime has stopped (its record is an exit status, or gone), so
+            # there is no handle count left to change.
             return
         record = self._count_handle(handle.system_id, handle.runtime_id, -1)
         if record and record.get("TerminateOnLastHandleClosed") and not record.get("Handles"):
@@ -1318,13 +1351,18 @@ class Simulator:
     ) -> int:
         def work(h: SystemHandle) -> tuple[str | None, Any]:
             self._options(options, "StartOptions", "options")
-            record = self._live(h, "HcsStartComputeSystem", H.HCS_E_INVALID_STATE)
-            if record["State"] != "Created":
-                raise _Failure(
-                    H.HCS_E_INVALID_STATE,
-                    f"HcsStartComputeSystem: the system is {record['State']}, start needs Created",
-                )
-            self._set_state(record, "Running", StartTime=time.time())
+            # One read, under the record lock: the check and the write see the same record.
+            with self.store.lock_record("systems", h.system_id):
+                record = self._live(h, "HcsStartComputeSystem", H.HCS_E_INVALID_STATE)
+                if record["State"] != "Created":
+                    raise _Failure(
+                        H.HCS_E_INVALID_STATE,
+                        f"HcsStartComputeSystem: the system is {record['State']}, start needs "
+                        "Created",
+                    )
+                record["State"] = "Running"
+                record["StartTime"] = time.time()
+                self.store.write("systems", record["Id"], record)
             return None, None
 
         return self._system_op("HcsStartComputeSystem", system, operation, OP_START, work)
@@ -1334,26 +1372,29 @@ class Simulator:
     ) -> int:
         def work(h: SystemHandle) -> tuple[str | None, Any]:
             opts = self._options(options, "ShutdownOptions", "options") or {}
-            record = self._live(
-                h, "HcsShutDownComputeSystem", H.HCS_E_SYSTEM_ALREADY_STOPPED, detail=True
-            )
-            vm = record["Document"].get("VirtualMachine") or {}
-            by_ic = opts.get("Mechanism") == "IntegrationService" and "Shutdown" in (
-                vm.get("Services") or {}
-            )
-            if not record.get("GuestConnection") and not by_ic:
-                raise _Failure(
-                    H.ERROR_NOT_SUPPORTED_HR,
-                    "HcsShutDownComputeSystem: the system was created without "
-                    "VirtualMachine.GuestConnection, so there is no guest agent to shut it down; "
-                    "use HcsTerminateComputeSystem",
+            # Only the integration-service mechanism looks at the document (its Services).
+            by_service = opts.get("Mechanism") == "IntegrationService"
+            with self.store.lock_record("systems", h.system_id):  # one read, under the lock
+                record = self._live(
+                    h, "HcsShutDownComputeSystem", H.HCS_E_SYSTEM_ALREADY_STOPPED, by_service
                 )
-            if record["State"] != "Running":
-                raise _Failure(
-                    H.HCS_E_INVALID_STATE,
-                    f"HcsShutDownComputeSystem: the system is {record['State']}, not Running",
-                )
-            self._exit_system(record, "GracefulExit")
+                vm = record["Document"].get("VirtualMachine") or {} if by_service else {}
+                by_ic = by_service and "Shutdown" in (vm.get("Services") or {})
+                if not record.get("GuestConnection") and not by_ic:
+                    raise _Failure(
+                        H.ERROR_NOT_SUPPORTED_HR,
+                        "HcsShutDownComputeSystem: the system was created without "
+                        "VirtualMachine.GuestConnection, so there is no guest agent to shut it "
+                        "down; use HcsTerminateComputeSystem",
+                    )
+                if record["State"] != "Running":
+                    raise _Failure(
+                        H.HCS_E_INVALID_STATE,
+                        f"HcsShutDownComputeSystem: the system is {record['State']}, not Running",
+                    )
+                tomb = self._tomb(record, "GracefulExit")
+                self._bury(tomb)
+            self._announce_exit(tomb["RuntimeId"], tomb)
             return None, None
 
         return self._system_op("HcsShutDownComputeSystem", system, operation, OP_SHUTDOWN, work)
@@ -1362,8 +1403,11 @@ class Simulator:
         self, system: int | None, operation: int | None, options: str | None
     ) -> int:
         def work(h: SystemHandle) -> tuple[str | None, Any]:
-            record = self._live(h, "HcsTerminateComputeSystem", H.HCS_E_SYSTEM_ALREADY_STOPPED)
-            self._exit_system(record, "ForcedExit")
+            with self.store.lock_record("systems", h.system_id):  # one read, under the lock
+                record = self._live(h, "HcsTerminateComputeSystem", H.HCS_E_SYSTEM_ALREADY_STOPPED)
+                tomb = self._tomb(record, "ForcedExit")
+                self._bury(tomb)
+            self._announce_exit(tomb["RuntimeId"], tomb)
             return None, None
 
         return self._system_op("HcsTerminateComputeSystem", system, operation, OP_TERMINATE, work)
@@ -1585,9 +1629,14 @@ class Simulator:
     ) -> int:
         def work(h: SystemHandle) -> tuple[str | None, Any]:
             q = self._options(query, "System_PropertyQuery", "propertyQuery") or {}
-            record = self._record(h)
-            if record is None:
-                tomb = self._exited(h)
+            raw = (
+                None
+                if h.runtime_id is None
+                else self.store.read("systems", h.system_id, detail=False)
+            )
+            record = raw if raw is not None and raw.get("RuntimeId") == h.runtime_id else None
+            if record is None or record.get("State") == STOPPED:
+                tomb = record
                 if tomb is None:
                     raise _Failure(H.HCS_E_SYSTEM_NOT_FOUND, "the compute system does not exist")
                 return json.dumps(
@@ -2104,10 +2153,19 @@ class Simulator:
             return hr
         if not vm_id or not path:
             return H.E_INVALIDARG
-        if not os.path.exists(path):
-            raise _Failure(H.ERROR_FILE_NOT_FOUND_HR, f"{function}: {path!r} does not exist")
+        ident = None
+        try:  # the one stat a grant needs (the file's identity), also the existence check
+            if add:
+                st = os.stat(path)
+                ident = [st.st_dev, st.st_ino]
+            elif not os.path.exists(path):
+                raise FileNotFoundError(path)
+        except (OSError, ValueError):  # what os.path.exists answers False for
+            raise _Failure(
+                H.ERROR_FILE_NOT_FOUND_HR, f"{function}: {path!r} does not exist"
+            ) from None
         try:
-            self.store.grant(vm_id, os.path.abspath(path), add)
+            self.store.grant(vm_id, os.path.abspath(path), add, ident)
         except FileNotFoundError:  # deleted since the check above
             raise _Failure(
                 H.ERROR_FILE_NOT_FOUND_HR, f"{function}: {path!r} does not exist"
@@ -2262,8 +2320,7 @@ class Simulator:
     @staticmethod
     def _read_vhd(path: str) -> dict[str, Any] | None:
         try:
-            with open(path, "rb") as fh:
-                value = json.loads(fh.read())
+            value = json.loads(read_bytes(path))
         except (OSError, ValueError):
             return None
         return value if isinstance(value, dict) and value.get("SimulatedVhd") else None
