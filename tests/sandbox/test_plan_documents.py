@@ -283,3 +283,27 @@ def test_the_cache_is_bounded() -> None:
         spec = SandboxSpec(memory_mb=memory)
         _check(spec, HostFacts.for_planning(spec))
         assert len(planner._documents_cache) <= planner._CACHE_MAX
+
+
+def test_uuid5_helpers_equal_the_uuid_module() -> None:
+    import uuid
+
+    namespace = uuid.UUID("00000000-0000-4000-8000-68637373616e")
+    for name in ("", "x", *IDS, "\u00e9\u2603 long " * 20):
+        want = uuid.uuid5(namespace, name)
+        assert planner._uuid5_bytes(namespace.bytes, name) == want.bytes
+        assert planner._uuid5_text(namespace.bytes, name) == str(want)
+        again = uuid.uuid5(want, "endpoint")
+        assert planner._uuid5_text(want.bytes, "endpoint") == str(again)
+    # HostFacts.for_sandbox's ids are the documented UUIDv5 derivations of the sandbox id.
+    facts = HostFacts.for_sandbox(
+        sandbox_id=IDS[0],
+        system_id=IDS[0],
+        sandbox_dir="/s",
+        base_path="/b",
+        supported_schema_versions=[(2, 1)],
+        path_style="posix",
+    )
+    ns = uuid.uuid5(namespace, IDS[0])
+    assert facts.endpoint_id == str(uuid.uuid5(ns, "endpoint"))
+    assert facts.adapter_id == str(uuid.uuid5(ns, "adapter"))

@@ -39,6 +39,7 @@ needs the HCS-internal guest connection: hcsshim issue #1327); ``Owner`` ``hcs-s
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json as _json
 import ntpath
 import operator
@@ -382,8 +383,8 @@ class HostFacts:
         endpoint id defaults to a UUIDv5 of the sandbox id (stable across re-creates of a
         persistent sandbox).  No MAC: HNS assigns it when the endpoint is created (see
         :meth:`Plan.with_adapter_mac`)."""
-        ns = uuid.uuid5(_PLACEHOLDER_NS, sandbox_id)
-        endpoint = endpoint_id or str(uuid.uuid5(ns, "endpoint"))
+        ns = _uuid5_bytes(_PLACEHOLDER_NS.bytes, sandbox_id)
+        endpoint = endpoint_id or _uuid5_text(ns, "endpoint")
         values: dict[str, Any] = {
             "sandbox_id": sandbox_id,
             "system_id": system_id,
@@ -391,7 +392,7 @@ class HostFacts:
             "base_path": base_path,
             "supported_schema_versions": tuple(supported_schema_versions),
             "endpoint_id": endpoint,
-            "adapter_id": str(uuid.uuid5(ns, "adapter")),
+            "adapter_id": _uuid5_text(ns, "adapter"),
             "user_sid": user_sid,
             "variant": variant,
             "path_style": path_style,
@@ -410,6 +411,21 @@ class HostFacts:
             _version_text(self.hcn_schema_version) if self.hcn_schema_version else None
         )
         return out
+
+
+def _uuid5_bytes(namespace: bytes, name: str) -> bytes:
+    """``uuid.uuid5(UUID(bytes=namespace), name).bytes`` (RFC 4122 §4.3: SHA-1 of the
+    namespace and the name, version 5, variant RFC 4122) without the ``UUID`` objects."""
+    digest = bytearray(hashlib.sha1(namespace + name.encode("utf-8")).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    return bytes(digest)
+
+
+def _uuid5_text(namespace: bytes, name: str) -> str:
+    """``str(uuid.uuid5(UUID(bytes=namespace), name))``."""
+    h = _uuid5_bytes(namespace, name).hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 _MAC_RE = re.compile(r"[0-9A-Fa-f]{2}([-:])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}")
