@@ -307,3 +307,13 @@ def test_uuid5_helpers_equal_the_uuid_module() -> None:
     ns = uuid.uuid5(namespace, IDS[0])
     assert facts.endpoint_id == str(uuid.uuid5(ns, "endpoint"))
     assert facts.adapter_id == str(uuid.uuid5(ns, "adapter"))
+
+
+def test_unhashable_facts_are_planned_without_the_cache() -> None:
+    spec = INET
+    facts = dataclasses.replace(
+        HostFacts.for_planning(spec, sandbox_id=IDS[0]),
+        hcn_schema_version=[2, 5],  # type: ignore[arg-type]
+    )
+    _check(spec, facts)
+    assert not planner._documents_cache

@@ -951,6 +951,8 @@ def plan_documents(spec: SandboxSpec, facts: HostFacts) -> PlanDocuments:
         template = _documents_cache[key]
     except KeyError:
         pass
+    except TypeError:  # an unhashable fact (a list where a tuple belongs): no cache
+        return PlanDocuments.of(plan(spec, facts))
     else:
         if template is None:
             return PlanDocuments.of(plan(spec, facts))
