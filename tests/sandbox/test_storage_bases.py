@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,70 @@ def test_remove_path_reports_other_errors_at_once(
     with pytest.raises(errors.StorageError, match="could not delete"):
         storage.remove_path(folder)
     assert len(calls) == 1
+
+
+def test_is_dir_answers_as_pathlib(tmp_path: Path) -> None:
+    folder = tmp_path / "d"
+    folder.mkdir()
+    file = tmp_path / "f"
+    file.write_bytes(b"x")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    (tmp_path / "dirlink").symlink_to(folder)
+    cases = [folder, file, tmp_path / "missing", file / "below", tmp_path / "loop"]
+    cases.append(tmp_path / "dirlink")
+    for path in cases:
+        assert storage._is_dir(str(path)) == path.is_dir(), path
+    assert storage._is_dir("bad\0path") is False
+
+
+def test_host_base_follows_the_folder_as_it_changes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Nothing about the base is kept between calls: a base removed, added or updated is
+    # seen by the next call (only the pure join of ProgramData and BaseImages is cached).
+    monkeypatch.setattr(storage, "program_data_dir", lambda: tmp_path)
+    root = tmp_path.joinpath(*storage.BASE_IMAGES_SUBDIR)
+    with pytest.raises(errors.StorageError, match="does not exist"):
+        storage.find_host_base()
+    root.mkdir(parents=True)
+    with pytest.raises(errors.StorageError, match="no folder under"):
+        storage.find_host_base()
+    old = root / "old" / "BaseLayer" / "Files"
+    old.mkdir(parents=True)
+    os.utime(old, (1_000_000, 1_000_000))
+    assert storage.find_host_base().path == str(root / "old")
+    new = root / "new" / "BaseLayer" / "Files"
+    new.mkdir(parents=True)
+    assert storage.find_host_base() == storage.ResolvedBase(
+        kind="host", path=str(root / "new"), os_files=str(new)
+    )
+    new.rmdir()
+    assert storage.find_host_base().path == str(root / "old")
+    old.rmdir()
+    with pytest.raises(errors.StorageError, match="no folder under"):
+        storage.find_host_base()
+    # Another ProgramData (another backend): its own folder.
+    other = tmp_path / "other"
+    monkeypatch.setattr(storage, "program_data_dir", lambda: other)
+    with pytest.raises(
+        errors.StorageError,
+        match=re.escape(str(other.joinpath(*storage.BASE_IMAGES_SUBDIR))),
+    ):
+        storage.find_host_base()
+
+
+def test_disk_files_make_missing_parent_folders(tmp_path: Path) -> None:
+    state = tmp_path / "x" / "y" / "s.vmgs"
+    storage.create_guest_state_file(str(state))
+    assert state.is_file()
+    disk = tmp_path / "p" / "q" / "s.vhdx"
+    storage.make_scratch_disk(storage.ScratchDisk(str(disk), "create", 1024**3))
+    assert disk.is_file()
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        storage.create_guest_state_file("plain.vmgs")  # no folder part: the current one
+    finally:
+        os.chdir(cwd)
+    assert (tmp_path / "plain.vmgs").is_file()
+    os.unlink(tmp_path / "plain.vmgs")

@@ -39,12 +39,16 @@ needs the HCS-internal guest connection: hcsshim issue #1327); ``Owner`` ``hcs-s
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json as _json
 import ntpath
+import operator
 import posixpath
 import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii as _encode_json_string
 from typing import Any, Literal, get_args
 
 from hcs_sandbox.errors import SpecError
@@ -129,11 +133,13 @@ __all__ = [
     "HostFacts",
     "PathStyle",
     "Plan",
+    "PlanDocuments",
     "ScratchPlan",
     "SessionOptions",
     "Variant",
     "normalise_mac",
     "plan",
+    "plan_documents",
 ]
 
 Variant = Literal["documented", "wsb-compat"]
@@ -377,8 +383,8 @@ class HostFacts:
         endpoint id defaults to a UUIDv5 of the sandbox id (stable across re-creates of a
         persistent sandbox).  No MAC: HNS assigns it when the endpoint is created (see
         :meth:`Plan.with_adapter_mac`)."""
-        ns = uuid.uuid5(_PLACEHOLDER_NS, sandbox_id)
-        endpoint = endpoint_id or str(uuid.uuid5(ns, "endpoint"))
+        ns = _uuid5_bytes(_PLACEHOLDER_NS.bytes, sandbox_id)
+        endpoint = endpoint_id or _uuid5_text(ns, "endpoint")
         values: dict[str, Any] = {
             "sandbox_id": sandbox_id,
             "system_id": system_id,
@@ -386,7 +392,7 @@ class HostFacts:
             "base_path": base_path,
             "supported_schema_versions": tuple(supported_schema_versions),
             "endpoint_id": endpoint,
-            "adapter_id": str(uuid.uuid5(ns, "adapter")),
+            "adapter_id": _uuid5_text(ns, "adapter"),
             "user_sid": user_sid,
             "variant": variant,
             "path_style": path_style,
@@ -405,6 +411,21 @@ class HostFacts:
             _version_text(self.hcn_schema_version) if self.hcn_schema_version else None
         )
         return out
+
+
+def _uuid5_bytes(namespace: bytes, name: str) -> bytes:
+    """``uuid.uuid5(UUID(bytes=namespace), name).bytes`` (RFC 4122 §4.3: SHA-1 of the
+    namespace and the name, version 5, variant RFC 4122) without the ``UUID`` objects."""
+    digest = bytearray(hashlib.sha1(namespace + name.encode("utf-8")).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    return bytes(digest)
+
+
+def _uuid5_text(namespace: bytes, name: str) -> str:
+    """``str(uuid.uuid5(UUID(bytes=namespace), name))``."""
+    h = _uuid5_bytes(namespace, name).hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 _MAC_RE = re.compile(r"[0-9A-Fa-f]{2}([-:])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}")
@@ -642,6 +663,326 @@ def plan(spec: SandboxSpec, facts: HostFacts) -> Plan:
     the spec (schema too old, missing facts), naming the setting and what it needs.
     """
     return _Planner(spec, facts).build()
+
+
+# --------------------------------------------------------------------------------------
+# What a create needs, from a per-process cache of planned documents
+# --------------------------------------------------------------------------------------
+
+
+class PlanDocuments:
+    """What creating a sandbox needs from its :class:`Plan`, as plain data (no schema
+    objects): :func:`plan_documents` gives it, :meth:`of` derives it from a ``Plan``.
+
+    Fields, each as the ``Plan`` has it (dicts as ``to_dict`` gives them):
+    ``document`` (``Plan.document``), ``scratch``, ``guest_state_file``, ``grants``,
+    ``network_document``, ``endpoint_document``, ``warnings``, ``gpu_request``,
+    ``terminate_on_last_handle_closed``, ``guest_links`` (``GuestLink.to_dict()`` each);
+    ``endpoint_id`` (the endpoint's ``ID``, or None) and ``network`` (the spec's network
+    mode) are what :meth:`with_adapter_mac` needs.  Every call of :func:`plan_documents`
+    returns new dicts: a caller may change them.
+    """
+
+    __slots__ = (
+        "document",
+        "endpoint_document",
+        "endpoint_id",
+        "gpu_request",
+        "grants",
+        "guest_links",
+        "guest_state_file",
+        "network",
+        "network_document",
+        "scratch",
+        "terminate_on_last_handle_closed",
+        "warnings",
+    )
+
+    def __init__(
+        self,
+        *,
+        document: dict[str, Any],
+        scratch: ScratchPlan | None,
+        guest_state_file: str | None,
+        grants: tuple[str, ...],
+        network_document: dict[str, Any] | None,
+        endpoint_document: dict[str, Any] | None,
+        warnings: tuple[str, ...],
+        gpu_request: dict[str, Any] | None,
+        terminate_on_last_handle_closed: bool,
+        guest_links: tuple[dict[str, Any], ...],
+        endpoint_id: str | None,
+        network: str,
+    ) -> None:
+        self.document = document
+        self.scratch = scratch
+        self.guest_state_file = guest_state_file
+        self.grants = grants
+        self.network_document = network_document
+        self.endpoint_document = endpoint_document
+        self.warnings = warnings
+        self.gpu_request = gpu_request
+        self.terminate_on_last_handle_closed = terminate_on_last_handle_closed
+        self.guest_links = guest_links
+        self.endpoint_id = endpoint_id
+        self.network = network
+
+    @classmethod
+    def of(cls, planned: Plan) -> PlanDocuments:
+        """The documents of ``planned`` (the slow path of :func:`plan_documents`)."""
+        return cls(
+            document=planned.document,
+            scratch=planned.scratch,
+            guest_state_file=planned.guest_state_file,
+            grants=planned.grants,
+            network_document=planned.network_document,
+            endpoint_document=planned.endpoint_document,
+            warnings=planned.warnings,
+            gpu_request=planned.gpu_request,
+            terminate_on_last_handle_closed=planned.terminate_on_last_handle_closed,
+            guest_links=tuple(link.to_dict() for link in planned.guest_links),
+            endpoint_id=planned.endpoint.ID if planned.endpoint is not None else None,
+            network=planned.spec.network,
+        )
+
+    def _values(self) -> list[Any]:
+        """The fields as one JSON-ready list (the cache's template form)."""
+        scratch = self.scratch
+        return [
+            self.document,
+            [scratch.path, scratch.method, scratch.size_bytes, scratch.parent]
+            if scratch is not None
+            else None,
+            self.guest_state_file,
+            list(self.grants),
+            self.network_document,
+            self.endpoint_document,
+            list(self.warnings),
+            self.gpu_request,
+            self.terminate_on_last_handle_closed,
+            list(self.guest_links),
+            self.endpoint_id,
+            self.network,
+        ]
+
+    @classmethod
+    def _from_values(cls, values: list[Any]) -> PlanDocuments:
+        scratch = values[1]
+        return cls(
+            document=values[0],
+            scratch=ScratchPlan(scratch[0], scratch[1], scratch[2], scratch[3])
+            if scratch is not None
+            else None,
+            guest_state_file=values[2],
+            grants=tuple(values[3]),
+            network_document=values[4],
+            endpoint_document=values[5],
+            warnings=tuple(values[6]),
+            gpu_request=values[7],
+            terminate_on_last_handle_closed=values[8],
+            guest_links=tuple(values[9]),
+            endpoint_id=values[10],
+            network=values[11],
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PlanDocuments):
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable dicts inside
+
+    def __repr__(self) -> str:
+        return f"PlanDocuments({self._values()!r})"
+
+    def with_adapter_mac(self, mac: str) -> dict[str, Any]:
+        """A copy of ``document`` whose adapter bound to the endpoint has ``mac`` as its
+        ``MacAddress``: the same document as ``Plan.with_adapter_mac(mac).document``
+        (hcsshim ``internal/uvm/network.go``: the adapter gets the endpoint's MAC), with the
+        same errors.  ``document`` itself is unchanged."""
+        if self.endpoint_id is None:
+            raise _fail(
+                "network",
+                self.network,
+                "this plan has no network endpoint, so no adapter to give a MAC",
+                remedy="this is a bug in the caller: only networked sandboxes get a MAC",
+            )
+        value = normalise_mac(mac)
+        document: dict[str, Any] = _json.loads(_json.dumps(self.document))
+        vm = document.get("VirtualMachine")
+        devices = vm.get("Devices") if isinstance(vm, dict) else None
+        adapters = devices.get("NetworkAdapters") if isinstance(devices, dict) else None
+        bound = [
+            key
+            for key, adapter in (adapters or {}).items()
+            if isinstance(adapter, dict) and adapter.get("EndpointId") == self.endpoint_id
+        ]
+        if not bound:
+            raise _fail(
+                "network",
+                self.network,
+                f"the compute-system document has no adapter for endpoint {self.endpoint_id}",
+                remedy="this is a bug in the planner; please report it",
+            )
+        assert adapters is not None
+        for key in bound:
+            # Through the model, as Plan.with_adapter_mac does: the field keeps its place.
+            adapter = NetworkAdapter.from_dict(adapters[key])
+            adapter.MacAddress = value
+            adapters[key] = adapter.to_dict()
+        return document
+
+
+#: The HostFacts fields that differ from sandbox to sandbox.  The planner uses each only
+#: verbatim inside strings (ids, paths joined onto ``sandbox_dir``, names), so a plan made
+#: with marker strings in their place becomes any sandbox's plan by replacing the markers.
+_PER_SANDBOX = ("sandbox_id", "system_id", "sandbox_dir", "endpoint_id", "adapter_id")
+#: The SandboxSpec fields no document depends on (they reach Plan.to_dict() and the record,
+#: never PlanDocuments): left out of the cache key so sandboxes of one spec share an entry.
+_NOT_PLANNED = ("name", "labels", "environment", "logon_command")
+#: The SandboxSpec fields in the key: every other field (a test checks the two lists cover
+#: every field, so a new field is in the key unless someone decides otherwise).
+_PLANNED = (
+    "base",
+    "memory_mb",
+    "cpus",
+    "network",
+    "ports",
+    "mapped_folders",
+    "gpu",
+    "clipboard",
+    "audio_input",
+    "video_input",
+    "printer",
+    "protected_client",
+    "display",
+    "persistence",
+)
+#: Every other HostFacts field is in the key as it is.
+_FACTS_KEYED = (
+    "base_path",
+    "supported_schema_versions",
+    "hcn_schema_version",
+    "mac_address",
+    "user_sid",
+    "variant",
+    "path_style",
+    "network_id",
+    "nat_subnet",
+    "nat_gateway",
+    "scratch_size_bytes",
+    "terminate_on_close",
+)
+_MARK = "@@hcs-sandbox-fact-"
+_MARKERS = {name: f"{_MARK}{i}@@" for i, name in enumerate(_PER_SANDBOX)}
+_MARKER_RE = re.compile(re.escape(_MARK) + r"(\d)@@")
+_CACHE_MAX = 64
+#: key -> the template: the JSON text of PlanDocuments._values() planned with markers,
+#: split at the markers (``[text, index, text, index, ..., text]``, ``index`` into
+#: :data:`_PER_SANDBOX`); None when this key's plans cannot be made from a template
+#: (planned the slow way every time).
+_documents_cache: dict[tuple[Any, ...], list[Any] | None] = {}
+
+
+_spec_planned = operator.attrgetter(*_PLANNED)
+_facts_keyed = operator.attrgetter(*_FACTS_KEYED)
+_facts_per_sandbox = operator.attrgetter(*_PER_SANDBOX)
+
+
+def _documents_key(spec: SandboxSpec, facts: HostFacts) -> tuple[Any, ...]:
+    directory = facts.sandbox_dir
+    per_sandbox = _facts_per_sandbox(facts)
+    if facts.path_style == "windows":
+        joined = ntpath.join(directory, "f") == directory + "\\f"
+    else:
+        joined = posixpath.join(directory, "f") == directory + "/f"
+    return (
+        _spec_planned(spec),
+        _facts_keyed(facts),
+        # Which per-sandbox values are set, which are equal: the planner may branch on that
+        # (``adapter_id or endpoint_id``, ``if not endpoint_id``).
+        tuple(map(bool, per_sandbox)),
+        facts.sandbox_id == facts.system_id,
+        facts.endpoint_id == facts.adapter_id,
+        # Joining onto the folder adds a separator unless it ends with one (or is "C:" or
+        # empty): one key per shape of folder.
+        joined,
+    )
+
+
+def _split(text: str) -> list[Any]:
+    parts: list[Any] = _MARKER_RE.split(text)
+    for i in range(1, len(parts), 2):
+        parts[i] = int(parts[i])
+    return parts
+
+
+def _fill(template: list[Any], facts: HostFacts) -> str:
+    """The template's text with each marker replaced by the fact's value, as the contents
+    of a JSON string (the markers only sit inside JSON strings).  Values are put in, never
+    searched: a value that looks like a marker stays as it is."""
+    values = [
+        "" if value is None else _encode_json_string(value)[1:-1]
+        for value in _facts_per_sandbox(facts)
+    ]
+    parts = template[:]
+    for i in range(1, len(parts), 2):
+        parts[i] = values[parts[i]]
+    return "".join(parts)
+
+
+def plan_documents(spec: SandboxSpec, facts: HostFacts) -> PlanDocuments:
+    """``PlanDocuments.of(plan(spec, facts))``, from a per-process cache when it can.
+
+    The planner is pure and its per-sandbox inputs (the ids and the sandbox folder in
+    ``facts``, :data:`_PER_SANDBOX`) only appear verbatim inside strings, so the first plan of
+    a spec and host is also made with marker strings in their place; that template is kept
+    (JSON text) under a key of everything else the plan depends on (the spec without its
+    name, labels, environment and logon command; every other host fact).  Later sandboxes
+    of that key get the template with their values put in, parsed: new objects each time.
+    The first use of a template is checked against the real plan; a key whose check fails
+    (or whose plan contains the marker text) is planned the slow way from then on.  Nothing
+    outside the arguments is read, so the cache cannot go stale (the base, the schema
+    versions, the variant... are facts, in the key).  Errors are the planner's (a plan
+    that fails is never cached).
+    """
+    key = _documents_key(spec, facts)
+    try:
+        template = _documents_cache[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable fact (a list where a tuple belongs): no cache
+        return PlanDocuments.of(plan(spec, facts))
+    else:
+        if template is None:
+            return PlanDocuments.of(plan(spec, facts))
+        return PlanDocuments._from_values(_json.loads(_fill(template, facts)))
+    documents = PlanDocuments.of(plan(spec, facts))
+    if len(_documents_cache) >= _CACHE_MAX:
+        _documents_cache.clear()
+    _documents_cache[key] = _make_template(spec, facts, documents)
+    return documents
+
+
+def _make_template(spec: SandboxSpec, facts: HostFacts, real: PlanDocuments) -> list[Any] | None:
+    """The template for the key of ``(spec, facts)``, or None when a template would not
+    give ``real`` back (the planner used a per-sandbox value other than verbatim)."""
+    values = real._values()
+    real_text = _json.dumps(values)  # ensure_ascii, as _encode_json_string
+    if _MARK.lower() in real_text.lower() or _json.loads(real_text) != values:
+        return None  # the marker text is in the user's own values; not JSON-exact
+    marks: dict[str, Any] = {n: _MARKERS[n] for n in _PER_SANDBOX if getattr(facts, n)}
+    marked = dataclasses.replace(facts, **marks)
+    try:
+        text = _json.dumps(PlanDocuments.of(plan(spec, marked))._values())
+    except SpecError:
+        return None
+    if text.lower().count(_MARK.lower()) != len(_MARKER_RE.findall(text)):
+        return None  # a marker was changed (case, cut): not a verbatim use
+    template = _split(text)
+    if _json.loads(_fill(template, facts)) != values:
+        return None
+    return template
 
 
 class _Planner:

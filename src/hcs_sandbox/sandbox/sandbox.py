@@ -191,7 +191,7 @@ def _blueprint(
     base already resolved by the caller (else resolved here).
     """
     from hcs_sandbox.sandbox import hostfacts, storage
-    from hcs_sandbox.sandbox.planner import plan
+    from hcs_sandbox.sandbox.planner import plan_documents
 
     facts = hostfacts.gather(
         spec,
@@ -201,7 +201,9 @@ def _blueprint(
         terminate_on_close=terminate_on_close,
         base=base,
     )
-    planned = plan(spec, facts)
+    # plan(spec, facts)'s documents; from the per-process template cache when this spec and
+    # host were planned before (planner.plan_documents: keyed on every input but the ids).
+    planned = plan_documents(spec, facts)
     scratch: ScratchDisk | None = None
     if planned.scratch is not None:
         scratch = storage.ScratchDisk(
@@ -220,8 +222,8 @@ def _blueprint(
         warnings=planned.warnings,
         gpu_request=planned.gpu_request,
         terminate_on_close=planned.terminate_on_last_handle_closed,
-        guest_links=tuple(link.to_dict() for link in planned.guest_links),
-        document_with_mac=lambda mac: planned.with_adapter_mac(mac).document,
+        guest_links=planned.guest_links,
+        document_with_mac=planned.with_adapter_mac,
     )
 
 

@@ -98,6 +98,51 @@ def base_images_dir() -> Path:
     return program_data_dir().joinpath(*BASE_IMAGES_SUBDIR)
 
 
+# ProgramData folder -> str(base_images_dir()) of it: a pure function of the folder
+# (pathlib's join), kept per process; bounded.
+_ROOT_TEXT: dict[Path, str] = {}
+
+
+def _base_images_text() -> str:
+    """``str(base_images_dir())``, the join cached per ProgramData folder."""
+    program_data = program_data_dir()
+    text = _ROOT_TEXT.get(program_data)
+    if text is None:
+        text = str(program_data.joinpath(*BASE_IMAGES_SUBDIR))
+        if len(_ROOT_TEXT) >= 16:
+            _ROOT_TEXT.clear()
+        _ROOT_TEXT[program_data] = text
+    return text
+
+
+# The errors pathlib's is_dir() answers False for (CPython 3.11 Lib/pathlib.py
+# ``_IGNORED_ERRNOS`` / ``_IGNORED_WINERRORS``: ERROR_NOT_READY 21, ERROR_INVALID_NAME 123,
+# ERROR_CANT_RESOLVE_FILENAME 1921); any other error is raised, as it was.
+_IGNORED_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
+_IGNORED_WINERRORS = frozenset({21, 123, 1921})
+
+
+def _is_dir(path: str) -> bool:
+    """``Path(path).is_dir()``, without the Path."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError as exc:
+        if exc.errno in _IGNORED_ERRNOS or getattr(exc, "winerror", None) in _IGNORED_WINERRORS:
+            return False
+        raise
+    except ValueError:  # a path the OS cannot encode
+        return False
+
+
+def _ensure_parent(path: str) -> None:
+    """``Path(path).parent.mkdir(parents=True, exist_ok=True)``; one ``stat`` when the
+    folder is there (the usual case: the sandbox folder is made first)."""
+    parent = os.path.dirname(path)
+    if parent and os.path.isdir(parent):
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
 # --------------------------------------------------------------------------------------
 # Bases
 # --------------------------------------------------------------------------------------
@@ -130,8 +175,8 @@ def find_host_base() -> ResolvedBase:
     modified one (Windows Sandbox regenerates the base image after an OS update — the
     newest matches the running build; see docs/windows-notes.md#sandbox).
     """
-    root = base_images_dir()
-    if not root.is_dir():
+    root = _base_images_text()
+    if not _is_dir(root):
         raise errors.StorageError(
             f"the Windows Sandbox base image was not found: {root} does not exist "
             "(Windows Sandbox is not installed or has never been started)",
@@ -232,7 +277,7 @@ def make_scratch_disk(disk: ScratchDisk) -> None:
     from hcs_sandbox.hcs import storage as hcs_storage
 
     path = disk.path
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    _ensure_parent(path)
     try:
         if disk.method == "create":
             # CreateVirtualDisk v2 (dynamic, 1 MiB blocks) -> open -> HcsFormatWritableLayerVhd
@@ -268,7 +313,7 @@ def create_guest_state_file(path: str) -> None:
     at ``path`` on failure."""
     from hcs_sandbox.hcs import service
 
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    _ensure_parent(path)
     try:
         service.create_empty_guest_state_file(path)
     except BaseException:
