@@ -219,3 +219,35 @@ def test_missing_windows_sandbox_base_gives_the_remedy(
         Sandbox.create(SandboxSpec(name="nobase"))
     assert "Containers-DisposableClientVM" in str(info.value)
     world.assert_nothing_left()
+
+
+def test_a_sandbox_keeps_its_store_until_someone_else_writes(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Sandbox opens its store once and re-checks it before each verb (Store.is_current):
+    a write by another connection (another process) makes it open a fresh one."""
+    import sqlite3
+
+    from hcs_sandbox.sandbox import sandbox as sandbox_mod
+
+    assert Sandbox.list() == []  # makes the database (its first open migrates it)
+    opened: list[object] = []
+    real = sandbox_mod._store
+    monkeypatch.setattr(sandbox_mod, "_store", lambda state: opened.append(state) or real(state))
+    sb = Sandbox.create(SandboxSpec(name="held"))
+    assert len(opened) == 1
+    sb.start()
+    assert sb.state == "running"
+    assert len(opened) == 1  # no store opened per verb
+    db = sb._db()
+    other = sqlite3.connect(db.path)  # another process's connection writes
+    try:
+        other.execute('UPDATE sandboxes SET labels = \'{"by": "other"}\'')
+        other.commit()
+    finally:
+        other.close()
+    sb.stop(timeout=5)
+    assert len(opened) == 2  # noticed the other writer: opened (and checked) it again
+    assert sb.record.labels == {"by": "other"}
+    sb.remove()
+    world.assert_nothing_left()

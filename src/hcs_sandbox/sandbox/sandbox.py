@@ -243,6 +243,10 @@ class Sandbox:
         self._system: ComputeSystem | None = None
         self._lock = threading.RLock()
         self._spec: SandboxSpec | None = None
+        #: The store this object uses (see :meth:`_db`), and its folder as text (see
+        #: :meth:`_directory_text`); both made on first use.
+        self._db_store: Store | None = None
+        self._dir_text: str | None = None
 
     @classmethod
     def create(
@@ -311,7 +315,8 @@ class Sandbox:
             base=base,
         )
         directory = paths.sandbox_dir(state, sandbox_id)
-        with _store(state) as store, UndoStack() as undo:
+        store = _store(state)
+        with UndoStack() as undo:
             _notify(progress, "reserving the name")
             record = store.reserve(
                 spec.name,
@@ -329,6 +334,7 @@ class Sandbox:
             undo.push("delete the record", lambda: store.delete(record.id, missing_ok=True))
             sandbox = cls(record, state)
             sandbox._spec = spec
+            sandbox._db_store = store
             extra = sandbox._provision(
                 store,
                 undo,
@@ -379,7 +385,7 @@ class Sandbox:
             _notify(progress, "planning")
             blueprint = _blueprint(spec, rid, system_id, self._state_dir)
         bp = blueprint
-        directory = paths.sandbox_dir(self._state_dir, rid)
+        directory = self._directory_text()
 
         if fresh:
             _notify(progress, "creating the sandbox folder")
@@ -510,9 +516,10 @@ class Sandbox:
         Raises :class:`~hcs_sandbox.errors.SandboxNotFoundError`.
         """
         state = _state_dir(state_dir)
-        with _store(state) as store:
-            record = store.get(name_or_id)
-        return cls(record, state)
+        store = _store(state)
+        sandbox = cls(store.get(name_or_id), state)
+        sandbox._db_store = store  # this object's own: its verbs use it (see _db)
+        return sandbox
 
     # ------------------------------------------------------------------ attributes
 
@@ -576,9 +583,29 @@ class Sandbox:
     @property
     def directory(self) -> str:
         """This sandbox's own directory (scratch disk, guest state file, logs)."""
-        from hcs_sandbox.sandbox import paths
+        return self._directory_text()
 
-        return str(paths.sandbox_dir(self._state_dir, self._record.id))
+    def _directory_text(self) -> str:
+        """:attr:`directory`, computed once per object (the id never changes)."""
+        text = self._dir_text
+        if text is None:
+            from hcs_sandbox.sandbox import paths
+
+            text = self._dir_text = str(paths.sandbox_dir(self._state_dir, self._record.id))
+        return text
+
+    def _db(self) -> Store:
+        """This object's store, opened on first use and kept (one owner: this object; a
+        :class:`Store` holds no resource of its own: the connection is the process's,
+        cached by the store module).  Before each use it checks, as opening a store would,
+        that the database file is still the same one, with the current schema and no other
+        connection's write since (:meth:`Store.is_current`: one ``stat``, one PRAGMA);
+        otherwise a new store is opened (which checks the state directory, the file and
+        the schema again), so what another process did is never missed."""
+        store = self._db_store
+        if store is None or not store.is_current():
+            store = self._db_store = _store(self._state_dir)
+        return store
 
     # ------------------------------------------------------------------ HCS handle
 
@@ -620,19 +647,19 @@ class Sandbox:
     def refresh(self) -> None:
         """Re-read the record and, for a sandbox that should have a compute system, its
         state in HCS (a system that exited or vanished makes the record ``stopped``)."""
-        with _store(self._state_dir) as store:
-            self._record = store.get(self._record.id)
-            if self._record.state not in _LIVE:
-                return
-            observed = self._hcs_state()
-            new = "stopped" if observed is None else observed
-            if new != self._record.state:
-                try:
-                    self._record = store.update(
-                        self._record.id, expect_state=self._record.state, state=new
-                    )
-                except errors.StateConflictError:
-                    self._record = store.get(self._record.id)
+        store = self._db()
+        self._record = store.get(self._record.id)
+        if self._record.state not in _LIVE:
+            return
+        observed = self._hcs_state()
+        new = "stopped" if observed is None else observed
+        if new != self._record.state:
+            try:
+                self._record = store.update(
+                    self._record.id, expect_state=self._record.state, state=new
+                )
+            except errors.StateConflictError:
+                self._record = store.get(self._record.id)
 
     def close(self) -> None:
         """Release this object's compute-system handle (the sandbox keeps running, unless
@@ -662,36 +689,36 @@ class Sandbox:
             "start",
             remedy="a running sandbox needs no start; 'resume' a paused one",
         )
-        with _store(self._state_dir) as store:
-            if current == "stopped":
-                if not self.persistent:
-                    raise errors.SandboxStateError(
-                        f"cannot start sandbox '{self.name}': it is ephemeral and has stopped, "
-                        "so its contents are gone",
-                        state=current,
-                        remedy=f"remove it ('hcs-sandbox rm {self.name}') and run a new one, "
-                        "or use persistence=persistent",
-                    )
-                self._restart_persistent(store, progress)
-                self._logon_thread = _start_logon(self)  # issue 5: logon command
-                return
-            system = self._open_system()
-            if system is None:
-                self._set_state(store, "stopped")
+        store = self._db()
+        if current == "stopped":
+            if not self.persistent:
                 raise errors.SandboxStateError(
-                    f"cannot start sandbox '{self.name}': its compute system is gone",
-                    state="stopped",
-                    remedy=f"remove it with 'hcs-sandbox rm {self.name}'",
+                    f"cannot start sandbox '{self.name}': it is ephemeral and has stopped, "
+                    "so its contents are gone",
+                    state=current,
+                    remedy=f"remove it ('hcs-sandbox rm {self.name}') and run a new one, "
+                    "or use persistence=persistent",
                 )
-            _notify(progress, "starting")
-            try:
-                system.start()
-                self._after_start(system, progress)
-            except BaseException:
-                self._after_failed_start(store)
-                raise
-            self._set_state(store, "running", started_at=time.time())
-            self._log_line("started")
+            self._restart_persistent(store, progress)
+            self._logon_thread = _start_logon(self)  # issue 5: logon command
+            return
+        system = self._open_system()
+        if system is None:
+            self._set_state(store, "stopped")
+            raise errors.SandboxStateError(
+                f"cannot start sandbox '{self.name}': its compute system is gone",
+                state="stopped",
+                remedy=f"remove it with 'hcs-sandbox rm {self.name}'",
+            )
+        _notify(progress, "starting")
+        try:
+            system.start()
+            self._after_start(system, progress)
+        except BaseException:
+            self._after_failed_start(store)
+            raise
+        self._set_state(store, "running", started_at=time.time())
+        self._log_line("started")
         self._logon_thread = _start_logon(self)  # issue 5: the spec's logon command, if any
 
     def _after_start(self, system: ComputeSystem, progress: Progress | None) -> None:
@@ -824,8 +851,8 @@ class Sandbox:
                 f"cannot pause sandbox '{self.name}': it has stopped", state="stopped"
             )
         system.pause()
-        with _store(self._state_dir) as store:
-            self._set_state(store, "paused")
+        store = self._db()
+        self._set_state(store, "paused")
         self._log_line("paused")
 
     def resume(self) -> None:
@@ -838,8 +865,8 @@ class Sandbox:
                 f"cannot resume sandbox '{self.name}': it has stopped", state="stopped"
             )
         system.resume()
-        with _store(self._state_dir) as store:
-            self._set_state(store, "running")
+        store = self._db()
+        self._set_state(store, "running")
         self._log_line("resumed")
 
     def remove(self, *, force: bool = False) -> None:
@@ -867,22 +894,22 @@ class Sandbox:
                 state=current,
                 remedy="wait for it, or force it with 'hcs-sandbox rm -f'",
             )
-        with _store(self._state_dir) as store:
-            # This process now owns the record: prune leaves it alone while we live.
-            self._record = store.update(
-                self._record.id, state="removing", owner_pid=os.getpid(), owner_host=_host()
-            )
-            system = self._open_system()
-            self._system = None
-            # ``_open_system`` just looked: None means HCS has no such system (do not ask again).
-            failures = release_resources(
-                store, self._record, system=system, cross_off=False, look_up=False
-            )
-            if failures:
-                first = failures[0]
-                self._log_line(f"remove incomplete: {first}")
-                raise first
-            store.delete(self._record.id, missing_ok=True)
+        store = self._db()
+        # This process now owns the record: prune leaves it alone while we live.
+        self._record = store.update(
+            self._record.id, state="removing", owner_pid=os.getpid(), owner_host=_host()
+        )
+        system = self._open_system()
+        self._system = None
+        # ``_open_system`` just looked: None means HCS has no such system (do not ask again).
+        failures = release_resources(
+            store, self._record, system=system, cross_off=False, look_up=False
+        )
+        if failures:
+            first = failures[0]
+            self._log_line(f"remove incomplete: {first}")
+            raise first
+        store.delete(self._record.id, missing_ok=True)
 
     def wait(self, timeout: float | None = None) -> ExitInfo:
         """Block until the compute system exits; raises
@@ -902,11 +929,11 @@ class Sandbox:
         HCS gave one) in ONE store write."""
         status = system.exit_status if system is not None else None
         self.close()
-        with _store(self._state_dir) as store:
-            if status is None:
-                self._set_state(store, "stopped")
-            else:
-                self._set_state(store, "stopped", merge_extra={"exit": dict(status)})
+        store = self._db()
+        if status is None:
+            self._set_state(store, "stopped")
+        else:
+            self._set_state(store, "stopped", merge_extra={"exit": dict(status)})
 
     def _remember_exit(
         self, system: ComputeSystem, status: Mapping[str, Any] | None = None
@@ -915,8 +942,8 @@ class Sandbox:
         if status is None:
             return
         try:
-            with _store(self._state_dir) as store:
-                self._record = store.update(self._record.id, merge_extra={"exit": dict(status)})
+            store = self._db()
+            self._record = store.update(self._record.id, merge_extra={"exit": dict(status)})
         except errors.HcsSandboxError as exc:
             _log.debug("could not record the exit status of %s: %s", self.name, exc)
 
@@ -1022,14 +1049,16 @@ class Sandbox:
     def _log_path(self) -> Path:
         """``<sandbox dir>/sandbox.log``: the lifecycle log (directly in the folder, so the
         first line costs no ``mkdir``: each new folder or file is ~0.2 ms of kernel CPU)."""
-        from hcs_sandbox.sandbox import paths
+        return Path(self._log_file())
 
-        return paths.sandbox_dir(self._state_dir, self._record.id) / LOG_NAME
+    def _log_file(self) -> str:
+        """:meth:`_log_path` as text (no ``Path`` per line)."""
+        return os.path.join(self._directory_text(), LOG_NAME)
 
     def _log_line(self, text: str) -> None:
         """Append a line to the sandbox's log (never fails the operation)."""
         try:
-            path = self._log_path()
+            path = self._log_file()
             line = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime())}Z {text}\n"
             # One O_APPEND write of the whole line (no buffered text file: cheaper, and
             # concurrent writers' lines never interleave within a line).  A missing sandbox

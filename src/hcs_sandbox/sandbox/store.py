@@ -720,18 +720,8 @@ class Store:
         self._key = os.path.abspath(path)
         self._timeout = timeout
         self._closed = False
-        cached = _cache().get(self._key)
-        if cached is not None and cached.schema_ok is not None:
-            with cached.lock:
-                if (
-                    not cached.closed
-                    and cached.ident == self._identity()
-                    and self._data_version(cached.conn) == cached.schema_ok
-                ):
-                    # This process has a connection to this very file (same device and
-                    # inode: not deleted or replaced since) that saw the current schema,
-                    # and no other connection has written since: nothing more to verify.
-                    return
+        if self.is_current():
+            return
         if not os.path.isdir(os.path.dirname(self._key)):
             raise StoreError(
                 f"cannot open the state database {self._path_text}: its folder does not exist",
@@ -771,6 +761,25 @@ class Store:
                             conn.execute(f"PRAGMA busy_timeout = {_BUSY_SLICE_MS}")
                         except sqlite3.Error:
                             pass
+
+    def is_current(self) -> bool:
+        """True when opening this database again would find nothing to check: this process
+        has a connection to this very file (same device and inode: not deleted or replaced
+        since) that saw the current schema, and no other connection has written since (its
+        ``PRAGMA data_version`` is unchanged).  One ``stat`` and one PRAGMA: what a holder of
+        a :class:`Store` (a ``Sandbox``) asks before each use instead of opening a new one;
+        False means "open a new Store" (which checks the file and the schema again)."""
+        if self._closed:
+            return False
+        cached = _cache().get(self._key)
+        if cached is None or cached.schema_ok is None:
+            return False
+        with cached.lock:
+            return (
+                not cached.closed
+                and cached.ident == self._identity()
+                and self._data_version(cached.conn) == cached.schema_ok
+            )
 
     # -- lifecycle -----------------------------------------------------------------
 
