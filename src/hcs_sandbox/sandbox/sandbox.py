@@ -125,6 +125,10 @@ _HCS_STATES = {
 LOG_NAME = "sandbox.log"
 #: Record states in which a compute system should exist.
 _LIVE = ("created", "running", "paused")
+#: Record states without a compute system to ask HCS about and not being created (every
+#: state but ``creating`` and :data:`_LIVE`): remove needs neither ``force`` nor an HCS
+#: query for them, so it marks the record ``removing`` with one compare-and-set.
+_SETTLED = ("saving", "saved", "stopped", "removing", "error")
 
 
 def _state_dir(state_dir: str | os.PathLike[str] | None) -> Path:
@@ -878,10 +882,33 @@ class Sandbox:
         record at once. If a step failed, the record stays in ``removing`` with what is
         left and the first error is raised: run ``remove`` again, or ``prune``.
         """
+        store = self._db()
+        try:
+            # This process now owns the record: prune leaves it alone while we live.  One
+            # compare-and-set for a settled record (what refresh would have read, then the
+            # update: one transaction instead of a read and a transaction).
+            self._record = store.update(
+                self._record.id,
+                expect_state=_SETTLED,
+                state="removing",
+                owner_pid=os.getpid(),
+                owner_host=_host(),
+            )
+        except errors.SandboxNotFoundError:
+            return
+        except errors.StateConflictError:
+            if not self._remove_checked(store, force):
+                return
+        self._release(store)
+
+    def _remove_checked(self, store: Store, force: bool) -> bool:
+        """:meth:`remove`'s checks for a record that may have a compute system (or is being
+        created): its state refreshed from HCS, ``force`` where needed; then ``removing``.
+        False: the record is gone (nothing to remove)."""
         try:
             current = self.state
         except errors.SandboxNotFoundError:
-            return
+            return False
         if current in ("running", "paused") and not force:
             raise errors.SandboxStateError(
                 f"cannot remove sandbox '{self.name}': it is {current}",
@@ -894,11 +921,14 @@ class Sandbox:
                 state=current,
                 remedy="wait for it, or force it with 'hcs-sandbox rm -f'",
             )
-        store = self._db()
         # This process now owns the record: prune leaves it alone while we live.
         self._record = store.update(
             self._record.id, state="removing", owner_pid=os.getpid(), owner_host=_host()
         )
+        return True
+
+    def _release(self, store: Store) -> None:
+        """:meth:`remove`'s end, the record being ``removing``: release, then delete it."""
         system = self._open_system()
         self._system = None
         # ``_open_system`` just looked: None means HCS has no such system (do not ask again).
