@@ -253,6 +253,22 @@ def test_a_sandbox_keeps_its_store_until_someone_else_writes(
     world.assert_nothing_left()
 
 
+def test_start_and_stop_on_a_held_handle_ask_hcs_no_state(world: Inspector, sim: Any) -> None:
+    """The object that created the system holds its handle: start and stop read the record
+    and call HCS's start/shutdown directly, with no state query before (HCS refuses what
+    does not fit the state; see the next tests)."""
+    sb = Sandbox.create(SandboxSpec(name="held"))
+    before = sim.calls().get("HcsGetComputeSystemProperties", 0)
+    sb.start()
+    sb.stop(timeout=5)
+    assert sim.calls().get("HcsGetComputeSystemProperties", 0) == before
+    assert sb.record.state == "stopped"
+    assert "started" in sb.logs()
+    assert "stopped" in sb.logs()
+    sb.remove()
+    world.assert_nothing_left()
+
+
 def test_start_on_a_held_handle_of_a_system_started_elsewhere(world: Inspector) -> None:
     """The record still says created, but something else started the system: HCS refuses
     the start (HCS_E_INVALID_STATE) and the checked path reports the real state; the

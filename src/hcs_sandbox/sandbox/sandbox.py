@@ -129,6 +129,18 @@ _LIVE = ("created", "running", "paused")
 #: state but ``creating`` and :data:`_LIVE`): remove needs neither ``force`` nor an HCS
 #: query for them, so it marks the record ``removing`` with one compare-and-set.
 _SETTLED = ("saving", "saved", "stopped", "removing", "error")
+#: What HCS answers when an operation does not fit the system's current state: the system
+#: is in another state (HCS_E_INVALID_STATE), has stopped (HCS_E_SYSTEM_ALREADY_STOPPED) or
+#: is gone (HCS_E_SYSTEM_NOT_FOUND).  hcsshim internal/hcs/errors.go:
+#: ErrVmcomputeOperationInvalidState, ErrVmcomputeAlreadyStopped,
+#: ErrComputeSystemDoesNotExist; which one per operation and state is unconfirmed
+#: (docs/windows-notes.md).  start/stop on a held handle take such an answer as "the
+#: system changed meanwhile" and redo the verb the checked way (Sandbox._start_held).
+_REFUSED: tuple[type[errors.HcsError], ...] = (
+    errors.InvalidStateError,
+    errors.AlreadyStoppedError,
+    errors.NotFoundError,
+)
 
 
 def _state_dir(state_dir: str | os.PathLike[str] | None) -> Path:
@@ -685,9 +697,21 @@ class Sandbox:
             )
         return current
 
+    def _held_system(self) -> ComputeSystem | None:
+        """The compute-system handle this object holds (it made or opened the system and
+        receives its exit event), unless it is closed or has seen the exit; else None."""
+        with self._lock:
+            system = self._system
+        if system is None or system.closed or system.exited:
+            return None
+        return system
+
     def start(self, *, progress: Progress | None = None) -> None:
         """Start the sandbox. A stopped persistent sandbox is re-created from its stored
         spec on the same scratch disk, then started."""
+        if self._start_held(progress):
+            self._logon_thread = _start_logon(self)  # issue 5: the spec's logon command
+            return
         current = self._require(
             ("created", "stopped"),
             "start",
@@ -724,6 +748,47 @@ class Sandbox:
         self._set_state(store, "running", started_at=time.time())
         self._log_line("started")
         self._logon_thread = _start_logon(self)  # issue 5: the spec's logon command, if any
+
+    def _start_held(self, progress: Progress | None) -> bool:
+        """:meth:`start` through the handle this object holds, when the record says
+        ``created``: without asking HCS for the state first (a
+        ``HcsGetComputeSystemProperties`` round trip), because HcsStartComputeSystem itself
+        refuses a system that is not Created (:data:`_REFUSED`; SchemaReference.md
+        ``State``).  The record is read first, as always (another process may have changed
+        or removed it).  True: started.  False: nothing was done; take the checked path
+        (the record is not ``created``, no handle is held, or HCS refused because the
+        system changed meanwhile -- the checked path asks HCS and acts on its answer)."""
+        system = self._held_system()
+        if system is None:
+            return False
+        store = self._db()
+        self._record = store.get(self._record.id)
+        if self._record.state != "created":
+            return False
+        _notify(progress, "starting")
+        try:
+            system.start()
+        except _REFUSED as exc:
+            # Changed meanwhile?  Ask HCS (the checked path's query): not Created any more
+            # -> the checked path acts on the new state; still Created -> a real failure of
+            # this start, handled as before (never retried).
+            _log.debug("sandbox %s: start refused (%s); checking its state", self.name, exc)
+            self.refresh()
+            if self._record.state != "created":
+                return False
+            self._after_failed_start(store)
+            raise
+        except BaseException:
+            self._after_failed_start(store)
+            raise
+        try:
+            self._after_start(system, progress)
+        except BaseException:
+            self._after_failed_start(store)
+            raise
+        self._set_state(store, "running", started_at=time.time())
+        self._log_line("started")
+        return True
 
     def _after_start(self, system: ComputeSystem, progress: Progress | None) -> None:
         """The plan's after-start steps (``Plan.gpu_request``, kept in the record by
@@ -814,25 +879,54 @@ class Sandbox:
     def stop(self, *, timeout: float = 30.0) -> None:
         """Shut the guest down gracefully; terminate it if it has not exited in ``timeout``
         seconds (or cannot be shut down gracefully: no guest connection)."""
+        system = self._held_system()
+        if system is not None:
+            # Through the handle this object holds, when the record says ``running``:
+            # without asking HCS for the state first (as in _start_held: HCS refuses a
+            # shutdown that does not fit the system's state, and then the checked path
+            # below asks HCS and acts on its answer).
+            self._record = self._db().get(self._record.id)
+            if self._record.state == "running" and self._shut_down(system, timeout, True):
+                self._stopped(system)
+                self._log_line("stopped")
+                return
         current = self.state
         if current not in _LIVE:
             return
         system = self._open_system()
-        if system is not None:
-            graceful = False
-            if current == "running":
-                try:
-                    system.shutdown(timeout=timeout)
-                    system.wait(timeout)
-                    graceful = True
-                except errors.HcsError as exc:
-                    _log.info(
-                        "sandbox %s: graceful shutdown failed (%s); terminating", self.name, exc
-                    )
-            if not graceful:
-                _terminate_and_wait(system, timeout)
+        if system is not None and (
+            current != "running" or not self._shut_down(system, timeout, False)
+        ):
+            _terminate_and_wait(system, timeout)
         self._stopped(system)
         self._log_line("stopped")
+
+    def _shut_down(self, system: ComputeSystem, timeout: float, held: bool) -> bool:
+        """Shut the guest down and wait up to ``timeout`` for the exit.  False (``held``
+        only): HCS refused the shutdown and says the system is no longer running (nothing
+        was done; the caller takes the checked path).  On any other failure the system is
+        terminated (True)."""
+        try:
+            system.shutdown(timeout=timeout)
+        except errors.HcsError as exc:
+            if held and isinstance(exc, _REFUSED):
+                # Changed meanwhile?  Ask HCS (the checked path's query); still running ->
+                # handled as before (terminate), else the caller takes the checked path.
+                _log.debug("sandbox %s: shutdown refused (%s); checking its state", self.name, exc)
+                self.refresh()
+                if self._record.state != "running":
+                    return False
+            self._terminate_after(system, timeout, exc)
+            return True
+        try:
+            system.wait(timeout)
+        except errors.HcsError as exc:
+            self._terminate_after(system, timeout, exc)
+        return True
+
+    def _terminate_after(self, system: ComputeSystem, timeout: float, exc: Exception) -> None:
+        _log.info("sandbox %s: graceful shutdown failed (%s); terminating", self.name, exc)
+        _terminate_and_wait(system, timeout)
 
     def kill(self) -> None:
         """Terminate the compute system at once (no guest shutdown)."""
