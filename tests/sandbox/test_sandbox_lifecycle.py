@@ -377,3 +377,15 @@ def test_a_refused_shutdown_of_a_running_system_terminates_it(world: Inspector, 
     assert sb.wait(1).exit_type == "ForcedExit"
     sb.remove()
     world.assert_nothing_left()
+
+
+def test_forced_remove_asks_hcs_no_state(world: Inspector, sim: Any) -> None:
+    """remove(force=True) needs no state (no check can refuse): no state query, and the
+    running system is terminated by the release as before."""
+    Sandbox.create(SandboxSpec(name="forced")).start()
+    sb = Sandbox.get("forced")
+    before = sim.calls().get("HcsGetComputeSystemProperties", 0)
+    sb.remove(force=True)
+    assert sim.calls().get("HcsGetComputeSystemProperties", 0) == before
+    world.assert_nothing_left()
+    sb.remove(force=True)  # gone already: no error

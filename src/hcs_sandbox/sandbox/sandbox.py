@@ -980,10 +980,12 @@ class Sandbox:
         try:
             # This process now owns the record: prune leaves it alone while we live.  One
             # compare-and-set for a settled record (what refresh would have read, then the
-            # update: one transaction instead of a read and a transaction).
+            # update: one transaction instead of a read and a transaction).  With
+            # ``force`` any state will do: no check below can refuse, and the state that
+            # refresh would have asked HCS for is overwritten here anyway.
             self._record = store.update(
                 self._record.id,
-                expect_state=_SETTLED,
+                expect_state=None if force else _SETTLED,
                 state="removing",
                 owner_pid=os.getpid(),
                 owner_host=_host(),
