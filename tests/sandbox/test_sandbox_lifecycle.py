@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -219,3 +219,173 @@ def test_missing_windows_sandbox_base_gives_the_remedy(
         Sandbox.create(SandboxSpec(name="nobase"))
     assert "Containers-DisposableClientVM" in str(info.value)
     world.assert_nothing_left()
+
+
+def test_a_sandbox_keeps_its_store_until_someone_else_writes(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Sandbox opens its store once and re-checks it before each verb (Store.is_current):
+    a write by another connection (another process) makes it open a fresh one."""
+    import sqlite3
+
+    from hcs_sandbox.sandbox import sandbox as sandbox_mod
+
+    assert Sandbox.list() == []  # makes the database (its first open migrates it)
+    opened: list[object] = []
+    real = sandbox_mod._store
+    monkeypatch.setattr(sandbox_mod, "_store", lambda state: opened.append(state) or real(state))
+    sb = Sandbox.create(SandboxSpec(name="held"))
+    assert len(opened) == 1
+    sb.start()
+    assert sb.state == "running"
+    assert len(opened) == 1  # no store opened per verb
+    db = sb._db()
+    other = sqlite3.connect(db.path)  # another process's connection writes
+    try:
+        other.execute('UPDATE sandboxes SET labels = \'{"by": "other"}\'')
+        other.commit()
+    finally:
+        other.close()
+    sb.stop(timeout=5)
+    assert len(opened) == 2  # noticed the other writer: opened (and checked) it again
+    assert sb.record.labels == {"by": "other"}
+    sb.remove()
+    world.assert_nothing_left()
+
+
+def test_start_and_stop_on_a_held_handle_ask_hcs_no_state(world: Inspector, sim: Any) -> None:
+    """The object that created the system holds its handle: start and stop read the record
+    and call HCS's start/shutdown directly, with no state query before (HCS refuses what
+    does not fit the state; see the next tests)."""
+    sb = Sandbox.create(SandboxSpec(name="held"))
+    before = sim.calls().get("HcsGetComputeSystemProperties", 0)
+    sb.start()
+    sb.stop(timeout=5)
+    assert sim.calls().get("HcsGetComputeSystemProperties", 0) == before
+    assert sb.record.state == "stopped"
+    assert "started" in sb.logs()
+    assert "stopped" in sb.logs()
+    sb.remove()
+    world.assert_nothing_left()
+
+
+def test_start_on_a_held_handle_of_a_system_started_elsewhere(world: Inspector) -> None:
+    """The record still says created, but something else started the system: HCS refuses
+    the start (HCS_E_INVALID_STATE) and the checked path reports the real state; the
+    running system is left alone."""
+    from hcs_sandbox.hcs.system import ComputeSystem
+
+    sb = Sandbox.create(SandboxSpec(name="elsewhere"))
+    with ComputeSystem.open(sb.system_id) as other:
+        other.start()
+    with pytest.raises(errors.SandboxStateError) as info:
+        sb.start()
+    assert info.value.state == "running"
+    assert sb.record.state == "running"
+    assert [s["Id"].lower() for s in world.systems()] == [sb.system_id.lower()]
+    sb.remove(force=True)
+    world.assert_nothing_left()
+
+
+def test_stop_on_a_held_handle_of_a_system_paused_elsewhere(world: Inspector) -> None:
+    """The record says running, but something else paused the system: HCS refuses the
+    shutdown, the checked path sees ``paused`` and terminates it, as before."""
+    from hcs_sandbox.hcs.system import ComputeSystem
+
+    sb = Sandbox.create(SandboxSpec(name="paused-elsewhere"))
+    sb.start()
+    with ComputeSystem.open(sb.system_id) as other:
+        other.pause()
+    sb.stop(timeout=5)
+    assert sb.state == "stopped"
+    assert world.systems() == []
+    sb.remove()
+    world.assert_nothing_left()
+
+
+def test_stop_on_a_held_handle_of_a_system_terminated_elsewhere(world: Inspector) -> None:
+    from hcs_sandbox.hcs.system import ComputeSystem
+
+    sb = Sandbox.create(SandboxSpec(name="gone-elsewhere"))
+    sb.start()
+    with ComputeSystem.open(sb.system_id) as other:
+        other.terminate()
+        other.wait(5)
+    sb.stop(timeout=5)
+    assert sb.state == "stopped"
+    sb.remove()
+    world.assert_nothing_left()
+
+
+def test_remove_marks_a_settled_record_in_one_compare_and_set(world: Inspector) -> None:
+    """remove() of a stopped sandbox: one update (compare-and-set on the settled states),
+    no read before it; any other state goes through the checked path, as before."""
+    from hcs_sandbox.sandbox import sandbox as sandbox_mod
+    from hcs_sandbox.sandbox.store import LIVE_STATES, STATES
+
+    assert set(sandbox_mod._SETTLED) == set(STATES) - set(LIVE_STATES) - {"creating"}
+    sb = Sandbox.create(SandboxSpec(name="settled"))
+    sb.start()
+    sb.stop(timeout=5)
+    gets: list[str] = []
+    db = sb._db()
+    real_get = db.get
+    db.get = lambda key, **kw: gets.append(key) or real_get(key, **kw)  # type: ignore[method-assign]
+    sb.remove()
+    assert gets == []
+    world.assert_nothing_left()
+    # A running one still needs force, and a record removed meanwhile is no error.
+    sb = Sandbox.create(SandboxSpec(name="running"))
+    sb.start()
+    with pytest.raises(errors.SandboxStateError):
+        sb.remove()
+    other = Sandbox.get("running")
+    other.remove(force=True)
+    other.close()
+    sb.remove()
+    sb.remove(force=True)
+    world.assert_nothing_left()
+
+
+@pytest.mark.parametrize("where", ["call", "result"])
+def test_a_refused_start_on_a_held_handle_is_not_retried(
+    world: Inspector, sim: Any, where: str
+) -> None:
+    """HCS refuses the start (HCS_E_INVALID_STATE) but still says Created: a real failure,
+    raised as before -- not a second start."""
+    sb = Sandbox.create(SandboxSpec(name="refused"))
+    before = sim.calls().get("HcsStartComputeSystem", 0)
+    sim.inject("HcsStartComputeSystem", hresult=0x80370105, where=where)
+    with pytest.raises(errors.InvalidStateError):
+        sb.start()
+    assert sim.calls().get("HcsStartComputeSystem", 0) == before + 1
+    assert sb.state == "created"
+    sb.start()  # the fault was one call only
+    assert sb.state == "running"
+    sb.remove(force=True)
+    world.assert_nothing_left()
+
+
+def test_a_refused_shutdown_of_a_running_system_terminates_it(world: Inspector, sim: Any) -> None:
+    sb = Sandbox.create(SandboxSpec(name="refused-stop"))
+    sb.start()
+    before = sim.calls().get("HcsShutDownComputeSystem", 0)
+    sim.inject("HcsShutDownComputeSystem", hresult=0x80370105)
+    sb.stop(timeout=5)
+    assert sim.calls().get("HcsShutDownComputeSystem", 0) == before + 1
+    assert sb.state == "stopped"
+    assert sb.wait(1).exit_type == "ForcedExit"
+    sb.remove()
+    world.assert_nothing_left()
+
+
+def test_forced_remove_asks_hcs_no_state(world: Inspector, sim: Any) -> None:
+    """remove(force=True) needs no state (no check can refuse): no state query, and the
+    running system is terminated by the release as before."""
+    Sandbox.create(SandboxSpec(name="forced")).start()
+    sb = Sandbox.get("forced")
+    before = sim.calls().get("HcsGetComputeSystemProperties", 0)
+    sb.remove(force=True)
+    assert sim.calls().get("HcsGetComputeSystemProperties", 0) == before
+    world.assert_nothing_left()
+    sb.remove(force=True)  # gone already: no error

@@ -309,3 +309,66 @@ def test_update_returns_what_a_read_gives(tmp_path: Path) -> None:
         for bad in ({"owner_pid": "12"}, {"owner_pid": 2**70}, {"owner_host": 5}):
             with pytest.raises(StoreError):
                 s.update(rec.id, **bad)
+
+
+def test_is_current_until_another_connection_writes(tmp_path: Path) -> None:
+    """``Store.is_current``: what a holder of a Store (a Sandbox) asks before each use."""
+    open_store(tmp_path).close()  # makes the database (the first open migrates it)
+    s = open_store(tmp_path)
+    assert s.is_current()
+    s.reserve("mine", None, {})
+    assert s.is_current()  # this connection's own writes keep it current
+    other = sqlite3.connect(s.path)  # another connection (as another process would be)
+    try:
+        other.execute("UPDATE sandboxes SET state = 'running'")
+        other.commit()
+    finally:
+        other.close()
+    assert not s.is_current()  # someone else wrote: open a new Store (checks the schema)
+    again = open_store(tmp_path)
+    assert again.is_current()  # the new one saw the schema again
+    assert s.is_current()
+    s.close()
+    assert not s.is_current()  # a closed Store is never current
+
+
+def test_is_current_is_false_for_a_replaced_database(tmp_path: Path) -> None:
+    open_store(tmp_path).close()  # makes the database (the first open migrates it)
+    s = open_store(tmp_path)
+    s.reserve("old", None, {})
+    assert s.is_current()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{s.path}{suffix}").unlink(missing_ok=True)
+    assert not s.is_current()  # the file is gone: the cached connection is stale
+    with open_store(tmp_path) as fresh:
+        assert fresh.list() == []
+
+
+def test_reserve_returns_what_a_read_gives(tmp_path: Path) -> None:
+    """reserve() builds the new record without reading it back: it must equal a read."""
+    with open_store(tmp_path) as s:
+        for kwargs in (
+            {},
+            {"labels": {"k": "v"}, "persistent": True, "extra": {"a": [1, {"b": None}]}},
+            {"files": ["/x/y", "C:\\\\z"], "endpoint_ids": ["e1"], "state": "created"},
+            {"system_id": "sys-1", "owner_pid": 0, "owner_host": "", "kind": "template"},
+        ):
+            rec = s.reserve(None, None, {"spec": [1, 2.5, "x"]}, **kwargs)
+            assert rec == s.get(rec.id)
+            assert rec.spec is not s.get(rec.id).spec  # fresh objects, as a read gives
+
+
+def test_delete_checks_the_state_and_absence(tmp_path: Path) -> None:
+    from hcs_sandbox.errors import SandboxNotFoundError, StateConflictError
+
+    with open_store(tmp_path) as s:
+        rec = s.reserve("d", None, {}, state="stopped")
+        with pytest.raises(StateConflictError) as info:
+            s.delete(rec.id, expect_state=("running", "paused"))
+        assert info.value.actual == "stopped"
+        assert "sandbox 'd' is 'stopped'" in str(info.value)
+        assert s.get(rec.id) == rec
+        s.delete(rec.id.upper(), expect_state="stopped")  # any GUID form
+        with pytest.raises(SandboxNotFoundError):
+            s.delete(rec.id)
+        s.delete(rec.id, missing_ok=True)

@@ -356,8 +356,11 @@ def ensure_sandbox_dir(state: str | os.PathLike[str], sandbox_id: str) -> Path:
     """Create ``<state>/sandboxes/<id>`` (mode 0700; on Windows it inherits the state DACL)."""
     directory = sandbox_dir(state, sandbox_id)
     try:
-        _mkdir(os.path.join(state, SANDBOXES_DIR))
-        _mkdir(directory)
+        try:
+            _mkdir(directory)
+        except FileNotFoundError:  # the first sandbox: make <state>/sandboxes, then again
+            _mkdir(os.path.join(state, SANDBOXES_DIR))
+            _mkdir(directory)
     except OSError as exc:
         raise StoreError(
             f"cannot create the sandbox folder {directory}: {exc.strerror or exc}",

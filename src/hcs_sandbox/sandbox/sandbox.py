@@ -125,6 +125,22 @@ _HCS_STATES = {
 LOG_NAME = "sandbox.log"
 #: Record states in which a compute system should exist.
 _LIVE = ("created", "running", "paused")
+#: Record states without a compute system to ask HCS about and not being created (every
+#: state but ``creating`` and :data:`_LIVE`): remove needs neither ``force`` nor an HCS
+#: query for them, so it marks the record ``removing`` with one compare-and-set.
+_SETTLED = ("saving", "saved", "stopped", "removing", "error")
+#: What HCS answers when an operation does not fit the system's current state: the system
+#: is in another state (HCS_E_INVALID_STATE), has stopped (HCS_E_SYSTEM_ALREADY_STOPPED) or
+#: is gone (HCS_E_SYSTEM_NOT_FOUND).  hcsshim internal/hcs/errors.go:
+#: ErrVmcomputeOperationInvalidState, ErrVmcomputeAlreadyStopped,
+#: ErrComputeSystemDoesNotExist; which one per operation and state is unconfirmed
+#: (docs/windows-notes.md).  start/stop on a held handle take such an answer as "the
+#: system changed meanwhile" and redo the verb the checked way (Sandbox._start_held).
+_REFUSED: tuple[type[errors.HcsError], ...] = (
+    errors.InvalidStateError,
+    errors.AlreadyStoppedError,
+    errors.NotFoundError,
+)
 
 
 def _state_dir(state_dir: str | os.PathLike[str] | None) -> Path:
@@ -245,6 +261,10 @@ class Sandbox:
         self._system: ComputeSystem | None = None
         self._lock = threading.RLock()
         self._spec: SandboxSpec | None = None
+        #: The store this object uses (see :meth:`_db`), and its folder as text (see
+        #: :meth:`_directory_text`); both made on first use.
+        self._db_store: Store | None = None
+        self._dir_text: str | None = None
 
     @classmethod
     def create(
@@ -313,7 +333,8 @@ class Sandbox:
             base=base,
         )
         directory = paths.sandbox_dir(state, sandbox_id)
-        with _store(state) as store, UndoStack() as undo:
+        store = _store(state)
+        with UndoStack() as undo:
             _notify(progress, "reserving the name")
             record = store.reserve(
                 spec.name,
@@ -331,6 +352,7 @@ class Sandbox:
             undo.push("delete the record", lambda: store.delete(record.id, missing_ok=True))
             sandbox = cls(record, state)
             sandbox._spec = spec
+            sandbox._db_store = store
             extra = sandbox._provision(
                 store,
                 undo,
@@ -381,7 +403,7 @@ class Sandbox:
             _notify(progress, "planning")
             blueprint = _blueprint(spec, rid, system_id, self._state_dir)
         bp = blueprint
-        directory = paths.sandbox_dir(self._state_dir, rid)
+        directory = self._directory_text()
 
         if fresh:
             _notify(progress, "creating the sandbox folder")
@@ -512,9 +534,10 @@ class Sandbox:
         Raises :class:`~hcs_sandbox.errors.SandboxNotFoundError`.
         """
         state = _state_dir(state_dir)
-        with _store(state) as store:
-            record = store.get(name_or_id)
-        return cls(record, state)
+        store = _store(state)
+        sandbox = cls(store.get(name_or_id), state)
+        sandbox._db_store = store  # this object's own: its verbs use it (see _db)
+        return sandbox
 
     # ------------------------------------------------------------------ attributes
 
@@ -578,9 +601,29 @@ class Sandbox:
     @property
     def directory(self) -> str:
         """This sandbox's own directory (scratch disk, guest state file, logs)."""
-        from hcs_sandbox.sandbox import paths
+        return self._directory_text()
 
-        return str(paths.sandbox_dir(self._state_dir, self._record.id))
+    def _directory_text(self) -> str:
+        """:attr:`directory`, computed once per object (the id never changes)."""
+        text = self._dir_text
+        if text is None:
+            from hcs_sandbox.sandbox import paths
+
+            text = self._dir_text = str(paths.sandbox_dir(self._state_dir, self._record.id))
+        return text
+
+    def _db(self) -> Store:
+        """This object's store, opened on first use and kept (one owner: this object; a
+        :class:`Store` holds no resource of its own: the connection is the process's,
+        cached by the store module).  Before each use it checks, as opening a store would,
+        that the database file is still the same one, with the current schema and no other
+        connection's write since (:meth:`Store.is_current`: one ``stat``, one PRAGMA);
+        otherwise a new store is opened (which checks the state directory, the file and
+        the schema again), so what another process did is never missed."""
+        store = self._db_store
+        if store is None or not store.is_current():
+            store = self._db_store = _store(self._state_dir)
+        return store
 
     # ------------------------------------------------------------------ HCS handle
 
@@ -622,19 +665,19 @@ class Sandbox:
     def refresh(self) -> None:
         """Re-read the record and, for a sandbox that should have a compute system, its
         state in HCS (a system that exited or vanished makes the record ``stopped``)."""
-        with _store(self._state_dir) as store:
-            self._record = store.get(self._record.id)
-            if self._record.state not in _LIVE:
-                return
-            observed = self._hcs_state()
-            new = "stopped" if observed is None else observed
-            if new != self._record.state:
-                try:
-                    self._record = store.update(
-                        self._record.id, expect_state=self._record.state, state=new
-                    )
-                except errors.StateConflictError:
-                    self._record = store.get(self._record.id)
+        store = self._db()
+        self._record = store.get(self._record.id)
+        if self._record.state not in _LIVE:
+            return
+        observed = self._hcs_state()
+        new = "stopped" if observed is None else observed
+        if new != self._record.state:
+            try:
+                self._record = store.update(
+                    self._record.id, expect_state=self._record.state, state=new
+                )
+            except errors.StateConflictError:
+                self._record = store.get(self._record.id)
 
     def close(self) -> None:
         """Release this object's compute-system handle (the sandbox keeps running, unless
@@ -656,45 +699,98 @@ class Sandbox:
             )
         return current
 
+    def _held_system(self) -> ComputeSystem | None:
+        """The compute-system handle this object holds (it made or opened the system and
+        receives its exit event), unless it is closed or has seen the exit; else None."""
+        with self._lock:
+            system = self._system
+        if system is None or system.closed or system.exited:
+            return None
+        return system
+
     def start(self, *, progress: Progress | None = None) -> None:
         """Start the sandbox. A stopped persistent sandbox is re-created from its stored
         spec on the same scratch disk, then started."""
+        if self._start_held(progress):
+            self._logon_thread = _start_logon(self)  # issue 5: the spec's logon command
+            return
         current = self._require(
             ("created", "stopped"),
             "start",
             remedy="a running sandbox needs no start; 'resume' a paused one",
         )
-        with _store(self._state_dir) as store:
-            if current == "stopped":
-                if not self.persistent:
-                    raise errors.SandboxStateError(
-                        f"cannot start sandbox '{self.name}': it is ephemeral and has stopped, "
-                        "so its contents are gone",
-                        state=current,
-                        remedy=f"remove it ('hcs-sandbox rm {self.name}') and run a new one, "
-                        "or use persistence=persistent",
-                    )
-                self._restart_persistent(store, progress)
-                self._logon_thread = _start_logon(self)  # issue 5: logon command
-                return
-            system = self._open_system()
-            if system is None:
-                self._set_state(store, "stopped")
+        store = self._db()
+        if current == "stopped":
+            if not self.persistent:
                 raise errors.SandboxStateError(
-                    f"cannot start sandbox '{self.name}': its compute system is gone",
-                    state="stopped",
-                    remedy=f"remove it with 'hcs-sandbox rm {self.name}'",
+                    f"cannot start sandbox '{self.name}': it is ephemeral and has stopped, "
+                    "so its contents are gone",
+                    state=current,
+                    remedy=f"remove it ('hcs-sandbox rm {self.name}') and run a new one, "
+                    "or use persistence=persistent",
                 )
-            _notify(progress, "starting")
-            try:
-                system.start()
-                self._after_start(system, progress)
-            except BaseException:
-                self._after_failed_start(store)
-                raise
-            self._set_state(store, "running", started_at=time.time())
-            self._log_line("started")
+            self._restart_persistent(store, progress)
+            self._logon_thread = _start_logon(self)  # issue 5: logon command
+            return
+        system = self._open_system()
+        if system is None:
+            self._set_state(store, "stopped")
+            raise errors.SandboxStateError(
+                f"cannot start sandbox '{self.name}': its compute system is gone",
+                state="stopped",
+                remedy=f"remove it with 'hcs-sandbox rm {self.name}'",
+            )
+        _notify(progress, "starting")
+        try:
+            system.start()
+            self._after_start(system, progress)
+        except BaseException:
+            self._after_failed_start(store)
+            raise
+        self._set_state(store, "running", started_at=time.time())
+        self._log_line("started")
         self._logon_thread = _start_logon(self)  # issue 5: the spec's logon command, if any
+
+    def _start_held(self, progress: Progress | None) -> bool:
+        """:meth:`start` through the handle this object holds, when the record says
+        ``created``: without asking HCS for the state first (a
+        ``HcsGetComputeSystemProperties`` round trip), because HcsStartComputeSystem itself
+        refuses a system that is not Created (:data:`_REFUSED`; SchemaReference.md
+        ``State``).  The record is read first, as always (another process may have changed
+        or removed it).  True: started.  False: nothing was done; take the checked path
+        (the record is not ``created``, no handle is held, or HCS refused because the
+        system changed meanwhile -- the checked path asks HCS and acts on its answer)."""
+        system = self._held_system()
+        if system is None:
+            return False
+        store = self._db()
+        self._record = store.get(self._record.id)
+        if self._record.state != "created":
+            return False
+        _notify(progress, "starting")
+        try:
+            system.start()
+        except _REFUSED as exc:
+            # Changed meanwhile?  Ask HCS (the checked path's query): not Created any more
+            # -> the checked path acts on the new state; still Created -> a real failure of
+            # this start, handled as before (never retried).
+            _log.debug("sandbox %s: start refused (%s); checking its state", self.name, exc)
+            self.refresh()
+            if self._record.state != "created":
+                return False
+            self._after_failed_start(store)
+            raise
+        except BaseException:
+            self._after_failed_start(store)
+            raise
+        try:
+            self._after_start(system, progress)
+        except BaseException:
+            self._after_failed_start(store)
+            raise
+        self._set_state(store, "running", started_at=time.time())
+        self._log_line("started")
+        return True
 
     def _after_start(self, system: ComputeSystem, progress: Progress | None) -> None:
         """The plan's after-start steps (``Plan.gpu_request``, kept in the record by
@@ -785,25 +881,54 @@ class Sandbox:
     def stop(self, *, timeout: float = 30.0) -> None:
         """Shut the guest down gracefully; terminate it if it has not exited in ``timeout``
         seconds (or cannot be shut down gracefully: no guest connection)."""
+        system = self._held_system()
+        if system is not None:
+            # Through the handle this object holds, when the record says ``running``:
+            # without asking HCS for the state first (as in _start_held: HCS refuses a
+            # shutdown that does not fit the system's state, and then the checked path
+            # below asks HCS and acts on its answer).
+            self._record = self._db().get(self._record.id)
+            if self._record.state == "running" and self._shut_down(system, timeout, True):
+                self._stopped(system)
+                self._log_line("stopped")
+                return
         current = self.state
         if current not in _LIVE:
             return
         system = self._open_system()
-        if system is not None:
-            graceful = False
-            if current == "running":
-                try:
-                    system.shutdown(timeout=timeout)
-                    system.wait(timeout)
-                    graceful = True
-                except errors.HcsError as exc:
-                    _log.info(
-                        "sandbox %s: graceful shutdown failed (%s); terminating", self.name, exc
-                    )
-            if not graceful:
-                _terminate_and_wait(system, timeout)
+        if system is not None and (
+            current != "running" or not self._shut_down(system, timeout, False)
+        ):
+            _terminate_and_wait(system, timeout)
         self._stopped(system)
         self._log_line("stopped")
+
+    def _shut_down(self, system: ComputeSystem, timeout: float, held: bool) -> bool:
+        """Shut the guest down and wait up to ``timeout`` for the exit.  False (``held``
+        only): HCS refused the shutdown and says the system is no longer running (nothing
+        was done; the caller takes the checked path).  On any other failure the system is
+        terminated (True)."""
+        try:
+            system.shutdown(timeout=timeout)
+        except errors.HcsError as exc:
+            if held and isinstance(exc, _REFUSED):
+                # Changed meanwhile?  Ask HCS (the checked path's query); still running ->
+                # handled as before (terminate), else the caller takes the checked path.
+                _log.debug("sandbox %s: shutdown refused (%s); checking its state", self.name, exc)
+                self.refresh()
+                if self._record.state != "running":
+                    return False
+            self._terminate_after(system, timeout, exc)
+            return True
+        try:
+            system.wait(timeout)
+        except errors.HcsError as exc:
+            self._terminate_after(system, timeout, exc)
+        return True
+
+    def _terminate_after(self, system: ComputeSystem, timeout: float, exc: Exception) -> None:
+        _log.info("sandbox %s: graceful shutdown failed (%s); terminating", self.name, exc)
+        _terminate_and_wait(system, timeout)
 
     def kill(self) -> None:
         """Terminate the compute system at once (no guest shutdown)."""
@@ -826,8 +951,8 @@ class Sandbox:
                 f"cannot pause sandbox '{self.name}': it has stopped", state="stopped"
             )
         system.pause()
-        with _store(self._state_dir) as store:
-            self._set_state(store, "paused")
+        store = self._db()
+        self._set_state(store, "paused")
         self._log_line("paused")
 
     def resume(self) -> None:
@@ -840,8 +965,8 @@ class Sandbox:
                 f"cannot resume sandbox '{self.name}': it has stopped", state="stopped"
             )
         system.resume()
-        with _store(self._state_dir) as store:
-            self._set_state(store, "running")
+        store = self._db()
+        self._set_state(store, "running")
         self._log_line("resumed")
 
     def remove(self, *, force: bool = False) -> None:
@@ -853,10 +978,35 @@ class Sandbox:
         record at once. If a step failed, the record stays in ``removing`` with what is
         left and the first error is raised: run ``remove`` again, or ``prune``.
         """
+        store = self._db()
+        try:
+            # This process now owns the record: prune leaves it alone while we live.  One
+            # compare-and-set for a settled record (what refresh would have read, then the
+            # update: one transaction instead of a read and a transaction).  With
+            # ``force`` any state will do: no check below can refuse, and the state that
+            # refresh would have asked HCS for is overwritten here anyway.
+            self._record = store.update(
+                self._record.id,
+                expect_state=None if force else _SETTLED,
+                state="removing",
+                owner_pid=os.getpid(),
+                owner_host=_host(),
+            )
+        except errors.SandboxNotFoundError:
+            return
+        except errors.StateConflictError:
+            if not self._remove_checked(store, force):
+                return
+        self._release(store)
+
+    def _remove_checked(self, store: Store, force: bool) -> bool:
+        """:meth:`remove`'s checks for a record that may have a compute system (or is being
+        created): its state refreshed from HCS, ``force`` where needed; then ``removing``.
+        False: the record is gone (nothing to remove)."""
         try:
             current = self.state
         except errors.SandboxNotFoundError:
-            return
+            return False
         if current in ("running", "paused") and not force:
             raise errors.SandboxStateError(
                 f"cannot remove sandbox '{self.name}': it is {current}",
@@ -869,22 +1019,25 @@ class Sandbox:
                 state=current,
                 remedy="wait for it, or force it with 'hcs-sandbox rm -f'",
             )
-        with _store(self._state_dir) as store:
-            # This process now owns the record: prune leaves it alone while we live.
-            self._record = store.update(
-                self._record.id, state="removing", owner_pid=os.getpid(), owner_host=_host()
-            )
-            system = self._open_system()
-            self._system = None
-            # ``_open_system`` just looked: None means HCS has no such system (do not ask again).
-            failures = release_resources(
-                store, self._record, system=system, cross_off=False, look_up=False
-            )
-            if failures:
-                first = failures[0]
-                self._log_line(f"remove incomplete: {first}")
-                raise first
-            store.delete(self._record.id, missing_ok=True)
+        # This process now owns the record: prune leaves it alone while we live.
+        self._record = store.update(
+            self._record.id, state="removing", owner_pid=os.getpid(), owner_host=_host()
+        )
+        return True
+
+    def _release(self, store: Store) -> None:
+        """:meth:`remove`'s end, the record being ``removing``: release, then delete it."""
+        system = self._open_system()
+        self._system = None
+        # ``_open_system`` just looked: None means HCS has no such system (do not ask again).
+        failures = release_resources(
+            store, self._record, system=system, cross_off=False, look_up=False
+        )
+        if failures:
+            first = failures[0]
+            self._log_line(f"remove incomplete: {first}")
+            raise first
+        store.delete(self._record.id, missing_ok=True)
 
     def wait(self, timeout: float | None = None) -> ExitInfo:
         """Block until the compute system exits; raises
@@ -904,11 +1057,11 @@ class Sandbox:
         HCS gave one) in ONE store write."""
         status = system.exit_status if system is not None else None
         self.close()
-        with _store(self._state_dir) as store:
-            if status is None:
-                self._set_state(store, "stopped")
-            else:
-                self._set_state(store, "stopped", merge_extra={"exit": dict(status)})
+        store = self._db()
+        if status is None:
+            self._set_state(store, "stopped")
+        else:
+            self._set_state(store, "stopped", merge_extra={"exit": dict(status)})
 
     def _remember_exit(
         self, system: ComputeSystem, status: Mapping[str, Any] | None = None
@@ -917,8 +1070,8 @@ class Sandbox:
         if status is None:
             return
         try:
-            with _store(self._state_dir) as store:
-                self._record = store.update(self._record.id, merge_extra={"exit": dict(status)})
+            store = self._db()
+            self._record = store.update(self._record.id, merge_extra={"exit": dict(status)})
         except errors.HcsSandboxError as exc:
             _log.debug("could not record the exit status of %s: %s", self.name, exc)
 
@@ -1024,14 +1177,16 @@ class Sandbox:
     def _log_path(self) -> Path:
         """``<sandbox dir>/sandbox.log``: the lifecycle log (directly in the folder, so the
         first line costs no ``mkdir``: each new folder or file is ~0.2 ms of kernel CPU)."""
-        from hcs_sandbox.sandbox import paths
+        return Path(self._log_file())
 
-        return paths.sandbox_dir(self._state_dir, self._record.id) / LOG_NAME
+    def _log_file(self) -> str:
+        """:meth:`_log_path` as text (no ``Path`` per line)."""
+        return os.path.join(self._directory_text(), LOG_NAME)
 
     def _log_line(self, text: str) -> None:
         """Append a line to the sandbox's log (never fails the operation)."""
         try:
-            path = self._log_path()
+            path = self._log_file()
             line = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime())}Z {text}\n"
             # One O_APPEND write of the whole line (no buffered text file: cheaper, and
             # concurrent writers' lines never interleave within a line).  A missing sandbox

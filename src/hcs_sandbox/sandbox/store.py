@@ -404,22 +404,28 @@ _JSON_COLUMNS: Final = frozenset({"spec", "extra", "labels"})
 _LIST_COLUMNS: Final = frozenset({"files", "endpoint_ids"})
 
 
+_INDEX: Final = {name: i for i, name in enumerate(_COLUMNS)}
+
+
 def _changed(record: Record, values: Mapping[str, Any], updated_at: float) -> Record:
     """``record`` with the column ``values`` of an UPDATE applied (what reading the row
     back would give): JSON columns decoded, ``persistent`` as a bool, the next revision."""
-    fields = {name: getattr(record, name) for name in Record._FIELDS}
+    r = record
+    fields: builtins.list[Any] = [  # _COLUMNS order (plain attribute loads, no getattr)
+        r.id, r.name, r.kind, r.state, r.spec, r.owner_pid, r.owner_host, r.files,
+        r.endpoint_ids, r.labels, r.persistent, r.system_id, r.extra, r.created_at,
+        r.started_at, updated_at, r.revision + 1,
+    ]  # fmt: skip
     for column, value in values.items():
         if column in _JSON_COLUMNS:
-            fields[column] = _loads(value)
+            fields[_INDEX[column]] = _loads(value)
         elif column in _LIST_COLUMNS:
-            fields[column] = tuple(_loads(value))
+            fields[_INDEX[column]] = tuple(_loads(value))
         elif column == "persistent":
-            fields[column] = bool(value)
+            fields[_INDEX[column]] = bool(value)
         else:
-            fields[column] = value
-    fields["updated_at"] = updated_at
-    fields["revision"] = record.revision + 1
-    return Record(**fields)
+            fields[_INDEX[column]] = value
+    return Record(*fields)
 
 
 def _field_values(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -720,18 +726,8 @@ class Store:
         self._key = os.path.abspath(path)
         self._timeout = timeout
         self._closed = False
-        cached = _cache().get(self._key)
-        if cached is not None and cached.schema_ok is not None:
-            with cached.lock:
-                if (
-                    not cached.closed
-                    and cached.ident == self._identity()
-                    and self._data_version(cached.conn) == cached.schema_ok
-                ):
-                    # This process has a connection to this very file (same device and
-                    # inode: not deleted or replaced since) that saw the current schema,
-                    # and no other connection has written since: nothing more to verify.
-                    return
+        if self.is_current():
+            return
         if not os.path.isdir(os.path.dirname(self._key)):
             raise StoreError(
                 f"cannot open the state database {self._path_text}: its folder does not exist",
@@ -771,6 +767,25 @@ class Store:
                             conn.execute(f"PRAGMA busy_timeout = {_BUSY_SLICE_MS}")
                         except sqlite3.Error:
                             pass
+
+    def is_current(self) -> bool:
+        """True when opening this database again would find nothing to check: this process
+        has a connection to this very file (same device and inode: not deleted or replaced
+        since) that saw the current schema, and no other connection has written since (its
+        ``PRAGMA data_version`` is unchanged).  One ``stat`` and one PRAGMA: what a holder of
+        a :class:`Store` (a ``Sandbox``) asks before each use instead of opening a new one;
+        False means "open a new Store" (which checks the file and the schema again)."""
+        if self._closed:
+            return False
+        cached = _cache().get(self._key)
+        if cached is None or cached.schema_ok is None:
+            return False
+        with cached.lock:
+            return (
+                not cached.closed
+                and cached.ident == self._identity()
+                and self._data_version(cached.conn) == cached.schema_ok
+            )
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -1042,17 +1057,7 @@ class Store:
         expect_revision: int | None,
     ) -> None:
         if expect_state is not None:
-            allowed = (expect_state,) if isinstance(expect_state, str) else tuple(expect_state)
-            if record.state not in allowed:
-                wanted = " or ".join(repr(s) for s in allowed)
-                raise StateConflictError(
-                    f"sandbox '{record.name}' is {record.state!r}, expected {wanted}",
-                    record_id=record.id,
-                    expected=allowed,
-                    actual=record.state,
-                    remedy="another process changed it; check it with "
-                    f"'hcs-sandbox inspect {record.name}' and try again",
-                )
+            Store._check_state(record.id, record.name, record.state, expect_state)
         if expect_revision is not None and record.revision != expect_revision:
             raise StateConflictError(
                 f"sandbox '{record.name}' changed meanwhile (revision {record.revision}, "
@@ -1061,6 +1066,22 @@ class Store:
                 expected=expect_revision,
                 actual=record.revision,
                 remedy="read it again and retry",
+            )
+
+    @staticmethod
+    def _check_state(
+        record_id: str, name: str, state: str, expect_state: str | Collection[str]
+    ) -> None:
+        allowed = (expect_state,) if isinstance(expect_state, str) else tuple(expect_state)
+        if state not in allowed:
+            wanted = " or ".join(repr(s) for s in allowed)
+            raise StateConflictError(
+                f"sandbox '{name}' is {state!r}, expected {wanted}",
+                record_id=record_id,
+                expected=allowed,
+                actual=state,
+                remedy="another process changed it; check it with "
+                f"'hcs-sandbox inspect {name}' and try again",
             )
 
     @staticmethod
@@ -1107,7 +1128,7 @@ class Store:
         _check_choice(state, STATES, "state")
         if name is not None:
             validate_name(name)
-        columns = {
+        columns: dict[str, Any] = {
             "id": record_id,
             "kind": kind,
             "state": state,
@@ -1124,7 +1145,12 @@ class Store:
         for attempt in range(100):
             candidate = name if name is not None else generate_name(attempt)
             now = time.time()
-            values = {**columns, "name": candidate, "created_at": now, "updated_at": now}
+            values: dict[str, Any] = {
+                **columns,
+                "name": candidate,
+                "created_at": now,
+                "updated_at": now,
+            }
             try:
                 with self._write("reserve a name in") as conn:
                     existing = conn.execute(
@@ -1142,13 +1168,32 @@ class Store:
                         f"VALUES ({', '.join('?' for _ in keys)})",
                         [values[k] for k in keys],
                     )
-                    record = self._fetch_by_id(conn, record_id)
             except NameInUseError:
                 if name is not None:
                     raise
                 continue
-            assert record is not None
-            return record
+            # The new record without reading it back (as update does): the row is exactly
+            # ``values`` plus the columns' defaults (started_at NULL, revision 1); JSON
+            # columns decoded from the text just written (fresh objects, as a read gives).
+            return Record(
+                id=record_id,
+                name=candidate,
+                kind=kind,
+                state=state,
+                spec=_loads(values["spec"]),
+                owner_pid=values["owner_pid"],
+                owner_host=values["owner_host"],
+                files=tuple(_loads(values["files"])),
+                endpoint_ids=tuple(_loads(values["endpoint_ids"])),
+                labels=_loads(values["labels"]),
+                persistent=bool(values["persistent"]),
+                system_id=values["system_id"],
+                extra=_loads(values["extra"]),
+                created_at=now,
+                started_at=None,
+                updated_at=now,
+                revision=1,
+            )
         raise StoreError(  # pragma: no cover - 100 random collisions in a row
             "could not generate a free sandbox name after 100 attempts",
             remedy="give the sandbox a name",
@@ -1402,16 +1447,20 @@ class Store:
         """Delete a record (after its resources are gone).  Compare-and-set with
         ``expect_state``; :class:`SandboxNotFoundError` when absent unless ``missing_ok``."""
         with self._write("delete from") as conn:
-            record = self._fetch_by_id(conn, _canonical_id(id))
-            if record is None:
+            # Only what the checks need (not the whole record, decoded).
+            row = conn.execute(
+                "SELECT id, name, state FROM sandboxes WHERE id = ?", (_canonical_id(id),)
+            ).fetchone()
+            if row is None:
                 if missing_ok:
                     return
                 raise SandboxNotFoundError(
                     f"no sandbox with id {id}",
                     remedy="it was removed meanwhile; list sandboxes with 'hcs-sandbox ls -a'",
                 )
-            self._check_expectations(record, expect_state, None)
-            conn.execute("DELETE FROM sandboxes WHERE id = ?", (record.id,))
+            if expect_state is not None:
+                self._check_state(row[0], row[1], row[2], expect_state)
+            conn.execute("DELETE FROM sandboxes WHERE id = ?", (row[0],))
 
     def integrity_check(self) -> str:
         """``PRAGMA integrity_check``: ``"ok"`` when the database is sound (doctor, tests)."""
