@@ -228,6 +228,36 @@ def test_a_blocked_time_keeper_does_not_hold_up_later_delayed_jobs() -> None:
         release.set()
 
 
+def test_a_time_keeper_taking_a_job_hands_time_keeping_to_an_idle_worker() -> None:
+    # The keeper runs the first due job itself; with another worker idle, that worker keeps
+    # time for the next delayed job at once.  (Before: only the stall watcher stepped in,
+    # at the next job's due time + 2 x STALL, so that job ran ~40 ms late behind a blocking
+    # one although a worker sat idle.)
+    workers = Workers("handover")
+    warm = threading.Semaphore(0)
+    for _ in range(Workers.CORE):
+        workers.submit(lambda: (time.sleep(0.01), warm.release()))
+    for _ in range(Workers.CORE):
+        assert warm.acquire(timeout=2)
+    time.sleep(0.05)  # every core worker idle now
+    assert workers._workers == Workers.CORE
+    release = threading.Event()
+    blocking = threading.Event()
+    second = threading.Event()
+    workers.submit(lambda: (blocking.set(), release.wait(5)), delay=0.01)  # the keeper runs it
+    workers.submit(second.set, delay=1.0)
+    try:
+        assert blocking.wait(2)
+        deadline = time.monotonic() + 0.5  # well before the second job is due
+        while not workers._keeper and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert workers._keeper, "nobody keeps time while the first job blocks"
+        assert not second.is_set()  # never early
+        assert second.wait(3)
+    finally:
+        release.set()
+
+
 def test_an_idle_pool_keeps_time_without_a_watcher_thread() -> None:
     workers = Workers("quiet")
     done = threading.Semaphore(0)

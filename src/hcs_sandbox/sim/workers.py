@@ -148,7 +148,15 @@ class Workers:
                     if self._idle < len(self._queue):
                         self._arm()
                 elif self._timers and not self._keeper:
-                    self._arm()  # nobody keeps time while this job runs
+                    # Nobody keeps time while this job runs (it may block or run long):
+                    # hand the role on, as submit() does, so that the next delayed job is
+                    # not late by this one; the watcher only when every worker is busy.
+                    if self._idle:
+                        self._cond.notify()  # an idle worker takes over keeping time
+                    elif self._workers < self.CORE:
+                        self._start_worker()  # the new worker becomes the keeper
+                    else:
+                        self._arm()
             try:
                 job()
             except BaseException:  # a job reports its own errors; never kill the worker
