@@ -317,3 +317,24 @@ def test_unhashable_facts_are_planned_without_the_cache() -> None:
     )
     _check(spec, facts)
     assert not planner._documents_cache
+
+
+@pytest.mark.parametrize(
+    ("field", "first", "second"),
+    [("terminate_on_close", False, 0), ("scratch_size_bytes", 1 << 30, float(1 << 30))],
+)
+def test_equal_values_of_another_type_are_another_key(field: str, first: Any, second: Any) -> None:
+    spec, facts = CASES["vhdx"]()
+    plan_documents(spec, dataclasses.replace(facts, **{field: first}))
+    other = dataclasses.replace(facts, **{field: second})
+    assert _as_json(plan_documents(spec, other)) == _as_json(_slow(spec, other))
+    assert len(planner._documents_cache) == 2
+
+
+def test_a_folder_that_is_not_text_is_planned_without_the_cache() -> None:
+    import pathlib
+
+    spec, facts = CASES["vhdx"]()
+    other = dataclasses.replace(facts, sandbox_dir=pathlib.PureWindowsPath(facts.sandbox_dir))
+    assert _as_json(plan_documents(spec, other)) == _as_json(_slow(spec, other))
+    assert not planner._documents_cache

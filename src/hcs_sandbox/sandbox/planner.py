@@ -889,16 +889,26 @@ _facts_keyed = operator.attrgetter(*_FACTS_KEYED)
 _facts_per_sandbox = operator.attrgetter(*_PER_SANDBOX)
 
 
-def _documents_key(spec: SandboxSpec, facts: HostFacts) -> tuple[Any, ...]:
+def _documents_key(spec: SandboxSpec, facts: HostFacts) -> tuple[Any, ...] | None:
+    """The cache key of ``(spec, facts)``; None when a per-sandbox value is not text (a
+    ``PurePath`` folder, say): planned without the cache."""
     directory = facts.sandbox_dir
     per_sandbox = _facts_per_sandbox(facts)
+    if not all(value is None or type(value) is str for value in per_sandbox):
+        return None
     if facts.path_style == "windows":
         joined = ntpath.join(directory, "f") == directory + "\\f"
     else:
         joined = posixpath.join(directory, "f") == directory + "/f"
+    planned = _spec_planned(spec)
+    keyed = _facts_keyed(facts)
     return (
-        _spec_planned(spec),
-        _facts_keyed(facts),
+        planned,
+        keyed,
+        # Equal values of other types are other keys (0 == False, 1.0 == 1, but the
+        # document would show the value as given).
+        tuple(map(type, planned)),
+        tuple(map(type, keyed)),
         # Which per-sandbox values are set, which are equal: the planner may branch on that
         # (``adapter_id or endpoint_id``, ``if not endpoint_id``).
         tuple(map(bool, per_sandbox)),
@@ -947,6 +957,8 @@ def plan_documents(spec: SandboxSpec, facts: HostFacts) -> PlanDocuments:
     that fails is never cached).
     """
     key = _documents_key(spec, facts)
+    if key is None:
+        return PlanDocuments.of(plan(spec, facts))
     try:
         template = _documents_cache[key]
     except KeyError:
