@@ -28,6 +28,7 @@ from hcs_sandbox.sandbox.store import (
     STATES,
     Record,
     Store,
+    close_cached_connections,
     generate_name,
     open_store,
     validate_name,
@@ -551,3 +552,85 @@ def test_record_is_immutable_and_compared_by_value(store: Store) -> None:
         hash(rec)  # dict fields, as with the frozen dataclass it replaces
     assert isinstance(store.path, Path)  # built on demand (no pathlib import for `ls`)
     assert store.path.name == "state.db"
+
+
+# -- compatible additions (schema_additions): the lifecycle log table --------------------
+
+_V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT);
+INSERT INTO meta VALUES ('schema_version', '1');
+CREATE TABLE sandboxes (
+    id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL COLLATE NOCASE UNIQUE,
+    kind TEXT NOT NULL DEFAULT 'sandbox', state TEXT NOT NULL, spec TEXT NOT NULL DEFAULT '{}',
+    owner_pid INTEGER, owner_host TEXT, files TEXT NOT NULL DEFAULT '[]',
+    endpoint_ids TEXT NOT NULL DEFAULT '[]', labels TEXT NOT NULL DEFAULT '{}',
+    persistent INTEGER NOT NULL DEFAULT 0, system_id TEXT NOT NULL,
+    extra TEXT NOT NULL DEFAULT '{}', created_at REAL NOT NULL, started_at REAL,
+    updated_at REAL NOT NULL, revision INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX sandboxes_kind_state ON sandboxes (kind, state);
+"""
+
+
+def _meta(path: Path | str) -> dict[str, str]:
+    conn = sqlite3.connect(path)
+    try:
+        return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    finally:
+        conn.close()
+
+
+def test_a_new_database_has_the_additions(store: Store) -> None:
+    from hcs_sandbox.sandbox.store import ADDITIONS, SCHEMA_ADDITIONS
+
+    assert sorted(ADDITIONS) == list(range(1, SCHEMA_ADDITIONS + 1))
+    assert _meta(store.path) == {
+        "schema_version": str(SCHEMA_VERSION),
+        "schema_additions": str(SCHEMA_ADDITIONS),
+    }
+
+
+def test_a_version_1_database_gets_the_log_table_and_keeps_its_records(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_V1_SCHEMA)
+    conn.execute(
+        "INSERT INTO sandboxes (id, name, state, system_id, created_at, updated_at) "
+        "VALUES (?, 'old', 'stopped', ?, 1.0, 1.0)",
+        (_id(1), _id(1)),
+    )
+    conn.commit()
+    conn.close()
+    with Store(path) as s:
+        assert s.get("old").state == "stopped"
+        s.update(_id(1), state="error", log_line="marked")
+        assert [line for _, line in s.log_lines(_id(1))] == ["marked"]
+    assert _meta(path)["schema_additions"] == "1"
+    assert _meta(path)["schema_version"] == "1"  # older code still opens it
+
+
+def test_an_older_process_s_delete_takes_the_lines_too(tmp_path: Path) -> None:
+    with open_store(tmp_path) as s:
+        rec = s.reserve("x", None, {})
+        s.add_log_line(rec.id, "one")
+        path = s.path
+    # What an older hcs-sandbox (schema version 1, no log table known) does.
+    conn = sqlite3.connect(path)
+    conn.execute("DELETE FROM sandboxes WHERE id = ?", (rec.id,))
+    conn.commit()
+    assert conn.execute("SELECT count(*) FROM sandbox_log").fetchone()[0] == 0
+    conn.close()
+
+
+def test_more_additions_than_known_are_used_as_they_are(tmp_path: Path) -> None:
+    with open_store(tmp_path) as s:
+        path = s.path
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_additions'")
+    conn.commit()
+    conn.close()
+    close_cached_connections()
+    with Store(path) as s:
+        rec = s.reserve("y", None, {})
+        assert s.add_log_line(rec.id, "fine")
+    assert _meta(path)["schema_additions"] == "99"
