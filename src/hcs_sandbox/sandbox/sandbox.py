@@ -343,7 +343,7 @@ class Sandbox:
             terminate_on_close=terminate_on_close,
             base=base,
         )
-        directory = paths.sandbox_dir(state, sandbox_id)
+        directory = paths.sandbox_dir_text(state, sandbox_id)
         store = _store(state)
         with UndoStack() as undo:
             _notify(progress, "reserving the name")
@@ -355,7 +355,7 @@ class Sandbox:
                 labels=dict(spec.labels),
                 persistent=spec.persistence == "persistent",
                 files=[
-                    str(directory),
+                    directory,
                     *([bp.scratch.path] if bp.scratch is not None else []),
                     *([bp.guest_state] if bp.guest_state is not None else []),
                 ],
@@ -421,7 +421,7 @@ class Sandbox:
 
         if fresh:
             _notify(progress, "creating the sandbox folder")
-            paths.ensure_sandbox_dir(self._state_dir, rid)
+            paths.ensure_sandbox_dir_text(self._state_dir, rid)
             undo.push("delete the sandbox folder", lambda: _remove_recorded(store, rid, directory))
             if bp.scratch is not None:
                 scratch = bp.scratch
@@ -623,7 +623,7 @@ class Sandbox:
         if text is None:
             from hcs_sandbox.sandbox import paths
 
-            text = self._dir_text = str(paths.sandbox_dir(self._state_dir, self._record.id))
+            text = self._dir_text = paths.sandbox_dir_text(self._state_dir, self._record.id)
         return text
 
     def _db(self) -> Store:
