@@ -634,3 +634,21 @@ def test_more_additions_than_known_are_used_as_they_are(tmp_path: Path) -> None:
         rec = s.reserve("y", None, {})
         assert s.add_log_line(rec.id, "fine")
     assert _meta(path)["schema_additions"] == "99"
+
+
+def test_a_refused_reservation_says_why_in_the_old_order(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The INSERT itself checks id and name now; the errors are what the reads gave.
+    first = store.reserve("taken", _id(7), {})
+    with pytest.raises(StoreError, match="already exists") as info:
+        store.reserve("taken", _id(7), {})  # id and name both in use: the id is reported
+    assert not isinstance(info.value, NameInUseError)
+    with pytest.raises(NameInUseError, match=first.id):
+        store.reserve("TAKEN", _id(8), {})
+    assert [r.id for r in store.list()] == [first.id]  # nothing half-written
+    # A generated name that collides is retried (the transaction was left usable).
+    names = iter(["taken", "taken", "free_one"])
+    monkeypatch.setattr("hcs_sandbox.sandbox.store.generate_name", lambda attempt: next(names))
+    assert store.reserve(None, _id(9), {}).name == "free_one"
+    assert store.get("free_one").id == _id(9)

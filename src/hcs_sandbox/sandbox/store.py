@@ -1218,21 +1218,20 @@ class Store:
             }
             try:
                 with self._write("reserve a name in") as conn:
-                    existing = conn.execute(
-                        "SELECT name FROM sandboxes WHERE id = ?", (record_id,)
-                    ).fetchone()
-                    if existing is not None:
-                        raise StoreError(
-                            f"a sandbox with id {record_id} already exists ('{existing[0]}')",
-                            remedy="use a new id (omit it to get a fresh GUID)",
-                        )
-                    self._name_taken(conn, candidate)
                     keys = builtins.list(values)
-                    conn.execute(
-                        f"INSERT INTO sandboxes ({', '.join(keys)}) "
-                        f"VALUES ({', '.join('?' for _ in keys)})",
-                        [values[k] for k in keys],
-                    )
+                    try:
+                        # The id (PRIMARY KEY) and the name (UNIQUE) are checked by the
+                        # INSERT itself; only when it is refused are they looked up, in
+                        # this transaction (a refused statement is undone, the transaction
+                        # stays open), for the same errors as before, in the same order.
+                        conn.execute(
+                            f"INSERT INTO sandboxes ({', '.join(keys)}) "
+                            f"VALUES ({', '.join('?' for _ in keys)})",
+                            [values[k] for k in keys],
+                        )
+                    except sqlite3.IntegrityError:
+                        self._refused_reservation(conn, record_id, candidate)
+                        raise
             except NameInUseError:
                 if name is not None:
                     raise
@@ -1263,6 +1262,18 @@ class Store:
             "could not generate a free sandbox name after 100 attempts",
             remedy="give the sandbox a name",
         )
+
+    def _refused_reservation(self, conn: sqlite3.Connection, record_id: str, name: str) -> None:
+        """Why an INSERT of a new record was refused: a :class:`StoreError` for an id in
+        use, else a :class:`NameInUseError` for a name in use; returns for anything else
+        (the caller re-raises sqlite's error)."""
+        existing = conn.execute("SELECT name FROM sandboxes WHERE id = ?", (record_id,)).fetchone()
+        if existing is not None:
+            raise StoreError(
+                f"a sandbox with id {record_id} already exists ('{existing[0]}')",
+                remedy="use a new id (omit it to get a fresh GUID)",
+            )
+        self._name_taken(conn, name)
 
     def get(self, name_or_id: str, *, kind: str | None = None) -> Record:
         """The record with this exact id, else this name (any case), else a unique id prefix.
@@ -1384,8 +1395,11 @@ class Store:
                         base[key] = value
                 values["extra"] = _dump_object(base, "extra")
             new = self._apply(conn, record, values)
-            if log_line is not None:
-                conn.execute(_LOG_INSERT, (new.id, new.updated_at, log_line))
+            if log_line is not None:  # the record exists: it was just updated
+                conn.execute(
+                    "INSERT INTO sandbox_log (sandbox_id, time, line) VALUES (?, ?, ?)",
+                    (new.id, new.updated_at, log_line),
+                )
             return new
 
     def add_log_line(self, id: str, line: str) -> bool:
