@@ -652,3 +652,67 @@ def test_a_refused_reservation_says_why_in_the_old_order(
     monkeypatch.setattr("hcs_sandbox.sandbox.store.generate_name", lambda attempt: next(names))
     assert store.reserve(None, _id(9), {}).name == "free_one"
     assert store.get("free_one").id == _id(9)
+
+
+# -- update(known=...): no read when the caller's copy is current -------------------------
+
+
+def _statements(store: Store) -> list[str]:
+    seen: list[str] = []
+    store._connection().set_trace_callback(seen.append)
+    return seen
+
+
+def test_update_with_a_current_known_record_reads_nothing(store: Store) -> None:
+    rec = store.reserve("k", None, SPEC, extra={"a": 1})
+    seen = _statements(store)
+    try:
+        new = store.update(
+            rec.id, expect_state="creating", state="created", merge_extra={"b": 2}, known=rec
+        )
+    finally:
+        store._connection().set_trace_callback(None)
+    assert not [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+    assert new == store.get(rec.id)
+    assert new.extra == {"a": 1, "b": 2}
+    assert new.revision == rec.revision + 1
+
+
+def test_update_with_a_stale_known_record_acts_on_the_current_one(tmp_path: Path) -> None:
+    with open_store(tmp_path) as s:
+        rec = s.reserve("k", None, SPEC, extra={"a": 1})
+        # Another process changes it (its own connection).
+        conn = sqlite3.connect(s.path)
+        conn.execute(
+            "UPDATE sandboxes SET state = 'running', extra = '{\"x\":9}', "
+            "revision = revision + 1, updated_at = updated_at + 1 WHERE id = ?",
+            (rec.id,),
+        )
+        conn.commit()
+        conn.close()
+        # The stale copy fails expect_state; the current record passes: it is updated.
+        new = s.update(rec.id, expect_state="running", merge_extra={"b": 2}, known=rec)
+        assert new == s.get(rec.id)
+        assert new.extra == {"x": 9, "b": 2}  # merged into the current extra
+        assert new.revision == rec.revision + 2
+        # The stale copy passes; the current record does not: refused, nothing written.
+        with pytest.raises(StateConflictError):
+            s.update(rec.id, expect_state="creating", state="created", known=rec)
+        assert s.get(rec.id) == new
+        # The same revision but another write (a record made again with the same id).
+        s.delete(rec.id)
+        again = s.reserve("k2", rec.id, SPEC)
+        assert again.revision == rec.revision
+        assert s.update(rec.id, state="error", known=rec).name == "k2"
+        s.delete(rec.id)
+        with pytest.raises(SandboxNotFoundError):
+            s.update(rec.id, state="error", known=rec)
+
+
+def test_update_ignores_a_known_record_of_another_id(store: Store) -> None:
+    a = store.reserve("a", None, {})
+    b = store.reserve("b", None, {})
+    new = store.update(a.id, state="error", known=b)
+    assert new.id == a.id
+    assert new.name == "a"
+    assert store.get("b") == b

@@ -382,6 +382,7 @@ class Sandbox:
                 state="created",
                 merge_extra=extra,
                 log_line="created",
+                known=record,  # as reserved: no read when nobody changed it since
             )
         return sandbox
 
@@ -674,7 +675,8 @@ class Sandbox:
         return _HCS_STATES.get(raw, self._record.state)
 
     def _set_state(self, store: Store, new: str, **fields: Any) -> None:
-        self._record = store.update(self._record.id, state=new, **fields)
+        # ``known``: the record as this object last had it; read again only if it changed.
+        self._record = store.update(self._record.id, state=new, known=self._record, **fields)
 
     def refresh(self) -> None:
         """Re-read the record and, for a sandbox that should have a compute system, its
@@ -1002,6 +1004,7 @@ class Sandbox:
                 state="removing",
                 owner_pid=os.getpid(),
                 owner_host=_host(),
+                known=self._record,
             )
         except errors.SandboxNotFoundError:
             return

@@ -1366,6 +1366,7 @@ class Store:
         expect_revision: int | None = None,
         merge_extra: Mapping[str, Any] | None = None,
         log_line: str | None = None,
+        known: Record | None = None,
         **fields: Any,
     ) -> Record:
         """Change fields of one record in one transaction and return the new record.
@@ -1376,31 +1377,72 @@ class Store:
         record no longer matches).  ``merge_extra`` updates keys of ``extra`` in place
         (a ``None`` value deletes the key).  ``log_line``: a line of the record's lifecycle
         log that reports this change, written in the same transaction (:meth:`log_lines`).
+        ``known``: this record as the caller last read it (or got it from a write), to skip
+        reading it again when it is unchanged: the UPDATE then also requires the row's
+        ``revision``, ``updated_at`` and ``created_at`` to be ``known``'s (every write
+        changes the first two, so the row is ``known``: see :meth:`_apply_guarded`); when
+        they differ (or ``known`` fails the expectations), the record is read and checked
+        as without ``known``.  Same outcome either way.
         Raises :class:`SandboxNotFoundError` when gone.
         """
-        values = _field_values(fields)
+        fixed = _field_values(fields)
         if log_line is not None and not isinstance(log_line, str):
             raise StoreError(f"a log line must be text, not {type(log_line).__name__}")
+        if known is not None and known.id != _canonical_id(id):
+            known = None
         with self._write("update") as conn:
-            record = self._require(conn, id)
-            self._check_expectations(record, expect_state, expect_revision)
-            if "name" in values:
-                self._name_taken(conn, values["name"], except_id=record.id)
-            if merge_extra:
-                base = json.loads(values["extra"]) if "extra" in values else dict(record.extra)
-                for key, value in merge_extra.items():
-                    if value is None:
-                        base.pop(key, None)
-                    else:
-                        base[key] = value
-                values["extra"] = _dump_object(base, "extra")
-            new = self._apply(conn, record, values)
+            new: Record | None = None
+            if known is not None and self._meets(known, expect_state, expect_revision):
+                values = self._values_for(conn, known, fixed, merge_extra)
+                new = self._apply_guarded(conn, known, values)
+            if new is None:
+                record = self._require(conn, id)
+                self._check_expectations(record, expect_state, expect_revision)
+                values = self._values_for(conn, record, fixed, merge_extra)
+                new = self._apply(conn, record, values)
             if log_line is not None:  # the record exists: it was just updated
                 conn.execute(
                     "INSERT INTO sandbox_log (sandbox_id, time, line) VALUES (?, ?, ?)",
                     (new.id, new.updated_at, log_line),
                 )
             return new
+
+    @staticmethod
+    def _meets(
+        record: Record,
+        expect_state: str | Collection[str] | None,
+        expect_revision: int | None,
+    ) -> bool:
+        """True when ``record`` passes :meth:`_check_expectations`."""
+        if expect_revision is not None and record.revision != expect_revision:
+            return False
+        if expect_state is None:
+            return True
+        if isinstance(expect_state, str):
+            return record.state == expect_state
+        return record.state in tuple(expect_state)
+
+    def _values_for(
+        self,
+        conn: sqlite3.Connection,
+        record: Record,
+        fixed: Mapping[str, Any],
+        merge_extra: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """:meth:`update`'s column values for ``record`` (``merge_extra`` applied to its
+        ``extra``); the new name is checked."""
+        values = dict(fixed)
+        if "name" in values:
+            self._name_taken(conn, values["name"], except_id=record.id)
+        if merge_extra:
+            base = json.loads(values["extra"]) if "extra" in values else dict(record.extra)
+            for key, value in merge_extra.items():
+                if value is None:
+                    base.pop(key, None)
+                else:
+                    base[key] = value
+            values["extra"] = _dump_object(base, "extra")
+        return values
 
     def add_log_line(self, id: str, line: str) -> bool:
         """Append ``line`` to the record's lifecycle log (its own transaction).  False (and
@@ -1433,6 +1475,34 @@ class Store:
         # transaction (BEGIN IMMEDIATE: no other writer since), so the row is now exactly
         # ``record`` with ``values``, ``updated_at = now`` and the next revision.  JSON
         # columns are decoded from the text just written (fresh objects, as a read gives).
+        return _changed(record, values, now)
+
+    def _apply_guarded(
+        self, conn: sqlite3.Connection, record: Record, values: Mapping[str, Any]
+    ) -> Record | None:
+        """:meth:`_apply` only if the row is still ``record``; else nothing is written (None).
+
+        Every write adds one to ``revision`` and sets ``updated_at``, so a row with
+        ``record``'s revision, ``updated_at`` and ``created_at`` is ``record``, unless the
+        record was deleted and made again with the same id at the same clock reading
+        (the library never reuses an id: each create takes a new ``uuid4``)."""
+        assignments = [f"{k} = ?" for k in values]
+        assignments += ["updated_at = ?", "revision = revision + 1"]
+        now = time.time()
+        cursor = conn.execute(
+            f"UPDATE sandboxes SET {', '.join(assignments)} "
+            "WHERE id = ? AND revision = ? AND updated_at = ? AND created_at = ?",
+            [
+                *values.values(),
+                now,
+                record.id,
+                record.revision,
+                record.updated_at,
+                record.created_at,
+            ],
+        )
+        if cursor.rowcount != 1:
+            return None
         return _changed(record, values, now)
 
     def _edit_lists(self, id: str, edits: Mapping[str, Iterable[str]], add: bool) -> Record:
