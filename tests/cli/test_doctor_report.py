@@ -186,3 +186,36 @@ def test_simulator_env_name_matches_the_loader() -> None:
     from hcs_sandbox.native.loader import ENV_SIMULATOR
 
     assert doctor._ENV_SIMULATOR == ENV_SIMULATOR
+
+
+def test_preferred_variant_follows_the_state_dir_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No cache: a report that appears, changes or disappears is seen by the next call.
+    monkeypatch.delenv(doctor.ENV_VARIANT, raising=False)
+    monkeypatch.delenv(doctor.ENV_DOCTOR_REPORT, raising=False)
+    state = tmp_path / "state"
+    state.mkdir()
+    path = state / doctor.REPORT_FILENAME
+    assert doctor.preferred_variant(state, simulated=True) is None
+    doctor.save_report(_report(), path)
+    assert doctor.preferred_variant(state, simulated=True) == "wsb-compat"
+    assert doctor.preferred_variant(str(state) + "/", simulated=True) == "wsb-compat"
+    doctor.save_report(_report(working="documented"), path)
+    assert doctor.preferred_variant(state, simulated=True) == "documented"
+    path.unlink()
+    assert doctor.preferred_variant(state, simulated=True) is None
+    path.mkdir()  # not a file
+    assert doctor.preferred_variant(state, simulated=True) is None
+
+
+@pytest.mark.parametrize("named", [None, "/r/report.json", "rel/r.json", "/r/dir/"], ids=str)
+@pytest.mark.parametrize("state", [None, "/s", "/s/", "rel", "~/s", "/"], ids=str)
+def test_report_path_text_is_str_of_default_report_path(
+    named: str | None, state: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if named is None:
+        monkeypatch.delenv(doctor.ENV_DOCTOR_REPORT, raising=False)
+    else:
+        monkeypatch.setenv(doctor.ENV_DOCTOR_REPORT, named)
+    assert doctor._report_path_text(state) == str(doctor.default_report_path(state))

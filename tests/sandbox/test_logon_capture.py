@@ -67,10 +67,10 @@ def test_output_survives_the_starting_process(monkeypatch: pytest.MonkeyPatch) -
         assert "finished with exit code 0 (seen by the guest)" in text
         output = text.split("---- logon command output ----\n")[1]
         assert output.split() == ["one", "two"]
-        # The share is the guest-log folder only, never the lifecycle log's folder.
+        # The share is the guest-log folder only; the lifecycle log is in the store.
         guest_dir = logon.guest_log_dir(sb)
         assert sorted(os.listdir(guest_dir)) == ["logon.done", "logon.log"]
-        assert (guest_dir.parent.parent / "sandbox.log").exists()
+        assert not (guest_dir.parent.parent / "sandbox.log").exists()
 
 
 def test_share_removed_when_the_starter_saw_the_end(sim: Any) -> None:

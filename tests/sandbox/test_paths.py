@@ -265,3 +265,66 @@ def test_sandbox_files_is_immutable_and_compared_by_value(tmp_path: Path) -> Non
     assert "scratch_vhdx=" in repr(a)
     with pytest.raises(AttributeError):
         a.logs = tmp_path
+
+
+# -- text fast paths equal the pathlib ones ------------------------------------------------
+
+_STATE_SHAPES = [
+    "/var/state",
+    "/var/state/",
+    "/var//state/./x",
+    "/",
+    "//server/share",
+    "relative/dir",
+    "relative/dir/",
+    ".",
+    "./x",
+    "x/..",
+    "~/state",
+    Path("/var/state"),
+    Path("relative"),
+]
+
+
+@pytest.mark.parametrize("state", _STATE_SHAPES, ids=str)
+@pytest.mark.parametrize(
+    "sandbox_id", [GUID, GUID.upper(), "{" + GUID + "}", GUID.replace("-", "")]
+)
+def test_sandbox_dir_text_is_str_of_sandbox_dir(state: str | Path, sandbox_id: str) -> None:
+    from hcs_sandbox.sandbox.paths import sandbox_dir_text
+
+    assert sandbox_dir_text(state, sandbox_id) == str(sandbox_dir(state, sandbox_id))
+    assert sandbox_dir_text(state, sandbox_id) == str(sandbox_files(state, sandbox_id).directory)
+
+
+@given(st.text(alphabet="ab/.~ ", min_size=1, max_size=12))
+def test_sandbox_dir_text_any_text(state: str) -> None:
+    from hcs_sandbox.sandbox.paths import sandbox_dir_text
+
+    assert sandbox_dir_text(state, GUID) == str(sandbox_dir(state, GUID))
+
+
+def test_sandbox_dir_text_refuses_what_sandbox_dir_refuses() -> None:
+    from hcs_sandbox.sandbox.paths import sandbox_dir_text
+
+    with pytest.raises(SpecError):
+        sandbox_dir_text("/s", "../escape")
+    with pytest.raises(SpecError):
+        sandbox_dir("/s", "../escape")
+
+
+def test_ensure_sandbox_dir_text(tmp_path: Path) -> None:
+    from hcs_sandbox.sandbox.paths import ensure_sandbox_dir_text
+
+    made = ensure_sandbox_dir_text(tmp_path, GUID)  # makes <state>/sandboxes first
+    assert made == str(sandbox_dir(tmp_path, GUID))
+    assert os.path.isdir(made)
+    assert ensure_sandbox_dir_text(tmp_path, GUID) == made  # exists: fine
+    assert ensure_sandbox_dir(tmp_path, GUID) == sandbox_dir(tmp_path, GUID)
+
+
+@pytest.mark.parametrize("explicit", [None, "/var/state", "rel", "~/x", Path("/p")], ids=str)
+def test_state_dir_text_is_str_of_state_dir(explicit: str | Path | None) -> None:
+    from hcs_sandbox.sandbox.paths import state_dir_text
+
+    assert state_dir_text(explicit) == str(state_dir(explicit))

@@ -28,6 +28,7 @@ from hcs_sandbox.sandbox.store import (
     STATES,
     Record,
     Store,
+    close_cached_connections,
     generate_name,
     open_store,
     validate_name,
@@ -551,3 +552,167 @@ def test_record_is_immutable_and_compared_by_value(store: Store) -> None:
         hash(rec)  # dict fields, as with the frozen dataclass it replaces
     assert isinstance(store.path, Path)  # built on demand (no pathlib import for `ls`)
     assert store.path.name == "state.db"
+
+
+# -- compatible additions (schema_additions): the lifecycle log table --------------------
+
+_V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT);
+INSERT INTO meta VALUES ('schema_version', '1');
+CREATE TABLE sandboxes (
+    id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL COLLATE NOCASE UNIQUE,
+    kind TEXT NOT NULL DEFAULT 'sandbox', state TEXT NOT NULL, spec TEXT NOT NULL DEFAULT '{}',
+    owner_pid INTEGER, owner_host TEXT, files TEXT NOT NULL DEFAULT '[]',
+    endpoint_ids TEXT NOT NULL DEFAULT '[]', labels TEXT NOT NULL DEFAULT '{}',
+    persistent INTEGER NOT NULL DEFAULT 0, system_id TEXT NOT NULL,
+    extra TEXT NOT NULL DEFAULT '{}', created_at REAL NOT NULL, started_at REAL,
+    updated_at REAL NOT NULL, revision INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX sandboxes_kind_state ON sandboxes (kind, state);
+"""
+
+
+def _meta(path: Path | str) -> dict[str, str]:
+    conn = sqlite3.connect(path)
+    try:
+        return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    finally:
+        conn.close()
+
+
+def test_a_new_database_has_the_additions(store: Store) -> None:
+    from hcs_sandbox.sandbox.store import ADDITIONS, SCHEMA_ADDITIONS
+
+    assert sorted(ADDITIONS) == list(range(1, SCHEMA_ADDITIONS + 1))
+    assert _meta(store.path) == {
+        "schema_version": str(SCHEMA_VERSION),
+        "schema_additions": str(SCHEMA_ADDITIONS),
+    }
+
+
+def test_a_version_1_database_gets_the_log_table_and_keeps_its_records(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_V1_SCHEMA)
+    conn.execute(
+        "INSERT INTO sandboxes (id, name, state, system_id, created_at, updated_at) "
+        "VALUES (?, 'old', 'stopped', ?, 1.0, 1.0)",
+        (_id(1), _id(1)),
+    )
+    conn.commit()
+    conn.close()
+    with Store(path) as s:
+        assert s.get("old").state == "stopped"
+        s.update(_id(1), state="error", log_line="marked")
+        assert [line for _, line in s.log_lines(_id(1))] == ["marked"]
+    assert _meta(path)["schema_additions"] == "1"
+    assert _meta(path)["schema_version"] == "1"  # older code still opens it
+
+
+def test_an_older_process_s_delete_takes_the_lines_too(tmp_path: Path) -> None:
+    with open_store(tmp_path) as s:
+        rec = s.reserve("x", None, {})
+        s.add_log_line(rec.id, "one")
+        path = s.path
+    # What an older hcs-sandbox (schema version 1, no log table known) does.
+    conn = sqlite3.connect(path)
+    conn.execute("DELETE FROM sandboxes WHERE id = ?", (rec.id,))
+    conn.commit()
+    assert conn.execute("SELECT count(*) FROM sandbox_log").fetchone()[0] == 0
+    conn.close()
+
+
+def test_more_additions_than_known_are_used_as_they_are(tmp_path: Path) -> None:
+    with open_store(tmp_path) as s:
+        path = s.path
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_additions'")
+    conn.commit()
+    conn.close()
+    close_cached_connections()
+    with Store(path) as s:
+        rec = s.reserve("y", None, {})
+        assert s.add_log_line(rec.id, "fine")
+    assert _meta(path)["schema_additions"] == "99"
+
+
+def test_a_refused_reservation_says_why_in_the_old_order(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The INSERT itself checks id and name now; the errors are what the reads gave.
+    first = store.reserve("taken", _id(7), {})
+    with pytest.raises(StoreError, match="already exists") as info:
+        store.reserve("taken", _id(7), {})  # id and name both in use: the id is reported
+    assert not isinstance(info.value, NameInUseError)
+    with pytest.raises(NameInUseError, match=first.id):
+        store.reserve("TAKEN", _id(8), {})
+    assert [r.id for r in store.list()] == [first.id]  # nothing half-written
+    # A generated name that collides is retried (the transaction was left usable).
+    names = iter(["taken", "taken", "free_one"])
+    monkeypatch.setattr("hcs_sandbox.sandbox.store.generate_name", lambda attempt: next(names))
+    assert store.reserve(None, _id(9), {}).name == "free_one"
+    assert store.get("free_one").id == _id(9)
+
+
+# -- update(known=...): no read when the caller's copy is current -------------------------
+
+
+def _statements(store: Store) -> list[str]:
+    seen: list[str] = []
+    store._connection().set_trace_callback(seen.append)
+    return seen
+
+
+def test_update_with_a_current_known_record_reads_nothing(store: Store) -> None:
+    rec = store.reserve("k", None, SPEC, extra={"a": 1})
+    seen = _statements(store)
+    try:
+        new = store.update(
+            rec.id, expect_state="creating", state="created", merge_extra={"b": 2}, known=rec
+        )
+    finally:
+        store._connection().set_trace_callback(None)
+    assert not [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+    assert new == store.get(rec.id)
+    assert new.extra == {"a": 1, "b": 2}
+    assert new.revision == rec.revision + 1
+
+
+def test_update_with_a_stale_known_record_acts_on_the_current_one(tmp_path: Path) -> None:
+    with open_store(tmp_path) as s:
+        rec = s.reserve("k", None, SPEC, extra={"a": 1})
+        # Another process changes it (its own connection).
+        conn = sqlite3.connect(s.path)
+        conn.execute(
+            "UPDATE sandboxes SET state = 'running', extra = '{\"x\":9}', "
+            "revision = revision + 1, updated_at = updated_at + 1 WHERE id = ?",
+            (rec.id,),
+        )
+        conn.commit()
+        conn.close()
+        # The stale copy fails expect_state; the current record passes: it is updated.
+        new = s.update(rec.id, expect_state="running", merge_extra={"b": 2}, known=rec)
+        assert new == s.get(rec.id)
+        assert new.extra == {"x": 9, "b": 2}  # merged into the current extra
+        assert new.revision == rec.revision + 2
+        # The stale copy passes; the current record does not: refused, nothing written.
+        with pytest.raises(StateConflictError):
+            s.update(rec.id, expect_state="creating", state="created", known=rec)
+        assert s.get(rec.id) == new
+        # The same revision but another write (a record made again with the same id).
+        s.delete(rec.id)
+        again = s.reserve("k2", rec.id, SPEC)
+        assert again.revision == rec.revision
+        assert s.update(rec.id, state="error", known=rec).name == "k2"
+        s.delete(rec.id)
+        with pytest.raises(SandboxNotFoundError):
+            s.update(rec.id, state="error", known=rec)
+
+
+def test_update_ignores_a_known_record_of_another_id(store: Store) -> None:
+    a = store.reserve("a", None, {})
+    b = store.reserve("b", None, {})
+    new = store.update(a.id, state="error", known=b)
+    assert new.id == a.id
+    assert new.name == "a"
+    assert store.get("b") == b

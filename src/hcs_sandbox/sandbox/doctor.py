@@ -340,6 +340,18 @@ def default_report_path(state_dir: str | os.PathLike[str] | None = None) -> Path
     return Path(paths.state_dir(state_dir)) / REPORT_FILENAME
 
 
+def _report_path_text(state_dir: str | os.PathLike[str] | None) -> str:
+    """``str(default_report_path(state_dir))``; without pathlib for the usual case (every
+    create asks).  The state directory's text is absolute and normalised
+    (``os.path.abspath``), so joining the file name is what pathlib gives; the environment
+    variable's text is left to pathlib (it may end in a separator, say)."""
+    if os.environ.get(ENV_DOCTOR_REPORT, "").strip():
+        return str(default_report_path(state_dir))
+    from hcs_sandbox.sandbox import paths
+
+    return os.path.join(paths.state_dir_text(state_dir), REPORT_FILENAME)
+
+
 def preferred_variant(
     state_dir: str | os.PathLike[str] | None = None, *, simulated: bool | None = None
 ) -> str | None:
@@ -354,8 +366,8 @@ def preferred_variant(
     if forced in VARIANTS:
         return forced
     try:
-        path = default_report_path(state_dir)
-        if not path.is_file():
+        path = _report_path_text(state_dir)
+        if not os.path.isfile(path):  # what Path.is_file() answers for this text
             return None
         report = load_doctor_report(path)
     except (errors.HcsSandboxError, OSError):

@@ -32,7 +32,6 @@ import os
 import sys
 import threading
 import weakref
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hcs_sandbox import errors
@@ -168,7 +167,7 @@ def gather(
 
     if base is None:
         base = storage.resolve_base(spec.base.kind, spec.base.path)
-    directory = paths.sandbox_dir(Path(state_dir), sandbox_id)
+    directory = paths.sandbox_dir_text(state_dir, sandbox_id)
     variant = host_variant(state_dir)
     sid: str | None
     try:
@@ -183,7 +182,7 @@ def gather(
     return HostFacts.for_sandbox(
         sandbox_id=sandbox_id,
         system_id=system_id,
-        sandbox_dir=str(directory),
+        sandbox_dir=directory,
         base_path=base.path,
         supported_schema_versions=supported_schema_versions(),
         path_style=host_path_style(),

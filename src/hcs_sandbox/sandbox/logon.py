@@ -21,8 +21,8 @@ living on (``hcs-sandbox run -d`` returns at once):
    code is 0, leaves the marker ``logon.done``; the process's own exit code stays the
    command's (``a && b`` ends with ``a``'s code when ``a`` fails);
 3. while the starting process lives, the thread waits for the command, writes its exit code
-   to ``sandbox.log`` and removes the share again; when the process ends first, the command
-   keeps running and writing, and the share stays until the VM stops;
+   to the lifecycle log (a row of the store) and removes the share again; when the process
+   ends first, the command keeps running and writing, and the share stays until the VM stops;
 4. ``logs NAME`` (:func:`read_logs`, any process) reads ``logon.log`` and the marker.
 
 The guest agent may not answer right after ``HcsStartComputeSystem``: the thread retries
@@ -34,7 +34,7 @@ lives) and the log says so.
 Isolation trade-off (docs/exec.md): a sandbox with a logon command can write to one host
 folder, ``logs/guest``, for as long as the share exists.  The host only ever *reads* it as
 text (never through a symbolic link, at most :data:`MAX_SHOWN` bytes, the newest); the
-lifecycle log ``sandbox.log`` is outside the share.  A guest can fill the host disk
+lifecycle log is in the store, outside the share.  A guest can fill the host disk
 through it (no quota): use no logon command for untrusted workloads that run for long.
 """
 

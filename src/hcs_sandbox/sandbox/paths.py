@@ -9,7 +9,8 @@ The state directory holds the state database and one folder per sandbox::
             sandbox.vmgs                            guest state file
             sandbox.vmrs                            runtime state file
             saved.vmrs                              memory saved to a file (save/restore)
-            sandbox.log                             lifecycle log (Sandbox.logs)
+            sandbox.log                             lifecycle log of versions before
+                                                    round 6 (now in state.db; still read)
             logs/guest/                             logon command output (logon.py)
             transfer/                               cp's transfer share (files.py)
         templates/<id>/                             template files (save-as-template, pools)
@@ -72,12 +73,15 @@ __all__ = [
     "database_path",
     "default_state_dir",
     "ensure_sandbox_dir",
+    "ensure_sandbox_dir_text",
     "ensure_state_dir",
     "ensure_state_dir_text",
     "sandbox_dir",
+    "sandbox_dir_text",
     "sandbox_files",
     "sddl_is_restricted",
     "state_dir",
+    "state_dir_text",
     "template_dir",
     "templates_dir",
 ]
@@ -142,6 +146,11 @@ def state_dir(
     return _as_path(_state_dir_text(explicit, environ))
 
 
+def state_dir_text(explicit: str | os.PathLike[str] | None = None) -> str:
+    """``str(state_dir(explicit))`` without pathlib (same rules; nothing is created)."""
+    return _state_dir_text(explicit, None)
+
+
 def _state_dir_text(
     explicit: str | os.PathLike[str] | None, environ: Mapping[str, str] | None
 ) -> str:
@@ -185,6 +194,7 @@ _STATE_DIRS: dict[str, Path] = {}
 _ABSOLUTE: dict[str, str] = {}
 _DATABASES: dict[str, Path] = {}
 _SANDBOX_FILES: dict[tuple[str, str], SandboxFiles] = {}
+_SANDBOXES_TEXT: dict[str, str] = {}
 _CACHE_SIZE = 256
 _CANONICAL: re.Pattern[str] | None = None
 
@@ -239,6 +249,24 @@ def canonical_id(value: str, *, what: str = "sandbox id") -> str:
 def sandbox_dir(state: str | os.PathLike[str], sandbox_id: str) -> Path:
     """The folder for one sandbox's files: ``<state>/sandboxes/<id>`` (id checked as a GUID)."""
     return sandbox_files(state, sandbox_id).directory
+
+
+def sandbox_dir_text(state: str | os.PathLike[str], sandbox_id: str) -> str:
+    """``str(sandbox_dir(state, sandbox_id))`` without building a ``Path`` per sandbox (a
+    create asks for a new id's folder; :func:`sandbox_files` makes seven ``Path`` objects).
+
+    ``str(Path(state) / "sandboxes")`` is remembered per ``state`` text (pure: it depends on
+    the text alone); joining a plain name (the canonical GUID: no separator, not ``.``) to a
+    path whose last part is ``sandboxes`` is that text, the separator and the name, exactly
+    as pathlib joins it.
+    """
+    key = os.fspath(state)
+    prefix = _SANDBOXES_TEXT.get(key)
+    if prefix is None:
+        from pathlib import Path
+
+        prefix = _remember(_SANDBOXES_TEXT, key, str(Path(key) / SANDBOXES_DIR))
+    return f"{prefix}{os.sep}{canonical_id(sandbox_id)}"
 
 
 def templates_dir(state: str | os.PathLike[str]) -> Path:
@@ -354,7 +382,13 @@ def ensure_state_dir_text(path: str | os.PathLike[str] | None = None) -> str:
 
 def ensure_sandbox_dir(state: str | os.PathLike[str], sandbox_id: str) -> Path:
     """Create ``<state>/sandboxes/<id>`` (mode 0700; on Windows it inherits the state DACL)."""
-    directory = sandbox_dir(state, sandbox_id)
+    ensure_sandbox_dir_text(state, sandbox_id)
+    return sandbox_dir(state, sandbox_id)
+
+
+def ensure_sandbox_dir_text(state: str | os.PathLike[str], sandbox_id: str) -> str:
+    """:func:`ensure_sandbox_dir`, returning the folder as text (:func:`sandbox_dir_text`)."""
+    directory = sandbox_dir_text(state, sandbox_id)
     try:
         try:
             _mkdir(directory)

@@ -39,6 +39,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -121,8 +122,18 @@ _HCS_STATES = {
     "stopped": "stopped",
     "savedastemplate": "saved",
 }
-#: The lifecycle log's file name, in the sandbox's folder.
+#: The lifecycle log's file name in the sandbox's folder, where versions before round 6
+#: kept it (the log is in the store now: ``Store.log_lines``); ``logs()`` still reads it.
 LOG_NAME = "sandbox.log"
+#: A log line's start: ``2026-11-26T03:25:17Z `` (UTC, to the second).
+_LOG_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ")
+
+
+def _log_text(when: float, line: str) -> str:
+    """A log line as ``logs()`` shows it (and as the log file had it)."""
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(when))}Z {line}\n"
+
+
 #: Record states in which a compute system should exist.
 _LIVE = ("created", "running", "paused")
 #: Record states without a compute system to ask HCS about and not being created (every
@@ -332,7 +343,7 @@ class Sandbox:
             terminate_on_close=terminate_on_close,
             base=base,
         )
-        directory = paths.sandbox_dir(state, sandbox_id)
+        directory = paths.sandbox_dir_text(state, sandbox_id)
         store = _store(state)
         with UndoStack() as undo:
             _notify(progress, "reserving the name")
@@ -344,7 +355,7 @@ class Sandbox:
                 labels=dict(spec.labels),
                 persistent=spec.persistence == "persistent",
                 files=[
-                    str(directory),
+                    directory,
                     *([bp.scratch.path] if bp.scratch is not None else []),
                     *([bp.guest_state] if bp.guest_state is not None else []),
                 ],
@@ -366,9 +377,13 @@ class Sandbox:
             # extras before start(); a crash in between leaves a ``creating`` record that
             # prune/remove release as before).
             sandbox._record = store.update(
-                record.id, expect_state="creating", state="created", merge_extra=extra
+                record.id,
+                expect_state="creating",
+                state="created",
+                merge_extra=extra,
+                log_line="created",
+                known=record,  # as reserved: no read when nobody changed it since
             )
-            sandbox._log_line("created")
         return sandbox
 
     def _provision(
@@ -407,7 +422,7 @@ class Sandbox:
 
         if fresh:
             _notify(progress, "creating the sandbox folder")
-            paths.ensure_sandbox_dir(self._state_dir, rid)
+            paths.ensure_sandbox_dir_text(self._state_dir, rid)
             undo.push("delete the sandbox folder", lambda: _remove_recorded(store, rid, directory))
             if bp.scratch is not None:
                 scratch = bp.scratch
@@ -609,7 +624,7 @@ class Sandbox:
         if text is None:
             from hcs_sandbox.sandbox import paths
 
-            text = self._dir_text = str(paths.sandbox_dir(self._state_dir, self._record.id))
+            text = self._dir_text = paths.sandbox_dir_text(self._state_dir, self._record.id)
         return text
 
     def _db(self) -> Store:
@@ -660,7 +675,8 @@ class Sandbox:
         return _HCS_STATES.get(raw, self._record.state)
 
     def _set_state(self, store: Store, new: str, **fields: Any) -> None:
-        self._record = store.update(self._record.id, state=new, **fields)
+        # ``known``: the record as this object last had it; read again only if it changed.
+        self._record = store.update(self._record.id, state=new, known=self._record, **fields)
 
     def refresh(self) -> None:
         """Re-read the record and, for a sandbox that should have a compute system, its
@@ -747,8 +763,7 @@ class Sandbox:
         except BaseException:
             self._after_failed_start(store)
             raise
-        self._set_state(store, "running", started_at=time.time())
-        self._log_line("started")
+        self._set_state(store, "running", started_at=time.time(), log_line="started")
         self._logon_thread = _start_logon(self)  # issue 5: the spec's logon command, if any
 
     def _start_held(self, progress: Progress | None) -> bool:
@@ -788,8 +803,7 @@ class Sandbox:
         except BaseException:
             self._after_failed_start(store)
             raise
-        self._set_state(store, "running", started_at=time.time())
-        self._log_line("started")
+        self._set_state(store, "running", started_at=time.time(), log_line="started")
         return True
 
     def _after_start(self, system: ComputeSystem, progress: Progress | None) -> None:
@@ -875,8 +889,12 @@ class Sandbox:
         except BaseException:
             self._system = None
             raise
-        self._set_state(store, "running", started_at=time.time())
-        self._log_line("started (re-created from the stored spec)")
+        self._set_state(
+            store,
+            "running",
+            started_at=time.time(),
+            log_line="started (re-created from the stored spec)",
+        )
 
     def stop(self, *, timeout: float = 30.0) -> None:
         """Shut the guest down gracefully; terminate it if it has not exited in ``timeout``
@@ -889,8 +907,7 @@ class Sandbox:
             # below asks HCS and acts on its answer).
             self._record = self._db().get(self._record.id)
             if self._record.state == "running" and self._shut_down(system, timeout, True):
-                self._stopped(system)
-                self._log_line("stopped")
+                self._stopped(system, "stopped")
                 return
         current = self.state
         if current not in _LIVE:
@@ -900,8 +917,7 @@ class Sandbox:
             current != "running" or not self._shut_down(system, timeout, False)
         ):
             _terminate_and_wait(system, timeout)
-        self._stopped(system)
-        self._log_line("stopped")
+        self._stopped(system, "stopped")
 
     def _shut_down(self, system: ComputeSystem, timeout: float, held: bool) -> bool:
         """Shut the guest down and wait up to ``timeout`` for the exit.  False (``held``
@@ -938,8 +954,7 @@ class Sandbox:
         system = self._open_system()
         if system is not None:
             _terminate_and_wait(system, 30.0)
-        self._stopped(system)
-        self._log_line("killed")
+        self._stopped(system, "killed")
 
     def pause(self) -> None:
         """Pause the running sandbox (HcsPauseComputeSystem)."""
@@ -952,8 +967,7 @@ class Sandbox:
             )
         system.pause()
         store = self._db()
-        self._set_state(store, "paused")
-        self._log_line("paused")
+        self._set_state(store, "paused", log_line="paused")
 
     def resume(self) -> None:
         """Resume a paused sandbox (HcsResumeComputeSystem)."""
@@ -966,8 +980,7 @@ class Sandbox:
             )
         system.resume()
         store = self._db()
-        self._set_state(store, "running")
-        self._log_line("resumed")
+        self._set_state(store, "running", log_line="resumed")
 
     def remove(self, *, force: bool = False) -> None:
         """Remove the sandbox: its compute system, endpoint, files (all of them; a persistent
@@ -991,6 +1004,7 @@ class Sandbox:
                 state="removing",
                 owner_pid=os.getpid(),
                 owner_host=_host(),
+                known=self._record,
             )
         except errors.SandboxNotFoundError:
             return
@@ -1052,16 +1066,16 @@ class Sandbox:
                 self.refresh()
         return self._exit_info()
 
-    def _stopped(self, system: ComputeSystem | None) -> None:
-        """stop/kill's end: release the handle; record ``stopped`` and the exit status (if
-        HCS gave one) in ONE store write."""
+    def _stopped(self, system: ComputeSystem | None, line: str) -> None:
+        """stop/kill's end: release the handle; record ``stopped``, the exit status (if
+        HCS gave one) and the log ``line`` in ONE store write."""
         status = system.exit_status if system is not None else None
         self.close()
         store = self._db()
         if status is None:
-            self._set_state(store, "stopped")
+            self._set_state(store, "stopped", log_line=line)
         else:
-            self._set_state(store, "stopped", merge_extra={"exit": dict(status)})
+            self._set_state(store, "stopped", merge_extra={"exit": dict(status)}, log_line=line)
 
     def _remember_exit(
         self, system: ComputeSystem, status: Mapping[str, Any] | None = None
@@ -1175,29 +1189,19 @@ class Sandbox:
     # ------------------------------------------------------------------ logs
 
     def _log_path(self) -> Path:
-        """``<sandbox dir>/sandbox.log``: the lifecycle log (directly in the folder, so the
-        first line costs no ``mkdir``: each new folder or file is ~0.2 ms of kernel CPU)."""
-        return Path(self._log_file())
-
-    def _log_file(self) -> str:
-        """:meth:`_log_path` as text (no ``Path`` per line)."""
-        return os.path.join(self._directory_text(), LOG_NAME)
+        """``<sandbox dir>/sandbox.log``: where hcs-sandbox before 2026-11 (round 6) kept the
+        lifecycle log (now in the store: :meth:`Store.log_lines`).  :meth:`logs` still reads
+        it when a sandbox made (or touched) by an older version has one."""
+        return Path(self._directory_text(), LOG_NAME)
 
     def _log_line(self, text: str) -> None:
-        """Append a line to the sandbox's log (never fails the operation)."""
+        """Append a line to the sandbox's lifecycle log, a row of the store (never fails
+        the operation).  A line that reports a state change goes with the change instead
+        (``store.update(log_line=...)``: same transaction, no commit of its own).  A record
+        removed meanwhile gets no line (its log went with it)."""
         try:
-            path = self._log_file()
-            line = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime())}Z {text}\n"
-            # One O_APPEND write of the whole line (no buffered text file: cheaper, and
-            # concurrent writers' lines never interleave within a line).  A missing sandbox
-            # folder (removed meanwhile) is not re-created: FileNotFoundError, no line.
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
-            fd = os.open(path, flags, 0o600)
-            try:
-                os.write(fd, line.encode("utf-8"))
-            finally:
-                os.close(fd)
-        except OSError as exc:
+            self._db().add_log_line(self._record.id, text)
+        except errors.HcsSandboxError as exc:
             _log.debug("could not write the log of %s: %s", self._record.name, exc)
 
     def logs(self) -> str:
@@ -1205,15 +1209,39 @@ class Sandbox:
         output when there is one (:mod:`hcs_sandbox.sandbox.logon`)."""
         from hcs_sandbox.sandbox import logon
 
-        try:
-            text = self._log_path().read_text(encoding="utf-8")
-        except FileNotFoundError:
-            text = ""
-        except OSError as exc:
-            raise errors.StorageError(
-                f"could not read the log of sandbox '{self.name}': {exc}"
-            ) from exc
-        return logon.read_logs(self, text)
+        stored = [_log_text(when, line) for when, line in self._db().log_lines(self._record.id)]
+        old = self._old_log_lines()
+        if old:
+            # Lines an older hcs-sandbox wrote to the file: merged by time (to the second,
+            # as the file has it; the file's line first on a tie).
+            stored = sorted(old + stored, key=lambda line: line[:20])
+        return logon.read_logs(self, "".join(stored))
+
+    def _old_log_lines(self) -> builtins.list[str]:
+        """The lines of an older version's log file (``sandbox.log``, or ``logs/sandbox.log``
+        before that), each ending in a newline; a line continued on the next ones (a
+        message with a line break) stays one entry, so a merge keeps it whole."""
+        folder = self._directory_text()
+        text = ""
+        for path in (os.path.join(folder, "logs", LOG_NAME), os.path.join(folder, LOG_NAME)):
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    text += fh.read()
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except OSError as exc:
+                raise errors.StorageError(
+                    f"could not read the log of sandbox '{self.name}': {exc}"
+                ) from exc
+            if text and not text.endswith("\n"):
+                text += "\n"
+        entries: builtins.list[str] = []
+        for line in text.splitlines(keepends=True):
+            if entries and not _LOG_STAMP.match(line):
+                entries[-1] += line
+            else:
+                entries.append(line)
+        return entries
 
     # ------------------------------------------------------------------ issue 5 (exec/cp)
 

@@ -33,6 +33,15 @@ Design
   checked?).
 - Versioned schema: table ``meta(key, value)`` holds ``schema_version``; :data:`MIGRATIONS`
   upgrades an older database in one transaction; a newer one is refused with a clear message.
+  Additions that older code of the same ``schema_version`` can ignore (a new table, index or
+  trigger that keeps itself consistent) are counted apart, in ``schema_additions``
+  (:data:`ADDITIONS`): they are made in the same way, and a database with more of them than
+  this code knows is used as it is -- so a process of an older hcs-sandbox that has the
+  database open goes on working after a newer one added something.
+- The lifecycle log: table ``sandbox_log(sandbox_id, time, line)`` (addition 1).  A line
+  that reports a state change is written in the same transaction as the change
+  (``update(log_line=...)``: no commit of its own); other lines with :meth:`Store.add_log_line`.
+  A trigger deletes a record's lines with the record, whoever deletes it (older code too).
 - The store knows nothing about HCS: it keeps what the sandbox layer tells it.  ``spec`` is
   the SandboxSpec dict (opaque JSON); ``extra`` is a JSON dict for later features
   (``template_id``, ``pool``, ``save_file``...).
@@ -108,10 +117,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACTIVE_STATES",
+    "ADDITIONS",
     "KINDS",
     "LIVE_STATES",
     "MIGRATIONS",
     "NAME_PATTERN",
+    "SCHEMA_ADDITIONS",
     "SCHEMA_VERSION",
     "STATES",
     "Record",
@@ -123,6 +134,8 @@ __all__ = [
 ]
 
 SCHEMA_VERSION: Final = 1
+#: Compatible additions to schema version 1 (see :data:`ADDITIONS`).
+SCHEMA_ADDITIONS: Final = 1
 
 STATES: Final = (
     "creating",
@@ -556,6 +569,36 @@ def _migrate_to_1(conn: sqlite3.Connection) -> None:
 MIGRATIONS: Final[dict[int, Callable[[sqlite3.Connection], None]]] = {1: _migrate_to_1}
 
 
+def _add_log_table(conn: sqlite3.Connection) -> None:
+    """Addition 1: the lifecycle log, one row per line, in insertion (rowid) order.  The
+    trigger deletes a record's lines with it, whoever deletes it (older code of schema
+    version 1 knows nothing of this table and still deletes records)."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS sandbox_log ("
+        "sandbox_id TEXT NOT NULL, time REAL NOT NULL, line TEXT NOT NULL)"
+    )
+    conn.execute("CREATE INDEX IF NOT EXISTS sandbox_log_sandbox ON sandbox_log (sandbox_id)")
+    conn.execute(
+        "CREATE TRIGGER IF NOT EXISTS sandbox_log_with_record AFTER DELETE ON sandboxes "
+        "BEGIN DELETE FROM sandbox_log WHERE sandbox_id = old.id; END"
+    )
+
+
+#: ``ADDITIONS[n]`` makes compatible addition ``n`` to a database of :data:`SCHEMA_VERSION`
+#: (meta ``schema_additions``: how many are made).  Older code of the same schema version
+#: ignores them, so they never make a database "newer" than it understands; each must keep
+#: itself consistent whatever older code writes (triggers), and be idempotent (``IF NOT
+#: EXISTS``).  Append, never edit; an incompatible change is a new schema version.
+ADDITIONS: Final[dict[int, Callable[[sqlite3.Connection], None]]] = {1: _add_log_table}
+
+#: A log line of a record, only while the record exists (a line written after the record
+#: was deleted would outlive it: nothing would delete it).
+_LOG_INSERT: Final = (
+    "INSERT INTO sandbox_log (sandbox_id, time, line) "
+    "SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM sandboxes WHERE id = ?1)"
+)
+
+
 # --------------------------------------------------------------------------------------
 # The store
 # --------------------------------------------------------------------------------------
@@ -749,11 +792,11 @@ class Store:
                     # migration, say) changes it, so the next Store() checks again.
                     seen = self._data_version(conn)
                     try:
-                        version = self._schema_version(conn)
+                        version, additions = self._schema_state(conn)
                     except sqlite3.Error as exc:
                         self._discard(entry)
                         raise self._error(exc, "open") from exc
-                    if version != SCHEMA_VERSION:
+                    if version != SCHEMA_VERSION or additions < SCHEMA_ADDITIONS:
                         try:
                             self._prepare(conn)
                         except BaseException:
@@ -995,13 +1038,26 @@ class Store:
             raise
         return int(row[0]) if row else 0
 
-    def _prepare(self, conn: sqlite3.Connection) -> None:
-        """WAL mode and schema migrations; cheap when the database is current."""
+    def _schema_state(self, conn: sqlite3.Connection) -> tuple[int, int]:
+        """``(schema_version, schema_additions)`` of the database (0, 0 when new)."""
         try:
-            version = self._schema_version(conn)
+            rows = conn.execute(
+                "SELECT key, value FROM meta WHERE key IN ('schema_version', 'schema_additions')"
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return 0, 0
+            raise
+        found = dict(rows)
+        return int(found.get("schema_version", 0)), int(found.get("schema_additions", 0))
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        """WAL mode, schema migrations and additions; cheap when the database is current."""
+        try:
+            version, additions = self._schema_state(conn)
         except sqlite3.Error as exc:
             raise self._error(exc, "open") from exc
-        if version == SCHEMA_VERSION:
+        if version == SCHEMA_VERSION and additions >= SCHEMA_ADDITIONS:
             return
         if version > SCHEMA_VERSION:
             raise StoreError(
@@ -1011,7 +1067,8 @@ class Store:
             )
         self._set_wal(conn)
         with self._write("upgrade") as wconn:
-            version = self._schema_version(wconn)  # another process may have migrated
+            # Another process may have migrated meanwhile.
+            version, additions = self._schema_state(wconn)
             if version > SCHEMA_VERSION:  # pragma: no cover - raced by a newer version
                 raise StoreError(f"the state database {self._path_text} was upgraded meanwhile")
             if version == 0:
@@ -1022,6 +1079,14 @@ class Store:
                 MIGRATIONS[target](wconn)
                 wconn.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(target),),
+                )
+            # Additions, to an existing database too, in the same transaction (whoever sees
+            # the new schema_additions sees what they made).
+            for target in range(additions + 1, SCHEMA_ADDITIONS + 1):
+                ADDITIONS[target](wconn)
+                wconn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_additions', ?)",
                     (str(target),),
                 )
 
@@ -1153,21 +1218,20 @@ class Store:
             }
             try:
                 with self._write("reserve a name in") as conn:
-                    existing = conn.execute(
-                        "SELECT name FROM sandboxes WHERE id = ?", (record_id,)
-                    ).fetchone()
-                    if existing is not None:
-                        raise StoreError(
-                            f"a sandbox with id {record_id} already exists ('{existing[0]}')",
-                            remedy="use a new id (omit it to get a fresh GUID)",
-                        )
-                    self._name_taken(conn, candidate)
                     keys = builtins.list(values)
-                    conn.execute(
-                        f"INSERT INTO sandboxes ({', '.join(keys)}) "
-                        f"VALUES ({', '.join('?' for _ in keys)})",
-                        [values[k] for k in keys],
-                    )
+                    try:
+                        # The id (PRIMARY KEY) and the name (UNIQUE) are checked by the
+                        # INSERT itself; only when it is refused are they looked up, in
+                        # this transaction (a refused statement is undone, the transaction
+                        # stays open), for the same errors as before, in the same order.
+                        conn.execute(
+                            f"INSERT INTO sandboxes ({', '.join(keys)}) "
+                            f"VALUES ({', '.join('?' for _ in keys)})",
+                            [values[k] for k in keys],
+                        )
+                    except sqlite3.IntegrityError:
+                        self._refused_reservation(conn, record_id, candidate)
+                        raise
             except NameInUseError:
                 if name is not None:
                     raise
@@ -1198,6 +1262,18 @@ class Store:
             "could not generate a free sandbox name after 100 attempts",
             remedy="give the sandbox a name",
         )
+
+    def _refused_reservation(self, conn: sqlite3.Connection, record_id: str, name: str) -> None:
+        """Why an INSERT of a new record was refused: a :class:`StoreError` for an id in
+        use, else a :class:`NameInUseError` for a name in use; returns for anything else
+        (the caller re-raises sqlite's error)."""
+        existing = conn.execute("SELECT name FROM sandboxes WHERE id = ?", (record_id,)).fetchone()
+        if existing is not None:
+            raise StoreError(
+                f"a sandbox with id {record_id} already exists ('{existing[0]}')",
+                remedy="use a new id (omit it to get a fresh GUID)",
+            )
+        self._name_taken(conn, name)
 
     def get(self, name_or_id: str, *, kind: str | None = None) -> Record:
         """The record with this exact id, else this name (any case), else a unique id prefix.
@@ -1289,6 +1365,8 @@ class Store:
         expect_state: str | Collection[str] | None = None,
         expect_revision: int | None = None,
         merge_extra: Mapping[str, Any] | None = None,
+        log_line: str | None = None,
+        known: Record | None = None,
         **fields: Any,
     ) -> Record:
         """Change fields of one record in one transaction and return the new record.
@@ -1297,23 +1375,93 @@ class Store:
         labels, persistent, system_id, extra, started_at``.  ``expect_state`` /
         ``expect_revision`` make it a compare-and-set (:class:`StateConflictError` when the
         record no longer matches).  ``merge_extra`` updates keys of ``extra`` in place
-        (a ``None`` value deletes the key).  Raises :class:`SandboxNotFoundError` when gone.
+        (a ``None`` value deletes the key).  ``log_line``: a line of the record's lifecycle
+        log that reports this change, written in the same transaction (:meth:`log_lines`).
+        ``known``: this record as the caller last read it (or got it from a write), to skip
+        reading it again when it is unchanged: the UPDATE then also requires the row's
+        ``revision``, ``updated_at`` and ``created_at`` to be ``known``'s (every write
+        changes the first two, so the row is ``known``: see :meth:`_apply_guarded`); when
+        they differ (or ``known`` fails the expectations), the record is read and checked
+        as without ``known``.  Same outcome either way.
+        Raises :class:`SandboxNotFoundError` when gone.
         """
-        values = _field_values(fields)
+        fixed = _field_values(fields)
+        if log_line is not None and not isinstance(log_line, str):
+            raise StoreError(f"a log line must be text, not {type(log_line).__name__}")
+        if known is not None and known.id != _canonical_id(id):
+            known = None
         with self._write("update") as conn:
-            record = self._require(conn, id)
-            self._check_expectations(record, expect_state, expect_revision)
-            if "name" in values:
-                self._name_taken(conn, values["name"], except_id=record.id)
-            if merge_extra:
-                base = json.loads(values["extra"]) if "extra" in values else dict(record.extra)
-                for key, value in merge_extra.items():
-                    if value is None:
-                        base.pop(key, None)
-                    else:
-                        base[key] = value
-                values["extra"] = _dump_object(base, "extra")
-            return self._apply(conn, record, values)
+            new: Record | None = None
+            if known is not None and self._meets(known, expect_state, expect_revision):
+                values = self._values_for(conn, known, fixed, merge_extra)
+                new = self._apply_guarded(conn, known, values)
+            if new is None:
+                record = self._require(conn, id)
+                self._check_expectations(record, expect_state, expect_revision)
+                values = self._values_for(conn, record, fixed, merge_extra)
+                new = self._apply(conn, record, values)
+            if log_line is not None:  # the record exists: it was just updated
+                conn.execute(
+                    "INSERT INTO sandbox_log (sandbox_id, time, line) VALUES (?, ?, ?)",
+                    (new.id, new.updated_at, log_line),
+                )
+            return new
+
+    @staticmethod
+    def _meets(
+        record: Record,
+        expect_state: str | Collection[str] | None,
+        expect_revision: int | None,
+    ) -> bool:
+        """True when ``record`` passes :meth:`_check_expectations`."""
+        if expect_revision is not None and record.revision != expect_revision:
+            return False
+        if expect_state is None:
+            return True
+        if isinstance(expect_state, str):
+            return record.state == expect_state
+        return record.state in tuple(expect_state)
+
+    def _values_for(
+        self,
+        conn: sqlite3.Connection,
+        record: Record,
+        fixed: Mapping[str, Any],
+        merge_extra: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """:meth:`update`'s column values for ``record`` (``merge_extra`` applied to its
+        ``extra``); the new name is checked."""
+        values = dict(fixed)
+        if "name" in values:
+            self._name_taken(conn, values["name"], except_id=record.id)
+        if merge_extra:
+            base = json.loads(values["extra"]) if "extra" in values else dict(record.extra)
+            for key, value in merge_extra.items():
+                if value is None:
+                    base.pop(key, None)
+                else:
+                    base[key] = value
+            values["extra"] = _dump_object(base, "extra")
+        return values
+
+    def add_log_line(self, id: str, line: str) -> bool:
+        """Append ``line`` to the record's lifecycle log (its own transaction).  False (and
+        nothing written) when the record is gone: lines go with their record."""
+        if not isinstance(line, str):
+            raise StoreError(f"a log line must be text, not {type(line).__name__}")
+        with self._write("write the log in") as conn:
+            cursor = conn.execute(_LOG_INSERT, (_canonical_id(id), time.time(), line))
+            return cursor.rowcount > 0
+
+    def log_lines(self, id: str) -> builtins.list[tuple[float, str]]:
+        """The record's lifecycle log: ``(time, line)`` in the order written; empty when the
+        record (and so its log) is gone."""
+        rows = self._read(
+            "SELECT time, line FROM sandbox_log WHERE sandbox_id = ? ORDER BY rowid",
+            (_canonical_id(id),),
+            "read the log in",
+        )
+        return [(float(t), str(line)) for t, line in rows]
 
     def _apply(self, conn: sqlite3.Connection, record: Record, values: Mapping[str, Any]) -> Record:
         assignments = [f"{k} = ?" for k in values]
@@ -1327,6 +1475,34 @@ class Store:
         # transaction (BEGIN IMMEDIATE: no other writer since), so the row is now exactly
         # ``record`` with ``values``, ``updated_at = now`` and the next revision.  JSON
         # columns are decoded from the text just written (fresh objects, as a read gives).
+        return _changed(record, values, now)
+
+    def _apply_guarded(
+        self, conn: sqlite3.Connection, record: Record, values: Mapping[str, Any]
+    ) -> Record | None:
+        """:meth:`_apply` only if the row is still ``record``; else nothing is written (None).
+
+        Every write adds one to ``revision`` and sets ``updated_at``, so a row with
+        ``record``'s revision, ``updated_at`` and ``created_at`` is ``record``, unless the
+        record was deleted and made again with the same id at the same clock reading
+        (the library never reuses an id: each create takes a new ``uuid4``)."""
+        assignments = [f"{k} = ?" for k in values]
+        assignments += ["updated_at = ?", "revision = revision + 1"]
+        now = time.time()
+        cursor = conn.execute(
+            f"UPDATE sandboxes SET {', '.join(assignments)} "
+            "WHERE id = ? AND revision = ? AND updated_at = ? AND created_at = ?",
+            [
+                *values.values(),
+                now,
+                record.id,
+                record.revision,
+                record.updated_at,
+                record.created_at,
+            ],
+        )
+        if cursor.rowcount != 1:
+            return None
         return _changed(record, values, now)
 
     def _edit_lists(self, id: str, edits: Mapping[str, Iterable[str]], add: bool) -> Record:
