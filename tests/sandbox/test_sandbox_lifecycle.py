@@ -389,3 +389,73 @@ def test_forced_remove_asks_hcs_no_state(world: Inspector, sim: Any) -> None:
     assert sim.calls().get("HcsGetComputeSystemProperties", 0) == before
     world.assert_nothing_left()
     sb.remove(force=True)  # gone already: no error
+
+
+_RESTART_ELSEWHERE = (
+    "from hcs_sandbox.sandbox.sandbox import Sandbox\n"
+    "s = Sandbox.get('kept'); s.stop(timeout=5); s.start(); s.close()\n"
+)
+
+
+@pytest.mark.parametrize("verb", ["stop", "start"])
+def test_a_held_handle_of_a_system_made_again_elsewhere(
+    world: Inspector, sim: Any, sim_state_dir: Path, verb: str
+) -> None:
+    """Another process stops a persistent sandbox and starts it again (a new system under
+    the same id) before this process hears of the old system's exit: this object's handle
+    is stale.  stop() must stop the NEW system, start() must report it running; neither
+    may record ``stopped`` while it runs."""
+    import os
+    import subprocess
+    import sys
+
+    sim.watch_interval = 30.0  # the exit made by the other process is heard of late
+    sb = Sandbox.create(SandboxSpec(name="kept", persistence="persistent"))
+    sb.start()
+    env = {**os.environ, "HCS_SANDBOX_SIMULATOR": str(sim_state_dir)}
+    subprocess.run([sys.executable, "-c", _RESTART_ELSEWHERE], check=True, env=env, timeout=60)
+    if verb == "stop":
+        sb.stop(timeout=5)
+        assert sb.record.state == "stopped"
+        assert world.systems() == []
+    else:
+        with pytest.raises(errors.SandboxStateError) as info:
+            sb.start()
+        assert info.value.state == "running"
+        assert sb.record.state == "running"
+        assert [s["Id"].lower() for s in world.systems()] == [sb.system_id.lower()]
+    sb.remove(force=True)
+    world.assert_nothing_left()
+
+
+def test_a_failed_start_leaves_a_system_started_elsewhere_alone(world: Inspector, sim: Any) -> None:
+    """Whatever code HCS refuses the start with (here E_FAIL, not a state code), a system
+    that something else started meanwhile is not the failed start's to clean up."""
+    from hcs_sandbox.hcs.system import ComputeSystem
+
+    sb = Sandbox.create(SandboxSpec(name="raced"))
+    with ComputeSystem.open(sb.system_id) as other:
+        other.start()
+    sim.inject("HcsStartComputeSystem", hresult=0x80004005)
+    with pytest.raises(errors.SandboxStateError) as info:
+        sb.start()
+    assert info.value.state == "running"
+    assert [s["Id"].lower() for s in world.systems()] == [sb.system_id.lower()]
+    sb.remove(force=True)
+    world.assert_nothing_left()
+
+
+def test_forced_remove_when_hcs_cannot_open_the_system(world: Inspector, sim: Any) -> None:
+    """rm -f while HCS refuses to open the system (access denied): the failure is reported
+    like any other step's (logged, the record stays ``removing`` for a retry or prune), and
+    the retry removes everything."""
+    Sandbox.create(SandboxSpec(name="denied")).start()
+    sb = Sandbox.get("denied")  # a fresh object, as the CLI's rm has
+    sim.inject("HcsOpenComputeSystem", hresult=0x80070005, times=2)
+    with pytest.raises(errors.HcsError):
+        sb.remove(force=True)
+    again = Sandbox.get("denied")
+    assert again.record.state == "removing"
+    assert "remove incomplete" in again.logs()
+    again.remove(force=True)
+    world.assert_nothing_left()

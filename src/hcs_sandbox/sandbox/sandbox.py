@@ -662,17 +662,28 @@ class Sandbox:
 
     def _hcs_state(self) -> str | None:
         """The compute system's state as a record state, or None when it does not exist."""
-        system = self._open_system()
-        if system is None:
-            return None
-        if system.exited:
-            return "stopped"
-        try:
-            props = system.properties({"PropertyTypes": []})
-        except (errors.NotFoundError, errors.AlreadyStoppedError):
-            return None
-        raw = str(props.get("State", "")).lower()
-        return _HCS_STATES.get(raw, self._record.state)
+        for again in (False, True):
+            system = self._open_system()
+            if system is None:
+                return None
+            if system.exited:
+                return "stopped"
+            try:
+                props = system.properties({"PropertyTypes": []})
+            except (errors.NotFoundError, errors.AlreadyStoppedError):
+                if again:
+                    return None
+                # This handle's system is gone and its exit event has not arrived yet:
+                # another process may already have made the sandbox's system again under
+                # the same id (a persistent sandbox's start).  Look once more by id.
+                with self._lock:
+                    if self._system is system:
+                        self._system = None
+                    system.close()
+                continue
+            raw = str(props.get("State", "")).lower()
+            return _HCS_STATES.get(raw, self._record.state)
+        return None  # pragma: no cover - the loop returns
 
     def _set_state(self, store: Store, new: str, **fields: Any) -> None:
         # ``known``: the record as this object last had it; read again only if it changed.
@@ -785,14 +796,23 @@ class Sandbox:
         _notify(progress, "starting")
         try:
             system.start()
-        except _REFUSED as exc:
-            # Changed meanwhile?  Ask HCS (the checked path's query): not Created any more
-            # -> the checked path acts on the new state; still Created -> a real failure of
-            # this start, handled as before (never retried).
-            _log.debug("sandbox %s: start refused (%s); checking its state", self.name, exc)
-            self.refresh()
-            if self._record.state != "created":
-                return False
+        except errors.HcsError as exc:
+            # Changed meanwhile?  Ask HCS (the checked path's query).  Started by someone
+            # else (running/paused), whatever the code of the refusal, or refused with a
+            # state code and no longer Created -> nothing was done here: the checked path
+            # acts on the new state.  Else a real failure of this start, handled as before
+            # (never retried).  Which code real HCS uses is unconfirmed (windows-notes).
+            _log.debug("sandbox %s: start failed (%s); checking its state", self.name, exc)
+            try:
+                self.refresh()
+            except Exception as query:  # the start's own error is the one to report
+                _log.debug("sandbox %s: state query failed: %s", self.name, query)
+            else:
+                state = self._record.state
+                if state in ("running", "paused") or (
+                    isinstance(exc, _REFUSED) and state != "created"
+                ):
+                    return False
             self._after_failed_start(store)
             raise
         except BaseException:
@@ -932,8 +952,8 @@ class Sandbox:
                 # handled as before (terminate), else the caller takes the checked path.
                 _log.debug("sandbox %s: shutdown refused (%s); checking its state", self.name, exc)
                 self.refresh()
-                if self._record.state != "running":
-                    return False
+                if self._record.state != "running" or self._system is not system:
+                    return False  # changed, or another system under this id: look again
             self._terminate_after(system, timeout, exc)
             return True
         try:
@@ -1041,11 +1061,16 @@ class Sandbox:
 
     def _release(self, store: Store) -> None:
         """:meth:`remove`'s end, the record being ``removing``: release, then delete it."""
-        system = self._open_system()
+        try:
+            system = self._open_system()
+            # ``_open_system`` just looked: None means HCS has no such system.
+            look_up = False
+        except errors.HcsError as exc:  # not NotFound: release_resources asks again and
+            _log.info("sandbox %s: could not open its system: %s", self.name, exc)
+            system, look_up = None, True  # reports it among the failures
         self._system = None
-        # ``_open_system`` just looked: None means HCS has no such system (do not ask again).
         failures = release_resources(
-            store, self._record, system=system, cross_off=False, look_up=False
+            store, self._record, system=system, cross_off=False, look_up=look_up
         )
         if failures:
             first = failures[0]
