@@ -631,30 +631,33 @@ class StateStore:
             data = read_bytes(path)
         except OSError:
             return {}, 0
-        if data and _decode(data) is _TORN:  # raced a writer: read again (as read() does)
+        return self._grant_decode(path, data, locked=False)
+
+    def _grant_decode(
+        self, path: str, data: bytes, *, locked: bool = True
+    ) -> tuple[dict[str, dict[str, Any]], int]:
+        """The grants file ``path`` holding ``data``.  An empty file (just made by a writer
+        that holds its lock, or left by one killed before its first write) has no grants.
+        Torn content: read without the lock (``locked`` False), a writer was mid-way: read
+        again (as :meth:`read` does); under the lock, a writer was killed mid-way: no grants
+        (the next write mends the file).  Never change the table returned: it may be the
+        cached decoding of these bytes (``_grant_cache``: kept per file with the exact bytes
+        it was decoded from, or written as; used only when the file holds those bytes now,
+        so it can never be stale, whoever wrote the file)."""
+        cached = self._grant_cache.get(path)
+        if cached is not None and cached[0] == data:
+            return cached[1], cached[2]
+        if not data:
+            return {}, 0
+        value = _decode(data)
+        if value is _TORN:
+            if locked:
+                return {}, 0
             try:
                 value = self._read_at(path)
             except (OSError, ValueError):
                 return {}, 0
             return _grant_value(value)  # not cached: these are not the bytes just read
-        return self._grant_decode(path, data)
-
-    def _grant_decode(self, path: str, data: bytes) -> tuple[dict[str, dict[str, Any]], int]:
-        """The grants file ``path`` holding ``data``.  An empty file (just made by a writer
-        that holds its lock, or left by one killed before its first write) has no grants,
-        nor has one whose content is torn (a writer killed mid-way: the next write mends it).
-        Never change the table returned: it may be the cached decoding of these bytes
-        (``_grant_cache``: kept per file with the exact bytes it was decoded from, or written
-        as; used only when the file holds those bytes now, so it can never be stale, whoever
-        wrote the file)."""
-        if not data:
-            return {}, 0
-        cached = self._grant_cache.get(path)
-        if cached is not None and cached[0] == data:
-            return cached[1], cached[2]
-        value = _decode(data)
-        if value is _TORN:
-            return {}, 0
         result = _grant_value(value)
         self._grant_cache[path] = (data, *result)
         return result
