@@ -248,3 +248,68 @@ def test_files_standing_for_disks_are_one_line_of_json(api: Api, tmp_path: Path)
     text = path.read_text()
     assert text == '{"SimulatedGuestState":1}'
     assert json.loads(text) == {"SimulatedGuestState": 1}
+
+
+def test_concurrent_grants_on_one_grants_file_are_all_kept(tmp_path: Path) -> None:
+    # The grants file is its own lock (flock on one pooled descriptor per holder): threads of
+    # one store and a second store (another process) writing the same file lose no grant.
+    import threading
+
+    stores = [state.StateStore(tmp_path / "sim"), state.StateStore(tmp_path / "sim")]
+    vms = [f"vm-{n}" for n in range(200)]
+    vms = [vm for vm in vms if state._grant_stripe(vm) == state._grant_stripe(vms[0])][:12]
+    files = {vm: tmp_path / f"{vm}.vhdx" for vm in vms}
+    for path in files.values():
+        path.write_text("x")
+
+    def work(n: int) -> None:
+        vm = vms[n]
+        stores[n % 2].grant(vm, str(files[vm]), True)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(len(vms))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for store in stores:
+        assert store.read_grants() == {vm: [str(files[vm])] for vm in vms}
+        store.close()
+
+
+def test_an_empty_grants_file_holds_no_grants(tmp_path: Path) -> None:
+    # A writer creates the file before it locks it; a reader then (or after that writer was
+    # killed) sees no grants at once, without waiting for a "torn" file to settle.
+    import time
+
+    store = state.StateStore(tmp_path / "sim")
+    disk = tmp_path / "a.vhdx"
+    disk.write_text("x")
+    vm = "vm-empty"
+    store.grant(vm, str(disk), True)
+    grants = store.root / "grants" / f"{state._grant_stripe(vm):02d}.json"
+    grants.write_bytes(b"")
+    started = time.monotonic()
+    assert store.granted(vm) == []
+    assert time.monotonic() - started < 0.2
+    store.grant(vm, str(disk), False)  # a revoke that changes nothing still writes a table
+    assert grants.read_bytes().startswith(b"HCSSIM ")
+    grants.write_bytes(b"HCSSIM 00000000 99\n{")  # torn for good: a writer died mid-way
+    store.grant(vm, str(disk), True)  # the next write mends it
+    assert store.granted(vm) == [str(disk)]
+    store.close()
+
+
+def test_a_grants_file_deleted_under_a_pooled_descriptor_is_made_again(tmp_path: Path) -> None:
+    store = state.StateStore(tmp_path / "sim")
+    disk, other = tmp_path / "a.vhdx", tmp_path / "b.vhdx"
+    disk.write_text("x")
+    other.write_text("y")
+    vm = "vm-deleted"
+    store.grant(vm, str(disk), True)  # its descriptor is now pooled
+    grants = store.root / "grants" / f"{state._grant_stripe(vm):02d}.json"
+    grants.unlink()
+    store.grant(vm, str(other), True)  # must not write into the deleted file
+    assert grants.exists()
+    assert store.granted(vm) == [str(other)]
+    assert state.StateStore(tmp_path / "sim").granted(vm) == [str(other)]
+    store.close()

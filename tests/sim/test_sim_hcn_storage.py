@@ -281,3 +281,23 @@ def test_disk_needs_grant_for_that_vm(api: Api, tmp_path: Path) -> None:
     hr, system, _ = api.create("granted", doc)
     assert hr == H.E_ACCESSDENIED
     api.close(system)
+
+
+def test_create_virtual_disk_errors_keep_their_order(api: Api, tmp_path: Path) -> None:
+    # Something at the path, then a missing folder, then a missing parent disk; the new
+    # file's creation itself is the existence and folder check.
+    existing = tmp_path / "exists.vhdx"
+    existing.write_text("x")
+    folder = tmp_path / "folder.vhdx"
+    folder.mkdir()
+    missing_parent = str(tmp_path / "no-parent.vhdx")
+    assert create_vhd(api, existing)[0] == H.ERROR_FILE_EXISTS
+    assert create_vhd(api, folder)[0] == H.ERROR_FILE_EXISTS
+    assert create_vhd(api, existing, parent=missing_parent)[0] == H.ERROR_FILE_EXISTS
+    assert create_vhd(api, tmp_path / "no" / "a.vhdx")[0] == H.ERROR_PATH_NOT_FOUND
+    assert create_vhd(api, existing / "a.vhdx")[0] == H.ERROR_PATH_NOT_FOUND  # a file, not a folder
+    no_folder = tmp_path / "no" / "b.vhdx"
+    assert create_vhd(api, no_folder, parent=missing_parent)[0] == H.ERROR_PATH_NOT_FOUND
+    assert create_vhd(api, tmp_path / "c.vhdx", parent=missing_parent)[0] == H.ERROR_FILE_NOT_FOUND
+    assert not (tmp_path / "c.vhdx").exists()
+    assert existing.read_text() == "x"

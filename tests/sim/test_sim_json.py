@@ -108,3 +108,57 @@ def test_validator_only_raises_schema_errors(value: Any) -> None:
     except SchemaError as exc:
         errors.append(exc)
     assert all(e.why for e in errors)
+
+
+def _fresh_check(value: Any, type_name: str, version: tuple[int, int] | None) -> str | None:
+    """The error of a checker built for this call only (no kept plans), or None."""
+    from hcs_sandbox.sim import validate
+
+    types, aliases, enums = validate._hcs_schema()
+    checker = validate._Checker(
+        types, aliases, enums, version, validate._versions(), validate._REQUIRED
+    )
+    try:
+        checker.check(value, type_name, "")
+    except SchemaError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d,
+        lambda d: d["VirtualMachine"].update(Bogus=1),
+        lambda d: d["VirtualMachine"]["ComputeTopology"]["Memory"].update(SizeInMB="x"),
+        lambda d: d["VirtualMachine"]["ComputeTopology"]["Memory"].update(SizeInMB=-1),
+        lambda d: (
+            d["VirtualMachine"].setdefault("Devices", {}).update(Scsi={"x": {"Attachments": {}}})
+        ),
+        lambda d: (
+            d["VirtualMachine"]
+            .setdefault("Devices", {})
+            .update(Scsi={"0": {"Attachments": {"a": {}}}})
+        ),
+        lambda d: d.update(ShouldTerminateOnLastHandleClosed="yes"),
+        lambda d: d["VirtualMachine"].update(Chipset={"Uefi": {"BootThis": {"DeviceType": "X"}}}),
+        lambda d: d["VirtualMachine"].update(Chipset=[]),
+    ],
+)
+@pytest.mark.parametrize("version", [(2, 1), (2, 6), None])
+def test_kept_checker_plans_answer_as_a_fresh_checker(mutate: Any, version: Any) -> None:
+    # validate_hcs keeps one checker (and its per-type plans) per host version: the same
+    # document must get the same answer, and the same error, as from a checker made anew,
+    # whichever versions were checked before.
+    doc = vm_doc()
+    mutate(doc)
+    expected = _fresh_check(doc, "ComputeSystem", version)
+    for _ in range(2):
+        try:
+            validate_hcs(doc, "ComputeSystem", version)
+            got = None
+        except SchemaError as exc:
+            got = str(exc)
+        if expected is None:  # the whole-document checks may still reject it
+            continue
+        assert got == expected

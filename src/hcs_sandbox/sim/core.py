@@ -2291,12 +2291,13 @@ class Simulator:
         params = ctypes.cast(parameters, ctypes.POINTER(CREATE_VIRTUAL_DISK_PARAMETERS_V2)).contents
         if params.Version not in (1, 2):
             return H.ERROR_INVALID_PARAMETER
-        if os.path.exists(path):
-            return H.ERROR_FILE_EXISTS
-        if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-            return H.ERROR_PATH_NOT_FOUND
         parent = params.ParentPath if params.Version == 2 else None
         if parent and not os.path.exists(parent):
+            # Checked in this order: something at the path, no folder, no parent.
+            if os.path.exists(path):
+                return H.ERROR_FILE_EXISTS
+            if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+                return H.ERROR_PATH_NOT_FOUND
             return H.ERROR_FILE_NOT_FOUND
         size = int(params.MaximumSize) if params.Version == 2 else 0
         if parent:
@@ -2309,10 +2310,12 @@ class Simulator:
             "ParentPath": parent,
             "Formatted": False,
         }
-        try:
+        try:  # a new file: its creation is the existence and folder check
             StateStore.write_file(path, disk, create=True)
-        except FileExistsError:  # made since the check above
+        except FileExistsError:
             return H.ERROR_FILE_EXISTS
+        except (FileNotFoundError, NotADirectoryError):
+            return H.ERROR_PATH_NOT_FOUND
         vhd: VhdHandle = self._new_handle(lambda h: VhdHandle(h, path))
         out[0] = vhd.handle
         return H.ERROR_SUCCESS

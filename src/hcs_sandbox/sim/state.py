@@ -12,8 +12,9 @@ Layout (all under the state directory)::
     endpoints/<guid>.json     HCN endpoints
     grants/<nn>.json          HcsGrantVmAccess records {"Grants": {vm id: {path: [st_dev,
                               st_ino]}}, "Checked": n}, a VM's in the one of 16 files its id
-                              hashes to (record files, rewritten in place; a grant counts
-                              while its path names the same file; see StateStore.grant)
+                              hashes to (record files, rewritten in place under a flock
+                              on the file itself; a grant counts while its path names the
+                              same file; see StateStore.grant)
     group-grants.json         HcsGrantVmGroupAccess records [paths]
     guests/<id>/C/            each system's guest file system (stands for C:\\), created lazily
     trash/                    guest folders of stopped systems, deleted in the background
@@ -284,14 +285,13 @@ class StateStore:
     @staticmethod
     def _write_at(path: str, record: Any, detail: bytes | None = None) -> bytes:
         """Write a record file in place; returns the bytes written."""
-        body = json.dumps(record, separators=(",", ":")).encode()
-        if detail is None:
-            header = f"HCSSIM {zlib.crc32(body):08x} {len(body)}\n".encode()
-        else:
-            split = len(body)
-            body += detail
-            header = f"HCSSIM {zlib.crc32(body):08x} {len(body)} {split}\n".encode()
-        data = header + body
+        data = _encode(record, detail)
+        StateStore._put(path, data)
+        return data
+
+    @staticmethod
+    def _put(path: str, data: bytes) -> None:
+        """Rewrite the file ``path`` in place with ``data`` (created when missing)."""
         fd = os.open(path, os.O_RDWR | os.O_CREAT | _O_BINARY, 0o644)
         try:
             view = memoryview(data)
@@ -301,7 +301,6 @@ class StateStore:
             os.ftruncate(fd, len(data))
         finally:
             os.close(fd)
-        return data
 
     @staticmethod
     def write_json(path: str | os.PathLike[str], value: Any) -> None:
@@ -504,8 +503,11 @@ class StateStore:
         records the identity of the file it was made on (``st_dev``, ``st_ino``) and counts
         only while the path still names that file.  The grants live in
         ``grants/<nn>.json``, one of :data:`_GRANT_STRIPES` record files picked by the VM id
-        (rewritten in place under that file's record lock; no file is created per VM and no
-        global lock is taken).  A write drops ``vm_id``'s grants that no longer count, and
+        (no file is created per VM and no global lock is taken).  POSIX: the file is its own
+        lock: it is locked (``flock``), read and rewritten in place through one pooled
+        descriptor (one per holder: threads exclude each other as processes do), and a
+        descriptor whose file was deleted meanwhile (``st_nlink`` 0) is dropped; Windows:
+        under the file's record lock.  A write drops ``vm_id``'s grants that no longer count, and
         once the file holds twice as many grants as after its last clean-up (at least
         :data:`_GRANT_SLACK`), everyone's: files deleted without a revoke leave a bounded
         number of grants behind, at an amortised O(1) ``stat`` calls per grant.
@@ -521,28 +523,87 @@ class StateStore:
         if add and ident is None:
             st = os.stat(path)
             ident = [st.st_dev, st.st_ino]
-        with self.lock_record("grants", f"{stripe:02d}"):
-            table, checked = self._grant_table(target)
-            kept = {vm: dict(entries) for vm, entries in table.items()}
-            mine = {p: i for p, i in kept.pop(key, {}).items() if _same_file(p, i)}
-            if add:
-                assert ident is not None
-                mine[path] = list(ident)
-            else:
-                mine.pop(path, None)
-            if mine:
-                kept[key] = mine
-            count = sum(len(entries) for entries in kept.values())
-            if count > max(_GRANT_SLACK, 2 * checked):  # clean up everyone's
-                kept = {
-                    vm: live
-                    for vm, entries in kept.items()
-                    if (live := {p: i for p, i in entries.items() if _same_file(p, i)})
-                }
-                checked = sum(len(entries) for entries in kept.values())
-            if kept != table:
-                data = self._write_at(target, {"Grants": kept, "Checked": checked})
-                self._grant_cache[target] = (data, kept, checked)
+        if sys.platform == "win32":
+            with self.lock_record("grants", f"{stripe:02d}"):
+                try:
+                    data = read_bytes(target)
+                except FileNotFoundError:
+                    data = b""
+                new = self._grant_change(target, data, key=key, path=path, add=add, ident=ident)
+                if new is not None:
+                    self._put(target, new[0])
+                    self._grant_cache[target] = new
+        else:
+            # POSIX: the grants file is its own lock (flock on a pooled descriptor of it: one per
+            # holder, so threads exclude each other as processes do), read and rewritten through
+            # that descriptor: no record lock, no open per read or write.
+            name = f"grants{os.sep}{stripe:02d}.json"
+            for _attempt in range(3):
+                fd = self._take_fd(name)
+                keep = True
+                try:
+                    _lock_fd(fd, exclusive=True)
+                    try:
+                        if os.fstat(fd).st_nlink == 0:  # deleted under us (a wiped state dir)
+                            keep = False
+                            continue
+                        data = _pread_all(fd)
+                        new = self._grant_change(
+                            target, data, key=key, path=path, add=add, ident=ident
+                        )
+                        if new is not None:
+                            body = new[0]
+                            view = memoryview(body)
+                            offset = 0
+                            while offset < len(body):
+                                offset += os.pwrite(fd, view[offset:], offset)
+                            if len(body) < len(data):
+                                os.ftruncate(fd, len(body))
+                            self._grant_cache[target] = new
+                        return
+                    finally:
+                        _unlock_fd(fd)
+                finally:
+                    if keep:
+                        self._give_fd(name, fd)
+                    else:
+                        os.close(fd)
+            raise OSError(f"simulator state: {target} keeps being deleted")
+
+    def _grant_change(
+        self,
+        target: str,
+        data: bytes,
+        *,
+        key: str,
+        path: str,
+        add: bool,
+        ident: list[int] | None,
+    ) -> tuple[bytes, dict[str, dict[str, Any]], int] | None:
+        """The new content of a grants file holding ``data`` (its lock held) after granting or
+        revoking ``key``'s access to ``path``: ``(its bytes, table, checked)``, or None
+        when nothing changes (a file still empty is written anyway)."""
+        table, checked = self._grant_decode(target, data)
+        kept = {vm: dict(entries) for vm, entries in table.items()}
+        mine = {p: i for p, i in kept.pop(key, {}).items() if _same_file(p, i)}
+        if add:
+            assert ident is not None
+            mine[path] = list(ident)
+        else:
+            mine.pop(path, None)
+        if mine:
+            kept[key] = mine
+        count = sum(len(entries) for entries in kept.values())
+        if count > max(_GRANT_SLACK, 2 * checked):  # clean up everyone's
+            kept = {
+                vm: live
+                for vm, entries in kept.items()
+                if (live := {p: i for p, i in entries.items() if _same_file(p, i)})
+            }
+            checked = sum(len(entries) for entries in kept.values())
+        if kept == table and data:
+            return None
+        return _encode({"Grants": kept, "Checked": checked}), kept, checked
 
     def granted(self, vm_id: str) -> list[str]:
         """The paths ``vm_id`` is granted (files or folders) that still count: the grant's
@@ -564,36 +625,41 @@ class StateStore:
         return out
 
     def _grant_table(self, path: str) -> tuple[dict[str, dict[str, Any]], int]:
-        """A grants file: ``({vm id: {path: [st_dev, st_ino]}}, the number of grants it held
-        after its last clean-up)``.  Never change the table returned: it may be the cached
-        decoding of the file's bytes (``_grant_cache``: kept per file with the exact bytes it
-        was decoded from, or written as; used only when the file holds those bytes now, so it
-        can never be stale, whoever wrote the file)."""
+        """A grants file, read without its lock: ``({vm id: {path: [st_dev, st_ino]}}, the
+        number of grants it held after its last clean-up)``.  See :meth:`_grant_decode`."""
         try:
             data = read_bytes(path)
         except OSError:
             return {}, 0
+        return self._grant_decode(path, data, locked=False)
+
+    def _grant_decode(
+        self, path: str, data: bytes, *, locked: bool = True
+    ) -> tuple[dict[str, dict[str, Any]], int]:
+        """The grants file ``path`` holding ``data``.  An empty file (just made by a writer
+        that holds its lock, or left by one killed before its first write) has no grants.
+        Torn content: read without the lock (``locked`` False), a writer was mid-way: read
+        again (as :meth:`read` does); under the lock, a writer was killed mid-way: no grants
+        (the next write mends the file).  Never change the table returned: it may be the
+        cached decoding of these bytes (``_grant_cache``: kept per file with the exact bytes
+        it was decoded from, or written as; used only when the file holds those bytes now,
+        so it can never be stale, whoever wrote the file)."""
         cached = self._grant_cache.get(path)
         if cached is not None and cached[0] == data:
             return cached[1], cached[2]
+        if not data:
+            return {}, 0
         value = _decode(data)
-        if value is _TORN:  # raced a writer: read again (retried as read() does)
+        if value is _TORN:
+            if locked:
+                return {}, 0
             try:
                 value = self._read_at(path)
             except (OSError, ValueError):
                 return {}, 0
-            data = b""  # not cached: these are not the bytes just read
-        if not isinstance(value, dict) or not isinstance(value.get("Grants"), dict):
-            return {}, 0
-        checked = value.get("Checked")
-        grants = {
-            vm: entries
-            for vm, entries in value["Grants"].items()
-            if isinstance(vm, str) and isinstance(entries, dict)
-        }
-        result = grants, checked if isinstance(checked, int) else 0
-        if data:
-            self._grant_cache[path] = (data, *result)
+            return _grant_value(value)  # not cached: these are not the bytes just read
+        result = _grant_value(value)
+        self._grant_cache[path] = (data, *result)
         return result
 
     def read_file(self, name: str) -> Any:
@@ -737,6 +803,31 @@ _GRANT_STRIPES = 16  # grants/<nn>.json files (a VM's grants are in the one its 
 _GRANT_SLACK = 16  # a grants file is cleaned up past max(this, twice its grants after the last)
 
 
+def _grant_value(value: Any) -> tuple[dict[str, dict[str, Any]], int]:
+    """A grants file's decoded JSON as ``(table, checked)`` (anything else: no grants)."""
+    if not isinstance(value, dict) or not isinstance(value.get("Grants"), dict):
+        return {}, 0
+    checked = value.get("Checked")
+    grants = {
+        vm: entries
+        for vm, entries in value["Grants"].items()
+        if isinstance(vm, str) and isinstance(entries, dict)
+    }
+    return grants, checked if isinstance(checked, int) else 0
+
+
+def _encode(record: Any, detail: bytes | None = None) -> bytes:
+    """A record file's bytes: the ``HCSSIM`` header, then the JSON (see the module's doc)."""
+    body = json.dumps(record, separators=(",", ":")).encode()
+    if detail is None:
+        header = f"HCSSIM {zlib.crc32(body):08x} {len(body)}\n".encode()
+    else:
+        split = len(body)
+        body += detail
+        header = f"HCSSIM {zlib.crc32(body):08x} {len(body)} {split}\n".encode()
+    return header + body
+
+
 def _grant_stripe(vm_key: str) -> int:
     return zlib.crc32(vm_key.encode()) % _GRANT_STRIPES
 
@@ -851,3 +942,10 @@ else:
 
     def _unlock_fd(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _pread_all(fd: int) -> bytes:
+        """The whole content of the file open as ``fd`` (from offset 0; the offset is unused)."""
+        chunks = [os.pread(fd, 1 << 16, 0)]
+        while len(chunks[-1]) == 1 << 16:
+            chunks.append(os.pread(fd, 1 << 16, sum(len(c) for c in chunks)))
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -321,6 +321,12 @@ def _json_type(value: Any) -> str:
     return "object"
 
 
+# What _Checker.check does for a type (the first item of its plan).
+_P_ANY, _P_ARRAY, _P_MAP, _P_INT, _P_FLOAT, _P_BOOL, _P_STRING, _P_ALIAS, _P_OBJECT, _P_UNKNOWN = (
+    object() for _ in range(10)
+)
+
+
 class _Checker:
     def __init__(  # noqa: PLR0917
         self,
@@ -337,76 +343,121 @@ class _Checker:
         self.max_version = max_version
         self.versions = versions
         self.required = required
+        self.plans: dict[str, tuple[Any, ...]] = {}  # go type -> what check() does (_plan)
+
+    def _plan(self, go_type: str) -> tuple[Any, ...]:
+        """What :meth:`check` does for ``go_type``, worked out once per checker (the type's
+        name is classified in the same order as before: pointer, any, array, map, integer,
+        number, bool, string, alias, object)."""
+        plan = self.plans.get(go_type)
+        if plan is not None:
+            return plan
+        name = go_type.lstrip("*")
+        if name in _ANY:
+            plan = (_P_ANY,)
+        elif name.startswith("[]"):
+            plan = (_P_ARRAY, name[2:])
+        elif name.startswith("map["):
+            plan = (_P_MAP, name[name.index("]") + 1 :])
+        elif name in _INT_RANGES:
+            plan = (_P_INT, name, *_INT_RANGES[name])
+        elif name in {"float64", "float32"}:
+            plan = (_P_FLOAT,)
+        elif name == "bool":
+            plan = (_P_BOOL,)
+        elif name in {"string", "time.Time"}:
+            plan = (_P_STRING,)
+        elif name in self.aliases:
+            plan = (_P_ALIAS, name, self.aliases[name], self.enums.get(name))
+        elif (fields := self.types.get(name)) is None:
+            plan = (_P_UNKNOWN, name)
+        else:
+            version = TYPE_VERSIONS.get(name)
+            too_new = (
+                version if version and self.max_version and version > self.max_version else None
+            )
+            members = {}
+            for key, field_type in fields.items():
+                field_version = self.versions.get(f"{name}.{key}")
+                late = (
+                    field_version
+                    if field_version and self.max_version and field_version > self.max_version
+                    else None
+                )
+                members[key] = (field_type, late, f"{name}.{key}")
+            plan = (_P_OBJECT, name, too_new, members, self.required.get(name, ()), fields)
+        self.plans[go_type] = plan
+        return plan
 
     def check(self, value: Any, go_type: str, path: str, owner: str = "") -> None:
-        go_type = go_type.lstrip("*")
-        if go_type in _ANY:
+        plan = self.plans.get(go_type) or self._plan(go_type)
+        kind = plan[0]
+        if kind is _P_STRING:
+            if not isinstance(value, str):
+                raise SchemaError(path, f"expected a string, got {_json_type(value)}")
             return
-        if go_type.startswith("[]"):
+        if kind is _P_OBJECT:
+            _kind, name, too_new, members, required, fields = plan
+            if not isinstance(value, dict):
+                raise SchemaError(path, f"expected an object ({name}), got {_json_type(value)}")
+            if too_new:
+                raise SchemaError(path, self._too_new(name, too_new))
+            for key, item in value.items():
+                member = members.get(key)
+                if member is None:
+                    hint = self._hint(key, fields)
+                    raise SchemaError(_join(path, key), f"unknown field{hint}")
+                field_type, late, field_owner = member
+                if late:
+                    raise SchemaError(_join(path, key), self._too_new(field_owner, late))
+                if item is None:
+                    continue  # JSON null = omitted (Go's omitempty reading)
+                self.check(item, field_type, f"{path}.{key}" if path else key, field_owner)
+            for key in required:
+                if value.get(key) is None:
+                    raise SchemaError(_join(path, key), f"required field missing (in {name})")
+            return
+        if kind is _P_ANY:
+            return
+        if kind is _P_ARRAY:
             if not isinstance(value, list):
                 raise SchemaError(path, f"expected an array, got {_json_type(value)}")
             for i, item in enumerate(value):
-                self.check(item, go_type[2:], _join(path, str(i)))
+                self.check(item, plan[1], _join(path, str(i)))
             return
-        if go_type.startswith("map["):
+        if kind is _P_MAP:
             if not isinstance(value, dict):
                 raise SchemaError(path, f"expected an object (map), got {_json_type(value)}")
-            inner = go_type[go_type.index("]") + 1 :]
+            inner = plan[1]
             for key, item in value.items():
                 if owner in _INT_KEY_MAPS and not re.fullmatch(r"[0-9]+", key):
                     raise SchemaError(_join(path, key), "map key must be a decimal integer")
                 self.check(item, inner, _join(path, key))
             return
-        if go_type in _INT_RANGES:
+        if kind is _P_INT:
+            _kind, name, low, high = plan
             if isinstance(value, bool) or not isinstance(value, int):
-                raise SchemaError(path, f"expected an integer ({go_type}), got {_json_type(value)}")
-            low, high = _INT_RANGES[go_type]
+                raise SchemaError(path, f"expected an integer ({name}), got {_json_type(value)}")
             if not low <= value <= high:
-                raise SchemaError(path, f"{value} is out of range for {go_type}")
+                raise SchemaError(path, f"{value} is out of range for {name}")
             return
-        if go_type in {"float64", "float32"}:
+        if kind is _P_FLOAT:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise SchemaError(path, f"expected a number, got {_json_type(value)}")
             return
-        if go_type == "bool":
+        if kind is _P_BOOL:
             if not isinstance(value, bool):
                 raise SchemaError(path, f"expected true or false, got {_json_type(value)}")
             return
-        if go_type in {"string", "time.Time"}:
-            if not isinstance(value, str):
-                raise SchemaError(path, f"expected a string, got {_json_type(value)}")
-            return
-        if go_type in self.aliases:
-            self.check(value, self.aliases[go_type], path)
-            allowed = self.enums.get(go_type)
+        if kind is _P_ALIAS:
+            _kind, name, target, allowed = plan
+            self.check(value, target, path)
             if allowed and isinstance(value, str) and value not in allowed:
                 raise SchemaError(
-                    path, f"{value!r} is not a valid {go_type}; allowed: {', '.join(allowed)}"
+                    path, f"{value!r} is not a valid {name}; allowed: {', '.join(allowed)}"
                 )
             return
-        fields = self.types.get(go_type)
-        if fields is None:
-            raise SchemaError(path, f"internal: unknown schema type {go_type}")
-        if not isinstance(value, dict):
-            raise SchemaError(path, f"expected an object ({go_type}), got {_json_type(value)}")
-        version = TYPE_VERSIONS.get(go_type)
-        if version and self.max_version and version > self.max_version:
-            raise SchemaError(path, self._too_new(go_type, version))
-        for key, item in value.items():
-            where = _join(path, key)
-            field_type = fields.get(key)
-            if field_type is None:
-                hint = self._hint(key, fields)
-                raise SchemaError(where, f"unknown field{hint}")
-            version = self.versions.get(f"{go_type}.{key}")
-            if version and self.max_version and version > self.max_version:
-                raise SchemaError(where, self._too_new(f"{go_type}.{key}", version))
-            if item is None:
-                continue  # JSON null = omitted (Go's omitempty reading)
-            self.check(item, field_type, where, owner=f"{go_type}.{key}")
-        for key in self.required.get(go_type, ()):
-            if value.get(key) is None:
-                raise SchemaError(_join(path, key), f"required field missing (in {go_type})")
+        raise SchemaError(path, f"internal: unknown schema type {plan[1]}")
 
     def _too_new(self, name: str, version: Version) -> str:
         assert self.max_version is not None
@@ -426,11 +477,17 @@ class _Checker:
         return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+@lru_cache(maxsize=16)
+def _hcs_checker(max_version: Version | None) -> _Checker:
+    """The checker of HCS documents for a host's highest schema version (its plans are kept:
+    the schema tables never change)."""
+    types, aliases, enums = _hcs_schema()
+    return _Checker(types, aliases, enums, max_version, _versions(), _REQUIRED)
+
+
 def validate_hcs(value: Any, type_name: str, max_version: Version | None, path: str = "") -> None:
     """Check ``value`` against HCS schema type ``type_name``; raise :class:`SchemaError`."""
-    types, aliases, enums = _hcs_schema()
-    checker = _Checker(types, aliases, enums, max_version, _versions(), _REQUIRED)
-    checker.check(value, type_name, path)
+    _hcs_checker(max_version).check(value, type_name, path)
     if type_name == "ComputeSystem":
         kinds = [
             k for k in ("VirtualMachine", "Container", "HostedSystem") if value.get(k) is not None
