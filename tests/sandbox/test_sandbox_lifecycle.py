@@ -399,7 +399,11 @@ _RESTART_ELSEWHERE = (
 
 @pytest.mark.parametrize("verb", ["stop", "start"])
 def test_a_held_handle_of_a_system_made_again_elsewhere(
-    world: Inspector, sim: Any, sim_state_dir: Path, verb: str
+    world: Inspector,
+    sim: Any,
+    sim_state_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    verb: str,
 ) -> None:
     """Another process stops a persistent sandbox and starts it again (a new system under
     the same id) before this process hears of the old system's exit: this object's handle
@@ -409,7 +413,8 @@ def test_a_held_handle_of_a_system_made_again_elsewhere(
     import subprocess
     import sys
 
-    sim.watch_interval = 30.0  # the exit made by the other process is heard of late
+    # The exit made by the other process is heard of late (the simulator is shared).
+    monkeypatch.setattr(sim, "watch_interval", 30.0)
     sb = Sandbox.create(SandboxSpec(name="kept", persistence="persistent"))
     sb.start()
     env = {**os.environ, "HCS_SANDBOX_SIMULATOR": str(sim_state_dir)}
