@@ -9,8 +9,8 @@ The state directory holds the state database and one folder per sandbox::
             sandbox.vmgs                            guest state file
             sandbox.vmrs                            runtime state file
             saved.vmrs                              memory saved to a file (save/restore)
-            sandbox.log                             lifecycle log of versions before
-                                                    round 6 (now in state.db; still read)
+            sandbox.log                             lifecycle log of earlier versions
+                                                    (now in state.db; still read)
             logs/guest/                             logon command output (logon.py)
             transfer/                               cp's transfer share (files.py)
         templates/<id>/                             template files (save-as-template, pools)

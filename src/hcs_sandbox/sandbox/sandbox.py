@@ -122,7 +122,7 @@ _HCS_STATES = {
     "stopped": "stopped",
     "savedastemplate": "saved",
 }
-#: The lifecycle log's file name in the sandbox's folder, where versions before round 6
+#: The lifecycle log's file name in the sandbox's folder, where earlier versions
 #: kept it (the log is in the store now: ``Store.log_lines``); ``logs()`` still reads it.
 LOG_NAME = "sandbox.log"
 #: A log line's start: ``2026-11-26T03:25:17Z `` (UTC, to the second).
@@ -1214,7 +1214,7 @@ class Sandbox:
     # ------------------------------------------------------------------ logs
 
     def _log_path(self) -> Path:
-        """``<sandbox dir>/sandbox.log``: where hcs-sandbox before 2026-11 (round 6) kept the
+        """``<sandbox dir>/sandbox.log``: where earlier versions of hcs-sandbox kept the
         lifecycle log (now in the store: :meth:`Store.log_lines`).  :meth:`logs` still reads
         it when a sandbox made (or touched) by an older version has one."""
         return Path(self._directory_text(), LOG_NAME)
