@@ -264,9 +264,8 @@ def test_wsb_compat_still_refuses_a_truly_unknown_key(
             "Memory": {**vm["ComputeTopology"]["Memory"], "EnableWarpDrive": True},
         }
         document["VirtualMachine"] = vm
-        return sandbox_module._Blueprint(
-            **{**{f: getattr(bp, f) for f in bp.__dataclass_fields__}, "document": document}
-        )
+        bp.document = document  # a new PlanDocuments per call: the caller may change it
+        return bp
 
     monkeypatch.setattr(sandbox_module, "_blueprint", tampered)
     with pytest.raises(errors.InvalidJsonError, match="EnableWarpDrive: unknown field"):

@@ -54,9 +54,10 @@ from hcs_sandbox.sandbox.rollback import UndoStack
 
 if TYPE_CHECKING:
     from hcs_sandbox.hcs.system import ComputeSystem
+    from hcs_sandbox.sandbox.planner import PlanDocuments
     from hcs_sandbox.sandbox.ports import PublishedPort
     from hcs_sandbox.sandbox.spec import SandboxSpec
-    from hcs_sandbox.sandbox.storage import ResolvedBase, ScratchDisk
+    from hcs_sandbox.sandbox.storage import ResolvedBase
     from hcs_sandbox.sandbox.store import Record, Store
 
 __all__ = [
@@ -172,32 +173,6 @@ def _notify(progress: Progress | None, message: str) -> None:
         progress(message)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Blueprint:
-    """What the planner says to make (``planner.Plan``), in the shape this module needs.
-
-    ``gpu_request``: the ``ModifySettingRequest`` to send after start (GPU-PV), or None.
-    ``terminate_on_close``: the document asks HCS to terminate the VM when the last handle
-    closes (``ShouldTerminateOnLastHandleClosed``).
-    ``guest_links``: ``Plan.guest_links`` as dicts (the create-time mapped folders to link
-    in the guest after each start: ``files.link_created_mappings``).
-    ``document_with_mac``: ``document`` with the endpoint's MAC (the one HNS assigned) in
-    its network adapter (``Plan.with_adapter_mac``); None keeps ``document`` as it is.
-    """
-
-    document: dict[str, Any]
-    scratch: ScratchDisk | None
-    guest_state: str | None
-    grants: tuple[str, ...]
-    network: dict[str, Any] | None
-    endpoint: dict[str, Any] | None
-    warnings: tuple[str, ...] = ()
-    gpu_request: dict[str, Any] | None = None
-    terminate_on_close: bool = False
-    guest_links: tuple[dict[str, Any], ...] = ()
-    document_with_mac: Callable[[str], dict[str, Any]] | None = None
-
-
 def _blueprint(
     spec: SandboxSpec,
     sandbox_id: str,
@@ -206,18 +181,18 @@ def _blueprint(
     *,
     terminate_on_close: bool = False,
     base: ResolvedBase | None = None,
-) -> _Blueprint:
+) -> PlanDocuments:
     """Gather this host's facts for sandbox ``sandbox_id``
     (:mod:`hcs_sandbox.sandbox.hostfacts`: base, cached schema versions, the user's SID,
-    the doctor's variant, per-sandbox endpoint and adapter ids) and run the planner
-    (:func:`hcs_sandbox.sandbox.planner.plan`).
+    the doctor's variant, per-sandbox endpoint and adapter ids) and plan it: what the
+    planner's ``Plan`` says to make, as plain data (``planner.plan_documents``).
 
     A re-created persistent sandbox gets the same documents and ids as when it was made
     (they derive from the record id); ``_provision`` decides which files to make.
     ``terminate_on_close``: see ``HostFacts.terminate_on_close``.  ``base``: the
     base already resolved by the caller (else resolved here).
     """
-    from hcs_sandbox.sandbox import hostfacts, storage
+    from hcs_sandbox.sandbox import hostfacts
     from hcs_sandbox.sandbox.planner import plan_documents
 
     facts = hostfacts.gather(
@@ -230,28 +205,7 @@ def _blueprint(
     )
     # plan(spec, facts)'s documents; from the per-process template cache when this spec and
     # host were planned before (planner.plan_documents: keyed on every input but the ids).
-    planned = plan_documents(spec, facts)
-    scratch: ScratchDisk | None = None
-    if planned.scratch is not None:
-        scratch = storage.ScratchDisk(
-            path=planned.scratch.path,
-            method=planned.scratch.method,
-            size_bytes=planned.scratch.size_bytes,
-            parent=planned.scratch.parent,
-        )
-    return _Blueprint(
-        document=planned.document,
-        scratch=scratch,
-        guest_state=planned.guest_state_file,
-        grants=planned.grants,
-        network=planned.network_document,
-        endpoint=planned.endpoint_document,
-        warnings=planned.warnings,
-        gpu_request=planned.gpu_request,
-        terminate_on_close=planned.terminate_on_last_handle_closed,
-        guest_links=planned.guest_links,
-        document_with_mac=planned.with_adapter_mac,
-    )
+    return plan_documents(spec, facts)
 
 
 class Sandbox:
@@ -357,7 +311,7 @@ class Sandbox:
                 files=[
                     directory,
                     *([bp.scratch.path] if bp.scratch is not None else []),
-                    *([bp.guest_state] if bp.guest_state is not None else []),
+                    *([bp.guest_state_file] if bp.guest_state_file is not None else []),
                 ],
             )
             undo.push("delete the record", lambda: store.delete(record.id, missing_ok=True))
@@ -394,7 +348,7 @@ class Sandbox:
         *,
         progress: Progress | None,
         record_extra: bool = True,
-        blueprint: _Blueprint | None = None,
+        blueprint: PlanDocuments | None = None,
     ) -> dict[str, Any]:
         """Make the files, the endpoint and the compute system, pushing every undo.
 
@@ -425,14 +379,19 @@ class Sandbox:
             paths.ensure_sandbox_dir_text(self._state_dir, rid)
             undo.push("delete the sandbox folder", lambda: _remove_recorded(store, rid, directory))
             if bp.scratch is not None:
-                scratch = bp.scratch
+                scratch = storage.ScratchDisk(
+                    path=bp.scratch.path,
+                    method=bp.scratch.method,
+                    size_bytes=bp.scratch.size_bytes,
+                    parent=bp.scratch.parent,
+                )
                 _notify(progress, f"creating the scratch disk ({scratch.method})")
                 storage.make_scratch_disk(scratch)  # recorded above
                 undo.push(
                     "delete the scratch disk", lambda: _remove_recorded(store, rid, scratch.path)
                 )
-            if bp.guest_state is not None:
-                gs = bp.guest_state
+            if bp.guest_state_file is not None:
+                gs = bp.guest_state_file
                 _notify(progress, "creating the guest state file")
                 storage.create_guest_state_file(gs)  # recorded above
                 undo.push("delete the guest state file", lambda: _remove_recorded(store, rid, gs))
@@ -449,11 +408,11 @@ class Sandbox:
                 undo.push(f"revoke access to {path}", _revoker(system_id, path))
 
         document = bp.document
-        if bp.endpoint is not None:
-            assert bp.network is not None
+        if bp.endpoint_document is not None:
+            assert bp.network_document is not None
             _notify(progress, "preparing the NAT network")
-            network_id = network.ensure_network(bp.network)
-            endpoint_id = str(bp.endpoint.get("ID"))
+            network_id = network.ensure_network(bp.network_document)
+            endpoint_id = str(bp.endpoint_document.get("ID"))
             kept = None
             if not fresh and endpoint_id in self._record.endpoint_ids:
                 # A re-created persistent sandbox: stop keeps the endpoint (same id, same
@@ -468,20 +427,19 @@ class Sandbox:
                     "delete the network endpoint",
                     lambda: _delete_recorded_endpoint(store, rid, endpoint_id),
                 )
-                info = network.create_endpoint(network_id, bp.endpoint)
+                info = network.create_endpoint(network_id, bp.endpoint_document)
             self._record = store.update(rid, merge_extra={"ip": info.ip, "mac": info.mac})
             # The endpoint was created without a MAC: HNS picked a free one from the
             # network's MacPool.  The adapter must carry that MAC (hcsshim addNIC:
             # internal/uvm/network.go), so it goes into the document now.
-            if bp.document_with_mac is not None:
-                if not info.mac:
-                    raise errors.HcsSandboxError(
-                        f"HNS reported no MAC address for endpoint {endpoint_id}, so the "
-                        "sandbox's network adapter cannot be bound to it",
-                        remedy="check the host network service (hcs-sandbox doctor), or "
-                        "create the sandbox with --network none",
-                    )
-                document = bp.document_with_mac(info.mac)
+            if not info.mac:
+                raise errors.HcsSandboxError(
+                    f"HNS reported no MAC address for endpoint {endpoint_id}, so the "
+                    "sandbox's network adapter cannot be bound to it",
+                    remedy="check the host network service (hcs-sandbox doctor), or "
+                    "create the sandbox with --network none",
+                )
+            document = bp.with_adapter_mac(info.mac)
 
         _notify(progress, "creating the compute system")
         system = ComputeSystem.create(system_id, document)
@@ -492,7 +450,7 @@ class Sandbox:
         extra: dict[str, Any] = {
             "warnings": list(bp.warnings) or None,
             "gpu_request": bp.gpu_request,
-            "terminate_on_close": bp.terminate_on_close or None,
+            "terminate_on_close": bp.terminate_on_last_handle_closed or None,
             "guest_links": list(bp.guest_links) or None,
         }
         if record_extra:
