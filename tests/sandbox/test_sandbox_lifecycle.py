@@ -464,3 +464,27 @@ def test_forced_remove_when_hcs_cannot_open_the_system(world: Inspector, sim: An
     assert "remove incomplete" in again.logs()
     again.remove(force=True)
     world.assert_nothing_left()
+
+
+def test_a_start_that_times_out_is_this_starts_failure(world: Inspector) -> None:
+    """HCS may have started the VM when the start's result timed out ("HCS is still running
+    it"): that is this start's failure, not a start made elsewhere -- the system is
+    terminated, the record says stopped and the timeout is raised, as before."""
+    sb = Sandbox.create(SandboxSpec(name="slow"))
+    system = sb._held_system()
+    assert system is not None
+    real = system.start
+
+    def start_then_time_out(*args: Any, **kwargs: Any) -> None:
+        real(*args, **kwargs)
+        raise errors.OperationTimeoutError(
+            "no result within 240 s; HCS is still running it", hresult=0x80370118
+        )
+
+    system.start = start_then_time_out  # type: ignore[method-assign]
+    with pytest.raises(errors.OperationTimeoutError):
+        sb.start()
+    assert sb.record.state == "stopped"
+    assert world.systems() == []
+    sb.remove()
+    world.assert_nothing_left()

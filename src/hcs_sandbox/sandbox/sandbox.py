@@ -755,22 +755,23 @@ class Sandbox:
         try:
             system.start()
         except errors.HcsError as exc:
-            # Changed meanwhile?  Ask HCS (the checked path's query).  Started by someone
-            # else (running/paused), whatever the code of the refusal, or refused with a
-            # state code and no longer Created -> nothing was done here: the checked path
-            # acts on the new state.  Else a real failure of this start, handled as before
-            # (never retried).  Which code real HCS uses is unconfirmed (windows-notes).
-            _log.debug("sandbox %s: start failed (%s); checking its state", self.name, exc)
-            try:
-                self.refresh()
-            except Exception as query:  # the start's own error is the one to report
-                _log.debug("sandbox %s: state query failed: %s", self.name, query)
-            else:
-                state = self._record.state
-                if state in ("running", "paused") or (
-                    isinstance(exc, _REFUSED) and state != "created"
-                ):
-                    return False
+            # Changed meanwhile?  Ask HCS.  Started by someone else (running/paused),
+            # whatever the code of the refusal, or refused with a state code and no longer
+            # Created -> nothing was done here: the checked path acts on the new state.
+            # Else a real failure of this start, handled as before (never retried).  A start
+            # that timed out may itself have started the VM ("HCS is still running it"):
+            # always this start's failure.  Which codes real HCS uses: windows-notes.
+            if not isinstance(exc, errors.OperationTimeoutError):
+                _log.debug("sandbox %s: start failed (%s); checking its state", self.name, exc)
+                try:
+                    observed = self._hcs_state()
+                except Exception as query:  # the start's own error is the one to report
+                    _log.debug("sandbox %s: state query failed: %s", self.name, query)
+                else:
+                    if observed in ("running", "paused") or (
+                        isinstance(exc, _REFUSED) and observed != "created"
+                    ):
+                        return False
             self._after_failed_start(store)
             raise
         except BaseException:
