@@ -313,3 +313,56 @@ def test_a_grants_file_deleted_under_a_pooled_descriptor_is_made_again(tmp_path:
     assert store.granted(vm) == [str(other)]
     assert state.StateStore(tmp_path / "sim").granted(vm) == [str(other)]
     store.close()
+
+
+def test_every_pooled_descriptor_of_a_deleted_grants_file_is_dropped(tmp_path: Path) -> None:
+    # Several threads granted at once: several descriptors of the file are pooled.  After
+    # the file is deleted and made again, a grant must not give up after trying 3 of them.
+    store = state.StateStore(tmp_path / "sim")
+    disk = tmp_path / "a.vhdx"
+    disk.write_text("x")
+    vm = "vm-many"
+    store.grant(vm, str(disk), True)
+    name = f"grants{os.sep}{state._grant_stripe(vm):02d}.json"
+    fds = [store._take_fd(name) for _ in range(5)]
+    for fd in fds:
+        store._give_fd(name, fd)
+    grants = store.root / "grants" / f"{state._grant_stripe(vm):02d}.json"
+    grants.unlink()
+    grants.write_bytes(b"")  # made again (empty: no grants)
+    store.grant(vm, str(disk), True)
+    assert state.StateStore(tmp_path / "sim").granted(vm) == [str(disk)]
+    store.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
+def test_a_forked_child_does_not_share_the_parents_lock_descriptors(tmp_path: Path) -> None:
+    # flock on a descriptor inherited through fork() excludes nothing between parent and
+    # child (one open file description): the child must open its own.
+    import fcntl
+
+    store = state.StateStore(tmp_path / "sim")
+    disk = tmp_path / "a.vhdx"
+    disk.write_text("x")
+    vm = "vm-fork"
+    store.grant(vm, str(disk), True)  # pools a descriptor of the grants file
+    name = f"grants{os.sep}{state._grant_stripe(vm):02d}.json"
+    fd = store._take_fd(name)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # held in the parent (by "another thread")
+    store._give_fd(name, fd)
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 if the lock excludes it, 1 if not
+        code = 2
+        try:
+            child_fd = store._take_fd(name)
+            try:
+                fcntl.flock(child_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                code = 1
+            except BlockingIOError:
+                code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    assert os.waitstatus_to_exitcode(status) == 0
+    store.close()

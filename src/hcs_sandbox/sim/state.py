@@ -53,6 +53,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -119,6 +120,28 @@ class StateStore:
         self._tmp_seq = 0
         # grants file -> (its bytes, their decoding: table, checked); see _grant_table
         self._grant_cache: dict[str, tuple[bytes, dict[str, dict[str, Any]], int]] = {}
+        if hasattr(os, "register_at_fork"):  # POSIX
+            # A forked child shares the parent's open file descriptions, so flock on a pooled
+            # descriptor would exclude nothing between the two: the child opens its own.
+            ref = weakref.ref(self)
+
+            def after_fork_in_child() -> None:
+                store = ref()
+                if store is not None:
+                    store._forget_descriptors()
+
+            os.register_at_fork(after_in_child=after_fork_in_child)
+
+    def _forget_descriptors(self) -> None:
+        """In a forked child: drop the pooled and held descriptors inherited from the parent
+        (closing the child's copies releases none of the parent's locks)."""
+        self._pool_lock = threading.Lock()
+        pools, self._pool = self._pool, {}
+        self._held = _Held()
+        for fds in pools.values():
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     @property
     def root(self) -> Path:
@@ -148,6 +171,15 @@ class StateStore:
             if free:
                 return free.pop()
         return os.open(f"{self._root_text}{os.sep}{name}", os.O_RDWR | os.O_CREAT, 0o644)
+
+    def _drop_pooled(self, name: str) -> None:
+        """Close the idle pooled descriptors of ``name`` (its file was deleted: the next
+        :meth:`_take_fd` opens the file now at that path)."""
+        with self._pool_lock:
+            stale = self._pool.pop(name, [])
+        for fd in stale:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def _give_fd(self, name: str, fd: int) -> None:
         with self._pool_lock:
@@ -546,6 +578,7 @@ class StateStore:
                     try:
                         if os.fstat(fd).st_nlink == 0:  # deleted under us (a wiped state dir)
                             keep = False
+                            self._drop_pooled(name)  # the pool's others name it too
                             continue
                         data = _pread_all(fd)
                         new = self._grant_change(
