@@ -1485,7 +1485,8 @@ class Store:
         Every write adds one to ``revision`` and sets ``updated_at``, so a row with
         ``record``'s revision, ``updated_at`` and ``created_at`` is ``record``, unless the
         record was deleted and made again with the same id at the same clock reading
-        (the library never reuses an id: each create takes a new ``uuid4``)."""
+        (the library never reuses an id: each create takes a new ``uuid4``; note that
+        ``time.time()`` ticks only every ~15.6 ms on Windows before Python 3.13)."""
         assignments = [f"{k} = ?" for k in values]
         assignments += ["updated_at = ?", "revision = revision + 1"]
         now = time.time()
