@@ -411,6 +411,20 @@ class HcsError(HcsSandboxError):
         self.function = function
         self.result_error: Mapping[str, Any] | None = result_error
 
+    def restated(
+        self, message: str, *, remedy: str | None = None, cls: type[HcsError] | None = None
+    ) -> HcsError:
+        """This error told again, for what the caller was doing: ``message`` and ``remedy``
+        new; the HRESULT, function and ResultError kept; the same class (and so the same
+        CLI exit code) unless ``cls`` names another.  Raise it ``from`` this one."""
+        return (cls or type(self))(
+            message,
+            hresult=self.hresult,
+            function=self.function,
+            result_error=self.result_error,
+            remedy=remedy,
+        )
+
 
 class NotFoundError(HcsError):
     """HCS_E_SYSTEM_NOT_FOUND, ERROR_NOT_FOUND and similar."""

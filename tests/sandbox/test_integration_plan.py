@@ -335,9 +335,11 @@ def test_no_gpu_no_modify(world: Inspector, sim: Any) -> None:
 
 def test_gpu_failure_is_clear_and_rolls_back(world: Inspector, sim: Any) -> None:
     sb = Sandbox.create(SandboxSpec(name="gpu-fail", gpu=True))
-    sim.inject("HcsModifyComputeSystem", where="result")
+    sim.inject("HcsModifyComputeSystem", where="result", hresult=0x80070005)  # access denied
     with pytest.raises(errors.HcsError) as info:
         sb.start()
+    # HCS's own class (and so the CLI's exit code) is kept, with the GPU named.
+    assert type(info.value) is errors.AccessDeniedError
     text = str(info.value)
     assert "GPU could not be assigned" in text
     assert GPU_RESOURCE_PATH in text

@@ -452,12 +452,9 @@ def link_created_mappings(sandbox: Sandbox, system: ComputeSystem) -> int:
                     time.sleep(_LINK_RETRY_EVERY)
         except errors.HcsError as exc:
             # Same class (and exit code) as HCS's own error, with the folder named.
-            raise type(exc)(
+            raise exc.restated(
                 f"sandbox '{sandbox.name}' started, but its mapped folder {host} could not be "
                 f"linked at {guest} in the guest: {exc.message}; the sandbox was stopped",
-                hresult=exc.hresult,
-                function=exc.function,
-                result_error=exc.result_error,
                 remedy="check that the guest runs and accepts commands ('hcs-sandbox doctor'), "
                 "then start it again",
             ) from exc

@@ -690,24 +690,19 @@ def start_process(
     try:
         process = system.create_process(params)
     except errors.ConnectFailedError as exc:
-        raise errors.ConnectFailedError(
+        raise exc.restated(
             f"cannot run a command in {where}: the guest connection failed ({exc.message})",
-            hresult=exc.hresult,
-            function=exc.function,
-            result_error=exc.result_error,
             remedy="the guest may still be booting; wait a little and try again, or check "
             "that the sandbox was created with a guest connection",
         ) from exc
     except errors.HcsError as exc:
         if exc.hresult == _NOT_SUPPORTED:
-            raise errors.ConnectFailedError(
+            raise exc.restated(
                 f"cannot run a command in {where}: HCS has no guest connection to it "
                 f"({exc.message})",
-                hresult=exc.hresult,
-                function=exc.function,
-                result_error=exc.result_error,
                 remedy="create the sandbox with hcs-sandbox (its document has a "
                 "GuestConnection); systems made by other tools may not allow processes",
+                cls=errors.ConnectFailedError,
             ) from exc
         raise
     try:

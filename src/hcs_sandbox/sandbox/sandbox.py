@@ -818,13 +818,10 @@ class Sandbox:
         try:
             system.modify(request)
         except errors.HcsError as exc:
-            raise errors.HcsError(
+            raise exc.restated(
                 f"sandbox '{self.name}' started, but its GPU could not be assigned "
                 f"(HcsModifyComputeSystem {request.get('ResourcePath')}): {exc.message}; "
                 "the sandbox was stopped",
-                hresult=exc.hresult,
-                function=exc.function,
-                result_error=exc.result_error,
                 remedy="check that this host supports GPU partitioning (GPU-PV: a WDDM 2.5+ "
                 "GPU driver, 'hcs-sandbox doctor'), or create the sandbox without --gpu",
             ) from exc
