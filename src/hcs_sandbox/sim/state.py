@@ -53,7 +53,6 @@ import os
 import sys
 import threading
 import time
-import weakref
 import zlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -120,21 +119,15 @@ class StateStore:
         self._tmp_seq = 0
         # grants file -> (its bytes, their decoding: table, checked); see _grant_table
         self._grant_cache: dict[str, tuple[bytes, dict[str, dict[str, Any]], int]] = {}
-        if hasattr(os, "register_at_fork"):  # POSIX
-            # A forked child shares the parent's open file descriptions, so flock on a pooled
-            # descriptor would exclude nothing between the two: the child opens its own.
-            ref = weakref.ref(self)
-
-            def after_fork_in_child() -> None:
-                store = ref()
-                if store is not None:
-                    store._forget_descriptors()
-
-            os.register_at_fork(after_in_child=after_fork_in_child)
+        # The process that opened the pooled descriptors: a forked child shares the parent's
+        # open file descriptions, so flock on an inherited descriptor would exclude nothing
+        # between the two; the child opens its own (_take_fd).
+        self._pid = os.getpid()
 
     def _forget_descriptors(self) -> None:
         """In a forked child: drop the pooled and held descriptors inherited from the parent
         (closing the child's copies releases none of the parent's locks)."""
+        self._pid = os.getpid()
         self._pool_lock = threading.Lock()
         pools, self._pool = self._pool, {}
         self._held = _Held()
@@ -166,6 +159,8 @@ class StateStore:
     # ---- locks ---------------------------------------------------------------------------------
 
     def _take_fd(self, name: str) -> int:
+        if self._pid != os.getpid():  # forked: never use the parent's descriptors
+            self._forget_descriptors()
         with self._pool_lock:
             free = self._pool.get(name)
             if free:
