@@ -112,10 +112,6 @@ class ProcessInformation(Frozen):
         put(self, "std_error", std_error)
 
 
-def _take(ptr: ctypes.c_void_p) -> str | None:
-    return take_hcs_string(ptr)
-
-
 #: (backend, HcsCreateOperation, HcsWaitForOperationResult, HcsCloseOperation): the three
 #: functions every operation calls, resolved once per backend (one identity test per
 #: operation instead of three :func:`native` look-ups).  Replaced whole (a tuple), so
@@ -193,7 +189,7 @@ def _wait_result(
     else:
         hr = native("computecore", "HcsWaitForOperationResult")(op, ms, ctypes.byref(doc))
         hr &= 0xFFFFFFFF
-    return hr, info_copy, _take(doc)
+    return hr, info_copy, take_hcs_string(doc)
 
 
 def _close_info_handles(info: ProcessInformation) -> None:
@@ -323,7 +319,7 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
                 )
             else:
                 native("computecore", "HcsGetOperationResult")(op, ctypes.byref(doc))
-            check(hr, function=function, result_document=_take(doc), context=context)
+            check(hr, function=function, result_document=take_hcs_string(doc), context=context)
         if after_start is not None:
             after_start()
         if process:
