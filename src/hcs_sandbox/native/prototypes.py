@@ -97,6 +97,7 @@ class Prototype(Frozen):
         "use_last_error",
     )
     __slots__ = _FIELDS
+    # _FIELDS again, spelled out: mypy checks match statements only against literal strings.
     __match_args__ = (
         "dll",
         "name",
