@@ -115,6 +115,7 @@ def test_remove_path_reports_other_errors_at_once(
 
     folder = tmp_path / "sb"
     folder.mkdir()
+    (folder / "left").write_text("x")  # not empty: the plain rmdir fails, the tree is removed
     calls: list[str] = []
 
     def denied(path: str) -> None:
@@ -125,6 +126,21 @@ def test_remove_path_reports_other_errors_at_once(
     with pytest.raises(errors.StorageError, match="could not delete"):
         storage.remove_path(folder)
     assert len(calls) == 1
+
+
+def test_remove_path_removes_an_empty_folder_without_walking_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The usual case at remove (the files went first): one rmdir, no tree walk."""
+    folder = tmp_path / "sb"
+    folder.mkdir()
+
+    def walked(path: str) -> None:
+        raise AssertionError(f"rmtree({path}) for an empty folder")
+
+    monkeypatch.setattr(storage.shutil, "rmtree", walked)
+    assert storage.remove_path(folder) is True
+    assert not folder.exists()
 
 
 def test_is_dir_answers_as_pathlib(tmp_path: Path) -> None:
