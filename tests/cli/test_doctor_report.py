@@ -182,12 +182,6 @@ def test_doctor_without_windows_or_simulator_exits_3(tmp_path: Path) -> None:
             assert "HCS unavailable: not Windows" in done.stdout
 
 
-def test_simulator_env_name_matches_the_loader() -> None:
-    from hcs_sandbox.native.loader import ENV_SIMULATOR
-
-    assert doctor._ENV_SIMULATOR == ENV_SIMULATOR
-
-
 def test_preferred_variant_follows_the_state_dir_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

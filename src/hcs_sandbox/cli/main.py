@@ -310,8 +310,12 @@ def _configure(args: argparse.Namespace) -> None:
 
         # The simulated host lives beside the records when --state-dir is given, so one state
         # directory is self-contained; HCS_SANDBOX_SIMULATOR=<dir> still names it explicitly.
-        named = os.environ.get("HCS_SANDBOX_SIMULATOR", "").strip()
-        explicit = named not in {"", "1", "true", "yes", "on"}
+        from hcs_sandbox import _simenv
+
+        try:
+            explicit = bool(_simenv.setting())
+        except _simenv.SimulatorSettingError:
+            explicit = True  # the backend says what is wrong with it
         state = getattr(args, "state_dir", None)
         use_simulator(
             os.path.join(os.path.abspath(state), "simulator") if state and not explicit else None

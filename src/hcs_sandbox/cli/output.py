@@ -55,11 +55,11 @@ def _isatty(stream: TextIO) -> bool:
 def is_simulated() -> bool:
     """True when this process talks to the HCS simulator (asks the library, not HCS)."""
     # What hcs_sandbox.sandbox.doctor.backend_is_simulated() does, without importing the
-    # doctor (a large module) on every verb: HCS_SANDBOX_SIMULATOR set (native/loader.py
-    # ENV_SIMULATOR), or use_simulator() called (then the loader is already imported).
-    import os
+    # doctor (a large module) on every verb: HCS_SANDBOX_SIMULATOR asking for it
+    # (hcs_sandbox._simenv), or use_simulator() called (then the loader is already imported).
+    from hcs_sandbox import _simenv
 
-    if os.environ.get("HCS_SANDBOX_SIMULATOR", "").strip():
+    if _simenv.asked():
         return True
     loader = sys.modules.get("hcs_sandbox.native.loader")
     return bool(loader is not None and loader.simulator_requested())

@@ -7,7 +7,8 @@ same path: only the address differs.
 
 Selection (lazy, on first use, never at import time):
 
-- ``HCS_SANDBOX_SIMULATOR=1`` (or a directory path: the simulator's state directory), or
+- ``HCS_SANDBOX_SIMULATOR=1`` (or an absolute directory: the simulator's state directory;
+  ``0``/``false``/``no``/``off`` mean no: :mod:`hcs_sandbox._simenv`), or
   :func:`use_simulator` (the CLI's ``--simulator`` flag): the simulator, on any OS;
 - otherwise on Windows: ``WinDLL(name)`` for each DLL, loaded on first use;
 - otherwise: :class:`NativeUnavailable`, saying that HCS exists only on Windows and how to
@@ -25,6 +26,8 @@ import sys
 import threading
 from typing import Protocol
 
+from hcs_sandbox import _simenv
+
 __all__ = [
     "DLL_REMEDIES",
     "ENV_SIMULATOR",
@@ -37,7 +40,7 @@ __all__ = [
     "use_simulator",
 ]
 
-ENV_SIMULATOR = "HCS_SANDBOX_SIMULATOR"
+from hcs_sandbox._simenv import ENV_SIMULATOR
 
 # What to enable when a DLL is missing (Microsoft docs: HCS needs Windows 10 1809+ with the
 # Hyper-V / Virtual Machine Platform / Containers features).
@@ -139,7 +142,7 @@ _backend_lock = threading.Lock()
 
 def simulator_requested() -> bool:
     """True when the simulator was asked for, by :func:`use_simulator` or the environment."""
-    return _forced_simulator is not None or bool(os.environ.get(ENV_SIMULATOR, "").strip())
+    return _forced_simulator is not None or _simenv.asked()
 
 
 def use_simulator(state_dir: str | os.PathLike[str] | None = None) -> None:
@@ -164,10 +167,10 @@ def reset_backend() -> None:
 def _simulator_state_dir() -> str | None:
     if _forced_simulator:
         return _forced_simulator
-    value = os.environ.get(ENV_SIMULATOR, "").strip()
-    if value and value not in {"1", "true", "yes", "on"}:
-        return value
-    return None
+    try:
+        return _simenv.setting() or None
+    except _simenv.SimulatorSettingError as exc:
+        raise NativeUnavailable(str(exc), remedy=exc.remedy) from exc
 
 
 def chosen_backend() -> Backend | None:

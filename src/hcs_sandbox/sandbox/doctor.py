@@ -79,9 +79,6 @@ ENV_DOCTOR_REPORT = "HCS_SANDBOX_DOCTOR_REPORT"
 #: --deep`` sets it while it tries each variant; users may set it too.
 ENV_VARIANT = "HCS_SANDBOX_HOST_VARIANT"
 REPORT_FORMAT = 1
-#: ``hcs_sandbox.native.loader.ENV_SIMULATOR`` (not imported: importing the native package
-#: costs more than the whole question; tests/cli checks the two agree).
-_ENV_SIMULATOR = "HCS_SANDBOX_SIMULATOR"
 
 #: Windows 10 1809: the first build with computecore.dll and schema 2.1 (SchemaReference.md
 #: "Schema Version Map").
@@ -387,7 +384,9 @@ def backend_is_simulated() -> bool:
     importing the native layer; otherwise only :func:`~hcs_sandbox.native.loader.use_simulator`
     can have asked for it, and then the loader is already imported.
     """
-    if os.environ.get(_ENV_SIMULATOR, "").strip():
+    from hcs_sandbox import _simenv
+
+    if _simenv.asked():
         return True
     loader = sys.modules.get("hcs_sandbox.native.loader")
     return bool(loader is not None and loader.simulator_requested())
