@@ -141,7 +141,9 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--logon-command",
         metavar="CMD",
-        help="a command the guest runs once it is ready (its output: 'hcs-sandbox logs NAME')",
+        help="a command the guest runs once it is ready (its output: 'hcs-sandbox logs NAME'). "
+        "LOOSENS ISOLATION: until it ends, the guest can write to one host folder (its log "
+        "share, no quota), see docs/exec.md",
     )
     parser.add_argument(
         "--env",

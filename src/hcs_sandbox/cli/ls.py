@@ -3,9 +3,10 @@
 By default only running and paused sandboxes (like ``docker ps``); ``-a`` adds created and
 stopped ones and any in a transitional or error state.  States come from the records,
 checked against HCS with one enumeration (not one query per sandbox), so ``ls`` stays fast.
-``-q`` prints ids only; ``--json`` a list of objects.  ``--filter`` (repeatable, all must
-match): ``label=KEY``, ``label=KEY=VALUE``, ``name=TEXT`` (substring, case-insensitive),
-``state=STATE``.  Exit codes: 0 ok; 2 a bad --filter; 3 HCS unavailable.
+``-q`` prints ids only (with ``--json``: a JSON list of them); ``--json`` a list of objects.
+``--filter`` (repeatable, all must match): ``label=KEY``, ``label=KEY=VALUE``, ``name=TEXT``
+(substring, case-insensitive), ``state=STATE``.  Exit codes: 0 ok; 2 a bad --filter; 3 HCS
+unavailable.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def parse_filters(texts: list[str]) -> list[tuple[str, str, str | None]]:
     """``["label=a=b", "name=x"]`` → ``[("label", "a", "b"), ("name", "x", None)]``."""
     from hcs_sandbox.errors import SpecError
+    from hcs_sandbox.sandbox.store import STATES
 
     out: list[tuple[str, str, str | None]] = []
     for text in texts:
@@ -94,6 +96,13 @@ def parse_filters(texts: list[str]) -> list[tuple[str, str, str | None]]:
         if key == "label":
             label, has_value, value = rest.partition("=")
             out.append(("label", label, value if has_value else None))
+        elif key == "state" and rest.strip().lower() not in STATES:
+            raise SpecError(
+                f"invalid --filter {text!r}: no sandbox is ever in state {rest!r}",
+                field="filter",
+                value=text,
+                allowed=", ".join(STATES),
+            )
         else:
             out.append((key, rest, None))
     return out
@@ -196,7 +205,9 @@ def handle(args: argparse.Namespace) -> int:
                 continue
         if matches(item, state, filters):
             rows.append((item, state))
-    if args.quiet:
+    if args.quiet and args.json:  # -q --json: the ids, as JSON
+        print_json([r.id if args.no_trunc else r.id[:12] for r, _ in rows])
+    elif args.quiet:
         print("\n".join(r.id if args.no_trunc else r.id[:12] for r, _ in rows))
     elif args.json:
         objects = []

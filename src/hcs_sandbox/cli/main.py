@@ -306,11 +306,9 @@ def _configure(args: argparse.Namespace) -> None:
     if getattr(args, "state_dir", None):
         os.environ["HCS_SANDBOX_STATE_DIR"] = os.path.abspath(args.state_dir)
     if getattr(args, "simulator", False):
-        from hcs_sandbox import use_simulator
-
         # The simulated host lives beside the records when --state-dir is given, so one state
         # directory is self-contained; HCS_SANDBOX_SIMULATOR=<dir> still names it explicitly.
-        from hcs_sandbox import _simenv
+        from hcs_sandbox import _simenv, use_simulator
 
         try:
             explicit = bool(_simenv.setting())

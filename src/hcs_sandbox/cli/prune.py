@@ -72,7 +72,11 @@ def handle(args: argparse.Namespace) -> int:
             notice_if_simulated(simulated)
             return 0
         print("\n".join(lines))
-        answer = input("remove these? [y/N] ").strip().lower()
+        try:
+            answer = input("remove these? [y/N] ").strip().lower()
+        except EOFError:  # Ctrl+D (or the input ran out): no
+            print()
+            answer = ""
         if answer not in {"y", "yes"}:
             print("nothing removed")
             return 0

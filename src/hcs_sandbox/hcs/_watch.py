@@ -120,6 +120,10 @@ class Watch:
             self._done.set()
 
     def wait(self, timeout: float | None) -> bool:
+        # threading refuses a timeout above TIMEOUT_MAX (OverflowError): such a wait
+        # (~292 years on Linux, ~49.7 days on Windows) is as good as None.
+        if timeout is not None and timeout >= threading.TIMEOUT_MAX:
+            timeout = None
         return self._done.wait(timeout)
 
     def wait_exit(

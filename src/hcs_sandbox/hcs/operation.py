@@ -82,8 +82,9 @@ def timeout_ms(timeout: float) -> int:
             value=timeout,
             allowed="a finite number of seconds",
         )
-    ms = round(timeout * 1000)
-    return min(ms, INFINITE - 1)
+    if timeout >= (INFINITE - 1) / 1000:  # ~49.7 days or more, inf too: the longest finite
+        return INFINITE - 1  # wait (round(timeout * 1000) overflows for a huge timeout)
+    return round(timeout * 1000)
 
 
 class ProcessInformation(Frozen):

@@ -1,0 +1,92 @@
+"""CLI defects found by review RV7a: huge timeouts, Ctrl+D at prune's prompt, ``ls -q
+--json``, a state filter no record can match, the logon command's isolation note."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+from cli_support import CliEnv, Result, cli_command
+
+from hcs_sandbox.hcs import operation
+
+Cli = Callable[..., Result]
+
+
+def test_timeout_ms_of_a_huge_or_infinite_timeout_is_the_longest_finite_wait() -> None:
+    for timeout in (1e308, float("inf"), 4_294_967.3, 1e12):
+        assert operation.timeout_ms(timeout) == 0xFFFFFFFE
+
+
+def test_stop_and_wait_take_a_huge_timeout(cli: Cli) -> None:
+    assert cli("run", "-d", "--name", "big").code == 0
+    stopped = cli("stop", "-t", "1e308", "big")
+    assert stopped.code == 0, stopped.err
+    assert "internal error" not in stopped.err
+    assert cli("inspect", "big", "--json").out.count('"stopped"') >= 1
+    waited = cli("wait", "--timeout", "1e12", "big")
+    assert waited.code == 0, waited.err
+    assert "internal error" not in waited.err
+
+
+def test_ctrl_d_at_prunes_prompt_is_no(cli_env: CliEnv) -> None:
+    # A record to prune: a sandbox whose system is gone (its process left it).
+    from hcs_sandbox.sandbox.store import open_store
+
+    with open_store(cli_env.state) as store:
+        store.reserve("half", state="creating", owner_pid=2**22 + 12345)
+    script = (
+        "import os, pty, sys; "
+        "pid, fd = pty.fork()\n"
+        f"if pid == 0:\n    os.execv(sys.executable, {[*cli_command(), 'prune']!r})\n"
+        "out = b''\n"
+        "while b'[y/N]' not in out:\n    out += os.read(fd, 1024)\n"
+        "os.write(fd, b'\\x04')\n"
+        "while True:\n"
+        "    try:\n        chunk = os.read(fd, 1024)\n    except OSError:\n        break\n"
+        "    if not chunk:\n        break\n    out += chunk\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "sys.stdout.write(out.decode(errors='replace'))\n"
+        "sys.exit(os.waitstatus_to_exitcode(status))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=cli_env.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "nothing removed" in done.stdout
+    assert "internal error" not in done.stdout
+    with open_store(cli_env.state) as store:
+        assert [r.name for r in store.list(all=True)] == ["half"]
+
+
+def test_ls_quiet_json_prints_the_ids_as_json(cli: Cli) -> None:
+    assert cli("create", "--name", "one").code == 0
+    result = cli("ls", "-aq", "--json", "--no-trunc")
+    assert result.code == 0
+    ids = json.loads(result.out)
+    assert ids == [json.loads(cli("ls", "-a", "--json").out)[0]["id"]]
+
+
+@pytest.mark.parametrize("state", ["bogus", "runing"])
+def test_ls_filter_on_a_state_no_record_can_have_is_a_bad_filter(cli: Cli, state: str) -> None:
+    result = cli("ls", "-a", "--filter", f"state={state}")
+    assert result.code == 2
+    assert len(result.err_lines) == 1
+    assert "invalid --filter" in result.err
+    assert cli("ls", "-a", "--filter", "state=Running").code == 0  # any case, as before
+
+
+def test_logon_command_help_says_it_loosens_isolation(cli: Cli) -> None:
+    for verb in ("run", "create"):
+        text = " ".join(cli(verb, "--help").out.split())  # argparse wraps the lines
+        logon = text[text.index("--logon-command CMD a command") :]  # the option, not usage
+        logon = logon[: logon.index(" --", 3)]  # up to the next option
+        assert "LOOSENS ISOLATION" in logon, logon
