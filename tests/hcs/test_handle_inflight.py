@@ -21,28 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_network import NAT  # the NAT network of the lifecycle tests
 
 from hcs_sandbox import errors
 from hcs_sandbox.hcs import network, storage
 
 LATENCY = 0.5  # long enough that close() surely runs while the call is in flight
 
-NAT = {
-    "Name": "hcs-inflight-nat",
-    "Type": "NAT",
-    "Ipams": [
-        {
-            "Type": "Static",
-            "Subnets": [
-                {
-                    "IpAddressPrefix": "192.168.110.0/24",
-                    "Routes": [{"NextHop": "192.168.110.1", "DestinationPrefix": "0.0.0.0/0"}],
-                }
-            ],
-        }
-    ],
-    "SchemaVersion": {"Major": 2, "Minor": 0},
-}
 ENDPOINT = {"Name": "ep", "SchemaVersion": {"Major": 2, "Minor": 0}}
 POLICY = {
     "ResourceType": "Policy",
@@ -118,11 +103,12 @@ def _close_during(
     return outcome["result"]
 
 
-def test_endpoint_closed_while_query_runs(sim: Any, hcn: Any) -> None:
-    _net, ep = hcn
-    props = _close_during(sim, ep, "HcnQueryEndpointProperties", "HcnCloseEndpoint", ep.query)
+@pytest.mark.parametrize(("kind", "name"), [("Endpoint", "ep"), ("Network", NAT["Name"])])
+def test_closed_while_query_runs(sim: Any, hcn: Any, kind: str, name: str) -> None:
+    obj = hcn[1] if kind == "Endpoint" else hcn[0]
+    props = _close_during(sim, obj, f"HcnQuery{kind}Properties", f"HcnClose{kind}", obj.query)
     assert isinstance(props, dict)
-    assert props.get("Name") == "ep"
+    assert props.get("Name") == name
 
 
 def test_endpoint_closed_while_modify_runs(sim: Any, hcn: Any) -> None:
@@ -130,13 +116,6 @@ def test_endpoint_closed_while_modify_runs(sim: Any, hcn: Any) -> None:
     _close_during(sim, ep, "HcnModifyEndpoint", "HcnCloseEndpoint", lambda: ep.modify(POLICY))
     with network.Endpoint.open(ep.id) as again:
         assert POLICY["Settings"]["Policies"][0] in again.query()["Policies"]  # type: ignore[index]
-
-
-def test_network_closed_while_query_runs(sim: Any, hcn: Any) -> None:
-    net, _ep = hcn
-    props = _close_during(sim, net, "HcnQueryNetworkProperties", "HcnCloseNetwork", net.query)
-    assert isinstance(props, dict)
-    assert props.get("Name") == "hcs-inflight-nat"
 
 
 def test_network_closed_while_an_endpoint_is_created_on_it(sim: Any, hcn: Any) -> None:
