@@ -28,6 +28,7 @@ _log = get_logger("hcs_sandbox.hcs")  # logging is imported on first use
 
 
 _Self = TypeVar("_Self", bound="ClosingContext")
+_T = TypeVar("_T")
 
 
 class ClosingContext:
@@ -51,10 +52,20 @@ class ClosingContext:
 class HandleGuard:
     """One native handle, its in-flight call count and its deferred close."""
 
-    def __init__(self, handle: int, closer: Callable[[int], object], what: str) -> None:
+    def __init__(
+        self,
+        handle: int,
+        closer: Callable[[int], object],
+        what: str,
+        *,
+        closed_error: Callable[[str], BaseException] | None = None,
+    ) -> None:
+        """``closed_error(function)`` builds the error for a call after :meth:`close`
+        (default: an ``E_HANDLE`` error "using <what> after it was closed")."""
         self._handle = handle
         self._closer = closer
         self._what = what
+        self._closed_error = closed_error
         self._lock = threading.Lock()
         self._inflight = 0
         self._closed = False  # no new call may start
@@ -95,14 +106,26 @@ class HandleGuard:
     def acquire(self, function: str) -> int:
         """Start a call on the handle: returns it, or raises when the handle is closed."""
         with self._lock:
-            if self._closed:
-                raise errors.error_from_hresult(
-                    E_HANDLE,
-                    function=function,
-                    context=f"using {self._what} after it was closed",
-                )
-            self._inflight += 1
-            return self._handle
+            if not self._closed:
+                self._inflight += 1
+                return self._handle
+        raise self.closed_error(function)
+
+    def closed_error(self, function: str) -> BaseException:
+        """The error for calling ``function`` on the handle after :meth:`close`."""
+        if self._closed_error is not None:
+            return self._closed_error(function)
+        return errors.error_from_hresult(
+            E_HANDLE, function=function, context=f"using {self._what} after it was closed"
+        )
+
+    def call(self, function: str, use: Callable[[int], _T]) -> _T:
+        """``use(handle)`` as one call in flight (:meth:`acquire` ... :meth:`release`)."""
+        handle = self.acquire(function)
+        try:
+            return use(handle)
+        finally:
+            self.release()
 
     def release(self) -> None:
         """End a call started by :meth:`acquire`; runs a deferred close when it was last."""

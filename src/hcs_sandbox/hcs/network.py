@@ -16,6 +16,7 @@ endpoints explicitly, and an endpoint may already be gone).
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import threading
 import uuid
@@ -25,7 +26,7 @@ from typing import Any, ClassVar, TypeVar
 
 from hcs_sandbox import errors
 from hcs_sandbox.hcs._call import check, dumps, native, optional_json
-from hcs_sandbox.hcs._handle import ClosingContext
+from hcs_sandbox.hcs._handle import ClosingContext, HandleGuard
 from hcs_sandbox.native.types import GUID, HCN_NOTIFICATION_CALLBACK
 
 __all__ = [
@@ -82,6 +83,16 @@ def _close_hcn(function: str, handle: int) -> None:
         _log.warning("%s failed: 0x%08X", function, int(hr) & 0xFFFFFFFF)
 
 
+def _closed_error(what: str, function: str) -> errors.HcsError:
+    """The error for a call on an HCN handle after it was closed."""
+    return errors.error_from_hresult(
+        errors.E_HANDLE,
+        function=function,
+        context=f"using {what} after it was closed",
+        hcn=True,
+    )
+
+
 def _parse_dict(text: str | None, function: str) -> dict[str, Any]:
     value = optional_json(text, function=function)
     return value if isinstance(value, dict) else {}
@@ -101,12 +112,26 @@ def _parse_ids(text: str | None, function: str) -> list[str]:
 
 
 _H = TypeVar("_H", bound="_HcnObject")
+_T = TypeVar("_T")
+
+
+def _finalize(guard: HandleGuard, what: str) -> None:
+    """Safety net (weakref.finalize): release a handle the program forgot to close.  It holds
+    the guard, never the object, and the guard closes natively once."""
+    if not guard.closed:
+        _log.debug("%s was not closed; closing its handle", what)
+        guard.close()
 
 
 class _HcnObject(ClosingContext):
     """An open HCN handle.  Subclasses name their kind and its four functions, which take
     the same arguments for networks and endpoints (``HcnOpenNetwork.md`` /
-    ``HcnOpenEndpoint.md``, ``HcnQuery*Properties.md``, ``HcnModify*.md``, ``HcnClose*.md``)."""
+    ``HcnOpenEndpoint.md``, ``HcnQuery*Properties.md``, ``HcnModify*.md``, ``HcnClose*.md``).
+
+    The handle is owned through a :class:`~hcs_sandbox.hcs._handle.HandleGuard`, as a
+    ``ComputeSystem``'s is: every call that uses it counts as in flight, and :meth:`close`
+    refuses new calls at once but runs ``HcnClose*`` only when the last call returned (a
+    handle closed under a running call is used after it was freed)."""
 
     _kind: ClassVar[str] = "object"
     _open_function: ClassVar[str]
@@ -115,9 +140,15 @@ class _HcnObject(ClosingContext):
     _close_function: ClassVar[str]
 
     def __init__(self, handle: int, object_id: str) -> None:
-        self._handle = handle
         self._id = object_id
-        self._finalizer = weakref.finalize(self, _close_hcn, self._close_function, handle)
+        what = f"HCN {self._kind} {object_id}"
+        self._guard = HandleGuard(
+            handle,
+            functools.partial(_close_hcn, self._close_function),
+            what,
+            closed_error=functools.partial(_closed_error, what),
+        )
+        self._finalizer = weakref.finalize(self, _finalize, self._guard, what)
 
     @classmethod
     def _from_call(cls: type[_H], function: str, guid: GUID, *args: object, doing: str) -> _H:
@@ -140,42 +171,55 @@ class _HcnObject(ClosingContext):
 
     @property
     def handle(self) -> int:
-        if not self._finalizer.alive:
-            raise errors.error_from_hresult(
-                errors.E_HANDLE,
-                function=f"Hcn{self._kind.capitalize()}",
-                context=f"using HCN {self._kind} {self._id} after it was closed",
-                hcn=True,
-            )
-        return self._handle
+        """The raw handle (not guarded: a call with it may race :meth:`close`; the
+        binding's own calls go through :meth:`_call`)."""
+        if self._guard.closed:
+            raise self._guard.closed_error(f"Hcn{self._kind.capitalize()}")
+        return self._guard.handle
 
     @property
     def closed(self) -> bool:
-        return not self._finalizer.alive
+        return self._guard.closed
 
     def close(self) -> None:
-        """Close the handle (idempotent).  The HNS object itself persists."""
-        self._finalizer()
+        """Close the handle (idempotent; deferred while a call that uses it runs).  The HNS
+        object itself persists."""
+        if self._guard.closed:
+            return
+        self._finalizer.detach()
+        self._guard.close()
+
+    def _call(self, function: str, use: Callable[[int], _T]) -> _T:
+        """``use(handle)`` as a call in flight on this handle (raises once it is closed)."""
+        return self._guard.call(function, use)
 
     def query(self, query: Document | None = None) -> dict[str, Any]:
         """``HcnQuery<Kind>Properties(handle, query, &properties, &errorRecord)`` → the
         object's document (an endpoint's has its IP and MAC)."""
-        text = _hcn_call(
+        document = dumps(query if query is not None else DEFAULT_QUERY)
+        text = self._call(
             self._query_function,
-            self.handle,
-            dumps(query if query is not None else DEFAULT_QUERY),
-            doing=f"querying {self._kind} {self._id}",
-            out=True,
+            lambda handle: _hcn_call(
+                self._query_function,
+                handle,
+                document,
+                doing=f"querying {self._kind} {self._id}",
+                out=True,
+            ),
         )
         return _parse_dict(text, self._query_function)
 
     def modify(self, settings: Document) -> None:
         """``HcnModify<Kind>(handle, settings, &errorRecord)``."""
-        _hcn_call(
+        document = dumps(settings)
+        self._call(
             self._modify_function,
-            self.handle,
-            dumps(settings),
-            doing=f"modifying {self._kind} {self._id}",
+            lambda handle: _hcn_call(
+                self._modify_function,
+                handle,
+                document,
+                doing=f"modifying {self._kind} {self._id}",
+            ),
         )
 
     def __repr__(self) -> str:
@@ -222,13 +266,17 @@ class Endpoint(_HcnObject):
     def create(cls, network: Network, endpoint_id: GuidLike, settings: Document) -> Endpoint:
         """``HcnCreateEndpoint(network, &id, settings, &endpoint, &errorRecord)``."""
         guid = _guid(endpoint_id)
-        return cls._from_call(
+        document = dumps(settings)
+        return network._call(
             "HcnCreateEndpoint",
-            guid,
-            network.handle,
-            ctypes.byref(guid),
-            dumps(settings),
-            doing=f"creating endpoint {guid} on network {network.id}",
+            lambda handle: cls._from_call(
+                "HcnCreateEndpoint",
+                guid,
+                handle,
+                ctypes.byref(guid),
+                document,
+                doing=f"creating endpoint {guid} on network {network.id}",
+            ),
         )
 
     @classmethod

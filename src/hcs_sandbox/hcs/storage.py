@@ -24,16 +24,16 @@ computestorage functions are synchronous and return an HRESULT (Microsoft
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
-import threading
 import weakref
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from hcs_sandbox import errors
 from hcs_sandbox.hcs._call import HRESULT_FROM_WIN32, check, dumps, native
-from hcs_sandbox.hcs._handle import ClosingContext
+from hcs_sandbox.hcs._handle import ClosingContext, HandleGuard
 from hcs_sandbox.native.types import (
     ATTACH_VIRTUAL_DISK_FLAG_NONE,
     ATTACH_VIRTUAL_DISK_PARAMETERS,
@@ -71,6 +71,7 @@ _log = logging.getLogger("hcs_sandbox.hcs")
 
 DEFAULT_BLOCK_SIZE = 1024 * 1024  # hcsshim computestorage/helpers.go: 1 MiB blocks
 PathLike = str | os.PathLike[str]
+_T = TypeVar("_T")
 Document = str | Mapping[str, Any]
 
 
@@ -91,45 +92,83 @@ def _close_vhd_handle(handle: int) -> None:
         _log.exception("CloseHandle on a virtual disk failed")
 
 
+def _vhd_closed_error(path: str, function: str) -> errors.StorageError:
+    """The error for a call on a virtual disk after it was closed."""
+    return errors.StorageError(
+        f"virtual disk {path} is closed",
+        remedy="open it again with open_vhd()",
+    )
+
+
+def _finalize_vhd(guard: HandleGuard, path: str) -> None:
+    """Safety net (weakref.finalize): release a handle the program forgot to close.  It holds
+    the guard, never the :class:`Vhd`, and the guard closes natively once."""
+    if not guard.closed:
+        _log.debug("virtual disk %s was not closed; closing its handle", path)
+        guard.close()
+
+
 class Vhd(ClosingContext):
-    """An open virtual disk ``HANDLE`` (closed with ``CloseHandle``); a context manager."""
+    """An open virtual disk ``HANDLE`` (closed with ``CloseHandle``); a context manager.
+
+    The handle is owned through a :class:`~hcs_sandbox.hcs._handle.HandleGuard`, as a
+    ``ComputeSystem``'s is: every call that uses it (``AttachVirtualDisk``,
+    ``DetachVirtualDisk``, ``HcsFormatWritableLayerVhd``, ``HcsSetupBaseOSLayer``,
+    ``HcsGetLayerVhdMountPath``) counts as in flight, and :meth:`close` refuses new calls at
+    once but runs ``CloseHandle`` only when the last call returned."""
 
     def __init__(self, handle: int, path: str) -> None:
-        self._handle = handle
         self.path = path
-        self._lock = threading.Lock()
-        self._finalizer = weakref.finalize(self, _close_vhd_handle, handle)
+        self._guard = HandleGuard(
+            handle,
+            _close_vhd_handle,
+            f"virtual disk {path}",
+            closed_error=functools.partial(_vhd_closed_error, path),
+        )
+        self._finalizer = weakref.finalize(self, _finalize_vhd, self._guard, path)
 
     @property
     def handle(self) -> int:
-        if not self._finalizer.alive:
-            raise errors.StorageError(
-                f"virtual disk {self.path} is closed",
-                remedy="open it again with open_vhd()",
-            )
-        return self._handle
+        """The raw handle (not guarded: a call with it may race :meth:`close`; the
+        binding's own calls go through :meth:`_call`)."""
+        if self._guard.closed:
+            raise self._guard.closed_error("Vhd.handle")
+        return self._guard.handle
 
     @property
     def closed(self) -> bool:
-        return not self._finalizer.alive
+        return self._guard.closed
+
+    def _call(self, function: str, use: Callable[[int], _T]) -> _T:
+        """``use(handle)`` as a call in flight on this disk (raises once it is closed)."""
+        return self._guard.call(function, use)
 
     def attach(self, flags: int = ATTACH_VIRTUAL_DISK_FLAG_NONE) -> None:
         """``AttachVirtualDisk(handle, NULL, flags, 0, &params{version 1}, NULL)``."""
         params = ATTACH_VIRTUAL_DISK_PARAMETERS()
         params.Version = ATTACH_VIRTUAL_DISK_VERSION_1
-        rc = native("virtdisk", "AttachVirtualDisk")(
-            self.handle, None, flags, 0, ctypes.byref(params), None
+        attach = native("virtdisk", "AttachVirtualDisk")
+        rc = self._call(
+            "AttachVirtualDisk",
+            lambda handle: attach(handle, None, flags, 0, ctypes.byref(params), None),
         )
         _check_win32(int(rc), function="AttachVirtualDisk", context=f"attaching {self.path}")
 
     def detach(self) -> None:
         """``DetachVirtualDisk(handle, DETACH_VIRTUAL_DISK_FLAG_NONE, 0)``."""
-        rc = native("virtdisk", "DetachVirtualDisk")(self.handle, DETACH_VIRTUAL_DISK_FLAG_NONE, 0)
+        detach = native("virtdisk", "DetachVirtualDisk")
+        rc = self._call(
+            "DetachVirtualDisk",
+            lambda handle: detach(handle, DETACH_VIRTUAL_DISK_FLAG_NONE, 0),
+        )
         _check_win32(int(rc), function="DetachVirtualDisk", context=f"detaching {self.path}")
 
     def close(self) -> None:
-        """``CloseHandle`` (idempotent)."""
-        self._finalizer()
+        """``CloseHandle`` (idempotent; deferred while a call that uses the disk runs)."""
+        if self._guard.closed:
+            return
+        self._finalizer.detach()
+        self._guard.close()
 
     def __repr__(self) -> str:
         return f"<Vhd {self.path!r}{' closed' if self.closed else ''}>"
@@ -231,20 +270,27 @@ def _storage(function: str, *args: object, doing: str) -> None:
 
 def format_writable_layer_vhd(vhd: Vhd) -> None:
     """``HcsFormatWritableLayerVhd(vhdHandle)``: format the disk NTFS for a writable layer."""
-    _storage("HcsFormatWritableLayerVhd", vhd.handle, doing=f"formatting {vhd.path}")
+    vhd._call(
+        "HcsFormatWritableLayerVhd",
+        lambda handle: _storage(
+            "HcsFormatWritableLayerVhd", handle, doing=f"formatting {vhd.path}"
+        ),
+    )
 
 
 def setup_base_os_layer(layer_path: PathLike, vhd: Vhd | None, options: Document) -> None:
     """``HcsSetupBaseOSLayer(layerPath, vhdHandle, options)`` (``OsLayerOptions``; the handle
     is NULL for ``{"Type": "Container"}``, per hcsshim ``SetupContainerBaseLayer``)."""
     p = os.fspath(layer_path)
-    _storage(
-        "HcsSetupBaseOSLayer",
-        p,
-        vhd.handle if vhd is not None else None,
-        dumps(options),
-        doing=f"setting up base OS layer {p}",
-    )
+    document = dumps(options)
+
+    def setup(handle: int | None) -> None:
+        _storage("HcsSetupBaseOSLayer", p, handle, document, doing=f"setting up base OS layer {p}")
+
+    if vhd is None:
+        setup(None)
+    else:
+        vhd._call("HcsSetupBaseOSLayer", setup)
 
 
 def initialize_writable_layer(
@@ -320,7 +366,8 @@ def get_layer_vhd_mount_path(vhd: Vhd) -> str:
     from hcs_sandbox.native.strings import take_hcs_string
 
     out = ctypes.c_void_p(None)
-    hr = native("computestorage", "HcsGetLayerVhdMountPath")(vhd.handle, ctypes.byref(out))
+    call = native("computestorage", "HcsGetLayerVhdMountPath")
+    hr = vhd._call("HcsGetLayerVhdMountPath", lambda handle: call(handle, ctypes.byref(out)))
     text = take_hcs_string(out)
     check(int(hr), function="HcsGetLayerVhdMountPath", context=f"mounting {vhd.path}")
     if not text:

@@ -59,6 +59,9 @@ from typing import TYPE_CHECKING, Any
 from hcs_sandbox import errors
 from hcs_sandbox.sandbox import hostpath
 from hcs_sandbox.sandbox.planner import VSMB_GUEST_PREFIX
+from hcs_sandbox.schema.compute import VirtualSmbShare, VirtualSmbShareOptions
+from hcs_sandbox.schema.enums import ModifyRequestType
+from hcs_sandbox.schema.operations import ModifySettingRequest
 
 if TYPE_CHECKING:
     from hcs_sandbox.hcs.system import ComputeSystem
@@ -81,6 +84,7 @@ __all__ = [
     "system_dir_problem",
     "unmap_folder",
     "vsmb_path",
+    "vsmb_request",
     "windows_name_problem",
 ]
 
@@ -146,6 +150,27 @@ def share_options(read_only: bool) -> dict[str, bool]:
     if read_only:
         return {"ReadOnly": True, "ShareRead": True, "CacheIo": True, "PseudoOplocks": True}
     return {}
+
+
+def vsmb_request(
+    request_type: ModifyRequestType, name: str, path: str | None = None, *, read_only: bool = False
+) -> dict[str, Any]:
+    """The ``HcsModifyComputeSystem`` request that adds (``Add``: ``path`` is the host folder,
+    shared with :func:`share_options`) or removes (``Remove``: only ``name``) the VSMB share
+    ``name`` of a running VM: a typed ``ModifySettingRequest`` on :data:`VSMB_RESOURCE` with a
+    ``VirtualSmbShare`` as ``Settings`` (SchemaReference.md; hcsshim ``internal/uvm/vsmb.go``
+    ``AddVSMB`` / ``RemoveVSMB``)."""
+    if request_type is ModifyRequestType.REMOVE:
+        share = VirtualSmbShare(Name=name)
+    elif path is None:
+        raise ValueError(f"a {request_type.value} request for VSMB share {name!r} needs its path")
+    else:
+        share = VirtualSmbShare(
+            Name=name, Path=path, Options=VirtualSmbShareOptions(**share_options(read_only))
+        )
+    return ModifySettingRequest(
+        ResourcePath=VSMB_RESOURCE, RequestType=request_type, Settings=share
+    ).to_dict()
 
 
 def _windows_style(path: str) -> bool:
@@ -520,25 +545,13 @@ def map_folder(
     _update_mappings(sandbox, lambda live: [*live, entry])
     added = False
     try:
-        system.modify(
-            {
-                "ResourcePath": VSMB_RESOURCE,
-                "RequestType": "Add",
-                "Settings": {"Name": share, "Path": real, "Options": share_options(read_only)},
-            }
-        )
+        system.modify(vsmb_request(ModifyRequestType.ADD, share, real, read_only=read_only))
         added = True
         _link_share(system, share, guest, where=where)
     except BaseException:
         if added:
             with contextlib.suppress(Exception):
-                system.modify(
-                    {
-                        "ResourcePath": VSMB_RESOURCE,
-                        "RequestType": "Remove",
-                        "Settings": {"Name": share},
-                    }
-                )
+                system.modify(vsmb_request(ModifyRequestType.REMOVE, share))
         with contextlib.suppress(Exception):
             _update_mappings(sandbox, lambda live: [e for e in live if e.get("share") != share])
         raise
@@ -578,9 +591,7 @@ def unmap_folder(sandbox: Sandbox, guest_path: str) -> None:
     )
     share = mapping.share
     try:
-        system.modify(
-            {"ResourcePath": VSMB_RESOURCE, "RequestType": "Remove", "Settings": {"Name": share}}
-        )
+        system.modify(vsmb_request(ModifyRequestType.REMOVE, share))
     except errors.NotFoundError:
         pass  # gone already
     _update_mappings(sandbox, lambda live: [e for e in live if e.get("share") != share])
@@ -605,15 +616,7 @@ def _ensure_transfer(sandbox: Sandbox, system: ComputeSystem) -> Path:
         return directory
     try:
         system.modify(
-            {
-                "ResourcePath": VSMB_RESOURCE,
-                "RequestType": "Add",
-                "Settings": {
-                    "Name": TRANSFER_SHARE,
-                    "Path": os.path.realpath(directory),
-                    "Options": share_options(False),
-                },
-            }
+            vsmb_request(ModifyRequestType.ADD, TRANSFER_SHARE, os.path.realpath(directory))
         )
     except errors.AlreadyExistsError:
         pass  # another process added it for this start

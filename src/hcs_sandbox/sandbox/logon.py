@@ -209,20 +209,11 @@ def start_logon_command(
     return thread
 
 
-def _share_settings(directory: Path) -> dict[str, object]:
-    from hcs_sandbox.sandbox.files import share_options
-
-    return {
-        "Name": LOG_SHARE,
-        "Path": os.path.realpath(directory),
-        "Options": share_options(False),
-    }
-
-
 def _add_share(sandbox: Sandbox) -> ComputeSystem | None:
     """Share ``logs/guest`` read-write as ``hcs-logs``; the system, or None on failure."""
-    from hcs_sandbox.sandbox.files import VSMB_RESOURCE
+    from hcs_sandbox.sandbox.files import vsmb_request
     from hcs_sandbox.sandbox.guest import running_system
+    from hcs_sandbox.schema.enums import ModifyRequestType
 
     directory = guest_log_dir(sandbox)
     if not directory.parent.parent.is_dir():
@@ -235,11 +226,7 @@ def _add_share(sandbox: Sandbox) -> ComputeSystem | None:
         system = running_system(sandbox, "run the logon command")
         try:
             system.modify(
-                {
-                    "ResourcePath": VSMB_RESOURCE,
-                    "RequestType": "Add",
-                    "Settings": _share_settings(directory),
-                }
+                vsmb_request(ModifyRequestType.ADD, LOG_SHARE, os.path.realpath(directory))
             )
         except errors.AlreadyExistsError:
             pass  # left from an earlier run in this VM's life
@@ -253,16 +240,11 @@ def _add_share(sandbox: Sandbox) -> ComputeSystem | None:
 
 
 def _remove_share(system: ComputeSystem) -> None:
-    from hcs_sandbox.sandbox.files import VSMB_RESOURCE
+    from hcs_sandbox.sandbox.files import vsmb_request
+    from hcs_sandbox.schema.enums import ModifyRequestType
 
     try:
-        system.modify(
-            {
-                "ResourcePath": VSMB_RESOURCE,
-                "RequestType": "Remove",
-                "Settings": {"Name": LOG_SHARE},
-            }
-        )
+        system.modify(vsmb_request(ModifyRequestType.REMOVE, LOG_SHARE))
     except Exception as exc:  # the VM may have stopped meanwhile
         _log.debug("could not remove the log share: %s", exc)
 

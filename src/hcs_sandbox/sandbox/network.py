@@ -109,7 +109,7 @@ def create_endpoint(network_id: str, document: Mapping[str, Any]) -> EndpointInf
             hcn.Endpoint.create(net, endpoint_id, dict(document)) as ep,
         ):
             try:
-                props = ep.query({"SchemaVersion": {"Major": 2, "Minor": 0}, "Flags": 0})
+                props = ep.query()
             except BaseException:
                 _delete_quietly(endpoint_id)
                 raise
@@ -126,7 +126,7 @@ def endpoint_info(endpoint_id: str) -> EndpointInfo | None:
 
     try:
         with hcn.Endpoint.open(endpoint_id) as ep:
-            props = ep.query({"SchemaVersion": {"Major": 2, "Minor": 0}, "Flags": 0})
+            props = ep.query()
     except errors.NotFoundError:
         return None
     return _info_from(endpoint_id, props)
@@ -240,7 +240,7 @@ def endpoint_policies(endpoint_id: str) -> list[dict[str, Any]] | None:
 
     try:
         with hcn.Endpoint.open(endpoint_id) as ep:
-            props = ep.query({"SchemaVersion": {"Major": 2, "Minor": 0}, "Flags": 0})
+            props = ep.query()
     except errors.NotFoundError:
         return None
     return [dict(p) for p in props.get("Policies") or () if isinstance(p, Mapping)]

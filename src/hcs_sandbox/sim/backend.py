@@ -32,8 +32,40 @@ _HCN_NO_ERROR_RECORD = {
     "HcnUnregisterServiceCallback",
 }
 
+# Synchronous functions that use an HCN or virtual-disk handle, with the position of that
+# handle among their arguments (HcnModify*.md, HcnQuery*Properties.md, HcnCreateEndpoint.md;
+# virtdisk AttachVirtualDisk / DetachVirtualDisk; HcsFormatWritableLayerVhd.md,
+# HcsGetLayerVhdMountPath.md, HcsSetupBaseOSLayer.md).  The call counts as in flight on that
+# handle from entry (before its latency) to return; closing the handle meanwhile is a
+# violation (Simulator.begin_use / _closing).
+HANDLE_ARGS = {
+    "HcnModifyNetwork": 0,
+    "HcnQueryNetworkProperties": 0,
+    "HcnCreateEndpoint": 0,
+    "HcnModifyEndpoint": 0,
+    "HcnQueryEndpointProperties": 0,
+    "AttachVirtualDisk": 0,
+    "DetachVirtualDisk": 0,
+    "HcsFormatWritableLayerVhd": 0,
+    "HcsGetLayerVhdMountPath": 0,
+    "HcsSetupBaseOSLayer": 1,
+}
+
 
 def _dispatch(dll: str, name: str, restype: Any, args: tuple[Any, ...]) -> Any:
+    position = HANDLE_ARGS.get(name)
+    if position is None:
+        return _dispatch_call(dll, name, restype, args)
+    sim = sim_package.current_simulator() or sim_package.get_simulator()
+    handle = args[position]
+    sim.begin_use(handle, name)
+    try:
+        return _dispatch_call(dll, name, restype, args)
+    finally:
+        sim.end_use(handle, name)
+
+
+def _dispatch_call(dll: str, name: str, restype: Any, args: tuple[Any, ...]) -> Any:
     from hcs_sandbox.sim.core import _Failure  # imported by the first call (sys.modules after)
 
     sim = sim_package.current_simulator() or sim_package.get_simulator()

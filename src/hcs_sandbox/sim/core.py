@@ -332,6 +332,9 @@ class Simulator:
         self._calls: dict[str, int] = {}
         self._latency: dict[str, float] = {}
         self._hidden: set[tuple[str, str]] = set()
+        # Calls in flight on each HCN / virtual-disk handle (backend._dispatch marks them,
+        # see HANDLE_ARGS): closing a handle while one runs is a violation.
+        self._busy: dict[int, list[str]] = {}
         self._hang_release = threading.Event()
         self._processes: dict[tuple[str, int], GuestProcess] = {}
         # Indexes, so no call scans every handle or process: open system handles by runtime
@@ -440,6 +443,7 @@ class Simulator:
             self._calls.clear()
             self._latency.clear()
             self._hidden.clear()
+            self._busy.clear()
             self._processes.clear()
             self._by_runtime.clear()
             self._runtime_procs.clear()
@@ -476,6 +480,40 @@ class Simulator:
     def violation(self, text: str) -> None:
         with self._lock:
             self._violations.append(text)
+
+    # ---- calls in flight on a handle ---------------------------------------------------------
+
+    def begin_use(self, handle: int | None, function: str) -> None:
+        """``function`` starts using ``handle`` (until :meth:`end_use`)."""
+        if handle:
+            with self._lock:
+                self._busy.setdefault(handle, []).append(function)
+
+    def end_use(self, handle: int | None, function: str) -> None:
+        if handle:
+            with self._lock:
+                users = self._busy.get(handle)
+                if users is not None and function in users:  # reset() may have forgotten it
+                    users.remove(function)
+                    if not users:
+                        del self._busy[handle]
+
+    def in_flight(self) -> dict[int, list[str]]:
+        """The calls running on each HCN / virtual-disk handle: ``{handle: [function, ...]}``."""
+        with self._lock:
+            return {handle: list(users) for handle, users in self._busy.items()}
+
+    def _closing(self, function: str, handle: int) -> None:
+        """A close of ``handle``: a violation while a call that uses it is in flight (on
+        Windows that call would go on with a freed handle: hcsshim
+        ``internal/computecore/computecore.go`` documents the access violations)."""
+        with self._lock:
+            users = list(self._busy.get(handle, ()))
+        if users:
+            self.violation(
+                f"{function}(0x{handle:X}): use after close: closed while "
+                f"{', '.join(users)} was still using it"
+            )
 
     @staticmethod
     def _kind(obj: object) -> str:
@@ -2252,6 +2290,7 @@ class Simulator:
             obj = self._handles.get(handle)
             if isinstance(obj, VhdHandle):
                 del self._handles[handle]
+                self._closing("CloseHandle", handle)
                 return 1
             if handle in self._fds:
                 self._close_tracked_fd(handle)
@@ -2722,6 +2761,7 @@ class Simulator:
 
     def HcnCloseNetwork(self, network: int | None) -> int:
         handle = self._hcn_handle(network, "network")
+        self._closing("HcnCloseNetwork", handle.handle)
         with self._lock:
             self._handles.pop(handle.handle, None)
         return H.S_OK
@@ -2935,6 +2975,7 @@ class Simulator:
 
     def HcnCloseEndpoint(self, endpoint: int | None) -> int:
         handle = self._hcn_handle(endpoint, "endpoint")
+        self._closing("HcnCloseEndpoint", handle.handle)
         with self._lock:
             self._handles.pop(handle.handle, None)
         return H.S_OK
