@@ -8,11 +8,13 @@ the planner's endpoint document.  While the sandbox exists, :func:`publish` and
 
 * A ``PortMapping`` policy is ``{"Type": "PortMapping", "Settings": {"Protocol": 6|17,
   "InternalPort": guest, "ExternalPort": host}}`` (HNS_Schema.md#PortMappingPolicySetting,
-  protocol numbers as hcsshim ``hcn/hcnpolicy.go`` sends them) — built with the same schema
-  model the planner uses, so create-time and run-time policies are identical.
+  protocol numbers as hcsshim ``hcn/hcnpolicy.go`` sends them) — built by the planner's own
+  builder (:func:`hcs_sandbox.sandbox.planner.port_mapping_policy`), so create-time and
+  run-time policies are identical.
 * ``internet-only`` sandboxes also get the planner's inbound ACL rule for the guest port
-  (``hcs-sandbox-allow-in-<proto>-<port>``, HNS_Schema.md#AclPolicySetting), removed again
-  when no published port needs it any more.
+  (``hcs-sandbox-allow-in-<proto>-<port>``, HNS_Schema.md#AclPolicySetting;
+  :func:`hcs_sandbox.sandbox.planner.inbound_port_acl`), removed again when no published
+  port needs it any more.
 * Runtime ports are recorded in the store record (``extra.ports``) *before* HCN is asked
   (write-ahead, like runtime mapped folders), and crossed off again if HCN refuses.  They
   live as long as the endpoint: until the sandbox is removed.
@@ -54,40 +56,20 @@ class PublishedPort:
         return dataclasses.asdict(self)
 
 
-def _protocol_number(protocol: str) -> int:
-    from hcs_sandbox.schema.network import PROTOCOL_TCP, PROTOCOL_UDP
-
-    return PROTOCOL_TCP if protocol == "tcp" else PROTOCOL_UDP
-
-
 def port_policy(port: PublishedPort) -> dict[str, Any]:
-    """The ``PortMapping`` endpoint policy (same builder as the planner)."""
-    from hcs_sandbox.schema.network import EndpointPolicy
+    """The ``PortMapping`` endpoint policy: the planner's builder
+    (:func:`hcs_sandbox.sandbox.planner.port_mapping_policy`), as a dict."""
+    from hcs_sandbox.sandbox.planner import port_mapping_policy
 
-    return EndpointPolicy.port_mapping(
-        internal_port=port.guest_port,
-        external_port=port.host_port,
-        protocol=_protocol_number(port.protocol),
-    ).to_dict()
+    return port_mapping_policy(port.host_port, port.guest_port, port.protocol).to_dict()
 
 
 def acl_policy(port: PublishedPort) -> dict[str, Any]:
     """The inbound ACL rule an internet-only sandbox needs for a published guest port: the
-    planner's rule (``planner._internet_only_acls``), same Id, priority and type."""
-    from hcs_sandbox.schema.enums import AclAction, AclDirection, AclRuleType
-    from hcs_sandbox.schema.network import AclPolicySetting, EndpointPolicy
+    planner's rule (:func:`hcs_sandbox.sandbox.planner.inbound_port_acl`), as a dict."""
+    from hcs_sandbox.sandbox.planner import inbound_port_acl
 
-    return EndpointPolicy.acl(
-        AclPolicySetting(
-            Id=f"hcs-sandbox-allow-in-{port.protocol}-{port.guest_port}",
-            Action=AclAction.ALLOW,
-            Direction=AclDirection.IN,
-            Protocols=str(_protocol_number(port.protocol)),
-            LocalPorts=str(port.guest_port),
-            Priority=150,
-            RuleType=AclRuleType.SWITCH,
-        )
-    ).to_dict()
+    return inbound_port_acl(port.guest_port, port.protocol).to_dict()
 
 
 def _runtime_entries(record_extra: Mapping[str, Any]) -> list[dict[str, Any]]:
