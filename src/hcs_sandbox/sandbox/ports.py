@@ -340,11 +340,7 @@ def _reapply_error(sandbox: Sandbox, port: PublishedPort, exc: errors.HcsError) 
         owner = _holder(sandbox, port)
         # The holder may have it from its spec (it cannot be unpublished there): say
         # where it is, not which command frees it.
-        free = (
-            f"free it in sandbox '{owner}' (see 'hcs-sandbox port {owner}')"
-            if owner
-            else "free it on the host"
-        )
+        free = f"free it in sandbox '{owner}'" if owner else "free it on the host"
         return network.port_conflict(
             exc,
             f"{port.host_port}/{port.protocol}",
