@@ -191,9 +191,15 @@ PORT_ALREADY_EXISTS = "HCN_E_PORT_ALREADY_EXISTS"
 
 
 def port_conflict(
-    exc: errors.HcsError, port: str | None, doing: str, *, owner: str | None = None
+    exc: errors.HcsError,
+    port: str | None,
+    doing: str,
+    *,
+    owner: str | None = None,
+    remedy: str | None = None,
 ) -> errors.HcnAlreadyExistsError:
-    """One clear error for ``HCN_E_PORT_ALREADY_EXISTS`` (``port`` like ``"8080/tcp"``)."""
+    """One clear error for ``HCN_E_PORT_ALREADY_EXISTS`` (``port`` like ``"8080/tcp"``);
+    ``remedy`` replaces the default one ("publish a different host port")."""
     which = f"host port {port}" if port else "a host port of this sandbox"
     by = f"sandbox '{owner}'" if owner else "another sandbox or program"
     return errors.HcnAlreadyExistsError(
@@ -202,7 +208,8 @@ def port_conflict(
         hresult=exc.hresult,
         function=exc.function,
         result_error=exc.result_error,
-        remedy="publish a different host port (e.g. -p 8081:80)"
+        remedy=remedy
+        or "publish a different host port (e.g. -p 8081:80)"
         + (f", or unpublish it from '{owner}' first" if owner else ""),
     )
 

@@ -137,9 +137,11 @@ __all__ = [
     "ScratchPlan",
     "SessionOptions",
     "Variant",
+    "inbound_port_acl",
     "normalise_mac",
     "plan",
     "plan_documents",
+    "port_mapping_policy",
 ]
 
 Variant = Literal["documented", "wsb-compat"]
@@ -1457,12 +1459,7 @@ class _Planner:
             SchemaVersion=Version.of(HCN_DEFAULT_SCHEMA),
         )
         policies: list[EndpointPolicy] = [
-            EndpointPolicy.port_mapping(
-                internal_port=p.guest_port,
-                external_port=p.host_port,
-                protocol=PROTOCOL_TCP if p.protocol == "tcp" else PROTOCOL_UDP,
-            )
-            for p in spec.ports
+            port_mapping_policy(p.host_port, p.guest_port, p.protocol) for p in spec.ports
         ]
         if spec.network == "internet-only":
             policies.extend(self._internet_only_acls())
@@ -1514,12 +1511,13 @@ class _Planner:
         """HCN ACL rules (HNS_Schema.md#AclPolicySetting; lower Priority wins — UNCONFIRMED).
 
         1. allow DNS (UDP/TCP 53) and DHCP (UDP 67) to the gateway / broadcast;
-        2. allow inbound to each published guest port;
+        2. allow inbound to each published guest port (:func:`inbound_port_acl`, which
+           :mod:`hcs_sandbox.sandbox.ports` uses for runtime ports too);
         3. block outbound to private, link-local and shared address space;
         4. allow all other outbound traffic.
         """
         gateway = self.facts.nat_gateway
-        rules: list[AclPolicySetting] = [
+        allow_dns_dhcp: list[AclPolicySetting] = [
             AclPolicySetting(
                 Id="hcs-sandbox-allow-dns-dhcp-udp",
                 Action=AclAction.ALLOW,
@@ -1541,19 +1539,7 @@ class _Planner:
                 RuleType=AclRuleType.SWITCH,
             ),
         ]
-        for port in self.spec.ports:
-            rules.append(
-                AclPolicySetting(
-                    Id=f"hcs-sandbox-allow-in-{port.protocol}-{port.guest_port}",
-                    Action=AclAction.ALLOW,
-                    Direction=AclDirection.IN,
-                    Protocols=str(PROTOCOL_TCP if port.protocol == "tcp" else PROTOCOL_UDP),
-                    LocalPorts=str(port.guest_port),
-                    Priority=150,
-                    RuleType=AclRuleType.SWITCH,
-                )
-            )
-        rules += [
+        block_then_allow_out: list[AclPolicySetting] = [
             AclPolicySetting(
                 Id="hcs-sandbox-block-private",
                 Action=AclAction.BLOCK,
@@ -1570,7 +1556,61 @@ class _Planner:
                 RuleType=AclRuleType.SWITCH,
             ),
         ]
-        return [EndpointPolicy.acl(rule) for rule in rules]
+        return [
+            *(EndpointPolicy.acl(rule) for rule in allow_dns_dhcp),
+            *(inbound_port_acl(port.guest_port, port.protocol) for port in self.spec.ports),
+            *(EndpointPolicy.acl(rule) for rule in block_then_allow_out),
+        ]
+
+
+# --------------------------------------------------------------------------------------
+# Published-port policies: ONE builder for the planner's endpoint document (spec ports, at
+# create) and for hcs_sandbox.sandbox.ports (runtime ports, HcnModifyEndpoint), so the two
+# cannot drift apart.
+# --------------------------------------------------------------------------------------
+
+#: ``PortMapping`` ``Protocol`` / ACL ``Protocols``: IANA protocol numbers, as hcsshim sends
+#: them (``hcn/hcnpolicy.go``; HNS_Schema.md#PortMappingPolicySetting).
+_PROTOCOL_NUMBERS: dict[str, int] = {"tcp": PROTOCOL_TCP, "udp": PROTOCOL_UDP}
+#: The inbound allow rule of a published guest port sits between the DNS/DHCP allows (100)
+#: and the private-range block (200): see :meth:`_Planner._internet_only_acls`.
+_INBOUND_PORT_PRIORITY = 150
+
+
+def _protocol_number(protocol: str) -> int:
+    try:
+        return _PROTOCOL_NUMBERS[protocol]
+    except KeyError:
+        raise _fail("protocol", protocol, f"protocol {protocol!r} is not tcp or udp") from None
+
+
+def port_mapping_policy(host_port: int, guest_port: int, protocol: str) -> EndpointPolicy:
+    """The ``PortMapping`` endpoint policy forwarding ``host_port`` to ``guest_port``
+    (``protocol`` ``"tcp"`` or ``"udp"``): ``{"Type": "PortMapping", "Settings":
+    {"Protocol": 6|17, "InternalPort": guest, "ExternalPort": host}}``
+    (HNS_Schema.md#PortMappingPolicySetting)."""
+    return EndpointPolicy.port_mapping(
+        internal_port=guest_port,
+        external_port=host_port,
+        protocol=_protocol_number(protocol),
+    )
+
+
+def inbound_port_acl(guest_port: int, protocol: str) -> EndpointPolicy:
+    """The ACL rule an ``internet-only`` endpoint needs so a published ``guest_port`` can be
+    reached: ``hcs-sandbox-allow-in-<protocol>-<guest_port>``, allow in, Priority 150,
+    ``RuleType`` Switch (HNS_Schema.md#AclPolicySetting)."""
+    return EndpointPolicy.acl(
+        AclPolicySetting(
+            Id=f"hcs-sandbox-allow-in-{protocol}-{guest_port}",
+            Action=AclAction.ALLOW,
+            Direction=AclDirection.IN,
+            Protocols=str(_protocol_number(protocol)),
+            LocalPorts=str(guest_port),
+            Priority=_INBOUND_PORT_PRIORITY,
+            RuleType=AclRuleType.SWITCH,
+        )
+    )
 
 
 def _share_options(folder: MappedFolder) -> VirtualSmbShareOptions:

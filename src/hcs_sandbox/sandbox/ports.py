@@ -8,14 +8,20 @@ the planner's endpoint document.  While the sandbox exists, :func:`publish` and
 
 * A ``PortMapping`` policy is ``{"Type": "PortMapping", "Settings": {"Protocol": 6|17,
   "InternalPort": guest, "ExternalPort": host}}`` (HNS_Schema.md#PortMappingPolicySetting,
-  protocol numbers as hcsshim ``hcn/hcnpolicy.go`` sends them) — built with the same schema
-  model the planner uses, so create-time and run-time policies are identical.
+  protocol numbers as hcsshim ``hcn/hcnpolicy.go`` sends them) — built by the planner's own
+  builder (:func:`hcs_sandbox.sandbox.planner.port_mapping_policy`), so create-time and
+  run-time policies are identical.
 * ``internet-only`` sandboxes also get the planner's inbound ACL rule for the guest port
-  (``hcs-sandbox-allow-in-<proto>-<port>``, HNS_Schema.md#AclPolicySetting), removed again
-  when no published port needs it any more.
+  (``hcs-sandbox-allow-in-<proto>-<port>``, HNS_Schema.md#AclPolicySetting;
+  :func:`hcs_sandbox.sandbox.planner.inbound_port_acl`), removed again when no published
+  port needs it any more.
 * Runtime ports are recorded in the store record (``extra.ports``) *before* HCN is asked
   (write-ahead, like runtime mapped folders), and crossed off again if HCN refuses.  They
-  live as long as the endpoint: until the sandbox is removed.
+  last until they are unpublished or the sandbox is removed: a stopped persistent sandbox
+  keeps them, and when its endpoint has to be re-created at start (HNS lost it) they are
+  put back on the new endpoint (:func:`reapply`).  If HCN refuses one there, the start
+  fails with one clear error and the sandbox stays stopped with its ports recorded; the
+  port can be unpublished while stopped (docs/networking.md#published-ports says why).
 * ``HCN_E_PORT_ALREADY_EXISTS`` (0x803B0013, HCNHResult.md: the host port is taken by any
   endpoint on the host) becomes one clear error naming the sandbox that holds the port when
   it is one of ours.
@@ -34,7 +40,15 @@ from hcs_sandbox.sandbox.store import LIVE_STATES
 if TYPE_CHECKING:
     from hcs_sandbox.sandbox.sandbox import Sandbox
 
-__all__ = ["PublishedPort", "acl_policy", "port_policy", "ports", "publish", "unpublish"]
+__all__ = [
+    "PublishedPort",
+    "acl_policy",
+    "port_policy",
+    "ports",
+    "publish",
+    "reapply",
+    "unpublish",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,40 +68,28 @@ class PublishedPort:
         return dataclasses.asdict(self)
 
 
-def _protocol_number(protocol: str) -> int:
-    from hcs_sandbox.schema.network import PROTOCOL_TCP, PROTOCOL_UDP
-
-    return PROTOCOL_TCP if protocol == "tcp" else PROTOCOL_UDP
-
-
 def port_policy(port: PublishedPort) -> dict[str, Any]:
-    """The ``PortMapping`` endpoint policy (same builder as the planner)."""
-    from hcs_sandbox.schema.network import EndpointPolicy
+    """The ``PortMapping`` endpoint policy: the planner's builder
+    (:func:`hcs_sandbox.sandbox.planner.port_mapping_policy`), as a dict."""
+    from hcs_sandbox.sandbox.planner import port_mapping_policy
 
-    return EndpointPolicy.port_mapping(
-        internal_port=port.guest_port,
-        external_port=port.host_port,
-        protocol=_protocol_number(port.protocol),
-    ).to_dict()
+    return port_mapping_policy(port.host_port, port.guest_port, port.protocol).to_dict()
 
 
 def acl_policy(port: PublishedPort) -> dict[str, Any]:
     """The inbound ACL rule an internet-only sandbox needs for a published guest port: the
-    planner's rule (``planner._internet_only_acls``), same Id, priority and type."""
-    from hcs_sandbox.schema.enums import AclAction, AclDirection, AclRuleType
-    from hcs_sandbox.schema.network import AclPolicySetting, EndpointPolicy
+    planner's rule (:func:`hcs_sandbox.sandbox.planner.inbound_port_acl`), as a dict."""
+    from hcs_sandbox.sandbox.planner import inbound_port_acl
 
-    return EndpointPolicy.acl(
-        AclPolicySetting(
-            Id=f"hcs-sandbox-allow-in-{port.protocol}-{port.guest_port}",
-            Action=AclAction.ALLOW,
-            Direction=AclDirection.IN,
-            Protocols=str(_protocol_number(port.protocol)),
-            LocalPorts=str(port.guest_port),
-            Priority=150,
-            RuleType=AclRuleType.SWITCH,
-        )
-    ).to_dict()
+    return inbound_port_acl(port.guest_port, port.protocol).to_dict()
+
+
+def _needs_acl(sandbox: Sandbox, port: PublishedPort, others: list[PublishedPort]) -> bool:
+    """Whether ``port`` brings its own inbound ACL rule: internet-only, and no port among
+    ``others`` (the other published ports) opens the same guest port already."""
+    return sandbox.spec.network == "internet-only" and not any(
+        p.guest_port == port.guest_port and p.protocol == port.protocol for p in others
+    )
 
 
 def _runtime_entries(record_extra: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -115,7 +117,10 @@ def _check(host_port: int, guest_port: int, protocol: str) -> PublishedPort:
     return PublishedPort(checked.host_port, checked.guest_port, checked.protocol, True)
 
 
-def _endpoint_of(sandbox: Sandbox, doing: str) -> str:
+def _endpoint_of(sandbox: Sandbox, doing: str, *, stopped_ok: bool = False) -> str | None:
+    """The endpoint whose policies ``doing`` changes.  ``stopped_ok`` (unpublish): a
+    stopped sandbox will do too, and its endpoint may be gone (None: only the record
+    changes)."""
     network = sandbox.spec.network
     if network == "none":
         raise errors.SpecError(
@@ -125,14 +130,20 @@ def _endpoint_of(sandbox: Sandbox, doing: str) -> str:
             remedy="create the sandbox with --network nat (or internet-only) to publish ports",
         )
     state = sandbox.state
-    if state not in LIVE_STATES:  # in LIVE_STATES the endpoint exists and may be changed
+    stopped = stopped_ok and state == "stopped"
+    if state not in LIVE_STATES and not stopped:
+        # In LIVE_STATES the endpoint exists and may be changed; a stopped sandbox's
+        # endpoint may be gone, so nothing can be added to it (unpublish still works).
         raise errors.SandboxStateError(
             f"cannot {doing} for sandbox '{sandbox.name}': it is {state}",
             state=state,
-            remedy="ports can be changed while the sandbox is created, running or paused",
+            remedy="ports can be changed while the sandbox is created, running or paused"
+            + (" (and unpublished while it is stopped)" if stopped_ok else ""),
         )
     endpoint_ids = sandbox.record.endpoint_ids
     if not endpoint_ids:
+        if stopped:
+            return None
         raise errors.SandboxStateError(
             f"cannot {doing} for sandbox '{sandbox.name}': it has no network endpoint",
             state=state,
@@ -199,6 +210,7 @@ def publish(
     port = _check(host_port, guest_port, protocol)
     doing = f"publish port {port}"
     endpoint_id = _endpoint_of(sandbox, doing)
+    assert endpoint_id is not None  # only stopped_ok gives None
     for existing in ports(sandbox):
         if existing.host_port == port.host_port and existing.protocol == port.protocol:
             raise errors.SpecError(
@@ -210,9 +222,7 @@ def publish(
                 remedy="unpublish it first, or choose another host port",
             )
     policies = [port_policy(port)]
-    if sandbox.spec.network == "internet-only" and not any(
-        p.guest_port == port.guest_port and p.protocol == port.protocol for p in ports(sandbox)
-    ):
+    if _needs_acl(sandbox, port, ports(sandbox)):
         policies.append(acl_policy(port))
     entry = {
         "host_port": port.host_port,
@@ -244,7 +254,9 @@ def publish(
 
 
 def unpublish(sandbox: Sandbox, host_port: int, protocol: str = "tcp") -> None:
-    """:meth:`Sandbox.unpublish`: remove a port added with :func:`publish`."""
+    """:meth:`Sandbox.unpublish`: remove a port added with :func:`publish` (also while the
+    sandbox is stopped: its policy comes off the endpoint when the endpoint is still there,
+    and the port is crossed off the record, so a later start does not put it back)."""
     from hcs_sandbox.sandbox import network
 
     doing = f"unpublish port {host_port}/{protocol}"
@@ -265,16 +277,82 @@ def unpublish(sandbox: Sandbox, host_port: int, protocol: str = "tcp") -> None:
             value=host_port,
             remedy="only ports published with 'publish' while it exists can be unpublished",
         )
-    endpoint_id = _endpoint_of(sandbox, doing)
-    policies = [port_policy(port)]
-    others = [p for p in ports(sandbox) if p != port]
-    if sandbox.spec.network == "internet-only" and not any(
-        p.guest_port == port.guest_port and p.protocol == port.protocol for p in others
-    ):
-        policies.append(acl_policy(port))
-    try:
-        network.modify_endpoint_policies(endpoint_id, "Remove", policies)
-    except errors.NotFoundError:
-        pass  # the endpoint (and its policies) are gone already
+    endpoint_id = _endpoint_of(sandbox, doing, stopped_ok=True)
+    if endpoint_id is not None:
+        policies = [port_policy(port)]
+        if _needs_acl(sandbox, port, [p for p in ports(sandbox) if p != port]):
+            policies.append(acl_policy(port))
+        try:
+            network.modify_endpoint_policies(endpoint_id, "Remove", policies)
+        except errors.NotFoundError:
+            pass  # the endpoint (and its policies) are gone already
     _update(sandbox, lambda live: [e for e in live if not _same(e, port)])
     sandbox._log_line(f"unpublished host port {port.host_port}/{port.protocol}")
+
+
+def reapply(
+    sandbox: Sandbox, endpoint_id: str, *, progress: Callable[[str], None] | None = None
+) -> list[PublishedPort]:
+    """Put the runtime ports (the record's ``extra.ports``) back on the sandbox's endpoint
+    after start re-created it (``Sandbox._provision``: HNS lost the endpoint of a stopped
+    persistent sandbox; the planner's document carries only the spec's ports).  Each port
+    gets its ``PortMapping`` policy and, internet-only, its inbound ACL rule when no port
+    before it opens that guest port -- what :func:`publish` added, in the same order, one
+    ``HcnModifyEndpoint`` per port (so an error names its port).  Returns the ports put
+    back.
+
+    If HCN refuses one, the start must not go on with ports the record lists but HCN does
+    not forward: the error is raised (told again for the start, naming the port and, for
+    ``HCN_E_PORT_ALREADY_EXISTS``, the sandbox holding it) and the caller's undo deletes
+    the endpoint; the record keeps the port, which ``unpublish`` can take off while the
+    sandbox is stopped.  ``progress`` is told before the first port.
+    """
+    from hcs_sandbox.sandbox import network
+
+    runtime = [p for p in ports(sandbox) if p.runtime]
+    if not runtime:
+        return []
+    if progress is not None:
+        progress("re-applying the ports published with 'publish' on the new endpoint")
+    done: list[PublishedPort] = [p for p in ports(sandbox) if not p.runtime]
+    for port in runtime:
+        policies = [port_policy(port)]
+        if _needs_acl(sandbox, port, done):
+            policies.append(acl_policy(port))
+        try:
+            network.modify_endpoint_policies(endpoint_id, "Add", policies)
+        except errors.HcsError as exc:
+            sandbox._log_line(f"could not re-apply published port {port}: {exc}")
+            raise _reapply_error(sandbox, port, exc) from exc
+        done.append(port)
+    put_back = ", ".join(str(p) for p in runtime)
+    sandbox._log_line(f"re-created the network endpoint; re-applied published ports {put_back}")
+    return runtime
+
+
+def _reapply_error(sandbox: Sandbox, port: PublishedPort, exc: errors.HcsError) -> errors.HcsError:
+    """:func:`reapply`'s one error for ``port``: what failed, why, what to do."""
+    from hcs_sandbox.sandbox import network
+
+    doing = f"cannot start sandbox '{sandbox.name}'"
+    cross_off = f"'hcs-sandbox port {sandbox.name} --unpublish {port.host_port}/{port.protocol}'"
+    if exc.name == network.PORT_ALREADY_EXISTS:
+        owner = _holder(sandbox, port)
+        # The holder may have it from its spec (it cannot be unpublished there): say
+        # where it is, not which command frees it.
+        free = f"free it in sandbox '{owner}'" if owner else "free it on the host"
+        return network.port_conflict(
+            exc,
+            f"{port.host_port}/{port.protocol}",
+            f"{doing}: its published port {port} could not be put back on its re-created "
+            "network endpoint",
+            owner=owner,
+            remedy=f"{free}, or take it off this sandbox with {cross_off}; then start it "
+            "again (it was left stopped)",
+        )
+    return exc.restated(
+        f"{doing}: its published port {port} could not be put back on its re-created network "
+        f"endpoint: {exc.message}",
+        remedy=f"start it again (it was left stopped); if this keeps failing, check the host "
+        f"network service ('hcs-sandbox doctor'), or take the port off with {cross_off}",
+    )

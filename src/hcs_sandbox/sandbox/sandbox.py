@@ -428,6 +428,14 @@ class Sandbox:
                     lambda: _delete_recorded_endpoint(store, rid, endpoint_id),
                 )
                 info = network.create_endpoint(network_id, bp.endpoint_document)
+                if not fresh:
+                    # HNS lost the stopped sandbox's endpoint (host reboot, HNS restart,
+                    # deleted): the planner's document has only the spec's ports, so the
+                    # ports added with publish() go back on (a refusal fails the start;
+                    # the undo above deletes the new endpoint again).
+                    from hcs_sandbox.sandbox import ports
+
+                    ports.reapply(self, endpoint_id, progress=lambda text: _notify(progress, text))
             self._record = store.update(rid, merge_extra={"ip": info.ip, "mac": info.mac})
             # The endpoint was created without a MAC: HNS picked a free one from the
             # network's MacPool.  The adapter must carry that MAC (hcsshim addNIC:
@@ -1308,7 +1316,7 @@ class Sandbox:
         return ports.publish(self, host_port, guest_port, protocol)
 
     def unpublish(self, host_port: int, protocol: str = "tcp") -> None:
-        """Remove a port added with :meth:`publish`."""
+        """Remove a port added with :meth:`publish` (also while the sandbox is stopped)."""
         from hcs_sandbox.sandbox import ports
 
         ports.unpublish(self, host_port, protocol)
