@@ -41,6 +41,7 @@ __all__ = [
     "NameInUseError",
     "NotFoundError",
     "OperationTimeoutError",
+    "OtherHostSandboxError",
     "ProcessAlreadyStoppedError",
     "SandboxNotFoundError",
     "SandboxStateError",
@@ -132,6 +133,11 @@ class SandboxNotFoundError(HcsSandboxError):
     """No sandbox has that name or id."""
 
     exit_code = 2
+
+
+class OtherHostSandboxError(SandboxNotFoundError):
+    """The sandbox's record was made through another HCS host (Windows, or another
+    simulator directory): its compute system cannot be seen from here, so it is left alone."""
 
 
 class StoreError(HcsSandboxError):

@@ -56,6 +56,11 @@ def describe(report: PruneReport, *, dry_run: bool) -> list[str]:
     return lines
 
 
+def left_alone(report: PruneReport) -> list[str]:
+    """Lines for the records prune leaves alone: made through another HCS host."""
+    return [f"left alone (made through another HCS host): {item}" for item in report.other_host]
+
+
 def handle(args: argparse.Namespace) -> int:
     import sys
 
@@ -66,9 +71,10 @@ def handle(args: argparse.Namespace) -> int:
     simulated = is_simulated()
     dry_run = bool(args.dry_run)
     if not dry_run and not args.force and sys.stdin.isatty() and not args.json:
-        lines = describe(maintenance.prune(dry_run=True), dry_run=True)
+        preview = maintenance.prune(dry_run=True)
+        lines = describe(preview, dry_run=True)
         if not lines:
-            print("nothing to prune")
+            print("\n".join([*left_alone(preview), "nothing to prune"]))
             notice_if_simulated(simulated)
             return 0
         print("\n".join(lines))
@@ -85,7 +91,7 @@ def handle(args: argparse.Namespace) -> int:
         print_json(with_simulated(report.to_dict(), simulated))
     else:
         lines = describe(report, dry_run=dry_run)
-        for line in lines:
+        for line in [*lines, *left_alone(report)]:
             print(line)
         if not lines:
             print("nothing to prune")

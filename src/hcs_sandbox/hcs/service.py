@@ -21,6 +21,7 @@ __all__ = [
     "create_empty_runtime_state_file",
     "grant_vm_access",
     "grant_vm_group_access",
+    "host_identity",
     "revoke_vm_access",
     "revoke_vm_group_access",
     "service_properties",
@@ -28,6 +29,18 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike[str]
+
+
+def host_identity() -> str:
+    """Which HCS host this process talks to: ``"windows"``, or ``"simulator:<directory>"``
+    for the simulator (each simulator directory is a host of its own).  Raises
+    :class:`~hcs_sandbox.errors.HcsUnavailableError` when no backend can be chosen."""
+    from hcs_sandbox.native.loader import NativeUnavailable, get_backend
+
+    try:
+        return get_backend().identity
+    except NativeUnavailable as exc:
+        raise errors.HcsUnavailableError(exc.message, remedy=exc.remedy) from exc
 
 
 def service_properties(query: str | Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -87,6 +87,12 @@ class Backend(Protocol):
         """True when calls go to the simulator rather than to Windows."""
         ...
 
+    @property
+    def identity(self) -> str:
+        """Which HCS host this is: ``"windows"``, or ``"simulator:<its state directory>"``
+        (records made through one host are not judged by another: see the sandbox layer)."""
+        ...
+
     def resolve(self, dll: str, symbol: str) -> int:
         """The address of ``symbol`` in ``dll``; raises :class:`NativeUnavailable`."""
         ...
@@ -97,6 +103,7 @@ class WindowsBackend:
 
     name = "windows"
     simulated = False
+    identity = "windows"
 
     def __init__(self) -> None:
         self._dlls: dict[str, ctypes.CDLL] = {}

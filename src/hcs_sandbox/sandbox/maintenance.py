@@ -19,7 +19,9 @@ Three sources can disagree after a crash, a reboot or a killed process:
 5. sandbox folders without a record.
 
 Persistent sandboxes whose system is gone are only marked ``stopped`` (their disk is
-kept). Records being made by a live process are left alone.
+kept). Records being made by a live process are left alone, and so are records made
+through another HCS host (Windows, or another simulator directory: ``other_host``), whose
+systems this process cannot see.
 
 Snapshots are taken HCS/disk first, records second: a resource that exists when HCS/disk
 is read had its record reserved before (records are always written ahead), so a sandbox
@@ -58,6 +60,7 @@ class ReconcileReport:
     gone_persistent: list[str] = dataclasses.field(default_factory=list)
     half_made: list[str] = dataclasses.field(default_factory=list)
     in_progress: list[str] = dataclasses.field(default_factory=list)
+    other_host: list[str] = dataclasses.field(default_factory=list)
     orphan_endpoints: list[str] = dataclasses.field(default_factory=list)
     orphan_files: list[str] = dataclasses.field(default_factory=list)
     # internal: the records behind gone_*/half_made (not in to_dict)
@@ -85,6 +88,7 @@ class ReconcileReport:
             "gone_persistent": list(self.gone_persistent),
             "half_made": list(self.half_made),
             "in_progress": list(self.in_progress),
+            "other_host": list(self.other_host),
             "orphan_endpoints": list(self.orphan_endpoints),
             "orphan_files": list(self.orphan_files),
             "clean": self.clean,
@@ -102,6 +106,8 @@ class PruneReport:
     endpoints: list[str] = dataclasses.field(default_factory=list)
     files: list[str] = dataclasses.field(default_factory=list)
     failures: list[str] = dataclasses.field(default_factory=list)
+    #: Records made through another HCS host: left alone (not counted).
+    other_host: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def count(self) -> int:
@@ -116,6 +122,7 @@ class PruneReport:
             "endpoints": list(self.endpoints),
             "files": list(self.files),
             "failures": list(self.failures),
+            "other_host": list(self.other_host),
         }
 
 
@@ -136,7 +143,7 @@ def _sandbox_folders(state: Path) -> list[Path]:
 def _scan(state: Path, store: Store) -> ReconcileReport:
     from hcs_sandbox.sandbox import network
     from hcs_sandbox.sandbox.owned import owned_systems
-    from hcs_sandbox.sandbox.sandbox import _owner_alive
+    from hcs_sandbox.sandbox.sandbox import _owner_alive, other_host
 
     # HCS and the disk first, then the records (see the module docstring).
     systems = owned_systems()
@@ -158,6 +165,9 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
             report.orphan_systems.append(system_id)
 
     for record in records:
+        if other_host(record) is not None:
+            report.other_host.append(_label(record))
+            continue  # its systems, endpoints and files still count as known (above)
         has_system = record.system_id.lower() in systems
         if record.state in _HALF_MADE:
             if _owner_alive(record) and record.state != "error":
@@ -213,6 +223,7 @@ def prune(state_dir: str | os.PathLike[str] | None = None, *, dry_run: bool = Fa
     result = PruneReport(dry_run=dry_run)
     with open_store(state) as store:
         found = _scan(state, store)
+        result.other_host = list(found.other_host)
         if dry_run:
             result.systems = list(found.orphan_systems)
             result.records = found.half_made + found.gone_ephemeral

@@ -167,6 +167,43 @@ def _store(state: Path) -> Store:
     return open_store(state)
 
 
+#: The record's ``extra`` key naming the HCS host it was made through
+#: (:func:`hcs_sandbox.hcs.service.host_identity`: ``windows`` or ``simulator:<dir>``).
+HOST_KEY = "hcs_host"
+
+
+def other_host(record: Record) -> str | None:
+    """The other HCS host ``record`` was made through, or None when it is this process's
+    (or the record predates the tag, or no HCS is available here).  Such a record's compute
+    system cannot be seen from here: it is not listed, not managed and not pruned, so a
+    process using the simulator never takes a Windows sandbox (or another simulator
+    directory's) for gone."""
+    tag = record.extra.get(HOST_KEY)
+    if not isinstance(tag, str) or not tag:
+        return None
+    from hcs_sandbox.hcs.service import host_identity
+
+    try:
+        mine = host_identity()
+    except errors.HcsUnavailableError:
+        return None  # the verb itself says that HCS is unavailable
+    return None if tag == mine else tag
+
+
+def _other_host_error(record: Record) -> errors.OtherHostSandboxError | None:
+    tag = other_host(record)
+    if tag is None:
+        return None
+    from hcs_sandbox.hcs.service import host_identity
+
+    return errors.OtherHostSandboxError(
+        f"sandbox {record.name!r} was made through another HCS host ({tag}); this process "
+        f"uses {host_identity()}, where its compute system cannot be seen",
+        remedy="manage it with the setting it was made with (HCS_SANDBOX_SIMULATOR, "
+        "--simulator, --state-dir)",
+    )
+
+
 def _notify(progress: Progress | None, message: str) -> None:
     _log.debug("%s", message)
     if progress is not None:
@@ -299,6 +336,9 @@ class Sandbox:
         )
         directory = paths.sandbox_dir_text(state, sandbox_id)
         store = _store(state)
+        from hcs_sandbox.hcs.service import host_identity
+
+        host = host_identity()
         with UndoStack() as undo:
             _notify(progress, "reserving the name")
             record = store.reserve(
@@ -308,6 +348,7 @@ class Sandbox:
                 state="creating",
                 labels=dict(spec.labels),
                 persistent=spec.persistence == "persistent",
+                extra={HOST_KEY: host},
                 files=[
                     directory,
                     *([bp.scratch.path] if bp.scratch is not None else []),
@@ -498,7 +539,8 @@ class Sandbox:
     def list(
         cls, *, all: bool = True, state_dir: str | os.PathLike[str] | None = None
     ) -> builtins.list[Sandbox]:
-        """Every sandbox in the store (``all=False``: only running and paused ones).
+        """Every sandbox in the store (``all=False``: only running and paused ones), except
+        those made through another HCS host (:func:`other_host`).
 
         States come from the records (fast: no HCS call); read :attr:`state` on an item to
         refresh it from HCS.
@@ -506,17 +548,23 @@ class Sandbox:
         state = _state_dir(state_dir)
         with _store(state) as store:
             records = store.list(all=all)
-        return [cls(r, state) for r in records]
+        return [cls(r, state) for r in records if other_host(r) is None]
 
     @classmethod
     def get(cls, name_or_id: str, *, state_dir: str | os.PathLike[str] | None = None) -> Sandbox:
         """The sandbox with this name (case-insensitive), id, or unique id prefix.
 
-        Raises :class:`~hcs_sandbox.errors.SandboxNotFoundError`.
+        Raises :class:`~hcs_sandbox.errors.SandboxNotFoundError`, and its subclass
+        :class:`~hcs_sandbox.errors.OtherHostSandboxError` for a sandbox made through another
+        HCS host (:func:`other_host`).
         """
         state = _state_dir(state_dir)
         store = _store(state)
-        sandbox = cls(store.get(name_or_id), state)
+        record = store.get(name_or_id)
+        refused = _other_host_error(record)
+        if refused is not None:
+            raise refused
+        sandbox = cls(record, state)
         sandbox._db_store = store  # this object's own: its verbs use it (see _db)
         return sandbox
 

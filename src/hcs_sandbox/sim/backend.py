@@ -9,6 +9,7 @@ process's :class:`~hcs_sandbox.sim.core.Simulator` at call time.
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 from typing import Any
 
@@ -123,6 +124,11 @@ class SimulatorBackend:
         target = state_dir or default_state_dir()
         if self.simulator.state_dir != target:
             self.simulator.set_state_dir(target)
+
+    @property
+    def identity(self) -> str:
+        """``simulator:<state directory>``: two simulator directories are two hosts."""
+        return "simulator:" + os.path.normcase(os.path.abspath(self.simulator.state_dir))
 
     def program_data_dir(self) -> str:
         """The simulated host's ``%ProgramData%`` (with a fake Windows Sandbox base image);
