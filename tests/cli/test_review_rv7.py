@@ -84,6 +84,14 @@ def test_ls_filter_on_a_state_no_record_can_have_is_a_bad_filter(cli: Cli, state
     assert cli("ls", "-a", "--filter", "state=Running").code == 0  # any case, as before
 
 
+def test_ls_state_filter_matches_the_word_it_checked(cli: Cli) -> None:
+    assert cli("create", "--name", "one").code == 0
+    for text in ("state=created", "state=Created ", "state= created"):
+        result = cli("ls", "-aq", "--filter", text)
+        assert result.code == 0
+        assert len(result.out.split()) == 1, text
+
+
 def test_logon_command_help_says_it_loosens_isolation(cli: Cli) -> None:
     for verb in ("run", "create"):
         text = " ".join(cli(verb, "--help").out.split())  # argparse wraps the lines

@@ -220,3 +220,51 @@ def test_unpublish_while_stopped(world: Inspector) -> None:
     assert _mappings(endpoint_id) == [(9001, 91, 6)]
     sb.remove(force=True)
     world.assert_nothing_left()
+
+
+def test_unpublish_racing_a_start_never_leaves_an_unlisted_port_open(world: Inspector) -> None:
+    """Review RV8a: unpublish of a stopped sandbox whose endpoint HNS lost, while a start
+    begins in another thread.  The start re-creates the endpoint and puts the record's ports
+    back; unpublish used to cross its port off the record AFTER that, leaving HNS forwarding
+    a port nothing lists (and a second unpublish refused: 'not published').  Now the record
+    and HNS agree: unpublish fails when the state changed under it, and the port stays
+    listed (and published)."""
+    import threading
+    import time
+
+    from hcs_sandbox.sim import get_simulator
+
+    _stopped_with_lost_endpoint(SandboxSpec(name="keep", network="nat"), (9000, 90, "tcp"))
+    sim = get_simulator()
+    sim.set_latency("HcnOpenEndpoint", 0.5)  # unpublish's look at the (lost) endpoint
+    starter, unpublisher = Sandbox.get("keep"), Sandbox.get("keep")
+    failures: list[Exception] = []
+
+    def unpublish() -> None:
+        try:
+            unpublisher.unpublish(9000)
+        except Exception as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=unpublish)
+    try:
+        thread.start()
+        time.sleep(0.15)
+        starter.start()
+        thread.join()
+    finally:
+        sim.set_latency("HcnOpenEndpoint", 0)
+    again = Sandbox.get("keep")
+    (endpoint_id,) = again.record.endpoint_ids
+    listed = [p.host_port for p in again.ports()]
+    forwarded = [m[0] for m in _mappings(endpoint_id)]
+    assert listed == forwarded, (listed, forwarded, failures)
+    if listed:  # unpublish lost the race: it said so
+        assert len(failures) == 1
+        assert isinstance(failures[0], errors.SandboxStateError)
+        again.unpublish(9000)  # and works once the start is done
+        assert _mappings(endpoint_id) == []
+    for sb in (starter, unpublisher, again):
+        sb.close()
+    Sandbox.get("keep").remove(force=True)
+    world.assert_nothing_left()

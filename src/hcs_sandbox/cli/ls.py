@@ -103,6 +103,8 @@ def parse_filters(texts: list[str]) -> list[tuple[str, str, str | None]]:
                 value=text,
                 allowed=", ".join(STATES),
             )
+        elif key == "state":
+            out.append((key, rest.strip().lower(), None))  # the word checked above
         else:
             out.append((key, rest, None))
     return out

@@ -153,14 +153,28 @@ def _endpoint_of(sandbox: Sandbox, doing: str, *, stopped_ok: bool = False) -> s
 
 
 def _update(
-    sandbox: Sandbox, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+    sandbox: Sandbox,
+    change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+    *,
+    expect_state: str | None = None,
+    doing: str = "change its ports",
 ) -> None:
-    """Compare-and-set the record's runtime port list."""
+    """Compare-and-set the record's runtime port list.  ``expect_state``: only while the
+    record is still in that state (unpublish of a stopped sandbox: a start that began
+    meanwhile puts the record's ports back on a re-created endpoint, so crossing one off
+    after it would leave HNS forwarding a port the record no longer lists)."""
     from hcs_sandbox.sandbox.store import open_store
 
     with open_store(sandbox._state_dir) as store:
         for _ in range(20):
             record = store.get(sandbox.id)
+            if expect_state is not None and record.state != expect_state:
+                raise errors.SandboxStateError(
+                    f"cannot {doing} for sandbox '{sandbox.name}': it became {record.state} "
+                    f"meanwhile (it was {expect_state})",
+                    state=record.state,
+                    remedy="try again: the port stays published until then",
+                )
             new = change(_runtime_entries(record.extra))
             try:
                 sandbox._record = store.update(
@@ -278,6 +292,7 @@ def unpublish(sandbox: Sandbox, host_port: int, protocol: str = "tcp") -> None:
             remedy="only ports published with 'publish' while it exists can be unpublished",
         )
     endpoint_id = _endpoint_of(sandbox, doing, stopped_ok=True)
+    seen = sandbox.record.state  # as _endpoint_of just read it
     if endpoint_id is not None:
         policies = [port_policy(port)]
         if _needs_acl(sandbox, port, [p for p in ports(sandbox) if p != port]):
@@ -286,7 +301,12 @@ def unpublish(sandbox: Sandbox, host_port: int, protocol: str = "tcp") -> None:
             network.modify_endpoint_policies(endpoint_id, "Remove", policies)
         except errors.NotFoundError:
             pass  # the endpoint (and its policies) are gone already
-    _update(sandbox, lambda live: [e for e in live if not _same(e, port)])
+    _update(
+        sandbox,
+        lambda live: [e for e in live if not _same(e, port)],
+        expect_state=seen if seen == "stopped" else None,
+        doing=doing,
+    )
     sandbox._log_line(f"unpublished host port {port.host_port}/{port.protocol}")
 
 
