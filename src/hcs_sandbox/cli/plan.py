@@ -79,6 +79,9 @@ def _handle(args: argparse.Namespace) -> int:
     from hcs_sandbox.sandbox.planner import HostFacts, plan
 
     spec, wsb_warnings = spec_and_warnings(args)
+    # The mapped-folder rule create applies, to the paths as written (a plan may describe
+    # another machine's folders: whether they exist is not asked): exit 2 as create would.
+    spec.check_mapped_folders(local=False)
     for message in wsb_warnings:
         warn(message)
     versions = None

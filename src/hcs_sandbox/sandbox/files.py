@@ -20,10 +20,14 @@ in the document and a ``GuestLink`` each in ``Plan.guest_links`` (kept in the re
 (:func:`_link_share`, the one implementation) after every start, before the logon command.
 :func:`mappings` lists both kinds.
 
-Host folders are checked: they exist, are folders, are not UNC/device paths, are not system
-folders (``C:\\Windows``, ``C:\\Program Files``, ``/``, ``/etc``, ``/usr`` ...) nor contain one,
-are not the hcs-sandbox state directory (nor inside or around it), and do not overlap
-another mapping of the same sandbox (host side or guest side).
+Host folders are checked by ONE rule, :func:`host_folder_problem`, for every mapping: the
+spec's and ``--map``'s at create (``SandboxSpec.check_host_paths``), a ``.wsb``'s
+(``read_wsb(check_paths=True)``), a runtime one here, and ``plan`` (the paths as written):
+they exist, are folders, are not UNC/device paths, are not system folders (``C:\\Windows``,
+``C:\\Program Files``, ``/``, ``/etc``, ``/usr`` ...) nor contain one, and are not the
+hcs-sandbox state directory of the store being used (nor inside or around it); read-only
+or not.  A runtime mapping also may not overlap another mapping of the same sandbox (host
+side or guest side).
 
 **cp** (:func:`copy_in` / :func:`copy_out`).  Each sandbox has a transfer share: the host
 folder ``<sandbox dir>/transfer`` mapped read-write (and only that folder) as the VSMB
@@ -77,9 +81,11 @@ __all__ = [
     "check_host_folder",
     "copy_in",
     "copy_out",
+    "host_folder_problem",
     "link_created_mappings",
     "map_folder",
     "mappings",
+    "protected_folders",
     "share_options",
     "system_dir_problem",
     "unmap_folder",
@@ -205,10 +211,11 @@ def system_dir_problem(path: str, *, extra: tuple[str, ...] = ()) -> str | None:
         if _fold(path) == "/":
             return "/ is the root of the host file system"
     for folder in (*protected, *extra):
+        kind = "system folder" if folder in protected else "protected folder"
         if _inside_or_same(path, folder):
-            return f"{path} is the protected folder {folder} or inside it"
+            return f"{path} is the {kind} {folder} or inside it"
         if _inside_or_same(folder, path):
-            return f"{path} contains the protected folder {folder}"
+            return f"{path} contains the {kind} {folder}"
     return None
 
 
@@ -250,29 +257,91 @@ def check_guest_path(path: str, *, allow_root: bool = False, what: str = "guest 
     return hostpath.normalise_guest_path(text)
 
 
-def check_host_folder(path: str, *, protected: tuple[str, ...] = ()) -> str:
-    """Validate a host folder to map; returns its real absolute path."""
+def protected_folders(state_dir: str | os.PathLike[str] | None = None) -> tuple[str, ...]:
+    """hcs-sandbox's own folders that no mapping may touch, for :func:`check_host_folder`:
+    the state directory of the store being used (``state_dir``; None: the one
+    ``Sandbox.create`` would use, ``$HCS_SANDBOX_STATE_DIR`` or the platform default), as
+    written and as its real path.  Nothing is created."""
+    from hcs_sandbox.sandbox import paths
+
+    text = paths.state_dir_text(state_dir)
+    return tuple(dict.fromkeys((text, os.path.realpath(text))))
+
+
+def host_folder_problem(
+    path: str, *, protected: tuple[str, ...] = (), local: bool = True
+) -> tuple[str, str] | None:
+    """THE rule for a host folder to map, for every mapping: the spec's and the ``--map``
+    flags' (``SandboxSpec.check_host_paths``), a ``.wsb``'s (``read_wsb(check_paths=True)``)
+    and a runtime one (:func:`map_folder`); read-only and read-write alike (a read-only
+    share of a system folder or of the state directory still shows the guest what is in
+    it).  Returns ``(why, remedy)`` when ``path`` may not be mapped, None when it may.
+
+    Refused: a UNC/device or relative path; a system folder (:func:`system_dir_problem`), a
+    folder inside one or one that contains one, a drive root, ``/``; hcs-sandbox's own
+    folders in ``protected`` (the state directory: :func:`protected_folders`), a folder
+    inside one or one that contains one.  ``local`` True: the folder must exist on this
+    host, and the rule is applied to its real path (symbolic links resolved).  ``local``
+    False (``plan``, which may describe another machine's folders): to the path as written
+    (normalised), without touching the file system.
+    """
     problem = hostpath.host_path_problem(path)
     if problem:
-        raise errors.SpecError(f"host folder {path!r}: {problem}", field="host_path", value=path)
-    real = os.path.realpath(path)
-    problem = hostpath.directory_problem(real)
+        return problem, "give the absolute path of a folder on this host"
+    real = _checked_path(path, local)
+    # Protected before missing: creating the folder would not make it acceptable.
+    problem = system_dir_problem(real)
     if problem:
-        raise errors.SpecError(
-            f"host folder {path!r}: {problem}",
-            field="host_path",
-            value=path,
-            remedy="create the folder first, or give an existing folder",
+        return problem, "map a folder of your own, such as a project folder"
+    for own in protected:
+        if _inside_or_same(real, own):
+            how = "is" if _fold(real) == _fold(own) else "is inside"
+        elif _inside_or_same(own, real):
+            how = "contains"
+        else:
+            continue
+        return (
+            f"{real} {how} the hcs-sandbox state directory {own}, which holds every "
+            "sandbox's records and disks",
+            "map a folder of your own outside the state directory, or keep the state "
+            "elsewhere with --state-dir or HCS_SANDBOX_STATE_DIR",
         )
-    problem = system_dir_problem(real, extra=protected)
-    if problem:
+    if local:
+        problem = hostpath.directory_problem(real)
+        if problem:
+            return problem, "create the folder or fix the path"
+    return None
+
+
+def _checked_path(path: str, local: bool) -> str:
+    """The path :func:`host_folder_problem` judges: the real path, or (not ``local``) the
+    path as written, normalised."""
+    if local:
+        return os.path.realpath(path)
+    return ntpath.normpath(path) if _windows_style(path) else os.path.normpath(path)
+
+
+def check_host_folder(
+    path: str,
+    *,
+    protected: tuple[str, ...] = (),
+    local: bool = True,
+    field: str = "host_path",
+    of: str = "",
+) -> str:
+    """:func:`host_folder_problem` as a SpecError (``field``; ``of`` follows the path in
+    the message, such as ``" of mapped_folders[0]"``); returns the path checked (the real
+    path when ``local``)."""
+    found = host_folder_problem(path, protected=protected, local=local)
+    if found is not None:
+        why, remedy = found
         raise errors.SpecError(
-            f"host folder {path!r} cannot be mapped: {problem}",
-            field="host_path",
+            f"host folder {path}{of} cannot be mapped: {why}",
+            field=field,
             value=path,
-            remedy="map a folder of your own, such as a project folder",
+            remedy=remedy,
         )
-    return real
+    return _checked_path(path, local)
 
 
 # --------------------------------------------------------------------------------------
@@ -379,10 +448,6 @@ def _update_mappings(sandbox: Sandbox, change: Any) -> None:
 
 def _share_name(guest_key: str) -> str:
     return MAP_SHARE_PREFIX + hashlib.sha256(guest_key.encode("utf-8")).hexdigest()[:12]
-
-
-def _protected(sandbox: Sandbox) -> tuple[str, ...]:
-    return (os.path.realpath(sandbox._state_dir),)
 
 
 def _quote(path: str) -> str:
@@ -506,7 +571,7 @@ def map_folder(
             "read_only must be True or False", field="read_only", value=read_only
         )
     guest = check_guest_path(guest_path)
-    real = check_host_folder(host_path, protected=_protected(sandbox))
+    real = check_host_folder(host_path, protected=protected_folders(sandbox._state_dir))
     system = running_system(sandbox, "map a folder")
     for m in mappings(sandbox):
         if hostpath.nested_or_same(m.guest_path, guest):

@@ -309,11 +309,12 @@ class Sandbox:
         to it closes (ephemeral sandboxes of :meth:`run`, so a crashed process leaks no VM)."""
         from hcs_sandbox.sandbox import storage
 
+        # Cheap checks first, before anything is made (even the state directory).  The
+        # spec's own paths first (a missing mapped folder or base path, a mapped system
+        # folder or state directory, is bad input: SpecError, exit 2), then what the host
+        # has (the Windows Sandbox base image: StorageError).
+        spec.check_host_paths(state_dir=state_dir)
         state = _state_dir(state_dir)
-        # Cheap checks first, before anything is reserved.  The spec's own paths first (a
-        # missing mapped folder or base path is bad input: SpecError, exit 2), then what the
-        # host has (the Windows Sandbox base image: StorageError).
-        spec.check_host_paths()
         _notify(progress, "checking the base image")
         base = storage.resolve_base(spec.base.kind, spec.base.path)
         import uuid

@@ -523,21 +523,41 @@ class SandboxSpec:
         )
         return out
 
-    def check_host_paths(self) -> None:
-        """Run-time check (file I/O): every host folder and the base image exist.
+    def check_mapped_folders(
+        self, *, state_dir: str | os.PathLike[str] | None = None, local: bool = True
+    ) -> None:
+        """Every mapped host folder through THE host-folder check,
+        :func:`hcs_sandbox.sandbox.files.check_host_folder` (the one runtime ``Sandbox.map``
+        uses): not a system folder, a drive root or ``/``, nor inside or around one; not the
+        state directory ``state_dir`` (None: the one ``Sandbox.create`` uses by default),
+        nor inside or around it; read-only or not.
 
-        Raises SpecError naming the first path that is missing or of the wrong kind.
+        ``local`` True (create): the folder must exist here; its real path is checked.
+        ``local`` False (``plan``): the path as written, nothing on disk is looked at.
+        Raises SpecError naming the first folder refused (``mapped_folders[i].host_path``).
         """
+        if not self.mapped_folders:
+            return
+        from hcs_sandbox.sandbox import files  # files -> planner -> spec: imported on use
+
+        protected = files.protected_folders(state_dir)
         for i, folder in enumerate(self.mapped_folders):
-            problem = hostpath.directory_problem(folder.host_path)
-            if problem:
-                raise SpecError(
-                    f"host folder {folder.host_path} of mapped_folders[{i}] cannot be "
-                    f"mapped: {problem}",
-                    field=f"mapped_folders[{i}].host_path",
-                    value=folder.host_path,
-                    remedy="create the folder or fix the path",
-                )
+            files.check_host_folder(
+                folder.host_path,
+                protected=protected,
+                local=local,
+                field=f"mapped_folders[{i}].host_path",
+                of=f" of mapped_folders[{i}]",
+            )
+
+    def check_host_paths(self, *, state_dir: str | os.PathLike[str] | None = None) -> None:
+        """Run-time check before create (file I/O): every mapped host folder passes
+        :meth:`check_mapped_folders` (it exists, is a folder, is no system folder and not
+        the state directory ``state_dir`` nor around it), and the base image exists.
+
+        Raises SpecError naming the first path that is refused.
+        """
+        self.check_mapped_folders(state_dir=state_dir)
         base = self.base
         if base.kind == "image" and base.path is not None:
             problem = hostpath.directory_problem(base.path)

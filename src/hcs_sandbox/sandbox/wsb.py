@@ -396,13 +396,17 @@ def _mapped_folder(
     host_node = parts["HostFolder"]
     host = _host_folder(host_node, ctx, environ, base_dir)
     if check_paths:
-        problem = hostpath.directory_problem(host)
-        if problem:
+        # THE host-folder check (the one create and runtime map use), against the state
+        # directory Sandbox.create uses by default (the CLI sets it from --state-dir).
+        from hcs_sandbox.sandbox import files
+
+        found = files.host_folder_problem(host, protected=files.protected_folders())
+        if found is not None:
+            why, remedy = found
+            if why == "it does not exist":
+                remedy += " (Windows Sandbox refuses to start too)"
             ctx.fail(
-                f"<HostFolder> {host} cannot be mapped: {problem}",
-                host_node.line,
-                "create the folder or fix the path (Windows Sandbox refuses to start too)",
-                value=host,
+                f"<HostFolder> {host} cannot be mapped: {why}", host_node.line, remedy, value=host
             )
 
     if "SandboxFolder" in parts:
@@ -576,9 +580,12 @@ def parse_wsb(
     ``source_path`` names the file in messages (``file:line``) and, when ``base_dir`` is not
     given, its folder resolves relative ``HostFolder`` paths.  ``environ`` supplies
     ``%VARIABLES%`` in ``HostFolder`` (default ``os.environ``; names match case-insensitively;
-    an undefined name is an error).  ``check_paths`` also checks that every ``HostFolder``
-    exists and is a directory.  Windows Sandbox's defaults apply to what the file leaves out;
-    ``display`` is ``"desktop"`` because Windows Sandbox always shows one.
+    an undefined name is an error).  ``check_paths`` also puts every ``HostFolder`` through
+    the host-folder rule of create and runtime map (``files.host_folder_problem``): it exists
+    and is a directory, is no system folder, and is not the state directory
+    ``Sandbox.create`` uses by default nor inside or around it (``Sandbox.create`` checks
+    again against the one it is given).  Windows Sandbox's defaults apply to what the file
+    leaves out; ``display`` is ``"desktop"`` because Windows Sandbox always shows one.
 
     Raises :class:`~hcs_sandbox.errors.WsbError` (with ``path``, ``line`` and a remedy) for
     anything it refuses; never another exception for bad input.
