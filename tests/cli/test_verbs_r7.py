@@ -50,3 +50,24 @@ def test_pause_of_created_says_start_it_first(cli_proc: Cli) -> None:
     assert refused.code == 1
     assert "hcs-sandbox start c3" in refused.err
     assert cli_proc("rm", "c3").code == 0
+
+
+# -- finding 6: run -d -- COMMAND --------------------------------------------------------
+
+
+def test_run_detached_with_a_command_is_refused_and_creates_nothing(cli_proc: Cli) -> None:
+    refused = cli_proc("run", "-d", "--name", "dcmd", "--", "cmd", "/c", "mkdir", "C:\\marker")
+    assert refused.code == 2
+    assert refused.out == ""
+    (line,) = refused.err_lines
+    assert "-d cannot be combined with a COMMAND" in line
+    assert "hcs-sandbox exec NAME -- cmd /c mkdir 'C:\\marker'" in line
+    listed = cli_proc("ls", "-a", "--json")
+    assert listed.json() == []
+
+
+def test_run_detached_without_a_command_still_works(cli_proc: Cli) -> None:
+    made = cli_proc("run", "-d", "--name", "dplain", "--")
+    assert made.code == 0, made.err
+    assert _state(cli_proc, "dplain") == "running"
+    assert cli_proc("rm", "-f", "dplain").code == 0
