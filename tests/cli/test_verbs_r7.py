@@ -4,6 +4,7 @@ COMMAND``, ``logs --json``, ``exec --json --timeout``."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -71,3 +72,62 @@ def test_run_detached_without_a_command_still_works(cli_proc: Cli) -> None:
     assert made.code == 0, made.err
     assert _state(cli_proc, "dplain") == "running"
     assert cli_proc("rm", "-f", "dplain").code == 0
+
+
+# -- finding 9: logs --json ----------------------------------------------------------------
+
+
+def _logon_sandbox(cli: Cli, name: str) -> None:
+    """A running sandbox whose logon command has written two lines and exited (run in this
+    process: its logon thread must outlive ``run -d``)."""
+    import time
+
+    from hcs_sandbox.sandbox.sandbox import Sandbox
+
+    made = cli("run", "-d", "--name", name, "--logon-command", "cmd /c echo one & echo two")
+    assert made.code == 0, made.err
+    deadline = time.monotonic() + 20
+    while "logon command exited" not in Sandbox.get(name).logs():
+        assert time.monotonic() < deadline, Sandbox.get(name).logs()
+        time.sleep(0.05)
+
+
+def test_logs_json_is_one_list_of_entries(cli: Cli, cli_proc: Cli) -> None:
+    _logon_sandbox(cli, "lj")
+    result = cli_proc("logs", "--json", "lj")
+    assert result.code == 0, result.err
+    got = result.json()
+    assert isinstance(got, list)
+    assert {"time", "source", "line", "simulated"} == set(got[0])
+    assert got[0]["source"] == "lifecycle"
+    assert got[0]["line"] == "created"
+    assert got[0]["time"].endswith("Z")
+    lifecycle = [e["line"] for e in got if e["source"] == "lifecycle"]
+    assert "started" in lifecycle
+    assert "logon command exited with code 0" in lifecycle
+    logon = [e["line"].strip() for e in got if e["source"] == "logon"]
+    assert logon == ["one", "two"]
+    assert all(e["time"] is None for e in got if e["source"] == "logon")
+    # The same entries as the text, line for line.
+    text = cli_proc("logs", "lj").out.splitlines()
+    assert len(text) == len(got) + 1  # + the separator line
+    assert cli("rm", "-f", "lj").code == 0
+
+
+def test_logs_follow_json_prints_one_object_per_line(cli: Cli, cli_proc: Cli) -> None:
+    _logon_sandbox(cli, "lf")
+    assert cli_proc("stop", "lf").code == 0
+    whole = cli_proc("logs", "--json", "lf").json()
+    followed = cli_proc("logs", "-f", "--json", "--interval", "0.05", "lf")
+    assert followed.code == 0, followed.err
+    lines = followed.out.splitlines()
+    assert [json.loads(line) for line in lines] == whole
+    assert whole[-1]["line"].strip() == "two"
+    assert cli("rm", "lf").code == 0
+
+
+def test_logs_separator_matches_the_library() -> None:
+    from hcs_sandbox.cli.logs import LOGON_SEPARATOR
+    from hcs_sandbox.sandbox import logon
+
+    assert logon._SEPARATOR == LOGON_SEPARATOR + "\n"
