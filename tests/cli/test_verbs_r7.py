@@ -131,3 +131,25 @@ def test_logs_separator_matches_the_library() -> None:
     from hcs_sandbox.sandbox import logon
 
     assert logon._SEPARATOR == LOGON_SEPARATOR + "\n"
+
+
+# -- finding 9: exec --json --timeout --------------------------------------------------------
+
+
+def test_exec_json_timeout_prints_the_collected_output(cli_proc: Cli) -> None:
+    assert cli_proc("run", "-d", "--name", "web").code == 0
+    result = cli_proc("exec", "--json", "--timeout", "1", "web", "--", "ping", "-n", "5", "x")
+    assert result.code == 124
+    got = result.json()  # exactly one JSON document on stdout
+    assert got["timed_out"] is True
+    assert got["killed"] is True
+    assert got["exit_code"] is None
+    assert got["timeout"] == 1.0
+    assert got["command_line"] == "ping -n 5 x"
+    assert "Reply from x" in got["stdout"]
+    (line,) = result.err_lines
+    assert "did not finish within 1 s" in line
+    done = cli_proc("exec", "--json", "web", "--", "cmd", "/c", "echo hi")
+    assert done.code == 0
+    assert done.json()["timed_out"] is False
+    assert cli_proc("rm", "-f", "web").code == 0
