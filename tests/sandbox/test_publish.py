@@ -122,6 +122,7 @@ def test_publish_refusals(world: Inspector) -> None:
             nat.publish(0, 80)
         with pytest.raises(errors.SpecError):
             nat.publish(8081, 80, "icmp")
+        nat.start()  # stop leaves a never-started (created) sandbox as it is
         nat.stop()
         with pytest.raises(errors.SandboxStateError, match="stopped"):
             nat.publish(8082, 80)

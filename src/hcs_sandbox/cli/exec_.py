@@ -153,13 +153,35 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def _run_json(sandbox: Any, words: list[str], env: dict[str, str], args: argparse.Namespace) -> int:
+    """``--json``: the result object, ``"timed_out": false``.  When ``--timeout`` expires
+    the object is printed all the same, with the output collected until then,
+    ``"timed_out": true``, ``"killed"`` (the guest process was terminated) and
+    ``"exit_code": null`` (the guest's own code is unknown); then the error line on stderr
+    and exit 124, as without --json (review RV7a finding 9)."""
+    import time
+
     from hcs_sandbox.cli.common import host_exit_code
     from hcs_sandbox.cli.output import print_json, with_simulated
+    from hcs_sandbox.errors import ExecTimeoutError
+    from hcs_sandbox.sandbox.guest import ExecResult, list2cmdline
 
-    result = sandbox.exec(
-        words, timeout=args.timeout, env=env or None, workdir=args.workdir, user=args.user
-    )
-    print_json(with_simulated(result.to_dict(), sandbox.simulated))
+    began = time.monotonic()
+    try:
+        result = sandbox.exec(
+            words, timeout=args.timeout, env=env or None, workdir=args.workdir, user=args.user
+        )
+    except ExecTimeoutError as exc:
+        partial = ExecResult(
+            exit_code=-1,
+            stdout=exc.stdout,
+            stderr=exc.stderr,
+            duration=time.monotonic() - began,
+            command_line=list2cmdline(words),
+        ).to_dict()
+        partial.update(exit_code=None, timed_out=True, timeout=exc.timeout, killed=exc.killed)
+        print_json(with_simulated(partial, sandbox.simulated))
+        raise
+    print_json(with_simulated({**result.to_dict(), "timed_out": False}, sandbox.simulated))
     return host_exit_code(result.exit_code)
 
 

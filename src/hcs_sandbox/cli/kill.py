@@ -1,7 +1,8 @@
 """``hcs-sandbox kill NAME...``: terminate one or more sandboxes at once (no guest shutdown).
 
-Exit codes: 0 all done; 2 a name is unknown; 1 an HCS call failed (e.g. not running);
-3 HCS unavailable.
+A sandbox that is not running or paused is left as it is (a ``created`` one stays
+``created`` and can start later) and still counts as done.
+Exit codes: 0 all done; 2 a name is unknown; 1 an HCS call failed; 3 HCS unavailable.
 """
 
 from __future__ import annotations

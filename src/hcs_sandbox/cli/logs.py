@@ -1,15 +1,50 @@
-"""``hcs-sandbox logs [-f] NAME``: print a sandbox's log.
+"""``hcs-sandbox logs [-f] [--json] NAME``: print a sandbox's log.
 
 The log is the sandbox's lifecycle (created, started, mapped, stopped ...) followed by the
 output of its logon command.  ``-f`` keeps printing new lines until the sandbox stops
-(or Ctrl+C).  Exit codes: 0; 2 no such sandbox; 1 the log cannot be read.
+(or Ctrl+C).
+
+``--json``: one JSON list of entries ``{"time", "source", "line"}``: ``time`` is the
+lifecycle line's UTC time (``2026-11-26T03:25:17Z``, to the second) or null (the logon
+command's output and notes carry no time), ``source`` is ``"lifecycle"`` or ``"logon"``,
+``line`` the text without its newline.  With ``-f``: one such object per line of output
+(JSON Lines), each printed once, as it arrives; a logon output line is printed once it is
+complete (or when following ends).
+
+Exit codes: 0; 2 no such sandbox; 1 the log cannot be read.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Any
+
+#: The line between the lifecycle log and the logon command's output in ``Sandbox.logs()``
+#: (``hcs_sandbox.sandbox.logon._SEPARATOR``; a test checks they agree).
+LOGON_SEPARATOR = "---- logon command output ----"
+#: A lifecycle line's time stamp (``sandbox._log_text``: ``%Y-%m-%dT%H:%M:%SZ`` + space).
+_STAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) ")
+
+
+def entries(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+    """``Sandbox.logs()`` text as JSON entries: (lifecycle entries, logon output entries,
+    the logon output's unfinished last line, ``""`` when it ends in a newline)."""
+    lifecycle: list[dict[str, Any]] = []
+    logon: list[dict[str, Any]] = []
+    head, sep, output = text.partition(LOGON_SEPARATOR + "\n")
+    if not sep:
+        head, output = text, ""
+    for line in head.splitlines():
+        match = _STAMP.match(line)
+        if match:
+            lifecycle.append({"time": match.group(1), "source": "lifecycle", "line": line[21:]})
+        else:  # a note without a time ("logon command finished ..."), or a continuation
+            lifecycle.append({"time": None, "source": "lifecycle", "line": line})
+    *complete, partial = output.split("\n")
+    logon = [{"time": None, "source": "logon", "line": line} for line in complete]
+    return lifecycle, logon, partial
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -29,6 +64,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         default=0.5,
         help=argparse.SUPPRESS,  # polling interval for --follow (tests)
     )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="a JSON list of {time, source, line}; with -f one JSON object per line",
+    )
     parser.add_argument("name", metavar="NAME", help="the sandbox (name or id)")
     add_global_options(parser, suppress=True)
     parser.set_defaults(handler=handle)
@@ -44,6 +84,11 @@ def handle(args: argparse.Namespace) -> int:
 
     sandbox = Sandbox.get(args.name)
     notice_if_simulated(sandbox.simulated)
+    if args.json:
+        try:
+            return _json(args, sandbox)
+        finally:
+            sandbox.close()
     try:
         shown = sandbox.logs()
         sys.stdout.write(shown)
@@ -68,3 +113,49 @@ def handle(args: argparse.Namespace) -> int:
             return 0
     finally:
         sandbox.close()
+
+
+def _json(args: argparse.Namespace, sandbox: Any) -> int:
+    """``--json``: one list; with ``-f``, JSON Lines as the log grows (each entry once:
+    the lifecycle part and the logon output only grow, so what is new is what lies past
+    the count already printed of each).  Past ``logon.MAX_SHOWN`` bytes of logon output,
+    ``logs()`` shows only the newest part and ``-f`` may skip lines (text mode prints
+    that part again instead)."""
+    import json
+    import time
+
+    from hcs_sandbox.cli.output import print_json, with_simulated
+    from hcs_sandbox.sandbox.store import LIVE_STATES
+
+    simulated = sandbox.simulated
+    lifecycle, logon, partial = entries(sandbox.logs())
+    if not args.follow:
+        tail = [{"time": None, "source": "logon", "line": partial}] if partial else []
+        print_json([with_simulated(e, simulated) for e in lifecycle + logon + tail])
+        return 0
+
+    printed = {"lifecycle": 0, "logon": 0}
+
+    def emit(found: list[dict[str, Any]], source: str) -> None:
+        for entry in found[printed[source] :]:
+            sys.stdout.write(json.dumps(with_simulated(entry, simulated), sort_keys=True))
+            sys.stdout.write("\n")
+        printed[source] = max(printed[source], len(found))
+        sys.stdout.flush()
+
+    emit(lifecycle, "lifecycle")
+    emit(logon, "logon")
+    try:
+        while True:
+            state = sandbox.state
+            running = state in LIVE_STATES or state == "creating"
+            time.sleep(max(0.05, args.interval))
+            lifecycle, logon, partial = entries(sandbox.logs())
+            emit(lifecycle, "lifecycle")
+            emit(logon, "logon")
+            if not running:
+                if partial:
+                    emit([*logon, {"time": None, "source": "logon", "line": partial}], "logon")
+                return 0
+    except KeyboardInterrupt:
+        return 0

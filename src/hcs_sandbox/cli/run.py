@@ -1,6 +1,7 @@
 """``hcs-sandbox run [FILE.wsb] [flags] [-- COMMAND...]``: create and start a sandbox.
 
 * ``-d``: print the id as soon as it runs and return (the sandbox outlives this command).
+  Not with a COMMAND (exit 2): start it with ``-d``, then ``hcs-sandbox exec NAME -- COMMAND``.
 * ``-- COMMAND...``: run the command in the guest (``Sandbox.exec``), print its output, exit
   with its exit code; then the sandbox is stopped (``--rm``: removed), like a container whose
   command ended.
@@ -65,7 +66,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     add_spec_options(parser)
     parser.add_argument(
-        "-d", "--detach", action="store_true", help="print the id once it runs and return"
+        "-d",
+        "--detach",
+        action="store_true",
+        help="print the id once it runs and return (not with a COMMAND: use 'exec' after it)",
     )
     parser.add_argument(
         "--rm",
@@ -109,6 +113,24 @@ def handle(args: argparse.Namespace) -> int:
             value=True,
             allowed="drop --rm ('hcs-sandbox prune' removes stopped ephemeral sandboxes) or "
             "drop -d",
+        )
+    if args.detach and args.command:
+        # Refused, not run: the library has no way to start a guest process and leave it
+        # running once this command has exited (GuestProcess.close terminates it, its
+        # output pipes close with this process, and the logon command's thread dies with
+        # it before it starts anything).  Silently dropping it (as before) told an agent
+        # "exit 0" for a command that never ran (review RV7a finding 6).
+        import shlex
+
+        words = shlex.join(args.command)
+        raise SpecError(
+            "-d cannot be combined with a COMMAND: a command is run by this process, which "
+            "returns at once with -d",
+            field="detach",
+            value=words,
+            remedy="drop -d to run it attached, or start the sandbox detached and then run "
+            "the command in it: hcs-sandbox run -d --name NAME [options]; "
+            f"hcs-sandbox exec NAME -- {words}",
         )
     spec = spec_from_args(args, check_paths=True)
     progress = Progress()

@@ -1,6 +1,8 @@
 """``hcs-sandbox stop [-t SECONDS] NAME...``: shut sandboxes down gracefully.
 
-Each guest gets ``-t`` seconds (default 30) to shut down, then it is terminated.
+Each guest gets ``-t`` seconds (default 30) to shut down, then it is terminated.  A sandbox
+that is not running or paused is left as it is (a ``created`` one stays ``created`` and can
+start later, as ``docker stop`` leaves a created container).
 Exit codes: 0 all stopped; 2 a name is unknown or a bad -t; 1 a stop failed; 3 HCS unavailable.
 """
 

@@ -137,6 +137,10 @@ def _log_text(when: float, line: str) -> str:
 
 #: Record states in which a compute system should exist.
 _LIVE = ("created", "running", "paused")
+#: Record states in which the compute system has been started and not stopped: what
+#: ``stop`` and ``kill`` act on.  A ``created`` sandbox was never started: stop and kill
+#: leave it ``created`` (it can still start), as docker leaves a created container.
+_STARTED = ("running", "paused")
 #: Record states without a compute system to ask HCS about and not being created (every
 #: state but ``creating`` and :data:`_LIVE`): remove needs neither ``force`` nor an HCS
 #: query for them, so it marks the record ``removing`` with one compare-and-set.
@@ -731,13 +735,20 @@ class Sandbox:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def _require(self, allowed: tuple[str, ...], doing: str, remedy: str | None = None) -> str:
+    def _require(
+        self,
+        allowed: tuple[str, ...],
+        doing: str,
+        remedy: str | Callable[[str], str | None] | None = None,
+    ) -> str:
+        """The current state (refreshed), or a SandboxStateError when it is not ``allowed``;
+        ``remedy`` may be a function of the current state."""
         current = self.state
         if current not in allowed:
             raise errors.SandboxStateError(
                 f"cannot {doing} sandbox '{self.name}': it is {current}",
                 state=current,
-                remedy=remedy,
+                remedy=remedy(current) if callable(remedy) else remedy,
             )
         return current
 
@@ -768,8 +779,9 @@ class Sandbox:
                     f"cannot start sandbox '{self.name}': it is ephemeral and has stopped, "
                     "so its contents are gone",
                     state=current,
-                    remedy=f"remove it ('hcs-sandbox rm {self.name}') and run a new one, "
-                    "or use persistence=persistent",
+                    remedy=f"remove it ('hcs-sandbox rm {self.name}') and run a new one; "
+                    "to keep a sandbox's contents across stop and start, make it persistent "
+                    "(CLI: --persistent; API: SandboxSpec(persistence='persistent'))",
                 )
             self._restart_persistent(store, progress)
             self._logon_thread = _start_logon(self)  # issue 5: logon command
@@ -931,7 +943,9 @@ class Sandbox:
 
     def stop(self, *, timeout: float = 30.0) -> None:
         """Shut the guest down gracefully; terminate it if it has not exited in ``timeout``
-        seconds (or cannot be shut down gracefully: no guest connection)."""
+        seconds (or cannot be shut down gracefully: no guest connection).  Does nothing
+        unless the sandbox is running or paused: a ``created`` one stays ``created`` (it
+        can still start), a stopped one stays as it is."""
         system = self._held_system()
         if system is not None:
             # Through the handle this object holds, when the record says ``running``:
@@ -943,7 +957,7 @@ class Sandbox:
                 self._stopped(system, "stopped")
                 return
         current = self.state
-        if current not in _LIVE:
+        if current not in _STARTED:
             return
         system = self._open_system()
         if system is not None and (
@@ -980,9 +994,10 @@ class Sandbox:
         _terminate_and_wait(system, timeout)
 
     def kill(self) -> None:
-        """Terminate the compute system at once (no guest shutdown)."""
+        """Terminate the compute system at once (no guest shutdown).  Does nothing unless
+        the sandbox is running or paused (a ``created`` one stays ``created``)."""
         current = self.state
-        if current not in _LIVE:
+        if current not in _STARTED:
             return
         system = self._open_system()
         if system is not None:
@@ -990,8 +1005,10 @@ class Sandbox:
         self._stopped(system, "killed")
 
     def pause(self) -> None:
-        """Pause the running sandbox (HcsPauseComputeSystem)."""
-        self._require(("running",), "pause")
+        """Pause the running sandbox (HcsPauseComputeSystem).  Any other state:
+        :class:`~hcs_sandbox.errors.SandboxStateError` (a ``created`` one was never
+        started, so there is nothing to pause)."""
+        self._require(("running",), "pause", remedy=self._pause_remedy)
         system = self._open_system()
         if system is None:
             self.refresh()
@@ -1003,8 +1020,9 @@ class Sandbox:
         self._set_state(store, "paused", log_line="paused")
 
     def resume(self) -> None:
-        """Resume a paused sandbox (HcsResumeComputeSystem)."""
-        self._require(("paused",), "resume")
+        """Resume a paused sandbox (HcsResumeComputeSystem).  Any other state:
+        :class:`~hcs_sandbox.errors.SandboxStateError`."""
+        self._require(("paused",), "resume", remedy=self._pause_remedy)
         system = self._open_system()
         if system is None:
             self.refresh()
@@ -1014,6 +1032,17 @@ class Sandbox:
         system.resume()
         store = self._db()
         self._set_state(store, "running", log_line="resumed")
+
+    def _pause_remedy(self, current: str) -> str | None:
+        """The remedy of a pause or resume refused in state ``current``."""
+        name = self.name
+        return {
+            "created": f"it was never started; start it first: 'hcs-sandbox start {name}'",
+            "stopped": f"it is not running; start it ('hcs-sandbox start {name}'; a stopped "
+            "ephemeral sandbox cannot start again: run a new one)",
+            "paused": f"it is already paused; 'hcs-sandbox resume {name}' resumes it",
+            "running": f"it is running, not paused; 'hcs-sandbox pause {name}' pauses it",
+        }.get(current)
 
     def remove(self, *, force: bool = False) -> None:
         """Remove the sandbox: its compute system, endpoint, files (all of them; a persistent
@@ -1093,13 +1122,28 @@ class Sandbox:
 
     def wait(self, timeout: float | None = None) -> ExitInfo:
         """Block until the compute system exits; raises
-        :class:`~hcs_sandbox.errors.OperationTimeoutError` after ``timeout`` seconds."""
+        :class:`~hcs_sandbox.errors.OperationTimeoutError` after ``timeout`` seconds.  A
+        ``created`` sandbox has a compute system that has not run yet: this waits until it
+        has been started (by any process) and has exited.  Any other state that has no
+        running system (stopped, ...) returns the last exit status at once."""
         current = self.state
         if current in _LIVE:
             system = self._open_system()
             if system is not None:
                 limit = timeout if timeout is not None else 365 * 24 * 3600.0
-                status = system.wait(limit)
+                try:
+                    status = system.wait(limit)
+                except errors.OperationTimeoutError as exc:
+                    raise exc.restated(
+                        f"sandbox '{self.name}' did not exit within {limit:g} s: it is "
+                        f"still {current}",
+                        remedy=(
+                            f"it was never started: start it ('hcs-sandbox start {self.name}')"
+                            if current == "created"
+                            else f"stop it ('hcs-sandbox stop {self.name}')"
+                        )
+                        + ", or wait longer (a larger timeout, or none)",
+                    ) from exc
                 self._remember_exit(system, status)
                 self.refresh()
         return self._exit_info()
