@@ -1,7 +1,8 @@
 """The layering rule: native → hcs → sandbox → cli, each importing only from below.
 
-``hcs_sandbox.errors``, ``hcs_sandbox._version`` and ``hcs_sandbox.schema`` are pure and may
-be imported by every layer.  The simulator is a backend: only the loader reaches it, and it
+``hcs_sandbox.errors``, ``hcs_sandbox._version``, ``hcs_sandbox._frozen``,
+``hcs_sandbox._simenv`` (the reading of HCS_SANDBOX_SIMULATOR) and ``hcs_sandbox.schema`` are
+pure and may be imported by every layer.  The simulator is a backend: only the loader reaches it, and it
 may use the native layer's loader (for NativeUnavailable) and the pure modules.  The CLI
 uses only the public API: the top-level package, ``hcs_sandbox.sandbox`` and the pure modules.
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "hcs_sandbox"
-PURE = {"errors", "_version", "_frozen", "schema"}
+PURE = {"errors", "_version", "_frozen", "_simenv", "schema"}
 
 ALLOWED: dict[str, set[str]] = {
     "native": {"native", "sim"} | PURE,  # loader -> sim.backend, lazily, when asked for
