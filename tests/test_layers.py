@@ -2,8 +2,8 @@
 
 ``hcs_sandbox.errors``, ``hcs_sandbox._version``, ``hcs_sandbox._frozen``,
 ``hcs_sandbox._simenv`` (the reading of HCS_SANDBOX_SIMULATOR) and ``hcs_sandbox.schema`` are
-pure and may be imported by every layer.  The simulator is a backend: only the loader reaches it, and it
-may use the native layer's loader (for NativeUnavailable) and the pure modules.  The CLI
+pure and may be imported by every layer.  The simulator is a backend: only the loader reaches
+it, and it may use the native layer's loader (for NativeUnavailable) and the pure modules.  The CLI
 uses only the public API: the top-level package, ``hcs_sandbox.sandbox`` and the pure modules.
 """
 

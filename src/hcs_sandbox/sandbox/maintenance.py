@@ -25,7 +25,15 @@ systems this process cannot see.
 
 Snapshots are taken HCS/disk first, records second: a resource that exists when HCS/disk
 is read had its record reserved before (records are always written ahead), so a sandbox
-being created concurrently is never mistaken for an orphan.
+being created concurrently is never mistaken for an orphan.  The records are also read once
+BEFORE HCS: a record judged "system gone" must be unchanged (same revision) across the
+whole scan, so a create or restart that finished during the scan (its system made after
+HCS was read, its record ``created``/``running`` when the records are read again) is not
+taken for gone; prune's compare-and-set then requires that same revision.
+
+A persistent sandbox whose restart was interrupted (the starting process died: its record
+is ``creating`` with ``extra.restarting``) is not half-made: its disk holds the user's data.
+Prune terminates the system that restart may have made and marks it ``stopped`` again.
 """
 
 from __future__ import annotations
@@ -38,6 +46,10 @@ from typing import TYPE_CHECKING, Any
 
 from hcs_sandbox import errors
 from hcs_sandbox.sandbox.store import LIVE_STATES
+
+#: The record's ``extra`` key a persistent sandbox's restart sets while it re-creates the
+#: compute system (``Sandbox._restart_persistent``), cleared when it ends either way.
+RESTARTING_KEY = "restarting"
 
 if TYPE_CHECKING:
     from hcs_sandbox.sandbox.store import Record, Store
@@ -63,6 +75,8 @@ class ReconcileReport:
     other_host: list[str] = dataclasses.field(default_factory=list)
     orphan_endpoints: list[str] = dataclasses.field(default_factory=list)
     orphan_files: list[str] = dataclasses.field(default_factory=list)
+    #: Persistent sandboxes whose restart was interrupted: marked ``stopped`` by prune.
+    restart_interrupted: list[str] = dataclasses.field(default_factory=list)
     # internal: the records behind gone_*/half_made (not in to_dict)
     _to_remove: list[Record] = dataclasses.field(default_factory=list, repr=False)
     _to_stop: list[Record] = dataclasses.field(default_factory=list, repr=False)
@@ -75,6 +89,7 @@ class ReconcileReport:
             or self.gone_ephemeral
             or self.gone_persistent
             or self.half_made
+            or self.restart_interrupted
             or self.orphan_endpoints
             or self.orphan_files
         )
@@ -87,6 +102,7 @@ class ReconcileReport:
             "gone_ephemeral": list(self.gone_ephemeral),
             "gone_persistent": list(self.gone_persistent),
             "half_made": list(self.half_made),
+            "restart_interrupted": list(self.restart_interrupted),
             "in_progress": list(self.in_progress),
             "other_host": list(self.other_host),
             "orphan_endpoints": list(self.orphan_endpoints),
@@ -126,6 +142,24 @@ class PruneReport:
         }
 
 
+def restart_interrupted(record: Record) -> bool:
+    """True for a persistent sandbox's record left ``creating`` by a restart (not by its
+    first create): its files are the user's data, not a half-made sandbox's."""
+    return bool(record.persistent and record.extra.get(RESTARTING_KEY))
+
+
+def _terminate_restarted(record: Record) -> None:
+    """Terminate the compute system an interrupted restart may have made (HCS may keep it
+    after the restarting process died)."""
+    from hcs_sandbox.hcs.system import ComputeSystem
+
+    try:
+        system = ComputeSystem.open(record.system_id)
+    except errors.NotFoundError:
+        return
+    system.terminate_and_close(timeout=60.0)
+
+
 def _label(record: Record) -> str:
     return f"{record.name} ({record.id})"
 
@@ -145,7 +179,8 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
     from hcs_sandbox.sandbox.owned import owned_systems
     from hcs_sandbox.sandbox.sandbox import _owner_alive, other_host
 
-    # HCS and the disk first, then the records (see the module docstring).
+    # The records, then HCS and the disk, then the records again (see the module docstring).
+    before = {r.id: r.revision for r in store.list(all=True, kind=None)}
     systems = owned_systems()
     try:
         endpoints = network.list_endpoints()
@@ -169,9 +204,15 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
             report.other_host.append(_label(record))
             continue  # its systems, endpoints and files still count as known (above)
         has_system = record.system_id.lower() in systems
-        if record.state in _HALF_MADE:
+        if before.get(record.id) != record.revision:
+            # Changed during the scan (a create, start or stop going on): judged next time.
+            report.in_progress.append(_label(record))
+        elif record.state in _HALF_MADE:
             if _owner_alive(record) and record.state != "error":
                 report.in_progress.append(_label(record))
+            elif record.state == "creating" and restart_interrupted(record):
+                report.restart_interrupted.append(_label(record))
+                report._to_stop.append(record)
             else:
                 report.half_made.append(_label(record))
                 report._to_remove.append(record)
@@ -227,7 +268,7 @@ def prune(state_dir: str | os.PathLike[str] | None = None, *, dry_run: bool = Fa
         if dry_run:
             result.systems = list(found.orphan_systems)
             result.records = found.half_made + found.gone_ephemeral
-            result.marked_stopped = list(found.gone_persistent)
+            result.marked_stopped = found.gone_persistent + found.restart_interrupted
             result.endpoints = list(found.orphan_endpoints)
             result.files = list(found.orphan_files)
             return result
@@ -246,7 +287,9 @@ def prune(state_dir: str | os.PathLike[str] | None = None, *, dry_run: bool = Fa
         for record in found._to_remove:
             label = _label(record)
             try:
-                current = store.update(record.id, expect_state=record.state, state="removing")
+                # Unchanged since the scan (its revision): a record that moved on meanwhile
+                # (a create or start finished) is judged again by the next prune.
+                current = store.update(record.id, expect_revision=record.revision, state="removing")
             except (errors.StateConflictError, errors.SandboxNotFoundError):
                 continue  # someone else is handling it
             failures = release_resources(store, current)
@@ -258,10 +301,19 @@ def prune(state_dir: str | os.PathLike[str] | None = None, *, dry_run: bool = Fa
 
         for record in found._to_stop:
             try:
-                store.update(record.id, expect_state=record.state, state="stopped")
+                if record.state == "creating":  # an interrupted restart: its system, if any
+                    _terminate_restarted(record)
+                store.update(
+                    record.id,
+                    expect_revision=record.revision,
+                    state="stopped",
+                    merge_extra={RESTARTING_KEY: None},
+                )
                 result.marked_stopped.append(_label(record))
             except (errors.StateConflictError, errors.SandboxNotFoundError):
                 continue
+            except Exception as exc:
+                result.failures.append(f"{_label(record)}: {exc}")
 
         for endpoint_id in found.orphan_endpoints:
             try:

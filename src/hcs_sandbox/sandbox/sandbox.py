@@ -752,6 +752,19 @@ class Sandbox:
             )
         return current
 
+    def _start_remedy(self, state: str) -> str:
+        if state == "running":
+            return "it is running already: a running sandbox needs no start"
+        if state == "paused":
+            return f"resume a paused sandbox: 'hcs-sandbox resume {self.name}'"
+        if state in ("creating", "removing"):
+            return (
+                "another process is creating, starting or removing it: wait for it; if that "
+                "process died, 'hcs-sandbox prune' finishes its work (a persistent sandbox "
+                "whose start was cut short is marked stopped again, with its disk)"
+            )
+        return f"remove it with 'hcs-sandbox rm -f {self.name}'"
+
     def _held_system(self) -> ComputeSystem | None:
         """The compute-system handle this object holds (it made or opened the system and
         receives its exit event), unless it is closed or has seen the exit; else None."""
@@ -767,11 +780,7 @@ class Sandbox:
         if self._start_held(progress):
             self._logon_thread = _start_logon(self)  # issue 5: the spec's logon command
             return
-        current = self._require(
-            ("created", "stopped"),
-            "start",
-            remedy="a running sandbox needs no start; 'resume' a paused one",
-        )
+        current = self._require(("created", "stopped"), "start", remedy=self._start_remedy)
         store = self._db()
         if current == "stopped":
             if not self.persistent:
@@ -915,15 +924,24 @@ class Sandbox:
 
     def _restart_persistent(self, store: Store, progress: Progress | None) -> None:
         """Re-create a stopped persistent sandbox's compute system on the same disk."""
+        from hcs_sandbox.sandbox.maintenance import RESTARTING_KEY
+
         rid = self._record.id
+        # ``restarting``: if this process dies before the end, prune knows that the record
+        # is a persistent sandbox's (keep its disk, mark it stopped), not a half-made one.
         self._record = store.update(
-            rid, expect_state="stopped", state="creating", owner_pid=os.getpid(), owner_host=_host()
+            rid,
+            expect_state="stopped",
+            state="creating",
+            owner_pid=os.getpid(),
+            owner_host=_host(),
+            merge_extra={RESTARTING_KEY: True},
         )
         try:
             with UndoStack() as undo:
                 undo.push(
                     "mark the sandbox stopped again",
-                    lambda: self._set_state(store, "stopped"),
+                    lambda: self._set_state(store, "stopped", merge_extra={RESTARTING_KEY: None}),
                 )
                 self._provision(store, undo, self.spec, progress=progress)
                 system = self._system
@@ -939,6 +957,7 @@ class Sandbox:
             "running",
             started_at=time.time(),
             log_line="started (re-created from the stored spec)",
+            merge_extra={RESTARTING_KEY: None},
         )
 
     def stop(self, *, timeout: float = 30.0) -> None:
