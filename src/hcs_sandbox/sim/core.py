@@ -2673,7 +2673,6 @@ class Simulator:
             record.update({"ID": net_id, "Type": net_type})
             record.setdefault("SchemaVersion", {"Major": 2, "Minor": 0})
             record.setdefault("Flags", 0)
-            record["_NextHost"] = 2
             self.store.write("networks", net_id, record)
         handle: HcnHandle = self._new_handle(lambda h: HcnHandle(h, "network", net_id))
         out[0] = handle.handle
@@ -2790,19 +2789,20 @@ class Simulator:
             if self.store.read("endpoints", ep_id) is not None:
                 raise _Failure(H.HCN_E_INVALID_ENDPOINT, f"endpoint {ep_id} already exists")
             self._check_ports(doc.get("Policies") or [], ep_id, [])
-            host = int(net.get("_NextHost", 2))
             record = dict(doc)
             record.update({"ID": ep_id, "HostComputeNetwork": handle.object_id})
             record.setdefault("SchemaVersion", {"Major": 2, "Minor": 0})
             subnet = self._first_subnet(net)
-            if subnet is not None and not record.get("IpConfigurations"):
+            needs_address = subnet is not None and not record.get("IpConfigurations")
+            # Read once, under the lock held until the endpoint is written (see _free_address).
+            endpoints = (
+                self.store.records("endpoints")
+                if needs_address or not record.get("MacAddress")
+                else []
+            )
+            if subnet is not None and needs_address:
                 gateway = self._gateway(net)
-                address = subnet.network_address + host
-                while address == gateway:
-                    host += 1
-                    address = subnet.network_address + host
-                if address not in subnet or address == subnet.broadcast_address:
-                    raise _Failure(H.HCN_E_INVALID_IP, f"subnet {subnet} has no free address")
+                address = self._free_address(net, subnet, gateway, endpoints)
                 record["IpConfigurations"] = [
                     {"IpAddress": str(address), "PrefixLength": subnet.prefixlen}
                 ]
@@ -2811,9 +2811,7 @@ class Simulator:
                         "Routes", [{"NextHop": str(gateway), "DestinationPrefix": "0.0.0.0/0"}]
                     )
             if not record.get("MacAddress"):
-                record["MacAddress"] = self._free_mac(net)
-            net["_NextHost"] = host + 1
-            self.store.write("networks", handle.object_id, net)
+                record["MacAddress"] = self._free_mac(net, endpoints)
             self.store.write("endpoints", ep_id, record)
         ep: HcnHandle = self._new_handle(lambda h: HcnHandle(h, "endpoint", ep_id))
         out[0] = ep.handle
@@ -2840,9 +2838,61 @@ class Simulator:
                         return ipaddress.ip_address(route["NextHop"])
         return None
 
-    def _free_mac(self, net: dict[str, Any]) -> str:
+    @staticmethod
+    def _free_address(
+        net: dict[str, Any],
+        subnet: ipaddress.IPv4Network | ipaddress.IPv6Network,
+        gateway: Any,
+        endpoints: list[dict[str, Any]],
+    ) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        """The lowest address of ``subnet`` that no endpoint of ``net`` holds, the network
+        address, the broadcast (last) address and the gateway excluded.  ``endpoints``: every
+        endpoint record, read with the store lock held, which the caller keeps until the new
+        endpoint is written, so two processes never get the same address.
+
+        HNS frees an endpoint's address when the endpoint is deleted: an address a stale
+        endpoint still holds is refused (HCN_E_ADDR_INVALID_OR_RESERVED) until that endpoint is
+        deleted (moby/moby#47576, docker/for-win#13965).  The order in which HNS hands out a
+        subnet's addresses is documented nowhere (learn.microsoft.com "HCN JSON document
+        schemas", hcsshim ``hcn/``): the lowest free one is the simulator's choice, UNCONFIRMED
+        (docs/windows-notes.md "Endpoint addressing").
+        An exhausted subnet fails with HCN_E_INVALID_IP (the real HRESULT is UNCONFIRMED)."""
+        import ipaddress
+
+        taken = set()
+        for endpoint in endpoints:
+            if endpoint.get("HostComputeNetwork") != net.get("ID"):
+                continue
+            for config in endpoint.get("IpConfigurations") or []:
+                if not isinstance(config, dict):
+                    continue
+                try:
+                    taken.add(ipaddress.ip_address(str(config.get("IpAddress"))))
+                except ValueError:
+                    continue
+        first = int(subnet.network_address) + 1
+        last = int(subnet.broadcast_address) - 1
+        # The lowest free address is at most len(taken) + 1 addresses past the first (the
+        # gateway aside), so this stops early in any subnet, however large.
+        for value in range(first, min(last, first + len(taken) + 1) + 1):
+            address: ipaddress.IPv4Address | ipaddress.IPv6Address = (
+                ipaddress.IPv4Address(value)
+                if subnet.version == 4
+                else ipaddress.IPv6Address(value)
+            )
+            if address != gateway and address not in taken:
+                return address
+        raise _Failure(
+            H.HCN_E_INVALID_IP,
+            f"subnet {subnet} has no free address: its {max(last - first + 1, 0)} host "
+            f"addresses are the gateway's or held by endpoints of network {net.get('ID')} "
+            "(delete one of them first)",
+        )
+
+    def _free_mac(self, net: dict[str, Any], endpoints: list[dict[str, Any]]) -> str:
         """The lowest MAC of the network's ``MacPool`` ranges that no endpoint on this host
-        holds (call with the store lock held).
+        holds.  ``endpoints``: every endpoint record, read under the store lock the caller holds
+        until the new endpoint is written.
 
         HNS assigns an endpoint created without ``MacAddress`` a MAC from its network's
         ``MacPool`` (HNS_Schema.md ``MacPool``/``MacRange``; hcsshim creates endpoints
@@ -2862,7 +2912,7 @@ class Simulator:
                     ranges.append((low, high))
         if not ranges:
             ranges = [(0x00155D000000, 0x00155D00FFFF)]
-        taken = {_mac_value(ep.get("MacAddress")) for ep in self.store.records("endpoints")}
+        taken = {_mac_value(ep.get("MacAddress")) for ep in endpoints}
         size = 0
         for low, high in ranges:
             size += high - low + 1
