@@ -53,8 +53,10 @@ def test_logon_gives_up_and_says_why(sim: Any, monkeypatch: Any) -> None:
     sb = Sandbox.create(spec)
     try:
         sim.inject("HcsCreateProcess", hresult=0x80370108, times=1000)
-        sb.start()
-        _wait(sb)
+        sb.start()  # returns once it gave up: no thread waits for a command
+        assert getattr(sb, "_logon_thread", "missing") is None
+        assert sb.logon_error is not None
+        assert "HCS_E_CONNECT_FAILED" in sb.logon_error
         assert "logon command not started" in sb.logs()
         assert "HCS_E_CONNECT_FAILED" in sb.logs()
     finally:

@@ -1,6 +1,10 @@
 """``hcs-sandbox run [FILE.wsb] [flags] [-- COMMAND...]``: create and start a sandbox.
 
 * ``-d``: print the id as soon as it runs and return (the sandbox outlives this command).
+  With a logon command, "runs" includes it: ``start`` returns once the guest has started it
+  (up to 180 s while the guest connection is not up; a progress line on a terminal), so
+  its output reaches ``logs`` after this command has exited.  When it could not be
+  started, a warning line says why (the sandbox runs; exit 0).
   Not with a COMMAND (exit 2): start it with ``-d``, then ``hcs-sandbox exec NAME -- COMMAND``.
 * ``-- COMMAND...``: run the command in the guest (``Sandbox.exec``), print its output, exit
   with its exit code; then the sandbox is stopped (``--rm``: removed), like a container whose
@@ -102,7 +106,7 @@ def _quietly(what: str, step: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from hcs_sandbox.cli.common import spec_from_args, with_simulated
-    from hcs_sandbox.cli.output import Progress, notice_if_simulated, print_json
+    from hcs_sandbox.cli.output import Progress, notice_if_simulated, print_json, warn
     from hcs_sandbox.errors import SpecError
     from hcs_sandbox.sandbox.sandbox import Sandbox
 
@@ -116,9 +120,9 @@ def handle(args: argparse.Namespace) -> int:
         )
     if args.detach and args.command:
         # Refused, not run: the library has no way to start a guest process and leave it
-        # running once this command has exited (GuestProcess.close terminates it, its
-        # output pipes close with this process, and the logon command's thread dies with
-        # it before it starts anything).  Silently dropping it (as before) told an agent
+        # running once this command has exited (GuestProcess.close terminates it, and its
+        # output, read through pipes, ends with this process; only the logon command is
+        # built to outlive it: its output goes to a share).  Silently dropping it told an agent
         # "exit 0" for a command that never ran (review RV7a finding 6).
         import shlex
 
@@ -143,7 +147,12 @@ def handle(args: argparse.Namespace) -> int:
     try:
         try:
             with progress.running():
-                sandbox.start(progress=progress)
+                sandbox.start(progress=progress)  # returns once the logon command runs
+            if sandbox.logon_error is not None:
+                warn(
+                    f"the logon command was not started ({sandbox.logon_error}); the "
+                    f"sandbox runs without it (see 'hcs-sandbox logs {sandbox.name}')"
+                )
             if args.detach:
                 if args.json:
                     print_json(with_simulated(sandbox.to_dict(), simulated))

@@ -3,11 +3,12 @@
 Windows Sandbox runs the logon command once after the user logs on, as that user, with the
 mapped folders already in place (Microsoft *Windows Sandbox configuration* docs,
 ``windows-sandbox-configure-using-wsb-file.md``, LogonCommand).  hcs-sandbox runs it once
-after each start, through ``HcsCreateProcess``, from a background thread of the process
-that started the sandbox.
+after each start, through ``HcsCreateProcess``: ``Sandbox.start`` returns once the guest has
+started it (or starting it failed or gave up, logged); only the wait for its end runs in a
+background thread of the process that started the sandbox.
 
 Its output is captured **inside the guest**, so it does not depend on the starting process
-living on (``hcs-sandbox run -d`` returns at once):
+living on (``hcs-sandbox run -d`` exits right after printing the id):
 
 1. the folder ``<sandbox dir>/logs/guest`` (nothing else) is shared read-write with the guest
    as the VSMB share ``hcs-logs`` (``HcsModifyComputeSystem`` ``Add`` on
@@ -22,14 +23,18 @@ living on (``hcs-sandbox run -d`` returns at once):
    command's (``a && b`` ends with ``a``'s code when ``a`` fails);
 3. while the starting process lives, the thread waits for the command, writes its exit code
    to the lifecycle log (a row of the store) and removes the share again; when the process
-   ends first, the command keeps running and writing, and the share stays until the VM stops;
+   ends first, an exit hook (:func:`_let_go`) closes its handle to the command without
+   ending it: the command keeps running and writing, and the share stays until the VM stops
+   (as it does when the ``Sandbox`` object was closed before the end: the thread does not
+   open another handle to remove it);
 4. ``logs NAME`` (:func:`read_logs`, any process) reads ``logon.log`` and the marker.
 
-The guest agent may not answer right after ``HcsStartComputeSystem``: the thread retries
+The guest agent may not answer right after ``HcsStartComputeSystem``: ``start`` retries
 while HCS reports a guest-connection error (``HCS_E_CONNECT_FAILED`` and the like), for up to
-:data:`READY_TIMEOUT` seconds, then logs the failure.  When the share cannot be added, the
-command's output is captured through its pipes instead (only while the starting process
-lives) and the log says so.
+:data:`READY_TIMEOUT` seconds (telling its ``progress`` callback), then logs the failure and
+returns (``Sandbox.logon_error``).  Ctrl+C meanwhile removes the share and propagates.  When
+the share cannot be added, the command's output is captured through its pipes instead (only
+while the starting process lives) and the log says so.
 
 Isolation trade-off (docs/exec.md): a sandbox with a logon command can write to one host
 folder, ``logs/guest``, for as long as the share exists.  The host only ever *reads* it as
@@ -41,6 +46,7 @@ through it (no quota): use no logon command for untrusted workloads that run for
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import stat
@@ -52,6 +58,8 @@ from typing import TYPE_CHECKING
 from hcs_sandbox import errors
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hcs_sandbox.hcs.system import ComputeSystem
     from hcs_sandbox.sandbox.guest import GuestProcess
     from hcs_sandbox.sandbox.sandbox import Sandbox
@@ -63,6 +71,7 @@ __all__ = [
     "LOG_SHARE",
     "MAX_SHOWN",
     "READY_TIMEOUT",
+    "LogonStart",
     "guest_command_line",
     "logon_log_path",
     "read_logs",
@@ -188,25 +197,57 @@ def read_logs(sandbox: Sandbox, lifecycle: str) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def start_logon_command(
-    sandbox: Sandbox, *, ready_timeout: float | None = None
-) -> threading.Thread | None:
-    """Run the spec's logon command in the background (see the module docstring).
+@dataclasses.dataclass(frozen=True)
+class LogonStart:
+    """What :func:`start_logon_command` did: ``thread`` waits for the command's end in the
+    background (None when it was not started); ``error`` says why it was not started."""
 
-    Returns the thread (join it to wait for the command), or None without a logon command.
-    Never raises: failures are written to the sandbox's log.
+    thread: threading.Thread | None
+    error: str | None = None
+
+
+@dataclasses.dataclass
+class _Started:
+    """A logon command started in the guest, and the system whose share it writes to."""
+
+    proc: GuestProcess
+    system: ComputeSystem | None  # the log share was added through it (None: pipes)
+
+
+def start_logon_command(
+    sandbox: Sandbox,
+    *,
+    ready_timeout: float | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> LogonStart | None:
+    """Start the spec's logon command in the guest (see the module docstring); return once
+    it runs there, or once starting it failed or gave up (after ``ready_timeout``, default
+    :data:`READY_TIMEOUT`, while the guest connection is not up).  Waiting for its end, the
+    exit code in the log and the share's removal happen in a background thread
+    (:attr:`LogonStart.thread`), for as long as this process lives.
+
+    ``progress`` is told each step (and each retry, with the time waited so far).
+    None without a logon command.  Never raises an :class:`Exception` (failures go to the
+    sandbox's log and :attr:`LogonStart.error`); a :class:`KeyboardInterrupt` while it
+    waits removes the share, ends a command that was already started, writes
+    ``logon command not started: interrupted`` and propagates.
     """
     command = sandbox.spec.logon_command
     if not command:
         return None
+    timeout = READY_TIMEOUT if ready_timeout is None else ready_timeout
+    started = _begin(sandbox, command, timeout, progress)
+    if isinstance(started, str):
+        return LogonStart(None, started)
+    _watch(started.proc)
     thread = threading.Thread(
-        target=_run,
-        args=(sandbox, command, READY_TIMEOUT if ready_timeout is None else ready_timeout),
+        target=_finish,
+        args=(sandbox, started),
         name=f"hcs-sandbox-logon-{sandbox.name}",
-        daemon=True,
+        daemon=True,  # a process that ends first leaves the command running in the guest
     )
     thread.start()
-    return thread
+    return LogonStart(thread)
 
 
 def _add_share(sandbox: Sandbox) -> ComputeSystem | None:
@@ -245,59 +286,158 @@ def _remove_share(system: ComputeSystem) -> None:
 
     try:
         system.modify(vsmb_request(ModifyRequestType.REMOVE, LOG_SHARE))
-    except Exception as exc:  # the VM may have stopped meanwhile
+    except Exception as exc:  # the VM may have stopped, or the Sandbox object was closed
         _log.debug("could not remove the log share: %s", exc)
 
 
-def _spawn(sandbox: Sandbox, command_line: str, ready_timeout: float) -> GuestProcess | None:
+def _spawn(
+    sandbox: Sandbox,
+    command_line: str,
+    ready_timeout: float,
+    progress: Callable[[str], None] | None = None,
+) -> GuestProcess | str:
+    """The started process, or why it was not started (written to the log)."""
     from hcs_sandbox.sandbox.guest import sandbox_spawn
 
-    deadline = time.monotonic() + ready_timeout
+    began = time.monotonic()
+    deadline = began + ready_timeout
     while True:
         try:
             return sandbox_spawn(sandbox, command_line, stdin=False)
         except errors.ConnectFailedError as exc:
             if time.monotonic() >= deadline:
-                sandbox._log_line(f"logon command not started: {exc}")
-                return None
+                return _not_started(sandbox, exc)
+            if progress is not None:
+                waited = time.monotonic() - began
+                progress(
+                    "waiting for the guest to run the logon command "
+                    f"({waited:.0f} s, up to {ready_timeout:.0f} s)"
+                )
             time.sleep(_RETRY_EVERY)
-        except Exception as exc:  # a thread must not die silently
-            sandbox._log_line(f"logon command not started: {exc}")
-            return None
+        except Exception as exc:
+            return _not_started(sandbox, exc)
 
 
-def _run(sandbox: Sandbox, command: str, ready_timeout: float) -> None:
-    """The logon thread's body: never lets an exception escape the thread (a sandbox removed
-    or stopped meanwhile is an ordinary end, recorded in its log when it still has one)."""
+def _not_started(sandbox: Sandbox, why: object) -> str:
+    """Log that the logon command was not started; the reason, for the caller."""
+    reason = str(why)
     try:
-        _run_logon(sandbox, command, ready_timeout)
-    except Exception as exc:
-        _log.info("logon command of %s ended early: %s", sandbox.name, exc)
-        with contextlib.suppress(Exception):
-            sandbox._log_line(f"logon command ended early: {exc}")
+        sandbox._log_line(f"logon command not started: {reason}")
+    except Exception as exc:  # the sandbox was removed meanwhile
+        _log.info("logon command of %s not started: %s (%s)", sandbox.name, reason, exc)
+    return reason
 
 
-def _run_logon(sandbox: Sandbox, command: str, ready_timeout: float) -> None:
+def _begin(
+    sandbox: Sandbox,
+    command: str,
+    ready_timeout: float,
+    progress: Callable[[str], None] | None,
+) -> _Started | str:
+    """Add the share and start the command in the guest (retrying while the guest
+    connection is not up); the started command, or why not (logged)."""
     from hcs_sandbox.sandbox.files import vsmb_path
 
-    system = _add_share(sandbox)
-    in_guest = system is not None
+    system: ComputeSystem | None = None
+    proc: GuestProcess | None = None
     try:
-        if in_guest:
+        if progress is not None:
+            progress("starting the logon command")
+        system = _add_share(sandbox)
+        if system is not None:
             command_line = guest_command_line(command, vsmb_path(LOG_SHARE))
         else:
             command_line = f"cmd /c {command}"
-        proc = _spawn(sandbox, command_line, ready_timeout)
-        if proc is None:
-            return
-        sandbox._log_line(f"logon command started: {command}")
-        if in_guest:
-            _wait_in_guest(sandbox, proc)
-        else:
-            _capture_pipes(sandbox, proc)
-    finally:
+        spawned = _spawn(sandbox, command_line, ready_timeout, progress)
+        if isinstance(spawned, str):
+            if system is not None:
+                _remove_share(system)
+            return spawned
+        proc = spawned
+        try:
+            sandbox._log_line(f"logon command started: {command}")
+        except Exception as exc:  # removed meanwhile: its VM (and the command) are gone
+            _log.info("logon command of %s started, not logged: %s", sandbox.name, exc)
+        return _Started(proc, system)
+    except Exception as exc:  # anything else: never an error of start() itself
+        _log.debug("logon command of %s", sandbox.name, exc_info=True)
+        if proc is not None:
+            with contextlib.suppress(Exception):
+                proc.close()
         if system is not None:
             _remove_share(system)
+        return _not_started(sandbox, exc)
+    except BaseException:  # Ctrl+C while waiting: nothing of the logon command is left
+        with contextlib.suppress(Exception):
+            if proc is not None:
+                proc.close()  # ends it: the start it belonged to was interrupted
+            if system is not None:
+                _remove_share(system)
+            sandbox._log_line("logon command not started: interrupted")
+        raise
+
+
+# Logon commands whose end a thread of this process awaits; at exit they are let go.
+_watched: set[GuestProcess] = set()
+_watched_lock = threading.Lock()
+_exiting = threading.Event()
+_hooked = False
+
+
+def _watch(proc: GuestProcess) -> None:
+    global _hooked
+    with _watched_lock:
+        if not _hooked:
+            import atexit
+
+            atexit.register(_let_go)
+            _hooked = True
+        _watched.add(proc)
+
+
+def _let_go() -> None:
+    """At interpreter exit (``run -d`` right after printing the id, or any process that
+    ends while its logon commands run): release their handles and pipes *without* ending
+    them (:meth:`Process.close <hcs_sandbox.hcs.process.Process.close>` never terminates;
+    the guest runs them on), before the handles' safety nets would warn about a handle
+    left open.  The waiting threads, which die with the process, write nothing more and
+    leave the share in place (it goes when the VM stops)."""
+    _exiting.set()
+    with _watched_lock:
+        procs = list(_watched)
+        _watched.clear()
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            proc.process.close()
+
+
+def _finish(sandbox: Sandbox, started: _Started) -> None:
+    """The background half: wait for the command's end, log its exit code, remove the
+    share.  Never lets an exception escape the thread (a sandbox removed or stopped
+    meanwhile is an ordinary end, recorded in its log when it still has one)."""
+    try:
+        if started.system is not None:
+            _wait_in_guest(sandbox, started.proc)
+        else:
+            _capture_pipes(sandbox, started.proc)
+    except Exception as exc:
+        _log.info("logon command of %s ended early: %s", sandbox.name, exc)
+        if not _exiting.is_set():
+            with contextlib.suppress(Exception):
+                sandbox._log_line(f"logon command ended early: {exc}")
+    finally:
+        with _watched_lock:
+            _watched.discard(started.proc)
+        # Let go at exit: the command runs on and writes to the share; it stays.
+        if started.system is not None and not _exiting.is_set():
+            _remove_share(started.system)
+
+
+def _run(sandbox: Sandbox, command: str, ready_timeout: float) -> None:
+    """Both halves in the calling thread (start, then wait for the end)."""
+    started = _begin(sandbox, command, ready_timeout, None)
+    if not isinstance(started, str):
+        _finish(sandbox, started)
 
 
 def _wait_in_guest(sandbox: Sandbox, proc: GuestProcess) -> None:
@@ -312,8 +452,9 @@ def _wait_in_guest(sandbox: Sandbox, proc: GuestProcess) -> None:
             )
         sandbox._log_line(f"logon command exited with code {code}")
     except Exception as exc:
-        sandbox._log_line(f"logon command: stopped waiting for it: {exc}")
         _log.debug("logon command of %s", sandbox.name, exc_info=True)
+        if not _exiting.is_set():  # else let go at exit: it runs on
+            sandbox._log_line(f"logon command: stopped waiting for it: {exc}")
 
 
 def _capture_pipes(sandbox: Sandbox, proc: GuestProcess) -> None:
@@ -328,5 +469,6 @@ def _capture_pipes(sandbox: Sandbox, proc: GuestProcess) -> None:
             code = proc.wait()
         sandbox._log_line(f"logon command exited with code {code}")
     except Exception as exc:
-        sandbox._log_line(f"logon command output capture stopped: {exc}")
         _log.debug("logon command of %s", sandbox.name, exc_info=True)
+        if not _exiting.is_set():
+            sandbox._log_line(f"logon command output capture stopped: {exc}")

@@ -271,6 +271,10 @@ class Sandbox:
         #: :meth:`_directory_text`); both made on first use.
         self._db_store: Store | None = None
         self._dir_text: str | None = None
+        #: This object's last start: the thread waiting for the logon command's end, or why
+        #: the command was not started (``_start_logon``).
+        self._logon_thread: threading.Thread | None = None
+        self._logon_error: str | None = None
 
     @classmethod
     def create(
@@ -778,7 +782,7 @@ class Sandbox:
         """Start the sandbox. A stopped persistent sandbox is re-created from its stored
         spec on the same scratch disk, then started."""
         if self._start_held(progress):
-            self._logon_thread = _start_logon(self)  # issue 5: the spec's logon command
+            _start_logon(self, progress)  # issue 5: the spec's logon command
             return
         current = self._require(("created", "stopped"), "start", remedy=self._start_remedy)
         store = self._db()
@@ -793,7 +797,7 @@ class Sandbox:
                     "(CLI: --persistent; API: SandboxSpec(persistence='persistent'))",
                 )
             self._restart_persistent(store, progress)
-            self._logon_thread = _start_logon(self)  # issue 5: logon command
+            _start_logon(self, progress)  # issue 5: the spec's logon command
             return
         system = self._open_system()
         if system is None:
@@ -811,7 +815,7 @@ class Sandbox:
             self._after_failed_start(store)
             raise
         self._set_state(store, "running", started_at=time.time(), log_line="started")
-        self._logon_thread = _start_logon(self)  # issue 5: the spec's logon command, if any
+        _start_logon(self, progress)  # issue 5: the spec's logon command
 
     def _start_held(self, progress: Progress | None) -> bool:
         """:meth:`start` through the handle this object holds, when the record says
@@ -871,8 +875,8 @@ class Sandbox:
 
         A failure raises a clear :class:`~hcs_sandbox.errors.HcsError`; the caller's
         rollback then terminates the VM (a sandbox asked for with a GPU never runs without
-        one).  The logon command is not run here: ``_start_logon`` does it in the
-        background (``hcs_sandbox.sandbox.logon``).
+        one).  The logon command is not run here: ``_start_logon`` starts it once the
+        record says ``running`` (``hcs_sandbox.sandbox.logon``).
 
         Then the create-time mapped folders (``Plan.guest_links``, kept in the record) are
         linked at their guest paths (:func:`hcs_sandbox.sandbox.files.link_created_mappings`)
@@ -1318,6 +1322,12 @@ class Sandbox:
             stored = sorted(old + stored, key=lambda line: line[:20])
         return logon.read_logs(self, "".join(stored))
 
+    @property
+    def logon_error(self) -> str | None:
+        """Why this object's last :meth:`start` could not start the spec's logon command
+        (the log has the same line); None when it was started, or there is none."""
+        return self._logon_error
+
     def _old_log_lines(self) -> builtins.list[str]:
         """The lines of an older version's log file (``sandbox.log``, or ``logs/sandbox.log``
         before that), each ending in a newline; a line continued on the next ones (a
@@ -1480,11 +1490,16 @@ class Sandbox:
 # --------------------------------------------------------------------------------------
 
 
-def _start_logon(sandbox: Sandbox) -> threading.Thread | None:
-    """Issue 5: run the spec's logon command in the background (hcs_sandbox.sandbox.logon)."""
+def _start_logon(sandbox: Sandbox, progress: Progress | None) -> None:
+    """Issue 5: start the spec's logon command in the guest; returns once it runs there (or
+    failed to start, logged); its end is awaited in the background
+    (hcs_sandbox.sandbox.logon)."""
     from hcs_sandbox.sandbox import logon
 
-    return logon.start_logon_command(sandbox)
+    sandbox._logon_thread = sandbox._logon_error = None
+    started = logon.start_logon_command(sandbox, progress=progress)
+    if started is not None:
+        sandbox._logon_thread, sandbox._logon_error = started.thread, started.error
 
 
 def _inside(path: str | os.PathLike[str], directory: str | os.PathLike[str]) -> bool:

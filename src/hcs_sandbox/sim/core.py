@@ -1943,6 +1943,7 @@ class Simulator:
             self._processes[(system_id, process.pid)] = process
             self._runtime_procs.setdefault(process.runtime_id, []).append(process)
         self._ensure_watcher()  # the guest stops if another process stops the system
+        self._drain_at_exit_once()
 
         def run() -> None:
             code = 0
@@ -1964,6 +1965,31 @@ class Simulator:
 
         threading.Thread(target=run, name=f"hcs-sim-guest-{process.pid}", daemon=True).start()
         return (process.pid, host_in, host_out, host_err)
+
+    #: At exit, how long this process waits for its guest processes that still run (on
+    #: Windows they run on in the VM after the host process ends, e.g. a logon command of
+    #: ``run -d``; here they are threads of this process and end with it).
+    EXIT_GRACE = 1.0
+
+    def _drain_at_exit_once(self) -> None:
+        with self._lock:
+            if getattr(self, "_drain_registered", False):
+                return
+            self._drain_registered = True
+        import atexit
+
+        atexit.register(self._drain_at_exit)
+
+    def _drain_at_exit(self) -> None:
+        """Give this process's running guest processes up to :data:`EXIT_GRACE` seconds."""
+        deadline = time.monotonic() + self.EXIT_GRACE
+        with self._lock:
+            running = [p for p in self._processes.values() if not p.exited.is_set()]
+        for process in running:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            process.exited.wait(remaining)
 
     def _status(self, process: GuestProcess) -> dict[str, Any]:
         exited = process.exited.is_set()

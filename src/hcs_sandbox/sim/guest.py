@@ -443,7 +443,9 @@ def _open_sink(state: GuestState, target: str, append: bool) -> _Sink:
         return _NullSink()
     resolved = _writable(state, target)
     try:
-        return open(resolved, "ab" if append else "wb")
+        # Unbuffered: cmd.exe writes each line to the file as it goes (a reader sees it
+        # while the command runs; nothing waits in this process for the command's end).
+        return open(resolved, "ab" if append else "wb", buffering=0)
     except OSError:
         raise GuestError("The system cannot find the path specified.") from None
 

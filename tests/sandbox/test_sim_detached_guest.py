@@ -1,0 +1,39 @@
+"""Simulator behaviours a detached logon command relies on: a guest's redirected output
+reaches its file as it is written (not when the command ends), and a process that exits
+gives its still-running guest processes a short grace (on Windows they run on in the VM)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from hcs_sandbox.sandbox.sandbox import Sandbox
+from hcs_sandbox.sandbox.spec import SandboxSpec
+
+
+def test_redirected_output_is_written_as_it_goes(sim: Any) -> None:
+    with Sandbox.run(SandboxSpec(name="stream")) as sb:
+        # One redirection around a command that runs on (the logon command line's shape).
+        line = 'cmd /c cmd /c "echo early & timeout /t -1" 1>>C:\\out.txt 2>&1'
+        with sb.spawn(line) as proc:
+            target = sim.store.guest_root(sb.system_id) / "out.txt"
+            deadline = time.monotonic() + 5
+            while not (target.exists() and target.read_bytes()):
+                assert time.monotonic() < deadline, "the line never reached the file"
+                time.sleep(0.02)
+            assert target.read_bytes().split()[0] == b"early"
+            assert proc.poll() is None  # still running: nothing waited for its end
+
+
+def test_exit_grace_lets_running_guest_processes_finish(sim: Any) -> None:
+    with Sandbox.run(SandboxSpec(name="grace")) as sb:
+        with sb.spawn("ping -n 2 127.0.0.1") as proc:  # about 1 s
+            began = time.monotonic()
+            sim._drain_at_exit()  # what the atexit hook runs
+            assert proc.process.exited
+            assert time.monotonic() - began <= sim.EXIT_GRACE + 0.5
+        with sb.spawn("timeout /t -1") as proc:
+            began = time.monotonic()
+            sim._drain_at_exit()  # bounded: a process that never ends is not waited for
+            assert sim.EXIT_GRACE - 0.1 <= time.monotonic() - began <= sim.EXIT_GRACE + 0.5
+            assert proc.poll() is None
