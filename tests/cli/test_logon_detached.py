@@ -85,3 +85,15 @@ def test_run_detached_leaves_a_long_logon_command_running(cli_proc: Cli) -> None
         assert _logon_output(logs.out)[0] == "early"
     finally:
         cli_proc("rm", "-f", "long")
+
+
+def test_start_warns_like_run_when_the_logon_command_cannot_start(cli_proc: Cli) -> None:
+    assert cli_proc("create", "--name", "s", "--logon-command", "cmd /c echo x").code == 0
+    faults = {"HCS_SANDBOX_SIM_FAULTS": "HcsCreateProcess:1:0x80070005:100"}
+    try:
+        started = cli_proc("start", "s", extra_env=faults)
+        assert started.code == 0, started.err
+        (warning,) = started.err_lines
+        assert warning.startswith("warning: the logon command was not started (")
+    finally:
+        cli_proc("rm", "-f", "s")

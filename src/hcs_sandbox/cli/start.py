@@ -26,12 +26,17 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 def handle(args: argparse.Namespace) -> int:
     from hcs_sandbox.cli.common import run_per_sandbox, summary
-    from hcs_sandbox.cli.output import Progress
+    from hcs_sandbox.cli.output import Progress, warn
 
     def start(sandbox: Any) -> dict[str, Any]:
         progress = Progress()
         with progress.running():
-            sandbox.start(progress=progress)
+            sandbox.start(progress=progress)  # returns once the logon command runs
+        if sandbox.logon_error is not None:  # as run says it
+            warn(
+                f"the logon command was not started ({sandbox.logon_error}); the "
+                f"sandbox runs without it (see 'hcs-sandbox logs {sandbox.name}')"
+            )
         return summary(sandbox)
 
     return run_per_sandbox(args, start)
