@@ -185,12 +185,24 @@ class Process(Watched):
             context=f"watching process {self._pid} in {self._system.id!r}",
         )
         # A process may exit before the callback was registered; ask once so wait() cannot
-        # miss it.  (ProcessStatus: HcsGetProcessProperties.md.)
+        # miss it.  (ProcessStatus: HcsGetProcessProperties.md.)  Without that answer an
+        # exit that came first is never seen, and wait() would wait for an event that never
+        # comes: the process is ended and the creation fails (the caller rolls back).
         try:
             status = self.properties()
         except errors.HcsError as exc:
-            _log.debug("process %d status after registering: %s", self._pid, exc)
-            return
+            try:
+                self.terminate()
+            except errors.HcsError as stop_exc:
+                _log.debug(
+                    "process %d: terminate after a failed status query: %s", self._pid, stop_exc
+                )
+            raise exc.restated(
+                f"process {self._pid} in compute system {self._system.id!r} was ended right "
+                "after it was created: its status could not be read, so its exit could go "
+                f"unseen ({exc.function}: HRESULT 0x{(exc.hresult or 0) & 0xFFFFFFFF:08X})",
+                remedy="try again; if it persists, check the host with 'hcs-sandbox doctor'",
+            ) from exc
         if status.get("Exited"):
             self._watch.mark_exited(status)
 
