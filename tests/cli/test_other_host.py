@@ -74,3 +74,26 @@ def test_records_without_the_tag_are_managed_as_before(cli_env: CliEnv, cli_proc
     pruned = json.loads(cli_proc("prune", "-f", "--json").out)
     assert [item.split(" ")[0] for item in pruned["records"]] == ["old"]
     assert pruned["other_host"] == []
+
+
+def test_ls_shows_another_hosts_sandbox_as_recorded_and_marked(
+    cli_env: CliEnv, cli_proc: Proc, tmp_path: Path
+) -> None:
+    """Review RV9b: ls from another host showed a running sandbox as 'stopped' (its system
+    cannot be seen from there) and plain ls hid it."""
+    assert cli_proc("run", "-d", "--name", "web").code == 0
+    elsewhere = {"HCS_SANDBOX_SIMULATOR": str(tmp_path / "other-sim")}
+    try:
+        (shown,) = cli_proc("ls", "--json", extra_env=elsewhere).json()
+        assert shown["state"] == "running"
+        assert shown["other_host"] == "simulator:" + str(cli_env.sim)
+        table = cli_proc("ls", extra_env=elsewhere).out
+        assert "running (other host)" in table
+        (own,) = cli_proc("ls", "--json").json()
+        assert "other_host" not in own
+        taken = cli_proc("run", "-d", "--name", "web", extra_env=elsewhere)
+        assert taken.code == 2
+        assert "made through another HCS host" in taken.err
+        assert "rm web" not in taken.err  # that rm would be refused from there
+    finally:
+        cli_proc("rm", "-f", "web")

@@ -98,3 +98,20 @@ def test_logon_command_help_says_it_loosens_isolation(cli: Cli) -> None:
         logon = text[text.index("--logon-command CMD a command") :]  # the option, not usage
         logon = logon[: logon.index(" --", 3)]  # up to the next option
         assert "LOOSENS ISOLATION" in logon, logon
+
+
+def test_prune_does_not_say_nothing_to_prune_when_something_failed(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review RV9b: a failure alone (e.g. an interrupted restart's system that could not
+    be terminated) printed 'nothing to prune' beside the error."""
+    from hcs_sandbox.sandbox import maintenance
+
+    def failing(*, dry_run: bool = False) -> maintenance.PruneReport:
+        return maintenance.PruneReport(dry_run=dry_run, failures=["p (id): access denied"])
+
+    monkeypatch.setattr(maintenance, "prune", failing)
+    result = cli("prune", "-f")
+    assert result.code == 1
+    assert "nothing to prune" not in result.out
+    assert "access denied" in result.err

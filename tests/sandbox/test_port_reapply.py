@@ -268,3 +268,41 @@ def test_unpublish_racing_a_start_never_leaves_an_unlisted_port_open(world: Insp
         sb.close()
     Sandbox.get("keep").remove(force=True)
     world.assert_nothing_left()
+
+
+def test_unpublish_racing_a_start_on_the_kept_endpoint_says_to_run_it_again(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review RV9b: the start keeps the endpoint (no re-apply) and begins between
+    unpublish's HNS Remove and its record update.  The record still lists the port, HNS no
+    longer forwards it: the error says so truthfully, and unpublishing again settles it."""
+    from hcs_sandbox.sandbox import ports
+
+    sb = Sandbox.create(SandboxSpec(name="kept", network="nat", persistence="persistent"))
+    (endpoint_id,) = sb.record.endpoint_ids
+    sb.start()
+    sb.publish(9000, 90)
+    sb.stop(timeout=2)
+    real = network.modify_endpoint_policies
+    starter = Sandbox.get("kept")
+
+    def then_start(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        monkeypatch.setattr(network, "modify_endpoint_policies", real)
+        starter.start()  # another process, in effect
+        return result
+
+    monkeypatch.setattr(network, "modify_endpoint_policies", then_start)
+    unpublisher = Sandbox.get("kept")
+    with pytest.raises(errors.SandboxStateError) as caught:
+        ports.unpublish(unpublisher, 9000)
+    assert "still listed" in str(caught.value)
+    assert "--unpublish 9000/tcp" in (caught.value.remedy or "")
+    assert [p.host_port for p in Sandbox.get("kept").ports()] == [9000]
+    assert _mappings(endpoint_id) == []
+    Sandbox.get("kept").unpublish(9000)  # again: settled
+    assert Sandbox.get("kept").ports() == []
+    for obj in (sb, starter, unpublisher):
+        obj.close()
+    Sandbox.get("kept").remove(force=True)
+    world.assert_nothing_left()

@@ -167,22 +167,25 @@ def ago(seconds: float) -> str:
     return "just now" if n < 1 else f"{n} second{'s' if n != 1 else ''} ago"
 
 
-def _gone(records: list[Any]) -> set[str]:
+def _gone(records: list[Any]) -> tuple[set[str], set[str]]:
     """Ids of live records (``created``/``running``/``paused``) whose compute system no
     longer exists: ONE ``HcsEnumerateComputeSystems`` (``{"Owners": ["hcs-sandbox"]}``,
     SystemQuery: SchemaReference.md) and a set lookup per record, so ``ls`` stays O(n)
-    with many records.  No live record: no HCS call at all."""
+    with many records.  No live record: no HCS call at all.  Second: ids of live records
+    made through another HCS host, whose systems cannot be seen from here (never "gone")."""
     from hcs_sandbox.sandbox.store import LIVE_STATES
 
     live = [r for r in records if r.state in LIVE_STATES]
     if not live:
-        return set()
+        return set(), set()
     # The cli layer calls the sandbox layer only (tests/test_layers.py): the one-enumeration
     # helper, {lower-case system id: properties}.
-    from hcs_sandbox.sandbox.owned import owned_systems
+    from hcs_sandbox.sandbox.owned import host_identity, owned_systems
 
     existing = owned_systems()
-    return {r.id for r in live if r.system_id.lower() not in existing}
+    mine = host_identity()
+    other = {r.id for r in live if r.extra_host and r.extra_host != mine}
+    return {r.id for r in live if r.id not in other and r.system_id.lower() not in existing}, other
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -197,7 +200,7 @@ def handle(args: argparse.Namespace) -> int:
     # compute-system handle.
     with open_store() as store:  # creates and protects the state directory first
         items = store.summaries(all=args.all)
-    gone = _gone(items)
+    gone, other = _gone(items)
     rows: list[tuple[Any, str]] = []
     for item in items:
         state = item.state
@@ -216,6 +219,8 @@ def handle(args: argparse.Namespace) -> int:
         for r, state in rows:
             obj = shown(r)
             obj["state"] = state
+            if r.id in other:
+                obj["other_host"] = r.extra_host
             if simulated:
                 obj["simulated"] = True
             objects.append(obj)
@@ -233,7 +238,7 @@ def handle(args: argparse.Namespace) -> int:
                 {
                     "id": r.id if args.no_trunc else r.id[:12],
                     "name": r.name,
-                    "state": state,
+                    "state": f"{state} (other host)" if r.id in other else state,
                     "created": ago(now - r.created_at),
                     "network": str(r.spec_network or "none"),
                     "ports": ports,

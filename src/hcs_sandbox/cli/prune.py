@@ -93,7 +93,7 @@ def handle(args: argparse.Namespace) -> int:
         lines = describe(report, dry_run=dry_run)
         for line in [*lines, *left_alone(report)]:
             print(line)
-        if not lines:
+        if not lines and not report.failures:
             print("nothing to prune")
     for failure in report.failures:
         error_line(failure)

@@ -13,11 +13,19 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms 
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["OWNER", "owned_systems"]
+__all__ = ["OWNER", "host_identity", "owned_systems"]
 
 #: The ``Owner`` of every compute system, HCN network and endpoint hcs-sandbox makes
 #: (``ComputeSystem.Owner``: SchemaReference.md; ``HostComputeNetwork.Owner``: HNS_Schema).
 OWNER = "hcs-sandbox"
+
+
+def host_identity() -> str:
+    """The HCS host this process talks to (:func:`hcs_sandbox.hcs.service.host_identity`):
+    what a record's ``extra.hcs_host`` is compared with."""
+    from hcs_sandbox.hcs.service import host_identity as identity
+
+    return identity()
 
 
 def owned_systems() -> dict[str, dict[str, Any]]:

@@ -158,6 +158,7 @@ def _update(
     *,
     expect_state: str | None = None,
     doing: str = "change its ports",
+    remedy: str | None = None,
 ) -> None:
     """Compare-and-set the record's runtime port list.  ``expect_state``: only while the
     record is still in that state (unpublish of a stopped sandbox: a start that began
@@ -169,11 +170,16 @@ def _update(
         for _ in range(20):
             record = store.get(sandbox.id)
             if expect_state is not None and record.state != expect_state:
+                # The policy may be off the endpoint already (a start kept it) or back on it
+                # (a start re-created it): the record still lists the port either way, and
+                # unpublishing again settles it.  (Never the other way round: a port the
+                # record does not list is never left forwarded.)
                 raise errors.SandboxStateError(
                     f"cannot {doing} for sandbox '{sandbox.name}': it became {record.state} "
-                    f"meanwhile (it was {expect_state})",
+                    f"meanwhile (it was {expect_state}); the port is still listed, and may or "
+                    "may not be forwarded until you unpublish it again",
                     state=record.state,
-                    remedy="try again: the port stays published until then",
+                    remedy=remedy,
                 )
             new = change(_runtime_entries(record.extra))
             try:
@@ -306,6 +312,8 @@ def unpublish(sandbox: Sandbox, host_port: int, protocol: str = "tcp") -> None:
         lambda live: [e for e in live if not _same(e, port)],
         expect_state=seen if seen == "stopped" else None,
         doing=doing,
+        remedy=f"run 'hcs-sandbox port {sandbox.name} --unpublish {port.host_port}/"
+        f"{port.protocol}' again",
     )
     sandbox._log_line(f"unpublished host port {port.host_port}/{port.protocol}")
 

@@ -208,6 +208,26 @@ def _other_host_error(record: Record) -> errors.OtherHostSandboxError | None:
     )
 
 
+def _reserve(store: Store, name: str | None, *args: Any, **kwargs: Any) -> Record:
+    """``store.reserve``; a name taken by a sandbox of another HCS host says so (its
+    ``rm`` would be refused from here)."""
+    try:
+        return store.reserve(name, *args, **kwargs)
+    except errors.NameInUseError as exc:
+        try:
+            holder = store.get(name) if name else None
+        except errors.SandboxNotFoundError:
+            raise exc from None  # removed meanwhile: the name was taken all the same
+        tag = other_host(holder) if holder is not None else None
+        if tag is None:
+            raise
+        raise errors.NameInUseError(
+            f"the name {name!r} is taken by a sandbox made through another HCS host ({tag})",
+            remedy="choose another name, or remove that sandbox with the setting it was made "
+            "with (HCS_SANDBOX_SIMULATOR, --simulator, --state-dir)",
+        ) from exc
+
+
 def _notify(progress: Progress | None, message: str) -> None:
     _log.debug("%s", message)
     if progress is not None:
@@ -350,7 +370,8 @@ class Sandbox:
         host = host_identity()
         with UndoStack() as undo:
             _notify(progress, "reserving the name")
-            record = store.reserve(
+            record = _reserve(
+                store,
                 spec.name,
                 sandbox_id,
                 spec.to_dict(),
@@ -756,6 +777,16 @@ class Sandbox:
             )
         return current
 
+    def _refuse_if_busy(self, state: str, doing: str) -> None:
+        """stop/kill of a sandbox another process is creating, starting or removing: an
+        error, not a silent no-op (the start would finish and the sandbox run on)."""
+        if state in ("creating", "removing"):
+            raise errors.SandboxStateError(
+                f"cannot {doing} sandbox '{self.name}': it is {state}",
+                state=state,
+                remedy=self._start_remedy(state),
+            )
+
     def _start_remedy(self, state: str) -> str:
         if state == "running":
             return "it is running already: a running sandbox needs no start"
@@ -968,7 +999,8 @@ class Sandbox:
         """Shut the guest down gracefully; terminate it if it has not exited in ``timeout``
         seconds (or cannot be shut down gracefully: no guest connection).  Does nothing
         unless the sandbox is running or paused: a ``created`` one stays ``created`` (it
-        can still start), a stopped one stays as it is."""
+        can still start), a stopped one stays as it is; one that another process is
+        creating, starting or removing is refused (:class:`SandboxStateError`)."""
         system = self._held_system()
         if system is not None:
             # Through the handle this object holds, when the record says ``running``:
@@ -981,6 +1013,7 @@ class Sandbox:
                 return
         current = self.state
         if current not in _STARTED:
+            self._refuse_if_busy(current, "stop")
             return
         system = self._open_system()
         if system is not None and (
@@ -1018,9 +1051,11 @@ class Sandbox:
 
     def kill(self) -> None:
         """Terminate the compute system at once (no guest shutdown).  Does nothing unless
-        the sandbox is running or paused (a ``created`` one stays ``created``)."""
+        the sandbox is running or paused (a ``created`` one stays ``created``); one that
+        another process is creating, starting or removing is refused."""
         current = self.state
         if current not in _STARTED:
+            self._refuse_if_busy(current, "kill")
             return
         system = self._open_system()
         if system is not None:
@@ -1149,6 +1184,13 @@ class Sandbox:
         ``created`` sandbox has a compute system that has not run yet: this waits until it
         has been started (by any process) and has exited.  Any other state that has no
         running system (stopped, ...) returns the last exit status at once."""
+        if timeout is not None and not timeout >= 0:  # NaN fails every comparison
+            raise errors.SpecError(
+                f"timeout must be a number of seconds >= 0, not {timeout!r}",
+                field="timeout",
+                value=timeout,
+                allowed="a number of seconds >= 0, or None (no limit)",
+            )
         current = self.state
         if current in _LIVE:
             system = self._open_system()

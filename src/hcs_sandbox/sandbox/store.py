@@ -1712,7 +1712,8 @@ _json_functions = True
 _SUMMARY_SELECT: Final = (
     "SELECT id, name, kind, state, persistent, system_id, labels, created_at, started_at, "
     "json_extract(spec, '$.base', '$.network', '$.ports'), "
-    "json_extract(extra, '$.ip'), json_type(extra, '$.ip') FROM sandboxes"
+    "json_extract(extra, '$.ip'), json_type(extra, '$.ip'), json_extract(extra, '$.hcs_host') "
+    "FROM sandboxes"
 )
 _SUMMARY_ORDER: Final = " ORDER BY created_at, name"  # as Store.list
 _JSON_TEXT_TYPES: Final = frozenset(("object", "array"))
@@ -1720,7 +1721,7 @@ _JSON_TEXT_TYPES: Final = frozenset(("object", "array"))
 
 def _row_to_summary(row: tuple[Any, ...]) -> Summary:
     id_, name, kind, state, persistent, system_id, labels, created_at, started_at = row[:9]
-    spec_values, ip, ip_type = row[9:]
+    spec_values, ip, ip_type, host = row[9:]
     base, network, ports = _loads(spec_values)
     if ip_type in _JSON_TEXT_TYPES:
         ip = _loads(ip)
@@ -1740,6 +1741,7 @@ def _row_to_summary(row: tuple[Any, ...]) -> Summary:
         network,
         ports,
         ip,
+        host if isinstance(host, str) else None,
     )
 
 
@@ -1747,7 +1749,9 @@ class Summary(Frozen):
     """What a listing shows of a :class:`Record` (:meth:`Store.summaries`): its plain
     fields, and four values from its JSON fields: ``spec_base``, ``spec_network`` and
     ``spec_ports`` (``record.spec.get(...)``; None when missing or when the spec is not a
-    dict) and ``extra_ip`` (``record.extra.get("ip")``).  Immutable, like :class:`Record`."""
+    dict), ``extra_ip`` (``record.extra.get("ip")``) and ``extra_host`` (the HCS host it was
+    made through, ``record.extra.get("hcs_host")`` when a string).  Immutable, like
+    :class:`Record`."""
 
     _FIELDS = (
         "id",
@@ -1763,6 +1767,7 @@ class Summary(Frozen):
         "spec_network",
         "spec_ports",
         "extra_ip",
+        "extra_host",
     )
     __slots__ = _FIELDS
 
@@ -1779,6 +1784,7 @@ class Summary(Frozen):
     spec_network: Any
     spec_ports: Any
     extra_ip: Any
+    extra_host: str | None
 
     def __init__(  # noqa: PLR0917 - positional: one per row of a listing
         self,
@@ -1795,6 +1801,7 @@ class Summary(Frozen):
         spec_network: Any,
         spec_ports: Any,
         extra_ip: Any,
+        extra_host: str | None = None,
     ) -> None:
         put = object.__setattr__
         put(self, "id", id)
@@ -1810,6 +1817,7 @@ class Summary(Frozen):
         put(self, "spec_network", spec_network)
         put(self, "spec_ports", spec_ports)
         put(self, "extra_ip", extra_ip)
+        put(self, "extra_host", extra_host)
 
     @classmethod
     def of(cls, record: Record) -> Summary:
@@ -1830,4 +1838,5 @@ class Summary(Frozen):
             spec.get("network"),
             spec.get("ports"),
             extra.get("ip"),
+            host if isinstance(host := extra.get("hcs_host"), str) else None,
         )
