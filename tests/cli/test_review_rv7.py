@@ -115,3 +115,30 @@ def test_prune_does_not_say_nothing_to_prune_when_something_failed(
     assert result.code == 1
     assert "nothing to prune" not in result.out
     assert "access denied" in result.err
+
+
+def test_output_to_a_full_disk_is_one_error_not_a_bug(cli_env: CliEnv) -> None:
+    """Review RV7a: 'ls --json >/dev/full' was reported as an internal error (a bug)."""
+    import os
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    assert (
+        subprocess.run(
+            [*cli_command(), "create", "--name", "one"], env=cli_env.env, check=False
+        ).returncode
+        == 0
+    )
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [*cli_command(), "ls", "-a", "--json"],
+            env=cli_env.env,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1
+    lines = [ln for ln in done.stderr.splitlines() if not ln.startswith("note: simulated")]
+    assert lines == ["hcs-sandbox: error: cannot write the output: No space left on device"]

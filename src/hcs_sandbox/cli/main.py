@@ -334,10 +334,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = args.handler
     from hcs_sandbox.errors import HcsSandboxError
 
+    stdout = sys.stdout
+    sys.stdout = _Output(stdout)
     try:
         _configure(args)
         code: int = handler(args)
+        sys.stdout.flush()
         return code
+    except _OutputError as exc:
+        from hcs_sandbox.cli.common import error_line
+
+        error_line(f"cannot write the output: {exc.cause.strerror or exc.cause}")
+        _silence(stdout)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print("hcs-sandbox: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -364,6 +373,57 @@ def main(argv: Sequence[str] | None = None) -> int:
             kind="internal error",
         )
         return EXIT_FAILURE
+    finally:
+        sys.stdout = stdout
+
+
+class _OutputError(Exception):
+    """stdout refused the output (disk full, I/O error): the user's redirection, not a bug.
+    (A closed pipe stays a BrokenPipeError: exit 0, as before.)"""
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _Output:
+    """``sys.stdout`` while a verb runs: a failed write or flush becomes an
+    :class:`_OutputError`; everything else is the stream's own."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _OutputError(exc) from exc
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _OutputError(exc) from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _silence(stream: Any) -> None:
+    """Point ``stream``'s descriptor at the null device (and drop what it holds), so the
+    interpreter's flush at exit does not fail again."""
+    import os
+
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, stream.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def run() -> NoReturn:  # pragma: no cover - console-script shim
