@@ -8,14 +8,14 @@ process's :class:`~hcs_sandbox.sim.core.Simulator` at call time.
 Signals (docs/simulator.md, "Signals"): a C function is never interrupted by a Python signal
 handler -- CPython runs handlers on the main thread between bytecodes, so with the real DLLs a
 Ctrl+C that arrives during ``HcsWaitForOperationResult`` is handled right after the call returns.
-The simulator's C functions are Python code, so on the main thread a thunk stands the Python
-handlers down for the length of the call (:func:`_defer`), and re-raises the signals that
-arrived once ctypes has returned to the caller (:class:`_Deferred`).
+The simulator's C functions are Python code, so on the main thread a thunk stands SIGINT's
+Python handler down for the length of the call (:func:`_defer`), and re-raises a SIGINT that
+arrived once ctypes has returned to the caller (:class:`_Deferred`).  Other signals' handlers
+are left alone.
 """
 
 from __future__ import annotations
 
-import collections
 import ctypes
 import functools
 import importlib
@@ -114,17 +114,17 @@ def _thunk(dll: str, name: str) -> Any:
 
             def call(*args: Any) -> Any:
                 if _get_ident() != _main_ident or _depth:
-                    return _dispatch(dll, name, restype, args)  # no signal handler runs here
+                    return _dispatch(dll, name, restype, args)  # no SIGINT handler runs here
                 return _dispatch_deferring(dll, name, restype, args)
 
-            _prepare_signals()
+            _prepare_signals(call.__code__)
 
             thunk = prototype(call)
             _thunks[key] = thunk
         return thunk
 
 
-# ---- signals: no Python signal handler runs inside a simulated C function -------------------
+# ---- signals: SIGINT's Python handler never runs inside a simulated C function --------------
 #
 # CPython's C-level signal handler only marks a signal "tripped", whichever thread the OS
 # delivers it to; the Python handler runs later, on the main thread, at a bytecode boundary.
@@ -132,67 +132,88 @@ def _thunk(dll: str, name: str) -> Any:
 # after the call returns.  A simulator thunk does run bytecode, so on the main thread the
 # outermost thunk
 #
-# 1. puts :func:`_defer` in place of every Python-level handler (``signal.getsignal`` is
-#    callable), which only notes the signal: a KeyboardInterrupt (or whatever a handler
-#    raises) never cuts the simulator's work short or unwinds into ctypes, which would print
-#    "Exception ignored on calling ctypes callback function" and return 0 (S_OK);
+# 1. puts :func:`_defer` in place of SIGINT's Python handler (whichever it is: the default
+#    one, the CLI's, asyncio's), which only notes the signal: a KeyboardInterrupt never cuts
+#    the simulator's work short or unwinds into ctypes (which would print "Exception ignored
+#    on calling ctypes callback function" and return 0, S_OK);
 # 2. returns its result as a :class:`_Deferred` (an int).  ctypes converts it to the C return
 #    value and drops it; its finalizer, made of C functions only (no bytecode runs on this
-#    thread until the caller's next one), puts the handlers back and re-raises the noted
-#    signals with ``_thread.interrupt_main(signum)`` (``PyErr_SetInterruptEx``): each handler
-#    runs once, in the caller, right after the C call -- where and how often it would run
-#    with the real DLLs.  A signal that comes after the thunk's last bytecode finds _defer in
-#    ``signal.signal``'s own check for tripped signals while the handler is put back; _defer
-#    then puts its handler back itself and trips the signal again as its frame ends.
+#    thread until the caller's next one), puts the handler back and, if a SIGINT was noted,
+#    trips SIGINT again with ``_thread.interrupt_main`` -- with ``signal.set_wakeup_fd``'s
+#    descriptor unset meanwhile, as the OS signal already wrote its byte there (asyncio's
+#    ``loop.add_signal_handler`` runs its callback once per byte).  The handler runs once, in
+#    the caller, right after the C call: where and how often it would run with the real DLLs.
+#    A SIGINT that comes after the thunk's last bytecode finds _defer in ``signal.signal``'s
+#    own check for tripped signals while the handler is put back; _defer then puts the
+#    handler back itself and trips SIGINT again as its frame ends.
 #
-# Other threads need nothing (CPython runs handlers on the main thread only), nor do nested
-# calls (a library callback calling the simulator from inside a call).  Not covered: a signal
-# that comes in the microseconds between the caller's last bytecode and the thunk's first (while
-# ctypes enters the thunk) is handled at the thunk's entry; the default SIGINT handler's
-# KeyboardInterrupt is caught there and re-raised after the call, another handler's exception
-# unwinds into ctypes as before.  With several Python-level handlers, one of them whose signal
-# comes while the finalizer puts the handlers back may run inside the finalizer (SIGINT's is put
-# back last, so a KeyboardInterrupt never does).
+# Only SIGINT: other signals' handlers may run inside simulator code, as they always did (at
+# a bytecode boundary of the simulator, or in the finalizer's ``signal.signal``); an exception
+# one raises there is lost (E_FAIL and a violation, or "Exception ignored").  Other threads
+# need nothing (CPython runs handlers on the main thread only), nor do nested calls (a library
+# callback calling the simulator from inside a call).
+#
+# The entry window: a SIGINT tripped before the thunk stands in for the handler is handled at
+# the thunk's first bytecode.  ctypes releases the GIL for the foreign call, and the thunk
+# waits for it before its first bytecode, so the window lasts as long as another thread holds
+# the GIL (up to the 5 ms switch interval), not microseconds: a Ctrl+C sent while the main
+# thread makes short calls and another thread runs often lands there.  The default handler's
+# KeyboardInterrupt would then unwind into ctypes ("Exception ignored ..."), the call would
+# return 0 without running, and the Ctrl+C would be lost; :func:`_unraisable` (chained into
+# ``sys.unraisablehook``) catches exactly that case and trips SIGINT again, so the
+# KeyboardInterrupt is raised in the caller, before the bogus result is used.  Another SIGINT
+# handler that runs there (or raises) is not run twice: its exception goes to ctypes as it
+# always did.
 
 _csignal: Any = None  # the C module ``_signal``: ``signal.signal``/``getsignal`` add enums
-_SIGNALS: tuple[int, ...] = ()  # every signal a Python handler may be set for
 _SIGINT = 2  # signal.SIGINT on every platform CPython supports
 _get_ident = threading.get_ident
 _main_ident = -1  # the thread CPython runs signal handlers on (set by _prepare_signals)
+_call_code: Any = None  # the code of every thunk's ``call`` (to recognise it in a traceback)
 _interrupt_main: Any = None
 _getsignal: Any = None
 _setsignal: Any = None
+_set_wakeup_fd: Any = None
+_previous_hook: list[Any] = [None]  # the sys.unraisablehook _unraisable chains to
 _depth = 0  # simulator calls in progress on the main thread (nested ones > 1)
-_pending: list[int] = []  # signals _defer noted, in the order they came
-_late: list[bool] = []  # non-empty: _defer notes signals even outside a call (slow finalizer)
-_saved: dict[int, Any] = {}  # signal -> the handler _defer stands in for
-_scan: list[Any] = [None, ()]  # [handlers last seen, ((signal, handler), ...) to stand in for]
-_fast: list[Any] = [None, None]  # [(signal, handler), its _Deferred class]: the last one only
+_pending: list[bool] = []  # non-empty: _defer noted a SIGINT; the slow finalizer re-raises it
+_saved: list[Any] = [None]  # SIGINT's handler that _defer stands in for
+_fast: list[Any] = [None, None]  # [handler, its _Deferred class]: the last one only
 
 
-def _prepare_signals() -> None:
+def _prepare_signals(call_code: Any) -> None:
     """Look up what the deferral needs, once (on the first thunk: nothing at import time)."""
-    global _csignal, _SIGNALS, _interrupt_main, _main_ident, _getsignal, _setsignal
+    global _csignal, _call_code, _interrupt_main, _main_ident, _getsignal, _setsignal
+    global _set_wakeup_fd
     if _csignal is not None:
         return
     import _thread
-    import os
-    import signal
+    import sys
 
     _main_ident = threading.main_thread().ident or -1
     if hasattr(os, "register_at_fork"):  # the forking thread is the child's main thread
         os.register_at_fork(after_in_child=_forked)
-    uncatchable = {getattr(signal, n) for n in ("SIGKILL", "SIGSTOP") if hasattr(signal, n)}
-    _SIGNALS = tuple(int(s) for s in signal.valid_signals() if s not in uncatchable)
+    _call_code = call_code
     _interrupt_main = _thread.interrupt_main
     csignal = importlib.import_module("_signal")
     _getsignal, _setsignal = csignal.getsignal, csignal.signal
+    _set_wakeup_fd = csignal.set_wakeup_fd
+    _previous_hook[0] = sys.unraisablehook
+    sys.unraisablehook = _unraisable
     _csignal = csignal
 
 
 def _forked() -> None:
+    """In a child forked by another thread while the main thread was in a call (that call is
+    not in the child): put SIGINT's handler back and forget a noted SIGINT (CPython forgets
+    the child's tripped signals too)."""
     global _main_ident, _depth
+    if _get_ident() == _main_ident:
+        return  # forked by the main thread: the child returns from its calls as the parent
     _main_ident, _depth = _get_ident(), 0
+    _pending.clear()
+    if _getsignal(_SIGINT) is _defer:
+        _setsignal(_SIGINT, _saved[0])
 
 
 class _Step:
@@ -208,7 +229,7 @@ class _Step:
 
 
 class _Deferred(int):
-    """The result of a thunk that stood in for one handler: its class's ``_finish`` puts that
+    """The result of a thunk with no SIGINT noted: its class's ``_finish`` puts SIGINT's
     handler back (one ``signal.signal`` call) when ctypes drops the converted result."""
 
     __slots__ = ()
@@ -216,142 +237,105 @@ class _Deferred(int):
 
 
 class _DeferredSteps(int):
-    """The result of a thunk that stood in for several handlers, or noted signals: dropping
-    it drops ``steps`` (a tuple of :class:`_Step`, finalized last to first), each finalized on
-    its own so one that fails does not stop the others."""
+    """The result of a thunk that noted a SIGINT: dropping it drops ``steps`` (a tuple of
+    :class:`_Step`, finalized last to first), each finalized on its own so one that fails
+    does not stop the others."""
 
     steps: tuple[_Step, ...]
 
 
+def _retrip() -> tuple[_Step, ...]:
+    """Steps that trip SIGINT again, last first (a tuple drops its items last to first), with
+    ``set_wakeup_fd``'s descriptor unset meanwhile: the OS signal wrote its byte there already
+    (``PyErr_SetInterruptEx`` writes one more).  Caveat: the descriptor is set back with the
+    default ``warn_on_full_buffer=True`` (CPython cannot read the flag back)."""
+    fd = _set_wakeup_fd(-1)
+    _set_wakeup_fd(fd)
+    trip = _Step(functools.partial(_interrupt_main, _SIGINT))
+    if fd == -1:
+        return (trip,)
+    return (
+        _Step(functools.partial(_set_wakeup_fd, fd)),
+        trip,
+        _Step(functools.partial(_set_wakeup_fd, -1)),
+    )
+
+
 def _defer(signum: int, frame: Any) -> None:
-    """The handler that stands in for the Python-level ones during a simulator call."""
-    if _depth or _late:
-        if signum not in _pending:  # tripped once until handled, as in CPython
-            _pending.append(signum)
+    """SIGINT's handler during a simulator call."""
+    if _depth or _pending:  # in a call, or before the slow finalizer re-raises it
+        if not _pending:  # tripped once until handled, as in CPython
+            _pending.append(True)
         return
-    # After the call (a finalizer is putting the handlers back), or left in place: put this
-    # signal's handler back and trip the signal again as this frame ends, so that handler
-    # runs at the caller's next bytecode.
-    handler = _saved.get(signum)
+    # After the call (a finalizer is putting the handler back), or left in place: put the
+    # handler back and trip SIGINT again as this frame ends, so it runs at the caller's next
+    # bytecode.
+    handler = _saved[0]
     if handler is None:
         return
-    _token = _Step(functools.partial(_interrupt_main, signum))  # trips when this frame ends
-    _csignal.signal(signum, handler)
+    _token = _retrip()
+    _setsignal(_SIGINT, handler)
 
 
-def _stand_in() -> tuple[tuple[int, Any], ...]:
-    """Put :func:`_defer` in place of every Python-level handler; returns what it replaced
-    (SIGINT last: it is put back last)."""
-    getsignal, setsignal = _csignal.getsignal, _csignal.signal
-    while True:
-        swaps: tuple[tuple[int, Any], ...] = ()
-        done = 0
-        try:
-            handlers = list(map(getsignal, _SIGNALS))
-            if handlers != _scan[0]:
-                found = [
-                    (s, _saved[s] if h is _defer else h)
-                    for s, h in zip(_SIGNALS, handlers, strict=True)
-                    if callable(h) and (h is not _defer or s in _saved)
-                ]
-                found.sort(key=lambda pair: pair[0] == _SIGINT)
-                _scan[:] = [handlers, tuple(found)]
-            swaps = _scan[1]
-            for signum, handler in swaps:
-                _saved[signum] = handler
-                setsignal(signum, _defer)  # first runs the handlers of signals already tripped
-                done += 1
-            return swaps
-        except BaseException as exc:
-            if _default_sigint(exc):
-                continue
-            _put_back(swaps[:done])
-            raise
+def _unraisable(info: Any) -> None:
+    """``sys.unraisablehook`` (chained): a KeyboardInterrupt of the default SIGINT handler
+    that unwound out of a thunk on the main thread (the entry window) is not printed; SIGINT
+    is tripped again as this frame ends, so it is raised in the caller right after the call."""
+    tb = info.exc_traceback
+    if (
+        tb is not None
+        and tb.tb_frame.f_code is _call_code
+        and isinstance(info.exc_value, KeyboardInterrupt)
+        and _get_ident() == _main_ident
+        and _getsignal(_SIGINT) is _csignal.default_int_handler
+    ):
+        _token = _retrip()
+        return
+    _previous_hook[0](info)
 
 
-def _default_sigint(exc: BaseException) -> bool:
-    """Whether ``exc`` is the default SIGINT handler's KeyboardInterrupt, raised in a thunk
-    before _defer stood in (so before any simulator work); if so it is noted, to be raised
-    again after the call.  Another handler may do more than raise, so it is not run twice:
-    its exception unwinds into ctypes, as it always did."""
-    if not isinstance(exc, KeyboardInterrupt):
-        return False
-    if _saved.get(_SIGINT, _getsignal(_SIGINT)) is not _csignal.default_int_handler:
-        return False
-    if _SIGINT not in _pending:
-        _pending.append(_SIGINT)
-    return True
-
-
-def _put_back(swaps: tuple[tuple[int, Any], ...]) -> None:
-    """Put the handlers back after a thunk's entry failed (a handler's exception)."""
-    global _depth
-    _depth -= 1
-    for signum, handler in swaps:
-        _csignal.signal(signum, handler)
-    _pending.clear()
-
-
-def _fast_class(swap: tuple[int, Any]) -> type[int]:
-    """The :class:`_Deferred` class that puts back ``swap``'s handler (one for the last
-    ``swap`` only: a handler is not kept alive by a cache)."""
-    if _fast[0] is not swap:
+def _fast_class(handler: Any) -> type[int]:
+    """The :class:`_Deferred` class that puts ``handler`` back (one for the last handler
+    only: a handler is not kept alive by a cache)."""
+    if _fast[0] is not handler:
         # staticmethod: read through the class, a bare partial becomes a method descriptor
         # in later Pythons (3.13 warns).
-        finish = staticmethod(functools.partial(_csignal.signal, *swap))
-        _fast[:] = [swap, type("_Deferred", (_Deferred,), {"__slots__": (), "_finish": finish})]
+        finish = staticmethod(functools.partial(_setsignal, _SIGINT, handler))
+        _fast[:] = [handler, type("_Deferred", (_Deferred,), {"__slots__": (), "_finish": finish})]
     cls: type[int] = _fast[1]
     return cls
 
 
-def _steps(swaps: tuple[tuple[int, Any], ...], put_back: Any) -> tuple[Any, ...]:
-    """The slow finalizer's steps, last first (a tuple drops its items last to first): put the
-    handlers back (``put_back``, a :class:`_Deferred`, does it for one; else SIGINT's last),
-    re-raise the noted signals, forget them, stop noting them."""
-    setsignal = _csignal.signal
-    if put_back is None:
-        put_back = tuple(_Step(functools.partial(setsignal, s, h)) for s, h in swaps)
-    return (
-        _Step(_late.clear),
-        _Step(_pending.clear),
-        _Step(functools.partial(collections.deque, map(_interrupt_main, _pending), 0)),
-        put_back,
-    )
-
-
 def _dispatch_deferring(dll: str, name: str, restype: Any, args: tuple[Any, ...]) -> Any:
     global _depth
+    handler = _getsignal(_SIGINT)
+    if handler is _defer:  # left in place (putting it back failed): the saved one is SIGINT's
+        handler = _saved[0]
+    elif not callable(handler):  # SIG_DFL, SIG_IGN: no Python handler to keep out
+        return _dispatch(dll, name, restype, args)
+    _saved[0] = handler
     _depth += 1
-    try:  # the common case inline: the handlers are as they were last time
-        same = list(map(_getsignal, _SIGNALS)) == _scan[0]
-        if same:
-            for signum, _handler in _scan[1]:
-                _setsignal(signum, _defer)  # first runs the handlers of signals already tripped
-    except BaseException as exc:  # a handler ran before _defer stood in: see _stand_in
-        if not _default_sigint(exc):
-            _put_back(_scan[1])
-            raise
-        same = False
-    swaps: tuple[tuple[int, Any], ...] = _scan[1] if same else _stand_in()
     try:
+        _setsignal(_SIGINT, _defer)  # first runs the handlers of signals already tripped
         result = _dispatch(dll, name, restype, args)
         if result is None:  # void, or a NULL pointer
             result = 0
-        deferred: Any = result
-        if len(swaps) == 1:
-            cls = _fast[1] if _fast[0] is swaps[0] else _fast_class(swaps[0])
+        if _pending:  # (a SIGINT noted from here on is still re-raised: see _defer)
+            deferred: Any = _DeferredSteps(result)
+            put_back = _Step(functools.partial(_setsignal, _SIGINT, handler))
+            deferred.steps = (_Step(_pending.clear), *_retrip(), put_back)
+        else:
+            cls = _fast[1] if _fast[0] is handler else _fast_class(handler)
             deferred = cls(result)
-        if _pending or len(swaps) > 1:  # (a signal noted from here on is still re-raised)
-            _late.append(True)
-            slow = _DeferredSteps(result)
-            slow.steps = _steps(swaps, deferred if len(swaps) == 1 else None)
-            deferred = slow
-    except BaseException:
-        _put_back(swaps)
-        _late.clear()
+    except BaseException:  # another signal's handler raised: put SIGINT's back, re-raise both
+        _depth -= 1
+        _token = _retrip() if _pending else ()  # trips once the traceback lets go of it
+        _pending.clear()
+        if _getsignal(_SIGINT) is _defer:
+            _setsignal(_SIGINT, handler)
         raise
     # From the test of _pending to the C caller: no call, so no bytecode boundary at which a
-    # handler could run; a signal that comes now is found by the finalizer (see _defer).
+    # handler could run; a SIGINT that comes now is found by the finalizer (see _defer).
     _depth -= 1
     return deferred
 
