@@ -92,6 +92,8 @@ class Process(Watched):
         self.timeout = timeout
         self._watch = Watch(HcsEventType.PROCESS_EXITED)
         self._event_id: int | None = None
+        #: The status query made at registration failed: wait() asks again (see wait).
+        self._status_unknown = False
         self._finalizer = weakref.finalize(self, _finalize, guard, self._watch, self._files, pid)
 
     # -- construction ----------------------------------------------------------------------
@@ -185,24 +187,14 @@ class Process(Watched):
             context=f"watching process {self._pid} in {self._system.id!r}",
         )
         # A process may exit before the callback was registered; ask once so wait() cannot
-        # miss it.  (ProcessStatus: HcsGetProcessProperties.md.)  Without that answer an
-        # exit that came first is never seen, and wait() would wait for an event that never
-        # comes: the process is ended and the creation fails (the caller rolls back).
+        # miss it.  (ProcessStatus: HcsGetProcessProperties.md.)  When that query fails, an
+        # exit that came first would go unseen: wait() then asks again while it waits.
         try:
             status = self.properties()
         except errors.HcsError as exc:
-            try:
-                self.terminate()
-            except errors.HcsError as stop_exc:
-                _log.debug(
-                    "process %d: terminate after a failed status query: %s", self._pid, stop_exc
-                )
-            raise exc.restated(
-                f"process {self._pid} in compute system {self._system.id!r} was ended right "
-                "after it was created: its status could not be read, so its exit could go "
-                f"unseen ({exc.function}: HRESULT 0x{(exc.hresult or 0) & 0xFFFFFFFF:08X})",
-                remedy="try again; if it persists, check the host with 'hcs-sandbox doctor'",
-            ) from exc
+            _log.debug("process %d status after registering: %s", self._pid, exc)
+            self._status_unknown = True
+            return
         if status.get("Exited"):
             self._watch.mark_exited(status)
 
@@ -307,17 +299,45 @@ class Process(Watched):
 
     # -- events and exit -------------------------------------------------------------------
 
+    #: How often wait() asks for the status while the one asked at registration is unknown.
+    STATUS_POLL = 0.5
+
     def wait(self, timeout: float | None = None) -> int:
         """Wait for ``HcsEventProcessExited``; returns the exit code (-1 when HCS could not
-        read it: ``LastWaitResult`` non-zero, as hcsshim reports)."""
+        read it: ``LastWaitResult`` non-zero, as hcsshim reports).  When the status query
+        made at registration failed (an exit before the callback was registered would send
+        no event), the status is asked again every :attr:`STATUS_POLL` seconds meanwhile."""
+        limit = self.timeout if timeout is None else timeout
+        if self._status_unknown:
+            limit = self._poll_status(limit)
         status = self._watch.wait_exit(
-            self.timeout if timeout is None else timeout,
+            limit,
             exit_event="HcsEventProcessExited",
             close_function="HcsCloseProcess",
             waiting_for=f"process {self._pid} in {self._system.id!r}",
             closed_context=f"waiting for process {self._pid}: the handle was closed",
         )
         return _exit_code(status)
+
+    def _poll_status(self, limit: float) -> float:
+        """Wait for the exit event in slices, asking for the status between them, until
+        the event came or one query answered; returns the time left of ``limit``."""
+        import time
+
+        deadline = time.monotonic() + limit
+        while self._status_unknown:
+            left = deadline - time.monotonic()
+            if left <= 0 or self._watch.wait(min(left, self.STATUS_POLL)):
+                break  # timed out (wait_exit says so) or the event came
+            try:
+                status = self.properties()
+            except errors.HcsError as exc:
+                _log.debug("process %d status: %s", self._pid, exc)
+                continue
+            self._status_unknown = False
+            if status.get("Exited"):
+                self._watch.mark_exited(status)
+        return max(0.0, deadline - time.monotonic())
 
     def wait_native(self, timeout: float) -> int:
         """``HcsWaitForProcessExit`` (Windows 10 2104 / Server 2022 and later only)."""

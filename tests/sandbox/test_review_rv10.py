@@ -1,0 +1,32 @@
+"""Review RV10: a failed status query right after a process was created."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from hcs_sandbox.sandbox.sandbox import Sandbox
+from hcs_sandbox.sandbox.spec import SandboxSpec
+
+E_FAIL = 0x80004005
+
+
+def test_a_failed_status_query_after_create_is_asked_again_not_fatal(sim: Any) -> None:
+    """The command exits before its callback is registered (no exit event) and the one
+    status query made then fails: wait() asks again and sees the exit.  (It used to wait
+    for an event that never came; a first fix ended the process and reported a failure
+    although the command had run in full.)"""
+    sb = Sandbox.create(SandboxSpec(name="poll"))
+    try:
+        sb.start()
+        sim.set_latency("HcsSetProcessCallback", 0.005)
+        sim.inject("HcsGetProcessProperties", nth=1, hresult=E_FAIL)
+        began = time.monotonic()
+        result = sb.exec("cmd /c echo hi", timeout=30)
+        assert result.exit_code == 0
+        assert result.stdout_text.strip() == "hi"
+        assert time.monotonic() - began < 5
+    finally:
+        sim._faults.clear()
+        sim.set_latency("HcsSetProcessCallback", 0)
+        sb.remove(force=True)
