@@ -142,3 +142,69 @@ def test_output_to_a_full_disk_is_one_error_not_a_bug(cli_env: CliEnv) -> None:
     assert done.returncode == 1
     lines = [ln for ln in done.stderr.splitlines() if not ln.startswith("note: simulated")]
     assert lines == ["hcs-sandbox: error: cannot write the output: No space left on device"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["exec", "e1", "--", "cmd", "/c", "echo", "hi"],
+        ["run", "--rm", "--", "cmd", "/c", "echo", "hi"],
+    ],
+)
+def test_guest_output_to_a_full_disk_is_one_error_not_a_bug(
+    cli_env: CliEnv, argv: list[str]
+) -> None:
+    """Review RV10: exec and run write the guest's bytes through sys.stdout.buffer."""
+    import os
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    assert (
+        subprocess.run(
+            [*cli_command(), "run", "-d", "--name", "e1"], env=cli_env.env, check=False
+        ).returncode
+        == 0
+    )
+    try:
+        with open("/dev/full", "w") as full:
+            done = subprocess.run(
+                [*cli_command(), *argv],
+                env=cli_env.env,
+                stdout=full,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        assert done.returncode == 1
+        assert "internal error" not in done.stderr
+        assert "cannot write the output: No space left on device" in done.stderr
+    finally:
+        subprocess.run([*cli_command(), "rm", "-f", "e1"], env=cli_env.env, check=False)
+
+
+def test_main_in_process_keeps_a_callers_stdout_that_returns_none(
+    monkeypatch: pytest.MonkeyPatch, cli_env: CliEnv
+) -> None:
+    """Review RV10: an embedding's own stdout (a tee whose write returns None), or none at
+    all (pythonw), works as before; and sys.stdout is the caller's again afterwards."""
+    from hcs_sandbox.cli.main import main
+
+    class Tee:
+        def __init__(self) -> None:
+            self.parts: list[str] = []
+
+        def write(self, text: str) -> None:
+            self.parts.append(text)
+
+        def flush(self) -> None:
+            pass
+
+    tee = Tee()
+    monkeypatch.setattr(sys, "stdout", tee)
+    assert main(["ls", "-a", "--json"]) == 0
+    assert sys.stdout is tee
+    assert "".join(tee.parts).strip() == "[]"
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main(["ls", "-a", "-q"]) == 0
+    assert sys.stdout is None

@@ -335,11 +335,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hcs_sandbox.errors import HcsSandboxError
 
     stdout = sys.stdout
-    sys.stdout = _Output(stdout)
+    wrapped = _Output(stdout) if stdout is not None else None
+    if wrapped is not None:
+        sys.stdout = wrapped
     try:
         _configure(args)
         code: int = handler(args)
-        sys.stdout.flush()
+        if wrapped is not None:
+            wrapped.flush()
         return code
     except _OutputError as exc:
         from hcs_sandbox.cli.common import error_line
@@ -374,7 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_FAILURE
     finally:
-        sys.stdout = stdout
+        if wrapped is not None and sys.stdout is wrapped:  # not another main()'s
+            sys.stdout = stdout
 
 
 class _OutputError(Exception):
@@ -387,15 +391,20 @@ class _OutputError(Exception):
 
 
 class _Output:
-    """``sys.stdout`` while a verb runs: a failed write or flush becomes an
-    :class:`_OutputError`; everything else is the stream's own."""
+    """``sys.stdout`` while a verb runs (and its ``buffer``, for exec's bytes): a failed
+    write or flush becomes an :class:`_OutputError`; everything else is the stream's own
+    (what its ``write`` returns too: a caller's own stream may return None)."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
 
-    def write(self, text: str) -> int:
+    @property
+    def buffer(self) -> Any:
+        return _Output(self._stream.buffer)  # AttributeError when it has none, as before
+
+    def write(self, data: Any) -> Any:
         try:
-            return int(self._stream.write(text))
+            return self._stream.write(data)
         except BrokenPipeError:
             raise
         except OSError as exc:

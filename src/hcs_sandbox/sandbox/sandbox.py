@@ -999,8 +999,9 @@ class Sandbox:
         """Shut the guest down gracefully; terminate it if it has not exited in ``timeout``
         seconds (or cannot be shut down gracefully: no guest connection).  Does nothing
         unless the sandbox is running or paused: a ``created`` one stays ``created`` (it
-        can still start), a stopped one stays as it is; one that another process is
-        creating, starting or removing is refused (:class:`SandboxStateError`)."""
+        can still start), a stopped one stays as it is; one whose record another process
+        marked ``creating``/``removing`` (a create, a persistent restart, a remove) is
+        refused (:class:`SandboxStateError`)."""
         system = self._held_system()
         if system is not None:
             # Through the handle this object holds, when the record says ``running``:
@@ -1051,8 +1052,8 @@ class Sandbox:
 
     def kill(self) -> None:
         """Terminate the compute system at once (no guest shutdown).  Does nothing unless
-        the sandbox is running or paused (a ``created`` one stays ``created``); one that
-        another process is creating, starting or removing is refused."""
+        the sandbox is running or paused (a ``created`` one stays ``created``); one marked
+        ``creating``/``removing`` is refused, as by :meth:`stop`."""
         current = self.state
         if current not in _STARTED:
             self._refuse_if_busy(current, "kill")
