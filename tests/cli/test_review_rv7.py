@@ -117,21 +117,15 @@ def test_prune_does_not_say_nothing_to_prune_when_something_failed(
     assert "access denied" in result.err
 
 
-def test_output_to_a_full_disk_is_one_error_not_a_bug(cli_env: CliEnv) -> None:
-    """Review RV7a: 'ls --json >/dev/full' was reported as an internal error (a bug)."""
+def _to_full_disk(cli_env: CliEnv, *argv: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI with its stdout on /dev/full (every write fails with ENOSPC)."""
     import os
 
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full on this system")
-    assert (
-        subprocess.run(
-            [*cli_command(), "create", "--name", "one"], env=cli_env.env, check=False
-        ).returncode
-        == 0
-    )
     with open("/dev/full", "w") as full:
-        done = subprocess.run(
-            [*cli_command(), "ls", "-a", "--json"],
+        return subprocess.run(
+            [*cli_command(), *argv],
             env=cli_env.env,
             stdout=full,
             stderr=subprocess.PIPE,
@@ -139,6 +133,17 @@ def test_output_to_a_full_disk_is_one_error_not_a_bug(cli_env: CliEnv) -> None:
             timeout=60,
             check=False,
         )
+
+
+def _cli_ok(cli_env: CliEnv, *argv: str) -> None:
+    done = subprocess.run([*cli_command(), *argv], env=cli_env.env, check=False)
+    assert done.returncode == 0
+
+
+def test_output_to_a_full_disk_is_one_error_not_a_bug(cli_env: CliEnv) -> None:
+    """Review RV7a: 'ls --json >/dev/full' was reported as an internal error (a bug)."""
+    _cli_ok(cli_env, "create", "--name", "one")
+    done = _to_full_disk(cli_env, "ls", "-a", "--json")
     assert done.returncode == 1
     lines = [ln for ln in done.stderr.splitlines() if not ln.startswith("note: simulated")]
     assert lines == ["hcs-sandbox: error: cannot write the output: No space left on device"]
@@ -155,27 +160,9 @@ def test_guest_output_to_a_full_disk_is_one_error_not_a_bug(
     cli_env: CliEnv, argv: list[str]
 ) -> None:
     """Review RV10: exec and run write the guest's bytes through sys.stdout.buffer."""
-    import os
-
-    if not os.path.exists("/dev/full"):
-        pytest.skip("no /dev/full on this system")
-    assert (
-        subprocess.run(
-            [*cli_command(), "run", "-d", "--name", "e1"], env=cli_env.env, check=False
-        ).returncode
-        == 0
-    )
+    _cli_ok(cli_env, "run", "-d", "--name", "e1")
     try:
-        with open("/dev/full", "w") as full:
-            done = subprocess.run(
-                [*cli_command(), *argv],
-                env=cli_env.env,
-                stdout=full,
-                stderr=subprocess.PIPE,
-                text=True,
-                timeout=60,
-                check=False,
-            )
+        done = _to_full_disk(cli_env, *argv)
         assert done.returncode == 1
         assert "internal error" not in done.stderr
         assert "cannot write the output: No space left on device" in done.stderr
