@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from hcs_sandbox.sandbox.sandbox import Sandbox
 from hcs_sandbox.sandbox.spec import SandboxSpec
 
@@ -25,13 +27,20 @@ def test_redirected_output_is_written_as_it_goes(sim: Any) -> None:
             assert proc.poll() is None  # still running: nothing waited for its end
 
 
-def test_exit_grace_lets_running_guest_processes_finish(sim: Any) -> None:
+def test_exit_grace_lets_running_guest_processes_finish(
+    sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    grace = sim.EXIT_GRACE
     with Sandbox.run(SandboxSpec(name="grace")) as sb:
-        with sb.spawn("ping -n 2 127.0.0.1") as proc:  # about 1 s
+        # About 1 s: well inside a 3 s grace (the default 1 s grace is the ping's own length,
+        # which a loaded machine exceeds).
+        monkeypatch.setattr(sim, "EXIT_GRACE", 3.0)
+        with sb.spawn("ping -n 2 127.0.0.1") as proc:
             began = time.monotonic()
             sim._drain_at_exit()  # what the atexit hook runs
             assert proc.process.exited
             assert time.monotonic() - began <= sim.EXIT_GRACE + 0.5
+        monkeypatch.setattr(sim, "EXIT_GRACE", grace)
         with sb.spawn("timeout /t -1") as proc:
             began = time.monotonic()
             sim._drain_at_exit()  # bounded: a process that never ends is not waited for
