@@ -539,6 +539,25 @@ _REMEDIES: dict[str, str] = {
     "HCS_E_INVALID_JSON": "this is a bug in hcs-sandbox or an unsupported host; please report it",
     "HCS_E_CONNECT_FAILED": "the guest agent did not answer; check that the guest has booted",
     "HCS_E_OPERATION_TIMEOUT": "the host is slow or stuck; try again with a longer timeout",
+    "HCS_E_INVALID_STATE": (
+        "the compute system is not in a state that allows this (another process may be "
+        "changing it): see its state with 'hcs-sandbox ls -a' and try again"
+    ),
+    "HCS_E_SYSTEM_NOT_FOUND": (
+        "the compute system is gone (it stopped, or another process removed it): "
+        "'hcs-sandbox ls -a' shows what is left, 'hcs-sandbox prune' tidies up"
+    ),
+    "HCS_E_SYSTEM_ALREADY_EXISTS": (
+        "a compute system with this id exists already (left by a crashed run?): "
+        "'hcs-sandbox prune' removes orphaned systems"
+    ),
+    "HCS_E_TERMINATED_DURING_START": (
+        "the VM stopped while it started: check the base image with 'hcs-sandbox doctor "
+        "--deep' (its report names the failing step)"
+    ),
+    "HCS_E_UNEXPECTED_EXIT": (
+        "the VM exited unexpectedly: 'hcs-sandbox doctor --deep' checks the host and base"
+    ),
     "HCN_E_ICS_DISABLED": "start the 'Internet Connection Sharing (SharedAccess)' service",
     "HCN_E_MANAGER_STOPPED": "start the Host Network Service (hns)",
 }
