@@ -30,3 +30,18 @@ def test_a_failed_status_query_after_create_is_asked_again_not_fatal(sim: Any) -
         sim._faults.clear()
         sim.set_latency("HcsSetProcessCallback", 0)
         sb.remove(force=True)
+
+
+def test_a_relative_working_directory_is_refused_before_the_guest() -> None:
+    """Review RV7a (minor): 'exec -w relative' ended in the guest's Win32 error 267 with no
+    remedy."""
+    import pytest
+
+    from hcs_sandbox import errors
+    from hcs_sandbox.sandbox.guest import process_parameters
+
+    with pytest.raises(errors.SpecError, match="full guest path") as caught:
+        process_parameters("cmd /c cd", workdir="relative")
+    assert caught.value.allowed
+    params = process_parameters("cmd /c cd", workdir="C:\\Users\\Public")
+    assert params["WorkingDirectory"] == "C:\\Users\\Public"

@@ -233,6 +233,17 @@ def process_parameters(
     """
     params: dict[str, Any] = {"CommandLine": command_line(command)}
     if workdir:
+        from hcs_sandbox.sandbox.hostpath import is_windows_absolute
+
+        # CreateProcessW's lpCurrentDirectory is "the full path to the current directory"
+        # (processthreadsapi.h docs): refused here with a remedy, not by the guest.
+        if not is_windows_absolute(workdir):
+            raise errors.SpecError(
+                f"invalid working directory {workdir!r}: it must be a full guest path",
+                field="workdir",
+                value=workdir,
+                allowed="an absolute Windows path such as C:\\Users\\Public",
+            )
         params["WorkingDirectory"] = workdir
     if env:
         for key, value in env.items():
