@@ -84,3 +84,19 @@ def test_the_builder_refuses_an_unknown_protocol() -> None:
         planner.port_mapping_policy(8080, 80, "icmp")
     with pytest.raises(SpecError, match="'icmp' is not tcp or udp"):
         planner.inbound_port_acl(80, "icmp")
+
+
+def test_two_spec_ports_to_one_guest_port_get_one_inbound_acl() -> None:
+    """Two host ports forwarded to one guest port: one inbound ACL rule for it (two would
+    share an Id), as runtime publish already does."""
+    spec = SandboxSpec(
+        name="dup",
+        network="internet-only",
+        ports=(PortMapping(8080, 80), PortMapping(8081, 80), PortMapping(8082, 80, "udp")),
+    )
+    policies = _endpoint_policies(spec)
+    ids = [p["Settings"]["Id"] for p in policies if p["Type"] == "ACL"]
+    assert len(ids) == len(set(ids))
+    assert ids.count("hcs-sandbox-allow-in-tcp-80") == 1
+    assert ids.count("hcs-sandbox-allow-in-udp-80") == 1
+    assert len([p for p in policies if p["Type"] == "PortMapping"]) == 3

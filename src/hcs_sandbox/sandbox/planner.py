@@ -1558,7 +1558,14 @@ class _Planner:
         ]
         return [
             *(EndpointPolicy.acl(rule) for rule in allow_dns_dhcp),
-            *(inbound_port_acl(port.guest_port, port.protocol) for port in self.spec.ports),
+            # One rule per (guest port, protocol): '-p 8080:80 -p 8081:80' opens port 80 once
+            # (two rules would share an Id; whether HNS accepts that is unknown).
+            *(
+                inbound_port_acl(guest_port, protocol)
+                for guest_port, protocol in dict.fromkeys(
+                    (port.guest_port, port.protocol) for port in self.spec.ports
+                )
+            ),
             *(EndpointPolicy.acl(rule) for rule in block_then_allow_out),
         ]
 
