@@ -195,3 +195,24 @@ def test_main_in_process_keeps_a_callers_stdout_that_returns_none(
     monkeypatch.setattr(sys, "stdout", None)
     assert main(["ls", "-a", "-q"]) == 0
     assert sys.stdout is None
+
+
+def test_run_persistent_command_stops_the_sandbox_when_the_output_fails(
+    cli_env: CliEnv,
+) -> None:
+    """Review RV11: 'run --persistent -- COMMAND' stopped the sandbox only on success."""
+    done = _to_full_disk(
+        cli_env, "run", "--persistent", "--name", "p1", "--", "cmd", "/c", "echo", "hi"
+    )
+    assert done.returncode == 1
+    shown = subprocess.run(
+        [*cli_command(), "ls", "-a", "--json"],
+        env=cli_env.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        assert [(s["name"], s["state"]) for s in json.loads(shown.stdout)] == [("p1", "stopped")]
+    finally:
+        subprocess.run([*cli_command(), "rm", "-f", "p1"], env=cli_env.env, check=False)

@@ -45,3 +45,30 @@ def test_a_relative_working_directory_is_refused_before_the_guest() -> None:
     assert caught.value.allowed
     params = process_parameters("cmd /c cd", workdir="C:\\Users\\Public")
     assert params["WorkingDirectory"] == "C:\\Users\\Public"
+
+
+def test_poll_sees_an_exit_while_the_status_is_unknown(sim: Any) -> None:
+    """Review RV11: poll() read only the exit flag, so with the status unknown a command
+    that had exited looked running forever."""
+    sb = Sandbox.create(SandboxSpec(name="pollx"))
+    try:
+        sb.start()
+        sim.set_latency("HcsSetProcessCallback", 0.005)
+        sim.inject("HcsGetProcessProperties", nth=1, hresult=E_FAIL)
+        with sb.spawn("cmd /c echo hi") as proc:
+            deadline = time.monotonic() + 5
+            while proc.poll() is None:
+                assert time.monotonic() < deadline, "poll() never saw the exit"
+                time.sleep(0.05)
+            assert proc.poll() == 0
+    finally:
+        sim._faults.clear()
+        sim.set_latency("HcsSetProcessCallback", 0)
+        sb.remove(force=True)
+
+
+def test_a_unc_working_directory_is_passed_on() -> None:
+    from hcs_sandbox.sandbox.guest import process_parameters
+
+    params = process_parameters("cmd /c cd", workdir="\\\\server\\share\\dir")
+    assert params["WorkingDirectory"] == "\\\\server\\share\\dir"

@@ -176,6 +176,14 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def _run_command(args: argparse.Namespace, sandbox: Any) -> int:
+    try:
+        return _command_result(args, sandbox)
+    finally:  # also when the command or its output failed: the sandbox is stopped (docs)
+        if not args.rm:
+            _quietly("stopping", lambda: sandbox.stop(timeout=args.stop_timeout))
+
+
+def _command_result(args: argparse.Namespace, sandbox: Any) -> int:
     from hcs_sandbox.cli.common import host_exit_code
     from hcs_sandbox.errors import HcsSandboxError
 
@@ -198,8 +206,6 @@ def _run_command(args: argparse.Namespace, sandbox: Any) -> int:
         sys.stdout.buffer.flush()
         sys.stderr.buffer.write(result.stderr)
         sys.stderr.buffer.flush()
-    if not args.rm:
-        _quietly("stopping", lambda: sandbox.stop(timeout=args.stop_timeout))
     return host_exit_code(result.exit_code)
 
 

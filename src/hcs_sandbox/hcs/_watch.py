@@ -134,6 +134,7 @@ class Watch:
         close_function: str,
         waiting_for: str,
         closed_context: str,
+        described: float | None = None,
     ) -> dict[str, Any]:
         """Wait for the exit event; returns (a copy of) its status document.
 
@@ -142,10 +143,11 @@ class Watch:
         (``function=close_function``, ``context=closed_context``) when the handle was closed.
         """
         if not self.wait(limit):
+            shown = limit if described is None else described  # the caller's whole limit
             raise errors.error_from_hresult(
                 HCS_E_OPERATION_TIMEOUT,
                 function=exit_event,
-                context=f"waiting {limit:g} s for {waiting_for}",
+                context=f"waiting {shown:g} s for {waiting_for}",
             )
         if self.exited:
             return dict(self.exit_status or {})

@@ -308,10 +308,10 @@ class Process(Watched):
         made at registration failed (an exit before the callback was registered would send
         no event), the status is asked again every :attr:`STATUS_POLL` seconds meanwhile."""
         limit = self.timeout if timeout is None else timeout
-        if self._status_unknown:
-            limit = self._poll_status(limit)
+        left = self._poll_status(limit) if self._status_unknown else limit
         status = self._watch.wait_exit(
-            limit,
+            left,
+            described=limit,
             exit_event="HcsEventProcessExited",
             close_function="HcsCloseProcess",
             waiting_for=f"process {self._pid} in {self._system.id!r}",
@@ -319,24 +319,38 @@ class Process(Watched):
         )
         return _exit_code(status)
 
+    def poll_exited(self) -> bool:
+        """Whether the exit is known, without waiting for it; while the status is unknown
+        (see :meth:`wait`) this asks HCS once (one query, bounded by :attr:`STATUS_POLL`)."""
+        if self._status_unknown and not self.exited:
+            self._ask_status(self.STATUS_POLL)
+        return self.exited
+
+    def _ask_status(self, timeout: float) -> None:
+        """One status query while the status is unknown; an answer ends the unknown."""
+        try:
+            status = self.properties(timeout=max(timeout, 0.05))
+        except errors.HcsError as exc:
+            _log.debug("process %d status: %s", self._pid, exc)
+            return
+        self._status_unknown = False
+        if status.get("Exited"):
+            self._watch.mark_exited(status)
+
     def _poll_status(self, limit: float) -> float:
-        """Wait for the exit event in slices, asking for the status between them, until
-        the event came or one query answered; returns the time left of ``limit``."""
+        """Ask for the status (at once, then every :attr:`STATUS_POLL` seconds while waiting
+        for the exit event) until one query answered or the event came; returns the time
+        left of ``limit`` (each query is bounded by it)."""
         import time
 
         deadline = time.monotonic() + limit
-        while self._status_unknown:
+        while self._status_unknown and not self.exited:
+            self._ask_status(deadline - time.monotonic())
             left = deadline - time.monotonic()
-            if left <= 0 or self._watch.wait(min(left, self.STATUS_POLL)):
-                break  # timed out (wait_exit says so) or the event came
-            try:
-                status = self.properties()
-            except errors.HcsError as exc:
-                _log.debug("process %d status: %s", self._pid, exc)
-                continue
-            self._status_unknown = False
-            if status.get("Exited"):
-                self._watch.mark_exited(status)
+            if not self._status_unknown or left <= 0:
+                break
+            if self._watch.wait(min(left, self.STATUS_POLL)):
+                break  # the event came (or the handle was closed): wait_exit says which
         return max(0.0, deadline - time.monotonic())
 
     def wait_native(self, timeout: float) -> int:

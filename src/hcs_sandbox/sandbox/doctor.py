@@ -761,12 +761,15 @@ class _Recorder:
             self.steps.append(Step(name=name, ok=True, seconds=seconds))
             return
         data = _error_data(error)
+        # The error itself, not the remedy it carries for users of run/start (which may say
+        # "run 'hcs-sandbox doctor --deep'": this report is that run).
+        text = error.message if isinstance(error, errors.HcsSandboxError) else str(error)
         self.steps.append(
             Step(
                 name=name,
                 ok=False,
                 seconds=seconds,
-                error=" ".join(str(error).split()) or type(error).__name__,
+                error=" ".join(text.split()) or type(error).__name__,
                 function=data.get("function"),
                 hresult=data.get("hresult"),
                 hresult_name=data.get("hresult_name"),

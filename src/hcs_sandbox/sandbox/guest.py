@@ -233,13 +233,14 @@ def process_parameters(
     """
     params: dict[str, Any] = {"CommandLine": command_line(command)}
     if workdir:
-        from hcs_sandbox.sandbox.hostpath import is_windows_absolute
+        from hcs_sandbox.sandbox.hostpath import is_unc, is_windows_absolute
 
         # CreateProcessW's lpCurrentDirectory is "the full path to the current directory"
-        # (processthreadsapi.h docs): refused here with a remedy, not by the guest.
-        if not is_windows_absolute(workdir):
+        # and "can also specify a UNC path" (processthreadsapi.h docs): anything else is
+        # refused here with a remedy, not by the guest.
+        if not (is_windows_absolute(workdir) or is_unc(workdir)):
             raise errors.SpecError(
-                f"invalid working directory {workdir!r}: it must be a full guest path",
+                f"invalid working directory '{workdir}': it must be a full guest path",
                 field="workdir",
                 value=workdir,
                 allowed="an absolute Windows path such as C:\\Users\\Public",
@@ -446,7 +447,7 @@ class GuestProcess:
 
     def poll(self) -> int | None:
         """The exit code if the process has exited, else None (no waiting)."""
-        if self._exit_code is None and self._process.exited:
+        if self._exit_code is None and self._process.poll_exited():
             self._exit_code = self._process.wait(0)
         return self._exit_code
 
