@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_support import CliEnv, Result, cli_command
+from cli_support import CliEnv, Result, cli_command, wait_for
 
 Cli = Callable[..., Result]
 
@@ -218,15 +218,6 @@ def test_every_verb_in_separate_processes(cli_proc: Cli) -> None:
     assert cli_proc("ls", "-a", "-q").out.strip() == ""
 
 
-def _wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 def test_run_attached_ctrl_c_stops_and_removes(cli_env: CliEnv, cli_proc: Cli) -> None:
     proc = subprocess.Popen(
         [*cli_command(), "run", "--rm", "--name", "att"],
@@ -236,7 +227,7 @@ def test_run_attached_ctrl_c_stops_and_removes(cli_env: CliEnv, cli_proc: Cli) -
         text=True,
     )
     try:
-        _wait_for(lambda: "running" in cli_proc("ls", "--filter", "name=att").out)
+        wait_for(lambda: "running" in cli_proc("ls", "--filter", "name=att").out)
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=30)
     finally:
@@ -259,7 +250,7 @@ def test_sigkill_mid_create_then_prune_leaves_nothing(cli_env: CliEnv, cli_proc:
     )
     try:
         # The record is written (state "creating") before any resource is made.
-        _wait_for(lambda: "doomed" in cli_proc("ls", "-a").out)
+        wait_for(lambda: "doomed" in cli_proc("ls", "-a").out)
         time.sleep(0.5)  # let it reach the hung HcsCreateComputeSystem
     finally:
         proc.send_signal(signal.SIGKILL)

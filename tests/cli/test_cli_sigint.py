@@ -11,20 +11,11 @@ import time
 from collections.abc import Callable
 
 import pytest
-from cli_support import CliEnv, Result, cli_command
+from cli_support import CliEnv, Result, cli_command, wait_for
 
 Cli = Callable[..., Result]
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX SIGINT")
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def _record_state(name: str) -> str | None:
@@ -66,7 +57,7 @@ def test_ctrl_c_during_a_slow_hcs_call(
     )
     try:
         # "created": HcsCreateComputeSystem is done, HcsStartComputeSystem (slow) is next.
-        _wait_for(lambda: _record_state("si") == "created" or proc.poll() is not None)
+        wait_for(lambda: _record_state("si") == "created" or proc.poll() is not None)
         time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
@@ -81,4 +72,4 @@ def test_ctrl_c_during_a_slow_hcs_call(
     pruned = cli("prune", "-f")
     assert pruned.code == 0, pruned.err
     assert cli("ls", "-a", "-q").out.strip() == ""
-    _wait_for(lambda: _live_systems() == [], timeout=10)
+    wait_for(lambda: _live_systems() == [], timeout=10)

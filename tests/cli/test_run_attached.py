@@ -5,22 +5,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cli_support import CliEnv, Result, cli_command
+from cli_support import CliEnv, Result, cli_command, wait_for
 
 Cli = Callable[..., Result]
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def _record_states() -> dict[str, str]:
@@ -48,14 +38,14 @@ def test_attached_run_killed_leaves_no_running_vm(cli_env: CliEnv, cli: Cli) -> 
         text=True,
     )
     try:
-        _wait_for(lambda: _record_states().get("att") == "running" or proc.poll() is not None)
+        wait_for(lambda: _record_states().get("att") == "running" or proc.poll() is not None)
         assert proc.poll() is None, proc.communicate()[1]
         assert len(_live_systems()) == 1  # it runs while its CLI lives
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
     # HCS terminated the VM when the CLI's last handle closed (the process died).
-    _wait_for(lambda: _live_systems() == [], timeout=10)
+    wait_for(lambda: _live_systems() == [], timeout=10)
     assert _record_states() == {"att": "running"}  # nobody told the record yet
     pruned = cli("prune", "-f", "--json")
     assert pruned.code == 0, pruned.err
