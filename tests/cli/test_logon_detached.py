@@ -97,3 +97,21 @@ def test_start_warns_like_run_when_the_logon_command_cannot_start(cli_proc: Cli)
         assert warning.startswith("warning: the logon command was not started (")
     finally:
         cli_proc("rm", "-f", "s")
+
+
+def test_run_detached_warns_when_the_output_is_captured_only_while_it_runs(
+    cli_proc: Cli,
+) -> None:
+    """Review RV12: when the log folder cannot be shared, the output goes through pipes,
+    so only while the starting process lives: 'run -d' (which exits at once) says so."""
+    faults = {"HCS_SANDBOX_SIM_FAULTS": "HcsModifyComputeSystem:1:0x80070005"}
+    started = cli_proc(
+        "run", "-d", "--name", "pf", "--logon-command", "cmd /c echo a", extra_env=faults
+    )
+    try:
+        assert started.code == 0, started.err
+        (warning,) = started.err_lines
+        assert warning.startswith("warning: the logon command runs, but its output is captured")
+        assert "only while this process runs" in warning
+    finally:
+        cli_proc("rm", "-f", "pf")

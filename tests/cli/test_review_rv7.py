@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from cli_support import CliEnv, Result, cli_command
@@ -216,3 +217,23 @@ def test_run_persistent_command_stops_the_sandbox_when_the_output_fails(
         assert [(s["name"], s["state"]) for s in json.loads(shown.stdout)] == [("p1", "stopped")]
     finally:
         subprocess.run([*cli_command(), "rm", "-f", "p1"], env=cli_env.env, check=False)
+
+
+def test_logs_follow_json_prints_each_lifecycle_entry_once() -> None:
+    """Review RV12: '-f --json' printed what lay past a count, but the guest's 'finished'
+    note sits after the stored lines and goes away again: a later 'stopped' was lost and
+    the note printed twice."""
+    from hcs_sandbox.cli.logs import new_entries
+
+    def e(time: str | None, line: str) -> dict[str, Any]:
+        return {"time": time, "source": "lifecycle", "line": line}
+
+    note = e(None, "logon command finished with exit code 0 (seen by the guest)")
+    seen: dict[tuple[Any, str], int] = {}
+    first = [e("t1", "created"), e("t2", "started"), note]
+    assert new_entries(first, seen) == first
+    later = [e("t1", "created"), e("t2", "started"), e("t3", "stopped"), note]
+    assert new_entries(later, seen) == [e("t3", "stopped")]
+    without_note = [e("t1", "created"), e("t2", "started"), e("t3", "stopped")]
+    assert new_entries(without_note, seen) == []
+    assert new_entries(later, seen) == []  # the note back: printed once only

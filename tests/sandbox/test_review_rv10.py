@@ -72,3 +72,15 @@ def test_a_unc_working_directory_is_passed_on() -> None:
 
     params = process_parameters("cmd /c cd", workdir="\\\\server\\share\\dir")
     assert params["WorkingDirectory"] == "\\\\server\\share\\dir"
+
+
+def test_a_project_folder_in_roots_home_may_be_mapped(tmp_path: Any) -> None:
+    """Review RV12: /root was listed as a system folder, so root's own project folders
+    were refused at create (the state directory inside it keeps its own protection)."""
+    from hcs_sandbox.sandbox import files
+
+    assert files.host_folder_problem("/root/project", local=False) is None
+    assert files.host_folder_problem("/etc/project", local=False) is not None
+    state = "/root/.local/state/hcs-sandbox"
+    problem = files.host_folder_problem("/root", protected=(state,), local=False)
+    assert problem is not None  # it holds the state directory

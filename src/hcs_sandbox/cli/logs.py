@@ -115,12 +115,31 @@ def handle(args: argparse.Namespace) -> int:
         sandbox.close()
 
 
+def new_entries(
+    found: list[dict[str, Any]], seen: dict[tuple[Any, str], int]
+) -> list[dict[str, Any]]:
+    """The lifecycle entries of ``found`` not printed yet, by (time, line), counting
+    repeats; ``seen`` is updated.  The lifecycle part does not only grow at its end: a note
+    (``logon command finished ... (seen by the guest)``, the ``only the last ...`` note)
+    comes after the stored lines and goes away again, and a line stored later is placed
+    before it -- so a position says nothing, and each entry is printed once by its text."""
+    fresh: list[dict[str, Any]] = []
+    counted: dict[tuple[Any, str], int] = {}
+    for entry in found:
+        key = (entry.get("time"), str(entry.get("line")))
+        counted[key] = counted.get(key, 0) + 1
+        if counted[key] > seen.get(key, 0):
+            seen[key] = counted[key]
+            fresh.append(entry)
+    return fresh
+
+
 def _json(args: argparse.Namespace, sandbox: Any) -> int:
     """``--json``: one list; with ``-f``, JSON Lines as the log grows (each entry once:
-    the lifecycle part and the logon output only grow, so what is new is what lies past
-    the count already printed of each).  Past ``logon.MAX_SHOWN`` bytes of logon output,
-    ``logs()`` shows only the newest part and ``-f`` may skip lines (text mode prints
-    that part again instead)."""
+    lifecycle entries by their text, :func:`new_entries`; the logon output only grows, so
+    what is new there is what lies past the count already printed).  Past
+    ``logon.MAX_SHOWN`` bytes of logon output, ``logs()`` shows only the newest part and
+    ``-f`` may skip lines (text mode prints that part again instead)."""
     import json
     import time
 
@@ -134,13 +153,18 @@ def _json(args: argparse.Namespace, sandbox: Any) -> int:
         print_json([with_simulated(e, simulated) for e in lifecycle + logon + tail])
         return 0
 
-    printed = {"lifecycle": 0, "logon": 0}
+    printed = {"logon": 0}
+    seen: dict[tuple[Any, str], int] = {}
 
     def emit(found: list[dict[str, Any]], source: str) -> None:
-        for entry in found[printed[source] :]:
+        if source == "lifecycle":
+            fresh = new_entries(found, seen)
+        else:
+            fresh = found[printed[source] :]
+            printed[source] = max(printed[source], len(found))
+        for entry in fresh:
             sys.stdout.write(json.dumps(with_simulated(entry, simulated), sort_keys=True))
             sys.stdout.write("\n")
-        printed[source] = max(printed[source], len(found))
         sys.stdout.flush()
 
     emit(lifecycle, "lifecycle")

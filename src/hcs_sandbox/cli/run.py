@@ -154,6 +154,8 @@ def handle(args: argparse.Namespace) -> int:
                     f"sandbox runs without it (see 'hcs-sandbox logs {sandbox.name}')"
                 )
             if args.detach:
+                if sandbox.logon_warning is not None:  # this process ends now
+                    warn(f"the logon command runs, but {sandbox.logon_warning}")
                 if args.json:
                     print_json(with_simulated(sandbox.to_dict(), simulated))
                 else:

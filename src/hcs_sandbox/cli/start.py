@@ -37,6 +37,8 @@ def handle(args: argparse.Namespace) -> int:
                 f"the logon command was not started ({sandbox.logon_error}); the "
                 f"sandbox runs without it (see 'hcs-sandbox logs {sandbox.name}')"
             )
+        elif sandbox.logon_warning is not None:  # this process ends now
+            warn(f"the logon command runs, but {sandbox.logon_warning}")
         return summary(sandbox)
 
     return run_per_sandbox(args, start)

@@ -128,7 +128,8 @@ _POSIX_SYSTEM = (
     "/lib32",
     "/lib64",
     "/proc",
-    "/root",
+    # not /root: it is root's home, like /home/<user> (its project folders may be mapped;
+    # the state directory inside it is protected by its own rule)
     "/run",
     "/sbin",
     "/sys",

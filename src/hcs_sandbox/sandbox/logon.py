@@ -200,10 +200,13 @@ def read_logs(sandbox: Sandbox, lifecycle: str) -> str:
 @dataclasses.dataclass(frozen=True)
 class LogonStart:
     """What :func:`start_logon_command` did: ``thread`` waits for the command's end in the
-    background (None when it was not started); ``error`` says why it was not started."""
+    background (None when it was not started); ``error`` says why it was not started;
+    ``warning``: it was started, but its output is captured through pipes, so only while
+    this process runs (the log folder could not be shared with the guest)."""
 
     thread: threading.Thread | None
     error: str | None = None
+    warning: str | None = None
 
 
 @dataclasses.dataclass
@@ -247,6 +250,12 @@ def start_logon_command(
         daemon=True,  # a process that ends first leaves the command running in the guest
     )
     thread.start()
+    if started.system is None:
+        return LogonStart(
+            thread,
+            warning="its output is captured only while this process runs (the log folder "
+            f"could not be shared with the guest; see 'hcs-sandbox logs {sandbox.name}')",
+        )
     return LogonStart(thread)
 
 

@@ -295,6 +295,7 @@ class Sandbox:
         #: the command was not started (``_start_logon``).
         self._logon_thread: threading.Thread | None = None
         self._logon_error: str | None = None
+        self._logon_warning: str | None = None
 
     @classmethod
     def create(
@@ -1371,6 +1372,12 @@ class Sandbox:
         (the log has the same line); None when it was started, or there is none."""
         return self._logon_error
 
+    @property
+    def logon_warning(self) -> str | None:
+        """Set when the last :meth:`start` started the logon command but captures its
+        output only while this process runs (the log folder could not be shared)."""
+        return self._logon_warning
+
     def _old_log_lines(self) -> builtins.list[str]:
         """The lines of an older version's log file (``sandbox.log``, or ``logs/sandbox.log``
         before that), each ending in a newline; a line continued on the next ones (a
@@ -1539,10 +1546,11 @@ def _start_logon(sandbox: Sandbox, progress: Progress | None) -> None:
     (hcs_sandbox.sandbox.logon)."""
     from hcs_sandbox.sandbox import logon
 
-    sandbox._logon_thread = sandbox._logon_error = None
+    sandbox._logon_thread = sandbox._logon_error = sandbox._logon_warning = None
     started = logon.start_logon_command(sandbox, progress=progress)
     if started is not None:
         sandbox._logon_thread, sandbox._logon_error = started.thread, started.error
+        sandbox._logon_warning = started.warning
 
 
 def _inside(path: str | os.PathLike[str], directory: str | os.PathLike[str]) -> bool:
