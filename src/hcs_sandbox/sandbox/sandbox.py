@@ -54,6 +54,7 @@ from hcs_sandbox.sandbox.rollback import UndoStack
 
 if TYPE_CHECKING:
     from hcs_sandbox.hcs.system import ComputeSystem
+    from hcs_sandbox.sandbox.logon import LogonStart
     from hcs_sandbox.sandbox.planner import PlanDocuments
     from hcs_sandbox.sandbox.ports import PublishedPort
     from hcs_sandbox.sandbox.spec import SandboxSpec
@@ -291,11 +292,8 @@ class Sandbox:
         #: :meth:`_directory_text`); both made on first use.
         self._db_store: Store | None = None
         self._dir_text: str | None = None
-        #: This object's last start: the thread waiting for the logon command's end, or why
-        #: the command was not started (``_start_logon``).
-        self._logon_thread: threading.Thread | None = None
-        self._logon_error: str | None = None
-        self._logon_warning: str | None = None
+        #: What this object's last start did with the logon command (``_start_logon``).
+        self._logon: LogonStart | None = None
 
     @classmethod
     def create(
@@ -1370,13 +1368,18 @@ class Sandbox:
     def logon_error(self) -> str | None:
         """Why this object's last :meth:`start` could not start the spec's logon command
         (the log has the same line); None when it was started, or there is none."""
-        return self._logon_error
+        return self._logon.error if self._logon is not None else None
 
     @property
     def logon_warning(self) -> str | None:
         """Set when the last :meth:`start` started the logon command but captures its
         output only while this process runs (the log folder could not be shared)."""
-        return self._logon_warning
+        return self._logon.warning if self._logon is not None else None
+
+    @property
+    def _logon_thread(self) -> threading.Thread | None:
+        """The thread waiting for the last start's logon command to end (tests join it)."""
+        return self._logon.thread if self._logon is not None else None
 
     def _old_log_lines(self) -> builtins.list[str]:
         """The lines of an older version's log file (``sandbox.log``, or ``logs/sandbox.log``
@@ -1546,11 +1549,8 @@ def _start_logon(sandbox: Sandbox, progress: Progress | None) -> None:
     (hcs_sandbox.sandbox.logon)."""
     from hcs_sandbox.sandbox import logon
 
-    sandbox._logon_thread = sandbox._logon_error = sandbox._logon_warning = None
-    started = logon.start_logon_command(sandbox, progress=progress)
-    if started is not None:
-        sandbox._logon_thread, sandbox._logon_error = started.thread, started.error
-        sandbox._logon_warning = started.warning
+    sandbox._logon = None  # a start that raises below leaves nothing of the one before
+    sandbox._logon = logon.start_logon_command(sandbox, progress=progress)
 
 
 def _inside(path: str | os.PathLike[str], directory: str | os.PathLike[str]) -> bool:
