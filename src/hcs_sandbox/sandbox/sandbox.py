@@ -860,7 +860,7 @@ class Sandbox:
         if system is None:
             return False
         store = self._db()
-        self._record = store.get(self._record.id)
+        self._record = store.reread(self._record)  # no read when nothing changed since
         if self._record.state != "created":
             return False
         _notify(progress, "starting")
@@ -1007,7 +1007,7 @@ class Sandbox:
             # without asking HCS for the state first (as in _start_held: HCS refuses a
             # shutdown that does not fit the system's state, and then the checked path
             # below asks HCS and acts on its answer).
-            self._record = self._db().get(self._record.id)
+            self._record = self._db().reread(self._record)  # no read when nothing changed
             if self._record.state == "running" and self._shut_down(system, timeout, True):
                 self._stopped(system, "stopped")
                 return
