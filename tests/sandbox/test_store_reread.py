@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hcs_sandbox.errors import SandboxNotFoundError, StateConflictError
+from hcs_sandbox.errors import SandboxNotFoundError, StateConflictError, StoreError
 from hcs_sandbox.sandbox.store import Record, Store, close_cached_connections, open_store
 
 SPEC = {"base": "windows"}
@@ -155,3 +155,40 @@ def test_a_failed_update_leaves_the_last_record(store: Store) -> None:
     with pytest.raises(StateConflictError):
         store.update(rec.id, expect_state="running", state="stopped")
     assert store.reread(rec) is rec
+
+
+# -- the write path's shortcuts: same results as the general path ---------------------------
+
+
+def test_update_with_a_known_record_and_its_id_in_another_form(store: Store) -> None:
+    rec = store.reserve("k", None, SPEC)
+    seen = _reads(store)
+    try:
+        new = store.update(rec.id.upper(), state="created", known=rec)
+    finally:
+        store._connection().set_trace_callback(None)
+    assert _selects(seen) == []  # the same id: ``known`` was used
+    assert new == store.get(rec.id)
+    assert new.state == "created"
+
+
+def test_stored_json_is_what_json_dumps_gives(store: Store) -> None:
+    import json
+
+    extra = {"é": "ü\u2603", "n": [1, 2.5, None, True], "d": {"x": {}}}
+    rec = store.reserve("j", None, {"base": "w", "ports": [[1, 2]]}, extra=extra)
+    rec = store.update(rec.id, merge_extra={"more": "\U0001f600"}, known=rec)
+    row = (
+        store._connection()
+        .execute("SELECT spec, extra FROM sandboxes WHERE id = ?", (rec.id,))
+        .fetchone()
+    )
+    dumps = {"separators": (",", ":"), "allow_nan": False}
+    assert row[0] == json.dumps({"base": "w", "ports": [[1, 2]]}, **dumps)  # type: ignore[arg-type]
+    assert row[1] == json.dumps({**extra, "more": "\U0001f600"}, **dumps)  # type: ignore[arg-type]
+    assert rec == store.get(rec.id)
+    for bad in (float("nan"), float("inf"), object()):
+        with pytest.raises(StoreError, match="not JSON-serialisable"):
+            store.update(rec.id, merge_extra={"bad": bad})
+    with pytest.raises(StoreError, match="unknown record field"):
+        store.update(rec.id, colour="red")

@@ -374,9 +374,15 @@ def _check_choice(value: str, allowed: Collection[str], what: str) -> str:
     return value
 
 
+#: ``json.dumps(value, separators=(",", ":"), allow_nan=False)`` without building a new
+#: encoder at every call, as ``json.dumps`` does for any non-default argument (half the
+#: cost of a small dict).  An encoder keeps no state between calls: shared by all threads.
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
 def _dump(value: Any, what: str) -> str:
     try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+        return _encode(value)
     except (TypeError, ValueError) as exc:
         raise StoreError(
             f"cannot store {what}: it is not JSON-serialisable ({exc})",
@@ -443,8 +449,8 @@ def _changed(record: Record, values: Mapping[str, Any], updated_at: float) -> Re
 
 def _field_values(fields: Mapping[str, Any]) -> dict[str, Any]:
     """Validate :meth:`Store.update` keyword fields and turn them into column values."""
-    unknown = set(fields) - _UPDATABLE
-    if unknown:
+    if not _UPDATABLE.issuperset(fields):
+        unknown = set(fields) - _UPDATABLE
         raise StoreError(
             f"cannot update unknown record field(s): {', '.join(sorted(unknown))}",
             remedy=f"updatable fields: {', '.join(sorted(_UPDATABLE))}",
@@ -1389,8 +1395,8 @@ class Store:
         fixed = _field_values(fields)
         if log_line is not None and not isinstance(log_line, str):
             raise StoreError(f"a log line must be text, not {type(log_line).__name__}")
-        if known is not None and known.id != _canonical_id(id):
-            known = None
+        if known is not None and known.id != id and known.id != _canonical_id(id):
+            known = None  # (``known.id`` is canonical: an equal ``id`` needs no check)
         transaction = self._write("update")
         with transaction as conn:
             new: Record | None = None
