@@ -115,9 +115,14 @@ def dumps(document: str | Mapping[str, Any] | None) -> str | None:
     return json.dumps(document, separators=(",", ":"))
 
 
-def wbuf(text: str | None) -> ctypes.Array[ctypes.c_wchar] | None:
-    """A wide-string buffer that stays alive as long as we hold it (``PCWSTR`` input)."""
-    return None if text is None else ctypes.create_unicode_buffer(text)
+def wbuf(text: str | None) -> ctypes.c_wchar_p | None:
+    """A ``PCWSTR`` input whose wide-string buffer stays alive as long as we hold it.
+
+    A ``c_wchar_p`` made from a str owns the ``wchar_t`` copy ctypes makes of it (kept in
+    the object, freed with it), so it can be handed to an asynchronous call and kept until
+    HCS completes it.  Not ``create_unicode_buffer``: with a 2-byte ``wchar_t`` (Windows) it
+    sizes the buffer with a Python generator over every character of the document."""
+    return None if text is None else ctypes.c_wchar_p(text)
 
 
 def optional_json(text: str | None, *, function: str) -> Any:
