@@ -32,3 +32,23 @@ def test_passes_as_a_pcwstr_argument() -> None:
     callback = proto(seen.append)
     callback(wbuf("abc \U0001f600"))
     assert seen == ["abc \U0001f600"]
+
+
+def test_dumps_is_json_dumps_compact() -> None:
+    """``dumps`` (one shared encoder since round 8) == ``json.dumps(.., separators=(",", ":"))``."""
+    import json
+    from collections import OrderedDict
+
+    from hcs_sandbox.hcs._call import dumps
+
+    documents = [
+        {},
+        {"SchemaVersion": {"Major": 2, "Minor": 1}, "Owner": "h\u00e9 \U0001f600"},
+        OrderedDict([("b", [1, 2.5, None, True]), ("a", {"x": float("inf")})]),
+        {"nested": [{"k": "v"}] * 3, 1: "int key"},
+    ]
+    for document in documents:
+        assert dumps(document) == json.dumps(document, separators=(",", ":"))
+        assert dumps(document) == dumps(document)  # no state kept between calls
+    assert dumps(None) is None
+    assert dumps('{"already": "json"}') == '{"already": "json"}'

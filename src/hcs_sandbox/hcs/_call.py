@@ -107,12 +107,17 @@ def check(
         )
 
 
+#: What ``json.dumps(document, separators=(",", ":"))`` builds on every call (any non-default
+#: argument makes it make an encoder), made once; ``encode`` keeps no state between calls.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 def dumps(document: str | Mapping[str, Any] | None) -> str | None:
     """A JSON document as the ``PCWSTR`` HCS takes: ``None`` stays NULL, a str is passed
     as it is (already JSON), a mapping goes through ``json.dumps``."""
     if document is None or isinstance(document, str):
         return document
-    return json.dumps(document, separators=(",", ":"))
+    return _COMPACT_JSON.encode(document)
 
 
 def wbuf(text: str | None) -> ctypes.c_wchar_p | None:
