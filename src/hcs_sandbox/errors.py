@@ -375,11 +375,13 @@ def hresult_name(hr: int) -> str | None:
 
     Facility 0x037 matches in both its ``0x8037xxxx`` and ``0xC037xxxx`` forms.
     """
-    hr = normalize_hresult(hr)
-    if not failed(hr):
+    # normalize_hresult, failed and _facility written out: this runs twice for every error
+    # (the factory and HcsError.__init__), on ordinary paths too.
+    hr &= 0xFFFFFFFF
+    if not hr & 0x80000000:
         return "S_OK" if hr == 0 else None
     code = hr & 0xFFFF
-    facility = _facility(hr)
+    facility = (hr >> 16) & 0x1FFF
     if facility == FACILITY_HCS:
         return HCS_CODES.get(code)
     if facility == FACILITY_HCN:
@@ -604,24 +606,29 @@ def error_from_hresult(
     returned one; its ErrorMessage becomes part of the message.  ``context`` names what
     the caller was doing (``"starting sandbox 'web'"``).
     """
-    hr = normalize_hresult(hr)
-    if isinstance(result_document, Mapping):
-        result_error: Mapping[str, Any] | None = result_document
+    # This runs on ordinary paths too (``remove`` opens a system that is already gone and
+    # gets HCS_E_SYSTEM_NOT_FOUND), so it calls only what the message needs.
+    hr &= 0xFFFFFFFF  # normalize_hresult(hr)
+    result_error: Mapping[str, Any] | None
+    if result_document is None or isinstance(result_document, str):  # no ABC check for these
+        result_error = parse_result_document(result_document) if result_document else None
+    elif isinstance(result_document, Mapping):
+        result_error = result_document
     else:
         result_error = parse_result_document(result_document)
     name = hresult_name(hr)
-    facility = _facility(hr)
     cls: type[HcsError] = _BY_NAME.get(name or "", HcsError)
-    if cls is HcsError and (hcn or facility == FACILITY_HCN):
+    if cls is HcsError and (hcn or _facility(hr) == FACILITY_HCN):
         cls = HcnError
-    detail = _result_error_message(result_error)
-    label = f"{name} (0x{hr:08X})" if name else f"HRESULT 0x{hr:08X}"
-    win32 = win32_error(hr)
-    if name is None and win32 is not None:
-        label = f"Win32 error {win32} (0x{hr:08X})"
-    head = " ".join(p for p in (context, "failed:" if context else None) if p)
+    detail = _result_error_message(result_error) if result_error else None
+    if name:
+        label = f"{name} (0x{hr:08X})"
+    else:
+        win32 = win32_error(hr)
+        label = f"HRESULT 0x{hr:08X}" if win32 is None else f"Win32 error {win32} (0x{hr:08X})"
+    head = f"{context} failed: " if context else ""
     where = f"{function}: " if function else ""
-    message = f"{head + ' ' if head else ''}{where}{label}"
+    message = f"{head}{where}{label}"
     if detail:
         message += f": {detail}"
     return cls(

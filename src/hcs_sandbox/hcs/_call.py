@@ -107,17 +107,27 @@ def check(
         )
 
 
+#: What ``json.dumps(document, separators=(",", ":"))`` builds on every call (any non-default
+#: argument makes it make an encoder), made once; ``encode`` keeps no state between calls.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 def dumps(document: str | Mapping[str, Any] | None) -> str | None:
     """A JSON document as the ``PCWSTR`` HCS takes: ``None`` stays NULL, a str is passed
     as it is (already JSON), a mapping goes through ``json.dumps``."""
     if document is None or isinstance(document, str):
         return document
-    return json.dumps(document, separators=(",", ":"))
+    return _COMPACT_JSON.encode(document)
 
 
-def wbuf(text: str | None) -> ctypes.Array[ctypes.c_wchar] | None:
-    """A wide-string buffer that stays alive as long as we hold it (``PCWSTR`` input)."""
-    return None if text is None else ctypes.create_unicode_buffer(text)
+def wbuf(text: str | None) -> ctypes.c_wchar_p | None:
+    """A ``PCWSTR`` input whose wide-string buffer stays alive as long as we hold it.
+
+    A ``c_wchar_p`` made from a str owns the ``wchar_t`` copy ctypes makes of it (kept in
+    the object, freed with it), so it can be handed to an asynchronous call and kept until
+    HCS completes it.  Not ``create_unicode_buffer``: with a 2-byte ``wchar_t`` (Windows) it
+    sizes the buffer with a Python generator over every character of the document."""
+    return None if text is None else ctypes.c_wchar_p(text)
 
 
 def optional_json(text: str | None, *, function: str) -> Any:

@@ -174,17 +174,11 @@ class Vhd(ClosingContext):
         return f"<Vhd {self.path!r}{' closed' if self.closed else ''}>"
 
 
-def create_vhdx_handle(
-    path: PathLike,
-    size_bytes: int,
-    *,
-    parent: PathLike | None = None,
-    block_size: int = DEFAULT_BLOCK_SIZE,
-) -> Vhd:
-    """``CreateVirtualDisk`` (VHDX, version-2 parameters); returns the open disk.
-
-    With ``parent`` the new disk is a differencing disk of it (``size_bytes`` may be 0).
-    """
+def _create_virtual_disk(
+    path: PathLike, size_bytes: int, parent: PathLike | None, block_size: int
+) -> tuple[int, str]:
+    """``CreateVirtualDisk`` (VHDX, version-2 parameters): the raw open handle (the caller
+    owns it) and the path as a str."""
     p = os.fspath(path)
     if size_bytes < 0 or (parent is None and size_bytes == 0):
         raise errors.SpecError(
@@ -223,7 +217,22 @@ def create_vhdx_handle(
         ctypes.byref(out),
     )
     _check_win32(int(rc), function="CreateVirtualDisk", context=f"creating {p}")
-    return Vhd(out.value or 0, p)
+    return out.value or 0, p
+
+
+def create_vhdx_handle(
+    path: PathLike,
+    size_bytes: int,
+    *,
+    parent: PathLike | None = None,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+) -> Vhd:
+    """``CreateVirtualDisk`` (VHDX, version-2 parameters); returns the open disk.
+
+    With ``parent`` the new disk is a differencing disk of it (``size_bytes`` may be 0).
+    """
+    handle, p = _create_virtual_disk(path, size_bytes, parent, block_size)
+    return Vhd(handle, p)
 
 
 def create_vhdx(
@@ -233,8 +242,13 @@ def create_vhdx(
     parent: PathLike | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
 ) -> None:
-    """Create a VHDX (or a differencing VHDX of ``parent``) and close it."""
-    create_vhdx_handle(path, size_bytes, parent=parent, block_size=block_size).close()
+    """Create a VHDX (or a differencing VHDX of ``parent``) and close it.
+
+    The handle never leaves this function, so no call can be in flight on it: it is closed
+    at once, without the :class:`Vhd` wrapper's guard and finalizer."""
+    handle, _ = _create_virtual_disk(path, size_bytes, parent, block_size)
+    if handle:
+        _close_vhd_handle(handle)
 
 
 def open_vhd(

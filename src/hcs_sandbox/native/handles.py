@@ -18,7 +18,15 @@ import ctypes
 import os
 import sys
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms at start-up
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = ["close_handle", "handle_to_fd"]
+
+# hcs_sandbox.native.api, imported on first use (as native.strings does): a global read per
+# close instead of a package import statement (``_handle_fromlist``, a Python call) each time.
+_api: Any = None
 
 
 def handle_to_fd(handle: int, *, readable: bool) -> int:
@@ -40,12 +48,19 @@ def handle_to_fd(handle: int, *, readable: bool) -> int:
     return int(handle)
 
 
+def _import_api() -> Any:
+    global _api
+    from hcs_sandbox.native import api
+
+    _api = api
+    return api
+
+
 def close_handle(handle: int) -> None:
     """``CloseHandle(handle)``; raises ``OSError`` when it fails.  NULL is ignored."""
     if not handle:
         return
-    from hcs_sandbox.native import api
-
+    api = _api or _import_api()
     ok = api.kernel32.CloseHandle(handle)
     if not ok:
         if sys.platform == "win32":
