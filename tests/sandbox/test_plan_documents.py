@@ -69,6 +69,8 @@ def _check(spec: SandboxSpec, facts: HostFacts) -> PlanDocuments:
     want = _slow(spec, facts)
     assert got == want
     assert _as_json(got) == _as_json(want)
+    if got.document_json is not None:  # a hit: the text HCS gets is the dict's, exactly
+        assert got.document_json == json.dumps(want.document, separators=(",", ":"))
     return got
 
 
@@ -83,6 +85,8 @@ def test_equal_to_the_planner_for_every_golden_case(name: str) -> None:
         assert planner._documents_key(spec, other) == key  # a hit
         got = _check(spec, other)
         assert sid in _as_json(got)
+        assert got.document_json is not None
+        assert sid in got.document_json
     # Another name, labels, environment or logon command: the same documents.
     renamed = spec.replace(
         name="other-name", labels={"a": "b"}, environment={"X": "1"}, logon_command="cmd"

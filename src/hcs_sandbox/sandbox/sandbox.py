@@ -477,7 +477,11 @@ class Sandbox:
             if path in foreign:
                 undo.push(f"revoke access to {path}", _revoker(system_id, path))
 
-        document = bp.document
+        # The document as HCS is given it: the planner's text when it has it (the same text
+        # ComputeSystem.create would make of the dict: PlanDocuments.document_json).
+        document: str | dict[str, Any] = (
+            bp.document if bp.document_json is None else bp.document_json
+        )
         if bp.endpoint_document is not None:
             assert bp.network_document is not None
             _notify(progress, "preparing the NAT network")
