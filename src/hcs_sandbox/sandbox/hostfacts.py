@@ -153,16 +153,18 @@ def gather(
     state_dir: str | os.PathLike[str],
     terminate_on_close: bool = False,
     base: ResolvedBase | None = None,
+    sandbox_dir: str | None = None,
 ) -> HostFacts:
     """The planner's facts for creating sandbox ``sandbox_id`` from ``spec`` on this host.
 
     ``terminate_on_close``: ask for ``ShouldTerminateOnLastHandleClosed`` (ephemeral
     sandboxes owned by one process: ``Sandbox.run()``; the planner ignores it for persistent
-    ones).  ``base``: the already resolved base (default: resolved here).
+    ones).  ``base``: the already resolved base (default: resolved here).  ``sandbox_dir``:
+    ``paths.sandbox_dir_text(state_dir, sandbox_id)`` when the caller has it.
     """
     if base is None:
         base = storage.resolve_base(spec.base.kind, spec.base.path)
-    directory = paths.sandbox_dir_text(state_dir, sandbox_id)
+    directory = sandbox_dir or paths.sandbox_dir_text(state_dir, sandbox_id)
     variant = host_variant(state_dir)
     sid: str | None
     try:
