@@ -342,3 +342,20 @@ def test_a_folder_that_is_not_text_is_planned_without_the_cache() -> None:
     other = dataclasses.replace(facts, sandbox_dir=pathlib.PureWindowsPath(facts.sandbox_dir))
     assert _as_json(plan_documents(spec, other)) == _as_json(_slow(spec, other))
     assert not planner._documents_cache
+
+
+def test_a_hit_parses_the_document_on_first_use() -> None:
+    """A template hit keeps the compute-system document as text (what HCS is given) and
+    parses it only when asked: the same dict as the planner's, kept once parsed."""
+    spec, facts = CASES[sorted(CASES)[0]]()
+    plan_documents(spec, facts)  # fills the cache
+    other = _for(facts, IDS[0])
+    got = plan_documents(spec, other)
+    assert got.document_json is not None
+    assert got._document is None
+    document = got.document
+    assert document == _slow(spec, other).document
+    assert got.document is document
+    assert json.dumps(document, separators=(",", ":")) == got.document_json
+    with pytest.raises(TypeError):
+        PlanDocuments._from_values([None, *_slow(spec, other)._values()[1:]])

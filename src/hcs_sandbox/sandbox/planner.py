@@ -686,7 +686,7 @@ class PlanDocuments:
     """
 
     __slots__ = (
-        "document",
+        "_document",
         "document_json",
         "endpoint_document",
         "endpoint_id",
@@ -704,7 +704,7 @@ class PlanDocuments:
     def __init__(
         self,
         *,
-        document: dict[str, Any],
+        document: dict[str, Any] | None,
         scratch: ScratchPlan | None,
         guest_state_file: str | None,
         grants: tuple[str, ...],
@@ -718,7 +718,9 @@ class PlanDocuments:
         network: str,
         document_json: str | None = None,
     ) -> None:
-        self.document = document
+        if document is None and document_json is None:
+            raise TypeError("PlanDocuments needs the document or its JSON text")
+        self._document = document
         #: ``document`` as HCS is given it (``json.dumps(document, separators=(",", ":"))``,
         #: what ``hcs._call.dumps`` makes of the dict), when :func:`plan_documents` made it
         #: from a template (the text was at hand); None otherwise.  Not kept in step with
@@ -735,6 +737,17 @@ class PlanDocuments:
         self.guest_links = guest_links
         self.endpoint_id = endpoint_id
         self.network = network
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """The compute-system document (``Plan.document``); parsed from
+        :attr:`document_json` on first use when the plan came as text (a create that gives
+        HCS the text never needs the dict)."""
+        document = self._document
+        if document is None:
+            assert self.document_json is not None
+            document = self._document = _json.loads(self.document_json)
+        return document
 
     @classmethod
     def of(cls, planned: Plan) -> PlanDocuments:
@@ -979,9 +992,9 @@ def plan_documents(spec: SandboxSpec, facts: HostFacts) -> PlanDocuments:
     else:
         if template is None:
             return PlanDocuments.of(plan(spec, facts))
-        document_json = _fill(template[0], facts)
-        values = [_json.loads(document_json), *_json.loads(_fill(template[1], facts))]
-        return PlanDocuments._from_values(values, document_json)
+        # The document stays text until someone asks for the dict (PlanDocuments.document).
+        values = [None, *_json.loads(_fill(template[1], facts))]
+        return PlanDocuments._from_values(values, _fill(template[0], facts))
     documents = PlanDocuments.of(plan(spec, facts))
     if len(_documents_cache) >= _CACHE_MAX:
         _documents_cache.clear()
