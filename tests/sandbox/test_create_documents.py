@@ -22,14 +22,15 @@ def test_hcs_gets_the_planned_document(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, network: str
 ) -> None:
     planner._documents_cache.clear()
-    planned: list[PlanDocuments] = []
+    planned: list[tuple[PlanDocuments, str | None]] = []
     given: list[Any] = []
     real_blueprint = sandbox_module._blueprint
     real_create = ComputeSystem.create.__func__  # type: ignore[attr-defined]
 
     def blueprint(*args: Any, **kwargs: Any) -> PlanDocuments:
-        planned.append(real_blueprint(*args, **kwargs))
-        return planned[-1]
+        bp = real_blueprint(*args, **kwargs)
+        planned.append((bp, bp.document_json))  # the text as planned
+        return bp
 
     def create(cls: type[ComputeSystem], system_id: str, document: Any, **kw: Any) -> Any:
         given.append(document)
@@ -41,13 +42,14 @@ def test_hcs_gets_the_planned_document(
         sb = Sandbox.create(SandboxSpec(name=f"doc{i}", network=network), state_dir=tmp_path)
         sb.remove(force=True)
         sb.close()
-    assert [p.document_json is not None for p in planned] == [False, True, True]
-    for bp, document in zip(planned, given, strict=True):
+    assert [text is not None for _, text in planned] == [False, True, True]
+    for (bp, text), document in zip(planned, given, strict=True):
         if network == "nat":  # the adapter's MAC goes in: a new dict
             assert isinstance(document, dict)
+            assert document["VirtualMachine"]["Devices"]["NetworkAdapters"]
             continue
-        if bp.document_json is None:
+        if text is None:
             assert document is bp.document
         else:
-            assert document == bp.document_json
+            assert document == text
             assert document == json.dumps(bp.document, separators=(",", ":"))

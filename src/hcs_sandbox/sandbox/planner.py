@@ -687,7 +687,7 @@ class PlanDocuments:
 
     __slots__ = (
         "_document",
-        "document_json",
+        "_document_json",
         "endpoint_document",
         "endpoint_id",
         "gpu_request",
@@ -721,11 +721,7 @@ class PlanDocuments:
         if document is None and document_json is None:
             raise TypeError("PlanDocuments needs the document or its JSON text")
         self._document = document
-        #: ``document`` as HCS is given it (``json.dumps(document, separators=(",", ":"))``,
-        #: what ``hcs._call.dumps`` makes of the dict), when :func:`plan_documents` made it
-        #: from a template (the text was at hand); None otherwise.  Not kept in step with
-        #: ``document``: whoever changes ``document`` uses the dict.
-        self.document_json = document_json
+        self._document_json = document_json
         self.scratch = scratch
         self.guest_state_file = guest_state_file
         self.grants = grants
@@ -740,14 +736,29 @@ class PlanDocuments:
 
     @property
     def document(self) -> dict[str, Any]:
-        """The compute-system document (``Plan.document``); parsed from
-        :attr:`document_json` on first use when the plan came as text (a create that gives
-        HCS the text never needs the dict)."""
+        """The compute-system document (``Plan.document``); parsed from the planner's text
+        on first use when the plan came as text (a create that gives HCS the text never
+        needs the dict).  Reading or setting it ends :attr:`document_json`: whoever has
+        the dict may change it."""
         document = self._document
         if document is None:
-            assert self.document_json is not None
-            document = self._document = _json.loads(self.document_json)
+            assert self._document_json is not None
+            document = self._document = _json.loads(self._document_json)
+        self._document_json = None
         return document
+
+    @document.setter
+    def document(self, document: dict[str, Any]) -> None:
+        self._document = document
+        self._document_json = None
+
+    @property
+    def document_json(self) -> str | None:
+        """:attr:`document` as HCS is given it (``json.dumps(document, separators=(",",
+        ":"))``: what ``hcs._call.dumps`` makes of the dict), when :func:`plan_documents`
+        made it from a template and nobody has read or set :attr:`document` since; None
+        otherwise (then give HCS the dict)."""
+        return self._document_json
 
     @classmethod
     def of(cls, planned: Plan) -> PlanDocuments:
