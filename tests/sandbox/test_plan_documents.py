@@ -66,9 +66,12 @@ def _for(facts: HostFacts, sid: str) -> HostFacts:
 def _check(spec: SandboxSpec, facts: HostFacts) -> PlanDocuments:
     """plan_documents == the slow path, for the call that fills the cache and for hits."""
     got = plan_documents(spec, facts)
+    text = got.document_json
     want = _slow(spec, facts)
     assert got == want
     assert _as_json(got) == _as_json(want)
+    if text is not None:  # a hit: the text HCS gets is the dict's, exactly
+        assert text == json.dumps(want.document, separators=(",", ":"))
     return got
 
 
@@ -81,6 +84,7 @@ def test_equal_to_the_planner_for_every_golden_case(name: str) -> None:
     for sid in IDS:
         other = _for(facts, sid)
         assert planner._documents_key(spec, other) == key  # a hit
+        assert plan_documents(spec, other).document_json is not None
         got = _check(spec, other)
         assert sid in _as_json(got)
     # Another name, labels, environment or logon command: the same documents.
@@ -338,3 +342,27 @@ def test_a_folder_that_is_not_text_is_planned_without_the_cache() -> None:
     other = dataclasses.replace(facts, sandbox_dir=pathlib.PureWindowsPath(facts.sandbox_dir))
     assert _as_json(plan_documents(spec, other)) == _as_json(_slow(spec, other))
     assert not planner._documents_cache
+
+
+def test_a_hit_parses_the_document_on_first_use() -> None:
+    """A template hit keeps the compute-system document as text (what HCS is given) and
+    parses it only when asked: the same dict as the planner's, kept once parsed."""
+    spec, facts = CASES[sorted(CASES)[0]]()
+    plan_documents(spec, facts)  # fills the cache
+    other = _for(facts, IDS[0])
+    got = plan_documents(spec, other)
+    text = got.document_json
+    assert text is not None
+    assert got._document is None
+    document = got.document
+    assert document == _slow(spec, other).document
+    assert got.document is document
+    assert json.dumps(document, separators=(",", ":")) == text
+    # Whoever has read the dict may change it: the text is no longer offered.
+    assert got.document_json is None
+    again = plan_documents(spec, other)
+    again.document = {"changed": True}
+    assert again.document_json is None
+    assert again.document == {"changed": True}
+    with pytest.raises(TypeError):
+        PlanDocuments._from_values([None, *_slow(spec, other)._values()[1:]])

@@ -35,10 +35,14 @@ import weakref
 from typing import TYPE_CHECKING
 
 from hcs_sandbox import errors
+from hcs_sandbox.hcs import service
+from hcs_sandbox.native.loader import get_backend
+from hcs_sandbox.sandbox import doctor, paths, storage
+from hcs_sandbox.sandbox.planner import HostFacts
 
 if TYPE_CHECKING:
     from hcs_sandbox.native.loader import Backend
-    from hcs_sandbox.sandbox.planner import HostFacts, PathStyle, Variant
+    from hcs_sandbox.sandbox.planner import PathStyle, Variant
     from hcs_sandbox.sandbox.spec import SandboxSpec
     from hcs_sandbox.sandbox.storage import ResolvedBase
     from hcs_sandbox.schema import VersionTuple
@@ -73,8 +77,6 @@ def invalidate_cache() -> None:
 
 
 def _backend() -> Backend:
-    from hcs_sandbox.native.loader import get_backend
-
     try:
         return get_backend()
     except OSError as exc:  # NativeUnavailable
@@ -87,8 +89,6 @@ def supported_schema_versions() -> tuple[VersionTuple, ...]:
     """The HCS schema versions this host supports, sorted (``HcsGetServiceProperties``
     ``Basic``: HcsGetServiceProperties.md), asked once per backend and then cached."""
     global _versions_cache
-    from hcs_sandbox.hcs import service
-
     backend = _backend()
     with _lock:
         cached = _versions_cache
@@ -139,8 +139,6 @@ def host_path_style() -> PathStyle:
 def host_variant(state_dir: str | os.PathLike[str] | None) -> Variant:
     """The host-base document variant to use: ``doctor.preferred_variant`` (the last deep
     doctor run, or ``HCS_SANDBOX_HOST_VARIANT``), else ``documented``."""
-    from hcs_sandbox.sandbox import doctor
-
     preferred = doctor.preferred_variant(state_dir)
     if preferred == "wsb-compat":
         return "wsb-compat"
@@ -155,19 +153,18 @@ def gather(
     state_dir: str | os.PathLike[str],
     terminate_on_close: bool = False,
     base: ResolvedBase | None = None,
+    sandbox_dir: str | None = None,
 ) -> HostFacts:
     """The planner's facts for creating sandbox ``sandbox_id`` from ``spec`` on this host.
 
     ``terminate_on_close``: ask for ``ShouldTerminateOnLastHandleClosed`` (ephemeral
     sandboxes owned by one process: ``Sandbox.run()``; the planner ignores it for persistent
-    ones).  ``base``: the already resolved base (default: resolved here).
+    ones).  ``base``: the already resolved base (default: resolved here).  ``sandbox_dir``:
+    ``paths.sandbox_dir_text(state_dir, sandbox_id)`` when the caller has it.
     """
-    from hcs_sandbox.sandbox import paths, storage
-    from hcs_sandbox.sandbox.planner import HostFacts
-
     if base is None:
         base = storage.resolve_base(spec.base.kind, spec.base.path)
-    directory = paths.sandbox_dir_text(state_dir, sandbox_id)
+    directory = sandbox_dir or paths.sandbox_dir_text(state_dir, sandbox_id)
     variant = host_variant(state_dir)
     sid: str | None
     try:

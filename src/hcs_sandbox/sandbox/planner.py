@@ -686,7 +686,8 @@ class PlanDocuments:
     """
 
     __slots__ = (
-        "document",
+        "_document",
+        "_document_json",
         "endpoint_document",
         "endpoint_id",
         "gpu_request",
@@ -703,7 +704,7 @@ class PlanDocuments:
     def __init__(
         self,
         *,
-        document: dict[str, Any],
+        document: dict[str, Any] | None,
         scratch: ScratchPlan | None,
         guest_state_file: str | None,
         grants: tuple[str, ...],
@@ -715,8 +716,12 @@ class PlanDocuments:
         guest_links: tuple[dict[str, Any], ...],
         endpoint_id: str | None,
         network: str,
+        document_json: str | None = None,
     ) -> None:
-        self.document = document
+        if document is None and document_json is None:
+            raise TypeError("PlanDocuments needs the document or its JSON text")
+        self._document = document
+        self._document_json = document_json
         self.scratch = scratch
         self.guest_state_file = guest_state_file
         self.grants = grants
@@ -728,6 +733,32 @@ class PlanDocuments:
         self.guest_links = guest_links
         self.endpoint_id = endpoint_id
         self.network = network
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """The compute-system document (``Plan.document``); parsed from the planner's text
+        on first use when the plan came as text (a create that gives HCS the text never
+        needs the dict).  Reading or setting it ends :attr:`document_json`: whoever has
+        the dict may change it."""
+        document = self._document
+        if document is None:
+            assert self._document_json is not None
+            document = self._document = _json.loads(self._document_json)
+        self._document_json = None
+        return document
+
+    @document.setter
+    def document(self, document: dict[str, Any]) -> None:
+        self._document = document
+        self._document_json = None
+
+    @property
+    def document_json(self) -> str | None:
+        """:attr:`document` as HCS is given it (``json.dumps(document, separators=(",",
+        ":"))``: what ``hcs._call.dumps`` makes of the dict), when :func:`plan_documents`
+        made it from a template and nobody has read or set :attr:`document` since; None
+        otherwise (then give HCS the dict)."""
+        return self._document_json
 
     @classmethod
     def of(cls, planned: Plan) -> PlanDocuments:
@@ -768,7 +799,7 @@ class PlanDocuments:
         ]
 
     @classmethod
-    def _from_values(cls, values: list[Any]) -> PlanDocuments:
+    def _from_values(cls, values: list[Any], document_json: str | None = None) -> PlanDocuments:
         scratch = values[1]
         return cls(
             document=values[0],
@@ -785,6 +816,7 @@ class PlanDocuments:
             guest_links=tuple(values[9]),
             endpoint_id=values[10],
             network=values[11],
+            document_json=document_json,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -879,11 +911,11 @@ _MARK = "@@hcs-sandbox-fact-"
 _MARKERS = {name: f"{_MARK}{i}@@" for i, name in enumerate(_PER_SANDBOX)}
 _MARKER_RE = re.compile(re.escape(_MARK) + r"(\d)@@")
 _CACHE_MAX = 64
-#: key -> the template: the JSON text of PlanDocuments._values() planned with markers,
-#: split at the markers (``[text, index, text, index, ..., text]``, ``index`` into
-#: :data:`_PER_SANDBOX`); None when this key's plans cannot be made from a template
-#: (planned the slow way every time).
-_documents_cache: dict[tuple[Any, ...], list[Any] | None] = {}
+#: key -> the template: the JSON texts of PlanDocuments._values() planned with markers (the
+#: document's, the other values'), each split at the markers (``[text, index, text, index,
+#: ..., text]``, ``index`` into :data:`_PER_SANDBOX`); None when this key's plans cannot be
+#: made from a template (planned the slow way every time).
+_documents_cache: dict[tuple[Any, ...], tuple[list[Any], list[Any]] | None] = {}
 
 
 _spec_planned = operator.attrgetter(*_PLANNED)
@@ -951,7 +983,8 @@ def plan_documents(spec: SandboxSpec, facts: HostFacts) -> PlanDocuments:
     a spec and host is also made with marker strings in their place; that template is kept
     (JSON text) under a key of everything else the plan depends on (the spec without its
     name, labels, environment and logon command; every other host fact).  Later sandboxes
-    of that key get the template with their values put in, parsed: new objects each time.
+    of that key get the template with their values put in, parsed: new objects each time
+    (and the compute-system document's text, ``PlanDocuments.document_json``).
     The first use of a template is checked against the real plan; a key whose check fails
     (or whose plan contains the marker text) is planned the slow way from then on.  Nothing
     outside the arguments is read, so the cache cannot go stale (the base, the schema
@@ -970,7 +1003,9 @@ def plan_documents(spec: SandboxSpec, facts: HostFacts) -> PlanDocuments:
     else:
         if template is None:
             return PlanDocuments.of(plan(spec, facts))
-        return PlanDocuments._from_values(_json.loads(_fill(template, facts)))
+        # The document stays text until someone asks for the dict (PlanDocuments.document).
+        values = [None, *_json.loads(_fill(template[1], facts))]
+        return PlanDocuments._from_values(values, _fill(template[0], facts))
     documents = PlanDocuments.of(plan(spec, facts))
     if len(_documents_cache) >= _CACHE_MAX:
         _documents_cache.clear()
@@ -978,25 +1013,45 @@ def plan_documents(spec: SandboxSpec, facts: HostFacts) -> PlanDocuments:
     return documents
 
 
-def _make_template(spec: SandboxSpec, facts: HostFacts, real: PlanDocuments) -> list[Any] | None:
+def _make_template(
+    spec: SandboxSpec, facts: HostFacts, real: PlanDocuments
+) -> tuple[list[Any], list[Any]] | None:
     """The template for the key of ``(spec, facts)``, or None when a template would not
-    give ``real`` back (the planner used a per-sandbox value other than verbatim)."""
+    give ``real`` back (the planner used a per-sandbox value other than verbatim).
+
+    Two templates: the compute-system document's JSON text as HCS is given it
+    (:data:`_COMPACT`: the filled text is ``PlanDocuments.document_json``), and the other
+    values' JSON text."""
     values = real._values()
-    real_text = _json.dumps(values)  # ensure_ascii, as _encode_json_string
-    if _MARK.lower() in real_text.lower() or _json.loads(real_text) != values:
+    real_texts = (_dumps(values[0]), _dumps(values[1:]))
+    if any(_MARK.lower() in text.lower() for text in real_texts) or (
+        _json.loads(real_texts[0]) != values[0] or _json.loads(real_texts[1]) != values[1:]
+    ):
         return None  # the marker text is in the user's own values; not JSON-exact
     marks: dict[str, Any] = {n: _MARKERS[n] for n in _PER_SANDBOX if getattr(facts, n)}
     marked = dataclasses.replace(facts, **marks)
     try:
-        text = _json.dumps(PlanDocuments.of(plan(spec, marked))._values())
+        marked_values = PlanDocuments.of(plan(spec, marked))._values()
     except SpecError:
         return None
-    if text.lower().count(_MARK.lower()) != len(_MARKER_RE.findall(text)):
-        return None  # a marker was changed (case, cut): not a verbatim use
-    template = _split(text)
-    if _json.loads(_fill(template, facts)) != values:
+    texts = (_dumps(marked_values[0]), _dumps(marked_values[1:]))
+    for text in texts:
+        if text.lower().count(_MARK.lower()) != len(_MARKER_RE.findall(text)):
+            return None  # a marker was changed (case, cut): not a verbatim use
+    template = (_split(texts[0]), _split(texts[1]))
+    if _fill(template[0], facts) != real_texts[0]:
+        return None
+    if _json.loads(_fill(template[1], facts)) != values[1:]:
         return None
     return template
+
+
+#: The separators of the compute-system document's text (``hcs._call.dumps``).
+_COMPACT = (",", ":")
+
+
+def _dumps(value: Any) -> str:
+    return _json.dumps(value, separators=_COMPACT)
 
 
 class _Planner:

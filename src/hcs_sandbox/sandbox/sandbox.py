@@ -243,6 +243,7 @@ def _blueprint(
     *,
     terminate_on_close: bool = False,
     base: ResolvedBase | None = None,
+    sandbox_dir: str | None = None,
 ) -> PlanDocuments:
     """Gather this host's facts for sandbox ``sandbox_id``
     (:mod:`hcs_sandbox.sandbox.hostfacts`: base, cached schema versions, the user's SID,
@@ -252,7 +253,8 @@ def _blueprint(
     A re-created persistent sandbox gets the same documents and ids as when it was made
     (they derive from the record id); ``_provision`` decides which files to make.
     ``terminate_on_close``: see ``HostFacts.terminate_on_close``.  ``base``: the
-    base already resolved by the caller (else resolved here).
+    base already resolved by the caller (else resolved here); ``sandbox_dir``: the
+    sandbox's folder as text, when the caller has it.
     """
     from hcs_sandbox.sandbox import hostfacts
     from hcs_sandbox.sandbox.planner import plan_documents
@@ -264,6 +266,7 @@ def _blueprint(
         state_dir=state,
         terminate_on_close=terminate_on_close,
         base=base,
+        sandbox_dir=sandbox_dir,
     )
     # plan(spec, facts)'s documents; from the per-process template cache when this spec and
     # host were planned before (planner.plan_documents: keyed on every input but the ids).
@@ -353,6 +356,7 @@ class Sandbox:
         # transaction (the folder, scratch disk and guest state file are listed before any
         # is made; a listed file that was never made counts as released for remove/prune).
         sandbox_id = str(uuid.uuid4())
+        directory = paths.sandbox_dir_text(state, sandbox_id)
         _notify(progress, "planning")
         bp = _blueprint(
             spec,
@@ -361,8 +365,8 @@ class Sandbox:
             state,
             terminate_on_close=terminate_on_close,
             base=base,
+            sandbox_dir=directory,
         )
-        directory = paths.sandbox_dir_text(state, sandbox_id)
         store = _store(state)
         from hcs_sandbox.hcs.service import host_identity
 
@@ -388,6 +392,7 @@ class Sandbox:
             sandbox = cls(record, state)
             sandbox._spec = spec
             sandbox._db_store = store
+            sandbox._dir_text = directory
             extra = sandbox._provision(
                 store,
                 undo,
@@ -477,7 +482,11 @@ class Sandbox:
             if path in foreign:
                 undo.push(f"revoke access to {path}", _revoker(system_id, path))
 
-        document = bp.document
+        # The document as HCS is given it: the planner's text when it has it (the same text
+        # ComputeSystem.create would make of the dict: PlanDocuments.document_json).
+        document: str | dict[str, Any] = (
+            bp.document if bp.document_json is None else bp.document_json
+        )
         if bp.endpoint_document is not None:
             assert bp.network_document is not None
             _notify(progress, "preparing the NAT network")
