@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -161,8 +160,8 @@ def test_is_dir_answers_as_pathlib(tmp_path: Path) -> None:
 def test_host_base_follows_the_folder_as_it_changes(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # A base removed, added or updated is seen by the next call (these folders are all
-    # younger than storage._RACY_NS: every call scans; the kept scan is tested below).
+    # Nothing about the base is kept between calls: a base removed, added or updated is
+    # seen by the next call (only the pure join of ProgramData and BaseImages is cached).
     monkeypatch.setattr(storage, "program_data_dir", lambda: tmp_path)
     root = tmp_path.joinpath(*storage.BASE_IMAGES_SUBDIR)
     with pytest.raises(errors.StorageError, match="does not exist"):
@@ -192,105 +191,6 @@ def test_host_base_follows_the_folder_as_it_changes(
         match=re.escape(str(other.joinpath(*storage.BASE_IMAGES_SUBDIR))),
     ):
         storage.find_host_base()
-
-
-class _Scans:
-    """Counts the scans of BaseImages folders (``os.scandir`` calls in storage)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.count = 0
-        real = os.scandir
-
-        def counting(path: str) -> object:
-            self.count += 1
-            return real(path)
-
-        monkeypatch.setattr(storage.os, "scandir", counting)
-
-
-def _age(*paths: Path, when: int = 1_000_000) -> None:
-    for path in paths:
-        os.utime(path, (when, when))
-
-
-def test_host_base_scan_is_kept_while_nothing_changes(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """Off Windows the last scan is reused after a stat of BaseImages and of each entry's
-    BaseLayer\\Files; every change a scan could see makes the next call scan again, and
-    the kept answer is the scan's own."""
-    monkeypatch.setattr(storage, "_TRUST_FOLDER_TIMES", True)
-    monkeypatch.setattr(storage, "program_data_dir", lambda: tmp_path)
-    root = tmp_path.joinpath(*storage.BASE_IMAGES_SUBDIR)
-    old = root / "old" / "BaseLayer" / "Files"
-    old.mkdir(parents=True)
-    (root / "a file").write_bytes(b"not a base")
-    _age(old, root)
-    scans = _Scans(monkeypatch)
-    first = storage.find_host_base()
-    assert (first.path, scans.count) == (str(root / "old"), 1)
-    assert (storage.find_host_base(), scans.count) == (first, 1)  # kept
-    # A newer base image appears: BaseImages' time changes.
-    new = root / "new" / "BaseLayer" / "Files"
-    new.mkdir(parents=True)
-    assert (storage.find_host_base().path, scans.count) == (str(root / "new"), 2)
-    _age(new, when=2_000_000)
-    _age(root)
-    assert (storage.find_host_base().path, scans.count) == (str(root / "new"), 3)
-    assert (storage.find_host_base().path, scans.count) == (str(root / "new"), 3)
-    # The old one is regenerated in place (its Files changes; BaseImages does not).
-    _age(old, when=3_000_000)
-    assert (storage.find_host_base().path, scans.count) == (str(root / "old"), 4)
-    assert (storage.find_host_base().path, scans.count) == (str(root / "old"), 4)
-    # Its Files disappears (BaseImages unchanged).
-    old.rmdir()
-    assert (storage.find_host_base().path, scans.count) == (str(root / "new"), 5)
-    assert (storage.find_host_base().path, scans.count) == (str(root / "new"), 5)
-    # ... and comes back (an entry without Files that gains one).
-    old.mkdir()
-    _age(old, when=4_000_000)
-    assert (storage.find_host_base().path, scans.count) == (str(root / "old"), 6)
-    # A whole base image disappears.
-    for leftover in (old, old.parent, old.parent.parent):
-        leftover.rmdir()
-    assert (storage.find_host_base().path, scans.count) == (str(root / "new"), 7)
-    # What a scan answers equals what a fresh scan answers (nothing kept).
-    _age(root)
-    kept = storage.find_host_base()
-    storage._SCANS.clear()
-    assert storage.find_host_base() == kept
-
-
-def test_host_base_scan_of_young_folders_is_not_kept(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """A time younger than _RACY_NS may be shared by a change made later in the same tick:
-    such a scan is not reused.  On Windows (folder times not documented to follow their
-    entries) no scan is reused."""
-    monkeypatch.setattr(storage, "_TRUST_FOLDER_TIMES", True)
-    monkeypatch.setattr(storage, "program_data_dir", lambda: tmp_path)
-    root = tmp_path.joinpath(*storage.BASE_IMAGES_SUBDIR)
-    files = root / "b" / "BaseLayer" / "Files"
-    files.mkdir(parents=True)
-    _age(files)  # BaseImages itself was just made
-    scans = _Scans(monkeypatch)
-    storage.find_host_base()
-    storage.find_host_base()
-    assert scans.count == 2
-    _age(root)
-    _age(files, when=int(time.time()))  # Files just changed
-    storage.find_host_base()
-    storage.find_host_base()
-    assert scans.count == 4
-    _age(files)
-    monkeypatch.setattr(storage, "_TRUST_FOLDER_TIMES", False)
-    storage.find_host_base()
-    storage.find_host_base()
-    assert scans.count == 6
-    monkeypatch.setattr(storage, "_TRUST_FOLDER_TIMES", True)
-    storage.find_host_base()
-    storage.find_host_base()
-    assert scans.count == 7
 
 
 def test_disk_files_make_missing_parent_folders(tmp_path: Path) -> None:

@@ -35,8 +35,6 @@ import errno
 import os
 import shutil
 import stat
-import sys
-import time
 from pathlib import Path
 
 from hcs_sandbox import errors
@@ -126,21 +124,14 @@ _IGNORED_WINERRORS = frozenset({21, 123, 1921})
 
 def _is_dir(path: str) -> bool:
     """``Path(path).is_dir()``, without the Path."""
-    return _dir_stat(path) is not None
-
-
-def _dir_stat(path: str) -> os.stat_result | None:
-    """``os.stat(path)`` when ``path`` is a folder (following links), None when it is not
-    or is not there (what makes ``Path.is_dir()`` answer False); other errors are raised."""
     try:
-        st = os.stat(path)
+        return stat.S_ISDIR(os.stat(path).st_mode)
     except OSError as exc:
         if exc.errno in _IGNORED_ERRNOS or getattr(exc, "winerror", None) in _IGNORED_WINERRORS:
-            return None
+            return False
         raise
     except ValueError:  # a path the OS cannot encode
-        return None
-    return st if stat.S_ISDIR(st.st_mode) else None
+        return False
 
 
 def _ensure_parent(path: str) -> None:
@@ -176,47 +167,6 @@ class ResolvedBase:
         return dataclasses.asdict(self)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Scan:
-    """What one scan of a BaseImages folder saw (see :func:`find_host_base`).
-
-    ``root``: the folder's :func:`_signature`; ``files``: every entry's
-    ``<entry>\\BaseLayer\\Files`` path and its signature (None: not a folder there);
-    ``base``: the answer."""
-
-    root: tuple[int, int, int]
-    files: tuple[tuple[str, tuple[int, int, int] | None], ...]
-    base: ResolvedBase
-
-
-# BaseImages folder -> its last scan, when the scan may be trusted again after a stat (see
-# find_host_base); bounded.
-_SCANS: dict[str, _Scan] = {}
-#: POSIX (the simulator's host): creating, removing or renaming an entry of a folder
-#: updates the folder's modification time (POSIX ``mkdir``, ``rmdir``, ``unlink``,
-#: ``rename``: "shall mark for update the last data modification and last file status
-#: change timestamps of the parent directory").  Microsoft's file-times documentation does
-#: not say the same of a Windows folder's last-write time, so on Windows every call scans.
-_TRUST_FOLDER_TIMES = sys.platform != "win32"
-#: A scan is kept only when every time it recorded is this much older than the scan's
-#: start: a change made later in the same timestamp tick (Linux's coarse clock, FAT's
-#: 2 s) would leave the same time behind (git's "racily clean" index entries).
-_RACY_NS = 2_000_000_000
-
-
-def _signature(st: os.stat_result) -> tuple[int, int, int]:
-    return (st.st_dev, st.st_ino, st.st_mtime_ns)
-
-
-def _folder_signature(path: str) -> tuple[int, int, int] | None:
-    """:func:`_signature` of the folder at ``path``, None when there is none."""
-    try:
-        st = os.stat(path)
-    except (OSError, ValueError):
-        return None
-    return _signature(st) if stat.S_ISDIR(st.st_mode) else None
-
-
 def find_host_base() -> ResolvedBase:
     """This host's Windows Sandbox base image.
 
@@ -224,50 +174,25 @@ def find_host_base() -> ResolvedBase:
     ``<guid>`` folder holding ``BaseLayer\\Files``; with several, the most recently
     modified one (Windows Sandbox regenerates the base image after an OS update — the
     newest matches the running build; see docs/windows-notes.md#sandbox).
-
-    The answer depends on the BaseImages folder's entries and on each entry's
-    ``BaseLayer\\Files`` (is it a folder, which, its modification time), nothing else.
-    Off Windows the last scan is kept and reused after a ``stat`` of the BaseImages folder
-    (its time changes when an entry appears, goes or is renamed: a base image that appears
-    or disappears) and of each entry's ``BaseLayer\\Files`` (a regenerated base image);
-    anything different scans again.  Times younger than :data:`_RACY_NS` are not trusted.
     """
     root = _base_images_text()
-    root_st = _dir_stat(root)
-    if root_st is None:
+    if not _is_dir(root):
         raise errors.StorageError(
             f"the Windows Sandbox base image was not found: {root} does not exist "
             "(Windows Sandbox is not installed or has never been started)",
             remedy=WINDOWS_SANDBOX_REMEDY,
         )
-    root_sig = _signature(root_st)
-    if _TRUST_FOLDER_TIMES:
-        seen = _SCANS.get(root)
-        if (
-            seen is not None
-            and seen.root == root_sig
-            and all(_folder_signature(files) == sig for files, sig in seen.files)
-        ):
-            return seen.base
-    started = time.time_ns()
     candidates: list[tuple[float, str, str]] = []  # (mtime of Files, name, folder)
-    recorded: list[tuple[str, tuple[int, int, int] | None]] = []
     with os.scandir(root) as entries:
         for child in entries:
-            files = os.path.join(child.path, "BaseLayer", "Files")
             try:
                 if not child.is_dir():
-                    recorded.append((files, None))
                     continue
-                st = os.stat(files)
+                st = os.stat(os.path.join(child.path, "BaseLayer", "Files"))
             except OSError:
-                recorded.append((files, None))
                 continue
             if stat.S_ISDIR(st.st_mode):
                 candidates.append((st.st_mtime, child.name, child.path))
-                recorded.append((files, _signature(st)))
-            else:
-                recorded.append((files, None))
     if not candidates:
         raise errors.StorageError(
             f"the Windows Sandbox base image was not found: no folder under {root} has "
@@ -277,20 +202,11 @@ def find_host_base() -> ResolvedBase:
         )
     candidates.sort(key=lambda c: (c[0], c[1]), reverse=True)
     chosen = candidates[0][2]
-    base = ResolvedBase(
+    return ResolvedBase(
         kind="host",
         path=chosen,
         os_files=os.path.join(chosen, "BaseLayer", "Files"),
     )
-    if _TRUST_FOLDER_TIMES:
-        settled = started - _RACY_NS
-        if root_sig[2] < settled and all(s is None or s[2] < settled for _, s in recorded):
-            if len(_SCANS) >= 16:
-                _SCANS.clear()
-            _SCANS[root] = _Scan(root_sig, tuple(recorded), base)
-        else:
-            _SCANS.pop(root, None)
-    return base
 
 
 def resolve_base(kind: str, path: str | None) -> ResolvedBase:
