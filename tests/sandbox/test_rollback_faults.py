@@ -489,7 +489,13 @@ def test_fault_at_every_call(
 def _sweep(sweep: Sweep, config: Config, verb: str, mode: str) -> None:
     calls = sweep.record()
     assert not sweep.hangs, sweep.hangs
-    assert calls, f"the recorded {verb} made no call: the recorder is broken"
+    if not calls:
+        # The one verb that may make no HCS call: removing a sandbox without a network that
+        # the same object stopped (it saw the system's exit, so it does not look it up:
+        # Sandbox.remove).  Everywhere else an empty recording is a broken recorder.
+        assert (verb, mode, config.network) == ("remove-stopped", "api", "none"), (
+            f"the recorded {verb} made no call: the recorder is broken"
+        )
     again = sweep.record()
     assert again == calls, f"two runs of {verb} made different calls: {calls} / {again}"
     recorded = {f"{function}#{n}" for function, n in calls}

@@ -297,6 +297,9 @@ class Sandbox:
         self._dir_text: str | None = None
         #: What this object's last start did with the logon command (``_start_logon``).
         self._logon: LogonStart | None = None
+        #: The record revision this object wrote as ``stopped`` right after ITS handle saw
+        #: the compute system's exit event (``_stopped``); None otherwise (see ``remove``).
+        self._exited_at: int | None = None
 
     @classmethod
     def create(
@@ -1121,6 +1124,8 @@ class Sandbox:
         left and the first error is raised: run ``remove`` again, or ``prune``.
         """
         store = self._db()
+        known = self._record
+        exited_at, self._exited_at = self._exited_at, None
         try:
             # This process now owns the record: prune leaves it alone while we live.  One
             # compare-and-set for a settled record (what refresh would have read, then the
@@ -1133,14 +1138,27 @@ class Sandbox:
                 state="removing",
                 owner_pid=os.getpid(),
                 owner_host=_host(),
-                known=self._record,
+                known=known,
             )
         except errors.SandboxNotFoundError:
             return
         except errors.StateConflictError:
             if not self._remove_checked(store, force):
                 return
-        self._release(store)
+            exited_at = None
+        # No HcsOpenComputeSystem when this object stopped the sandbox, its handle got the
+        # system's exit event (HcsEventSystemExited, hcs_event_type.md), and nobody wrote
+        # the record since: the update above applied to exactly the record of that stop (its
+        # revision + 1).  Every start of a stopped sandbox writes the record BEFORE it makes
+        # or starts a compute system (a persistent restart marks it ``restarting``; a
+        # stopped ephemeral one cannot start), so no system of this id has run since the
+        # exit this object saw.  Any write in between moves the revision: then HCS is asked.
+        gone = (
+            exited_at is not None
+            and known.revision == exited_at
+            and self._record.revision == exited_at + 1
+        )
+        self._release(store, gone=gone)
 
     def _remove_checked(self, store: Store, force: bool) -> bool:
         """:meth:`remove`'s checks for a record that may have a compute system (or is being
@@ -1168,15 +1186,20 @@ class Sandbox:
         )
         return True
 
-    def _release(self, store: Store) -> None:
-        """:meth:`remove`'s end, the record being ``removing``: release, then delete it."""
-        try:
-            system = self._open_system()
-            # ``_open_system`` just looked: None means HCS has no such system.
-            look_up = False
-        except errors.HcsError as exc:  # not NotFound: release_resources asks again and
-            _log.info("sandbox %s: could not open its system: %s", self.name, exc)
-            system, look_up = None, True  # reports it among the failures
+    def _release(self, store: Store, *, gone: bool = False) -> None:
+        """:meth:`remove`'s end, the record being ``removing``: release, then delete it.
+        ``gone``: the caller knows HCS has no running system of this id (not looked up)."""
+        system: ComputeSystem | None = None
+        look_up = False
+        if gone:
+            self.close()
+        else:
+            try:
+                system = self._open_system()
+                # ``_open_system`` just looked: None means HCS has no such system.
+            except errors.HcsError as exc:  # not NotFound: release_resources asks again and
+                _log.info("sandbox %s: could not open its system: %s", self.name, exc)
+                look_up = True  # reports it among the failures
         self._system = None
         failures = release_resources(
             store, self._record, system=system, cross_off=False, look_up=look_up
@@ -1226,12 +1249,16 @@ class Sandbox:
         """stop/kill's end: release the handle; record ``stopped``, the exit status (if
         HCS gave one) and the log ``line`` in ONE store write."""
         status = system.exit_status if system is not None else None
+        exited = system is not None and system.exited  # HCS sent SystemExited to our handle
         self.close()
         store = self._db()
+        self._exited_at = None
         if status is None:
             self._set_state(store, "stopped", log_line=line)
         else:
             self._set_state(store, "stopped", merge_extra={"exit": dict(status)}, log_line=line)
+        if exited:
+            self._exited_at = self._record.revision
 
     def _remember_exit(
         self, system: ComputeSystem, status: Mapping[str, Any] | None = None

@@ -1,0 +1,67 @@
+"""``remove`` after this object's own ``stop``/``kill`` does not ask HCS for a system whose exit
+event it already got (one HcsOpenComputeSystem round trip fewer per lifecycle), unless the record
+changed meanwhile: then it looks, and terminates what it finds."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hcs_sandbox.sandbox.sandbox import Sandbox
+from hcs_sandbox.sandbox.spec import SandboxSpec
+
+if TYPE_CHECKING:
+    from conftest import Inspector
+
+
+def _opens(sim: Any) -> int:
+    return int(sim.calls().get("HcsOpenComputeSystem", 0))
+
+
+def test_remove_after_own_stop_does_not_open_the_exited_system(sim: Any, world: Inspector) -> None:
+    sb = Sandbox.create(SandboxSpec(name="quiet"))
+    sb.start()
+    sb.stop(timeout=5)
+    before = _opens(sim)
+    sb.remove()
+    assert _opens(sim) == before
+    world.assert_nothing_left()
+
+
+def test_remove_after_own_kill_does_not_open_the_exited_system(sim: Any, world: Inspector) -> None:
+    sb = Sandbox.create(SandboxSpec(name="killed"))
+    sb.start()
+    sb.kill()
+    before = _opens(sim)
+    sb.remove(force=True)
+    assert _opens(sim) == before
+    world.assert_nothing_left()
+
+
+def test_remove_looks_again_after_another_object_restarted_the_sandbox(
+    sim: Any, world: Inspector
+) -> None:
+    first = Sandbox.create(SandboxSpec(name="kept", persistence="persistent"))
+    first.start()
+    first.stop(timeout=5)
+    second = Sandbox.get("kept")
+    second.start()  # a new compute system under the same id
+    try:
+        before = _opens(sim)
+        first.remove(force=True)  # must find and terminate the new system
+        assert _opens(sim) > before
+        world.assert_nothing_left()
+    finally:
+        second.close()
+        first.close()
+
+
+def test_remove_of_a_fresh_object_asks_hcs(sim: Any, world: Inspector) -> None:
+    sb = Sandbox.create(SandboxSpec(name="fresh"))
+    sb.start()
+    sb.stop(timeout=5)
+    sb.close()
+    other = Sandbox.get("fresh")  # knows nothing of the exit
+    before = _opens(sim)
+    other.remove()
+    assert _opens(sim) > before
+    world.assert_nothing_left()
