@@ -10,7 +10,9 @@ warm-up, and prints the difference divided by ``--n``:
 - **whole process**: every thread (also the simulator's worker and exit-watcher threads, whose
   polling depends on timing: it moves by ~±0.07 M between runs).
 
-Kernel work (system calls) is not counted.  Needs ``valgrind`` on PATH; a run takes about a
+Kernel work (system calls) is not counted.  Compare trees the same way: both from source
+archives or both from installed trees (compiled ``__pycache__`` files change the count by
+~60 k), ideally run at the same time.  Needs ``valgrind`` on PATH; a run takes about a
 minute.  Run: ``.venv/bin/python benchmarks/bench_instructions.py [--n 30]``.
 """
 
@@ -61,6 +63,7 @@ def _count(n: int, work: str) -> tuple[int, int]:
     env["HCS_SANDBOX_STATE_DIR"] = os.path.join(work, f"state-{n}")
     env["HCS_SANDBOX_SIMULATOR"] = os.path.join(work, f"sim-{n}")
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["PYTHONHASHSEED"] = "0"  # string hashes (dict layouts) move the count by ~±30 k
     out = os.path.join(work, f"cg-{n}.out")
     subprocess.run(
         [
