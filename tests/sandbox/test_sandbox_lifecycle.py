@@ -214,7 +214,7 @@ def test_missing_windows_sandbox_base_gives_the_remedy(
 
     empty = tmp_path / "ProgramData"
     empty.mkdir()
-    monkeypatch.setattr(storage, "program_data_dir", lambda: empty)
+    monkeypatch.setattr(storage, "_program_data_text", lambda: str(empty))
     with pytest.raises(errors.StorageError, match="Windows Sandbox") as info:
         Sandbox.create(SandboxSpec(name="nobase"))
     assert "Containers-DisposableClientVM" in str(info.value)
