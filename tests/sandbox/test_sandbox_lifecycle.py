@@ -488,3 +488,23 @@ def test_a_start_that_times_out_is_this_starts_failure(world: Inspector) -> None
     assert world.systems() == []
     sb.remove()
     world.assert_nothing_left()
+
+
+def test_create_steps_go_to_progress_and_to_the_debug_log(
+    world: Inspector, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Each step is logged at DEBUG when that level is on, whether or not a progress
+    # callback is given; the callback gets the same lines.
+    import logging
+
+    steps: list[str] = []
+    with caplog.at_level(logging.DEBUG, logger="hcs_sandbox.sandbox"):
+        Sandbox.create(SandboxSpec(name="told"), progress=steps.append).remove()
+        Sandbox.create(SandboxSpec(name="logged")).remove()
+    logged = [r.getMessage() for r in caplog.records if r.name == "hcs_sandbox.sandbox"]
+    assert steps[0] == "checking the base image"
+    assert steps[-1] == "created"
+    assert "creating the compute system" in steps
+    for step in steps:
+        assert logged.count(step) == 2  # once per create, with and without a callback
+    world.assert_nothing_left()
