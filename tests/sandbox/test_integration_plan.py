@@ -148,9 +148,25 @@ def test_vhdx_base_boots_a_differencing_child(
     # The parent is granted (and remembered, so remove takes the grant back).
     assert str(disk) in sim.store.read_grants()[sb.system_id.lower()]
     assert sb.record.extra["foreign_grants"] == [str(disk)]
+    # Its own scratch disk and guest state file are granted too, and not remembered as
+    # foreign (deleting them with the sandbox takes their grants back).
+    assert set(expected.grants) == {str(disk), *sb.record.files[1:]}
+    assert set(expected.grants) <= set(sim.store.read_grants()[sb.system_id.lower()])
     _lifecycle(sb, world)
     assert disk.read_bytes() == before
     assert str(disk) not in sim.store.read_grants().get(sb.system_id.lower(), [])
+
+
+def test_host_base_grants_only_its_own_files(world: Inspector, state_dir: Path, sim: Any) -> None:
+    # A new sandbox's scratch disk and guest state file are its own (in its folder, listed in
+    # the record): granted, but no foreign grant is remembered for remove to take back.
+    sb = Sandbox.create(SandboxSpec(name="own-grants"))
+    expected = _expected(sb, state_dir)
+    assert expected.grants
+    assert set(expected.grants) == set(sb.record.files[1:])
+    assert set(expected.grants) <= set(sim.store.read_grants()[sb.system_id.lower()])
+    assert "foreign_grants" not in sb.record.extra
+    _lifecycle(sb, world)
 
 
 # --------------------------------------------------------------------------------------

@@ -214,7 +214,7 @@ def test_missing_windows_sandbox_base_gives_the_remedy(
 
     empty = tmp_path / "ProgramData"
     empty.mkdir()
-    monkeypatch.setattr(storage, "program_data_dir", lambda: empty)
+    monkeypatch.setattr(storage, "_program_data_text", lambda: str(empty))
     with pytest.raises(errors.StorageError, match="Windows Sandbox") as info:
         Sandbox.create(SandboxSpec(name="nobase"))
     assert "Containers-DisposableClientVM" in str(info.value)
@@ -487,4 +487,24 @@ def test_a_start_that_times_out_is_this_starts_failure(world: Inspector) -> None
     assert sb.record.state == "stopped"
     assert world.systems() == []
     sb.remove()
+    world.assert_nothing_left()
+
+
+def test_create_steps_go_to_progress_and_to_the_debug_log(
+    world: Inspector, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Each step is logged at DEBUG when that level is on, whether or not a progress
+    # callback is given; the callback gets the same lines.
+    import logging
+
+    steps: list[str] = []
+    with caplog.at_level(logging.DEBUG, logger="hcs_sandbox.sandbox"):
+        Sandbox.create(SandboxSpec(name="told"), progress=steps.append).remove()
+        Sandbox.create(SandboxSpec(name="logged")).remove()
+    logged = [r.getMessage() for r in caplog.records if r.name == "hcs_sandbox.sandbox"]
+    assert steps[0] == "checking the base image"
+    assert steps[-1] == "created"
+    assert "creating the compute system" in steps
+    for step in steps:
+        assert logged.count(step) == 2  # once per create, with and without a callback
     world.assert_nothing_left()

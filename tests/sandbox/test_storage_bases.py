@@ -24,7 +24,7 @@ def test_host_base_found_in_the_simulators_program_data() -> None:
 def test_no_windows_sandbox_gives_the_remedy(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(storage, "program_data_dir", lambda: tmp_path)
+    monkeypatch.setattr(storage, "_program_data_text", lambda: str(tmp_path))
     with pytest.raises(errors.StorageError) as info:
         storage.find_host_base()
     assert "enable the Windows Sandbox feature" in str(info.value)
@@ -162,7 +162,7 @@ def test_host_base_follows_the_folder_as_it_changes(
 ) -> None:
     # Nothing about the base is kept between calls: a base removed, added or updated is
     # seen by the next call (only the pure join of ProgramData and BaseImages is cached).
-    monkeypatch.setattr(storage, "program_data_dir", lambda: tmp_path)
+    monkeypatch.setattr(storage, "_program_data_text", lambda: str(tmp_path))
     root = tmp_path.joinpath(*storage.BASE_IMAGES_SUBDIR)
     with pytest.raises(errors.StorageError, match="does not exist"):
         storage.find_host_base()
@@ -185,7 +185,7 @@ def test_host_base_follows_the_folder_as_it_changes(
         storage.find_host_base()
     # Another ProgramData (another backend): its own folder.
     other = tmp_path / "other"
-    monkeypatch.setattr(storage, "program_data_dir", lambda: other)
+    monkeypatch.setattr(storage, "_program_data_text", lambda: str(other))
     with pytest.raises(
         errors.StorageError,
         match=re.escape(str(other.joinpath(*storage.BASE_IMAGES_SUBDIR))),
@@ -208,3 +208,15 @@ def test_disk_files_make_missing_parent_folders(tmp_path: Path) -> None:
         os.chdir(cwd)
     assert (tmp_path / "plain.vmgs").is_file()
     os.unlink(tmp_path / "plain.vmgs")
+
+
+def test_base_images_text_is_the_path_join(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # The folder find_host_base looks in (text, no Path per call) is base_images_dir()'s,
+    # for the backend's ProgramData and for the environment variable's (no backend getter).
+    monkeypatch.setattr(storage, "_ROOT_TEXT", {})
+    assert storage._base_images_text() == str(storage.base_images_dir())
+    assert storage.program_data_dir() == Path(storage._program_data_text())
+    for text in (str(tmp_path) + os.sep, str(tmp_path / "a")):
+        monkeypatch.setattr(storage, "_program_data_text", lambda text=text: text)
+        assert storage._base_images_text() == str(Path(text).joinpath(*storage.BASE_IMAGES_SUBDIR))
+        assert storage._base_images_text() == str(storage.base_images_dir())

@@ -230,7 +230,8 @@ def _reserve(store: Store, name: str | None, *args: Any, **kwargs: Any) -> Recor
 
 
 def _notify(progress: Progress | None, message: str) -> None:
-    _log.debug("%s", message)
+    if _log.isEnabledFor(logging.DEBUG):  # what _log.debug asks first, without its call
+        _log.debug("%s", message)
     if progress is not None:
         progress(message)
 
@@ -474,7 +475,10 @@ class Sandbox:
                 storage.create_guest_state_file(gs)  # recorded above
                 undo.push("delete the guest state file", lambda: _remove_recorded(store, rid, gs))
 
-        foreign = [p for p in bp.grants if not _inside(p, directory)]
+        # The files just made for a new sandbox are its own (listed in the record, deleted
+        # with it, which takes their grants back): only the others are looked at.
+        made = (bp.scratch.path if bp.scratch else None, bp.guest_state_file) if fresh else ()
+        foreign = [p for p in bp.grants if p not in made and not _inside(p, directory)]
         if foreign:
             # Files we do not own (a parent disk): remember them BEFORE granting, so remove
             # and prune take the grants back.

@@ -79,6 +79,11 @@ def program_data_dir() -> Path:
     The backend is asked (``program_data_dir()``); the Windows backend has none, so the
     ``ProgramData`` environment variable (default ``C:\\ProgramData``) is used.
     """
+    return Path(_program_data_text())
+
+
+def _program_data_text() -> str:
+    """:func:`program_data_dir` as the text it is made from (no Path built)."""
     from hcs_sandbox.native.loader import get_backend
 
     try:
@@ -89,8 +94,9 @@ def program_data_dir() -> Path:
         ) from exc
     getter = getattr(backend, "program_data_dir", None)
     if callable(getter):
-        return Path(getter())
-    return Path(os.environ.get("PROGRAMDATA") or "C:\\ProgramData")
+        text: str = os.fspath(getter())
+        return text
+    return os.environ.get("PROGRAMDATA") or "C:\\ProgramData"
 
 
 def base_images_dir() -> Path:
@@ -98,17 +104,17 @@ def base_images_dir() -> Path:
     return program_data_dir().joinpath(*BASE_IMAGES_SUBDIR)
 
 
-# ProgramData folder -> str(base_images_dir()) of it: a pure function of the folder
-# (pathlib's join), kept per process; bounded.
-_ROOT_TEXT: dict[Path, str] = {}
+# ProgramData folder's text -> str(base_images_dir()) of it: a pure function of that text
+# (pathlib's parsing and join, done on a miss only), kept per process; bounded.
+_ROOT_TEXT: dict[str, str] = {}
 
 
 def _base_images_text() -> str:
     """``str(base_images_dir())``, the join cached per ProgramData folder."""
-    program_data = program_data_dir()
+    program_data = _program_data_text()
     text = _ROOT_TEXT.get(program_data)
     if text is None:
-        text = str(program_data.joinpath(*BASE_IMAGES_SUBDIR))
+        text = str(Path(program_data).joinpath(*BASE_IMAGES_SUBDIR))
         if len(_ROOT_TEXT) >= 16:
             _ROOT_TEXT.clear()
         _ROOT_TEXT[program_data] = text
