@@ -781,14 +781,7 @@ class Store:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
-        self._path_text = os.fspath(path)  # no Path here: pathlib costs `ls` ~4 ms to import
-        self._key = os.path.abspath(path)
-        self._timeout = timeout
-        self._closed = False
-        #: What :meth:`reread` needs to tell that the database has not changed since this
-        #: store's last :meth:`update`: (the record it returned, the connection's cache
-        #: entry, that connection's ``total_changes`` and the entry's ``schema_ok`` then).
-        self._last: tuple[Record, _Cached, int, int | None] | None = None
+        self._setup(path, timeout)
         if self.is_current():
             return
         if not os.path.isdir(os.path.dirname(self._key)):
@@ -830,6 +823,27 @@ class Store:
                             conn.execute(f"PRAGMA busy_timeout = {_BUSY_SLICE_MS}")
                         except sqlite3.Error:
                             pass
+
+    def _setup(self, path: str | os.PathLike[str], timeout: float) -> None:
+        self._path_text = os.fspath(path)  # no Path here: pathlib costs `ls` ~4 ms to import
+        self._key = os.path.abspath(path)
+        self._timeout = timeout
+        self._closed = False
+        #: What :meth:`reread` needs to tell that the database has not changed since this
+        #: store's last :meth:`update`: (the record it returned, the connection's cache
+        #: entry, that connection's ``total_changes`` and the entry's ``schema_ok`` then).
+        self._last: tuple[Record, _Cached, int, int | None] | None = None
+
+    @classmethod
+    def reuse(cls, path: str | os.PathLike[str], *, timeout: float = 30.0) -> Store | None:
+        """A :class:`Store` of ``path`` when opening it would find nothing to check
+        (:meth:`is_current`: this process's connection to this very file saw the current
+        schema and no other connection has written since), else None.  Exactly the
+        constructor's first step, without its fallback (the folder, the file and the schema
+        checked again): for a caller that has just checked the folder itself."""
+        store = cls.__new__(cls)
+        store._setup(path, timeout)
+        return store if store.is_current() else None
 
     def is_current(self) -> bool:
         """True when opening this database again would find nothing to check: this process
