@@ -233,7 +233,9 @@ def test_a_sandbox_keeps_its_store_until_someone_else_writes(
     assert Sandbox.list() == []  # makes the database (its first open migrates it)
     opened: list[object] = []
     real = sandbox_mod._store
-    monkeypatch.setattr(sandbox_mod, "_store", lambda state: opened.append(state) or real(state))
+    monkeypatch.setattr(
+        sandbox_mod, "_store", lambda state, **kw: opened.append(state) or real(state, **kw)
+    )
     sb = Sandbox.create(SandboxSpec(name="held"))
     assert len(opened) == 1
     sb.start()

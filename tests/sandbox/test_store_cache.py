@@ -356,6 +356,18 @@ def test_reserve_returns_what_a_read_gives(tmp_path: Path) -> None:
             rec = s.reserve(None, None, {"spec": [1, 2.5, "x"]}, **kwargs)
             assert rec == s.get(rec.id)
             assert rec.spec is not s.get(rec.id).spec  # fresh objects, as a read gives
+        # A given id (any GUID form), a given name, empty and non-empty lists.
+        given = "8F0E3C7A-1B2C-4D5E-9F60-718293A4B5C6"
+        rec = s.reserve("given", given, None, files=(), endpoint_ids=("e1", "e2"))
+        assert rec.id == given.lower()
+        assert rec == s.get("given")
+        # The stored text is the compact JSON of each column, the empty list too.
+        row = s._read(
+            "SELECT spec, files, endpoint_ids, labels, extra, started_at, revision "
+            "FROM sandboxes WHERE id = ?",
+            (rec.id,),
+        )[0]
+        assert row == ("{}", "[]", '["e1","e2"]', "{}", "{}", None, 1)
 
 
 def test_delete_checks_the_state_and_absence(tmp_path: Path) -> None:

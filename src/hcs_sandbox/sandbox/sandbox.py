@@ -166,9 +166,24 @@ def _state_dir(state_dir: str | os.PathLike[str] | None) -> Path:
     return paths.ensure_state_dir(state_dir)
 
 
-def _store(state: Path) -> Store:
-    from hcs_sandbox.sandbox.store import open_store
+def _store(state: Path, *, checked: bool = True) -> Store:
+    """The store in the state directory ``state``.
 
+    ``checked``: the caller has just checked ``state`` itself (:func:`_state_dir`, in the
+    same call: create, list, get).  Then, while this process's connection to the database
+    is current (:meth:`Store.reuse`: the same file, so the folder is there), the folder is
+    not checked a second time.  Otherwise (and for ``checked=False``) :func:`open_store`:
+    the folder (made again if gone, its owner and mode checked), then the file and the
+    schema.
+    """
+    from hcs_sandbox.sandbox.store import Store, open_store
+
+    if checked:
+        from hcs_sandbox.sandbox.paths import DATABASE_NAME
+
+        store = Store.reuse(os.path.join(state, DATABASE_NAME))
+        if store is not None:
+            return store
     return open_store(state)
 
 
@@ -696,7 +711,9 @@ class Sandbox:
         the schema again), so what another process did is never missed."""
         store = self._db_store
         if store is None or not store.is_current():
-            store = self._db_store = _store(self._state_dir)
+            # The state directory was checked when this object was made (maybe long ago):
+            # checked again, as opening a store does.
+            store = self._db_store = _store(self._state_dir, checked=False)
         return store
 
     # ------------------------------------------------------------------ HCS handle

@@ -181,6 +181,16 @@ _COLUMNS: Final = (
     "revision",
 )
 _SELECT: Final = f"SELECT {', '.join(_COLUMNS)} FROM sandboxes"
+#: :meth:`Store.reserve`'s INSERT: every column but ``started_at`` (NULL) and ``revision``
+#: (1), the columns' defaults.
+_INSERT_COLUMNS: Final = (
+    "id", "name", "kind", "state", "spec", "owner_pid", "owner_host", "files", "endpoint_ids",
+    "labels", "persistent", "system_id", "extra", "created_at", "updated_at",
+)  # fmt: skip
+_INSERT: Final = (
+    f"INSERT INTO sandboxes ({', '.join(_INSERT_COLUMNS)}) "
+    f"VALUES ({', '.join(['?'] * len(_INSERT_COLUMNS))})"
+)
 
 # Every column but the identity and the bookkeeping the store maintains itself.
 _UPDATABLE: Final = frozenset(_COLUMNS) - {"id", "created_at", "updated_at", "revision"}
@@ -416,7 +426,7 @@ def _dump_strings(values: Iterable[str], what: str) -> str:
     items = builtins.list(values)
     if isinstance(values, str) or any(not isinstance(v, str) or not v for v in items):
         raise StoreError(f"cannot store {what}: expected a list of non-empty strings")
-    return _dump(items, what)
+    return _dump(items, what) if items else "[]"
 
 
 _JSON_COLUMNS: Final = frozenset({"spec", "extra", "labels"})
@@ -771,14 +781,7 @@ class Store:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
-        self._path_text = os.fspath(path)  # no Path here: pathlib costs `ls` ~4 ms to import
-        self._key = os.path.abspath(path)
-        self._timeout = timeout
-        self._closed = False
-        #: What :meth:`reread` needs to tell that the database has not changed since this
-        #: store's last :meth:`update`: (the record it returned, the connection's cache
-        #: entry, that connection's ``total_changes`` and the entry's ``schema_ok`` then).
-        self._last: tuple[Record, _Cached, int, int | None] | None = None
+        self._setup(path, timeout)
         if self.is_current():
             return
         if not os.path.isdir(os.path.dirname(self._key)):
@@ -820,6 +823,27 @@ class Store:
                             conn.execute(f"PRAGMA busy_timeout = {_BUSY_SLICE_MS}")
                         except sqlite3.Error:
                             pass
+
+    def _setup(self, path: str | os.PathLike[str], timeout: float) -> None:
+        self._path_text = os.fspath(path)  # no Path here: pathlib costs `ls` ~4 ms to import
+        self._key = os.path.abspath(path)
+        self._timeout = timeout
+        self._closed = False
+        #: What :meth:`reread` needs to tell that the database has not changed since this
+        #: store's last :meth:`update`: (the record it returned, the connection's cache
+        #: entry, that connection's ``total_changes`` and the entry's ``schema_ok`` then).
+        self._last: tuple[Record, _Cached, int, int | None] | None = None
+
+    @classmethod
+    def reuse(cls, path: str | os.PathLike[str], *, timeout: float = 30.0) -> Store | None:
+        """A :class:`Store` of ``path`` when opening it would find nothing to check
+        (:meth:`is_current`: this process's connection to this very file saw the current
+        schema and no other connection has written since), else None.  Exactly the
+        constructor's first step, without its fallback (the folder, the file and the schema
+        checked again): for a caller that has just checked the folder itself."""
+        store = cls.__new__(cls)
+        store._setup(path, timeout)
+        return store if store.is_current() else None
 
     def is_current(self) -> bool:
         """True when opening this database again would find nothing to check: this process
@@ -1193,49 +1217,42 @@ class Store:
         process and host.  Exactly one of many concurrent reservations of one name wins;
         the others raise :class:`NameInUseError`.  A duplicate id raises :class:`StoreError`.
         """
-        import uuid  # lazily (see _canonical_id)
+        if id is not None:
+            record_id = _canonical_id(id)
+        else:
+            import uuid  # lazily (see _canonical_id), and only to make an id
 
-        record_id = _canonical_id(id) if id is not None else str(uuid.uuid4())
+            record_id = str(uuid.uuid4())
         _check_choice(kind, KINDS, "kind")
         _check_choice(state, STATES, "state")
         if name is not None:
             validate_name(name)
-        columns: dict[str, Any] = {
-            "id": record_id,
-            "kind": kind,
-            "state": state,
-            "spec": _dump_object(spec, "the sandbox spec"),
-            "owner_pid": os.getpid() if owner_pid is None else owner_pid,
-            "owner_host": _hostname() if owner_host is None else owner_host,
-            "files": _dump_strings(files, "files"),
-            "endpoint_ids": _dump_strings(endpoint_ids, "endpoint ids"),
-            "labels": _dump_labels(labels),
-            "persistent": 1 if persistent else 0,
-            "system_id": system_id if system_id is not None else record_id,
-            "extra": _dump_object(extra, "extra"),
-        }
+        spec_text = _dump_object(spec, "the sandbox spec")
+        pid = os.getpid() if owner_pid is None else owner_pid
+        host = _hostname() if owner_host is None else owner_host
+        files_text = _dump_strings(files, "files")
+        endpoints_text = _dump_strings(endpoint_ids, "endpoint ids")
+        labels_text = _dump_labels(labels)
+        system_id = system_id if system_id is not None else record_id
+        extra_text = _dump_object(extra, "extra")
         for attempt in range(100):
             candidate = name if name is not None else generate_name(attempt)
             now = time.time()
-            values: dict[str, Any] = {
-                **columns,
-                "name": candidate,
-                "created_at": now,
-                "updated_at": now,
-            }
             try:
                 with self._write("reserve a name in") as conn:
-                    keys = builtins.list(values)
                     try:
                         # The id (PRIMARY KEY) and the name (UNIQUE) are checked by the
                         # INSERT itself; only when it is refused are they looked up, in
                         # this transaction (a refused statement is undone, the transaction
                         # stays open), for the same errors as before, in the same order.
                         conn.execute(
-                            f"INSERT INTO sandboxes ({', '.join(keys)}) "
-                            f"VALUES ({', '.join('?' for _ in keys)})",
-                            [values[k] for k in keys],
-                        )
+                            _INSERT,  # the columns in _INSERT_COLUMNS order
+                            (
+                                record_id, candidate, kind, state, spec_text, pid, host,
+                                files_text, endpoints_text, labels_text,
+                                1 if persistent else 0, system_id, extra_text, now, now,
+                            ),
+                        )  # fmt: skip
                     except sqlite3.IntegrityError:
                         self._refused_reservation(conn, record_id, candidate)
                         raise
@@ -1244,22 +1261,23 @@ class Store:
                     raise
                 continue
             # The new record without reading it back (as update does): the row is exactly
-            # ``values`` plus the columns' defaults (started_at NULL, revision 1); JSON
-            # columns decoded from the text just written (fresh objects, as a read gives).
+            # what was just inserted plus the columns' defaults (started_at NULL, revision
+            # 1); JSON columns decoded from the text just written (fresh objects, as a read
+            # gives).
             return Record(
                 id=record_id,
                 name=candidate,
                 kind=kind,
                 state=state,
-                spec=_loads(values["spec"]),
-                owner_pid=values["owner_pid"],
-                owner_host=values["owner_host"],
-                files=tuple(_loads(values["files"])),
-                endpoint_ids=tuple(_loads(values["endpoint_ids"])),
-                labels=_loads(values["labels"]),
-                persistent=bool(values["persistent"]),
-                system_id=values["system_id"],
-                extra=_loads(values["extra"]),
+                spec=_loads(spec_text),
+                owner_pid=pid,
+                owner_host=host,
+                files=tuple(_loads(files_text)),
+                endpoint_ids=tuple(_loads(endpoints_text)),
+                labels=_loads(labels_text),
+                persistent=bool(persistent),
+                system_id=system_id,
+                extra=_loads(extra_text),
                 created_at=now,
                 started_at=None,
                 updated_at=now,
