@@ -65,3 +65,35 @@ def test_remove_of_a_fresh_object_asks_hcs(sim: Any, world: Inspector) -> None:
     other.remove()
     assert _opens(sim) > before
     world.assert_nothing_left()
+
+
+def test_remove_looks_when_a_restart_came_between_the_exit_and_the_stopped_write(
+    sim: Any, world: Inspector
+) -> None:
+    # Another object restarts the persistent sandbox right after this object's handle got
+    # the exit event, before this object writes "stopped" (review RV14): that write lands
+    # on the restart's record, so it is not the stop's own and remove must look (and find
+    # and terminate the new system).
+    first = Sandbox.create(SandboxSpec(name="raced", persistence="persistent"))
+    first.start()
+    second = Sandbox.get("raced")
+    real_close = first.close
+    restarted: list[bool] = []
+
+    def close_then_restart() -> None:
+        real_close()
+        if not restarted:
+            restarted.append(True)
+            second.start()
+
+    first.close = close_then_restart  # type: ignore[method-assign]
+    try:
+        first.stop(timeout=5)
+        assert restarted
+        before = _opens(sim)
+        first.remove(force=True)
+        assert _opens(sim) > before
+        world.assert_nothing_left()
+    finally:
+        second.close()
+        real_close()

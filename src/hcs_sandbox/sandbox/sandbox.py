@@ -1271,6 +1271,7 @@ class Sandbox:
         HCS gave one) and the log ``line`` in ONE store write."""
         status = system.exit_status if system is not None else None
         exited = system is not None and system.exited  # HCS sent SystemExited to our handle
+        read = self._record.revision  # the record as this stop read it
         self.close()
         store = self._db()
         self._exited_at = None
@@ -1278,7 +1279,11 @@ class Sandbox:
             self._set_state(store, "stopped", log_line=line)
         else:
             self._set_state(store, "stopped", merge_extra={"exit": dict(status)}, log_line=line)
-        if exited:
+        if exited and self._record.revision == read + 1:
+            # Nobody wrote between this stop's read and its write.  (After the exit event,
+            # another object or process may have restarted the sandbox before this write:
+            # its writes came first, and this write, which overwrites them, must not count
+            # as the stop's own for remove's shortcut.)
             self._exited_at = self._record.revision
 
     def _remember_exit(
