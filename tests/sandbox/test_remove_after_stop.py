@@ -90,10 +90,41 @@ def test_remove_looks_when_a_restart_came_between_the_exit_and_the_stopped_write
     try:
         first.stop(timeout=5)
         assert restarted
+        # The stop does not mark stopped a sandbox that another object made again meanwhile.
+        assert first.record.state == "running"
+        assert Sandbox.get("raced").record.state == "running"
         before = _opens(sim)
         first.remove(force=True)
         assert _opens(sim) > before
         world.assert_nothing_left()
     finally:
         second.close()
+        real_close()
+
+
+def test_stop_records_the_exit_over_a_concurrent_stopped_mark(sim: Any, world: Inspector) -> None:
+    # Another object's refresh wrote "stopped" (no exit status) after the exit, before this
+    # stop's own write: the stop still records its exit status and its log line.
+    sb = Sandbox.create(SandboxSpec(name="marked"))
+    sb.start()
+    other = Sandbox.get("marked")
+    real_close = sb.close
+    marked: list[str] = []
+
+    def close_then_refresh() -> None:
+        real_close()
+        if not marked:
+            marked.append(other.state)  # refresh: HCS says gone -> "stopped" written
+
+    sb.close = close_then_refresh  # type: ignore[method-assign]
+    try:
+        sb.stop(timeout=5)
+        assert marked == ["stopped"]
+        assert sb.record.state == "stopped"
+        assert "exit" in sb.record.extra
+        assert sb.logs().splitlines()[-1].endswith("stopped")
+        sb.remove()
+        world.assert_nothing_left()
+    finally:
+        other.close()
         real_close()

@@ -1268,22 +1268,44 @@ class Sandbox:
 
     def _stopped(self, system: ComputeSystem | None, line: str) -> None:
         """stop/kill's end: release the handle; record ``stopped``, the exit status (if
-        HCS gave one) and the log ``line`` in ONE store write."""
+        HCS gave one) and the log ``line`` in ONE store write.
+
+        The write applies to the record as this stop read it (compare-and-set on its
+        revision).  When someone wrote it since (after the exit, another object or process
+        may have restarted the sandbox: a new compute system under the same id), HCS is
+        asked: a system of this id that exists now is not the one this stop ended, so the
+        record is left as it is; otherwise ``stopped`` is written over the current state."""
         status = system.exit_status if system is not None else None
         exited = system is not None and system.exited  # HCS sent SystemExited to our handle
-        read = self._record.revision  # the record as this stop read it
+        read = self._record
         self.close()
         store = self._db()
         self._exited_at = None
-        if status is None:
-            self._set_state(store, "stopped", log_line=line)
-        else:
-            self._set_state(store, "stopped", merge_extra={"exit": dict(status)}, log_line=line)
-        if exited and self._record.revision == read + 1:
-            # Nobody wrote between this stop's read and its write.  (After the exit event,
-            # another object or process may have restarted the sandbox before this write:
-            # its writes came first, and this write, which overwrites them, must not count
-            # as the stop's own for remove's shortcut.)
+        fields: dict[str, Any] = {"log_line": line}
+        if status is not None:
+            fields["merge_extra"] = {"exit": dict(status)}
+        try:
+            self._record = store.update(
+                read.id, expect_revision=read.revision, state="stopped", known=read, **fields
+            )
+        except errors.StateConflictError:
+            self._record = store.get(read.id)
+            observed = self._hcs_state()
+            self.close()
+            if observed in _LIVE:
+                # Made again (and maybe started) since: not ours to mark stopped.
+                _log.info("sandbox %s: made again by another process while stopping", self.name)
+                return
+            try:
+                self._record = store.update(
+                    read.id, expect_state=self._record.state, state="stopped", **fields
+                )
+            except errors.StateConflictError:  # changed once more: refresh() tells
+                self._record = store.get(read.id)
+            return
+        if exited:
+            # Nobody wrote between this stop's read and its write: remove may trust that no
+            # system of this id has run since (see remove).
             self._exited_at = self._record.revision
 
     def _remember_exit(
