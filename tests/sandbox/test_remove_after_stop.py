@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hcs_sandbox.sandbox.maintenance import RESTARTING_KEY
 from hcs_sandbox.sandbox.sandbox import Sandbox
 from hcs_sandbox.sandbox.spec import SandboxSpec
 
@@ -120,6 +121,67 @@ def test_stop_records_the_exit_over_a_concurrent_stopped_mark(sim: Any, world: I
     try:
         sb.stop(timeout=5)
         assert marked == ["stopped"]
+        assert sb.record.state == "stopped"
+        assert "exit" in sb.record.extra
+        assert sb.logs().splitlines()[-1].endswith("stopped")
+        sb.remove()
+        world.assert_nothing_left()
+    finally:
+        other.close()
+        real_close()
+
+
+def test_stop_leaves_a_record_another_process_marked_creating(sim: Any, world: Inspector) -> None:
+    # After the exit, another process began a persistent restart (record "creating", its
+    # system not made yet): the stop must not write "stopped" over it (review RV15).
+    sb = Sandbox.create(SandboxSpec(name="begun", persistence="persistent"))
+    sb.start()
+    other = Sandbox.get("begun")
+    real_close = sb.close
+    begun: list[bool] = []
+
+    def close_then_begin() -> None:
+        real_close()
+        if not begun:
+            begun.append(True)
+            store = other._db()
+            store.update(other.id, state="creating", merge_extra={RESTARTING_KEY: True})
+
+    sb.close = close_then_begin  # type: ignore[method-assign]
+    try:
+        sb.stop(timeout=5)
+        assert begun
+        assert Sandbox.get("begun").record.state == "creating"
+        sb.remove(force=True)
+        world.assert_nothing_left()
+    finally:
+        other.close()
+        real_close()
+
+
+def test_stop_records_the_exit_when_hcs_cannot_tell_after_a_concurrent_write(
+    sim: Any, world: Inspector
+) -> None:
+    # Another object wrote the record after the exit (a harmless change), and HCS then
+    # refuses to open the system: the stop still records "stopped", its exit status and its
+    # log line, and returns (review RV15).
+    sb = Sandbox.create(SandboxSpec(name="refused"))
+    sb.start()
+    other = Sandbox.get("refused")
+    real_close = sb.close
+    wrote: list[bool] = []
+
+    def close_then_write() -> None:
+        real_close()
+        if not wrote:
+            wrote.append(True)
+            other._db().update(other.id, merge_extra={"note": "x"})
+            sim.inject("HcsOpenComputeSystem", hresult=0x80070005, times=1)
+
+    sb.close = close_then_write  # type: ignore[method-assign]
+    try:
+        sb.stop(timeout=5)
+        assert wrote
         assert sb.record.state == "stopped"
         assert "exit" in sb.record.extra
         assert sb.logs().splitlines()[-1].endswith("stopped")

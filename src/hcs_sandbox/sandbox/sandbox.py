@@ -1272,9 +1272,11 @@ class Sandbox:
 
         The write applies to the record as this stop read it (compare-and-set on its
         revision).  When someone wrote it since (after the exit, another object or process
-        may have restarted the sandbox: a new compute system under the same id), HCS is
-        asked: a system of this id that exists now is not the one this stop ended, so the
-        record is left as it is; otherwise ``stopped`` is written over the current state."""
+        may have restarted the sandbox: a new compute system under the same id), a record
+        now ``creating`` or ``removing`` is left to that process, and HCS is asked: a
+        system of this id that exists now is not the one this stop ended, so the record is
+        left as it is; otherwise (or when HCS cannot tell) ``stopped`` is written over the
+        current state."""
         status = system.exit_status if system is not None else None
         exited = system is not None and system.exited  # HCS sent SystemExited to our handle
         read = self._record
@@ -1290,8 +1292,18 @@ class Sandbox:
             )
         except errors.StateConflictError:
             self._record = store.get(read.id)
-            observed = self._hcs_state()
-            self.close()
+            if self._record.state in ("creating", "removing"):
+                # Another process is making the sandbox again (a persistent restart: its
+                # system may not exist yet) or removing it: the record is its to write.
+                _log.info("sandbox %s: %s by another process", self.name, self._record.state)
+                return
+            try:
+                observed = self._hcs_state()
+            except errors.HcsError as exc:  # cannot tell: record the stop, as before
+                _log.info("sandbox %s: no state from HCS after stopping: %s", self.name, exc)
+                observed = None
+            finally:
+                self.close()
             if observed in _LIVE:
                 # Made again (and maybe started) since: not ours to mark stopped.
                 _log.info("sandbox %s: made again by another process while stopping", self.name)
