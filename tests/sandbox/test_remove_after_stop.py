@@ -4,6 +4,8 @@ changed meanwhile: then it looks, and terminates what it finds."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from hcs_sandbox.sandbox.maintenance import RESTARTING_KEY
@@ -68,6 +70,26 @@ def test_remove_of_a_fresh_object_asks_hcs(sim: Any, world: Inspector) -> None:
     world.assert_nothing_left()
 
 
+@contextlib.contextmanager
+def _after_stop_closes(sb: Sandbox, action: Callable[[], object]) -> Iterator[list[object]]:
+    """Run ``action`` once, right after ``sb``'s stop has released its handle: after the exit
+    event, before the stop writes the record (the window in which another object or process
+    may act).  Yields what ``action`` returned (empty until it ran)."""
+    real_close = sb.close
+    results: list[object] = []
+
+    def close() -> None:
+        real_close()
+        if not results:
+            results.append(action())
+
+    sb.close = close  # type: ignore[method-assign]
+    try:
+        yield results
+    finally:
+        real_close()
+
+
 def test_remove_looks_when_a_restart_came_between_the_exit_and_the_stopped_write(
     sim: Any, world: Inspector
 ) -> None:
@@ -78,29 +100,19 @@ def test_remove_looks_when_a_restart_came_between_the_exit_and_the_stopped_write
     first = Sandbox.create(SandboxSpec(name="raced", persistence="persistent"))
     first.start()
     second = Sandbox.get("raced")
-    real_close = first.close
-    restarted: list[bool] = []
-
-    def close_then_restart() -> None:
-        real_close()
-        if not restarted:
-            restarted.append(True)
-            second.start()
-
-    first.close = close_then_restart  # type: ignore[method-assign]
     try:
-        first.stop(timeout=5)
-        assert restarted
-        # The stop does not mark stopped a sandbox that another object made again meanwhile.
-        assert first.record.state == "running"
-        assert Sandbox.get("raced").record.state == "running"
-        before = _opens(sim)
-        first.remove(force=True)
-        assert _opens(sim) > before
-        world.assert_nothing_left()
+        with _after_stop_closes(first, second.start) as restarted:
+            first.stop(timeout=5)
+            assert restarted
+            # The stop does not mark stopped a sandbox another object made again meanwhile.
+            assert first.record.state == "running"
+            assert Sandbox.get("raced").record.state == "running"
+            before = _opens(sim)
+            first.remove(force=True)
+            assert _opens(sim) > before
+            world.assert_nothing_left()
     finally:
         second.close()
-        real_close()
 
 
 def test_stop_records_the_exit_over_a_concurrent_stopped_mark(sim: Any, world: Inspector) -> None:
@@ -109,26 +121,18 @@ def test_stop_records_the_exit_over_a_concurrent_stopped_mark(sim: Any, world: I
     sb = Sandbox.create(SandboxSpec(name="marked"))
     sb.start()
     other = Sandbox.get("marked")
-    real_close = sb.close
-    marked: list[str] = []
-
-    def close_then_refresh() -> None:
-        real_close()
-        if not marked:
-            marked.append(other.state)  # refresh: HCS says gone -> "stopped" written
-
-    sb.close = close_then_refresh  # type: ignore[method-assign]
     try:
-        sb.stop(timeout=5)
-        assert marked == ["stopped"]
-        assert sb.record.state == "stopped"
-        assert "exit" in sb.record.extra
-        assert sb.logs().splitlines()[-1].endswith("stopped")
-        sb.remove()
-        world.assert_nothing_left()
+        # other.state refreshes: HCS says gone -> "stopped" written
+        with _after_stop_closes(sb, lambda: other.state) as marked:
+            sb.stop(timeout=5)
+            assert marked == ["stopped"]
+            assert sb.record.state == "stopped"
+            assert "exit" in sb.record.extra
+            assert sb.logs().splitlines()[-1].endswith("stopped")
+            sb.remove()
+            world.assert_nothing_left()
     finally:
         other.close()
-        real_close()
 
 
 def test_stop_leaves_a_record_another_process_marked_creating(sim: Any, world: Inspector) -> None:
@@ -137,26 +141,19 @@ def test_stop_leaves_a_record_another_process_marked_creating(sim: Any, world: I
     sb = Sandbox.create(SandboxSpec(name="begun", persistence="persistent"))
     sb.start()
     other = Sandbox.get("begun")
-    real_close = sb.close
-    begun: list[bool] = []
 
-    def close_then_begin() -> None:
-        real_close()
-        if not begun:
-            begun.append(True)
-            store = other._db()
-            store.update(other.id, state="creating", merge_extra={RESTARTING_KEY: True})
+    def begin() -> object:
+        return other._db().update(other.id, state="creating", merge_extra={RESTARTING_KEY: True})
 
-    sb.close = close_then_begin  # type: ignore[method-assign]
     try:
-        sb.stop(timeout=5)
-        assert begun
-        assert Sandbox.get("begun").record.state == "creating"
-        sb.remove(force=True)
-        world.assert_nothing_left()
+        with _after_stop_closes(sb, begin) as begun:
+            sb.stop(timeout=5)
+            assert begun
+            assert Sandbox.get("begun").record.state == "creating"
+            sb.remove(force=True)
+            world.assert_nothing_left()
     finally:
         other.close()
-        real_close()
 
 
 def test_stop_records_the_exit_when_hcs_cannot_tell_after_a_concurrent_write(
@@ -168,25 +165,19 @@ def test_stop_records_the_exit_when_hcs_cannot_tell_after_a_concurrent_write(
     sb = Sandbox.create(SandboxSpec(name="refused"))
     sb.start()
     other = Sandbox.get("refused")
-    real_close = sb.close
-    wrote: list[bool] = []
 
-    def close_then_write() -> None:
-        real_close()
-        if not wrote:
-            wrote.append(True)
-            other._db().update(other.id, merge_extra={"note": "x"})
-            sim.inject("HcsOpenComputeSystem", hresult=0x80070005, times=1)
+    def write() -> object:
+        other._db().update(other.id, merge_extra={"note": "x"})
+        return sim.inject("HcsOpenComputeSystem", hresult=0x80070005, times=1)
 
-    sb.close = close_then_write  # type: ignore[method-assign]
     try:
-        sb.stop(timeout=5)
-        assert wrote
-        assert sb.record.state == "stopped"
-        assert "exit" in sb.record.extra
-        assert sb.logs().splitlines()[-1].endswith("stopped")
-        sb.remove()
-        world.assert_nothing_left()
+        with _after_stop_closes(sb, write) as wrote:
+            sb.stop(timeout=5)
+            assert wrote
+            assert sb.record.state == "stopped"
+            assert "exit" in sb.record.extra
+            assert sb.logs().splitlines()[-1].endswith("stopped")
+            sb.remove()
+            world.assert_nothing_left()
     finally:
         other.close()
-        real_close()
