@@ -990,7 +990,14 @@ class Sandbox:
             _log.warning("sandbox %s: could not record the failed start: %s", self.name, exc)
 
     def _restart_persistent(self, store: Store, progress: Progress | None) -> None:
-        """Re-create a stopped persistent sandbox's compute system on the same disk."""
+        """Re-create a stopped persistent sandbox's compute system on the same disk.
+
+        The record stays ``creating`` (this process's, ``restarting``) until the end: start,
+        stop and kill refuse it, so no other process starts or stops this system.  Only a
+        forced remove (``removing``, then deleted) or a prune that found this process dead
+        may take the record meanwhile: then neither the rollback nor the end writes over
+        it (compare-and-set on ``creating``), and the system this start made is terminated
+        (the remover may have looked before it existed)."""
         from hcs_sandbox.sandbox.maintenance import RESTARTING_KEY
 
         rid = self._record.id
@@ -1004,12 +1011,20 @@ class Sandbox:
             owner_host=_host(),
             merge_extra={RESTARTING_KEY: True},
         )
+
+        def stopped_again() -> None:
+            try:
+                self._set_state(
+                    store, "stopped", expect_state="creating", merge_extra={RESTARTING_KEY: None}
+                )
+            except (errors.StateConflictError, errors.SandboxNotFoundError) as exc:
+                # Another process took the record meanwhile (a forced remove): it is that
+                # process's to write.
+                _log.info("sandbox %s: left to the process that took it: %s", self.name, exc)
+
         try:
             with UndoStack() as undo:
-                undo.push(
-                    "mark the sandbox stopped again",
-                    lambda: self._set_state(store, "stopped", merge_extra={RESTARTING_KEY: None}),
-                )
+                undo.push("mark the sandbox stopped again", stopped_again)
                 self._provision(store, undo, self.spec, progress=progress)
                 system = self._system
                 assert system is not None
@@ -1019,13 +1034,34 @@ class Sandbox:
         except BaseException:
             self._system = None
             raise
-        self._set_state(
-            store,
-            "running",
-            started_at=time.time(),
-            log_line="started (re-created from the stored spec)",
-            merge_extra={RESTARTING_KEY: None},
-        )
+        try:
+            self._set_state(
+                store,
+                "running",
+                expect_state="creating",
+                started_at=time.time(),
+                log_line="started (re-created from the stored spec)",
+                merge_extra={RESTARTING_KEY: None},
+            )
+        except (errors.StateConflictError, errors.SandboxNotFoundError) as exc:
+            # Taken meanwhile (a forced remove, or a prune that judged this process dead):
+            # not marked running; the system this start made does not outlive it (terminated
+            # through this start's own handle: never another process's system of this id).
+            self._system = None
+            try:
+                _terminate_quietly(system)
+            except Exception as failure:
+                _log.warning("sandbox %s: could not terminate its system: %s", self.name, failure)
+            if isinstance(exc, errors.StateConflictError):
+                taken = str(exc.actual)
+                raise errors.SandboxStateError(
+                    f"cannot start sandbox '{self.name}': another process marked it {taken} "
+                    "while it was being re-created; the compute system this start made was "
+                    "terminated",
+                    state=taken,
+                    remedy=None if taken == "stopped" else self._start_remedy(taken),
+                ) from exc
+            raise
 
     def stop(self, *, timeout: float = 30.0) -> None:
         """Shut the guest down gracefully; terminate it if it has not exited in ``timeout``
