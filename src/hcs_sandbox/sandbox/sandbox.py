@@ -864,7 +864,16 @@ class Sandbox:
             return
         system = self._open_system()
         if system is None:
-            self._set_state(store, "stopped")
+            # Gone since the state check above: marked stopped, unless another process took
+            # the record meanwhile (a forced remove that terminated it: ``removing``).
+            self._mark_stopped(store)
+            state = self._record.state
+            if state != "stopped":
+                raise errors.SandboxStateError(
+                    f"cannot start sandbox '{self.name}': it is {state}",
+                    state=state,
+                    remedy=self._start_remedy(state),
+                )
             raise errors.SandboxStateError(
                 f"cannot start sandbox '{self.name}': its compute system is gone",
                 state="stopped",
@@ -877,7 +886,7 @@ class Sandbox:
         except BaseException:
             self._after_failed_start(store)
             raise
-        self._set_state(store, "running", started_at=time.time(), log_line="started")
+        self._record_change(store, "running", "start", started_at=time.time(), log_line="started")
         _start_logon(self, progress)  # issue 5: the spec's logon command
 
     def _start_held(self, progress: Progress | None) -> bool:
@@ -927,7 +936,7 @@ class Sandbox:
         except BaseException:
             self._after_failed_start(store)
             raise
-        self._set_state(store, "running", started_at=time.time(), log_line="started")
+        self._record_change(store, "running", "start", started_at=time.time(), log_line="started")
         return True
 
     def _after_start(self, system: ComputeSystem, progress: Progress | None) -> None:
@@ -973,7 +982,9 @@ class Sandbox:
 
     def _after_failed_start(self, store: Store) -> None:
         """A start failed: keep the sandbox ``created`` when HCS still has it so, else
-        terminate what is left and mark it ``stopped`` (no half-started system remains)."""
+        terminate what is left and mark it ``stopped`` (no half-started system remains),
+        unless another process took the record meanwhile (:meth:`_mark_stopped`: a forced
+        remove, which may be what made the start fail)."""
         try:
             observed = self._hcs_state()
         except Exception:
@@ -985,9 +996,111 @@ class Sandbox:
             _terminate_quietly(system)
             self._system = None
         try:
-            self._set_state(store, "stopped")
+            self._mark_stopped(store)
+        except errors.SandboxNotFoundError:  # removed meanwhile: nothing left to mark
+            _log.info("sandbox %s: removed by another process", self.name)
         except Exception as exc:  # the record keeps its old state; refresh() corrects it
             _log.warning("sandbox %s: could not record the failed start: %s", self.name, exc)
+
+    def _record_change(
+        self,
+        store: Store,
+        new: str,
+        doing: str,
+        remedy: Callable[[str], str | None] | None = None,
+        **fields: Any,
+    ) -> None:
+        """The end of a start of a ``created`` sandbox, of pause and of resume, once HCS has
+        done the verb: write state ``new`` (and ``fields``: the log line, ...) over the
+        record as the verb read it (compare-and-set on its revision: the same one UPDATE
+        when nobody wrote it since).
+
+        When someone wrote it since (between the read and this write: after HCS did the
+        verb, another object or process may have seen the change, or stopped or removed the
+        sandbox), it is read again (gone: :class:`SandboxNotFoundError`).  While it should
+        have a compute system, HCS is asked and its state written over the one just read
+        (compare-and-set), with ``fields`` when it is ``new``; a record ``stopped``,
+        ``creating`` or ``removing`` is another process's and is left as it is.  The verb
+        succeeds when the record now says ``new``; else :class:`SandboxStateError` with the
+        state it says (``remedy``: a function of that state)."""
+        read = self._record
+        try:
+            self._record = store.update(
+                read.id, expect_revision=read.revision, state=new, known=read, **fields
+            )
+            return
+        except errors.StateConflictError:
+            current = self._record = store.get(read.id)
+        if current.state in _LIVE:
+            try:
+                observed = self._hcs_state()
+            except errors.HcsError as exc:  # cannot tell: this verb's change, as before
+                _log.info("sandbox %s: no state from HCS after a write: %s", self.name, exc)
+                observed = new
+            state = "stopped" if observed is None else observed
+            if state == new or state != current.state:
+                try:
+                    self._record = store.update(
+                        read.id,
+                        expect_state=current.state,
+                        state=state,
+                        known=current,
+                        **(fields if state == new else {}),
+                    )
+                except errors.StateConflictError:  # changed once more: as it is now
+                    self._record = store.get(read.id)
+        state = self._record.state
+        if state == new:
+            return
+        if state in ("creating", "removing"):
+            remedy = self._start_remedy
+        raise errors.SandboxStateError(
+            f"cannot {doing} sandbox '{self.name}': another process made it {state} meanwhile",
+            state=state,
+            remedy=remedy(state) if remedy is not None else None,
+        )
+
+    def _mark_stopped(self, store: Store) -> None:
+        """Write ``stopped`` over the record as this object read it (compare-and-set on its
+        revision); when someone wrote it since, :meth:`_stopped_unless_taken`."""
+        read = self._record
+        try:
+            self._record = store.update(
+                read.id, expect_revision=read.revision, state="stopped", known=read
+            )
+        except errors.StateConflictError:
+            self._stopped_unless_taken(store, read.id, {})
+
+    def _stopped_unless_taken(self, store: Store, rid: str, fields: dict[str, Any]) -> None:
+        """``stopped`` (with ``fields``) over record ``rid``, which someone wrote since the
+        caller read it: a record now ``creating`` or ``removing`` is left to the process
+        that marked it (a persistent restart, whose system may not exist yet, or a remove);
+        HCS is asked, and a system of this id that exists now is not the one the caller
+        ended, so the record is left as it is; otherwise (or when HCS cannot tell)
+        ``stopped`` is written over the current state (compare-and-set on it)."""
+        self._record = store.get(rid)
+        if self._record.state in ("creating", "removing"):
+            _log.info("sandbox %s: %s by another process", self.name, self._record.state)
+            return
+        try:
+            observed = self._hcs_state()
+        except errors.HcsError as exc:  # cannot tell: record the stop, as before
+            _log.info("sandbox %s: no state from HCS after stopping: %s", self.name, exc)
+            observed = None
+        finally:
+            self.close()
+        if observed in _LIVE:
+            # Made again (and maybe started) since: not ours to mark stopped.
+            _log.info("sandbox %s: made again by another process while stopping", self.name)
+            return
+        if self._record.state == "stopped" and not fields:
+            return  # nothing to write
+        try:
+            self._record = store.update(
+                rid, expect_state=self._record.state, state="stopped", **fields
+            )
+        except errors.StateConflictError:  # changed once more: refresh() tells
+            self._record = store.get(rid)
 
     def _restart_persistent(self, store: Store, progress: Progress | None) -> None:
         """Re-create a stopped persistent sandbox's compute system on the same disk.
@@ -1144,7 +1257,7 @@ class Sandbox:
             )
         system.pause()
         store = self._db()
-        self._set_state(store, "paused", log_line="paused")
+        self._record_change(store, "paused", "pause", self._pause_remedy, log_line="paused")
 
     def resume(self) -> None:
         """Resume a paused sandbox (HcsResumeComputeSystem).  Any other state:
@@ -1158,7 +1271,7 @@ class Sandbox:
             )
         system.resume()
         store = self._db()
-        self._set_state(store, "running", log_line="resumed")
+        self._record_change(store, "running", "resume", self._pause_remedy, log_line="resumed")
 
     def _pause_remedy(self, current: str) -> str | None:
         """The remedy of a pause or resume refused in state ``current``."""
@@ -1327,29 +1440,7 @@ class Sandbox:
                 read.id, expect_revision=read.revision, state="stopped", known=read, **fields
             )
         except errors.StateConflictError:
-            self._record = store.get(read.id)
-            if self._record.state in ("creating", "removing"):
-                # Another process is making the sandbox again (a persistent restart: its
-                # system may not exist yet) or removing it: the record is its to write.
-                _log.info("sandbox %s: %s by another process", self.name, self._record.state)
-                return
-            try:
-                observed = self._hcs_state()
-            except errors.HcsError as exc:  # cannot tell: record the stop, as before
-                _log.info("sandbox %s: no state from HCS after stopping: %s", self.name, exc)
-                observed = None
-            finally:
-                self.close()
-            if observed in _LIVE:
-                # Made again (and maybe started) since: not ours to mark stopped.
-                _log.info("sandbox %s: made again by another process while stopping", self.name)
-                return
-            try:
-                self._record = store.update(
-                    read.id, expect_state=self._record.state, state="stopped", **fields
-                )
-            except errors.StateConflictError:  # changed once more: refresh() tells
-                self._record = store.get(read.id)
+            self._stopped_unless_taken(store, read.id, fields)
             return
         if exited:
             # Nobody wrote between this stop's read and its write: remove may trust that no
