@@ -239,15 +239,34 @@ def test_start_of_a_system_gone_meanwhile_leaves_a_forced_remove(
     world.assert_nothing_left()
 
 
-def test_failed_start_leaves_the_record_a_forced_remove_took(sim: Any, world: Inspector) -> None:
+@pytest.mark.parametrize("fails", [False, True], ids=["refused", "fails"])
+def test_start_leaves_the_record_a_forced_remove_took_before_it(
+    sim: Any, world: Inspector, fails: bool
+) -> None:
     # Another process's rm -f terminates the created system right before this start starts
-    # it, and stops half way; the start fails.  Before: its clean-up wrote "stopped" over
-    # "removing".
+    # it, and stops half way (record "removing").  HCS then refuses the start (the system is
+    # gone): nothing was done here, and the start says what the sandbox is now; or the start
+    # fails for a reason of its own (``fails``), and its clean-up leaves "removing" alone.
+    # Before: the clean-up wrote "stopped" over "removing" (and a refused start raised HCS's
+    # error).
     sb = _created("taken", held=False)
-    progress, removed = _at_step("starting", lambda: _force_remove("taken", sim))
-    with pytest.raises(errors.HcsError):
+
+    def remove() -> object:
+        removed = _force_remove("taken", sim)
+        if fails:
+            sim.inject("HcsStartComputeSystem", hresult=E_ACCESSDENIED)
+        return removed
+
+    progress, removed = _at_step("starting", remove)
+    with pytest.raises(errors.HcsSandboxError) as caught:
         sb.start(progress=progress)
     assert removed == ["incomplete: E_ACCESSDENIED"]
+    if fails:
+        assert isinstance(caught.value, errors.HcsError)
+        assert caught.value.name == "E_ACCESSDENIED"
+    else:
+        assert isinstance(caught.value, errors.SandboxStateError)
+        assert caught.value.state == "removing"
     assert Sandbox.get("taken").record.state == "removing"
     assert world.systems() == []
     sb.close()
@@ -255,18 +274,53 @@ def test_failed_start_leaves_the_record_a_forced_remove_took(sim: Any, world: In
     world.assert_nothing_left()
 
 
-def test_failed_start_after_a_forced_remove_logs_no_failure(
-    sim: Any, world: Inspector, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("fails", [False, True], ids=["refused", "fails"])
+def test_start_after_a_forced_remove_finished_before_it_logs_no_failure(
+    sim: Any, world: Inspector, caplog: pytest.LogCaptureFixture, fails: bool
 ) -> None:
-    # The remove finished (record deleted) before this start failed: there is no record to
-    # mark, and that is not a failure (before: "could not record the failed start").
+    # The remove finished (record deleted) before this start: a refused start says the
+    # sandbox is gone; a start failing on its own has no record to mark, and that is not a
+    # failure (before: HCS's refusal, and "could not record the failed start").
     sb = _created("went", held=False)
-    progress, removed = _at_step("starting", lambda: _force_remove("went"))
-    with caplog.at_level(logging.WARNING), pytest.raises(errors.HcsError):
+
+    def remove() -> object:
+        removed = _force_remove("went")
+        if fails:
+            sim.inject("HcsStartComputeSystem", hresult=E_ACCESSDENIED)
+        return removed
+
+    progress, removed = _at_step("starting", remove)
+    with caplog.at_level(logging.WARNING), pytest.raises(errors.HcsSandboxError) as caught:
         sb.start(progress=progress)
     assert removed == ["removed"]
+    expected = errors.HcsError if fails else errors.SandboxNotFoundError
+    assert isinstance(caught.value, expected)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     sb.close()
+    world.assert_nothing_left()
+
+
+@pytest.mark.parametrize("held", [True, False], ids=["held", "checked"])
+def test_start_leaves_the_system_another_process_started(
+    sim: Any, world: Inspector, held: bool
+) -> None:
+    # Two starts of one created sandbox at once: the other one starts the system first, so
+    # HCS refuses this one.  This start did nothing and says the sandbox is running; the
+    # other start's system runs on.  Before (the start without a held handle): its clean-up
+    # terminated the system the other start had just started and marked it stopped.
+    sb = _created("twice", held=held)
+    other = Sandbox.get("twice")
+    try:
+        progress, started = _at_step("starting", other.start)
+        with pytest.raises(errors.SandboxStateError) as caught:
+            sb.start(progress=progress)
+        assert started == [None]
+        assert caught.value.state == "running"
+        assert [s.get("State") for s in world.systems()] == ["Running"]
+        assert Sandbox.get("twice").record.state == "running"
+    finally:
+        other.remove(force=True)
+        sb.close()
     world.assert_nothing_left()
 
 

@@ -882,6 +882,18 @@ class Sandbox:
         _notify(progress, "starting")
         try:
             system.start()
+        except errors.HcsError as exc:
+            if not self._changed_meanwhile(exc):
+                self._after_failed_start(store)
+                raise
+            # Another process started (or stopped, or removed) it since the check above:
+            # nothing was done here, and its system is not this start's to terminate.
+            self._require(("created",), "start", remedy=self._start_remedy)
+            raise  # Created again: HCS refused this start all the same
+        except BaseException:
+            self._after_failed_start(store)
+            raise
+        try:
             self._after_start(system, progress)
         except BaseException:
             self._after_failed_start(store)
@@ -909,23 +921,8 @@ class Sandbox:
         try:
             system.start()
         except errors.HcsError as exc:
-            # Changed meanwhile?  Ask HCS.  Started by someone else (running/paused),
-            # whatever the code of the refusal, or refused with a state code and no longer
-            # Created -> nothing was done here: the checked path acts on the new state.
-            # Else a real failure of this start, handled as before (never retried).  A start
-            # that timed out may itself have started the VM ("HCS is still running it"):
-            # always this start's failure.  Which codes real HCS uses: windows-notes.
-            if not isinstance(exc, errors.OperationTimeoutError):
-                _log.debug("sandbox %s: start failed (%s); checking its state", self.name, exc)
-                try:
-                    observed = self._hcs_state()
-                except Exception as query:  # the start's own error is the one to report
-                    _log.debug("sandbox %s: state query failed: %s", self.name, query)
-                else:
-                    if observed in ("running", "paused") or (
-                        isinstance(exc, _REFUSED) and observed != "created"
-                    ):
-                        return False
+            if self._changed_meanwhile(exc):
+                return False  # nothing was done here: the checked path acts on the new state
             self._after_failed_start(store)
             raise
         except BaseException:
@@ -938,6 +935,26 @@ class Sandbox:
             raise
         self._record_change(store, "running", "start", started_at=time.time(), log_line="started")
         return True
+
+    def _changed_meanwhile(self, exc: errors.HcsError) -> bool:
+        """HCS refused this object's start with ``exc``: True when the system changed
+        meanwhile, so nothing was done here (and the system is not this start's to
+        terminate).  HCS is asked: started by someone else (running/paused), whatever the
+        code of the refusal, or refused with a state code and no longer Created.  Else
+        (False) a real failure of this start (never retried).  A start that timed out may
+        itself have started the VM ("HCS is still running it"): always this start's failure.
+        Which codes real HCS uses: windows-notes."""
+        if isinstance(exc, errors.OperationTimeoutError):
+            return False
+        _log.debug("sandbox %s: start failed (%s); checking its state", self.name, exc)
+        try:
+            observed = self._hcs_state()
+        except Exception as query:  # the start's own error is the one to report
+            _log.debug("sandbox %s: state query failed: %s", self.name, query)
+            return False
+        return observed in ("running", "paused") or (
+            isinstance(exc, _REFUSED) and observed != "created"
+        )
 
     def _after_start(self, system: ComputeSystem, progress: Progress | None) -> None:
         """The plan's after-start steps (``Plan.gpu_request``, kept in the record by
