@@ -340,14 +340,20 @@ def send():
 sender = threading.Thread(target=send, daemon=True)
 sender.start()
 caught = wrong = calls = 0
-while True:
-    try:
-        if not sender.is_alive():
-            time.sleep(0.2)  # the last SIGINT lands here at the latest
-            break
+def calls_until_sent():
+    global calls, wrong
+    while sender.is_alive():
         result = api.HcsGetOperationType(op)  # -1: no type yet
         calls += 1
         wrong += result != -1
+# Every bytecode of the calling loop runs inside this try, its backward jump too: a SIGINT
+# that trips while this thread hands the GIL to the sender at a call's end is raised at the
+# next check, the jump (CPython checks for signals before it lets the GIL go, not after).
+while True:
+    try:
+        calls_until_sent()
+        time.sleep(0.2)  # the last SIGINT lands here at the latest
+        break
     except KeyboardInterrupt:
         caught += 1
 api.HcsCloseOperation(op)
@@ -355,6 +361,7 @@ print(json.dumps(dict(sent=SENT, caught=caught, wrong=wrong, calls=calls, unrais
 """
 
 
+@pytest.mark.usefixtures("sigint_reaches_children")
 def test_ctrl_c_at_a_calls_entry_is_raised_in_the_caller(sim_state_dir: Path) -> None:
     """A SIGINT handled at a thunk's first bytecode (it came while the main thread, in ctypes,
     waited for the GIL that the sending thread held) is not printed as "Exception ignored on
