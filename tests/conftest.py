@@ -6,11 +6,13 @@ Fixtures:
   ``HCS_SANDBOX_SIMULATOR=<dir>``);
 - ``simulator``: the process's :class:`hcs_sandbox.sim.core.Simulator`, reset for this test;
 - ``allow_sim_leaks``: request it in a test that leaks on purpose;
-- ``simulated_calls``: every export called through the simulator so far in this session.
+- ``simulated_calls``: every export called through the simulator so far in this session;
+- ``sigint_reaches_children``: request it in a test that sends SIGINT to a process it starts.
 """
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +31,25 @@ def sim_state_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def allow_sim_leaks() -> bool:
     return True
+
+
+@pytest.fixture
+def sigint_reaches_children() -> Iterator[None]:
+    """Processes started during the test get SIGINT's default action, even when this one
+    ignores SIGINT: a shell without job control starts a background job (``pytest ... &``,
+    ``nohup pytest ... &``) with SIGINT ignored, and ``exec`` passes an ignored signal on, so a
+    child's ``send_signal(SIGINT)`` did nothing (exit 0, or a hang) while the same test passed
+    in the foreground.  A Python handler is not passed on: the child starts with SIGINT's
+    default action and Python installs ``default_int_handler`` as usual.  Meanwhile a SIGINT
+    sent to this process interrupts it, as in a foreground run."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 _CALLED: set[str] = set()

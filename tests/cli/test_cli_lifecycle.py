@@ -218,6 +218,7 @@ def test_every_verb_in_separate_processes(cli_proc: Cli) -> None:
     assert cli_proc("ls", "-a", "-q").out.strip() == ""
 
 
+@pytest.mark.usefixtures("sigint_reaches_children")
 def test_run_attached_ctrl_c_stops_and_removes(cli_env: CliEnv, cli_proc: Cli) -> None:
     proc = subprocess.Popen(
         [*cli_command(), "run", "--rm", "--name", "att"],

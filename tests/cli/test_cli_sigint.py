@@ -15,7 +15,10 @@ from cli_support import CliEnv, Result, cli_command, wait_for
 
 Cli = Callable[..., Result]
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX SIGINT")
+pytestmark = [
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX SIGINT"),
+    pytest.mark.usefixtures("sigint_reaches_children"),
+]
 
 
 def _record_state(name: str) -> str | None:

@@ -57,11 +57,26 @@ def handlers() -> Iterator[None]:
             signal.signal(s, h)
 
 
-def _send_later(*signals: signal.Signals, delay: float = 0.15) -> threading.Thread:
-    """Send ``signals`` to this process (the OS picks the thread) from another thread."""
+def _main_thread_in_a_call() -> bool:
+    """The main thread is inside a simulated function (its SIGINT handler stood in for)."""
+    from hcs_sandbox.sim import backend
+
+    return backend._depth > 0
+
+
+def _send_later(
+    *signals: signal.Signals, delay: float = 0.15, when: Callable[[], bool] | None = None
+) -> threading.Thread:
+    """Send ``signals`` to this process (the OS picks the thread) from another thread: once
+    ``when()`` is true (10 s at most: the test then fails on its own), else after ``delay``."""
 
     def send() -> None:
-        time.sleep(delay)
+        if when is None:
+            time.sleep(delay)
+        else:
+            deadline = time.monotonic() + 10
+            while not when() and time.monotonic() < deadline:
+                time.sleep(0.001)
         for s in signals:
             os.kill(os.getpid(), s)
             time.sleep(0.02)
@@ -101,10 +116,10 @@ def test_ctrl_c_during_a_wait_is_raised_in_the_caller_after_the_call(
     api: Api, sim: Any, unraisable: list[str], handlers: None
 ) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    started = time.monotonic()  # the operation takes LATENCY from its start on
     op, handle = _start_create(api, sim, "sigint-wait")
     result = ctypes.c_void_p()
-    sender = _send_later(signal.SIGINT)
-    started = time.monotonic()
+    sender = _send_later(signal.SIGINT, when=_main_thread_in_a_call)
     with pytest.raises(KeyboardInterrupt) as caught:
         api.HcsWaitForOperationResult(op, 10_000, ctypes.byref(result))
     elapsed = time.monotonic() - started
@@ -136,7 +151,7 @@ def test_a_users_sigint_handler_runs_once_in_the_caller(
     signal.signal(signal.SIGUSR1, on_signal)
     op, handle = _start_create(api, sim, "sigint-user")
     result = ctypes.c_void_p()
-    sender = _send_later(signal.SIGINT, signal.SIGINT, signal.SIGUSR1)
+    sender = _send_later(signal.SIGINT, signal.SIGINT, signal.SIGUSR1, when=_main_thread_in_a_call)
     hr = api.HcsWaitForOperationResult(op, 10_000, ctypes.byref(result)) & 0xFFFFFFFF
     here = sys._getframe().f_code.co_name
     sender.join()
@@ -163,7 +178,7 @@ def test_a_handler_that_calls_the_simulator_runs_after_the_call(
     signal.signal(signal.SIGINT, on_int)
     op, handle = _start_create(api, sim, "sigint-nested")
     result = ctypes.c_void_p()
-    sender = _send_later(signal.SIGINT)
+    sender = _send_later(signal.SIGINT, when=_main_thread_in_a_call)
     hr = api.HcsWaitForOperationResult(op, 10_000, ctypes.byref(result)) & 0xFFFFFFFF
     sender.join()
     assert hr == H.S_OK
@@ -263,10 +278,13 @@ def test_asyncio_runs_its_sigint_callback_once(
         loop.add_signal_handler(signal.SIGINT, lambda: runs.append(time.monotonic()))
         op, handle = _start_create(api, sim, "sigint-asyncio")
         result = ctypes.c_void_p()
-        sender = _send_later(signal.SIGINT)
+        sender = _send_later(signal.SIGINT, when=_main_thread_in_a_call)
         # A blocking call on the loop's thread (the main thread).
         hr = api.HcsWaitForOperationResult(op, 10_000, ctypes.byref(result)) & 0xFFFFFFFF
-        await asyncio.sleep(0.3)  # the loop reads the descriptor and runs the callbacks
+        deadline = time.monotonic() + 10
+        while not runs and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)  # the loop reads the descriptor and runs the callbacks
+        await asyncio.sleep(0.1)  # a second byte's run would come in the same read
         sender.join()
         api.take(result)
         _finish(api, op, handle)
@@ -340,14 +358,20 @@ def send():
 sender = threading.Thread(target=send, daemon=True)
 sender.start()
 caught = wrong = calls = 0
-while True:
-    try:
-        if not sender.is_alive():
-            time.sleep(0.2)  # the last SIGINT lands here at the latest
-            break
+def calls_until_sent():
+    global calls, wrong
+    while sender.is_alive():
         result = api.HcsGetOperationType(op)  # -1: no type yet
         calls += 1
         wrong += result != -1
+# Every bytecode of the calling loop runs inside this try, its backward jump too: a SIGINT
+# that trips while this thread hands the GIL to the sender at a call's end is raised at the
+# next check, the jump (CPython checks for signals before it lets the GIL go, not after).
+while True:
+    try:
+        calls_until_sent()
+        time.sleep(0.2)  # the last SIGINT lands here at the latest
+        break
     except KeyboardInterrupt:
         caught += 1
 api.HcsCloseOperation(op)
@@ -355,6 +379,7 @@ print(json.dumps(dict(sent=SENT, caught=caught, wrong=wrong, calls=calls, unrais
 """
 
 
+@pytest.mark.usefixtures("sigint_reaches_children")
 def test_ctrl_c_at_a_calls_entry_is_raised_in_the_caller(sim_state_dir: Path) -> None:
     """A SIGINT handled at a thunk's first bytecode (it came while the main thread, in ctypes,
     waited for the GIL that the sending thread held) is not printed as "Exception ignored on
