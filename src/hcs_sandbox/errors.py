@@ -354,6 +354,14 @@ GENERIC_CODES: dict[int, str] = {
 
 ACCESS_REMEDY = "run as Administrator or join Hyper-V Administrators"
 
+#: The remedy of an HCS error that has no specific one (an HRESULT not in ``_REMEDIES``): the
+#: message already says which step failed and HCS's own ResultError text; what is left to
+#: say is how to look further.  Nothing in it is a claim about Windows.
+HCS_GENERIC_REMEDY = (
+    "try again; if it fails again, 'hcs-sandbox doctor --deep' tests this host step by step "
+    "and 'hcs-sandbox ls -a' shows each sandbox's state"
+)
+
 
 def normalize_hresult(hr: int) -> int:
     """Return ``hr`` as an unsigned 32-bit value (ctypes hands back a signed int32)."""
@@ -402,6 +410,8 @@ class HcsError(HcsSandboxError):
 
     ``hresult`` is the unsigned HRESULT, ``name`` its symbol when known, ``function`` the
     API that failed, and ``result_error`` the parsed ResultError document when HCS gave one.
+    ``remedy`` is never empty: without a specific one it is :data:`HCS_GENERIC_REMEDY`
+    (:func:`specific_remedy` tells the two apart).
     """
 
     def __init__(
@@ -413,7 +423,7 @@ class HcsError(HcsSandboxError):
         result_error: Mapping[str, Any] | None = None,
         remedy: str | None = None,
     ) -> None:
-        super().__init__(message, remedy=remedy)
+        super().__init__(message, remedy=remedy or HCS_GENERIC_REMEDY)
         self.hresult = normalize_hresult(hresult)
         self.name = hresult_name(self.hresult)
         self.function = function
@@ -432,6 +442,12 @@ class HcsError(HcsSandboxError):
             result_error=self.result_error,
             remedy=remedy,
         )
+
+
+def specific_remedy(exc: HcsSandboxError) -> str | None:
+    """``exc.remedy``, or None when it is only :data:`HCS_GENERIC_REMEDY` (a caller that
+    knows better says its own)."""
+    return None if exc.remedy == HCS_GENERIC_REMEDY else exc.remedy
 
 
 class NotFoundError(HcsError):

@@ -138,4 +138,7 @@ def test_exit_codes_come_from_the_exception_classes(
     monkeypatch.setattr(ls, "handle", boom)
     result = cli("ls", "--json")
     assert result.code == 124
-    assert result.err_lines == ["hcs-sandbox: error: the operation timed out in HCS"]
+    # An HcsError built without a remedy gets the generic one (review RV16 finding 2).
+    assert result.err_lines == [
+        f"hcs-sandbox: error: the operation timed out in HCS ({errors.HCS_GENERIC_REMEDY})"
+    ]

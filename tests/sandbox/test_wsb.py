@@ -421,9 +421,12 @@ def test_read_wsb_missing_file(tmp_path: Path) -> None:
     assert info.value.path == str(tmp_path / "nope.wsb")
 
 
-def test_parse_wsb_refuses_text() -> None:
-    with pytest.raises(WsbError, match="must be bytes"):
-        parse_wsb("<Configuration/>")  # type: ignore[arg-type]
+def test_parse_wsb_takes_bytes_or_text_only() -> None:
+    """Text is accepted since review RV16 (finding 12: to_wsb returns str); anything else is
+    still a WsbError."""
+    assert parse_wsb("<Configuration/>").spec == parse_wsb(b"<Configuration/>").spec
+    with pytest.raises(WsbError, match="must be bytes or str"):
+        parse_wsb(None)  # type: ignore[arg-type]
 
 
 # -- writer ----------------------------------------------------------------------------------

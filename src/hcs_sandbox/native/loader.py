@@ -203,7 +203,7 @@ def get_backend() -> Backend:
                 raise NativeUnavailable(
                     f"HCS unavailable on this host: the Host Compute Service exists only on "
                     f"Windows 10 1809+ and Server 2019+, and this is {sys.platform}",
-                    remedy=f"set {ENV_SIMULATOR}=1 or pass --simulator to use the built-in "
-                    "HCS simulator",
+                    remedy=f"to use the built-in HCS simulator: set {ENV_SIMULATOR}=1, pass "
+                    "--simulator (CLI) or call hcs_sandbox.use_simulator() (Python)",
                 )
         return _backend

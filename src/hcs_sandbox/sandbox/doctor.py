@@ -527,7 +527,7 @@ def _check_hcs(simulated: bool) -> tuple[Check, list[tuple[int, int]]]:
                 "hcs",
                 FAIL,
                 f"HcsGetServiceProperties failed: {exc.message}",
-                fix=exc.remedy or REMEDY_PLATFORM,
+                fix=errors.specific_remedy(exc) or REMEDY_PLATFORM,
                 data=_error_data(exc),
             ),
             [],

@@ -778,8 +778,12 @@ def _stage_host_source(source: str, staging: Path) -> tuple[str, bool]:
     try:
         st = path.stat()
     except FileNotFoundError:
+        where = "" if os.path.isabs(source) else f"; a relative one starts at {os.getcwd()}"
         raise errors.SpecError(
-            f"cannot copy {source}: it does not exist", field="source", value=source
+            f"cannot copy {source}: it does not exist",
+            field="source",
+            value=source,
+            remedy=f"check the host path{where}",
         ) from None
     except OSError as exc:
         raise errors.StorageError(f"cannot read {source}: {exc}") from exc
@@ -930,10 +934,13 @@ def copy_out(sandbox: Sandbox, guest_path: str, host_path: str | os.PathLike[str
     where = f"sandbox '{sandbox.name}'"
     kind = _guest_kind(system, guest, where=where)
     if kind == "missing":
+        folder = ntpath.dirname(guest)
         raise errors.SpecError(
             f"{guest} does not exist in sandbox '{sandbox.name}'",
             field="source",
             value=guest_path,
+            remedy=f"check the guest path; list {folder} with: hcs-sandbox exec "
+            f"{sandbox.name} -- cmd /c dir '{folder}'",
         )
     name = ntpath.basename(guest)
     if destination.is_dir() and not destination.is_symlink():

@@ -795,6 +795,9 @@ def running_system(sandbox: Sandbox, doing: str) -> ComputeSystem:
         remedy = {
             "paused": f"resume it first: 'hcs-sandbox resume {sandbox.name}'",
             "created": f"start it first: 'hcs-sandbox start {sandbox.name}'",
+            "creating": "another process is creating or re-creating it: wait for it",
+            "removing": f"it is being removed, or a remove stopped half way: finish it with "
+            f"'hcs-sandbox rm -f {sandbox.name}' and run a new one",
         }.get(current, f"start it ('hcs-sandbox start {sandbox.name}') or run a new one")
         raise errors.SandboxStateError(
             f"cannot {doing} in sandbox '{sandbox.name}': it is {current}",

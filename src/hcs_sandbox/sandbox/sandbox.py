@@ -224,6 +224,54 @@ def _other_host_error(record: Record) -> errors.OtherHostSandboxError | None:
     )
 
 
+def _remove_incomplete(exc: Exception, name: str) -> Exception:
+    """The first failure of a remove that stopped half way, told as such: the record is
+    left ``removing``, and removing it again (or a prune once this process has ended: while
+    it lives, prune leaves the record to it) finishes the job.  Same exception, class and
+    attributes (so its CLI exit code too); only its message and remedy grow.  Anything that
+    is not an HcsSandboxError (a bug) is left as it is."""
+    if not isinstance(exc, errors.HcsSandboxError):
+        return exc
+    finish = (
+        f"finish it with 'hcs-sandbox rm -f {name}' (again) or, once this process has "
+        "exited, 'hcs-sandbox prune'"
+    )
+    first = errors.specific_remedy(exc)
+    exc.message = (
+        f"removing sandbox '{name}' stopped half way (it is left 'removing'): {exc.message}"
+    )
+    exc.args = (exc.message,)
+    exc.remedy = f"{first}; then {finish}" if first else finish
+    return exc
+
+
+def _require_spec(spec: object, call: str) -> None:
+    """A clear SpecError when ``spec`` is not a SandboxSpec (before: an AttributeError from
+    deep inside ``create``).  A ``WsbResult`` (what ``read_wsb`` returns) is told to pass
+    its ``.spec``."""
+    from hcs_sandbox.sandbox.spec import SandboxSpec
+
+    if isinstance(spec, SandboxSpec):
+        return
+    message = f"{call} needs a SandboxSpec, not a {type(spec).__name__}"
+    if isinstance(getattr(spec, "spec", None), SandboxSpec):
+        remedy = f"pass its .spec: {call}(read_wsb(path).spec)"
+    else:
+        message += f" ({_short_repr(spec)})"
+        remedy = "build one with hcs_sandbox.SandboxSpec(...), or read a .wsb: read_wsb(path).spec"
+    raise errors.SpecError(
+        message,
+        field="spec",
+        value=spec,
+        remedy=remedy,
+    )
+
+
+def _short_repr(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _reserve(store: Store, name: str | None, *args: Any, **kwargs: Any) -> Record:
     """``store.reserve``; a name taken by a sandbox of another HCS host says so (its
     ``rm`` would be refused from here)."""
@@ -340,7 +388,10 @@ class Sandbox:
         running for other processes: start it here, manage it from anywhere (what
         ``hcs-sandbox run -d`` and ``create`` need).  A persistent spec is always False
         (the planner decides: its disk outlives any process).
+
+        Raises :class:`~hcs_sandbox.errors.SpecError` when ``spec`` is not a SandboxSpec.
         """
+        _require_spec(spec, "Sandbox.create")
         return cls._create(
             spec, state_dir=state_dir, progress=progress, terminate_on_close=terminate_on_close
         )
@@ -581,6 +632,7 @@ class Sandbox:
             with Sandbox.run(SandboxSpec()) as sb:
                 print(sb.exec("cmd /c ver").stdout)
         """
+        _require_spec(spec, "Sandbox.run")
         # An ephemeral sandbox owned by this block: HCS terminates it when our last handle
         # closes, so even a crashed Python process leaves no running VM behind (a
         # persistent one keeps ShouldTerminateOnLastHandleClosed false: the planner decides).
@@ -1394,7 +1446,7 @@ class Sandbox:
         if failures:
             first = failures[0]
             self._log_line(f"remove incomplete: {first}")
-            raise first
+            raise _remove_incomplete(first, self.name)
         store.delete(self._record.id, missing_ok=True)
 
     def wait(self, timeout: float | None = None) -> ExitInfo:

@@ -568,7 +568,7 @@ def _interpret(
 
 
 def parse_wsb(
-    data: bytes,
+    data: bytes | str,
     *,
     source_path: str | None = None,
     base_dir: str | None = None,
@@ -576,6 +576,9 @@ def parse_wsb(
     check_paths: bool = False,
 ) -> WsbResult:
     """Parse the bytes of a ``.wsb`` file into a :class:`WsbResult`.
+
+    ``data`` may also be text (``str``), such as :func:`to_wsb` returns: it is read as its
+    UTF-8 encoding (any ``encoding=`` in its XML declaration is ignored, as for bytes).
 
     ``source_path`` names the file in messages (``file:line``) and, when ``base_dir`` is not
     given, its folder resolves relative ``HostFolder`` paths.  ``environ`` supplies
@@ -591,8 +594,23 @@ def parse_wsb(
     anything it refuses; never another exception for bad input.
     """
     ctx = _Ctx(source_path)
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        ctx.fail("the .wsb content must be bytes", None, "read the file in binary mode")
+    if isinstance(data, str):
+        given = data
+        try:
+            data = given.encode("utf-8")  # a leading U+FEFF becomes the UTF-8 BOM, as in a file
+        except UnicodeEncodeError as exc:
+            line = given.count("\n", 0, exc.start) + 1
+            ctx.fail(
+                f"the text is not valid Unicode ({exc.reason})",
+                line,
+                "pass the file's bytes, or text decoded from them",
+            )
+    elif not isinstance(data, (bytes, bytearray, memoryview)):
+        ctx.fail(
+            f"the .wsb content must be bytes or str, not {type(data).__name__}",
+            None,
+            "pass the file's bytes (read it in binary mode) or its text",
+        )
     raw = bytes(data)
     if len(raw) > MAX_WSB_BYTES:
         ctx.fail(
