@@ -93,7 +93,7 @@ def test_host_schema_gates_fields(capsys: pytest.CaptureFixture[str]) -> None:
     ("argv", "needle"),
     [
         (["--memory", "lots"], "--memory"),
-        (["--memory", "100"], "memory_mb"),
+        (["--memory", "100"], "invalid --memory 100"),  # the flag, not the field (RV16)
         (["--map", "C:\\src"], "--map"),
         (["--map", "relative:C:\\x"], "mapped_folders"),
         (["--cpus", "0"], "cpus"),

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
     from typing import Any
 
+    from hcs_sandbox.errors import SpecError
     from hcs_sandbox.sandbox.sandbox import Sandbox
     from hcs_sandbox.sandbox.spec import SandboxSpec
 
@@ -103,7 +104,8 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="HOST:GUEST[/udp]",
-        help="publish a guest port on a host port (needs --network nat); LOOSENS ISOLATION: "
+        help="publish a guest port on a host port (needs --network nat or internet-only); "
+        "LOOSENS ISOLATION: "
         "the host port reaches the guest. Repeatable",
     )
     parser.add_argument(
@@ -182,6 +184,15 @@ def _is_drive(text: str, i: int) -> bool:
     )
 
 
+def _quoted(text: str) -> str:
+    """``text`` in single quotes as typed, so a Windows path keeps its single backslashes
+    (``'C:\\src'``, not repr's ``'C:\\\\src'``); repr when it holds a quote or an unprintable
+    character."""
+    if "'" in text or not text.isprintable():
+        return repr(text)
+    return f"'{text}'"
+
+
 def parse_map(text: str) -> tuple[str, str, bool]:
     """``HOST:GUEST[:rw|:ro]`` → ``(host, guest, read_only)``; drive-letter colons are kept.
 
@@ -200,7 +211,7 @@ def parse_map(text: str) -> tuple[str, str, bool]:
     cuts = [i for i, ch in enumerate(body) if ch == ":" and not _is_drive(body, i)]
     if len(cuts) != 1:
         raise _spec_error(
-            f"invalid --map {text!r}: expected one ':' between the host and guest paths",
+            f"invalid --map {_quoted(text)}: expected one ':' between the host and guest paths",
             field="mapped_folders",
             value=text,
             allowed=allowed,
@@ -208,7 +219,7 @@ def parse_map(text: str) -> tuple[str, str, bool]:
     host, guest = body[: cuts[0]], body[cuts[0] + 1 :]
     if not host or not guest:
         raise _spec_error(
-            f"invalid --map {text!r}: the host and guest paths must not be empty",
+            f"invalid --map {_quoted(text)}: the host and guest paths must not be empty",
             field="mapped_folders",
             value=text,
             allowed=allowed,
@@ -295,7 +306,7 @@ def parse_base(text: str) -> tuple[str, str | None]:
         return "host", None
     if kind in {"image", "vhdx"} and sep and path:
         return kind, path
-    raise _spec_error(f"invalid --base {text!r}", field="base", value=text, allowed=allowed)
+    raise _spec_error(f"invalid --base {_quoted(text)}", field="base", value=text, allowed=allowed)
 
 
 def _seconds(text: str, *, zero_ok: bool) -> float:
@@ -367,6 +378,7 @@ def spec_and_warnings(
     refused with the file and line (``run``/``create``; ``plan`` may describe another
     machine's folders).
     """
+    from hcs_sandbox.errors import SpecError
     from hcs_sandbox.sandbox.spec import (
         BaseImage,
         MappedFolder,
@@ -403,7 +415,7 @@ def spec_and_warnings(
         from hcs_sandbox.sandbox.wsb import read_wsb
 
         result = read_wsb(args.wsb, check_paths=check_paths)
-        warnings = list(result.warnings)
+        warnings = _unless_overridden(result.warnings, changes)
         spec: SandboxSpec = result.spec
     else:
         warnings = []
@@ -432,7 +444,65 @@ def spec_and_warnings(
         labels = dict(spec.labels)
         labels.update(parse_key_value(lb, option="--label") for lb in args.label)
         changes["labels"] = labels
-    return (spec.replace(**changes) if changes else spec), warnings
+    if not changes:
+        return spec, warnings
+    try:
+        return spec.replace(**changes), warnings
+    except SpecError as exc:
+        raise _as_flag_error(exc, changes) from exc
+
+
+#: Spec field -> the .wsb element whose warning a flag setting that field makes moot (the
+#: element names as docs/wsb.md maps them; each such warning names its element, e.g.
+#: "... add <VGpu>Disable</VGpu> to turn it off", or starts with "MemoryInMB").
+_WSB_ELEMENT = {
+    "gpu": "<VGpu>",
+    "network": "<Networking>",
+    "audio_input": "<AudioInput>",
+    "video_input": "<VideoInput>",
+    "printer": "<PrinterRedirection>",
+    "clipboard": "<ClipboardRedirection>",
+    "memory_mb": ": MemoryInMB ",
+}
+
+
+def _unless_overridden(warnings: Iterable[str], changes: dict[str, Any]) -> list[str]:
+    """The .wsb's warnings without those about a setting a flag replaced: ``--no-gpu`` over
+    a .wsb's (default) VGpu, ``--network none`` over its Networking, ``--memory`` over its
+    MemoryInMB.  A setting the .wsb loosens and no flag overrides keeps its warning."""
+    moot = [_WSB_ELEMENT[field] for field in changes if field in _WSB_ELEMENT]
+    return [w for w in warnings if not any(token in w for token in moot)]
+
+
+#: Spec field -> the flag that sets it, to name the flag in a value error.
+_FIELD_FLAG = {
+    "name": "--name",
+    "memory_mb": "--memory",
+    "cpus": "--cpus",
+    "logon_command": "--logon-command",
+}
+
+
+def _as_flag_error(exc: SpecError, changes: dict[str, Any]) -> SpecError:
+    """``exc`` naming the flag instead of the spec field (``invalid --memory 512: ...``, not
+    ``invalid memory_mb 512``) when a flag set that field; else ``exc`` itself."""
+    import re
+
+    from hcs_sandbox.errors import SpecError
+
+    field = exc.field or ""
+    flag = _FIELD_FLAG.get(field)
+    prefix = f"invalid {field} "
+    if flag is None or field not in changes or not exc.message.startswith(prefix):
+        return exc
+    word = re.compile(rf"\b{re.escape(field)}\b")
+    return SpecError(
+        f"invalid {flag} " + exc.message[len(prefix) :],
+        field=exc.field,
+        value=exc.value,
+        allowed=exc.allowed,
+        remedy=word.sub(flag, exc.remedy) if exc.remedy else exc.remedy,
+    )
 
 
 # ------------------------------------------------------------------------------ running
@@ -443,6 +513,17 @@ def error_line(what: BaseException | str, *, kind: str = "error") -> None:
     stderr, its whitespace (newlines included) collapsed; ``kind`` replaces ``error``."""
     text = " ".join(str(what).split())
     print(f"hcs-sandbox: {kind}: {text}", file=sys.stderr)
+
+
+def traceback_if_debug() -> None:
+    """With ``--debug``: the traceback of the exception being handled, on stderr (before its
+    error line), as :func:`hcs_sandbox.cli.main.main` prints for the error it ends with."""
+    from hcs_sandbox.cli.main import debugging
+
+    if debugging():
+        import traceback
+
+        traceback.print_exc()
 
 
 def host_exit_code(code: int) -> int:
@@ -480,6 +561,7 @@ def each_sandbox(
         except HcsUnavailableError:
             raise
         except HcsSandboxError as exc:
+            traceback_if_debug()
             error_line(exc)
             codes.add(exc.exit_code)
             continue

@@ -6,7 +6,8 @@ checked against HCS with one enumeration (not one query per sandbox), so ``ls`` 
 ``-q`` prints ids only (with ``--json``: a JSON list of them); ``--json`` a list of objects.
 ``--filter`` (repeatable, all must match): ``label=KEY``, ``label=KEY=VALUE``, ``name=TEXT``
 (substring, case-insensitive), ``state=STATE``.  Exit codes: 0 ok; 2 a bad --filter; 3 HCS
-unavailable.
+unavailable (every time: not Windows without the simulator, or a malformed
+``HCS_SANDBOX_SIMULATOR``; on Windows HCS itself is asked only about live records).
 """
 
 from __future__ import annotations
@@ -188,6 +189,32 @@ def _gone(records: list[Any]) -> tuple[set[str], set[str]]:
     return {r.id for r in live if r.id not in other and r.system_id.lower() not in existing}, other
 
 
+def require_host() -> None:
+    """Raise :class:`~hcs_sandbox.errors.HcsUnavailableError` (exit 3) when this process
+    cannot reach any HCS -- not Windows and the simulator not asked for, or
+    ``HCS_SANDBOX_SIMULATOR`` malformed (:mod:`hcs_sandbox._simenv`) -- so that ``ls`` says
+    so every time, not only when a live record needs HCS.  Checked without choosing the
+    backend when that is cheap (no ctypes, no simulator import: ``ls`` with no live record
+    makes no HCS call); otherwise (``--simulator``, or a setting to refuse) the backend is
+    chosen and raises what any HCS call would.  On Windows the DLLs load with the first HCS
+    call, not here."""
+    import sys
+
+    from hcs_sandbox import _simenv
+
+    if "hcs_sandbox.native.loader" not in sys.modules:  # use_simulator() was not called
+        try:
+            asked = _simenv.setting() is not None
+        except _simenv.SimulatorSettingError:
+            asked = False
+        else:
+            if asked or sys.platform == "win32":
+                return
+    from hcs_sandbox.sandbox.owned import host_identity
+
+    host_identity()
+
+
 def handle(args: argparse.Namespace) -> int:
     import time
 
@@ -195,6 +222,7 @@ def handle(args: argparse.Namespace) -> int:
     from hcs_sandbox.sandbox.store import open_store
 
     filters = parse_filters(args.filter)
+    require_host()
     simulated = is_simulated()
     # What ls shows of each record (one query, no whole records): no Sandbox objects, no
     # compute-system handle.

@@ -74,6 +74,16 @@ VERBS: tuple[tuple[str, str], ...] = (
 #: Other names of verbs (``register`` adds them as argparse aliases).
 ALIASES: dict[str, str] = {"ps": "ls"}
 
+#: ``--debug`` of the :func:`main` call running now (per-name verbs print a traceback for
+#: each failure they go past: :func:`hcs_sandbox.cli.common.traceback_if_debug`).
+_DEBUG: list[bool] = [False]
+
+
+def debugging() -> bool:
+    """True while a verb runs with ``--debug``."""
+    return _DEBUG[0]
+
+
 #: Global options that take a value (skipped when looking for the verb in argv).
 _VALUE_OPTIONS = ("--state-dir",)
 
@@ -326,7 +336,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = fast_parse(arguments)
     if args is None:
         parser = build_parser(only=chosen_verb(arguments))
-        args = parser.parse_args(arguments)
+        try:
+            args = parser.parse_args(arguments)
+        except SystemExit as exc:
+            if exc.code not in (0, None) and _json_requested(arguments):
+                _print_null(sys.stdout)  # a usage error with --json: still one document
+            raise
         if getattr(args, "handler", None) is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
@@ -338,21 +353,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     wrapped = _Output(stdout) if stdout is not None else None
     if wrapped is not None:
         sys.stdout = wrapped
+    outer_debug = _DEBUG[0]
+    _DEBUG[0] = debug
+    code: int | None = None  # None: the verb ended another way (SystemExit)
+    stdout_broken = False
     try:
         _configure(args)
-        code: int = handler(args)
+        result: int = handler(args)
+        code = result
         if wrapped is not None:
             wrapped.flush()
-        return code
+        return result
     except _OutputError as exc:
         from hcs_sandbox.cli.common import error_line
 
         error_line(f"cannot write the output: {exc.cause.strerror or exc.cause}")
         _silence(stdout)
-        return EXIT_FAILURE
+        stdout_broken = True  # nothing more goes to it (no "null" below)
+        code = EXIT_FAILURE
+        return code
     except KeyboardInterrupt:
         print("hcs-sandbox: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        code = EXIT_INTERRUPTED
+        return code
     except HcsSandboxError as exc:
         if debug:
             import traceback
@@ -361,11 +384,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hcs_sandbox.cli.common import error_line
 
         error_line(exc)
-        return exc.exit_code
+        code = exc.exit_code
+        return code
     except BrokenPipeError:
         # stdout closed early (e.g. piped into head): not an error worth a traceback.
-        return EXIT_OK
+        stdout_broken = True
+        code = EXIT_OK
+        return code
     except Exception as exc:  # the last guard: never a bare traceback for users
+        code = EXIT_FAILURE
         if debug:
             raise
         from hcs_sandbox.cli.common import error_line
@@ -375,10 +402,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(this is a bug; run again with --debug and report the traceback)",
             kind="internal error",
         )
-        return EXIT_FAILURE
+        return code
     finally:
+        _DEBUG[0] = outer_debug
+        # A failure with --json still leaves one JSON document on stdout: "null" where the
+        # verb printed nothing (docs/cli.md, "Conventions").
+        failed = code not in (None, EXIT_OK) and not stdout_broken
+        if wrapped is not None and failed and getattr(args, "json", False) and not wrapped.written:
+            _print_null(wrapped)
         if wrapped is not None and sys.stdout is wrapped:  # not another main()'s
             sys.stdout = stdout
+
+
+def _json_requested(argv: Sequence[str]) -> bool:
+    """True when ``argv`` asks for ``--json`` (or an abbreviation argparse accepts) before
+    any ``--`` (after it come guest command words)."""
+    for word in argv:
+        if word == "--":
+            return False
+        if len(word) >= 3 and "--json".startswith(word):
+            return True
+    return False
+
+
+def _print_null(stream: Any) -> None:
+    """``null`` on stdout: the JSON document of a ``--json`` command that failed before it
+    printed one.  Quietly nothing when stdout cannot take it."""
+    try:
+        stream.write("null\n")
+        stream.flush()
+    except (OSError, ValueError, _OutputError):
+        pass
 
 
 class _OutputError(Exception):
@@ -395,14 +449,23 @@ class _Output:
     write or flush becomes an :class:`_OutputError`; everything else is the stream's own
     (what its ``write`` returns too: a caller's own stream may return None)."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, wrote: list[bool] | None = None) -> None:
         self._stream = stream
+        self._wrote = wrote if wrote is not None else [False]  # shared with ``buffer``
+
+    @property
+    def written(self) -> bool:
+        """True once anything was written (here or to ``buffer``)."""
+        return self._wrote[0]
 
     @property
     def buffer(self) -> Any:
-        return _Output(self._stream.buffer)  # AttributeError when it has none, as before
+        # AttributeError when it has none, as before
+        return _Output(self._stream.buffer, self._wrote)
 
     def write(self, data: Any) -> Any:
+        if data:
+            self._wrote[0] = True
         try:
             return self._stream.write(data)
         except BrokenPipeError:

@@ -95,12 +95,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 def _quietly(what: str, step: Any) -> None:
     """Run a cleanup step; a failure is one warning line (the first error matters more)."""
+    from hcs_sandbox.cli.common import traceback_if_debug
     from hcs_sandbox.cli.output import warn
     from hcs_sandbox.errors import HcsSandboxError
 
     try:
         step()
     except HcsSandboxError as exc:
+        traceback_if_debug()
         warn(f"{what} failed: {' '.join(str(exc).split())}")
 
 

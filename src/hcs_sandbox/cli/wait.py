@@ -1,7 +1,10 @@
 """``hcs-sandbox wait NAME...``: block until sandboxes exit and print how each ended.
 
 Prints one line per sandbox: ``0`` for a clean exit, else the HCS exit status as
-``0xXXXXXXXX`` followed by the exit type (``ForcedExit``, ``UnexpectedExit``...).
+``0xXXXXXXXX`` followed by the exit type.  HCS's ``SystemExitStatus`` (SchemaReference.md)
+has both: ``Status``, an HRESULT, and ``ExitType`` (``NotificationType``: ``GracefulExit``,
+``ForcedExit``, ``UnexpectedExit``...); a terminated system (``kill``, ``rm -f``, a ``stop``
+past its timeout) has status 0 and ``ForcedExit``, printed ``0x00000000 ForcedExit``.
 ``--json`` prints a list of ``{"name", "id", "status", "exit_type", "attribution"}``.
 Exit codes: 0 all waited; 2 a name is unknown; 124 ``--timeout`` expired; 1 other failures;
 3 HCS unavailable.
@@ -34,8 +37,17 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
+#: Exit types that are not a clean exit even with status 0 (S_OK): the system was terminated
+#: or died (NotificationType, SchemaReference.md).
+UNCLEAN_EXIT_TYPES = ("ForcedExit", "UnexpectedExit")
+
+
 def status_text(status: int, exit_type: str) -> str:
-    return "0" if status == 0 else f"0x{status & 0xFFFFFFFF:08X} {exit_type}"
+    """``0`` for a clean exit (status 0, not forced nor unexpected), else
+    ``0xSTATUS ExitType``."""
+    if status == 0 and exit_type not in UNCLEAN_EXIT_TYPES:
+        return "0"
+    return f"0x{status & 0xFFFFFFFF:08X} {exit_type}"
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -209,7 +209,8 @@ def port_conflict(
         function=exc.function,
         result_error=exc.result_error,
         remedy=remedy
-        or "publish a different host port (e.g. -p 8081:80)"
+        or "publish a different host port"
+        + (f" ({port} is taken)" if port else "")
         + (f", or unpublish it from '{owner}' first" if owner else ""),
     )
 
