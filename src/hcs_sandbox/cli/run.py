@@ -140,14 +140,21 @@ def handle(args: argparse.Namespace) -> int:
         )
     spec = spec_from_args(args, check_paths=True)
     progress = Progress()
-    with progress.running():
-        # Attached: HCS kills the VM when this process's last handle closes, so a crashed
-        # or killed CLI leaves no running VM ('prune' then removes the record). Detached:
-        # it must outlive us. (A persistent spec is never terminated on close: planner.)
-        sandbox = Sandbox.create(spec, progress=progress, terminate_on_close=not args.detach)
-    simulated = sandbox.simulated
+    # ``sandbox`` is bound the moment create returns, inside the try: a Ctrl+C anywhere after
+    # that (even while the progress line is cleared) still stops, removes (--rm) and closes it.
+    sandbox: Any = None
+    simulated = False
     try:
         try:
+            with progress.running():
+                # Attached: HCS kills the VM when this process's last handle closes, so a
+                # crashed or killed CLI leaves no running VM ('prune' then removes the
+                # record). Detached: it must outlive us. (A persistent spec is never
+                # terminated on close: planner.)
+                sandbox = Sandbox.create(
+                    spec, progress=progress, terminate_on_close=not args.detach
+                )
+            simulated = sandbox.simulated
             with progress.running():
                 sandbox.start(progress=progress)  # returns once the logon command runs
             if sandbox.logon_error is not None:
@@ -167,16 +174,17 @@ def handle(args: argparse.Namespace) -> int:
                 return _run_command(args, sandbox)
             return _wait(args, sandbox, simulated)
         except KeyboardInterrupt:
-            if not args.rm:
+            if sandbox is not None and not args.rm:
                 print("hcs-sandbox: stopping the sandbox", file=sys.stderr)
                 _quietly("stopping", lambda: sandbox.stop(timeout=args.stop_timeout))
             raise
         finally:
-            if args.rm:
+            if sandbox is not None and args.rm:
                 _quietly("removing", lambda: sandbox.remove(force=True))
     finally:
-        _quietly("closing", sandbox.close)
-        notice_if_simulated(simulated)
+        if sandbox is not None:
+            _quietly("closing", sandbox.close)
+            notice_if_simulated(simulated)
 
 
 def _run_command(args: argparse.Namespace, sandbox: Any) -> int:
