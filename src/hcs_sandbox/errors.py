@@ -450,6 +450,16 @@ def specific_remedy(exc: HcsSandboxError) -> str | None:
     return None if exc.remedy == HCS_GENERIC_REMEDY else exc.remedy
 
 
+def in_brief(exc: BaseException) -> str:
+    """``exc`` for a log line, a warning or a list of failures: its message with its
+    specific remedy, without :data:`HCS_GENERIC_REMEDY` (whose "try again" means nothing
+    there: the error line of the verb that failed is where it belongs)."""
+    if not isinstance(exc, HcsSandboxError):
+        return str(exc)
+    remedy = specific_remedy(exc)
+    return f"{exc.message} ({remedy})" if remedy else exc.message
+
+
 class NotFoundError(HcsError):
     """HCS_E_SYSTEM_NOT_FOUND, ERROR_NOT_FOUND and similar."""
 

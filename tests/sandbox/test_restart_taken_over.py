@@ -85,9 +85,14 @@ def test_failed_restart_leaves_the_record_a_forced_remove_took(sim: Any, world: 
     # over "removing" (a stopped persistent sandbox without its disk, which prune keeps).
     sb = _stopped_persistent("kept")
     progress, removed = _at_step("starting", lambda: _force_remove("kept", sim))
-    with pytest.raises(errors.HcsError):
+    with pytest.raises(errors.SandboxStateError) as caught:
         sb.start(progress=progress)
     assert removed == ["incomplete: E_ACCESSDENIED"]
+    # Said as what happened, HCS's refusal as the cause (review RV17: before, the raw HCS
+    # error with the generic "try again ... doctor" remedy, which cannot help).
+    assert caught.value.state == "removing"
+    assert "another process marked it removing while it was being re-created" in str(caught.value)
+    assert isinstance(caught.value.__cause__, errors.HcsError)
     assert Sandbox.get("kept").record.state == "removing"
     assert world.systems() == []
     _force_remove("kept")  # the documented remedy finishes it
@@ -101,9 +106,11 @@ def test_failed_restart_after_a_forced_remove_logs_no_rollback_failure(
     # has no record to mark and is not a failure (before: a "rollback: ... failed" warning).
     sb = _stopped_persistent("gone")
     progress, removed = _at_step("starting", lambda: _force_remove("gone"))
-    with caplog.at_level(logging.WARNING), pytest.raises(errors.HcsError):
+    with caplog.at_level(logging.WARNING), pytest.raises(errors.SandboxNotFoundError) as caught:
         sb.start(progress=progress)
     assert removed == ["removed"]
+    assert "another process removed it while it was being re-created" in str(caught.value)
+    assert isinstance(caught.value.__cause__, errors.HcsError)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     world.assert_nothing_left()
 

@@ -182,9 +182,33 @@ def test_start_is_not_marked_running_over_another_process_stop(
         sb.start()
     assert stopped == ["stopped"]
     assert caught.value.state == "stopped"
+    # What to do (review RV17): an ephemeral sandbox's contents are gone once stopped.
+    assert caught.value.remedy == (
+        "an ephemeral sandbox's contents are gone once it stops: remove it "
+        "('hcs-sandbox rm stopped') and run a new one"
+    )
     assert world.systems() == []
     assert Sandbox.get("stopped").state == "stopped"
     sb.remove()
+    world.assert_nothing_left()
+
+
+def test_persistent_start_overtaken_by_a_stop_says_start_it_again(
+    sim: Any, world: Inspector
+) -> None:
+    # The same race for a persistent sandbox: its disk is kept, so starting it again works.
+    sb = Sandbox.create(SandboxSpec(name="kept", persistence="persistent"))
+    with (
+        _after_start_runs(sb, _other("kept", lambda o: o.stop(timeout=5))) as stopped,
+        pytest.raises(errors.SandboxStateError) as caught,
+    ):
+        sb.start()
+    assert stopped == ["stopped"]
+    assert caught.value.state == "stopped"
+    assert caught.value.remedy == "start it again: 'hcs-sandbox start kept'"
+    sb.start()  # the remedy works
+    assert sb.state == "running"
+    sb.remove(force=True)
     world.assert_nothing_left()
 
 

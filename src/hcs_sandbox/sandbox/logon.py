@@ -329,7 +329,7 @@ def _spawn(
 
 def _not_started(sandbox: Sandbox, why: object) -> str:
     """Log that the logon command was not started; the reason, for the caller."""
-    reason = str(why)
+    reason = errors.in_brief(why) if isinstance(why, BaseException) else str(why)
     try:
         sandbox._log_line(f"logon command not started: {reason}")
     except Exception as exc:  # the sandbox was removed meanwhile

@@ -282,7 +282,7 @@ def prune(state_dir: str | os.PathLike[str] | None = None, *, dry_run: bool = Fa
                 system.terminate_and_close(timeout=60.0)
                 result.systems.append(system_id)
             except Exception as exc:
-                result.failures.append(f"compute system {system_id}: {exc}")
+                result.failures.append(f"compute system {system_id}: {errors.in_brief(exc)}")
 
         for record in found._to_remove:
             label = _label(record)
@@ -294,7 +294,7 @@ def prune(state_dir: str | os.PathLike[str] | None = None, *, dry_run: bool = Fa
                 continue  # someone else is handling it
             failures = release_resources(store, current)
             if failures:
-                result.failures.extend(f"{label}: {f}" for f in failures)
+                result.failures.extend(f"{label}: {errors.in_brief(f)}" for f in failures)
                 continue
             store.delete(record.id, missing_ok=True)
             result.records.append(label)
@@ -313,21 +313,21 @@ def prune(state_dir: str | os.PathLike[str] | None = None, *, dry_run: bool = Fa
             except (errors.StateConflictError, errors.SandboxNotFoundError):
                 continue
             except Exception as exc:
-                result.failures.append(f"{_label(record)}: {exc}")
+                result.failures.append(f"{_label(record)}: {errors.in_brief(exc)}")
 
         for endpoint_id in found.orphan_endpoints:
             try:
                 if network.delete_endpoint(endpoint_id):
                     result.endpoints.append(endpoint_id)
             except Exception as exc:
-                result.failures.append(f"endpoint {endpoint_id}: {exc}")
+                result.failures.append(f"endpoint {endpoint_id}: {errors.in_brief(exc)}")
 
         for path in found.orphan_files:
             try:
                 if storage.remove_path(path):
                     result.files.append(path)
             except Exception as exc:
-                result.failures.append(f"{path}: {exc}")
+                result.failures.append(f"{path}: {errors.in_brief(exc)}")
     for line in result.failures:
         _log.warning("prune: %s", line)
     return result

@@ -605,7 +605,11 @@ class Sandbox:
         system = ComputeSystem.create(system_id, document)
         undo.push("terminate the compute system", lambda: _terminate_quietly(system))
         with self._lock:
-            self._system = system
+            # A handle this object still held is the previous system's (a persistent
+            # sandbox re-created after another process stopped it): closed, not dropped.
+            previous, self._system = self._system, system
+        if previous is not None:
+            previous.close()
         # What start() needs from the plan, and what inspect() shows (None drops the key).
         extra: dict[str, Any] = {
             "warnings": list(bp.warnings) or None,
@@ -884,6 +888,19 @@ class Sandbox:
             )
         return f"remove it with 'hcs-sandbox rm -f {self.name}'"
 
+    def _overtaken_start_remedy(self, state: str) -> str:
+        """The remedy of a start that another process overtook: it stopped the sandbox
+        (start a persistent one again; an ephemeral one's contents are gone), or is
+        creating or removing it (:meth:`_start_remedy`)."""
+        if state != "stopped":
+            return self._start_remedy(state)
+        if self.persistent:
+            return f"start it again: 'hcs-sandbox start {self.name}'"
+        return (
+            f"an ephemeral sandbox's contents are gone once it stops: remove it "
+            f"('hcs-sandbox rm {self.name}') and run a new one"
+        )
+
     def _held_system(self) -> ComputeSystem | None:
         """The compute-system handle this object holds (it made or opened the system and
         receives its exit event), unless it is closed or has seen the exit; else None."""
@@ -950,7 +967,14 @@ class Sandbox:
         except BaseException:
             self._after_failed_start(store)
             raise
-        self._record_change(store, "running", "start", started_at=time.time(), log_line="started")
+        self._record_change(
+            store,
+            "running",
+            "start",
+            self._overtaken_start_remedy,
+            started_at=time.time(),
+            log_line="started",
+        )
         _start_logon(self, progress)  # issue 5: the spec's logon command
 
     def _start_held(self, progress: Progress | None) -> bool:
@@ -985,7 +1009,14 @@ class Sandbox:
         except BaseException:
             self._after_failed_start(store)
             raise
-        self._record_change(store, "running", "start", started_at=time.time(), log_line="started")
+        self._record_change(
+            store,
+            "running",
+            "start",
+            self._overtaken_start_remedy,
+            started_at=time.time(),
+            log_line="started",
+        )
         return True
 
     def _changed_meanwhile(self, exc: errors.HcsError) -> bool:
@@ -1194,6 +1225,8 @@ class Sandbox:
             merge_extra={RESTARTING_KEY: True},
         )
 
+        took: list[errors.HcsSandboxError] = []  # another process took the record
+
         def stopped_again() -> None:
             try:
                 self._set_state(
@@ -1203,6 +1236,7 @@ class Sandbox:
                 # Another process took the record meanwhile (a forced remove): it is that
                 # process's to write.
                 _log.info("sandbox %s: left to the process that took it: %s", self.name, exc)
+                took.append(exc)
 
         try:
             with UndoStack() as undo:
@@ -1213,6 +1247,14 @@ class Sandbox:
                 _notify(progress, "starting")
                 system.start()
                 self._after_start(system, progress)
+        except errors.HcsSandboxError as exc:
+            self._system = None
+            if took:
+                # The failure is most likely the other process's doing (its remove deleted
+                # the disk or the system under this start): say what happened, HCS's error
+                # as the cause.
+                raise self._restart_taken(took[0]) from exc
+            raise
         except BaseException:
             self._system = None
             raise
@@ -1241,9 +1283,25 @@ class Sandbox:
                     "while it was being re-created; the compute system this start made was "
                     "terminated",
                     state=taken,
-                    remedy=None if taken == "stopped" else self._start_remedy(taken),
+                    remedy=self._overtaken_start_remedy(taken),
                 ) from exc
             raise
+
+    def _restart_taken(self, why: errors.HcsSandboxError) -> errors.HcsSandboxError:
+        """The error of a persistent restart whose record another process took while it
+        failed (``why``: the conflict, or the record gone)."""
+        doing = f"cannot start sandbox '{self.name}'"
+        if isinstance(why, errors.StateConflictError):
+            state = str(why.actual)
+            return errors.SandboxStateError(
+                f"{doing}: another process marked it {state} while it was being re-created",
+                state=state,
+                remedy=self._overtaken_start_remedy(state),
+            )
+        return errors.SandboxNotFoundError(
+            f"{doing}: another process removed it while it was being re-created",
+            remedy="nothing is left to start; 'hcs-sandbox ls -a' lists the sandboxes",
+        )
 
     def stop(self, *, timeout: float = 30.0) -> None:
         """Shut the guest down gracefully; terminate it if it has not exited in ``timeout``
@@ -1445,7 +1503,7 @@ class Sandbox:
         )
         if failures:
             first = failures[0]
-            self._log_line(f"remove incomplete: {first}")
+            self._log_line(f"remove incomplete: {errors.in_brief(first)}")
             raise _remove_incomplete(first, self.name)
         store.delete(self._record.id, missing_ok=True)
 
