@@ -348,6 +348,42 @@ def test_start_leaves_the_system_another_process_started(
     world.assert_nothing_left()
 
 
+@pytest.mark.parametrize("persistence", ["ephemeral", "persistent"])
+def test_start_refused_after_another_process_started_and_stopped_it(
+    sim: Any, world: Inspector, persistence: str
+) -> None:
+    # The other process starts and stops it between this start's check and its HCS call:
+    # HCS refuses this start, which did nothing.  Its error says what to do for that kind
+    # of sandbox (review RV17 and the s9-cas report: before, "remove it with rm -f" also
+    # for a persistent one, which only needs to be started again).
+    sb = Sandbox.create(SandboxSpec(name="both", persistence=persistence))
+    sb.close()
+    sb = Sandbox.get("both")
+
+    def start_and_stop() -> None:
+        other = Sandbox.get("both")
+        try:
+            other.start()
+            other.stop(timeout=5)
+        finally:
+            other.close()
+
+    progress, done = _at_step("starting", start_and_stop)
+    with pytest.raises(errors.SandboxStateError) as caught:
+        sb.start(progress=progress)
+    assert done == [None]
+    assert caught.value.state == "stopped"
+    if persistence == "persistent":
+        assert caught.value.remedy == "start it again: 'hcs-sandbox start both'"
+        sb.start()  # and it works
+        assert sb.state == "running"
+    else:
+        assert caught.value.remedy is not None
+        assert "contents are gone" in caught.value.remedy
+    sb.remove(force=True)
+    world.assert_nothing_left()
+
+
 # ------------------------------------------------------------------ pause and resume
 
 

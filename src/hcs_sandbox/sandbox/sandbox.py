@@ -957,7 +957,7 @@ class Sandbox:
                 raise
             # Another process started (or stopped, or removed) it since the check above:
             # nothing was done here, and its system is not this start's to terminate.
-            self._require(("created",), "start", remedy=self._start_remedy)
+            self._require(("created",), "start", remedy=self._overtaken_start_remedy)
             raise  # Created again: HCS refused this start all the same
         except BaseException:
             self._after_failed_start(store)
