@@ -95,7 +95,7 @@ def test_host_schema_gates_fields(capsys: pytest.CaptureFixture[str]) -> None:
         (["--memory", "lots"], "--memory"),
         (["--memory", "100"], "invalid --memory 100"),  # the flag, not the field (RV16)
         (["--map", "C:\\src"], "--map"),
-        (["--map", "relative:C:\\x"], "mapped_folders"),
+        (["--map", "relative:C:\\x"], "invalid --map 'relative:C:\\x'"),  # the flag (RV18)
         (["--cpus", "0"], "cpus"),
         (["--base", "floppy:A:\\"], "--base"),
         (["--host-schema", "two"], "--host-schema"),

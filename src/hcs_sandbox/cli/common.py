@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "add_common",
     "add_spec_options",
+    "check_spec_paths",
     "each_sandbox",
     "error_line",
     "host_exit_code",
@@ -365,6 +366,9 @@ def spec_from_args(args: argparse.Namespace, *, check_paths: bool = False) -> Sa
     spec, warnings = spec_and_warnings(args, check_paths=check_paths)
     for message in warnings:
         warn(message)
+    if check_paths:
+        # What Sandbox.create checks first, here too: a refusal then names the flag.
+        check_spec_paths(spec, args, local=True)
     return spec
 
 
@@ -399,7 +403,10 @@ def spec_and_warnings(
         changes["network"] = args.network
     if args.base is not None:
         kind, path = parse_base(args.base)
-        changes["base"] = BaseImage(kind=kind, path=path)  # type: ignore[arg-type]
+        try:
+            changes["base"] = BaseImage(kind=kind, path=path)  # type: ignore[arg-type]
+        except SpecError as exc:
+            raise _as_flag_error(exc, changes, args) from exc
     if args.display is not None:
         changes["display"] = args.display
     if args.persistent:
@@ -423,10 +430,13 @@ def spec_and_warnings(
 
     maps = [parse_map(m) for m in args.map]
     if maps:
-        changes["mapped_folders"] = (
-            *spec.mapped_folders,
-            *(MappedFolder(host_path=h, guest_path=g, read_only=ro) for h, g, ro in maps),
-        )
+        folders = list(spec.mapped_folders)
+        for k, (host, guest, read_only) in enumerate(maps):
+            try:
+                folders.append(MappedFolder(host_path=host, guest_path=guest, read_only=read_only))
+            except SpecError as exc:  # mapped_folders.host_path: the k-th --map
+                raise _as_flag_error(exc, changes, args, item=k) from exc
+        changes["mapped_folders"] = tuple(folders)
     ports = [parse_publish(p) for p in args.publish]
     if ports:
         changes["ports"] = (
@@ -449,7 +459,28 @@ def spec_and_warnings(
     try:
         return spec.replace(**changes), warnings
     except SpecError as exc:
-        raise _as_flag_error(exc, changes) from exc
+        raise _as_flag_error(exc, changes, args) from exc
+
+
+def check_spec_paths(spec: SandboxSpec, args: argparse.Namespace, *, local: bool) -> None:
+    """The host paths of ``spec`` (from :func:`spec_and_warnings` of ``args``) through the
+    check ``Sandbox.create`` applies: ``local`` True (``run``, ``create``):
+    ``spec.check_host_paths()``, the folders and the base must exist here; False (``plan``,
+    which may describe another machine): ``spec.check_mapped_folders(local=False)``, the
+    paths as written.  A path a flag gave is refused naming the flag and its value as typed
+    (``invalid --map 'C:\\nope:C:\\x': host folder C:\\nope cannot be mapped: ...``)."""
+    from hcs_sandbox.errors import SpecError
+
+    try:
+        if local:
+            spec.check_host_paths()
+        else:
+            spec.check_mapped_folders(local=False)
+    except SpecError as exc:
+        changes: dict[str, Any] = {"mapped_folders": spec.mapped_folders}
+        if args.base is not None:
+            changes["base"] = spec.base
+        raise _as_flag_error(exc, changes, args) from exc
 
 
 #: Spec field -> the .wsb element whose warning a flag setting that field makes moot (the
@@ -482,10 +513,35 @@ _FIELD_FLAG = {
     "logon_command": "--logon-command",
 }
 
+#: Spec field -> (the repeatable flag that adds its items, the ``args`` attribute).  Their
+#: items come after the .wsb's (which has no ports, environment or labels).
+_LIST_FLAG = {
+    "mapped_folders": ("--map", "map"),
+    "ports": ("--publish", "publish"),
+    "environment": ("--env", "env"),
+    "labels": ("--label", "label"),
+}
 
-def _as_flag_error(exc: SpecError, changes: dict[str, Any]) -> SpecError:
-    """``exc`` naming the flag instead of the spec field (``invalid --memory 512: ...``, not
-    ``invalid memory_mb 512``) when a flag set that field; else ``exc`` itself."""
+#: Spec field -> its remedy as the flags say it (the API's names fields: "set network to
+#: 'nat' ... or drop the ports").
+_FLAG_REMEDY = {
+    "ports": "add --network nat or --network internet-only, or drop --publish",
+}
+
+
+def _as_flag_error(
+    exc: SpecError, changes: dict[str, Any], args: Any = None, *, item: int | None = None
+) -> SpecError:
+    """``exc`` naming the flag instead of the spec field when a flag set that field; else
+    ``exc`` itself (a .wsb's value, the API's words).
+
+    ``name``, ``--memory``, ``--cpus``, ``--logon-command``: ``invalid --memory 512: ...``,
+    not ``invalid memory_mb 512``.  ``--base``, ``--map``, ``--publish``, ``--env``,
+    ``--label``: the flag and its value as typed (paths keep their single backslashes),
+    then why: ``invalid --map 'C:\\src:relative': the guest path must be ...``.  Other items
+    a message mentions (``nested with mapped_folders[0]``) are named by their flag too.
+    ``item``: ``exc`` came from building the ``item``-th ``--map`` (its field has no index).
+    """
     import re
 
     from hcs_sandbox.errors import SpecError
@@ -493,16 +549,100 @@ def _as_flag_error(exc: SpecError, changes: dict[str, Any]) -> SpecError:
     field = exc.field or ""
     flag = _FIELD_FLAG.get(field)
     prefix = f"invalid {field} "
-    if flag is None or field not in changes or not exc.message.startswith(prefix):
+    if flag is not None:
+        if field not in changes or not exc.message.startswith(prefix):
+            return exc
+        word = re.compile(rf"\b{re.escape(field)}\b")
+        return SpecError(
+            f"invalid {flag} " + exc.message[len(prefix) :],
+            field=exc.field,
+            value=exc.value,
+            allowed=exc.allowed,
+            remedy=word.sub(flag, exc.remedy) if exc.remedy else exc.remedy,
+        )
+    if args is None:
         return exc
-    word = re.compile(rf"\b{re.escape(field)}\b")
+    found = _typed_flag(field, exc.value, changes, args, item=item)
+    if found is None:
+        return exc
+    flag, typed = found
+    why = _why(exc)
+    if why is None:  # "host folder P of mapped_folders[0] cannot be mapped: ..."
+        where = re.match(r"[a-z_]+\[\d+\]", field)
+        why = exc.message.replace(f" of {where.group()}", "", 1) if where else exc.message
+    why = re.sub(
+        r"\b(mapped_folders|ports)\[(\d+)\]",
+        lambda m: _mention(m.group(1), int(m.group(2)), changes, args),
+        why,
+    )
+    remedy = _FLAG_REMEDY.get(field, exc.remedy)
     return SpecError(
-        f"invalid {flag} " + exc.message[len(prefix) :],
+        f"invalid {flag} {_quoted(typed)}: {why}",
         field=exc.field,
         value=exc.value,
         allowed=exc.allowed,
-        remedy=word.sub(flag, exc.remedy) if exc.remedy else exc.remedy,
+        remedy=remedy,
     )
+
+
+def _why(exc: SpecError) -> str | None:
+    """What follows ``invalid FIELD VALUE: `` in ``exc``'s message (spec.py's form, the value
+    as its repr, cut at 80 characters), or None when the message has another form."""
+    shown = repr(exc.value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    prefix = f"invalid {exc.field} {shown}: "
+    return exc.message[len(prefix) :] if exc.message.startswith(prefix) else None
+
+
+def _flag_words(top: str, changes: dict[str, Any], args: Any) -> tuple[str, list[str], int]:
+    """(flag, its words as typed, how many items come before the first of them)."""
+    flag, attribute = _LIST_FLAG[top]
+    words: list[str] = list(getattr(args, attribute, None) or [])
+    items = changes.get(top)
+    before = len(items) - len(words) if isinstance(items, tuple) else 0
+    return flag, words, before
+
+
+def _typed_flag(
+    field: str, value: object, changes: dict[str, Any], args: Any, *, item: int | None
+) -> tuple[str, str] | None:
+    """The flag that gave the value ``field`` refers to, and that value as typed; None
+    when no flag gave it."""
+    import re
+
+    if field == "base" or field.startswith("base."):
+        return ("--base", args.base) if args.base is not None else None  # a .wsb has none
+    match = re.fullmatch(r"([a-z_]+)(?:\[(.*?)\])?(?:\.[a-z_]+)?", field)
+    if match is None or match.group(1) not in _LIST_FLAG:
+        return None
+    top, index = match.group(1), match.group(2)
+    flag, words, before = _flag_words(top, changes, args)
+    if not words:
+        return None
+    if top in ("environment", "labels"):  # the key: environment[KEY] or the value
+        key = index if index is not None else value
+        typed = [w for w in words if w.partition("=")[0] == key]
+        return (flag, typed[-1]) if typed else None  # the last one of a key is the one kept
+    if item is not None:
+        k = item
+    elif index is not None and index.isdigit():
+        k = int(index) - before
+    elif top == "ports":  # "port mappings need a network": every -p; the first one shown
+        k = 0
+    else:
+        return None
+    return (flag, words[k]) if 0 <= k < len(words) else None
+
+
+def _mention(top: str, index: int, changes: dict[str, Any], args: Any) -> str:
+    """How a message names item ``index`` of ``top`` (``nested with mapped_folders[0]``):
+    ``--map 'C:\\a:C:\\x'`` for a flag's, ``a .wsb MappedFolder`` for the .wsb's."""
+    flag, words, before = _flag_words(top, changes, args)
+    k = index - before
+    if 0 <= k < len(words):
+        return f"{flag} {_quoted(words[k])}"
+    return "a .wsb MappedFolder" if top == "mapped_folders" else f"{top}[{index}]"
 
 
 # ------------------------------------------------------------------------------ running

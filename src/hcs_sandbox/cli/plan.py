@@ -74,14 +74,14 @@ def _host_schema(text: str) -> tuple[int, int]:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from hcs_sandbox.cli.common import spec_and_warnings
+    from hcs_sandbox.cli.common import check_spec_paths, spec_and_warnings
     from hcs_sandbox.cli.output import print_json, warn
     from hcs_sandbox.sandbox.planner import HostFacts, plan
 
     spec, wsb_warnings = spec_and_warnings(args)
     # The mapped-folder rule create applies, to the paths as written (a plan may describe
     # another machine's folders: whether they exist is not asked): exit 2 as create would.
-    spec.check_mapped_folders(local=False)
+    check_spec_paths(spec, args, local=False)
     for message in wsb_warnings:
         warn(message)
     versions = None
