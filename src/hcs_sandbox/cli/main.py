@@ -339,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             args = parser.parse_args(arguments)
         except SystemExit as exc:
-            if exc.code not in (0, None) and _json_requested(arguments):
+            if exc.code not in (0, None) and _json_requested(arguments, parser):
                 _print_null(sys.stdout)  # a usage error with --json: still one document
             raise
         if getattr(args, "handler", None) is None:
@@ -414,14 +414,90 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout = stdout
 
 
-def _json_requested(argv: Sequence[str]) -> bool:
-    """True when ``argv`` asks for ``--json`` (or an abbreviation argparse accepts) before
-    any ``--`` (after it come guest command words)."""
+def _json_requested(argv: Sequence[str], parser: argparse.ArgumentParser | None = None) -> bool:
+    """True when ``argv`` asks for hcs-sandbox's own ``--json`` (or an abbreviation argparse
+    accepts): before any ``--`` (after it come guest command words) and, for a verb whose
+    guest command needs no ``--`` (``exec NAME cmd /c echo --json``: argparse's REMAINDER
+    after NAME), before the command's first word.  ``parser``: the one that parsed ``argv``
+    (its verb's options say which take a value); without it, only ``--`` ends the scan."""
+    options = _guest_command_options(argv, parser) if parser is not None else None
+    if options is not None:
+        return _json_before_command(argv, *options)
     for word in argv:
         if word == "--":
             return False
         if len(word) >= 3 and "--json".startswith(word):
             return True
+    return False
+
+
+def _guest_command_options(
+    argv: Sequence[str], parser: argparse.ArgumentParser
+) -> tuple[dict[str, bool], int] | None:
+    """For a verb that takes a guest command as argparse's REMAINDER (``exec``): its option
+    strings (-> True when the option takes a value) and how many positional words come
+    before the command; None for the other verbs (``run``'s command follows ``--``)."""
+    import argparse
+
+    verb = chosen_verb(argv)
+    if verb is None:
+        return None
+    verb_parser = None
+    for action in parser._actions:  # the subparsers action: its choices map verb -> parser
+        if isinstance(action.choices, dict) and verb in action.choices:
+            verb_parser = action.choices[verb]
+    if not isinstance(verb_parser, argparse.ArgumentParser):
+        return None
+    options: dict[str, bool] = {}
+    before = 0
+    for action in verb_parser._actions:
+        if action.option_strings:
+            for option in action.option_strings:
+                options[option] = action.nargs != 0
+        elif action.nargs == argparse.REMAINDER:
+            return options, before
+        else:
+            before += 1
+    return None
+
+
+def _json_before_command(argv: Sequence[str], options: dict[str, bool], before: int) -> bool:
+    """:func:`_json_requested` for a verb whose command follows ``before`` positional words
+    (``exec``: NAME): ``--json`` among the words up to the command's first one, read as
+    argparse reads them (a value after an option that takes one, ``--opt=value``,
+    ``-eK=V``, switches together, a unique prefix of a long option)."""
+    positionals = -1  # the verb itself is the first positional word
+    value_next = False
+    for word in argv:
+        if value_next and not (word.startswith("-") and word != "-"):
+            value_next = False  # argparse takes no value that looks like an option
+            continue
+        value_next = False
+        if word == "--" or positionals >= before:  # the command (or its '--') starts here
+            return False
+        if not word.startswith("-") or word == "-":
+            positionals += 1
+            continue
+        if positionals < 0:  # before the verb: a global option (or a --json argparse refused)
+            if len(word) >= 3 and "--json".startswith(word):
+                return True
+            value_next = word in _VALUE_OPTIONS
+            continue
+        if word.startswith("--"):
+            name, equals, _value = word.partition("=")
+            known = [o for o in options if o.startswith("--") and o.startswith(name)]
+            found = name if name in options else (known[0] if len(known) == 1 else None)
+            if found == "--json" and not equals:
+                return True
+            value_next = found is not None and options[found] and not equals
+            continue
+        for i, letter in enumerate(word[1:], start=1):  # -it, -eK=V, -e K=V
+            takes = options.get("-" + letter)
+            if takes is None:
+                break
+            if takes:
+                value_next = i == len(word) - 1
+                break
     return False
 
 
