@@ -17,9 +17,11 @@
   ``terminate_on_close=True`` (``ShouldTerminateOnLastHandleClosed``), so HCS terminates
   the VM when this process ends, even when it is killed; ``prune`` then removes the record.
 
-Exit codes: 0 ok (the sandbox exited cleanly); the command's exit code with COMMAND;
-1 a step failed or the sandbox exited with an error status; 2 bad input (flags, .wsb, a name
-in use); 3 HCS unavailable; 130 interrupted.
+Exit codes: 0 ok (the sandbox exited cleanly: what ``wait`` prints as ``0``); the command's
+exit code with COMMAND; 1 a step failed or the sandbox did not exit cleanly (an error status,
+a ``kill`` or ``stop`` past its timeout: ``ForcedExit``, a guest crash: ``UnexpectedExit``, no
+exit status recorded); 2 bad input (flags, .wsb, a name in use); 3 HCS unavailable; 130
+interrupted.
 """
 
 from __future__ import annotations
@@ -239,4 +241,7 @@ def _wait(args: argparse.Namespace, sandbox: Any, simulated: bool) -> int:
         from hcs_sandbox.cli.wait import status_text
 
         print(status_text(info.status, info.exit_type))
-    return 0 if info.status == 0 else 1
+    from hcs_sandbox.cli.wait import is_clean
+
+    # 1 also for status 0 with ForcedExit (a kill) or UnexpectedExit (a guest crash).
+    return 0 if is_clean(info.status, info.exit_type) else 1

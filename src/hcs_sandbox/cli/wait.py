@@ -5,7 +5,9 @@ Prints one line per sandbox: ``0`` for a clean exit, else the HCS exit status as
 has both: ``Status``, an HRESULT, and ``ExitType`` (``NotificationType``: ``GracefulExit``,
 ``ForcedExit``, ``UnexpectedExit``...); a terminated system (``kill``, ``rm -f``, a ``stop``
 past its timeout) has status 0 and ``ForcedExit``, printed ``0x00000000 ForcedExit``.
-``--json`` prints a list of ``{"name", "id", "status", "exit_type", "attribution"}``.
+``unknown`` when no exit status was recorded (the system stopped while nothing watched it).
+``--json`` prints a list of ``{"name", "id", "status", "exit_type", "attribution"}``
+(``status``/``exit_type`` null when unknown).
 Exit codes: 0 all waited; 2 a name is unknown; 124 ``--timeout`` expired; 1 other failures;
 3 HCS unavailable.
 """
@@ -42,12 +44,20 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 UNCLEAN_EXIT_TYPES = ("ForcedExit", "UnexpectedExit")
 
 
-def status_text(status: int, exit_type: str) -> str:
-    """``0`` for a clean exit (status 0, not forced nor unexpected), else
-    ``0xSTATUS ExitType``."""
-    if status == 0 and exit_type not in UNCLEAN_EXIT_TYPES:
+def is_clean(status: int | None, exit_type: str | None) -> bool:
+    """A clean exit: status 0, not forced nor unexpected (an ``Unknown`` exit type that HCS
+    sent is clean; an exit status nobody recorded, ``None``, is not)."""
+    return status == 0 and exit_type is not None and exit_type not in UNCLEAN_EXIT_TYPES
+
+
+def status_text(status: int | None, exit_type: str | None) -> str:
+    """``0`` for a clean exit (:func:`is_clean`), ``unknown`` when no exit status was
+    recorded, else ``0xSTATUS ExitType``."""
+    if is_clean(status, exit_type):
         return "0"
-    return f"0x{status & 0xFFFFFFFF:08X} {exit_type}"
+    if status is None:
+        return "unknown"
+    return f"0x{status & 0xFFFFFFFF:08X} {exit_type or 'Unknown'}"
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -78,14 +78,17 @@ Progress = Callable[[str], None]
 class ExitInfo:
     """How a sandbox's compute system ended (from HCS's ``SystemExitStatus``).
 
-    ``status`` is the HRESULT HCS reported (0 = clean), ``exit_type`` one of
+    ``status`` is the HRESULT HCS reported (0 = success), ``exit_type`` one of
     ``GracefulExit``, ``ForcedExit``, ``UnexpectedExit``, ``Unknown``
-    (``NotificationType``/``SystemExitStatus``: SchemaReference.md), ``attribution`` the
-    ``Attribution`` records when HCS gave them, ``raw`` the whole document.
+    (``NotificationType``/``SystemExitStatus``: SchemaReference.md; ``Unknown`` also when
+    HCS sent no ExitType, as schema 2.1 hosts do), ``attribution`` the ``Attribution``
+    records when HCS gave them, ``raw`` the whole document.  ``status`` and ``exit_type``
+    are both None when no exit status was recorded: the system stopped (a guest crash, a
+    termination from outside hcs-sandbox) while no hcs-sandbox object was watching it.
     """
 
-    status: int
-    exit_type: str
+    status: int | None
+    exit_type: str | None
     attribution: tuple[Mapping[str, Any], ...] = ()
     raw: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -134,6 +137,26 @@ _LOG_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ")
 def _log_text(when: float, line: str) -> str:
     """A log line as ``logs()`` shows it (and as the log file had it)."""
     return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(when))}Z {line}\n"
+
+
+def _exit_info(raw: object) -> ExitInfo:
+    """The :class:`ExitInfo` of a ``SystemExitStatus`` document (as HCS sent it or the record
+    keeps it); ``status``/``exit_type`` None when there is none (``raw`` not a mapping).  An
+    empty document is an exit HCS reported without details: 0 / ``Unknown``."""
+    if not isinstance(raw, Mapping):
+        return ExitInfo(status=None, exit_type=None)
+    attribution = raw.get("Attribution") or ()
+    return ExitInfo(
+        status=int(raw.get("Status", 0) or 0) & 0xFFFFFFFF,
+        exit_type=str(raw.get("ExitType") or "Unknown"),
+        attribution=tuple(a for a in attribution if isinstance(a, Mapping)),
+        raw=dict(raw),
+    )
+
+
+def _recorded_exit(raw: object) -> dict[str, Any] | None:
+    """``inspect``'s ``exit``: the recorded exit status, None when none was recorded."""
+    return _exit_info(raw).to_dict() if isinstance(raw, Mapping) else None
 
 
 #: Record states in which a compute system should exist.
@@ -828,12 +851,19 @@ class Sandbox:
         self._record = store.get(self._record.id)
         if self._record.state not in _LIVE:
             return
+        with self._lock:
+            held = self._system  # _hcs_state replaces it when its exit event came
         observed = self._hcs_state()
         new = "stopped" if observed is None else observed
         if new != self._record.state:
+            fields: dict[str, Any] = {}
+            seen = held.exit_status if held is not None else None
+            if new == "stopped" and seen is not None:
+                # This object's handle saw the exit (nobody waited): record what HCS sent.
+                fields["merge_extra"] = {"exit": dict(seen)}
             try:
                 self._record = store.update(
-                    self._record.id, expect_state=self._record.state, state=new
+                    self._record.id, expect_state=self._record.state, state=new, **fields
                 )
             except errors.StateConflictError:
                 self._record = store.get(self._record.id)
@@ -1265,7 +1295,8 @@ class Sandbox:
                 expect_state="creating",
                 started_at=time.time(),
                 log_line="started (re-created from the stored spec)",
-                merge_extra={RESTARTING_KEY: None},
+                # The previous run's exit status is not this run's (None: dropped).
+                merge_extra={RESTARTING_KEY: None, "exit": None},
             )
         except (errors.StateConflictError, errors.SandboxNotFoundError) as exc:
             # Taken meanwhile (a forced remove, or a prune that judged this process dead):
@@ -1539,8 +1570,14 @@ class Sandbox:
                         + ", or wait longer (a larger timeout, or none)",
                     ) from exc
                 self._remember_exit(system, status)
-                self.refresh()
-        return self._exit_info()
+                try:
+                    self.refresh()
+                except errors.SandboxNotFoundError:
+                    # Removed meanwhile (another process's ``rm -f``): the exit is known.
+                    _log.debug("sandbox %s: its record went away as it exited", self.name)
+                # What HCS reported for the system waited on, whatever the record says now.
+                return _exit_info(status)
+        return _exit_info(self._record.extra.get("exit"))
 
     def _stopped(self, system: ComputeSystem | None, line: str) -> None:
         """stop/kill's end: release the handle; record ``stopped``, the exit status (if
@@ -1586,18 +1623,6 @@ class Sandbox:
         except errors.HcsSandboxError as exc:
             _log.debug("could not record the exit status of %s: %s", self.name, exc)
 
-    def _exit_info(self) -> ExitInfo:
-        raw = self._record.extra.get("exit") or {}
-        if not isinstance(raw, Mapping):
-            raw = {}
-        attribution = raw.get("Attribution") or ()
-        return ExitInfo(
-            status=int(raw.get("Status", 0) or 0) & 0xFFFFFFFF,
-            exit_type=str(raw.get("ExitType") or "Unknown"),
-            attribution=tuple(a for a in attribution if isinstance(a, Mapping)),
-            raw=dict(raw),
-        )
-
     def inspect(self) -> dict[str, Any]:
         """Everything known about the sandbox, JSON-safe: state, ids, spec, paths, uptime,
         memory/CPU statistics from HCS (when it runs)."""
@@ -1623,7 +1648,7 @@ class Sandbox:
             "uptime": None,
             "owner": {"pid": record.owner_pid, "host": record.owner_host},
             "warnings": list(record.extra.get("warnings") or ()),
-            "exit": self._exit_info().to_dict() if record.extra.get("exit") else None,
+            "exit": _recorded_exit(record.extra.get("exit")),
             "statistics": None,
             "memory": None,
         }
