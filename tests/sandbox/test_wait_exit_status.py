@@ -134,3 +134,85 @@ def test_an_unknown_exit_type_that_hcs_sent_stays_a_clean_0(
         "exit_type": "Unknown",
         "attribution": [],
     }
+
+
+# -------------------------------------------- an older run's exit is not the current run's
+# (review RV19: a long-lived object holding the handle of a persistent sandbox's earlier run)
+
+
+def test_refresh_does_not_record_an_earlier_runs_exit() -> None:
+    # ``a`` holds run 1's handle; another object stops run 1 (GracefulExit) and starts run
+    # 2, which then crashes while nothing watches.  ``a``'s refresh must not write run 1's
+    # exit as run 2's (before: a clean 0 / GracefulExit for the crash).
+    a = Sandbox.create(SandboxSpec(name="p", persistence="persistent"))
+    try:
+        a.start()
+        other = Sandbox.get("p")
+        other.stop(timeout=5)
+        other.close()
+        other = Sandbox.get("p")
+        other.start()
+        other.close()
+        _from_outside(a, "crash")
+        assert a.state == "stopped"  # a's refresh
+        info = Sandbox.get("p").wait(timeout=5)
+        assert (info.status, info.exit_type) == (None, None)
+        assert Sandbox.get("p").inspect()["exit"] is None
+    finally:
+        a.close()
+        Sandbox.get("p").remove(force=True)
+
+
+def test_refresh_records_the_exit_of_its_own_run() -> None:
+    # The same object made, started and holds the system that then crashes: its refresh
+    # records what HCS sent (the attached ``run`` case).
+    a = Sandbox.create(SandboxSpec(name="q", persistence="persistent"))
+    try:
+        a.start()
+        _from_outside(a, "crash")
+        assert a.state == "stopped"
+        info = Sandbox.get("q").wait(timeout=5)
+        assert info.exit_type == "UnexpectedExit"
+    finally:
+        a.close()
+        Sandbox.get("q").remove(force=True)
+
+
+def test_wait_does_not_record_its_exit_over_a_later_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A waiter on run 1: another object stops run 1, and starts run 2 before the waiter's
+    # exit write.  The waiter returns run 1's exit; the record of run 2 keeps none (before:
+    # run 1's GracefulExit, then shown for run 2's unobserved crash).
+    a = Sandbox.create(SandboxSpec(name="r", persistence="persistent"))
+    try:
+        a.start()
+        real_wait = ComputeSystem.wait
+        real_remember = Sandbox._remember_exit
+        stopped: list[bool] = []
+
+        def wait(self: ComputeSystem, timeout: float | None = None) -> Any:
+            if not stopped:
+                stopped.append(True)
+                other = Sandbox.get("r")
+                other.stop(timeout=5)
+                other.close()
+            return real_wait(self, timeout)
+
+        def remember(self: Sandbox, *args: Any) -> None:
+            other = Sandbox.get("r")
+            other.start()
+            other.close()
+            real_remember(self, *args)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(ComputeSystem, "wait", wait)
+            patch.setattr(Sandbox, "_remember_exit", remember)
+            info = a.wait(timeout=10)
+        assert info.exit_type == "GracefulExit"  # run 1's, as HCS reported it
+        assert Sandbox.get("r").state == "running"
+        assert Sandbox.get("r").inspect()["exit"] is None  # run 2 has none yet
+        _from_outside(a, "crash")
+        info = Sandbox.get("r").wait(timeout=5)
+        assert (info.status, info.exit_type) == (None, None)
+    finally:
+        a.close()
+        Sandbox.get("r").remove(force=True)

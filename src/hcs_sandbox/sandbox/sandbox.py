@@ -387,6 +387,11 @@ class Sandbox:
         #: The record revision this object wrote as ``stopped`` right after ITS handle saw
         #: the compute system's exit event (``_stopped``); None otherwise (see ``remove``).
         self._exited_at: int | None = None
+        #: Which run of the sandbox ``_system`` belongs to: the record's ``started_at`` when
+        #: this object got or started that handle (None: a system made and not started yet).
+        #: A persistent sandbox started again is a new compute system with a new
+        #: ``started_at``: an exit seen on an older handle is not the current run's.
+        self._system_run: float | None = None
 
     @classmethod
     def create(
@@ -631,6 +636,7 @@ class Sandbox:
             # A handle this object still held is the previous system's (a persistent
             # sandbox re-created after another process stopped it): closed, not dropped.
             previous, self._system = self._system, system
+            self._system_run = None  # made, not started yet
         if previous is not None:
             previous.close()
         # What start() needs from the plan, and what inspect() shows (None drops the key).
@@ -813,6 +819,7 @@ class Sandbox:
             except errors.NotFoundError:
                 return None
             self._system = system
+            self._system_run = self._record.started_at  # the run the record describes
             return system
 
     def _hcs_state(self) -> str | None:
@@ -853,12 +860,13 @@ class Sandbox:
             return
         with self._lock:
             held = self._system  # _hcs_state replaces it when its exit event came
+            run = self._system_run
         observed = self._hcs_state()
         new = "stopped" if observed is None else observed
         if new != self._record.state:
             fields: dict[str, Any] = {}
             seen = held.exit_status if held is not None else None
-            if new == "stopped" and seen is not None:
+            if new == "stopped" and seen is not None and run == self._record.started_at:
                 # This object's handle saw the exit (nobody waited): record what HCS sent.
                 fields["merge_extra"] = {"exit": dict(seen)}
             try:
@@ -1158,6 +1166,7 @@ class Sandbox:
             self._record = store.update(
                 read.id, expect_revision=read.revision, state=new, known=read, **fields
             )
+            self._mark_run()
             return
         except errors.StateConflictError:
             current = self._record = store.get(read.id)
@@ -1181,6 +1190,7 @@ class Sandbox:
                     self._record = store.get(read.id)
         state = self._record.state
         if state == new:
+            self._mark_run()
             return
         if state in ("creating", "removing"):
             remedy = self._start_remedy
@@ -1317,6 +1327,7 @@ class Sandbox:
                     remedy=self._overtaken_start_remedy(taken),
                 ) from exc
             raise
+        self._mark_run()
 
     def _restart_taken(self, why: errors.HcsSandboxError) -> errors.HcsSandboxError:
         """The error of a persistent restart whose record another process took while it
@@ -1554,6 +1565,8 @@ class Sandbox:
         current = self.state
         if current in _LIVE:
             system = self._open_system()
+            with self._lock:
+                run = self._system_run
             if system is not None:
                 limit = timeout if timeout is not None else 365 * 24 * 3600.0
                 try:
@@ -1569,7 +1582,7 @@ class Sandbox:
                         )
                         + ", or wait longer (a larger timeout, or none)",
                     ) from exc
-                self._remember_exit(system, status)
+                self._remember_exit(status, run)
                 try:
                     self.refresh()
                 except errors.SandboxNotFoundError:
@@ -1611,17 +1624,29 @@ class Sandbox:
             # system of this id has run since (see remove).
             self._exited_at = self._record.revision
 
-    def _remember_exit(
-        self, system: ComputeSystem, status: Mapping[str, Any] | None = None
-    ) -> None:
-        status = status if status is not None else system.exit_status
-        if status is None:
-            return
+    def _remember_exit(self, status: Mapping[str, Any], run: float | None) -> None:
+        """Record ``status``, the exit of the system of run ``run`` (``_system_run``), unless
+        the record has moved on to another run meanwhile (a persistent sandbox stopped and
+        started again by another process: that run's exit is not this one).  A
+        compare-and-set on the record as read here; any failure leaves it to ``refresh``."""
         try:
             store = self._db()
-            self._record = store.update(self._record.id, merge_extra={"exit": dict(status)})
+            record = store.get(self._record.id)
+            if record.started_at != run:
+                _log.debug("sandbox %s: exit of an earlier run not recorded", self.name)
+                return
+            self._record = store.update(
+                record.id, expect_revision=record.revision, merge_extra={"exit": dict(status)}
+            )
         except errors.HcsSandboxError as exc:
             _log.debug("could not record the exit status of %s: %s", self.name, exc)
+
+    def _mark_run(self) -> None:
+        """This object's handle is the system of the run its record now describes (it just
+        started, paused or resumed it through that handle)."""
+        with self._lock:
+            if self._system is not None:
+                self._system_run = self._record.started_at
 
     def inspect(self) -> dict[str, Any]:
         """Everything known about the sandbox, JSON-safe: state, ids, spec, paths, uptime,
