@@ -154,8 +154,14 @@ def test_events_end_with_system_exited(world: Inspector) -> None:
 
     sb = Sandbox.create(SandboxSpec(name="ev"))
     sb.start()
-    threading.Timer(0.2, Sandbox.get("ev").kill).start()
+    other = Sandbox.get("ev")
+    killer = threading.Timer(0.2, other.kill)
+    killer.start()
     names = [e.type for e in sb.events(timeout=10)]
+    # The kill's own record write ends after the exit event reached sb: let it finish
+    # before the remove (else it may find the record gone, in the timer's thread).
+    killer.join(10)
+    other.close()
     assert names[-1] == "SystemExited"
     sb.remove(force=True)
     world.assert_nothing_left()
