@@ -10,7 +10,7 @@ import pytest
 
 from hcs_sandbox.errors import SpecError, WsbError
 from hcs_sandbox.sandbox.spec import MappedFolder, PortMapping, SandboxSpec
-from hcs_sandbox.sandbox.wsb import MAX_WSB_BYTES, parse_wsb, read_wsb, to_wsb
+from hcs_sandbox.sandbox.wsb import MAX_WSB_BYTES, WsbResult, parse_wsb, read_wsb, to_wsb
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "wsb"
 DESKTOP = "C:\\Users\\WDAGUtilityAccount\\Desktop"
@@ -488,3 +488,23 @@ def test_to_wsb_refuses_variable_like_host_paths() -> None:
     with pytest.raises(SpecError, match="%NAME%") as info:
         to_wsb(spec)
     assert info.value.field == "mapped_folders[0].host_path"
+
+
+def test_warnings_unless_drops_only_the_warnings_about_those_fields() -> None:
+    # Each loosening warning says which spec field it is about, so that a caller that
+    # replaced that field (the CLI's --no-gpu, --network none, --memory) can drop it without
+    # matching the warning's words.  Other warnings (attributes, folders) are kept.
+    data = (
+        b'<Configuration><VGpu extra="1">Enable</VGpu><MemoryInMB>100</MemoryInMB>'
+        b"<ClipboardRedirection>Enable</ClipboardRedirection></Configuration>"
+    )
+    result = parse_wsb(data)
+    assert len(result.warning_fields) == len(result.warnings)
+    assert {"gpu", "network", "memory_mb", "clipboard"} <= set(result.warning_fields)
+    kept = result.warnings_unless({"gpu", "network", "memory_mb"})
+    assert not any("virtual GPU" in w or "networking" in w or "MemoryInMB" in w for w in kept)
+    assert any("clipboard" in w for w in kept)
+    assert any("attributes on <VGpu>" in w for w in kept)  # about no field: kept
+    assert result.warnings_unless(()) == result.warnings
+    built = WsbResult(result.spec, ["a warning"])  # no fields given: none is dropped
+    assert built.warnings_unless({"gpu"}) == ["a warning"]

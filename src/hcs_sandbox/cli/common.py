@@ -422,7 +422,7 @@ def spec_and_warnings(
         from hcs_sandbox.sandbox.wsb import read_wsb
 
         result = read_wsb(args.wsb, check_paths=check_paths)
-        warnings = _unless_overridden(result.warnings, changes)
+        warnings = result.warnings_unless(changes)  # a flag's value replaced the .wsb's
         spec: SandboxSpec = result.spec
     else:
         warnings = []
@@ -481,28 +481,6 @@ def check_spec_paths(spec: SandboxSpec, args: argparse.Namespace, *, local: bool
         if args.base is not None:
             changes["base"] = spec.base
         raise _as_flag_error(exc, changes, args) from exc
-
-
-#: Spec field -> the .wsb element whose warning a flag setting that field makes moot (the
-#: element names as docs/wsb.md maps them; each such warning names its element, e.g.
-#: "... add <VGpu>Disable</VGpu> to turn it off", or starts with "MemoryInMB").
-_WSB_ELEMENT = {
-    "gpu": "<VGpu>",
-    "network": "<Networking>",
-    "audio_input": "<AudioInput>",
-    "video_input": "<VideoInput>",
-    "printer": "<PrinterRedirection>",
-    "clipboard": "<ClipboardRedirection>",
-    "memory_mb": ": MemoryInMB ",
-}
-
-
-def _unless_overridden(warnings: Iterable[str], changes: dict[str, Any]) -> list[str]:
-    """The .wsb's warnings without those about a setting a flag replaced: ``--no-gpu`` over
-    a .wsb's (default) VGpu, ``--network none`` over its Networking, ``--memory`` over its
-    MemoryInMB.  A setting the .wsb loosens and no flag overrides keeps its warning."""
-    moot = [_WSB_ELEMENT[field] for field in changes if field in _WSB_ELEMENT]
-    return [w for w in warnings if not any(token in w for token in moot)]
 
 
 #: Spec field -> the flag that sets it, to name the flag in a value error.

@@ -30,7 +30,7 @@ import difflib
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 from xml.parsers import expat
@@ -115,10 +115,23 @@ _FOLDER_CHILDREN = ("HostFolder", "SandboxFolder", "ReadOnly")
 
 @dataclass(frozen=True)
 class WsbResult:
-    """The spec a ``.wsb`` describes, and one warning per setting that loosens isolation."""
+    """The spec a ``.wsb`` describes, and one warning per setting that loosens isolation.
+
+    ``warning_fields``: for each warning, the spec field it is about (``gpu``, ``network``,
+    ``memory_mb``, ...), or None; :meth:`warnings_unless` uses it."""
 
     spec: SandboxSpec
     warnings: list[str] = field(default_factory=list)
+    warning_fields: tuple[str | None, ...] = ()
+
+    def warnings_unless(self, fields: Iterable[str]) -> list[str]:
+        """The warnings, without those about the spec ``fields`` that something else (a
+        command-line flag) replaced: ``--no-gpu`` makes a .wsb's VGpu warning moot."""
+        moot = set(fields)
+        about = self.warning_fields
+        if len(about) != len(self.warnings):  # built without them: none is about a field
+            about = (None,) * len(self.warnings)
+        return [w for w, f in zip(self.warnings, about, strict=True) if f is None or f not in moot]
 
 
 # --------------------------------------------------------------------------------------
@@ -146,15 +159,18 @@ class _Ctx:
         self.path = source_path
         self.label = source_path or "<wsb>"
         self.warnings: list[str] = []
+        self.warning_fields: list[str | None] = []
 
     def fail(
         self, message: str, line: int | None, remedy: str, *, value: object = None
     ) -> NoReturn:
         raise WsbError(message, path=self.label, line=line, value=value, remedy=remedy)
 
-    def warn(self, message: str, line: int | None = None) -> None:
+    def warn(self, message: str, line: int | None = None, *, about: str | None = None) -> None:
+        """A warning; ``about``: the spec field it concerns (see ``WsbResult.warning_fields``)."""
         where = self.label if line is None else f"{self.label}:{line}"
         self.warnings.append(f"{where}: {message}")
+        self.warning_fields.append(about)
 
 
 def _decode(data: bytes, ctx: _Ctx) -> str:
@@ -339,6 +355,7 @@ def _memory(node: _Node, ctx: _Ctx) -> int:
             f"MemoryInMB {value} is below Windows Sandbox's minimum; using "
             f"{WSB_MIN_MEMORY_MB} MB as Windows Sandbox does",
             node.line,
+            about="memory_mb",
         )
         value = WSB_MIN_MEMORY_MB
     return value
@@ -513,7 +530,7 @@ def _interpret(
                 how = "(Windows Sandbox default)"
                 verb = "use" if node is not None else "add"
                 fix = f"{verb} <{name}>Disable</{name}> to turn it off"
-            ctx.warn(f"{subject} is enabled {how}: {consequence}; {fix}", line)
+            ctx.warn(f"{subject} is enabled {how}: {consequence}; {fix}", line, about=spec_field)
 
     if "MemoryInMB" in parts:
         kwargs["memory_mb"] = _memory(parts["MemoryInMB"], ctx)
@@ -625,7 +642,7 @@ def parse_wsb(
     text = _decode(raw, ctx)
     root = _parse_tree(text, ctx)
     spec = _interpret(root, ctx, environ, base_dir, check_paths)
-    return WsbResult(spec, ctx.warnings)
+    return WsbResult(spec, ctx.warnings, tuple(ctx.warning_fields))
 
 
 def read_wsb(
