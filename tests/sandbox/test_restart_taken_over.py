@@ -7,13 +7,12 @@ finding 1)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from race_hooks import after_start_runs, at_step, force_remove
 
 from hcs_sandbox import errors
 from hcs_sandbox.sandbox.maintenance import prune
@@ -23,8 +22,6 @@ from hcs_sandbox.sandbox.spec import SandboxSpec
 if TYPE_CHECKING:
     from conftest import Inspector
 
-E_ACCESSDENIED = 0x80070005
-
 
 def _stopped_persistent(name: str) -> Sandbox:
     sb = Sandbox.create(SandboxSpec(name=name, persistence="persistent", network="nat"))
@@ -33,58 +30,12 @@ def _stopped_persistent(name: str) -> Sandbox:
     return sb
 
 
-def _force_remove(name: str, sim: Any | None = None) -> str:
-    """Another object's ``rm -f``; with ``sim`` its endpoint deletion is refused once, so the
-    remove stops half way and leaves the record ``removing`` (as documented)."""
-    other = Sandbox.get(name)
-    try:
-        if sim is not None:
-            sim.inject("HcnDeleteEndpoint", hresult=E_ACCESSDENIED)
-        try:
-            other.remove(force=True)
-        except errors.HcsError as exc:
-            return f"incomplete: {exc.name}"
-        return "removed"
-    finally:
-        other.close()
-
-
-def _at_step(step: str, action: Callable[[], object]) -> tuple[Callable[[str], None], list[object]]:
-    """A ``progress`` callback that runs ``action`` once, when the restart reaches ``step``."""
-    results: list[object] = []
-
-    def progress(text: str) -> None:
-        if text == step and not results:
-            results.append(action())
-
-    return progress, results
-
-
-@contextlib.contextmanager
-def _after_start_runs(sb: Sandbox, action: Callable[[], object]) -> Iterator[list[object]]:
-    """Run ``action`` once, right after the restart's system started (after ``_after_start``),
-    before the restart writes ``running``."""
-    real = sb._after_start
-    results: list[object] = []
-
-    def after_start(system: Any, progress: Any) -> None:
-        real(system, progress)
-        if not results:
-            results.append(action())
-
-    sb._after_start = after_start  # type: ignore[method-assign]
-    try:
-        yield results
-    finally:
-        del sb._after_start
-
-
 def test_failed_restart_leaves_the_record_a_forced_remove_took(sim: Any, world: Inspector) -> None:
     # The system exists (not started yet) when another process's rm -f terminates it and
     # stops half way; the restart's start then fails.  Before: its rollback wrote "stopped"
     # over "removing" (a stopped persistent sandbox without its disk, which prune keeps).
     sb = _stopped_persistent("kept")
-    progress, removed = _at_step("starting", lambda: _force_remove("kept", sim))
+    progress, removed = at_step("starting", lambda: force_remove("kept", sim))
     with pytest.raises(errors.SandboxStateError) as caught:
         sb.start(progress=progress)
     assert removed == ["incomplete: E_ACCESSDENIED"]
@@ -95,7 +46,7 @@ def test_failed_restart_leaves_the_record_a_forced_remove_took(sim: Any, world: 
     assert isinstance(caught.value.__cause__, errors.HcsError)
     assert Sandbox.get("kept").record.state == "removing"
     assert world.systems() == []
-    _force_remove("kept")  # the documented remedy finishes it
+    force_remove("kept")  # the documented remedy finishes it
     world.assert_nothing_left()
 
 
@@ -105,7 +56,7 @@ def test_failed_restart_after_a_forced_remove_logs_no_rollback_failure(
     # The remove finished (record deleted) before the restart's start failed: the rollback
     # has no record to mark and is not a failure (before: a "rollback: ... failed" warning).
     sb = _stopped_persistent("gone")
-    progress, removed = _at_step("starting", lambda: _force_remove("gone"))
+    progress, removed = at_step("starting", lambda: force_remove("gone"))
     with caplog.at_level(logging.WARNING), pytest.raises(errors.SandboxNotFoundError) as caught:
         sb.start(progress=progress)
     assert removed == ["removed"]
@@ -121,7 +72,7 @@ def test_restart_is_not_marked_running_over_a_forced_remove(sim: Any, world: Ins
     # with no system (the remove had terminated it).
     sb = _stopped_persistent("late")
     with (
-        _after_start_runs(sb, lambda: _force_remove("late", sim)) as removed,
+        after_start_runs(sb, lambda: force_remove("late", sim)) as removed,
         pytest.raises(errors.SandboxStateError) as caught,
     ):
         sb.start()
@@ -129,7 +80,7 @@ def test_restart_is_not_marked_running_over_a_forced_remove(sim: Any, world: Ins
     assert caught.value.state == "removing"
     assert Sandbox.get("late").record.state == "removing"
     assert world.systems() == []
-    _force_remove("late")
+    force_remove("late")
     world.assert_nothing_left()
 
 
@@ -147,7 +98,7 @@ def test_restart_is_not_marked_running_over_a_prune_that_stopped_it(
         return prune().marked_stopped
 
     with (
-        _after_start_runs(sb, prune_as_if_dead) as pruned,
+        after_start_runs(sb, prune_as_if_dead) as pruned,
         pytest.raises(errors.SandboxStateError) as caught,
     ):
         sb.start()
@@ -186,7 +137,7 @@ def test_terminate_after_a_lost_restart_spares_the_next_restarts_system(
 
     try:
         with (
-            _after_start_runs(sb, prune_then_restart) as done,
+            after_start_runs(sb, prune_then_restart) as done,
             pytest.raises(errors.SandboxStateError) as caught,
         ):
             sb.start()

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from race_hooks import after_start_runs, at_step, force_remove
 
 from hcs_sandbox import errors
 from hcs_sandbox.sandbox.sandbox import Sandbox
@@ -43,22 +44,6 @@ def _running(name: str) -> Sandbox:
     return sb
 
 
-def _force_remove(name: str, sim: Any | None = None) -> str:
-    """Another object's ``rm -f``; with ``sim`` its endpoint deletion is refused once, so the
-    remove stops half way and leaves the record ``removing`` (as documented)."""
-    other = Sandbox.get(name)
-    try:
-        if sim is not None:
-            sim.inject("HcnDeleteEndpoint", hresult=E_ACCESSDENIED)
-        try:
-            other.remove(force=True)
-        except errors.HcsError as exc:
-            return f"incomplete: {exc.name}"
-        return "removed"
-    finally:
-        other.close()
-
-
 def _other(name: str, verb: Callable[[Sandbox], object]) -> Callable[[], object]:
     """Another object (as another process has) doing ``verb``; returns the state it leaves."""
 
@@ -71,25 +56,6 @@ def _other(name: str, verb: Callable[[Sandbox], object]) -> Callable[[], object]
             other.close()
 
     return act
-
-
-@contextlib.contextmanager
-def _after_start_runs(sb: Sandbox, action: Callable[[], object]) -> Iterator[list[object]]:
-    """Run ``action`` once, right after ``sb``'s start started the system (after
-    ``_after_start``), before the start writes ``running``."""
-    real = sb._after_start
-    results: list[object] = []
-
-    def after_start(system: Any, progress: Any) -> None:
-        real(system, progress)
-        if not results:
-            results.append(action())
-
-    sb._after_start = after_start  # type: ignore[method-assign]
-    try:
-        yield results
-    finally:
-        del sb._after_start
 
 
 @contextlib.contextmanager
@@ -114,17 +80,6 @@ def _after_hcs(sb: Sandbox, op: str, action: Callable[[], object]) -> Iterator[l
             delattr(system, op)
 
 
-def _at_step(step: str, action: Callable[[], object]) -> tuple[Callable[[str], None], list[object]]:
-    """A ``progress`` callback that runs ``action`` once, when the start reaches ``step``."""
-    results: list[object] = []
-
-    def progress(text: str) -> None:
-        if text == step and not results:
-            results.append(action())
-
-    return progress, results
-
-
 # ------------------------------------------------------------------ start of a created sandbox
 
 
@@ -137,7 +92,7 @@ def test_start_is_not_marked_running_over_a_forced_remove(
     # over "removing" (no system; prune and rm no longer finished the remove) and returned.
     sb = _created("gone", held=held)
     with (
-        _after_start_runs(sb, lambda: _force_remove("gone", sim)) as removed,
+        after_start_runs(sb, lambda: force_remove("gone", sim)) as removed,
         pytest.raises(errors.SandboxStateError) as caught,
     ):
         sb.start()
@@ -147,7 +102,7 @@ def test_start_is_not_marked_running_over_a_forced_remove(
     assert Sandbox.get("gone").record.state == "removing"
     assert world.systems() == []
     sb.close()
-    _force_remove("gone")  # the documented remedy finishes it
+    force_remove("gone")  # the documented remedy finishes it
     world.assert_nothing_left()
 
 
@@ -158,7 +113,7 @@ def test_start_after_a_finished_forced_remove_raises_not_found(
     # The remove finished (record deleted): the start says so, and nothing is left.
     sb = _created("deleted", held=held)
     with (
-        _after_start_runs(sb, lambda: _force_remove("deleted")) as removed,
+        after_start_runs(sb, lambda: force_remove("deleted")) as removed,
         pytest.raises(errors.SandboxNotFoundError),
     ):
         sb.start()
@@ -176,7 +131,7 @@ def test_start_is_not_marked_running_over_another_process_stop(
     # "running" over "stopped" (a running record with no system) and returned.
     sb = _created("stopped", held=held)
     with (
-        _after_start_runs(sb, _other("stopped", lambda o: o.stop(timeout=5))) as stopped,
+        after_start_runs(sb, _other("stopped", lambda o: o.stop(timeout=5))) as stopped,
         pytest.raises(errors.SandboxStateError) as caught,
     ):
         sb.start()
@@ -199,7 +154,7 @@ def test_persistent_start_overtaken_by_a_stop_says_start_it_again(
     # The same race for a persistent sandbox: its disk is kept, so starting it again works.
     sb = Sandbox.create(SandboxSpec(name="kept", persistence="persistent"))
     with (
-        _after_start_runs(sb, _other("kept", lambda o: o.stop(timeout=5))) as stopped,
+        after_start_runs(sb, _other("kept", lambda o: o.stop(timeout=5))) as stopped,
         pytest.raises(errors.SandboxStateError) as caught,
     ):
         sb.start()
@@ -220,7 +175,7 @@ def test_start_succeeds_when_another_object_saw_it_running(
     # write: the outcome is what the start asked for, so it succeeds, and still records its
     # start time and log line.
     sb = _created("seen", held=held)
-    with _after_start_runs(sb, _other("seen", lambda o: o.state)) as seen:
+    with after_start_runs(sb, _other("seen", lambda o: o.state)) as seen:
         sb.start()
     assert seen == ["running"]
     record = Sandbox.get("seen").record
@@ -246,7 +201,7 @@ def test_start_of_a_system_gone_meanwhile_leaves_a_forced_remove(
         if len(calls) == 2:  # the start's own open, after its state check
             held = sb._held_system()
             assert held is not None
-            calls.append(_force_remove("vanished", sim))
+            calls.append(force_remove("vanished", sim))
             held.wait(5)  # the exit event reaches this object's handle
         return real_open()
 
@@ -259,7 +214,7 @@ def test_start_of_a_system_gone_meanwhile_leaves_a_forced_remove(
     assert world.systems() == []
     del sb._open_system
     sb.close()
-    _force_remove("vanished")
+    force_remove("vanished")
     world.assert_nothing_left()
 
 
@@ -276,12 +231,12 @@ def test_start_leaves_the_record_a_forced_remove_took_before_it(
     sb = _created("taken", held=False)
 
     def remove() -> object:
-        removed = _force_remove("taken", sim)
+        removed = force_remove("taken", sim)
         if fails:
             sim.inject("HcsStartComputeSystem", hresult=E_ACCESSDENIED)
         return removed
 
-    progress, removed = _at_step("starting", remove)
+    progress, removed = at_step("starting", remove)
     with pytest.raises(errors.HcsSandboxError) as caught:
         sb.start(progress=progress)
     assert removed == ["incomplete: E_ACCESSDENIED"]
@@ -294,7 +249,7 @@ def test_start_leaves_the_record_a_forced_remove_took_before_it(
     assert Sandbox.get("taken").record.state == "removing"
     assert world.systems() == []
     sb.close()
-    _force_remove("taken")
+    force_remove("taken")
     world.assert_nothing_left()
 
 
@@ -308,12 +263,12 @@ def test_start_after_a_forced_remove_finished_before_it_logs_no_failure(
     sb = _created("went", held=False)
 
     def remove() -> object:
-        removed = _force_remove("went")
+        removed = force_remove("went")
         if fails:
             sim.inject("HcsStartComputeSystem", hresult=E_ACCESSDENIED)
         return removed
 
-    progress, removed = _at_step("starting", remove)
+    progress, removed = at_step("starting", remove)
     with caplog.at_level(logging.WARNING), pytest.raises(errors.HcsSandboxError) as caught:
         sb.start(progress=progress)
     assert removed == ["removed"]
@@ -335,7 +290,7 @@ def test_start_leaves_the_system_another_process_started(
     sb = _created("twice", held=held)
     other = Sandbox.get("twice")
     try:
-        progress, started = _at_step("starting", other.start)
+        progress, started = at_step("starting", other.start)
         with pytest.raises(errors.SandboxStateError) as caught:
             sb.start(progress=progress)
         assert started == [None]
@@ -368,7 +323,7 @@ def test_start_refused_after_another_process_started_and_stopped_it(
         finally:
             other.close()
 
-    progress, done = _at_step("starting", start_and_stop)
+    progress, done = at_step("starting", start_and_stop)
     with pytest.raises(errors.SandboxStateError) as caught:
         sb.start(progress=progress)
     assert done == [None]
@@ -422,7 +377,7 @@ def test_pause_resume_not_recorded_over_a_forced_remove(
     # sandbox.  Before: "removing" was overwritten.
     sb = _running(verb) if verb == "pause" else _paused(verb)
     with (
-        _after_hcs(sb, verb, lambda: _force_remove(verb, sim)) as removed,
+        _after_hcs(sb, verb, lambda: force_remove(verb, sim)) as removed,
         pytest.raises(errors.SandboxStateError) as caught,
     ):
         getattr(sb, verb)()
@@ -431,7 +386,7 @@ def test_pause_resume_not_recorded_over_a_forced_remove(
     assert Sandbox.get(verb).record.state == "removing"
     assert world.systems() == []
     sb.close()
-    _force_remove(verb)
+    force_remove(verb)
     world.assert_nothing_left()
 
 
