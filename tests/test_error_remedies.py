@@ -178,3 +178,15 @@ def test_doctor_keeps_its_own_fix_over_the_generic_remedy() -> None:
     get_simulator().inject("HcsGetServiceProperties", hresult=0x80070005)
     check, _ = doctor._check_hcs(True)
     assert check.fix == errors.ACCESS_REMEDY
+
+
+def test_spec_errors_carry_their_reason_alone() -> None:
+    # ``invalid FIELD VALUE: REASON``: the reason is kept apart, so that the CLI can say the
+    # same with the flag's name instead of parsing the message back.
+    from hcs_sandbox.errors import SpecError
+    from hcs_sandbox.sandbox.spec import SandboxSpec
+
+    with pytest.raises(SpecError) as caught:
+        SandboxSpec(memory_mb=-5)
+    assert caught.value.reason is not None
+    assert caught.value.message.endswith(": " + caught.value.reason)

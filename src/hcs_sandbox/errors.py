@@ -83,7 +83,10 @@ class HcsSandboxError(Exception):
 
 
 class SpecError(HcsSandboxError, ValueError):
-    """A sandbox description is invalid: which field, which value, why, what is allowed."""
+    """A sandbox description is invalid: which field, which value, why, what is allowed.
+
+    ``reason``: the why alone, when the message is ``invalid FIELD VALUE: REASON`` (so that a
+    caller can say it in its own words, as the CLI names the flag instead of the field)."""
 
     exit_code = 2
 
@@ -95,11 +98,13 @@ class SpecError(HcsSandboxError, ValueError):
         value: object = None,
         allowed: str | None = None,
         remedy: str | None = None,
+        reason: str | None = None,
     ) -> None:
         super().__init__(message, remedy=remedy if remedy is not None else allowed)
         self.field = field
         self.value = value
         self.allowed = allowed
+        self.reason = reason
 
 
 class WsbError(SpecError):

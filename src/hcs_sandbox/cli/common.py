@@ -544,7 +544,7 @@ def _as_flag_error(
     if found is None:
         return exc
     flag, typed = found
-    why = _why(exc)
+    why = exc.reason
     if why is None:  # "host folder P of mapped_folders[0] cannot be mapped: ..."
         where = re.match(r"[a-z_]+\[\d+\]", field)
         why = exc.message.replace(f" of {where.group()}", "", 1) if where else exc.message
@@ -561,16 +561,6 @@ def _as_flag_error(
         allowed=exc.allowed,
         remedy=remedy,
     )
-
-
-def _why(exc: SpecError) -> str | None:
-    """What follows ``invalid FIELD VALUE: `` in ``exc``'s message (spec.py's form, the value
-    as its repr, cut at 80 characters), or None when the message has another form."""
-    shown = repr(exc.value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    prefix = f"invalid {exc.field} {shown}: "
-    return exc.message[len(prefix) :] if exc.message.startswith(prefix) else None
 
 
 def _flag_words(top: str, changes: dict[str, Any], args: Any) -> tuple[str, list[str], int]:

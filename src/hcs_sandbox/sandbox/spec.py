@@ -97,6 +97,7 @@ def _fail(
         value=value,
         allowed=allowed,
         remedy=remedy,
+        reason=why,
     )
 
 
