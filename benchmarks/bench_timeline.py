@@ -13,7 +13,6 @@ Run: ``.venv/bin/python benchmarks/bench_timeline.py [--threads 50] [--latency 0
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -23,18 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-
-def _lifecycle(name: str) -> None:
-    from hcs_sandbox.sandbox.sandbox import Sandbox
-    from hcs_sandbox.sandbox.spec import SandboxSpec
-
-    sandbox = Sandbox.create(SandboxSpec(name=name))
-    try:
-        sandbox.start()
-        sandbox.stop(timeout=5.0)
-        sandbox.remove(force=True)
-    finally:
-        sandbox.close()
+from bench_lifecycle import _lifecycle, _setup  # the same lifecycle and set-up
 
 
 def main() -> int:
@@ -42,17 +30,13 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=50)
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per operation")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="hcs-timeline-"))
-    os.environ["HCS_SANDBOX_STATE_DIR"] = str(root / "state")
-    os.environ["HCS_SANDBOX_SIMULATOR"] = str(root / "sim")
-    from hcs_sandbox.native.loader import reset_backend
+    _setup(Path(tempfile.mkdtemp(prefix="hcs-timeline-")))
     from hcs_sandbox.sandbox.sandbox import Sandbox
     from hcs_sandbox.sandbox.spec import SandboxSpec
     from hcs_sandbox.sim import backend, get_simulator
 
-    reset_backend()
     for i in range(3):  # warm up: imports, the database, the plan template
-        _lifecycle(f"warm-{i}")
+        _lifecycle(i, "warm")
     sim = get_simulator()
     sim.set_latency("*", args.latency)
     first_wait: dict[int, float] = {}
@@ -72,7 +56,7 @@ def main() -> int:
         singles = []
         for i in range(3):
             t0 = time.perf_counter()
-            _lifecycle(f"one-{i}")
+            _lifecycle(i, "one")
             singles.append(time.perf_counter() - t0)
         t1 = statistics.median(singles)
         first_wait.clear()
