@@ -758,7 +758,18 @@ class Simulator:
     def _begin(
         self, function: str, operation: int | None, system: SystemHandle | None = None
     ) -> tuple[Operation, Fault | None]:
-        fault = self.enter(function)
+        return self._begin_counted(function, operation, self.enter(function), system)
+
+    def _begin_counted(
+        self,
+        function: str,
+        operation: int | None,
+        fault: Fault | None,
+        system: SystemHandle | None = None,
+    ) -> tuple[Operation, Fault | None]:
+        """:meth:`_begin` for a call already counted by :meth:`enter` (``fault`` is what
+        that returned): the entry points that resolve a system or process handle count
+        the call first, so a call with a bad handle is counted too (docs/simulator.md)."""
         if not operation:
             raise _Failure(H.E_INVALIDARG, f"{function}: the operation handle is NULL")
         op: Operation = self._get(operation, Operation)
@@ -1371,8 +1382,9 @@ class Simulator:
         op_type: int,
         work: Callable[[SystemHandle], tuple[str | None, Any]],
     ) -> int:
+        fault = self.enter(function)  # counted even when the handle is bad
         handle: SystemHandle = self._get(system, SystemHandle)
-        op, fault = self._begin(function, operation, handle)
+        op, fault = self._begin_counted(function, operation, fault, handle)
         return self._launch(function, op, op_type, lambda: work(handle), fault, handle)
 
     def _set_state(self, record: dict[str, Any], state: str, **extra: Any) -> None:
@@ -1830,8 +1842,9 @@ class Simulator:
         security_descriptor: int | None,
         out: Any,
     ) -> int:
+        fault = self.enter("HcsCreateProcess")  # counted even when the handle is bad
         handle: SystemHandle = self._get(system, SystemHandle)
-        op, fault = self._begin("HcsCreateProcess", operation, handle)
+        op, fault = self._begin_counted("HcsCreateProcess", operation, fault, handle)
         if not out:
             raise _Failure(H.E_INVALIDARG, "HcsCreateProcess: process out pointer is NULL")
         out[0] = None
@@ -2049,8 +2062,9 @@ class Simulator:
         op_type: int,
         work: Callable[[ProcessHandle], tuple[str | None, Any]],
     ) -> int:
+        fault = self.enter(function)  # counted even when the handle is bad
         handle: ProcessHandle = self._get(process, ProcessHandle)
-        op, fault = self._begin(function, operation)
+        op, fault = self._begin_counted(function, operation, fault)
         return self._launch(function, op, op_type, lambda: work(handle), fault)
 
     @staticmethod
