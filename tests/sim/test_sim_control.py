@@ -247,7 +247,12 @@ def test_calls_with_a_bad_handle_are_counted(api: Api, sim: Any) -> None:
         assert hr in (H.E_INVALIDARG, H.E_HANDLE)
     api.HcsCloseOperation(op)
     calls = sim.calls()
-    for name in ("HcsStartComputeSystem", "HcsTerminateComputeSystem", "HcsCreateProcess", "HcsTerminateProcess"):
+    for name in (
+        "HcsStartComputeSystem",
+        "HcsTerminateComputeSystem",
+        "HcsCreateProcess",
+        "HcsTerminateProcess",
+    ):
         assert calls.get(name, 0) == 2, (name, calls.get(name))
 
 

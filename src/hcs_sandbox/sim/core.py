@@ -123,6 +123,38 @@ ASYNC_FUNCTIONS = frozenset(
 )
 
 
+# virtdisk.h VIRTUAL_STORAGE_TYPE.DeviceId values (an all-zero type: inferred from the file).
+VIRTUAL_STORAGE_TYPE_DEVICE_UNKNOWN = 0
+VIRTUAL_STORAGE_TYPE_DEVICE_VHD = 2
+CREATE_VIRTUAL_DISK_FLAG_FULL_PHYSICAL_ALLOCATION = 0x1
+_VHD1_BLOCK_SIZES = (0, 0x80000, 0x200000)  # 0 = CREATE_VIRTUAL_DISK_PARAMETERS_DEFAULT_BLOCK_SIZE
+_MIB = 1024 * 1024
+
+
+def _create_parameters_invalid(
+    version: int, access: int, flags: int, size: int, block: int, sector: int, vhd1: bool
+) -> bool:
+    """Whether ``CreateVirtualDisk`` arguments break a rule that virtdisk's reference states
+    as a must (nf-virtdisk-createvirtualdisk.md, ns-virtdisk-create_virtual_disk_parameters.md).
+    A zero block or sector size is the documented default (virtdisk.h
+    ``CREATE_VIRTUAL_DISK_PARAMETERS_DEFAULT_BLOCK_SIZE`` / ``_DEFAULT_SECTOR_SIZE``, both 0 in
+    the SDK metadata; go-winio ``CreateDiffVhd`` passes 0 sectors)."""
+    if version == 2 and access != 0:
+        return True  # "only the VIRTUAL_DISK_ACCESS_NONE (0) value may be specified"
+    if size % 512:
+        return True  # MaximumSize: "Must be a multiple of 512."
+    if version == 1:
+        return block not in _VHD1_BLOCK_SIZES or sector not in (0, 512)
+    if vhd1:
+        if flags & CREATE_VIRTUAL_DISK_FLAG_FULL_PHYSICAL_ALLOCATION and block:
+            return True  # the default "is the only supported value for fixed VHD 1 virtual disks"
+        return block not in _VHD1_BLOCK_SIZES or sector not in (0, 512)
+    # "For VHDX this must be a multiple of 1 MB between 1 and 256 MB."; sectors 512 or 4096.
+    if block and (block % _MIB or not _MIB <= block <= 256 * _MIB):
+        return True
+    return sector not in (0, 512, 4096)
+
+
 class SimulatorError(ValueError):
     """Bad input to the simulator's Python control API (fault or latency syntax...)."""
 
@@ -2359,7 +2391,11 @@ class Simulator:
         overlapped: int | None,
         out: Any,
     ) -> int:
-        from hcs_sandbox.sim.exports import CREATE_VIRTUAL_DISK_PARAMETERS_V2
+        from hcs_sandbox.sim.exports import (
+            CREATE_VIRTUAL_DISK_PARAMETERS_V1,
+            CREATE_VIRTUAL_DISK_PARAMETERS_V2,
+            VIRTUAL_STORAGE_TYPE,
+        )
 
         error = self._vhd_fault("CreateVirtualDisk")
         if error is not None:
@@ -2367,10 +2403,46 @@ class Simulator:
         if not path or not out or not parameters:
             return H.ERROR_INVALID_PARAMETER
         out[0] = None
-        params = ctypes.cast(parameters, ctypes.POINTER(CREATE_VIRTUAL_DISK_PARAMETERS_V2)).contents
-        if params.Version not in (1, 2):
+        # CreateVirtualDisk.md: VirtualStorageType is [in], not optional.
+        if not storage_type:
             return H.ERROR_INVALID_PARAMETER
-        parent = params.ParentPath if params.Version == 2 else None
+        params = ctypes.cast(parameters, ctypes.POINTER(CREATE_VIRTUAL_DISK_PARAMETERS_V2)).contents
+        if params.Version == 1:
+            v1 = ctypes.cast(parameters, ctypes.POINTER(CREATE_VIRTUAL_DISK_PARAMETERS_V1)).contents
+            size, block, sector = (
+                int(v1.MaximumSize),
+                int(v1.BlockSizeInBytes),
+                int(v1.SectorSizeInBytes),
+            )
+            parent, source = v1.ParentPath, v1.SourcePath
+        elif params.Version == 2:
+            size, block = int(params.MaximumSize), int(params.BlockSizeInBytes)
+            sector, parent, source = (
+                int(params.SectorSizeInBytes),
+                params.ParentPath,
+                params.SourcePath,
+            )
+        else:
+            return H.ERROR_INVALID_PARAMETER
+        device = ctypes.cast(storage_type, ctypes.POINTER(VIRTUAL_STORAGE_TYPE)).contents.DeviceId
+        vhd1 = device == VIRTUAL_STORAGE_TYPE_DEVICE_VHD or (
+            device == VIRTUAL_STORAGE_TYPE_DEVICE_UNKNOWN and path.lower().endswith(".vhd")
+        )
+        if _create_parameters_invalid(params.Version, access, flags, size, block, sector, vhd1):
+            return H.ERROR_INVALID_PARAMETER
+        if parent and (source or size):
+            # "If this parameter is not NULL, SourcePath must be NULL"; "If a ParentPath is
+            # specified, this value [MaximumSize] must be zero."
+            return H.ERROR_INVALID_PARAMETER
+        if source:
+            # "If a SourcePath is specified, this value can be zero to specify the size of the
+            # source virtual disk to be used, otherwise the size specified must be greater
+            # than or equal to the size of the source disk."
+            source_disk = self._read_vhd(source)
+            source_size = int(source_disk.get("MaximumSize", 0)) if source_disk else 0
+            if size and size < source_size:
+                return H.ERROR_INVALID_PARAMETER
+            size = size or source_size
         if parent and not os.path.exists(parent):
             # Checked in this order: something at the path, no folder, no parent.
             if os.path.exists(path):
@@ -2378,14 +2450,13 @@ class Simulator:
             if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
                 return H.ERROR_PATH_NOT_FOUND
             return H.ERROR_FILE_NOT_FOUND
-        size = int(params.MaximumSize) if params.Version == 2 else 0
-        if parent:
+        if parent:  # a differencing disk has its parent's size
             with contextlib.suppress(OSError, ValueError), open(parent, "rb") as fh:
                 size = int(json.loads(fh.read()).get("MaximumSize", 0))
         disk = {
             "SimulatedVhd": 1,
             "MaximumSize": size,
-            "BlockSizeInBytes": int(params.BlockSizeInBytes) if params.Version == 2 else 0,
+            "BlockSizeInBytes": block,
             "ParentPath": parent,
             "Formatted": False,
         }
