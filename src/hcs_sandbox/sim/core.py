@@ -123,6 +123,8 @@ ASYNC_FUNCTIONS = frozenset(
 )
 
 
+GENERIC_ALL = 0x10000000  # winnt.h; HcsOpenComputeSystem.md: requestedAccess "must be GENERIC_ALL"
+
 # virtdisk.h VIRTUAL_STORAGE_TYPE.DeviceId values (an all-zero type: inferred from the file).
 VIRTUAL_STORAGE_TYPE_DEVICE_UNKNOWN = 0
 VIRTUAL_STORAGE_TYPE_DEVICE_VHD = 2
@@ -1348,6 +1350,13 @@ class Simulator:
         if not out or not id:
             return H.E_INVALIDARG
         out[0] = None
+        if access & 0xFFFFFFFF != GENERIC_ALL:
+            # "requestedAccess: Reserved for future use, must be GENERIC_ALL." (E_INVALIDARG
+            # is the simulator's choice, UNCONFIRMED)
+            raise _Failure(
+                H.E_INVALIDARG,
+                f"HcsOpenComputeSystem: requestedAccess must be GENERIC_ALL, not 0x{access:08X}",
+            )
         if self._live_record(id) is None:  # lock-free (a stopped or missing system stays so)
             raise _Failure(H.HCS_E_SYSTEM_NOT_FOUND, f"no compute system {id!r}")
         with self.store.lock_record("systems", id):
@@ -1413,11 +1422,27 @@ class Simulator:
         operation: int | None,
         op_type: int,
         work: Callable[[SystemHandle], tuple[str | None, Any]],
+        reserved: str | None = None,
     ) -> int:
+        """Start ``work`` on the system; ``reserved`` is the value of an argument the call's
+        page says must be NULL (checked after the handles)."""
         fault = self.enter(function)  # counted even when the handle is bad
         handle: SystemHandle = self._get(system, SystemHandle)
         op, fault = self._begin_counted(function, operation, fault, handle)
+        self._must_be_null(function, reserved)
         return self._launch(function, op, op_type, lambda: work(handle), fault, handle)
+
+    @staticmethod
+    def _must_be_null(function: str, options: str | None) -> None:
+        """``options``: "Reserved for future use. Must be NULL." (HcsStartComputeSystem.md,
+        HcsResumeComputeSystem.md, HcsTerminateComputeSystem.md, HcsTerminateProcess.md).
+        An empty string is accepted: hcsshim passes ``""`` (computecore ``HcsTerminate
+        ComputeSystem(ctx, handle, op, "")``).  E_INVALIDARG from the call is UNCONFIRMED."""
+        if options:
+            raise _Failure(
+                H.E_INVALIDARG,
+                f"{function}: options is reserved and must be NULL, not {options[:60]!r}",
+            )
 
     def _set_state(self, record: dict[str, Any], state: str, **extra: Any) -> None:
         with self.store.lock_record("systems", record["Id"]):
@@ -1432,7 +1457,6 @@ class Simulator:
         self, system: int | None, operation: int | None, options: str | None
     ) -> int:
         def work(h: SystemHandle) -> tuple[str | None, Any]:
-            self._options(options, "StartOptions", "options")
             # One read, under the record lock: the check and the write see the same record.
             with self.store.lock_record("systems", h.system_id):
                 record = self._live(h, "HcsStartComputeSystem", H.HCS_E_INVALID_STATE)
@@ -1447,7 +1471,9 @@ class Simulator:
                 self.store.write("systems", record["Id"], record)
             return None, None
 
-        return self._system_op("HcsStartComputeSystem", system, operation, OP_START, work)
+        return self._system_op(
+            "HcsStartComputeSystem", system, operation, OP_START, work, reserved=options
+        )
 
     def HcsShutDownComputeSystem(
         self, system: int | None, operation: int | None, options: str | None
@@ -1492,7 +1518,9 @@ class Simulator:
             self._announce_exit(tomb["RuntimeId"], tomb)
             return None, None
 
-        return self._system_op("HcsTerminateComputeSystem", system, operation, OP_TERMINATE, work)
+        return self._system_op(
+            "HcsTerminateComputeSystem", system, operation, OP_TERMINATE, work, reserved=options
+        )
 
     def HcsCrashComputeSystem(
         self, system: int | None, operation: int | None, options: str | None
@@ -1589,7 +1617,9 @@ class Simulator:
             self._set_state(record, "Running")
             return None, None
 
-        return self._system_op("HcsResumeComputeSystem", system, operation, OP_RESUME, work)
+        return self._system_op(
+            "HcsResumeComputeSystem", system, operation, OP_RESUME, work, reserved=options
+        )
 
     def HcsSaveComputeSystem(
         self, system: int | None, operation: int | None, options: str | None
@@ -2093,10 +2123,12 @@ class Simulator:
         operation: int | None,
         op_type: int,
         work: Callable[[ProcessHandle], tuple[str | None, Any]],
+        reserved: str | None = None,
     ) -> int:
         fault = self.enter(function)  # counted even when the handle is bad
         handle: ProcessHandle = self._get(process, ProcessHandle)
         op, fault = self._begin_counted(function, operation, fault)
+        self._must_be_null(function, reserved)
         return self._launch(function, op, op_type, lambda: work(handle), fault)
 
     @staticmethod
@@ -2119,7 +2151,9 @@ class Simulator:
             proc.exited.wait(5)
             return None, None
 
-        return self._process_op("HcsTerminateProcess", process, operation, OP_TERMINATE, work)
+        return self._process_op(
+            "HcsTerminateProcess", process, operation, OP_TERMINATE, work, reserved=options
+        )
 
     def HcsSignalProcess(
         self, process: int | None, operation: int | None, options: str | None
