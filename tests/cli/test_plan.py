@@ -92,7 +92,7 @@ def test_a_differencing_scratch_has_the_parents_size(capsys: pytest.CaptureFixtu
     code, out, _ = run_main(capsys, "--base", "vhdx:D:\\vms\\a.vhdx")
     assert code == 0
     line = next(x for x in out.splitlines() if x.startswith("scratch disk:"))
-    assert "differencing disk over D:\\vms\\a.vhdx, the parent's size" in line
+    assert "differencing disk over D:\\vms\\a.vhdx, of the parent's size;" in line
     code, out, _ = run_main(capsys)  # the host base: a new disk of the planned size
     assert code == 0
     assert "new 20 GiB dynamic VHDX" in out
