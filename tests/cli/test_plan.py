@@ -83,6 +83,21 @@ def test_variant_and_bases(capsys: pytest.CaptureFixture[str]) -> None:
     assert "basic: \\\\.\\pipe\\hcs-sandbox-" in out
 
 
+def test_a_differencing_scratch_has_the_parents_size(capsys: pytest.CaptureFixture[str]) -> None:
+    # CREATE_VIRTUAL_DISK_PARAMETERS: MaximumSize "must be zero" with a ParentPath, so the
+    # plan asks for no size of its own and says whose size the disk has.
+    code, out, _ = run_main(capsys, "--json", "--base", "vhdx:D:\\vms\\a.vhdx")
+    assert code == 0
+    assert json.loads(out)["scratch"]["size_bytes"] == 0
+    code, out, _ = run_main(capsys, "--base", "vhdx:D:\\vms\\a.vhdx")
+    assert code == 0
+    line = next(x for x in out.splitlines() if x.startswith("scratch disk:"))
+    assert "differencing disk over D:\\vms\\a.vhdx, of the parent's size;" in line
+    code, out, _ = run_main(capsys)  # the host base: a new disk of the planned size
+    assert code == 0
+    assert "new 20 GiB dynamic VHDX" in out
+
+
 def test_host_schema_gates_fields(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_main(capsys, "--json", "--host-schema", "2.1")
     assert code == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,34 @@ def test_differencing_disk(tmp_path: Path) -> None:
     storage.create_vhdx(base, 1024**3)
     storage.create_vhdx(child, 0, parent=base)
     assert child.exists()
+
+
+def test_differencing_disk_with_a_size_is_refused(tmp_path: Path, sim: Any) -> None:
+    # CREATE_VIRTUAL_DISK_PARAMETERS.Version2.MaximumSize: "If a ParentPath is specified,
+    # this value must be zero." Refused before virtdisk is called, in one line.
+    base = tmp_path / "base.vhdx"
+    storage.create_vhdx(base, 1024**3)
+    before = sim.calls().get("CreateVirtualDisk", 0)
+    with pytest.raises(errors.SpecError) as info:
+        storage.create_vhdx(tmp_path / "child.vhdx", 20 * 1024**3, parent=base)
+    assert "parent's size" in str(info.value)
+    assert "\n" not in str(info.value)
+    assert info.value.field == "size_bytes"
+    assert sim.calls().get("CreateVirtualDisk", 0) == before
+    assert not (tmp_path / "child.vhdx").exists()
+
+
+def test_a_size_virtdisk_refuses_is_one_clear_line(tmp_path: Path) -> None:
+    # MaximumSize "Must be a multiple of 512": the simulator refuses it as virtdisk does
+    # (ERROR_INVALID_PARAMETER, UNCONFIRMED code); the library's error names the call.
+    with pytest.raises(errors.HcsError) as info:
+        storage.create_vhdx(tmp_path / "odd.vhdx", 1000)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "CreateVirtualDisk" in message
+    assert "0x80070057" in message
+    assert str(tmp_path / "odd.vhdx") in message
+    assert not (tmp_path / "odd.vhdx").exists()
 
 
 def test_create_bad_size(tmp_path: Path) -> None:

@@ -320,3 +320,61 @@ def test_wait_native_optional(make_system: MakeSystem) -> None:
         with pytest.raises(errors.HcsUnavailableError, match="HcsWaitForComputeSystemExit"):
             system.wait_native(5)
     assert system.wait(10).get("ExitType") == "ForcedExit"
+
+
+def test_reserved_arguments_are_null_and_generic_all(
+    make_system: MakeSystem, sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The calls whose pages say "Reserved for future use. Must be NULL." (options of start,
+    # resume, terminate, HcsTerminateProcess; HcsCreateComputeSystem's securityDescriptor)
+    # or "must be GENERIC_ALL" (HcsOpenComputeSystem) get exactly that from the library.
+    from hcs_sandbox.native.types import GENERIC_ALL
+
+    seen: list[tuple[str, Any]] = []
+
+    def spy(name: str, position: int) -> None:
+        real = getattr(sim, name)
+
+        def call(*args: Any) -> Any:
+            seen.append((name, args[position]))
+            return real(*args)
+
+        monkeypatch.setattr(sim, name, call)
+
+    for name in (
+        "HcsStartComputeSystem",
+        "HcsResumeComputeSystem",
+        "HcsTerminateComputeSystem",
+        "HcsTerminateProcess",
+    ):
+        spy(name, 2)
+    spy("HcsCreateComputeSystem", 3)
+    spy("HcsOpenComputeSystem", 1)
+    system = make_system(start=True)
+    system.pause()
+    system.resume()
+    with ComputeSystem.open(system.id) as other:
+        assert state(other) == "Running"
+    params = {"CommandLine": "ping -n 100 127.0.0.1", "CreateStdOutPipe": True}
+    with system.create_process(params) as proc:
+        assert proc.terminate() is True
+        proc.wait(10)
+    system.terminate()
+    system.wait(10)
+    calls = {name for name, _ in seen}
+    assert len(calls) == 6, seen
+    for name, value in seen:
+        assert value == (GENERIC_ALL if name == "HcsOpenComputeSystem" else None), (name, value)
+
+
+def test_reserved_options_refused_in_one_line(make_system: MakeSystem) -> None:
+    # "options: Reserved for future use. Must be NULL." (HcsStartComputeSystem.md); the
+    # simulator's E_INVALIDARG is UNCONFIRMED (docs/windows-notes.md#sim).
+    system = make_system()
+    with pytest.raises(errors.HcsError) as info:
+        system.start({"Bogus": 1})
+    message = str(info.value)
+    assert "\n" not in message
+    assert "HcsStartComputeSystem" in message
+    assert "E_INVALIDARG" in message
+    assert state(system) == "Created"

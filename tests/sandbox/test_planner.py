@@ -200,6 +200,7 @@ def _check_plan(p: Plan, top: tuple[int, int]) -> None:
     if spec.base.kind == "vhdx":
         assert p.scratch.method == "differencing"
         assert p.scratch.parent == spec.base.path
+        assert p.scratch.size_bytes == 0  # the parent's size: MaximumSize 0 with a ParentPath
         assert spec.base.path in p.grants
     if spec.persistence == "persistent":
         assert doc["ShouldTerminateOnLastHandleClosed"] is False

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,6 +64,33 @@ def test_scratch_methods(tmp_path: Path) -> None:
     storage.make_scratch_disk(storage.ScratchDisk(str(copy), "copy", 0, str(created)))
     assert copy.read_bytes() == before
     assert created.read_bytes() == before  # the parent is never written
+
+
+def test_differencing_scratch_is_made_with_maximum_size_zero(
+    tmp_path: Path, sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # CREATE_VIRTUAL_DISK_PARAMETERS: "If a ParentPath is specified, this value
+    # [MaximumSize] must be zero." A differencing ScratchDisk keeps its size_bytes (the
+    # default 20 GiB, or what an older plan recorded): it is not passed to virtdisk.
+    from hcs_sandbox.sim.exports import CREATE_VIRTUAL_DISK_PARAMETERS_V2
+
+    parent = tmp_path / "base.vhdx"
+    storage.make_scratch_disk(storage.ScratchDisk(str(parent), "create", 1024**3))
+    seen: list[tuple[int, str | None]] = []
+    real = sim.CreateVirtualDisk
+
+    def recording(*args: Any) -> Any:
+        params = ctypes.cast(args[6], ctypes.POINTER(CREATE_VIRTUAL_DISK_PARAMETERS_V2)).contents
+        seen.append((int(params.MaximumSize), params.ParentPath))
+        return real(*args)
+
+    monkeypatch.setattr(sim, "CreateVirtualDisk", recording)
+    child = tmp_path / "child.vhdx"
+    disk = storage.ScratchDisk(str(child), "differencing", parent=str(parent))
+    assert disk.size_bytes == storage.DEFAULT_SCRATCH_BYTES
+    storage.make_scratch_disk(disk)
+    assert seen == [(0, str(parent))]
+    assert child.is_file()
 
 
 def test_failed_scratch_leaves_no_file(tmp_path: Path, sim: object) -> None:

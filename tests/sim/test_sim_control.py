@@ -229,3 +229,43 @@ def test_hcn_faults_come_with_an_error_record(api: Api, sim: Any) -> None:
     assert hr & 0xFFFFFFFF == 0x803B0020
     assert out.value is None
     assert "injected" in json.loads(api.take(error, "CoTaskMemFree") or "")["Error"]
+
+
+def test_calls_with_a_bad_handle_are_counted(api: Api, sim: Any) -> None:
+    # docs/simulator.md: calls() counts every call of an export, which is what inject's nth
+    # counts. A call with a NULL or closed system / process handle is a call too.
+    _, handle, _ = api.create("counted", vm_doc(GuestConnection={}))
+    api.close(handle)  # now a closed handle
+    op = api.HcsCreateOperation(None, None)
+    for system in (None, handle):
+        for name in ("HcsStartComputeSystem", "HcsTerminateComputeSystem"):
+            assert getattr(api, name)(system, op, None) & 0xFFFFFFFF in (H.E_INVALIDARG, H.E_HANDLE)
+        out = ctypes.c_void_p()
+        hr = api.HcsCreateProcess(system, "{}", op, None, ctypes.byref(out)) & 0xFFFFFFFF
+        assert hr in (H.E_INVALIDARG, H.E_HANDLE)
+        hr = api.HcsTerminateProcess(system, op, None) & 0xFFFFFFFF  # not a process handle
+        assert hr in (H.E_INVALIDARG, H.E_HANDLE)
+    api.HcsCloseOperation(op)
+    calls = sim.calls()
+    for name in (
+        "HcsStartComputeSystem",
+        "HcsTerminateComputeSystem",
+        "HcsCreateProcess",
+        "HcsTerminateProcess",
+    ):
+        assert calls.get(name, 0) == 2, (name, calls.get(name))
+
+
+def test_inject_nth_counts_a_call_with_a_bad_handle(api: Api, sim: Any) -> None:
+    # The 2nd HcsStartComputeSystem is the one on the good handle: the 1st (a stale handle)
+    # counts, so the fault meant for the 2nd call is not applied to a later one.
+    sim.inject("HcsStartComputeSystem", nth=2, hresult=0x80370100)
+    _, handle, _ = api.create("nth-bad-handle", vm_doc(GuestConnection={}))
+    op = api.HcsCreateOperation(None, None)
+    assert api.HcsStartComputeSystem(0xDEAD0, op, None) & 0xFFFFFFFF == H.E_HANDLE
+    api.HcsCloseOperation(op)
+    assert api.call("HcsStartComputeSystem", handle, None)[0] == 0x80370100
+    assert api.state(handle) == "Created"
+    assert api.call("HcsStartComputeSystem", handle, None)[0] == 0  # the 3rd: no fault
+    api.call("HcsTerminateComputeSystem", handle, None)
+    api.close(handle)

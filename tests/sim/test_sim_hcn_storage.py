@@ -7,10 +7,15 @@ import json
 import uuid
 from pathlib import Path
 
+import pytest
 from simapi import Api, guid, vm_doc
 
 from hcs_sandbox.sim import hresults as H
-from hcs_sandbox.sim.exports import CREATE_VIRTUAL_DISK_PARAMETERS_V2, VIRTUAL_STORAGE_TYPE
+from hcs_sandbox.sim.exports import (
+    CREATE_VIRTUAL_DISK_PARAMETERS_V1,
+    CREATE_VIRTUAL_DISK_PARAMETERS_V2,
+    VIRTUAL_STORAGE_TYPE,
+)
 
 NAT = {
     "Name": "sbx-nat",
@@ -192,18 +197,38 @@ def test_hcn_invalid_json_error_record(api: Api) -> None:
     assert "Nmae: unknown field" in json.loads(err or "")["Error"]
 
 
-def create_vhd(api: Api, path: Path, parent: str | None = None) -> tuple[int, int]:
+def create_vhd(
+    api: Api,
+    path: Path,
+    parent: str | None = None,
+    *,
+    size: int | None = None,
+    block: int = 1 << 20,
+    sector: int = 0,
+    source: str | None = None,
+    device: int | None = 0,
+    access: int = 0,
+    flags: int = 0,
+) -> tuple[int, int]:
+    """CreateVirtualDisk with version-2 parameters (a differencing disk: MaximumSize 0, as
+    CREATE_VIRTUAL_DISK_PARAMETERS requires, unless ``size`` says otherwise); ``device``
+    None passes a NULL VirtualStorageType."""
     params = CREATE_VIRTUAL_DISK_PARAMETERS_V2(
-        Version=2, MaximumSize=1 << 30, BlockSizeInBytes=1 << 20, ParentPath=parent
+        Version=2,
+        MaximumSize=(0 if parent else 1 << 30) if size is None else size,
+        BlockSizeInBytes=block,
+        SectorSizeInBytes=sector,
+        ParentPath=parent,
+        SourcePath=source,
     )
     handle = ctypes.c_void_p()
-    storage = VIRTUAL_STORAGE_TYPE()
+    storage = None if device is None else VIRTUAL_STORAGE_TYPE(DeviceId=device)
     error = api.CreateVirtualDisk(
-        ctypes.byref(storage),
+        None if storage is None else ctypes.byref(storage),
         str(path),
-        0,
+        access,
         None,
-        0,
+        flags,
         0,
         ctypes.byref(params),
         None,
@@ -301,3 +326,115 @@ def test_create_virtual_disk_errors_keep_their_order(api: Api, tmp_path: Path) -
     assert create_vhd(api, tmp_path / "c.vhdx", parent=missing_parent)[0] == H.ERROR_FILE_NOT_FOUND
     assert not (tmp_path / "c.vhdx").exists()
     assert existing.read_text() == "x"
+
+
+MIB = 1 << 20
+
+
+@pytest.mark.parametrize(
+    ("why", "kwargs"),
+    [
+        # ns-virtdisk-create_virtual_disk_parameters.md, Version2.MaximumSize: "Must be a
+        # multiple of 512. If a ParentPath is specified, this value must be zero."
+        ("size not a multiple of 512", {"size": 1000}),
+        ("differencing disk with a size", {"parent": "PARENT", "size": 20 << 30}),
+        ("differencing disk with a size of 512", {"parent": "PARENT", "size": 512}),
+        # Version2.ParentPath: "If this parameter is not NULL, SourcePath must be NULL."
+        ("parent and source", {"parent": "PARENT", "source": "PARENT"}),
+        # Version2.SourcePath size: 0, or at least the source's size (1 GiB here).
+        ("smaller than the source", {"source": "PARENT", "size": 512 << 20}),
+        # Version2.BlockSizeInBytes: "For VHDX this must be a multiple of 1 MB between 1 and
+        # 256 MB."
+        ("VHDX block not a multiple of 1 MiB", {"block": 12345}),
+        ("VHDX block of 512 KiB", {"block": 512 * 1024}),
+        ("VHDX block over 256 MiB", {"block": 257 * MIB}),
+        # VHD 1 (VIRTUAL_STORAGE_TYPE_DEVICE_VHD = 2): 0, 512 KiB or 2 MiB; fixed: 0 only.
+        ("VHD block of 1 MiB", {"block": MIB, "device": 2}),
+        ("fixed VHD with a block size", {"block": 2 * MIB, "device": 2, "flags": 1}),
+        # Version2.SectorSizeInBytes: VHDX 512 or 4096, VHD 1 512.
+        ("VHDX sector 1024", {"sector": 1024}),
+        ("VHD sector 4096", {"sector": 4096, "block": 0, "device": 2}),
+        # nf-virtdisk-createvirtualdisk.md: [in] VirtualStorageType; with version-2
+        # parameters "only the VIRTUAL_DISK_ACCESS_NONE (0) value may be specified".
+        ("NULL VirtualStorageType", {"device": None}),
+        ("access mask with version 2", {"access": 0x003F0000}),
+    ],
+)
+def test_create_virtual_disk_refuses_documented_violations(
+    api: Api, tmp_path: Path, why: str, kwargs: dict[str, object]
+) -> None:
+    parent = tmp_path / "parent.vhdx"
+    error, handle = create_vhd(api, parent)
+    assert error == 0
+    api.CloseHandle(handle)
+    for key in ("parent", "source"):
+        if kwargs.get(key) == "PARENT":
+            kwargs[key] = str(parent)
+    target = tmp_path / "new.vhdx"
+    error, handle = create_vhd(api, target, **kwargs)  # type: ignore[arg-type]
+    assert (error, handle) == (H.ERROR_INVALID_PARAMETER, 0), why
+    assert not target.exists(), why
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},  # 1 GiB, 1 MiB blocks: what hcs.storage asks for
+        {"parent": "PARENT"},  # differencing, MaximumSize 0 (go-winio CreateDiffVhd)
+        {"parent": "PARENT", "block": 0},
+        {"block": 0, "sector": 512},  # the defaults
+        {"block": 256 * MIB, "sector": 4096},
+        {"source": "PARENT", "size": 0},  # the source's size
+        {"source": "PARENT", "size": 2 << 30},
+        {"device": 3},  # VIRTUAL_STORAGE_TYPE_DEVICE_VHDX
+        {"device": 2, "block": 512 * 1024, "sector": 512},  # VHD 1
+        {"device": 2, "block": 0, "flags": 1},  # fixed VHD 1
+    ],
+)
+def test_create_virtual_disk_accepts_documented_parameters(
+    api: Api, tmp_path: Path, kwargs: dict[str, object]
+) -> None:
+    parent = tmp_path / "parent.vhdx"
+    error, handle = create_vhd(api, parent)
+    assert error == 0
+    api.CloseHandle(handle)
+    for key in ("parent", "source"):
+        if kwargs.get(key) == "PARENT":
+            kwargs[key] = str(parent)
+    target = tmp_path / "new.vhdx"
+    error, handle = create_vhd(api, target, **kwargs)  # type: ignore[arg-type]
+    assert error == 0, kwargs
+    api.CloseHandle(handle)
+    # a differencing disk has its parent's size; size 0 with a source: the source's size
+    expected = kwargs.get("size") or 1 << 30
+    assert json.loads(target.read_text())["MaximumSize"] == expected
+
+
+def test_create_virtual_disk_version_1_rules(api: Api, tmp_path: Path) -> None:
+    # Version1.BlockSizeInBytes: 0, 512 KiB or 2 MiB; Version1.SectorSizeInBytes: 512 (0 is
+    # the header's default); MaximumSize a multiple of 512, zero with a ParentPath.
+    parent = tmp_path / "parent.vhd"
+    storage = VIRTUAL_STORAGE_TYPE(DeviceId=2)
+
+    def v1(path: Path, **fields: object) -> int:
+        params = CREATE_VIRTUAL_DISK_PARAMETERS_V1(Version=1, **fields)
+        handle = ctypes.c_void_p()
+        error = api.CreateVirtualDisk(
+            ctypes.byref(storage), str(path), 0x003F0000, None, 0, 0,
+            ctypes.byref(params), None, ctypes.byref(handle),
+        )  # fmt: skip
+        if handle.value:
+            api.CloseHandle(handle.value)
+        return int(error)
+
+    assert v1(parent, MaximumSize=1 << 30) == 0  # any access mask with version 1
+    bad = [
+        {"MaximumSize": 1000},
+        {"MaximumSize": 1 << 30, "BlockSizeInBytes": MIB},
+        {"MaximumSize": 1 << 30, "SectorSizeInBytes": 4096},
+        {"MaximumSize": 1 << 30, "ParentPath": str(parent)},
+    ]
+    for fields in bad:
+        assert v1(tmp_path / "bad.vhd", **fields) == H.ERROR_INVALID_PARAMETER, fields
+    assert v1(tmp_path / "child.vhd", ParentPath=str(parent)) == 0
+    assert json.loads((tmp_path / "child.vhd").read_text())["ParentPath"] == str(parent)

@@ -215,3 +215,48 @@ def test_modify_shares_and_memory(api: Api, share_dir: object) -> None:
     assert props["Memory"]["VirtualMachineMemory"]["AssignedMemory"] == 2048
     api.call("HcsTerminateComputeSystem", handle, None)
     api.close(handle)
+
+
+def test_reserved_options_must_be_null(api: Api) -> None:
+    # HcsStartComputeSystem.md, HcsResumeComputeSystem.md, HcsTerminateComputeSystem.md:
+    # "options: Reserved for future use. Must be NULL." An empty string is what hcsshim passes.
+    _, handle, _ = api.create("reserved-options", vm_doc(GuestConnection={}))
+    for name in ("HcsStartComputeSystem", "HcsResumeComputeSystem", "HcsTerminateComputeSystem"):
+        for options in ("{}", "garbage{", " "):
+            assert api.call(name, handle, options) == (H.E_INVALIDARG, None), (name, options)
+    assert api.state(handle) == "Created"  # nothing was done
+    assert api.call("HcsStartComputeSystem", handle, "")[0] == 0
+    assert api.call("HcsPauseComputeSystem", handle, '{"SuspensionLevel": "Suspend"}')[0] == 0
+    assert api.call("HcsResumeComputeSystem", handle, None)[0] == 0
+    assert api.state(handle) == "Running"
+    assert api.call("HcsTerminateComputeSystem", handle, "")[0] == 0
+    api.close(handle)
+
+
+def test_terminate_process_options_must_be_null(api: Api) -> None:
+    # HcsTerminateProcess.md: "options: Reserved for future use. Must be NULL."
+    system = api.running("reserved-process")
+    proc = api.spawn(system, "ping -n 100 127.0.0.1")
+    assert proc.hr == 0, proc.doc
+    assert api.call("HcsTerminateProcess", proc.handle, "{}") == (H.E_INVALIDARG, None)
+    assert proc.status()["Exited"] is False
+    assert api.call("HcsTerminateProcess", proc.handle, None)[0] == 0
+    proc.communicate()
+    api.HcsCloseProcess(proc.handle)
+    api.call("HcsTerminateComputeSystem", system, None)
+    api.close(system)
+
+
+def test_open_requested_access_must_be_generic_all(api: Api) -> None:
+    # HcsOpenComputeSystem.md: "requestedAccess: Reserved for future use, must be GENERIC_ALL."
+    _, handle, _ = api.create("open-access", vm_doc())
+    for access in (0, 0x1, 0x80000000, 0xFFFFFFFF):
+        out = ctypes.c_void_p()
+        hr = api.HcsOpenComputeSystem("open-access", access, ctypes.byref(out)) & 0xFFFFFFFF
+        assert (hr, out.value) == (H.E_INVALIDARG, None), hex(access)
+    out = ctypes.c_void_p()
+    assert api.HcsOpenComputeSystem("open-access", 0x10000000, ctypes.byref(out)) == 0
+    assert out.value
+    api.close(out.value)
+    api.call("HcsTerminateComputeSystem", handle, None)
+    api.close(handle)

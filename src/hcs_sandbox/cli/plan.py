@@ -136,7 +136,8 @@ def render(result: Plan, warnings: list[str]) -> str:
         s = result.scratch
         how = {
             "create": f"new {_size(s.size_bytes)} dynamic VHDX, formatted",
-            "differencing": f"differencing disk over {s.parent} (the parent is never written)",
+            "differencing": f"differencing disk over {s.parent}, of the parent's size; "
+            "the parent is never written",
             "copy": f"copy of {s.parent}",
         }[s.method]
         lines.append(f"scratch disk:     {s.path} ({how})")

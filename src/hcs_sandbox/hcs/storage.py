@@ -180,6 +180,16 @@ def _create_virtual_disk(
     """``CreateVirtualDisk`` (VHDX, version-2 parameters): the raw open handle (the caller
     owns it) and the path as a str."""
     p = os.fspath(path)
+    if parent is not None and size_bytes != 0:
+        # CREATE_VIRTUAL_DISK_PARAMETERS.Version2.MaximumSize: "If a ParentPath is specified,
+        # this value must be zero." (a differencing disk has its parent's size).
+        raise errors.SpecError(
+            f"cannot create {p}: a differencing disk has its parent's size, so size_bytes "
+            f"must be 0, not {size_bytes}",
+            field="size_bytes",
+            value=size_bytes,
+            allowed="0 for a differencing disk (virtdisk: MaximumSize must be zero with a parent)",
+        )
     if size_bytes < 0 or (parent is None and size_bytes == 0):
         raise errors.SpecError(
             f"cannot create {p}: size must be a positive number of bytes, not {size_bytes}",
@@ -229,7 +239,8 @@ def create_vhdx_handle(
 ) -> Vhd:
     """``CreateVirtualDisk`` (VHDX, version-2 parameters); returns the open disk.
 
-    With ``parent`` the new disk is a differencing disk of it (``size_bytes`` may be 0).
+    With ``parent`` the new disk is a differencing disk of it: it has the parent's size, and
+    ``size_bytes`` must be 0 (virtdisk refuses any other MaximumSize with a ParentPath).
     """
     handle, p = _create_virtual_disk(path, size_bytes, parent, block_size)
     return Vhd(handle, p)
@@ -242,7 +253,7 @@ def create_vhdx(
     parent: PathLike | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
 ) -> None:
-    """Create a VHDX (or a differencing VHDX of ``parent``) and close it.
+    """Create a VHDX (or a differencing VHDX of ``parent``, ``size_bytes`` 0) and close it.
 
     The handle never leaves this function, so no call can be in flight on it: it is closed
     at once, without the :class:`Vhd` wrapper's guard and finalizer."""

@@ -197,8 +197,9 @@ class ComputeSystem(Watched):
         ignore_stopped: bool = False,
         timeout: float | None = None,
     ) -> None:
-        """``HcsTerminateComputeSystem``.  With ``ignore_stopped``, a system that is already
-        stopped or gone is not an error (hcsshim v2 ``Terminate``)."""
+        """``HcsTerminateComputeSystem`` (``options`` is reserved: NULL).  With
+        ``ignore_stopped``, a system that is already stopped or gone is not an error
+        (hcsshim v2 ``Terminate``)."""
         try:
             self._op("HcsTerminateComputeSystem", options, doing="terminating", timeout=timeout)
         except _GONE:

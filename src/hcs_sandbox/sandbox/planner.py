@@ -459,7 +459,8 @@ class ScratchPlan:
 
     ``method``: ``create`` (new dynamic VHDX + ``HcsFormatWritableLayerVhd``),
     ``differencing`` (a child of ``parent``, which is never written) or ``copy`` (a file
-    copy of the template ``parent``).
+    copy of the template ``parent``).  ``size_bytes`` is the size of a ``create`` disk; a
+    ``differencing`` disk has its parent's size (``size_bytes`` 0).
     """
 
     path: str
@@ -1260,7 +1261,9 @@ class _Planner:
             self.grants.append(scratch_path)
             return scratch, None, devices, self._vmbfs_chipset()
         # vhdx: Microsoft's tutorial VM, booting a differencing child of the user's disk.
-        scratch = ScratchPlan(scratch_path, "differencing", facts.scratch_size_bytes, base)
+        # size 0: a differencing disk has its parent's size (CREATE_VIRTUAL_DISK_PARAMETERS:
+        # MaximumSize "must be zero" with a ParentPath).
+        scratch = ScratchPlan(scratch_path, "differencing", 0, base)
         devices = Devices(
             Scsi={
                 _TUTORIAL_SCSI: Scsi(

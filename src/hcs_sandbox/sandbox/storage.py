@@ -270,6 +270,8 @@ class ScratchDisk:
 
     ``method``: ``"create"`` (a new dynamic VHDX formatted with HcsFormatWritableLayerVhd),
     ``"differencing"`` (a child of ``parent``), or ``"copy"`` (a copy of ``parent``).
+    ``size_bytes`` is used by ``"create"`` only: a differencing disk has its parent's size
+    (it is made with MaximumSize 0), and a copy has the template's.
     """
 
     path: str
@@ -295,7 +297,9 @@ def make_scratch_disk(disk: ScratchDisk) -> None:
             if not disk.parent:
                 raise errors.StorageError(f"differencing disk {path} has no parent")
             # CreateVirtualDisk with ParentPath (go-winio vhd/vhd.go): the parent is never written.
-            hcs_storage.create_vhdx(path, disk.size_bytes, parent=disk.parent)
+            # MaximumSize 0, whatever size_bytes says: a differencing disk has its parent's
+            # size, and virtdisk refuses any other (CREATE_VIRTUAL_DISK_PARAMETERS).
+            hcs_storage.create_vhdx(path, 0, parent=disk.parent)
         elif disk.method == "copy":
             if not disk.parent:
                 raise errors.StorageError(f"scratch copy {path} has no template")

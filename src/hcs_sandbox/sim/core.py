@@ -123,6 +123,40 @@ ASYNC_FUNCTIONS = frozenset(
 )
 
 
+GENERIC_ALL = 0x10000000  # winnt.h; HcsOpenComputeSystem.md: requestedAccess "must be GENERIC_ALL"
+
+# virtdisk.h VIRTUAL_STORAGE_TYPE.DeviceId values (an all-zero type: inferred from the file).
+VIRTUAL_STORAGE_TYPE_DEVICE_UNKNOWN = 0
+VIRTUAL_STORAGE_TYPE_DEVICE_VHD = 2
+CREATE_VIRTUAL_DISK_FLAG_FULL_PHYSICAL_ALLOCATION = 0x1
+_VHD1_BLOCK_SIZES = (0, 0x80000, 0x200000)  # 0 = CREATE_VIRTUAL_DISK_PARAMETERS_DEFAULT_BLOCK_SIZE
+_MIB = 1024 * 1024
+
+
+def _create_parameters_invalid(
+    version: int, access: int, flags: int, size: int, block: int, sector: int, vhd1: bool
+) -> bool:
+    """Whether ``CreateVirtualDisk`` arguments break a rule that virtdisk's reference states
+    as a must (nf-virtdisk-createvirtualdisk.md, ns-virtdisk-create_virtual_disk_parameters.md).
+    A zero block or sector size is the documented default (virtdisk.h
+    ``CREATE_VIRTUAL_DISK_PARAMETERS_DEFAULT_BLOCK_SIZE`` / ``_DEFAULT_SECTOR_SIZE``, both 0 in
+    the SDK metadata; go-winio ``CreateDiffVhd`` passes 0 sectors)."""
+    if version == 2 and access != 0:
+        return True  # "only the VIRTUAL_DISK_ACCESS_NONE (0) value may be specified"
+    if size % 512:
+        return True  # MaximumSize: "Must be a multiple of 512."
+    if version == 1:
+        return block not in _VHD1_BLOCK_SIZES or sector not in (0, 512)
+    if vhd1:
+        if flags & CREATE_VIRTUAL_DISK_FLAG_FULL_PHYSICAL_ALLOCATION and block:
+            return True  # the default "is the only supported value for fixed VHD 1 virtual disks"
+        return block not in _VHD1_BLOCK_SIZES or sector not in (0, 512)
+    # "For VHDX this must be a multiple of 1 MB between 1 and 256 MB."; sectors 512 or 4096.
+    if block and (block % _MIB or not _MIB <= block <= 256 * _MIB):
+        return True
+    return sector not in (0, 512, 4096)
+
+
 class SimulatorError(ValueError):
     """Bad input to the simulator's Python control API (fault or latency syntax...)."""
 
@@ -758,7 +792,18 @@ class Simulator:
     def _begin(
         self, function: str, operation: int | None, system: SystemHandle | None = None
     ) -> tuple[Operation, Fault | None]:
-        fault = self.enter(function)
+        return self._begin_counted(function, operation, self.enter(function), system)
+
+    def _begin_counted(
+        self,
+        function: str,
+        operation: int | None,
+        fault: Fault | None,
+        system: SystemHandle | None = None,
+    ) -> tuple[Operation, Fault | None]:
+        """:meth:`_begin` for a call already counted by :meth:`enter` (``fault`` is what
+        that returned): the entry points that resolve a system or process handle count
+        the call first, so a call with a bad handle is counted too (docs/simulator.md)."""
         if not operation:
             raise _Failure(H.E_INVALIDARG, f"{function}: the operation handle is NULL")
         op: Operation = self._get(operation, Operation)
@@ -1305,6 +1350,13 @@ class Simulator:
         if not out or not id:
             return H.E_INVALIDARG
         out[0] = None
+        if access & 0xFFFFFFFF != GENERIC_ALL:
+            # "requestedAccess: Reserved for future use, must be GENERIC_ALL." (E_INVALIDARG
+            # is the simulator's choice, UNCONFIRMED)
+            raise _Failure(
+                H.E_INVALIDARG,
+                f"HcsOpenComputeSystem: requestedAccess must be GENERIC_ALL, not 0x{access:08X}",
+            )
         if self._live_record(id) is None:  # lock-free (a stopped or missing system stays so)
             raise _Failure(H.HCS_E_SYSTEM_NOT_FOUND, f"no compute system {id!r}")
         with self.store.lock_record("systems", id):
@@ -1370,10 +1422,27 @@ class Simulator:
         operation: int | None,
         op_type: int,
         work: Callable[[SystemHandle], tuple[str | None, Any]],
+        reserved: str | None = None,
     ) -> int:
+        """Start ``work`` on the system; ``reserved`` is the value of an argument the call's
+        page says must be NULL (checked after the handles)."""
+        fault = self.enter(function)  # counted even when the handle is bad
         handle: SystemHandle = self._get(system, SystemHandle)
-        op, fault = self._begin(function, operation, handle)
+        op, fault = self._begin_counted(function, operation, fault, handle)
+        self._must_be_null(function, reserved)
         return self._launch(function, op, op_type, lambda: work(handle), fault, handle)
+
+    @staticmethod
+    def _must_be_null(function: str, options: str | None) -> None:
+        """``options``: "Reserved for future use. Must be NULL." (HcsStartComputeSystem.md,
+        HcsResumeComputeSystem.md, HcsTerminateComputeSystem.md, HcsTerminateProcess.md).
+        An empty string is accepted: hcsshim passes ``""`` (computecore ``HcsTerminate
+        ComputeSystem(ctx, handle, op, "")``).  E_INVALIDARG from the call is UNCONFIRMED."""
+        if options:
+            raise _Failure(
+                H.E_INVALIDARG,
+                f"{function}: options is reserved and must be NULL, not {options[:60]!r}",
+            )
 
     def _set_state(self, record: dict[str, Any], state: str, **extra: Any) -> None:
         with self.store.lock_record("systems", record["Id"]):
@@ -1388,7 +1457,6 @@ class Simulator:
         self, system: int | None, operation: int | None, options: str | None
     ) -> int:
         def work(h: SystemHandle) -> tuple[str | None, Any]:
-            self._options(options, "StartOptions", "options")
             # One read, under the record lock: the check and the write see the same record.
             with self.store.lock_record("systems", h.system_id):
                 record = self._live(h, "HcsStartComputeSystem", H.HCS_E_INVALID_STATE)
@@ -1403,7 +1471,9 @@ class Simulator:
                 self.store.write("systems", record["Id"], record)
             return None, None
 
-        return self._system_op("HcsStartComputeSystem", system, operation, OP_START, work)
+        return self._system_op(
+            "HcsStartComputeSystem", system, operation, OP_START, work, reserved=options
+        )
 
     def HcsShutDownComputeSystem(
         self, system: int | None, operation: int | None, options: str | None
@@ -1448,7 +1518,9 @@ class Simulator:
             self._announce_exit(tomb["RuntimeId"], tomb)
             return None, None
 
-        return self._system_op("HcsTerminateComputeSystem", system, operation, OP_TERMINATE, work)
+        return self._system_op(
+            "HcsTerminateComputeSystem", system, operation, OP_TERMINATE, work, reserved=options
+        )
 
     def HcsCrashComputeSystem(
         self, system: int | None, operation: int | None, options: str | None
@@ -1545,7 +1617,9 @@ class Simulator:
             self._set_state(record, "Running")
             return None, None
 
-        return self._system_op("HcsResumeComputeSystem", system, operation, OP_RESUME, work)
+        return self._system_op(
+            "HcsResumeComputeSystem", system, operation, OP_RESUME, work, reserved=options
+        )
 
     def HcsSaveComputeSystem(
         self, system: int | None, operation: int | None, options: str | None
@@ -1830,8 +1904,9 @@ class Simulator:
         security_descriptor: int | None,
         out: Any,
     ) -> int:
+        fault = self.enter("HcsCreateProcess")  # counted even when the handle is bad
         handle: SystemHandle = self._get(system, SystemHandle)
-        op, fault = self._begin("HcsCreateProcess", operation, handle)
+        op, fault = self._begin_counted("HcsCreateProcess", operation, fault, handle)
         if not out:
             raise _Failure(H.E_INVALIDARG, "HcsCreateProcess: process out pointer is NULL")
         out[0] = None
@@ -2048,9 +2123,12 @@ class Simulator:
         operation: int | None,
         op_type: int,
         work: Callable[[ProcessHandle], tuple[str | None, Any]],
+        reserved: str | None = None,
     ) -> int:
+        fault = self.enter(function)  # counted even when the handle is bad
         handle: ProcessHandle = self._get(process, ProcessHandle)
-        op, fault = self._begin(function, operation)
+        op, fault = self._begin_counted(function, operation, fault)
+        self._must_be_null(function, reserved)
         return self._launch(function, op, op_type, lambda: work(handle), fault)
 
     @staticmethod
@@ -2073,7 +2151,9 @@ class Simulator:
             proc.exited.wait(5)
             return None, None
 
-        return self._process_op("HcsTerminateProcess", process, operation, OP_TERMINATE, work)
+        return self._process_op(
+            "HcsTerminateProcess", process, operation, OP_TERMINATE, work, reserved=options
+        )
 
     def HcsSignalProcess(
         self, process: int | None, operation: int | None, options: str | None
@@ -2345,7 +2425,11 @@ class Simulator:
         overlapped: int | None,
         out: Any,
     ) -> int:
-        from hcs_sandbox.sim.exports import CREATE_VIRTUAL_DISK_PARAMETERS_V2
+        from hcs_sandbox.sim.exports import (
+            CREATE_VIRTUAL_DISK_PARAMETERS_V1,
+            CREATE_VIRTUAL_DISK_PARAMETERS_V2,
+            VIRTUAL_STORAGE_TYPE,
+        )
 
         error = self._vhd_fault("CreateVirtualDisk")
         if error is not None:
@@ -2353,10 +2437,46 @@ class Simulator:
         if not path or not out or not parameters:
             return H.ERROR_INVALID_PARAMETER
         out[0] = None
-        params = ctypes.cast(parameters, ctypes.POINTER(CREATE_VIRTUAL_DISK_PARAMETERS_V2)).contents
-        if params.Version not in (1, 2):
+        # CreateVirtualDisk.md: VirtualStorageType is [in], not optional.
+        if not storage_type:
             return H.ERROR_INVALID_PARAMETER
-        parent = params.ParentPath if params.Version == 2 else None
+        params = ctypes.cast(parameters, ctypes.POINTER(CREATE_VIRTUAL_DISK_PARAMETERS_V2)).contents
+        if params.Version == 1:
+            v1 = ctypes.cast(parameters, ctypes.POINTER(CREATE_VIRTUAL_DISK_PARAMETERS_V1)).contents
+            size, block, sector = (
+                int(v1.MaximumSize),
+                int(v1.BlockSizeInBytes),
+                int(v1.SectorSizeInBytes),
+            )
+            parent, source = v1.ParentPath, v1.SourcePath
+        elif params.Version == 2:
+            size, block = int(params.MaximumSize), int(params.BlockSizeInBytes)
+            sector, parent, source = (
+                int(params.SectorSizeInBytes),
+                params.ParentPath,
+                params.SourcePath,
+            )
+        else:
+            return H.ERROR_INVALID_PARAMETER
+        device = ctypes.cast(storage_type, ctypes.POINTER(VIRTUAL_STORAGE_TYPE)).contents.DeviceId
+        vhd1 = device == VIRTUAL_STORAGE_TYPE_DEVICE_VHD or (
+            device == VIRTUAL_STORAGE_TYPE_DEVICE_UNKNOWN and path.lower().endswith(".vhd")
+        )
+        if _create_parameters_invalid(params.Version, access, flags, size, block, sector, vhd1):
+            return H.ERROR_INVALID_PARAMETER
+        if parent and (source or size):
+            # "If this parameter is not NULL, SourcePath must be NULL"; "If a ParentPath is
+            # specified, this value [MaximumSize] must be zero."
+            return H.ERROR_INVALID_PARAMETER
+        if source:
+            # "If a SourcePath is specified, this value can be zero to specify the size of the
+            # source virtual disk to be used, otherwise the size specified must be greater
+            # than or equal to the size of the source disk."
+            source_disk = self._read_vhd(source)
+            source_size = int(source_disk.get("MaximumSize", 0)) if source_disk else 0
+            if size and size < source_size:
+                return H.ERROR_INVALID_PARAMETER
+            size = size or source_size
         if parent and not os.path.exists(parent):
             # Checked in this order: something at the path, no folder, no parent.
             if os.path.exists(path):
@@ -2364,14 +2484,13 @@ class Simulator:
             if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
                 return H.ERROR_PATH_NOT_FOUND
             return H.ERROR_FILE_NOT_FOUND
-        size = int(params.MaximumSize) if params.Version == 2 else 0
-        if parent:
+        if parent:  # a differencing disk has its parent's size
             with contextlib.suppress(OSError, ValueError), open(parent, "rb") as fh:
                 size = int(json.loads(fh.read()).get("MaximumSize", 0))
         disk = {
             "SimulatedVhd": 1,
             "MaximumSize": size,
-            "BlockSizeInBytes": int(params.BlockSizeInBytes) if params.Version == 2 else 0,
+            "BlockSizeInBytes": block,
             "ParentPath": parent,
             "Formatted": False,
         }

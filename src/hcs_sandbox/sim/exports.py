@@ -27,6 +27,7 @@ from ctypes import POINTER, Structure, c_int32, c_uint16, c_uint32, c_uint64, c_
 from typing import Any
 
 __all__ = [
+    "CREATE_VIRTUAL_DISK_PARAMETERS_V1",
     "CREATE_VIRTUAL_DISK_PARAMETERS_V2",
     "EXPORTS",
     "GUID",
@@ -79,6 +80,22 @@ class VIRTUAL_STORAGE_TYPE(Structure):
     """virtdisk.h ``VIRTUAL_STORAGE_TYPE {DWORD DeviceId; GUID VendorId}``."""
 
     _fields_ = [("DeviceId", DWORD), ("VendorId", GUID)]
+
+
+class CREATE_VIRTUAL_DISK_PARAMETERS_V1(Structure):
+    """virtdisk.h ``CREATE_VIRTUAL_DISK_PARAMETERS`` with ``Version = 1``
+    (ns-virtdisk-create_virtual_disk_parameters.md ``Version1``); same alignment as V2."""
+
+    _fields_ = [
+        ("Version", DWORD),
+        ("_pad", DWORD),
+        ("UniqueId", GUID),
+        ("MaximumSize", c_uint64),
+        ("BlockSizeInBytes", c_uint32),
+        ("SectorSizeInBytes", c_uint32),
+        ("ParentPath", c_wchar_p),
+        ("SourcePath", c_wchar_p),
+    ]
 
 
 class CREATE_VIRTUAL_DISK_PARAMETERS_V2(Structure):
