@@ -648,6 +648,41 @@ def _check_base_image() -> Check:
     )
 
 
+def _check_base_build() -> Check:
+    """The host base's build against this host's (``storage.find_host_base`` already
+    refuses another build; this says when the build could not be read, and why)."""
+    from hcs_sandbox.sandbox import basebuild, storage
+
+    try:
+        base = storage.find_host_base()
+    except errors.HcsSandboxError:
+        return Check("base_build", SKIP, "not checked: no 'host' base (see base_image)")
+    host = basebuild.host_build()
+    if host is None:
+        return Check("base_build", SKIP, "not checked: this host's build is unknown")
+    found = basebuild.base_build(base.os_files or base.path)
+    data = {"host_build": host, "base_build": found.build, "version": found.version}
+    if found.build is None:
+        return Check(
+            "base_build",
+            WARN,
+            f"could not read the build of the base image at {base.path} ({found.reason}); "
+            "sandboxes are still created from it",
+            fix="if a sandbox does not boot, start Windows Sandbox once so Windows "
+            "regenerates its base image; please report this line",
+            data={**data, "reason": found.reason},
+        )
+    if found.build != host:
+        return Check(
+            "base_build",
+            WARN,
+            f"the base image at {base.path} is build {found.build}, this host is build {host}",
+            fix=storage.REGENERATE_REMEDY,
+            data=data,
+        )
+    return Check("base_build", OK, f"base image build {found.build} matches this host's", data=data)
+
+
 def _existing_parent(path: Path) -> Path:
     for candidate in (path, *path.parents):
         if candidate.exists():
@@ -700,6 +735,7 @@ def host_checks(state_dir: str | os.PathLike[str] | None = None) -> list[Check]:
     checks.append(_check_services())
     if hcs_check.status != FAIL:
         checks.append(_check_base_image())
+        checks.append(_check_base_build())
     else:
         checks.append(Check("base_image", SKIP, "not checked: HCS is unavailable"))
     checks.append(_check_disk(state_dir))

@@ -66,6 +66,9 @@ WINDOWS_SANDBOX_REMEDY = (
     "Features > Windows Sandbox), reboot, and start Windows Sandbox once; or use "
     "--base image:PATH / --base vhdx:PATH"
 )
+#: The remedy for a missing or stale base image (what exactly regenerates it is UNCONFIRMED:
+#: docs/windows-notes.md#sandbox).
+REGENERATE_REMEDY = "start Windows Sandbox once so Windows regenerates its base image"
 
 
 # --------------------------------------------------------------------------------------
@@ -177,9 +180,13 @@ def find_host_base() -> ResolvedBase:
     """This host's Windows Sandbox base image.
 
     Looks under ``%ProgramData%\\Microsoft\\Windows\\Containers\\BaseImages`` for a
-    ``<guid>`` folder holding ``BaseLayer\\Files``; with several, the most recently
-    modified one (Windows Sandbox regenerates the base image after an OS update — the
-    newest matches the running build; see docs/windows-notes.md#sandbox).
+    ``<guid>`` folder holding ``BaseLayer\\Files``.  Windows Sandbox runs only the host's own
+    build, so among several the one whose build (its kernel's file version,
+    :mod:`hcs_sandbox.sandbox.basebuild`) is this host's is taken, the most recently
+    modified first; then one whose build cannot be read (the check warns in ``hcs-sandbox
+    doctor``, it does not refuse).  When every folder has another build: a
+    :class:`StorageError` naming the builds and the folders, with the remedy.  See
+    docs/windows-notes.md#sandbox.
     """
     root = _base_images_text()
     if not _is_dir(root):
@@ -188,7 +195,7 @@ def find_host_base() -> ResolvedBase:
             "(Windows Sandbox is not installed or has never been started)",
             remedy=WINDOWS_SANDBOX_REMEDY,
         )
-    candidates: list[tuple[float, str, str]] = []  # (mtime of Files, name, folder)
+    candidates: list[tuple[float, str, str, os.stat_result]] = []  # (mtime of Files, name, ...)
     with os.scandir(root) as entries:
         for child in entries:
             try:
@@ -198,20 +205,49 @@ def find_host_base() -> ResolvedBase:
             except OSError:
                 continue
             if stat.S_ISDIR(st.st_mode):
-                candidates.append((st.st_mtime, child.name, child.path))
+                candidates.append((st.st_mtime, child.name, child.path, st))
     if not candidates:
         raise errors.StorageError(
             f"the Windows Sandbox base image was not found: no folder under {root} has "
             "BaseLayer\\Files (the base image is incomplete or being regenerated)",
-            remedy="start Windows Sandbox once so Windows regenerates its base image; if "
-            "that fails, " + WINDOWS_SANDBOX_REMEDY,
+            remedy=REGENERATE_REMEDY + "; if that fails, " + WINDOWS_SANDBOX_REMEDY,
         )
     candidates.sort(key=lambda c: (c[0], c[1]), reverse=True)
-    chosen = candidates[0][2]
+    chosen = _matching_build(candidates)
     return ResolvedBase(
         kind="host",
         path=chosen,
         os_files=os.path.join(chosen, "BaseLayer", "Files"),
+    )
+
+
+def _matching_build(candidates: list[tuple[float, str, str, os.stat_result]]) -> str:
+    """The folder to use among ``candidates`` (newest first): the newest of this host's
+    build, else the newest whose build cannot be read; a StorageError when all have
+    another build.  Without a host build to compare with, the newest."""
+    from hcs_sandbox.sandbox import basebuild
+
+    host = basebuild.host_build()
+    if host is None:
+        return candidates[0][2]
+    unknown: str | None = None
+    others: list[str] = []
+    for _mtime, _name, folder, st in candidates:
+        found = basebuild.base_build(os.path.join(folder, "BaseLayer", "Files"), st)
+        if found.build == host:
+            return folder
+        if found.build is None:
+            if unknown is None:
+                unknown = folder
+        else:
+            others.append(f"{folder} is build {found.build}")
+    if unknown is not None:
+        return unknown
+    raise errors.StorageError(
+        f"the Windows Sandbox base image does not match this host's build {host}: "
+        + "; ".join(others)
+        + " (Windows Sandbox runs only the host's own build)",
+        remedy=REGENERATE_REMEDY + " for this build; or use --base image:PATH / --base vhdx:PATH",
     )
 
 

@@ -368,6 +368,13 @@ class SimulatorBackend:
 
         return str(ensure_program_data(self.simulator.state_dir))
 
+    def windows_build(self) -> int:
+        """The simulated host's Windows build, which the fake base image's kernel carries
+        (sim/programdata.py); the sandbox layer checks the base image against it."""
+        from hcs_sandbox.sim.programdata import simulated_windows_build
+
+        return simulated_windows_build()
+
     def resolve(self, dll: str, symbol: str) -> int:
         key = (dll.lower(), symbol)
         if key not in EXPORTS:
