@@ -163,6 +163,9 @@ def test_vhd_closed_while_base_layer_setup_runs(sim: Any, tmp_path: Path) -> Non
     layer = tmp_path / "uvm"
     layer.mkdir()
     vhd = storage.open_vhd(path)
+    # hcsshim computestorage/helpers.go SetupUtilityVMBaseLayer: "the base vhdx must be
+    # attached when calling `SetupBaseOSLayer`"; closing the last handle detaches it again.
+    vhd.attach()
     _close_during(
         sim,
         vhd,
@@ -170,6 +173,9 @@ def test_vhd_closed_while_base_layer_setup_runs(sim: Any, tmp_path: Path) -> Non
         "CloseHandle",
         lambda: storage.setup_base_os_layer(layer, vhd, {"Type": "Vm"}),
     )
+    with storage.open_vhd(path) as again, pytest.raises(errors.HcsError) as info:
+        storage.get_layer_vhd_mount_path(again)  # detached: "a VHD mounted on the host" only
+    assert info.value.hresult == 0x80070057
 
 
 def test_a_call_after_close_gets_todays_error_even_while_one_is_in_flight(

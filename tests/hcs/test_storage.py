@@ -120,8 +120,12 @@ def test_setup_base_os_layer(tmp_path: Path) -> None:
         storage.setup_base_os_layer(layer, None, {"Type": "Container"})
     uvm = tmp_path / "uvm"
     uvm.mkdir()
+    # hcsshim computestorage/helpers.go SetupUtilityVMBaseLayer: "If it is a UtilityVM layer
+    # then the base vhdx must be attached when calling `SetupBaseOSLayer`"; it detaches after.
     with storage.open_vhd(path) as vhd:
+        vhd.attach()
         storage.setup_base_os_layer(uvm, vhd, {"Type": "Vm"})
+        vhd.detach()
 
 
 def test_create_vhdx_closes_its_handle_at_once(tmp_path: Path) -> None:

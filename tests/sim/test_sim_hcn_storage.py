@@ -197,6 +197,9 @@ def test_hcn_invalid_json_error_record(api: Api) -> None:
     assert "Nmae: unknown field" in json.loads(err or "")["Error"]
 
 
+ACCESS_ALL = 0x003F0000  # VIRTUAL_DISK_ACCESS_ALL (virtdisk.h)
+
+
 def create_vhd(
     api: Api,
     path: Path,
@@ -250,11 +253,14 @@ def test_virtdisk_and_storage(api: Api, tmp_path: Path) -> None:
     assert json.loads((tmp_path / "diff.vhdx").read_text())["MaximumSize"] == 1 << 30
     assert api.CloseHandle(child) == 1
     opened = ctypes.c_void_p()
+    storage = ctypes.byref(VIRTUAL_STORAGE_TYPE())  # all zero: infer from the file
+    missing = str(tmp_path / "missing.vhdx")
     assert (
-        api.OpenVirtualDisk(None, str(tmp_path / "missing.vhdx"), 0, 0, None, ctypes.byref(opened))
+        api.OpenVirtualDisk(storage, missing, ACCESS_ALL, 0, None, ctypes.byref(opened))
         == H.ERROR_FILE_NOT_FOUND
     )
-    assert api.OpenVirtualDisk(None, str(path), 0, 0, None, ctypes.byref(opened)) == 0
+    # No parameters: version 1 rules, the access mask says what the handle may do.
+    assert api.OpenVirtualDisk(storage, str(path), ACCESS_ALL, 0, None, ctypes.byref(opened)) == 0
     mount = ctypes.c_void_p()
     assert (
         api.HcsGetLayerVhdMountPath(opened.value, ctypes.byref(mount)) & 0xFFFFFFFF

@@ -54,7 +54,9 @@ class Net:
             api,
             "HcnCreateNetwork",
             ctypes.byref(guid(self.id)),
-            json.dumps(network_doc(prefix, gateway)),
+            # A name of its own: HCN_E_NETWORK_ALREADY_EXISTS is "A network with this name
+            # already exists" (HCNHResult.md).
+            json.dumps(dict(network_doc(prefix, gateway), Name=f"addr-{prefix}-{self.id}")),
             ctypes.byref(handle),
         )
         assert (hr, err) == (0, None)

@@ -305,7 +305,10 @@ def format_writable_layer_vhd(vhd: Vhd) -> None:
 
 def setup_base_os_layer(layer_path: PathLike, vhd: Vhd | None, options: Document) -> None:
     """``HcsSetupBaseOSLayer(layerPath, vhdHandle, options)`` (``OsLayerOptions``; the handle
-    is NULL for ``{"Type": "Container"}``, per hcsshim ``SetupContainerBaseLayer``)."""
+    is NULL for ``{"Type": "Container"}``, per hcsshim ``SetupContainerBaseLayer``).  For
+    ``{"Type": "Vm"}`` the disk must be attached (``vhd.attach()`` before, ``vhd.detach()``
+    after): hcsshim ``SetupUtilityVMBaseLayer``, "the base vhdx must be attached when calling
+    `SetupBaseOSLayer`"."""
     p = os.fspath(layer_path)
     document = dumps(options)
 

@@ -22,6 +22,7 @@ Endpoints persist in HNS after ``HcnCloseEndpoint`` and are not deleted when the
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -84,11 +85,50 @@ def ensure_network(document: Mapping[str, Any]) -> str:
     try:
         with hcn.Network.create(network_id, dict(document)):
             _log.info("created the shared NAT network %s", network_id)
-    except errors.AlreadyExistsError:
+    except errors.AlreadyExistsError as exists:
         # Another process created it between our open and our create: use theirs.
-        with hcn.Network.open(network_id):
-            pass
+        try:
+            with hcn.Network.open(network_id):
+                pass
+        except errors.NotFoundError:
+            clash = _name_clash(document, network_id, exists)
+            if clash is None:
+                raise
+            raise clash from exists
     return network_id
+
+
+#: learn.microsoft.com "HostNetworkingService Module" (Get-HnsNetwork; Remove-HnsNetwork
+#: takes the networks from the pipeline, ``-InputObjects``).
+_REMOVE_NETWORK_BY_NAME = "Get-HnsNetwork | Where-Object Name -eq '{name}' | Remove-HnsNetwork"
+
+
+def _name_clash(
+    document: Mapping[str, Any], network_id: str, exists: errors.AlreadyExistsError
+) -> errors.HcsError | None:
+    """The error for a create refused with ALREADY_EXISTS although no network has our id:
+    HCNHResult.md defines HCN_E_NETWORK_ALREADY_EXISTS as "A network with this name already
+    exists", so another network holds our name.  Retrying cannot help; the user must remove
+    that network.  None when no other network has the name (then the one with our id was
+    deleted in between, and the caller's NOT_FOUND stands)."""
+    from hcs_sandbox.hcs import network as hcn
+
+    name = document.get("Name")
+    if not isinstance(name, str) or not name:
+        return None
+    query = dict(hcn.DEFAULT_QUERY, Filter=json.dumps({"Name": name}))
+    try:  # the same query as hcsshim hcn/hcnnetwork.go GetNetworkByName
+        others = [i for i in hcn.enumerate_networks(query) if i.lower() != network_id.lower()]
+    except errors.HcsError:
+        others = []
+    if not others:
+        return None
+    return exists.restated(
+        f"an HCN network named {name} exists with another id ({', '.join(others)}), "
+        f"so the shared network {network_id} cannot be created",
+        remedy="remove it (elevated PowerShell): "
+        + _REMOVE_NETWORK_BY_NAME.format(name=name.replace("'", "''")),
+    )
 
 
 def create_endpoint(network_id: str, document: Mapping[str, Any]) -> EndpointInfo:

@@ -96,6 +96,16 @@ SUMMARY_KEYS = (
 GROUP_GRANTS = "group-grants.json"  # HcsGrantVmGroupAccess records (a JSON list of paths)
 STOPPED = "Stopped"  # the State of a stopped system's record (its exit status)
 
+# virtdisk.h values (learn.microsoft.com ne-virtdisk-virtual_disk_access_mask-r1,
+# ne-virtdisk-open_virtual_disk_flag, ne-virtdisk-attach_virtual_disk_flag).
+VIRTUAL_DISK_ACCESS_ATTACH_RO = 0x00010000
+VIRTUAL_DISK_ACCESS_ATTACH_RW = 0x00020000
+VIRTUAL_DISK_ACCESS_ALL = 0x003F0000
+OPEN_VIRTUAL_DISK_FLAGS_KNOWN = 0x00000FFF  # NO_PARENTS (0x1) .. SUPPORT_ENCRYPTED_FILES (0x800)
+ATTACH_VIRTUAL_DISK_FLAG_READ_ONLY = 0x00000001
+ATTACH_VIRTUAL_DISK_FLAG_PERMANENT_LIFETIME = 0x00000004
+ATTACH_VIRTUAL_DISK_FLAGS_KNOWN = 0x000007FF  # READ_ONLY (0x1) .. AT_BOOT (0x400)
+
 LOCAL_FREE = "LocalFree"
 COTASKMEM_FREE = "CoTaskMemFree"
 
@@ -307,10 +317,41 @@ class HcnHandle:
 
 
 class VhdHandle:
-    def __init__(self, handle: int, path: str) -> None:
+    """An open virtual disk handle.  What it may do comes from how it was opened
+    (``OPEN_VIRTUAL_DISK_PARAMETERS`` ``Version2.ReadOnly`` / ``GetInfoOnly``, or a version-1
+    access mask without ``VIRTUAL_DISK_ACCESS_ATTACH_RW``); whether the disk is attached is
+    the disk's, not the handle's (:class:`DiskAttachment`, keyed by :attr:`disk`)."""
+
+    def __init__(
+        self, handle: int, path: str, *, read_only: bool = False, info_only: bool = False
+    ) -> None:
         self.handle = handle
         self.path = path
-        self.attached = False
+        self.disk = _disk_key(path)
+        self.read_only = read_only or info_only
+        self.info_only = info_only
+
+
+class DiskAttachment:
+    """A disk attached with ``AttachVirtualDisk``: the attachment belongs to the disk, not to
+    the handle that made it (nf-virtdisk-detachvirtualdisk.md: "If the
+    ATTACH_VIRTUAL_DISK_FLAG_PERMANENT_LIFETIME was not specified, the virtual disk will be
+    automatically detached when the last open handle is closed")."""
+
+    def __init__(self, by: int, *, permanent: bool, read_only: bool) -> None:
+        self.by = by
+        self.permanent = permanent
+        self.read_only = read_only
+
+
+def _disk_key(path: str) -> str:
+    """The identity of the disk file at ``path``: device and inode (a second path to the same
+    file is the same disk), else the normalised path."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return _norm_path(path)
+    return f"{st.st_dev}:{st.st_ino}"
 
 
 def _guid_str(guid: Any) -> str:
@@ -366,6 +407,8 @@ class Simulator:
         self._calls: dict[str, int] = {}
         self._latency: dict[str, float] = {}
         self._hidden: set[tuple[str, str]] = set()
+        # Attached virtual disks by disk identity (VhdHandle.disk), in this process only.
+        self._attached: dict[str, DiskAttachment] = {}
         # Calls in flight on each HCN / virtual-disk handle (backend._dispatch marks them,
         # see HANDLE_ARGS): closing a handle while one runs is a violation.
         self._busy: dict[int, list[str]] = {}
@@ -470,6 +513,7 @@ class Simulator:
             for fd in list(self._fds):
                 self._close_tracked_fd(fd)
             self._handles.clear()
+            self._attached.clear()
             self._strings.clear()
             self._fds.clear()
             self._violations.clear()
@@ -2397,6 +2441,16 @@ class Simulator:
             if isinstance(obj, VhdHandle):
                 del self._handles[handle]
                 self._closing("CloseHandle", handle)
+                attachment = self._attached.get(obj.disk)
+                if (
+                    attachment is not None
+                    and not attachment.permanent
+                    and not self._disk_handles(obj.disk)
+                ):
+                    # "If the ATTACH_VIRTUAL_DISK_FLAG_PERMANENT_LIFETIME was not specified, the
+                    # virtual disk will be automatically detached when the last open handle is
+                    # closed." (nf-virtdisk-detachvirtualdisk.md)
+                    del self._attached[obj.disk]
                 return 1
             if handle in self._fds:
                 self._close_tracked_fd(handle)
@@ -2521,17 +2575,53 @@ class Simulator:
         parameters: int | None,
         out: Any,
     ) -> int:
+        """nf-virtdisk-openvirtualdisk.md: "If the OpenVirtualDisk function fails with an error
+        code value of ERROR_INVALID_PARAMETER (87), the cause may be due to any of the following
+        conditions: The VirtualStorageType parameter is NULL. The Path parameter is NULL. The
+        VirtualDiskAccessMask parameter is set to a value of (VirtualDiskAccessMask &
+        ~VIRTUAL_DISK_ACCESS_ALL). The Flags parameter is set to a value of (Flags &
+        ~(OPEN_VIRTUAL_DISK_FLAG_NO_PARENTS | OPEN_VIRTUAL_DISK_FLAG_BLANK_FILE)). The Version
+        member of the Parameters parameter is not set to OPEN_VIRTUAL_DISK_VERSION_1 or
+        OPEN_VIRTUAL_DISK_VERSION_2."  The flag list and the versions are from that older text:
+        the OPEN_VIRTUAL_DISK_FLAG enumeration now goes up to ..._SUPPORT_ENCRYPTED_FILES
+        (0x800) and OPEN_VIRTUAL_DISK_VERSION has 3 (ne-virtdisk-open_virtual_disk_version:
+        "OPEN_VIRTUAL_DISK_VERSION_UNSPECIFIED Value: 0 Not supported"), so those are accepted.
+
+        What the handle may do (ns-virtdisk-open_virtual_disk_parameters.md): with version 2
+        or 3 parameters, "Version2.GetInfoOnly If TRUE, indicates the handle is only to be used
+        to get information on the virtual disk" and "Version2.ReadOnly If TRUE, indicates the
+        file backing store is to be opened as read-only"; with version 1 (or no parameters)
+        the access mask decides: no VIRTUAL_DISK_ACCESS_ATTACH_RW = read-only, neither
+        ATTACH_RO nor ATTACH_RW = information only."""
         error = self._vhd_fault("OpenVirtualDisk")
         if error is not None:
             return error
         if not path or not out:
             return H.ERROR_INVALID_PARAMETER
         out[0] = None
+        if not storage_type:
+            return H.ERROR_INVALID_PARAMETER
+        if access & ~VIRTUAL_DISK_ACCESS_ALL or flags & ~OPEN_VIRTUAL_DISK_FLAGS_KNOWN:
+            return H.ERROR_INVALID_PARAMETER
+        version = ctypes.c_int32.from_address(parameters).value if parameters else 1
+        if version not in (1, 2, 3):
+            return H.ERROR_INVALID_PARAMETER
+        if version == 1:
+            read_only = not access & VIRTUAL_DISK_ACCESS_ATTACH_RW
+            info_only = not access & (VIRTUAL_DISK_ACCESS_ATTACH_RO | VIRTUAL_DISK_ACCESS_ATTACH_RW)
+        else:
+            # Version2/Version3 start with BOOL GetInfoOnly; BOOL ReadOnly (4-byte BOOLs) after
+            # the 4-byte Version (virtdisk.h; the union is 4-aligned).
+            assert parameters is not None
+            info_only = bool(ctypes.c_int32.from_address(parameters + 4).value)
+            read_only = bool(ctypes.c_int32.from_address(parameters + 8).value)
         if not os.path.exists(path):
             return H.ERROR_FILE_NOT_FOUND
         if self._read_vhd(path) is None:
             return H.ERROR_INVALID_DATA  # not a (simulated) virtual disk
-        vhd: VhdHandle = self._new_handle(lambda h: VhdHandle(h, path))
+        vhd: VhdHandle = self._new_handle(
+            lambda h: VhdHandle(h, path, read_only=read_only, info_only=info_only)
+        )
         out[0] = vhd.handle
         return H.ERROR_SUCCESS
 
@@ -2539,6 +2629,14 @@ class Simulator:
         with self._lock:
             obj = self._handles.get(handle or 0)
         return obj if isinstance(obj, VhdHandle) else None
+
+    def _disk_handles(self, disk: str) -> list[VhdHandle]:
+        """The open handles to ``disk`` (call with ``self._lock`` held)."""
+        return [h for h in self._handles.values() if isinstance(h, VhdHandle) and h.disk == disk]
+
+    def _attachment(self, vhd: VhdHandle) -> DiskAttachment | None:
+        with self._lock:
+            return self._attached.get(vhd.disk)
 
     def AttachVirtualDisk(
         self,
@@ -2549,23 +2647,60 @@ class Simulator:
         parameters: int | None,
         overlapped: int | None,
     ) -> int:
+        """nf-virtdisk-attachvirtualdisk.md: ERROR_INVALID_PARAMETER when "The Flags parameter
+        is set to a value larger than 0x020" or "The Version member of the Parameters parameter
+        is not set to ATTACH_VIRTUAL_DISK_VERSION_1" (older text: the ATTACH_VIRTUAL_DISK_FLAG
+        enumeration now goes up to ..._AT_BOOT (0x400) and hcsshim attaches with version 2,
+        so flags up to 0x7FF and versions 1 and 2 are accepted); "This function will fail if
+        ... the VHD image is already attached" (no code given: ERROR_VHD_INVALID_STATE,
+        UNCONFIRMED); "if the virtual disk is being attached for read/write access, the
+        VirtualDiskHandle parameter must have been opened using the
+        VIRTUAL_DISK_ACCESS_ATTACH_RW access flag" (a read-only or information-only handle:
+        ERROR_ACCESS_DENIED, UNCONFIRMED)."""
         error = self._vhd_fault("AttachVirtualDisk")
         if error is not None:
             return error
         vhd = self._vhd(handle)
         if vhd is None:
             return H.ERROR_INVALID_HANDLE
-        vhd.attached = True
+        if flags & ~ATTACH_VIRTUAL_DISK_FLAGS_KNOWN:
+            return H.ERROR_INVALID_PARAMETER
+        if parameters and ctypes.c_int32.from_address(parameters).value not in (1, 2):
+            return H.ERROR_INVALID_PARAMETER
+        read_only = bool(flags & ATTACH_VIRTUAL_DISK_FLAG_READ_ONLY)
+        if vhd.info_only or (vhd.read_only and not read_only):
+            return H.ERROR_ACCESS_DENIED
+        with self._lock:
+            if vhd.disk in self._attached:
+                return H.ERROR_VHD_INVALID_STATE
+            self._attached[vhd.disk] = DiskAttachment(
+                vhd.handle,
+                permanent=bool(flags & ATTACH_VIRTUAL_DISK_FLAG_PERMANENT_LIFETIME),
+                read_only=read_only,
+            )
         return H.ERROR_SUCCESS
 
     def DetachVirtualDisk(self, handle: int | None, flags: int, provider_flags: int) -> int:
+        """nf-virtdisk-detachvirtualdisk.md: ERROR_INVALID_PARAMETER when "The Flags parameter
+        is set to a value other than DETACH_VIRTUAL_DISK_FLAG_NONE (0)"; "All other open
+        handles to the virtual disk must be closed before the DetachVirtualDisk function can
+        succeed"; "This function will fail ... if the image is not attached".  The last two
+        give no code: ERROR_VHD_INVALID_STATE, UNCONFIRMED.  A permanently attached disk is
+        detached through any handle opened later (go-winio ``DetachVhd`` does this)."""
         error = self._vhd_fault("DetachVirtualDisk")
         if error is not None:
             return error
         vhd = self._vhd(handle)
         if vhd is None:
             return H.ERROR_INVALID_HANDLE
-        vhd.attached = False
+        if flags:
+            return H.ERROR_INVALID_PARAMETER
+        with self._lock:
+            if vhd.disk not in self._attached:
+                return H.ERROR_VHD_INVALID_STATE
+            if len(self._disk_handles(vhd.disk)) > 1:
+                return H.ERROR_VHD_INVALID_STATE
+            del self._attached[vhd.disk]
         return H.ERROR_SUCCESS
 
     # ---- computestorage ----------------------------------------------------------------------
@@ -2581,6 +2716,16 @@ class Simulator:
         vhd = self._vhd(handle)
         if vhd is None:
             raise _Failure(H.E_HANDLE, "HcsFormatWritableLayerVhd: not an open virtual disk handle")
+        attachment = self._attachment(vhd)
+        if vhd.read_only or (attachment is not None and attachment.read_only):
+            # Formatting writes the disk: a handle opened read-only or information-only
+            # (ns-virtdisk-open_virtual_disk_parameters.md Version2.ReadOnly / GetInfoOnly), or
+            # a disk attached ATTACH_VIRTUAL_DISK_FLAG_READ_ONLY, cannot (code UNCONFIRMED).
+            raise _Failure(
+                H.E_ACCESSDENIED,
+                f"HcsFormatWritableLayerVhd: {vhd.path!r} is open "
+                + ("read-only" if vhd.read_only else "but attached read-only"),
+            )
         data = self._read_vhd(vhd.path)
         if data is None:
             raise _Failure(H.ERROR_FILE_NOT_FOUND_HR, f"{vhd.path!r} is gone")
@@ -2600,7 +2745,9 @@ class Simulator:
         vhd = self._vhd(handle)
         if vhd is None or not out:
             raise _Failure(H.E_HANDLE, "HcsGetLayerVhdMountPath: not an open virtual disk handle")
-        if not vhd.attached:
+        # HcsGetLayerVhdMountPath.md: "vhdHandle The handle to a VHD mounted on the host": the
+        # disk must be attached, through this handle or any other (the attachment is the disk's).
+        if self._attachment(vhd) is None:
             raise _Failure(H.E_INVALIDARG, "HcsGetLayerVhdMountPath: the disk is not attached")
         import uuid
 
@@ -2621,8 +2768,26 @@ class Simulator:
             raise _Failure(
                 H.ERROR_PATH_NOT_FOUND_HR, f"HcsSetupBaseOSLayer: {layer_path!r} is not a folder"
             )
-        if opts.get("Type", "Container") == "Vm" and self._vhd(vhd_handle) is None:
-            raise _Failure(H.E_HANDLE, "HcsSetupBaseOSLayer: Type Vm needs an attached VHD handle")
+        if opts.get("Type", "Container") == "Vm":
+            # hcsshim computestorage/helpers.go SetupUtilityVMBaseLayer: "If it is a UtilityVM
+            # layer then the base vhdx must be attached when calling `SetupBaseOSLayer`" (it
+            # attaches, sets up, then detaches).  Not attached: E_INVALIDARG, UNCONFIRMED.
+            vhd = self._vhd(vhd_handle)
+            if vhd is None:
+                raise _Failure(
+                    H.E_HANDLE, "HcsSetupBaseOSLayer: Type Vm needs an attached VHD handle"
+                )
+            attachment = self._attachment(vhd)
+            if attachment is None:
+                raise _Failure(
+                    H.E_INVALIDARG,
+                    f"HcsSetupBaseOSLayer: Type Vm needs the VHD attached ({vhd.path!r} is not: "
+                    "AttachVirtualDisk first, as hcsshim SetupUtilityVMBaseLayer does)",
+                )
+            if vhd.read_only or attachment.read_only:
+                raise _Failure(
+                    H.E_ACCESSDENIED, f"HcsSetupBaseOSLayer: {vhd.path!r} is read-only here"
+                )
         if opts.get("Type", "Container") == "Container" and vhd_handle:
             raise _Failure(
                 H.E_INVALIDARG, "HcsSetupBaseOSLayer: Type Container needs a NULL vhdHandle"
@@ -2794,10 +2959,22 @@ class Simulator:
             wanted = str(uuid.uuid4())
         return wanted.lower()
 
+    @staticmethod
+    def _require_id(guid: Any, function: str) -> None:
+        """``_In_ REFGUID Id`` (HcnCreateNetwork.md, HcnCreateEndpoint.md: not ``_opt_``): a
+        NULL pointer is refused with E_POINTER, "Pointer that is not valid" (learn.microsoft.com
+        "Common HRESULT Values"); the HCN pages give no code (UNCONFIRMED).  The zero GUID is a
+        valid pointer and still means "assign an id"."""
+        if not guid:
+            raise _Failure(
+                H.E_POINTER, f"{function}: Id is NULL (pass the zero GUID to have one assigned)"
+            )
+
     def HcnCreateNetwork(self, guid: Any, settings: str | None, out: Any, error: Any) -> int:
         if not out:
             return H.E_INVALIDARG
         out[0] = None
+        self._require_id(guid, "HcnCreateNetwork")
         doc = self._hcn_doc(settings, "HostComputeNetwork", "settings")
         net_type = doc.get("Type", "NAT")
         import ipaddress
@@ -2814,6 +2991,15 @@ class Simulator:
         with self.store.lock():
             if self.store.read("networks", net_id) is not None:
                 raise _Failure(H.HCN_E_NETWORK_ALREADY_EXISTS, f"network {net_id} already exists")
+            name = doc.get("Name")
+            for other in self.store.records("networks") if name else ():
+                if other.get("Name") == name:
+                    # HCNHResult.md: "HCN_E_NETWORK_ALREADY_EXISTS | A network with this name
+                    # already exists | 0x803b0010".
+                    raise _Failure(
+                        H.HCN_E_NETWORK_ALREADY_EXISTS,
+                        f"a network named {name!r} already exists (id {other.get('ID')})",
+                    )
             record = dict(doc)
             record.update({"ID": net_id, "Type": net_type})
             record.setdefault("SchemaVersion", {"Major": 2, "Minor": 0})
@@ -2917,6 +3103,7 @@ class Simulator:
         if not out:
             return H.E_INVALIDARG
         out[0] = None
+        self._require_id(guid, "HcnCreateEndpoint")
         doc = self._hcn_doc(settings, "HostComputeEndpoint", "settings")
         if doc.get("HostComputeNamespace"):
             raise _Failure(H.HCN_E_INVALID_ENDPOINT, "HostComputeNamespace is read-only at create")
@@ -2938,13 +3125,16 @@ class Simulator:
             record.update({"ID": ep_id, "HostComputeNetwork": handle.object_id})
             record.setdefault("SchemaVersion", {"Major": 2, "Minor": 0})
             subnet = self._first_subnet(net)
-            needs_address = subnet is not None and not record.get("IpConfigurations")
+            explicit = record.get("IpConfigurations")
+            needs_address = subnet is not None and not explicit
             # Read once, under the lock held until the endpoint is written (see _free_address).
             endpoints = (
                 self.store.records("endpoints")
-                if needs_address or not record.get("MacAddress")
+                if needs_address or explicit or not record.get("MacAddress")
                 else []
             )
+            if explicit:
+                self._check_explicit_addresses(net, explicit, endpoints)
             if subnet is not None and needs_address:
                 gateway = self._gateway(net)
                 address = self._free_address(net, subnet, gateway, endpoints)
@@ -2961,6 +3151,71 @@ class Simulator:
         ep: HcnHandle = self._new_handle(lambda h: HcnHandle(h, "endpoint", ep_id))
         out[0] = ep.handle
         return H.S_OK
+
+    @staticmethod
+    def _check_explicit_addresses(
+        net: dict[str, Any], configs: Any, endpoints: list[dict[str, Any]]
+    ) -> None:
+        """The addresses an endpoint document asks for (``IpConfigurations[].IpAddress``),
+        checked as HCNHResult.md defines its codes: "HCN_E_INVALID_IP | IP address is either
+        invalid or not part of any configured subnet(s) | 0x803b001e" and
+        "HCN_E_ADDR_INVALID_OR_RESERVED | An address provided is invalid or reserved |
+        0x803b002F".  Not an IP, or outside every subnet of the network (when it has any):
+        HCN_E_INVALID_IP.  A subnet's network or last (broadcast) address, a gateway (a
+        route's ``NextHop``), or an address another endpoint of the network still holds:
+        HCN_E_ADDR_INVALID_OR_RESERVED.  Which of the two codes HNS gives for each case is
+        UNCONFIRMED (docs/windows-notes.md "Endpoint addressing")."""
+        import ipaddress
+
+        subnets = []
+        gateways = set()
+        for ipam in net.get("Ipams") or []:
+            for item in ipam.get("Subnets") or []:
+                if item.get("IpAddressPrefix"):
+                    subnets.append(ipaddress.ip_network(item["IpAddressPrefix"], strict=False))
+                for route in item.get("Routes") or []:
+                    with contextlib.suppress(ValueError):
+                        gateways.add(ipaddress.ip_address(str(route.get("NextHop"))))
+        held = {}
+        for endpoint in endpoints:
+            if endpoint.get("HostComputeNetwork") != net.get("ID"):
+                continue
+            for config in endpoint.get("IpConfigurations") or []:
+                if isinstance(config, dict):
+                    with contextlib.suppress(ValueError):
+                        held[ipaddress.ip_address(str(config.get("IpAddress")))] = endpoint["ID"]
+        for config in configs if isinstance(configs, list) else []:
+            if not isinstance(config, dict) or config.get("IpAddress") is None:
+                continue
+            text = config["IpAddress"]
+            try:
+                address = ipaddress.ip_address(str(text))
+            except ValueError:
+                raise _Failure(
+                    H.HCN_E_INVALID_IP, f"IpAddress {text!r} is not an IP address"
+                ) from None
+            inside = [n for n in subnets if address.version == n.version and address in n]
+            if subnets and not inside:
+                raise _Failure(
+                    H.HCN_E_INVALID_IP,
+                    f"IpAddress {text} is in no subnet of network {net.get('ID')} "
+                    f"({', '.join(map(str, subnets))})",
+                )
+            for subnet in inside:
+                if address in (subnet.network_address, subnet.broadcast_address):
+                    raise _Failure(
+                        H.HCN_E_ADDR_INVALID_OR_RESERVED,
+                        f"IpAddress {text} is the network or broadcast address of {subnet}",
+                    )
+            if address in gateways:
+                raise _Failure(
+                    H.HCN_E_ADDR_INVALID_OR_RESERVED, f"IpAddress {text} is the network's gateway"
+                )
+            if address in held:
+                raise _Failure(
+                    H.HCN_E_ADDR_INVALID_OR_RESERVED,
+                    f"IpAddress {text} is held by endpoint {held[address]} (delete it first)",
+                )
 
     @staticmethod
     def _first_subnet(net: dict[str, Any]) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
@@ -2995,12 +3250,13 @@ class Simulator:
         endpoint record, read with the store lock held, which the caller keeps until the new
         endpoint is written, so two processes never get the same address.
 
-        HNS frees an endpoint's address when the endpoint is deleted: an address a stale
-        endpoint still holds is refused (HCN_E_ADDR_INVALID_OR_RESERVED) until that endpoint is
-        deleted (moby/moby#47576, docker/for-win#13965).  The order in which HNS hands out a
-        subnet's addresses is documented nowhere (learn.microsoft.com "HCN JSON document
-        schemas", hcsshim ``hcn/``): the lowest free one is the simulator's choice, UNCONFIRMED
-        (docs/windows-notes.md "Endpoint addressing").
+        HNS frees an endpoint's address when the endpoint is deleted (moby/moby#47576,
+        docker/for-win#13965): an address a stale endpoint still holds is never handed out
+        here, and asked for explicitly it is refused (HCN_E_ADDR_INVALID_OR_RESERVED,
+        :meth:`_check_explicit_addresses`) until that endpoint is deleted.  The order in which
+        HNS hands out a subnet's addresses is documented nowhere (learn.microsoft.com "HCN
+        JSON document schemas", hcsshim ``hcn/``): the lowest free one is the simulator's
+        choice, UNCONFIRMED (docs/windows-notes.md "Endpoint addressing").
         An exhausted subnet fails with HCN_E_INVALID_IP (the real HRESULT is UNCONFIRMED)."""
         import ipaddress
 

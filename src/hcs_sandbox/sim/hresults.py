@@ -51,6 +51,7 @@ HCN_E_ENDPOINT_ALREADY_ATTACHED = 0x803B0014
 HCN_E_INVALID_JSON = 0x803B001B
 HCN_E_INVALID_IP = 0x803B001E
 HCN_E_ENTITY_HAS_REFERENCES = 0x803B002C
+HCN_E_ADDR_INVALID_OR_RESERVED = 0x803B002F  # HCNHResult.md
 
 # Win32 error codes (virtdisk returns these directly as DWORD).
 ERROR_SUCCESS = 0
@@ -62,6 +63,10 @@ ERROR_INVALID_DATA = 13
 ERROR_FILE_EXISTS = 80
 ERROR_INVALID_PARAMETER = 87
 ERROR_NOT_SUPPORTED = 50
+# winerror.h (FACILITY_USERMODE_VHD): "The requested operation cannot be performed on the
+# virtual disk in its current state."  virtdisk returns it as is (its top bit is set, so
+# HRESULT_FROM_WIN32 leaves it unchanged).
+ERROR_VHD_INVALID_STATE = 0xC03A001C
 
 # winerror.h: the facility of HRESULTs that carry a Win32 error code (HRESULT_FROM_WIN32).
 FACILITY_WIN32 = 7
