@@ -8,9 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_support import Result
+from cli_support import CliEnv, Result
 
 from hcs_sandbox import Sandbox, SandboxSpec, errors
+from hcs_sandbox.sandbox import doctor
 from hcs_sandbox.sandbox.spec import BaseImage
 
 Cli = Callable[..., Result]
@@ -24,9 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_field_kit_example_result_error_matches_its_hresult() -> None:
     """HCS puts the HRESULT in ResultError's ``Error`` as a signed 32-bit number."""
     text = (ROOT / "docs" / "field-kit.md").read_text(encoding="utf-8")
-    pairs = re.findall(
-        r"HRESULT: \w+ (0x[0-9A-Fa-f]{8})\n\s*ResultError: \{'Error': (-?\d+)", text
-    )
+    pairs = re.findall(r"HRESULT: \w+ (0x[0-9A-Fa-f]{8})\n\s*ResultError: \{'Error': (-?\d+)", text)
     assert pairs, "the field-kit example lost its HRESULT/ResultError lines"
     for hresult, error in pairs:
         assert ctypes.c_int32(int(hresult, 16)).value == int(error), (hresult, error)
@@ -72,3 +71,65 @@ def test_image_base_without_system_template_is_bad_input(
         f"invalid --base 'image:{image}': base image folder {image} cannot be used: "
         "it has no UtilityVM\\Files folder"
     ), line
+
+
+# --- F5: plan shows the variant run would use, and where it came from ----------------------
+
+
+def _save_working(state: Path, variant: str) -> Path:
+    report = doctor.DoctorReport(
+        simulated=True,
+        deep=[doctor.VariantResult(variant, "host", True, [doctor.Step("start", True, 0.1)])],
+    )
+    return doctor.save_report(report, state / doctor.REPORT_FILENAME)
+
+
+def test_plan_defaults_to_the_variant_run_uses(cli: Cli, cli_env: CliEnv) -> None:
+    first = cli("plan", "--name", "p")
+    assert first.code == 0, first.err
+    assert (
+        "base host (documented variant, the default: no 'doctor --deep' report at "
+        in (first.out.splitlines()[0])
+    )
+    path = _save_working(cli_env.state, "wsb-compat")
+    human = cli("plan", "--name", "p")
+    assert human.code == 0, human.err
+    assert human.out.splitlines()[0].startswith(
+        f"Plan for sandbox p: base host (wsb-compat variant, from the doctor report {path})"
+    ), human.out.splitlines()[0]
+    document = cli("plan", "--name", "p", "--json").json()
+    assert document["base"]["variant"] == "wsb-compat"
+    assert document["base"]["variant_from"] == f"from the doctor report {path}"
+    assert "RunInSilo" in document["compute_system"]["VirtualMachine"]
+    # run uses the same document
+    assert cli("run", "-d", "--name", "w").code == 0
+    (inspected,) = cli("inspect", "w", "--json").json()
+    assert any("wsb-compat" in w for w in inspected["warnings"]), inspected["warnings"]
+    assert cli("rm", "-f", "w").code == 0
+    # --variant still wins, and says so
+    forced = cli("plan", "--name", "p", "--variant", "documented")
+    assert "base host (documented variant, from --variant)" in forced.out.splitlines()[0]
+
+
+# --- F6: a misspelt HCS_SANDBOX_HOST_VARIANT is refused ------------------------------------
+
+
+def test_misspelt_host_variant_is_refused(
+    cli: Cli, cli_env: CliEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(doctor.ENV_VARIANT, "wsb_compat")
+    expected = (
+        "HCS_SANDBOX_HOST_VARIANT='wsb_compat' is not a host document variant "
+        "(set it to documented or wsb-compat, or unset it)"
+    )
+    for argv in (("run", "-d", "--name", "v1"), ("create", "--name", "v1"), ("plan",)):
+        assert _error_line(cli(*argv)) == expected
+    assert cli("ls", "-a", "-q").out.strip() == ""
+    with pytest.raises(errors.SpecError, match="wsb_compat") as info:
+        doctor.preferred_variant()
+    assert info.value.field == doctor.ENV_VARIANT
+    # Case and spaces do not matter; an empty value means "not set".
+    monkeypatch.setenv(doctor.ENV_VARIANT, " WSB-Compat ")
+    assert doctor.preferred_variant() == "wsb-compat"
+    monkeypatch.setenv(doctor.ENV_VARIANT, " ")
+    assert doctor.preferred_variant() is None

@@ -66,9 +66,11 @@ __all__ = [
     "backend_is_simulated",
     "default_report_path",
     "diagnose",
+    "forced_variant",
     "load_doctor_report",
     "preferred_variant",
     "save_report",
+    "variant_choice",
 ]
 
 #: The host-base document variants, in the order ``--deep`` tries them (planner.py).
@@ -349,32 +351,66 @@ def _report_path_text(state_dir: str | os.PathLike[str] | None) -> str:
     return os.path.join(paths.state_dir_text(state_dir), REPORT_FILENAME)
 
 
+def forced_variant() -> str | None:
+    """The variant ``HCS_SANDBOX_HOST_VARIANT`` forces (``documented`` or ``wsb-compat``, any
+    case), or None when it is unset or empty.
+
+    Any other value is refused with a :class:`~hcs_sandbox.errors.SpecError` (bad input, exit
+    2 at the CLI), as ``HCS_SANDBOX_SIMULATOR`` refuses a value it cannot read: a misspelt
+    ``wsb_compat`` must not quietly give the other document.
+    """
+    text = os.environ.get(ENV_VARIANT, "").strip()
+    if not text:
+        return None
+    if text.lower() in VARIANTS:
+        return text.lower()
+    raise errors.SpecError(
+        f"{ENV_VARIANT}={text!r} is not a host document variant",
+        field=ENV_VARIANT,
+        value=text,
+        remedy=f"set it to {' or '.join(VARIANTS)}, or unset it",
+    )
+
+
+def variant_choice(
+    state_dir: str | os.PathLike[str] | None = None, *, simulated: bool | None = None
+) -> tuple[str | None, str]:
+    """:func:`preferred_variant` and where it comes from, in words (``plan`` prints them):
+    ``(variant or None, source)``."""
+    forced = forced_variant()
+    if forced is not None:
+        return forced, ENV_VARIANT
+    path = ""
+    try:
+        path = _report_path_text(state_dir)
+        if not os.path.isfile(path):  # what Path.is_file() answers for this text
+            return None, f"no 'doctor --deep' report at {path}"
+        report = load_doctor_report(path)
+    except (errors.HcsSandboxError, OSError):
+        return None, f"the doctor report {path or '(no path)'} cannot be read"
+    if simulated is None:
+        simulated = backend_is_simulated()
+    if report.simulated != simulated:
+        made = "the simulator" if report.simulated else "Windows"
+        return None, f"the doctor report {path} was made on {made}"
+    variant = report.working_variant
+    if variant not in VARIANTS:
+        return None, f"no variant booted in the doctor report {path}"
+    return variant, f"the doctor report {path}"
+
+
 def preferred_variant(
     state_dir: str | os.PathLike[str] | None = None, *, simulated: bool | None = None
 ) -> str | None:
     """The host-base document variant the last deep doctor run booted, or None.
 
-    Used where the planner's ``HostFacts.variant`` is chosen.  Never raises: a missing or
-    unreadable report means "no preference" (the planner's default, ``documented``).  A
-    report made on the simulator is ignored on Windows and vice versa.
-    ``HCS_SANDBOX_HOST_VARIANT`` (``documented`` or ``wsb-compat``) overrides the report.
+    Used where the planner's ``HostFacts.variant`` is chosen.  A missing or unreadable
+    report means "no preference" (the planner's default, ``documented``); a report made on
+    the simulator is ignored on Windows and vice versa.  ``HCS_SANDBOX_HOST_VARIANT``
+    (``documented`` or ``wsb-compat``) overrides the report; any other value of it raises
+    :class:`~hcs_sandbox.errors.SpecError` (:func:`forced_variant`), the only error raised.
     """
-    forced = os.environ.get(ENV_VARIANT, "").strip().lower()
-    if forced in VARIANTS:
-        return forced
-    try:
-        path = _report_path_text(state_dir)
-        if not os.path.isfile(path):  # what Path.is_file() answers for this text
-            return None
-        report = load_doctor_report(path)
-    except (errors.HcsSandboxError, OSError):
-        return None
-    if simulated is None:
-        simulated = backend_is_simulated()
-    if report.simulated != simulated:
-        return None
-    variant = report.working_variant
-    return variant if variant in VARIANTS else None
+    return variant_choice(state_dir, simulated=simulated)[0]
 
 
 def backend_is_simulated() -> bool:
