@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_support import CliEnv, Result
 
 from hcs_sandbox import Sandbox, SandboxSpec, errors
+from hcs_sandbox.cli.doctor import render, summary
 from hcs_sandbox.sandbox import doctor
 from hcs_sandbox.sandbox.spec import BaseImage
 
@@ -133,3 +138,170 @@ def test_misspelt_host_variant_is_refused(
     assert doctor.preferred_variant() == "wsb-compat"
     monkeypatch.setenv(doctor.ENV_VARIANT, " ")
     assert doctor.preferred_variant() is None
+
+
+# --- F1: a clean-up failure after a good boot is its own failure ---------------------------
+
+_CLEANUP_FAILS_ONCE = """
+import os, sys
+from hcs_sandbox import errors
+from hcs_sandbox.sandbox import storage
+real = storage.remove_path
+failed = []
+def remove_path(path):
+    if os.fspath(path).endswith("sandbox.vhdx") and not failed:
+        failed.append(path)
+        raise errors.StorageError(
+            f"could not delete {path}: [WinError 32] The process cannot access the file "
+            "because it is being used by another process")
+    return real(path)
+storage.remove_path = remove_path
+from hcs_sandbox.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _doctor_with_failing_cleanup(cli_env: CliEnv, *argv: str) -> Result:
+    done = subprocess.run(
+        [sys.executable, "-c", _CLEANUP_FAILS_ONCE, "doctor", "--deep", *argv],
+        env=cli_env.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def test_cleanup_failure_after_a_good_boot(cli: Cli, cli_proc: Cli, cli_env: CliEnv) -> None:
+    human = _doctor_with_failing_cleanup(cli_env)
+    assert human.code == 1, human.out + human.err
+    out = human.out
+    assert "variant documented: boots, but its clean-up failed" in out
+    assert "variant wsb-compat" not in out  # the document booted: nothing else to try
+    assert "working variant: documented" in out
+    assert "[FAIL] clean up" in out
+    fix = next(line for line in out.splitlines() if line.strip().startswith("fix: run"))
+    assert "'hcs-sandbox prune --state-dir " in fix
+    assert out.rstrip().endswith(
+        "problems found: variant documented booted, but its clean-up failed; see the fixes above"
+    )
+    # The preference saved for create/run stays the documented variant.
+    assert doctor.preferred_variant() == "documented"
+    saved = json.loads((cli_env.state / doctor.REPORT_FILENAME).read_text())
+    assert saved["ok"] is False
+    assert saved["working_variant"] == "documented"
+    assert [(v["variant"], v["ok"], v["cleanup_failed"]) for v in saved["deep"]] == [
+        ("documented", True, True)
+    ]
+    # What is left is what prune finishes: the user runs the fix.
+    assert "removing" in cli_proc("ls", "-a").out
+    assert cli_proc("prune").code == 0
+    assert cli_proc("ls", "-a", "-q").out.strip() == ""
+    assert not any((cli_env.state / "sandboxes").iterdir())
+    # --json says the same (ok false, exit 1)
+    as_json = _doctor_with_failing_cleanup(cli_env, "--json")
+    assert as_json.code == 1
+    report = json.loads(as_json.out)
+    assert report["ok"] is False
+    assert report["working_variant"] == "documented"
+    assert cli_proc("prune").code == 0
+
+
+def _runner(fail_at: str, error: BaseException, *, cleanup_error: bool = False) -> Any:
+    def run(variant: str, recorder: Any, _state: object) -> None:
+        recorder.mark("create")
+        for name in ("creating the scratch disk (create)", "creating the compute system"):
+            recorder.mark(name)
+            if name == fail_at and variant == "documented":
+                raise error
+        recorder.mark("start")
+        if fail_at == "start" and variant == "documented":
+            raise error
+        with recorder.step("terminate"):
+            pass
+
+        def remove() -> None:
+            if cleanup_error:
+                raise errors.StorageError("could not delete sandbox.vhdx")
+
+        recorder.clean_up(remove, fix="run 'hcs-sandbox prune'")
+
+    return run
+
+
+def test_variant_is_judged_by_its_document_steps() -> None:
+    # A document step fails: the next variant is tried.
+    bad_json = errors.error_from_hresult(0x8037010D, function="HcsCreateComputeSystem")
+    tried = doctor.deep_run(runner=_runner("creating the compute system", bad_json))
+    assert [(r.variant, r.ok, r.reached_document) for r in tried] == [
+        ("documented", False, True),
+        ("wsb-compat", True, True),
+    ]
+    # A step before the document fails: no variant is judged, none other is tried.
+    disk = errors.error_from_hresult(0x80070070, function="HcsFormatWritableLayerVhd")
+    stopped = doctor.deep_run(runner=_runner("creating the scratch disk (create)", disk))
+    assert [(r.variant, r.ok, r.reached_document) for r in stopped] == [
+        ("documented", False, False)
+    ]
+    report = doctor.DoctorReport(simulated=True, deep=stopped)
+    assert not report.ok
+    assert report.working_variant is None
+    text = render(report)
+    assert "variant documented: FAILED before the compute system was created" in text
+    assert "no document variant was tried" in text
+    # The clean-up fails after a good boot: the variant boots; the report is not ok.
+    dirty = doctor.deep_run(runner=_runner("", disk, cleanup_error=True))
+    assert [(r.variant, r.ok, r.cleanup_failed) for r in dirty] == [("documented", True, True)]
+    report = doctor.DoctorReport(simulated=True, deep=dirty)
+    assert report.working_variant == "documented"
+    assert not report.ok
+    assert report.to_dict()["ok"] is False
+    loaded = doctor.DoctorReport.from_dict(report.to_dict())
+    assert loaded.deep is not None
+    assert loaded.deep[0].cleanup_failed
+    assert not loaded.ok
+    assert summary(report) == (
+        "problems found: variant documented booted, but its clean-up failed; see the fixes above"
+    )
+
+
+# --- F4: a failed deep step prints its specific remedy; "see the fixes above" only then ----
+
+
+def test_failed_step_prints_its_specific_remedy() -> None:
+    denied = errors.error_from_hresult(0x80070005, function="HcsCreateComputeSystem")
+    both = doctor.deep_run(
+        runner=_runner("creating the compute system", denied), variants=("documented",)
+    )
+    step = both[0].failed_step
+    assert step is not None
+    assert step.fix == errors.ACCESS_REMEDY
+    text = render(doctor.DoctorReport(simulated=True, deep=both))
+    assert f"         fix: {errors.ACCESS_REMEDY}" in text
+    assert text.endswith("problems found: no document variant booted; see the fixes above")
+    # An error with no specific remedy: no fix line, and the summary does not point at one.
+    unknown = errors.error_from_hresult(0x8037FFFF, function="HcsStartComputeSystem")
+    assert errors.specific_remedy(unknown) is None
+    failed = doctor.deep_run(runner=_runner("start", unknown), variants=("documented",))
+    assert failed[0].failed_step is not None
+    assert failed[0].failed_step.fix is None
+    text = render(doctor.DoctorReport(simulated=True, deep=failed))
+    assert "fix:" not in text
+    assert "see the fixes above" not in text
+    assert text.splitlines()[-1].startswith("problems found: no document variant booted")
+
+
+def test_both_variants_failing_at_start_print_the_fix(cli_proc: Cli) -> None:
+    """RV20's run: both variants fail at start; each failed step shows its fix."""
+    result = cli_proc(
+        "doctor",
+        "--deep",
+        extra_env={"HCS_SANDBOX_SIM_FAULTS": "HcsStartComputeSystem:1:0x80370105:2:result"},
+    )
+    assert result.code == 1, result.out + result.err
+    fixes = [line for line in result.out.splitlines() if line.strip().startswith("fix: ")]
+    assert len(fixes) == 2, result.out
+    assert "no document variant booted on this host" in result.out
+    assert result.out.rstrip().endswith("see the fixes above")
+    assert cli_proc("ls", "-a", "-q").out.strip() == ""

@@ -8,7 +8,8 @@ timing each step and naming the HCS call and HRESULT that failed; for the host b
 each document variant and reports which one boots (``create``/``run`` then prefer it).
 ``--report FILE`` saves the report as JSON.  See docs/field-kit.md.
 
-Exit codes: 0 all good (warnings allowed); 1 a check or a deep step failed; 3 HCS unavailable
+Exit codes: 0 all good (warnings allowed); 1 a check or a deep step failed (the deep run's
+clean-up too: its fix says to run prune); 3 HCS unavailable
 (not Windows without --simulator, features or service missing).
 """
 
@@ -58,8 +59,9 @@ def render(report: Any) -> str:
             lines.append("deep run: skipped (HCS is unavailable)")
         width = max((len(s.name) for r in report.deep for s in r.steps), default=10)
         for result in report.deep:
-            verdict = "boots" if result.ok else "FAILED"
-            lines.append(f"deep run, {result.base} base, variant {result.variant}: {verdict}")
+            lines.append(
+                f"deep run, {result.base} base, variant {result.variant}: {_verdict(result)}"
+            )
             for step in result.steps:
                 mark = "ok  " if step.ok else "FAIL"
                 lines.append(f"  [{mark}] {step.name:<{width}} {step.seconds * 1000:9.1f} ms")
@@ -70,16 +72,67 @@ def render(report: Any) -> str:
                     if step.result_error:
                         lines.append(f"         ResultError: {step.result_error}")
                     lines.append(f"         error: {step.error}")
+                    if step.fix:
+                        lines.append(f"         fix: {step.fix}")
         if report.deep:
             working = report.working_variant
-            lines.append(
-                f"working variant: {working}"
-                if working
-                else "no document variant booted on this host"
-            )
+            if working:
+                lines.append(f"working variant: {working}")
+            elif not report.deep[-1].reached_document:
+                lines.append(
+                    "no document variant was tried: the run stopped before the compute system "
+                    "was created"
+                )
+            else:
+                lines.append("no document variant booted on this host")
     lines.append("")
-    lines.append("all good" if report.ok else "problems found: see the fixes above")
+    lines.append(summary(report))
     return "\n".join(lines)
+
+
+def _verdict(result: Any) -> str:
+    if result.ok:
+        return "boots, but its clean-up failed" if result.cleanup_failed else "boots"
+    verdict = "FAILED"
+    if not result.reached_document:
+        verdict += (
+            " before the compute system was created (a step that does not depend on the "
+            "document: no other variant was tried)"
+        )
+    if result.cleanup_failed:
+        verdict += "; its clean-up failed too"
+    return verdict
+
+
+def summary(report: Any) -> str:
+    """The last line: ``all good``, or what is wrong, pointing at the fixes above only when
+    some were printed."""
+    if report.ok:
+        return "all good"
+    problems: list[str] = []
+    if any(c.status == "fail" for c in report.checks):
+        problems.append("a host check failed")
+    deep = report.deep or []
+    if deep and report.working_variant is None:
+        problems.append(
+            "no document variant booted"
+            if deep[-1].reached_document
+            else "the deep run stopped before the compute system was created"
+        )
+    for result in deep:
+        if result.cleanup_failed:
+            problems.append(
+                f"variant {result.variant} booted, but its clean-up failed"
+                if result.ok
+                else f"the clean-up after variant {result.variant} failed"
+            )
+    fixes = any(c.fix and c.status in {"warn", "fail"} for c in report.checks) or any(
+        s.fix for r in deep for s in r.steps if not s.ok
+    )
+    text = "problems found: " + ("; ".join(problems) or "see above")
+    if fixes:
+        return text + "; see the fixes above"
+    return text + " (no fix is known: the failed step above names the HCS call and HRESULT)"
 
 
 def handle(args: argparse.Namespace) -> int:

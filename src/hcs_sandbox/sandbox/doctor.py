@@ -28,8 +28,11 @@ With ``deep=True`` it also performs each step of a real sandbox's life once — 
 disk, guest state file, grant VM access, create the compute system, start, query properties,
 pause, resume, terminate, clean up — timing each step and recording exactly which HCS call
 failed with which HRESULT and ``ResultError`` (:class:`~hcs_sandbox.errors.HcsError` carries
-``.hresult``/``.name``/``.function``/``.result_error``).  For the host base it tries each
-document variant in turn (``documented``, then ``wsb-compat``) and reports which one boots.
+``.hresult``/``.name``/``.function``/``.result_error``) and its specific remedy as the
+step's ``fix``.  For the host base it tries each document variant in turn (``documented``,
+then ``wsb-compat``) and reports which one boots: a variant is judged by the steps where its
+document matters (:data:`DOCUMENT_STEPS` on, see :func:`deep_run`); the clean-up is
+recorded apart (a failed one makes the report not ok, with ``hcs-sandbox prune`` as fix).
 
 The report (:class:`DoctorReport`) is JSON-safe; :func:`save_report` writes it and
 :func:`load_doctor_report` reads it back, so :func:`preferred_variant` can tell the planner
@@ -55,6 +58,8 @@ from typing import Any
 from hcs_sandbox import errors
 
 __all__ = [
+    "CLEAN_UP",
+    "DOCUMENT_STEPS",
     "ENV_DOCTOR_REPORT",
     "ENV_VARIANT",
     "REPORT_FILENAME",
@@ -111,6 +116,15 @@ REMEDY_SANDBOX = (
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 
+#: The deep run's last step (:func:`_deep_variant`): remove the sandbox it made.
+CLEAN_UP = "clean up"
+#: The deep-run steps from which the document variant matters: the compute system's
+#: creation (``Sandbox.create``'s progress message for HcsCreateComputeSystem) and the
+#: ``start`` that follows it; every later step comes after them.
+DOCUMENT_STEPS = frozenset({"creating the compute system", "start"})
+#: The HCS calls that take (or act on what was made from) the document.
+DOCUMENT_CALLS = frozenset({"HcsCreateComputeSystem", "HcsStartComputeSystem"})
+
 
 # --------------------------------------------------------------------------------------
 # Report types
@@ -154,6 +168,9 @@ class Step:
     hresult: str | None = None
     hresult_name: str | None = None
     result_error: dict[str, Any] | None = None
+    #: What to do about a failed step: the error's own specific remedy (not the generic
+    #: "run doctor --deep" one: this report is that run), or the deep run's (clean up).
+    fix: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -170,27 +187,45 @@ class Step:
             hresult=d.get("hresult"),
             hresult_name=d.get("hresult_name"),
             result_error=dict(result_error) if isinstance(result_error, Mapping) else None,
+            fix=d.get("fix"),
         )
 
 
 @dataclasses.dataclass
 class VariantResult:
-    """The deep run of one document variant: its steps, and whether the system booted."""
+    """The deep run of one document variant: its steps, and whether the system booted.
+
+    ``ok``: every step where the document matters passed (the compute system was created,
+    started, queried, paused, resumed and terminated): the variant boots.  The clean-up
+    that follows is not part of that verdict: :attr:`cleanup_failed` says whether it failed
+    (then the report is not ok, and its step's ``fix`` says how to finish it).
+    ``reached_document``: the run got as far as creating the compute system; when it
+    failed before (a scratch disk, a grant...), the document was never tried, so the
+    variant is neither judged nor is the next one tried.
+    """
 
     variant: str
     base: str
     ok: bool
     steps: list[Step] = dataclasses.field(default_factory=list)
+    reached_document: bool = True
 
     @property
     def failed_step(self) -> Step | None:
         return next((s for s in self.steps if not s.ok), None)
+
+    @property
+    def cleanup_failed(self) -> bool:
+        """The clean-up after this variant's run failed (something may be left: prune)."""
+        return any(s.name == CLEAN_UP and not s.ok for s in self.steps)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "variant": self.variant,
             "base": self.base,
             "ok": self.ok,
+            "reached_document": self.reached_document,
+            "cleanup_failed": self.cleanup_failed,
             "steps": [s.to_dict() for s in self.steps],
         }
 
@@ -201,6 +236,7 @@ class VariantResult:
             base=str(d.get("base", "host")),
             ok=bool(d.get("ok")),
             steps=[Step.from_dict(s) for s in d.get("steps") or [] if isinstance(s, Mapping)],
+            reached_document=bool(d.get("reached_document", True)),
         )
 
 
@@ -217,10 +253,13 @@ class DoctorReport:
 
     @property
     def ok(self) -> bool:
-        """No check failed and, for a deep run, some variant booted."""
+        """No check failed and, for a deep run, some variant booted and every clean-up
+        succeeded."""
         if any(c.status == FAIL for c in self.checks):
             return False
-        return self.deep is None or any(v.ok for v in self.deep)
+        if self.deep is None:
+            return True
+        return any(v.ok for v in self.deep) and not any(v.cleanup_failed for v in self.deep)
 
     @property
     def hcs_unavailable(self) -> bool:
@@ -786,8 +825,10 @@ class _Recorder:
         self.steps: list[Step] = []
         self._progress = progress
         self._open: tuple[str, float] | None = None
+        #: The run got to a step where the document matters (:data:`DOCUMENT_STEPS`).
+        self.reached_document = False
 
-    def _close(self, error: BaseException | None = None) -> None:
+    def _close(self, error: BaseException | None = None, *, fix: str | None = None) -> None:
         if self._open is None:
             return
         name, start = self._open
@@ -797,9 +838,13 @@ class _Recorder:
             self.steps.append(Step(name=name, ok=True, seconds=seconds))
             return
         data = _error_data(error)
-        # The error itself, not the remedy it carries for users of run/start (which may say
-        # "run 'hcs-sandbox doctor --deep'": this report is that run).
+        if data.get("function") in DOCUMENT_CALLS:
+            self.reached_document = True
+        # The error itself; its remedy apart, as the fix, when it is a specific one (not
+        # the generic "run 'hcs-sandbox doctor --deep'": this report is that run).
         text = error.message if isinstance(error, errors.HcsSandboxError) else str(error)
+        if fix is None and isinstance(error, errors.HcsSandboxError):
+            fix = errors.specific_remedy(error)
         self.steps.append(
             Step(
                 name=name,
@@ -810,12 +855,15 @@ class _Recorder:
                 hresult=data.get("hresult"),
                 hresult_name=data.get("hresult_name"),
                 result_error=data.get("result_error"),
+                fix=" ".join(fix.split()) if fix else None,
             )
         )
 
     def mark(self, name: str) -> None:
         """A new step begins (the previous one succeeded)."""
         self._close()
+        if name in DOCUMENT_STEPS:
+            self.reached_document = True
         if self._progress is not None:
             self._progress(name)
         self._open = (name, time.perf_counter())
@@ -835,6 +883,21 @@ class _Recorder:
             yield
         except BaseException as exc:
             self.fail(exc)
+            raise
+        self._close()
+
+    def clean_up(self, action: Callable[[], None], *, fix: str) -> None:
+        """The :data:`CLEAN_UP` step: run ``action``; its failure is recorded with ``fix``
+        and not raised (it says nothing about the document: the variant is judged by the
+        steps before).  Only an interrupt (Ctrl+C) goes on."""
+        self.mark(CLEAN_UP)
+        try:
+            action()
+        except Exception as exc:
+            self._close(exc, fix=fix)
+            return
+        except BaseException as exc:
+            self._close(exc, fix=fix)
             raise
         self._close()
 
@@ -890,14 +953,40 @@ def _deep_variant(
             raise
         finally:
             if sandbox is not None:
-                with recorder.step("clean up"):
-                    sandbox.remove(force=True)
-                    sandbox.close()
+                made = sandbox
+
+                def remove() -> None:
+                    try:
+                        made.remove(force=True)
+                    finally:
+                        made.close()
+
+                recorder.clean_up(remove, fix=_cleanup_fix(spec.name or "", state_dir))
     finally:
         if previous is None:
             os.environ.pop(ENV_VARIANT, None)
         else:
             os.environ[ENV_VARIANT] = previous
+
+
+def _cleanup_fix(name: str, state_dir: str | os.PathLike[str] | None) -> str:
+    """What to run when a deep run's clean-up failed: ``hcs-sandbox prune``, with the
+    options that reach this state directory and backend.  The sandbox is left in
+    ``removing`` (``Sandbox.remove`` writes that first), which prune finishes once this
+    process has exited."""
+    from hcs_sandbox import _simenv
+    from hcs_sandbox.sandbox import paths
+
+    words = ["hcs-sandbox", "prune"]
+    if backend_is_simulated() and not _simenv.asked():
+        words.append("--simulator")  # asked for in this process only (use_simulator)
+    where = paths.state_dir_text(state_dir)
+    if where != paths.state_dir_text(paths.default_state_dir()):
+        words += ["--state-dir", f'"{where}"' if any(c.isspace() for c in where) else where]
+    return (
+        f"run '{' '.join(words)}' once this doctor has exited: it finishes removing the deep "
+        f"run's sandbox '{name}' (left 'removing')"
+    )
 
 
 def _prefixed(progress: Callable[[str], None] | None, prefix: str) -> Callable[[str], None] | None:
@@ -918,7 +1007,13 @@ def deep_run(
     progress: Callable[[str], None] | None = None,
     runner: DeepRunner | None = None,
 ) -> list[VariantResult]:
-    """Try each variant in turn until one completes every step; the results of each tried."""
+    """Try each variant in turn until one boots; the results of each tried.
+
+    A variant is judged by the steps where its document matters (:data:`DOCUMENT_STEPS`
+    on): a failure there tries the next variant.  A failure before them (the scratch disk,
+    a grant...) is not the document's: the run stops there (the next variant would stop at
+    the same step).  The clean-up is recorded but judges nothing (``cleanup_failed``).
+    """
     run = runner or _deep_variant
     results: list[VariantResult] = []
     for variant in variants:
@@ -931,8 +1026,17 @@ def deep_run(
             ok = False
         else:
             recorder.finish()
-        results.append(VariantResult(variant=variant, base="host", ok=ok, steps=recorder.steps))
-        if ok:
+        reached = ok or recorder.reached_document
+        results.append(
+            VariantResult(
+                variant=variant,
+                base="host",
+                ok=ok,
+                steps=recorder.steps,
+                reached_document=reached,
+            )
+        )
+        if ok or not reached:
             break
     return results
 
