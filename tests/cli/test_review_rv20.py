@@ -305,3 +305,28 @@ def test_both_variants_failing_at_start_print_the_fix(cli_proc: Cli) -> None:
     assert "no document variant booted on this host" in result.out
     assert result.out.rstrip().endswith("see the fixes above")
     assert cli_proc("ls", "-a", "-q").out.strip() == ""
+
+
+@pytest.mark.parametrize(
+    ("fault", "tried", "reached"),
+    [
+        ("HcsFormatWritableLayerVhd:1:0x80070070", ["documented"], [False]),
+        ("HcsCreateEmptyGuestStateFile:1:0x80070070", ["documented"], [False]),
+        (
+            "HcsCreateComputeSystem:1:0x8037010D:1:result",
+            ["documented", "wsb-compat"],
+            [True, True],
+        ),
+        ("HcsStartComputeSystem:1:0x80370105", ["documented", "wsb-compat"], [True, True]),
+    ],
+)
+def test_real_deep_run_judges_the_document_steps_only(
+    cli_proc: Cli, fault: str, tried: list[str], reached: list[bool]
+) -> None:
+    result = cli_proc("doctor", "--deep", "--json", extra_env={"HCS_SANDBOX_SIM_FAULTS": fault})
+    report = result.json()
+    assert [v["variant"] for v in report["deep"]] == tried, result.out
+    assert [v["reached_document"] for v in report["deep"]] == reached
+    assert result.code == (0 if report["deep"][-1]["ok"] else 1)
+    assert not any(v["cleanup_failed"] for v in report["deep"])
+    assert cli_proc("ls", "-a", "-q").out.strip() == ""
