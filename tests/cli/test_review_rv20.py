@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import re
 import subprocess
 import sys
@@ -330,3 +331,85 @@ def test_real_deep_run_judges_the_document_steps_only(
     assert result.code == (0 if report["deep"][-1]["ok"] else 1)
     assert not any(v["cleanup_failed"] for v in report["deep"])
     assert cli_proc("ls", "-a", "-q").out.strip() == ""
+
+
+# --- F2: doctor fails when the state directory cannot be used -------------------------------
+
+
+def _check(report: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in report["checks"] if c["name"] == name)
+
+
+def test_state_dir_that_is_a_file_fails_the_doctor(cli: Cli, cli_env: CliEnv) -> None:
+    cli_env.state.write_text("not a folder")
+    create = cli("create")
+    assert create.code == 1  # what every create meets
+    assert "is not a directory" in create.err
+    result = cli("doctor", "--json")
+    assert result.code == 1, result.out + result.err
+    check = _check(result.json(), "state_dir")
+    assert check["status"] == "fail"
+    assert f"the state directory {cli_env.state} exists but is not a directory" in check["detail"]
+    assert check["fix"] == (
+        "move that file away or choose another location with HCS_SANDBOX_STATE_DIR=PATH"
+    )
+    human = cli("doctor")
+    assert "[FAIL] state_dir: " in human.out
+    assert human.out.rstrip().endswith(
+        "problems found: check failed: state_dir; see the fixes above"
+    )
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to give a folder away"
+)
+def test_state_dir_of_another_user_fails_the_doctor(cli: Cli, cli_env: CliEnv) -> None:
+    cli_env.state.mkdir(mode=0o700)
+    os.chown(cli_env.state, 65534, -1)
+    result = cli("doctor", "--json")
+    assert result.code == 1
+    check = _check(result.json(), "state_dir")
+    assert check["status"] == "fail"
+    assert "belongs to another user (uid 65534)" in check["detail"]
+    assert (
+        check["fix"] == "use your own directory with HCS_SANDBOX_STATE_DIR=PATH, or remove that one"
+    )
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may open any folder"
+)
+def test_state_dir_without_access_fails_the_doctor(cli: Cli, cli_env: CliEnv) -> None:
+    cli_env.state.mkdir(mode=0o700)
+    cli_env.state.chmod(0)  # ours and closed to others: ensure_state_dir's fast path passes
+    try:
+        result = cli("doctor", "--json")
+    finally:
+        cli_env.state.chmod(0o700)
+    assert result.code == 1
+    check = _check(result.json(), "state_dir")
+    assert check["status"] == "fail"
+    assert "cannot be opened" in check["detail"]
+
+
+def test_state_dir_check_passes_and_makes_the_folder(cli: Cli, cli_env: CliEnv) -> None:
+    result = cli("doctor", "--json")
+    assert result.code == 0
+    check = _check(result.json(), "state_dir")
+    assert check["status"] == "ok"
+    assert check["data"]["state_dir"] == str(cli_env.state)
+    assert cli_env.state.is_dir()
+
+
+def test_unelevated_admin_warning_says_to_elevate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 'Hyper-V Administrators' member who is not elevated can call HCS but cannot use a
+    state directory (owner Administrators, BA+SY only: docs/windows-notes.md "Non-elevated
+    callers"); --state-dir gets the same protection, so the fix is to elevate."""
+    monkeypatch.setattr(doctor, "is_admin", lambda: False)
+    check = doctor._check_admin(False)
+    assert check.status == "warn"
+    assert "Hyper-V Administrators" in check.detail
+    assert "state directory" in check.detail
+    assert check.fix is not None
+    assert "elevated prompt" in check.fix
+    assert check.fix != errors.ACCESS_REMEDY

@@ -110,8 +110,9 @@ def summary(report: Any) -> str:
     if report.ok:
         return "all good"
     problems: list[str] = []
-    if any(c.status == "fail" for c in report.checks):
-        problems.append("a host check failed")
+    failed = [c.name for c in report.checks if c.status == "fail"]
+    if failed:
+        problems.append(f"check{'s' if len(failed) > 1 else ''} failed: {', '.join(failed)}")
     deep = report.deep or []
     if deep and report.working_variant is None:
         problems.append(

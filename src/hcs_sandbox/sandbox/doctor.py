@@ -20,6 +20,9 @@
                           Hyper-V Administrators, else HCS_E_ACCESS_DENIED (HCSHResult.md).
 ``services``              ``vmcompute`` and ``hns`` running (``sc.exe query <name>``).
 ``base_image``            this host's Windows Sandbox base image (``storage.find_host_base``).
+``state_dir``             the state directory opens as every verb opens it
+                          (``paths.ensure_state_dir_text``: created if missing) and can be
+                          listed; else FAIL with the store's remedy.
 ``disk``                  free space where the state directory lives (a scratch disk is a
                           dynamic VHDX of up to 20 GiB; it grows with what the guest writes).
 ========================  =================================================================
@@ -112,6 +115,18 @@ REMEDY_SANDBOX = (
     "enable Windows Sandbox: in an elevated PowerShell run 'Enable-WindowsOptionalFeature "
     "-Online -FeatureName Containers-DisposableClientVM', reboot, and start Windows Sandbox "
     "once (or use --base image:PATH / --base vhdx:PATH)"
+)
+
+#: What an unelevated user (a 'Hyper-V Administrators' member too) must do on Windows.
+#: The state directory is created with owner Administrators (paths.WINDOWS_STATE_DIR_SDDL),
+#: which a token without the Administrators SID enabled cannot set (SetNamedSecurityInfoW,
+#: Microsoft Learn: "this SID must be contained in the caller's token, and must have the
+#: SE_GROUP_OWNER permission enabled"), and its DACL admits Administrators and SYSTEM only:
+#: so --state-dir does not help (docs/windows-notes.md, "Non-elevated callers").
+REMEDY_ELEVATE = (
+    "run hcs-sandbox from an elevated prompt (Run as administrator): joining 'Hyper-V "
+    "Administrators' lets HCS answer, but the state directory (with or without --state-dir) "
+    "needs an elevated process"
 )
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
@@ -633,8 +648,11 @@ def _check_admin(simulated: bool) -> Check:
         "admin",
         WARN,
         "not elevated: HCS calls fail with HCS_E_ACCESS_DENIED unless you are in the "
-        "'Hyper-V Administrators' group",
-        fix=errors.ACCESS_REMEDY,
+        "'Hyper-V Administrators' group, and even then the state directory cannot be "
+        "used: it is made owned by Administrators and open to Administrators and SYSTEM "
+        "only, the default one and one given with --state-dir alike (see the state_dir "
+        "check)",
+        fix=REMEDY_ELEVATE,
     )
 
 
@@ -723,6 +741,47 @@ def _check_base_image() -> Check:
     )
 
 
+def _check_state_dir(state_dir: str | os.PathLike[str] | None) -> Check:
+    """The state directory as every verb opens it (``paths.ensure_state_dir_text``: created
+    if missing, protected, refused when another user owns it...), then listed: on Windows
+    its DACL admits Administrators and SYSTEM only, so an unelevated process can be refused
+    there even when it exists and is protected."""
+    from hcs_sandbox.sandbox import paths
+
+    where = paths.state_dir_text(state_dir)
+    data: dict[str, Any] = {"state_dir": where}
+    try:
+        paths.ensure_state_dir_text(state_dir)
+    except errors.StoreError as exc:
+        return Check(
+            "state_dir",
+            FAIL,
+            exc.message,
+            fix=exc.remedy,
+            data=data,
+        )
+    try:
+        os.listdir(where)
+        if sys.platform != "win32" and not os.access(where, os.R_OK | os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as exc:
+        # The store's own remedies for a directory it cannot open (paths._ensure_*).
+        fix = (
+            "run as Administrator (the state directory is readable by Administrators and "
+            "SYSTEM only)"
+            if sys.platform == "win32"
+            else f"fix its permissions or choose another location with {paths.ENV_STATE_DIR}=PATH"
+        )
+        return Check(
+            "state_dir",
+            FAIL,
+            f"the state directory {where} cannot be opened: {exc.strerror or exc}",
+            fix=fix,
+            data=data,
+        )
+    return Check("state_dir", OK, f"{where} is ready", data=data)
+
+
 def _existing_parent(path: Path) -> Path:
     for candidate in (path, *path.parents):
         if candidate.exists():
@@ -777,6 +836,7 @@ def host_checks(state_dir: str | os.PathLike[str] | None = None) -> list[Check]:
         checks.append(_check_base_image())
     else:
         checks.append(Check("base_image", SKIP, "not checked: HCS is unavailable"))
+    checks.append(_check_state_dir(state_dir))
     checks.append(_check_disk(state_dir))
     return checks
 
