@@ -413,3 +413,50 @@ def test_unelevated_admin_warning_says_to_elevate(monkeypatch: pytest.MonkeyPatc
     assert check.fix is not None
     assert "elevated prompt" in check.fix
     assert check.fix != errors.ACCESS_REMEDY
+
+
+# --- F3: a bad --report path is refused before the run; a late failure keeps the report ----
+
+
+@pytest.mark.parametrize("kind", ["folder", "under-a-file", "no-such-root"])
+def test_bad_report_path_is_refused_before_the_deep_run(
+    cli: Cli, cli_env: CliEnv, tmp_path: Path, kind: str
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    path = {
+        "folder": tmp_path,
+        "under-a-file": blocker / "sub" / "r.json",
+        "no-such-root": Path("/proc/no-such-dir/r.json"),
+    }[kind]
+    for argv in (("--deep",), ("--deep", "--json")):
+        result = cli("doctor", *argv, "--report", str(path))
+        assert result.code == 2, result.out + result.err
+        assert result.err_lines == [
+            line for line in result.err_lines if line.startswith("hcs-sandbox: error: ")
+        ]
+        assert len(result.err_lines) == 1, result.err
+        assert f"cannot write the doctor report to {path}: " in result.err_lines[0]
+        assert result.out.strip() in ("", "null")
+    # no deep run happened: it would have saved its report in the state directory
+    assert not (cli_env.state / doctor.REPORT_FILENAME).exists()
+    assert not list(tmp_path.glob(".*.probe"))
+
+
+def test_report_that_still_cannot_be_written_is_printed_first(
+    cli: Cli, cli_env: CliEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(doctor, "check_report_path", lambda path: None)  # passes, then fails
+    human = cli("doctor", "--deep", "--report", str(tmp_path))
+    assert human.code == 1
+    assert "working variant: documented" in human.out
+    assert human.out.rstrip().endswith("all good")
+    errors_ = [line for line in human.err_lines if line.startswith("hcs-sandbox: error: ")]
+    assert len(errors_) == 1
+    assert f"could not write the doctor report to {tmp_path}" in errors_[0]
+    assert human.err.rstrip().splitlines()[-1] == errors_[0]  # the last line
+    saved = doctor.load_doctor_report(cli_env.state / doctor.REPORT_FILENAME)
+    assert saved.working_variant == "documented"  # the state directory's copy is kept
+    as_json = cli("doctor", "--deep", "--json", "--report", str(tmp_path))
+    assert as_json.code == 1
+    assert as_json.json()["working_variant"] == "documented"

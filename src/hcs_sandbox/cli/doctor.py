@@ -6,10 +6,11 @@ image and free disk space, and prints a fix for each problem.  ``--deep`` also r
 sandbox's whole life (disk, create, start, properties, pause, resume, terminate, clean up),
 timing each step and naming the HCS call and HRESULT that failed; for the host base it tries
 each document variant and reports which one boots (``create``/``run`` then prefer it).
-``--report FILE`` saves the report as JSON.  See docs/field-kit.md.
+``--report FILE`` saves the report as JSON (the path is checked before the run: exit 2; a
+late failure prints the report first).  See docs/field-kit.md.
 
 Exit codes: 0 all good (warnings allowed); 1 a check or a deep step failed (the deep run's
-clean-up too: its fix says to run prune); 3 HCS unavailable
+clean-up too: its fix says to run prune); 2 a bad --report path; 3 HCS unavailable
 (not Windows without --simulator, features or service missing).
 """
 
@@ -140,11 +141,12 @@ def handle(args: argparse.Namespace) -> int:
     from hcs_sandbox.cli.output import Progress, notice_if_simulated, print_json
     from hcs_sandbox.sandbox import doctor
 
+    if args.report:
+        # A bad path is refused before the run (a deep run boots VMs), not after it.
+        doctor.check_report_path(args.report)
     progress = Progress()
     with progress.running():
         report = doctor.diagnose(deep=args.deep, progress=progress)
-    if args.report:
-        doctor.save_report(report, args.report)
     if args.deep and report.deep:
         # Where create/run look for the working variant (doctor.preferred_variant).
         try:
@@ -158,6 +160,10 @@ def handle(args: argparse.Namespace) -> int:
     else:
         print(render(report))
     notice_if_simulated(report.simulated)
+    if args.report:
+        # Still failing (the folder changed meanwhile, a full disk...): the report was
+        # printed and the state directory's copy kept; then the one-line error (exit 1).
+        doctor.save_report(report, args.report)
     if report.hcs_unavailable:
         return 3
     return 0 if report.ok else 1

@@ -72,6 +72,7 @@ __all__ = [
     "Step",
     "VariantResult",
     "backend_is_simulated",
+    "check_report_path",
     "default_report_path",
     "diagnose",
     "forced_variant",
@@ -344,6 +345,41 @@ def save_report(report: DoctorReport, path: str | os.PathLike[str]) -> Path:
             remedy="choose a writable path for --report",
         ) from exc
     return target
+
+
+def check_report_path(path: str | os.PathLike[str]) -> None:
+    """Refuse, before a run, a path :func:`save_report` could not write: a folder, a file
+    under something that is not a folder, a folder this process cannot write in (probed by
+    creating and removing a temporary file beside where the report goes, or in the nearest
+    existing folder above it, which :func:`save_report` would create the rest under).
+
+    Raises :class:`~hcs_sandbox.errors.SpecError` (bad input: exit 2 at the CLI).
+    """
+    target = Path(path)
+    where = os.fspath(path)
+
+    def refuse(why: str) -> errors.SpecError:
+        return errors.SpecError(
+            f"cannot write the doctor report to {where}: {why}",
+            field="report",
+            value=where,
+            remedy="give a file path in a folder you can write to, e.g. ./doctor-report.json",
+        )
+
+    if target.is_dir():
+        raise refuse("it is a folder")
+    folder = target.parent
+    while not os.path.lexists(folder) and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise refuse(f"{folder} is not a folder")
+    probe = folder / f".{target.name}.{os.getpid()}.probe"
+    try:
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        raise refuse(f"{folder} cannot be written: {exc.strerror or exc}") from exc
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
 
 
 def load_doctor_report(path: str | os.PathLike[str]) -> DoctorReport:
