@@ -79,7 +79,7 @@ def render(report: Any) -> str:
             working = report.working_variant
             if working:
                 lines.append(f"working variant: {working}")
-            elif not report.deep[-1].reached_document:
+            elif not any(r.reached_document for r in report.deep):
                 lines.append(
                     "no document variant was tried: the run stopped before the compute system "
                     "was created"
@@ -118,7 +118,7 @@ def summary(report: Any) -> str:
     if deep and report.working_variant is None:
         problems.append(
             "no document variant booted"
-            if deep[-1].reached_document
+            if any(r.reached_document for r in deep)
             else "the deep run stopped before the compute system was created"
         )
     for result in deep:
