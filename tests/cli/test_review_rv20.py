@@ -460,3 +460,25 @@ def test_report_that_still_cannot_be_written_is_printed_first(
     as_json = cli("doctor", "--deep", "--json", "--report", str(tmp_path))
     assert as_json.code == 1
     assert as_json.json()["working_variant"] == "documented"
+
+
+def test_no_variant_booted_when_one_reached_its_compute_system() -> None:
+    bad_json = errors.error_from_hresult(0x8037010D, function="HcsCreateComputeSystem")
+    disk = errors.error_from_hresult(0x80070070, function="HcsFormatWritableLayerVhd")
+
+    def run(variant: str, recorder: Any, _state: object) -> None:
+        recorder.mark("create")
+        if variant == "documented":
+            recorder.mark("creating the compute system")
+            raise bad_json
+        recorder.mark("creating the scratch disk (create)")
+        raise disk
+
+    results = doctor.deep_run(runner=run)
+    assert [(r.variant, r.reached_document) for r in results] == [
+        ("documented", True),
+        ("wsb-compat", False),
+    ]
+    text = render(doctor.DoctorReport(simulated=True, deep=results))
+    assert "\nno document variant booted on this host\n" in text
+    assert text.splitlines()[-1].startswith("problems found: no document variant booted")
