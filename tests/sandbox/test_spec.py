@@ -348,6 +348,9 @@ def test_check_host_paths_base(tmp_path: Path) -> None:
         spec.check_host_paths()
     assert info.value.field == "base.path"
     (image / "UtilityVM" / "Files").mkdir(parents=True)
+    with pytest.raises(SpecError, match=r"UtilityVM\\SystemTemplate\.vhdx"):
+        spec.check_host_paths()  # the scratch disk is made from it (RV20 F7)
+    (image / "UtilityVM" / "SystemTemplate.vhdx").write_bytes(b"")
     spec.check_host_paths()
 
     vhdx = tmp_path / "base.vhdx"

@@ -40,9 +40,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--variant",
         choices=("documented", "wsb-compat"),
-        default="documented",
-        help="host-base document: documented (default; only public schema fields) or "
-        "wsb-compat (EXPERIMENTAL: Windows Sandbox's own document, undocumented fields)",
+        default=None,
+        help="host-base document: documented (only public schema fields) or wsb-compat "
+        "(EXPERIMENTAL: Windows Sandbox's own document, undocumented fields); default: the "
+        "one run/create would use (HCS_SANDBOX_HOST_VARIANT, else what 'doctor --deep' saw "
+        "boot, else documented)",
     )
     parser.add_argument(
         "--host-schema",
@@ -88,18 +90,28 @@ def _handle(args: argparse.Namespace) -> int:
     if args.host_schema:
         top = _host_schema(args.host_schema)
         versions = [(2, m) for m in range(1, top[1] + 1)] if top[0] == 2 else [top]
-    facts = HostFacts.for_planning(spec, variant=args.variant, supported_schema_versions=versions)
+    if args.variant is not None:
+        variant, variant_from = args.variant, "from --variant"
+    else:
+        # What run/create would use on this host (reads the doctor report and the
+        # environment only; no HCS call).
+        from hcs_sandbox.sandbox.hostfacts import host_variant_choice
+
+        variant, variant_from = host_variant_choice(None)
+    facts = HostFacts.for_planning(spec, variant=variant, supported_schema_versions=versions)
     result = plan(spec, facts)
     warnings = list(dict.fromkeys([*wsb_warnings, *result.warnings]))
     if args.json:
         document = result.to_dict()
         document["warnings"] = warnings
+        if spec.base.kind == "host":
+            document["base"]["variant_from"] = variant_from
         print_json(document)
         for message in result.warnings:
             if message not in wsb_warnings:
                 warn(message)
     else:
-        sys.stdout.write(render(result, warnings))
+        sys.stdout.write(render(result, warnings, variant_from=variant_from))
     return 0
 
 
@@ -114,12 +126,15 @@ def _size(n: int) -> str:
     return f"{gib:g} GiB" if gib >= 1 else f"{n / 1024**2:g} MiB"
 
 
-def render(result: Plan, warnings: list[str]) -> str:
-    """The human-readable plan: headings, pretty JSON documents, warnings."""
+def render(result: Plan, warnings: list[str], *, variant_from: str | None = None) -> str:
+    """The human-readable plan: headings, pretty JSON documents, warnings.  ``variant_from``:
+    where the host base's document variant comes from (``from --variant``, ``the default:
+    ...``; said after it)."""
     spec, facts = result.spec, result.facts
     base: str = spec.base.kind
     if spec.base.kind == "host":
-        base = f"host ({facts.variant} variant)"
+        source = f", {variant_from}" if variant_from else ""
+        base = f"host ({facts.variant} variant{source})"
     elif spec.base.path:
         base = f"{spec.base.kind} {spec.base.path}"
     lines: list[str] = [

@@ -20,6 +20,12 @@
                           Hyper-V Administrators, else HCS_E_ACCESS_DENIED (HCSHResult.md).
 ``services``              ``vmcompute`` and ``hns`` running (``sc.exe query <name>``).
 ``base_image``            this host's Windows Sandbox base image (``storage.find_host_base``).
+``base_build``            that base image's build (its kernel's file version,
+                          ``sandbox/basebuild.py``) against this host's: WARN when it
+                          cannot be read (``create`` still goes on) or differs.
+``state_dir``             the state directory opens as every verb opens it
+                          (``paths.ensure_state_dir_text``: created if missing) and can be
+                          listed; else FAIL with the store's remedy.
 ``disk``                  free space where the state directory lives (a scratch disk is a
                           dynamic VHDX of up to 20 GiB; it grows with what the guest writes).
 ========================  =================================================================
@@ -28,8 +34,11 @@ With ``deep=True`` it also performs each step of a real sandbox's life once — 
 disk, guest state file, grant VM access, create the compute system, start, query properties,
 pause, resume, terminate, clean up — timing each step and recording exactly which HCS call
 failed with which HRESULT and ``ResultError`` (:class:`~hcs_sandbox.errors.HcsError` carries
-``.hresult``/``.name``/``.function``/``.result_error``).  For the host base it tries each
-document variant in turn (``documented``, then ``wsb-compat``) and reports which one boots.
+``.hresult``/``.name``/``.function``/``.result_error``) and its specific remedy as the
+step's ``fix``.  For the host base it tries each document variant in turn (``documented``,
+then ``wsb-compat``) and reports which one boots: a variant is judged by the steps where its
+document matters (:data:`DOCUMENT_STEPS` on, see :func:`deep_run`); the clean-up is
+recorded apart (a failed one makes the report not ok, with ``hcs-sandbox prune`` as fix).
 
 The report (:class:`DoctorReport`) is JSON-safe; :func:`save_report` writes it and
 :func:`load_doctor_report` reads it back, so :func:`preferred_variant` can tell the planner
@@ -55,6 +64,8 @@ from typing import Any
 from hcs_sandbox import errors
 
 __all__ = [
+    "CLEAN_UP",
+    "DOCUMENT_STEPS",
     "ENV_DOCTOR_REPORT",
     "ENV_VARIANT",
     "REPORT_FILENAME",
@@ -64,11 +75,14 @@ __all__ = [
     "Step",
     "VariantResult",
     "backend_is_simulated",
+    "check_report_path",
     "default_report_path",
     "diagnose",
+    "forced_variant",
     "load_doctor_report",
     "preferred_variant",
     "save_report",
+    "variant_choice",
 ]
 
 #: The host-base document variants, in the order ``--deep`` tries them (planner.py).
@@ -107,7 +121,28 @@ REMEDY_SANDBOX = (
     "once (or use --base image:PATH / --base vhdx:PATH)"
 )
 
+#: What an unelevated user (a 'Hyper-V Administrators' member too) must do on Windows.
+#: The state directory is created with owner Administrators (paths.WINDOWS_STATE_DIR_SDDL),
+#: which a token without the Administrators SID enabled cannot set (SetNamedSecurityInfoW,
+#: Microsoft Learn: "this SID must be contained in the caller's token, and must have the
+#: SE_GROUP_OWNER permission enabled"), and its DACL admits Administrators and SYSTEM only:
+#: so --state-dir does not help (docs/windows-notes.md, "Non-elevated callers").
+REMEDY_ELEVATE = (
+    "run hcs-sandbox from an elevated prompt (Run as administrator): joining 'Hyper-V "
+    "Administrators' lets HCS answer, but the state directory (with or without --state-dir) "
+    "needs an elevated process"
+)
+
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
+
+#: The deep run's last step (:func:`_deep_variant`): remove the sandbox it made.
+CLEAN_UP = "clean up"
+#: The deep-run steps from which the document variant matters: the compute system's
+#: creation (``Sandbox.create``'s progress message for HcsCreateComputeSystem) and the
+#: ``start`` that follows it; every later step comes after them.
+DOCUMENT_STEPS = frozenset({"creating the compute system", "start"})
+#: The HCS calls that take (or act on what was made from) the document.
+DOCUMENT_CALLS = frozenset({"HcsCreateComputeSystem", "HcsStartComputeSystem"})
 
 
 # --------------------------------------------------------------------------------------
@@ -152,6 +187,9 @@ class Step:
     hresult: str | None = None
     hresult_name: str | None = None
     result_error: dict[str, Any] | None = None
+    #: What to do about a failed step: the error's own specific remedy (not the generic
+    #: "run doctor --deep" one: this report is that run), or the deep run's (clean up).
+    fix: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -168,27 +206,45 @@ class Step:
             hresult=d.get("hresult"),
             hresult_name=d.get("hresult_name"),
             result_error=dict(result_error) if isinstance(result_error, Mapping) else None,
+            fix=d.get("fix"),
         )
 
 
 @dataclasses.dataclass
 class VariantResult:
-    """The deep run of one document variant: its steps, and whether the system booted."""
+    """The deep run of one document variant: its steps, and whether the system booted.
+
+    ``ok``: every step where the document matters passed (the compute system was created,
+    started, queried, paused, resumed and terminated): the variant boots.  The clean-up
+    that follows is not part of that verdict: :attr:`cleanup_failed` says whether it failed
+    (then the report is not ok, and its step's ``fix`` says how to finish it).
+    ``reached_document``: the run got as far as creating the compute system; when it
+    failed before (a scratch disk, a grant...), the document was never tried, so the
+    variant is neither judged nor is the next one tried.
+    """
 
     variant: str
     base: str
     ok: bool
     steps: list[Step] = dataclasses.field(default_factory=list)
+    reached_document: bool = True
 
     @property
     def failed_step(self) -> Step | None:
         return next((s for s in self.steps if not s.ok), None)
+
+    @property
+    def cleanup_failed(self) -> bool:
+        """The clean-up after this variant's run failed (something may be left: prune)."""
+        return any(s.name == CLEAN_UP and not s.ok for s in self.steps)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "variant": self.variant,
             "base": self.base,
             "ok": self.ok,
+            "reached_document": self.reached_document,
+            "cleanup_failed": self.cleanup_failed,
             "steps": [s.to_dict() for s in self.steps],
         }
 
@@ -199,6 +255,7 @@ class VariantResult:
             base=str(d.get("base", "host")),
             ok=bool(d.get("ok")),
             steps=[Step.from_dict(s) for s in d.get("steps") or [] if isinstance(s, Mapping)],
+            reached_document=bool(d.get("reached_document", True)),
         )
 
 
@@ -215,10 +272,13 @@ class DoctorReport:
 
     @property
     def ok(self) -> bool:
-        """No check failed and, for a deep run, some variant booted."""
+        """No check failed and, for a deep run, some variant booted and every clean-up
+        succeeded."""
         if any(c.status == FAIL for c in self.checks):
             return False
-        return self.deep is None or any(v.ok for v in self.deep)
+        if self.deep is None:
+            return True
+        return any(v.ok for v in self.deep) and not any(v.cleanup_failed for v in self.deep)
 
     @property
     def hcs_unavailable(self) -> bool:
@@ -290,6 +350,41 @@ def save_report(report: DoctorReport, path: str | os.PathLike[str]) -> Path:
     return target
 
 
+def check_report_path(path: str | os.PathLike[str]) -> None:
+    """Refuse, before a run, a path :func:`save_report` could not write: a folder, a file
+    under something that is not a folder, a folder this process cannot write in (probed by
+    creating and removing a temporary file beside where the report goes, or in the nearest
+    existing folder above it, which :func:`save_report` would create the rest under).
+
+    Raises :class:`~hcs_sandbox.errors.SpecError` (bad input: exit 2 at the CLI).
+    """
+    target = Path(path)
+    where = os.fspath(path)
+
+    def refuse(why: str) -> errors.SpecError:
+        return errors.SpecError(
+            f"cannot write the doctor report to {where}: {why}",
+            field="report",
+            value=where,
+            remedy="give a file path in a folder you can write to, e.g. ./doctor-report.json",
+        )
+
+    if target.is_dir():
+        raise refuse("it is a folder")
+    folder = target.parent
+    while not os.path.lexists(folder) and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise refuse(f"{folder} is not a folder")
+    probe = folder / f".{target.name}.{os.getpid()}.probe"
+    try:
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        raise refuse(f"{folder} cannot be written: {exc.strerror or exc}") from exc
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+
+
 def load_doctor_report(path: str | os.PathLike[str]) -> DoctorReport:
     """Read a report written by ``hcs-sandbox doctor --report FILE``.
 
@@ -349,32 +444,66 @@ def _report_path_text(state_dir: str | os.PathLike[str] | None) -> str:
     return os.path.join(paths.state_dir_text(state_dir), REPORT_FILENAME)
 
 
+def forced_variant() -> str | None:
+    """The variant ``HCS_SANDBOX_HOST_VARIANT`` forces (``documented`` or ``wsb-compat``, any
+    case), or None when it is unset or empty.
+
+    Any other value is refused with a :class:`~hcs_sandbox.errors.SpecError` (bad input, exit
+    2 at the CLI), as ``HCS_SANDBOX_SIMULATOR`` refuses a value it cannot read: a misspelt
+    ``wsb_compat`` must not quietly give the other document.
+    """
+    text = os.environ.get(ENV_VARIANT, "").strip()
+    if not text:
+        return None
+    if text.lower() in VARIANTS:
+        return text.lower()
+    raise errors.SpecError(
+        f"{ENV_VARIANT}={text!r} is not a host document variant",
+        field=ENV_VARIANT,
+        value=text,
+        remedy=f"set it to {' or '.join(VARIANTS)}, or unset it",
+    )
+
+
+def variant_choice(
+    state_dir: str | os.PathLike[str] | None = None, *, simulated: bool | None = None
+) -> tuple[str | None, str]:
+    """:func:`preferred_variant` and where it comes from, in words (``plan`` prints them):
+    ``(variant or None, source)``."""
+    forced = forced_variant()
+    if forced is not None:
+        return forced, ENV_VARIANT
+    path = ""
+    try:
+        path = _report_path_text(state_dir)
+        if not os.path.isfile(path):  # what Path.is_file() answers for this text
+            return None, f"no 'doctor --deep' report at {path}"
+        report = load_doctor_report(path)
+    except (errors.HcsSandboxError, OSError):
+        return None, f"the doctor report {path or '(no path)'} cannot be read"
+    if simulated is None:
+        simulated = backend_is_simulated()
+    if report.simulated != simulated:
+        made = "the simulator" if report.simulated else "Windows"
+        return None, f"the doctor report {path} was made on {made}"
+    variant = report.working_variant
+    if variant not in VARIANTS:
+        return None, f"no variant booted in the doctor report {path}"
+    return variant, f"the doctor report {path}"
+
+
 def preferred_variant(
     state_dir: str | os.PathLike[str] | None = None, *, simulated: bool | None = None
 ) -> str | None:
     """The host-base document variant the last deep doctor run booted, or None.
 
-    Used where the planner's ``HostFacts.variant`` is chosen.  Never raises: a missing or
-    unreadable report means "no preference" (the planner's default, ``documented``).  A
-    report made on the simulator is ignored on Windows and vice versa.
-    ``HCS_SANDBOX_HOST_VARIANT`` (``documented`` or ``wsb-compat``) overrides the report.
+    Used where the planner's ``HostFacts.variant`` is chosen.  A missing or unreadable
+    report means "no preference" (the planner's default, ``documented``); a report made on
+    the simulator is ignored on Windows and vice versa.  ``HCS_SANDBOX_HOST_VARIANT``
+    (``documented`` or ``wsb-compat``) overrides the report; any other value of it raises
+    :class:`~hcs_sandbox.errors.SpecError` (:func:`forced_variant`), the only error raised.
     """
-    forced = os.environ.get(ENV_VARIANT, "").strip().lower()
-    if forced in VARIANTS:
-        return forced
-    try:
-        path = _report_path_text(state_dir)
-        if not os.path.isfile(path):  # what Path.is_file() answers for this text
-            return None
-        report = load_doctor_report(path)
-    except (errors.HcsSandboxError, OSError):
-        return None
-    if simulated is None:
-        simulated = backend_is_simulated()
-    if report.simulated != simulated:
-        return None
-    variant = report.working_variant
-    return variant if variant in VARIANTS else None
+    return variant_choice(state_dir, simulated=simulated)[0]
 
 
 def backend_is_simulated() -> bool:
@@ -558,8 +687,11 @@ def _check_admin(simulated: bool) -> Check:
         "admin",
         WARN,
         "not elevated: HCS calls fail with HCS_E_ACCESS_DENIED unless you are in the "
-        "'Hyper-V Administrators' group",
-        fix=errors.ACCESS_REMEDY,
+        "'Hyper-V Administrators' group, and even then the state directory cannot be "
+        "used: it is made owned by Administrators and open to Administrators and SYSTEM "
+        "only, the default one and one given with --state-dir alike (see the state_dir "
+        "check)",
+        fix=REMEDY_ELEVATE,
     )
 
 
@@ -683,6 +815,47 @@ def _check_base_build() -> Check:
     return Check("base_build", OK, f"base image build {found.build} matches this host's", data=data)
 
 
+def _check_state_dir(state_dir: str | os.PathLike[str] | None) -> Check:
+    """The state directory as every verb opens it (``paths.ensure_state_dir_text``: created
+    if missing, protected, refused when another user owns it...), then listed: on Windows
+    its DACL admits Administrators and SYSTEM only, so an unelevated process can be refused
+    there even when it exists and is protected."""
+    from hcs_sandbox.sandbox import paths
+
+    where = paths.state_dir_text(state_dir)
+    data: dict[str, Any] = {"state_dir": where}
+    try:
+        paths.ensure_state_dir_text(state_dir)
+    except errors.StoreError as exc:
+        return Check(
+            "state_dir",
+            FAIL,
+            exc.message,
+            fix=exc.remedy,
+            data=data,
+        )
+    try:
+        os.listdir(where)
+        if sys.platform != "win32" and not os.access(where, os.R_OK | os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as exc:
+        # The store's own remedies for a directory it cannot open (paths._ensure_*).
+        fix = (
+            "run as Administrator (the state directory is readable by Administrators and "
+            "SYSTEM only)"
+            if sys.platform == "win32"
+            else f"fix its permissions or choose another location with {paths.ENV_STATE_DIR}=PATH"
+        )
+        return Check(
+            "state_dir",
+            FAIL,
+            f"the state directory {where} cannot be opened: {exc.strerror or exc}",
+            fix=fix,
+            data=data,
+        )
+    return Check("state_dir", OK, f"{where} is ready", data=data)
+
+
 def _existing_parent(path: Path) -> Path:
     for candidate in (path, *path.parents):
         if candidate.exists():
@@ -738,6 +911,7 @@ def host_checks(state_dir: str | os.PathLike[str] | None = None) -> list[Check]:
         checks.append(_check_base_build())
     else:
         checks.append(Check("base_image", SKIP, "not checked: HCS is unavailable"))
+    checks.append(_check_state_dir(state_dir))
     checks.append(_check_disk(state_dir))
     return checks
 
@@ -786,8 +960,10 @@ class _Recorder:
         self.steps: list[Step] = []
         self._progress = progress
         self._open: tuple[str, float] | None = None
+        #: The run got to a step where the document matters (:data:`DOCUMENT_STEPS`).
+        self.reached_document = False
 
-    def _close(self, error: BaseException | None = None) -> None:
+    def _close(self, error: BaseException | None = None, *, fix: str | None = None) -> None:
         if self._open is None:
             return
         name, start = self._open
@@ -797,9 +973,13 @@ class _Recorder:
             self.steps.append(Step(name=name, ok=True, seconds=seconds))
             return
         data = _error_data(error)
-        # The error itself, not the remedy it carries for users of run/start (which may say
-        # "run 'hcs-sandbox doctor --deep'": this report is that run).
+        if data.get("function") in DOCUMENT_CALLS:
+            self.reached_document = True
+        # The error itself; its remedy apart, as the fix, when it is a specific one (not
+        # the generic "run 'hcs-sandbox doctor --deep'": this report is that run).
         text = error.message if isinstance(error, errors.HcsSandboxError) else str(error)
+        if fix is None and isinstance(error, errors.HcsSandboxError):
+            fix = errors.specific_remedy(error)
         self.steps.append(
             Step(
                 name=name,
@@ -810,12 +990,15 @@ class _Recorder:
                 hresult=data.get("hresult"),
                 hresult_name=data.get("hresult_name"),
                 result_error=data.get("result_error"),
+                fix=" ".join(fix.split()) if fix else None,
             )
         )
 
     def mark(self, name: str) -> None:
         """A new step begins (the previous one succeeded)."""
         self._close()
+        if name in DOCUMENT_STEPS:
+            self.reached_document = True
         if self._progress is not None:
             self._progress(name)
         self._open = (name, time.perf_counter())
@@ -835,6 +1018,21 @@ class _Recorder:
             yield
         except BaseException as exc:
             self.fail(exc)
+            raise
+        self._close()
+
+    def clean_up(self, action: Callable[[], None], *, fix: str) -> None:
+        """The :data:`CLEAN_UP` step: run ``action``; its failure is recorded with ``fix``
+        and not raised (it says nothing about the document: the variant is judged by the
+        steps before).  Only an interrupt (Ctrl+C) goes on."""
+        self.mark(CLEAN_UP)
+        try:
+            action()
+        except Exception as exc:
+            self._close(exc, fix=fix)
+            return
+        except BaseException as exc:
+            self._close(exc, fix=fix)
             raise
         self._close()
 
@@ -890,14 +1088,40 @@ def _deep_variant(
             raise
         finally:
             if sandbox is not None:
-                with recorder.step("clean up"):
-                    sandbox.remove(force=True)
-                    sandbox.close()
+                made = sandbox
+
+                def remove() -> None:
+                    try:
+                        made.remove(force=True)
+                    finally:
+                        made.close()
+
+                recorder.clean_up(remove, fix=_cleanup_fix(spec.name or "", state_dir))
     finally:
         if previous is None:
             os.environ.pop(ENV_VARIANT, None)
         else:
             os.environ[ENV_VARIANT] = previous
+
+
+def _cleanup_fix(name: str, state_dir: str | os.PathLike[str] | None) -> str:
+    """What to run when a deep run's clean-up failed: ``hcs-sandbox prune``, with the
+    options that reach this state directory and backend.  The sandbox is left in
+    ``removing`` (``Sandbox.remove`` writes that first), which prune finishes once this
+    process has exited."""
+    from hcs_sandbox import _simenv
+    from hcs_sandbox.sandbox import paths
+
+    words = ["hcs-sandbox", "prune"]
+    if backend_is_simulated() and not _simenv.asked():
+        words.append("--simulator")  # asked for in this process only (use_simulator)
+    where = paths.state_dir_text(state_dir)
+    if where != paths.state_dir_text(paths.default_state_dir()):
+        words += ["--state-dir", f'"{where}"' if any(c.isspace() for c in where) else where]
+    return (
+        f"run '{' '.join(words)}' once this doctor has exited: it finishes removing the deep "
+        f"run's sandbox '{name}' (left 'removing')"
+    )
 
 
 def _prefixed(progress: Callable[[str], None] | None, prefix: str) -> Callable[[str], None] | None:
@@ -918,7 +1142,13 @@ def deep_run(
     progress: Callable[[str], None] | None = None,
     runner: DeepRunner | None = None,
 ) -> list[VariantResult]:
-    """Try each variant in turn until one completes every step; the results of each tried."""
+    """Try each variant in turn until one boots; the results of each tried.
+
+    A variant is judged by the steps where its document matters (:data:`DOCUMENT_STEPS`
+    on): a failure there tries the next variant.  A failure before them (the scratch disk,
+    a grant...) is not the document's: the run stops there (the next variant would stop at
+    the same step).  The clean-up is recorded but judges nothing (``cleanup_failed``).
+    """
     run = runner or _deep_variant
     results: list[VariantResult] = []
     for variant in variants:
@@ -931,8 +1161,17 @@ def deep_run(
             ok = False
         else:
             recorder.finish()
-        results.append(VariantResult(variant=variant, base="host", ok=ok, steps=recorder.steps))
-        if ok:
+        reached = ok or recorder.reached_document
+        results.append(
+            VariantResult(
+                variant=variant,
+                base="host",
+                ok=ok,
+                steps=recorder.steps,
+                reached_document=reached,
+            )
+        )
+        if ok or not reached:
             break
     return results
 

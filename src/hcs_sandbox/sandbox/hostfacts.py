@@ -17,7 +17,8 @@ The planner is pure; this module does the looking-up:
   the stand-in is stable per user and never a real Windows account;
 * **the base** — :func:`hcs_sandbox.sandbox.storage.resolve_base`;
 * **the host-base document variant** — :func:`hcs_sandbox.sandbox.doctor.preferred_variant`
-  (what ``doctor --deep`` saw boot, or ``HCS_SANDBOX_HOST_VARIANT``), else ``documented``;
+  (what ``doctor --deep`` saw boot, or ``HCS_SANDBOX_HOST_VARIANT``; a value of it that
+  names no variant is refused), else ``documented``;
 * **per-sandbox ids** — :meth:`HostFacts.for_sandbox` derives the endpoint id and the
   network adapter id from the sandbox id, so every sandbox gets its own and a re-created
   persistent sandbox keeps them.  The MAC is not a host fact: HNS assigns it from the NAT
@@ -52,6 +53,7 @@ __all__ = [
     "gather",
     "host_path_style",
     "host_variant",
+    "host_variant_choice",
     "invalidate_cache",
     "supported_schema_versions",
     "user_sid",
@@ -138,11 +140,21 @@ def host_path_style() -> PathStyle:
 
 def host_variant(state_dir: str | os.PathLike[str] | None) -> Variant:
     """The host-base document variant to use: ``doctor.preferred_variant`` (the last deep
-    doctor run, or ``HCS_SANDBOX_HOST_VARIANT``), else ``documented``."""
-    preferred = doctor.preferred_variant(state_dir)
+    doctor run, or ``HCS_SANDBOX_HOST_VARIANT``), else ``documented``.  A value of
+    ``HCS_SANDBOX_HOST_VARIANT`` that names no variant raises SpecError."""
+    return host_variant_choice(state_dir)[0]
+
+
+def host_variant_choice(state_dir: str | os.PathLike[str] | None) -> tuple[Variant, str]:
+    """:func:`host_variant` and where it comes from, in words (``doctor.variant_choice``;
+    ``from <where>``, or ``the default: <why>`` when no report or variable chose): what
+    ``plan`` shows.  Reads the report file and the environment only (no HCS call)."""
+    preferred, source = doctor.variant_choice(state_dir)
     if preferred == "wsb-compat":
-        return "wsb-compat"
-    return "documented"
+        return "wsb-compat", f"from {source}"
+    if preferred == "documented":
+        return "documented", f"from {source}"
+    return "documented", f"the default: {source}"
 
 
 def gather(

@@ -554,7 +554,8 @@ class SandboxSpec:
     def check_host_paths(self, *, state_dir: str | os.PathLike[str] | None = None) -> None:
         """Run-time check before create (file I/O): every mapped host folder passes
         :meth:`check_mapped_folders` (it exists, is a folder, is no system folder and not
-        the state directory ``state_dir`` nor around it), and the base image exists.
+        the state directory ``state_dir`` nor around it), and the base exists (an ``image``
+        base: its ``UtilityVM\\Files`` folder and ``UtilityVM\\SystemTemplate.vhdx`` file).
 
         Raises SpecError naming the first path that is refused.
         """
@@ -563,9 +564,12 @@ class SandboxSpec:
         if base.kind == "image" and base.path is not None:
             problem = hostpath.directory_problem(base.path)
             if problem is None:
-                files = os.path.join(base.path, "UtilityVM", "Files")
-                if not os.path.isdir(files):
+                uvm = os.path.join(base.path, "UtilityVM")
+                if not os.path.isdir(os.path.join(uvm, "Files")):
                     problem = "it has no UtilityVM\\Files folder"
+                elif not os.path.isfile(os.path.join(uvm, "SystemTemplate.vhdx")):
+                    # The image's scratch disk is made from it (storage.resolve_base).
+                    problem = "it has no UtilityVM\\SystemTemplate.vhdx file"
             if problem:
                 raise SpecError(
                     f"base image folder {base.path} cannot be used: {problem}",
