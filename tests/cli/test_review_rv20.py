@@ -443,6 +443,42 @@ def test_bad_report_path_is_refused_before_the_deep_run(
     assert not list(tmp_path.glob(".*.probe"))
 
 
+@pytest.mark.parametrize("kind", ["fifo", "empty"])
+def test_report_path_that_is_not_a_file_is_refused(
+    cli: Cli, cli_env: CliEnv, tmp_path: Path, kind: str
+) -> None:
+    """Review RV24: the report's rename replaced a FIFO or a device (``/dev/null`` as root)
+    with a regular file, and an empty ``--report ''`` was skipped silently; both exit 2,
+    and the FIFO stays a FIFO."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    path = str(fifo) if kind == "fifo" else ""
+    result = cli("doctor", "--report", path)
+    assert result.code == 2, result.out + result.err
+    assert len(result.err_lines) == 1, result.err
+    assert result.err_lines[0].startswith(
+        f"hcs-sandbox: error: cannot write the doctor report to {path}: "
+    )
+    assert ("not a regular file" if kind == "fifo" else "the path is empty") in result.err_lines[0]
+    assert fifo.is_fifo()
+    with pytest.raises(errors.StorageError, match="not a regular file"):
+        doctor.save_report(doctor.diagnose(), fifo)  # even when the path changed after the check
+    assert fifo.is_fifo()
+
+
+def test_report_through_a_symlink_writes_the_file_it_names(cli: Cli, tmp_path: Path) -> None:
+    """Review RV24: the rename replaced the link with a file and left its target stale."""
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "target.json"
+    target.write_text("keep\n")
+    link = tmp_path / "link.json"
+    link.symlink_to(Path("real") / "target.json")
+    result = cli("doctor", "--report", str(link))
+    assert result.code == 0, result.out + result.err
+    assert link.is_symlink()
+    assert json.loads(target.read_text())["checks"]
+
+
 def test_report_that_still_cannot_be_written_is_printed_first(
     cli: Cli, cli_env: CliEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -141,7 +141,7 @@ def handle(args: argparse.Namespace) -> int:
     from hcs_sandbox.cli.output import Progress, notice_if_simulated, print_json
     from hcs_sandbox.sandbox import doctor
 
-    if args.report:
+    if args.report is not None:
         # A bad path is refused before the run (a deep run boots VMs), not after it.
         doctor.check_report_path(args.report)
     progress = Progress()
@@ -160,7 +160,7 @@ def handle(args: argparse.Namespace) -> int:
     else:
         print(render(report))
     notice_if_simulated(report.simulated)
-    if args.report:
+    if args.report is not None:
         # Still failing (the folder changed meanwhile, a full disk...): the report was
         # printed and the state directory's copy kept; then the one-line error (exit 1).
         doctor.save_report(report, args.report)

@@ -329,10 +329,19 @@ class DoctorReport:
 
 
 def save_report(report: DoctorReport, path: str | os.PathLike[str]) -> Path:
-    """Write ``report`` as JSON to ``path`` (atomically: a temporary file, then rename)."""
+    """Write ``report`` as JSON to ``path`` (atomically: a temporary file, then rename).
+
+    A symbolic link is followed (the file it names is replaced, the link stays); anything
+    at the path that is not a regular file (a device such as ``/dev/null``, a FIFO, a
+    socket) is refused, never replaced by the rename: :class:`StorageError`."""
     import json
 
-    target = Path(path)
+    target = Path(os.path.realpath(path))
+    if os.path.lexists(target) and not target.is_file():
+        raise errors.StorageError(
+            f"could not write the doctor report to {path}: it is not a regular file",
+            remedy="choose a file path for --report (or print the report with --json)",
+        )
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -356,10 +365,14 @@ def check_report_path(path: str | os.PathLike[str]) -> None:
     creating and removing a temporary file beside where the report goes, or in the nearest
     existing folder above it, which :func:`save_report` would create the rest under).
 
+    Also refused: an empty path, and a path that names something other than a regular file
+    (a device such as ``/dev/null``, a FIFO, a socket; a symbolic link counts as what it
+    names), which the report's rename would otherwise replace.
+
     Raises :class:`~hcs_sandbox.errors.SpecError` (bad input: exit 2 at the CLI).
     """
-    target = Path(path)
     where = os.fspath(path)
+    target = Path(os.path.realpath(where)) if where else Path(where)
 
     def refuse(why: str) -> errors.SpecError:
         return errors.SpecError(
@@ -369,8 +382,12 @@ def check_report_path(path: str | os.PathLike[str]) -> None:
             remedy="give a file path in a folder you can write to, e.g. ./doctor-report.json",
         )
 
+    if not where:
+        raise refuse("the path is empty")
     if target.is_dir():
         raise refuse("it is a folder")
+    if os.path.lexists(target) and not target.is_file():
+        raise refuse("it is not a regular file (a device, a FIFO or a socket)")
     folder = target.parent
     while not os.path.lexists(folder) and folder != folder.parent:
         folder = folder.parent
