@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,6 +63,27 @@ def test_scratch_methods(tmp_path: Path) -> None:
     storage.make_scratch_disk(storage.ScratchDisk(str(copy), "copy", 0, str(created)))
     assert copy.read_bytes() == before
     assert created.read_bytes() == before  # the parent is never written
+
+
+def test_created_scratch_is_formatted_through_the_handle_that_made_it(
+    tmp_path: Path, sim: Any
+) -> None:
+    """``create``: CreateVirtualDisk, HcsFormatWritableLayerVhd on the handle it returned,
+    CloseHandle (hcsshim computestorage/helpers.go SetupContainerBaseLayer); the disk just
+    made is not opened again (OpenVirtualDisk), and no handle is left open."""
+    import json
+
+    before = sim.calls()
+    target = tmp_path / "f" / "scratch.vhdx"
+    storage.make_scratch_disk(storage.ScratchDisk(str(target), "create", 1024**3))
+    after = sim.calls()
+    made = {name: after.get(name, 0) - before.get(name, 0) for name in after}
+    assert made.get("CreateVirtualDisk") == 1
+    assert made.get("HcsFormatWritableLayerVhd") == 1
+    assert made.get("CloseHandle") == 1
+    assert made.get("OpenVirtualDisk", 0) == 0
+    assert sim.leaks() == {}
+    assert json.loads(target.read_bytes())["Formatted"] is True  # the simulator's disk file
 
 
 def test_failed_scratch_leaves_no_file(tmp_path: Path, sim: object) -> None:
