@@ -144,9 +144,11 @@ def _must_record(config: Config, verb: str, mode: str) -> set[str]:
     broken recorder cannot make the sweep empty."""
     need: set[str] = set()
     if verb == "create":
-        need |= {"HcsGetServiceProperties#1", "CreateVirtualDisk#1", "OpenVirtualDisk#1"}
+        # The scratch disk is formatted through the handle CreateVirtualDisk returned
+        # (no OpenVirtualDisk), then that handle is closed.
+        need |= {"HcsGetServiceProperties#1", "CreateVirtualDisk#1", "CloseHandle#1"}
         need |= {"HcsFormatWritableLayerVhd#1", "HcsCreateEmptyGuestStateFile#1"}
-        need |= {"HcsGrantVmAccess#1", "HcsGrantVmAccess#2", "CloseHandle#1", "CloseHandle#2"}
+        need |= {"HcsGrantVmAccess#1", "HcsGrantVmAccess#2"}
         need |= {"HcsCreateOperation#1", "HcsCreateComputeSystem#1"}
         need |= {"HcsSetComputeSystemCallback#1"}
         if config.network != "none":

@@ -93,6 +93,27 @@ def test_differencing_scratch_is_made_with_maximum_size_zero(
     assert child.is_file()
 
 
+def test_created_scratch_is_formatted_through_the_handle_that_made_it(
+    tmp_path: Path, sim: Any
+) -> None:
+    """``create``: CreateVirtualDisk, HcsFormatWritableLayerVhd on the handle it returned,
+    CloseHandle (hcsshim computestorage/helpers.go SetupContainerBaseLayer); the disk just
+    made is not opened again (OpenVirtualDisk), and no handle is left open."""
+    import json
+
+    before = sim.calls()
+    target = tmp_path / "f" / "scratch.vhdx"
+    storage.make_scratch_disk(storage.ScratchDisk(str(target), "create", 1024**3))
+    after = sim.calls()
+    made = {name: after.get(name, 0) - before.get(name, 0) for name in after}
+    assert made.get("CreateVirtualDisk") == 1
+    assert made.get("HcsFormatWritableLayerVhd") == 1
+    assert made.get("CloseHandle") == 1
+    assert made.get("OpenVirtualDisk", 0) == 0
+    assert sim.leaks() == {}
+    assert json.loads(target.read_bytes())["Formatted"] is True  # the simulator's disk file
+
+
 def test_failed_scratch_leaves_no_file(tmp_path: Path, sim: object) -> None:
     sim.inject("HcsFormatWritableLayerVhd", hresult=0x80004005)  # type: ignore[attr-defined]
     target = tmp_path / "s.vhdx"

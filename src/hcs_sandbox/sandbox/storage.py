@@ -324,10 +324,11 @@ def make_scratch_disk(disk: ScratchDisk) -> None:
     _ensure_parent(path)
     try:
         if disk.method == "create":
-            # CreateVirtualDisk v2 (dynamic, 1 MiB blocks) -> open -> HcsFormatWritableLayerVhd
-            # -> close (hcsshim internal/hcs/utils.go CreateNTFSVHD, computestorage/format.go).
-            hcs_storage.create_vhdx(path, disk.size_bytes)
-            with hcs_storage.open_vhd(path) as vhd:
+            # CreateVirtualDisk v2 (dynamic, 1 MiB blocks, VIRTUAL_DISK_ACCESS_NONE) ->
+            # HcsFormatWritableLayerVhd on the handle it returned -> close, as hcsshim's
+            # computestorage/helpers.go SetupContainerBaseLayer does (a virtdisk handle:
+            # computestorage/format.go).  No OpenVirtualDisk of the disk just made.
+            with hcs_storage.create_vhdx_handle(path, disk.size_bytes) as vhd:
                 hcs_storage.format_writable_layer_vhd(vhd)
         elif disk.method == "differencing":
             if not disk.parent:

@@ -31,6 +31,8 @@ Design
   its own.  Opening a :class:`Store` costs one ``stat`` (is it still the same file?) and
   one ``PRAGMA data_version`` (has another connection written since the schema was
   checked?).
+- Page size: a new database gets 1 KiB pages (``_NEW_DATABASE_PAGE_SIZE``: fewer bytes
+  written and checksummed per commit); an existing one keeps the page size it was made with.
 - Versioned schema: table ``meta(key, value)`` holds ``schema_version``; :data:`MIGRATIONS`
   upgrades an older database in one transaction; a newer one is refused with a clear message.
   Additions that older code of the same ``schema_version`` can ignore (a new table, index or
@@ -723,6 +725,16 @@ def _busy(exc: sqlite3.Error) -> bool:
 _BUSY_SLICE_MS: Final = 20
 
 
+#: The page size of a database this code makes (sqlite's default is 4096).  Every commit
+#: writes each page it changed to the WAL whole (a lifecycle's commits change ~4 pages
+#: each: the record's leaf, the kind/state index, the log table and its index), and
+#: checksums it: with 1 KiB pages a usual record (~0.9 KB) still fits its leaf and a
+#: lifecycle's six commits cost ~83 k instructions fewer (docs/performance.md, session 10).
+#: Larger records spill into overflow pages: no dearer in instructions, twice the WAL
+#: writes (smaller ones).
+_NEW_DATABASE_PAGE_SIZE: Final = 1024
+
+
 def _rollback_quietly(conn: sqlite3.Connection) -> None:
     try:
         conn.execute("ROLLBACK")
@@ -1099,6 +1111,11 @@ class Store:
                 f"this hcs-sandbox understands ({SCHEMA_VERSION})",
                 remedy="upgrade hcs-sandbox, or point HCS_SANDBOX_STATE_DIR elsewhere",
             )
+        if version == 0:
+            # A new database: its page size, before anything is written (an existing
+            # database keeps the one it was made with; in WAL mode sqlite ignores a change:
+            # sqlite.org/pragma.html#pragma_page_size).
+            conn.execute(f"PRAGMA page_size = {_NEW_DATABASE_PAGE_SIZE}")
         self._set_wal(conn)
         with self._write("upgrade") as wconn:
             # Another process may have migrated meanwhile.
