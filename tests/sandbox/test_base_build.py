@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import threading
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -240,6 +241,38 @@ def test_a_kernel_rewritten_with_the_same_size_is_read_again(
     with pytest.raises(errors.StorageError, match=f"build {OLD}"):
         storage.find_host_base()
     assert len(reads) == 2
+
+
+def test_threads_making_the_fake_kernel_at_once_do_not_collide(
+    sim_state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two threads of one process write the fake kernel at once (the first sandboxes of a
+    pool): the second one's whole write runs between the first one's write and rename,
+    made deterministic by doing it from inside the first rename."""
+    kernel = programdata.base_image_kernel(sim_state_dir)
+    kernel.parent.mkdir(parents=True)
+    real_replace = os.replace
+    errors_seen: list[BaseException] = []
+
+    def other_thread_first(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        monkeypatch.setattr(programdata.os, "replace", real_replace)
+
+        def write() -> None:
+            try:
+                programdata._write_atomically(kernel, programdata.build_pe((10, 0, HOST, 1)))
+            except BaseException as exc:  # reported below
+                errors_seen.append(exc)
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        thread.join()
+        real_replace(src, dst)
+
+    monkeypatch.setattr(programdata.os, "replace", other_thread_first)
+    programdata._write_atomically(kernel, programdata.build_pe((10, 0, HOST, 1)))
+    assert errors_seen == []
+    assert peversion.read_file_version(kernel).build == HOST
+    assert [p.name for p in kernel.parent.iterdir()] == ["ntoskrnl.exe"]
 
 
 def test_the_old_placeholder_kernel_becomes_a_real_image(sim_state_dir: Path) -> None:

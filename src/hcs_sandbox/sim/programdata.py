@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -146,8 +147,10 @@ def _remove(path: Path) -> None:
 
 def _write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename (another process
-    reading the kernel never sees half of it)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    reading the kernel never sees half of it).  The temporary name is per process and per
+    thread: threads that make the simulator's ProgramData at once (the first sandboxes of a
+    pool) each rename their own file."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     temporary.write_bytes(data)
     os.replace(temporary, path)
 
