@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import threading
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -79,11 +80,78 @@ def test_only_other_builds_is_an_error_naming_both_builds_and_the_folder(
     assert info.value.remedy is not None
     assert "start Windows Sandbox once" in info.value.remedy
     assert "--base image:PATH" in info.value.remedy
-    # doctor: the base_image check warns with it; the build check is not run on nothing
+    # the way past it, should this host's build be misread, is named in the remedy
+    assert "HCS_SANDBOX_IGNORE_BASE_BUILD=1" in info.value.remedy
+    # doctor: the base_image check warns with it
     image = _check("base_image")
     assert image.status == doctor.WARN
     assert f"build {OLD}" in image.detail
-    assert _check("base_build").status == doctor.SKIP
+
+
+def test_doctor_fails_with_each_folders_build_when_create_would_refuse(
+    sim_state_dir: Path,
+) -> None:
+    """Not a skip with empty data: create refuses, so the check fails, and says why."""
+    folder = programdata.set_base_image_build(sim_state_dir, OLD)
+    other = programdata.set_base_image_build(
+        sim_state_dir, OLD - 1, image_id="aaaaaaaa-0000-0000-0000-000000000001", mtime=1
+    )
+    check = _check("base_build")
+    assert check.status == doctor.FAIL, check
+    assert check.data["host_build"] == HOST
+    assert check.data["override"] is False
+    folders = {f["path"]: f["build"] for f in check.data["folders"]}
+    assert folders == {str(folder): OLD, str(other): OLD - 1}
+    assert [f["path"] for f in check.data["folders"]] == [str(folder), str(other)]  # newest first
+    assert f"build {HOST}" in check.detail
+    assert f"{folder} is build {OLD}" in check.detail
+    assert check.fix is not None
+    assert "start Windows Sandbox once" in check.fix
+    assert "HCS_SANDBOX_IGNORE_BASE_BUILD=1" in check.fix
+    report = doctor.DoctorReport(simulated=True, checks=doctor.host_checks())
+    assert not report.ok
+
+
+@pytest.mark.parametrize("value", ["1", "true", " YES "])
+def test_the_override_takes_the_newest_folder_and_doctor_warns(
+    sim_state_dir: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    folder = programdata.set_base_image_build(sim_state_dir, OLD, mtime=2_000_000)
+    programdata.set_base_image_build(
+        sim_state_dir, OLD - 1, image_id="aaaaaaaa-0000-0000-0000-000000000001", mtime=1_000_000
+    )
+    monkeypatch.setenv(basebuild.ENV_IGNORE_BASE_BUILD, value)
+    assert storage.find_host_base().path == str(folder)
+    check = _check("base_build")
+    assert check.status == doctor.WARN, check
+    assert check.data["override"] is True
+    assert check.data["base_build"] == OLD
+    assert check.data["host_build"] == HOST
+    assert len(check.data["folders"]) == 2
+    assert basebuild.ENV_IGNORE_BASE_BUILD in check.detail
+    assert _check("base_image").status == doctor.OK
+
+
+@pytest.mark.parametrize("value", ["", "0", "no"])
+def test_the_override_off_still_refuses(
+    sim_state_dir: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    programdata.set_base_image_build(sim_state_dir, OLD)
+    monkeypatch.setenv(basebuild.ENV_IGNORE_BASE_BUILD, value)
+    with pytest.raises(errors.StorageError, match=f"build {OLD}"):
+        storage.find_host_base()
+
+
+def test_the_override_still_prefers_the_matching_folder(
+    sim_state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    matching = programdata.set_base_image_build(sim_state_dir, HOST, mtime=1_000_000)
+    programdata.set_base_image_build(
+        sim_state_dir, OLD, image_id="aaaaaaaa-0000-0000-0000-000000000001", mtime=2_000_000
+    )
+    monkeypatch.setenv(basebuild.ENV_IGNORE_BASE_BUILD, "1")
+    assert storage.find_host_base().path == str(matching)
+    assert _check("base_build").status == doctor.OK
 
 
 @pytest.mark.parametrize("how", ["no-version", "garbage", "unopenable"])
@@ -175,6 +243,38 @@ def test_a_kernel_rewritten_with_the_same_size_is_read_again(
     assert len(reads) == 2
 
 
+def test_threads_making_the_fake_kernel_at_once_do_not_collide(
+    sim_state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two threads of one process write the fake kernel at once (the first sandboxes of a
+    pool): the second one's whole write runs between the first one's write and rename,
+    made deterministic by doing it from inside the first rename."""
+    kernel = programdata.base_image_kernel(sim_state_dir)
+    kernel.parent.mkdir(parents=True)
+    real_replace = os.replace
+    errors_seen: list[BaseException] = []
+
+    def other_thread_first(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        monkeypatch.setattr(programdata.os, "replace", real_replace)
+
+        def write() -> None:
+            try:
+                programdata._write_atomically(kernel, programdata.build_pe((10, 0, HOST, 1)))
+            except BaseException as exc:  # reported below
+                errors_seen.append(exc)
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        thread.join()
+        real_replace(src, dst)
+
+    monkeypatch.setattr(programdata.os, "replace", other_thread_first)
+    programdata._write_atomically(kernel, programdata.build_pe((10, 0, HOST, 1)))
+    assert errors_seen == []
+    assert peversion.read_file_version(kernel).build == HOST
+    assert [p.name for p in kernel.parent.iterdir()] == ["ntoskrnl.exe"]
+
+
 def test_the_old_placeholder_kernel_becomes_a_real_image(sim_state_dir: Path) -> None:
     """A simulator directory made by an earlier version held a text placeholder."""
     kernel = programdata.base_image_kernel(sim_state_dir)
@@ -193,21 +293,138 @@ def test_the_old_placeholder_kernel_becomes_a_real_image(sim_state_dir: Path) ->
 def test_without_a_host_build_the_newest_is_taken(
     sim_state_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    programdata.set_base_image_build(sim_state_dir, OLD)
-    monkeypatch.setattr(basebuild, "host_build", lambda: None)
+    folder = programdata.set_base_image_build(sim_state_dir, OLD)
+    monkeypatch.setattr(
+        basebuild, "host_build_info", lambda: basebuild.HostBuild(None, note="not Windows")
+    )
     assert storage.find_host_base().path.endswith(FAKE_BASE_IMAGE_ID)
-    assert _check("base_build").status == doctor.SKIP
+    check = _check("base_build")
+    assert check.status == doctor.SKIP
+    assert "not Windows" in check.detail
+    assert check.data["folders"][0] == {
+        "path": str(folder),
+        "build": OLD,
+        "version": f"10.0.{OLD}.1",
+        "reason": None,
+    }
 
 
-def test_on_windows_the_host_build_is_platform_version(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The Windows backend has no windows_build(): ``platform_version``'s build, not the
-    (possibly emulated) ``build``."""
-    from hcs_sandbox.native import loader
+# --------------------------------------------------------------------------------------
+# This host's build on Windows (the Windows code path, run here with sys.platform faked)
+# --------------------------------------------------------------------------------------
 
-    monkeypatch.setattr(loader, "get_backend", lambda: types.SimpleNamespace(name="windows"))
+SHIMMED = types.SimpleNamespace(build=9200, platform_version=(6, 3, 9600))
+
+
+@pytest.fixture
+def windows_host(
+    sim_state_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Callable[..., Path]:
+    """The Windows path: a backend without ``windows_build()`` (still the simulator's HCS
+    and ProgramData), ``sys.platform == "win32"``, a fake ``%SystemRoot%``.  Returns a
+    function that writes the host's kernel (``relative`` to SystemRoot) and sets what
+    ``sys.getwindowsversion()`` answers."""
+    from hcs_sandbox.sim.backend import SimulatorBackend
+
+    monkeypatch.delattr(SimulatorBackend, "windows_build")
     monkeypatch.setattr(sys, "platform", "win32")
-    version = types.SimpleNamespace(build=9200, platform_version=(10, 0, 26100))
-    monkeypatch.setattr(sys, "getwindowsversion", lambda: version, raising=False)
-    assert basebuild.host_build() == 26100
-    monkeypatch.setattr(sys, "platform", "linux")
+    root = tmp_path / "Windows"
+    monkeypatch.setenv("SYSTEMROOT", str(root))
+    monkeypatch.setattr(basebuild, "_is_32bit_process", lambda: False, raising=False)
+
+    def host(
+        build: int | None,
+        *,
+        version: types.SimpleNamespace = SHIMMED,
+        relative: str = "System32",
+        data: bytes | None = None,
+    ) -> Path:
+        monkeypatch.setattr(sys, "getwindowsversion", lambda: version, raising=False)
+        kernel = root / relative / "ntoskrnl.exe"
+        if build is not None or data is not None:
+            kernel.parent.mkdir(parents=True, exist_ok=True)
+            kernel.write_bytes(
+                data if data is not None else programdata.build_pe((10, 0, build or 0, 5))
+            )
+        basebuild.invalidate_cache()
+        return kernel
+
+    return host
+
+
+def test_a_shimmed_platform_version_does_not_refuse_a_working_host(
+    windows_host: Callable[..., Path],
+) -> None:
+    """python/cpython#146299: without the Windows 10 manifest, platform_version says 6.3.9600.
+    The host's own kernel tells the real build; the healthy base is taken."""
+    kernel = windows_host(HOST)
+    assert basebuild.host_build() == HOST
+    info = basebuild.host_build_info()
+    assert info.source == str(kernel)
+    assert storage.find_host_base().path.endswith(FAKE_BASE_IMAGE_ID)
+    check = doctor._check_base_build()  # (the other checks would ask Windows)
+    assert check.status == doctor.OK, check
+    assert check.data["host_build_source"] == str(kernel)
+
+
+def test_the_host_kernel_wins_over_platform_version(windows_host: Callable[..., Path]) -> None:
+    """Like with like: the base's kernel against the host's kernel, whatever kernel32 says."""
+    windows_host(HOST, version=types.SimpleNamespace(build=HOST, platform_version=(10, 0, OLD)))
+    assert basebuild.host_build() == HOST
+
+
+def test_an_unreadable_host_kernel_falls_back_to_platform_version(
+    windows_host: Callable[..., Path],
+) -> None:
+    kernel = windows_host(
+        None, data=b"MZ not a kernel", version=types.SimpleNamespace(platform_version=(10, 0, OLD))
+    )
+    info = basebuild.host_build_info()
+    assert info.build == OLD
+    assert info.source == "sys.getwindowsversion().platform_version"
+    assert info.note is not None
+    assert str(kernel) in info.note
+    with pytest.raises(errors.StorageError, match=f"this host's build {OLD}"):
+        storage.find_host_base()
+
+
+def test_a_shimmed_build_with_no_kernel_is_unknown_and_refuses_nothing(
+    windows_host: Callable[..., Path], sim_state_dir: Path
+) -> None:
+    """Below 10240 (the first Windows 10 build) is a shim's answer: unknown, no refusal."""
+    windows_host(None)  # no kernel at all; platform_version 6.3.9600
+    programdata.set_base_image_build(sim_state_dir, OLD)
+    info = basebuild.host_build_info()
+    assert info.build is None
+    assert info.note is not None
+    assert "9600" in info.note
+    assert "10240" in info.note
+    assert storage.find_host_base().path.endswith(FAKE_BASE_IMAGE_ID)
+    check = doctor._check_base_build()  # (the other checks would ask Windows)
+    assert check.status == doctor.SKIP
+    assert "9600" in check.detail
+    assert check.data["folders"][0]["build"] == OLD
+
+
+@pytest.mark.parametrize("build", [9600, 10239])
+def test_the_threshold_is_the_first_windows_10_build(
+    windows_host: Callable[..., Path], build: int
+) -> None:
+    windows_host(build)
     assert basebuild.host_build() is None
+    windows_host(basebuild.FIRST_WINDOWS_10_BUILD)
+    assert basebuild.host_build() == 10240
+
+
+def test_a_32bit_process_reads_the_native_kernel_through_sysnative(
+    windows_host: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WOW64 redirects System32 to SysWOW64 for a 32-bit process; Sysnative is the native
+    System32 (File System Redirector page).  Here System32 stands for what the redirected
+    path would hold (not the kernel)."""
+    windows_host(None, relative="System32", data=b"MZ redirected")
+    native = windows_host(HOST, relative="Sysnative")
+    assert basebuild.host_build() is None  # 64-bit: Sysnative is not a real folder, not used
+    monkeypatch.setattr(basebuild, "_is_32bit_process", lambda: True)
+    basebuild.invalidate_cache()
+    assert basebuild.host_build_info() == basebuild.HostBuild(HOST, source=str(native))

@@ -60,6 +60,21 @@ def test_every_layout_gives_the_version(
     assert version.build == 22631
 
 
+@pytest.mark.parametrize("misalign", [1, 2, 3])
+@pytest.mark.parametrize("pe32plus", [True, False])
+def test_value_is_aligned_from_the_structures_start_not_the_file(
+    misalign: int, pe32plus: bool
+) -> None:
+    """VS_VERSIONINFO's Padding1 aligns Value on a 32-bit boundary of the structure (it is
+    read from a copy in the caller's buffer): at 40 bytes from its start, wherever the
+    resource lies in the file.  A data RVA / file offset that is 2 mod 4 must not move it."""
+    data = build_pe(VERSION, pe32plus=pe32plus, other_types=(3,), data_misalign=misalign)
+    offset = data.find("VS_VERSION_INFO".encode("utf-16-le")) - 6
+    assert offset % 4 == misalign
+    assert struct.unpack_from("<I", data, offset + 40)[0] == 0xFEEF04BD
+    assert read(data) == FileVersion(*VERSION)
+
+
 def test_the_four_parts_are_the_high_and_low_words() -> None:
     assert read(build_pe((0xFFFF, 1, 0xFFFE, 0))) == FileVersion(0xFFFF, 1, 0xFFFE, 0)
     assert FileVersion.from_dwords(0x000A0000, 0x65F40001) == FileVersion(10, 0, 26100, 1)

@@ -17,29 +17,70 @@ be read (``hcs-sandbox doctor`` then warns, naming the reason).
   one costs one ``stat``.
 * **This host's build**: the backend is asked first (``windows_build()``: the simulator's
   simulated build, as it answers ``program_data_dir()``); the Windows backend has none, so
-  on Windows ``sys.getwindowsversion().platform_version[2]``.  ``platform_version`` and not
-  ``build``: Python documents ``platform_version`` as the version "of the current operating
-  system, rather than the version that is being emulated for the process", while
-  ``build``/``major``/``minor`` come from ``GetVersionEx``, which answers a process not
-  manifested for Windows 8.1/10 with the Windows 8 version (OSVERSIONINFOEX remarks,
-  learn.microsoft.com) — ``python.exe`` is manifested, an embedding or frozen program may
-  not be.  Python's note that ``platform_version`` is taken from ``kernel32.dll``, whose
-  version "can be of a different version than the OS version", is why only the build (not
-  the revision) is compared; that kernel32's build is the OS build is UNCONFIRMED too.
+  on Windows the file version of the host's own kernel, ``<system directory>\\ntoskrnl.exe``,
+  read by the same :mod:`~hcs_sandbox.sandbox.peversion` reader: both sides are then the
+  same kind of evidence (the same file's version resource).  The system directory comes
+  from ``GetSystemDirectoryW`` (else ``%SystemRoot%\\System32``); a 32-bit Python on 64-bit
+  Windows is redirected from ``System32`` to ``SysWOW64`` by WOW64, so it reads
+  ``<Windows directory>\\Sysnative\\ntoskrnl.exe`` first ("32-bit applications can access
+  the native system directory by substituting %windir%\\Sysnative for %windir%\\System32":
+  Microsoft's "File System Redirector" page, MicrosoftDocs/win32
+  ``desktop-src/WinProg64/file-system-redirector.md``; the Windows directory from
+  ``GetSystemWindowsDirectoryW``, else ``%SystemRoot%``).  Only when that kernel cannot be
+  read: ``sys.getwindowsversion().platform_version[2]``.  ``platform_version`` is NOT
+  immune to the version shims: Python takes it from ``kernel32.dll``'s file version through
+  ``GetFileVersionInfoW``, which is itself shimmed in a process whose manifest does not
+  declare Windows 10 (an embedding or frozen program): it then reports 6.3, not 10.0
+  (python/cpython#146299; the build that goes with it is a pre-Windows 10 one, 9600).  A
+  build below :data:`FIRST_WINDOWS_10_BUILD` (10240, Windows 10 version 1507, Microsoft's
+  Windows 10 release information) is such a shimmed answer, or a host without Windows
+  Sandbox: it counts as unknown, and an unknown host build refuses nothing.  Only the build
+  (not the revision) is compared; that the host kernel's build is the build a base image is
+  made for is UNCONFIRMED (docs/windows-notes.md#sandbox).
+* **The override**: ``HCS_SANDBOX_IGNORE_BASE_BUILD=1`` (:data:`ENV_IGNORE_BASE_BUILD`)
+  makes :func:`~hcs_sandbox.sandbox.storage.find_host_base` take the newest folder when no
+  folder has this host's build, instead of refusing; ``hcs-sandbox doctor`` still reports
+  the builds (a warning).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import struct
 import sys
 import threading
 
-__all__ = ["KERNEL_PATH", "BaseBuild", "base_build", "host_build", "invalidate_cache"]
+__all__ = [
+    "ENV_IGNORE_BASE_BUILD",
+    "FIRST_WINDOWS_10_BUILD",
+    "KERNEL_PATH",
+    "BaseBuild",
+    "HostBuild",
+    "base_build",
+    "host_build",
+    "host_build_info",
+    "ignore_base_build",
+    "invalidate_cache",
+]
 
 #: The file whose version tells a base image's build, relative to ``<guid>\\BaseLayer\\Files``.
 KERNEL_PATH = ("Windows", "System32", "ntoskrnl.exe")
 _KERNEL_TAIL = os.sep + os.path.join(*KERNEL_PATH)  # joined once (pure text)
+#: The first Windows 10 build (version 1507, OS build 10240: Microsoft's "Windows 10 release
+#: information", learn.microsoft.com/windows/release-health/release-information).  A host
+#: build below it is a version shim's answer (python/cpython#146299: 9600), never a host
+#: that runs Windows Sandbox: unknown.
+FIRST_WINDOWS_10_BUILD = 10240
+#: Set to 1 (or true/yes/on) to use the newest base image folder when none has this host's
+#: build, instead of refusing (doctor still reports the builds).
+ENV_IGNORE_BASE_BUILD = "HCS_SANDBOX_IGNORE_BASE_BUILD"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+def ignore_base_build() -> bool:
+    """Whether :data:`ENV_IGNORE_BASE_BUILD` asks to skip the build refusal."""
+    return os.environ.get(ENV_IGNORE_BASE_BUILD, "").strip().lower() in _TRUE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,12 +95,23 @@ class BaseBuild:
     reason: str | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class HostBuild:
+    """This host's build (None: unknown, nothing is refused), and how it was told:
+    ``source`` names the file or API it was read from, ``note`` why it is unknown or why
+    the fallback was used."""
+
+    build: int | None
+    source: str | None = None
+    note: str | None = None
+
+
 _lock = threading.Lock()
 # BaseLayer\Files path -> (its identity + the kernel's stat, what was read)
 _cache: dict[str, tuple[tuple[int, ...], BaseBuild]] = {}
 _CACHE_LIMIT = 64
-# (the backend object it was asked of, the host build): asked once per backend
-_host: tuple[object, int | None] | None = None
+# (the backend object it was asked of, what it said): asked once per backend
+_host: tuple[object, HostBuild] | None = None
 
 
 def invalidate_cache() -> None:
@@ -72,7 +124,12 @@ def invalidate_cache() -> None:
 
 def host_build() -> int | None:
     """This host's Windows build (see the module docstring), asked once per backend; None
-    when it cannot be told (a backend without one, off Windows)."""
+    when it cannot be told (a backend without one, off Windows, a shimmed answer)."""
+    return host_build_info().build
+
+
+def host_build_info() -> HostBuild:
+    """:func:`host_build` with where it came from (for ``hcs-sandbox doctor``)."""
     global _host
     from hcs_sandbox.native.loader import get_backend
 
@@ -84,14 +141,90 @@ def host_build() -> int | None:
     if known is not None and known[0] is backend:
         return known[1]
     getter = getattr(backend, "windows_build", None)
-    build: int | None = None
     if callable(getter):
         value = getter()
-        build = int(value) if value is not None else None
+        found = HostBuild(int(value) if value is not None else None, source="the backend")
     elif sys.platform == "win32":
+        found = _windows_host_build()
+    else:
+        found = HostBuild(None, note="not Windows")
+    if found.build is not None and found.build < FIRST_WINDOWS_10_BUILD:
+        found = HostBuild(
+            None,
+            source=found.source,
+            note=f"{found.source} says build {found.build}, below Windows 10's first "
+            f"({FIRST_WINDOWS_10_BUILD}): a compatibility shim's answer, taken as unknown",
+        )
+    _host = (backend, found)
+    return found
+
+
+def _is_32bit_process() -> bool:
+    return struct.calcsize("P") == 4
+
+
+def _windows_directories() -> tuple[str | None, str | None]:
+    """(the Windows directory, the system directory): ``GetSystemWindowsDirectoryW`` and
+    ``GetSystemDirectoryW`` (sysinfoapi.h, learn.microsoft.com), else ``%SystemRoot%`` and
+    ``%SystemRoot%\\System32``; None when neither says."""
+    windows: str | None = None
+    system: str | None = None
+    if sys.platform == "win32":  # pragma: no cover - Windows only
+        import ctypes
+
+        try:
+            kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+            for name in ("GetSystemWindowsDirectoryW", "GetSystemDirectoryW"):
+                buffer = ctypes.create_unicode_buffer(32768)
+                length = int(getattr(kernel32, name)(buffer, len(buffer)))
+                if 0 < length < len(buffer):
+                    if name == "GetSystemWindowsDirectoryW":
+                        windows = buffer.value
+                    else:
+                        system = buffer.value
+        except (OSError, AttributeError):
+            pass
+    root = os.environ.get("SYSTEMROOT")  # (case-insensitive on Windows)
+    windows = windows or root or None
+    if system is None and windows:
+        system = os.path.join(windows, "System32")
+    return windows, system
+
+
+def _host_kernels() -> list[str]:
+    """Where this host's kernel is read, in order (see the module docstring)."""
+    windows, system = _windows_directories()
+    paths: list[str] = []
+    if _is_32bit_process() and windows:
+        paths.append(os.path.join(windows, "Sysnative", "ntoskrnl.exe"))
+    if system:
+        paths.append(os.path.join(system, "ntoskrnl.exe"))
+    return paths
+
+
+def _windows_host_build() -> HostBuild:
+    from hcs_sandbox.sandbox import peversion
+
+    reasons: list[str] = []
+    for kernel in _host_kernels():
+        try:
+            version = peversion.read_file_version(kernel)
+        except peversion.PEVersionError as exc:
+            reasons.append(f"{kernel}: {exc.reason}")
+            continue
+        return HostBuild(version.build, source=kernel)
+    note = "; ".join(reasons) or "no system directory"
+    if sys.platform != "win32":  # (the caller checked; this narrows it for the type checker)
+        return HostBuild(None, note=note)
+    try:
         build = int(sys.getwindowsversion().platform_version[2])
-    _host = (backend, build)
-    return build
+    except (AttributeError, IndexError, TypeError, ValueError) as exc:
+        return HostBuild(None, note=f"{note}; platform_version: {exc}")
+    return HostBuild(
+        build,
+        source="sys.getwindowsversion().platform_version",
+        note=f"the host's kernel could not be read ({note})",
+    )
 
 
 def _read(kernel: str) -> BaseBuild:

@@ -21,8 +21,11 @@
 ``services``              ``vmcompute`` and ``hns`` running (``sc.exe query <name>``).
 ``base_image``            this host's Windows Sandbox base image (``storage.find_host_base``).
 ``base_build``            that base image's build (its kernel's file version,
-                          ``sandbox/basebuild.py``) against this host's: WARN when it
-                          cannot be read (``create`` still goes on) or differs.
+                          ``sandbox/basebuild.py``) against this host's (the host's own
+                          kernel's), each ``<guid>`` folder's build in ``data``: FAIL when
+                          every folder has another build (``create`` refuses); WARN when
+                          the build cannot be read or ``HCS_SANDBOX_IGNORE_BASE_BUILD``
+                          lets another build through (``create`` goes on).
 ``state_dir``             the state directory opens as every verb opens it
                           (``paths.ensure_state_dir_text``: created if missing) and can be
                           listed; else FAIL with the store's remedy.
@@ -798,19 +801,55 @@ def _check_base_image() -> Check:
 
 
 def _check_base_build() -> Check:
-    """The host base's build against this host's (``storage.find_host_base`` already
-    refuses another build; this says when the build could not be read, and why)."""
+    """The host base's build against this host's, with every ``<guid>`` folder's build in
+    ``data``: FAIL when ``create`` refuses (every folder has another build), WARN when it
+    goes on with a build it could not read or, through ``HCS_SANDBOX_IGNORE_BASE_BUILD``,
+    with another build; OK when they match."""
     from hcs_sandbox.sandbox import basebuild, storage
 
     try:
-        base = storage.find_host_base()
+        folders = storage.host_base_folders()
     except errors.HcsSandboxError:
         return Check("base_build", SKIP, "not checked: no 'host' base (see base_image)")
-    host = basebuild.host_build()
+    info = basebuild.host_build_info()
+    host = info.build
+    builds = {
+        folder: basebuild.base_build(os.path.join(folder, "BaseLayer", "Files"), st)
+        for _mtime, _name, folder, st in folders
+    }
+    data: dict[str, Any] = {
+        "host_build": host,
+        "host_build_source": info.source,
+        "folders": [
+            {"path": folder, "build": b.build, "version": b.version, "reason": b.reason}
+            for folder, b in builds.items()
+        ],
+        "override": basebuild.ignore_base_build(),
+    }
+    if info.note:
+        data["host_build_note"] = info.note
     if host is None:
-        return Check("base_build", SKIP, "not checked: this host's build is unknown")
-    found = basebuild.base_build(base.os_files or base.path)
-    data = {"host_build": host, "base_build": found.build, "version": found.version}
+        why = f" ({info.note})" if info.note else ""
+        return Check(
+            "base_build", SKIP, f"not checked: this host's build is unknown{why}", data=data
+        )
+    listed = "; ".join(
+        f"{folder} is build {b.build}" if b.build is not None else f"{folder}: unreadable"
+        for folder, b in builds.items()
+    )
+    try:
+        base = storage.find_host_base()
+    except errors.StorageError as exc:
+        return Check(
+            "base_build",
+            FAIL,
+            f"no base image has this host's build {host} (read from {info.source}): "
+            f"{listed}; 'create' with the default --base host refuses",
+            fix=exc.remedy or storage.OTHER_BUILD_REMEDY,
+            data=data,
+        )
+    found = builds[base.path]
+    data.update(path=base.path, base_build=found.build, version=found.version)
     if found.build is None:
         return Check(
             "base_build",
@@ -821,12 +860,16 @@ def _check_base_build() -> Check:
             "regenerates its base image; please report this line",
             data={**data, "reason": found.reason},
         )
-    if found.build != host:
+    if found.build != host:  # only through HCS_SANDBOX_IGNORE_BASE_BUILD
         return Check(
             "base_build",
             WARN,
-            f"the base image at {base.path} is build {found.build}, this host is build {host}",
-            fix=storage.REGENERATE_REMEDY,
+            f"the base image at {base.path} is build {found.build}, this host is build "
+            f"{host} (read from {info.source}); {basebuild.ENV_IGNORE_BASE_BUILD} is set, "
+            "so sandboxes are still created from it",
+            fix=storage.REGENERATE_REMEDY
+            + f"; if the builds truly match, report this line (then unset "
+            f"{basebuild.ENV_IGNORE_BASE_BUILD})",
             data=data,
         )
     return Check("base_build", OK, f"base image build {found.build} matches this host's", data=data)

@@ -24,7 +24,12 @@ Only Microsoft's documents, nothing guessed:
 * **VS_VERSIONINFO** (MicrosoftDocs/win32 ``desktop-src/menurc/vs-versioninfo.md``):
   ``wLength``, ``wValueLength``, ``wType``, ``szKey`` = L"VS_VERSION_INFO", zero words
   aligning ``Value`` on a 32-bit boundary, ``Value`` = the VS_FIXEDFILEINFO
-  (``wValueLength`` bytes; none when 0).
+  (``wValueLength`` bytes; none when 0).  The page does not say what the boundary is
+  relative to; the block is read by ``VerQueryValue`` from the copy ``GetFileVersionInfo``
+  puts in the caller's buffer, so it can only be the structure's own start: ``Value`` is at
+  40 bytes from it (6 + 32 bytes of header and key, 2 of padding), wherever the resource
+  lies in the file.  pefile (``dword_align(offset, base)`` with the data RVA as base) gives
+  the same 40 for a data RVA that is 0, 1 or 2 mod 4.
 * **VS_FIXEDFILEINFO** (MicrosoftDocs/sdk-api
   ``sdk-api-src/content/verrsrc/ns-verrsrc-vs_fixedfileinfo.md``): 13 DWORDs; dwSignature
   0xFEEF04BD; dwFileVersionMS / dwFileVersionLS, the most / least significant 32 bits of
@@ -234,7 +239,7 @@ def _version_resource(reader: _Reader) -> tuple[int, int, list[_Section]]:
 def _fixed_info(reader: _Reader) -> FileVersion:
     rva, size, sections = _version_resource(reader)
     header = 6 + len(VS_VERSION_INFO_KEY)  # wLength, wValueLength, wType, szKey
-    value_at = ((rva + header + 3) & ~3) - rva  # Padding1: Value on a 32-bit boundary
+    value_at = (header + 3) & ~3  # Padding1: Value on a 32-bit boundary of the structure
     needed = value_at + VS_FIXEDFILEINFO_SIZE
     if size < needed:
         raise PEVersionError(f"the version resource is too short ({size} bytes)")

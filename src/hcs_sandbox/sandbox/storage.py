@@ -49,6 +49,7 @@ __all__ = [
     "create_guest_state_file",
     "find_host_base",
     "grant_vm_access",
+    "host_base_folders",
     "make_scratch_disk",
     "program_data_dir",
     "remove_path",
@@ -185,9 +186,23 @@ def find_host_base() -> ResolvedBase:
     :mod:`hcs_sandbox.sandbox.basebuild`) is this host's is taken, the most recently
     modified first; then one whose build cannot be read (the check warns in ``hcs-sandbox
     doctor``, it does not refuse).  When every folder has another build: a
-    :class:`StorageError` naming the builds and the folders, with the remedy.  See
+    :class:`StorageError` naming the builds and the folders, with the remedy — unless
+    ``HCS_SANDBOX_IGNORE_BASE_BUILD=1``, which takes the newest.  See
     docs/windows-notes.md#sandbox.
     """
+    candidates = host_base_folders()
+    chosen = _matching_build(candidates)
+    return ResolvedBase(
+        kind="host",
+        path=chosen,
+        os_files=os.path.join(chosen, "BaseLayer", "Files"),
+    )
+
+
+def host_base_folders() -> list[tuple[float, str, str, os.stat_result]]:
+    """The ``<guid>`` folders under BaseImages that hold ``BaseLayer\\Files``, newest first:
+    (mtime of Files, name, folder, stat of Files).  A :class:`StorageError` when there is
+    none (or no BaseImages folder)."""
     root = _base_images_text()
     if not _is_dir(root):
         raise errors.StorageError(
@@ -213,18 +228,22 @@ def find_host_base() -> ResolvedBase:
             remedy=REGENERATE_REMEDY + "; if that fails, " + WINDOWS_SANDBOX_REMEDY,
         )
     candidates.sort(key=lambda c: (c[0], c[1]), reverse=True)
-    chosen = _matching_build(candidates)
-    return ResolvedBase(
-        kind="host",
-        path=chosen,
-        os_files=os.path.join(chosen, "BaseLayer", "Files"),
-    )
+    return candidates
+
+
+#: The remedy of the refusal when every base image folder has another build.
+OTHER_BUILD_REMEDY = (
+    REGENERATE_REMEDY + " for this build; or use --base image:PATH / --base vhdx:PATH; "
+    "if this host's build was misread (doctor's base_build check shows both), set "
+    "HCS_SANDBOX_IGNORE_BASE_BUILD=1 to use the newest base image anyway"
+)
 
 
 def _matching_build(candidates: list[tuple[float, str, str, os.stat_result]]) -> str:
     """The folder to use among ``candidates`` (newest first): the newest of this host's
     build, else the newest whose build cannot be read; a StorageError when all have
-    another build.  Without a host build to compare with, the newest."""
+    another build (the newest with ``HCS_SANDBOX_IGNORE_BASE_BUILD=1``).  Without a host
+    build to compare with, the newest."""
     from hcs_sandbox.sandbox import basebuild
 
     host = basebuild.host_build()
@@ -243,11 +262,13 @@ def _matching_build(candidates: list[tuple[float, str, str, os.stat_result]]) ->
             others.append(f"{folder} is build {found.build}")
     if unknown is not None:
         return unknown
+    if basebuild.ignore_base_build():
+        return candidates[0][2]
     raise errors.StorageError(
         f"the Windows Sandbox base image does not match this host's build {host}: "
         + "; ".join(others)
         + " (Windows Sandbox runs only the host's own build)",
-        remedy=REGENERATE_REMEDY + " for this build; or use --base image:PATH / --base vhdx:PATH",
+        remedy=OTHER_BUILD_REMEDY,
     )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -146,8 +147,10 @@ def _remove(path: Path) -> None:
 
 def _write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename (another process
-    reading the kernel never sees half of it)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    reading the kernel never sees half of it).  The temporary name is per process and per
+    thread: threads that make the simulator's ProgramData at once (the first sandboxes of a
+    pool) each rename their own file."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     temporary.write_bytes(data)
     os.replace(temporary, path)
 
@@ -208,6 +211,7 @@ def build_pe(
     named_type: bool = False,
     code_section: bool = False,
     children: bytes = b"",
+    data_misalign: int = 0,
 ) -> bytes:
     """A minimal PE image (MS-DOS header, ``PE\\0\\0``, COFF header, PE32/PE32+ optional
     header with 16 data directories, an optional ``.text`` section and a ``.rsrc`` section)
@@ -216,8 +220,10 @@ def build_pe(
     ``other_types``: more resource types (IDs, each with one small RCDATA-like blob) listed
     around RT_VERSION in ID order; ``named_type``: a Name entry before the ID entries;
     ``version_resource=False``: no RT_VERSION at all; ``children``: bytes after the fixed
-    info inside VS_VERSIONINFO (as StringFileInfo would be).  It does not run: it is for
-    reading its headers and resources only.
+    info inside VS_VERSIONINFO (as StringFileInfo would be); ``data_misalign``: each
+    resource's data that many bytes past its DWORD-aligned place (2: a data RVA and a file
+    offset that are 2 mod 4; VS_VERSIONINFO's own padding stays relative to its start).  It
+    does not run: it is for reading its headers and resources only.
     """
     rt_version = 16
     types = sorted({*other_types} - {rt_version} | ({rt_version} if version_resource else set()))
@@ -241,9 +247,9 @@ def build_pe(
     payloads: list[bytes] = []
     for key in keys:
         blob = b"named" if key is None else blobs[key]
-        offsets.append(cursor)
+        offsets.append(cursor + data_misalign)
         payloads.append(blob)
-        cursor = _align(cursor + len(blob), 4)
+        cursor = _align(cursor + data_misalign + len(blob), 4)
     rsrc_size = cursor
     headers_raw = _align(0x80 + 4 + 20 + (240 if pe32plus else 224) + 40 * 2, _FILE_ALIGNMENT)
     text_rva = _SECTION_ALIGNMENT
