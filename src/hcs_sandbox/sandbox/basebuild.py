@@ -19,14 +19,13 @@ be read (``hcs-sandbox doctor`` then warns, naming the reason).
   simulated build, as it answers ``program_data_dir()``); the Windows backend has none, so
   on Windows the file version of the host's own kernel, ``<system directory>\\ntoskrnl.exe``,
   read by the same :mod:`~hcs_sandbox.sandbox.peversion` reader: both sides are then the
-  same kind of evidence (the same file's version resource).  The system directory comes
-  from ``GetSystemDirectoryW`` (else ``%SystemRoot%\\System32``); a 32-bit Python on 64-bit
+  same kind of evidence (the same file's version resource).  The system directory is
+  ``%SystemRoot%\\System32`` (else ``%windir%``'s); a 32-bit Python on 64-bit
   Windows is redirected from ``System32`` to ``SysWOW64`` by WOW64, so it reads
   ``<Windows directory>\\Sysnative\\ntoskrnl.exe`` first ("32-bit applications can access
   the native system directory by substituting %windir%\\Sysnative for %windir%\\System32":
   Microsoft's "File System Redirector" page, MicrosoftDocs/win32
-  ``desktop-src/WinProg64/file-system-redirector.md``; the Windows directory from
-  ``GetSystemWindowsDirectoryW``, else ``%SystemRoot%``).  Only when that kernel cannot be
+  ``desktop-src/WinProg64/file-system-redirector.md``).  Only when that kernel cannot be
   read: ``sys.getwindowsversion().platform_version[2]``.  ``platform_version`` is NOT
   immune to the version shims: Python takes it from ``kernel32.dll``'s file version through
   ``GetFileVersionInfoW``, which is itself shimmed in a process whose manifest does not
@@ -164,30 +163,12 @@ def _is_32bit_process() -> bool:
 
 
 def _windows_directories() -> tuple[str | None, str | None]:
-    """(the Windows directory, the system directory): ``GetSystemWindowsDirectoryW`` and
-    ``GetSystemDirectoryW`` (sysinfoapi.h, learn.microsoft.com), else ``%SystemRoot%`` and
-    ``%SystemRoot%\\System32``; None when neither says."""
-    windows: str | None = None
-    system: str | None = None
-    if sys.platform == "win32":  # pragma: no cover - Windows only
-        import ctypes
-
-        try:
-            kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
-            for name in ("GetSystemWindowsDirectoryW", "GetSystemDirectoryW"):
-                buffer = ctypes.create_unicode_buffer(32768)
-                length = int(getattr(kernel32, name)(buffer, len(buffer)))
-                if 0 < length < len(buffer):
-                    if name == "GetSystemWindowsDirectoryW":
-                        windows = buffer.value
-                    else:
-                        system = buffer.value
-        except (OSError, AttributeError):
-            pass
-    root = os.environ.get("SYSTEMROOT")  # (case-insensitive on Windows)
-    windows = windows or root or None
-    if system is None and windows:
-        system = os.path.join(windows, "System32")
+    """(the Windows directory, the system directory): ``%SystemRoot%`` (else ``%windir%``)
+    and its ``System32``; None when neither is set (then the caller falls back to
+    ``platform_version``).  Read from the environment, not through ``GetSystemDirectoryW``:
+    the sandbox layer declares no ctypes prototypes (docs/architecture.md, layers)."""
+    windows = os.environ.get("SYSTEMROOT") or os.environ.get("WINDIR") or None
+    system = os.path.join(windows, "System32") if windows else None
     return windows, system
 
 
