@@ -373,14 +373,15 @@ def spec_from_args(args: argparse.Namespace, *, check_paths: bool = False) -> Sa
 
 
 def spec_and_warnings(
-    args: argparse.Namespace, *, check_paths: bool = False
+    args: argparse.Namespace, *, check_paths: bool = False, local: bool = True
 ) -> tuple[SandboxSpec, list[str]]:
     """The SandboxSpec the flags describe, and the .wsb's warnings (not printed).
 
     Scalar flags replace the .wsb's value; ``--map``, ``--publish``, ``--env`` and ``--label``
-    add to what the .wsb has.  ``check_paths``: a .wsb HostFolder that does not exist is
-    refused with the file and line (``run``/``create``; ``plan`` may describe another
-    machine's folders).
+    add to what the .wsb has.  ``check_paths``: a .wsb HostFolder the host-folder rule
+    refuses is refused with the file and line, in the .wsb's words (``read_wsb``'s
+    ``check_paths``); ``local`` False (``plan``, which may describe another machine's
+    folders): the paths as written, whether they exist is not asked.
     """
     from hcs_sandbox.errors import SpecError
     from hcs_sandbox.sandbox.spec import (
@@ -421,7 +422,7 @@ def spec_and_warnings(
     if args.wsb:
         from hcs_sandbox.sandbox.wsb import read_wsb
 
-        result = read_wsb(args.wsb, check_paths=check_paths)
+        result = read_wsb(args.wsb, check_paths=check_paths, local=local)
         warnings = result.warnings_unless(changes)  # a flag's value replaced the .wsb's
         spec: SandboxSpec = result.spec
     else:
