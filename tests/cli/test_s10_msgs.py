@@ -135,3 +135,27 @@ def test_wsb_values_the_spec_refuses_name_the_element(
         line = _error_line(cli(verb, str(wsb)))
         assert line.startswith(f"{wsb}{expected}"), line
     assert cli("ls", "-a", "--json").json() == []
+
+
+# ------------------------------------------------------------ 2: exec -w relative\path
+
+
+@pytest.fixture
+def web(cli: Cli) -> str:
+    assert cli("run", "-d", "--name", "web").code == 0
+    return "web"
+
+
+@pytest.mark.parametrize("flag", ["-w", "--workdir"])
+@pytest.mark.parametrize("value", ["relative\\path", "C:", "..\\up", "it's"])
+def test_exec_relative_workdir_names_the_flag(cli: Cli, web: str, flag: str, value: str) -> None:
+    shown = repr(value) if "'" in value else f"'{value}'"
+    for extra in ((), ("--json",)):
+        result = cli("exec", *extra, flag, value, web, "--", "cmd", "/c", "cd")
+        line = _error_line(result)
+        assert line == (
+            f"invalid --workdir {shown}: it must be a full guest path "
+            "(an absolute Windows path such as C:\\Users\\Public)"
+        ), line
+        assert result.out == ("null\n" if extra else "")
+        assert "note: simulated" not in result.err  # refused before the sandbox is opened

@@ -37,6 +37,7 @@ __all__ = [
     "parse_map",
     "parse_publish",
     "parse_unpublish",
+    "quoted",
     "seconds",
     "seconds_or_zero",
     "spec_and_warnings",
@@ -185,7 +186,7 @@ def _is_drive(text: str, i: int) -> bool:
     )
 
 
-def _quoted(text: str) -> str:
+def quoted(text: str) -> str:
     """``text`` in single quotes as typed, so a Windows path keeps its single backslashes
     (``'C:\\src'``, not repr's ``'C:\\\\src'``); repr when it holds a quote or an unprintable
     character."""
@@ -212,7 +213,7 @@ def parse_map(text: str) -> tuple[str, str, bool]:
     cuts = [i for i, ch in enumerate(body) if ch == ":" and not _is_drive(body, i)]
     if len(cuts) != 1:
         raise _spec_error(
-            f"invalid --map {_quoted(text)}: expected one ':' between the host and guest paths",
+            f"invalid --map {quoted(text)}: expected one ':' between the host and guest paths",
             field="mapped_folders",
             value=text,
             allowed=allowed,
@@ -220,7 +221,7 @@ def parse_map(text: str) -> tuple[str, str, bool]:
     host, guest = body[: cuts[0]], body[cuts[0] + 1 :]
     if not host or not guest:
         raise _spec_error(
-            f"invalid --map {_quoted(text)}: the host and guest paths must not be empty",
+            f"invalid --map {quoted(text)}: the host and guest paths must not be empty",
             field="mapped_folders",
             value=text,
             allowed=allowed,
@@ -307,7 +308,7 @@ def parse_base(text: str) -> tuple[str, str | None]:
         return "host", None
     if kind in {"image", "vhdx"} and sep and path:
         return kind, path
-    raise _spec_error(f"invalid --base {_quoted(text)}", field="base", value=text, allowed=allowed)
+    raise _spec_error(f"invalid --base {quoted(text)}", field="base", value=text, allowed=allowed)
 
 
 def _seconds(text: str, *, zero_ok: bool) -> float:
@@ -556,7 +557,7 @@ def _as_flag_error(
     )
     remedy = _FLAG_REMEDY.get(field, exc.remedy)
     return SpecError(
-        f"invalid {flag} {_quoted(typed)}: {why}",
+        f"invalid {flag} {quoted(typed)}: {why}",
         field=exc.field,
         value=exc.value,
         allowed=exc.allowed,
@@ -610,7 +611,7 @@ def _mention(top: str, index: int, changes: dict[str, Any], args: Any) -> str:
     flag, words, before = _flag_words(top, changes, args)
     k = index - before
     if 0 <= k < len(words):
-        return f"{flag} {_quoted(words[k])}"
+        return f"{flag} {quoted(words[k])}"
     return "a .wsb MappedFolder" if top == "mapped_folders" else f"{top}[{index}]"
 
 
