@@ -159,3 +159,38 @@ def test_exec_relative_workdir_names_the_flag(cli: Cli, web: str, flag: str, val
         ), line
         assert result.out == ("null\n" if extra else "")
         assert "note: simulated" not in result.err  # refused before the sandbox is opened
+
+
+# ---------------------------------------------------- 3: several -p without a network
+
+
+@pytest.mark.parametrize(
+    ("ports", "shown"),
+    [
+        (["8080:80", "9090:90/udp"], "'8080:80' and '9090:90/udp'"),
+        (["8080:80", "9090:90/udp", "5353:53/udp"], "'8080:80', '9090:90/udp' and '5353:53/udp'"),
+        (["8080:80"], "'8080:80'"),
+    ],
+)
+def test_every_publish_without_a_network_is_named(cli: Cli, ports: list[str], shown: str) -> None:
+    argv = [word for port in ports for word in ("-p", port)]
+    for verb in ("plan", "run", "create"):
+        line = _error_line(cli(verb, *argv))
+        assert line == (
+            f"invalid --publish {shown}: port mappings need a network, and network is 'none' "
+            "(add --network nat or --network internet-only, or drop --publish)"
+        ), line
+    assert cli("ls", "-a", "--json").json() == []
+
+
+def test_port_publish_on_a_sandbox_without_network_names_every_publish(cli: Cli, web: str) -> None:
+    """``port NAME -p ... -p ...`` on a sandbox without a network: every -p is refused."""
+    line = _error_line(cli("port", web, "-p", "8080:80", "-p", "9090:90/udp", "-p", "1:1"))
+    assert line == (
+        f"cannot publish --publish '8080:80', '9090:90/udp' and '1:1' for sandbox '{web}': "
+        "it has no network (network none) (create the sandbox with --network nat (or "
+        "internet-only) to publish ports)"
+    ), line
+    line = _error_line(cli("port", "--json", web, "-p", "8080:80"))  # one: as before
+    assert line.startswith(f"cannot publish port 8080:80/tcp for sandbox '{web}': "), line
+    assert cli("port", "--json", web).json()["ports"] == []

@@ -556,8 +556,14 @@ def _as_flag_error(
         why,
     )
     remedy = _FLAG_REMEDY.get(field, exc.remedy)
+    shown = quoted(typed)
+    if field == "ports":  # "port mappings need a network": every -p is refused, name them all
+        _flag, words, _before = _flag_words("ports", changes, args)
+        if len(words) > 1:
+            typed_words = [quoted(w) for w in words]
+            shown = f"{', '.join(typed_words[:-1])} and {typed_words[-1]}"
     return SpecError(
-        f"invalid {flag} {quoted(typed)}: {why}",
+        f"invalid {flag} {shown}: {why}",
         field=exc.field,
         value=exc.value,
         allowed=exc.allowed,
@@ -598,7 +604,7 @@ def _typed_flag(
         k = item
     elif index is not None and index.isdigit():
         k = int(index) - before
-    elif top == "ports":  # "port mappings need a network": every -p; the first one shown
+    elif top == "ports":  # "port mappings need a network": every -p (_as_flag_error names all)
         k = 0
     else:
         return None
