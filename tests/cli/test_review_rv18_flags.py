@@ -66,8 +66,9 @@ def _error_line(result: Result) -> str:
         ),
         (
             ["-p", "8080:80", "-p", "9090:90/udp"],
-            "invalid --publish '8080:80': port mappings need a network, and network is 'none' "
-            "(add --network nat or --network internet-only, or drop --publish)",
+            # every -p is named (s10-msgs; test_s10_msgs.py), the remedy once
+            "invalid --publish '8080:80' and '9090:90/udp': port mappings need a network, and "
+            "network is 'none' (add --network nat or --network internet-only, or drop --publish)",
         ),
         (
             ["--network", "nat", "-p", "8080:80", "-p", "8080:81"],

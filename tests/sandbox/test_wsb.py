@@ -251,7 +251,7 @@ REFUSALS = [
     ("<VGpu>on</VGpu>\n<vgpu>off</vgpu>", 3, "<VGpu> appears twice", "keep only one"),
     ("<MemoryInMB>4GB</MemoryInMB>", 2, "invalid value '4GB' for <MemoryInMB>", "whole number"),
     ("<MemoryInMB>-1</MemoryInMB>", 2, "invalid value '-1'", "whole number"),
-    ("<MemoryInMB>999999999</MemoryInMB>", 2, "above the maximum", "an integer from"),
+    ("<MemoryInMB>999999999</MemoryInMB>", 2, "above the maximum", "up to 1048576"),
     ("<VGpu><Enable/></VGpu>", 2, "<VGpu> cannot contain <Enable>", "single value"),
     ("hello", 1, "unexpected text 'hello'", "holds only elements"),
     (

@@ -37,6 +37,7 @@ __all__ = [
     "parse_map",
     "parse_publish",
     "parse_unpublish",
+    "quoted",
     "seconds",
     "seconds_or_zero",
     "spec_and_warnings",
@@ -185,7 +186,7 @@ def _is_drive(text: str, i: int) -> bool:
     )
 
 
-def _quoted(text: str) -> str:
+def quoted(text: str) -> str:
     """``text`` in single quotes as typed, so a Windows path keeps its single backslashes
     (``'C:\\src'``, not repr's ``'C:\\\\src'``); repr when it holds a quote or an unprintable
     character."""
@@ -212,7 +213,7 @@ def parse_map(text: str) -> tuple[str, str, bool]:
     cuts = [i for i, ch in enumerate(body) if ch == ":" and not _is_drive(body, i)]
     if len(cuts) != 1:
         raise _spec_error(
-            f"invalid --map {_quoted(text)}: expected one ':' between the host and guest paths",
+            f"invalid --map {quoted(text)}: expected one ':' between the host and guest paths",
             field="mapped_folders",
             value=text,
             allowed=allowed,
@@ -220,7 +221,7 @@ def parse_map(text: str) -> tuple[str, str, bool]:
     host, guest = body[: cuts[0]], body[cuts[0] + 1 :]
     if not host or not guest:
         raise _spec_error(
-            f"invalid --map {_quoted(text)}: the host and guest paths must not be empty",
+            f"invalid --map {quoted(text)}: the host and guest paths must not be empty",
             field="mapped_folders",
             value=text,
             allowed=allowed,
@@ -307,7 +308,7 @@ def parse_base(text: str) -> tuple[str, str | None]:
         return "host", None
     if kind in {"image", "vhdx"} and sep and path:
         return kind, path
-    raise _spec_error(f"invalid --base {_quoted(text)}", field="base", value=text, allowed=allowed)
+    raise _spec_error(f"invalid --base {quoted(text)}", field="base", value=text, allowed=allowed)
 
 
 def _seconds(text: str, *, zero_ok: bool) -> float:
@@ -373,14 +374,15 @@ def spec_from_args(args: argparse.Namespace, *, check_paths: bool = False) -> Sa
 
 
 def spec_and_warnings(
-    args: argparse.Namespace, *, check_paths: bool = False
+    args: argparse.Namespace, *, check_paths: bool = False, local: bool = True
 ) -> tuple[SandboxSpec, list[str]]:
     """The SandboxSpec the flags describe, and the .wsb's warnings (not printed).
 
     Scalar flags replace the .wsb's value; ``--map``, ``--publish``, ``--env`` and ``--label``
-    add to what the .wsb has.  ``check_paths``: a .wsb HostFolder that does not exist is
-    refused with the file and line (``run``/``create``; ``plan`` may describe another
-    machine's folders).
+    add to what the .wsb has.  ``check_paths``: a .wsb HostFolder the host-folder rule
+    refuses is refused with the file and line, in the .wsb's words (``read_wsb``'s
+    ``check_paths``); ``local`` False (``plan``, which may describe another machine's
+    folders): the paths as written, whether they exist is not asked.
     """
     from hcs_sandbox.errors import SpecError
     from hcs_sandbox.sandbox.spec import (
@@ -421,7 +423,7 @@ def spec_and_warnings(
     if args.wsb:
         from hcs_sandbox.sandbox.wsb import read_wsb
 
-        result = read_wsb(args.wsb, check_paths=check_paths)
+        result = read_wsb(args.wsb, check_paths=check_paths, local=local)
         warnings = result.warnings_unless(changes)  # a flag's value replaced the .wsb's
         spec: SandboxSpec = result.spec
     else:
@@ -554,8 +556,14 @@ def _as_flag_error(
         why,
     )
     remedy = _FLAG_REMEDY.get(field, exc.remedy)
+    shown = quoted(typed)
+    if field == "ports":  # "port mappings need a network": every -p is refused, name them all
+        _flag, words, _before = _flag_words("ports", changes, args)
+        if len(words) > 1:
+            typed_words = [quoted(w) for w in words]
+            shown = f"{', '.join(typed_words[:-1])} and {typed_words[-1]}"
     return SpecError(
-        f"invalid {flag} {_quoted(typed)}: {why}",
+        f"invalid {flag} {shown}: {why}",
         field=exc.field,
         value=exc.value,
         allowed=exc.allowed,
@@ -596,7 +604,7 @@ def _typed_flag(
         k = item
     elif index is not None and index.isdigit():
         k = int(index) - before
-    elif top == "ports":  # "port mappings need a network": every -p; the first one shown
+    elif top == "ports":  # "port mappings need a network": every -p (_as_flag_error names all)
         k = 0
     else:
         return None
@@ -609,7 +617,7 @@ def _mention(top: str, index: int, changes: dict[str, Any], args: Any) -> str:
     flag, words, before = _flag_words(top, changes, args)
     k = index - before
     if 0 <= k < len(words):
-        return f"{flag} {_quoted(words[k])}"
+        return f"{flag} {quoted(words[k])}"
     return "a .wsb MappedFolder" if top == "mapped_folders" else f"{top}[{index}]"
 
 

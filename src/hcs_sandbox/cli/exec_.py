@@ -126,12 +126,36 @@ def _command(args: argparse.Namespace) -> list[str]:
     return words
 
 
+def _check_workdir(workdir: str | None) -> None:
+    """``-w/--workdir`` through the library's check (``process_parameters``, which
+    ``Sandbox.exec`` applies), before the sandbox is opened; a refusal names the flag and
+    quotes its value as typed, not the API's ``working directory``."""
+    if workdir is None:
+        return
+    from hcs_sandbox.cli.common import quoted
+    from hcs_sandbox.errors import SpecError
+    from hcs_sandbox.sandbox.guest import process_parameters
+
+    try:
+        process_parameters("cmd", workdir=workdir)
+    except SpecError as exc:
+        if exc.field != "workdir":  # pragma: no cover - only the workdir is given
+            raise
+        raise SpecError(
+            f"invalid --workdir {quoted(workdir)}: {exc.reason or exc.message}",
+            field=exc.field,
+            value=exc.value,
+            allowed=exc.allowed,
+        ) from exc
+
+
 def handle(args: argparse.Namespace) -> int:
     from hcs_sandbox.cli.common import parse_key_value
     from hcs_sandbox.sandbox.sandbox import Sandbox
 
     words = _command(args)
     env = dict(parse_key_value(e, option="--env") for e in args.env)
+    _check_workdir(args.workdir)
     if args.json and (args.tty or args.interactive):
         from hcs_sandbox.errors import SpecError
 

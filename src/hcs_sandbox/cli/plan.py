@@ -80,9 +80,10 @@ def _handle(args: argparse.Namespace) -> int:
     from hcs_sandbox.cli.output import print_json, warn
     from hcs_sandbox.sandbox.planner import HostFacts, plan
 
-    spec, wsb_warnings = spec_and_warnings(args)
     # The mapped-folder rule create applies, to the paths as written (a plan may describe
-    # another machine's folders: whether they exist is not asked): exit 2 as create would.
+    # another machine's folders: whether they exist is not asked): exit 2 as create would,
+    # a .wsb's folder refused with its file and line, a --map's naming the flag.
+    spec, wsb_warnings = spec_and_warnings(args, check_paths=True, local=False)
     check_spec_paths(spec, args, local=False)
     for message in wsb_warnings:
         warn(message)

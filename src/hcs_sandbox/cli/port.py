@@ -48,6 +48,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def handle(args: argparse.Namespace) -> int:
     from hcs_sandbox.cli.common import parse_publish, parse_unpublish
     from hcs_sandbox.cli.output import notice_if_simulated, print_json, with_simulated
+    from hcs_sandbox.errors import SpecError
     from hcs_sandbox.sandbox.sandbox import Sandbox
 
     adds = [parse_publish(p) for p in args.publish]
@@ -56,8 +57,11 @@ def handle(args: argparse.Namespace) -> int:
         notice_if_simulated(sandbox.simulated)
         for host, protocol in removes:
             sandbox.unpublish(host, protocol)
-        for host, guest, protocol in adds:
-            sandbox.publish(host, guest, protocol)
+        for k, (host, guest, protocol) in enumerate(adds):
+            try:
+                sandbox.publish(host, guest, protocol)
+            except SpecError as exc:
+                raise _every_publish(exc, sandbox.name, args.publish[k:]) from exc
         ports = sandbox.ports()
         if args.json:
             out = {"name": sandbox.name, "ip": sandbox.ip, "ports": [p.to_dict() for p in ports]}
@@ -66,3 +70,22 @@ def handle(args: argparse.Namespace) -> int:
         for p in ports:
             sys.stdout.write(f"{p.host_port}/{p.protocol} -> {p.guest_port}/{p.protocol}\n")
     return 0
+
+
+def _every_publish(exc: Exception, name: str, typed: list[str]) -> Exception:
+    """A sandbox without a network refuses every ``-p``: name them all as typed (the
+    library's message names the first port only), the remedy once.  Other errors as they
+    are."""
+    from hcs_sandbox.cli.common import quoted
+    from hcs_sandbox.errors import SpecError
+
+    if not isinstance(exc, SpecError) or exc.field != "network" or len(typed) < 2:
+        return exc
+    shown = [quoted(word) for word in typed]
+    return SpecError(
+        f"cannot publish --publish {', '.join(shown[:-1])} and {shown[-1]} for sandbox "
+        f"'{name}': it has no network (network {exc.value})",
+        field=exc.field,
+        value=exc.value,
+        remedy=exc.remedy,
+    )

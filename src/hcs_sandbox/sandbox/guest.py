@@ -244,6 +244,7 @@ def process_parameters(
                 field="workdir",
                 value=workdir,
                 allowed="an absolute Windows path such as C:\\Users\\Public",
+                reason="it must be a full guest path",
             )
         params["WorkingDirectory"] = workdir
     if env:

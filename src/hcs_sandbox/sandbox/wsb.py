@@ -37,7 +37,7 @@ from xml.parsers import expat
 
 from hcs_sandbox.errors import SpecError, WsbError
 from hcs_sandbox.sandbox import hostpath
-from hcs_sandbox.sandbox.spec import MappedFolder, SandboxSpec
+from hcs_sandbox.sandbox.spec import MAX_MEMORY_MB, MappedFolder, SandboxSpec
 
 __all__ = [
     "MAX_WSB_BYTES",
@@ -399,7 +399,9 @@ def _mapped_folder(
     ctx: _Ctx,
     environ: Mapping[str, str] | None,
     base_dir: str | None,
+    *,
     check_paths: bool,
+    local: bool,
 ) -> MappedFolder:
     _attributes(node, ctx)
     _no_stray_text(node, ctx)
@@ -417,7 +419,7 @@ def _mapped_folder(
         # directory Sandbox.create uses by default (the CLI sets it from --state-dir).
         from hcs_sandbox.sandbox import files
 
-        found = files.host_folder_problem(host, protected=files.protected_folders())
+        found = files.host_folder_problem(host, protected=files.protected_folders(), local=local)
         if found is not None:
             why, remedy = found
             if why == "it does not exist":
@@ -498,7 +500,9 @@ def _interpret(
     ctx: _Ctx,
     environ: Mapping[str, str] | None,
     base_dir: str | None,
+    *,
     check_paths: bool,
+    local: bool,
 ) -> SandboxSpec:
     if root.name.casefold() != "configuration":
         ctx.fail(
@@ -545,7 +549,9 @@ def _interpret(
         _no_stray_text(container, ctx)
         for child in container.children:
             _canonical(child, ("MappedFolder",), "MappedFolders", ctx)
-            folder = _mapped_folder(child, ctx, environ, base_dir, check_paths)
+            folder = _mapped_folder(
+                child, ctx, environ, base_dir, check_paths=check_paths, local=local
+            )
             for j, other in enumerate(folders):
                 if hostpath.nested_or_same(other.guest_path, folder.guest_path):
                     same = hostpath.guest_key(other.guest_path) == hostpath.guest_key(
@@ -574,9 +580,24 @@ def _interpret(
     except SpecError as exc:
         key = exc.field or ""
         line = lines.get(key) or lines.get(key.split(".", 1)[0])
-        element = _FIELD_ELEMENT.get(key.split("[", 1)[0].split(".", 1)[0])
-        message = f"<{element}>: {exc.message}" if element else exc.message
-        ctx.fail(message, line, exc.remedy or "fix the value", value=exc.value)
+        top = key.split("[", 1)[0].split(".", 1)[0]
+        element = _FIELD_ELEMENT.get(top)
+        remedy = exc.remedy or "fix the value"
+        if element is None:
+            message = exc.message
+        elif exc.reason is not None:
+            # In the file's words: the element and its value, not the spec field
+            # ("invalid value '999999999' for <MemoryInMB>: above the maximum ...").
+            shown = repr(exc.value if isinstance(exc.value, str) else str(exc.value))
+            if len(shown) > 80:
+                shown = shown[:77] + "..."
+            message = f"invalid value {shown} for <{element}>: {exc.reason}"
+            remedy = re.sub(rf"\b{re.escape(top)}\b", f"<{element}>", remedy)
+            if top == "memory_mb":  # below the minimum is raised (_memory): only the maximum
+                remedy = f"use a whole number of megabytes up to {MAX_MEMORY_MB}, such as 4096"
+        else:
+            message = f"<{element}>: {exc.message}"
+        ctx.fail(message, line, remedy, value=exc.value)
 
 
 # --------------------------------------------------------------------------------------
@@ -591,6 +612,7 @@ def parse_wsb(
     base_dir: str | None = None,
     environ: Mapping[str, str] | None = None,
     check_paths: bool = False,
+    local: bool = True,
 ) -> WsbResult:
     """Parse the bytes of a ``.wsb`` file into a :class:`WsbResult`.
 
@@ -604,7 +626,10 @@ def parse_wsb(
     the host-folder rule of create and runtime map (``files.host_folder_problem``): it exists
     and is a directory, is no system folder, and is not the state directory
     ``Sandbox.create`` uses by default nor inside or around it (``Sandbox.create`` checks
-    again against the one it is given).  Windows Sandbox's defaults apply to what the file
+    again against the one it is given).  ``local`` (with ``check_paths``): True, the folder
+    must exist on this host and its real path is checked; False (what ``hcs-sandbox plan``
+    uses: the file may describe another machine's folders), the path as written, without
+    looking at the file system.  Windows Sandbox's defaults apply to what the file
     leaves out; ``display`` is ``"desktop"`` because Windows Sandbox always shows one.
 
     Raises :class:`~hcs_sandbox.errors.WsbError` (with ``path``, ``line`` and a remedy) for
@@ -641,7 +666,7 @@ def parse_wsb(
         base_dir = os.path.abspath(base_dir)
     text = _decode(raw, ctx)
     root = _parse_tree(text, ctx)
-    spec = _interpret(root, ctx, environ, base_dir, check_paths)
+    spec = _interpret(root, ctx, environ, base_dir, check_paths=check_paths, local=local)
     return WsbResult(spec, ctx.warnings, tuple(ctx.warning_fields))
 
 
@@ -650,6 +675,7 @@ def read_wsb(
     *,
     environ: Mapping[str, str] | None = None,
     check_paths: bool = False,
+    local: bool = True,
 ) -> WsbResult:
     """Read and parse the ``.wsb`` file at ``path`` (see :func:`parse_wsb`).
 
@@ -671,6 +697,7 @@ def read_wsb(
         base_dir=os.path.dirname(os.path.abspath(name)),
         environ=environ,
         check_paths=check_paths,
+        local=local,
     )
 
 
