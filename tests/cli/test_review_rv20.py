@@ -466,17 +466,47 @@ def test_report_path_that_is_not_a_file_is_refused(
     assert fifo.is_fifo()
 
 
-def test_report_through_a_symlink_writes_the_file_it_names(cli: Cli, tmp_path: Path) -> None:
-    """Review RV24: the rename replaced the link with a file and left its target stale."""
+@pytest.mark.parametrize("dangling", [False, True])
+def test_report_path_that_is_a_symlink_is_refused(cli: Cli, tmp_path: Path, dangling: bool) -> None:
+    """Review RV25: following the link let anyone who could make the report's name in a
+    shared folder point it at any file, which an elevated run replaced (and the rename
+    alone, before RV24's fix, replaced the link).  A link is refused (exit 2, one line),
+    and neither it nor the file it names is touched."""
     (tmp_path / "real").mkdir()
-    target = tmp_path / "real" / "target.json"
-    target.write_text("keep\n")
-    link = tmp_path / "link.json"
-    link.symlink_to(Path("real") / "target.json")
+    target = tmp_path / "real" / "target.conf"
+    if not dangling:
+        target.write_text("keep\n")
+        target.chmod(0o600)
+    link = tmp_path / "doctor-report.json"
+    link.symlink_to(target)
     result = cli("doctor", "--report", str(link))
-    assert result.code == 0, result.out + result.err
+    assert result.code == 2, result.out + result.err
+    assert len(result.err_lines) == 1, result.err
+    assert "it is a symbolic link" in result.err_lines[0]
     assert link.is_symlink()
-    assert json.loads(target.read_text())["checks"]
+    if dangling:
+        assert not target.exists()
+    else:
+        assert target.read_text() == "keep\n"
+        assert target.stat().st_mode & 0o777 == 0o600
+    with pytest.raises(errors.StorageError, match="symbolic link"):
+        doctor.save_report(doctor.diagnose(), link)  # even when made after the check
+    assert link.is_symlink()
+
+
+def test_report_file_is_new_and_owner_only(cli: Cli, tmp_path: Path) -> None:
+    """The report is written to a new file with an unpredictable name, then renamed: a
+    link planted at the old predictable temporary name (.NAME.PID.tmp) is never written
+    through, and the report is readable by its owner only."""
+    path = tmp_path / "r.json"
+    bait = tmp_path / "bait"
+    bait.write_text("keep\n")
+    (tmp_path / f".r.json.{os.getpid()}.tmp").symlink_to(bait)
+    doctor.save_report(doctor.diagnose(), path)
+    assert json.loads(path.read_text())["checks"]
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert bait.read_text() == "keep\n"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp") and not p.is_symlink()]
 
 
 def test_report_that_still_cannot_be_written_is_printed_first(

@@ -331,30 +331,49 @@ class DoctorReport:
 # --------------------------------------------------------------------------------------
 
 
+def _not_writable_here(where: str) -> str | None:
+    """Why the report must not be written at ``where`` as it stands, or None: a symbolic
+    link (never followed: in a shared folder another user could point it at any file,
+    which an elevated run would then replace -- review RV25) or anything that is not a
+    regular file (a device such as ``/dev/null``, a FIFO, a socket: the rename would
+    replace it)."""
+    if os.path.islink(where):
+        return "it is a symbolic link (give the path of the file itself)"
+    if os.path.lexists(where) and not os.path.isfile(where):
+        return "it is not a regular file (a device, a FIFO or a socket)"
+    return None
+
+
 def save_report(report: DoctorReport, path: str | os.PathLike[str]) -> Path:
-    """Write ``report`` as JSON to ``path`` (atomically: a temporary file, then rename).
+    """Write ``report`` as JSON to ``path`` (atomically: a new temporary file with an
+    unpredictable name beside it, then rename; the file is readable by its owner only).
 
-    A symbolic link is followed (the file it names is replaced, the link stays); anything
-    at the path that is not a regular file (a device such as ``/dev/null``, a FIFO, a
-    socket) is refused, never replaced by the rename: :class:`StorageError`."""
+    A symbolic link, or anything at the path that is not a regular file (a device such as
+    ``/dev/null``, a FIFO, a socket), is refused, never followed nor replaced:
+    :class:`StorageError`."""
     import json
+    import tempfile
 
-    target = Path(os.path.realpath(path))
-    if os.path.lexists(target) and not target.is_file():
+    target = Path(path)
+    why = _not_writable_here(os.fspath(path))
+    if why is not None:
         raise errors.StorageError(
-            f"could not write the doctor report to {path}: it is not a regular file",
+            f"could not write the doctor report to {path}: {why}",
             remedy="choose a file path for --report (or print the report with --json)",
         )
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temporary: str | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(
-            json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        fd, temporary = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
         )
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n")
         os.replace(temporary, target)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
         raise errors.StorageError(
             f"could not write the doctor report to {target}: {exc.strerror or exc}",
             remedy="choose a writable path for --report",
@@ -368,14 +387,14 @@ def check_report_path(path: str | os.PathLike[str]) -> None:
     creating and removing a temporary file beside where the report goes, or in the nearest
     existing folder above it, which :func:`save_report` would create the rest under).
 
-    Also refused: an empty path, and a path that names something other than a regular file
-    (a device such as ``/dev/null``, a FIFO, a socket; a symbolic link counts as what it
-    names), which the report's rename would otherwise replace.
+    Also refused: an empty path, a symbolic link, and a path that names something other
+    than a regular file (a device such as ``/dev/null``, a FIFO, a socket), which the
+    report's rename would otherwise replace (:func:`_not_writable_here`).
 
     Raises :class:`~hcs_sandbox.errors.SpecError` (bad input: exit 2 at the CLI).
     """
     where = os.fspath(path)
-    target = Path(os.path.realpath(where)) if where else Path(where)
+    target = Path(where)
 
     def refuse(why: str) -> errors.SpecError:
         return errors.SpecError(
@@ -387,10 +406,11 @@ def check_report_path(path: str | os.PathLike[str]) -> None:
 
     if not where:
         raise refuse("the path is empty")
-    if target.is_dir():
+    if target.is_dir() and not os.path.islink(where):
         raise refuse("it is a folder")
-    if os.path.lexists(target) and not target.is_file():
-        raise refuse("it is not a regular file (a device, a FIFO or a socket)")
+    why = _not_writable_here(where)
+    if why is not None:
+        raise refuse(why)
     folder = target.parent
     while not os.path.lexists(folder) and folder != folder.parent:
         folder = folder.parent
