@@ -35,7 +35,6 @@ def test_common_hcs_errors_say_what_to_do(hresult: int) -> None:
     "hresult",
     [
         0x80004005,  # E_FAIL
-        0x80070057,  # E_INVALIDARG
         0x8007000E,  # E_OUTOFMEMORY
         0x80370107,  # HCS_E_TERMINATED
         0x80071234,  # a Win32 error we have no name for
@@ -190,3 +189,29 @@ def test_spec_errors_carry_their_reason_alone() -> None:
         SandboxSpec(memory_mb=-5)
     assert caught.value.reason is not None
     assert caught.value.message.endswith(": " + caught.value.reason)
+
+
+# -- Session 10: an argument the host refused is not fixed by trying again --------------------
+
+
+@pytest.mark.parametrize(
+    ("hresult", "name"),
+    [
+        (0x80070057, "E_INVALIDARG"),
+        (0x80004003, "E_POINTER"),
+        (0x8037010D, "HCS_E_INVALID_JSON"),
+        (0x803B001B, "HCN_E_INVALID_JSON"),
+    ],
+)
+def test_refused_arguments_say_report_it_not_try_again(hresult: int, name: str) -> None:
+    exc = errors.error_from_hresult(hresult, function="CreateVirtualDisk")
+    assert errors.hresult_name(hresult) == name
+    assert exc.remedy == errors.BUG_REMEDY
+    assert "try again" not in str(exc)
+    assert "hcs-sandbox doctor --deep" in str(exc)
+
+
+def test_virtdisk_invalid_state_has_its_name() -> None:
+    # winerror.h ERROR_VHD_INVALID_STATE (windows-sys metadata 3225026588 = 0xC03A001C):
+    # the simulator's refusal of a second attach or a detach of a disk not attached.
+    assert errors.hresult_name(0xC03A001C) == "ERROR_VHD_INVALID_STATE"

@@ -340,6 +340,7 @@ HCN_CODES: dict[int, str] = {
 # A few generic HRESULTs seen from HCS in practice (hcsshim internal/hcs/errors.go, winerror.h).
 GENERIC_CODES: dict[int, str] = {
     0x80004001: "E_NOTIMPL",
+    0x80004003: "E_POINTER",
     0x80004005: "E_FAIL",
     0x8000FFFF: "E_UNEXPECTED",
     0x80070002: "ERROR_FILE_NOT_FOUND",
@@ -355,6 +356,9 @@ GENERIC_CODES: dict[int, str] = {
     0x800700B7: "ERROR_ALREADY_EXISTS",
     0x80070490: "ERROR_NOT_FOUND",
     0x800705B4: "ERROR_TIMEOUT",
+    # virtdisk (winerror.h FACILITY_USERMODE_VHD; windows-sys metadata: 3225026588): "The
+    # requested operation cannot be performed on the virtual disk in its current state."
+    0xC03A001C: "ERROR_VHD_INVALID_STATE",
 }
 
 ACCESS_REMEDY = "run as Administrator or join Hyper-V Administrators"
@@ -365,6 +369,14 @@ ACCESS_REMEDY = "run as Administrator or join Hyper-V Administrators"
 HCS_GENERIC_REMEDY = (
     "try again; if it fails again, 'hcs-sandbox doctor --deep' tests this host step by step "
     "and 'hcs-sandbox ls -a' shows each sandbox's state"
+)
+
+
+#: The remedy of an error that says hcs-sandbox sent something the host does not accept
+#: (an invalid JSON document, an invalid argument): trying again would send the same.
+BUG_REMEDY = (
+    "this is a bug in hcs-sandbox or an unsupported host; please report it with the output "
+    "of 'hcs-sandbox doctor --deep'"
 )
 
 
@@ -569,7 +581,12 @@ _REMEDIES: dict[str, str] = {
         "enable Hyper-V or 'Virtual Machine Platform' in Windows Features and reboot"
     ),
     "HCS_E_SERVICE_DISCONNECT": "the vmcompute service stopped; restart it and try again",
-    "HCS_E_INVALID_JSON": "this is a bug in hcs-sandbox or an unsupported host; please report it",
+    "HCS_E_INVALID_JSON": BUG_REMEDY,
+    "HCN_E_INVALID_JSON": BUG_REMEDY,
+    # An argument HCS or virtdisk refused: hcs-sandbox passed something the host does not
+    # accept (trying again passes the same).
+    "E_INVALIDARG": BUG_REMEDY,
+    "E_POINTER": BUG_REMEDY,
     "HCS_E_CONNECT_FAILED": "the guest agent did not answer; check that the guest has booted",
     "HCS_E_OPERATION_TIMEOUT": "the host is slow or stuck; try again with a longer timeout",
     "HCS_E_INVALID_STATE": (
