@@ -337,6 +337,17 @@ def test_create_virtual_disk_errors_keep_their_order(api: Api, tmp_path: Path) -
 MIB = 1 << 20
 
 
+def _with_parent(api: Api, tmp_path: Path, kwargs: dict[str, object]) -> None:
+    """Make ``tmp_path/parent.vhdx`` and put its path where ``kwargs`` says "PARENT"."""
+    parent = tmp_path / "parent.vhdx"
+    error, handle = create_vhd(api, parent)
+    assert error == 0
+    api.CloseHandle(handle)
+    for key in ("parent", "source"):
+        if kwargs.get(key) == "PARENT":
+            kwargs[key] = str(parent)
+
+
 @pytest.mark.parametrize(
     ("why", "kwargs"),
     [
@@ -369,13 +380,7 @@ MIB = 1 << 20
 def test_create_virtual_disk_refuses_documented_violations(
     api: Api, tmp_path: Path, why: str, kwargs: dict[str, object]
 ) -> None:
-    parent = tmp_path / "parent.vhdx"
-    error, handle = create_vhd(api, parent)
-    assert error == 0
-    api.CloseHandle(handle)
-    for key in ("parent", "source"):
-        if kwargs.get(key) == "PARENT":
-            kwargs[key] = str(parent)
+    _with_parent(api, tmp_path, kwargs)
     target = tmp_path / "new.vhdx"
     error, handle = create_vhd(api, target, **kwargs)  # type: ignore[arg-type]
     assert (error, handle) == (H.ERROR_INVALID_PARAMETER, 0), why
@@ -400,13 +405,7 @@ def test_create_virtual_disk_refuses_documented_violations(
 def test_create_virtual_disk_accepts_documented_parameters(
     api: Api, tmp_path: Path, kwargs: dict[str, object]
 ) -> None:
-    parent = tmp_path / "parent.vhdx"
-    error, handle = create_vhd(api, parent)
-    assert error == 0
-    api.CloseHandle(handle)
-    for key in ("parent", "source"):
-        if kwargs.get(key) == "PARENT":
-            kwargs[key] = str(parent)
+    _with_parent(api, tmp_path, kwargs)
     target = tmp_path / "new.vhdx"
     error, handle = create_vhd(api, target, **kwargs)  # type: ignore[arg-type]
     assert error == 0, kwargs
