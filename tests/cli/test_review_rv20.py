@@ -494,6 +494,37 @@ def test_report_path_that_is_a_symlink_is_refused(cli: Cli, tmp_path: Path, dang
     assert link.is_symlink()
 
 
+@pytest.mark.parametrize("named", [True, False])
+def test_planner_copy_that_cannot_be_saved_says_which_and_how(
+    cli: Cli, cli_env: CliEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, named: bool
+) -> None:
+    """Review RV26: with HCS_SANDBOX_DOCTOR_REPORT (or the state directory's copy) a
+    symbolic link, the deep run's copy for create/run is not written (links are never
+    followed), and the warning said "in the state directory" with --report's fix."""
+    old = tmp_path / "shared-report.json"
+    old.write_text("{}\n")
+    if named:
+        link = tmp_path / "mylink.json"
+        monkeypatch.setenv(doctor.ENV_DOCTOR_REPORT, str(link))
+    else:
+        cli_env.state.mkdir(parents=True, exist_ok=True)
+        link = cli_env.state / doctor.REPORT_FILENAME
+    link.symlink_to(old)
+    result = cli("doctor", "--deep")
+    assert result.code == 0, result.out + result.err
+    warnings = [line for line in result.err_lines if line.startswith("warning: ")]
+    assert len(warnings) == 1, result.err
+    assert warnings[0].startswith("warning: the report create and run read was not updated: ")
+    assert "it is a symbolic link" in warnings[0]
+    if named:
+        assert f"set {doctor.ENV_DOCTOR_REPORT} to a regular file you can write" in warnings[0]
+    else:
+        assert f"make {link} a regular file you can write, or remove it" in warnings[0]
+    assert "--report" not in warnings[0]
+    assert old.read_text() == "{}\n"
+    assert link.is_symlink()
+
+
 def test_report_file_is_new_and_owner_only(cli: Cli, tmp_path: Path) -> None:
     """The report is written to a new file with an unpredictable name, then renamed: a
     link planted at the old predictable temporary name (.NAME.PID.tmp) is never written

@@ -149,12 +149,21 @@ def handle(args: argparse.Namespace) -> int:
         report = doctor.diagnose(deep=args.deep, progress=progress)
     if args.deep and report.deep:
         # Where create/run look for the working variant (doctor.preferred_variant).
+        target = doctor.default_report_path()
         try:
-            doctor.save_report(report, doctor.default_report_path())
+            doctor.save_report(report, target)
         except Exception as exc:  # the report still printed; the hint is best effort
+            import os
+
+            from hcs_sandbox import errors
             from hcs_sandbox.cli.output import warn
 
-            warn(f"could not save the report in the state directory: {exc}")
+            why = exc.message if isinstance(exc, errors.HcsSandboxError) else str(exc)
+            if os.environ.get(doctor.ENV_DOCTOR_REPORT, "").strip():
+                fix = f"set {doctor.ENV_DOCTOR_REPORT} to a regular file you can write"
+            else:
+                fix = f"make {target} a regular file you can write, or remove it"
+            warn(f"the report create and run read was not updated: {why} ({fix})")
     if args.json:
         print_json(report.to_dict())
     else:
