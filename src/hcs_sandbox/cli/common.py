@@ -423,8 +423,12 @@ def spec_and_warnings(
     if args.wsb:
         from hcs_sandbox.sandbox.wsb import read_wsb
 
-        result = read_wsb(args.wsb, check_paths=check_paths, local=local)
-        warnings = result.warnings_unless(changes)  # a flag's value replaced the .wsb's
+        # A flag replaces the .wsb's value: that value's warnings are moot, and an invalid
+        # one is ignored with a warning instead of refused (the flag's is used).
+        result = read_wsb(
+            args.wsb, check_paths=check_paths, local=local, replaced=_replacing_flags(changes)
+        )
+        warnings = result.warnings_unless(changes)
         spec: SandboxSpec = result.spec
     else:
         warnings = []
@@ -462,6 +466,17 @@ def spec_and_warnings(
         return spec.replace(**changes), warnings
     except SpecError as exc:
         raise _as_flag_error(exc, changes, args) from exc
+
+
+def _replacing_flags(changes: dict[str, Any]) -> dict[str, str]:
+    """Spec field -> the flag as typed, for each flag in ``changes`` that replaces a .wsb
+    element's value (``--memory``, ``--network``, ``--logon-command``, ``--[no-]gpu`` ...)."""
+    flags = {"memory_mb": "--memory", "network": "--network", "logon_command": "--logon-command"}
+    for flag, _what in _DEVICE_SWITCHES:
+        key = flag.replace("-", "_")
+        if key in changes:
+            flags[key] = f"--{flag}" if changes[key] else f"--no-{flag}"
+    return {key: flag for key, flag in flags.items() if key in changes}
 
 
 def check_spec_paths(spec: SandboxSpec, args: argparse.Namespace, *, local: bool) -> None:

@@ -129,7 +129,8 @@ def _command(args: argparse.Namespace) -> list[str]:
 def _check_workdir(workdir: str | None) -> None:
     """``-w/--workdir`` through the library's check (``process_parameters``, which
     ``Sandbox.exec`` applies), before the sandbox is opened; a refusal names the flag and
-    quotes its value as typed, not the API's ``working directory``."""
+    quotes its value as typed, not the API's ``working directory``: empty, relative, UNC,
+    or a name Windows forbids (``hostpath.workdir_problem``), exit 2."""
     if workdir is None:
         return
     from hcs_sandbox.cli.common import quoted
@@ -146,6 +147,7 @@ def _check_workdir(workdir: str | None) -> None:
             field=exc.field,
             value=exc.value,
             allowed=exc.allowed,
+            remedy=exc.remedy,
         ) from exc
 
 

@@ -232,19 +232,23 @@ def process_parameters(
     ``internal/cmd/cmd.go``, which passes ``[2]uint{height, width}``).
     """
     params: dict[str, Any] = {"CommandLine": command_line(command)}
-    if workdir:
-        from hcs_sandbox.sandbox.hostpath import is_unc, is_windows_absolute
+    if workdir is not None:  # "" too: refused, not taken for "no working directory"
+        from hcs_sandbox.sandbox.hostpath import WORKDIR_ALLOWED, workdir_problem
 
-        # CreateProcessW's lpCurrentDirectory is "the full path to the current directory"
-        # and "can also specify a UNC path" (processthreadsapi.h docs): anything else is
-        # refused here with a remedy, not by the guest.
-        if not (is_windows_absolute(workdir) or is_unc(workdir)):
+        # Only what is known without the guest (hostpath.workdir_problem: full path, no
+        # UNC, Windows' naming rules); a folder missing in the guest is ERROR_DIRECTORY
+        # from HcsCreateProcess (start_process says so).
+        found = workdir_problem(workdir)
+        if found is not None:
+            reason, remedy = found
+            shown = f"'{workdir}'" if workdir.isprintable() and "'" not in workdir else None
             raise errors.SpecError(
-                f"invalid working directory '{workdir}': it must be a full guest path",
+                f"invalid working directory {shown or repr(workdir)}: {reason}",
                 field="workdir",
                 value=workdir,
-                allowed="an absolute Windows path such as C:\\Users\\Public",
-                reason="it must be a full guest path",
+                allowed=WORKDIR_ALLOWED,
+                remedy=remedy,
+                reason=reason,
             )
         params["WorkingDirectory"] = workdir
     if env:
@@ -672,6 +676,21 @@ class GuestProcess:
 # --------------------------------------------------------------------------------------
 
 _NOT_SUPPORTED = 0x80070032  # ERROR_NOT_SUPPORTED as an HRESULT (winerror.h)
+#: HRESULT_FROM_WIN32(ERROR_DIRECTORY), winerror.h 267 "The directory name is invalid": what
+#: HcsCreateProcess returns when ``WorkingDirectory`` does not exist in a Windows container
+#: (docker/cli#4101; docker/for-win#3131, from vmcomputeagent's processmanagement.cpp);
+#: for a Windows Sandbox guest UNCONFIRMED (docs/windows-notes.md).
+_ERROR_DIRECTORY = 0x8007010B
+
+
+def _missing_workdir_remedy(workdir: str, name: str | None) -> str:
+    folder = workdir.rstrip("\\/") or workdir
+    if len(folder) == 2:  # "C:" alone would be drive-relative
+        folder += "\\"
+    mkdir = f'cmd /c mkdir "{folder}"'
+    if name is None:
+        return f"create it first ({mkdir}), or give an existing folder"
+    return f"create it first, e.g. hcs-sandbox exec {name} -- {mkdir}, or give an existing folder"
 
 
 def start_process(
@@ -685,11 +704,14 @@ def start_process(
     console_size: tuple[int, int] | None = None,
     stdin: bool = True,
     where: str = "the sandbox",
+    name: str | None = None,
 ) -> GuestProcess:
     """``HcsCreateProcess`` in ``system``; returns a :class:`GuestProcess` (its readers run).
 
     Guest-connection failures become :class:`~hcs_sandbox.errors.ConnectFailedError` with a
-    message saying so.
+    message saying so.  A ``workdir`` the guest has no folder at (``ERROR_DIRECTORY``) is an
+    :class:`~hcs_sandbox.errors.HcsError` that says so, with how to create it (``name``:
+    the sandbox's, for the example command).
     """
     params = process_parameters(
         command,
@@ -717,6 +739,12 @@ def start_process(
                 "GuestConnection); systems made by other tools may not allow processes",
                 cls=errors.ConnectFailedError,
             ) from exc
+        if exc.hresult == _ERROR_DIRECTORY and workdir is not None:
+            raise exc.restated(
+                f"cannot run a command in {where}: the working directory '{workdir}' does not "
+                f"exist there, or is not a folder ({exc.message})",
+                remedy=_missing_workdir_remedy(workdir, name),
+            ) from exc
         raise
     try:
         return GuestProcess(process, tty=tty, command_line=str(params["CommandLine"]))
@@ -735,6 +763,7 @@ def exec_command(
     user: str | None = None,
     stdin: bytes | None = None,
     where: str = "the sandbox",
+    name: str | None = None,
 ) -> ExecResult:
     """Run a command to completion and collect its output (see :meth:`Sandbox.exec`)."""
     if timeout is not None and not timeout > 0:
@@ -752,6 +781,7 @@ def exec_command(
         user=user,
         stdin=stdin is not None,
         where=where,
+        name=name,
     )
     with proc:
         out, err = proc.communicate(stdin, timeout=timeout)
@@ -836,6 +866,7 @@ def sandbox_exec(
         user=user,
         stdin=stdin,
         where=f"sandbox '{sandbox.name}'",
+        name=sandbox.name,
     )
 
 
@@ -862,4 +893,5 @@ def sandbox_spawn(
         console_size=console_size,
         stdin=stdin,
         where=f"sandbox '{sandbox.name}'",
+        name=sandbox.name,
     )

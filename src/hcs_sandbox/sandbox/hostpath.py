@@ -47,6 +47,7 @@ __all__ = [
     "join_host_path",
     "nested_or_same",
     "normalise_guest_path",
+    "workdir_problem",
 ]
 
 # Windows Sandbox maps a folder without <SandboxFolder> to the container user's desktop:
@@ -104,9 +105,12 @@ def is_absolute_host_path(path: str) -> bool:
     return is_windows_absolute(path) or is_posix_absolute(path)
 
 
-def _windows_components_problem(rest: str, *, what: str) -> str | None:
+def _windows_components_problem(rest: str, *, what: str, dots: bool = False) -> str | None:
+    """The first component of ``rest`` Windows forbids; ``dots``: ``.`` and ``..`` are
+    allowed (naming-a-file: "use a period as a directory component in a path to represent
+    the current directory", two for the parent)."""
     for part in re.split(r"[\\/]+", rest):
-        if not part:
+        if not part or (dots and part in (".", "..")):
             continue
         if part in (".", ".."):
             return f"{what} contains a '{part}' component; write the full path without it"
@@ -160,6 +164,52 @@ def guest_path_problem(path: str) -> str | None:
     if not rest.strip("\\/"):
         return "the guest path is a drive root; map the folder below it, such as C:\\data"
     return _windows_components_problem(rest, what="the guest path")
+
+
+#: What a working directory may be, for messages.
+WORKDIR_ALLOWED = "an absolute Windows path such as C:\\Users\\Public"
+
+
+def workdir_problem(path: str) -> tuple[str, str] | None:
+    """Why ``path`` cannot be a guest process's working directory (``ProcessParameters.
+    WorkingDirectory``, CreateProcess's ``lpCurrentDirectory``), as ``(reason, remedy)``, or
+    None.  Only what is known without the guest: whether the folder exists is the guest's
+    answer (``ERROR_DIRECTORY``).
+
+    Refused: an empty path; a control character; a UNC or device path (``\\\\server\\share``,
+    ``\\\\?\\C:\\...``): CreateProcess accepts UNC, but cmd.exe cannot run in one ("CMD does
+    not support UNC paths as current directories", Raymond Chen, *The Old New Thing*,
+    2007-02-15, "Why can't you set the command prompt's current directory to a UNC?");
+    anything but a full path with a drive letter (``lpCurrentDirectory`` is "the full path
+    to the current directory"); a component with a character or a name *Naming Files,
+    Paths, and Namespaces* reserves (``< > : " | ? *``, CON, NUL, COM1 ...) or ending with a
+    space or a period.  ``.`` and ``..`` components are allowed (that page: they are part
+    of a full path).
+    """
+    if not path:
+        return (
+            "it is empty",
+            "give a full guest path such as C:\\Users\\Public, or leave it out to start in "
+            "the guest's default folder",
+        )
+    if _has_control(path):
+        return "it contains a control character", WORKDIR_ALLOWED
+    if is_unc(path):
+        return (
+            "it is a UNC or device path, which cmd.exe cannot use as its current directory",
+            "give a folder on the guest's own disk, such as C:\\Users\\Public, or a mapped "
+            "folder's guest path; for a network share, run 'cmd /c pushd \\\\server\\share "
+            "&& COMMAND'",
+        )
+    if not is_windows_absolute(path):
+        return "it must be a full guest path", WORKDIR_ALLOWED
+    problem = _windows_components_problem(path[3:], what="the path", dots=True)
+    if problem:
+        return problem.removeprefix("the path "), (
+            'name a folder whose names Windows allows: none of < > : " | ? *, no device '
+            "name such as CON or NUL, no space or period at the end"
+        )
+    return None
 
 
 def normalise_guest_path(path: str) -> str:

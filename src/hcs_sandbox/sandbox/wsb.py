@@ -155,16 +155,33 @@ class _Node:
 class _Ctx:
     """Where errors point: the file's name."""
 
-    def __init__(self, source_path: str | None) -> None:
+    def __init__(
+        self, source_path: str | None, replaced: Mapping[str, str | None] | None = None
+    ) -> None:
         self.path = source_path
         self.label = source_path or "<wsb>"
         self.warnings: list[str] = []
         self.warning_fields: list[str | None] = []
+        #: Spec field -> what replaces the file's value (None: unnamed), see parse_wsb.
+        self.replaced: Mapping[str, str | None] = replaced or {}
 
     def fail(
         self, message: str, line: int | None, remedy: str, *, value: object = None
     ) -> NoReturn:
         raise WsbError(message, path=self.label, line=line, value=value, remedy=remedy)
+
+    def bad_value(
+        self, message: str, line: int | None, remedy: str, *, about: str, value: object = None
+    ) -> None:
+        """An element's value the reader refuses (:meth:`fail`), unless the caller replaces
+        the spec field ``about`` it becomes: then a warning that the value was ignored (kept
+        by ``warnings_unless``, which drops only warnings about what the file asks for)."""
+        if about not in self.replaced:
+            self.fail(message, line, remedy, value=value)
+        by = self.replaced[about]
+        self.warn(
+            f"{message}; ignored, as {by or 'the value given in its place'} replaces it", line
+        )
 
     def warn(self, message: str, line: int | None = None, *, about: str | None = None) -> None:
         """A warning; ``about``: the spec field it concerns (see ``WsbResult.warning_fields``)."""
@@ -322,8 +339,9 @@ def _unique(
     return found
 
 
-def _toggle(node: _Node, name: str, ctx: _Ctx) -> tuple[bool, bool]:
-    """``(enabled, explicit)`` for an on/off element."""
+def _toggle(node: _Node, name: str, ctx: _Ctx) -> tuple[bool, bool] | None:
+    """``(enabled, explicit)`` for an on/off element; None when its invalid value was
+    ignored (the caller replaces it: ``_Ctx.bad_value``)."""
     raw = _leaf(node, name, ctx)
     word = raw.casefold()
     if word in _ENABLE:
@@ -332,23 +350,27 @@ def _toggle(node: _Node, name: str, ctx: _Ctx) -> tuple[bool, bool]:
         return False, True
     if word in _DEFAULT:
         return WSB_DEFAULTS[name], False
-    ctx.fail(
+    ctx.bad_value(
         f"invalid value {raw!r} for <{name}>",
         node.line,
         f"use {_TOGGLE_ALLOWED}",
+        about=_TOGGLE_FIELD[name],
         value=raw,
     )
+    return None
 
 
 def _memory(node: _Node, ctx: _Ctx) -> int:
     raw = _leaf(node, "MemoryInMB", ctx)
     if not re.fullmatch(r"[0-9]{1,9}", raw):
-        ctx.fail(
+        ctx.bad_value(
             f"invalid value {raw!r} for <MemoryInMB>",
             node.line,
             "use a whole number of megabytes, such as 4096",
+            about="memory_mb",
             value=raw,
         )
+        return WSB_DEFAULT_MEMORY_MB  # ignored: the caller's value replaces it
     value = int(raw)
     if value < WSB_MIN_MEMORY_MB:
         ctx.warn(
@@ -487,11 +509,13 @@ def _logon_command(node: _Node, ctx: _Ctx) -> tuple[str | None, int]:
     command_node = parts["Command"]
     command = _leaf(command_node, "Command", ctx)
     if not command:
-        ctx.fail(
+        ctx.bad_value(
             "<Command> is empty",
             command_node.line,
             "give a command, or remove <LogonCommand>",
+            about="logon_command",
         )
+        return None, command_node.line  # ignored: the caller's command replaces it
     return command, command_node.line
 
 
@@ -521,8 +545,12 @@ def _interpret(
         if node is None:
             enabled, explicit, line = WSB_DEFAULTS[name], False, None
         else:
-            (enabled, explicit), line = _toggle(node, name, ctx), node.line
+            read, line = _toggle(node, name, ctx), node.line
             lines[spec_field] = node.line
+            if read is None:  # an invalid value the caller replaces: no warning about it
+                kwargs[spec_field] = "none" if name == "Networking" else False
+                continue
+            enabled, explicit = read
         kwargs[spec_field] = ("nat" if enabled else "none") if name == "Networking" else enabled
         if enabled and name in _TOGGLE_WHAT:
             subject, consequence = _TOGGLE_WHAT[name]
@@ -575,29 +603,48 @@ def _interpret(
         kwargs["logon_command"] = command
         lines["logon_command"] = line
 
-    try:
-        return SandboxSpec(**kwargs)
-    except SpecError as exc:
-        key = exc.field or ""
-        line = lines.get(key) or lines.get(key.split(".", 1)[0])
-        top = key.split("[", 1)[0].split(".", 1)[0]
-        element = _FIELD_ELEMENT.get(top)
-        remedy = exc.remedy or "fix the value"
-        if element is None:
-            message = exc.message
-        elif exc.reason is not None:
-            # In the file's words: the element and its value, not the spec field
-            # ("invalid value '999999999' for <MemoryInMB>: above the maximum ...").
-            shown = repr(exc.value if isinstance(exc.value, str) else str(exc.value))
-            if len(shown) > 80:
-                shown = shown[:77] + "..."
-            message = f"invalid value {shown} for <{element}>: {exc.reason}"
-            remedy = re.sub(rf"\b{re.escape(top)}\b", f"<{element}>", remedy)
-            if top == "memory_mb":  # below the minimum is raised (_memory): only the maximum
-                remedy = f"use a whole number of megabytes up to {MAX_MEMORY_MB}, such as 4096"
-        else:
-            message = f"<{element}>: {exc.message}"
-        ctx.fail(message, line, remedy, value=exc.value)
+    while True:
+        try:
+            return SandboxSpec(**kwargs)
+        except SpecError as exc:
+            _refuse_or_ignore(exc, kwargs, lines, ctx)
+
+
+#: Spec fields a .wsb element sets that SandboxSpec may refuse, and what replaces an ignored
+#: value (a caller that replaces the field: ``parse_wsb(replaced=...)``) until it does.
+_DROPPABLE: Mapping[str, object] = {"memory_mb": WSB_DEFAULT_MEMORY_MB, "logon_command": None}
+
+
+def _refuse_or_ignore(
+    exc: SpecError, kwargs: dict[str, Any], lines: Mapping[str, int], ctx: _Ctx
+) -> None:
+    """SandboxSpec refused a value the file gave: a WsbError in the file's words, or, when
+    the caller replaces that field, a warning and the value in ``kwargs`` set to the one in
+    :data:`_DROPPABLE` (once: if that is refused too, the refusal stands)."""
+    key = exc.field or ""
+    line = lines.get(key) or lines.get(key.split(".", 1)[0])
+    top = key.split("[", 1)[0].split(".", 1)[0]
+    element = _FIELD_ELEMENT.get(top)
+    remedy = exc.remedy or "fix the value"
+    if element is None:
+        message = exc.message
+    elif exc.reason is not None:
+        # In the file's words: the element and its value, not the spec field
+        # ("invalid value '999999999' for <MemoryInMB>: above the maximum ...").
+        shown = repr(exc.value if isinstance(exc.value, str) else str(exc.value))
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        message = f"invalid value {shown} for <{element}>: {exc.reason}"
+        remedy = re.sub(rf"\b{re.escape(top)}\b", f"<{element}>", remedy)
+        if top == "memory_mb":  # below the minimum is raised (_memory): only the maximum
+            remedy = f"use a whole number of megabytes up to {MAX_MEMORY_MB}, such as 4096"
+    else:
+        message = f"<{element}>: {exc.message}"
+    if top in _DROPPABLE and top in ctx.replaced and kwargs.get(top) != _DROPPABLE[top]:
+        ctx.bad_value(message, line, remedy, about=top, value=exc.value)
+        kwargs[top] = _DROPPABLE[top]
+        return
+    ctx.fail(message, line, remedy, value=exc.value)
 
 
 # --------------------------------------------------------------------------------------
@@ -613,6 +660,7 @@ def parse_wsb(
     environ: Mapping[str, str] | None = None,
     check_paths: bool = False,
     local: bool = True,
+    replaced: Mapping[str, str | None] | Iterable[str] = (),
 ) -> WsbResult:
     """Parse the bytes of a ``.wsb`` file into a :class:`WsbResult`.
 
@@ -632,10 +680,22 @@ def parse_wsb(
     looking at the file system.  Windows Sandbox's defaults apply to what the file
     leaves out; ``display`` is ``"desktop"`` because Windows Sandbox always shows one.
 
+    ``replaced``: the spec fields the caller replaces with its own value (as the CLI's
+    ``--memory``, ``--network``, ``--[no-]gpu``... do), optionally mapped to how to name
+    what replaces them (``{"memory_mb": "--memory"}``).  An invalid value of such a field's
+    element (``MemoryInMB``, ``Networking``, ``VGpu``, ``AudioInput``, ``VideoInput``,
+    ``ProtectedClient``, ``PrinterRedirection``, ``ClipboardRedirection``, ``Command``) is
+    then not refused: it is ignored with a warning (``... for <MemoryInMB>; ignored, as
+    --memory replaces it``), and the result has Windows Sandbox's default (a toggle: off)
+    in its place until the caller replaces it.  A malformed file is refused all the same.
+
     Raises :class:`~hcs_sandbox.errors.WsbError` (with ``path``, ``line`` and a remedy) for
     anything it refuses; never another exception for bad input.
     """
-    ctx = _Ctx(source_path)
+    ctx = _Ctx(
+        source_path,
+        dict(replaced) if isinstance(replaced, Mapping) else dict.fromkeys(replaced, None),
+    )
     if isinstance(data, str):
         given = data
         try:
@@ -676,6 +736,7 @@ def read_wsb(
     environ: Mapping[str, str] | None = None,
     check_paths: bool = False,
     local: bool = True,
+    replaced: Mapping[str, str | None] | Iterable[str] = (),
 ) -> WsbResult:
     """Read and parse the ``.wsb`` file at ``path`` (see :func:`parse_wsb`).
 
@@ -698,6 +759,7 @@ def read_wsb(
         environ=environ,
         check_paths=check_paths,
         local=local,
+        replaced=replaced,
     )
 
 
