@@ -1,7 +1,7 @@
 """Round s10, task "exec": ``exec -w`` values refused before anything runs, a folder missing
 in the guest said as such, and a flag that replaces a bad .wsb value.
 
-1. ``exec -w DIR`` / ``Sandbox.exec(workdir=)``: an empty value, a UNC or device path and a
+1. ``exec -w DIR`` / ``Sandbox.exec(workdir=)``: an empty value, a device-namespace path and a
    name Windows forbids are refused (exit 2, ``invalid --workdir 'DIR': ...``) before the
    sandbox is opened; a folder the guest does not have (HcsCreateProcess
    ``ERROR_DIRECTORY``) says so and how to create it, not "try again".
@@ -36,15 +36,8 @@ _REFUSED = [
         "give a full guest path such as C:\\Users\\Public, or leave it out to start in the "
         "guest's default folder",
     ),
-    (
-        "\\\\srv\\share\\dir",
-        "it is a UNC or device path, which cmd.exe cannot use as its current directory",
-        "give a folder on the guest's own disk, such as C:\\Users\\Public, or a mapped folder's "
-        "guest path; for a network share, run 'cmd /c pushd \\\\server\\share && COMMAND'",
-    ),
-    ("//srv/share", "it is a UNC or device path", None),
-    ("\\\\?\\C:\\Users", "it is a UNC or device path", None),
-    ("\\\\.\\pipe\\x", "it is a UNC or device path", None),
+    ("\\\\.\\pipe\\x", "it is a path in the \\\\.\\ device namespace", None),
+    ("//./COM1", "it is a path in the \\\\.\\ device namespace", None),
     (
         "C:\\a<b",
         "component 'a<b' contains a character Windows forbids (<)",
@@ -92,6 +85,10 @@ def test_the_api_refuses_a_workdir_windows_cannot_use(
         "C:\\.\\x",
         "D:\\CONTOSO\\console.log.d",  # CONTOSO, console.log.d: not device names
         "C:\\Program Files (x86)\\x y",
+        # CreateProcess: lpCurrentDirectory "can also specify a UNC path"
+        "\\\\srv\\share\\dir",
+        "//srv/share",
+        "\\\\?\\C:\\Users",
     ],
 )
 def test_the_api_passes_a_full_guest_path_on(value: str) -> None:
@@ -201,8 +198,8 @@ def test_api_exec_and_spawn_in_a_missing_folder(cli_env: object, box: object) ->
         )
     with pytest.raises(errors.SpecError, match="it is empty"):
         box.exec("cmd /c cd", workdir="")
-    with pytest.raises(errors.SpecError, match="UNC"):
-        box.spawn("cmd /c cd", workdir="\\\\srv\\share")
+    with pytest.raises(errors.SpecError, match="device namespace"):
+        box.spawn("cmd /c cd", workdir="\\\\.\\pipe\\x")
 
 
 # ---------------------------------------------- 2: a flag replaces an invalid .wsb value

@@ -67,16 +67,13 @@ def test_poll_sees_an_exit_while_the_status_is_unknown(sim: Any) -> None:
         sb.remove(force=True)
 
 
-def test_a_unc_working_directory_is_refused() -> None:
-    """Round s10 "exec": a UNC working directory is refused before the guest (cmd.exe cannot
-    run in one; it was passed on before and failed in the guest with Win32 error 267)."""
-    import pytest
-
-    from hcs_sandbox import errors
+def test_a_unc_working_directory_is_passed_on() -> None:
+    """CreateProcess's lpCurrentDirectory "can also specify a UNC path": passed on as it is
+    (whether the share is reachable is the guest's answer)."""
     from hcs_sandbox.sandbox.guest import process_parameters
 
-    with pytest.raises(errors.SpecError, match="UNC"):
-        process_parameters("cmd /c cd", workdir="\\\\server\\share\\dir")
+    params = process_parameters("cmd /c cd", workdir="\\\\server\\share\\dir")
+    assert params["WorkingDirectory"] == "\\\\server\\share\\dir"
 
 
 def test_a_project_folder_in_roots_home_may_be_mapped(tmp_path: Any) -> None:

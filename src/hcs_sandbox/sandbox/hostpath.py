@@ -176,15 +176,16 @@ def workdir_problem(path: str) -> tuple[str, str] | None:
     None.  Only what is known without the guest: whether the folder exists is the guest's
     answer (``ERROR_DIRECTORY``).
 
-    Refused: an empty path; a control character; a UNC or device path (``\\\\server\\share``,
-    ``\\\\?\\C:\\...``): CreateProcess accepts UNC, but cmd.exe cannot run in one ("CMD does
-    not support UNC paths as current directories", Raymond Chen, *The Old New Thing*,
-    2007-02-15, "Why can't you set the command prompt's current directory to a UNC?");
-    anything but a full path with a drive letter (``lpCurrentDirectory`` is "the full path
-    to the current directory"); a component with a character or a name *Naming Files,
-    Paths, and Namespaces* reserves (``< > : " | ? *``, CON, NUL, COM1 ...) or ending with a
-    space or a period.  ``.`` and ``..`` components are allowed (that page: they are part
-    of a full path).
+    Refused: an empty path; a control character; a path in the ``\\\\.\\`` device namespace
+    (it names a device, not a folder: naming-a-file); anything else that is not a full path
+    with a drive letter (``lpCurrentDirectory`` is "the full path to the current
+    directory"); a component with a character or a name *Naming Files, Paths, and
+    Namespaces* reserves (``< > : " | ? *``, CON, NUL, COM1 ...) or ending with a space or a
+    period.  ``.`` and ``..`` components are allowed (that page: they are part of a full
+    path).  Passed on as they are: a UNC path (``\\\\server\\share\\dir``, ``//server/share``)
+    and a ``\\\\?\\`` path: ``lpCurrentDirectory`` "can also specify a UNC path" (CreateProcess,
+    learn.microsoft.com), though cmd.exe itself will not run in one; whether the share is
+    reachable is the guest's answer.
     """
     if not path:
         return (
@@ -195,12 +196,12 @@ def workdir_problem(path: str) -> tuple[str, str] | None:
     if _has_control(path):
         return "it contains a control character", WORKDIR_ALLOWED
     if is_unc(path):
-        return (
-            "it is a UNC or device path, which cmd.exe cannot use as its current directory",
-            "give a folder on the guest's own disk, such as C:\\Users\\Public, or a mapped "
-            "folder's guest path; for a network share, run 'cmd /c pushd \\\\server\\share "
-            "&& COMMAND'",
-        )
+        if path[2:3] == "." and path[3:4] in ("\\", "/"):
+            return (
+                "it is a path in the \\\\.\\ device namespace, which names a device, not a folder",
+                WORKDIR_ALLOWED,
+            )
+        return None  # UNC and \\?\ paths: CreateProcess takes them; the guest answers
     if not is_windows_absolute(path):
         return "it must be a full guest path", WORKDIR_ALLOWED
     problem = _windows_components_problem(path[3:], what="the path", dots=True)
