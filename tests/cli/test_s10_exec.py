@@ -36,13 +36,11 @@ _REFUSED = [
         "give a full guest path such as C:\\Users\\Public, or leave it out to start in the "
         "guest's default folder",
     ),
-    ("\\\\.\\pipe\\x", "it is a path in the \\\\.\\ device namespace", None),
-    ("//./COM1", "it is a path in the \\\\.\\ device namespace", None),
     (
         "C:\\a<b",
         "component 'a<b' contains a character Windows forbids (<)",
         'name a folder whose names Windows allows: none of < > : " | ? *, no device name '
-        "such as CON or NUL, no space or period at the end",
+        "such as CON or NUL",
     ),
     ("C:\\a\\b|c", "component 'b|c' contains a character Windows forbids (|)", None),
     ("C:\\x:stream", "component 'x:stream' contains a character Windows forbids (:)", None),
@@ -51,8 +49,6 @@ _REFUSED = [
     ("C:\\CON", "component 'CON' is a reserved Windows device name", None),
     ("C:\\work\\nul.txt", "component 'nul.txt' is a reserved Windows device name", None),
     ("C:\\lpt1", "component 'lpt1' is a reserved Windows device name", None),
-    ("C:\\dir.", "component 'dir.' ends with a space or a period, which Windows drops", None),
-    ("C:\\dir \\x", "component 'dir ' ends with a space or a period, which Windows drops", None),
     ("C:\\a\tb", "it contains a control character", None),
 ]
 
@@ -198,8 +194,8 @@ def test_api_exec_and_spawn_in_a_missing_folder(cli_env: object, box: object) ->
         )
     with pytest.raises(errors.SpecError, match="it is empty"):
         box.exec("cmd /c cd", workdir="")
-    with pytest.raises(errors.SpecError, match="device namespace"):
-        box.spawn("cmd /c cd", workdir="\\\\.\\pipe\\x")
+    with pytest.raises(errors.SpecError, match="prefix alone"):
+        box.spawn("cmd /c cd", workdir="\\\\.\\")
 
 
 # ---------------------------------------------- 2: a flag replaces an invalid .wsb value

@@ -129,7 +129,8 @@ def _command(args: argparse.Namespace) -> list[str]:
 def _check_workdir(workdir: str | None) -> None:
     """``-w/--workdir`` through the library's check (``process_parameters``, which
     ``Sandbox.exec`` applies), before the sandbox is opened; a refusal names the flag and
-    quotes its value as typed, not the API's ``working directory``: empty, relative, UNC,
+    quotes its value as typed, not the API's ``working directory``: empty, relative, a UNC
+    path without a server and a share (a full UNC, ``\\\\?\\`` or ``\\\\.\\`` path is passed on),
     or a name Windows forbids (``hostpath.workdir_problem``), exit 2."""
     if workdir is None:
         return

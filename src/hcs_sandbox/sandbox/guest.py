@@ -235,9 +235,10 @@ def process_parameters(
     if workdir is not None:  # "" too: refused, not taken for "no working directory"
         from hcs_sandbox.sandbox.hostpath import WORKDIR_ALLOWED, workdir_problem
 
-        # Only what is known without the guest (hostpath.workdir_problem: full path, no
-        # UNC, Windows' naming rules); a folder missing in the guest is ERROR_DIRECTORY
-        # from HcsCreateProcess (start_process says so).
+        # Only what is known without the guest (hostpath.workdir_problem: a full path with a
+        # drive letter, or a UNC / \\?\ / \\.\ path with its server and share or drive,
+        # which is passed on; Windows' naming rules); a folder the guest cannot use is
+        # ERROR_DIRECTORY from HcsCreateProcess (start_process says what fits).
         found = workdir_problem(workdir)
         if found is not None:
             reason, remedy = found
@@ -683,14 +684,57 @@ _NOT_SUPPORTED = 0x80070032  # ERROR_NOT_SUPPORTED as an HRESULT (winerror.h)
 _ERROR_DIRECTORY = 0x8007010B
 
 
-def _missing_workdir_remedy(workdir: str, name: str | None) -> str:
-    folder = workdir.rstrip("\\/") or workdir
+#: MAX_PATH (260, including the terminating NUL): "Setting a current directory longer than
+#: MAX_PATH causes CreateProcessW to fail" (SetCurrentDirectory, learn.microsoft.com), whose
+#: path gets a trailing backslash: "specify MAX_PATH-2 characters for the path unless you
+#: include the trailing backslash".
+_MAX_PATH = 260
+
+
+def _workdir_failure(workdir: str, name: str | None) -> tuple[str, str]:
+    """What an ``ERROR_DIRECTORY`` for ``workdir`` means, as ``(what, remedy)``.
+
+    CreateProcess gives that one error for any working directory it cannot use: one that
+    does not exist or is no folder, one it cannot open (a share the guest cannot reach), one
+    longer than MAX_PATH.  The "create it first" remedy fits only a drive-letter path within
+    MAX_PATH; a UNC path gets its own (networking is off by default: docs/networking.md).
+    """
+    from hcs_sandbox.sandbox.hostpath import is_unc, is_windows_absolute
+
+    given = f"the working directory '{workdir}'"
+    upper = workdir.upper().replace("/", "\\")
+    if is_unc(workdir) and (
+        upper[2:3] not in ("?", ".") or upper[3:4] != "\\" or upper[4:8] == "UNC\\"
+    ):
+        return (
+            f"{given} is a network folder the guest could not open",
+            "a sandbox has no network unless it is created with --network nat "
+            "(docs/networking.md), and the share must be reachable from the guest; or give a "
+            "folder on the guest's own disk (cmd.exe never runs in a UNC folder: use "
+            "cmd /c pushd \\\\server\\share && COMMAND)",
+        )
+    if not is_windows_absolute(workdir):  # \\?\C:\..., \\.\Volume{...}\...: the guest's answer
+        return (
+            f"{given} does not exist there, or is not a folder",
+            "give an existing folder",
+        )
+    folder = workdir.rstrip("\\/")
+    if len(folder) > _MAX_PATH - 2:
+        return (
+            f"{given} is longer than MAX_PATH ({_MAX_PATH} characters), which CreateProcess "
+            "cannot use as a current directory, or does not exist there",
+            "give a shorter path (map the folder to a short guest path such as C:\\work)",
+        )
     if len(folder) == 2:  # "C:" alone would be drive-relative
         folder += "\\"
     mkdir = f'cmd /c mkdir "{folder}"'
     if name is None:
-        return f"create it first ({mkdir}), or give an existing folder"
-    return f"create it first, e.g. hcs-sandbox exec {name} -- {mkdir}, or give an existing folder"
+        remedy = f"create it first ({mkdir}), or give an existing folder"
+    else:
+        remedy = (
+            f"create it first, e.g. hcs-sandbox exec {name} -- {mkdir}, or give an existing folder"
+        )
+    return f"{given} does not exist there, or is not a folder", remedy
 
 
 def start_process(
@@ -709,9 +753,10 @@ def start_process(
     """``HcsCreateProcess`` in ``system``; returns a :class:`GuestProcess` (its readers run).
 
     Guest-connection failures become :class:`~hcs_sandbox.errors.ConnectFailedError` with a
-    message saying so.  A ``workdir`` the guest has no folder at (``ERROR_DIRECTORY``) is an
-    :class:`~hcs_sandbox.errors.HcsError` that says so, with how to create it (``name``:
-    the sandbox's, for the example command).
+    message saying so.  A ``workdir`` the guest cannot use (``ERROR_DIRECTORY``) is an
+    :class:`~hcs_sandbox.errors.HcsError` that says what fits: for a drive-letter path, that
+    the folder is missing, with how to create it (``name``: the sandbox's, for the example
+    command); for a UNC path, that the guest could not open the share.
     """
     params = process_parameters(
         command,
@@ -740,10 +785,9 @@ def start_process(
                 cls=errors.ConnectFailedError,
             ) from exc
         if exc.hresult == _ERROR_DIRECTORY and workdir is not None:
+            what, remedy = _workdir_failure(workdir, name)
             raise exc.restated(
-                f"cannot run a command in {where}: the working directory '{workdir}' does not "
-                f"exist there, or is not a folder ({exc.message})",
-                remedy=_missing_workdir_remedy(workdir, name),
+                f"cannot run a command in {where}: {what} ({exc.message})", remedy=remedy
             ) from exc
         raise
     try:

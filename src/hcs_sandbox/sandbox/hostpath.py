@@ -17,8 +17,9 @@ guest paths that differ only in case or in separators are the same folder.
 Sources for the Windows naming rules: Microsoft, *Naming Files, Paths, and Namespaces*
 (learn.microsoft.com/windows/win32/fileio/naming-a-file): reserved characters
 ``< > : " / \\ | ? *``, characters 1–31, the reserved device names (CON, PRN, AUX, NUL,
-COM0–9, LPT0–9, also with an extension), "do not end a file or directory name with a space
-or a period", and the ``\\\\?\\`` and ``\\\\.\\`` prefixes.
+COM1–9, LPT1–9, COM¹–³, LPT¹–³, also with an extension; COM0 and LPT0 are not reserved: the
+page lists them no more, MicrosoftDocs/win32@4fde3c1, golang/go#67238), "do not end a file or
+directory name with a space or a period", and the ``\\\\?\\`` and ``\\\\.\\`` prefixes.
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ _DRIVE_RELATIVE = re.compile(r"[A-Za-z]:(?![\\/])")
 _RESERVED_CHARS = frozenset('<>:"|?*')
 _RESERVED_NAMES = frozenset(
     ["CON", "PRN", "AUX", "NUL"]
-    + [f"COM{i}" for i in range(10)]
-    + [f"LPT{i}" for i in range(10)]
+    + [f"COM{i}" for i in range(1, 10)]  # not COM0/LPT0: see the module docstring
+    + [f"LPT{i}" for i in range(1, 10)]
     + ["COM¹", "COM²", "COM³", "LPT¹", "LPT²", "LPT³"]
 )
 # %NAME% where NAME looks like a Windows environment variable name (letters, digits, _ and
@@ -105,10 +106,18 @@ def is_absolute_host_path(path: str) -> bool:
     return is_windows_absolute(path) or is_posix_absolute(path)
 
 
-def _windows_components_problem(rest: str, *, what: str, dots: bool = False) -> str | None:
+def _windows_components_problem(
+    rest: str, *, what: str, dots: bool = False, trailing: bool = True
+) -> str | None:
     """The first component of ``rest`` Windows forbids; ``dots``: ``.`` and ``..`` are
     allowed (naming-a-file: "use a period as a directory component in a path to represent
-    the current directory", two for the parent)."""
+    the current directory", two for the parent); ``trailing``: a component ending with a
+    space or a period is refused (naming-a-file: "Do not end a file or directory name with a
+    space or a period").  Host and guest paths of mapped folders keep that rule: a guest
+    folder is created under that name, and two spellings Windows reads as one folder
+    (``C:\\data.`` and ``C:\\data``) would pass the overlap check (``guest_key``) as two.
+    A working directory does not: CreateProcess normalises it, which trims them (*File path
+    formats on Windows systems*, "Trim characters")."""
     for part in re.split(r"[\\/]+", rest):
         if not part or (dots and part in (".", "..")):
             continue
@@ -118,7 +127,7 @@ def _windows_components_problem(rest: str, *, what: str, dots: bool = False) -> 
         if bad:
             chars = " ".join(bad)
             return f"{what} component {part!r} contains a character Windows forbids ({chars})"
-        if part[-1] in " .":
+        if trailing and part[-1] in " .":
             return f"{what} component {part!r} ends with a space or a period, which Windows drops"
         stem = part.split(".", 1)[0].rstrip(" ").upper()
         if stem in _RESERVED_NAMES:
@@ -170,22 +179,47 @@ def guest_path_problem(path: str) -> str | None:
 WORKDIR_ALLOWED = "an absolute Windows path such as C:\\Users\\Public"
 
 
+def _unc_root_problem(path: str) -> str | None:
+    """Why the UNC or device path ``path`` has no root to name a folder under, or None.
+
+    A UNC path needs a server and a share (``\\\\server\\share``: "\\\\server\\share" is the
+    volume, naming-a-file); a device path (``\\\\?\\`` or ``\\\\.\\``, *File path formats on
+    Windows systems*) needs the drive, volume or ``UNC\\server\\share`` after its prefix.
+    """
+    parts = re.split(r"[\\/]", path[2:])
+    if parts[0] in ("?", "."):
+        rest = parts[1:]
+        if not rest or not rest[0]:
+            prefix = "\\\\" + parts[0] + "\\"
+            return f"it is the {prefix} prefix alone, with no drive, volume or share after it"
+        if rest[0].upper() == "UNC" and (len(rest) < 3 or not rest[1] or not rest[2]):
+            return "it is a UNC path without both a server and a share"
+        return None
+    if not parts[0] or len(parts) < 2 or not parts[1]:
+        return "it is a UNC path without both a server and a share"
+    return None
+
+
 def workdir_problem(path: str) -> tuple[str, str] | None:
     """Why ``path`` cannot be a guest process's working directory (``ProcessParameters.
     WorkingDirectory``, CreateProcess's ``lpCurrentDirectory``), as ``(reason, remedy)``, or
     None.  Only what is known without the guest: whether the folder exists is the guest's
     answer (``ERROR_DIRECTORY``).
 
-    Refused: an empty path; a control character; a path in the ``\\\\.\\`` device namespace
-    (it names a device, not a folder: naming-a-file); anything else that is not a full path
-    with a drive letter (``lpCurrentDirectory`` is "the full path to the current
-    directory"); a component with a character or a name *Naming Files, Paths, and
-    Namespaces* reserves (``< > : " | ? *``, CON, NUL, COM1 ...) or ending with a space or a
-    period.  ``.`` and ``..`` components are allowed (that page: they are part of a full
-    path).  Passed on as they are: a UNC path (``\\\\server\\share\\dir``, ``//server/share``)
-    and a ``\\\\?\\`` path: ``lpCurrentDirectory`` "can also specify a UNC path" (CreateProcess,
-    learn.microsoft.com), though cmd.exe itself will not run in one; whether the share is
-    reachable is the guest's answer.
+    Refused: an empty path; a control character; a UNC path with no server or share
+    (``\\\\``, ``\\\\server``) and a device prefix with nothing after it (``\\\\?``,
+    ``\\\\.\\``); anything else that is not a full path with a drive letter
+    (``lpCurrentDirectory`` is "the full path to the current directory"); a component with a
+    character or a name *Naming Files, Paths, and Namespaces* reserves (``< > : " | ? *``,
+    CON, NUL, COM1 ...).  Allowed: ``.`` and ``..`` components (that page: they are part of
+    a full path), and a component ending with a space or a period (CreateProcess normalises
+    the path, which trims them: *File path formats on Windows systems*, "Trim characters").
+    Passed on as they are: a UNC path (``\\\\server\\share\\dir``, ``//server/share``) and a
+    ``\\\\?\\`` or ``\\\\.\\`` path: ``lpCurrentDirectory`` "can also specify a UNC path"
+    (CreateProcess, learn.microsoft.com), and the two device prefixes differ only in that
+    ``\\\\?\\`` skips normalisation ("they are otherwise identical", *File path formats*);
+    cmd.exe itself will not run in a UNC folder, and whether the share or device is there is
+    the guest's answer.
     """
     if not path:
         return (
@@ -196,19 +230,20 @@ def workdir_problem(path: str) -> tuple[str, str] | None:
     if _has_control(path):
         return "it contains a control character", WORKDIR_ALLOWED
     if is_unc(path):
-        if path[2:3] == "." and path[3:4] in ("\\", "/"):
-            return (
-                "it is a path in the \\\\.\\ device namespace, which names a device, not a folder",
-                WORKDIR_ALLOWED,
+        problem = _unc_root_problem(path)
+        if problem:
+            return problem, (
+                "give a folder on a share as \\\\server\\share\\folder, or a full guest path "
+                "such as C:\\Users\\Public"
             )
-        return None  # UNC and \\?\ paths: CreateProcess takes them; the guest answers
+        return None  # UNC, \\?\ and \\.\ paths: CreateProcess takes them; the guest answers
     if not is_windows_absolute(path):
         return "it must be a full guest path", WORKDIR_ALLOWED
-    problem = _windows_components_problem(path[3:], what="the path", dots=True)
+    problem = _windows_components_problem(path[3:], what="the path", dots=True, trailing=False)
     if problem:
         return problem.removeprefix("the path "), (
             'name a folder whose names Windows allows: none of < > : " | ? *, no device '
-            "name such as CON or NUL, no space or period at the end"
+            "name such as CON or NUL"
         )
     return None
 

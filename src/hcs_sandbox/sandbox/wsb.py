@@ -652,6 +652,30 @@ def _refuse_or_ignore(
 # --------------------------------------------------------------------------------------
 
 
+#: The spec fields ``parse_wsb(replaced=...)`` takes: those whose invalid value it can ignore.
+_REPLACEABLE = frozenset({"memory_mb", "logon_command", *_TOGGLE_FIELD.values()})
+
+
+def _replaced_fields(
+    replaced: Mapping[str, str | None] | Iterable[str],
+) -> dict[str, str | None]:
+    """``parse_wsb``'s ``replaced`` as a mapping, or a TypeError/ValueError for a misuse that
+    would otherwise do nothing silently (a ``str`` is an iterable of its letters)."""
+    if isinstance(replaced, (str, bytes)):
+        raise TypeError(
+            f"replaced= takes a collection of spec field names, not the string {replaced!r}: "
+            f"write replaced={{{replaced!r}}}"
+        )
+    fields = dict(replaced) if isinstance(replaced, Mapping) else dict.fromkeys(replaced, None)
+    unknown = sorted(str(name) for name in fields if name not in _REPLACEABLE)
+    if unknown:
+        raise ValueError(
+            f"replaced= names {', '.join(map(repr, unknown))}, which is not a spec field a "
+            f".wsb value can be replaced for; use {', '.join(sorted(_REPLACEABLE))}"
+        )
+    return fields
+
+
 def parse_wsb(
     data: bytes | str,
     *,
@@ -686,16 +710,19 @@ def parse_wsb(
     element (``MemoryInMB``, ``Networking``, ``VGpu``, ``AudioInput``, ``VideoInput``,
     ``ProtectedClient``, ``PrinterRedirection``, ``ClipboardRedirection``, ``Command``) is
     then not refused: it is ignored with a warning (``... for <MemoryInMB>; ignored, as
-    --memory replaces it``), and the result has Windows Sandbox's default (a toggle: off)
-    in its place until the caller replaces it.  A malformed file is refused all the same.
+    --memory replaces it``), and the result has a stand-in value until the caller replaces
+    it: a toggle is off (the safe value, not Windows Sandbox's default, which is on for
+    ``VGpu``, ``Networking``, ``AudioInput`` and ``ClipboardRedirection``), memory is
+    Windows Sandbox's 4096, and there is no logon command.  A malformed file is refused all
+    the same.  ``replaced`` itself is checked: a plain ``str`` raises :class:`TypeError`
+    (it would read as its letters), a name that is not one of those fields (``memory_mb``,
+    ``logon_command``, ``network``, ``gpu``, ``audio_input``, ``video_input``,
+    ``protected_client``, ``printer``, ``clipboard``) raises :class:`ValueError`.
 
     Raises :class:`~hcs_sandbox.errors.WsbError` (with ``path``, ``line`` and a remedy) for
     anything it refuses; never another exception for bad input.
     """
-    ctx = _Ctx(
-        source_path,
-        dict(replaced) if isinstance(replaced, Mapping) else dict.fromkeys(replaced, None),
-    )
+    ctx = _Ctx(source_path, _replaced_fields(replaced))
     if isinstance(data, str):
         given = data
         try:
@@ -742,6 +769,7 @@ def read_wsb(
 
     Relative ``HostFolder`` paths resolve against the file's folder.
     """
+    replaced = _replaced_fields(replaced)  # a misuse is reported before the file is opened
     name = os.fspath(path)
     try:
         with open(name, "rb") as handle:

@@ -741,7 +741,9 @@ def _dispatch(state: GuestState, tokens: list[str], body: str, r: _Redirect) -> 
 
 
 def _normalize_guest(path: str) -> str:
-    drive, rest = path[:2], path[2:]
+    # "/" is a separator as "\\" is: Windows converts forward slashes before it splits a path
+    # (*File path formats on Windows systems*, "Canonicalize separators").
+    drive, rest = path[:2], path[2:].replace("/", "\\")
     parts: list[str] = []
     for part in rest.split("\\"):
         if not part or part == ".":
