@@ -73,6 +73,18 @@ def test_a_long_device_path_through_the_cli(cli: Cli, web: str) -> None:
     assert what.endswith("does not exist there, or is not a folder")
 
 
+def test_a_component_too_long_for_the_simulators_host_is_error_directory(
+    cli: Cli, web: str
+) -> None:
+    # One 300-character name: the host's own limit (ENAMETOOLONG) must not turn into E_FAIL.
+    for value in ("C:\\" + "d" * 300, "\\\\?\\C:\\" + "d" * 300):
+        result = cli("exec", "-w", value, web, "--", "cmd", "/c", "cd")
+        assert result.code == 1, result.err
+        (line,) = result.err_lines
+        assert "0x8007010B" in line, line
+        assert "is longer than MAX_PATH (260 characters)" in line
+
+
 def test_exec_docs_put_the_length_first_for_every_shape() -> None:
     text = (ROOT / "docs" / "exec.md").read_text(encoding="utf-8")
     rows = [line for line in text.splitlines() if "MAX_PATH (260)" in line]
