@@ -696,12 +696,27 @@ def _workdir_failure(workdir: str, name: str | None) -> tuple[str, str]:
 
     CreateProcess gives that one error for any working directory it cannot use: one that
     does not exist or is no folder, one it cannot open (a share the guest cannot reach), one
-    longer than MAX_PATH.  The "create it first" remedy fits only a drive-letter path within
+    longer than MAX_PATH.  The length comes first, for every shape: "Setting a current
+    directory longer than MAX_PATH causes CreateProcessW to fail" (SetCurrentDirectory,
+    learn.microsoft.com) holds for a UNC, ``\\\\?\\`` or ``\\\\.\\`` path too (the
+    extended-length ``\\\\?\\`` prefix of *Maximum Path Length Limitation* does not lift it for a
+    current directory).  The "create it first" remedy fits only a drive-letter path within
     MAX_PATH; a UNC path gets its own (networking is off by default: docs/networking.md).
     """
     from hcs_sandbox.sandbox.hostpath import is_unc, is_windows_absolute
 
     given = f"the working directory '{workdir}'"
+    folder = workdir.rstrip("\\/")
+    if len(folder) > _MAX_PATH - 2:
+        prefix = workdir[:4].replace("/", "\\")
+        lifted = ""
+        if prefix in ("\\\\?\\", "\\\\.\\"):
+            lifted = f" (the {prefix} prefix does not lift this limit for a working directory)"
+        return (
+            f"{given} is longer than MAX_PATH ({_MAX_PATH} characters), which CreateProcess "
+            f"cannot use as a current directory{lifted}, or does not exist there",
+            "give a shorter path (map the folder to a short guest path such as C:\\work)",
+        )
     upper = workdir.upper().replace("/", "\\")
     if is_unc(workdir) and (
         upper[2:3] not in ("?", ".") or upper[3:4] != "\\" or upper[4:8] == "UNC\\"
@@ -717,13 +732,6 @@ def _workdir_failure(workdir: str, name: str | None) -> tuple[str, str]:
         return (
             f"{given} does not exist there, or is not a folder",
             "give an existing folder",
-        )
-    folder = workdir.rstrip("\\/")
-    if len(folder) > _MAX_PATH - 2:
-        return (
-            f"{given} is longer than MAX_PATH ({_MAX_PATH} characters), which CreateProcess "
-            "cannot use as a current directory, or does not exist there",
-            "give a shorter path (map the folder to a short guest path such as C:\\work)",
         )
     if len(folder) == 2:  # "C:" alone would be drive-relative
         folder += "\\"

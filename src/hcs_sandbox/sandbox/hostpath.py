@@ -107,7 +107,7 @@ def is_absolute_host_path(path: str) -> bool:
 
 
 def _windows_components_problem(
-    rest: str, *, what: str, dots: bool = False, trailing: bool = True
+    rest: str, *, what: str, dots: bool = False, trailing: bool = True, names: bool = True
 ) -> str | None:
     """The first component of ``rest`` Windows forbids; ``dots``: ``.`` and ``..`` are
     allowed (naming-a-file: "use a period as a directory component in a path to represent
@@ -117,7 +117,10 @@ def _windows_components_problem(
     folder is created under that name, and two spellings Windows reads as one folder
     (``C:\\data.`` and ``C:\\data``) would pass the overlap check (``guest_key``) as two.
     A working directory does not: CreateProcess normalises it, which trims them (*File path
-    formats on Windows systems*, "Trim characters")."""
+    formats on Windows systems*, "Trim characters").  ``names``: a device name (CON, NUL ...)
+    is refused; a ``\\\\?\\`` path is passed on "with minimal modification" and may name one
+    (naming-a-file), so the components of a UNC or device path are checked for characters
+    only."""
     for part in re.split(r"[\\/]+", rest):
         if not part or (dots and part in (".", "..")):
             continue
@@ -130,7 +133,7 @@ def _windows_components_problem(
         if trailing and part[-1] in " .":
             return f"{what} component {part!r} ends with a space or a period, which Windows drops"
         stem = part.split(".", 1)[0].rstrip(" ").upper()
-        if stem in _RESERVED_NAMES:
+        if names and stem in _RESERVED_NAMES:
             return f"{what} component {part!r} is a reserved Windows device name"
     return None
 
@@ -200,6 +203,16 @@ def _unc_root_problem(path: str) -> str | None:
     return None
 
 
+def _unc_rest(path: str) -> str:
+    """What follows the root of the UNC or device path ``path`` (one ``_unc_root_problem``
+    passes): after ``\\\\server\\share`` or ``\\\\?\\UNC\\server\\share``, after the drive or
+    volume of ``\\\\?\\X:`` or ``\\\\.\\Volume{...}``.  The reserved characters of *Naming
+    Files, Paths, and Namespaces* apply to those components as to any."""
+    parts = re.split(r"[\\/]", path[2:])
+    device_unc = parts[0] in ("?", ".") and parts[1].upper() == "UNC"
+    return "\\".join(parts[4 if device_unc else 2 :])
+
+
 def workdir_problem(path: str) -> tuple[str, str] | None:
     """Why ``path`` cannot be a guest process's working directory (``ProcessParameters.
     WorkingDirectory``, CreateProcess's ``lpCurrentDirectory``), as ``(reason, remedy)``, or
@@ -219,7 +232,9 @@ def workdir_problem(path: str) -> tuple[str, str] | None:
     (CreateProcess, learn.microsoft.com), and the two device prefixes differ only in that
     ``\\\\?\\`` skips normalisation ("they are otherwise identical", *File path formats*);
     cmd.exe itself will not run in a UNC folder, and whether the share or device is there is
-    the guest's answer.
+    the guest's answer.  Their components after ``\\\\server\\share`` or the device root are
+    checked for the reserved characters only, not for device names or trailing characters,
+    which ``\\\\?\\`` passes on "with minimal modification".
     """
     if not path:
         return (
@@ -235,6 +250,13 @@ def workdir_problem(path: str) -> tuple[str, str] | None:
             return problem, (
                 "give a folder on a share as \\\\server\\share\\folder, or a full guest path "
                 "such as C:\\Users\\Public"
+            )
+        problem = _windows_components_problem(
+            _unc_rest(path), what="the path", dots=True, trailing=False, names=False
+        )
+        if problem:
+            return problem.removeprefix("the path "), (
+                'name a folder whose names Windows allows: none of < > : " | ? *'
             )
         return None  # UNC, \\?\ and \\.\ paths: CreateProcess takes them; the guest answers
     if not is_windows_absolute(path):

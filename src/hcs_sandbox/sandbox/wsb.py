@@ -661,7 +661,13 @@ def _replaced_fields(
 ) -> dict[str, str | None]:
     """``parse_wsb``'s ``replaced`` as a mapping, or a TypeError/ValueError for a misuse that
     would otherwise do nothing silently (a ``str`` is an iterable of its letters)."""
-    if isinstance(replaced, (str, bytes)):
+    if isinstance(replaced, (bytes, bytearray, memoryview)):
+        name = bytes(replaced).decode("utf-8", "replace")
+        raise TypeError(
+            f"replaced= takes a collection of spec field names as str, not bytes "
+            f"({replaced!r}): write replaced={{{name!r}}}"
+        )
+    if isinstance(replaced, str):
         raise TypeError(
             f"replaced= takes a collection of spec field names, not the string {replaced!r}: "
             f"write replaced={{{replaced!r}}}"

@@ -2045,7 +2045,7 @@ class Simulator:
         try:
             if not fs.resolve(cwd, "C:\\").host.is_dir():
                 raise guestmod.GuestError("the directory name is invalid")
-        except guestmod.GuestError:
+        except (guestmod.GuestError, OSError):  # OSError: a name this host cannot hold
             # The process never starts: release both ends of every pipe made above.
             for fd in process.guest_fds:
                 with contextlib.suppress(OSError):

@@ -73,18 +73,21 @@ class GuestFS:
                 if share.name.lower() == name.lower():
                     return Resolved(_ci_join(Path(share.path), tail), share.read_only)
             raise GuestError("The network name cannot be found.", 1)
-        if path.startswith("\\\\?\\"):
+        # A path is UNC only when it starts with two separators before any drive is taken
+        # off: after "X:", a run of separators is one (Windows' normalisation collapses them,
+        # *File path formats on Windows systems*, "Canonicalize separators").
+        if path[:4] in ("\\\\?\\", "\\\\.\\"):
             path = path[4:]
+            if path.upper().startswith("UNC\\"):
+                raise GuestError("The network path was not found.", 1)
+        elif path.startswith("\\\\"):
+            raise GuestError("The network path was not found.", 1)
         if re.match(r"^[A-Za-z]:", path):
             if path[0].upper() != "C":
                 raise GuestError("The system cannot find the path specified.", 1)
-            path = path[2:]
-            if not path.startswith("\\"):
-                path = "\\" + path
+            path = "\\" + path[2:].lstrip("\\")
         elif not path.startswith("\\"):
             return self.resolve(cwd.rstrip("\\") + "\\" + path, cwd)
-        if path.startswith("\\\\"):
-            raise GuestError("The network path was not found.", 1)
         # A guest symbolic link to a VSMB share (mklink /d C:\x \\?\VMSMB\...) keeps the
         # share's rules (read-only): follow it through the share, not through the host.
         parts = [p for p in path.split("\\") if p]
@@ -741,8 +744,27 @@ def _dispatch(state: GuestState, tokens: list[str], body: str, r: _Redirect) -> 
 
 
 def _normalize_guest(path: str) -> str:
-    # "/" is a separator as "\\" is: Windows converts forward slashes before it splits a path
-    # (*File path formats on Windows systems*, "Canonicalize separators").
+    r"""A guest current directory as cmd's ``cd`` shows it.
+
+    "/" is a separator as "\\" is: Windows converts forward slashes before it splits a path
+    (*File path formats on Windows systems*, "Canonicalize separators").  A device prefix
+    (``\\.\X:``, ``//?/X:``) is kept and the rest normalised.  A literal ``\\?\`` (back
+    slashes only: .NET's PathInternal.IsExtended, "Skipping of normalization will *only*
+    occur if back slashes ('\') are used") keeps the rest as given but for a trailing
+    separator: such a path is "passed to the system with minimal modification, which means
+    that you cannot use forward slashes to represent path separators, or a period to
+    represent the current directory, or double dots to represent the parent directory"
+    (*Naming Files, Paths, and Namespaces*).
+    """
+    if path.startswith("\\\\?\\"):
+        rest = path[4:]
+        if len(rest) > 3:
+            rest = rest.rstrip("\\")
+        return "\\\\?\\" + rest
+    prefix = ""
+    head = path[:4].replace("/", "\\")
+    if head in ("\\\\?\\", "\\\\.\\") and re.match(r"^[A-Za-z]:", path[4:]):
+        prefix, path = head, path[4:]
     drive, rest = path[:2], path[2:].replace("/", "\\")
     parts: list[str] = []
     for part in rest.split("\\"):
@@ -753,7 +775,7 @@ def _normalize_guest(path: str) -> str:
                 parts.pop()
             continue
         parts.append(part)
-    return drive.upper() + "\\" + "\\".join(parts)
+    return prefix + drive.upper() + "\\" + "\\".join(parts)
 
 
 def default_environment(hostname: str, user: str) -> dict[str, str]:
