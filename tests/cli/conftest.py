@@ -73,3 +73,10 @@ def cli_proc(cli_env: CliEnv) -> Callable[..., Result]:
         return Result(done.returncode, done.stdout, done.stderr)
 
     return run
+
+
+@pytest.fixture
+def web(cli: Callable[..., Result]) -> str:
+    """A running sandbox named ``web``, made through the CLI (``run -d``)."""
+    assert cli("run", "-d", "--name", "web").code == 0
+    return "web"

@@ -10,12 +10,6 @@ from cli_support import Result
 Cli = Callable[..., Result]
 
 
-@pytest.fixture
-def web(cli: Cli) -> str:
-    assert cli("run", "-d", "--name", "web").code == 0
-    return "web"
-
-
 def test_exec_streams_and_exits_with_the_guest_code(cli: Cli, web: str) -> None:
     result = cli("exec", web, "--", "cmd", "/c", "echo out & echo err 1>&2 & exit 3")
     assert result.code == 3

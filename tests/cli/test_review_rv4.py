@@ -13,12 +13,6 @@ from cli_support import Result
 Cli = Callable[..., Result]
 
 
-@pytest.fixture
-def web(cli: Cli) -> str:
-    assert cli("run", "-d", "--name", "web").code == 0
-    return "web"
-
-
 @pytest.mark.parametrize("option", ["--json", "--simulator", "-t", "--timeout"])
 def test_exec_option_after_name_is_one_line_exit_2(cli: Cli, web: str, option: str) -> None:
     result = cli("exec", web, option, "--", "cmd", "/c", "ver")

@@ -95,12 +95,6 @@ def test_no_workdir_still_means_the_guests_default() -> None:
     assert "WorkingDirectory" not in process_parameters("cmd /c cd", workdir=None)
 
 
-@pytest.fixture
-def web(cli: Cli) -> str:
-    assert cli("run", "-d", "--name", "web").code == 0
-    return "web"
-
-
 def _quoted(value: str) -> str:
     return repr(value) if "'" in value or not value.isprintable() else f"'{value}'"
 

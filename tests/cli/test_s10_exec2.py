@@ -31,12 +31,6 @@ Cli = Callable[..., Result]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def web(cli: Cli) -> str:
-    assert cli("run", "-d", "--name", "web").code == 0
-    return "web"
-
-
 # ------------------------------------------------- 1: UNC values without a root, remedies
 
 _NO_ROOT = [

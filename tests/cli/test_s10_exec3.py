@@ -28,12 +28,6 @@ Cli = Callable[..., Result]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def web(cli: Cli) -> str:
-    assert cli("run", "-d", "--name", "web").code == 0
-    return "web"
-
-
 # ----------------------------------------------------------- 1: MAX_PATH for every shape
 
 _DEEP = "\\".join(["d" * 50] * 6)  # 305 characters

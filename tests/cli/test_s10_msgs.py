@@ -140,12 +140,6 @@ def test_wsb_values_the_spec_refuses_name_the_element(
 # ------------------------------------------------------------ 2: exec -w relative\path
 
 
-@pytest.fixture
-def web(cli: Cli) -> str:
-    assert cli("run", "-d", "--name", "web").code == 0
-    return "web"
-
-
 @pytest.mark.parametrize("flag", ["-w", "--workdir"])
 @pytest.mark.parametrize("value", ["relative\\path", "C:", "..\\up", "it's"])
 def test_exec_relative_workdir_names_the_flag(cli: Cli, web: str, flag: str, value: str) -> None:
