@@ -55,6 +55,7 @@ __all__ = [
     "error_from_hresult",
     "hresult_name",
     "normalize_hresult",
+    "quoted",
 ]
 
 
@@ -465,6 +466,15 @@ def specific_remedy(exc: HcsSandboxError) -> str | None:
     """``exc.remedy``, or None when it is only :data:`HCS_GENERIC_REMEDY` (a caller that
     knows better says its own)."""
     return None if exc.remedy == HCS_GENERIC_REMEDY else exc.remedy
+
+
+def quoted(text: str) -> str:
+    """``text`` in single quotes as typed, for a message, so a Windows path keeps its single
+    backslashes (``'C:\\src'``, not repr's ``'C:\\\\src'``); repr when it holds a quote or
+    an unprintable character."""
+    if "'" in text or not text.isprintable():
+        return repr(text)
+    return f"'{text}'"
 
 
 def in_brief(exc: BaseException) -> str:

@@ -11,6 +11,7 @@ import sys
 
 # Defined with the output helpers (``ls`` imports those, not this module); kept here too.
 from hcs_sandbox.cli.output import is_simulated, with_simulated
+from hcs_sandbox.errors import quoted  # messages quote values as typed (errors.quoted)
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms at start-up
 if TYPE_CHECKING:
@@ -184,15 +185,6 @@ def _is_drive(text: str, i: int) -> bool:
         and (i == 1 or text[i - 2] == ":")
         and (i + 1 == len(text) or text[i + 1] in "\\/")
     )
-
-
-def quoted(text: str) -> str:
-    """``text`` in single quotes as typed, so a Windows path keeps its single backslashes
-    (``'C:\\src'``, not repr's ``'C:\\\\src'``); repr when it holds a quote or an unprintable
-    character."""
-    if "'" in text or not text.isprintable():
-        return repr(text)
-    return f"'{text}'"
 
 
 def parse_map(text: str) -> tuple[str, str, bool]:

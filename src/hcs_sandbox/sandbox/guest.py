@@ -242,9 +242,8 @@ def process_parameters(
         found = workdir_problem(workdir)
         if found is not None:
             reason, remedy = found
-            shown = f"'{workdir}'" if workdir.isprintable() and "'" not in workdir else None
             raise errors.SpecError(
-                f"invalid working directory {shown or repr(workdir)}: {reason}",
+                f"invalid working directory {errors.quoted(workdir)}: {reason}",
                 field="workdir",
                 value=workdir,
                 allowed=WORKDIR_ALLOWED,
