@@ -272,7 +272,7 @@ def _require_spec(spec: object, call: str) -> None:
     """A clear SpecError when ``spec`` is not a SandboxSpec (before: an AttributeError from
     deep inside ``create``).  A ``WsbResult`` (what ``read_wsb`` returns) is told to pass
     its ``.spec``."""
-    from hcs_sandbox.sandbox.spec import SandboxSpec
+    from hcs_sandbox.sandbox.spec import SandboxSpec, short_repr
 
     if isinstance(spec, SandboxSpec):
         return
@@ -280,7 +280,7 @@ def _require_spec(spec: object, call: str) -> None:
     if isinstance(getattr(spec, "spec", None), SandboxSpec):
         remedy = f"pass its .spec: {call}(read_wsb(path).spec)"
     else:
-        message += f" ({_short_repr(spec)})"
+        message += f" ({short_repr(spec, 60)})"
         remedy = "build one with hcs_sandbox.SandboxSpec(...), or read a .wsb: read_wsb(path).spec"
     raise errors.SpecError(
         message,
@@ -288,11 +288,6 @@ def _require_spec(spec: object, call: str) -> None:
         value=spec,
         remedy=remedy,
     )
-
-
-def _short_repr(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _reserve(store: Store, name: str | None, *args: Any, **kwargs: Any) -> Record:

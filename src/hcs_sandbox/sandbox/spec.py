@@ -52,6 +52,7 @@ __all__ = [
     "PortMapping",
     "Protocol",
     "SandboxSpec",
+    "short_repr",
 ]
 
 BaseKind = Literal["host", "image", "vhdx"]
@@ -80,6 +81,12 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _NAME_RULE = "1–63 characters: letters, digits, '-', '_' or '.', starting with a letter or digit"
 
 
+def short_repr(value: object, limit: int = 80) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters (ending ``...``)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _fail(
     field_name: str,
     value: object,
@@ -88,11 +95,8 @@ def _fail(
     allowed: str | None = None,
     remedy: str | None = None,
 ) -> SpecError:
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
     return SpecError(
-        f"invalid {field_name} {shown}: {why}",
+        f"invalid {field_name} {short_repr(value)}: {why}",
         field=field_name,
         value=value,
         allowed=allowed,

@@ -37,7 +37,7 @@ from xml.parsers import expat
 
 from hcs_sandbox.errors import SpecError, WsbError
 from hcs_sandbox.sandbox import hostpath
-from hcs_sandbox.sandbox.spec import MAX_MEMORY_MB, MappedFolder, SandboxSpec
+from hcs_sandbox.sandbox.spec import MAX_MEMORY_MB, MappedFolder, SandboxSpec, short_repr
 
 __all__ = [
     "MAX_WSB_BYTES",
@@ -631,9 +631,7 @@ def _refuse_or_ignore(
     elif exc.reason is not None:
         # In the file's words: the element and its value, not the spec field
         # ("invalid value '999999999' for <MemoryInMB>: above the maximum ...").
-        shown = repr(exc.value if isinstance(exc.value, str) else str(exc.value))
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
+        shown = short_repr(exc.value if isinstance(exc.value, str) else str(exc.value))
         message = f"invalid value {shown} for <{element}>: {exc.reason}"
         remedy = re.sub(rf"\b{re.escape(top)}\b", f"<{element}>", remedy)
         if top == "memory_mb":  # below the minimum is raised (_memory): only the maximum
