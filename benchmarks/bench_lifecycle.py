@@ -170,18 +170,23 @@ def bench_cpu(n: int) -> dict[str, float]:
     }
 
 
+def single_lifecycle_seconds(runs: int = 3) -> float:
+    """T1: the median wall time of one lifecycle run alone (``runs`` of them)."""
+    singles = []
+    for i in range(runs):
+        t0 = time.perf_counter()
+        _lifecycle(i, "one")
+        singles.append(time.perf_counter() - t0)
+    return statistics.median(singles)
+
+
 def bench_parallel(count: int, latency: float) -> dict[str, float]:
     from hcs_sandbox.sim import get_simulator
 
     sim = get_simulator()
     sim.set_latency("*", latency)
     try:
-        singles = []
-        for i in range(3):
-            t0 = time.perf_counter()
-            _lifecycle(i, "one")
-            singles.append(time.perf_counter() - t0)
-        t1 = statistics.median(singles)
+        t1 = single_lifecycle_seconds()
         barrier = threading.Barrier(count)
 
         def job(i: int) -> None:

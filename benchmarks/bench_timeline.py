@@ -13,7 +13,6 @@ Run: ``.venv/bin/python benchmarks/bench_timeline.py [--threads 50] [--latency 0
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import threading
@@ -22,7 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench_lifecycle import _lifecycle, _setup  # the same lifecycle and set-up
+from bench_lifecycle import (  # the same lifecycle, set-up and T1
+    _lifecycle,
+    _setup,
+    single_lifecycle_seconds,
+)
 
 
 def main() -> int:
@@ -53,12 +56,7 @@ def main() -> int:
     for name, original in originals.items():
         setattr(backend, name, noting(original))
     try:
-        singles = []
-        for i in range(3):
-            t0 = time.perf_counter()
-            _lifecycle(i, "one")
-            singles.append(time.perf_counter() - t0)
-        t1 = statistics.median(singles)
+        t1 = single_lifecycle_seconds()
         first_wait.clear()
         barrier = threading.Barrier(args.threads)
         rows: list[tuple[float, ...]] = []
