@@ -702,7 +702,7 @@ def _workdir_failure(workdir: str, name: str | None) -> tuple[str, str]:
     current directory).  The "create it first" remedy fits only a drive-letter path within
     MAX_PATH; a UNC path gets its own (networking is off by default: docs/networking.md).
     """
-    from hcs_sandbox.sandbox.hostpath import is_unc, is_windows_absolute
+    from hcs_sandbox.sandbox.hostpath import is_network_path, is_windows_absolute
 
     given = f"the working directory '{workdir}'"
     folder = workdir.rstrip("\\/")
@@ -716,10 +716,7 @@ def _workdir_failure(workdir: str, name: str | None) -> tuple[str, str]:
             f"cannot use as a current directory{lifted}, or does not exist there",
             "give a shorter path (map the folder to a short guest path such as C:\\work)",
         )
-    upper = workdir.upper().replace("/", "\\")
-    if is_unc(workdir) and (
-        upper[2:3] not in ("?", ".") or upper[3:4] != "\\" or upper[4:8] == "UNC\\"
-    ):
+    if is_network_path(workdir):
         return (
             f"{given} is a network folder the guest could not open",
             "a sandbox has no network unless it is created with --network nat "

@@ -42,6 +42,7 @@ __all__ = [
     "host_basename",
     "host_path_problem",
     "is_absolute_host_path",
+    "is_network_path",
     "is_posix_absolute",
     "is_unc",
     "is_windows_absolute",
@@ -176,6 +177,17 @@ def guest_path_problem(path: str) -> str | None:
     if not rest.strip("\\/"):
         return "the guest path is a drive root; map the folder below it, such as C:\\data"
     return _windows_components_problem(rest, what="the guest path")
+
+
+def is_network_path(path: str) -> bool:
+    """True for a UNC path that names a share (``\\\\server\\share``, ``//server/share``,
+    ``\\\\?\\UNC\\server\\share``); False for a local device path (``\\\\?\\C:\\``,
+    ``\\\\.\\Volume{...}``) and anything that is not UNC (*File path formats on Windows
+    systems*)."""
+    if not is_unc(path):
+        return False
+    upper = path.upper().replace("/", "\\")
+    return upper[2:3] not in ("?", ".") or upper[3:4] != "\\" or upper[4:8] == "UNC\\"
 
 
 #: What a working directory may be, for messages.
