@@ -38,8 +38,10 @@ copies them to the guest path; ``copy_out`` does the reverse.  The batch folder 
 afterwards, success or not.  Everything that crosses is checked so nothing lands outside its
 destination: ``..``, absolute or drive-qualified names, names Windows cannot hold
 (reserved device names such as ``CON``/``NUL``, ``:`` alternate data streams, ``<>"|?*``,
-trailing dots and spaces), symbolic links that leave the copied tree, and anything in the
-transfer folder that is not a plain file or folder (a guest could plant a link there).
+trailing dots and spaces), symbolic links and directory junctions that leave the copied
+tree (:func:`_link_kind`: a junction is no ``islink`` before Python 3.12), and anything in
+the transfer folder that is not a plain file or folder (a guest could plant a link there);
+the host side is never written through a link or a junction.
 """
 
 from __future__ import annotations
@@ -715,15 +717,61 @@ def _batch(sandbox: Sandbox, system: ComputeSystem) -> Iterator[tuple[Path, str]
 # --------------------------------------------------------------------------------------
 
 
-def _copy_file(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> int:
-    """Stream one regular file; never follows a symbolic link at ``target``."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
-    flags |= getattr(os, "O_NOFOLLOW", 0)
-    if os.path.islink(target):
+# Reparse tags of the two kinds of Windows links: IO_REPARSE_TAG_MOUNT_POINT (a directory
+# junction, ``mklink /J``, or a volume mount point) and IO_REPARSE_TAG_SYMLINK (Microsoft
+# [MS-FSCC] 2.1.2.1 "Reparse Tags": 0xA0000003 and 0xA000000C).  Python's ``stat`` module has
+# them on Windows only (``stat.IO_REPARSE_TAG_*``, 3.8+), hence the fallbacks.
+_IO_REPARSE_TAG_MOUNT_POINT: int = getattr(stat, "IO_REPARSE_TAG_MOUNT_POINT", 0xA0000003)
+_IO_REPARSE_TAG_SYMLINK: int = getattr(stat, "IO_REPARSE_TAG_SYMLINK", 0xA000000C)
+
+
+def _link_kind(path: str | os.PathLike[str]) -> str | None:
+    """What kind of link ``path`` itself is (``"symbolic link"``, ``"junction"``), or None
+    when it is none (or does not exist): THE test of every copy for a link it must not
+    follow or write through.
+
+    ``os.path.islink`` / ``Path.is_symlink`` are False for a directory junction on Python
+    3.10 and 3.11 (``os.path.isjunction`` is 3.12+), and ``os.walk(followlinks=False)``
+    descends into one (python/cpython#67596).  ``os.lstat`` does not follow a junction and
+    reports its tag: Python docs, ``os.stat_result.st_reparse_tag`` ("When
+    st_file_attributes has FILE_ATTRIBUTE_REPARSE_POINT set, this field contains the tag
+    identifying the type of reparse point", Windows, 3.8+) and the ``stat`` module's
+    ``IO_REPARSE_TAG_SYMLINK`` / ``IO_REPARSE_TAG_MOUNT_POINT`` (bpo-37834: lstat opens
+    name surrogates, symbolic links and junctions, without following them).  Only those two
+    tags count: other reparse points (OneDrive and cloud files, deduplicated files ...) are
+    files or folders with content and are copied.  Off Windows there is no tag
+    (``st_reparse_tag`` is absent) and only a symbolic link counts.
+    """
+    try:
+        st = os.lstat(path)
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        return "symbolic link"
+    tag = getattr(st, "st_reparse_tag", 0)
+    if tag == _IO_REPARSE_TAG_MOUNT_POINT:
+        return "junction"
+    if tag == _IO_REPARSE_TAG_SYMLINK:
+        return "symbolic link"
+    return None
+
+
+def _refuse_link(path: str | os.PathLike[str]) -> None:
+    """Raise when ``path`` is a link (:func:`_link_kind`): the host side of a copy is never
+    written through one."""
+    kind = _link_kind(path)
+    if kind is not None:
         raise errors.StorageError(
-            f"refusing to write through the symbolic link {target}",
+            f"refusing to write through the {kind} {os.fspath(path)}",
             remedy="remove the link or copy somewhere else",
         )
+
+
+def _copy_file(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> int:
+    """Stream one regular file; never follows a symbolic link or junction at ``target``."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+    flags |= getattr(os, "O_NOFOLLOW", 0)
+    _refuse_link(target)
     fd = os.open(target, flags, 0o666)
     with open(source, "rb") as src, open(fd, "wb") as dst:
         shutil.copyfileobj(src, dst, COPY_BUFFER)
@@ -747,11 +795,12 @@ def _source_tree(root: Path) -> Iterator[tuple[Path, str, bool]]:
                     value=str(path),
                     remedy="rename it, or copy the other files one by one",
                 )
-            if path.is_symlink():
+            link = _link_kind(path)
+            if link is not None:
                 target = os.path.realpath(path)
                 if not _inside_or_same(target, real_root):
                     raise errors.SpecError(
-                        f"cannot copy {path}: it is a symbolic link to {target}, outside the "
+                        f"cannot copy {path}: it is a {link} to {target}, outside the "
                         "folder being copied",
                         field="source",
                         value=str(path),
@@ -759,8 +808,12 @@ def _source_tree(root: Path) -> Iterator[tuple[Path, str, bool]]:
                     )
                 if os.path.isdir(path):
                     # A link to a folder inside the tree: its files are copied there anyway.
+                    # os.walk(followlinks=False) still descends into a junction on Windows
+                    # (python/cpython#67596): drop it from ``dirs`` so it never does.
+                    if name in dirs:
+                        dirs.remove(name)
                     continue
-            is_dir = path.is_dir() and not path.is_symlink()
+            is_dir = link is None and path.is_dir()
             if not is_dir and not path.is_file():
                 raise errors.SpecError(
                     f"cannot copy {path}: not a regular file or folder",
@@ -847,16 +900,14 @@ def _place_on_host(staged: Path, target: Path, is_dir: bool) -> None:
     if not is_dir:
         _copy_file(staged, target)
         return
-    if target.is_symlink():
-        raise errors.StorageError(f"refusing to write through the symbolic link {target}")
+    _refuse_link(target)
     target.mkdir(exist_ok=True)
     for current, dirs, files in os.walk(staged, followlinks=False):
         rel = os.path.relpath(current, staged)
         base = target if rel == "." else target / rel
         for name in sorted(dirs):
             dest = base / name
-            if dest.is_symlink():
-                raise errors.StorageError(f"refusing to write through the symbolic link {dest}")
+            _refuse_link(dest)
             dest.mkdir(exist_ok=True)
         for name in sorted(files):
             _copy_file(Path(current) / name, base / name)
@@ -943,7 +994,7 @@ def copy_out(sandbox: Sandbox, guest_path: str, host_path: str | os.PathLike[str
             f"{sandbox.name} -- cmd /c dir '{folder}'",
         )
     name = ntpath.basename(guest)
-    if destination.is_dir() and not destination.is_symlink():
+    if destination.is_dir() and _link_kind(destination) is None:
         target = destination / name
     else:
         target = destination
