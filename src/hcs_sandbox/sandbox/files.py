@@ -584,7 +584,9 @@ def map_folder(
                 value=guest_path,
                 remedy="map it somewhere else, or unmap the other one first",
             )
-        other = os.path.realpath(m.host_path) if m.runtime else m.host_path
+        # Real paths on both sides: a create-time folder recorded as written (a record made
+        # before create recorded real paths) or moved since is compared as what it is now.
+        other = os.path.realpath(m.host_path)
         if _inside_or_same(real, other) or _inside_or_same(other, real):
             raise errors.SpecError(
                 f"host folder {real} overlaps {other}, already mapped at {m.guest_path}",
