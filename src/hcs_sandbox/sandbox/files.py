@@ -186,24 +186,41 @@ def _windows_style(path: str) -> bool:
     return hostpath.is_windows_absolute(path)
 
 
+def _windows_host() -> bool:
+    """True on Windows, where every host path is judged by Windows rules."""
+    return sys.platform == "win32"
+
+
+def _windows_rules(path: str) -> bool:
+    """Whether ``path`` (device prefix removed) is compared by Windows rules: on a Windows
+    host, and for a drive-letter or UNC path anywhere.  A POSIX path on a POSIX host keeps
+    POSIX rules (case-sensitive, ``/``)."""
+    return _windows_host() or _windows_style(path) or hostpath.is_unc(path)
+
+
 def _fold(path: str) -> str:
-    """A comparison key for a host path: normalised separators, case-folded on Windows."""
-    if _windows_style(path):
+    """A comparison key for a host path: ``\\\\?\\X:\\`` read as ``X:\\``
+    (:func:`hostpath.without_device_prefix`), normalised separators, case-folded under
+    Windows rules (:func:`_windows_rules`)."""
+    path = hostpath.without_device_prefix(path)
+    if _windows_rules(path):
         return ntpath.normpath(path).rstrip("\\").casefold() or path.casefold()
     return os.path.normpath(path).rstrip("/") or "/"
 
 
 def _inside_or_same(child: str, parent: str) -> bool:
     c, p = _fold(child), _fold(parent)
-    sep = "\\" if _windows_style(parent) else "/"
+    sep = "\\" if _windows_rules(hostpath.without_device_prefix(parent)) else "/"
     if p in ("/", ""):
         return True
     return c == p or c.startswith(p.rstrip(sep) + sep)
 
 
 def system_dir_problem(path: str, *, extra: tuple[str, ...] = ()) -> str | None:
-    """Why ``path`` (absolute, normalised) is a system folder, inside one, or contains one;
-    None when it is not.  ``extra``: more protected folders (the state directory)."""
+    """Why ``path`` (absolute, normalised; a ``\\\\?\\X:\\`` prefix is read as ``X:\\``)
+    is a system folder, inside one, or contains one; None when it is not.  ``extra``: more
+    protected folders (the state directory)."""
+    path = hostpath.without_device_prefix(path)
     if _windows_style(path):
         drive = path[0].upper()
         protected = tuple(drive + p[1:] for p in _WINDOWS_SYSTEM)
@@ -284,7 +301,9 @@ def host_folder_problem(
     folder inside one or one that contains one, a drive root, ``/``; hcs-sandbox's own
     folders in ``protected`` (the state directory: :func:`protected_folders`), a folder
     inside one or one that contains one.  ``local`` True: the folder must exist on this
-    host, and the rule is applied to its real path (symbolic links resolved).  ``local``
+    host, and the rule is applied to its real path (symbolic links resolved), which must
+    itself pass the host-path rules (:func:`_real_path_problem`: a mapped network drive
+    resolves to a share).  ``local``
     False (``plan``, which may describe another machine's folders): to the path as written
     (normalised), without touching the file system.
     """
@@ -292,6 +311,10 @@ def host_folder_problem(
     if problem:
         return problem, "give the absolute path of a folder on this host"
     real = _checked_path(path, local)
+    if local:
+        found = _real_path_problem(real)
+        if found is not None:
+            return found
     # Protected before missing: creating the folder would not make it acceptable.
     problem = system_dir_problem(real)
     if problem:
@@ -317,11 +340,36 @@ def host_folder_problem(
 
 
 def _checked_path(path: str, local: bool) -> str:
-    """The path :func:`host_folder_problem` judges: the real path, or (not ``local``) the
-    path as written, normalised."""
+    """The path :func:`host_folder_problem` judges: the real path (a ``\\\\?\\X:\\``
+    prefix that ``os.path.realpath`` keeps read as ``X:\\``), or (not ``local``) the path
+    as written, normalised."""
     if local:
-        return os.path.realpath(path)
+        return hostpath.without_device_prefix(os.path.realpath(path))
     return ntpath.normpath(path) if _windows_style(path) else os.path.normpath(path)
+
+
+def _real_path_problem(real: str) -> tuple[str, str] | None:
+    """The host-path rules again, on the real path: what the written path hid.  On Windows
+    ``os.path.realpath`` turns a mapped network drive into its UNC path, by design
+    (python/cpython#82174), and a link may lead to a share or a device path; none is a
+    local folder.  Returns ``(why, remedy)`` or None."""
+    if hostpath.is_network_path(real):
+        return (
+            f"its real path {real} is on a network share (a mapped network drive or a "
+            "link to a share leads there), and network shares are not mapped",
+            "copy the files to a local folder and map that",
+        )
+    if hostpath.is_unc(real):
+        return (
+            f"its real path {real} is a device path, not a folder on a drive letter",
+            "copy the files to a local folder and map that",
+        )
+    problem = hostpath.host_path_problem(real)
+    if problem:
+        return f"its real path {real}: {problem.removeprefix('the host path ')}", (
+            "rename the folder the path leads to, or copy the files to a local folder"
+        )
+    return None
 
 
 def check_host_folder(
