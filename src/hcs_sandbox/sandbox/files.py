@@ -53,6 +53,7 @@ import hashlib
 import logging
 import ntpath
 import os
+import re
 import shutil
 import stat
 import sys
@@ -89,6 +90,7 @@ __all__ = [
     "mappings",
     "protected_folders",
     "share_options",
+    "short_name_warning",
     "system_dir_problem",
     "unmap_folder",
     "vsmb_path",
@@ -370,6 +372,67 @@ def _real_path_problem(real: str) -> tuple[str, str] | None:
             "rename the folder the path leads to, or copy the files to a local folder"
         )
     return None
+
+
+def _looks_short(name: str) -> bool:
+    """True when ``name`` has the shape of a generated 8.3 short name: a base of at most 8
+    characters ending in ``~`` and digits (``PROGRA~1``, ``PR1A2B~1``), with an optional
+    extension of at most 3 (``LONGFI~1.TXT``).  A shape only: "not all file systems follow
+    this convention" (Microsoft, ``GetLongPathNameW``), and such a name may also be a long
+    name of its own."""
+    base, dot, ext = name.partition(".")
+    head, tilde, digits = base.rpartition("~")
+    return (
+        bool(tilde and head and digits.isdigit())
+        and len(base) <= 8
+        and (not dot or (0 < len(ext) <= 3 and "." not in ext))
+    )
+
+
+def short_name_warning(path: str, *, protected: tuple[str, ...] = ()) -> str | None:
+    """``plan``'s warning for a host folder written with a component shaped like an 8.3 short
+    name (:func:`_looks_short`) that may name a protected folder (a system folder of that
+    drive, or one of ``protected``: the state directory), be inside one or hold one; None
+    otherwise.  Only ``plan`` needs it: it judges the path as written and cannot expand a
+    short name (the folder may be another machine's), while ``create`` judges the real path,
+    in which ``os.path.realpath`` has expanded short names to long ones on Windows.  A short
+    name is a legal way to write any folder (Microsoft, *Naming Files, Paths, and
+    Namespaces*, "Short vs. Long Names"), so it is not refused: a short component matches
+    any name at its place, and only a path that could then be protected is warned about."""
+    if not _windows_style(path):
+        return None
+    parts = [p.casefold() for p in re.split(r"[\\/]+", path[3:]) if p]
+    if not any(_looks_short(p) for p in parts):
+        return None
+    drive = path[0].upper()
+    system = tuple(drive + p[1:] for p in _WINDOWS_SYSTEM)
+    found: list[tuple[bool, str, int]] = []  # (short heads fit, folder, its depth)
+    for folder in (*system, *protected):
+        plain = hostpath.without_device_prefix(folder)
+        if not _windows_style(plain) or plain[0].upper() != drive:
+            continue
+        others = [p.casefold() for p in re.split(r"[\\/]+", plain[3:]) if p]
+        pairs = list(zip(parts, others, strict=False))
+        if not others or not all(a == b or _looks_short(a) for a, b in pairs):
+            continue
+        # For the message only: prefer the folder whose names start as the short ones do.
+        fits = all(
+            b.replace(" ", "").startswith(a.partition(".")[0].rpartition("~")[0])
+            for a, b in pairs
+            if a != b
+        )
+        found.append((fits, folder, len(others)))
+    if not found:
+        return None
+    _, folder, depth = max(found, key=lambda f: f[0])  # the first that fits, else the first
+    short = next(p for p in re.split(r"[\\/]+", path[3:]) if _looks_short(p.casefold()))
+    kind = "system folder" if folder in system else "hcs-sandbox state directory"
+    how = "be" if len(parts) == depth else "be inside" if len(parts) > depth else "hold"
+    return (
+        f"mapped folder {path}: {short!r} looks like an 8.3 short name, which plan cannot "
+        f"expand, and the folder may {how} the {kind} {folder}; create expands short names "
+        "and refuses protected folders (write the long name to have plan check it)"
+    )
 
 
 def check_host_folder(
