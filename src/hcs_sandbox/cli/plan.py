@@ -85,6 +85,15 @@ def _handle(args: argparse.Namespace) -> int:
     # a .wsb's folder refused with its file and line, a --map's naming the flag.
     spec, wsb_warnings = spec_and_warnings(args, check_paths=True, local=False)
     check_spec_paths(spec, args, local=False)
+    # A path as written cannot expand an 8.3 short name: say so where one may name a
+    # protected folder (create judges the real path, short names expanded).
+    from hcs_sandbox.sandbox import files
+
+    protected = files.protected_folders()
+    for folder in spec.mapped_folders:
+        short = files.short_name_warning(folder.host_path, protected=protected)
+        if short is not None:
+            wsb_warnings.append(short)
     for message in wsb_warnings:
         warn(message)
     versions = None

@@ -38,8 +38,10 @@ copies them to the guest path; ``copy_out`` does the reverse.  The batch folder 
 afterwards, success or not.  Everything that crosses is checked so nothing lands outside its
 destination: ``..``, absolute or drive-qualified names, names Windows cannot hold
 (reserved device names such as ``CON``/``NUL``, ``:`` alternate data streams, ``<>"|?*``,
-trailing dots and spaces), symbolic links that leave the copied tree, and anything in the
-transfer folder that is not a plain file or folder (a guest could plant a link there).
+trailing dots and spaces), symbolic links and directory junctions that leave the copied
+tree (:func:`_link_kind`: a junction is no ``islink`` before Python 3.12), and anything in
+the transfer folder that is not a plain file or folder (a guest could plant a link there);
+the host side is never written through a link or a junction.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ import hashlib
 import logging
 import ntpath
 import os
+import re
 import shutil
 import stat
 import sys
@@ -87,6 +90,7 @@ __all__ = [
     "mappings",
     "protected_folders",
     "share_options",
+    "short_name_warning",
     "system_dir_problem",
     "unmap_folder",
     "vsmb_path",
@@ -184,24 +188,41 @@ def _windows_style(path: str) -> bool:
     return hostpath.is_windows_absolute(path)
 
 
+def _windows_host() -> bool:
+    """True on Windows, where every host path is judged by Windows rules."""
+    return sys.platform == "win32"
+
+
+def _windows_rules(path: str) -> bool:
+    """Whether ``path`` (device prefix removed) is compared by Windows rules: on a Windows
+    host, and for a drive-letter or UNC path anywhere.  A POSIX path on a POSIX host keeps
+    POSIX rules (case-sensitive, ``/``)."""
+    return _windows_host() or _windows_style(path) or hostpath.is_unc(path)
+
+
 def _fold(path: str) -> str:
-    """A comparison key for a host path: normalised separators, case-folded on Windows."""
-    if _windows_style(path):
+    """A comparison key for a host path: ``\\\\?\\X:\\`` read as ``X:\\``
+    (:func:`hostpath.without_device_prefix`), normalised separators, case-folded under
+    Windows rules (:func:`_windows_rules`)."""
+    path = hostpath.without_device_prefix(path)
+    if _windows_rules(path):
         return ntpath.normpath(path).rstrip("\\").casefold() or path.casefold()
     return os.path.normpath(path).rstrip("/") or "/"
 
 
 def _inside_or_same(child: str, parent: str) -> bool:
     c, p = _fold(child), _fold(parent)
-    sep = "\\" if _windows_style(parent) else "/"
+    sep = "\\" if _windows_rules(hostpath.without_device_prefix(parent)) else "/"
     if p in ("/", ""):
         return True
     return c == p or c.startswith(p.rstrip(sep) + sep)
 
 
 def system_dir_problem(path: str, *, extra: tuple[str, ...] = ()) -> str | None:
-    """Why ``path`` (absolute, normalised) is a system folder, inside one, or contains one;
-    None when it is not.  ``extra``: more protected folders (the state directory)."""
+    """Why ``path`` (absolute, normalised; a ``\\\\?\\X:\\`` prefix is read as ``X:\\``)
+    is a system folder, inside one, or contains one; None when it is not.  ``extra``: more
+    protected folders (the state directory)."""
+    path = hostpath.without_device_prefix(path)
     if _windows_style(path):
         drive = path[0].upper()
         protected = tuple(drive + p[1:] for p in _WINDOWS_SYSTEM)
@@ -282,7 +303,9 @@ def host_folder_problem(
     folder inside one or one that contains one, a drive root, ``/``; hcs-sandbox's own
     folders in ``protected`` (the state directory: :func:`protected_folders`), a folder
     inside one or one that contains one.  ``local`` True: the folder must exist on this
-    host, and the rule is applied to its real path (symbolic links resolved).  ``local``
+    host, and the rule is applied to its real path (symbolic links resolved), which must
+    itself pass the host-path rules (:func:`_real_path_problem`: a mapped network drive
+    resolves to a share).  ``local``
     False (``plan``, which may describe another machine's folders): to the path as written
     (normalised), without touching the file system.
     """
@@ -290,6 +313,10 @@ def host_folder_problem(
     if problem:
         return problem, "give the absolute path of a folder on this host"
     real = _checked_path(path, local)
+    if local:
+        found = _real_path_problem(real)
+        if found is not None:
+            return found
     # Protected before missing: creating the folder would not make it acceptable.
     problem = system_dir_problem(real)
     if problem:
@@ -315,11 +342,97 @@ def host_folder_problem(
 
 
 def _checked_path(path: str, local: bool) -> str:
-    """The path :func:`host_folder_problem` judges: the real path, or (not ``local``) the
-    path as written, normalised."""
+    """The path :func:`host_folder_problem` judges: the real path (a ``\\\\?\\X:\\``
+    prefix that ``os.path.realpath`` keeps read as ``X:\\``), or (not ``local``) the path
+    as written, normalised."""
     if local:
-        return os.path.realpath(path)
+        return hostpath.without_device_prefix(os.path.realpath(path))
     return ntpath.normpath(path) if _windows_style(path) else os.path.normpath(path)
+
+
+def _real_path_problem(real: str) -> tuple[str, str] | None:
+    """The host-path rules again, on the real path: what the written path hid.  On Windows
+    ``os.path.realpath`` turns a mapped network drive into its UNC path, by design
+    (python/cpython#82174), and a link may lead to a share or a device path; none is a
+    local folder.  Returns ``(why, remedy)`` or None."""
+    if hostpath.is_network_path(real):
+        return (
+            f"its real path {real} is on a network share (a mapped network drive or a "
+            "link to a share leads there), and network shares are not mapped",
+            "copy the files to a local folder and map that",
+        )
+    if hostpath.is_unc(real):
+        return (
+            f"its real path {real} is a device path, not a folder on a drive letter",
+            "copy the files to a local folder and map that",
+        )
+    problem = hostpath.host_path_problem(real)
+    if problem:
+        return f"its real path {real}: {problem.removeprefix('the host path ')}", (
+            "rename the folder the path leads to, or copy the files to a local folder"
+        )
+    return None
+
+
+def _looks_short(name: str) -> bool:
+    """True when ``name`` has the shape of a generated 8.3 short name: a base of at most 8
+    characters ending in ``~`` and digits (``PROGRA~1``, ``PR1A2B~1``), with an optional
+    extension of at most 3 (``LONGFI~1.TXT``).  A shape only: "not all file systems follow
+    this convention" (Microsoft, ``GetLongPathNameW``), and such a name may also be a long
+    name of its own."""
+    base, dot, ext = name.partition(".")
+    head, tilde, digits = base.rpartition("~")
+    return (
+        bool(tilde and head and digits.isdigit())
+        and len(base) <= 8
+        and (not dot or (0 < len(ext) <= 3 and "." not in ext))
+    )
+
+
+def short_name_warning(path: str, *, protected: tuple[str, ...] = ()) -> str | None:
+    """``plan``'s warning for a host folder written with a component shaped like an 8.3 short
+    name (:func:`_looks_short`) that may name a protected folder (a system folder of that
+    drive, or one of ``protected``: the state directory), be inside one or hold one; None
+    otherwise.  Only ``plan`` needs it: it judges the path as written and cannot expand a
+    short name (the folder may be another machine's), while ``create`` judges the real path,
+    in which ``os.path.realpath`` has expanded short names to long ones on Windows.  A short
+    name is a legal way to write any folder (Microsoft, *Naming Files, Paths, and
+    Namespaces*, "Short vs. Long Names"), so it is not refused: a short component matches
+    any name at its place, and only a path that could then be protected is warned about."""
+    if not _windows_style(path):
+        return None
+    parts = [p.casefold() for p in re.split(r"[\\/]+", path[3:]) if p]
+    if not any(_looks_short(p) for p in parts):
+        return None
+    drive = path[0].upper()
+    system = tuple(drive + p[1:] for p in _WINDOWS_SYSTEM)
+    found: list[tuple[bool, str, int]] = []  # (short heads fit, folder, its depth)
+    for folder in (*system, *protected):
+        plain = hostpath.without_device_prefix(folder)
+        if not _windows_style(plain) or plain[0].upper() != drive:
+            continue
+        others = [p.casefold() for p in re.split(r"[\\/]+", plain[3:]) if p]
+        pairs = list(zip(parts, others, strict=False))
+        if not others or not all(a == b or _looks_short(a) for a, b in pairs):
+            continue
+        # For the message only: prefer the folder whose names start as the short ones do.
+        fits = all(
+            b.replace(" ", "").startswith(a.partition(".")[0].rpartition("~")[0])
+            for a, b in pairs
+            if a != b
+        )
+        found.append((fits, folder, len(others)))
+    if not found:
+        return None
+    _, folder, depth = max(found, key=lambda f: f[0])  # the first that fits, else the first
+    short = next(p for p in re.split(r"[\\/]+", path[3:]) if _looks_short(p.casefold()))
+    kind = "system folder" if folder in system else "hcs-sandbox state directory"
+    how = "be" if len(parts) == depth else "be inside" if len(parts) > depth else "hold"
+    return (
+        f"mapped folder {path}: {short!r} looks like an 8.3 short name, which plan cannot "
+        f"expand, and the folder may {how} the {kind} {folder}; create expands short names "
+        "and refuses protected folders (write the long name to have plan check it)"
+    )
 
 
 def check_host_folder(
@@ -582,7 +695,9 @@ def map_folder(
                 value=guest_path,
                 remedy="map it somewhere else, or unmap the other one first",
             )
-        other = os.path.realpath(m.host_path) if m.runtime else m.host_path
+        # Real paths on both sides: a create-time folder recorded as written (a record made
+        # before create recorded real paths) or moved since is compared as what it is now.
+        other = os.path.realpath(m.host_path)
         if _inside_or_same(real, other) or _inside_or_same(other, real):
             raise errors.SpecError(
                 f"host folder {real} overlaps {other}, already mapped at {m.guest_path}",
@@ -715,15 +830,61 @@ def _batch(sandbox: Sandbox, system: ComputeSystem) -> Iterator[tuple[Path, str]
 # --------------------------------------------------------------------------------------
 
 
-def _copy_file(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> int:
-    """Stream one regular file; never follows a symbolic link at ``target``."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
-    flags |= getattr(os, "O_NOFOLLOW", 0)
-    if os.path.islink(target):
+# Reparse tags of the two kinds of Windows links: IO_REPARSE_TAG_MOUNT_POINT (a directory
+# junction, ``mklink /J``, or a volume mount point) and IO_REPARSE_TAG_SYMLINK (Microsoft
+# [MS-FSCC] 2.1.2.1 "Reparse Tags": 0xA0000003 and 0xA000000C).  Python's ``stat`` module has
+# them on Windows only (``stat.IO_REPARSE_TAG_*``, 3.8+), hence the fallbacks.
+_IO_REPARSE_TAG_MOUNT_POINT: int = getattr(stat, "IO_REPARSE_TAG_MOUNT_POINT", 0xA0000003)
+_IO_REPARSE_TAG_SYMLINK: int = getattr(stat, "IO_REPARSE_TAG_SYMLINK", 0xA000000C)
+
+
+def _link_kind(path: str | os.PathLike[str]) -> str | None:
+    """What kind of link ``path`` itself is (``"symbolic link"``, ``"junction"``), or None
+    when it is none (or does not exist): THE test of every copy for a link it must not
+    follow or write through.
+
+    ``os.path.islink`` / ``Path.is_symlink`` are False for a directory junction on Python
+    3.10 and 3.11 (``os.path.isjunction`` is 3.12+), and ``os.walk(followlinks=False)``
+    descends into one (python/cpython#67596).  ``os.lstat`` does not follow a junction and
+    reports its tag: Python docs, ``os.stat_result.st_reparse_tag`` ("When
+    st_file_attributes has FILE_ATTRIBUTE_REPARSE_POINT set, this field contains the tag
+    identifying the type of reparse point", Windows, 3.8+) and the ``stat`` module's
+    ``IO_REPARSE_TAG_SYMLINK`` / ``IO_REPARSE_TAG_MOUNT_POINT`` (bpo-37834: lstat opens
+    name surrogates, symbolic links and junctions, without following them).  Only those two
+    tags count: other reparse points (OneDrive and cloud files, deduplicated files ...) are
+    files or folders with content and are copied.  Off Windows there is no tag
+    (``st_reparse_tag`` is absent) and only a symbolic link counts.
+    """
+    try:
+        st = os.lstat(path)
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        return "symbolic link"
+    tag = getattr(st, "st_reparse_tag", 0)
+    if tag == _IO_REPARSE_TAG_MOUNT_POINT:
+        return "junction"
+    if tag == _IO_REPARSE_TAG_SYMLINK:
+        return "symbolic link"
+    return None
+
+
+def _refuse_link(path: str | os.PathLike[str]) -> None:
+    """Raise when ``path`` is a link (:func:`_link_kind`): the host side of a copy is never
+    written through one."""
+    kind = _link_kind(path)
+    if kind is not None:
         raise errors.StorageError(
-            f"refusing to write through the symbolic link {target}",
+            f"refusing to write through the {kind} {os.fspath(path)}",
             remedy="remove the link or copy somewhere else",
         )
+
+
+def _copy_file(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> int:
+    """Stream one regular file; never follows a symbolic link or junction at ``target``."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+    flags |= getattr(os, "O_NOFOLLOW", 0)
+    _refuse_link(target)
     fd = os.open(target, flags, 0o666)
     with open(source, "rb") as src, open(fd, "wb") as dst:
         shutil.copyfileobj(src, dst, COPY_BUFFER)
@@ -747,11 +908,12 @@ def _source_tree(root: Path) -> Iterator[tuple[Path, str, bool]]:
                     value=str(path),
                     remedy="rename it, or copy the other files one by one",
                 )
-            if path.is_symlink():
+            link = _link_kind(path)
+            if link is not None:
                 target = os.path.realpath(path)
                 if not _inside_or_same(target, real_root):
                     raise errors.SpecError(
-                        f"cannot copy {path}: it is a symbolic link to {target}, outside the "
+                        f"cannot copy {path}: it is a {link} to {target}, outside the "
                         "folder being copied",
                         field="source",
                         value=str(path),
@@ -759,8 +921,12 @@ def _source_tree(root: Path) -> Iterator[tuple[Path, str, bool]]:
                     )
                 if os.path.isdir(path):
                     # A link to a folder inside the tree: its files are copied there anyway.
+                    # os.walk(followlinks=False) still descends into a junction on Windows
+                    # (python/cpython#67596): drop it from ``dirs`` so it never does.
+                    if name in dirs:
+                        dirs.remove(name)
                     continue
-            is_dir = path.is_dir() and not path.is_symlink()
+            is_dir = link is None and path.is_dir()
             if not is_dir and not path.is_file():
                 raise errors.SpecError(
                     f"cannot copy {path}: not a regular file or folder",
@@ -847,16 +1013,14 @@ def _place_on_host(staged: Path, target: Path, is_dir: bool) -> None:
     if not is_dir:
         _copy_file(staged, target)
         return
-    if target.is_symlink():
-        raise errors.StorageError(f"refusing to write through the symbolic link {target}")
+    _refuse_link(target)
     target.mkdir(exist_ok=True)
     for current, dirs, files in os.walk(staged, followlinks=False):
         rel = os.path.relpath(current, staged)
         base = target if rel == "." else target / rel
         for name in sorted(dirs):
             dest = base / name
-            if dest.is_symlink():
-                raise errors.StorageError(f"refusing to write through the symbolic link {dest}")
+            _refuse_link(dest)
             dest.mkdir(exist_ok=True)
         for name in sorted(files):
             _copy_file(Path(current) / name, base / name)
@@ -943,7 +1107,7 @@ def copy_out(sandbox: Sandbox, guest_path: str, host_path: str | os.PathLike[str
             f"{sandbox.name} -- cmd /c dir '{folder}'",
         )
     name = ntpath.basename(guest)
-    if destination.is_dir() and not destination.is_symlink():
+    if destination.is_dir() and _link_kind(destination) is None:
         target = destination / name
     else:
         target = destination

@@ -49,6 +49,7 @@ __all__ = [
     "join_host_path",
     "nested_or_same",
     "normalise_guest_path",
+    "without_device_prefix",
     "workdir_problem",
 ]
 
@@ -188,6 +189,26 @@ def is_network_path(path: str) -> bool:
         return False
     upper = path.upper().replace("/", "\\")
     return upper[2:3] not in ("?", ".") or upper[3:4] != "\\" or upper[4:8] == "UNC\\"
+
+
+_DEVICE_DRIVE = re.compile(r"[\\/]{2}[?.][\\/](?=[A-Za-z]:[\\/])")
+_DEVICE_UNC = re.compile(r"[\\/]{2}[?.][\\/]UNC[\\/]", re.IGNORECASE)
+
+
+def without_device_prefix(path: str) -> str:
+    """``path`` without a device prefix that names a drive or a share: ``\\\\?\\X:\\...``
+    and ``\\\\.\\X:\\...`` become ``X:\\...``, ``\\\\?\\UNC\\server\\share\\...`` becomes
+    ``\\\\server\\share\\...`` (*File path formats on Windows systems*: the device path
+    forms name the same file as the DOS and UNC paths; ``\\\\?\\`` only skips
+    normalisation).  ``os.path.realpath`` keeps a ``\\\\?\\`` prefix it was given
+    (CPython ``ntpath.realpath``).  Anything else is returned as it is."""
+    match = _DEVICE_DRIVE.match(path)
+    if match:
+        return path[match.end() :]
+    match = _DEVICE_UNC.match(path)
+    if match:
+        return "\\\\" + path[match.end() :]
+    return path
 
 
 #: What a working directory may be, for messages.

@@ -317,6 +317,17 @@ def _notify(progress: Progress | None, message: str) -> None:
         progress(message)
 
 
+def _with_host_folders(spec: SandboxSpec, paths: tuple[str, ...]) -> SandboxSpec:
+    """``spec`` with each mapped folder's host path replaced by ``paths`` (one per folder,
+    in order: the real paths ``check_host_paths`` checked)."""
+    pairs = list(zip(spec.mapped_folders, paths, strict=True))
+    if all(f.host_path == p for f, p in pairs):
+        return spec
+    return dataclasses.replace(
+        spec, mapped_folders=tuple(dataclasses.replace(f, host_path=p) for f, p in pairs)
+    )
+
+
 def _blueprint(
     spec: SandboxSpec,
     sandbox_id: str,
@@ -436,7 +447,11 @@ class Sandbox:
         # spec's own paths first (a missing mapped folder or base path, a mapped system
         # folder or state directory, is bad input: SpecError, exit 2), then what the host
         # has (the Windows Sandbox base image: StorageError).
-        spec.check_host_paths(state_dir=state_dir)
+        checked = spec.check_host_paths(state_dir=state_dir)
+        # What HCS shares, the record keeps and a persistent sandbox's restart plans again
+        # is the real path that was checked, not the path as written: a link retargeted
+        # later (or, on Windows, an 8.3 name or a junction) cannot change the folder shared.
+        spec = _with_host_folders(spec, checked)
         state = _state_dir(state_dir)
         _notify(progress, "checking the base image")
         base = storage.resolve_base(spec.base.kind, spec.base.path)

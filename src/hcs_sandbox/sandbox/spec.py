@@ -530,7 +530,7 @@ class SandboxSpec:
 
     def check_mapped_folders(
         self, *, state_dir: str | os.PathLike[str] | None = None, local: bool = True
-    ) -> None:
+    ) -> tuple[str, ...]:
         """Every mapped host folder through THE host-folder check,
         :func:`hcs_sandbox.sandbox.files.check_host_folder` (the one runtime ``Sandbox.map``
         uses): not a system folder, a drive root or ``/``, nor inside or around one; not the
@@ -540,13 +540,15 @@ class SandboxSpec:
         ``local`` True (create): the folder must exist here; its real path is checked.
         ``local`` False (``plan``): the path as written, nothing on disk is looked at.
         Raises SpecError naming the first folder refused (``mapped_folders[i].host_path``).
+        Returns the paths checked, one per mapped folder in order: the real paths when
+        ``local`` (what ``Sandbox.create`` shares), else the paths as written, normalised.
         """
         if not self.mapped_folders:
-            return
+            return ()
         from hcs_sandbox.sandbox import files  # files -> planner -> spec: imported on use
 
         protected = files.protected_folders(state_dir)
-        for i, folder in enumerate(self.mapped_folders):
+        return tuple(
             files.check_host_folder(
                 folder.host_path,
                 protected=protected,
@@ -554,16 +556,21 @@ class SandboxSpec:
                 field=f"mapped_folders[{i}].host_path",
                 of=f" of mapped_folders[{i}]",
             )
+            for i, folder in enumerate(self.mapped_folders)
+        )
 
-    def check_host_paths(self, *, state_dir: str | os.PathLike[str] | None = None) -> None:
+    def check_host_paths(
+        self, *, state_dir: str | os.PathLike[str] | None = None
+    ) -> tuple[str, ...]:
         """Run-time check before create (file I/O): every mapped host folder passes
         :meth:`check_mapped_folders` (it exists, is a folder, is no system folder and not
         the state directory ``state_dir`` nor around it), and the base exists (an ``image``
         base: its ``UtilityVM\\Files`` folder and ``UtilityVM\\SystemTemplate.vhdx`` file).
 
-        Raises SpecError naming the first path that is refused.
+        Raises SpecError naming the first path that is refused.  Returns the real paths of
+        the mapped folders, as :meth:`check_mapped_folders` does.
         """
-        self.check_mapped_folders(state_dir=state_dir)
+        checked = self.check_mapped_folders(state_dir=state_dir)
         base = self.base
         if base.kind == "image" and base.path is not None:
             problem = hostpath.directory_problem(base.path)
@@ -588,6 +595,7 @@ class SandboxSpec:
                 value=base.path,
                 remedy="give the path of an existing bootable .vhdx file",
             )
+        return checked
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict; :meth:`from_dict` of it gives back an equal spec."""
