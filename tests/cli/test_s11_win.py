@@ -1,0 +1,70 @@
+"""Round s11, task "win": review RV29's findings on the CLI on a Windows console.
+
+1. a redirected stdout whose encoding lacks a character (Windows: the ANSI code page, with
+   ``errors='strict'``) writes it as a ``\\uXXXX`` escape instead of ending in "internal
+   error" with nothing written; ``--json`` output stays the same valid JSON (ASCII);
+2. a guest exit code of 0x80000000 or more is returned as a signed 32-bit number on
+   Windows (Python 3.10/3.11 turn the unsigned form into 0xFFFFFFFF: CPython gh-125842);
+3. every wait of the main thread in ``exec``, ``run -- COMMAND`` and ``stop`` is cut into
+   slices of at most ``SLICE`` seconds, so that Ctrl+C interrupts it on Windows before
+   Python 3.14 (CPython gh-125541);
+5. the progress line uses no escape sequence (``ESC [ K`` shows as ``←[K`` in a classic
+   console): ``\\r`` and spaces over the rest of the previous text.
+
+(4, the doctor's reading of a localized ``sc query``: tests/sandbox/test_doctor_sc_locale.py.)
+Each test fails on the code before the change (1843ecf).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+from cli_support import Result
+
+from hcs_sandbox.cli.common import host_exit_code
+
+Cli = Callable[..., Result]
+
+# -------------------------------------------------------------------------- 2. exit codes
+
+# (guest code, the signed 32-bit form): an access violation, a guest Ctrl+C, -1, the edges.
+SIGNED = [
+    (0xC0000005, -1073741819),
+    (0xC000013A, -1073741510),
+    (-1, -1),
+    (0xFFFFFFFF, -1),
+    (0x80000000, -(2**31)),
+    (0x7FFFFFFF, 2**31 - 1),
+    (9009, 9009),
+    (0, 0),
+]
+
+
+@pytest.mark.parametrize(("code", "signed"), SIGNED)
+def test_guest_code_is_a_signed_32_bit_status_on_windows(
+    monkeypatch: pytest.MonkeyPatch, code: int, signed: int
+) -> None:
+    monkeypatch.setattr(sys, "platform", "win32")
+    result = host_exit_code(code)
+    assert result == signed
+    assert -(2**31) <= result < 2**31  # what a C long holds on Windows: every Python keeps it
+    assert result & 0xFFFFFFFF == code & 0xFFFFFFFF  # the same 32 bits: the same exit code
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX exit statuses")
+def test_both_forms_give_the_same_posix_exit_status() -> None:
+    # A POSIX exit status is the low byte of the value: the signed and the unsigned form
+    # have the same one, so a POSIX status is unchanged either way (host_exit_code's POSIX
+    # branch does not use them anyway: 1 for anything outside 0-255).
+    for code, signed in SIGNED:
+        unsigned = code & 0xFFFFFFFF
+        statuses = {
+            subprocess.run(
+                [sys.executable, "-I", "-S", "-c", f"import sys; sys.exit({value})"], check=False
+            ).returncode
+            for value in (unsigned, signed)
+        }
+        assert statuses == {unsigned & 0xFF}, (hex(unsigned), statuses)
