@@ -17,6 +17,8 @@ Each test fails on the code before the change (1843ecf).
 
 from __future__ import annotations
 
+import io
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -24,6 +26,7 @@ from collections.abc import Callable
 import pytest
 from cli_support import Result
 
+from hcs_sandbox.cli import output
 from hcs_sandbox.cli.common import host_exit_code
 
 Cli = Callable[..., Result]
@@ -68,3 +71,82 @@ def test_both_forms_give_the_same_posix_exit_status() -> None:
             for value in (unsigned, signed)
         }
         assert statuses == {unsigned & 0xFF}, (hex(unsigned), statuses)
+
+
+# ------------------------------------------------------------------------------ 5. progress
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """``time.monotonic`` as output.py sees it: the values in the list, in turn."""
+    values = [100.0, 100.0, 101.5, 112.25]
+    monkeypatch.setattr(output.time, "monotonic", lambda: values.pop(0))
+    return values
+
+
+def test_progress_writes_no_escape_sequence(clock: list[float]) -> None:
+    stream = io.StringIO()
+    progress = output.Progress(stream, enabled=True)
+    progress("creating the scratch disk (copy)")  # 42 characters with the time
+    progress("planning")  # 18: 24 spaces over the rest of the text before
+    progress("starting")  # 18 again: nothing to cover
+    progress.done()  # 18 spaces, back to the start of the line
+    assert stream.getvalue() == (
+        "\r[  0.00s] creating the scratch disk (copy)"
+        "\r[  1.50s] planning" + " " * 24 + "\r[ 12.25s] starting"
+        "\r" + " " * 18 + "\r"
+    )
+
+
+def test_progress_leaves_a_clean_line_on_a_console_without_vt() -> None:
+    # RV29's screen model: a console that understands "\r" and nothing else.
+    stream = io.StringIO()
+    progress = output.Progress(stream, enabled=True)
+    for phase in ("creating the scratch disk", "granting VM access", "starting"):
+        progress(phase)
+        line = _screen(stream.getvalue())
+        assert line.startswith("[")
+        assert line.rstrip().endswith(f"s] {phase}")
+    progress.done()
+    assert _screen(stream.getvalue()).strip() == ""
+    assert "\x1b" not in stream.getvalue()
+
+
+def _screen(raw: str) -> str:
+    line: list[str] = []
+    col = 0
+    for ch in raw:
+        if ch == "\r":
+            col = 0
+            continue
+        if col < len(line):
+            line[col] = ch
+        else:
+            line.append(ch)
+        col += 1
+    return "".join(line)
+
+
+def test_progress_never_wraps_and_says_nothing_when_nothing_was_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "get_terminal_size", lambda fd: os.terminal_size((40, 25)))
+
+    class Console(io.StringIO):
+        def fileno(self) -> int:
+            return 2
+
+    stream = Console()
+    progress = output.Progress(stream, enabled=True)
+    progress.done()
+    assert stream.getvalue() == ""  # no phase shown: nothing to clear
+    progress("re-applying the ports published with 'publish' on the new endpoint")
+    assert len(stream.getvalue()) == 1 + 39  # "\r" and one column less than the terminal
+
+
+def test_progress_is_silent_when_stderr_is_not_a_terminal() -> None:
+    stream = io.StringIO()
+    progress = output.Progress(stream)
+    progress("planning")
+    progress.done()
+    assert stream.getvalue() == ""
