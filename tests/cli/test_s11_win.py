@@ -18,18 +18,123 @@ Each test fails on the code before the change (1843ecf).
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from cli_support import Result
+from cli_support import CliEnv, Result, cli_command
 
 from hcs_sandbox.cli import output
 from hcs_sandbox.cli.common import host_exit_code
+from hcs_sandbox.cli.main import main
 
 Cli = Callable[..., Result]
+
+# Text outside cp1252, as RV29 used: CJK, a check mark, katakana.
+GUEST_TEXT = "完了 ✓"
+FOLDER = "データ"
+
+
+def _cp1252(cli_env: CliEnv, *argv: str) -> subprocess.CompletedProcess[bytes]:
+    """The CLI in a new process whose redirected stdout is cp1252 with errors='strict': what
+    Python gives a pipe or a file on a Windows host whose ANSI code page is 1252."""
+    env = dict(cli_env.env, PYTHONIOENCODING="cp1252")
+    env.pop("PYTHONUTF8", None)
+    return subprocess.run(
+        [*cli_command(), *argv], capture_output=True, env=env, timeout=60, check=False
+    )
+
+
+# ----------------------------------------------------------------------------- 1. stdout
+
+
+def test_logs_of_non_code_page_guest_text_to_a_redirected_stdout(cli: Cli, cli_env: CliEnv) -> None:
+    assert cli("create", "--name", "enc1", "--logon-command", f"cmd /c echo {GUEST_TEXT}").code == 0
+    assert cli("start", "enc1").code == 0
+    done = _cp1252(cli_env, "logs", "enc1")
+    err = done.stderr.decode("cp1252", "replace")
+    assert done.returncode == 0, err
+    assert "internal error" not in err
+    out = done.stdout.decode("cp1252")
+    assert "\\u5b8c\\u4e86 \\u2713" in out  # the guest's line, escaped, not lost
+    assert "logon command exited with code 0" in out  # and what follows it
+
+
+def test_plan_of_a_non_code_page_folder_to_a_redirected_stdout(
+    cli_env: CliEnv, tmp_path: Path
+) -> None:
+    folder = tmp_path / FOLDER
+    folder.mkdir()
+    done = _cp1252(cli_env, "plan", "--map", f"{folder}:C:\\data")
+    assert done.returncode == 0, done.stderr.decode("cp1252", "replace")
+    assert b"internal error" not in done.stderr
+    assert f"{tmp_path}/\\u30c7\\u30fc\\u30bf -> C:\\data".encode("cp1252") in done.stdout
+
+
+def test_json_output_is_the_same_ascii_document_whatever_the_encoding(
+    cli_env: CliEnv, tmp_path: Path
+) -> None:
+    # json.dumps escapes every non-ASCII character (ensure_ascii): the document is ASCII,
+    # so backslashreplace never acts on it and it stays valid JSON with the exact name.
+    folder = tmp_path / FOLDER
+    folder.mkdir()
+    argv = ("plan", "--json", "--map", f"{folder}:C:\\data")
+    done = _cp1252(cli_env, *argv)
+    assert done.returncode == 0, done.stderr.decode("cp1252", "replace")
+    utf8 = subprocess.run(
+        [*cli_command(), *argv],
+        capture_output=True,
+        env=dict(cli_env.env, PYTHONIOENCODING="utf-8"),
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout == utf8.stdout
+    assert done.stdout.isascii()
+    assert str(folder) in json.dumps(json.loads(done.stdout.decode("ascii")), ensure_ascii=False)
+
+
+def test_main_restores_the_streams_error_handler(cli_env: CliEnv, tmp_path: Path) -> None:
+    folder = tmp_path / FOLDER
+    folder.mkdir()
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="cp1252", errors="strict")
+    saved = sys.stdout
+    sys.stdout = stream
+    try:
+        code = main(["plan", "--map", f"{folder}:C:\\data"])
+    finally:
+        sys.stdout = saved
+    assert code == 0
+    assert stream.errors == "strict"  # as before main(): nothing lasting
+    stream.flush()
+    assert b"\\u30c7\\u30fc\\u30bf -> C:\\data" in raw.getvalue()
+
+
+def test_a_terminal_or_another_error_handler_is_left_alone() -> None:
+    from hcs_sandbox.cli.main import _tolerant_stdout
+
+    class Tty(io.TextIOWrapper):
+        def isatty(self) -> bool:
+            return True
+
+    tty = Tty(io.BytesIO(), encoding="cp1252", errors="strict")
+    assert _tolerant_stdout(tty) is None
+    assert tty.errors == "strict"
+    escaping = io.TextIOWrapper(io.BytesIO(), encoding="ascii", errors="surrogateescape")
+    assert _tolerant_stdout(escaping) is None
+    assert escaping.errors == "surrogateescape"
+    assert _tolerant_stdout(io.StringIO()) is None  # errors is None (cannot fail anyway)
+    pipe = io.TextIOWrapper(io.BytesIO(), encoding="cp1252", errors="strict")
+    undo = _tolerant_stdout(pipe)
+    assert undo is not None
+    assert pipe.errors == "backslashreplace"
+    undo()
+    assert pipe.errors == "strict"
+
 
 # -------------------------------------------------------------------------- 2. exit codes
 
