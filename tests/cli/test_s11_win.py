@@ -20,10 +20,13 @@ from __future__ import annotations
 import io
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_support import CliEnv, Result, cli_command
@@ -31,6 +34,7 @@ from cli_support import CliEnv, Result, cli_command
 from hcs_sandbox.cli import output
 from hcs_sandbox.cli.common import host_exit_code
 from hcs_sandbox.cli.main import main
+from hcs_sandbox.hcs._slices import SLICE
 
 Cli = Callable[..., Result]
 
@@ -176,6 +180,73 @@ def test_both_forms_give_the_same_posix_exit_status() -> None:
             for value in (unsigned, signed)
         }
         assert statuses == {unsigned & 0xFF}, (hex(unsigned), statuses)
+
+
+# ------------------------------------------------------------------------ 3. Ctrl+C waits
+
+
+@pytest.fixture
+def main_thread_waits(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
+    """Every ``Queue.get``, ``Event.wait`` and ``Thread.join`` hcs-sandbox's own code makes
+    in the main thread, with the timeout it asked for.  Not recorded: other threads, the
+    simulator (it stands for HCS: its ``HcsWaitForOperationResult`` waits as long as the
+    call's timeout, as the real one does) and the standard library's own waits
+    (``Thread.start`` waits for the new thread to run)."""
+    seen: list[tuple[str, Any]] = []
+    main = threading.main_thread()
+    get, wait, join = queue.Queue.get, threading.Event.wait, threading.Thread.join
+    package = os.sep + "hcs_sandbox" + os.sep
+
+    def record(what: str, timeout: Any) -> None:
+        caller = sys._getframe(2).f_code.co_filename  # who called Queue.get, ...
+        ours = package in caller and package + "sim" + os.sep not in caller
+        if threading.current_thread() is main and ours:
+            seen.append((what, timeout))
+
+    def rec_get(self: queue.Queue[Any], block: bool = True, timeout: float | None = None) -> Any:
+        if block:
+            record("Queue.get", timeout)
+        return get(self, block, timeout)
+
+    def rec_wait(self: threading.Event, timeout: float | None = None) -> bool:
+        record("Event.wait", timeout)
+        return wait(self, timeout)
+
+    def rec_join(self: threading.Thread, timeout: float | None = None) -> None:
+        record("Thread.join", timeout)
+        join(self, timeout)
+
+    monkeypatch.setattr(queue.Queue, "get", rec_get)
+    monkeypatch.setattr(threading.Event, "wait", rec_wait)
+    monkeypatch.setattr(threading.Thread, "join", rec_join)
+    return seen
+
+
+#: Bounded waits made while cleaning up (a closing GuestProcess joins its readers for up to
+#: 5 s, communicate() its stdin writer for 1 s): not sliced on purpose (see guest.py).
+CLEAN_UP = {("Thread.join", 5.0), ("Thread.join", 1.0)}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("exec", "web", "--", "cmd", "/c", "echo hi"),
+        ("exec", "--json", "web", "--", "cmd", "/c", "echo hi"),
+        ("run", "--rm", "--", "cmd", "/c", "echo hi"),
+        ("stop", "web"),
+    ],
+    ids=["exec", "exec-json", "run-command", "stop"],
+)
+def test_the_main_thread_waits_in_slices(
+    cli: Cli, web: str, main_thread_waits: list[tuple[str, Any]], argv: tuple[str, ...]
+) -> None:
+    main_thread_waits.clear()  # not the waits of making "web"
+    result = cli(*argv)
+    assert result.code == 0, result.err
+    waits = [w for w in main_thread_waits if w not in CLEAN_UP]
+    assert waits, "the verb waited for nothing: the probe is not where the waits are"
+    long = [w for w in waits if w[1] is None or w[1] > SLICE]
+    assert not long, f"waits Ctrl+C cannot interrupt on Windows before Python 3.14: {long}"
 
 
 # ------------------------------------------------------------------------------ 5. progress
