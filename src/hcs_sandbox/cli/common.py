@@ -652,9 +652,17 @@ def traceback_if_debug() -> None:
 def host_exit_code(code: int) -> int:
     """The exit status this process can return for a guest exit code (``exec``,
     ``run -- COMMAND``): the full 32-bit code on Windows; elsewhere 0-255 as is, else 1
-    (POSIX exit statuses have 8 bits)."""
+    (POSIX exit statuses have 8 bits).
+
+    On Windows the 32 bits are returned as a signed number (0xC0000005 -> -1073741819):
+    Windows reports the same 32 bits as the process's exit code, and every Python passes a
+    signed 32-bit value through ``sys.exit``, whereas Python 3.10 and 3.11 turn an unsigned
+    value of 0x80000000 or more into 0xFFFFFFFF (their exit status goes through a C
+    ``long``, 32-bit on Windows: CPython gh-125842, fixed by PR #125896 in later versions).
+    """
     if sys.platform == "win32":
-        return code & 0xFFFFFFFF
+        bits = code & 0xFFFFFFFF
+        return bits - 0x100000000 if bits >= 0x80000000 else bits
     return code if 0 <= code <= 255 else 1
 
 

@@ -33,7 +33,7 @@ Exit codes (see docs/cli.md):
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from hcs_sandbox._version import __version__
 
@@ -332,6 +332,48 @@ def _configure(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
+    restore = _tolerant_stdout(sys.stdout)
+    try:
+        return _main(argv)
+    finally:
+        if restore is not None:
+            restore()
+
+
+def _tolerant_stdout(stream: Any) -> Callable[[], None] | None:
+    """A redirected stdout (a file, a pipe) that would refuse a character its encoding lacks
+    writes it as an escape instead (``\\u2713``), the policy Python applies to stderr: its
+    error handler goes from ``strict`` to ``backslashreplace`` while a verb runs.  Returns
+    the undo, or None when nothing was changed (a terminal, another error handler, or a
+    stream that cannot be reconfigured).
+
+    On Windows a redirected stdout uses the ANSI code page (cp1252, ...) with ``strict``, so
+    ``logs NAME > file`` failed on guest text such as a check mark, and ``plan --map`` on a
+    folder name outside the code page ("internal error", nothing written).  Done on every
+    platform: a POSIX locale such as ``en_US.ISO-8859-1`` fails the same way.  A console is
+    left alone (on Windows it takes any character).  ``--json`` output is ASCII already
+    (``json.dumps`` escapes every non-ASCII character).  ``PYTHONUTF8=1`` makes the output
+    UTF-8 and lossless (docs/cli.md)."""
+    if getattr(stream, "errors", None) != "strict":
+        return None
+    reconfigure = getattr(stream, "reconfigure", None)
+    try:
+        if reconfigure is None or stream.isatty():
+            return None
+        reconfigure(errors="backslashreplace")
+    except (AttributeError, OSError, ValueError):  # no isatty, a closed or detached stream
+        return None
+
+    def undo() -> None:
+        try:
+            reconfigure(errors="strict")
+        except (OSError, ValueError):  # flushing a closed pipe: nothing more can be written
+            pass
+
+    return undo
+
+
+def _main(argv: Sequence[str] | None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     args = fast_parse(arguments)
     if args is None:

@@ -98,23 +98,52 @@ def table(rows: Sequence[Mapping[str, str]], columns: Sequence[tuple[str, str]])
 
 
 class Progress:
-    """Phase names with elapsed time on a terminal; silent when stderr is not a TTY."""
+    """Phase names with elapsed time on a terminal; silent when stderr is not a TTY.
+
+    Each phase replaces the previous one on the same line: ``\\r``, the new text, and spaces
+    over what is left of the longer text before it (:meth:`done` blanks the line).  No
+    escape sequence: a classic Windows console acts on VT sequences such as ``ESC [ K`` only
+    with ENABLE_VIRTUAL_TERMINAL_PROCESSING, which nothing here sets, and shows them
+    literally (``←[K``) otherwise (Microsoft, "Console Virtual Terminal Sequences").  The
+    text is cut to the terminal's width less one column, so that it never wraps (``\\r``
+    returns to the start of the last row only; a console wraps as soon as the cursor
+    reaches the end of a row: ENABLE_WRAP_AT_EOL_OUTPUT, on by default, Microsoft
+    "High-Level Console Modes").
+    """
 
     def __init__(self, stream: TextIO | None = None, *, enabled: bool | None = None) -> None:
         self._stream = stream if stream is not None else sys.stderr
         self._enabled = self._stream.isatty() if enabled is None else enabled
         self._start = time.monotonic()
+        self._shown = 0  # characters of the progress text on the line now
 
     def __call__(self, phase: str) -> None:
         if self._enabled:
             elapsed = time.monotonic() - self._start
-            self._stream.write(f"\r\x1b[K[{elapsed:6.2f}s] {phase}")
-            self._stream.flush()
+            self._show(f"[{elapsed:6.2f}s] {phase}"[: self._width()])
 
     def done(self) -> None:
-        if self._enabled:
-            self._stream.write("\r\x1b[K")
+        if self._enabled and self._shown:
+            self._show("")
+            self._stream.write("\r")
             self._stream.flush()
+
+    def _show(self, text: str) -> None:
+        """``text`` over the line's progress text (spaces over what it leaves over)."""
+        self._stream.write("\r" + text.ljust(self._shown))
+        self._stream.flush()
+        self._shown = len(text)
+
+    def _width(self) -> int:
+        """The longest text that does not wrap: the terminal's width less one column
+        (79 when the width is unknown)."""
+        import os
+
+        try:
+            columns = os.get_terminal_size(self._stream.fileno()).columns
+        except (AttributeError, ValueError, OSError):  # no descriptor, or not a terminal
+            columns = 0
+        return columns - 1 if columns > 1 else 79
 
     def running(self) -> Progress:
         """``with progress.running():`` clears the progress line at the end, even on an

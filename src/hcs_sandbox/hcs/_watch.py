@@ -24,6 +24,7 @@ from hcs_sandbox.hcs import events
 from hcs_sandbox.hcs._call import check, native, optional_json
 from hcs_sandbox.hcs._handle import ClosingContext, HandleGuard
 from hcs_sandbox.hcs._log import get_logger
+from hcs_sandbox.hcs._slices import slices
 from hcs_sandbox.hcs.events import Event
 from hcs_sandbox.hcs.operation import timeout_ms
 from hcs_sandbox.native.types import HcsEventOptions, HcsEventType
@@ -120,11 +121,16 @@ class Watch:
             self._done.set()
 
     def wait(self, timeout: float | None) -> bool:
+        """True once the exit is known, the service disconnected or the handle closed;
+        False after ``timeout`` seconds (None: no limit).  Waits in slices
+        (:mod:`hcs_sandbox.hcs._slices`): Ctrl+C interrupts it on Windows too, where a
+        single ``Event.wait`` keeps it out until the wait ends (before Python 3.14)."""
         # threading refuses a timeout above TIMEOUT_MAX (OverflowError): such a wait
         # (~292 years on Linux, ~49.7 days on Windows) is as good as None.
         if timeout is not None and timeout >= threading.TIMEOUT_MAX:
             timeout = None
-        return self._done.wait(timeout)
+        done = self._done
+        return any(done.wait(part) for part in slices(timeout))
 
     def wait_exit(
         self,

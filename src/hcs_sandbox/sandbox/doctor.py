@@ -600,20 +600,39 @@ def is_admin() -> bool | None:
         return None
 
 
+#: ``SERVICE_STATUS.dwCurrentState`` -> the name ``sc query`` prints after the number
+#: (``SERVICE_STOPPED`` 0x1 ... ``SERVICE_PAUSED`` 0x7: Microsoft Learn, winsvc.h,
+#: "SERVICE_STATUS_PROCESS structure", whose dwCurrentState is SERVICE_STATUS's).
+SERVICE_STATES = {
+    1: "STOPPED",
+    2: "START_PENDING",
+    3: "STOP_PENDING",
+    4: "RUNNING",
+    5: "CONTINUE_PENDING",
+    6: "PAUSE_PENDING",
+    7: "PAUSED",
+}
+
+
 def service_state(name: str) -> str | None:
     """``RUNNING``/``STOPPED``/... from ``sc.exe query <name>``; None when no such service.
 
-    ``sc query`` prints ``STATE : 4  RUNNING``; the state word is not localized (the
-    SERVICE_* names).  Exit code 1060 = ERROR_SERVICE_DOES_NOT_EXIST (winerror.h).
+    ``sc query`` prints ``STATE : 4  RUNNING``.  The label is translated (``STATUS``,
+    ``ÉTAT``, ``ESTADO``...), the number and the word after it are not: the state is the
+    line whose value is one of the seven ``dwCurrentState`` numbers followed by its own
+    name (:data:`SERVICE_STATES`), whatever its label (``TYPE : 10  WIN32_OWN_PROCESS``,
+    ``WIN32_EXIT_CODE : 0  (0x0)`` are not).  ``UNKNOWN`` when no line is.  Exit code 1060
+    = ERROR_SERVICE_DOES_NOT_EXIST (winerror.h).
     """
     code, out = _run(["sc.exe", "query", name], timeout=15.0)
     if code == 1060 or code < 0:
         return None
     for line in out.splitlines():
-        if "STATE" in line.upper() and ":" in line:
-            words = line.split(":", 1)[1].split()
-            if len(words) >= 2:
-                return words[1].upper()
+        words = line.partition(":")[2].split()
+        if len(words) >= 2 and words[0].isdecimal():
+            state = SERVICE_STATES.get(int(words[0]))
+            if state is not None and words[1].upper() == state:
+                return state
     return "UNKNOWN"
 
 

@@ -36,6 +36,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, NamedTuple
 
 from hcs_sandbox import errors
+from hcs_sandbox.hcs._slices import slices
 
 if TYPE_CHECKING:
     from hcs_sandbox.hcs.process import Process
@@ -463,7 +464,7 @@ class GuestProcess:
         :class:`~hcs_sandbox.errors.ExecTimeoutError` (without killing) after ``timeout``."""
         while self._open_streams > 0:
             try:
-                stream, data = self._queue.get(timeout=timeout)
+                stream, data = self._next(timeout)
             except queue.Empty:
                 raise errors.ExecTimeoutError(
                     f"no output from guest process {self.pid} within {timeout:g} s",
@@ -475,6 +476,19 @@ class GuestProcess:
                 continue
             return OutputChunk(stream, data)
         return None
+
+    def _next(self, timeout: float | None) -> tuple[Stream, bytes]:
+        """The next item of the output queue; :class:`queue.Empty` after ``timeout``.  Waits
+        in slices (:mod:`hcs_sandbox.hcs._slices`): Ctrl+C interrupts a silent guest
+        process's ``exec`` on Windows too, where one ``Queue.get`` keeps it out until the
+        wait ends (before Python 3.14; without a timeout, until the guest writes)."""
+        get = self._queue.get
+        for part in slices(timeout):
+            try:
+                return get(timeout=part)
+            except queue.Empty:
+                continue
+        raise queue.Empty
 
     def __iter__(self) -> Iterator[OutputChunk]:
         while True:

@@ -1710,8 +1710,12 @@ class Sandbox:
 
     def events(self, timeout: float | None = None) -> Iterator[SandboxEvent]:
         """Yield HCS events for this sandbox as they arrive; ends after ``SystemExited``,
-        when the sandbox is not running, or when no event came for ``timeout`` seconds."""
+        when the sandbox is not running, or when no event came for ``timeout`` seconds.
+        Waits in slices (:mod:`hcs_sandbox.hcs._slices`): Ctrl+C interrupts it on Windows
+        too."""
         import queue
+
+        from hcs_sandbox.hcs._slices import slices
 
         with self._lock:
             mine = self._system
@@ -1730,9 +1734,14 @@ class Sandbox:
             yield SandboxEvent(type="SystemExited", data=dict(status), time=time.time())
             return
         while True:
-            try:
-                event = q.get(timeout=timeout)
-            except queue.Empty:
+            event = None
+            for part in slices(timeout):
+                try:
+                    event = q.get(timeout=part)
+                    break
+                except queue.Empty:
+                    continue
+            if event is None:
                 return
             data = event.json()
             yield SandboxEvent(
