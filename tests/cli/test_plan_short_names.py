@@ -61,8 +61,12 @@ def test_a_short_name_around_the_state_dir_is_warned_about() -> None:
     [
         "C:\\Users\\me\\PROJEC~1",  # a short name that cannot be a protected folder
         "C:\\Users\\me\\tools",
-        "C:\\work\\a~b",  # not shaped like a short name
-        "C:\\work\\x~1.long",  # an extension of more than 3 characters
+        "C:\\a~b",  # not shaped like a short name (at the top, where protected folders are)
+        "C:\\x~1.long",  # an extension of more than 3 characters
+        "C:\\PROJEC~1",  # shaped like one, but no protected folder's name starts so
+        "D:\\DATA~1",
+        "D:\\work~2",
+        "D:\\backup~1\\2024",
     ],
 )
 def test_plan_does_not_warn_otherwise(cli: Cli, host: str) -> None:
@@ -88,3 +92,32 @@ def test_plan_does_not_warn_otherwise(cli: Cli, host: str) -> None:
 )
 def test_the_short_name_shape(name: str, short: bool) -> None:
     assert files._looks_short(name) is short
+
+
+@pytest.mark.parametrize(
+    ("short", "long", "fits"),
+    [
+        ("progra~1", "program files", True),
+        ("progra~2", "program files (x86)", True),
+        ("progr~10", "program files", True),  # a shorter base before a longer number
+        ("pr1a2b~1", "program files", True),  # the hash form: two letters, hex digits
+        ("pr1a2b~1", "windows", False),
+        ("wi1a2b~1", "windows", True),
+        ("projec~1", "program files", False),
+        ("data~1", "windows", False),
+        ("hcs_sa~1", "hcs-sandbox", True),  # _ stands for a character 8.3 does not allow
+        ("a~b", "a b", False),  # not a short name's shape
+    ],
+)
+def test_which_long_name_a_short_name_can_be(short: str, long: str, fits: bool) -> None:
+    assert files._short_fits(short, long) is fits
+
+
+def test_the_deepest_protected_folder_is_named() -> None:
+    # PROGRA~3 may be Program Files or ProgramData: the state directory inside ProgramData
+    # is what the whole path may be, so it is the one named (review RV32 #2).
+    found = files.short_name_warning(
+        "C:\\PROGRA~3\\hcs-sandbox", protected=("C:\\ProgramData\\hcs-sandbox",)
+    )
+    assert found is not None
+    assert "may be the hcs-sandbox state directory C:\\ProgramData\\hcs-sandbox;" in found

@@ -117,6 +117,7 @@ def test_unc_paths_compare_by_windows_rules() -> None:
 
 
 def test_a_windows_host_folds_every_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(files, "_windows_host", lambda: False)
     assert not files._inside_or_same("/a/B/c", "/a/b")  # POSIX rules on a POSIX host
     monkeypatch.setattr(files, "_windows_host", lambda: True)
     assert files._inside_or_same("\\a\\B\\c", "\\A\\b")

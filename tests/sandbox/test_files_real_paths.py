@@ -95,3 +95,24 @@ def test_a_persistent_sandbox_restarts_with_the_folder_checked_at_create(
         assert _shares(sim, sb)["map0"] == str(host / "proj")
     finally:
         sb.remove(force=True)
+
+
+def test_the_path_returned_is_the_path_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A link retargeted between the check and the use must not change the folder shared:
+    # check_host_folder returns the real path it judged, resolved once (review RV32 #1).
+    from hcs_sandbox.sandbox import files
+
+    good = tmp_path / "good"
+    good.mkdir()
+    answers = [str(good), "/etc"]  # the second resolution would lead elsewhere
+    calls: list[str] = []
+
+    def realpath(path: Any, *args: Any, **kwargs: Any) -> str:
+        calls.append(str(path))
+        return answers[min(len(calls), len(answers)) - 1]
+
+    monkeypatch.setattr(files.os.path, "realpath", realpath)
+    assert files.check_host_folder(str(tmp_path / "link")) == str(good)
+    assert len(calls) == 1

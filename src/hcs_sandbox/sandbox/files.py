@@ -309,10 +309,24 @@ def host_folder_problem(
     False (``plan``, which may describe another machine's folders): to the path as written
     (normalised), without touching the file system.
     """
+    return _host_folder_check(path, protected, local)[1]
+
+
+def _host_folder_check(
+    path: str, protected: tuple[str, ...], local: bool
+) -> tuple[str, tuple[str, str] | None]:
+    """:func:`host_folder_problem`'s work: (the path judged, the problem or None).  The
+    path judged is what :func:`check_host_folder` returns: the real path is resolved ONCE,
+    so what is shared is what was checked (a link retargeted in between cannot change it)."""
     problem = hostpath.host_path_problem(path)
     if problem:
-        return problem, "give the absolute path of a folder on this host"
+        return path, (problem, "give the absolute path of a folder on this host")
     real = _checked_path(path, local)
+    return real, _judged_problem(real, protected, local)
+
+
+def _judged_problem(real: str, protected: tuple[str, ...], local: bool) -> tuple[str, str] | None:
+    """The rest of :func:`host_folder_problem`, on the path it judges (``real``)."""
     if local:
         found = _real_path_problem(real)
         if found is not None:
@@ -389,6 +403,34 @@ def _looks_short(name: str) -> bool:
     )
 
 
+def _short_fits(short: str, long: str) -> bool:
+    """Whether ``short`` (casefolded, :func:`_looks_short`'s shape) can be the generated 8.3
+    name of ``long`` (casefolded).  Microsoft documents no rule ("the mapping of long names
+    to short names is nondeterministic": ``RtlGenerate8dot3Name``); what NTFS is seen to do,
+    as git relies on it (git's ``is_ntfs_dotgit`` commit, "Windows 2000 ... NTFS short
+    names are only generated in the <prefix>~<number> form up to number 4. After that, a
+    *different* prefix is used ... GI7EBA~1"): the base starts with the long name's first
+    letters (spaces and periods dropped: ``PROGRA~1`` for "Program Files", shorter before a
+    longer number), or with its first two letters and hexadecimal digits of a hash.  ``_``
+    in the short name stands for any character (it replaces those 8.3 does not allow).  The
+    extension is not compared.  Only ``plan``'s warning depends on this: create judges the
+    real path, in which Windows has expanded the short name."""
+    if not _looks_short(short):
+        return False
+    head = short.partition(".")[0].rpartition("~")[0]
+    letters = long.replace(" ", "").replace(".", "")
+    hashed = len(head) > 2 and all(c in "0123456789abcdef" for c in head[2:])
+    if hashed and _prefix_fits(head[:2], letters):  # the hash form
+        return True
+    return _prefix_fits(head, letters)
+
+
+def _prefix_fits(head: str, letters: str) -> bool:
+    return len(letters) >= len(head) and all(
+        h in (c, "_") for h, c in zip(head, letters, strict=False)
+    )
+
+
 def short_name_warning(path: str, *, protected: tuple[str, ...] = ()) -> str | None:
     """``plan``'s warning for a host folder written with a component shaped like an 8.3 short
     name (:func:`_looks_short`) that may name a protected folder (a system folder of that
@@ -406,25 +448,21 @@ def short_name_warning(path: str, *, protected: tuple[str, ...] = ()) -> str | N
         return None
     drive = path[0].upper()
     system = tuple(drive + p[1:] for p in _WINDOWS_SYSTEM)
-    found: list[tuple[bool, str, int]] = []  # (short heads fit, folder, its depth)
+    found: list[tuple[str, int]] = []  # (folder, its depth)
     for folder in (*system, *protected):
         plain = hostpath.without_device_prefix(folder)
         if not _windows_style(plain) or plain[0].upper() != drive:
             continue
         others = [p.casefold() for p in re.split(r"[\\/]+", plain[3:]) if p]
         pairs = list(zip(parts, others, strict=False))
-        if not others or not all(a == b or _looks_short(a) for a, b in pairs):
+        if not others or not all(a == b or _short_fits(a, b) for a, b in pairs):
             continue
-        # For the message only: prefer the folder whose names start as the short ones do.
-        fits = all(
-            b.replace(" ", "").startswith(a.partition(".")[0].rpartition("~")[0])
-            for a, b in pairs
-            if a != b
-        )
-        found.append((fits, folder, len(others)))
+        found.append((folder, len(others)))
     if not found:
         return None
-    _, folder, depth = max(found, key=lambda f: f[0])  # the first that fits, else the first
+    # The deepest folder the path may be (or be inside) first: C:\PROGRA~3\hcs-sandbox
+    # names the state directory C:\ProgramData\hcs-sandbox, not C:\Program Files.
+    folder, depth = max(found, key=lambda f: (f[1] <= len(parts), f[1]))
     short = next(p for p in re.split(r"[\\/]+", path[3:]) if _looks_short(p.casefold()))
     kind = "system folder" if folder in system else "hcs-sandbox state directory"
     how = "be" if len(parts) == depth else "be inside" if len(parts) > depth else "hold"
@@ -446,7 +484,7 @@ def check_host_folder(
     """:func:`host_folder_problem` as a SpecError (``field``; ``of`` follows the path in
     the message, such as ``" of mapped_folders[0]"``); returns the path checked (the real
     path when ``local``)."""
-    found = host_folder_problem(path, protected=protected, local=local)
+    checked, found = _host_folder_check(path, protected, local)
     if found is not None:
         why, remedy = found
         raise errors.SpecError(
@@ -455,7 +493,7 @@ def check_host_folder(
             value=path,
             remedy=remedy,
         )
-    return _checked_path(path, local)
+    return checked
 
 
 # --------------------------------------------------------------------------------------
