@@ -13,12 +13,16 @@
   Ctrl+C stops it.
 * ``--rm``: remove the sandbox when the command or the sandbox ends, on failure and on Ctrl+C
   too.  Not with ``-d``: a detached ephemeral sandbox is cleaned up by ``prune`` once stopped.
+  With ``--json`` the object says ``"removed"`` (and ``"remove_error"`` when false).  A
+  removal that failed after a clean run (exit 0 otherwise) is an error line and exit 1;
+  after a failed run, a warning line and the run's own exit code.
 * without ``-d`` an ephemeral sandbox dies with this command: it is created with
   ``terminate_on_close=True`` (``ShouldTerminateOnLastHandleClosed``), so HCS terminates
   the VM when this process ends, even when it is killed; ``prune`` then removes the record.
 
 Exit codes: 0 ok (the sandbox exited cleanly: what ``wait`` prints as ``0``); the command's
-exit code with COMMAND; 1 a step failed or the sandbox did not exit cleanly (an error status,
+exit code with COMMAND; 1 a step failed, ``--rm`` could not remove the sandbox after a clean
+run, or the sandbox did not exit cleanly (an error status,
 a ``kill`` or ``stop`` past its timeout: ``ForcedExit``, a guest crash: ``UnexpectedExit``, no
 exit status recorded); 2 bad input (flags, .wsb, a name in use); 3 HCS unavailable; 130
 interrupted.

@@ -2121,17 +2121,23 @@ def release_resources(
             _log.info("could not revoke VM access to %s: %s", path, exc)
     released: builtins.list[str] = []
     kept: builtins.list[str] = []  # could not be deleted
+    # The wait for files another process still holds open is for the whole sandbox: once
+    # one file was waited for in vain, the others get one attempt each (the holder, likely
+    # the same, had that long to let go of them too).
+    retry = storage.HELD_RETRY_SECONDS
     for path in reversed(record.files):
         if any(_inside(other, path) for other in kept):
             # A folder with a file in it that could not be deleted: it cannot be either
             # (its failure is that file's; no second wait for the same holder).
             continue
         try:
-            storage.remove_path(path)
+            storage.remove_path(path, retry_seconds=retry)
             released.append(path)
         except Exception as exc:
             kept.append(path)
             failures.append(exc)
+            if storage.held_open(exc.__cause__):
+                retry = 0.0
     if released and (cross_off or failures):
         # Crossed off AFTER deleting them, all in one transaction.
         try:

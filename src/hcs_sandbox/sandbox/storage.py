@@ -470,20 +470,20 @@ def held_open(exc: BaseException | None) -> bool:
     return isinstance(exc, OSError) and getattr(exc, "winerror", None) in HELD_WINERRORS
 
 
-def retry_while_held(action: Callable[[], _T]) -> _T:
+def retry_while_held(action: Callable[[], _T], seconds: float = HELD_RETRY_SECONDS) -> _T:
     """``action()``; called again while it raises an error of a file held open
-    (:func:`held_open`), after a pause of 50 ms doubling up to 1 s, until
-    :data:`HELD_RETRY_SECONDS` were slept: then that error is raised.  Any other exception
-    (a Ctrl+C during a pause included) is raised at once."""
+    (:func:`held_open`), after a pause of 50 ms doubling up to 1 s, until ``seconds``
+    (:data:`HELD_RETRY_SECONDS`) were slept: then that error is raised.  Any other
+    exception (a Ctrl+C during a pause included) is raised at once."""
     pause = _HELD_FIRST_PAUSE
     slept = 0.0
     while True:
         try:
             return action()
         except OSError as exc:
-            if not held_open(exc) or slept >= HELD_RETRY_SECONDS:
+            if not held_open(exc) or slept >= seconds:
                 raise
-        step = min(pause, HELD_RETRY_SECONDS - slept)
+        step = min(pause, seconds - slept)
         _sleep(step)
         slept += step
         pause = min(pause * 2, _HELD_MAX_PAUSE)
@@ -524,13 +524,14 @@ def _remove_once(p: str) -> bool:
     return True
 
 
-def remove_path(path: str | os.PathLike[str]) -> bool:
+def remove_path(path: str | os.PathLike[str], *, retry_seconds: float = HELD_RETRY_SECONDS) -> bool:
     """Delete a file or a folder tree; True when something was removed, False when it was
     already gone. Raises :class:`StorageError` when it exists and cannot be removed.
 
     On Windows, while another process still has the file (or one in the folder) open, the
-    deletion is tried again for up to :data:`HELD_RETRY_SECONDS` (:func:`retry_while_held`);
-    the error after that names the file and says so (:data:`HELD_REMEDY`)."""
+    deletion is tried again for up to ``retry_seconds`` (:data:`HELD_RETRY_SECONDS`;
+    :func:`retry_while_held`); the error after that names the file and says so
+    (:data:`HELD_REMEDY`).  ``retry_seconds`` 0: one attempt."""
     p = os.fspath(path)
     existed = False
 
@@ -540,12 +541,12 @@ def remove_path(path: str | os.PathLike[str]) -> bool:
         return existed
 
     try:
-        return retry_while_held(attempt)
+        return retry_while_held(attempt, retry_seconds)
     except OSError as exc:
         if held_open(exc):
+            waited = f" (still after {retry_seconds:g} s of retries)" if retry_seconds else ""
             raise errors.StorageError(
-                f"could not delete {p}: {exc.strerror or exc} (still after "
-                f"{HELD_RETRY_SECONDS:g} s of retries)",
+                f"could not delete {p}: {exc.strerror or exc}{waited}",
                 remedy=held_remedy(exc),
             ) from exc
         raise errors.StorageError(
