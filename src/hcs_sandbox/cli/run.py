@@ -13,12 +13,16 @@
   Ctrl+C stops it.
 * ``--rm``: remove the sandbox when the command or the sandbox ends, on failure and on Ctrl+C
   too.  Not with ``-d``: a detached ephemeral sandbox is cleaned up by ``prune`` once stopped.
+  With ``--json`` the object says ``"removed"`` (and ``"remove_error"`` when false).  A
+  removal that failed after a clean run (exit 0 otherwise) is an error line and exit 1;
+  after a failed run, a warning line and the run's own exit code.
 * without ``-d`` an ephemeral sandbox dies with this command: it is created with
   ``terminate_on_close=True`` (``ShouldTerminateOnLastHandleClosed``), so HCS terminates
   the VM when this process ends, even when it is killed; ``prune`` then removes the record.
 
 Exit codes: 0 ok (the sandbox exited cleanly: what ``wait`` prints as ``0``); the command's
-exit code with COMMAND; 1 a step failed or the sandbox did not exit cleanly (an error status,
+exit code with COMMAND; 1 a step failed, ``--rm`` could not remove the sandbox after a clean
+run, or the sandbox did not exit cleanly (an error status,
 a ``kill`` or ``stop`` past its timeout: ``ForcedExit``, a guest crash: ``UnexpectedExit``, no
 exit status recorded); 2 bad input (flags, .wsb, a name in use); 3 HCS unavailable; 130
 interrupted.
@@ -146,6 +150,10 @@ def handle(args: argparse.Namespace) -> int:
     # that (even while the progress line is cleared) still stops, removes (--rm) and closes it.
     sandbox: Any = None
     simulated = False
+    # What the run ended with (exit code, the JSON to print once --rm removed the sandbox,
+    # so that it can say whether it was), and what the removal failed with.
+    outcome: tuple[int, dict[str, Any] | None] | None = None
+    removal: str | None = None
     try:
         try:
             with progress.running():
@@ -172,9 +180,7 @@ def handle(args: argparse.Namespace) -> int:
                 else:
                     print(sandbox.id, flush=True)
                 return 0
-            if args.command:
-                return _run_command(args, sandbox)
-            return _wait(args, sandbox, simulated)
+            outcome = _run_command(args, sandbox) if args.command else _wait(args, sandbox)
         except KeyboardInterrupt:
             if sandbox is not None and not args.rm:
                 print("hcs-sandbox: stopping the sandbox", file=sys.stderr)
@@ -182,14 +188,46 @@ def handle(args: argparse.Namespace) -> int:
             raise
         finally:
             if sandbox is not None and args.rm:
-                _quietly("removing", lambda: sandbox.remove(force=True))
+                removal = _remove(sandbox, decides=outcome is not None and outcome[0] == 0)
+        code, out = outcome
+        if out is not None:
+            if args.rm:
+                out["removed"] = removal is None
+                if removal is not None:
+                    out["remove_error"] = removal
+            print_json(with_simulated(out, simulated))
+        # A removal that failed after a clean run is this command's failure (exit 1), as
+        # docker's run --rm ends 125 when its daemon could not remove the container; after
+        # a failed command that command's exit code is kept (its failure says more).
+        return 1 if code == 0 and removal is not None else code
     finally:
         if sandbox is not None:
             _quietly("closing", sandbox.close)
             notice_if_simulated(simulated)
 
 
-def _run_command(args: argparse.Namespace, sandbox: Any) -> int:
+def _remove(sandbox: Any, *, decides: bool) -> str | None:
+    """``run --rm``'s removal; None when it succeeded, else what failed (one line: an error
+    line when it ``decides`` the exit code, after a clean run; otherwise a warning, as
+    the first error matters more)."""
+    from hcs_sandbox.cli.common import error_line, traceback_if_debug
+    from hcs_sandbox.cli.output import warn
+    from hcs_sandbox.errors import HcsSandboxError
+
+    try:
+        sandbox.remove(force=True)
+    except HcsSandboxError as exc:
+        traceback_if_debug()
+        text = " ".join(str(exc).split())
+        if decides:
+            error_line(f"removing failed: {text}")
+        else:
+            warn(f"removing failed: {text}")
+        return text
+    return None
+
+
+def _run_command(args: argparse.Namespace, sandbox: Any) -> tuple[int, dict[str, Any] | None]:
     try:
         return _command_result(args, sandbox)
     finally:  # also when the command or its output failed: the sandbox is stopped (docs)
@@ -197,7 +235,8 @@ def _run_command(args: argparse.Namespace, sandbox: Any) -> int:
             _quietly("stopping", lambda: sandbox.stop(timeout=args.stop_timeout))
 
 
-def _command_result(args: argparse.Namespace, sandbox: Any) -> int:
+def _command_result(args: argparse.Namespace, sandbox: Any) -> tuple[int, dict[str, Any] | None]:
+    """The exit code, and with ``--json`` the object to print (printed by the caller)."""
     from hcs_sandbox.cli.common import host_exit_code
     from hcs_sandbox.errors import HcsSandboxError
 
@@ -208,25 +247,19 @@ def _command_result(args: argparse.Namespace, sandbox: Any) -> int:
             f"cannot run a command: {exc}",
             remedy="run without a COMMAND, or upgrade hcs-sandbox",
         ) from exc
+    code = host_exit_code(result.exit_code)
     if args.json:
-        from hcs_sandbox.cli.common import with_simulated
-        from hcs_sandbox.cli.output import print_json
-
-        out = {"name": sandbox.name, "id": sandbox.id, **result.to_dict()}
-        print_json(with_simulated(out, sandbox.simulated))
-    else:
-        sys.stdout.flush()
-        sys.stdout.buffer.write(result.stdout)
-        sys.stdout.buffer.flush()
-        sys.stderr.buffer.write(result.stderr)
-        sys.stderr.buffer.flush()
-    return host_exit_code(result.exit_code)
+        return code, {"name": sandbox.name, "id": sandbox.id, **result.to_dict()}
+    sys.stdout.flush()
+    sys.stdout.buffer.write(result.stdout)
+    sys.stdout.buffer.flush()
+    sys.stderr.buffer.write(result.stderr)
+    sys.stderr.buffer.flush()
+    return code, None
 
 
-def _wait(args: argparse.Namespace, sandbox: Any, simulated: bool) -> int:
-    from hcs_sandbox.cli.common import with_simulated
-    from hcs_sandbox.cli.output import print_json
-
+def _wait(args: argparse.Namespace, sandbox: Any) -> tuple[int, dict[str, Any] | None]:
+    """The exit code, and with ``--json`` the object to print (printed by the caller)."""
     if sys.stderr.isatty():
         print(
             f"sandbox {sandbox.name} ({sandbox.id[:12]}) is running; Ctrl+C stops it",
@@ -235,13 +268,11 @@ def _wait(args: argparse.Namespace, sandbox: Any, simulated: bool) -> int:
     info = sandbox.wait()
     out: dict[str, Any] = {"name": sandbox.name, "id": sandbox.id}
     out.update(info.to_dict())
-    if args.json:
-        print_json(with_simulated(out, simulated))
-    else:
-        from hcs_sandbox.cli.wait import status_text
-
-        print(status_text(info.status, info.exit_type))
-    from hcs_sandbox.cli.wait import is_clean
+    from hcs_sandbox.cli.wait import is_clean, status_text
 
     # 1 also for status 0 with ForcedExit (a kill) or UnexpectedExit (a guest crash).
-    return 0 if is_clean(info.status, info.exit_type) else 1
+    code = 0 if is_clean(info.status, info.exit_type) else 1
+    if args.json:
+        return code, out
+    print(status_text(info.status, info.exit_type))
+    return code, None

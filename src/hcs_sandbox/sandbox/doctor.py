@@ -350,9 +350,16 @@ def save_report(report: DoctorReport, path: str | os.PathLike[str]) -> Path:
 
     A symbolic link, or anything at the path that is not a regular file (a device such as
     ``/dev/null``, a FIFO, a socket), is refused, never followed nor replaced:
-    :class:`StorageError`."""
+    :class:`StorageError`.
+
+    On Windows a file another program has open (an editor, a viewer) cannot be replaced:
+    the rename is tried again for a while (``storage.retry_while_held``); when it still
+    fails, the new report is kept beside it under a visible name (``NAME.new.json``, never
+    replacing anything; :func:`_keep_unsaved`) and the :class:`StorageError` says where."""
     import json
     import tempfile
+
+    from hcs_sandbox.sandbox import storage
 
     target = Path(path)
     why = _not_writable_here(os.fspath(path))
@@ -369,7 +376,6 @@ def save_report(report: DoctorReport, path: str | os.PathLike[str]) -> Path:
         )
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n")
-        os.replace(temporary, target)
     except OSError as exc:
         if temporary is not None:
             with contextlib.suppress(OSError):
@@ -378,7 +384,48 @@ def save_report(report: DoctorReport, path: str | os.PathLike[str]) -> Path:
             f"could not write the doctor report to {target}: {exc.strerror or exc}",
             remedy="choose a writable path for --report",
         ) from exc
+    written = temporary
+    try:
+        storage.retry_while_held(lambda: os.replace(written, target))
+    except OSError as exc:
+        # The report is written: keep it (a deep run's results are not lost).
+        kept = _keep_unsaved(written, target)
+        if storage.held_open(exc):
+            why = f"another program has {target.name} open ({exc.strerror or exc})"
+            remedy = (
+                f"close the program that has {target} open (an editor, a viewer) and rename "
+                f"{kept} to {target.name}"
+            )
+        else:
+            why = str(exc.strerror or exc)
+            remedy = f"rename {kept} to {target.name} yourself"
+        raise errors.StorageError(
+            f"could not replace {target} with the new doctor report: {why}; the new report "
+            f"is in {kept}",
+            remedy=remedy,
+        ) from exc
     return target
+
+
+def _keep_unsaved(temporary: str, target: Path) -> str:
+    """Give the written report whose rename onto ``target`` failed a visible name beside
+    it: ``NAME.new.json`` (``NAME.new-2.json``... when taken).  A hard link, so nothing that
+    exists is replaced or followed (a symbolic link of that name is a name taken); the file
+    keeps its owner-only mode (``temporary`` is the regular file :func:`save_report` made).
+    Where links cannot be made: the temporary name as it is."""
+    for n in range(1, 10):
+        extra = ".new" if n == 1 else f".new-{n}"
+        candidate = target.with_name(f"{target.stem}{extra}{target.suffix}")
+        try:
+            os.link(temporary, candidate)  # never replaces: FileExistsError
+        except FileExistsError:
+            continue
+        except (OSError, NotImplementedError):
+            break
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        return str(candidate)
+    return temporary
 
 
 def check_report_path(path: str | os.PathLike[str]) -> None:

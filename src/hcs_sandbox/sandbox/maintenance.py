@@ -294,7 +294,7 @@ def prune(state_dir: str | os.PathLike[str] | None = None, *, dry_run: bool = Fa
                 continue  # someone else is handling it
             failures = release_resources(store, current)
             if failures:
-                result.failures.extend(f"{label}: {errors.in_brief(f)}" for f in failures)
+                result.failures.extend(f"{label}: {_in_brief(f)}" for f in failures)
                 continue
             store.delete(record.id, missing_ok=True)
             result.records.append(label)
@@ -327,7 +327,28 @@ def prune(state_dir: str | os.PathLike[str] | None = None, *, dry_run: bool = Fa
                 if storage.remove_path(path):
                     result.files.append(path)
             except Exception as exc:
-                result.failures.append(f"{path}: {errors.in_brief(exc)}")
+                result.failures.append(f"{path}: {_in_brief(exc)}")
     for line in result.failures:
-        _log.warning("prune: %s", line)
+        # Info, not warning: the report lists them (the CLI prints each as its error line;
+        # a warning too would say each one twice).
+        _log.info("prune: %s", line)
     return result
+
+
+#: The remedy of a file still held open, in prune's words (its own remedy says "prune
+#: removes it later": circular inside prune).
+_HELD_IN_PRUNE = (
+    "something other than hcs-sandbox still has it open (an antivirus scan, an Explorer "
+    "window, another program): prune again once it is closed"
+)
+
+
+def _in_brief(exc: BaseException) -> str:
+    """One failure for :attr:`PruneReport.failures`: :func:`errors.in_brief`, except that a
+    file still held open after the retries (``storage.remove_path``) gets a remedy that fits
+    prune."""
+    from hcs_sandbox.sandbox import storage
+
+    if isinstance(exc, errors.StorageError) and storage.held_open(exc.__cause__):
+        return f"{exc.message} ({_HELD_IN_PRUNE})"
+    return errors.in_brief(exc)

@@ -674,6 +674,11 @@ class Sandbox:
 
             with Sandbox.run(SandboxSpec()) as sb:
                 print(sb.exec("cmd /c ver").stdout)
+
+        When the removal fails (the record is left ``removing``: ``prune`` finishes it),
+        its error is raised after a block that ended normally; after a block that raised,
+        the block's exception is the one that propagates, the removal's error is logged
+        (warning) and added to it as a note (``add_note``, Python 3.11+).
         """
         _require_spec(spec, "Sandbox.run")
         # An ephemeral sandbox owned by this block: HCS terminates it when our last handle
@@ -683,12 +688,10 @@ class Sandbox:
         try:
             sandbox.start(progress=progress)
             yield sandbox
-        finally:
-            try:
-                sandbox.remove(force=True)
-            except KeyboardInterrupt:
-                # A second Ctrl+C while cleaning up: finish the clean-up anyway.
-                sandbox.remove(force=True)
+        except BaseException as exc:
+            _remove_after_run(sandbox, exc)
+            raise
+        _remove_after_run(sandbox, None)
 
     @classmethod
     def list(
@@ -1962,6 +1965,29 @@ class Sandbox:
 # --------------------------------------------------------------------------------------
 
 
+def _remove_after_run(sandbox: Sandbox, raised: BaseException | None) -> None:
+    """:meth:`Sandbox.run`'s end: remove the sandbox (a Ctrl+C during the removal: it is
+    finished anyway).  A failure is raised when the block ended normally (``raised`` None);
+    otherwise the block's exception must reach the caller as it is: the failure is logged
+    and noted on it."""
+    try:
+        try:
+            sandbox.remove(force=True)
+        except KeyboardInterrupt:
+            # A second Ctrl+C while cleaning up: finish the clean-up anyway.
+            sandbox.remove(force=True)
+    except Exception as exc:
+        if raised is None:
+            raise
+        brief = errors.in_brief(exc)
+        _log.warning(
+            "sandbox %s: the removal after the block's exception failed: %s", sandbox.name, brief
+        )
+        add_note = getattr(raised, "add_note", None)  # Python 3.11+
+        if add_note is not None:
+            add_note(f"hcs-sandbox: removing sandbox '{sandbox.name}' also failed: {brief}")
+
+
 def _start_logon(sandbox: Sandbox, progress: Progress | None) -> None:
     """Issue 5: start the spec's logon command in the guest; returns once it runs there (or
     failed to start, logged); its end is awaited in the background
@@ -2118,12 +2144,24 @@ def release_resources(
         except Exception as exc:
             _log.info("could not revoke VM access to %s: %s", path, exc)
     released: builtins.list[str] = []
+    kept: builtins.list[str] = []  # could not be deleted
+    # The wait for files another process still holds open is for the whole sandbox: once
+    # one file was waited for in vain, the others get one attempt each (the holder, likely
+    # the same, had that long to let go of them too).
+    retry = storage.HELD_RETRY_SECONDS
     for path in reversed(record.files):
+        if any(_inside(other, path) for other in kept):
+            # A folder with a file in it that could not be deleted: it cannot be either
+            # (its failure is that file's; no second wait for the same holder).
+            continue
         try:
-            storage.remove_path(path)
+            storage.remove_path(path, retry_seconds=retry)
             released.append(path)
         except Exception as exc:
+            kept.append(path)
             failures.append(exc)
+            if storage.held_open(exc.__cause__):
+                retry = 0.0
     if released and (cross_off or failures):
         # Crossed off AFTER deleting them, all in one transaction.
         try:

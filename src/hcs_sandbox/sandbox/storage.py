@@ -35,7 +35,10 @@ import errno
 import os
 import shutil
 import stat
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from hcs_sandbox import errors
 from hcs_sandbox.sandbox.planner import DEFAULT_SCRATCH_BYTES  # the plan's default size
@@ -43,17 +46,23 @@ from hcs_sandbox.sandbox.planner import DEFAULT_SCRATCH_BYTES  # the plan's defa
 __all__ = [
     "BASE_IMAGES_SUBDIR",
     "DEFAULT_SCRATCH_BYTES",
+    "HELD_REMEDY",
+    "HELD_RETRY_SECONDS",
+    "HELD_WINERRORS",
     "ResolvedBase",
     "ScratchDisk",
     "base_images_dir",
     "create_guest_state_file",
     "find_host_base",
     "grant_vm_access",
+    "held_open",
+    "held_remedy",
     "host_base_folders",
     "make_scratch_disk",
     "program_data_dir",
     "remove_path",
     "resolve_base",
+    "retry_while_held",
     "revoke_vm_access",
 ]
 
@@ -407,16 +416,90 @@ def revoke_vm_access(vm_id: str, path: str) -> None:
     service.revoke_vm_access(vm_id, path)
 
 
+#: How long a deletion (or a replace) is retried while another process still has the file
+#: open, in seconds of sleep between the attempts.  On Windows a file that another process
+#: has open without FILE_SHARE_DELETE cannot be deleted ("The DeleteFile function fails if
+#: an application attempts to delete a file that has other handles open for normal I/O";
+#: "Closing and Deleting Files": "A file cannot be deleted until all handles to it are
+#: closed"), and one whose opener did share delete stays, delete-pending, until that handle
+#: closes (FILE_DISPOSITION_INFORMATION), its folder "not empty" meanwhile.  Right after a
+#: VM's exit, its worker process or an antivirus scan may still hold its disk for a moment:
+#: :func:`retry_while_held` tries again after 50 ms, the pause doubling up to 1 s, until
+#: this many seconds were slept (then the last error is raised).  Only the errors in
+#: :data:`HELD_WINERRORS` are retried; every other error (and every error on Linux and
+#: macOS, where an open file can be deleted) is raised at once.
+HELD_RETRY_SECONDS = 10.0
+_HELD_FIRST_PAUSE = 0.05
+_HELD_MAX_PAUSE = 1.0
+
+#: The Windows errors (``OSError.winerror``, winerror.h) of a file another process still
+#: has open: ERROR_ACCESS_DENIED (5, also what deleting a delete-pending file gives),
+#: ERROR_SHARING_VIOLATION (32), ERROR_DIR_NOT_EMPTY (145, a folder with a delete-pending
+#: file in it).
+HELD_WINERRORS = frozenset({5, 32, 145})
+
+#: What a user can do about a file still held open after the retries (the process that
+#: asked for the deletion has already terminated the VM: there is nothing of its own to
+#: close).
+HELD_REMEDY = (
+    "something other than hcs-sandbox still has it open (an antivirus scan, an Explorer "
+    "window, another program); 'hcs-sandbox prune' removes it later, once it is closed"
+)
+
+#: :data:`HELD_REMEDY` for ERROR_ACCESS_DENIED, which also means no permission to delete.
+_DENIED_REMEDY = (
+    "another program may still have it open while it is being deleted (an antivirus scan, "
+    "an Explorer window, another program), or this account may not delete it; "
+    "'hcs-sandbox prune' removes it later, once it is closed"
+)
+
+
+def held_remedy(exc: BaseException | None) -> str:
+    """The remedy for an error of :func:`held_open`, in the words its code allows."""
+    return _DENIED_REMEDY if getattr(exc, "winerror", None) == 5 else HELD_REMEDY
+
+
+_sleep = time.sleep  # the pause between attempts (tests replace it: no real sleeping)
+
+_T = TypeVar("_T")
+
+
+def held_open(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is the Windows error of a file another process still has open
+    (:data:`HELD_WINERRORS`); never on other systems (their OSError has no ``winerror``)."""
+    return isinstance(exc, OSError) and getattr(exc, "winerror", None) in HELD_WINERRORS
+
+
+def retry_while_held(action: Callable[[], _T], seconds: float = HELD_RETRY_SECONDS) -> _T:
+    """``action()``; called again while it raises an error of a file held open
+    (:func:`held_open`), after a pause of 50 ms doubling up to 1 s, until ``seconds``
+    (:data:`HELD_RETRY_SECONDS`) were slept: then that error is raised.  Any other
+    exception (a Ctrl+C during a pause included) is raised at once."""
+    pause = _HELD_FIRST_PAUSE
+    slept = 0.0
+    while True:
+        try:
+            return action()
+        except OSError as exc:
+            if not held_open(exc) or slept >= seconds:
+                raise
+        step = min(pause, seconds - slept)
+        _sleep(step)
+        slept += step
+        pause = min(pause * 2, _HELD_MAX_PAUSE)
+
+
 def _remove_tree(path: str) -> None:
     """``shutil.rmtree``, again when a file appeared in the folder meanwhile (a logon
     thread's last log line, written while the sandbox is removed, made the final rmdir fail
-    with "Directory not empty")."""
+    with "Directory not empty").  A Windows error of a file held open is left to
+    :func:`retry_while_held`, which waits between its attempts."""
     for attempt in range(5):
         try:
             shutil.rmtree(path)
             return
         except OSError as exc:
-            if attempt == 4 or not _not_empty(exc):
+            if attempt == 4 or held_open(exc) or not _not_empty(exc):
                 raise
 
 
@@ -425,10 +508,8 @@ def _not_empty(exc: OSError) -> bool:
     return exc.errno == errno.ENOTEMPTY or getattr(exc, "winerror", None) == 145
 
 
-def remove_path(path: str | os.PathLike[str]) -> bool:
-    """Delete a file or a folder tree; True when something was removed, False when it was
-    already gone. Raises :class:`StorageError` when it exists and cannot be removed."""
-    p = os.fspath(path)
+def _remove_once(p: str) -> bool:
+    """One attempt of :func:`remove_path`: True when ``p`` existed."""
     try:
         mode = os.lstat(p).st_mode
         if stat.S_ISDIR(mode):  # a real folder (a link to one is unlinked, not emptied)
@@ -440,9 +521,35 @@ def remove_path(path: str | os.PathLike[str]) -> bool:
             os.unlink(p)
     except FileNotFoundError:
         return False
+    return True
+
+
+def remove_path(path: str | os.PathLike[str], *, retry_seconds: float = HELD_RETRY_SECONDS) -> bool:
+    """Delete a file or a folder tree; True when something was removed, False when it was
+    already gone. Raises :class:`StorageError` when it exists and cannot be removed.
+
+    On Windows, while another process still has the file (or one in the folder) open, the
+    deletion is tried again for up to ``retry_seconds`` (:data:`HELD_RETRY_SECONDS`;
+    :func:`retry_while_held`); the error after that names the file and says so
+    (:data:`HELD_REMEDY`).  ``retry_seconds`` 0: one attempt."""
+    p = os.fspath(path)
+    existed = False
+
+    def attempt() -> bool:
+        nonlocal existed
+        existed = _remove_once(p) or existed
+        return existed
+
+    try:
+        return retry_while_held(attempt, retry_seconds)
     except OSError as exc:
+        if held_open(exc):
+            waited = f" (still after {retry_seconds:g} s of retries)" if retry_seconds else ""
+            raise errors.StorageError(
+                f"could not delete {p}: {exc.strerror or exc}{waited}",
+                remedy=held_remedy(exc),
+            ) from exc
         raise errors.StorageError(
             f"could not delete {p}: {exc}",
             remedy="close whatever holds the file open (a running VM?) and run 'hcs-sandbox prune'",
         ) from exc
-    return True

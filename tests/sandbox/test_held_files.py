@@ -1,0 +1,315 @@
+"""Removal while another process still holds a file open, under Windows rules (review RV31
+F1, F2, F4): retried for a bounded while, then one true error; prune finishes the job.
+
+The Windows rules are emulated on any OS by ``tests/winhold.py`` (no real sleeping)."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from hcs_sandbox import errors
+from hcs_sandbox.sandbox import storage
+from hcs_sandbox.sandbox.maintenance import prune
+from hcs_sandbox.sandbox.sandbox import Sandbox
+from hcs_sandbox.sandbox.spec import SandboxSpec
+from winhold import Hold, windows_error
+
+if TYPE_CHECKING:
+    from conftest import Inspector
+
+DISKS = ("sandbox.vhdx", "sandbox.vmgs")
+
+
+# ------------------------------------------------------------------ storage.remove_path
+
+
+def test_a_short_hold_is_waited_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "sandbox.vhdx"
+    f.write_bytes(b"x")
+    hold = Hold(monkeypatch, ["sandbox.vhdx"], 2.0)
+    assert storage.remove_path(f) is True
+    assert not f.exists()
+    # 50 ms doubling: 0.05 + 0.1 + 0.2 + 0.4 + 0.8 + 1.0 = 2.55 s of fake time
+    assert hold.sleeps == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.8, 1.0])
+    assert len(hold.refused) == 6
+
+
+def test_a_long_hold_ends_in_one_true_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = tmp_path / "sandbox.vmgs"
+    f.write_bytes(b"x")
+    hold = Hold(monkeypatch, ["sandbox.vmgs"], None)
+    with pytest.raises(errors.StorageError) as caught:
+        storage.remove_path(f)
+    assert f.exists()
+    assert sum(hold.sleeps) == pytest.approx(storage.HELD_RETRY_SECONDS)
+    assert max(hold.sleeps) == pytest.approx(1.0)
+    exc = caught.value
+    assert str(f) in exc.message
+    assert "being used by another process" in exc.message
+    assert exc.remedy == storage.HELD_REMEDY
+    assert "antivirus" in exc.remedy
+    assert "'hcs-sandbox prune'" in exc.remedy
+    assert "running VM" not in str(exc)
+
+
+def test_access_denied_is_retried_and_told_as_either(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = tmp_path / "sandbox.vhdx"
+    f.write_bytes(b"x")
+    Hold(monkeypatch, ["sandbox.vhdx"], None, winerror=5)
+    with pytest.raises(errors.StorageError) as caught:
+        storage.remove_path(f)
+    assert "Access is denied" in caught.value.message
+    assert "may not delete it" in (caught.value.remedy or "")
+
+
+def test_a_delete_pending_child_keeps_the_folder_a_moment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """F2: ERROR_DIR_NOT_EMPTY (145) while a file in it is delete-pending: waited out."""
+    folder = tmp_path / "sb"
+    folder.mkdir()
+    (folder / "logs").mkdir()
+    hold = Hold(monkeypatch, ["sb"], 0.3, winerror=145)
+    assert storage.remove_path(folder) is True
+    assert not folder.exists()
+    assert hold.sleeps == pytest.approx([0.05, 0.1, 0.2])
+
+
+def test_other_errors_fail_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No winerror (every error off Windows) or another one: no retry, the old message."""
+    f = tmp_path / "sandbox.vhdx"
+    f.write_bytes(b"x")
+    hold = Hold(monkeypatch, [], None)
+
+    def refuse(path: object, *args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))  # type: ignore[call-overload]
+
+    monkeypatch.setattr(os, "unlink", refuse)
+    with pytest.raises(errors.StorageError) as caught:
+        storage.remove_path(f)
+    assert hold.sleeps == []
+    assert "Permission denied" in caught.value.message
+
+    def other_windows_error(path: object, *args: object, **kwargs: object) -> None:
+        raise windows_error(path, 1224)  # ERROR_USER_MAPPED_FILE: not in HELD_WINERRORS
+
+    monkeypatch.setattr(os, "unlink", other_windows_error)
+    with pytest.raises(errors.StorageError):
+        storage.remove_path(f)
+    assert hold.sleeps == []
+
+
+def test_the_posix_race_retry_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file written into the folder while it is removed (ENOTEMPTY, no winerror): tried
+    again at once, as before, without a pause."""
+    import shutil
+
+    folder = tmp_path / "sb"
+    folder.mkdir()
+    (folder / "a").write_text("x")
+    hold = Hold(monkeypatch, [], None)
+    real = shutil.rmtree
+    calls: list[int] = []
+
+    def racing_rmtree(path: object, *args: object, **kwargs: object) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError(errno.ENOTEMPTY, "Directory not empty", os.fspath(path))  # type: ignore[call-overload]
+        real(path, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(shutil, "rmtree", racing_rmtree)
+    assert storage.remove_path(folder) is True
+    assert len(calls) == 2
+    assert hold.sleeps == []
+
+
+# ------------------------------------------------------------------ remove, prune
+
+
+def test_remove_waits_out_the_worker_closing_its_disks(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sb = Sandbox.create(SandboxSpec(name="r1"))
+    sb.start()
+    hold = Hold(monkeypatch, DISKS, 2.0)
+    sb.remove(force=True)
+    assert hold.refused  # it was held at first
+    world.assert_nothing_left()
+
+
+def test_a_longer_hold_leaves_it_for_prune(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sb = Sandbox.create(SandboxSpec(name="r2"))
+    sb.start()
+    hold = Hold(monkeypatch, ["sandbox.vhdx"], None)
+    with pytest.raises(errors.StorageError) as caught:
+        sb.remove(force=True)
+    # One wait, for the held file; the folder holding it is not tried (nor waited for)
+    # again, and the VMGS is removed.
+    assert sum(hold.sleeps) == pytest.approx(storage.HELD_RETRY_SECONDS)
+    assert set(hold.refused) == {"sandbox.vhdx"}
+    message = str(caught.value)
+    assert "sandbox.vhdx" in message
+    assert "antivirus" in message
+    assert "running VM" not in message
+    assert world.records() == ["r2:removing"]
+    assert [os.path.basename(f) for f in world.files()] == [sb.id, "sandbox.vhdx"]
+    assert world.systems() == []
+    hold.release()
+    assert prune().records == []  # while its remover (this process) lives: left to it
+    _as_if_exited(world)
+    report = prune()
+    assert report.failures == []
+    assert report.records == [f"r2 ({sb.id})"]
+    world.assert_nothing_left()
+
+
+def test_prune_says_each_held_file_once_in_its_own_words(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """F4: one failure per file not removed (not its folder too), no warning that repeats
+    it, and a remedy that does not send prune's user to prune."""
+    sb = Sandbox.create(SandboxSpec(name="p1"))
+    sb.start()
+    hold = Hold(monkeypatch, ["sandbox.vhdx"], None)
+    with pytest.raises(errors.StorageError):
+        sb.remove(force=True)
+    _as_if_exited(world)
+    caplog.set_level(logging.WARNING)
+    report = prune()
+    assert len(report.failures) == 1, report.failures
+    (line,) = report.failures
+    assert "sandbox.vhdx" in line
+    assert "prune again once it is closed" in line
+    assert "'hcs-sandbox prune'" not in line
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    hold.release()
+    assert prune().failures == []
+    world.assert_nothing_left()
+
+
+def test_rollback_of_a_failed_create_waits_too(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch, sim: object
+) -> None:
+    """The create's undo steps delete through remove_path: a short hold leaves nothing."""
+    sim.inject("HcsCreateComputeSystem", where="result")  # type: ignore[attr-defined]
+    hold = Hold(monkeypatch, DISKS, 1.0)
+    with pytest.raises(errors.HcsError):
+        Sandbox.create(SandboxSpec(name="c1"))
+    assert hold.refused
+    world.assert_nothing_left()
+
+
+# ------------------------------------------------------------------ Ctrl+C, Sandbox.run
+
+
+def test_ctrl_c_during_a_pause_of_a_rollback(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch, sim: object
+) -> None:
+    """A Ctrl+C in the pause ends that undo step only: the others still run, the create's
+    own error is the one raised (rollback.UndoStack), and prune finishes the rest."""
+    interrupts: list[float] = []
+
+    def interrupt_once(seconds: float) -> None:
+        if not interrupts:
+            interrupts.append(seconds)
+            raise KeyboardInterrupt
+
+    sim.inject("HcsCreateComputeSystem", where="result")  # type: ignore[attr-defined]
+    hold = Hold(monkeypatch, ["sandbox.vmgs"], None, on_sleep=interrupt_once)
+    with pytest.raises(errors.HcsError, match="injected fault"):
+        Sandbox.create(SandboxSpec(name="c2"))
+    assert interrupts == [0.05]  # the first pause was interrupted
+    assert world.records() == []  # the record's undo step ran after it
+    assert world.files()  # the held file and its folder: prune's
+    hold.release()
+    assert prune().failures == []
+    world.assert_nothing_left()
+
+
+def test_ctrl_c_during_a_pause_of_sandbox_run_still_removes(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[float] = []
+
+    def interrupt_once(seconds: float) -> None:
+        calls.append(seconds)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+
+    Hold(monkeypatch, ["sandbox.vmgs"], 0.5, on_sleep=interrupt_once)
+    with Sandbox.run(SandboxSpec(name="k1")) as sb:
+        assert sb.state == "running"
+    world.assert_nothing_left()
+
+
+def test_sandbox_run_keeps_the_blocks_exception(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """RV31 F1: a removal failure after the block raised is logged and noted, never raised
+    in place of the block's exception."""
+    hold = Hold(monkeypatch, ["sandbox.vhdx"], None)
+    caplog.set_level(logging.WARNING, logger="hcs_sandbox.sandbox")
+    with (
+        pytest.raises(ValueError, match="my test assertion failed") as caught,
+        Sandbox.run(SandboxSpec(name="u1")),
+    ):
+        raise ValueError("my test assertion failed")
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("u1" in w and "sandbox.vhdx" in w for w in warned), warned
+    if sys.version_info >= (3, 11):
+        notes = caught.value.__notes__
+        assert len(notes) == 1
+        assert "removing sandbox 'u1'" in notes[0]
+        assert "sandbox.vhdx" in notes[0]
+    assert world.records() == ["u1:removing"]
+    hold.release()
+    _as_if_exited(world)
+    assert prune().failures == []
+    world.assert_nothing_left()
+
+
+def test_sandbox_run_raises_the_removal_failure_after_a_clean_block(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hold = Hold(monkeypatch, ["sandbox.vhdx"], None)
+    with (
+        pytest.raises(errors.StorageError, match=r"sandbox\.vhdx"),
+        Sandbox.run(SandboxSpec(name="u2")),
+    ):
+        pass
+    hold.release()
+    Sandbox.get("u2").remove(force=True)
+    world.assert_nothing_left()
+
+
+def test_sandbox_run_keeps_a_ctrl_c_of_the_block(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hold = Hold(monkeypatch, ["sandbox.vhdx"], None)
+    with pytest.raises(KeyboardInterrupt), Sandbox.run(SandboxSpec(name="u3")):
+        raise KeyboardInterrupt
+    hold.release()
+    Sandbox.get("u3").remove(force=True)
+    world.assert_nothing_left()
+
+
+def _as_if_exited(world: Inspector) -> None:
+    """The one record's remover is gone (as after its process exited): prune judges it."""
+    from hcs_sandbox.sandbox.store import open_store
+
+    with open_store(world.state) as store:
+        (record,) = store.list(all=True, kind=None)
+        store.update(record.id, owner_pid=0)
