@@ -32,6 +32,7 @@ Exit codes (see docs/cli.md):
 
 from __future__ import annotations
 
+import _thread
 import sys
 from collections.abc import Callable, Sequence
 
@@ -332,12 +333,35 @@ def _configure(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
-    restore = _tolerant_stdout(sys.stdout)
+    _enter_tolerant_stdout()
     try:
         return _main(argv)
     finally:
-        if restore is not None:
-            restore()
+        _leave_tolerant_stdout()
+
+
+#: ``main()`` calls running now in this process (threads of an embedding program), and the
+#: undo of the first one's :func:`_tolerant_stdout`: the last to return restores stdout,
+#: so one call cannot put ``strict`` back under another still writing (review RV33 #1).
+#: ``_thread``, not ``threading``: the latter is not imported for ``ls`` (start-up time).
+_tolerant_lock = _thread.allocate_lock()
+_tolerant_state: list[Any] = [0, None]  # [calls running, undo or None]
+
+
+def _enter_tolerant_stdout() -> None:
+    with _tolerant_lock:
+        if _tolerant_state[0] == 0:
+            _tolerant_state[1] = _tolerant_stdout(sys.stdout)
+        _tolerant_state[0] += 1
+
+
+def _leave_tolerant_stdout() -> None:
+    with _tolerant_lock:
+        _tolerant_state[0] -= 1
+        if _tolerant_state[0] == 0:
+            undo, _tolerant_state[1] = _tolerant_state[1], None
+            if undo is not None:
+                undo()
 
 
 def _tolerant_stdout(stream: Any) -> Callable[[], None] | None:

@@ -120,17 +120,20 @@ class Progress:
     def __call__(self, phase: str) -> None:
         if self._enabled:
             elapsed = time.monotonic() - self._start
-            self._show(f"[{elapsed:6.2f}s] {phase}"[: self._width()])
+            width = self._width()
+            self._show(f"[{elapsed:6.2f}s] {phase}"[:width], width)
 
     def done(self) -> None:
         if self._enabled and self._shown:
-            self._show("")
+            self._show("", self._width())
             self._stream.write("\r")
             self._stream.flush()
 
-    def _show(self, text: str) -> None:
-        """``text`` over the line's progress text (spaces over what it leaves over)."""
-        self._stream.write("\r" + text.ljust(self._shown))
+    def _show(self, text: str, width: int) -> None:
+        """``text`` over the line's progress text (spaces over what it leaves over), never
+        wider than ``width``: a terminal made narrower since the last phase would wrap the
+        padding onto a second row that ``\r`` cannot reach again (review RV33 #2)."""
+        self._stream.write("\r" + text.ljust(min(self._shown, width)))
         self._stream.flush()
         self._shown = len(text)
 
