@@ -61,6 +61,31 @@ DLL_REMEDIES: dict[str, str] = {
 }
 
 
+#: The remedy's first part when a 32-bit Python cannot load an HCS DLL.
+BITNESS_REMEDY = (
+    "this is a 32-bit Python: Windows redirects its System32 to SysWOW64 (SysArm32 on "
+    'ARM; Microsoft, "File System Redirector"), which may lack the HCS DLLs; use a 64-bit '
+    "Python"
+)
+
+
+def _is_32bit_process() -> bool:
+    return ctypes.sizeof(ctypes.c_void_p) == 4
+
+
+def _load_remedy(dll: str) -> str | None:
+    """What to do when ``dll`` cannot be loaded: :data:`DLL_REMEDIES`'s feature to enable,
+    after :data:`BITNESS_REMEDY` in a 32-bit process: "The %windir%\\System32 directory is
+    reserved for 64-bit applications on 64-bit Windows ... whenever a 32-bit application
+    attempts to access %windir%\\System32 ... the access is redirected" (learn.microsoft.com
+    windows/win32/winprog64/file-system-redirector).  Whether SysWOW64 holds 32-bit HCS DLLs
+    is not documented: the feature remedy follows."""
+    remedy = DLL_REMEDIES.get(dll)
+    if _is_32bit_process() and dll not in ("kernel32.dll", "ole32.dll"):
+        return BITNESS_REMEDY + (f"; otherwise {remedy}" if remedy else "")
+    return remedy
+
+
 class NativeUnavailable(OSError):
     """A DLL or an export is missing, or HCS does not exist on this OS."""
 
@@ -120,7 +145,7 @@ class WindowsBackend:
                 except OSError as exc:
                     raise NativeUnavailable(
                         f"HCS unavailable on this host: {dll} could not be loaded ({exc})",
-                        remedy=DLL_REMEDIES.get(dll),
+                        remedy=_load_remedy(dll),
                     ) from exc
                 self._dlls[dll] = lib
             return lib

@@ -35,8 +35,14 @@ Protection (:func:`ensure_state_dir`):
 - Elsewhere: mode 0700.  An existing directory owned by this user with group/other bits
   is tightened to 0700 (``chmod``); one owned by another user is refused.
 
-Per-sandbox folders inherit that protection (Windows: the ``OICI`` ACEs; elsewhere: the
-0700 parent, and they are created 0700 too).
+Per-sandbox folders are created with mode 0700 (elsewhere: inside the 0700 parent too).  On
+Windows, Python 3.9.20, 3.10.15, 3.11.10, 3.12.4 and later give a folder made with mode
+0700 a protected DACL of their own, ``D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;OW)``
+(SYSTEM, Administrators, OWNER RIGHTS: CPython gh-118486, the CVE-2024-4030 mitigation, and
+its test ``test_win32_mkdir_700``); older ones ignore the mode and the folder inherits the
+state directory's ``OICI`` ACEs.  Either way only SYSTEM and Administrators (and, with the
+former, the folder's owner: Administrators for an elevated process) have access
+(docs/windows-notes.md).
 
 Nothing here touches the disk at import time; only :func:`ensure_state_dir` and
 :func:`ensure_sandbox_dir` create anything.
@@ -381,7 +387,8 @@ def ensure_state_dir_text(path: str | os.PathLike[str] | None = None) -> str:
 
 
 def ensure_sandbox_dir(state: str | os.PathLike[str], sandbox_id: str) -> Path:
-    """Create ``<state>/sandboxes/<id>`` (mode 0700; on Windows it inherits the state DACL)."""
+    """Create ``<state>/sandboxes/<id>`` (mode 0700; on Windows see the module docstring:
+    its own protected DACL on current Pythons, the state DACL inherited on older ones)."""
     ensure_sandbox_dir_text(state, sandbox_id)
     return sandbox_dir(state, sandbox_id)
 
