@@ -192,3 +192,23 @@ def test_doctor_report_onto_a_file_held_a_moment_is_replaced(
     assert hold.refused
     assert json.loads(target.read_text())["checks"]
     assert sorted(p.name for p in folder.iterdir()) == ["report.json"]
+
+
+def test_ctrl_c_while_run_rm_json_removes_still_prints_the_result(
+    cli: Cli, cli_env: CliEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review RV34 #4: the command ended; Ctrl+C in the removal's pause: the result is still
+    printed, saying the sandbox was not removed (it printed 'null' before), and the exit
+    is the interrupt's."""
+    from hcs_sandbox.cli.run import INTERRUPTED_REMOVAL
+
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    Hold(monkeypatch, ["sandbox.vhdx"], None, on_sleep=interrupt)
+    result = cli("run", "--rm", "--json", "--name", "j9", "--", "cmd", "/c", "echo", "hi")
+    assert result.code == 130, result.err
+    out = result.json()
+    assert out["exit_code"] == 0
+    assert out["removed"] is False
+    assert out["remove_error"] == INTERRUPTED_REMOVAL

@@ -313,3 +313,76 @@ def _as_if_exited(world: Inspector) -> None:
     with open_store(world.state) as store:
         (record,) = store.list(all=True, kind=None)
         store.update(record.id, owner_pid=0)
+
+
+# ------------------------------------------------------------------ review RV34
+
+
+def test_a_held_file_inside_a_folder_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RV34 #1: the folder's deletion fails on a file in it: the message names that file."""
+    folder = tmp_path / "sb"
+    (folder / "transfer" / "0f0f").mkdir(parents=True)
+    (folder / "transfer" / "0f0f" / "big.bin").write_bytes(b"x")
+    Hold(monkeypatch, ["big.bin"], None)
+    with pytest.raises(errors.StorageError) as caught:
+        storage.remove_path(folder)
+    message = str(caught.value)
+    assert f"could not delete {folder} (" in message
+    assert "big.bin is open)" in message
+    assert "another hcs-sandbox command such as cp" in message
+
+
+def test_a_failed_creates_rollback_waits_once_for_all_its_files(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch, sim: object
+) -> None:
+    """RV34 #2: the rollback's deletions share one wait (10 s in all, not 10 s per undo
+    step: three steps waited 30 s before)."""
+    sim.inject("HcsCreateComputeSystem", where="result")  # type: ignore[attr-defined]
+    hold = Hold(monkeypatch, DISKS, None)
+    with pytest.raises(errors.HcsError, match="injected fault"):
+        Sandbox.create(SandboxSpec(name="c3"))
+    assert sum(hold.sleeps) == pytest.approx(storage.HELD_RETRY_SECONDS)
+    hold.release()
+    assert prune().failures == []
+    world.assert_nothing_left()
+
+
+def test_a_ctrl_c_in_a_rollback_pause_ends_the_waiting(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch, sim: object
+) -> None:
+    """RV34 #2: after a Ctrl+C in a pause, the other undo steps get one attempt each, no
+    more waiting (it took three Ctrl+C to end the rollback before)."""
+    sleeps: list[float] = []
+
+    def interrupt_first(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 1:
+            raise KeyboardInterrupt
+
+    sim.inject("HcsCreateComputeSystem", where="result")  # type: ignore[attr-defined]
+    hold = Hold(monkeypatch, DISKS, None, on_sleep=interrupt_first)
+    with pytest.raises(errors.HcsError, match="injected fault"):
+        Sandbox.create(SandboxSpec(name="c4"))
+    assert sleeps == [0.05]
+    hold.release()
+    assert prune().failures == []
+    world.assert_nothing_left()
+
+
+def test_prune_waits_once_for_all_orphans(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """RV34 #3: prune's orphan files share one wait (10 s per orphan before)."""
+    sandboxes = Path(world.state) / "sandboxes"
+    for name in ("a", "b", "c"):
+        orphan = sandboxes / f"00000000-0000-4000-8000-00000000000{ord(name) - 96}"
+        orphan.mkdir(parents=True)
+        (orphan / f"{name}.bin").write_bytes(b"x")
+    hold = Hold(monkeypatch, ["a.bin", "b.bin", "c.bin"], None)
+    report = prune()
+    assert len(report.failures) == 3, report.failures
+    assert sum(hold.sleeps) == pytest.approx(storage.HELD_RETRY_SECONDS)
+    hold.release()
+    assert prune().failures == []

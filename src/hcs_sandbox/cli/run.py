@@ -188,7 +188,17 @@ def handle(args: argparse.Namespace) -> int:
             raise
         finally:
             if sandbox is not None and args.rm:
-                removal = _remove(sandbox, decides=outcome is not None and outcome[0] == 0)
+                try:
+                    removal = _remove(sandbox, decides=outcome is not None and outcome[0] == 0)
+                except KeyboardInterrupt:
+                    # Ctrl+C while removing, after the command ended: its result is still
+                    # printed, saying the sandbox was not removed (review RV34 #4).
+                    if outcome is not None and outcome[1] is not None:
+                        out = outcome[1]
+                        out["removed"] = False
+                        out["remove_error"] = INTERRUPTED_REMOVAL
+                        print_json(with_simulated(out, simulated))
+                    raise
         code, out = outcome
         if out is not None:
             if args.rm:
@@ -204,6 +214,13 @@ def handle(args: argparse.Namespace) -> int:
         if sandbox is not None:
             _quietly("closing", sandbox.close)
             notice_if_simulated(simulated)
+
+
+#: ``remove_error`` when Ctrl+C cut ``--rm``'s removal short.
+INTERRUPTED_REMOVAL = (
+    "interrupted (Ctrl+C) while removing the sandbox; 'hcs-sandbox rm -f NAME' or "
+    "'hcs-sandbox prune' finishes it"
+)
 
 
 def _remove(sandbox: Any, *, decides: bool) -> str | None:

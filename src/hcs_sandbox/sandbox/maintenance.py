@@ -322,9 +322,10 @@ def prune(state_dir: str | os.PathLike[str] | None = None, *, dry_run: bool = Fa
             except Exception as exc:
                 result.failures.append(f"endpoint {endpoint_id}: {errors.in_brief(exc)}")
 
+        held = storage.HeldWait()  # one wait for files held open, for the whole prune
         for path in found.orphan_files:
             try:
-                if storage.remove_path(path):
+                if storage.remove_path(path, wait=held):
                     result.files.append(path)
             except Exception as exc:
                 result.failures.append(f"{path}: {_in_brief(exc)}")

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from hcs_sandbox.sandbox.planner import PlanDocuments
     from hcs_sandbox.sandbox.ports import PublishedPort
     from hcs_sandbox.sandbox.spec import SandboxSpec
-    from hcs_sandbox.sandbox.storage import ResolvedBase
+    from hcs_sandbox.sandbox.storage import HeldWait, ResolvedBase
     from hcs_sandbox.sandbox.store import Record, Store
 
 __all__ = [
@@ -558,9 +558,14 @@ class Sandbox:
         directory = self._directory_text()
 
         if fresh:
+            # One wait for files held open, shared by the rollback's deletions below.
+            held = storage.HeldWait()
             _notify(progress, "creating the sandbox folder")
             paths.ensure_sandbox_dir_text(self._state_dir, rid)
-            undo.push("delete the sandbox folder", lambda: _remove_recorded(store, rid, directory))
+            undo.push(
+                "delete the sandbox folder",
+                lambda: _remove_recorded(store, rid, directory, held),
+            )
             if bp.scratch is not None:
                 scratch = storage.ScratchDisk(
                     path=bp.scratch.path,
@@ -571,13 +576,16 @@ class Sandbox:
                 _notify(progress, f"creating the scratch disk ({scratch.method})")
                 storage.make_scratch_disk(scratch)  # recorded above
                 undo.push(
-                    "delete the scratch disk", lambda: _remove_recorded(store, rid, scratch.path)
+                    "delete the scratch disk",
+                    lambda: _remove_recorded(store, rid, scratch.path, held),
                 )
             if bp.guest_state_file is not None:
                 gs = bp.guest_state_file
                 _notify(progress, "creating the guest state file")
                 storage.create_guest_state_file(gs)  # recorded above
-                undo.push("delete the guest state file", lambda: _remove_recorded(store, rid, gs))
+                undo.push(
+                    "delete the guest state file", lambda: _remove_recorded(store, rid, gs, held)
+                )
 
         # The files just made for a new sandbox are its own (listed in the record, deleted
         # with it, which takes their grants back): only the others are looked at.
@@ -2020,11 +2028,18 @@ def _revoker(system_id: str, path: str) -> Callable[[], None]:
     return revoke
 
 
-def _remove_recorded(store: Store, record_id: str, path: str | os.PathLike[str]) -> None:
-    """Delete a file/folder the record owns, then cross it off the record."""
+def _remove_recorded(
+    store: Store,
+    record_id: str,
+    path: str | os.PathLike[str],
+    held: HeldWait | None = None,
+) -> None:
+    """Delete a file/folder the record owns, then cross it off the record.  ``held``: the
+    wait for files held open that the other deletions of the same rollback share (one
+    wait per rollback, not per file: review RV34 #2)."""
     from hcs_sandbox.sandbox import storage
 
-    storage.remove_path(path)
+    storage.remove_path(path, wait=held)
     store.remove_file(record_id, os.fspath(path))
 
 
@@ -2147,21 +2162,19 @@ def release_resources(
     kept: builtins.list[str] = []  # could not be deleted
     # The wait for files another process still holds open is for the whole sandbox: once
     # one file was waited for in vain, the others get one attempt each (the holder, likely
-    # the same, had that long to let go of them too).
-    retry = storage.HELD_RETRY_SECONDS
+    # the same, had that long to let go of them too): storage.HeldWait.
+    held = storage.HeldWait()
     for path in reversed(record.files):
         if any(_inside(other, path) for other in kept):
             # A folder with a file in it that could not be deleted: it cannot be either
             # (its failure is that file's; no second wait for the same holder).
             continue
         try:
-            storage.remove_path(path, retry_seconds=retry)
+            storage.remove_path(path, wait=held)
             released.append(path)
         except Exception as exc:
             kept.append(path)
             failures.append(exc)
-            if storage.held_open(exc.__cause__):
-                retry = 0.0
     if released and (cross_off or failures):
         # Crossed off AFTER deleting them, all in one transaction.
         try:

@@ -49,6 +49,7 @@ __all__ = [
     "HELD_REMEDY",
     "HELD_RETRY_SECONDS",
     "HELD_WINERRORS",
+    "HeldWait",
     "ResolvedBase",
     "ScratchDisk",
     "base_images_dir",
@@ -442,14 +443,16 @@ HELD_WINERRORS = frozenset({5, 32, 145})
 #: asked for the deletion has already terminated the VM: there is nothing of its own to
 #: close).
 HELD_REMEDY = (
-    "something other than hcs-sandbox still has it open (an antivirus scan, an Explorer "
-    "window, another program); 'hcs-sandbox prune' removes it later, once it is closed"
+    "something else still has it open (an antivirus scan, an Explorer window, another "
+    "program, another hcs-sandbox command such as cp); 'hcs-sandbox prune' removes it "
+    "later, once it is closed"
 )
 
 #: :data:`HELD_REMEDY` for ERROR_ACCESS_DENIED, which also means no permission to delete.
 _DENIED_REMEDY = (
     "another program may still have it open while it is being deleted (an antivirus scan, "
-    "an Explorer window, another program), or this account may not delete it; "
+    "an Explorer window, another program, another hcs-sandbox command such as cp), or this "
+    "account may not delete it; "
     "'hcs-sandbox prune' removes it later, once it is closed"
 )
 
@@ -470,22 +473,44 @@ def held_open(exc: BaseException | None) -> bool:
     return isinstance(exc, OSError) and getattr(exc, "winerror", None) in HELD_WINERRORS
 
 
-def retry_while_held(action: Callable[[], _T], seconds: float = HELD_RETRY_SECONDS) -> _T:
+class HeldWait:
+    """How long deletions may still wait for files held open, shared by the deletions of ONE
+    operation (a sandbox's removal, a failed create's rollback, a prune): the first file
+    waited for in vain, or a Ctrl+C during a pause, leaves the others one attempt each (the
+    holder, likely the same, had that long to let go of them too)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, seconds: float = HELD_RETRY_SECONDS) -> None:
+        self.left = seconds
+
+
+def retry_while_held(
+    action: Callable[[], _T], seconds: float = HELD_RETRY_SECONDS, *, wait: HeldWait | None = None
+) -> _T:
     """``action()``; called again while it raises an error of a file held open
     (:func:`held_open`), after a pause of 50 ms doubling up to 1 s, until ``seconds``
-    (:data:`HELD_RETRY_SECONDS`) were slept: then that error is raised.  Any other
-    exception (a Ctrl+C during a pause included) is raised at once."""
+    (:data:`HELD_RETRY_SECONDS`) were slept, or what ``wait`` has left: then that error is
+    raised (and ``wait`` has nothing left).  Any other exception (a Ctrl+C during a pause
+    included: ``wait`` then has nothing left either) is raised at once."""
+    budget = wait if wait is not None else HeldWait(seconds)
     pause = _HELD_FIRST_PAUSE
-    slept = 0.0
     while True:
         try:
             return action()
         except OSError as exc:
-            if not held_open(exc) or slept >= seconds:
+            if not held_open(exc):
                 raise
-        step = min(pause, seconds - slept)
-        _sleep(step)
-        slept += step
+            if budget.left <= 0:
+                budget.left = 0.0
+                raise
+        step = min(pause, budget.left)
+        try:
+            _sleep(step)
+        except BaseException:
+            budget.left = 0.0
+            raise
+        budget.left -= step
         pause = min(pause * 2, _HELD_MAX_PAUSE)
 
 
@@ -524,16 +549,25 @@ def _remove_once(p: str) -> bool:
     return True
 
 
-def remove_path(path: str | os.PathLike[str], *, retry_seconds: float = HELD_RETRY_SECONDS) -> bool:
+def remove_path(
+    path: str | os.PathLike[str],
+    *,
+    retry_seconds: float = HELD_RETRY_SECONDS,
+    wait: HeldWait | None = None,
+) -> bool:
     """Delete a file or a folder tree; True when something was removed, False when it was
     already gone. Raises :class:`StorageError` when it exists and cannot be removed.
 
     On Windows, while another process still has the file (or one in the folder) open, the
     deletion is tried again for up to ``retry_seconds`` (:data:`HELD_RETRY_SECONDS`;
     :func:`retry_while_held`); the error after that names the file and says so
-    (:data:`HELD_REMEDY`).  ``retry_seconds`` 0: one attempt."""
+    (:data:`HELD_REMEDY`).  ``retry_seconds`` 0: one attempt.  ``wait``: a
+    :class:`HeldWait` shared with the other deletions of the same operation (it replaces
+    ``retry_seconds``)."""
     p = os.fspath(path)
     existed = False
+    budget = wait if wait is not None else HeldWait(retry_seconds)
+    before = budget.left
 
     def attempt() -> bool:
         nonlocal existed
@@ -541,12 +575,21 @@ def remove_path(path: str | os.PathLike[str], *, retry_seconds: float = HELD_RET
         return existed
 
     try:
-        return retry_while_held(attempt, retry_seconds)
+        return retry_while_held(attempt, wait=budget)
     except OSError as exc:
         if held_open(exc):
-            waited = f" (still after {retry_seconds:g} s of retries)" if retry_seconds else ""
+            waited = before - budget.left
+            after = f" (still after {waited:g} s of retries)" if waited > 0 else ""
+            # A file inside the folder being deleted: name it too (the folder alone does
+            # not say which file is open: review RV34 #1).
+            inner = exc.filename if isinstance(exc.filename, str) else None
+            which = (
+                f" ({inner} is open)"
+                if inner and os.path.normcase(inner) != os.path.normcase(p)
+                else ""
+            )
             raise errors.StorageError(
-                f"could not delete {p}: {exc.strerror or exc}{waited}",
+                f"could not delete {p}{which}: {exc.strerror or exc}{after}",
                 remedy=held_remedy(exc),
             ) from exc
         raise errors.StorageError(
