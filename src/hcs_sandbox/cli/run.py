@@ -193,11 +193,11 @@ def handle(args: argparse.Namespace) -> int:
                 except KeyboardInterrupt:
                     # Ctrl+C while removing, after the command ended: its result is still
                     # printed, saying the sandbox was not removed (review RV34 #4).
-                    if outcome is not None and outcome[1] is not None:
-                        out = outcome[1]
-                        out["removed"] = False
-                        out["remove_error"] = INTERRUPTED_REMOVAL
-                        print_json(with_simulated(out, simulated))
+                    result = outcome[1] if outcome is not None else None
+                    if result is not None:
+                        result["removed"] = False
+                        result["remove_error"] = INTERRUPTED_REMOVAL
+                        print_json(with_simulated(result, simulated))
                     raise
         code, out = outcome
         if out is not None:
