@@ -358,15 +358,18 @@ def _catch_ctrl_break() -> Callable[[], None] | None:
     handler (UCRT ``ucrt/misc/signal.cpp``, ``ctrlevent_capture``) maps ``CTRL_C_EVENT`` to
     SIGINT and every other console event to SIGBREAK; SIGBREAK's default action returns
     FALSE, so the system's default handler calls ``ExitProcess`` (exit code
-    ``STATUS_CONTROL_C_EXIT``, as for Ctrl+C).  Python runs the handler on the main thread
-    between bytecodes (``signal`` docs, "Execution of Python signal handlers"): during an HCS
-    call (``HcsWaitForOperationResult``) it runs once the call returns, as a Ctrl+C does.
+    ``STATUS_CONTROL_C_EXIT``, as for Ctrl+C: golang/go#29744, microsoft/WSL#7596).  Python
+    runs the handler on the main thread between bytecodes (``signal`` docs, "Execution of
+    Python signal handlers"): during an HCS call (``HcsWaitForOperationResult``) it runs
+    once the call returns, as a Ctrl+C does; a ``time.sleep`` is not cut short (CPython's
+    wake-up event is SIGINT's only), and the CLI's pauses are about a second at most.
 
     Closing the console window (``CTRL_CLOSE_EVENT``; logoff and shutdown alike) also
     reaches SIGBREAK, but gains nothing: CPython's C handler only sets a flag and returns,
     the C runtime returns TRUE, and after TRUE "the system terminates the process"
     (HandlerRoutine, Microsoft Learn; Eryk Sun on CPython PR #96289).  What a closed window
-    leaves is the kill's (``prune``): docs/cli.md, "Ctrl+Break, a closed window".
+    leaves is the kill's (``prune``): docs/cli.md, "Ctrl+Break and a closed console
+    window".
 
     Only over the default action: an embedding program's own SIGBREAK handler (or SIG_IGN)
     is left alone, and so is every ``main()`` not on the main thread (Python sets signal
