@@ -24,7 +24,7 @@ Exit codes (see docs/cli.md):
 2     bad input: usage, an invalid spec or .wsb, a name in use, no such sandbox
 3     HCS is not available on this host (not Windows, feature not enabled, ...)
 124   a timeout expired (``wait --timeout``, ``exec --timeout``)
-130   interrupted (Ctrl+C)
+130   interrupted (Ctrl+C; on Windows Ctrl+Break too)
 ====  ==========================================================================
 
 ``exec`` exits with the guest process's exit code.
@@ -334,10 +334,66 @@ def _configure(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     _enter_tolerant_stdout()
+    undo_break = _catch_ctrl_break()
     try:
         return _main(argv)
     finally:
+        if undo_break is not None:
+            undo_break()
         _leave_tolerant_stdout()
+
+
+def _on_ctrl_break(signum: int, frame: object) -> None:
+    """The SIGBREAK handler while :func:`main` runs: Ctrl+Break is Ctrl+C."""
+    raise KeyboardInterrupt
+
+
+def _catch_ctrl_break() -> Callable[[], None] | None:
+    """On Windows, make Ctrl+Break take Ctrl+C's path while a verb runs: a SIGBREAK handler
+    that raises :class:`KeyboardInterrupt`, so ``run --rm`` removes its sandbox, an attached
+    ``run`` stops it, a create rolls back, and the exit code is 130 ("interrupted").  Returns
+    the undo (the default action again), or None when nothing was installed.
+
+    Without it Ctrl+Break ends the process with no clean-up at all: the C runtime's console
+    handler (UCRT ``ucrt/misc/signal.cpp``, ``ctrlevent_capture``) maps ``CTRL_C_EVENT`` to
+    SIGINT and every other console event to SIGBREAK; SIGBREAK's default action returns
+    FALSE, so the system's default handler calls ``ExitProcess`` (exit code
+    ``STATUS_CONTROL_C_EXIT``, as for Ctrl+C: golang/go#29744, microsoft/WSL#7596).  Python
+    runs the handler on the main thread between bytecodes (``signal`` docs, "Execution of
+    Python signal handlers"): during an HCS call (``HcsWaitForOperationResult``) it runs
+    once the call returns, as a Ctrl+C does; a ``time.sleep`` is not cut short (CPython's
+    wake-up event is SIGINT's only), and the CLI's pauses are about a second at most.
+
+    Closing the console window (``CTRL_CLOSE_EVENT``; logoff and shutdown alike) also
+    reaches SIGBREAK, but gains nothing: CPython's C handler only sets a flag and returns,
+    the C runtime returns TRUE, and after TRUE "the system terminates the process"
+    (HandlerRoutine, Microsoft Learn; Eryk Sun on CPython PR #96289).  What a closed window
+    leaves is the kill's (``prune``): docs/cli.md, "Ctrl+Break and a closed console
+    window".
+
+    Only over the default action: an embedding program's own SIGBREAK handler (or SIG_IGN)
+    is left alone, and so is every ``main()`` not on the main thread (Python sets signal
+    handlers there only)."""
+    if sys.platform != "win32":
+        return None
+    import signal
+
+    brk = signal.SIGBREAK
+    try:
+        if signal.getsignal(brk) is not signal.SIG_DFL:
+            return None
+        signal.signal(brk, _on_ctrl_break)
+    except ValueError:  # not the main thread
+        return None
+
+    def undo() -> None:
+        try:
+            if signal.getsignal(brk) is _on_ctrl_break:  # not replaced meanwhile
+                signal.signal(brk, signal.SIG_DFL)
+        except ValueError:
+            pass
+
+    return undo
 
 
 #: ``main()`` calls running now in this process (threads of an embedding program), and the
