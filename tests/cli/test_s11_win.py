@@ -386,3 +386,38 @@ def test_overlapping_main_calls_keep_stdout_tolerant_until_the_last_returns(
         thread.join(20)
     assert seen == ["backslashreplace"]
     assert stream.errors == "strict"  # restored once both returned
+
+
+def test_a_main_call_after_stdout_was_replaced_makes_its_own_stream_tolerant(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Review RV36 #3: a main() running with stream A; the program sets sys.stdout to B and
+    calls main() again: B is tolerant during that call (it stayed strict before), and each
+    stream is restored when its last call returns."""
+    from hcs_sandbox.cli import main as main_module
+
+    first = io.TextIOWrapper(io.BytesIO(), encoding="cp1252", errors="strict")
+    second = io.TextIOWrapper(io.BytesIO(), encoding="cp1252", errors="strict")
+    monkeypatch.setattr(sys, "stdout", first)
+    a_started, b_done = threading.Event(), threading.Event()
+    seen: list[str | None] = []
+
+    def fake_main(argv: Any) -> int:
+        if argv == ["a"]:
+            a_started.set()
+            assert b_done.wait(10)
+        else:
+            seen.append(sys.stdout.errors)
+        return 0
+
+    monkeypatch.setattr(main_module, "_main", fake_main)
+    thread = threading.Thread(target=main, args=(["a"],))
+    thread.start()
+    assert a_started.wait(10)
+    monkeypatch.setattr(sys, "stdout", second)
+    main(["b"])
+    b_done.set()
+    thread.join(20)
+    assert seen == ["backslashreplace"]
+    assert first.errors == "strict"
+    assert second.errors == "strict"

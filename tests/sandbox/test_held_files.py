@@ -386,3 +386,59 @@ def test_prune_waits_once_for_all_orphans(
     assert sum(hold.sleeps) == pytest.approx(storage.HELD_RETRY_SECONDS)
     hold.release()
     assert prune().failures == []
+
+
+# ------------------------------------------------------------------ review RV36
+
+
+def test_prune_waits_once_for_all_stale_records(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RV36 #1: a prune's records share its one wait too (10 s per record before)."""
+    from hcs_sandbox.sandbox.store import open_store
+
+    hold = Hold(monkeypatch, ["sandbox.vhdx"], None)
+    for name in ("e1", "e2", "e3"):
+        sb = Sandbox.create(SandboxSpec(name=name))
+        sb.start()
+        with pytest.raises(errors.StorageError):
+            sb.remove(force=True)
+    with open_store(world.state) as store:
+        for record in store.list(all=True, kind=None):
+            store.update(record.id, owner_pid=0)
+    hold.sleeps.clear()
+    report = prune()
+    assert len(report.failures) == 3, report.failures
+    assert sum(hold.sleeps) == pytest.approx(storage.HELD_RETRY_SECONDS)
+    hold.release()
+    assert prune().failures == []
+    world.assert_nothing_left()
+
+
+def test_a_ctrl_c_in_any_undo_step_ends_the_rollbacks_waiting(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch, sim: object
+) -> None:
+    """RV36 #2: a Ctrl+C in an undo step that is not a pause (the endpoint's delete here)
+    also leaves the deletions after it one attempt each (they waited 10 s before)."""
+    from hcs_sandbox.sandbox import network
+
+    delete_endpoint = network.delete_endpoint
+    interrupted: list[str] = []
+
+    def interrupting(endpoint_id: str) -> bool:
+        if not interrupted:
+            interrupted.append(endpoint_id)
+            raise KeyboardInterrupt
+        return delete_endpoint(endpoint_id)
+
+    monkeypatch.setattr(network, "delete_endpoint", interrupting)
+    sim.inject("HcsCreateComputeSystem", where="result")  # type: ignore[attr-defined]
+    hold = Hold(monkeypatch, DISKS, None)
+    with pytest.raises(errors.HcsError, match="injected fault"):
+        Sandbox.create(SandboxSpec(name="k1", network="nat"))
+    assert interrupted
+    assert hold.sleeps == []
+    hold.release()
+    monkeypatch.setattr(network, "delete_endpoint", delete_endpoint)
+    assert prune().failures == []
+    world.assert_nothing_left()

@@ -333,14 +333,14 @@ def _configure(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
-    _enter_tolerant_stdout()
+    stdout_key = _enter_tolerant_stdout()
     undo_break = _catch_ctrl_break()
     try:
         return _main(argv)
     finally:
         if undo_break is not None:
             undo_break()
-        _leave_tolerant_stdout()
+        _leave_tolerant_stdout(stdout_key)
 
 
 def _on_ctrl_break(signum: int, frame: object) -> None:
@@ -396,28 +396,36 @@ def _catch_ctrl_break() -> Callable[[], None] | None:
     return undo
 
 
-#: ``main()`` calls running now in this process (threads of an embedding program), and the
-#: undo of the first one's :func:`_tolerant_stdout`: the last to return restores stdout,
-#: so one call cannot put ``strict`` back under another still writing (review RV33 #1).
+#: ``main()`` calls running now in this process (threads of an embedding program), per
+#: stdout stream: ``id(stream) -> [calls running on it, the undo of the first one's
+#: _tolerant_stdout]``.  The last call on a stream to return restores it, so one call cannot
+#: put ``strict`` back under another still writing to it (review RV33 #1), and a call made
+#: after ``sys.stdout`` was replaced makes its own stream tolerant (review RV36 #3).
 #: ``_thread``, not ``threading``: the latter is not imported for ``ls`` (start-up time).
 _tolerant_lock = _thread.allocate_lock()
-_tolerant_state: list[Any] = [0, None]  # [calls running, undo or None]
+_tolerant_calls: dict[int, list[Any]] = {}
 
 
-def _enter_tolerant_stdout() -> None:
+def _enter_tolerant_stdout() -> int:
+    stream = sys.stdout
+    key = id(stream)
     with _tolerant_lock:
-        if _tolerant_state[0] == 0:
-            _tolerant_state[1] = _tolerant_stdout(sys.stdout)
-        _tolerant_state[0] += 1
+        entry = _tolerant_calls.get(key)
+        if entry is None:
+            # The stream itself is kept in the entry: its id cannot be reused meanwhile.
+            entry = _tolerant_calls[key] = [0, _tolerant_stdout(stream), stream]
+        entry[0] += 1
+    return key
 
 
-def _leave_tolerant_stdout() -> None:
+def _leave_tolerant_stdout(key: int) -> None:
     with _tolerant_lock:
-        _tolerant_state[0] -= 1
-        if _tolerant_state[0] == 0:
-            undo, _tolerant_state[1] = _tolerant_state[1], None
-            if undo is not None:
-                undo()
+        entry = _tolerant_calls[key]
+        entry[0] -= 1
+        if entry[0] == 0:
+            del _tolerant_calls[key]
+            if entry[1] is not None:
+                entry[1]()
 
 
 def _tolerant_stdout(stream: Any) -> Callable[[], None] | None:

@@ -262,6 +262,9 @@ def prune(state_dir: str | os.PathLike[str] | None = None, *, dry_run: bool = Fa
 
     state = ensure_state_dir(state_dir)
     result = PruneReport(dry_run=dry_run)
+    # One wait for files held open for the whole run: records and orphan files alike
+    # (review RV36 #1; storage.HeldWait).
+    held = storage.HeldWait()
     with open_store(state) as store:
         found = _scan(state, store)
         result.other_host = list(found.other_host)
@@ -292,7 +295,7 @@ def prune(state_dir: str | os.PathLike[str] | None = None, *, dry_run: bool = Fa
                 current = store.update(record.id, expect_revision=record.revision, state="removing")
             except (errors.StateConflictError, errors.SandboxNotFoundError):
                 continue  # someone else is handling it
-            failures = release_resources(store, current)
+            failures = release_resources(store, current, wait=held)
             if failures:
                 result.failures.extend(f"{label}: {_in_brief(f)}" for f in failures)
                 continue
@@ -322,7 +325,6 @@ def prune(state_dir: str | os.PathLike[str] | None = None, *, dry_run: bool = Fa
             except Exception as exc:
                 result.failures.append(f"endpoint {endpoint_id}: {errors.in_brief(exc)}")
 
-        held = storage.HeldWait()  # one wait for files held open, for the whole prune
         for path in found.orphan_files:
             try:
                 if storage.remove_path(path, wait=held):

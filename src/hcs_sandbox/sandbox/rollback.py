@@ -49,6 +49,12 @@ class UndoStack:
         self._steps: list[tuple[str, Callable[[], object]]] = []
         self.failures: list[UndoError] = []
         self.committed = False
+        self._on_interrupt: list[Callable[[], object]] = []
+
+    def when_interrupted(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` once when a Ctrl+C (or SystemExit) first interrupts an undo
+        step: e.g. stop waiting for files held open, so the steps still to run are quick."""
+        self._on_interrupt.append(callback)
 
     def push(self, description: str, undo: Callable[[], object]) -> None:
         """Remember how to undo the step that just succeeded."""
@@ -76,6 +82,11 @@ class UndoStack:
             except (KeyboardInterrupt, SystemExit) as exc:
                 if interrupted is None:
                     interrupted = exc
+                    for callback in self._on_interrupt:
+                        try:
+                            callback()
+                        except Exception as hook_error:  # a hook must not stop the unwind
+                            _log.warning("rollback: %s", hook_error)
                 self.failures.append(UndoError(description, exc))
             except Exception as exc:
                 _log.warning("rollback: %s failed: %s", description, exc)

@@ -558,8 +558,10 @@ class Sandbox:
         directory = self._directory_text()
 
         if fresh:
-            # One wait for files held open, shared by the rollback's deletions below.
+            # One wait for files held open, shared by the rollback's deletions below; a
+            # Ctrl+C anywhere in the rollback ends it (review RV36 #2).
             held = storage.HeldWait()
+            undo.when_interrupted(held.stop)
             _notify(progress, "creating the sandbox folder")
             paths.ensure_sandbox_dir_text(self._state_dir, rid)
             undo.push(
@@ -2121,6 +2123,7 @@ def release_resources(
     system: ComputeSystem | None = None,
     cross_off: bool = True,
     look_up: bool = True,
+    wait: HeldWait | None = None,
 ) -> builtins.list[Exception]:
     """Release everything a record owns: its compute system, endpoints, VM-access grants on
     files it does not own, and files (newest first). Each released item is crossed off the
@@ -2133,7 +2136,10 @@ def release_resources(
     failure they are crossed off as usual.
 
     ``system`` None with ``look_up`` True: open the record's compute system here (it may
-    exist); ``look_up`` False: the caller has just found that it does not exist."""
+    exist); ``look_up`` False: the caller has just found that it does not exist.
+
+    ``wait``: the wait for files held open, shared with the caller's other deletions (one
+    ``prune`` run: review RV36 #1); None: one wait for this record."""
     from hcs_sandbox.hcs.system import ComputeSystem
     from hcs_sandbox.sandbox import storage
 
@@ -2163,7 +2169,7 @@ def release_resources(
     # The wait for files another process still holds open is for the whole sandbox: once
     # one file was waited for in vain, the others get one attempt each (the holder, likely
     # the same, had that long to let go of them too): storage.HeldWait.
-    held = storage.HeldWait()
+    held = wait if wait is not None else storage.HeldWait()
     for path in reversed(record.files):
         if any(_inside(other, path) for other in kept):
             # A folder with a file in it that could not be deleted: it cannot be either

@@ -484,6 +484,10 @@ class HeldWait:
     def __init__(self, seconds: float = HELD_RETRY_SECONDS) -> None:
         self.left = seconds
 
+    def stop(self) -> None:
+        """No more waiting: each deletion still to come gets one attempt (a Ctrl+C)."""
+        self.left = 0.0
+
 
 def retry_while_held(
     action: Callable[[], _T], seconds: float = HELD_RETRY_SECONDS, *, wait: HeldWait | None = None
