@@ -27,8 +27,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "add_common",
+    "add_encoding_option",
     "add_spec_options",
     "check_spec_paths",
+    "codec",
     "each_sandbox",
     "error_line",
     "host_exit_code",
@@ -314,6 +316,47 @@ def _seconds(text: str, *, zero_ok: bool) -> float:
 
         raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: expected a number {bound}")
     return value
+
+
+def codec(text: str) -> str:
+    """An argparse ``type``: a Python text encoding (``codecs.lookup``: ``cp850``, ``cp932``,
+    ``utf-16-le``...) that decodes guest output with ``errors="replace"``, whole
+    (``bytes.decode``) and piece by piece (an incremental decoder); returned as typed.
+    Refused: an unknown name, a codec that is not a text encoding (``base64``), and one
+    that cannot decode arbitrary output that way (``idna``; ``utf-16``, whose incremental
+    decoder wants a byte order mark: ``utf-16-le`` is what ``cmd /u`` writes)."""
+    import argparse
+    import codecs
+
+    allowed = "expected a Python codec name such as cp850, cp932 or utf-16-le"
+    try:
+        codecs.lookup(text)
+    except (LookupError, ValueError):
+        raise argparse.ArgumentTypeError(f"unknown encoding {quoted(text)}: {allowed}") from None
+    probe = b"\x00\x00\x00\x00"
+    try:
+        probe.decode(text, "replace")
+        codecs.getincrementaldecoder(text)(errors="replace").decode(probe, True)
+    except LookupError:  # a bytes-to-bytes codec: "'base64' is not a text encoding"
+        raise argparse.ArgumentTypeError(
+            f"{quoted(text)} is not a text encoding: {allowed}"
+        ) from None
+    except (UnicodeError, ValueError, TypeError, AssertionError) as exc:
+        raise argparse.ArgumentTypeError(
+            f"{quoted(text)} cannot decode a command's output ({exc}): {allowed}"
+        ) from None
+    return text
+
+
+def add_encoding_option(parser: argparse.ArgumentParser, *, what: str) -> None:
+    """``--encoding CODEC`` (:func:`codec`; None when not given: UTF-8)."""
+    parser.add_argument(
+        "--encoding",
+        type=codec,
+        metavar="CODEC",
+        help=f"the encoding of {what} (a Python codec: cp850, cp932, utf-16-le...; default "
+        "utf-8, invalid bytes shown as U+FFFD); see docs/exec.md",
+    )
 
 
 def seconds(text: str) -> float:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    from hcs_sandbox.cli.common import seconds
+    from hcs_sandbox.cli.common import add_encoding_option, seconds
     from hcs_sandbox.cli.main import add_global_options
 
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -68,6 +68,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="collect the output and print one JSON document (exit_code, stdout, stderr)",
     )
+    add_encoding_option(parser, what="the command's output, for --json and a terminal")
     parser.add_argument("name", metavar="NAME", help="the sandbox (name or id)")
     parser.add_argument(
         "command",
@@ -204,11 +205,12 @@ def _run_json(sandbox: Any, words: list[str], env: dict[str, str], args: argpars
             stderr=exc.stderr,
             duration=time.monotonic() - began,
             command_line=list2cmdline(words),
-        ).to_dict()
+        ).to_dict(args.encoding or "utf-8")
         partial.update(exit_code=None, timed_out=True, timeout=exc.timeout, killed=exc.killed)
         print_json(with_simulated(partial, sandbox.simulated))
         raise
-    print_json(with_simulated({**result.to_dict(), "timed_out": False}, sandbox.simulated))
+    out = result.to_dict(args.encoding or "utf-8")
+    print_json(with_simulated({**out, "timed_out": False}, sandbox.simulated))
     return host_exit_code(result.exit_code)
 
 
@@ -240,7 +242,9 @@ def _run_streaming(
         else:
             proc.close_stdin()
         try:
-            code = _pump(proc, args.timeout)  # ExecTimeoutError: main says so and exits 124
+            code = _pump(
+                proc, args.timeout, args.encoding
+            )  # ExecTimeoutError: main says so and exits 124
         except KeyboardInterrupt:
             _interrupt(proc)
             print("hcs-sandbox: interrupted; the guest process was stopped", file=sys.stderr)
@@ -254,14 +258,26 @@ def _run_streaming(
         proc.close()
 
 
-def _pump(proc: GuestProcess, timeout: float | None) -> int:
-    """Copy output to our stdout/stderr until the process ends; returns its exit code."""
+def _pump(proc: GuestProcess, timeout: float | None, encoding: str | None = None) -> int:
+    """Copy output to our stdout/stderr until the process ends; returns its exit code.
+    Bytes to a file or a pipe, text to a Windows console (or to a terminal with
+    ``--encoding``): :class:`~hcs_sandbox.cli.output.GuestOutput`."""
+    from hcs_sandbox.cli.output import GuestOutput
+
+    out = GuestOutput(sys.stdout, encoding)
+    err = GuestOutput(sys.stderr, encoding)
+    try:
+        return _copy(proc, timeout, out, err)
+    finally:  # also at a timeout: what is held back is shown (a U+FFFD when incomplete)
+        out.finish()
+        err.finish()
+
+
+def _copy(proc: GuestProcess, timeout: float | None, out: Any, err: Any) -> int:
     import time
 
     from hcs_sandbox import errors
 
-    out = sys.stdout.buffer
-    err = sys.stderr.buffer
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -271,9 +287,7 @@ def _pump(proc: GuestProcess, timeout: float | None) -> int:
             raise proc.kill_for_timeout(timeout or 0.0) from None
         if chunk is None:
             break
-        stream = out if chunk.stream == "stdout" else err
-        stream.write(chunk.data)
-        stream.flush()
+        (out if chunk.stream == "stdout" else err).write(chunk.data)
     left = None if deadline is None else max(0.0, deadline - time.monotonic())
     try:
         return proc.wait(left)

@@ -2,7 +2,14 @@
 
 The log is the sandbox's lifecycle (created, started, mapped, stopped ...) followed by the
 output of its logon command.  ``-f`` keeps printing new lines until the sandbox stops
-(or Ctrl+C).
+(or Ctrl+C); it reads the logon command's output past the bytes it has shown, so a
+character the guest has half written is shown once it is whole, and prints the whole log
+again only when it was rewritten (the output is shorter than what was shown, or a lifecycle
+line came before the output shown).
+
+``--encoding CODEC``: the logon command's output is decoded with it (default UTF-8, invalid
+bytes shown as U+FFFD): ``cp850`` for what cmd.exe's built-ins write on a German guest...
+(docs/exec.md).
 
 ``--json``: one JSON list of entries ``{"time", "source", "line"}``: ``time`` is the
 lifecycle line's UTC time (``2026-11-26T03:25:17Z``, to the second) or null (the logon
@@ -48,6 +55,7 @@ def entries(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
+    from hcs_sandbox.cli.common import add_encoding_option
     from hcs_sandbox.cli.main import add_global_options
 
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -69,18 +77,38 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="a JSON list of {time, source, line}; with -f one JSON object per line",
     )
+    add_encoding_option(parser, what="the logon command's output")
     parser.add_argument("name", metavar="NAME", help="the sandbox (name or id)")
     add_global_options(parser, suppress=True)
     parser.set_defaults(handler=handle)
     return parser
 
 
-def handle(args: argparse.Namespace) -> int:
-    import time
+class _Decoded:
+    """The logon command's output as text, piece by piece (``logs -f``): an incremental
+    decoder holds back a character the guest has half written until its tail arrives, and
+    a CR at the end of a piece waits for the next one, so CRLF becomes ``\\n`` as in
+    ``Sandbox.logs()`` (review RV35 F3: a poll that caught ``caf\\xc3`` showed U+FFFD, and
+    the next one, ``café``, no longer began with what was shown: the whole log again)."""
 
+    def __init__(self, encoding: str) -> None:
+        import codecs
+
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+        self._cr = False
+
+    def feed(self, data: bytes, final: bool = False) -> str:
+        text = self._decoder.decode(data, final)
+        if self._cr:
+            text, self._cr = "\r" + text, False
+        if not final and text.endswith("\r"):
+            text, self._cr = text[:-1], True
+        return text.replace("\r\n", "\n")
+
+
+def handle(args: argparse.Namespace) -> int:
     from hcs_sandbox.cli.output import notice_if_simulated
     from hcs_sandbox.sandbox.sandbox import Sandbox
-    from hcs_sandbox.sandbox.store import LIVE_STATES
 
     sandbox = Sandbox.get(args.name)
     notice_if_simulated(sandbox.simulated)
@@ -90,29 +118,59 @@ def handle(args: argparse.Namespace) -> int:
         finally:
             sandbox.close()
     try:
-        shown = sandbox.logs()
-        sys.stdout.write(shown)
-        sys.stdout.flush()
         if not args.follow:
+            sys.stdout.write(sandbox.logs(args.encoding or "utf-8"))
+            sys.stdout.flush()
             return 0
-        try:
-            while True:
-                state = sandbox.state
-                running = state in LIVE_STATES or state == "creating"
-                time.sleep(max(0.05, args.interval))
-                current = sandbox.logs()
-                # A rewritten log (not an extension of what was shown) is printed again.
-                new = current[len(shown) :] if current.startswith(shown) else current
-                if new:
-                    sys.stdout.write(new)
-                    sys.stdout.flush()
-                shown = current
-                if not running:
-                    return 0
-        except KeyboardInterrupt:
-            return 0
+        return _follow(args, sandbox)
     finally:
         sandbox.close()
+
+
+def _follow(args: argparse.Namespace, sandbox: Any) -> int:
+    """``-f`` in text: the log, then what is added to it until the sandbox stops.  The
+    logon command's output is followed by its byte offset (``Sandbox.read_log``) and decoded
+    piece by piece (:class:`_Decoded`).  The whole log is printed again when it was
+    rewritten: the output is shorter than what was shown, or the part before it changed
+    other than by lines added before any output (a lifecycle line stored after output was
+    shown, a note that came or went)."""
+    import time
+
+    from hcs_sandbox.sandbox.store import LIVE_STATES
+
+    encoding = args.encoding or "utf-8"
+
+    def write(text: str) -> None:
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+    read = sandbox.read_log()
+    decoded = _Decoded(encoding)
+    write(read.head + decoded.feed(read.output))
+    head, offset = read.head, read.size
+    try:
+        while True:
+            state = sandbox.state
+            running = state in LIVE_STATES or state == "creating"
+            time.sleep(max(0.05, args.interval))
+            read = sandbox.read_log(offset)
+            if read.head == head and read.start >= offset:
+                if read.start > offset:  # grew by more than logon.MAX_SHOWN meanwhile
+                    decoded = _Decoded(encoding)
+                write(decoded.feed(read.output))
+            elif read.start == offset == 0 and read.head.startswith(head):
+                write(read.head[len(head) :] + decoded.feed(read.output))  # no output yet
+            else:  # rewritten: all of it again
+                read = sandbox.read_log()
+                decoded = _Decoded(encoding)
+                write(read.head + decoded.feed(read.output))
+            head, offset = read.head, read.size
+            if not running:
+                write(decoded.feed(b"", final=True))
+                return 0
+    except KeyboardInterrupt:
+        return 0
 
 
 def new_entries(
@@ -147,7 +205,8 @@ def _json(args: argparse.Namespace, sandbox: Any) -> int:
     from hcs_sandbox.sandbox.store import LIVE_STATES
 
     simulated = sandbox.simulated
-    lifecycle, logon, partial = entries(sandbox.logs())
+    encoding = args.encoding or "utf-8"
+    lifecycle, logon, partial = entries(sandbox.logs(encoding))
     if not args.follow:
         tail = [{"time": None, "source": "logon", "line": partial}] if partial else []
         print_json([with_simulated(e, simulated) for e in lifecycle + logon + tail])
@@ -174,7 +233,7 @@ def _json(args: argparse.Namespace, sandbox: Any) -> int:
             state = sandbox.state
             running = state in LIVE_STATES or state == "creating"
             time.sleep(max(0.05, args.interval))
-            lifecycle, logon, partial = entries(sandbox.logs())
+            lifecycle, logon, partial = entries(sandbox.logs(encoding))
             emit(lifecycle, "lifecycle")
             emit(logon, "logon")
             if not running:

@@ -63,7 +63,12 @@ def _split_command(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    from hcs_sandbox.cli.common import add_common, add_spec_options, seconds_or_zero
+    from hcs_sandbox.cli.common import (
+        add_common,
+        add_encoding_option,
+        add_spec_options,
+        seconds_or_zero,
+    )
 
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "run",
@@ -93,6 +98,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="graceful-shutdown time before terminating, at the end or on Ctrl+C (default 30)",
     )
+    add_encoding_option(parser, what="the COMMAND's output, for --json and a terminal")
     add_common(parser)
     parser.set_defaults(handler=handle, command=[])
     _split_command(parser)
@@ -143,6 +149,13 @@ def handle(args: argparse.Namespace) -> int:
             remedy="drop -d to run it attached, or start the sandbox detached and then run "
             "the command in it: hcs-sandbox run -d --name NAME [options]; "
             f"hcs-sandbox exec NAME -- {words}",
+        )
+    if args.encoding is not None and not args.command:
+        raise SpecError(
+            "--encoding needs a COMMAND: it is the encoding of that command's output",
+            field="encoding",
+            value=args.encoding,
+            remedy="add -- COMMAND, or drop --encoding",
         )
     spec = spec_from_args(args, check_paths=True)
     progress = Progress()
@@ -266,12 +279,15 @@ def _command_result(args: argparse.Namespace, sandbox: Any) -> tuple[int, dict[s
         ) from exc
     code = host_exit_code(result.exit_code)
     if args.json:
-        return code, {"name": sandbox.name, "id": sandbox.id, **result.to_dict()}
+        out = result.to_dict(args.encoding or "utf-8")
+        return code, {"name": sandbox.name, "id": sandbox.id, **out}
+    from hcs_sandbox.cli.output import GuestOutput
+
     sys.stdout.flush()
-    sys.stdout.buffer.write(result.stdout)
-    sys.stdout.buffer.flush()
-    sys.stderr.buffer.write(result.stderr)
-    sys.stderr.buffer.flush()
+    for stream, data in ((sys.stdout, result.stdout), (sys.stderr, result.stderr)):
+        output = GuestOutput(stream, args.encoding)  # bytes, or text on a console (exec)
+        output.write(data)
+        output.finish()
     return code, None
 
 

@@ -338,11 +338,14 @@ class ExecResult:
             raise GuestCommandError(self)
         return self
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, encoding: str = "utf-8") -> dict[str, Any]:
+        """The result as JSON-ready values; ``stdout``/``stderr`` are :meth:`text` with
+        ``encoding`` (the CLI's ``exec --json --encoding``)."""
+        stdout, stderr = self.text(encoding)
         return {
             "exit_code": self.exit_code,
-            "stdout": self.stdout_text,
-            "stderr": self.stderr_text,
+            "stdout": stdout,
+            "stderr": stderr,
             "duration": self.duration,
             "command_line": self.command_line,
         }

@@ -71,9 +71,11 @@ __all__ = [
     "LOG_SHARE",
     "MAX_SHOWN",
     "READY_TIMEOUT",
+    "LogRead",
     "LogonStart",
     "guest_command_line",
     "logon_log_path",
+    "read_log",
     "read_logs",
     "start_logon_command",
 ]
@@ -145,9 +147,11 @@ def guest_command_line(command: str, share_path: str) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def _read_guest_file(path: Path, limit: int) -> tuple[bytes, bool] | None:
-    """The last ``limit`` bytes of a regular file the guest wrote (never through a link);
-    (data, truncated), or None when it does not exist."""
+def _read_guest_file(path: Path, limit: int, start: int = 0) -> tuple[bytes, int, int] | None:
+    """The bytes from ``start`` of a regular file the guest wrote (never through a link), at
+    most the last ``limit`` of them: (data, the offset where data begins, the file's size),
+    or None when it does not exist.  A file now shorter than ``start`` (rewritten) is read
+    from its beginning."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(path, flags)
@@ -162,16 +166,45 @@ def _read_guest_file(path: Path, limit: int) -> tuple[bytes, bool] | None:
         info = os.fstat(fh.fileno())
         if not stat.S_ISREG(info.st_mode):
             raise errors.StorageError(f"{path} is not a regular file; it is not read")
-        truncated = info.st_size > limit
-        if truncated:
-            fh.seek(info.st_size - limit)
-        return fh.read(limit), truncated
+        begin = start if 0 <= start <= info.st_size else 0
+        begin = max(begin, info.st_size - limit)
+        fh.seek(begin)
+        data = fh.read(info.st_size - begin)  # not past the size seen (the guest may write on)
+        return data, begin, info.st_size
 
 
-def read_logs(sandbox: Sandbox, lifecycle: str) -> str:
-    """The sandbox's lifecycle log followed by the logon command's output (if any)."""
+@dataclasses.dataclass(frozen=True)
+class LogRead:
+    """One read of a sandbox's log (:meth:`Sandbox.read_log`).
+
+    ``head``: the lifecycle log, its notes (the guest's end marker, "only the last ...
+    bytes"), then the line ``---- logon command output ----`` when the logon command has
+    output (or ended); ``output``: the bytes of the command's output (``logon.log``, as the
+    guest wrote them) from offset ``start``, at most the newest :data:`MAX_SHOWN`; ``size``:
+    the output's size when read (``start + len(output)``; 0 when there is none).  A reader
+    that follows the log asks for ``start=size`` next time and decodes with an incremental
+    decoder, so a character the guest has half written is not shown broken; a ``start`` other
+    than what it asked for means the output was rewritten (shorter than that) or grew by
+    more than :data:`MAX_SHOWN` meanwhile."""
+
+    head: str
+    output: bytes
+    start: int
+    size: int
+
+    def text(self, encoding: str = "utf-8") -> str:
+        """``head`` and the output decoded with ``encoding`` (invalid bytes replaced, CRLF
+        turned into ``\\n``): what :meth:`Sandbox.logs` returns."""
+        from hcs_sandbox.sandbox.guest import _text  # ExecResult.text's decoding
+
+        return self.head + _text(self.output, encoding)
+
+
+def read_log(sandbox: Sandbox, lifecycle: str, start: int = 0) -> LogRead:
+    """The sandbox's lifecycle log and the logon command's output (if any) from ``start``
+    (an offset in its bytes): :class:`LogRead`."""
     try:
-        found = _read_guest_file(logon_log_path(sandbox), MAX_SHOWN)
+        found = _read_guest_file(logon_log_path(sandbox), MAX_SHOWN, start)
         done = _read_guest_file(guest_log_dir(sandbox) / LOGON_DONE, 64)
     except errors.StorageError as exc:
         raise errors.StorageError(
@@ -179,17 +212,22 @@ def read_logs(sandbox: Sandbox, lifecycle: str) -> str:
             remedy=exc.remedy,
         ) from exc
     if found is None and done is None:
-        return lifecycle
-    text = lifecycle
+        return LogRead(lifecycle, b"", 0, 0)
+    head = lifecycle
     if done is not None and "logon command exited" not in lifecycle:
-        text += "logon command finished with exit code 0 (seen by the guest)\n"
-    output = b""
-    if found is not None:
-        output = found[0]
-        if found[1]:
-            text += f"(only the last {MAX_SHOWN} bytes of the output are shown)\n"
-    shown = output.decode("utf-8", errors="replace").replace("\r\n", "\n")
-    return f"{text}{_SEPARATOR}{shown}"
+        head += "logon command finished with exit code 0 (seen by the guest)\n"
+    if found is None:
+        return LogRead(head + _SEPARATOR, b"", 0, 0)
+    output, begin, size = found
+    if size > MAX_SHOWN:
+        head += f"(only the last {MAX_SHOWN} bytes of the output are shown)\n"
+    return LogRead(head + _SEPARATOR, output, begin, size)
+
+
+def read_logs(sandbox: Sandbox, lifecycle: str, encoding: str = "utf-8") -> str:
+    """The sandbox's lifecycle log followed by the logon command's output (if any), decoded
+    with ``encoding``."""
+    return read_log(sandbox, lifecycle).text(encoding)
 
 
 # --------------------------------------------------------------------------------------

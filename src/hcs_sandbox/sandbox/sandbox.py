@@ -54,7 +54,7 @@ from hcs_sandbox.sandbox.rollback import UndoStack
 
 if TYPE_CHECKING:
     from hcs_sandbox.hcs.system import ComputeSystem
-    from hcs_sandbox.sandbox.logon import LogonStart
+    from hcs_sandbox.sandbox.logon import LogonStart, LogRead
     from hcs_sandbox.sandbox.planner import PlanDocuments
     from hcs_sandbox.sandbox.ports import PublishedPort
     from hcs_sandbox.sandbox.spec import SandboxSpec
@@ -1783,9 +1783,17 @@ class Sandbox:
         except errors.HcsSandboxError as exc:
             _log.debug("could not write the log of %s: %s", self._record.name, exc)
 
-    def logs(self) -> str:
+    def logs(self, encoding: str = "utf-8") -> str:
         """The sandbox's log (lifecycle steps, one line each), then the logon command's
-        output when there is one (:mod:`hcs_sandbox.sandbox.logon`)."""
+        output when there is one (:mod:`hcs_sandbox.sandbox.logon`), decoded with
+        ``encoding`` (invalid bytes replaced, CRLF turned into ``\\n``; e.g. ``"cp850"``
+        for what cmd.exe's built-ins write on a German guest: docs/exec.md)."""
+        return self.read_log().text(encoding)
+
+    def read_log(self, start: int = 0) -> LogRead:
+        """The log as :meth:`logs` shows it, with the logon command's output as bytes from
+        offset ``start`` (:class:`~hcs_sandbox.sandbox.logon.LogRead`): a reader that
+        follows the log asks for the bytes past what it has (``start=read.size``)."""
         from hcs_sandbox.sandbox import logon
 
         stored = [_log_text(when, line) for when, line in self._db().log_lines(self._record.id)]
@@ -1794,7 +1802,7 @@ class Sandbox:
             # Lines an older hcs-sandbox wrote to the file: merged by time (to the second,
             # as the file has it; the file's line first on a tie).
             stored = sorted(old + stored, key=lambda line: line[:20])
-        return logon.read_logs(self, "".join(stored))
+        return logon.read_log(self, "".join(stored), start)
 
     @property
     def logon_error(self) -> str | None:
