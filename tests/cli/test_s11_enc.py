@@ -496,3 +496,29 @@ def test_library_read_log_from_an_offset(cli: Cli) -> None:
         path.write_bytes(b"x")  # rewritten, shorter than the offset: from the start
         again = sandbox.read_log(more.size)
         assert (again.output, again.start, again.size) == (b"x", 0, 1)
+
+
+def test_follow_prints_a_lifecycle_line_after_the_output_once(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lifecycle line stored after output was shown (here: the sandbox stopped) is printed
+    once, on its own line after that output.  The code before printed the whole log again
+    (every lifecycle line and ``line one`` twice), as ``--json -f`` never did."""
+    path = _logon_log(cli, "lcl")
+    _append(path, b"partial")()
+
+    def stop() -> None:  # through the library: a nested cli() would take over the capture
+        from hcs_sandbox.sandbox.sandbox import Sandbox
+
+        with Sandbox.get("lcl") as sandbox:
+            sandbox.stop(timeout=5.0)
+
+    followed = _follow(cli, monkeypatch, "lcl", [stop])
+    assert followed.code == 0, followed.err
+    assert followed.out.count("Z created\n") == 1, followed.out
+    assert followed.out.count("\nline one\n") == 1, followed.out
+    stopped = [line for line in followed.out.splitlines() if line.endswith("Z stopped")]
+    assert len(stopped) == 1, followed.out
+    tail = followed.out.split("line one\npartial", 1)[1]
+    assert tail.startswith("\n"), followed.out  # the new line starts on a line of its own
+    assert "stopped" in tail, followed.out

@@ -3,9 +3,9 @@
 The log is the sandbox's lifecycle (created, started, mapped, stopped ...) followed by the
 output of its logon command.  ``-f`` keeps printing new lines until the sandbox stops
 (or Ctrl+C); it reads the logon command's output past the bytes it has shown, so a
-character the guest has half written is shown once it is whole, and prints the whole log
-again only when it was rewritten (the output is shorter than what was shown, or a lifecycle
-line came before the output shown).
+character the guest has half written is shown once it is whole; a lifecycle line that
+comes after output was shown is printed once, on its own line after that output; the whole
+log is printed again only when the output was rewritten (shorter than what was shown).
 
 ``--encoding CODEC``: the logon command's output is decoded with it (default UTF-8, invalid
 bytes shown as U+FFFD): ``cp850`` for what cmd.exe's built-ins write on a German guest...
@@ -130,47 +130,70 @@ def handle(args: argparse.Namespace) -> int:
 def _follow(args: argparse.Namespace, sandbox: Any) -> int:
     """``-f`` in text: the log, then what is added to it until the sandbox stops.  The
     logon command's output is followed by its byte offset (``Sandbox.read_log``) and decoded
-    piece by piece (:class:`_Decoded`).  The whole log is printed again when it was
-    rewritten: the output is shorter than what was shown, or the part before it changed
-    other than by lines added before any output (a lifecycle line stored after output was
-    shown, a note that came or went)."""
+    piece by piece (:class:`_Decoded`).  A lifecycle line stored after output was shown
+    (``stopped``, a note) is printed once, when it comes, on a line of its own after the
+    output shown (each line once by its text, as ``--json -f`` does: :func:`_new_lines`);
+    the whole log is printed again only when the output was rewritten (shorter than what
+    was shown)."""
     import time
 
     from hcs_sandbox.sandbox.store import LIVE_STATES
 
     encoding = args.encoding or "utf-8"
+    last = ["\n"]  # the last character written
 
     def write(text: str) -> None:
         if text:
             sys.stdout.write(text)
             sys.stdout.flush()
+            last[0] = text[-1]
+
+    def write_all(read: Any) -> tuple[_Decoded, dict[str, int]]:
+        decoded = _Decoded(encoding)
+        seen: dict[str, int] = {}
+        _new_lines(read.head, seen)
+        write(read.head + decoded.feed(read.output))
+        return decoded, seen
 
     read = sandbox.read_log()
-    decoded = _Decoded(encoding)
-    write(read.head + decoded.feed(read.output))
-    head, offset = read.head, read.size
+    decoded, seen = write_all(read)
+    offset = read.size
     try:
         while True:
             state = sandbox.state
             running = state in LIVE_STATES or state == "creating"
             time.sleep(max(0.05, args.interval))
             read = sandbox.read_log(offset)
-            if read.head == head and read.start >= offset:
+            if read.start >= offset:
                 if read.start > offset:  # grew by more than logon.MAX_SHOWN meanwhile
                     decoded = _Decoded(encoding)
                 write(decoded.feed(read.output))
-            elif read.start == offset == 0 and read.head.startswith(head):
-                write(read.head[len(head) :] + decoded.feed(read.output))  # no output yet
+                fresh = _new_lines(read.head, seen)
+                if fresh:
+                    write(("" if last[0] == "\n" else "\n") + "".join(fresh))
             else:  # rewritten: all of it again
                 read = sandbox.read_log()
-                decoded = _Decoded(encoding)
-                write(read.head + decoded.feed(read.output))
-            head, offset = read.head, read.size
+                decoded, seen = write_all(read)
+            offset = read.size
             if not running:
                 write(decoded.feed(b"", final=True))
                 return 0
     except KeyboardInterrupt:
         return 0
+
+
+def _new_lines(head: str, seen: dict[str, int]) -> list[str]:
+    """The lines of ``head`` (each with its newline) not printed yet, by text, counting
+    repeats; ``seen`` is updated (the text twin of :func:`new_entries`)."""
+    fresh: list[str] = []
+    counted: dict[str, int] = {}
+    for raw in head.splitlines(keepends=True):
+        line = raw if raw.endswith("\n") else raw + "\n"
+        counted[line] = counted.get(line, 0) + 1
+        if counted[line] > seen.get(line, 0):
+            seen[line] = counted[line]
+            fresh.append(line)
+    return fresh
 
 
 def new_entries(
