@@ -177,6 +177,8 @@ def test_library_logs_take_the_encoding(cli: Cli, share: Path) -> None:
         (["run", "--encoding", "nosuch", "--", "cmd"], "unknown encoding 'nosuch'"),
         (["exec", "--encoding", "base64", "x", "--", "cmd"], "'base64' is not a text encoding"),
         (["exec", "--encoding", "utf-16", "x", "--", "cmd"], "'utf-16' cannot decode"),
+        # Review RV37 F2: punycode decodes NULs but fails on guest output: refused up front.
+        (["exec", "--encoding", "punycode", "x", "--", "cmd"], "'punycode' cannot decode"),
     ],
 )
 def test_a_bad_encoding_is_a_usage_error(cli: Cli, argv: list[str], message: str) -> None:
@@ -522,3 +524,40 @@ def test_follow_prints_a_lifecycle_line_after_the_output_once(
     tail = followed.out.split("line one\npartial", 1)[1]
     assert tail.startswith("\n"), followed.out  # the new line starts on a line of its own
     assert "stopped" in tail, followed.out
+
+
+def test_a_terminal_that_cannot_show_a_character_gets_an_escape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Review RV37 F1: ``exec --encoding cp850`` on an ASCII terminal ended in "internal
+    error" (UnicodeEncodeError) and lost the rest of the output; now the character is
+    written as an escape and the output goes on."""
+    from hcs_sandbox.cli.output import GuestOutput
+
+    class Terminal(io.TextIOWrapper):
+        def isatty(self) -> bool:
+            return True
+
+    raw = io.BytesIO()
+    terminal = Terminal(raw, encoding="ascii", errors="strict")
+    out = GuestOutput(terminal, "cp850")
+    assert out.decodes
+    out.write("Datenträger\r\n".encode("cp850"))
+    out.write(b"next\r\n")
+    out.finish()
+    terminal.flush()
+    assert raw.getvalue() == b"Datentr\\xe4ger\r\nnext\r\n"
+
+
+@pytest.mark.parametrize("bad", ["nosuch", "base64", "utf-16", "punycode"])
+def test_the_library_refuses_a_bad_encoding_with_a_spec_error(bad: str) -> None:
+    """Review RV37 F4: ``ExecResult.text``/``to_dict`` and ``Sandbox.logs`` raised bare
+    LookupError/UnicodeDecodeError (or gave mojibake for utf-16): one SpecError now."""
+    from hcs_sandbox import errors
+    from hcs_sandbox.sandbox.guest import ExecResult
+
+    result = ExecResult(exit_code=0, stdout=b"\x84", stderr=b"")
+    with pytest.raises(errors.SpecError) as caught:
+        result.to_dict(bad)
+    assert caught.value.field == "encoding"
+    assert "cp850" in (caught.value.remedy or "")

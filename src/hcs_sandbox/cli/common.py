@@ -319,33 +319,21 @@ def _seconds(text: str, *, zero_ok: bool) -> float:
 
 
 def codec(text: str) -> str:
-    """An argparse ``type``: a Python text encoding (``codecs.lookup``: ``cp850``, ``cp932``,
-    ``utf-16-le``...) that decodes guest output with ``errors="replace"``, whole
-    (``bytes.decode``) and piece by piece (an incremental decoder); returned as typed.
-    Refused: an unknown name, a codec that is not a text encoding (``base64``), and one
-    that cannot decode arbitrary output that way (``idna``; ``utf-16``, whose incremental
-    decoder wants a byte order mark: ``utf-16-le`` is what ``cmd /u`` writes)."""
+    """An argparse ``type``: a Python text encoding that decodes guest output, returned as
+    typed (THE rule of the library: ``guest.encoding_problem``)."""
     import argparse
-    import codecs
 
-    allowed = "expected a Python codec name such as cp850, cp932 or utf-16-le"
-    try:
-        codecs.lookup(text)
-    except (LookupError, ValueError):
-        raise argparse.ArgumentTypeError(f"unknown encoding {quoted(text)}: {allowed}") from None
-    probe = b"\x00\x00\x00\x00"
-    try:
-        probe.decode(text, "replace")
-        codecs.getincrementaldecoder(text)(errors="replace").decode(probe, True)
-    except LookupError:  # a bytes-to-bytes codec: "'base64' is not a text encoding"
-        raise argparse.ArgumentTypeError(
-            f"{quoted(text)} is not a text encoding: {allowed}"
-        ) from None
-    except (UnicodeError, ValueError, TypeError, AssertionError) as exc:
-        raise argparse.ArgumentTypeError(
-            f"{quoted(text)} cannot decode a command's output ({exc}): {allowed}"
-        ) from None
-    return text
+    from hcs_sandbox.sandbox.guest import ENCODING_ALLOWED, encoding_problem
+
+    problem = encoding_problem(text)
+    if problem is None:
+        return text
+    allowed = f"expected {ENCODING_ALLOWED}"
+    if problem == "unknown encoding":
+        raise argparse.ArgumentTypeError(f"unknown encoding {quoted(text)}: {allowed}")
+    if problem == "not a text encoding":
+        raise argparse.ArgumentTypeError(f"{quoted(text)} is not a text encoding: {allowed}")
+    raise argparse.ArgumentTypeError(f"{quoted(text)} {problem.removeprefix('it ')}: {allowed}")
 
 
 def add_encoding_option(parser: argparse.ArgumentParser, *, what: str) -> None:

@@ -214,5 +214,14 @@ class GuestOutput:
 
     def _text(self, text: str) -> None:
         if text:
-            self._stream.write(text)
+            try:
+                self._stream.write(text)
+            except UnicodeEncodeError:
+                # A terminal whose encoding lacks a character of the guest's text (ASCII,
+                # Latin-1; a console with PYTHONLEGACYWINDOWSSTDIO): an escape instead of an
+                # "internal error" that loses the rest of the output (review RV37 F1).
+                encoding = getattr(self._stream, "encoding", None) or "ascii"
+                self._stream.write(
+                    text.encode(encoding, "backslashreplace").decode(encoding, "replace")
+                )
             self._stream.flush()

@@ -296,7 +296,57 @@ def process_parameters(
 
 
 def _text(data: bytes, encoding: str) -> str:
+    if encoding != "utf-8":
+        check_encoding(encoding)
     return data.decode(encoding, errors="replace").replace("\r\n", "\n")
+
+
+#: What an encoding may be, for messages.
+ENCODING_ALLOWED = "a Python codec name such as cp850, cp932 or utf-16-le"
+
+#: Bytes an encoding must decode, whole and piece by piece, with ``errors="replace"``
+#: (NULs, a high byte, a UTF-8 lead byte: review RV37 F2 found punycode decoding NULs
+#: and failing on guest output).
+_PROBE = b"\x00\x80\xff\xc3\x00\x00"
+
+
+def encoding_problem(encoding: str) -> str | None:
+    """Why ``encoding`` cannot decode guest output, or None: it must be a Python text codec
+    (``codecs.lookup``: ``cp850``, ``cp932``, ``utf-16-le``...) that decodes any bytes with
+    ``errors="replace"``, whole and piece by piece (an incremental decoder).  Refused: an
+    unknown name, a codec that is not a text encoding (``base64``), and one that cannot
+    decode arbitrary output that way (``idna``, ``punycode``; ``utf-16``, whose incremental
+    decoder wants a byte order mark: ``utf-16-le`` is what ``cmd /u`` writes)."""
+    import codecs
+
+    if not isinstance(encoding, str):
+        return f"an encoding is a codec name, not {type(encoding).__name__}"
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, ValueError):
+        return "unknown encoding"
+    try:
+        _PROBE.decode(encoding, "replace")
+        codecs.getincrementaldecoder(encoding)(errors="replace").decode(_PROBE, True)
+    except LookupError:  # a bytes-to-bytes codec: "'base64' is not a text encoding"
+        return "not a text encoding"
+    except (UnicodeError, ValueError, TypeError, AssertionError) as exc:
+        return f"it cannot decode a command's output ({exc})"
+    return None
+
+
+def check_encoding(encoding: str) -> str:
+    """``encoding`` when :func:`encoding_problem` finds nothing; else a SpecError."""
+    problem = encoding_problem(encoding)
+    if problem is not None:
+        raise errors.SpecError(
+            f"invalid encoding {encoding!r}: {problem}",
+            field="encoding",
+            value=encoding,
+            allowed=ENCODING_ALLOWED,
+            reason=problem,
+        )
+    return encoding
 
 
 @dataclasses.dataclass(frozen=True)
