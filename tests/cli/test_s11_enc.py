@@ -200,31 +200,8 @@ def test_run_encoding_without_a_command_is_refused(cli: Cli) -> None:
 # ------------------------------------------------------------ 2. exec on a Windows console
 
 
-class _WindowsConsoleIO(io.RawIOBase):
-    """A model of CPython's console stdout off Windows (``sys.stdout.buffer.raw`` is
-    ``_io._WindowsConsoleIO`` on a console, PEP 528): winconsoleio.c converts each write's
-    bytes on their own with ``MultiByteToWideChar(CP_UTF8, 0, ...)``, which turns an invalid
-    or incomplete sequence into U+FFFD (review RV35 F2).  ``screen`` is what the console
-    shows."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.screen = ""
-
-    def writable(self) -> bool:
-        return True
-
-    def isatty(self) -> bool:
-        return True
-
-    def write(self, data: object) -> int:
-        chunk = bytes(data)  # type: ignore[call-overload]
-        self.screen += chunk.decode("utf-8", "replace")
-        return len(chunk)
-
-
-class _Terminal(io.RawIOBase):
-    """A POSIX terminal: it shows the bytes it is given as UTF-8 (the locale's encoding)."""
+class _Tty(io.RawIOBase):
+    """A raw terminal stream that keeps each write's bytes in ``data``."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -239,7 +216,30 @@ class _Terminal(io.RawIOBase):
     def write(self, data: object) -> int:
         chunk = bytes(data)  # type: ignore[call-overload]
         self.data += chunk
+        self.shown(chunk)
         return len(chunk)
+
+    def shown(self, chunk: bytes) -> None:
+        """What the terminal does with one write (nothing more here)."""
+
+
+class _WindowsConsoleIO(_Tty):
+    """A model of CPython's console stdout off Windows (``sys.stdout.buffer.raw`` is
+    ``_io._WindowsConsoleIO`` on a console, PEP 528): winconsoleio.c converts each write's
+    bytes on their own with ``MultiByteToWideChar(CP_UTF8, 0, ...)``, which turns an invalid
+    or incomplete sequence into U+FFFD (review RV35 F2).  ``screen`` is what the console
+    shows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.screen = ""
+
+    def shown(self, chunk: bytes) -> None:
+        self.screen += chunk.decode("utf-8", "replace")
+
+
+class _Terminal(_Tty):
+    """A POSIX terminal: it shows the bytes it is given as UTF-8 (the locale's encoding)."""
 
 
 def _stream(raw: io.RawIOBase) -> io.TextIOWrapper:
