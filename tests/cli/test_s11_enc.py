@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_support import Result, wait_for
@@ -561,3 +562,73 @@ def test_the_library_refuses_a_bad_encoding_with_a_spec_error(bad: str) -> None:
         result.to_dict(bad)
     assert caught.value.field == "encoding"
     assert "cp850" in (caught.value.remedy or "")
+
+
+class _ScriptedLog:
+    """A sandbox whose log is read from a script: each ``read_log`` returns the next
+    ``(head, whole output)``; ``state`` is running until the script's last read."""
+
+    def __init__(self, script: list[tuple[str, bytes]]) -> None:
+        self.script = script
+        self.reads = 0
+
+    @property
+    def state(self) -> str:
+        return "running" if self.reads < len(self.script) else "stopped"
+
+    def read_log(self, start: int = 0) -> Any:
+        from hcs_sandbox.sandbox.logon import LogRead
+
+        head, output = self.script[min(self.reads, len(self.script) - 1)]
+        self.reads += 1
+        start = start if start <= len(output) else 0
+        return LogRead(head=head, output=output[start:], start=start, size=len(output))
+
+
+def test_follow_from_an_empty_log_keeps_the_heads_lines_before_the_output(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Review RV38 #1: following from before the logon command wrote anything, the poll that
+    brings the first output also brings ``started``, ``logon command started`` and the
+    separator: they come first, as ``--json -f`` has them (the output came first, then
+    those lines, before the fix).  A line stored after output was shown comes after it."""
+    import argparse
+
+    from hcs_sandbox.cli import logs
+
+    created = "2026-11-26T10:00:00Z created\n"
+    started = created + "2026-11-26T10:00:01Z started\n" + logs.LOGON_SEPARATOR + "\n"
+    stopped = (
+        created
+        + "2026-11-26T10:00:01Z started\n"
+        + "2026-11-26T10:00:05Z stopped\n"
+        + logs.LOGON_SEPARATOR
+        + "\n"
+    )
+    sandbox = _ScriptedLog([(created, b""), (started, b"hi\r\n"), (stopped, b"hi\r\nbye\r\n")])
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    args = argparse.Namespace(encoding=None, interval=0.05)
+    assert logs._follow(args, sandbox) == 0
+    assert capsys.readouterr().out == (
+        started + "hi\n" + "bye\n" + "2026-11-26T10:00:05Z stopped\n"
+    )
+
+
+def test_logs_on_a_terminal_that_cannot_show_a_character_gets_an_escape(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review RV38 #2: ``logs`` to a terminal in ASCII ended in "internal error" on the
+    logon output's first non-ASCII character; it is written as an escape now."""
+    path = _logon_log(cli, "asc")
+    _append(path, "café\r\n".encode())()
+
+    class Terminal(io.TextIOWrapper):
+        def isatty(self) -> bool:
+            return True
+
+    raw = io.BytesIO()
+    terminal = Terminal(raw, encoding="ascii", errors="strict")
+    monkeypatch.setattr(sys, "stdout", terminal)
+    assert main(["logs", "asc"]) == 0
+    terminal.flush()
+    assert raw.getvalue().endswith(b"line one\ncaf\\xe9\n")

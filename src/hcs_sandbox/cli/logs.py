@@ -107,7 +107,7 @@ class _Decoded:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from hcs_sandbox.cli.output import notice_if_simulated
+    from hcs_sandbox.cli.output import notice_if_simulated, write_text
     from hcs_sandbox.sandbox.sandbox import Sandbox
 
     sandbox = Sandbox.get(args.name)
@@ -119,8 +119,7 @@ def handle(args: argparse.Namespace) -> int:
             sandbox.close()
     try:
         if not args.follow:
-            sys.stdout.write(sandbox.logs(args.encoding or "utf-8"))
-            sys.stdout.flush()
+            write_text(sys.stdout, sandbox.logs(args.encoding or "utf-8"))
             return 0
         return _follow(args, sandbox)
     finally:
@@ -137,22 +136,33 @@ def _follow(args: argparse.Namespace, sandbox: Any) -> int:
     was shown)."""
     import time
 
+    from hcs_sandbox.cli.output import write_text
     from hcs_sandbox.sandbox.store import LIVE_STATES
 
     encoding = args.encoding or "utf-8"
     last = ["\n"]  # the last character written
+    # Whether logon output was written: until then the lifecycle lines and the separator
+    # that come go BEFORE the output that comes with them (review RV38 #1), after it
+    # once output was shown.
+    output_shown = [False]
 
     def write(text: str) -> None:
         if text:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            write_text(sys.stdout, text)
             last[0] = text[-1]
+
+    def write_output(text: str) -> None:
+        if text:
+            write(text)
+            output_shown[0] = True
 
     def write_all(read: Any) -> tuple[_Decoded, dict[str, int]]:
         decoded = _Decoded(encoding)
         seen: dict[str, int] = {}
         _new_lines(read.head, seen)
-        write(read.head + decoded.feed(read.output))
+        output_shown[0] = False
+        write(read.head)
+        write_output(decoded.feed(read.output))
         return decoded, seen
 
     read = sandbox.read_log()
@@ -167,16 +177,19 @@ def _follow(args: argparse.Namespace, sandbox: Any) -> int:
             if read.start >= offset:
                 if read.start > offset:  # grew by more than logon.MAX_SHOWN meanwhile
                     decoded = _Decoded(encoding)
-                write(decoded.feed(read.output))
-                fresh = _new_lines(read.head, seen)
+                fresh = "".join(_new_lines(read.head, seen))
+                if not output_shown[0]:
+                    write(fresh)  # no output yet: the head's new lines come first
+                    fresh = ""
+                write_output(decoded.feed(read.output))
                 if fresh:
-                    write(("" if last[0] == "\n" else "\n") + "".join(fresh))
+                    write(("" if last[0] == "\n" else "\n") + fresh)
             else:  # rewritten: all of it again
                 read = sandbox.read_log()
                 decoded, seen = write_all(read)
             offset = read.size
             if not running:
-                write(decoded.feed(b"", final=True))
+                write_output(decoded.feed(b"", final=True))
                 return 0
     except KeyboardInterrupt:
         return 0

@@ -213,15 +213,20 @@ class GuestOutput:
             self._text(self._decoder.decode(b"", True))
 
     def _text(self, text: str) -> None:
-        if text:
-            try:
-                self._stream.write(text)
-            except UnicodeEncodeError:
-                # A terminal whose encoding lacks a character of the guest's text (ASCII,
-                # Latin-1; a console with PYTHONLEGACYWINDOWSSTDIO): an escape instead of an
-                # "internal error" that loses the rest of the output (review RV37 F1).
-                encoding = getattr(self._stream, "encoding", None) or "ascii"
-                self._stream.write(
-                    text.encode(encoding, "backslashreplace").decode(encoding, "replace")
-                )
-            self._stream.flush()
+        write_text(self._stream, text)
+
+
+def write_text(stream: Any, text: str) -> None:
+    """Write guest text to ``stream`` and flush it.  A character the stream's encoding lacks
+    (a terminal in ASCII or Latin-1; a Windows console with PYTHONLEGACYWINDOWSSTDIO) is
+    written as an escape (``\\xe4``) instead of ending in an "internal error" that loses the
+    rest of the output (reviews RV37 F1, RV38 #2: ``exec``, ``run`` and ``logs``).  A
+    redirected stdout is already tolerant (``main``: backslashreplace)."""
+    if not text:
+        return
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        stream.write(text.encode(encoding, "backslashreplace").decode(encoding, "replace"))
+    stream.flush()
