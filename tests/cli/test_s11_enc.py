@@ -632,3 +632,39 @@ def test_logs_on_a_terminal_that_cannot_show_a_character_gets_an_escape(
     assert main(["logs", "asc"]) == 0
     terminal.flush()
     assert raw.getvalue().endswith(b"line one\ncaf\\xe9\n")
+
+
+def test_follow_on_a_terminal_that_cannot_show_a_character(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Review RV39: ``logs -f`` writes through output.write_text too (only ``logs`` was
+    tested); and a log rewritten after output was shown is printed whole again, its
+    lifecycle lines before its output (the flag that orders them is reset)."""
+    import argparse
+
+    from hcs_sandbox.cli import logs
+
+    head = "2026-11-26T10:00:00Z created\n" + logs.LOGON_SEPARATOR + "\n"
+    later = "2026-11-26T10:00:00Z created\n2026-11-26T10:00:09Z started\n"
+    later += logs.LOGON_SEPARATOR + "\n"
+    script = [
+        (head, "caf\u00e9\r\n".encode()),
+        (head, b""),  # rewritten: shorter than what was shown
+        (head, b""),  # (the whole log read again: no output yet)
+        (later, b"new\r\n"),  # a lifecycle line and the first output, in one poll
+    ]
+    sandbox = _ScriptedLog(script)
+
+    class Terminal(io.TextIOWrapper):
+        def isatty(self) -> bool:
+            return True
+
+    raw = io.BytesIO()
+    terminal = Terminal(raw, encoding="ascii", errors="strict")
+    monkeypatch.setattr(sys, "stdout", terminal)
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    assert logs._follow(argparse.Namespace(encoding=None, interval=0.05), sandbox) == 0
+    terminal.flush()
+    text = head.encode()
+    started = b"2026-11-26T10:00:09Z started\n"
+    assert raw.getvalue() == text + b"caf\\xe9\n" + text + started + b"new\n"

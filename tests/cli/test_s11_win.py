@@ -421,3 +421,35 @@ def test_a_main_call_after_stdout_was_replaced_makes_its_own_stream_tolerant(
     assert seen == ["backslashreplace"]
     assert first.errors == "strict"
     assert second.errors == "strict"
+
+
+class _AsciiTerminal(io.TextIOWrapper):
+    """A terminal whose encoding is ASCII (a POSIX locale, or a Windows console with
+    PYTHONLEGACYWINDOWSSTDIO): main() leaves a terminal's stdout as it is."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_plan_and_doctor_on_a_terminal_that_cannot_show_a_host_path(
+    cli_env: CliEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review RV39: ``plan --map`` of a folder named in another script, and ``doctor`` with
+    such a state directory, ended in "internal error" on an ASCII terminal; the path is
+    written with escapes now (as guest text is: output.write_text)."""
+    folder = tmp_path / FOLDER
+    folder.mkdir()
+    raw = io.BytesIO()
+    terminal = _AsciiTerminal(raw, encoding="ascii", errors="strict")
+    monkeypatch.setattr(sys, "stdout", terminal)
+    assert main(["plan", "--map", f"{folder}:C:\\data"]) == 0
+    terminal.flush()
+    assert b"\\u30c7\\u30fc\\u30bf -> C:\\data" in raw.getvalue()
+
+    state = tmp_path / FOLDER / "state"
+    monkeypatch.setenv("HCS_SANDBOX_STATE_DIR", str(state))
+    raw.seek(0)
+    raw.truncate()
+    assert main(["doctor"]) in (0, 1)  # the checks' outcome is not the point here
+    terminal.flush()
+    assert b"\\u30c7\\u30fc\\u30bf" in raw.getvalue()

@@ -17,6 +17,7 @@ clean-up too: its fix says to run prune); 2 a bad --report path; 3 HCS unavailab
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 _MARKS = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
@@ -138,7 +139,7 @@ def summary(report: Any) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from hcs_sandbox.cli.output import Progress, notice_if_simulated, print_json
+    from hcs_sandbox.cli.output import Progress, notice_if_simulated, print_json, write_text
     from hcs_sandbox.sandbox import doctor
 
     if args.report is not None:
@@ -167,7 +168,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.to_dict())
     else:
-        print(render(report))
+        write_text(sys.stdout, render(report) + "\n")  # a host path: see output.write_text
     notice_if_simulated(report.simulated)
     if args.report is not None:
         # Still failing (the folder changed meanwhile, a full disk...): the report was

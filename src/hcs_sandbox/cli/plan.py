@@ -77,7 +77,7 @@ def _host_schema(text: str) -> tuple[int, int]:
 
 def _handle(args: argparse.Namespace) -> int:
     from hcs_sandbox.cli.common import check_spec_paths, spec_and_warnings
-    from hcs_sandbox.cli.output import print_json, warn
+    from hcs_sandbox.cli.output import print_json, warn, write_text
     from hcs_sandbox.sandbox.planner import HostFacts, plan
 
     # The mapped-folder rule create applies, to the paths as written (a plan may describe
@@ -121,7 +121,9 @@ def _handle(args: argparse.Namespace) -> int:
             if message not in wsb_warnings:
                 warn(message)
     else:
-        sys.stdout.write(render(result, warnings, variant_from=variant_from))
+        # Host paths may hold characters the terminal cannot show: escapes, not an
+        # "internal error" (review RV39).
+        write_text(sys.stdout, render(result, warnings, variant_from=variant_from))
     return 0
 
 
