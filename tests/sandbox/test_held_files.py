@@ -442,3 +442,62 @@ def test_a_ctrl_c_in_any_undo_step_ends_the_rollbacks_waiting(
     monkeypatch.setattr(network, "delete_endpoint", delete_endpoint)
     assert prune().failures == []
     world.assert_nothing_left()
+
+
+# ------------------------------------------------------------------ review RV40
+
+
+def test_a_folder_whose_tree_cannot_be_reached_is_not_taken_for_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RV40 #3: rmtree failing with FileNotFoundError on a path inside (too long for
+    Windows) was read as "already gone": the record went, the folder stayed, exit 0."""
+    import shutil
+
+    folder = tmp_path / "sb"
+    (folder / "deep").mkdir(parents=True)
+    (folder / "deep" / "f").write_bytes(b"x")
+
+    def unreachable(path: object, *args: object, **kwargs: object) -> None:
+        raise FileNotFoundError(errno.ENOENT, "The system cannot find the path specified", "x")
+
+    monkeypatch.setattr(shutil, "rmtree", unreachable)
+    with pytest.raises(errors.StorageError) as caught:
+        storage.remove_path(folder)
+    assert folder.exists()
+    assert "could not be reached" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "extended"),
+    [
+        ("C:\\ProgramData\\hcs-sandbox\\x", "\\\\?\\C:\\ProgramData\\hcs-sandbox\\x"),
+        ("C:/a/./b/../c", "\\\\?\\C:\\a\\c"),
+        ("\\\\srv\\share\\x", "\\\\?\\UNC\\srv\\share\\x"),
+        ("\\\\?\\C:\\x", "\\\\?\\C:\\x"),
+        ("\\\\.\\C:\\x", "\\\\.\\C:\\x"),
+    ],
+)
+def test_the_extended_length_form_on_windows(path: str, extended: str) -> None:
+    assert storage.extended_path(path, windows=True) == extended
+    assert storage.extended_path(path, windows=False) == path
+
+
+def test_deletion_goes_through_the_extended_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RV40 #3: remove_path works on the extended-length form of the path (on Windows,
+    ``\\\\?\\C:\\...``: no MAX_PATH limit whatever LongPathsEnabled says)."""
+    real = tmp_path / "real"
+    (real / "a").mkdir(parents=True)
+    (real / "a" / "f").write_bytes(b"x")
+    seen: list[str] = []
+
+    def extended(path: str, *, windows: bool | None = None) -> str:
+        seen.append(path)
+        return str(real) if path == "/as/written" else path
+
+    monkeypatch.setattr(storage, "extended_path", extended)
+    assert storage.remove_path("/as/written") is True
+    assert not real.exists()
+    assert "/as/written" in seen

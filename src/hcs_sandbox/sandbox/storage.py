@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from hcs_sandbox import errors
+from hcs_sandbox.sandbox import hostpath
 from hcs_sandbox.sandbox.planner import DEFAULT_SCRATCH_BYTES  # the plan's default size
 
 __all__ = [
@@ -537,18 +538,49 @@ def _not_empty(exc: OSError) -> bool:
     return exc.errno == errno.ENOTEMPTY or getattr(exc, "winerror", None) == 145
 
 
+def extended_path(path: str, *, windows: bool | None = None) -> str:
+    """``path`` as Windows' file calls take it whatever its length: on Windows the
+    extended-length form, ``\\\\?\\C:\\...`` or ``\\\\?\\UNC\\server\\share\\...``, made
+    absolute and normalised first (the prefix turns Windows' own normalisation off).
+    Without it a path of 260 characters or more fails unless LongPathsEnabled is set, which
+    it is not by default; with it the limit is about 32,767 (Microsoft, "Maximum Path Length
+    Limitation": "To specify an extended-length path, use the "\\\\?\\" prefix").  A guest
+    may write that deep into the folders it shares with the host (review RV40 #3; whether
+    it can is UNCONFIRMED: docs/windows-notes.md).
+    Elsewhere, or a path with a ``\\\\?\\`` or ``\\\\.\\`` prefix already: ``path`` as it is.
+    ``windows``: for tests (default: this host)."""
+    import ntpath
+    import sys
+
+    if windows is None:
+        windows = sys.platform == "win32"
+    if not windows or path.startswith(("\\\\?\\", "\\\\.\\")):
+        return path
+    full = ntpath.abspath(path)
+    if full.startswith("\\\\"):
+        return "\\\\?\\UNC\\" + full[2:]
+    return "\\\\?\\" + full
+
+
 def _remove_once(p: str) -> bool:
-    """One attempt of :func:`remove_path`: True when ``p`` existed."""
+    """One attempt of :func:`remove_path`: True when ``p`` existed.  Done through
+    :func:`extended_path`, so a deep path inside a folder is not out of reach on Windows."""
+    q = extended_path(p)
     try:
-        mode = os.lstat(p).st_mode
+        mode = os.lstat(q).st_mode
         if stat.S_ISDIR(mode):  # a real folder (a link to one is unlinked, not emptied)
             try:
-                os.rmdir(p)  # the usual case: its files were removed first (~40 µs less)
+                os.rmdir(q)  # the usual case: its files were removed first (~40 µs less)
             except OSError:
-                _remove_tree(p)  # not empty (or rmdir refused): the whole tree
+                _remove_tree(q)  # not empty (or rmdir refused): the whole tree
         else:
-            os.unlink(p)
+            os.unlink(q)
     except FileNotFoundError:
+        if os.path.lexists(q):
+            # ``p`` is still there: something inside it could not be reached (a path too
+            # long for Windows, or one that went away meanwhile).  Not "already gone": that
+            # deleted the record and left the folder (review RV40 #3).
+            raise
         return False
     return True
 
@@ -587,6 +619,7 @@ def remove_path(
             # A file inside the folder being deleted: name it too (the folder alone does
             # not say which file is open: review RV34 #1).
             inner = exc.filename if isinstance(exc.filename, str) else None
+            inner = hostpath.without_device_prefix(inner) if inner else None
             which = (
                 f" ({inner} is open)"
                 if inner and os.path.normcase(inner) != os.path.normcase(p)
@@ -595,6 +628,14 @@ def remove_path(
             raise errors.StorageError(
                 f"could not delete {p}{which}: {exc.strerror or exc}{after}",
                 remedy=held_remedy(exc),
+            ) from exc
+        if isinstance(exc, FileNotFoundError):
+            inner = exc.filename if isinstance(exc.filename, str) else p
+            raise errors.StorageError(
+                f"could not delete {p}: {hostpath.without_device_prefix(inner)} could not be "
+                f"reached ({exc.strerror or exc}); it may have gone away meanwhile",
+                remedy="run 'hcs-sandbox prune' (or the same command) again; if it stays, "
+                "delete the folder by hand",
             ) from exc
         raise errors.StorageError(
             f"could not delete {p}: {exc}",
