@@ -128,7 +128,7 @@ def test_cp_of_a_missing_file_says_what_to_do(
             sb.copy_out("C:\\Users\\nosuch.txt", str(tmp_path))
         assert info.value.remedy == (
             f"check the guest path; list C:\\Users with: hcs-sandbox exec {sb.name} -- cmd /c "
-            "dir 'C:\\Users'"
+            'dir "C:\\Users"'  # double quotes: cmd.exe passes single ones on (review RV41 #3)
         )
 
 

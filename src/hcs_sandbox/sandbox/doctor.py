@@ -823,7 +823,10 @@ def _check_services() -> Check:
             "service(s) not running: "
             + ", ".join(f"{n} ({states[n]})" for n in stopped)
             + " (they start on demand; a disabled one blocks HCS)",
-            fix="in an elevated prompt: " + "; ".join(f"sc.exe start {n}" for n in stopped),
+            # "; " is no command separator in cmd.exe (review RV41 #7): the commands in
+            # words, one after the other, for whichever shell the admin uses.
+            fix="in an elevated prompt, run: "
+            + " then ".join(f"sc.exe start {n}" for n in stopped),
             data=data,
         )
     return Check("services", OK, "vmcompute and hns are running", data=data)

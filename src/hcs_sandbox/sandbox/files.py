@@ -1142,7 +1142,7 @@ def copy_out(sandbox: Sandbox, guest_path: str, host_path: str | os.PathLike[str
             field="source",
             value=guest_path,
             remedy=f"check the guest path; list {folder} with: hcs-sandbox exec "
-            f"{sandbox.name} -- cmd /c dir '{folder}'",
+            f'{sandbox.name} -- cmd /c dir "{folder}"',  # cmd.exe, PowerShell, bash (RV41 #3)
         )
     name = ntpath.basename(guest)
     if destination.is_dir() and _link_kind(destination) is None:

@@ -788,8 +788,9 @@ def _workdir_failure(workdir: str, name: str | None) -> tuple[str, str]:
             f"{given} is a network folder the guest could not open",
             "a sandbox has no network unless it is created with --network nat "
             "(docs/networking.md), and the share must be reachable from the guest; or give a "
-            "folder on the guest's own disk (cmd.exe never runs in a UNC folder: use "
-            "cmd /c pushd \\\\server\\share && COMMAND)",
+            "folder on the guest's own disk (cmd.exe never runs in a UNC folder: give the "
+            'guest cmd /c "pushd \\\\server\\share && COMMAND", quoted so that your own shell '
+            "does not run COMMAND on this host)",
         )
     if not is_windows_absolute(workdir):  # \\?\C:\..., \\.\Volume{...}\...: the guest's answer
         return (

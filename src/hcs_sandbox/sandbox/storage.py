@@ -245,8 +245,10 @@ def host_base_folders() -> list[tuple[float, str, str, os.stat_result]]:
 #: The remedy of the refusal when every base image folder has another build.
 OTHER_BUILD_REMEDY = (
     REGENERATE_REMEDY + " for this build; or use --base image:PATH / --base vhdx:PATH; "
-    "if this host's build was misread (doctor's base_build check shows both), set "
-    "HCS_SANDBOX_IGNORE_BASE_BUILD=1 to use the newest base image anyway"
+    "if this host's build was misread (doctor's base_build check shows both), set the "
+    "environment variable HCS_SANDBOX_IGNORE_BASE_BUILD=1 to use the newest base image anyway "
+    "(PowerShell: $env:HCS_SANDBOX_IGNORE_BASE_BUILD=1; cmd.exe: set "
+    "HCS_SANDBOX_IGNORE_BASE_BUILD=1)"
 )
 
 
