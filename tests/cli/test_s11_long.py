@@ -171,7 +171,7 @@ def test_cp_out_of_a_too_deep_tree_names_the_limit_and_logs_what_stays(
     result = cli("cp", f"{web}:C:\\work", str(out))
     assert "internal error" not in result.err
     assert result.code == 1, result.err
-    assert "cannot copy work\\" in result.err
+    assert "cannot copy out of the sandbox: the copy of work\\" in result.err
     assert "longer than Windows allows without long paths" in result.err
     assert "shallower guest folder, or an archive" in result.err
     assert list(out.iterdir()) == []
@@ -180,6 +180,7 @@ def test_cp_out_of_a_too_deep_tree_names_the_limit_and_logs_what_stays(
     assert len(left) == 1
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1, warnings
+    assert "could not delete 1 item(s)" in warnings[0]
     assert "could not delete" in warnings[0]
     assert left[0] in warnings[0]
     assert "removing the sandbox deletes them" in warnings[0]
@@ -306,3 +307,24 @@ def test_too_long_state_dir_is_refused(
     fits = tmp_path / ("t" * (STATE_MAX - len(str(tmp_path)) - 1))
     result = cli("--state-dir", str(fits), "run", "-d", "--name", "fits")
     assert result.code == 0, result.err
+
+
+def test_cp_out_to_a_destination_too_deep_names_the_limit(
+    cli: Cli, web: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The staged copy fits but its place on the host does not: said, not 'cannot find'."""
+    source = tmp_path / "src" / "work" / ("d" * 30) / ("e" * 30)
+    source.mkdir(parents=True)
+    (source / "f.txt").write_text("x")
+    assert cli("cp", str(tmp_path / "src" / "work"), f"{web}:C:\\work").code == 0
+    out = tmp_path / "o"
+    while len(str(out)) < 200:
+        out = out / ("o" * min(40, 200 - len(str(out)) - 1))
+    out.mkdir(parents=True)
+    assert _staging_prefix(cli, web) + len("/work/" + "d" * 30 + "/" + "e" * 30 + "/f.txt") < LIMIT
+    _emulate(monkeypatch)
+    result = cli("cp", f"{web}:C:\\work", str(out))
+    assert result.code == 1, result.err
+    assert "cannot find the path" not in result.err
+    assert "characters long, longer than Windows allows without long paths" in result.err
+    assert "LongPathsEnabled" in result.err

@@ -871,7 +871,7 @@ def _remove_batch(host: Path, sandbox_dir: str | os.PathLike[str]) -> None:
     """Delete a cp batch folder; what cannot be deleted (a path longer than Windows allows,
     a file the guest still holds open) is logged, not hidden: it stays inside the sandbox
     folder, so removing the sandbox deletes it."""
-    failed: list[str] = []
+    failed: dict[str, str] = {}  # path: why (rmtree may fail twice on one path)
 
     def note(_func: object, path: str, exc: object) -> None:
         if isinstance(exc, tuple):  # onerror's (type, value, traceback)
@@ -880,19 +880,23 @@ def _remove_batch(host: Path, sandbox_dir: str | os.PathLike[str]) -> None:
             if not hostpath.too_long(path):
                 return  # already gone
             exc = hostpath.too_long_problem(path)
-        failed.append(f"{path} ({exc})")
+        elif isinstance(exc, OSError) and exc.errno == errno.ENOTEMPTY:
+            return  # a folder whose contents failed (those are listed)
+        failed.setdefault(path, str(exc))
 
     if sys.version_info >= (3, 12):
         shutil.rmtree(host, onexc=note)
     else:
         shutil.rmtree(host, onerror=note)
     if failed:
+        first, why = next(iter(failed.items()))
         _log.warning(
-            "could not delete %d item(s) of the copy folder %s, first %s; they are inside "
-            "the sandbox folder %s, so removing the sandbox deletes them",
+            "could not delete %d item(s) of the copy folder %s, first %s (%s); they are "
+            "inside the sandbox folder %s, so removing the sandbox deletes them",
             len(failed),
             host,
-            failed[0],
+            first,
+            why,
             os.fspath(sandbox_dir),
         )
 
@@ -1063,17 +1067,29 @@ def _stage_host_source(source: str, staging: Path) -> tuple[str, bool]:
     return name, True
 
 
+def _staged_too_long(
+    staged: str, staging: Path, *, folder: bool = False, verb: str = "would be"
+) -> str:
+    """Why ``staged`` (inside the cp batch folder ``staging``) cannot be written on Windows."""
+    inside = os.path.relpath(staged, staging).replace(os.sep, "\\")
+    limit = hostpath.MAX_PATH - 12 if folder else hostpath.MAX_PATH
+    room = max(limit - 1 - len(os.fspath(staging)) - 1, 0)
+    return (
+        f"the copy of {inside} in the transfer folder {os.fspath(staging)} {verb} "
+        f"{len(os.path.abspath(staged))} characters long, longer than Windows allows without "
+        f"long paths ({limit} characters with the terminating NUL"
+        f"{' for a new folder' if folder else ''}): the transfer folder leaves {room} "
+        "characters for the names copied"
+    )
+
+
 def _too_deep_error(
     source: str, staged: str, staging: Path, *, folder: bool = False
 ) -> errors.SpecError:
     """A cp whose copy in the transfer folder (``staging``, on the host) would be longer
     than Windows allows (:func:`hostpath.too_long`)."""
-    inside = os.path.relpath(staged, staging).replace(os.sep, "\\")
     return errors.SpecError(
-        f"cannot copy {source}: its copy in the transfer folder, {staged}, "
-        f"{hostpath.too_long_problem(staged, folder=folder)}; the transfer folder takes "
-        f"{len(os.fspath(staging)) + 1} characters, leaving "
-        f"{max(hostpath.MAX_PATH - 2 - len(os.fspath(staging)), 0)} for {inside}",
+        f"cannot copy {source}: {_staged_too_long(staged, staging, folder=folder)}",
         field="source",
         value=source,
         remedy=hostpath.LONG_PATHS_REMEDY.replace(
@@ -1144,11 +1160,8 @@ def _check_staged(root: Path) -> None:
 def _copied_out_too_deep(path: Path, root: Path) -> errors.StorageError:
     """What the guest copied into the transfer folder has a path longer than Windows allows
     on the host (:func:`hostpath.too_long`)."""
-    inside = os.path.relpath(path, root).replace(os.sep, "\\")
     return errors.StorageError(
-        f"cannot copy {inside} out of the sandbox: its copy in the transfer folder, {path}, "
-        f"{hostpath.too_long_problem(path)}; the transfer folder takes "
-        f"{len(os.fspath(root)) + 1} characters",
+        "cannot copy out of the sandbox: " + _staged_too_long(os.fspath(path), root, verb="is"),
         remedy=hostpath.LONG_PATHS_REMEDY.replace(
             "or use a shorter path",
             "or copy a shallower guest folder, or an archive of it (tar in the guest)",
@@ -1306,10 +1319,10 @@ def copy_out(sandbox: Sandbox, guest_path: str, host_path: str | os.PathLike[str
                 ) from exc
             name_ = exc.filename
             if isinstance(name_, (str, os.PathLike)) and hostpath.too_long(name_, folder=True):
-                folder = not hostpath.too_long(name_)
+                new_folder = not hostpath.too_long(name_)
                 raise errors.StorageError(
                     f"cannot write {os.fspath(name_)}: "
-                    f"{hostpath.too_long_problem(name_, folder=folder)}",
+                    f"{hostpath.too_long_problem(name_, folder=new_folder)}",
                     remedy=hostpath.LONG_PATHS_REMEDY,
                 ) from exc
             raise errors.StorageError(f"cannot write {target}: {exc}") from exc
