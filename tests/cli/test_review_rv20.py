@@ -441,6 +441,7 @@ def test_bad_report_path_is_refused_before_the_deep_run(
     # no deep run happened: it would have saved its report in the state directory
     assert not (cli_env.state / doctor.REPORT_FILENAME).exists()
     assert not list(tmp_path.glob(".*.probe"))
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 @pytest.mark.parametrize("kind", ["fifo", "empty"])

@@ -65,6 +65,7 @@ from pathlib import Path
 from typing import Any
 
 from hcs_sandbox import errors
+from hcs_sandbox.sandbox import hostpath
 
 __all__ = [
     "CLEAN_UP",
@@ -372,7 +373,7 @@ def save_report(report: DoctorReport, path: str | os.PathLike[str]) -> Path:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+            dir=target.parent, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX
         )
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n")
@@ -428,6 +429,14 @@ def _keep_unsaved(temporary: str, target: Path) -> str:
     return temporary
 
 
+# The report's temporary file (and the probe of check_report_path) is ".XXXXXXXX.tmp" beside
+# it (tempfile: 8 random characters): short, so a report path within Windows' MAX_PATH
+# does not fail on a longer temporary name (review RV40 finding 4).
+_TEMP_PREFIX = "."
+_TEMP_SUFFIX = ".tmp"
+_TEMP_SHAPE = _TEMP_PREFIX + "X" * 8 + _TEMP_SUFFIX
+
+
 def check_report_path(path: str | os.PathLike[str]) -> None:
     """Refuse, before a run, a path :func:`save_report` could not write: a folder, a file
     under something that is not a folder, a folder this process cannot write in (probed by
@@ -453,6 +462,18 @@ def check_report_path(path: str | os.PathLike[str]) -> None:
 
     if not where:
         raise refuse("the path is empty")
+    for candidate in (where, os.path.join(os.fspath(target.parent), _TEMP_SHAPE)):
+        if hostpath.too_long(candidate):  # it would look missing (FileNotFoundError)
+            what = "the path" if candidate == where else f"its temporary file {candidate}"
+            raise errors.SpecError(
+                f"cannot write the doctor report to {where}: {what} is "
+                f"{len(os.path.abspath(candidate))} characters long, longer than Windows "
+                f"allows without long paths ({hostpath.MAX_PATH} characters with the "
+                "terminating NUL)",
+                field="report",
+                value=where,
+                remedy=hostpath.LONG_PATHS_REMEDY,
+            )
     if target.is_dir() and not os.path.islink(where):
         raise refuse("it is a folder")
     why = _not_writable_here(where)
@@ -463,9 +484,11 @@ def check_report_path(path: str | os.PathLike[str]) -> None:
         folder = folder.parent
     if not folder.is_dir():
         raise refuse(f"{folder} is not a folder")
-    probe = folder / f".{target.name}.{os.getpid()}.probe"
+    import tempfile
+
     try:
-        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX)
+        os.close(fd)
     except OSError as exc:
         raise refuse(f"{folder} cannot be written: {exc.strerror or exc}") from exc
     with contextlib.suppress(OSError):

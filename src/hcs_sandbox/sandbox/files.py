@@ -351,6 +351,8 @@ def _judged_problem(real: str, protected: tuple[str, ...], local: bool) -> tuple
     if local:
         problem = hostpath.directory_problem(real)
         if problem:
+            if hostpath.too_long(real):  # FileNotFoundError is what a too-long path raises
+                return hostpath.too_long_problem(real), hostpath.LONG_PATHS_REMEDY
             return problem, "create the folder or fix the path"
     return None
 
@@ -823,7 +825,9 @@ def unmap_folder(sandbox: Sandbox, guest_path: str) -> None:
 
 
 def _transfer_dir(sandbox: Sandbox) -> Path:
-    return Path(sandbox.directory) / "transfer"
+    from hcs_sandbox.sandbox import paths
+
+    return Path(sandbox.directory) / paths.TRANSFER_DIR
 
 
 def _ensure_transfer(sandbox: Sandbox, system: ComputeSystem) -> Path:
@@ -860,7 +864,41 @@ def _batch(sandbox: Sandbox, system: ComputeSystem) -> Iterator[tuple[Path, str]
     try:
         yield host, vsmb_path(TRANSFER_SHARE, name)
     finally:
-        shutil.rmtree(host, ignore_errors=True)
+        _remove_batch(host, sandbox.directory)
+
+
+def _remove_batch(host: Path, sandbox_dir: str | os.PathLike[str]) -> None:
+    """Delete a cp batch folder; what cannot be deleted (a path longer than Windows allows,
+    a file the guest still holds open) is logged, not hidden: it stays inside the sandbox
+    folder, so removing the sandbox deletes it."""
+    failed: dict[str, str] = {}  # path: why (rmtree may fail twice on one path)
+
+    def note(_func: object, path: str, exc: object) -> None:
+        if isinstance(exc, tuple):  # onerror's (type, value, traceback)
+            exc = exc[1]
+        if isinstance(exc, FileNotFoundError):
+            if not hostpath.too_long(path):
+                return  # already gone
+            exc = hostpath.too_long_problem(path)
+        elif isinstance(exc, OSError) and exc.errno == errno.ENOTEMPTY:
+            return  # a folder whose contents failed (those are listed)
+        failed.setdefault(path, str(exc))
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(host, onexc=note)
+    else:
+        shutil.rmtree(host, onerror=note)
+    if failed:
+        first, why = next(iter(failed.items()))
+        _log.warning(
+            "could not delete %d item(s) of the copy folder %s, first %s (%s); they are "
+            "inside the sandbox folder %s, so removing the sandbox deletes them",
+            len(failed),
+            host,
+            first,
+            why,
+            os.fspath(sandbox_dir),
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -982,6 +1020,13 @@ def _stage_host_source(source: str, staging: Path) -> tuple[str, bool]:
     try:
         st = path.stat()
     except FileNotFoundError:
+        if hostpath.too_long(source):
+            raise errors.SpecError(
+                f"cannot copy {source}: {hostpath.too_long_problem(source)}",
+                field="source",
+                value=source,
+                remedy=hostpath.LONG_PATHS_REMEDY,
+            ) from None
         where = "" if os.path.isabs(source) else f"; a relative one starts at {os.getcwd()}"
         raise errors.SpecError(
             f"cannot copy {source}: it does not exist",
@@ -996,21 +1041,85 @@ def _stage_host_source(source: str, staging: Path) -> tuple[str, bool]:
     if problem:
         raise errors.SpecError(f"cannot copy {source}: {problem}", field="source", value=source)
     if stat.S_ISREG(st.st_mode):
-        _copy_file(path, staging / name)
+        _refuse_too_deep(source, [(staging / name, False)], staging)
+        with _staging_errors(source, staging):
+            _copy_file(path, staging / name)
         return name, False
     if not stat.S_ISDIR(st.st_mode):
         raise errors.SpecError(
             f"cannot copy {source}: not a regular file or folder", field="source", value=source
         )
     top = staging / name
-    top.mkdir()
-    for item, rel, is_dir in _source_tree(path):
-        target = top / rel.replace("\\", os.sep)
-        if is_dir:
-            target.mkdir(exist_ok=True)
-        else:
-            _copy_file(item, target)
+    tree = list(_source_tree(path))  # walked first: refused before anything is copied
+    _refuse_too_deep(
+        source,
+        [(top, True)] + [(top / rel.replace("\\", os.sep), d) for _, rel, d in tree],
+        staging,
+    )
+    with _staging_errors(source, staging):
+        top.mkdir()
+        for item, rel, is_dir in tree:
+            target = top / rel.replace("\\", os.sep)
+            if is_dir:
+                target.mkdir(exist_ok=True)
+            else:
+                _copy_file(item, target)
     return name, True
+
+
+def _staged_too_long(
+    staged: str, staging: Path, *, folder: bool = False, verb: str = "would be"
+) -> str:
+    """Why ``staged`` (inside the cp batch folder ``staging``) cannot be written on Windows."""
+    inside = os.path.relpath(staged, staging).replace(os.sep, "\\")
+    limit = hostpath.MAX_PATH - 12 if folder else hostpath.MAX_PATH
+    room = max(limit - 1 - len(os.fspath(staging)) - 1, 0)
+    return (
+        f"the copy of {inside} in the transfer folder {os.fspath(staging)} {verb} "
+        f"{len(os.path.abspath(staged))} characters long, longer than Windows allows without "
+        f"long paths ({limit} characters with the terminating NUL"
+        f"{' for a new folder' if folder else ''}): the transfer folder leaves {room} "
+        "characters for the names copied"
+    )
+
+
+def _too_deep_error(
+    source: str, staged: str, staging: Path, *, folder: bool = False
+) -> errors.SpecError:
+    """A cp whose copy in the transfer folder (``staging``, on the host) would be longer
+    than Windows allows (:func:`hostpath.too_long`)."""
+    return errors.SpecError(
+        f"cannot copy {source}: {_staged_too_long(staged, staging, folder=folder)}",
+        field="source",
+        value=source,
+        remedy=hostpath.LONG_PATHS_REMEDY.replace(
+            "or use a shorter path", "or copy a shallower folder, or an archive of it"
+        ),
+    )
+
+
+def _refuse_too_deep(source: str, staged: list[tuple[Path, bool]], staging: Path) -> None:
+    """Refuse, before copying, a source with a staged path (path, is a folder) too long on
+    Windows (:func:`hostpath.too_long`); the longest one is named."""
+    over = [(p, d) for p, d in staged if hostpath.too_long(p, folder=d)]
+    if over:
+        path, folder = max(over, key=lambda item: len(os.fspath(item[0])))
+        raise _too_deep_error(source, os.fspath(path), staging, folder=folder)
+
+
+@contextlib.contextmanager
+def _staging_errors(source: str, staging: Path) -> Iterator[None]:
+    """An OSError on a too-long path while staging becomes :func:`_too_deep_error` (not an
+    internal error); any other is raised as it is."""
+    try:
+        yield
+    except OSError as exc:
+        name = exc.filename
+        # 248 characters or more: too long for a new folder (a file may have 259).
+        if isinstance(name, (str, os.PathLike)) and hostpath.too_long(name, folder=True):
+            folder = not hostpath.too_long(name)
+            raise _too_deep_error(source, os.fspath(name), staging, folder=folder) from exc
+        raise
 
 
 def _check_staged(root: Path) -> None:
@@ -1019,6 +1128,8 @@ def _check_staged(root: Path) -> None:
     for current, dirs, files in os.walk(root, followlinks=False):
         for name in [*dirs, *files]:
             path = Path(current) / name
+            if hostpath.too_long(path):  # before lstat: it would raise FileNotFoundError
+                raise _copied_out_too_deep(path, root)
             st = path.lstat()
             problem = windows_name_problem(name)
             if problem:
@@ -1044,6 +1155,18 @@ def _check_staged(root: Path) -> None:
                         field="source",
                         value=name,
                     )
+
+
+def _copied_out_too_deep(path: Path, root: Path) -> errors.StorageError:
+    """What the guest copied into the transfer folder has a path longer than Windows allows
+    on the host (:func:`hostpath.too_long`)."""
+    return errors.StorageError(
+        "cannot copy out of the sandbox: " + _staged_too_long(os.fspath(path), root, verb="is"),
+        remedy=hostpath.LONG_PATHS_REMEDY.replace(
+            "or use a shorter path",
+            "or copy a shallower guest folder, or an archive of it (tar in the guest)",
+        ),
+    )
 
 
 def _place_on_host(staged: Path, target: Path, is_dir: bool) -> None:
@@ -1145,6 +1268,13 @@ def copy_out(sandbox: Sandbox, guest_path: str, host_path: str | os.PathLike[str
             f'{sandbox.name} -- cmd /c dir "{folder}"',  # cmd.exe, PowerShell, bash (RV41 #3)
         )
     name = ntpath.basename(guest)
+    if hostpath.too_long(destination):  # it would look missing (FileNotFoundError)
+        raise errors.SpecError(
+            f"cannot copy to {destination}: {hostpath.too_long_problem(destination)}",
+            field="destination",
+            value=os.fspath(host_path),
+            remedy=hostpath.LONG_PATHS_REMEDY,
+        )
     if destination.is_dir() and _link_kind(destination) is None:
         target = destination / name
     else:
@@ -1186,6 +1316,14 @@ def copy_out(sandbox: Sandbox, guest_path: str, host_path: str | os.PathLike[str
             if exc.errno == errno.ELOOP:
                 raise errors.StorageError(
                     f"refusing to write through the symbolic link {target}"
+                ) from exc
+            name_ = exc.filename
+            if isinstance(name_, (str, os.PathLike)) and hostpath.too_long(name_, folder=True):
+                new_folder = not hostpath.too_long(name_)
+                raise errors.StorageError(
+                    f"cannot write {os.fspath(name_)}: "
+                    f"{hostpath.too_long_problem(name_, folder=new_folder)}",
+                    remedy=hostpath.LONG_PATHS_REMEDY,
                 ) from exc
             raise errors.StorageError(f"cannot write {target}: {exc}") from exc
     sandbox._log_line(f"copied {guest} out of the guest to {target}")

@@ -1,7 +1,8 @@
 """Path rules shared by SandboxSpec and the ``.wsb`` reader: host paths and guest paths.
 
 Pure string logic, no file I/O (except :func:`directory_problem`, which callers use at run
-time), so the same rules hold on Windows and on the POSIX hosts that run the simulator.
+time, and :func:`long_paths_enabled`, a registry read on Windows), so the same rules hold on
+Windows and on the POSIX hosts that run the simulator.
 
 *Host paths* are where a folder or image lives on the machine that runs the sandbox.  On
 Windows they are Windows paths (``C:\\work``, ``C:/work``); the simulator runs elsewhere, so
@@ -28,11 +29,14 @@ import ntpath
 import os
 import posixpath
 import re
+import sys
 from collections.abc import Mapping
 
 from hcs_sandbox.errors import SpecError
 
 __all__ = [
+    "LONG_PATHS_REMEDY",
+    "MAX_PATH",
     "WSB_DEFAULT_DESKTOP",
     "directory_problem",
     "expand_variables",
@@ -47,8 +51,12 @@ __all__ = [
     "is_unc",
     "is_windows_absolute",
     "join_host_path",
+    "limits_apply",
+    "long_paths_enabled",
     "nested_or_same",
     "normalise_guest_path",
+    "too_long",
+    "too_long_problem",
     "without_device_prefix",
     "workdir_problem",
 ]
@@ -382,3 +390,80 @@ def directory_problem(path: str) -> str | None:
     except (OSError, ValueError) as exc:  # ValueError: embedded NUL on some platforms
         return f"it cannot be checked ({exc})"
     return "it does not exist"
+
+
+# --------------------------------------------------------------------------------------
+# MAX_PATH on the host (review RV40)
+# --------------------------------------------------------------------------------------
+
+#: Win32 MAX_PATH: 260 characters *with* the terminating NUL, so a full path has at most 259
+#: (Microsoft, "Maximum Path Length Limitation",
+#: learn.microsoft.com/windows/win32/fileio/maximum-file-path-limitation).
+MAX_PATH = 260
+LONG_PATHS_DOCS = "https://learn.microsoft.com/windows/win32/fileio/maximum-file-path-limitation"
+_LONG_PATHS_KEY = r"SYSTEM\CurrentControlSet\Control\FileSystem"
+#: What to do about a path that is too long (for a ``remedy``).
+LONG_PATHS_REMEDY = (
+    "enable long paths on this host (set HKLM\\" + _LONG_PATHS_KEY + "\\LongPathsEnabled to 1, "
+    "or the policy 'Enable Win32 long paths'; " + LONG_PATHS_DOCS + ") or use a shorter path"
+)
+
+
+def _on_windows() -> bool:
+    """Whether the host is Windows (one switch; tests turn it on to emulate MAX_PATH)."""
+    return sys.platform == "win32"
+
+
+def long_paths_enabled() -> bool:
+    """Whether ``LongPathsEnabled`` is 1 (registry read, Windows only; False elsewhere and
+    when it cannot be read).  With it on, python.exe (long-path aware since 3.6, "What's New
+    In Python 3.6") may use paths longer than MAX_PATH; it is 0 on a default Windows
+    (CPython ``Doc/using/windows.rst``, "Removing the MAX_PATH Limitation")."""
+    if sys.platform != "win32":
+        return False
+    import winreg
+
+    try:
+        with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, _LONG_PATHS_KEY) as key:
+            value, _kind = winreg.QueryValueEx(key, "LongPathsEnabled")
+    except OSError:
+        return False
+    return bool(value == 1)
+
+
+def limits_apply(path: str) -> bool:
+    """Whether Windows' MAX_PATH limits this process's file calls on ``path``: on Windows,
+    ``path`` not an extended-length ``\\\\?\\`` path, and long paths not enabled."""
+    if not _on_windows() or path[:4] in ("\\\\?\\", "//?/"):
+        return False
+    return not long_paths_enabled()
+
+
+def too_long(path: str | os.PathLike[str], *, folder: bool = False) -> bool:
+    """True when ``path`` (made absolute) is too long for Windows file calls: on Windows,
+    260 characters or more (``folder``: 248 or more, what CreateDirectory allows: "MAX_PATH
+    minus 12"), not an extended-length ``\\\\?\\`` path, and long paths
+    not enabled (:func:`long_paths_enabled`).  Python raises FileNotFoundError for such a
+    path (CPython ``PC/errmap.h`` maps ERROR_PATH_NOT_FOUND and ERROR_FILENAME_EXCED_RANGE
+    to ENOENT), so a caller that would say "does not exist" asks this first.  Always False
+    off Windows."""
+    if not _on_windows():
+        return False
+    try:
+        text = os.fspath(path)
+    except TypeError:
+        return False
+    if isinstance(text, bytes):  # pragma: no cover - callers pass text
+        text = os.fsdecode(text)
+    limit = MAX_PATH - 12 if folder else MAX_PATH
+    return len(os.path.abspath(text)) >= limit and limits_apply(text)
+
+
+def too_long_problem(path: str | os.PathLike[str], *, folder: bool = False) -> str:
+    """The words for a :func:`too_long` path: how long it is and the limit."""
+    length = len(os.path.abspath(os.fspath(path)))
+    limit = f"{MAX_PATH - 12} for a new folder" if folder else str(MAX_PATH)
+    return (
+        f"it is {length} characters long, longer than Windows allows without long paths "
+        f"({limit} characters with the terminating NUL)"
+    )
