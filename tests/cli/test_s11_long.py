@@ -28,8 +28,9 @@ from hcs_sandbox.sandbox import doctor, files, hostpath, paths
 Cli = Callable[..., Result]
 LIMIT = 259
 DIR_LIMIT = 247
-#: 247 - len("\\sandboxes\\<36>\\transfer\\<32 hex>") (paths.MAX_STATE_DIR_LENGTH)
-STATE_MAX = 158
+#: 247 - len("\\sandboxes\\<36>\\logs\\guest") (paths.MAX_STATE_DIR_LENGTH: room for a
+#: sandbox's own files; a cp batch folder goes deeper and cp checks its own paths)
+STATE_MAX = 189
 
 
 def _from_sim() -> bool:
@@ -289,8 +290,9 @@ def test_too_long_rules(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_state_dir_budget_is_computed_from_the_paths_made_under_it() -> None:
-    # <state>\sandboxes\<36>\transfer\<32 hex>: 89 characters; a folder may have 247.
-    assert paths.MAX_STATE_DIR_LENGTH == 247 - 89 == STATE_MAX
+    # <state>\sandboxes\<36>\logs\guest: 58 characters, and a folder may have 247;
+    # ...\logon.done: 69, and a file may have 259.
+    assert paths.MAX_STATE_DIR_LENGTH == min(247 - 58, 259 - 69) == STATE_MAX
 
 
 def test_too_long_state_dir_is_refused(
@@ -327,4 +329,57 @@ def test_cp_out_to_a_destination_too_deep_names_the_limit(
     assert result.code == 1, result.err
     assert "cannot find the path" not in result.err
     assert "characters long, longer than Windows allows without long paths" in result.err
+    assert "LongPathsEnabled" in result.err
+
+
+def test_an_existing_longer_state_dir_keeps_working(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review RV42 #1: the limit held for every verb, so a user whose state directory was
+    already longer could no longer list, stop or remove its sandboxes.  Now only a new
+    sandbox (or a new state directory) is refused."""
+    state = tmp_path / ("s" * (STATE_MAX + 6 - len(str(tmp_path)) - 1))
+    assert len(str(state)) == STATE_MAX + 6
+    assert cli("--state-dir", str(state), "run", "-d", "--name", "old1").code == 0  # before
+    _emulate(monkeypatch)
+    listed = cli("--state-dir", str(state), "ls", "-q")
+    assert listed.code == 0, listed.err
+    assert listed.out.split()
+    assert cli("--state-dir", str(state), "stop", "old1").code == 0
+    refused = cli("--state-dir", str(state), "run", "-d", "--name", "new1")
+    assert refused.code == 2, refused.err
+    assert f"at most {STATE_MAX} characters" in refused.err
+    removed = cli("--state-dir", str(state), "rm", "-f", "old1")
+    assert removed.code == 0, removed.err
+    assert cli("--state-dir", str(state), "ls", "-aq").out.split() == []
+
+
+def test_doctor_reports_a_too_long_new_state_dir_as_a_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review RV42 #2: the refusal escaped doctor (exit 2, no checks; --json printed null):
+    it is the state_dir check's FAIL now."""
+    state = tmp_path / ("s" * (STATE_MAX + 1 - len(str(tmp_path)) - 1))
+    monkeypatch.setattr(hostpath, "_on_windows", lambda: True, raising=False)
+    check = doctor._check_state_dir(str(state))
+    assert check.status == doctor.FAIL, check
+    assert f"at most {STATE_MAX} characters" in check.detail
+    assert "shorter --state-dir" in (check.fix or "")
+
+
+def test_a_too_long_path_inside_a_copied_tree_says_so(
+    cli: Cli, web: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review RV42 #4: a folder inside the source whose own path is too long to read was
+    'not a regular file or folder'; it is too long, and the remedy says what to do."""
+    top = tmp_path / "src" / ("p" * 120)
+    deep = top / ("a" * 60) / ("b" * 60)
+    deep.mkdir(parents=True)
+    (deep / "index.js").write_text("x")
+    assert len(str(deep)) > LIMIT
+    _emulate(monkeypatch)  # after making the tree: Windows could not have made it either
+    result = cli("cp", str(top), f"{web}:C:\\work")
+    assert result.code == 2, result.err
+    assert "not a regular file or folder" not in result.err
+    assert "longer than Windows allows without long paths" in result.err
     assert "LongPathsEnabled" in result.err

@@ -501,3 +501,29 @@ def test_deletion_goes_through_the_extended_form(
     assert storage.remove_path("/as/written") is True
     assert not real.exists()
     assert "/as/written" in seen
+
+
+def test_files_vanishing_under_another_remover_are_not_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review RV42 #3: another process deleting the same tree made rmtree fail with
+    FileNotFoundError while the folder was still there: one of two `rm -f` exited 1 though
+    the sandbox was gone.  The folder is tried again."""
+    import shutil
+
+    folder = tmp_path / "sb"
+    (folder / "deep").mkdir(parents=True)
+    (folder / "deep" / "f").write_bytes(b"x")
+    real_rmtree = shutil.rmtree
+    calls: list[object] = []
+
+    def racing(path: object, *args: object, **kwargs: object) -> None:
+        calls.append(path)
+        if len(calls) == 1:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", "f44")
+        real_rmtree(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(shutil, "rmtree", racing)
+    assert storage.remove_path(folder) is True
+    assert not folder.exists()
+    assert len(calls) == 2

@@ -998,7 +998,7 @@ def _check_state_dir(state_dir: str | os.PathLike[str] | None) -> Check:
     data: dict[str, Any] = {"state_dir": where}
     try:
         paths.ensure_state_dir_text(state_dir)
-    except errors.StoreError as exc:
+    except (errors.StoreError, errors.SpecError) as exc:  # SpecError: too long (RV42 #2)
         return Check(
             "state_dir",
             FAIL,

@@ -1004,6 +1004,13 @@ def _source_tree(root: Path) -> Iterator[tuple[Path, str, bool]]:
                     continue
             is_dir = link is None and path.is_dir()
             if not is_dir and not path.is_file():
+                if hostpath.too_long(path):  # it cannot even be read (review RV42 #4)
+                    raise errors.SpecError(
+                        f"cannot copy {path}: {hostpath.too_long_problem(path)}",
+                        field="source",
+                        value=str(path),
+                        remedy=hostpath.LONG_PATHS_REMEDY,
+                    )
                 raise errors.SpecError(
                     f"cannot copy {path}: not a regular file or folder",
                     field="source",

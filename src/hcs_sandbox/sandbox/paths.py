@@ -377,54 +377,67 @@ def ensure_state_dir(path: str | os.PathLike[str] | None = None) -> Path:
     return _as_path(ensure_state_dir_text(path))
 
 
-# The longest paths hcs-sandbox itself makes under the state directory (review RV40's
-# budget): the folder of one cp batch, <state>\sandboxes\<id>\transfer\<32 hex>
-# (files._batch: uuid4().hex), and the logon marker <state>\sandboxes\<id>\logs\guest\
+# The longest paths a sandbox's own files take under the state directory (review RV40's
+# budget): the folder <state>\sandboxes\<id>\logs\guest and the logon marker in it,
 # logon.done (logon.py).  Windows allows a folder path of MAX_PATH - 12 characters with the
 # NUL (CreateDirectory) and a file path of MAX_PATH with it (Microsoft, "Maximum Path
-# Length Limitation"), so a longer state directory fails on its first sandbox or copy.
+# Length Limitation"), so a longer state directory fails on its first sandbox.  A cp batch
+# folder (<id>\transfer\<32 hex>) goes deeper: cp checks its own paths before copying
+# (files.py), so a state directory that leaves no room for it only refuses that copy.
 _ID = "0" * 36
-_LONGEST_OWN_FOLDER = len("\\".join(["", SANDBOXES_DIR, _ID, TRANSFER_DIR, "0" * 32]))
+_LONGEST_OWN_FOLDER = len("\\".join(["", SANDBOXES_DIR, _ID, "logs", "guest"]))
 _LONGEST_OWN_FILE = len("\\".join(["", SANDBOXES_DIR, _ID, "logs", "guest", "logon.done"]))
 _MAX_PATH = 260
-#: The longest state directory (characters) Windows leaves room for without long paths.
+#: The longest state directory (characters) Windows leaves room for a sandbox's own files
+#: in without long paths.
 MAX_STATE_DIR_LENGTH = min(
     _MAX_PATH - 12 - 1 - _LONGEST_OWN_FOLDER, _MAX_PATH - 1 - _LONGEST_OWN_FILE
 )
 
 
 def state_dir_length_problem(path: str) -> str | None:
-    """Why the (absolute) state directory ``path`` is too long for Windows without long
-    paths (:func:`hostpath.too_long`'s rule: Windows, not ``\\\\?\\``, LongPathsEnabled
-    not 1), or None."""
+    """Why the (absolute) state directory ``path`` is too long for a sandbox's own files on
+    Windows without long paths (:func:`hostpath.too_long`'s rule: Windows, not ``\\\\?\\``,
+    LongPathsEnabled not 1), or None."""
     from hcs_sandbox.sandbox import hostpath
 
     if len(path) <= MAX_STATE_DIR_LENGTH or not hostpath.limits_apply(path):
         return None
     return (
-        f"the state directory {path} is {len(path)} characters long; hcs-sandbox makes "
-        f"paths up to {_LONGEST_OWN_FOLDER} characters longer under it (a cp batch folder, "
-        f"<state>\\{SANDBOXES_DIR}\\<id>\\{TRANSFER_DIR}\\<32 hex>), and Windows allows "
-        f"{_MAX_PATH - 12} characters for a folder without long paths, so it may be at most "
+        f"the state directory {path} is {len(path)} characters long; a sandbox's files go up "
+        f"to {_LONGEST_OWN_FILE} characters deeper "
+        f"(<state>\\{SANDBOXES_DIR}\\<id>\\logs\\guest\\logon.done), and Windows allows "
+        f"{_MAX_PATH} characters for a path without long paths, so it may be at most "
         f"{MAX_STATE_DIR_LENGTH} characters"
     )
+
+
+def check_room_for_sandboxes(path: str) -> None:
+    """A :class:`~hcs_sandbox.errors.SpecError` when a new sandbox's files would not fit
+    under the state directory ``path`` (:func:`state_dir_length_problem`).  Asked where new
+    paths are made (``Sandbox.create``, a state directory created for the first time), not
+    by every verb: a user whose state directory is longer can still list, stop, remove and
+    prune what is in it (review RV42 #1)."""
+    problem = state_dir_length_problem(path)
+    if problem is not None:
+        raise SpecError(
+            problem,
+            field="state_dir",
+            value=path,
+            remedy="choose a shorter --state-dir / HCS_SANDBOX_STATE_DIR, or enable long "
+            "paths (LongPathsEnabled=1)",
+        )
 
 
 def ensure_state_dir_text(path: str | os.PathLike[str] | None = None) -> str:
     """:func:`ensure_state_dir`, returning the path as a string (no ``pathlib`` import:
     what ``ls`` and :func:`~hcs_sandbox.sandbox.store.open_store` use).  A state directory
-    too long for the paths made under it on Windows (:func:`state_dir_length_problem`) is
-    refused with a :class:`~hcs_sandbox.errors.SpecError`."""
+    to be created that is too long for a sandbox's files on Windows
+    (:func:`state_dir_length_problem`) is refused with a
+    :class:`~hcs_sandbox.errors.SpecError`; an existing one is used as it is."""
     target = _state_dir_text(path, None)
-    problem = state_dir_length_problem(target)
-    if problem is not None:
-        raise SpecError(
-            problem,
-            field="state_dir",
-            value=target,
-            remedy="choose a shorter --state-dir / HCS_SANDBOX_STATE_DIR, or enable long "
-            "paths (LongPathsEnabled=1)",
-        )
+    if len(target) > MAX_STATE_DIR_LENGTH and not os.path.isdir(target):
+        check_room_for_sandboxes(target)  # a new one only: see check_room_for_sandboxes
     if sys.platform == "win32":
         _ensure_windows(_as_path(target))
     else:

@@ -453,6 +453,9 @@ class Sandbox:
         # later (or, on Windows, an 8.3 name or a junction) cannot change the folder shared.
         spec = _with_host_folders(spec, checked)
         state = _state_dir(state_dir)
+        from hcs_sandbox.sandbox import paths as paths_module
+
+        paths_module.check_room_for_sandboxes(str(state))  # a new sandbox's files must fit
         _notify(progress, "checking the base image")
         base = storage.resolve_base(spec.base.kind, spec.base.path)
         import uuid
