@@ -35,6 +35,7 @@ import errno
 import os
 import shutil
 import stat
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -540,6 +541,9 @@ def _not_empty(exc: OSError) -> bool:
     return exc.errno == errno.ENOTEMPTY or getattr(exc, "winerror", None) == 145
 
 
+_WINDOWS = sys.platform == "win32"  # a fact of the interpreter, read once
+
+
 def extended_path(path: str, *, windows: bool | None = None) -> str:
     """``path`` as Windows' file calls take it whatever its length: on Windows the
     extended-length form, ``\\\\?\\C:\\...`` or ``\\\\?\\UNC\\server\\share\\...``, made
@@ -551,13 +555,12 @@ def extended_path(path: str, *, windows: bool | None = None) -> str:
     it can is UNCONFIRMED: docs/windows-notes.md).
     Elsewhere, or a path with a ``\\\\?\\`` or ``\\\\.\\`` prefix already: ``path`` as it is.
     ``windows``: for tests (default: this host)."""
-    import ntpath
-    import sys
-
-    if windows is None:
-        windows = sys.platform == "win32"
-    if not windows or path.startswith(("\\\\?\\", "\\\\.\\")):
+    if not (_WINDOWS if windows is None else windows):
         return path
+    if path.startswith(("\\\\?\\", "\\\\.\\")):
+        return path
+    import ntpath
+
     full = ntpath.abspath(path)
     if full.startswith("\\\\"):
         return "\\\\?\\UNC\\" + full[2:]
