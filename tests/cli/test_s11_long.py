@@ -383,3 +383,35 @@ def test_a_too_long_path_inside_a_copied_tree_says_so(
     assert "not a regular file or folder" not in result.err
     assert "longer than Windows allows without long paths" in result.err
     assert "LongPathsEnabled" in result.err
+
+
+def test_cp_with_a_state_dir_too_long_for_its_batch_folder_says_so(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review RV43 #1: a state directory of 159-189 characters holds sandboxes, but a cp
+    batch folder (89 characters deeper) does not fit: every cp ended in "internal error"."""
+    state = tmp_path / ("c" * (STATE_MAX - 19 - len(str(tmp_path)) - 1))
+    assert len(str(state)) == STATE_MAX - 19  # 170: more than 247 - 89
+    _emulate(monkeypatch)
+    assert cli("--state-dir", str(state), "run", "-d", "--name", "c170").code == 0
+    small = tmp_path / "small.txt"
+    small.write_text("x")
+    result = cli("--state-dir", str(state), "cp", str(small), "c170:C:\\small.txt")
+    assert result.code == 2, result.err
+    assert "internal error" not in result.err
+    assert "the transfer folder" in result.err
+    assert "248 characters for a new folder" in result.err
+    assert "shorter --state-dir" in result.err
+
+
+def test_doctor_fails_the_state_dir_check_for_an_existing_one_too_long(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review RV43 #2: an existing state directory under which every new sandbox is refused
+    was 'ready' (and doctor 'all good')."""
+    state = tmp_path / ("s" * (STATE_MAX + 1 - len(str(tmp_path)) - 1))
+    state.mkdir(mode=0o700)
+    monkeypatch.setattr(hostpath, "_on_windows", lambda: True, raising=False)
+    check = doctor._check_state_dir(str(state))
+    assert check.status == doctor.FAIL, check
+    assert "new sandboxes cannot be created here" in check.detail

@@ -506,24 +506,23 @@ def test_deletion_goes_through_the_extended_form(
 def test_files_vanishing_under_another_remover_are_not_an_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Review RV42 #3: another process deleting the same tree made rmtree fail with
-    FileNotFoundError while the folder was still there: one of two `rm -f` exited 1 though
-    the sandbox was gone.  The folder is tried again."""
-    import shutil
-
+    """Reviews RV42 #3, RV43 #3: another process deleting the same tree makes each entry
+    vanish just before this one's unlink: one of two `rm -f` exited 1 though the sandbox was
+    gone (three quick retries did not help: the other remover is slower than them).  Here
+    every unlink finds its file already deleted by "the other process"."""
     folder = tmp_path / "sb"
     (folder / "deep").mkdir(parents=True)
-    (folder / "deep" / "f").write_bytes(b"x")
-    real_rmtree = shutil.rmtree
-    calls: list[object] = []
+    for i in range(8):
+        (folder / "deep" / f"f{i}").write_bytes(b"x")
+    real_unlink = os.unlink
+    vanished: list[str] = []
 
-    def racing(path: object, *args: object, **kwargs: object) -> None:
-        calls.append(path)
-        if len(calls) == 1:
-            raise FileNotFoundError(errno.ENOENT, "No such file or directory", "f44")
-        real_rmtree(path, *args, **kwargs)  # type: ignore[arg-type]
+    def other_process_first(path: object, *args: object, **kwargs: object) -> None:
+        real_unlink(path, *args, **kwargs)  # type: ignore[arg-type]
+        vanished.append(str(path))
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(path))
 
-    monkeypatch.setattr(shutil, "rmtree", racing)
+    monkeypatch.setattr(os, "unlink", other_process_first)
     assert storage.remove_path(folder) is True
     assert not folder.exists()
-    assert len(calls) == 2
+    assert len(vanished) == 8

@@ -1006,6 +1006,17 @@ def _check_state_dir(state_dir: str | os.PathLike[str] | None) -> Check:
             fix=exc.remedy,
             data=data,
         )
+    too_long = paths.state_dir_length_problem(where)
+    if too_long is not None:  # an existing one: create refuses every new sandbox (RV43 #2)
+        return Check(
+            "state_dir",
+            FAIL,
+            too_long + "; new sandboxes cannot be created here (existing ones can still be "
+            "listed, stopped and removed)",
+            fix="choose a shorter --state-dir / HCS_SANDBOX_STATE_DIR, or enable long paths "
+            "(LongPathsEnabled=1)",
+            data=data,
+        )
     try:
         os.listdir(where)
         if sys.platform != "win32" and not os.access(where, os.R_OK | os.W_OK | os.X_OK):

@@ -860,6 +860,18 @@ def _batch(sandbox: Sandbox, system: ComputeSystem) -> Iterator[tuple[Path, str]
     directory = _ensure_transfer(sandbox, system)
     name = uuid.uuid4().hex
     host = directory / name
+    if hostpath.too_long(host, folder=True):
+        # A state directory of more than ~158 characters on Windows without long paths:
+        # sandboxes fit, a cp batch folder does not (review RV43 #1: "internal error").
+        raise errors.SpecError(
+            f"cannot copy: the transfer folder {host} would be "
+            f"{hostpath.too_long_problem(host, folder=True).removeprefix('it is ')}, because "
+            "the state directory's path is long",
+            field="state_dir",
+            value=str(host),
+            remedy="use a shorter --state-dir / HCS_SANDBOX_STATE_DIR for sandboxes you copy "
+            "to or from, or " + hostpath.LONG_PATHS_REMEDY,
+        )
     host.mkdir(mode=0o700)
     try:
         yield host, vsmb_path(TRANSFER_SHARE, name)

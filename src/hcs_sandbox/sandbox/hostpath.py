@@ -462,8 +462,8 @@ def too_long(path: str | os.PathLike[str], *, folder: bool = False) -> bool:
 def too_long_problem(path: str | os.PathLike[str], *, folder: bool = False) -> str:
     """The words for a :func:`too_long` path: how long it is and the limit."""
     length = len(os.path.abspath(os.fspath(path)))
-    limit = f"{MAX_PATH - 12} for a new folder" if folder else str(MAX_PATH)
+    limit = f"{MAX_PATH - 12} characters for a new folder" if folder else f"{MAX_PATH} characters"
     return (
         f"it is {length} characters long, longer than Windows allows without long paths "
-        f"({limit} characters with the terminating NUL)"
+        f"({limit}, with the terminating NUL)"
     )

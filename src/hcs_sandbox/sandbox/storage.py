@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import os
 import shutil
 import stat
@@ -522,18 +523,37 @@ def retry_while_held(
         pause = min(pause * 2, _HELD_MAX_PAUSE)
 
 
-def _remove_tree(path: str) -> None:
+def _remove_tree(path: str, skipped: list[FileNotFoundError] | None = None) -> None:
     """``shutil.rmtree``, again when a file appeared in the folder meanwhile (a logon
     thread's last log line, written while the sandbox is removed, made the final rmdir fail
     with "Directory not empty").  A Windows error of a file held open is left to
     :func:`retry_while_held`, which waits between its attempts."""
     for attempt in range(5):
         try:
-            shutil.rmtree(path)
+            # An entry that vanished meanwhile (another process removing the same tree:
+            # review RV43 #3) is not an error; what stays is judged by the caller.
+            handler = functools.partial(_vanished_is_fine, skipped if skipped is not None else [])
+            if sys.version_info >= (3, 12):
+                shutil.rmtree(path, onexc=handler)
+            else:  # onexc is new in 3.12 (onerror is deprecated there)
+                shutil.rmtree(path, onerror=handler)
             return
         except OSError as exc:
             if attempt == 4 or held_open(exc) or not _not_empty(exc):
                 raise
+
+
+def _vanished_is_fine(
+    skipped: list[FileNotFoundError], function: object, path: str, error: object
+) -> None:
+    """``shutil.rmtree``'s error handler: an entry that is gone already is skipped (and kept
+    in ``skipped``); any other error is raised (``error``: the exception, or ``onerror``'s
+    exc_info triple)."""
+    exc = error if isinstance(error, BaseException) else error[1]  # type: ignore[index]
+    if isinstance(exc, FileNotFoundError):
+        skipped.append(exc)
+        return
+    raise exc
 
 
 def _not_empty(exc: OSError) -> bool:
@@ -571,29 +591,35 @@ def _remove_once(p: str) -> bool:
     """One attempt of :func:`remove_path`: True when ``p`` existed.  Done through
     :func:`extended_path`, so a deep path inside a folder is not out of reach on Windows."""
     q = extended_path(p)
-    for attempt in range(3):
-        try:
-            mode = os.lstat(q).st_mode
-            if stat.S_ISDIR(mode):  # a real folder (a link to one is unlinked, not emptied)
-                try:
-                    os.rmdir(q)  # the usual case: its files were removed first (~40 µs less)
-                except OSError:
-                    _remove_tree(q)  # not empty (or rmdir refused): the whole tree
-            else:
-                os.unlink(q)
-        except FileNotFoundError:
-            if not os.path.lexists(q):
-                return False
-            # ``p`` is still there: something inside it could not be reached.  Another
-            # process deleting the same tree makes files vanish under rmtree: try again
-            # (review RV42 #3).  A path that stays out of reach (too long for Windows) is
-            # an error, not "already gone", which deleted the record and left the folder
-            # (review RV40 #3).
-            if attempt == 2:
-                raise
-            continue
-        return True
-    return True  # pragma: no cover - the loop returns or raises
+    try:
+        mode = os.lstat(q).st_mode
+    except FileNotFoundError:
+        return False
+    skipped: list[FileNotFoundError] = []
+    try:
+        if stat.S_ISDIR(mode):  # a real folder (a link to one is unlinked, not emptied)
+            try:
+                os.rmdir(q)  # the usual case: its files were removed first (~40 µs less)
+            except FileNotFoundError:
+                return True  # removed meanwhile by another process
+            except OSError:
+                _remove_tree(q, skipped)  # not empty (or rmdir refused): the whole tree
+        else:
+            os.unlink(q)
+    except FileNotFoundError as exc:
+        skipped.append(exc)  # gone meanwhile, or something inside out of reach: see below
+    if os.path.lexists(q):
+        # ``p`` is still there: something inside it could not be reached (a path too long
+        # for Windows).  An error, not "already gone", which deleted the record and left
+        # the folder (review RV40 #3).  Entries another process removed meanwhile are
+        # skipped by _remove_tree (review RV42 #3, RV43 #3).
+        first = skipped[0] if skipped else None
+        raise FileNotFoundError(
+            errno.ENOENT,
+            (first.strerror if first is not None else None) or "it could not be reached",
+            first.filename if first is not None and first.filename else p,
+        )
+    return True
 
 
 def remove_path(
