@@ -622,13 +622,7 @@ def test_logs_on_a_terminal_that_cannot_show_a_character_gets_an_escape(
     path = _logon_log(cli, "asc")
     _append(path, "café\r\n".encode())()
 
-    class Terminal(io.TextIOWrapper):
-        def isatty(self) -> bool:
-            return True
-
-    raw = io.BytesIO()
-    terminal = Terminal(raw, encoding="ascii", errors="strict")
-    monkeypatch.setattr(sys, "stdout", terminal)
+    raw, terminal = _ascii_terminal(monkeypatch)
     assert main(["logs", "asc"]) == 0
     terminal.flush()
     assert raw.getvalue().endswith(b"line one\ncaf\\xe9\n")
@@ -655,16 +649,25 @@ def test_follow_on_a_terminal_that_cannot_show_a_character(
     ]
     sandbox = _ScriptedLog(script)
 
-    class Terminal(io.TextIOWrapper):
-        def isatty(self) -> bool:
-            return True
-
-    raw = io.BytesIO()
-    terminal = Terminal(raw, encoding="ascii", errors="strict")
-    monkeypatch.setattr(sys, "stdout", terminal)
+    raw, terminal = _ascii_terminal(monkeypatch)
     monkeypatch.setattr(time, "sleep", lambda seconds: None)
     assert logs._follow(argparse.Namespace(encoding=None, interval=0.05), sandbox) == 0
     terminal.flush()
     text = head.encode()
     started = b"2026-11-26T10:00:09Z started\n"
     assert raw.getvalue() == text + b"caf\\xe9\n" + text + started + b"new\n"
+
+
+class _AsciiTerminal(io.TextIOWrapper):
+    """A terminal whose encoding is ASCII (main() leaves a terminal's stdout as it is)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _ascii_terminal(monkeypatch: pytest.MonkeyPatch) -> tuple[io.BytesIO, io.TextIOWrapper]:
+    """sys.stdout as an ASCII terminal: (the bytes written, the stream)."""
+    raw = io.BytesIO()
+    terminal = _AsciiTerminal(raw, encoding="ascii", errors="strict")
+    monkeypatch.setattr(sys, "stdout", terminal)
+    return raw, terminal
