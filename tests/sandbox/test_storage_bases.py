@@ -143,14 +143,14 @@ def test_remove_path_tries_again_when_a_file_appears_meanwhile(
     real = shutil.rmtree
     calls: list[str] = []
 
-    def racing_rmtree(path: str) -> None:
+    def racing_rmtree(path: str, **handler: Any) -> None:  # onerror= / onexc=, as rmtree
         calls.append(path)
         if len(calls) == 1:
-            real(path)  # what was there is gone...
+            real(path, **handler)  # what was there is gone...
             os.mkdir(path)  # ...but a writer re-made an entry before the rmdir
             (Path(path) / "sandbox.log").write_text("late line\n")
             raise OSError(errno.ENOTEMPTY, "Directory not empty", path)
-        real(path)
+        real(path, **handler)
 
     monkeypatch.setattr(storage.shutil, "rmtree", racing_rmtree)
     assert storage.remove_path(folder) is True
@@ -168,7 +168,7 @@ def test_remove_path_reports_other_errors_at_once(
     (folder / "left").write_text("x")  # not empty: the plain rmdir fails, the tree is removed
     calls: list[str] = []
 
-    def denied(path: str) -> None:
+    def denied(path: str, **handler: Any) -> None:  # onerror= / onexc=, as rmtree
         calls.append(path)
         raise OSError(errno.EACCES, "Permission denied", path)
 
