@@ -494,15 +494,13 @@ class HeldWait:
         self.left = 0.0
 
 
-def retry_while_held(
-    action: Callable[[], _T], seconds: float = HELD_RETRY_SECONDS, *, wait: HeldWait | None = None
-) -> _T:
+def retry_while_held(action: Callable[[], _T], *, wait: HeldWait | None = None) -> _T:
     """``action()``; called again while it raises an error of a file held open
-    (:func:`held_open`), after a pause of 50 ms doubling up to 1 s, until ``seconds``
-    (:data:`HELD_RETRY_SECONDS`) were slept, or what ``wait`` has left: then that error is
-    raised (and ``wait`` has nothing left).  Any other exception (a Ctrl+C during a pause
-    included: ``wait`` then has nothing left either) is raised at once."""
-    budget = wait if wait is not None else HeldWait(seconds)
+    (:func:`held_open`), after a pause of 50 ms doubling up to 1 s, until what ``wait``
+    has left (a new :class:`HeldWait`: :data:`HELD_RETRY_SECONDS`) was slept: then that
+    error is raised (and ``wait`` has nothing left).  Any other exception (a Ctrl+C during
+    a pause included: ``wait`` then has nothing left either) is raised at once."""
+    budget = wait if wait is not None else HeldWait()
     pause = _HELD_FIRST_PAUSE
     while True:
         try:
@@ -608,8 +606,10 @@ def _remove_once(p: str) -> bool:
             os.unlink(q)
     except FileNotFoundError as exc:
         skipped.append(exc)  # gone meanwhile, or something inside out of reach: see below
-    if os.path.lexists(q):
-        # ``p`` is still there: something inside it could not be reached (a path too long
+    if skipped and os.path.lexists(q):
+        # Something was not found on the way (without that, the deletion succeeded and
+        # ``p`` is gone: no second look on the usual path).  ``p`` still there: something
+        # inside it could not be reached (a path too long
         # for Windows).  An error, not "already gone", which deleted the record and left
         # the folder (review RV40 #3).  Entries another process removed meanwhile are
         # skipped by _remove_tree (review RV42 #3, RV43 #3).
@@ -622,24 +622,17 @@ def _remove_once(p: str) -> bool:
     return True
 
 
-def remove_path(
-    path: str | os.PathLike[str],
-    *,
-    retry_seconds: float = HELD_RETRY_SECONDS,
-    wait: HeldWait | None = None,
-) -> bool:
+def remove_path(path: str | os.PathLike[str], *, wait: HeldWait | None = None) -> bool:
     """Delete a file or a folder tree; True when something was removed, False when it was
     already gone. Raises :class:`StorageError` when it exists and cannot be removed.
 
     On Windows, while another process still has the file (or one in the folder) open, the
-    deletion is tried again for up to ``retry_seconds`` (:data:`HELD_RETRY_SECONDS`;
-    :func:`retry_while_held`); the error after that names the file and says so
-    (:data:`HELD_REMEDY`).  ``retry_seconds`` 0: one attempt.  ``wait``: a
-    :class:`HeldWait` shared with the other deletions of the same operation (it replaces
-    ``retry_seconds``)."""
+    deletion is tried again for up to :data:`HELD_RETRY_SECONDS` (:func:`retry_while_held`);
+    the error after that names the file and says so (:data:`HELD_REMEDY`).  ``wait``: a
+    :class:`HeldWait` shared with the other deletions of the same operation."""
     p = os.fspath(path)
     existed = False
-    budget = wait if wait is not None else HeldWait(retry_seconds)
+    budget = wait if wait is not None else HeldWait()
     before = budget.left
 
     def attempt() -> bool:
