@@ -883,23 +883,19 @@ def _remove_batch(host: Path, sandbox_dir: str | os.PathLike[str]) -> None:
     """Delete a cp batch folder; what cannot be deleted (a path longer than Windows allows,
     a file the guest still holds open) is logged, not hidden: it stays inside the sandbox
     folder, so removing the sandbox deletes it."""
+    from hcs_sandbox.sandbox import storage
+
     failed: dict[str, str] = {}  # path: why (rmtree may fail twice on one path)
 
-    def note(_func: object, path: str, exc: object) -> None:
-        if isinstance(exc, tuple):  # onerror's (type, value, traceback)
-            exc = exc[1]
+    def note(path: str, exc: BaseException) -> None:
         if isinstance(exc, FileNotFoundError):
             if not hostpath.too_long(path):
                 return  # already gone
-            exc = hostpath.too_long_problem(path)
-        elif isinstance(exc, OSError) and exc.errno == errno.ENOTEMPTY:
-            return  # a folder whose contents failed (those are listed)
-        failed.setdefault(path, str(exc))
+            failed.setdefault(path, hostpath.too_long_problem(path))
+        elif not (isinstance(exc, OSError) and exc.errno == errno.ENOTEMPTY):
+            failed.setdefault(path, str(exc))  # (ENOTEMPTY: a folder whose contents failed)
 
-    if sys.version_info >= (3, 12):
-        shutil.rmtree(host, onexc=note)
-    else:
-        shutil.rmtree(host, onerror=note)
+    storage.rmtree(host, note)
     if failed:
         first, why = next(iter(failed.items()))
         _log.warning(

@@ -68,6 +68,7 @@ __all__ = [
     "resolve_base",
     "retry_while_held",
     "revoke_vm_access",
+    "rmtree",
 ]
 
 #: Windows Sandbox's base images, relative to %ProgramData% (MouriDocs ``docs/4/ReadMe.md``).
@@ -530,24 +531,31 @@ def _remove_tree(path: str, skipped: list[FileNotFoundError] | None = None) -> N
         try:
             # An entry that vanished meanwhile (another process removing the same tree:
             # review RV43 #3) is not an error; what stays is judged by the caller.
-            handler = functools.partial(_vanished_is_fine, skipped if skipped is not None else [])
-            if sys.version_info >= (3, 12):
-                shutil.rmtree(path, onexc=handler)
-            else:  # onexc is new in 3.12 (onerror is deprecated there)
-                shutil.rmtree(path, onerror=handler)
+            rmtree(path, functools.partial(_vanished_is_fine, [] if skipped is None else skipped))
             return
         except OSError as exc:
             if attempt == 4 or held_open(exc) or not _not_empty(exc):
                 raise
 
 
-def _vanished_is_fine(
-    skipped: list[FileNotFoundError], function: object, path: str, error: object
-) -> None:
-    """``shutil.rmtree``'s error handler: an entry that is gone already is skipped (and kept
-    in ``skipped``); any other error is raised (``error``: the exception, or ``onerror``'s
-    exc_info triple)."""
-    exc = error if isinstance(error, BaseException) else error[1]  # type: ignore[index]
+def rmtree(path: str | os.PathLike[str], on_error: Callable[[str, BaseException], None]) -> None:
+    """``shutil.rmtree`` calling ``on_error(path, exception)`` for each error (which may
+    raise it to stop, or return to go on): ``onexc`` on Python 3.12+, where ``onerror`` is
+    deprecated; ``onerror``, with its exc_info triple, before."""
+
+    def handler(_function: object, failed: str, error: object) -> None:
+        exc = error if isinstance(error, BaseException) else error[1]  # type: ignore[index]
+        on_error(failed, exc)
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=handler)
+    else:
+        shutil.rmtree(path, onerror=handler)
+
+
+def _vanished_is_fine(skipped: list[FileNotFoundError], path: str, exc: BaseException) -> None:
+    """:func:`rmtree`'s error handler for a removal: an entry that is gone already is skipped
+    (and kept in ``skipped``); any other error is raised."""
     if isinstance(exc, FileNotFoundError):
         skipped.append(exc)
         return
