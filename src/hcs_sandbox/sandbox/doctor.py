@@ -466,10 +466,8 @@ def check_report_path(path: str | os.PathLike[str]) -> None:
         if hostpath.too_long(candidate):  # it would look missing (FileNotFoundError)
             what = "the path" if candidate == where else f"its temporary file {candidate}"
             raise errors.SpecError(
-                f"cannot write the doctor report to {where}: {what} is "
-                f"{len(os.path.abspath(candidate))} characters long, longer than Windows "
-                f"allows without long paths ({hostpath.MAX_PATH} characters with the "
-                "terminating NUL)",
+                f"cannot write the doctor report to {where}: {what} "
+                f"{hostpath.too_long_problem(candidate).removeprefix('it ')}",
                 field="report",
                 value=where,
                 remedy=hostpath.LONG_PATHS_REMEDY,
@@ -1013,8 +1011,7 @@ def _check_state_dir(state_dir: str | os.PathLike[str] | None) -> Check:
             FAIL,
             too_long + "; new sandboxes cannot be created here (existing ones can still be "
             "listed, stopped and removed)",
-            fix="choose a shorter --state-dir / HCS_SANDBOX_STATE_DIR, or enable long paths "
-            "(LongPathsEnabled=1)",
+            fix=paths.SHORTER_STATE_DIR_REMEDY,
             data=data,
         )
     try:

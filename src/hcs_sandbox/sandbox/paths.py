@@ -387,7 +387,7 @@ def ensure_state_dir(path: str | os.PathLike[str] | None = None) -> Path:
 _ID = "0" * 36
 _LONGEST_OWN_FOLDER = len("\\".join(["", SANDBOXES_DIR, _ID, "logs", "guest"]))
 _LONGEST_OWN_FILE = len("\\".join(["", SANDBOXES_DIR, _ID, "logs", "guest", "logon.done"]))
-_MAX_PATH = 260
+_MAX_PATH = 260  # hostpath.MAX_PATH, not imported: `ls` opens the store and loads no hostpath
 #: The longest state directory (characters) Windows leaves room for a sandbox's own files
 #: in without long paths.
 MAX_STATE_DIR_LENGTH = min(
@@ -412,6 +412,13 @@ def state_dir_length_problem(path: str) -> str | None:
     )
 
 
+#: What to do about a state directory too long for a sandbox's files.
+SHORTER_STATE_DIR_REMEDY = (
+    "choose a shorter --state-dir / HCS_SANDBOX_STATE_DIR, or enable long paths "
+    "(LongPathsEnabled=1)"
+)
+
+
 def check_room_for_sandboxes(path: str) -> None:
     """A :class:`~hcs_sandbox.errors.SpecError` when a new sandbox's files would not fit
     under the state directory ``path`` (:func:`state_dir_length_problem`).  Asked where new
@@ -424,8 +431,7 @@ def check_room_for_sandboxes(path: str) -> None:
             problem,
             field="state_dir",
             value=path,
-            remedy="choose a shorter --state-dir / HCS_SANDBOX_STATE_DIR, or enable long "
-            "paths (LongPathsEnabled=1)",
+            remedy=SHORTER_STATE_DIR_REMEDY,
         )
 
 
