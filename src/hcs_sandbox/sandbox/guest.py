@@ -296,8 +296,8 @@ def process_parameters(
 
 
 def _text(data: bytes, encoding: str) -> str:
-    if encoding != "utf-8":
-        check_encoding(encoding)
+    """``data`` decoded (invalid bytes replaced), CRLF turned into ``\\n``; ``encoding``
+    already checked by the caller (:func:`check_encoding`)."""
     return data.decode(encoding, errors="replace").replace("\r\n", "\n")
 
 
@@ -380,6 +380,8 @@ class ExecResult:
     def text(self, encoding: str = "utf-8") -> tuple[str, str]:
         """``(stdout, stderr)`` decoded with ``encoding`` (e.g. ``"cp437"``, the OEM code page
         cmd.exe uses for its built-ins when writing to a pipe), CRLF turned into ``\\n``."""
+        if encoding != "utf-8":
+            check_encoding(encoding)
         return _text(self.stdout, encoding), _text(self.stderr, encoding)
 
     def check(self) -> ExecResult:
@@ -750,11 +752,10 @@ _NOT_SUPPORTED = 0x80070032  # ERROR_NOT_SUPPORTED as an HRESULT (winerror.h)
 _ERROR_DIRECTORY = 0x8007010B
 
 
-#: MAX_PATH (260, including the terminating NUL): "Setting a current directory longer than
-#: MAX_PATH causes CreateProcessW to fail" (SetCurrentDirectory, learn.microsoft.com), whose
-#: path gets a trailing backslash: "specify MAX_PATH-2 characters for the path unless you
-#: include the trailing backslash".
-_MAX_PATH = 260
+# MAX_PATH (hostpath.MAX_PATH, 260 with the terminating NUL): "Setting a current directory
+# longer than MAX_PATH causes CreateProcessW to fail" (SetCurrentDirectory,
+# learn.microsoft.com), whose path gets a trailing backslash: "specify MAX_PATH-2
+# characters for the path unless you include the trailing backslash".
 
 
 def _workdir_failure(workdir: str, name: str | None) -> tuple[str, str]:
@@ -769,17 +770,17 @@ def _workdir_failure(workdir: str, name: str | None) -> tuple[str, str]:
     current directory).  The "create it first" remedy fits only a drive-letter path within
     MAX_PATH; a UNC path gets its own (networking is off by default: docs/networking.md).
     """
-    from hcs_sandbox.sandbox.hostpath import is_network_path, is_windows_absolute
+    from hcs_sandbox.sandbox.hostpath import MAX_PATH, is_network_path, is_windows_absolute
 
     given = f"the working directory '{workdir}'"
     folder = workdir.rstrip("\\/")
-    if len(folder) > _MAX_PATH - 2:
+    if len(folder) > MAX_PATH - 2:
         prefix = workdir[:4].replace("/", "\\")
         lifted = ""
         if prefix in ("\\\\?\\", "\\\\.\\"):
             lifted = f" (the {prefix} prefix does not lift this limit for a working directory)"
         return (
-            f"{given} is longer than MAX_PATH ({_MAX_PATH} characters), which CreateProcess "
+            f"{given} is longer than MAX_PATH ({MAX_PATH} characters), which CreateProcess "
             f"cannot use as a current directory{lifted}, or does not exist there",
             "give a shorter path (map the folder to a short guest path such as C:\\work)",
         )

@@ -195,8 +195,10 @@ class LogRead:
     def text(self, encoding: str = "utf-8") -> str:
         """``head`` and the output decoded with ``encoding`` (invalid bytes replaced, CRLF
         turned into ``\\n``): what :meth:`Sandbox.logs` returns."""
-        from hcs_sandbox.sandbox.guest import _text  # ExecResult.text's decoding
+        from hcs_sandbox.sandbox.guest import _text, check_encoding  # ExecResult.text's
 
+        if encoding != "utf-8":
+            check_encoding(encoding)
         return self.head + _text(self.output, encoding)
 
 
