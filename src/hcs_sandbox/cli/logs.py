@@ -26,7 +26,8 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 #: The line between the lifecycle log and the logon command's output in ``Sandbox.logs()``
 #: (``hcs_sandbox.sandbox.logon._SEPARATOR``; a test checks they agree).
@@ -195,18 +196,11 @@ def _follow(args: argparse.Namespace, sandbox: Any) -> int:
         return 0
 
 
-def _new_lines(head: str, seen: dict[str, int]) -> list[str]:
+def _new_lines(head: str, seen: dict[Any, int]) -> list[str]:
     """The lines of ``head`` (each with its newline) not printed yet, by text, counting
-    repeats; ``seen`` is updated (the text twin of :func:`new_entries`)."""
-    fresh: list[str] = []
-    counted: dict[str, int] = {}
-    for raw in head.splitlines(keepends=True):
-        line = raw if raw.endswith("\n") else raw + "\n"
-        counted[line] = counted.get(line, 0) + 1
-        if counted[line] > seen.get(line, 0):
-            seen[line] = counted[line]
-            fresh.append(line)
-    return fresh
+    repeats; ``seen`` is updated (:func:`new_entries` on the text lines)."""
+    lines = [raw if raw.endswith("\n") else raw + "\n" for raw in head.splitlines(keepends=True)]
+    return _unseen(lines, lambda line: line, seen)
 
 
 def new_entries(
@@ -217,14 +211,23 @@ def new_entries(
     (``logon command finished ... (seen by the guest)``, the ``only the last ...`` note)
     comes after the stored lines and goes away again, and a line stored later is placed
     before it -- so a position says nothing, and each entry is printed once by its text."""
-    fresh: list[dict[str, Any]] = []
-    counted: dict[tuple[Any, str], int] = {}
-    for entry in found:
-        key = (entry.get("time"), str(entry.get("line")))
-        counted[key] = counted.get(key, 0) + 1
-        if counted[key] > seen.get(key, 0):
-            seen[key] = counted[key]
-            fresh.append(entry)
+    return _unseen(found, lambda entry: (entry.get("time"), str(entry.get("line"))), seen)
+
+
+_Item = TypeVar("_Item")
+
+
+def _unseen(items: list[_Item], key: Callable[[_Item], Any], seen: dict[Any, int]) -> list[_Item]:
+    """The ``items`` not printed yet, by ``key``, counting repeats (the third identical
+    line is new when two were printed); ``seen`` is updated."""
+    fresh: list[_Item] = []
+    counted: dict[Any, int] = {}
+    for item in items:
+        k = key(item)
+        counted[k] = counted.get(k, 0) + 1
+        if counted[k] > seen.get(k, 0):
+            seen[k] = counted[k]
+            fresh.append(item)
     return fresh
 
 
