@@ -7,6 +7,7 @@ code they replace computes, and that a refused spec value still gets its own err
 from __future__ import annotations
 
 import os
+import posixpath
 import uuid
 from pathlib import Path
 from typing import Any
@@ -166,3 +167,18 @@ def test_with_host_folders_without_folders_is_the_spec() -> None:
     assert sandbox._with_host_folders(spec, ()) is spec
     with pytest.raises(ValueError, match="zip"):
         sandbox._with_host_folders(spec, ("/x",))
+
+
+@pytest.mark.parametrize("directory", ["", "/", "//", "a", "a/", "/s/x", "/s/x/", " ", "\\\\"])
+def test_documents_key_posix_join_answer_is_the_join(directory: str) -> None:
+    spec = SandboxSpec(name="a")
+    facts = planner.HostFacts(
+        sandbox_id="i", system_id="i", sandbox_dir=directory, path_style="posix"
+    )
+    key = planner._documents_key(spec, facts)
+    assert key is not None
+    assert key[-1] is (posixpath.join(directory, "f") == directory + "/f")
+    # Not text: no key (as before).
+    folder: Any = Path("/x")
+    odd = planner.HostFacts(sandbox_id="i", system_id="i", sandbox_dir=folder, path_style="posix")
+    assert planner._documents_key(spec, odd) is None

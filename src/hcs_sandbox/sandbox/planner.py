@@ -930,10 +930,15 @@ def _documents_key(spec: SandboxSpec, facts: HostFacts) -> tuple[Any, ...] | Non
     ``PurePath`` folder, say): planned without the cache."""
     directory = facts.sandbox_dir
     per_sandbox = _facts_per_sandbox(facts)
-    if not all(value is None or type(value) is str for value in per_sandbox):
-        return None
+    for value in per_sandbox:  # (a loop, not all() of a generator: every create asks)
+        if value is not None and type(value) is not str:
+            return None
     if facts.path_style == "windows":
         joined = ntpath.join(directory, "f") == directory + "\\f"
+    elif type(directory) is str:
+        # posixpath.join(directory, "f") adds "/f" exactly when the text is not empty and
+        # does not end with "/": the join's answer, without its Python calls.
+        joined = directory != "" and directory[-1] != "/"
     else:
         joined = posixpath.join(directory, "f") == directory + "/f"
     planned = _spec_planned(spec)
