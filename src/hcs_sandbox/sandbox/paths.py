@@ -163,13 +163,12 @@ def _state_dir_text(
     explicit: str | os.PathLike[str] | None, environ: Mapping[str, str] | None
 ) -> str:
     env = os.environ if environ is None else environ
-    chosen: str
-    if explicit is not None and os.fspath(explicit).strip():
-        chosen = os.fspath(explicit).strip()
-    elif env.get(ENV_STATE_DIR, "").strip():
-        chosen = env[ENV_STATE_DIR].strip()
-    else:
-        chosen = default_state_dir(environ=env)
+    # Each text is read once (a Path's fspath and an os.environ look-up are Python calls).
+    chosen = os.fspath(explicit).strip() if explicit is not None else ""
+    if not chosen:
+        chosen = env.get(ENV_STATE_DIR, "").strip()
+        if not chosen:
+            chosen = default_state_dir(environ=env)
     done = _ABSOLUTE.get(chosen)
     if done is None:
         done = os.path.abspath(os.path.expanduser(chosen))
@@ -399,9 +398,11 @@ def state_dir_length_problem(path: str) -> str | None:
     """Why the (absolute) state directory ``path`` is too long for a sandbox's own files on
     Windows without long paths (:func:`hostpath.too_long`'s rule: Windows, not ``\\\\?\\``,
     LongPathsEnabled not 1), or None."""
+    if len(path) <= MAX_STATE_DIR_LENGTH:
+        return None  # (before the import: every create asks)
     from hcs_sandbox.sandbox import hostpath
 
-    if len(path) <= MAX_STATE_DIR_LENGTH or not hostpath.limits_apply(path):
+    if not hostpath.limits_apply(path):
         return None
     return (
         f"the state directory {path} is {len(path)} characters long; a sandbox's files go up "

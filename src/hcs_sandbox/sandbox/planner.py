@@ -223,6 +223,7 @@ _HCN_ACL_SCHEMA: VersionTuple = (2, 5)  # AclPolicySetting's port/protocol field
 
 # Placeholders used by HostFacts.for_planning (clearly not real values).
 _PLACEHOLDER_NS = uuid.UUID("00000000-0000-4000-8000-68637373616e")
+_PLACEHOLDER_NS_BYTES = _PLACEHOLDER_NS.bytes
 _PLACEHOLDER_SID = "S-1-5-21-0-0-0-1001"
 _PLACEHOLDER_PROGRAMDATA = "C:\\ProgramData"
 _PLACEHOLDER_BASE_GUID = "00000000-0000-0000-0000-000000000000"
@@ -298,7 +299,7 @@ class HostFacts:
                 f"unknown host path style {self.path_style!r}",
                 remedy="use one of " + ", ".join(PATH_STYLES),
             )
-        versions = tuple(tuple(v) for v in self.supported_schema_versions)
+        versions = tuple(map(tuple, self.supported_schema_versions))
         if not versions:
             raise _fail(
                 "supported_schema_versions",
@@ -385,7 +386,7 @@ class HostFacts:
         endpoint id defaults to a UUIDv5 of the sandbox id (stable across re-creates of a
         persistent sandbox).  No MAC: HNS assigns it when the endpoint is created (see
         :meth:`Plan.with_adapter_mac`)."""
-        ns = _uuid5_bytes(_PLACEHOLDER_NS.bytes, sandbox_id)
+        ns = _uuid5_bytes(_PLACEHOLDER_NS_BYTES, sandbox_id)
         endpoint = endpoint_id or _uuid5_text(ns, "endpoint")
         values: dict[str, Any] = {
             "sandbox_id": sandbox_id,
@@ -929,10 +930,15 @@ def _documents_key(spec: SandboxSpec, facts: HostFacts) -> tuple[Any, ...] | Non
     ``PurePath`` folder, say): planned without the cache."""
     directory = facts.sandbox_dir
     per_sandbox = _facts_per_sandbox(facts)
-    if not all(value is None or type(value) is str for value in per_sandbox):
-        return None
+    for value in per_sandbox:  # (a loop, not all() of a generator: every create asks)
+        if value is not None and type(value) is not str:
+            return None
     if facts.path_style == "windows":
         joined = ntpath.join(directory, "f") == directory + "\\f"
+    elif type(directory) is str:
+        # posixpath.join(directory, "f") adds "/f" exactly when the text is not empty and
+        # does not end with "/": the join's answer, without its Python calls.
+        joined = directory != "" and directory[-1] != "/"
     else:
         joined = posixpath.join(directory, "f") == directory + "/f"
     planned = _spec_planned(spec)
@@ -962,18 +968,25 @@ def _split(text: str) -> list[Any]:
     return parts
 
 
-def _fill(template: list[Any], facts: HostFacts) -> str:
+def _fill(template: list[Any], facts: HostFacts, values: list[str] | None = None) -> str:
     """The template's text with each marker replaced by the fact's value, as the contents
     of a JSON string (the markers only sit inside JSON strings).  Values are put in, never
-    searched: a value that looks like a marker stays as it is."""
-    values = [
-        "" if value is None else _encode_json_string(value)[1:-1]
-        for value in _facts_per_sandbox(facts)
-    ]
+    searched: a value that looks like a marker stays as it is.  ``values``:
+    :func:`_fill_values` of ``facts``, when the caller has it."""
+    if values is None:
+        values = _fill_values(facts)
     parts = template[:]
     for i in range(1, len(parts), 2):
         parts[i] = values[parts[i]]
     return "".join(parts)
+
+
+def _fill_values(facts: HostFacts) -> list[str]:
+    """The per-sandbox facts as :func:`_fill` puts them in (JSON string contents)."""
+    return [
+        "" if value is None else _encode_json_string(value)[1:-1]
+        for value in _facts_per_sandbox(facts)
+    ]
 
 
 def plan_documents(spec: SandboxSpec, facts: HostFacts) -> PlanDocuments:
@@ -1005,8 +1018,9 @@ def plan_documents(spec: SandboxSpec, facts: HostFacts) -> PlanDocuments:
         if template is None:
             return PlanDocuments.of(plan(spec, facts))
         # The document stays text until someone asks for the dict (PlanDocuments.document).
-        values = [None, *_json.loads(_fill(template[1], facts))]
-        return PlanDocuments._from_values(values, _fill(template[0], facts))
+        filled = _fill_values(facts)  # once for both templates
+        values = [None, *_json.loads(_fill(template[1], facts, filled))]
+        return PlanDocuments._from_values(values, _fill(template[0], facts, filled))
     documents = PlanDocuments.of(plan(spec, facts))
     if len(_documents_cache) >= _CACHE_MAX:
         _documents_cache.clear()

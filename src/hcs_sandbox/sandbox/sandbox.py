@@ -73,6 +73,9 @@ __all__ = [
 
 Progress = Callable[[str], None]
 
+#: The concrete class ``Path(...)`` makes on this OS (PosixPath or WindowsPath).
+_PATH_TYPE = type(Path())
+
 
 @dataclasses.dataclass(frozen=True)
 class ExitInfo:
@@ -199,15 +202,17 @@ def _store(state: Path, *, checked: bool = True) -> Store:
     the folder (made again if gone, its owner and mode checked), then the file and the
     schema.
     """
-    from hcs_sandbox.sandbox.store import Store, open_store
+    # (Modules, not names from them: ``from a.b import name`` run in a function costs about
+    # twice ``from a import b``, CPython's import looking for ``__path__`` on the module
+    # ``a.b`` and building the AttributeError it does not find; ~4 k instructions a call.)
+    import hcs_sandbox.sandbox.store as store_module
+    from hcs_sandbox.sandbox import paths
 
     if checked:
-        from hcs_sandbox.sandbox.paths import DATABASE_NAME
-
-        store = Store.reuse(os.path.join(state, DATABASE_NAME))
+        store = store_module.Store.reuse(os.path.join(state, paths.DATABASE_NAME))
         if store is not None:
             return store
-    return open_store(state)
+    return store_module.open_store(state)
 
 
 #: The record's ``extra`` key naming the HCS host it was made through
@@ -272,15 +277,15 @@ def _require_spec(spec: object, call: str) -> None:
     """A clear SpecError when ``spec`` is not a SandboxSpec (before: an AttributeError from
     deep inside ``create``).  A ``WsbResult`` (what ``read_wsb`` returns) is told to pass
     its ``.spec``."""
-    from hcs_sandbox.sandbox.spec import SandboxSpec, short_repr
+    import hcs_sandbox.sandbox.spec as spec_module  # (see _store)
 
-    if isinstance(spec, SandboxSpec):
+    if isinstance(spec, spec_module.SandboxSpec):
         return
     message = f"{call} needs a SandboxSpec, not a {type(spec).__name__}"
-    if isinstance(getattr(spec, "spec", None), SandboxSpec):
+    if isinstance(getattr(spec, "spec", None), spec_module.SandboxSpec):
         remedy = f"pass its .spec: {call}(read_wsb(path).spec)"
     else:
-        message += f" ({short_repr(spec, 60)})"
+        message += f" ({spec_module.short_repr(spec, 60)})"
         remedy = "build one with hcs_sandbox.SandboxSpec(...), or read a .wsb: read_wsb(path).spec"
     raise errors.SpecError(
         message,
@@ -310,6 +315,17 @@ def _reserve(store: Store, name: str | None, *args: Any, **kwargs: Any) -> Recor
         ) from exc
 
 
+def _new_id() -> str:
+    """``str(uuid.uuid4())``: a random (version 4, RFC 4122 variant) GUID in its canonical
+    form, from ``os.urandom`` as ``uuid4`` takes it, without the ``UUID`` object (its
+    constructor's checks cost more than the id)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # variant RFC 4122
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def _notify(progress: Progress | None, message: str) -> None:
     if _log.isEnabledFor(logging.DEBUG):  # what _log.debug asks first, without its call
         _log.debug("%s", message)
@@ -320,6 +336,8 @@ def _notify(progress: Progress | None, message: str) -> None:
 def _with_host_folders(spec: SandboxSpec, paths: tuple[str, ...]) -> SandboxSpec:
     """``spec`` with each mapped folder's host path replaced by ``paths`` (one per folder,
     in order: the real paths ``check_host_paths`` checked)."""
+    if not paths and not spec.mapped_folders:
+        return spec  # no folder (most specs): nothing to pair
     pairs = list(zip(spec.mapped_folders, paths, strict=True))
     if all(f.host_path == p for f, p in pairs):
         return spec
@@ -349,8 +367,7 @@ def _blueprint(
     base already resolved by the caller (else resolved here); ``sandbox_dir``: the
     sandbox's folder as text, when the caller has it.
     """
-    from hcs_sandbox.sandbox import hostfacts
-    from hcs_sandbox.sandbox.planner import plan_documents
+    from hcs_sandbox.sandbox import hostfacts, planner  # (modules: see _store)
 
     facts = hostfacts.gather(
         spec,
@@ -363,7 +380,7 @@ def _blueprint(
     )
     # plan(spec, facts)'s documents; from the per-process template cache when this spec and
     # host were planned before (planner.plan_documents: keyed on every input but the ids).
-    return plan_documents(spec, facts)
+    return planner.plan_documents(spec, facts)
 
 
 class Sandbox:
@@ -380,7 +397,9 @@ class Sandbox:
     def __init__(self, record: Record, state_dir: os.PathLike[str] | str) -> None:
         """Internal: use :meth:`create`, :meth:`get` or :meth:`list`."""
         self._record = record
-        self._state_dir = Path(state_dir)
+        # A Path is immutable: one of the concrete class (what _state_dir gives) is used as
+        # it is (Path() of it builds a new, equal one: ~20 k instructions per object).
+        self._state_dir = state_dir if type(state_dir) is _PATH_TYPE else Path(state_dir)
         self._system: ComputeSystem | None = None
         self._lock = threading.RLock()
         self._spec: SandboxSpec | None = None
@@ -441,7 +460,7 @@ class Sandbox:
     ) -> Sandbox:
         """:meth:`create`; ``terminate_on_close``: HCS terminates the VM when the last handle
         to it closes (ephemeral sandboxes of :meth:`run`, so a crashed process leaks no VM)."""
-        from hcs_sandbox.sandbox import storage
+        from hcs_sandbox.sandbox import paths, storage  # (one import for both: see _store)
 
         # Cheap checks first, before anything is made (even the state directory).  The
         # spec's own paths first (a missing mapped folder or base path, a mapped system
@@ -453,20 +472,15 @@ class Sandbox:
         # later (or, on Windows, an 8.3 name or a junction) cannot change the folder shared.
         spec = _with_host_folders(spec, checked)
         state = _state_dir(state_dir)
-        from hcs_sandbox.sandbox import paths as paths_module
-
-        paths_module.check_room_for_sandboxes(str(state))  # a new sandbox's files must fit
+        paths.check_room_for_sandboxes(str(state))  # a new sandbox's files must fit
         _notify(progress, "checking the base image")
         base = storage.resolve_base(spec.base.kind, spec.base.path)
-        import uuid
-
-        from hcs_sandbox.sandbox import paths
 
         # The plan is pure (nothing is made): plan first, with the id the record will get,
         # so the name, the record and every file the plan makes are written ahead in ONE
         # transaction (the folder, scratch disk and guest state file are listed before any
         # is made; a listed file that was never made counts as released for remove/prune).
-        sandbox_id = str(uuid.uuid4())
+        sandbox_id = _new_id()
         directory = paths.sandbox_dir_text(state, sandbox_id)
         _notify(progress, "planning")
         bp = _blueprint(
@@ -479,18 +493,19 @@ class Sandbox:
             sandbox_dir=directory,
         )
         store = _store(state)
-        from hcs_sandbox.hcs.service import host_identity
+        from hcs_sandbox.hcs import service  # (see _store)
 
-        host = host_identity()
+        host = service.host_identity()
         with UndoStack() as undo:
             _notify(progress, "reserving the name")
+            spec_dict = spec.to_dict()
             record = _reserve(
                 store,
                 spec.name,
                 sandbox_id,
-                spec.to_dict(),
+                spec_dict,
                 state="creating",
-                labels=dict(spec.labels),
+                labels=dict(spec_dict["labels"]),  # (a plain dict's copy: no Mapping calls)
                 persistent=spec.persistence == "persistent",
                 extra={HOST_KEY: host},
                 files=[
@@ -548,7 +563,7 @@ class Sandbox:
         written to the record here unless ``record_extra`` is False (the caller then merges
         them into its next update: one commit fewer).
         """
-        from hcs_sandbox.hcs.system import ComputeSystem
+        import hcs_sandbox.hcs.system as system_module  # (see _store)
         from hcs_sandbox.sandbox import network, paths, storage
 
         rid = self._record.id
@@ -601,7 +616,8 @@ class Sandbox:
             # and prune take the grants back.
             self._record = store.update(rid, merge_extra={"foreign_grants": foreign})
         for path in bp.grants:
-            _notify(progress, f"granting the VM access to {os.path.basename(path)}")
+            if progress is not None or _log.isEnabledFor(logging.DEBUG):  # (the text costs more)
+                _notify(progress, f"granting the VM access to {os.path.basename(path)}")
             storage.grant_vm_access(system_id, path)
             if path in foreign:
                 undo.push(f"revoke access to {path}", _revoker(system_id, path))
@@ -653,7 +669,7 @@ class Sandbox:
             document = bp.with_adapter_mac(info.mac)
 
         _notify(progress, "creating the compute system")
-        system = ComputeSystem.create(system_id, document)
+        system = system_module.ComputeSystem.create(system_id, document)
         undo.push("terminate the compute system", lambda: _terminate_quietly(system))
         with self._lock:
             # A handle this object still held is the previous system's (a persistent

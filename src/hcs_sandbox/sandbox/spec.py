@@ -26,7 +26,7 @@ import dataclasses
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, cast, get_args
 
 from hcs_sandbox.errors import SpecError
@@ -111,6 +111,8 @@ def _check_bool(value: object, field_name: str) -> None:
 
 
 def _check_int(value: object, field_name: str, low: int, high: int, unit: str = "") -> int:
+    if type(value) is int and low <= value <= high:
+        return value  # (the usual case, before any text is made)
     allowed = f"an integer from {low} to {high}{unit}"
     if isinstance(value, bool) or not isinstance(value, int):
         raise _fail(field_name, value, "not an integer", allowed=allowed)
@@ -195,6 +197,18 @@ class FrozenMap(Mapping[str, str]):
         return dict(self._data)
 
 
+#: The default environment and labels: an empty :class:`FrozenMap` (immutable; shared).
+_EMPTY_MAP = FrozenMap()
+
+
+def _plain_dict(mapping: Mapping[str, str]) -> dict[str, str]:
+    """``dict(mapping)``; for a :class:`FrozenMap` (what a spec holds) without the
+    ``Mapping`` protocol's Python-level ``keys()``/``__getitem__`` calls."""
+    if type(mapping) is FrozenMap:
+        return mapping.to_dict()
+    return dict(mapping)
+
+
 def _frozen_map(value: object, field_name: str) -> FrozenMap:
     if isinstance(value, FrozenMap):
         return value
@@ -256,6 +270,10 @@ class BaseImage:
             )
 
 
+#: The default base: ``BaseImage()`` (frozen; shared by every spec that takes the default).
+_HOST_BASE = BaseImage()
+
+
 @dataclass(frozen=True)
 class PortMapping:
     """A host port forwarded to a guest port (needs a network)."""
@@ -314,7 +332,8 @@ class SandboxSpec:
     """
 
     name: str | None = None
-    base: BaseImage = field(default_factory=BaseImage)
+    # The defaults are immutable, so every spec shares one (a factory built new ones per spec).
+    base: BaseImage = _HOST_BASE
     memory_mb: int = DEFAULT_MEMORY_MB
     cpus: int = DEFAULT_CPUS
     network: Network = "none"
@@ -329,10 +348,13 @@ class SandboxSpec:
     protected_client: bool = False
     display: Display = "headless"
     persistence: Persistence = "ephemeral"
-    environment: Mapping[str, str] = field(default_factory=FrozenMap)
-    labels: Mapping[str, str] = field(default_factory=FrozenMap)
+    environment: Mapping[str, str] = _EMPTY_MAP
+    labels: Mapping[str, str] = _EMPTY_MAP
 
     def __post_init__(self) -> None:
+        # Every check below is made for every spec, in this order; the fast tests in front
+        # of some (``type(x) is str and x in choices``...) pass exactly the values the check
+        # behind them passes, so a refused value still gets that check's error.
         set_ = object.__setattr__
         if self.name is not None:
             name = _check_str(self.name, "name")
@@ -342,21 +364,31 @@ class SandboxSpec:
             raise _fail("base", self.base, "not a BaseImage")
         _check_int(self.memory_mb, "memory_mb", MIN_MEMORY_MB, MAX_MEMORY_MB, " MB")
         _check_int(self.cpus, "cpus", MIN_CPUS, MAX_CPUS)
-        _check_choice(self.network, "network", NETWORK_MODES)
-        _check_choice(self.display, "display", DISPLAY_MODES)
-        _check_choice(self.persistence, "persistence", PERSISTENCE_MODES)
-        for flag in (
-            "gpu",
-            "clipboard",
-            "audio_input",
-            "video_input",
-            "printer",
-            "protected_client",
+        choice: object
+        for choice, field_name, choices in (
+            (self.network, "network", NETWORK_MODES),
+            (self.display, "display", DISPLAY_MODES),
+            (self.persistence, "persistence", PERSISTENCE_MODES),
         ):
-            _check_bool(getattr(self, flag), flag)
+            if type(choice) is not str or choice not in choices:
+                _check_choice(choice, field_name, choices)
+        value: object
+        for value, flag in (
+            (self.gpu, "gpu"),
+            (self.clipboard, "clipboard"),
+            (self.audio_input, "audio_input"),
+            (self.video_input, "video_input"),
+            (self.printer, "printer"),
+            (self.protected_client, "protected_client"),
+        ):
+            if value is not True and value is not False:
+                _check_bool(value, flag)
 
-        set_(self, "ports", self._check_ports(self.ports))
-        set_(self, "mapped_folders", self._check_folders(self.mapped_folders))
+        # No ports, no folders (an empty tuple): nothing to check or convert.
+        if type(self.ports) is not tuple or self.ports:
+            set_(self, "ports", self._check_ports(self.ports))
+        if type(self.mapped_folders) is not tuple or self.mapped_folders:
+            set_(self, "mapped_folders", self._check_folders(self.mapped_folders))
 
         if self.logon_command is not None:
             command = _check_str(self.logon_command, "logon_command").strip()
@@ -383,8 +415,12 @@ class SandboxSpec:
                 )
             set_(self, "logon_command", command)
 
-        set_(self, "environment", self._check_environment(self.environment))
-        set_(self, "labels", self._check_labels(self.labels))
+        # An empty FrozenMap (the default) is valid and kept as it is.
+        environment, labels = self.environment, self.labels
+        if type(environment) is not FrozenMap or environment._data:
+            set_(self, "environment", self._check_environment(environment))
+        if type(labels) is not FrozenMap or labels._data:
+            set_(self, "labels", self._check_labels(labels))
 
     # -- validation helpers ------------------------------------------------------------
 
@@ -622,8 +658,8 @@ class SandboxSpec:
             "protected_client": self.protected_client,
             "display": self.display,
             "persistence": self.persistence,
-            "environment": dict(self.environment),
-            "labels": dict(self.labels),
+            "environment": _plain_dict(self.environment),
+            "labels": _plain_dict(self.labels),
         }
 
     @classmethod

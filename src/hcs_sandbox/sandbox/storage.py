@@ -102,10 +102,10 @@ def program_data_dir() -> Path:
 
 def _program_data_text() -> str:
     """:func:`program_data_dir` as the text it is made from (no Path built)."""
-    from hcs_sandbox.native.loader import get_backend
+    from hcs_sandbox.native import loader  # (the module: see sandbox._store)
 
     try:
-        backend = get_backend()
+        backend = loader.get_backend()
     except OSError as exc:
         raise errors.HcsUnavailableError(
             str(getattr(exc, "message", exc)), remedy=getattr(exc, "remedy", None)
@@ -191,6 +191,17 @@ class ResolvedBase:
         return dataclasses.asdict(self)
 
 
+_FILES_TAIL = os.sep + "BaseLayer" + os.sep + "Files"
+
+
+def _files_of(folder: str) -> str:
+    """``os.path.join(folder, "BaseLayer", "Files")`` for a base image folder as
+    :func:`host_base_folders` gives it (a ``DirEntry.path``: the BaseImages folder, the
+    separator and the entry's name, so it ends with a name, never with a separator or a
+    drive): that text, the separator, ``BaseLayer``, the separator, ``Files``."""
+    return folder + _FILES_TAIL
+
+
 def find_host_base() -> ResolvedBase:
     """This host's Windows Sandbox base image.
 
@@ -209,7 +220,7 @@ def find_host_base() -> ResolvedBase:
     return ResolvedBase(
         kind="host",
         path=chosen,
-        os_files=os.path.join(chosen, "BaseLayer", "Files"),
+        os_files=_files_of(chosen),
     )
 
 
@@ -230,7 +241,7 @@ def host_base_folders() -> list[tuple[float, str, str, os.stat_result]]:
             try:
                 if not child.is_dir():
                     continue
-                st = os.stat(os.path.join(child.path, "BaseLayer", "Files"))
+                st = os.stat(_files_of(child.path))
             except OSError:
                 continue
             if stat.S_ISDIR(st.st_mode):
@@ -268,7 +279,7 @@ def _matching_build(candidates: list[tuple[float, str, str, os.stat_result]]) ->
     unknown: str | None = None
     others: list[str] = []
     for _mtime, _name, folder, st in candidates:
-        found = basebuild.base_build(os.path.join(folder, "BaseLayer", "Files"), st)
+        found = basebuild.base_build(_files_of(folder), st)
         if found.build == host:
             return folder
         if found.build is None:
