@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 from hcs_sandbox import errors
 from hcs_sandbox.hcs._call import HRESULT_FROM_WIN32, check, dumps, native
 from hcs_sandbox.hcs._handle import ClosingContext, HandleGuard
+from hcs_sandbox.native import handles as _handles
 from hcs_sandbox.native.types import (
     ATTACH_VIRTUAL_DISK_FLAG_NONE,
     ATTACH_VIRTUAL_DISK_PARAMETERS,
@@ -84,10 +85,8 @@ def _check_win32(code: int, *, function: str, context: str) -> None:
 
 
 def _close_vhd_handle(handle: int) -> None:
-    from hcs_sandbox.native.handles import close_handle
-
     try:
-        close_handle(handle)
+        _handles.close_handle(handle)
     except OSError:
         _log.exception("CloseHandle on a virtual disk failed")
 
