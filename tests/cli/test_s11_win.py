@@ -184,8 +184,9 @@ def test_a_posix_status_is_the_code_when_it_fits_else_1(
 
 @pytest.fixture
 def main_thread_waits(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
-    """Every ``Queue.get``, ``Event.wait`` and ``Thread.join`` hcs-sandbox's own code makes
-    in the main thread, with the timeout it asked for.  Not recorded: other threads, the
+    """Every ``Queue.get``, ``Event.wait`` (and the wait of ``Watch``'s latch, which stands
+    for an ``Event``) and ``Thread.join`` hcs-sandbox's own code makes in the main thread,
+    with the timeout it asked for.  Not recorded: other threads, the
     simulator (it stands for HCS: its ``HcsWaitForOperationResult`` waits as long as the
     call's timeout, as the real one does) and the standard library's own waits
     (``Thread.start`` waits for the new thread to run)."""
@@ -213,8 +214,17 @@ def main_thread_waits(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
         record("Thread.join", timeout)
         join(self, timeout)
 
+    from hcs_sandbox.hcs import _watch
+
+    latch_wait = _watch._Latch.wait
+
+    def rec_latch_wait(self: Any, timeout: float | None = None) -> bool:
+        record("Event.wait", timeout)
+        return latch_wait(self, timeout)
+
     monkeypatch.setattr(queue.Queue, "get", rec_get)
     monkeypatch.setattr(threading.Event, "wait", rec_wait)
+    monkeypatch.setattr(_watch._Latch, "wait", rec_latch_wait)
     monkeypatch.setattr(threading.Thread, "join", rec_join)
     return seen
 

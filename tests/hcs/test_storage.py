@@ -171,3 +171,66 @@ def test_create_vhdx_handle_returns_a_guarded_disk(tmp_path: Path) -> None:
     finally:
         vhd.close()
     assert vhd.closed
+
+
+def _calls_since(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0)}
+
+
+def test_create_formatted_vhdx_makes_the_calls_of_create_format_close(tmp_path: Path) -> None:
+    """create_formatted_vhdx (the scratch disk at create) makes exactly the native calls of
+    ``with create_vhdx_handle(...) as vhd: format_writable_layer_vhd(vhd)`` and leaves no
+    handle open."""
+    from hcs_sandbox import sim
+
+    simulator = sim.current_simulator()
+    assert simulator is not None
+    before = simulator.calls()
+    with storage.create_vhdx_handle(tmp_path / "a.vhdx", 1024**3) as vhd:
+        storage.format_writable_layer_vhd(vhd)
+    middle = simulator.calls()
+    storage.create_formatted_vhdx(tmp_path / "b.vhdx", 1024**3)
+    after = simulator.calls()
+    assert _calls_since(before, middle) == _calls_since(middle, after)
+    assert _calls_since(middle, after) == {
+        "CreateVirtualDisk": 1,
+        "HcsFormatWritableLayerVhd": 1,
+        "CloseHandle": 1,
+    }
+    assert (tmp_path / "b.vhdx").exists()
+    assert simulator.leaks() == {}
+
+
+def test_create_formatted_vhdx_closes_the_disk_when_the_format_fails(tmp_path: Path) -> None:
+    from hcs_sandbox import sim
+
+    simulator = sim.current_simulator()
+    assert simulator is not None
+    simulator.inject("HcsFormatWritableLayerVhd", hresult=0x80070005)  # E_ACCESSDENIED
+    before = simulator.calls()
+    with pytest.raises(errors.HcsError) as info:
+        storage.create_formatted_vhdx(tmp_path / "c.vhdx", 1024**3)
+    assert info.value.function == "HcsFormatWritableLayerVhd"
+    assert str(tmp_path / "c.vhdx") in str(info.value)  # "formatting <path>"
+    assert _calls_since(before, simulator.calls()).get("CloseHandle") == 1
+    assert simulator.leaks() == {}
+
+
+def test_create_formatted_vhdx_logs_a_failed_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from hcs_sandbox.native import handles
+
+    real = handles.close_handle
+    closed: list[int] = []
+
+    def failing(handle: int) -> None:
+        real(handle)
+        closed.append(handle)
+        raise OSError("CloseHandle failed (test)")
+
+    monkeypatch.setattr(handles, "close_handle", failing)
+    with caplog.at_level("ERROR", logger="hcs_sandbox.hcs"):
+        storage.create_formatted_vhdx(tmp_path / "d.vhdx", 1024**3)
+    assert len(closed) == 1
+    assert "CloseHandle on a virtual disk failed" in caplog.text

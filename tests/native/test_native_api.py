@@ -472,3 +472,19 @@ def test_cached_functions_miss_when_no_backend_is_chosen(
     again = api.computecore.HcsCancelOperation  # chooses the simulator: built anew
     assert again is not first
     assert loader._backend is not fake_backend
+
+
+def test_close_handle_follows_a_new_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    # close_handle keeps CloseHandle with the backend it came from: a new backend object
+    # (reset_backend / use_simulator) gets its own CloseHandle, never the previous one's.
+    first, second = FakeBackend(), FakeBackend()
+    monkeypatch.setattr(loader, "_forced_simulator", None)
+    monkeypatch.setattr(loader, "_backend", first)
+    handles.close_handle(0x10)
+    handles.close_handle(0x11)
+    monkeypatch.setattr(loader, "_backend", second)
+    handles.close_handle(0x12)
+    monkeypatch.setattr(loader, "_backend", first)
+    handles.close_handle(0x13)
+    assert first.closed_handles == [0x10, 0x11, 0x13]
+    assert second.closed_handles == [0x12]

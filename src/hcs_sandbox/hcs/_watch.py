@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
+from _thread import allocate_lock as _allocate_lock
 
 from hcs_sandbox import errors
 from hcs_sandbox.errors import E_HANDLE, HCS_E_OPERATION_TIMEOUT
@@ -61,13 +62,53 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+class _Latch:
+    """A one-way flag that threads wait on: :class:`threading.Event`'s ``is_set``, ``set``
+    and ``wait``, made of one lock held from the start until :meth:`set` releases it (a
+    waiter takes it and gives it back at once, so every waiter gets through).  An ``Event``
+    is a ``Condition`` on a ``Lock`` plus a waiter lock per wait: ~22 k instructions to make
+    (its ``Condition`` raises and catches three ``AttributeError``), ~7 k to set; this is a
+    few hundred each.
+
+    :meth:`set` must not run concurrently with itself: :class:`Watch` calls it under its own
+    lock.  Waits with a timeout are Ctrl+C-interruptible exactly as ``Event.wait``'s are
+    (both end in a lock's timed acquire); a KeyboardInterrupt landing between a waiter's
+    acquire and its release leaves the gate taken, and later waits still answer True from
+    the flag (a waiter already blocked then sees it at the end of its slice)."""
+
+    __slots__ = ("_flag", "_gate")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._gate = _allocate_lock()
+        self._gate.acquire()  # held until set()
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def set(self) -> None:
+        if not self._flag:
+            self._flag = True
+            self._gate.release()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once set; False when ``timeout`` seconds (None: no limit) passed first."""
+        if self._flag:
+            return True
+        gate = self._gate
+        if gate.acquire(True, -1 if timeout is None else max(timeout, 0.0)):
+            gate.release()  # let the next waiter through
+            return True
+        return self._flag
+
+
 class Watch:
     """Exit state and subscribers for one handle; fed from HCS threads."""
 
     def __init__(self, exit_type: int) -> None:
         self._exit_type = exit_type
-        self._lock = threading.Lock()
-        self._done = threading.Event()
+        self._lock = _allocate_lock()
+        self._done = _Latch()
         self._sinks: dict[int, EventSink] = {}
         self._next_token = 1
         self.exit_status: dict[str, Any] | None = None

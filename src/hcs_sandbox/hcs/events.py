@@ -100,8 +100,17 @@ class Event(Frozen):
 
 Subscriber = Callable[[Event], None]
 
+
+class _Delivering(threading.local):
+    """Per thread: ``active`` while the thread delivers an HCS event.  The class default
+    answers a thread that never delivered one without raising and catching an
+    ``AttributeError`` (what ``getattr(local, "active", False)`` did on every close)."""
+
+    active = False
+
+
 _lock = threading.Lock()
-_local = threading.local()
+_local = _Delivering()
 _subscribers: dict[int, Subscriber] = {}
 _ids = itertools.count(1)
 _callback: Any = None  # the HCS_EVENT_CALLBACK thunk; kept for the life of the process
@@ -142,7 +151,7 @@ def in_callback() -> bool:
     drains in-flight callback invocations (``internal/hcs/v2/system.go`` ``CloseCtx``), which
     would wait for the very callback that is closing.
     """
-    return bool(getattr(_local, "active", False))
+    return _local.active
 
 
 def callback() -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 
 from hcs_sandbox import errors
 from hcs_sandbox.hcs._call import check, dumps, native, optional_json
+from hcs_sandbox.native.loader import NativeUnavailable, get_backend
 
 __all__ = [
     "create_empty_guest_state_file",
@@ -35,8 +36,6 @@ def host_identity() -> str:
     """Which HCS host this process talks to: ``"windows"``, or ``"simulator:<directory>"``
     for the simulator (each simulator directory is a host of its own).  Raises
     :class:`~hcs_sandbox.errors.HcsUnavailableError` when no backend can be chosen."""
-    from hcs_sandbox.native.loader import NativeUnavailable, get_backend
-
     try:
         return get_backend().identity
     except NativeUnavailable as exc:

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 from hcs_sandbox import errors
 from hcs_sandbox.hcs._call import HRESULT_FROM_WIN32, check, dumps, native
 from hcs_sandbox.hcs._handle import ClosingContext, HandleGuard
+from hcs_sandbox.native import handles as _handles
 from hcs_sandbox.native.types import (
     ATTACH_VIRTUAL_DISK_FLAG_NONE,
     ATTACH_VIRTUAL_DISK_PARAMETERS,
@@ -54,6 +55,7 @@ __all__ = [
     "DEFAULT_BLOCK_SIZE",
     "Vhd",
     "attach_layer_storage_filter",
+    "create_formatted_vhdx",
     "create_vhdx",
     "create_vhdx_handle",
     "destroy_layer",
@@ -84,10 +86,8 @@ def _check_win32(code: int, *, function: str, context: str) -> None:
 
 
 def _close_vhd_handle(handle: int) -> None:
-    from hcs_sandbox.native.handles import close_handle
-
     try:
-        close_handle(handle)
+        _handles.close_handle(handle)
     except OSError:
         _log.exception("CloseHandle on a virtual disk failed")
 
@@ -260,6 +260,29 @@ def create_vhdx(
     handle, _ = _create_virtual_disk(path, size_bytes, parent, block_size)
     if handle:
         _close_vhd_handle(handle)
+
+
+def create_formatted_vhdx(
+    path: PathLike, size_bytes: int, *, block_size: int = DEFAULT_BLOCK_SIZE
+) -> None:
+    """A writable-layer VHDX: ``CreateVirtualDisk`` (VHDX, version-2 parameters) →
+    ``HcsFormatWritableLayerVhd`` on the handle it returned → ``CloseHandle``, as hcsshim's
+    ``computestorage/helpers.go`` ``SetupContainerBaseLayer`` makes one.
+
+    The same native calls, arguments and errors as ``with create_vhdx_handle(path, size) as
+    vhd: format_writable_layer_vhd(vhd)``.  The handle never leaves this function and the
+    format has returned before it is closed (no call can be in flight on it), so it goes
+    without the :class:`Vhd` wrapper's guard and finalizer, as :func:`create_vhdx`'s does;
+    it is closed whether the format succeeded or not, and a failed close is logged."""
+    handle, p = _create_virtual_disk(path, size_bytes, None, block_size)
+    try:
+        _storage("HcsFormatWritableLayerVhd", handle, doing=f"formatting {p}")
+    finally:
+        if handle:
+            try:
+                _close_vhd_handle(handle)
+            except Exception:  # as a Vhd's close: logged, never raised over the format's
+                _log.exception("closing virtual disk %s failed", p)
 
 
 def open_vhd(

@@ -24,9 +24,14 @@ if TYPE_CHECKING:
 
 __all__ = ["close_handle", "handle_to_fd"]
 
-# hcs_sandbox.native.api, imported on first use (as native.strings does): a global read per
-# close instead of a package import statement (``_handle_fromlist``, a Python call) each time.
-_api: Any = None
+#: (backend, kernel32!CloseHandle): the function resolved for that backend object.  A close
+#: whose backend is still the chosen one (``loader._backend``) calls it after one identity
+#: test, instead of ``api.kernel32.CloseHandle`` (a ``DllNamespace.__getattr__`` call,
+#: reached only after the attribute look-up raised and caught an ``AttributeError``).  A new
+#: backend (``reset_backend``/``use_simulator``) misses and resolves again.  Replaced whole
+#: (a tuple), so threads need no lock: at worst two threads resolve it once each.
+_closer: tuple[object, Any] = (None, None)
+_loader: Any = None  # hcs_sandbox.native.loader, imported on the first resolve
 
 
 def handle_to_fd(handle: int, *, readable: bool) -> int:
@@ -48,20 +53,27 @@ def handle_to_fd(handle: int, *, readable: bool) -> int:
     return int(handle)
 
 
-def _import_api() -> Any:
-    global _api
-    from hcs_sandbox.native import api
+def _close_function() -> Any:
+    """``kernel32!CloseHandle`` of the chosen backend (chosen now if need be), remembered
+    with that backend in :data:`_closer`."""
+    global _closer, _loader
+    from hcs_sandbox.native import api, loader
 
-    _api = api
-    return api
+    _loader = loader
+    backend = loader.get_backend()  # before resolving: a stale pairing can only miss later
+    func = api.kernel32.CloseHandle
+    _closer = (backend, func)
+    return func
 
 
 def close_handle(handle: int) -> None:
     """``CloseHandle(handle)``; raises ``OSError`` when it fails.  NULL is ignored."""
     if not handle:
         return
-    api = _api or _import_api()
-    ok = api.kernel32.CloseHandle(handle)
+    backend, func = _closer
+    if backend is None or backend is not _loader._backend:
+        func = _close_function()
+    ok = func(handle)
     if not ok:
         if sys.platform == "win32":
             raise ctypes.WinError(ctypes.get_last_error())

@@ -376,8 +376,7 @@ def make_scratch_disk(disk: ScratchDisk) -> None:
             # HcsFormatWritableLayerVhd on the handle it returned -> close, as hcsshim's
             # computestorage/helpers.go SetupContainerBaseLayer does (a virtdisk handle:
             # computestorage/format.go).  No OpenVirtualDisk of the disk just made.
-            with hcs_storage.create_vhdx_handle(path, disk.size_bytes) as vhd:
-                hcs_storage.format_writable_layer_vhd(vhd)
+            hcs_storage.create_formatted_vhdx(path, disk.size_bytes)
         elif disk.method == "differencing":
             if not disk.parent:
                 raise errors.StorageError(f"differencing disk {path} has no parent")
