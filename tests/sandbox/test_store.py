@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 import sqlite3
 import threading
 import uuid
@@ -552,6 +554,26 @@ def test_record_is_immutable_and_compared_by_value(store: Store) -> None:
         hash(rec)  # dict fields, as with the frozen dataclass it replaces
     assert isinstance(store.path, Path)  # built on demand (no pathlib import for `ls`)
     assert store.path.name == "state.db"
+
+
+def test_records_the_store_builds_are_plain_records(store: Store) -> None:
+    """The store fills its records in without Frozen's ``__setattr__`` (store._record):
+    what it returns from every path is a plain, immutable Record all the same."""
+    made = store.reserve("plain", None, SPEC, labels={"a": "b"})
+    changed = store.update(made.id, known=made, state="running")
+    read = store.get(made.id)
+    for rec in (made, changed, read):
+        assert type(rec) is Record
+        with pytest.raises(AttributeError, match="Record is immutable"):
+            rec.state = "error"
+        with pytest.raises(AttributeError, match="Record is immutable"):
+            del rec.name
+        assert rec == Record(*(getattr(rec, name) for name in Record._FIELDS))
+        assert copy.deepcopy(rec) == rec
+        assert pickle.loads(pickle.dumps(rec)) == rec
+    assert read == changed
+    assert changed.state == "running"
+    assert changed.revision == 2
 
 
 # -- compatible additions (schema_additions): the lifecycle log table --------------------

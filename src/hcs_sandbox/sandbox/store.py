@@ -304,6 +304,67 @@ class Record(Frozen):
         }
 
 
+class _Unfrozen(Record):
+    """A :class:`Record` being filled in (:func:`_record`), then turned into a plain Record.
+
+    Frozen's ``__setattr__`` makes every field assignment of ``Record.__init__`` a call of
+    ``object.__setattr__`` (~1.2 k instructions each, ~20 k per record); this class assigns
+    its slots (Record's own) the ordinary way (both ``__setattr__`` and ``__delattr__`` are
+    object's again, so the interpreter stores straight into the slot), and then the object
+    becomes a Record by ``__class__`` assignment (allowed: same layout, no slots of its
+    own).  Never seen outside :func:`_record`."""
+
+    __slots__ = ()
+    __setattr__ = object.__setattr__  # type: ignore[assignment]
+    __delattr__ = object.__delattr__
+
+
+_new_object = object.__new__
+
+
+def _record(  # noqa: PLR0917 - positional, in _COLUMNS order
+    id: str,
+    name: str,
+    kind: str,
+    state: str,
+    spec: dict[str, Any],
+    owner_pid: int | None,
+    owner_host: str | None,
+    files: tuple[str, ...],
+    endpoint_ids: tuple[str, ...],
+    labels: dict[str, str],
+    persistent: bool,
+    system_id: str,
+    extra: dict[str, Any],
+    created_at: float,
+    started_at: float | None,
+    updated_at: float,
+    revision: int,
+) -> Record:
+    """``Record(...)`` (the same object) for the store's own records: ~5 k instructions
+    instead of ~25 k (see :class:`_Unfrozen`)."""
+    r = _new_object(_Unfrozen)
+    r.id = id
+    r.name = name
+    r.kind = kind
+    r.state = state
+    r.spec = spec
+    r.owner_pid = owner_pid
+    r.owner_host = owner_host
+    r.files = files
+    r.endpoint_ids = endpoint_ids
+    r.labels = labels
+    r.persistent = persistent
+    r.system_id = system_id
+    r.extra = extra
+    r.created_at = created_at
+    r.started_at = started_at
+    r.updated_at = updated_at
+    r.revision = revision
+    r.__class__ = Record  # type: ignore[assignment]
+    return r
+
+
 _raw_decode = json.JSONDecoder().raw_decode
 
 
@@ -337,24 +398,24 @@ def _row_to_record(row: tuple[Any, ...]) -> Record:
         updated_at,
         revision,
     ) = row
-    return Record(
-        id=id_,
-        name=name,
-        kind=kind,
-        state=state,
-        spec=_loads(spec),
-        owner_pid=owner_pid,
-        owner_host=owner_host,
-        files=tuple(_loads(files)),
-        endpoint_ids=tuple(_loads(endpoint_ids)),
-        labels=_loads(labels),
-        persistent=bool(persistent),
-        system_id=system_id,
-        extra=_loads(extra),
-        created_at=created_at,
-        started_at=started_at,
-        updated_at=updated_at,
-        revision=revision,
+    return _record(
+        id_,
+        name,
+        kind,
+        state,
+        _loads(spec),
+        owner_pid,
+        owner_host,
+        tuple(_loads(files)),
+        tuple(_loads(endpoint_ids)),
+        _loads(labels),
+        bool(persistent),
+        system_id,
+        _loads(extra),
+        created_at,
+        started_at,
+        updated_at,
+        revision,
     )
 
 
@@ -456,7 +517,7 @@ def _changed(record: Record, values: Mapping[str, Any], updated_at: float) -> Re
             fields[_INDEX[column]] = bool(value)
         else:
             fields[_INDEX[column]] = value
-    return Record(*fields)
+    return _record(*fields)
 
 
 def _field_values(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -1281,24 +1342,24 @@ class Store:
             # what was just inserted plus the columns' defaults (started_at NULL, revision
             # 1); JSON columns decoded from the text just written (fresh objects, as a read
             # gives).
-            return Record(
-                id=record_id,
-                name=candidate,
-                kind=kind,
-                state=state,
-                spec=_loads(spec_text),
-                owner_pid=pid,
-                owner_host=host,
-                files=tuple(_loads(files_text)),
-                endpoint_ids=tuple(_loads(endpoints_text)),
-                labels=_loads(labels_text),
-                persistent=bool(persistent),
-                system_id=system_id,
-                extra=_loads(extra_text),
-                created_at=now,
-                started_at=None,
-                updated_at=now,
-                revision=1,
+            return _record(
+                record_id,
+                candidate,
+                kind,
+                state,
+                _loads(spec_text),
+                pid,
+                host,
+                tuple(_loads(files_text)),
+                tuple(_loads(endpoints_text)),
+                _loads(labels_text),
+                bool(persistent),
+                system_id,
+                _loads(extra_text),
+                now,
+                None,
+                now,
+                1,
             )
         raise StoreError(  # pragma: no cover - 100 random collisions in a row
             "could not generate a free sandbox name after 100 attempts",
