@@ -520,6 +520,31 @@ def _changed(record: Record, values: Mapping[str, Any], updated_at: float) -> Re
     return _record(*fields)
 
 
+#: :func:`_update_sql`'s statements by (assigned columns, guarded).  The text is a pure
+#: function of its key: nothing invalidates an entry.  Bounded: the keys are the column
+#: sets (in the caller's order) that update/claim/the list edits are called with, a
+#: handful; past ``_UPDATE_SQL_SIZE`` of them a statement is built each time, not kept.
+_UPDATE_SQL: dict[tuple[tuple[str, ...], bool], str] = {}
+_UPDATE_SQL_SIZE: Final = 64
+
+
+def _update_sql(columns: tuple[str, ...], guarded: bool) -> str:
+    """The UPDATE of :meth:`Store._apply` (``guarded``: :meth:`Store._apply_guarded`) that
+    sets ``columns`` (validated names), ``updated_at`` and the next revision."""
+    key = (columns, guarded)
+    sql = _UPDATE_SQL.get(key)
+    if sql is None:
+        sql = (
+            f"UPDATE sandboxes SET {''.join(f'{c} = ?, ' for c in columns)}"
+            "updated_at = ?, revision = revision + 1 WHERE id = ?"
+        )
+        if guarded:
+            sql += " AND revision = ? AND updated_at = ? AND created_at = ?"
+        if len(_UPDATE_SQL) < _UPDATE_SQL_SIZE:
+            _UPDATE_SQL[key] = sql
+    return sql
+
+
 def _field_values(fields: Mapping[str, Any]) -> dict[str, Any]:
     """Validate :meth:`Store.update` keyword fields and turn them into column values."""
     if not _UPDATABLE.issuperset(fields):
@@ -1246,7 +1271,7 @@ class Store:
     def _check_state(
         record_id: str, name: str, state: str, expect_state: str | Collection[str]
     ) -> None:
-        allowed = (expect_state,) if isinstance(expect_state, str) else tuple(expect_state)
+        allowed = _allowed_states(expect_state)
         if state not in allowed:
             wanted = " or ".join(repr(s) for s in allowed)
             raise StateConflictError(
@@ -1547,13 +1572,11 @@ class Store:
         expect_state: str | Collection[str] | None,
         expect_revision: int | None,
     ) -> bool:
-        """True when ``record`` passes :meth:`_check_expectations` (the one statement of
-        the rule; a miss costs an exception, and then the record is read and checked)."""
-        try:
-            Store._check_expectations(record, expect_state, expect_revision)
-        except StateConflictError:
-            return False
-        return True
+        """True when ``record`` passes :meth:`_check_expectations` (the same tests, without
+        raising: a miss means the record is read and checked)."""
+        return (expect_state is None or record.state in _allowed_states(expect_state)) and (
+            expect_revision is None or record.revision == expect_revision
+        )
 
     def _values_for(
         self,
@@ -1561,20 +1584,21 @@ class Store:
         record: Record,
         fixed: Mapping[str, Any],
         merge_extra: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
+    ) -> Mapping[str, Any]:
         """:meth:`update`'s column values for ``record`` (``merge_extra`` applied to its
         ``extra``); the new name is checked."""
+        if "name" in fixed:
+            self._name_taken(conn, fixed["name"], except_id=record.id)
+        if not merge_extra:
+            return fixed  # (never changed by the caller: a copy would be waste)
         values = dict(fixed)
-        if "name" in values:
-            self._name_taken(conn, values["name"], except_id=record.id)
-        if merge_extra:
-            base = json.loads(values["extra"]) if "extra" in values else dict(record.extra)
-            for key, value in merge_extra.items():
-                if value is None:
-                    base.pop(key, None)
-                else:
-                    base[key] = value
-            values["extra"] = _dump_object(base, "extra")
+        base = json.loads(values["extra"]) if "extra" in values else dict(record.extra)
+        for key, value in merge_extra.items():
+            if value is None:
+                base.pop(key, None)
+            else:
+                base[key] = value
+        values["extra"] = _dump(base, "extra")  # (a dict: what _dump_object would check)
         return values
 
     def add_log_line(self, id: str, line: str) -> bool:
@@ -1597,13 +1621,8 @@ class Store:
         return [(float(t), str(line)) for t, line in rows]
 
     def _apply(self, conn: sqlite3.Connection, record: Record, values: Mapping[str, Any]) -> Record:
-        assignments = [f"{k} = ?" for k in values]
-        assignments += ["updated_at = ?", "revision = revision + 1"]
         now = time.time()
-        conn.execute(
-            f"UPDATE sandboxes SET {', '.join(assignments)} WHERE id = ?",
-            [*values.values(), now, record.id],
-        )
+        conn.execute(_update_sql(tuple(values), False), [*values.values(), now, record.id])
         # The new record, without reading it back: ``record`` was read in this same write
         # transaction (BEGIN IMMEDIATE: no other writer since), so the row is now exactly
         # ``record`` with ``values``, ``updated_at = now`` and the next revision.  JSON
@@ -1620,12 +1639,9 @@ class Store:
         record was deleted and made again with the same id at the same clock reading
         (the library never reuses an id: each create takes a new ``uuid4``; note that
         ``time.time()`` ticks only every ~15.6 ms on Windows before Python 3.13)."""
-        assignments = [f"{k} = ?" for k in values]
-        assignments += ["updated_at = ?", "revision = revision + 1"]
         now = time.time()
         cursor = conn.execute(
-            f"UPDATE sandboxes SET {', '.join(assignments)} "
-            "WHERE id = ? AND revision = ? AND updated_at = ? AND created_at = ?",
+            _update_sql(tuple(values), True),
             [
                 *values.values(),
                 now,
@@ -1815,6 +1831,11 @@ class Store:
             else:
                 return [_row_to_summary(row) for row in rows]
         return [Summary.of(record) for record in self.list(all=all, kind=kind)]
+
+
+def _allowed_states(expect_state: str | Collection[str]) -> tuple[str, ...]:
+    """The states an ``expect_state=`` argument allows (the rule of compare-and-set)."""
+    return (expect_state,) if isinstance(expect_state, str) else tuple(expect_state)
 
 
 def _not_found(record_id: str) -> SandboxNotFoundError:
