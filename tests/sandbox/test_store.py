@@ -576,6 +576,40 @@ def test_records_the_store_builds_are_plain_records(store: Store) -> None:
     assert changed.revision == 2
 
 
+def test_a_records_spec_is_the_spec_written(store: Store) -> None:
+    """``spec`` is decoded when first read (Record.spec): the same value either way."""
+    made = store.reserve("lazy", None, SPEC)
+    assert made.spec == SPEC
+    assert made.spec is made.spec  # decoded once
+    assert made.spec is not SPEC  # a copy, as a read gives
+    running = store.update(made.id, known=made, state="running")
+    assert running.spec == SPEC
+    respecced = store.update(made.id, known=running, spec={"memory_mb": 1024})
+    assert respecced.spec == {"memory_mb": 1024}
+    assert store.get(made.id).spec == {"memory_mb": 1024}
+    assert store.get(made.id) == respecced
+    assert [r.spec for r in store.list()] == [{"memory_mb": 1024}]
+    assert respecced.to_dict()["spec"] == {"memory_mb": 1024}
+    fields = [getattr(made, name) for name in Record._FIELDS]
+    fields[Record._FIELDS.index("spec")] = None
+    assert Record(*fields).spec is None  # what the constructor is given
+
+
+def test_a_damaged_spec_fails_only_where_it_is_read(store: Store) -> None:
+    """A record whose spec text is not JSON (damaged by hand) can still be read, changed
+    and deleted (``rm``, ``prune`` need its state and lists, not its spec); reading its
+    spec raises."""
+    made = store.reserve("damaged", None, SPEC)
+    store._connection().execute("UPDATE sandboxes SET spec = '{oops' WHERE id = ?", (made.id,))
+    record = store.get(made.id)
+    assert record.state == "creating"
+    with pytest.raises(json.JSONDecodeError):
+        record.spec  # noqa: B018 - the read is the test
+    assert store.update(made.id, state="removing").state == "removing"
+    store.delete(made.id)
+    assert store.list() == []
+
+
 # -- compatible additions (schema_additions): the lifecycle log table --------------------
 
 _V1_SCHEMA = """

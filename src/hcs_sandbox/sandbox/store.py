@@ -220,16 +220,24 @@ class Record(Frozen):
 
     Immutable and compared by value, as the ``@dataclass(frozen=True)`` it was (a plain
     class: importing ``dataclasses`` costs every CLI verb's start-up ~10 ms).
+
+    ``spec`` is decoded from its JSON text when first read, not when the record is made:
+    the store's own records (written or read) carry the text, and most are never asked
+    for their spec (a create keeps the SandboxSpec it was given; ``rm``, ``stop``...
+    need the state and the lists).  Decoding it costs as much as ~3 records.
     """
 
     _FIELDS = _COLUMNS
-    __slots__ = _FIELDS
+    #: The fields' slots, but ``spec``'s: ``_spec`` (the decoded dict, None until read)
+    #: and ``_spec_text`` (its JSON text, when made by the store).
+    __slots__ = (*(f for f in _COLUMNS if f != "spec"), "_spec", "_spec_text")
 
     id: str
     name: str
     kind: str
     state: str
-    spec: dict[str, Any]
+    _spec: Any
+    _spec_text: str | None
     owner_pid: int | None
     owner_host: str | None
     files: tuple[str, ...]
@@ -268,7 +276,8 @@ class Record(Frozen):
         put(self, "name", name)
         put(self, "kind", kind)
         put(self, "state", state)
-        put(self, "spec", spec)
+        put(self, "_spec", spec)
+        put(self, "_spec_text", None)
         put(self, "owner_pid", owner_pid)
         put(self, "owner_host", owner_host)
         put(self, "files", files)
@@ -281,6 +290,17 @@ class Record(Frozen):
         put(self, "started_at", started_at)
         put(self, "updated_at", updated_at)
         put(self, "revision", revision)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The SandboxSpec dict (decoded on first use; the same object afterwards)."""
+        spec: dict[str, Any] = self._spec  # (None until read, when made by the store)
+        if spec is None and self._spec_text is not None:
+            spec = _loads(self._spec_text)
+            # Kept: not a change of the record's value (a thread racing here decodes
+            # the same text; either dict is the record's spec).
+            object.__setattr__(self, "_spec", spec)
+        return spec
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict for ``--json`` output (shallow copies; times as ISO 8601 UTC)."""
@@ -327,7 +347,8 @@ def _record(  # noqa: PLR0917 - positional, in _COLUMNS order
     name: str,
     kind: str,
     state: str,
-    spec: dict[str, Any],
+    spec: dict[str, Any] | None,
+    spec_text: str | None,
     owner_pid: int | None,
     owner_host: str | None,
     files: tuple[str, ...],
@@ -342,13 +363,15 @@ def _record(  # noqa: PLR0917 - positional, in _COLUMNS order
     revision: int,
 ) -> Record:
     """``Record(...)`` (the same object) for the store's own records: ~5 k instructions
-    instead of ~25 k (see :class:`_Unfrozen`)."""
+    instead of ~25 k (see :class:`_Unfrozen`).  The spec as a dict, or None and its JSON
+    text (decoded when first read: :attr:`Record.spec`)."""
     r = _new_object(_Unfrozen)
     r.id = id
     r.name = name
     r.kind = kind
     r.state = state
-    r.spec = spec
+    r._spec = spec
+    r._spec_text = spec_text
     r.owner_pid = owner_pid
     r.owner_host = owner_host
     r.files = files
@@ -403,7 +426,8 @@ def _row_to_record(row: tuple[Any, ...]) -> Record:
         name,
         kind,
         state,
-        _loads(spec),
+        None,
+        spec,
         owner_pid,
         owner_host,
         tuple(_loads(files)),
@@ -496,20 +520,26 @@ _JSON_COLUMNS: Final = frozenset({"spec", "extra", "labels"})
 _LIST_COLUMNS: Final = frozenset({"files", "endpoint_ids"})
 
 
-_INDEX: Final = {name: i for i, name in enumerate(_COLUMNS)}
+#: Where each column's value goes among :func:`_record`'s arguments: _COLUMNS' order,
+#: with the spec's JSON text after the spec.
+_SPEC_AT: Final = _COLUMNS.index("spec")
+_INDEX: Final = {name: i + (i > _SPEC_AT) for i, name in enumerate(_COLUMNS)}
 
 
 def _changed(record: Record, values: Mapping[str, Any], updated_at: float) -> Record:
     """``record`` with the column ``values`` of an UPDATE applied (what reading the row
     back would give): JSON columns decoded, ``persistent`` as a bool, the next revision."""
     r = record
-    fields: builtins.list[Any] = [  # _COLUMNS order (plain attribute loads, no getattr)
-        r.id, r.name, r.kind, r.state, r.spec, r.owner_pid, r.owner_host, r.files,
-        r.endpoint_ids, r.labels, r.persistent, r.system_id, r.extra, r.created_at,
+    fields: builtins.list[Any] = [  # _record's order (plain attribute loads, no getattr)
+        r.id, r.name, r.kind, r.state, r._spec, r._spec_text, r.owner_pid, r.owner_host,
+        r.files, r.endpoint_ids, r.labels, r.persistent, r.system_id, r.extra, r.created_at,
         r.started_at, updated_at, r.revision + 1,
     ]  # fmt: skip
     for column, value in values.items():
-        if column in _JSON_COLUMNS:
+        if column == "spec":  # decoded when read (Record.spec)
+            fields[_SPEC_AT] = None
+            fields[_SPEC_AT + 1] = value
+        elif column in _JSON_COLUMNS:
             fields[_INDEX[column]] = _loads(value)
         elif column in _LIST_COLUMNS:
             fields[_INDEX[column]] = tuple(_loads(value))
@@ -1385,7 +1415,8 @@ class Store:
                 candidate,
                 kind,
                 state,
-                _loads(spec_text),
+                None,
+                spec_text,
                 pid,
                 host,
                 tuple(_loads(files_text)),
