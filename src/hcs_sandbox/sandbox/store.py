@@ -794,10 +794,10 @@ class _Connections:
 _connections = _Connections()
 #: At most this many cached connections per process (each holds 3 file descriptors).
 _CACHE_SIZE: Final = 8
-#: Connections inherited across ``fork()``: never used nor closed in the child (closing
-#: could checkpoint or delete the parent's WAL); kept referenced so they are never
-#: finalised there.
-_ABANDONED: builtins.list[sqlite3.Connection] = []
+#: Connections (and their kept cursors) inherited across ``fork()``: never used nor closed
+#: in the child (closing could checkpoint or delete the parent's WAL); kept referenced so
+#: they are never finalised there.
+_ABANDONED: builtins.list[sqlite3.Connection | sqlite3.Cursor] = []
 
 
 def _cache() -> dict[str, _Cached]:
@@ -805,7 +805,8 @@ def _cache() -> dict[str, _Cached]:
     if _connections.pid != pid:
         # A new process (or the first call): after fork() the parent's connections (and
         # locks some parent thread may have held at the fork) are never used here.
-        _ABANDONED.extend(entry.conn for entry in _connections.entries.values())
+        for entry in _connections.entries.values():
+            _ABANDONED.extend((entry.conn, entry.cursor))  # (a freed cursor resets its statement)
         _connections.entries = {}
         _connections.lock = _thread.allocate_lock()
         _connections.pid = pid
