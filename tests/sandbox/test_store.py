@@ -595,6 +595,36 @@ def test_a_records_spec_is_the_spec_written(store: Store) -> None:
     assert Record(*fields).spec is None  # what the constructor is given
 
 
+def test_update_statements_are_cached_by_column_set_and_bounded(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """_update_sql's cache: the text is a pure function of (columns, guarded); at most
+    _UPDATE_SQL_SIZE kept, and past that the statement is built each time, the same."""
+    from hcs_sandbox.sandbox import store as store_module
+
+    monkeypatch.setattr(store_module, "_UPDATE_SQL", {})
+    sql = store_module._update_sql
+    assert sql(("state", "extra"), True) == (
+        "UPDATE sandboxes SET state = ?, extra = ?, updated_at = ?, revision = revision + 1 "
+        "WHERE id = ? AND revision = ? AND updated_at = ? AND created_at = ?"
+    )
+    assert sql((), False) == (
+        "UPDATE sandboxes SET updated_at = ?, revision = revision + 1 WHERE id = ?"
+    )
+    assert sql(("state", "extra"), True) is sql(("state", "extra"), True)  # kept
+    keys = [(f"c{i}",) for i in range(store_module._UPDATE_SQL_SIZE + 10)]
+    texts = [sql(k, False) for k in keys]
+    assert len(store_module._UPDATE_SQL) == store_module._UPDATE_SQL_SIZE
+    assert [sql(k, False) for k in keys] == texts
+    assert texts[-1].startswith(f"UPDATE sandboxes SET {keys[-1][0]} = ?, updated_at = ?")
+    # Updates with the same fields in either order write the same thing.
+    rec = store.reserve("orders", None, SPEC)
+    one = store.update(rec.id, known=rec, state="running", labels={"a": "1"})
+    two = store.update(rec.id, known=one, labels={"a": "2"}, state="stopped")
+    assert (two.state, two.labels, two.revision) == ("stopped", {"a": "2"}, 3)
+    assert store.get(rec.id) == two
+
+
 def test_a_damaged_spec_fails_only_where_it_is_read(store: Store) -> None:
     """A record whose spec text is not JSON (damaged by hand) can still be read, changed
     and deleted (``rm``, ``prune`` need its state and lists, not its spec); reading its
