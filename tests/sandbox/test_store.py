@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 import sqlite3
 import threading
 import uuid
@@ -552,6 +554,90 @@ def test_record_is_immutable_and_compared_by_value(store: Store) -> None:
         hash(rec)  # dict fields, as with the frozen dataclass it replaces
     assert isinstance(store.path, Path)  # built on demand (no pathlib import for `ls`)
     assert store.path.name == "state.db"
+
+
+def test_records_the_store_builds_are_plain_records(store: Store) -> None:
+    """The store fills its records in without Frozen's ``__setattr__`` (store._record):
+    what it returns from every path is a plain, immutable Record all the same."""
+    made = store.reserve("plain", None, SPEC, labels={"a": "b"})
+    changed = store.update(made.id, known=made, state="running")
+    read = store.get(made.id)
+    for rec in (made, changed, read):
+        assert type(rec) is Record
+        with pytest.raises(AttributeError, match="Record is immutable"):
+            rec.state = "error"
+        with pytest.raises(AttributeError, match="Record is immutable"):
+            del rec.name
+        assert rec == Record(*(getattr(rec, name) for name in Record._FIELDS))
+        assert copy.deepcopy(rec) == rec
+        assert pickle.loads(pickle.dumps(rec)) == rec
+    assert read == changed
+    assert changed.state == "running"
+    assert changed.revision == 2
+
+
+def test_a_records_spec_is_the_spec_written(store: Store) -> None:
+    """``spec`` is decoded when first read (Record.spec): the same value either way."""
+    made = store.reserve("lazy", None, SPEC)
+    assert made.spec == SPEC
+    assert made.spec is made.spec  # decoded once
+    assert made.spec is not SPEC  # a copy, as a read gives
+    running = store.update(made.id, known=made, state="running")
+    assert running.spec == SPEC
+    respecced = store.update(made.id, known=running, spec={"memory_mb": 1024})
+    assert respecced.spec == {"memory_mb": 1024}
+    assert store.get(made.id).spec == {"memory_mb": 1024}
+    assert store.get(made.id) == respecced
+    assert [r.spec for r in store.list()] == [{"memory_mb": 1024}]
+    assert respecced.to_dict()["spec"] == {"memory_mb": 1024}
+    fields = [getattr(made, name) for name in Record._FIELDS]
+    fields[Record._FIELDS.index("spec")] = None
+    assert Record(*fields).spec is None  # what the constructor is given
+
+
+def test_update_statements_are_cached_by_column_set_and_bounded(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """_update_sql's cache: the text is a pure function of (columns, guarded); at most
+    _UPDATE_SQL_SIZE kept, and past that the statement is built each time, the same."""
+    from hcs_sandbox.sandbox import store as store_module
+
+    monkeypatch.setattr(store_module, "_UPDATE_SQL", {})
+    sql = store_module._update_sql
+    assert sql(("state", "extra"), True) == (
+        "UPDATE sandboxes SET state = ?, extra = ?, updated_at = ?, revision = revision + 1 "
+        "WHERE id = ? AND revision = ? AND updated_at = ? AND created_at = ?"
+    )
+    assert sql((), False) == (
+        "UPDATE sandboxes SET updated_at = ?, revision = revision + 1 WHERE id = ?"
+    )
+    assert sql(("state", "extra"), True) is sql(("state", "extra"), True)  # kept
+    keys = [(f"c{i}",) for i in range(store_module._UPDATE_SQL_SIZE + 10)]
+    texts = [sql(k, False) for k in keys]
+    assert len(store_module._UPDATE_SQL) == store_module._UPDATE_SQL_SIZE
+    assert [sql(k, False) for k in keys] == texts
+    assert texts[-1].startswith(f"UPDATE sandboxes SET {keys[-1][0]} = ?, updated_at = ?")
+    # Updates with the same fields in either order write the same thing.
+    rec = store.reserve("orders", None, SPEC)
+    one = store.update(rec.id, known=rec, state="running", labels={"a": "1"})
+    two = store.update(rec.id, known=one, labels={"a": "2"}, state="stopped")
+    assert (two.state, two.labels, two.revision) == ("stopped", {"a": "2"}, 3)
+    assert store.get(rec.id) == two
+
+
+def test_a_damaged_spec_fails_only_where_it_is_read(store: Store) -> None:
+    """A record whose spec text is not JSON (damaged by hand) can still be read, changed
+    and deleted (``rm``, ``prune`` need its state and lists, not its spec); reading its
+    spec raises."""
+    made = store.reserve("damaged", None, SPEC)
+    store._connection().execute("UPDATE sandboxes SET spec = '{oops' WHERE id = ?", (made.id,))
+    record = store.get(made.id)
+    assert record.state == "creating"
+    with pytest.raises(json.JSONDecodeError):
+        record.spec  # noqa: B018 - the read is the test
+    assert store.update(made.id, state="removing").state == "removing"
+    store.delete(made.id)
+    assert store.list() == []
 
 
 # -- compatible additions (schema_additions): the lifecycle log table --------------------
