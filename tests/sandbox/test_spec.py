@@ -433,3 +433,31 @@ def specs(draw: st.DrawFn) -> SandboxSpec:
 def test_property_to_dict_round_trip(spec: SandboxSpec) -> None:
     data = json.loads(json.dumps(spec.to_dict()))
     assert SandboxSpec.from_dict(data) == spec
+
+
+def test_a_pickled_spec_hashes_as_the_loading_process_equal_specs_do() -> None:
+    """A FrozenMap caches its hash, a hash of strings that differs per process
+    (PYTHONHASHSEED): a spec hashed before it was pickled (used in a set) must, once loaded in
+    another process, be found in that process's sets and dicts (review RV44)."""
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    code = (
+        "import pickle, sys\n"
+        "from hcs_sandbox.sandbox.spec import SandboxSpec\n"
+        "s = SandboxSpec(name='a', labels={'team': 'x'}, environment={'K': 'v'})\n"
+        "{s}\n"  # hashed (and the hash cached) before pickling
+        "sys.stdout.buffer.write(pickle.dumps(s))\n"
+    )
+    env = dict(os.environ, PYTHONHASHSEED="7")
+    data = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, env=env, check=True
+    ).stdout
+    loaded = pickle.loads(data)
+    here = SandboxSpec(name="a", labels={"team": "x"}, environment={"K": "v"})
+    assert loaded == here
+    assert hash(loaded) == hash(here)
+    assert loaded in {here}
+    assert hash(loaded.labels) == hash(FrozenMap({"team": "x"}))
