@@ -2013,9 +2013,11 @@ def _start_logon(sandbox: Sandbox, progress: Progress | None) -> None:
     """Issue 5: start the spec's logon command in the guest; returns once it runs there (or
     failed to start, logged); its end is awaited in the background
     (hcs_sandbox.sandbox.logon)."""
+    sandbox._logon = None  # a start that raises below leaves nothing of the one before
+    if not sandbox.spec.logon_command:
+        return  # nothing to start (what start_logon_command says too), without its import
     from hcs_sandbox.sandbox import logon
 
-    sandbox._logon = None  # a start that raises below leaves nothing of the one before
     sandbox._logon = logon.start_logon_command(sandbox, progress=progress)
 
 
@@ -2151,12 +2153,15 @@ def release_resources(
 
     ``wait``: the wait for files held open, shared with the caller's other deletions (one
     ``prune`` run: review RV36 #1); None: one wait for this record."""
-    from hcs_sandbox.hcs.system import ComputeSystem
     from hcs_sandbox.sandbox import storage
 
     failures: builtins.list[Exception] = []
     try:
         if system is None and look_up:
+            # (Imported here only: ``from`` a module, not a package, costs Python 3.11 an
+            # AttributeError for its missing ``__path__``, ~8 k instructions per call.)
+            from hcs_sandbox.hcs.system import ComputeSystem
+
             try:
                 system = ComputeSystem.open(record.system_id)
             except errors.NotFoundError:
@@ -2182,7 +2187,7 @@ def release_resources(
     # the same, had that long to let go of them too): storage.HeldWait.
     held = wait if wait is not None else storage.HeldWait()
     for path in reversed(record.files):
-        if any(_inside(other, path) for other in kept):
+        if kept and any(_inside(other, path) for other in kept):
             # A folder with a file in it that could not be deleted: it cannot be either
             # (its failure is that file's; no second wait for the same holder).
             continue
