@@ -827,6 +827,20 @@ class Sandbox:
             store = self._db_store = _store(self._state_dir, checked=False)
         return store
 
+    def _reread(self) -> Store:
+        """:meth:`_db`, then the record as stored now (:meth:`Store.reread`: the one this
+        object holds when nothing was written since), with the store's two checks made as
+        one (:meth:`Store.reread_if_current`) while the store is current."""
+        store = self._db_store
+        if store is not None:
+            record = store.reread_if_current(self._record)
+            if record is not None:
+                self._record = record
+                return store
+        store = self._db()
+        self._record = store.reread(self._record)
+        return store
+
     # ------------------------------------------------------------------ HCS handle
 
     def _open_system(self) -> ComputeSystem | None:
@@ -1053,8 +1067,7 @@ class Sandbox:
         system = self._held_system()
         if system is None:
             return False
-        store = self._db()
-        self._record = store.reread(self._record)  # no read when nothing changed since
+        store = self._reread()  # no read when nothing changed since
         if self._record.state != "created":
             return False
         _notify(progress, "starting")
@@ -1384,7 +1397,7 @@ class Sandbox:
             # without asking HCS for the state first (as in _start_held: HCS refuses a
             # shutdown that does not fit the system's state, and then the checked path
             # below asks HCS and acts on its answer).
-            self._record = self._db().reread(self._record)  # no read when nothing changed
+            self._reread()  # no read when nothing changed
             if self._record.state == "running" and self._shut_down(system, timeout, True):
                 self._stopped(system, "stopped")
                 return
