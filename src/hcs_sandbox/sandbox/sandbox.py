@@ -843,6 +843,20 @@ class Sandbox:
             store = self._db_store = _store(self._state_dir, checked=False)
         return store
 
+    def _reread(self) -> Store:
+        """:meth:`_db`, then the record as stored now (:meth:`Store.reread`: the one this
+        object holds when nothing was written since), with the store's two checks made as
+        one (:meth:`Store.reread_if_current`) while the store is current."""
+        store = self._db_store
+        if store is not None:
+            record = store.reread_if_current(self._record)
+            if record is not None:
+                self._record = record
+                return store
+        store = self._db()
+        self._record = store.reread(self._record)
+        return store
+
     # ------------------------------------------------------------------ HCS handle
 
     def _open_system(self) -> ComputeSystem | None:
@@ -1069,8 +1083,7 @@ class Sandbox:
         system = self._held_system()
         if system is None:
             return False
-        store = self._db()
-        self._record = store.reread(self._record)  # no read when nothing changed since
+        store = self._reread()  # no read when nothing changed since
         if self._record.state != "created":
             return False
         _notify(progress, "starting")
@@ -1400,7 +1413,7 @@ class Sandbox:
             # without asking HCS for the state first (as in _start_held: HCS refuses a
             # shutdown that does not fit the system's state, and then the checked path
             # below asks HCS and acts on its answer).
-            self._record = self._db().reread(self._record)  # no read when nothing changed
+            self._reread()  # no read when nothing changed
             if self._record.state == "running" and self._shut_down(system, timeout, True):
                 self._stopped(system, "stopped")
                 return
@@ -2029,9 +2042,11 @@ def _start_logon(sandbox: Sandbox, progress: Progress | None) -> None:
     """Issue 5: start the spec's logon command in the guest; returns once it runs there (or
     failed to start, logged); its end is awaited in the background
     (hcs_sandbox.sandbox.logon)."""
+    sandbox._logon = None  # a start that raises below leaves nothing of the one before
+    if not sandbox.spec.logon_command:
+        return  # nothing to start (what start_logon_command says too), without its import
     from hcs_sandbox.sandbox import logon
 
-    sandbox._logon = None  # a start that raises below leaves nothing of the one before
     sandbox._logon = logon.start_logon_command(sandbox, progress=progress)
 
 
@@ -2167,12 +2182,15 @@ def release_resources(
 
     ``wait``: the wait for files held open, shared with the caller's other deletions (one
     ``prune`` run: review RV36 #1); None: one wait for this record."""
-    from hcs_sandbox.hcs.system import ComputeSystem
     from hcs_sandbox.sandbox import storage
 
     failures: builtins.list[Exception] = []
     try:
         if system is None and look_up:
+            # (Imported here only: ``from`` a module, not a package, costs Python 3.11 an
+            # AttributeError for its missing ``__path__``, ~8 k instructions per call.)
+            from hcs_sandbox.hcs.system import ComputeSystem
+
             try:
                 system = ComputeSystem.open(record.system_id)
             except errors.NotFoundError:
@@ -2198,7 +2216,7 @@ def release_resources(
     # the same, had that long to let go of them too): storage.HeldWait.
     held = wait if wait is not None else storage.HeldWait()
     for path in reversed(record.files):
-        if any(_inside(other, path) for other in kept):
+        if kept and any(_inside(other, path) for other in kept):
             # A folder with a file in it that could not be deleted: it cannot be either
             # (its failure is that file's; no second wait for the same holder).
             continue

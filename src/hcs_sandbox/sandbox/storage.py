@@ -511,17 +511,22 @@ def retry_while_held(action: Callable[[], _T], *, wait: HeldWait | None = None) 
     has left (a new :class:`HeldWait`: :data:`HELD_RETRY_SECONDS`) was slept: then that
     error is raised (and ``wait`` has nothing left).  Any other exception (a Ctrl+C during
     a pause included: ``wait`` then has nothing left either) is raised at once."""
-    budget = wait if wait is not None else HeldWait()
+    try:
+        return action()
+    except OSError as exc:
+        if not held_open(exc):
+            raise
+        return _retry_after(action, exc, wait if wait is not None else HeldWait())
+
+
+def _retry_after(action: Callable[[], _T], exc: OSError, budget: HeldWait) -> _T:
+    """:func:`retry_while_held` after the first attempt of ``action`` failed with ``exc``,
+    an error of a file held open."""
     pause = _HELD_FIRST_PAUSE
     while True:
-        try:
-            return action()
-        except OSError as exc:
-            if not held_open(exc):
-                raise
-            if budget.left <= 0:
-                budget.left = 0.0
-                raise
+        if budget.left <= 0:
+            budget.left = 0.0
+            raise exc
         step = min(pause, budget.left)
         try:
             _sleep(step)
@@ -530,6 +535,12 @@ def retry_while_held(action: Callable[[], _T], *, wait: HeldWait | None = None) 
             raise
         budget.left -= step
         pause = min(pause * 2, _HELD_MAX_PAUSE)
+        try:
+            return action()
+        except OSError as again:
+            if not held_open(again):
+                raise
+            exc = again
 
 
 def _remove_tree(path: str, skipped: list[FileNotFoundError] | None = None) -> None:
@@ -649,20 +660,21 @@ def remove_path(path: str | os.PathLike[str], *, wait: HeldWait | None = None) -
     the error after that names the file and says so (:data:`HELD_REMEDY`).  ``wait``: a
     :class:`HeldWait` shared with the other deletions of the same operation."""
     p = os.fspath(path)
-    existed = False
-    budget = wait if wait is not None else HeldWait()
-    before = budget.left
-
-    def attempt() -> bool:
-        nonlocal existed
-        existed = _remove_once(p) or existed
-        return existed
-
+    budget = wait
+    before = 0.0
     try:
-        return retry_while_held(attempt, wait=budget)
+        try:
+            return _remove_once(p)  # the usual case: one attempt, nothing held
+        except OSError as exc:
+            if not held_open(exc):
+                raise
+            if budget is None:
+                budget = HeldWait()
+            before = budget.left
+            return _retry_after(functools.partial(_remove_once, p), exc, budget)
     except OSError as exc:
         if held_open(exc):
-            waited = before - budget.left
+            waited = before - budget.left if budget is not None else 0.0
             after = f" (still after {waited:g} s of retries)" if waited > 0 else ""
             # A file inside the folder being deleted: name it too (the folder alone does
             # not say which file is open: review RV34 #1).

@@ -1612,6 +1612,38 @@ class Store:
                 entry.lock.release()
         return self.get(known.id)
 
+    def reread_if_current(self, known: Record) -> Record | None:
+        """:meth:`is_current` and then :meth:`reread` of ``known`` as one call: None when
+        this store is not current (the caller opens a new one, as after ``is_current()``
+        False), else what ``reread(known)`` gives.  The file's identity, one ``PRAGMA
+        data_version`` (compared with both the schema check's and the last update's) and
+        the connection's lock once, instead of twice each (what a :class:`Sandbox`'s start
+        and stop ask before acting on the record they hold)."""
+        if self._closed:
+            return None
+        cached = _cache().get(self._key)
+        if cached is None or cached.schema_ok is None:
+            return None
+        entry = self._locked(None, "read")
+        try:
+            if entry is not cached or entry.ident != self._identity():
+                return None
+            version = self._data_version(entry.conn)
+            if version is None or version != entry.schema_ok:
+                return None
+            last = self._last
+            if (
+                last is not None
+                and last[0] is known
+                and last[1] is entry
+                and entry.conn.total_changes == last[2]
+                and version == last[3]
+            ):
+                return known
+        finally:
+            entry.lock.release()
+        return self.get(known.id)
+
     @staticmethod
     def _meets(
         record: Record,
