@@ -1628,7 +1628,7 @@ class Store:
         try:
             if entry is not cached or entry.ident != self._identity():
                 return None
-            version = self._data_version(entry.conn)
+            version = self._data_version(entry.cursor)
             if version is None or version != entry.schema_ok:
                 return None
             last = self._last
