@@ -628,13 +628,15 @@ def test_update_statements_are_cached_by_column_set_and_bounded(
 def test_a_damaged_spec_fails_only_where_it_is_read(store: Store) -> None:
     """A record whose spec text is not JSON (damaged by hand) can still be read, changed
     and deleted (``rm``, ``prune`` need its state and lists, not its spec); reading its
-    spec raises."""
+    spec raises one StoreError that says so and what to do (review RV46 F2)."""
     made = store.reserve("damaged", None, SPEC)
     store._connection().execute("UPDATE sandboxes SET spec = '{oops' WHERE id = ?", (made.id,))
     record = store.get(made.id)
     assert record.state == "creating"
-    with pytest.raises(json.JSONDecodeError):
+    with pytest.raises(StoreError) as caught:
         record.spec  # noqa: B018 - the read is the test
+    assert "the spec of sandbox 'damaged' in the state database is damaged" in str(caught.value)
+    assert caught.value.remedy == f"remove the sandbox: hcs-sandbox rm -f {made.id}"
     assert store.update(made.id, state="removing").state == "removing"
     store.delete(made.id)
     assert store.list() == []
@@ -802,3 +804,33 @@ def test_update_ignores_a_known_record_of_another_id(store: Store) -> None:
     assert new.id == a.id
     assert new.name == "a"
     assert store.get("b") == b
+
+
+def test_threads_reading_a_records_spec_first_get_one_dict(store: Store) -> None:
+    """The spec is decoded once per record: threads that read it first at the same time
+    all get the record's one dict (review RV46 F1)."""
+    import threading
+
+    # Big enough that decoding it outlasts the GIL's switch interval (5 ms): another
+    # thread then runs between the decoding and the keeping of the dict.
+    big = {**SPEC, "bulk": {f"k{i}": list(range(50)) for i in range(2000)}}
+    made = store.reserve("racing", None, big)
+    for _ in range(10):
+        record = store.get(made.id)
+        barrier = threading.Barrier(4)
+        seen: list[object] = []
+
+        def read(
+            record: Record = record,
+            barrier: threading.Barrier = barrier,
+            seen: list[object] = seen,
+        ) -> None:
+            barrier.wait()
+            seen.append(record.spec)
+
+        threads = [threading.Thread(target=read) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert all(spec is record.spec for spec in seen)

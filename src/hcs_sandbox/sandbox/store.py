@@ -212,6 +212,10 @@ def _iso(ts: float | None) -> str | None:
     return text.replace("+00:00", "Z")
 
 
+#: Taken while a record's spec is decoded on its first read (:attr:`Record.spec`).
+_SPEC_DECODING = _thread.allocate_lock()
+
+
 class Record(Frozen):
     """One row of the store.  Treat the dict fields as read-only (they are copies).
 
@@ -293,13 +297,27 @@ class Record(Frozen):
 
     @property
     def spec(self) -> dict[str, Any]:
-        """The SandboxSpec dict (decoded on first use; the same object afterwards)."""
+        """The SandboxSpec dict (decoded on first use; the same object afterwards).
+
+        Raises :class:`StoreError` when the stored text is not JSON (the database was
+        damaged or edited by hand): the record can still be stopped and removed."""
         spec: dict[str, Any] = self._spec  # (None until read, when made by the store)
         if spec is None and self._spec_text is not None:
-            spec = _loads(self._spec_text)
-            # Kept: not a change of the record's value (a thread racing here decodes
-            # the same text; either dict is the record's spec).
-            object.__setattr__(self, "_spec", spec)
+            # One decoding per record, even when threads read it first at once: every
+            # reader gets the same dict (review RV46 F1).  Kept: not a change of the
+            # record's value.
+            with _SPEC_DECODING:
+                spec = self._spec
+                if spec is None:
+                    try:
+                        spec = _loads(self._spec_text)
+                    except ValueError as exc:
+                        raise StoreError(
+                            f"the spec of sandbox {self.name!r} in the state database is "
+                            f"damaged ({exc})",
+                            remedy=f"remove the sandbox: hcs-sandbox rm -f {self.id}",
+                        ) from None
+                    object.__setattr__(self, "_spec", spec)
         return spec
 
     def to_dict(self) -> dict[str, Any]:
