@@ -234,3 +234,36 @@ def test_create_formatted_vhdx_logs_a_failed_close(
         storage.create_formatted_vhdx(tmp_path / "d.vhdx", 1024**3)
     assert len(closed) == 1
     assert "CloseHandle on a virtual disk failed" in caplog.text
+
+
+@pytest.mark.parametrize("function", ["CreateVirtualDisk", "OpenVirtualDisk"])
+def test_a_ctrl_c_as_a_virtdisk_call_returns_leaks_no_handle(
+    tmp_path: Path, sim: Any, function: str
+) -> None:
+    """A SIGINT that arrives during CreateVirtualDisk / OpenVirtualDisk is raised as the call
+    returns, before the handle it made has an owner: the handle is closed, not leaked
+    (review RV45)."""
+    import os
+    import signal
+    import threading
+
+    path = tmp_path / "scratch.vhdx"
+    if function == "OpenVirtualDisk":
+        storage.create_vhdx(path, 1024**3)
+    sim.set_latency(function, 0.4)
+
+    def call() -> None:
+        if function == "CreateVirtualDisk":
+            storage.create_formatted_vhdx(path, 1024**3)
+        else:
+            storage.open_vhd(path).close()
+
+    timer = threading.Timer(0.15, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            call()
+    finally:
+        timer.cancel()
+        sim.set_latency(function, 0.0)
+    assert sim.leaks() == {}

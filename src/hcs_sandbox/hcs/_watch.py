@@ -74,7 +74,10 @@ class _Latch:
     lock.  Waits with a timeout are Ctrl+C-interruptible exactly as ``Event.wait``'s are
     (both end in a lock's timed acquire); a KeyboardInterrupt landing between a waiter's
     acquire and its release leaves the gate taken, and later waits still answer True from
-    the flag (a waiter already blocked then sees it at the end of its slice)."""
+    the flag (a waiter already blocked then sees it at the end of its slice, up to 0.25 s
+    late: review RV45).  So it is waited on in slices only, never with ``wait(None)`` (a
+    waiter blocked without a timeout would then never wake): it stays private to
+    :class:`Watch`, whose waits are all sliced (``_slices``)."""
 
     __slots__ = ("_flag", "_gate")
 

@@ -92,6 +92,15 @@ def _close_vhd_handle(handle: int) -> None:
         _log.exception("CloseHandle on a virtual disk failed")
 
 
+def _close_unowned(out: ctypes.c_void_p) -> None:
+    """Close the handle a virtdisk call wrote to ``out`` before anyone owns it: a Ctrl+C
+    raised as the call returned (Python runs its handler at the next bytecode; on Windows
+    the call itself is not interrupted) would otherwise leak the open disk (review RV45)."""
+    if out.value:
+        _close_vhd_handle(out.value)
+        out.value = None
+
+
 def _vhd_closed_error(path: str, function: str) -> errors.StorageError:
     """The error for a call on a virtual disk after it was closed."""
     return errors.StorageError(
@@ -215,17 +224,21 @@ def _create_virtual_disk(
         params.Version2.ParentPath = os.fspath(parent)
         params.Version2.OpenFlags = OPEN_VIRTUAL_DISK_FLAG_CACHED_IO
     out = ctypes.c_void_p(None)
-    rc = native("virtdisk", "CreateVirtualDisk")(
-        ctypes.byref(storage_type),
-        p,
-        VIRTUAL_DISK_ACCESS_NONE,
-        None,
-        CREATE_VIRTUAL_DISK_FLAG_NONE,
-        0,
-        ctypes.byref(params),
-        None,
-        ctypes.byref(out),
-    )
+    try:
+        rc = native("virtdisk", "CreateVirtualDisk")(
+            ctypes.byref(storage_type),
+            p,
+            VIRTUAL_DISK_ACCESS_NONE,
+            None,
+            CREATE_VIRTUAL_DISK_FLAG_NONE,
+            0,
+            ctypes.byref(params),
+            None,
+            ctypes.byref(out),
+        )
+    except BaseException:
+        _close_unowned(out)
+        raise
     _check_win32(int(rc), function="CreateVirtualDisk", context=f"creating {p}")
     return out.value or 0, p
 
@@ -299,9 +312,13 @@ def open_vhd(
     params.Version = OPEN_VIRTUAL_DISK_VERSION_2
     params.Version2.ReadOnly = 1 if read_only else 0
     out = ctypes.c_void_p(None)
-    rc = native("virtdisk", "OpenVirtualDisk")(
-        ctypes.byref(storage_type), p, access, flags, ctypes.byref(params), ctypes.byref(out)
-    )
+    try:
+        rc = native("virtdisk", "OpenVirtualDisk")(
+            ctypes.byref(storage_type), p, access, flags, ctypes.byref(params), ctypes.byref(out)
+        )
+    except BaseException:
+        _close_unowned(out)
+        raise
     _check_win32(int(rc), function="OpenVirtualDisk", context=f"opening {p}")
     return Vhd(out.value or 0, p)
 
