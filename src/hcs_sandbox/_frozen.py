@@ -5,8 +5,11 @@ by value (same class only), a ``Name(field=value, ...)`` repr, copy and pickle -
 importing ``dataclasses`` (with ``inspect``, ~5-10 ms of every process that imports a module
 defining one: ``hcs-sandbox ls`` among them).
 
-A subclass names its fields in ``_FIELDS`` (also its ``__slots__``), in the order of its
-``__init__`` parameters, and sets them in ``__init__`` with ``object.__setattr__``.
+A subclass names its fields in ``_FIELDS`` (usually also its ``__slots__``), in the order
+of its ``__init__`` parameters, and sets them in ``__init__`` with ``object.__setattr__``.
+A field may be a property over other slots (the state store's ``Record.spec``, decoded on
+first read): equality, hash, repr, copy and pickle read every field through ``getattr``, so
+they run it (and raise what it raises).
 Pure: importable from every layer (tests/test_layers.py).
 """
 

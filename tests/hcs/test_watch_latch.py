@@ -24,7 +24,7 @@ def test_latch_waits_until_set_and_then_never_again() -> None:
     latch.set()
     latch.set()  # idempotent
     assert latch.is_set()
-    assert [latch.wait(t) for t in (0, 0.01, None)] == [True, True, True]
+    assert [latch.wait(t) for t in (0, 0.01, 30.0)] == [True, True, True]
 
 
 def test_one_set_releases_every_waiter() -> None:
@@ -32,12 +32,12 @@ def test_one_set_releases_every_waiter() -> None:
     results: list[bool] = []
     lock = threading.Lock()
 
-    def waiter(timeout: float | None) -> None:
+    def waiter(timeout: float) -> None:
         got = latch.wait(timeout)
         with lock:
             results.append(got)
 
-    threads = [threading.Thread(target=waiter, args=(t,)) for t in (None, 30.0) * 4]
+    threads = [threading.Thread(target=waiter, args=(t,)) for t in (60.0, 30.0) * 4]
     for thread in threads:
         thread.start()
     time.sleep(0.05)

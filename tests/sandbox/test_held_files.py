@@ -526,3 +526,22 @@ def test_files_vanishing_under_another_remover_are_not_an_error(
     assert storage.remove_path(folder) is True
     assert not folder.exists()
     assert len(vanished) == 8
+
+
+def test_the_error_after_the_retries_does_not_chain_the_first_attempts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retries run outside the first attempt's ``except`` block: the error they end in
+    carries no "During handling of the above exception" chain back to the first refusal
+    (``--debug`` showed an extra traceback; review RV47)."""
+    f = tmp_path / "sandbox.vmgs"
+    f.write_bytes(b"x")
+    Hold(monkeypatch, ["sandbox.vmgs"], None)
+    with pytest.raises(errors.StorageError) as caught:
+        storage.remove_path(f)
+    held = caught.value.__cause__ or caught.value.__context__
+    assert isinstance(held, OSError)
+    assert held.__context__ is None
+    with pytest.raises(OSError, match="being used by another process") as direct:
+        storage.retry_while_held(lambda: os.unlink(f))
+    assert direct.value.__context__ is None

@@ -94,12 +94,13 @@ class _Latch:
             self._flag = True
             self._gate.release()
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """True once set; False when ``timeout`` seconds (None: no limit) passed first."""
+    def wait(self, timeout: float) -> bool:
+        """True once set; False when ``timeout`` seconds (one slice) passed first.  There
+        is no wait without a limit: see the class docstring."""
         if self._flag:
             return True
         gate = self._gate
-        if gate.acquire(True, -1 if timeout is None else max(timeout, 0.0)):
+        if gate.acquire(True, max(timeout, 0.0)):
             gate.release()  # let the next waiter through
             return True
         return self._flag

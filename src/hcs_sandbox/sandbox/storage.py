@@ -516,7 +516,10 @@ def retry_while_held(action: Callable[[], _T], *, wait: HeldWait | None = None) 
     except OSError as exc:
         if not held_open(exc):
             raise
-        return _retry_after(action, exc, wait if wait is not None else HeldWait())
+        first = exc
+    # Retried outside the ``except`` block: the error raised in the end (or a Ctrl+C
+    # during a pause) does not carry the first attempt's error as its context (review RV47).
+    return _retry_after(action, first, wait if wait is not None else HeldWait())
 
 
 def _retry_after(action: Callable[[], _T], exc: OSError, budget: HeldWait) -> _T:
@@ -668,10 +671,12 @@ def remove_path(path: str | os.PathLike[str], *, wait: HeldWait | None = None) -
         except OSError as exc:
             if not held_open(exc):
                 raise
-            if budget is None:
-                budget = HeldWait()
-            before = budget.left
-            return _retry_after(functools.partial(_remove_once, p), exc, budget)
+            first = exc
+        # Retried outside the ``except`` block (as in retry_while_held: review RV47).
+        if budget is None:
+            budget = HeldWait()
+        before = budget.left
+        return _retry_after(functools.partial(_remove_once, p), first, budget)
     except OSError as exc:
         if held_open(exc):
             waited = before - budget.left if budget is not None else 0.0

@@ -275,6 +275,8 @@ class Record(Frozen):
         updated_at: float,
         revision: int = 1,
     ) -> None:
+        # The same fields as _record() sets, for the store's own records: keep both in step
+        # (test_records_the_store_builds_are_plain_records compares them).
         put = object.__setattr__
         put(self, "id", id)
         put(self, "name", name)
@@ -382,7 +384,8 @@ def _record(  # noqa: PLR0917 - positional, in _COLUMNS order
 ) -> Record:
     """``Record(...)`` (the same object) for the store's own records: ~5 k instructions
     instead of ~25 k (see :class:`_Unfrozen`).  The spec as a dict, or None and its JSON
-    text (decoded when first read: :attr:`Record.spec`)."""
+    text (decoded when first read: :attr:`Record.spec`).  Sets what ``Record.__init__``
+    sets: keep both in step."""
     r = _new_object(_Unfrozen)
     r.id = id
     r.name = name
@@ -1315,6 +1318,10 @@ class Store:
         expect_state: str | Collection[str] | None,
         expect_revision: int | None,
     ) -> None:
+        # One rule: :meth:`_meets` says whether the record passes; this only words the
+        # refusal (review RV48 #1: update's fast path on ``known`` trusts _meets alone).
+        if Store._meets(record, expect_state, expect_revision):
+            return
         if expect_state is not None:
             Store._check_state(record.id, record.name, record.state, expect_state)
         if expect_revision is not None and record.revision != expect_revision:
@@ -1326,6 +1333,15 @@ class Store:
                 actual=record.revision,
                 remedy="read it again and retry",
             )
+        # Not reached while the wording above tests what _meets tests; if they ever drift,
+        # still a refusal, never a write.
+        raise StateConflictError(  # pragma: no cover
+            f"sandbox '{record.name}' changed meanwhile",
+            record_id=record.id,
+            expected=(expect_state, expect_revision),
+            actual=(record.state, record.revision),
+            remedy="read it again and retry",
+        )
 
     @staticmethod
     def _check_state(
@@ -1636,7 +1652,12 @@ class Store:
         False), else what ``reread(known)`` gives.  The file's identity, one ``PRAGMA
         data_version`` (compared with both the schema check's and the last update's) and
         the connection's lock once, instead of twice each (what a :class:`Sandbox`'s start
-        and stop ask before acting on the record they hold)."""
+        and stop ask before acting on the record they hold).
+
+        Keep in step with :meth:`is_current` and :meth:`reread`: it must answer None
+        whenever ``is_current()`` would say False.  One difference: it takes the lock as
+        :meth:`reread` does (``_locked``: a timed wait that can raise "database is locked"),
+        where ``is_current`` waits plainly (review RV48 #2)."""
         if self._closed:
             return None
         cached = _cache().get(self._key)
@@ -1668,8 +1689,8 @@ class Store:
         expect_state: str | Collection[str] | None,
         expect_revision: int | None,
     ) -> bool:
-        """True when ``record`` passes :meth:`_check_expectations` (the same tests, without
-        raising: a miss means the record is read and checked)."""
+        """True when ``record`` meets the expectations: THE compare-and-set rule
+        (:meth:`_check_expectations` asks it first and only words a refusal)."""
         return (expect_state is None or record.state in _allowed_states(expect_state)) and (
             expect_revision is None or record.revision == expect_revision
         )
