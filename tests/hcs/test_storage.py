@@ -140,11 +140,15 @@ def test_create_vhdx_closes_its_handle_at_once(tmp_path: Path) -> None:
     assert calls.get("CloseHandle", 0) >= 1
 
 
-def test_create_vhdx_logs_a_failed_close(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("make", [storage.create_vhdx, storage.create_formatted_vhdx])
+def test_a_failed_close_after_making_a_disk_is_logged(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    make: Any,
 ) -> None:
-    """A CloseHandle that fails after create_vhdx is logged, not raised (as the Vhd's
-    guarded close did)."""
+    """A CloseHandle that fails after create_vhdx / create_formatted_vhdx is logged, not
+    raised (as the Vhd's guarded close did)."""
     from hcs_sandbox.native import handles
 
     real = handles.close_handle
@@ -157,7 +161,7 @@ def test_create_vhdx_logs_a_failed_close(
 
     monkeypatch.setattr(handles, "close_handle", failing)
     with caplog.at_level("ERROR", logger="hcs_sandbox.hcs"):
-        storage.create_vhdx(tmp_path / "b.vhdx", 1024**3)
+        make(tmp_path / "b.vhdx", 1024**3)
     assert len(closed) == 1
     assert "CloseHandle on a virtual disk failed" in caplog.text
 
@@ -214,26 +218,6 @@ def test_create_formatted_vhdx_closes_the_disk_when_the_format_fails(tmp_path: P
     assert str(tmp_path / "c.vhdx") in str(info.value)  # "formatting <path>"
     assert _calls_since(before, simulator.calls()).get("CloseHandle") == 1
     assert simulator.leaks() == {}
-
-
-def test_create_formatted_vhdx_logs_a_failed_close(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    from hcs_sandbox.native import handles
-
-    real = handles.close_handle
-    closed: list[int] = []
-
-    def failing(handle: int) -> None:
-        real(handle)
-        closed.append(handle)
-        raise OSError("CloseHandle failed (test)")
-
-    monkeypatch.setattr(handles, "close_handle", failing)
-    with caplog.at_level("ERROR", logger="hcs_sandbox.hcs"):
-        storage.create_formatted_vhdx(tmp_path / "d.vhdx", 1024**3)
-    assert len(closed) == 1
-    assert "CloseHandle on a virtual disk failed" in caplog.text
 
 
 @pytest.mark.parametrize("function", ["CreateVirtualDisk", "OpenVirtualDisk"])
