@@ -251,3 +251,28 @@ def test_a_ctrl_c_as_a_virtdisk_call_returns_leaks_no_handle(
         timer.cancel()
         sim.set_latency(function, 0.0)
     assert sim.leaks() == {}
+
+
+@pytest.mark.parametrize("function", ["CreateVirtualDisk", "OpenVirtualDisk"])
+def test_a_ctrl_c_right_after_a_virtdisk_call_succeeded_leaks_no_handle(
+    tmp_path: Path, sim: Any, monkeypatch: pytest.MonkeyPatch, function: str
+) -> None:
+    """A Ctrl+C handled as the call's result is checked (after it made the handle) closes
+    the handle too (review RV49 F4); a FAILED call's output is never closed."""
+    path = tmp_path / "scratch.vhdx"
+    if function == "OpenVirtualDisk":
+        storage.create_vhdx(path, 1024**3)
+    real = storage._check_win32
+
+    def interrupted(code: int, *, function: str, context: str) -> None:
+        real(code, function=function, context=context)
+        raise KeyboardInterrupt
+
+    calls = {
+        "CreateVirtualDisk": lambda: storage.create_formatted_vhdx(path, 1024**3),
+        "OpenVirtualDisk": lambda: storage.open_vhd(path).close(),
+    }
+    monkeypatch.setattr(storage, "_check_win32", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        calls[function]()
+    assert sim.leaks() == {}

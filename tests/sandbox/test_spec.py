@@ -461,3 +461,19 @@ def test_a_pickled_spec_hashes_as_the_loading_process_equal_specs_do() -> None:
     assert hash(loaded) == hash(here)
     assert loaded in {here}
     assert hash(loaded.labels) == hash(FrozenMap({"team": "x"}))
+
+
+def test_a_frozen_map_subclass_pickles_and_copies_as_itself() -> None:
+    """FrozenMap.__reduce__ names the object's own class (review RV49 F3)."""
+    import copy
+    import pickle
+
+    class Labels(FrozenMap):
+        __slots__ = ()
+
+    globals()["Labels"] = Labels  # picklable by name, as a module-level class is
+    Labels.__qualname__ = "Labels"
+    m = Labels({"a": "1"})
+    for other in (pickle.loads(pickle.dumps(m)), copy.copy(m), copy.deepcopy(m)):
+        assert type(other) is Labels
+        assert other == m

@@ -224,22 +224,26 @@ def _create_virtual_disk(
         params.Version2.ParentPath = os.fspath(parent)
         params.Version2.OpenFlags = OPEN_VIRTUAL_DISK_FLAG_CACHED_IO
     out = ctypes.c_void_p(None)
+    rc: int | None = None
     try:
-        rc = native("virtdisk", "CreateVirtualDisk")(
-            ctypes.byref(storage_type),
-            p,
-            VIRTUAL_DISK_ACCESS_NONE,
-            None,
-            CREATE_VIRTUAL_DISK_FLAG_NONE,
-            0,
-            ctypes.byref(params),
-            None,
-            ctypes.byref(out),
+        rc = int(
+            native("virtdisk", "CreateVirtualDisk")(
+                ctypes.byref(storage_type),
+                p,
+                VIRTUAL_DISK_ACCESS_NONE,
+                None,
+                CREATE_VIRTUAL_DISK_FLAG_NONE,
+                0,
+                ctypes.byref(params),
+                None,
+                ctypes.byref(out),
+            )
         )
+        _check_win32(rc, function="CreateVirtualDisk", context=f"creating {p}")
     except BaseException:
-        _close_unowned(out)
+        if not rc:  # made (or a Ctrl+C as the call returned): not after a failed call
+            _close_unowned(out)
         raise
-    _check_win32(int(rc), function="CreateVirtualDisk", context=f"creating {p}")
     return out.value or 0, p
 
 
@@ -312,14 +316,23 @@ def open_vhd(
     params.Version = OPEN_VIRTUAL_DISK_VERSION_2
     params.Version2.ReadOnly = 1 if read_only else 0
     out = ctypes.c_void_p(None)
+    rc: int | None = None
     try:
-        rc = native("virtdisk", "OpenVirtualDisk")(
-            ctypes.byref(storage_type), p, access, flags, ctypes.byref(params), ctypes.byref(out)
+        rc = int(
+            native("virtdisk", "OpenVirtualDisk")(
+                ctypes.byref(storage_type),
+                p,
+                access,
+                flags,
+                ctypes.byref(params),
+                ctypes.byref(out),
+            )
         )
+        _check_win32(rc, function="OpenVirtualDisk", context=f"opening {p}")
     except BaseException:
-        _close_unowned(out)
+        if not rc:  # opened (or a Ctrl+C as the call returned): not after a failed call
+            _close_unowned(out)
         raise
-    _check_win32(int(rc), function="OpenVirtualDisk", context=f"opening {p}")
     return Vhd(out.value or 0, p)
 
 

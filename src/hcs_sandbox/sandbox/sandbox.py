@@ -1007,6 +1007,9 @@ class Sandbox:
     def start(self, *, progress: Progress | None = None) -> None:
         """Start the sandbox. A stopped persistent sandbox is re-created from its stored
         spec on the same scratch disk, then started."""
+        # The stored spec is read first: a damaged one is refused before anything is
+        # started, not after (review RV49 F1).
+        _ = self.spec
         if self._start_held(progress):
             _start_logon(self, progress)  # issue 5: the spec's logon command
             return

@@ -195,8 +195,8 @@ class FrozenMap(Mapping[str, str]):
     def __reduce__(self) -> tuple[type[FrozenMap], tuple[dict[str, str]]]:
         # Pickled as its items only: the cached ``_hash`` is a hash of strings, which
         # differs from process to process (PYTHONHASHSEED); a copy loaded elsewhere must
-        # hash as that process's equal maps do (review RV44).
-        return (FrozenMap, (self._data,))
+        # hash as that process's equal maps do (review RV44).  Of its own class (RV49 F3).
+        return (type(self), (self._data,))
 
     def to_dict(self) -> dict[str, str]:
         """A plain ``dict`` copy."""

@@ -212,8 +212,19 @@ def _iso(ts: float | None) -> str | None:
     return text.replace("+00:00", "Z")
 
 
-#: Taken while a record's spec is decoded on its first read (:attr:`Record.spec`).
-_SPEC_DECODING = _thread.allocate_lock()
+#: (this process's id, the lock taken while a record's spec is decoded on its first read:
+#: :attr:`Record.spec`).  A child made by ``fork()`` while another thread held the lock
+#: would wait for it forever: it makes its own (review RV49 F2).
+_spec_decoding = (os.getpid(), _thread.allocate_lock())
+
+
+def _spec_lock() -> Any:
+    global _spec_decoding
+    pid, lock = _spec_decoding
+    if pid != os.getpid():
+        lock = _thread.allocate_lock()
+        _spec_decoding = (os.getpid(), lock)
+    return lock
 
 
 class Record(Frozen):
@@ -308,17 +319,22 @@ class Record(Frozen):
             # One decoding per record, even when threads read it first at once: every
             # reader gets the same dict (review RV46 F1).  Kept: not a change of the
             # record's value.
-            with _SPEC_DECODING:
+            with _spec_lock():
                 spec = self._spec
                 if spec is None:
                     try:
-                        spec = _loads(self._spec_text)
-                    except ValueError as exc:
+                        decoded = _loads(self._spec_text)
+                    except (ValueError, RecursionError) as exc:
+                        problem = str(exc) or type(exc).__name__
+                    else:
+                        problem = "" if isinstance(decoded, dict) else "not a JSON object"
+                    if problem:
                         raise StoreError(
                             f"the spec of sandbox {self.name!r} in the state database is "
-                            f"damaged ({exc})",
+                            f"damaged ({problem})",
                             remedy=f"remove the sandbox: hcs-sandbox rm -f {self.id}",
                         ) from None
+                    spec = decoded
                     object.__setattr__(self, "_spec", spec)
         return spec
 

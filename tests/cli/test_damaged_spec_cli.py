@@ -1,0 +1,39 @@
+"""``start`` of a sandbox whose stored spec is damaged, in a separate process: one line
+with the remedy, exit 1, nothing started; the remedy works (review RV49 F1)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import pytest
+from cli_support import CliEnv, Result
+
+
+@pytest.mark.parametrize("text", ["{oops", "[" * 100_000])
+def test_start_of_a_damaged_spec_says_so_and_starts_nothing(
+    cli_proc: Callable[..., Result], cli_env: CliEnv, text: str
+) -> None:
+    assert cli_proc("create", "--name", "dmg").code == 0
+    conn = sqlite3.connect(cli_env.state / "state.db")
+    try:
+        conn.execute("UPDATE sandboxes SET spec = ? WHERE name = 'dmg'", (text,))
+        conn.commit()
+    finally:
+        conn.close()
+    started = cli_proc("start", "dmg")
+    assert started.code == 1
+    errors = [line for line in started.err.splitlines() if line.startswith("hcs-sandbox:")]
+    assert len(errors) == 1
+    assert "the spec of sandbox 'dmg' in the state database is damaged" in errors[0]
+    assert "hcs-sandbox rm -f" in errors[0]
+    assert "Traceback" not in started.err
+    conn = sqlite3.connect(cli_env.state / "state.db")
+    try:
+        assert conn.execute("SELECT state FROM sandboxes WHERE name = 'dmg'").fetchall() == [
+            ("created",)
+        ]
+    finally:
+        conn.close()
+    assert cli_proc("rm", "-f", "dmg").code == 0
+    assert "nothing to prune" in cli_proc("prune", "--dry-run").out
