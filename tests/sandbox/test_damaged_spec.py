@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from hcs_sandbox.errors import StoreError
+from hcs_sandbox.errors import HcsSandboxError, StoreError
 from hcs_sandbox.sandbox import store as store_module
 from hcs_sandbox.sandbox.sandbox import Sandbox
 from hcs_sandbox.sandbox.spec import SandboxSpec
@@ -40,10 +40,14 @@ def test_start_refuses_a_damaged_spec_before_starting(
     made.close()
     _damage(state_dir, "dmg", text)
     sandbox = Sandbox.get("dmg")
-    with pytest.raises(StoreError) as caught:
+    with pytest.raises(HcsSandboxError) as caught:
         sandbox.start()
-    assert "the spec of sandbox 'dmg' in the state database is damaged" in str(caught.value)
-    assert caught.value.remedy == f"remove the sandbox: hcs-sandbox rm -f {made.id}"
+    if text == "{oops":  # not JSON: the store says so
+        assert isinstance(caught.value, StoreError)
+        assert "the spec of sandbox 'dmg' in the state database is damaged" in str(caught.value)
+        assert caught.value.remedy == f"remove the sandbox: hcs-sandbox rm -f {made.id}"
+    else:  # JSON, but not a spec: the sandbox layer refuses it
+        assert "not a mapping" in str(caught.value)
     assert Sandbox.get("dmg").state == "created"  # nothing was started
     assert world.systems()[0]["State"] != "Running"
     sandbox.remove(force=True)

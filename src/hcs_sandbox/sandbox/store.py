@@ -312,8 +312,9 @@ class Record(Frozen):
     def spec(self) -> dict[str, Any]:
         """The SandboxSpec dict (decoded on first use; the same object afterwards).
 
-        Raises :class:`StoreError` when the stored text is not JSON (the database was
-        damaged or edited by hand): the record can still be stopped and removed."""
+        Raises :class:`StoreError` when the stored text is not JSON, or nests too deep to
+        decode (the database was damaged or edited by hand): the record can still be
+        stopped and removed."""
         spec: dict[str, Any] = self._spec  # (None until read, when made by the store)
         if spec is None and self._spec_text is not None:
             # One decoding per record, even when threads read it first at once: every
@@ -322,12 +323,14 @@ class Record(Frozen):
             with _spec_lock():
                 spec = self._spec
                 if spec is None:
+                    # (A spec that is JSON but not an object is the store's to keep:
+                    # reserve() takes any JSON value; the sandbox layer refuses it.)
                     try:
                         decoded = _loads(self._spec_text)
                     except (ValueError, RecursionError) as exc:
                         problem = str(exc) or type(exc).__name__
                     else:
-                        problem = "" if isinstance(decoded, dict) else "not a JSON object"
+                        problem = ""
                     if problem:
                         raise StoreError(
                             f"the spec of sandbox {self.name!r} in the state database is "
