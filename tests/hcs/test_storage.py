@@ -257,8 +257,10 @@ def test_a_ctrl_c_as_a_virtdisk_call_returns_leaks_no_handle(
 def test_a_ctrl_c_right_after_a_virtdisk_call_succeeded_leaks_no_handle(
     tmp_path: Path, sim: Any, monkeypatch: pytest.MonkeyPatch, function: str
 ) -> None:
-    """A Ctrl+C handled as the call's result is checked (after it made the handle) closes
-    the handle too (review RV49 F4); a FAILED call's output is never closed."""
+    """An exception raised while a successful call's result is checked (here a
+    KeyboardInterrupt from the check itself) closes the handle the call made (review RV49
+    F4).  (A real Ctrl+C is handled at the next call in the caller: a window this does not
+    close for create_vhdx, create_vhdx_handle and open_vhd: review RV50 F3.)"""
     path = tmp_path / "scratch.vhdx"
     if function == "OpenVirtualDisk":
         storage.create_vhdx(path, 1024**3)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from hcs_sandbox.errors import HcsSandboxError, StoreError
+from hcs_sandbox.errors import StoreError
 from hcs_sandbox.sandbox import store as store_module
 from hcs_sandbox.sandbox.sandbox import Sandbox
 from hcs_sandbox.sandbox.spec import SandboxSpec
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from conftest import Inspector
 
 
-def _damage(state_dir: Path, name: str, text: str) -> None:
+def _damage(state_dir: Path, name: str, text: str | bytes) -> None:
     conn = sqlite3.connect(state_dir / "state.db")
     try:
         conn.execute("UPDATE sandboxes SET spec = ? WHERE name = ?", (text, name))
@@ -32,22 +32,27 @@ def _damage(state_dir: Path, name: str, text: str) -> None:
 
 # (Nesting too deep for the decoder, "[" * 100_000, is tried in a separate process:
 # tests/cli/test_damaged_spec_cli.py; a RecursionError can upset this process's parser.)
-@pytest.mark.parametrize("text", ["{oops", "null", "[1]"])
+@pytest.mark.parametrize(
+    ("stored", "why"),
+    [
+        ("{oops", "is damaged"),  # not JSON
+        (b"{}", "is damaged"),  # not text (a BLOB: review RV50 F5)
+        ("null", "is not valid"),  # JSON, not a spec (RV50 F1)
+        ("[1]", "is not valid"),
+        ('{"memory_mb": "lots"}', "is not valid"),
+    ],
+)
 def test_start_refuses_a_damaged_spec_before_starting(
-    world: Inspector, state_dir: Path, text: str
+    world: Inspector, state_dir: Path, stored: str | bytes, why: str
 ) -> None:
     made = Sandbox.create(SandboxSpec(name="dmg"))
     made.close()
-    _damage(state_dir, "dmg", text)
+    _damage(state_dir, "dmg", stored)
     sandbox = Sandbox.get("dmg")
-    with pytest.raises(HcsSandboxError) as caught:
+    with pytest.raises(StoreError) as caught:
         sandbox.start()
-    if text == "{oops":  # not JSON: the store says so
-        assert isinstance(caught.value, StoreError)
-        assert "the spec of sandbox 'dmg' in the state database is damaged" in str(caught.value)
-        assert caught.value.remedy == f"remove the sandbox: hcs-sandbox rm -f {made.id}"
-    else:  # JSON, but not a spec: the sandbox layer refuses it
-        assert "not a mapping" in str(caught.value)
+    assert f"the spec of sandbox 'dmg' in the state database {why}" in str(caught.value)
+    assert caught.value.remedy == f"remove the sandbox: hcs-sandbox rm -f {made.id}"
     assert Sandbox.get("dmg").state == "created"  # nothing was started
     assert world.systems()[0]["State"] != "Running"
     sandbox.remove(force=True)
@@ -72,6 +77,11 @@ def test_a_child_forked_while_a_spec_was_decoded_can_read_specs(state_dir: Path)
                 def read() -> None:
                     if store_module.open_store(state_dir).get(made.id).spec:
                         done.set()
+
+                # A new lock, made before any thread of the child ran (RV50 F2: two
+                # threads making one each could decode twice).
+                assert store_module._spec_decoding is not lock
+                assert not store_module._spec_decoding.locked()
 
                 threading.Thread(target=read, daemon=True).start()
                 code = 0 if done.wait(5) else 3

@@ -469,11 +469,18 @@ def test_a_frozen_map_subclass_pickles_and_copies_as_itself() -> None:
     import pickle
 
     class Labels(FrozenMap):
-        __slots__ = ()
+        __slots__ = ("tag",)
+
+        def __init__(self, tag: str, items: dict[str, str]) -> None:
+            super().__init__(items)
+            self.tag = tag
 
     globals()["Labels"] = Labels  # picklable by name, as a module-level class is
     Labels.__qualname__ = "Labels"
-    m = Labels({"a": "1"})
-    for other in (pickle.loads(pickle.dumps(m)), copy.copy(m), copy.deepcopy(m)):
+    m = Labels("mine", {"a": "1"})
+    hash(m)
+    copies = [pickle.loads(pickle.dumps(m, protocol)) for protocol in (0, 2, 5)]
+    for other in (*copies, copy.copy(m), copy.deepcopy(m)):
         assert type(other) is Labels
         assert other == m
+        assert other.tag == "mine"  # its own state too (review RV50 F4)

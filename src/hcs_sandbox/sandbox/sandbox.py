@@ -772,10 +772,20 @@ class Sandbox:
 
     @property
     def spec(self) -> SandboxSpec:
+        """The sandbox's spec, from its record.  Raises :class:`~hcs_sandbox.errors.
+        StoreError` when the stored spec is damaged or no longer a valid spec (the record
+        is at fault, not the caller: review RV50 F1)."""
         if self._spec is None:
             from hcs_sandbox.sandbox.spec import SandboxSpec
 
-            self._spec = SandboxSpec.from_dict(self._record.spec)
+            try:
+                self._spec = SandboxSpec.from_dict(self._record.spec)
+            except errors.SpecError as exc:
+                raise errors.StoreError(
+                    f"the spec of sandbox {self.name!r} in the state database is not valid "
+                    f"({exc.message})",
+                    remedy=f"remove the sandbox: hcs-sandbox rm -f {self.id}",
+                ) from None
         return self._spec
 
     @property

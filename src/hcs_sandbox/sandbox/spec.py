@@ -192,11 +192,26 @@ class FrozenMap(Mapping[str, str]):
     def __repr__(self) -> str:
         return f"FrozenMap({self._data!r})"
 
-    def __reduce__(self) -> tuple[type[FrozenMap], tuple[dict[str, str]]]:
-        # Pickled as its items only: the cached ``_hash`` is a hash of strings, which
-        # differs from process to process (PYTHONHASHSEED); a copy loaded elsewhere must
-        # hash as that process's equal maps do (review RV44).  Of its own class (RV49 F3).
-        return (type(self), (self._data,))
+    # Pickled and copied without the cached ``_hash``: a hash of strings differs from
+    # process to process (PYTHONHASHSEED), and a copy loaded elsewhere must hash as that
+    # process's equal maps do (review RV44).  Everything else of the object (a subclass's
+    # slots and ``__dict__`` included) goes as it is, through ``__new__`` (RV49 F3, RV50 F4).
+    def __getstate__(self) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        slots: dict[str, Any] = {}
+        for cls in type(self).__mro__:
+            names = getattr(cls, "__slots__", ())
+            for name in (names,) if isinstance(names, str) else names:
+                if name not in ("_hash", "__dict__", "__weakref__") and hasattr(self, name):
+                    slots[name] = getattr(self, name)
+        return (getattr(self, "__dict__", None) or None, slots)
+
+    def __setstate__(self, state: tuple[dict[str, Any] | None, dict[str, Any]]) -> None:
+        attributes, slots = state
+        if attributes:
+            self.__dict__.update(attributes)
+        for name, value in slots.items():
+            object.__setattr__(self, name, value)
+        self._hash = None
 
     def to_dict(self) -> dict[str, str]:
         """A plain ``dict`` copy."""

@@ -212,19 +212,25 @@ def _iso(ts: float | None) -> str | None:
     return text.replace("+00:00", "Z")
 
 
-#: (this process's id, the lock taken while a record's spec is decoded on its first read:
-#: :attr:`Record.spec`).  A child made by ``fork()`` while another thread held the lock
-#: would wait for it forever: it makes its own (review RV49 F2).
-_spec_decoding = (os.getpid(), _thread.allocate_lock())
+#: The lock taken while a record's spec is decoded on its first read (:attr:`Record.spec`).
+#: A child made by ``fork()`` while another thread held it would wait for it forever: the
+#: child gets a new one before any of its threads runs (review RV49 F2, RV50 F2).
+_spec_decoding = _thread.allocate_lock()
+_spec_fork_hook = False
+
+
+def _renew_spec_lock() -> None:
+    global _spec_decoding
+    _spec_decoding = _thread.allocate_lock()
 
 
 def _spec_lock() -> Any:
-    global _spec_decoding
-    pid, lock = _spec_decoding
-    if pid != os.getpid():
-        lock = _thread.allocate_lock()
-        _spec_decoding = (os.getpid(), lock)
-    return lock
+    global _spec_fork_hook
+    if not _spec_fork_hook:  # registered at the first use, not at import
+        _spec_fork_hook = True
+        if hasattr(os, "register_at_fork"):  # not on Windows (no fork there)
+            os.register_at_fork(after_in_child=_renew_spec_lock)
+    return _spec_decoding
 
 
 class Record(Frozen):
@@ -312,8 +318,8 @@ class Record(Frozen):
     def spec(self) -> dict[str, Any]:
         """The SandboxSpec dict (decoded on first use; the same object afterwards).
 
-        Raises :class:`StoreError` when the stored text is not JSON, or nests too deep to
-        decode (the database was damaged or edited by hand): the record can still be
+        Raises :class:`StoreError` when the stored value is not JSON text, or nests too
+        deep to decode (the database was damaged or edited by hand): the record can still be
         stopped and removed."""
         spec: dict[str, Any] = self._spec  # (None until read, when made by the store)
         if spec is None and self._spec_text is not None:
@@ -327,7 +333,7 @@ class Record(Frozen):
                     # reserve() takes any JSON value; the sandbox layer refuses it.)
                     try:
                         decoded = _loads(self._spec_text)
-                    except (ValueError, RecursionError) as exc:
+                    except (ValueError, RecursionError, TypeError) as exc:
                         problem = str(exc) or type(exc).__name__
                     else:
                         problem = ""
