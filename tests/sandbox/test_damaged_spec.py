@@ -92,3 +92,21 @@ def test_a_child_forked_while_a_spec_was_decoded_can_read_specs(state_dir: Path)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert sys.platform != "win32"
+
+
+@pytest.mark.parametrize("stored", ["null", "[1]", "{oops"])
+def test_inspect_of_a_damaged_spec_is_one_store_error(
+    world: Inspector, state_dir: Path, stored: str
+) -> None:
+    """inspect says what start says (review RV51 F1: a JSON value that is not an object
+    was a TypeError from ``dict()``); the record itself still converts for ``--json``."""
+    made = Sandbox.create(SandboxSpec(name="dmg"))
+    made.close()
+    _damage(state_dir, "dmg", stored)
+    sandbox = Sandbox.get("dmg")
+    with pytest.raises(StoreError, match="the spec of sandbox 'dmg' in the state database"):
+        sandbox.inspect()
+    if stored != "{oops":
+        assert sandbox.record.to_dict()["spec"] in (None, [1])
+    sandbox.remove(force=True)
+    world.assert_nothing_left()

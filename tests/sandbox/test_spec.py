@@ -469,11 +469,15 @@ def test_a_frozen_map_subclass_pickles_and_copies_as_itself() -> None:
     import pickle
 
     class Labels(FrozenMap):
-        __slots__ = ("tag",)
+        __slots__ = ("__secret", "tag")
 
         def __init__(self, tag: str, items: dict[str, str]) -> None:
             super().__init__(items)
             self.tag = tag
+            self.__secret = "s3cret"  # a private slot: stored under its mangled name
+
+        def secret(self) -> str:
+            return self.__secret
 
     globals()["Labels"] = Labels  # picklable by name, as a module-level class is
     Labels.__qualname__ = "Labels"
@@ -484,3 +488,4 @@ def test_a_frozen_map_subclass_pickles_and_copies_as_itself() -> None:
         assert type(other) is Labels
         assert other == m
         assert other.tag == "mine"  # its own state too (review RV50 F4)
+        assert other.secret() == "s3cret"  # private slots too (RV51 F2)

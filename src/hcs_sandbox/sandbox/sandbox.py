@@ -1719,6 +1719,7 @@ class Sandbox:
     def inspect(self) -> dict[str, Any]:
         """Everything known about the sandbox, JSON-safe: state, ids, spec, paths, uptime,
         memory/CPU statistics from HCS (when it runs)."""
+        _ = self.spec  # a damaged stored spec: one StoreError with the remedy (RV51 F1)
         state = self.state
         record = self._record
         info: dict[str, Any] = {

@@ -197,12 +197,12 @@ class FrozenMap(Mapping[str, str]):
     # process's equal maps do (review RV44).  Everything else of the object (a subclass's
     # slots and ``__dict__`` included) goes as it is, through ``__new__`` (RV49 F3, RV50 F4).
     def __getstate__(self) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        slots: dict[str, Any] = {}
-        for cls in type(self).__mro__:
-            names = getattr(cls, "__slots__", ())
-            for name in (names,) if isinstance(names, str) else names:
-                if name not in ("_hash", "__dict__", "__weakref__") and hasattr(self, name):
-                    slots[name] = getattr(self, name)
+        import copyreg  # (the slot names as stored: private ones mangled; cached per class)
+
+        slots: dict[str, Any] = {"_hash": None}  # (a reader that sets no _hash has one)
+        for name in copyreg._slotnames(type(self)):  # type: ignore[attr-defined]
+            if name != "_hash" and hasattr(self, name):
+                slots[name] = getattr(self, name)
         return (getattr(self, "__dict__", None) or None, slots)
 
     def __setstate__(self, state: tuple[dict[str, Any] | None, dict[str, Any]]) -> None:

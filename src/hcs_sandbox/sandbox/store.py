@@ -227,9 +227,9 @@ def _renew_spec_lock() -> None:
 def _spec_lock() -> Any:
     global _spec_fork_hook
     if not _spec_fork_hook:  # registered at the first use, not at import
-        _spec_fork_hook = True
         if hasattr(os, "register_at_fork"):  # not on Windows (no fork there)
             os.register_at_fork(after_in_child=_renew_spec_lock)
+        _spec_fork_hook = True  # after: no fork in between finds it set, hook-less
     return _spec_decoding
 
 
@@ -315,7 +315,7 @@ class Record(Frozen):
         put(self, "revision", revision)
 
     @property
-    def spec(self) -> dict[str, Any]:
+    def spec(self) -> Any:
         """The SandboxSpec dict (decoded on first use; the same object afterwards).
 
         Raises :class:`StoreError` when the stored value is not JSON text, or nests too
@@ -357,7 +357,8 @@ class Record(Frozen):
             "system_id": self.system_id,
             "persistent": self.persistent,
             "labels": dict(self.labels),
-            "spec": dict(self.spec),
+            # (a dict copy; any other JSON value, which only a hand edit stores, as it is)
+            "spec": dict(spec) if isinstance(spec := self.spec, dict) else spec,
             "files": list(self.files),
             "endpoint_ids": list(self.endpoint_ids),
             "owner": {"pid": self.owner_pid, "host": self.owner_host},
