@@ -35,5 +35,8 @@ def test_start_of_a_damaged_spec_says_so_and_starts_nothing(
         ]
     finally:
         conn.close()
+    listed = cli_proc("ls", "-a")  # the damaged record is listed (review RV51 F4)
+    assert listed.code == 0
+    assert "dmg" in listed.out
     assert cli_proc("rm", "-f", "dmg").code == 0
     assert "nothing to prune" in cli_proc("prune", "--dry-run").out

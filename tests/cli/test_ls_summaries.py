@@ -230,3 +230,25 @@ def test_ls_process_imports_only_what_it_needs(cli: Any, cli_env: Any, live: boo
         if made is not None:
             made.remove(force=True)
             made.close()
+
+
+@pytest.mark.parametrize("stored", ["{oops", b"\xff\x00"])
+def test_a_spec_that_is_not_json_is_listed_without_spec_values(
+    store: Store, stored: str | bytes
+) -> None:
+    """One record whose spec is damaged does not refuse the whole listing (it said "the
+    state database is damaged ... move it aside": review RV51 F4); it is listed, so that it
+    can be seen and removed, with no spec values, as the slow path lists it."""
+    store.reserve("fine", spec={"network": "nat"})
+    record = store.reserve("odd", spec={})
+    store._connection().execute("UPDATE sandboxes SET spec = ? WHERE id = ?", (stored, record.id))
+    store._connection().commit()
+    fast = {s.name: s for s in store.summaries()}
+    assert {"fine", "odd"} <= set(fast)
+    assert fast["odd"] == {s.name: s for s in _slow(store)}["odd"]
+    assert (fast["odd"].spec_base, fast["odd"].spec_network, fast["odd"].spec_ports) == (
+        None,
+        None,
+        None,
+    )
+    assert fast["fine"].spec_network == "nat"

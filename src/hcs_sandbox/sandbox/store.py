@@ -2020,11 +2020,13 @@ def open_store(state_dir: str | os.PathLike[str] | None = None, *, timeout: floa
 _json_functions = True
 
 # The spec's ``base``, ``network`` and ``ports`` as ONE JSON array (their exact values, of
-# any JSON type; null when missing or when the spec is not an object), and the extra's
+# any JSON type; null when missing or when the spec is not an object; NULL for all three
+# when the spec is not JSON: a damaged record is listed, not the whole listing refused, so
+# that it can be seen and removed: review RV51 F4), and the extra's
 # ``ip`` with its JSON type (json_extract gives true/false as 1/0, objects/arrays as text).
 _SUMMARY_SELECT: Final = (
     "SELECT id, name, kind, state, persistent, system_id, labels, created_at, started_at, "
-    "json_extract(spec, '$.base', '$.network', '$.ports'), "
+    "CASE WHEN json_valid(spec) THEN json_extract(spec, '$.base', '$.network', '$.ports') END, "
     "json_extract(extra, '$.ip'), json_type(extra, '$.ip'), json_extract(extra, '$.hcs_host') "
     "FROM sandboxes"
 )
@@ -2035,7 +2037,7 @@ _JSON_TEXT_TYPES: Final = frozenset(("object", "array"))
 def _row_to_summary(row: tuple[Any, ...]) -> Summary:
     id_, name, kind, state, persistent, system_id, labels, created_at, started_at = row[:9]
     spec_values, ip, ip_type, host = row[9:]
-    base, network, ports = _loads(spec_values)
+    base, network, ports = (None, None, None) if spec_values is None else _loads(spec_values)
     if ip_type in _JSON_TEXT_TYPES:
         ip = _loads(ip)
     elif ip_type in ("true", "false"):
@@ -2134,8 +2136,14 @@ class Summary(Frozen):
 
     @classmethod
     def of(cls, record: Record) -> Summary:
-        """The summary of a whole record."""
-        spec: Any = record.spec if isinstance(record.spec, dict) else {}
+        """The summary of a whole record (a damaged spec: no spec values, as a listing
+        through sqlite's JSON functions shows it)."""
+        try:
+            spec: Any = record.spec
+        except StoreError:
+            spec = {}
+        if not isinstance(spec, dict):
+            spec = {}
         extra: Any = record.extra if isinstance(record.extra, dict) else {}
         return cls(
             record.id,
