@@ -40,3 +40,23 @@ def test_start_of_a_damaged_spec_says_so_and_starts_nothing(
     assert "dmg" in listed.out
     assert cli_proc("rm", "-f", "dmg").code == 0
     assert "nothing to prune" in cli_proc("prune", "--dry-run").out
+
+
+@pytest.mark.parametrize("text", ['{"ports": 5}', '{"base": "x"}'])
+def test_ls_lists_a_spec_with_values_of_the_wrong_shape(
+    cli_proc: Callable[..., Result], cli_env: CliEnv, text: str
+) -> None:
+    """A stored spec whose ports or base have the wrong shape (a hand edit) is listed, in
+    the table and as JSON, not an internal error (review RV52 F2)."""
+    assert cli_proc("create", "--name", "odd").code == 0
+    conn = sqlite3.connect(cli_env.state / "state.db")
+    try:
+        conn.execute("UPDATE sandboxes SET spec = ? WHERE name = 'odd'", (text,))
+        conn.commit()
+    finally:
+        conn.close()
+    for argv in (("ls", "-a"), ("ls", "-a", "--json")):
+        listed = cli_proc(*argv)
+        assert listed.code == 0, listed.err
+        assert "odd" in listed.out
+    assert cli_proc("rm", "-f", "odd").code == 0

@@ -232,7 +232,7 @@ def test_ls_process_imports_only_what_it_needs(cli: Any, cli_env: Any, live: boo
             made.close()
 
 
-@pytest.mark.parametrize("stored", ["{oops", b"\xff\x00"])
+@pytest.mark.parametrize("stored", ["{oops", b"\xff\x00", b'{"network": "nat"}'])
 def test_a_spec_that_is_not_json_is_listed_without_spec_values(
     store: Store, stored: str | bytes
 ) -> None:

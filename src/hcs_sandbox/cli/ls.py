@@ -148,7 +148,8 @@ def shown(item: Any) -> dict[str, Any]:
         "state": item.state,
         "kind": item.kind,
         "persistent": item.persistent,
-        "base": (base or {}).get("kind"),
+        # (a record whose spec is damaged by hand may hold anything here: review RV52 F2)
+        "base": base.get("kind") if isinstance(base, dict) else None,
         "network": item.spec_network,
         "ip": str(ip) if ip else None,
         "labels": dict(item.labels),
@@ -259,7 +260,7 @@ def handle(args: argparse.Namespace) -> int:
         for r, state in rows:
             ports = ", ".join(
                 f"{p.get('host_port')}->{p.get('guest_port')}/{p.get('protocol', 'tcp')}"
-                for p in r.spec_ports or ()
+                for p in (r.spec_ports if isinstance(r.spec_ports, list) else ())
                 if isinstance(p, dict)
             )
             lines.append(

@@ -2021,12 +2021,14 @@ _json_functions = True
 
 # The spec's ``base``, ``network`` and ``ports`` as ONE JSON array (their exact values, of
 # any JSON type; null when missing or when the spec is not an object; NULL for all three
-# when the spec is not JSON: a damaged record is listed, not the whole listing refused, so
+# when the spec is not JSON text (a BLOB, even of JSON, is damage: Record.spec refuses it
+# too; review RV52 F1): a damaged record is listed, not the whole listing refused, so
 # that it can be seen and removed: review RV51 F4), and the extra's
 # ``ip`` with its JSON type (json_extract gives true/false as 1/0, objects/arrays as text).
 _SUMMARY_SELECT: Final = (
     "SELECT id, name, kind, state, persistent, system_id, labels, created_at, started_at, "
-    "CASE WHEN json_valid(spec) THEN json_extract(spec, '$.base', '$.network', '$.ports') END, "
+    "CASE WHEN typeof(spec) = 'text' AND json_valid(spec) "
+    "THEN json_extract(spec, '$.base', '$.network', '$.ports') END, "
     "json_extract(extra, '$.ip'), json_type(extra, '$.ip'), json_extract(extra, '$.hcs_host') "
     "FROM sandboxes"
 )
