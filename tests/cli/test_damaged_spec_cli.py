@@ -10,17 +10,22 @@ import pytest
 from cli_support import CliEnv, Result
 
 
+def _damage(cli_env: CliEnv, name: str, text: str) -> None:
+    """Write ``text`` as the stored spec of sandbox ``name`` (a hand edit)."""
+    conn = sqlite3.connect(cli_env.state / "state.db")
+    try:
+        conn.execute("UPDATE sandboxes SET spec = ? WHERE name = ?", (text, name))
+        conn.commit()
+    finally:
+        conn.close()
+
+
 @pytest.mark.parametrize("text", ["{oops", "[" * 100_000])
 def test_start_of_a_damaged_spec_says_so_and_starts_nothing(
     cli_proc: Callable[..., Result], cli_env: CliEnv, text: str
 ) -> None:
     assert cli_proc("create", "--name", "dmg").code == 0
-    conn = sqlite3.connect(cli_env.state / "state.db")
-    try:
-        conn.execute("UPDATE sandboxes SET spec = ? WHERE name = 'dmg'", (text,))
-        conn.commit()
-    finally:
-        conn.close()
+    _damage(cli_env, "dmg", text)
     started = cli_proc("start", "dmg")
     assert started.code == 1
     errors = [line for line in started.err.splitlines() if line.startswith("hcs-sandbox:")]
@@ -49,12 +54,7 @@ def test_ls_lists_a_spec_with_values_of_the_wrong_shape(
     """A stored spec whose ports or base have the wrong shape (a hand edit) is listed, in
     the table and as JSON, not an internal error (review RV52 F2)."""
     assert cli_proc("create", "--name", "odd").code == 0
-    conn = sqlite3.connect(cli_env.state / "state.db")
-    try:
-        conn.execute("UPDATE sandboxes SET spec = ? WHERE name = 'odd'", (text,))
-        conn.commit()
-    finally:
-        conn.close()
+    _damage(cli_env, "odd", text)
     for argv in (("ls", "-a"), ("ls", "-a", "--json")):
         listed = cli_proc(*argv)
         assert listed.code == 0, listed.err
