@@ -640,16 +640,14 @@ def _remove_once(p: str) -> bool:
         skipped.append(exc)  # gone meanwhile, or something inside out of reach: see below
     if skipped and os.path.lexists(q):
         # Something was not found on the way (without that, the deletion succeeded and
-        # ``p`` is gone: no second look on the usual path).  ``p`` still there: something
-        # inside it could not be reached (a path too long
-        # for Windows).  An error, not "already gone", which deleted the record and left
-        # the folder (review RV40 #3).  Entries another process removed meanwhile are
-        # skipped by _remove_tree (review RV42 #3, RV43 #3).
-        first = skipped[0] if skipped else None
+        # ``p`` is gone: no second look on the usual path), and ``p`` is still there:
+        # something inside it could not be reached (past even the ``\\?\`` form's limit,
+        # or moved by another process meanwhile).  An error, not "already gone", which
+        # deleted the record and left the folder (review RV40 #3).  Entries another
+        # process removed meanwhile are skipped by _remove_tree (review RV42 #3, RV43 #3).
+        first = skipped[0]
         raise FileNotFoundError(
-            errno.ENOENT,
-            (first.strerror if first is not None else None) or "it could not be reached",
-            first.filename if first is not None and first.filename else p,
+            errno.ENOENT, first.strerror or "it could not be reached", first.filename or p
         )
     return True
 
