@@ -86,9 +86,11 @@ def _check_win32(code: int, *, function: str, context: str) -> None:
 
 
 def _close_vhd_handle(handle: int) -> None:
+    """Close a virtual disk's handle; a failure of any kind is logged, not raised (as the
+    shared handle close does: one rule for every caller)."""
     try:
         _handles.close_handle(handle)
-    except OSError:
+    except Exception:
         _log.exception("CloseHandle on a virtual disk failed")
 
 
@@ -296,10 +298,7 @@ def create_formatted_vhdx(
         _storage("HcsFormatWritableLayerVhd", handle, doing=f"formatting {p}")
     finally:
         if handle:
-            try:
-                _close_vhd_handle(handle)
-            except Exception:  # as a Vhd's close: logged, never raised over the format's
-                _log.exception("closing virtual disk %s failed", p)
+            _close_vhd_handle(handle)  # (a failure is logged, never raised over the format's)
 
 
 def open_vhd(
