@@ -118,15 +118,19 @@ def test_main_restores_the_streams_error_handler(cli_env: CliEnv, tmp_path: Path
     assert b"\\u30c7\\u30fc\\u30bf -> C:\\data" in raw.getvalue()
 
 
-def test_a_terminal_or_another_error_handler_is_left_alone() -> None:
+class _Tty(io.TextIOWrapper):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_another_error_handler_is_left_alone_and_a_terminal_is_made_tolerant() -> None:
     from hcs_sandbox.cli.main import _tolerant_stdout
 
-    class Tty(io.TextIOWrapper):
-        def isatty(self) -> bool:
-            return True
-
-    tty = Tty(io.BytesIO(), encoding="cp1252", errors="strict")
-    assert _tolerant_stdout(tty) is None
+    tty = _Tty(io.BytesIO(), encoding="cp1252", errors="strict")
+    undo = _tolerant_stdout(tty)  # a terminal in a narrow encoding fails as a pipe does
+    assert undo is not None
+    assert tty.errors == "backslashreplace"
+    undo()
     assert tty.errors == "strict"
     escaping = io.TextIOWrapper(io.BytesIO(), encoding="ascii", errors="surrogateescape")
     assert _tolerant_stdout(escaping) is None
@@ -138,6 +142,33 @@ def test_a_terminal_or_another_error_handler_is_left_alone() -> None:
     assert pipe.errors == "backslashreplace"
     undo()
     assert pipe.errors == "strict"
+
+
+def test_prune_on_a_terminal_whose_encoding_lacks_a_character_of_a_path(
+    cli_env: CliEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Human output that is not written through ``output.write_text`` (``prune``'s lines)
+    to a terminal in Latin-1: a path outside it is escaped, not an "internal error"
+    (the terminal was left ``strict`` before)."""
+    state_dir = cli_env.root / FOLDER / "state"
+    orphan = state_dir / "sandboxes" / "0d9c5f0e-1111-4222-8333-944455556666"
+    orphan.mkdir(parents=True)
+    (orphan / "sandbox.vhdx").write_bytes(b"")
+    monkeypatch.setenv("HCS_SANDBOX_STATE_DIR", str(state_dir))
+    raw = io.BytesIO()
+    tty = _Tty(raw, encoding="latin-1", errors="strict")
+    saved = sys.stdout
+    sys.stdout = tty
+    try:
+        code = main(["prune", "--dry-run"])
+    finally:
+        sys.stdout = saved
+    assert code == 0
+    assert tty.errors == "strict"  # as before main()
+    tty.flush()
+    out = raw.getvalue().decode("latin-1")
+    assert f"{cli_env.root}/\\u30c7\\u30fc\\u30bf/state/sandboxes/" in out
+    assert "would remove" in out
 
 
 # -------------------------------------------------------------------------- 2. exit codes

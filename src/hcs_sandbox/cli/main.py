@@ -429,24 +429,26 @@ def _leave_tolerant_stdout(key: int) -> None:
 
 
 def _tolerant_stdout(stream: Any) -> Callable[[], None] | None:
-    """A redirected stdout (a file, a pipe) that would refuse a character its encoding lacks
-    writes it as an escape instead (``\\u2713``), the policy Python applies to stderr: its
-    error handler goes from ``strict`` to ``backslashreplace`` while a verb runs.  Returns
-    the undo, or None when nothing was changed (a terminal, another error handler, or a
-    stream that cannot be reconfigured).
+    """A stdout that would refuse a character its encoding lacks writes it as an escape
+    instead (``\\u2713``), the policy Python applies to stderr: its error handler goes from
+    ``strict`` to ``backslashreplace`` while a verb runs.  Returns the undo, or None when
+    nothing was changed (another error handler, or a stream that cannot be reconfigured).
 
     On Windows a redirected stdout uses the ANSI code page (cp1252, ...) with ``strict``, so
     ``logs NAME > file`` failed on guest text such as a check mark, and ``plan --map`` on a
     folder name outside the code page ("internal error", nothing written).  Done on every
-    platform: a POSIX locale such as ``en_US.ISO-8859-1`` fails the same way.  A console is
-    left alone (on Windows it takes any character).  ``--json`` output is ASCII already
-    (``json.dumps`` escapes every non-ASCII character).  ``PYTHONUTF8=1`` makes the output
-    UTF-8 and lossless (docs/cli.md)."""
+    platform and for a terminal too: a POSIX terminal in a locale such as
+    ``en_US.ISO-8859-1`` failed the same way (``prune`` printing a path outside Latin-1 was
+    an "internal error"), as does a Windows console with PYTHONLEGACYWINDOWSSTDIO.  A
+    Windows console otherwise takes any character (UTF-8 into WriteConsoleW), so the handler
+    never acts there.  ``--json`` output is ASCII already (``json.dumps`` escapes every
+    non-ASCII character).  ``PYTHONUTF8=1`` makes a redirected output UTF-8 and lossless
+    (docs/cli.md)."""
     if getattr(stream, "errors", None) != "strict":
         return None
     reconfigure = getattr(stream, "reconfigure", None)
     try:
-        if reconfigure is None or stream.isatty():
+        if reconfigure is None:
             return None
         reconfigure(errors="backslashreplace")
     except (AttributeError, OSError, ValueError):  # no isatty, a closed or detached stream

@@ -220,8 +220,9 @@ def write_text(stream: Any, text: str) -> None:
     """Write guest text to ``stream`` and flush it.  A character the stream's encoding lacks
     (a terminal in ASCII or Latin-1; a Windows console with PYTHONLEGACYWINDOWSSTDIO) is
     written as an escape (``\\xe4``) instead of ending in an "internal error" that loses the
-    rest of the output (reviews RV37 F1, RV38 #2: ``exec``, ``run`` and ``logs``).  A
-    redirected stdout is already tolerant (``main``: backslashreplace)."""
+    rest of the output (reviews RV37 F1, RV38 #2: ``exec``, ``run`` and ``logs``).  The
+    stdout of a ``main()`` call is already tolerant (backslashreplace): this also covers a
+    stream given by an embedding program."""
     if not text:
         return
     try:
