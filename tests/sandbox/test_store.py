@@ -834,3 +834,36 @@ def test_threads_reading_a_records_spec_first_get_one_dict(store: Store) -> None
         for thread in threads:
             thread.join()
         assert all(spec is record.spec for spec in seen)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"name": "x"}',
+        ' \n{"name": "x"}\t\r\n',  # whitespace around the value: JSON
+        '{"name": "x"} junk',  # text after the value
+        '{"name": "x"}{}',
+        '{"a": NaN}',
+        '{"a": -Infinity}',
+        '{"a": 1,}',
+        "\u00a0{}",  # a no-break space is not JSON whitespace
+        "{}\x0b",
+        "",
+        "   ",
+    ],
+)
+def test_a_spec_reads_as_json_exactly_when_sqlite_calls_it_valid(store: Store, text: str) -> None:
+    """Record.spec and the listing (sqlite's json_valid) agree on a spec edited by hand:
+    before, trailing text and NaN were read as a spec that ``ls`` showed as damaged, and
+    leading whitespace the other way round (review RV52 F1b)."""
+    made = store.reserve("edited", None, SPEC)
+    conn = store._connection()
+    conn.execute("UPDATE sandboxes SET spec = ? WHERE id = ?", (text, made.id))
+    (valid,) = conn.execute("SELECT json_valid(?)", (text,)).fetchone()
+    record = store.get(made.id)
+    if valid:
+        assert record.spec == json.loads(text)
+    else:
+        with pytest.raises(StoreError, match="is damaged"):
+            record.spec  # noqa: B018 - the read is the test
+    assert [summary.name for summary in store.summaries()] == ["edited"]  # listed either way
