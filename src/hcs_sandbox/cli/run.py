@@ -208,17 +208,11 @@ def handle(args: argparse.Namespace) -> int:
                     # printed, saying the sandbox was not removed (review RV34 #4).
                     result = outcome[1] if outcome is not None else None
                     if result is not None:
-                        result["removed"] = False
-                        result["remove_error"] = INTERRUPTED_REMOVAL
-                        print_json(with_simulated(result, simulated))
+                        _print_result(result, True, INTERRUPTED_REMOVAL, simulated)
                     raise
         code, out = outcome
         if out is not None:
-            if args.rm:
-                out["removed"] = removal is None
-                if removal is not None:
-                    out["remove_error"] = removal
-            print_json(with_simulated(out, simulated))
+            _print_result(out, args.rm, removal, simulated)
         # A removal that failed after a clean run is this command's failure (exit 1), as
         # docker's run --rm ends 125 when its daemon could not remove the container; after
         # a failed command that command's exit code is kept (its failure says more).
@@ -227,6 +221,19 @@ def handle(args: argparse.Namespace) -> int:
         if sandbox is not None:
             _quietly("closing", sandbox.close)
             notice_if_simulated(simulated)
+
+
+def _print_result(out: dict[str, Any], rm: bool, removal: str | None, simulated: bool) -> None:
+    """Print the JSON result of an attached run; with ``--rm`` it says whether the sandbox
+    was removed (``removal``: None when it was, else what failed)."""
+    from hcs_sandbox.cli.common import with_simulated
+    from hcs_sandbox.cli.output import print_json
+
+    if rm:
+        out["removed"] = removal is None
+        if removal is not None:
+            out["remove_error"] = removal
+    print_json(with_simulated(out, simulated))
 
 
 #: ``remove_error`` when Ctrl+C cut ``--rm``'s removal short.
