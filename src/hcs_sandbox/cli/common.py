@@ -323,15 +323,15 @@ def codec(text: str) -> str:
     typed (THE rule of the library: ``guest.encoding_problem``)."""
     import argparse
 
-    from hcs_sandbox.sandbox.guest import ENCODING_ALLOWED, encoding_problem
+    from hcs_sandbox.sandbox import guest
 
-    problem = encoding_problem(text)
+    problem = guest.encoding_problem(text)
     if problem is None:
         return text
-    allowed = f"expected {ENCODING_ALLOWED}"
-    if problem == "unknown encoding":
+    allowed = f"expected {guest.ENCODING_ALLOWED}"
+    if problem == guest.UNKNOWN_ENCODING:
         raise argparse.ArgumentTypeError(f"unknown encoding {quoted(text)}: {allowed}")
-    if problem == "not a text encoding":
+    if problem == guest.NOT_A_TEXT_ENCODING:
         raise argparse.ArgumentTypeError(f"{quoted(text)} is not a text encoding: {allowed}")
     raise argparse.ArgumentTypeError(f"{quoted(text)} {problem.removeprefix('it ')}: {allowed}")
 

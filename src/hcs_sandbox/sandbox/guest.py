@@ -33,7 +33,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, Literal, NamedTuple
 
 from hcs_sandbox import errors
 from hcs_sandbox.hcs._slices import slices
@@ -310,6 +310,12 @@ ENCODING_ALLOWED = "a Python codec name such as cp850, cp932 or utf-16-le"
 _PROBE = b"\x00\x80\xff\xc3\x00\x00"
 
 
+#: :func:`encoding_problem`'s answers that callers may phrase their own way (the CLI's
+#: ``--encoding`` check: cli/common.py ``codec``).
+UNKNOWN_ENCODING: Final = "unknown encoding"
+NOT_A_TEXT_ENCODING: Final = "not a text encoding"
+
+
 def encoding_problem(encoding: str) -> str | None:
     """Why ``encoding`` cannot decode guest output, or None: it must be a Python text codec
     (``codecs.lookup``: ``cp850``, ``cp932``, ``utf-16-le``...) that decodes any bytes with
@@ -324,12 +330,12 @@ def encoding_problem(encoding: str) -> str | None:
     try:
         codecs.lookup(encoding)
     except (LookupError, ValueError):
-        return "unknown encoding"
+        return UNKNOWN_ENCODING
     try:
         _PROBE.decode(encoding, "replace")
         codecs.getincrementaldecoder(encoding)(errors="replace").decode(_PROBE, True)
     except LookupError:  # a bytes-to-bytes codec: "'base64' is not a text encoding"
-        return "not a text encoding"
+        return NOT_A_TEXT_ENCODING
     except (UnicodeError, ValueError, TypeError, AssertionError) as exc:
         return f"it cannot decode a command's output ({exc})"
     return None
