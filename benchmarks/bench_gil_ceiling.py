@@ -20,8 +20,9 @@ measures that bound on this machine, without the library:
    library's part only (what a simulator that costs this process nothing would allow);
    the library's part scaled down; and no work at all (the harness's own floor).
 
-The replay leaves out the simulator's own threads (~1.6 ms of CPU per lifecycle that
-complete operations and deliver callbacks), so it is an upper bound: the real figure is lower.
+The replay leaves out the simulator's own threads, which complete operations and deliver
+callbacks (``bench_lifecycle.py``'s "other threads" line: 1.5-1.7 ms of CPU per lifecycle on
+2026-11-26), so it is an upper bound: the real figure is lower.
 
 Run: ``.venv/bin/python benchmarks/bench_gil_ceiling.py [--threads 50] [--latency 0.2]``.
 """
