@@ -388,12 +388,40 @@ class HostFacts:
         :meth:`Plan.with_adapter_mac`)."""
         ns = _uuid5_bytes(_PLACEHOLDER_NS_BYTES, sandbox_id)
         endpoint = endpoint_id or _uuid5_text(ns, "endpoint")
+        versions = tuple(supported_schema_versions)
+        if (
+            cls is HostFacts
+            and not overrides
+            and variant in VARIANTS
+            and path_style in PATH_STYLES
+            and _plain_versions(versions)
+        ):
+            # Exactly what cls(**values) makes of these values (every field in its order,
+            # the others at their defaults), without __init__'s 17 object.__setattr__ calls:
+            # __post_init__ would pass them unchanged (a known variant and path style, a
+            # non-empty tuple of tuples, the default positive scratch size).  Any other
+            # value (or a subclass, or an override) goes through __init__ and its checks.
+            facts = object.__new__(HostFacts)
+            fields = facts.__dict__
+            fields.update(_FACTS_DEFAULTS)
+            fields["sandbox_id"] = sandbox_id
+            fields["system_id"] = system_id
+            fields["sandbox_dir"] = sandbox_dir
+            fields["base_path"] = base_path
+            fields["supported_schema_versions"] = versions
+            fields["endpoint_id"] = endpoint
+            fields["adapter_id"] = _uuid5_text(ns, "adapter")
+            fields["user_sid"] = user_sid
+            fields["variant"] = variant
+            fields["path_style"] = path_style
+            fields["terminate_on_close"] = terminate_on_close
+            return facts
         values: dict[str, Any] = {
             "sandbox_id": sandbox_id,
             "system_id": system_id,
             "sandbox_dir": sandbox_dir,
             "base_path": base_path,
-            "supported_schema_versions": tuple(supported_schema_versions),
+            "supported_schema_versions": versions,
             "endpoint_id": endpoint,
             "adapter_id": _uuid5_text(ns, "adapter"),
             "user_sid": user_sid,
@@ -414,6 +442,27 @@ class HostFacts:
             _version_text(self.hcn_schema_version) if self.hcn_schema_version else None
         )
         return out
+
+
+#: Every HostFacts field in its order, at its default (None for the fields without one:
+#: ``for_sandbox`` sets those): the start of the fields of a HostFacts it makes without
+#: ``__init__``.  Made from the class, so a new field is in it.  (A test checks that no
+#: field has a default_factory and that the default scratch size passes __post_init__.)
+_FACTS_DEFAULTS: dict[str, Any] = {
+    f.name: None if f.default is dataclasses.MISSING else f.default
+    for f in dataclasses.fields(HostFacts)
+}
+
+
+def _plain_versions(versions: tuple[Any, ...]) -> bool:
+    """Whether ``versions`` is what ``HostFacts.__post_init__`` keeps as it is: not empty,
+    every version a ``tuple`` (it makes ``tuple(map(tuple, versions))``)."""
+    if not versions:
+        return False
+    for version in versions:  # (a loop, not all() of a generator: every create asks)
+        if type(version) is not tuple:
+            return False
+    return True
 
 
 def _uuid5_bytes(namespace: bytes, name: str) -> bytes:

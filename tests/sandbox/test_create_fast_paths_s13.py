@@ -1,0 +1,109 @@
+"""The create path's shortcuts of session 13 (s13-base) give what the longer code gave.
+
+Pure speed changes: these tests pin that the values are the ones the code they replace
+computes, and that a refused value still gets its own error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from hcs_sandbox.errors import SpecError
+from hcs_sandbox.sandbox import planner
+from hcs_sandbox.sandbox.planner import HostFacts
+
+_SID = "134ac1c6-9de2-465e-9f16-570f0066c8a5"
+
+
+def _kwargs(**changes: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "sandbox_id": _SID,
+        "system_id": _SID,
+        "sandbox_dir": "/state/sandboxes/" + _SID,
+        "base_path": "/pd/BaseImages/x",
+        "supported_schema_versions": ((2, 1), (2, 5)),
+        "path_style": "posix",
+        "variant": "documented",
+        "user_sid": "S-1-22-1-1000",
+        "terminate_on_close": False,
+    }
+    values.update(changes)
+    return values
+
+
+def _through_init(**kwargs: Any) -> HostFacts:
+    """What ``for_sandbox`` made before: ``HostFacts(**values)`` through ``__init__``."""
+    ns = planner._uuid5_bytes(planner._PLACEHOLDER_NS_BYTES, kwargs["sandbox_id"])
+    endpoint = kwargs.pop("endpoint_id", None) or planner._uuid5_text(ns, "endpoint")
+    kwargs["supported_schema_versions"] = tuple(kwargs["supported_schema_versions"])
+    return HostFacts(**kwargs, endpoint_id=endpoint, adapter_id=planner._uuid5_text(ns, "adapter"))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"variant": "wsb-compat", "path_style": "windows", "sandbox_dir": "C:\\s\\" + _SID},
+        {"terminate_on_close": True, "user_sid": None, "base_path": None},
+        {"supported_schema_versions": [(2, 1)]},  # a list of tuples: the fast path too
+        {"supported_schema_versions": [[2, 1], [2, 6]]},  # lists inside: through __init__
+        {"endpoint_id": "e-1"},
+    ],
+)
+def test_for_sandbox_makes_what_init_makes(changes: dict[str, Any]) -> None:
+    got = HostFacts.for_sandbox(**_kwargs(**changes))
+    expected = _through_init(**_kwargs(**changes))
+    assert type(got) is HostFacts
+    assert got == expected
+    assert vars(got) == vars(expected)
+    assert list(vars(got)) == list(vars(expected))  # the same fields, in the same order
+    assert hash(got) == hash(expected)
+    assert repr(got) == repr(expected)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.variant = "documented"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field_name"),
+    [
+        ({"variant": "other"}, "variant"),
+        ({"path_style": "vms"}, "path_style"),
+        ({"supported_schema_versions": ()}, "supported_schema_versions"),
+    ],
+)
+def test_for_sandbox_refuses_what_init_refuses(changes: dict[str, Any], field_name: str) -> None:
+    with pytest.raises(SpecError) as expected:
+        _through_init(**_kwargs(**changes))
+    with pytest.raises(SpecError) as got:
+        HostFacts.for_sandbox(**_kwargs(**changes))
+    assert str(got.value) == str(expected.value)
+    assert got.value.field == expected.value.field == field_name
+
+
+def test_for_sandbox_overrides_and_subclasses_go_through_init() -> None:
+    with pytest.raises(SpecError):
+        HostFacts.for_sandbox(**_kwargs(), scratch_size_bytes=0)
+    assert HostFacts.for_sandbox(**_kwargs(), mac_address="00-15-5D-00-00-01").mac_address
+
+    class Sub(HostFacts):
+        seen: list[str] = []  # noqa: RUF012
+
+        def __post_init__(self) -> None:
+            Sub.seen.append(self.sandbox_id)
+            super().__post_init__()
+
+    assert type(Sub.for_sandbox(**_kwargs())) is Sub
+    assert Sub.seen == [_SID]
+
+
+def test_facts_defaults_cover_every_field() -> None:
+    fields = dataclasses.fields(HostFacts)
+    assert list(planner._FACTS_DEFAULTS) == [f.name for f in fields]
+    # The fast path copies the defaults: a default_factory would be shared, not made.
+    assert all(f.default_factory is dataclasses.MISSING for f in fields)
+    # __post_init__'s scratch size check passes for the default the fast path keeps.
+    assert HostFacts.__dataclass_fields__["scratch_size_bytes"].default > 0
+
