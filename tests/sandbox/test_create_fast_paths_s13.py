@@ -7,6 +7,7 @@ computes, and that a refused value still gets its own error.
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -107,3 +108,92 @@ def test_facts_defaults_cover_every_field() -> None:
     # __post_init__'s scratch size check passes for the default the fast path keeps.
     assert HostFacts.__dataclass_fields__["scratch_size_bytes"].default > 0
 
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[["/s/x/sandbox.vhdx","create",21474836480,null],"/s/x/a.vmgs",[],null,false,1.5,"\\u00e9"]',
+        '{"a":{"b":[1,2,{"c":"d"}]},"e":-0.0,"f":true}',
+        "[]",
+        '"text"',
+    ],
+)
+def test_parse_is_json_loads(text: str) -> None:
+    assert planner._parse(text) == json.loads(text)
+    assert repr(planner._parse(text)) == repr(json.loads(text))
+
+
+@pytest.mark.parametrize("text", ["", "[1,", "[1] [2]", "{", "nan!", "\ufeff[]"])
+def test_parse_refuses_as_json_loads_does(text: str) -> None:
+    with pytest.raises(json.JSONDecodeError) as expected:
+        json.loads(text)
+    with pytest.raises(json.JSONDecodeError) as got:
+        planner._parse(text)
+    assert str(got.value) == str(expected.value)
+
+
+def test_parse_takes_leading_or_trailing_space_as_json_loads_does() -> None:
+    for text in (" [1]", "[1] ", "\n{}\n"):
+        assert planner._parse(text) == json.loads(text)
+
+
+def test_from_values_makes_what_init_makes() -> None:
+    values: list[Any] = [
+        {"Owner": "o"},
+        ["/s/x/sandbox.vhdx", "create", 21474836480, None],
+        "/s/x/sandbox.vmgs",
+        ["/s/x/sandbox.vhdx"],
+        {"n": 1},
+        {"e": 2},
+        ["w"],
+        {"g": 3},
+        True,
+        [{"l": 4}],
+        "ep",
+        "nat",
+    ]
+    got = planner.PlanDocuments._from_values(values, "{}")
+    expected = planner.PlanDocuments(
+        document={"Owner": "o"},
+        scratch=planner.ScratchPlan("/s/x/sandbox.vhdx", "create", 21474836480, None),
+        guest_state_file="/s/x/sandbox.vmgs",
+        grants=("/s/x/sandbox.vhdx",),
+        network_document={"n": 1},
+        endpoint_document={"e": 2},
+        warnings=("w",),
+        gpu_request={"g": 3},
+        terminate_on_last_handle_closed=True,
+        guest_links=({"l": 4},),
+        endpoint_id="ep",
+        network="nat",
+        document_json="{}",
+    )
+    for name in planner.PlanDocuments.__slots__:
+        assert getattr(got, name) == getattr(expected, name), name
+        assert type(getattr(got, name)) is type(getattr(expected, name)), name
+    assert got == expected
+    scratch = got.scratch
+    assert scratch == expected.scratch
+    assert type(scratch) is planner.ScratchPlan
+    assert hash(scratch) == hash(expected.scratch)
+    assert repr(scratch) == repr(expected.scratch)
+    assert vars(scratch) == vars(expected.scratch)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        scratch.path = "elsewhere"  # type: ignore[misc]
+    values[1] = None
+    assert planner.PlanDocuments._from_values(values).scratch is None
+    values[0] = None
+    with pytest.raises(TypeError):
+        planner.PlanDocuments._from_values(values)
+
+
+def test_scratch_plan_has_no_post_init() -> None:
+    # _scratch_plan skips __init__: nothing else may be done there.
+    assert not hasattr(planner.ScratchPlan, "__post_init__")
+    assert [f.name for f in dataclasses.fields(planner.ScratchPlan)] == [
+        "path",
+        "method",
+        "size_bytes",
+        "parent",
+    ]

@@ -851,24 +851,26 @@ class PlanDocuments:
 
     @classmethod
     def _from_values(cls, values: list[Any], document_json: str | None = None) -> PlanDocuments:
+        document = values[0]
+        if document is None and document_json is None:
+            raise TypeError("PlanDocuments needs the document or its JSON text")
         scratch = values[1]
-        return cls(
-            document=values[0],
-            scratch=ScratchPlan(scratch[0], scratch[1], scratch[2], scratch[3])
-            if scratch is not None
-            else None,
-            guest_state_file=values[2],
-            grants=tuple(values[3]),
-            network_document=values[4],
-            endpoint_document=values[5],
-            warnings=tuple(values[6]),
-            gpu_request=values[7],
-            terminate_on_last_handle_closed=values[8],
-            guest_links=tuple(values[9]),
-            endpoint_id=values[10],
-            network=values[11],
-            document_json=document_json,
-        )
+        # What __init__ sets, without its keyword arguments (every create makes one).
+        made = cls.__new__(cls)
+        made._document = document
+        made._document_json = document_json
+        made.scratch = _scratch_plan(*scratch) if scratch is not None else None
+        made.guest_state_file = values[2]
+        made.grants = tuple(values[3])
+        made.network_document = values[4]
+        made.endpoint_document = values[5]
+        made.warnings = tuple(values[6])
+        made.gpu_request = values[7]
+        made.terminate_on_last_handle_closed = values[8]
+        made.guest_links = tuple(values[9])
+        made.endpoint_id = values[10]
+        made.network = values[11]
+        return made
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PlanDocuments):
@@ -974,6 +976,32 @@ _facts_keyed = operator.attrgetter(*_FACTS_KEYED)
 _facts_per_sandbox = operator.attrgetter(*_PER_SANDBOX)
 
 
+def _scratch_plan(path: str, method: Any, size_bytes: int, parent: str | None) -> ScratchPlan:
+    """``ScratchPlan(path, method, size_bytes, parent)`` without the frozen dataclass's
+    ``__init__`` (four ``object.__setattr__`` calls; it has no ``__post_init__``)."""
+    plan = object.__new__(ScratchPlan)
+    plan.__dict__.update(path=path, method=method, size_bytes=size_bytes, parent=parent)
+    return plan
+
+
+#: The JSON decoder's scanner (what ``json.loads`` runs for a ``str``): see :func:`_parse`.
+_SCAN = _json.JSONDecoder().scan_once
+
+
+def _parse(text: str) -> Any:
+    """``json.loads(text)`` for a text :func:`_fill` made (JSON from ``json.dumps`` with no
+    whitespace around it): the scanner alone, without ``loads``' type checks and the
+    decoder's two whitespace matches.  A text it does not read whole goes to ``json.loads``
+    (its value or its error)."""
+    try:
+        value, end = _SCAN(text, 0)
+    except StopIteration:
+        end = -1
+    if end != len(text):
+        return _json.loads(text)
+    return value
+
+
 def _documents_key(spec: SandboxSpec, facts: HostFacts) -> tuple[Any, ...] | None:
     """The cache key of ``(spec, facts)``; None when a per-sandbox value is not text (a
     ``PurePath`` folder, say): planned without the cache."""
@@ -1068,7 +1096,7 @@ def plan_documents(spec: SandboxSpec, facts: HostFacts) -> PlanDocuments:
             return PlanDocuments.of(plan(spec, facts))
         # The document stays text until someone asks for the dict (PlanDocuments.document).
         filled = _fill_values(facts)  # once for both templates
-        values = [None, *_json.loads(_fill(template[1], facts, filled))]
+        values = [None, *_parse(_fill(template[1], facts, filled))]
         return PlanDocuments._from_values(values, _fill(template[0], facts, filled))
     documents = PlanDocuments.of(plan(spec, facts))
     if len(_documents_cache) >= _CACHE_MAX:
