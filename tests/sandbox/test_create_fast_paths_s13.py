@@ -7,13 +7,17 @@ computes, and that a refused value still gets its own error.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hcs_sandbox import errors
 from hcs_sandbox.errors import SpecError
-from hcs_sandbox.sandbox import planner
+from hcs_sandbox.sandbox import planner, storage
 from hcs_sandbox.sandbox.planner import HostFacts
 
 _SID = "134ac1c6-9de2-465e-9f16-570f0066c8a5"
@@ -109,7 +113,6 @@ def test_facts_defaults_cover_every_field() -> None:
     assert HostFacts.__dataclass_fields__["scratch_size_bytes"].default > 0
 
 
-
 @pytest.mark.parametrize(
     "text",
     [
@@ -197,3 +200,73 @@ def test_scratch_plan_has_no_post_init() -> None:
         "size_bytes",
         "parent",
     ]
+
+
+def _root_at(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setattr(storage, "_program_data_text", lambda: str(tmp_path))
+    return tmp_path.joinpath(*storage.BASE_IMAGES_SUBDIR)
+
+
+@pytest.mark.parametrize("shape", ["missing", "file", "dangling link", "link loop", "below a file"])
+def test_host_base_folders_not_a_folder_is_not_found(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, shape: str
+) -> None:
+    # BaseImages is listed without a stat of it first: whatever is not a folder there is
+    # still "not found" (the StorageError _is_dir's False gave), not the listing's OSError.
+    root = _root_at(monkeypatch, tmp_path)
+    root.parent.mkdir(parents=True)
+    if shape == "file":
+        root.write_bytes(b"x")
+    elif shape == "dangling link":
+        root.symlink_to(tmp_path / "nowhere")
+    elif shape == "link loop":
+        root.symlink_to(root)
+    elif shape == "below a file":
+        monkeypatch.setattr(
+            storage, "_program_data_text", lambda: str(tmp_path / "Microsoft" / "f")
+        )
+        (tmp_path / "Microsoft" / "f").write_bytes(b"x")
+    with pytest.raises(errors.StorageError, match="does not exist") as caught:
+        storage.host_base_folders()
+    assert caught.value.remedy == storage.WINDOWS_SANDBOX_REMEDY
+
+
+def test_host_base_folders_bad_text_is_not_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage, "_program_data_text", lambda: "bad\0path")
+    with pytest.raises(errors.StorageError, match="does not exist"):
+        storage.host_base_folders()
+
+
+def test_host_base_folders_other_listing_errors_are_raised(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A folder that is there but cannot be listed: the listing's own error, as before.
+    root = _root_at(monkeypatch, tmp_path)
+    root.mkdir(parents=True)
+    refused = PermissionError(errno.EACCES, "Permission denied", str(root))
+
+    def scandir(path: str) -> Any:
+        raise refused
+
+    monkeypatch.setattr(storage.os, "scandir", scandir)
+    with pytest.raises(PermissionError) as caught:
+        storage.host_base_folders()
+    assert caught.value is refused
+
+
+def test_host_base_folders_lists_without_a_stat_of_the_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    root = _root_at(monkeypatch, tmp_path)
+    (root / "g" / "BaseLayer" / "Files").mkdir(parents=True)
+    stats: list[str] = []
+    real_stat = os.stat
+
+    def counting_stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        stats.append(os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(storage.os, "stat", counting_stat)
+    found = storage.host_base_folders()
+    assert [c[2] for c in found] == [str(root / "g")]
+    assert stats == [str(root / "g" / "BaseLayer" / "Files")]

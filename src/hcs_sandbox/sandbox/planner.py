@@ -41,6 +41,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json as _json
+import json.scanner as _json_scanner
 import ntpath
 import operator
 import posixpath
@@ -459,7 +460,7 @@ def _plain_versions(versions: tuple[Any, ...]) -> bool:
     every version a ``tuple`` (it makes ``tuple(map(tuple, versions))``)."""
     if not versions:
         return False
-    for version in versions:  # (a loop, not all() of a generator: every create asks)
+    for version in versions:  # noqa: SIM110  (a loop, not all() of a generator: per create)
         if type(version) is not tuple:
             return False
     return True
@@ -984,8 +985,10 @@ def _scratch_plan(path: str, method: Any, size_bytes: int, parent: str | None) -
     return plan
 
 
-#: The JSON decoder's scanner (what ``json.loads`` runs for a ``str``): see :func:`_parse`.
-_SCAN = _json.JSONDecoder().scan_once
+#: The JSON decoder's scanner (what ``json.loads`` runs for a ``str``: a default
+#: ``JSONDecoder``'s ``scan_once``, ``json.scanner.make_scanner`` of it): see :func:`_parse`.
+# (typeshed types make_scanner's argument as a make_scanner, not the decoder it takes)
+_SCAN = _json_scanner.make_scanner(_json.JSONDecoder())  # type: ignore[arg-type]
 
 
 def _parse(text: str) -> Any:
