@@ -130,10 +130,10 @@ def host_build() -> int | None:
 def host_build_info() -> HostBuild:
     """:func:`host_build` with where it came from (for ``hcs-sandbox doctor``)."""
     global _host
-    from hcs_sandbox.native.loader import get_backend
+    from hcs_sandbox.native import loader  # (the module: see sandbox._store)
 
     try:
-        backend: object = get_backend()
+        backend: object = loader.get_backend()
     except OSError:
         backend = None
     known = _host

@@ -41,6 +41,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json as _json
+import json.scanner as _json_scanner
 import ntpath
 import operator
 import posixpath
@@ -388,12 +389,40 @@ class HostFacts:
         :meth:`Plan.with_adapter_mac`)."""
         ns = _uuid5_bytes(_PLACEHOLDER_NS_BYTES, sandbox_id)
         endpoint = endpoint_id or _uuid5_text(ns, "endpoint")
+        versions = tuple(supported_schema_versions)
+        if (
+            cls is HostFacts
+            and not overrides
+            and variant in VARIANTS
+            and path_style in PATH_STYLES
+            and _plain_versions(versions)
+        ):
+            # Exactly what cls(**values) makes of these values (every field in its order,
+            # the others at their defaults), without __init__'s 17 object.__setattr__ calls:
+            # __post_init__ would pass them unchanged (a known variant and path style, a
+            # non-empty tuple of tuples, the default positive scratch size).  Any other
+            # value (or a subclass, or an override) goes through __init__ and its checks.
+            facts = object.__new__(HostFacts)
+            fields = facts.__dict__
+            fields.update(_FACTS_DEFAULTS)
+            fields["sandbox_id"] = sandbox_id
+            fields["system_id"] = system_id
+            fields["sandbox_dir"] = sandbox_dir
+            fields["base_path"] = base_path
+            fields["supported_schema_versions"] = versions
+            fields["endpoint_id"] = endpoint
+            fields["adapter_id"] = _uuid5_text(ns, "adapter")
+            fields["user_sid"] = user_sid
+            fields["variant"] = variant
+            fields["path_style"] = path_style
+            fields["terminate_on_close"] = terminate_on_close
+            return facts
         values: dict[str, Any] = {
             "sandbox_id": sandbox_id,
             "system_id": system_id,
             "sandbox_dir": sandbox_dir,
             "base_path": base_path,
-            "supported_schema_versions": tuple(supported_schema_versions),
+            "supported_schema_versions": versions,
             "endpoint_id": endpoint,
             "adapter_id": _uuid5_text(ns, "adapter"),
             "user_sid": user_sid,
@@ -414,6 +443,27 @@ class HostFacts:
             _version_text(self.hcn_schema_version) if self.hcn_schema_version else None
         )
         return out
+
+
+#: Every HostFacts field in its order, at its default (None for the fields without one:
+#: ``for_sandbox`` sets those): the start of the fields of a HostFacts it makes without
+#: ``__init__``.  Made from the class, so a new field is in it.  (A test checks that no
+#: field has a default_factory and that the default scratch size passes __post_init__.)
+_FACTS_DEFAULTS: dict[str, Any] = {
+    f.name: None if f.default is dataclasses.MISSING else f.default
+    for f in dataclasses.fields(HostFacts)
+}
+
+
+def _plain_versions(versions: tuple[Any, ...]) -> bool:
+    """Whether ``versions`` is what ``HostFacts.__post_init__`` keeps as it is: not empty,
+    every version a ``tuple`` (it makes ``tuple(map(tuple, versions))``)."""
+    if not versions:
+        return False
+    for version in versions:  # noqa: SIM110  (a loop, not all() of a generator: per create)
+        if type(version) is not tuple:
+            return False
+    return True
 
 
 def _uuid5_bytes(namespace: bytes, name: str) -> bytes:
@@ -802,24 +852,26 @@ class PlanDocuments:
 
     @classmethod
     def _from_values(cls, values: list[Any], document_json: str | None = None) -> PlanDocuments:
+        document = values[0]
+        if document is None and document_json is None:
+            raise TypeError("PlanDocuments needs the document or its JSON text")
         scratch = values[1]
-        return cls(
-            document=values[0],
-            scratch=ScratchPlan(scratch[0], scratch[1], scratch[2], scratch[3])
-            if scratch is not None
-            else None,
-            guest_state_file=values[2],
-            grants=tuple(values[3]),
-            network_document=values[4],
-            endpoint_document=values[5],
-            warnings=tuple(values[6]),
-            gpu_request=values[7],
-            terminate_on_last_handle_closed=values[8],
-            guest_links=tuple(values[9]),
-            endpoint_id=values[10],
-            network=values[11],
-            document_json=document_json,
-        )
+        # What __init__ sets, without its keyword arguments (every create makes one).
+        made = cls.__new__(cls)
+        made._document = document
+        made._document_json = document_json
+        made.scratch = _scratch_plan(*scratch) if scratch is not None else None
+        made.guest_state_file = values[2]
+        made.grants = tuple(values[3])
+        made.network_document = values[4]
+        made.endpoint_document = values[5]
+        made.warnings = tuple(values[6])
+        made.gpu_request = values[7]
+        made.terminate_on_last_handle_closed = values[8]
+        made.guest_links = tuple(values[9])
+        made.endpoint_id = values[10]
+        made.network = values[11]
+        return made
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PlanDocuments):
@@ -925,6 +977,34 @@ _facts_keyed = operator.attrgetter(*_FACTS_KEYED)
 _facts_per_sandbox = operator.attrgetter(*_PER_SANDBOX)
 
 
+def _scratch_plan(path: str, method: Any, size_bytes: int, parent: str | None) -> ScratchPlan:
+    """``ScratchPlan(path, method, size_bytes, parent)`` without the frozen dataclass's
+    ``__init__`` (four ``object.__setattr__`` calls; it has no ``__post_init__``)."""
+    plan = object.__new__(ScratchPlan)
+    plan.__dict__.update(path=path, method=method, size_bytes=size_bytes, parent=parent)
+    return plan
+
+
+#: The JSON decoder's scanner (what ``json.loads`` runs for a ``str``: a default
+#: ``JSONDecoder``'s ``scan_once``, ``json.scanner.make_scanner`` of it): see :func:`_parse`.
+# (typeshed types make_scanner's argument as a make_scanner, not the decoder it takes)
+_SCAN = _json_scanner.make_scanner(_json.JSONDecoder())  # type: ignore[arg-type]
+
+
+def _parse(text: str) -> Any:
+    """``json.loads(text)`` for a text :func:`_fill` made (JSON from ``json.dumps`` with no
+    whitespace around it): the scanner alone, without ``loads``' type checks and the
+    decoder's two whitespace matches.  A text it does not read whole goes to ``json.loads``
+    (its value or its error)."""
+    try:
+        value, end = _SCAN(text, 0)
+    except StopIteration:
+        end = -1
+    if end != len(text):
+        return _json.loads(text)
+    return value
+
+
 def _documents_key(spec: SandboxSpec, facts: HostFacts) -> tuple[Any, ...] | None:
     """The cache key of ``(spec, facts)``; None when a per-sandbox value is not text (a
     ``PurePath`` folder, say): planned without the cache."""
@@ -1019,7 +1099,7 @@ def plan_documents(spec: SandboxSpec, facts: HostFacts) -> PlanDocuments:
             return PlanDocuments.of(plan(spec, facts))
         # The document stays text until someone asks for the dict (PlanDocuments.document).
         filled = _fill_values(facts)  # once for both templates
-        values = [None, *_json.loads(_fill(template[1], facts, filled))]
+        values = [None, *_parse(_fill(template[1], facts, filled))]
         return PlanDocuments._from_values(values, _fill(template[0], facts, filled))
     documents = PlanDocuments.of(plan(spec, facts))
     if len(_documents_cache) >= _CACHE_MAX:

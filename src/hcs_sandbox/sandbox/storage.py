@@ -229,14 +229,21 @@ def host_base_folders() -> list[tuple[float, str, str, os.stat_result]]:
     (mtime of Files, name, folder, stat of Files).  A :class:`StorageError` when there is
     none (or no BaseImages folder)."""
     root = _base_images_text()
-    if not _is_dir(root):
+    # The listing itself tells whether the folder is there (no stat of it first); when it
+    # cannot be listed, _is_dir decides as before: not a folder is "not found", any other
+    # error is the listing's own.
+    try:
+        listing = os.scandir(root)
+    except (OSError, ValueError):
+        if _is_dir(root):
+            raise
         raise errors.StorageError(
             f"the Windows Sandbox base image was not found: {root} does not exist "
             "(Windows Sandbox is not installed or has never been started)",
             remedy=WINDOWS_SANDBOX_REMEDY,
-        )
+        ) from None
     candidates: list[tuple[float, str, str, os.stat_result]] = []  # (mtime of Files, name, ...)
-    with os.scandir(root) as entries:
+    with listing as entries:
         for child in entries:
             try:
                 if not child.is_dir():
