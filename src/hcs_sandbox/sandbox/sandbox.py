@@ -594,7 +594,7 @@ class Sandbox:
                     parent=bp.scratch.parent,
                 )
                 _notify(progress, f"creating the scratch disk ({scratch.method})")
-                storage.make_scratch_disk(scratch)  # recorded above
+                storage.make_scratch_disk(scratch, made_folder=directory)  # recorded above
                 undo.push(
                     "delete the scratch disk",
                     lambda: _remove_recorded(store, rid, scratch.path, held),
@@ -602,7 +602,7 @@ class Sandbox:
             if bp.guest_state_file is not None:
                 gs = bp.guest_state_file
                 _notify(progress, "creating the guest state file")
-                storage.create_guest_state_file(gs)  # recorded above
+                storage.create_guest_state_file(gs, made_folder=directory)  # recorded above
                 undo.push(
                     "delete the guest state file", lambda: _remove_recorded(store, rid, gs, held)
                 )

@@ -40,7 +40,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from hcs_sandbox import errors
 from hcs_sandbox.sandbox import hostpath
@@ -355,6 +355,35 @@ def resolve_base(kind: str, path: str | None) -> ResolvedBase:
 # --------------------------------------------------------------------------------------
 
 
+#: ``hcs_sandbox.hcs.storage`` and ``hcs_sandbox.hcs.service``, imported on first use (not
+#: at import: a process that never makes a sandbox, ``ls``, needs no hcs layer), then read
+#: as a global: a ``from hcs_sandbox.hcs import service`` run per call costs ~4 k
+#: instructions (importlib's ``_handle_fromlist``), 4 calls per create.  The modules, not
+#: their functions: a test that replaces a function in the module is still obeyed.  (Typed
+#: as the modules for mypy; None at run time until the first use.)
+if TYPE_CHECKING:
+    from hcs_sandbox.hcs import service as _hcs_service
+    from hcs_sandbox.hcs import storage as _hcs_storage
+else:
+    _hcs_storage = _hcs_service = None
+
+
+def _import_hcs_storage() -> None:
+    """Import ``hcs_sandbox.hcs.storage`` into :data:`_hcs_storage`."""
+    global _hcs_storage
+    from hcs_sandbox.hcs import storage
+
+    _hcs_storage = storage
+
+
+def _import_hcs_service() -> None:
+    """Import ``hcs_sandbox.hcs.service`` into :data:`_hcs_service`."""
+    global _hcs_service
+    from hcs_sandbox.hcs import service
+
+    _hcs_service = service
+
+
 @dataclasses.dataclass(frozen=True)
 class ScratchDisk:
     """The scratch disk to make.
@@ -371,26 +400,31 @@ class ScratchDisk:
     parent: str | None = None
 
 
-def make_scratch_disk(disk: ScratchDisk) -> None:
-    """Make the scratch disk. On failure nothing is left at ``disk.path``."""
-    from hcs_sandbox.hcs import storage as hcs_storage
+def make_scratch_disk(disk: ScratchDisk, *, made_folder: str | None = None) -> None:
+    """Make the scratch disk. On failure nothing is left at ``disk.path``.
 
+    ``made_folder``: a folder the caller has just made (the sandbox folder); a disk whose
+    path is directly in it is made without looking for its parent folder again (one
+    ``stat``); any other path's parent folder is made when it is missing."""
+    if _hcs_storage is None:
+        _import_hcs_storage()
     path = disk.path
-    _ensure_parent(path)
+    if made_folder is None or os.path.dirname(path) != made_folder:
+        _ensure_parent(path)
     try:
         if disk.method == "create":
             # CreateVirtualDisk v2 (dynamic, 1 MiB blocks, VIRTUAL_DISK_ACCESS_NONE) ->
             # HcsFormatWritableLayerVhd on the handle it returned -> close, as hcsshim's
             # computestorage/helpers.go SetupContainerBaseLayer does (a virtdisk handle:
             # computestorage/format.go).  No OpenVirtualDisk of the disk just made.
-            hcs_storage.create_formatted_vhdx(path, disk.size_bytes)
+            _hcs_storage.create_formatted_vhdx(path, disk.size_bytes)
         elif disk.method == "differencing":
             if not disk.parent:
                 raise errors.StorageError(f"differencing disk {path} has no parent")
             # CreateVirtualDisk with ParentPath (go-winio vhd/vhd.go): the parent is never written.
             # MaximumSize 0, whatever size_bytes says: a differencing disk has its parent's
             # size, and virtdisk refuses any other (CREATE_VIRTUAL_DISK_PARAMETERS).
-            hcs_storage.create_vhdx(path, 0, parent=disk.parent)
+            _hcs_storage.create_vhdx(path, 0, parent=disk.parent)
         elif disk.method == "copy":
             if not disk.parent:
                 raise errors.StorageError(f"scratch copy {path} has no template")
@@ -409,14 +443,15 @@ def make_scratch_disk(disk: ScratchDisk) -> None:
         raise
 
 
-def create_guest_state_file(path: str) -> None:
+def create_guest_state_file(path: str, *, made_folder: str | None = None) -> None:
     """``HcsCreateEmptyGuestStateFile`` (HcsCreateEmptyGuestStateFile.md). Nothing is left
-    at ``path`` on failure."""
-    from hcs_sandbox.hcs import service
-
-    _ensure_parent(path)
+    at ``path`` on failure.  ``made_folder``: as :func:`make_scratch_disk`'s."""
+    if _hcs_service is None:
+        _import_hcs_service()
+    if made_folder is None or os.path.dirname(path) != made_folder:
+        _ensure_parent(path)
     try:
-        service.create_empty_guest_state_file(path)
+        _hcs_service.create_empty_guest_state_file(path)
     except BaseException:
         remove_path(path)
         raise
@@ -426,18 +461,18 @@ def grant_vm_access(vm_id: str, path: str) -> None:
     """``HcsGrantVmAccess(vmId, path)``: the VM worker of compute system ``vm_id`` may open
     ``path`` (HcsGrantVmAccess.md). The grant is an ACE on the file, so deleting the file
     revokes it."""
-    from hcs_sandbox.hcs import service
-
-    service.grant_vm_access(vm_id, path)
+    if _hcs_service is None:
+        _import_hcs_service()
+    _hcs_service.grant_vm_access(vm_id, path)
 
 
 def revoke_vm_access(vm_id: str, path: str) -> None:
     """``HcsRevokeVmAccess(vmId, path)`` (HcsRevokeVmAccess.md); a missing file is fine."""
-    from hcs_sandbox.hcs import service
-
     if not os.path.exists(path):
         return
-    service.revoke_vm_access(vm_id, path)
+    if _hcs_service is None:
+        _import_hcs_service()
+    _hcs_service.revoke_vm_access(vm_id, path)
 
 
 #: How long a deletion (or a replace) is retried while another process still has the file
