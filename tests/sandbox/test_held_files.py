@@ -148,6 +148,37 @@ def test_remove_waits_out_the_worker_closing_its_disks(
     world.assert_nothing_left()
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's unlink says EISDIR")
+def test_remove_deletes_the_files_and_folder_without_looking_first(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """s13-teardown: a sandbox's two files are unlinked at once, and its folder is
+    rmdir-ed once the unlink said EISDIR: no lstat (there was one per path before)."""
+    sb = Sandbox.create(SandboxSpec(name="r0"))
+    sb.start()
+    sb.stop()
+    directory = sb.directory
+    calls: list[tuple[str, str]] = []
+    for name in ("lstat", "unlink", "rmdir"):
+        real = getattr(os, name)
+
+        def counted(path: object, *args: object, _real: object = real, _name: str = name) -> object:
+            if os.fspath(path).startswith(directory):  # type: ignore[call-overload]
+                calls.append((_name, os.path.basename(os.fspath(path))))  # type: ignore[call-overload]
+            return _real(path, *args)  # type: ignore[operator]
+
+        monkeypatch.setattr(os, name, counted)
+    sb.remove()
+    assert calls == [
+        ("unlink", "sandbox.vmgs"),
+        ("unlink", "sandbox.vhdx"),
+        ("unlink", os.path.basename(directory)),
+        ("rmdir", os.path.basename(directory)),
+    ]
+    monkeypatch.undo()
+    world.assert_nothing_left()
+
+
 def test_a_longer_hold_leaves_it_for_prune(
     world: Inspector, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -30,6 +30,32 @@ def test_remove_after_own_stop_does_not_open_the_exited_system(sim: Any, world: 
     world.assert_nothing_left()
 
 
+def test_stop_makes_no_wait_when_the_exit_came_with_the_shutdown(
+    sim: Any, world: Inspector, monkeypatch: Any
+) -> None:
+    """s13-teardown: the exit event arrived before the shutdown's operation completed (the
+    simulator's order): stop records it without a wait for it (what the wait would return
+    at once is read from the handle); the exit status is recorded all the same."""
+    from hcs_sandbox.hcs.system import ComputeSystem
+
+    sb = Sandbox.create(SandboxSpec(name="waitless"))
+    sb.start()
+    waits: list[object] = []
+    real_wait = ComputeSystem.wait
+
+    def counted(self: ComputeSystem, timeout: float | None = None) -> dict[str, Any]:
+        waits.append(timeout)
+        return real_wait(self, timeout)
+
+    monkeypatch.setattr(ComputeSystem, "wait", counted)
+    sb.stop(timeout=5)
+    assert waits == []
+    assert sb.record.state == "stopped"
+    assert sb.record.extra.get("exit", {}).get("ExitType") == "GracefulExit"
+    sb.remove()
+    world.assert_nothing_left()
+
+
 def test_remove_after_own_kill_does_not_open_the_exited_system(sim: Any, world: Inspector) -> None:
     sb = Sandbox.create(SandboxSpec(name="killed"))
     sb.start()

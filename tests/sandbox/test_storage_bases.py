@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,108 @@ def test_remove_path_removes_an_empty_folder_without_walking_it(
     monkeypatch.setattr(storage.shutil, "rmtree", walked)
     assert storage.remove_path(folder) is True
     assert not folder.exists()
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch, *names: str) -> dict[str, int]:
+    """How often ``os.<name>`` is called from now on (each still does its work)."""
+    counts = dict.fromkeys(names, 0)
+    for name in names:
+        real = getattr(os, name)
+
+        def counted(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            counts[_name] += 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(os, name, counted)
+    return counts
+
+
+def test_remove_path_deletes_a_file_in_one_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file (a sandbox's disk, its guest state file) is unlinked without an ``lstat``
+    first: one system call per file, not two (s13-teardown).  Gone already: False, as
+    before."""
+    f = tmp_path / "sandbox.vhdx"
+    f.write_bytes(b"x")
+    counts = _count_calls(monkeypatch, "lstat", "stat", "unlink")
+    assert storage.remove_path(f) is True
+    assert counts == {"lstat": 0, "stat": 0, "unlink": 1}
+    assert not f.exists()
+    assert storage.remove_path(f) is False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's unlink says EISDIR")
+def test_remove_path_takes_a_folder_from_the_unlink_error_on_linux(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Linux's unlink of a folder fails with EISDIR: the folder is removed without an
+    ``lstat`` either (s13-teardown)."""
+    folder = tmp_path / "sb"
+    folder.mkdir()
+    counts = _count_calls(monkeypatch, "lstat", "stat", "rmdir")
+    assert storage.remove_path(folder) is True
+    assert counts == {"lstat": 0, "stat": 0, "rmdir": 1}
+    assert not folder.exists()
+
+
+def test_remove_path_removes_a_folder_that_unlink_refuses_as_windows_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows' unlink of a folder fails with ERROR_ACCESS_DENIED (5), which is also what a
+    file held open gives: the path is looked at, and a folder is removed as a folder (not
+    retried as a held file); a link to a folder is unlinked, its folder kept."""
+    from winhold import windows_error
+
+    folder = tmp_path / "sb"
+    (folder / "logs").mkdir(parents=True)
+    (folder / "logs" / "a").write_text("x")
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(kept, target_is_directory=True)
+    real_unlink = os.unlink
+    refused: list[str] = []
+
+    def windows_unlink(path: Any, *args: Any, **kwargs: Any) -> None:
+        if os.path.isdir(path) and not os.path.islink(path):
+            refused.append(os.fspath(path))
+            raise windows_error(path, 5)
+        real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", windows_unlink)
+    monkeypatch.setattr(storage, "_sleep", lambda seconds: pytest.fail("no wait for a folder"))
+    assert storage.remove_path(folder) is True
+    assert not folder.exists()
+    assert os.fspath(folder) in refused
+    assert storage.remove_path(link) is True
+    assert not link.exists()
+    assert kept.is_dir()
+
+
+def test_remove_path_gives_a_files_unlink_error_once_per_attempt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file the unlink cannot delete (not held: no retry) gets that unlink's error, from
+    one unlink, with no earlier error chained to it."""
+    import errno
+
+    f = tmp_path / "sandbox.vmgs"
+    f.write_bytes(b"x")
+    calls: list[str] = []
+
+    def refuse(path: Any, *args: Any, **kwargs: Any) -> None:
+        calls.append(os.fspath(path))
+        raise PermissionError(errno.EPERM, "Operation not permitted", os.fspath(path))
+
+    monkeypatch.setattr(os, "unlink", refuse)
+    with pytest.raises(errors.StorageError, match="Operation not permitted") as caught:
+        storage.remove_path(f)
+    assert len(calls) == 1
+    cause = caught.value.__cause__
+    assert isinstance(cause, PermissionError)
+    assert cause.__context__ is None
+    assert f.exists()
 
 
 def test_is_dir_answers_as_pathlib(tmp_path: Path) -> None:
