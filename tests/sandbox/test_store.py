@@ -867,3 +867,27 @@ def test_a_spec_reads_as_json_exactly_when_sqlite_calls_it_valid(store: Store, t
         with pytest.raises(StoreError, match="is damaged"):
             record.spec  # noqa: B018 - the read is the test
     assert [summary.name for summary in store.summaries()] == ["edited"]  # listed either way
+
+
+@pytest.mark.parametrize(
+    ("column", "text", "expect"),
+    [
+        ("labels", '{"k": "v"} junk', {"k": "v"}),
+        ("extra", '{"ip": NaN}', None),
+        ("files", '["a"]}', ("a",)),
+    ],
+)
+def test_a_hand_damaged_tail_in_another_column_still_lets_the_record_go(
+    store: Store, column: str, text: str, expect: Any
+) -> None:
+    """Only the spec is read strictly: a record whose labels, files or extra were edited
+    by hand past their value is read and deleted as before (review RV54 F1: the strict
+    reader made it an internal error for inspect, rm -f and prune)."""
+    made = store.reserve("tail", None, SPEC)
+    store._connection().execute(f"UPDATE sandboxes SET {column} = ? WHERE id = ?", (text, made.id))
+    record = store.get(made.id)
+    if expect is not None:
+        assert getattr(record, column) == expect
+    assert store.update(made.id, state="removing").state == "removing"
+    store.delete(made.id)
+    assert store.list() == []

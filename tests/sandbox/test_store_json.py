@@ -1,4 +1,4 @@
-"""The store's JSON reader accepts exactly what sqlite's ``json_valid`` accepts, so that a
+"""The store's spec reader accepts exactly what sqlite's ``json_valid`` accepts, so that a
 record's spec and the listing (which asks sqlite) agree on a value edited by hand."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hcs_sandbox.sandbox.store import _loads
+from hcs_sandbox.sandbox.store import _loads_spec as _loads
 
 _JSON_VALUES = st.recursive(
     st.none()

@@ -332,7 +332,7 @@ class Record(Frozen):
                     # (A spec that is JSON but not an object is the store's to keep:
                     # reserve() takes any JSON value; the sandbox layer refuses it.)
                     try:
-                        decoded = _loads(self._spec_text)
+                        decoded = _loads_spec(self._spec_text)
                     except (ValueError, RecursionError, TypeError) as exc:
                         problem = str(exc) or type(exc).__name__
                     else:
@@ -435,33 +435,45 @@ def _record(  # noqa: PLR0917 - positional, in _COLUMNS order
     return r
 
 
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def _loads(text: str) -> Any:
+    """json.loads for the compact JSON this store writes, minus its per-call overhead
+    (``list()`` of 1,000 records decodes 5,000 of these).  Lenient, for the columns a
+    record needs to be stopped and removed (files, endpoint ids, labels, extra): what
+    follows the value is not looked at, so a hand-damaged tail does not make the record
+    impossible to remove (review RV54 F1).  The spec is read by :func:`_loads_spec`."""
+    if text == "[]":
+        return []
+    if text == "{}":
+        return {}
+    return _raw_decode(text)[0]
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
 #: The store writes with ``allow_nan=False``: NaN and Infinity are refused on the way back
 #: too, as sqlite's ``json_valid`` (the listing's test, _SUMMARY_SELECT) refuses them.
-_raw_decode = json.JSONDecoder(parse_constant=_no_constant).raw_decode
+_strict_raw_decode = json.JSONDecoder(parse_constant=_no_constant).raw_decode
 _JSON_SPACE: Final = " \t\n\r"  # RFC 8259's whitespace (str.strip() takes more)
 
 
-def _loads(text: str) -> Any:
-    """json.loads for the compact JSON this store writes, minus its per-call overhead
-    (``list()`` of 1,000 records decodes 5,000 of these).  What it accepts is what sqlite's
-    ``json_valid`` accepts (RFC 8259 text, NaN refused, whitespace around the value), so
-    that the listing and a record's spec agree on a value edited by hand (review RV52
-    F1b): text after the value is refused (``ValueError``, as ``json.loads`` does)."""
-    if text == "[]":
-        return []
-    if text == "{}":
-        return {}
+def _loads_spec(text: str) -> Any:
+    """A record's spec: what it accepts is what sqlite's ``json_valid`` accepts (RFC 8259
+    text, NaN refused, whitespace around the value), so that the listing (which shows a
+    spec only when ``json_valid`` says so) and :attr:`Record.spec` agree on a spec edited
+    by hand (review RV52 F1b): text after the value is refused (``ValueError``, as
+    ``json.loads`` does), and the record's spec is then reported damaged."""
     try:
-        value, end = _raw_decode(text)
+        value, end = _strict_raw_decode(text)
     except ValueError:
         stripped = text.lstrip(_JSON_SPACE)
         if len(stripped) == len(text) or not stripped:  # no leading whitespace to blame
             raise
-        value, end = _raw_decode(stripped)
+        value, end = _strict_raw_decode(stripped)
         text = stripped
     if end != len(text) and text[end:].strip(_JSON_SPACE):
         raise ValueError(f"extra data after the JSON value at character {end}")
