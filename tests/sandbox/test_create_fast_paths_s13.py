@@ -237,21 +237,51 @@ def test_host_base_folders_bad_text_is_not_found(monkeypatch: pytest.MonkeyPatch
         storage.host_base_folders()
 
 
-def test_host_base_folders_other_listing_errors_are_raised(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+@pytest.mark.parametrize("denied", [True, False])
+def test_host_base_folders_other_listing_errors_are_one_storage_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, denied: bool
 ) -> None:
-    # A folder that is there but cannot be listed: the listing's own error, as before.
+    # A folder that is there but cannot be listed: one StorageError that names the folder
+    # and says why (the raw OSError was an "internal error" in doctor and create: RV53 #2).
     root = _root_at(monkeypatch, tmp_path)
     root.mkdir(parents=True)
-    refused = PermissionError(errno.EACCES, "Permission denied", str(root))
+    refused = (
+        PermissionError(errno.EACCES, "Permission denied", str(root))
+        if denied
+        else OSError(errno.EIO, "Input/output error", str(root))
+    )
 
     def scandir(path: str) -> Any:
         raise refused
 
     monkeypatch.setattr(storage.os, "scandir", scandir)
-    with pytest.raises(PermissionError) as caught:
+    with pytest.raises(errors.StorageError) as caught:
         storage.host_base_folders()
-    assert caught.value is refused
+    assert caught.value.message == (
+        f"cannot list the Windows Sandbox base images folder {root}: {refused.strerror}"
+    )
+    assert caught.value.__cause__ is refused
+    remedy = caught.value.remedy or ""
+    assert ("Run as administrator" in remedy) is denied
+
+
+def test_doctor_reports_an_unlistable_base_images_folder_with_its_fix(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from hcs_sandbox.sandbox import doctor
+
+    root = _root_at(monkeypatch, tmp_path)
+    root.mkdir(parents=True)
+
+    def scandir(path: str) -> Any:
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(storage.os, "scandir", scandir)
+    check = doctor._check_base_image()  # (it raised PermissionError: "internal error")
+    assert check.status == doctor.WARN
+    assert "cannot list the Windows Sandbox base images folder" in check.detail
+    assert check.fix is not None
+    assert "Run as administrator" in check.fix
 
 
 def test_host_base_folders_lists_without_a_stat_of_the_folder(

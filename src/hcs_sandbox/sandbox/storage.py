@@ -230,13 +230,24 @@ def host_base_folders() -> list[tuple[float, str, str, os.stat_result]]:
     none (or no BaseImages folder)."""
     root = _base_images_text()
     # The listing itself tells whether the folder is there (no stat of it first); when it
-    # cannot be listed, _is_dir decides as before: not a folder is "not found", any other
-    # error is the listing's own.
+    # cannot be listed, _is_dir decides: not a folder is "not found"; a folder that cannot
+    # be listed (access denied, an I/O error) is its own StorageError, one line for the CLI
+    # and a FAIL for doctor, not an "internal error" (review RV53 #2, older code).
     try:
         listing = os.scandir(root)
-    except (OSError, ValueError):
+    except (OSError, ValueError) as exc:
         if _is_dir(root):
-            raise
+            denied = isinstance(exc, PermissionError)
+            raise errors.StorageError(
+                f"cannot list the Windows Sandbox base images folder {root}: "
+                f"{getattr(exc, 'strerror', None) or exc}",
+                remedy=(
+                    "run hcs-sandbox from an elevated prompt (Run as administrator): "
+                    "HCS needs administrator rights"
+                    if denied
+                    else "check the disk (chkdsk), then " + WINDOWS_SANDBOX_REMEDY
+                ),
+            ) from exc
         raise errors.StorageError(
             f"the Windows Sandbox base image was not found: {root} does not exist "
             "(Windows Sandbox is not installed or has never been started)",
@@ -405,7 +416,9 @@ def make_scratch_disk(disk: ScratchDisk, *, made_folder: str | None = None) -> N
 
     ``made_folder``: a folder the caller has just made (the sandbox folder); a disk whose
     path is directly in it is made without looking for its parent folder again (one
-    ``stat``); any other path's parent folder is made when it is missing."""
+    ``stat``); any other path's parent folder is made when it is missing.  (A made folder
+    that another process deleted meanwhile is not made again: the disk call fails with
+    "path not found", and the create is rolled back: review RV53 #1.)"""
     if _hcs_storage is None:
         _import_hcs_storage()
     path = disk.path
