@@ -221,8 +221,10 @@ def write_text(stream: Any, text: str) -> None:
     (a terminal in ASCII or Latin-1; a Windows console with PYTHONLEGACYWINDOWSSTDIO) is
     written as an escape (``\\xe4``) instead of ending in an "internal error" that loses the
     rest of the output (reviews RV37 F1, RV38 #2: ``exec``, ``run`` and ``logs``).  The
-    stdout of a ``main()`` call is already tolerant (backslashreplace): this also covers a
-    stream given by an embedding program."""
+    stdout of a ``main()`` call is already tolerant (backslashreplace) when it can be
+    reconfigured; this also covers a stream that cannot (an embedding program's own
+    object), for the text written here only: other output (``prune``'s lines, the ``ls``
+    table) to such a stream still fails on a character it cannot encode (review RV54)."""
     if not text:
         return
     try:
