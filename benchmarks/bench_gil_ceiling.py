@@ -41,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench_lifecycle import _lifecycle, _setup
+from bench_lifecycle import _lifecycle, _setup, unwrap_dispatch, wrap_dispatch
 
 Segment = tuple[float, float, int]  # (library CPU s, simulator entry points CPU s, releases)
 
@@ -62,42 +62,26 @@ def measure_segments(n: int, *, count_releases: bool = False) -> list[Segment]:
     calls into the simulator (a call into a DLL releases the GIL), and with
     ``count_releases`` also the library's own file and sqlite calls (counted with a profile
     hook, which slows the thread down: that pass's times are not to be used)."""
-    from hcs_sandbox.sim import backend
-
-    originals = {name: getattr(backend, name) for name in ("_dispatch", "_dispatch_deferring")}
-    caller = threading.get_ident()
-    inside = [False]
     current: list[list[float]] = []  # per segment: [cpu at start, sim cpu, calls]
     marks: list[float] = []
 
-    def timed(original: Any) -> Any:
-        def dispatch(dll: str, name: str, restype: object, args: tuple[object, ...]) -> object:
-            if threading.get_ident() != caller or inside[0] or not current:
-                return original(dll, name, restype, args)
-            inside[0] = True
-            t0 = time.thread_time()
-            try:
-                return original(dll, name, restype, args)
-            finally:
-                t1 = time.thread_time()
-                segment = current[-1]
-                segment[2] += 1
-                if name == "HcsWaitForOperationResult":
-                    # A blocking wait ends the segment (its own CPU goes to the next one).
-                    marks.append(t0)
-                    current.append([t1, 0.0, 0.0])
-                else:
-                    segment[1] += t1 - t0
-                inside[0] = False
-
-        return dispatch
+    def record(name: str, t0: float, t1: float) -> None:
+        if not current:  # (warming up)
+            return
+        segment = current[-1]
+        segment[2] += 1
+        if name == "HcsWaitForOperationResult":
+            # A blocking wait ends the segment (its own CPU goes to the next one).
+            marks.append(t0)
+            current.append([t1, 0.0, 0.0])
+        else:
+            segment[1] += t1 - t0
 
     def count(frame: object, event: str, arg: object) -> None:
         if event == "c_call" and current and not inside[0] and _releases_gil(arg):
             current[-1][2] += 1
 
-    for name, original in originals.items():
-        setattr(backend, name, timed(original))
+    originals, inside = wrap_dispatch(record)
     rows: list[list[Segment]] = []
     try:
         for i in range(5):
@@ -117,8 +101,7 @@ def measure_segments(n: int, *, count_releases: bool = False) -> list[Segment]:
             rows.append(row)
     finally:
         sys.setprofile(None)
-        for name, original in originals.items():
-            setattr(backend, name, original)
+        unwrap_dispatch(originals)
     length = statistics.mode(len(row) for row in rows)
     same = [row for row in rows if len(row) == length]
     return [

@@ -43,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -72,18 +73,21 @@ def _lifecycle(i: int, tag: str) -> None:
 _DISPATCHERS = ("_dispatch", "_dispatch_deferring")
 
 
-def _timed_dispatch() -> tuple[list[float], dict[str, object]]:
-    """Time every call into the simulator made by THIS thread (its C entry points): returns
-    the accumulator ``[seconds]`` and the original dispatch functions (to restore).
+def wrap_dispatch(
+    record: Callable[[str, float, float], None],
+) -> tuple[dict[str, object], list[bool]]:
+    """Wrap the simulator's dispatch functions so that every call into the simulator made by
+    THIS thread (its C entry points) calls ``record(name, t0, t1)`` with the thread's CPU
+    clock (``time.thread_time``) before and after it.  Returns the original functions (for
+    :func:`unwrap_dispatch`) and the flag ``[inside]``, True while such a call runs.
 
     A thunk calls ``backend._dispatch``, or on the main thread ``_dispatch_deferring`` (which
     stands the Python signal handlers down around ``_dispatch``: simulator work that the
-    real DLLs do not have), so both are timed, the outermost only."""
+    real DLLs do not have), so both are wrapped, the outermost call only recorded."""
     from hcs_sandbox.sim import backend
 
     originals = {name: getattr(backend, name) for name in _DISPATCHERS if hasattr(backend, name)}
     caller = threading.get_ident()
-    spent = [0.0]
     inside = [False]
 
     def timed(original: Any) -> Any:
@@ -95,13 +99,33 @@ def _timed_dispatch() -> tuple[list[float], dict[str, object]]:
             try:
                 return original(dll, name, restype, args)
             finally:
-                spent[0] += time.thread_time() - t0
+                record(name, t0, time.thread_time())
                 inside[0] = False
 
         return dispatch
 
     for name, original in originals.items():
         setattr(backend, name, timed(original))
+    return originals, inside
+
+
+def unwrap_dispatch(originals: dict[str, object]) -> None:
+    """Put back the dispatch functions :func:`wrap_dispatch` replaced."""
+    from hcs_sandbox.sim import backend
+
+    for name, original in originals.items():
+        setattr(backend, name, original)
+
+
+def _timed_dispatch() -> tuple[list[float], dict[str, object]]:
+    """Time every call into the simulator made by THIS thread: returns the accumulator
+    ``[seconds]`` and the original dispatch functions (to restore)."""
+    spent = [0.0]
+
+    def record(name: str, t0: float, t1: float) -> None:
+        spent[0] += t1 - t0
+
+    originals, _inside = wrap_dispatch(record)
     return spent, originals
 
 
@@ -186,10 +210,7 @@ def bench_cpu(n: int, batches: int = 5) -> dict[str, Any]:
             done += count
         wall = (time.perf_counter() - start_wall) / n
     finally:
-        from hcs_sandbox.sim import backend
-
-        for name, original in originals.items():
-            setattr(backend, name, original)
+        unwrap_dispatch(originals)
     weights = [min(size, n - k * size) for k in range(len(rows))]
     cpu = sum(r[0] * w for r, w in zip(rows, weights, strict=True)) / n
     caller = sum(r[1] * w for r, w in zip(rows, weights, strict=True)) / n
