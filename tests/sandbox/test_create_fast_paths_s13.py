@@ -265,6 +265,37 @@ def test_host_base_folders_other_listing_errors_are_one_storage_error(
     assert ("Run as administrator" in remedy) is denied
 
 
+def test_a_base_images_folder_whose_stat_is_refused_too_is_one_storage_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Listing refused, and the stat _is_dir makes refused too (Windows: no right to list
+    # the parent either): the same "cannot list" StorageError (it raised the stat's
+    # PermissionError: review RV55 F1).
+    root = _root_at(monkeypatch, tmp_path)
+    root.mkdir(parents=True)
+
+    def refuse(path: Any, *args: Any, **kwargs: Any) -> Any:
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(storage.os, "scandir", refuse)
+    monkeypatch.setattr(storage.os, "stat", refuse)
+    with pytest.raises(errors.StorageError) as caught:
+        storage.host_base_folders()
+    assert caught.value.message == (
+        f"cannot list the Windows Sandbox base images folder {root}: Permission denied"
+    )
+    assert "Run as administrator" in (caught.value.remedy or "")
+
+
+@pytest.mark.parametrize(("winerror", "denied"), [(5, True), (32, False), (33, False)])
+def test_only_access_denied_is_told_to_elevate(winerror: int, denied: bool) -> None:
+    exc = PermissionError(errno.EACCES, "refused")
+    exc.winerror = winerror  # type: ignore[attr-defined]  # (as CPython sets it on Windows)
+    assert storage._access_denied(exc) is denied
+    assert storage._access_denied(PermissionError(errno.EPERM, "not permitted")) is True
+    assert storage._access_denied(OSError(errno.EIO, "Input/output error")) is False
+
+
 def test_doctor_reports_an_unlistable_base_images_folder_with_its_fix(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -158,6 +158,18 @@ def _is_dir(path: str) -> bool:
         return False
 
 
+def _access_denied(exc: BaseException) -> bool:
+    """Whether ``exc`` refused access (Windows ERROR_ACCESS_DENIED, 5, the rule
+    :func:`held_remedy` uses; elsewhere EACCES or EPERM): not other errors CPython also
+    maps to PermissionError on Windows (sharing and lock violations)."""
+    if not isinstance(exc, OSError):
+        return False
+    winerror = getattr(exc, "winerror", None)
+    if winerror is not None:
+        return bool(winerror == 5)
+    return exc.errno in (errno.EACCES, errno.EPERM)
+
+
 def _ensure_parent(path: str) -> None:
     """``Path(path).parent.mkdir(parents=True, exist_ok=True)``; one ``stat`` when the
     folder is there (the usual case: the sandbox folder is made first)."""
@@ -231,13 +243,18 @@ def host_base_folders() -> list[tuple[float, str, str, os.stat_result]]:
     root = _base_images_text()
     # The listing itself tells whether the folder is there (no stat of it first); when it
     # cannot be listed, _is_dir decides: not a folder is "not found"; a folder that cannot
-    # be listed (access denied, an I/O error) is its own StorageError, one line for the CLI
-    # and a FAIL for doctor, not an "internal error" (review RV53 #2, older code).
+    # be listed (access denied, an I/O error), or whose stat is refused too, is its own
+    # StorageError: one line for the CLI and a warning with its fix in doctor, not an
+    # "internal error" (reviews RV53 #2, RV55 F1; older code).
     try:
         listing = os.scandir(root)
     except (OSError, ValueError) as exc:
-        if _is_dir(root):
-            denied = isinstance(exc, PermissionError)
+        try:
+            there = _is_dir(root)
+        except OSError:  # its stat is refused too (Windows: no right to list its parent)
+            there = True
+        if there:
+            denied = _access_denied(exc)
             raise errors.StorageError(
                 f"cannot list the Windows Sandbox base images folder {root}: "
                 f"{getattr(exc, 'strerror', None) or exc}",
