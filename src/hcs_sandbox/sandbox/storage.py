@@ -262,7 +262,8 @@ def host_base_folders() -> list[tuple[float, str, str, os.stat_result]]:
                     "run hcs-sandbox from an elevated prompt (Run as administrator): "
                     "HCS needs administrator rights"
                     if denied
-                    else "check the disk (chkdsk), then " + WINDOWS_SANDBOX_REMEDY
+                    else "check that the folder can be read (its path; chkdsk if the disk "
+                    "reports errors), then " + WINDOWS_SANDBOX_REMEDY
                 ),
             ) from exc
         raise errors.StorageError(
