@@ -24,6 +24,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -312,13 +313,28 @@ def test_the_main_thread_waits_in_slices(
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """``time.monotonic`` as output.py sees it: the values in the list, in turn."""
+    """``time.monotonic`` as output.py sees it on THIS thread: the values in the list, in
+    turn.  ``output.time`` is the ``time`` module itself, so other threads (the simulator's
+    workers and exit watchers, still winding down after an earlier test) call the same
+    function: they get the real clock, not the test's values (they used the list up once:
+    IndexError)."""
     values = [100.0, 100.0, 101.5, 112.25]
-    monkeypatch.setattr(output.time, "monotonic", lambda: values.pop(0))
+    real = time.monotonic
+    me = threading.get_ident()
+    monkeypatch.setattr(
+        output.time,
+        "monotonic",
+        lambda: values.pop(0) if threading.get_ident() == me else real(),
+    )
     return values
 
 
 def test_progress_writes_no_escape_sequence(clock: list[float]) -> None:
+    # Another thread reading the clock meanwhile takes none of the test's values.
+    other = threading.Thread(target=output.time.monotonic)
+    other.start()
+    other.join()
+    assert len(clock) == 4
     stream = io.StringIO()
     progress = output.Progress(stream, enabled=True)
     progress("creating the scratch disk (copy)")  # 42 characters with the time
