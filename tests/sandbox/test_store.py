@@ -891,3 +891,20 @@ def test_a_hand_damaged_tail_in_another_column_still_lets_the_record_go(
     assert store.update(made.id, state="removing").state == "removing"
     store.delete(made.id)
     assert store.list() == []
+
+
+@pytest.mark.parametrize("extra", ['{"ip": "10.0.0.5"} junk', '{"ip": NaN}', "{oops"])
+def test_a_hand_damaged_extra_is_listed_not_the_whole_listing_refused(
+    store: Store, extra: str
+) -> None:
+    """The listing reads the extra's ip and host through sqlite's json_extract, which
+    refused the whole listing ("malformed JSON", whose remedy is to move the database
+    aside) for one record's damaged extra: that record is listed without them now (review
+    RV54 F2)."""
+    store.reserve("fine", None, SPEC)
+    made = store.reserve("edited", None, SPEC)
+    store._connection().execute("UPDATE sandboxes SET extra = ? WHERE id = ?", (extra, made.id))
+    listed = {summary.name: summary for summary in store.summaries()}
+    assert sorted(listed) == ["edited", "fine"]
+    assert listed["edited"].extra_ip is None
+    assert listed["edited"].extra_host is None

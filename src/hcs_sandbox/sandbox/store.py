@@ -2056,12 +2056,17 @@ _json_functions = True
 # when the spec is not JSON text (a BLOB, even of JSON, is damage: Record.spec refuses it
 # too; review RV52 F1): a damaged record is listed, not the whole listing refused, so
 # that it can be seen and removed: review RV51 F4), and the extra's
-# ``ip`` with its JSON type (json_extract gives true/false as 1/0, objects/arrays as text).
+# ``ip`` with its JSON type (json_extract gives true/false as 1/0, objects/arrays as text)
+# and ``hcs_host``: NULL when the extra is not valid JSON (edited by hand: json_extract
+# would refuse the whole listing with "malformed JSON", and the remedy for a damaged
+# database, to move it aside, would lose every record for one: review RV54 F2).
 _SUMMARY_SELECT: Final = (
     "SELECT id, name, kind, state, persistent, system_id, labels, created_at, started_at, "
     "CASE WHEN typeof(spec) = 'text' AND json_valid(spec) "
     "THEN json_extract(spec, '$.base', '$.network', '$.ports') END, "
-    "json_extract(extra, '$.ip'), json_type(extra, '$.ip'), json_extract(extra, '$.hcs_host') "
+    "CASE WHEN json_valid(extra) THEN json_extract(extra, '$.ip') END, "
+    "CASE WHEN json_valid(extra) THEN json_type(extra, '$.ip') END, "
+    "CASE WHEN json_valid(extra) THEN json_extract(extra, '$.hcs_host') END "
     "FROM sandboxes"
 )
 _SUMMARY_ORDER: Final = " ORDER BY created_at, name"  # as Store.list
