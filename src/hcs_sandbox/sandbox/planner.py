@@ -390,6 +390,19 @@ class HostFacts:
         ns = _uuid5_bytes(_PLACEHOLDER_NS_BYTES, sandbox_id)
         endpoint = endpoint_id or _uuid5_text(ns, "endpoint")
         versions = tuple(supported_schema_versions)
+        values: dict[str, Any] = {
+            "sandbox_id": sandbox_id,
+            "system_id": system_id,
+            "sandbox_dir": sandbox_dir,
+            "base_path": base_path,
+            "supported_schema_versions": versions,
+            "endpoint_id": endpoint,
+            "adapter_id": _uuid5_text(ns, "adapter"),
+            "user_sid": user_sid,
+            "variant": variant,
+            "path_style": path_style,
+            "terminate_on_close": terminate_on_close,
+        }
         if (
             cls is HostFacts
             and not overrides
@@ -405,31 +418,8 @@ class HostFacts:
             facts = object.__new__(HostFacts)
             fields = facts.__dict__
             fields.update(_FACTS_DEFAULTS)
-            fields["sandbox_id"] = sandbox_id
-            fields["system_id"] = system_id
-            fields["sandbox_dir"] = sandbox_dir
-            fields["base_path"] = base_path
-            fields["supported_schema_versions"] = versions
-            fields["endpoint_id"] = endpoint
-            fields["adapter_id"] = _uuid5_text(ns, "adapter")
-            fields["user_sid"] = user_sid
-            fields["variant"] = variant
-            fields["path_style"] = path_style
-            fields["terminate_on_close"] = terminate_on_close
+            fields.update(values)
             return facts
-        values: dict[str, Any] = {
-            "sandbox_id": sandbox_id,
-            "system_id": system_id,
-            "sandbox_dir": sandbox_dir,
-            "base_path": base_path,
-            "supported_schema_versions": versions,
-            "endpoint_id": endpoint,
-            "adapter_id": _uuid5_text(ns, "adapter"),
-            "user_sid": user_sid,
-            "variant": variant,
-            "path_style": path_style,
-            "terminate_on_close": terminate_on_close,
-        }
         values.update(overrides)
         return cls(**values)
 
