@@ -467,15 +467,9 @@ def _loads_spec(text: str) -> Any:
     spec only when ``json_valid`` says so) and :attr:`Record.spec` agree on a spec edited
     by hand (review RV52 F1b): text after the value is refused (``ValueError``, as
     ``json.loads`` does), and the record's spec is then reported damaged."""
-    try:
-        value, end = _strict_raw_decode(text)
-    except ValueError:
-        stripped = text.lstrip(_JSON_SPACE)
-        if len(stripped) == len(text) or not stripped:  # no leading whitespace to blame
-            raise
-        value, end = _strict_raw_decode(stripped)
-        text = stripped
-    if end != len(text) and text[end:].strip(_JSON_SPACE):
+    body = text.strip(_JSON_SPACE)
+    value, end = _strict_raw_decode(body)
+    if end != len(body):
         raise ValueError(f"extra data after the JSON value at character {end}")
     return value
 
