@@ -158,10 +158,10 @@ def _is_dir(path: str) -> bool:
         return False
 
 
-def _access_denied(exc: BaseException) -> bool:
-    """Whether ``exc`` refused access (Windows ERROR_ACCESS_DENIED, 5, the rule
-    :func:`held_remedy` uses; elsewhere EACCES or EPERM): not other errors CPython also
-    maps to PermissionError on Windows (sharing and lock violations)."""
+def _access_denied(exc: BaseException | None) -> bool:
+    """Whether ``exc`` refused access (Windows ERROR_ACCESS_DENIED, 5; elsewhere EACCES or
+    EPERM): not other errors CPython also maps to PermissionError on Windows (sharing and
+    lock violations).  The rule of :func:`held_remedy` and of the base images' listing."""
     if not isinstance(exc, OSError):
         return False
     winerror = getattr(exc, "winerror", None)
@@ -548,7 +548,7 @@ _DENIED_REMEDY = (
 
 def held_remedy(exc: BaseException | None) -> str:
     """The remedy for an error of :func:`held_open`, in the words its code allows."""
-    return _DENIED_REMEDY if getattr(exc, "winerror", None) == 5 else HELD_REMEDY
+    return _DENIED_REMEDY if _access_denied(exc) else HELD_REMEDY
 
 
 _sleep = time.sleep  # the pause between attempts (tests replace it: no real sleeping)
