@@ -298,7 +298,11 @@ class _InterruptOnce:
     is a point too, but in the frames of ``exempt`` code.  :attr:`count` is how many points
     were passed, :attr:`where` where the interrupt was raised."""
 
-    _CALLS = frozenset({"CALL", "CALL_FUNCTION_EX"})
+    # (3.10's names too: CALL_FUNCTION, CALL_METHOD, ...; a backward JUMP_ABSOLUTE)
+    _CALLS = frozenset(
+        {"CALL", "CALL_FUNCTION", "CALL_FUNCTION_KW", "CALL_METHOD", "CALL_FUNCTION_EX"}
+    )
+    _BACK = frozenset({"JUMP_BACKWARD", "JUMP_ABSOLUTE"})
 
     def __init__(
         self, export: str, target: Any, n: int, *, every_bytecode: bool, exempt: frozenset[Any]
@@ -346,7 +350,8 @@ class _InterruptOnce:
         if self.count == self._n:
             self._done = True
             self._last.clear()  # (no "return" events follow: let the frames go)
-            self.where = f"{frame.f_code.co_qualname} {what}"
+            code = frame.f_code
+            self.where = f"{getattr(code, 'co_qualname', code.co_name)} {what}"  # (3.11+)
             raise KeyboardInterrupt  # (Python unsets the trace function on its way out)
 
     def _call(self, frame: Any, event: str, arg: object) -> Any:
@@ -377,7 +382,7 @@ class _InterruptOnce:
             last = self._last.get(frame)
             self._last[frame] = op
             every = self._every and frame.f_code not in self._exempt
-            if self._armed and (every or last in self._CALLS or op == "JUMP_BACKWARD"):
+            if self._armed and (every or last in self._CALLS or op in self._BACK):
                 self._point(frame, f"@{frame.f_lasti} {op}")
         elif event == "return":
             self._last.pop(frame, None)
