@@ -108,7 +108,7 @@ def test_prune_does_not_say_nothing_to_prune_when_something_failed(
     be terminated) printed 'nothing to prune' beside the error."""
     from hcs_sandbox.sandbox import maintenance
 
-    def failing(*, dry_run: bool = False) -> maintenance.PruneReport:
+    def failing(*, dry_run: bool = False, progress: object = None) -> maintenance.PruneReport:
         return maintenance.PruneReport(dry_run=dry_run, failures=["p (id): access denied"])
 
     monkeypatch.setattr(maintenance, "prune", failing)

@@ -348,6 +348,26 @@ def test_close_handle_calls_kernel32(fake_backend: FakeBackend) -> None:
         handles.close_handle(0x44)  # the fake fails a second close
 
 
+def test_close_handle_in_a_c_void_p_closes_what_it_holds_and_sets_it_to_null(
+    fake_backend: FakeBackend,
+) -> None:
+    """Given the c_void_p that holds a handle, close_handle closes what it holds and sets it
+    to NULL (before the call: a failed close leaves NULL too), so a second clean-up through
+    the same c_void_p closes nothing (storage's virtual disks, review RV50 F3)."""
+    import ctypes
+
+    held = ctypes.c_void_p(0x45)
+    handles.close_handle(held)
+    assert held.value is None
+    assert fake_backend.closed_handles == [0x45]
+    handles.close_handle(held)  # NULL now: nothing is closed twice
+    assert fake_backend.closed_handles == [0x45]
+    again = ctypes.c_void_p(0x45)  # the fake fails a second close of the same value
+    with pytest.raises(OSError, match="CloseHandle"):
+        handles.close_handle(again)
+    assert again.value is None
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="simulator handles are descriptors")
 def test_handle_to_fd_passes_simulator_descriptors_through() -> None:
     read_fd, write_fd = os.pipe()

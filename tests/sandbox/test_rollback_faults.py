@@ -15,6 +15,7 @@ operation's result.  A call added to a path is swept from then on.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import subprocess
 import sys
@@ -221,11 +222,13 @@ def _failing_close_handle(nth: int) -> Iterator[dict[str, int]]:
     real = handles.close_handle
     seen = {"calls": 0}
 
-    def close_handle(handle: int) -> None:
-        if handle:
+    def close_handle(handle: int | ctypes.c_void_p) -> None:
+        # (a virtual disk's handle comes in the c_void_p that holds it: close_handle's doc)
+        value = handle.value if isinstance(handle, ctypes.c_void_p) else handle
+        if value:
             seen["calls"] += 1
             if seen["calls"] == nth:
-                raise OSError(f"CloseHandle({handle:#x}) failed (injected)")
+                raise OSError(f"CloseHandle({value:#x}) failed (injected)")
         real(handle)
 
     with pytest.MonkeyPatch.context() as patch:

@@ -65,7 +65,7 @@ def handle(args: argparse.Namespace) -> int:
     import sys
 
     from hcs_sandbox.cli.common import error_line, is_simulated, with_simulated
-    from hcs_sandbox.cli.output import notice_if_simulated, print_json
+    from hcs_sandbox.cli.output import Progress, notice_if_simulated, print_json
     from hcs_sandbox.sandbox import maintenance
 
     simulated = is_simulated()
@@ -86,7 +86,10 @@ def handle(args: argparse.Namespace) -> int:
         if answer not in {"y", "yes"}:
             print("nothing removed")
             return 0
-    report = maintenance.prune(dry_run=dry_run)
+    # On a terminal, a file still held open is waited for with a line that says so (as rm).
+    progress = Progress()
+    with progress.running():
+        report = maintenance.prune(dry_run=dry_run, progress=progress)
     if args.json:
         print_json(with_simulated(report.to_dict(), simulated))
     else:

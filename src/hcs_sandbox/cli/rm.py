@@ -31,10 +31,17 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 def handle(args: argparse.Namespace) -> int:
     from hcs_sandbox.cli.common import run_per_sandbox
+    from hcs_sandbox.cli.output import Progress
+
+    # On a terminal, a file still held open by another process is waited for with a line
+    # that says so ("waiting for ..., held open by another process (3 s of 10 s)"), as
+    # create shows its steps; nothing when stderr is no terminal or nothing is held.
+    progress = Progress()
 
     def remove(sandbox: Any) -> dict[str, Any]:
         name, ident = sandbox.name, sandbox.id
-        sandbox.remove(force=args.force)
+        with progress.running():
+            sandbox.remove(force=args.force, progress=progress)
         return {"name": name, "id": ident, "removed": True}
 
     return run_per_sandbox(args, remove)

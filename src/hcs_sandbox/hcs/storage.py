@@ -85,22 +85,19 @@ def _check_win32(code: int, *, function: str, context: str) -> None:
         )
 
 
-def _close_vhd_handle(handle: int) -> None:
+def _close_vhd_handle(handle: int | ctypes.c_void_p) -> None:
     """Close a virtual disk's handle; a failure of any kind is logged, not raised (as the
-    shared handle close does: one rule for every caller)."""
+    shared handle close does: one rule for every caller).
+
+    Given the ``c_void_p`` that holds the handle, it closes what that still holds and sets it
+    to NULL as ``CloseHandle`` is called (:func:`~hcs_sandbox.native.handles.close_handle`):
+    every clean-up that may close a new disk's handle closes it through the one ``c_void_p``
+    the virtdisk call wrote it to, so whichever comes first closes it and the others find
+    NULL (see :func:`_new_disk`)."""
     try:
         _handles.close_handle(handle)
     except Exception:
         _log.exception("CloseHandle on a virtual disk failed")
-
-
-def _close_unowned(out: ctypes.c_void_p) -> None:
-    """Close the handle a virtdisk call wrote to ``out`` before anyone owns it: a Ctrl+C
-    raised as the call returned (Python runs its handler at the next bytecode; on Windows
-    the call itself is not interrupted) would otherwise leak the open disk (review RV45)."""
-    if out.value:
-        _close_vhd_handle(out.value)
-        out.value = None
 
 
 def _vhd_closed_error(path: str, function: str) -> errors.StorageError:
@@ -109,6 +106,12 @@ def _vhd_closed_error(path: str, function: str) -> errors.StorageError:
         f"virtual disk {path} is closed",
         remedy="open it again with open_vhd()",
     )
+
+
+def _close_held_vhd(held: ctypes.c_void_p, handle: int) -> None:
+    """A :class:`Vhd`'s closer: close what ``held`` still holds (``handle`` is that value,
+    unless a clean-up closed it first: then ``held`` is NULL and nothing is closed)."""
+    _close_vhd_handle(held)
 
 
 def _finalize_vhd(guard: HandleGuard, path: str) -> None:
@@ -128,11 +131,16 @@ class Vhd(ClosingContext):
     ``HcsGetLayerVhdMountPath``) counts as in flight, and :meth:`close` refuses new calls at
     once but runs ``CloseHandle`` only when the last call returned."""
 
-    def __init__(self, handle: int, path: str) -> None:
+    def __init__(self, handle: int | ctypes.c_void_p, path: str) -> None:
+        """``handle``: the open handle, or the ``c_void_p`` a virtdisk call wrote it to.  The
+        handle is closed through that ``c_void_p`` (a new one for an int): a clean-up that
+        closes what it still holds (:func:`_new_disk`'s, after a Ctrl+C while this object was
+        being made or returned) and this object's close are then one close, never two."""
         self.path = path
+        held = handle if isinstance(handle, ctypes.c_void_p) else ctypes.c_void_p(handle or None)
         self._guard = HandleGuard(
-            handle,
-            _close_vhd_handle,
+            held.value or 0,
+            functools.partial(_close_held_vhd, held),
             f"virtual disk {path}",
             closed_error=functools.partial(_vhd_closed_error, path),
         )
@@ -185,11 +193,65 @@ class Vhd(ClosingContext):
         return f"<Vhd {self.path!r}{' closed' if self.closed else ''}>"
 
 
+def _new_disk(
+    function: str,
+    call: Callable[[], int],
+    out: ctypes.c_void_p,
+    p: str,
+    *,
+    doing: str,
+    take: Callable[[ctypes.c_void_p, str], _T],
+) -> _T:
+    """``call()`` (``CreateVirtualDisk`` or ``OpenVirtualDisk``, which writes the new handle to
+    ``out``), its check, and ``take(out, p)``, which gives the handle its owner (a
+    :class:`Vhd`) or uses and closes it, all in one ``try``.
+
+    A Ctrl+C is raised where CPython next runs the pending handler: at the next Python
+    call (its ``RESUME``), after a C call, at a backward jump, so anywhere from the moment the
+    native call returns (on Windows the call itself is not interrupted).  Before this, the
+    handle crossed a frame (returned to the caller) with no owner and a handler that ran at
+    the caller's next call leaked it (reviews RV45, RV49 F4, RV50 F3).  Here it never leaves
+    ``out`` while it has no owner: after a failure or a Ctrl+C anywhere in this ``try`` the
+    clean-up closes what ``out`` still holds.  ``take``'s owner or close takes it from ``out``
+    too (:func:`_close_vhd_handle`, :class:`Vhd`), so the handle is closed once.  After a
+    failed call (``rc`` non-zero) ``out`` holds no handle and is never closed; ``rc`` is None
+    only when the call did not return, or a Ctrl+C came as it returned: then ``out`` is closed
+    if the call wrote a handle to it."""
+    rc: int | None = None
+    try:
+        rc = int(call())
+        _check_win32(rc, function=function, context=f"{doing} {p}")
+        return take(out, p)
+    except BaseException:
+        if not rc:  # made (or a Ctrl+C as the call returned): not after a failed call
+            _close_vhd_handle(out)  # what out still holds; NULL once it was closed
+        raise
+
+
+def _close_new_disk(out: ctypes.c_void_p, p: str) -> None:
+    """:func:`create_vhdx`'s use of the new disk's handle: close it."""
+    _close_vhd_handle(out)
+
+
+def _format_new_disk(out: ctypes.c_void_p, p: str) -> None:
+    """:func:`create_formatted_vhdx`'s use of the new disk's handle: format, then close it
+    whether the format succeeded or not (a failed close is logged, never raised over the
+    format's error)."""
+    try:
+        _storage("HcsFormatWritableLayerVhd", out.value or 0, doing=f"formatting {p}")
+    finally:
+        _close_vhd_handle(out)
+
+
 def _create_virtual_disk(
-    path: PathLike, size_bytes: int, parent: PathLike | None, block_size: int
-) -> tuple[int, str]:
-    """``CreateVirtualDisk`` (VHDX, version-2 parameters): the raw open handle (the caller
-    owns it) and the path as a str."""
+    path: PathLike,
+    size_bytes: int,
+    parent: PathLike | None,
+    block_size: int,
+    take: Callable[[ctypes.c_void_p, str], _T],
+) -> _T:
+    """``CreateVirtualDisk`` (VHDX, version-2 parameters), then ``take(out, path)`` with the
+    ``c_void_p`` holding the new handle (:func:`_new_disk`)."""
     p = os.fspath(path)
     if parent is not None and size_bytes != 0:
         # CREATE_VIRTUAL_DISK_PARAMETERS.Version2.MaximumSize: "If a ParentPath is specified,
@@ -226,9 +288,9 @@ def _create_virtual_disk(
         params.Version2.ParentPath = os.fspath(parent)
         params.Version2.OpenFlags = OPEN_VIRTUAL_DISK_FLAG_CACHED_IO
     out = ctypes.c_void_p(None)
-    rc: int | None = None
-    try:
-        rc = int(
+
+    def call() -> int:
+        return int(
             native("virtdisk", "CreateVirtualDisk")(
                 ctypes.byref(storage_type),
                 p,
@@ -241,12 +303,8 @@ def _create_virtual_disk(
                 ctypes.byref(out),
             )
         )
-        _check_win32(rc, function="CreateVirtualDisk", context=f"creating {p}")
-    except BaseException:
-        if not rc:  # made (or a Ctrl+C as the call returned): not after a failed call
-            _close_unowned(out)
-        raise
-    return out.value or 0, p
+
+    return _new_disk("CreateVirtualDisk", call, out, p, doing="creating", take=take)
 
 
 def create_vhdx_handle(
@@ -261,8 +319,7 @@ def create_vhdx_handle(
     With ``parent`` the new disk is a differencing disk of it: it has the parent's size, and
     ``size_bytes`` must be 0 (virtdisk refuses any other MaximumSize with a ParentPath).
     """
-    handle, p = _create_virtual_disk(path, size_bytes, parent, block_size)
-    return Vhd(handle, p)
+    return _create_virtual_disk(path, size_bytes, parent, block_size, Vhd)
 
 
 def create_vhdx(
@@ -274,11 +331,10 @@ def create_vhdx(
 ) -> None:
     """Create a VHDX (or a differencing VHDX of ``parent``, ``size_bytes`` 0) and close it.
 
-    The handle never leaves this function, so no call can be in flight on it: it is closed
-    at once, without the :class:`Vhd` wrapper's guard and finalizer."""
-    handle, _ = _create_virtual_disk(path, size_bytes, parent, block_size)
-    if handle:
-        _close_vhd_handle(handle)
+    The handle never leaves the call's clean-up (:func:`_new_disk`), so no call can be in
+    flight on it: it is closed at once, without the :class:`Vhd` wrapper's guard and
+    finalizer."""
+    _create_virtual_disk(path, size_bytes, parent, block_size, _close_new_disk)
 
 
 def create_formatted_vhdx(
@@ -289,16 +345,12 @@ def create_formatted_vhdx(
     ``computestorage/helpers.go`` ``SetupContainerBaseLayer`` makes one.
 
     The same native calls, arguments and errors as ``with create_vhdx_handle(path, size) as
-    vhd: format_writable_layer_vhd(vhd)``.  The handle never leaves this function and the
-    format has returned before it is closed (no call can be in flight on it), so it goes
-    without the :class:`Vhd` wrapper's guard and finalizer, as :func:`create_vhdx`'s does;
-    it is closed whether the format succeeded or not, and a failed close is logged."""
-    handle, p = _create_virtual_disk(path, size_bytes, None, block_size)
-    try:
-        _storage("HcsFormatWritableLayerVhd", handle, doing=f"formatting {p}")
-    finally:
-        if handle:
-            _close_vhd_handle(handle)  # (a failure is logged, never raised over the format's)
+    vhd: format_writable_layer_vhd(vhd)``.  The handle never leaves the call's clean-up
+    (:func:`_new_disk`) and the format has returned before it is closed (no call can be in
+    flight on it), so it goes without the :class:`Vhd` wrapper's guard and finalizer, as
+    :func:`create_vhdx`'s does; it is closed whether the format succeeded or not, and a
+    failed close is logged."""
+    _create_virtual_disk(path, size_bytes, None, block_size, _format_new_disk)
 
 
 def open_vhd(
@@ -315,9 +367,9 @@ def open_vhd(
     params.Version = OPEN_VIRTUAL_DISK_VERSION_2
     params.Version2.ReadOnly = 1 if read_only else 0
     out = ctypes.c_void_p(None)
-    rc: int | None = None
-    try:
-        rc = int(
+
+    def call() -> int:
+        return int(
             native("virtdisk", "OpenVirtualDisk")(
                 ctypes.byref(storage_type),
                 p,
@@ -327,12 +379,8 @@ def open_vhd(
                 ctypes.byref(out),
             )
         )
-        _check_win32(rc, function="OpenVirtualDisk", context=f"opening {p}")
-    except BaseException:
-        if not rc:  # opened (or a Ctrl+C as the call returned): not after a failed call
-            _close_unowned(out)
-        raise
-    return Vhd(out.value or 0, p)
+
+    return _new_disk("OpenVirtualDisk", call, out, p, doing="opening", take=Vhd)
 
 
 # ---------------------------------------------------------------------------------------

@@ -66,15 +66,29 @@ def _close_function() -> Any:
     return func
 
 
-def close_handle(handle: int) -> None:
-    """``CloseHandle(handle)``; raises ``OSError`` when it fails.  NULL is ignored."""
-    if not handle:
+def close_handle(handle: int | ctypes.c_void_p) -> None:
+    """``CloseHandle(handle)``; raises ``OSError`` when it fails.  NULL is ignored.
+
+    ``handle`` may be the ``c_void_p`` that holds the handle (the out parameter a call wrote
+    it to, which every clean-up that may close it shares): it is set to NULL right before
+    ``CloseHandle`` is called, with nothing in between where CPython runs a signal handler (a
+    Python call, the return of a C call, a backward jump).  A Ctrl+C raised anywhere in here
+    therefore leaves it either still holding the handle, not closed yet, or NULL, the close
+    made: a clean-up that closes what it still holds closes the handle once, never twice."""
+    if isinstance(handle, ctypes.c_void_p):
+        held: ctypes.c_void_p | None = handle
+        value = handle.value or 0
+    else:
+        held, value = None, handle
+    if not value:
         return
     backend, func = _closer
     if backend is None or backend is not _loader._backend:
         func = _close_function()
-    ok = func(handle)
+    if held is not None:
+        held.value = None  # and CloseHandle at once: no handler runs in between (see above)
+    ok = func(value)
     if not ok:
         if sys.platform == "win32":
             raise ctypes.WinError(ctypes.get_last_error())
-        raise OSError(f"CloseHandle({handle:#x}) failed")
+        raise OSError(f"CloseHandle({value:#x}) failed")

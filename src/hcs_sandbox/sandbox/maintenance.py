@@ -52,6 +52,8 @@ from hcs_sandbox.sandbox.store import LIVE_STATES
 RESTARTING_KEY = "restarting"
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hcs_sandbox.sandbox.store import Record, Store
 
 __all__ = ["PruneReport", "ReconcileReport", "prune", "reconcile"]
@@ -248,11 +250,18 @@ def reconcile(state_dir: str | os.PathLike[str] | None = None) -> ReconcileRepor
         return _scan(state, store)
 
 
-def prune(state_dir: str | os.PathLike[str] | None = None, *, dry_run: bool = False) -> PruneReport:
+def prune(
+    state_dir: str | os.PathLike[str] | None = None,
+    *,
+    dry_run: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> PruneReport:
     """Remove what :func:`reconcile` finds left over (see the module docstring).
 
     With ``dry_run`` nothing changes; the report says what would be removed. Failures are
     listed in ``failures`` (the next prune tries again); they do not stop the others.
+    ``progress`` is called with a short text before each pause while a file another process
+    still holds open is waited for (``storage.HeldWait``); never when nothing is held.
     """
     from hcs_sandbox.hcs.system import ComputeSystem
     from hcs_sandbox.sandbox import network, storage
@@ -264,7 +273,7 @@ def prune(state_dir: str | os.PathLike[str] | None = None, *, dry_run: bool = Fa
     result = PruneReport(dry_run=dry_run)
     # One wait for files held open for the whole run: records and orphan files alike
     # (review RV36 #1; storage.HeldWait).
-    held = storage.HeldWait()
+    held = storage.HeldWait(progress=progress)
     with open_store(state) as store:
         found = _scan(state, store)
         result.other_host = list(found.other_host)

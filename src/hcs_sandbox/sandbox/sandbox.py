@@ -577,8 +577,9 @@ class Sandbox:
 
         if fresh:
             # One wait for files held open, shared by the rollback's deletions below; a
-            # Ctrl+C anywhere in the rollback ends it (review RV36 #2).
-            held = storage.HeldWait()
+            # Ctrl+C anywhere in the rollback ends it (review RV36 #2).  ``progress`` is told
+            # what the wait is for.
+            held = storage.HeldWait(progress=progress)
             undo.when_interrupted(held.stop)
             _notify(progress, "creating the sandbox folder")
             paths.ensure_sandbox_dir_text(self._state_dir, rid)
@@ -1526,7 +1527,7 @@ class Sandbox:
             "running": f"it is running, not paused; 'hcs-sandbox pause {name}' pauses it",
         }.get(current)
 
-    def remove(self, *, force: bool = False) -> None:
+    def remove(self, *, force: bool = False, progress: Progress | None = None) -> None:
         """Remove the sandbox: its compute system, endpoint, files (all of them; a persistent
         sandbox's disk too) and record. A running or paused sandbox needs ``force=True``
         (kill first).
@@ -1534,6 +1535,10 @@ class Sandbox:
         Every step runs even when an earlier one fails; what is released is crossed off the
         record at once. If a step failed, the record stays in ``removing`` with what is
         left and the first error is raised: run ``remove`` again, or ``prune``.
+
+        ``progress`` is called with a short text before each pause while a file another
+        process still holds open is waited for (``storage.HeldWait``: up to
+        ``storage.HELD_RETRY_SECONDS``); never when nothing is held.
         """
         store = self._db()
         known = self._record
@@ -1570,7 +1575,7 @@ class Sandbox:
             and known.revision == exited_at
             and self._record.revision == exited_at + 1
         )
-        self._release(store, gone=gone)
+        self._release(store, gone=gone, progress=progress)
 
     def _remove_checked(self, store: Store, force: bool) -> bool:
         """:meth:`remove`'s checks for a record that may have a compute system (or is being
@@ -1598,9 +1603,12 @@ class Sandbox:
         )
         return True
 
-    def _release(self, store: Store, *, gone: bool = False) -> None:
+    def _release(
+        self, store: Store, *, gone: bool = False, progress: Progress | None = None
+    ) -> None:
         """:meth:`remove`'s end, the record being ``removing``: release, then delete it.
-        ``gone``: the caller knows HCS has no running system of this id (not looked up)."""
+        ``gone``: the caller knows HCS has no running system of this id (not looked up).
+        ``progress``: told what a deletion waits for (see :meth:`remove`)."""
         system: ComputeSystem | None = None
         look_up = False
         if gone:
@@ -1613,8 +1621,13 @@ class Sandbox:
                 _log.info("sandbox %s: could not open its system: %s", self.name, exc)
                 look_up = True  # reports it among the failures
         self._system = None
+        wait: HeldWait | None = None
+        if progress is not None:
+            from hcs_sandbox.sandbox import storage  # (see _store)
+
+            wait = storage.HeldWait(progress=progress)
         failures = release_resources(
-            store, self._record, system=system, cross_off=False, look_up=look_up
+            store, self._record, system=system, cross_off=False, look_up=look_up, wait=wait
         )
         if failures:
             first = failures[0]

@@ -566,12 +566,25 @@ class HeldWait:
     """How long deletions may still wait for files held open, shared by the deletions of ONE
     operation (a sandbox's removal, a failed create's rollback, a prune): the first file
     waited for in vain, or a Ctrl+C during a pause, leaves the others one attempt each (the
-    holder, likely the same, had that long to let go of them too)."""
+    holder, likely the same, had that long to let go of them too).
 
-    __slots__ = ("left",)
+    ``progress``: called before each pause with what is waited for, e.g. ``waiting for
+    sandbox.vhdx, held open by another process (3 s of 10 s): C:\\...\\sandbox.vhdx`` (the
+    seconds are this operation's, out of ``seconds``); nothing is reported when no file is
+    held.  An exception it raises (a Ctrl+C in it too) ends the waiting as a Ctrl+C in the
+    pause does."""
 
-    def __init__(self, seconds: float = HELD_RETRY_SECONDS) -> None:
+    __slots__ = ("left", "progress", "seconds")
+
+    def __init__(
+        self,
+        seconds: float = HELD_RETRY_SECONDS,
+        *,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.seconds = seconds
         self.left = seconds
+        self.progress = progress
 
     def stop(self) -> None:
         """No more waiting: each deletion still to come gets one attempt (a Ctrl+C)."""
@@ -605,6 +618,8 @@ def _retry_after(action: Callable[[], _T], exc: OSError, budget: HeldWait) -> _T
             raise exc
         step = min(pause, budget.left)
         try:
+            if budget.progress is not None:
+                budget.progress(_waiting(exc, budget))
             _sleep(step)
         except BaseException:
             budget.left = 0.0
@@ -617,6 +632,18 @@ def _retry_after(action: Callable[[], _T], exc: OSError, budget: HeldWait) -> _T
             if not held_open(again):
                 raise
             exc = again
+
+
+def _waiting(exc: OSError, budget: HeldWait) -> str:
+    """:attr:`HeldWait.progress`'s text for a pause after ``exc``: the name of the file held
+    open (for a folder, of the file in it that is open) and the seconds first, so that a
+    terminal's line cut to its width keeps them; its whole path (no ``\\\\?\\`` prefix) last."""
+    held = exc.filename if isinstance(exc.filename, str) and exc.filename else None
+    path = hostpath.without_device_prefix(held) if held else None
+    name = (os.path.basename(path) or path) if path else "a file"
+    waited = int(budget.seconds - budget.left + 1e-6)  # whole seconds: never "10 s of 10 s"
+    text = f"waiting for {name}, held open by another process ({waited} s of {budget.seconds:g} s)"
+    return f"{text}: {path}" if path and path != name else text
 
 
 def _remove_tree(path: str, skipped: list[FileNotFoundError] | None = None) -> None:
