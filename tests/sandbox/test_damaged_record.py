@@ -167,3 +167,43 @@ def test_prune_does_not_take_the_endpoint_of_a_live_damaged_record_for_an_orphan
     assert world.endpoints() == [endpoint]
     Sandbox.get("live").remove(force=True)
     world.assert_nothing_left()
+
+
+@pytest.mark.parametrize("spec_damaged", [False, True])
+def test_a_vhdx_bases_grant_is_taken_back_from_the_spec_when_the_extra_is_damaged(
+    world: Inspector, state_dir: Path, sim: Any, tmp_path: Path, spec_damaged: bool
+) -> None:
+    """The extra lists the files outside the folder granted to the VM (a vhdx: base's disk);
+    damaged, the spec tells that file.  With the spec damaged too nothing tells it:
+    the removal leaves that grant and says so (damage.remove_note)."""
+    from hcs_sandbox.hcs import storage as hcs_storage
+    from hcs_sandbox.sandbox import damage
+    from hcs_sandbox.sandbox.spec import BaseImage
+
+    disk = tmp_path / "base.vhdx"
+    hcs_storage.create_vhdx(disk, 1024**3)
+    made = Sandbox.create(SandboxSpec(name="disk", base=BaseImage("vhdx", str(disk))))
+    made.close()
+    system = made.system_id.lower()
+    assert str(disk) in sim.store.read_grants()[system]
+    _write(state_dir, made.id, "extra", "oops")
+    if spec_damaged:
+        _write(state_dir, made.id, "spec", "{oops")
+    sandbox = Sandbox.get("disk")
+    note = damage.remove_note(sandbox.record)
+    sandbox.remove(force=True)
+    sandbox.close()
+    left = sim.store.read_grants().get(system, [])
+    if spec_damaged:
+        assert note is not None
+        assert "if it had a vhdx: base, the VM access granted to that disk was not" in note
+        assert left == [str(disk)]
+        from hcs_sandbox.sandbox import storage as storage_module
+
+        storage_module.revoke_vm_access(made.system_id, str(disk))  # (by hand)
+    else:
+        assert note is None
+        assert left == []
+    assert world.records() == []
+    assert world.files() == []
+    assert sim.store.read_grants().get(system, []) == []
