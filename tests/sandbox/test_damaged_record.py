@@ -47,7 +47,7 @@ def _stored(state: Path, record_id: str, column: str) -> Any:
 # ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("column", ["labels", "files", "endpoint_ids", "extra"])
+@pytest.mark.parametrize("column", ["files", "endpoint_ids", "extra"])
 def test_verbs_that_work_in_it_refuse_it_before_doing_anything(
     world: Inspector, state_dir: Path, column: str, tmp_path: Path
 ) -> None:
@@ -79,6 +79,24 @@ def test_verbs_that_work_in_it_refuse_it_before_doing_anything(
     sandbox.resume()
     info = sandbox.inspect()
     assert list(info["damaged"]) == [column]
+    sandbox.remove(force=True)
+    sandbox.close()
+    world.assert_nothing_left()
+
+
+def test_damaged_labels_alone_refuse_nothing(world: Inspector, state_dir: Path) -> None:
+    """Labels are read by ls and inspect alone (listed, filtered on): damaged, they are
+    unknown there, and the sandbox is still started and used."""
+    made = Sandbox.create(SandboxSpec(name="dmg", persistence="persistent"))
+    made.start()
+    made.stop(timeout=5)
+    made.close()
+    _write(state_dir, made.id, "labels", "oops")
+    sandbox = Sandbox.get("dmg")
+    sandbox.start()  # a persistent sandbox's start re-creates its system
+    assert sandbox.exec(["cmd", "/c", "ver"]).exit_code == 0
+    assert list(sandbox.inspect()["damaged"]) == ["labels"]
+    assert _stored(state_dir, made.id, "labels") == "oops"
     sandbox.remove(force=True)
     sandbox.close()
     world.assert_nothing_left()

@@ -19,8 +19,9 @@ allows:
   (:func:`foreign_grants`); what neither tells is said once (:func:`remove_note`);
 * **refused** (:func:`refuse`): every verb that starts it or works in it (``start``,
   ``exec``, ``cp``, publishing and unpublishing ports, mapping folders), before anything
-  is done: they need the spec, or write into the damaged fields.  (Listing its ports
-  reads the spec's and, from a damaged extra, none of those published later.)
+  is done: they need the spec, or read or write the files, endpoint ids or extra.  (Listing
+  its ports reads the spec's and, from a damaged extra, none of those published later.)
+  Damaged labels alone refuse nothing: no verb but ``ls`` and ``inspect`` reads them.
 
 ``prune`` judges a damaged record by its usual rules (a damaged extra cannot name another
 HCS host: it is judged as this host's, as a record older than that tag; a persistent one
@@ -53,6 +54,7 @@ def refuse(record: Record, doing: str) -> None:
     the module docstring).  (``Sandbox`` asks only for a record with damaged fields other
     than the spec: a damaged spec is refused when the verb reads it, with its own words.)"""
     damaged = record.damaged
+    damaged.pop("labels", None)  # (only listed and filtered on: see the module docstring)
     if not damaged:
         return
     if "spec" in damaged and len(damaged) == 1:

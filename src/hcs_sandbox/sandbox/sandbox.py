@@ -1952,7 +1952,7 @@ class Sandbox:
         ``command``: a command line string, or an argv list (quoted for Windows).  Returns
         :class:`ExecResult`; raises :class:`~hcs_sandbox.errors.ExecTimeoutError` after
         ``timeout`` seconds (the guest process is killed first)."""
-        self._refuse_damaged("exec")
+        self._refuse_damaged("run a command in")
         from hcs_sandbox.sandbox import guest
 
         return guest.sandbox_exec(
@@ -1971,7 +1971,7 @@ class Sandbox:
     ) -> GuestProcess:
         """Start a command in the guest with pipes; returns a streaming :class:`GuestProcess`
         (``tty=True``: a pseudo console of ``console_size`` = (width, height))."""
-        self._refuse_damaged("exec")
+        self._refuse_damaged("run a command in")
         from hcs_sandbox.sandbox import guest
 
         return guest.sandbox_spawn(
