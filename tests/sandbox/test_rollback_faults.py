@@ -94,6 +94,10 @@ class Config:
     #: The NAT network exists before the verb (False: create makes it).
     network_exists: bool = True
     mapped: bool = False
+    #: (column, text) written into the record by hand before the verb (a damaged record:
+    #: sandbox/damage.py); its verbs are those a damaged record allows, through a new
+    #: object (one made before the damage holds the record as it was).
+    damaged: tuple[str, str] | None = None
 
     @property
     def network(self) -> str:
@@ -114,6 +118,8 @@ class Config:
         return SandboxSpec(name=NAME, **options)
 
     def verbs(self) -> tuple[str, ...]:
+        if self.damaged is not None:
+            return ("stop", "remove-running", "remove-stopped")
         plain = ("create", "start", "stop", "remove-running", "remove-stopped")
         return (*plain, "restart") if self.persistent else plain
 
@@ -128,6 +134,12 @@ CONFIGS = (
     ),
     Config("mapped", {}, mapped=True),
     Config("logon", {"logon_command": "cmd /c echo hi"}),
+    # A record whose field is not JSON: removed by what it still tells (its folder by the
+    # folder convention, its endpoints by their name), stopped keeping a damaged extra.
+    Config("damaged-files", {"network": "nat"}, damaged=("files", "not json")),
+    Config("damaged-endpoints", {"network": "nat"}, damaged=("endpoint_ids", "not json")),
+    Config("damaged-extra", {"network": "nat"}, damaged=("extra", "not json")),
+    Config("damaged-labels", {}, damaged=("labels", "not json")),
 )
 
 
@@ -136,7 +148,8 @@ def _sweeps() -> Iterator[Any]:
         for verb in config.verbs():
             # "cli": a new object and cold caches, as every CLI command is a new process;
             # "api": the object the previous verb returned (its handle held).
-            for mode in ("cli",) if verb == "create" else ("cli", "api"):
+            one = verb == "create" or config.damaged is not None
+            for mode in ("cli",) if one else ("cli", "api"):
                 yield pytest.param(config, verb, mode, id=f"{config.id}-{verb}-{mode}")
 
 
@@ -176,6 +189,9 @@ def _must_record(config: Config, verb: str, mode: str) -> set[str]:
         need.add("HcsTerminateComputeSystem#1")
         if config.network != "none":
             need.add("HcnDeleteEndpoint#1")
+    if config.damaged is not None and config.damaged[0] == "endpoint_ids":
+        if verb.startswith("remove"):  # its endpoints found by their name
+            need |= {"HcnEnumerateEndpoints#1", "HcnOpenEndpoint#1", "HcnDeleteEndpoint#1"}
     elif verb == "remove-stopped":
         if config.network != "none":
             need.add("HcnDeleteEndpoint#1")
@@ -302,6 +318,16 @@ class Sweep:
         sb: Sandbox | None = None
         for verb in BEFORE[self.verb]:
             sb = _act(verb, sb, self.spec)
+        if self.config.damaged is not None:
+            import sqlite3
+
+            column, text = self.config.damaged
+            conn = sqlite3.connect(self.world.state / "state.db")
+            try:
+                conn.execute(f"UPDATE sandboxes SET {column} = ? WHERE name = ?", (text, NAME))
+                conn.commit()
+            finally:
+                conn.close()
         if self.mode == "cli":
             if sb is not None:
                 sb.close()

@@ -1,7 +1,9 @@
 """``hcs-sandbox inspect NAME...``: everything known about sandboxes, as JSON.
 
 Prints one JSON list (like ``docker inspect``) with an object per sandbox found: state, ids,
-spec, paths, uptime, memory/CPU statistics from HCS.  An unknown name gets one error line on
+spec, paths, uptime, memory/CPU statistics from HCS.  A sandbox whose record is damaged is
+shown as far as it can be read (``damaged`` names the fields that are ``null``), with one
+warning line on stderr.  An unknown name gets one error line on
 stderr and the exit code 2; the others are still printed.
 Exit codes: 0 all found; 2 a name is unknown; 1 a query failed; 3 HCS unavailable.
 """
@@ -28,13 +30,20 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 def handle(args: argparse.Namespace) -> int:
     from hcs_sandbox.cli.common import each_sandbox, is_simulated, with_simulated
-    from hcs_sandbox.cli.output import notice_if_simulated, print_json
+    from hcs_sandbox.cli.output import notice_if_simulated, print_json, warn
 
     simulated = is_simulated()
     found: list[dict[str, Any]] = []
 
     def record(_name: str, _sandbox: Any, result: Any) -> None:
         found.append(with_simulated(result, simulated))
+        damaged = result.get("damaged")
+        if damaged:  # shown as far as it can be read (its damaged fields: null)
+            fields = ", ".join(f"{field} ({problem})" for field, problem in damaged.items())
+            warn(
+                f"sandbox {result['name']!r}: its record in the state database is damaged: "
+                f"{fields} (remove the sandbox: hcs-sandbox rm -f {result['id']})"
+            )
 
     code = each_sandbox(args.names, lambda sb: sb.inspect(), on_done=record)
     print_json(found)

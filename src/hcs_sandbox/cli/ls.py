@@ -116,6 +116,8 @@ def matches(sandbox: Any, state: str, filters: list[tuple[str, str, str | None]]
     :class:`~hcs_sandbox.sandbox.store.Summary` or a
     :class:`~hcs_sandbox.sandbox.sandbox.Sandbox`) passes every filter."""
     labels = sandbox.labels if hasattr(sandbox, "labels") else sandbox.spec.labels
+    if labels is None:  # damaged in the state database: unknown, so no label matches
+        labels = {}
     for key, value, extra in filters:
         if key == "label":
             if value not in labels or (extra is not None and labels[value] != extra):
@@ -152,7 +154,8 @@ def shown(item: Any) -> dict[str, Any]:
         "base": base.get("kind") if isinstance(base, dict) else None,
         "network": item.spec_network,
         "ip": str(ip) if ip else None,
-        "labels": dict(item.labels),
+        # (None: damaged in the state database, unknown)
+        "labels": None if item.labels is None else dict(item.labels),
         "created_at": item.created_at,
         "started_at": item.started_at,
     }

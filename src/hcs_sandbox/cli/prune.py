@@ -57,8 +57,13 @@ def describe(report: PruneReport, *, dry_run: bool) -> list[str]:
 
 
 def left_alone(report: PruneReport) -> list[str]:
-    """Lines for the records prune leaves alone: made through another HCS host."""
-    return [f"left alone (made through another HCS host): {item}" for item in report.other_host]
+    """Lines for the records prune leaves alone (made through another HCS host), and for
+    the records it found damaged (judged like the others; ``hcs-sandbox rm -f`` removes
+    one that prune leaves)."""
+    return [
+        *(f"left alone (made through another HCS host): {item}" for item in report.other_host),
+        *(f"damaged record: {item}" for item in report.damaged),
+    ]
 
 
 def handle(args: argparse.Namespace) -> int:

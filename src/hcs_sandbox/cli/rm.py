@@ -1,7 +1,9 @@
 """``hcs-sandbox rm [-f] NAME...``: remove sandboxes and everything they own.
 
 Removes the compute system, network endpoint, files (a persistent sandbox's disk too) and
-record.  A running sandbox needs ``-f`` (it is killed first).  Continues past failures: one
+record.  A running sandbox needs ``-f`` (it is killed first).  A record with damaged fields
+is removed as far as it tells (hcs_sandbox.sandbox.damage); what it cannot tell is one
+warning line.  Continues past failures: one
 error line each.  Exit codes: 0 all removed; 2 a name is unknown (and nothing else failed);
 1 a removal failed; 3 HCS unavailable.
 """
@@ -40,8 +42,23 @@ def handle(args: argparse.Namespace) -> int:
 
     def remove(sandbox: Any) -> dict[str, Any]:
         name, ident = sandbox.name, sandbox.id
+        note = _damage_note(sandbox.record)
         with progress.running():
             sandbox.remove(force=args.force, progress=progress)
+        if note is not None:
+            from hcs_sandbox.cli.output import warn
+
+            warn(note)
         return {"name": name, "id": ident, "removed": True}
 
     return run_per_sandbox(args, remove)
+
+
+def _damage_note(record: Any) -> str | None:
+    """What removing a record with damaged fields cannot take back, in one line
+    (:func:`hcs_sandbox.sandbox.damage.remove_note`); None for a sound record."""
+    if record.damaged_field("extra") is None:  # (only a damaged extra hides anything)
+        return None
+    from hcs_sandbox.sandbox import damage
+
+    return damage.remove_note(record)

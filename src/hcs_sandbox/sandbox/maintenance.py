@@ -79,6 +79,9 @@ class ReconcileReport:
     orphan_files: list[str] = dataclasses.field(default_factory=list)
     #: Persistent sandboxes whose restart was interrupted: marked ``stopped`` by prune.
     restart_interrupted: list[str] = dataclasses.field(default_factory=list)
+    #: Records with damaged fields (``name (id): field (problem), ...``): judged by the
+    #: rules above all the same (sandbox/damage.py), and listed.
+    damaged: list[str] = dataclasses.field(default_factory=list)
     # internal: the records behind gone_*/half_made (not in to_dict)
     _to_remove: list[Record] = dataclasses.field(default_factory=list, repr=False)
     _to_stop: list[Record] = dataclasses.field(default_factory=list, repr=False)
@@ -109,6 +112,7 @@ class ReconcileReport:
             "other_host": list(self.other_host),
             "orphan_endpoints": list(self.orphan_endpoints),
             "orphan_files": list(self.orphan_files),
+            "damaged": list(self.damaged),
             "clean": self.clean,
         }
 
@@ -126,6 +130,9 @@ class PruneReport:
     failures: list[str] = dataclasses.field(default_factory=list)
     #: Records made through another HCS host: left alone (not counted).
     other_host: list[str] = dataclasses.field(default_factory=list)
+    #: Records with damaged fields, as :attr:`ReconcileReport.damaged` (judged and, when
+    #: left over, removed like the others: also listed in ``records`` then).
+    damaged: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def count(self) -> int:
@@ -141,13 +148,18 @@ class PruneReport:
             "files": list(self.files),
             "failures": list(self.failures),
             "other_host": list(self.other_host),
+            "damaged": list(self.damaged),
         }
 
 
 def restart_interrupted(record: Record) -> bool:
     """True for a persistent sandbox's record left ``creating`` by a restart (not by its
-    first create): its files are the user's data, not a half-made sandbox's."""
-    return bool(record.persistent and record.extra.get(RESTARTING_KEY))
+    first create): its files are the user's data, not a half-made sandbox's.  One whose
+    extra is damaged (which would say so) is taken for one: its disk is kept."""
+    return bool(
+        record.persistent
+        and (record.extra.get(RESTARTING_KEY) or record.damaged_field("extra") is not None)
+    )
 
 
 def _terminate_restarted(record: Record) -> None:
@@ -194,6 +206,13 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
     report = ReconcileReport(records=len(records), systems=len(systems))
     known_systems = {r.system_id.lower() for r in records}
     known_endpoints = {e.lower() for r in records for e in r.endpoint_ids}
+    # A record whose endpoint ids cannot be read knows its endpoints by their name
+    # (hcs-sandbox-<id>, the planner's): never taken for orphans while it exists.
+    known_names = {
+        f"{network.ENDPOINT_NAME_PREFIX}{r.id}".lower()
+        for r in records
+        if r.damaged_field("endpoint_ids")
+    }
     known_ids = {r.id.lower() for r in records}
     known_files = {os.path.normcase(os.path.abspath(f)) for r in records for f in r.files}
 
@@ -202,6 +221,11 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
             report.orphan_systems.append(system_id)
 
     for record in records:
+        damaged = record.damaged
+        if damaged:
+            from hcs_sandbox.sandbox.damage import describe
+
+            report.damaged.append(f"{_label(record)}: {describe(damaged)}")
         if other_host(record) is not None:
             report.other_host.append(_label(record))
             continue  # its systems, endpoints and files still count as known (above)
@@ -228,7 +252,7 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
                 report._to_remove.append(record)
 
     for info in endpoints:
-        if info.id.lower() not in known_endpoints:
+        if info.id.lower() not in known_endpoints and (info.name or "").lower() not in known_names:
             report.orphan_endpoints.append(info.id)
 
     for folder in folders:
@@ -277,6 +301,7 @@ def prune(
     with open_store(state) as store:
         found = _scan(state, store)
         result.other_host = list(found.other_host)
+        result.damaged = list(found.damaged)
         if dry_run:
             result.systems = list(found.orphan_systems)
             result.records = found.half_made + found.gone_ephemeral

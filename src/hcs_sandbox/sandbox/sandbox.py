@@ -970,6 +970,16 @@ class Sandbox:
             )
         return current
 
+    def _refuse_damaged(self, doing: str) -> None:
+        """A :class:`~hcs_sandbox.errors.StoreError` (with the remedy) when this sandbox's
+        record has a damaged field and ``doing`` is a verb that starts it or works in it
+        (:func:`hcs_sandbox.sandbox.damage.refuse`: the one place that decides)."""
+        if not self._record.has_damaged_fields:  # (nothing decoded, nothing imported; a
+            return  # damaged spec is refused when the verb reads it: Sandbox.spec)
+        from hcs_sandbox.sandbox import damage
+
+        damage.refuse(self._record, doing)
+
     def _refuse_if_busy(self, state: str, doing: str) -> None:
         """stop/kill of a sandbox another process is creating, starting or removing: an
         error, not a silent no-op (the start would finish and the sandbox run on)."""
@@ -1019,8 +1029,9 @@ class Sandbox:
         """Start the sandbox. A stopped persistent sandbox is re-created from its stored
         spec on the same scratch disk, then started."""
         # The stored spec is read first: a damaged one is refused before anything is
-        # started, not after (review RV49 F1).
+        # started, not after (review RV49 F1); so is a record with another damaged field.
         _ = self.spec
+        self._refuse_damaged("start")
         if self._start_held(progress):
             _start_logon(self, progress)  # issue 5: the spec's logon command
             return
@@ -1736,10 +1747,15 @@ class Sandbox:
 
     def inspect(self) -> dict[str, Any]:
         """Everything known about the sandbox, JSON-safe: state, ids, spec, paths, uptime,
-        memory/CPU statistics from HCS (when it runs)."""
-        _ = self.spec  # a damaged stored spec: one StoreError with the remedy (RV51 F1)
+        memory/CPU statistics from HCS (when it runs).  A record with damaged fields
+        (:mod:`hcs_sandbox.sandbox.damage`) is shown as far as it can be read: each field it
+        could not read is None, and ``damaged`` names them with what is wrong."""
         state = self.state
         record = self._record
+        damaged = self._damaged_fields()
+        spec_ok = "spec" not in damaged
+        extra_ok = "extra" not in damaged
+        extra = record.extra
         info: dict[str, Any] = {
             "name": record.name,
             "id": record.id,
@@ -1748,28 +1764,33 @@ class Sandbox:
             "kind": record.kind,
             "persistent": record.persistent,
             "simulated": self.simulated,
-            "spec": dict(record.spec),
-            "labels": dict(record.labels),
+            "spec": dict(record.spec) if spec_ok else None,
+            "labels": dict(record.labels) if "labels" not in damaged else None,
             "directory": self.directory,
-            "files": list(record.files),
-            "endpoints": list(record.endpoint_ids),
+            "files": list(record.files) if "files" not in damaged else None,
+            "endpoints": list(record.endpoint_ids) if "endpoint_ids" not in damaged else None,
             "ip": self.ip,
-            "mac": record.extra.get("mac"),
+            "mac": extra.get("mac"),
             "created_at": record.created_at,
             "started_at": record.started_at,
             "uptime": None,
             "owner": {"pid": record.owner_pid, "host": record.owner_host},
-            "warnings": list(record.extra.get("warnings") or ()),
-            "exit": _recorded_exit(record.extra.get("exit")),
+            "warnings": list(extra.get("warnings") or ()) if extra_ok else None,
+            "exit": _recorded_exit(extra.get("exit")),
             "statistics": None,
             "memory": None,
         }
-        from hcs_sandbox.sandbox import files  # issue 5: mapped folders (spec + runtime)
+        if spec_ok and extra_ok:  # (spec + runtime entries: unknown when either is damaged)
+            from hcs_sandbox.sandbox import files  # issue 5: mapped folders (spec + runtime)
 
-        info["mappings"] = [m.to_dict() for m in files.mappings(self)]
-        from hcs_sandbox.sandbox import ports  # issue 5 §4: spec + runtime ports
+            info["mappings"] = [m.to_dict() for m in files.mappings(self)]
+            from hcs_sandbox.sandbox import ports  # issue 5 §4: spec + runtime ports
 
-        info["ports"] = [p.to_dict() for p in ports.ports(self)]
+            info["ports"] = [p.to_dict() for p in ports.ports(self)]
+        else:
+            info["mappings"] = info["ports"] = None
+        if damaged:
+            info["damaged"] = damaged
         if state in ("running", "paused"):
             if record.started_at:
                 info["uptime"] = max(0.0, time.time() - record.started_at)
@@ -1784,6 +1805,22 @@ class Sandbox:
                     info["memory"] = props.get("Memory")
                     info["runtime_id"] = props.get("RuntimeId")
         return info
+
+    def _damaged_fields(self) -> dict[str, str]:
+        """The record's damaged fields (:attr:`Record.damaged`), and its spec when it is
+        JSON but no valid spec (what :attr:`spec` refuses)."""
+        damaged = self._record.damaged
+        if "spec" not in damaged:
+            try:
+                _ = self.spec
+            except errors.StoreError:
+                from hcs_sandbox.sandbox.spec import SandboxSpec
+
+                try:
+                    SandboxSpec.from_dict(self._record.spec)
+                except errors.SpecError as exc:  # (what made ``spec`` refuse it)
+                    damaged["spec"] = f"not a valid spec ({exc.message})"
+        return damaged
 
     def events(self, timeout: float | None = None) -> Iterator[SandboxEvent]:
         """Yield HCS events for this sandbox as they arrive; ends after ``SystemExited``,
@@ -1928,6 +1965,7 @@ class Sandbox:
         ``command``: a command line string, or an argv list (quoted for Windows).  Returns
         :class:`ExecResult`; raises :class:`~hcs_sandbox.errors.ExecTimeoutError` after
         ``timeout`` seconds (the guest process is killed first)."""
+        self._refuse_damaged("run a command in")
         from hcs_sandbox.sandbox import guest
 
         return guest.sandbox_exec(
@@ -1946,6 +1984,7 @@ class Sandbox:
     ) -> GuestProcess:
         """Start a command in the guest with pipes; returns a streaming :class:`GuestProcess`
         (``tty=True``: a pseudo console of ``console_size`` = (width, height))."""
+        self._refuse_damaged("run a command in")
         from hcs_sandbox.sandbox import guest
 
         return guest.sandbox_spawn(
@@ -1961,12 +2000,14 @@ class Sandbox:
     def map(self, host_path: str, guest_path: str, *, read_only: bool = True) -> None:
         """Map a host folder into the running guest at ``guest_path`` (read-only unless
         ``read_only=False``); see :mod:`hcs_sandbox.sandbox.files`."""
+        self._refuse_damaged("map a folder into")
         from hcs_sandbox.sandbox import files
 
         files.map_folder(self, host_path, guest_path, read_only=read_only)
 
     def unmap(self, guest_path: str) -> None:
         """Remove a folder mapped with :meth:`map` (the host folder is untouched)."""
+        self._refuse_damaged("unmap a folder from")
         from hcs_sandbox.sandbox import files
 
         files.unmap_folder(self, guest_path)
@@ -1974,6 +2015,7 @@ class Sandbox:
     def copy_in(self, host_path: str, guest_path: str) -> None:
         """Copy a host file or folder into the guest (into ``guest_path`` when it is an
         existing folder), streamed through the sandbox's transfer share."""
+        self._refuse_damaged("copy into")
         from hcs_sandbox.sandbox import files
 
         files.copy_in(self, host_path, guest_path)
@@ -1981,6 +2023,7 @@ class Sandbox:
     def copy_out(self, guest_path: str, host_path: str) -> None:
         """Copy a guest file or folder to the host (into ``host_path`` when it is an
         existing folder), streamed through the sandbox's transfer share."""
+        self._refuse_damaged("copy out of")
         from hcs_sandbox.sandbox import files
 
         files.copy_out(self, guest_path, host_path)
@@ -1990,12 +2033,14 @@ class Sandbox:
     def publish(self, host_port: int, guest_port: int, protocol: str = "tcp") -> PublishedPort:
         """Forward ``host_port`` on the host to ``guest_port`` in the guest (``"tcp"`` or
         ``"udp"``): a ``PortMapping`` policy on the endpoint (:mod:`hcs_sandbox.sandbox.ports`)."""
+        self._refuse_damaged("publish a port of")
         from hcs_sandbox.sandbox import ports
 
         return ports.publish(self, host_port, guest_port, protocol)
 
     def unpublish(self, host_port: int, protocol: str = "tcp") -> None:
         """Remove a port added with :meth:`publish` (also while the sandbox is stopped)."""
+        self._refuse_damaged("unpublish a port of")
         from hcs_sandbox.sandbox import ports
 
         ports.unpublish(self, host_port, protocol)
@@ -2021,7 +2066,7 @@ class Sandbox:
             "base": (r.spec.get("base") or {}).get("kind") if isinstance(r.spec, Mapping) else None,
             "network": r.spec.get("network") if isinstance(r.spec, Mapping) else None,
             "ip": self.ip,
-            "labels": dict(r.labels),
+            "labels": None if r.damaged_field("labels") else dict(r.labels),
             "created_at": r.created_at,
             "started_at": r.started_at,
         }
@@ -2125,6 +2170,29 @@ def _delete_recorded_endpoint(store: Store, record_id: str, endpoint_id: str) ->
 
     network.delete_endpoint(endpoint_id)
     store.remove_endpoint(record_id, endpoint_id)
+
+
+def _delete_named_endpoints(record: Record) -> None:
+    """Delete the endpoints named after ``record`` (``hcs-sandbox-<id>``, the planner's
+    name): a removal's way to them when the record's endpoint ids cannot be read.  None
+    are looked for when its spec says it has no network; none exist where HCN is not
+    available (as prune's scan takes it)."""
+    from hcs_sandbox.sandbox import network
+
+    try:
+        spec = record.spec
+    except errors.StoreError:
+        spec = None
+    if isinstance(spec, dict) and spec.get("network") == "none":
+        return
+    name = f"{network.ENDPOINT_NAME_PREFIX}{record.id}".lower()
+    try:
+        found = network.list_endpoints()
+    except errors.HcsUnavailableError:
+        return
+    for info in found:
+        if (info.name or "").lower() == name:
+            network.delete_endpoint(info.id)
 
 
 def _terminate_and_wait(system: ComputeSystem, timeout: float) -> None:
@@ -2237,7 +2305,20 @@ def release_resources(
             _delete_recorded_endpoint(store, record.id, endpoint_id)
         except Exception as exc:
             failures.append(exc)
-    for path in record.extra.get("foreign_grants") or ():
+    damaged = record.has_damaged_fields
+    if damaged and record.damaged_field("endpoint_ids"):
+        # Its endpoints by their name (hcs-sandbox-<id>: the planner's), as the list of
+        # their ids cannot be read (sandbox/damage.py).
+        try:
+            _delete_named_endpoints(record)
+        except Exception as exc:
+            failures.append(exc)
+    grants = record.extra.get("foreign_grants")
+    if damaged and record.damaged_field("extra"):
+        from hcs_sandbox.sandbox import damage
+
+        grants = damage.foreign_grants(record)  # what the spec tells
+    for path in grants or ():
         try:
             storage_module.revoke_vm_access(record.system_id, str(path))
         except Exception as exc:
@@ -2248,7 +2329,15 @@ def release_resources(
     # one file was waited for in vain, the others get one attempt each (the holder, likely
     # the same, had that long to let go of them too): storage.HeldWait.
     held = wait if wait is not None else storage_module.HeldWait()
-    for path in reversed(record.files):
+    owned = record.files
+    if damaged and record.damaged_field("files"):
+        # Its folder by the folder convention: every file a sandbox owns is in it
+        # (sandbox/damage.py); the list of them cannot be read.
+        from hcs_sandbox.sandbox import paths
+
+        state = os.path.dirname(os.fspath(store.path))
+        owned = (paths.sandbox_dir_text(state, record.id),)
+    for path in reversed(owned):
         if kept and any(_inside(other, path) for other in kept):
             # A folder with a file in it that could not be deleted: it cannot be either
             # (its failure is that file's; no second wait for the same holder).

@@ -248,10 +248,11 @@ class Record(Frozen):
     need the state and the lists).  Decoding it costs as much as ~3 records.
     """
 
-    _FIELDS = _COLUMNS
+    _FIELDS = (*_COLUMNS, "damaged")
     #: The fields' slots, but ``spec``'s: ``_spec`` (the decoded dict, None until read)
-    #: and ``_spec_text`` (its JSON text, when made by the store).
-    __slots__ = (*(f for f in _COLUMNS if f != "spec"), "_spec", "_spec_text")
+    #: and ``_spec_text`` (its JSON text, when made by the store); and ``_damage``, the
+    #: columns the store could not read (:attr:`damaged`).
+    __slots__ = (*(f for f in _COLUMNS if f != "spec"), "_spec", "_spec_text", "_damage")
 
     id: str
     name: str
@@ -271,6 +272,7 @@ class Record(Frozen):
     started_at: float | None
     updated_at: float
     revision: int
+    _damage: tuple[tuple[str, str], ...]
 
     def __init__(  # noqa: PLR0917 - positional, like the dataclass it replaces
         self,
@@ -291,6 +293,7 @@ class Record(Frozen):
         started_at: float | None,
         updated_at: float,
         revision: int = 1,
+        damaged: Mapping[str, str] | None = None,
     ) -> None:
         # The same fields as _record() sets, for the store's own records: keep both in step
         # (test_records_the_store_builds_are_plain_records compares them).
@@ -313,6 +316,43 @@ class Record(Frozen):
         put(self, "started_at", started_at)
         put(self, "updated_at", updated_at)
         put(self, "revision", revision)
+        put(self, "_damage", tuple(damaged.items()) if damaged else ())
+
+    @property
+    def damaged(self) -> dict[str, str]:
+        """The fields of this record that the state database holds damaged (edited by hand,
+        a damaged disk), each with what is wrong with it; empty for a sound record.
+
+        ``labels``, ``files``, ``endpoint_ids`` and ``extra`` are read leniently: one that is
+        not JSON (NaN and Infinity are not), or not of its kind (an object; a list), reads
+        as empty (``{}``, ``()``) and is named here, so the record can still be listed,
+        stopped and removed (what each verb may do: ``hcs_sandbox.sandbox.damage``).
+        ``spec`` is named when its JSON text is damaged (decoded here when not read yet:
+        :attr:`spec` raises for it).  A new dict each time, in the columns' order."""
+        found = dict(self._damage)
+        if self._spec is None and self._spec_text is not None and "spec" not in found:
+            try:
+                _ = self.spec  # decoded once, kept (as any first read)
+            except StoreError:
+                found["spec"] = _problem(self._spec_text, "spec") or "not JSON"
+                found = {c: found[c] for c in _COLUMNS if c in found}
+        return found
+
+    @property
+    def has_damaged_fields(self) -> bool:
+        """True when a field other than the spec could not be read (:attr:`damaged` names
+        it); the spec's damage shows when the spec is read.  Cheap: nothing is decoded."""
+        return bool(self._damage)
+
+    def damaged_field(self, column: str) -> str | None:
+        """What is wrong with the stored ``column`` of this record (as in :attr:`damaged`),
+        or None when it was read.  Cheap for every column but ``spec`` (decoded, once)."""
+        if column == "spec":
+            return self.damaged.get("spec")
+        for name, problem in self._damage:
+            if name == column:
+                return problem
+        return None
 
     @property
     def spec(self) -> Any:
@@ -407,6 +447,7 @@ def _record(  # noqa: PLR0917 - positional, in _COLUMNS order
     started_at: float | None,
     updated_at: float,
     revision: int,
+    damage: tuple[tuple[str, str], ...] = (),
 ) -> Record:
     """``Record(...)`` (the same object) for the store's own records: ~5 k instructions
     instead of ~25 k (see :class:`_Unfrozen`).  The spec as a dict, or None and its JSON
@@ -431,24 +472,9 @@ def _record(  # noqa: PLR0917 - positional, in _COLUMNS order
     r.started_at = started_at
     r.updated_at = updated_at
     r.revision = revision
+    r._damage = damage
     r.__class__ = Record  # type: ignore[assignment]
     return r
-
-
-_raw_decode = json.JSONDecoder().raw_decode
-
-
-def _loads(text: str) -> Any:
-    """json.loads for the compact JSON this store writes, minus its per-call overhead
-    (``list()`` of 1,000 records decodes 5,000 of these).  Lenient, for the columns a
-    record needs to be stopped and removed (files, endpoint ids, labels, extra): what
-    follows the value is not looked at, so a hand-damaged tail does not make the record
-    impossible to remove (review RV54 F1).  The spec is read by :func:`_loads_spec`."""
-    if text == "[]":
-        return []
-    if text == "{}":
-        return {}
-    return _raw_decode(text)[0]
 
 
 def _no_constant(name: str) -> Any:
@@ -456,9 +482,25 @@ def _no_constant(name: str) -> Any:
 
 
 #: The store writes with ``allow_nan=False``: NaN and Infinity are refused on the way back
-#: too, as sqlite's ``json_valid`` (the listing's test, _SUMMARY_SELECT) refuses them.
+#: too, as sqlite's ``json_valid`` (the listing's test, _SUMMARY_SELECT) refuses them (and a
+#: record holding one could not be written back).
 _strict_raw_decode = json.JSONDecoder(parse_constant=_no_constant).raw_decode
 _JSON_SPACE: Final = " \t\n\r"  # RFC 8259's whitespace (str.strip() takes more)
+
+
+def _loads(text: str) -> Any:
+    """json.loads for the compact JSON this store writes, minus its per-call overhead
+    (``list()`` of 1,000 records decodes 5,000 of these).  Lenient, for the columns a
+    record needs to be stopped and removed (files, endpoint ids, labels, extra): what
+    follows the value is not looked at, so a hand-damaged tail does not make the record
+    impossible to remove (review RV54 F1).  NaN and Infinity are refused (ValueError).
+    The spec is read by :func:`_loads_spec`; a value that is not JSON at all by
+    :func:`_row_to_record`'s lenient path (:func:`_read_column`)."""
+    if text == "[]":
+        return []
+    if text == "{}":
+        return {}
+    return _strict_raw_decode(text)[0]
 
 
 def _loads_spec(text: str) -> Any:
@@ -472,6 +514,44 @@ def _loads_spec(text: str) -> Any:
     if end != len(body):
         raise ValueError(f"extra data after the JSON value at character {end}")
     return value
+
+
+#: The errors decoding a column's text can raise: not JSON (ValueError, NaN included),
+#: nested too deep (RecursionError), not text at all (TypeError: a BLOB, a number).
+_UNDECODABLE: Final = (ValueError, RecursionError, TypeError)
+#: What each leniently read column must hold, in words (:func:`_read_column`).
+_KIND_WORDS: Final = {
+    "files": "a JSON list",
+    "endpoint_ids": "a JSON list",
+    "labels": "a JSON object",
+    "extra": "a JSON object",
+}
+
+
+def _problem(text: Any, column: str) -> str | None:
+    """What is wrong with ``text`` as the stored value of ``column`` (None: nothing):
+    ``not JSON (...)`` or ``not <its kind>``."""
+    if not isinstance(text, str):  # (a BLOB: sqlite keeps what it was given)
+        return f"not JSON text ({'a BLOB' if isinstance(text, bytes) else type(text).__name__})"
+    try:
+        value = _loads_spec(text) if column == "spec" else _loads(text)
+    except _UNDECODABLE as exc:
+        return f"not JSON ({str(exc) or type(exc).__name__})"
+    if column == "spec":
+        return None
+    kind = list if column in _LIST_COLUMNS else dict
+    return None if type(value) is kind else f"not {_KIND_WORDS[column]}"
+
+
+def _read_column(text: Any, column: str, damage: builtins.list[tuple[str, str]]) -> Any:
+    """``column``'s value read leniently: a damaged one (:func:`_problem`) reads as its empty
+    value (``()`` or ``{}``) and is added to ``damage``."""
+    problem = _problem(text, column)
+    if problem is not None:
+        damage.append((column, problem))
+        return () if column in _LIST_COLUMNS else {}
+    value = _loads(text)
+    return tuple(value) if column in _LIST_COLUMNS else value
 
 
 def _row_to_record(row: tuple[Any, ...]) -> Record:
@@ -494,6 +574,22 @@ def _row_to_record(row: tuple[Any, ...]) -> Record:
         updated_at,
         revision,
     ) = row
+    # Each must be of its kind too: a JSON string's tuple() would be its characters, taken
+    # for paths to delete; a list's get() an AttributeError.
+    try:
+        files_value = _loads(files)
+        endpoints_value = _loads(endpoint_ids)
+        labels_value = _loads(labels)
+        extra_value = _loads(extra)
+    except _UNDECODABLE:
+        return _damaged_record(row)
+    if (
+        type(files_value) is not list
+        or type(endpoints_value) is not list
+        or type(labels_value) is not dict
+        or type(extra_value) is not dict
+    ):
+        return _damaged_record(row)
     return _record(
         id_,
         name,
@@ -503,16 +599,49 @@ def _row_to_record(row: tuple[Any, ...]) -> Record:
         spec,
         owner_pid,
         owner_host,
-        tuple(_loads(files)),
-        tuple(_loads(endpoint_ids)),
-        _loads(labels),
+        tuple(files_value),
+        tuple(endpoints_value),
+        labels_value,
         bool(persistent),
         system_id,
-        _loads(extra),
+        extra_value,
         created_at,
         started_at,
         updated_at,
         revision,
+    )
+
+
+def _damaged_record(row: tuple[Any, ...]) -> Record:
+    """:func:`_row_to_record` of a row whose labels, files, endpoint ids or extra the store
+    cannot read (edited by hand, a damaged disk): each such column reads as its empty value
+    and is named in :attr:`Record.damaged`, so that the record can still be listed,
+    stopped and removed (what each verb may do with it: the sandbox layer decides)."""
+    damage: builtins.list[tuple[str, str]] = []
+    values = {
+        column: _read_column(row[_COLUMNS.index(column)], column, damage)
+        for column in ("files", "endpoint_ids", "labels", "extra")
+    }
+    return _record(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        None,
+        row[4],
+        row[5],
+        row[6],
+        values["files"],
+        values["endpoint_ids"],
+        values["labels"],
+        bool(row[10]),
+        row[11],
+        values["extra"],
+        row[13],
+        row[14],
+        row[15],
+        row[16],
+        tuple(damage),
     )
 
 
@@ -606,7 +735,7 @@ def _changed(record: Record, values: Mapping[str, Any], updated_at: float) -> Re
     fields: builtins.list[Any] = [  # _record's order (plain attribute loads, no getattr)
         r.id, r.name, r.kind, r.state, r._spec, r._spec_text, r.owner_pid, r.owner_host,
         r.files, r.endpoint_ids, r.labels, r.persistent, r.system_id, r.extra, r.created_at,
-        r.started_at, updated_at, r.revision + 1,
+        r.started_at, updated_at, r.revision + 1, r._damage,
     ]  # fmt: skip
     for column, value in values.items():
         if column == "spec":  # decoded when read (Record.spec)
@@ -620,6 +749,8 @@ def _changed(record: Record, values: Mapping[str, Any], updated_at: float) -> Re
             fields[_INDEX[column]] = bool(value)
         else:
             fields[_INDEX[column]] = value
+    if r._damage:  # a column written anew is sound again
+        fields[-1] = tuple(d for d in r._damage if d[0] not in values)
     return _record(*fields)
 
 
@@ -1634,7 +1765,9 @@ class Store:
         labels, persistent, system_id, extra, started_at``.  ``expect_state`` /
         ``expect_revision`` make it a compare-and-set (:class:`StateConflictError` when the
         record no longer matches).  ``merge_extra`` updates keys of ``extra`` in place
-        (a ``None`` value deletes the key).  ``log_line``: a line of the record's lifecycle
+        (a ``None`` value deletes the key); on a record whose extra could not be read
+        (:attr:`Record.damaged`) the stored text is kept as it is and ``merge_extra`` is not
+        applied (the other fields are written).  ``log_line``: a line of the record's lifecycle
         log that reports this change, written in the same transaction (:meth:`log_lines`).
         ``known``: this record as the caller last read it (or got it from a write), to skip
         reading it again when it is unchanged: the UPDATE then also requires the row's
@@ -1760,6 +1893,10 @@ class Store:
             self._name_taken(conn, fixed["name"], except_id=record.id)
         if not merge_extra:
             return fixed  # (never changed by the caller: a copy would be waste)
+        if "extra" not in fixed and record._damage and record.damaged_field("extra"):
+            # Its stored text could not be read: kept as it is (for a person to read or
+            # repair), not replaced by the merged keys alone (Record.damaged).
+            return fixed
         values = dict(fixed)
         base = json.loads(values["extra"]) if "extra" in values else dict(record.extra)
         for key, value in merge_extra.items():
@@ -1836,6 +1973,15 @@ class Store:
             record = self._require(conn, id)
             values: dict[str, str] = {}
             for column, items in wanted.items():
+                problem = record.damaged_field(column) if add and record._damage else None
+                if problem is not None:
+                    # Written ahead of making the resource: a list that cannot be read
+                    # cannot be added to (the new entry would replace what it holds).
+                    raise StoreError(
+                        f"the {column} field of sandbox {record.name!r} in the state "
+                        f"database is damaged ({problem})",
+                        remedy=f"remove the sandbox: hcs-sandbox rm -f {record.id}",
+                    )
                 current = builtins.list(getattr(record, column))
                 changed = False
                 for item in items:
@@ -2071,6 +2217,12 @@ def _row_to_summary(row: tuple[Any, ...]) -> Summary:
     id_, name, kind, state, persistent, system_id, labels, created_at, started_at = row[:9]
     spec_values, ip, ip_type, host = row[9:]
     base, network, ports = (None, None, None) if spec_values is None else _loads(spec_values)
+    try:  # (read leniently, as Record's labels: damaged ones are unknown, None)
+        labels_value = _loads(labels)
+    except _UNDECODABLE:
+        labels_value = None
+    if type(labels_value) is not dict:
+        labels_value = None
     if ip_type in _JSON_TEXT_TYPES:
         ip = _loads(ip)
     elif ip_type in ("true", "false"):
@@ -2082,7 +2234,7 @@ def _row_to_summary(row: tuple[Any, ...]) -> Summary:
         state,
         bool(persistent),
         system_id,
-        _loads(labels),
+        labels_value,
         created_at,
         started_at,
         base,
@@ -2098,7 +2250,8 @@ class Summary(Frozen):
     fields, and four values from its JSON fields: ``spec_base``, ``spec_network`` and
     ``spec_ports`` (``record.spec.get(...)``; None when missing or when the spec is not a
     dict), ``extra_ip`` (``record.extra.get("ip")``) and ``extra_host`` (the HCS host it was
-    made through, ``record.extra.get("hcs_host")`` when a string).  Immutable, like
+    made through, ``record.extra.get("hcs_host")`` when a string).  ``labels`` is None when
+    the stored labels are damaged (:attr:`Record.damaged`: unknown).  Immutable, like
     :class:`Record`."""
 
     _FIELDS = (
@@ -2125,7 +2278,7 @@ class Summary(Frozen):
     state: str
     persistent: bool
     system_id: str
-    labels: dict[str, str]
+    labels: dict[str, str] | None
     created_at: float
     started_at: float | None
     spec_base: Any
@@ -2142,7 +2295,7 @@ class Summary(Frozen):
         state: str,
         persistent: bool,
         system_id: str,
-        labels: dict[str, str],
+        labels: dict[str, str] | None,
         created_at: float,
         started_at: float | None,
         spec_base: Any,
@@ -2185,7 +2338,7 @@ class Summary(Frozen):
             record.state,
             record.persistent,
             record.system_id,
-            record.labels,
+            None if record.damaged_field("labels") else record.labels,
             record.created_at,
             record.started_at,
             spec.get("base"),

@@ -1,0 +1,146 @@
+"""The store reads a record whose labels, files, endpoint ids or extra are damaged (not JSON
+at all, NaN or Infinity, a BLOB, or not of the column's kind: edited by hand, a damaged
+disk) leniently: each reads as empty and ``Record.damaged`` names it, so the record can
+still be listed, stopped and removed (reviews RV54 F2, RV55: an internal error before)."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hcs_sandbox import errors
+from hcs_sandbox.sandbox.store import Record, Store, Summary, open_store
+
+SPEC: dict[str, Any] = {"memory_mb": 4096}
+EMPTY = {"files": (), "endpoint_ids": (), "labels": {}, "extra": {}}
+
+#: (column, stored text, the start of what Record.damaged says).
+DAMAGED = [
+    ("labels", "not json", "not JSON (Expecting value"),
+    ("files", "[oops", "not JSON (Expecting value"),
+    ("endpoint_ids", b"[]", "not JSON text (a BLOB)"),
+    ("extra", '{"ip": NaN}', "not JSON (NaN is not JSON)"),
+    ("extra", '{"n": -Infinity}', "not JSON (-Infinity is not JSON)"),
+    ("files", '"C:\\\\x"', "not a JSON list"),
+    ("endpoint_ids", "{}", "not a JSON list"),
+    ("labels", "[]", "not a JSON object"),
+    ("extra", "5", "not a JSON object"),
+]
+
+
+def _write(store: Store, record_id: str, column: str, text: str | bytes) -> None:
+    conn = sqlite3.connect(store.path)
+    try:
+        conn.execute(f"UPDATE sandboxes SET {column} = ? WHERE id = ?", (text, record_id))
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def _stored(store: Store, record_id: str, column: str) -> Any:
+    conn = sqlite3.connect(store.path)
+    try:
+        return conn.execute(
+            f"SELECT {column} FROM sandboxes WHERE id = ?", (record_id,)
+        ).fetchone()[0]
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    with open_store(tmp_path / "state") as s:
+        yield s
+
+
+# ---------------------------------------------------------------------------------------
+# The store's lenient reader
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("column", "text", "problem"), DAMAGED)
+def test_the_store_reads_a_damaged_field_as_empty_and_names_it(
+    store: Store, column: str, text: str | bytes, problem: str
+) -> None:
+    made = store.reserve(
+        "dmg", None, SPEC, labels={"k": "v"}, files=["f"], endpoint_ids=["e"], extra={"x": 1}
+    )
+    sound = store.reserve("fine", None, SPEC, labels={"k": "v"})
+    _write(store, made.id, column, text)
+    for record in (store.get("dmg"), store.list()[0]):
+        assert list(record.damaged) == [column]
+        assert record.damaged[column].startswith(problem)
+        assert record.damaged_field(column) == record.damaged[column]
+        assert getattr(record, column) == EMPTY[column]
+        for other in set(EMPTY) - {column}:
+            assert record.damaged_field(other) is None
+            assert getattr(record, other) != EMPTY[other]  # the others read as they are
+        assert record.spec == SPEC
+        assert copy.deepcopy(record) == record
+        assert pickle.loads(pickle.dumps(record)) == record
+        assert record != store.get("dmg").__class__(
+            *(getattr(record, f) for f in Record._FIELDS[:-1])
+        )  # the same values without the damage: another record
+    assert store.get("fine").damaged == {}
+    assert store.get("fine") == sound
+    # The listing: labels unknown (None), not the whole listing refused.
+    listed = {s.name: s for s in store.summaries()}
+    assert listed["dmg"].labels == (None if column == "labels" else {"k": "v"})
+    assert listed["dmg"] == Summary.of(store.get("dmg"))
+    assert listed["fine"].labels == {"k": "v"}
+
+
+def test_a_damaged_spec_is_named_too(store: Store) -> None:
+    made = store.reserve("dmg", None, SPEC)
+    _write(store, made.id, "spec", "{oops")
+    _write(store, made.id, "labels", "oops")
+    record = store.get("dmg")
+    assert list(record.damaged) == ["spec", "labels"]  # the columns' order
+    assert record.damaged["spec"].startswith("not JSON (")
+    assert record.damaged_field("spec") == record.damaged["spec"]
+    with pytest.raises(errors.StoreError, match="the spec of sandbox 'dmg'"):
+        record.spec  # noqa: B018 - the read is the test
+
+
+def test_writes_keep_a_damaged_field_unless_they_replace_it(store: Store) -> None:
+    """An update that merges into a damaged extra writes its other fields and keeps the
+    stored text (a person may still read or repair it); adding to a damaged list is
+    refused (written ahead of making a resource, it would lose what the list held);
+    removing from it writes nothing; a field written whole is sound again."""
+    made = store.reserve("dmg", None, SPEC, files=["f"])
+    _write(store, made.id, "extra", '{"ip": NaN}')
+    _write(store, made.id, "files", "oops")
+    record = store.get("dmg")
+    stopped = store.update(record.id, known=record, state="stopped", merge_extra={"exit": {}})
+    assert stopped.state == "stopped"
+    assert stopped.damaged_field("extra") is not None
+    assert _stored(store, made.id, "extra") == '{"ip": NaN}'
+    assert store.get("dmg") == stopped
+    with pytest.raises(errors.StoreError) as caught:
+        store.add_file(made.id, "g")
+    assert str(caught.value).startswith(
+        "the files field of sandbox 'dmg' in the state database is damaged (not JSON ("
+    )
+    assert caught.value.remedy == f"remove the sandbox: hcs-sandbox rm -f {made.id}"
+    assert store.remove_file(made.id, "f").revision == stopped.revision  # nothing written
+    assert _stored(store, made.id, "files") == "oops"
+    repaired = store.update(made.id, extra={"a": 1}, files=["h"])
+    assert repaired.damaged == {}
+    assert repaired.extra == {"a": 1}
+    assert store.get("dmg") == repaired
+
+
+def test_a_sound_record_costs_no_damage_lookups(store: Store) -> None:
+    """A sound record carries no damage and asks nothing of the spec for it."""
+    record = store.reserve("fine", None, SPEC)
+    assert record._damage == ()
+    read = store.get("fine")
+    assert read._damage == ()
+    assert read._spec is None
+    assert read.damaged_field("files") is None
+    assert read._spec is None  # (the spec not decoded for a column's question)
