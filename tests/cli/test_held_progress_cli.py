@@ -127,3 +127,17 @@ def test_prune_on_a_terminal_says_what_it_waits_for(
     assert err.endswith("\r")
     code, err = _on_a_terminal("prune", "-f")  # nothing held (nor left)
     assert (code, err) == (0, "")
+
+
+def test_run_rm_on_a_terminal_says_what_its_removal_waits_for(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review RV59 F1: ``run --rm``'s removal (right after the VM worker exited, on Windows
+    the likeliest moment for a held file) shows its wait as ``rm`` does."""
+    hold = Hold(monkeypatch, ("sandbox.vmgs",), 0.1)
+    code, err = _on_a_terminal("run", "--rm", "--name", "t9", "--", "cmd", "/c", "ver")
+    assert code == 0, err
+    waits = [line for line in _lines(err) if line.startswith("waiting for")]
+    assert hold.sleeps
+    assert len(waits) == len(hold.sleeps)
+    assert waits[0].startswith("waiting for sandbox.vmgs, held open by another process (0 s")

@@ -171,3 +171,84 @@ def test_the_text_names_the_file_and_strips_the_device_prefix() -> None:
     assert storage._waiting(nameless, wait) == (
         "waiting for a file, held open by another process (3 s of 10 s)"
     )
+
+
+def test_a_progress_callback_that_fails_is_dropped_and_the_wait_goes_on(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review RV59 F2: an ordinary exception from ``progress`` (a bug in the callback, a
+    terminal that went away: EIO) is not the file's error and does not cut the wait short:
+    it is logged once, the callback is not called again, and the removal waits as it would
+    without it."""
+    sb = Sandbox.create(SandboxSpec(name="w7"))
+    sb.start()
+    hold = Hold(monkeypatch, DISKS, 2.0)
+    calls: list[str] = []
+
+    def broken(text: str) -> None:
+        calls.append(text)
+        raise OSError(5, "Input/output error")
+
+    with caplog.at_level("WARNING", logger="hcs_sandbox.sandbox.storage"):
+        sb.remove(force=True, progress=broken)
+    assert len(calls) == 1
+    assert hold.sleeps == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.8, 1.0])  # waited as without
+    assert [r.getMessage() for r in caplog.records] == [
+        "the progress callback failed ([Errno 5] Input/output error); waiting on without it"
+    ]
+    world.assert_nothing_left()
+
+
+def test_a_failed_creates_rollback_survives_a_failing_progress_callback(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch, sim: object
+) -> None:
+    """Review RV59 F2: the rollback still deletes every file (it waits as without the
+    callback), and the create's own error is the one raised."""
+    sim.inject("HcsCreateComputeSystem", where="result")  # type: ignore[attr-defined]
+    hold = Hold(monkeypatch, DISKS, 0.1)
+
+    def broken(text: str) -> None:
+        if text.startswith("waiting for"):
+            raise RuntimeError("callback bug")
+
+    with pytest.raises(errors.HcsError, match="injected fault"):
+        Sandbox.create(SandboxSpec(name="w8"), progress=broken)
+    assert hold.sleeps == pytest.approx([0.05, 0.1])  # it waited as without the callback
+    world.assert_nothing_left()
+
+
+@pytest.mark.parametrize(
+    ("winerror", "expected"),
+    [
+        (32, "waiting for NAME, held open by another process (3 s of 10 s): PATH"),
+        (5, "waiting for NAME, which may be held open by another process (3 s of 10 s): PATH"),
+        (145, "waiting for the files in NAME to be let go by another process (3 s of 10 s): PATH"),
+    ],
+)
+def test_the_text_says_what_each_windows_error_means(
+    tmp_path: Path, winerror: int, expected: str
+) -> None:
+    """Review RV59 F3: ERROR_DIR_NOT_EMPTY names a folder whose files are held, not the
+    folder as held; ERROR_ACCESS_DENIED may also be a file this account may not delete."""
+    from winhold import windows_error
+
+    wait = storage.HeldWait(progress=None)
+    wait.left = 6.5
+    path = str(tmp_path / "sandboxes" / "x")
+    text = storage._waiting(windows_error(path, winerror), wait)
+    assert text == expected.replace("NAME", "x").replace("PATH", path)
+
+
+def test_sandbox_run_tells_its_progress_of_the_removals_wait(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review RV59 F1: ``Sandbox.run``'s removal at the block's end gets the run's
+    ``progress``."""
+    seen: list[str] = []
+    with Sandbox.run(SandboxSpec(name="w9"), progress=seen.append) as sb:
+        vmgs = os.path.join(sb.directory, "sandbox.vmgs")
+        hold = Hold(monkeypatch, DISKS, 0.1)
+    waits = [text for text in seen if text.startswith("waiting for")]
+    assert waits == [_waiting(vmgs, 0)] * len(hold.sleeps)
+    assert hold.sleeps
+    world.assert_nothing_left()

@@ -202,7 +202,9 @@ def handle(args: argparse.Namespace) -> int:
         finally:
             if sandbox is not None and args.rm:
                 try:
-                    removal = _remove(sandbox, decides=outcome is not None and outcome[0] == 0)
+                    removal = _remove(
+                        sandbox, progress, decides=outcome is not None and outcome[0] == 0
+                    )
                 except KeyboardInterrupt:
                     # Ctrl+C while removing, after the command ended: its result is still
                     # printed, saying the sandbox was not removed (review RV34 #4).
@@ -243,16 +245,19 @@ INTERRUPTED_REMOVAL = (
 )
 
 
-def _remove(sandbox: Any, *, decides: bool) -> str | None:
+def _remove(sandbox: Any, progress: Any, *, decides: bool) -> str | None:
     """``run --rm``'s removal; None when it succeeded, else what failed (one line: an error
     line when it ``decides`` the exit code, after a clean run; otherwise a warning, as
-    the first error matters more)."""
+    the first error matters more).  A file still held open by another process (the VM
+    worker that has just ended, on Windows) is waited for on ``progress``'s line, as
+    ``rm`` shows it (review RV59 F1)."""
     from hcs_sandbox.cli.common import error_line, traceback_if_debug
     from hcs_sandbox.cli.output import warn
     from hcs_sandbox.errors import HcsSandboxError
 
     try:
-        sandbox.remove(force=True)
+        with progress.running():
+            sandbox.remove(force=True, progress=progress)
     except HcsSandboxError as exc:
         traceback_if_debug()
         text = " ".join(str(exc).split())

@@ -719,9 +719,9 @@ class Sandbox:
             sandbox.start(progress=progress)
             yield sandbox
         except BaseException as exc:
-            _remove_after_run(sandbox, exc)
+            _remove_after_run(sandbox, exc, progress)
             raise
-        _remove_after_run(sandbox, None)
+        _remove_after_run(sandbox, None, progress)
 
     @classmethod
     def list(
@@ -2092,17 +2092,20 @@ class Sandbox:
 # --------------------------------------------------------------------------------------
 
 
-def _remove_after_run(sandbox: Sandbox, raised: BaseException | None) -> None:
+def _remove_after_run(
+    sandbox: Sandbox, raised: BaseException | None, progress: Progress | None = None
+) -> None:
     """:meth:`Sandbox.run`'s end: remove the sandbox (a Ctrl+C during the removal: it is
     finished anyway).  A failure is raised when the block ended normally (``raised`` None);
     otherwise the block's exception must reach the caller as it is: the failure is logged
-    and noted on it."""
+    and noted on it.  ``progress`` (the run's) is told of a wait for a file held open
+    (review RV59 F1)."""
     try:
         try:
-            sandbox.remove(force=True)
+            sandbox.remove(force=True, progress=progress)
         except KeyboardInterrupt:
             # A second Ctrl+C while cleaning up: finish the clean-up anyway.
-            sandbox.remove(force=True)
+            sandbox.remove(force=True, progress=progress)
     except Exception as exc:
         if raised is None:
             raise

@@ -527,6 +527,8 @@ _HELD_MAX_PAUSE = 1.0
 #: ERROR_SHARING_VIOLATION (32), ERROR_DIR_NOT_EMPTY (145, a folder with a delete-pending
 #: file in it).
 HELD_WINERRORS = frozenset({5, 32, 145})
+_ERROR_ACCESS_DENIED = 5
+_ERROR_DIR_NOT_EMPTY = 145
 
 #: What a user can do about a file still held open after the retries (the process that
 #: asked for the deletion has already terminated the VM: there is nothing of its own to
@@ -571,8 +573,8 @@ class HeldWait:
     ``progress``: called before each pause with what is waited for, e.g. ``waiting for
     sandbox.vhdx, held open by another process (3 s of 10 s): C:\\...\\sandbox.vhdx`` (the
     seconds are this operation's, out of ``seconds``); nothing is reported when no file is
-    held.  An exception it raises (a Ctrl+C in it too) ends the waiting as a Ctrl+C in the
-    pause does."""
+    held.  A Ctrl+C in it ends the waiting as one in the pause does; another exception it
+    raises is logged and it is not called again, the waiting goes on (:func:`_tell`)."""
 
     __slots__ = ("left", "progress", "seconds")
 
@@ -617,9 +619,9 @@ def _retry_after(action: Callable[[], _T], exc: OSError, budget: HeldWait) -> _T
             budget.left = 0.0
             raise exc
         step = min(pause, budget.left)
+        if budget.progress is not None:
+            _tell(budget, _waiting(exc, budget))
         try:
-            if budget.progress is not None:
-                budget.progress(_waiting(exc, budget))
             _sleep(step)
         except BaseException:
             budget.left = 0.0
@@ -634,15 +636,46 @@ def _retry_after(action: Callable[[], _T], exc: OSError, budget: HeldWait) -> _T
             exc = again
 
 
+def _tell(budget: HeldWait, text: str) -> None:
+    """``budget.progress(text)``.  A Ctrl+C in it ends the waiting, as one in the pause
+    does; any other exception (a bug in the caller's callback, a terminal that went away)
+    is logged once and the callback is not called again: the deletion goes on waiting, and
+    the callback's error is never reported as the file's (review RV59 F2)."""
+    progress = budget.progress
+    if progress is None:
+        return
+    try:
+        progress(text)
+    except Exception as exc:
+        budget.progress = None
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "the progress callback failed (%s); waiting on without it", errors.in_brief(exc)
+        )
+    except BaseException:
+        budget.left = 0.0
+        raise
+
+
 def _waiting(exc: OSError, budget: HeldWait) -> str:
-    """:attr:`HeldWait.progress`'s text for a pause after ``exc``: the name of the file held
-    open (for a folder, of the file in it that is open) and the seconds first, so that a
-    terminal's line cut to its width keeps them; its whole path (no ``\\\\?\\`` prefix) last."""
+    """:attr:`HeldWait.progress`'s text for a pause after ``exc``: what is waited for and the
+    seconds first, so that a terminal's line cut to its width keeps them; the whole path (no
+    ``\\\\?\\`` prefix) last.  ERROR_DIR_NOT_EMPTY (145) names the folder, whose files are
+    waited for; ERROR_ACCESS_DENIED (5) may also be a file this account may not delete, so
+    that text says "may be" (review RV59 F3)."""
     held = exc.filename if isinstance(exc.filename, str) and exc.filename else None
     path = hostpath.without_device_prefix(held) if held else None
     name = (os.path.basename(path) or path) if path else "a file"
     waited = int(budget.seconds - budget.left + 1e-6)  # whole seconds: never "10 s of 10 s"
-    text = f"waiting for {name}, held open by another process ({waited} s of {budget.seconds:g} s)"
+    seconds = f"({waited} s of {budget.seconds:g} s)"
+    winerror = getattr(exc, "winerror", None)
+    if winerror == _ERROR_DIR_NOT_EMPTY and path:
+        text = f"waiting for the files in {name} to be let go by another process {seconds}"
+    elif winerror == _ERROR_ACCESS_DENIED:
+        text = f"waiting for {name}, which may be held open by another process {seconds}"
+    else:
+        text = f"waiting for {name}, held open by another process {seconds}"
     return f"{text}: {path}" if path and path != name else text
 
 
