@@ -40,7 +40,14 @@ if TYPE_CHECKING:
 
     from hcs_sandbox.sandbox.store import Record
 
-__all__ = ["describe", "foreign_grants", "refuse", "remove_note"]
+__all__ = [
+    "conventions_apply",
+    "describe",
+    "foreign_grants",
+    "refuse",
+    "remove_note",
+    "remove_notes",
+]
 
 
 def describe(damaged: Mapping[str, str]) -> str:
@@ -87,13 +94,58 @@ def foreign_grants(record: Record) -> list[str] | None:
     return [path] if isinstance(path, str) and path else None
 
 
+def conventions_apply(record: Record) -> bool:
+    """True when the folder and endpoint-name conventions (``sandboxes/<id>``,
+    ``hcs-sandbox-<id>``) name ``record``'s own things: its id is exactly in the form the
+    store writes (a lowercase GUID).  A hand-edited id may be another sandbox's in upper
+    case (review RV58 F4): its folder and endpoint are then never this record's to delete."""
+    from hcs_sandbox.sandbox.paths import is_canonical_id
+
+    return is_canonical_id(record.id)
+
+
 def remove_note(record: Record) -> str | None:
-    """The one line a removal of ``record`` adds about what it could not identify, or None
-    when the record told everything (see the module docstring)."""
+    """The one line a removal of ``record`` adds about the VM access it could not take
+    back, with what the administrator can do, or None when the record told everything (see
+    the module docstring)."""
     if foreign_grants(record) is not None:
         return None
+    # The grant is an entry for the compute system in the file's access control list
+    # (HcsGrantVmAccess.md; storage.grant_vm_access); HcsRevokeVmAccess(vmId, filePath)
+    # removes it (HcsRevokeVmAccess.md).
+    system = record.system_id if isinstance(record.system_id, str) else "?"
     return (
         f"sandbox {record.name!r}: its extra data and spec in the state database are "
         f"damaged ({describe(record.damaged)}): if it had a vhdx: base, the VM access "
-        "granted to that disk was not taken back (HcsRevokeVmAccess needs the file's path)"
+        "granted to that disk was not taken back (HcsRevokeVmAccess needs the file's path) "
+        f"(check the disk you gave as its vhdx: base: its access control list keeps an entry "
+        f"for compute system {system}; take it back with HcsRevokeVmAccess('{system}', "
+        "<that disk's path>), or delete the disk if it was a copy made for this sandbox)"
     )
+
+
+def remove_notes(record: Record) -> list[str]:
+    """Every line a removal of ``record`` adds about what it could not identify: the VM
+    access it could not take back (:func:`remove_note`), and the folder and endpoints it
+    did not look for by the conventions because its id is not in the store's form
+    (:func:`conventions_apply`).  Empty for a record that told everything."""
+    if not record.has_damaged_fields:
+        return []
+    notes: list[str] = []
+    if record.damaged_field("extra") is not None:
+        grant = remove_note(record)
+        if grant is not None:
+            notes.append(grant)
+    unnamed = [
+        what
+        for field, what in (("files", "its folder"), ("endpoint_ids", "its endpoints"))
+        if record.damaged_field(field) is not None
+    ]
+    if unnamed and not conventions_apply(record):
+        notes.append(
+            f"sandbox {record.name!r}: its id {record.id!r} in the state database is not in "
+            f"the form hcs-sandbox writes (a lowercase GUID), so {' and '.join(unnamed)} "
+            "could not be identified by it and were not removed (once the record is gone, "
+            "'hcs-sandbox prune' removes a folder or endpoint that no record names)"
+        )
+    return notes

@@ -2309,7 +2309,15 @@ def release_resources(
         except Exception as exc:
             failures.append(exc)
     damaged = record.has_damaged_fields
-    if damaged and record.damaged_field("endpoint_ids"):
+    by_id = False
+    if damaged:
+        from hcs_sandbox.sandbox import damage
+
+        # The folder and endpoint-name conventions name a sandbox by its id exactly as the
+        # store writes it: a hand-edited id (another sandbox's in upper case, review RV58
+        # F4) names nothing of this record's (damage.remove_notes says so).
+        by_id = damage.conventions_apply(record)
+    if damaged and by_id and record.damaged_field("endpoint_ids"):
         # Its endpoints by their name (hcs-sandbox-<id>: the planner's), as the list of
         # their ids cannot be read (sandbox/damage.py).
         try:
@@ -2318,8 +2326,6 @@ def release_resources(
             failures.append(exc)
     grants = record.extra.get("foreign_grants")
     if damaged and record.damaged_field("extra"):
-        from hcs_sandbox.sandbox import damage
-
         grants = damage.foreign_grants(record)  # what the spec tells
     for path in grants or ():
         try:
@@ -2333,7 +2339,7 @@ def release_resources(
     # the same, had that long to let go of them too): storage.HeldWait.
     held = wait if wait is not None else storage_module.HeldWait()
     owned = record.files
-    if damaged and record.damaged_field("files"):
+    if damaged and by_id and record.damaged_field("files"):
         # Its folder by the folder convention: every file a sandbox owns is in it
         # (sandbox/damage.py); the list of them cannot be read.
         from hcs_sandbox.sandbox import paths
