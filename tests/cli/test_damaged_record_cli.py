@@ -399,3 +399,66 @@ def test_ls_filters_a_record_with_damaged_labels_as_having_none(
     assert listed.code == 0, listed.err
     assert len(json.loads(listed.out)) == 1
     assert cli_proc("rm", "-f", "x", "y").code == 0
+
+
+@pytest.mark.parametrize(
+    ("column", "sql"),
+    [
+        ("revision", "'abc'"),
+        ("created_at", "'abc'"),
+        ("started_at", "'abc'"),
+        ("updated_at", "x'00'"),
+        ("system_id", "''"),
+        ("system_id", "CAST(system_id AS BLOB)"),
+    ],
+)
+def test_a_damaged_plain_column_is_listed_inspected_and_removed(
+    cli_proc: Proc, cli_env: CliEnv, column: str, sql: str
+) -> None:
+    """revision, times and the compute system id of the wrong type (review RV58 F6): ls,
+    inspect and rm -f gave internal errors, or left the record 'removing' for ever.  The
+    reader names them damaged; the removal skips a system id it cannot use and says so;
+    prune then terminates the system that no record names."""
+    x, y = _two(cli_proc, cli_env)
+    conn = sqlite3.connect(cli_env.state / "state.db")
+    try:
+        conn.execute(f"UPDATE sandboxes SET {column} = {sql} WHERE name = 'x'")
+        conn.commit()
+    finally:
+        conn.close()
+    listed = cli_proc("ls", "-a")
+    assert listed.code == 0, listed.err
+    assert _errors(listed) == []
+    shown = cli_proc("ls", "-a", "--json")
+    assert shown.code == 0, shown.err
+    if column != "system_id":
+        inspected = cli_proc("inspect", "x")
+        assert inspected.code == 0, inspected.err
+        (info,) = inspected.json()
+        assert list(info["damaged"]) == [column]
+    removed = cli_proc("rm", "-f", "x")
+    assert removed.code == 0, removed.err
+    assert _errors(removed) == []
+    if column == "system_id":
+        # Looked for by the id hcs-sandbox gives a sandbox's compute system: its own.
+        assert x["system_id"] == x["id"]
+        (line,) = removed.err_lines
+        assert line.startswith(
+            "warning: sandbox 'x': its compute system id in the state database is damaged ("
+        )
+        assert line.endswith(
+            "so its compute system was looked for by the sandbox's id (the one hcs-sandbox "
+            "gives it) ('hcs-sandbox prune' terminates a compute system of hcs-sandbox's "
+            "that no record names)"
+        )
+    else:
+        assert removed.err_lines == []
+    systems, endpoints, folders, records = _world(cli_env.state)
+    assert (systems, endpoints, folders, records) == (
+        [str(y["system_id"]).lower()],
+        list(y["endpoints"]),
+        [y["id"]],
+        ["y"],
+    )
+    assert cli_proc("rm", "-f", "y").code == 0
+    assert _world(cli_env.state) == ([], [], [], [])

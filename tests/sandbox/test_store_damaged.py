@@ -185,3 +185,29 @@ def test_sound_values_inside_the_columns_are_read_as_they_are(store: Store) -> N
     assert record.damaged == {}
     assert record.endpoint_ids == (EP, upper)
     assert record.extra == {"ip": None, "warnings": ["w"], "x": [1], "f": 1500.0}
+
+
+def test_plain_columns_of_the_wrong_kind_are_named_and_read_as_empty(store: Store) -> None:
+    """revision, the times and the compute system id (review RV58 F6): named in
+    ``damaged`` and read as 0, 0.0, None and "" (a write then works: revision and
+    updated_at are written by every write, and are sound again)."""
+    made = store.reserve("dmg", None, SPEC)
+    _write(store, made.id, "revision", "abc")
+    _write(store, made.id, "created_at", "abc")
+    _write(store, made.id, "started_at", b"\x00")
+    _write(store, made.id, "system_id", "")
+    record = store.get("dmg")
+    assert list(record.damaged) == ["system_id", "created_at", "started_at", "revision"]
+    assert record.damaged["revision"] == "not a revision number ('abc')"
+    assert record.damaged["started_at"] == "not a time (a BLOB)"
+    assert (record.system_id, record.created_at, record.started_at, record.revision) == (
+        "",
+        0.0,
+        None,
+        0,
+    )
+    assert store.summaries()[0].created_at == 0.0
+    changed = store.update(made.id, state="stopped")
+    assert changed.revision == 1
+    assert list(changed.damaged) == ["system_id", "created_at", "started_at"]
+    assert store.get("dmg") == changed

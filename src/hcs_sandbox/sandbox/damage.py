@@ -38,7 +38,7 @@ from hcs_sandbox import errors
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from hcs_sandbox.sandbox.store import Record
+    from hcs_sandbox.sandbox.store import Record, Store
 
 __all__ = [
     "conventions_apply",
@@ -47,6 +47,7 @@ __all__ = [
     "refuse",
     "remove_note",
     "remove_notes",
+    "system_id",
 ]
 
 
@@ -104,6 +105,21 @@ def conventions_apply(record: Record) -> bool:
     return is_canonical_id(record.id)
 
 
+def system_id(store: Store, record: Record) -> str | None:
+    """The compute system id a removal of ``record`` may use: its own; when that is
+    damaged, the one hcs-sandbox gives a sandbox's compute system (its sandbox's id,
+    ``Store.reserve``), if that id is in the store's form and no other record names a
+    system by it; else None (nothing to terminate or revoke grants for)."""
+    if record.damaged_field("system_id") is None:
+        return record.system_id
+    if not conventions_apply(record):
+        return None
+    for other in store.list(all=True, kind=None):
+        if other.id != record.id and str(other.system_id).lower() == record.id:
+            return None
+    return record.id
+
+
 def remove_note(record: Record) -> str | None:
     """The one line a removal of ``record`` adds about the VM access it could not take
     back, with what the administrator can do, or None when the record told everything (see
@@ -113,7 +129,9 @@ def remove_note(record: Record) -> str | None:
     # The grant is an entry for the compute system in the file's access control list
     # (HcsGrantVmAccess.md; storage.grant_vm_access); HcsRevokeVmAccess(vmId, filePath)
     # removes it (HcsRevokeVmAccess.md).
-    system = record.system_id if isinstance(record.system_id, str) else "?"
+    system = record.system_id
+    if record.damaged_field("system_id") is not None:
+        system = record.id if conventions_apply(record) else "<its compute system id>"
     return (
         f"sandbox {record.name!r}: its extra data and spec in the state database are "
         f"damaged ({describe(record.damaged)}): if it had a vhdx: base, the VM access "
@@ -132,6 +150,22 @@ def remove_notes(record: Record) -> list[str]:
     if not record.has_damaged_fields:
         return []
     notes: list[str] = []
+    problem = record.damaged_field("system_id")
+    if problem is not None:
+        if conventions_apply(record):
+            done = (
+                "its compute system was looked for by the sandbox's id (the one hcs-sandbox "
+                "gives it)"
+            )
+        else:
+            done = "no compute system was terminated by it"
+            if foreign_grants(record):
+                done += " and the VM access granted to files outside its folder was not taken back"
+        notes.append(
+            f"sandbox {record.name!r}: its compute system id in the state database is "
+            f"damaged ({problem}), so {done} ('hcs-sandbox prune' terminates a compute "
+            "system of hcs-sandbox's that no record names)"
+        )
     if record.damaged_field("extra") is not None:
         grant = remove_note(record)
         if grant is not None:

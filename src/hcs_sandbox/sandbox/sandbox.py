@@ -2289,14 +2289,27 @@ def release_resources(
     import hcs_sandbox.sandbox.storage as storage_module  # (see _store)
 
     failures: builtins.list[Exception] = []
+    damaged = record.has_damaged_fields
+    system_id: str | None = record.system_id
+    if damaged and record.damaged_field("system_id"):
+        # No compute system id to open or revoke grants for (review RV58 F6): the one
+        # hcs-sandbox gives it (its sandbox's id), else skipped; said by
+        # damage.remove_notes (prune terminates a system that no record names).
+        from hcs_sandbox.sandbox import damage
+
+        system_id = damage.system_id(store, record)
+        if system_id is None:
+            system, look_up = None, False
+        elif system is None:
+            look_up = True
     try:
-        if system is None and look_up:
+        if system is None and look_up and system_id is not None:
             # (Imported here only: ``from`` a module, not a package, costs Python 3.11 an
             # AttributeError for its missing ``__path__``, ~8 k instructions per call.)
             from hcs_sandbox.hcs.system import ComputeSystem
 
             try:
-                system = ComputeSystem.open(record.system_id)
+                system = ComputeSystem.open(system_id)
             except errors.NotFoundError:
                 system = None
         if system is not None:
@@ -2308,7 +2321,6 @@ def release_resources(
             _delete_recorded_endpoint(store, record.id, endpoint_id)
         except Exception as exc:
             failures.append(exc)
-    damaged = record.has_damaged_fields
     by_id = False
     if damaged:
         from hcs_sandbox.sandbox import damage
@@ -2327,9 +2339,11 @@ def release_resources(
     grants = record.extra.get("foreign_grants")
     if damaged and record.damaged_field("extra"):
         grants = damage.foreign_grants(record)  # what the spec tells
+    if system_id is None:
+        grants = ()  # (HcsRevokeVmAccess needs the system's id: damage.remove_notes)
     for path in grants or ():
         try:
-            storage_module.revoke_vm_access(record.system_id, str(path))
+            storage_module.revoke_vm_access(system_id or record.system_id, str(path))
         except Exception as exc:
             _log.info("could not revoke VM access to %s: %s", path, exc)
     released: builtins.list[str] = []

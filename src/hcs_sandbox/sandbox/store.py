@@ -697,6 +697,14 @@ def _row_to_record(row: tuple[Any, ...]) -> Record:
         or (endpoints_value and _values_problem("endpoint_ids", endpoints_value) is not None)
         or (labels_value and _values_problem("labels", labels_value) is not None)
         or (extra_value and _values_problem("extra", extra_value) is not None)
+        # The plain columns the verbs compute with (review RV58 F6): sqlite keeps what it
+        # was given (REAL and INTEGER columns keep text they cannot convert).
+        or type(revision) is not int
+        or type(created_at) is not float
+        or type(updated_at) is not float
+        or (started_at is not None and type(started_at) is not float)
+        or type(system_id) is not str
+        or not system_id
     ):
         return _damaged_record(row)
     return _record(
@@ -731,6 +739,15 @@ def _damaged_record(row: tuple[Any, ...]) -> Record:
         column: _read_column(row[_COLUMNS.index(column)], column, damage)
         for column in ("files", "endpoint_ids", "labels", "extra")
     }
+    for column, check, words, empty in _SCALARS:
+        value = row[_COLUMNS.index(column)]
+        if not check(value):
+            damage.append((column, f"not {words} ({_brief_scalar(value)})"))
+            values[column] = empty
+        else:
+            values[column] = value
+    order = {column: i for i, column in enumerate(_COLUMNS)}
+    damage.sort(key=lambda item: order[item[0]])
     return _record(
         row[0],
         row[1],
@@ -744,14 +761,32 @@ def _damaged_record(row: tuple[Any, ...]) -> Record:
         values["endpoint_ids"],
         values["labels"],
         bool(row[10]),
-        row[11],
+        values["system_id"],
         values["extra"],
-        row[13],
-        row[14],
-        row[15],
-        row[16],
+        values["created_at"],
+        values["started_at"],
+        values["updated_at"],
+        values["revision"],
         tuple(damage),
     )
+
+
+#: The plain columns the lenient reader checks (review RV58 F6): each with its test, its
+#: kind in words and what a damaged one reads as (a damaged ``system_id`` reads as "":
+#: no compute system to open; a removal skips it and says so).
+_SCALARS: Final[tuple[tuple[str, Callable[[object], bool], str, Any], ...]] = (
+    ("system_id", lambda v: type(v) is str and bool(v), "a compute system id", ""),
+    ("created_at", lambda v: type(v) is float, "a time", 0.0),
+    ("started_at", lambda v: v is None or type(v) is float, "a time", None),
+    ("updated_at", lambda v: type(v) is float, "a time", 0.0),
+    ("revision", lambda v: type(v) is int, "a revision number", 0),
+)
+
+
+def _brief_scalar(value: object) -> str:
+    if isinstance(value, bytes):
+        return "a BLOB"
+    return _brief(value)
 
 
 # --------------------------------------------------------------------------------------
@@ -837,6 +872,9 @@ _SPEC_AT: Final = _COLUMNS.index("spec")
 _INDEX: Final = {name: i + (i > _SPEC_AT) for i, name in enumerate(_COLUMNS)}
 
 
+_EVERY_WRITE_SETS: Final = ("updated_at", "revision")
+
+
 def _changed(record: Record, values: Mapping[str, Any], updated_at: float) -> Record:
     """``record`` with the column ``values`` of an UPDATE applied (what reading the row
     back would give): JSON columns decoded, ``persistent`` as a bool, the next revision."""
@@ -858,8 +896,10 @@ def _changed(record: Record, values: Mapping[str, Any], updated_at: float) -> Re
             fields[_INDEX[column]] = bool(value)
         else:
             fields[_INDEX[column]] = value
-    if r._damage:  # a column written anew is sound again
-        fields[-1] = tuple(d for d in r._damage if d[0] not in values)
+    if r._damage:  # a column written anew is sound again (every write sets these two)
+        fields[-1] = tuple(
+            d for d in r._damage if d[0] not in values and d[0] not in _EVERY_WRITE_SETS
+        )
     return _record(*fields)
 
 
@@ -2351,6 +2391,12 @@ _JSON_TEXT_TYPES: Final = frozenset(("object", "array"))
 def _row_to_summary(row: tuple[Any, ...]) -> Summary:
     id_, name, kind, state, persistent, system_id, labels, created_at, started_at = row[:9]
     spec_values, ip, ip_type, host = row[9:]
+    if type(created_at) is not float or (started_at is not None and type(started_at) is not float):
+        # (damaged, as the record reads them: _row_to_record, _SCALARS)
+        created_at = created_at if type(created_at) is float else 0.0
+        started_at = started_at if type(started_at) is float else None
+    if type(system_id) is not str:
+        system_id = ""
     base, network, ports = (None, None, None) if spec_values is None else _loads(spec_values)
     try:  # (read leniently, as Record's labels: damaged ones are unknown, None)
         labels_value = _loads(labels)
