@@ -322,9 +322,9 @@ def test_a_record_whose_id_is_not_canonical_is_removed_and_no_other_is_touched(
     (line,) = removed.err_lines
     assert line == (
         f"warning: sandbox 'x': its id {stored_id!r} in the state database is not in the "
-        "form hcs-sandbox writes (a lowercase GUID), so its folder and its endpoints could "
-        "not be identified by it and were not removed (once the record is gone, "
-        "'hcs-sandbox prune' removes a folder or endpoint that no record names)"
+        "form hcs-sandbox writes (a lowercase GUID), so the removal did not look for its "
+        "folder and its endpoints by it (once the record is gone, 'hcs-sandbox prune' "
+        "removes a folder or endpoint that no record names)"
     )
     systems, endpoints, folders, records = _world(cli_env.state)
     assert records == ["y"]

@@ -178,8 +178,8 @@ def remove_notes(record: Record) -> list[str]:
     if unnamed and not conventions_apply(record):
         notes.append(
             f"sandbox {record.name!r}: its id {record.id!r} in the state database is not in "
-            f"the form hcs-sandbox writes (a lowercase GUID), so {' and '.join(unnamed)} "
-            "could not be identified by it and were not removed (once the record is gone, "
-            "'hcs-sandbox prune' removes a folder or endpoint that no record names)"
+            f"the form hcs-sandbox writes (a lowercase GUID), so the removal did not look "
+            f"for {' and '.join(unnamed)} by it (once the record is gone, 'hcs-sandbox "
+            "prune' removes a folder or endpoint that no record names)"
         )
     return notes
