@@ -1,10 +1,11 @@
 """What each verb may do with a record whose fields the state database holds damaged.
 
 The store reads a record leniently (:attr:`hcs_sandbox.sandbox.store.Record.damaged`): a
-``labels``, ``files``, ``endpoint_ids`` or ``extra`` that is not JSON (or not of its kind)
-reads as empty and is named; a ``spec`` that is not JSON is named too (and
-:attr:`Record.spec` raises for it).  This module is the one place that decides what that
-allows:
+``labels``, ``files``, ``endpoint_ids`` or ``extra`` that is not JSON, not of its kind or
+holds a value of the wrong kind (a file that is no absolute path, an endpoint id that is no
+GUID, ...) reads as empty and is named, and so is a ``system_id``, time or ``revision`` of
+the wrong kind; a ``spec`` that is not JSON is named too (and :attr:`Record.spec` raises
+for it).  This module is the one place that decides what that allows:
 
 * **listed, inspected, stopped, killed, paused, resumed, waited for**: these need none of
   the damaged values (``ls`` and ``inspect`` show a damaged field as unknown, ``null``);
@@ -16,7 +17,11 @@ allows:
   name (``hcs-sandbox-<id>``) when its endpoint ids are damaged -- then the record itself.
   The VM access it granted to a file outside its folder (``extra.foreign_grants``: a
   ``vhdx:`` base's disk) is taken back; with a damaged extra, the spec tells that file
-  (:func:`foreign_grants`); what neither tells is said once (:func:`remove_note`);
+  (:func:`foreign_grants`); what neither tells is said once, with what to do
+  (:func:`remove_note`).  The two conventions name a record's things only when its id is
+  exactly in the store's form (:func:`conventions_apply`: a hand-edited id may be another
+  sandbox's in upper case); a damaged ``system_id`` is looked for by the sandbox's id
+  (:func:`system_id`); what was not looked for is said once each (:func:`remove_notes`);
 * **refused** (:func:`refuse`): every verb that starts it or works in it (``start``,
   ``exec``, ``cp``, publishing and unpublishing ports, mapping folders), before anything
   is done: they need the spec, or read or write the files, endpoint ids or extra.  (Listing

@@ -324,9 +324,12 @@ class Record(Frozen):
         a damaged disk), each with what is wrong with it; empty for a sound record.
 
         ``labels``, ``files``, ``endpoint_ids`` and ``extra`` are read leniently: one that is
-        not JSON (NaN and Infinity are not), or not of its kind (an object; a list), reads
-        as empty (``{}``, ``()``) and is named here, so the record can still be listed,
-        stopped and removed (what each verb may do: ``hcs_sandbox.sandbox.damage``).
+        not JSON (NaN, Infinity and ``1e999`` are not), not of its kind (an object; a list)
+        or holding a value of the wrong kind (:func:`_values_problem`), reads as empty
+        (``{}``, ``()``) and is named here, as is a ``system_id``, time or ``revision`` of
+        the wrong kind (read as ``""``, 0.0 or None, 0: :data:`_SCALARS`), so the record
+        can still be listed, stopped and removed (what each verb may do:
+        ``hcs_sandbox.sandbox.damage``).
         ``spec`` is named when its JSON text is damaged (decoded here when not read yet:
         :attr:`spec` raises for it).  A new dict each time, in the columns' order."""
         found = dict(self._damage)
