@@ -27,6 +27,15 @@ DAMAGE = [
     ("files", '"C:\\\\x"'),  # JSON, but a string: never iterated as paths
     ("endpoint_ids", "{}"),
     ("extra", '{"ip": NaN}'),  # NaN is not JSON (sqlite's json_valid says so too)
+    # The right container holding a wrong value (review RV58 F1: internal errors, a
+    # removal stuck for ever, a whole prune failing), a number no float holds (F2).
+    ("files", "[1]"),
+    ("files", '["relative"]'),  # never taken from the working directory
+    ("endpoint_ids", "[null]"),
+    ("endpoint_ids", '["zzz"]'),
+    ("labels", '{"k": 1}'),
+    ("extra", '{"warnings": 5}'),
+    ("extra", '{"ip": "10.0.0.2", "big": 1e999}'),
 ]
 
 
@@ -190,7 +199,16 @@ def test_prune_judges_a_damaged_record_as_any_other_and_lists_it(
     assert _world(cli_env.state) == ([], [], [], [])
 
 
-@pytest.mark.parametrize("text", ['{"ip": NaN, "hcs_host": "x"}', '{"exit": Infinity}', "{oops"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"ip": NaN, "hcs_host": "x"}',
+        '{"exit": Infinity}',
+        "{oops",
+        '{"ip": "1.2.3.4", "big": 1e999}',  # review RV58 F2: 'cannot store extra ... a bug'
+        '{"n": -1e999}',
+    ],
+)
 def test_stop_of_a_damaged_extra_stops_it_and_keeps_the_text(
     cli_proc: Proc, cli_env: CliEnv, text: str
 ) -> None:
@@ -225,10 +243,150 @@ def test_rm_of_a_damaged_extra_and_spec_says_what_it_could_not_tell(
     (line,) = removed.err_lines
     assert line.startswith("warning: sandbox 'x': its extra data and spec in the state database")
     assert "vhdx: base" in line
+    # ... with what the administrator can do (review RV58 F5): the grant is an entry for
+    # this compute system in the disk's access list; HcsRevokeVmAccess takes it back.
+    assert line.endswith(
+        f"(check the disk you gave as its vhdx: base: its access control list keeps an "
+        f"entry for compute system {x['system_id']}; take it back with "
+        f"HcsRevokeVmAccess('{x['system_id']}', <that disk's path>), or delete the disk if "
+        "it was a copy made for this sandbox)"
+    )
     assert _world(cli_env.state)[3] == ["y"]
     assert x["id"] not in _world(cli_env.state)[2]
     assert cli_proc("rm", "-f", "y").code == 0
     assert _world(cli_env.state) == ([], [], [], [])
+
+
+def test_prune_of_a_damaged_extra_and_spec_says_what_it_could_not_tell(
+    cli_proc: Proc, cli_env: CliEnv
+) -> None:
+    """prune says it too, in its text (a warning line) and its JSON (``notes``): it used
+    to remove such a record without a word about the grant (review RV58 F5)."""
+    for json_output in (True, False):
+        x, _ = _two(cli_proc, cli_env)
+        assert cli_proc("kill", "x").code == 0
+        _damage(cli_env.state, "x", "extra", "oops")
+        _damage(cli_env.state, "x", "spec", "{oops")
+        args = ("prune", "-f", "--json") if json_output else ("prune", "-f")
+        pruned = cli_proc(*args)
+        assert pruned.code == 0, pruned.err
+        if json_output:
+            report = pruned.json()
+            assert report["records"] == [f"x ({x['id']})"]
+            (note,) = report["notes"]
+        else:
+            assert f"removed record: x ({x['id']})" in pruned.out.splitlines()
+            (warning,) = [line for line in pruned.err_lines if line.startswith("warning:")]
+            note = warning.removeprefix("warning: ")
+        assert note.startswith("sandbox 'x': its extra data and spec in the state database")
+        assert f"HcsRevokeVmAccess('{x['system_id']}', <that disk's path>)" in note
+        assert _world(cli_env.state)[3] == ["y"]
+        assert cli_proc("rm", "-f", "y").code == 0
+        assert cli_proc("prune", "-f").code == 0
+        assert _world(cli_env.state) == ([], [], [], [])
+
+
+def _set_id(state: Path, name: str, sql: str) -> None:
+    conn = sqlite3.connect(state / "state.db")
+    try:
+        conn.execute(f"UPDATE sandboxes SET id = {sql} WHERE name = ?", (name,))
+        conn.commit()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    "new_id",
+    [
+        "id || '-x'",  # no GUID: rm -f and prune used to fail with exit code 2, for ever
+        "upper((SELECT id FROM sandboxes WHERE name = 'y'))",  # y's, in upper case
+    ],
+)
+def test_a_record_whose_id_is_not_canonical_is_removed_and_no_other_is_touched(
+    cli_proc: Proc, cli_env: CliEnv, new_id: str
+) -> None:
+    """The folder and endpoint-name conventions are used only for an id exactly as the
+    store writes it (review RV58 F3, F4): a hand-edited id that is another sandbox's in
+    upper case never deletes that sandbox's folder or endpoint.  The record is removed
+    by its id as stored; one line says what could not be identified; prune then removes
+    the folder and endpoint that no record names."""
+    x, y = _two(cli_proc, cli_env)
+    _set_id(cli_env.state, "x", new_id)
+    _damage(cli_env.state, "x", "files", "not json")
+    _damage(cli_env.state, "x", "endpoint_ids", "not json")
+    stored_id = _stored(cli_env.state, "x", "id")
+    assert stored_id != x["id"]
+
+    removed = cli_proc("rm", "-f", "x")
+    assert removed.code == 0, removed.err
+    (line,) = removed.err_lines
+    assert line == (
+        f"warning: sandbox 'x': its id {stored_id!r} in the state database is not in the "
+        "form hcs-sandbox writes (a lowercase GUID), so the removal did not look for its "
+        "folder and its endpoints by it (once the record is gone, 'hcs-sandbox prune' "
+        "removes a folder or endpoint that no record names)"
+    )
+    systems, endpoints, folders, records = _world(cli_env.state)
+    assert records == ["y"]
+    assert systems == [str(y["system_id"]).lower()]  # x's system was terminated
+    assert y["id"] in folders  # y's folder and endpoint are untouched
+    assert set(y["endpoints"]) <= set(endpoints)
+    assert cli_proc("inspect", "y").json()[0]["state"] == "running"
+
+    pruned = cli_proc("prune", "-f", "--json")
+    assert pruned.code == 0, pruned.err
+    report = pruned.json()
+    assert report["failures"] == []
+    assert report["files"] == [str(cli_env.state / "sandboxes" / x["id"])]
+    assert report["endpoints"] == list(x["endpoints"])
+    systems, endpoints, folders, records = _world(cli_env.state)
+    assert (endpoints, folders, records) == (list(y["endpoints"]), [y["id"]], ["y"])
+    assert cli_proc("rm", "-f", "y").code == 0
+    assert _world(cli_env.state) == ([], [], [], [])
+
+
+def test_prune_removes_a_gone_record_whose_id_is_not_canonical(
+    cli_proc: Proc, cli_env: CliEnv
+) -> None:
+    """prune removed nothing at all (exit code 2, every run) while one record's id was not
+    a GUID (review RV58 F3)."""
+    x, y = _two(cli_proc, cli_env)
+    _set_id(cli_env.state, "x", "id || '-x'")
+    _damage(cli_env.state, "x", "files", "not json")
+    # Running: its folder cannot be named by its id, and is not taken for an orphan.
+    live = cli_proc("prune", "-f", "--json")
+    assert live.code == 0, live.err
+    assert (live.json()["files"], live.json()["records"]) == ([], [])
+    assert x["id"] in _world(cli_env.state)[2]
+    assert cli_proc("kill", "x").code == 0
+    pruned = cli_proc("prune", "-f", "--json")
+    assert pruned.code == 0, pruned.err
+    report = pruned.json()
+    assert report["records"] == [f"x ({x['id']}-x)"]
+    (note,) = report["notes"]
+    assert "is not in the form hcs-sandbox writes" in note
+    again = cli_proc("prune", "-f", "--json")  # the folder no record names now
+    assert again.code == 0, again.err
+    assert again.json()["files"] == [str(cli_env.state / "sandboxes" / x["id"])]
+    assert _world(cli_env.state)[2:] == ([y["id"]], ["y"])
+    assert cli_proc("rm", "-f", "y").code == 0
+    assert _world(cli_env.state) == ([], [], [], [])
+
+
+def test_prune_keeps_the_endpoint_of_a_live_sandbox_whose_list_is_empty(
+    cli_proc: Proc, cli_env: CliEnv
+) -> None:
+    """A live sandbox's endpoint is known by its name whatever its list says: with its
+    endpoint ids emptied by hand (sound JSON), prune took the attached endpoint for an
+    orphan and tried to delete it (review RV58 F1)."""
+    x, y = _two(cli_proc, cli_env)
+    _damage(cli_env.state, "x", "endpoint_ids", "[]")
+    pruned = cli_proc("prune", "-f", "--json")
+    assert pruned.code == 0, pruned.err
+    report = pruned.json()
+    assert (report["endpoints"], report["failures"]) == ([], [])
+    assert sorted(_world(cli_env.state)[1]) == sorted([*x["endpoints"], *y["endpoints"]])
+    assert cli_proc("rm", "-f", "y").code == 0
 
 
 def test_ls_filters_a_record_with_damaged_labels_as_having_none(
@@ -241,3 +399,66 @@ def test_ls_filters_a_record_with_damaged_labels_as_having_none(
     assert listed.code == 0, listed.err
     assert len(json.loads(listed.out)) == 1
     assert cli_proc("rm", "-f", "x", "y").code == 0
+
+
+@pytest.mark.parametrize(
+    ("column", "sql"),
+    [
+        ("revision", "'abc'"),
+        ("created_at", "'abc'"),
+        ("started_at", "'abc'"),
+        ("updated_at", "x'00'"),
+        ("system_id", "''"),
+        ("system_id", "CAST(system_id AS BLOB)"),
+    ],
+)
+def test_a_damaged_plain_column_is_listed_inspected_and_removed(
+    cli_proc: Proc, cli_env: CliEnv, column: str, sql: str
+) -> None:
+    """revision, times and the compute system id of the wrong type (review RV58 F6): ls,
+    inspect and rm -f gave internal errors, or left the record 'removing' for ever.  The
+    reader names them damaged; the removal skips a system id it cannot use and says so;
+    prune then terminates the system that no record names."""
+    x, y = _two(cli_proc, cli_env)
+    conn = sqlite3.connect(cli_env.state / "state.db")
+    try:
+        conn.execute(f"UPDATE sandboxes SET {column} = {sql} WHERE name = 'x'")
+        conn.commit()
+    finally:
+        conn.close()
+    listed = cli_proc("ls", "-a")
+    assert listed.code == 0, listed.err
+    assert _errors(listed) == []
+    shown = cli_proc("ls", "-a", "--json")
+    assert shown.code == 0, shown.err
+    if column != "system_id":
+        inspected = cli_proc("inspect", "x")
+        assert inspected.code == 0, inspected.err
+        (info,) = inspected.json()
+        assert list(info["damaged"]) == [column]
+    removed = cli_proc("rm", "-f", "x")
+    assert removed.code == 0, removed.err
+    assert _errors(removed) == []
+    if column == "system_id":
+        # Looked for by the id hcs-sandbox gives a sandbox's compute system: its own.
+        assert x["system_id"] == x["id"]
+        (line,) = removed.err_lines
+        assert line.startswith(
+            "warning: sandbox 'x': its compute system id in the state database is damaged ("
+        )
+        assert line.endswith(
+            "so its compute system was looked for by the sandbox's id (the one hcs-sandbox "
+            "gives it) ('hcs-sandbox prune' terminates a compute system of hcs-sandbox's "
+            "that no record names)"
+        )
+    else:
+        assert removed.err_lines == []
+    systems, endpoints, folders, records = _world(cli_env.state)
+    assert (systems, endpoints, folders, records) == (
+        [str(y["system_id"]).lower()],
+        list(y["endpoints"]),
+        [y["id"]],
+        ["y"],
+    )
+    assert cli_proc("rm", "-f", "y").code == 0
+    assert _world(cli_env.state) == ([], [], [], [])

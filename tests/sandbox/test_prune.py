@@ -62,6 +62,46 @@ def test_ephemeral_record_whose_system_is_gone(world: Inspector) -> None:
     world.assert_nothing_left()
 
 
+def test_one_record_that_cannot_be_removed_is_one_failure_and_the_others_go_on(
+    world: Inspector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each record prune removes or stops is judged in its own try: an error of any kind
+    in one (here an unexpected TypeError) is one failure line, not the whole prune's end
+    (review RV58 F3: one damaged record made prune fail on the whole host)."""
+    import hcs_sandbox.sandbox.sandbox as sandbox_module
+    from hcs_sandbox.hcs.system import ComputeSystem
+
+    first = Sandbox.create(SandboxSpec(name="bad"))
+    second = Sandbox.create(SandboxSpec(name="good"))
+    third = Sandbox.create(SandboxSpec(name="pers", persistence="persistent"))
+    for sb in (first, second, third):
+        sb.start()
+    first.kill()
+    second.kill()
+    with ComputeSystem.open(third.system_id) as system:  # gone behind its back
+        system.terminate()
+        system.wait(5)
+    third.close()
+    real = sandbox_module.release_resources
+
+    def release(store: Any, record: Any, **kwargs: Any) -> Any:
+        if record.name == "bad":
+            raise TypeError("one record's damage")
+        return real(store, record, **kwargs)
+
+    monkeypatch.setattr(sandbox_module, "release_resources", release)
+    result = prune()
+    assert result.failures == [f"bad ({first.id}): one record's damage"]
+    assert result.records == [f"good ({second.id})"]
+    assert result.marked_stopped == [f"pers ({third.id})"]
+    assert world.records() == ["bad:removing", "pers:stopped"]
+    monkeypatch.setattr(sandbox_module, "release_resources", real)
+    # (Its owner is this live process: a later prune leaves it to it; rm finishes it.)
+    Sandbox.get("bad").remove()
+    Sandbox.get("pers").remove()
+    world.assert_nothing_left()
+
+
 def test_persistent_record_is_marked_stopped_not_removed(world: Inspector) -> None:
     sb = Sandbox.create(SandboxSpec(name="pers", persistence="persistent"))
     sb.start()

@@ -273,14 +273,14 @@ def test_files_and_endpoints_are_appended_in_order_and_idempotent(
     store.add_file(rec.id, tmp_path / "a.vhdx")
     store.add_file(rec.id, str(tmp_path / "b.vmgs"))
     store.add_file(rec.id, tmp_path / "a.vhdx")
-    store.add_endpoint(rec.id, "e1")
-    store.add_endpoint(rec.id, "e1")
+    store.add_endpoint(rec.id, "0e1e0e1e-0000-4000-8000-0000000000e1")
+    store.add_endpoint(rec.id, "0e1e0e1e-0000-4000-8000-0000000000e1")
     got = store.get(rec.id)
     assert got.files == (str(tmp_path / "a.vhdx"), str(tmp_path / "b.vmgs"))
-    assert got.endpoint_ids == ("e1",)
+    assert got.endpoint_ids == ("0e1e0e1e-0000-4000-8000-0000000000e1",)
     store.remove_file(rec.id, tmp_path / "a.vhdx")
-    store.remove_endpoint(rec.id, "e1")
-    store.remove_endpoint(rec.id, "e1")
+    store.remove_endpoint(rec.id, "0e1e0e1e-0000-4000-8000-0000000000e1")
+    store.remove_endpoint(rec.id, "0e1e0e1e-0000-4000-8000-0000000000e1")
     got = store.get(rec.id)
     assert got.files == (str(tmp_path / "b.vmgs"),)
     assert got.endpoint_ids == ()
@@ -470,9 +470,9 @@ def test_database_is_wal_with_versioned_schema(store: Store) -> None:
 def test_reopen_keeps_records(tmp_path: Path) -> None:
     with open_store(tmp_path) as s:
         rec = s.reserve("keep", None, SPEC)
-        s.add_file(rec.id, "C:\\a.vhdx")
+        s.add_file(rec.id, "/c/a.vhdx")
     with open_store(tmp_path) as s:
-        assert s.get("keep").files == ("C:\\a.vhdx",)
+        assert s.get("keep").files == ("/c/a.vhdx",)
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -874,7 +874,7 @@ def test_a_spec_reads_as_json_exactly_when_sqlite_calls_it_valid(store: Store, t
     [
         ("labels", '{"k": "v"} junk', {"k": "v"}),
         ("extra", '{"ip": NaN}', None),
-        ("files", '["a"]}', ("a",)),
+        ("files", '["/a"]}', ("/a",)),
     ],
 )
 def test_a_hand_damaged_tail_in_another_column_still_lets_the_record_go(

@@ -125,15 +125,21 @@ def test_add_and_remove_resources_are_one_transaction_each(tmp_path: Path) -> No
         rec = s.reserve("r", None, {})
         conn = s._connection()
         before = conn.total_changes
-        rec = s.add_resources(rec.id, files=["C:\\a", "C:\\b"], endpoint_ids=["e1"])
+        rec = s.add_resources(
+            rec.id, files=["/c/a", "/c/b"], endpoint_ids=["0e1e0e1e-0000-4000-8000-0000000000e1"]
+        )
         assert conn.total_changes == before + 1  # one UPDATE
-        assert rec.files == ("C:\\a", "C:\\b")
-        assert rec.endpoint_ids == ("e1",)
+        assert rec.files == ("/c/a", "/c/b")
+        assert rec.endpoint_ids == ("0e1e0e1e-0000-4000-8000-0000000000e1",)
         assert rec.revision == 2
-        again = s.add_resources(rec.id, files=["C:\\a"])  # idempotent: no write
+        again = s.add_resources(rec.id, files=["/c/a"])  # idempotent: no write
         assert again.revision == 2
-        rec = s.remove_resources(rec.id, files=["C:\\b", "C:\\missing"], endpoint_ids=["e1"])
-        assert rec.files == ("C:\\a",)
+        rec = s.remove_resources(
+            rec.id,
+            files=["/c/b", "/c/missing"],
+            endpoint_ids=["0e1e0e1e-0000-4000-8000-0000000000e1"],
+        )
+        assert rec.files == ("/c/a",)
         assert rec.endpoint_ids == ()
         assert rec.revision == 3
 
@@ -300,7 +306,7 @@ def test_update_returns_what_a_read_gives(tmp_path: Path) -> None:
             {"spec": {"b": {"c": None}}, "started_at": 12.5},
             {"owner_pid": 4242, "owner_host": "h"},
             {"owner_pid": None, "owner_host": None},
-            {"files": ["C:\\\\x"], "endpoint_ids": ["e"]},
+            {"files": ["/c/x"], "endpoint_ids": ["0e1e0e1e-0000-4000-8000-0000000000e1"]},
         ):
             rec = s.update(rec.id, **fields)
             assert rec == s.get(rec.id)
@@ -350,7 +356,11 @@ def test_reserve_returns_what_a_read_gives(tmp_path: Path) -> None:
         for kwargs in (
             {},
             {"labels": {"k": "v"}, "persistent": True, "extra": {"a": [1, {"b": None}]}},
-            {"files": ["/x/y", "C:\\\\z"], "endpoint_ids": ["e1"], "state": "created"},
+            {
+                "files": ["/x/y", "/c/z"],
+                "endpoint_ids": ["0e1e0e1e-0000-4000-8000-0000000000e1"],
+                "state": "created",
+            },
             {"system_id": "sys-1", "owner_pid": 0, "owner_host": "", "kind": "template"},
         ):
             rec = s.reserve(None, None, {"spec": [1, 2.5, "x"]}, **kwargs)
@@ -358,7 +368,16 @@ def test_reserve_returns_what_a_read_gives(tmp_path: Path) -> None:
             assert rec.spec is not s.get(rec.id).spec  # fresh objects, as a read gives
         # A given id (any GUID form), a given name, empty and non-empty lists.
         given = "8F0E3C7A-1B2C-4D5E-9F60-718293A4B5C6"
-        rec = s.reserve("given", given, None, files=(), endpoint_ids=("e1", "e2"))
+        rec = s.reserve(
+            "given",
+            given,
+            None,
+            files=(),
+            endpoint_ids=(
+                "0e1e0e1e-0000-4000-8000-0000000000e1",
+                "0e2e0e2e-0000-4000-8000-0000000000e2",
+            ),
+        )
         assert rec.id == given.lower()
         assert rec == s.get("given")
         # The stored text is the compact JSON of each column, the empty list too.
@@ -367,7 +386,15 @@ def test_reserve_returns_what_a_read_gives(tmp_path: Path) -> None:
             "FROM sandboxes WHERE id = ?",
             (rec.id,),
         )[0]
-        assert row == ("{}", "[]", '["e1","e2"]', "{}", "{}", None, 1)
+        assert row == (
+            "{}",
+            "[]",
+            '["0e1e0e1e-0000-4000-8000-0000000000e1","0e2e0e2e-0000-4000-8000-0000000000e2"]',
+            "{}",
+            "{}",
+            None,
+            1,
+        )
 
 
 def test_delete_checks_the_state_and_absence(tmp_path: Path) -> None:

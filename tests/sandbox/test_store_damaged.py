@@ -17,6 +17,7 @@ from hcs_sandbox import errors
 from hcs_sandbox.sandbox.store import Record, Store, Summary, open_store
 
 SPEC: dict[str, Any] = {"memory_mb": 4096}
+EP = "0e1e0e1e-0000-4000-8000-0000000000e1"  # an endpoint id (a GUID)
 EMPTY = {"files": (), "endpoint_ids": (), "labels": {}, "extra": {}}
 
 #: (column, stored text, the start of what Record.damaged says).
@@ -30,6 +31,33 @@ DAMAGED = [
     ("endpoint_ids", "{}", "not a JSON list"),
     ("labels", "[]", "not a JSON object"),
     ("extra", "5", "not a JSON object"),
+    # The right container, a wrong value in it (review RV58 F1), and a number no float
+    # holds (F2: sqlite's json_valid accepts 1e999, the store could not write it back).
+    ("files", "[1]", "not a JSON list of absolute paths (item 0: 1)"),
+    ("files", '["/a", null]', "not a JSON list of absolute paths (item 1: null)"),
+    ("files", '["relative"]', "not a JSON list of absolute paths (item 0: 'relative')"),
+    ("endpoint_ids", '["zzz"]', "not a JSON list of GUIDs (item 0: 'zzz')"),
+    ("endpoint_ids", "[1]", "not a JSON list of GUIDs (item 0: 1)"),
+    ("labels", '{"k": 1}', "not a JSON object of strings (the value of 'k': 1)"),
+    (
+        "extra",
+        '{"warnings": 5}',
+        "not as verbs read it (its 'warnings' is not a list of strings: 5)",
+    ),
+    (
+        "extra",
+        '{"foreign_grants": [1]}',
+        "not as verbs read it (its 'foreign_grants' is not a list of absolute",
+    ),
+    ("extra", '{"guest_links": "x"}', "not as verbs read it (its 'guest_links' is not a list"),
+    (
+        "extra",
+        '{"exit": {"Status": "x"}}',
+        "not as verbs read it (its 'exit' is not an exit status",
+    ),
+    ("extra", '{"mappings": {}}', "not as verbs read it (its 'mappings' is not a list"),
+    ("extra", '{"big": 1e999}', "not JSON (1e999 is out of a float's range"),
+    ("extra", '{"big": -1E400}', "not JSON (-1E400 is out of a float's range"),
 ]
 
 
@@ -68,7 +96,7 @@ def test_the_store_reads_a_damaged_field_as_empty_and_names_it(
     store: Store, column: str, text: str | bytes, problem: str
 ) -> None:
     made = store.reserve(
-        "dmg", None, SPEC, labels={"k": "v"}, files=["f"], endpoint_ids=["e"], extra={"x": 1}
+        "dmg", None, SPEC, labels={"k": "v"}, files=["/f"], endpoint_ids=[EP], extra={"x": 1}
     )
     sound = store.reserve("fine", None, SPEC, labels={"k": "v"})
     _write(store, made.id, column, text)
@@ -112,7 +140,7 @@ def test_writes_keep_a_damaged_field_unless_they_replace_it(store: Store) -> Non
     stored text (a person may still read or repair it); adding to a damaged list is
     refused (written ahead of making a resource, it would lose what the list held);
     removing from it writes nothing; a field written whole is sound again."""
-    made = store.reserve("dmg", None, SPEC, files=["f"])
+    made = store.reserve("dmg", None, SPEC, files=["/f"])
     _write(store, made.id, "extra", '{"ip": NaN}')
     _write(store, made.id, "files", "oops")
     record = store.get("dmg")
@@ -122,14 +150,14 @@ def test_writes_keep_a_damaged_field_unless_they_replace_it(store: Store) -> Non
     assert _stored(store, made.id, "extra") == '{"ip": NaN}'
     assert store.get("dmg") == stopped
     with pytest.raises(errors.StoreError) as caught:
-        store.add_file(made.id, "g")
+        store.add_file(made.id, "/g")
     assert str(caught.value).startswith(
         "the files field of sandbox 'dmg' in the state database is damaged (not JSON ("
     )
     assert caught.value.remedy == f"remove the sandbox: hcs-sandbox rm -f {made.id}"
-    assert store.remove_file(made.id, "f").revision == stopped.revision  # nothing written
+    assert store.remove_file(made.id, "/f").revision == stopped.revision  # nothing written
     assert _stored(store, made.id, "files") == "oops"
-    repaired = store.update(made.id, extra={"a": 1}, files=["h"])
+    repaired = store.update(made.id, extra={"a": 1}, files=["/h"])
     assert repaired.damaged == {}
     assert repaired.extra == {"a": 1}
     assert store.get("dmg") == repaired
@@ -144,3 +172,42 @@ def test_a_sound_record_costs_no_damage_lookups(store: Store) -> None:
     assert read._spec is None
     assert read.damaged_field("files") is None
     assert read._spec is None  # (the spec not decoded for a column's question)
+
+
+def test_sound_values_inside_the_columns_are_read_as_they_are(store: Store) -> None:
+    """What the checks of the values accept: GUIDs in any case or braces, null extra keys
+    (absent), keys no verb reads, finite numbers."""
+    upper = "0E1E0E1E-0000-4000-8000-0000000000E1"
+    made = store.reserve("ok", None, SPEC, files=["/a/b"], endpoint_ids=[EP, upper])
+    _write(store, made.id, "extra", '{"ip": null, "warnings": ["w"], "x": [1], "f": 1.5e3}')
+    _write(store, made.id, "labels", '{"k": ""}')
+    record = store.get("ok")
+    assert record.damaged == {}
+    assert record.endpoint_ids == (EP, upper)
+    assert record.extra == {"ip": None, "warnings": ["w"], "x": [1], "f": 1500.0}
+
+
+def test_plain_columns_of_the_wrong_kind_are_named_and_read_as_empty(store: Store) -> None:
+    """revision, the times and the compute system id (review RV58 F6): named in
+    ``damaged`` and read as 0, 0.0, None and "" (a write then works: revision and
+    updated_at are written by every write, and are sound again)."""
+    made = store.reserve("dmg", None, SPEC)
+    _write(store, made.id, "revision", "abc")
+    _write(store, made.id, "created_at", "abc")
+    _write(store, made.id, "started_at", b"\x00")
+    _write(store, made.id, "system_id", "")
+    record = store.get("dmg")
+    assert list(record.damaged) == ["system_id", "created_at", "started_at", "revision"]
+    assert record.damaged["revision"] == "not a revision number ('abc')"
+    assert record.damaged["started_at"] == "not a time (a BLOB)"
+    assert (record.system_id, record.created_at, record.started_at, record.revision) == (
+        "",
+        0.0,
+        None,
+        0,
+    )
+    assert store.summaries()[0].created_at == 0.0
+    changed = store.update(made.id, state="stopped")
+    assert changed.revision == 1
+    assert list(changed.damaged) == ["system_id", "created_at", "started_at"]
+    assert store.get("dmg") == changed

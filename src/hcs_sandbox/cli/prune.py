@@ -103,6 +103,11 @@ def handle(args: argparse.Namespace) -> int:
             print(line)
         if not lines and not report.failures:
             print("nothing to prune")
+    if not args.json:
+        from hcs_sandbox.cli.output import warn
+
+        for note in report.notes:
+            warn(note)
     for failure in report.failures:
         error_line(failure)
     notice_if_simulated(simulated)

@@ -42,23 +42,24 @@ def handle(args: argparse.Namespace) -> int:
 
     def remove(sandbox: Any) -> dict[str, Any]:
         name, ident = sandbox.name, sandbox.id
-        note = _damage_note(sandbox.record)
+        notes = _damage_notes(sandbox.record)
         with progress.running():
             sandbox.remove(force=args.force, progress=progress)
-        if note is not None:
+        if notes:
             from hcs_sandbox.cli.output import warn
 
-            warn(note)
+            for note in notes:
+                warn(note)
         return {"name": name, "id": ident, "removed": True}
 
     return run_per_sandbox(args, remove)
 
 
-def _damage_note(record: Any) -> str | None:
-    """What removing a record with damaged fields cannot take back, in one line
-    (:func:`hcs_sandbox.sandbox.damage.remove_note`); None for a sound record."""
-    if record.damaged_field("extra") is None:  # (only a damaged extra hides anything)
-        return None
+def _damage_notes(record: Any) -> list[str]:
+    """What removing a record with damaged fields cannot take back or identify, one line
+    each (:func:`hcs_sandbox.sandbox.damage.remove_notes`); empty for a sound record."""
+    if not record.has_damaged_fields:  # (nothing imported for a sound record)
+        return []
     from hcs_sandbox.sandbox import damage
 
-    return damage.remove_note(record)
+    return damage.remove_notes(record)

@@ -1,10 +1,11 @@
 """What each verb may do with a record whose fields the state database holds damaged.
 
 The store reads a record leniently (:attr:`hcs_sandbox.sandbox.store.Record.damaged`): a
-``labels``, ``files``, ``endpoint_ids`` or ``extra`` that is not JSON (or not of its kind)
-reads as empty and is named; a ``spec`` that is not JSON is named too (and
-:attr:`Record.spec` raises for it).  This module is the one place that decides what that
-allows:
+``labels``, ``files``, ``endpoint_ids`` or ``extra`` that is not JSON, not of its kind or
+holds a value of the wrong kind (a file that is no absolute path, an endpoint id that is no
+GUID, ...) reads as empty and is named, and so is a ``system_id``, time or ``revision`` of
+the wrong kind; a ``spec`` that is not JSON is named too (and :attr:`Record.spec` raises
+for it).  This module is the one place that decides what that allows:
 
 * **listed, inspected, stopped, killed, paused, resumed, waited for**: these need none of
   the damaged values (``ls`` and ``inspect`` show a damaged field as unknown, ``null``);
@@ -16,7 +17,11 @@ allows:
   name (``hcs-sandbox-<id>``) when its endpoint ids are damaged -- then the record itself.
   The VM access it granted to a file outside its folder (``extra.foreign_grants``: a
   ``vhdx:`` base's disk) is taken back; with a damaged extra, the spec tells that file
-  (:func:`foreign_grants`); what neither tells is said once (:func:`remove_note`);
+  (:func:`foreign_grants`); what neither tells is said once, with what to do
+  (:func:`remove_note`).  The two conventions name a record's things only when its id is
+  exactly in the store's form (:func:`conventions_apply`: a hand-edited id may be another
+  sandbox's in upper case); a damaged ``system_id`` is looked for by the sandbox's id
+  (:func:`system_id`); what was not looked for is said once each (:func:`remove_notes`);
 * **refused** (:func:`refuse`): every verb that starts it or works in it (``start``,
   ``exec``, ``cp``, publishing and unpublishing ports, mapping folders), before anything
   is done: they need the spec, or read or write the files, endpoint ids or extra.  (Listing
@@ -38,9 +43,17 @@ from hcs_sandbox import errors
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from hcs_sandbox.sandbox.store import Record
+    from hcs_sandbox.sandbox.store import Record, Store
 
-__all__ = ["describe", "foreign_grants", "refuse", "remove_note"]
+__all__ = [
+    "conventions_apply",
+    "describe",
+    "foreign_grants",
+    "refuse",
+    "remove_note",
+    "remove_notes",
+    "system_id",
+]
 
 
 def describe(damaged: Mapping[str, str]) -> str:
@@ -87,13 +100,91 @@ def foreign_grants(record: Record) -> list[str] | None:
     return [path] if isinstance(path, str) and path else None
 
 
+def conventions_apply(record: Record) -> bool:
+    """True when the folder and endpoint-name conventions (``sandboxes/<id>``,
+    ``hcs-sandbox-<id>``) name ``record``'s own things: its id is exactly in the form the
+    store writes (a lowercase GUID).  A hand-edited id may be another sandbox's in upper
+    case (review RV58 F4): its folder and endpoint are then never this record's to delete."""
+    from hcs_sandbox.sandbox.paths import is_canonical_id
+
+    return is_canonical_id(record.id)
+
+
+def system_id(store: Store, record: Record) -> str | None:
+    """The compute system id a removal of ``record`` may use: its own; when that is
+    damaged, the one hcs-sandbox gives a sandbox's compute system (its sandbox's id,
+    ``Store.reserve``), if that id is in the store's form and no other record names a
+    system by it; else None (nothing to terminate or revoke grants for)."""
+    if record.damaged_field("system_id") is None:
+        return record.system_id
+    if not conventions_apply(record):
+        return None
+    for other in store.list(all=True, kind=None):
+        if other.id != record.id and str(other.system_id).lower() == record.id:
+            return None
+    return record.id
+
+
 def remove_note(record: Record) -> str | None:
-    """The one line a removal of ``record`` adds about what it could not identify, or None
-    when the record told everything (see the module docstring)."""
+    """The one line a removal of ``record`` adds about the VM access it could not take
+    back, with what the administrator can do, or None when the record told everything (see
+    the module docstring)."""
     if foreign_grants(record) is not None:
         return None
+    # The grant is an entry for the compute system in the file's access control list
+    # (HcsGrantVmAccess.md; storage.grant_vm_access); HcsRevokeVmAccess(vmId, filePath)
+    # removes it (HcsRevokeVmAccess.md).
+    system = record.system_id
+    if record.damaged_field("system_id") is not None:
+        system = record.id if conventions_apply(record) else "<its compute system id>"
     return (
         f"sandbox {record.name!r}: its extra data and spec in the state database are "
         f"damaged ({describe(record.damaged)}): if it had a vhdx: base, the VM access "
-        "granted to that disk was not taken back (HcsRevokeVmAccess needs the file's path)"
+        "granted to that disk was not taken back (HcsRevokeVmAccess needs the file's path) "
+        f"(check the disk you gave as its vhdx: base: its access control list keeps an entry "
+        f"for compute system {system}; take it back with HcsRevokeVmAccess('{system}', "
+        "<that disk's path>), or delete the disk if it was a copy made for this sandbox)"
     )
+
+
+def remove_notes(record: Record) -> list[str]:
+    """Every line a removal of ``record`` adds about what it could not identify: the VM
+    access it could not take back (:func:`remove_note`), and the folder and endpoints it
+    did not look for by the conventions because its id is not in the store's form
+    (:func:`conventions_apply`).  Empty for a record that told everything."""
+    if not record.has_damaged_fields:
+        return []
+    notes: list[str] = []
+    problem = record.damaged_field("system_id")
+    if problem is not None:
+        if conventions_apply(record):
+            done = (
+                "its compute system was looked for by the sandbox's id (the one hcs-sandbox "
+                "gives it)"
+            )
+        else:
+            done = "no compute system was terminated by it"
+            if foreign_grants(record):
+                done += " and the VM access granted to files outside its folder was not taken back"
+        notes.append(
+            f"sandbox {record.name!r}: its compute system id in the state database is "
+            f"damaged ({problem}), so {done} ('hcs-sandbox prune' terminates a compute "
+            "system of hcs-sandbox's that no record names)"
+        )
+    if record.damaged_field("extra") is not None:
+        grant = remove_note(record)
+        if grant is not None:
+            notes.append(grant)
+    unnamed = [
+        what
+        for field, what in (("files", "its folder"), ("endpoint_ids", "its endpoints"))
+        if record.damaged_field(field) is not None
+    ]
+    if unnamed and not conventions_apply(record):
+        notes.append(
+            f"sandbox {record.name!r}: its id {record.id!r} in the state database is not in "
+            f"the form hcs-sandbox writes (a lowercase GUID), so the removal did not look "
+            f"for {' and '.join(unnamed)} by it (once the record is gone, 'hcs-sandbox "
+            "prune' removes a folder or endpoint that no record names)"
+        )
+    return notes

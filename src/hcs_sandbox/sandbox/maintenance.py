@@ -133,6 +133,10 @@ class PruneReport:
     #: Records with damaged fields, as :attr:`ReconcileReport.damaged` (judged and, when
     #: left over, removed like the others: also listed in ``records`` then).
     damaged: list[str] = dataclasses.field(default_factory=list)
+    #: What the removal of a damaged record in ``records`` could not take back or
+    #: identify, one line each (``hcs_sandbox.sandbox.damage.remove_notes``: the VM access
+    #: to a ``vhdx:`` base's disk, with what to do).
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def count(self) -> int:
@@ -149,7 +153,17 @@ class PruneReport:
             "failures": list(self.failures),
             "other_host": list(self.other_host),
             "damaged": list(self.damaged),
+            "notes": list(self.notes),
         }
+
+
+def _remove_notes(record: Record) -> list[str]:
+    """:func:`hcs_sandbox.sandbox.damage.remove_notes` (nothing imported for a sound one)."""
+    if not record.has_damaged_fields:
+        return []
+    from hcs_sandbox.sandbox import damage
+
+    return damage.remove_notes(record)
 
 
 def restart_interrupted(record: Record) -> bool:
@@ -206,14 +220,25 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
     report = ReconcileReport(records=len(records), systems=len(systems))
     known_systems = {r.system_id.lower() for r in records}
     known_endpoints = {e.lower() for r in records for e in r.endpoint_ids}
-    # A record whose endpoint ids cannot be read knows its endpoints by their name
-    # (hcs-sandbox-<id>, the planner's): never taken for orphans while it exists.
-    known_names = {
-        f"{network.ENDPOINT_NAME_PREFIX}{r.id}".lower()
-        for r in records
-        if r.damaged_field("endpoint_ids")
-    }
+    # Every record knows its endpoints by their name too (hcs-sandbox-<id>, the
+    # planner's): never taken for orphans while it exists, whatever its list of endpoint
+    # ids says (damaged, or emptied by hand under a live sandbox: review RV58 F1).
+    prefix = network.ENDPOINT_NAME_PREFIX
+    known_names = {f"{prefix}{r.id}".lower() for r in records if isinstance(r.id, str)}
     known_ids = {r.id.lower() for r in records}
+    # A record whose file list is damaged and whose id is not in the store's form (edited
+    # by hand) cannot name its folder: a folder whose name is in its id (that id in
+    # another case, with a suffix, ...) is kept while the record exists (review RV58 F3).
+    from hcs_sandbox.sandbox.paths import is_canonical_id
+
+    unsure_ids = [
+        r.id.lower()
+        for r in records
+        if r.has_damaged_fields
+        and r.damaged_field("files")
+        and isinstance(r.id, str)
+        and not is_canonical_id(r.id)
+    ]
     known_files = {os.path.normcase(os.path.abspath(f)) for r in records for f in r.files}
 
     for system_id in sorted(systems):
@@ -257,6 +282,8 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
 
     for folder in folders:
         if folder.name.lower() in known_ids:
+            continue
+        if unsure_ids and any(folder.name.lower() in other for other in unsure_ids):
             continue
         if os.path.normcase(os.path.abspath(folder)) in known_files:
             continue
@@ -305,6 +332,7 @@ def prune(
         if dry_run:
             result.systems = list(found.orphan_systems)
             result.records = found.half_made + found.gone_ephemeral
+            result.notes = [n for r in found._to_remove for n in _remove_notes(r)]
             result.marked_stopped = found.gone_persistent + found.restart_interrupted
             result.endpoints = list(found.orphan_endpoints)
             result.files = list(found.orphan_files)
@@ -321,6 +349,8 @@ def prune(
             except Exception as exc:
                 result.failures.append(f"compute system {system_id}: {errors.in_brief(exc)}")
 
+        # Each record in its own try: one that cannot be removed or stopped (whatever its
+        # damage) is one failure line, and the others go on (review RV58 F3).
         for record in found._to_remove:
             label = _label(record)
             try:
@@ -329,12 +359,20 @@ def prune(
                 current = store.update(record.id, expect_revision=record.revision, state="removing")
             except (errors.StateConflictError, errors.SandboxNotFoundError):
                 continue  # someone else is handling it
-            failures = release_resources(store, current, wait=held)
+            except Exception as exc:
+                result.failures.append(f"{label}: {_in_brief(exc)}")
+                continue
+            try:
+                failures = release_resources(store, current, wait=held)
+                if not failures:
+                    store.delete(current.id, missing_ok=True)
+            except Exception as exc:
+                failures = [exc]
             if failures:
                 result.failures.extend(f"{label}: {_in_brief(f)}" for f in failures)
                 continue
-            store.delete(record.id, missing_ok=True)
             result.records.append(label)
+            result.notes.extend(_remove_notes(current))
 
         for record in found._to_stop:
             try:

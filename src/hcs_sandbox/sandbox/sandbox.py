@@ -2289,14 +2289,27 @@ def release_resources(
     import hcs_sandbox.sandbox.storage as storage_module  # (see _store)
 
     failures: builtins.list[Exception] = []
+    damaged = record.has_damaged_fields
+    system_id: str | None = record.system_id
+    if damaged and record.damaged_field("system_id"):
+        # No compute system id to open or revoke grants for (review RV58 F6): the one
+        # hcs-sandbox gives it (its sandbox's id), else skipped; said by
+        # damage.remove_notes (prune terminates a system that no record names).
+        from hcs_sandbox.sandbox import damage
+
+        system_id = damage.system_id(store, record)
+        if system_id is None:
+            system, look_up = None, False
+        elif system is None:
+            look_up = True
     try:
-        if system is None and look_up:
+        if system is None and look_up and system_id is not None:
             # (Imported here only: ``from`` a module, not a package, costs Python 3.11 an
             # AttributeError for its missing ``__path__``, ~8 k instructions per call.)
             from hcs_sandbox.hcs.system import ComputeSystem
 
             try:
-                system = ComputeSystem.open(record.system_id)
+                system = ComputeSystem.open(system_id)
             except errors.NotFoundError:
                 system = None
         if system is not None:
@@ -2308,8 +2321,15 @@ def release_resources(
             _delete_recorded_endpoint(store, record.id, endpoint_id)
         except Exception as exc:
             failures.append(exc)
-    damaged = record.has_damaged_fields
-    if damaged and record.damaged_field("endpoint_ids"):
+    by_id = False
+    if damaged:
+        from hcs_sandbox.sandbox import damage
+
+        # The folder and endpoint-name conventions name a sandbox by its id exactly as the
+        # store writes it: a hand-edited id (another sandbox's in upper case, review RV58
+        # F4) names nothing of this record's (damage.remove_notes says so).
+        by_id = damage.conventions_apply(record)
+    if damaged and by_id and record.damaged_field("endpoint_ids"):
         # Its endpoints by their name (hcs-sandbox-<id>: the planner's), as the list of
         # their ids cannot be read (sandbox/damage.py).
         try:
@@ -2318,12 +2338,12 @@ def release_resources(
             failures.append(exc)
     grants = record.extra.get("foreign_grants")
     if damaged and record.damaged_field("extra"):
-        from hcs_sandbox.sandbox import damage
-
         grants = damage.foreign_grants(record)  # what the spec tells
+    if system_id is None:
+        grants = ()  # (HcsRevokeVmAccess needs the system's id: damage.remove_notes)
     for path in grants or ():
         try:
-            storage_module.revoke_vm_access(record.system_id, str(path))
+            storage_module.revoke_vm_access(system_id or record.system_id, str(path))
         except Exception as exc:
             _log.info("could not revoke VM access to %s: %s", path, exc)
     released: builtins.list[str] = []
@@ -2333,7 +2353,7 @@ def release_resources(
     # the same, had that long to let go of them too): storage.HeldWait.
     held = wait if wait is not None else storage_module.HeldWait()
     owned = record.files
-    if damaged and record.damaged_field("files"):
+    if damaged and by_id and record.damaged_field("files"):
         # Its folder by the folder convention: every file a sandbox owns is in it
         # (sandbox/damage.py); the list of them cannot be read.
         from hcs_sandbox.sandbox import paths

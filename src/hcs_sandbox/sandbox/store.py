@@ -324,9 +324,12 @@ class Record(Frozen):
         a damaged disk), each with what is wrong with it; empty for a sound record.
 
         ``labels``, ``files``, ``endpoint_ids`` and ``extra`` are read leniently: one that is
-        not JSON (NaN and Infinity are not), or not of its kind (an object; a list), reads
-        as empty (``{}``, ``()``) and is named here, so the record can still be listed,
-        stopped and removed (what each verb may do: ``hcs_sandbox.sandbox.damage``).
+        not JSON (NaN, Infinity and ``1e999`` are not), not of its kind (an object; a list)
+        or holding a value of the wrong kind (:func:`_values_problem`), reads as empty
+        (``{}``, ``()``) and is named here, as is a ``system_id``, time or ``revision`` of
+        the wrong kind (read as ``""``, 0.0 or None, 0: :data:`_SCALARS`), so the record
+        can still be listed, stopped and removed (what each verb may do:
+        ``hcs_sandbox.sandbox.damage``).
         ``spec`` is named when its JSON text is damaged (decoded here when not read yet:
         :attr:`spec` raises for it).  A new dict each time, in the columns' order."""
         found = dict(self._damage)
@@ -481,10 +484,23 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent, refused when it does not fit a float:
+    ``1e999`` decodes to infinity (sqlite's ``json_valid`` accepts it), which the store
+    could not write back (``allow_nan=False``) any more than NaN (review RV58 F2)."""
+    value = float(text)
+    if value - value != 0.0:  # inf - inf is NaN (math.isfinite without importing math)
+        raise ValueError(f"{text} is out of a float's range")
+    return value
+
+
 #: The store writes with ``allow_nan=False``: NaN and Infinity are refused on the way back
 #: too, as sqlite's ``json_valid`` (the listing's test, _SUMMARY_SELECT) refuses them (and a
-#: record holding one could not be written back).
-_strict_raw_decode = json.JSONDecoder(parse_constant=_no_constant).raw_decode
+#: record holding one could not be written back), and so is a number too large for a float
+#: (``1e999``: :func:`_finite_float`).
+_strict_raw_decode = json.JSONDecoder(
+    parse_constant=_no_constant, parse_float=_finite_float
+).raw_decode
 _JSON_SPACE: Final = " \t\n\r"  # RFC 8259's whitespace (str.strip() takes more)
 
 
@@ -530,7 +546,8 @@ _KIND_WORDS: Final = {
 
 def _problem(text: Any, column: str) -> str | None:
     """What is wrong with ``text`` as the stored value of ``column`` (None: nothing):
-    ``not JSON (...)`` or ``not <its kind>``."""
+    ``not JSON (...)``, ``not <its kind>`` or what is wrong with a value in it
+    (:func:`_values_problem`)."""
     if not isinstance(text, str):  # (a BLOB: sqlite keeps what it was given)
         return f"not JSON text ({'a BLOB' if isinstance(text, bytes) else type(text).__name__})"
     try:
@@ -540,7 +557,96 @@ def _problem(text: Any, column: str) -> str | None:
     if column == "spec":
         return None
     kind = list if column in _LIST_COLUMNS else dict
-    return None if type(value) is kind else f"not {_KIND_WORDS[column]}"
+    if type(value) is not kind:
+        return f"not {_KIND_WORDS[column]}"
+    return _values_problem(column, value) if value else None
+
+
+_guid_text: re.Pattern[str] | None = None
+
+
+def _is_guid_text(value: object) -> bool:
+    """True for a GUID as text: canonical (an endpoint id as the planner makes it), or in
+    upper case or braces (as HCN may spell one).  The pattern is compiled when first
+    needed, not at import time."""
+    global _guid_text
+    if _is_canonical(value):
+        return True
+    if type(value) is not str:
+        return False
+    if _guid_text is None:
+        _guid_text = re.compile(
+            r"(\{)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?(1)\})"
+        )
+    return _guid_text.fullmatch(value) is not None
+
+
+def _is_absolute_path(value: object) -> bool:
+    """True for a path string that names its file wherever the process runs: a removal
+    deletes each recorded file, and a relative one would be taken from the working
+    directory (review RV58 F1)."""
+    return type(value) is str and bool(value) and "\0" not in value and os.path.isabs(value)
+
+
+def _is_text_list(value: object) -> bool:
+    return type(value) is list and all(type(item) is str for item in value)
+
+
+def _is_path_list(value: object) -> bool:
+    return type(value) is list and all(_is_absolute_path(item) for item in value)
+
+
+def _is_exit(value: object) -> bool:
+    """``extra.exit``: a ``SystemExitStatus`` document, whose ``Status`` (if any) is a number
+    (``Sandbox.wait``/``inspect`` read it as one)."""
+    if type(value) is not dict:
+        return False
+    status = value.get("Status")
+    return status is None or (type(status) is int) or (type(status) is float)
+
+
+#: The keys of ``extra`` that verbs iterate or read into (grep ``extra.get``), each with the
+#: test its value must pass (null: absent) and the words for it: a value that fails makes
+#: the extra damaged (:attr:`Record.damaged`), so no verb iterates a number or takes back
+#: a grant on a path that is no path (review RV58 F1).
+_EXTRA_CHECKS: Final[dict[str, tuple[Callable[[object], bool], str]]] = {
+    "foreign_grants": (_is_path_list, "a list of absolute paths"),
+    "warnings": (_is_text_list, "a list of strings"),
+    "guest_links": (lambda v: type(v) is list, "a list"),
+    "mappings": (lambda v: type(v) is list, "a list"),
+    "ports": (lambda v: type(v) is list, "a list"),
+    "gpu_request": (lambda v: type(v) is dict, "an object"),
+    "exit": (_is_exit, "an exit status (an object whose Status is a number)"),
+}  # (ip and mac are shown as they are, hcs_host is used only when it is a string)
+
+
+def _values_problem(column: str, value: Any) -> str | None:
+    """What is wrong with a value inside ``column``'s decoded (non-empty) container, or
+    None: ``files`` holds absolute path strings, ``endpoint_ids`` GUID strings, ``labels``
+    string values, ``extra`` the kinds :data:`_EXTRA_CHECKS` names."""
+    if column == "files":
+        for i, item in enumerate(value):
+            if not _is_absolute_path(item):
+                return f"not a JSON list of absolute paths (item {i}: {_brief(item)})"
+    elif column == "endpoint_ids":
+        for i, item in enumerate(value):
+            if not _is_guid_text(item):
+                return f"not a JSON list of GUIDs (item {i}: {_brief(item)})"
+    elif column == "labels":
+        for key, item in value.items():
+            if type(item) is not str:
+                return f"not a JSON object of strings (the value of {key!r}: {_brief(item)})"
+    elif column == "extra":
+        for key, item in value.items():
+            check = _EXTRA_CHECKS.get(key)
+            if check is not None and item is not None and not check[0](item):
+                return f"not as verbs read it (its {key!r} is not {check[1]}: {_brief(item)})"
+    return None
+
+
+def _brief(value: object) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _read_column(text: Any, column: str, damage: builtins.list[tuple[str, str]]) -> Any:
@@ -588,6 +694,20 @@ def _row_to_record(row: tuple[Any, ...]) -> Record:
         or type(endpoints_value) is not list
         or type(labels_value) is not dict
         or type(extra_value) is not dict
+        # ... and so must what they hold (review RV58 F1): a number taken for a path, an
+        # endpoint id that is no GUID (never deletable: a removal stuck for ever).
+        or (files_value and _values_problem("files", files_value) is not None)
+        or (endpoints_value and _values_problem("endpoint_ids", endpoints_value) is not None)
+        or (labels_value and _values_problem("labels", labels_value) is not None)
+        or (extra_value and _values_problem("extra", extra_value) is not None)
+        # The plain columns the verbs compute with (review RV58 F6): sqlite keeps what it
+        # was given (REAL and INTEGER columns keep text they cannot convert).
+        or type(revision) is not int
+        or type(created_at) is not float
+        or type(updated_at) is not float
+        or (started_at is not None and type(started_at) is not float)
+        or type(system_id) is not str
+        or not system_id
     ):
         return _damaged_record(row)
     return _record(
@@ -622,6 +742,15 @@ def _damaged_record(row: tuple[Any, ...]) -> Record:
         column: _read_column(row[_COLUMNS.index(column)], column, damage)
         for column in ("files", "endpoint_ids", "labels", "extra")
     }
+    for column, check, words, empty in _SCALARS:
+        value = row[_COLUMNS.index(column)]
+        if not check(value):
+            damage.append((column, f"not {words} ({_brief_scalar(value)})"))
+            values[column] = empty
+        else:
+            values[column] = value
+    order = {column: i for i, column in enumerate(_COLUMNS)}
+    damage.sort(key=lambda item: order[item[0]])
     return _record(
         row[0],
         row[1],
@@ -635,14 +764,32 @@ def _damaged_record(row: tuple[Any, ...]) -> Record:
         values["endpoint_ids"],
         values["labels"],
         bool(row[10]),
-        row[11],
+        values["system_id"],
         values["extra"],
-        row[13],
-        row[14],
-        row[15],
-        row[16],
+        values["created_at"],
+        values["started_at"],
+        values["updated_at"],
+        values["revision"],
         tuple(damage),
     )
+
+
+#: The plain columns the lenient reader checks (review RV58 F6): each with its test, its
+#: kind in words and what a damaged one reads as (a damaged ``system_id`` reads as "":
+#: no compute system to open; a removal skips it and says so).
+_SCALARS: Final[tuple[tuple[str, Callable[[object], bool], str, Any], ...]] = (
+    ("system_id", lambda v: type(v) is str and bool(v), "a compute system id", ""),
+    ("created_at", lambda v: type(v) is float, "a time", 0.0),
+    ("started_at", lambda v: v is None or type(v) is float, "a time", None),
+    ("updated_at", lambda v: type(v) is float, "a time", 0.0),
+    ("revision", lambda v: type(v) is int, "a revision number", 0),
+)
+
+
+def _brief_scalar(value: object) -> str:
+    if isinstance(value, bytes):
+        return "a BLOB"
+    return _brief(value)
 
 
 # --------------------------------------------------------------------------------------
@@ -728,6 +875,9 @@ _SPEC_AT: Final = _COLUMNS.index("spec")
 _INDEX: Final = {name: i + (i > _SPEC_AT) for i, name in enumerate(_COLUMNS)}
 
 
+_EVERY_WRITE_SETS: Final = ("updated_at", "revision")
+
+
 def _changed(record: Record, values: Mapping[str, Any], updated_at: float) -> Record:
     """``record`` with the column ``values`` of an UPDATE applied (what reading the row
     back would give): JSON columns decoded, ``persistent`` as a bool, the next revision."""
@@ -749,8 +899,10 @@ def _changed(record: Record, values: Mapping[str, Any], updated_at: float) -> Re
             fields[_INDEX[column]] = bool(value)
         else:
             fields[_INDEX[column]] = value
-    if r._damage:  # a column written anew is sound again
-        fields[-1] = tuple(d for d in r._damage if d[0] not in values)
+    if r._damage:  # a column written anew is sound again (every write sets these two)
+        fields[-1] = tuple(
+            d for d in r._damage if d[0] not in values and d[0] not in _EVERY_WRITE_SETS
+        )
     return _record(*fields)
 
 
@@ -1489,8 +1641,20 @@ class Store:
         row = conn.execute(f"{_SELECT} WHERE id = ?", (record_id,)).fetchone()
         return _row_to_record(row) if row else None
 
+    @staticmethod
+    def _stored_id(conn: sqlite3.Connection, record_id: str) -> str:
+        """The id of the row ``record_id`` names: itself when canonical (the form the store
+        writes); else the id exactly as a row holds it (a record whose id was edited by
+        hand: never taken for the sandbox whose id it is in another case, review RV58
+        F3/F4); else its canonical form (:class:`SpecError` when it is no GUID)."""
+        if _is_canonical(record_id):
+            return record_id
+        if conn.execute("SELECT 1 FROM sandboxes WHERE id = ?", (record_id,)).fetchone():
+            return record_id
+        return _canonical_id(record_id)
+
     def _require(self, conn: sqlite3.Connection, record_id: str) -> Record:
-        record = self._fetch_by_id(conn, _canonical_id(record_id))
+        record = self._fetch_by_id(conn, self._stored_id(conn, record_id))
         if record is None:
             raise _not_found(record_id)
         return record
@@ -1667,6 +1831,9 @@ class Store:
 
     def get(self, name_or_id: str, *, kind: str | None = None) -> Record:
         """The record with this exact id, else this name (any case), else a unique id prefix.
+        (An id in another form than the store's, upper case or braces, names the row that
+        holds it exactly so first, then the record with its canonical form; text that is
+        neither a GUID nor a name, a row whose id holds exactly that: ids edited by hand.)
 
         Raises :class:`SandboxNotFoundError` when nothing matches or a prefix is ambiguous.
         ``kind`` restricts the search to one kind.
@@ -1687,6 +1854,13 @@ class Store:
                 exact = str(uuid.UUID(key))
             except ValueError:
                 exact = None
+            if exact is not None:
+                # A GUID in another form (upper case, braces): a row holding it exactly so
+                # (an id edited by hand) is that one, never the sandbox whose id it is in
+                # the store's form (review RV58 F4).
+                rows = self._read(f"{_SELECT} WHERE id = ?{kind_sql}", [key, *kind_params])
+                if rows:
+                    return _row_to_record(rows[0])
         if exact is not None:
             rows = self._read(f"{_SELECT} WHERE id = ?{kind_sql}", [exact, *kind_params])
             if rows:
@@ -1694,6 +1868,10 @@ class Store:
         rows = self._read(f"{_SELECT} WHERE name = ?{kind_sql}", [key, *kind_params])
         if rows:
             return _row_to_record(rows[0])
+        if exact is None:  # no GUID, no name: an id that is no GUID (edited by hand)
+            rows = self._read(f"{_SELECT} WHERE id = ?{kind_sql}", [key, *kind_params])
+            if rows:
+                return _row_to_record(rows[0])
         prefix = key.replace("-", "").lower()
         if prefix and _HEX_PREFIX.fullmatch(key):
             rows = self._read(
@@ -1913,7 +2091,7 @@ class Store:
         if not isinstance(line, str):
             raise StoreError(f"a log line must be text, not {type(line).__name__}")
         with self._write("write the log in") as conn:
-            cursor = conn.execute(_LOG_INSERT, (_canonical_id(id), time.time(), line))
+            cursor = conn.execute(_LOG_INSERT, (self._stored_id(conn, id), time.time(), line))
             return cursor.rowcount > 0
 
     def log_lines(self, id: str) -> builtins.list[tuple[float, str]]:
@@ -2089,9 +2267,9 @@ class Store:
     ) -> None:
         """Delete a record (after its resources are gone).  Compare-and-set with
         ``expect_state``; :class:`SandboxNotFoundError` when absent unless ``missing_ok``."""
-        record_id = _canonical_id(id)
         transaction = self._write("delete from")
         with transaction as conn:
+            record_id = self._stored_id(conn, id)
             if expect_state is None:
                 # Nothing to check first: the DELETE itself tells whether the record was there.
                 assert transaction._entry is not None
@@ -2216,12 +2394,20 @@ _JSON_TEXT_TYPES: Final = frozenset(("object", "array"))
 def _row_to_summary(row: tuple[Any, ...]) -> Summary:
     id_, name, kind, state, persistent, system_id, labels, created_at, started_at = row[:9]
     spec_values, ip, ip_type, host = row[9:]
+    if type(created_at) is not float or (started_at is not None and type(started_at) is not float):
+        # (damaged, as the record reads them: _row_to_record, _SCALARS)
+        created_at = created_at if type(created_at) is float else 0.0
+        started_at = started_at if type(started_at) is float else None
+    if type(system_id) is not str:
+        system_id = ""
     base, network, ports = (None, None, None) if spec_values is None else _loads(spec_values)
     try:  # (read leniently, as Record's labels: damaged ones are unknown, None)
         labels_value = _loads(labels)
     except _UNDECODABLE:
         labels_value = None
-    if type(labels_value) is not dict:
+    if type(labels_value) is not dict or (
+        labels_value and _values_problem("labels", labels_value) is not None
+    ):
         labels_value = None
     if ip_type in _JSON_TEXT_TYPES:
         ip = _loads(ip)
