@@ -275,8 +275,9 @@ def set_event_callback(watch: Watch, guard: HandleGuard, function: str, *, conte
     sends nothing past close.
     """
     event_id = events.register(watch.on_event)
-    handle = guard.acquire(function)
+    ticket = object()  # (HandleGuard.acquire: the call is ended once, whatever comes)
     try:
+        handle = guard.acquire(function, ticket)
         hr = native("computecore", function)(
             handle, HcsEventOptions.NONE, event_id, events.callback()
         )
@@ -285,7 +286,11 @@ def set_event_callback(watch: Watch, guard: HandleGuard, function: str, *, conte
         events.unregister(event_id)
         raise
     finally:
-        guard.release()
+        try:
+            guard.release(ticket)
+        except BaseException:  # (a Ctrl+C at its entry): once more, a no-op if it ended
+            guard.release(ticket)
+            raise
     guard.on_released(lambda: events.unregister(event_id))
     return event_id
 
@@ -296,11 +301,17 @@ def wait_native_exit(
     """``HcsWaitForComputeSystemExit`` / ``HcsWaitForProcessExit`` (``handle, timeoutMs,
     &result``; Windows 10 2104 / Server 2022 and later only) → the exit status document."""
     out = ctypes.c_void_p(None)
-    handle = guard.acquire(function)
+    ticket = object()  # (HandleGuard.acquire: the call is ended once, whatever comes)
     try:
-        hr = native("computecore", function)(handle, timeout_ms(timeout), ctypes.byref(out))
+        hr = native("computecore", function)(
+            guard.acquire(function, ticket), timeout_ms(timeout), ctypes.byref(out)
+        )
     finally:
-        guard.release()
+        try:
+            guard.release(ticket)
+        except BaseException:  # (a Ctrl+C at its entry): once more, a no-op if it ended
+            guard.release(ticket)
+            raise
     from hcs_sandbox.native.strings import take_hcs_string
 
     text = take_hcs_string(out)

@@ -27,6 +27,7 @@ from typing import Any, ClassVar, TypeVar
 from hcs_sandbox import errors
 from hcs_sandbox.hcs._call import check, dumps, native, optional_json
 from hcs_sandbox.hcs._handle import ClosingContext, HandleGuard
+from hcs_sandbox.native.handles import close_held
 from hcs_sandbox.native.types import GUID, HCN_NOTIFICATION_CALLBACK
 
 __all__ = [
@@ -60,9 +61,17 @@ def _take(ptr: ctypes.c_void_p) -> str | None:
     return take_hcn_string(ptr)
 
 
-def _hcn_call(function: str, *args: object, doing: str, out: bool = False) -> str | None:
+def _hcn_call(
+    function: str,
+    *args: object,
+    doing: str,
+    out: bool = False,
+    made: ctypes.c_void_p | None = None,
+) -> str | None:
     """Call an HCN function whose last argument is ``PWSTR* ErrorRecord``; with ``out`` the
-    one before it is a ``PWSTR*`` result.  Frees both strings, raises on failure."""
+    one before it is a ``PWSTR*`` result.  Frees both strings, raises on failure.  ``made``:
+    the handle out parameter of a call that makes one, set to NULL when the call failed
+    (what a failed call left there is no handle of ours: it is never closed)."""
     error_record = ctypes.c_void_p(None)
     result = ctypes.c_void_p(None)
     call_args: list[object] = list(args)
@@ -70,16 +79,19 @@ def _hcn_call(function: str, *args: object, doing: str, out: bool = False) -> st
         call_args.append(ctypes.byref(result))
     call_args.append(ctypes.byref(error_record))
     hr = native("computenetwork", function)(*call_args)
+    if made is not None and errors.failed(int(hr)):
+        made.value = None
     text = _take(result) if out else None
     record = _take(error_record)
     check(int(hr), function=function, result_document=record, context=doing, hcn=True)
     return text
 
 
-def _close_hcn(function: str, handle: int) -> None:
-    """``HcnCloseNetwork`` / ``HcnCloseEndpoint`` (a failure is logged: closing never raises)."""
-    hr = native("computenetwork", function)(handle)
-    if int(hr) < 0:
+def _close_hcn(function: str, held: ctypes.c_void_p) -> None:
+    """``HcnCloseNetwork`` / ``HcnCloseEndpoint`` on what ``held`` still holds (set to NULL as
+    it is called; a failure is logged: closing never raises)."""
+    hr = close_held(held, native("computenetwork", function))
+    if hr is not None and int(hr) < 0:
         _log.warning("%s failed: 0x%08X", function, int(hr) & 0xFFFFFFFF)
 
 
@@ -139,7 +151,9 @@ class _HcnObject(ClosingContext):
     _modify_function: ClassVar[str]
     _close_function: ClassVar[str]
 
-    def __init__(self, handle: int, object_id: str) -> None:
+    def __init__(self, handle: int | ctypes.c_void_p, object_id: str) -> None:
+        """``handle``: the handle, or the ``c_void_p`` the call that makes it writes it to
+        (the guard then owns it from that moment: :meth:`_from_call`)."""
         self._id = object_id
         what = f"HCN {self._kind} {object_id}"
         self._guard = HandleGuard(
@@ -154,8 +168,17 @@ class _HcnObject(ClosingContext):
     def _from_call(cls: type[_H], function: str, guid: GUID, *args: object, doing: str) -> _H:
         """``function(*args, &handle, &errorRecord)``, the handle wrapped as ``cls``."""
         out = ctypes.c_void_p(None)
-        _hcn_call(function, *args, ctypes.byref(out), doing=doing)
-        return cls(out.value or 0, str(guid))
+        # The owner first, its guard holding ``out``: the handle has an owner from the
+        # call's return on, and the call and the close after a failure (or a Ctrl+C) are
+        # in one try (review RV59).
+        made = cls(out, str(guid))
+        try:
+            _hcn_call(function, *args, ctypes.byref(out), doing=doing, made=out)
+            made._guard.bind(out.value or 0)
+        except BaseException:
+            made.close()  # what out still holds (NULL after a failed call)
+            raise
+        return made
 
     @classmethod
     def _open(cls: type[_H], object_id: GuidLike) -> _H:

@@ -172,12 +172,14 @@ def _copy_info(info: Any) -> ProcessInformation:
 
 
 def _wait_result(
-    op: int, ms: int, *, process: bool
+    op: int, ms: int, *, process: bool, doc: ctypes.c_void_p | None = None
 ) -> tuple[int, ProcessInformation | None, str | None]:
     """``HcsWaitForOperationResult`` (or ``...AndProcessInfo`` with ``process``): the masked
     HRESULT, the copied process information (on success) and the result document (read and
-    freed)."""
-    doc = ctypes.c_void_p(None)
+    freed).  ``doc``: the out slot of the document (the caller frees what it still holds
+    after an exception)."""
+    if doc is None:
+        doc = ctypes.c_void_p(None)
     info_copy: ProcessInformation | None = None
     if process:
         info = _new_info()
@@ -236,7 +238,7 @@ def _abandon(
     *,
     process: bool,
     keepalive: tuple[object, ...],
-    guards: Sequence[HandleGuard],
+    guards: Sequence[tuple[HandleGuard, object]],
     on_late_result: Callable[[ProcessInformation | None, int], None] | None,
 ) -> None:
     with _abandoned_lock:
@@ -261,8 +263,7 @@ def _abandon(
                 _close_op(op)
             except Exception:
                 _log.exception("closing the abandoned %s operation failed", function)
-            for guard in guards:
-                guard.release()
+            _release_all(guards)
             with _abandoned_lock:
                 _abandoned.discard(op)
                 _abandoned_lock.notify_all()
@@ -278,6 +279,14 @@ def _abandon(
 # ----------------------------------------------------------------------------------------
 
 
+def _release_all(acquired: Sequence[tuple[HandleGuard, object]]) -> None:
+    """Release each guard with its ticket (a no-op for a call not started or already
+    ended); when an exception (a Ctrl+C, here or at this function's entry) comes out of it,
+    its callers call it once more: each call is ended once."""
+    for guard, ticket in acquired:
+        guard.release(ticket)
+
+
 def _run(  # noqa: PLR0917 - internal, positional on the hot path
     function: str,
     invoke: Callable[[int], int],
@@ -290,22 +299,37 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
     after_start: Callable[[], None] | None = None,
 ) -> tuple[str | None, ProcessInformation | None]:
     ms = timeout_ms(timeout)
-    acquired: list[HandleGuard] = []
-    if guards:
-        try:
-            for guard in guards:
-                guard.acquire(function)
-                acquired.append(guard)
-        except BaseException:
-            for guard in acquired:
-                guard.release()
-            raise
-
     abandoned = False
     op = 0
+    # HcsCreateOperation returns the handle (no out parameter the clean-up could share): it
+    # is called from C (``list.extend`` over ``map``), so that it lands in ``made`` before
+    # any point where CPython runs a signal handler (none runs between C calls; one runs
+    # after a call made from Python code), and the ``finally`` closes what ``made`` holds:
+    # a Ctrl+C as the call returned would otherwise drop the result and leak the operation
+    # (review RV59).
+    made: list[int | None] = []
+    _close: NativeFunction | None = None
+    doc = ctypes.c_void_p(None)  # the result document's slot: freed in the finally if need be
+    # One ticket per guard (HandleGuard.acquire): every clean-up below releases each with
+    # its ticket, which ends the call once and only if it was started, so a Ctrl+C anywhere
+    # leaves no call counted in flight (the handle would never be closed) (review RV59).
+    acquired = [(guard, object()) for guard in guards]
+    if guards:
+        try:
+            for guard, ticket in acquired:
+                guard.acquire(function, ticket)
+        except BaseException:
+            try:
+                _release_all(acquired)
+            except BaseException:
+                _release_all(acquired)
+                raise
+            raise
+    # (from the acquire on, no handler point before the try: its finally releases them)
     try:
         _, create, wait, _close = _op_functions()
-        op = create(None, _no_completion()) or 0
+        made.extend(map(create, (None,), (_no_completion(),)))
+        op = made[0] or 0
         if not op:
             raise errors.error_from_hresult(
                 E_OUTOFMEMORY, function="HcsCreateOperation", context=context
@@ -313,7 +337,6 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
         hr = invoke(op) & 0xFFFFFFFF
         if hr & 0x80000000:  # FAILED(hr): not started
             # Attach any result document HCS already produced (hcsshim).
-            doc = ctypes.c_void_p(None)
             if process:
                 native("computecore", "HcsGetOperationResultAndProcessInfo")(
                     op, None, ctypes.byref(doc)
@@ -324,9 +347,8 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
         if after_start is not None:
             after_start()
         if process:
-            hr, info_copy, text = _wait_result(op, ms, process=True)
+            hr, info_copy, text = _wait_result(op, ms, process=True, doc=doc)
         else:  # _wait_result(op, ms, process=False), inlined: the path every operation takes
-            doc = ctypes.c_void_p(None)
             hr = wait(op, ms, ctypes.byref(doc)) & 0xFFFFFFFF
             text = take_hcs_string(doc)
             info_copy = None
@@ -355,11 +377,18 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
         check(hr, function=function, result_document=text, context=context)
         return text, info_copy  # pragma: no cover - check raised: hr is a failure
     finally:
+        if doc.value:  # a Ctrl+C before it was read: free it (take_hcs_string sets it NULL)
+            take_hcs_string(doc)
         if not abandoned:
-            if op:
-                _close(op)
-            for guard in acquired:
-                guard.release()
+            try:
+                if made and made[0] and _close is not None:
+                    _close(made[0])
+            finally:
+                try:
+                    _release_all(acquired)
+                except BaseException:  # (a Ctrl+C in it): once more; each call ends once
+                    _release_all(acquired)
+                    raise
 
 
 def run_operation(

@@ -31,6 +31,7 @@ from hcs_sandbox.hcs.operation import (
     run_handle_operation,
     run_process_operation,
 )
+from hcs_sandbox.native.handles import close_held
 from hcs_sandbox.native.types import GENERIC_ALL, HcsEventType
 
 if TYPE_CHECKING:
@@ -41,8 +42,9 @@ __all__ = ["Process"]
 _log = logging.getLogger("hcs_sandbox.hcs")
 
 
-def _close_process_handle(handle: int) -> None:
-    native("computecore", "HcsCloseProcess")(handle)
+def _close_process_handle(held: ctypes.c_void_p) -> None:
+    """``HcsCloseProcess`` on what ``held`` still holds (set to NULL as it is called)."""
+    close_held(held, native("computecore", "HcsCloseProcess"))
 
 
 def _open_pipe(handle: int | None, *, readable: bool) -> BinaryIO | None:
@@ -62,6 +64,29 @@ def _close_files(files: list[BinaryIO | None]) -> None:
                 f.close()
             except OSError:
                 _log.debug("closing a process pipe failed", exc_info=True)
+
+
+def _close_created(
+    process: Process | None,
+    guard: HandleGuard,
+    info: ProcessInformation | None,
+    files: list[BinaryIO | None],
+) -> None:
+    """:meth:`Process._create`'s clean-up: the pipes (the wrapped ones own their handles;
+    the rest are closed raw) and the process handle (what the guard's ``c_void_p`` still
+    holds)."""
+    if process is not None:
+        process.close()
+        return
+    if info is not None:
+        _close_files(files)
+        from hcs_sandbox.hcs.operation import _close_info_handles
+
+        pipes = (info.std_input, info.std_output, info.std_error)
+        rest: list[int | None] = [None] * len(files)
+        rest += pipes[len(files) :]
+        _close_info_handles(ProcessInformation(info.process_id, rest[0], rest[1], rest[2]))
+    guard.close()
 
 
 def _finalize(guard: HandleGuard, watch: Watch, files: list[BinaryIO | None], pid: int) -> None:
@@ -104,7 +129,8 @@ class Process(Watched):
     ) -> Process:
         params_buf = wbuf(dumps(parameters))
         out = ctypes.c_void_p(None)
-        guard = HandleGuard(0, _close_process_handle, f"process in {system.id!r}")
+        # The guard owns what the call writes to ``out`` from the moment it is written.
+        guard = HandleGuard(out, _close_process_handle, f"process in {system.id!r}")
         create = native("computecore", "HcsCreateProcess")
         sys_guard = system._handle_guard
 
@@ -121,6 +147,12 @@ class Process(Watched):
                 _close_info_handles(info)
             guard.close()
 
+        # The operation, the pipes' wrapping, the owner and its registration run in one try
+        # with the clean-up: the process handle is in ``out``, which the guard holds, from
+        # the call's return on, and a failure or a Ctrl+C anywhere closes it (review RV59).
+        info: ProcessInformation | None = None
+        files: list[BinaryIO | None] = []
+        process: Process | None = None
         try:
             info, _ = run_process_operation(
                 "HcsCreateProcess",
@@ -131,53 +163,63 @@ class Process(Watched):
                 guards=(sys_guard,),
                 on_late_result=late,
             )
-        except errors.OperationTimeoutError:
-            raise  # the reaper owns the process handle now (``late``)
-        except BaseException:
-            guard.close()
-            raise
-
-        files: list[BinaryIO | None] = []
-        pipes = ((info.std_input, False), (info.std_output, True), (info.std_error, True))
-        try:
+            pipes = ((info.std_input, False), (info.std_output, True), (info.std_error, True))
             for handle, readable in pipes:
                 files.append(_open_pipe(handle, readable=readable))
-        except BaseException:
-            _close_files(files)  # the wrapped ones own their handles; close the rest raw
-            from hcs_sandbox.hcs.operation import _close_info_handles
-
-            rest = [h for h, _ in pipes[len(files) :]]
-            rest += [None] * (3 - len(rest))
-            _close_info_handles(ProcessInformation(info.process_id, rest[0], rest[1], rest[2]))
-            guard.close()
+            process = cls(
+                system,
+                guard,
+                info.process_id,
+                stdio=(files[0], files[1], files[2]),
+                timeout=timeout,
+            )
+            process._register()
+        except errors.OperationTimeoutError:
+            if info is None:
+                raise  # the reaper owns the process handle now (``late``)
+            _close_created(process, guard, info, files)
             raise
-        process = cls(
-            system,
-            guard,
-            info.process_id,
-            stdio=(files[0], files[1], files[2]),
-            timeout=timeout,
-        )
-        return process._registered()
+        except BaseException:
+            _close_created(process, guard, info, files)
+            raise
+        return process
 
     @classmethod
     def _open(cls, system: ComputeSystem, pid: int, *, timeout: float) -> Process:
         sys_guard = system._handle_guard
         out = ctypes.c_void_p(None)
-        handle = sys_guard.acquire("HcsOpenProcess")
+        open_process = native("computecore", "HcsOpenProcess")
+        # As ComputeSystem.open: the owner first, then the call, its check and the
+        # registration in one try with the close (review RV59).
+        guard = HandleGuard(out, _close_process_handle, f"process {pid}")
+        process = cls(system, guard, pid, timeout=timeout)
+        hr: int | None = None
         try:
-            hr = native("computecore", "HcsOpenProcess")(
-                handle, pid, GENERIC_ALL, ctypes.byref(out)
+            ticket = object()  # (HandleGuard.acquire: the call is ended once)
+            try:
+                handle = sys_guard.acquire("HcsOpenProcess", ticket)
+                hr = int(open_process(handle, pid, GENERIC_ALL, ctypes.byref(out)))
+            finally:
+                try:
+                    sys_guard.release(ticket)
+                except BaseException:  # (a Ctrl+C at its entry): once more, a no-op if ended
+                    sys_guard.release(ticket)
+                    raise
+            check(
+                hr,
+                function="HcsOpenProcess",
+                context=f"opening process {pid} in compute system {system.id!r}",
             )
-        finally:
-            sys_guard.release()
-        check(
-            int(hr),
-            function="HcsOpenProcess",
-            context=f"opening process {pid} in compute system {system.id!r}",
-        )
-        guard = HandleGuard(out.value or 0, _close_process_handle, f"process {pid}")
-        return cls(system, guard, pid, timeout=timeout)._registered()
+            guard.bind(out.value or 0)
+            process._register()
+        except BaseException:
+            if hr is not None and errors.failed(
+                hr
+            ):  # a failed call: what it left in out is not ours
+                out.value = None
+            process.close()
+            raise
+        return process
 
     def _register(self) -> None:
         self._event_id = set_event_callback(

@@ -108,12 +108,6 @@ def _vhd_closed_error(path: str, function: str) -> errors.StorageError:
     )
 
 
-def _close_held_vhd(held: ctypes.c_void_p, handle: int) -> None:
-    """A :class:`Vhd`'s closer: close what ``held`` still holds (``handle`` is that value,
-    unless a clean-up closed it first: then ``held`` is NULL and nothing is closed)."""
-    _close_vhd_handle(held)
-
-
 def _finalize_vhd(guard: HandleGuard, path: str) -> None:
     """Safety net (weakref.finalize): release a handle the program forgot to close.  It holds
     the guard, never the :class:`Vhd`, and the guard closes natively once."""
@@ -139,8 +133,8 @@ class Vhd(ClosingContext):
         self.path = path
         held = handle if isinstance(handle, ctypes.c_void_p) else ctypes.c_void_p(handle or None)
         self._guard = HandleGuard(
-            held.value or 0,
-            functools.partial(_close_held_vhd, held),
+            held,
+            _close_vhd_handle,
             f"virtual disk {path}",
             closed_error=functools.partial(_vhd_closed_error, path),
         )

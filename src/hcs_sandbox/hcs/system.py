@@ -27,6 +27,7 @@ from hcs_sandbox.hcs._handle import HandleGuard
 from hcs_sandbox.hcs._log import get_logger
 from hcs_sandbox.hcs._watch import Watch, Watched, set_event_callback, wait_native_exit
 from hcs_sandbox.hcs.operation import DEFAULT_TIMEOUT, run_handle_operation, run_operation
+from hcs_sandbox.native.handles import close_held
 from hcs_sandbox.native.types import GENERIC_ALL, HcsEventType
 
 if TYPE_CHECKING:
@@ -43,8 +44,9 @@ _log = get_logger("hcs_sandbox.hcs")  # logging is imported on first use
 _GONE = (errors.AlreadyStoppedError, errors.NotFoundError)
 
 
-def _close_system_handle(handle: int) -> None:
-    native("computecore", "HcsCloseComputeSystem")(handle)
+def _close_system_handle(held: ctypes.c_void_p) -> None:
+    """``HcsCloseComputeSystem`` on what ``held`` still holds (set to NULL as it is called)."""
+    close_held(held, native("computecore", "HcsCloseComputeSystem"))
 
 
 def _finalize(guard: HandleGuard, watch: Watch, system_id: str) -> None:
@@ -87,7 +89,8 @@ class ComputeSystem(Watched):
         id_buf = wbuf(system_id)
         doc_buf = wbuf(dumps(document))
         out = ctypes.c_void_p(None)
-        guard = HandleGuard(0, _close_system_handle, f"compute system {system_id!r}")
+        # The guard owns what the call writes to ``out`` from the moment it is written.
+        guard = HandleGuard(out, _close_system_handle, f"compute system {system_id!r}")
         create = native("computecore", "HcsCreateComputeSystem")
 
         def invoke(op: int) -> int:
@@ -120,16 +123,30 @@ class ComputeSystem(Watched):
     def open(cls, system_id: str, *, timeout: float = DEFAULT_TIMEOUT) -> ComputeSystem:
         """``HcsOpenComputeSystem(id, GENERIC_ALL, &system)`` (synchronous)."""
         out = ctypes.c_void_p(None)
-        hr = native("computecore", "HcsOpenComputeSystem")(
-            system_id, GENERIC_ALL, ctypes.byref(out)
-        )
-        check(
-            int(hr),
-            function="HcsOpenComputeSystem",
-            context=f"opening compute system {system_id!r}",
-        )
-        guard = HandleGuard(out.value or 0, _close_system_handle, f"compute system {system_id!r}")
-        return cls(system_id, guard, timeout=timeout)._registered()
+        open_system = native("computecore", "HcsOpenComputeSystem")
+        # The owner exists before the call: its guard holds ``out``, so the handle has an
+        # owner from the call's return on; the call, its check, the registration and the
+        # close after any failure (or a Ctrl+C) are in one ``try`` (review RV59).
+        guard = HandleGuard(out, _close_system_handle, f"compute system {system_id!r}")
+        system = cls(system_id, guard, timeout=timeout)
+        hr: int | None = None
+        try:
+            hr = int(open_system(system_id, GENERIC_ALL, ctypes.byref(out)))
+            check(
+                hr,
+                function="HcsOpenComputeSystem",
+                context=f"opening compute system {system_id!r}",
+            )
+            guard.bind(out.value or 0)
+            system._register()
+        except BaseException:
+            if hr is not None and errors.failed(
+                hr
+            ):  # a failed call: what it left in out is not ours
+                out.value = None
+            system.close()
+            raise
+        return system
 
     def _register(self) -> None:
         """Register the process-wide event callback on this handle, with our context id."""

@@ -22,7 +22,7 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms 
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["close_handle", "handle_to_fd"]
+__all__ = ["close_handle", "close_held", "handle_to_fd"]
 
 #: (backend, kernel32!CloseHandle): the function resolved for that backend object.  A close
 #: whose backend is still the chosen one (``loader._backend``) calls it after one identity
@@ -92,3 +92,19 @@ def close_handle(handle: int | ctypes.c_void_p) -> None:
         if sys.platform == "win32":
             raise ctypes.WinError(ctypes.get_last_error())
         raise OSError(f"CloseHandle({value:#x}) failed")
+
+
+def close_held(held: ctypes.c_void_p, close: Any) -> Any:
+    """``close(handle)`` for the handle ``held`` still holds, which is set to NULL right
+    before ``close`` (a native function, resolved by the caller) is called: nothing in
+    between is a point where CPython runs a signal handler (a Python call, the return of a C
+    call, a backward jump), as in :func:`close_handle`.  Every clean-up that may close the
+    handle closes it through the one ``c_void_p``, so a Ctrl+C anywhere leaves it either
+    still holding the handle, not closed yet, or NULL, closed: it is closed once, never
+    twice.  Returns what ``close`` returned, None (and closes nothing) when ``held`` is
+    NULL."""
+    value = held.value or 0
+    if not value:
+        return None
+    held.value = None  # and close at once: no handler runs in between (see above)
+    return close(value)
