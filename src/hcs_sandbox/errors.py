@@ -49,6 +49,7 @@ __all__ = [
     "ServiceNotAvailableError",
     "SpecError",
     "StateConflictError",
+    "StateDatabaseError",
     "StorageError",
     "StoreError",
     "WsbError",
@@ -148,6 +149,13 @@ class OtherHostSandboxError(SandboxNotFoundError):
 
 class StoreError(HcsSandboxError):
     """The state store could not be read or written."""
+
+
+class StateDatabaseError(StoreError):
+    """The state database as a whole could not be used (busy past its timeout, damaged,
+    unreadable, no space): no record can be read or written now, so an operation over many
+    records (``prune``) stops at the first one instead of failing once per record (review
+    RV60 F2)."""
 
 
 class StateConflictError(StoreError):

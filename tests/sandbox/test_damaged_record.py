@@ -225,3 +225,66 @@ def test_a_vhdx_bases_grant_is_taken_back_from_the_spec_when_the_extra_is_damage
     assert world.records() == []
     assert world.files() == []
     assert sim.store.read_grants().get(system, []) == []
+
+
+def test_two_removals_of_a_hand_edited_record_at_once_leave_the_other_sandbox_alone(
+    world: Inspector, state_dir: Path
+) -> None:
+    """Review RV60 F1: x's id was edited by hand into y's in upper case.  Two objects of x
+    (two ``rm -f`` at once) each remove it: the second one's delete of the id as stored
+    must find nothing, not fall back to the canonical form, which is y's record."""
+    x = Sandbox.create(SandboxSpec(name="x"))
+    y = Sandbox.create(SandboxSpec(name="y"))
+    x.close()
+    conn = sqlite3.connect(state_dir / "state.db")
+    try:
+        conn.execute("UPDATE sandboxes SET id = ? WHERE name = 'x'", (y.id.upper(),))
+        conn.commit()
+    finally:
+        conn.close()
+    first, second = Sandbox.get("x"), Sandbox.get("x")
+    assert first.id == second.id == y.id.upper()
+    first.remove(force=True)
+    second.remove(force=True)
+    with open_store(state_dir) as store:
+        assert [r.name for r in store.list(all=True, kind=None)] == ["y"]
+    first.close()
+    second.close()
+    y.remove(force=True)
+    y.close()
+
+
+def test_prune_stops_at_a_busy_database_instead_of_waiting_once_per_record(
+    world: Inspector, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review RV60 F2: prune judges each record in its own try (RV58 F3), but a database
+    that is busy past its timeout (or damaged) is no record's fault: prune stops at the
+    first such error, with that one error, instead of waiting the timeout once per record
+    and printing the same line for each."""
+    import functools
+    import time
+
+    from hcs_sandbox.sandbox import store as store_module
+
+    for name in ("p1", "p2", "p3"):
+        made = Sandbox.create(SandboxSpec(name=name))
+        made.close()
+    with open_store(state_dir) as store:
+        for record in store.list(all=True, kind=None):
+            store.update(record.id, state="removing", owner_pid=0)  # a remover that exited
+    monkeypatch.setattr(  # (prune imports it when it runs)
+        store_module, "open_store", functools.partial(store_module.open_store, timeout=0.3)
+    )
+    blocker = sqlite3.connect(state_dir / "state.db", isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        began = time.monotonic()
+        with pytest.raises(errors.StoreError, match="is busy") as caught:
+            prune()
+        assert time.monotonic() - began < 0.3 * 3  # one timeout, not one per record
+        assert isinstance(caught.value, errors.StateDatabaseError)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert prune().failures == []
+    world.assert_nothing_left()

@@ -211,3 +211,31 @@ def test_plain_columns_of_the_wrong_kind_are_named_and_read_as_empty(store: Stor
     assert changed.revision == 1
     assert list(changed.damaged) == ["system_id", "created_at", "started_at"]
     assert store.get("dmg") == changed
+
+
+def test_a_path_from_the_drive_root_is_sound_on_every_windows_python(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review RV60 F3: on Windows, Python 3.13 made ``os.path.isabs('/data/base.vhdx')``
+    False (earlier ones say True).  The spec takes such a ``vhdx:`` base path on Windows,
+    and ``foreign_grants`` records it: the record must not read damaged (its whole extra
+    empty, start and exec refused) because the Python changed.  Emulated here: Windows's
+    rooted forms, and an ``isabs`` that says what 3.13's ntpath says."""
+    import ntpath
+
+    from hcs_sandbox.sandbox import store as store_module
+
+    def isabs_313(path: str) -> bool:  # ntpath.isabs of Python 3.13: a drive or UNC root
+        drive, rest = ntpath.splitdrive(path)
+        return (bool(drive) and rest[:1] in ("\\", "/")) or path[:2] in ("\\\\", "//")
+
+    monkeypatch.setattr(store_module, "_ROOTED", ("/", "\\"), raising=False)
+    monkeypatch.setattr(store_module.os.path, "isabs", isabs_313)
+    made = store.reserve("root", None, SPEC)
+    extra = '{"ip": "10.0.0.2", "foreign_grants": ["/data/base.vhdx", "\\\\data\\\\b.vhdx"]}'
+    _write(store, made.id, "extra", extra)
+    record = store.get("root")
+    assert record.damaged == {}
+    assert record.extra["ip"] == "10.0.0.2"
+    _write(store, made.id, "extra", '{"foreign_grants": ["C:base.vhdx"]}')  # drive-relative
+    assert list(store.get("root").damaged) == ["extra"]

@@ -359,15 +359,22 @@ def prune(
                 current = store.update(record.id, expect_revision=record.revision, state="removing")
             except (errors.StateConflictError, errors.SandboxNotFoundError):
                 continue  # someone else is handling it
+            except errors.StateDatabaseError:
+                raise  # the database itself (busy, damaged): no other record fares better
             except Exception as exc:
                 result.failures.append(f"{label}: {_in_brief(exc)}")
                 continue
             try:
                 failures = release_resources(store, current, wait=held)
                 if not failures:
-                    store.delete(current.id, missing_ok=True)
+                    store.delete(current.id, missing_ok=True, exact=True)
+            except errors.StateDatabaseError:
+                raise
             except Exception as exc:
                 failures = [exc]
+            for failure in failures:  # (crossing off what was released: the database)
+                if isinstance(failure, errors.StateDatabaseError):
+                    raise failure
             if failures:
                 result.failures.extend(f"{label}: {_in_brief(f)}" for f in failures)
                 continue
@@ -387,6 +394,8 @@ def prune(
                 result.marked_stopped.append(_label(record))
             except (errors.StateConflictError, errors.SandboxNotFoundError):
                 continue
+            except errors.StateDatabaseError:
+                raise  # (as above)
             except Exception as exc:
                 result.failures.append(f"{_label(record)}: {errors.in_brief(exc)}")
 

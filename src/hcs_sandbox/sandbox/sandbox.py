@@ -1644,7 +1644,7 @@ class Sandbox:
             first = failures[0]
             self._log_line(f"remove incomplete: {errors.in_brief(first)}")
             raise _remove_incomplete(first, self.name)
-        store.delete(self._record.id, missing_ok=True)
+        store.delete(self._record.id, missing_ok=True, exact=True)
 
     def wait(self, timeout: float | None = None) -> ExitInfo:
         """Block until the compute system exits; raises

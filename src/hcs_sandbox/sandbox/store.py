@@ -107,6 +107,7 @@ from hcs_sandbox.errors import (
     SandboxNotFoundError,
     SpecError,
     StateConflictError,
+    StateDatabaseError,
     StoreError,
 )
 from hcs_sandbox.sandbox.paths import canonical_id as _canonical_id
@@ -581,11 +582,24 @@ def _is_guid_text(value: object) -> bool:
     return _guid_text.fullmatch(value) is not None
 
 
+#: What else starts a path from a root: on Windows also a path from the current drive's
+#: root (``\\dir\\x``, ``/dir/x``), which ``os.path.isabs`` called absolute before Python
+#: 3.13 and not since; the spec takes such a ``vhdx:`` base path on Windows (with a
+#: warning), so a record written under one Python must not read damaged under another
+#: (review RV60 F3).  A drive-relative ``C:x`` is not rooted.
+_ROOTED = ("/", "\\") if os.name == "nt" else ("/",)
+
+
 def _is_absolute_path(value: object) -> bool:
     """True for a path string that names its file wherever the process runs: a removal
     deletes each recorded file, and a relative one would be taken from the working
-    directory (review RV58 F1)."""
-    return type(value) is str and bool(value) and "\0" not in value and os.path.isabs(value)
+    directory (review RV58 F1).  (:data:`_ROOTED`: the same answer on every Python.)"""
+    return (
+        type(value) is str
+        and bool(value)
+        and "\0" not in value
+        and (os.path.isabs(value) or value.startswith(_ROOTED))
+    )
 
 
 def _is_text_list(value: object) -> bool:
@@ -1387,7 +1401,7 @@ class Store:
     def _error(self, exc: sqlite3.Error, doing: str) -> StoreError:
         text = str(exc)
         if "locked" in text or "busy" in text:
-            return StoreError(
+            return StateDatabaseError(
                 f"the state database {self._path_text} is busy: another hcs-sandbox process held "
                 f"it for more than {self._timeout:g} s while trying to {doing}",
                 remedy="try again; if it persists, look for a stuck hcs-sandbox process",
@@ -1395,18 +1409,18 @@ class Store:
         if isinstance(exc, sqlite3.DatabaseError) and (
             "not a database" in text or "malformed" in text or "corrupt" in text
         ):
-            return StoreError(
+            return StateDatabaseError(
                 f"the state database {self._path_text} is damaged ({text})",
                 remedy="move it aside and run again; sandboxes it listed then need to be "
                 "removed by hand (hcs-sandbox prune lists leftovers)",
             )
         if "readonly" in text or "unable to open" in text or "disk I/O" in text:
-            return StoreError(
+            return StateDatabaseError(
                 f"cannot {doing} the state database {self._path_text}: {text}",
                 remedy="check permissions of the state directory (run as Administrator on "
                 "Windows) and free disk space",
             )
-        return StoreError(f"cannot {doing} the state database {self._path_text}: {text}")
+        return StateDatabaseError(f"cannot {doing} the state database {self._path_text}: {text}")
 
     def _identity(self) -> tuple[int, int]:
         try:
@@ -1642,19 +1656,23 @@ class Store:
         return _row_to_record(row) if row else None
 
     @staticmethod
-    def _stored_id(conn: sqlite3.Connection, record_id: str) -> str:
+    def _stored_id(conn: sqlite3.Connection, record_id: str, *, exact: bool = False) -> str:
         """The id of the row ``record_id`` names: itself when canonical (the form the store
-        writes); else the id exactly as a row holds it (a record whose id was edited by
-        hand: never taken for the sandbox whose id it is in another case, review RV58
-        F3/F4); else its canonical form (:class:`SpecError` when it is no GUID)."""
-        if _is_canonical(record_id):
+        writes) or ``exact``; else the id exactly as a row holds it (a record whose id was
+        edited by hand: never taken for the sandbox whose id it is in another case, review
+        RV58 F3/F4); else its canonical form (:class:`SpecError` when it is no GUID: any
+        spelling of a record's id names it).  ``exact``: ``record_id`` is a stored id (the
+        caller read that record), so a row that no longer holds it is gone; its canonical
+        form may be another sandbox's (two removals of a hand-edited record at once: the
+        second one's fallback deleted that other sandbox's record, review RV60 F1)."""
+        if exact or _is_canonical(record_id):
             return record_id
         if conn.execute("SELECT 1 FROM sandboxes WHERE id = ?", (record_id,)).fetchone():
             return record_id
         return _canonical_id(record_id)
 
-    def _require(self, conn: sqlite3.Connection, record_id: str) -> Record:
-        record = self._fetch_by_id(conn, self._stored_id(conn, record_id))
+    def _require(self, conn: sqlite3.Connection, record_id: str, *, exact: bool = False) -> Record:
+        record = self._fetch_by_id(conn, self._stored_id(conn, record_id, exact=exact))
         if record is None:
             raise _not_found(record_id)
         return record
@@ -1970,7 +1988,8 @@ class Store:
                 values = self._values_for(conn, known, fixed, merge_extra)
                 new = self._apply_guarded(cursor, known, values)
             if new is None:
-                record = self._require(conn, id)
+                # ``known`` read as ``id``: that spelling is the stored one (RV60 F1).
+                record = self._require(conn, id, exact=known is not None and known.id == id)
                 self._check_expectations(record, expect_state, expect_revision)
                 values = self._values_for(conn, record, fixed, merge_extra)
                 new = self._apply(cursor, record, values)
@@ -2264,12 +2283,15 @@ class Store:
         *,
         expect_state: str | Collection[str] | None = None,
         missing_ok: bool = False,
+        exact: bool = False,
     ) -> None:
         """Delete a record (after its resources are gone).  Compare-and-set with
-        ``expect_state``; :class:`SandboxNotFoundError` when absent unless ``missing_ok``."""
+        ``expect_state``; :class:`SandboxNotFoundError` when absent unless ``missing_ok``.
+        ``exact``: ``id`` is the id as stored (the caller read the record), never taken for
+        another spelling of it (:meth:`_stored_id`, review RV60 F1)."""
         transaction = self._write("delete from")
         with transaction as conn:
-            record_id = self._stored_id(conn, id)
+            record_id = self._stored_id(conn, id, exact=exact)
             if expect_state is None:
                 # Nothing to check first: the DELETE itself tells whether the record was there.
                 assert transaction._entry is not None
