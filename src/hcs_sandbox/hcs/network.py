@@ -209,8 +209,8 @@ class _HcnObject(ClosingContext):
         object itself persists."""
         if self._guard.closed:
             return
-        self._finalizer.detach()
         self._guard.close()
+        self._finalizer.detach()  # last (review RV61 F1: see ComputeSystem.close)
 
     def _call(self, function: str, use: Callable[[int], _T]) -> _T:
         """``use(handle)`` as a call in flight on this handle (raises once it is closed)."""

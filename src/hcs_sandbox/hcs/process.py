@@ -412,10 +412,10 @@ class Process(Watched):
         """Close the pipes and the process handle (idempotent; does not kill the process)."""
         if self._guard.closed:
             return
-        self._finalizer.detach()
         _close_files(self._files)
         self._watch.mark_closed()
         self._guard.close()
+        self._finalizer.detach()  # last (review RV61 F1: see ComputeSystem.close)
 
 
 def _exit_code(status: Mapping[str, Any]) -> int:

@@ -180,8 +180,8 @@ class Vhd(ClosingContext):
         """``CloseHandle`` (idempotent; deferred while a call that uses the disk runs)."""
         if self._guard.closed:
             return
-        self._finalizer.detach()
         self._guard.close()
+        self._finalizer.detach()  # last (review RV61 F1: see ComputeSystem.close)
 
     def __repr__(self) -> str:
         return f"<Vhd {self.path!r}{' closed' if self.closed else ''}>"

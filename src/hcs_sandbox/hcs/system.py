@@ -326,9 +326,13 @@ class ComputeSystem(Watched):
             return
         if self._guard.closed:
             return
-        self._finalizer.detach()
         self._watch.mark_closed()
         self._guard.close()
+        # The safety net is detached last (review RV61 F1): a Ctrl+C anywhere before the
+        # guard is marked closed leaves it in place, and it does nothing once the guard is
+        # closed.  Detached first, a Ctrl+C in between left the handle with no one to close
+        # it (a ``with`` block's ``__exit__`` calls close once).
+        self._finalizer.detach()
 
     def terminate_and_close(self, *, timeout: float | None = None) -> dict[str, Any] | None:
         """The documented close order: terminate, wait for the exit event, close.
