@@ -563,23 +563,22 @@ def _problem(text: Any, column: str) -> str | None:
     return _values_problem(column, value) if value else None
 
 
-_guid_text: re.Pattern[str] | None = None
-
-
 def _is_guid_text(value: object) -> bool:
     """True for a GUID as text: canonical (an endpoint id as the planner makes it), or in
-    upper case or braces (as HCN may spell one).  The pattern is compiled when first
-    needed, not at import time."""
-    global _guid_text
+    another form the removal can still open and delete it by (upper case, braces): the
+    rule of the call that deletes it, :meth:`hcs_sandbox.native.types.GUID.from_string`
+    (imported only for such a form: ctypes is not on ``ls``'s start-up path)."""
     if _is_canonical(value):
         return True
     if type(value) is not str:
         return False
-    if _guid_text is None:
-        _guid_text = re.compile(
-            r"(\{)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?(1)\})"
-        )
-    return _guid_text.fullmatch(value) is not None
+    from hcs_sandbox.native.types import GUID
+
+    try:
+        GUID.from_string(value)
+    except SpecError:
+        return False
+    return True
 
 
 #: What else starts a path from a root: on Windows also a path from the current drive's
@@ -715,7 +714,8 @@ def _row_to_record(row: tuple[Any, ...]) -> Record:
         or (labels_value and _values_problem("labels", labels_value) is not None)
         or (extra_value and _values_problem("extra", extra_value) is not None)
         # The plain columns the verbs compute with (review RV58 F6): sqlite keeps what it
-        # was given (REAL and INTEGER columns keep text they cannot convert).
+        # was given (REAL and INTEGER columns keep text they cannot convert).  The same
+        # tests as _SCALARS's, written out on this path every read takes: keep both in step.
         or type(revision) is not int
         or type(created_at) is not float
         or type(updated_at) is not float
