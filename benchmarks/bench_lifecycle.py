@@ -239,6 +239,29 @@ def bench_cpu(n: int, batches: int = 5) -> dict[str, Any]:
     }
 
 
+def fs_probe(folder: Path, files: int = 200) -> float:
+    """CPU microseconds to make (``O_CREAT | O_EXCL``), close and delete one empty file in
+    ``folder``, averaged over ``files``: how costly the file system is at that moment.
+
+    Each create makes a folder and three files on it (the sandbox folder; the simulator's
+    scratch disk, guest state file and system record), and the cost of making one moves a
+    lot on this VM: 14-40 us on some runs and 220-900 us on others, for the same ext4 under
+    /tmp (2026-11-27; ``perf`` puts the time in ext4's inode allocation, ``find_inode_bit``
+    and ``recently_deleted``, which skip the inodes freed in the last seconds to minutes,
+    and so grows with the files a test run or an earlier benchmark phase just deleted).
+    Printed beside the figures so that a slow file system is seen, not taken for the
+    library."""
+    folder.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    names = [str(folder / f"probe-{os.getpid()}-{i}") for i in range(files)]
+    t0 = time.thread_time()
+    for name in names:
+        os.close(os.open(name, flags, 0o600))
+    for name in names:
+        os.unlink(name)
+    return (time.thread_time() - t0) / files * 1e6
+
+
 def single_lifecycle_seconds(runs: int = 3) -> float:
     """T1: the median wall time of one lifecycle run alone (``runs`` of them)."""
     singles = []
@@ -290,14 +313,27 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=5, help="batches of the CPU figure")
     parser.add_argument("--parallel", type=int, default=50, help="concurrent sandboxes")
     parser.add_argument("--latency", type=float, default=0.2, help="simulated latency (s)")
+    parser.add_argument(
+        "--dir",
+        default=None,
+        help="folder for the run's state and simulator folders (default: the temp folder)",
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="hcs-bench-") as root:
+    with tempfile.TemporaryDirectory(prefix="hcs-bench-", dir=args.dir) as root:
         _setup(Path(root))
+        probe = Path(root) / "probe"
+        fs_cpu = fs_probe(probe)
         cpu = bench_cpu(args.n, args.batches)
+        fs_par = fs_probe(probe)
         par = bench_parallel(args.parallel, args.latency)
     print(
         f"machine: {platform.machine()} {platform.system()} {platform.release()}, "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    print(
+        f"file system at {Path(root).parent}: {fs_cpu:.0f} us CPU per file made and deleted "
+        f"before the CPU run, {fs_par:.0f} us before the parallel run (a create makes a "
+        "folder and three files)"
     )
     print(f"lifecycle (create/start/stop/remove), zero latency, n={args.n}:")
     print(f"  CPU per lifecycle      {cpu['cpu_ms']:8.2f} ms  (wall {cpu['wall_ms']:.2f} ms)")
