@@ -1265,7 +1265,16 @@ class _Transaction:
                     raise self._store._error(exc, self._doing) from exc
                 return  # the exception propagates
             try:
-                entry.cursor.execute("COMMIT")
+                # ``Connection.commit`` runs COMMIT in one GIL release where a cursor's
+                # execute releases it five times (prepare, bind, step, reset, changes: CPython
+                # 3.11's _sqlite module); each release under 50 threads hands the GIL over
+                # (docs/performance.md, session 15).  commit() does nothing outside a
+                # transaction, where COMMIT fails: a block that swallowed an error which ended
+                # the transaction (sqlite rolls back by itself on SQLITE_FULL, say) must
+                # still fail here rather than report a write that never happened.
+                if not entry.conn.in_transaction:
+                    raise sqlite3.OperationalError("cannot commit - no transaction is active")
+                entry.conn.commit()
             except sqlite3.Error as err:
                 _rollback_quietly(entry.conn)
                 raise self._store._error(err, self._doing) from err
