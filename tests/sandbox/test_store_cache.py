@@ -442,3 +442,28 @@ def test_a_write_whose_transaction_ended_inside_its_block_fails(tmp_path: Path) 
         assert ended == [True]
         assert s.get(rec.id).state == "creating"
         assert s.update(rec.id, state="running").state == "running"  # the store still works
+
+
+def test_a_nested_write_fails_without_committing_its_callers_transaction(
+    tmp_path: Path,
+) -> None:
+    """A write begins with ``executescript("BEGIN IMMEDIATE")`` (one GIL release instead of
+    a cursor's five), and executescript COMMITs a pending transaction first: a write inside
+    another write (the connection's lock is re-entrant) must still fail as ``BEGIN`` does
+    there, leaving the outer transaction to roll back, not commit its half-done work."""
+    from hcs_sandbox.errors import StoreError
+
+    with open_store(tmp_path) as s:
+        rec = s.reserve("one", None, {})
+
+        def nested() -> None:
+            with s._write("update") as conn:
+                conn.execute("UPDATE sandboxes SET state = 'running' WHERE id = ?", (rec.id,))
+                with s._write("update"):
+                    pass  # pragma: no cover - never reached
+
+        with pytest.raises(StoreError, match="within a transaction"):
+            nested()
+        assert s.get(rec.id).state == "creating"  # the outer UPDATE was never committed
+        assert not s._connection().in_transaction
+        assert s.update(rec.id, state="running").state == "running"
