@@ -1266,9 +1266,9 @@ class _Transaction:
                 return  # the exception propagates
             try:
                 # ``Connection.commit`` runs COMMIT in one GIL release where a cursor's
-                # execute releases it five times (prepare, bind, step, reset, changes: CPython
-                # 3.11's _sqlite module); each release under 50 threads hands the GIL over
-                # (docs/performance.md, session 15).  commit() does nothing outside a
+                # execute releases it five times (CPython 3.11's _sqlite module); each
+                # release under 50 threads hands the GIL over (docs/performance.md,
+                # session 15).  commit() does nothing outside a
                 # transaction, where COMMIT fails: a block that swallowed an error which ended
                 # the transaction (sqlite rolls back by itself on SQLITE_FULL, say) must
                 # still fail here rather than report a write that never happened.
