@@ -411,3 +411,59 @@ def test_delete_checks_the_state_and_absence(tmp_path: Path) -> None:
         with pytest.raises(SandboxNotFoundError):
             s.delete(rec.id)
         s.delete(rec.id, missing_ok=True)
+
+
+def test_a_write_whose_transaction_ended_inside_its_block_fails(tmp_path: Path) -> None:
+    """The end of a write commits with ``Connection.commit`` (one GIL release instead of a
+    cursor's five), which does nothing outside a transaction: a block that swallowed an
+    error which had already ended the transaction (here ``OR ROLLBACK``; sqlite does the same
+    by itself on SQLITE_FULL or an I/O error) must still fail, as ``COMMIT`` did, instead of
+    reporting a write that never happened."""
+    import contextlib
+
+    from hcs_sandbox.errors import StoreError
+
+    with open_store(tmp_path) as s:
+        rec = s.reserve("one", None, {})
+        ended: list[bool] = []
+
+        def swallowing() -> None:
+            with s._write("update") as c:
+                c.execute("UPDATE sandboxes SET state = 'running' WHERE id = ?", (rec.id,))
+                with contextlib.suppress(sqlite3.IntegrityError):
+                    c.execute(
+                        "INSERT OR ROLLBACK INTO sandboxes SELECT * FROM sandboxes WHERE id = ?",
+                        (rec.id,),
+                    )
+                ended.append(not c.in_transaction)  # the refused INSERT rolled it all back
+
+        with pytest.raises(StoreError, match="no transaction is active"):
+            swallowing()
+        assert ended == [True]
+        assert s.get(rec.id).state == "creating"
+        assert s.update(rec.id, state="running").state == "running"  # the store still works
+
+
+def test_a_nested_write_fails_without_committing_its_callers_transaction(
+    tmp_path: Path,
+) -> None:
+    """A write begins with ``executescript("BEGIN IMMEDIATE")`` (one GIL release instead of
+    a cursor's five), and executescript COMMITs a pending transaction first: a write inside
+    another write (the connection's lock is re-entrant) must still fail as ``BEGIN`` does
+    there, leaving the outer transaction to roll back, not commit its half-done work."""
+    from hcs_sandbox.errors import StoreError
+
+    with open_store(tmp_path) as s:
+        rec = s.reserve("one", None, {})
+
+        def nested() -> None:
+            with s._write("update") as conn:
+                conn.execute("UPDATE sandboxes SET state = 'running' WHERE id = ?", (rec.id,))
+                with s._write("update"):
+                    pass  # pragma: no cover - never reached
+
+        with pytest.raises(StoreError, match="within a transaction"):
+            nested()
+        assert s.get(rec.id).state == "creating"  # the outer UPDATE was never committed
+        assert not s._connection().in_transaction
+        assert s.update(rec.id, state="running").state == "running"

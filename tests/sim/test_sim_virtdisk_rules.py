@@ -230,3 +230,27 @@ def test_setup_base_os_layer_vm_needs_the_disk_attached(
     assert api.HcsSetupBaseOSLayer(str(layers[2]), second, options) == 0
     assert api.CloseHandle(first) == 1
     assert api.CloseHandle(second) == 1
+
+
+def test_format_rewrites_the_disk_in_place_or_finds_it_gone(api: Api, tmp_path: Path) -> None:
+    """HcsFormatWritableLayerVhd reads the disk file and rewrites it in place through one
+    descriptor: the same file, every other field kept, nothing of the old content left after
+    the new (cut to length); a file that is no longer a simulated disk, or is gone, is
+    ERROR_FILE_NOT_FOUND as an HRESULT, and nothing is written."""
+    path = tmp_path / "a.vhdx"
+    error, handle = create_vhd(api, path, size=1 << 30)
+    assert error == 0
+    before = json.loads(path.read_text())
+    path.write_text(json.dumps(before) + " " * 4096)  # longer than what format writes
+    inode = path.stat().st_ino
+    assert api.HcsFormatWritableLayerVhd(handle) == 0
+    assert path.stat().st_ino == inode
+    assert json.loads(path.read_text()) == {**before, "Formatted": True}
+    assert not path.read_text().endswith(" ")  # cut to the new length
+    path.write_text('{"NotADisk": 1}')
+    assert api.HcsFormatWritableLayerVhd(handle) & 0xFFFFFFFF == H.ERROR_FILE_NOT_FOUND_HR
+    assert path.read_text() == '{"NotADisk": 1}'
+    path.unlink()
+    assert api.HcsFormatWritableLayerVhd(handle) & 0xFFFFFFFF == H.ERROR_FILE_NOT_FOUND_HR
+    assert not path.exists()
+    assert api.CloseHandle(handle) == 1

@@ -1249,7 +1249,7 @@ class _Transaction:
 
     def __enter__(self) -> sqlite3.Connection:
         store = self._store
-        entry = store._locked("BEGIN IMMEDIATE", self._doing)  # the lock is held from here
+        entry = store._locked(True, self._doing)  # the lock is held from here
         entry.depth += 1
         self._entry = entry
         return entry.conn
@@ -1265,7 +1265,16 @@ class _Transaction:
                     raise self._store._error(exc, self._doing) from exc
                 return  # the exception propagates
             try:
-                entry.cursor.execute("COMMIT")
+                # ``Connection.commit`` runs COMMIT in one GIL release where a cursor's
+                # execute releases it five times (CPython 3.11's _sqlite module); each
+                # release under 50 threads hands the GIL over (docs/performance.md,
+                # session 15).  commit() does nothing outside a
+                # transaction, where COMMIT fails: a block that swallowed an error which ended
+                # the transaction (sqlite rolls back by itself on SQLITE_FULL, say) must
+                # still fail here rather than report a write that never happened.
+                if not entry.conn.in_transaction:
+                    raise sqlite3.OperationalError("cannot commit - no transaction is active")
+                entry.conn.commit()
             except sqlite3.Error as err:
                 _rollback_quietly(entry.conn)
                 raise self._store._error(err, self._doing) from err
@@ -1481,9 +1490,9 @@ class Store:
                     cache[self._key] = cache.pop(self._key)  # most recently used last
         return entry
 
-    def _locked(self, first: str | None, doing: str) -> _Cached:
-        """This database's entry with its lock HELD (the caller releases it), after running
-        ``first`` (e.g. ``BEGIN IMMEDIATE``) on it when given.
+    def _locked(self, begin: bool, doing: str) -> _Cached:
+        """This database's entry with its lock HELD (the caller releases it), after
+        ``BEGIN IMMEDIATE`` on it when ``begin``.
 
         Waits up to ``timeout`` in all.  While another process holds the database (sqlite
         says busy after ``_BUSY_SLICE_MS``), this process's lock is released between tries,
@@ -1505,8 +1514,18 @@ class Store:
             try:
                 if entry.depth == 0 and entry.conn.in_transaction:
                     _rollback_quietly(entry.conn)
-                if first is not None:
-                    entry.cursor.execute(first)
+                if begin:
+                    # Through executescript: one GIL release where a cursor's execute makes
+                    # five (CPython 3.11's _sqlite module; each release under 50 threads
+                    # hands the GIL over: docs/performance.md, session 15).  executescript
+                    # COMMITs a pending transaction first: a nested write (the lock is
+                    # re-entrant) must fail as BEGIN does there, not commit its caller's
+                    # half-done transaction.
+                    if entry.conn.in_transaction:
+                        raise sqlite3.OperationalError(
+                            "cannot start a transaction within a transaction"
+                        )
+                    entry.cursor.executescript("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 entry.lock.release()
                 if not _busy(exc) or time.monotonic() >= deadline:
@@ -1563,7 +1582,7 @@ class Store:
     ) -> builtins.list[Any]:
         deadline = time.monotonic() + self._timeout
         while True:
-            entry = self._locked(None, doing)
+            entry = self._locked(False, doing)
             try:
                 return entry.conn.execute(sql, tuple(params)).fetchall()
             except sqlite3.Error as exc:
@@ -2016,7 +2035,7 @@ class Store:
         whole record (a third of a write's instructions)."""
         last = self._last
         if last is not None and last[0] is known and last[3] is not None:
-            entry = self._locked(None, "read")
+            entry = self._locked(False, "read")
             try:
                 if (
                     entry is last[1]
@@ -2045,7 +2064,7 @@ class Store:
         cached = _cache().get(self._key)
         if cached is None or cached.schema_ok is None:
             return None
-        entry = self._locked(None, "read")
+        entry = self._locked(False, "read")
         try:
             if entry is not cached or entry.ident != self._identity():
                 return None
@@ -2319,7 +2338,7 @@ class Store:
     @property
     def schema_version(self) -> int:
         """The schema version of the open database."""
-        entry = self._locked(None, "read")
+        entry = self._locked(False, "read")
         try:
             return self._schema_version(entry.conn)
         except sqlite3.Error as exc:
