@@ -467,3 +467,41 @@ def test_a_nested_write_fails_without_committing_its_callers_transaction(
         assert s.get(rec.id).state == "creating"  # the outer UPDATE was never committed
         assert not s._connection().in_transaction
         assert s.update(rec.id, state="running").state == "running"
+
+
+def test_a_ctrl_c_as_begin_returns_leaves_no_write_lock_behind(tmp_path: Path) -> None:
+    """A Ctrl+C that lands as ``BEGIN IMMEDIATE`` returns (KeyboardInterrupt raised after
+    the statement took sqlite's write lock) must roll the transaction back before this
+    process's lock is released: otherwise the database stays write-locked for every other
+    process until this one happens to use the store again (review RV64 F2)."""
+    with open_store(tmp_path) as s:
+        rec = s.reserve("one", None, {})
+        entry = s._entry()
+        real = entry.cursor
+
+        class Interrupted:
+            """The cursor, whose executescript is interrupted right after it ran."""
+
+            def executescript(self, sql: str) -> sqlite3.Cursor:
+                real.executescript(sql)
+                raise KeyboardInterrupt
+
+            def __getattr__(self, name: str) -> object:
+                return getattr(real, name)
+
+        entry.cursor = Interrupted()  # type: ignore[assignment]
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                s.update(rec.id, state="running")
+        finally:
+            entry.cursor = real
+        assert not entry.conn.in_transaction  # rolled back, not left holding the lock
+        other = sqlite3.connect(s.path, timeout=0.1, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # another process could write at once
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        assert entry.lock.acquire(False)  # and this process's lock is free
+        entry.lock.release()
+        assert s.update(rec.id, state="running").state == "running"

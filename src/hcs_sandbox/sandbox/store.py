@@ -1534,7 +1534,13 @@ class Store:
                 pause = min(pause * 2, 0.05)
                 continue
             except BaseException:
-                entry.lock.release()
+                # (a Ctrl+C, maybe as BEGIN returned: sqlite's write lock would stay held,
+                # for every other process, until this one next used the store: review RV64)
+                try:
+                    if begin and entry.depth == 0 and entry.conn.in_transaction:
+                        _rollback_quietly(entry.conn)
+                finally:
+                    entry.lock.release()
                 raise
             return entry
 
