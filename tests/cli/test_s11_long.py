@@ -215,7 +215,7 @@ def long_dir(tmp_path: Path) -> Path:
     """An existing folder whose path is 270 characters (made before the emulation)."""
     folder = tmp_path / "h"
     while len(str(folder)) < 270:
-        folder = folder / ("h" * min(40, 270 - len(str(folder)) - 1))
+        folder = folder / ("h" * max(1, min(40, 270 - len(str(folder)) - 1)))  # never ""
     folder.mkdir(parents=True)
     (folder / "f.txt").write_text("x")
     assert len(str(folder)) >= 260
