@@ -461,3 +461,78 @@ def test_ctrl_c_in_the_owners_close(
             system.close()  # (reset: the handle is the simulator's no more)
     failing = {name: fs for name, (_, fs) in report.items() if fs}
     assert failing == {}, {name: (n, fs) for name, (n, fs) in report.items()}
+
+
+# -- the timeout's hand-off to the reaper (review RV61 F2) -----------------------------------
+
+#: HCS completes the start this long after it was made; the caller waits far less.
+_LATE = 0.1
+_WAIT = 0.01
+
+
+def test_ctrl_c_from_the_timeout_to_the_reapers_start(sim: Any, vm_document: Any) -> None:
+    """A Ctrl+C at each handler point from the return of the wait that timed out to the
+    return of ``_run`` (the reaper's start is in between): the timed-out operation is closed
+    once, by one side, and the compute system's guard is not left with a call in flight, so
+    closing the system closes its handle (review RV61 F2: a Ctrl+C between ``abandoned =
+    True`` and the reaper's start leaked the operation, and the guard's count deferred the
+    system's close for ever)."""
+    from hcs_sandbox import errors
+    from hcs_sandbox.hcs import operation
+
+    failures: list[str] = []
+    points: list[str] = []
+    n = 0
+    sim.set_latency("HcsStartComputeSystem", _LATE)
+    with (  # (resolved: every run takes the same path)
+        ComputeSystem.create(f"ctrlc-{uuid.uuid4()}", vm_document()) as system,
+        pytest.raises(errors.OperationTimeoutError),
+    ):
+        system.start(timeout=_WAIT)
+    assert operation.wait_abandoned(5)
+    while not failures:
+        n += 1
+        baseline = _handles(sim)
+        system = ComputeSystem.create(f"ctrlc-{uuid.uuid4()}", vm_document())
+        closes = sim.calls().get("HcsCloseOperation", 0)
+        with _InterruptOnce(
+            "HcsWaitForOperationResult", operation._run, n, every_bytecode=False
+        ) as at:
+            try:
+                system.start(timeout=_WAIT)
+            except KeyboardInterrupt:
+                points.append(str(at.where))
+            except errors.OperationTimeoutError:
+                assert at.where is None
+        guard = system._handle_guard
+        system.close()  # the program goes on: it closes the system ...
+        reaped = operation.wait_abandoned(5)  # ... and HCS completes the start
+        del system
+        gc.collect()
+        state = {
+            "reaped": reaped,
+            "inflight": guard.inflight,
+            "released": guard.released,
+            "operation closes": sim.calls().get("HcsCloseOperation", 0) - closes,
+            "handles": _handles(sim),
+            "violations": sim.violations(),
+        }
+        want = {
+            "reaped": True,
+            "inflight": 0,
+            "released": True,
+            "operation closes": 1,
+            "handles": baseline,
+            "violations": [],
+        }
+        if state != want:
+            failures.append(f"{at.where}: {state}")
+            sim.reset()
+        elif at.where is None:
+            assert 0 < at.count < n
+            break
+    sim.set_latency("HcsStartComputeSystem", 0)
+    assert failures == [], f"of {n} points: " + "; ".join(failures)
+    # (the sweep went through the hand-off: points in _abandon, one after its reaper start)
+    assert any(p.startswith("_abandon ") for p in points), points
+    assert any(p.startswith("_run ") for p in points), points

@@ -28,12 +28,13 @@ when handles are torn down mid-call.  The caller gets :class:`OperationTimeoutEr
 
 from __future__ import annotations
 
+import _thread
 import ctypes
 import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hcs_sandbox import errors
 from hcs_sandbox._frozen import Frozen
@@ -211,7 +212,22 @@ def _close_info_handles(info: ProcessInformation) -> None:
 # ----------------------------------------------------------------------------------------
 
 _abandoned_lock = threading.Condition()
-_abandoned: set[int] = set()
+#: The claims (see :func:`_abandon`) of the abandoned operations not yet closed, by id.
+_abandoned: dict[int, list[bool]] = {}
+
+if TYPE_CHECKING:
+    #: What :func:`_run` hands to the reaper (the arguments of :func:`_abandon`): a tuple,
+    #: built with no point where CPython runs a signal handler (no call), so that from the
+    #: moment a timeout is known a Ctrl+C finds either nothing handed over or all of it.
+    _Handoff = tuple[
+        int,  # the operation
+        str,  # the function's name
+        bool,  # process (HcsWaitForOperationResultAndProcessInfo)
+        tuple[object, ...],  # keepalive
+        Sequence[tuple[HandleGuard, object]],  # the guards with their tickets
+        Callable[[ProcessInformation | None, int], None] | None,  # on_late_result
+        list[bool],  # the claim: empty until a reaper claims the operation
+    ]
 
 
 def abandoned_count() -> int:
@@ -232,20 +248,36 @@ def wait_abandoned(timeout: float) -> bool:
         return True
 
 
-def _abandon(
+def _abandon(  # noqa: PLR0917 - the fields of a _Handoff, in its order
     op: int,
     function: str,
-    *,
     process: bool,
     keepalive: tuple[object, ...],
     guards: Sequence[tuple[HandleGuard, object]],
     on_late_result: Callable[[ProcessInformation | None, int], None] | None,
+    claim: list[bool],
 ) -> None:
+    """Start a reaper thread for the timed-out ``op``; it owns the operation's clean-up
+    (waiting for HCS, closing the operation, releasing ``guards``) once it has *claimed* it:
+    appended to ``claim`` under :data:`_abandoned_lock` (review RV61 F2).
+
+    Called again by :func:`_run`'s ``finally`` when a Ctrl+C came out of the first call (at
+    any point: before the thread was made, while it started, after): a second call starts
+    no reaper when one has claimed the operation, and a second reaper that finds it claimed
+    does nothing, so exactly one closes it, whichever point the Ctrl+C hit.  (A reaper
+    thread is never interrupted: CPython raises ``KeyboardInterrupt`` on the main thread.)
+    """
     with _abandoned_lock:
-        _abandoned.add(op)
+        if claim:  # a reaper owns it already (and may have finished: not counted again)
+            return
+        _abandoned[id(claim)] = claim
 
     def reap(keep: tuple[object, ...]) -> None:
         # ``keep`` (the input buffers and the invoke closure) lives until this returns.
+        with _abandoned_lock:
+            if claim:  # another reaper of this hand-off claimed it: it closes the operation
+                return
+            claim.append(True)
         hr = HCS_E_OPERATION_TIMEOUT
         info_copy: ProcessInformation | None = None
         try:
@@ -265,13 +297,13 @@ def _abandon(
                 _log.exception("closing the abandoned %s operation failed", function)
             _release_all(guards)
             with _abandoned_lock:
-                _abandoned.discard(op)
+                _abandoned.pop(id(claim), None)
                 _abandoned_lock.notify_all()
 
-    thread = threading.Thread(
-        target=reap, args=(keepalive,), name=f"hcs-reaper-{function}", daemon=True
-    )
-    thread.start()
+    # One C call (not threading.Thread: its start() waits on a Condition, where a Ctrl+C
+    # between the lock's release and the wait makes it raise "release unlocked lock"): the
+    # thread is started or not, and a Ctrl+C right after it lands in _run's hand-off.
+    _thread.start_new_thread(reap, (keepalive,))
 
 
 # ----------------------------------------------------------------------------------------
@@ -299,7 +331,9 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
     after_start: Callable[[], None] | None = None,
 ) -> tuple[str | None, ProcessInformation | None]:
     ms = timeout_ms(timeout)
-    abandoned = False
+    # The hand-off to the reaper once the wait timed out; () once _abandon returned (the
+    # reaper is started and owns the operation); None: this call closes it in the finally.
+    handoff: _Handoff | tuple[()] | None = None
     op = 0
     # HcsCreateOperation returns the handle (no out parameter the clean-up could share): it
     # is called from C (``list.extend`` over ``map``), so that it lands in ``made`` before
@@ -355,18 +389,23 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
         if not hr & 0x80000000:
             return text, info_copy
         if hr == HCS_E_OPERATION_TIMEOUT:
+            # From here on the reaper owns the operation and the guards: the hand-off is made
+            # first, with no handler point before it is stored (a tuple, no call), and if a
+            # Ctrl+C comes out of _abandon, the finally calls it again (review RV61 F2).
+            handoff = (
+                op,
+                function,
+                process,
+                (*keepalive, invoke),
+                acquired,
+                on_late_result,
+                [],
+            )
             # hcsshim: ask HCS to abort and ignore the answer (E_NOTIMPL is documented).
             cancel_hr = native("computecore", "HcsCancelOperation")(op) & 0xFFFFFFFF
             _log.debug("HcsCancelOperation(%s) returned 0x%08X", function, cancel_hr)
-            abandoned = True
-            _abandon(
-                op,
-                function,
-                process=process,
-                keepalive=(*keepalive, invoke),
-                guards=acquired,
-                on_late_result=on_late_result,
-            )
+            _abandon(*handoff)
+            handoff = ()
             suffix = f"no result within {timeout:g} s; HCS is still running it"
             check(
                 hr,
@@ -379,7 +418,9 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
     finally:
         if doc.value:  # a Ctrl+C before it was read: free it (take_hcs_string sets it NULL)
             take_hcs_string(doc)
-        if not abandoned:
+        if handoff:  # a Ctrl+C in the hand-off: made again (one reaper claims it)
+            _abandon(*handoff)
+        elif handoff is None:
             try:
                 if made and made[0] and _close is not None:
                     _close(made[0])
