@@ -418,9 +418,7 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
     finally:
         if doc.value:  # a Ctrl+C before it was read: free it (take_hcs_string sets it NULL)
             take_hcs_string(doc)
-        if handoff:  # a Ctrl+C in the hand-off: made again (one reaper claims it)
-            _abandon(*handoff)
-        elif handoff is None:
+        if handoff is None:  # (first: the path every operation takes)
             try:
                 if made and made[0] and _close is not None:
                     _close(made[0])
@@ -430,6 +428,8 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
                 except BaseException:  # (a Ctrl+C in it): once more; each call ends once
                     _release_all(acquired)
                     raise
+        elif handoff:  # a Ctrl+C in the hand-off: made again (one reaper claims it)
+            _abandon(*handoff)
 
 
 def run_operation(
