@@ -153,8 +153,9 @@ class _InterruptOnce:
 
 
 def _handles_of(leaks: dict[str, int]) -> dict[str, int]:
-    """The open HCS/HCN handles of a ``sim.leaks()`` (its unfreed strings and a process's
-    stdio pipes are not this test's: see the report of review RV59's task)."""
+    """The open HCS/HCN handles of a ``sim.leaks()`` (its unfreed strings are judged by the
+    root conftest after each test and by ``test_ctrl_c_in_the_result_documents_free``; a
+    process's stdio pipes are not this test's: see the report of review RV59's task)."""
     return {
         kind: n for kind, n in leaks.items() if not kind.startswith("string") and kind != "pipe"
     }
@@ -162,19 +163,6 @@ def _handles_of(leaks: dict[str, int]) -> dict[str, int]:
 
 def _handles(sim: Any) -> dict[str, int]:
     return _handles_of(sim.leaks())
-
-
-@pytest.fixture(autouse=True)
-def _strings_are_not_this_tests(sim: Any) -> Any:
-    """After the test: a result string left unfreed by an interrupt (``take_hcs_string``
-    sets its slot to NULL before ``_free``, whose entry is a handler point: a window of the
-    strings, not of the handles, left to its own task) is forgotten, so that the root
-    conftest's accounting judges the handles only.  Everything else it still checks."""
-    yield
-    gc.collect()
-    leaks = sim.leaks()
-    if leaks and all(kind.startswith("string") for kind in leaks) and not sim.violations():
-        sim.reset()
 
 
 def _close_counts(sim: Any) -> int:
@@ -536,3 +524,36 @@ def test_ctrl_c_from_the_timeout_to_the_reapers_start(sim: Any, vm_document: Any
     # (the sweep went through the hand-off: points in _abandon, one after its reaper start)
     assert any(p.startswith("_abandon ") for p in points), points
     assert any(p.startswith("_run ") for p in points), points
+
+
+# -- the result document's free (native/strings.py) ------------------------------------------
+
+
+def test_ctrl_c_in_the_result_documents_free(sim: Any) -> None:
+    """A Ctrl+C at each handler point from the return of the wait to the return of ``_run``
+    of an operation with a result document: the document is freed, once (the slot is set to
+    NULL right before the native free, with no handler point between, so the ``finally``
+    that frees what the slot still holds never leaks it nor frees it twice)."""
+    from hcs_sandbox.hcs import operation
+
+    enumerate_compute_systems()  # (resolved: every run takes the same path)
+    assert sim.calls().get("LocalFree", 0) > 0  # (it has a result document to free)
+    n = 0
+    while True:
+        n += 1
+        before = sim.leaks()
+        with _InterruptOnce(
+            "HcsWaitForOperationResult", operation._run, n, every_bytecode=False
+        ) as at:
+            try:
+                enumerate_compute_systems()
+            except KeyboardInterrupt:
+                pass
+        gc.collect()
+        leaks, violations = sim.leaks(), sim.violations()
+        if leaks != before or violations:
+            sim.reset()
+            pytest.fail(f"of {n} points: {at.where}: leaks {leaks} (before {before}), {violations}")
+        if at.where is None:
+            assert 0 < at.count < n
+            break
