@@ -173,17 +173,24 @@ def _copy_info(info: Any) -> ProcessInformation:
 
 
 def _wait_result(
-    op: int, ms: int, *, process: bool, doc: ctypes.c_void_p | None = None
+    op: int,
+    ms: int,
+    *,
+    process: bool,
+    doc: ctypes.c_void_p | None = None,
+    info: Any = None,
 ) -> tuple[int, ProcessInformation | None, str | None]:
     """``HcsWaitForOperationResult`` (or ``...AndProcessInfo`` with ``process``): the masked
     HRESULT, the copied process information (on success) and the result document (read and
     freed).  ``doc``: the out slot of the document (the caller frees what it still holds
-    after an exception)."""
+    after an exception); ``info``: the ``HCS_PROCESS_INFORMATION`` the wait writes (the
+    caller closes the pipe handles it holds after an exception)."""
     if doc is None:
         doc = ctypes.c_void_p(None)
     info_copy: ProcessInformation | None = None
     if process:
-        info = _new_info()
+        if info is None:
+            info = _new_info()
         hr = native("computecore", "HcsWaitForOperationResultAndProcessInfo")(
             op, ms, ctypes.byref(info), ctypes.byref(doc)
         )
@@ -329,6 +336,7 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
     process: bool,
     on_late_result: Callable[[ProcessInformation | None, int], None] | None,
     after_start: Callable[[], None] | None = None,
+    process_info: Any = None,
 ) -> tuple[str | None, ProcessInformation | None]:
     ms = timeout_ms(timeout)
     # The hand-off to the reaper once the wait timed out; () once _abandon returned (the
@@ -381,7 +389,7 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
         if after_start is not None:
             after_start()
         if process:
-            hr, info_copy, text = _wait_result(op, ms, process=True, doc=doc)
+            hr, info_copy, text = _wait_result(op, ms, process=True, doc=doc, info=process_info)
         else:  # _wait_result(op, ms, process=False), inlined: the path every operation takes
             hr = wait(op, ms, ctypes.byref(doc)) & 0xFFFFFFFF
             text = take_hcs_string(doc)
@@ -462,15 +470,29 @@ def run_process_operation(
     keepalive: tuple[object, ...] = (),
     guards: Sequence[HandleGuard] = (),
     on_late_result: Callable[[ProcessInformation | None, int], None] | None = None,
+    process_info: Any = None,
 ) -> tuple[ProcessInformation, str | None]:
     """Like :func:`run_operation` for ``HcsCreateProcess`` / ``HcsGetProcessInfo``: waits with
     ``HcsWaitForOperationResultAndProcessInfo`` and returns the copied process information.
 
     The pipe handles in the result belong to the caller.  When the call timed out and HCS
     completes it later, ``on_late_result(info, hr)`` runs on the reaper thread (by default
-    the late pipe handles are closed).
+    the late pipe handles are closed).  ``process_info``: the ``HCS_PROCESS_INFORMATION``
+    (``native.types``) the wait writes, the caller's: from the wait's return on, the pipe
+    handles are in it, where the caller's clean-up finds them after a Ctrl+C.
     """
-    text, info = _run(function, invoke, timeout, context, keepalive, guards, True, on_late_result)
+    text, info = _run(
+        function,
+        invoke,
+        timeout,
+        context,
+        keepalive,
+        guards,
+        True,
+        on_late_result,
+        None,
+        process_info,
+    )
     assert info is not None  # success always fills it
     return info, text
 
