@@ -143,7 +143,15 @@ class _InterruptOnce:
             last = self._last.get(frame)
             self._last[frame] = op
             every = self._every and frame.f_code not in _EXEMPT
-            if self._armed and (every or last in self._CALLS or op == "JUMP_BACKWARD"):
+            # (Not at PUSH_EXC_INFO, a handler's entry after a call that raised: CPython
+            # unwinds to it without running a signal handler, and a KeyboardInterrupt raised
+            # there from a trace function leaves the exception being handled set in this
+            # thread for ever, the __context__ of every later exception.)
+            if (
+                self._armed
+                and op != "PUSH_EXC_INFO"
+                and (every or last in self._CALLS or op == "JUMP_BACKWARD")
+            ):
                 self._point(frame, f"@{frame.f_lasti} {op}")
         elif event == "return":
             self._last.pop(frame, None)
