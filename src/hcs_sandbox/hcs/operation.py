@@ -218,7 +218,14 @@ def _close_info_handles(info: ProcessInformation) -> None:
 # The reaper: operations abandoned after a timeout, kept alive until HCS completes them.
 # ----------------------------------------------------------------------------------------
 
-_abandoned_lock = threading.Condition()
+#: Every ``with`` takes this C lock, never the Condition: ``Condition.__enter__``/``__exit__``
+#: are Python code, and a Ctrl+C after the acquire in one (or before the release in the
+#: other) left the lock held by the main thread for ever, the reaper and every later timeout
+#: of another thread blocked on it (review RV63 F1).  A C lock's ``__enter__``/``__exit__``
+#: run from ``BEFORE_WITH``/the ``with``'s exit with no handler point inside them.
+_abandoned_mutex = threading.Lock()
+#: Built on :data:`_abandoned_mutex`, for ``wait``/``notify_all`` only.
+_abandoned_lock = threading.Condition(_abandoned_mutex)
 #: The claims (see :func:`_abandon`) of the abandoned operations not yet closed, by id.
 _abandoned: dict[int, list[bool]] = {}
 
@@ -239,14 +246,14 @@ if TYPE_CHECKING:
 
 def abandoned_count() -> int:
     """How many timed-out operations are still waiting for HCS to complete them."""
-    with _abandoned_lock:
+    with _abandoned_mutex:
         return len(_abandoned)
 
 
 def wait_abandoned(timeout: float) -> bool:
     """Wait until every abandoned operation has completed and been closed (tests use this)."""
     deadline = time.monotonic() + timeout
-    with _abandoned_lock:
+    with _abandoned_mutex:
         while _abandoned:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -266,7 +273,7 @@ def _abandon(  # noqa: PLR0917 - the fields of a _Handoff, in its order
 ) -> None:
     """Start a reaper thread for the timed-out ``op``; it owns the operation's clean-up
     (waiting for HCS, closing the operation, releasing ``guards``) once it has *claimed* it:
-    appended to ``claim`` under :data:`_abandoned_lock` (review RV61 F2).
+    appended to ``claim`` under :data:`_abandoned_mutex` (review RV61 F2).
 
     Called again by :func:`_run`'s ``finally`` when a Ctrl+C came out of the first call (at
     any point: before the thread was made, while it started, after): a second call starts
@@ -274,14 +281,14 @@ def _abandon(  # noqa: PLR0917 - the fields of a _Handoff, in its order
     does nothing, so exactly one closes it, whichever point the Ctrl+C hit.  (A reaper
     thread is never interrupted: CPython raises ``KeyboardInterrupt`` on the main thread.)
     """
-    with _abandoned_lock:
+    with _abandoned_mutex:
         if claim:  # a reaper owns it already (and may have finished: not counted again)
             return
         _abandoned[id(claim)] = claim
 
     def reap(keep: tuple[object, ...]) -> None:
         # ``keep`` (the input buffers and the invoke closure) lives until this returns.
-        with _abandoned_lock:
+        with _abandoned_mutex:
             if claim:  # another reaper of this hand-off claimed it: it closes the operation
                 return
             claim.append(True)
@@ -303,7 +310,7 @@ def _abandon(  # noqa: PLR0917 - the fields of a _Handoff, in its order
             except Exception:
                 _log.exception("closing the abandoned %s operation failed", function)
             _release_all(guards)
-            with _abandoned_lock:
+            with _abandoned_mutex:
                 _abandoned.pop(id(claim), None)
                 _abandoned_lock.notify_all()
 
