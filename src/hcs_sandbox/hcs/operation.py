@@ -295,6 +295,11 @@ def _abandon(  # noqa: PLR0917 - the fields of a _Handoff, in its order
         hr = HCS_E_OPERATION_TIMEOUT
         info_copy: ProcessInformation | None = None
         try:
+            # Its name in the log lines (``%(threadName)s``), as a threading.Thread had it,
+            # not "Dummy-N" (review RV63 F3): named here, on this thread, which no Ctrl+C
+            # reaches.  (current_thread() registers a threading._DummyThread for it, left in
+            # threading._active when the thread ends, as logging's own call did before.)
+            threading.current_thread().name = f"hcs-reaper-{function}"
             while hr == HCS_E_OPERATION_TIMEOUT:
                 hr, info_copy, _ = _wait_result(op, _REAP_SLICE_MS, process=process)
             _log.info("%s completed after its caller timed out: 0x%08X", function, hr)
