@@ -615,7 +615,9 @@ def test_ctrl_c_from_the_wait_that_returns_the_pipes(sim: Any, vm_document: Any)
     (they were in a structure of ``_wait_result``'s, then a copy passed up four frames, and
     lost to a Ctrl+C until ``_create`` held it), none is closed twice, the process handle is
     closed.  (From ``HcsCreateProcess``'s return to the wait, the pipes are still in the
-    operation's result: not this test's, see the report of task ctrlc2.)"""
+    operation's result, and after a wait that timed out they come with the late result: a
+    Ctrl+C there, or from that wait's return to the hand-off to the reaper, loses them; not
+    this test's, see docs/architecture.md and review RV63 F2.)"""
     from hcs_sandbox.hcs.process import Process
 
     def run() -> Any:
