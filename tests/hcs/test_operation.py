@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,24 @@ def test_timeout_then_late_completion(make_system: MakeSystem, sim: Any) -> None
     assert operation.abandoned_count() == 0
     sim.set_latency("HcsStartComputeSystem", 0)
     assert system.properties()["State"] == "Running"
+
+
+def test_the_reapers_log_lines_name_it(
+    make_system: MakeSystem, sim: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reaper's log lines carry its name, ``hcs-reaper-<function>``, as when it was a
+    ``threading.Thread`` of that name, not the ``Dummy-N`` a ``_thread`` thread gets
+    (review RV63 F3)."""
+    system = make_system()
+    sim.set_latency("HcsStartComputeSystem", 0.2)
+    with caplog.at_level(logging.INFO, logger="hcs_sandbox.hcs"):
+        with pytest.raises(errors.OperationTimeoutError):
+            system.start(timeout=0.01)
+        assert operation.wait_abandoned(5)
+    sim.set_latency("HcsStartComputeSystem", 0)
+    late = [r for r in caplog.records if "completed after its caller timed out" in r.message]
+    assert [r.threadName for r in late] == ["hcs-reaper-HcsStartComputeSystem"]
+    assert late[0].thread != threading.get_ident()  # (logged by the reaper, not the caller)
 
 
 def test_close_while_call_in_flight_defers_handle_close(make_system: MakeSystem, sim: Any) -> None:

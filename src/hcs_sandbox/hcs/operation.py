@@ -28,12 +28,13 @@ when handles are torn down mid-call.  The caller gets :class:`OperationTimeoutEr
 
 from __future__ import annotations
 
+import _thread
 import ctypes
 import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hcs_sandbox import errors
 from hcs_sandbox._frozen import Frozen
@@ -172,17 +173,24 @@ def _copy_info(info: Any) -> ProcessInformation:
 
 
 def _wait_result(
-    op: int, ms: int, *, process: bool, doc: ctypes.c_void_p | None = None
+    op: int,
+    ms: int,
+    *,
+    process: bool,
+    doc: ctypes.c_void_p | None = None,
+    info: Any = None,
 ) -> tuple[int, ProcessInformation | None, str | None]:
     """``HcsWaitForOperationResult`` (or ``...AndProcessInfo`` with ``process``): the masked
     HRESULT, the copied process information (on success) and the result document (read and
     freed).  ``doc``: the out slot of the document (the caller frees what it still holds
-    after an exception)."""
+    after an exception); ``info``: the ``HCS_PROCESS_INFORMATION`` the wait writes (the
+    caller closes the pipe handles it holds after an exception)."""
     if doc is None:
         doc = ctypes.c_void_p(None)
     info_copy: ProcessInformation | None = None
     if process:
-        info = _new_info()
+        if info is None:
+            info = _new_info()
         hr = native("computecore", "HcsWaitForOperationResultAndProcessInfo")(
             op, ms, ctypes.byref(info), ctypes.byref(doc)
         )
@@ -210,20 +218,42 @@ def _close_info_handles(info: ProcessInformation) -> None:
 # The reaper: operations abandoned after a timeout, kept alive until HCS completes them.
 # ----------------------------------------------------------------------------------------
 
-_abandoned_lock = threading.Condition()
-_abandoned: set[int] = set()
+#: Every ``with`` takes this C lock, never the Condition: ``Condition.__enter__``/``__exit__``
+#: are Python code, and a Ctrl+C after the acquire in one (or before the release in the
+#: other) left the lock held by the main thread for ever, the reaper and every later timeout
+#: of another thread blocked on it (review RV63 F1).  A C lock's ``__enter__``/``__exit__``
+#: run from ``BEFORE_WITH``/the ``with``'s exit with no handler point inside them.
+_abandoned_mutex = threading.Lock()
+#: Built on :data:`_abandoned_mutex`, for ``wait``/``notify_all`` only.
+_abandoned_lock = threading.Condition(_abandoned_mutex)
+#: The claims (see :func:`_abandon`) of the abandoned operations not yet closed, by id.
+_abandoned: dict[int, list[bool]] = {}
+
+if TYPE_CHECKING:
+    #: What :func:`_run` hands to the reaper (the arguments of :func:`_abandon`): a tuple,
+    #: built with no point where CPython runs a signal handler (no call), so that from the
+    #: moment a timeout is known a Ctrl+C finds either nothing handed over or all of it.
+    _Handoff = tuple[
+        int,  # the operation
+        str,  # the function's name
+        bool,  # process (HcsWaitForOperationResultAndProcessInfo)
+        tuple[object, ...],  # keepalive
+        Sequence[tuple[HandleGuard, object]],  # the guards with their tickets
+        Callable[[ProcessInformation | None, int], None] | None,  # on_late_result
+        list[bool],  # the claim: empty until a reaper claims the operation
+    ]
 
 
 def abandoned_count() -> int:
     """How many timed-out operations are still waiting for HCS to complete them."""
-    with _abandoned_lock:
+    with _abandoned_mutex:
         return len(_abandoned)
 
 
 def wait_abandoned(timeout: float) -> bool:
     """Wait until every abandoned operation has completed and been closed (tests use this)."""
     deadline = time.monotonic() + timeout
-    with _abandoned_lock:
+    with _abandoned_mutex:
         while _abandoned:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -232,23 +262,44 @@ def wait_abandoned(timeout: float) -> bool:
         return True
 
 
-def _abandon(
+def _abandon(  # noqa: PLR0917 - the fields of a _Handoff, in its order
     op: int,
     function: str,
-    *,
     process: bool,
     keepalive: tuple[object, ...],
     guards: Sequence[tuple[HandleGuard, object]],
     on_late_result: Callable[[ProcessInformation | None, int], None] | None,
+    claim: list[bool],
 ) -> None:
-    with _abandoned_lock:
-        _abandoned.add(op)
+    """Start a reaper thread for the timed-out ``op``; it owns the operation's clean-up
+    (waiting for HCS, closing the operation, releasing ``guards``) once it has *claimed* it:
+    appended to ``claim`` under :data:`_abandoned_mutex` (review RV61 F2).
+
+    Called again by :func:`_run`'s ``finally`` when a Ctrl+C came out of the first call (at
+    any point: before the thread was made, while it started, after): a second call starts
+    no reaper when one has claimed the operation, and a second reaper that finds it claimed
+    does nothing, so exactly one closes it, whichever point the Ctrl+C hit.  (A reaper
+    thread is never interrupted: CPython raises ``KeyboardInterrupt`` on the main thread.)
+    """
+    with _abandoned_mutex:
+        if claim:  # a reaper owns it already (and may have finished: not counted again)
+            return
+        _abandoned[id(claim)] = claim
 
     def reap(keep: tuple[object, ...]) -> None:
         # ``keep`` (the input buffers and the invoke closure) lives until this returns.
+        with _abandoned_mutex:
+            if claim:  # another reaper of this hand-off claimed it: it closes the operation
+                return
+            claim.append(True)
         hr = HCS_E_OPERATION_TIMEOUT
         info_copy: ProcessInformation | None = None
         try:
+            # Its name in the log lines (``%(threadName)s``), as a threading.Thread had it,
+            # not "Dummy-N" (review RV63 F3): named here, on this thread, which no Ctrl+C
+            # reaches.  (current_thread() registers a threading._DummyThread for it, left in
+            # threading._active when the thread ends, as logging's own call did before.)
+            threading.current_thread().name = f"hcs-reaper-{function}"
             while hr == HCS_E_OPERATION_TIMEOUT:
                 hr, info_copy, _ = _wait_result(op, _REAP_SLICE_MS, process=process)
             _log.info("%s completed after its caller timed out: 0x%08X", function, hr)
@@ -264,14 +315,14 @@ def _abandon(
             except Exception:
                 _log.exception("closing the abandoned %s operation failed", function)
             _release_all(guards)
-            with _abandoned_lock:
-                _abandoned.discard(op)
+            with _abandoned_mutex:
+                _abandoned.pop(id(claim), None)
                 _abandoned_lock.notify_all()
 
-    thread = threading.Thread(
-        target=reap, args=(keepalive,), name=f"hcs-reaper-{function}", daemon=True
-    )
-    thread.start()
+    # One C call (not threading.Thread: its start() waits on a Condition, where a Ctrl+C
+    # between the lock's release and the wait makes it raise "release unlocked lock"): the
+    # thread is started or not, and a Ctrl+C right after it lands in _run's hand-off.
+    _thread.start_new_thread(reap, (keepalive,))
 
 
 # ----------------------------------------------------------------------------------------
@@ -297,9 +348,12 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
     process: bool,
     on_late_result: Callable[[ProcessInformation | None, int], None] | None,
     after_start: Callable[[], None] | None = None,
+    process_info: Any = None,
 ) -> tuple[str | None, ProcessInformation | None]:
     ms = timeout_ms(timeout)
-    abandoned = False
+    # The hand-off to the reaper once the wait timed out; () once _abandon returned (the
+    # reaper is started and owns the operation); None: this call closes it in the finally.
+    handoff: _Handoff | tuple[()] | None = None
     op = 0
     # HcsCreateOperation returns the handle (no out parameter the clean-up could share): it
     # is called from C (``list.extend`` over ``map``), so that it lands in ``made`` before
@@ -347,7 +401,7 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
         if after_start is not None:
             after_start()
         if process:
-            hr, info_copy, text = _wait_result(op, ms, process=True, doc=doc)
+            hr, info_copy, text = _wait_result(op, ms, process=True, doc=doc, info=process_info)
         else:  # _wait_result(op, ms, process=False), inlined: the path every operation takes
             hr = wait(op, ms, ctypes.byref(doc)) & 0xFFFFFFFF
             text = take_hcs_string(doc)
@@ -355,18 +409,23 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
         if not hr & 0x80000000:
             return text, info_copy
         if hr == HCS_E_OPERATION_TIMEOUT:
+            # From here on the reaper owns the operation and the guards: the hand-off is made
+            # first, with no handler point before it is stored (a tuple, no call), and if a
+            # Ctrl+C comes out of _abandon, the finally calls it again (review RV61 F2).
+            handoff = (
+                op,
+                function,
+                process,
+                (*keepalive, invoke),
+                acquired,
+                on_late_result,
+                [],
+            )
             # hcsshim: ask HCS to abort and ignore the answer (E_NOTIMPL is documented).
             cancel_hr = native("computecore", "HcsCancelOperation")(op) & 0xFFFFFFFF
             _log.debug("HcsCancelOperation(%s) returned 0x%08X", function, cancel_hr)
-            abandoned = True
-            _abandon(
-                op,
-                function,
-                process=process,
-                keepalive=(*keepalive, invoke),
-                guards=acquired,
-                on_late_result=on_late_result,
-            )
+            _abandon(*handoff)
+            handoff = ()
             suffix = f"no result within {timeout:g} s; HCS is still running it"
             check(
                 hr,
@@ -379,7 +438,7 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
     finally:
         if doc.value:  # a Ctrl+C before it was read: free it (take_hcs_string sets it NULL)
             take_hcs_string(doc)
-        if not abandoned:
+        if handoff is None:  # (first: the path every operation takes)
             try:
                 if made and made[0] and _close is not None:
                     _close(made[0])
@@ -389,6 +448,8 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
                 except BaseException:  # (a Ctrl+C in it): once more; each call ends once
                     _release_all(acquired)
                     raise
+        elif handoff:  # a Ctrl+C in the hand-off: made again (one reaper claims it)
+            _abandon(*handoff)
 
 
 def run_operation(
@@ -421,15 +482,29 @@ def run_process_operation(
     keepalive: tuple[object, ...] = (),
     guards: Sequence[HandleGuard] = (),
     on_late_result: Callable[[ProcessInformation | None, int], None] | None = None,
+    process_info: Any = None,
 ) -> tuple[ProcessInformation, str | None]:
     """Like :func:`run_operation` for ``HcsCreateProcess`` / ``HcsGetProcessInfo``: waits with
     ``HcsWaitForOperationResultAndProcessInfo`` and returns the copied process information.
 
     The pipe handles in the result belong to the caller.  When the call timed out and HCS
     completes it later, ``on_late_result(info, hr)`` runs on the reaper thread (by default
-    the late pipe handles are closed).
+    the late pipe handles are closed).  ``process_info``: the ``HCS_PROCESS_INFORMATION``
+    (``native.types``) the wait writes, the caller's: from the wait's return on, the pipe
+    handles are in it, where the caller's clean-up finds them after a Ctrl+C.
     """
-    text, info = _run(function, invoke, timeout, context, keepalive, guards, True, on_late_result)
+    text, info = _run(
+        function,
+        invoke,
+        timeout,
+        context,
+        keepalive,
+        guards,
+        True,
+        on_late_result,
+        None,
+        process_info,
+    )
     assert info is not None  # success always fills it
     return info, text
 

@@ -32,7 +32,7 @@ from hcs_sandbox.hcs.operation import (
     run_process_operation,
 )
 from hcs_sandbox.native.handles import close_held
-from hcs_sandbox.native.types import GENERIC_ALL, HcsEventType
+from hcs_sandbox.native.types import GENERIC_ALL, HCS_PROCESS_INFORMATION, HcsEventType
 
 if TYPE_CHECKING:
     from hcs_sandbox.hcs.system import ComputeSystem
@@ -47,14 +47,21 @@ def _close_process_handle(held: ctypes.c_void_p) -> None:
     close_held(held, native("computecore", "HcsCloseProcess"))
 
 
-def _open_pipe(handle: int | None, *, readable: bool) -> BinaryIO | None:
-    """Wrap a host pipe HANDLE as an unbuffered binary file that owns it."""
+def _open_pipe(files: list[BinaryIO | None], handle: int | None, *, readable: bool) -> None:
+    """Wrap a host pipe HANDLE as an unbuffered binary file that owns it, appended to
+    ``files`` (None for a pipe not requested).
+
+    The file is made and appended from C (``list.extend`` over ``map``, as ``_run`` calls
+    ``HcsCreateOperation``): no point where CPython runs a signal handler lies between, so
+    after a Ctrl+C the pipe is either in ``files``, owned by its file, or not wrapped yet,
+    closed raw by :func:`_close_created` -- never a dropped file that closes it too."""
     if not handle:
-        return None
+        files.append(None)
+        return
     from hcs_sandbox.native.handles import handle_to_fd
 
     fd = handle_to_fd(handle, readable=readable)
-    return open(fd, "rb" if readable else "wb", buffering=0)
+    files.extend(map(open, (fd,), ("rb" if readable else "wb",), (0,)))
 
 
 def _close_files(files: list[BinaryIO | None]) -> None:
@@ -69,23 +76,23 @@ def _close_files(files: list[BinaryIO | None]) -> None:
 def _close_created(
     process: Process | None,
     guard: HandleGuard,
-    info: ProcessInformation | None,
+    pinfo: Any,
     files: list[BinaryIO | None],
 ) -> None:
     """:meth:`Process._create`'s clean-up: the pipes (the wrapped ones own their handles;
-    the rest are closed raw) and the process handle (what the guard's ``c_void_p`` still
-    holds)."""
+    the rest, in the ``HCS_PROCESS_INFORMATION`` ``pinfo`` the wait wrote, are closed raw)
+    and the process handle (what the guard's ``c_void_p`` still holds)."""
     if process is not None:
         process.close()
         return
-    if info is not None:
-        _close_files(files)
+    _close_files(files)
+    pipes = (pinfo.StdInput or None, pinfo.StdOutput or None, pinfo.StdError or None)
+    if any(pipes[len(files) :]):
         from hcs_sandbox.hcs.operation import _close_info_handles
 
-        pipes = (info.std_input, info.std_output, info.std_error)
         rest: list[int | None] = [None] * len(files)
         rest += pipes[len(files) :]
-        _close_info_handles(ProcessInformation(info.process_id, rest[0], rest[1], rest[2]))
+        _close_info_handles(ProcessInformation(pinfo.ProcessId, rest[0], rest[1], rest[2]))
     guard.close()
 
 
@@ -149,7 +156,9 @@ class Process(Watched):
 
         # The operation, the pipes' wrapping, the owner and its registration run in one try
         # with the clean-up: the process handle is in ``out``, which the guard holds, from
-        # the call's return on, and a failure or a Ctrl+C anywhere closes it (review RV59).
+        # the call's return on, and a failure or a Ctrl+C anywhere closes it (review RV59);
+        # the pipe handles are in ``pinfo``, which the wait writes, from its return on.
+        pinfo = HCS_PROCESS_INFORMATION()
         info: ProcessInformation | None = None
         files: list[BinaryIO | None] = []
         process: Process | None = None
@@ -162,10 +171,11 @@ class Process(Watched):
                 keepalive=(params_buf, out),
                 guards=(sys_guard,),
                 on_late_result=late,
+                process_info=pinfo,
             )
             pipes = ((info.std_input, False), (info.std_output, True), (info.std_error, True))
             for handle, readable in pipes:
-                files.append(_open_pipe(handle, readable=readable))
+                _open_pipe(files, handle, readable=readable)
             process = cls(
                 system,
                 guard,
@@ -177,10 +187,10 @@ class Process(Watched):
         except errors.OperationTimeoutError:
             if info is None:
                 raise  # the reaper owns the process handle now (``late``)
-            _close_created(process, guard, info, files)
+            _close_created(process, guard, pinfo, files)
             raise
         except BaseException:
-            _close_created(process, guard, info, files)
+            _close_created(process, guard, pinfo, files)
             raise
         return process
 

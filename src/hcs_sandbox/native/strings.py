@@ -12,9 +12,10 @@ API documents:
 - computenetwork out-strings (``ErrorRecord``, ``Properties``, enumerations) →
   ``CoTaskMemFree`` (``virtualization/api/hcn/Reference/HcnCreateNetwork.md`` and siblings).
 
-The buffer is freed exactly once, even when reading it raised, and the ``c_void_p`` is set
-to NULL afterwards so a second :func:`take_string` on it returns None instead of freeing
-again.
+The buffer is freed exactly once, even when reading it raised or a Ctrl+C came: the
+``c_void_p`` is set to NULL right before the native free, with no point between where
+CPython runs a signal handler, so a second :func:`take_string` on it (a clean-up's) returns
+None instead of freeing again, and frees it when the first did not.
 """
 
 from __future__ import annotations
@@ -26,29 +27,34 @@ __all__ = ["Allocator", "take_hcn_string", "take_hcs_string", "take_string"]
 
 Allocator = Literal["local", "cotaskmem"]
 
-# hcs_sandbox.native.api, imported on first use (not at import: this module is imported by
-# modules that never free a string); a global read instead of an import statement per free.
-_api: Any = None
+#: (backend, the free function) of each allocator: the native function resolved for that
+#: backend object, as :data:`hcs_sandbox.native.handles._closer` (one identity test per free
+#: instead of ``api.kernel32.LocalFree``, a ``DllNamespace.__getattr__`` call).  Replaced
+#: whole (a tuple), so threads need no lock; a new backend misses and resolves again.
+_local_free: tuple[object, Any] = (None, None)
+_cotaskmem_free: tuple[object, Any] = (None, None)
+_loader: Any = None  # hcs_sandbox.native.loader, imported on the first resolve
 
 
-def _import_api() -> Any:
-    global _api
-    from hcs_sandbox.native import api
+def _resolve_free(allocator: Allocator) -> Any:
+    """``kernel32!LocalFree`` or ``ole32!CoTaskMemFree`` of the chosen backend (chosen now
+    if need be), remembered with that backend."""
+    global _local_free, _cotaskmem_free, _loader
+    from hcs_sandbox.native import api, loader
 
-    _api = api
-    return api
-
-
-def _free(address: int, allocator: Allocator) -> None:
-    api = _api or _import_api()
+    _loader = loader
+    backend = loader.get_backend()  # before resolving: a stale pairing can only miss later
     if allocator == "local":
         # HLOCAL LocalFree(HLOCAL): NULL on success.  A failure leaves nothing to do (the
         # buffer is HCS's; retrying could double-free), so the return value is not checked.
-        api.kernel32.LocalFree(address)
+        func = api.kernel32.LocalFree
+        _local_free = (backend, func)
     elif allocator == "cotaskmem":
-        api.ole32.CoTaskMemFree(address)
+        func = api.ole32.CoTaskMemFree
+        _cotaskmem_free = (backend, func)
     else:  # pragma: no cover - guarded by the Literal type and a test
         raise ValueError(f"unknown allocator {allocator!r}; expected 'local' or 'cotaskmem'")
+    return func
 
 
 def take_string(ptr: ctypes.c_void_p | int | None, allocator: Allocator) -> str | None:
@@ -56,6 +62,12 @@ def take_string(ptr: ctypes.c_void_p | int | None, allocator: Allocator) -> str 
 
     ``ptr`` is the ``c_void_p`` an out-parameter was written into (it is reset to NULL after
     the free), or a raw address.  The free runs even when reading raised.
+
+    The ``c_void_p`` is set to NULL right before the native free is called, with nothing in
+    between where CPython runs a signal handler (a Python call, the return of a C call, a
+    backward jump; the free function is resolved before): a Ctrl+C anywhere in here leaves
+    it either still holding the string, not freed yet, or NULL, freed, so a clean-up that
+    frees what the slot still holds frees it once, never twice, and never leaks it.
     """
     if allocator not in ("local", "cotaskmem"):
         raise ValueError(f"unknown allocator {allocator!r}; expected 'local' or 'cotaskmem'")
@@ -65,9 +77,12 @@ def take_string(ptr: ctypes.c_void_p | int | None, allocator: Allocator) -> str 
     try:
         return ctypes.wstring_at(address)
     finally:
+        backend, free = _local_free if allocator == "local" else _cotaskmem_free
+        if backend is None or backend is not _loader._backend:
+            free = _resolve_free(allocator)
         if isinstance(ptr, ctypes.c_void_p):
-            ptr.value = None
-        _free(address, allocator)
+            ptr.value = None  # and the free at once: no handler point in between (above)
+        free(address)
 
 
 def take_hcs_string(ptr: ctypes.c_void_p | int | None) -> str | None:
@@ -82,8 +97,11 @@ def take_hcs_string(ptr: ctypes.c_void_p | int | None) -> str | None:
     try:
         return ctypes.wstring_at(address)
     finally:
-        ptr.value = None
-        _free(address, "local")
+        backend, free = _local_free
+        if backend is None or backend is not _loader._backend:
+            free = _resolve_free("local")
+        ptr.value = None  # and LocalFree at once: no handler point in between (take_string)
+        free(address)
 
 
 def take_hcn_string(ptr: ctypes.c_void_p | int | None) -> str | None:

@@ -2454,8 +2454,19 @@ class Simulator:
                     del self._attached[obj.disk]
                 return 1
             if handle in self._fds:
-                self._close_tracked_fd(handle)
-                return 1
+                if not self._fd_still_ours(handle):
+                    # Closed already (by the file object that owned it): a second close,
+                    # which on Windows may close a handle value reused by then.
+                    del self._fds[handle]
+                    closed_twice = True
+                else:
+                    self._close_tracked_fd(handle)
+                    return 1
+            else:
+                closed_twice = False
+        if closed_twice:
+            self.violation(f"CloseHandle(0x{handle:X}): a pipe handle closed twice")
+            return 0
         self.violation(f"CloseHandle(0x{handle:X}): not a handle the simulator gave out")
         return 0
 
