@@ -239,3 +239,65 @@ def test_a_path_from_the_drive_root_is_sound_on_every_windows_python(
     assert record.extra["ip"] == "10.0.0.2"
     _write(store, made.id, "extra", '{"foreign_grants": ["C:base.vhdx"]}')  # drive-relative
     assert list(store.get("root").damaged) == ["extra"]
+
+
+# ---------------------------------------------------------------------------------------
+# The ids
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "brief"),
+    [
+        ("zzz", "'zzz'"),
+        ("", "''"),
+        ("{0e1e0e1e-0000-4000-8000-0000000000e1}", "'{0e1e0e1e-0000-4000-8000-0000000000e1}'"),
+        ("0e1e0e1e-0000-4000-8000-0000000000e1-x", "'0e1e0e1e-0000-4000-8000-0000000000e1-x'"),
+        ("0e1e0e1e000040008000" + "0000000000e1", "'0e1e0e1e0000400080000000000000e1'"),
+    ],
+)
+def test_a_system_id_that_is_no_guid_is_named_and_read_as_empty(
+    store: Store, text: str, brief: str
+) -> None:
+    """A compute system id that is not a GUID names no system of hcs-sandbox's (it gives a
+    system its sandbox's id): damaged, read as "" (no system to open), in the listing
+    too; the writes refuse one, so the reader and the writers agree."""
+    made = store.reserve("dmg", None, SPEC)
+    _write(store, made.id, "system_id", text)
+    record = store.get("dmg")
+    assert record.damaged == {"system_id": f"not a compute system id (a GUID) ({brief})"}
+    assert record.system_id == ""
+    (listed,) = store.summaries()
+    assert listed == Summary.of(record)
+    assert listed.system_id == ""
+    with pytest.raises(errors.StoreError, match="system_id must be a GUID"):
+        store.update(made.id, system_id=text)
+    with pytest.raises(errors.StoreError, match="system_id must be a GUID"):
+        store.reserve("other", None, SPEC, system_id=text)
+    assert [r.name for r in store.list(all=True)] == ["dmg"]
+    assert _stored(store, made.id, "system_id") == text
+
+
+def test_a_system_id_in_another_case_is_sound(store: Store) -> None:
+    """The same GUID in upper case (prune compares them lowercased) still names it."""
+    made = store.reserve("up", None, SPEC)
+    _write(store, made.id, "system_id", made.id.upper())
+    record = store.get("up")
+    assert record.damaged == {}
+    assert record.system_id == made.id.upper()
+    assert store.summaries()[0].system_id == made.id.upper()
+
+
+@pytest.mark.parametrize("edit", ["upper", "suffix"])
+def test_an_id_not_in_the_store_form_is_named_and_kept(store: Store, edit: str) -> None:
+    """An id edited by hand is damage (its folder and endpoints cannot be named by it: it
+    may be another sandbox's in upper case); it is kept as it is, and still names its
+    record."""
+    made = store.reserve("dmg", None, SPEC)
+    stored = made.id.upper() if edit == "upper" else made.id + "-x"
+    _write(store, made.id, "id", stored)
+    for record in (store.get("dmg"), store.get(stored), store.list()[0]):
+        assert record.damaged == {"id": "not in the form hcs-sandbox writes (a lowercase GUID)"}
+        assert record.id == stored
+        assert record.system_id == made.id  # (its own: sound)
+        assert record.spec == SPEC

@@ -327,10 +327,12 @@ class Record(Frozen):
         ``labels``, ``files``, ``endpoint_ids`` and ``extra`` are read leniently: one that is
         not JSON (NaN, Infinity and ``1e999`` are not), not of its kind (an object; a list)
         or holding a value of the wrong kind (:func:`_values_problem`), reads as empty
-        (``{}``, ``()``) and is named here, as is a ``system_id``, time or ``revision`` of
-        the wrong kind (read as ``""``, 0.0 or None, 0: :data:`_SCALARS`), so the record
-        can still be listed, stopped and removed (what each verb may do:
-        ``hcs_sandbox.sandbox.damage``).
+        (``{}``, ``()``) and is named here, as is a ``system_id`` that is no GUID
+        (:func:`_is_system_id`), a time or ``revision`` of the wrong kind (read as ``""``,
+        0.0 or None, 0: :data:`_SCALARS`), so the record can still be listed, stopped and
+        removed (what each verb may do: ``hcs_sandbox.sandbox.damage``).  An ``id`` not in
+        the store's form (a lowercase GUID, edited by hand) is named too, and kept as it is
+        (it still names the record).
         ``spec`` is named when its JSON text is damaged (decoded here when not read yet:
         :attr:`spec` raises for it).  A new dict each time, in the columns' order."""
         found = dict(self._damage)
@@ -581,6 +583,22 @@ def _is_guid_text(value: object) -> bool:
     return True
 
 
+def _is_system_id(value: object) -> bool:
+    """True for a compute system id as hcs-sandbox gives one: its sandbox's id, a GUID in
+    the ``8-4-4-4-12`` form (:meth:`Store.reserve`), in any case (prune compares them
+    lowercased; a hand-edited record's id in upper case still names its system).  Any
+    other text names no compute system of hcs-sandbox's: opening it finds nothing (the
+    record was taken for stopped while its system ran on) or fails (the simulator refuses
+    ``""`` with E_INVALIDARG), so it is damage (:attr:`Record.damaged`)."""
+    return type(value) is str and value.isascii() and _is_canonical(value.lower())
+
+
+#: What :attr:`Record.damaged` says of an id that is not in the store's form (edited by
+#: hand): it still names its record (``get`` finds it as stored), never its folder or
+#: endpoints by the conventions (``damage.conventions_apply``).
+_ID_PROBLEM: Final = "not in the form hcs-sandbox writes (a lowercase GUID)"
+
+
 #: What else starts a path from a root: on Windows also a path from the current drive's
 #: root (``\\dir\\x``, ``/dir/x``), which ``os.path.isabs`` called absolute before Python
 #: 3.13 and not since; the spec takes such a ``vhdx:`` base path on Windows (with a
@@ -630,7 +648,12 @@ _EXTRA_CHECKS: Final[dict[str, tuple[Callable[[object], bool], str]]] = {
     "ports": (lambda v: type(v) is list, "a list"),
     "gpu_request": (lambda v: type(v) is dict, "an object"),
     "exit": (_is_exit, "an exit status (an object whose Status is a number)"),
-}  # (ip and mac are shown as they are, hcs_host is used only when it is a string)
+    # Shown as they are (ls, inspect, port) and compared (hcs_host: the HCS host the record
+    # was made through, sandbox.other_host): strings, as the sandbox writes them.
+    "ip": (lambda v: type(v) is str, "a string"),
+    "mac": (lambda v: type(v) is str, "a string"),
+    "hcs_host": (lambda v: type(v) is str, "a string"),
+}
 
 
 def _values_problem(column: str, value: Any) -> str | None:
@@ -720,8 +743,10 @@ def _row_to_record(row: tuple[Any, ...]) -> Record:
         or type(created_at) is not float
         or type(updated_at) is not float
         or (started_at is not None and type(started_at) is not float)
-        or type(system_id) is not str
-        or not system_id
+        # The id in the store's form, and a compute system id that is a GUID: the record's
+        # own id (as the store gives it, checked just before) or another (_SCALARS's test).
+        or not _is_canonical(id_)
+        or (system_id != id_ and not _is_system_id(system_id))
     ):
         return _damaged_record(row)
     return _record(
@@ -752,6 +777,8 @@ def _damaged_record(row: tuple[Any, ...]) -> Record:
     and is named in :attr:`Record.damaged`, so that the record can still be listed,
     stopped and removed (what each verb may do with it: the sandbox layer decides)."""
     damage: builtins.list[tuple[str, str]] = []
+    if not _is_canonical(row[0]):  # (kept as stored: it still names the record)
+        damage.append(("id", _ID_PROBLEM))
     values = {
         column: _read_column(row[_COLUMNS.index(column)], column, damage)
         for column in ("files", "endpoint_ids", "labels", "extra")
@@ -790,9 +817,10 @@ def _damaged_record(row: tuple[Any, ...]) -> Record:
 
 #: The plain columns the lenient reader checks (review RV58 F6): each with its test, its
 #: kind in words and what a damaged one reads as (a damaged ``system_id`` reads as "":
-#: no compute system to open; a removal skips it and says so).
+#: no compute system to open; a removal looks for it by the sandbox's id or skips it and
+#: says so, other verbs refuse to open it: ``damage.refuse_system``).
 _SCALARS: Final[tuple[tuple[str, Callable[[object], bool], str, Any], ...]] = (
-    ("system_id", lambda v: type(v) is str and bool(v), "a compute system id", ""),
+    ("system_id", _is_system_id, "a compute system id (a GUID)", ""),
     ("created_at", lambda v: type(v) is float, "a time", 0.0),
     ("started_at", lambda v: v is None or type(v) is float, "a time", None),
     ("updated_at", lambda v: type(v) is float, "a time", 0.0),
@@ -838,6 +866,14 @@ def _check_choice(value: str, allowed: Collection[str], what: str) -> str:
 #: encoder at every call, as ``json.dumps`` does for any non-default argument (half the
 #: cost of a small dict).  An encoder keeps no state between calls: shared by all threads.
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+def _checked_system_id(value: object) -> str:
+    """``value`` as a record's ``system_id`` (what the reader reads back as sound:
+    :func:`_is_system_id`), else :class:`StoreError`."""
+    if not _is_system_id(value):
+        raise StoreError(f"system_id must be a GUID (8-4-4-4-12 hex digits), not {_brief(value)}")
+    return value  # type: ignore[return-value]  # (a str: _is_system_id says so)
 
 
 def _dump(value: Any, what: str) -> str:
@@ -970,9 +1006,7 @@ def _field_values(fields: Mapping[str, Any]) -> dict[str, Any]:
         elif key == "persistent":
             values[key] = 1 if value else 0
         elif key == "system_id":
-            if not isinstance(value, str) or not value:
-                raise StoreError("system_id must be a non-empty string")
-            values[key] = value
+            values[key] = _checked_system_id(value)
         elif key in ("started_at",):
             values[key] = None if value is None else float(value)
         elif key == "owner_pid":
@@ -1777,7 +1811,7 @@ class Store:
         files_text = _dump_strings(files, "files")
         endpoints_text = _dump_strings(endpoint_ids, "endpoint ids")
         labels_text = _dump_labels(labels)
-        system_id = system_id if system_id is not None else record_id
+        system_id = _checked_system_id(system_id) if system_id is not None else record_id
         extra_text = _dump_object(extra, "extra")
         for attempt in range(100):
             candidate = name if name is not None else generate_name(attempt)
@@ -2344,7 +2378,10 @@ class Store:
             except StoreError as exc:
                 cause = exc.__cause__
                 if not (
-                    isinstance(cause, sqlite3.OperationalError) and "no such function" in str(cause)
+                    isinstance(cause, sqlite3.OperationalError)
+                    and (
+                        "no such function" in str(cause) or "no such table: json_tree" in str(cause)
+                    )
                 ):
                     raise
                 _json_functions = False
@@ -2393,34 +2430,35 @@ _json_functions = True
 
 # The spec's ``base``, ``network`` and ``ports`` as ONE JSON array (their exact values, of
 # any JSON type; null when missing or when the spec is not an object; NULL for all three
-# when the spec is not JSON text (a BLOB, even of JSON, is damage: Record.spec refuses it
-# too; review RV52 F1): a damaged record is listed, not the whole listing refused, so
-# that it can be seen and removed: review RV51 F4), and the extra's
-# ``ip`` with its JSON type (json_extract gives true/false as 1/0, objects/arrays as text)
-# and ``hcs_host``: NULL when the extra is not valid JSON (edited by hand: json_extract
-# would refuse the whole listing with "malformed JSON", and the remedy for a damaged
-# database, to move it aside, would lose every record for one: review RV54 F2).
+# when the spec is damaged as :attr:`Record.spec` reads it: not JSON text (a BLOB, even of
+# JSON, is damage: Record.spec refuses it too; review RV52 F1), or holding a number no
+# float holds (``1e999``: sqlite's ``json_valid`` accepts it, the record's reader does not,
+# _finite_float; json_tree's ``real`` atoms are the numbers with a fraction or exponent,
+# those Python reads as floats), so that the listing shows a damaged spec's values as
+# unknown, as ``inspect`` does: a damaged record is listed, not the whole listing refused,
+# so that it can be seen and removed: review RV51 F4; CASE evaluates its THEN only when
+# its WHEN holds, so json_tree never sees text that is not JSON), and the extra's text:
+# read as the record's reader reads it (_row_to_summary), so that a damaged extra's ip is
+# unknown in the listing too (review RV54 F2: sqlite's json_extract of a damaged extra
+# would refuse the whole listing with "malformed JSON").
 _SUMMARY_SELECT: Final = (
     "SELECT id, name, kind, state, persistent, system_id, labels, created_at, started_at, "
-    "CASE WHEN typeof(spec) = 'text' AND json_valid(spec) "
-    "THEN json_extract(spec, '$.base', '$.network', '$.ports') END, "
-    "CASE WHEN json_valid(extra) THEN json_extract(extra, '$.ip') END, "
-    "CASE WHEN json_valid(extra) THEN json_type(extra, '$.ip') END, "
-    "CASE WHEN json_valid(extra) THEN json_extract(extra, '$.hcs_host') END "
-    "FROM sandboxes"
+    "CASE WHEN typeof(spec) = 'text' AND json_valid(spec) THEN CASE WHEN NOT EXISTS "
+    "(SELECT 1 FROM json_tree(spec) WHERE type = 'real' AND abs(atom) > 1.7976931348623157e308) "
+    "THEN json_extract(spec, '$.base', '$.network', '$.ports') END END, "
+    "extra FROM sandboxes"
 )
 _SUMMARY_ORDER: Final = " ORDER BY created_at, name"  # as Store.list
-_JSON_TEXT_TYPES: Final = frozenset(("object", "array"))
 
 
 def _row_to_summary(row: tuple[Any, ...]) -> Summary:
     id_, name, kind, state, persistent, system_id, labels, created_at, started_at = row[:9]
-    spec_values, ip, ip_type, host = row[9:]
+    spec_values, extra = row[9:]
     if type(created_at) is not float or (started_at is not None and type(started_at) is not float):
         # (damaged, as the record reads them: _row_to_record, _SCALARS)
         created_at = created_at if type(created_at) is float else 0.0
         started_at = started_at if type(started_at) is float else None
-    if type(system_id) is not str:
+    if not _is_system_id(system_id):  # (damaged, as the record reads it: "", unknown)
         system_id = ""
     base, network, ports = (None, None, None) if spec_values is None else _loads(spec_values)
     try:  # (read leniently, as Record's labels: damaged ones are unknown, None)
@@ -2431,10 +2469,14 @@ def _row_to_summary(row: tuple[Any, ...]) -> Summary:
         labels_value and _values_problem("labels", labels_value) is not None
     ):
         labels_value = None
-    if ip_type in _JSON_TEXT_TYPES:
-        ip = _loads(ip)
-    elif ip_type in ("true", "false"):
-        ip = ip_type == "true"
+    try:  # (read as Record's extra: a damaged one is empty, its ip and host unknown)
+        extra_value = _loads(extra)
+    except _UNDECODABLE:
+        extra_value = None
+    if type(extra_value) is not dict or (
+        extra_value and _values_problem("extra", extra_value) is not None
+    ):
+        extra_value = {}
     return Summary(
         id_,
         name,
@@ -2448,8 +2490,8 @@ def _row_to_summary(row: tuple[Any, ...]) -> Summary:
         base,
         network,
         ports,
-        ip,
-        host if isinstance(host, str) else None,
+        extra_value.get("ip"),
+        extra_value.get("hcs_host"),  # (a string or None: _EXTRA_CHECKS)
     )
 
 
