@@ -242,6 +242,47 @@ def test_a_path_from_the_drive_root_is_sound_on_every_windows_python(
 
 
 # ---------------------------------------------------------------------------------------
+# The warm pool's claim
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("column", "text"),
+    [
+        ("extra", '{"pool": "k", "ip": 5}'),  # (the match itself reads as it is stored)
+        ("extra", "oops"),
+        ("files", "[1]"),
+        ("spec", "{oops"),
+        ("spec", '{"big": 1e999}'),
+        ("revision", "abc"),
+        ("system_id", "zzz"),
+        ("id", "not-a-guid"),
+    ],
+)
+def test_claim_skips_a_damaged_member_and_leaves_it_as_it_is(
+    store: Store, column: str, text: str
+) -> None:
+    """claim() handed out the oldest member whatever its record held (a spec no member can
+    be made from, an extra it would write over), or failed on it; a damaged one is left
+    for prune or rm -f, and the next sound member is claimed."""
+    old = store.reserve("old", None, {}, kind="pool", state="paused", extra={"pool": "k"})
+    new = store.reserve("new", None, {}, kind="pool", state="paused", extra={"pool": "k"})
+    _write(store, old.id, column, text)
+    before = sqlite3.connect(store.path).execute("SELECT * FROM sandboxes").fetchall()
+    match = None if column == "extra" and text == "oops" else {"pool": "k"}
+    got = store.claim(kind="pool", state="paused", new_state="running", extra_match=match)
+    assert got is not None
+    assert got.id == new.id
+    assert got.state == "running"
+    stored = sqlite3.connect(store.path).execute("SELECT * FROM sandboxes").fetchall()
+    assert [r for r in stored if r[1] == "old"] == [r for r in before if r[1] == "old"]
+    assert store.claim(kind="pool", state="paused", new_state="running") is None
+    (damaged,) = [r for r in store.list(all=True, kind="pool") if r.name == "old"]
+    assert damaged.state == "paused"
+    assert damaged.damaged
+
+
+# ---------------------------------------------------------------------------------------
 # The ids
 # ---------------------------------------------------------------------------------------
 

@@ -2292,9 +2292,13 @@ class Store:
     ) -> Record | None:
         """Atomically take the oldest record of ``kind`` in ``state`` (warm pools).
 
-        Only records whose ``extra`` contains every item of ``extra_match`` qualify.  The
-        winner moves to ``new_state`` (plus ``fields``, as in :meth:`update`) in the same
-        transaction, so two processes never claim the same record.  None when none is free.
+        Only records whose ``extra`` contains every item of ``extra_match`` qualify, and
+        only sound ones: a record with a damaged field (:attr:`Record.damaged`, its spec
+        included) is never handed out (a member made from it could not be started, and
+        its claim would write over what a person may still read), but left as it is for
+        ``prune`` or ``rm -f`` (sandbox/damage.py).  The winner moves to ``new_state``
+        (plus ``fields``, as in :meth:`update`) in the same transaction, so two processes
+        never claim the same record.  None when none is free.
         """
         _check_choice(new_state, STATES, "state")
         values = _field_values({**fields, "state": new_state})
@@ -2306,6 +2310,8 @@ class Store:
                 record = _row_to_record(row)
                 if extra_match and any(record.extra.get(k) != v for k, v in extra_match.items()):
                     continue
+                if record.has_damaged_fields or record.damaged_field("spec") is not None:
+                    continue  # (the spec is decoded here: the claimant reads it next)
                 if "name" in values:
                     self._name_taken(conn, values["name"], except_id=record.id)
                 return self._apply(conn, record, values)
