@@ -36,6 +36,11 @@ DAMAGE = [
     ("labels", '{"k": 1}'),
     ("extra", '{"warnings": 5}'),
     ("extra", '{"ip": "10.0.0.2", "big": 1e999}'),
+    # The values ls, inspect and port show or compare (session 15): printed as "[1, 2]",
+    # shown as they were, or taken for this host's.
+    ("extra", '{"ip": [1, 2]}'),
+    ("extra", '{"ip": "10.0.0.2", "mac": 5}'),
+    ("extra", '{"ip": "10.0.0.2", "hcs_host": {"x": 1}}'),
 ]
 
 
@@ -112,6 +117,9 @@ def test_a_damaged_field_is_listed_inspected_refused_and_removed(
     assert [item["name"] for item in listed.json()] == ["x", "y"]
     shown = {item["name"]: item for item in cli_proc("ls", "--json").json()}
     assert shown["x"]["labels"] == (None if column == "labels" else {})  # unknown, not {}
+    # The IP address of a damaged extra is unknown in the listing too, as in inspect.
+    assert shown["x"]["ip"] == (None if column == "extra" else x["ip"])
+    assert isinstance(x["ip"], str)
 
     inspected = cli_proc("inspect", "x")
     assert inspected.code == 0, inspected.err
@@ -121,6 +129,8 @@ def test_a_damaged_field_is_listed_inspected_refused_and_removed(
     assert info["damaged"][column].startswith("not ")
     field = {"endpoint_ids": "endpoints", "extra": "warnings"}.get(column, column)
     assert info[field] is None  # unknown
+    if column == "extra":
+        assert (info["ip"], info["mac"]) == (None, None)
     assert info["state"] == "running"
     assert info["id"] == x["id"]
     (warning,) = inspected.err_lines
@@ -461,4 +471,126 @@ def test_a_damaged_plain_column_is_listed_inspected_and_removed(
         ["y"],
     )
     assert cli_proc("rm", "-f", "y").code == 0
+    assert _world(cli_env.state) == ([], [], [], [])
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "'zzz'",  # opened: "not found", so the record was marked stopped while it ran on
+        "''",  # opened: E_INVALIDARG from HCS, a line that said "this is a bug"
+        "id || '-x'",
+        "'{' || id || '}'",
+    ],
+)
+def test_verbs_that_open_the_system_refuse_a_system_id_that_is_no_guid(
+    cli_proc: Proc, cli_env: CliEnv, sql: str
+) -> None:
+    """stop, kill, pause, resume and wait of a sandbox whose compute system id is damaged
+    (not a GUID: it names no system of hcs-sandbox's) say so in one line, with the
+    remedy, and change nothing; inspect shows what it can (the state as recorded) and ls
+    lists the recorded state; rm -f removes everything (its system looked for by the
+    sandbox's id)."""
+    x, y = _two(cli_proc, cli_env)
+    _set_system_id(cli_env.state, "x", sql)
+    stored = _stored(cli_env.state, "x", "system_id")
+    before = _world(cli_env.state)
+    for verb in ("stop", "kill", "pause", "resume", "wait"):
+        done = cli_proc(verb, "x")
+        assert done.code == 1, (verb, done.out, done.err)
+        (line,) = done.err_lines
+        doing = "wait for" if verb == "wait" else verb
+        assert line == (
+            f"hcs-sandbox: error: cannot {doing} sandbox 'x': its record in the state database "
+            f"is damaged: system_id (not a compute system id (a GUID) ({stored!r})) (remove the "
+            f"sandbox: hcs-sandbox rm -f {x['id']})"
+        )
+        assert _stored(cli_env.state, "x", "state") == "running"
+        assert _world(cli_env.state) == before
+
+    inspected = cli_proc("inspect", "x")
+    assert inspected.code == 0, inspected.err
+    (info,) = inspected.json()
+    assert list(info["damaged"]) == ["system_id"]
+    assert (info["state"], info["system_id"], info["statistics"]) == ("running", None, None)
+    assert info["endpoints"] == x["endpoints"]
+    (warning,) = inspected.err_lines
+    assert warning.startswith("warning: sandbox 'x': its record in the state database is")
+    assert warning.endswith(f"(remove the sandbox: hcs-sandbox rm -f {x['id']})")
+    listed = {item["name"]: item["state"] for item in cli_proc("ls", "-a", "--json").json()}
+    assert listed == {"x": "running", "y": "running"}
+    assert _stored(cli_env.state, "x", "state") == "running"
+
+    removed = cli_proc("rm", "-f", "x")
+    assert removed.code == 0, removed.err
+    (line,) = removed.err_lines
+    assert "its compute system was looked for by the sandbox's id" in line
+    systems, endpoints, folders, records = _world(cli_env.state)
+    assert (systems, endpoints, folders, records) == (
+        [str(y["system_id"]).lower()],
+        list(y["endpoints"]),
+        [y["id"]],
+        ["y"],
+    )
+    assert cli_proc("rm", "-f", "y").code == 0
+    assert _world(cli_env.state) == ([], [], [], [])
+
+
+def _set_system_id(state: Path, name: str, sql: str) -> None:
+    conn = sqlite3.connect(state / "state.db")
+    try:
+        conn.execute(f"UPDATE sandboxes SET system_id = {sql} WHERE name = ?", (name,))
+        conn.commit()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    "new_id",
+    [
+        "id || '-x'",  # inspect refused it: "invalid sandbox id ...: not a GUID", exit 2
+        "upper((SELECT id FROM sandboxes WHERE name = 'y'))",  # showed y's folder as its own
+    ],
+)
+def test_inspect_shows_a_record_whose_id_is_not_canonical_as_ls_lists_it(
+    cli_proc: Proc, cli_env: CliEnv, new_id: str
+) -> None:
+    """A record whose id was edited by hand is damaged (its folder and endpoints cannot be
+    named by it): inspect shows it by name, with the id as stored and as ls lists it, no
+    folder, and the damage named; exec is refused, as for any damaged record."""
+    x, y = _two(cli_proc, cli_env)
+    _set_id(cli_env.state, "x", new_id)
+    stored_id = _stored(cli_env.state, "x", "id")
+    inspected = cli_proc("inspect", "x")
+    assert inspected.code == 0, inspected.err
+    (info,) = inspected.json()
+    listed = {item["name"]: item for item in cli_proc("ls", "-a", "--json").json()}
+    assert (info["name"], info["id"], info["state"]) == ("x", stored_id, "running")
+    assert (listed["x"]["id"], listed["x"]["state"]) == (stored_id, "running")
+    assert info["damaged"] == {"id": "not in the form hcs-sandbox writes (a lowercase GUID)"}
+    assert info["directory"] is None  # (not y's, nor any folder named by a guess)
+    assert info["system_id"] == x["system_id"]
+    assert info["statistics"] is not None  # its system is named soundly: asked
+    (warning,) = inspected.err_lines
+    assert warning == (
+        "warning: sandbox 'x': its record in the state database is damaged: id (not in the "
+        f"form hcs-sandbox writes (a lowercase GUID)) (remove the sandbox: hcs-sandbox rm -f "
+        f"{stored_id})"
+    )
+    ran = cli_proc("exec", "x", "--", "cmd", "/c", "ver")
+    assert ran.code == 1
+    (line,) = _errors(ran)
+    assert line.startswith(
+        "hcs-sandbox: error: cannot run a command in sandbox 'x': its record in the state "
+        "database is damaged: id (not in the form"
+    )
+    by_id = cli_proc("inspect", stored_id)  # the remedy's id names x, never y
+    assert by_id.code == 0, by_id.err
+    assert by_id.json()[0]["name"] == "x"
+    assert cli_proc("rm", "-f", stored_id).code == 0
+    assert [item["name"] for item in cli_proc("ls", "-a", "--json").json()] == ["y"]
+    assert y["id"] in _world(cli_env.state)[2]  # y's folder untouched
+    assert cli_proc("inspect", "y").json()[0]["state"] == "running"
+    assert cli_proc("rm", "-f", "y").code == 0
+    assert cli_proc("prune", "-f").code == 0
     assert _world(cli_env.state) == ([], [], [], [])

@@ -10,7 +10,11 @@ for it).  This module is the one place that decides what that allows:
 * **listed, inspected, stopped, killed, paused, resumed, waited for**: these need none of
   the damaged values (``ls`` and ``inspect`` show a damaged field as unknown, ``null``);
   ``stop`` and ``kill`` write the new state and keep a damaged extra as it is (the exit
-  status is then not recorded: ``wait`` says ``unknown``);
+  status is then not recorded: ``wait`` says ``unknown``).  But a damaged ``system_id``
+  (no GUID: it names no compute system of hcs-sandbox's) is never opened
+  (:func:`refuse_system`): a verb that would ask HCS about the sandbox's compute system
+  (``stop``, ``kill``, ``pause``, ``resume``, ``wait`` of a sandbox the record says may
+  have one) is refused with the remedy, and ``inspect`` shows the state as recorded;
 * **removed** (``rm -f``, ``prune``): everything the record still tells -- its compute
   system (``system_id``), its folder by the folder convention (``<state>/sandboxes/<id>``:
   every file a sandbox owns is in it) when its file list is damaged, its endpoints by their
@@ -27,6 +31,8 @@ for it).  This module is the one place that decides what that allows:
   is done: they need the spec, or read or write the files, endpoint ids or extra.  (Listing
   its ports reads the spec's and, from a damaged extra, none of those published later.)
   Damaged labels alone refuse nothing: no verb but ``ls`` and ``inspect`` reads them.
+  An ``id`` not in the store's form (edited by hand) is damage too: its folder (the
+  folder convention) may be another sandbox's (:func:`conventions_apply`).
 
 ``prune`` judges a damaged record by its usual rules (a damaged extra cannot name another
 HCS host: it is judged as this host's, as a record older than that tag; a persistent one
@@ -50,6 +56,7 @@ __all__ = [
     "describe",
     "foreign_grants",
     "refuse",
+    "refuse_system",
     "remove_note",
     "remove_notes",
     "system_id",
@@ -75,6 +82,20 @@ def refuse(record: Record, doing: str) -> None:
     raise errors.StoreError(
         f"cannot {doing} sandbox {record.name!r}: its record in the state database is "
         f"damaged: {describe(damaged)}",
+        remedy=f"remove the sandbox: hcs-sandbox rm -f {record.id}",
+    )
+
+
+def refuse_system(record: Record, doing: str) -> None:
+    """Raise :class:`~hcs_sandbox.errors.StoreError` when ``record``'s ``system_id`` is
+    damaged: the verb ``doing`` (``stop``, ...) would open its compute system by it, and
+    it names none (the removal looks for the system by the sandbox's id instead:
+    :func:`system_id`).  One line: the damaged fields, and the remedy."""
+    if record.damaged_field("system_id") is None:
+        return
+    raise errors.StoreError(
+        f"cannot {doing} sandbox {record.name!r}: its record in the state database is "
+        f"damaged: {describe(record.damaged)}",
         remedy=f"remove the sandbox: hcs-sandbox rm -f {record.id}",
     )
 

@@ -881,6 +881,8 @@ class Sandbox:
             if system is not None:
                 system.close()
                 self._system = None
+            if self._record.has_damaged_fields:  # (no GUID: never opened; sandbox/damage.py)
+                self._refuse_damaged_system("reach the compute system of")
             try:
                 system = ComputeSystem.open(self._record.system_id)
             except errors.NotFoundError:
@@ -979,6 +981,16 @@ class Sandbox:
         from hcs_sandbox.sandbox import damage
 
         damage.refuse(self._record, doing)
+
+    def _refuse_damaged_system(self, doing: str) -> None:
+        """A :class:`~hcs_sandbox.errors.StoreError` (with the remedy) when this sandbox's
+        record has a damaged ``system_id`` and says the sandbox may have a compute system
+        (what :meth:`refresh` would open, by that id: it names none); ``doing``: the verb
+        (:func:`hcs_sandbox.sandbox.damage.refuse_system`)."""
+        if self._record.has_damaged_fields and self._record.state in _LIVE:
+            from hcs_sandbox.sandbox import damage
+
+            damage.refuse_system(self._record, doing)
 
     def _refuse_if_busy(self, state: str, doing: str) -> None:
         """stop/kill of a sandbox another process is creating, starting or removing: an
@@ -1432,6 +1444,7 @@ class Sandbox:
         can still start), a stopped one stays as it is; one whose record another process
         marked ``creating``/``removing`` (a create, a persistent restart, a remove) is
         refused (:class:`SandboxStateError`)."""
+        self._refuse_damaged_system("stop")
         system = self._held_system()
         if system is not None:
             # Through the handle this object holds, when the record says ``running``:
@@ -1489,6 +1502,7 @@ class Sandbox:
         """Terminate the compute system at once (no guest shutdown).  Does nothing unless
         the sandbox is running or paused (a ``created`` one stays ``created``); one marked
         ``creating``/``removing`` is refused, as by :meth:`stop`."""
+        self._refuse_damaged_system("kill")
         current = self.state
         if current not in _STARTED:
             self._refuse_if_busy(current, "kill")
@@ -1502,6 +1516,7 @@ class Sandbox:
         """Pause the running sandbox (HcsPauseComputeSystem).  Any other state:
         :class:`~hcs_sandbox.errors.SandboxStateError` (a ``created`` one was never
         started, so there is nothing to pause)."""
+        self._refuse_damaged_system("pause")
         self._require(("running",), "pause", remedy=self._pause_remedy)
         system = self._open_system()
         if system is None:
@@ -1516,6 +1531,7 @@ class Sandbox:
     def resume(self) -> None:
         """Resume a paused sandbox (HcsResumeComputeSystem).  Any other state:
         :class:`~hcs_sandbox.errors.SandboxStateError`."""
+        self._refuse_damaged_system("resume")
         self._require(("paused",), "resume", remedy=self._pause_remedy)
         system = self._open_system()
         if system is None:
@@ -1659,6 +1675,7 @@ class Sandbox:
                 value=timeout,
                 allowed="a number of seconds >= 0, or None (no limit)",
             )
+        self._refuse_damaged_system("wait for")
         current = self.state
         if current in _LIVE:
             system = self._open_system()
@@ -1749,8 +1766,16 @@ class Sandbox:
         """Everything known about the sandbox, JSON-safe: state, ids, spec, paths, uptime,
         memory/CPU statistics from HCS (when it runs).  A record with damaged fields
         (:mod:`hcs_sandbox.sandbox.damage`) is shown as far as it can be read: each field it
-        could not read is None, and ``damaged`` names them with what is wrong."""
-        state = self.state
+        could not read is None, and ``damaged`` names them with what is wrong (a damaged
+        ``system_id`` names no compute system to ask: the state is the recorded one, and
+        no statistics; an ``id`` not in the store's form names no folder: ``directory``
+        is None)."""
+        record = self._record
+        no_system = record.has_damaged_fields and bool(record.damaged_field("system_id"))
+        if no_system:
+            self._record = record = self._db().get(record.id)  # (what refresh reads first)
+            no_system = bool(record.damaged_field("system_id"))
+        state = record.state if no_system else self.state
         record = self._record
         damaged = self._damaged_fields()
         spec_ok = "spec" not in damaged
@@ -1759,14 +1784,14 @@ class Sandbox:
         info: dict[str, Any] = {
             "name": record.name,
             "id": record.id,
-            "system_id": record.system_id,
+            "system_id": record.system_id if not no_system else None,
             "state": state,
             "kind": record.kind,
             "persistent": record.persistent,
             "simulated": self.simulated,
             "spec": dict(record.spec) if spec_ok else None,
             "labels": dict(record.labels) if "labels" not in damaged else None,
-            "directory": self.directory,
+            "directory": self.directory if "id" not in damaged else None,
             "files": list(record.files) if "files" not in damaged else None,
             "endpoints": list(record.endpoint_ids) if "endpoint_ids" not in damaged else None,
             "ip": self.ip,
@@ -1794,7 +1819,7 @@ class Sandbox:
         if state in ("running", "paused"):
             if record.started_at:
                 info["uptime"] = max(0.0, time.time() - record.started_at)
-            system = self._open_system()
+            system = self._open_system() if not no_system else None
             if system is not None:
                 try:
                     props = system.properties({"PropertyTypes": ["Statistics", "Memory"]})
