@@ -342,3 +342,25 @@ def test_an_id_not_in_the_store_form_is_named_and_kept(store: Store, edit: str) 
         assert record.id == stored
         assert record.system_id == made.id  # (its own: sound)
         assert record.spec == SPEC
+
+
+def test_the_reader_remembers_only_ids_in_the_store_form_and_only_so_many(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hot path's set of ids found sound (a set lookup instead of a regular
+    expression per read): an edited id never enters it (it reads damaged every time), and
+    it is emptied past its size."""
+    from hcs_sandbox.sandbox import store as store_module
+
+    remembered: set[str] = set()
+    monkeypatch.setattr(store_module, "_SOUND_IDS", remembered)
+    monkeypatch.setattr(store_module, "_SOUND_IDS_SIZE", 2)
+    made = [store.reserve(f"r{i}", None, SPEC) for i in range(3)]
+    _write(store, made[0].id, "id", made[0].id.upper())
+    for _ in range(2):
+        records = {r.name: r for r in store.list(all=True)}
+        assert list(records["r0"].damaged) == ["id"]
+        assert records["r1"].damaged == records["r2"].damaged == {}
+        assert made[0].id.upper() not in remembered
+        assert 1 <= len(remembered) <= 2
+        assert remembered <= {made[1].id, made[2].id}
