@@ -594,3 +594,40 @@ def test_inspect_shows_a_record_whose_id_is_not_canonical_as_ls_lists_it(
     assert cli_proc("rm", "-f", "y").code == 0
     assert cli_proc("prune", "-f").code == 0
     assert _world(cli_env.state) == ([], [], [], [])
+
+
+def test_prune_leaves_a_live_sandbox_whose_system_id_is_damaged_alone(
+    cli_proc: Proc, cli_env: CliEnv
+) -> None:
+    """prune judged a running sandbox whose compute system id is damaged by that id (which
+    names no system): taken for gone, it was removed and its running system terminated.
+    It is judged by the id a removal looks for it by (the sandbox's), as any other: left
+    alone while its system runs, removed once it is gone."""
+    from hcs_sandbox.hcs.system import ComputeSystem
+
+    x, y = _two(cli_proc, cli_env)
+    _set_system_id(cli_env.state, "x", "'zzz'")
+    before = _world(cli_env.state)
+    kept = cli_proc("prune", "-f", "--json")
+    assert kept.code == 0, kept.err
+    report = kept.json()
+    assert (report["systems"], report["records"], report["failures"]) == ([], [], [])
+    (damaged,) = report["damaged"]
+    assert damaged.startswith(f"x ({x['id']}): system_id (not a compute system id (a GUID)")
+    assert _world(cli_env.state) == before
+    assert _stored(cli_env.state, "x", "state") == "running"
+
+    with ComputeSystem.open(str(x["system_id"])) as system:  # (its system ends by itself)
+        system.terminate_and_close(timeout=30)
+    gone = cli_proc("prune", "-f", "--json")
+    assert gone.code == 0, gone.err
+    assert gone.json()["records"] == [f"x ({x['id']})"]
+    systems, endpoints, folders, records = _world(cli_env.state)
+    assert (systems, endpoints, folders, records) == (
+        [str(y["system_id"]).lower()],
+        list(y["endpoints"]),
+        [y["id"]],
+        ["y"],
+    )
+    assert cli_proc("rm", "-f", "y").code == 0
+    assert _world(cli_env.state) == ([], [], [], [])

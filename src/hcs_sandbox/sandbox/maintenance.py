@@ -188,6 +188,15 @@ def _terminate_restarted(record: Record) -> None:
     system.terminate_and_close(timeout=60.0)
 
 
+def _system_id(store: Store, record: Record) -> str | None:
+    """``record``'s compute system id as :func:`_scan` judges it (see there)."""
+    if not record.has_damaged_fields or record.damaged_field("system_id") is None:
+        return record.system_id
+    from hcs_sandbox.sandbox import damage
+
+    return damage.system_id(store, record)
+
+
 def _label(record: Record) -> str:
     return f"{record.name} ({record.id})"
 
@@ -218,7 +227,12 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
     records = store.list(all=True, kind=None)
 
     report = ReconcileReport(records=len(records), systems=len(systems))
-    known_systems = {r.system_id.lower() for r in records}
+    # Each record's compute system id; a damaged one (no GUID: it names no system) by the
+    # id hcs-sandbox gives a sandbox's system, as a removal looks for it (damage.system_id),
+    # so that a live sandbox whose record was edited so is not taken for gone, nor its
+    # system for an orphan.
+    system_of = {r.id: _system_id(store, r) for r in records}
+    known_systems = {sid.lower() for sid in system_of.values() if sid}
     known_endpoints = {e.lower() for r in records for e in r.endpoint_ids}
     # Every record knows its endpoints by their name too (hcs-sandbox-<id>, the
     # planner's): never taken for orphans while it exists, whatever its list of endpoint
@@ -254,7 +268,7 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
         if other_host(record) is not None:
             report.other_host.append(_label(record))
             continue  # its systems, endpoints and files still count as known (above)
-        has_system = record.system_id.lower() in systems
+        has_system = (system_of.get(record.id) or "").lower() in systems
         if before.get(record.id) != record.revision:
             # Changed during the scan (a create, start or stop going on): judged next time.
             report.in_progress.append(_label(record))
