@@ -631,3 +631,54 @@ def test_prune_leaves_a_live_sandbox_whose_system_id_is_damaged_alone(
     )
     assert cli_proc("rm", "-f", "y").code == 0
     assert _world(cli_env.state) == ([], [], [], [])
+
+
+@pytest.mark.parametrize(
+    ("system_sql", "id_sql"),
+    [
+        ("'zzz'", None),  # prune failed each run ("this is a bug"), its VM left running
+        ("''", None),
+        ("''", "upper(id)"),  # no id names its system: terminated as an orphan, and said
+    ],
+)
+def test_prune_ends_an_interrupted_restart_whose_system_id_is_damaged(
+    cli_proc: Proc, cli_env: CliEnv, system_sql: str, id_sql: str | None
+) -> None:
+    """A persistent sandbox left ``creating`` by a restart whose process died, its compute
+    system id damaged: prune judged it by the sandbox's id but opened the damaged one
+    (review RV62 F1).  Its system is terminated by the id prune judged it by (an orphan
+    when no id names it, with a note), the record marked stopped, its disk kept."""
+    made = cli_proc("run", "-d", "--name", "p", "--persistent")
+    assert made.code == 0, made.err
+    (p,) = cli_proc("inspect", "p").json()
+    conn = sqlite3.connect(cli_env.state / "state.db")
+    try:
+        conn.execute(
+            "UPDATE sandboxes SET state = 'creating', owner_pid = 999999, "
+            "extra = json_set(extra, '$.restarting', json('true')) WHERE name = 'p'"
+        )
+        conn.commit()
+    finally:
+        conn.close()
+    _set_system_id(cli_env.state, "p", system_sql)
+    if id_sql is not None:
+        _set_id(cli_env.state, "p", id_sql)
+    stored_id = _stored(cli_env.state, "p", "id")
+    assert _world(cli_env.state)[0] == [str(p["id"]).lower()]
+
+    pruned = cli_proc("prune", "-f", "--json")
+    assert pruned.code == 0, pruned.err
+    report = pruned.json()
+    assert (report["failures"], report["records"]) == ([], [])
+    assert report["marked_stopped"] == [f"p ({stored_id})"]
+    if id_sql is None:
+        assert (report["systems"], report["notes"]) == ([], [])
+    else:
+        assert report["systems"] == [str(p["id"]).lower()]
+        (note,) = report["notes"]
+        assert note.startswith(f"sandbox p ({stored_id}): its compute system id in the state")
+        assert "so no compute system of its interrupted restart was looked for" in note
+    assert _stored(cli_env.state, "p", "state") == "stopped"
+    systems, _, folders, records = _world(cli_env.state)
+    assert (systems, folders, records) == ([], [p["id"]], ["p"])
+    assert (cli_env.state / "sandboxes" / str(p["id"]) / "sandbox.vhdx").exists()

@@ -176,16 +176,27 @@ def restart_interrupted(record: Record) -> bool:
     )
 
 
-def _terminate_restarted(record: Record) -> None:
+def _terminate_restarted(store: Store, record: Record) -> str | None:
     """Terminate the compute system an interrupted restart may have made (HCS may keep it
-    after the restarting process died)."""
+    after the restarting process died), by the id :func:`_scan` judged the record by
+    (:func:`_system_id`: a damaged one by the sandbox's, as a removal looks for it).  None,
+    or the note to report when no id is usable (nothing was opened)."""
     from hcs_sandbox.hcs.system import ComputeSystem
 
+    system_id = _system_id(store, record)
+    if system_id is None:
+        return (
+            f"sandbox {_label(record)}: its compute system id in the state database is "
+            f"damaged ({record.damaged_field('system_id')}), so no compute system of its "
+            "interrupted restart was looked for ('hcs-sandbox prune' terminates a compute "
+            "system of hcs-sandbox's that no record names)"
+        )
     try:
-        system = ComputeSystem.open(record.system_id)
+        system = ComputeSystem.open(system_id)
     except errors.NotFoundError:
-        return
+        return None
     system.terminate_and_close(timeout=60.0)
+    return None
 
 
 def _system_id(store: Store, record: Record) -> str | None:
@@ -397,8 +408,9 @@ def prune(
 
         for record in found._to_stop:
             try:
+                note = None
                 if record.state == "creating":  # an interrupted restart: its system, if any
-                    _terminate_restarted(record)
+                    note = _terminate_restarted(store, record)
                 store.update(
                     record.id,
                     expect_revision=record.revision,
@@ -406,6 +418,8 @@ def prune(
                     merge_extra={RESTARTING_KEY: None},
                 )
                 result.marked_stopped.append(_label(record))
+                if note is not None:
+                    result.notes.append(note)
             except (errors.StateConflictError, errors.SandboxNotFoundError):
                 continue
             except errors.StateDatabaseError:
