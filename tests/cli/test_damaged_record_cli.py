@@ -483,48 +483,64 @@ def test_a_damaged_plain_column_is_listed_inspected_and_removed(
         "'{' || id || '}'",
     ],
 )
-def test_verbs_that_open_the_system_refuse_a_system_id_that_is_no_guid(
-    cli_proc: Proc, cli_env: CliEnv, sql: str
+@pytest.mark.parametrize("persistent", [False, True])
+def test_verbs_act_on_the_system_by_the_sandbox_id_when_its_system_id_is_damaged(
+    cli_proc: Proc, cli_env: CliEnv, sql: str, persistent: bool
 ) -> None:
-    """stop, kill, pause, resume and wait of a sandbox whose compute system id is damaged
-    (not a GUID: it names no system of hcs-sandbox's) say so in one line, with the
-    remedy, and change nothing; inspect shows what it can (the state as recorded) and ls
-    lists the recorded state; rm -f removes everything (its system looked for by the
-    sandbox's id)."""
-    x, y = _two(cli_proc, cli_env)
-    _set_system_id(cli_env.state, "x", sql)
-    stored = _stored(cli_env.state, "x", "system_id")
-    before = _world(cli_env.state)
-    for verb in ("stop", "kill", "pause", "resume", "wait"):
-        done = cli_proc(verb, "x")
-        assert done.code == 1, (verb, done.out, done.err)
-        (line,) = done.err_lines
-        doing = "wait for" if verb == "wait" else verb
-        assert line == (
-            f"hcs-sandbox: error: cannot {doing} sandbox 'x': its record in the state database "
-            f"is damaged: system_id (not a compute system id (a GUID) ({stored!r})) (remove the "
-            f"sandbox: hcs-sandbox rm -f {x['id']})"
-        )
-        assert _stored(cli_env.state, "x", "state") == "running"
-        assert _world(cli_env.state) == before
+    """A compute system id that is damaged (not a GUID: it names no system of
+    hcs-sandbox's) was opened as it was (stop marked a running sandbox stopped, or said
+    "this is a bug"), then refused (review RV62 F3: a persistent sandbox could then only be
+    ended by rm -f, its disk with it).  hcs-sandbox always gives a compute system its
+    sandbox's id (Store.reserve): pause, resume, wait, stop and kill act on the system by
+    that id, as rm -f and prune look for it; a stopped persistent sandbox keeps its disk.
+    inspect shows what it can (the state as recorded), ls the recorded state."""
+    _, y = _two(cli_proc, cli_env)
+    if persistent:
+        made = cli_proc("run", "-d", "--name", "p", "--persistent")
+        assert made.code == 0, made.err
+        name = "p"
+    else:
+        name = "x"
+    (info,) = cli_proc("inspect", name).json()
+    _set_system_id(cli_env.state, name, sql)
 
-    inspected = cli_proc("inspect", "x")
+    inspected = cli_proc("inspect", name)
     assert inspected.code == 0, inspected.err
-    (info,) = inspected.json()
-    assert list(info["damaged"]) == ["system_id"]
-    assert (info["state"], info["system_id"], info["statistics"]) == ("running", None, None)
-    assert info["endpoints"] == x["endpoints"]
+    (shown,) = inspected.json()
+    assert list(shown["damaged"]) == ["system_id"]
+    assert (shown["state"], shown["system_id"], shown["statistics"]) == ("running", None, None)
+    assert shown["endpoints"] == info["endpoints"]
     (warning,) = inspected.err_lines
-    assert warning.startswith("warning: sandbox 'x': its record in the state database is")
-    assert warning.endswith(f"(remove the sandbox: hcs-sandbox rm -f {x['id']})")
-    listed = {item["name"]: item["state"] for item in cli_proc("ls", "-a", "--json").json()}
-    assert listed == {"x": "running", "y": "running"}
-    assert _stored(cli_env.state, "x", "state") == "running"
+    assert warning.startswith(f"warning: sandbox '{name}': its record in the state database is")
+    assert warning.endswith(f"(remove the sandbox: hcs-sandbox rm -f {info['id']})")
 
-    removed = cli_proc("rm", "-f", "x")
+    def running() -> bool:
+        return str(info["id"]).lower() in _world(cli_env.state)[0]
+
+    for verb, state in (("pause", "paused"), ("resume", "running")):
+        done = cli_proc(verb, name)
+        assert done.code == 0, (verb, done.err)
+        assert _stored(cli_env.state, name, "state") == state
+        listed = {item["name"]: item["state"] for item in cli_proc("ls", "-a", "--json").json()}
+        assert listed[name] == state
+    assert running()
+    waited = cli_proc("wait", "--timeout", "0.2", name)
+    assert waited.code == 124, waited.err
+    assert f"sandbox '{name}' did not exit within 0.2 s: it is still running" in waited.err
+
+    ended = cli_proc("kill" if persistent else "stop", name)
+    assert ended.code == 0, ended.err
+    assert not running()
+    assert _stored(cli_env.state, name, "state") == "stopped"
+    if persistent:  # its disk is kept, to be copied aside before rm -f
+        assert (cli_env.state / "sandboxes" / str(info["id"]) / "sandbox.vhdx").exists()
+
+    removed = cli_proc("rm", "-f", name)
     assert removed.code == 0, removed.err
     (line,) = removed.err_lines
     assert "its compute system was looked for by the sandbox's id" in line
+    if persistent:
+        assert cli_proc("rm", "-f", "x").code == 0
     systems, endpoints, folders, records = _world(cli_env.state)
     assert (systems, endpoints, folders, records) == (
         [str(y["system_id"]).lower()],
@@ -533,6 +549,62 @@ def test_verbs_that_open_the_system_refuse_a_system_id_that_is_no_guid(
         ["y"],
     )
     assert cli_proc("rm", "-f", "y").code == 0
+    assert _world(cli_env.state) == ([], [], [], [])
+
+
+@pytest.mark.parametrize("persistent", [False, True])
+def test_with_no_id_for_its_system_verbs_refuse_with_prune_which_ends_it(
+    cli_proc: Proc, cli_env: CliEnv, persistent: bool
+) -> None:
+    """A running sandbox whose id and compute system id are both damaged: no id names its
+    system (the sandbox's id is not in the store's form).  The refusal's remedy was rm -f,
+    which failed each time (HCN_E_ENDPOINT_ALREADY_ATTACHED: its endpoint is attached to the
+    running system, left running; review RV62 F2).  stop, kill and rm -f now refuse, changing
+    nothing, and name prune, which does end it (the system no record names) and removes
+    the record, or marks a persistent one stopped (its disk kept) for rm -f to remove."""
+    made = cli_proc(
+        "run", "-d", "--name", "x", "--network", "nat", *(["--persistent"] * persistent)
+    )
+    assert made.code == 0, made.err
+    (x,) = cli_proc("inspect", "x").json()
+    _set_id(cli_env.state, "x", "upper(id)")
+    _set_system_id(cli_env.state, "x", "''")
+    stored_id = _stored(cli_env.state, "x", "id")
+    before = _world(cli_env.state)
+    assert before[0] == [str(x["id"]).lower()]
+    for verb, doing, arg in (
+        ("stop", "stop", "x"),
+        ("kill", "kill", "x"),
+        ("rm", "remove", "x"),
+        ("rm", "remove", stored_id),
+    ):
+        done = cli_proc(verb, *(["-f"] if verb == "rm" else []), str(arg))
+        assert done.code == 1, (verb, done.out, done.err)
+        (line,) = _errors(done)
+        assert line == (
+            f"hcs-sandbox: error: cannot {doing} sandbox 'x': its record in the state database "
+            "is damaged: id (not in the form hcs-sandbox writes (a lowercase GUID)), system_id "
+            "(not a compute system id (a GUID) ('')) (its compute system cannot be named by it; "
+            "run 'hcs-sandbox prune': it terminates a compute system of hcs-sandbox's that no "
+            "record names and removes the record (a persistent sandbox's is marked stopped, its "
+            "disk kept: 'hcs-sandbox rm -f' then removes it))"
+        )
+        assert _stored(cli_env.state, "x", "state") == "running"
+        assert _world(cli_env.state) == before
+
+    pruned = cli_proc("prune", "-f", "--json")
+    assert pruned.code == 0, pruned.err
+    report = pruned.json()
+    assert (report["systems"], report["failures"]) == ([str(x["id"]).lower()], [])
+    label = f"x ({stored_id})"
+    if persistent:
+        assert (report["marked_stopped"], report["records"]) == ([label], [])
+        assert _stored(cli_env.state, "x", "state") == "stopped"
+        assert (cli_env.state / "sandboxes" / str(x["id"]) / "sandbox.vhdx").exists()
+        removed = cli_proc("rm", "-f", "x")
+        assert removed.code == 0, removed.err
+    else:
+        assert report["records"] == [label]
     assert _world(cli_env.state) == ([], [], [], [])
 
 
@@ -682,3 +754,44 @@ def test_prune_ends_an_interrupted_restart_whose_system_id_is_damaged(
     systems, _, folders, records = _world(cli_env.state)
     assert (systems, folders, records) == ([], [p["id"]], ["p"])
     assert (cli_env.state / "sandboxes" / str(p["id"]) / "sandbox.vhdx").exists()
+
+
+def test_a_removal_that_cannot_name_the_system_names_prune_not_itself(
+    cli_proc: Proc, cli_env: CliEnv
+) -> None:
+    """A record left ``removing`` (its remover died) whose id and compute system id are
+    damaged, its system still running: rm -f cannot terminate it, so deleting its endpoint
+    fails (HCN_E_ENDPOINT_ALREADY_ATTACHED).  Its remedy said to rm -f again, which fails
+    the same way each time (review RV62 F2); it names prune, which finishes it."""
+    made = cli_proc("run", "-d", "--name", "x", "--network", "nat")
+    assert made.code == 0, made.err
+    (x,) = cli_proc("inspect", "x").json()
+    conn = sqlite3.connect(cli_env.state / "state.db")
+    try:
+        conn.execute("UPDATE sandboxes SET state = 'removing', owner_pid = 999999")
+        conn.commit()
+    finally:
+        conn.close()
+    _set_id(cli_env.state, "x", "upper(id)")
+    _set_system_id(cli_env.state, "x", "''")
+
+    for _ in range(2):
+        removed = cli_proc("rm", "-f", "x")
+        assert removed.code != 0
+        (line,) = _errors(removed)
+        assert line.startswith(
+            "hcs-sandbox: error: removing sandbox 'x' stopped half way (it is left 'removing'): "
+            "deleting endpoint "
+        )
+        assert "HCN_E_ENDPOINT_ALREADY_ATTACHED" in line
+        assert line.endswith(
+            "(no id in its record names its compute system, so removing it again would fail "
+            "the same way: once this process has exited, 'hcs-sandbox prune' terminates a "
+            "compute system of hcs-sandbox's that no record names and finishes it)"
+        )
+        assert _world(cli_env.state)[0] == [str(x["id"]).lower()]
+
+    pruned = cli_proc("prune", "-f", "--json")
+    assert pruned.code == 0, pruned.err
+    assert pruned.json()["failures"] == []
+    assert _world(cli_env.state) == ([], [], [], [])

@@ -252,18 +252,27 @@ def _other_host_error(record: Record) -> errors.OtherHostSandboxError | None:
     )
 
 
-def _remove_incomplete(exc: Exception, name: str) -> Exception:
+def _remove_incomplete(exc: Exception, name: str, *, unnamed: bool = False) -> Exception:
     """The first failure of a remove that stopped half way, told as such: the record is
     left ``removing``, and removing it again (or a prune once this process has ended: while
     it lives, prune leaves the record to it) finishes the job.  Same exception, class and
     attributes (so its CLI exit code too); only its message and remedy grow.  Anything that
-    is not an HcsSandboxError (a bug) is left as it is."""
+    is not an HcsSandboxError (a bug) is left as it is.  ``unnamed``: no id names the
+    sandbox's compute system (a damaged record, sandbox/damage.py): a removal again would
+    fail the same way (an endpoint still attached to a running system), so only prune,
+    which terminates a system that no record names, is offered."""
     if not isinstance(exc, errors.HcsSandboxError):
         return exc
     finish = (
         f"finish it with 'hcs-sandbox rm -f {name}' (again) or, once this process has "
         "exited, 'hcs-sandbox prune'"
     )
+    if unnamed:
+        finish = (
+            "no id in its record names its compute system, so removing it again would fail "
+            "the same way: once this process has exited, 'hcs-sandbox prune' terminates a "
+            "compute system of hcs-sandbox's that no record names and finishes it"
+        )
     first = errors.specific_remedy(exc)
     exc.message = (
         f"removing sandbox '{name}' stopped half way (it is left 'removing'): {exc.message}"
@@ -881,10 +890,16 @@ class Sandbox:
             if system is not None:
                 system.close()
                 self._system = None
-            if self._record.has_damaged_fields:  # (no GUID: never opened; sandbox/damage.py)
-                self._refuse_damaged_system("reach the compute system of")
+            system_id = self._record.system_id
+            if self._record.has_damaged_fields:  # a damaged one (no GUID) is never opened:
+                # the sandbox's id instead, or refused (sandbox/damage.py)
+                from hcs_sandbox.sandbox import damage
+
+                system_id = damage.refuse_system(
+                    self._db(), self._record, "reach the compute system of"
+                )
             try:
-                system = ComputeSystem.open(self._record.system_id)
+                system = ComputeSystem.open(system_id)
             except errors.NotFoundError:
                 return None
             self._system = system
@@ -984,13 +999,14 @@ class Sandbox:
 
     def _refuse_damaged_system(self, doing: str) -> None:
         """A :class:`~hcs_sandbox.errors.StoreError` (with the remedy) when this sandbox's
-        record has a damaged ``system_id`` and says the sandbox may have a compute system
-        (what :meth:`refresh` would open, by that id: it names none); ``doing``: the verb
+        record has a damaged ``system_id``, no other id names its system (the sandbox's,
+        which hcs-sandbox gives it, is what :meth:`_open_system` opens instead) and it says
+        the sandbox may have a compute system; ``doing``: the verb
         (:func:`hcs_sandbox.sandbox.damage.refuse_system`)."""
         if self._record.has_damaged_fields and self._record.state in _LIVE:
             from hcs_sandbox.sandbox import damage
 
-            damage.refuse_system(self._record, doing)
+            damage.refuse_system(self._db(), self._record, doing)
 
     def _refuse_if_busy(self, state: str, doing: str) -> None:
         """stop/kill of a sandbox another process is creating, starting or removing: an
@@ -1569,6 +1585,11 @@ class Sandbox:
         """
         store = self._db()
         known = self._record
+        if force and known.has_damaged_fields:
+            # No id names its system: the endpoint could not be deleted while it is
+            # attached to it (HCN_E_ENDPOINT_ALREADY_ATTACHED, each time): refused, with the
+            # remedy that works (sandbox/damage.py).
+            self._refuse_damaged_system("remove")
         exited_at, self._exited_at = self._exited_at, None
         try:
             # This process now owns the record: prune leaves it alone while we live.  One
@@ -1638,7 +1659,12 @@ class Sandbox:
         ``progress``: told what a deletion waits for (see :meth:`remove`)."""
         system: ComputeSystem | None = None
         look_up = False
-        if gone:
+        unnamed = False  # no id names its system (nothing to open: release_resources too)
+        if self._record.has_damaged_fields:
+            from hcs_sandbox.sandbox import damage
+
+            unnamed = damage.no_system_id(store, self._record)
+        if gone or unnamed:
             self.close()
         else:
             try:
@@ -1659,7 +1685,7 @@ class Sandbox:
         if failures:
             first = failures[0]
             self._log_line(f"remove incomplete: {errors.in_brief(first)}")
-            raise _remove_incomplete(first, self.name)
+            raise _remove_incomplete(first, self.name, unnamed=unnamed)
         store.delete(self._record.id, missing_ok=True, exact=True)
 
     def wait(self, timeout: float | None = None) -> ExitInfo:

@@ -850,8 +850,8 @@ def _damaged_record(row: tuple[Any, ...]) -> Record:
 
 #: The plain columns the lenient reader checks (review RV58 F6): each with its test, its
 #: kind in words and what a damaged one reads as (a damaged ``system_id`` reads as "":
-#: no compute system to open; a removal looks for it by the sandbox's id or skips it and
-#: says so, other verbs refuse to open it: ``damage.refuse_system``).
+#: no compute system to open; a removal and the other verbs look for it by the sandbox's
+#: id, or skip it and say so, or refuse: ``damage.system_id``, ``damage.refuse_system``).
 _SCALARS: Final[tuple[tuple[str, Callable[[object], bool], str, Any], ...]] = (
     ("system_id", _is_system_id, "a compute system id (a GUID)", ""),
     ("created_at", lambda v: type(v) is float, "a time", 0.0),
