@@ -62,7 +62,18 @@ def test_ls_lists_a_spec_with_values_of_the_wrong_shape(
     assert cli_proc("rm", "-f", "odd").code == 0
 
 
-@pytest.mark.parametrize("number", ["1e999", "-1E400", "1" + "0" * 400 + ".5"])
+@pytest.mark.parametrize(
+    "number",
+    [
+        "1e999",
+        "-1E400",
+        "1" + "0" * 400 + ".5",
+        # Integers past Python's str limit (sys.int_max_str_digits, 4,300 digits by
+        # default): ls showed them as sound (review RV62 F4).
+        "1" + "0" * 5000,
+        "-" + "9" * 4301,
+    ],
+)
 def test_ls_shows_a_spec_holding_a_number_no_float_holds_as_damaged(
     cli_proc: Callable[..., Result], cli_env: CliEnv, number: str
 ) -> None:

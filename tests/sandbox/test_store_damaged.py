@@ -364,3 +364,33 @@ def test_the_reader_remembers_only_ids_in_the_store_form_and_only_so_many(
         assert made[0].id.upper() not in remembered
         assert 1 <= len(remembered) <= 2
         assert remembered <= {made[1].id, made[2].id}
+
+
+@pytest.mark.parametrize(
+    ("value", "damaged"),
+    [
+        ("1" + "0" * 5000, True),  # past Python's str limit: ls listed it (review RV62 F4)
+        ("-" + "9" * 4301, True),
+        ('[2, {"x": ' + "1" * 4301 + "}]", True),
+        ("1" + "0" * 400, False),  # no float holds it; Python's int does
+        ("9" * 4300, False),  # the limit, not past it
+        ('"' + "1" * 5000 + '"', False),  # a string of digits: no number
+        ("[1e300, -1" + "0" * 1000 + "]", False),
+        ("[1e999, 1" + "0" * 5000 + "]", True),  # a float's damage too
+    ],
+)
+def test_the_listing_reads_a_spec_with_an_integer_too_large_for_a_float_as_the_reader(
+    store: Store, value: str, damaged: bool
+) -> None:
+    """sqlite reads an integer of more than 308 digits as an infinite number; Python reads
+    one of up to sys.int_max_str_digits (4,300 by default) digits, and refuses a longer
+    one.  The listing's spec values are those the record reader gives, either way."""
+    made = store.reserve("big", None, {"network": "nat", "base": {"kind": "host"}})
+    spec = '{"network": "nat", "big": ' + value + ', "base": {"kind": "host"}}'
+    _write(store, made.id, "spec", spec)
+    record = store.get("big")
+    assert ("spec" in record.damaged) is damaged
+    (listed,) = store.summaries()
+    assert listed == Summary.of(record)
+    assert listed.spec_network == (None if damaged else "nat")
+    assert listed.spec_base == (None if damaged else {"kind": "host"})

@@ -2479,18 +2479,28 @@ _json_functions = True
 # those Python reads as floats), so that the listing shows a damaged spec's values as
 # unknown, as ``inspect`` does: a damaged record is listed, not the whole listing refused,
 # so that it can be seen and removed: review RV51 F4; CASE evaluates its THEN only when
-# its WHEN holds, so json_tree never sees text that is not JSON), and the extra's text:
+# its WHEN holds, so json_tree never sees text that is not JSON).  An integer too large
+# for a float (more than 308 digits: its atom is infinite) may still be one Python reads
+# (up to sys.int_max_str_digits, 4,300 by default) or not: such a spec (rare) comes back
+# whole, marked with _WHOLE_SPEC, and is read as the record's reader reads it
+# (_row_to_summary; review RV62 F4).  (The infinite atom is tested first: as fast as the
+# test of ``real`` alone was; a string's atom that reads as infinite is not a number.)  And
+# the extra's text:
 # read as the record's reader reads it (_row_to_summary), so that a damaged extra's ip is
 # unknown in the listing too (review RV54 F2: sqlite's json_extract of a damaged extra
 # would refuse the whole listing with "malformed JSON").
 _SUMMARY_SELECT: Final = (
     "SELECT id, name, kind, state, persistent, system_id, labels, created_at, started_at, "
-    "CASE WHEN typeof(spec) = 'text' AND json_valid(spec) THEN CASE WHEN NOT EXISTS "
-    "(SELECT 1 FROM json_tree(spec) WHERE type = 'real' AND abs(atom) > 1.7976931348623157e308) "
-    "THEN json_extract(spec, '$.base', '$.network', '$.ports') END END, "
+    "CASE WHEN typeof(spec) = 'text' AND json_valid(spec) THEN CASE (SELECT max(type = 'real') "
+    "FROM json_tree(spec) WHERE abs(atom) > 1.7976931348623157e308 "
+    "AND type IN ('real', 'integer')) WHEN 1 THEN NULL WHEN 0 THEN '!' || spec "
+    "ELSE json_extract(spec, '$.base', '$.network', '$.ports') END END, "
     "extra FROM sandboxes"
 )
 _SUMMARY_ORDER: Final = " ORDER BY created_at, name"  # as Store.list
+#: The mark of a spec the listing returns whole, to be read in Python (_SUMMARY_SELECT);
+#: json_extract's array of the three values never starts with it.
+_WHOLE_SPEC: Final = "!"
 
 
 def _row_to_summary(row: tuple[Any, ...]) -> Summary:
@@ -2504,7 +2514,12 @@ def _row_to_summary(row: tuple[Any, ...]) -> Summary:
         _is_system_id(system_id)
     ):  # (damaged, as the record reads it: "", unknown; the same shortcut as the reader's)
         system_id = ""
-    base, network, ports = (None, None, None) if spec_values is None else _loads(spec_values)
+    if spec_values is None:
+        base, network, ports = None, None, None
+    elif spec_values[0] == _WHOLE_SPEC:  # (rare: see _SUMMARY_SELECT)
+        base, network, ports = _whole_spec_values(spec_values[1:])
+    else:
+        base, network, ports = _loads(spec_values)
     try:  # (read leniently, as Record's labels: damaged ones are unknown, None)
         labels_value = _loads(labels)
     except _UNDECODABLE:
@@ -2537,6 +2552,19 @@ def _row_to_summary(row: tuple[Any, ...]) -> Summary:
         extra_value.get("ip"),
         extra_value.get("hcs_host"),  # (a string or None: _EXTRA_KINDS)
     )
+
+
+def _whole_spec_values(text: str) -> tuple[Any, Any, Any]:
+    """A spec's ``base``, ``network`` and ``ports`` read from its whole text as
+    :attr:`Record.spec` reads it (None for all three when it is damaged, as
+    :meth:`Summary.of` shows it)."""
+    try:
+        spec = _loads_spec(text)
+    except _UNDECODABLE:
+        return None, None, None
+    if type(spec) is not dict:
+        return None, None, None
+    return spec.get("base"), spec.get("network"), spec.get("ports")
 
 
 class Summary(Frozen):
