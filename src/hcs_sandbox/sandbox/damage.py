@@ -59,7 +59,6 @@ __all__ = [
     "conventions_apply",
     "describe",
     "foreign_grants",
-    "no_system_id",
     "refuse",
     "refuse_system",
     "remove_note",
@@ -122,12 +121,6 @@ PRUNE_REMEDY = (
     "persistent sandbox's is marked stopped, its disk kept: 'hcs-sandbox rm -f' then "
     "removes it)"
 )
-
-
-def no_system_id(store: Store, record: Record) -> bool:
-    """True when ``record``'s compute system id is damaged and no other is usable
-    (:func:`system_id`): nothing can open or terminate its system by it."""
-    return record.damaged_field("system_id") is not None and system_id(store, record) is None
 
 
 def foreign_grants(record: Record) -> list[str] | None:

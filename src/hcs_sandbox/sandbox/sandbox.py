@@ -1660,11 +1660,7 @@ class Sandbox:
         system: ComputeSystem | None = None
         look_up = False
         unnamed = False  # no id names its system (nothing to open: release_resources too)
-        if self._record.has_damaged_fields:
-            from hcs_sandbox.sandbox import damage
-
-            unnamed = damage.no_system_id(store, self._record)
-        if gone or unnamed:
+        if gone:
             self.close()
         else:
             try:
@@ -1673,6 +1669,13 @@ class Sandbox:
             except errors.HcsError as exc:  # not NotFound: release_resources asks again and
                 _log.info("sandbox %s: could not open its system: %s", self.name, exc)
                 look_up = True  # reports it among the failures
+            except errors.StoreError as exc:
+                if isinstance(exc, errors.StateDatabaseError):
+                    raise
+                # A damaged compute system id, and no other names its system
+                # (damage.refuse_system): nothing to open (release_resources skips it too).
+                unnamed = True
+                self.close()
         self._system = None
         wait: HeldWait | None = None
         if progress is not None:
