@@ -36,6 +36,11 @@ DAMAGE = [
     ("labels", '{"k": 1}'),
     ("extra", '{"warnings": 5}'),
     ("extra", '{"ip": "10.0.0.2", "big": 1e999}'),
+    # The values ls, inspect and port show or compare (session 15): printed as "[1, 2]",
+    # shown as they were, or taken for this host's.
+    ("extra", '{"ip": [1, 2]}'),
+    ("extra", '{"ip": "10.0.0.2", "mac": 5}'),
+    ("extra", '{"ip": "10.0.0.2", "hcs_host": {"x": 1}}'),
 ]
 
 
@@ -112,6 +117,9 @@ def test_a_damaged_field_is_listed_inspected_refused_and_removed(
     assert [item["name"] for item in listed.json()] == ["x", "y"]
     shown = {item["name"]: item for item in cli_proc("ls", "--json").json()}
     assert shown["x"]["labels"] == (None if column == "labels" else {})  # unknown, not {}
+    # The IP address of a damaged extra is unknown in the listing too, as in inspect.
+    assert shown["x"]["ip"] == (None if column == "extra" else x["ip"])
+    assert isinstance(x["ip"], str)
 
     inspected = cli_proc("inspect", "x")
     assert inspected.code == 0, inspected.err
@@ -121,6 +129,8 @@ def test_a_damaged_field_is_listed_inspected_refused_and_removed(
     assert info["damaged"][column].startswith("not ")
     field = {"endpoint_ids": "endpoints", "extra": "warnings"}.get(column, column)
     assert info[field] is None  # unknown
+    if column == "extra":
+        assert (info["ip"], info["mac"]) == (None, None)
     assert info["state"] == "running"
     assert info["id"] == x["id"]
     (warning,) = inspected.err_lines
@@ -461,4 +471,327 @@ def test_a_damaged_plain_column_is_listed_inspected_and_removed(
         ["y"],
     )
     assert cli_proc("rm", "-f", "y").code == 0
+    assert _world(cli_env.state) == ([], [], [], [])
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "'zzz'",  # opened: "not found", so the record was marked stopped while it ran on
+        "''",  # opened: E_INVALIDARG from HCS, a line that said "this is a bug"
+        "id || '-x'",
+        "'{' || id || '}'",
+    ],
+)
+@pytest.mark.parametrize("persistent", [False, True])
+def test_verbs_act_on_the_system_by_the_sandbox_id_when_its_system_id_is_damaged(
+    cli_proc: Proc, cli_env: CliEnv, sql: str, persistent: bool
+) -> None:
+    """A compute system id that is damaged (not a GUID: it names no system of
+    hcs-sandbox's) was opened as it was (stop marked a running sandbox stopped, or said
+    "this is a bug"), then refused (review RV62 F3: a persistent sandbox could then only be
+    ended by rm -f, its disk with it).  hcs-sandbox always gives a compute system its
+    sandbox's id (Store.reserve): pause, resume, wait, stop and kill act on the system by
+    that id, as rm -f and prune look for it; a stopped persistent sandbox keeps its disk.
+    inspect shows what it can (the state as recorded), ls the recorded state."""
+    _, y = _two(cli_proc, cli_env)
+    if persistent:
+        made = cli_proc("run", "-d", "--name", "p", "--persistent")
+        assert made.code == 0, made.err
+        name = "p"
+    else:
+        name = "x"
+    (info,) = cli_proc("inspect", name).json()
+    _set_system_id(cli_env.state, name, sql)
+
+    inspected = cli_proc("inspect", name)
+    assert inspected.code == 0, inspected.err
+    (shown,) = inspected.json()
+    assert list(shown["damaged"]) == ["system_id"]
+    assert (shown["state"], shown["system_id"], shown["statistics"]) == ("running", None, None)
+    assert shown["endpoints"] == info["endpoints"]
+    (warning,) = inspected.err_lines
+    assert warning.startswith(f"warning: sandbox '{name}': its record in the state database is")
+    assert warning.endswith(f"(remove the sandbox: hcs-sandbox rm -f {info['id']})")
+
+    def running() -> bool:
+        return str(info["id"]).lower() in _world(cli_env.state)[0]
+
+    for verb, state in (("pause", "paused"), ("resume", "running")):
+        done = cli_proc(verb, name)
+        assert done.code == 0, (verb, done.err)
+        assert _stored(cli_env.state, name, "state") == state
+        listed = {item["name"]: item["state"] for item in cli_proc("ls", "-a", "--json").json()}
+        assert listed[name] == state
+    assert running()
+    waited = cli_proc("wait", "--timeout", "0.2", name)
+    assert waited.code == 124, waited.err
+    assert f"sandbox '{name}' did not exit within 0.2 s: it is still running" in waited.err
+
+    ended = cli_proc("kill" if persistent else "stop", name)
+    assert ended.code == 0, ended.err
+    assert not running()
+    assert _stored(cli_env.state, name, "state") == "stopped"
+    if persistent:  # its disk is kept, to be copied aside before rm -f
+        assert (cli_env.state / "sandboxes" / str(info["id"]) / "sandbox.vhdx").exists()
+
+    removed = cli_proc("rm", "-f", name)
+    assert removed.code == 0, removed.err
+    (line,) = removed.err_lines
+    assert "its compute system was looked for by the sandbox's id" in line
+    if persistent:
+        assert cli_proc("rm", "-f", "x").code == 0
+    systems, endpoints, folders, records = _world(cli_env.state)
+    assert (systems, endpoints, folders, records) == (
+        [str(y["system_id"]).lower()],
+        list(y["endpoints"]),
+        [y["id"]],
+        ["y"],
+    )
+    assert cli_proc("rm", "-f", "y").code == 0
+    assert _world(cli_env.state) == ([], [], [], [])
+
+
+@pytest.mark.parametrize("persistent", [False, True])
+def test_with_no_id_for_its_system_verbs_refuse_with_prune_which_ends_it(
+    cli_proc: Proc, cli_env: CliEnv, persistent: bool
+) -> None:
+    """A running sandbox whose id and compute system id are both damaged: no id names its
+    system (the sandbox's id is not in the store's form).  The refusal's remedy was rm -f,
+    which failed each time (HCN_E_ENDPOINT_ALREADY_ATTACHED: its endpoint is attached to the
+    running system, left running; review RV62 F2).  stop, kill and rm -f now refuse, changing
+    nothing, and name prune, which does end it (the system no record names) and removes
+    the record, or marks a persistent one stopped (its disk kept) for rm -f to remove."""
+    made = cli_proc(
+        "run", "-d", "--name", "x", "--network", "nat", *(["--persistent"] * persistent)
+    )
+    assert made.code == 0, made.err
+    (x,) = cli_proc("inspect", "x").json()
+    _set_id(cli_env.state, "x", "upper(id)")
+    _set_system_id(cli_env.state, "x", "''")
+    stored_id = _stored(cli_env.state, "x", "id")
+    before = _world(cli_env.state)
+    assert before[0] == [str(x["id"]).lower()]
+    for verb, doing, arg in (
+        ("stop", "stop", "x"),
+        ("kill", "kill", "x"),
+        ("rm", "remove", "x"),
+        ("rm", "remove", stored_id),
+    ):
+        done = cli_proc(verb, *(["-f"] if verb == "rm" else []), str(arg))
+        assert done.code == 1, (verb, done.out, done.err)
+        (line,) = _errors(done)
+        assert line == (
+            f"hcs-sandbox: error: cannot {doing} sandbox 'x': its record in the state database "
+            "is damaged: id (not in the form hcs-sandbox writes (a lowercase GUID)), system_id "
+            "(not a compute system id (a GUID) ('')) (its compute system cannot be named by it; "
+            "run 'hcs-sandbox prune': it terminates a compute system of hcs-sandbox's that no "
+            "record names and removes the record (a persistent sandbox's is marked stopped, its "
+            "disk kept: 'hcs-sandbox rm -f' then removes it))"
+        )
+        assert _stored(cli_env.state, "x", "state") == "running"
+        assert _world(cli_env.state) == before
+
+    pruned = cli_proc("prune", "-f", "--json")
+    assert pruned.code == 0, pruned.err
+    report = pruned.json()
+    assert (report["systems"], report["failures"]) == ([str(x["id"]).lower()], [])
+    label = f"x ({stored_id})"
+    if persistent:
+        assert (report["marked_stopped"], report["records"]) == ([label], [])
+        assert _stored(cli_env.state, "x", "state") == "stopped"
+        assert (cli_env.state / "sandboxes" / str(x["id"]) / "sandbox.vhdx").exists()
+        removed = cli_proc("rm", "-f", "x")
+        assert removed.code == 0, removed.err
+    else:
+        assert report["records"] == [label]
+    assert _world(cli_env.state) == ([], [], [], [])
+
+
+def _set_system_id(state: Path, name: str, sql: str) -> None:
+    conn = sqlite3.connect(state / "state.db")
+    try:
+        conn.execute(f"UPDATE sandboxes SET system_id = {sql} WHERE name = ?", (name,))
+        conn.commit()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    "new_id",
+    [
+        "id || '-x'",  # inspect refused it: "invalid sandbox id ...: not a GUID", exit 2
+        "upper((SELECT id FROM sandboxes WHERE name = 'y'))",  # showed y's folder as its own
+    ],
+)
+def test_inspect_shows_a_record_whose_id_is_not_canonical_as_ls_lists_it(
+    cli_proc: Proc, cli_env: CliEnv, new_id: str
+) -> None:
+    """A record whose id was edited by hand is damaged (its folder and endpoints cannot be
+    named by it): inspect shows it by name, with the id as stored and as ls lists it, no
+    folder, and the damage named; exec is refused, as for any damaged record."""
+    x, y = _two(cli_proc, cli_env)
+    _set_id(cli_env.state, "x", new_id)
+    stored_id = _stored(cli_env.state, "x", "id")
+    inspected = cli_proc("inspect", "x")
+    assert inspected.code == 0, inspected.err
+    (info,) = inspected.json()
+    listed = {item["name"]: item for item in cli_proc("ls", "-a", "--json").json()}
+    assert (info["name"], info["id"], info["state"]) == ("x", stored_id, "running")
+    assert (listed["x"]["id"], listed["x"]["state"]) == (stored_id, "running")
+    assert info["damaged"] == {"id": "not in the form hcs-sandbox writes (a lowercase GUID)"}
+    assert info["directory"] is None  # (not y's, nor any folder named by a guess)
+    assert info["system_id"] == x["system_id"]
+    assert info["statistics"] is not None  # its system is named soundly: asked
+    (warning,) = inspected.err_lines
+    assert warning == (
+        "warning: sandbox 'x': its record in the state database is damaged: id (not in the "
+        f"form hcs-sandbox writes (a lowercase GUID)) (remove the sandbox: hcs-sandbox rm -f "
+        f"{stored_id})"
+    )
+    ran = cli_proc("exec", "x", "--", "cmd", "/c", "ver")
+    assert ran.code == 1
+    (line,) = _errors(ran)
+    assert line.startswith(
+        "hcs-sandbox: error: cannot run a command in sandbox 'x': its record in the state "
+        "database is damaged: id (not in the form"
+    )
+    by_id = cli_proc("inspect", stored_id)  # the remedy's id names x, never y
+    assert by_id.code == 0, by_id.err
+    assert by_id.json()[0]["name"] == "x"
+    assert cli_proc("rm", "-f", stored_id).code == 0
+    assert [item["name"] for item in cli_proc("ls", "-a", "--json").json()] == ["y"]
+    assert y["id"] in _world(cli_env.state)[2]  # y's folder untouched
+    assert cli_proc("inspect", "y").json()[0]["state"] == "running"
+    assert cli_proc("rm", "-f", "y").code == 0
+    assert cli_proc("prune", "-f").code == 0
+    assert _world(cli_env.state) == ([], [], [], [])
+
+
+def test_prune_leaves_a_live_sandbox_whose_system_id_is_damaged_alone(
+    cli_proc: Proc, cli_env: CliEnv
+) -> None:
+    """prune judged a running sandbox whose compute system id is damaged by that id (which
+    names no system): taken for gone, it was removed and its running system terminated.
+    It is judged by the id a removal looks for it by (the sandbox's), as any other: left
+    alone while its system runs, removed once it is gone."""
+    from hcs_sandbox.hcs.system import ComputeSystem
+
+    x, y = _two(cli_proc, cli_env)
+    _set_system_id(cli_env.state, "x", "'zzz'")
+    before = _world(cli_env.state)
+    kept = cli_proc("prune", "-f", "--json")
+    assert kept.code == 0, kept.err
+    report = kept.json()
+    assert (report["systems"], report["records"], report["failures"]) == ([], [], [])
+    (damaged,) = report["damaged"]
+    assert damaged.startswith(f"x ({x['id']}): system_id (not a compute system id (a GUID)")
+    assert _world(cli_env.state) == before
+    assert _stored(cli_env.state, "x", "state") == "running"
+
+    with ComputeSystem.open(str(x["system_id"])) as system:  # (its system ends by itself)
+        system.terminate_and_close(timeout=30)
+    gone = cli_proc("prune", "-f", "--json")
+    assert gone.code == 0, gone.err
+    assert gone.json()["records"] == [f"x ({x['id']})"]
+    systems, endpoints, folders, records = _world(cli_env.state)
+    assert (systems, endpoints, folders, records) == (
+        [str(y["system_id"]).lower()],
+        list(y["endpoints"]),
+        [y["id"]],
+        ["y"],
+    )
+    assert cli_proc("rm", "-f", "y").code == 0
+    assert _world(cli_env.state) == ([], [], [], [])
+
+
+@pytest.mark.parametrize(
+    ("system_sql", "id_sql"),
+    [
+        ("'zzz'", None),  # prune failed each run ("this is a bug"), its VM left running
+        ("''", None),
+        ("''", "upper(id)"),  # no id names its system: terminated as an orphan, and said
+    ],
+)
+def test_prune_ends_an_interrupted_restart_whose_system_id_is_damaged(
+    cli_proc: Proc, cli_env: CliEnv, system_sql: str, id_sql: str | None
+) -> None:
+    """A persistent sandbox left ``creating`` by a restart whose process died, its compute
+    system id damaged: prune judged it by the sandbox's id but opened the damaged one
+    (review RV62 F1).  Its system is terminated by the id prune judged it by (an orphan
+    when no id names it, with a note), the record marked stopped, its disk kept."""
+    made = cli_proc("run", "-d", "--name", "p", "--persistent")
+    assert made.code == 0, made.err
+    (p,) = cli_proc("inspect", "p").json()
+    conn = sqlite3.connect(cli_env.state / "state.db")
+    try:
+        conn.execute(
+            "UPDATE sandboxes SET state = 'creating', owner_pid = 999999, "
+            "extra = json_set(extra, '$.restarting', json('true')) WHERE name = 'p'"
+        )
+        conn.commit()
+    finally:
+        conn.close()
+    _set_system_id(cli_env.state, "p", system_sql)
+    if id_sql is not None:
+        _set_id(cli_env.state, "p", id_sql)
+    stored_id = _stored(cli_env.state, "p", "id")
+    assert _world(cli_env.state)[0] == [str(p["id"]).lower()]
+
+    pruned = cli_proc("prune", "-f", "--json")
+    assert pruned.code == 0, pruned.err
+    report = pruned.json()
+    assert (report["failures"], report["records"]) == ([], [])
+    assert report["marked_stopped"] == [f"p ({stored_id})"]
+    if id_sql is None:
+        assert (report["systems"], report["notes"]) == ([], [])
+    else:
+        assert report["systems"] == [str(p["id"]).lower()]
+        (note,) = report["notes"]
+        assert note.startswith(f"sandbox p ({stored_id}): its compute system id in the state")
+        assert "so no compute system of its interrupted restart was looked for" in note
+    assert _stored(cli_env.state, "p", "state") == "stopped"
+    systems, _, folders, records = _world(cli_env.state)
+    assert (systems, folders, records) == ([], [p["id"]], ["p"])
+    assert (cli_env.state / "sandboxes" / str(p["id"]) / "sandbox.vhdx").exists()
+
+
+def test_a_removal_that_cannot_name_the_system_names_prune_not_itself(
+    cli_proc: Proc, cli_env: CliEnv
+) -> None:
+    """A record left ``removing`` (its remover died) whose id and compute system id are
+    damaged, its system still running: rm -f cannot terminate it, so deleting its endpoint
+    fails (HCN_E_ENDPOINT_ALREADY_ATTACHED).  Its remedy said to rm -f again, which fails
+    the same way each time (review RV62 F2); it names prune, which finishes it."""
+    made = cli_proc("run", "-d", "--name", "x", "--network", "nat")
+    assert made.code == 0, made.err
+    (x,) = cli_proc("inspect", "x").json()
+    conn = sqlite3.connect(cli_env.state / "state.db")
+    try:
+        conn.execute("UPDATE sandboxes SET state = 'removing', owner_pid = 999999")
+        conn.commit()
+    finally:
+        conn.close()
+    _set_id(cli_env.state, "x", "upper(id)")
+    _set_system_id(cli_env.state, "x", "''")
+
+    for _ in range(2):
+        removed = cli_proc("rm", "-f", "x")
+        assert removed.code != 0
+        (line,) = _errors(removed)
+        assert line.startswith(
+            "hcs-sandbox: error: removing sandbox 'x' stopped half way (it is left 'removing'): "
+            "deleting endpoint "
+        )
+        assert "HCN_E_ENDPOINT_ALREADY_ATTACHED" in line
+        assert line.endswith(
+            "(no id in its record names its compute system, so removing it again would fail "
+            "the same way: once this process has exited, 'hcs-sandbox prune' terminates a "
+            "compute system of hcs-sandbox's that no record names and finishes it)"
+        )
+        assert _world(cli_env.state)[0] == [str(x["id"]).lower()]
+
+    pruned = cli_proc("prune", "-f", "--json")
+    assert pruned.code == 0, pruned.err
+    assert pruned.json()["failures"] == []
     assert _world(cli_env.state) == ([], [], [], [])

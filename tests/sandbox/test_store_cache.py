@@ -361,7 +361,12 @@ def test_reserve_returns_what_a_read_gives(tmp_path: Path) -> None:
                 "endpoint_ids": ["0e1e0e1e-0000-4000-8000-0000000000e1"],
                 "state": "created",
             },
-            {"system_id": "sys-1", "owner_pid": 0, "owner_host": "", "kind": "template"},
+            {
+                "system_id": "5A1D0C3E-7B2F-4E6A-9C8D-0F1E2D3C4B5A",
+                "owner_pid": 0,
+                "owner_host": "",
+                "kind": "template",
+            },
         ):
             rec = s.reserve(None, None, {"spec": [1, 2.5, "x"]}, **kwargs)
             assert rec == s.get(rec.id)

@@ -239,3 +239,158 @@ def test_a_path_from_the_drive_root_is_sound_on_every_windows_python(
     assert record.extra["ip"] == "10.0.0.2"
     _write(store, made.id, "extra", '{"foreign_grants": ["C:base.vhdx"]}')  # drive-relative
     assert list(store.get("root").damaged) == ["extra"]
+
+
+# ---------------------------------------------------------------------------------------
+# The warm pool's claim
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("column", "text"),
+    [
+        ("extra", '{"pool": "k", "ip": 5}'),  # (the match itself reads as it is stored)
+        ("extra", "oops"),
+        ("files", "[1]"),
+        ("spec", "{oops"),
+        ("spec", '{"big": 1e999}'),
+        ("revision", "abc"),
+        ("system_id", "zzz"),
+        ("id", "not-a-guid"),
+    ],
+)
+def test_claim_skips_a_damaged_member_and_leaves_it_as_it_is(
+    store: Store, column: str, text: str
+) -> None:
+    """claim() handed out the oldest member whatever its record held (a spec no member can
+    be made from, an extra it would write over), or failed on it; a damaged one is left
+    for prune or rm -f, and the next sound member is claimed."""
+    old = store.reserve("old", None, {}, kind="pool", state="paused", extra={"pool": "k"})
+    new = store.reserve("new", None, {}, kind="pool", state="paused", extra={"pool": "k"})
+    _write(store, old.id, column, text)
+    before = sqlite3.connect(store.path).execute("SELECT * FROM sandboxes").fetchall()
+    match = None if column == "extra" and text == "oops" else {"pool": "k"}
+    got = store.claim(kind="pool", state="paused", new_state="running", extra_match=match)
+    assert got is not None
+    assert got.id == new.id
+    assert got.state == "running"
+    stored = sqlite3.connect(store.path).execute("SELECT * FROM sandboxes").fetchall()
+    assert [r for r in stored if r[1] == "old"] == [r for r in before if r[1] == "old"]
+    assert store.claim(kind="pool", state="paused", new_state="running") is None
+    (damaged,) = [r for r in store.list(all=True, kind="pool") if r.name == "old"]
+    assert damaged.state == "paused"
+    assert damaged.damaged
+
+
+# ---------------------------------------------------------------------------------------
+# The ids
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "brief"),
+    [
+        ("zzz", "'zzz'"),
+        ("", "''"),
+        ("{0e1e0e1e-0000-4000-8000-0000000000e1}", "'{0e1e0e1e-0000-4000-8000-0000000000e1}'"),
+        ("0e1e0e1e-0000-4000-8000-0000000000e1-x", "'0e1e0e1e-0000-4000-8000-0000000000e1-x'"),
+        ("0e1e0e1e000040008000" + "0000000000e1", "'0e1e0e1e0000400080000000000000e1'"),
+    ],
+)
+def test_a_system_id_that_is_no_guid_is_named_and_read_as_empty(
+    store: Store, text: str, brief: str
+) -> None:
+    """A compute system id that is not a GUID names no system of hcs-sandbox's (it gives a
+    system its sandbox's id): damaged, read as "" (no system to open), in the listing
+    too; the writes refuse one, so the reader and the writers agree."""
+    made = store.reserve("dmg", None, SPEC)
+    _write(store, made.id, "system_id", text)
+    record = store.get("dmg")
+    assert record.damaged == {"system_id": f"not a compute system id (a GUID) ({brief})"}
+    assert record.system_id == ""
+    (listed,) = store.summaries()
+    assert listed == Summary.of(record)
+    assert listed.system_id == ""
+    with pytest.raises(errors.StoreError, match="system_id must be a GUID"):
+        store.update(made.id, system_id=text)
+    with pytest.raises(errors.StoreError, match="system_id must be a GUID"):
+        store.reserve("other", None, SPEC, system_id=text)
+    assert [r.name for r in store.list(all=True)] == ["dmg"]
+    assert _stored(store, made.id, "system_id") == text
+
+
+def test_a_system_id_in_another_case_is_sound(store: Store) -> None:
+    """The same GUID in upper case (prune compares them lowercased) still names it."""
+    made = store.reserve("up", None, SPEC)
+    _write(store, made.id, "system_id", made.id.upper())
+    record = store.get("up")
+    assert record.damaged == {}
+    assert record.system_id == made.id.upper()
+    assert store.summaries()[0].system_id == made.id.upper()
+
+
+@pytest.mark.parametrize("edit", ["upper", "suffix"])
+def test_an_id_not_in_the_store_form_is_named_and_kept(store: Store, edit: str) -> None:
+    """An id edited by hand is damage (its folder and endpoints cannot be named by it: it
+    may be another sandbox's in upper case); it is kept as it is, and still names its
+    record."""
+    made = store.reserve("dmg", None, SPEC)
+    stored = made.id.upper() if edit == "upper" else made.id + "-x"
+    _write(store, made.id, "id", stored)
+    for record in (store.get("dmg"), store.get(stored), store.list()[0]):
+        assert record.damaged == {"id": "not in the form hcs-sandbox writes (a lowercase GUID)"}
+        assert record.id == stored
+        assert record.system_id == made.id  # (its own: sound)
+        assert record.spec == SPEC
+
+
+def test_the_reader_remembers_only_ids_in_the_store_form_and_only_so_many(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hot path's set of ids found sound (a set lookup instead of a regular
+    expression per read): an edited id never enters it (it reads damaged every time), and
+    it is emptied past its size."""
+    from hcs_sandbox.sandbox import store as store_module
+
+    remembered: set[str] = set()
+    monkeypatch.setattr(store_module, "_SOUND_IDS", remembered)
+    monkeypatch.setattr(store_module, "_SOUND_IDS_SIZE", 2)
+    made = [store.reserve(f"r{i}", None, SPEC) for i in range(3)]
+    _write(store, made[0].id, "id", made[0].id.upper())
+    for _ in range(2):
+        records = {r.name: r for r in store.list(all=True)}
+        assert list(records["r0"].damaged) == ["id"]
+        assert records["r1"].damaged == records["r2"].damaged == {}
+        assert made[0].id.upper() not in remembered
+        assert 1 <= len(remembered) <= 2
+        assert remembered <= {made[1].id, made[2].id}
+
+
+@pytest.mark.parametrize(
+    ("value", "damaged"),
+    [
+        ("1" + "0" * 5000, True),  # past Python's str limit: ls listed it (review RV62 F4)
+        ("-" + "9" * 4301, True),
+        ('[2, {"x": ' + "1" * 4301 + "}]", True),
+        ("1" + "0" * 400, False),  # no float holds it; Python's int does
+        ("9" * 4300, False),  # the limit, not past it
+        ('"' + "1" * 5000 + '"', False),  # a string of digits: no number
+        ("[1e300, -1" + "0" * 1000 + "]", False),
+        ("[1e999, 1" + "0" * 5000 + "]", True),  # a float's damage too
+    ],
+)
+def test_the_listing_reads_a_spec_with_an_integer_too_large_for_a_float_as_the_reader(
+    store: Store, value: str, damaged: bool
+) -> None:
+    """sqlite reads an integer of more than 308 digits as an infinite number; Python reads
+    one of up to sys.int_max_str_digits (4,300 by default) digits, and refuses a longer
+    one.  The listing's spec values are those the record reader gives, either way."""
+    made = store.reserve("big", None, {"network": "nat", "base": {"kind": "host"}})
+    spec = '{"network": "nat", "big": ' + value + ', "base": {"kind": "host"}}'
+    _write(store, made.id, "spec", spec)
+    record = store.get("big")
+    assert ("spec" in record.damaged) is damaged
+    (listed,) = store.summaries()
+    assert listed == Summary.of(record)
+    assert listed.spec_network == (None if damaged else "nat")
+    assert listed.spec_base == (None if damaged else {"kind": "host"})

@@ -190,7 +190,14 @@ def _gone(records: list[Any]) -> tuple[set[str], set[str]]:
     existing = owned_systems()
     mine = host_identity()
     other = {r.id for r in live if r.extra_host and r.extra_host != mine}
-    return {r.id for r in live if r.id not in other and r.system_id.lower() not in existing}, other
+    # (A damaged compute system id, "", names no system: its state is unknown, shown as
+    # recorded, as inspect shows it; sandbox/damage.py.)
+    gone = {
+        r.id
+        for r in live
+        if r.id not in other and r.system_id and r.system_id.lower() not in existing
+    }
+    return gone, other
 
 
 def require_host() -> None:

@@ -10,7 +10,14 @@ for it).  This module is the one place that decides what that allows:
 * **listed, inspected, stopped, killed, paused, resumed, waited for**: these need none of
   the damaged values (``ls`` and ``inspect`` show a damaged field as unknown, ``null``);
   ``stop`` and ``kill`` write the new state and keep a damaged extra as it is (the exit
-  status is then not recorded: ``wait`` says ``unknown``);
+  status is then not recorded: ``wait`` says ``unknown``).  But a damaged ``system_id``
+  (no GUID: it names no compute system of hcs-sandbox's) is never opened
+  (:func:`refuse_system`): a verb that asks HCS about the sandbox's compute system
+  (``stop``, ``kill``, ``pause``, ``resume``, ``wait``) opens it by the id a removal
+  looks for it by (:func:`system_id`: the sandbox's, which hcs-sandbox gives its
+  system); when no id is usable, one the record says may have a system (``rm -f`` too)
+  is refused with the remedy that works (``prune``: :data:`PRUNE_REMEDY`), and
+  ``inspect`` shows the state as recorded;
 * **removed** (``rm -f``, ``prune``): everything the record still tells -- its compute
   system (``system_id``), its folder by the folder convention (``<state>/sandboxes/<id>``:
   every file a sandbox owns is in it) when its file list is damaged, its endpoints by their
@@ -27,6 +34,8 @@ for it).  This module is the one place that decides what that allows:
   is done: they need the spec, or read or write the files, endpoint ids or extra.  (Listing
   its ports reads the spec's and, from a damaged extra, none of those published later.)
   Damaged labels alone refuse nothing: no verb but ``ls`` and ``inspect`` reads them.
+  An ``id`` not in the store's form (edited by hand) is damage too: its folder (the
+  folder convention) may be another sandbox's (:func:`conventions_apply`).
 
 ``prune`` judges a damaged record by its usual rules (a damaged extra cannot name another
 HCS host: it is judged as this host's, as a record older than that tag; a persistent one
@@ -46,10 +55,12 @@ if TYPE_CHECKING:
     from hcs_sandbox.sandbox.store import Record, Store
 
 __all__ = [
+    "PRUNE_REMEDY",
     "conventions_apply",
     "describe",
     "foreign_grants",
     "refuse",
+    "refuse_system",
     "remove_note",
     "remove_notes",
     "system_id",
@@ -77,6 +88,39 @@ def refuse(record: Record, doing: str) -> None:
         f"damaged: {describe(damaged)}",
         remedy=f"remove the sandbox: hcs-sandbox rm -f {record.id}",
     )
+
+
+def refuse_system(store: Store, record: Record, doing: str) -> str:
+    """The compute system id a verb ``doing`` (``stop``, ...) opens ``record``'s system by:
+    its own; when that is damaged, the one a removal looks for it by (:func:`system_id`:
+    the sandbox's id, which hcs-sandbox always gives its system).  When neither is usable
+    (the sandbox's id is not in the store's form, or another record names a system by it),
+    a :class:`~hcs_sandbox.errors.StoreError`: one line, the damaged fields, and the
+    remedy that works: ``prune`` judges such a record as one whose system is gone (none
+    is named by it), terminates a compute system of hcs-sandbox's that no record names
+    (``rm -f`` cannot: it would fail on the endpoint still attached to the running system,
+    HCN_E_ENDPOINT_ALREADY_ATTACHED, each time) and removes the record, or marks a
+    persistent one stopped with its disk kept."""
+    if record.damaged_field("system_id") is None:
+        return record.system_id
+    usable = system_id(store, record)
+    if usable is not None:
+        return usable
+    raise errors.StoreError(
+        f"cannot {doing} sandbox {record.name!r}: its record in the state database is "
+        f"damaged: {describe(record.damaged)}",
+        remedy=PRUNE_REMEDY,
+    )
+
+
+#: The remedy of a sandbox whose compute system cannot be named by its record (see
+#: :func:`refuse_system`).
+PRUNE_REMEDY = (
+    "its compute system cannot be named by it; run 'hcs-sandbox prune': it terminates a "
+    "compute system of hcs-sandbox's that no record names and removes the record (a "
+    "persistent sandbox's is marked stopped, its disk kept: 'hcs-sandbox rm -f' then "
+    "removes it)"
+)
 
 
 def foreign_grants(record: Record) -> list[str] | None:

@@ -176,16 +176,36 @@ def restart_interrupted(record: Record) -> bool:
     )
 
 
-def _terminate_restarted(record: Record) -> None:
+def _terminate_restarted(store: Store, record: Record) -> str | None:
     """Terminate the compute system an interrupted restart may have made (HCS may keep it
-    after the restarting process died)."""
+    after the restarting process died), by the id :func:`_scan` judged the record by
+    (:func:`_system_id`: a damaged one by the sandbox's, as a removal looks for it).  None,
+    or the note to report when no id is usable (nothing was opened)."""
     from hcs_sandbox.hcs.system import ComputeSystem
 
+    system_id = _system_id(store, record)
+    if system_id is None:
+        return (
+            f"sandbox {_label(record)}: its compute system id in the state database is "
+            f"damaged ({record.damaged_field('system_id')}), so no compute system of its "
+            "interrupted restart was looked for ('hcs-sandbox prune' terminates a compute "
+            "system of hcs-sandbox's that no record names)"
+        )
     try:
-        system = ComputeSystem.open(record.system_id)
+        system = ComputeSystem.open(system_id)
     except errors.NotFoundError:
-        return
+        return None
     system.terminate_and_close(timeout=60.0)
+    return None
+
+
+def _system_id(store: Store, record: Record) -> str | None:
+    """``record``'s compute system id as :func:`_scan` judges it (see there)."""
+    if not record.has_damaged_fields or record.damaged_field("system_id") is None:
+        return record.system_id
+    from hcs_sandbox.sandbox import damage
+
+    return damage.system_id(store, record)
 
 
 def _label(record: Record) -> str:
@@ -218,7 +238,12 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
     records = store.list(all=True, kind=None)
 
     report = ReconcileReport(records=len(records), systems=len(systems))
-    known_systems = {r.system_id.lower() for r in records}
+    # Each record's compute system id; a damaged one (no GUID: it names no system) by the
+    # id hcs-sandbox gives a sandbox's system, as a removal looks for it (damage.system_id),
+    # so that a live sandbox whose record was edited so is not taken for gone, nor its
+    # system for an orphan.
+    system_of = {r.id: _system_id(store, r) for r in records}
+    known_systems = {sid.lower() for sid in system_of.values() if sid}
     known_endpoints = {e.lower() for r in records for e in r.endpoint_ids}
     # Every record knows its endpoints by their name too (hcs-sandbox-<id>, the
     # planner's): never taken for orphans while it exists, whatever its list of endpoint
@@ -254,7 +279,7 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
         if other_host(record) is not None:
             report.other_host.append(_label(record))
             continue  # its systems, endpoints and files still count as known (above)
-        has_system = record.system_id.lower() in systems
+        has_system = (system_of.get(record.id) or "").lower() in systems
         if before.get(record.id) != record.revision:
             # Changed during the scan (a create, start or stop going on): judged next time.
             report.in_progress.append(_label(record))
@@ -383,8 +408,9 @@ def prune(
 
         for record in found._to_stop:
             try:
+                note = None
                 if record.state == "creating":  # an interrupted restart: its system, if any
-                    _terminate_restarted(record)
+                    note = _terminate_restarted(store, record)
                 store.update(
                     record.id,
                     expect_revision=record.revision,
@@ -392,6 +418,8 @@ def prune(
                     merge_extra={RESTARTING_KEY: None},
                 )
                 result.marked_stopped.append(_label(record))
+                if note is not None:
+                    result.notes.append(note)
             except (errors.StateConflictError, errors.SandboxNotFoundError):
                 continue
             except errors.StateDatabaseError:

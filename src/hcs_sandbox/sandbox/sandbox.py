@@ -252,18 +252,27 @@ def _other_host_error(record: Record) -> errors.OtherHostSandboxError | None:
     )
 
 
-def _remove_incomplete(exc: Exception, name: str) -> Exception:
+def _remove_incomplete(exc: Exception, name: str, *, unnamed: bool = False) -> Exception:
     """The first failure of a remove that stopped half way, told as such: the record is
     left ``removing``, and removing it again (or a prune once this process has ended: while
     it lives, prune leaves the record to it) finishes the job.  Same exception, class and
     attributes (so its CLI exit code too); only its message and remedy grow.  Anything that
-    is not an HcsSandboxError (a bug) is left as it is."""
+    is not an HcsSandboxError (a bug) is left as it is.  ``unnamed``: no id names the
+    sandbox's compute system (a damaged record, sandbox/damage.py): a removal again would
+    fail the same way (an endpoint still attached to a running system), so only prune,
+    which terminates a system that no record names, is offered."""
     if not isinstance(exc, errors.HcsSandboxError):
         return exc
     finish = (
         f"finish it with 'hcs-sandbox rm -f {name}' (again) or, once this process has "
         "exited, 'hcs-sandbox prune'"
     )
+    if unnamed:
+        finish = (
+            "no id in its record names its compute system, so removing it again would fail "
+            "the same way: once this process has exited, 'hcs-sandbox prune' terminates a "
+            "compute system of hcs-sandbox's that no record names and finishes it"
+        )
     first = errors.specific_remedy(exc)
     exc.message = (
         f"removing sandbox '{name}' stopped half way (it is left 'removing'): {exc.message}"
@@ -881,8 +890,16 @@ class Sandbox:
             if system is not None:
                 system.close()
                 self._system = None
+            system_id = self._record.system_id
+            if self._record.has_damaged_fields:  # a damaged one (no GUID) is never opened:
+                # the sandbox's id instead, or refused (sandbox/damage.py)
+                from hcs_sandbox.sandbox import damage
+
+                system_id = damage.refuse_system(
+                    self._db(), self._record, "reach the compute system of"
+                )
             try:
-                system = ComputeSystem.open(self._record.system_id)
+                system = ComputeSystem.open(system_id)
             except errors.NotFoundError:
                 return None
             self._system = system
@@ -979,6 +996,17 @@ class Sandbox:
         from hcs_sandbox.sandbox import damage
 
         damage.refuse(self._record, doing)
+
+    def _refuse_damaged_system(self, doing: str) -> None:
+        """A :class:`~hcs_sandbox.errors.StoreError` (with the remedy) when this sandbox's
+        record has a damaged ``system_id``, no other id names its system (the sandbox's,
+        which hcs-sandbox gives it, is what :meth:`_open_system` opens instead) and it says
+        the sandbox may have a compute system; ``doing``: the verb
+        (:func:`hcs_sandbox.sandbox.damage.refuse_system`)."""
+        if self._record.has_damaged_fields and self._record.state in _LIVE:
+            from hcs_sandbox.sandbox import damage
+
+            damage.refuse_system(self._db(), self._record, doing)
 
     def _refuse_if_busy(self, state: str, doing: str) -> None:
         """stop/kill of a sandbox another process is creating, starting or removing: an
@@ -1432,6 +1460,7 @@ class Sandbox:
         can still start), a stopped one stays as it is; one whose record another process
         marked ``creating``/``removing`` (a create, a persistent restart, a remove) is
         refused (:class:`SandboxStateError`)."""
+        self._refuse_damaged_system("stop")
         system = self._held_system()
         if system is not None:
             # Through the handle this object holds, when the record says ``running``:
@@ -1489,6 +1518,7 @@ class Sandbox:
         """Terminate the compute system at once (no guest shutdown).  Does nothing unless
         the sandbox is running or paused (a ``created`` one stays ``created``); one marked
         ``creating``/``removing`` is refused, as by :meth:`stop`."""
+        self._refuse_damaged_system("kill")
         current = self.state
         if current not in _STARTED:
             self._refuse_if_busy(current, "kill")
@@ -1502,6 +1532,7 @@ class Sandbox:
         """Pause the running sandbox (HcsPauseComputeSystem).  Any other state:
         :class:`~hcs_sandbox.errors.SandboxStateError` (a ``created`` one was never
         started, so there is nothing to pause)."""
+        self._refuse_damaged_system("pause")
         self._require(("running",), "pause", remedy=self._pause_remedy)
         system = self._open_system()
         if system is None:
@@ -1516,6 +1547,7 @@ class Sandbox:
     def resume(self) -> None:
         """Resume a paused sandbox (HcsResumeComputeSystem).  Any other state:
         :class:`~hcs_sandbox.errors.SandboxStateError`."""
+        self._refuse_damaged_system("resume")
         self._require(("paused",), "resume", remedy=self._pause_remedy)
         system = self._open_system()
         if system is None:
@@ -1553,6 +1585,11 @@ class Sandbox:
         """
         store = self._db()
         known = self._record
+        if force and known.has_damaged_fields:
+            # No id names its system: the endpoint could not be deleted while it is
+            # attached to it (HCN_E_ENDPOINT_ALREADY_ATTACHED, each time): refused, with the
+            # remedy that works (sandbox/damage.py).
+            self._refuse_damaged_system("remove")
         exited_at, self._exited_at = self._exited_at, None
         try:
             # This process now owns the record: prune leaves it alone while we live.  One
@@ -1622,6 +1659,7 @@ class Sandbox:
         ``progress``: told what a deletion waits for (see :meth:`remove`)."""
         system: ComputeSystem | None = None
         look_up = False
+        unnamed = False  # no id names its system (nothing to open: release_resources too)
         if gone:
             self.close()
         else:
@@ -1631,6 +1669,13 @@ class Sandbox:
             except errors.HcsError as exc:  # not NotFound: release_resources asks again and
                 _log.info("sandbox %s: could not open its system: %s", self.name, exc)
                 look_up = True  # reports it among the failures
+            except errors.StoreError as exc:
+                if isinstance(exc, errors.StateDatabaseError):
+                    raise
+                # A damaged compute system id, and no other names its system
+                # (damage.refuse_system): nothing to open (release_resources skips it too).
+                unnamed = True
+                self.close()
         self._system = None
         wait: HeldWait | None = None
         if progress is not None:
@@ -1643,7 +1688,7 @@ class Sandbox:
         if failures:
             first = failures[0]
             self._log_line(f"remove incomplete: {errors.in_brief(first)}")
-            raise _remove_incomplete(first, self.name)
+            raise _remove_incomplete(first, self.name, unnamed=unnamed)
         store.delete(self._record.id, missing_ok=True, exact=True)
 
     def wait(self, timeout: float | None = None) -> ExitInfo:
@@ -1659,6 +1704,7 @@ class Sandbox:
                 value=timeout,
                 allowed="a number of seconds >= 0, or None (no limit)",
             )
+        self._refuse_damaged_system("wait for")
         current = self.state
         if current in _LIVE:
             system = self._open_system()
@@ -1749,8 +1795,16 @@ class Sandbox:
         """Everything known about the sandbox, JSON-safe: state, ids, spec, paths, uptime,
         memory/CPU statistics from HCS (when it runs).  A record with damaged fields
         (:mod:`hcs_sandbox.sandbox.damage`) is shown as far as it can be read: each field it
-        could not read is None, and ``damaged`` names them with what is wrong."""
-        state = self.state
+        could not read is None, and ``damaged`` names them with what is wrong (a damaged
+        ``system_id`` names no compute system to ask: the state is the recorded one, and
+        no statistics; an ``id`` not in the store's form names no folder: ``directory``
+        is None)."""
+        record = self._record
+        no_system = record.has_damaged_fields and bool(record.damaged_field("system_id"))
+        if no_system:
+            self._record = record = self._db().get(record.id)  # (what refresh reads first)
+            no_system = bool(record.damaged_field("system_id"))
+        state = record.state if no_system else self.state
         record = self._record
         damaged = self._damaged_fields()
         spec_ok = "spec" not in damaged
@@ -1759,14 +1813,14 @@ class Sandbox:
         info: dict[str, Any] = {
             "name": record.name,
             "id": record.id,
-            "system_id": record.system_id,
+            "system_id": record.system_id if not no_system else None,
             "state": state,
             "kind": record.kind,
             "persistent": record.persistent,
             "simulated": self.simulated,
             "spec": dict(record.spec) if spec_ok else None,
             "labels": dict(record.labels) if "labels" not in damaged else None,
-            "directory": self.directory,
+            "directory": self.directory if "id" not in damaged else None,
             "files": list(record.files) if "files" not in damaged else None,
             "endpoints": list(record.endpoint_ids) if "endpoint_ids" not in damaged else None,
             "ip": self.ip,
@@ -1794,7 +1848,7 @@ class Sandbox:
         if state in ("running", "paused"):
             if record.started_at:
                 info["uptime"] = max(0.0, time.time() - record.started_at)
-            system = self._open_system()
+            system = self._open_system() if not no_system else None
             if system is not None:
                 try:
                     props = system.properties({"PropertyTypes": ["Statistics", "Memory"]})

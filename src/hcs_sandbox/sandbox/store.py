@@ -327,10 +327,12 @@ class Record(Frozen):
         ``labels``, ``files``, ``endpoint_ids`` and ``extra`` are read leniently: one that is
         not JSON (NaN, Infinity and ``1e999`` are not), not of its kind (an object; a list)
         or holding a value of the wrong kind (:func:`_values_problem`), reads as empty
-        (``{}``, ``()``) and is named here, as is a ``system_id``, time or ``revision`` of
-        the wrong kind (read as ``""``, 0.0 or None, 0: :data:`_SCALARS`), so the record
-        can still be listed, stopped and removed (what each verb may do:
-        ``hcs_sandbox.sandbox.damage``).
+        (``{}``, ``()``) and is named here, as is a ``system_id`` that is no GUID
+        (:func:`_is_system_id`), a time or ``revision`` of the wrong kind (read as ``""``,
+        0.0 or None, 0: :data:`_SCALARS`), so the record can still be listed, stopped and
+        removed (what each verb may do: ``hcs_sandbox.sandbox.damage``).  An ``id`` not in
+        the store's form (a lowercase GUID, edited by hand) is named too, and kept as it is
+        (it still names the record).
         ``spec`` is named when its JSON text is damaged (decoded here when not read yet:
         :attr:`spec` raises for it).  A new dict each time, in the columns' order."""
         found = dict(self._damage)
@@ -581,6 +583,42 @@ def _is_guid_text(value: object) -> bool:
     return True
 
 
+def _is_system_id(value: object) -> bool:
+    """True for a compute system id as hcs-sandbox gives one: its sandbox's id, a GUID in
+    the ``8-4-4-4-12`` form (:meth:`Store.reserve`), in any case (prune compares them
+    lowercased; a hand-edited record's id in upper case still names its system).  Any
+    other text names no compute system of hcs-sandbox's: opening it finds nothing (the
+    record was taken for stopped while its system ran on) or fails (the simulator refuses
+    ``""`` with E_INVALIDARG), so it is damage (:attr:`Record.damaged`)."""
+    return type(value) is str and value.isascii() and _is_canonical(value.lower())
+
+
+#: Ids the reader found in the store's form (:func:`_sound_id`): a record read again costs
+#: a set lookup, not the regular expression of ``is_canonical_id`` (~3.9 k instructions
+#: per read under CPython 3.11, ~8 % of a sound record's whole read).  Bounded: emptied
+#: past :data:`_SOUND_IDS_SIZE` entries.  (Membership is equality: a str equal to a
+#: canonical id is one.)
+_SOUND_IDS: Final[set[str]] = set()
+_SOUND_IDS_SIZE: Final = 4096
+
+
+def _sound_id(value: object) -> bool:
+    """True for an id in the store's form (a lowercase GUID), remembered in
+    :data:`_SOUND_IDS`."""
+    if not _is_canonical(value):
+        return False
+    if len(_SOUND_IDS) >= _SOUND_IDS_SIZE:
+        _SOUND_IDS.clear()
+    _SOUND_IDS.add(value)  # type: ignore[arg-type]  # (a str: _is_canonical says so)
+    return True
+
+
+#: What :attr:`Record.damaged` says of an id that is not in the store's form (edited by
+#: hand): it still names its record (``get`` finds it as stored), never its folder or
+#: endpoints by the conventions (``damage.conventions_apply``).
+_ID_PROBLEM: Final = "not in the form hcs-sandbox writes (a lowercase GUID)"
+
+
 #: What else starts a path from a root: on Windows also a path from the current drive's
 #: root (``\\dir\\x``, ``/dir/x``), which ``os.path.isabs`` called absolute before Python
 #: 3.13 and not since; the spec takes such a ``vhdx:`` base path on Windows (with a
@@ -621,22 +659,33 @@ def _is_exit(value: object) -> bool:
 #: The keys of ``extra`` that verbs iterate or read into (grep ``extra.get``), each with the
 #: test its value must pass (null: absent) and the words for it: a value that fails makes
 #: the extra damaged (:attr:`Record.damaged`), so no verb iterates a number or takes back
-#: a grant on a path that is no path (review RV58 F1).
+#: a grant on a path that is no path (review RV58 F1).  Those whose test is their type
+#: alone: :data:`_EXTRA_KINDS`.
 _EXTRA_CHECKS: Final[dict[str, tuple[Callable[[object], bool], str]]] = {
     "foreign_grants": (_is_path_list, "a list of absolute paths"),
     "warnings": (_is_text_list, "a list of strings"),
-    "guest_links": (lambda v: type(v) is list, "a list"),
-    "mappings": (lambda v: type(v) is list, "a list"),
-    "ports": (lambda v: type(v) is list, "a list"),
-    "gpu_request": (lambda v: type(v) is dict, "an object"),
     "exit": (_is_exit, "an exit status (an object whose Status is a number)"),
-}  # (ip and mac are shown as they are, hcs_host is used only when it is a string)
+}
+#: The keys of ``extra`` whose value must be of one type (null: absent), as
+#: :data:`_EXTRA_CHECKS`, tested inline (no call: three of them are in every record's
+#: extra).  ``ip``, ``mac``: shown as they are (ls, inspect, port); ``hcs_host``: compared
+#: (the HCS host the record was made through, sandbox.other_host): strings, as the
+#: sandbox writes them.
+_EXTRA_KINDS: Final[dict[str, tuple[type, str]]] = {
+    "guest_links": (list, "a list"),
+    "mappings": (list, "a list"),
+    "ports": (list, "a list"),
+    "gpu_request": (dict, "an object"),
+    "ip": (str, "a string"),
+    "mac": (str, "a string"),
+    "hcs_host": (str, "a string"),
+}
 
 
 def _values_problem(column: str, value: Any) -> str | None:
     """What is wrong with a value inside ``column``'s decoded (non-empty) container, or
     None: ``files`` holds absolute path strings, ``endpoint_ids`` GUID strings, ``labels``
-    string values, ``extra`` the kinds :data:`_EXTRA_CHECKS` names."""
+    string values, ``extra`` the kinds :data:`_EXTRA_KINDS` and :data:`_EXTRA_CHECKS` name."""
     if column == "files":
         for i, item in enumerate(value):
             if not _is_absolute_path(item):
@@ -651,8 +700,15 @@ def _values_problem(column: str, value: Any) -> str | None:
                 return f"not a JSON object of strings (the value of {key!r}: {_brief(item)})"
     elif column == "extra":
         for key, item in value.items():
+            if item is None:
+                continue
+            kind = _EXTRA_KINDS.get(key)
+            if kind is not None:
+                if type(item) is not kind[0]:
+                    return f"not as verbs read it (its {key!r} is not {kind[1]}: {_brief(item)})"
+                continue
             check = _EXTRA_CHECKS.get(key)
-            if check is not None and item is not None and not check[0](item):
+            if check is not None and not check[0](item):
                 return f"not as verbs read it (its {key!r} is not {check[1]}: {_brief(item)})"
     return None
 
@@ -720,8 +776,10 @@ def _row_to_record(row: tuple[Any, ...]) -> Record:
         or type(created_at) is not float
         or type(updated_at) is not float
         or (started_at is not None and type(started_at) is not float)
-        or type(system_id) is not str
-        or not system_id
+        # The id in the store's form, and a compute system id that is a GUID: the record's
+        # own id (as the store gives it, checked just before) or another (_SCALARS's test).
+        or (id_ not in _SOUND_IDS and not _sound_id(id_))
+        or (system_id != id_ and not _is_system_id(system_id))
     ):
         return _damaged_record(row)
     return _record(
@@ -752,6 +810,8 @@ def _damaged_record(row: tuple[Any, ...]) -> Record:
     and is named in :attr:`Record.damaged`, so that the record can still be listed,
     stopped and removed (what each verb may do with it: the sandbox layer decides)."""
     damage: builtins.list[tuple[str, str]] = []
+    if not _is_canonical(row[0]):  # (kept as stored: it still names the record)
+        damage.append(("id", _ID_PROBLEM))
     values = {
         column: _read_column(row[_COLUMNS.index(column)], column, damage)
         for column in ("files", "endpoint_ids", "labels", "extra")
@@ -790,9 +850,10 @@ def _damaged_record(row: tuple[Any, ...]) -> Record:
 
 #: The plain columns the lenient reader checks (review RV58 F6): each with its test, its
 #: kind in words and what a damaged one reads as (a damaged ``system_id`` reads as "":
-#: no compute system to open; a removal skips it and says so).
+#: no compute system to open; a removal and the other verbs look for it by the sandbox's
+#: id, or skip it and say so, or refuse: ``damage.system_id``, ``damage.refuse_system``).
 _SCALARS: Final[tuple[tuple[str, Callable[[object], bool], str, Any], ...]] = (
-    ("system_id", lambda v: type(v) is str and bool(v), "a compute system id", ""),
+    ("system_id", _is_system_id, "a compute system id (a GUID)", ""),
     ("created_at", lambda v: type(v) is float, "a time", 0.0),
     ("started_at", lambda v: v is None or type(v) is float, "a time", None),
     ("updated_at", lambda v: type(v) is float, "a time", 0.0),
@@ -838,6 +899,14 @@ def _check_choice(value: str, allowed: Collection[str], what: str) -> str:
 #: encoder at every call, as ``json.dumps`` does for any non-default argument (half the
 #: cost of a small dict).  An encoder keeps no state between calls: shared by all threads.
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+def _checked_system_id(value: object) -> str:
+    """``value`` as a record's ``system_id`` (what the reader reads back as sound:
+    :func:`_is_system_id`), else :class:`StoreError`."""
+    if not _is_system_id(value):
+        raise StoreError(f"system_id must be a GUID (8-4-4-4-12 hex digits), not {_brief(value)}")
+    return value  # type: ignore[return-value]  # (a str: _is_system_id says so)
 
 
 def _dump(value: Any, what: str) -> str:
@@ -970,9 +1039,7 @@ def _field_values(fields: Mapping[str, Any]) -> dict[str, Any]:
         elif key == "persistent":
             values[key] = 1 if value else 0
         elif key == "system_id":
-            if not isinstance(value, str) or not value:
-                raise StoreError("system_id must be a non-empty string")
-            values[key] = value
+            values[key] = _checked_system_id(value)
         elif key in ("started_at",):
             values[key] = None if value is None else float(value)
         elif key == "owner_pid":
@@ -1802,7 +1869,7 @@ class Store:
         files_text = _dump_strings(files, "files")
         endpoints_text = _dump_strings(endpoint_ids, "endpoint ids")
         labels_text = _dump_labels(labels)
-        system_id = system_id if system_id is not None else record_id
+        system_id = _checked_system_id(system_id) if system_id is not None else record_id
         extra_text = _dump_object(extra, "extra")
         for attempt in range(100):
             candidate = name if name is not None else generate_name(attempt)
@@ -2283,9 +2350,13 @@ class Store:
     ) -> Record | None:
         """Atomically take the oldest record of ``kind`` in ``state`` (warm pools).
 
-        Only records whose ``extra`` contains every item of ``extra_match`` qualify.  The
-        winner moves to ``new_state`` (plus ``fields``, as in :meth:`update`) in the same
-        transaction, so two processes never claim the same record.  None when none is free.
+        Only records whose ``extra`` contains every item of ``extra_match`` qualify, and
+        only sound ones: a record with a damaged field (:attr:`Record.damaged`, its spec
+        included) is never handed out (a member made from it could not be started, and
+        its claim would write over what a person may still read), but left as it is for
+        ``prune`` or ``rm -f`` (sandbox/damage.py).  The winner moves to ``new_state``
+        (plus ``fields``, as in :meth:`update`) in the same transaction, so two processes
+        never claim the same record.  None when none is free.
         """
         _check_choice(new_state, STATES, "state")
         values = _field_values({**fields, "state": new_state})
@@ -2297,6 +2368,8 @@ class Store:
                 record = _row_to_record(row)
                 if extra_match and any(record.extra.get(k) != v for k, v in extra_match.items()):
                     continue
+                if record.has_damaged_fields or record.damaged_field("spec") is not None:
+                    continue  # (the spec is decoded here: the claimant reads it next)
                 if "name" in values:
                     self._name_taken(conn, values["name"], except_id=record.id)
                 return self._apply(conn, record, values)
@@ -2355,8 +2428,11 @@ class Store:
     def summaries(self, *, all: bool = True, kind: str = "sandbox") -> builtins.list[Summary]:
         """What a listing shows of each record (:class:`Summary`), in :meth:`list`'s order and
         with its ``all``/``kind`` selection, without decoding whole records: sqlite's JSON
-        functions pick the few spec and extra values out (``ls`` with 1,000 records: ~5 ms
-        instead of ~15 ms).  Without them (sqlite built without JSON1): from :meth:`list`.
+        functions pick the few spec values out, and the extra is read as the record reads
+        it (``ls`` with 1,000 records: ~9.5 ms instead of ~13 ms from whole records, session
+        15; ~6.3 ms before the spec's numbers and the extra were checked as the record's
+        reader checks them).  Without them (sqlite built without JSON1 or json_tree): from
+        :meth:`list`.
         """
         global _json_functions
         if _json_functions:
@@ -2369,7 +2445,10 @@ class Store:
             except StoreError as exc:
                 cause = exc.__cause__
                 if not (
-                    isinstance(cause, sqlite3.OperationalError) and "no such function" in str(cause)
+                    isinstance(cause, sqlite3.OperationalError)
+                    and (
+                        "no such function" in str(cause) or "no such table: json_tree" in str(cause)
+                    )
                 ):
                     raise
                 _json_functions = False
@@ -2418,36 +2497,54 @@ _json_functions = True
 
 # The spec's ``base``, ``network`` and ``ports`` as ONE JSON array (their exact values, of
 # any JSON type; null when missing or when the spec is not an object; NULL for all three
-# when the spec is not JSON text (a BLOB, even of JSON, is damage: Record.spec refuses it
-# too; review RV52 F1): a damaged record is listed, not the whole listing refused, so
-# that it can be seen and removed: review RV51 F4), and the extra's
-# ``ip`` with its JSON type (json_extract gives true/false as 1/0, objects/arrays as text)
-# and ``hcs_host``: NULL when the extra is not valid JSON (edited by hand: json_extract
-# would refuse the whole listing with "malformed JSON", and the remedy for a damaged
-# database, to move it aside, would lose every record for one: review RV54 F2).
+# when the spec is damaged as :attr:`Record.spec` reads it: not JSON text (a BLOB, even of
+# JSON, is damage: Record.spec refuses it too; review RV52 F1), or holding a number no
+# float holds (``1e999``: sqlite's ``json_valid`` accepts it, the record's reader does not,
+# _finite_float; json_tree's ``real`` atoms are the numbers with a fraction or exponent,
+# those Python reads as floats), so that the listing shows a damaged spec's values as
+# unknown, as ``inspect`` does: a damaged record is listed, not the whole listing refused,
+# so that it can be seen and removed: review RV51 F4; CASE evaluates its THEN only when
+# its WHEN holds, so json_tree never sees text that is not JSON).  An integer too large
+# for a float (more than 308 digits: its atom is infinite) may still be one Python reads
+# (up to sys.int_max_str_digits, 4,300 by default) or not: such a spec (rare) comes back
+# whole, marked with _WHOLE_SPEC, and is read as the record's reader reads it
+# (_row_to_summary; review RV62 F4).  (The infinite atom is tested first: as fast as the
+# test of ``real`` alone was; a string's atom that reads as infinite is not a number.)  And
+# the extra's text:
+# read as the record's reader reads it (_row_to_summary), so that a damaged extra's ip is
+# unknown in the listing too (review RV54 F2: sqlite's json_extract of a damaged extra
+# would refuse the whole listing with "malformed JSON").
 _SUMMARY_SELECT: Final = (
     "SELECT id, name, kind, state, persistent, system_id, labels, created_at, started_at, "
-    "CASE WHEN typeof(spec) = 'text' AND json_valid(spec) "
-    "THEN json_extract(spec, '$.base', '$.network', '$.ports') END, "
-    "CASE WHEN json_valid(extra) THEN json_extract(extra, '$.ip') END, "
-    "CASE WHEN json_valid(extra) THEN json_type(extra, '$.ip') END, "
-    "CASE WHEN json_valid(extra) THEN json_extract(extra, '$.hcs_host') END "
-    "FROM sandboxes"
+    "CASE WHEN typeof(spec) = 'text' AND json_valid(spec) THEN CASE (SELECT max(type = 'real') "
+    "FROM json_tree(spec) WHERE abs(atom) > 1.7976931348623157e308 "
+    "AND type IN ('real', 'integer')) WHEN 1 THEN NULL WHEN 0 THEN '!' || spec "
+    "ELSE json_extract(spec, '$.base', '$.network', '$.ports') END END, "
+    "extra FROM sandboxes"
 )
 _SUMMARY_ORDER: Final = " ORDER BY created_at, name"  # as Store.list
-_JSON_TEXT_TYPES: Final = frozenset(("object", "array"))
+#: The mark of a spec the listing returns whole, to be read in Python (_SUMMARY_SELECT);
+#: json_extract's array of the three values never starts with it.
+_WHOLE_SPEC: Final = "!"
 
 
 def _row_to_summary(row: tuple[Any, ...]) -> Summary:
     id_, name, kind, state, persistent, system_id, labels, created_at, started_at = row[:9]
-    spec_values, ip, ip_type, host = row[9:]
+    spec_values, extra = row[9:]
     if type(created_at) is not float or (started_at is not None and type(started_at) is not float):
         # (damaged, as the record reads them: _row_to_record, _SCALARS)
         created_at = created_at if type(created_at) is float else 0.0
         started_at = started_at if type(started_at) is float else None
-    if type(system_id) is not str:
+    if (system_id != id_ or (id_ not in _SOUND_IDS and not _sound_id(id_))) and not (
+        _is_system_id(system_id)
+    ):  # (damaged, as the record reads it: "", unknown; the same shortcut as the reader's)
         system_id = ""
-    base, network, ports = (None, None, None) if spec_values is None else _loads(spec_values)
+    if spec_values is None:
+        base, network, ports = None, None, None
+    elif spec_values[0] == _WHOLE_SPEC:  # (rare: see _SUMMARY_SELECT)
+        base, network, ports = _whole_spec_values(spec_values[1:])
+    else:
+        base, network, ports = _loads(spec_values)
     try:  # (read leniently, as Record's labels: damaged ones are unknown, None)
         labels_value = _loads(labels)
     except _UNDECODABLE:
@@ -2456,10 +2553,14 @@ def _row_to_summary(row: tuple[Any, ...]) -> Summary:
         labels_value and _values_problem("labels", labels_value) is not None
     ):
         labels_value = None
-    if ip_type in _JSON_TEXT_TYPES:
-        ip = _loads(ip)
-    elif ip_type in ("true", "false"):
-        ip = ip_type == "true"
+    try:  # (read as Record's extra: a damaged one is empty, its ip and host unknown)
+        extra_value = _loads(extra)
+    except _UNDECODABLE:
+        extra_value = None
+    if type(extra_value) is not dict or (
+        extra_value and _values_problem("extra", extra_value) is not None
+    ):
+        extra_value = {}
     return Summary(
         id_,
         name,
@@ -2473,9 +2574,22 @@ def _row_to_summary(row: tuple[Any, ...]) -> Summary:
         base,
         network,
         ports,
-        ip,
-        host if isinstance(host, str) else None,
+        extra_value.get("ip"),
+        extra_value.get("hcs_host"),  # (a string or None: _EXTRA_KINDS)
     )
+
+
+def _whole_spec_values(text: str) -> tuple[Any, Any, Any]:
+    """A spec's ``base``, ``network`` and ``ports`` read from its whole text as
+    :attr:`Record.spec` reads it (None for all three when it is damaged, as
+    :meth:`Summary.of` shows it)."""
+    try:
+        spec = _loads_spec(text)
+    except _UNDECODABLE:
+        return None, None, None
+    if type(spec) is not dict:
+        return None, None, None
+    return spec.get("base"), spec.get("network"), spec.get("ports")
 
 
 class Summary(Frozen):
