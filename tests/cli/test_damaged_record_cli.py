@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -794,4 +795,49 @@ def test_a_removal_that_cannot_name_the_system_names_prune_not_itself(
     pruned = cli_proc("prune", "-f", "--json")
     assert pruned.code == 0, pruned.err
     assert pruned.json()["failures"] == []
+    assert _world(cli_env.state) == ([], [], [], [])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/version: Linux")
+def test_a_removal_that_cannot_name_the_system_but_failed_on_a_file_says_try_again(
+    cli_proc: Proc, cli_env: CliEnv
+) -> None:
+    """A stopped sandbox whose id and compute system id are damaged, whose removal fails on
+    a file (here one no process may delete): nothing is attached, so removing it again once
+    the file is free works.  Its remedy said "removing it again would fail the same way"
+    for any failure (review RV65 F2); only an endpoint still attached gets that wording."""
+    made = cli_proc("run", "-d", "--name", "x", "--network", "nat")
+    assert made.code == 0, made.err
+    assert cli_proc("stop", "x").code == 0
+    _set_id(cli_env.state, "x", "upper(id)")
+    _set_system_id(cli_env.state, "x", "''")
+    conn = sqlite3.connect(cli_env.state / "state.db")
+    try:
+        conn.execute(
+            "UPDATE sandboxes SET files = json_insert(files, '$[#]', '/proc/version') "
+            "WHERE name = 'x'"
+        )
+        conn.commit()
+    finally:
+        conn.close()
+
+    removed = cli_proc("rm", "-f", "x")
+    assert removed.code != 0
+    (line,) = _errors(removed)
+    assert line.startswith("hcs-sandbox: error: removing sandbox 'x' stopped half way")
+    assert "/proc/version" in line
+    assert "would fail the same way" not in line
+    assert "finish it with 'hcs-sandbox rm -f x' (again)" in line
+
+    conn = sqlite3.connect(cli_env.state / "state.db")
+    try:  # the file is free now: removing it again finishes it
+        conn.execute(
+            "UPDATE sandboxes SET files = (SELECT json_group_array(value) FROM "
+            "json_each(files) WHERE value != '/proc/version') WHERE name = 'x'"
+        )
+        conn.commit()
+    finally:
+        conn.close()
+    again = cli_proc("rm", "-f", "x")
+    assert again.code == 0, again.err
     assert _world(cli_env.state) == ([], [], [], [])

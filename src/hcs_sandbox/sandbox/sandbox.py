@@ -258,9 +258,9 @@ def _remove_incomplete(exc: Exception, name: str, *, unnamed: bool = False) -> E
     it lives, prune leaves the record to it) finishes the job.  Same exception, class and
     attributes (so its CLI exit code too); only its message and remedy grow.  Anything that
     is not an HcsSandboxError (a bug) is left as it is.  ``unnamed``: no id names the
-    sandbox's compute system (a damaged record, sandbox/damage.py): a removal again would
-    fail the same way (an endpoint still attached to a running system), so only prune,
-    which terminates a system that no record names, is offered."""
+    sandbox's compute system (a damaged record, sandbox/damage.py) and its endpoint is still
+    attached to it: a removal again would fail the same way, so only prune, which
+    terminates a system that no record names, is offered."""
     if not isinstance(exc, errors.HcsSandboxError):
         return exc
     finish = (
@@ -1688,7 +1688,12 @@ class Sandbox:
         if failures:
             first = failures[0]
             self._log_line(f"remove incomplete: {errors.in_brief(first)}")
-            raise _remove_incomplete(first, self.name, unnamed=unnamed)
+            # "again would fail the same way" holds for an endpoint still attached to the
+            # system no id names, not for a file held open, say (review RV65 F2)
+            attached = isinstance(first, errors.HcnError) and (
+                first.name == "HCN_E_ENDPOINT_ALREADY_ATTACHED"
+            )
+            raise _remove_incomplete(first, self.name, unnamed=unnamed and attached)
         store.delete(self._record.id, missing_ok=True, exact=True)
 
     def wait(self, timeout: float | None = None) -> ExitInfo:
