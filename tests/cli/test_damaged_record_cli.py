@@ -54,6 +54,31 @@ def _damage(state: Path, name: str, column: str, text: str) -> None:
         conn.close()
 
 
+def _only_y_is_left_then_removed(cli_proc: Proc, cli_env: CliEnv, y: dict[str, object]) -> None:
+    """Only ``y`` (of :func:`_two`) is left, whole: its system, endpoints, folder and
+    record; ``rm -f y`` then leaves nothing."""
+    systems, endpoints, folders, records = _world(cli_env.state)
+    assert (systems, endpoints, folders, records) == (
+        [str(y["system_id"]).lower()],
+        list(y["endpoints"]),
+        [y["id"]],
+        ["y"],
+    )
+    assert cli_proc("rm", "-f", "y").code == 0
+    assert _world(cli_env.state) == ([], [], [], [])
+
+
+def _set(state: Path, name: str, assignment: str) -> None:
+    """``UPDATE sandboxes SET <assignment>`` (SQL, as a hand edit would write it) for the
+    record named ``name``."""
+    conn = sqlite3.connect(state / "state.db")
+    try:
+        conn.execute(f"UPDATE sandboxes SET {assignment} WHERE name = ?", (name,))
+        conn.commit()
+    finally:
+        conn.close()
+
+
 def _stored(state: Path, name: str, column: str) -> object:
     conn = sqlite3.connect(state / "state.db")
     try:
@@ -298,12 +323,7 @@ def test_prune_of_a_damaged_extra_and_spec_says_what_it_could_not_tell(
 
 
 def _set_id(state: Path, name: str, sql: str) -> None:
-    conn = sqlite3.connect(state / "state.db")
-    try:
-        conn.execute(f"UPDATE sandboxes SET id = {sql} WHERE name = ?", (name,))
-        conn.commit()
-    finally:
-        conn.close()
+    _set(state, name, f"id = {sql}")
 
 
 @pytest.mark.parametrize(
@@ -431,12 +451,7 @@ def test_a_damaged_plain_column_is_listed_inspected_and_removed(
     reader names them damaged; the removal skips a system id it cannot use and says so;
     prune then terminates the system that no record names."""
     x, y = _two(cli_proc, cli_env)
-    conn = sqlite3.connect(cli_env.state / "state.db")
-    try:
-        conn.execute(f"UPDATE sandboxes SET {column} = {sql} WHERE name = 'x'")
-        conn.commit()
-    finally:
-        conn.close()
+    _set(cli_env.state, "x", f"{column} = {sql}")
     listed = cli_proc("ls", "-a")
     assert listed.code == 0, listed.err
     assert _errors(listed) == []
@@ -464,15 +479,7 @@ def test_a_damaged_plain_column_is_listed_inspected_and_removed(
         )
     else:
         assert removed.err_lines == []
-    systems, endpoints, folders, records = _world(cli_env.state)
-    assert (systems, endpoints, folders, records) == (
-        [str(y["system_id"]).lower()],
-        list(y["endpoints"]),
-        [y["id"]],
-        ["y"],
-    )
-    assert cli_proc("rm", "-f", "y").code == 0
-    assert _world(cli_env.state) == ([], [], [], [])
+    _only_y_is_left_then_removed(cli_proc, cli_env, y)
 
 
 @pytest.mark.parametrize(
@@ -542,15 +549,7 @@ def test_verbs_act_on_the_system_by_the_sandbox_id_when_its_system_id_is_damaged
     assert "its compute system was looked for by the sandbox's id" in line
     if persistent:
         assert cli_proc("rm", "-f", "x").code == 0
-    systems, endpoints, folders, records = _world(cli_env.state)
-    assert (systems, endpoints, folders, records) == (
-        [str(y["system_id"]).lower()],
-        list(y["endpoints"]),
-        [y["id"]],
-        ["y"],
-    )
-    assert cli_proc("rm", "-f", "y").code == 0
-    assert _world(cli_env.state) == ([], [], [], [])
+    _only_y_is_left_then_removed(cli_proc, cli_env, y)
 
 
 @pytest.mark.parametrize("persistent", [False, True])
@@ -610,12 +609,7 @@ def test_with_no_id_for_its_system_verbs_refuse_with_prune_which_ends_it(
 
 
 def _set_system_id(state: Path, name: str, sql: str) -> None:
-    conn = sqlite3.connect(state / "state.db")
-    try:
-        conn.execute(f"UPDATE sandboxes SET system_id = {sql} WHERE name = ?", (name,))
-        conn.commit()
-    finally:
-        conn.close()
+    _set(state, name, f"system_id = {sql}")
 
 
 @pytest.mark.parametrize(
@@ -695,15 +689,7 @@ def test_prune_leaves_a_live_sandbox_whose_system_id_is_damaged_alone(
     gone = cli_proc("prune", "-f", "--json")
     assert gone.code == 0, gone.err
     assert gone.json()["records"] == [f"x ({x['id']})"]
-    systems, endpoints, folders, records = _world(cli_env.state)
-    assert (systems, endpoints, folders, records) == (
-        [str(y["system_id"]).lower()],
-        list(y["endpoints"]),
-        [y["id"]],
-        ["y"],
-    )
-    assert cli_proc("rm", "-f", "y").code == 0
-    assert _world(cli_env.state) == ([], [], [], [])
+    _only_y_is_left_then_removed(cli_proc, cli_env, y)
 
 
 @pytest.mark.parametrize(
@@ -724,15 +710,12 @@ def test_prune_ends_an_interrupted_restart_whose_system_id_is_damaged(
     made = cli_proc("run", "-d", "--name", "p", "--persistent")
     assert made.code == 0, made.err
     (p,) = cli_proc("inspect", "p").json()
-    conn = sqlite3.connect(cli_env.state / "state.db")
-    try:
-        conn.execute(
-            "UPDATE sandboxes SET state = 'creating', owner_pid = 999999, "
-            "extra = json_set(extra, '$.restarting', json('true')) WHERE name = 'p'"
-        )
-        conn.commit()
-    finally:
-        conn.close()
+    _set(
+        cli_env.state,
+        "p",
+        "state = 'creating', owner_pid = 999999, "
+        "extra = json_set(extra, '$.restarting', json('true'))",
+    )
     _set_system_id(cli_env.state, "p", system_sql)
     if id_sql is not None:
         _set_id(cli_env.state, "p", id_sql)
@@ -767,12 +750,7 @@ def test_a_removal_that_cannot_name_the_system_names_prune_not_itself(
     made = cli_proc("run", "-d", "--name", "x", "--network", "nat")
     assert made.code == 0, made.err
     (x,) = cli_proc("inspect", "x").json()
-    conn = sqlite3.connect(cli_env.state / "state.db")
-    try:
-        conn.execute("UPDATE sandboxes SET state = 'removing', owner_pid = 999999")
-        conn.commit()
-    finally:
-        conn.close()
+    _set(cli_env.state, "x", "state = 'removing', owner_pid = 999999")
     _set_id(cli_env.state, "x", "upper(id)")
     _set_system_id(cli_env.state, "x", "''")
 
@@ -811,15 +789,7 @@ def test_a_removal_that_cannot_name_the_system_but_failed_on_a_file_says_try_aga
     assert cli_proc("stop", "x").code == 0
     _set_id(cli_env.state, "x", "upper(id)")
     _set_system_id(cli_env.state, "x", "''")
-    conn = sqlite3.connect(cli_env.state / "state.db")
-    try:
-        conn.execute(
-            "UPDATE sandboxes SET files = json_insert(files, '$[#]', '/proc/version') "
-            "WHERE name = 'x'"
-        )
-        conn.commit()
-    finally:
-        conn.close()
+    _set(cli_env.state, "x", "files = json_insert(files, '$[#]', '/proc/version')")
 
     removed = cli_proc("rm", "-f", "x")
     assert removed.code != 0
@@ -829,15 +799,12 @@ def test_a_removal_that_cannot_name_the_system_but_failed_on_a_file_says_try_aga
     assert "would fail the same way" not in line
     assert "finish it with 'hcs-sandbox rm -f x' (again)" in line
 
-    conn = sqlite3.connect(cli_env.state / "state.db")
-    try:  # the file is free now: removing it again finishes it
-        conn.execute(
-            "UPDATE sandboxes SET files = (SELECT json_group_array(value) FROM "
-            "json_each(files) WHERE value != '/proc/version') WHERE name = 'x'"
-        )
-        conn.commit()
-    finally:
-        conn.close()
+    _set(  # the file is free now: removing it again finishes it
+        cli_env.state,
+        "x",
+        "files = (SELECT json_group_array(value) FROM json_each(files) "
+        "WHERE value != '/proc/version')",
+    )
     again = cli_proc("rm", "-f", "x")
     assert again.code == 0, again.err
     assert _world(cli_env.state) == ([], [], [], [])
