@@ -245,7 +245,7 @@ def fs_probe(folder: Path, files: int = 200) -> float:
 
     Each create makes a folder and three files on it (the sandbox folder; the simulator's
     scratch disk, guest state file and system record), and the cost of making one moves a
-    lot on this VM: 14-40 us on some runs and 220-900 us on others, for the same ext4 under
+    lot on this VM: 20-50 us at some moments and 150-950 us at others, for the same ext4 under
     /tmp (2026-11-27; ``perf`` puts the time in ext4's inode allocation, ``find_inode_bit``
     and ``recently_deleted``, which skip the inodes freed in the last seconds to minutes,
     and so grows with the files a test run or an earlier benchmark phase just deleted).
