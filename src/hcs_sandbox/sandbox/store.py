@@ -1325,9 +1325,16 @@ class _Transaction:
         entry = self._entry
         assert entry is not None
         self._entry = None
+        # The ROLLBACKs here are written out, not _rollback_quietly: a Ctrl+C lands at a
+        # Python function's first instruction, and one there left the transaction open
+        # after the lock was released, sqlite's write lock held for every other process
+        # until this one next used the store (review RV66).
         try:
             if exc is not None:
-                _rollback_quietly(entry.conn)
+                try:
+                    entry.conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
                 if isinstance(exc, sqlite3.Error):
                     raise self._store._error(exc, self._doing) from exc
                 return  # the exception propagates
@@ -1343,7 +1350,10 @@ class _Transaction:
                     raise sqlite3.OperationalError("cannot commit - no transaction is active")
                 entry.conn.commit()
             except sqlite3.Error as err:
-                _rollback_quietly(entry.conn)
+                try:
+                    entry.conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
                 raise self._store._error(err, self._doing) from err
         finally:
             entry.depth -= 1
