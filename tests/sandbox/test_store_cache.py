@@ -458,6 +458,17 @@ def test_a_nested_write_fails_without_committing_its_callers_transaction(
         assert s.update(rec.id, state="running").state == "running"
 
 
+def _another_connection_can_write(path: Path) -> None:
+    """sqlite's write lock is free: another connection (another process's) can begin a
+    write at once."""
+    other = sqlite3.connect(path, timeout=0.1, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
 def test_a_ctrl_c_as_begin_returns_leaves_no_write_lock_behind(tmp_path: Path) -> None:
     """A Ctrl+C that lands as ``BEGIN IMMEDIATE`` returns (KeyboardInterrupt raised after
     the statement took sqlite's write lock) must roll the transaction back before this
@@ -485,12 +496,7 @@ def test_a_ctrl_c_as_begin_returns_leaves_no_write_lock_behind(tmp_path: Path) -
         finally:
             entry.cursor = real
         assert not entry.conn.in_transaction  # rolled back, not left holding the lock
-        other = sqlite3.connect(s.path, timeout=0.1, isolation_level=None)
-        try:
-            other.execute("BEGIN IMMEDIATE")  # another process could write at once
-            other.execute("ROLLBACK")
-        finally:
-            other.close()
+        _another_connection_can_write(s.path)
         assert entry.lock.acquire(False)  # and this process's lock is free
         entry.lock.release()
         assert s.update(rec.id, state="running").state == "running"
@@ -522,10 +528,5 @@ def test_a_ctrl_c_as_a_failed_write_rolls_back_leaves_no_write_lock_behind(
         entry = s._entry()
         assert not entry.conn.in_transaction
         assert entry.depth == 0
-        other = sqlite3.connect(s.path, timeout=0.1, isolation_level=None)
-        try:
-            other.execute("BEGIN IMMEDIATE")  # another process could write at once
-            other.execute("ROLLBACK")
-        finally:
-            other.close()
+        _another_connection_can_write(s.path)
         assert s.get(rec.id).state == "creating"  # the failed block's UPDATE was undone
