@@ -101,9 +101,7 @@ def refuse_system(store: Store, record: Record, doing: str) -> str:
     (``rm -f`` cannot: it would fail on the endpoint still attached to the running system,
     HCN_E_ENDPOINT_ALREADY_ATTACHED, each time) and removes the record, or marks a
     persistent one stopped with its disk kept."""
-    if record.damaged_field("system_id") is None:
-        return record.system_id
-    usable = system_id(store, record)
+    usable = system_id(store, record)  # (its own when that is sound)
     if usable is not None:
         return usable
     raise errors.StoreError(

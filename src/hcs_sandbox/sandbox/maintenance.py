@@ -201,7 +201,7 @@ def _terminate_restarted(store: Store, record: Record) -> str | None:
 
 def _system_id(store: Store, record: Record) -> str | None:
     """``record``'s compute system id as :func:`_scan` judges it (see there)."""
-    if not record.has_damaged_fields or record.damaged_field("system_id") is None:
+    if not record.has_damaged_fields:  # (damage is imported for a damaged record only)
         return record.system_id
     from hcs_sandbox.sandbox import damage
 

@@ -1810,7 +1810,7 @@ class Sandbox:
             self._record = record = self._db().get(record.id)  # (what refresh reads first)
             no_system = bool(record.damaged_field("system_id"))
         state = record.state if no_system else self.state
-        record = self._record
+        record = self._record  # (as the state's refresh read it)
         damaged = self._damaged_fields()
         spec_ok = "spec" not in damaged
         extra_ok = "extra" not in damaged
