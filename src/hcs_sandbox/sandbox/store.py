@@ -2555,22 +2555,10 @@ def _row_to_summary(row: tuple[Any, ...]) -> Summary:
         base, network, ports = _whole_spec_values(spec_values[1:])
     else:
         base, network, ports = _loads(spec_values)
-    try:  # (read leniently, as Record's labels: damaged ones are unknown, None)
-        labels_value = _loads(labels)
-    except _UNDECODABLE:
-        labels_value = None
-    if type(labels_value) is not dict or (
-        labels_value and _values_problem("labels", labels_value) is not None
-    ):
-        labels_value = None
-    try:  # (read as Record's extra: a damaged one is empty, its ip and host unknown)
-        extra_value = _loads(extra)
-    except _UNDECODABLE:
-        extra_value = None
-    if type(extra_value) is not dict or (
-        extra_value and _values_problem("extra", extra_value) is not None
-    ):
-        extra_value = {}
+    # (read leniently, as Record's: damaged labels are unknown, None; a damaged extra is
+    # empty, its ip and host unknown)
+    labels_value = _summary_object(labels, "labels")
+    extra_value = _summary_object(extra, "extra") or {}
     return Summary(
         id_,
         name,
@@ -2587,6 +2575,18 @@ def _row_to_summary(row: tuple[Any, ...]) -> Summary:
         extra_value.get("ip"),
         extra_value.get("hcs_host"),  # (a string or None: _EXTRA_KINDS)
     )
+
+
+def _summary_object(text: Any, column: str) -> dict[str, Any] | None:
+    """``column``'s object as a listing reads it, decoded once: None when it is damaged
+    (:func:`_problem`'s verdict, without decoding it twice as :func:`_read_column` does)."""
+    try:
+        value = _loads(text)
+    except _UNDECODABLE:
+        return None
+    if type(value) is not dict or (value and _values_problem(column, value) is not None):
+        return None
+    return value
 
 
 def _whole_spec_values(text: str) -> tuple[Any, Any, Any]:
