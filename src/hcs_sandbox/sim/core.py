@@ -32,7 +32,7 @@ from hcs_sandbox.sim.exports import (
     HCS_EVENT_CALLBACK,
     HCS_OPERATION_COMPLETION,
 )
-from hcs_sandbox.sim.state import StateStore, default_state_dir, read_bytes, read_fd
+from hcs_sandbox.sim.state import StateStore, default_state_dir, read_bytes
 from hcs_sandbox.sim.validate import (
     SchemaError,
     parse_document,
@@ -141,7 +141,6 @@ VIRTUAL_STORAGE_TYPE_DEVICE_VHD = 2
 CREATE_VIRTUAL_DISK_FLAG_FULL_PHYSICAL_ALLOCATION = 0x1
 _VHD1_BLOCK_SIZES = (0, 0x80000, 0x200000)  # 0 = CREATE_VIRTUAL_DISK_PARAMETERS_DEFAULT_BLOCK_SIZE
 _MIB = 1024 * 1024
-_O_BINARY: int = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 
 
 def _create_parameters_invalid(
@@ -2573,16 +2572,8 @@ class Simulator:
     @staticmethod
     def _read_vhd(path: str) -> dict[str, Any] | None:
         try:
-            return Simulator._vhd_value(read_bytes(path))
-        except OSError:
-            return None
-
-    @staticmethod
-    def _vhd_value(data: bytes) -> dict[str, Any] | None:
-        """A simulated disk file's content, decoded; None when it is not one."""
-        try:
-            value = json.loads(data)
-        except ValueError:
+            value = json.loads(read_bytes(path))
+        except (OSError, ValueError):
             return None
         return value if isinstance(value, dict) and value.get("SimulatedVhd") else None
 
@@ -2746,35 +2737,14 @@ class Simulator:
                 f"HcsFormatWritableLayerVhd: {vhd.path!r} is open "
                 + ("read-only" if vhd.read_only else "but attached read-only"),
             )
-        # Read and rewritten in place (the same file: grants stay) through ONE descriptor:
-        # five system calls, each a GIL release, instead of seven (docs/performance.md,
-        # session 15).  A file that cannot be opened for writing takes the two-step path,
-        # which answers exactly as it always did.
+        data = self._read_vhd(vhd.path)
+        if data is None:
+            raise _Failure(H.ERROR_FILE_NOT_FOUND_HR, f"{vhd.path!r} is gone")
+        data["Formatted"] = True
         try:
-            fd = os.open(vhd.path, os.O_RDWR | _O_BINARY)
-        except OSError:
-            fd = None
-        if fd is None:
-            data = self._read_vhd(vhd.path)
-            if data is None:
-                raise _Failure(H.ERROR_FILE_NOT_FOUND_HR, f"{vhd.path!r} is gone")
-            data["Formatted"] = True
-            try:
-                StateStore.write_file(vhd.path, data, create=False)
-            except FileNotFoundError:
-                raise _Failure(H.ERROR_FILE_NOT_FOUND_HR, f"{vhd.path!r} is gone") from None
-            return H.S_OK
-        try:
-            try:
-                data = self._vhd_value(read_fd(fd))
-            except OSError:
-                data = None
-            if data is None:
-                raise _Failure(H.ERROR_FILE_NOT_FOUND_HR, f"{vhd.path!r} is gone")
-            data["Formatted"] = True
-            StateStore.write_fd(fd, data, truncate=True)
-        finally:
-            os.close(fd)
+            StateStore.write_file(vhd.path, data, create=False)  # the same file: grants stay
+        except FileNotFoundError:
+            raise _Failure(H.ERROR_FILE_NOT_FOUND_HR, f"{vhd.path!r} is gone") from None
         return H.S_OK
 
     def HcsGetLayerVhdMountPath(self, handle: int | None, out: Any) -> int:

@@ -362,24 +362,18 @@ class StateStore:
         stays the same file: a VM-access grant on it still counts, as an ACL entry on Windows
         stays with a file that HCS writes into.  Compact JSON on one line (the C encoder:
         ``indent`` takes CPython's pure-Python encoder, ~8x slower)."""
+        data = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
         flags = os.O_WRONLY | _O_BINARY | (os.O_CREAT | os.O_EXCL if create else 0)
         fd = os.open(path, flags, 0o644)
         try:
-            StateStore.write_fd(fd, value, truncate=not create)
+            view = memoryview(data)
+            offset = 0
+            while offset < len(data):
+                offset += _pwrite(fd, view[offset:], offset)
+            if not create:
+                os.ftruncate(fd, len(data))
         finally:
             os.close(fd)
-
-    @staticmethod
-    def write_fd(fd: int, value: Any, *, truncate: bool) -> None:
-        """:meth:`write_file`'s write, through ``fd`` (open for writing) from offset 0;
-        ``truncate``: cut the file to what was written (a rewrite in place)."""
-        data = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
-        view = memoryview(data)
-        offset = 0
-        while offset < len(data):
-            offset += _pwrite(fd, view[offset:], offset)
-        if truncate:
-            os.ftruncate(fd, len(data))
 
     def delete(self, kind: str, key: str) -> None:
         """Delete a record.  Hold its record lock (or the global lock)."""
@@ -773,16 +767,11 @@ def read_bytes(path: str) -> bytes:
     of the system calls of ``open(path, "rb").read()``, which sets up a buffered file)."""
     fd = os.open(path, os.O_RDONLY | _O_BINARY)
     try:
-        return read_fd(fd)
+        chunks = [os.read(fd, 1 << 16)]
+        while len(chunks[-1]) == 1 << 16:
+            chunks.append(os.read(fd, 1 << 16))
     finally:
         os.close(fd)
-
-
-def read_fd(fd: int) -> bytes:
-    """The rest of the file open as ``fd`` (all of it when just opened)."""
-    chunks = [os.read(fd, 1 << 16)]
-    while len(chunks[-1]) == 1 << 16:
-        chunks.append(os.read(fd, 1 << 16))
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
