@@ -1533,14 +1533,21 @@ class Store:
         pause = 0.001
         while True:
             entry = self._entry()
-            if not entry.lock.acquire(False) and not entry.lock.acquire(
-                True, max(deadline - time.monotonic(), 0.0)
-            ):
-                raise self._error(sqlite3.OperationalError("database is locked"), doing)
-            if entry.closed:
-                entry.lock.release()
-                continue
+            lock = entry.lock
+            # True: this thread holds the lock already (a use inside a write's body); that
+            # hold is the outer use's to release, not this call's.
+            nested = lock._is_owned()  # type: ignore[attr-defined]
             try:
+                # In the ``try``: a Ctrl+C as ``acquire`` returns the lock (the handler runs
+                # as a C call returns) left it held with no one to release it.  The handler
+                # below asks the lock itself whether this call took it.
+                if not lock.acquire(False) and not lock.acquire(
+                    True, max(deadline - time.monotonic(), 0.0)
+                ):
+                    raise self._error(sqlite3.OperationalError("database is locked"), doing)
+                if entry.closed:
+                    lock.release()
+                    continue
                 if not entry.writing and entry.conn.in_transaction:
                     _rollback_quietly(entry.conn)
                 if begin:
@@ -1564,12 +1571,15 @@ class Store:
                 continue
             except BaseException:
                 # (a Ctrl+C, maybe as BEGIN returned: sqlite's write lock would stay held,
-                # for every other process, until this one next used the store: review RV64)
+                # for every other process, until this one next used the store: review RV64;
+                # or as acquire returned; or the wait for the lock timed out)
+                if nested or not lock._is_owned():  # type: ignore[attr-defined]
+                    raise  # not taken here (another thread's transaction is not ours)
                 try:
                     if begin and not entry.writing and entry.conn.in_transaction:
                         _rollback_quietly(entry.conn)
                 finally:
-                    entry.lock.release()
+                    lock.release()
                 raise
             if held is not None:
                 # The hand-over to the caller's try/finally (Store._write): after this
