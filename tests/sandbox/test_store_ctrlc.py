@@ -16,9 +16,11 @@ the write either fully made or not at all.
 from __future__ import annotations
 
 import dis
+import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ import pytest
 
 from hcs_sandbox.errors import StateConflictError
 from hcs_sandbox.sandbox.store import (
+    MIGRATIONS,
     Record,
     Store,
     close_cached_connections,
@@ -308,6 +311,175 @@ def test_a_ctrl_c_anywhere_in_a_write_leaves_no_transaction_nor_lock_behind(
         assert outcomes == ({"not done"} if operation in _FINAL else {"done", "not done"})
         _another_process_writes(store.path, witness.id)
         assert store.integrity_check() == "ok"
+
+
+def _version_1_database(path: Path) -> None:
+    """A database of schema version 1 without the compatible additions (what an older
+    hcs-sandbox made): opening it runs the upgrade write (addition 1)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT)")
+        MIGRATIONS[1](conn)
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    finally:
+        conn.close()
+
+
+def _lock_free_for_another_thread(lock: Any) -> bool:
+    taken: list[bool] = []
+
+    def take() -> None:
+        taken.append(lock.acquire(True, 1.0))
+        if taken[-1]:
+            lock.release()
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    thread.join(10)
+    return taken == [True]
+
+
+@pytest.mark.parametrize("database", ["new", "version-1"])
+def test_a_ctrl_c_anywhere_in_opening_a_store_leaves_no_lock_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database: str
+) -> None:
+    """A KeyboardInterrupt at any point of ``Store(path)`` (one per run, every handler point
+    of every frame) leaves no connection lock held and no transaction open: on a new
+    database and on one of an older schema (``Store.__init__`` holds the connection's lock
+    while the upgrade write runs, a nested use of it: a Ctrl+C as that write's BEGIN
+    returned left the lock held for good, review RV67 F1)."""
+    entries: list[Any] = []
+    real_entry = Store._entry
+
+    def seen_entry(self: Store, **kwargs: Any) -> Any:  # (this module's frames are no points)
+        entry = real_entry(self, **kwargs)
+        if not any(entry is e for e in entries):
+            entries.append(entry)
+        return entry
+
+    monkeypatch.setattr(Store, "_entry", seen_entry)
+    n = 0
+    failures: list[str] = []
+    while True:
+        n += 1
+        folder = tmp_path / str(n)
+        folder.mkdir()
+        path = folder / "state.db"
+        if database == "version-1":
+            _version_1_database(path)
+        close_cached_connections()
+        entries.clear()
+        with _InterruptAt(n, None) as at:
+            try:
+                Store(path).close()
+            except KeyboardInterrupt:
+                pass
+        if at.where is None:  # past the last point: opened undisturbed
+            assert at.count == n - 1 > 0
+            break
+        problems = []
+        for entry in entries:
+            if entry.lock._is_owned():
+                problems.append(f"lock held by this thread (closed={entry.closed})")
+                while entry.lock._is_owned():  # (so that the next runs are judged alone)
+                    entry.lock.release()
+            elif not _lock_free_for_another_thread(entry.lock):
+                problems.append(f"lock held (closed={entry.closed})")
+            if not entry.closed and entry.conn.in_transaction:
+                problems.append("transaction open")
+        if not _other_connection_writes(path):
+            problems.append("sqlite's write lock held")
+        try:
+            with Store(path, timeout=1.0) as store:
+                store.reserve("after", None, {})
+                if store.integrity_check() != "ok":
+                    problems.append("integrity check failed")
+        except Exception as exc:  # (a StoreError)
+            problems.append(f"cannot open and write: {exc}")
+        if problems:
+            failures.append(f"{at.where}: {', '.join(problems)}")
+    assert entries, "no connection entry was seen"
+    assert failures == [], f"{len(failures)} of {n - 1} points: " + "; ".join(failures)
+
+
+def _interrupted_log_line(
+    store: Store,
+    record_id: str,
+    n: int,
+    raised: list[BaseException | None],
+    where: list[str | None],
+) -> None:
+    """``add_log_line`` with a KeyboardInterrupt at its ``n``-th point (on this thread):
+    what it raised (None: nothing) to ``raised``, where it was interrupted to ``where``."""
+    with _InterruptAt(n, None) as at:
+        try:
+            store.add_log_line(record_id, f"line {n}")
+            raised.append(None)
+        except BaseException as exc:
+            raised.append(exc)
+    where.append(at.where)
+
+
+def test_a_ctrl_c_as_a_write_gets_a_connection_closed_meanwhile_stays_a_ctrl_c(
+    tmp_path: Path,
+) -> None:
+    """A write waits for the connection's lock while another thread closes that connection
+    (``close_cached_connections``).  A KeyboardInterrupt at any point of the write then
+    leaves the KeyboardInterrupt (or the write done on the current connection), no lock
+    held, and the write done wholly or not at all: ``_locked``'s handler asked the closed
+    connection whether a transaction was open, and ``ProgrammingError: Cannot operate on
+    a closed database`` replaced the KeyboardInterrupt (review RV67 follow-up)."""
+    code = Store._locked.__code__
+    acquires = [i.offset for i in dis.get_instructions(code) if i.argval == "acquire"]
+    acquire_lines = {
+        line for start, end, line in code.co_lines() if any(start <= o < end for o in acquires)
+    }
+    with open_store(tmp_path) as store:
+        rec = store.reserve("rec", None, {})
+        store.add_log_line(rec.id, "warm")
+        failures: list[str] = []
+        closed_path_seen = False
+        n = 0
+        while True:
+            n += 1
+            entry = store._entry()
+            entry.lock.acquire()  # (this thread: holds the lock the write waits for)
+            raised: list[BaseException | None] = []
+            where: list[str | None] = []
+            thread = threading.Thread(
+                target=_interrupted_log_line, args=(store, rec.id, n, raised, where)
+            )
+            thread.start()
+            deadline = time.monotonic() + 5
+            while thread.is_alive() and time.monotonic() < deadline:  # until it waits
+                frame = sys._current_frames().get(thread.ident or 0)
+                if (
+                    frame is not None
+                    and frame.f_code is Store._locked.__code__
+                    and frame.f_lineno in acquire_lines
+                ):
+                    closed_path_seen = True
+                    break
+                time.sleep(0.001)
+            close_cached_connections()  # (closes it under its lock: this thread's, re-entrant)
+            entry.lock.release()
+            thread.join(30)
+            if where == [None]:
+                break
+            problems = []
+            if raised != [] and not isinstance(raised[0], KeyboardInterrupt | type(None)):
+                problems.append(f"raised {raised[0]!r}")
+            if not _lock_free_for_another_thread(entry.lock):
+                problems.append("the closed connection's lock held")
+            if not _other_thread_writes(store, rec.id):
+                problems.append("this process's lock held")
+            lines = [line for _t, line in store.log_lines(rec.id) if line == f"line {n}"]
+            if len(lines) > 1:
+                problems.append(f"written {len(lines)} times")
+            if problems:
+                failures.append(f"{where[0]}: {', '.join(problems)}")
+        assert closed_path_seen
+        assert failures == [], f"{len(failures)} of {n - 1} points: " + "; ".join(failures)
 
 
 def test_the_connection_lock_tells_whether_this_thread_owns_it(tmp_path: Path) -> None:

@@ -1534,9 +1534,6 @@ class Store:
         while True:
             entry = self._entry()
             lock = entry.lock
-            # True: this thread holds the lock already (a use inside a write's body); that
-            # hold is the outer use's to release, not this call's.
-            nested = lock._is_owned()  # type: ignore[attr-defined]
             try:
                 # In the ``try``: a Ctrl+C as ``acquire`` returns the lock (the handler runs
                 # as a C call returns) left it held with no one to release it.  The handler
@@ -1545,23 +1542,21 @@ class Store:
                     True, max(deadline - time.monotonic(), 0.0)
                 ):
                     raise self._error(sqlite3.OperationalError("database is locked"), doing)
-                if entry.closed:
-                    lock.release()
-                    continue
-                if not entry.writing and entry.conn.in_transaction:
-                    _rollback_quietly(entry.conn)
-                if begin:
-                    # Through executescript: one GIL release where a cursor's execute makes
-                    # five (CPython 3.11's _sqlite module; each release under 50 threads
-                    # hands the GIL over: docs/performance.md, session 15).  executescript
-                    # COMMITs a pending transaction first: a nested write (the lock is
-                    # re-entrant) must fail as BEGIN does there, not commit its caller's
-                    # half-done transaction.
-                    if entry.conn.in_transaction:
-                        raise sqlite3.OperationalError(
-                            "cannot start a transaction within a transaction"
-                        )
-                    entry.cursor.executescript("BEGIN IMMEDIATE")
+                if not entry.closed:  # (if closed: released after the ``try``, see there)
+                    if not entry.writing and entry.conn.in_transaction:
+                        _rollback_quietly(entry.conn)
+                    if begin:
+                        # Through executescript: one GIL release where a cursor's execute
+                        # makes five (CPython 3.11's _sqlite module; each release under 50
+                        # threads hands the GIL over: docs/performance.md, session 15).
+                        # executescript COMMITs a pending transaction first: a nested write
+                        # (the lock is re-entrant) must fail as BEGIN does there, not commit
+                        # its caller's half-done transaction.
+                        if entry.conn.in_transaction:
+                            raise sqlite3.OperationalError(
+                                "cannot start a transaction within a transaction"
+                            )
+                        entry.cursor.executescript("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 entry.lock.release()
                 if not _busy(exc) or time.monotonic() >= deadline:
@@ -1573,14 +1568,32 @@ class Store:
                 # (a Ctrl+C, maybe as BEGIN returned: sqlite's write lock would stay held,
                 # for every other process, until this one next used the store: review RV64;
                 # or as acquire returned; or the wait for the lock timed out)
-                if nested or not lock._is_owned():  # type: ignore[attr-defined]
+                if not lock._is_owned():  # type: ignore[attr-defined]
                     raise  # not taken here (another thread's transaction is not ours)
+                # Owned: this call holds one count of it.  So too when this thread held the
+                # lock before (a nested use: ``Store.__init__`` holds it while the upgrade
+                # write runs, review RV67 F1): the non-blocking acquire of a re-entrant lock
+                # its thread owns always succeeds, and no handler point precedes it in the
+                # ``try``.  A transaction open while no write runs is this call's BEGIN (or
+                # one an interrupted write left): rolled back.  Inside a write's body
+                # (``writing``) it is that write's, not this call's.
                 try:
-                    if begin and not entry.writing and entry.conn.in_transaction:
+                    if (
+                        begin
+                        and not entry.closed
+                        and not entry.writing
+                        and entry.conn.in_transaction
+                    ):
                         _rollback_quietly(entry.conn)
                 finally:
                     lock.release()
                 raise
+            if entry.closed:  # closed by another thread while this one waited for the lock
+                # Released here, after the ``try``: a Ctrl+C as this ``release`` returns
+                # must not reach the handler, which would release a second count when this
+                # thread held the lock before (a nested use).
+                lock.release()
+                continue
             if held is not None:
                 # The hand-over to the caller's try/finally (Store._write): after this
                 # function's ``try``, not in it, so that a Ctrl+C as ``append`` returns is
@@ -1638,7 +1651,9 @@ class Store:
         begins the transaction, RV64) hands the entry over by appending it to ``held`` as
         its last step: an interrupt at any instruction of this function before the
         clean-up -- in the body, as ``commit()`` returns -- or at a handler point of the
-        clean-up rolls back a transaction still open and releases the lock exactly once.
+        clean-up (the returns of ROLLBACK and of the release) rolls back a transaction
+        still open and releases the lock exactly once (tests/sandbox/test_store_ctrlc.py
+        interrupts each point of writes that commit and of one whose body fails).
         """
         held: builtins.list[_Cached] = []  # the entry, once its lock is this frame's to release
         try:
