@@ -339,7 +339,7 @@ def _lock_free_for_another_thread(lock: Any) -> bool:
     return taken == [True]
 
 
-@pytest.mark.parametrize("database", ["new", "version-1"])
+@pytest.mark.parametrize("database", ["new", "version-1", "current"])
 def test_a_ctrl_c_anywhere_in_opening_a_store_leaves_no_lock_behind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database: str
 ) -> None:
@@ -347,7 +347,9 @@ def test_a_ctrl_c_anywhere_in_opening_a_store_leaves_no_lock_behind(
     of every frame) leaves no connection lock held and no transaction open: on a new
     database and on one of an older schema (``Store.__init__`` holds the connection's lock
     while the upgrade write runs, a nested use of it: a Ctrl+C as that write's BEGIN
-    returned left the lock held for good, review RV67 F1)."""
+    returned left the lock held for good, review RV67 F1), and on a current one whose
+    connection this process has (``is_current`` only: a Ctrl+C as its ``acquire`` returned
+    left the lock held)."""
     entries: list[Any] = []
     real_entry = Store._entry
 
@@ -369,6 +371,13 @@ def test_a_ctrl_c_anywhere_in_opening_a_store_leaves_no_lock_behind(
             _version_1_database(path)
         close_cached_connections()
         entries.clear()
+        if database == "current":
+            # This process's connection saw the current schema and nobody wrote since (the
+            # first open's own WAL switch changes ``data_version``: a second open).
+            Store(path).close()
+            Store(path).close()
+            assert Store.reuse(path) is not None
+            del entries[1:]  # (the cached entry, which is_current uses)
         with _InterruptAt(n, None) as at:
             try:
                 Store(path).close()

@@ -1397,15 +1397,24 @@ class Store:
         cached = _cache().get(self._key)
         if cached is None or cached.schema_ok is None:
             return False
-        cached.lock.acquire()  # (not ``with``: ~1.5 k instructions more)
+        lock = cached.lock
+        # (not ``with``: ~1.5 k instructions more.)  The acquire inside the ``try``: a Ctrl+C
+        # as it returns (CPython runs the handler as a C call returns) left the lock held
+        # with no one to release it; the handler asks the lock whether this call took it
+        # (as Store._locked does).
         try:
-            return (
+            lock.acquire()
+            current = (
                 not cached.closed
                 and cached.ident == self._identity()
                 and self._data_version(cached.cursor) == cached.schema_ok
             )
-        finally:
-            cached.lock.release()
+        except BaseException:
+            if lock._is_owned():  # type: ignore[attr-defined]
+                lock.release()
+            raise
+        lock.release()
+        return current
 
     # -- lifecycle -----------------------------------------------------------------
 
