@@ -34,12 +34,15 @@ def test_threads_take_turns_on_the_shared_connection(tmp_path: Path) -> None:
         release = threading.Event()
         seen: list[list[str]] = []
 
+        def body(entry: store_mod._Cached) -> None:
+            conn = entry.conn
+            conn.execute("UPDATE sandboxes SET state = 'running' WHERE id = ?", (first.id,))
+            inside.set()
+            release.wait(5)
+            conn.execute("UPDATE sandboxes SET state = 'stopped' WHERE id = ?", (first.id,))
+
         def writer() -> None:
-            with s._write("test") as conn:
-                conn.execute("UPDATE sandboxes SET state = 'running' WHERE id = ?", (first.id,))
-                inside.set()
-                release.wait(5)
-                conn.execute("UPDATE sandboxes SET state = 'stopped' WHERE id = ?", (first.id,))
+            s._write("test", body)
 
         def reader() -> None:
             seen.append([r.state for r in s.list()])
@@ -172,19 +175,15 @@ def test_a_write_block_that_raises_rolls_back_and_frees_the_connection(tmp_path:
     with open_store(tmp_path) as s:
         rec = s.reserve("w", None, {})
 
-        def half_done() -> None:
-            with s._write("test") as conn:
-                conn.execute("UPDATE sandboxes SET state = 'running' WHERE id = ?", (rec.id,))
-                raise KeyError("boom")
+        def half_done(entry: store_mod._Cached) -> None:
+            entry.conn.execute("UPDATE sandboxes SET state = 'running' WHERE id = ?", (rec.id,))
+            raise KeyError("boom")
 
         with pytest.raises(KeyError):
-            half_done()
+            s._write("test", half_done)
         assert s.get(rec.id).state == "creating"  # rolled back
-        with (
-            pytest.raises(StoreError, match="cannot test the state database"),
-            s._write("test") as conn,
-        ):
-            conn.execute("SELECT * FROM no_such_table")
+        with pytest.raises(StoreError, match="cannot test the state database"):
+            s._write("test", lambda entry: entry.conn.execute("SELECT * FROM no_such_table"))
         # The lock was released both times: another thread can write at once.
         done: list[str] = []
         t = threading.Thread(target=lambda: done.append(s.update(rec.id, state="created").state))
@@ -416,18 +415,18 @@ def test_a_write_whose_transaction_ended_inside_its_block_fails(tmp_path: Path) 
         rec = s.reserve("one", None, {})
         ended: list[bool] = []
 
-        def swallowing() -> None:
-            with s._write("update") as c:
-                c.execute("UPDATE sandboxes SET state = 'running' WHERE id = ?", (rec.id,))
-                with contextlib.suppress(sqlite3.IntegrityError):
-                    c.execute(
-                        "INSERT OR ROLLBACK INTO sandboxes SELECT * FROM sandboxes WHERE id = ?",
-                        (rec.id,),
-                    )
-                ended.append(not c.in_transaction)  # the refused INSERT rolled it all back
+        def swallowing(entry: store_mod._Cached) -> None:
+            c = entry.conn
+            c.execute("UPDATE sandboxes SET state = 'running' WHERE id = ?", (rec.id,))
+            with contextlib.suppress(sqlite3.IntegrityError):
+                c.execute(
+                    "INSERT OR ROLLBACK INTO sandboxes SELECT * FROM sandboxes WHERE id = ?",
+                    (rec.id,),
+                )
+            ended.append(not c.in_transaction)  # the refused INSERT rolled it all back
 
         with pytest.raises(StoreError, match="no transaction is active"):
-            swallowing()
+            s._write("update", swallowing)
         assert ended == [True]
         assert s.get(rec.id).state == "creating"
         assert s.update(rec.id, state="running").state == "running"  # the store still works
@@ -445,14 +444,15 @@ def test_a_nested_write_fails_without_committing_its_callers_transaction(
     with open_store(tmp_path) as s:
         rec = s.reserve("one", None, {})
 
-        def nested() -> None:
-            with s._write("update") as conn:
-                conn.execute("UPDATE sandboxes SET state = 'running' WHERE id = ?", (rec.id,))
-                with s._write("update"):
-                    pass  # pragma: no cover - never reached
+        def never(entry: store_mod._Cached) -> None:  # pragma: no cover - never reached
+            pass
+
+        def nested(entry: store_mod._Cached) -> None:
+            entry.conn.execute("UPDATE sandboxes SET state = 'running' WHERE id = ?", (rec.id,))
+            s._write("update", never)
 
         with pytest.raises(StoreError, match="within a transaction"):
-            nested()
+            s._write("update", nested)
         assert s.get(rec.id).state == "creating"  # the outer UPDATE was never committed
         assert not s._connection().in_transaction
         assert s.update(rec.id, state="running").state == "running"
@@ -516,17 +516,16 @@ def test_a_ctrl_c_as_a_failed_write_rolls_back_leaves_no_write_lock_behind(
         def interrupted(conn: sqlite3.Connection) -> None:
             raise KeyboardInterrupt  # as at the function's first instruction
 
-        def failed_write() -> None:
-            with s._write("update") as conn:
-                conn.execute("UPDATE sandboxes SET state = 'running' WHERE id = ?", (rec.id,))
-                raise RuntimeError("the block failed")
+        def failed_write(entry: store_mod._Cached) -> None:
+            entry.conn.execute("UPDATE sandboxes SET state = 'running' WHERE id = ?", (rec.id,))
+            raise RuntimeError("the block failed")
 
         monkeypatch.setattr(store_mod, "_rollback_quietly", interrupted)
         with pytest.raises((RuntimeError, KeyboardInterrupt)):
-            failed_write()
+            s._write("update", failed_write)
         monkeypatch.undo()
         entry = s._entry()
         assert not entry.conn.in_transaction
-        assert entry.depth == 0
+        assert not entry.writing
         _another_connection_can_write(s.path)
         assert s.get(rec.id).state == "creating"  # the failed block's UPDATE was undone

@@ -46,15 +46,16 @@ store = Store(db)
 for i in range(10):
     store.reserve(f"committed-{i}", None, {"i": i})
 if mode == "open-transaction":
-    with store._write("test") as conn:
+    def body(entry):
         for i in range(500):
-            conn.execute(
+            entry.conn.execute(
                 "INSERT INTO sandboxes (id, name, state, system_id, created_at, updated_at) "
                 "VALUES (?, ?, 'creating', ?, 0, 0)",
                 (f"00000000-0000-4000-8000-{i:012d}", f"uncommitted-{i}", "x"),
             )
         print("READY", flush=True)
         time.sleep(120)
+    store._write("test", body)
 else:
     print("READY", flush=True)
     i = 0

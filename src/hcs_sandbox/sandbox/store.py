@@ -116,7 +116,9 @@ from hcs_sandbox.sandbox.paths import is_canonical_id as _is_canonical
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms at start-up
 if TYPE_CHECKING:
     from pathlib import Path
-    from typing import Any, Final
+    from typing import Any, Final, TypeVar
+
+    _T = TypeVar("_T")
 
 __all__ = [
     "ACTIVE_STATES",
@@ -1180,7 +1182,7 @@ class _Cached:
     inode, to notice a database replaced or deleted since), and the lock every use of it
     holds."""
 
-    __slots__ = ("closed", "conn", "cursor", "depth", "ident", "lock", "pid", "schema_ok")
+    __slots__ = ("closed", "conn", "cursor", "ident", "lock", "pid", "schema_ok", "writing")
 
     def __init__(self, conn: sqlite3.Connection, pid: int, ident: tuple[int, int]) -> None:
         self.conn = conn
@@ -1196,10 +1198,13 @@ class _Cached:
         #: Set (under ``lock``) when the connection is closed: a thread that was waiting for
         #: the lock then takes the database's current entry instead (Store._locked).
         self.closed = False
-        #: Open :class:`_Transaction` blocks on this connection (under ``lock``).  A
-        #: transaction found open at depth 0 was left by an interrupted block (a second
-        #: Ctrl+C inside the clean-up): it is rolled back before the connection is used.
-        self.depth = 0
+        #: True while a :meth:`Store._write` runs its body on this connection (under
+        #: ``lock``; at most one: a nested write fails).  A transaction found open while
+        #: False was left by an interrupted write (a Ctrl+C inside its clean-up): it is
+        #: rolled back before the connection is used.  A flag, not a count of writes: an
+        #: interrupted assignment leaves it wrong until the next write sets it again, never
+        #: off by one for ever.
+        self.writing = False
         #: Held for every statement and for a whole write transaction: the connection (and
         #: so its transaction) is shared by the threads of this process.  Re-entrant, so a
         #: nested write fails in sqlite ("cannot start a transaction within a
@@ -1303,63 +1308,6 @@ def _rollback_quietly(conn: sqlite3.Connection) -> None:
         pass
 
 
-class _Transaction:
-    """:meth:`Store._write`'s context manager (a class, not ``contextlib``: ~1 ms of every
-    ``hcs-sandbox ls`` to import)."""
-
-    __slots__ = ("_doing", "_entry", "_store")
-
-    def __init__(self, store: Store, doing: str) -> None:
-        self._store = store
-        self._doing = doing
-        self._entry: _Cached | None = None
-
-    def __enter__(self) -> sqlite3.Connection:
-        store = self._store
-        entry = store._locked(True, self._doing)  # the lock is held from here
-        entry.depth += 1
-        self._entry = entry
-        return entry.conn
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        entry = self._entry
-        assert entry is not None
-        self._entry = None
-        # The ROLLBACKs here are written out, not _rollback_quietly: a Ctrl+C lands at a
-        # Python function's first instruction, and one there left the transaction open
-        # after the lock was released, sqlite's write lock held for every other process
-        # until this one next used the store (review RV66).
-        try:
-            if exc is not None:
-                try:
-                    entry.conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                if isinstance(exc, sqlite3.Error):
-                    raise self._store._error(exc, self._doing) from exc
-                return  # the exception propagates
-            try:
-                # ``Connection.commit`` runs COMMIT in one GIL release where a cursor's
-                # execute releases it five times (CPython 3.11's _sqlite module); each
-                # release under 50 threads hands the GIL over (docs/performance.md,
-                # session 15).  commit() does nothing outside a
-                # transaction, where COMMIT fails: a block that swallowed an error which ended
-                # the transaction (sqlite rolls back by itself on SQLITE_FULL, say) must
-                # still fail here rather than report a write that never happened.
-                if not entry.conn.in_transaction:
-                    raise sqlite3.OperationalError("cannot commit - no transaction is active")
-                entry.conn.commit()
-            except sqlite3.Error as err:
-                try:
-                    entry.conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                raise self._store._error(err, self._doing) from err
-        finally:
-            entry.depth -= 1
-            entry.lock.release()
-
-
 class Store:
     """The state database.  Use as a context manager, or call :meth:`close`.
 
@@ -1449,15 +1397,24 @@ class Store:
         cached = _cache().get(self._key)
         if cached is None or cached.schema_ok is None:
             return False
-        cached.lock.acquire()  # (not ``with``: ~1.5 k instructions more)
+        lock = cached.lock
+        # (not ``with``: ~1.5 k instructions more.)  The acquire inside the ``try``: a Ctrl+C
+        # as it returns (CPython runs the handler as a C call returns) left the lock held
+        # with no one to release it; the handler asks the lock whether this call took it
+        # (as Store._locked does).
         try:
-            return (
+            lock.acquire()
+            current = (
                 not cached.closed
                 and cached.ident == self._identity()
                 and self._data_version(cached.cursor) == cached.schema_ok
             )
-        finally:
-            cached.lock.release()
+        except BaseException:
+            if lock._is_owned():  # type: ignore[attr-defined]
+                lock.release()
+            raise
+        lock.release()
+        return current
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -1567,7 +1524,9 @@ class Store:
                     cache[self._key] = cache.pop(self._key)  # most recently used last
         return entry
 
-    def _locked(self, begin: bool, doing: str) -> _Cached:
+    def _locked(
+        self, begin: bool, doing: str, held: builtins.list[_Cached] | None = None
+    ) -> _Cached:
         """This database's entry with its lock HELD (the caller releases it), after
         ``BEGIN IMMEDIATE`` on it when ``begin``.
 
@@ -1575,34 +1534,38 @@ class Store:
         says busy after ``_BUSY_SLICE_MS``), this process's lock is released between tries,
         so its other threads are not held up.  An entry closed while this thread waited for
         its lock is replaced by the current one; a transaction left open by an interrupted
-        block is rolled back first.
+        write is rolled back first.
+
+        ``held``: the entry is also appended to it, the last step (see :meth:`_write`).
         """
         deadline = time.monotonic() + self._timeout
         pause = 0.001
         while True:
             entry = self._entry()
-            if not entry.lock.acquire(False) and not entry.lock.acquire(
-                True, max(deadline - time.monotonic(), 0.0)
-            ):
-                raise self._error(sqlite3.OperationalError("database is locked"), doing)
-            if entry.closed:
-                entry.lock.release()
-                continue
+            lock = entry.lock
             try:
-                if entry.depth == 0 and entry.conn.in_transaction:
-                    _rollback_quietly(entry.conn)
-                if begin:
-                    # Through executescript: one GIL release where a cursor's execute makes
-                    # five (CPython 3.11's _sqlite module; each release under 50 threads
-                    # hands the GIL over: docs/performance.md, session 15).  executescript
-                    # COMMITs a pending transaction first: a nested write (the lock is
-                    # re-entrant) must fail as BEGIN does there, not commit its caller's
-                    # half-done transaction.
-                    if entry.conn.in_transaction:
-                        raise sqlite3.OperationalError(
-                            "cannot start a transaction within a transaction"
-                        )
-                    entry.cursor.executescript("BEGIN IMMEDIATE")
+                # In the ``try``: a Ctrl+C as ``acquire`` returns the lock (the handler runs
+                # as a C call returns) left it held with no one to release it.  The handler
+                # below asks the lock itself whether this call took it.
+                if not lock.acquire(False) and not lock.acquire(
+                    True, max(deadline - time.monotonic(), 0.0)
+                ):
+                    raise self._error(sqlite3.OperationalError("database is locked"), doing)
+                if not entry.closed:  # (if closed: released after the ``try``, see there)
+                    if not entry.writing and entry.conn.in_transaction:
+                        _rollback_quietly(entry.conn)
+                    if begin:
+                        # Through executescript: one GIL release where a cursor's execute
+                        # makes five (CPython 3.11's _sqlite module; each release under 50
+                        # threads hands the GIL over: docs/performance.md, session 15).
+                        # executescript COMMITs a pending transaction first: a nested write
+                        # (the lock is re-entrant) must fail as BEGIN does there, not commit
+                        # its caller's half-done transaction.
+                        if entry.conn.in_transaction:
+                            raise sqlite3.OperationalError(
+                                "cannot start a transaction within a transaction"
+                            )
+                        entry.cursor.executescript("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 entry.lock.release()
                 if not _busy(exc) or time.monotonic() >= deadline:
@@ -1612,13 +1575,39 @@ class Store:
                 continue
             except BaseException:
                 # (a Ctrl+C, maybe as BEGIN returned: sqlite's write lock would stay held,
-                # for every other process, until this one next used the store: review RV64)
+                # for every other process, until this one next used the store: review RV64;
+                # or as acquire returned; or the wait for the lock timed out)
+                if not lock._is_owned():  # type: ignore[attr-defined]
+                    raise  # not taken here (another thread's transaction is not ours)
+                # Owned: this call holds one count of it.  So too when this thread held the
+                # lock before (a nested use: ``Store.__init__`` holds it while the upgrade
+                # write runs, review RV67 F1): the non-blocking acquire of a re-entrant lock
+                # its thread owns always succeeds, and no handler point precedes it in the
+                # ``try``.  A transaction open while no write runs is this call's BEGIN (or
+                # one an interrupted write left): rolled back.  Inside a write's body
+                # (``writing``) it is that write's, not this call's.
                 try:
-                    if begin and entry.depth == 0 and entry.conn.in_transaction:
+                    if (
+                        begin
+                        and not entry.closed
+                        and not entry.writing
+                        and entry.conn.in_transaction
+                    ):
                         _rollback_quietly(entry.conn)
                 finally:
-                    entry.lock.release()
+                    lock.release()
                 raise
+            if entry.closed:  # closed by another thread while this one waited for the lock
+                # Released here, after the ``try``: a Ctrl+C as this ``release`` returns
+                # must not reach the handler, which would release a second count when this
+                # thread held the lock before (a nested use).
+                lock.release()
+                continue
+            if held is not None:
+                # The hand-over to the caller's try/finally (Store._write): after this
+                # function's ``try``, not in it, so that a Ctrl+C as ``append`` returns is
+                # cleaned up by the caller's ``finally`` alone, never by both.
+                held.append(entry)
             return entry
 
     def _open_connection(self) -> _Cached:
@@ -1647,18 +1636,71 @@ class Store:
             raise self._error(exc, "open") from exc
         return _Cached(conn, os.getpid(), self._identity())
 
-    def _write(self, doing: str) -> _Transaction:
-        """One write transaction (``BEGIN IMMEDIATE``): all or nothing, one writer at a time::
+    def _write(self, doing: str, body: Callable[[_Cached], _T]) -> _T:
+        """``body(entry)`` in one write transaction (``BEGIN IMMEDIATE``): all or nothing,
+        one writer at a time; its result::
 
-            with self._write("update") as conn:
-                conn.execute(...)
+            def body(entry: _Cached) -> None:
+                entry.conn.execute(...)  # (entry.cursor for a statement of at most one row)
+
+            self._write("update", body)
 
         The threads of this process take turns on the connection's lock (held for the
         whole transaction: the connection is shared); other processes meet at sqlite's
-        lock, waiting up to ``timeout``.  An exception in the block rolls back (an sqlite
+        lock, waiting up to ``timeout``.  An exception in the body rolls back (an sqlite
         error becomes a :class:`StoreError`); otherwise it commits.
+
+        One frame, not a context manager: CPython runs a pending signal handler (Ctrl+C's
+        KeyboardInterrupt) at a Python function's first instruction, and one at the first
+        instruction of a context manager's ``__exit__`` skipped the whole exit: the lock
+        stayed held by that thread and the transaction open, so later writes of the
+        process failed and sqlite's write lock was held for every other process (review
+        RV66 F1).  Here the commit, the ROLLBACK and the release are this function's own
+        statements, nested ``try``/``finally``, and :meth:`_locked` (which takes the lock and
+        begins the transaction, RV64) hands the entry over by appending it to ``held`` as
+        its last step: an interrupt at any instruction of this function before the
+        clean-up -- in the body, as ``commit()`` returns -- or at a handler point of the
+        clean-up (the returns of ROLLBACK and of the release) rolls back a transaction
+        still open and releases the lock exactly once (tests/sandbox/test_store_ctrlc.py
+        interrupts each point of writes that commit and of one whose body fails).
         """
-        return _Transaction(self, doing)
+        held: builtins.list[_Cached] = []  # the entry, once its lock is this frame's to release
+        try:
+            try:
+                entry = self._locked(True, doing, held)  # the lock held, the transaction begun
+                entry.writing = True
+                result = body(entry)
+                # ``Connection.commit`` runs COMMIT in one GIL release where a cursor's
+                # execute releases it five times (CPython 3.11's _sqlite module); each
+                # release under 50 threads hands the GIL over (docs/performance.md, session
+                # 15).  commit() does nothing outside a transaction, where COMMIT fails: a
+                # body that swallowed an error which ended the transaction (sqlite rolls
+                # back by itself on SQLITE_FULL, say) must still fail here rather than
+                # report a write that never happened.
+                if not entry.conn.in_transaction:
+                    raise sqlite3.OperationalError("cannot commit - no transaction is active")
+                entry.conn.commit()
+            except sqlite3.Error as err:  # the body's or the commit's: rolled back below
+                raise self._error(err, doing) from err
+        finally:
+            # The clean-up: statements, not calls of Python functions (a Ctrl+C lands at a
+            # Python function's first instruction; one in _rollback_quietly left the
+            # transaction open after the lock was released, sqlite's write lock held for
+            # every other process until this one next used the store: review RV66).  Its
+            # only handler points are the returns of ROLLBACK and of the release: a Ctrl+C
+            # as ROLLBACK returns still reaches the release.
+            if held:
+                entry = held[0]
+                try:
+                    entry.writing = False
+                    if entry.conn.in_transaction:  # not committed: failed or interrupted
+                        try:
+                            entry.conn.execute("ROLLBACK")
+                        except sqlite3.Error:
+                            pass
+                finally:
+                    entry.lock.release()
+        return result
 
     def _read(
         self, sql: str, params: Iterable[Any] = (), doing: str = "read"
@@ -1717,29 +1759,33 @@ class Store:
             # sqlite.org/pragma.html#pragma_page_size).
             conn.execute(f"PRAGMA page_size = {_NEW_DATABASE_PAGE_SIZE}")
         self._set_wal(conn)
-        with self._write("upgrade") as wconn:
-            # Another process may have migrated meanwhile.
-            version, additions = self._schema_state(wconn)
-            if version > SCHEMA_VERSION:  # pragma: no cover - raced by a newer version
-                raise StoreError(f"the state database {self._path_text} was upgraded meanwhile")
-            if version == 0:
-                wconn.execute(
-                    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT)"
-                )
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                MIGRATIONS[target](wconn)
-                wconn.execute(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
-                    (str(target),),
-                )
-            # Additions, to an existing database too, in the same transaction (whoever sees
-            # the new schema_additions sees what they made).
-            for target in range(additions + 1, SCHEMA_ADDITIONS + 1):
-                ADDITIONS[target](wconn)
-                wconn.execute(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_additions', ?)",
-                    (str(target),),
-                )
+        self._write("upgrade", self._upgrade)
+
+    def _upgrade(self, entry: _Cached) -> None:
+        """:meth:`_prepare`'s write: the migrations and additions the database lacks."""
+        wconn = entry.conn
+        # Another process may have migrated meanwhile.
+        version, additions = self._schema_state(wconn)
+        if version > SCHEMA_VERSION:  # pragma: no cover - raced by a newer version
+            raise StoreError(f"the state database {self._path_text} was upgraded meanwhile")
+        if version == 0:
+            wconn.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT)"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[target](wconn)
+            wconn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(target),),
+            )
+        # Additions, to an existing database too, in the same transaction (whoever sees
+        # the new schema_additions sees what they made).
+        for target in range(additions + 1, SCHEMA_ADDITIONS + 1):
+            ADDITIONS[target](wconn)
+            wconn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_additions', ?)",
+                (str(target),),
+            )
 
     def _set_wal(self, conn: sqlite3.Connection) -> None:
         # Switching to WAL needs a moment with no other writer; retry within the timeout.
@@ -1881,29 +1927,32 @@ class Store:
         labels_text = _dump_labels(labels)
         system_id = _checked_system_id(system_id) if system_id is not None else record_id
         extra_text = _dump_object(extra, "extra")
+        candidate = ""
+        now = 0.0
+
+        def insert(entry: _Cached) -> None:
+            try:
+                # The id (PRIMARY KEY) and the name (UNIQUE) are checked by the INSERT
+                # itself; only when it is refused are they looked up, in this transaction
+                # (a refused statement is undone, the transaction stays open), for the same
+                # errors as before, in the same order.
+                entry.cursor.execute(
+                    _INSERT,  # the columns in _INSERT_COLUMNS order
+                    (
+                        record_id, candidate, kind, state, spec_text, pid, host,
+                        files_text, endpoints_text, labels_text,
+                        1 if persistent else 0, system_id, extra_text, now, now,
+                    ),
+                )  # fmt: skip
+            except sqlite3.IntegrityError:
+                self._refused_reservation(entry.conn, record_id, candidate)
+                raise
+
         for attempt in range(100):
             candidate = name if name is not None else generate_name(attempt)
             now = time.time()
             try:
-                transaction = self._write("reserve a name in")
-                with transaction as conn:
-                    assert transaction._entry is not None
-                    try:
-                        # The id (PRIMARY KEY) and the name (UNIQUE) are checked by the
-                        # INSERT itself; only when it is refused are they looked up, in
-                        # this transaction (a refused statement is undone, the transaction
-                        # stays open), for the same errors as before, in the same order.
-                        transaction._entry.cursor.execute(
-                            _INSERT,  # the columns in _INSERT_COLUMNS order
-                            (
-                                record_id, candidate, kind, state, spec_text, pid, host,
-                                files_text, endpoints_text, labels_text,
-                                1 if persistent else 0, system_id, extra_text, now, now,
-                            ),
-                        )  # fmt: skip
-                    except sqlite3.IntegrityError:
-                        self._refused_reservation(conn, record_id, candidate)
-                        raise
+                self._write("reserve a name in", insert)
             except NameInUseError:
                 if name is not None:
                     raise
@@ -2080,10 +2129,9 @@ class Store:
             raise StoreError(f"a log line must be text, not {type(log_line).__name__}")
         if known is not None and known.id != id and known.id != _canonical_id(id):
             known = None  # (``known.id`` is canonical: an equal ``id`` needs no check)
-        transaction = self._write("update")
-        with transaction as conn:
-            entry = transaction._entry
-            assert entry is not None
+
+        def change(entry: _Cached) -> Record:
+            conn = entry.conn
             cursor = entry.cursor
             new: Record | None = None
             if known is not None and self._meets(known, expect_state, expect_revision):
@@ -2102,6 +2150,8 @@ class Store:
                 )
             self._last = (new, entry, conn.total_changes, entry.schema_ok)
             return new
+
+        return self._write("update", change)
 
     def reread(self, known: Record) -> Record:
         """The record as stored now (what ``get(known.id)`` returns): ``known`` itself when
@@ -2211,9 +2261,13 @@ class Store:
         nothing written) when the record is gone: lines go with their record."""
         if not isinstance(line, str):
             raise StoreError(f"a log line must be text, not {type(line).__name__}")
-        with self._write("write the log in") as conn:
+
+        def append(entry: _Cached) -> bool:
+            conn = entry.conn
             cursor = conn.execute(_LOG_INSERT, (self._stored_id(conn, id), time.time(), line))
             return cursor.rowcount > 0
+
+        return self._write("write the log in", append)
 
     def log_lines(self, id: str) -> builtins.list[tuple[float, str]]:
         """The record's lifecycle log: ``(time, line)`` in the order written; empty when the
@@ -2268,7 +2322,9 @@ class Store:
         for column, items in wanted.items():
             if any(not isinstance(i, str) or not i for i in items):
                 raise StoreError(f"cannot record an empty {column} entry")
-        with self._write("update") as conn:
+
+        def edit(entry: _Cached) -> Record:
+            conn = entry.conn
             record = self._require(conn, id)
             values: dict[str, str] = {}
             for column, items in wanted.items():
@@ -2295,6 +2351,8 @@ class Store:
             if not values:
                 return record
             return self._apply(conn, record, values)
+
+        return self._write("update", edit)
 
     def _edit_list(self, id: str, column: str, item: str, add: bool) -> Record:
         if not isinstance(item, str) or not item:
@@ -2370,7 +2428,9 @@ class Store:
         """
         _check_choice(new_state, STATES, "state")
         values = _field_values({**fields, "state": new_state})
-        with self._write("claim a record in") as conn:
+
+        def claim(entry: _Cached) -> Record | None:
+            conn = entry.conn
             rows = conn.execute(
                 f"{_SELECT} WHERE kind = ? AND state = ? ORDER BY created_at", (kind, state)
             ).fetchall()
@@ -2385,6 +2445,8 @@ class Store:
                 return self._apply(conn, record, values)
             return None
 
+        return self._write("claim a record in", claim)
+
     def delete(
         self,
         id: str,
@@ -2397,13 +2459,13 @@ class Store:
         ``expect_state``; :class:`SandboxNotFoundError` when absent unless ``missing_ok``.
         ``exact``: ``id`` is the id as stored (the caller read the record), never taken for
         another spelling of it (:meth:`_stored_id`, review RV60 F1)."""
-        transaction = self._write("delete from")
-        with transaction as conn:
+
+        def remove(entry: _Cached) -> None:
+            conn = entry.conn
             record_id = self._stored_id(conn, id, exact=exact)
             if expect_state is None:
                 # Nothing to check first: the DELETE itself tells whether the record was there.
-                assert transaction._entry is not None
-                cursor = transaction._entry.cursor
+                cursor = entry.cursor
                 cursor.execute("DELETE FROM sandboxes WHERE id = ?", (record_id,))
                 if cursor.rowcount == 0 and not missing_ok:
                     raise _not_found(id)
@@ -2418,6 +2480,8 @@ class Store:
                 raise _not_found(id)
             self._check_state(row[0], row[1], row[2], expect_state)
             conn.execute("DELETE FROM sandboxes WHERE id = ?", (row[0],))
+
+        self._write("delete from", remove)
 
     def integrity_check(self) -> str:
         """``PRAGMA integrity_check``: ``"ok"`` when the database is sound (doctor, tests)."""
