@@ -519,3 +519,53 @@ def test_the_connection_lock_tells_whether_this_thread_owns_it(tmp_path: Path) -
     finally:
         lock.release()
     assert lock._is_owned() is False
+
+
+def test_a_ctrl_c_while_is_current_waits_for_another_threads_lock(tmp_path: Path) -> None:
+    """Another thread holds the connection's lock; a real SIGINT interrupts this (main)
+    thread while ``Store(path)`` waits for it in ``is_current``.  The KeyboardInterrupt
+    comes out as it is and the other thread's hold is left alone: ``is_current``'s handler
+    releases only a count its own acquire took (review RV70 F1: without that check the
+    release raised ``RuntimeError: cannot release un-acquired lock`` in its place)."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():  # pragma: no cover
+        pytest.skip("signals are handled on the main thread")
+    with open_store(tmp_path) as store:
+        store.reserve("rec", None, {})
+        entry = store._entry()
+        holding = threading.Event()
+        done = threading.Event()
+
+        def hold() -> None:
+            with entry.lock:
+                holding.set()
+                done.wait(30)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert holding.wait(10)
+        main = threading.main_thread().ident or 0
+
+        def interrupt_when_waiting() -> None:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                frame = sys._current_frames().get(main)
+                if frame is not None and frame.f_code is Store.is_current.__code__:
+                    break
+                time.sleep(0.001)
+            time.sleep(0.05)  # (in the acquire: it blocks until the holder lets go)
+            signal.pthread_kill(main, signal.SIGINT)
+
+        kicker = threading.Thread(target=interrupt_when_waiting)
+        kicker.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                Store(store.path)
+        finally:
+            kicker.join(10)
+            done.set()
+            holder.join(10)
+        assert not holder.is_alive()  # its ``with`` released its own hold (no RuntimeError)
+        assert _lock_free_for_another_thread(entry.lock)
+        assert _other_thread_writes(store, store.get("rec").id)
