@@ -733,7 +733,12 @@ def test_prune_ends_an_interrupted_restart_whose_system_id_is_damaged(
         assert report["systems"] == [str(p["id"]).lower()]
         (note,) = report["notes"]
         assert note.startswith(f"sandbox p ({stored_id}): its compute system id in the state")
-        assert "so no compute system of its interrupted restart was looked for" in note
+        # What this prune did, not a remedy naming prune itself (review RV65 F3).
+        assert note.endswith(
+            "so no compute system of its interrupted restart was looked for by it (this "
+            "prune terminated every compute system of hcs-sandbox's that no record names: "
+            "listed among its systems)"
+        )
     assert _stored(cli_env.state, "p", "state") == "stopped"
     systems, _, folders, records = _world(cli_env.state)
     assert (systems, folders, records) == ([], [p["id"]], ["p"])

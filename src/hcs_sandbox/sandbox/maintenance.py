@@ -185,11 +185,14 @@ def _terminate_restarted(store: Store, record: Record) -> str | None:
 
     system_id = _system_id(store, record)
     if system_id is None:
+        # (Said as what this prune did: it has terminated every compute system of
+        # hcs-sandbox's that no record names before it came here; review RV65 F3.)
+        problem = record.damaged_field("system_id") or "another record names it too"
         return (
             f"sandbox {_label(record)}: its compute system id in the state database is "
-            f"damaged ({record.damaged_field('system_id')}), so no compute system of its "
-            "interrupted restart was looked for ('hcs-sandbox prune' terminates a compute "
-            "system of hcs-sandbox's that no record names)"
+            f"damaged ({problem}), so no compute system of its interrupted restart was "
+            "looked for by it (this prune terminated every compute system of hcs-sandbox's "
+            "that no record names: listed among its systems)"
         )
     try:
         system = ComputeSystem.open(system_id)
