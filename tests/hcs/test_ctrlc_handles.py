@@ -49,8 +49,8 @@ _NAT = {
     "SchemaVersion": {"Major": 2, "Minor": 0},
 }
 ENDPOINT = {"Name": "ep", "SchemaVersion": {"Major": 2, "Minor": 0}}
-#: No stdio pipes: a Ctrl+C between HcsCreateProcess and the wait that returns the pipe
-#: handles leaves them in the operation's result (not this test's: see the task's report).
+#: No stdio pipes: those are test_ctrl_c_from_the_wait_that_returns_the_pipes's and
+#: test_ctrl_c_while_hcs_runs_the_create_process's.
 PROCESS = {"CommandLine": "cmd /c echo hi"}
 
 #: The close helpers that set the c_void_p to NULL right before the native close, with no
@@ -225,11 +225,16 @@ def _sweep(
             result[0]()  # (no interrupt: not reached)
         result.clear()
         settle()
+        # An operation the interrupt found started and not seen complete is the reaper's
+        # (review RV63 F2): judged once it is done.
+        reaped = _reaped_by_another_thread()
         gc.collect()
         leaks = _handles(sim)
         violations = sim.violations()
-        if leaks != _handles_of(before) or violations:
-            failures.append(f"{at.where}: leaks {leaks} (before {before}), {violations}")
+        if leaks != _handles_of(before) or violations or reaped is not True:
+            failures.append(
+                f"{at.where}: leaks {leaks} (before {before}), {violations}, reaped {reaped}"
+            )
             sim.reset()
             return n, failures  # (the state is gone: stop at the first)
     return n - 1, failures
@@ -498,13 +503,18 @@ def _reaped_by_another_thread() -> str | bool:
     return seen[0] if seen else "the looking thread hung"
 
 
-def test_ctrl_c_from_the_timeout_to_the_reapers_start(sim: Any, vm_document: Any) -> None:
+@pytest.mark.parametrize("export", ["HcsWaitForOperationResult", "HcsStartComputeSystem"])
+def test_ctrl_c_from_the_timeout_to_the_reapers_start(
+    sim: Any, vm_document: Any, export: str
+) -> None:
     """A Ctrl+C at each handler point from the return of the wait that timed out to the
     return of ``_run`` (the reaper's start is in between): the timed-out operation is closed
     once, by one side, and the compute system's guard is not left with a call in flight, so
     closing the system closes its handle (review RV61 F2: a Ctrl+C between ``abandoned =
     True`` and the reaper's start leaked the operation, and the guard's count deferred the
-    system's close for ever)."""
+    system's close for ever).  With ``HcsStartComputeSystem`` the points start at the
+    tracked call's return: those before the wait hand the running operation to a reaper
+    too (review RV63 F2), which closes it once and releases the guard."""
     from hcs_sandbox import errors
     from hcs_sandbox.hcs import operation
 
@@ -523,9 +533,7 @@ def test_ctrl_c_from_the_timeout_to_the_reapers_start(sim: Any, vm_document: Any
         baseline = _handles(sim)
         system = ComputeSystem.create(f"ctrlc-{uuid.uuid4()}", vm_document())
         closes = sim.calls().get("HcsCloseOperation", 0)
-        with _InterruptOnce(
-            "HcsWaitForOperationResult", operation._run, n, every_bytecode=False
-        ) as at:
+        with _InterruptOnce(export, operation._run, n, every_bytecode=False) as at:
             try:
                 system.start(timeout=_WAIT)
             except KeyboardInterrupt:
@@ -564,6 +572,8 @@ def test_ctrl_c_from_the_timeout_to_the_reapers_start(sim: Any, vm_document: Any
     # (the sweep went through the hand-off: points in _abandon, one after its reaper start)
     assert any(p.startswith("_abandon ") for p in points), points
     assert any(p.startswith("_run ") for p in points), points
+    if export == "HcsStartComputeSystem":  # (and the points before the wait)
+        assert any(p.startswith("run_handle_operation.<locals>.invoke ") for p in points)
 
 
 # -- the result document's free (native/strings.py) ------------------------------------------
@@ -616,8 +626,8 @@ def test_ctrl_c_from_the_wait_that_returns_the_pipes(sim: Any, vm_document: Any)
     lost to a Ctrl+C until ``_create`` held it), none is closed twice, the process handle is
     closed.  (From ``HcsCreateProcess``'s return to the wait, the pipes are still in the
     operation's result, and after a wait that timed out they come with the late result: a
-    Ctrl+C there, or from that wait's return to the hand-off to the reaper, loses them; not
-    this test's, see docs/architecture.md and review RV63 F2.)"""
+    Ctrl+C there, or from that wait's return to the hand-off to the reaper, hands the
+    operation to the reaper: test_ctrl_c_while_hcs_runs_the_create_process.)"""
     from hcs_sandbox.hcs.process import Process
 
     def run() -> Any:
@@ -650,13 +660,110 @@ def test_ctrl_c_from_the_wait_that_returns_the_pipes(sim: Any, vm_document: Any)
             for clean_up in result:
                 clean_up()
             result.clear()
+            # (an operation interrupted while it ran, _register's status query, is the
+            # reaper's: judged once it is done)
+            reaped = _reaped_by_another_thread()
             gc.collect()
             leaks, violations = sim.leaks(), sim.violations()
-            if leaks != before or violations:
+            if leaks != before or violations or reaped is not True:
                 sim.reset()
                 pytest.fail(
-                    f"of {n} points: {at.where}: leaks {leaks} (before {before}), {violations}"
+                    f"of {n} points: {at.where}: leaks {leaks} (before {before}), "
+                    f"{violations}, reaped {reaped}"
                 )
             if at.where is None:
                 assert 0 < at.count < n
                 break
+
+
+# -- an operation HCS is still running when the Ctrl+C comes (review RV63 F2) ----------------
+
+
+def _pids(sim: Any, system_id: str) -> set[int]:
+    """The guest processes the simulator has spawned in ``system_id`` (it spawns one as a
+    ``HcsCreateProcess`` operation completes, after its pipes are made; they are forgotten
+    only when the system stops)."""
+    return {pid for (sid, pid) in list(sim._processes) if sid == system_id}
+
+
+@pytest.mark.parametrize("waited", ["timed-out", "completed"])
+def test_ctrl_c_while_hcs_runs_the_create_process(sim: Any, vm_document: Any, waited: str) -> None:
+    """A Ctrl+C at each handler point from ``HcsCreateProcess``'s return to the return of
+    ``Process._create``, while HCS completes the operation ``_LATE`` s after the call: with a
+    wait that times out (``timed-out``: the points before the wait, those from the wait's
+    return to the hand-off to the reaper, the hand-off and the timeout's error) and with one
+    that sees it complete (``completed``: the points before the wait, then the pipes'
+    wrapping and the owner).  Once HCS has completed the operation and every reaper is done,
+    the caller has had the KeyboardInterrupt and nothing is left open: no operation or process
+    handle, none of the 3 pipes HCS made for it (a Ctrl+C before the hand-off closed the
+    operation under HCS and lost them, review RV63 F2), no misuse seen."""
+    from hcs_sandbox import errors
+    from hcs_sandbox.hcs import operation
+    from hcs_sandbox.hcs.process import Process
+
+    timeout = _WAIT if waited == "timed-out" else 30.0
+    points: list[str] = []
+    failures: list[str] = []
+    with ComputeSystem.create(f"ctrlc-{uuid.uuid4()}", vm_document()) as system:
+        system.start()
+        sim.set_latency("HcsCreateProcess", _LATE)
+        try:  # (resolved: every run takes the same path)
+            system.create_process(PIPED, timeout=timeout).close()
+        except errors.OperationTimeoutError:
+            pass
+        assert operation.wait_abandoned(5)
+        n = 0
+        while not failures:
+            n += 1
+            before = sim.leaks()
+            spawned = _pids(sim, system.id)
+            result: list[Any] = []
+            outcome = "returned"
+            with _InterruptOnce(
+                "HcsCreateProcess", Process._create.__func__, n, every_bytecode=False
+            ) as at:
+                try:
+                    result.append(system.create_process(PIPED, timeout=timeout))
+                except KeyboardInterrupt:
+                    outcome = "KeyboardInterrupt"
+                except errors.OperationTimeoutError:
+                    outcome = "timed out"
+            for process in result:  # (no interrupt: the program uses it, then ends it)
+                process.terminate()
+                process.close()
+            result.clear()
+            deadline = time.monotonic() + 10
+            while _pids(sim, system.id) == spawned and time.monotonic() < deadline:
+                time.sleep(0.005)  # HCS completes the operation ...
+            completed = _pids(sim, system.id) != spawned
+            reaped = _reaped_by_another_thread()  # ... and the reaper, if any, is done
+            gc.collect()
+            leaks, violations = sim.leaks(), sim.violations()
+            if at.where is not None:
+                points.append(at.where)
+            want = "KeyboardInterrupt" if at.where else outcome
+            if (completed, reaped, outcome, leaks, violations) != (
+                True,
+                True,
+                want,
+                before,
+                [],
+            ):
+                failures.append(
+                    f"{at.where}: completed {completed}, reaped {reaped}, {outcome}, "
+                    f"leaks {leaks} (before {before}), {violations}"
+                )  # (stops at the first: the simulator is reset once the system is closed)
+            elif at.where is None:
+                assert 0 < at.count < n
+                assert outcome == ("timed out" if waited == "timed-out" else "returned")
+                break
+        sim.set_latency("HcsCreateProcess", 0)
+    if failures:
+        sim.reset()
+    assert failures == [], f"of {n} points: " + "; ".join(failures)
+    # (the sweep went through the window: points in invoke, before the wait, and for the
+    # timed-out wait the points from its return to the hand-off, in _wait_result)
+    assert any(p.startswith("Process._create.<locals>.invoke ") for p in points), points
+    if waited == "timed-out":
+        assert any(p.startswith("_wait_result ") for p in points), points
+        assert any(p.startswith("_abandon ") for p in points), points

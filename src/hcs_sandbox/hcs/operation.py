@@ -24,6 +24,16 @@ operation, frees its result (and, for ``HcsCreateProcess``, the process and pipe
 closes the operation and only then releases the handles (``HandleGuard``) -- hcsshim
 ``internal/computecore/computecore.go`` ``execute`` documents the access violations seen
 when handles are torn down mid-call.  The caller gets :class:`OperationTimeoutError` at once.
+
+Interrupted (review RV63 F2): an exception (a Ctrl+C) that comes out of the helper while HCS
+may still be running the operation -- from the tracked call on until a wait has seen it
+complete -- hands it to a reaper the same way, instead of closing it under HCS; for
+``HcsCreateProcess`` the reaper's late-result callback then closes the pipe handles HCS
+returns when it completes.  A Ctrl+C inside ``invoke`` hands it over too, whether the call
+was made or not: for an operation never used the reaper's wait returns
+``HCS_E_OPERATION_NOT_STARTED`` (documented, ``HcsWaitForOperationResult.md``: "expected
+when the operation has not been used yet"); for one whose call failed, that the wait returns
+at once (not ``HCS_E_OPERATION_TIMEOUT``) is assumed, not documented (docs/windows-notes.md).
 """
 
 from __future__ import annotations
@@ -179,27 +189,46 @@ def _wait_result(
     process: bool,
     doc: ctypes.c_void_p | None = None,
     info: Any = None,
+    waited: list[int] | None = None,
 ) -> tuple[int, ProcessInformation | None, str | None]:
     """``HcsWaitForOperationResult`` (or ``...AndProcessInfo`` with ``process``): the masked
     HRESULT, the copied process information (on success) and the result document (read and
     freed).  ``doc``: the out slot of the document (the caller frees what it still holds
     after an exception); ``info``: the ``HCS_PROCESS_INFORMATION`` the wait writes (the
-    caller closes the pipe handles it holds after an exception)."""
+    caller closes the pipe handles it holds after an exception); ``waited``: the caller's
+    list the wait's HRESULT is appended to as the wait returns (see :func:`_run`)."""
     if doc is None:
         doc = ctypes.c_void_p(None)
+    if waited is None:
+        waited = []
     info_copy: ProcessInformation | None = None
     if process:
         if info is None:
             info = _new_info()
-        hr = native("computecore", "HcsWaitForOperationResultAndProcessInfo")(
-            op, ms, ctypes.byref(info), ctypes.byref(doc)
+        # Called from C (list.extend over map, as HcsCreateOperation in _run): the HRESULT is
+        # in ``waited`` before any point where CPython runs a signal handler.
+        waited.extend(
+            map(
+                native("computecore", "HcsWaitForOperationResultAndProcessInfo"),
+                (op,),
+                (ms,),
+                (ctypes.byref(info),),
+                (ctypes.byref(doc),),
+            )
         )
-        hr &= 0xFFFFFFFF
+        hr = waited[-1] & 0xFFFFFFFF
         if not failed(hr):
             info_copy = _copy_info(info)
     else:
-        hr = native("computecore", "HcsWaitForOperationResult")(op, ms, ctypes.byref(doc))
-        hr &= 0xFFFFFFFF
+        waited.extend(
+            map(
+                native("computecore", "HcsWaitForOperationResult"),
+                (op,),
+                (ms,),
+                (ctypes.byref(doc),),
+            )
+        )
+        hr = waited[-1] & 0xFFFFFFFF
     return hr, info_copy, take_hcs_string(doc)
 
 
@@ -231,8 +260,9 @@ _abandoned: dict[int, list[bool]] = {}
 
 if TYPE_CHECKING:
     #: What :func:`_run` hands to the reaper (the arguments of :func:`_abandon`): a tuple,
-    #: built with no point where CPython runs a signal handler (no call), so that from the
-    #: moment a timeout is known a Ctrl+C finds either nothing handed over or all of it.
+    #: built with no point where CPython runs a signal handler (no call) before the tracked
+    #: call is made, so that from the moment HCS may run the operation a Ctrl+C finds all
+    #: of it.
     _Handoff = tuple[
         int,  # the operation
         str,  # the function's name
@@ -245,7 +275,8 @@ if TYPE_CHECKING:
 
 
 def abandoned_count() -> int:
-    """How many timed-out operations are still waiting for HCS to complete them."""
+    """How many abandoned operations (timed out or interrupted) are still waiting for HCS
+    to complete them."""
     with _abandoned_mutex:
         return len(_abandoned)
 
@@ -271,9 +302,10 @@ def _abandon(  # noqa: PLR0917 - the fields of a _Handoff, in its order
     on_late_result: Callable[[ProcessInformation | None, int], None] | None,
     claim: list[bool],
 ) -> None:
-    """Start a reaper thread for the timed-out ``op``; it owns the operation's clean-up
-    (waiting for HCS, closing the operation, releasing ``guards``) once it has *claimed* it:
-    appended to ``claim`` under :data:`_abandoned_mutex` (review RV61 F2).
+    """Start a reaper thread for ``op`` (timed out, or interrupted while HCS may run it,
+    review RV63 F2); it owns the operation's clean-up (waiting for HCS, closing the
+    operation, releasing ``guards``) once it has *claimed* it: appended to ``claim`` under
+    :data:`_abandoned_mutex` (review RV61 F2).
 
     Called again by :func:`_run`'s ``finally`` when a Ctrl+C came out of the first call (at
     any point: before the thread was made, while it started, after): a second call starts
@@ -302,7 +334,9 @@ def _abandon(  # noqa: PLR0917 - the fields of a _Handoff, in its order
             threading.current_thread().name = f"hcs-reaper-{function}"
             while hr == HCS_E_OPERATION_TIMEOUT:
                 hr, info_copy, _ = _wait_result(op, _REAP_SLICE_MS, process=process)
-            _log.info("%s completed after its caller timed out: 0x%08X", function, hr)
+            _log.info(
+                "%s completed after its caller timed out or was interrupted: 0x%08X", function, hr
+            )
             if on_late_result is not None:
                 on_late_result(info_copy, hr)
             elif info_copy is not None:
@@ -351,9 +385,17 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
     process_info: Any = None,
 ) -> tuple[str | None, ProcessInformation | None]:
     ms = timeout_ms(timeout)
-    # The hand-off to the reaper once the wait timed out; () once _abandon returned (the
-    # reaper is started and owns the operation); None: this call closes it in the finally.
+    # The hand-off to the reaper, built before the tracked call is made: from then on until
+    # a wait sees the operation complete, HCS may be running it, and an exception (a
+    # Ctrl+C) that comes out of this call hands it to a reaper in the finally instead of
+    # closing it under HCS (review RV63 F2).  () once _abandon returned (the reaper is
+    # started and owns the operation); None: this call closes it in the finally (not made,
+    # not started, or completed).
     handoff: _Handoff | tuple[()] | None = None
+    # The HRESULT of the wait, appended from C as the wait returns (_wait_result): anything
+    # but HCS_E_OPERATION_TIMEOUT there means the operation completed, and the finally
+    # closes it (a reaper would wait for it again, and be handed the pipes a second time).
+    waited: list[int] = []
     op = 0
     # HcsCreateOperation returns the handle (no out parameter the clean-up could share): it
     # is called from C (``list.extend`` over ``map``), so that it lands in ``made`` before
@@ -388,8 +430,23 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
             raise errors.error_from_hresult(
                 E_OUTOFMEMORY, function="HcsCreateOperation", context=context
             )
+        # From here on HCS may be running the operation: built with no call (a tuple), so
+        # that a Ctrl+C finds either no call made or the whole hand-off.
+        handoff = (
+            op,
+            function,
+            process,
+            (*keepalive, invoke),
+            acquired,
+            on_late_result,
+            [],
+        )
         hr = invoke(op) & 0xFFFFFFFF
         if hr & 0x80000000:  # FAILED(hr): not started
+            # (A Ctrl+C inside invoke, or before this line, hands it over all the same: the
+            # reaper's wait returns HCS_E_OPERATION_NOT_STARTED, HcsWaitForOperationResult.md,
+            # and it closes it; see docs/windows-notes.md.)
+            handoff = None
             # Attach any result document HCS already produced (hcsshim).
             if process:
                 native("computecore", "HcsGetOperationResultAndProcessInfo")(
@@ -401,26 +458,19 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
         if after_start is not None:
             after_start()
         if process:
-            hr, info_copy, text = _wait_result(op, ms, process=True, doc=doc, info=process_info)
+            hr, info_copy, text = _wait_result(
+                op, ms, process=True, doc=doc, info=process_info, waited=waited
+            )
         else:  # _wait_result(op, ms, process=False), inlined: the path every operation takes
-            hr = wait(op, ms, ctypes.byref(doc)) & 0xFFFFFFFF
+            waited.extend(map(wait, (op,), (ms,), (ctypes.byref(doc),)))
+            hr = waited[0] & 0xFFFFFFFF
             text = take_hcs_string(doc)
             info_copy = None
         if not hr & 0x80000000:
             return text, info_copy
-        if hr == HCS_E_OPERATION_TIMEOUT:
-            # From here on the reaper owns the operation and the guards: the hand-off is made
-            # first, with no handler point before it is stored (a tuple, no call), and if a
-            # Ctrl+C comes out of _abandon, the finally calls it again (review RV61 F2).
-            handoff = (
-                op,
-                function,
-                process,
-                (*keepalive, invoke),
-                acquired,
-                on_late_result,
-                [],
-            )
+        if hr == HCS_E_OPERATION_TIMEOUT and handoff:
+            # From here on the reaper owns the operation and the guards; if a Ctrl+C comes
+            # out of _abandon, the finally calls it again (review RV61 F2).
             # hcsshim: ask HCS to abort and ignore the answer (E_NOTIMPL is documented).
             cancel_hr = native("computecore", "HcsCancelOperation")(op) & 0xFFFFFFFF
             _log.debug("HcsCancelOperation(%s) returned 0x%08X", function, cancel_hr)
@@ -438,6 +488,8 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
     finally:
         if doc.value:  # a Ctrl+C before it was read: free it (take_hcs_string sets it NULL)
             take_hcs_string(doc)
+        if handoff and waited and waited[0] & 0xFFFFFFFF != HCS_E_OPERATION_TIMEOUT:
+            handoff = None  # the wait saw it complete: closed here (no call: no handler point)
         if handoff is None:  # (first: the path every operation takes)
             try:
                 if made and made[0] and _close is not None:
@@ -448,7 +500,7 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
                 except BaseException:  # (a Ctrl+C in it): once more; each call ends once
                     _release_all(acquired)
                     raise
-        elif handoff:  # a Ctrl+C in the hand-off: made again (one reaper claims it)
+        elif handoff:  # started, not seen complete: the reaper's (again: one claims it)
             _abandon(*handoff)
 
 
@@ -487,9 +539,10 @@ def run_process_operation(
     """Like :func:`run_operation` for ``HcsCreateProcess`` / ``HcsGetProcessInfo``: waits with
     ``HcsWaitForOperationResultAndProcessInfo`` and returns the copied process information.
 
-    The pipe handles in the result belong to the caller.  When the call timed out and HCS
-    completes it later, ``on_late_result(info, hr)`` runs on the reaper thread (by default
-    the late pipe handles are closed).  ``process_info``: the ``HCS_PROCESS_INFORMATION``
+    The pipe handles in the result belong to the caller.  When the call timed out, or was
+    interrupted while HCS ran it, and HCS completes it later, ``on_late_result(info, hr)``
+    runs on the reaper thread (by default the late pipe handles are closed; ``info`` is
+    None when it failed or never started).  ``process_info``: the ``HCS_PROCESS_INFORMATION``
     (``native.types``) the wait writes, the caller's: from the wait's return on, the pipe
     handles are in it, where the caller's clean-up finds them after a Ctrl+C.
     """

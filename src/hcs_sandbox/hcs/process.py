@@ -169,7 +169,10 @@ class Process(Watched):
                 timeout=timeout,
                 context=f"starting a process in compute system {system.id!r}",
                 keepalive=(params_buf, out),
-                guards=(sys_guard,),
+                # The new process's own guard too: the operation uses its handle until HCS
+                # completes it, so an operation handed to the reaper (a timeout, a Ctrl+C)
+                # defers the process handle's close (_close_created's) to its end.
+                guards=(sys_guard, guard),
                 on_late_result=late,
                 process_info=pinfo,
             )
