@@ -26,14 +26,15 @@ closes the operation and only then releases the handles (``HandleGuard``) -- hcs
 when handles are torn down mid-call.  The caller gets :class:`OperationTimeoutError` at once.
 
 Interrupted (review RV63 F2): an exception (a Ctrl+C) that comes out of the helper while HCS
-may still be running the operation -- from the tracked call on until a wait has seen it
-complete -- hands it to a reaper the same way, instead of closing it under HCS; for
-``HcsCreateProcess`` the reaper's late-result callback then closes the pipe handles HCS
-returns when it completes.  A Ctrl+C inside ``invoke`` hands it over too, whether the call
-was made or not: for an operation never used the reaper's wait returns
-``HCS_E_OPERATION_NOT_STARTED`` (documented, ``HcsWaitForOperationResult.md``: "expected
-when the operation has not been used yet"); for one whose call failed, that the wait returns
-at once (not ``HCS_E_OPERATION_TIMEOUT``) is assumed, not documented (docs/windows-notes.md).
+may still be running the operation -- once the tracked call returned success and until a wait
+has seen it complete -- hands it to a reaper the same way, instead of closing it under HCS,
+after asking HCS to cancel it (``HcsCancelOperation``, its answer ignored, as on a timeout:
+closing it would have cancelled it, "If the operation is in progress it will be cancelled",
+``HcsCloseOperation.md``); for ``HcsCreateProcess`` the reaper's late-result callback then
+closes the pipe handles HCS returns when it completes.  The tracked call's HRESULT is recorded
+from C (``invoke`` appends it to a list as the call returns), so an operation whose call was
+never made, or failed, is closed at once, as hcsshim closes it after a failed call: no reaper
+ever waits on an operation HCS did not start.
 """
 
 from __future__ import annotations
@@ -260,9 +261,9 @@ _abandoned: dict[int, list[bool]] = {}
 
 if TYPE_CHECKING:
     #: What :func:`_run` hands to the reaper (the arguments of :func:`_abandon`): a tuple,
-    #: built with no point where CPython runs a signal handler (no call) before the tracked
-    #: call is made, so that from the moment HCS may run the operation a Ctrl+C finds all
-    #: of it.
+    #: built with no point where CPython runs a signal handler (no call), at a timeout or in
+    #: the ``finally`` of an interrupted call, and passed to every retry of :func:`_abandon`
+    #: (its claim list is what makes a retry safe).
     _Handoff = tuple[
         int,  # the operation
         str,  # the function's name
@@ -374,7 +375,7 @@ def _release_all(acquired: Sequence[tuple[HandleGuard, object]]) -> None:
 
 def _run(  # noqa: PLR0917 - internal, positional on the hot path
     function: str,
-    invoke: Callable[[int], int],
+    invoke: Callable[[int, list[int]], object],
     timeout: float,
     context: str | None,
     keepalive: tuple[object, ...],
@@ -385,17 +386,21 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
     process_info: Any = None,
 ) -> tuple[str | None, ProcessInformation | None]:
     ms = timeout_ms(timeout)
-    # The hand-off to the reaper, built before the tracked call is made: from then on until
-    # a wait sees the operation complete, HCS may be running it, and an exception (a
-    # Ctrl+C) that comes out of this call hands it to a reaper in the finally instead of
-    # closing it under HCS (review RV63 F2).  () once _abandon returned (the reaper is
-    # started and owns the operation); None: this call closes it in the finally (not made,
-    # not started, or completed).
-    handoff: _Handoff | tuple[()] | None = None
-    # The HRESULT of the wait, appended from C as the wait returns (_wait_result): anything
-    # but HCS_E_OPERATION_TIMEOUT there means the operation completed, and the finally
-    # closes it (a reaper would wait for it again, and be handed the pipes a second time).
+    # The tracked call's HRESULT, appended from C as the call returns (``invoke`` makes the
+    # call as ``called.extend(map(fn, ...))``), and the wait's: together they tell, with no
+    # handler point between the native return and the record, what the finally must do
+    # with the operation: close it at once when the call was never made or failed (HCS
+    # never started it: hcsshim closes it then too, ``internal/hcs/v2/operation.go``), or
+    # when a wait saw it complete (anything but HCS_E_OPERATION_TIMEOUT: a reaper would
+    # wait for it again, and be handed the pipes a second time); else HCS may still be
+    # running it, and an exception (a Ctrl+C) hands it to a reaper (review RV63 F2).
+    called: list[int] = []
     waited: list[int] = []
+    # The hand-off to the reaper: built only when it is needed (a timeout, or in the
+    # finally), a tuple with no call in it; ``handed`` once _abandon returned (the reaper is
+    # started and owns the operation).
+    handoff: _Handoff | None = None
+    handed = False
     op = 0
     # HcsCreateOperation returns the handle (no out parameter the clean-up could share): it
     # is called from C (``list.extend`` over ``map``), so that it lands in ``made`` before
@@ -430,23 +435,9 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
             raise errors.error_from_hresult(
                 E_OUTOFMEMORY, function="HcsCreateOperation", context=context
             )
-        # From here on HCS may be running the operation: built with no call (a tuple), so
-        # that a Ctrl+C finds either no call made or the whole hand-off.
-        handoff = (
-            op,
-            function,
-            process,
-            (*keepalive, invoke),
-            acquired,
-            on_late_result,
-            [],
-        )
-        hr = invoke(op) & 0xFFFFFFFF
+        invoke(op, called)
+        hr = called[0] & 0xFFFFFFFF
         if hr & 0x80000000:  # FAILED(hr): not started
-            # (A Ctrl+C inside invoke, or before this line, hands it over all the same: the
-            # reaper's wait returns HCS_E_OPERATION_NOT_STARTED, HcsWaitForOperationResult.md,
-            # and it closes it; see docs/windows-notes.md.)
-            handoff = None
             # Attach any result document HCS already produced (hcsshim).
             if process:
                 native("computecore", "HcsGetOperationResultAndProcessInfo")(
@@ -468,14 +459,15 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
             info_copy = None
         if not hr & 0x80000000:
             return text, info_copy
-        if hr == HCS_E_OPERATION_TIMEOUT and handoff:
+        if hr == HCS_E_OPERATION_TIMEOUT:
             # From here on the reaper owns the operation and the guards; if a Ctrl+C comes
             # out of _abandon, the finally calls it again (review RV61 F2).
-            # hcsshim: ask HCS to abort and ignore the answer (E_NOTIMPL is documented).
-            cancel_hr = native("computecore", "HcsCancelOperation")(op) & 0xFFFFFFFF
-            _log.debug("HcsCancelOperation(%s) returned 0x%08X", function, cancel_hr)
+            # hcsshim: ask HCS to abort and ignore the answer (E_NOTIMPL is documented);
+            # first: a Ctrl+C before the hand-off is built has the finally ask again.
+            _cancel(op, function)
+            handoff = (op, function, process, (*keepalive, invoke), acquired, on_late_result, [])
             _abandon(*handoff)
-            handoff = ()
+            handed = True
             suffix = f"no result within {timeout:g} s; HCS is still running it"
             check(
                 hr,
@@ -488,9 +480,11 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
     finally:
         if doc.value:  # a Ctrl+C before it was read: free it (take_hcs_string sets it NULL)
             take_hcs_string(doc)
-        if handoff and waited and waited[0] & 0xFFFFFFFF != HCS_E_OPERATION_TIMEOUT:
-            handoff = None  # the wait saw it complete: closed here (no call: no handler point)
-        if handoff is None:  # (first: the path every operation takes)
+        if (
+            (waited and waited[0] & 0xFFFFFFFF != HCS_E_OPERATION_TIMEOUT)
+            or not called
+            or called[0] & 0x80000000
+        ):  # completed, never made or failed (first: the path every operation takes): here
             try:
                 if made and made[0] and _close is not None:
                     _close(made[0])
@@ -500,13 +494,40 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
                 except BaseException:  # (a Ctrl+C in it): once more; each call ends once
                     _release_all(acquired)
                     raise
-        elif handoff:  # started, not seen complete: the reaper's (again: one claims it)
-            _abandon(*handoff)
+        elif not handed:  # started, not seen complete, not handed over yet: the reaper's
+            # Interrupted before a timeout's hand-off was built (which cancelled it first): ask
+            # HCS to cancel it, as closing it would ("If the operation is in progress it will be
+            # cancelled", HcsCloseOperation.md) and as a timeout does (its answer ignored).
+            cancel = handoff is None
+            if handoff is None:  # (a tuple: no handler point)
+                handoff = (
+                    op,
+                    function,
+                    process,
+                    (*keepalive, invoke),
+                    acquired,
+                    on_late_result,
+                    [],
+                )
+            try:
+                if cancel:
+                    _cancel(op, function)
+                _abandon(*handoff)
+            except BaseException:  # a second Ctrl+C: once more (one reaper claims it, F2)
+                _abandon(*handoff)
+                raise
+
+
+def _cancel(op: int, function: str) -> None:
+    """``HcsCancelOperation(op)``, its answer logged and ignored (documented to return
+    ``E_NOTIMPL``, ``HcsCancelOperation.md``; hcsshim ignores it too)."""
+    hr = native("computecore", "HcsCancelOperation")(op) & 0xFFFFFFFF
+    _log.debug("HcsCancelOperation(%s) returned 0x%08X", function, hr)
 
 
 def run_operation(
     function: str,
-    invoke: Callable[[int], int],
+    invoke: Callable[[int, list[int]], object],
     *,
     timeout: float = DEFAULT_TIMEOUT,
     context: str | None = None,
@@ -516,9 +537,12 @@ def run_operation(
 ) -> str | None:
     """Run one asynchronous HCS call and return its result document (``None`` if empty).
 
-    ``invoke(op)`` makes the tracked call (``HcsStartComputeSystem(h, op, ...)``) and returns
-    its HRESULT.  ``keepalive`` holds the ctypes buffers the call reads (kept until HCS
-    completes the operation); ``guards`` the handles it uses.  ``after_start`` runs once the
+    ``invoke(op, called)`` makes the tracked call (``HcsStartComputeSystem(h, op, ...)``)
+    from C, its HRESULT appended to ``called`` as it returns:
+    ``called.extend(map(fn, (h,), (op,), ...))`` (a Ctrl+C inside ``invoke`` then finds the
+    call either not made or its HRESULT recorded, see :func:`_run`).  ``keepalive`` holds
+    the ctypes buffers the call reads (kept until HCS completes the operation); ``guards``
+    the handles it uses.  ``after_start`` runs once the
     call was accepted (before the wait).  Raises the error-tree exception on failure;
     :class:`~hcs_sandbox.errors.OperationTimeoutError` after ``timeout`` seconds.
     """
@@ -527,7 +551,7 @@ def run_operation(
 
 def run_process_operation(
     function: str,
-    invoke: Callable[[int], int],
+    invoke: Callable[[int, list[int]], object],
     *,
     timeout: float = DEFAULT_TIMEOUT,
     context: str | None = None,
@@ -580,11 +604,11 @@ def run_handle_operation(
 
     if extra_null_arg:
 
-        def invoke(op: int) -> int:
-            return int(call(guard.handle, op, doc_buf, None))
+        def invoke(op: int, called: list[int]) -> None:
+            called.extend(map(call, (guard.handle,), (op,), (doc_buf,), (None,)))
     else:
 
-        def invoke(op: int) -> int:
-            return int(call(guard.handle, op, doc_buf))
+        def invoke(op: int, called: list[int]) -> None:
+            called.extend(map(call, (guard.handle,), (op,), (doc_buf,)))
 
     return _run(function, invoke, timeout, context, (doc_buf,), (guard,), False, None)[0]
