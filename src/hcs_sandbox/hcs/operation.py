@@ -45,6 +45,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from itertools import starmap
 from typing import TYPE_CHECKING, Any
 
 from hcs_sandbox import errors
@@ -387,7 +388,7 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
 ) -> tuple[str | None, ProcessInformation | None]:
     ms = timeout_ms(timeout)
     # The tracked call's HRESULT, appended from C as the call returns (``invoke`` makes the
-    # call as ``called.extend(map(fn, ...))``), and the wait's: together they tell, with no
+    # call as ``called.extend(starmap(fn, ...))``), and the wait's: together they tell, with no
     # handler point between the native return and the record, what the finally must do
     # with the operation: close it at once when the call was never made or failed (HCS
     # never started it: hcsshim closes it then too, ``internal/hcs/v2/operation.go``), or
@@ -429,7 +430,7 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
     # (from the acquire on, no handler point before the try: its finally releases them)
     try:
         _, create, wait, _close = _op_functions()
-        made.extend(map(create, (None,), (_no_completion(),)))
+        made.extend(starmap(create, ((None, _no_completion()),)))
         op = made[0] or 0
         if not op:
             raise errors.error_from_hresult(
@@ -453,7 +454,7 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
                 op, ms, process=True, doc=doc, info=process_info, waited=waited
             )
         else:  # _wait_result(op, ms, process=False), inlined: the path every operation takes
-            waited.extend(map(wait, (op,), (ms,), (ctypes.byref(doc),)))
+            waited.extend(starmap(wait, ((op, ms, ctypes.byref(doc)),)))
             hr = waited[0] & 0xFFFFFFFF
             text = take_hcs_string(doc)
             info_copy = None
@@ -539,7 +540,7 @@ def run_operation(
 
     ``invoke(op, called)`` makes the tracked call (``HcsStartComputeSystem(h, op, ...)``)
     from C, its HRESULT appended to ``called`` as it returns:
-    ``called.extend(map(fn, (h,), (op,), ...))`` (a Ctrl+C inside ``invoke`` then finds the
+    ``called.extend(starmap(fn, ((h, op, ...),)))`` (a Ctrl+C inside ``invoke`` then finds the
     call either not made or its HRESULT recorded, see :func:`_run`).  ``keepalive`` holds
     the ctypes buffers the call reads (kept until HCS completes the operation); ``guards``
     the handles it uses.  ``after_start`` runs once the
@@ -605,10 +606,10 @@ def run_handle_operation(
     if extra_null_arg:
 
         def invoke(op: int, called: list[int]) -> None:
-            called.extend(map(call, (guard.handle,), (op,), (doc_buf,), (None,)))
+            called.extend(starmap(call, ((guard.handle, op, doc_buf, None),)))
     else:
 
         def invoke(op: int, called: list[int]) -> None:
-            called.extend(map(call, (guard.handle,), (op,), (doc_buf,)))
+            called.extend(starmap(call, ((guard.handle, op, doc_buf),)))
 
     return _run(function, invoke, timeout, context, (doc_buf,), (guard,), False, None)[0]

@@ -20,6 +20,7 @@ import ctypes
 import logging
 import weakref
 from collections.abc import Mapping
+from itertools import starmap
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from hcs_sandbox import errors
@@ -160,9 +161,7 @@ class Process(Watched):
 
         def invoke(op: int, called: list[int]) -> None:
             called.extend(
-                map(
-                    create, (sys_guard.handle,), (params_buf,), (op,), (None,), (ctypes.byref(out),)
-                )
+                starmap(create, ((sys_guard.handle, params_buf, op, None, ctypes.byref(out)),))
             )
             guard.bind(out.value or 0)
 
@@ -358,7 +357,7 @@ class Process(Watched):
         guard = self._guard
 
         def invoke(op: int, called: list[int]) -> None:
-            called.extend(map(call, (guard.handle,), (op,)))
+            called.extend(starmap(call, ((guard.handle, op),)))
 
         # The wait writes the handles to ``pinfo``, ours: from its return on, the finally
         # finds and closes them there, once each, whatever point a Ctrl+C hits (they were

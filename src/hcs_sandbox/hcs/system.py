@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Mapping
+from itertools import starmap
 from typing import TYPE_CHECKING, Any
 
 from hcs_sandbox import errors
@@ -94,7 +95,7 @@ class ComputeSystem(Watched):
         create = native("computecore", "HcsCreateComputeSystem")
 
         def invoke(op: int, called: list[int]) -> None:
-            called.extend(map(create, (id_buf,), (doc_buf,), (op,), (None,), (ctypes.byref(out),)))
+            called.extend(starmap(create, ((id_buf, doc_buf, op, None, ctypes.byref(out)),)))
             guard.bind(out.value or 0)
 
         system = cls(system_id, guard, timeout=timeout)
@@ -368,7 +369,7 @@ def enumerate_compute_systems(
     query_buf = wbuf(dumps(query))
 
     def invoke(op: int, called: list[int]) -> None:
-        called.extend(map(call, (query_buf,), (op,)))
+        called.extend(starmap(call, ((query_buf, op),)))
 
     text = run_operation(
         "HcsEnumerateComputeSystems",
