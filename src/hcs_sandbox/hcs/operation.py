@@ -567,7 +567,7 @@ def run_process_operation(
     The pipe handles in the result belong to the caller.  When the call timed out, or was
     interrupted while HCS ran it, and HCS completes it later, ``on_late_result(info, hr)``
     runs on the reaper thread (by default the late pipe handles are closed; ``info`` is
-    None when it failed or never started).  ``process_info``: the ``HCS_PROCESS_INFORMATION``
+    None when it failed).  ``process_info``: the ``HCS_PROCESS_INFORMATION``
     (``native.types``) the wait writes, the caller's: from the wait's return on, the pipe
     handles are in it, where the caller's clean-up finds them after a Ctrl+C.
     """
