@@ -49,8 +49,8 @@ _NAT = {
     "SchemaVersion": {"Major": 2, "Minor": 0},
 }
 ENDPOINT = {"Name": "ep", "SchemaVersion": {"Major": 2, "Minor": 0}}
-#: No stdio pipes: a Ctrl+C between HcsCreateProcess and the wait that returns the pipe
-#: handles leaves them in the operation's result (not this test's: see the task's report).
+#: No stdio pipes: those are test_ctrl_c_from_the_wait_that_returns_the_pipes's and
+#: test_ctrl_c_while_hcs_runs_the_create_process's.
 PROCESS = {"CommandLine": "cmd /c echo hi"}
 
 #: The close helpers that set the c_void_p to NULL right before the native close, with no
@@ -225,11 +225,16 @@ def _sweep(
             result[0]()  # (no interrupt: not reached)
         result.clear()
         settle()
+        # An operation the interrupt found started and not seen complete is the reaper's
+        # (review RV63 F2): judged once it is done.
+        reaped = _reaped_by_another_thread()
         gc.collect()
         leaks = _handles(sim)
         violations = sim.violations()
-        if leaks != _handles_of(before) or violations:
-            failures.append(f"{at.where}: leaks {leaks} (before {before}), {violations}")
+        if leaks != _handles_of(before) or violations or reaped is not True:
+            failures.append(
+                f"{at.where}: leaks {leaks} (before {before}), {violations}, reaped {reaped}"
+            )
             sim.reset()
             return n, failures  # (the state is gone: stop at the first)
     return n - 1, failures
@@ -498,13 +503,19 @@ def _reaped_by_another_thread() -> str | bool:
     return seen[0] if seen else "the looking thread hung"
 
 
-def test_ctrl_c_from_the_timeout_to_the_reapers_start(sim: Any, vm_document: Any) -> None:
+@pytest.mark.parametrize("export", ["HcsWaitForOperationResult", "HcsStartComputeSystem"])
+def test_ctrl_c_from_the_timeout_to_the_reapers_start(
+    sim: Any, vm_document: Any, export: str
+) -> None:
     """A Ctrl+C at each handler point from the return of the wait that timed out to the
     return of ``_run`` (the reaper's start is in between): the timed-out operation is closed
     once, by one side, and the compute system's guard is not left with a call in flight, so
     closing the system closes its handle (review RV61 F2: a Ctrl+C between ``abandoned =
     True`` and the reaper's start leaked the operation, and the guard's count deferred the
-    system's close for ever)."""
+    system's close for ever).  With ``HcsStartComputeSystem`` the points start at the
+    tracked call's return: those before the wait hand the running operation to a reaper
+    too (review RV63 F2), which closes it once and releases the guard; HCS is asked to
+    cancel it at every point (review RV69 F6)."""
     from hcs_sandbox import errors
     from hcs_sandbox.hcs import operation
 
@@ -523,9 +534,8 @@ def test_ctrl_c_from_the_timeout_to_the_reapers_start(sim: Any, vm_document: Any
         baseline = _handles(sim)
         system = ComputeSystem.create(f"ctrlc-{uuid.uuid4()}", vm_document())
         closes = sim.calls().get("HcsCloseOperation", 0)
-        with _InterruptOnce(
-            "HcsWaitForOperationResult", operation._run, n, every_bytecode=False
-        ) as at:
+        cancels = sim.calls().get("HcsCancelOperation", 0)
+        with _InterruptOnce(export, operation._run, n, every_bytecode=False) as at:
             try:
                 system.start(timeout=_WAIT)
             except KeyboardInterrupt:
@@ -542,6 +552,9 @@ def test_ctrl_c_from_the_timeout_to_the_reapers_start(sim: Any, vm_document: Any
             "inflight": guard.inflight,
             "released": guard.released,
             "operation closes": sim.calls().get("HcsCloseOperation", 0) - closes,
+            # HCS was asked to cancel it: on a timeout, and on a Ctrl+C while it ran, as
+            # closing it (before the hand-off, review RV63 F2) did (review RV69 F6)
+            "cancelled": sim.calls().get("HcsCancelOperation", 0) > cancels,
             "handles": _handles(sim),
             "violations": sim.violations(),
         }
@@ -550,6 +563,7 @@ def test_ctrl_c_from_the_timeout_to_the_reapers_start(sim: Any, vm_document: Any
             "inflight": 0,
             "released": True,
             "operation closes": 1,
+            "cancelled": True,
             "handles": baseline,
             "violations": [],
         }
@@ -564,6 +578,8 @@ def test_ctrl_c_from_the_timeout_to_the_reapers_start(sim: Any, vm_document: Any
     # (the sweep went through the hand-off: points in _abandon, one after its reaper start)
     assert any(p.startswith("_abandon ") for p in points), points
     assert any(p.startswith("_run ") for p in points), points
+    if export == "HcsStartComputeSystem":  # (and the points before the wait)
+        assert any(p.startswith("run_handle_operation.<locals>.invoke ") for p in points)
 
 
 # -- the result document's free (native/strings.py) ------------------------------------------
@@ -616,8 +632,8 @@ def test_ctrl_c_from_the_wait_that_returns_the_pipes(sim: Any, vm_document: Any)
     lost to a Ctrl+C until ``_create`` held it), none is closed twice, the process handle is
     closed.  (From ``HcsCreateProcess``'s return to the wait, the pipes are still in the
     operation's result, and after a wait that timed out they come with the late result: a
-    Ctrl+C there, or from that wait's return to the hand-off to the reaper, loses them; not
-    this test's, see docs/architecture.md and review RV63 F2.)"""
+    Ctrl+C there, or from that wait's return to the hand-off to the reaper, hands the
+    operation to the reaper: test_ctrl_c_while_hcs_runs_the_create_process.)"""
     from hcs_sandbox.hcs.process import Process
 
     def run() -> Any:
@@ -650,13 +666,322 @@ def test_ctrl_c_from_the_wait_that_returns_the_pipes(sim: Any, vm_document: Any)
             for clean_up in result:
                 clean_up()
             result.clear()
+            # (an operation interrupted while it ran, _register's status query, is the
+            # reaper's: judged once it is done)
+            reaped = _reaped_by_another_thread()
             gc.collect()
             leaks, violations = sim.leaks(), sim.violations()
-            if leaks != before or violations:
+            if leaks != before or violations or reaped is not True:
                 sim.reset()
                 pytest.fail(
-                    f"of {n} points: {at.where}: leaks {leaks} (before {before}), {violations}"
+                    f"of {n} points: {at.where}: leaks {leaks} (before {before}), "
+                    f"{violations}, reaped {reaped}"
                 )
             if at.where is None:
                 assert 0 < at.count < n
                 break
+
+
+# -- an operation HCS is still running when the Ctrl+C comes (review RV63 F2) ----------------
+
+
+def _pids(sim: Any, system_id: str) -> set[int]:
+    """The guest processes the simulator has spawned in ``system_id`` (it spawns one as a
+    ``HcsCreateProcess`` operation completes, after its pipes are made; they are forgotten
+    only when the system stops)."""
+    return {pid for (sid, pid) in list(sim._processes) if sid == system_id}
+
+
+@pytest.mark.parametrize("waited", ["timed-out", "completed"])
+def test_ctrl_c_while_hcs_runs_the_create_process(sim: Any, vm_document: Any, waited: str) -> None:
+    """A Ctrl+C at each handler point from ``HcsCreateProcess``'s return to the return of
+    ``Process._create``, while HCS completes the operation ``_LATE`` s after the call: with a
+    wait that times out (``timed-out``: the points before the wait, those from the wait's
+    return to the hand-off to the reaper, the hand-off and the timeout's error) and with one
+    that sees it complete (``completed``: the points before the wait, then the pipes'
+    wrapping and the owner).  Once HCS has completed the operation and every reaper is done,
+    the caller has had the KeyboardInterrupt and nothing is left open: no operation or process
+    handle, none of the 3 pipes HCS made for it (a Ctrl+C before the hand-off closed the
+    operation under HCS and lost them, review RV63 F2), no misuse seen."""
+    from hcs_sandbox import errors
+    from hcs_sandbox.hcs import operation
+    from hcs_sandbox.hcs.process import Process
+
+    timeout = _WAIT if waited == "timed-out" else 30.0
+    points: list[str] = []
+    failures: list[str] = []
+    with ComputeSystem.create(f"ctrlc-{uuid.uuid4()}", vm_document()) as system:
+        system.start()
+        sim.set_latency("HcsCreateProcess", _LATE)
+        try:  # (resolved: every run takes the same path)
+            system.create_process(PIPED, timeout=timeout).close()
+        except errors.OperationTimeoutError:
+            pass
+        assert operation.wait_abandoned(5)
+        n = 0
+        while not failures:
+            n += 1
+            before = sim.leaks()
+            spawned = _pids(sim, system.id)
+            result: list[Any] = []
+            outcome = "returned"
+            with _InterruptOnce(
+                "HcsCreateProcess", Process._create.__func__, n, every_bytecode=False
+            ) as at:
+                try:
+                    result.append(system.create_process(PIPED, timeout=timeout))
+                except KeyboardInterrupt:
+                    outcome = "KeyboardInterrupt"
+                except errors.OperationTimeoutError:
+                    outcome = "timed out"
+            for process in result:  # (no interrupt: the program uses it, then ends it)
+                process.terminate()
+                process.close()
+            result.clear()
+            deadline = time.monotonic() + 10
+            while _pids(sim, system.id) == spawned and time.monotonic() < deadline:
+                time.sleep(0.005)  # HCS completes the operation ...
+            completed = _pids(sim, system.id) != spawned
+            reaped = _reaped_by_another_thread()  # ... and the reaper, if any, is done
+            gc.collect()
+            leaks, violations = sim.leaks(), sim.violations()
+            if at.where is not None:
+                points.append(at.where)
+            want = "KeyboardInterrupt" if at.where else outcome
+            if (completed, reaped, outcome, leaks, violations) != (
+                True,
+                True,
+                want,
+                before,
+                [],
+            ):
+                failures.append(
+                    f"{at.where}: completed {completed}, reaped {reaped}, {outcome}, "
+                    f"leaks {leaks} (before {before}), {violations}"
+                )  # (stops at the first: the simulator is reset once the system is closed)
+            elif at.where is None:
+                assert 0 < at.count < n
+                assert outcome == ("timed out" if waited == "timed-out" else "returned")
+                break
+        sim.set_latency("HcsCreateProcess", 0)
+    if failures:
+        sim.reset()
+    assert failures == [], f"of {n} points: " + "; ".join(failures)
+    # (the sweep went through the window: points in invoke, before the wait, and for the
+    # timed-out wait the points from its return to the hand-off, in _wait_result)
+    assert any(p.startswith("Process._create.<locals>.invoke ") for p in points), points
+    if waited == "timed-out":
+        assert any(p.startswith("_wait_result ") for p in points), points
+        assert any(p.startswith("_abandon ") for p in points), points
+
+
+# -- review RV69: a failed call, a second Ctrl+C, the cancel, Process.info's handles ----------
+
+
+def test_ctrl_c_after_a_failed_call_closes_the_operation_at_once(
+    sim: Any, vm_document: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``HcsCreateProcess`` fails synchronously (HCS never started the operation) and a Ctrl+C
+    comes at each handler point from its return to the return of ``Process._create`` (inside
+    ``invoke`` after the call, and on): the operation is closed by the time the caller has the
+    exception, no reaper is ever started for it, nothing is left open (review RV69 F1: a
+    Ctrl+C inside ``invoke`` handed an operation whose call failed to a reaper, which then
+    relied on an undocumented answer of the wait), and without a Ctrl+C the caller gets the
+    call's error with the operation closed too (F4)."""
+    from hcs_sandbox import errors
+    from hcs_sandbox.hcs import operation
+
+    handed: list[str] = []
+    real_abandon = operation._abandon
+
+    def abandon(*args: Any) -> None:
+        handed.append(args[1])
+        real_abandon(*args)
+
+    monkeypatch.setattr(operation, "_abandon", abandon)
+    from hcs_sandbox.hcs.process import Process
+
+    failures: list[str] = []
+    points: list[str] = []
+    with ComputeSystem.create(f"ctrlc-{uuid.uuid4()}", vm_document()) as system:
+        system.start()
+        n = 0
+        while not failures:
+            n += 1
+            before = _handles(sim)
+            closes = sim.calls().get("HcsCloseOperation", 0)
+            sim.inject("HcsCreateProcess", hresult=0x80070005, where="call")
+            outcome = "returned"
+            with _InterruptOnce(
+                "HcsCreateProcess", Process._create.__func__, n, every_bytecode=False
+            ) as at:
+                try:
+                    system.create_process(PIPED).close()
+                except KeyboardInterrupt:
+                    outcome = "KeyboardInterrupt"
+                except errors.HcsError as exc:
+                    outcome = f"HcsError 0x{exc.hresult & 0xFFFFFFFF:08X}"
+            # (at once: no waiting for a reaper, there must be none)
+            state = {
+                "outcome": outcome,
+                "operation closes": sim.calls().get("HcsCloseOperation", 0) - closes,
+                "abandoned": operation.abandoned_count(),
+                "handed to a reaper": list(handed),
+                "handles": _handles(sim),
+                "violations": sim.violations(),
+            }
+            want = {
+                "outcome": "KeyboardInterrupt" if at.where else "HcsError 0x80070005",
+                "operation closes": 1,
+                "abandoned": 0,
+                "handed to a reaper": [],
+                "handles": before,
+                "violations": [],
+            }
+            if at.where is not None:
+                points.append(at.where)
+            if state != want:
+                failures.append(f"{at.where}: {state}")
+            elif at.where is None:
+                assert 0 < at.count < n
+                break
+        _reaped_by_another_thread()
+    if failures:
+        sim.reset()
+    assert failures == [], f"of {n} points: " + "; ".join(failures)
+    # (the sweep went through invoke after the call, where the hand-off was made)
+    assert any(p.startswith("Process._create.<locals>.invoke ") for p in points), points
+
+
+def test_a_second_ctrl_c_in_the_hand_off_is_retried(
+    sim: Any, vm_document: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first Ctrl+C right after ``HcsStartComputeSystem`` returned (HCS runs the start),
+    a second one at the entry of the ``finally``'s hand-off to the reaper: the hand-off is
+    made once more (review RV69 F2: it was not, and the operation leaked and the system's
+    guard kept a call in flight for ever, so closing the system never closed its handle).
+    HCS is asked to cancel the interrupted operation (F6: closing it, as before the
+    hand-off, would have cancelled it, HcsCloseOperation.md), and the system's handle and
+    the operation are closed once."""
+    from hcs_sandbox.hcs import operation
+
+    calls: list[str] = []
+    real_abandon = operation._abandon
+
+    def abandon(*args: Any) -> None:
+        calls.append(args[1])
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # the second Ctrl+C, at its entry
+        real_abandon(*args)
+
+    baseline = _handles(sim)
+    sim.set_latency("HcsStartComputeSystem", _LATE)
+    system = ComputeSystem.create(f"ctrlc-{uuid.uuid4()}", vm_document())
+    monkeypatch.setattr(operation, "_abandon", abandon)
+    cancels = sim.calls().get("HcsCancelOperation", 0)
+    closes = sim.calls().get("HcsCloseOperation", 0)
+    with (
+        _InterruptOnce("HcsStartComputeSystem", operation._run, 1, every_bytecode=False) as at,
+        pytest.raises(KeyboardInterrupt),
+    ):
+        system.start(timeout=30)
+    assert at.where is not None
+    assert at.where.startswith("run_handle_operation.<locals>.invoke ")
+    guard = system._handle_guard
+    system.close()
+    reaped = _reaped_by_another_thread()
+    sim.set_latency("HcsStartComputeSystem", 0)
+    del system
+    gc.collect()
+    state = {
+        "hand-offs": calls,
+        "reaped": reaped,
+        "inflight": guard.inflight,
+        "cancels": sim.calls().get("HcsCancelOperation", 0) - cancels,
+        "operation closes": sim.calls().get("HcsCloseOperation", 0) - closes,
+        "handles": _handles(sim),
+        "violations": sim.violations(),
+    }
+    want = {
+        "hand-offs": ["HcsStartComputeSystem", "HcsStartComputeSystem"],
+        "reaped": True,
+        "inflight": 0,
+        "cancels": 1,
+        "operation closes": 1,
+        "handles": baseline,
+        "violations": [],
+    }
+    if state != want:
+        sim.reset()
+    assert state == want
+
+
+def test_ctrl_c_from_the_wait_that_returns_process_info_handles(
+    sim: Any, vm_document: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl+C at each handler point from the return of the wait that hands over the std
+    handles of ``HcsGetProcessInfo`` to the return of ``Process.info``: each handle is closed
+    once (review RV69 F7: they were in a structure of ``_wait_result``'s, then a copy passed
+    up, and lost to a Ctrl+C until ``info()`` closed them).  (The simulator's own
+    ``HcsGetProcessInfo`` hands out NULL std handles; here it hands out 3 new pipes, counted
+    until closed, as the library's docstring expects of Windows.)"""
+    import os
+
+    real = sim._process_op
+
+    def process_op(
+        function: str, process: Any, operation: Any, op_type: int, work: Any, **kw: Any
+    ) -> Any:
+        if function == "HcsGetProcessInfo":
+            plain = work
+
+            def work(h: Any) -> Any:
+                _, (pid, *_) = plain(h)
+                fds: list[int] = []
+                for what in ("stdin", "stdout", "stderr"):
+                    r, w = os.pipe()
+                    os.close(w)
+                    sim.track_fd(r, what)
+                    fds.append(r)
+                return None, (pid, *fds)
+
+        return real(function, process, operation, op_type, work, **kw)
+
+    monkeypatch.setattr(sim, "_process_op", process_op)
+    from hcs_sandbox.hcs.process import Process
+
+    failure: str | None = None
+    points: list[str] = []
+    n = 0
+    with ComputeSystem.create(f"ctrlc-{uuid.uuid4()}", vm_document()) as system:
+        system.start()
+        process = system.create_process(PROCESS | {"CommandLine": "cmd /c pause"})
+        assert process.info().process_id > 0  # (resolved; its handles closed)
+        while failure is None:
+            n += 1
+            before = sim.leaks()
+            with _InterruptOnce(
+                "HcsWaitForOperationResultAndProcessInfo", Process.info, n, every_bytecode=False
+            ) as at:
+                try:
+                    process.info()
+                except KeyboardInterrupt:
+                    pass
+            gc.collect()
+            leaks, violations = sim.leaks(), sim.violations()
+            if leaks != before or violations:
+                failure = (
+                    f"of {n} points: {at.where}: leaks {leaks} (before {before}), {violations}"
+                )
+            elif at.where is None:
+                assert 0 < at.count < n
+                break
+            else:
+                points.append(at.where)
+        process.terminate()
+        process.close()
+    if failure is not None:
+        sim.reset()
+        pytest.fail(failure)
+    assert any(p.startswith("_wait_result ") for p in points), points
+    assert any(p.startswith("Process.info ") for p in points), points

@@ -15,7 +15,7 @@ from test_sim_hcn_storage import NAT, create_vhd, hcn
 
 from hcs_sandbox.sim.backend import HANDLE_ARGS
 from hcs_sandbox.sim.core import Simulator
-from hcs_sandbox.sim.exports import EXPORTS
+from hcs_sandbox.sim.exports import EXPORTS, HCS_PROCESS_INFORMATION
 
 
 def _wait_in_flight(sim: Simulator, handle: int, function: str) -> None:
@@ -78,3 +78,38 @@ def test_every_handle_function_is_an_export_with_a_handle_there() -> None:
         matches = [argtypes for (_dll, n), (_res, argtypes) in EXPORTS.items() if n == name]
         assert len(matches) == 1, name
         assert matches[0][position] is ctypes.c_void_p, name
+
+
+def test_closing_a_process_handle_while_its_create_runs_is_a_violation(
+    api: Api, sim: Simulator, allow_sim_leaks: bool
+) -> None:
+    """``HcsCreateProcess`` returns the new process's handle as it starts the operation;
+    closing that handle before the operation completes is a use after close (review RV69 F3:
+    nothing caught a library that tore it down under the running create), closing it after
+    the operation completed is not."""
+    system = api.running(f"inflight-{time.monotonic_ns()}")
+    params = json.dumps({"CommandLine": "cmd /c echo hi"})
+    sim.set_latency("HcsCreateProcess", 0.3)
+    handles: list[int] = []
+    for close_early in (True, False):
+        op = api.HcsCreateOperation(None, None)
+        out = ctypes.c_void_p()
+        assert api.HcsCreateProcess(system, params, op, None, ctypes.byref(out)) == 0
+        handle = out.value or 0
+        handles.append(handle)
+        if close_early:
+            api.HcsCloseProcess(handle)  # the operation is still running
+        info, doc = HCS_PROCESS_INFORMATION(), ctypes.c_void_p()
+        hr = api.HcsWaitForOperationResultAndProcessInfo(
+            op, 10_000, ctypes.byref(info), ctypes.byref(doc)
+        )
+        assert hr == 0, api.take(doc)
+        api.HcsCloseOperation(op)
+        if not close_early:
+            api.HcsCloseProcess(handle)  # completed: no violation
+    sim.set_latency("HcsCreateProcess", 0)
+    assert sim.violations() == [
+        f"HcsCloseProcess(0x{handles[0]:X}): use after close: closed while "
+        "its HcsCreateProcess operation was still running"
+    ]
+    api.close(system)

@@ -24,6 +24,17 @@ operation, frees its result (and, for ``HcsCreateProcess``, the process and pipe
 closes the operation and only then releases the handles (``HandleGuard``) -- hcsshim
 ``internal/computecore/computecore.go`` ``execute`` documents the access violations seen
 when handles are torn down mid-call.  The caller gets :class:`OperationTimeoutError` at once.
+
+Interrupted (review RV63 F2): an exception (a Ctrl+C) that comes out of the helper while HCS
+may still be running the operation -- once the tracked call returned success and until a wait
+has seen it complete -- hands it to a reaper the same way, instead of closing it under HCS,
+after asking HCS to cancel it (``HcsCancelOperation``, its answer ignored, as on a timeout:
+closing it would have cancelled it, "If the operation is in progress it will be cancelled",
+``HcsCloseOperation.md``); for ``HcsCreateProcess`` the reaper's late-result callback then
+closes the pipe handles HCS returns when it completes.  The tracked call's HRESULT is recorded
+from C (``invoke`` appends it to a list as the call returns), so an operation whose call was
+never made, or failed, is closed at once, as hcsshim closes it after a failed call: no reaper
+ever waits on an operation HCS did not start.
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from itertools import starmap
 from typing import TYPE_CHECKING, Any
 
 from hcs_sandbox import errors
@@ -179,27 +191,46 @@ def _wait_result(
     process: bool,
     doc: ctypes.c_void_p | None = None,
     info: Any = None,
+    waited: list[int] | None = None,
 ) -> tuple[int, ProcessInformation | None, str | None]:
     """``HcsWaitForOperationResult`` (or ``...AndProcessInfo`` with ``process``): the masked
     HRESULT, the copied process information (on success) and the result document (read and
     freed).  ``doc``: the out slot of the document (the caller frees what it still holds
     after an exception); ``info``: the ``HCS_PROCESS_INFORMATION`` the wait writes (the
-    caller closes the pipe handles it holds after an exception)."""
+    caller closes the pipe handles it holds after an exception); ``waited``: the caller's
+    list the wait's HRESULT is appended to as the wait returns (see :func:`_run`)."""
     if doc is None:
         doc = ctypes.c_void_p(None)
+    if waited is None:
+        waited = []
     info_copy: ProcessInformation | None = None
     if process:
         if info is None:
             info = _new_info()
-        hr = native("computecore", "HcsWaitForOperationResultAndProcessInfo")(
-            op, ms, ctypes.byref(info), ctypes.byref(doc)
+        # Called from C (list.extend over map, as HcsCreateOperation in _run): the HRESULT is
+        # in ``waited`` before any point where CPython runs a signal handler.
+        waited.extend(
+            map(
+                native("computecore", "HcsWaitForOperationResultAndProcessInfo"),
+                (op,),
+                (ms,),
+                (ctypes.byref(info),),
+                (ctypes.byref(doc),),
+            )
         )
-        hr &= 0xFFFFFFFF
+        hr = waited[-1] & 0xFFFFFFFF
         if not failed(hr):
             info_copy = _copy_info(info)
     else:
-        hr = native("computecore", "HcsWaitForOperationResult")(op, ms, ctypes.byref(doc))
-        hr &= 0xFFFFFFFF
+        waited.extend(
+            map(
+                native("computecore", "HcsWaitForOperationResult"),
+                (op,),
+                (ms,),
+                (ctypes.byref(doc),),
+            )
+        )
+        hr = waited[-1] & 0xFFFFFFFF
     return hr, info_copy, take_hcs_string(doc)
 
 
@@ -231,8 +262,9 @@ _abandoned: dict[int, list[bool]] = {}
 
 if TYPE_CHECKING:
     #: What :func:`_run` hands to the reaper (the arguments of :func:`_abandon`): a tuple,
-    #: built with no point where CPython runs a signal handler (no call), so that from the
-    #: moment a timeout is known a Ctrl+C finds either nothing handed over or all of it.
+    #: built with no point where CPython runs a signal handler (no call), at a timeout or in
+    #: the ``finally`` of an interrupted call, and passed to every retry of :func:`_abandon`
+    #: (its claim list is what makes a retry safe).
     _Handoff = tuple[
         int,  # the operation
         str,  # the function's name
@@ -245,7 +277,8 @@ if TYPE_CHECKING:
 
 
 def abandoned_count() -> int:
-    """How many timed-out operations are still waiting for HCS to complete them."""
+    """How many abandoned operations (timed out or interrupted) are still waiting for HCS
+    to complete them."""
     with _abandoned_mutex:
         return len(_abandoned)
 
@@ -271,9 +304,10 @@ def _abandon(  # noqa: PLR0917 - the fields of a _Handoff, in its order
     on_late_result: Callable[[ProcessInformation | None, int], None] | None,
     claim: list[bool],
 ) -> None:
-    """Start a reaper thread for the timed-out ``op``; it owns the operation's clean-up
-    (waiting for HCS, closing the operation, releasing ``guards``) once it has *claimed* it:
-    appended to ``claim`` under :data:`_abandoned_mutex` (review RV61 F2).
+    """Start a reaper thread for ``op`` (timed out, or interrupted while HCS may run it,
+    review RV63 F2); it owns the operation's clean-up (waiting for HCS, closing the
+    operation, releasing ``guards``) once it has *claimed* it: appended to ``claim`` under
+    :data:`_abandoned_mutex` (review RV61 F2).
 
     Called again by :func:`_run`'s ``finally`` when a Ctrl+C came out of the first call (at
     any point: before the thread was made, while it started, after): a second call starts
@@ -302,7 +336,9 @@ def _abandon(  # noqa: PLR0917 - the fields of a _Handoff, in its order
             threading.current_thread().name = f"hcs-reaper-{function}"
             while hr == HCS_E_OPERATION_TIMEOUT:
                 hr, info_copy, _ = _wait_result(op, _REAP_SLICE_MS, process=process)
-            _log.info("%s completed after its caller timed out: 0x%08X", function, hr)
+            _log.info(
+                "%s completed after its caller timed out or was interrupted: 0x%08X", function, hr
+            )
             if on_late_result is not None:
                 on_late_result(info_copy, hr)
             elif info_copy is not None:
@@ -340,7 +376,7 @@ def _release_all(acquired: Sequence[tuple[HandleGuard, object]]) -> None:
 
 def _run(  # noqa: PLR0917 - internal, positional on the hot path
     function: str,
-    invoke: Callable[[int], int],
+    invoke: Callable[[int, list[int]], object],
     timeout: float,
     context: str | None,
     keepalive: tuple[object, ...],
@@ -351,9 +387,21 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
     process_info: Any = None,
 ) -> tuple[str | None, ProcessInformation | None]:
     ms = timeout_ms(timeout)
-    # The hand-off to the reaper once the wait timed out; () once _abandon returned (the
-    # reaper is started and owns the operation); None: this call closes it in the finally.
-    handoff: _Handoff | tuple[()] | None = None
+    # The tracked call's HRESULT, appended from C as the call returns (``invoke`` makes the
+    # call as ``called.extend(starmap(fn, ...))``), and the wait's: together they tell, with no
+    # handler point between the native return and the record, what the finally must do
+    # with the operation: close it at once when the call was never made or failed (HCS
+    # never started it: hcsshim closes it then too, ``internal/hcs/v2/operation.go``), or
+    # when a wait saw it complete (anything but HCS_E_OPERATION_TIMEOUT: a reaper would
+    # wait for it again, and be handed the pipes a second time); else HCS may still be
+    # running it, and an exception (a Ctrl+C) hands it to a reaper (review RV63 F2).
+    called: list[int] = []
+    waited: list[int] = []
+    # The hand-off to the reaper: built only when it is needed (a timeout, or in the
+    # finally), a tuple with no call in it; ``handed`` once _abandon returned (the reaper is
+    # started and owns the operation).
+    handoff: _Handoff | None = None
+    handed = False
     op = 0
     # HcsCreateOperation returns the handle (no out parameter the clean-up could share): it
     # is called from C (``list.extend`` over ``map``), so that it lands in ``made`` before
@@ -382,13 +430,14 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
     # (from the acquire on, no handler point before the try: its finally releases them)
     try:
         _, create, wait, _close = _op_functions()
-        made.extend(map(create, (None,), (_no_completion(),)))
+        made.extend(starmap(create, ((None, _no_completion()),)))
         op = made[0] or 0
         if not op:
             raise errors.error_from_hresult(
                 E_OUTOFMEMORY, function="HcsCreateOperation", context=context
             )
-        hr = invoke(op) & 0xFFFFFFFF
+        invoke(op, called)
+        hr = called[0] & 0xFFFFFFFF
         if hr & 0x80000000:  # FAILED(hr): not started
             # Attach any result document HCS already produced (hcsshim).
             if process:
@@ -401,31 +450,25 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
         if after_start is not None:
             after_start()
         if process:
-            hr, info_copy, text = _wait_result(op, ms, process=True, doc=doc, info=process_info)
+            hr, info_copy, text = _wait_result(
+                op, ms, process=True, doc=doc, info=process_info, waited=waited
+            )
         else:  # _wait_result(op, ms, process=False), inlined: the path every operation takes
-            hr = wait(op, ms, ctypes.byref(doc)) & 0xFFFFFFFF
+            waited.extend(starmap(wait, ((op, ms, ctypes.byref(doc)),)))
+            hr = waited[0] & 0xFFFFFFFF
             text = take_hcs_string(doc)
             info_copy = None
         if not hr & 0x80000000:
             return text, info_copy
         if hr == HCS_E_OPERATION_TIMEOUT:
-            # From here on the reaper owns the operation and the guards: the hand-off is made
-            # first, with no handler point before it is stored (a tuple, no call), and if a
-            # Ctrl+C comes out of _abandon, the finally calls it again (review RV61 F2).
-            handoff = (
-                op,
-                function,
-                process,
-                (*keepalive, invoke),
-                acquired,
-                on_late_result,
-                [],
-            )
-            # hcsshim: ask HCS to abort and ignore the answer (E_NOTIMPL is documented).
-            cancel_hr = native("computecore", "HcsCancelOperation")(op) & 0xFFFFFFFF
-            _log.debug("HcsCancelOperation(%s) returned 0x%08X", function, cancel_hr)
+            # From here on the reaper owns the operation and the guards; if a Ctrl+C comes
+            # out of _abandon, the finally calls it again (review RV61 F2).
+            # hcsshim: ask HCS to abort and ignore the answer (E_NOTIMPL is documented);
+            # first: a Ctrl+C before the hand-off is built has the finally ask again.
+            _cancel(op, function)
+            handoff = (op, function, process, (*keepalive, invoke), acquired, on_late_result, [])
             _abandon(*handoff)
-            handoff = ()
+            handed = True
             suffix = f"no result within {timeout:g} s; HCS is still running it"
             check(
                 hr,
@@ -438,7 +481,11 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
     finally:
         if doc.value:  # a Ctrl+C before it was read: free it (take_hcs_string sets it NULL)
             take_hcs_string(doc)
-        if handoff is None:  # (first: the path every operation takes)
+        if (
+            (waited and waited[0] & 0xFFFFFFFF != HCS_E_OPERATION_TIMEOUT)
+            or not called
+            or called[0] & 0x80000000
+        ):  # completed, never made or failed (first: the path every operation takes): here
             try:
                 if made and made[0] and _close is not None:
                     _close(made[0])
@@ -448,13 +495,40 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
                 except BaseException:  # (a Ctrl+C in it): once more; each call ends once
                     _release_all(acquired)
                     raise
-        elif handoff:  # a Ctrl+C in the hand-off: made again (one reaper claims it)
-            _abandon(*handoff)
+        elif not handed:  # started, not seen complete, not handed over yet: the reaper's
+            # Interrupted before a timeout's hand-off was built (which cancelled it first): ask
+            # HCS to cancel it, as closing it would ("If the operation is in progress it will be
+            # cancelled", HcsCloseOperation.md) and as a timeout does (its answer ignored).
+            cancel = handoff is None
+            if handoff is None:  # (a tuple: no handler point)
+                handoff = (
+                    op,
+                    function,
+                    process,
+                    (*keepalive, invoke),
+                    acquired,
+                    on_late_result,
+                    [],
+                )
+            try:
+                if cancel:
+                    _cancel(op, function)
+                _abandon(*handoff)
+            except BaseException:  # a second Ctrl+C: once more (one reaper claims it, F2)
+                _abandon(*handoff)
+                raise
+
+
+def _cancel(op: int, function: str) -> None:
+    """``HcsCancelOperation(op)``, its answer logged and ignored (documented to return
+    ``E_NOTIMPL``, ``HcsCancelOperation.md``; hcsshim ignores it too)."""
+    hr = native("computecore", "HcsCancelOperation")(op) & 0xFFFFFFFF
+    _log.debug("HcsCancelOperation(%s) returned 0x%08X", function, hr)
 
 
 def run_operation(
     function: str,
-    invoke: Callable[[int], int],
+    invoke: Callable[[int, list[int]], object],
     *,
     timeout: float = DEFAULT_TIMEOUT,
     context: str | None = None,
@@ -464,9 +538,12 @@ def run_operation(
 ) -> str | None:
     """Run one asynchronous HCS call and return its result document (``None`` if empty).
 
-    ``invoke(op)`` makes the tracked call (``HcsStartComputeSystem(h, op, ...)``) and returns
-    its HRESULT.  ``keepalive`` holds the ctypes buffers the call reads (kept until HCS
-    completes the operation); ``guards`` the handles it uses.  ``after_start`` runs once the
+    ``invoke(op, called)`` makes the tracked call (``HcsStartComputeSystem(h, op, ...)``)
+    from C, its HRESULT appended to ``called`` as it returns:
+    ``called.extend(starmap(fn, ((h, op, ...),)))`` (a Ctrl+C inside ``invoke`` then finds the
+    call either not made or its HRESULT recorded, see :func:`_run`).  ``keepalive`` holds
+    the ctypes buffers the call reads (kept until HCS completes the operation); ``guards``
+    the handles it uses.  ``after_start`` runs once the
     call was accepted (before the wait).  Raises the error-tree exception on failure;
     :class:`~hcs_sandbox.errors.OperationTimeoutError` after ``timeout`` seconds.
     """
@@ -475,7 +552,7 @@ def run_operation(
 
 def run_process_operation(
     function: str,
-    invoke: Callable[[int], int],
+    invoke: Callable[[int, list[int]], object],
     *,
     timeout: float = DEFAULT_TIMEOUT,
     context: str | None = None,
@@ -487,9 +564,10 @@ def run_process_operation(
     """Like :func:`run_operation` for ``HcsCreateProcess`` / ``HcsGetProcessInfo``: waits with
     ``HcsWaitForOperationResultAndProcessInfo`` and returns the copied process information.
 
-    The pipe handles in the result belong to the caller.  When the call timed out and HCS
-    completes it later, ``on_late_result(info, hr)`` runs on the reaper thread (by default
-    the late pipe handles are closed).  ``process_info``: the ``HCS_PROCESS_INFORMATION``
+    The pipe handles in the result belong to the caller.  When the call timed out, or was
+    interrupted while HCS ran it, and HCS completes it later, ``on_late_result(info, hr)``
+    runs on the reaper thread (by default the late pipe handles are closed; ``info`` is
+    None when it failed).  ``process_info``: the ``HCS_PROCESS_INFORMATION``
     (``native.types``) the wait writes, the caller's: from the wait's return on, the pipe
     handles are in it, where the caller's clean-up finds them after a Ctrl+C.
     """
@@ -527,11 +605,11 @@ def run_handle_operation(
 
     if extra_null_arg:
 
-        def invoke(op: int) -> int:
-            return int(call(guard.handle, op, doc_buf, None))
+        def invoke(op: int, called: list[int]) -> None:
+            called.extend(starmap(call, ((guard.handle, op, doc_buf, None),)))
     else:
 
-        def invoke(op: int) -> int:
-            return int(call(guard.handle, op, doc_buf))
+        def invoke(op: int, called: list[int]) -> None:
+            called.extend(starmap(call, ((guard.handle, op, doc_buf),)))
 
     return _run(function, invoke, timeout, context, (doc_buf,), (guard,), False, None)[0]

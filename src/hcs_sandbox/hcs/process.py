@@ -20,6 +20,7 @@ import ctypes
 import logging
 import weakref
 from collections.abc import Mapping
+from itertools import starmap
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from hcs_sandbox import errors
@@ -31,7 +32,7 @@ from hcs_sandbox.hcs.operation import (
     run_handle_operation,
     run_process_operation,
 )
-from hcs_sandbox.native.handles import close_held
+from hcs_sandbox.native.handles import close_handle, close_held
 from hcs_sandbox.native.types import GENERIC_ALL, HCS_PROCESS_INFORMATION, HcsEventType
 
 if TYPE_CHECKING:
@@ -96,6 +97,23 @@ def _close_created(
     guard.close()
 
 
+#: The std handle fields of ``HCS_PROCESS_INFORMATION``: their offsets in the structure.
+_STD_FIELDS = ("StdInput", "StdOutput", "StdError")
+
+
+def _close_std_handles(pinfo: Any) -> None:
+    """Close the std handles ``pinfo`` (an ``HCS_PROCESS_INFORMATION``) still holds, each
+    through a ``c_void_p`` over its field: set to NULL right before ``CloseHandle``
+    (:func:`~hcs_sandbox.native.handles.close_handle`), so a second call closes only what
+    the first did not."""
+    for name in _STD_FIELDS:
+        field = ctypes.c_void_p.from_buffer(pinfo, getattr(HCS_PROCESS_INFORMATION, name).offset)
+        try:
+            close_handle(field)
+        except OSError:
+            _log.exception("closing a process std handle failed")
+
+
 def _finalize(guard: HandleGuard, watch: Watch, files: list[BinaryIO | None], pid: int) -> None:
     if not guard.closed:
         _log.warning("process %d was not closed; closing its handle", pid)
@@ -141,10 +159,11 @@ class Process(Watched):
         create = native("computecore", "HcsCreateProcess")
         sys_guard = system._handle_guard
 
-        def invoke(op: int) -> int:
-            hr = int(create(sys_guard.handle, params_buf, op, None, ctypes.byref(out)))
+        def invoke(op: int, called: list[int]) -> None:
+            called.extend(
+                starmap(create, ((sys_guard.handle, params_buf, op, None, ctypes.byref(out)),))
+            )
             guard.bind(out.value or 0)
-            return hr
 
         def late(info: ProcessInformation | None, hr: int) -> None:
             # HCS finished after our caller gave up: nobody will use these handles.
@@ -169,7 +188,10 @@ class Process(Watched):
                 timeout=timeout,
                 context=f"starting a process in compute system {system.id!r}",
                 keepalive=(params_buf, out),
-                guards=(sys_guard,),
+                # The new process's own guard too: the operation uses its handle until HCS
+                # completes it, so an operation handed to the reaper (a timeout, a Ctrl+C)
+                # defers the process handle's close (_close_created's) to its end.
+                guards=(sys_guard, guard),
                 on_late_result=late,
                 process_info=pinfo,
             )
@@ -334,19 +356,28 @@ class Process(Watched):
         call = native("computecore", "HcsGetProcessInfo")
         guard = self._guard
 
-        def invoke(op: int) -> int:
-            return int(call(guard.handle, op))
+        def invoke(op: int, called: list[int]) -> None:
+            called.extend(starmap(call, ((guard.handle, op),)))
 
-        info, _ = run_process_operation(
-            "HcsGetProcessInfo",
-            invoke,
-            timeout=self.timeout if timeout is None else timeout,
-            context=f"querying process {self._pid} in {self._system.id!r}",
-            guards=(guard,),
-        )
-        from hcs_sandbox.hcs.operation import _close_info_handles
-
-        _close_info_handles(info)
+        # The wait writes the handles to ``pinfo``, ours: from its return on, the finally
+        # finds and closes them there, once each, whatever point a Ctrl+C hits (they were
+        # in a structure of the wait's, lost to a Ctrl+C until closed, review RV69 F7).
+        pinfo = HCS_PROCESS_INFORMATION()
+        try:
+            info, _ = run_process_operation(
+                "HcsGetProcessInfo",
+                invoke,
+                timeout=self.timeout if timeout is None else timeout,
+                context=f"querying process {self._pid} in {self._system.id!r}",
+                guards=(guard,),
+                process_info=pinfo,
+            )
+        finally:
+            try:
+                _close_std_handles(pinfo)
+            except BaseException:  # (a Ctrl+C in it): once more; each handle closes once
+                _close_std_handles(pinfo)
+                raise
         return ProcessInformation(info.process_id, None, None, None)
 
     # -- events and exit -------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Mapping
+from itertools import starmap
 from typing import TYPE_CHECKING, Any
 
 from hcs_sandbox import errors
@@ -93,10 +94,9 @@ class ComputeSystem(Watched):
         guard = HandleGuard(out, _close_system_handle, f"compute system {system_id!r}")
         create = native("computecore", "HcsCreateComputeSystem")
 
-        def invoke(op: int) -> int:
-            hr = int(create(id_buf, doc_buf, op, None, ctypes.byref(out)))
+        def invoke(op: int, called: list[int]) -> None:
+            called.extend(starmap(create, ((id_buf, doc_buf, op, None, ctypes.byref(out)),)))
             guard.bind(out.value or 0)
-            return hr
 
         system = cls(system_id, guard, timeout=timeout)
         try:
@@ -368,8 +368,8 @@ def enumerate_compute_systems(
     call = native("computecore", "HcsEnumerateComputeSystems")
     query_buf = wbuf(dumps(query))
 
-    def invoke(op: int) -> int:
-        return int(call(query_buf, op))
+    def invoke(op: int, called: list[int]) -> None:
+        called.extend(starmap(call, ((query_buf, op),)))
 
     text = run_operation(
         "HcsEnumerateComputeSystems",

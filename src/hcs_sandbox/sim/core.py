@@ -285,6 +285,9 @@ class ProcessHandle:
         self.context: int | None = None
         self.closed = False
         self.cb_lock = threading.RLock()
+        #: The HcsCreateProcess operation that returned this handle and its generation: the
+        #: handle may not be closed while it is pending (see HcsCloseProcess).
+        self.creating: tuple[Operation, int] | None = None
 
 
 def _mac_value(text: Any) -> int | None:
@@ -1988,7 +1991,9 @@ class Simulator:
             info = self._spawn(process, record)
             return None, info
 
-        return self._launch("HcsCreateProcess", op, OP_CREATE_PROCESS, work, fault, handle)
+        hr = self._launch("HcsCreateProcess", op, OP_CREATE_PROCESS, work, fault, handle)
+        process_handle.creating = (op, op.generation)
+        return hr
 
     def _spawn(
         self, process: GuestProcess, record: dict[str, Any]
@@ -2153,6 +2158,19 @@ class Simulator:
         except _Failure as failure:
             self.violation(f"HcsCloseProcess: {failure.message}")
             return
+        creating = handle.creating
+        if creating is not None:
+            op, generation = creating
+            with self._lock:
+                running = op.state == "pending" and op.generation == generation
+            if running:
+                # HCS is still creating the process with this handle: on Windows it would go
+                # on with a freed handle (hcsshim internal/computecore/computecore.go
+                # ``execute``: handles torn down under a running call, access violations).
+                self.violation(
+                    f"HcsCloseProcess(0x{handle.handle:X}): use after close: closed while "
+                    "its HcsCreateProcess operation was still running"
+                )
         with handle.cb_lock:
             handle.closed = True
             handle.callback = None
