@@ -20,6 +20,7 @@ at a thunk's entry is the simulator's documented entry window, docs/simulator.md
 
 from __future__ import annotations
 
+import ctypes
 import dis
 import gc
 import os
@@ -985,3 +986,44 @@ def test_ctrl_c_from_the_wait_that_returns_process_info_handles(
         pytest.fail(failure)
     assert any(p.startswith("_wait_result ") for p in points), points
     assert any(p.startswith("Process.info ") for p in points), points
+
+
+def test_a_second_ctrl_c_as_the_clean_up_frees_the_document(
+    sim: Any, vm_document: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first Ctrl+C at ``take_hcs_string``'s entry, before the body read the result
+    document of a completed ``HcsGetComputeSystemProperties``, and a second one at its
+    entry again in the ``finally``: the rest of the clean-up still runs, so the operation is
+    closed and the system's guard released (review RV72 F1: it was skipped, the operation
+    stayed open and the guard kept a call in flight for ever).  (The document is not freed:
+    both frees were interrupted before they began; the test frees it at the end.)"""
+    from hcs_sandbox.hcs import operation
+
+    real_take = operation.take_hcs_string
+    raised: list[int] = []
+
+    def take(slot: Any) -> Any:
+        if slot.value and len(raised) < 2:
+            raised.append(slot.value)
+            raise KeyboardInterrupt
+        return real_take(slot)
+
+    baseline = _handles(sim)
+    system = ComputeSystem.create(f"ctrlc-{uuid.uuid4()}", vm_document())
+    guard = system._handle_guard
+    monkeypatch.setattr(operation, "take_hcs_string", take)
+    with pytest.raises(KeyboardInterrupt):
+        system.properties()
+    monkeypatch.setattr(operation, "take_hcs_string", real_take)
+    state = {"raised": len(raised), "inflight": guard.inflight}
+    system.close()
+    del system
+    gc.collect()
+    state["handles"] = _handles(sim)
+    state["violations"] = sim.violations()
+    for address in dict.fromkeys(raised):  # the unfreed document: freed here (LocalFree)
+        real_take(ctypes.c_void_p(address))
+    want = {"raised": 2, "inflight": 0, "handles": baseline, "violations": []}
+    if state != want:
+        sim.reset()
+    assert state == want

@@ -479,44 +479,50 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
         check(hr, function=function, result_document=text, context=context)
         return text, info_copy  # pragma: no cover - check raised: hr is a failure
     finally:
-        if doc.value:  # a Ctrl+C before it was read: free it (take_hcs_string sets it NULL)
-            take_hcs_string(doc)
-        if (
-            (waited and waited[0] & 0xFFFFFFFF != HCS_E_OPERATION_TIMEOUT)
-            or not called
-            or called[0] & 0x80000000
-        ):  # completed, never made or failed (first: the path every operation takes): here
-            try:
-                if made and made[0] and _close is not None:
-                    _close(made[0])
-            finally:
+        # The document first, in a try of its own: a second Ctrl+C at take_hcs_string's entry
+        # (the first one came before the body read it) skipped the rest of this clean-up, so
+        # the operation was neither closed nor handed over and its guards kept a call in
+        # flight for ever (review RV72 F1).
+        try:
+            if doc.value:  # a Ctrl+C before it was read: free it (take_hcs_string sets it NULL)
+                take_hcs_string(doc)
+        finally:
+            if (
+                (waited and waited[0] & 0xFFFFFFFF != HCS_E_OPERATION_TIMEOUT)
+                or not called
+                or called[0] & 0x80000000
+            ):  # completed, never made or failed (first: the path every operation takes): here
                 try:
-                    _release_all(acquired)
-                except BaseException:  # (a Ctrl+C in it): once more; each call ends once
-                    _release_all(acquired)
+                    if made and made[0] and _close is not None:
+                        _close(made[0])
+                finally:
+                    try:
+                        _release_all(acquired)
+                    except BaseException:  # (a Ctrl+C in it): once more; each call ends once
+                        _release_all(acquired)
+                        raise
+            elif not handed:  # started, not seen complete, not handed over yet: the reaper's
+                # Interrupted before a timeout's hand-off was built (which cancelled it first): ask
+                # HCS to cancel it, as closing it would ("If the operation is in progress it will be
+                # cancelled", HcsCloseOperation.md) and as a timeout does (its answer ignored).
+                cancel = handoff is None
+                if handoff is None:  # (a tuple: no handler point)
+                    handoff = (
+                        op,
+                        function,
+                        process,
+                        (*keepalive, invoke),
+                        acquired,
+                        on_late_result,
+                        [],
+                    )
+                try:
+                    if cancel:
+                        _cancel(op, function)
+                    _abandon(*handoff)
+                except BaseException:  # a second Ctrl+C: once more (one reaper claims it, F2)
+                    _abandon(*handoff)
                     raise
-        elif not handed:  # started, not seen complete, not handed over yet: the reaper's
-            # Interrupted before a timeout's hand-off was built (which cancelled it first): ask
-            # HCS to cancel it, as closing it would ("If the operation is in progress it will be
-            # cancelled", HcsCloseOperation.md) and as a timeout does (its answer ignored).
-            cancel = handoff is None
-            if handoff is None:  # (a tuple: no handler point)
-                handoff = (
-                    op,
-                    function,
-                    process,
-                    (*keepalive, invoke),
-                    acquired,
-                    on_late_result,
-                    [],
-                )
-            try:
-                if cancel:
-                    _cancel(op, function)
-                _abandon(*handoff)
-            except BaseException:  # a second Ctrl+C: once more (one reaper claims it, F2)
-                _abandon(*handoff)
-                raise
 
 
 def _cancel(op: int, function: str) -> None:
