@@ -463,10 +463,12 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
         if hr == HCS_E_OPERATION_TIMEOUT:
             # From here on the reaper owns the operation and the guards; if a Ctrl+C comes
             # out of _abandon, the finally calls it again (review RV61 F2).
-            # hcsshim: ask HCS to abort and ignore the answer (E_NOTIMPL is documented);
-            # first: a Ctrl+C before the hand-off is built has the finally ask again.
-            _cancel(op, function)
+            # The hand-off first, with no handler point before it is stored (a tuple, no
+            # call): a Ctrl+C from here on finds it and the finally hands the operation over
+            # (it asks HCS to cancel it again then: harmless, E_NOTIMPL is documented).
             handoff = (op, function, process, (*keepalive, invoke), acquired, on_late_result, [])
+            # hcsshim: ask HCS to abort and ignore the answer (E_NOTIMPL is documented).
+            _cancel(op, function)
             _abandon(*handoff)
             handed = True
             suffix = f"no result within {timeout:g} s; HCS is still running it"
@@ -491,7 +493,9 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
                 (waited and waited[0] & 0xFFFFFFFF != HCS_E_OPERATION_TIMEOUT)
                 or not called
                 or called[0] & 0x80000000
-            ):  # completed, never made or failed (first: the path every operation takes): here
+                or (not waited and not process)
+            ):  # completed, never made or failed (first: the path every operation takes), or
+                # no process operation, interrupted before its wait (see below): closed here
                 try:
                     if made and made[0] and _close is not None:
                         _close(made[0])
@@ -502,10 +506,14 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
                         _release_all(acquired)
                         raise
             elif not handed:  # started, not seen complete, not handed over yet: the reaper's
-                # Interrupted before a timeout's hand-off was built (which cancelled it first): ask
-                # HCS to cancel it, as closing it would ("If the operation is in progress it will be
-                # cancelled", HcsCloseOperation.md) and as a timeout does (its answer ignored).
-                cancel = handoff is None
+                # A process operation interrupted while it ran (review RV63 F2: closing it lost
+                # the pipes HCS returns when it completes), or one whose wait timed out (the
+                # timeout's hand-off, interrupted).  Any other operation interrupted before its
+                # wait is closed above, as before: closing it cancels it ("If the operation is
+                # in progress it will be cancelled", HcsCloseOperation.md), where a reaper would
+                # let it run on while the sandbox layer rolls back as if it had not (review
+                # RV73 F1: a create or start completing after its rollback).  HCS is asked to
+                # cancel it (its answer ignored), as a timeout does and as closing it would.
                 if handoff is None:  # (a tuple: no handler point)
                     handoff = (
                         op,
@@ -517,8 +525,7 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
                         [],
                     )
                 try:
-                    if cancel:
-                        _cancel(op, function)
+                    _cancel(op, function)
                     _abandon(*handoff)
                 except BaseException:  # a second Ctrl+C: once more (one reaper claims it, F2)
                     _abandon(*handoff)
