@@ -1,7 +1,8 @@
 """A Ctrl+C at any point never leaks or double-closes an HCS or HCN handle (review RV59).
 
-The harness of ``test_storage.py`` (review RV50 F3), generalised: one ``KeyboardInterrupt`` is
-raised at the ``n``-th point of the library's own frames, for every ``n`` in turn,
+The harness of ``test_storage.py`` (review RV50 F3), generalised (now shared, in
+``tests/ctrlc_trace.py``): one ``KeyboardInterrupt`` is raised at the ``n``-th point of the
+library's own frames, for every ``n`` in turn,
 
 - for the makers of every handle kind (``HcsCreateOperation``, ``HcsCreateComputeSystem``,
   ``HcsOpenComputeSystem``, ``HcsCreateProcess``, ``HcsOpenProcess``, ``HcnCreateNetwork``,
@@ -21,10 +22,7 @@ at a thunk's entry is the simulator's documented entry window, docs/simulator.md
 from __future__ import annotations
 
 import ctypes
-import dis
 import gc
-import os
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -33,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from ctrlc_trace import InterruptAfterSim
 from hcs_sandbox.hcs import network, storage
 from hcs_sandbox.hcs.system import ComputeSystem, enumerate_compute_systems
 from hcs_sandbox.native import handles
@@ -62,104 +61,13 @@ _EXEMPT = frozenset(
 )  # (getattr: the test runs on the code before close_held too, to show it fails there)
 
 
-class _InterruptOnce:
-    """Raise one ``KeyboardInterrupt`` at the ``n``-th point (from 1) of this thread's Python
-    code, counted from the return of the simulator's ``export`` (or, with ``export`` None,
-    from the entry of ``target``) to the return of ``target``; the simulator's own frames are
-    not counted.
-
-    The points are those where CPython 3.11 runs a pending signal handler: a function's
-    entry (its ``RESUME``), the instruction after a call (more points than CPython has: it
-    runs none after a Python function returns) and a backward jump.  With
-    ``every_bytecode`` every instruction is a point too, but in the frames of ``_EXEMPT``.
-    :attr:`count` is how many points were passed, :attr:`where` where it was raised."""
-
-    _CALLS = frozenset({"CALL", "CALL_FUNCTION_EX"})
+class _InterruptOnce(InterruptAfterSim):
+    """``tests/ctrlc_trace.py``'s tracer, from the return of ``export`` (or the entry of
+    ``target``) to the return of ``target``: with ``every_bytecode`` every instruction is a
+    point too, but in the frames of ``_EXEMPT``."""
 
     def __init__(self, export: str | None, target: Any, n: int, *, every_bytecode: bool) -> None:
-        from hcs_sandbox import sim as sim_package
-
-        self._sim_files = os.path.dirname(sim_package.__file__) + os.sep
-        self._export = export
-        self._target = target.__code__
-        self._n = n
-        self._every = every_bytecode
-        self._armed = False
-        self._done = False
-        self._last: dict[Any, str] = {}
-        self._opnames: dict[Any, dict[int, str]] = {}
-        self.count = 0
-        self.where: str | None = None
-
-    def __enter__(self) -> _InterruptOnce:
-        self._previous = sys.gettrace()
-        sys.settrace(self._call)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        sys.settrace(self._previous)
-        self._last.clear()
-
-    def _opname(self, code: Any, offset: int) -> str:
-        names = self._opnames.get(code)
-        if names is None:
-            names = {i.offset: i.opname for i in dis.get_instructions(code)}
-            self._opnames[code] = names
-        return names.get(offset, "")
-
-    def _point(self, frame: Any, what: str) -> None:
-        self.count += 1
-        if self.count == self._n:
-            self._done = True
-            self._last.clear()
-            self.where = f"{frame.f_code.co_qualname} {what}"
-            raise KeyboardInterrupt
-
-    def _call(self, frame: Any, event: str, arg: object) -> Any:
-        if self._done:
-            return None
-        caller: Any = frame
-        while caller is not None:  # in the simulator, or called by it: not the library's
-            if caller.f_code.co_filename.startswith(self._sim_files):
-                if caller is frame and not self._armed and frame.f_code.co_name == self._export:
-                    return self._sim_return
-                return None
-            caller = caller.f_back
-        if self._export is None and frame.f_code is self._target:
-            self._armed = True
-        frame.f_trace_opcodes = True
-        if self._armed:
-            self._point(frame, "@RESUME")
-        return self._step
-
-    def _sim_return(self, frame: Any, event: str, arg: object) -> Any:
-        if event == "return":
-            self._armed = True
-        return self._sim_return
-
-    def _step(self, frame: Any, event: str, arg: object) -> Any:
-        if self._done:
-            return None
-        if event == "opcode":
-            op = self._opname(frame.f_code, frame.f_lasti)
-            last = self._last.get(frame)
-            self._last[frame] = op
-            every = self._every and frame.f_code not in _EXEMPT
-            # (Not at PUSH_EXC_INFO, a handler's entry after a call that raised: CPython
-            # unwinds to it without running a signal handler, and a KeyboardInterrupt raised
-            # there from a trace function leaves the exception being handled set in this
-            # thread for ever, the __context__ of every later exception.)
-            if (
-                self._armed
-                and op != "PUSH_EXC_INFO"
-                and (every or last in self._CALLS or op == "JUMP_BACKWARD")
-            ):
-                self._point(frame, f"@{frame.f_lasti} {op}")
-        elif event == "return":
-            self._last.pop(frame, None)
-            if self._armed and frame.f_code is self._target:
-                self._done = True
-        return self._step
+        super().__init__(export, target, n, every_bytecode=every_bytecode, exempt=_EXEMPT)
 
 
 def _handles_of(leaks: dict[str, int]) -> dict[str, int]:

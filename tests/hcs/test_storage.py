@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from ctrlc_trace import InterruptAfterSim
 from hcs_sandbox import errors
 from hcs_sandbox.hcs import storage
 
@@ -285,112 +286,6 @@ def test_a_ctrl_c_right_after_a_virtdisk_call_succeeded_leaks_no_handle(
 # -- a Ctrl+C at every point after a virtdisk call made a handle (review RV50 F3) ------------
 
 
-class _InterruptOnce:
-    """Raise one ``KeyboardInterrupt`` at the ``n``-th point (from 1) of this thread's Python
-    code between the return of the simulator's ``export`` (a C call for the binding) and the
-    return of ``target``; the simulator's own frames are not counted (its exports run as
-    ctypes callbacks, as the real DLLs run native code).
-
-    The points are those where CPython 3.11 runs a pending signal handler: a function's entry
-    (its ``RESUME``: the trace's "call" event), the instruction after a call (the handler
-    runs as a C call returns; after a Python function returns it does not, so these are more
-    points than CPython has) and a backward jump.  With ``every_bytecode`` every instruction
-    is a point too, but in the frames of ``exempt`` code.  :attr:`count` is how many points
-    were passed, :attr:`where` where the interrupt was raised."""
-
-    # (3.10's names too: CALL_FUNCTION, CALL_METHOD, ...; a backward JUMP_ABSOLUTE)
-    _CALLS = frozenset(
-        {"CALL", "CALL_FUNCTION", "CALL_FUNCTION_KW", "CALL_METHOD", "CALL_FUNCTION_EX"}
-    )
-    _BACK = frozenset({"JUMP_BACKWARD", "JUMP_ABSOLUTE"})
-
-    def __init__(
-        self, export: str, target: Any, n: int, *, every_bytecode: bool, exempt: frozenset[Any]
-    ) -> None:
-        import os
-
-        from hcs_sandbox import sim as sim_package
-
-        self._sim_files = os.path.dirname(sim_package.__file__) + os.sep
-        self._export = export
-        self._target = target.__code__
-        self._n = n
-        self._every = every_bytecode
-        self._exempt = exempt
-        self._armed = False
-        self._done = False
-        self._last: dict[Any, str] = {}  # frame -> the opcode it ran last
-        self._opnames: dict[Any, dict[int, str]] = {}
-        self.count = 0
-        self.where: str | None = None
-
-    def __enter__(self) -> _InterruptOnce:
-        import sys
-
-        self._previous = sys.gettrace()
-        sys.settrace(self._call)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        import sys
-
-        sys.settrace(self._previous)
-
-    def _opname(self, code: Any, offset: int) -> str:
-        import dis
-
-        names = self._opnames.get(code)
-        if names is None:
-            names = {i.offset: i.opname for i in dis.get_instructions(code)}
-            self._opnames[code] = names
-        return names.get(offset, "")
-
-    def _point(self, frame: Any, what: str) -> None:
-        self.count += 1
-        if self.count == self._n:
-            self._done = True
-            self._last.clear()  # (no "return" events follow: let the frames go)
-            code = frame.f_code
-            self.where = f"{getattr(code, 'co_qualname', code.co_name)} {what}"  # (3.11+)
-            raise KeyboardInterrupt  # (Python unsets the trace function on its way out)
-
-    def _call(self, frame: Any, event: str, arg: object) -> Any:
-        if self._done:
-            return None
-        caller: Any = frame
-        while caller is not None:  # in the simulator, or called by it: not the binding's
-            if caller.f_code.co_filename.startswith(self._sim_files):
-                if caller is frame and not self._armed and frame.f_code.co_name == self._export:
-                    return self._sim_return
-                return None
-            caller = caller.f_back
-        frame.f_trace_opcodes = True
-        if self._armed:
-            self._point(frame, "@RESUME")
-        return self._step
-
-    def _sim_return(self, frame: Any, event: str, arg: object) -> Any:
-        if event == "return":
-            self._armed = True
-        return self._sim_return
-
-    def _step(self, frame: Any, event: str, arg: object) -> Any:
-        if self._done:
-            return None
-        if event == "opcode":
-            op = self._opname(frame.f_code, frame.f_lasti)
-            last = self._last.get(frame)
-            self._last[frame] = op
-            every = self._every and frame.f_code not in self._exempt
-            if self._armed and (every or last in self._CALLS or op in self._BACK):
-                self._point(frame, f"@{frame.f_lasti} {op}")
-        elif event == "return":
-            self._last.pop(frame, None)
-            if self._armed and frame.f_code is self._target:
-                self._done = True
-        return self._step
-
-
 _VIRTDISK_MAKERS: dict[str, tuple[str, Any]] = {
     "create_vhdx": ("CreateVirtualDisk", lambda p: storage.create_vhdx(p, 1024**3)),
     "create_vhdx_handle": ("CreateVirtualDisk", lambda p: storage.create_vhdx_handle(p, 1024**3)),
@@ -436,7 +331,9 @@ def test_a_ctrl_c_anywhere_after_a_virtdisk_call_made_a_handle_closes_it_once(
         path = tmp_path / ("d.vhdx" if name == "open_vhd" else f"d{n}.vhdx")
         before = sim.calls().get("CloseHandle", 0)
         made: Any = None
-        with _InterruptOnce(export, target, n, every_bytecode=every_bytecode, exempt=exempt) as at:
+        with InterruptAfterSim(
+            export, target, n, every_bytecode=every_bytecode, exempt=exempt
+        ) as at:
             try:
                 made = make(path)
             except KeyboardInterrupt:

@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from ctrlc_trace import InterruptAt
 from hcs_sandbox.errors import StateConflictError
 from hcs_sandbox.sandbox.store import (
     MIGRATIONS,
@@ -37,75 +38,16 @@ from hcs_sandbox.sandbox.store import (
 )
 
 
-class _InterruptAt:
-    """Raise one ``KeyboardInterrupt`` at the ``n``-th point (from 1) of this thread's Python
-    code run inside the ``with`` block, but in this test module's own frames.
-
-    The points are those where CPython 3.11 runs a pending signal handler: a function's entry
-    (the trace's "call" event), the instruction after a call (more points than CPython has:
-    it runs none after a Python function returns) and a backward jump.  With ``every`` the
-    instructions of ``every[0]`` (a code object) at the offsets ``every[1]`` are points too.
-    :attr:`count` is how many points were passed, :attr:`where` where it was raised (None:
-    never)."""
-
-    _CALLS = frozenset({"CALL", "CALL_FUNCTION_EX"})
-
-    def __init__(self, n: int, every: tuple[Any, frozenset[int]] | None) -> None:
-        self._n = n
-        self._every_code, self._offsets = every if every else (None, frozenset())
-        self._done = False
-        self._last: dict[Any, str] = {}
-        self._opnames: dict[Any, dict[int, str]] = {}
-        self.count = 0
-        self.where: str | None = None
-
-    def __enter__(self) -> _InterruptAt:
-        self._previous = sys.gettrace()
-        sys.settrace(self._call)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        sys.settrace(self._previous)
-        self._last.clear()
-
-    def _opname(self, code: Any, offset: int) -> str:
-        names = self._opnames.get(code)
-        if names is None:
-            names = {i.offset: i.opname for i in dis.get_instructions(code)}
-            self._opnames[code] = names
-        return names.get(offset, "")
-
-    def _point(self, frame: Any, what: str) -> None:
-        self.count += 1
-        if self.count == self._n:
-            self._done = True
-            self._last.clear()
-            code = frame.f_code
-            self.where = f"{getattr(code, 'co_qualname', code.co_name)} {what}"
-            raise KeyboardInterrupt
-
-    def _call(self, frame: Any, event: str, arg: object) -> Any:
-        if self._done or frame.f_code.co_filename == __file__:
-            return None
-        frame.f_trace_opcodes = True
-        self._point(frame, "@RESUME")
-        return self._step
-
-    def _step(self, frame: Any, event: str, arg: object) -> Any:
-        if self._done:
-            return None
-        if event == "opcode":
-            op = self._opname(frame.f_code, frame.f_lasti)
-            last = self._last.get(frame)
-            self._last[frame] = op
-            every = frame.f_code is self._every_code and frame.f_lasti in self._offsets
-            # (Not at PUSH_EXC_INFO, a handler's entry after a call that raised: CPython
-            # unwinds to it without running a signal handler; see tests/hcs/test_ctrlc_handles.py.)
-            if op != "PUSH_EXC_INFO" and (every or last in self._CALLS or op == "JUMP_BACKWARD"):
-                self._point(frame, f"@{frame.f_lasti} {op} (line {frame.f_lineno})")
-        elif event == "return":
-            self._last.pop(frame, None)
-        return self._step
+def _interrupt_at(n: int, every: tuple[Any, frozenset[int]] | None) -> InterruptAt:
+    """A KeyboardInterrupt at the ``n``-th point of the ``with`` block, in this test module's
+    frames not counted (``tests/ctrlc_trace.py``).  With ``every`` the instructions of
+    ``every[0]`` (a code object) at the offsets ``every[1]`` are points too."""
+    code, offsets = every if every else (None, frozenset())
+    return InterruptAt(
+        n,
+        every=lambda frame: frame.f_code is code and frame.f_lasti in offsets,
+        skip_files=(__file__,),
+    )
 
 
 def _write_sweep() -> tuple[Any, frozenset[int]]:
@@ -278,7 +220,7 @@ def test_a_ctrl_c_anywhere_in_a_write_leaves_no_transaction_nor_lock_behind(
         while True:
             n += 1
             rec = store.reserve(f"rec-{n}", None, {})
-            with _InterruptAt(n, sweep) as at:
+            with _interrupt_at(n, sweep) as at:
                 try:
                     run(store, rec, n)
                 except KeyboardInterrupt:
@@ -378,7 +320,7 @@ def test_a_ctrl_c_anywhere_in_opening_a_store_leaves_no_lock_behind(
             Store(path).close()
             assert Store.reuse(path) is not None
             del entries[1:]  # (the cached entry, which is_current uses)
-        with _InterruptAt(n, None) as at:
+        with _interrupt_at(n, None) as at:
             try:
                 Store(path).close()
             except KeyboardInterrupt:
@@ -420,7 +362,7 @@ def _interrupted_log_line(
 ) -> None:
     """``add_log_line`` with a KeyboardInterrupt at its ``n``-th point (on this thread):
     what it raised (None: nothing) to ``raised``, where it was interrupted to ``where``."""
-    with _InterruptAt(n, None) as at:
+    with _interrupt_at(n, None) as at:
         try:
             store.add_log_line(record_id, f"line {n}")
             raised.append(None)
