@@ -207,8 +207,8 @@ def _wait_result(
     if process:
         if info is None:
             info = _new_info()
-        # Called from C (list.extend over map; HcsCreateOperation in _run over starmap): the HRESULT is
-        # in ``waited`` before any point where CPython runs a signal handler.
+        # Called from C (list.extend over map; HcsCreateOperation in _run: over starmap): the
+        # HRESULT is in ``waited`` before any point where CPython runs a signal handler.
         waited.extend(
             map(
                 native("computecore", "HcsWaitForOperationResultAndProcessInfo"),
@@ -404,11 +404,11 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
     handed = False
     op = 0
     # HcsCreateOperation returns the handle (no out parameter the clean-up could share): it
-    # is called from C (``list.extend`` over ``itertools.starmap``), so that it lands in ``made`` before
-    # any point where CPython runs a signal handler (none runs between C calls; one runs
-    # after a call made from Python code), and the ``finally`` closes what ``made`` holds:
-    # a Ctrl+C as the call returned would otherwise drop the result and leak the operation
-    # (review RV59).
+    # is called from C (``list.extend`` over ``itertools.starmap``), so that it lands in
+    # ``made`` before any point where CPython runs a signal handler (none runs between C
+    # calls; one runs after a call made from Python code), and the ``finally`` closes what
+    # ``made`` holds: a Ctrl+C as the call returned would otherwise drop the result and
+    # leak the operation (review RV59).
     made: list[int | None] = []
     _close: NativeFunction | None = None
     doc = ctypes.c_void_p(None)  # the result document's slot: freed in the finally if need be
