@@ -26,15 +26,18 @@ closes the operation and only then releases the handles (``HandleGuard``) -- hcs
 when handles are torn down mid-call.  The caller gets :class:`OperationTimeoutError` at once.
 
 Interrupted (review RV63 F2): an exception (a Ctrl+C) that comes out of the helper while HCS
-may still be running the operation -- once the tracked call returned success and until a wait
-has seen it complete -- hands it to a reaper the same way, instead of closing it under HCS,
-after asking HCS to cancel it (``HcsCancelOperation``, its answer ignored, as on a timeout:
-closing it would have cancelled it, "If the operation is in progress it will be cancelled",
-``HcsCloseOperation.md``); for ``HcsCreateProcess`` the reaper's late-result callback then
-closes the pipe handles HCS returns when it completes.  The tracked call's HRESULT is recorded
-from C (``invoke`` appends it to a list as the call returns), so an operation whose call was
-never made, or failed, is closed at once, as hcsshim closes it after a failed call: no reaper
-ever waits on an operation HCS did not start.
+may still be running a *process* operation (``HcsCreateProcess``, ``HcsGetProcessInfo``) --
+once the tracked call returned success and until a wait has seen it complete -- hands it to a
+reaper the same way, after asking HCS to cancel it (``HcsCancelOperation``, its answer
+ignored, as on a timeout); the reaper's late-result callback then closes the pipe handles HCS
+returns when it completes.  Any other operation interrupted before its wait is closed at once:
+closing it cancels it ("If the operation is in progress it will be cancelled",
+``HcsCloseOperation.md`` in MicrosoftDocs/Virtualization-Documentation; to confirm on Windows,
+docs/windows-notes.md), which the sandbox layer's rollback of an interrupted create or start
+relies on (review RV73 F1).  The tracked call's HRESULT is recorded from C (``invoke``
+appends it to a list as the call returns), so an operation whose call was never made, or
+failed, is closed at once, as hcsshim closes it after a failed call: no reaper ever waits on
+an operation HCS did not start.
 """
 
 from __future__ import annotations
@@ -402,6 +405,9 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
     # started and owns the operation).
     handoff: _Handoff | None = None
     handed = False
+    # True once the timeout's HcsCancelOperation returned: the finally then cancels no more
+    # (its _abandon may have started a reaper that closed the operation: review RV74 F1).
+    cancelled = False
     op = 0
     # HcsCreateOperation returns the handle (no out parameter the clean-up could share): it
     # is called from C (``list.extend`` over ``itertools.starmap``), so that it lands in
@@ -469,6 +475,7 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
             handoff = (op, function, process, (*keepalive, invoke), acquired, on_late_result, [])
             # hcsshim: ask HCS to abort and ignore the answer (E_NOTIMPL is documented).
             _cancel(op, function)
+            cancelled = True  # (no handler point between the return and this)
             _abandon(*handoff)
             handed = True
             suffix = f"no result within {timeout:g} s; HCS is still running it"
@@ -525,7 +532,8 @@ def _run(  # noqa: PLR0917 - internal, positional on the hot path
                         [],
                     )
                 try:
-                    _cancel(op, function)
+                    if not cancelled:  # (after the timeout's, never: the reaper may own it)
+                        _cancel(op, function)
                     _abandon(*handoff)
                 except BaseException:  # a second Ctrl+C: once more (one reaper claims it, F2)
                     _abandon(*handoff)
