@@ -119,7 +119,7 @@ def _quietly(what: str, step: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from hcs_sandbox.cli.common import spec_from_args, with_simulated
+    from hcs_sandbox.cli.common import print_sandbox_warnings, spec_from_args, with_simulated
     from hcs_sandbox.cli.output import Progress, notice_if_simulated, print_json, warn
     from hcs_sandbox.errors import SpecError
     from hcs_sandbox.sandbox.sandbox import Sandbox
@@ -157,7 +157,8 @@ def handle(args: argparse.Namespace) -> int:
             value=args.encoding,
             remedy="add -- COMMAND, or drop --encoding",
         )
-    spec = spec_from_args(args, check_paths=True)
+    warned: set[str] = set()
+    spec = spec_from_args(args, check_paths=True, warned=warned)
     progress = Progress()
     # ``sandbox`` is bound the moment create returns, inside the try: a Ctrl+C anywhere after
     # that (even while the progress line is cleared) still stops, removes (--rm) and closes it.
@@ -178,6 +179,9 @@ def handle(args: argparse.Namespace) -> int:
                     spec, progress=progress, terminate_on_close=not args.detach
                 )
             simulated = sandbox.simulated
+            # Every setting that loosens isolation, said before it starts (the .wsb's own
+            # warnings were printed above; --json too: its objects have no warnings).
+            print_sandbox_warnings(sandbox, warned)
             with progress.running():
                 sandbox.start(progress=progress)  # returns once the logon command runs
             if sandbox.logon_error is not None:

@@ -118,7 +118,9 @@ class WsbResult:
     """The spec a ``.wsb`` describes, and one warning per setting that loosens isolation.
 
     ``warning_fields``: for each warning, the spec field it is about (``gpu``, ``network``,
-    ``memory_mb``, ...), or None; :meth:`warnings_unless` uses it."""
+    ``memory_mb``, ``display``, ``mapped_folders[0]``, ...), or None; :meth:`warnings_unless`
+    uses it, and the CLI prints a planner warning about the same field only once
+    (``Sandbox.warnings_unless``)."""
 
     spec: SandboxSpec
     warnings: list[str] = field(default_factory=list)
@@ -424,6 +426,7 @@ def _mapped_folder(
     *,
     check_paths: bool,
     local: bool,
+    index: int,
 ) -> MappedFolder:
     _attributes(node, ctx)
     _no_stray_text(node, ctx)
@@ -486,6 +489,7 @@ def _mapped_folder(
                 f"mapped folder {host} is writable from the sandbox at {guest}; changes "
                 "persist on the host",
                 ro_node.line,
+                about=f"mapped_folders[{index}]",
             )
     else:
         read_only = False
@@ -493,6 +497,7 @@ def _mapped_folder(
             f"mapped folder {host} is writable from the sandbox at {guest} (Windows Sandbox "
             "default); add <ReadOnly>true</ReadOnly> to protect it",
             node.line,
+            about=f"mapped_folders[{index}]",
         )
     try:
         return MappedFolder(host, guest, read_only)
@@ -563,6 +568,14 @@ def _interpret(
                 verb = "use" if node is not None else "add"
                 fix = f"{verb} <{name}>Disable</{name}> to turn it off"
             ctx.warn(f"{subject} is enabled {how}: {consequence}; {fix}", line, about=spec_field)
+    # Windows Sandbox always shows its desktop, and no element turns it off, so a .wsb's
+    # sandbox gets one too: its display pipes loosen isolation (docs/planner.md).
+    ctx.warn(
+        "the desktop display is on (Windows Sandbox always shows one; no .wsb element turns "
+        "it off): processes running as you can connect to its display pipes and see and "
+        'control its desktop; use --display headless (display="headless") to turn it off',
+        about="display",
+    )
 
     if "MemoryInMB" in parts:
         kwargs["memory_mb"] = _memory(parts["MemoryInMB"], ctx)
@@ -578,7 +591,13 @@ def _interpret(
         for child in container.children:
             _canonical(child, ("MappedFolder",), "MappedFolders", ctx)
             folder = _mapped_folder(
-                child, ctx, environ, base_dir, check_paths=check_paths, local=local
+                child,
+                ctx,
+                environ,
+                base_dir,
+                check_paths=check_paths,
+                local=local,
+                index=len(folders),
             )
             for j, other in enumerate(folders):
                 if hostpath.nested_or_same(other.guest_path, folder.guest_path):
