@@ -46,6 +46,7 @@ __all__ = [
     "seconds_or_zero",
     "spec_and_warnings",
     "spec_from_args",
+    "spec_warnings_about",
     "with_simulated",
 ]
 
@@ -392,7 +393,7 @@ def spec_from_args(
     :func:`print_sandbox_warnings`."""
     from hcs_sandbox.cli.output import warn
 
-    spec, warnings, about = _spec_warnings_about(args, check_paths=check_paths)
+    spec, warnings, about = spec_warnings_about(args, check_paths=check_paths)
     for message in warnings:
         warn(message)
     if warned is not None:
@@ -418,12 +419,12 @@ def spec_and_warnings(
     args: argparse.Namespace, *, check_paths: bool = False, local: bool = True
 ) -> tuple[SandboxSpec, list[str]]:
     """The SandboxSpec the flags describe, and the .wsb's warnings (not printed).
-    See :func:`_spec_warnings_about`."""
-    spec, warnings, _about = _spec_warnings_about(args, check_paths=check_paths, local=local)
+    See :func:`spec_warnings_about`."""
+    spec, warnings, _about = spec_warnings_about(args, check_paths=check_paths, local=local)
     return spec, warnings
 
 
-def _spec_warnings_about(
+def spec_warnings_about(
     args: argparse.Namespace, *, check_paths: bool = False, local: bool = True
 ) -> tuple[SandboxSpec, list[str], set[str]]:
     """The SandboxSpec the flags describe, the .wsb's warnings (not printed), and the spec
