@@ -360,7 +360,9 @@ def seconds_or_zero(text: str) -> float:
 
 
 def _int_option(text: str, *, option: str, field: str, allowed: str) -> int:
-    if not text.strip().isdigit():
+    """A whole number; a negative one is returned as it is, for the spec to refuse with its
+    bound ("below the minimum of 1"): ``-1`` is a whole number (QA tester F9)."""
+    if not text.strip().removeprefix("-").isdigit():
         raise _spec_error(
             f"invalid {option} {text!r}: not a whole number",
             field=field,
@@ -379,7 +381,7 @@ def parse_memory(text: str) -> int:
     elif value.endswith("M"):
         value = value[:-1]
     allowed = "MiB as a whole number, or with a unit: 2048M, 4G"
-    if not value.strip().isdigit():  # report what the user typed, not the normalised text
+    if not value.strip().removeprefix("-").isdigit():  # report what the user typed
         return _int_option(text, option="--memory", field="memory_mb", allowed=allowed)
     return _int_option(value, option="--memory", field="memory_mb", allowed=allowed) * factor
 

@@ -35,6 +35,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+DESCRIPTION = """\
+Create and start a sandbox from a .wsb file and/or flags. Everything after '--'
+is a command to run in the guest. Its words are quoted for the C runtime
+(CommandLineToArgvW), not for cmd.exe: after 'cmd /c', an argument with a '"'
+followed by '&' or '|' can run more commands in the guest (docs/exec.md).
+"""
+
 EPILOG = """\
 examples:
   hcs-sandbox run --rm -- cmd /c ver           one command in a throw-away sandbox
@@ -57,9 +64,50 @@ def _split_command(parser: argparse.ArgumentParser) -> None:
             words, command = words[:cut], words[cut + 1 :]
         ns, extra = original(words, namespace)
         ns.command = command
+        wsb = getattr(ns, "wsb", None)
+        if extra and not command and wsb is not None:
+            # ``run --rm cmd /c ver``: a guest command without ``--`` (docker's habit).
+            parser.error(
+                f"unrecognized arguments: {' '.join(extra)}; "
+                + _after_dashes_hint([*_command_words(wsb), *extra])
+            )
         return ns, extra
 
     setattr(parser, "parse_known_args", parse_known_args)  # noqa: B010 - instance override
+
+
+def _command_words(wsb: str) -> list[str]:
+    """The FILE.wsb argument as the first word of a guest command typed without ``--``
+    (none when it names a .wsb file)."""
+    return [] if wsb.lower().endswith(".wsb") else [wsb]
+
+
+def _after_dashes_hint(command: list[str]) -> str:
+    """What to do when a guest command was typed without ``--``."""
+    import shlex
+
+    return (
+        "to run a command in the sandbox, put it after --: "
+        f"hcs-sandbox run [options] -- {shlex.join(command)}"
+    )
+
+
+def _check_wsb_or_command(args: argparse.Namespace) -> None:
+    """``run --rm notepad.exe``: FILE.wsb that is no file and not named ``*.wsb`` is most
+    likely a guest command typed without ``--`` (QA tester F8): say so, exit 2."""
+    import os
+
+    from hcs_sandbox.errors import SpecError
+
+    wsb = args.wsb
+    if wsb is None or args.command or not _command_words(wsb) or os.path.lexists(wsb):
+        return
+    raise SpecError(
+        f"{wsb}: no such .wsb file (run reads a word before -- as FILE.wsb)",
+        field="wsb",
+        value=wsb,
+        remedy=_after_dashes_hint([wsb]),
+    )
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -73,8 +121,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "run",
         help="create and start a sandbox (optionally run a command in it)",
-        description="Create and start a sandbox from a .wsb file and/or flags. Everything "
-        "after '--' is a command to run in the guest.",
+        description=DESCRIPTION,
         usage="%(prog)s [FILE.wsb] [options] [-- COMMAND...]",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -157,6 +204,7 @@ def handle(args: argparse.Namespace) -> int:
             value=args.encoding,
             remedy="add -- COMMAND, or drop --encoding",
         )
+    _check_wsb_or_command(args)
     warned: set[str] = set()
     spec = spec_from_args(args, check_paths=True, warned=warned)
     progress = Progress()

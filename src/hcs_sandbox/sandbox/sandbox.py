@@ -1591,10 +1591,11 @@ class Sandbox:
         name = self.name
         return {
             "created": f"it was never started; start it first: 'hcs-sandbox start {name}'",
-            "stopped": f"it is not running; start it ('hcs-sandbox start {name}'; a stopped "
-            "ephemeral sandbox cannot start again: run a new one)",
-            "paused": f"it is already paused; 'hcs-sandbox resume {name}' resumes it",
-            "running": f"it is running, not paused; 'hcs-sandbox pause {name}' pauses it",
+            # (The message says the state: "...: it is running"; the remedy does not repeat it.)
+            "stopped": f"start it first ('hcs-sandbox start {name}'; a stopped ephemeral "
+            "sandbox cannot start again: run a new one)",
+            "paused": f"nothing to pause; 'hcs-sandbox resume {name}' resumes it",
+            "running": f"nothing to resume; 'hcs-sandbox pause {name}' pauses it",
         }.get(current)
 
     def remove(self, *, force: bool = False, progress: Progress | None = None) -> None:
