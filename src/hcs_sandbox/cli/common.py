@@ -229,8 +229,15 @@ _PUBLISH_ALLOWED = "HOST:GUEST[/tcp|/udp] with ports 1-65535, e.g. 8080:80"
 _UNPUBLISH_ALLOWED = "HOST[/tcp|/udp] with a port 1-65535, e.g. 8080 or 5353/udp"
 
 
+def ascii_digits(text: str) -> bool:
+    """``text`` is one or more ASCII digits 0-9.  Not ``str.isdigit``: it accepts ``²``,
+    which ``int`` refuses (an internal error), and ``str.isdecimal`` accepts ``٣``, which
+    ``int`` reads as 3 (review RV-warn R6)."""
+    return text.isascii() and text.isdigit()
+
+
 def _port(text: str, whole: str, *, option: str = "--publish") -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not ascii_digits(text) or not 1 <= int(text) <= 65535:
         raise _spec_error(
             f"invalid {option} {whole!r}: {text!r} is not a port number",
             field="ports",
@@ -362,7 +369,7 @@ def seconds_or_zero(text: str) -> float:
 def _int_option(text: str, *, option: str, field: str, allowed: str) -> int:
     """A whole number; a negative one is returned as it is, for the spec to refuse with its
     bound ("below the minimum of 1"): ``-1`` is a whole number (QA tester F9)."""
-    if not text.strip().removeprefix("-").isdigit():
+    if not ascii_digits(text.strip().removeprefix("-")):
         raise _spec_error(
             f"invalid {option} {text!r}: not a whole number",
             field=field,
@@ -381,7 +388,7 @@ def parse_memory(text: str) -> int:
     elif value.endswith("M"):
         value = value[:-1]
     allowed = "MiB as a whole number, or with a unit: 2048M, 4G"
-    if not value.strip().removeprefix("-").isdigit():  # report what the user typed
+    if not ascii_digits(value.strip().removeprefix("-")):  # report what the user typed
         return _int_option(text, option="--memory", field="memory_mb", allowed=allowed)
     return _int_option(value, option="--memory", field="memory_mb", allowed=allowed) * factor
 

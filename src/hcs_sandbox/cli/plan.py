@@ -62,10 +62,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _host_schema(text: str) -> tuple[int, int]:
+    from hcs_sandbox.cli.common import ascii_digits
     from hcs_sandbox.errors import SpecError
 
     major, dot, minor = text.strip().partition(".")
-    if not dot or not major.isdigit() or not minor.isdigit():
+    if not dot or not ascii_digits(major) or not ascii_digits(minor):
         raise SpecError(
             f"invalid --host-schema {text!r}: expected MAJOR.MINOR",
             field="host_schema",

@@ -38,8 +38,10 @@ from typing import Any
 DESCRIPTION = """\
 Create and start a sandbox from a .wsb file and/or flags. Everything after '--'
 is a command to run in the guest. Its words are quoted for the C runtime
-(CommandLineToArgvW), not for cmd.exe: after 'cmd /c', an argument with a '"'
-followed by '&' or '|' can run more commands in the guest (docs/exec.md).
+(CommandLineToArgvW), not for cmd.exe: cmd.exe metacharacters (& | < > ^ %)
+are not escaped, and a word without spaces is passed unquoted, so after
+'cmd /c' a word holding '&' or '|' (as it is, or after a '"') can run more
+commands in the guest (docs/exec.md).
 """
 
 EPILOG = """\
@@ -67,10 +69,11 @@ def _split_command(parser: argparse.ArgumentParser) -> None:
         wsb = getattr(ns, "wsb", None)
         if extra and not command and wsb is not None:
             # ``run --rm cmd /c ver``: a guest command without ``--`` (docker's habit).
-            parser.error(
-                f"unrecognized arguments: {' '.join(extra)}; "
-                + _after_dashes_hint([*_command_words(wsb), *extra])
-            )
+            typed = _typed_command(words, wsb, extra)
+            if typed is not None:
+                parser.error(
+                    f"unrecognized arguments: {' '.join(extra)}; " + _after_dashes_hint(typed)
+                )
         return ns, extra
 
     setattr(parser, "parse_known_args", parse_known_args)  # noqa: B010 - instance override
@@ -82,14 +85,32 @@ def _command_words(wsb: str) -> list[str]:
     return [] if wsb.lower().endswith(".wsb") else [wsb]
 
 
-def _after_dashes_hint(command: list[str]) -> str:
-    """What to do when a guest command was typed without ``--``."""
-    import shlex
+def _typed_command(words: list[str], wsb: str, extra: list[str]) -> list[str] | None:
+    """The guest command a user typed without ``--``, as typed: the words that end the
+    command line, FILE.wsb (unless it names a .wsb file) then the unrecognised ones, in
+    their order (review RV-warn R1).  None when it does not look like one: the first
+    unrecognised word is an option (``--netwrok nat``, ``box.wsb --bogus``: a mistyped
+    option, argparse's own message is the right one), or options sit between those words
+    (``notepad.exe --rm /x``: which of them were meant for run is a guess)."""
+    typed = [*_command_words(wsb), *extra]
+    if extra[0].startswith("-") or words[-len(typed) :] != typed:
+        return None
+    return typed
 
-    return (
-        "to run a command in the sandbox, put it after --: "
-        f"hcs-sandbox run [options] -- {shlex.join(command)}"
-    )
+
+# Words every shell (cmd.exe, PowerShell, a POSIX shell) passes as they are, unquoted.
+_PLAIN_WORD = r"[A-Za-z0-9_./:=+-]+"
+
+
+def _after_dashes_hint(command: list[str]) -> str:
+    """What to do when a guest command was typed without ``--``.  The command is repeated
+    only when no word needs quoting: the user's shell (cmd.exe, PowerShell, a POSIX shell)
+    is unknown and they quote differently (review RV-warn R7)."""
+    import re
+
+    plain = all(re.fullmatch(_PLAIN_WORD, word) for word in command)
+    shown = " ".join(command) if plain else "COMMAND..."
+    return f"to run a command in the sandbox, put it after --: hcs-sandbox run [options] -- {shown}"
 
 
 def _check_wsb_or_command(args: argparse.Namespace) -> None:
