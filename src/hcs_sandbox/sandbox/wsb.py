@@ -568,12 +568,16 @@ def _interpret(
                 verb = "use" if node is not None else "add"
                 fix = f"{verb} <{name}>Disable</{name}> to turn it off"
             ctx.warn(f"{subject} is enabled {how}: {consequence}; {fix}", line, about=spec_field)
-    # Windows Sandbox always shows its desktop, and no element turns it off, so a .wsb's
-    # sandbox gets one too: its display pipes loosen isolation (docs/planner.md).
+    # A Windows Sandbox has a desktop (Microsoft's "Windows Sandbox command line interface":
+    # `wsb connect` "opens a new window with a remote desktop session", `wsb stop` "closes the
+    # window that shows the sandbox desktop"), and no .wsb element turns it off, so
+    # hcs-sandbox declares display pipes for a .wsb's sandbox; they loosen isolation
+    # (docs/planner.md).  Whether `wsb start` opens a window by itself: docs/windows-notes.md.
     ctx.warn(
-        "the desktop display is on (Windows Sandbox always shows one; no .wsb element turns "
-        "it off): processes running as you can connect to its display pipes and see and "
-        'control its desktop; use --display headless (display="headless") to turn it off',
+        "the desktop display is on (hcs-sandbox declares display pipes for a .wsb's sandbox, "
+        "as Windows Sandbox has a desktop; no .wsb element turns it off): processes running "
+        "as you can connect to its display pipes and see and control its desktop; use "
+        '--display headless (display="headless") to turn it off',
         about="display",
     )
 
@@ -725,7 +729,8 @@ def parse_wsb(
     must exist on this host and its real path is checked; False (what ``hcs-sandbox plan``
     uses: the file may describe another machine's folders), the path as written, without
     looking at the file system.  Windows Sandbox's defaults apply to what the file
-    leaves out; ``display`` is ``"desktop"`` because Windows Sandbox always shows one.
+    leaves out; ``display`` is ``"desktop"`` because a Windows Sandbox has a desktop
+    (with a warning: ``display="headless"`` turns it off).
 
     ``replaced``: the spec fields the caller replaces with its own value (as the CLI's
     ``--memory``, ``--network``, ``--[no-]gpu``... do), optionally mapped to how to name
@@ -828,7 +833,7 @@ def to_wsb(spec: SandboxSpec) -> str:
     an equal spec when the spec only uses what a ``.wsb`` can say.
 
     Not written, because a ``.wsb`` cannot express them: ``name``, ``base``, ``cpus``,
-    ``ports``, ``display`` (Windows Sandbox always shows a desktop), ``persistence``,
+    ``ports``, ``display`` (a Windows Sandbox has a desktop), ``persistence``,
     ``environment`` and ``labels``; an XML comment lists those that differ from what reading
     the file gives.  Network ``internet-only`` is written as ``Enable`` (Windows Sandbox has
     only on/off), with a comment saying so.  ``memory_mb`` below 2048 is written as it is;
