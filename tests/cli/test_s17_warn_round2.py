@@ -159,3 +159,35 @@ def test_a_non_ascii_digit_is_a_usage_error(cli: Cli, argv: tuple[str, ...], say
     assert says in line
     assert "internal error" not in line
     assert cli("ls", "-q").out.split() == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("ping", "-n", "1", "localhost"),  # the command's own first argument is an option
+        ("powershell", "-Command", "Get-Date"),
+        ("app.exe", "--foo=bar"),
+    ],
+)
+def test_a_command_whose_first_argument_is_an_option_gets_the_hint(
+    cli: Cli, command: tuple[str, ...]
+) -> None:
+    """Review RV-warn2 N1: the test is on the typed command's first word (the program),
+    not on the first word argparse did not recognise (its first argument)."""
+    result = cli("run", "--rm", *command)
+    assert result.code == 2
+    [line] = result.err_lines
+    assert f"{HINT}: hcs-sandbox run [options] -- {' '.join(command)} (see" in line
+    assert cli("ls", "-q").out.split() == []
+
+
+def test_an_existing_configuration_file_is_no_program_name(cli: Cli, tmp_path: Path) -> None:
+    """Review RV-warn2 N2: run reads an existing file before -- as its configuration (any
+    name), so the hint must not suggest running it as the guest program."""
+    box = tmp_path / "box.xml"
+    box.write_text("<Configuration></Configuration>", encoding="utf-8")
+    result = cli("run", "--rm", str(box), "cmd", "/c", "ver")
+    assert result.code == 2
+    [line] = result.err_lines
+    assert f"-- {box}" not in line
+    assert f"{HINT}: hcs-sandbox run [options] -- cmd /c ver (see" in line

@@ -371,7 +371,7 @@ def _int_option(text: str, *, option: str, field: str, allowed: str) -> int:
     bound ("below the minimum of 1"): ``-1`` is a whole number (QA tester F9)."""
     if not ascii_digits(text.strip().removeprefix("-")):
         raise _spec_error(
-            f"invalid {option} {text!r}: not a whole number",
+            f"invalid {option} {text!r}: not a whole number (digits 0-9)",
             field=field,
             value=text,
             allowed=allowed,

@@ -81,19 +81,23 @@ def _split_command(parser: argparse.ArgumentParser) -> None:
 
 def _command_words(wsb: str) -> list[str]:
     """The FILE.wsb argument as the first word of a guest command typed without ``--``
-    (none when it names a .wsb file)."""
-    return [] if wsb.lower().endswith(".wsb") else [wsb]
+    (none when it names a .wsb file, or a file that exists: ``run box.xml`` reads it as
+    the configuration, so it is no program name: review RV-warn2 N2)."""
+    import os
+
+    return [] if wsb.lower().endswith(".wsb") or os.path.lexists(wsb) else [wsb]
 
 
 def _typed_command(words: list[str], wsb: str, extra: list[str]) -> list[str] | None:
     """The guest command a user typed without ``--``, as typed: the words that end the
     command line, FILE.wsb (unless it names a .wsb file) then the unrecognised ones, in
     their order (review RV-warn R1).  None when it does not look like one: the first
-    unrecognised word is an option (``--netwrok nat``, ``box.wsb --bogus``: a mistyped
-    option, argparse's own message is the right one), or options sit between those words
-    (``notepad.exe --rm /x``: which of them were meant for run is a guess)."""
+    command's first word is an option (``--netwrok nat``, ``box.wsb --bogus``: a mistyped
+    option, argparse's own message is the right one; but ``ping -n 1 x`` is a command
+    whose first argument is an option: review RV-warn2 N1), or options sit between those
+    words (``notepad.exe --rm /x``: which of them were meant for run is a guess)."""
     typed = [*_command_words(wsb), *extra]
-    if extra[0].startswith("-") or words[-len(typed) :] != typed:
+    if typed[0].startswith("-") or words[-len(typed) :] != typed:
         return None
     return typed
 
@@ -116,12 +120,10 @@ def _after_dashes_hint(command: list[str]) -> str:
 def _check_wsb_or_command(args: argparse.Namespace) -> None:
     """``run --rm notepad.exe``: FILE.wsb that is no file and not named ``*.wsb`` is most
     likely a guest command typed without ``--`` (QA tester F8): say so, exit 2."""
-    import os
-
     from hcs_sandbox.errors import SpecError
 
     wsb = args.wsb
-    if wsb is None or args.command or not _command_words(wsb) or os.path.lexists(wsb):
+    if wsb is None or args.command or not _command_words(wsb):
         return
     raise SpecError(
         f"{wsb}: no such .wsb file (run reads a word before -- as FILE.wsb)",
