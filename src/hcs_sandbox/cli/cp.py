@@ -67,7 +67,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "cp",
         help="copy files or folders between the host and a sandbox (NAME:PATH)",
         description="Copy a file or folder into (cp SRC NAME:PATH) or out of "
-        "(cp NAME:PATH DST) a running sandbox.",
+        "(cp NAME:PATH DST) a running sandbox. LOOSENS ISOLATION: the first cp after a "
+        "start shares the sandbox's transfer folder with the guest, read-write and with no "
+        "quota (the guest can write to the host disk through it), until the sandbox stops; "
+        "see docs/files.md.",
         epilog="examples: hcs-sandbox cp ./tools web:C:\\tools ; "
         "hcs-sandbox cp web:C:\\Users\\WDAGUtilityAccount\\Desktop\\out.txt .",
     )

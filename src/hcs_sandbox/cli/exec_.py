@@ -33,7 +33,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "exec",
         help="run a command inside a running sandbox and stream its output",
         description="Run a command inside a running sandbox. Output streams as it arrives; "
-        "the exit code is the guest process's.",
+        "the exit code is the guest process's. The COMMAND words are quoted for the C "
+        "runtime (CommandLineToArgvW), not for cmd.exe: cmd.exe metacharacters "
+        "(& | < > ^ %) are not escaped, and a word without spaces is passed unquoted, so "
+        "after 'cmd /c' a word holding '&' or '|' (as it is, or after a '\"') can run more "
+        "commands in the guest; pass a cmd script as one word "
+        "('cmd /c \"echo a & echo b\"'), see docs/exec.md.",
         epilog="example: hcs-sandbox exec web -- cmd /c dir C:\\",
     )
     parser.add_argument(

@@ -271,10 +271,11 @@ def check_guest_path(path: str, *, allow_root: bool = False, what: str = "guest 
     problem = hostpath.guest_path_problem(text)
     if problem:
         raise errors.SpecError(
-            f"{what} {path!r}: {problem.removeprefix('the guest path ')}",
+            f"{what} {errors.quoted(path)}: {problem.removeprefix('the guest path ')}",
             field=what,
             value=path,
             allowed="an absolute Windows path such as C:\\data",
+            remedy="" if "such as" in problem else None,  # the reason says it (no repeat)
         )
     return hostpath.normalise_guest_path(text)
 

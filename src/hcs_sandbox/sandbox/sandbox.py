@@ -43,7 +43,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -691,6 +691,7 @@ class Sandbox:
         # What start() needs from the plan, and what inspect() shows (None drops the key).
         extra: dict[str, Any] = {
             "warnings": list(bp.warnings) or None,
+            "warning_fields": list(bp.warning_fields) if any(bp.warning_fields) else None,
             "gpu_request": bp.gpu_request,
             "terminate_on_close": bp.terminate_on_last_handle_closed or None,
             "guest_links": list(bp.guest_links) or None,
@@ -833,6 +834,32 @@ class Sandbox:
         """The guest's IP address on the NAT network, or None without a network."""
         value = self._record.extra.get("ip")
         return str(value) if value else None
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The planner's warnings for this sandbox, as made when it was created: one for
+        every setting that loosens isolation and every experimental choice (what
+        :meth:`inspect` shows as ``warnings``; ``hcs-sandbox run``/``create`` print them).
+        Empty when there is none, or the record's extra field is damaged."""
+        return tuple(message for message, _about in self._warnings_about())
+
+    def warnings_unless(self, fields: Iterable[str]) -> tuple[str, ...]:
+        """:attr:`warnings` without those about the spec ``fields`` (``network``, ``gpu``,
+        ``display``, ``logon_command``, ``mapped_folders[0]``, ...): those something else
+        already warned about, as ``WsbResult.warnings_unless`` does for a .wsb's."""
+        moot = set(fields)
+        return tuple(m for m, about in self._warnings_about() if about is None or about not in moot)
+
+    def _warnings_about(self) -> builtins.list[tuple[str, str | None]]:
+        extra = self._record.extra
+        messages = extra.get("warnings")
+        if not isinstance(messages, list):
+            return []
+        texts = [str(m) for m in messages]
+        about = extra.get("warning_fields")
+        if not isinstance(about, list) or len(about) != len(texts):
+            about = [None] * len(texts)
+        return [(m, a if isinstance(a, str) else None) for m, a in zip(texts, about, strict=True)]
 
     @property
     def directory(self) -> str:
@@ -1564,10 +1591,11 @@ class Sandbox:
         name = self.name
         return {
             "created": f"it was never started; start it first: 'hcs-sandbox start {name}'",
-            "stopped": f"it is not running; start it ('hcs-sandbox start {name}'; a stopped "
-            "ephemeral sandbox cannot start again: run a new one)",
-            "paused": f"it is already paused; 'hcs-sandbox resume {name}' resumes it",
-            "running": f"it is running, not paused; 'hcs-sandbox pause {name}' pauses it",
+            # (The message says the state: "...: it is running"; the remedy does not repeat it.)
+            "stopped": f"start it first ('hcs-sandbox start {name}'; a stopped ephemeral "
+            "sandbox cannot start again: run a new one)",
+            "paused": f"nothing to pause; 'hcs-sandbox resume {name}' resumes it",
+            "running": f"nothing to resume; 'hcs-sandbox pause {name}' pauses it",
         }.get(current)
 
     def remove(self, *, force: bool = False, progress: Progress | None = None) -> None:
