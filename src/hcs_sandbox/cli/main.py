@@ -314,8 +314,15 @@ def _configure(args: argparse.Namespace) -> None:
     """Apply the global options before a verb runs."""
     import os
 
-    if getattr(args, "state_dir", None):
-        os.environ["HCS_SANDBOX_STATE_DIR"] = os.path.abspath(args.state_dir)
+    given = getattr(args, "state_dir", None)
+    if given is not None and not given.strip():
+        # An empty --state-dir (a script's unset variable) is bad input, not "not given":
+        # the fallback would act on the real state directory (QA s17 tester F7).
+        from hcs_sandbox.sandbox.paths import empty_state_dir_error
+
+        raise empty_state_dir_error(given, "--state-dir")
+    if given:
+        os.environ["HCS_SANDBOX_STATE_DIR"] = os.path.abspath(given)
     if getattr(args, "simulator", False):
         # The simulated host lives beside the records when --state-dir is given, so one state
         # directory is self-contained; HCS_SANDBOX_SIMULATOR=<dir> still names it explicitly.

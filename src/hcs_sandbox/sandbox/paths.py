@@ -165,6 +165,12 @@ def _state_dir_text(
     env = os.environ if environ is None else environ
     # Each text is read once (a Path's fspath and an os.environ look-up are Python calls).
     chosen = os.fspath(explicit).strip() if explicit is not None else ""
+    if explicit is not None and not chosen:
+        # An explicit empty value (``--state-dir "$UNSET"``) is bad input, not "not given":
+        # falling back would act on the real state directory (QA s17 tester F7).  An empty
+        # HCS_SANDBOX_STATE_DIR is unset, as an empty HCS_SANDBOX_SIMULATOR is (and an
+        # empty XDG_STATE_HOME, XDG Base Directory Specification).
+        raise empty_state_dir_error(os.fspath(explicit))
     if not chosen:
         chosen = env.get(ENV_STATE_DIR, "").strip()
         if not chosen:
@@ -182,6 +188,19 @@ def _state_dir_text(
             # remembered.
             _remember(_ABSOLUTE, chosen, done)
     return done
+
+
+def empty_state_dir_error(value: str, option: str = "state_dir") -> SpecError:
+    """The error for an explicitly empty (or blank) state directory: ``option`` names it as
+    the caller wrote it (``state_dir``, ``--state-dir``)."""
+    return SpecError(
+        f"invalid {option} {value!r}: an empty path names no folder",
+        field="state_dir",
+        value=value,
+        remedy=f"give the state directory's path, or leave {option} out to use "
+        f"{ENV_STATE_DIR} or the default",
+        reason="an empty path names no folder",
+    )
 
 
 def _as_path(absolute: str) -> Path:

@@ -1,0 +1,52 @@
+"""Session 17 (QA s17): an empty --state-dir, read-only verbs that make no state directory,
+exec when the sandbox dies under it, and what a Ctrl+C leaves behind."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cli_support import CliEnv, Result
+
+# -- an empty --state-dir (tester F7) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_an_empty_state_dir_flag_is_bad_input(
+    cli: Callable[..., Result], cli_env: CliEnv, value: str, where: str
+) -> None:
+    made = cli("create", "--name", "real")  # in HCS_SANDBOX_STATE_DIR: what must stay
+    assert made.code == 0, made.err
+    argv = ["--state-dir", value, "rm", "-f", "real"]
+    if where == "after":
+        argv = ["rm", "-f", "real", "--state-dir", value]
+    done = cli(*argv)
+    assert done.code == 2
+    assert len(done.err_lines) == 1, done.err
+    assert "--state-dir" in done.err_lines[0]
+    assert "empty" in done.err_lines[0]
+    listed = cli("ls", "-a", "-q")
+    assert listed.code == 0
+    assert listed.out.strip(), "the sandbox in the real state directory was removed"
+
+
+def test_an_empty_state_dir_flag_with_json_prints_null(cli: Callable[..., Result]) -> None:
+    done = cli("--state-dir", "", "ls", "--json")
+    assert done.code == 2
+    assert done.out.strip() == "null"
+
+
+def test_an_empty_state_dir_variable_is_unset(
+    cli: Callable[..., Result], cli_env: CliEnv, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """As an empty HCS_SANDBOX_SIMULATOR is "not asked for" (docs/simulator.md), an empty
+    HCS_SANDBOX_STATE_DIR is unset: the default applies."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("XDG_STATE_HOME", str(home))
+    monkeypatch.setenv("HCS_SANDBOX_STATE_DIR", "")
+    done = cli("create", "--name", "dflt")
+    assert done.code == 0, done.err
+    assert (home / "hcs-sandbox" / "state.db").is_file()
