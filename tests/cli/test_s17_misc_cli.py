@@ -4,11 +4,12 @@ exec when the sandbox dies under it, and what a Ctrl+C leaves behind."""
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_support import CliEnv, Result
+from cli_support import CliEnv, Result, cli_command
 
 # -- an empty --state-dir (tester F7) ---------------------------------------------------
 
@@ -50,3 +51,51 @@ def test_an_empty_state_dir_variable_is_unset(
     done = cli("create", "--name", "dflt")
     assert done.code == 0, done.err
     assert (home / "hcs-sandbox" / "state.db").is_file()
+
+
+# -- read-only verbs make no state directory (agent F8) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["ls"], ["ls", "-a", "--json"], ["ls", "-q"], ["prune"], ["prune", "--dry-run", "--json"]],
+    ids=" ".join,
+)
+def test_read_only_verbs_make_no_state_dir(
+    cli: Callable[..., Result], cli_env: CliEnv, tmp_path: Path, argv: list[str]
+) -> None:
+    missing = tmp_path / "typo"
+    done = cli("--state-dir", str(missing), *argv)
+    assert done.code == 0, done.err
+    assert done.err_lines == []
+    assert not missing.exists()
+
+
+def test_a_verb_on_a_name_in_a_missing_state_dir_says_so(
+    cli: Callable[..., Result], cli_env: CliEnv, tmp_path: Path
+) -> None:
+    missing = tmp_path / "typo"
+    for verb in (["inspect"], ["rm", "-f"], ["stop"], ["logs"]):
+        done = cli("--state-dir", str(missing), *verb, "web")
+        assert done.code == 2, done.err
+        assert len(done.err_lines) == 1, done.err
+        assert f"the state directory {missing} does not exist" in done.err_lines[0]
+    assert not missing.exists()
+
+
+def test_ls_in_a_missing_relative_state_dir_makes_nothing(
+    cli_env: CliEnv, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    done = subprocess.run(
+        [*cli_command(), "ls"],
+        cwd=work,
+        env={**cli_env.env, "HCS_SANDBOX_STATE_DIR": "relstate"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert os.listdir(work) == []

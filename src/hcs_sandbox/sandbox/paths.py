@@ -45,7 +45,8 @@ former, the folder's owner: Administrators for an elevated process) have access
 (docs/windows-notes.md).
 
 Nothing here touches the disk at import time; only :func:`ensure_state_dir` and
-:func:`ensure_sandbox_dir` create anything.
+:func:`ensure_sandbox_dir` create anything.  A read (:func:`existing_state_dir`) never
+creates the state directory: one that does not exist holds no sandboxes.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ __all__ = [
     "ensure_sandbox_dir_text",
     "ensure_state_dir",
     "ensure_state_dir_text",
+    "existing_state_dir",
+    "existing_state_dir_text",
     "sandbox_dir",
     "sandbox_dir_text",
     "sandbox_files",
@@ -383,6 +386,24 @@ def sddl_is_restricted(sddl: str) -> bool:
         return False
     aces = re.findall(r"\(([^()]*)\)", aces_text)
     return len(aces) == len(_REQUIRED_ACES) and set(aces) == _REQUIRED_ACES
+
+
+def existing_state_dir_text(path: str | os.PathLike[str] | None = None) -> str | None:
+    """The state directory for a read (``ls``, ``Sandbox.list``/``get``, ``reconcile``,
+    ``prune``): None when it does not exist, and nothing is made (a mistyped or relative
+    path showed "no sandboxes" and left a folder and a ``state.db`` behind: QA s17 agent
+    F8); an existing one is checked (and tightened) as :func:`ensure_state_dir_text` does.
+    Only a create makes the state directory."""
+    target = _state_dir_text(path, None)
+    if not os.path.lexists(target):  # (lexists: a dangling link is refused below, not "none")
+        return None
+    return ensure_state_dir_text(target)
+
+
+def existing_state_dir(path: str | os.PathLike[str] | None = None) -> Path | None:
+    """:func:`existing_state_dir_text` as a ``Path`` (None: no state directory)."""
+    text = existing_state_dir_text(path)
+    return None if text is None else _as_path(text)
 
 
 def ensure_state_dir(path: str | os.PathLike[str] | None = None) -> Path:

@@ -740,9 +740,14 @@ class Sandbox:
         those made through another HCS host (:func:`other_host`).
 
         States come from the records (fast: no HCS call); read :attr:`state` on an item to
-        refresh it from HCS.
+        refresh it from HCS.  A state directory that does not exist holds none (it is not
+        made: only :meth:`create` makes it).
         """
-        state = _state_dir(state_dir)
+        from hcs_sandbox.sandbox import paths
+
+        state = paths.existing_state_dir(state_dir)
+        if state is None:
+            return []
         with _store(state) as store:
             records = store.list(all=all)
         return [cls(r, state) for r in records if other_host(r) is None]
@@ -753,9 +758,19 @@ class Sandbox:
 
         Raises :class:`~hcs_sandbox.errors.SandboxNotFoundError`, and its subclass
         :class:`~hcs_sandbox.errors.OtherHostSandboxError` for a sandbox made through another
-        HCS host (:func:`other_host`).
+        HCS host (:func:`other_host`).  A state directory that does not exist holds none (it
+        is not made: only :meth:`create` makes it).
         """
-        state = _state_dir(state_dir)
+        from hcs_sandbox.sandbox import paths
+
+        state = paths.existing_state_dir(state_dir)
+        if state is None:
+            raise errors.SandboxNotFoundError(
+                f"no sandbox named or with id '{name_or_id}': the state directory "
+                f"{paths.state_dir_text(state_dir)} does not exist",
+                remedy="check --state-dir / HCS_SANDBOX_STATE_DIR; list sandboxes with "
+                "'hcs-sandbox ls -a'",
+            )
         store = _store(state)
         record = store.get(name_or_id)
         refused = _other_host_error(record)
