@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -105,3 +107,106 @@ def test_an_empty_state_dir_argument_is_a_spec_error(state_dir: Path, value: str
         assert info.value.field == "state_dir"
         assert "empty" in info.value.message
     assert not state_dir.exists()
+
+
+# -- handles a Sandbox keeps are closed quietly when it is collected (agent F4) -------------
+
+_NOT_CLOSED = "was not closed"
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_listed_objects_that_read_state_close_quietly(
+    caplog: pytest.LogCaptureFixture, state_dir: Path
+) -> None:
+    made = [Sandbox.create(SandboxSpec(name=f"keep{i}")) for i in range(3)]
+    for sb in made:
+        sb.start()
+    del sb
+    caplog.set_level(logging.DEBUG, logger="hcs_sandbox")
+    made.clear()  # the objects that made and started them, never closed
+    gc.collect()
+    listed = Sandbox.list()
+    assert [(s.name, s.state) for s in listed] == [(f"keep{i}", "running") for i in range(3)]
+    assert all(s._system is not None for s in listed)  # each read opened a handle
+    same = Sandbox.get("KEEP0")
+    assert same.state == "running"
+    same.close()
+    assert same.state == "running"  # used after close: a new handle, quiet too
+    del same
+    listed.clear()
+    gc.collect()
+    assert [w for w in _warnings(caplog) if _NOT_CLOSED in w] == []
+    collected = [r for r in caplog.records if "collected; closing its handle" in r.getMessage()]
+    assert len(collected) == 3 + 3 + 1  # debug lines: the safety net did close them
+    for name in ("keep0", "keep1", "keep2"):
+        Sandbox.get(name).remove(force=True)
+
+
+def test_a_terminate_on_close_sandbox_collected_still_warns(
+    caplog: pytest.LogCaptureFixture, state_dir: Path
+) -> None:
+    """Its last handle's close makes HCS terminate it: dropping the object is worth a
+    warning (the sandbox dies with it)."""
+    sb = Sandbox.create(SandboxSpec(name="toc"), terminate_on_close=True)
+    sb.start()
+    ident = sb.system_id
+    caplog.set_level(logging.WARNING, logger="hcs_sandbox")
+    del sb
+    gc.collect()
+    assert [w for w in _warnings(caplog) if _NOT_CLOSED in w] == [
+        f"compute system {ident!r} was not closed; closing its handle"
+    ]
+    Sandbox.get("toc").remove(force=True)
+
+
+def test_a_compute_system_never_closed_still_warns(
+    caplog: pytest.LogCaptureFixture, state_dir: Path
+) -> None:
+    """The hcs layer's safety net is unchanged for a handle no owner releases."""
+    from hcs_sandbox.hcs.system import ComputeSystem
+
+    sb = Sandbox.create(SandboxSpec(name="raw"))
+    try:
+        caplog.set_level(logging.WARNING, logger="hcs_sandbox")
+        system = ComputeSystem.open(sb.system_id)
+        del system
+        gc.collect()
+        assert [w for w in _warnings(caplog) if _NOT_CLOSED in w] == [
+            f"compute system {sb.system_id!r} was not closed; closing its handle"
+        ]
+    finally:
+        sb.remove(force=True)
+
+
+def test_the_documented_idioms_print_no_warning_at_exit(
+    sim_state_dir: Path, state_dir: Path
+) -> None:
+    """The api.md example and the agent's loop, each in its own process: the objects
+    still alive at exit are closed by the safety net (atexit) without a word."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HCS_SANDBOX_")}
+    env.update(HCS_SANDBOX_SIMULATOR=str(sim_state_dir), HCS_SANDBOX_STATE_DIR=str(state_dir))
+    scripts = [
+        "from hcs_sandbox import Sandbox, SandboxSpec\n"
+        "sb = Sandbox.create(SandboxSpec(name='web', persistence='persistent'))\n"
+        "sb.start()\nsb.stop(timeout=30)\nsb.start()\n"
+        "same = Sandbox.get('WEB')\nprint(same.state)\n",
+        "from hcs_sandbox import Sandbox\nfor s in Sandbox.list():\n    print(s.name, s.state)\n",
+        "from hcs_sandbox import Sandbox\nSandbox.get('web').remove(force=True)\n",
+    ]
+    outputs = []
+    for script in scripts:
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert _NOT_CLOSED not in done.stderr, done.stderr
+        outputs.append(done.stdout)
+    assert outputs[:2] == ["running\n", "web running\n"]
