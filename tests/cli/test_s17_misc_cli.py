@@ -99,3 +99,108 @@ def test_ls_in_a_missing_relative_state_dir_makes_nothing(
     )
     assert done.returncode == 0, done.stderr
     assert os.listdir(work) == []
+
+
+# -- what a Ctrl+C leaves, on the "interrupted" line (tester F6) --------------------------
+
+
+def _interrupt_release(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The removal's release step raises KeyboardInterrupt (once): the record is then
+    ``removing``, as a Ctrl+C during ``rm`` leaves it."""
+    from hcs_sandbox.sandbox import sandbox as sandbox_module
+
+    fired: list[str] = []
+    real = sandbox_module.release_resources
+
+    def release(*args: object, **kwargs: object) -> object:
+        if not fired:
+            fired.append("release")
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sandbox_module, "release_resources", release)
+    return fired
+
+
+def test_ctrl_c_during_rm_says_it_is_left_removing(
+    cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli("create", "--name", "r1").code == 0
+    assert cli("create", "--name", "r2").code == 0
+    fired = _interrupt_release(monkeypatch)
+    done = cli("rm", "r1", "r2")
+    assert fired == ["release"]
+    assert done.code == 130
+    assert done.err_lines == [
+        "hcs-sandbox: interrupted; sandbox 'r1' is left 'removing': finish it with "
+        "'hcs-sandbox rm -f r1' or 'hcs-sandbox prune'"
+    ]
+    states = {s["name"]: s["state"] for s in cli("ls", "-a", "--json").json()}
+    assert states == {"r1": "removing", "r2": "created"}
+    assert cli("rm", "-f", "r1", "r2").code == 0  # what the line says to do works
+
+
+def test_ctrl_c_before_rm_marked_anything_says_it_was_not_removed(
+    cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hcs_sandbox.sandbox.sandbox import Sandbox
+
+    assert cli("run", "-d", "--name", "r4").code == 0
+    real = Sandbox.remove
+
+    def remove(self: Sandbox, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Sandbox, "remove", remove)
+    done = cli("rm", "-f", "r4")
+    assert done.code == 130
+    assert done.err_lines == [
+        "hcs-sandbox: interrupted; sandbox 'r4' was not removed (it is running): remove it "
+        "with 'hcs-sandbox rm -f r4'"
+    ]
+    monkeypatch.setattr(Sandbox, "remove", real)
+    assert cli("rm", "-f", "r4").code == 0
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["ephemeral", "persistent"])
+def test_ctrl_c_as_run_d_starts_says_what_is_left(
+    cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch, persistent: bool
+) -> None:
+    from hcs_sandbox.sandbox.sandbox import Sandbox
+
+    real = Sandbox.start
+
+    def start(self: Sandbox, **kwargs: object) -> None:
+        real(self, **kwargs)  # type: ignore[arg-type]
+        raise KeyboardInterrupt  # as start returns
+
+    monkeypatch.setattr(Sandbox, "start", start)
+    extra = ["--persistent"] if persistent else []
+    done = cli("run", "-d", "--name", "r3", *extra)
+    assert done.code == 130
+    assert done.err_lines[0] == "hcs-sandbox: stopping the sandbox"
+    if persistent:
+        left = (
+            "sandbox 'r3' is left stopped: start it with 'hcs-sandbox start r3' or remove it "
+            "with 'hcs-sandbox rm r3'"
+        )
+    else:
+        left = "sandbox 'r3' is left stopped: remove it with 'hcs-sandbox rm r3' or 'hcs-sandbox prune'"
+    assert done.err_lines[1:] == [f"hcs-sandbox: interrupted; {left}"]
+    assert [s["state"] for s in cli("ls", "-a", "--json").json()] == ["stopped"]
+    monkeypatch.setattr(Sandbox, "start", real)
+    assert cli("rm", "r3").code == 0
+
+
+def test_ctrl_c_during_run_rm_removal_says_it_is_left_removing(
+    cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fired = _interrupt_release(monkeypatch)
+    done = cli("run", "--rm", "--name", "r5", "--", "cmd", "/c", "echo", "hi")
+    assert fired == ["release"]
+    assert done.code == 130
+    assert done.err_lines[-1] == (
+        "hcs-sandbox: interrupted; sandbox 'r5' is left 'removing': finish it with "
+        "'hcs-sandbox rm -f r5' or 'hcs-sandbox prune'"
+    )
+    assert cli("rm", "-f", "r5").code == 0

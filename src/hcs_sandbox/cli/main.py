@@ -511,8 +511,12 @@ def _main(argv: Sequence[str] | None) -> int:
         stdout_broken = True  # nothing more goes to it (no "null" below)
         code = EXIT_FAILURE
         return code
-    except KeyboardInterrupt:
-        print("hcs-sandbox: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        left = getattr(exc, _LEFT_BEHIND, None)  # what the verb says it left (note_left)
+        print(
+            f"hcs-sandbox: interrupted; {left}" if left else "hcs-sandbox: interrupted",
+            file=sys.stderr,
+        )
         code = EXIT_INTERRUPTED
         return code
     except HcsSandboxError as exc:
@@ -551,6 +555,19 @@ def _main(argv: Sequence[str] | None) -> int:
             _print_null(wrapped)
         if wrapped is not None and sys.stdout is wrapped:  # not another main()'s
             sys.stdout = stdout
+
+
+#: The attribute of a KeyboardInterrupt that says what the interrupted verb left behind.
+_LEFT_BEHIND = "hcs_sandbox_left_behind"
+
+
+def note_left(interrupt: BaseException, left: str | None) -> None:
+    """Have the "interrupted" line say what a Ctrl+C left behind and what to do (``left``,
+    e.g. "sandbox 'web' is left 'removing': ..."), one line as every error (QA s17 tester
+    F6).  An attribute of the exception: nothing to reset, and a second Ctrl+C (a new
+    exception) drops it."""
+    if left:
+        setattr(interrupt, _LEFT_BEHIND, left)
 
 
 def _json_requested(argv: Sequence[str], parser: argparse.ArgumentParser | None = None) -> bool:
