@@ -43,6 +43,7 @@ __all__ = [
     "OperationTimeoutError",
     "OtherHostSandboxError",
     "ProcessAlreadyStoppedError",
+    "SandboxExitedError",
     "SandboxNotFoundError",
     "SandboxStateError",
     "SchemaError",
@@ -237,6 +238,30 @@ class ExecTimeoutError(HcsSandboxError):
         self.stdout = stdout
         self.stderr = stderr
         self.killed = killed
+
+
+class SandboxExitedError(SandboxStateError):
+    """The sandbox's compute system exited (killed, stopped or removed by another process,
+    or its guest crashed) while a guest command ran in it: the exit code HCS then reports
+    for the process (``process_exit_code``) is not the command's own result.
+    ``stdout``/``stderr`` hold the output collected until then.  Exit code 125 at the CLI
+    (``exec``, ``run -- COMMAND``), which is not the guest command's status."""
+
+    exit_code = 125
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        process_exit_code: int | None = None,
+        stdout: bytes = b"",
+        stderr: bytes = b"",
+        remedy: str | None = None,
+    ) -> None:
+        super().__init__(message, state="stopped", remedy=remedy)
+        self.process_exit_code = process_exit_code
+        self.stdout = stdout
+        self.stderr = stderr
 
 
 # --------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,9 +85,7 @@ def test_a_verb_on_a_name_in_a_missing_state_dir_says_so(
     assert not missing.exists()
 
 
-def test_ls_in_a_missing_relative_state_dir_makes_nothing(
-    cli_env: CliEnv, tmp_path: Path
-) -> None:
+def test_ls_in_a_missing_relative_state_dir_makes_nothing(cli_env: CliEnv, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     done = subprocess.run(
@@ -185,7 +185,10 @@ def test_ctrl_c_as_run_d_starts_says_what_is_left(
             "with 'hcs-sandbox rm r3'"
         )
     else:
-        left = "sandbox 'r3' is left stopped: remove it with 'hcs-sandbox rm r3' or 'hcs-sandbox prune'"
+        left = (
+            "sandbox 'r3' is left stopped: remove it with 'hcs-sandbox rm r3' or "
+            "'hcs-sandbox prune'"
+        )
     assert done.err_lines[1:] == [f"hcs-sandbox: interrupted; {left}"]
     assert [s["state"] for s in cli("ls", "-a", "--json").json()] == ["stopped"]
     monkeypatch.setattr(Sandbox, "start", real)
@@ -204,3 +207,51 @@ def test_ctrl_c_during_run_rm_removal_says_it_is_left_removing(
         "'hcs-sandbox rm -f r5' or 'hcs-sandbox prune'"
     )
     assert cli("rm", "-f", "r5").code == 0
+
+
+# -- exec when the sandbox stops under the command (tester F5) ---------------------------
+
+
+def _kill_later(name: str, seconds: float = 0.5) -> threading.Thread:
+    from hcs_sandbox.sandbox.sandbox import Sandbox
+
+    def run() -> None:
+        time.sleep(seconds)
+        with Sandbox.get(name) as sb:
+            sb.kill()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("json_output", [False, True], ids=["text", "json"])
+def test_exec_says_the_sandbox_stopped_and_exits_125(
+    cli: Callable[..., Result], web: str, json_output: bool
+) -> None:
+    killer = _kill_later(web)
+    flags = ["--json"] if json_output else []
+    done = cli("exec", *flags, web, "--", "cmd", "/c", "ping", "-n", "30", "127.0.0.1")
+    killer.join()
+    assert done.code == 125
+    assert len(done.err_lines) == 1, done.err
+    assert done.err_lines[0].startswith(
+        "hcs-sandbox: error: sandbox 'web' stopped while the command "
+        "'cmd /c ping -n 30 127.0.0.1' ran"
+    )
+    if json_output:
+        obj = done.json()
+        assert obj["exit_code"] is None
+        assert obj["sandbox_exited"] is True
+        assert obj["timed_out"] is False
+        assert "Pinging 127.0.0.1" in obj["stdout"]
+    else:
+        assert "Pinging 127.0.0.1" in done.out
+    assert cli("rm", "-f", web).code == 0
+
+
+def test_exec_of_a_failing_command_keeps_its_code(cli: Callable[..., Result], web: str) -> None:
+    done = cli("exec", web, "--", "cmd", "/c", "exit", "7")
+    assert done.code == 7
+    assert done.err_lines == []
+    assert cli("rm", "-f", web).code == 0

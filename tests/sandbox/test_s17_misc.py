@@ -10,7 +10,11 @@ import os
 import stat
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -210,3 +214,75 @@ def test_the_documented_idioms_print_no_warning_at_exit(
         assert _NOT_CLOSED not in done.stderr, done.stderr
         outputs.append(done.stdout)
     assert outputs[:2] == ["running\n", "web running\n"]
+
+
+# -- exec when the sandbox stops under the command (tester F5) ---------------------------
+
+_PING = ["cmd", "/c", "ping", "-n", "30", "127.0.0.1"]
+
+
+def _later(seconds: float, action: Callable[[], object]) -> threading.Thread:
+    def run() -> None:
+        time.sleep(seconds)
+        action()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("how", ["kill", "remove"])
+def test_exec_raises_when_the_sandbox_stops_under_the_command(state_dir: Path, how: str) -> None:
+    sb = Sandbox.create(SandboxSpec(name="w2"))
+    sb.start()
+    other = Sandbox.get("w2")  # another object (its own handle), as another process
+    stop = other.kill if how == "kill" else (lambda: other.remove(force=True))
+    killer = _later(0.5, stop)
+    began = time.monotonic()
+    with pytest.raises(errors.SandboxExitedError) as info:
+        sb.exec(_PING, timeout=60)
+    killer.join()
+    assert time.monotonic() - began < 20  # ended by the stop, not by ping's 30 s
+    exc = info.value
+    assert isinstance(exc, errors.SandboxStateError)
+    assert exc.state == "stopped"
+    assert exc.exit_code == 125
+    assert exc.process_exit_code == 1  # what the simulator reports for a killed process
+    assert b"Pinging 127.0.0.1" in exc.stdout  # the output until then
+    assert "sandbox 'w2' stopped while the command" in exc.message
+    assert "\n" not in str(exc)
+    if how == "kill":
+        sb.remove(force=True)
+    other.close()
+    sb.close()
+
+
+def test_spawn_wait_raises_when_the_sandbox_stops(state_dir: Path) -> None:
+    sb = Sandbox.create(SandboxSpec(name="w3"))
+    sb.start()
+    try:
+        with sb.spawn(_PING) as proc:
+            proc.close_stdin()
+            assert proc.read(timeout=20) is not None  # it runs
+            Sandbox.get("w3").kill()
+            with pytest.raises(errors.SandboxExitedError):
+                proc.wait(timeout=20)
+            with pytest.raises(errors.SandboxExitedError):  # asked again: the same answer
+                proc.wait(timeout=1)
+            assert proc.poll() == 1  # the code as HCS reported it
+    finally:
+        sb.remove(force=True)
+
+
+def test_exec_codes_of_a_running_sandbox_are_returned(state_dir: Path, sim: Any) -> None:
+    """A failing command in a sandbox that runs on: its own code (one HCS query to make
+    sure); a command that returned 0: no query at all."""
+    with Sandbox.run(SandboxSpec(name="w4")) as sb:
+        sb.exec(["cmd", "/c", "echo", "warm"], timeout=30)
+        before = sim.calls().get("HcsGetComputeSystemProperties", 0)
+        assert sb.exec(["cmd", "/c", "exit", "0"], timeout=30).exit_code == 0
+        after_ok = sim.calls().get("HcsGetComputeSystemProperties", 0)
+        assert sb.exec(["cmd", "/c", "exit", "3"], timeout=30).exit_code == 3
+        after_fail = sim.calls().get("HcsGetComputeSystemProperties", 0)
+    # Each exec reads the sandbox's state first (one query); the failing one asks once more.
+    assert after_fail - after_ok == (after_ok - before) + 1

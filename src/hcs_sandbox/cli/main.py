@@ -99,7 +99,8 @@ examples:
 
 Off Windows, add --simulator (or set HCS_SANDBOX_SIMULATOR=1) to use the built-in HCS
 simulator. Exit codes: 0 ok, 1 failed, 2 bad input, 3 HCS unavailable, 124 timeout,
-130 interrupted; 'exec' exits with the guest's exit code.
+130 interrupted; 'exec' exits with the guest's exit code (125: the sandbox stopped while
+the command ran).
 """
 
 

@@ -444,7 +444,14 @@ class GuestProcess:
     it the guest process blocks on its next write, as with a full pipe.
     """
 
-    def __init__(self, process: Process, *, tty: bool = False, command_line: str = "") -> None:
+    def __init__(
+        self,
+        process: Process,
+        *,
+        tty: bool = False,
+        command_line: str = "",
+        where: str = "the sandbox",
+    ) -> None:
         self._process = process
         self.tty = tty
         self.command_line = command_line
@@ -455,6 +462,10 @@ class GuestProcess:
         self._readers: list[threading.Thread] = []
         self._stdin_lock = threading.Lock()
         self._exit_code: int | None = None
+        #: Whether the compute system exited under the process (:meth:`_check_sandbox`).
+        self._sandbox_gone: bool | None = None
+        #: What the messages call the sandbox (``sandbox 'web'``).
+        self._where = where
         self._closed = False
         for name, pipe in (("stdout", process.stdout), ("stderr", process.stderr)):
             if pipe is None:
@@ -624,15 +635,44 @@ class GuestProcess:
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait for the exit; returns the exit code.  Raises
-        :class:`~hcs_sandbox.errors.ExecTimeoutError` (without killing) after ``timeout``."""
-        if self._exit_code is not None:
-            return self._exit_code
+        :class:`~hcs_sandbox.errors.ExecTimeoutError` (without killing) after ``timeout``,
+        and :class:`~hcs_sandbox.errors.SandboxExitedError` when the process ended with a
+        non-zero code because its sandbox's compute system exited meanwhile
+        (:meth:`_check_sandbox`)."""
+        if self._exit_code is None:
+            self._exit_code = self._wait_exit(timeout)
+        self._check_sandbox(self._exit_code)
+        return self._exit_code
+
+    def _check_sandbox(self, code: int) -> None:
+        """Raise :class:`~hcs_sandbox.errors.SandboxExitedError` when the process ended with
+        ``code`` != 0 and its compute system has exited: killed, stopped or removed while
+        the command ran (QA s17 tester F5).  What Windows reports for a process whose VM is
+        terminated is not documented (docs/windows-notes.md, "A guest process when its
+        sandbox stops"); hcsshim's waits take a SystemExited seen while they wait for a
+        process as "unexpected container exit" (``ErrUnexpectedContainerExit``,
+        ``waitForNotification``).  The exit event may come just after the process's, so HCS
+        is asked (one ``HcsGetComputeSystemProperties``) unless it came already; a command
+        that returned 0 did its work, whatever happened after (no call)."""
+        gone = self._sandbox_gone
+        if gone is None:
+            gone = self._sandbox_gone = code != 0 and _system_gone(self._process.system)
+        if gone:
+            raise errors.SandboxExitedError(
+                f"{self._where} stopped while the command {self.command_line!r} ran (killed, "
+                f"stopped or removed by another process, or its guest crashed); the exit code "
+                f"{code} that HCS reported for guest process {self.pid} is not the command's",
+                process_exit_code=code,
+                remedy="'hcs-sandbox inspect' and 'hcs-sandbox logs' on it say how it ended; "
+                "start it again (a persistent sandbox) or run a new one, then the command",
+            )
+
+    def _wait_exit(self, timeout: float | None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             step = 3600.0 if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                self._exit_code = self._process.wait(step)
-                return self._exit_code
+                return self._process.wait(step)
             except errors.OperationTimeoutError:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise errors.ExecTimeoutError(
@@ -675,6 +715,9 @@ class GuestProcess:
                 self.wait(left)
             except errors.ExecTimeoutError:
                 raise self.kill_for_timeout(timeout or 0.0, out, err) from None
+            except errors.SandboxExitedError as exc:
+                exc.stdout, exc.stderr = b"".join(out), b"".join(err)  # what came until then
+                raise
         finally:
             if writer is not None:
                 writer.join(timeout=1.0)
@@ -870,7 +913,7 @@ def start_process(
             ) from exc
         raise
     try:
-        return GuestProcess(process, tty=tty, command_line=str(params["CommandLine"]))
+        return GuestProcess(process, tty=tty, command_line=str(params["CommandLine"]), where=where)
     except BaseException:
         process.close()
         raise
@@ -916,6 +959,21 @@ def exec_command(
         duration=time.monotonic() - started,
         command_line=proc.command_line,
     )
+
+
+def _system_gone(system: ComputeSystem) -> bool:
+    """True when ``system`` has exited: its exit event came, or HCS says it is stopped or
+    gone (``NotFound``/``AlreadyStopped``, as ``Sandbox._hcs_state`` takes them)."""
+    if system.exited:
+        return True
+    try:
+        props = system.properties({"PropertyTypes": []})
+    except (errors.NotFoundError, errors.AlreadyStoppedError):
+        return True
+    except errors.HcsError as exc:  # unknown: the exit code stands as HCS reported it
+        _log.debug("asking HCS whether %s still runs: %s", system.id, exc)
+        return system.exited
+    return system.exited or str(props.get("State", "")).lower() == "stopped"
 
 
 def merged_environment(
