@@ -206,13 +206,13 @@ def handle(args: argparse.Namespace) -> int:
                     removal = _remove(
                         sandbox, progress, decides=outcome is not None and outcome[0] == 0
                     )
-                except KeyboardInterrupt:
+                except KeyboardInterrupt as cut:
                     # Ctrl+C while removing, after the command ended: its result is still
                     # printed, saying the sandbox was not removed (review RV34 #4).
                     result = outcome[1] if outcome is not None else None
                     if result is not None:
                         _print_result(result, True, INTERRUPTED_REMOVAL, simulated)
-                    _note_left(sys.exc_info()[1], sandbox, removing=True)
+                    _note_left(cut, sandbox, removing=True)
                     raise
         code, out = outcome
         if out is not None:
@@ -227,14 +227,13 @@ def handle(args: argparse.Namespace) -> int:
             notice_if_simulated(simulated)
 
 
-def _note_left(interrupt: BaseException | None, sandbox: Any, *, removing: bool = False) -> None:
+def _note_left(interrupt: BaseException, sandbox: Any, *, removing: bool = False) -> None:
     """After a Ctrl+C: the "interrupted" line says what is left and what to do (QA s17
     tester F6; ``rm.left_behind``)."""
     from hcs_sandbox.cli.main import note_left
     from hcs_sandbox.cli.rm import left_behind
 
-    if interrupt is not None:
-        note_left(interrupt, left_behind(sandbox.name, sandbox.id, removing=removing))
+    note_left(interrupt, left_behind(sandbox.name, sandbox.id, removing=removing))
 
 
 def _print_result(out: dict[str, Any], rm: bool, removal: str | None, simulated: bool) -> None:

@@ -970,7 +970,7 @@ def _system_gone(system: ComputeSystem) -> bool:
         props = system.properties({"PropertyTypes": []})
     except (errors.NotFoundError, errors.AlreadyStoppedError):
         return True
-    except errors.HcsError as exc:  # unknown: the exit code stands as HCS reported it
+    except errors.HcsSandboxError as exc:  # unknown (a closed handle...): the code stands
         _log.debug("asking HCS whether %s still runs: %s", system.id, exc)
         return system.exited
     return system.exited or str(props.get("State", "")).lower() == "stopped"
