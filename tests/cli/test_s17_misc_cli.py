@@ -85,6 +85,34 @@ def test_a_verb_on_a_name_in_a_missing_state_dir_says_so(
     assert not missing.exists()
 
 
+@pytest.mark.parametrize("argv", [["ls"], ["prune"], ["inspect", "web"]], ids=" ".join)
+def test_a_state_dir_that_cannot_be_reached_fails_as_before(
+    cli: Callable[..., Result],
+    cli_env: CliEnv,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+) -> None:
+    """lstat/stat of an existing state directory fail with EACCES (a parent the user may not
+    search): the permission error, never "nothing" or "does not exist" (review RV-misc R1)."""
+    state = tmp_path / "locked" / "state"
+    state.mkdir(parents=True, mode=0o700)
+    for name in ("lstat", "stat"):
+        real = getattr(os, name)
+
+        def denied(p: object, *args: object, _real: object = real, **kwargs: object) -> object:
+            if os.fspath(p) == str(state):  # type: ignore[arg-type]
+                raise PermissionError(13, "Permission denied", str(state))
+            return _real(p, *args, **kwargs)  # type: ignore[operator]
+
+        monkeypatch.setattr(os, name, denied)
+    done = cli("--state-dir", str(state), *argv)
+    assert done.code == 1, done.err
+    assert len(done.err_lines) == 1, done.err
+    assert "Permission denied" in done.err_lines[0]
+    assert "does not exist" not in done.err_lines[0]
+
+
 def test_ls_in_a_missing_relative_state_dir_makes_nothing(cli_env: CliEnv, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()

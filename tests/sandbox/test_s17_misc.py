@@ -95,6 +95,68 @@ def test_a_read_refuses_a_state_dir_that_is_a_file(tmp_path: Path) -> None:
         hcs_sandbox.prune(state_dir=state)
 
 
+def _unreachable(monkeypatch: pytest.MonkeyPatch, target: Path) -> None:
+    """``target`` exists but its parent may not be searched: lstat and stat of it fail with
+    EACCES, as for a user other than root (the chmod test below needs one)."""
+    for name in ("lstat", "stat"):
+        real = getattr(os, name)
+
+        def denied(p: Any, *args: Any, _real: Any = real, **kwargs: Any) -> Any:
+            if os.fspath(p) == str(target):
+                raise PermissionError(13, "Permission denied", os.fspath(p))
+            return _real(p, *args, **kwargs)
+
+        monkeypatch.setattr(os, name, denied)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX store checks")
+def test_a_state_dir_that_cannot_be_reached_is_not_called_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only "not found" is a missing state directory (review RV-misc R1): a permission error
+    reaches the existing checks and their message, for every read."""
+    state = tmp_path / "locked" / "state"
+    state.mkdir(parents=True, mode=0o700)
+    _unreachable(monkeypatch, state)
+    for read in (
+        lambda: Sandbox.list(state_dir=state),
+        lambda: Sandbox.get("web", state_dir=state),
+        lambda: hcs_sandbox.reconcile(state_dir=state),
+        lambda: hcs_sandbox.prune(state_dir=state),
+        lambda: paths.existing_state_dir_text(state),
+    ):
+        with pytest.raises(errors.StoreError) as info:
+            read()
+        assert "Permission denied" in info.value.message
+        assert "does not exist" not in info.value.message
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may open any folder"
+)
+def test_a_state_dir_under_a_closed_parent_is_not_called_missing(tmp_path: Path) -> None:
+    """As above with a real folder closed to its owner (not for root, as in test_review_rv20)."""
+    parent = tmp_path / "locked"
+    state = parent / "state"
+    state.mkdir(parents=True, mode=0o700)
+    parent.chmod(0)
+    try:
+        with pytest.raises(errors.StoreError, match="Permission denied"):
+            Sandbox.list(state_dir=state)
+        with pytest.raises(errors.StoreError, match="Permission denied"):
+            hcs_sandbox.prune(state_dir=state)
+    finally:
+        parent.chmod(0o700)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows reports it as not found")
+def test_a_state_dir_under_a_file_is_missing(tmp_path: Path) -> None:
+    """A parent that is a file (ENOTDIR): the folder cannot exist, so reads see none."""
+    (tmp_path / "file").write_text("x")
+    _reads(tmp_path / "file" / "state")
+    assert (tmp_path / "file").read_text() == "x"
+
+
 # -- an explicitly empty state_dir (tester F7) -------------------------------------------
 
 

@@ -393,10 +393,20 @@ def existing_state_dir_text(path: str | os.PathLike[str] | None = None) -> str |
     ``prune``): None when it does not exist, and nothing is made (a mistyped or relative
     path showed "no sandboxes" and left a folder and a ``state.db`` behind: QA s17 agent
     F8); an existing one is checked (and tightened) as :func:`ensure_state_dir_text` does.
-    Only a create makes the state directory."""
+    Only a create makes the state directory.
+
+    Only "not found" means none: ``FileNotFoundError``, and ``NotADirectoryError`` (a parent
+    is a file, so the folder cannot exist either; Windows reports that case as not found).
+    Any other error (a parent the user may not search: ``PermissionError``) goes on to
+    :func:`ensure_state_dir_text` and its message, as before; ``os.path.lexists`` was false
+    for those too and called an unreachable folder missing (review RV-misc R1)."""
     target = _state_dir_text(path, None)
-    if not os.path.lexists(target):  # (lexists: a dangling link is refused below, not "none")
+    try:
+        os.lstat(target)  # (lstat: a dangling link is refused below, not "none")
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError:
+        pass
     return ensure_state_dir_text(target)
 
 
