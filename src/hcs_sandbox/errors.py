@@ -242,8 +242,9 @@ class ExecTimeoutError(HcsSandboxError):
 
 class SandboxExitedError(SandboxStateError):
     """The sandbox's compute system exited (killed, stopped or removed by another process,
-    or its guest crashed) while a guest command ran in it: the exit code HCS then reports
-    for the process (``process_exit_code``) is not the command's own result.
+    its guest crashed, or the command shut it down) while a guest command ran in it, or just
+    after the command ended with a non-zero code (the two cannot be told apart): the exit
+    code HCS reported for the process (``process_exit_code``) may not be the command's own.
     ``stdout``/``stderr`` hold the output collected until then.  Exit code 125 at the CLI
     (``exec``, ``run -- COMMAND``), which is not the guest command's status."""
 

@@ -312,6 +312,7 @@ def test_exec_raises_when_the_sandbox_stops_under_the_command(state_dir: Path, h
     assert exc.process_exit_code == 1  # what the simulator reports for a killed process
     assert b"Pinging 127.0.0.1" in exc.stdout  # the output until then
     assert "sandbox 'w2' stopped while the command" in exc.message
+    assert "or the command shut it down" in exc.message  # review RV-misc R3
     assert "\n" not in str(exc)
     if how == "kill":
         sb.remove(force=True)
@@ -348,3 +349,73 @@ def test_exec_codes_of_a_running_sandbox_are_returned(state_dir: Path, sim: Any)
         after_fail = sim.calls().get("HcsGetComputeSystemProperties", 0)
     # Each exec reads the sandbox's state first (one query); the failing one asks once more.
     assert after_fail - after_ok == (after_ok - before) + 1
+
+
+def test_the_librarys_own_guest_commands_keep_their_own_error(state_dir: Path) -> None:
+    """cp's helpers and mapped-folder links (files._guest_run, exec_command) are not the
+    user's command: a stop under them keeps their GuestCommandError (exit 1), never the
+    user-command SandboxExitedError naming an internal command line (review RV-misc R2)."""
+    from hcs_sandbox.sandbox import files, guest
+
+    sb = Sandbox.create(SandboxSpec(name="w5"))
+    sb.start()
+    try:
+        system = sb._open_system()
+        assert system is not None
+        other = Sandbox.get("w5")
+        killer = _later(0.5, other.kill)
+        with pytest.raises(guest.GuestCommandError) as info:
+            files._guest_run(
+                system, " ".join(_PING), doing="copying x", where="sandbox 'w5'"
+            )
+        killer.join()
+        assert not isinstance(info.value, errors.SandboxExitedError)
+        assert info.value.exit_code == 1
+        assert "copying x" in info.value.message
+        other.close()
+    finally:
+        sb.remove(force=True)
+        sb.close()
+
+
+def test_the_librarys_own_failing_commands_ask_hcs_nothing_more(
+    state_dir: Path, sim: Any
+) -> None:
+    """An internal command's own non-zero code (_guest_kind's 2 and 3) costs no state query."""
+    from hcs_sandbox.sandbox import guest
+
+    with Sandbox.run(SandboxSpec(name="w6")) as sb:
+        system = sb._open_system()
+        assert system is not None
+        before = sim.calls().get("HcsGetComputeSystemProperties", 0)
+        assert guest.exec_command(system, "cmd /c exit 3", timeout=30).exit_code == 3
+        assert sim.calls().get("HcsGetComputeSystemProperties", 0) == before
+
+
+def test_a_stop_just_after_a_failing_command_keeps_its_code_on_the_error(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command ended by itself with 3, then the sandbox was killed before the check: it
+    cannot be told from a command cut short, so the message allows for it and
+    process_exit_code keeps the command's 3 (review RV-misc R3)."""
+    from hcs_sandbox.sandbox import guest
+
+    real = guest.GuestProcess._wait_exit
+    killed: list[int] = []
+
+    def wait_then_kill(self: guest.GuestProcess, timeout: float | None) -> int:
+        code = real(self, timeout)
+        other = Sandbox.get("w7")
+        other.kill()  # another process's kill, after the exit and before the check
+        other.close()
+        killed.append(code)
+        return code
+
+    with Sandbox.run(SandboxSpec(name="w7")) as sb:
+        monkeypatch.setattr(guest.GuestProcess, "_wait_exit", wait_then_kill)
+        with pytest.raises(errors.SandboxExitedError) as info:
+            sb.exec(["cmd", "/c", "exit", "3"], timeout=30)
+    assert killed == [3]
+    assert info.value.process_exit_code == 3
+    assert "ran or just after it ended" in info.value.message
+    assert "may not be the command's own" in info.value.message

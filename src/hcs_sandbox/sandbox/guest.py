@@ -451,6 +451,7 @@ class GuestProcess:
         tty: bool = False,
         command_line: str = "",
         where: str = "the sandbox",
+        check_sandbox: bool = False,
     ) -> None:
         self._process = process
         self.tty = tty
@@ -466,6 +467,10 @@ class GuestProcess:
         self._sandbox_gone: bool | None = None
         #: What the messages call the sandbox (``sandbox 'web'``).
         self._where = where
+        #: A user's command (Sandbox.exec/spawn): :meth:`wait` checks the sandbox.  The
+        #: library's own commands (cp's helpers, mapped-folder links, logon waits) keep
+        #: their own errors (review RV-misc R2).
+        self._check = check_sandbox
         self._closed = False
         for name, pipe in (("stdout", process.stdout), ("stderr", process.stderr)):
             if pipe is None:
@@ -636,12 +641,14 @@ class GuestProcess:
     def wait(self, timeout: float | None = None) -> int:
         """Wait for the exit; returns the exit code.  Raises
         :class:`~hcs_sandbox.errors.ExecTimeoutError` (without killing) after ``timeout``,
-        and :class:`~hcs_sandbox.errors.SandboxExitedError` when the process ended with a
-        non-zero code because its sandbox's compute system exited meanwhile
+        and, for a command started by :meth:`Sandbox.exec`/:meth:`Sandbox.spawn`,
+        :class:`~hcs_sandbox.errors.SandboxExitedError` when the process ended with a
+        non-zero code and its sandbox's compute system had exited by then
         (:meth:`_check_sandbox`)."""
         if self._exit_code is None:
             self._exit_code = self._wait_exit(timeout)
-        self._check_sandbox(self._exit_code)
+        if self._check:
+            self._check_sandbox(self._exit_code)
         return self._exit_code
 
     def _check_sandbox(self, code: int) -> None:
@@ -653,17 +660,21 @@ class GuestProcess:
         process as "unexpected container exit" (``ErrUnexpectedContainerExit``,
         ``waitForNotification``).  The exit event may come just after the process's, so HCS
         is asked (one ``HcsGetComputeSystemProperties``) unless it came already; a command
-        that returned 0 did its work, whatever happened after (no call)."""
+        that returned 0 did its work, whatever happened after (no call).  It cannot tell a
+        command cut short from one that ended by itself with a non-zero code just before the
+        sandbox stopped, or that shut the sandbox down itself (review RV-misc R3): the
+        message says so, and ``process_exit_code`` keeps the code."""
         gone = self._sandbox_gone
         if gone is None:
             gone = self._sandbox_gone = code != 0 and _system_gone(self._process.system)
         if gone:
             raise errors.SandboxExitedError(
-                f"{self._where} stopped while the command {self.command_line!r} ran (killed, "
-                f"stopped or removed by another process, or its guest crashed); the exit code "
-                f"{code} that HCS reported for guest process {self.pid} is not the command's",
+                f"{self._where} stopped while the command {self.command_line!r} ran or just "
+                f"after it ended (killed, stopped or removed by another process, its guest "
+                f"crashed, or the command shut it down); HCS reported exit code {code} for "
+                f"guest process {self.pid}, which may not be the command's own",
                 process_exit_code=code,
-                remedy="'hcs-sandbox inspect' and 'hcs-sandbox logs' on it say how it ended; "
+                remedy="'hcs-sandbox logs' on it (if it still exists) says how it ended; "
                 "start it again (a persistent sandbox) or run a new one, then the command",
             )
 
@@ -871,6 +882,7 @@ def start_process(
     stdin: bool = True,
     where: str = "the sandbox",
     name: str | None = None,
+    check_sandbox: bool = False,
 ) -> GuestProcess:
     """``HcsCreateProcess`` in ``system``; returns a :class:`GuestProcess` (its readers run).
 
@@ -878,7 +890,9 @@ def start_process(
     message saying so.  A ``workdir`` the guest cannot use (``ERROR_DIRECTORY``) is an
     :class:`~hcs_sandbox.errors.HcsError` that says what fits: for a drive-letter path, that
     the folder is missing, with how to create it (``name``: the sandbox's, for the example
-    command); for a UNC path, that the guest could not open the share.
+    command); for a UNC path, that the guest could not open the share.  ``check_sandbox``:
+    a user's command, whose :meth:`GuestProcess.wait` raises
+    :class:`~hcs_sandbox.errors.SandboxExitedError` when the sandbox stopped under it.
     """
     params = process_parameters(
         command,
@@ -913,7 +927,13 @@ def start_process(
             ) from exc
         raise
     try:
-        return GuestProcess(process, tty=tty, command_line=str(params["CommandLine"]), where=where)
+        return GuestProcess(
+            process,
+            tty=tty,
+            command_line=str(params["CommandLine"]),
+            where=where,
+            check_sandbox=check_sandbox,
+        )
     except BaseException:
         process.close()
         raise
@@ -930,8 +950,10 @@ def exec_command(
     stdin: bytes | None = None,
     where: str = "the sandbox",
     name: str | None = None,
+    check_sandbox: bool = False,
 ) -> ExecResult:
-    """Run a command to completion and collect its output (see :meth:`Sandbox.exec`)."""
+    """Run a command to completion and collect its output (see :meth:`Sandbox.exec`;
+    ``check_sandbox`` as for :func:`start_process`: only for a user's command)."""
     if timeout is not None and not timeout > 0:
         raise errors.SpecError(
             f"timeout {timeout!r} is not a positive number of seconds",
@@ -948,6 +970,7 @@ def exec_command(
         stdin=stdin is not None,
         where=where,
         name=name,
+        check_sandbox=check_sandbox,
     )
     with proc:
         out, err = proc.communicate(stdin, timeout=timeout)
@@ -1048,6 +1071,7 @@ def sandbox_exec(
         stdin=stdin,
         where=f"sandbox '{sandbox.name}'",
         name=sandbox.name,
+        check_sandbox=True,
     )
 
 
@@ -1061,8 +1085,10 @@ def sandbox_spawn(
     workdir: str | None = None,
     user: str | None = None,
     stdin: bool = True,
+    check_sandbox: bool = True,
 ) -> GuestProcess:
-    """:meth:`Sandbox.spawn`."""
+    """:meth:`Sandbox.spawn` (``check_sandbox`` False: the library's own wait, as for a
+    logon command)."""
     system = running_system(sandbox, "run a command")
     return start_process(
         system,
@@ -1075,4 +1101,5 @@ def sandbox_spawn(
         stdin=stdin,
         where=f"sandbox '{sandbox.name}'",
         name=sandbox.name,
+        check_sandbox=check_sandbox,
     )
