@@ -17,8 +17,9 @@ number either (``frame.f_lineno`` None: the compiler's own clean-up of an ``exce
 block, ``COPY``/``POP_EXCEPT``/``RERAISE``): a real Ctrl+C's handler runs only where
 CPython's eval loop checks its eval breaker (``RESUME``, after a call, ``JUMP_BACKWARD``:
 ``CHECK_EVAL_BREAKER()`` in the instruction bodies of Python/ceval.c in 3.11,
-Python/bytecodes.c from 3.12), the points above, none of which is in such a clean-up, and one raised there skips its ``POP_EXCEPT``, which leaves the exception handled
-before set in this thread, as above (review RV-misc R6: test_store_ctrlc's
+Python/bytecodes.c from 3.12), the points above, none of which is in such a clean-up; and
+one raised there skips its ``POP_EXCEPT``, which leaves the exception handled before set in
+this thread, as above (review RV-misc R6: test_store_ctrlc's
 ``update-refused`` sweep left a StateConflictError as the ``__context__`` of a later test's
 exception).
 

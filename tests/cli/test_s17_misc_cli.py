@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_support import CliEnv, Result, cli_command
@@ -100,10 +101,10 @@ def test_a_state_dir_that_cannot_be_reached_fails_as_before(
     for name in ("lstat", "stat"):
         real = getattr(os, name)
 
-        def denied(p: object, *args: object, _real: object = real, **kwargs: object) -> object:
-            if os.fspath(p) == str(state):  # type: ignore[arg-type]
+        def denied(p: Any, *args: Any, _real: Any = real, **kwargs: Any) -> Any:
+            if os.fspath(p) == str(state):
                 raise PermissionError(13, "Permission denied", str(state))
-            return _real(p, *args, **kwargs)  # type: ignore[operator]
+            return _real(p, *args, **kwargs)
 
         monkeypatch.setattr(os, name, denied)
     done = cli("--state-dir", str(state), *argv)

@@ -365,9 +365,7 @@ def test_the_librarys_own_guest_commands_keep_their_own_error(state_dir: Path) -
         other = Sandbox.get("w5")
         killer = _later(0.5, other.kill)
         with pytest.raises(guest.GuestCommandError) as info:
-            files._guest_run(
-                system, " ".join(_PING), doing="copying x", where="sandbox 'w5'"
-            )
+            files._guest_run(system, " ".join(_PING), doing="copying x", where="sandbox 'w5'")
         killer.join()
         assert not isinstance(info.value, errors.SandboxExitedError)
         assert info.value.exit_code == 1
@@ -378,9 +376,7 @@ def test_the_librarys_own_guest_commands_keep_their_own_error(state_dir: Path) -
         sb.close()
 
 
-def test_the_librarys_own_failing_commands_ask_hcs_nothing_more(
-    state_dir: Path, sim: Any
-) -> None:
+def test_the_librarys_own_failing_commands_ask_hcs_nothing_more(state_dir: Path, sim: Any) -> None:
     """An internal command's own non-zero code (_guest_kind's 2 and 3) costs no state query."""
     from hcs_sandbox.sandbox import guest
 
