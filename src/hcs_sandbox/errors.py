@@ -43,6 +43,7 @@ __all__ = [
     "OperationTimeoutError",
     "OtherHostSandboxError",
     "ProcessAlreadyStoppedError",
+    "SandboxExitedError",
     "SandboxNotFoundError",
     "SandboxStateError",
     "SchemaError",
@@ -237,6 +238,31 @@ class ExecTimeoutError(HcsSandboxError):
         self.stdout = stdout
         self.stderr = stderr
         self.killed = killed
+
+
+class SandboxExitedError(SandboxStateError):
+    """The sandbox's compute system exited (killed, stopped or removed by another process,
+    its guest crashed, or the command shut it down) while a guest command ran in it, or just
+    after the command ended with a non-zero code (the two cannot be told apart): the exit
+    code HCS reported for the process (``process_exit_code``) may not be the command's own.
+    ``stdout``/``stderr`` hold the output collected until then.  Exit code 125 at the CLI
+    (``exec``, ``run -- COMMAND``), which is not the guest command's status."""
+
+    exit_code = 125
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        process_exit_code: int | None = None,
+        stdout: bytes = b"",
+        stderr: bytes = b"",
+        remedy: str | None = None,
+    ) -> None:
+        super().__init__(message, state="stopped", remedy=remedy)
+        self.process_exit_code = process_exit_code
+        self.stdout = stdout
+        self.stderr = stderr
 
 
 # --------------------------------------------------------------------------------------

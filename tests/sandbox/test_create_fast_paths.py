@@ -127,7 +127,12 @@ def test_state_dir_text_reads_each_source_once_with_the_same_result(
             monkeypatch.delenv(paths.ENV_STATE_DIR, raising=False)
         else:
             monkeypatch.setenv(paths.ENV_STATE_DIR, env)
-        if explicit is not None and explicit.strip():
+        if explicit is not None and not explicit.strip():
+            # An explicitly empty one is bad input, whatever the variable says (QA s17 F7).
+            with pytest.raises(errors.SpecError, match="empty"):
+                paths.state_dir_text(explicit)
+            continue
+        if explicit is not None:
             expected = os.path.abspath(explicit.strip())
         elif env is not None and env.strip():
             expected = os.path.abspath(env.strip())

@@ -10,8 +10,9 @@ quoting rules; cmd.exe metacharacters are not escaped, so ``-- cmd /c "echo a & 
 runs both echos.
 
 Exit codes: the guest's (on non-Windows hosts a code outside 0–255 becomes 1, since POSIX
-exit statuses have 8 bits); 124 timeout; 130 interrupted; 2 bad input or no such sandbox;
-1 HCS failure; 3 HCS unavailable.
+exit statuses have 8 bits); 124 timeout; 125 the sandbox stopped while the command ran
+(killed, stopped or removed meanwhile: ``SandboxExitedError``); 130 interrupted; 2 bad input
+or no such sandbox; 1 HCS failure; 3 HCS unavailable.
 """
 
 from __future__ import annotations
@@ -195,7 +196,7 @@ def _run_json(sandbox: Any, words: list[str], env: dict[str, str], args: argpars
 
     from hcs_sandbox.cli.common import host_exit_code
     from hcs_sandbox.cli.output import print_json, with_simulated
-    from hcs_sandbox.errors import ExecTimeoutError
+    from hcs_sandbox.errors import ExecTimeoutError, SandboxExitedError
     from hcs_sandbox.sandbox.guest import ExecResult, list2cmdline
 
     began = time.monotonic()
@@ -203,6 +204,19 @@ def _run_json(sandbox: Any, words: list[str], env: dict[str, str], args: argpars
         result = sandbox.exec(
             words, timeout=args.timeout, env=env or None, workdir=args.workdir, user=args.user
         )
+    except SandboxExitedError as exc:
+        # The object all the same, with the output until then: the guest's own code is
+        # unknown (null) and "sandbox_exited" says why; then the error line, exit 125.
+        partial = ExecResult(
+            exit_code=-1,
+            stdout=exc.stdout,
+            stderr=exc.stderr,
+            duration=time.monotonic() - began,
+            command_line=list2cmdline(words),
+        ).to_dict(args.encoding or "utf-8")
+        partial.update(exit_code=None, timed_out=False, sandbox_exited=True)
+        print_json(with_simulated(partial, sandbox.simulated))
+        raise
     except ExecTimeoutError as exc:
         partial = ExecResult(
             exit_code=-1,

@@ -230,15 +230,18 @@ def handle(args: argparse.Namespace) -> int:
     import time
 
     from hcs_sandbox.cli.output import is_simulated, notice_if_simulated, print_json, table
-    from hcs_sandbox.sandbox.store import open_store
+    from hcs_sandbox.sandbox.store import open_existing_store
 
     filters = parse_filters(args.filter)
     require_host()
     simulated = is_simulated()
     # What ls shows of each record (one query, no whole records): no Sandbox objects, no
     # compute-system handle.
-    with open_store() as store:  # creates and protects the state directory first
-        items = store.summaries(all=args.all)
+    store = open_existing_store()  # None: no state directory, no sandboxes (none is made)
+    items: list[Any] = []
+    if store is not None:
+        with store:
+            items = store.summaries(all=args.all)
     gone, other = _gone(items)
     rows: list[tuple[Any, str]] = []
     for item in items:

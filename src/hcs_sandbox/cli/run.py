@@ -269,10 +269,11 @@ def handle(args: argparse.Namespace) -> int:
                     print(sandbox.id, flush=True)
                 return 0
             outcome = _run_command(args, sandbox) if args.command else _wait(args, sandbox)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             if sandbox is not None and not args.rm:
                 print("hcs-sandbox: stopping the sandbox", file=sys.stderr)
                 _quietly("stopping", lambda: sandbox.stop(timeout=args.stop_timeout))
+                _note_left(exc, sandbox)
             raise
         finally:
             if sandbox is not None and args.rm:
@@ -280,12 +281,13 @@ def handle(args: argparse.Namespace) -> int:
                     removal = _remove(
                         sandbox, progress, decides=outcome is not None and outcome[0] == 0
                     )
-                except KeyboardInterrupt:
+                except KeyboardInterrupt as cut:
                     # Ctrl+C while removing, after the command ended: its result is still
                     # printed, saying the sandbox was not removed (review RV34 #4).
                     result = outcome[1] if outcome is not None else None
                     if result is not None:
                         _print_result(result, True, INTERRUPTED_REMOVAL, simulated)
+                    _note_left(cut, sandbox, removing=True)
                     raise
         code, out = outcome
         if out is not None:
@@ -298,6 +300,15 @@ def handle(args: argparse.Namespace) -> int:
         if sandbox is not None:
             _quietly("closing", sandbox.close)
             notice_if_simulated(simulated)
+
+
+def _note_left(interrupt: BaseException, sandbox: Any, *, removing: bool = False) -> None:
+    """After a Ctrl+C: the "interrupted" line says what is left and what to do (QA s17
+    tester F6; ``rm.left_behind``)."""
+    from hcs_sandbox.cli.main import note_left
+    from hcs_sandbox.cli.rm import left_behind
+
+    note_left(interrupt, left_behind(sandbox.name, sandbox.id, removing=removing))
 
 
 def _print_result(out: dict[str, Any], rm: bool, removal: str | None, simulated: bool) -> None:

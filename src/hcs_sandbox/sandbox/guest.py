@@ -444,7 +444,15 @@ class GuestProcess:
     it the guest process blocks on its next write, as with a full pipe.
     """
 
-    def __init__(self, process: Process, *, tty: bool = False, command_line: str = "") -> None:
+    def __init__(
+        self,
+        process: Process,
+        *,
+        tty: bool = False,
+        command_line: str = "",
+        where: str = "the sandbox",
+        check_sandbox: bool = False,
+    ) -> None:
         self._process = process
         self.tty = tty
         self.command_line = command_line
@@ -455,6 +463,14 @@ class GuestProcess:
         self._readers: list[threading.Thread] = []
         self._stdin_lock = threading.Lock()
         self._exit_code: int | None = None
+        #: Whether the compute system exited under the process (:meth:`_check_sandbox`).
+        self._sandbox_gone: bool | None = None
+        #: What the messages call the sandbox (``sandbox 'web'``).
+        self._where = where
+        #: A user's command (Sandbox.exec/spawn): :meth:`wait` checks the sandbox.  The
+        #: library's own commands (cp's helpers, mapped-folder links, logon waits) keep
+        #: their own errors (review RV-misc R2).
+        self._check = check_sandbox
         self._closed = False
         for name, pipe in (("stdout", process.stdout), ("stderr", process.stderr)):
             if pipe is None:
@@ -624,15 +640,50 @@ class GuestProcess:
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait for the exit; returns the exit code.  Raises
-        :class:`~hcs_sandbox.errors.ExecTimeoutError` (without killing) after ``timeout``."""
-        if self._exit_code is not None:
-            return self._exit_code
+        :class:`~hcs_sandbox.errors.ExecTimeoutError` (without killing) after ``timeout``,
+        and, for a command started by :meth:`Sandbox.exec`/:meth:`Sandbox.spawn`,
+        :class:`~hcs_sandbox.errors.SandboxExitedError` when the process ended with a
+        non-zero code and its sandbox's compute system had exited by then
+        (:meth:`_check_sandbox`)."""
+        if self._exit_code is None:
+            self._exit_code = self._wait_exit(timeout)
+        if self._check:
+            self._check_sandbox(self._exit_code)
+        return self._exit_code
+
+    def _check_sandbox(self, code: int) -> None:
+        """Raise :class:`~hcs_sandbox.errors.SandboxExitedError` when the process ended with
+        ``code`` != 0 and its compute system has exited: killed, stopped or removed while
+        the command ran (QA s17 tester F5).  What Windows reports for a process whose VM is
+        terminated is not documented (docs/windows-notes.md, "A guest process when its
+        sandbox stops"); hcsshim's waits take a SystemExited seen while they wait for a
+        process as "unexpected container exit" (``ErrUnexpectedContainerExit``,
+        ``waitForNotification``).  The exit event may come just after the process's, so HCS
+        is asked (one ``HcsGetComputeSystemProperties``) unless it came already; a command
+        that returned 0 did its work, whatever happened after (no call).  It cannot tell a
+        command cut short from one that ended by itself with a non-zero code just before the
+        sandbox stopped, or that shut the sandbox down itself (review RV-misc R3): the
+        message says so, and ``process_exit_code`` keeps the code."""
+        gone = self._sandbox_gone
+        if gone is None:
+            gone = self._sandbox_gone = code != 0 and _system_gone(self._process.system)
+        if gone:
+            raise errors.SandboxExitedError(
+                f"{self._where} stopped while the command {self.command_line!r} ran or just "
+                f"after it ended (killed, stopped or removed by another process, its guest "
+                f"crashed, or the command shut it down); HCS reported exit code {code} for "
+                f"guest process {self.pid}, which may not be the command's own",
+                process_exit_code=code,
+                remedy="'hcs-sandbox logs' on it (if it still exists) says how it ended; "
+                "start it again (a persistent sandbox) or run a new one, then the command",
+            )
+
+    def _wait_exit(self, timeout: float | None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             step = 3600.0 if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                self._exit_code = self._process.wait(step)
-                return self._exit_code
+                return self._process.wait(step)
             except errors.OperationTimeoutError:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise errors.ExecTimeoutError(
@@ -675,6 +726,9 @@ class GuestProcess:
                 self.wait(left)
             except errors.ExecTimeoutError:
                 raise self.kill_for_timeout(timeout or 0.0, out, err) from None
+            except errors.SandboxExitedError as exc:
+                exc.stdout, exc.stderr = b"".join(out), b"".join(err)  # what came until then
+                raise
         finally:
             if writer is not None:
                 writer.join(timeout=1.0)
@@ -828,6 +882,7 @@ def start_process(
     stdin: bool = True,
     where: str = "the sandbox",
     name: str | None = None,
+    check_sandbox: bool = False,
 ) -> GuestProcess:
     """``HcsCreateProcess`` in ``system``; returns a :class:`GuestProcess` (its readers run).
 
@@ -835,7 +890,9 @@ def start_process(
     message saying so.  A ``workdir`` the guest cannot use (``ERROR_DIRECTORY``) is an
     :class:`~hcs_sandbox.errors.HcsError` that says what fits: for a drive-letter path, that
     the folder is missing, with how to create it (``name``: the sandbox's, for the example
-    command); for a UNC path, that the guest could not open the share.
+    command); for a UNC path, that the guest could not open the share.  ``check_sandbox``:
+    a user's command, whose :meth:`GuestProcess.wait` raises
+    :class:`~hcs_sandbox.errors.SandboxExitedError` when the sandbox stopped under it.
     """
     params = process_parameters(
         command,
@@ -870,7 +927,13 @@ def start_process(
             ) from exc
         raise
     try:
-        return GuestProcess(process, tty=tty, command_line=str(params["CommandLine"]))
+        return GuestProcess(
+            process,
+            tty=tty,
+            command_line=str(params["CommandLine"]),
+            where=where,
+            check_sandbox=check_sandbox,
+        )
     except BaseException:
         process.close()
         raise
@@ -887,8 +950,10 @@ def exec_command(
     stdin: bytes | None = None,
     where: str = "the sandbox",
     name: str | None = None,
+    check_sandbox: bool = False,
 ) -> ExecResult:
-    """Run a command to completion and collect its output (see :meth:`Sandbox.exec`)."""
+    """Run a command to completion and collect its output (see :meth:`Sandbox.exec`;
+    ``check_sandbox`` as for :func:`start_process`: only for a user's command)."""
     if timeout is not None and not timeout > 0:
         raise errors.SpecError(
             f"timeout {timeout!r} is not a positive number of seconds",
@@ -905,6 +970,7 @@ def exec_command(
         stdin=stdin is not None,
         where=where,
         name=name,
+        check_sandbox=check_sandbox,
     )
     with proc:
         out, err = proc.communicate(stdin, timeout=timeout)
@@ -916,6 +982,21 @@ def exec_command(
         duration=time.monotonic() - started,
         command_line=proc.command_line,
     )
+
+
+def _system_gone(system: ComputeSystem) -> bool:
+    """True when ``system`` has exited: its exit event came, or HCS says it is stopped or
+    gone (``NotFound``/``AlreadyStopped``, as ``Sandbox._hcs_state`` takes them)."""
+    if system.exited:
+        return True
+    try:
+        props = system.properties({"PropertyTypes": []})
+    except (errors.NotFoundError, errors.AlreadyStoppedError):
+        return True
+    except errors.HcsSandboxError as exc:  # unknown (a closed handle...): the code stands
+        _log.debug("asking HCS whether %s still runs: %s", system.id, exc)
+        return system.exited
+    return system.exited or str(props.get("State", "")).lower() == "stopped"
 
 
 def merged_environment(
@@ -990,6 +1071,7 @@ def sandbox_exec(
         stdin=stdin,
         where=f"sandbox '{sandbox.name}'",
         name=sandbox.name,
+        check_sandbox=True,
     )
 
 
@@ -1003,8 +1085,10 @@ def sandbox_spawn(
     workdir: str | None = None,
     user: str | None = None,
     stdin: bool = True,
+    check_sandbox: bool = True,
 ) -> GuestProcess:
-    """:meth:`Sandbox.spawn`."""
+    """:meth:`Sandbox.spawn` (``check_sandbox`` False: the library's own wait, as for a
+    logon command)."""
     system = running_system(sandbox, "run a command")
     return start_process(
         system,
@@ -1017,4 +1101,5 @@ def sandbox_spawn(
         stdin=stdin,
         where=f"sandbox '{sandbox.name}'",
         name=sandbox.name,
+        check_sandbox=check_sandbox,
     )

@@ -320,11 +320,14 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
 
 
 def reconcile(state_dir: str | os.PathLike[str] | None = None) -> ReconcileReport:
-    """Compare records with HCS and the disk; change nothing."""
-    from hcs_sandbox.sandbox.paths import ensure_state_dir
+    """Compare records with HCS and the disk; change nothing.  A state directory that does
+    not exist: an empty report (nothing is made, HCS is not asked: QA s17 agent F8)."""
+    from hcs_sandbox.sandbox.paths import existing_state_dir
     from hcs_sandbox.sandbox.store import open_store
 
-    state = ensure_state_dir(state_dir)
+    state = existing_state_dir(state_dir)
+    if state is None:
+        return ReconcileReport()
     with open_store(state) as store:
         return _scan(state, store)
 
@@ -341,15 +344,18 @@ def prune(
     listed in ``failures`` (the next prune tries again); they do not stop the others.
     ``progress`` is called with a short text before each pause while a file another process
     still holds open is waited for (``storage.HeldWait``); never when nothing is held.
+    A state directory that does not exist: nothing to do (nothing is made, HCS is not asked).
     """
     from hcs_sandbox.hcs.system import ComputeSystem
     from hcs_sandbox.sandbox import network, storage
-    from hcs_sandbox.sandbox.paths import ensure_state_dir
+    from hcs_sandbox.sandbox.paths import existing_state_dir
     from hcs_sandbox.sandbox.sandbox import release_resources
     from hcs_sandbox.sandbox.store import open_store
 
-    state = ensure_state_dir(state_dir)
+    state = existing_state_dir(state_dir)
     result = PruneReport(dry_run=dry_run)
+    if state is None:
+        return result
     # One wait for files held open for the whole run: records and orphan files alike
     # (review RV36 #1; storage.HeldWait).
     held = storage.HeldWait(progress=progress)

@@ -45,7 +45,8 @@ former, the folder's owner: Administrators for an elevated process) have access
 (docs/windows-notes.md).
 
 Nothing here touches the disk at import time; only :func:`ensure_state_dir` and
-:func:`ensure_sandbox_dir` create anything.
+:func:`ensure_sandbox_dir` create anything.  A read (:func:`existing_state_dir`) never
+creates the state directory: one that does not exist holds no sandboxes.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ __all__ = [
     "ensure_sandbox_dir_text",
     "ensure_state_dir",
     "ensure_state_dir_text",
+    "existing_state_dir",
+    "existing_state_dir_text",
     "sandbox_dir",
     "sandbox_dir_text",
     "sandbox_files",
@@ -165,6 +168,12 @@ def _state_dir_text(
     env = os.environ if environ is None else environ
     # Each text is read once (a Path's fspath and an os.environ look-up are Python calls).
     chosen = os.fspath(explicit).strip() if explicit is not None else ""
+    if explicit is not None and not chosen:
+        # An explicit empty value (``--state-dir "$UNSET"``) is bad input, not "not given":
+        # falling back would act on the real state directory (QA s17 tester F7).  An empty
+        # HCS_SANDBOX_STATE_DIR is unset, as an empty HCS_SANDBOX_SIMULATOR is (and an
+        # empty XDG_STATE_HOME, XDG Base Directory Specification).
+        raise empty_state_dir_error(os.fspath(explicit))
     if not chosen:
         chosen = env.get(ENV_STATE_DIR, "").strip()
         if not chosen:
@@ -182,6 +191,19 @@ def _state_dir_text(
             # remembered.
             _remember(_ABSOLUTE, chosen, done)
     return done
+
+
+def empty_state_dir_error(value: str, option: str = "state_dir") -> SpecError:
+    """The error for an explicitly empty (or blank) state directory: ``option`` names it as
+    the caller wrote it (``state_dir``, ``--state-dir``)."""
+    return SpecError(
+        f"invalid {option} {value!r}: an empty path names no folder",
+        field="state_dir",
+        value=value,
+        remedy=f"give the state directory's path, or leave {option} out to use "
+        f"{ENV_STATE_DIR} or the default",
+        reason="an empty path names no folder",
+    )
 
 
 def _as_path(absolute: str) -> Path:
@@ -364,6 +386,34 @@ def sddl_is_restricted(sddl: str) -> bool:
         return False
     aces = re.findall(r"\(([^()]*)\)", aces_text)
     return len(aces) == len(_REQUIRED_ACES) and set(aces) == _REQUIRED_ACES
+
+
+def existing_state_dir_text(path: str | os.PathLike[str] | None = None) -> str | None:
+    """The state directory for a read (``ls``, ``Sandbox.list``/``get``, ``reconcile``,
+    ``prune``): None when it does not exist, and nothing is made (a mistyped or relative
+    path showed "no sandboxes" and left a folder and a ``state.db`` behind: QA s17 agent
+    F8); an existing one is checked (and tightened) as :func:`ensure_state_dir_text` does.
+    Only a create makes the state directory.
+
+    Only "not found" means none: ``FileNotFoundError``, and ``NotADirectoryError`` (a parent
+    is a file, so the folder cannot exist either; Windows reports that case as not found).
+    Any other error (a parent the user may not search: ``PermissionError``) goes on to
+    :func:`ensure_state_dir_text` and its message, as before; ``os.path.lexists`` was false
+    for those too and called an unreachable folder missing (review RV-misc R1)."""
+    target = _state_dir_text(path, None)
+    try:
+        os.lstat(target)  # (lstat: a dangling link is refused below, not "none")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        pass
+    return ensure_state_dir_text(target)
+
+
+def existing_state_dir(path: str | os.PathLike[str] | None = None) -> Path | None:
+    """:func:`existing_state_dir_text` as a ``Path`` (None: no state directory)."""
+    text = existing_state_dir_text(path)
+    return None if text is None else _as_path(text)
 
 
 def ensure_state_dir(path: str | os.PathLike[str] | None = None) -> Path:

@@ -680,6 +680,8 @@ class Sandbox:
 
         _notify(progress, "creating the compute system")
         system = system_module.ComputeSystem.create(system_id, document)
+        if not bp.terminate_on_last_handle_closed:
+            system.release_when_collected()  # see _open_system
         undo.push("terminate the compute system", lambda: _terminate_quietly(system))
         with self._lock:
             # A handle this object still held is the previous system's (a persistent
@@ -741,9 +743,14 @@ class Sandbox:
         those made through another HCS host (:func:`other_host`).
 
         States come from the records (fast: no HCS call); read :attr:`state` on an item to
-        refresh it from HCS.
+        refresh it from HCS.  A state directory that does not exist holds none (it is not
+        made: only :meth:`create` makes it).
         """
-        state = _state_dir(state_dir)
+        from hcs_sandbox.sandbox import paths
+
+        state = paths.existing_state_dir(state_dir)
+        if state is None:
+            return []
         with _store(state) as store:
             records = store.list(all=all)
         return [cls(r, state) for r in records if other_host(r) is None]
@@ -754,9 +761,19 @@ class Sandbox:
 
         Raises :class:`~hcs_sandbox.errors.SandboxNotFoundError`, and its subclass
         :class:`~hcs_sandbox.errors.OtherHostSandboxError` for a sandbox made through another
-        HCS host (:func:`other_host`).
+        HCS host (:func:`other_host`).  A state directory that does not exist holds none (it
+        is not made: only :meth:`create` makes it).
         """
-        state = _state_dir(state_dir)
+        from hcs_sandbox.sandbox import paths
+
+        state = paths.existing_state_dir(state_dir)
+        if state is None:
+            raise errors.SandboxNotFoundError(
+                f"no sandbox named or with id '{name_or_id}': the state directory "
+                f"{paths.state_dir_text(state_dir)} does not exist",
+                remedy="check --state-dir / HCS_SANDBOX_STATE_DIR; list sandboxes with "
+                "'hcs-sandbox ls -a'",
+            )
         store = _store(state)
         record = store.get(name_or_id)
         refused = _other_host_error(record)
@@ -929,6 +946,13 @@ class Sandbox:
                 system = ComputeSystem.open(system_id)
             except errors.NotFoundError:
                 return None
+            if not self._record.extra.get("terminate_on_close"):
+                # The handle is this object's cache: collecting the object closes it, and
+                # the sandbox runs on, so no warning (the docs' examples and ``for s in
+                # Sandbox.list(): s.state`` close nothing: QA s17 agent F4).  A sandbox made
+                # with terminate_on_close dies with this process's last handle: its warning
+                # stays.
+                system.release_when_collected()
             self._system = system
             self._system_run = self._record.started_at  # the run the record describes
             return system

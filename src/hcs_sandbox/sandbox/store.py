@@ -134,6 +134,7 @@ __all__ = [
     "Store",
     "close_cached_connections",
     "generate_name",
+    "open_existing_store",
     "open_store",
     "validate_name",
 ]
@@ -2559,6 +2560,19 @@ def open_store(state_dir: str | os.PathLike[str] | None = None, *, timeout: floa
     from hcs_sandbox.sandbox.paths import DATABASE_NAME, ensure_state_dir_text
 
     directory = ensure_state_dir_text(state_dir)
+    return Store(os.path.join(directory, DATABASE_NAME), timeout=timeout)
+
+
+def open_existing_store(
+    state_dir: str | os.PathLike[str] | None = None, *, timeout: float = 30.0
+) -> Store | None:
+    """:func:`open_store` for a read: None when the state directory does not exist (nothing
+    is created: :func:`~hcs_sandbox.sandbox.paths.existing_state_dir_text`)."""
+    from hcs_sandbox.sandbox.paths import DATABASE_NAME, existing_state_dir_text
+
+    directory = existing_state_dir_text(state_dir)
+    if directory is None:
+        return None
     return Store(os.path.join(directory, DATABASE_NAME), timeout=timeout)
 
 
