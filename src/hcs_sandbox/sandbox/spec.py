@@ -52,6 +52,7 @@ __all__ = [
     "PortMapping",
     "Protocol",
     "SandboxSpec",
+    "name_reads_as_id",
     "short_repr",
 ]
 
@@ -79,6 +80,28 @@ MAX_COMMAND_CHARS = 32767
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _NAME_RULE = "1–63 characters: letters, digits, '-', '_' or '.', starting with a letter or digit"
+#: A name that reads as a sandbox id: only hex digits and '-', with 8 to 32 hex digits.  A
+#: sandbox is named by its name, its id or a unique id prefix, and ids are GUIDs (32 hex
+#: digits; ``ls`` prints the first 12 characters, 11 of them hex).  Docker's names have no
+#: such rule and its lookup takes the full id, then the name, then an id prefix of any length
+#: (moby daemon/container.go GetContainer), so a name can shadow a short id there.  Here a
+#: name never does: such names are refused, and :meth:`Store.get` tries a key of this shape
+#: as an id (or id prefix) before it tries it as a name (store._reads_as_id, the same rule).
+#: Below 8 hex digits (the first group of a GUID) a prefix is rarely unique among many
+#: sandboxes (1,000 random ids share a 6-digit prefix with a chance of ~3%, an 8-digit one
+#: ~0.01%), so short hex names ("a", "db", "cafe", "42") stay allowed and, as in docker, win
+#: over an id prefix that short; more than 32 hex digits is no id at all.
+_ID_LIKE_NAME = re.compile(r"[0-9A-Fa-f-]+")
+_ID_LIKE_MIN_DIGITS = 8
+_ID_LIKE_MAX_DIGITS = 32
+
+
+def name_reads_as_id(name: str) -> bool:
+    """Whether ``name`` could be read as a sandbox id or id prefix (:data:`_ID_LIKE_NAME`)."""
+    return (
+        _ID_LIKE_NAME.fullmatch(name) is not None
+        and _ID_LIKE_MIN_DIGITS <= len(name) - name.count("-") <= _ID_LIKE_MAX_DIGITS
+    )
 
 
 def short_repr(value: object, limit: int = 80) -> str:
@@ -381,6 +404,15 @@ class SandboxSpec:
             name = _check_str(self.name, "name")
             if not _NAME.fullmatch(name):
                 raise _fail("name", name, "not a valid sandbox name", allowed=_NAME_RULE)
+            if name_reads_as_id(name):
+                raise _fail(
+                    "name",
+                    name,
+                    f"made only of hex digits and '-' ({_ID_LIKE_MIN_DIGITS} to "
+                    f"{_ID_LIKE_MAX_DIGITS} hex digits), so it reads as a sandbox id",
+                    allowed=_NAME_RULE + ", not only hex digits and '-'",
+                    remedy="add a letter from g to z, '_' or '.' (e.g. 'sb-" + name[:59] + "')",
+                )
         if not isinstance(self.base, BaseImage):
             raise _fail("base", self.base, "not a BaseImage")
         _check_int(self.memory_mb, "memory_mb", MIN_MEMORY_MB, MAX_MEMORY_MB, " MB")

@@ -166,6 +166,15 @@ _NAME_RULE = "1-63 characters: letters, digits, '-', '_' or '.', starting with a
 _RM_REMEDY = "choose another name or remove it with 'hcs-sandbox rm {name}'"
 _HEX_PREFIX = re.compile(r"[0-9a-fA-F-]+")
 
+
+def _reads_as_id(key: str) -> bool:
+    """Whether a lookup key reads as an id (or id prefix) before a name: only hex digits and
+    '-', with 8 to 32 hex digits -- the names :class:`SandboxSpec` refuses
+    (``spec.name_reads_as_id``, which says why; not imported: ``ls`` loads no spec module;
+    tests/sandbox/test_id_like_names.py checks both agree)."""
+    return _HEX_PREFIX.fullmatch(key) is not None and 8 <= len(key) - key.count("-") <= 32
+
+
 _COLUMNS: Final = (
     "id",
     "name",
@@ -1999,7 +2008,9 @@ class Store:
         self._name_taken(conn, name)
 
     def get(self, name_or_id: str, *, kind: str | None = None) -> Record:
-        """The record with this exact id, else this name (any case), else a unique id prefix.
+        """The record with this exact id, else this name (any case), else a unique id prefix;
+        a key that reads as an id (only hex digits and '-', 8 to 32 hex digits: what ``ls``
+        prints, a GUID) is tried as an id prefix before it is tried as a name.
         (An id in another form than the store's, upper case or braces, names the row that
         holds it exactly so first, then the record with its canonical form; text that is
         neither a GUID nor a name, a row whose id holds exactly that: ids edited by hand.)
@@ -2034,9 +2045,16 @@ class Store:
             rows = self._read(f"{_SELECT} WHERE id = ?{kind_sql}", [exact, *kind_params])
             if rows:
                 return _row_to_record(rows[0])
-        rows = self._read(f"{_SELECT} WHERE name = ?{kind_sql}", [key, *kind_params])
-        if rows:
-            return _row_to_record(rows[0])
+        # A key that reads as an id (what `ls` prints, a GUID) is an id prefix before it is a
+        # name: a name never shadows an id (review F2: `stop $(hcs-sandbox ls -q)` reached
+        # the sandbox NAMED like another's short id).  New names of that shape are refused
+        # (SandboxSpec); one given before that rule is reached by name only while no id
+        # starts with it, and by its id always.
+        id_first = _reads_as_id(key)
+        if not id_first:
+            rows = self._read(f"{_SELECT} WHERE name = ?{kind_sql}", [key, *kind_params])
+            if rows:
+                return _row_to_record(rows[0])
         if exact is None:  # no GUID, no name: an id that is no GUID (edited by hand)
             rows = self._read(f"{_SELECT} WHERE id = ?{kind_sql}", [key, *kind_params])
             if rows:
@@ -2057,6 +2075,10 @@ class Store:
                     f"'{key}' is ambiguous: it starts the id of several sandboxes: {matches}{more}",
                     remedy="give more characters of the id, or the name",
                 )
+        if id_first:  # no id starts with it: a name given before names of this shape were refused
+            rows = self._read(f"{_SELECT} WHERE name = ?{kind_sql}", [key, *kind_params])
+            if rows:
+                return _row_to_record(rows[0])
         raise SandboxNotFoundError(
             f"no sandbox named or with id '{key}'",
             remedy="list sandboxes with 'hcs-sandbox ls -a'",
