@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hcs_sandbox import errors
@@ -131,10 +131,21 @@ def _name_clash(
     )
 
 
-def create_endpoint(network_id: str, document: Mapping[str, Any]) -> EndpointInfo:
+def create_endpoint(
+    network_id: str,
+    document: Mapping[str, Any],
+    *,
+    port_holder: Callable[[int, str], str | None] | None = None,
+) -> EndpointInfo:
     """Create the sandbox's endpoint (``HcnCreateEndpoint``) on the network and read back
     its MAC and IP (``HcnQueryEndpointProperties``). On failure after the endpoint exists
     it is deleted again.
+
+    ``HCN_E_PORT_ALREADY_EXISTS`` becomes one error naming the taken host port and its
+    holder (:func:`port_conflict`): HCN does not say which of the document's ports it is,
+    so ``port_holder(host_port, protocol)`` (the name of another of our sandboxes that
+    publishes it, or None) is asked about each, as ``port NAME -p`` finds the holder; with
+    no holder among ours, a single port is named as it is, several all together.
 
     The planner's document has no ``MacAddress``: HNS assigns a free one from the network's
     ``MacPool``, and the caller puts the returned :attr:`EndpointInfo.mac` in the compute
@@ -155,9 +166,56 @@ def create_endpoint(network_id: str, document: Mapping[str, Any]) -> EndpointInf
                 raise
     except errors.HcnAlreadyExistsError as exc:
         if exc.name == PORT_ALREADY_EXISTS:
-            raise port_conflict(exc, None, "creating the network endpoint") from exc
+            port, owner = _taken_port(document, port_holder)
+            # (The holder may publish it from its spec, where it cannot be unpublished: say
+            # where it is, as the start's re-apply does, not which command frees it.)
+            remedy = (
+                f"publish a different host port ({port} is taken), or free it in sandbox "
+                f"'{owner}' first"
+                if owner
+                else None
+            )
+            raise port_conflict(
+                exc, port, "creating the network endpoint", owner=owner, remedy=remedy
+            ) from exc
         raise
     return _info_from(endpoint_id, props)
+
+
+def _published(document: Mapping[str, Any]) -> list[tuple[int, str]]:
+    """The ``(host port, "tcp"|"udp")`` of each ``PortMapping`` policy in an endpoint
+    document (the planner's: ``port_mapping_policy``, HNS_Schema.md#PortMappingPolicySetting)."""
+    from hcs_sandbox.schema.network import PROTOCOL_UDP
+
+    found: list[tuple[int, str]] = []
+    for policy in document.get("Policies") or ():
+        if not isinstance(policy, Mapping) or policy.get("Type") != "PortMapping":
+            continue
+        settings = policy.get("Settings")
+        if isinstance(settings, Mapping) and type(settings.get("ExternalPort")) is int:
+            protocol = "udp" if settings.get("Protocol") == PROTOCOL_UDP else "tcp"
+            found.append((settings["ExternalPort"], protocol))
+    return found
+
+
+def _taken_port(
+    document: Mapping[str, Any], holder: Callable[[int, str], str | None] | None
+) -> tuple[str | None, str | None]:
+    """``(port text, holder name)`` for :func:`port_conflict` after ``HcnCreateEndpoint``
+    refused ``document`` with ``HCN_E_PORT_ALREADY_EXISTS``: the first port another of our
+    sandboxes holds; else the one port, or all of them ("7171/tcp or 7272/tcp")."""
+    published = _published(document)
+    if holder is not None:
+        for host_port, protocol in published:
+            try:
+                owner = holder(host_port, protocol)
+            except errors.HcsSandboxError:  # (the store unreadable: say less, not fail)
+                owner = None
+            if owner:
+                return f"{host_port}/{protocol}", owner
+    if not published:
+        return None, None
+    return " or ".join(f"{h}/{p}" for h, p in published), None
 
 
 def endpoint_info(endpoint_id: str) -> EndpointInfo | None:

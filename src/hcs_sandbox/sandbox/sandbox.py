@@ -656,7 +656,9 @@ class Sandbox:
                     "delete the network endpoint",
                     lambda: _delete_recorded_endpoint(store, rid, endpoint_id),
                 )
-                info = network.create_endpoint(network_id, bp.endpoint_document)
+                info = network.create_endpoint(
+                    network_id, bp.endpoint_document, port_holder=self._port_holder
+                )
                 if not fresh:
                     # HNS lost the stopped sandbox's endpoint (host reboot, HNS restart,
                     # deleted): the planner's document has only the spec's ports, so the
@@ -2109,6 +2111,12 @@ class Sandbox:
         from hcs_sandbox.sandbox import ports
 
         return ports.ports(self)
+
+    def _port_holder(self, host_port: int, protocol: str) -> str | None:
+        """Another of our sandboxes that publishes this host port (``ports.holder_of``)."""
+        from hcs_sandbox.sandbox import ports
+
+        return ports.holder_of(self, host_port, protocol)
 
     # ------------------------------------------------------------------ misc
 
