@@ -2123,6 +2123,8 @@ class Sandbox:
     def to_dict(self) -> dict[str, Any]:
         """A short JSON-safe summary from the record (what ``ls --json`` prints; no HCS
         call: read :attr:`state` first to refresh)."""
+        from hcs_sandbox.sandbox.store import published_ports
+
         r = self._record
         return {
             "name": r.name,
@@ -2133,6 +2135,11 @@ class Sandbox:
             "base": (r.spec.get("base") or {}).get("kind") if isinstance(r.spec, Mapping) else None,
             "network": r.spec.get("network") if isinstance(r.spec, Mapping) else None,
             "ip": self.ip,
+            # (the spec's and those added with publish; None: the spec is damaged, unknown)
+            "ports": published_ports(
+                r.spec.get("ports") if isinstance(r.spec, Mapping) else None,
+                r.extra.get("ports") if isinstance(r.extra, Mapping) else None,
+            ),
             "labels": None if r.damaged_field("labels") else dict(r.labels),
             "created_at": r.created_at,
             "started_at": r.started_at,

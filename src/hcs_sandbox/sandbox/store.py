@@ -135,6 +135,7 @@ __all__ = [
     "close_cached_connections",
     "generate_name",
     "open_store",
+    "published_ports",
     "validate_name",
 ]
 
@@ -2660,6 +2661,7 @@ def _row_to_summary(row: tuple[Any, ...]) -> Summary:
         ports,
         extra_value.get("ip"),
         extra_value.get("hcs_host"),  # (a string or None: _EXTRA_KINDS)
+        extra_value.get("ports"),
     )
 
 
@@ -2690,12 +2692,13 @@ def _whole_spec_values(text: str) -> tuple[Any, Any, Any]:
 
 class Summary(Frozen):
     """What a listing shows of a :class:`Record` (:meth:`Store.summaries`): its plain
-    fields, and four values from its JSON fields: ``spec_base``, ``spec_network`` and
+    fields, and values from its JSON fields: ``spec_base``, ``spec_network`` and
     ``spec_ports`` (``record.spec.get(...)``; None when missing or when the spec is not a
-    dict), ``extra_ip`` (``record.extra.get("ip")``) and ``extra_host`` (the HCS host it was
-    made through, ``record.extra.get("hcs_host")`` when a string).  ``labels`` is None when
-    the stored labels are damaged (:attr:`Record.damaged`: unknown).  Immutable, like
-    :class:`Record`."""
+    dict), ``extra_ip`` (``record.extra.get("ip")``), ``extra_host`` (the HCS host it was
+    made through, ``record.extra.get("hcs_host")`` when a string) and ``extra_ports`` (the
+    ports added with ``publish``, ``record.extra.get("ports")``; :attr:`ports` lists all).
+    ``labels`` is None when the stored labels are damaged (:attr:`Record.damaged`:
+    unknown).  Immutable, like :class:`Record`."""
 
     _FIELDS = (
         "id",
@@ -2712,6 +2715,7 @@ class Summary(Frozen):
         "spec_ports",
         "extra_ip",
         "extra_host",
+        "extra_ports",
     )
     __slots__ = _FIELDS
 
@@ -2729,6 +2733,7 @@ class Summary(Frozen):
     spec_ports: Any
     extra_ip: Any
     extra_host: str | None
+    extra_ports: Any
 
     def __init__(  # noqa: PLR0917 - positional: one per row of a listing
         self,
@@ -2746,6 +2751,7 @@ class Summary(Frozen):
         spec_ports: Any,
         extra_ip: Any,
         extra_host: str | None = None,
+        extra_ports: Any = None,
     ) -> None:
         put = object.__setattr__
         put(self, "id", id)
@@ -2762,6 +2768,7 @@ class Summary(Frozen):
         put(self, "spec_ports", spec_ports)
         put(self, "extra_ip", extra_ip)
         put(self, "extra_host", extra_host)
+        put(self, "extra_ports", extra_ports)
 
     @classmethod
     def of(cls, record: Record) -> Summary:
@@ -2789,4 +2796,35 @@ class Summary(Frozen):
             spec.get("ports"),
             extra.get("ip"),
             host if isinstance(host := extra.get("hcs_host"), str) else None,
+            extra.get("ports"),
         )
+
+    @property
+    def ports(self) -> list[dict[str, Any]] | None:
+        """Every published port (:func:`published_ports`)."""
+        return published_ports(self.spec_ports, self.extra_ports)
+
+
+def published_ports(spec_ports: object, extra_ports: object) -> list[dict[str, Any]] | None:
+    """A record's published ports as ``ls --json`` and ``Sandbox.to_dict`` show them: the
+    spec's (``spec["ports"]``), then those added with ``publish`` (``extra["ports"]``), each
+    ``{"host_port", "guest_port", "protocol", "runtime"}`` (as ``PublishedPort.to_dict``).
+    None when the spec's list is unknown (missing or damaged); entries that are not
+    objects are left out (as the table always did)."""
+    if type(spec_ports) is not list:
+        return None
+    out = []
+    for entries, runtime in ((spec_ports, False), (extra_ports, True)):
+        if type(entries) is not list:
+            continue
+        for e in entries:
+            if type(e) is dict:
+                out.append(
+                    {
+                        "host_port": e.get("host_port"),
+                        "guest_port": e.get("guest_port"),
+                        "protocol": e.get("protocol", "tcp"),
+                        "runtime": runtime,
+                    }
+                )
+    return out
