@@ -2813,18 +2813,17 @@ def published_ports(spec_ports: object, extra_ports: object) -> list[dict[str, A
     objects are left out (as the table always did)."""
     if type(spec_ports) is not list:
         return None
-    out = []
-    for entries, runtime in ((spec_ports, False), (extra_ports, True)):
-        if type(entries) is not list:
-            continue
-        for e in entries:
-            if type(e) is dict:
-                out.append(
-                    {
-                        "host_port": e.get("host_port"),
-                        "guest_port": e.get("guest_port"),
-                        "protocol": e.get("protocol", "tcp"),
-                        "runtime": runtime,
-                    }
-                )
-    return out
+    if not spec_ports and not extra_ports:
+        return []  # (the usual case, per record of a listing: no work)
+    return [
+        {
+            "host_port": e.get("host_port"),
+            "guest_port": e.get("guest_port"),
+            "protocol": e.get("protocol", "tcp"),
+            "runtime": runtime,
+        }
+        for entries, runtime in ((spec_ports, False), (extra_ports, True))
+        if type(entries) is list
+        for e in entries
+        if type(e) is dict
+    ]
