@@ -413,6 +413,7 @@ def spec_and_warnings(
         MappedFolder,
         PortMapping,
         SandboxSpec,
+        check_new_name,
     )
 
     changes: dict[str, Any] = {}
@@ -486,9 +487,11 @@ def spec_and_warnings(
     if not changes:
         return spec, warnings
     try:
-        return spec.replace(**changes), warnings
+        spec = spec.replace(**changes)
+        check_new_name(spec.name)  # (run/create/plan name a new sandbox: not like an id)
     except SpecError as exc:
         raise _as_flag_error(exc, changes, args) from exc
+    return spec, warnings
 
 
 def _replacing_flags(changes: dict[str, Any]) -> dict[str, str]:

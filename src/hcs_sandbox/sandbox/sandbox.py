@@ -451,9 +451,15 @@ class Sandbox:
         ``hcs-sandbox run -d`` and ``create`` need).  A persistent spec is always False
         (the planner decides: its disk outlives any process).
 
-        Raises :class:`~hcs_sandbox.errors.SpecError` when ``spec`` is not a SandboxSpec.
+        Raises :class:`~hcs_sandbox.errors.SpecError` when ``spec`` is not a SandboxSpec, or
+        when its name has the shape of a sandbox id or id prefix (``spec.check_new_name``).
         """
         _require_spec(spec, "Sandbox.create")
+        from hcs_sandbox.sandbox.spec import check_new_name
+
+        # Only a NEW name may not read as an id: a stored spec is never checked so (its
+        # sandbox, named before that rule, keeps working: review RV-names H1).
+        check_new_name(spec.name)
         return cls._create(
             spec, state_dir=state_dir, progress=progress, terminate_on_close=terminate_on_close
         )

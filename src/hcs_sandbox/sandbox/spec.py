@@ -52,6 +52,7 @@ __all__ = [
     "PortMapping",
     "Protocol",
     "SandboxSpec",
+    "check_new_name",
     "name_reads_as_id",
     "short_repr",
 ]
@@ -80,27 +81,48 @@ MAX_COMMAND_CHARS = 32767
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _NAME_RULE = "1–63 characters: letters, digits, '-', '_' or '.', starting with a letter or digit"
-#: A name that reads as a sandbox id: only hex digits and '-', with 8 to 32 hex digits.  A
-#: sandbox is named by its name, its id or a unique id prefix, and ids are GUIDs (32 hex
-#: digits; ``ls`` prints the first 12 characters, 11 of them hex).  Docker's names have no
-#: such rule and its lookup takes the full id, then the name, then an id prefix of any length
-#: (moby daemon/container.go GetContainer), so a name can shadow a short id there.  Here a
-#: name never does: such names are refused, and :meth:`Store.get` tries a key of this shape
-#: as an id (or id prefix) before it tries it as a name (store._reads_as_id, the same rule).
+#: A new sandbox's name may not have the shape of a sandbox id or id prefix
+#: (:func:`paths.reads_as_id`: 8 or more hex digits starting the canonical ``8-4-4-4-12``
+#: form, dashes exactly where a GUID has them, or the 32 hex digits): a sandbox is named by
+#: its name, its id or a unique id prefix, and ``Store.get`` tries a key of that shape as an
+#: id before it tries it as a name -- the same function, so a name never shadows an id and
+#: what ``ls``/``ls -q`` print always reaches its sandbox (QA F2).  Docker's names have no
+#: such rule and its lookup takes the full id, then the name, then an id prefix of any
+#: length (moby daemon/container.go GetContainer), so a name can shadow a short id there.
 #: Below 8 hex digits (the first group of a GUID) a prefix is rarely unique among many
 #: sandboxes (1,000 random ids share a 6-digit prefix with a chance of ~3%, an 8-digit one
-#: ~0.01%), so short hex names ("a", "db", "cafe", "42") stay allowed and, as in docker, win
-#: over an id prefix that short; more than 32 hex digits is no id at all.
-_ID_LIKE_NAME = re.compile(r"[0-9A-Fa-f-]+")
-_ID_LIKE_MIN_DIGITS = 8
-_ID_LIKE_MAX_DIGITS = 32
+#: ~0.01%), so short hex names ("cafe", "1234567") stay names first, as in docker; so do
+#: names with a dash elsewhere ("2024-01-01", "build-1234").  Only a NEW name is checked
+#: (:func:`check_new_name`: ``Sandbox.create``, the CLI's run/create/plan), never a stored
+#: spec: a sandbox named so before this rule keeps working (review RV-names H1).
+_ID_LIKE_RULE = (
+    "not the shape of a sandbox id: 8 or more hex digits as an id starts "
+    "(8-4-4-4-12, a '-' exactly where an id has one), or 32 hex digits"
+)
 
 
 def name_reads_as_id(name: str) -> bool:
-    """Whether ``name`` could be read as a sandbox id or id prefix (:data:`_ID_LIKE_NAME`)."""
-    return (
-        _ID_LIKE_NAME.fullmatch(name) is not None
-        and _ID_LIKE_MIN_DIGITS <= len(name) - name.count("-") <= _ID_LIKE_MAX_DIGITS
+    """Whether ``name`` has the shape of a sandbox id or id prefix (:func:`paths.reads_as_id`:
+    the keys a lookup tries as an id first), which a new sandbox's name may not have."""
+    from hcs_sandbox.sandbox.paths import reads_as_id
+
+    return reads_as_id(name)
+
+
+def check_new_name(name: str | None) -> None:
+    """Refuse a NEW sandbox's name that has the shape of a sandbox id or id prefix
+    (:func:`name_reads_as_id`): :class:`SpecError` (field ``name``, exit 2).  Called where a
+    sandbox is named (``Sandbox.create``, the CLI's ``run``/``create``/``plan``), never
+    for a stored spec, so a sandbox named so before this rule keeps its name and works."""
+    if name is None or not name_reads_as_id(name):
+        return
+    raise _fail(
+        "name",
+        name,
+        "it reads as a sandbox id (8 or more hex digits as an id starts, or 32), and a "
+        "key of that shape is looked up as an id first",
+        allowed=_NAME_RULE + ", and " + _ID_LIKE_RULE,
+        remedy="add a letter from g to z, '_' or '.' (e.g. 'sb-" + name[:59] + "')",
     )
 
 
@@ -404,15 +426,6 @@ class SandboxSpec:
             name = _check_str(self.name, "name")
             if not _NAME.fullmatch(name):
                 raise _fail("name", name, "not a valid sandbox name", allowed=_NAME_RULE)
-            if name_reads_as_id(name):
-                raise _fail(
-                    "name",
-                    name,
-                    f"made only of hex digits and '-' ({_ID_LIKE_MIN_DIGITS} to "
-                    f"{_ID_LIKE_MAX_DIGITS} hex digits), so it reads as a sandbox id",
-                    allowed=_NAME_RULE + ", not only hex digits and '-'",
-                    remedy="add a letter from g to z, '_' or '.' (e.g. 'sb-" + name[:59] + "')",
-                )
         if not isinstance(self.base, BaseImage):
             raise _fail("base", self.base, "not a BaseImage")
         _check_int(self.memory_mb, "memory_mb", MIN_MEMORY_MB, MAX_MEMORY_MB, " MB")

@@ -112,6 +112,7 @@ from hcs_sandbox.errors import (
 )
 from hcs_sandbox.sandbox.paths import canonical_id as _canonical_id
 from hcs_sandbox.sandbox.paths import is_canonical_id as _is_canonical
+from hcs_sandbox.sandbox.paths import reads_as_id as _reads_as_id
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms at start-up
 if TYPE_CHECKING:
@@ -166,14 +167,6 @@ NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _NAME_RULE = "1-63 characters: letters, digits, '-', '_' or '.', starting with a letter or digit"
 _RM_REMEDY = "choose another name or remove it with 'hcs-sandbox rm {name}'"
 _HEX_PREFIX = re.compile(r"[0-9a-fA-F-]+")
-
-
-def _reads_as_id(key: str) -> bool:
-    """Whether a lookup key reads as an id (or id prefix) before a name: only hex digits and
-    '-', with 8 to 32 hex digits -- the names :class:`SandboxSpec` refuses
-    (``spec.name_reads_as_id``, which says why; not imported: ``ls`` loads no spec module;
-    tests/sandbox/test_id_like_names.py checks both agree)."""
-    return _HEX_PREFIX.fullmatch(key) is not None and 8 <= len(key) - key.count("-") <= 32
 
 
 _COLUMNS: Final = (
@@ -2010,8 +2003,9 @@ class Store:
 
     def get(self, name_or_id: str, *, kind: str | None = None) -> Record:
         """The record with this exact id, else this name (any case), else a unique id prefix;
-        a key that reads as an id (only hex digits and '-', 8 to 32 hex digits: what ``ls``
-        prints, a GUID) is tried as an id prefix before it is tried as a name.
+        a key with the shape of an id (``paths.reads_as_id``: 8 or more hex digits as an id
+        starts, what ``ls`` prints, a full id, 32 hex digits) is tried as an id and an id
+        prefix before it is tried as a name; any other key is a name first.
         (An id in another form than the store's, upper case or braces, names the row that
         holds it exactly so first, then the record with its canonical form; text that is
         neither a GUID nor a name, a row whose id holds exactly that: ids edited by hand.)
@@ -2025,6 +2019,17 @@ class Store:
                 "no sandbox name or id given", remedy="list sandboxes with 'hcs-sandbox ls -a'"
             )
         kind_sql, kind_params = ("", []) if kind is None else (" AND kind = ?", [kind])
+        # A key with the shape of an id (what `ls` prints, a GUID) is an id and an id prefix
+        # before it is a name, any other key a name first: a name never shadows an id
+        # (review F2: `stop $(hcs-sandbox ls -q)` reached the sandbox NAMED like another's
+        # short id).  A new name of that shape is refused (spec.check_new_name: the same
+        # function); one given before that rule is reached by name only while no id starts
+        # with it, and by its id always.
+        id_first = _reads_as_id(key)
+        if not id_first:
+            rows = self._read(f"{_SELECT} WHERE name = ?{kind_sql}", [key, *kind_params])
+            if rows:
+                return _row_to_record(rows[0])
         exact: str | None
         if _is_canonical(key):
             exact = key
@@ -2044,16 +2049,6 @@ class Store:
                     return _row_to_record(rows[0])
         if exact is not None:
             rows = self._read(f"{_SELECT} WHERE id = ?{kind_sql}", [exact, *kind_params])
-            if rows:
-                return _row_to_record(rows[0])
-        # A key that reads as an id (what `ls` prints, a GUID) is an id prefix before it is a
-        # name: a name never shadows an id (review F2: `stop $(hcs-sandbox ls -q)` reached
-        # the sandbox NAMED like another's short id).  New names of that shape are refused
-        # (SandboxSpec); one given before that rule is reached by name only while no id
-        # starts with it, and by its id always.
-        id_first = _reads_as_id(key)
-        if not id_first:
-            rows = self._read(f"{_SELECT} WHERE name = ?{kind_sql}", [key, *kind_params])
             if rows:
                 return _row_to_record(rows[0])
         if exact is None:  # no GUID, no name: an id that is no GUID (edited by hand)
