@@ -451,6 +451,7 @@ def spec_warnings_about(
         MappedFolder,
         PortMapping,
         SandboxSpec,
+        check_new_name,
     )
 
     changes: dict[str, Any] = {}
@@ -526,9 +527,11 @@ def spec_warnings_about(
     if not changes:
         return spec, warnings, about
     try:
-        return spec.replace(**changes), warnings, about
+        spec = spec.replace(**changes)
+        check_new_name(spec.name)  # (run/create/plan name a new sandbox: not like an id)
     except SpecError as exc:
         raise _as_flag_error(exc, changes, args) from exc
+    return spec, warnings, about
 
 
 def _replacing_flags(changes: dict[str, Any]) -> dict[str, str]:

@@ -154,6 +154,8 @@ def shown(item: Any) -> dict[str, Any]:
         "base": base.get("kind") if isinstance(base, dict) else None,
         "network": item.spec_network,
         "ip": str(ip) if ip else None,
+        # (the spec's and those added with publish; None: the spec is damaged, unknown)
+        "ports": item.ports,
         # (None: damaged in the state database, unknown)
         "labels": None if item.labels is None else dict(item.labels),
         "created_at": item.created_at,
@@ -271,10 +273,8 @@ def handle(args: argparse.Namespace) -> int:
         now = time.time()
         lines = []
         for r, state in rows:
-            ports = ", ".join(
-                f"{p.get('host_port')}->{p.get('guest_port')}/{p.get('protocol', 'tcp')}"
-                for p in (r.spec_ports if isinstance(r.spec_ports, list) else ())
-                if isinstance(p, dict)
+            ports = ", ".join(  # the spec's and those added with publish (QA F4)
+                f"{p['host_port']}->{p['guest_port']}/{p['protocol']}" for p in r.ports or ()
             )
             lines.append(
                 {

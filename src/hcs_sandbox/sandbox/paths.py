@@ -85,6 +85,7 @@ __all__ = [
     "ensure_state_dir_text",
     "existing_state_dir",
     "existing_state_dir_text",
+    "reads_as_id",
     "sandbox_dir",
     "sandbox_dir_text",
     "sandbox_files",
@@ -253,6 +254,41 @@ def is_canonical_id(value: object) -> bool:
     if _CANONICAL is None:
         _CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
     return isinstance(value, str) and _CANONICAL.fullmatch(value) is not None
+
+
+#: Where a GUID's canonical ``8-4-4-4-12`` form has its dashes.
+_GUID_DASHES = (8, 13, 18, 23)
+_ID_CHARS: re.Pattern[str] | None = None
+
+
+def reads_as_id(key: str) -> bool:
+    """Whether ``key`` has the shape of a sandbox id or id prefix as the project prints or
+    takes one, the keys ``Store.get`` tries as an id before it tries them as a name, and so
+    the names a new sandbox may not have (``spec.check_new_name``; one rule for both, QA F2):
+
+    * a prefix of the canonical form of 8 or more hex digits, dashes exactly where the
+      GUID has them (``8-4-4-4-12``): ``deadbeef``, ``5cb6ec6e-119`` (what ``ls``/``ls -q``
+      print), ``5cb6ec6e-1193-47d7-82c4-ae871e6eae11`` (``--no-trunc``);
+    * the 32 hex digits without dashes (``uuid.UUID`` takes it);
+    * either full form in braces (``uuid.UUID`` takes it; no name has braces).
+
+    Any case (ids are looked up case-insensitively).  Not: fewer than 8 hex digits
+    (``cafe``, ``1234567``: a name first, as in docker), a dash elsewhere (``2024-01-01``,
+    ``build-1234``), 9 to 31 hex digits without the dash after the 8th: no id is printed so,
+    and such a key is a name first, then an id prefix."""
+    global _ID_CHARS
+    if _ID_CHARS is None:
+        _ID_CHARS = re.compile(r"[0-9a-fA-F-]{8,36}")
+    braced = len(key) in (34, 38) and key[0] == "{" and key[-1] == "}"
+    if braced:
+        key = key[1:-1]
+    if _ID_CHARS.fullmatch(key) is None:
+        return False
+    if len(key) == 32 and "-" not in key:
+        return True
+    dashes = [i for i in _GUID_DASHES if i < len(key)]
+    shaped = key.count("-") == len(dashes) and all(key[i] == "-" for i in dashes)
+    return shaped and (len(key) == 36 or not braced)
 
 
 def canonical_id(value: str, *, what: str = "sandbox id") -> str:

@@ -451,9 +451,15 @@ class Sandbox:
         ``hcs-sandbox run -d`` and ``create`` need).  A persistent spec is always False
         (the planner decides: its disk outlives any process).
 
-        Raises :class:`~hcs_sandbox.errors.SpecError` when ``spec`` is not a SandboxSpec.
+        Raises :class:`~hcs_sandbox.errors.SpecError` when ``spec`` is not a SandboxSpec, or
+        when its name has the shape of a sandbox id or id prefix (``spec.check_new_name``).
         """
         _require_spec(spec, "Sandbox.create")
+        from hcs_sandbox.sandbox.spec import check_new_name
+
+        # Only a NEW name may not read as an id: a stored spec is never checked so (its
+        # sandbox, named before that rule, keeps working: review RV-names H1).
+        check_new_name(spec.name)
         return cls._create(
             spec, state_dir=state_dir, progress=progress, terminate_on_close=terminate_on_close
         )
@@ -656,7 +662,9 @@ class Sandbox:
                     "delete the network endpoint",
                     lambda: _delete_recorded_endpoint(store, rid, endpoint_id),
                 )
-                info = network.create_endpoint(network_id, bp.endpoint_document)
+                info = network.create_endpoint(
+                    network_id, bp.endpoint_document, port_holder=self._port_holder
+                )
                 if not fresh:
                     # HNS lost the stopped sandbox's endpoint (host reboot, HNS restart,
                     # deleted): the planner's document has only the spec's ports, so the
@@ -2162,11 +2170,19 @@ class Sandbox:
 
         return ports.ports(self)
 
+    def _port_holder(self, host_port: int, protocol: str) -> str | None:
+        """Another of our sandboxes that publishes this host port (``ports.holder_of``)."""
+        from hcs_sandbox.sandbox import ports
+
+        return ports.holder_of(self, host_port, protocol)
+
     # ------------------------------------------------------------------ misc
 
     def to_dict(self) -> dict[str, Any]:
         """A short JSON-safe summary from the record (what ``ls --json`` prints; no HCS
         call: read :attr:`state` first to refresh)."""
+        from hcs_sandbox.sandbox.store import published_ports
+
         r = self._record
         return {
             "name": r.name,
@@ -2177,6 +2193,11 @@ class Sandbox:
             "base": (r.spec.get("base") or {}).get("kind") if isinstance(r.spec, Mapping) else None,
             "network": r.spec.get("network") if isinstance(r.spec, Mapping) else None,
             "ip": self.ip,
+            # (the spec's and those added with publish; None: the spec is damaged, unknown)
+            "ports": published_ports(
+                r.spec.get("ports") if isinstance(r.spec, Mapping) else None,
+                r.extra.get("ports") if isinstance(r.extra, Mapping) else None,
+            ),
             "labels": None if r.damaged_field("labels") else dict(r.labels),
             "created_at": r.created_at,
             "started_at": r.started_at,

@@ -52,6 +52,8 @@ __all__ = [
     "PortMapping",
     "Protocol",
     "SandboxSpec",
+    "check_new_name",
+    "name_reads_as_id",
     "short_repr",
 ]
 
@@ -79,6 +81,49 @@ MAX_COMMAND_CHARS = 32767
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _NAME_RULE = "1–63 characters: letters, digits, '-', '_' or '.', starting with a letter or digit"
+#: A new sandbox's name may not have the shape of a sandbox id or id prefix
+#: (:func:`paths.reads_as_id`: 8 or more hex digits starting the canonical ``8-4-4-4-12``
+#: form, dashes exactly where a GUID has them, or the 32 hex digits): a sandbox is named by
+#: its name, its id or a unique id prefix, and ``Store.get`` tries a key of that shape as an
+#: id before it tries it as a name -- the same function, so a name never shadows an id and
+#: what ``ls``/``ls -q`` print always reaches its sandbox (QA F2).  Docker's names have no
+#: such rule and its lookup takes the full id, then the name, then an id prefix of any
+#: length (moby daemon/container.go GetContainer), so a name can shadow a short id there.
+#: Below 8 hex digits (the first group of a GUID) a prefix is rarely unique among many
+#: sandboxes (1,000 random ids share a 6-digit prefix with a chance of ~3%, an 8-digit one
+#: ~0.01%), so short hex names ("cafe", "1234567") stay names first, as in docker; so do
+#: names with a dash elsewhere ("2024-01-01", "build-1234").  Only a NEW name is checked
+#: (:func:`check_new_name`: ``Sandbox.create``, the CLI's run/create/plan), never a stored
+#: spec: a sandbox named so before this rule keeps working (review RV-names H1).
+_ID_LIKE_RULE = (
+    "not the shape of a sandbox id: 8 or more hex digits as an id starts "
+    "(8-4-4-4-12, a '-' exactly where an id has one), or 32 hex digits"
+)
+
+
+def name_reads_as_id(name: str) -> bool:
+    """Whether ``name`` has the shape of a sandbox id or id prefix (:func:`paths.reads_as_id`:
+    the keys a lookup tries as an id first), which a new sandbox's name may not have."""
+    from hcs_sandbox.sandbox.paths import reads_as_id
+
+    return reads_as_id(name)
+
+
+def check_new_name(name: str | None) -> None:
+    """Refuse a NEW sandbox's name that has the shape of a sandbox id or id prefix
+    (:func:`name_reads_as_id`): :class:`SpecError` (field ``name``, exit 2).  Called where a
+    sandbox is named (``Sandbox.create``, the CLI's ``run``/``create``/``plan``), never
+    for a stored spec, so a sandbox named so before this rule keeps its name and works."""
+    if name is None or not name_reads_as_id(name):
+        return
+    raise _fail(
+        "name",
+        name,
+        "it reads as a sandbox id (8 or more hex digits as an id starts, or 32), and a "
+        "key of that shape is looked up as an id first",
+        allowed=_NAME_RULE + ", and " + _ID_LIKE_RULE,
+        remedy="add a letter from g to z, '_' or '.' (e.g. 'sb-" + name[:59] + "')",
+    )
 
 
 def short_repr(value: object, limit: int = 80) -> str:

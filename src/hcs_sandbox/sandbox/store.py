@@ -112,6 +112,7 @@ from hcs_sandbox.errors import (
 )
 from hcs_sandbox.sandbox.paths import canonical_id as _canonical_id
 from hcs_sandbox.sandbox.paths import is_canonical_id as _is_canonical
+from hcs_sandbox.sandbox.paths import reads_as_id as _reads_as_id
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms at start-up
 if TYPE_CHECKING:
@@ -136,6 +137,7 @@ __all__ = [
     "generate_name",
     "open_existing_store",
     "open_store",
+    "published_ports",
     "validate_name",
 ]
 
@@ -166,6 +168,7 @@ NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _NAME_RULE = "1-63 characters: letters, digits, '-', '_' or '.', starting with a letter or digit"
 _RM_REMEDY = "choose another name or remove it with 'hcs-sandbox rm {name}'"
 _HEX_PREFIX = re.compile(r"[0-9a-fA-F-]+")
+
 
 _COLUMNS: Final = (
     "id",
@@ -2000,7 +2003,10 @@ class Store:
         self._name_taken(conn, name)
 
     def get(self, name_or_id: str, *, kind: str | None = None) -> Record:
-        """The record with this exact id, else this name (any case), else a unique id prefix.
+        """The record with this exact id, else this name (any case), else a unique id prefix;
+        a key with the shape of an id (``paths.reads_as_id``: 8 or more hex digits as an id
+        starts, what ``ls`` prints, a full id, 32 hex digits) is tried as an id and an id
+        prefix before it is tried as a name; any other key is a name first.
         (An id in another form than the store's, upper case or braces, names the row that
         holds it exactly so first, then the record with its canonical form; text that is
         neither a GUID nor a name, a row whose id holds exactly that: ids edited by hand.)
@@ -2014,6 +2020,17 @@ class Store:
                 "no sandbox name or id given", remedy="list sandboxes with 'hcs-sandbox ls -a'"
             )
         kind_sql, kind_params = ("", []) if kind is None else (" AND kind = ?", [kind])
+        # A key with the shape of an id (what `ls` prints, a GUID) is an id and an id prefix
+        # before it is a name, any other key a name first: a name never shadows an id
+        # (review F2: `stop $(hcs-sandbox ls -q)` reached the sandbox NAMED like another's
+        # short id).  A new name of that shape is refused (spec.check_new_name: the same
+        # function); one given before that rule is reached by name only while no id starts
+        # with it, and by its id always.
+        id_first = _reads_as_id(key)
+        if not id_first:
+            rows = self._read(f"{_SELECT} WHERE name = ?{kind_sql}", [key, *kind_params])
+            if rows:
+                return _row_to_record(rows[0])
         exact: str | None
         if _is_canonical(key):
             exact = key
@@ -2035,9 +2052,6 @@ class Store:
             rows = self._read(f"{_SELECT} WHERE id = ?{kind_sql}", [exact, *kind_params])
             if rows:
                 return _row_to_record(rows[0])
-        rows = self._read(f"{_SELECT} WHERE name = ?{kind_sql}", [key, *kind_params])
-        if rows:
-            return _row_to_record(rows[0])
         if exact is None:  # no GUID, no name: an id that is no GUID (edited by hand)
             rows = self._read(f"{_SELECT} WHERE id = ?{kind_sql}", [key, *kind_params])
             if rows:
@@ -2058,6 +2072,10 @@ class Store:
                     f"'{key}' is ambiguous: it starts the id of several sandboxes: {matches}{more}",
                     remedy="give more characters of the id, or the name",
                 )
+        if id_first:  # no id starts with it: a name given before names of this shape were refused
+            rows = self._read(f"{_SELECT} WHERE name = ?{kind_sql}", [key, *kind_params])
+            if rows:
+                return _row_to_record(rows[0])
         raise SandboxNotFoundError(
             f"no sandbox named or with id '{key}'",
             remedy="list sandboxes with 'hcs-sandbox ls -a'",
@@ -2652,6 +2670,7 @@ def _row_to_summary(row: tuple[Any, ...]) -> Summary:
         ports,
         extra_value.get("ip"),
         extra_value.get("hcs_host"),  # (a string or None: _EXTRA_KINDS)
+        extra_value.get("ports"),
     )
 
 
@@ -2682,12 +2701,13 @@ def _whole_spec_values(text: str) -> tuple[Any, Any, Any]:
 
 class Summary(Frozen):
     """What a listing shows of a :class:`Record` (:meth:`Store.summaries`): its plain
-    fields, and four values from its JSON fields: ``spec_base``, ``spec_network`` and
+    fields, and values from its JSON fields: ``spec_base``, ``spec_network`` and
     ``spec_ports`` (``record.spec.get(...)``; None when missing or when the spec is not a
-    dict), ``extra_ip`` (``record.extra.get("ip")``) and ``extra_host`` (the HCS host it was
-    made through, ``record.extra.get("hcs_host")`` when a string).  ``labels`` is None when
-    the stored labels are damaged (:attr:`Record.damaged`: unknown).  Immutable, like
-    :class:`Record`."""
+    dict), ``extra_ip`` (``record.extra.get("ip")``), ``extra_host`` (the HCS host it was
+    made through, ``record.extra.get("hcs_host")`` when a string) and ``extra_ports`` (the
+    ports added with ``publish``, ``record.extra.get("ports")``; :attr:`ports` lists all).
+    ``labels`` is None when the stored labels are damaged (:attr:`Record.damaged`:
+    unknown).  Immutable, like :class:`Record`."""
 
     _FIELDS = (
         "id",
@@ -2704,6 +2724,7 @@ class Summary(Frozen):
         "spec_ports",
         "extra_ip",
         "extra_host",
+        "extra_ports",
     )
     __slots__ = _FIELDS
 
@@ -2721,6 +2742,7 @@ class Summary(Frozen):
     spec_ports: Any
     extra_ip: Any
     extra_host: str | None
+    extra_ports: Any
 
     def __init__(  # noqa: PLR0917 - positional: one per row of a listing
         self,
@@ -2738,6 +2760,7 @@ class Summary(Frozen):
         spec_ports: Any,
         extra_ip: Any,
         extra_host: str | None = None,
+        extra_ports: Any = None,
     ) -> None:
         put = object.__setattr__
         put(self, "id", id)
@@ -2754,6 +2777,7 @@ class Summary(Frozen):
         put(self, "spec_ports", spec_ports)
         put(self, "extra_ip", extra_ip)
         put(self, "extra_host", extra_host)
+        put(self, "extra_ports", extra_ports)
 
     @classmethod
     def of(cls, record: Record) -> Summary:
@@ -2781,4 +2805,34 @@ class Summary(Frozen):
             spec.get("ports"),
             extra.get("ip"),
             host if isinstance(host := extra.get("hcs_host"), str) else None,
+            extra.get("ports"),
         )
+
+    @property
+    def ports(self) -> list[dict[str, Any]] | None:
+        """Every published port (:func:`published_ports`)."""
+        return published_ports(self.spec_ports, self.extra_ports)
+
+
+def published_ports(spec_ports: object, extra_ports: object) -> list[dict[str, Any]] | None:
+    """A record's published ports as ``ls --json`` and ``Sandbox.to_dict`` show them: the
+    spec's (``spec["ports"]``), then those added with ``publish`` (``extra["ports"]``), each
+    ``{"host_port", "guest_port", "protocol", "runtime"}`` (as ``PublishedPort.to_dict``).
+    None when the spec's list is unknown (missing or damaged); entries that are not
+    objects are left out (as the table always did)."""
+    if type(spec_ports) is not list:
+        return None
+    if not spec_ports and not extra_ports:
+        return []  # (the usual case, per record of a listing: no work)
+    return [
+        {
+            "host_port": e.get("host_port"),
+            "guest_port": e.get("guest_port"),
+            "protocol": e.get("protocol", "tcp"),
+            "runtime": runtime,
+        }
+        for entries, runtime in ((spec_ports, False), (extra_ports, True))
+        if type(entries) is list
+        for e in entries
+        if type(e) is dict
+    ]
