@@ -4,7 +4,9 @@ directory and checks leaks after the test)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,6 +96,18 @@ class Inspector:
 
     def assert_nothing_left(self) -> None:
         assert_nothing_left(self.state)
+
+    def marked_id(self, state: Path | None = None) -> str:
+        """A new id in the form hcs-sandbox gives a sandbox made in the state directory
+        ``state`` (default: this test's), computed here from the documented rule, not by
+        the library: a random version-4 GUID whose 4th group is the tag ``9c5b`` and whose
+        last 6 bytes are the first 6 of SHA-256 of ``normcase(realpath(state))``.  For a
+        compute system or an endpoint name (``hcs-sandbox-<id>``) that this state
+        directory's prune is to take for its orphan."""
+        identity = os.path.normcase(os.path.realpath(self.state if state is None else state))
+        mark = hashlib.sha256(os.fsencode(identity)).hexdigest()[:12]
+        head = str(uuid.uuid4())[:18]  # 8-4-4: the random part and the version
+        return f"{head}-9c5b-{mark}"
 
 
 @pytest.fixture

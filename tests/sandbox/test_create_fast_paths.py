@@ -6,6 +6,7 @@ code they replace computes, and that a refused spec value still gets its own err
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 import uuid
@@ -20,16 +21,27 @@ from hcs_sandbox.sandbox import paths, planner, sandbox, storage
 from hcs_sandbox.sandbox.spec import BaseImage, FrozenMap, MappedFolder, SandboxSpec
 
 
-def test_new_id_is_uuid4_of_the_same_random_bytes() -> None:
+def test_new_id_is_uuid4_of_the_same_random_bytes_with_the_state_dirs_mark(
+    tmp_path: Path,
+) -> None:
+    """A new sandbox id: a version-4 GUID (RFC 4122 variant) whose first 8 bytes are
+    os.urandom's (with the version), whose clock_seq is the tag and whose node is the state
+    directory's mark (QA analyst F1; sandbox/owned.py)."""
+    mark = hashlib.sha256(os.fsencode(os.path.normcase(os.path.realpath(tmp_path)))).digest()[:6]
     for _ in range(200):
-        raw = os.urandom(16)
+        raw = os.urandom(8)
         with mock.patch("os.urandom", return_value=raw):
-            expected = str(uuid.uuid4())
-            got = sandbox._new_id()
-        assert got == expected
+            got = sandbox._new_id(tmp_path)
+        parsed = uuid.UUID(got)
         assert paths.is_canonical_id(got)
-        assert uuid.UUID(got).version == 4
-    assert sandbox._new_id() != sandbox._new_id()
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+        assert parsed.bytes[:6] == raw[:6]
+        assert parsed.bytes[7] == raw[7]
+        assert parsed.bytes[6] & 0x0F == raw[6] & 0x0F
+        assert parsed.bytes[8:10] == bytes.fromhex("9c5b")
+        assert parsed.bytes[10:] == mark
+    assert sandbox._new_id(tmp_path) != sandbox._new_id(tmp_path)
 
 
 def test_files_of_is_the_join_for_every_base_folder(tmp_path: Path) -> None:

@@ -125,7 +125,7 @@ def test_prune_releases_an_orphan_endpoint(world: Inspector) -> None:
             network_id,
             {
                 "ID": "0b5f3c1e-1111-4000-8000-000000000001",
-                "Name": f"{network.ENDPOINT_NAME_PREFIX}lost",
+                "Name": f"{network.ENDPOINT_NAME_PREFIX}{world.marked_id()}",
                 "HostComputeNetwork": network_id,
                 "SchemaVersion": {"Major": 2, "Minor": 0},
             },

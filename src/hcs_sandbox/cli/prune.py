@@ -3,7 +3,9 @@
 Removes compute systems owned by hcs-sandbox that have no record, records of ephemeral
 sandboxes whose compute system is gone, half-made records whose creating process died,
 endpoints without a record and sandbox files without either; prints what it removed.
-Live sandboxes are never touched.  ``--dry-run`` only reports.  On a terminal it asks first
+Live sandboxes are never touched: compute systems and endpoints another state directory
+made (their ids say which: sandbox/owned.py), or whose ids name no state directory, are
+left alone and listed.  ``--dry-run`` only reports.  On a terminal it asks first
 unless ``-f``; when stdin is not a terminal (scripts) it proceeds.
 Exit codes: 0 ok (also when there was nothing to do); 1 something could not be removed;
 3 HCS unavailable; 130 interrupted.
@@ -56,12 +58,24 @@ def describe(report: PruneReport, *, dry_run: bool) -> list[str]:
     return lines
 
 
+#: Why prune leaves a compute system or endpoint of hcs-sandbox's without a record alone.
+_OTHER_STATE_DIR = (
+    "left alone (belongs to another state directory; run prune with that --state-dir)"
+)
+_UNMARKED = "left alone (its id names no state directory: made by an older hcs-sandbox or by hand)"
+
+
 def left_alone(report: PruneReport) -> list[str]:
-    """Lines for the records prune leaves alone (made through another HCS host), and for
-    the records it found damaged (judged like the others; ``hcs-sandbox rm -f`` removes
-    one that prune leaves)."""
+    """Lines for what prune leaves alone: records made through another HCS host, compute
+    systems and endpoints another state directory made (or no state directory's mark
+    names: sandbox/owned.py), and the records it found damaged (judged like the others;
+    ``hcs-sandbox rm -f`` removes one that prune leaves)."""
     return [
         *(f"left alone (made through another HCS host): {item}" for item in report.other_host),
+        *(f"{_OTHER_STATE_DIR}: compute system {i}" for i in report.other_state_dir_systems),
+        *(f"{_OTHER_STATE_DIR}: endpoint {i}" for i in report.other_state_dir_endpoints),
+        *(f"{_UNMARKED}: compute system {i}" for i in report.unmarked_systems),
+        *(f"{_UNMARKED}: endpoint {i}" for i in report.unmarked_endpoints),
         *(f"damaged record: {item}" for item in report.damaged),
     ]
 

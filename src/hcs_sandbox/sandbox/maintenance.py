@@ -10,13 +10,24 @@ Three sources can disagree after a crash, a reboot or a killed process:
 
 :func:`reconcile` only looks and reports. :func:`prune` removes:
 
-1. compute systems owned by hcs-sandbox without a record (terminated);
+1. compute systems owned by hcs-sandbox without a record, made by this state directory
+   (terminated);
 2. records of **ephemeral** sandboxes whose compute system is gone (their files and
    endpoints too);
 3. half-made records — state ``creating``/``removing``/``error`` — whose owner process is
    dead (write-ahead lists say exactly what to release);
-4. endpoints without a record;
+4. endpoints without a record, made by this state directory;
 5. sandbox folders without a record.
+
+Every state directory on a host sees the same compute systems (Owner ``hcs-sandbox``) and
+the same ``hcs-sandbox-*`` endpoints; only the id says which state directory made one (its
+mark: :mod:`hcs_sandbox.sandbox.owned`; an endpoint's by the sandbox id in its name).  One
+without a record here whose id carries another state directory's mark is that state
+directory's, maybe a live sandbox: it is left alone and listed (``other_state_dir_*``).
+One whose id carries no mark at all (made by an hcs-sandbox older than the mark, or by
+hand) cannot be told apart from a live sandbox of another state directory either: it is
+left alone and listed too (``unmarked_*``).  (QA analyst F1: a prune in a new, empty or
+mistyped state directory terminated every other state directory's sandboxes.)
 
 Persistent sandboxes whose system is gone are only marked ``stopped`` (their disk is
 kept). Records being made by a live process are left alone, and so are records made
@@ -77,6 +88,15 @@ class ReconcileReport:
     other_host: list[str] = dataclasses.field(default_factory=list)
     orphan_endpoints: list[str] = dataclasses.field(default_factory=list)
     orphan_files: list[str] = dataclasses.field(default_factory=list)
+    #: Compute systems and endpoints (ids) of hcs-sandbox's without a record here whose id
+    #: carries another state directory's mark: left alone (prune with that state directory
+    #: removes them if they are its orphans).  Not counted in :attr:`clean`.
+    other_state_dir_systems: list[str] = dataclasses.field(default_factory=list)
+    other_state_dir_endpoints: list[str] = dataclasses.field(default_factory=list)
+    #: The same whose id carries no state directory's mark (made by an hcs-sandbox older
+    #: than the mark, or by hand): left alone, as whose they are cannot be told.
+    unmarked_systems: list[str] = dataclasses.field(default_factory=list)
+    unmarked_endpoints: list[str] = dataclasses.field(default_factory=list)
     #: Persistent sandboxes whose restart was interrupted: marked ``stopped`` by prune.
     restart_interrupted: list[str] = dataclasses.field(default_factory=list)
     #: Records with damaged fields (``name (id): field (problem), ...``): judged by the
@@ -112,6 +132,10 @@ class ReconcileReport:
             "other_host": list(self.other_host),
             "orphan_endpoints": list(self.orphan_endpoints),
             "orphan_files": list(self.orphan_files),
+            "other_state_dir_systems": list(self.other_state_dir_systems),
+            "other_state_dir_endpoints": list(self.other_state_dir_endpoints),
+            "unmarked_systems": list(self.unmarked_systems),
+            "unmarked_endpoints": list(self.unmarked_endpoints),
             "damaged": list(self.damaged),
             "clean": self.clean,
         }
@@ -130,6 +154,13 @@ class PruneReport:
     failures: list[str] = dataclasses.field(default_factory=list)
     #: Records made through another HCS host: left alone (not counted).
     other_host: list[str] = dataclasses.field(default_factory=list)
+    #: Compute systems and endpoints another state directory made, and those no state
+    #: directory's mark names: left alone (not counted), as
+    #: :attr:`ReconcileReport.other_state_dir_systems` and the others.
+    other_state_dir_systems: list[str] = dataclasses.field(default_factory=list)
+    other_state_dir_endpoints: list[str] = dataclasses.field(default_factory=list)
+    unmarked_systems: list[str] = dataclasses.field(default_factory=list)
+    unmarked_endpoints: list[str] = dataclasses.field(default_factory=list)
     #: Records with damaged fields, as :attr:`ReconcileReport.damaged` (judged and, when
     #: left over, removed like the others: also listed in ``records`` then).
     damaged: list[str] = dataclasses.field(default_factory=list)
@@ -152,6 +183,10 @@ class PruneReport:
             "files": list(self.files),
             "failures": list(self.failures),
             "other_host": list(self.other_host),
+            "other_state_dir_systems": list(self.other_state_dir_systems),
+            "other_state_dir_endpoints": list(self.other_state_dir_endpoints),
+            "unmarked_systems": list(self.unmarked_systems),
+            "unmarked_endpoints": list(self.unmarked_endpoints),
             "damaged": list(self.damaged),
             "notes": list(self.notes),
         }
@@ -185,14 +220,14 @@ def _terminate_restarted(store: Store, record: Record) -> str | None:
 
     system_id = _system_id(store, record)
     if system_id is None:
-        # (Said as what this prune did: it has terminated every compute system of
-        # hcs-sandbox's that no record names before it came here; review RV65 F3.)
+        # (Said as what this prune did: it has terminated every compute system of this
+        # state directory's that no record names before it came here; review RV65 F3.)
         problem = record.damaged_field("system_id") or "another record names it too"
         return (
             f"sandbox {_label(record)}: its compute system id in the state database is "
             f"damaged ({problem}), so no compute system of its interrupted restart was "
-            "looked for by it (this prune terminated every compute system of hcs-sandbox's "
-            "that no record names: listed among its systems)"
+            "looked for by it (this prune terminated every compute system this state "
+            "directory made that no record names: listed among its systems)"
         )
     try:
         system = ComputeSystem.open(system_id)
@@ -227,7 +262,7 @@ def _sandbox_folders(state: Path) -> list[Path]:
 
 def _scan(state: Path, store: Store) -> ReconcileReport:
     from hcs_sandbox.sandbox import network
-    from hcs_sandbox.sandbox.owned import owned_systems
+    from hcs_sandbox.sandbox.owned import id_mark, owned_systems, state_mark
     from hcs_sandbox.sandbox.sandbox import _owner_alive, other_host
 
     # The records, then HCS and the disk, then the records again (see the module docstring).
@@ -269,9 +304,18 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
     ]
     known_files = {os.path.normcase(os.path.abspath(f)) for r in records for f in r.files}
 
+    # Whose is an owned system or endpoint that no record here names: this state
+    # directory's (an orphan), another's (left alone), or no one's that can be told.
+    mine = state_mark(state)
     for system_id in sorted(systems):
         if system_id not in known_systems:
-            report.orphan_systems.append(system_id)
+            mark = id_mark(system_id)
+            if mark == mine:
+                report.orphan_systems.append(system_id)
+            elif mark is not None:
+                report.other_state_dir_systems.append(system_id)
+            else:
+                report.unmarked_systems.append(system_id)
 
     for record in records:
         damaged = record.damaged
@@ -305,8 +349,16 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
                 report._to_remove.append(record)
 
     for info in endpoints:
-        if info.id.lower() not in known_endpoints and (info.name or "").lower() not in known_names:
-            report.orphan_endpoints.append(info.id)
+        name = (info.name or "").lower()
+        if info.id.lower() not in known_endpoints and name not in known_names:
+            # Its name is hcs-sandbox-<the sandbox's id> (the planner's): that id's mark.
+            mark = id_mark(name[len(prefix) :]) if name.startswith(prefix) else None
+            if mark == mine:
+                report.orphan_endpoints.append(info.id)
+            elif mark is not None:
+                report.other_state_dir_endpoints.append(info.id)
+            else:
+                report.unmarked_endpoints.append(info.id)
 
     for folder in folders:
         if folder.name.lower() in known_ids:
@@ -356,6 +408,10 @@ def prune(
     with open_store(state) as store:
         found = _scan(state, store)
         result.other_host = list(found.other_host)
+        result.other_state_dir_systems = list(found.other_state_dir_systems)
+        result.other_state_dir_endpoints = list(found.other_state_dir_endpoints)
+        result.unmarked_systems = list(found.unmarked_systems)
+        result.unmarked_endpoints = list(found.unmarked_endpoints)
         result.damaged = list(found.damaged)
         if dry_run:
             result.systems = list(found.orphan_systems)

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from hcs_sandbox import errors
 from hcs_sandbox.sandbox.guest import ExecResult, GuestProcess
-from hcs_sandbox.sandbox.owned import OWNER
+from hcs_sandbox.sandbox.owned import OWNER, new_sandbox_id
 from hcs_sandbox.sandbox.rollback import UndoStack
 
 if TYPE_CHECKING:
@@ -324,15 +324,12 @@ def _reserve(store: Store, name: str | None, *args: Any, **kwargs: Any) -> Recor
         ) from exc
 
 
-def _new_id() -> str:
-    """``str(uuid.uuid4())``: a random (version 4, RFC 4122 variant) GUID in its canonical
-    form, from ``os.urandom`` as ``uuid4`` takes it, without the ``UUID`` object (its
-    constructor's checks cost more than the id)."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # variant RFC 4122
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+def _new_id(state: str | os.PathLike[str]) -> str:
+    """A new sandbox id made in the state directory ``state``: a version-4 GUID in its
+    canonical form that carries the state directory's mark (:func:`owned.new_sandbox_id`),
+    so that prune and reconcile under another state directory leave its compute system
+    and endpoint alone (QA analyst F1)."""
+    return new_sandbox_id(state)
 
 
 def _notify(progress: Progress | None, message: str) -> None:
@@ -489,7 +486,7 @@ class Sandbox:
         # so the name, the record and every file the plan makes are written ahead in ONE
         # transaction (the folder, scratch disk and guest state file are listed before any
         # is made; a listed file that was never made counts as released for remove/prune).
-        sandbox_id = _new_id()
+        sandbox_id = _new_id(state)
         directory = paths.sandbox_dir_text(state, sandbox_id)
         _notify(progress, "planning")
         bp = _blueprint(
