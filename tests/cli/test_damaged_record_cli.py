@@ -736,8 +736,8 @@ def test_prune_ends_an_interrupted_restart_whose_system_id_is_damaged(
         # What this prune did, not a remedy naming prune itself (review RV65 F3).
         assert note.endswith(
             "so no compute system of its interrupted restart was looked for by it (this "
-            "prune terminated every compute system of hcs-sandbox's that no record names: "
-            "listed among its systems)"
+            "prune terminated every compute system this state directory made that no record "
+            "names: listed among its systems)"
         )
     assert _stored(cli_env.state, "p", "state") == "stopped"
     systems, _, folders, records = _world(cli_env.state)
