@@ -17,7 +17,14 @@ from cli_support import CliEnv, Result
 
 Proc = Callable[..., Result]
 
-_OTHER = "left alone (belongs to another state directory; run prune with that --state-dir)"
+
+def _other(mark: str, mine: str) -> str:
+    """The line's head for what another state directory made (its mark, this one's, and
+    how to see a state directory's: review RV-scope F4)."""
+    return (
+        f"left alone (made in another state directory: it carries mark {mark}, this one's is "
+        f"{mine}; 'hcs-sandbox prune --dry-run --json --state-dir DIR' shows DIR's state_mark)"
+    )
 
 
 def _kill_mid_create(cli_env: CliEnv, state: Path) -> str:
@@ -79,17 +86,24 @@ def test_prune_in_an_empty_state_dir_leaves_another_state_dirs_sandboxes_alone(
     assert [r.split(" ")[0] for r in planned["records"]] == ["killed"]
     assert sorted(planned["other_state_dir_systems"]) == systems
     assert planned["other_state_dir_endpoints"] == endpoint_ids
+    # Each state directory's mark, as its own prune --dry-run --json shows it.
+    mark_b = cli_proc("prune", "--dry-run", "--json").json()["state_mark"]
+    mark_a = planned["state_mark"]
+    assert mark_a != mark_b
+    assert all(len(m) == 12 and int(m, 16) >= 0 for m in (mark_a, mark_b))
+    assert planned["other_state_dir_marks"] == dict.fromkeys([*systems, *endpoint_ids], mark_b)
 
     pruned = cli_proc("prune", "-f", extra_env=in_a)
     assert pruned.code == 0, pruned.err
     assert pruned.err_lines == []
     lines = pruned.out.splitlines()
     assert f"removed record: killed ({killed})" in lines
-    left = sorted(line for line in lines if line.startswith(_OTHER))
+    head = _other(mark_b, mark_a)
+    left = sorted(line for line in lines if line.startswith("left alone"))
     assert left == sorted(
         [
-            *(f"{_OTHER}: compute system {s}" for s in systems),
-            f"{_OTHER}: endpoint {endpoint_ids[0]}",
+            *(f"{head}: compute system {s}" for s in systems),
+            f"{head}: endpoint {endpoint_ids[0]}",
         ]
     )
     assert not any(s in line for s in systems for line in lines if line.startswith("removed"))

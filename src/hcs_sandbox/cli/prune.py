@@ -4,9 +4,10 @@ Removes compute systems owned by hcs-sandbox that have no record, records of eph
 sandboxes whose compute system is gone, half-made records whose creating process died,
 endpoints without a record and sandbox files without either; prints what it removed.
 Live sandboxes are never touched: compute systems and endpoints another state directory
-made (their ids say which: sandbox/owned.py), or whose ids name no state directory, are
-left alone and listed.  ``--dry-run`` only reports.  On a terminal it asks first
-unless ``-f``; when stdin is not a terminal (scripts) it proceeds.
+made (their ids carry its mark: sandbox/owned.py), or whose ids carry no mark, are left
+alone and listed, unless a folder of this state directory names them.  ``--dry-run`` only
+reports.  On a terminal it asks first unless ``-f``; when stdin is not a terminal (scripts)
+it proceeds.
 Exit codes: 0 ok (also when there was nothing to do); 1 something could not be removed;
 3 HCS unavailable; 130 interrupted.
 """
@@ -58,11 +59,22 @@ def describe(report: PruneReport, *, dry_run: bool) -> list[str]:
     return lines
 
 
-#: Why prune leaves a compute system or endpoint of hcs-sandbox's without a record alone.
-_OTHER_STATE_DIR = (
-    "left alone (belongs to another state directory; run prune with that --state-dir)"
+#: Why prune leaves a compute system or endpoint of hcs-sandbox's without a record alone:
+#: made in another state directory (its mark, and how to see a state directory's: which
+#: one made it is not known here), or carrying no mark (docs/cli.md, ``prune``).
+_SEE_MARK = "'hcs-sandbox prune --dry-run --json --state-dir DIR' shows DIR's state_mark"
+_UNMARKED = (
+    "left alone (its id carries no state directory's mark and no folder here names it: made "
+    "in another state directory by an older hcs-sandbox, or by hand)"
 )
-_UNMARKED = "left alone (its id names no state directory: made by an older hcs-sandbox or by hand)"
+
+
+def _other(report: PruneReport, what: str, item: str) -> str:
+    return (
+        f"left alone (made in another state directory: it carries mark "
+        f"{report.other_state_dir_marks.get(item, '?')}, this one's is {report.state_mark}; "
+        f"{_SEE_MARK}): {what} {item}"
+    )
 
 
 def left_alone(report: PruneReport) -> list[str]:
@@ -72,8 +84,8 @@ def left_alone(report: PruneReport) -> list[str]:
     ``hcs-sandbox rm -f`` removes one that prune leaves)."""
     return [
         *(f"left alone (made through another HCS host): {item}" for item in report.other_host),
-        *(f"{_OTHER_STATE_DIR}: compute system {i}" for i in report.other_state_dir_systems),
-        *(f"{_OTHER_STATE_DIR}: endpoint {i}" for i in report.other_state_dir_endpoints),
+        *(_other(report, "compute system", i) for i in report.other_state_dir_systems),
+        *(_other(report, "endpoint", i) for i in report.other_state_dir_endpoints),
         *(f"{_UNMARKED}: compute system {i}" for i in report.unmarked_systems),
         *(f"{_UNMARKED}: endpoint {i}" for i in report.unmarked_endpoints),
         *(f"damaged record: {item}" for item in report.damaged),

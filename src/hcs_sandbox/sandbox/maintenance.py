@@ -20,14 +20,22 @@ Three sources can disagree after a crash, a reboot or a killed process:
 5. sandbox folders without a record.
 
 Every state directory on a host sees the same compute systems (Owner ``hcs-sandbox``) and
-the same ``hcs-sandbox-*`` endpoints; only the id says which state directory made one (its
-mark: :mod:`hcs_sandbox.sandbox.owned`; an endpoint's by the sandbox id in its name).  One
-without a record here whose id carries another state directory's mark is that state
-directory's, maybe a live sandbox: it is left alone and listed (``other_state_dir_*``).
-One whose id carries no mark at all (made by an hcs-sandbox older than the mark, or by
-hand) cannot be told apart from a live sandbox of another state directory either: it is
-left alone and listed too (``unmarked_*``).  (QA analyst F1: a prune in a new, empty or
-mistyped state directory terminated every other state directory's sandboxes.)
+the same ``hcs-sandbox-*`` endpoints; what says that this store made one without a record
+here (an endpoint by the sandbox id in its name):
+
+- its id names a folder in this state directory's ``sandboxes/`` (a sandbox's folder is
+  named by its id, and made only by the store that made the id): whatever its mark -- an
+  older hcs-sandbox's orphan, one made through another spelling of the state directory's
+  path, a moved store's at its new path (review RV-scope F2);
+- or its id carries this store's mark (:attr:`Store.mark`, sandbox/owned.py).
+
+Either way it is an orphan.  Otherwise one whose id carries another store's mark is that
+store's, maybe a live sandbox: left alone and listed (``other_state_dir_*``); one whose
+id carries no mark at all (made by an hcs-sandbox older than the mark in another state
+directory, or by hand) cannot be told apart from a live sandbox of another state directory
+either: left alone and listed too (``unmarked_*``).  A folder whose name is the id of a
+system or endpoint left alone is never an orphan file.  (QA analyst F1: a prune in a new,
+empty or mistyped state directory terminated every other state directory's sandboxes.)
 
 Persistent sandboxes whose system is gone are only marked ``stopped`` (their disk is
 kept). Records being made by a live process are left alone, and so are records made
@@ -97,6 +105,12 @@ class ReconcileReport:
     #: than the mark, or by hand): left alone, as whose they are cannot be told.
     unmarked_systems: list[str] = dataclasses.field(default_factory=list)
     unmarked_endpoints: list[str] = dataclasses.field(default_factory=list)
+    #: The mark each of ``other_state_dir_*`` carries (its id's, an endpoint's by its name):
+    #: ``{id: mark}``.
+    other_state_dir_marks: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: This store's mark (:attr:`Store.mark`): what the ids of the compute systems and
+    #: endpoints it made end in, to compare with those of ``other_state_dir_marks``.
+    state_mark: str = ""
     #: Persistent sandboxes whose restart was interrupted: marked ``stopped`` by prune.
     restart_interrupted: list[str] = dataclasses.field(default_factory=list)
     #: Records with damaged fields (``name (id): field (problem), ...``): judged by the
@@ -136,6 +150,8 @@ class ReconcileReport:
             "other_state_dir_endpoints": list(self.other_state_dir_endpoints),
             "unmarked_systems": list(self.unmarked_systems),
             "unmarked_endpoints": list(self.unmarked_endpoints),
+            "other_state_dir_marks": dict(self.other_state_dir_marks),
+            "state_mark": self.state_mark,
             "damaged": list(self.damaged),
             "clean": self.clean,
         }
@@ -161,6 +177,10 @@ class PruneReport:
     other_state_dir_endpoints: list[str] = dataclasses.field(default_factory=list)
     unmarked_systems: list[str] = dataclasses.field(default_factory=list)
     unmarked_endpoints: list[str] = dataclasses.field(default_factory=list)
+    #: As :attr:`ReconcileReport.other_state_dir_marks` and
+    #: :attr:`ReconcileReport.state_mark`.
+    other_state_dir_marks: dict[str, str] = dataclasses.field(default_factory=dict)
+    state_mark: str = ""
     #: Records with damaged fields, as :attr:`ReconcileReport.damaged` (judged and, when
     #: left over, removed like the others: also listed in ``records`` then).
     damaged: list[str] = dataclasses.field(default_factory=list)
@@ -187,6 +207,8 @@ class PruneReport:
             "other_state_dir_endpoints": list(self.other_state_dir_endpoints),
             "unmarked_systems": list(self.unmarked_systems),
             "unmarked_endpoints": list(self.unmarked_endpoints),
+            "other_state_dir_marks": dict(self.other_state_dir_marks),
+            "state_mark": self.state_mark,
             "damaged": list(self.damaged),
             "notes": list(self.notes),
         }
@@ -262,7 +284,7 @@ def _sandbox_folders(state: Path) -> list[Path]:
 
 def _scan(state: Path, store: Store) -> ReconcileReport:
     from hcs_sandbox.sandbox import network
-    from hcs_sandbox.sandbox.owned import id_mark, owned_systems, state_mark
+    from hcs_sandbox.sandbox.owned import id_mark, owned_systems
     from hcs_sandbox.sandbox.sandbox import _owner_alive, other_host
 
     # The records, then HCS and the disk, then the records again (see the module docstring).
@@ -275,7 +297,7 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
     folders = _sandbox_folders(state)
     records = store.list(all=True, kind=None)
 
-    report = ReconcileReport(records=len(records), systems=len(systems))
+    report = ReconcileReport(records=len(records), systems=len(systems), state_mark=store.mark)
     # Each record's compute system id; a damaged one (no GUID: it names no system) by the
     # id hcs-sandbox gives a sandbox's system, as a removal looks for it (damage.system_id),
     # so that a live sandbox whose record was edited so is not taken for gone, nor its
@@ -304,18 +326,38 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
     ]
     known_files = {os.path.normcase(os.path.abspath(f)) for r in records for f in r.files}
 
-    # Whose is an owned system or endpoint that no record here names: this state
-    # directory's (an orphan), another's (left alone), or no one's that can be told.
-    mine = state_mark(state)
+    # Whose is an owned system or endpoint that no record here names: this store's (an
+    # orphan: its id names a folder in sandboxes/ here, or carries this store's mark),
+    # another store's (left alone), or no one's that can be told (left alone).
+    mine = report.state_mark
+    folder_ids = {folder.name.lower() for folder in folders}
+    left_alone: set[str] = set()  # (the ids those left alone carry: their folders are kept)
+
+    def sort(
+        object_id: str, item: str, orphans: list[str], others: list[str], no_mark: list[str]
+    ) -> None:
+        # ``object_id`` (lower case): the system's id, or the sandbox id in an endpoint's
+        # name ("" when the name is not in the planner's form); ``item``: what is listed.
+        mark = id_mark(object_id)
+        if object_id in folder_ids or mark == mine:
+            orphans.append(item)
+            return
+        left_alone.add(object_id)
+        if mark is None:
+            no_mark.append(item)
+        else:
+            others.append(item)
+            report.other_state_dir_marks[item] = mark
+
     for system_id in sorted(systems):
         if system_id not in known_systems:
-            mark = id_mark(system_id)
-            if mark == mine:
-                report.orphan_systems.append(system_id)
-            elif mark is not None:
-                report.other_state_dir_systems.append(system_id)
-            else:
-                report.unmarked_systems.append(system_id)
+            sort(
+                system_id.lower(),
+                system_id,
+                report.orphan_systems,
+                report.other_state_dir_systems,
+                report.unmarked_systems,
+            )
 
     for record in records:
         damaged = record.damaged
@@ -351,17 +393,17 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
     for info in endpoints:
         name = (info.name or "").lower()
         if info.id.lower() not in known_endpoints and name not in known_names:
-            # Its name is hcs-sandbox-<the sandbox's id> (the planner's): that id's mark.
-            mark = id_mark(name[len(prefix) :]) if name.startswith(prefix) else None
-            if mark == mine:
-                report.orphan_endpoints.append(info.id)
-            elif mark is not None:
-                report.other_state_dir_endpoints.append(info.id)
-            else:
-                report.unmarked_endpoints.append(info.id)
+            # Its name is hcs-sandbox-<the sandbox's id> (the planner's): judged by that id.
+            sort(
+                name[len(prefix) :] if name.startswith(prefix) else "",
+                info.id,
+                report.orphan_endpoints,
+                report.other_state_dir_endpoints,
+                report.unmarked_endpoints,
+            )
 
     for folder in folders:
-        if folder.name.lower() in known_ids:
+        if folder.name.lower() in known_ids or folder.name.lower() in left_alone:
             continue
         if unsure_ids and any(folder.name.lower() in other for other in unsure_ids):
             continue
@@ -412,6 +454,8 @@ def prune(
         result.other_state_dir_endpoints = list(found.other_state_dir_endpoints)
         result.unmarked_systems = list(found.unmarked_systems)
         result.unmarked_endpoints = list(found.unmarked_endpoints)
+        result.other_state_dir_marks = dict(found.other_state_dir_marks)
+        result.state_mark = found.state_mark
         result.damaged = list(found.damaged)
         if dry_run:
             result.systems = list(found.orphan_systems)

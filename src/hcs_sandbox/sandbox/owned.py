@@ -11,15 +11,16 @@ every start).
 host (it stays exactly ``hcs-sandbox``), and HCS keeps nothing else a compute system or an
 endpoint could say it with.  So the id says it: every new sandbox id
 (:func:`new_sandbox_id`) is a version-4 GUID (RFC 4122 variant) whose last 6 bytes (the
-``node`` field) are the first 6 bytes of the SHA-256 of the state directory's canonical
-identity (:func:`state_mark`: its real path, ``os.path.realpath`` + ``os.path.normcase``,
-so a state directory wiped and made again at the same path keeps its mark), and whose
-``clock_seq`` field (bytes 8-9, after the 2 variant bits) is the fixed tag ``MARK_TAG``,
-saying that the node field IS such a mark.  The compute system gets the sandbox's id, and
-its endpoint the name ``hcs-sandbox-<id>`` (planner), so both carry it.  :func:`id_mark`
-reads it back: prune and reconcile call an owned system or endpoint without a record an
-orphan only when its mark is their state directory's (sandbox/maintenance.py).  60 random
-bits are left (bytes 0-7 but the version's 4): the store refuses a duplicate id anyway.
+``node`` field) are the mark of the store that made it (:attr:`Store.mark
+<hcs_sandbox.sandbox.store.Store.mark>`: 6 random bytes made once per state database and
+kept in it, so a moved store keeps its mark and a new store at the old path gets another;
+review RV-scope F1), and whose ``clock_seq`` field (bytes 8-9, after the 2 variant bits) is
+the fixed tag ``MARK_TAG``, saying that the node field IS such a mark.  The compute system
+gets the sandbox's id, and its endpoint the name ``hcs-sandbox-<id>`` (planner), so both
+carry it.  :func:`id_mark` reads it back: prune and reconcile call an owned system or
+endpoint without a record an orphan when its mark is their store's, or when its id names a
+folder in their ``sandboxes/`` (sandbox/maintenance.py).  60 random bits are left (bytes
+0-7 but the version's 4): the store refuses a duplicate id anyway.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ __all__ = [
     "id_mark",
     "new_sandbox_id",
     "owned_systems",
-    "state_mark",
 ]
 
 #: The ``Owner`` of every compute system, HCN network and endpoint hcs-sandbox makes
@@ -52,25 +52,15 @@ _TAG_TEXT = f"{0x8000 | MARK_TAG:04x}"  # "9c5b"
 _HEX = frozenset("0123456789abcdef")
 
 
-def state_mark(state: str | os.PathLike[str]) -> str:
-    """The mark of the state directory ``state`` (12 lower-case hex digits): the first 6
-    bytes of the SHA-256 of its canonical identity, ``os.path.normcase(os.path.realpath())``
-    (links and ``..`` resolved; on Windows also the case and the separators), as bytes
-    (``os.fsencode``).  The folder need not exist."""
-    import hashlib
-
-    identity = os.path.normcase(os.path.realpath(os.fspath(state)))
-    return hashlib.sha256(os.fsencode(identity)).hexdigest()[:12]
-
-
-def new_sandbox_id(state: str | os.PathLike[str]) -> str:
-    """A new sandbox id made in the state directory ``state``: a random version-4 GUID in
+def new_sandbox_id(mark: str) -> str:
+    """A new sandbox id made by the store whose mark is ``mark`` (12 lower-case hex digits:
+    :attr:`Store.mark <hcs_sandbox.sandbox.store.Store.mark>`): a random version-4 GUID in
     its canonical form (lower case, ``8-4-4-4-12``) whose 4th group is the tag and whose
-    last group is :func:`state_mark` (see the module docstring)."""
+    last group is ``mark`` (see the module docstring)."""
     raw = bytearray(os.urandom(8))
     raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
     h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{_TAG_TEXT}-{state_mark(state)}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{_TAG_TEXT}-{mark}"
 
 
 def id_mark(object_id: str) -> str | None:
