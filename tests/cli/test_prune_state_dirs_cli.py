@@ -23,7 +23,8 @@ def _other(mark: str, mine: str) -> str:
     how to see a state directory's: review RV-scope F4)."""
     return (
         f"left alone (made in another state directory: it carries mark {mark}, this one's is "
-        f"{mine}; 'hcs-sandbox prune --dry-run --json --state-dir DIR' shows DIR's state_mark)"
+        f"{mine}; 'hcs-sandbox prune --dry-run --json --state-dir DIR' shows the state_mark "
+        "of an existing state directory DIR)"
     )
 
 

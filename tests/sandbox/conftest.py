@@ -102,8 +102,8 @@ class Inspector:
         mark), built here from the documented rule, not by the library: a random
         version-4 GUID whose 4th group is the tag ``9c5b`` and whose last 6 bytes are the
         store's mark, read from its database (meta ``state_mark``).  For a compute system
-        or an endpoint name (``hcs-sandbox-<id>``) that this store's prune is to take for
-        its orphan by its mark (no folder names it)."""
+        or an endpoint name (``hcs-sandbox-<id>``) of this store's (its prune takes one
+        for its orphan when a folder in its sandboxes/ is named by it too)."""
         head = str(uuid.uuid4())[:18]  # 8-4-4: the random part and the version
         return f"{head}-9c5b-{store_mark(self.state if state is None else state)}"
 

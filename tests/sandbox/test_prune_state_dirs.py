@@ -1,8 +1,9 @@
 """prune and reconcile under one state directory leave other state directories' compute
 systems and endpoints alone (QA analyst F1): every new sandbox id carries its store's mark
 (a random one kept in state.db: Store.mark, sandbox/owned.py), and an owned object without
-a record is an orphan here only when its id carries THIS store's mark or names a folder in
-this state directory's sandboxes/ (review RV-scope F1, F2)."""
+a record is an orphan here only when its id carries THIS store's mark (or none) AND names
+a real directory in this state directory's sandboxes/ (reviews RV-scope F1, F2, RV-scope2
+F1, F2)."""
 
 from __future__ import annotations
 
@@ -296,10 +297,12 @@ def test_an_owned_system_whose_id_names_a_folder_here_is_this_store_s_orphan(
     world.assert_nothing_left()
 
 
-def test_another_mark_with_a_folder_here_is_this_store_s_orphan(world: Inspector) -> None:
-    """Review RV-scope F2, another spelling of the path (a bind mount, a long-path prefix
-    on Windows): a system and endpoint whose id carries another mark but names a folder
-    here are this store's orphans; their folder goes with them, never alone."""
+def test_another_mark_with_a_folder_here_is_left_alone_with_its_folder(
+    world: Inspector,
+) -> None:
+    """Review RV-scope2 F2: a folder here is no evidence for an id that carries another
+    store's mark (a sandboxes/ shared through a link, a folder made by hand): the system and
+    endpoint are left alone as that store's, and the folder named by their id is kept."""
     foreign_id = f"{str(uuid.uuid4())[:18]}-9c5b-{'0' * 12}"
     assert world.mark() != "0" * 12
     system = ComputeSystem.create(foreign_id, _DOCUMENT)
@@ -311,17 +314,144 @@ def test_another_mark_with_a_folder_here_is_this_store_s_orphan(world: Inspector
     try:
         result = prune()
         assert result.failures == []
-        assert result.systems == [foreign_id]
-        assert result.endpoints == [endpoint_id]
-        assert result.files == [str(folder)]
-        assert result.other_state_dir_systems == result.other_state_dir_endpoints == []
-        assert [s["Id"] for s in world.systems()] == [keep.system_id]
+        assert result.count == 0
+        assert result.other_state_dir_systems == [foreign_id]
+        assert result.other_state_dir_endpoints == [endpoint_id]
+        assert result.other_state_dir_marks == {foreign_id: "0" * 12, endpoint_id: "0" * 12}
+        assert folder.is_dir()  # (the guard: a left-alone id's folder is kept)
+        assert sorted(s["Id"] for s in world.systems()) == sorted([keep.system_id, foreign_id])
     finally:
-        if foreign_id in [s["Id"] for s in world.systems()]:
-            _terminate(foreign_id)
-        if endpoint_id in world.endpoints():
-            network.delete_endpoint(endpoint_id)
+        _terminate(foreign_id)
+        network.delete_endpoint(endpoint_id)
+        shutil.rmtree(folder)
         keep.remove(force=True)
+    world.assert_nothing_left()
+
+
+def test_a_copied_state_dir_leaves_what_the_other_copy_made_after_the_copy_alone(
+    world: Inspector, tmp_path: Path
+) -> None:
+    """Review RV-scope2 F1: a copy of a state directory has its mark; a sandbox made in the
+    original after the copy has no record and no folder in the copy.  A prune in the copy
+    leaves it running (listed: this store's mark, no folder here), and still prunes the
+    copy's own orphan (its record deleted by hand, its folder kept)."""
+    from hcs_sandbox.cli.prune import left_alone
+
+    before = Sandbox.create(SandboxSpec(name="before"))  # both stores' records name it
+    before.start()
+    before.close()
+    close_cached_connections()
+    copy = tmp_path / "copy"
+    shutil.copytree(world.state, copy)
+    assert world.mark(copy) == world.mark()
+    after = Sandbox.create(SandboxSpec(name="after", network="nat"))
+    after.start()
+    after_endpoint = after.record.endpoint_ids[0]
+    lost = Sandbox.create(SandboxSpec(name="lost"), state_dir=copy)
+    lost.start()
+    with open_store(copy) as store:
+        store.delete(lost.id)
+    lost.close()
+    found = reconcile(copy)
+    assert found.orphan_systems == [lost.id]
+    assert found.no_folder_systems == [after.system_id]
+    assert found.no_folder_endpoints == [after_endpoint]
+    assert found.to_dict()["no_folder_systems"] == [after.system_id]
+    assert found.other_state_dir_systems == found.unmarked_systems == []
+    result = prune(copy)
+    assert result.failures == []
+    assert result.systems == [lost.id]
+    assert result.endpoints == []
+    assert result.files == [str(copy / "sandboxes" / lost.id)]
+    assert result.no_folder_systems == [after.system_id]
+    assert result.to_dict()["no_folder_endpoints"] == [after_endpoint]
+    lines = left_alone(result)
+    why = (
+        "but no folder in its sandboxes/ names it: made in a copy of this state directory "
+        "after the copy, or its folder was deleted by hand)"
+    )
+    assert lines == [
+        f"left alone (it carries this state directory's mark {world.mark()} {why}: "
+        f"compute system {after.system_id}",
+        f"left alone (it carries this state directory's mark {world.mark()} {why}: "
+        f"endpoint {after_endpoint}",
+    ]
+    assert all(world.mark() in line for line in lines)
+    # What the original made after the copy runs on, with its endpoint.
+    assert _state_of(Sandbox.get("after")) == "running"
+    assert after_endpoint in world.endpoints()
+    assert after.exec(["cmd", "/c", "echo", "alive"]).stdout.strip() == b"alive"
+    after.remove(force=True)
+    Sandbox.get("before").remove(force=True)
+    # The copy's record of it is gone's (a record names its files by their absolute path:
+    # the copy's names the original's folder), and its own folder then no record's.
+    assert prune(copy).records == [f"before ({before.id})"]
+    assert prune(copy).files == [str(copy / "sandboxes" / before.id)]
+    assert list((copy / "sandboxes").iterdir()) == []
+    world.assert_nothing_left()
+
+
+def test_a_sandboxes_folder_shared_by_two_state_dirs_is_no_evidence(
+    world: Inspector, tmp_path: Path
+) -> None:
+    """Review RV-scope2 F2, its repro: two state directories whose sandboxes/ is one folder
+    (a link).  A prune in the second leaves the first one's running sandbox, its endpoint
+    and its folder alone: its id carries the first store's mark."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    one, two = tmp_path / "S1", tmp_path / "S2"
+    for state in (one, two):
+        state.mkdir()
+        (state / "sandboxes").symlink_to(shared, target_is_directory=True)
+    live = Sandbox.create(SandboxSpec(name="s1vm", network="nat"), state_dir=one)
+    live.start()
+    endpoint_id = live.record.endpoint_ids[0]
+    result = prune(two)
+    assert result.failures == []
+    assert result.count == 0
+    assert result.other_state_dir_systems == [live.system_id]
+    assert result.other_state_dir_endpoints == [endpoint_id]
+    assert (shared / live.id).is_dir()
+    assert _state_of(Sandbox.get("s1vm", state_dir=one)) == "running"
+    assert endpoint_id in world.endpoints()
+    live.remove(force=True)
+    assert list(shared.iterdir()) == []
+    assert world.systems() == []
+    assert world.endpoints() == []
+
+
+def test_an_entry_that_is_not_a_real_directory_is_no_evidence(
+    world: Inspector, tmp_path: Path
+) -> None:
+    """Only a real directory named by an id is evidence (lstat): a plain file made by hand
+    named after an unmarked system's id, or a link to a directory named after one of this
+    store's mark, leaves the system alone and listed, and the entry is kept."""
+    old_id = _plain_uuid4()
+    own_id = world.marked_id()
+    for made in (old_id, own_id):
+        system = ComputeSystem.create(made, _DOCUMENT)
+        system.start()
+        system.close()
+    root = paths.ensure_state_dir(world.state) / "sandboxes"
+    root.mkdir(exist_ok=True)
+    (root / old_id).write_bytes(b"made by hand")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (root / own_id).symlink_to(elsewhere, target_is_directory=True)
+    try:
+        result = prune()
+        assert result.failures == []
+        assert result.count == 0
+        assert result.unmarked_systems == [old_id]
+        assert result.no_folder_systems == [own_id]
+        assert (root / old_id).is_file()
+        assert (root / own_id).is_symlink()
+        assert sorted(s["Id"] for s in world.systems()) == sorted([old_id, own_id])
+    finally:
+        _terminate(old_id)
+        _terminate(own_id)
+        (root / old_id).unlink()
+        (root / own_id).unlink()
     world.assert_nothing_left()
 
 
