@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from hcs_sandbox import errors
 from hcs_sandbox.sandbox.guest import ExecResult, GuestProcess
-from hcs_sandbox.sandbox.owned import OWNER
+from hcs_sandbox.sandbox.owned import OWNER, new_sandbox_id
 from hcs_sandbox.sandbox.rollback import UndoStack
 
 if TYPE_CHECKING:
@@ -271,7 +271,8 @@ def _remove_incomplete(exc: Exception, name: str, *, unnamed: bool = False) -> E
         finish = (
             "no id in its record names its compute system, so removing it again would fail "
             "the same way: once this process has exited, 'hcs-sandbox prune' terminates a "
-            "compute system of hcs-sandbox's that no record names and finishes it"
+            "compute system that this state directory made and no record names, and "
+            "finishes it"
         )
     first = errors.specific_remedy(exc)
     exc.message = (
@@ -324,15 +325,12 @@ def _reserve(store: Store, name: str | None, *args: Any, **kwargs: Any) -> Recor
         ) from exc
 
 
-def _new_id() -> str:
-    """``str(uuid.uuid4())``: a random (version 4, RFC 4122 variant) GUID in its canonical
-    form, from ``os.urandom`` as ``uuid4`` takes it, without the ``UUID`` object (its
-    constructor's checks cost more than the id)."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # variant RFC 4122
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+def _new_id(store: Store) -> str:
+    """A new sandbox id made in ``store``: a version-4 GUID in its canonical form that
+    carries the store's mark (:attr:`Store.mark`, :func:`owned.new_sandbox_id`), so that
+    prune and reconcile of another store leave its compute system and endpoint alone (QA
+    analyst F1)."""
+    return new_sandbox_id(store.mark)
 
 
 def _notify(progress: Progress | None, message: str) -> None:
@@ -495,7 +493,8 @@ class Sandbox:
         # so the name, the record and every file the plan makes are written ahead in ONE
         # transaction (the folder, scratch disk and guest state file are listed before any
         # is made; a listed file that was never made counts as released for remove/prune).
-        sandbox_id = _new_id()
+        store = _store(state)  # (its mark is in the id)
+        sandbox_id = _new_id(store)
         directory = paths.sandbox_dir_text(state, sandbox_id)
         _notify(progress, "planning")
         bp = _blueprint(
@@ -507,7 +506,6 @@ class Sandbox:
             base=base,
             sandbox_dir=directory,
         )
-        store = _store(state)
         from hcs_sandbox.hcs import service  # (see _store)
 
         host = service.host_identity()

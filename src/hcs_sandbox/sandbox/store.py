@@ -40,6 +40,11 @@ Design
   (:data:`ADDITIONS`): they are made in the same way, and a database with more of them than
   this code knows is used as it is -- so a process of an older hcs-sandbox that has the
   database open goes on working after a newer one added something.
+- The store's mark: meta ``state_mark`` (addition 2), 12 lower-case hex digits (6 random
+  bytes) made once per database: every new sandbox id ends in it (:attr:`Store.mark`,
+  sandbox/owned.py), so that prune and reconcile tell this store's compute systems and
+  endpoints from other stores' on the same host.  It goes with the database: a moved state
+  directory keeps it, a new one (also one wiped and made again) gets another.
 - The lifecycle log: table ``sandbox_log(sandbox_id, time, line)`` (addition 1).  A line
   that reports a state change is written in the same transaction as the change
   (``update(log_line=...)``: no commit of its own); other lines with :meth:`Store.add_log_line`.
@@ -143,7 +148,7 @@ __all__ = [
 
 SCHEMA_VERSION: Final = 1
 #: Compatible additions to schema version 1 (see :data:`ADDITIONS`).
-SCHEMA_ADDITIONS: Final = 1
+SCHEMA_ADDITIONS: Final = 2
 
 STATES: Final = (
     "creating",
@@ -1161,12 +1166,29 @@ def _add_log_table(conn: sqlite3.Connection) -> None:
     )
 
 
+def _add_state_mark(conn: sqlite3.Connection) -> None:
+    """Addition 2: the store's mark (meta ``state_mark``, see :attr:`Store.mark`), made once:
+    in the upgrade's write transaction (``BEGIN IMMEDIATE``, the additions read again in
+    it), and ``OR IGNORE``, so two processes upgrading the same database at once keep the
+    first one's.  Older code of schema version 1 never reads nor writes it."""
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('state_mark', ?)",
+        (os.urandom(6).hex(),),
+    )
+
+
 #: ``ADDITIONS[n]`` makes compatible addition ``n`` to a database of :data:`SCHEMA_VERSION`
 #: (meta ``schema_additions``: how many are made).  Older code of the same schema version
 #: ignores them, so they never make a database "newer" than it understands; each must keep
 #: itself consistent whatever older code writes (triggers), and be idempotent (``IF NOT
 #: EXISTS``).  Append, never edit; an incompatible change is a new schema version.
-ADDITIONS: Final[dict[int, Callable[[sqlite3.Connection], None]]] = {1: _add_log_table}
+ADDITIONS: Final[dict[int, Callable[[sqlite3.Connection], None]]] = {
+    1: _add_log_table,
+    2: _add_state_mark,
+}
+
+#: A store's mark as :attr:`Store.mark` gives it (12 lower-case hex digits).
+_MARK_PATTERN: Final = re.compile(r"[0-9a-f]{12}")
 
 #: A log line of a record, only while the record exists (a line written after the record
 #: was deleted would outlive it: nothing would delete it).
@@ -1186,7 +1208,17 @@ class _Cached:
     inode, to notice a database replaced or deleted since), and the lock every use of it
     holds."""
 
-    __slots__ = ("closed", "conn", "cursor", "ident", "lock", "pid", "schema_ok", "writing")
+    __slots__ = (
+        "closed",
+        "conn",
+        "cursor",
+        "ident",
+        "lock",
+        "mark",
+        "pid",
+        "schema_ok",
+        "writing",
+    )
 
     def __init__(self, conn: sqlite3.Connection, pid: int, ident: tuple[int, int]) -> None:
         self.conn = conn
@@ -1220,6 +1252,10 @@ class _Cached:
         #: since: the schema is still current without reading ``meta`` again.  A database
         #: replaced since is noticed by ``ident`` and gets a new connection.
         self.schema_ok: int | None = None
+        #: The database's mark (meta ``state_mark``) as read with the schema when
+        #: ``schema_ok`` was set (the same query), when sound; else None (Store.mark reads
+        #: it then).  The same file (``ident``) keeps its mark for ever.
+        self.mark: str | None = None
 
 
 class _Connections:
@@ -1349,16 +1385,18 @@ class Store:
                     # migration, say) changes it, so the next Store() checks again.
                     seen = self._data_version(conn)
                     try:
-                        version, additions = self._schema_state(conn)
+                        version, additions, mark = self._meta_state(conn)
                     except sqlite3.Error as exc:
                         self._discard(entry)
                         raise self._error(exc, "open") from exc
                     if version != SCHEMA_VERSION or additions < SCHEMA_ADDITIONS:
                         try:
                             self._prepare(conn)
+                            mark = self._meta_state(conn)[2]  # (made by the upgrade)
                         except BaseException:
                             self._discard(entry)
                             raise
+                    entry.mark = mark if mark and _MARK_PATTERN.fullmatch(mark) else None
                     entry.schema_ok = seen
                     return
                 finally:
@@ -1421,6 +1459,43 @@ class Store:
         return current
 
     # -- lifecycle -----------------------------------------------------------------
+
+    @property
+    def mark(self) -> str:
+        """This store's mark: 12 lower-case hex digits (6 random bytes) made once per
+        database (addition 2) and kept in it (meta ``state_mark``).  Every new sandbox id
+        ends in it (sandbox/owned.py), so that prune and reconcile tell the compute systems
+        and endpoints this store made from other stores' on the same host.  It goes with
+        the database: a moved state directory keeps it; a new database (a new state
+        directory, or one wiped and made again) gets another.
+
+        Read with the schema when the store is opened (the same query) and kept with this
+        process's connection: no query of its own.  Raises
+        :class:`~hcs_sandbox.errors.StateDatabaseError` when the database's mark is
+        damaged (edited by hand)."""
+        entry = _cache().get(self._key)
+        if entry is not None and entry.mark is not None and not self._closed:
+            return entry.mark
+        return self._read_mark()
+
+    def _read_mark(self) -> str:
+        """:attr:`mark` read from the database; made first when missing (a row deleted by
+        hand: made as addition 2 makes it)."""
+        rows = self._read("SELECT value FROM meta WHERE key = 'state_mark'", doing="read")
+        if not rows:
+            self._write("write", lambda entry: _add_state_mark(entry.conn))
+            rows = self._read("SELECT value FROM meta WHERE key = 'state_mark'", doing="read")
+        mark = rows[0][0] if rows else None
+        if not isinstance(mark, str) or not _MARK_PATTERN.fullmatch(mark):
+            raise StateDatabaseError(
+                f"the state database {self._path_text} is damaged: its mark (meta "
+                f"state_mark) is {mark!r}, not 12 lower-case hex digits",
+                remedy='delete that row (sqlite3 state.db "DELETE FROM meta WHERE key = '
+                "'state_mark'\"): a new mark is made; compute systems and endpoints made "
+                "under the old one are then left alone by prune unless a folder in "
+                "sandboxes/ names them (docs/cli.md, prune)",
+            )
+        return mark
 
     @property
     def path(self) -> Path:
@@ -1732,16 +1807,28 @@ class Store:
 
     def _schema_state(self, conn: sqlite3.Connection) -> tuple[int, int]:
         """``(schema_version, schema_additions)`` of the database (0, 0 when new)."""
+        version, additions, _mark = self._meta_state(conn)
+        return version, additions
+
+    def _meta_state(self, conn: sqlite3.Connection) -> tuple[int, int, str | None]:
+        """``(schema_version, schema_additions, state_mark)`` of the database (0, 0, None
+        when new), in one query: the mark comes with the schema check, at no extra cost."""
         try:
             rows = conn.execute(
-                "SELECT key, value FROM meta WHERE key IN ('schema_version', 'schema_additions')"
+                "SELECT key, value FROM meta "
+                "WHERE key IN ('schema_version', 'schema_additions', 'state_mark')"
             ).fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
-                return 0, 0
+                return 0, 0, None
             raise
         found = dict(rows)
-        return int(found.get("schema_version", 0)), int(found.get("schema_additions", 0))
+        mark = found.get("state_mark")
+        return (
+            int(found.get("schema_version", 0)),
+            int(found.get("schema_additions", 0)),
+            mark if isinstance(mark, str) else None,
+        )
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
         """WAL mode, schema migrations and additions; cheap when the database is current."""
