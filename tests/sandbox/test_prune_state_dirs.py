@@ -187,7 +187,14 @@ def test_a_state_dir_wiped_and_made_again_gets_a_new_mark_and_leaves_what_it_str
     close_cached_connections()
     shutil.rmtree(world.state)  # the whole state directory, records and all
     try:
-        result = prune()  # made again at the same path: a new store, a new mark
+        # A prune of a state directory that does not exist makes none and acts on nothing
+        # (s17-misc); made again (a create would make it), it is a new store, a new mark.
+        missing = prune()
+        assert (missing.count, missing.state_mark, missing.other_state_dir_systems) == (0, "", [])
+        assert not world.state.exists()
+        with open_store(world.state):
+            pass
+        result = prune()
         assert result.state_mark == world.mark() != old_mark
         assert result.failures == []
         assert result.count == 0
@@ -228,8 +235,13 @@ def test_the_mark_goes_with_the_store_when_its_state_dir_is_moved(
     moved = tmp_path / "stateB2"
     old.rename(moved)
     try:
+        # Nothing at the old path: a prune there makes nothing and acts on nothing (s17-misc).
+        assert prune(old).count == 0
+        assert not old.exists()
         # A new store at the old path: another mark; the moved store's systems and
         # endpoints are another state directory's.
+        with open_store(old):
+            pass
         at_old = prune(old)
         assert at_old.failures == []
         assert at_old.count == 0

@@ -527,7 +527,14 @@ class Sandbox:
                     *([bp.guest_state_file] if bp.guest_state_file is not None else []),
                 ],
             )
-            undo.push("delete the record", lambda: store.delete(record.id, missing_ok=True))
+            # The record and the folder are the evidence the next prune needs when a later
+            # undo (terminating the compute system) fails: then they are kept, the record
+            # marked ``error`` (prune ends such a sandbox: its system by the record's id).
+            undo.push_evidence(
+                "delete the record",
+                lambda: store.delete(record.id, missing_ok=True),
+                keep=lambda: store.update(record.id, state="error", log_line="create rolled back"),
+            )
             sandbox = cls(record, state)
             sandbox._spec = spec
             sandbox._db_store = store
@@ -596,7 +603,7 @@ class Sandbox:
             undo.when_interrupted(held.stop)
             _notify(progress, "creating the sandbox folder")
             paths.ensure_sandbox_dir_text(self._state_dir, rid)
-            undo.push(
+            undo.push_evidence(  # (kept for prune after a failed undo: see _create)
                 "delete the sandbox folder",
                 lambda: _remove_recorded(store, rid, directory, held),
             )
@@ -609,7 +616,7 @@ class Sandbox:
                 )
                 _notify(progress, f"creating the scratch disk ({scratch.method})")
                 storage.make_scratch_disk(scratch, made_folder=directory)  # recorded above
-                undo.push(
+                undo.push_evidence(  # (a VM that could not be terminated may hold it)
                     "delete the scratch disk",
                     lambda: _remove_recorded(store, rid, scratch.path, held),
                 )
@@ -617,7 +624,7 @@ class Sandbox:
                 gs = bp.guest_state_file
                 _notify(progress, "creating the guest state file")
                 storage.create_guest_state_file(gs, made_folder=directory)  # recorded above
-                undo.push(
+                undo.push_evidence(
                     "delete the guest state file", lambda: _remove_recorded(store, rid, gs, held)
                 )
 
