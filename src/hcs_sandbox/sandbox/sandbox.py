@@ -753,8 +753,16 @@ class Sandbox:
 
         Raises :class:`~hcs_sandbox.errors.SandboxNotFoundError`, and its subclass
         :class:`~hcs_sandbox.errors.OtherHostSandboxError` for a sandbox made through another
-        HCS host (:func:`other_host`).
+        HCS host (:func:`other_host`).  ``name_or_id`` that is not a string (None aside: not
+        found) is a :class:`~hcs_sandbox.errors.SpecError`.
         """
+        if name_or_id is not None and not isinstance(name_or_id, str):
+            raise errors.SpecError(
+                f"a sandbox name or id is a string, not {type(name_or_id).__name__}",
+                field="name_or_id",
+                value=name_or_id,
+                remedy="pass the name or id as a str (see them with 'hcs-sandbox ls -a')",
+            )
         state = _state_dir(state_dir)
         store = _store(state)
         record = store.get(name_or_id)
@@ -1460,6 +1468,10 @@ class Sandbox:
         can still start), a stopped one stays as it is; one whose record another process
         marked ``creating``/``removing`` (a create, a persistent restart, a remove) is
         refused (:class:`SandboxStateError`)."""
+        if type(timeout) not in (float, int) or not timeout >= 0:  # guest.check_timeout's rule
+            from hcs_sandbox.sandbox.guest import check_timeout
+
+            check_timeout(timeout)
         self._refuse_damaged_system("stop")
         system = self._held_system()
         if system is not None:
@@ -1702,13 +1714,10 @@ class Sandbox:
         ``created`` sandbox has a compute system that has not run yet: this waits until it
         has been started (by any process) and has exited.  Any other state that has no
         running system (stopped, ...) returns the last exit status at once."""
-        if timeout is not None and not timeout >= 0:  # NaN fails every comparison
-            raise errors.SpecError(
-                f"timeout must be a number of seconds >= 0, not {timeout!r}",
-                field="timeout",
-                value=timeout,
-                allowed="a number of seconds >= 0, or None (no limit)",
-            )
+        if timeout is not None and (type(timeout) not in (float, int) or not timeout >= 0):
+            from hcs_sandbox.sandbox.guest import check_timeout
+
+            check_timeout(timeout)  # the rule: a number >= 0, not NaN, not a bool
         self._refuse_damaged_system("wait for")
         current = self.state
         if current in _LIVE:
