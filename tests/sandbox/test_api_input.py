@@ -239,7 +239,20 @@ def test_an_unexpected_answer_to_the_kind_question_is_an_error(
 # ------------------------------------------------------------- F6: wrong-typed arguments
 
 
+def _on_process(command: str, call: Callable[[guest.GuestProcess], object], **kw: Any) -> Any:
+    def run(sb: Sandbox) -> object:
+        with sb.spawn(command, **kw) as proc:
+            return call(proc)
+
+    return run
+
+
 BAD_CALLS: dict[str, Callable[[Sandbox], object]] = {
+    "events(timeout='1')": lambda sb: list(sb.events(timeout="1")),  # type: ignore[arg-type]
+    "process.read(timeout='1')": _on_process("cmd /c ver", lambda p: p.read(timeout="1")),  # type: ignore[arg-type]
+    "process.wait(timeout='1')": _on_process("cmd /c ver", lambda p: p.wait(timeout="1")),  # type: ignore[arg-type]
+    "process.resize('a', 1)": _on_process("cmd", lambda p: p.resize("a", 1), tty=True),  # type: ignore[arg-type]
+    "process.resize(0, 1)": _on_process("cmd", lambda p: p.resize(0, 1), tty=True),
     "get(123)": lambda sb: Sandbox.get(123),  # type: ignore[arg-type]
     "wait(timeout='1')": lambda sb: sb.wait(timeout="1"),  # type: ignore[arg-type]
     "wait(timeout=True)": lambda sb: sb.wait(timeout=True),

@@ -248,6 +248,19 @@ def _not_a(field: str, value: object, kind: str, allowed: str) -> errors.SpecErr
     )
 
 
+def _check_console_cells(width: int, height: int, field: str = "console_size") -> None:
+    """A SpecError unless ``width`` and ``height`` are whole numbers of cells, 1 to 65535
+    (``ConsoleSize`` is two ``uint16``: SchemaReference ``ProcessParameters``)."""
+    for dimension, cells in (("width", width), ("height", height)):
+        if isinstance(cells, bool) or not isinstance(cells, int) or not 1 <= cells <= 0xFFFF:
+            raise errors.SpecError(
+                f"console {dimension} {cells!r} is out of range",
+                field=field,
+                value=cells,
+                allowed="1 to 65535 character cells",
+            )
+
+
 #: What ``env`` may be, for messages.
 ENV_ALLOWED = 'a mapping of variable names to values, both strings (env={"NAME": "value"})'
 
@@ -335,14 +348,7 @@ def process_parameters(
     if tty:
         params["EmulateConsole"] = True
         width, height = console_size or (80, 25)
-        for dimension, cells in (("width", width), ("height", height)):
-            if not isinstance(cells, int) or not 1 <= cells <= 0xFFFF:
-                raise errors.SpecError(
-                    f"console {dimension} {cells!r} is out of range",
-                    field="console_size",
-                    value=cells,
-                    allowed="1 to 65535 character cells",
-                )
+        _check_console_cells(width, height)
         params["ConsoleSize"] = [height, width]
     elif console_size is not None:
         raise errors.SpecError(
@@ -622,6 +628,8 @@ class GuestProcess:
     def read(self, timeout: float | None = None) -> OutputChunk | None:
         """The next chunk of output; None at the end of all output.  Raises
         :class:`~hcs_sandbox.errors.ExecTimeoutError` (without killing) after ``timeout``."""
+        if timeout is not None and type(timeout) not in (float, int):
+            check_timeout(timeout)  # a wrong type: a SpecError (the value is read as before)
         while self._open_streams > 0:
             try:
                 stream, data = self._next(timeout)
@@ -718,6 +726,7 @@ class GuestProcess:
                 f"guest process {self.pid} has no console to resize",
                 remedy="spawn it with tty=True (CLI: -t)",
             )
+        _check_console_cells(width, height, "size")
         try:
             self._process.resize_console(width, height)
         except errors.ProcessAlreadyStoppedError:
@@ -728,8 +737,8 @@ class GuestProcess:
         :class:`~hcs_sandbox.errors.ExecTimeoutError` (without killing) after ``timeout``."""
         if self._exit_code is not None:
             return self._exit_code
-        if timeout is not None:
-            check_timeout(timeout)
+        if timeout is not None and type(timeout) not in (float, int):
+            check_timeout(timeout)  # a wrong type: a SpecError (the value is read as before)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             step = 3600.0 if deadline is None else max(0.0, deadline - time.monotonic())
@@ -757,8 +766,8 @@ class GuestProcess:
         """
         if input is not None:
             check_stdin(input)
-        if timeout is not None:
-            check_timeout(timeout)
+        if timeout is not None and type(timeout) not in (float, int):
+            check_timeout(timeout)  # a wrong type: a SpecError (the value is read as before)
         deadline = None if timeout is None else time.monotonic() + timeout
         writer: threading.Thread | None = None
         if self._process.stdin is not None and not self._process.stdin.closed:

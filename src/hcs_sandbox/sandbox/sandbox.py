@@ -1899,6 +1899,11 @@ class Sandbox:
 
         from hcs_sandbox.hcs._slices import slices
 
+        if timeout is not None and type(timeout) not in (float, int):
+            from hcs_sandbox.sandbox.guest import check_timeout
+
+            check_timeout(timeout)  # a wrong type: a SpecError (the value is read as before)
+
         with self._lock:
             mine = self._system
         # Our own handle saw the exit already (SystemExited is delivered once, to the handles
