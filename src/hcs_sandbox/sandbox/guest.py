@@ -806,10 +806,12 @@ class GuestProcess:
         other than a broken pipe (the process exited without reading everything, which is no
         error) kills the process, so that the output loop ends instead of waiting for a
         process that waits for input, and :meth:`communicate` raises it."""
+        stopped_reading = False
         try:
             if data:
                 self.write(data)
         except (OSError, errors.HcsSandboxError) as exc:
+            stopped_reading = True
             _log.debug("feeding stdin of guest process %d: %s", self.pid, exc)
         except BaseException as exc:
             self._feed_failed(exc)
@@ -817,7 +819,10 @@ class GuestProcess:
             try:
                 self.close_stdin()
             except BaseException as exc:
-                self._feed_failed(exc, closing=True)
+                if stopped_reading:  # its stdin is gone already: nothing waits for the end
+                    _log.debug("closing stdin of guest process %d: %s", self.pid, exc)
+                else:
+                    self._feed_failed(exc, closing=True)
 
     def _feed_failed(self, exc: BaseException, *, closing: bool = False) -> None:
         """Record why the stdin feeder failed (the first reason) and kill the process; a
