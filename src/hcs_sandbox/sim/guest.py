@@ -478,6 +478,25 @@ def _if_branches(rest: str) -> tuple[str, str | None]:
     text = rest.strip()
     if not text.startswith("("):
         return rest, None
+    command, after = _parenthesised(text)
+    if not after:
+        return command, None
+    otherwise = re.match(r"^else\s+(.*)$", after, re.I | re.S)
+    if otherwise is None:
+        raise GuestError("The syntax of the command is incorrect.")
+    tail = otherwise.group(1).strip()
+    if tail.startswith("("):
+        # The same rule as the command before ELSE: one parenthesised command, nothing after
+        # it (``ELSE (a) (b)``, ``ELSE (a) ELSE (b)``: a syntax error, as cmd.exe says).
+        tail, junk = _parenthesised(tail)
+        if junk:
+            raise GuestError("The syntax of the command is incorrect.")
+    return command, tail
+
+
+def _parenthesised(text: str) -> tuple[str, str]:
+    """``text`` that starts with ``(``: what is inside the parentheses (balanced; quotes
+    hide them) and what follows the closing one (stripped); unbalanced: a syntax error."""
     depth, quoted = 0, False
     for i, ch in enumerate(text):
         if ch == '"':
@@ -487,16 +506,7 @@ def _if_branches(rest: str) -> tuple[str, str | None]:
         elif not quoted and ch == ")":
             depth -= 1
             if depth == 0:
-                after = text[i + 1 :].strip()
-                if not after:
-                    return text[1:i], None
-                otherwise = re.match(r"^else\s+(.*)$", after, re.I | re.S)
-                if otherwise is None:
-                    break
-                tail = otherwise.group(1).strip()
-                if tail.startswith("(") and tail.endswith(")"):
-                    tail = tail[1:-1]
-                return text[1:i], tail
+                return text[1:i], text[i + 1 :].strip()
     raise GuestError("The syntax of the command is incorrect.")
 
 
