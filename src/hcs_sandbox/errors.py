@@ -269,6 +269,20 @@ class GuestCommandError(HcsSandboxError):
         )
         self.result = result
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as the others are (the message in ``args``, the fields in ``__dict__``),
+        # but not rebuilt through ``__init__``, which wants the ExecResult, not the message:
+        # a ProcessPoolExecutor worker's check() reaches its parent as this error.
+        return (_rebuilt, (type(self), self.args), self.__dict__)
+
+
+def _rebuilt(cls: type[HcsSandboxError], args: tuple[object, ...]) -> HcsSandboxError:
+    """An error of ``cls`` with ``args``, without its ``__init__`` (unpickling sets the
+    rest): :meth:`GuestCommandError.__reduce__`."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    return error
+
 
 # --------------------------------------------------------------------------------------
 # HRESULT-based errors
