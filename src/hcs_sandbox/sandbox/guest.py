@@ -372,11 +372,7 @@ def process_parameters(
 def check_timeout(timeout: float, *, positive: bool = False, field: str = "timeout") -> float:
     """``timeout`` when it is a number of seconds (> 0 when ``positive``, else >= 0; not NaN,
     not a bool); else a SpecError."""
-    if (
-        type(timeout) is not float  # the usual ones at once
-        and type(timeout) is not int
-        and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)))
-    ):
+    if type(timeout) is not float and type(timeout) is not int and not _is_real(timeout):
         allowed = "a number of seconds" + (" > 0" if positive else " >= 0")
         raise _not_a(field, timeout, "a number", f"{allowed}, or None for no limit")
     if not (timeout > 0 if positive else timeout >= 0):  # NaN fails both
@@ -399,10 +395,40 @@ STDIN_ALLOWED = (
 )
 
 
-def check_stdin(data: object) -> None:
-    """A SpecError unless ``data`` is bytes-like (``bytes``, ``bytearray``, ``memoryview``)."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
+def _is_real(value: object) -> bool:
+    """Whether ``value`` is a real number other than a bool: an ``int`` or ``float``
+    (subclasses too), a ``fractions.Fraction``, a numpy scalar (numpy registers its number
+    types with :mod:`numbers`)...  ``decimal.Decimal`` is no ``numbers.Real``, and it does not
+    add to a float: a deadline could not be computed from it."""
+    import numbers
+
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_stdin(data: object) -> memoryview:
+    """``data`` as a flat view of its bytes, when it is one contiguous bytes-like object
+    (``bytes``, ``bytearray``, ``memoryview``, ``array.array``, ``mmap``...: anything with
+    the buffer protocol; an item of several bytes counts as its bytes); else a SpecError.
+    A ``str`` is refused with the way to encode it."""
+    if type(data) is bytes:  # the usual one at once
+        return memoryview(data)
+    if isinstance(data, str):
         raise _not_a("stdin", data, "bytes", STDIN_ALLOWED)
+    try:
+        view = memoryview(data)  # type: ignore[arg-type]  # any buffer: checked here
+    except TypeError:
+        raise _not_a(
+            "stdin", data, "bytes-like", "bytes, bytearray, memoryview or another buffer"
+        ) from None
+    if not view.c_contiguous:
+        raise errors.SpecError(
+            f"stdin must be one contiguous block of bytes; this {type(data).__name__} is not "
+            "(a strided slice or a Fortran-order array)",
+            field="stdin",
+            value=data,
+            remedy="copy it into one block first: stdin=bytes(data)",
+        )
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
 
 
 def _text(data: bytes, encoding: str) -> str:
@@ -668,16 +694,19 @@ class GuestProcess:
     # -- input ------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        """Write to the process's stdin (blocks while the pipe is full).  ``data`` is bytes
-        (a SpecError otherwise: encode text first)."""
-        check_stdin(data)
+        """Write to the process's stdin (blocks while the pipe is full).  ``data`` is bytes or
+        another contiguous bytes-like object (:func:`check_stdin`; a SpecError otherwise: a
+        str is encoded first)."""
+        self._write(check_stdin(data))
+
+    def _write(self, view: memoryview) -> None:
+        """:meth:`write` of a view :func:`check_stdin` made."""
         pipe = self._process.stdin
         if pipe is None or pipe.closed:
             raise errors.SandboxStateError(
                 f"the stdin of guest process {self.pid} is closed",
                 remedy="write before close_stdin(), and spawn without stdin=False",
             )
-        view = memoryview(data)
         with self._stdin_lock:
             while view:
                 written = pipe.write(view)
@@ -760,19 +789,19 @@ class GuestProcess:
 
         stdout and stderr are drained concurrently (no deadlock however large they are).
         On timeout the process is killed and :class:`~hcs_sandbox.errors.ExecTimeoutError`
-        carries the output so far.  ``input`` is bytes (a SpecError otherwise: encode text
-        first).  When sending ``input`` fails for another reason than the process having
-        stopped reading (a broken pipe), the process is killed and the failure raised.
+        carries the output so far.  ``input`` is bytes-like (:func:`check_stdin`; a
+        SpecError otherwise: a str is encoded first).  When sending ``input`` fails for
+        another reason than the process having stopped reading (a broken pipe), the process
+        is killed and the failure raised, once (a later call returns what is left).
         """
-        if input is not None:
-            check_stdin(input)
+        data = check_stdin(input) if input is not None else memoryview(b"")
         if timeout is not None and type(timeout) not in (float, int):
             check_timeout(timeout)  # a wrong type: a SpecError (the value is read as before)
         deadline = None if timeout is None else time.monotonic() + timeout
         writer: threading.Thread | None = None
         if self._process.stdin is not None and not self._process.stdin.closed:
             writer = threading.Thread(
-                target=self._feed, args=(input or b"",), name=f"hcs-sandbox-stdin-{self.pid}"
+                target=self._feed, args=(data,), name=f"hcs-sandbox-stdin-{self.pid}"
             )
             writer.daemon = True
             writer.start()
@@ -796,12 +825,13 @@ class GuestProcess:
         finally:
             if writer is not None:
                 writer.join(timeout=1.0)
-        failed = self._feed_error
+        # Taken, so that it is raised once: a later communicate() returns what is left.
+        failed, self._feed_error = self._feed_error, None
         if failed is not None:
             raise _feed_failure(self.pid, failed) from failed
         return b"".join(out), b"".join(err)
 
-    def _feed(self, data: bytes) -> None:
+    def _feed(self, data: memoryview) -> None:
         """:meth:`communicate`'s stdin thread: write ``data``, then end-of-file.  A failure
         other than a broken pipe (the process exited without reading everything, which is no
         error) kills the process, so that the output loop ends instead of waiting for a
@@ -809,7 +839,7 @@ class GuestProcess:
         stopped_reading = False
         try:
             if data:
-                self.write(data)
+                self._write(data)
         except (OSError, errors.HcsSandboxError) as exc:
             stopped_reading = True
             _log.debug("feeding stdin of guest process %d: %s", self.pid, exc)
@@ -832,8 +862,10 @@ class GuestProcess:
                 _log.debug("closing stdin of exited guest process %d: %s", self.pid, exc)
                 return
             self._feed_error = exc
-        with contextlib.suppress(Exception):
+        try:
             self._process.terminate()
+        except Exception as kill_failed:  # the output loop still ends when the pipe is closed
+            _log.warning("could not kill guest process %d: %s", self.pid, kill_failed)
         with contextlib.suppress(Exception):
             pipe = self._process.stdin
             if pipe is not None:
