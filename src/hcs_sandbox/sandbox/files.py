@@ -752,7 +752,7 @@ def link_created_mappings(sandbox: Sandbox, system: ComputeSystem) -> int:
 
 
 def map_folder(
-    sandbox: Sandbox, host_path: str, guest_path: str, *, read_only: bool = True
+    sandbox: Sandbox, host_path: str | os.PathLike[str], guest_path: str, *, read_only: bool = True
 ) -> None:
     """:meth:`Sandbox.map`: add a VSMB share and link ``guest_path`` to it."""
     from hcs_sandbox.sandbox.guest import running_system
