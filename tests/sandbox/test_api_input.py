@@ -4,6 +4,9 @@ in one guest command, wrong-typed arguments, and errors without a remedy."""
 
 from __future__ import annotations
 
+import array
+import fractions
+import numbers
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -118,7 +121,7 @@ def _failing(name: str) -> Callable[..., None]:
     return fail
 
 
-@pytest.mark.parametrize("step", ["write", "close_stdin"])
+@pytest.mark.parametrize("step", ["_write", "close_stdin"])
 def test_a_stdin_feeder_failure_of_any_kind_is_an_error_not_a_hang(
     sb: Sandbox, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
@@ -141,6 +144,134 @@ def test_a_process_that_stops_reading_is_no_error(sb: Sandbox) -> None:
     # A broken pipe (the process exits without reading its input) is not a feeder failure.
     result = sb.exec("cmd /c exit 3", stdin=b"x" * 200_000, timeout=30)
     assert result.exit_code == 3
+
+
+def test_a_failing_close_after_the_process_stopped_reading_is_no_error(
+    sb: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Commit 3240239: the process stopped reading (a broken pipe) while it still runs, and
+    # closing its stdin then fails too: nothing waits for an end-of-file, so the process is
+    # neither killed nor the close an error.
+    def stopped_reading(self: guest.GuestProcess, view: memoryview) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(guest.GuestProcess, "_write", stopped_reading)
+    monkeypatch.setattr(guest.GuestProcess, "close_stdin", _failing("close_stdin"))
+    result = sb.exec("ping -n 2 127.0.0.1", stdin=b"ignored\r\n", timeout=20)
+    assert result.exit_code == 0  # not killed
+    assert result.stdout.count(b"Reply from") == 2
+
+
+def test_a_feeder_failure_is_raised_once(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A later communicate() returns what is left (nothing, of a killed process), as it did
+    # before the feeder's failures were raised; the failure is not raised a second time.
+    with sb.spawn("more") as proc:
+        with monkeypatch.context() as patch:
+            patch.setattr(guest.GuestProcess, "_write", _failing("_write"))
+            with pytest.raises(errors.HcsSandboxError, match="_write broke"):
+                proc.communicate(b"x", timeout=20)
+        assert proc.communicate(timeout=20) == (b"", b"")
+
+
+def _strided() -> memoryview:
+    return memoryview(b"aXbXcX\r\n")[::2]
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda: array.array("b", b"hi\r\n"), b"hi\r\n"),
+        (lambda: array.array("H", [0x6968, 0x0A0D]), array.array("H", [0x6968, 0x0A0D]).tobytes()),
+        (lambda: memoryview(b"xxab\r\n")[2:], b"ab\r\n"),
+        (lambda: _mmap(b"mapped\r\n"), b"mapped\r\n"),
+    ],
+    ids=["array-b", "array-H", "memoryview-slice", "mmap"],
+)
+def test_any_contiguous_buffer_is_stdin(
+    sb: Sandbox, make: Callable[[], Any], expected: bytes
+) -> None:
+    # Any contiguous bytes-like object went to the guest before stdin was checked (an
+    # array of 2-byte items as its bytes, not cut after half of them).
+    data = make()
+    assert sb.exec("more", stdin=data, timeout=30).stdout == expected
+    with sb.spawn("more") as proc:
+        proc.write(data)
+        assert proc.communicate(timeout=30)[0] == expected
+
+
+def _mmap(data: bytes) -> Any:
+    import mmap
+
+    region = mmap.mmap(-1, len(data))
+    region.write(data)
+    return region
+
+
+@pytest.mark.parametrize(
+    ("value", "needle", "remedy"),
+    [
+        (_strided, "one contiguous block of bytes", "bytes(data)"),
+        (lambda: 5, "stdin must be bytes-like, not int", "buffer"),
+        (lambda: ["a"], "stdin must be bytes-like, not list", "buffer"),
+    ],
+    ids=["strided", "int", "list"],
+)
+def test_stdin_that_is_no_contiguous_buffer_is_a_spec_error(
+    sb: Sandbox, value: Callable[[], Any], needle: str, remedy: str
+) -> None:
+    # A strided memoryview went to the feeder, whose BufferError was reported as "a bug in
+    # hcs-sandbox": it is the caller's input.
+    with pytest.raises(errors.SpecError, match=needle) as info:
+        sb.exec("more", stdin=value(), timeout=10)
+    assert remedy in (info.value.remedy or "")
+    _one_line_with_remedy(info.value)
+
+
+class _Seconds:
+    """A real number that is neither an int nor a float (as a numpy scalar is)."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def __float__(self) -> float:
+        return self.value
+
+    def __gt__(self, other: object) -> bool:
+        return self.value > other  # type: ignore[operator]
+
+    def __ge__(self, other: object) -> bool:
+        return self.value >= other  # type: ignore[operator]
+
+    def __radd__(self, other: float) -> float:
+        return other + self.value
+
+
+numbers.Real.register(_Seconds)
+
+
+@pytest.mark.parametrize(
+    "seconds",
+    [fractions.Fraction(20), _Seconds(20.0)],
+    ids=["Fraction", "registered-Real"],
+)
+def test_a_timeout_may_be_any_real_number(sb: Sandbox, seconds: Any) -> None:
+    # Every timeout that took these before the type checks still takes them.
+    assert sb.exec("cmd /c ver", timeout=seconds).ok
+    with sb.spawn("cmd /c echo x") as proc:
+        assert proc.read(timeout=seconds) is not None
+        assert proc.communicate(timeout=seconds)[1] == b""
+        assert proc.wait(timeout=seconds) == 0
+    assert list(sb.events(timeout=fractions.Fraction(1, 100))) == []
+
+
+def test_stop_without_a_time_limit(tmp_path: Path) -> None:
+    # stop(timeout=None) worked before the type checks (no limit): it still does.
+    with Sandbox.run(SandboxSpec(name="nolimit", persistence="persistent")) as sandbox:
+        sandbox.stop(timeout=None)
+        assert sandbox.state == "stopped"
+        sandbox.start()
+        sandbox.stop(timeout=fractions.Fraction(30))
+        assert sandbox.state == "stopped"
 
 
 # ------------------------------------------------------------- F3: the guest-kind question
@@ -194,6 +325,24 @@ def test_the_simulated_cmd_runs_if_else(sb: Sandbox, script: str, code: int) -> 
     # which the one-command guest-kind question uses.
     assert sb.exec("cmd /c mkdir C:\\ie & echo x>C:\\ie\\f.txt").ok
     assert sb.exec(f"cmd /c {script}").exit_code == code
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        'if exist "C:\\nope" (exit 3) else (exit 2) (exit 5)',  # two commands after ELSE
+        'if exist "C:\\nope" (exit 3) else (echo b) else (echo c)',  # two ELSEs
+        'if exist "C:\\nope" (exit 3) else (exit 2',  # unbalanced
+        'if exist "C:\\ie\\f.txt" (exit 3) (exit 5)',  # before ELSE, as it was refused
+    ],
+)
+def test_the_simulated_cmd_refuses_a_malformed_else(sb: Sandbox, script: str) -> None:
+    # cmd.exe's rule (if /?): one parenthesised command before ELSE, one command after it;
+    # the simulator stays as strict after ELSE as before it.
+    assert sb.exec("cmd /c mkdir C:\\ie & echo x>C:\\ie\\f.txt").ok
+    result = sb.exec(f"cmd /c {script}")
+    assert result.exit_code == 1
+    assert "The syntax of the command is incorrect." in result.stdout_text + result.stderr_text
 
 
 def test_a_folder_made_meanwhile_is_never_taken_for_a_file(
@@ -287,11 +436,63 @@ def test_a_wrong_typed_argument_is_a_spec_error(sb: Sandbox, call: str) -> None:
     assert sb.state == "running"  # nothing acted on the sandbox
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: Sandbox.list(state_dir=5),  # type: ignore[arg-type]
+        lambda: Sandbox.get("api", state_dir=5),  # type: ignore[arg-type]
+        lambda: Sandbox.create(SandboxSpec(name="x"), state_dir=5),  # type: ignore[arg-type]
+        lambda: Sandbox.run(SandboxSpec(name="x"), state_dir=b"/tmp").__enter__(),  # type: ignore[arg-type]
+    ],
+    ids=["list", "get", "create", "run"],
+)
+def test_a_state_dir_that_is_no_path_is_a_spec_error(
+    sb: Sandbox, call: Callable[[], object]
+) -> None:
+    # A bare TypeError from deep in the path code before.
+    with pytest.raises(errors.SpecError, match="state_dir must be a folder path") as info:
+        call()
+    _one_line_with_remedy(info.value)
+
+
+def test_remove_refuses_a_force_that_is_no_bool(sb: Sandbox) -> None:
+    # force="no" is truthy: it removed the running sandbox.
+    with pytest.raises(errors.SpecError, match="force must be True or False") as info:
+        sb.remove(force="no")  # type: ignore[arg-type]
+    _one_line_with_remedy(info.value)
+    assert sb.state == "running"
+
+
+def test_guest_command_error_pickles_with_its_fields(sb: Sandbox) -> None:
+    # As the other errors do: a ProcessPoolExecutor worker's check() got its parent a
+    # BrokenProcessPool instead (unpickling called __init__ with the message as the result).
+    import pickle
+
+    with pytest.raises(errors.GuestCommandError) as info:
+        sb.exec("cmd /c echo nope 1>&2 & exit 7").check()
+    error = info.value
+    loaded = pickle.loads(pickle.dumps(error))
+    assert type(loaded) is errors.GuestCommandError
+    assert (str(loaded), loaded.message, loaded.remedy, loaded.args) == (
+        str(error),
+        error.message,
+        error.remedy,
+        error.args,
+    )
+    assert loaded.result == error.result
+    assert loaded.result.exit_code == 7
+    assert loaded.result.stderr_text.strip() == "nope"
+
+
 def test_a_path_object_is_still_a_host_path(sb: Sandbox, tmp_path: Path) -> None:
     (tmp_path / "p.txt").write_bytes(b"p")
-    sb.copy_in(tmp_path / "p.txt", "C:\\p.txt")  # type: ignore[arg-type]
-    sb.copy_out("C:\\p.txt", tmp_path / "back.txt")  # type: ignore[arg-type]
+    sb.copy_in(tmp_path / "p.txt", "C:\\p.txt")
+    sb.copy_out("C:\\p.txt", tmp_path / "back.txt")
     assert (tmp_path / "back.txt").read_bytes() == b"p"
+    (tmp_path / "share").mkdir()
+    (tmp_path / "share" / "p.txt").write_bytes(b"p")
+    sb.map(tmp_path / "share", "C:\\mapped")
+    assert sb.exec("cmd /c type C:\\mapped\\p.txt").stdout == b"p"
 
 
 def test_get_of_none_is_still_not_found() -> None:
