@@ -101,7 +101,7 @@ def test_a_str_stdin_is_refused_at_once(sb: Sandbox) -> None:
 
 
 def test_bytes_like_stdin_is_delivered(sb: Sandbox) -> None:
-    assert sb.exec("more", stdin=bytearray(b"ab\r\n"), timeout=30).stdout == b"ab\r\n"
+    assert sb.exec("more", stdin=bytearray(b"ab\r\n"), timeout=30).stdout == b"ab\r\n"  # type: ignore[arg-type]  # annotated bytes
 
 
 def test_a_spawned_process_refuses_str_input(sb: Sandbox) -> None:
@@ -261,7 +261,7 @@ def test_a_timeout_may_be_any_real_number(sb: Sandbox, seconds: Any) -> None:
         assert proc.read(timeout=seconds) is not None
         assert proc.communicate(timeout=seconds)[1] == b""
         assert proc.wait(timeout=seconds) == 0
-    assert list(sb.events(timeout=fractions.Fraction(1, 100))) == []
+    assert list(sb.events(timeout=fractions.Fraction(1, 100))) == []  # type: ignore[arg-type]
 
 
 def test_stop_without_a_time_limit(tmp_path: Path) -> None:
@@ -270,7 +270,7 @@ def test_stop_without_a_time_limit(tmp_path: Path) -> None:
         sandbox.stop(timeout=None)
         assert sandbox.state == "stopped"
         sandbox.start()
-        sandbox.stop(timeout=fractions.Fraction(30))
+        sandbox.stop(timeout=fractions.Fraction(30))  # type: ignore[arg-type]
         assert sandbox.state == "stopped"
 
 
