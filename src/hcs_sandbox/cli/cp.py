@@ -34,6 +34,7 @@ def parse_location(text: str) -> tuple[str | None, str]:
 def parse_cp_args(source: str, destination: str) -> tuple[str, str, str, str]:
     """``(direction, sandbox, guest_path, host_path)``; direction ``"in"`` or ``"out"``."""
     from hcs_sandbox.errors import SpecError
+    from hcs_sandbox.sandbox.files import host_path_arg  # the library's rule (QA agent F1)
 
     src_box, src_path = parse_location(source)
     dst_box, dst_path = parse_location(destination)
@@ -49,14 +50,12 @@ def parse_cp_args(source: str, destination: str) -> tuple[str, str, str, str]:
     if src_box is not None:
         if not src_path:
             raise SpecError(f"no guest path after '{src_box}:'", field="cp", value=source)
-        if not destination:
-            raise SpecError("the host destination is empty", field="cp", value=destination)
+        host_path_arg(destination, what="destination", field="cp")
         return "out", src_box, src_path, destination
     assert dst_box is not None
     if not dst_path:
         raise SpecError(f"no guest path after '{dst_box}:'", field="cp", value=destination)
-    if not source:
-        raise SpecError("the host source is empty", field="cp", value=source)
+    host_path_arg(source, what="source", field="cp")
     return "in", dst_box, dst_path, source
 
 

@@ -256,8 +256,9 @@ def _run_streaming(
     restore = _enter_raw_mode() if args.tty and args.interactive else None
     unwatch = _watch_resize(proc) if args.tty else None
     try:
+        forwarding: list[BaseException] = []
         if args.interactive:
-            _forward_stdin(proc)
+            forwarding = _forward_stdin(proc)
         else:
             proc.close_stdin()
         try:
@@ -268,6 +269,8 @@ def _run_streaming(
             _interrupt(proc)
             print("hcs-sandbox: interrupted; the guest process was stopped", file=sys.stderr)
             return 130
+        if forwarding:
+            raise _forwarding_failed(proc, forwarding[0]) from forwarding[0]
         return host_exit_code(code)
     finally:
         if unwatch is not None:
@@ -329,26 +332,66 @@ def _interrupt(proc: GuestProcess) -> None:
         pass
 
 
-def _forward_stdin(proc: GuestProcess) -> None:
-    """A daemon thread copies our stdin to the guest and sends EOF at the end."""
+def _forward_stdin(proc: GuestProcess) -> list[BaseException]:
+    """A daemon thread copies our stdin to the guest and sends EOF at the end, however it
+    ends (a thread that died without it left the guest waiting for input: a hang).  The
+    guest having stopped reading (an OSError or a library error while writing, as in
+    ``GuestProcess.communicate``) is no error; no stdin at all (``sys.stdin`` is None) is
+    empty input.  Any other failure kills the guest process, which would take truncated
+    input for complete, and is put in the returned list, for :func:`_run_streaming` to
+    raise."""
     import threading
 
-    def run() -> None:
-        source = sys.stdin.buffer
+    from hcs_sandbox import errors
+
+    failed: list[BaseException] = []
+
+    def fail(exc: BaseException) -> None:
+        failed.append(exc)
         try:
-            while True:
+            proc.kill()
+        except Exception:  # gone already: its output ends all the same
+            pass
+
+    def run() -> None:
+        stopped_reading = False
+        try:
+            source = sys.stdin.buffer if sys.stdin is not None else None
+            while source is not None:
                 data = source.read1(65536) if hasattr(source, "read1") else source.read(65536)
                 if not data:
                     break
-                proc.write(data)
-        except Exception:  # the process ended or the pipe broke: stop forwarding
-            return
-        try:
-            proc.close_stdin()
-        except Exception:
-            return
+                try:
+                    proc.write(data)
+                except (OSError, errors.HcsSandboxError):  # the process ended, the pipe broke
+                    stopped_reading = True
+                    break
+        except BaseException as exc:
+            if not proc.process.exited:  # else it needed no more input: its code stands
+                fail(exc)
+        finally:
+            try:
+                proc.close_stdin()
+            except BaseException as exc:
+                if not stopped_reading and not failed and not proc.process.exited:
+                    fail(exc)  # it still runs and waits for an end-of-file that never comes
 
     threading.Thread(target=run, name="hcs-sandbox-exec-stdin", daemon=True).start()
+    return failed
+
+
+def _forwarding_failed(proc: GuestProcess, exc: BaseException) -> Exception:
+    """The error :func:`_run_streaming` raises when :func:`_forward_stdin` failed."""
+    from hcs_sandbox import errors
+
+    if isinstance(exc, errors.HcsSandboxError):
+        why, remedy = exc.message, exc.remedy
+    else:
+        why, remedy = f"{type(exc).__name__}: {exc}", "check what feeds hcs-sandbox's stdin"
+    return errors.HcsSandboxError(
+        f"forwarding stdin to guest process {proc.pid} failed, so it was stopped: {why}",
+        remedy=remedy,
+    )
 
 
 def _enter_raw_mode() -> Any:

@@ -189,7 +189,25 @@ _REFUSED: tuple[type[errors.HcsError], ...] = (
 def _state_dir(state_dir: str | os.PathLike[str] | None) -> Path:
     from hcs_sandbox.sandbox import paths
 
+    if state_dir is not None and not isinstance(state_dir, str):
+        _check_state_dir_arg(state_dir)
     return paths.ensure_state_dir(state_dir)
+
+
+def _check_state_dir_arg(state_dir: object) -> None:
+    """A SpecError unless ``state_dir`` is None, a str or an ``os.PathLike`` giving a str
+    (a bare TypeError from deep in the path code before)."""
+    try:
+        text = os.fspath(state_dir) if state_dir is not None else ""  # type: ignore[call-overload]
+    except TypeError:
+        text = None
+    if not isinstance(text, str):
+        raise errors.SpecError(
+            f"state_dir must be a folder path, not {type(state_dir).__name__}",
+            field="state_dir",
+            value=state_dir,
+            remedy="pass a str or pathlib.Path naming a folder, or None for the default",
+        )
 
 
 def _store(state: Path, *, checked: bool = True) -> Store:
@@ -475,6 +493,8 @@ class Sandbox:
         to it closes (ephemeral sandboxes of :meth:`run`, so a crashed process leaks no VM)."""
         from hcs_sandbox.sandbox import paths, storage  # (one import for both: see _store)
 
+        if state_dir is not None and not isinstance(state_dir, str):
+            _check_state_dir_arg(state_dir)  # before the spec's paths are checked against it
         # Cheap checks first, before anything is made (even the state directory).  The
         # spec's own paths first (a missing mapped folder or base path, a mapped system
         # folder or state directory, is bad input: SpecError, exit 2), then what the host
@@ -761,6 +781,8 @@ class Sandbox:
         """
         from hcs_sandbox.sandbox import paths
 
+        if state_dir is not None and not isinstance(state_dir, str):
+            _check_state_dir_arg(state_dir)
         state = paths.existing_state_dir(state_dir)
         if state is None:
             return []
@@ -775,10 +797,20 @@ class Sandbox:
         Raises :class:`~hcs_sandbox.errors.SandboxNotFoundError`, and its subclass
         :class:`~hcs_sandbox.errors.OtherHostSandboxError` for a sandbox made through another
         HCS host (:func:`other_host`).  A state directory that does not exist holds none (it
-        is not made: only :meth:`create` makes it).
+        is not made: only :meth:`create` makes it).  ``name_or_id`` that is not a string
+        (None aside: not found) is a :class:`~hcs_sandbox.errors.SpecError`.
         """
         from hcs_sandbox.sandbox import paths
 
+        if name_or_id is not None and not isinstance(name_or_id, str):
+            raise errors.SpecError(
+                f"a sandbox name or id is a string, not {type(name_or_id).__name__}",
+                field="name_or_id",
+                value=name_or_id,
+                remedy="pass the name or id as a str (see them with 'hcs-sandbox ls -a')",
+            )
+        if state_dir is not None and not isinstance(state_dir, str):
+            _check_state_dir_arg(state_dir)
         state = paths.existing_state_dir(state_dir)
         if state is None:
             raise errors.SandboxNotFoundError(
@@ -1517,13 +1549,18 @@ class Sandbox:
             remedy="nothing is left to start; 'hcs-sandbox ls -a' lists the sandboxes",
         )
 
-    def stop(self, *, timeout: float = 30.0) -> None:
+    def stop(self, *, timeout: float | None = 30.0) -> None:
         """Shut the guest down gracefully; terminate it if it has not exited in ``timeout``
-        seconds (or cannot be shut down gracefully: no guest connection).  Does nothing
+        seconds (None: wait as long as it takes) (or cannot be shut down gracefully: no
+        guest connection).  Does nothing
         unless the sandbox is running or paused: a ``created`` one stays ``created`` (it
         can still start), a stopped one stays as it is; one whose record another process
         marked ``creating``/``removing`` (a create, a persistent restart, a remove) is
         refused (:class:`SandboxStateError`)."""
+        if timeout is not None and (type(timeout) not in (float, int) or not timeout >= 0):
+            from hcs_sandbox.sandbox.guest import check_timeout
+
+            check_timeout(timeout)  # the rule: a number >= 0, not NaN, not a bool; None: no limit
         self._refuse_damaged_system("stop")
         system = self._held_system()
         if system is not None:
@@ -1546,7 +1583,7 @@ class Sandbox:
             _terminate_and_wait(system, timeout)
         self._stopped(system, "stopped")
 
-    def _shut_down(self, system: ComputeSystem, timeout: float, held: bool) -> bool:
+    def _shut_down(self, system: ComputeSystem, timeout: float | None, held: bool) -> bool:
         """Shut the guest down and wait up to ``timeout`` for the exit.  False (``held``
         only): HCS refused the shutdown and says the system is no longer running (nothing
         was done; the caller takes the checked path).  On any other failure the system is
@@ -1574,7 +1611,9 @@ class Sandbox:
             self._terminate_after(system, timeout, exc)
         return True
 
-    def _terminate_after(self, system: ComputeSystem, timeout: float, exc: Exception) -> None:
+    def _terminate_after(
+        self, system: ComputeSystem, timeout: float | None, exc: Exception
+    ) -> None:
         _log.info("sandbox %s: graceful shutdown failed (%s); terminating", self.name, exc)
         _terminate_and_wait(system, timeout)
 
@@ -1648,6 +1687,13 @@ class Sandbox:
         process still holds open is waited for (``storage.HeldWait``: up to
         ``storage.HELD_RETRY_SECONDS``); never when nothing is held.
         """
+        if not isinstance(force, bool):  # "no" is truthy: it removed a running sandbox
+            raise errors.SpecError(
+                "force must be True or False",
+                field="force",
+                value=force,
+                remedy="pass force=True to kill a running sandbox first, or leave it out",
+            )
         store = self._db()
         known = self._record
         if force and known.has_damaged_fields:
@@ -1767,13 +1813,10 @@ class Sandbox:
         ``created`` sandbox has a compute system that has not run yet: this waits until it
         has been started (by any process) and has exited.  Any other state that has no
         running system (stopped, ...) returns the last exit status at once."""
-        if timeout is not None and not timeout >= 0:  # NaN fails every comparison
-            raise errors.SpecError(
-                f"timeout must be a number of seconds >= 0, not {timeout!r}",
-                field="timeout",
-                value=timeout,
-                allowed="a number of seconds >= 0, or None (no limit)",
-            )
+        if timeout is not None and (type(timeout) not in (float, int) or not timeout >= 0):
+            from hcs_sandbox.sandbox.guest import check_timeout
+
+            check_timeout(timeout)  # the rule: a number >= 0, not NaN, not a bool
         self._refuse_damaged_system("wait for")
         current = self.state
         if current in _LIVE:
@@ -1955,6 +1998,11 @@ class Sandbox:
 
         from hcs_sandbox.hcs._slices import slices
 
+        if timeout is not None and type(timeout) not in (float, int):
+            from hcs_sandbox.sandbox.guest import check_timeout
+
+            check_timeout(timeout)  # a wrong type: a SpecError (the value is read as before)
+
         with self._lock:
             mine = self._system
         # Our own handle saw the exit already (SystemExited is delivered once, to the handles
@@ -2121,7 +2169,9 @@ class Sandbox:
             user=user,
         )
 
-    def map(self, host_path: str, guest_path: str, *, read_only: bool = True) -> None:
+    def map(
+        self, host_path: str | os.PathLike[str], guest_path: str, *, read_only: bool = True
+    ) -> None:
         """Map a host folder into the running guest at ``guest_path`` (read-only unless
         ``read_only=False``); see :mod:`hcs_sandbox.sandbox.files`."""
         self._refuse_damaged("map a folder into")
@@ -2136,7 +2186,7 @@ class Sandbox:
 
         files.unmap_folder(self, guest_path)
 
-    def copy_in(self, host_path: str, guest_path: str) -> None:
+    def copy_in(self, host_path: str | os.PathLike[str], guest_path: str) -> None:
         """Copy a host file or folder into the guest (into ``guest_path`` when it is an
         existing folder), streamed through the sandbox's transfer share."""
         self._refuse_damaged("copy into")
@@ -2144,7 +2194,7 @@ class Sandbox:
 
         files.copy_in(self, host_path, guest_path)
 
-    def copy_out(self, guest_path: str, host_path: str) -> None:
+    def copy_out(self, guest_path: str, host_path: str | os.PathLike[str]) -> None:
         """Copy a guest file or folder to the host (into ``host_path`` when it is an
         existing folder), streamed through the sandbox's transfer share."""
         self._refuse_damaged("copy out of")
@@ -2335,7 +2385,7 @@ def _delete_named_endpoints(record: Record) -> None:
             network.delete_endpoint(info.id)
 
 
-def _terminate_and_wait(system: ComputeSystem, timeout: float) -> None:
+def _terminate_and_wait(system: ComputeSystem, timeout: float | None) -> None:
     """Terminate, wait for the exit event, keep the handle open for the exit status."""
     if system.exited:
         return  # its exit event came already: nothing to terminate or wait for

@@ -25,9 +25,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from hcs_sandbox.errors import SpecError
 from hcs_sandbox.sandbox import hostpath
@@ -130,6 +130,17 @@ def short_repr(value: object, limit: int = 80) -> str:
     """``repr(value)`` for a message, cut to ``limit`` characters (ending ``...``)."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+#: Remedies of the value types' "not a ..." errors: how to build one.
+_BASE_REMEDY = (
+    "give a BaseImage: BaseImage() for the host's Windows, BaseImage('image', FOLDER) or "
+    "BaseImage('vhdx', FILE)"
+)
+_PORTS_REMEDY = "give a list of PortMapping, e.g. ports=[PortMapping(8080, 80)]"
+_FOLDERS_REMEDY = (
+    "give a list of MappedFolder, e.g. mapped_folders=[MappedFolder(HOST_FOLDER, r'C:\\data')]"
+)
 
 
 def _fail(
@@ -279,7 +290,12 @@ def _frozen_map(value: object, field_name: str) -> FrozenMap:
     if isinstance(value, FrozenMap):
         return value
     if not isinstance(value, Mapping):
-        raise _fail(field_name, value, "not a mapping of strings to strings")
+        raise _fail(
+            field_name,
+            value,
+            "not a mapping of strings to strings",
+            remedy=f'give a dict of strings, e.g. {field_name}={{"NAME": "value"}}',
+        )
     for key, item in value.items():
         if not isinstance(key, str) or not isinstance(item, str):
             raise _fail(
@@ -417,6 +433,34 @@ class SandboxSpec:
     environment: Mapping[str, str] = _EMPTY_MAP
     labels: Mapping[str, str] = _EMPTY_MAP
 
+    if TYPE_CHECKING:
+        # For type checkers only: the constructor takes any sequence of ports and folders
+        # (a list, as the docs write them), which __post_init__ stores as a tuple, so the
+        # attributes stay tuples (and the spec hashable).  At run time the dataclass makes
+        # __init__ from the fields above; this one must list them in the same order with
+        # the same defaults (tests/sandbox/test_spec_typing.py compares the two).
+        def __init__(  # noqa: PLR0917 - positional, as the dataclass's own __init__
+            self,
+            name: str | None = None,
+            base: BaseImage = _HOST_BASE,
+            memory_mb: int = DEFAULT_MEMORY_MB,
+            cpus: int = DEFAULT_CPUS,
+            network: Network = "none",
+            ports: Sequence[PortMapping] = (),
+            mapped_folders: Sequence[MappedFolder] = (),
+            logon_command: str | None = None,
+            gpu: bool = False,
+            clipboard: bool = False,
+            audio_input: bool = False,
+            video_input: bool = False,
+            printer: bool = False,
+            protected_client: bool = False,
+            display: Display = "headless",
+            persistence: Persistence = "ephemeral",
+            environment: Mapping[str, str] = _EMPTY_MAP,
+            labels: Mapping[str, str] = _EMPTY_MAP,
+        ) -> None: ...
+
     def __post_init__(self) -> None:
         # Every check below is made for every spec, in this order; the fast tests in front
         # of some (``type(x) is str and x in choices``...) pass exactly the values the check
@@ -427,7 +471,7 @@ class SandboxSpec:
             if not _NAME.fullmatch(name):
                 raise _fail("name", name, "not a valid sandbox name", allowed=_NAME_RULE)
         if not isinstance(self.base, BaseImage):
-            raise _fail("base", self.base, "not a BaseImage")
+            raise _fail("base", self.base, "not a BaseImage", remedy=_BASE_REMEDY)
         _check_int(self.memory_mb, "memory_mb", MIN_MEMORY_MB, MAX_MEMORY_MB, " MB")
         _check_int(self.cpus, "cpus", MIN_CPUS, MAX_CPUS)
         choice: object
@@ -492,12 +536,12 @@ class SandboxSpec:
 
     def _check_ports(self, ports: object) -> tuple[PortMapping, ...]:
         if isinstance(ports, (str, bytes)) or not isinstance(ports, Iterable):
-            raise _fail("ports", ports, "not a list of PortMapping")
+            raise _fail("ports", ports, "not a list of PortMapping", remedy=_PORTS_REMEDY)
         items = tuple(ports)
         seen: dict[tuple[int, str], int] = {}
         for i, port in enumerate(items):
             if not isinstance(port, PortMapping):
-                raise _fail(f"ports[{i}]", port, "not a PortMapping")
+                raise _fail(f"ports[{i}]", port, "not a PortMapping", remedy=_PORTS_REMEDY)
             key = (port.host_port, port.protocol)
             if key in seen:
                 raise _fail(
@@ -519,11 +563,15 @@ class SandboxSpec:
 
     def _check_folders(self, folders: object) -> tuple[MappedFolder, ...]:
         if isinstance(folders, (str, bytes)) or not isinstance(folders, Iterable):
-            raise _fail("mapped_folders", folders, "not a list of MappedFolder")
+            raise _fail(
+                "mapped_folders", folders, "not a list of MappedFolder", remedy=_FOLDERS_REMEDY
+            )
         items = tuple(folders)
         for i, folder in enumerate(items):
             if not isinstance(folder, MappedFolder):
-                raise _fail(f"mapped_folders[{i}]", folder, "not a MappedFolder")
+                raise _fail(
+                    f"mapped_folders[{i}]", folder, "not a MappedFolder", remedy=_FOLDERS_REMEDY
+                )
             for j in range(i):
                 other = items[j].guest_path
                 if hostpath.nested_or_same(other, folder.guest_path):

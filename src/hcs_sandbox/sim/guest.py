@@ -466,6 +466,50 @@ def _display(path: str, cwd: str) -> str:
     return cwd.rstrip("\\") + "\\" + path
 
 
+def _if_branches(rest: str) -> tuple[str, str | None]:
+    """An IF's command and its ELSE command (None without one).  cmd.exe's ``IF cond
+    (command) ELSE command`` (learn.microsoft.com windows-commands *if*: ``if [not] exist
+    <filename> <command> [else <expression>]``; cmd's own ``if /?``: the ELSE must be on the
+    IF's line, and ``IF EXIST filename. (del filename.) ELSE echo filename. missing`` is
+    valid where ``IF EXIST filename. del filename. ELSE ...`` is not, the command before
+    ELSE needing its parentheses).  A command not in parentheses is the rest of the line, as
+    before.  A parenthesised command is one simple command here (no blocks are simulated);
+    anything but ELSE after it is a syntax error here (not simulated)."""
+    text = rest.strip()
+    if not text.startswith("("):
+        return rest, None
+    command, after = _parenthesised(text)
+    if not after:
+        return command, None
+    otherwise = re.match(r"^else\s+(.*)$", after, re.I | re.S)
+    if otherwise is None:
+        raise GuestError("The syntax of the command is incorrect.")
+    tail = otherwise.group(1).strip()
+    if tail.startswith("("):
+        # The same rule as the command before ELSE: one parenthesised command, nothing after
+        # it (``ELSE (a) (b)``, ``ELSE (a) ELSE (b)``: a syntax error, as cmd.exe says).
+        tail, junk = _parenthesised(tail)
+        if junk:
+            raise GuestError("The syntax of the command is incorrect.")
+    return command, tail
+
+
+def _parenthesised(text: str) -> tuple[str, str]:
+    """``text`` that starts with ``(``: what is inside the parentheses (balanced; quotes
+    hide them) and what follows the closing one (stripped); unbalanced: a syntax error."""
+    depth, quoted = 0, False
+    for i, ch in enumerate(text):
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch == "(":
+            depth += 1
+        elif not quoted and ch == ")":
+            depth -= 1
+            if depth == 0:
+                return text[1:i], text[i + 1 :].strip()
+    raise GuestError("The syntax of the command is incorrect.")
+
+
 def _dispatch(state: GuestState, tokens: list[str], body: str, r: _Redirect) -> int:
     body = body.lstrip()
     io = state.io
@@ -504,12 +548,13 @@ def _dispatch(state: GuestState, tokens: list[str], body: str, r: _Redirect) -> 
                 found = probed.exists() or probed.is_symlink()
         except GuestError:
             found = False
+        match = re.match(r'^\s*if\s+(?:not\s+)?exist\s+("[^"]*"|\S+)\s+(.*)$', body, re.I | re.S)
+        rest = match.group(2) if match else " ".join(words[2:])
+        then, otherwise = _if_branches(rest)
         if found != negate:
-            match = re.match(
-                r'^\s*if\s+(?:not\s+)?exist\s+("[^"]*"|\S+)\s+(.*)$', body, re.I | re.S
-            )
-            rest = match.group(2) if match else " ".join(words[2:])
-            return _run_simple(state, rest)
+            return _run_simple(state, then)
+        if otherwise is not None:
+            return _run_simple(state, otherwise)
         return state.errorlevel
     if name == "rem":
         return 0
