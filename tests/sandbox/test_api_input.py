@@ -579,3 +579,21 @@ def test_spec_type_errors_say_how_to_build_the_value(changes: dict[str, Any]) ->
     for key, word in wanted.items():
         if key in changes:
             assert word in (info.value.remedy or "")
+
+
+def test_a_fraction_timeout_that_runs_out_is_a_timeout() -> None:
+    """Review RV-api2 A2: a ``Fraction`` timeout is accepted (api.md), and when it runs out
+    the error is the timeout error (its message formats the timeout as a float), not a
+    TypeError from formatting a Fraction."""
+    from fractions import Fraction
+
+    from hcs_sandbox.errors import ExecTimeoutError
+    from hcs_sandbox.sandbox.guest import check_timeout
+
+    with Sandbox.run(SandboxSpec(name="fraction")) as sb:
+        with pytest.raises(ExecTimeoutError):
+            sb.exec("timeout /t -1", timeout=Fraction(1, 4))
+        with sb.spawn("timeout /t -1") as proc, pytest.raises(ExecTimeoutError):
+            proc.wait(timeout=Fraction(1, 4))
+    assert check_timeout(Fraction(1, 4)) == 0.25
+    assert type(check_timeout(Fraction(1, 4))) is float

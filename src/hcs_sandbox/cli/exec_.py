@@ -356,9 +356,18 @@ def _forward_stdin(proc: GuestProcess) -> list[BaseException]:
     def run() -> None:
         stopped_reading = False
         try:
-            source = sys.stdin.buffer if sys.stdin is not None else None
+            # The raw stream, not the buffered one: a read blocked in BufferedReader holds its
+            # lock, and a guest that ends before our stdin does (a terminal without Ctrl+D, a
+            # pipe whose writer runs on) left this daemon thread holding it as Python shut
+            # down: "Fatal Python error: _enter_buffered_busy", exit 134 instead of the
+            # guest's code (review RV-api2 A1).  FileIO (and Windows' console raw stream)
+            # return what is there, as read1 does.
+            buffered = sys.stdin.buffer if sys.stdin is not None else None
+            source = getattr(buffered, "raw", buffered)
             while source is not None:
                 data = source.read1(65536) if hasattr(source, "read1") else source.read(65536)
+                if data is None:  # a non-blocking raw stream with nothing yet
+                    continue
                 if not data:
                     break
                 try:

@@ -371,7 +371,8 @@ def process_parameters(
 
 def check_timeout(timeout: float, *, positive: bool = False, field: str = "timeout") -> float:
     """``timeout`` when it is a number of seconds (> 0 when ``positive``, else >= 0; not NaN,
-    not a bool); else a SpecError."""
+    not a bool), as a ``float`` when it is another real number (a ``Fraction`` or a numpy
+    scalar: the messages format it as a float, review RV-api2 A2); else a SpecError."""
     if type(timeout) is not float and type(timeout) is not int and not _is_real(timeout):
         allowed = "a number of seconds" + (" > 0" if positive else " >= 0")
         raise _not_a(field, timeout, "a number", f"{allowed}, or None for no limit")
@@ -384,7 +385,7 @@ def check_timeout(timeout: float, *, positive: bool = False, field: str = "timeo
             value=timeout,
             allowed=f"a number of seconds {'> 0' if positive else '>= 0'}, or None for no limit",
         )
-    return timeout
+    return timeout if type(timeout) is float or type(timeout) is int else float(timeout)
 
 
 #: What stdin may be, for messages: bytes, because what a guest program reads is bytes in its
@@ -671,7 +672,9 @@ class GuestProcess:
         """The next chunk of output; None at the end of all output.  Raises
         :class:`~hcs_sandbox.errors.ExecTimeoutError` (without killing) after ``timeout``."""
         if timeout is not None and type(timeout) not in (float, int):
-            check_timeout(timeout)  # a wrong type: a SpecError (the value is read as before)
+            timeout = check_timeout(
+                timeout
+            )  # a wrong type: a SpecError (the value is read as before)
         while self._open_streams > 0:
             try:
                 stream, data = self._next(timeout)
@@ -819,7 +822,9 @@ class GuestProcess:
 
     def _wait_exit(self, timeout: float | None) -> int:
         if timeout is not None and type(timeout) not in (float, int):
-            check_timeout(timeout)  # a wrong type: a SpecError (the value is read as before)
+            timeout = check_timeout(
+                timeout
+            )  # a wrong type: a SpecError (the value is read as before)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             step = 3600.0 if deadline is None else max(0.0, deadline - time.monotonic())
@@ -847,7 +852,9 @@ class GuestProcess:
         """
         data = check_stdin(input) if input is not None else memoryview(b"")
         if timeout is not None and type(timeout) not in (float, int):
-            check_timeout(timeout)  # a wrong type: a SpecError (the value is read as before)
+            timeout = check_timeout(
+                timeout
+            )  # a wrong type: a SpecError (the value is read as before)
         deadline = None if timeout is None else time.monotonic() + timeout
         writer: threading.Thread | None = None
         if self._process.stdin is not None and not self._process.stdin.closed:
@@ -1148,7 +1155,7 @@ def exec_command(
     """Run a command to completion and collect its output (see :meth:`Sandbox.exec`;
     ``check_sandbox`` as for :func:`start_process`: only for a user's command)."""
     if timeout is not None:
-        check_timeout(timeout, positive=True)
+        timeout = check_timeout(timeout, positive=True)
     if stdin is not None:
         check_stdin(stdin)
     started = time.monotonic()

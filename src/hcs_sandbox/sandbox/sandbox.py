@@ -1560,7 +1560,9 @@ class Sandbox:
         if timeout is not None and (type(timeout) not in (float, int) or not timeout >= 0):
             from hcs_sandbox.sandbox.guest import check_timeout
 
-            check_timeout(timeout)  # the rule: a number >= 0, not NaN, not a bool; None: no limit
+            timeout = check_timeout(
+                timeout
+            )  # the rule: a number >= 0, not NaN, not a bool; None: no limit
         self._refuse_damaged_system("stop")
         system = self._held_system()
         if system is not None:
@@ -1816,7 +1818,7 @@ class Sandbox:
         if timeout is not None and (type(timeout) not in (float, int) or not timeout >= 0):
             from hcs_sandbox.sandbox.guest import check_timeout
 
-            check_timeout(timeout)  # the rule: a number >= 0, not NaN, not a bool
+            timeout = check_timeout(timeout)  # the rule: a number >= 0, not NaN, not a bool
         self._refuse_damaged_system("wait for")
         current = self.state
         if current in _LIVE:
@@ -2001,7 +2003,9 @@ class Sandbox:
         if timeout is not None and type(timeout) not in (float, int):
             from hcs_sandbox.sandbox.guest import check_timeout
 
-            check_timeout(timeout)  # a wrong type: a SpecError (the value is read as before)
+            timeout = check_timeout(
+                timeout
+            )  # a wrong type: a SpecError (the value is read as before)
 
         with self._lock:
             mine = self._system
