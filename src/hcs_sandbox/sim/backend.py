@@ -361,6 +361,13 @@ class SimulatorBackend:
         """``simulator:<state directory>``: two simulator directories are two hosts."""
         return "simulator:" + os.path.normcase(os.path.abspath(self.simulator.state_dir))
 
+    def host_folders(self) -> tuple[str, ...]:
+        """The simulated host's own folder (as given and as its real path): no sandbox may
+        map it, as none may map ``C:\\ProgramData`` on Windows (``sandbox/files.py``
+        ``protected_folders``)."""
+        text = os.path.abspath(self.simulator.state_dir)
+        return tuple(dict.fromkeys((text, os.path.realpath(text))))
+
     def program_data_dir(self) -> str:
         """The simulated host's ``%ProgramData%`` (with a fake Windows Sandbox base image);
         the sandbox layer asks for it (sim/programdata.py)."""

@@ -60,7 +60,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["DETAIL_KEYS", "Partial", "StateStore", "default_state_dir", "read_bytes"]
+__all__ = [
+    "DETAIL_KEYS",
+    "Partial",
+    "StateStore",
+    "default_state_dir",
+    "ensure_private_dir",
+    "read_bytes",
+]
 
 _STRIPES = 64
 
@@ -150,8 +157,10 @@ class StateStore:
 
     def _ensure(self) -> None:
         if not self._ready:
+            ensure_private_dir(self._root_text)
             for kind in (*self.KINDS, "guests", "locks", "grants"):
-                os.makedirs(f"{self._root_text}{os.sep}{kind}", exist_ok=True)
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(f"{self._root_text}{os.sep}{kind}", 0o700)
             self._ready = True
             if os.path.isdir(f"{self._root_text}{os.sep}trash"):
                 self._wake_janitor()  # leftovers of an earlier process
@@ -717,7 +726,7 @@ class StateStore:
         try:
             os.rename(folder, target)
         except FileNotFoundError:
-            os.makedirs(trash, exist_ok=True)
+            os.makedirs(trash, 0o700, exist_ok=True)
             try:
                 os.rename(folder, target)
             except OSError:
@@ -760,6 +769,34 @@ class StateStore:
 
 
 _O_BINARY: int = getattr(os, "O_BINARY", 0)
+
+
+def ensure_private_dir(root: str) -> None:
+    """Make the simulator's folder owner-only, as hcs-sandbox's state directory is
+    (``sandbox/paths.py``): created with mode 0700; an existing one of this user that
+    others may enter is tightened to 0700; one of another user is refused (PermissionError).
+    It holds every guest's ``C:``, every system's document and the simulated host's
+    ProgramData, which on Windows only SYSTEM and Administrators may read."""
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        parent = os.path.dirname(root)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        try:
+            os.mkdir(root, 0o700)
+            return
+        except FileExistsError:
+            st = os.stat(root)
+    if sys.platform == "win32":  # pragma: no cover - POSIX modes only
+        return
+    if st.st_uid != os.getuid():
+        raise PermissionError(
+            f"the HCS simulator's folder {root} belongs to another user (uid {st.st_uid}): "
+            "use a folder of your own (HCS_SANDBOX_SIMULATOR=/absolute/dir)"
+        )
+    if st.st_mode & 0o077:
+        os.chmod(root, 0o700)
 
 
 def read_bytes(path: str) -> bytes:
