@@ -421,6 +421,9 @@ class Simulator:
         # id, and guest processes by runtime id.
         self._by_runtime: dict[str, set[SystemHandle]] = {}
         self._runtime_procs: dict[str, list[GuestProcess]] = {}
+        # runtime id -> whether its guest runs (guest.RunGate), for systems with guest
+        # processes in this process: shut while the system is Paused (_pause_guests)
+        self._gates: dict[str, Any] = {}
         self._threads: list[threading.Thread] = []
         self._watcher: threading.Thread | None = None
         self._workers = Workers("hcs-sim")
@@ -528,6 +531,7 @@ class Simulator:
             self._processes.clear()
             self._by_runtime.clear()
             self._runtime_procs.clear()
+            self._gates.clear()
             self._hang_release.set()
             self._hang_release = threading.Event()
             self.schema_versions = DEFAULT_SCHEMA_VERSIONS
@@ -1275,6 +1279,7 @@ class Simulator:
         another process do it): end its guest processes, tell each handle once."""
         with self._lock:
             processes = self._runtime_procs.pop(runtime_id, [])
+            self._gates.pop(runtime_id, None)
             for process in processes:
                 self._processes.pop((process.system_id, process.pid), None)
             handles = self._by_runtime.get(runtime_id, set())
@@ -1387,8 +1392,22 @@ class Simulator:
                     self._announce_exit(runtime, None)  # gone, and its id reused or removed
                 elif record.get("State") == STOPPED:
                     self._announce_exit(runtime, record)
-                elif mark is not None:
-                    seen[runtime] = mark
+                else:
+                    self._pause_guests(runtime, record.get("State") != "Running")
+                    if mark is not None:
+                        seen[runtime] = mark
+
+    def _pause_guests(self, runtime_id: str, paused: bool) -> None:
+        """Freeze (``paused``) or thaw this process's guest processes of ``runtime_id``: a
+        paused VM runs no guest code.  Called by pause and resume here, and by the watcher
+        for a pause or resume made by another process (seen within its poll interval)."""
+        gate = self._gates.get(runtime_id)
+        if gate is None:
+            return  # no guest process of that system runs here: the usual case
+        if paused:
+            gate.pause()
+        else:
+            gate.resume()
 
     def HcsOpenComputeSystem(self, id: str | None, access: int, out: Any) -> int:
         hr = self.sync_fault("HcsOpenComputeSystem")
@@ -1647,6 +1666,8 @@ class Simulator:
                     f"HcsPauseComputeSystem: the system is {record['State']}, pause needs Running",
                 )
             self._set_state(record, "Paused")
+            self._pause_guests(record["RuntimeId"], True)
+            self.store.touch("exits")  # other processes' watchers pause their guests too
             return None, None
 
         return self._system_op("HcsPauseComputeSystem", system, operation, OP_PAUSE, work)
@@ -1662,6 +1683,8 @@ class Simulator:
                     f"HcsResumeComputeSystem: the system is {record['State']}, resume needs Paused",
                 )
             self._set_state(record, "Running")
+            self._pause_guests(record["RuntimeId"], False)
+            self.store.touch("exits")  # other processes' watchers resume their guests too
             return None, None
 
         return self._system_op(
@@ -2018,12 +2041,17 @@ class Simulator:
             if fd is not None:
                 self.track_fd(fd, what)
         process.host_fds = (host_in, host_out, host_err)
+        with self._lock:
+            gate = self._gates.get(process.runtime_id)
+            if gate is None:  # the system was Running when HcsCreateProcess checked it
+                gate = self._gates[process.runtime_id] = guestmod.RunGate()
         io = guestmod.GuestIO(
             guest_in,
             guest_out,
             guest_out if console else guest_err,
             process.cancel,
             process.stdin_closed,
+            gate=gate,
         )
         system_id = record["Id"]
 
@@ -2073,6 +2101,7 @@ class Simulator:
             code = 0
             try:
                 code = guestmod.run_command_line(state, command_line)
+                io.check()  # a paused system's process does not exit until it is resumed
             except guestmod.Cancelled:
                 code = process.forced_code if process.forced_code is not None else 1
             except Exception as exc:
