@@ -44,6 +44,7 @@ from hcs_sandbox.sim.workers import Workers
 
 if TYPE_CHECKING:
     import ipaddress
+    from pathlib import Path
 
 __all__ = ["ENV_FAULTS", "ENV_LATENCY", "Fault", "Simulator", "SimulatorError"]
 
@@ -347,6 +348,18 @@ class DiskAttachment:
         self.read_only = read_only
 
 
+def _system_disk(record: dict[str, Any]) -> str | None:
+    """The disk holding a system's ``C:``: the first virtual disk among its SCSI
+    attachments that is not read-only (a sandbox's scratch disk), or None."""
+    for attachment in (record.get("Attachments") or {}).values():
+        if not isinstance(attachment, dict) or attachment.get("ReadOnly"):
+            continue
+        path = attachment.get("Path")
+        if attachment.get("Type", "VirtualDisk") == "VirtualDisk" and isinstance(path, str):
+            return path
+    return None
+
+
 def _disk_key(path: str) -> str:
     """The identity of the disk file at ``path``: device and inode (a second path to the same
     file is the same disk), else the normalised path."""
@@ -424,6 +437,9 @@ class Simulator:
         # runtime id -> whether its guest runs (guest.RunGate), for systems with guest
         # processes in this process: shut while the system is Paused (_pause_guests)
         self._gates: dict[str, Any] = {}
+        # runtime id -> the folder standing for its guest's C: (_guest_root), for systems
+        # with guest processes in this process
+        self._roots: dict[str, Path] = {}
         self._threads: list[threading.Thread] = []
         self._watcher: threading.Thread | None = None
         self._workers = Workers("hcs-sim")
@@ -532,6 +548,7 @@ class Simulator:
             self._by_runtime.clear()
             self._runtime_procs.clear()
             self._gates.clear()
+            self._roots.clear()
             self._hang_release.set()
             self._hang_release = threading.Event()
             self.schema_versions = DEFAULT_SCHEMA_VERSIONS
@@ -1280,6 +1297,7 @@ class Simulator:
         with self._lock:
             processes = self._runtime_procs.pop(runtime_id, [])
             self._gates.pop(runtime_id, None)
+            self._roots.pop(runtime_id, None)
             for process in processes:
                 self._processes.pop((process.system_id, process.pid), None)
             handles = self._by_runtime.get(runtime_id, set())
@@ -2066,8 +2084,8 @@ class Simulator:
                 for s in current.get("Shares") or []
             ]
 
-        root = self.store.guest_root(system_id)
-        if not root.is_dir():  # lazily, on the first guest process of this system
+        root = self._guest_root(record)
+        if not root.is_dir():  # lazily, on the first guest process of this system or disk
             guestmod.seed_guest_fs(root)
         fs = guestmod.GuestFS(root, shares)
         hostname = "".join(c for c in system_id if c.isalnum())[:15].upper() or "SANDBOX"
@@ -2118,6 +2136,36 @@ class Simulator:
 
         threading.Thread(target=run, name=f"hcs-sim-guest-{process.pid}", daemon=True).start()
         return (process.pid, host_in, host_out, host_err)
+
+    def guest_folder(self, system_id: str) -> Path:
+        """The host folder standing for a live system's ``C:\\`` (tests; see
+        :meth:`_guest_root`).  Raises KeyError when there is no such live system."""
+        record = self._live_record(system_id, detail=True)
+        if record is None:
+            raise KeyError(system_id)
+        return self._guest_root(record)
+
+    def _guest_root(self, record: dict[str, Any]) -> Path:
+        """The folder standing for the guest's ``C:\\`` (``record``: with its details).  On
+        Windows the guest's files live on its disk (a sandbox's scratch VHDX), so they are
+        the files of the first writable virtual disk the system attaches: a persistent
+        sandbox re-created on its disk sees them again, and they go with the disk
+        (:meth:`StateStore.disk_guest_root`).  A system without such a disk has a folder of
+        its own, discarded when it stops.  Worked out once per system run."""
+        runtime = record["RuntimeId"]
+        root = self._roots.get(runtime)
+        if root is not None:
+            return root
+        disk = _system_disk(record)
+        if disk is not None:
+            data = self._read_vhd(disk)
+            volume = data.get("VolumeId") if data is not None else None
+            root = self.store.disk_guest_root(disk, volume if isinstance(volume, str) else None)
+        if root is None:
+            root = self.store.guest_root(record["Id"])
+        with self._lock:
+            self._roots[runtime] = root
+        return root
 
     #: At exit, how long this process waits for its guest processes that still run (on
     #: Windows they run on in the VM after the host process ends, e.g. a logon command of
@@ -2605,6 +2653,8 @@ class Simulator:
             "BlockSizeInBytes": block,
             "ParentPath": parent,
             "Formatted": False,
+            # Which guest files are on it (StateStore.disk_guest_root): none yet.
+            "VolumeId": os.urandom(16).hex(),
         }
         try:  # a new file: its creation is the existence and folder check
             StateStore.write_file(path, disk, create=True)
@@ -2614,6 +2664,7 @@ class Simulator:
             return H.ERROR_PATH_NOT_FOUND
         vhd: VhdHandle = self._new_handle(lambda h: VhdHandle(h, path))
         out[0] = vhd.handle
+        self.store.wake_disk_sweep()  # files of disks deleted since go (in the background)
         return H.ERROR_SUCCESS
 
     @staticmethod
@@ -2788,6 +2839,7 @@ class Simulator:
         if data is None:
             raise _Failure(H.ERROR_FILE_NOT_FOUND_HR, f"{vhd.path!r} is gone")
         data["Formatted"] = True
+        data["VolumeId"] = os.urandom(16).hex()  # a new, empty volume: no guest files
         try:
             StateStore.write_file(vhd.path, data, create=False)  # the same file: grants stay
         except FileNotFoundError:

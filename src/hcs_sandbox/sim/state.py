@@ -7,7 +7,8 @@ Layout (all under the state directory)::
     systems/<id>.json         compute systems, one file each; a stopped system's file keeps
                               only its exit status (``"State": "Stopped"``), which is what HCS
                               keeps after a stop
-    exits                     touched at every stop (the exit watchers poll its mtime)
+    exits                     touched at every stop, pause and resume (the exit watchers
+                              poll its mtime)
     networks/<guid>.json      HCN networks
     endpoints/<guid>.json     HCN endpoints
     grants/<nn>.json          HcsGrantVmAccess records {"Grants": {vm id: {path: [st_dev,
@@ -16,8 +17,12 @@ Layout (all under the state directory)::
                               on the file itself; a grant counts while its path names the
                               same file; see StateStore.grant)
     group-grants.json         HcsGrantVmGroupAccess records [paths]
-    guests/<id>/C/            each system's guest file system (stands for C:\\), created lazily
-    trash/                    guest folders of stopped systems, deleted in the background
+    disks/<dev>-<ino>/C/      the guest file system (C:\\) on a disk (its file's device and inode):
+                              the first writable disk a system attaches; disk.json beside it
+                              names the disk's path and VolumeId (see disk_guest_root)
+    guests/<id>/C/            the guest file system of a system with no such disk (stands for
+                              C:\\), created lazily, discarded when the system stops
+    trash/                    discarded guest folders, deleted in the background
 
 Records (``read``/``write``) are rewritten in place under their record lock: creating a file
 is by far the most expensive thing a file system does here, and a record is rewritten several
@@ -162,8 +167,9 @@ class StateStore:
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(f"{self._root_text}{os.sep}{kind}", 0o700)
             self._ready = True
-            if os.path.isdir(f"{self._root_text}{os.sep}trash"):
-                self._wake_janitor()  # leftovers of an earlier process
+            root = self._root_text
+            if os.path.isdir(f"{root}{os.sep}trash") or os.path.isdir(f"{root}{os.sep}disks"):
+                self._wake_janitor()  # leftovers of an earlier process, deleted disks' files
 
     # ---- locks ---------------------------------------------------------------------------------
 
@@ -721,6 +727,62 @@ class StateStore:
         folder = f"{self._root_text}{os.sep}guests{os.sep}{name}"
         if not os.path.isdir(folder):
             return  # the common case: no guest process ever ran in it
+        self._discard(folder, name)
+
+    def disk_guest_root(self, disk_path: str, volume: str | None) -> Path | None:
+        """The folder that stands for the guest's ``C:\\`` on the disk at ``disk_path``
+        (created on first use by a guest process): on Windows the guest's files live on its
+        disk, so every system that attaches the same disk file (device and inode) sees the
+        same files, and they go with the disk.  ``volume``: the disk's ``VolumeId``, which
+        CreateVirtualDisk and HcsFormatWritableLayerVhd make anew: a folder left by an
+        earlier disk (a deleted file whose inode number was given to a new one) or from
+        before the disk was formatted is discarded.  None when the disk is gone."""
+        try:
+            st = os.stat(disk_path)
+        except OSError:
+            return None
+        name = f"{st.st_dev}-{st.st_ino}"
+        disks = f"{self._root_text}{os.sep}disks"
+        folder = f"{disks}{os.sep}{name}"
+        marker = {"Path": os.path.abspath(disk_path), "VolumeId": volume}
+        with self.lock_record("disks", name):  # against another process and the sweep
+            current = _read_small_json(f"{folder}{os.sep}disk.json")
+            if not isinstance(current, dict) or current.get("VolumeId") != volume:
+                if os.path.isdir(folder):
+                    self._discard(folder, name)
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(disks, 0o700)
+                os.mkdir(folder, 0o700)
+                self.write_json(f"{folder}{os.sep}disk.json", marker)
+            elif current.get("Path") != marker["Path"]:  # the same disk, by another path
+                self.write_json(f"{folder}{os.sep}disk.json", marker)
+        return self.root / "disks" / name / "C"
+
+    def wake_disk_sweep(self) -> None:
+        """A disk was made: disks deleted since may have left guest files (deleted by the
+        janitor thread, :meth:`sweep_disks`).  One ``stat`` when no disk holds any."""
+        if os.path.isdir(f"{self._root_text}{os.sep}disks"):
+            self._wake_janitor()
+
+    def sweep_disks(self) -> None:
+        """Discard the guest files of every disk that is gone: no file at its path any more,
+        another file there, or the disk formatted again (another ``VolumeId``).  A disk
+        renamed or moved is taken for gone."""
+        disks = f"{self._root_text}{os.sep}disks"
+        try:
+            entries = list(os.scandir(disks))
+        except OSError:
+            return
+        for entry in entries:
+            with self.lock_record("disks", entry.name):
+                marker = _read_small_json(f"{entry.path}{os.sep}disk.json")
+                if isinstance(marker, dict) and _disk_still_there(entry.name, marker):
+                    continue
+                if os.path.isdir(entry.path):
+                    self._discard(entry.path, entry.name)
+
+    def _discard(self, folder: str, name: str) -> None:
+        """Move ``folder`` into ``trash/`` (one rename) for the janitor to delete."""
         trash = f"{self._root_text}{os.sep}trash"
         target = f"{trash}{os.sep}{name}-{os.getpid()}-{next(_sequence)}"
         try:
@@ -765,6 +827,7 @@ class StateStore:
                     self._janitor = None
                     return
             self._janitor_wake.clear()
+            self.sweep_disks()
             self.empty_trash()
 
 
@@ -810,6 +873,36 @@ def read_bytes(path: str) -> bytes:
     finally:
         os.close(fd)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _read_small_json(path: str) -> Any:
+    """The JSON value of a small file (its first 64 KiB), or None when missing or not JSON."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_BINARY)
+    except OSError:
+        return None
+    try:
+        return json.loads(os.read(fd, 1 << 16))
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
+
+
+def _disk_still_there(name: str, marker: dict[str, Any]) -> bool:
+    """Whether the disk a ``disks/<name>/disk.json`` marker names is still that disk."""
+    path = marker.get("Path")
+    if not isinstance(path, str):
+        return False
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    if f"{st.st_dev}-{st.st_ino}" != name:
+        return False
+    disk = _read_small_json(path)
+    volume = disk.get("VolumeId") if isinstance(disk, dict) else None
+    return bool(volume == marker.get("VolumeId"))
 
 
 def _rmtree(path: str) -> None:
