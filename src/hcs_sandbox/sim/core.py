@@ -440,6 +440,7 @@ class Simulator:
         # runtime id -> the folder standing for its guest's C: (_guest_root), for systems
         # with guest processes in this process
         self._roots: dict[str, Path] = {}
+        self._next_tomb_check = 0.0  # time.monotonic() of the next _start_tomb_sweep
         self._threads: list[threading.Thread] = []
         self._watcher: threading.Thread | None = None
         self._workers = Workers("hcs-sim")
@@ -1252,6 +1253,7 @@ class Simulator:
             current = self._live_record(system_id)
             if current is None or current.get("RuntimeId") != record["RuntimeId"]:
                 return
+            tomb["Holders"] = sorted(current.get("Handles") or {})  # as read under the lock
             self._bury(tomb)
         self._announce_exit(record["RuntimeId"], tomb)
 
@@ -1266,6 +1268,67 @@ class Simulator:
         with self._lock:
             self._local_exits += 1  # this process's own watcher needs no fast polls for it
         self.store.discard_guest(system_id)
+        if time.monotonic() >= self._next_tomb_check:
+            self._start_tomb_sweep()
+
+    #: Seconds between two sweeps of exit statuses nobody can ask for (:meth:`sweep_stopped`),
+    #: in all processes together (``systems.swept``'s modification time says when the last began).
+    TOMB_SWEEP_INTERVAL = 60.0
+
+    def _start_tomb_sweep(self) -> None:
+        """At a stop, at most once per :data:`TOMB_SWEEP_INTERVAL` in this process: one
+        ``stat`` of ``systems.swept``, and when no process swept for that long a background
+        thread that does."""
+        interval = self.TOMB_SWEEP_INTERVAL
+        self._next_tomb_check = time.monotonic() + interval
+        if time.time_ns() - self.store.stamp("systems.swept") < interval * 1e9:
+            return
+        self.store.touch("systems.swept")
+        threading.Thread(target=self.sweep_stopped, name="hcs-sim-tomb-sweep", daemon=True).start()
+
+    def sweep_stopped(self) -> int:
+        """Delete the exit statuses (``systems/`` records of stopped systems) that no handle
+        can ask for any more: every process that held a handle to the system when it stopped
+        has ended (a stopped system cannot be opened again).  Exit statuses written by earlier
+        versions, which do not say who held handles, are kept.  Returns how many went."""
+        folder = f"{self.store.state_text}{os.sep}systems"
+        try:
+            paths = [e.path for e in os.scandir(folder) if e.name.endswith(".json")]
+        except OSError:
+            return 0
+        alive: dict[str, bool] = {}
+
+        def gone(record: dict[str, Any] | None) -> bool:
+            holders = record.get("Holders") if record is not None else None
+            if record is None or record.get("State") != STOPPED or not isinstance(holders, list):
+                return False
+            for pid in holders:
+                if pid not in alive:
+                    alive[pid] = str(pid).isdigit() and _pid_alive(int(pid))
+                if alive[pid]:
+                    return False
+            return True
+
+        deleted = 0
+        for path in paths:
+            try:
+                record = StateStore._read_at(path, detail=False)
+            except (OSError, ValueError):
+                continue
+            if not gone(record):
+                continue
+            assert record is not None
+            key = record["Id"]
+            with self.store.lock_record("systems", key):
+                current = self.store.read("systems", key, detail=False)
+                if (
+                    gone(current)
+                    and current is not None
+                    and current.get("RuntimeId") == record.get("RuntimeId")
+                ):
+                    self.store.delete("systems", key)
+                    deleted += 1
+        return deleted
 
     @staticmethod
     def _tomb(record: dict[str, Any], exit_type: str) -> dict[str, Any]:
@@ -1279,6 +1342,9 @@ class Simulator:
             "ExitType": exit_type,
             "Status": 0,
             "StoppedAt": time.time(),
+            # The processes holding handles when it stopped: only they can still ask for this
+            # exit status (a stopped system cannot be opened); see sweep_stopped.
+            "Holders": sorted(record.get("Handles") or {}),
         }
 
     @staticmethod

@@ -6,7 +6,9 @@ Layout (all under the state directory)::
     locks/<nn>                striped record locks (a record's key hashes to one of 64 stripes)
     systems/<id>.json         compute systems, one file each; a stopped system's file keeps
                               only its exit status (``"State": "Stopped"``), which is what HCS
-                              keeps after a stop
+                              keeps after a stop, until every process that held a handle has
+                              ended (Simulator.sweep_stopped)
+    systems.swept             touched when such a sweep begins (one a minute at most)
     exits                     touched at every stop, pause and resume (the exit watchers
                               poll its mtime)
     networks/<guid>.json      HCN networks
