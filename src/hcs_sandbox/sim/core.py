@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import json
 import os
 import stat
@@ -346,6 +347,25 @@ class DiskAttachment:
         self.by = by
         self.permanent = permanent
         self.read_only = read_only
+
+
+_volumes = itertools.count(1)
+_volume_prefix: list[str] = []  # this process's: its id and start time (see _new_volume_id)
+
+
+def _new_volume_id() -> str:
+    """A volume id no other disk has had: a prefix made once per process (its id and the
+    time: no system call per disk, which CreateVirtualDisk and every format would pay) and a
+    counter.  A forked child makes its own prefix."""
+    if not _volume_prefix:
+        if not _volume_prefix_forks and hasattr(os, "register_at_fork"):  # POSIX
+            _volume_prefix_forks.append(True)
+            os.register_at_fork(after_in_child=_volume_prefix.clear)
+        _volume_prefix.append(f"{os.getpid():x}.{time.time_ns():x}.")
+    return _volume_prefix[0] + f"{next(_volumes):x}"
+
+
+_volume_prefix_forks: list[bool] = []  # register_at_fork done (once, on first use)
 
 
 def _system_disk(record: dict[str, Any]) -> str | None:
@@ -2720,7 +2740,7 @@ class Simulator:
             "ParentPath": parent,
             "Formatted": False,
             # Which guest files are on it (StateStore.disk_guest_root): none yet.
-            "VolumeId": os.urandom(16).hex(),
+            "VolumeId": _new_volume_id(),
         }
         try:  # a new file: its creation is the existence and folder check
             StateStore.write_file(path, disk, create=True)
@@ -2905,7 +2925,7 @@ class Simulator:
         if data is None:
             raise _Failure(H.ERROR_FILE_NOT_FOUND_HR, f"{vhd.path!r} is gone")
         data["Formatted"] = True
-        data["VolumeId"] = os.urandom(16).hex()  # a new, empty volume: no guest files
+        data["VolumeId"] = _new_volume_id()  # a new, empty volume: no guest files
         try:
             StateStore.write_file(vhd.path, data, create=False)  # the same file: grants stay
         except FileNotFoundError:
