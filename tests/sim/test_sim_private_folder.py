@@ -90,3 +90,20 @@ def test_runtime_map_refuses_the_simulator_folder(tmp_path: Path) -> None:
             assert "HCS simulator's folder" in info.value.message
         sb.map(str(share), "C:\\ok", read_only=True)  # a folder of one's own still maps
     assert str(sim) in files.protected_folders(state)
+
+
+@pytest.mark.skipif(
+    sys.platform == "win32" or os.geteuid() != 0, reason="giving a folder away needs root"
+)
+def test_another_users_simulator_folder_is_refused_in_one_line(tmp_path: Path) -> None:
+    from hcs_sandbox.native.loader import NativeUnavailable, get_backend
+
+    sim = tmp_path / "sim"
+    sim.mkdir(mode=0o700)
+    os.chown(sim, 65534, -1)  # nobody's
+    use_simulator(sim)
+    with pytest.raises(NativeUnavailable) as info:
+        get_backend()
+    assert "belongs to another user" in info.value.message
+    assert "\n" not in info.value.message
+    assert info.value.remedy
