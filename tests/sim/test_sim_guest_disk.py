@@ -6,6 +6,7 @@ writable disk keeps a folder of its own until it stops (QA session 17, tester F1
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ from simapi import Api, vm_doc
 
 from hcs_sandbox.hcs import storage
 from hcs_sandbox.sandbox.sandbox import Sandbox
-from hcs_sandbox.sandbox.spec import SandboxSpec
+from hcs_sandbox.sandbox.spec import BaseImage, SandboxSpec
 from hcs_sandbox.sim.core import Simulator
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="guest pipes use select()")
@@ -165,3 +166,97 @@ def test_the_cli_persistent_sandbox_keeps_its_files(sim_state_dir: Path, tmp_pat
         assert (typed.returncode, typed.stdout) == (0, "keep\n"), typed
     finally:
         cli("rm", "-f", "pz")
+
+
+# ---- a disk is the same disk only when it provably is (review RV-sim F1) -------------------------
+
+
+def _template(tmp_path: Path) -> Path:
+    """A scratch template, as an image base's UtilityVM\\SystemTemplate.vhdx: every copy of
+    it carries the same bytes."""
+    template = tmp_path / "template.vhdx"
+    storage.create_formatted_vhdx(template, 64 * MB)
+    return template
+
+
+def test_a_copy_over_a_used_disk_has_no_files(api: Api, tmp_path: Path) -> None:
+    """The template copied again onto the same path: the same file (inode), the same path,
+    the template's bytes: a new, empty disk."""
+    template = _template(tmp_path)
+    disk = tmp_path / "scratch.vhdx"
+    shutil.copyfile(template, disk)
+    _write(api, "vm", disk)
+    assert _read(api, "vm", disk) == b"kept\r\n"  # the same disk: its files
+    inode = disk.stat().st_ino
+    shutil.copyfile(template, disk)  # rewrites the file in place
+    assert disk.stat().st_ino == inode
+    assert _read(api, "vm", disk) == MISSING
+
+
+def test_a_copy_at_a_used_disks_inode_by_another_path_has_no_files(
+    api: Api, tmp_path: Path
+) -> None:
+    """A new sandbox's copy of the template given the inode of a removed sandbox's disk
+    (ext4 gives a freed inode number to the next file made), here made certain with a hard
+    link: another path, the same inode, the template's bytes."""
+    template = _template(tmp_path)
+    first, second = tmp_path / "first.vhdx", tmp_path / "second.vhdx"
+    shutil.copyfile(template, first)
+    _write(api, "first", first)
+    os.link(first, second)
+    first.unlink()
+    shutil.copyfile(template, second)  # in place: the inode the first disk had
+    assert _read(api, "second", second) == MISSING
+
+
+def test_a_renamed_disk_counts_as_gone(api: Api, tmp_path: Path) -> None:
+    """The path a disk's files were made for must still name it (simulator.md)."""
+    disk = tmp_path / "scratch.vhdx"
+    storage.create_formatted_vhdx(disk, 64 * MB)
+    _write(api, "vm", disk)
+    moved = tmp_path / "moved.vhdx"
+    disk.rename(moved)
+    assert _read(api, "vm", moved) == MISSING
+
+
+def test_a_second_path_to_a_disk_is_the_same_disk(api: Api, tmp_path: Path) -> None:
+    disk = tmp_path / "scratch.vhdx"
+    storage.create_formatted_vhdx(disk, 64 * MB)
+    _write(api, "vm", disk)
+    link = tmp_path / "link.vhdx"
+    os.link(disk, link)
+    assert _read(api, "other", link) == b"kept\r\n"
+    assert _read(api, "vm", disk) == b"kept\r\n"
+
+
+def _image_base(root: Path) -> Path:
+    """A fake container base image (as tests/sandbox/test_integration_plan.py's): its
+    sandboxes' scratch disks are copies of UtilityVM\\SystemTemplate.vhdx."""
+    folder = root / "image-base"
+    (folder / "UtilityVM" / "Files").mkdir(parents=True)
+    template = folder / "UtilityVM" / "SystemTemplate.vhdx"
+    storage.create_vhdx(template, 1 << 30)
+    with storage.open_vhd(template) as vhd:
+        storage.format_writable_layer_vhd(vhd)
+    return folder
+
+
+def test_image_base_sandboxes_each_get_an_empty_guest(tmp_path: Path) -> None:
+    """The review's script: one process makes and removes sandboxes on an image base, one
+    after another; none sees the files of one removed before it (their scratch disks are
+    copies of one template, and a removed one's inode is given to the next copy)."""
+    folder = _image_base(tmp_path)
+    state = tmp_path / "state"
+    for i in range(4):
+        sb = Sandbox.create(
+            SandboxSpec(name=f"s{i}", base=BaseImage("image", str(folder))), state_dir=state
+        )
+        try:
+            sb.start()
+            seen = sb.exec(["cmd", "/c", "type", "C:\\secret.txt"], timeout=30)
+            assert (seen.exit_code, seen.stdout) == (1, b""), (i, seen)
+            made = sb.exec(["cmd", "/c", f"echo secret {i}> C:\\secret.txt"], timeout=30)
+            assert made.exit_code == 0, made
+        finally:
+            sb.remove(force=True)
+            sb.close()

@@ -356,13 +356,16 @@ _volume_prefix: list[str] = []  # this process's: its id and start time (see _ne
 def _new_volume_id() -> str:
     """A volume id no other disk has had: a prefix made once per process (its id and the
     time: no system call per disk, which CreateVirtualDisk and every format would pay) and a
-    counter.  A forked child makes its own prefix."""
+    counter.  A forked child makes its own prefix.  34 characters (below 2**32 disks per
+    process), so that writing a new one over an old one (StateStore.disk_guest_root) leaves
+    the disk file's length and every other byte as they were, for a reader that does not
+    take the disk's lock."""
     if not _volume_prefix:
         if not _volume_prefix_forks and hasattr(os, "register_at_fork"):  # POSIX
             _volume_prefix_forks.append(True)
             os.register_at_fork(after_in_child=_volume_prefix.clear)
-        _volume_prefix.append(f"{os.getpid():x}.{time.time_ns():x}.")
-    return _volume_prefix[0] + f"{next(_volumes):x}"
+        _volume_prefix.append(f"{os.getpid() & 0xFFFFFFFF:08x}.{time.time_ns():016x}.")
+    return _volume_prefix[0] + f"{next(_volumes):08x}"
 
 
 _volume_prefix_forks: list[bool] = []  # register_at_fork done (once, on first use)
@@ -2244,9 +2247,7 @@ class Simulator:
             return root
         disk = _system_disk(record)
         if disk is not None:
-            data = self._read_vhd(disk)
-            volume = data.get("VolumeId") if data is not None else None
-            root = self.store.disk_guest_root(disk, volume if isinstance(volume, str) else None)
+            root = self.store.disk_guest_root(disk, _new_volume_id)
         if root is None:
             root = self.store.guest_root(record["Id"])
         with self._lock:

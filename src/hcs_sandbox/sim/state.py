@@ -21,7 +21,8 @@ Layout (all under the state directory)::
     group-grants.json         HcsGrantVmGroupAccess records [paths]
     disks/<dev>-<ino>/C/      the guest file system (C:\\) on a disk (its file's device and inode):
                               the first writable disk a system attaches; disk.json beside it
-                              names the disk's path and VolumeId (see disk_guest_root)
+                              names the disk's path and the VolumeId written into the disk
+                              when the folder was made (see disk_guest_root)
     guests/<id>/C/            the guest file system of a system with no such disk (stands for
                               C:\\), created lazily, discarded when the system stops
     trash/                    discarded guest folders, deleted in the background
@@ -731,33 +732,61 @@ class StateStore:
             return  # the common case: no guest process ever ran in it
         self._discard(folder, name)
 
-    def disk_guest_root(self, disk_path: str, volume: str | None) -> Path | None:
+    def disk_guest_root(self, disk_path: str, new_volume: Callable[[], str]) -> Path | None:
         """The folder that stands for the guest's ``C:\\`` on the disk at ``disk_path``
         (created on first use by a guest process): on Windows the guest's files live on its
-        disk, so every system that attaches the same disk file (device and inode) sees the
-        same files, and they go with the disk.  ``volume``: the disk's ``VolumeId``, which
-        CreateVirtualDisk and HcsFormatWritableLayerVhd make anew: a folder left by an
-        earlier disk (a deleted file whose inode number was given to a new one) or from
-        before the disk was formatted is discarded.  None when the disk is gone."""
+        disk, so every system that attaches the same disk sees the same files, and they go
+        with the disk.  None when the disk is gone, is no simulated disk, or cannot be
+        written (the caller gives the system a folder of its own).
+
+        A folder is handed to a disk only when the disk provably is the file it was made
+        for (review RV-sim F1): ``disks/<st_dev>-<st_ino>`` is the file's identity; its
+        ``disk.json`` names the path, which must still name that same file (a disk renamed,
+        or deleted and its inode number given to another file at another path, is another
+        disk); and the ``VolumeId`` that was written into the disk file when the folder was
+        made (``new_volume()``, an id no other disk had) must still be in it.  Any file made
+        since carries another or none: CreateVirtualDisk and HcsFormatWritableLayerVhd make
+        a new one, and a copy carries its source's, which is that of a template (never
+        this folder's: the id was made for this file after it was copied) or of the very
+        disk the folder was made for (a byte copy of the disk holds its files, as on
+        Windows).  The disk stays open meanwhile, so its inode number cannot be reused."""
         try:
-            st = os.stat(disk_path)
+            fd = os.open(disk_path, os.O_RDWR | _O_BINARY)
         except OSError:
             return None
-        name = f"{st.st_dev}-{st.st_ino}"
-        disks = f"{self._root_text}{os.sep}disks"
-        folder = f"{disks}{os.sep}{name}"
-        marker = {"Path": os.path.abspath(disk_path), "VolumeId": volume}
-        with self.lock_record("disks", name):  # against another process and the sweep
-            current = _read_small_json(f"{folder}{os.sep}disk.json")
-            if not isinstance(current, dict) or current.get("VolumeId") != volume:
+        try:
+            st = os.fstat(fd)
+            name = f"{st.st_dev}-{st.st_ino}"
+            disks = f"{self._root_text}{os.sep}disks"
+            folder = f"{disks}{os.sep}{name}"
+            with self.lock_record("disks", name):  # against another process and the sweep
+                try:
+                    disk = json.loads(os.read(fd, 1 << 16))  # a small file, just opened
+                except (OSError, ValueError):
+                    return None
+                if not isinstance(disk, dict):
+                    return None
+                marker = _read_small_json(f"{folder}{os.sep}disk.json")
+                volume = disk.get("VolumeId")
+                if (
+                    isinstance(marker, dict)
+                    and isinstance(volume, str)
+                    and marker.get("VolumeId") == volume
+                    and _names_file(marker.get("Path"), st)
+                ):
+                    return self.root / "disks" / name / "C"  # the same disk
                 if os.path.isdir(folder):
                     self._discard(folder, name)
+                # The disk first (a marker without its id in the disk matches nothing).
+                disk["VolumeId"] = new_volume()
+                _rewrite(fd, json.dumps(disk, sort_keys=True, separators=(",", ":")).encode())
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(disks, 0o700)
                 os.mkdir(folder, 0o700)
+                marker = {"Path": os.path.abspath(disk_path), "VolumeId": disk["VolumeId"]}
                 self.write_json(f"{folder}{os.sep}disk.json", marker)
-            elif current.get("Path") != marker["Path"]:  # the same disk, by another path
-                self.write_json(f"{folder}{os.sep}disk.json", marker)
+        finally:
+            os.close(fd)
         return self.root / "disks" / name / "C"
 
     def wake_disk_sweep(self) -> None:
@@ -891,6 +920,26 @@ def _read_small_json(path: str) -> Any:
         return None
     finally:
         os.close(fd)
+
+
+def _names_file(path: Any, st: os.stat_result) -> bool:
+    """Whether ``path`` names the file ``st`` is of (device and inode)."""
+    if not isinstance(path, str):
+        return False
+    try:
+        named = os.stat(path)
+    except OSError:
+        return False
+    return (named.st_dev, named.st_ino) == (st.st_dev, st.st_ino)
+
+
+def _rewrite(fd: int, data: bytes) -> None:
+    """Rewrite the open file ``fd`` in place with ``data`` (the same file: grants stay)."""
+    view = memoryview(data)
+    offset = 0
+    while offset < len(data):
+        offset += _pwrite(fd, view[offset:], offset)
+    os.ftruncate(fd, len(data))
 
 
 def _disk_still_there(name: str, marker: dict[str, Any]) -> bool:
