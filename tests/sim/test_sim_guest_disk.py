@@ -260,3 +260,59 @@ def test_image_base_sandboxes_each_get_an_empty_guest(tmp_path: Path) -> None:
         finally:
             sb.remove(force=True)
             sb.close()
+
+
+# ---- when a removed sandbox's files go (review RV-sim F2) ---------------------------------------
+
+
+def _guest_files(sim_dir: Path) -> list[Path]:
+    return sorted((sim_dir / "disks").glob("*/C/**/*"))
+
+
+def test_a_removed_sandboxs_files_go_in_the_same_process(sim: Simulator, tmp_path: Path) -> None:
+    """No disk is made afterwards (an image base copies its scratch disk): the stop of the
+    system wakes the sweep, which looks again once the library has deleted the disk."""
+    folder = _image_base(tmp_path)
+    sb = Sandbox.create(
+        SandboxSpec(name="gone", base=BaseImage("image", str(folder))), state_dir=tmp_path / "st"
+    )
+    try:
+        sb.start()
+        assert sb.exec(["cmd", "/c", "echo s> C:\\secret.txt"], timeout=30).exit_code == 0
+        assert _guest_files(Path(sim.state_dir))
+    finally:
+        sb.remove(force=True)
+        sb.close()
+    deadline = time.monotonic() + 10
+    while _guest_files(Path(sim.state_dir)):
+        assert time.monotonic() < deadline, _guest_files(Path(sim.state_dir))
+        time.sleep(0.05)
+
+
+def test_the_cli_rm_takes_the_guest_files_away(sim_state_dir: Path, tmp_path: Path) -> None:
+    """``rm`` in its own process: the files are gone when it has ended."""
+    env = {
+        **os.environ,
+        "HCS_SANDBOX_SIMULATOR": str(sim_state_dir),
+        "HCS_SANDBOX_STATE_DIR": str(tmp_path / "state"),
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "hcs_sandbox", *args],
+            check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert cli("run", "-d", "--name", "h").returncode == 0
+    try:
+        made = cli("exec", "h", "--", "cmd", "/c", "echo s> C:\\secret.txt")
+        assert made.returncode == 0, made
+        assert _guest_files(sim_state_dir)
+    finally:
+        removed = cli("rm", "-f", "h")
+    assert removed.returncode == 0, removed
+    assert _guest_files(sim_state_dir) == []

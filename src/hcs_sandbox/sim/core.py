@@ -1397,6 +1397,7 @@ class Simulator:
             if not process.exited.is_set():
                 process.forced_code = process.forced_code or 1
                 process.cancel.set()
+        self.store.disk_may_go()  # its scratch disk may be deleted next: its files go then
         data = json.dumps(self._exit_status(tomb))
         for target in targets:
             target.exited.set()

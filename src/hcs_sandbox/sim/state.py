@@ -61,6 +61,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -131,6 +132,7 @@ class StateStore:
         self._win_lock = threading.RLock()  # Windows: the in-process half of the global lock
         self._janitor: threading.Thread | None = None
         self._janitor_wake = threading.Event()
+        self._sweep_again = False  # the janitor sweeps again a second after a stop
         self._tmp_seq = 0
         # grants file -> (its bytes, their decoding: table, checked); see _grant_table
         self._grant_cache: dict[str, tuple[bytes, dict[str, dict[str, Any]], int]] = {}
@@ -797,6 +799,23 @@ class StateStore:
         if os.path.isdir(f"{self._root_text}{os.sep}disks"):
             self._wake_janitor()
 
+    def disk_may_go(self) -> None:
+        """A system stopped: its disk may be deleted next (hcs-sandbox deletes a removed
+        sandbox's scratch disk just after its system stops, with no call the simulator
+        sees).  When any disk holds guest files (one ``stat`` otherwise), the janitor
+        sweeps now and again a second later, and this process sweeps once more when it
+        exits (review RV-sim F2)."""
+        if not os.path.isdir(f"{self._root_text}{os.sep}disks"):
+            return
+        if not _exit_hook:
+            import atexit
+
+            _exit_hook.append(True)
+            atexit.register(_sweep_at_exit)  # once per process: see _sweep_at_exit
+        _exit_sweeps.add(self)
+        self._sweep_again = True
+        self._wake_janitor()
+
     def sweep_disks(self) -> None:
         """Discard the guest files of every disk that is gone: no file at its path any more,
         another file there, or the disk formatted again (another ``VolumeId``).  A disk
@@ -851,9 +870,16 @@ class StateStore:
                 self._janitor.start()
 
     def _janitor_loop(self) -> None:
-        """Empty the trash when woken; end after 10 idle seconds (restarted on demand)."""
+        """Sweep deleted disks and empty the trash when woken, and a second later after a
+        stop (:meth:`disk_may_go`); end after 10 idle seconds (restarted on demand)."""
         while True:
-            if not self._janitor_wake.wait(10.0):
+            again = self._sweep_again
+            if not self._janitor_wake.wait(1.0 if again else 10.0):
+                if again:
+                    self._sweep_again = False
+                    self.sweep_disks()
+                    self.empty_trash()
+                    continue
                 with self._pool_lock:
                     if self._janitor_wake.is_set():
                         continue
@@ -865,6 +891,22 @@ class StateStore:
 
 
 _O_BINARY: int = getattr(os, "O_BINARY", 0)
+
+
+#: The stores in which a system stopped while a disk held guest files (disk_may_go).
+_exit_sweeps: weakref.WeakSet[StateStore] = weakref.WeakSet()
+_exit_hook: list[bool] = []  # _sweep_at_exit registered (once per process)
+
+
+def _sweep_at_exit() -> None:
+    """At exit: the guest files of the disks deleted since a stop go (``hcs-sandbox rm``
+    deletes the scratch disk after the stop and then ends; the janitor is a daemon
+    thread).  Costs a look at each disk that holds guest files, and deleting the files of
+    those gone."""
+    for store in list(_exit_sweeps):
+        with contextlib.suppress(OSError):
+            store.sweep_disks()
+            store.empty_trash()
 
 
 def ensure_private_dir(root: str) -> None:
