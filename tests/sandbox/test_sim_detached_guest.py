@@ -18,7 +18,7 @@ def test_redirected_output_is_written_as_it_goes(sim: Any) -> None:
         # One redirection around a command that runs on (the logon command line's shape).
         line = 'cmd /c cmd /c "echo early & timeout /t -1" 1>>C:\\out.txt 2>&1'
         with sb.spawn(line) as proc:
-            target = sim.store.guest_root(sb.system_id) / "out.txt"
+            target = sim.guest_folder(sb.system_id) / "out.txt"
             deadline = time.monotonic() + 5
             while not (target.exists() and target.read_bytes()):
                 assert time.monotonic() < deadline, "the line never reached the file"

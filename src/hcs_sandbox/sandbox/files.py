@@ -288,7 +288,34 @@ def protected_folders(state_dir: str | os.PathLike[str] | None = None) -> tuple[
     from hcs_sandbox.sandbox import paths
 
     text = paths.state_dir_text(state_dir)
-    return tuple(dict.fromkeys((text, os.path.realpath(text))))
+    return tuple(dict.fromkeys((text, os.path.realpath(text), *_hcs_host_folders())))
+
+
+def _hcs_host_folders() -> tuple[str, ...]:
+    """The HCS host's own folders that are no system folder already: the simulator's folder
+    (its systems' documents, every guest's ``C:``, its base image), which plays the part of
+    ``C:\\ProgramData``'s HCS folders on Windows (a system folder, refused anyway).  The
+    backend says (``host_folders()``); none when HCS is unavailable."""
+    from hcs_sandbox.native import loader
+
+    backend = loader.chosen_backend()
+    if backend is None:
+        if not loader.simulator_requested():
+            return ()
+        try:
+            backend = loader.get_backend()
+        except OSError:  # a bad HCS_SANDBOX_SIMULATOR: the create says so itself
+            return ()
+    getter = getattr(backend, "host_folders", None)
+    if not callable(getter):
+        return ()
+    folders: tuple[str, ...] = tuple(getter())
+    _HOST_FOLDERS.update(folders)
+    return folders
+
+
+#: Folders :func:`_hcs_host_folders` returned (their refusal names them as HCS's folders).
+_HOST_FOLDERS: set[str] = set()
 
 
 def host_folder_problem(
@@ -343,6 +370,13 @@ def _judged_problem(real: str, protected: tuple[str, ...], local: bool) -> tuple
             how = "contains"
         else:
             continue
+        if own in _HOST_FOLDERS:
+            return (
+                f"{real} {how} the HCS simulator's folder {own}, which holds every simulated "
+                "system's documents, guest drive and base image",
+                "map a folder of your own outside it, or keep the simulator's state elsewhere "
+                "with HCS_SANDBOX_SIMULATOR=/absolute/dir",
+            )
         return (
             f"{real} {how} the hcs-sandbox state directory {own}, which holds every "
             "sandbox's records and disks",
