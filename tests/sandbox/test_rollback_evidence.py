@@ -65,3 +65,20 @@ def test_a_create_whose_system_survives_its_rollback_is_left_for_prune(
     report = prune()
     assert report.failures == [], report.failures
     world.assert_nothing_left()
+
+
+def test_a_failed_evidence_step_keeps_nothing_else() -> None:
+    """A file that could not be deleted (or a Ctrl+C while waiting for it) is found by prune
+    without a record: the record is still deleted (test_held_files' Ctrl+C during a
+    rollback's pause)."""
+    done: list[str] = []
+
+    def fails() -> None:
+        raise OSError("held open")
+
+    undo = UndoStack()
+    undo.push_evidence("record", lambda: done.append("record"), keep=lambda: done.append("k"))
+    undo.push_evidence("folder", fails)
+    undo.push("system", lambda: done.append("system"))
+    assert [f.description for f in undo.unwind()] == ["folder"]
+    assert done == ["system", "record"]

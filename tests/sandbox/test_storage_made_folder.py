@@ -13,9 +13,19 @@ import pytest
 from hcs_sandbox.hcs import service
 from hcs_sandbox.sandbox import storage
 
+_isdir = os.path.isdir
 
-def _no_isdir(path: Any) -> bool:
-    raise AssertionError(f"the made folder was looked at again: {path}")
+
+def _no_isdir_of(folder: str) -> Any:
+    """``os.path.isdir`` that fails the test for ``folder`` (the made folder) and answers
+    for other paths (the simulator's own folder, looked at when its backend starts)."""
+
+    def isdir(path: Any) -> bool:
+        if os.path.normpath(os.fspath(path)) == os.path.normpath(folder):
+            raise AssertionError(f"the made folder was looked at again: {path}")
+        return _isdir(path)
+
+    return isdir
 
 
 def test_files_in_the_made_folder_are_made_without_looking_for_it(
@@ -25,7 +35,7 @@ def test_files_in_the_made_folder_are_made_without_looking_for_it(
     os.mkdir(folder)
     disk = os.path.join(folder, "sandbox.vhdx")
     vmgs = os.path.join(folder, "sandbox.vmgs")
-    monkeypatch.setattr(storage.os.path, "isdir", _no_isdir)
+    monkeypatch.setattr(storage.os.path, "isdir", _no_isdir_of(folder))
     storage.make_scratch_disk(storage.ScratchDisk(disk, "create", 1024**3), made_folder=folder)
     storage.create_guest_state_file(vmgs, made_folder=folder)
     monkeypatch.undo()

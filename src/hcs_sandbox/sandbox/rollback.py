@@ -7,7 +7,7 @@ the remaining undos still run — and the original exception is re-raised. What 
 undone stays recorded in the store (write-ahead records), so ``prune`` finishes the job:
 the steps that release that evidence (the record, the folder prune recognises a sandbox's
 compute system by) are pushed with :meth:`UndoStack.push_evidence` and are skipped once a
-step before them failed.
+step before them that released something else (a compute system, an endpoint) failed.
 
 A Ctrl+C that arrives *while* undoing is deferred until the unwinding has finished, so the
 clean-up itself is not interrupted half way (the first interrupt is re-raised afterwards).
@@ -76,7 +76,8 @@ class UndoStack:
         system without a record is this store's: maintenance.py).  At unwind it runs only
         when every step undone before it succeeded; after a failure (a compute system that
         could not be terminated, a Ctrl+C in the clean-up) ``keep`` runs instead (e.g. mark
-        the record for prune), or nothing, so what could not be undone stays findable."""
+        the record for prune), or nothing, so what could not be undone stays findable.  A
+        failed evidence step does not count: a file left behind is found without a record."""
         self._steps.append((description, undo, True, keep))
 
     def __len__(self) -> int:
@@ -94,13 +95,15 @@ class UndoStack:
         steps still run, and it is re-raised at the end.
         """
         interrupted: BaseException | None = None
+        left = False  # a step that is no evidence failed: what it was to undo may remain
         while self._steps:
             description, undo, evidence, keep = self._steps.pop()
-            if evidence and self.failures:
+            if evidence and left:
                 _log.warning("rollback: kept for prune: %s (a step before it failed)", description)
                 if keep is None:
                     continue
                 undo = keep
+            failed = len(self.failures)
             try:
                 undo()
             except (KeyboardInterrupt, SystemExit) as exc:
@@ -115,6 +118,9 @@ class UndoStack:
             except Exception as exc:
                 _log.warning("rollback: %s failed: %s", description, exc)
                 self.failures.append(UndoError(description, exc))
+            # A failed evidence step (a file left behind) needs no record for prune to find
+            # it (a file without a record or system is an orphan); any other one does.
+            left = left or (len(self.failures) > failed and not evidence)
         if interrupted is not None:
             raise interrupted
         return self.failures

@@ -61,12 +61,12 @@ import os
 import sys
 import threading
 import time
-import weakref
 import zlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import weakref
     from pathlib import Path
 
 __all__ = [
@@ -812,6 +812,11 @@ class StateStore:
 
             _exit_hook.append(True)
             atexit.register(_sweep_at_exit)  # once per process: see _sweep_at_exit
+        global _exit_sweeps
+        if _exit_sweeps is None:  # (weakref on first use: not in every CLI start-up)
+            import weakref
+
+            _exit_sweeps = weakref.WeakSet()
         _exit_sweeps.add(self)
         self._sweep_again = True
         self._wake_janitor()
@@ -894,7 +899,7 @@ _O_BINARY: int = getattr(os, "O_BINARY", 0)
 
 
 #: The stores in which a system stopped while a disk held guest files (disk_may_go).
-_exit_sweeps: weakref.WeakSet[StateStore] = weakref.WeakSet()
+_exit_sweeps: weakref.WeakSet[StateStore] | None = None  # made by disk_may_go
 _exit_hook: list[bool] = []  # _sweep_at_exit registered (once per process)
 
 
@@ -903,7 +908,7 @@ def _sweep_at_exit() -> None:
     deletes the scratch disk after the stop and then ends; the janitor is a daemon
     thread).  Costs a look at each disk that holds guest files, and deleting the files of
     those gone."""
-    for store in list(_exit_sweeps):
+    for store in list(_exit_sweeps or ()):
         with contextlib.suppress(OSError):
             store.sweep_disks()
             store.empty_trash()
