@@ -217,6 +217,22 @@ def remove_notes(record: Record) -> list[str]:
         grant = remove_note(record)
         if grant is not None:
             notes.append(grant)
+    problem = record.damaged_field("endpoint_ids")
+    if problem is not None and problem.startswith(_FOREIGN_ENDPOINTS) and conventions_apply(record):
+        notes.append(
+            f"sandbox {record.name!r}: its endpoint ids in the state database are damaged "
+            f"({problem}), so its endpoints were looked for by their name "
+            f"(hcs-sandbox-{record.id}) ('hcs-sandbox prune' removes an endpoint of "
+            "hcs-sandbox's that no record names)"
+        )
+    problem = record.damaged_field("files")
+    if problem is not None and problem.startswith(_FOREIGN_FILES):
+        done = "its folder was removed" if conventions_apply(record) else "nothing was deleted"
+        notes.append(
+            f"sandbox {record.name!r}: its file list in the state database is damaged "
+            f"({problem}), so {done} (check the files it names outside its folder: delete "
+            "one by hand only if you know it is this sandbox's)"
+        )
     unnamed = [
         what
         for field, what in (("files", "its folder"), ("endpoint_ids", "its endpoints"))
@@ -230,3 +246,242 @@ def remove_notes(record: Record) -> list[str]:
             "prune' removes a folder or endpoint that no record names)"
         )
     return notes
+
+
+# -- values the store reads as sound that name something not the sandbox's own ----------
+#
+# hcs-sandbox derives every id and path a record holds from the sandbox's id: its compute
+# system's id IS the sandbox's id (``Sandbox._create``, ``Store.reserve``), its endpoint's id
+# is a UUIDv5 of it (``HostFacts.for_sandbox``), and every file it owns is in its folder
+# ``<state>/sandboxes/<id>`` (the planner puts the scratch disk and the guest state file
+# there, for every base kind; a ``vhdx:`` base's disk, outside, is in ``extra.foreign_grants``,
+# never in ``files``).  A record whose value does not match that derivation (edited by hand)
+# names another tool's compute system or endpoint, or a host file: damage, read as empty
+# (:func:`judged`), so that no verb terminates, deletes or opens it (QA analyst F4, F5): the
+# derivation needs no HCS call.  Only a record whose own id is not in the store's form (then
+# nothing can be derived from it) has its compute system id checked with HCS: the ``Owner``
+# hcs-sandbox gives its systems (SchemaReference.md, ComputeSystem.Owner; hcsshim
+# internal/hcs/schema2/compute_system.go ``Owner``), as ``prune`` checks it.
+
+#: planner._PLACEHOLDER_NS (``00000000-0000-4000-8000-68637373616e``) as bytes: the
+#: namespace of the per-sandbox ids (HostFacts.for_sandbox; a test checks both agree).
+_ID_NAMESPACE = bytes.fromhex("0000000000004000800068637373616e")
+
+#: The start of each problem :func:`foreign` names (remove_notes tells them apart).
+_FOREIGN_SYSTEM = "names a compute system not the sandbox's"
+_FOREIGN_ENDPOINTS = "names endpoints not the sandbox's"
+_FOREIGN_FILES = "names files outside the sandbox's folder"
+
+_ENDPOINT_IDS: dict[str, str] = {}  # own_endpoint_id's results (bounded: cleared when full)
+
+
+def _uuid5(namespace: bytes, name: str) -> bytes:
+    """``uuid.uuid5(UUID(bytes=namespace), name).bytes`` (RFC 4122 §4.3), as the planner
+    computes it (planner._uuid5_bytes)."""
+    import hashlib
+
+    digest = bytearray(hashlib.sha1(namespace + name.encode("utf-8")).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    return bytes(digest)
+
+
+def own_endpoint_id(sandbox_id: str) -> str:
+    """The id of the endpoint the planner gives sandbox ``sandbox_id`` (a canonical id):
+    ``HostFacts.for_sandbox``'s UUIDv5 of the sandbox's id."""
+    found = _ENDPOINT_IDS.get(sandbox_id)
+    if found is None:
+        h = _uuid5(_uuid5(_ID_NAMESPACE, sandbox_id), "endpoint").hex()
+        found = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        if len(_ENDPOINT_IDS) >= 256:
+            _ENDPOINT_IDS.clear()
+        _ENDPOINT_IDS[sandbox_id] = found
+    return found
+
+
+def may_name_foreign(record: Record, folder: str) -> bool:
+    """Cheap: False when ``record`` surely names nothing but its own (its compute system id
+    is its id, it lists no endpoint, and every file is its folder ``folder`` or under it,
+    as text); True when :func:`judged` must look (a sound record with a network too)."""
+    if record.system_id != record.id or record.endpoint_ids:
+        return True
+    inner = folder + _sep()
+    return any(f != folder and (not f.startswith(inner) or ".." in f) for f in record.files)
+
+
+def _sep() -> str:
+    import os
+
+    return os.sep
+
+
+def judged(store: Store, record: Record, *, links: bool = False) -> Record:
+    """``record`` with every value that names something not the sandbox's own
+    (:func:`foreign`) named damaged and read as empty (:meth:`Record.with_damage`), so
+    that the rules above apply to it: its compute system is looked for by the sandbox's
+    id, its endpoints by their name, its files by its folder; nothing else is touched.
+    The same object when there is none.  ``links``: a listed file reached through a link
+    (a symbolic link or junction between its folder and it) is outside too (a removal asks:
+    one ``lstat`` of its folder)."""
+    problems = foreign(store, record, links=links)
+    return record.with_damage(problems) if problems else record
+
+
+def foreign(store: Store, record: Record, *, links: bool = False) -> dict[str, str]:
+    """The fields of ``record`` the store reads as sound that name something not the
+    sandbox's own, each with what is wrong (see the comment above :data:`_ID_NAMESPACE`)."""
+    import os
+
+    from hcs_sandbox.sandbox import paths
+
+    problems: dict[str, str] = {}
+    own = record.id if conventions_apply(record) else None
+    system = record.system_id
+    if record.damaged_field("system_id") is None:
+        if own is not None:
+            mine = system.lower() == own
+        else:
+            # An id edited by hand names nothing by derivation: its compute system id is
+            # its own only when no other record names that system, and when it is not the
+            # id in another case, when HCS says the system is hcs-sandbox's.
+            mine = _unclaimed(store, record) and (
+                system.lower() == record.id.lower() or _owned(system)
+            )
+            if mine and paths.is_canonical_id(system.lower()):
+                own = system.lower()  # (what its folder and endpoint were derived from)
+        if not mine:
+            problems["system_id"] = (
+                f"{_FOREIGN_SYSTEM} ({_brief(system)}), left alone: hcs-sandbox gives a "
+                "sandbox's compute system the sandbox's id"
+            )
+    # An id edited only in its case still names its endpoint by derivation.
+    lower = record.id.lower()
+    base = own if own is not None else (lower if paths.is_canonical_id(lower) else None)
+    if record.damaged_field("endpoint_ids") is None and record.endpoint_ids:
+        endpoint = own_endpoint_id(base) if base is not None else None
+        stray = [e for e in record.endpoint_ids if e.lower() != endpoint]
+        if stray:
+            problems["endpoint_ids"] = (
+                f"{_FOREIGN_ENDPOINTS} ({_listed(stray)}), left alone: hcs-sandbox derives "
+                "its endpoint's id from the sandbox's id"
+            )
+    if record.damaged_field("files") is None and record.files:
+        state = os.path.dirname(os.fspath(store.path))
+        if own is not None:
+            folder = paths.sandbox_dir_text(state, own)
+            where = folder
+            folders = [folder if _within(f, folder) else None for f in record.files]
+        else:
+            # No folder is named by its id: each file must be in a sandbox's folder of
+            # this store (``sandboxes/<a GUID>``), never elsewhere on the host.
+            where = f"a folder in {os.path.join(state, paths.SANDBOXES_DIR)}"
+            folders = [_sandbox_folder(f, state) for f in record.files]
+        outside = [f for f, folder in zip(record.files, folders, strict=True) if folder is None]
+        if links and not outside:
+            outside = [
+                f
+                for f, folder in zip(record.files, folders, strict=True)
+                if _through_link(f, str(folder))
+            ]
+        if outside:
+            problems["files"] = (
+                f"{_FOREIGN_FILES} ({_listed(outside)}), left as they are: every file a "
+                f"sandbox owns is in {where}"
+            )
+    return problems
+
+
+def _sandbox_folder(path: str, state: str) -> str | None:
+    """The folder of this store's sandbox ``path`` is in (``<state>/sandboxes/<a GUID>``,
+    :func:`_within` it), or None."""
+    import os
+
+    from hcs_sandbox.sandbox import paths
+
+    root = os.path.join(state, paths.SANDBOXES_DIR)
+    if not _within(path, root) or path == root:
+        return None
+    name = path[len(root) + 1 :].replace(os.altsep or os.sep, os.sep).split(os.sep)[0]
+    if not paths.is_canonical_id(name.lower()):
+        return None
+    return path[: len(root) + 1 + len(name)]
+
+
+def _within(path: str, folder: str) -> bool:
+    """``path`` is ``folder`` or a path under it, compared as text (no link followed: the
+    name as listed is what a removal deletes), with no ``.``/``..`` or empty part after
+    ``folder`` (on Windows in any case, and with either separator)."""
+    import os
+
+    if os.name == "nt":  # pragma: no cover - Windows only
+        path, folder = os.path.normcase(path), os.path.normcase(folder)
+    if path == folder:
+        return True
+    inner = folder + os.sep
+    if not path.startswith(inner):
+        return False
+    rest = path[len(inner) :]
+    if os.altsep:  # pragma: no cover - Windows only
+        rest = rest.replace(os.altsep, os.sep)
+    return all(part not in ("", ".", "..") for part in rest.split(os.sep))
+
+
+def _through_link(path: str, folder: str) -> bool:
+    """Whether deleting ``path`` (under ``folder``: :func:`_within`) would go through a
+    link: ``folder`` or a folder between it and ``path`` is a symbolic link or a junction
+    (``os.lstat``: its mode, and on Windows its reparse tag, as files._link_kind tells
+    them; the last part itself is deleted as the link it is, not followed)."""
+    import os
+    import stat
+
+    if os.path.normcase(path) == os.path.normcase(folder):
+        return False
+    parent = os.path.dirname(path)
+    chain = [parent]
+    while os.path.normcase(chain[-1]) != os.path.normcase(folder) and len(chain) < 64:
+        chain.append(os.path.dirname(chain[-1]))
+    for part in chain:
+        try:
+            st = os.lstat(part)
+        except OSError:
+            continue  # (not there: nothing is deleted through it)
+        tag = getattr(st, "st_reparse_tag", 0)
+        if stat.S_ISLNK(st.st_mode) or tag in (0xA0000003, 0xA000000C):
+            # IO_REPARSE_TAG_MOUNT_POINT, IO_REPARSE_TAG_SYMLINK (winnt.h; files.py)
+            return True
+    return False
+
+
+def _owned(system_id: str) -> bool:
+    """Whether compute system ``system_id`` is none of another tool's: HCS lists no such
+    system (opening it finds nothing), or lists it with the Owner hcs-sandbox gives its
+    systems.  One ``HcsEnumerateComputeSystems`` with the query ``{"Ids": [...]}``
+    (SystemQuery: Ids, Names, Types, Owners; SchemaReference.md); False when HCS cannot
+    tell."""
+    from hcs_sandbox.hcs.system import enumerate_compute_systems
+    from hcs_sandbox.sandbox.owned import OWNER
+
+    try:
+        found = enumerate_compute_systems({"Ids": [system_id]})
+    except errors.HcsSandboxError:
+        return False
+    return all(props.get("Owner") == OWNER for props in found)
+
+
+def _unclaimed(store: Store, record: Record) -> bool:
+    """Whether no other record names ``record``'s compute system (by its id or its
+    system's)."""
+    system = record.system_id.lower()
+    for other in store.list(all=True, kind=None):
+        if other.id != record.id and system in (other.id.lower(), str(other.system_id).lower()):
+            return False
+    return True
+
+
+def _brief(value: str) -> str:
+    return repr(value) if len(value) <= 60 else repr(value[:57] + "...")
+
+
+def _listed(values: list[str]) -> str:
+    more = f" and {len(values) - 1} more" if len(values) > 1 else ""
+    return f"{_brief(values[0])}{more}"

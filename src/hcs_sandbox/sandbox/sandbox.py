@@ -891,12 +891,14 @@ class Sandbox:
                 system.close()
                 self._system = None
             system_id = self._record.system_id
-            if self._record.has_damaged_fields:  # a damaged one (no GUID) is never opened:
-                # the sandbox's id instead, or refused (sandbox/damage.py)
+            if self._record.has_damaged_fields or system_id != self._record.id:
+                # A damaged one (no GUID), or one not derived from the sandbox's id (another
+                # tool's system: QA analyst F5), is never opened: the sandbox's id instead,
+                # or refused (sandbox/damage.py)
                 from hcs_sandbox.sandbox import damage
 
                 system_id = damage.refuse_system(
-                    self._db(), self._record, "reach the compute system of"
+                    self._db(), self._judged(), "reach the compute system of"
                 )
             try:
                 system = ComputeSystem.open(system_id)
@@ -991,11 +993,12 @@ class Sandbox:
         """A :class:`~hcs_sandbox.errors.StoreError` (with the remedy) when this sandbox's
         record has a damaged field and ``doing`` is a verb that starts it or works in it
         (:func:`hcs_sandbox.sandbox.damage.refuse`: the one place that decides)."""
-        if not self._record.has_damaged_fields:  # (nothing decoded, nothing imported; a
+        record = self._judged()
+        if not record.has_damaged_fields:  # (nothing decoded, nothing imported; a
             return  # damaged spec is refused when the verb reads it: Sandbox.spec)
         from hcs_sandbox.sandbox import damage
 
-        damage.refuse(self._record, doing)
+        damage.refuse(record, doing)
 
     def _refuse_damaged_system(self, doing: str) -> None:
         """A :class:`~hcs_sandbox.errors.StoreError` (with the remedy) when this sandbox's
@@ -1003,10 +1006,43 @@ class Sandbox:
         which hcs-sandbox gives it, is what :meth:`_open_system` opens instead) and it says
         the sandbox may have a compute system; ``doing``: the verb
         (:func:`hcs_sandbox.sandbox.damage.refuse_system`)."""
-        if self._record.has_damaged_fields and self._record.state in _LIVE:
+        if self._record.state not in _LIVE:
+            return
+        record = self._judged()
+        if record.has_damaged_fields:
             from hcs_sandbox.sandbox import damage
 
-            damage.refuse_system(self._db(), self._record, doing)
+            damage.refuse_system(self._db(), record, doing)
+
+    def _judged(self, *, links: bool = False) -> Record:
+        """This sandbox's record as the damage rules judge it
+        (:func:`hcs_sandbox.sandbox.damage.judged`: a compute system id, endpoint id or file
+        that names something not the sandbox's own is damage); the same object, with
+        nothing imported, when it names only its own (one comparison per field, as text).
+        ``links``: see ``judged``."""
+        record = self._record
+        if (
+            not links
+            and not record.has_damaged_fields
+            and record.system_id == record.id
+            and not record.endpoint_ids
+        ):
+            folder = self._directory_text()
+            inner = folder + os.sep
+            if all(f == folder or (f.startswith(inner) and ".." not in f) for f in record.files):
+                return record
+        from hcs_sandbox.sandbox import damage
+
+        return damage.judged(self._db(), record, links=links)
+
+    @property
+    def judged_record(self) -> Record:
+        """The record as last read (no refresh), as a removal judges it
+        (:func:`hcs_sandbox.sandbox.damage.judged`): a compute system id or endpoint id not
+        derived from the sandbox's id (another tool's) and a file outside its folder (or
+        reached through a link) are named in ``damaged`` and read as empty; the same
+        object for a record that names only its own."""
+        return self._judged(links=True)
 
     def _refuse_if_busy(self, state: str, doing: str) -> None:
         """stop/kill of a sandbox another process is creating, starting or removing: an
@@ -1585,7 +1621,7 @@ class Sandbox:
         """
         store = self._db()
         known = self._record
-        if force and known.has_damaged_fields:
+        if force and (known.has_damaged_fields or known.system_id != known.id):
             # No id names its system: the endpoint could not be deleted while it is
             # attached to it (HCN_E_ENDPOINT_ALREADY_ATTACHED, each time): refused, with the
             # remedy that works (sandbox/damage.py).
@@ -1804,14 +1840,15 @@ class Sandbox:
         ``system_id`` names no compute system to ask: the state is the recorded one, and
         no statistics; an ``id`` not in the store's form names no folder: ``directory``
         is None)."""
-        record = self._record
+        record = self._judged()  # (a value naming another tool's object: damage too)
         no_system = record.has_damaged_fields and bool(record.damaged_field("system_id"))
         if no_system:
-            self._record = record = self._db().get(record.id)  # (what refresh reads first)
+            self._record = self._db().get(record.id)  # (what refresh reads first)
+            record = self._judged()
             no_system = bool(record.damaged_field("system_id"))
         state = record.state if no_system else self.state
-        record = self._record  # (as the state's refresh read it)
-        damaged = self._damaged_fields()
+        record = self._judged()  # (as the state's refresh read it)
+        damaged = self._damaged_fields(record)
         spec_ok = "spec" not in damaged
         extra_ok = "extra" not in damaged
         extra = record.extra
@@ -1865,10 +1902,11 @@ class Sandbox:
                     info["runtime_id"] = props.get("RuntimeId")
         return info
 
-    def _damaged_fields(self) -> dict[str, str]:
-        """The record's damaged fields (:attr:`Record.damaged`), and its spec when it is
-        JSON but no valid spec (what :attr:`spec` refuses)."""
-        damaged = self._record.damaged
+    def _damaged_fields(self, record: Record) -> dict[str, str]:
+        """``record``'s damaged fields (:attr:`Record.damaged`: this sandbox's record as
+        judged), and its spec when it is JSON but no valid spec (what :attr:`spec`
+        refuses)."""
+        damaged = record.damaged
         if "spec" not in damaged:
             try:
                 _ = self.spec
@@ -2346,7 +2384,12 @@ def release_resources(
     ``wait``: the wait for files held open, shared with the caller's other deletions (one
     ``prune`` run: review RV36 #1); None: one wait for this record."""
     import hcs_sandbox.sandbox.storage as storage_module  # (see _store)
+    from hcs_sandbox.sandbox import damage
 
+    # A compute system id, endpoint id or file that names something not the sandbox's own
+    # (another tool's system or endpoint, a host file outside its folder or reached through
+    # a link: QA analyst F4, F5) is damage: never terminated or deleted (sandbox/damage.py).
+    record = damage.judged(store, record, links=True)
     failures: builtins.list[Exception] = []
     damaged = record.has_damaged_fields
     system_id: str | None = record.system_id
