@@ -385,7 +385,7 @@ def foreign(store: Store, record: Record, *, links: bool = False) -> dict[str, s
             ]
         if outside:
             problems["files"] = (
-                f"{_FOREIGN_FILES} ({_listed(outside)}), left as they are: every file a "
+                f"{_FOREIGN_FILES} ({_listed(outside, 300)}), left as they are: every file a "
                 f"sandbox owns is in {where}"
             )
     return problems
@@ -478,10 +478,11 @@ def _unclaimed(store: Store, record: Record) -> bool:
     return True
 
 
-def _brief(value: str) -> str:
-    return repr(value) if len(value) <= 60 else repr(value[:57] + "...")
+def _brief(value: str, limit: int = 60) -> str:
+    return repr(value) if len(value) <= limit else repr(value[: limit - 3] + "...")
 
 
-def _listed(values: list[str]) -> str:
+def _listed(values: list[str], limit: int = 60) -> str:
+    """The first of ``values`` (cut at ``limit`` characters) and how many more."""
     more = f" and {len(values) - 1} more" if len(values) > 1 else ""
-    return f"{_brief(values[0])}{more}"
+    return f"{_brief(values[0], limit)}{more}"
