@@ -37,6 +37,12 @@ for it).  This module is the one place that decides what that allows:
   An ``id`` not in the store's form (edited by hand) is damage too: its folder (the
   folder convention) may be another sandbox's (:func:`conventions_apply`).
 
+A value the store reads as sound but that names something not the sandbox's own is damage
+too (:func:`judged`, QA analyst F4, F5): a compute system id or endpoint id not derived
+from the sandbox's id (another tool's), a listed file outside its folder or reached through
+a link; every verb above uses the record so judged, so such a thing is never terminated,
+deleted or opened, and a removal says what it left (:func:`remove_notes`).
+
 ``prune`` judges a damaged record by its usual rules (a damaged extra cannot name another
 HCS host: it is judged as this host's, as a record older than that tag; a persistent one
 left ``creating`` with a damaged extra is taken for an interrupted restart, so its disk is
@@ -58,7 +64,10 @@ __all__ = [
     "PRUNE_REMEDY",
     "conventions_apply",
     "describe",
+    "foreign",
     "foreign_grants",
+    "judged",
+    "own_endpoint_id",
     "refuse",
     "refuse_system",
     "remove_note",
@@ -299,22 +308,6 @@ def own_endpoint_id(sandbox_id: str) -> str:
     return found
 
 
-def may_name_foreign(record: Record, folder: str) -> bool:
-    """Cheap: False when ``record`` surely names nothing but its own (its compute system id
-    is its id, it lists no endpoint, and every file is its folder ``folder`` or under it,
-    as text); True when :func:`judged` must look (a sound record with a network too)."""
-    if record.system_id != record.id or record.endpoint_ids:
-        return True
-    inner = folder + _sep()
-    return any(f != folder and (not f.startswith(inner) or ".." in f) for f in record.files)
-
-
-def _sep() -> str:
-    import os
-
-    return os.sep
-
-
 def judged(store: Store, record: Record, *, links: bool = False) -> Record:
     """``record`` with every value that names something not the sandbox's own
     (:func:`foreign`) named damaged and read as empty (:meth:`Record.with_damage`), so
@@ -428,18 +421,20 @@ def _within(path: str, folder: str) -> bool:
 
 def _through_link(path: str, folder: str) -> bool:
     """Whether deleting ``path`` (under ``folder``: :func:`_within`) would go through a
-    link: ``folder`` or a folder between it and ``path`` is a symbolic link or a junction
+    link: a folder between ``folder`` and ``path`` is a symbolic link or a junction
     (``os.lstat``: its mode, and on Windows its reparse tag, as files._link_kind tells
-    them; the last part itself is deleted as the link it is, not followed)."""
+    them; the last part itself is deleted as the link it is, not followed).  ``folder``
+    itself is not looked at: making it a link takes write access to the state directory,
+    the owner's alone; and a sandbox's own files, directly in it, cost no system call
+    here (a removal makes none it does not need: test_held_files)."""
     import os
     import stat
 
-    if os.path.normcase(path) == os.path.normcase(folder):
-        return False
     parent = os.path.dirname(path)
-    chain = [parent]
-    while os.path.normcase(chain[-1]) != os.path.normcase(folder) and len(chain) < 64:
-        chain.append(os.path.dirname(chain[-1]))
+    chain: list[str] = []
+    while len(parent) > len(folder) and len(chain) < 64:
+        chain.append(parent)
+        parent = os.path.dirname(parent)
     for part in chain:
         try:
             st = os.lstat(part)

@@ -2397,8 +2397,6 @@ def release_resources(
         # No compute system id to open or revoke grants for (review RV58 F6): the one
         # hcs-sandbox gives it (its sandbox's id), else skipped; said by
         # damage.remove_notes (prune terminates a system that no record names).
-        from hcs_sandbox.sandbox import damage
-
         system_id = damage.system_id(store, record)
         if system_id is None:
             system, look_up = None, False
@@ -2425,8 +2423,6 @@ def release_resources(
             failures.append(exc)
     by_id = False
     if damaged:
-        from hcs_sandbox.sandbox import damage
-
         # The folder and endpoint-name conventions name a sandbox by its id exactly as the
         # store writes it: a hand-edited id (another sandbox's in upper case, review RV58
         # F4) names nothing of this record's (damage.remove_notes says so).
