@@ -315,7 +315,7 @@ def judged(store: Store, record: Record, *, links: bool = False) -> Record:
     id, its endpoints by their name, its files by its folder; nothing else is touched.
     The same object when there is none.  ``links``: a listed file reached through a link
     (a symbolic link or junction between its folder and it) is outside too (a removal asks:
-    one ``lstat`` of its folder)."""
+    one ``lstat`` per folder between, none for a file directly in its folder)."""
     problems = foreign(store, record, links=links)
     return record.with_damage(problems) if problems else record
 
