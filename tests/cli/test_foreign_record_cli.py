@@ -358,3 +358,35 @@ def test_prune_leaves_listed_files_outside_the_sandbox_folder(
     assert victim.read_text() == "keep me\n"
     assert (folder / "x.txt").read_text() == "keep\n"
     assert not own.exists()
+
+
+@pytest.mark.usefixtures("othertool")
+def test_exec_and_start_refuse_a_record_naming_another_tools_system(
+    cli_proc: Proc, cli_env: CliEnv
+) -> None:
+    """``exec`` ran its command in the othertool system (it opened the recorded id), and a
+    persistent sandbox's ``start`` made its compute system under that id: both refuse it
+    now, as any damaged record, before anything is done; ``rm -f`` is the way out."""
+    made = cli_proc("run", "-d", "--name", "x", "--persistent")
+    assert made.code == 0, made.err
+    (info,) = cli_proc("inspect", "x").json()
+    _set(cli_env.state, "x", "system_id", FOREIGN_SYSTEM)
+    expected = (
+        "its record in the state database is damaged: system_id (names a compute system not "
+        f"the sandbox's ('{FOREIGN_SYSTEM}'), left alone: hcs-sandbox gives a sandbox's "
+        f"compute system the sandbox's id) (remove the sandbox: hcs-sandbox rm -f {info['id']})"
+    )
+    ran = cli_proc("exec", "x", "--", "cmd", "/c", "echo", "hi")
+    assert ran.code == 1, (ran.out, ran.err)
+    assert (
+        ran.err_lines[0] == f"hcs-sandbox: error: cannot run a command in sandbox 'x': {expected}"
+    )
+    assert cli_proc("stop", "x").code == 0  # (its own system, by the sandbox's id)
+    assert _own_system_state(str(info["id"])) in (None, "Stopped")
+    started = cli_proc("start", "x")
+    assert started.code == 1, (started.out, started.err)
+    assert started.err_lines[0] == f"hcs-sandbox: error: cannot start sandbox 'x': {expected}"
+    assert _foreign_state() == ("Running", True)
+    assert cli_proc("rm", "-f", "x").code == 0
+    assert _foreign_state() == ("Running", True)
+    assert cli_proc("ls", "-a", "--json").json() == []

@@ -992,10 +992,21 @@ class Sandbox:
     def _refuse_damaged(self, doing: str) -> None:
         """A :class:`~hcs_sandbox.errors.StoreError` (with the remedy) when this sandbox's
         record has a damaged field and ``doing`` is a verb that starts it or works in it
-        (:func:`hcs_sandbox.sandbox.damage.refuse`: the one place that decides)."""
+        (:func:`hcs_sandbox.sandbox.damage.refuse`: the one place that decides).  A compute
+        system id or endpoint ids that name something not the sandbox's own are damage here
+        too (``damage.judged``); a file list is judged where files are used (a removal, and
+        ``inspect`` shows it): these verbs never read it, and a sound record costs no more
+        than the two comparisons below."""
+        record = self._record
+        if (  # (nothing decoded, nothing imported; a damaged spec is refused when the
+            not record.has_damaged_fields  # verb reads it: Sandbox.spec)
+            and record.system_id == record.id
+            and not record.endpoint_ids
+        ):
+            return
         record = self._judged()
-        if not record.has_damaged_fields:  # (nothing decoded, nothing imported; a
-            return  # damaged spec is refused when the verb reads it: Sandbox.spec)
+        if not record.has_damaged_fields:
+            return
         from hcs_sandbox.sandbox import damage
 
         damage.refuse(record, doing)
@@ -1006,13 +1017,12 @@ class Sandbox:
         which hcs-sandbox gives it, is what :meth:`_open_system` opens instead) and it says
         the sandbox may have a compute system; ``doing``: the verb
         (:func:`hcs_sandbox.sandbox.damage.refuse_system`)."""
-        if self._record.state not in _LIVE:
-            return
-        record = self._judged()
-        if record.has_damaged_fields:
+        record = self._record
+        if record.state in _LIVE and (record.has_damaged_fields or record.system_id != record.id):
+            # (only its compute system id matters here: what _open_system opens)
             from hcs_sandbox.sandbox import damage
 
-            damage.refuse_system(self._db(), record, doing)
+            damage.refuse_system(self._db(), self._judged(), doing)
 
     def _judged(self, *, links: bool = False) -> Record:
         """This sandbox's record as the damage rules judge it
@@ -1021,16 +1031,8 @@ class Sandbox:
         nothing imported, when it names only its own (one comparison per field, as text).
         ``links``: see ``judged``."""
         record = self._record
-        if (
-            not links
-            and not record.has_damaged_fields
-            and record.system_id == record.id
-            and not record.endpoint_ids
-        ):
-            folder = self._directory_text()
-            inner = folder + os.sep
-            if all(f == folder or (f.startswith(inner) and ".." not in f) for f in record.files):
-                return record
+        if not links and _names_only_its_own(record, self._directory_text):
+            return record
         from hcs_sandbox.sandbox import damage
 
         return damage.judged(self._db(), record, links=links)
@@ -1719,7 +1721,13 @@ class Sandbox:
 
             wait = storage.HeldWait(progress=progress)
         failures = release_resources(
-            store, self._record, system=system, cross_off=False, look_up=look_up, wait=wait
+            store,
+            self._record,
+            system=system,
+            cross_off=False,
+            look_up=look_up,
+            wait=wait,
+            folder=self._directory_text,
         )
         if failures:
             first = failures[0]
@@ -2240,6 +2248,41 @@ def _inside(path: str | os.PathLike[str], directory: str | os.PathLike[str]) -> 
     return True
 
 
+def _names_only_its_own(record: Record, folder: Callable[[], str]) -> bool:
+    """Cheap, with nothing imported: True when ``record`` surely names only its own things
+    (the rules of :func:`hcs_sandbox.sandbox.damage.judged`, the common case): no damaged
+    field, its compute system id is its id, it lists no endpoint (an endpoint id's
+    derivation is damage.py's), and each file is its folder (``folder()``) or a plain name
+    directly in it, as text (no folder between that could be a link).  False: ask
+    ``damage.judged``."""
+    if record.has_damaged_fields or record.system_id != record.id or record.endpoint_ids:
+        return False
+    if not record.files:
+        return True
+    directory = folder()
+    start = len(directory) + 1
+    for f in record.files:
+        if f == directory:
+            continue
+        rest = f[start:]
+        if (
+            not f.startswith(directory)
+            or f[start - 1 : start] != os.sep
+            or rest in ("", ".", "..")
+            or os.sep in rest
+            or (os.altsep is not None and os.altsep in rest)
+        ):
+            return False
+    return True
+
+
+def _folder_of(store: Store, record: Record) -> str:
+    """``record``'s folder in ``store``'s state directory (its id in the store's form)."""
+    from hcs_sandbox.sandbox import paths
+
+    return paths.sandbox_dir_text(os.path.dirname(os.fspath(store.path)), record.id)
+
+
 def _revoker(system_id: str, path: str) -> Callable[[], None]:
     def revoke() -> None:
         from hcs_sandbox.sandbox import storage
@@ -2367,6 +2410,7 @@ def release_resources(
     cross_off: bool = True,
     look_up: bool = True,
     wait: HeldWait | None = None,
+    folder: Callable[[], str] | None = None,
 ) -> builtins.list[Exception]:
     """Release everything a record owns: its compute system, endpoints, VM-access grants on
     files it does not own, and files (newest first). Each released item is crossed off the
@@ -2382,14 +2426,19 @@ def release_resources(
     exist); ``look_up`` False: the caller has just found that it does not exist.
 
     ``wait``: the wait for files held open, shared with the caller's other deletions (one
-    ``prune`` run: review RV36 #1); None: one wait for this record."""
+    ``prune`` run: review RV36 #1); None: one wait for this record.
+
+    ``folder``: gives the record's folder as text (the caller's, when it has it; else made
+    from the store's path)."""
     import hcs_sandbox.sandbox.storage as storage_module  # (see _store)
-    from hcs_sandbox.sandbox import damage
 
     # A compute system id, endpoint id or file that names something not the sandbox's own
     # (another tool's system or endpoint, a host file outside its folder or reached through
     # a link: QA analyst F4, F5) is damage: never terminated or deleted (sandbox/damage.py).
-    record = damage.judged(store, record, links=True)
+    if not _names_only_its_own(record, folder or (lambda: _folder_of(store, record))):
+        from hcs_sandbox.sandbox import damage
+
+        record = damage.judged(store, record, links=True)
     failures: builtins.list[Exception] = []
     damaged = record.has_damaged_fields
     system_id: str | None = record.system_id
@@ -2397,6 +2446,8 @@ def release_resources(
         # No compute system id to open or revoke grants for (review RV58 F6): the one
         # hcs-sandbox gives it (its sandbox's id), else skipped; said by
         # damage.remove_notes (prune terminates a system that no record names).
+        from hcs_sandbox.sandbox import damage
+
         system_id = damage.system_id(store, record)
         if system_id is None:
             system, look_up = None, False
@@ -2423,6 +2474,8 @@ def release_resources(
             failures.append(exc)
     by_id = False
     if damaged:
+        from hcs_sandbox.sandbox import damage
+
         # The folder and endpoint-name conventions name a sandbox by its id exactly as the
         # store writes it: a hand-edited id (another sandbox's in upper case, review RV58
         # F4) names nothing of this record's (damage.remove_notes says so).
