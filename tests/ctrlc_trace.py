@@ -12,7 +12,16 @@ CPython has) and a backward jump.  An ``every`` predicate makes more instruction
 every-bytecode sweeps).  Never at ``PUSH_EXC_INFO``, a handler's entry after a call that
 raised: CPython unwinds to it without running a signal handler, and a KeyboardInterrupt
 raised there from a trace function leaves the exception being handled set in this thread for
-ever, the ``__context__`` of every later exception.
+ever, the ``__context__`` of every later exception.  Never at an instruction with no line
+number either (``frame.f_lineno`` None: the compiler's own clean-up of an ``except ... as``
+block, ``COPY``/``POP_EXCEPT``/``RERAISE``): a real Ctrl+C's handler runs only where
+CPython's eval loop checks its eval breaker (``RESUME``, after a call, ``JUMP_BACKWARD``:
+``CHECK_EVAL_BREAKER()`` in the instruction bodies of Python/ceval.c in 3.11,
+Python/bytecodes.c from 3.12), the points above, none of which is in such a clean-up; and
+one raised there skips its ``POP_EXCEPT``, which leaves the exception handled before set in
+this thread, as above (review RV-misc R6: test_store_ctrlc's
+``update-refused`` sweep left a StateConflictError as the ``__context__`` of a later test's
+exception).
 
 :class:`InterruptAt` counts every frame but those of ``skip_files`` (and this module's: the
 ``with`` block's ``__exit__``); :class:`InterruptAfterSim` counts the library's frames from
@@ -113,6 +122,7 @@ class InterruptAt:
             if (
                 self._armed
                 and op != "PUSH_EXC_INFO"  # (see the module's docstring)
+                and frame.f_lineno is not None  # (the compiler's clean-up: the same)
                 and (every or last in self._CALLS or op in self._BACK)
             ):
                 self._point(frame, f"@{frame.f_lasti} {op} (line {frame.f_lineno})")

@@ -14,7 +14,8 @@ Sources for the HRESULT values:
 - hcsshim ``internal/hcs/errors.go`` for the NTSTATUS-style ``0xC037xxxx`` twins, and
   ``internal/interop/interop.go`` for the Win32-in-HRESULT rule.
 
-This module imports nothing from the package: every layer may use it.
+This module imports nothing from the package at run time (one import for type checkers
+only): every layer may use it.
 """
 
 from __future__ import annotations
@@ -26,12 +27,15 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms 
 if TYPE_CHECKING:
     from typing import Any
 
+    from hcs_sandbox.sandbox.guest import ExecResult  # for type checkers only: no cycle
+
 __all__ = [
     "AccessDeniedError",
     "AlreadyExistsError",
     "AlreadyStoppedError",
     "ConnectFailedError",
     "ExecTimeoutError",
+    "GuestCommandError",
     "HcnError",
     "HcsError",
     "HcsSandboxError",
@@ -43,6 +47,7 @@ __all__ = [
     "OperationTimeoutError",
     "OtherHostSandboxError",
     "ProcessAlreadyStoppedError",
+    "SandboxExitedError",
     "SandboxNotFoundError",
     "SandboxStateError",
     "SchemaError",
@@ -237,6 +242,72 @@ class ExecTimeoutError(HcsSandboxError):
         self.stdout = stdout
         self.stderr = stderr
         self.killed = killed
+
+
+class SandboxExitedError(SandboxStateError):
+    """The sandbox's compute system exited (killed, stopped or removed by another process,
+    its guest crashed, or the command shut it down) while a guest command ran in it, or just
+    after the command ended with a non-zero code (the two cannot be told apart): the exit
+    code HCS reported for the process (``process_exit_code``) may not be the command's own.
+    ``stdout``/``stderr`` hold the output collected until then.  Exit code 125 at the CLI
+    (``exec``, ``run -- COMMAND``), which is not the guest command's status."""
+
+    exit_code = 125
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        process_exit_code: int | None = None,
+        stdout: bytes = b"",
+        stderr: bytes = b"",
+        remedy: str | None = None,
+    ) -> None:
+        super().__init__(message, state="stopped", remedy=remedy)
+        self.process_exit_code = process_exit_code
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+#: The remedy of :class:`GuestCommandError` from ``ExecResult.check()``: the command ran and
+#: said why it failed; nothing else is known.
+GUEST_COMMAND_REMEDY = (
+    "the command's own output says why: see the error's .result.stdout and .stderr"
+)
+
+
+class GuestCommandError(HcsSandboxError):
+    """A guest command exited with a non-zero code (``ExecResult.check``, the copy and map
+    helpers).  ``result`` is its :class:`~hcs_sandbox.sandbox.guest.ExecResult`; the message
+    ends with the last line of its output.  Defined here, with the other errors, so that
+    ``from hcs_sandbox.errors import GuestCommandError`` works (``hcs_sandbox.sandbox.guest``
+    names the same class)."""
+
+    def __init__(
+        self, result: ExecResult, *, doing: str | None = None, remedy: str | None = None
+    ) -> None:
+        detail = (result.stderr_text.strip() or result.stdout_text.strip()).splitlines()
+        tail = f": {detail[-1]}" if detail else ""
+        what = doing or f"the guest command {result.command_line!r}"
+        super().__init__(
+            f"{what} failed with exit code {result.exit_code}{tail}",
+            remedy=remedy or GUEST_COMMAND_REMEDY,
+        )
+        self.result = result
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as the others are (the message in ``args``, the fields in ``__dict__``),
+        # but not rebuilt through ``__init__``, which wants the ExecResult, not the message:
+        # a ProcessPoolExecutor worker's check() reaches its parent as this error.
+        return (_rebuilt, (type(self), self.args), self.__dict__)
+
+
+def _rebuilt(cls: type[HcsSandboxError], args: tuple[object, ...]) -> HcsSandboxError:
+    """An error of ``cls`` with ``args``, without its ``__init__`` (unpickling sets the
+    rest): :meth:`GuestCommandError.__reduce__`."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    return error
 
 
 # --------------------------------------------------------------------------------------

@@ -474,8 +474,8 @@ def test_a_damaged_plain_column_is_listed_inspected_and_removed(
         )
         assert line.endswith(
             "so its compute system was looked for by the sandbox's id (the one hcs-sandbox "
-            "gives it) ('hcs-sandbox prune' terminates a compute system of hcs-sandbox's "
-            "that no record names)"
+            "gives it) ('hcs-sandbox prune' terminates a compute system that this state "
+            "directory made and no record names)"
         )
     else:
         assert removed.err_lines == []
@@ -585,9 +585,9 @@ def test_with_no_id_for_its_system_verbs_refuse_with_prune_which_ends_it(
             f"hcs-sandbox: error: cannot {doing} sandbox 'x': its record in the state database "
             "is damaged: id (not in the form hcs-sandbox writes (a lowercase GUID)), system_id "
             "(not a compute system id (a GUID) ('')) (its compute system cannot be named by it; "
-            "run 'hcs-sandbox prune': it terminates a compute system of hcs-sandbox's that no "
-            "record names and removes the record (a persistent sandbox's is marked stopped, its "
-            "disk kept: 'hcs-sandbox rm -f' then removes it))"
+            "run 'hcs-sandbox prune': it terminates a compute system that this state directory "
+            "made and no record names, and removes the record (a persistent sandbox's is marked "
+            "stopped, its disk kept: 'hcs-sandbox rm -f' then removes it))"
         )
         assert _stored(cli_env.state, "x", "state") == "running"
         assert _world(cli_env.state) == before
@@ -736,8 +736,8 @@ def test_prune_ends_an_interrupted_restart_whose_system_id_is_damaged(
         # What this prune did, not a remedy naming prune itself (review RV65 F3).
         assert note.endswith(
             "so no compute system of its interrupted restart was looked for by it (this "
-            "prune terminated every compute system of hcs-sandbox's that no record names: "
-            "listed among its systems)"
+            "prune terminated every compute system this state directory made that no record "
+            "names: listed among its systems)"
         )
     assert _stored(cli_env.state, "p", "state") == "stopped"
     systems, _, folders, records = _world(cli_env.state)
@@ -771,7 +771,8 @@ def test_a_removal_that_cannot_name_the_system_names_prune_not_itself(
         assert line.endswith(
             "(no id in its record names its compute system, so removing it again would fail "
             "the same way: once this process has exited, 'hcs-sandbox prune' terminates a "
-            "compute system of hcs-sandbox's that no record names and finishes it)"
+            "compute system that this state directory made and no record names, and "
+            "finishes it)"
         )
         assert _world(cli_env.state)[0] == [str(x["id"]).lower()]
 

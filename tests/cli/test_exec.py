@@ -62,6 +62,52 @@ def test_exec_interactive_stdin(cli: Cli, web: str, monkeypatch: pytest.MonkeyPa
     assert result.out == "piped input\r\n"
 
 
+class _BrokenStdin:
+    """A stdin whose reading fails after the first chunk (an I/O error on our own input)."""
+
+    def __init__(self) -> None:
+        self.buffer = self
+        self.reads = 0
+
+    def read1(self, size: int) -> bytes:
+        self.reads += 1
+        if self.reads == 1:
+            return b"partial "
+        raise OSError(5, "Input/output error")
+
+
+def test_exec_interactive_stdin_that_fails_stops_the_guest_not_a_hang(
+    cli: Cli, web: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The forwarder thread died without closing the guest's stdin: ``more`` waited for an
+    # end-of-file forever (here until --timeout: 124).  Now the guest is stopped (it would
+    # take truncated input for complete) and the failure is the error.
+    import sys
+    import time
+
+    monkeypatch.setattr(sys, "stdin", _BrokenStdin())
+    started = time.monotonic()
+    result = cli("exec", "-i", "--timeout", "20", web, "--", "more")
+    assert time.monotonic() - started < 10
+    assert result.code == 1, result.err
+    assert "forwarding stdin to guest process" in result.err
+    assert "OSError: [Errno 5] Input/output error" in result.err
+    assert len(result.err_lines) == 1
+
+
+def test_exec_interactive_without_a_stdin_sends_end_of_file(
+    cli: Cli, web: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No stdin at all (sys.stdin is None: started with stdin closed) is empty input, not a
+    # dead forwarder thread and a guest waiting for input.
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", None)
+    result = cli("exec", "-i", "--timeout", "20", web, "--", "more")
+    assert result.code == 0, result.err
+    assert result.out == ""
+
+
 def test_exec_tty(cli: Cli, web: str) -> None:
     result = cli("exec", "-t", web, "--", "cmd", "/c", "echo a & echo b 1>&2")
     assert result.code == 0

@@ -252,9 +252,18 @@ def test_plain_ls_process_does_not_import_argparse(cli_env: CliEnv) -> None:
         "print('LOADED', [m for m in ('argparse', 'gettext', 'locale', 'sqlite3', "
         "'datetime') if m in sys.modules])\n"
     )
-    subprocess.run(  # the store exists: made by a first ls
-        [sys.executable, "-c", probe, "ls"], capture_output=True, env=cli_env.env, check=True
+    done = subprocess.run(  # no state directory yet: ls makes none (session 17)
+        [sys.executable, "-c", probe, "ls", "--json"],
+        capture_output=True,
+        text=True,
+        env=cli_env.env,
+        check=True,
     )
+    assert "LOADED []" in done.stdout, done.stdout + done.stderr
+    assert not cli_env.state.exists()
+    from hcs_sandbox.sandbox.store import open_store
+
+    open_store(cli_env.state).close()  # a store used before (a create made it)
     assert (cli_env.state / "state.db").exists()
     done = subprocess.run(
         [sys.executable, "-c", probe, "ls", "--json"],

@@ -53,6 +53,8 @@ _LOOSE_WSB = (
     "  <MemoryInMB>512</MemoryInMB>\n"
 )
 _OFF_FLAGS = (
+    "--display",  # a .wsb's desktop display is a warning too (session 17)
+    "headless",
     "--no-gpu",
     "--no-clipboard",
     "--no-audio-input",
@@ -110,7 +112,7 @@ def test_run_with_flags_off_prints_no_wsb_warning(cli_proc: Cli, tmp_path: Path)
     wsb = _wsb(tmp_path, "")
     result = cli_proc(
         "run", "--rm", str(wsb), "--no-gpu", "--no-clipboard", "--no-audio-input",
-        "--network", "none", "--", "cmd", "/c", "ver",
+        "--network", "none", "--display", "headless", "--", "cmd", "/c", "ver",
     )  # fmt: skip
     assert result.code == 0, result.err
     assert "Microsoft Windows" in result.out

@@ -5,6 +5,7 @@ directory and checks leaks after the test)."""
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,6 +95,38 @@ class Inspector:
 
     def assert_nothing_left(self) -> None:
         assert_nothing_left(self.state)
+
+    def marked_id(self, state: Path | None = None) -> str:
+        """A new id in the form hcs-sandbox gives a sandbox made by the store in the state
+        directory ``state`` (default: this test's; opened first, so that it has its
+        mark), built here from the documented rule, not by the library: a random
+        version-4 GUID whose 4th group is the tag ``9c5b`` and whose last 6 bytes are the
+        store's mark, read from its database (meta ``state_mark``).  For a compute system
+        or an endpoint name (``hcs-sandbox-<id>``) of this store's (its prune takes one
+        for its orphan when a folder in its sandboxes/ is named by it too)."""
+        head = str(uuid.uuid4())[:18]  # 8-4-4: the random part and the version
+        return f"{head}-9c5b-{store_mark(self.state if state is None else state)}"
+
+    def mark(self, state: Path | None = None) -> str:
+        """The mark of the store in ``state`` (default: this test's): :func:`store_mark`."""
+        return store_mark(self.state if state is None else state)
+
+
+def store_mark(state: Path) -> str:
+    """The mark kept in the state database of ``state`` (made by opening the store),
+    read with sqlite3 directly."""
+    import sqlite3
+
+    from hcs_sandbox.sandbox.store import open_store
+
+    open_store(state).close()
+    conn = sqlite3.connect(state / "state.db")
+    try:
+        (mark,) = conn.execute("SELECT value FROM meta WHERE key = 'state_mark'").fetchone()
+    finally:
+        conn.close()
+    assert isinstance(mark, str)
+    return mark
 
 
 @pytest.fixture

@@ -20,16 +20,30 @@ from hcs_sandbox.sandbox import paths, planner, sandbox, storage
 from hcs_sandbox.sandbox.spec import BaseImage, FrozenMap, MappedFolder, SandboxSpec
 
 
-def test_new_id_is_uuid4_of_the_same_random_bytes() -> None:
+def test_new_id_is_uuid4_of_the_same_random_bytes_with_the_store_s_mark(
+    tmp_path: Path,
+) -> None:
+    """A new sandbox id: a version-4 GUID (RFC 4122 variant) whose first 8 bytes are
+    os.urandom's (with the version), whose clock_seq is the tag and whose node is the
+    store's mark (QA analyst F1, review RV-scope F1; sandbox/owned.py)."""
+    from hcs_sandbox.sandbox.store import open_store
+
+    store = open_store(tmp_path)
+    mark = bytes.fromhex(store.mark)
     for _ in range(200):
-        raw = os.urandom(16)
+        raw = os.urandom(8)
         with mock.patch("os.urandom", return_value=raw):
-            expected = str(uuid.uuid4())
-            got = sandbox._new_id()
-        assert got == expected
+            got = sandbox._new_id(store)
+        parsed = uuid.UUID(got)
         assert paths.is_canonical_id(got)
-        assert uuid.UUID(got).version == 4
-    assert sandbox._new_id() != sandbox._new_id()
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+        assert parsed.bytes[:6] == raw[:6]
+        assert parsed.bytes[7] == raw[7]
+        assert parsed.bytes[6] & 0x0F == raw[6] & 0x0F
+        assert parsed.bytes[8:10] == bytes.fromhex("9c5b")
+        assert parsed.bytes[10:] == mark
+    assert sandbox._new_id(store) != sandbox._new_id(store)
 
 
 def test_files_of_is_the_join_for_every_base_folder(tmp_path: Path) -> None:
@@ -127,7 +141,12 @@ def test_state_dir_text_reads_each_source_once_with_the_same_result(
             monkeypatch.delenv(paths.ENV_STATE_DIR, raising=False)
         else:
             monkeypatch.setenv(paths.ENV_STATE_DIR, env)
-        if explicit is not None and explicit.strip():
+        if explicit is not None and not explicit.strip():
+            # An explicitly empty one is bad input, whatever the variable says (QA s17 F7).
+            with pytest.raises(errors.SpecError, match="empty"):
+                paths.state_dir_text(explicit)
+            continue
+        if explicit is not None:
             expected = os.path.abspath(explicit.strip())
         elif env is not None and env.strip():
             expected = os.path.abspath(env.strip())

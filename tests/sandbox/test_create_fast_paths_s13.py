@@ -155,6 +155,7 @@ def test_from_values_makes_what_init_makes() -> None:
         [{"l": 4}],
         "ep",
         "nat",
+        ["gpu"],
     ]
     got = planner.PlanDocuments._from_values(values, "{}")
     expected = planner.PlanDocuments(
@@ -171,6 +172,7 @@ def test_from_values_makes_what_init_makes() -> None:
         endpoint_id="ep",
         network="nat",
         document_json="{}",
+        warning_fields=("gpu",),
     )
     for name in planner.PlanDocuments.__slots__:
         assert getattr(got, name) == getattr(expected, name), name

@@ -137,8 +137,8 @@ def test_endpoint_without_a_mac_is_a_clear_error(
     creating a VM whose adapter is not bound to the endpoint's MAC) and rolls back."""
     real = network.create_endpoint
 
-    def no_mac(network_id: str, document: Any) -> network.EndpointInfo:
-        info = real(network_id, document)
+    def no_mac(network_id: str, document: Any, **kwargs: Any) -> network.EndpointInfo:
+        info = real(network_id, document, **kwargs)
         return network.EndpointInfo(id=info.id, mac=None, ip=info.ip)
 
     monkeypatch.setattr(network, "create_endpoint", no_mac)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from hcs_sandbox import errors
-from hcs_sandbox.sandbox import network
+from hcs_sandbox.sandbox import network, paths
 from hcs_sandbox.sandbox.maintenance import prune
 from hcs_sandbox.sandbox.sandbox import Sandbox
 from hcs_sandbox.sandbox.spec import PortMapping, SandboxSpec
@@ -121,11 +121,14 @@ def test_prune_releases_an_orphan_endpoint(world: Inspector) -> None:
         from hcs_sandbox.sandbox.planner import NAT_NETWORK_ID
 
         network_id = NAT_NETWORK_ID
+        lost_id = world.marked_id()
+        # Its sandbox's folder: made before the endpoint, so an orphan of this store has it.
+        folder = paths.ensure_sandbox_dir(world.state, lost_id)
         orphan = network.create_endpoint(
             network_id,
             {
                 "ID": "0b5f3c1e-1111-4000-8000-000000000001",
-                "Name": f"{network.ENDPOINT_NAME_PREFIX}lost",
+                "Name": f"{network.ENDPOINT_NAME_PREFIX}{lost_id}",
                 "HostComputeNetwork": network_id,
                 "SchemaVersion": {"Major": 2, "Minor": 0},
             },
@@ -146,6 +149,7 @@ def test_prune_releases_an_orphan_endpoint(world: Inspector) -> None:
         assert len(world.endpoints()) == 3
         report = prune()
         assert report.endpoints == [orphan.id]
+        assert report.files == [str(folder)]
         assert report.failures == []
         left = sorted(world.endpoints())
         assert foreign.id in left

@@ -78,3 +78,45 @@ def test_our_network_made_by_another_process_is_still_opened(
     monkeypatch.setattr(hcn.Network, "open", staticmethod(open_missing_once))
     assert network.ensure_network(doc) == planner.NAT_NETWORK_ID
     assert len(calls) == 2
+
+
+def _foreign_endpoint_with_port(host_port: int) -> str:
+    """Another tool's endpoint on our NAT network publishing ``host_port``/tcp (no record)."""
+    endpoint_id = str(uuid.uuid4())
+    policy = planner.port_mapping_policy(host_port, 80, "tcp").to_dict()
+    doc = {"SchemaVersion": SCHEMA, "Name": "other-tool", "Policies": [policy]}
+    with (
+        hcn.Network.open(planner.NAT_NETWORK_ID) as net,
+        hcn.Endpoint.create(net, endpoint_id, doc),
+    ):
+        pass
+    return endpoint_id
+
+
+@pytest.mark.parametrize(
+    ("ports", "named"),
+    [((7272,), "host port 7272/tcp"), ((7070, 7272), "host port 7070/tcp or 7272/tcp")],
+)
+def test_a_port_taken_by_no_sandbox_of_ours_is_named_at_create(
+    world: Inspector, ports: tuple[int, ...], named: str
+) -> None:
+    """QA F3: HCN does not say which port; none of ours holds it: the one port, or all."""
+    from hcs_sandbox.sandbox.spec import PortMapping
+
+    Sandbox.create(SandboxSpec(name="first", network="nat")).remove(force=True)  # the network
+    foreign = _foreign_endpoint_with_port(7272)
+    try:
+        with pytest.raises(errors.HcnAlreadyExistsError) as info:
+            Sandbox.create(
+                SandboxSpec(name="pb", network="nat", ports=[PortMapping(p, 80) for p in ports])
+            )
+        exc = info.value
+        assert exc.name == network.PORT_ALREADY_EXISTS
+        assert f"{named} is already published on this host (by another sandbox or program)" in (
+            exc.message
+        )
+        assert exc.remedy == f"publish a different host port ({named[10:]} is taken)"
+        assert "\n" not in str(exc)
+    finally:
+        hcn.delete_endpoint(foreign)
+    world.assert_nothing_left()

@@ -87,12 +87,17 @@ def test_equal_to_the_planner_for_every_golden_case(name: str) -> None:
         assert plan_documents(spec, other).document_json is not None
         got = _check(spec, other)
         assert sid in _as_json(got)
-    # Another name, labels, environment or logon command: the same documents.
-    renamed = spec.replace(
-        name="other-name", labels={"a": "b"}, environment={"X": "1"}, logon_command="cmd"
-    )
+    # Another name, labels or environment: the same documents.
+    renamed = spec.replace(name="other-name", labels={"a": "b"}, environment={"X": "1"})
     assert planner._documents_key(renamed, facts) == key
     assert plan_documents(renamed, facts) == _slow(renamed, facts) == _slow(spec, facts)
+    # Another logon command: the same documents; having one or not: its warning.
+    first, second = spec.replace(logon_command="cmd"), spec.replace(logon_command="other")
+    assert planner._documents_key(first, facts) == planner._documents_key(second, facts)
+    assert (planner._documents_key(first, facts) == key) == (spec.logon_command is not None)
+    assert plan_documents(first, facts) == _slow(first, facts)
+    assert plan_documents(second, facts) == _slow(second, facts) == _slow(first, facts)
+    assert "logon_command" in _slow(second, facts).warning_fields
 
 
 def test_every_field_is_keyed_or_excluded_on_purpose() -> None:

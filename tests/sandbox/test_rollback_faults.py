@@ -654,7 +654,7 @@ def test_endpoint_failure_rolls_back(monkeypatch: pytest.MonkeyPatch, world: Ins
     """Python-level fault for the HCN endpoint (independent of the simulator's HCN faults)."""
     from hcs_sandbox.sandbox import network
 
-    def broken(network_id: str, document: Any) -> Any:
+    def broken(network_id: str, document: Any, **kwargs: Any) -> Any:
         raise errors.error_from_hresult(0x803B000C, function="HcnCreateEndpoint", hcn=True)
 
     monkeypatch.setattr(network, "create_endpoint", broken)

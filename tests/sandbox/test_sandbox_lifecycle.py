@@ -228,15 +228,18 @@ def test_missing_windows_sandbox_base_gives_the_remedy(
 
 
 def test_a_sandbox_keeps_its_store_until_someone_else_writes(
-    world: Inspector, monkeypatch: pytest.MonkeyPatch
+    world: Inspector, monkeypatch: pytest.MonkeyPatch, state_dir: Path
 ) -> None:
     """A Sandbox opens its store once and re-checks it before each verb (Store.is_current):
     a write by another connection (another process) makes it open a fresh one."""
     import sqlite3
 
     from hcs_sandbox.sandbox import sandbox as sandbox_mod
+    from hcs_sandbox.sandbox.store import open_store
 
-    assert Sandbox.list() == []  # makes the database (its first open migrates it)
+    # Make the database (its first open migrates it).  (Sandbox.list() made it before
+    # session 17; a read makes no state directory now.)
+    open_store(state_dir).close()
     opened: list[object] = []
     real = sandbox_mod._store
     monkeypatch.setattr(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import pickle
+import re
 import sqlite3
 import threading
 import uuid
@@ -22,6 +23,7 @@ from hcs_sandbox.errors import (
     SandboxNotFoundError,
     SpecError,
     StateConflictError,
+    StateDatabaseError,
     StoreError,
 )
 from hcs_sandbox.sandbox.store import (
@@ -674,7 +676,9 @@ def test_a_new_database_has_the_additions(store: Store) -> None:
     from hcs_sandbox.sandbox.store import ADDITIONS, SCHEMA_ADDITIONS
 
     assert sorted(ADDITIONS) == list(range(1, SCHEMA_ADDITIONS + 1))
-    assert _meta(store.path) == {
+    meta = _meta(store.path)
+    assert re.fullmatch(r"[0-9a-f]{12}", meta.pop("state_mark"))
+    assert meta == {
         "schema_version": str(SCHEMA_VERSION),
         "schema_additions": str(SCHEMA_ADDITIONS),
     }
@@ -695,8 +699,105 @@ def test_a_version_1_database_gets_the_log_table_and_keeps_its_records(tmp_path:
         assert s.get("old").state == "stopped"
         s.update(_id(1), state="error", log_line="marked")
         assert [line for _, line in s.log_lines(_id(1))] == ["marked"]
-    assert _meta(path)["schema_additions"] == "1"
+    assert _meta(path)["schema_additions"] == "2"
     assert _meta(path)["schema_version"] == "1"  # older code still opens it
+
+
+# -- the store's mark (addition 2): review RV-scope F1 ------------------------------------
+
+#: What a database of the code before the mark looks like (schema version 1, addition 1).
+_BEFORE_THE_MARK = (
+    _V1_SCHEMA
+    + """
+CREATE TABLE sandbox_log (sandbox_id TEXT NOT NULL, time REAL NOT NULL, line TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema_additions', '1');
+"""
+)
+
+
+def test_a_store_s_mark_is_made_once_and_goes_with_the_database(tmp_path: Path) -> None:
+    """The mark every new sandbox id ends in (sandbox/owned.py): 6 random bytes kept in the
+    database, so a moved state directory keeps its mark and a new one at its old path (or
+    anywhere) gets another."""
+    with open_store(tmp_path / "a") as a:
+        mark = a.mark
+        assert re.fullmatch(r"[0-9a-f]{12}", mark)
+        assert _meta(a.path)["state_mark"] == mark
+    close_cached_connections()
+    with open_store(tmp_path / "a") as again:
+        assert again.mark == mark
+    close_cached_connections()
+    (tmp_path / "a").rename(tmp_path / "moved")
+    with open_store(tmp_path / "moved") as moved:
+        assert moved.mark == mark
+    with open_store(tmp_path / "a") as new, open_store(tmp_path / "b") as other:
+        assert new.mark not in (mark, other.mark)
+        assert other.mark != mark
+
+
+def test_a_database_from_before_the_mark_gets_one_once_whoever_opens_it(
+    tmp_path: Path,
+) -> None:
+    """The upgrade makes the mark once, race-free: processes opening the same older database
+    at once all get the one mark that is kept."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_BEFORE_THE_MARK)
+    conn.close()
+    assert "state_mark" not in _meta(path)
+    code = (
+        "import sys, time\n"
+        "from hcs_sandbox.sandbox.store import Store\n"
+        "time.sleep(max(float(sys.argv[2]) - time.time(), 0))\n"
+        "with Store(sys.argv[1]) as s:\n"
+        "    print(s.mark)\n"
+    )
+    import time
+
+    start = str(time.time() + 1.0)  # (all at about the same moment)
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(path), start], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
+    marks = {run.communicate(timeout=60)[0].strip() for run in runs}
+    assert [run.returncode for run in runs] == [0, 0, 0, 0]
+    assert marks == {_meta(path)["state_mark"]}
+    assert _meta(path)["schema_additions"] == "2"
+    with Store(path) as s:
+        assert s.mark == _meta(path)["state_mark"]
+
+
+def test_a_mark_deleted_by_hand_is_made_again_and_a_damaged_one_refused(
+    tmp_path: Path,
+) -> None:
+    with open_store(tmp_path) as s:
+        path = s.path
+        first = s.mark
+    for statement in (
+        "DELETE FROM meta WHERE key = 'state_mark'",
+        "UPDATE meta SET value = 'not-hex' WHERE key = 'state_mark'",
+    ):
+        close_cached_connections()
+        conn = sqlite3.connect(path)
+        conn.execute(statement)
+        conn.commit()
+        conn.close()
+        with Store(path) as s:
+            if statement.startswith("DELETE"):
+                remade = s.mark
+                assert re.fullmatch(r"[0-9a-f]{12}", remade)
+                assert remade != first
+                assert _meta(path)["state_mark"] == remade
+                first = remade
+            else:
+                with pytest.raises(StateDatabaseError, match="its mark") as caught:
+                    _ = s.mark
+                assert "state_mark" in (caught.value.remedy or "")
 
 
 def test_an_older_process_s_delete_takes_the_lines_too(tmp_path: Path) -> None:

@@ -38,7 +38,11 @@ def test_minimal_file_gets_windows_sandbox_defaults() -> None:
     assert spec.mapped_folders == ()
     assert spec.logon_command is None
     text = "\n".join(result.warnings)
-    assert len(result.warnings) == 4
+    # The four devices Windows Sandbox turns on, and its desktop display (QA tester F1).
+    assert len(result.warnings) == 5
+    assert result.warning_fields[-1] == "display"
+    assert "desktop display is on" in result.warnings[-1]
+    assert "--display headless" in result.warnings[-1]
     assert (
         "networking is enabled (Windows Sandbox default): the sandbox can reach your LAN and "
         "the internet; add <Networking>Disable</Networking> to turn it off"
@@ -50,7 +54,10 @@ def test_minimal_file_gets_windows_sandbox_defaults() -> None:
 
 def test_hardened_file() -> None:
     result = read_wsb(DATA / "hardened.wsb")
-    assert result.warnings == []
+    # No .wsb element turns the desktop display off: the one warning left says how to.
+    assert len(result.warnings) == 1
+    assert result.warning_fields == ("display",)
+    assert "use --display headless" in result.warnings[0]
     assert result.spec == SandboxSpec(
         memory_mb=6144,
         protected_client=True,
@@ -80,7 +87,7 @@ def test_messy_file() -> None:
         "cmd.exe /c C:\\tools\\run.cmd & echo done > "
         "C:\\Users\\WDAGUtilityAccount\\Desktop\\Drop\\log.txt 2>&1"
     )
-    assert result.warnings == []
+    assert result.warning_fields == ("display",)  # the desktop no element turns off
 
 
 def test_permissive_file_warns_with_lines() -> None:
@@ -99,7 +106,8 @@ def test_permissive_file_warns_with_lines() -> None:
     assert "printer redirection is enabled" in by_line[f"{path}:5"]
     assert "writable" in by_line[f"{path}:7"]
     assert "add <ReadOnly>true</ReadOnly>" in by_line[f"{path}:7"]
-    assert len(result.warnings) == 7  # + audio input and clipboard defaults (no line)
+    # + audio input and clipboard defaults, and the desktop display (no line)
+    assert len(result.warnings) == 8
 
 
 def test_utf16_file_with_bom() -> None:
@@ -456,7 +464,7 @@ def test_to_wsb_writes_every_setting_explicitly() -> None:
         assert f"<{element}>Disable</{element}>" in text
     assert "<MemoryInMB>4096</MemoryInMB>" in text
     assert "<!--" not in text
-    assert parse_wsb(text.encode()).warnings == []
+    assert parse_wsb(text.encode()).warning_fields == ("display",)
 
 
 def test_to_wsb_escapes_and_notes_what_it_drops() -> None:

@@ -236,7 +236,7 @@ def test_format_rewrites_the_disk_in_place_or_finds_it_gone(api: Api, tmp_path: 
     """HcsFormatWritableLayerVhd reads the disk file and rewrites it in place through one
     descriptor: the same file, every other field kept, nothing of the old content left after
     the new (cut to length); a file that is no longer a simulated disk, or is gone, is
-    ERROR_FILE_NOT_FOUND as an HRESULT, and nothing is written."""
+    ERROR_FILE_NOT_FOUND as an HRESULT, and nothing is written.  Its VolumeId is new."""
     path = tmp_path / "a.vhdx"
     error, handle = create_vhd(api, path, size=1 << 30)
     assert error == 0
@@ -245,7 +245,10 @@ def test_format_rewrites_the_disk_in_place_or_finds_it_gone(api: Api, tmp_path: 
     inode = path.stat().st_ino
     assert api.HcsFormatWritableLayerVhd(handle) == 0
     assert path.stat().st_ino == inode
-    assert json.loads(path.read_text()) == {**before, "Formatted": True}
+    after = json.loads(path.read_text())
+    # A new volume: its guest files are none of the old ones' (test_sim_guest_disk.py).
+    assert after.pop("VolumeId") != before.pop("VolumeId")
+    assert after == {**before, "Formatted": True}
     assert not path.read_text().endswith(" ")  # cut to the new length
     path.write_text('{"NotADisk": 1}')
     assert api.HcsFormatWritableLayerVhd(handle) & 0xFFFFFFFF == H.ERROR_FILE_NOT_FOUND_HR

@@ -40,11 +40,13 @@ __all__ = [
     "parse_map",
     "parse_publish",
     "parse_unpublish",
+    "print_sandbox_warnings",
     "quoted",
     "seconds",
     "seconds_or_zero",
     "spec_and_warnings",
     "spec_from_args",
+    "spec_warnings_about",
     "with_simulated",
 ]
 
@@ -227,8 +229,15 @@ _PUBLISH_ALLOWED = "HOST:GUEST[/tcp|/udp] with ports 1-65535, e.g. 8080:80"
 _UNPUBLISH_ALLOWED = "HOST[/tcp|/udp] with a port 1-65535, e.g. 8080 or 5353/udp"
 
 
+def ascii_digits(text: str) -> bool:
+    """``text`` is one or more ASCII digits 0-9.  Not ``str.isdigit``: it accepts ``²``,
+    which ``int`` refuses (an internal error), and ``str.isdecimal`` accepts ``٣``, which
+    ``int`` reads as 3 (review RV-warn R6)."""
+    return text.isascii() and text.isdigit()
+
+
 def _port(text: str, whole: str, *, option: str = "--publish") -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not ascii_digits(text) or not 1 <= int(text) <= 65535:
         raise _spec_error(
             f"invalid {option} {whole!r}: {text!r} is not a port number",
             field="ports",
@@ -358,9 +367,11 @@ def seconds_or_zero(text: str) -> float:
 
 
 def _int_option(text: str, *, option: str, field: str, allowed: str) -> int:
-    if not text.strip().isdigit():
+    """A whole number; a negative one is returned as it is, for the spec to refuse with its
+    bound ("below the minimum of 1"): ``-1`` is a whole number (QA tester F9)."""
+    if not ascii_digits(text.strip().removeprefix("-")):
         raise _spec_error(
-            f"invalid {option} {text!r}: not a whole number",
+            f"invalid {option} {text!r}: not a whole number (digits 0-9)",
             field=field,
             value=text,
             allowed=allowed,
@@ -377,29 +388,56 @@ def parse_memory(text: str) -> int:
     elif value.endswith("M"):
         value = value[:-1]
     allowed = "MiB as a whole number, or with a unit: 2048M, 4G"
-    if not value.strip().isdigit():  # report what the user typed, not the normalised text
+    if not ascii_digits(value.strip().removeprefix("-")):  # report what the user typed
         return _int_option(text, option="--memory", field="memory_mb", allowed=allowed)
     return _int_option(value, option="--memory", field="memory_mb", allowed=allowed) * factor
 
 
-def spec_from_args(args: argparse.Namespace, *, check_paths: bool = False) -> SandboxSpec:
+def spec_from_args(
+    args: argparse.Namespace, *, check_paths: bool = False, warned: set[str] | None = None
+) -> SandboxSpec:
     """The SandboxSpec that ``run``/``create`` flags describe (a .wsb first, flags over it);
-    the .wsb's warnings go to stderr.  See :func:`spec_and_warnings`."""
+    the .wsb's warnings go to stderr.  See :func:`spec_and_warnings`.  ``warned``: a set
+    that gets the spec fields those warnings are about (``WsbResult.warning_fields``), for
+    :func:`print_sandbox_warnings`."""
     from hcs_sandbox.cli.output import warn
 
-    spec, warnings = spec_and_warnings(args, check_paths=check_paths)
+    spec, warnings, about = spec_warnings_about(args, check_paths=check_paths)
     for message in warnings:
         warn(message)
+    if warned is not None:
+        warned.update(about)
     if check_paths:
         # What Sandbox.create checks first, here too: a refusal then names the flag.
         check_spec_paths(spec, args, local=True)
     return spec
 
 
+def print_sandbox_warnings(sandbox: Sandbox, warned: Iterable[str] = ()) -> None:
+    """The planner's warnings for a sandbox just made (``Sandbox.warnings``: every setting
+    that loosens isolation, every experimental choice), one ``warning:`` line each on
+    stderr, without those about a spec field in ``warned`` (the .wsb's warnings printed
+    before said it, with the file and line and how to turn it off)."""
+    from hcs_sandbox.cli.output import warn
+
+    for message in sandbox.warnings_unless(warned):
+        warn(message)
+
+
 def spec_and_warnings(
     args: argparse.Namespace, *, check_paths: bool = False, local: bool = True
 ) -> tuple[SandboxSpec, list[str]]:
     """The SandboxSpec the flags describe, and the .wsb's warnings (not printed).
+    See :func:`spec_warnings_about`."""
+    spec, warnings, _about = spec_warnings_about(args, check_paths=check_paths, local=local)
+    return spec, warnings
+
+
+def spec_warnings_about(
+    args: argparse.Namespace, *, check_paths: bool = False, local: bool = True
+) -> tuple[SandboxSpec, list[str], set[str]]:
+    """The SandboxSpec the flags describe, the .wsb's warnings (not printed), and the spec
+    fields those warnings are about (a planner warning about one of them says it again).
 
     Scalar flags replace the .wsb's value; ``--map``, ``--publish``, ``--env`` and ``--label``
     add to what the .wsb has.  ``check_paths``: a .wsb HostFolder the host-folder rule
@@ -413,6 +451,7 @@ def spec_and_warnings(
         MappedFolder,
         PortMapping,
         SandboxSpec,
+        check_new_name,
     )
 
     changes: dict[str, Any] = {}
@@ -452,9 +491,11 @@ def spec_and_warnings(
             args.wsb, check_paths=check_paths, local=local, replaced=_replacing_flags(changes)
         )
         warnings = result.warnings_unless(changes)
+        about = {f for f in result.warning_fields if f is not None and f not in changes}
         spec: SandboxSpec = result.spec
     else:
         warnings = []
+        about = set()
         spec = SandboxSpec()
 
     maps = [parse_map(m) for m in args.map]
@@ -484,11 +525,13 @@ def spec_and_warnings(
         labels.update(parse_key_value(lb, option="--label") for lb in args.label)
         changes["labels"] = labels
     if not changes:
-        return spec, warnings
+        return spec, warnings, about
     try:
-        return spec.replace(**changes), warnings
+        spec = spec.replace(**changes)
+        check_new_name(spec.name)  # (run/create/plan name a new sandbox: not like an id)
     except SpecError as exc:
         raise _as_flag_error(exc, changes, args) from exc
+    return spec, warnings, about
 
 
 def _replacing_flags(changes: dict[str, Any]) -> dict[str, str]:

@@ -34,6 +34,7 @@ def parse_location(text: str) -> tuple[str | None, str]:
 def parse_cp_args(source: str, destination: str) -> tuple[str, str, str, str]:
     """``(direction, sandbox, guest_path, host_path)``; direction ``"in"`` or ``"out"``."""
     from hcs_sandbox.errors import SpecError
+    from hcs_sandbox.sandbox.files import host_path_arg  # the library's rule (QA agent F1)
 
     src_box, src_path = parse_location(source)
     dst_box, dst_path = parse_location(destination)
@@ -49,14 +50,12 @@ def parse_cp_args(source: str, destination: str) -> tuple[str, str, str, str]:
     if src_box is not None:
         if not src_path:
             raise SpecError(f"no guest path after '{src_box}:'", field="cp", value=source)
-        if not destination:
-            raise SpecError("the host destination is empty", field="cp", value=destination)
+        host_path_arg(destination, what="destination", field="cp")
         return "out", src_box, src_path, destination
     assert dst_box is not None
     if not dst_path:
         raise SpecError(f"no guest path after '{dst_box}:'", field="cp", value=destination)
-    if not source:
-        raise SpecError("the host source is empty", field="cp", value=source)
+    host_path_arg(source, what="source", field="cp")
     return "in", dst_box, dst_path, source
 
 
@@ -67,7 +66,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "cp",
         help="copy files or folders between the host and a sandbox (NAME:PATH)",
         description="Copy a file or folder into (cp SRC NAME:PATH) or out of "
-        "(cp NAME:PATH DST) a running sandbox.",
+        "(cp NAME:PATH DST) a running sandbox. LOOSENS ISOLATION: the first cp after a "
+        "start shares the sandbox's transfer folder with the guest, read-write and with no "
+        "quota (the guest can write to the host disk through it), until the sandbox stops; "
+        "see docs/files.md.",
         epilog="examples: hcs-sandbox cp ./tools web:C:\\tools ; "
         "hcs-sandbox cp web:C:\\Users\\WDAGUtilityAccount\\Desktop\\out.txt .",
     )

@@ -26,15 +26,19 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from hcs_sandbox.cli.common import spec_from_args, with_simulated
+    from hcs_sandbox.cli.common import print_sandbox_warnings, spec_from_args, with_simulated
     from hcs_sandbox.cli.output import Progress, notice_if_simulated, print_json
     from hcs_sandbox.sandbox.sandbox import Sandbox
 
-    spec = spec_from_args(args, check_paths=True)
+    warned: set[str] = set()
+    spec = spec_from_args(args, check_paths=True, warned=warned)
     progress = Progress()
     with progress.running():
         sandbox = Sandbox.create(spec, progress=progress)
     try:
+        # Every setting that loosens isolation, said when the sandbox is made (the .wsb's
+        # own warnings were printed above; --json too: its object has no warnings).
+        print_sandbox_warnings(sandbox, warned)
         if args.json:
             print_json(with_simulated(sandbox.to_dict(), sandbox.simulated))
         else:

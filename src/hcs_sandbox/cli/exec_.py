@@ -10,8 +10,9 @@ quoting rules; cmd.exe metacharacters are not escaped, so ``-- cmd /c "echo a & 
 runs both echos.
 
 Exit codes: the guest's (on non-Windows hosts a code outside 0–255 becomes 1, since POSIX
-exit statuses have 8 bits); 124 timeout; 130 interrupted; 2 bad input or no such sandbox;
-1 HCS failure; 3 HCS unavailable.
+exit statuses have 8 bits); 124 timeout; 125 the sandbox stopped while the command ran
+(killed, stopped or removed meanwhile: ``SandboxExitedError``); 130 interrupted; 2 bad input
+or no such sandbox; 1 HCS failure; 3 HCS unavailable.
 """
 
 from __future__ import annotations
@@ -33,7 +34,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "exec",
         help="run a command inside a running sandbox and stream its output",
         description="Run a command inside a running sandbox. Output streams as it arrives; "
-        "the exit code is the guest process's.",
+        "the exit code is the guest process's. The COMMAND words are quoted for the C "
+        "runtime (CommandLineToArgvW), not for cmd.exe: cmd.exe metacharacters "
+        "(& | < > ^ %) are not escaped, and a word without spaces is passed unquoted, so "
+        "after 'cmd /c' a word holding '&' or '|' (as it is, or after a '\"') can run more "
+        "commands in the guest; pass a cmd script as one word "
+        "('cmd /c \"echo a & echo b\"'), see docs/exec.md.",
         epilog="example: hcs-sandbox exec web -- cmd /c dir C:\\",
     )
     parser.add_argument(
@@ -190,7 +196,7 @@ def _run_json(sandbox: Any, words: list[str], env: dict[str, str], args: argpars
 
     from hcs_sandbox.cli.common import host_exit_code
     from hcs_sandbox.cli.output import print_json, with_simulated
-    from hcs_sandbox.errors import ExecTimeoutError
+    from hcs_sandbox.errors import ExecTimeoutError, SandboxExitedError
     from hcs_sandbox.sandbox.guest import ExecResult, list2cmdline
 
     began = time.monotonic()
@@ -198,6 +204,19 @@ def _run_json(sandbox: Any, words: list[str], env: dict[str, str], args: argpars
         result = sandbox.exec(
             words, timeout=args.timeout, env=env or None, workdir=args.workdir, user=args.user
         )
+    except SandboxExitedError as exc:
+        # The object all the same, with the output until then: the guest's own code is
+        # unknown (null) and "sandbox_exited" says why; then the error line, exit 125.
+        partial = ExecResult(
+            exit_code=-1,
+            stdout=exc.stdout,
+            stderr=exc.stderr,
+            duration=time.monotonic() - began,
+            command_line=list2cmdline(words),
+        ).to_dict(args.encoding or "utf-8")
+        partial.update(exit_code=None, timed_out=False, sandbox_exited=True)
+        print_json(with_simulated(partial, sandbox.simulated))
+        raise
     except ExecTimeoutError as exc:
         partial = ExecResult(
             exit_code=-1,
@@ -237,8 +256,9 @@ def _run_streaming(
     restore = _enter_raw_mode() if args.tty and args.interactive else None
     unwatch = _watch_resize(proc) if args.tty else None
     try:
+        forwarding: list[BaseException] = []
         if args.interactive:
-            _forward_stdin(proc)
+            forwarding = _forward_stdin(proc)
         else:
             proc.close_stdin()
         try:
@@ -249,6 +269,8 @@ def _run_streaming(
             _interrupt(proc)
             print("hcs-sandbox: interrupted; the guest process was stopped", file=sys.stderr)
             return 130
+        if forwarding:
+            raise _forwarding_failed(proc, forwarding[0]) from forwarding[0]
         return host_exit_code(code)
     finally:
         if unwatch is not None:
@@ -310,26 +332,75 @@ def _interrupt(proc: GuestProcess) -> None:
         pass
 
 
-def _forward_stdin(proc: GuestProcess) -> None:
-    """A daemon thread copies our stdin to the guest and sends EOF at the end."""
+def _forward_stdin(proc: GuestProcess) -> list[BaseException]:
+    """A daemon thread copies our stdin to the guest and sends EOF at the end, however it
+    ends (a thread that died without it left the guest waiting for input: a hang).  The
+    guest having stopped reading (an OSError or a library error while writing, as in
+    ``GuestProcess.communicate``) is no error; no stdin at all (``sys.stdin`` is None) is
+    empty input.  Any other failure kills the guest process, which would take truncated
+    input for complete, and is put in the returned list, for :func:`_run_streaming` to
+    raise."""
     import threading
 
-    def run() -> None:
-        source = sys.stdin.buffer
+    from hcs_sandbox import errors
+
+    failed: list[BaseException] = []
+
+    def fail(exc: BaseException) -> None:
+        failed.append(exc)
         try:
-            while True:
+            proc.kill()
+        except Exception:  # gone already: its output ends all the same
+            pass
+
+    def run() -> None:
+        stopped_reading = False
+        try:
+            # The raw stream, not the buffered one: a read blocked in BufferedReader holds its
+            # lock, and a guest that ends before our stdin does (a terminal without Ctrl+D, a
+            # pipe whose writer runs on) left this daemon thread holding it as Python shut
+            # down: "Fatal Python error: _enter_buffered_busy", exit 134 instead of the
+            # guest's code (review RV-api2 A1).  FileIO (and Windows' console raw stream)
+            # return what is there, as read1 does.
+            buffered = sys.stdin.buffer if sys.stdin is not None else None
+            source = getattr(buffered, "raw", buffered)
+            while source is not None:
                 data = source.read1(65536) if hasattr(source, "read1") else source.read(65536)
+                if data is None:  # a non-blocking raw stream with nothing yet
+                    continue
                 if not data:
                     break
-                proc.write(data)
-        except Exception:  # the process ended or the pipe broke: stop forwarding
-            return
-        try:
-            proc.close_stdin()
-        except Exception:
-            return
+                try:
+                    proc.write(data)
+                except (OSError, errors.HcsSandboxError):  # the process ended, the pipe broke
+                    stopped_reading = True
+                    break
+        except BaseException as exc:
+            if not proc.process.exited:  # else it needed no more input: its code stands
+                fail(exc)
+        finally:
+            try:
+                proc.close_stdin()
+            except BaseException as exc:
+                if not stopped_reading and not failed and not proc.process.exited:
+                    fail(exc)  # it still runs and waits for an end-of-file that never comes
 
     threading.Thread(target=run, name="hcs-sandbox-exec-stdin", daemon=True).start()
+    return failed
+
+
+def _forwarding_failed(proc: GuestProcess, exc: BaseException) -> Exception:
+    """The error :func:`_run_streaming` raises when :func:`_forward_stdin` failed."""
+    from hcs_sandbox import errors
+
+    if isinstance(exc, errors.HcsSandboxError):
+        why, remedy = exc.message, exc.remedy
+    else:
+        why, remedy = f"{type(exc).__name__}: {exc}", "check what feeds hcs-sandbox's stdin"
+    return errors.HcsSandboxError(
+        f"forwarding stdin to guest process {proc.pid} failed, so it was stopped: {why}",
+        remedy=remedy,
+    )
 
 
 def _enter_raw_mode() -> Any:

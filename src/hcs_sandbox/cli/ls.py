@@ -154,6 +154,8 @@ def shown(item: Any) -> dict[str, Any]:
         "base": base.get("kind") if isinstance(base, dict) else None,
         "network": item.spec_network,
         "ip": str(ip) if ip else None,
+        # (the spec's and those added with publish; None: the spec is damaged, unknown)
+        "ports": item.ports,
         # (None: damaged in the state database, unknown)
         "labels": None if item.labels is None else dict(item.labels),
         "created_at": item.created_at,
@@ -230,15 +232,18 @@ def handle(args: argparse.Namespace) -> int:
     import time
 
     from hcs_sandbox.cli.output import is_simulated, notice_if_simulated, print_json, table
-    from hcs_sandbox.sandbox.store import open_store
+    from hcs_sandbox.sandbox.store import open_existing_store
 
     filters = parse_filters(args.filter)
     require_host()
     simulated = is_simulated()
     # What ls shows of each record (one query, no whole records): no Sandbox objects, no
     # compute-system handle.
-    with open_store() as store:  # creates and protects the state directory first
-        items = store.summaries(all=args.all)
+    store = open_existing_store()  # None: no state directory, no sandboxes (none is made)
+    items: list[Any] = []
+    if store is not None:
+        with store:
+            items = store.summaries(all=args.all)
     gone, other = _gone(items)
     rows: list[tuple[Any, str]] = []
     for item in items:
@@ -268,10 +273,8 @@ def handle(args: argparse.Namespace) -> int:
         now = time.time()
         lines = []
         for r, state in rows:
-            ports = ", ".join(
-                f"{p.get('host_port')}->{p.get('guest_port')}/{p.get('protocol', 'tcp')}"
-                for p in (r.spec_ports if isinstance(r.spec_ports, list) else ())
-                if isinstance(p, dict)
+            ports = ", ".join(  # the spec's and those added with publish (QA F4)
+                f"{p['host_port']}->{p['guest_port']}/{p['protocol']}" for p in r.ports or ()
             )
             lines.append(
                 {

@@ -99,7 +99,8 @@ examples:
 
 Off Windows, add --simulator (or set HCS_SANDBOX_SIMULATOR=1) to use the built-in HCS
 simulator. Exit codes: 0 ok, 1 failed, 2 bad input, 3 HCS unavailable, 124 timeout,
-130 interrupted; 'exec' exits with the guest's exit code.
+130 interrupted; 'exec' exits with the guest's exit code (125: the sandbox stopped while
+the command ran).
 """
 
 
@@ -314,8 +315,15 @@ def _configure(args: argparse.Namespace) -> None:
     """Apply the global options before a verb runs."""
     import os
 
-    if getattr(args, "state_dir", None):
-        os.environ["HCS_SANDBOX_STATE_DIR"] = os.path.abspath(args.state_dir)
+    given = getattr(args, "state_dir", None)
+    if given is not None and not given.strip():
+        # An empty --state-dir (a script's unset variable) is bad input, not "not given":
+        # the fallback would act on the real state directory (QA s17 tester F7).
+        from hcs_sandbox.sandbox.paths import empty_state_dir_error
+
+        raise empty_state_dir_error(given, "--state-dir")
+    if given:
+        os.environ["HCS_SANDBOX_STATE_DIR"] = os.path.abspath(given)
     if getattr(args, "simulator", False):
         # The simulated host lives beside the records when --state-dir is given, so one state
         # directory is self-contained; HCS_SANDBOX_SIMULATOR=<dir> still names it explicitly.
@@ -504,8 +512,12 @@ def _main(argv: Sequence[str] | None) -> int:
         stdout_broken = True  # nothing more goes to it (no "null" below)
         code = EXIT_FAILURE
         return code
-    except KeyboardInterrupt:
-        print("hcs-sandbox: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        left = getattr(exc, _LEFT_BEHIND, None)  # what the verb says it left (note_left)
+        print(
+            f"hcs-sandbox: interrupted; {left}" if left else "hcs-sandbox: interrupted",
+            file=sys.stderr,
+        )
         code = EXIT_INTERRUPTED
         return code
     except HcsSandboxError as exc:
@@ -544,6 +556,19 @@ def _main(argv: Sequence[str] | None) -> int:
             _print_null(wrapped)
         if wrapped is not None and sys.stdout is wrapped:  # not another main()'s
             sys.stdout = stdout
+
+
+#: The attribute of a KeyboardInterrupt that says what the interrupted verb left behind.
+_LEFT_BEHIND = "hcs_sandbox_left_behind"
+
+
+def note_left(interrupt: BaseException, left: str | None) -> None:
+    """Have the "interrupted" line say what a Ctrl+C left behind and what to do (``left``,
+    e.g. "sandbox 'web' is left 'removing': ..."), one line as every error (QA s17 tester
+    F6).  An attribute of the exception: nothing to reset, and a second Ctrl+C (a new
+    exception) drops it."""
+    if left:
+        setattr(interrupt, _LEFT_BEHIND, left)
 
 
 def _json_requested(argv: Sequence[str], parser: argparse.ArgumentParser | None = None) -> bool:

@@ -62,10 +62,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _host_schema(text: str) -> tuple[int, int]:
+    from hcs_sandbox.cli.common import ascii_digits
     from hcs_sandbox.errors import SpecError
 
     major, dot, minor = text.strip().partition(".")
-    if not dot or not major.isdigit() or not minor.isdigit():
+    if not dot or not ascii_digits(major) or not ascii_digits(minor):
         raise SpecError(
             f"invalid --host-schema {text!r}: expected MAJOR.MINOR",
             field="host_schema",
@@ -76,14 +77,14 @@ def _host_schema(text: str) -> tuple[int, int]:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from hcs_sandbox.cli.common import check_spec_paths, spec_and_warnings
+    from hcs_sandbox.cli.common import check_spec_paths, spec_warnings_about
     from hcs_sandbox.cli.output import print_json, warn, write_text
     from hcs_sandbox.sandbox.planner import HostFacts, plan
 
     # The mapped-folder rule create applies, to the paths as written (a plan may describe
     # another machine's folders: whether they exist is not asked): exit 2 as create would,
     # a .wsb's folder refused with its file and line, a --map's naming the flag.
-    spec, wsb_warnings = spec_and_warnings(args, check_paths=True, local=False)
+    spec, wsb_warnings, warned = spec_warnings_about(args, check_paths=True, local=False)
     check_spec_paths(spec, args, local=False)
     # A path as written cannot expand an 8.3 short name: say so where one may name a
     # protected folder (create judges the real path, short names expanded).
@@ -110,14 +111,22 @@ def _handle(args: argparse.Namespace) -> int:
         variant, variant_from = host_variant_choice(None)
     facts = HostFacts.for_planning(spec, variant=variant, supported_schema_versions=versions)
     result = plan(spec, facts)
-    warnings = list(dict.fromkeys([*wsb_warnings, *result.warnings]))
+    # Each setting once, as run/create print it: a planner warning about a field the .wsb
+    # already warned about (with its file, line and how to turn it off) is left out.
+    about = result.warning_fields or (None,) * len(result.warnings)
+    planned = [
+        w
+        for w, field in zip(result.warnings, about, strict=True)
+        if field is None or field not in warned
+    ]
+    warnings = list(dict.fromkeys([*wsb_warnings, *planned]))
     if args.json:
         document = result.to_dict()
         document["warnings"] = warnings
         if spec.base.kind == "host":
             document["base"]["variant_from"] = variant_from
         print_json(document)
-        for message in result.warnings:
+        for message in planned:
             if message not in wsb_warnings:
                 warn(message)
     else:

@@ -3,8 +3,11 @@
 Removes compute systems owned by hcs-sandbox that have no record, records of ephemeral
 sandboxes whose compute system is gone, half-made records whose creating process died,
 endpoints without a record and sandbox files without either; prints what it removed.
-Live sandboxes are never touched.  ``--dry-run`` only reports.  On a terminal it asks first
-unless ``-f``; when stdin is not a terminal (scripts) it proceeds.
+Live sandboxes are never touched (a copied state directory aside: docs/cli.md): a compute
+system or endpoint without a record is removed only when its id carries this state
+directory's mark (sandbox/owned.py) or none, and a folder of this state directory names it;
+the others are left alone and listed.  ``--dry-run`` only reports.  On a terminal it asks
+first unless ``-f``; when stdin is not a terminal (scripts) it proceeds.
 Exit codes: 0 ok (also when there was nothing to do); 1 something could not be removed;
 3 HCS unavailable; 130 interrupted.
 """
@@ -56,12 +59,50 @@ def describe(report: PruneReport, *, dry_run: bool) -> list[str]:
     return lines
 
 
+#: Why prune leaves a compute system or endpoint of hcs-sandbox's without a record alone:
+#: made in another state directory (its mark, and how to see a state directory's: which
+#: one made it is not known here), carrying this one's mark with no folder here, or
+#: carrying no mark (docs/cli.md, ``prune``).
+_SEE_MARK = (
+    "'hcs-sandbox prune --dry-run --json --state-dir DIR' shows the state_mark of an "
+    "existing state directory DIR"
+)
+_UNMARKED = (
+    "left alone (its id carries no state directory's mark and no folder here names it: made "
+    "in another state directory by an older hcs-sandbox, or by hand)"
+)
+
+
+def _other(report: PruneReport, what: str, item: str) -> str:
+    return (
+        f"left alone (made in another state directory: it carries mark "
+        f"{report.other_state_dir_marks.get(item, '?')}, this one's is {report.state_mark}; "
+        f"{_SEE_MARK}): {what} {item}"
+    )
+
+
+def _no_folder(report: PruneReport, what: str, item: str) -> str:
+    return (
+        f"left alone (it carries this state directory's mark {report.state_mark} but no "
+        "folder in its sandboxes/ names it: made in a copy of this state directory after "
+        f"the copy, or its folder was deleted by hand): {what} {item}"
+    )
+
+
 def left_alone(report: PruneReport) -> list[str]:
-    """Lines for the records prune leaves alone (made through another HCS host), and for
-    the records it found damaged (judged like the others; ``hcs-sandbox rm -f`` removes
-    one that prune leaves)."""
+    """Lines for what prune leaves alone: records made through another HCS host, compute
+    systems and endpoints another state directory made (or this one's mark names with no
+    folder here, or no state directory's mark names: sandbox/owned.py), and the records it
+    found damaged (judged like the others; ``hcs-sandbox rm -f`` removes one that prune
+    leaves)."""
     return [
         *(f"left alone (made through another HCS host): {item}" for item in report.other_host),
+        *(_other(report, "compute system", i) for i in report.other_state_dir_systems),
+        *(_other(report, "endpoint", i) for i in report.other_state_dir_endpoints),
+        *(_no_folder(report, "compute system", i) for i in report.no_folder_systems),
+        *(_no_folder(report, "endpoint", i) for i in report.no_folder_endpoints),
+        *(f"{_UNMARKED}: compute system {i}" for i in report.unmarked_systems),
+        *(f"{_UNMARKED}: endpoint {i}" for i in report.unmarked_endpoints),
         *(f"damaged record: {item}" for item in report.damaged),
     ]
 

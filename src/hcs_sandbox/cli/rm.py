@@ -43,8 +43,14 @@ def handle(args: argparse.Namespace) -> int:
     def remove(sandbox: Any) -> dict[str, Any]:
         name, ident = sandbox.name, sandbox.id
         notes = _damage_notes(sandbox.judged_record)
-        with progress.running():
-            sandbox.remove(force=args.force, progress=progress)
+        try:
+            with progress.running():
+                sandbox.remove(force=args.force, progress=progress)
+        except KeyboardInterrupt as exc:
+            from hcs_sandbox.cli.main import note_left
+
+            note_left(exc, left_behind(name, ident, removing=True))
+            raise
         if notes:
             from hcs_sandbox.cli.output import warn
 
@@ -53,6 +59,38 @@ def handle(args: argparse.Namespace) -> int:
         return {"name": name, "id": ident, "removed": True}
 
     return run_per_sandbox(args, remove)
+
+
+def left_behind(name: str, ident: str, *, removing: bool = False) -> str | None:
+    """What a Ctrl+C left of sandbox ``name`` (its record read again) and what to do, for
+    the "interrupted" line (``cli.main.note_left``); ``removing``: a removal was cut short.
+    None when the record cannot be read (a damaged one, the database busy)."""
+    from hcs_sandbox.errors import HcsSandboxError, SandboxNotFoundError
+    from hcs_sandbox.sandbox.sandbox import Sandbox
+
+    try:
+        left = Sandbox.get(ident)
+        state, persistent = left.record.state, left.record.persistent
+    except SandboxNotFoundError:
+        return f"sandbox '{name}' was removed" if removing else None
+    except HcsSandboxError:
+        return None
+    rm = f"'hcs-sandbox rm -f {name}'"
+    if state == "removing":  # (docs/cli.md: "an rm cut short leaves it removing")
+        return f"sandbox '{name}' is left 'removing': finish it with {rm} or 'hcs-sandbox prune'"
+    if removing:
+        return f"sandbox '{name}' was not removed (it is {state}): remove it with {rm}"
+    if state == "stopped" and not persistent:
+        return (
+            f"sandbox '{name}' is left stopped: remove it with 'hcs-sandbox rm {name}' or "
+            "'hcs-sandbox prune'"
+        )
+    if state in ("stopped", "created"):
+        return (
+            f"sandbox '{name}' is left {state}: start it with 'hcs-sandbox start {name}' or "
+            f"remove it with 'hcs-sandbox rm {name}'"
+        )
+    return f"sandbox '{name}' is left {state}: remove it with {rm}"
 
 
 def _damage_notes(record: Any) -> list[str]:

@@ -35,6 +35,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+DESCRIPTION = """\
+Create and start a sandbox from a .wsb file and/or flags. Everything after '--'
+is a command to run in the guest. Its words are quoted for the C runtime
+(CommandLineToArgvW), not for cmd.exe: cmd.exe metacharacters (& | < > ^ %)
+are not escaped, and a word without spaces is passed unquoted, so after
+'cmd /c' a word holding '&' or '|' (as it is, or after a '"') can run more
+commands in the guest (docs/exec.md).
+"""
+
 EPILOG = """\
 examples:
   hcs-sandbox run --rm -- cmd /c ver           one command in a throw-away sandbox
@@ -57,9 +66,71 @@ def _split_command(parser: argparse.ArgumentParser) -> None:
             words, command = words[:cut], words[cut + 1 :]
         ns, extra = original(words, namespace)
         ns.command = command
+        wsb = getattr(ns, "wsb", None)
+        if extra and not command and wsb is not None:
+            # ``run --rm cmd /c ver``: a guest command without ``--`` (docker's habit).
+            typed = _typed_command(words, wsb, extra)
+            if typed is not None:
+                parser.error(
+                    f"unrecognized arguments: {' '.join(extra)}; " + _after_dashes_hint(typed)
+                )
         return ns, extra
 
     setattr(parser, "parse_known_args", parse_known_args)  # noqa: B010 - instance override
+
+
+def _command_words(wsb: str) -> list[str]:
+    """The FILE.wsb argument as the first word of a guest command typed without ``--``
+    (none when it names a .wsb file, or a file that exists: ``run box.xml`` reads it as
+    the configuration, so it is no program name: review RV-warn2 N2)."""
+    import os
+
+    return [] if wsb.lower().endswith(".wsb") or os.path.lexists(wsb) else [wsb]
+
+
+def _typed_command(words: list[str], wsb: str, extra: list[str]) -> list[str] | None:
+    """The guest command a user typed without ``--``, as typed: the words that end the
+    command line, FILE.wsb (unless it names a .wsb file) then the unrecognised ones, in
+    their order (review RV-warn R1).  None when it does not look like one: the first
+    command's first word is an option (``--netwrok nat``, ``box.wsb --bogus``: a mistyped
+    option, argparse's own message is the right one; but ``ping -n 1 x`` is a command
+    whose first argument is an option: review RV-warn2 N1), or options sit between those
+    words (``notepad.exe --rm /x``: which of them were meant for run is a guess)."""
+    typed = [*_command_words(wsb), *extra]
+    if typed[0].startswith("-") or words[-len(typed) :] != typed:
+        return None
+    return typed
+
+
+# Words every shell (cmd.exe, PowerShell, a POSIX shell) passes as they are, unquoted.
+_PLAIN_WORD = r"[A-Za-z0-9_./:=+-]+"
+
+
+def _after_dashes_hint(command: list[str]) -> str:
+    """What to do when a guest command was typed without ``--``.  The command is repeated
+    only when no word needs quoting: the user's shell (cmd.exe, PowerShell, a POSIX shell)
+    is unknown and they quote differently (review RV-warn R7)."""
+    import re
+
+    plain = all(re.fullmatch(_PLAIN_WORD, word) for word in command)
+    shown = " ".join(command) if plain else "COMMAND..."
+    return f"to run a command in the sandbox, put it after --: hcs-sandbox run [options] -- {shown}"
+
+
+def _check_wsb_or_command(args: argparse.Namespace) -> None:
+    """``run --rm notepad.exe``: FILE.wsb that is no file and not named ``*.wsb`` is most
+    likely a guest command typed without ``--`` (QA tester F8): say so, exit 2."""
+    from hcs_sandbox.errors import SpecError
+
+    wsb = args.wsb
+    if wsb is None or args.command or not _command_words(wsb):
+        return
+    raise SpecError(
+        f"{wsb}: no such .wsb file (run reads a word before -- as FILE.wsb)",
+        field="wsb",
+        value=wsb,
+        remedy=_after_dashes_hint([wsb]),
+    )
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -73,8 +144,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "run",
         help="create and start a sandbox (optionally run a command in it)",
-        description="Create and start a sandbox from a .wsb file and/or flags. Everything "
-        "after '--' is a command to run in the guest.",
+        description=DESCRIPTION,
         usage="%(prog)s [FILE.wsb] [options] [-- COMMAND...]",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -119,7 +189,7 @@ def _quietly(what: str, step: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from hcs_sandbox.cli.common import spec_from_args, with_simulated
+    from hcs_sandbox.cli.common import print_sandbox_warnings, spec_from_args, with_simulated
     from hcs_sandbox.cli.output import Progress, notice_if_simulated, print_json, warn
     from hcs_sandbox.errors import SpecError
     from hcs_sandbox.sandbox.sandbox import Sandbox
@@ -157,7 +227,9 @@ def handle(args: argparse.Namespace) -> int:
             value=args.encoding,
             remedy="add -- COMMAND, or drop --encoding",
         )
-    spec = spec_from_args(args, check_paths=True)
+    _check_wsb_or_command(args)
+    warned: set[str] = set()
+    spec = spec_from_args(args, check_paths=True, warned=warned)
     progress = Progress()
     # ``sandbox`` is bound the moment create returns, inside the try: a Ctrl+C anywhere after
     # that (even while the progress line is cleared) still stops, removes (--rm) and closes it.
@@ -178,6 +250,9 @@ def handle(args: argparse.Namespace) -> int:
                     spec, progress=progress, terminate_on_close=not args.detach
                 )
             simulated = sandbox.simulated
+            # Every setting that loosens isolation, said before it starts (the .wsb's own
+            # warnings were printed above; --json too: its objects have no warnings).
+            print_sandbox_warnings(sandbox, warned)
             with progress.running():
                 sandbox.start(progress=progress)  # returns once the logon command runs
             if sandbox.logon_error is not None:
@@ -194,10 +269,11 @@ def handle(args: argparse.Namespace) -> int:
                     print(sandbox.id, flush=True)
                 return 0
             outcome = _run_command(args, sandbox) if args.command else _wait(args, sandbox)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             if sandbox is not None and not args.rm:
                 print("hcs-sandbox: stopping the sandbox", file=sys.stderr)
                 _quietly("stopping", lambda: sandbox.stop(timeout=args.stop_timeout))
+                _note_left(exc, sandbox)
             raise
         finally:
             if sandbox is not None and args.rm:
@@ -205,12 +281,13 @@ def handle(args: argparse.Namespace) -> int:
                     removal = _remove(
                         sandbox, progress, decides=outcome is not None and outcome[0] == 0
                     )
-                except KeyboardInterrupt:
+                except KeyboardInterrupt as cut:
                     # Ctrl+C while removing, after the command ended: its result is still
                     # printed, saying the sandbox was not removed (review RV34 #4).
                     result = outcome[1] if outcome is not None else None
                     if result is not None:
                         _print_result(result, True, INTERRUPTED_REMOVAL, simulated)
+                    _note_left(cut, sandbox, removing=True)
                     raise
         code, out = outcome
         if out is not None:
@@ -223,6 +300,15 @@ def handle(args: argparse.Namespace) -> int:
         if sandbox is not None:
             _quietly("closing", sandbox.close)
             notice_if_simulated(simulated)
+
+
+def _note_left(interrupt: BaseException, sandbox: Any, *, removing: bool = False) -> None:
+    """After a Ctrl+C: the "interrupted" line says what is left and what to do (QA s17
+    tester F6; ``rm.left_behind``)."""
+    from hcs_sandbox.cli.main import note_left
+    from hcs_sandbox.cli.rm import left_behind
+
+    note_left(interrupt, left_behind(sandbox.name, sandbox.id, removing=removing))
 
 
 def _print_result(out: dict[str, Any], rm: bool, removal: str | None, simulated: bool) -> None:

@@ -50,10 +50,15 @@ def _close_system_handle(held: ctypes.c_void_p) -> None:
     close_held(held, native("computecore", "HcsCloseComputeSystem"))
 
 
-def _finalize(guard: HandleGuard, watch: Watch, system_id: str) -> None:
-    """Safety net (weakref.finalize): release a handle the program forgot to close."""
+def _finalize(guard: HandleGuard, watch: Watch, system_id: str, quiet: list[bool]) -> None:
+    """Safety net (weakref.finalize): release a handle the program forgot to close (a
+    warning), or one its owner lets garbage collection release (``quiet``: debug only;
+    :meth:`ComputeSystem.release_when_collected`)."""
     if not guard.closed:
-        _log.warning("compute system %r was not closed; closing its handle", system_id)
+        if quiet[0]:
+            _log.debug("compute system %r collected; closing its handle", system_id)
+        else:
+            _log.warning("compute system %r was not closed; closing its handle", system_id)
         watch.mark_closed()
         guard.close()
 
@@ -67,9 +72,21 @@ class ComputeSystem(Watched):
         self.timeout = timeout
         self._watch = Watch(HcsEventType.SYSTEM_EXITED)
         self._event_id: int | None = None
+        #: [True]: the safety net closes the handle without a warning (a list: the finalizer
+        #: holds it, never the owner; set in place, so no moment is without a safety net).
+        self._quiet = [False]
         import weakref  # here: importing this module (``ls``) needs no weakref (~1 ms)
 
-        self._finalizer = weakref.finalize(self, _finalize, guard, self._watch, system_id)
+        self._finalizer = weakref.finalize(
+            self, _finalize, guard, self._watch, system_id, self._quiet
+        )
+
+    def release_when_collected(self) -> None:
+        """Let garbage collection close this handle without a warning (logged at debug
+        level): for an owner that keeps the handle as a cache which may be dropped with it
+        (a :class:`~hcs_sandbox.sandbox.sandbox.Sandbox`: docs/api.md).  Otherwise a handle
+        never closed is a leak, and the safety net says so (warning)."""
+        self._quiet[0] = True
 
     # -- construction ----------------------------------------------------------------------
 

@@ -106,7 +106,7 @@ def refuse_system(store: Store, record: Record, doing: str) -> str:
     (the sandbox's id is not in the store's form, or another record names a system by it),
     a :class:`~hcs_sandbox.errors.StoreError`: one line, the damaged fields, and the
     remedy that works: ``prune`` judges such a record as one whose system is gone (none
-    is named by it), terminates a compute system of hcs-sandbox's that no record names
+    is named by it), terminates a compute system this state directory made and no record names
     (``rm -f`` cannot: it would fail on the endpoint still attached to the running system,
     HCN_E_ENDPOINT_ALREADY_ATTACHED, each time) and removes the record, or marks a
     persistent one stopped with its disk kept."""
@@ -124,7 +124,8 @@ def refuse_system(store: Store, record: Record, doing: str) -> str:
 #: :func:`refuse_system`).
 PRUNE_REMEDY = (
     "its compute system cannot be named by it; run 'hcs-sandbox prune': it terminates a "
-    "compute system of hcs-sandbox's that no record names and removes the record (a "
+    "compute system that this state directory made and no record names, and removes the "
+    "record (a "
     "persistent sandbox's is marked stopped, its disk kept: 'hcs-sandbox rm -f' then "
     "removes it)"
 )
@@ -220,7 +221,7 @@ def remove_notes(record: Record) -> list[str]:
         notes.append(
             f"sandbox {record.name!r}: its compute system id in the state database is "
             f"damaged ({problem}), so {done} ('hcs-sandbox prune' terminates a compute "
-            "system of hcs-sandbox's that no record names)"
+            "system that this state directory made and no record names)"
         )
     if record.damaged_field("extra") is not None:
         grant = remove_note(record)

@@ -271,10 +271,11 @@ def check_guest_path(path: str, *, allow_root: bool = False, what: str = "guest 
     problem = hostpath.guest_path_problem(text)
     if problem:
         raise errors.SpecError(
-            f"{what} {path!r}: {problem.removeprefix('the guest path ')}",
+            f"{what} {errors.quoted(path)}: {problem.removeprefix('the guest path ')}",
             field=what,
             value=path,
             allowed="an absolute Windows path such as C:\\data",
+            remedy="" if "such as" in problem else None,  # the reason says it (no repeat)
         )
     return hostpath.normalise_guest_path(text)
 
@@ -287,7 +288,34 @@ def protected_folders(state_dir: str | os.PathLike[str] | None = None) -> tuple[
     from hcs_sandbox.sandbox import paths
 
     text = paths.state_dir_text(state_dir)
-    return tuple(dict.fromkeys((text, os.path.realpath(text))))
+    return tuple(dict.fromkeys((text, os.path.realpath(text), *_hcs_host_folders())))
+
+
+def _hcs_host_folders() -> tuple[str, ...]:
+    """The HCS host's own folders that are no system folder already: the simulator's folder
+    (its systems' documents, every guest's ``C:``, its base image), which plays the part of
+    ``C:\\ProgramData``'s HCS folders on Windows (a system folder, refused anyway).  The
+    backend says (``host_folders()``); none when HCS is unavailable."""
+    from hcs_sandbox.native import loader
+
+    backend = loader.chosen_backend()
+    if backend is None:
+        if not loader.simulator_requested():
+            return ()
+        try:
+            backend = loader.get_backend()
+        except OSError:  # a bad HCS_SANDBOX_SIMULATOR: the create says so itself
+            return ()
+    getter = getattr(backend, "host_folders", None)
+    if not callable(getter):
+        return ()
+    folders: tuple[str, ...] = tuple(getter())
+    _HOST_FOLDERS.update(folders)
+    return folders
+
+
+#: Folders :func:`_hcs_host_folders` returned (their refusal names them as HCS's folders).
+_HOST_FOLDERS: set[str] = set()
 
 
 def host_folder_problem(
@@ -342,6 +370,13 @@ def _judged_problem(real: str, protected: tuple[str, ...], local: bool) -> tuple
             how = "contains"
         else:
             continue
+        if own in _HOST_FOLDERS:
+            return (
+                f"{real} {how} the HCS simulator's folder {own}, which holds every simulated "
+                "system's documents, guest drive and base image",
+                "map a folder of your own outside it, or keep the simulator's state elsewhere "
+                "with HCS_SANDBOX_SIMULATOR=/absolute/dir",
+            )
         return (
             f"{real} {how} the hcs-sandbox state directory {own}, which holds every "
             "sandbox's records and disks",
@@ -610,13 +645,50 @@ def _quote(path: str) -> str:
     return f'"{path}"'
 
 
-def _guest_run(system: ComputeSystem, command: str, *, doing: str, where: str) -> Any:
-    from hcs_sandbox.sandbox.guest import GuestCommandError, exec_command
+#: The remedy of a guest copy, mkdir or link command that failed: the guest's own message
+#: ends the error line.
+GUEST_WRITE_REMEDY = (
+    "the guest's message says why; a mapped folder is read-only unless it was mapped "
+    "read-write, and the guest's disk may be full"
+)
+
+
+def _guest_run(
+    system: ComputeSystem, command: str, *, doing: str, where: str, remedy: str | None = None
+) -> Any:
+    from hcs_sandbox.sandbox.guest import exec_command
 
     result = exec_command(system, command, timeout=3600.0, where=where)
     if not result.ok:
-        raise GuestCommandError(result, doing=doing)
+        raise errors.GuestCommandError(result, doing=doing, remedy=remedy or GUEST_WRITE_REMEDY)
     return result
+
+
+def host_path_arg(path: object, *, what: str, field: str) -> str:
+    """THE rule for a host path given to a copy (:func:`copy_in`'s source, :func:`copy_out`'s
+    destination, the CLI's ``cp``) or a map: a ``str`` or ``os.PathLike`` of one, not empty.
+    An empty one is refused, not read as the current folder (``Path("")`` is ``.``): an unset
+    variable would otherwise copy the whole working directory into the guest (QA agent F1).
+    ``what``: ``"source"``, ``"destination"`` or ``"folder"``, for the message."""
+    text = path if isinstance(path, str) else None
+    if text is None and isinstance(path, os.PathLike):
+        named = os.fspath(path)
+        text = named if isinstance(named, str) else None
+    if text is None:
+        raise errors.SpecError(
+            f"the host {what} must be a path (a str or os.PathLike), not {type(path).__name__}",
+            field=field,
+            value=path,
+            allowed="a host path as a str or pathlib.Path",
+        )
+    if not text:
+        raise errors.SpecError(
+            f"the host {what} is empty",
+            field=field,
+            value=text,
+            remedy="give a host path; write '.' for the current folder",
+        )
+    return text
 
 
 def _link_share(
@@ -715,7 +787,7 @@ def link_created_mappings(sandbox: Sandbox, system: ComputeSystem) -> int:
 
 
 def map_folder(
-    sandbox: Sandbox, host_path: str, guest_path: str, *, read_only: bool = True
+    sandbox: Sandbox, host_path: str | os.PathLike[str], guest_path: str, *, read_only: bool = True
 ) -> None:
     """:meth:`Sandbox.map`: add a VSMB share and link ``guest_path`` to it."""
     from hcs_sandbox.sandbox.guest import running_system
@@ -724,6 +796,7 @@ def map_folder(
         raise errors.SpecError(
             "read_only must be True or False", field="read_only", value=read_only
         )
+    host_path = host_path_arg(host_path, what="folder", field="host_path")
     guest = check_guest_path(guest_path)
     real = check_host_folder(host_path, protected=protected_folders(sandbox._state_dir))
     system = running_system(sandbox, "map a folder")
@@ -1207,21 +1280,36 @@ def _place_on_host(staged: Path, target: Path, is_dir: bool) -> None:
 # --------------------------------------------------------------------------------------
 
 
+#: :func:`_guest_kind`'s exit codes.
+_GUEST_KINDS = {3: "dir", 2: "file", 4: "missing"}
+
+
 def _guest_kind(system: ComputeSystem, guest: str, *, where: str) -> str:
-    """``"dir"``, ``"file"`` or ``"missing"`` for a guest path (cmd ``if exist``; a path
-    followed by ``\\*`` exists only for a folder)."""
+    """``"dir"``, ``"file"`` or ``"missing"`` for a guest path, asked in ONE guest command
+    (cmd.exe ``IF EXIST``, ``IF ... (...) ELSE ...``: learn.microsoft.com, *if*; a path
+    followed by ``\\*`` exists only for a folder, where FindFirstFile finds at least
+    ``.``).  Whether it exists is asked first, then whether it is a folder: a folder that
+    another copy creates meanwhile is then "missing" or "dir", never taken for a file, as
+    the other order did (one command for each question: QA agent F3)."""
     from hcs_sandbox.sandbox.guest import exec_command
 
-    q = _quote(guest.rstrip("\\") + "\\*")
-    if (
-        exec_command(system, f"cmd /c if exist {q} exit 3", timeout=600.0, where=where).exit_code
-        == 3
-    ):
-        return "dir"
+    q = _quote(guest)
+    q_all = _quote(guest.rstrip("\\") + "\\*")
     result = exec_command(
-        system, f"cmd /c if exist {_quote(guest)} exit 2", timeout=600.0, where=where
+        system,
+        f"cmd /c if not exist {q} (exit 4) else if exist {q_all} (exit 3) else (exit 2)",
+        timeout=600.0,
+        where=where,
     )
-    return "file" if result.exit_code == 2 else "missing"
+    kind = _GUEST_KINDS.get(result.exit_code)
+    if kind is None:
+        raise errors.GuestCommandError(
+            result,
+            doing=f"asking whether {guest} is a file or a folder in the guest",
+            remedy="try again; if it fails again, check that the guest runs commands "
+            "(exec 'cmd /c ver' in it)",
+        )
+    return kind
 
 
 def copy_in(sandbox: Sandbox, host_path: str | os.PathLike[str], guest_path: str) -> None:
@@ -1229,7 +1317,7 @@ def copy_in(sandbox: Sandbox, host_path: str | os.PathLike[str], guest_path: str
     existing guest folder, else as ``guest_path`` (its parent is created)."""
     from hcs_sandbox.sandbox.guest import running_system
 
-    source = os.fspath(host_path)
+    source = host_path_arg(host_path, what="source", field="source")
     guest = check_guest_path(guest_path, allow_root=True)
     system = running_system(sandbox, "copy files")
     where = f"sandbox '{sandbox.name}'"
@@ -1244,6 +1332,7 @@ def copy_in(sandbox: Sandbox, host_path: str | os.PathLike[str], guest_path: str
                 f"cannot copy the folder {source} onto the guest file {guest}",
                 field="destination",
                 value=guest_path,
+                remedy="give a guest folder, or a path that does not exist yet",
             )
         else:
             target = guest
@@ -1268,8 +1357,9 @@ def copy_out(sandbox: Sandbox, guest_path: str, host_path: str | os.PathLike[str
     an existing host folder, else as ``host_path`` (its parent must exist)."""
     from hcs_sandbox.sandbox.guest import running_system
 
+    given = host_path_arg(host_path, what="destination", field="destination")
     guest = check_guest_path(guest_path)
-    destination = Path(os.path.abspath(os.fspath(host_path)))
+    destination = Path(os.path.abspath(given))
     system = running_system(sandbox, "copy files")
     where = f"sandbox '{sandbox.name}'"
     kind = _guest_kind(system, guest, where=where)
@@ -1287,7 +1377,7 @@ def copy_out(sandbox: Sandbox, guest_path: str, host_path: str | os.PathLike[str
         raise errors.SpecError(
             f"cannot copy to {destination}: {hostpath.too_long_problem(destination)}",
             field="destination",
-            value=os.fspath(host_path),
+            value=given,
             remedy=hostpath.LONG_PATHS_REMEDY,
         )
     if destination.is_dir() and _link_kind(destination) is None:
@@ -1298,14 +1388,15 @@ def copy_out(sandbox: Sandbox, guest_path: str, host_path: str | os.PathLike[str
             raise errors.SpecError(
                 f"cannot copy to {target}: the folder {target.parent} does not exist",
                 field="destination",
-                value=os.fspath(host_path),
+                value=given,
                 remedy="create it first",
             )
     if kind == "dir" and target.exists() and not target.is_dir():
         raise errors.SpecError(
             f"cannot copy the guest folder {guest} onto the host file {target}",
             field="destination",
-            value=os.fspath(host_path),
+            value=given,
+            remedy="give a host folder, or a path that does not exist yet",
         )
     with _batch(sandbox, system) as (host_batch, guest_batch):
         staged_guest = f"{guest_batch}\\{name}"
@@ -1315,7 +1406,14 @@ def copy_out(sandbox: Sandbox, guest_path: str, host_path: str | os.PathLike[str
             )
         else:
             command = f"cmd /c copy /y /b {_quote(guest)} {_quote(staged_guest)}"
-        _guest_run(system, command, doing=f"copying {guest} out of the guest", where=where)
+        _guest_run(
+            system,
+            command,
+            doing=f"copying {guest} out of the guest",
+            where=where,
+            remedy="the guest's message says why (a file the guest holds open cannot be "
+            "read); check that the host has room",
+        )
         _check_staged(host_batch)
         entries = os.listdir(host_batch)
         if entries != [name] and [e.casefold() for e in entries] != [name.casefold()]:

@@ -119,13 +119,17 @@ def list2cmdline(args: Sequence[str]) -> str:
     for i, arg in enumerate(items):
         if not isinstance(arg, str):
             raise errors.SpecError(
-                f"command argument {i} is not a string", field="command", value=arg
+                f"command argument {i} is not a string",
+                field="command",
+                value=arg,
+                remedy=f"pass every argument as a str (e.g. str({arg!r}))",
             )
         if "\0" in arg:
             raise errors.SpecError(
                 f"command argument {i} contains a NUL character, which Windows cannot pass",
                 field="command",
                 value=arg,
+                remedy="remove the NUL character from the argument",
             )
     program = items[0]
     if not program or '"' in program:
@@ -134,6 +138,8 @@ def list2cmdline(args: Sequence[str]) -> str:
             "line cannot carry in its first word",
             field="command",
             value=program,
+            remedy="give the program's name or path without quotes; a space in it is quoted "
+            "for you",
         )
     head = f'"{program}"' if (" " in program or "\t" in program) else program
     return " ".join([head, *(_quote_arg(a) for a in items[1:])])
@@ -196,6 +202,12 @@ def split_cmdline(line: str) -> list[str]:
         args.append("".join(current))
 
 
+#: What a command may be, for messages.
+COMMAND_ALLOWED = (
+    'a command line string such as "cmd /c ver", or a list of strings such as ["cmd", "/c", "ver"]'
+)
+
+
 def command_line(command: str | Sequence[str]) -> str:
     """A command given as a string is used as it is; a sequence is quoted."""
     if isinstance(command, str):
@@ -205,15 +217,70 @@ def command_line(command: str | Sequence[str]) -> str:
             )
         if "\0" in command:
             raise errors.SpecError(
-                "the command contains a NUL character", field="command", value=command
+                "the command contains a NUL character, which Windows cannot pass",
+                field="command",
+                value=command,
+                remedy="remove the NUL character from the command",
             )
         return command
+    if isinstance(command, (bytes, bytearray)) or not hasattr(command, "__iter__"):
+        raise errors.SpecError(
+            f"the command must be a string or a list of strings, not {type(command).__name__}",
+            field="command",
+            value=command,
+            allowed=COMMAND_ALLOWED,
+        )
     return list2cmdline(command)
 
 
 # --------------------------------------------------------------------------------------
 # ProcessParameters
 # --------------------------------------------------------------------------------------
+
+
+def _not_a(field: str, value: object, kind: str, allowed: str) -> errors.SpecError:
+    """The SpecError for an argument of the wrong type (``kind``: what it must be)."""
+    return errors.SpecError(
+        f"{field} must be {kind}, not {type(value).__name__}",
+        field=field,
+        value=value,
+        allowed=allowed,
+    )
+
+
+def _check_console_cells(width: int, height: int, field: str = "console_size") -> None:
+    """A SpecError unless ``width`` and ``height`` are whole numbers of cells, 1 to 65535
+    (``ConsoleSize`` is two ``uint16``: SchemaReference ``ProcessParameters``)."""
+    for dimension, cells in (("width", width), ("height", height)):
+        if isinstance(cells, bool) or not isinstance(cells, int) or not 1 <= cells <= 0xFFFF:
+            raise errors.SpecError(
+                f"console {dimension} {cells!r} is out of range",
+                field=field,
+                value=cells,
+                allowed="1 to 65535 character cells",
+            )
+
+
+#: What ``env`` may be, for messages.
+ENV_ALLOWED = 'a mapping of variable names to values, both strings (env={"NAME": "value"})'
+
+
+def _env_items(env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """``env``'s items, when it is a mapping of strings to strings; else a SpecError."""
+    if not isinstance(env, Mapping):
+        raise _not_a("env", env, "a mapping", ENV_ALLOWED)
+    items = list(env.items())
+    for key, value in items:
+        if not isinstance(key, str) or not isinstance(value, str):
+            bad = key if not isinstance(key, str) else value
+            raise errors.SpecError(
+                f"environment variable {key!r}: {'name' if bad is key else 'value'} "
+                f"{bad!r} is not a string",
+                field="env",
+                value=bad,
+                allowed=ENV_ALLOWED,
+            )
+    return items
 
 
 def process_parameters(
@@ -236,6 +303,9 @@ def process_parameters(
     if workdir is not None:  # "" too: refused, not taken for "no working directory"
         from hcs_sandbox.sandbox.hostpath import WORKDIR_ALLOWED, workdir_problem
 
+        if not isinstance(workdir, str):
+            raise _not_a("workdir", workdir, "a string", WORKDIR_ALLOWED)
+
         # Only what is known without the guest (hostpath.workdir_problem: a full path with a
         # drive letter, or a UNC / \\?\ / \\.\ path with its server and share or drive,
         # which is passed on; Windows' naming rules); a folder the guest cannot use is
@@ -253,7 +323,7 @@ def process_parameters(
             )
         params["WorkingDirectory"] = workdir
     if env:
-        for key, value in env.items():
+        for key, value in _env_items(env):
             if not key or "=" in key or "\0" in key or "\0" in value:
                 raise errors.SpecError(
                     f"environment variable {key!r} is not valid",
@@ -262,19 +332,23 @@ def process_parameters(
                     allowed="a non-empty name without '=' or NUL",
                 )
         params["Environment"] = dict(env)
+    if user is not None and not isinstance(user, str):
+        raise _not_a("user", user, "a string", "a guest user name, or None for the default user")
     if user:
         params["User"] = user
+    if console_size is not None and (
+        not isinstance(console_size, (tuple, list)) or len(console_size) != 2
+    ):
+        raise _not_a(
+            "console_size",
+            console_size,
+            "a (width, height) pair",
+            "two whole numbers: console_size=(80, 25)",
+        )
     if tty:
         params["EmulateConsole"] = True
         width, height = console_size or (80, 25)
-        for dimension, cells in (("width", width), ("height", height)):
-            if not isinstance(cells, int) or not 1 <= cells <= 0xFFFF:
-                raise errors.SpecError(
-                    f"console {dimension} {cells!r} is out of range",
-                    field="console_size",
-                    value=cells,
-                    allowed="1 to 65535 character cells",
-                )
+        _check_console_cells(width, height)
         params["ConsoleSize"] = [height, width]
     elif console_size is not None:
         raise errors.SpecError(
@@ -293,6 +367,69 @@ def process_parameters(
 # --------------------------------------------------------------------------------------
 # Results and processes
 # --------------------------------------------------------------------------------------
+
+
+def check_timeout(timeout: float, *, positive: bool = False, field: str = "timeout") -> float:
+    """``timeout`` when it is a number of seconds (> 0 when ``positive``, else >= 0; not NaN,
+    not a bool), as a ``float`` when it is another real number (a ``Fraction`` or a numpy
+    scalar: the messages format it as a float, review RV-api2 A2); else a SpecError."""
+    if type(timeout) is not float and type(timeout) is not int and not _is_real(timeout):
+        allowed = "a number of seconds" + (" > 0" if positive else " >= 0")
+        raise _not_a(field, timeout, "a number", f"{allowed}, or None for no limit")
+    if not (timeout > 0 if positive else timeout >= 0):  # NaN fails both
+        raise errors.SpecError(
+            f"{field} {timeout!r} is not a positive number of seconds"
+            if positive
+            else f"{field} must be a number of seconds >= 0, not {timeout!r}",
+            field=field,
+            value=timeout,
+            allowed=f"a number of seconds {'> 0' if positive else '>= 0'}, or None for no limit",
+        )
+    return timeout if type(timeout) is float or type(timeout) is int else float(timeout)
+
+
+#: What stdin may be, for messages: bytes, because what a guest program reads is bytes in its
+#: own code page (docs/exec.md, "Guest text and code pages"): hcs-sandbox does not guess one.
+STDIN_ALLOWED = (
+    "encode text first: stdin=text.encode() for UTF-8, or text.encode('cp850') for a "
+    "program that reads the guest's OEM code page"
+)
+
+
+def _is_real(value: object) -> bool:
+    """Whether ``value`` is a real number other than a bool: an ``int`` or ``float``
+    (subclasses too), a ``fractions.Fraction``, a numpy scalar (numpy registers its number
+    types with :mod:`numbers`)...  ``decimal.Decimal`` is no ``numbers.Real``, and it does not
+    add to a float: a deadline could not be computed from it."""
+    import numbers
+
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_stdin(data: object) -> memoryview:
+    """``data`` as a flat view of its bytes, when it is one contiguous bytes-like object
+    (``bytes``, ``bytearray``, ``memoryview``, ``array.array``, ``mmap``...: anything with
+    the buffer protocol; an item of several bytes counts as its bytes); else a SpecError.
+    A ``str`` is refused with the way to encode it."""
+    if type(data) is bytes:  # the usual one at once
+        return memoryview(data)
+    if isinstance(data, str):
+        raise _not_a("stdin", data, "bytes", STDIN_ALLOWED)
+    try:
+        view = memoryview(data)  # type: ignore[arg-type]  # any buffer: checked here
+    except TypeError:
+        raise _not_a(
+            "stdin", data, "bytes-like", "bytes, bytearray, memoryview or another buffer"
+        ) from None
+    if not view.c_contiguous:
+        raise errors.SpecError(
+            f"stdin must be one contiguous block of bytes; this {type(data).__name__} is not "
+            "(a strided slice or a Fortran-order array)",
+            field="stdin",
+            value=data,
+            remedy="copy it into one block first: stdin=bytes(data)",
+        )
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
 
 
 def _text(data: bytes, encoding: str) -> str:
@@ -409,15 +546,8 @@ class ExecResult:
         }
 
 
-class GuestCommandError(errors.HcsSandboxError):
-    """A guest command exited with a non-zero code (``ExecResult.check``, copy helpers)."""
-
-    def __init__(self, result: ExecResult, *, doing: str | None = None) -> None:
-        detail = (result.stderr_text.strip() or result.stdout_text.strip()).splitlines()
-        tail = f": {detail[-1]}" if detail else ""
-        what = doing or f"the guest command {result.command_line!r}"
-        super().__init__(f"{what} failed with exit code {result.exit_code}{tail}")
-        self.result = result
+#: :class:`hcs_sandbox.errors.GuestCommandError`, also importable from here.
+GuestCommandError = errors.GuestCommandError
 
 
 class OutputChunk(NamedTuple):
@@ -444,7 +574,15 @@ class GuestProcess:
     it the guest process blocks on its next write, as with a full pipe.
     """
 
-    def __init__(self, process: Process, *, tty: bool = False, command_line: str = "") -> None:
+    def __init__(
+        self,
+        process: Process,
+        *,
+        tty: bool = False,
+        command_line: str = "",
+        where: str = "the sandbox",
+        check_sandbox: bool = False,
+    ) -> None:
         self._process = process
         self.tty = tty
         self.command_line = command_line
@@ -455,7 +593,17 @@ class GuestProcess:
         self._readers: list[threading.Thread] = []
         self._stdin_lock = threading.Lock()
         self._exit_code: int | None = None
+        #: Whether the compute system exited under the process (:meth:`_check_sandbox`).
+        self._sandbox_gone: bool | None = None
+        #: What the messages call the sandbox (``sandbox 'web'``).
+        self._where = where
+        #: A user's command (Sandbox.exec/spawn): :meth:`wait` checks the sandbox.  The
+        #: library's own commands (cp's helpers, mapped-folder links, logon waits) keep
+        #: their own errors (review RV-misc R2).
+        self._check = check_sandbox
         self._closed = False
+        #: Why :meth:`communicate`'s stdin feeder failed (anything but a broken pipe).
+        self._feed_error: BaseException | None = None
         for name, pipe in (("stdout", process.stdout), ("stderr", process.stderr)):
             if pipe is None:
                 continue
@@ -523,6 +671,10 @@ class GuestProcess:
     def read(self, timeout: float | None = None) -> OutputChunk | None:
         """The next chunk of output; None at the end of all output.  Raises
         :class:`~hcs_sandbox.errors.ExecTimeoutError` (without killing) after ``timeout``."""
+        if timeout is not None and type(timeout) not in (float, int):
+            timeout = check_timeout(
+                timeout
+            )  # a wrong type: a SpecError (the value is read as before)
         while self._open_streams > 0:
             try:
                 stream, data = self._next(timeout)
@@ -561,14 +713,19 @@ class GuestProcess:
     # -- input ------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        """Write to the process's stdin (blocks while the pipe is full)."""
+        """Write to the process's stdin (blocks while the pipe is full).  ``data`` is bytes or
+        another contiguous bytes-like object (:func:`check_stdin`; a SpecError otherwise: a
+        str is encoded first)."""
+        self._write(check_stdin(data))
+
+    def _write(self, view: memoryview) -> None:
+        """:meth:`write` of a view :func:`check_stdin` made."""
         pipe = self._process.stdin
         if pipe is None or pipe.closed:
             raise errors.SandboxStateError(
                 f"the stdin of guest process {self.pid} is closed",
                 remedy="write before close_stdin(), and spawn without stdin=False",
             )
-        view = memoryview(data)
         with self._stdin_lock:
             while view:
                 written = pipe.write(view)
@@ -617,6 +774,7 @@ class GuestProcess:
                 f"guest process {self.pid} has no console to resize",
                 remedy="spawn it with tty=True (CLI: -t)",
             )
+        _check_console_cells(width, height, "size")
         try:
             self._process.resize_console(width, height)
         except errors.ProcessAlreadyStoppedError:
@@ -624,15 +782,54 @@ class GuestProcess:
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait for the exit; returns the exit code.  Raises
-        :class:`~hcs_sandbox.errors.ExecTimeoutError` (without killing) after ``timeout``."""
-        if self._exit_code is not None:
-            return self._exit_code
+        :class:`~hcs_sandbox.errors.ExecTimeoutError` (without killing) after ``timeout``,
+        and, for a command started by :meth:`Sandbox.exec`/:meth:`Sandbox.spawn`,
+        :class:`~hcs_sandbox.errors.SandboxExitedError` when the process ended with a
+        non-zero code and its sandbox's compute system had exited by then
+        (:meth:`_check_sandbox`)."""
+        if self._exit_code is None:
+            self._exit_code = self._wait_exit(timeout)
+        if self._check:
+            self._check_sandbox(self._exit_code)
+        return self._exit_code
+
+    def _check_sandbox(self, code: int) -> None:
+        """Raise :class:`~hcs_sandbox.errors.SandboxExitedError` when the process ended with
+        ``code`` != 0 and its compute system has exited: killed, stopped or removed while
+        the command ran (QA s17 tester F5).  What Windows reports for a process whose VM is
+        terminated is not documented (docs/windows-notes.md, "A guest process when its
+        sandbox stops"); hcsshim's waits take a SystemExited seen while they wait for a
+        process as "unexpected container exit" (``ErrUnexpectedContainerExit``,
+        ``waitForNotification``).  The exit event may come just after the process's, so HCS
+        is asked (one ``HcsGetComputeSystemProperties``) unless it came already; a command
+        that returned 0 did its work, whatever happened after (no call).  It cannot tell a
+        command cut short from one that ended by itself with a non-zero code just before the
+        sandbox stopped, or that shut the sandbox down itself (review RV-misc R3): the
+        message says so, and ``process_exit_code`` keeps the code."""
+        gone = self._sandbox_gone
+        if gone is None:
+            gone = self._sandbox_gone = code != 0 and _system_gone(self._process.system)
+        if gone:
+            raise errors.SandboxExitedError(
+                f"{self._where} stopped while the command {self.command_line!r} ran or just "
+                f"after it ended (killed, stopped or removed by another process, its guest "
+                f"crashed, or the command shut it down); HCS reported exit code {code} for "
+                f"guest process {self.pid}, which may not be the command's own",
+                process_exit_code=code,
+                remedy="'hcs-sandbox logs' on it (if it still exists) says how it ended; "
+                "start it again (a persistent sandbox) or run a new one, then the command",
+            )
+
+    def _wait_exit(self, timeout: float | None) -> int:
+        if timeout is not None and type(timeout) not in (float, int):
+            timeout = check_timeout(
+                timeout
+            )  # a wrong type: a SpecError (the value is read as before)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             step = 3600.0 if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                self._exit_code = self._process.wait(step)
-                return self._exit_code
+                return self._process.wait(step)
             except errors.OperationTimeoutError:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise errors.ExecTimeoutError(
@@ -648,13 +845,21 @@ class GuestProcess:
 
         stdout and stderr are drained concurrently (no deadlock however large they are).
         On timeout the process is killed and :class:`~hcs_sandbox.errors.ExecTimeoutError`
-        carries the output so far.
+        carries the output so far.  ``input`` is bytes-like (:func:`check_stdin`; a
+        SpecError otherwise: a str is encoded first).  When sending ``input`` fails for
+        another reason than the process having stopped reading (a broken pipe), the process
+        is killed and the failure raised, once (a later call returns what is left).
         """
+        data = check_stdin(input) if input is not None else memoryview(b"")
+        if timeout is not None and type(timeout) not in (float, int):
+            timeout = check_timeout(
+                timeout
+            )  # a wrong type: a SpecError (the value is read as before)
         deadline = None if timeout is None else time.monotonic() + timeout
         writer: threading.Thread | None = None
         if self._process.stdin is not None and not self._process.stdin.closed:
             writer = threading.Thread(
-                target=self._feed, args=(input or b"",), name=f"hcs-sandbox-stdin-{self.pid}"
+                target=self._feed, args=(data,), name=f"hcs-sandbox-stdin-{self.pid}"
             )
             writer.daemon = True
             writer.start()
@@ -675,19 +880,57 @@ class GuestProcess:
                 self.wait(left)
             except errors.ExecTimeoutError:
                 raise self.kill_for_timeout(timeout or 0.0, out, err) from None
+            except errors.SandboxExitedError as exc:
+                exc.stdout, exc.stderr = b"".join(out), b"".join(err)  # what came until then
+                raise
         finally:
             if writer is not None:
                 writer.join(timeout=1.0)
+        # Taken, so that it is raised once: a later communicate() returns what is left.
+        failed, self._feed_error = self._feed_error, None
+        if failed is not None:
+            raise _feed_failure(self.pid, failed) from failed
         return b"".join(out), b"".join(err)
 
-    def _feed(self, data: bytes) -> None:
+    def _feed(self, data: memoryview) -> None:
+        """:meth:`communicate`'s stdin thread: write ``data``, then end-of-file.  A failure
+        other than a broken pipe (the process exited without reading everything, which is no
+        error) kills the process, so that the output loop ends instead of waiting for a
+        process that waits for input, and :meth:`communicate` raises it."""
+        stopped_reading = False
         try:
             if data:
-                self.write(data)
-            self.close_stdin()
+                self._write(data)
         except (OSError, errors.HcsSandboxError) as exc:
-            # The process exited without reading everything (a broken pipe): not an error.
+            stopped_reading = True
             _log.debug("feeding stdin of guest process %d: %s", self.pid, exc)
+        except BaseException as exc:
+            self._feed_failed(exc)
+        finally:
+            try:
+                self.close_stdin()
+            except BaseException as exc:
+                if stopped_reading:  # its stdin is gone already: nothing waits for the end
+                    _log.debug("closing stdin of guest process %d: %s", self.pid, exc)
+                else:
+                    self._feed_failed(exc, closing=True)
+
+    def _feed_failed(self, exc: BaseException, *, closing: bool = False) -> None:
+        """Record why the stdin feeder failed (the first reason) and kill the process; a
+        close that failed because the process is gone (``closing``) is no failure."""
+        if self._feed_error is None:
+            if closing and self._process.exited:
+                _log.debug("closing stdin of exited guest process %d: %s", self.pid, exc)
+                return
+            self._feed_error = exc
+        try:
+            self._process.terminate()
+        except Exception as kill_failed:  # the output loop still ends when the pipe is closed
+            _log.warning("could not kill guest process %d: %s", self.pid, kill_failed)
+        with contextlib.suppress(Exception):
+            pipe = self._process.stdin
+            if pipe is not None:
+                pipe.close()
 
     def kill_for_timeout(
         self, timeout: float, out: list[bytes] | None = None, err: list[bytes] | None = None
@@ -744,6 +987,17 @@ class GuestProcess:
 
     def __repr__(self) -> str:
         return f"<GuestProcess {self.pid} {self.command_line!r}>"
+
+
+def _feed_failure(pid: int, exc: BaseException) -> errors.HcsSandboxError:
+    """What :meth:`GuestProcess.communicate` raises when its stdin feeder failed."""
+    if isinstance(exc, errors.HcsSandboxError):
+        why, remedy = exc.message, exc.remedy
+    else:
+        why, remedy = f"{type(exc).__name__}: {exc}", errors.BUG_REMEDY
+    return errors.HcsSandboxError(
+        f"sending stdin to guest process {pid} failed, so it was killed: {why}", remedy=remedy
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -828,6 +1082,7 @@ def start_process(
     stdin: bool = True,
     where: str = "the sandbox",
     name: str | None = None,
+    check_sandbox: bool = False,
 ) -> GuestProcess:
     """``HcsCreateProcess`` in ``system``; returns a :class:`GuestProcess` (its readers run).
 
@@ -835,7 +1090,9 @@ def start_process(
     message saying so.  A ``workdir`` the guest cannot use (``ERROR_DIRECTORY``) is an
     :class:`~hcs_sandbox.errors.HcsError` that says what fits: for a drive-letter path, that
     the folder is missing, with how to create it (``name``: the sandbox's, for the example
-    command); for a UNC path, that the guest could not open the share.
+    command); for a UNC path, that the guest could not open the share.  ``check_sandbox``:
+    a user's command, whose :meth:`GuestProcess.wait` raises
+    :class:`~hcs_sandbox.errors.SandboxExitedError` when the sandbox stopped under it.
     """
     params = process_parameters(
         command,
@@ -870,7 +1127,13 @@ def start_process(
             ) from exc
         raise
     try:
-        return GuestProcess(process, tty=tty, command_line=str(params["CommandLine"]))
+        return GuestProcess(
+            process,
+            tty=tty,
+            command_line=str(params["CommandLine"]),
+            where=where,
+            check_sandbox=check_sandbox,
+        )
     except BaseException:
         process.close()
         raise
@@ -887,14 +1150,14 @@ def exec_command(
     stdin: bytes | None = None,
     where: str = "the sandbox",
     name: str | None = None,
+    check_sandbox: bool = False,
 ) -> ExecResult:
-    """Run a command to completion and collect its output (see :meth:`Sandbox.exec`)."""
-    if timeout is not None and not timeout > 0:
-        raise errors.SpecError(
-            f"timeout {timeout!r} is not a positive number of seconds",
-            field="timeout",
-            value=timeout,
-        )
+    """Run a command to completion and collect its output (see :meth:`Sandbox.exec`;
+    ``check_sandbox`` as for :func:`start_process`: only for a user's command)."""
+    if timeout is not None:
+        timeout = check_timeout(timeout, positive=True)
+    if stdin is not None:
+        check_stdin(stdin)
     started = time.monotonic()
     proc = start_process(
         system,
@@ -905,6 +1168,7 @@ def exec_command(
         stdin=stdin is not None,
         where=where,
         name=name,
+        check_sandbox=check_sandbox,
     )
     with proc:
         out, err = proc.communicate(stdin, timeout=timeout)
@@ -918,17 +1182,33 @@ def exec_command(
     )
 
 
+def _system_gone(system: ComputeSystem) -> bool:
+    """True when ``system`` has exited: its exit event came, or HCS says it is stopped or
+    gone (``NotFound``/``AlreadyStopped``, as ``Sandbox._hcs_state`` takes them)."""
+    if system.exited:
+        return True
+    try:
+        props = system.properties({"PropertyTypes": []})
+    except (errors.NotFoundError, errors.AlreadyStoppedError):
+        return True
+    except errors.HcsSandboxError as exc:  # unknown (a closed handle...): the code stands
+        _log.debug("asking HCS whether %s still runs: %s", system.id, exc)
+        return system.exited
+    return system.exited or str(props.get("State", "")).lower() == "stopped"
+
+
 def merged_environment(
     base: Mapping[str, str] | None, extra: Mapping[str, str] | None
 ) -> dict[str, str] | None:
     """The spec's environment overlaid with per-command variables (names compared without
     case, as Windows does: *Environment Variables*, learn.microsoft.com)."""
-    if not base and not extra:
+    extra_items = _env_items(extra) if extra is not None else []
+    if not base and not extra_items:
         return None
     merged: dict[str, str] = {}
     folded: dict[str, str] = {}
-    for source in (base or {}, extra or {}):
-        for key, value in source.items():
+    for items in (list((base or {}).items()), extra_items):
+        for key, value in items:
             old = folded.get(key.casefold())
             if old is not None:
                 merged.pop(old, None)
@@ -990,6 +1270,7 @@ def sandbox_exec(
         stdin=stdin,
         where=f"sandbox '{sandbox.name}'",
         name=sandbox.name,
+        check_sandbox=True,
     )
 
 
@@ -1003,8 +1284,10 @@ def sandbox_spawn(
     workdir: str | None = None,
     user: str | None = None,
     stdin: bool = True,
+    check_sandbox: bool = True,
 ) -> GuestProcess:
-    """:meth:`Sandbox.spawn`."""
+    """:meth:`Sandbox.spawn` (``check_sandbox`` False: the library's own wait, as for a
+    logon command)."""
     system = running_system(sandbox, "run a command")
     return start_process(
         system,
@@ -1017,4 +1300,5 @@ def sandbox_spawn(
         stdin=stdin,
         where=f"sandbox '{sandbox.name}'",
         name=sandbox.name,
+        check_sandbox=check_sandbox,
     )

@@ -10,13 +10,39 @@ Three sources can disagree after a crash, a reboot or a killed process:
 
 :func:`reconcile` only looks and reports. :func:`prune` removes:
 
-1. compute systems owned by hcs-sandbox without a record (terminated);
+1. compute systems owned by hcs-sandbox without a record, made by this state directory
+   (terminated);
 2. records of **ephemeral** sandboxes whose compute system is gone (their files and
    endpoints too);
 3. half-made records — state ``creating``/``removing``/``error`` — whose owner process is
    dead (write-ahead lists say exactly what to release);
-4. endpoints without a record;
+4. endpoints without a record, made by this state directory;
 5. sandbox folders without a record.
+
+Every state directory on a host sees the same compute systems (Owner ``hcs-sandbox``) and
+the same ``hcs-sandbox-*`` endpoints; what says that this store made one without a record
+here (an endpoint by the sandbox id in its name) is BOTH of these (review RV-scope2):
+
+- its id carries this store's mark (:attr:`Store.mark`, sandbox/owned.py) or no mark at
+  all (an hcs-sandbox older than the mark made it);
+- and a real directory named by its id is in this state directory's ``sandboxes/`` (lstat:
+  a directory, not a link, a junction or a file), or a record here is named by its id (in
+  another spelling, its compute system id damaged: sandbox/damage.py).  A sandbox's
+  folder is made before its endpoint and compute system, and a removal deletes it after
+  terminating its system; a copy of this state directory shares its mark but not the
+  folders of what was made in the other copy after the copy.  (Not covered: a failed
+  create whose rollback could not terminate its system deletes the folder and the record
+  all the same; that system is listed in ``no_folder_systems``.)
+
+Then it is an orphan.  Everything else is left alone and listed: one whose id carries
+another store's mark is that store's, maybe a live sandbox (``other_state_dir_*``, also
+when a folder here names it: a ``sandboxes/`` shared by two state directories through a
+link); one with this store's mark and no folder here (``no_folder_*``: made in a copy of
+this state directory after the copy, or its folder deleted by hand); one with no mark and
+no folder here (``unmarked_*``: made in another state directory by an older hcs-sandbox,
+or by hand).  A folder whose name is the id of a system or endpoint left alone is never an
+orphan file.  (QA analyst F1: a prune in a new, empty or mistyped state directory
+terminated every other state directory's sandboxes.)
 
 Persistent sandboxes whose system is gone are only marked ``stopped`` (their disk is
 kept). Records being made by a live process are left alone, and so are records made
@@ -41,6 +67,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +104,27 @@ class ReconcileReport:
     other_host: list[str] = dataclasses.field(default_factory=list)
     orphan_endpoints: list[str] = dataclasses.field(default_factory=list)
     orphan_files: list[str] = dataclasses.field(default_factory=list)
+    #: Compute systems and endpoints (ids) of hcs-sandbox's without a record here whose id
+    #: carries another state directory's mark: left alone (prune with that state directory
+    #: removes them if they are its orphans).  Not counted in :attr:`clean`.
+    other_state_dir_systems: list[str] = dataclasses.field(default_factory=list)
+    other_state_dir_endpoints: list[str] = dataclasses.field(default_factory=list)
+    #: The same whose id carries this store's mark but names no folder in its
+    #: ``sandboxes/`` (made in a copy of this state directory after the copy, or whose
+    #: folder was deleted by hand): left alone, as they may be a copy's live sandboxes.
+    no_folder_systems: list[str] = dataclasses.field(default_factory=list)
+    no_folder_endpoints: list[str] = dataclasses.field(default_factory=list)
+    #: The same whose id carries no state directory's mark (made by an hcs-sandbox older
+    #: than the mark, or by hand) and names no folder here: left alone, as whose they are
+    #: cannot be told.
+    unmarked_systems: list[str] = dataclasses.field(default_factory=list)
+    unmarked_endpoints: list[str] = dataclasses.field(default_factory=list)
+    #: The mark each of ``other_state_dir_*`` carries (its id's, an endpoint's by its name):
+    #: ``{id: mark}``.
+    other_state_dir_marks: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: This store's mark (:attr:`Store.mark`): what the ids of the compute systems and
+    #: endpoints it made end in, to compare with those of ``other_state_dir_marks``.
+    state_mark: str = ""
     #: Persistent sandboxes whose restart was interrupted: marked ``stopped`` by prune.
     restart_interrupted: list[str] = dataclasses.field(default_factory=list)
     #: Records with damaged fields (``name (id): field (problem), ...``): judged by the
@@ -112,6 +160,14 @@ class ReconcileReport:
             "other_host": list(self.other_host),
             "orphan_endpoints": list(self.orphan_endpoints),
             "orphan_files": list(self.orphan_files),
+            "other_state_dir_systems": list(self.other_state_dir_systems),
+            "other_state_dir_endpoints": list(self.other_state_dir_endpoints),
+            "no_folder_systems": list(self.no_folder_systems),
+            "no_folder_endpoints": list(self.no_folder_endpoints),
+            "unmarked_systems": list(self.unmarked_systems),
+            "unmarked_endpoints": list(self.unmarked_endpoints),
+            "other_state_dir_marks": dict(self.other_state_dir_marks),
+            "state_mark": self.state_mark,
             "damaged": list(self.damaged),
             "clean": self.clean,
         }
@@ -130,6 +186,20 @@ class PruneReport:
     failures: list[str] = dataclasses.field(default_factory=list)
     #: Records made through another HCS host: left alone (not counted).
     other_host: list[str] = dataclasses.field(default_factory=list)
+    #: Compute systems and endpoints another state directory made, those of this store's
+    #: mark that no folder here names, and those no state directory's mark names: left
+    #: alone (not counted), as :attr:`ReconcileReport.other_state_dir_systems` and the
+    #: others.
+    other_state_dir_systems: list[str] = dataclasses.field(default_factory=list)
+    other_state_dir_endpoints: list[str] = dataclasses.field(default_factory=list)
+    no_folder_systems: list[str] = dataclasses.field(default_factory=list)
+    no_folder_endpoints: list[str] = dataclasses.field(default_factory=list)
+    unmarked_systems: list[str] = dataclasses.field(default_factory=list)
+    unmarked_endpoints: list[str] = dataclasses.field(default_factory=list)
+    #: As :attr:`ReconcileReport.other_state_dir_marks` and
+    #: :attr:`ReconcileReport.state_mark`.
+    other_state_dir_marks: dict[str, str] = dataclasses.field(default_factory=dict)
+    state_mark: str = ""
     #: Records with damaged fields, as :attr:`ReconcileReport.damaged` (judged and, when
     #: left over, removed like the others: also listed in ``records`` then).
     damaged: list[str] = dataclasses.field(default_factory=list)
@@ -152,6 +222,14 @@ class PruneReport:
             "files": list(self.files),
             "failures": list(self.failures),
             "other_host": list(self.other_host),
+            "other_state_dir_systems": list(self.other_state_dir_systems),
+            "other_state_dir_endpoints": list(self.other_state_dir_endpoints),
+            "no_folder_systems": list(self.no_folder_systems),
+            "no_folder_endpoints": list(self.no_folder_endpoints),
+            "unmarked_systems": list(self.unmarked_systems),
+            "unmarked_endpoints": list(self.unmarked_endpoints),
+            "other_state_dir_marks": dict(self.other_state_dir_marks),
+            "state_mark": self.state_mark,
             "damaged": list(self.damaged),
             "notes": list(self.notes),
         }
@@ -187,14 +265,14 @@ def _terminate_restarted(store: Store, record: Record) -> str | None:
 
     system_id = _system_id(store, record)
     if system_id is None:
-        # (Said as what this prune did: it has terminated every compute system of
-        # hcs-sandbox's that no record names before it came here; review RV65 F3.)
+        # (Said as what this prune did: it has terminated every compute system of this
+        # state directory's that no record names before it came here; review RV65 F3.)
         problem = record.damaged_field("system_id") or "another record names it too"
         return (
             f"sandbox {_label(record)}: its compute system id in the state database is "
             f"damaged ({problem}), so no compute system of its interrupted restart was "
-            "looked for by it (this prune terminated every compute system of hcs-sandbox's "
-            "that no record names: listed among its systems)"
+            "looked for by it (this prune terminated every compute system this state "
+            "directory made that no record names: listed among its systems)"
         )
     try:
         system = ComputeSystem.open(system_id)
@@ -227,9 +305,24 @@ def _sandbox_folders(state: Path) -> list[Path]:
         return []
 
 
+def _real_directory(path: Path) -> bool:
+    """True when ``path`` is a directory itself (lstat): not a symbolic link, not a file, and
+    on Windows not a junction either, which lstat reports as a directory (CPython's
+    ``os.lstat`` docs: name-surrogate reparse points are opened as links; only a symbolic
+    link is ``S_IFLNK``), so any reparse point is refused by its attribute
+    (``FILE_ATTRIBUTE_REPARSE_POINT``, Microsoft "File Attribute Constants": "a file or
+    directory that has an associated reparse point, or a file that is a symbolic link")."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    attributes: int = getattr(info, "st_file_attributes", 0)  # (Windows only)
+    return stat.S_ISDIR(info.st_mode) and not attributes & stat.FILE_ATTRIBUTE_REPARSE_POINT
+
+
 def _scan(state: Path, store: Store) -> ReconcileReport:
     from hcs_sandbox.sandbox import network
-    from hcs_sandbox.sandbox.owned import owned_systems
+    from hcs_sandbox.sandbox.owned import id_mark, owned_systems
     from hcs_sandbox.sandbox.sandbox import _owner_alive, other_host
 
     # The records, then HCS and the disk, then the records again (see the module docstring).
@@ -247,7 +340,7 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
 
     records = [judged(store, r) for r in store.list(all=True, kind=None)]
 
-    report = ReconcileReport(records=len(records), systems=len(systems))
+    report = ReconcileReport(records=len(records), systems=len(systems), state_mark=store.mark)
     # Each record's compute system id; a damaged one (no GUID: it names no system) by the
     # id hcs-sandbox gives a sandbox's system, as a removal looks for it (damage.system_id),
     # so that a live sandbox whose record was edited so is not taken for gone, nor its
@@ -276,9 +369,56 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
     ]
     known_files = {os.path.normcase(os.path.abspath(f)) for r in records for f in r.files}
 
+    # Whose is an owned system or endpoint that no record here names: this store's (an
+    # orphan: its id carries this store's mark or none, and names a real folder in
+    # sandboxes/ here), another store's (left alone), or one that cannot be told (left
+    # alone): see the module docstring.
+    mine = report.state_mark
+    folder_of = {folder.name.lower(): folder for folder in folders}
+    left_alone: set[str] = set()  # (the ids those left alone carry: their folders are kept)
+
+    def sort(
+        object_id: str,
+        item: str,
+        *,
+        orphans: list[str],
+        others: list[str],
+        no_folder: list[str],
+        no_mark: list[str],
+    ) -> None:
+        # ``object_id`` (lower case): the system's id, or the sandbox id in an endpoint's
+        # name ("" when the name is not in the planner's form); ``item``: what is listed.
+        mark = id_mark(object_id)
+        if mark is not None and mark != mine:
+            # Another store's, even when a folder here names it (a sandboxes/ that two
+            # state directories share through a link: review RV-scope2 F2).
+            left_alone.add(object_id)
+            others.append(item)
+            report.other_state_dir_marks[item] = mark
+            return
+        folder = folder_of.get(object_id) if object_id else None
+        if (folder is not None and _real_directory(folder)) or object_id in known_ids:
+            # Its folder here; or a record here named by its id in another spelling whose
+            # compute system id is damaged (its removal deleted the folder but could not
+            # name the system: the remedy says prune terminates it, sandbox/damage.py).
+            orphans.append(item)
+            return
+        # No folder here: a copy of this state directory made it after the copy (its
+        # mark), or an older hcs-sandbox in another state directory (no mark): review
+        # RV-scope2 F1.
+        left_alone.add(object_id)
+        (no_mark if mark is None else no_folder).append(item)
+
     for system_id in sorted(systems):
         if system_id not in known_systems:
-            report.orphan_systems.append(system_id)
+            sort(
+                system_id.lower(),
+                system_id,
+                orphans=report.orphan_systems,
+                others=report.other_state_dir_systems,
+                no_folder=report.no_folder_systems,
+                no_mark=report.unmarked_systems,
+            )
 
     for record in records:
         damaged = record.damaged
@@ -312,11 +452,20 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
                 report._to_remove.append(record)
 
     for info in endpoints:
-        if info.id.lower() not in known_endpoints and (info.name or "").lower() not in known_names:
-            report.orphan_endpoints.append(info.id)
+        name = (info.name or "").lower()
+        if info.id.lower() not in known_endpoints and name not in known_names:
+            # Its name is hcs-sandbox-<the sandbox's id> (the planner's): judged by that id.
+            sort(
+                name[len(prefix) :] if name.startswith(prefix) else "",
+                info.id,
+                orphans=report.orphan_endpoints,
+                others=report.other_state_dir_endpoints,
+                no_folder=report.no_folder_endpoints,
+                no_mark=report.unmarked_endpoints,
+            )
 
     for folder in folders:
-        if folder.name.lower() in known_ids:
+        if folder.name.lower() in known_ids or folder.name.lower() in left_alone:
             continue
         if unsure_ids and any(folder.name.lower() in other for other in unsure_ids):
             continue
@@ -327,11 +476,14 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
 
 
 def reconcile(state_dir: str | os.PathLike[str] | None = None) -> ReconcileReport:
-    """Compare records with HCS and the disk; change nothing."""
-    from hcs_sandbox.sandbox.paths import ensure_state_dir
+    """Compare records with HCS and the disk; change nothing.  A state directory that does
+    not exist: an empty report (nothing is made, HCS is not asked: QA s17 agent F8)."""
+    from hcs_sandbox.sandbox.paths import existing_state_dir
     from hcs_sandbox.sandbox.store import open_store
 
-    state = ensure_state_dir(state_dir)
+    state = existing_state_dir(state_dir)
+    if state is None:
+        return ReconcileReport()
     with open_store(state) as store:
         return _scan(state, store)
 
@@ -348,21 +500,32 @@ def prune(
     listed in ``failures`` (the next prune tries again); they do not stop the others.
     ``progress`` is called with a short text before each pause while a file another process
     still holds open is waited for (``storage.HeldWait``); never when nothing is held.
+    A state directory that does not exist: nothing to do (nothing is made, HCS is not asked).
     """
     from hcs_sandbox.hcs.system import ComputeSystem
     from hcs_sandbox.sandbox import network, storage
-    from hcs_sandbox.sandbox.paths import ensure_state_dir
+    from hcs_sandbox.sandbox.paths import existing_state_dir
     from hcs_sandbox.sandbox.sandbox import release_resources
     from hcs_sandbox.sandbox.store import open_store
 
-    state = ensure_state_dir(state_dir)
+    state = existing_state_dir(state_dir)
     result = PruneReport(dry_run=dry_run)
+    if state is None:
+        return result
     # One wait for files held open for the whole run: records and orphan files alike
     # (review RV36 #1; storage.HeldWait).
     held = storage.HeldWait(progress=progress)
     with open_store(state) as store:
         found = _scan(state, store)
         result.other_host = list(found.other_host)
+        result.other_state_dir_systems = list(found.other_state_dir_systems)
+        result.other_state_dir_endpoints = list(found.other_state_dir_endpoints)
+        result.no_folder_systems = list(found.no_folder_systems)
+        result.no_folder_endpoints = list(found.no_folder_endpoints)
+        result.unmarked_systems = list(found.unmarked_systems)
+        result.unmarked_endpoints = list(found.unmarked_endpoints)
+        result.other_state_dir_marks = dict(found.other_state_dir_marks)
+        result.state_mark = found.state_mark
         result.damaged = list(found.damaged)
         if dry_run:
             result.systems = list(found.orphan_systems)

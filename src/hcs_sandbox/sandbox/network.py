@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hcs_sandbox import errors
@@ -131,10 +131,22 @@ def _name_clash(
     )
 
 
-def create_endpoint(network_id: str, document: Mapping[str, Any]) -> EndpointInfo:
+def create_endpoint(
+    network_id: str,
+    document: Mapping[str, Any],
+    *,
+    port_holder: Callable[[int, str], str | None] | None = None,
+) -> EndpointInfo:
     """Create the sandbox's endpoint (``HcnCreateEndpoint``) on the network and read back
     its MAC and IP (``HcnQueryEndpointProperties``). On failure after the endpoint exists
     it is deleted again.
+
+    ``HCN_E_PORT_ALREADY_EXISTS`` becomes one error naming the taken host port and its
+    holder (:func:`port_conflict`): HCN does not say which of the document's ports it is,
+    so ``port_holder(host_port, protocol)`` (the name of another of our sandboxes that
+    publishes it, or None) is asked about each, as ``port NAME -p`` finds the holder, and
+    every one held is named with its holder; with no holder among ours, a single port is
+    named as it is, several all together.
 
     The planner's document has no ``MacAddress``: HNS assigns a free one from the network's
     ``MacPool``, and the caller puts the returned :attr:`EndpointInfo.mac` in the compute
@@ -155,9 +167,95 @@ def create_endpoint(network_id: str, document: Mapping[str, Any]) -> EndpointInf
                 raise
     except errors.HcnAlreadyExistsError as exc:
         if exc.name == PORT_ALREADY_EXISTS:
-            raise port_conflict(exc, None, "creating the network endpoint") from exc
+            held = _held_ports(document, port_holder)
+            if len(held) > 1:  # (review RV-names L1: every one, in the one line)
+                raise _ports_conflict(exc, held, "creating the network endpoint") from exc
+            port, owner = held[0] if held else (_unheld_ports(document), None)
+            # (The holder may publish it from its spec, where it cannot be unpublished: say
+            # where it is, as the start's re-apply does, not which command frees it.)
+            remedy = (
+                f"publish a different host port ({port} is taken), or free it in sandbox "
+                f"'{owner}' first"
+                if owner
+                else None
+            )
+            raise port_conflict(
+                exc, port, "creating the network endpoint", owner=owner, remedy=remedy
+            ) from exc
         raise
     return _info_from(endpoint_id, props)
+
+
+def _published(document: Mapping[str, Any]) -> list[tuple[int, str]]:
+    """The ``(host port, "tcp"|"udp")`` of each ``PortMapping`` policy in an endpoint
+    document (the planner's: ``port_mapping_policy``, HNS_Schema.md#PortMappingPolicySetting)."""
+    from hcs_sandbox.schema.network import PROTOCOL_UDP
+
+    found: list[tuple[int, str]] = []
+    for policy in document.get("Policies") or ():
+        if not isinstance(policy, Mapping) or policy.get("Type") != "PortMapping":
+            continue
+        settings = policy.get("Settings")
+        if isinstance(settings, Mapping) and type(settings.get("ExternalPort")) is int:
+            protocol = "udp" if settings.get("Protocol") == PROTOCOL_UDP else "tcp"
+            found.append((settings["ExternalPort"], protocol))
+    return found
+
+
+def _held_ports(
+    document: Mapping[str, Any], holder: Callable[[int, str], str | None] | None
+) -> list[tuple[str, str]]:
+    """``(port text, holder name)`` of each of ``document``'s ports another of our sandboxes
+    holds, after ``HcnCreateEndpoint`` refused it with ``HCN_E_PORT_ALREADY_EXISTS``."""
+    held: list[tuple[str, str]] = []
+    if holder is None:
+        return held
+    for host_port, protocol in _published(document):
+        try:
+            owner = holder(host_port, protocol)
+        except errors.HcsSandboxError:  # (the store unreadable: say less, not fail)
+            owner = None
+        if owner:
+            held.append((f"{host_port}/{protocol}", owner))
+    return held
+
+
+def _unheld_ports(document: Mapping[str, Any]) -> str | None:
+    """No sandbox of ours holds any of ``document``'s ports (another program's endpoint):
+    the one port, or all of them ("7171/tcp or 7272/tcp"); None when it has none."""
+    published = _published(document)
+    return " or ".join(f"{h}/{p}" for h, p in published) or None
+
+
+def _and(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _ports_conflict(
+    exc: errors.HcsError, held: list[tuple[str, str]], doing: str
+) -> errors.HcnAlreadyExistsError:
+    """:func:`port_conflict` for several taken ports, each with its holder, in one line:
+    ``host ports 7171/tcp and 7272/tcp are already published on this host (by sandbox
+    'pa')``, or ``host ports 7171/tcp (by sandbox 'pa') and 7272/tcp (by sandbox 'pb') are
+    ...`` when they differ."""
+    owners = list(dict.fromkeys(owner for _port, owner in held))
+    ports = [port for port, _owner in held]
+    if len(owners) == 1:
+        which = f"host ports {_and(ports)} are already published on this host"
+        which += f" (by sandbox '{owners[0]}')"
+    else:
+        which = "host ports " + _and([f"{p} (by sandbox '{o}')" for p, o in held])
+        which += " are already published on this host"
+    where = _and([f"'{o}'" for o in owners])
+    return errors.HcnAlreadyExistsError(
+        f"{doing}: {which} — {exc.name} (0x{exc.hresult:08X})",
+        hresult=exc.hresult,
+        function=exc.function,
+        result_error=exc.result_error,
+        remedy=f"publish different host ports ({_and(ports)} are taken), or free them in "
+        f"sandbox{'es' if len(owners) > 1 else ''} {where} first",
+    )
 
 
 def endpoint_info(endpoint_id: str) -> EndpointInfo | None:

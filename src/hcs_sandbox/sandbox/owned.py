@@ -1,23 +1,85 @@
-"""The compute systems hcs-sandbox owns: the ``Owner`` it gives them, and one enumeration.
+"""The compute systems hcs-sandbox owns: the ``Owner`` it gives them, one enumeration, and
+the mark of the state directory that made each one.
 
 A small module on purpose: ``hcs-sandbox ls`` needs only this (one
 ``HcsEnumerateComputeSystems`` to check live records), not the object model
 (:mod:`hcs_sandbox.sandbox.sandbox`) nor :mod:`hcs_sandbox.sandbox.maintenance` with their
 imports (``dataclasses``, ``logging``, ``pathlib``, ``typing``: tens of milliseconds of
 every start).
+
+**Which state directory made it.**  The Owner is the same for every state directory on a
+host (it stays exactly ``hcs-sandbox``), and HCS keeps nothing else a compute system or an
+endpoint could say it with.  So the id says it: every new sandbox id
+(:func:`new_sandbox_id`) is a version-4 GUID (RFC 4122 variant) whose last 6 bytes (the
+``node`` field) are the mark of the store that made it (:attr:`Store.mark
+<hcs_sandbox.sandbox.store.Store.mark>`: 6 random bytes made once per state database and
+kept in it, so a moved store keeps its mark and a new store at the old path gets another;
+review RV-scope F1), and whose ``clock_seq`` field (bytes 8-9, after the 2 variant bits) is
+the fixed tag ``MARK_TAG``, saying that the node field IS such a mark.  The compute system
+gets the sandbox's id, and its endpoint the name ``hcs-sandbox-<id>`` (planner), so both
+carry it.  :func:`id_mark` reads it back: prune and reconcile call an owned system or
+endpoint without a record an orphan when its mark is their store's, or when its id names a
+folder in their ``sandboxes/`` (sandbox/maintenance.py).  60 random bits are left (bytes
+0-7 but the version's 4): the store refuses a duplicate id anyway.
 """
 
 from __future__ import annotations
+
+import os  # (loaded by Python's start-up anyway: costs nothing)
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms at start-up
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["OWNER", "host_identity", "owned_systems"]
+__all__ = [
+    "MARK_TAG",
+    "OWNER",
+    "host_identity",
+    "id_mark",
+    "new_sandbox_id",
+    "owned_systems",
+]
 
 #: The ``Owner`` of every compute system, HCN network and endpoint hcs-sandbox makes
 #: (``ComputeSystem.Owner``: SchemaReference.md; ``HostComputeNetwork.Owner``: HNS_Schema).
 OWNER = "hcs-sandbox"
+
+#: The ``clock_seq`` of an id that carries a state directory's mark (14 bits; with the
+#: RFC 4122 variant bits ``10`` its 4th group reads ``9c5b``).  An id made by hcs-sandbox
+#: before the mark (a random ``uuid4``) has it by chance once in 16384.
+MARK_TAG = 0x1C5B
+_TAG_TEXT = f"{0x8000 | MARK_TAG:04x}"  # "9c5b"
+_HEX = frozenset("0123456789abcdef")
+
+
+def new_sandbox_id(mark: str) -> str:
+    """A new sandbox id made by the store whose mark is ``mark`` (12 lower-case hex digits:
+    :attr:`Store.mark <hcs_sandbox.sandbox.store.Store.mark>`): a random version-4 GUID in
+    its canonical form (lower case, ``8-4-4-4-12``) whose 4th group is the tag and whose
+    last group is ``mark`` (see the module docstring)."""
+    raw = bytearray(os.urandom(8))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{_TAG_TEXT}-{mark}"
+
+
+def id_mark(object_id: str) -> str | None:
+    """The state directory mark ``object_id`` carries (12 hex digits), or None when it
+    carries none: not a GUID in the form ``8-4-4-4-12`` (any case), not version 4, or
+    without the tag (an id made by hcs-sandbox before the mark, or by hand)."""
+    text = object_id.lower()
+    if (
+        len(text) != 36
+        or text[8] != "-"
+        or text[13] != "-"
+        or text[18] != "-"
+        or text[23] != "-"
+        or text[14] != "4"
+        or text[19:23] != _TAG_TEXT
+        or not _HEX.issuperset(text[:8] + text[9:13] + text[14:18] + text[19:23] + text[24:])
+    ):
+        return None
+    return text[24:]
 
 
 def host_identity() -> str:

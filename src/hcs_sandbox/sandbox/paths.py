@@ -45,7 +45,8 @@ former, the folder's owner: Administrators for an elevated process) have access
 (docs/windows-notes.md).
 
 Nothing here touches the disk at import time; only :func:`ensure_state_dir` and
-:func:`ensure_sandbox_dir` create anything.
+:func:`ensure_sandbox_dir` create anything.  A read (:func:`existing_state_dir`) never
+creates the state directory: one that does not exist holds no sandboxes.
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ __all__ = [
     "ensure_sandbox_dir_text",
     "ensure_state_dir",
     "ensure_state_dir_text",
+    "existing_state_dir",
+    "existing_state_dir_text",
+    "reads_as_id",
     "sandbox_dir",
     "sandbox_dir_text",
     "sandbox_files",
@@ -165,6 +169,12 @@ def _state_dir_text(
     env = os.environ if environ is None else environ
     # Each text is read once (a Path's fspath and an os.environ look-up are Python calls).
     chosen = os.fspath(explicit).strip() if explicit is not None else ""
+    if explicit is not None and not chosen:
+        # An explicit empty value (``--state-dir "$UNSET"``) is bad input, not "not given":
+        # falling back would act on the real state directory (QA s17 tester F7).  An empty
+        # HCS_SANDBOX_STATE_DIR is unset, as an empty HCS_SANDBOX_SIMULATOR is (and an
+        # empty XDG_STATE_HOME, XDG Base Directory Specification).
+        raise empty_state_dir_error(os.fspath(explicit))
     if not chosen:
         chosen = env.get(ENV_STATE_DIR, "").strip()
         if not chosen:
@@ -182,6 +192,19 @@ def _state_dir_text(
             # remembered.
             _remember(_ABSOLUTE, chosen, done)
     return done
+
+
+def empty_state_dir_error(value: str, option: str = "state_dir") -> SpecError:
+    """The error for an explicitly empty (or blank) state directory: ``option`` names it as
+    the caller wrote it (``state_dir``, ``--state-dir``)."""
+    return SpecError(
+        f"invalid {option} {value!r}: an empty path names no folder",
+        field="state_dir",
+        value=value,
+        remedy=f"give the state directory's path, or leave {option} out to use "
+        f"{ENV_STATE_DIR} or the default",
+        reason="an empty path names no folder",
+    )
 
 
 def _as_path(absolute: str) -> Path:
@@ -231,6 +254,41 @@ def is_canonical_id(value: object) -> bool:
     if _CANONICAL is None:
         _CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
     return isinstance(value, str) and _CANONICAL.fullmatch(value) is not None
+
+
+#: Where a GUID's canonical ``8-4-4-4-12`` form has its dashes.
+_GUID_DASHES = (8, 13, 18, 23)
+_ID_CHARS: re.Pattern[str] | None = None
+
+
+def reads_as_id(key: str) -> bool:
+    """Whether ``key`` has the shape of a sandbox id or id prefix as the project prints or
+    takes one, the keys ``Store.get`` tries as an id before it tries them as a name, and so
+    the names a new sandbox may not have (``spec.check_new_name``; one rule for both, QA F2):
+
+    * a prefix of the canonical form of 8 or more hex digits, dashes exactly where the
+      GUID has them (``8-4-4-4-12``): ``deadbeef``, ``5cb6ec6e-119`` (what ``ls``/``ls -q``
+      print), ``5cb6ec6e-1193-47d7-82c4-ae871e6eae11`` (``--no-trunc``);
+    * the 32 hex digits without dashes (``uuid.UUID`` takes it);
+    * either full form in braces (``uuid.UUID`` takes it; no name has braces).
+
+    Any case (ids are looked up case-insensitively).  Not: fewer than 8 hex digits
+    (``cafe``, ``1234567``: a name first, as in docker), a dash elsewhere (``2024-01-01``,
+    ``build-1234``), 9 to 31 hex digits without the dash after the 8th: no id is printed so,
+    and such a key is a name first, then an id prefix."""
+    global _ID_CHARS
+    if _ID_CHARS is None:
+        _ID_CHARS = re.compile(r"[0-9a-fA-F-]{8,36}")
+    braced = len(key) in (34, 38) and key[0] == "{" and key[-1] == "}"
+    if braced:
+        key = key[1:-1]
+    if _ID_CHARS.fullmatch(key) is None:
+        return False
+    if len(key) == 32 and "-" not in key:
+        return True
+    dashes = [i for i in _GUID_DASHES if i < len(key)]
+    shaped = key.count("-") == len(dashes) and all(key[i] == "-" for i in dashes)
+    return shaped and (len(key) == 36 or not braced)
 
 
 def canonical_id(value: str, *, what: str = "sandbox id") -> str:
@@ -364,6 +422,34 @@ def sddl_is_restricted(sddl: str) -> bool:
         return False
     aces = re.findall(r"\(([^()]*)\)", aces_text)
     return len(aces) == len(_REQUIRED_ACES) and set(aces) == _REQUIRED_ACES
+
+
+def existing_state_dir_text(path: str | os.PathLike[str] | None = None) -> str | None:
+    """The state directory for a read (``ls``, ``Sandbox.list``/``get``, ``reconcile``,
+    ``prune``): None when it does not exist, and nothing is made (a mistyped or relative
+    path showed "no sandboxes" and left a folder and a ``state.db`` behind: QA s17 agent
+    F8); an existing one is checked (and tightened) as :func:`ensure_state_dir_text` does.
+    Only a create makes the state directory.
+
+    Only "not found" means none: ``FileNotFoundError``, and ``NotADirectoryError`` (a parent
+    is a file, so the folder cannot exist either; Windows reports that case as not found).
+    Any other error (a parent the user may not search: ``PermissionError``) goes on to
+    :func:`ensure_state_dir_text` and its message, as before; ``os.path.lexists`` was false
+    for those too and called an unreachable folder missing (review RV-misc R1)."""
+    target = _state_dir_text(path, None)
+    try:
+        os.lstat(target)  # (lstat: a dangling link is refused below, not "none")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        pass
+    return ensure_state_dir_text(target)
+
+
+def existing_state_dir(path: str | os.PathLike[str] | None = None) -> Path | None:
+    """:func:`existing_state_dir_text` as a ``Path`` (None: no state directory)."""
+    text = existing_state_dir_text(path)
+    return None if text is None else _as_path(text)
 
 
 def ensure_state_dir(path: str | os.PathLike[str] | None = None) -> Path:

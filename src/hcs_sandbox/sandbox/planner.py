@@ -581,6 +581,11 @@ class Plan:
     logon_command: str | None
     terminate_on_last_handle_closed: bool
     warnings: tuple[str, ...] = field(default=())
+    #: For each warning, the spec field it is about (``network``, ``gpu``, ``display``,
+    #: ``logon_command``, ``ports``, ``mapped_folders[0]``, ...), or None (an experimental
+    #: choice, a fact of the host): what the CLI needs to print each setting's warning once
+    #: next to a ``.wsb``'s (``WsbResult.warning_fields``).  Empty: none is about a field.
+    warning_fields: tuple[str | None, ...] = field(default=())
 
     def with_adapter_mac(self, mac: str) -> Plan:
         """This plan with ``mac`` as the ``MacAddress`` of the adapter bound to this plan's
@@ -684,6 +689,51 @@ class _Paths:
         return hostpath.is_windows_absolute(path)
 
 
+def _foreign_path_text(style: PathStyle) -> str:
+    """What a warning says of a host path written in the other style than the planned
+    host's (``_Paths.foreign``): true both in ``plan`` (a Windows host, wherever it runs)
+    and in a create (the host it runs on)."""
+    if style == "windows":
+        return (
+            "not a Windows path, and the host planned for is Windows: give the full host "
+            "path with a drive letter (C:\\data)"
+        )
+    return (
+        "a Windows path, and the host planned for takes POSIX paths (the simulator's): "
+        "give the full host path (/srv/data)"
+    )
+
+
+def _loosened(spec: SandboxSpec) -> list[tuple[str, str | None]]:
+    """``spec.loosened_isolation()``, each sentence with the spec field it is about
+    (``network``, ``ports``, ``clipboard``, ..., ``mapped_folders[i]``): the sentences of
+    one setting at a time, as the spec words them (a sentence none of them gives: None)."""
+    messages = spec.loosened_isolation()
+    if not messages:
+        return []
+    about: dict[str, str] = {}
+
+    def learn(field_name: str, alone: SandboxSpec, besides: SandboxSpec | None = None) -> None:
+        known = set(besides.loosened_isolation()) if besides is not None else set()
+        for message in alone.loosened_isolation():
+            if message not in known:
+                about.setdefault(message, field_name)
+
+    empty = SandboxSpec()
+    if spec.network != "none":
+        networked = empty.replace(network=spec.network)
+        learn("network", networked)
+        if spec.ports:
+            learn("ports", networked.replace(ports=spec.ports), networked)
+    for switch in ("clipboard", "audio_input", "video_input", "printer", "gpu"):
+        if getattr(spec, switch):
+            learn(switch, empty.replace(**{switch: True}))
+    for index, folder in enumerate(spec.mapped_folders):
+        if not folder.read_only:
+            learn(f"mapped_folders[{index}]", empty.replace(mapped_folders=(folder,)))
+    return [(message, about.get(message)) for message in messages]
+
+
 def _base_path(spec: SandboxSpec, facts: HostFacts) -> str | None:
     if spec.base.kind == "host":
         return facts.base_path
@@ -720,8 +770,9 @@ class PlanDocuments:
 
     Fields, each as the ``Plan`` has it (dicts as ``to_dict`` gives them):
     ``document`` (``Plan.document``), ``scratch``, ``guest_state_file``, ``grants``,
-    ``network_document``, ``endpoint_document``, ``warnings``, ``gpu_request``,
-    ``terminate_on_last_handle_closed``, ``guest_links`` (``GuestLink.to_dict()`` each);
+    ``network_document``, ``endpoint_document``, ``warnings``, ``warning_fields``,
+    ``gpu_request``, ``terminate_on_last_handle_closed``, ``guest_links``
+    (``GuestLink.to_dict()`` each);
     ``endpoint_id`` (the endpoint's ``ID``, or None) and ``network`` (the spec's network
     mode) are what :meth:`with_adapter_mac` needs.  Every call of :func:`plan_documents`
     returns new dicts: a caller may change them.
@@ -740,6 +791,7 @@ class PlanDocuments:
         "network_document",
         "scratch",
         "terminate_on_last_handle_closed",
+        "warning_fields",
         "warnings",
     )
 
@@ -759,6 +811,7 @@ class PlanDocuments:
         endpoint_id: str | None,
         network: str,
         document_json: str | None = None,
+        warning_fields: tuple[str | None, ...] = (),
     ) -> None:
         if document is None and document_json is None:
             raise TypeError("PlanDocuments needs the document or its JSON text")
@@ -775,6 +828,7 @@ class PlanDocuments:
         self.guest_links = guest_links
         self.endpoint_id = endpoint_id
         self.network = network
+        self.warning_fields = warning_fields
 
     @property
     def document(self) -> dict[str, Any]:
@@ -818,6 +872,7 @@ class PlanDocuments:
             guest_links=tuple(link.to_dict() for link in planned.guest_links),
             endpoint_id=planned.endpoint.ID if planned.endpoint is not None else None,
             network=planned.spec.network,
+            warning_fields=planned.warning_fields,
         )
 
     def _values(self) -> list[Any]:
@@ -838,6 +893,7 @@ class PlanDocuments:
             list(self.guest_links),
             self.endpoint_id,
             self.network,
+            list(self.warning_fields),
         ]
 
     @classmethod
@@ -861,6 +917,7 @@ class PlanDocuments:
         made.guest_links = tuple(values[9])
         made.endpoint_id = values[10]
         made.network = values[11]
+        made.warning_fields = tuple(values[12])
         return made
 
     def __eq__(self, other: object) -> bool:
@@ -917,6 +974,8 @@ class PlanDocuments:
 _PER_SANDBOX = ("sandbox_id", "system_id", "sandbox_dir", "endpoint_id", "adapter_id")
 #: The SandboxSpec fields no document depends on (they reach Plan.to_dict() and the record,
 #: never PlanDocuments): left out of the cache key so sandboxes of one spec share an entry.
+#: (Whether there is a logon command is in the key: it has a warning, which does not name
+#: the command.)
 _NOT_PLANNED = ("name", "labels", "environment", "logon_command")
 #: The SandboxSpec fields in the key: every other field (a test checks the two lists cover
 #: every field, so a new field is in the key unless someone decides otherwise).
@@ -1025,6 +1084,8 @@ def _documents_key(spec: SandboxSpec, facts: HostFacts) -> tuple[Any, ...] | Non
         tuple(map(bool, per_sandbox)),
         facts.sandbox_id == facts.system_id,
         facts.endpoint_id == facts.adapter_id,
+        # A logon command has a warning (PlanDocuments.warnings), whatever the command.
+        spec.logon_command is not None,
         # Joining onto the folder adds a separator unless it ends with one (or is "C:" or
         # empty): one key per shape of folder.
         joined,
@@ -1147,7 +1208,14 @@ class _Planner:
         self.max = facts.max_schema
         self.wsb = spec.base.kind == "host" and facts.variant == "wsb-compat"
         self.warnings: list[str] = []
+        #: The spec field each warning is about, or None (Plan.warning_fields).
+        self.warning_fields: list[str | None] = []
         self.grants: list[str] = []
+
+    def warn(self, message: str, about: str | None = None) -> None:
+        """A warning; ``about``: the spec field it concerns (``Plan.warning_fields``)."""
+        self.warnings.append(message)
+        self.warning_fields.append(about)
 
     # -- entry ---------------------------------------------------------------------------
 
@@ -1170,7 +1238,18 @@ class _Planner:
                 f"{_version_text(self.max)}",
                 remedy="use the documented variant",
             )
-        self.warnings.extend(spec.loosened_isolation())
+        for message, field_name in _loosened(spec):
+            self.warn(message, field_name)
+        if spec.logon_command is not None:
+            # docs/exec.md, "Isolation trade-off": the log share the logon command writes
+            # its output to is writable by the guest, with no quota, until it ends.  The
+            # text does not name the command: the planned-documents cache keys only on
+            # whether there is one (_documents_key).
+            self.warn(
+                "a logon command is set: until it ends, the guest can write to one host "
+                "folder (its log share; no quota, so it can fill the host's disk)",
+                "logon_command",
+            )
 
         scratch, guest_state, boot_devices, chipset = self._base()
         devices = boot_devices
@@ -1204,17 +1283,21 @@ class _Planner:
         self._check_versions(system, declared, needed)
         if self.wsb:
             hidden = undocumented_fields(system)
-            self.warnings.append(
+            self.warn(
                 "experimental: the wsb-compat document copies Windows Sandbox's own document, "
                 f"including {len(hidden)} fields Microsoft does not document "
                 f"({', '.join(sorted({p.rsplit('.', 1)[-1] for p in hidden}))})"
             )
 
         if spec.base.kind == "host" and spec.persistence == "persistent":
-            self.warnings.append(
+            self.warn(
                 "persistent host-base sandbox: the scratch disk is tied to this host's Windows "
                 "Sandbox base image, which Windows regenerates after updates"
             )
+        # One warning per text (the first one's field).
+        about: dict[str, str | None] = {}
+        for message, field_name in zip(self.warnings, self.warning_fields, strict=True):
+            about.setdefault(message, field_name)
         return Plan(
             spec=spec,
             facts=facts,
@@ -1233,7 +1316,8 @@ class _Planner:
             gpu_request=gpu,
             logon_command=spec.logon_command,
             terminate_on_last_handle_closed=terminate,
-            warnings=tuple(dict.fromkeys(self.warnings)),
+            warnings=tuple(about),
+            warning_fields=tuple(about.values()),
         )
 
     def _check_versions(
@@ -1278,9 +1362,7 @@ class _Planner:
                 "--base image:PATH / --base vhdx:PATH",
             )
         if self.paths.foreign(base):
-            self.warnings.append(
-                f"the base path {base} is not a {facts.path_style} path on this host"
-            )
+            self.warn(f"the base path {base} is {_foreign_path_text(facts.path_style)}")
         scratch_path = self._file("sandbox.vhdx")
         vmgs = self._file("sandbox.vmgs")
         if kind == "host":
@@ -1361,7 +1443,7 @@ class _Planner:
         # The VM worker opens the parent through the child: it needs access to both
         # (HcsGrantVmAccess.md: every VHDX the worker opens).
         self.grants += [scratch_path, vmgs, base]
-        self.warnings.append(
+        self.warn(
             "vhdx base: the guest must run the Windows guest compute service for start, exec "
             "and stop to work (a plain Windows install may make start wait for it)"
         )
@@ -1416,7 +1498,7 @@ class _Planner:
         spec = self.spec
         size = _even(spec.memory_mb)
         if size != spec.memory_mb:
-            self.warnings.append(
+            self.warn(
                 f"memory {spec.memory_mb} MB is rounded up to {size} MB (HCS wants an even size)"
             )
         memory = VirtualMachineMemory(SizeInMB=size, AllowOvercommit=True, EnableHotHint=True)
@@ -1458,10 +1540,11 @@ class _Planner:
         for index, folder in enumerate(self.spec.mapped_folders):
             name = f"map{index}"
             if self.paths.foreign(folder.host_path):
-                self.warnings.append(
-                    f"mapped folder {folder.host_path} is not a {self.facts.path_style} path "
-                    "on this host: give the full host path"
-                    + (" with a drive letter" if self.facts.path_style == "windows" else "")
+                # Not "on this host": ``plan`` plans for a Windows host (HostFacts.
+                # for_planning) wherever it runs, a POSIX path included (QA F11).
+                self.warn(
+                    f"mapped folder {folder.host_path} is "
+                    f"{_foreign_path_text(self.facts.path_style)}"
                 )
             shares.append(
                 VirtualSmbShare(Name=name, Path=folder.host_path, Options=_share_options(folder))
@@ -1481,7 +1564,7 @@ class _Planner:
             assert devices.VirtualSmb.Shares is not None
             devices.VirtualSmb.Shares.extend(shares)
             if self.spec.base.kind == "vhdx":
-                self.warnings.append(
+                self.warn(
                     "vhdx base: mapped folders are vSMB shares; whether a stock Windows guest "
                     "can open them is unconfirmed"
                 )
@@ -1516,9 +1599,10 @@ class _Planner:
         )
         devices.Keyboard = Keyboard()
         devices.Mouse = Mouse()
-        self.warnings.append(
+        self.warn(
             f"desktop display is on: processes running as {sid} can connect to the sandbox's "
-            "display pipes (unencrypted RDP) and see and control its desktop"
+            "display pipes (unencrypted RDP) and see and control its desktop",
+            "display",
         )
         return (basic, enhanced)
 
@@ -1533,7 +1617,7 @@ class _Planner:
         )
         asked = [k for k, v in session.to_dict().items() if v]
         if asked and spec.display != "desktop":
-            self.warnings.append(
+            self.warn(
                 f"{', '.join(asked)} only apply to a desktop viewer and have no effect on a "
                 "headless sandbox"
             )
@@ -1544,7 +1628,7 @@ class _Planner:
     def _gpu(self) -> dict[str, Any] | None:
         if not self.spec.gpu:
             return None
-        self.warnings.append(
+        self.warn(
             "experimental: GPU-PV is applied after start (HcsModifyComputeSystem "
             f"{GPU_RESOURCE_PATH}); the guest also needs the host's GPU driver files, "
             "which hcs-sandbox does not share yet"
@@ -1615,7 +1699,7 @@ class _Planner:
         )
         if spec.network == "internet-only":
             if facts.hcn_schema_version is None:
-                self.warnings.append(
+                self.warn(
                     "experimental: internet-only uses HCN ACL policies; this host's HCN "
                     "version is unknown, so whether it accepts them is unchecked"
                 )
@@ -1630,11 +1714,11 @@ class _Planner:
                         f"this host's HCN speaks {_version_text(facts.hcn_schema_version)}",
                         remedy="use --network nat (it can reach your LAN) or none",
                     )
-                self.warnings.append(
+                self.warn(
                     "experimental: internet-only blocks private addresses with HCN ACL "
                     "policies; confirm with 'hcs-sandbox doctor --deep' on this host"
                 )
-        self.warnings.append(
+        self.warn(
             f"experimental: the shared NAT network {NAT_NETWORK_NAME} serves DHCP to guests "
             "(EnableDhcpServer), unconfirmed for NAT networks"
         )

@@ -221,6 +221,13 @@ def _holder(sandbox: Sandbox, port: PublishedPort) -> str | None:
     return None
 
 
+def holder_of(sandbox: Sandbox, host_port: int, protocol: str) -> str | None:
+    """The name of another of our sandboxes that publishes ``host_port``/``protocol`` (from
+    its spec or with :func:`publish`), if any: who to name when HCN says the port is taken
+    (``network.create_endpoint`` at create and start, as :func:`publish` does)."""
+    return _holder(sandbox, PublishedPort(host_port, 0, protocol))
+
+
 def publish(
     sandbox: Sandbox, host_port: int, guest_port: int, protocol: str = "tcp"
 ) -> PublishedPort:

@@ -4,7 +4,10 @@ Each step that makes a resource pushes the function that releases it. When a lat
 fails (an exception of *any* kind, :class:`KeyboardInterrupt` included), :meth:`UndoStack.unwind`
 runs the undo functions in reverse order. An undo that fails is logged and collected —
 the remaining undos still run — and the original exception is re-raised. What could not be
-undone stays recorded in the store (write-ahead records), so ``prune`` finishes the job.
+undone stays recorded in the store (write-ahead records), so ``prune`` finishes the job:
+the steps that release that evidence (the record, the folder prune recognises a sandbox's
+compute system by) are pushed with :meth:`UndoStack.push_evidence` and are skipped once a
+step before them failed.
 
 A Ctrl+C that arrives *while* undoing is deferred until the unwinding has finished, so the
 clean-up itself is not interrupted half way (the first interrupt is re-raised afterwards).
@@ -46,7 +49,8 @@ class UndoStack:
     """
 
     def __init__(self) -> None:
-        self._steps: list[tuple[str, Callable[[], object]]] = []
+        # (description, undo, evidence, keep): see push_evidence.
+        self._steps: list[tuple[str, Callable[[], object], bool, Callable[[], object] | None]] = []
         self.failures: list[UndoError] = []
         self.committed = False
         self._on_interrupt: list[Callable[[], object]] = []
@@ -58,7 +62,22 @@ class UndoStack:
 
     def push(self, description: str, undo: Callable[[], object]) -> None:
         """Remember how to undo the step that just succeeded."""
-        self._steps.append((description, undo))
+        self._steps.append((description, undo, False, None))
+
+    def push_evidence(
+        self,
+        description: str,
+        undo: Callable[[], object],
+        *,
+        keep: Callable[[], object] | None = None,
+    ) -> None:
+        """Remember how to release something the next ``prune`` finds what was made after
+        it by (the write-ahead record; the sandbox folder, the evidence that an owned compute
+        system without a record is this store's: maintenance.py).  At unwind it runs only
+        when every step undone before it succeeded; after a failure (a compute system that
+        could not be terminated, a Ctrl+C in the clean-up) ``keep`` runs instead (e.g. mark
+        the record for prune), or nothing, so what could not be undone stays findable."""
+        self._steps.append((description, undo, True, keep))
 
     def __len__(self) -> int:
         return len(self._steps)
@@ -76,7 +95,12 @@ class UndoStack:
         """
         interrupted: BaseException | None = None
         while self._steps:
-            description, undo = self._steps.pop()
+            description, undo, evidence, keep = self._steps.pop()
+            if evidence and self.failures:
+                _log.warning("rollback: kept for prune: %s (a step before it failed)", description)
+                if keep is None:
+                    continue
+                undo = keep
             try:
                 undo()
             except (KeyboardInterrupt, SystemExit) as exc:

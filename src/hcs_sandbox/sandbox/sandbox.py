@@ -43,13 +43,13 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hcs_sandbox import errors
 from hcs_sandbox.sandbox.guest import ExecResult, GuestProcess
-from hcs_sandbox.sandbox.owned import OWNER
+from hcs_sandbox.sandbox.owned import OWNER, new_sandbox_id
 from hcs_sandbox.sandbox.rollback import UndoStack
 
 if TYPE_CHECKING:
@@ -189,7 +189,25 @@ _REFUSED: tuple[type[errors.HcsError], ...] = (
 def _state_dir(state_dir: str | os.PathLike[str] | None) -> Path:
     from hcs_sandbox.sandbox import paths
 
+    if state_dir is not None and not isinstance(state_dir, str):
+        _check_state_dir_arg(state_dir)
     return paths.ensure_state_dir(state_dir)
+
+
+def _check_state_dir_arg(state_dir: object) -> None:
+    """A SpecError unless ``state_dir`` is None, a str or an ``os.PathLike`` giving a str
+    (a bare TypeError from deep in the path code before)."""
+    try:
+        text = os.fspath(state_dir) if state_dir is not None else ""  # type: ignore[call-overload]
+    except TypeError:
+        text = None
+    if not isinstance(text, str):
+        raise errors.SpecError(
+            f"state_dir must be a folder path, not {type(state_dir).__name__}",
+            field="state_dir",
+            value=state_dir,
+            remedy="pass a str or pathlib.Path naming a folder, or None for the default",
+        )
 
 
 def _store(state: Path, *, checked: bool = True) -> Store:
@@ -271,7 +289,8 @@ def _remove_incomplete(exc: Exception, name: str, *, unnamed: bool = False) -> E
         finish = (
             "no id in its record names its compute system, so removing it again would fail "
             "the same way: once this process has exited, 'hcs-sandbox prune' terminates a "
-            "compute system of hcs-sandbox's that no record names and finishes it"
+            "compute system that this state directory made and no record names, and "
+            "finishes it"
         )
     first = errors.specific_remedy(exc)
     exc.message = (
@@ -324,15 +343,12 @@ def _reserve(store: Store, name: str | None, *args: Any, **kwargs: Any) -> Recor
         ) from exc
 
 
-def _new_id() -> str:
-    """``str(uuid.uuid4())``: a random (version 4, RFC 4122 variant) GUID in its canonical
-    form, from ``os.urandom`` as ``uuid4`` takes it, without the ``UUID`` object (its
-    constructor's checks cost more than the id)."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # variant RFC 4122
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+def _new_id(store: Store) -> str:
+    """A new sandbox id made in ``store``: a version-4 GUID in its canonical form that
+    carries the store's mark (:attr:`Store.mark`, :func:`owned.new_sandbox_id`), so that
+    prune and reconcile of another store leave its compute system and endpoint alone (QA
+    analyst F1)."""
+    return new_sandbox_id(store.mark)
 
 
 def _notify(progress: Progress | None, message: str) -> None:
@@ -451,9 +467,15 @@ class Sandbox:
         ``hcs-sandbox run -d`` and ``create`` need).  A persistent spec is always False
         (the planner decides: its disk outlives any process).
 
-        Raises :class:`~hcs_sandbox.errors.SpecError` when ``spec`` is not a SandboxSpec.
+        Raises :class:`~hcs_sandbox.errors.SpecError` when ``spec`` is not a SandboxSpec, or
+        when its name has the shape of a sandbox id or id prefix (``spec.check_new_name``).
         """
         _require_spec(spec, "Sandbox.create")
+        from hcs_sandbox.sandbox.spec import check_new_name
+
+        # Only a NEW name may not read as an id: a stored spec is never checked so (its
+        # sandbox, named before that rule, keeps working: review RV-names H1).
+        check_new_name(spec.name)
         return cls._create(
             spec, state_dir=state_dir, progress=progress, terminate_on_close=terminate_on_close
         )
@@ -471,6 +493,8 @@ class Sandbox:
         to it closes (ephemeral sandboxes of :meth:`run`, so a crashed process leaks no VM)."""
         from hcs_sandbox.sandbox import paths, storage  # (one import for both: see _store)
 
+        if state_dir is not None and not isinstance(state_dir, str):
+            _check_state_dir_arg(state_dir)  # before the spec's paths are checked against it
         # Cheap checks first, before anything is made (even the state directory).  The
         # spec's own paths first (a missing mapped folder or base path, a mapped system
         # folder or state directory, is bad input: SpecError, exit 2), then what the host
@@ -489,7 +513,8 @@ class Sandbox:
         # so the name, the record and every file the plan makes are written ahead in ONE
         # transaction (the folder, scratch disk and guest state file are listed before any
         # is made; a listed file that was never made counts as released for remove/prune).
-        sandbox_id = _new_id()
+        store = _store(state)  # (its mark is in the id)
+        sandbox_id = _new_id(store)
         directory = paths.sandbox_dir_text(state, sandbox_id)
         _notify(progress, "planning")
         bp = _blueprint(
@@ -501,7 +526,6 @@ class Sandbox:
             base=base,
             sandbox_dir=directory,
         )
-        store = _store(state)
         from hcs_sandbox.hcs import service  # (see _store)
 
         host = service.host_identity()
@@ -523,7 +547,14 @@ class Sandbox:
                     *([bp.guest_state_file] if bp.guest_state_file is not None else []),
                 ],
             )
-            undo.push("delete the record", lambda: store.delete(record.id, missing_ok=True))
+            # The record and the folder are the evidence the next prune needs when a later
+            # undo (terminating the compute system) fails: then they are kept, the record
+            # marked ``error`` (prune ends such a sandbox: its system by the record's id).
+            undo.push_evidence(
+                "delete the record",
+                lambda: store.delete(record.id, missing_ok=True),
+                keep=lambda: store.update(record.id, state="error", log_line="create rolled back"),
+            )
             sandbox = cls(record, state)
             sandbox._spec = spec
             sandbox._db_store = store
@@ -592,7 +623,7 @@ class Sandbox:
             undo.when_interrupted(held.stop)
             _notify(progress, "creating the sandbox folder")
             paths.ensure_sandbox_dir_text(self._state_dir, rid)
-            undo.push(
+            undo.push_evidence(  # (kept for prune after a failed undo: see _create)
                 "delete the sandbox folder",
                 lambda: _remove_recorded(store, rid, directory, held),
             )
@@ -605,7 +636,7 @@ class Sandbox:
                 )
                 _notify(progress, f"creating the scratch disk ({scratch.method})")
                 storage.make_scratch_disk(scratch, made_folder=directory)  # recorded above
-                undo.push(
+                undo.push_evidence(  # (a VM that could not be terminated may hold it)
                     "delete the scratch disk",
                     lambda: _remove_recorded(store, rid, scratch.path, held),
                 )
@@ -613,7 +644,7 @@ class Sandbox:
                 gs = bp.guest_state_file
                 _notify(progress, "creating the guest state file")
                 storage.create_guest_state_file(gs, made_folder=directory)  # recorded above
-                undo.push(
+                undo.push_evidence(
                     "delete the guest state file", lambda: _remove_recorded(store, rid, gs, held)
                 )
 
@@ -656,7 +687,9 @@ class Sandbox:
                     "delete the network endpoint",
                     lambda: _delete_recorded_endpoint(store, rid, endpoint_id),
                 )
-                info = network.create_endpoint(network_id, bp.endpoint_document)
+                info = network.create_endpoint(
+                    network_id, bp.endpoint_document, port_holder=self._port_holder
+                )
                 if not fresh:
                     # HNS lost the stopped sandbox's endpoint (host reboot, HNS restart,
                     # deleted): the planner's document has only the spec's ports, so the
@@ -680,6 +713,8 @@ class Sandbox:
 
         _notify(progress, "creating the compute system")
         system = system_module.ComputeSystem.create(system_id, document)
+        if not bp.terminate_on_last_handle_closed:
+            system.release_when_collected()  # see _open_system
         undo.push("terminate the compute system", lambda: _terminate_quietly(system))
         with self._lock:
             # A handle this object still held is the previous system's (a persistent
@@ -691,6 +726,7 @@ class Sandbox:
         # What start() needs from the plan, and what inspect() shows (None drops the key).
         extra: dict[str, Any] = {
             "warnings": list(bp.warnings) or None,
+            "warning_fields": list(bp.warning_fields) if any(bp.warning_fields) else None,
             "gpu_request": bp.gpu_request,
             "terminate_on_close": bp.terminate_on_last_handle_closed or None,
             "guest_links": list(bp.guest_links) or None,
@@ -740,9 +776,16 @@ class Sandbox:
         those made through another HCS host (:func:`other_host`).
 
         States come from the records (fast: no HCS call); read :attr:`state` on an item to
-        refresh it from HCS.
+        refresh it from HCS.  A state directory that does not exist holds none (it is not
+        made: only :meth:`create` makes it).
         """
-        state = _state_dir(state_dir)
+        from hcs_sandbox.sandbox import paths
+
+        if state_dir is not None and not isinstance(state_dir, str):
+            _check_state_dir_arg(state_dir)
+        state = paths.existing_state_dir(state_dir)
+        if state is None:
+            return []
         with _store(state) as store:
             records = store.list(all=all)
         return [cls(r, state) for r in records if other_host(r) is None]
@@ -753,9 +796,29 @@ class Sandbox:
 
         Raises :class:`~hcs_sandbox.errors.SandboxNotFoundError`, and its subclass
         :class:`~hcs_sandbox.errors.OtherHostSandboxError` for a sandbox made through another
-        HCS host (:func:`other_host`).
+        HCS host (:func:`other_host`).  A state directory that does not exist holds none (it
+        is not made: only :meth:`create` makes it).  ``name_or_id`` that is not a string
+        (None aside: not found) is a :class:`~hcs_sandbox.errors.SpecError`.
         """
-        state = _state_dir(state_dir)
+        from hcs_sandbox.sandbox import paths
+
+        if name_or_id is not None and not isinstance(name_or_id, str):
+            raise errors.SpecError(
+                f"a sandbox name or id is a string, not {type(name_or_id).__name__}",
+                field="name_or_id",
+                value=name_or_id,
+                remedy="pass the name or id as a str (see them with 'hcs-sandbox ls -a')",
+            )
+        if state_dir is not None and not isinstance(state_dir, str):
+            _check_state_dir_arg(state_dir)
+        state = paths.existing_state_dir(state_dir)
+        if state is None:
+            raise errors.SandboxNotFoundError(
+                f"no sandbox named or with id '{name_or_id}': the state directory "
+                f"{paths.state_dir_text(state_dir)} does not exist",
+                remedy="check --state-dir / HCS_SANDBOX_STATE_DIR; list sandboxes with "
+                "'hcs-sandbox ls -a'",
+            )
         store = _store(state)
         record = store.get(name_or_id)
         refused = _other_host_error(record)
@@ -835,6 +898,32 @@ class Sandbox:
         return str(value) if value else None
 
     @property
+    def warnings(self) -> tuple[str, ...]:
+        """The planner's warnings for this sandbox, as made when it was created: one for
+        every setting that loosens isolation and every experimental choice (what
+        :meth:`inspect` shows as ``warnings``; ``hcs-sandbox run``/``create`` print them).
+        Empty when there is none, or the record's extra field is damaged."""
+        return tuple(message for message, _about in self._warnings_about())
+
+    def warnings_unless(self, fields: Iterable[str]) -> tuple[str, ...]:
+        """:attr:`warnings` without those about the spec ``fields`` (``network``, ``gpu``,
+        ``display``, ``logon_command``, ``mapped_folders[0]``, ...): those something else
+        already warned about, as ``WsbResult.warnings_unless`` does for a .wsb's."""
+        moot = set(fields)
+        return tuple(m for m, about in self._warnings_about() if about is None or about not in moot)
+
+    def _warnings_about(self) -> builtins.list[tuple[str, str | None]]:
+        extra = self._record.extra
+        messages = extra.get("warnings")
+        if not isinstance(messages, list):
+            return []
+        texts = [str(m) for m in messages]
+        about = extra.get("warning_fields")
+        if not isinstance(about, list) or len(about) != len(texts):
+            about = [None] * len(texts)
+        return [(m, a if isinstance(a, str) else None) for m, a in zip(texts, about, strict=True)]
+
+    @property
     def directory(self) -> str:
         """This sandbox's own directory (scratch disk, guest state file, logs)."""
         return self._directory_text()
@@ -904,6 +993,13 @@ class Sandbox:
                 system = ComputeSystem.open(system_id)
             except errors.NotFoundError:
                 return None
+            if not self._record.extra.get("terminate_on_close"):
+                # The handle is this object's cache: collecting the object closes it, and
+                # the sandbox runs on, so no warning (the docs' examples and ``for s in
+                # Sandbox.list(): s.state`` close nothing: QA s17 agent F4).  A sandbox made
+                # with terminate_on_close dies with this process's last handle: its warning
+                # stays.
+                system.release_when_collected()
             self._system = system
             self._system_run = self._record.started_at  # the run the record describes
             return system
@@ -1491,13 +1587,20 @@ class Sandbox:
             remedy="nothing is left to start; 'hcs-sandbox ls -a' lists the sandboxes",
         )
 
-    def stop(self, *, timeout: float = 30.0) -> None:
+    def stop(self, *, timeout: float | None = 30.0) -> None:
         """Shut the guest down gracefully; terminate it if it has not exited in ``timeout``
-        seconds (or cannot be shut down gracefully: no guest connection).  Does nothing
+        seconds (None: wait as long as it takes) (or cannot be shut down gracefully: no
+        guest connection).  Does nothing
         unless the sandbox is running or paused: a ``created`` one stays ``created`` (it
         can still start), a stopped one stays as it is; one whose record another process
         marked ``creating``/``removing`` (a create, a persistent restart, a remove) is
         refused (:class:`SandboxStateError`)."""
+        if timeout is not None and (type(timeout) not in (float, int) or not timeout >= 0):
+            from hcs_sandbox.sandbox.guest import check_timeout
+
+            timeout = check_timeout(
+                timeout
+            )  # the rule: a number >= 0, not NaN, not a bool; None: no limit
         self._refuse_damaged_system("stop")
         system = self._held_system()
         if system is not None:
@@ -1520,7 +1623,7 @@ class Sandbox:
             _terminate_and_wait(system, timeout)
         self._stopped(system, "stopped")
 
-    def _shut_down(self, system: ComputeSystem, timeout: float, held: bool) -> bool:
+    def _shut_down(self, system: ComputeSystem, timeout: float | None, held: bool) -> bool:
         """Shut the guest down and wait up to ``timeout`` for the exit.  False (``held``
         only): HCS refused the shutdown and says the system is no longer running (nothing
         was done; the caller takes the checked path).  On any other failure the system is
@@ -1548,7 +1651,9 @@ class Sandbox:
             self._terminate_after(system, timeout, exc)
         return True
 
-    def _terminate_after(self, system: ComputeSystem, timeout: float, exc: Exception) -> None:
+    def _terminate_after(
+        self, system: ComputeSystem, timeout: float | None, exc: Exception
+    ) -> None:
         _log.info("sandbox %s: graceful shutdown failed (%s); terminating", self.name, exc)
         _terminate_and_wait(system, timeout)
 
@@ -1602,10 +1707,11 @@ class Sandbox:
         name = self.name
         return {
             "created": f"it was never started; start it first: 'hcs-sandbox start {name}'",
-            "stopped": f"it is not running; start it ('hcs-sandbox start {name}'; a stopped "
-            "ephemeral sandbox cannot start again: run a new one)",
-            "paused": f"it is already paused; 'hcs-sandbox resume {name}' resumes it",
-            "running": f"it is running, not paused; 'hcs-sandbox pause {name}' pauses it",
+            # (The message says the state: "...: it is running"; the remedy does not repeat it.)
+            "stopped": f"start it first ('hcs-sandbox start {name}'; a stopped ephemeral "
+            "sandbox cannot start again: run a new one)",
+            "paused": f"nothing to pause; 'hcs-sandbox resume {name}' resumes it",
+            "running": f"nothing to resume; 'hcs-sandbox pause {name}' pauses it",
         }.get(current)
 
     def remove(self, *, force: bool = False, progress: Progress | None = None) -> None:
@@ -1621,6 +1727,13 @@ class Sandbox:
         process still holds open is waited for (``storage.HeldWait``: up to
         ``storage.HELD_RETRY_SECONDS``); never when nothing is held.
         """
+        if not isinstance(force, bool):  # "no" is truthy: it removed a running sandbox
+            raise errors.SpecError(
+                "force must be True or False",
+                field="force",
+                value=force,
+                remedy="pass force=True to kill a running sandbox first, or leave it out",
+            )
         store = self._db()
         known = self._record
         if force and (known.has_damaged_fields or known.system_id != known.id):
@@ -1746,13 +1859,10 @@ class Sandbox:
         ``created`` sandbox has a compute system that has not run yet: this waits until it
         has been started (by any process) and has exited.  Any other state that has no
         running system (stopped, ...) returns the last exit status at once."""
-        if timeout is not None and not timeout >= 0:  # NaN fails every comparison
-            raise errors.SpecError(
-                f"timeout must be a number of seconds >= 0, not {timeout!r}",
-                field="timeout",
-                value=timeout,
-                allowed="a number of seconds >= 0, or None (no limit)",
-            )
+        if timeout is not None and (type(timeout) not in (float, int) or not timeout >= 0):
+            from hcs_sandbox.sandbox.guest import check_timeout
+
+            timeout = check_timeout(timeout)  # the rule: a number >= 0, not NaN, not a bool
         self._refuse_damaged_system("wait for")
         current = self.state
         if current in _LIVE:
@@ -1936,6 +2046,13 @@ class Sandbox:
 
         from hcs_sandbox.hcs._slices import slices
 
+        if timeout is not None and type(timeout) not in (float, int):
+            from hcs_sandbox.sandbox.guest import check_timeout
+
+            timeout = check_timeout(
+                timeout
+            )  # a wrong type: a SpecError (the value is read as before)
+
         with self._lock:
             mine = self._system
         # Our own handle saw the exit already (SystemExited is delivered once, to the handles
@@ -2102,7 +2219,9 @@ class Sandbox:
             user=user,
         )
 
-    def map(self, host_path: str, guest_path: str, *, read_only: bool = True) -> None:
+    def map(
+        self, host_path: str | os.PathLike[str], guest_path: str, *, read_only: bool = True
+    ) -> None:
         """Map a host folder into the running guest at ``guest_path`` (read-only unless
         ``read_only=False``); see :mod:`hcs_sandbox.sandbox.files`."""
         self._refuse_damaged("map a folder into")
@@ -2117,7 +2236,7 @@ class Sandbox:
 
         files.unmap_folder(self, guest_path)
 
-    def copy_in(self, host_path: str, guest_path: str) -> None:
+    def copy_in(self, host_path: str | os.PathLike[str], guest_path: str) -> None:
         """Copy a host file or folder into the guest (into ``guest_path`` when it is an
         existing folder), streamed through the sandbox's transfer share."""
         self._refuse_damaged("copy into")
@@ -2125,7 +2244,7 @@ class Sandbox:
 
         files.copy_in(self, host_path, guest_path)
 
-    def copy_out(self, guest_path: str, host_path: str) -> None:
+    def copy_out(self, guest_path: str, host_path: str | os.PathLike[str]) -> None:
         """Copy a guest file or folder to the host (into ``host_path`` when it is an
         existing folder), streamed through the sandbox's transfer share."""
         self._refuse_damaged("copy out of")
@@ -2156,11 +2275,19 @@ class Sandbox:
 
         return ports.ports(self)
 
+    def _port_holder(self, host_port: int, protocol: str) -> str | None:
+        """Another of our sandboxes that publishes this host port (``ports.holder_of``)."""
+        from hcs_sandbox.sandbox import ports
+
+        return ports.holder_of(self, host_port, protocol)
+
     # ------------------------------------------------------------------ misc
 
     def to_dict(self) -> dict[str, Any]:
         """A short JSON-safe summary from the record (what ``ls --json`` prints; no HCS
         call: read :attr:`state` first to refresh)."""
+        from hcs_sandbox.sandbox.store import published_ports
+
         r = self._record
         return {
             "name": r.name,
@@ -2171,6 +2298,11 @@ class Sandbox:
             "base": (r.spec.get("base") or {}).get("kind") if isinstance(r.spec, Mapping) else None,
             "network": r.spec.get("network") if isinstance(r.spec, Mapping) else None,
             "ip": self.ip,
+            # (the spec's and those added with publish; None: the spec is damaged, unknown)
+            "ports": published_ports(
+                r.spec.get("ports") if isinstance(r.spec, Mapping) else None,
+                r.extra.get("ports") if isinstance(r.extra, Mapping) else None,
+            ),
             "labels": None if r.damaged_field("labels") else dict(r.labels),
             "created_at": r.created_at,
             "started_at": r.started_at,
@@ -2338,7 +2470,7 @@ def _delete_named_endpoints(record: Record) -> None:
             network.delete_endpoint(info.id)
 
 
-def _terminate_and_wait(system: ComputeSystem, timeout: float) -> None:
+def _terminate_and_wait(system: ComputeSystem, timeout: float | None) -> None:
     """Terminate, wait for the exit event, keep the handle open for the exit status."""
     if system.exited:
         return  # its exit event came already: nothing to terminate or wait for

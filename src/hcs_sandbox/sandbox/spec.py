@@ -25,9 +25,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from hcs_sandbox.errors import SpecError
 from hcs_sandbox.sandbox import hostpath
@@ -52,6 +52,8 @@ __all__ = [
     "PortMapping",
     "Protocol",
     "SandboxSpec",
+    "check_new_name",
+    "name_reads_as_id",
     "short_repr",
 ]
 
@@ -79,12 +81,66 @@ MAX_COMMAND_CHARS = 32767
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _NAME_RULE = "1–63 characters: letters, digits, '-', '_' or '.', starting with a letter or digit"
+#: A new sandbox's name may not have the shape of a sandbox id or id prefix
+#: (:func:`paths.reads_as_id`: 8 or more hex digits starting the canonical ``8-4-4-4-12``
+#: form, dashes exactly where a GUID has them, or the 32 hex digits): a sandbox is named by
+#: its name, its id or a unique id prefix, and ``Store.get`` tries a key of that shape as an
+#: id before it tries it as a name -- the same function, so a name never shadows an id and
+#: what ``ls``/``ls -q`` print always reaches its sandbox (QA F2).  Docker's names have no
+#: such rule and its lookup takes the full id, then the name, then an id prefix of any
+#: length (moby daemon/container.go GetContainer), so a name can shadow a short id there.
+#: Below 8 hex digits (the first group of a GUID) a prefix is rarely unique among many
+#: sandboxes (1,000 random ids share a 6-digit prefix with a chance of ~3%, an 8-digit one
+#: ~0.01%), so short hex names ("cafe", "1234567") stay names first, as in docker; so do
+#: names with a dash elsewhere ("2024-01-01", "build-1234").  Only a NEW name is checked
+#: (:func:`check_new_name`: ``Sandbox.create``, the CLI's run/create/plan), never a stored
+#: spec: a sandbox named so before this rule keeps working (review RV-names H1).
+_ID_LIKE_RULE = (
+    "not the shape of a sandbox id: 8 or more hex digits as an id starts "
+    "(8-4-4-4-12, a '-' exactly where an id has one), or 32 hex digits"
+)
+
+
+def name_reads_as_id(name: str) -> bool:
+    """Whether ``name`` has the shape of a sandbox id or id prefix (:func:`paths.reads_as_id`:
+    the keys a lookup tries as an id first), which a new sandbox's name may not have."""
+    from hcs_sandbox.sandbox.paths import reads_as_id
+
+    return reads_as_id(name)
+
+
+def check_new_name(name: str | None) -> None:
+    """Refuse a NEW sandbox's name that has the shape of a sandbox id or id prefix
+    (:func:`name_reads_as_id`): :class:`SpecError` (field ``name``, exit 2).  Called where a
+    sandbox is named (``Sandbox.create``, the CLI's ``run``/``create``/``plan``), never
+    for a stored spec, so a sandbox named so before this rule keeps its name and works."""
+    if name is None or not name_reads_as_id(name):
+        return
+    raise _fail(
+        "name",
+        name,
+        "it reads as a sandbox id (8 or more hex digits as an id starts, or 32), and a "
+        "key of that shape is looked up as an id first",
+        allowed=_NAME_RULE + ", and " + _ID_LIKE_RULE,
+        remedy="add a letter from g to z, '_' or '.' (e.g. 'sb-" + name[:59] + "')",
+    )
 
 
 def short_repr(value: object, limit: int = 80) -> str:
     """``repr(value)`` for a message, cut to ``limit`` characters (ending ``...``)."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+#: Remedies of the value types' "not a ..." errors: how to build one.
+_BASE_REMEDY = (
+    "give a BaseImage: BaseImage() for the host's Windows, BaseImage('image', FOLDER) or "
+    "BaseImage('vhdx', FILE)"
+)
+_PORTS_REMEDY = "give a list of PortMapping, e.g. ports=[PortMapping(8080, 80)]"
+_FOLDERS_REMEDY = (
+    "give a list of MappedFolder, e.g. mapped_folders=[MappedFolder(HOST_FOLDER, r'C:\\data')]"
+)
 
 
 def _fail(
@@ -234,7 +290,12 @@ def _frozen_map(value: object, field_name: str) -> FrozenMap:
     if isinstance(value, FrozenMap):
         return value
     if not isinstance(value, Mapping):
-        raise _fail(field_name, value, "not a mapping of strings to strings")
+        raise _fail(
+            field_name,
+            value,
+            "not a mapping of strings to strings",
+            remedy=f'give a dict of strings, e.g. {field_name}={{"NAME": "value"}}',
+        )
     for key, item in value.items():
         if not isinstance(key, str) or not isinstance(item, str):
             raise _fail(
@@ -372,6 +433,34 @@ class SandboxSpec:
     environment: Mapping[str, str] = _EMPTY_MAP
     labels: Mapping[str, str] = _EMPTY_MAP
 
+    if TYPE_CHECKING:
+        # For type checkers only: the constructor takes any sequence of ports and folders
+        # (a list, as the docs write them), which __post_init__ stores as a tuple, so the
+        # attributes stay tuples (and the spec hashable).  At run time the dataclass makes
+        # __init__ from the fields above; this one must list them in the same order with
+        # the same defaults (tests/sandbox/test_spec_typing.py compares the two).
+        def __init__(  # noqa: PLR0917 - positional, as the dataclass's own __init__
+            self,
+            name: str | None = None,
+            base: BaseImage = _HOST_BASE,
+            memory_mb: int = DEFAULT_MEMORY_MB,
+            cpus: int = DEFAULT_CPUS,
+            network: Network = "none",
+            ports: Sequence[PortMapping] = (),
+            mapped_folders: Sequence[MappedFolder] = (),
+            logon_command: str | None = None,
+            gpu: bool = False,
+            clipboard: bool = False,
+            audio_input: bool = False,
+            video_input: bool = False,
+            printer: bool = False,
+            protected_client: bool = False,
+            display: Display = "headless",
+            persistence: Persistence = "ephemeral",
+            environment: Mapping[str, str] = _EMPTY_MAP,
+            labels: Mapping[str, str] = _EMPTY_MAP,
+        ) -> None: ...
+
     def __post_init__(self) -> None:
         # Every check below is made for every spec, in this order; the fast tests in front
         # of some (``type(x) is str and x in choices``...) pass exactly the values the check
@@ -382,7 +471,7 @@ class SandboxSpec:
             if not _NAME.fullmatch(name):
                 raise _fail("name", name, "not a valid sandbox name", allowed=_NAME_RULE)
         if not isinstance(self.base, BaseImage):
-            raise _fail("base", self.base, "not a BaseImage")
+            raise _fail("base", self.base, "not a BaseImage", remedy=_BASE_REMEDY)
         _check_int(self.memory_mb, "memory_mb", MIN_MEMORY_MB, MAX_MEMORY_MB, " MB")
         _check_int(self.cpus, "cpus", MIN_CPUS, MAX_CPUS)
         choice: object
@@ -447,12 +536,12 @@ class SandboxSpec:
 
     def _check_ports(self, ports: object) -> tuple[PortMapping, ...]:
         if isinstance(ports, (str, bytes)) or not isinstance(ports, Iterable):
-            raise _fail("ports", ports, "not a list of PortMapping")
+            raise _fail("ports", ports, "not a list of PortMapping", remedy=_PORTS_REMEDY)
         items = tuple(ports)
         seen: dict[tuple[int, str], int] = {}
         for i, port in enumerate(items):
             if not isinstance(port, PortMapping):
-                raise _fail(f"ports[{i}]", port, "not a PortMapping")
+                raise _fail(f"ports[{i}]", port, "not a PortMapping", remedy=_PORTS_REMEDY)
             key = (port.host_port, port.protocol)
             if key in seen:
                 raise _fail(
@@ -474,11 +563,15 @@ class SandboxSpec:
 
     def _check_folders(self, folders: object) -> tuple[MappedFolder, ...]:
         if isinstance(folders, (str, bytes)) or not isinstance(folders, Iterable):
-            raise _fail("mapped_folders", folders, "not a list of MappedFolder")
+            raise _fail(
+                "mapped_folders", folders, "not a list of MappedFolder", remedy=_FOLDERS_REMEDY
+            )
         items = tuple(folders)
         for i, folder in enumerate(items):
             if not isinstance(folder, MappedFolder):
-                raise _fail(f"mapped_folders[{i}]", folder, "not a MappedFolder")
+                raise _fail(
+                    f"mapped_folders[{i}]", folder, "not a MappedFolder", remedy=_FOLDERS_REMEDY
+                )
             for j in range(i):
                 other = items[j].guest_path
                 if hostpath.nested_or_same(other, folder.guest_path):

@@ -40,6 +40,11 @@ Design
   (:data:`ADDITIONS`): they are made in the same way, and a database with more of them than
   this code knows is used as it is -- so a process of an older hcs-sandbox that has the
   database open goes on working after a newer one added something.
+- The store's mark: meta ``state_mark`` (addition 2), 12 lower-case hex digits (6 random
+  bytes) made once per database: every new sandbox id ends in it (:attr:`Store.mark`,
+  sandbox/owned.py), so that prune and reconcile tell this store's compute systems and
+  endpoints from other stores' on the same host.  It goes with the database: a moved state
+  directory keeps it, a new one (also one wiped and made again) gets another.
 - The lifecycle log: table ``sandbox_log(sandbox_id, time, line)`` (addition 1).  A line
   that reports a state change is written in the same transaction as the change
   (``update(log_line=...)``: no commit of its own); other lines with :meth:`Store.add_log_line`.
@@ -112,6 +117,7 @@ from hcs_sandbox.errors import (
 )
 from hcs_sandbox.sandbox.paths import canonical_id as _canonical_id
 from hcs_sandbox.sandbox.paths import is_canonical_id as _is_canonical
+from hcs_sandbox.sandbox.paths import reads_as_id as _reads_as_id
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms at start-up
 if TYPE_CHECKING:
@@ -134,13 +140,15 @@ __all__ = [
     "Store",
     "close_cached_connections",
     "generate_name",
+    "open_existing_store",
     "open_store",
+    "published_ports",
     "validate_name",
 ]
 
 SCHEMA_VERSION: Final = 1
 #: Compatible additions to schema version 1 (see :data:`ADDITIONS`).
-SCHEMA_ADDITIONS: Final = 1
+SCHEMA_ADDITIONS: Final = 2
 
 STATES: Final = (
     "creating",
@@ -165,6 +173,7 @@ NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _NAME_RULE = "1-63 characters: letters, digits, '-', '_' or '.', starting with a letter or digit"
 _RM_REMEDY = "choose another name or remove it with 'hcs-sandbox rm {name}'"
 _HEX_PREFIX = re.compile(r"[0-9a-fA-F-]+")
+
 
 _COLUMNS: Final = (
     "id",
@@ -1192,12 +1201,29 @@ def _add_log_table(conn: sqlite3.Connection) -> None:
     )
 
 
+def _add_state_mark(conn: sqlite3.Connection) -> None:
+    """Addition 2: the store's mark (meta ``state_mark``, see :attr:`Store.mark`), made once:
+    in the upgrade's write transaction (``BEGIN IMMEDIATE``, the additions read again in
+    it), and ``OR IGNORE``, so two processes upgrading the same database at once keep the
+    first one's.  Older code of schema version 1 never reads nor writes it."""
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('state_mark', ?)",
+        (os.urandom(6).hex(),),
+    )
+
+
 #: ``ADDITIONS[n]`` makes compatible addition ``n`` to a database of :data:`SCHEMA_VERSION`
 #: (meta ``schema_additions``: how many are made).  Older code of the same schema version
 #: ignores them, so they never make a database "newer" than it understands; each must keep
 #: itself consistent whatever older code writes (triggers), and be idempotent (``IF NOT
 #: EXISTS``).  Append, never edit; an incompatible change is a new schema version.
-ADDITIONS: Final[dict[int, Callable[[sqlite3.Connection], None]]] = {1: _add_log_table}
+ADDITIONS: Final[dict[int, Callable[[sqlite3.Connection], None]]] = {
+    1: _add_log_table,
+    2: _add_state_mark,
+}
+
+#: A store's mark as :attr:`Store.mark` gives it (12 lower-case hex digits).
+_MARK_PATTERN: Final = re.compile(r"[0-9a-f]{12}")
 
 #: A log line of a record, only while the record exists (a line written after the record
 #: was deleted would outlive it: nothing would delete it).
@@ -1217,7 +1243,17 @@ class _Cached:
     inode, to notice a database replaced or deleted since), and the lock every use of it
     holds."""
 
-    __slots__ = ("closed", "conn", "cursor", "ident", "lock", "pid", "schema_ok", "writing")
+    __slots__ = (
+        "closed",
+        "conn",
+        "cursor",
+        "ident",
+        "lock",
+        "mark",
+        "pid",
+        "schema_ok",
+        "writing",
+    )
 
     def __init__(self, conn: sqlite3.Connection, pid: int, ident: tuple[int, int]) -> None:
         self.conn = conn
@@ -1251,6 +1287,10 @@ class _Cached:
         #: since: the schema is still current without reading ``meta`` again.  A database
         #: replaced since is noticed by ``ident`` and gets a new connection.
         self.schema_ok: int | None = None
+        #: The database's mark (meta ``state_mark``) as read with the schema when
+        #: ``schema_ok`` was set (the same query), when sound; else None (Store.mark reads
+        #: it then).  The same file (``ident``) keeps its mark for ever.
+        self.mark: str | None = None
 
 
 class _Connections:
@@ -1380,16 +1420,18 @@ class Store:
                     # migration, say) changes it, so the next Store() checks again.
                     seen = self._data_version(conn)
                     try:
-                        version, additions = self._schema_state(conn)
+                        version, additions, mark = self._meta_state(conn)
                     except sqlite3.Error as exc:
                         self._discard(entry)
                         raise self._error(exc, "open") from exc
                     if version != SCHEMA_VERSION or additions < SCHEMA_ADDITIONS:
                         try:
                             self._prepare(conn)
+                            mark = self._meta_state(conn)[2]  # (made by the upgrade)
                         except BaseException:
                             self._discard(entry)
                             raise
+                    entry.mark = mark if mark and _MARK_PATTERN.fullmatch(mark) else None
                     entry.schema_ok = seen
                     return
                 finally:
@@ -1452,6 +1494,43 @@ class Store:
         return current
 
     # -- lifecycle -----------------------------------------------------------------
+
+    @property
+    def mark(self) -> str:
+        """This store's mark: 12 lower-case hex digits (6 random bytes) made once per
+        database (addition 2) and kept in it (meta ``state_mark``).  Every new sandbox id
+        ends in it (sandbox/owned.py), so that prune and reconcile tell the compute systems
+        and endpoints this store made from other stores' on the same host.  It goes with
+        the database: a moved state directory keeps it; a new database (a new state
+        directory, or one wiped and made again) gets another.
+
+        Read with the schema when the store is opened (the same query) and kept with this
+        process's connection: no query of its own.  Raises
+        :class:`~hcs_sandbox.errors.StateDatabaseError` when the database's mark is
+        damaged (edited by hand)."""
+        entry = _cache().get(self._key)
+        if entry is not None and entry.mark is not None and not self._closed:
+            return entry.mark
+        return self._read_mark()
+
+    def _read_mark(self) -> str:
+        """:attr:`mark` read from the database; made first when missing (a row deleted by
+        hand: made as addition 2 makes it)."""
+        rows = self._read("SELECT value FROM meta WHERE key = 'state_mark'", doing="read")
+        if not rows:
+            self._write("write", lambda entry: _add_state_mark(entry.conn))
+            rows = self._read("SELECT value FROM meta WHERE key = 'state_mark'", doing="read")
+        mark = rows[0][0] if rows else None
+        if not isinstance(mark, str) or not _MARK_PATTERN.fullmatch(mark):
+            raise StateDatabaseError(
+                f"the state database {self._path_text} is damaged: its mark (meta "
+                f"state_mark) is {mark!r}, not 12 lower-case hex digits",
+                remedy='delete that row (sqlite3 state.db "DELETE FROM meta WHERE key = '
+                "'state_mark'\"): a new mark is made; compute systems and endpoints made "
+                "under the old one are then left alone by prune unless a folder in "
+                "sandboxes/ names them (docs/cli.md, prune)",
+            )
+        return mark
 
     @property
     def path(self) -> Path:
@@ -1763,16 +1842,28 @@ class Store:
 
     def _schema_state(self, conn: sqlite3.Connection) -> tuple[int, int]:
         """``(schema_version, schema_additions)`` of the database (0, 0 when new)."""
+        version, additions, _mark = self._meta_state(conn)
+        return version, additions
+
+    def _meta_state(self, conn: sqlite3.Connection) -> tuple[int, int, str | None]:
+        """``(schema_version, schema_additions, state_mark)`` of the database (0, 0, None
+        when new), in one query: the mark comes with the schema check, at no extra cost."""
         try:
             rows = conn.execute(
-                "SELECT key, value FROM meta WHERE key IN ('schema_version', 'schema_additions')"
+                "SELECT key, value FROM meta "
+                "WHERE key IN ('schema_version', 'schema_additions', 'state_mark')"
             ).fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
-                return 0, 0
+                return 0, 0, None
             raise
         found = dict(rows)
-        return int(found.get("schema_version", 0)), int(found.get("schema_additions", 0))
+        mark = found.get("state_mark")
+        return (
+            int(found.get("schema_version", 0)),
+            int(found.get("schema_additions", 0)),
+            mark if isinstance(mark, str) else None,
+        )
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
         """WAL mode, schema migrations and additions; cheap when the database is current."""
@@ -2034,7 +2125,10 @@ class Store:
         self._name_taken(conn, name)
 
     def get(self, name_or_id: str, *, kind: str | None = None) -> Record:
-        """The record with this exact id, else this name (any case), else a unique id prefix.
+        """The record with this exact id, else this name (any case), else a unique id prefix;
+        a key with the shape of an id (``paths.reads_as_id``: 8 or more hex digits as an id
+        starts, what ``ls`` prints, a full id, 32 hex digits) is tried as an id and an id
+        prefix before it is tried as a name; any other key is a name first.
         (An id in another form than the store's, upper case or braces, names the row that
         holds it exactly so first, then the record with its canonical form; text that is
         neither a GUID nor a name, a row whose id holds exactly that: ids edited by hand.)
@@ -2048,6 +2142,17 @@ class Store:
                 "no sandbox name or id given", remedy="list sandboxes with 'hcs-sandbox ls -a'"
             )
         kind_sql, kind_params = ("", []) if kind is None else (" AND kind = ?", [kind])
+        # A key with the shape of an id (what `ls` prints, a GUID) is an id and an id prefix
+        # before it is a name, any other key a name first: a name never shadows an id
+        # (review F2: `stop $(hcs-sandbox ls -q)` reached the sandbox NAMED like another's
+        # short id).  A new name of that shape is refused (spec.check_new_name: the same
+        # function); one given before that rule is reached by name only while no id starts
+        # with it, and by its id always.
+        id_first = _reads_as_id(key)
+        if not id_first:
+            rows = self._read(f"{_SELECT} WHERE name = ?{kind_sql}", [key, *kind_params])
+            if rows:
+                return _row_to_record(rows[0])
         exact: str | None
         if _is_canonical(key):
             exact = key
@@ -2069,9 +2174,6 @@ class Store:
             rows = self._read(f"{_SELECT} WHERE id = ?{kind_sql}", [exact, *kind_params])
             if rows:
                 return _row_to_record(rows[0])
-        rows = self._read(f"{_SELECT} WHERE name = ?{kind_sql}", [key, *kind_params])
-        if rows:
-            return _row_to_record(rows[0])
         if exact is None:  # no GUID, no name: an id that is no GUID (edited by hand)
             rows = self._read(f"{_SELECT} WHERE id = ?{kind_sql}", [key, *kind_params])
             if rows:
@@ -2092,6 +2194,10 @@ class Store:
                     f"'{key}' is ambiguous: it starts the id of several sandboxes: {matches}{more}",
                     remedy="give more characters of the id, or the name",
                 )
+        if id_first:  # no id starts with it: a name given before names of this shape were refused
+            rows = self._read(f"{_SELECT} WHERE name = ?{kind_sql}", [key, *kind_params])
+            if rows:
+                return _row_to_record(rows[0])
         raise SandboxNotFoundError(
             f"no sandbox named or with id '{key}'",
             remedy="list sandboxes with 'hcs-sandbox ls -a'",
@@ -2597,6 +2703,19 @@ def open_store(state_dir: str | os.PathLike[str] | None = None, *, timeout: floa
     return Store(os.path.join(directory, DATABASE_NAME), timeout=timeout)
 
 
+def open_existing_store(
+    state_dir: str | os.PathLike[str] | None = None, *, timeout: float = 30.0
+) -> Store | None:
+    """:func:`open_store` for a read: None when the state directory does not exist (nothing
+    is created: :func:`~hcs_sandbox.sandbox.paths.existing_state_dir_text`)."""
+    from hcs_sandbox.sandbox.paths import DATABASE_NAME, existing_state_dir_text
+
+    directory = existing_state_dir_text(state_dir)
+    if directory is None:
+        return None
+    return Store(os.path.join(directory, DATABASE_NAME), timeout=timeout)
+
+
 # --------------------------------------------------------------------------------------
 # Summaries: what a listing (``hcs-sandbox ls``) shows of a record
 # --------------------------------------------------------------------------------------
@@ -2673,6 +2792,7 @@ def _row_to_summary(row: tuple[Any, ...]) -> Summary:
         ports,
         extra_value.get("ip"),
         extra_value.get("hcs_host"),  # (a string or None: _EXTRA_KINDS)
+        extra_value.get("ports"),
     )
 
 
@@ -2703,12 +2823,13 @@ def _whole_spec_values(text: str) -> tuple[Any, Any, Any]:
 
 class Summary(Frozen):
     """What a listing shows of a :class:`Record` (:meth:`Store.summaries`): its plain
-    fields, and four values from its JSON fields: ``spec_base``, ``spec_network`` and
+    fields, and values from its JSON fields: ``spec_base``, ``spec_network`` and
     ``spec_ports`` (``record.spec.get(...)``; None when missing or when the spec is not a
-    dict), ``extra_ip`` (``record.extra.get("ip")``) and ``extra_host`` (the HCS host it was
-    made through, ``record.extra.get("hcs_host")`` when a string).  ``labels`` is None when
-    the stored labels are damaged (:attr:`Record.damaged`: unknown).  Immutable, like
-    :class:`Record`."""
+    dict), ``extra_ip`` (``record.extra.get("ip")``), ``extra_host`` (the HCS host it was
+    made through, ``record.extra.get("hcs_host")`` when a string) and ``extra_ports`` (the
+    ports added with ``publish``, ``record.extra.get("ports")``; :attr:`ports` lists all).
+    ``labels`` is None when the stored labels are damaged (:attr:`Record.damaged`:
+    unknown).  Immutable, like :class:`Record`."""
 
     _FIELDS = (
         "id",
@@ -2725,6 +2846,7 @@ class Summary(Frozen):
         "spec_ports",
         "extra_ip",
         "extra_host",
+        "extra_ports",
     )
     __slots__ = _FIELDS
 
@@ -2742,6 +2864,7 @@ class Summary(Frozen):
     spec_ports: Any
     extra_ip: Any
     extra_host: str | None
+    extra_ports: Any
 
     def __init__(  # noqa: PLR0917 - positional: one per row of a listing
         self,
@@ -2759,6 +2882,7 @@ class Summary(Frozen):
         spec_ports: Any,
         extra_ip: Any,
         extra_host: str | None = None,
+        extra_ports: Any = None,
     ) -> None:
         put = object.__setattr__
         put(self, "id", id)
@@ -2775,6 +2899,7 @@ class Summary(Frozen):
         put(self, "spec_ports", spec_ports)
         put(self, "extra_ip", extra_ip)
         put(self, "extra_host", extra_host)
+        put(self, "extra_ports", extra_ports)
 
     @classmethod
     def of(cls, record: Record) -> Summary:
@@ -2802,4 +2927,34 @@ class Summary(Frozen):
             spec.get("ports"),
             extra.get("ip"),
             host if isinstance(host := extra.get("hcs_host"), str) else None,
+            extra.get("ports"),
         )
+
+    @property
+    def ports(self) -> list[dict[str, Any]] | None:
+        """Every published port (:func:`published_ports`)."""
+        return published_ports(self.spec_ports, self.extra_ports)
+
+
+def published_ports(spec_ports: object, extra_ports: object) -> list[dict[str, Any]] | None:
+    """A record's published ports as ``ls --json`` and ``Sandbox.to_dict`` show them: the
+    spec's (``spec["ports"]``), then those added with ``publish`` (``extra["ports"]``), each
+    ``{"host_port", "guest_port", "protocol", "runtime"}`` (as ``PublishedPort.to_dict``).
+    None when the spec's list is unknown (missing or damaged); entries that are not
+    objects are left out (as the table always did)."""
+    if type(spec_ports) is not list:
+        return None
+    if not spec_ports and not extra_ports:
+        return []  # (the usual case, per record of a listing: no work)
+    return [
+        {
+            "host_port": e.get("host_port"),
+            "guest_port": e.get("guest_port"),
+            "protocol": e.get("protocol", "tcp"),
+            "runtime": runtime,
+        }
+        for entries, runtime in ((spec_ports, False), (extra_ports, True))
+        if type(entries) is list
+        for e in entries
+        if type(e) is dict
+    ]

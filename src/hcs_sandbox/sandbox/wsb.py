@@ -118,7 +118,9 @@ class WsbResult:
     """The spec a ``.wsb`` describes, and one warning per setting that loosens isolation.
 
     ``warning_fields``: for each warning, the spec field it is about (``gpu``, ``network``,
-    ``memory_mb``, ...), or None; :meth:`warnings_unless` uses it."""
+    ``memory_mb``, ``display``, ``mapped_folders[0]``, ...), or None; :meth:`warnings_unless`
+    uses it, and the CLI prints a planner warning about the same field only once
+    (``Sandbox.warnings_unless``)."""
 
     spec: SandboxSpec
     warnings: list[str] = field(default_factory=list)
@@ -424,6 +426,7 @@ def _mapped_folder(
     *,
     check_paths: bool,
     local: bool,
+    index: int,
 ) -> MappedFolder:
     _attributes(node, ctx)
     _no_stray_text(node, ctx)
@@ -486,6 +489,7 @@ def _mapped_folder(
                 f"mapped folder {host} is writable from the sandbox at {guest}; changes "
                 "persist on the host",
                 ro_node.line,
+                about=f"mapped_folders[{index}]",
             )
     else:
         read_only = False
@@ -493,6 +497,7 @@ def _mapped_folder(
             f"mapped folder {host} is writable from the sandbox at {guest} (Windows Sandbox "
             "default); add <ReadOnly>true</ReadOnly> to protect it",
             node.line,
+            about=f"mapped_folders[{index}]",
         )
     try:
         return MappedFolder(host, guest, read_only)
@@ -563,6 +568,18 @@ def _interpret(
                 verb = "use" if node is not None else "add"
                 fix = f"{verb} <{name}>Disable</{name}> to turn it off"
             ctx.warn(f"{subject} is enabled {how}: {consequence}; {fix}", line, about=spec_field)
+    # A Windows Sandbox has a desktop (Microsoft's "Windows Sandbox command line interface":
+    # `wsb connect` "opens a new window with a remote desktop session", `wsb stop` "closes the
+    # window that shows the sandbox desktop"), and no .wsb element turns it off, so
+    # hcs-sandbox declares display pipes for a .wsb's sandbox; they loosen isolation
+    # (docs/planner.md).  Whether `wsb start` opens a window by itself: docs/windows-notes.md.
+    ctx.warn(
+        "the desktop display is on (hcs-sandbox declares display pipes for a .wsb's sandbox, "
+        "as Windows Sandbox has a desktop; no .wsb element turns it off): processes running "
+        "as you can connect to its display pipes and see and control its desktop; use "
+        '--display headless (display="headless") to turn it off',
+        about="display",
+    )
 
     if "MemoryInMB" in parts:
         kwargs["memory_mb"] = _memory(parts["MemoryInMB"], ctx)
@@ -578,7 +595,13 @@ def _interpret(
         for child in container.children:
             _canonical(child, ("MappedFolder",), "MappedFolders", ctx)
             folder = _mapped_folder(
-                child, ctx, environ, base_dir, check_paths=check_paths, local=local
+                child,
+                ctx,
+                environ,
+                base_dir,
+                check_paths=check_paths,
+                local=local,
+                index=len(folders),
             )
             for j, other in enumerate(folders):
                 if hostpath.nested_or_same(other.guest_path, folder.guest_path):
@@ -706,7 +729,8 @@ def parse_wsb(
     must exist on this host and its real path is checked; False (what ``hcs-sandbox plan``
     uses: the file may describe another machine's folders), the path as written, without
     looking at the file system.  Windows Sandbox's defaults apply to what the file
-    leaves out; ``display`` is ``"desktop"`` because Windows Sandbox always shows one.
+    leaves out; ``display`` is ``"desktop"`` because a Windows Sandbox has a desktop
+    (with a warning: ``display="headless"`` turns it off).
 
     ``replaced``: the spec fields the caller replaces with its own value (as the CLI's
     ``--memory``, ``--network``, ``--[no-]gpu``... do), optionally mapped to how to name
@@ -809,7 +833,7 @@ def to_wsb(spec: SandboxSpec) -> str:
     an equal spec when the spec only uses what a ``.wsb`` can say.
 
     Not written, because a ``.wsb`` cannot express them: ``name``, ``base``, ``cpus``,
-    ``ports``, ``display`` (Windows Sandbox always shows a desktop), ``persistence``,
+    ``ports``, ``display`` (a Windows Sandbox has a desktop), ``persistence``,
     ``environment`` and ``labels``; an XML comment lists those that differ from what reading
     the file gives.  Network ``internet-only`` is written as ``Enable`` (Windows Sandbox has
     only on/off), with a comment saying so.  ``memory_mb`` below 2048 is written as it is;

@@ -28,7 +28,7 @@ from hcs_sandbox import sim as sim_package
 from hcs_sandbox.native.loader import NativeUnavailable
 from hcs_sandbox.sim import hresults as H
 from hcs_sandbox.sim.exports import EXPORTS
-from hcs_sandbox.sim.state import default_state_dir
+from hcs_sandbox.sim.state import default_state_dir, ensure_private_dir
 
 __all__ = ["SimulatorBackend"]
 
@@ -353,6 +353,14 @@ class SimulatorBackend:
         # Switch the state store only when the directory differs: a switch throws away the
         # store's lock-fd pool and its "ready" flags.
         target = state_dir or default_state_dir()
+        if os.path.isdir(target):  # owner-only: an open one of ours is tightened
+            try:
+                ensure_private_dir(target)
+            except PermissionError as exc:  # another user's: refused (one line, no traceback)
+                raise NativeUnavailable(
+                    str(exc).split(": use ", 1)[0],
+                    remedy="use a folder of your own: HCS_SANDBOX_SIMULATOR=/absolute/dir",
+                ) from exc
         if self.simulator.state_dir != target:
             self.simulator.set_state_dir(target)
 
@@ -360,6 +368,13 @@ class SimulatorBackend:
     def identity(self) -> str:
         """``simulator:<state directory>``: two simulator directories are two hosts."""
         return "simulator:" + os.path.normcase(os.path.abspath(self.simulator.state_dir))
+
+    def host_folders(self) -> tuple[str, ...]:
+        """The simulated host's own folder (as given and as its real path): no sandbox may
+        map it, as none may map ``C:\\ProgramData`` on Windows (``sandbox/files.py``
+        ``protected_folders``)."""
+        text = os.path.abspath(self.simulator.state_dir)
+        return tuple(dict.fromkeys((text, os.path.realpath(text))))
 
     def program_data_dir(self) -> str:
         """The simulated host's ``%ProgramData%`` (with a fake Windows Sandbox base image);

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import json
 import os
 import stat
@@ -44,6 +45,7 @@ from hcs_sandbox.sim.workers import Workers
 
 if TYPE_CHECKING:
     import ipaddress
+    from pathlib import Path
 
 __all__ = ["ENV_FAULTS", "ENV_LATENCY", "Fault", "Simulator", "SimulatorError"]
 
@@ -347,6 +349,40 @@ class DiskAttachment:
         self.read_only = read_only
 
 
+_volumes = itertools.count(1)
+_volume_prefix: list[str] = []  # this process's: its id and start time (see _new_volume_id)
+
+
+def _new_volume_id() -> str:
+    """A volume id no other disk has had: a prefix made once per process (its id and the
+    time: no system call per disk, which CreateVirtualDisk and every format would pay) and a
+    counter.  A forked child makes its own prefix.  34 characters (below 2**32 disks per
+    process), so that writing a new one over an old one (StateStore.disk_guest_root) leaves
+    the disk file's length and every other byte as they were, for a reader that does not
+    take the disk's lock."""
+    if not _volume_prefix:
+        if not _volume_prefix_forks and hasattr(os, "register_at_fork"):  # POSIX
+            _volume_prefix_forks.append(True)
+            os.register_at_fork(after_in_child=_volume_prefix.clear)
+        _volume_prefix.append(f"{os.getpid() & 0xFFFFFFFF:08x}.{time.time_ns():016x}.")
+    return _volume_prefix[0] + f"{next(_volumes):08x}"
+
+
+_volume_prefix_forks: list[bool] = []  # register_at_fork done (once, on first use)
+
+
+def _system_disk(record: dict[str, Any]) -> str | None:
+    """The disk holding a system's ``C:``: the first virtual disk among its SCSI
+    attachments that is not read-only (a sandbox's scratch disk), or None."""
+    for attachment in (record.get("Attachments") or {}).values():
+        if not isinstance(attachment, dict) or attachment.get("ReadOnly"):
+            continue
+        path = attachment.get("Path")
+        if attachment.get("Type", "VirtualDisk") == "VirtualDisk" and isinstance(path, str):
+            return path
+    return None
+
+
 def _disk_key(path: str) -> str:
     """The identity of the disk file at ``path``: device and inode (a second path to the same
     file is the same disk), else the normalised path."""
@@ -421,6 +457,13 @@ class Simulator:
         # id, and guest processes by runtime id.
         self._by_runtime: dict[str, set[SystemHandle]] = {}
         self._runtime_procs: dict[str, list[GuestProcess]] = {}
+        # runtime id -> whether its guest runs (guest.RunGate), for systems with guest
+        # processes in this process: shut while the system is Paused (_pause_guests)
+        self._gates: dict[str, Any] = {}
+        # runtime id -> the folder standing for its guest's C: (_guest_root), for systems
+        # with guest processes in this process
+        self._roots: dict[str, Path] = {}
+        self._next_tomb_check = 0.0  # time.monotonic() of the next _start_tomb_sweep
         self._threads: list[threading.Thread] = []
         self._watcher: threading.Thread | None = None
         self._workers = Workers("hcs-sim")
@@ -528,6 +571,8 @@ class Simulator:
             self._processes.clear()
             self._by_runtime.clear()
             self._runtime_procs.clear()
+            self._gates.clear()
+            self._roots.clear()
             self._hang_release.set()
             self._hang_release = threading.Event()
             self.schema_versions = DEFAULT_SCHEMA_VERSIONS
@@ -1231,6 +1276,7 @@ class Simulator:
             current = self._live_record(system_id)
             if current is None or current.get("RuntimeId") != record["RuntimeId"]:
                 return
+            tomb["Holders"] = sorted(current.get("Handles") or {})  # as read under the lock
             self._bury(tomb)
         self._announce_exit(record["RuntimeId"], tomb)
 
@@ -1245,6 +1291,67 @@ class Simulator:
         with self._lock:
             self._local_exits += 1  # this process's own watcher needs no fast polls for it
         self.store.discard_guest(system_id)
+        if time.monotonic() >= self._next_tomb_check:
+            self._start_tomb_sweep()
+
+    #: Seconds between two sweeps of exit statuses nobody can ask for (:meth:`sweep_stopped`),
+    #: in all processes together (``systems.swept``'s modification time says when the last began).
+    TOMB_SWEEP_INTERVAL = 60.0
+
+    def _start_tomb_sweep(self) -> None:
+        """At a stop, at most once per :data:`TOMB_SWEEP_INTERVAL` in this process: one
+        ``stat`` of ``systems.swept``, and when no process swept for that long a background
+        thread that does."""
+        interval = self.TOMB_SWEEP_INTERVAL
+        self._next_tomb_check = time.monotonic() + interval
+        if time.time_ns() - self.store.stamp("systems.swept") < interval * 1e9:
+            return
+        self.store.touch("systems.swept")
+        threading.Thread(target=self.sweep_stopped, name="hcs-sim-tomb-sweep", daemon=True).start()
+
+    def sweep_stopped(self) -> int:
+        """Delete the exit statuses (``systems/`` records of stopped systems) that no handle
+        can ask for any more: every process that held a handle to the system when it stopped
+        has ended (a stopped system cannot be opened again).  Exit statuses written by earlier
+        versions, which do not say who held handles, are kept.  Returns how many went."""
+        folder = f"{self.store.state_text}{os.sep}systems"
+        try:
+            paths = [e.path for e in os.scandir(folder) if e.name.endswith(".json")]
+        except OSError:
+            return 0
+        alive: dict[str, bool] = {}
+
+        def gone(record: dict[str, Any] | None) -> bool:
+            holders = record.get("Holders") if record is not None else None
+            if record is None or record.get("State") != STOPPED or not isinstance(holders, list):
+                return False
+            for pid in holders:
+                if pid not in alive:
+                    alive[pid] = str(pid).isdigit() and _pid_alive(int(pid))
+                if alive[pid]:
+                    return False
+            return True
+
+        deleted = 0
+        for path in paths:
+            try:
+                record = StateStore._read_at(path, detail=False)
+            except (OSError, ValueError):
+                continue
+            if not gone(record):
+                continue
+            assert record is not None
+            key = record["Id"]
+            with self.store.lock_record("systems", key):
+                current = self.store.read("systems", key, detail=False)
+                if (
+                    gone(current)
+                    and current is not None
+                    and current.get("RuntimeId") == record.get("RuntimeId")
+                ):
+                    self.store.delete("systems", key)
+                    deleted += 1
+        return deleted
 
     @staticmethod
     def _tomb(record: dict[str, Any], exit_type: str) -> dict[str, Any]:
@@ -1258,6 +1365,9 @@ class Simulator:
             "ExitType": exit_type,
             "Status": 0,
             "StoppedAt": time.time(),
+            # The processes holding handles when it stopped: only they can still ask for this
+            # exit status (a stopped system cannot be opened); see sweep_stopped.
+            "Holders": sorted(record.get("Handles") or {}),
         }
 
     @staticmethod
@@ -1275,6 +1385,8 @@ class Simulator:
         another process do it): end its guest processes, tell each handle once."""
         with self._lock:
             processes = self._runtime_procs.pop(runtime_id, [])
+            self._gates.pop(runtime_id, None)
+            self._roots.pop(runtime_id, None)
             for process in processes:
                 self._processes.pop((process.system_id, process.pid), None)
             handles = self._by_runtime.get(runtime_id, set())
@@ -1285,6 +1397,7 @@ class Simulator:
             if not process.exited.is_set():
                 process.forced_code = process.forced_code or 1
                 process.cancel.set()
+        self.store.disk_may_go()  # its scratch disk may be deleted next: its files go then
         data = json.dumps(self._exit_status(tomb))
         for target in targets:
             target.exited.set()
@@ -1387,8 +1500,22 @@ class Simulator:
                     self._announce_exit(runtime, None)  # gone, and its id reused or removed
                 elif record.get("State") == STOPPED:
                     self._announce_exit(runtime, record)
-                elif mark is not None:
-                    seen[runtime] = mark
+                else:
+                    self._pause_guests(runtime, record.get("State") != "Running")
+                    if mark is not None:
+                        seen[runtime] = mark
+
+    def _pause_guests(self, runtime_id: str, paused: bool) -> None:
+        """Freeze (``paused``) or thaw this process's guest processes of ``runtime_id``: a
+        paused VM runs no guest code.  Called by pause and resume here, and by the watcher
+        for a pause or resume made by another process (seen within its poll interval)."""
+        gate = self._gates.get(runtime_id)
+        if gate is None:
+            return  # no guest process of that system runs here: the usual case
+        if paused:
+            gate.pause()
+        else:
+            gate.resume()
 
     def HcsOpenComputeSystem(self, id: str | None, access: int, out: Any) -> int:
         hr = self.sync_fault("HcsOpenComputeSystem")
@@ -1647,6 +1774,8 @@ class Simulator:
                     f"HcsPauseComputeSystem: the system is {record['State']}, pause needs Running",
                 )
             self._set_state(record, "Paused")
+            self._pause_guests(record["RuntimeId"], True)
+            self.store.touch("exits")  # other processes' watchers pause their guests too
             return None, None
 
         return self._system_op("HcsPauseComputeSystem", system, operation, OP_PAUSE, work)
@@ -1662,6 +1791,8 @@ class Simulator:
                     f"HcsResumeComputeSystem: the system is {record['State']}, resume needs Paused",
                 )
             self._set_state(record, "Running")
+            self._pause_guests(record["RuntimeId"], False)
+            self.store.touch("exits")  # other processes' watchers resume their guests too
             return None, None
 
         return self._system_op(
@@ -2018,12 +2149,17 @@ class Simulator:
             if fd is not None:
                 self.track_fd(fd, what)
         process.host_fds = (host_in, host_out, host_err)
+        with self._lock:
+            gate = self._gates.get(process.runtime_id)
+            if gate is None:  # the system was Running when HcsCreateProcess checked it
+                gate = self._gates[process.runtime_id] = guestmod.RunGate()
         io = guestmod.GuestIO(
             guest_in,
             guest_out,
             guest_out if console else guest_err,
             process.cancel,
             process.stdin_closed,
+            gate=gate,
         )
         system_id = record["Id"]
 
@@ -2038,8 +2174,8 @@ class Simulator:
                 for s in current.get("Shares") or []
             ]
 
-        root = self.store.guest_root(system_id)
-        if not root.is_dir():  # lazily, on the first guest process of this system
+        root = self._guest_root(record)
+        if not root.is_dir():  # lazily, on the first guest process of this system or disk
             guestmod.seed_guest_fs(root)
         fs = guestmod.GuestFS(root, shares)
         hostname = "".join(c for c in system_id if c.isalnum())[:15].upper() or "SANDBOX"
@@ -2073,6 +2209,7 @@ class Simulator:
             code = 0
             try:
                 code = guestmod.run_command_line(state, command_line)
+                io.check()  # a paused system's process does not exit until it is resumed
             except guestmod.Cancelled:
                 code = process.forced_code if process.forced_code is not None else 1
             except Exception as exc:
@@ -2089,6 +2226,34 @@ class Simulator:
 
         threading.Thread(target=run, name=f"hcs-sim-guest-{process.pid}", daemon=True).start()
         return (process.pid, host_in, host_out, host_err)
+
+    def guest_folder(self, system_id: str) -> Path:
+        """The host folder standing for a live system's ``C:\\`` (tests; see
+        :meth:`_guest_root`).  Raises KeyError when there is no such live system."""
+        record = self._live_record(system_id, detail=True)
+        if record is None:
+            raise KeyError(system_id)
+        return self._guest_root(record)
+
+    def _guest_root(self, record: dict[str, Any]) -> Path:
+        """The folder standing for the guest's ``C:\\`` (``record``: with its details).  On
+        Windows the guest's files live on its disk (a sandbox's scratch VHDX), so they are
+        the files of the first writable virtual disk the system attaches: a persistent
+        sandbox re-created on its disk sees them again, and they go with the disk
+        (:meth:`StateStore.disk_guest_root`).  A system without such a disk has a folder of
+        its own, discarded when it stops.  Worked out once per system run."""
+        runtime = record["RuntimeId"]
+        root = self._roots.get(runtime)
+        if root is not None:
+            return root
+        disk = _system_disk(record)
+        if disk is not None:
+            root = self.store.disk_guest_root(disk, _new_volume_id)
+        if root is None:
+            root = self.store.guest_root(record["Id"])
+        with self._lock:
+            self._roots[runtime] = root
+        return root
 
     #: At exit, how long this process waits for its guest processes that still run (on
     #: Windows they run on in the VM after the host process ends, e.g. a logon command of
@@ -2576,6 +2741,8 @@ class Simulator:
             "BlockSizeInBytes": block,
             "ParentPath": parent,
             "Formatted": False,
+            # Which guest files are on it (StateStore.disk_guest_root): none yet.
+            "VolumeId": _new_volume_id(),
         }
         try:  # a new file: its creation is the existence and folder check
             StateStore.write_file(path, disk, create=True)
@@ -2585,6 +2752,7 @@ class Simulator:
             return H.ERROR_PATH_NOT_FOUND
         vhd: VhdHandle = self._new_handle(lambda h: VhdHandle(h, path))
         out[0] = vhd.handle
+        self.store.wake_disk_sweep()  # files of disks deleted since go (in the background)
         return H.ERROR_SUCCESS
 
     @staticmethod
@@ -2759,6 +2927,7 @@ class Simulator:
         if data is None:
             raise _Failure(H.ERROR_FILE_NOT_FOUND_HR, f"{vhd.path!r} is gone")
         data["Formatted"] = True
+        data["VolumeId"] = _new_volume_id()  # a new, empty volume: no guest files
         try:
             StateStore.write_file(vhd.path, data, create=False)  # the same file: grants stay
         except FileNotFoundError:

@@ -19,6 +19,7 @@ import re
 import select
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,54 @@ def _ci_join(base: Path, tail: str) -> Path:
     return current
 
 
+class RunGate:
+    """Whether a compute system's guest runs: shut while the system is Paused.  On Hyper-V a
+    paused VM runs no guest code (HcsPauseComputeSystem.md: "Pauses the execution of a
+    compute system"), so its guest processes make no progress (no output, no exit, their
+    sleeps stand still) until it is resumed.  One per system (runtime id) with guest
+    processes in this process; the guest checks :attr:`paused` (a plain attribute: nothing
+    more on the normal path) and waits only while it is set."""
+
+    __slots__ = ("_lock", "_open", "_paused_for", "_since", "paused")
+
+    def __init__(self) -> None:
+        self.paused = False
+        self._open = threading.Event()
+        self._open.set()
+        self._lock = threading.Lock()
+        self._paused_for = 0.0  # seconds spent paused before the current pause
+        self._since = 0.0
+
+    def pause(self) -> None:
+        with self._lock:
+            if not self.paused:
+                self._since = time.monotonic()
+                self._open.clear()
+                self.paused = True
+
+    def resume(self) -> None:
+        with self._lock:
+            if self.paused:
+                self._paused_for += time.monotonic() - self._since
+                self.paused = False
+                self._open.set()
+
+    def clock(self) -> float:
+        """The guest's monotonic clock, in seconds: it stands still while paused."""
+        with self._lock:
+            now = self._since if self.paused else time.monotonic()
+            return now - self._paused_for
+
+    def wait_open(self, cancel: threading.Event) -> None:
+        """Until the system runs again; :class:`Cancelled` if ``cancel`` is set meanwhile
+        (the system is terminated while paused)."""
+        while not self._open.wait(0.05):
+            if cancel.is_set():
+                raise Cancelled
+        if cancel.is_set():
+            raise Cancelled
+
+
 class GuestIO:
     """The guest side of a process's standard handles."""
 
@@ -140,22 +189,37 @@ class GuestIO:
         stderr_fd: int | None,
         cancel: threading.Event,
         stdin_closed: threading.Event,
+        *,
+        gate: RunGate | None = None,
     ) -> None:
         self.stdin_fd = stdin_fd
         self.stdout_fd = stdout_fd
         self.stderr_fd = stderr_fd
         self.cancel = cancel
         self.stdin_closed = stdin_closed
+        self.gate = gate if gate is not None else RunGate()
         self._broken: set[int] = set()
         self._pending = b""
 
     def check(self) -> None:
+        """Raise :class:`Cancelled` when the process is being ended; wait while its
+        system is paused."""
         if self.cancel.is_set():
             raise Cancelled
+        if self.gate.paused:
+            self.gate.wait_open(self.cancel)
 
     def sleep(self, seconds: float) -> None:
-        if self.cancel.wait(seconds):
-            raise Cancelled
+        """Sleep ``seconds`` of the guest's time (a pause does not count)."""
+        gate = self.gate
+        end = gate.clock() + seconds
+        while True:
+            self.check()  # waits while paused
+            remaining = end - gate.clock()
+            if remaining <= 0:
+                return
+            if self.cancel.wait(remaining):
+                raise Cancelled
 
     def read_chunk(self) -> bytes:
         """Next bytes from stdin; b"" at end of input."""
@@ -359,6 +423,7 @@ def run_script(state: GuestState, script: str) -> int:
 
 def _run_simple(state: GuestState, text: str) -> int:
     io = state.io
+    io.check()  # a paused guest starts no command (and a cancelled one none either)
     redirect = _Redirect(io)
     body = text
     opened: list[_Sink] = []
@@ -466,6 +531,50 @@ def _display(path: str, cwd: str) -> str:
     return cwd.rstrip("\\") + "\\" + path
 
 
+def _if_branches(rest: str) -> tuple[str, str | None]:
+    """An IF's command and its ELSE command (None without one).  cmd.exe's ``IF cond
+    (command) ELSE command`` (learn.microsoft.com windows-commands *if*: ``if [not] exist
+    <filename> <command> [else <expression>]``; cmd's own ``if /?``: the ELSE must be on the
+    IF's line, and ``IF EXIST filename. (del filename.) ELSE echo filename. missing`` is
+    valid where ``IF EXIST filename. del filename. ELSE ...`` is not, the command before
+    ELSE needing its parentheses).  A command not in parentheses is the rest of the line, as
+    before.  A parenthesised command is one simple command here (no blocks are simulated);
+    anything but ELSE after it is a syntax error here (not simulated)."""
+    text = rest.strip()
+    if not text.startswith("("):
+        return rest, None
+    command, after = _parenthesised(text)
+    if not after:
+        return command, None
+    otherwise = re.match(r"^else\s+(.*)$", after, re.I | re.S)
+    if otherwise is None:
+        raise GuestError("The syntax of the command is incorrect.")
+    tail = otherwise.group(1).strip()
+    if tail.startswith("("):
+        # The same rule as the command before ELSE: one parenthesised command, nothing after
+        # it (``ELSE (a) (b)``, ``ELSE (a) ELSE (b)``: a syntax error, as cmd.exe says).
+        tail, junk = _parenthesised(tail)
+        if junk:
+            raise GuestError("The syntax of the command is incorrect.")
+    return command, tail
+
+
+def _parenthesised(text: str) -> tuple[str, str]:
+    """``text`` that starts with ``(``: what is inside the parentheses (balanced; quotes
+    hide them) and what follows the closing one (stripped); unbalanced: a syntax error."""
+    depth, quoted = 0, False
+    for i, ch in enumerate(text):
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch == "(":
+            depth += 1
+        elif not quoted and ch == ")":
+            depth -= 1
+            if depth == 0:
+                return text[1:i], text[i + 1 :].strip()
+    raise GuestError("The syntax of the command is incorrect.")
+
+
 def _dispatch(state: GuestState, tokens: list[str], body: str, r: _Redirect) -> int:
     body = body.lstrip()
     io = state.io
@@ -504,12 +613,13 @@ def _dispatch(state: GuestState, tokens: list[str], body: str, r: _Redirect) -> 
                 found = probed.exists() or probed.is_symlink()
         except GuestError:
             found = False
+        match = re.match(r'^\s*if\s+(?:not\s+)?exist\s+("[^"]*"|\S+)\s+(.*)$', body, re.I | re.S)
+        rest = match.group(2) if match else " ".join(words[2:])
+        then, otherwise = _if_branches(rest)
         if found != negate:
-            match = re.match(
-                r'^\s*if\s+(?:not\s+)?exist\s+("[^"]*"|\S+)\s+(.*)$', body, re.I | re.S
-            )
-            rest = match.group(2) if match else " ".join(words[2:])
-            return _run_simple(state, rest)
+            return _run_simple(state, then)
+        if otherwise is not None:
+            return _run_simple(state, otherwise)
         return state.errorlevel
     if name == "rem":
         return 0

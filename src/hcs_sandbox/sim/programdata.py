@@ -25,6 +25,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from hcs_sandbox.sim.state import ensure_private_dir
+
 __all__ = [
     "FAKE_BASE_IMAGE_ID",
     "SIMULATED_WINDOWS_VERSION",
@@ -72,7 +74,9 @@ def ensure_program_data(state_dir: str | os.PathLike[str]) -> Path:
     made = _MADE.get(key)
     if made is not None and os.path.lexists(made[1]):
         return made[0]  # made earlier (one lstat instead of the mkdirs below)
+    ensure_private_dir(os.path.normpath(key))  # owner-only, as the store makes it
     root = Path(state_dir) / "ProgramData"
+    os.makedirs(root, 0o700, exist_ok=True)
     kernel = base_image_kernel(state_dir)
     kernel.parent.mkdir(parents=True, exist_ok=True)
     # A kernel already there (a test's stale or unreadable one) is left as it is, except

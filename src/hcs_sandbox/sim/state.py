@@ -6,8 +6,11 @@ Layout (all under the state directory)::
     locks/<nn>                striped record locks (a record's key hashes to one of 64 stripes)
     systems/<id>.json         compute systems, one file each; a stopped system's file keeps
                               only its exit status (``"State": "Stopped"``), which is what HCS
-                              keeps after a stop
-    exits                     touched at every stop (the exit watchers poll its mtime)
+                              keeps after a stop, until every process that held a handle has
+                              ended (Simulator.sweep_stopped)
+    systems.swept             touched when such a sweep begins (one a minute at most)
+    exits                     touched at every stop, pause and resume (the exit watchers
+                              poll its mtime)
     networks/<guid>.json      HCN networks
     endpoints/<guid>.json     HCN endpoints
     grants/<nn>.json          HcsGrantVmAccess records {"Grants": {vm id: {path: [st_dev,
@@ -16,8 +19,13 @@ Layout (all under the state directory)::
                               on the file itself; a grant counts while its path names the
                               same file; see StateStore.grant)
     group-grants.json         HcsGrantVmGroupAccess records [paths]
-    guests/<id>/C/            each system's guest file system (stands for C:\\), created lazily
-    trash/                    guest folders of stopped systems, deleted in the background
+    disks/<dev>-<ino>/C/      the guest file system (C:\\) on a disk (its file's device and inode):
+                              the first writable disk a system attaches; disk.json beside it
+                              names the disk's path and the VolumeId written into the disk
+                              when the folder was made (see disk_guest_root)
+    guests/<id>/C/            the guest file system of a system with no such disk (stands for
+                              C:\\), created lazily, discarded when the system stops
+    trash/                    discarded guest folders, deleted in the background
 
 Records (``read``/``write``) are rewritten in place under their record lock: creating a file
 is by far the most expensive thing a file system does here, and a record is rewritten several
@@ -53,6 +61,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -60,7 +69,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["DETAIL_KEYS", "Partial", "StateStore", "default_state_dir", "read_bytes"]
+__all__ = [
+    "DETAIL_KEYS",
+    "Partial",
+    "StateStore",
+    "default_state_dir",
+    "ensure_private_dir",
+    "read_bytes",
+]
 
 _STRIPES = 64
 
@@ -116,6 +132,7 @@ class StateStore:
         self._win_lock = threading.RLock()  # Windows: the in-process half of the global lock
         self._janitor: threading.Thread | None = None
         self._janitor_wake = threading.Event()
+        self._sweep_again = False  # the janitor sweeps again a second after a stop
         self._tmp_seq = 0
         # grants file -> (its bytes, their decoding: table, checked); see _grant_table
         self._grant_cache: dict[str, tuple[bytes, dict[str, dict[str, Any]], int]] = {}
@@ -150,11 +167,14 @@ class StateStore:
 
     def _ensure(self) -> None:
         if not self._ready:
+            ensure_private_dir(self._root_text)
             for kind in (*self.KINDS, "guests", "locks", "grants"):
-                os.makedirs(f"{self._root_text}{os.sep}{kind}", exist_ok=True)
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(f"{self._root_text}{os.sep}{kind}", 0o700)
             self._ready = True
-            if os.path.isdir(f"{self._root_text}{os.sep}trash"):
-                self._wake_janitor()  # leftovers of an earlier process
+            root = self._root_text
+            if os.path.isdir(f"{root}{os.sep}trash") or os.path.isdir(f"{root}{os.sep}disks"):
+                self._wake_janitor()  # leftovers of an earlier process, deleted disks' files
 
     # ---- locks ---------------------------------------------------------------------------------
 
@@ -712,12 +732,115 @@ class StateStore:
         folder = f"{self._root_text}{os.sep}guests{os.sep}{name}"
         if not os.path.isdir(folder):
             return  # the common case: no guest process ever ran in it
+        self._discard(folder, name)
+
+    def disk_guest_root(self, disk_path: str, new_volume: Callable[[], str]) -> Path | None:
+        """The folder that stands for the guest's ``C:\\`` on the disk at ``disk_path``
+        (created on first use by a guest process): on Windows the guest's files live on its
+        disk, so every system that attaches the same disk sees the same files, and they go
+        with the disk.  None when the disk is gone, is no simulated disk, or cannot be
+        written (the caller gives the system a folder of its own).
+
+        A folder is handed to a disk only when the disk provably is the file it was made
+        for (review RV-sim F1): ``disks/<st_dev>-<st_ino>`` is the file's identity; its
+        ``disk.json`` names the path, which must still name that same file (a disk renamed,
+        or deleted and its inode number given to another file at another path, is another
+        disk); and the ``VolumeId`` that was written into the disk file when the folder was
+        made (``new_volume()``, an id no other disk had) must still be in it.  Any file made
+        since carries another or none: CreateVirtualDisk and HcsFormatWritableLayerVhd make
+        a new one, and a copy carries its source's, which is that of a template (never
+        this folder's: the id was made for this file after it was copied) or of the very
+        disk the folder was made for (a byte copy of the disk holds its files, as on
+        Windows).  The disk stays open meanwhile, so its inode number cannot be reused."""
+        try:
+            fd = os.open(disk_path, os.O_RDWR | _O_BINARY)
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+            name = f"{st.st_dev}-{st.st_ino}"
+            disks = f"{self._root_text}{os.sep}disks"
+            folder = f"{disks}{os.sep}{name}"
+            with self.lock_record("disks", name):  # against another process and the sweep
+                try:
+                    disk = json.loads(os.read(fd, 1 << 16))  # a small file, just opened
+                except (OSError, ValueError):
+                    return None
+                if not isinstance(disk, dict):
+                    return None
+                marker = _read_small_json(f"{folder}{os.sep}disk.json")
+                volume = disk.get("VolumeId")
+                if (
+                    isinstance(marker, dict)
+                    and isinstance(volume, str)
+                    and marker.get("VolumeId") == volume
+                    and _names_file(marker.get("Path"), st)
+                ):
+                    return self.root / "disks" / name / "C"  # the same disk
+                if os.path.isdir(folder):
+                    self._discard(folder, name)
+                # The disk first (a marker without its id in the disk matches nothing).
+                disk["VolumeId"] = new_volume()
+                _rewrite(fd, json.dumps(disk, sort_keys=True, separators=(",", ":")).encode())
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(disks, 0o700)
+                os.mkdir(folder, 0o700)
+                marker = {"Path": os.path.abspath(disk_path), "VolumeId": disk["VolumeId"]}
+                self.write_json(f"{folder}{os.sep}disk.json", marker)
+        finally:
+            os.close(fd)
+        return self.root / "disks" / name / "C"
+
+    def wake_disk_sweep(self) -> None:
+        """A disk was made: disks deleted since may have left guest files (deleted by the
+        janitor thread, :meth:`sweep_disks`).  One ``stat`` while no disk holds guest files
+        (a look at most once a second was tried: no fewer instructions per create within
+        bench_verb_instructions' noise, and a disk made within that second swept nothing)."""
+        if os.path.isdir(f"{self._root_text}{os.sep}disks"):
+            self._wake_janitor()
+
+    def disk_may_go(self) -> None:
+        """A system stopped: its disk may be deleted next (hcs-sandbox deletes a removed
+        sandbox's scratch disk just after its system stops, with no call the simulator
+        sees).  When any disk holds guest files (one ``stat`` otherwise), the janitor
+        sweeps now and again a second later, and this process sweeps once more when it
+        exits (review RV-sim F2)."""
+        if not os.path.isdir(f"{self._root_text}{os.sep}disks"):
+            return
+        if not _exit_hook:
+            import atexit
+
+            _exit_hook.append(True)
+            atexit.register(_sweep_at_exit)  # once per process: see _sweep_at_exit
+        _exit_sweeps.add(self)
+        self._sweep_again = True
+        self._wake_janitor()
+
+    def sweep_disks(self) -> None:
+        """Discard the guest files of every disk that is gone: no file at its path any more,
+        another file there, or the disk formatted again (another ``VolumeId``).  A disk
+        renamed or moved is taken for gone."""
+        disks = f"{self._root_text}{os.sep}disks"
+        try:
+            entries = list(os.scandir(disks))
+        except OSError:
+            return
+        for entry in entries:
+            with self.lock_record("disks", entry.name):
+                marker = _read_small_json(f"{entry.path}{os.sep}disk.json")
+                if isinstance(marker, dict) and _disk_still_there(entry.name, marker):
+                    continue
+                if os.path.isdir(entry.path):
+                    self._discard(entry.path, entry.name)
+
+    def _discard(self, folder: str, name: str) -> None:
+        """Move ``folder`` into ``trash/`` (one rename) for the janitor to delete."""
         trash = f"{self._root_text}{os.sep}trash"
         target = f"{trash}{os.sep}{name}-{os.getpid()}-{next(_sequence)}"
         try:
             os.rename(folder, target)
         except FileNotFoundError:
-            os.makedirs(trash, exist_ok=True)
+            os.makedirs(trash, 0o700, exist_ok=True)
             try:
                 os.rename(folder, target)
             except OSError:
@@ -747,19 +870,71 @@ class StateStore:
                 self._janitor.start()
 
     def _janitor_loop(self) -> None:
-        """Empty the trash when woken; end after 10 idle seconds (restarted on demand)."""
+        """Sweep deleted disks and empty the trash when woken, and a second later after a
+        stop (:meth:`disk_may_go`); end after 10 idle seconds (restarted on demand)."""
         while True:
-            if not self._janitor_wake.wait(10.0):
+            again = self._sweep_again
+            if not self._janitor_wake.wait(1.0 if again else 10.0):
+                if again:
+                    self._sweep_again = False
+                    self.sweep_disks()
+                    self.empty_trash()
+                    continue
                 with self._pool_lock:
                     if self._janitor_wake.is_set():
                         continue
                     self._janitor = None
                     return
             self._janitor_wake.clear()
+            self.sweep_disks()
             self.empty_trash()
 
 
 _O_BINARY: int = getattr(os, "O_BINARY", 0)
+
+
+#: The stores in which a system stopped while a disk held guest files (disk_may_go).
+_exit_sweeps: weakref.WeakSet[StateStore] = weakref.WeakSet()
+_exit_hook: list[bool] = []  # _sweep_at_exit registered (once per process)
+
+
+def _sweep_at_exit() -> None:
+    """At exit: the guest files of the disks deleted since a stop go (``hcs-sandbox rm``
+    deletes the scratch disk after the stop and then ends; the janitor is a daemon
+    thread).  Costs a look at each disk that holds guest files, and deleting the files of
+    those gone."""
+    for store in list(_exit_sweeps):
+        with contextlib.suppress(OSError):
+            store.sweep_disks()
+            store.empty_trash()
+
+
+def ensure_private_dir(root: str) -> None:
+    """Make the simulator's folder owner-only, as hcs-sandbox's state directory is
+    (``sandbox/paths.py``): created with mode 0700; an existing one of this user that
+    others may enter is tightened to 0700; one of another user is refused (PermissionError).
+    It holds every guest's ``C:``, every system's document and the simulated host's
+    ProgramData, which on Windows only SYSTEM and Administrators may read."""
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        parent = os.path.dirname(root)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        try:
+            os.mkdir(root, 0o700)
+            return
+        except FileExistsError:
+            st = os.stat(root)
+    if sys.platform == "win32":  # pragma: no cover - POSIX modes only
+        return
+    if st.st_uid != os.getuid():
+        raise PermissionError(
+            f"the HCS simulator's folder {root} belongs to another user (uid {st.st_uid}): "
+            "use a folder of your own (HCS_SANDBOX_SIMULATOR=/absolute/dir)"
+        )
+    if st.st_mode & 0o077:
+        os.chmod(root, 0o700)
 
 
 def read_bytes(path: str) -> bytes:
@@ -773,6 +948,56 @@ def read_bytes(path: str) -> bytes:
     finally:
         os.close(fd)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _read_small_json(path: str) -> Any:
+    """The JSON value of a small file (its first 64 KiB), or None when missing or not JSON."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_BINARY)
+    except OSError:
+        return None
+    try:
+        return json.loads(os.read(fd, 1 << 16))
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
+
+
+def _names_file(path: Any, st: os.stat_result) -> bool:
+    """Whether ``path`` names the file ``st`` is of (device and inode)."""
+    if not isinstance(path, str):
+        return False
+    try:
+        named = os.stat(path)
+    except OSError:
+        return False
+    return (named.st_dev, named.st_ino) == (st.st_dev, st.st_ino)
+
+
+def _rewrite(fd: int, data: bytes) -> None:
+    """Rewrite the open file ``fd`` in place with ``data`` (the same file: grants stay)."""
+    view = memoryview(data)
+    offset = 0
+    while offset < len(data):
+        offset += _pwrite(fd, view[offset:], offset)
+    os.ftruncate(fd, len(data))
+
+
+def _disk_still_there(name: str, marker: dict[str, Any]) -> bool:
+    """Whether the disk a ``disks/<name>/disk.json`` marker names is still that disk."""
+    path = marker.get("Path")
+    if not isinstance(path, str):
+        return False
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    if f"{st.st_dev}-{st.st_ino}" != name:
+        return False
+    disk = _read_small_json(path)
+    volume = disk.get("VolumeId") if isinstance(disk, dict) else None
+    return bool(volume == marker.get("VolumeId"))
 
 
 def _rmtree(path: str) -> None:
