@@ -67,6 +67,7 @@ __all__ = [
     "foreign",
     "foreign_grants",
     "judged",
+    "local_files",
     "own_endpoint_id",
     "refuse",
     "refuse_system",
@@ -273,55 +274,37 @@ def remove_notes(record: Record) -> list[str]:
 # hcs-sandbox gives its systems (SchemaReference.md, ComputeSystem.Owner; hcsshim
 # internal/hcs/schema2/compute_system.go ``Owner``), as ``prune`` checks it.
 
-#: planner._PLACEHOLDER_NS (``00000000-0000-4000-8000-68637373616e``) as bytes: the
-#: namespace of the per-sandbox ids (HostFacts.for_sandbox; a test checks both agree).
-_ID_NAMESPACE = bytes.fromhex("0000000000004000800068637373616e")
-
 #: The start of each problem :func:`foreign` names (remove_notes tells them apart).
 _FOREIGN_SYSTEM = "names a compute system not the sandbox's"
 _FOREIGN_ENDPOINTS = "names endpoints not the sandbox's"
 _FOREIGN_FILES = "names files outside the sandbox's folder"
 
-_ENDPOINT_IDS: dict[str, str] = {}  # own_endpoint_id's results (bounded: cleared when full)
-
-
-def _uuid5(namespace: bytes, name: str) -> bytes:
-    """``uuid.uuid5(UUID(bytes=namespace), name).bytes`` (RFC 4122 §4.3), as the planner
-    computes it (planner._uuid5_bytes)."""
-    import hashlib
-
-    digest = bytearray(hashlib.sha1(namespace + name.encode("utf-8")).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    return bytes(digest)
-
 
 def own_endpoint_id(sandbox_id: str) -> str:
     """The id of the endpoint the planner gives sandbox ``sandbox_id`` (a canonical id):
-    ``HostFacts.for_sandbox``'s UUIDv5 of the sandbox's id."""
-    found = _ENDPOINT_IDS.get(sandbox_id)
-    if found is None:
-        h = _uuid5(_uuid5(_ID_NAMESPACE, sandbox_id), "endpoint").hex()
-        found = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-        if len(_ENDPOINT_IDS) >= 256:
-            _ENDPOINT_IDS.clear()
-        _ENDPOINT_IDS[sandbox_id] = found
-    return found
+    ``HostFacts.for_sandbox``'s UUIDv5 of the sandbox's id (:func:`owned.endpoint_id`)."""
+    from hcs_sandbox.sandbox.owned import endpoint_id
+
+    return endpoint_id(sandbox_id)
 
 
-def judged(store: Store, record: Record, *, links: bool = False) -> Record:
+def judged(store: Store, record: Record, *, links: bool = False, files: bool = True) -> Record:
     """``record`` with every value that names something not the sandbox's own
     (:func:`foreign`) named damaged and read as empty (:meth:`Record.with_damage`), so
     that the rules above apply to it: its compute system is looked for by the sandbox's
     id, its endpoints by their name, its files by its folder; nothing else is touched.
     The same object when there is none.  ``links``: a listed file reached through a link
     (a symbolic link or junction between its folder and it) is outside too (a removal asks:
-    one ``lstat`` per folder between, none for a file directly in its folder)."""
-    problems = foreign(store, record, links=links)
+    one ``lstat`` per folder between, none for a file directly in its folder).  ``files``
+    False: the file list is not judged (the verbs that never read it: start, exec, cp,
+    ports, stop, kill...: only the ids)."""
+    problems = foreign(store, record, links=links, files=files)
     return record.with_damage(problems) if problems else record
 
 
-def foreign(store: Store, record: Record, *, links: bool = False) -> dict[str, str]:
+def foreign(
+    store: Store, record: Record, *, links: bool = False, files: bool = True
+) -> dict[str, str]:
     """The fields of ``record`` the store reads as sound that name something not the
     sandbox's own, each with what is wrong (see the comment above :data:`_ID_NAMESPACE`)."""
     import os
@@ -336,10 +319,13 @@ def foreign(store: Store, record: Record, *, links: bool = False) -> dict[str, s
             mine = system.lower() == own
         else:
             # An id edited by hand names nothing by derivation: its compute system id is
-            # its own only when no other record names that system, and when it is not the
-            # id in another case, when HCS says the system is hcs-sandbox's.
-            mine = _unclaimed(store, record) and (
-                system.lower() == record.id.lower() or _owned(system)
+            # its own only when no other record names that system, it carries no other
+            # state directory's mark (owned.id_mark), and, when it is not the id in
+            # another case, when HCS says the opened system's Owner is hcs-sandbox's.
+            mine = (
+                _unclaimed(store, record)
+                and _no_other_mark(store, system)
+                and (system.lower() == record.id.lower() or _owned(system))
             )
             if mine and paths.is_canonical_id(system.lower()):
                 own = system.lower()  # (what its folder and endpoint were derived from)
@@ -359,23 +345,21 @@ def foreign(store: Store, record: Record, *, links: bool = False) -> dict[str, s
                 f"{_FOREIGN_ENDPOINTS} ({_listed(stray)}), left alone: hcs-sandbox derives "
                 "its endpoint's id from the sandbox's id"
             )
-    if record.damaged_field("files") is None and record.files:
+    if files and record.damaged_field("files") is None and record.files:
         state = os.path.dirname(os.fspath(store.path))
         if own is not None:
-            folder = paths.sandbox_dir_text(state, own)
-            where = folder
-            folders = [folder if _within(f, folder) else None for f in record.files]
+            where = paths.sandbox_dir_text(state, own)
         else:
-            # No folder is named by its id: each file must be in a sandbox's folder of
-            # this store (``sandboxes/<a GUID>``), never elsewhere on the host.
+            # No folder is named by its id: each file must be in a sandbox's folder
+            # (``<anything>/sandboxes/<a GUID>/...``), never elsewhere on the host.
             where = f"a folder in {os.path.join(state, paths.SANDBOXES_DIR)}"
-            folders = [_sandbox_folder(f, state) for f in record.files]
-        outside = [f for f, folder in zip(record.files, folders, strict=True) if folder is None]
+        local = [_local(f, own, state) for f in record.files]
+        outside = [f for f, here in zip(record.files, local, strict=True) if here is None]
         if links and not outside:
             outside = [
                 f
-                for f, folder in zip(record.files, folders, strict=True)
-                if _through_link(f, str(folder))
+                for f, here in zip(record.files, local, strict=True)
+                if here is not None and _through_link(*here)
             ]
         if outside:
             problems["files"] = (
@@ -385,43 +369,63 @@ def foreign(store: Store, record: Record, *, links: bool = False) -> dict[str, s
     return problems
 
 
-def _sandbox_folder(path: str, state: str) -> str | None:
-    """The folder of this store's sandbox ``path`` is in (``<state>/sandboxes/<a GUID>``,
-    :func:`_within` it), or None."""
+def local_files(store: Store, record: Record) -> tuple[str, ...]:
+    """The files ``record`` lists (judged its own: :func:`judged`) as this run's state
+    directory names them: ``<anything>/sandboxes/<id>/<rest>`` is acted on as
+    ``<this state dir>/sandboxes/<id>/<rest>``, never as listed (review RV-foreign R1: a
+    state directory reached through a link, moved, copied, or spelled another way -- the
+    extended-length prefix, an 8.3 name, a mapped drive -- names the same files; a copy's
+    record names the original's, and its removal deletes its own).  In the listed order.
+    (For an id not in the store's form, each file by the sandbox folder it names, as
+    :func:`foreign` accepted it.)"""
+    import os
+
+    state = os.path.dirname(os.fspath(store.path))
+    own = record.id if conventions_apply(record) else None
+    found = [_local(f, own, state) for f in record.files]
+    local: list[str] = []
+    for here in found:
+        if here is None:  # (a caller's bug: judged names such a list damaged)
+            raise ValueError("local_files: the record lists a file that is not its own")
+        local.append(here[0])
+    return tuple(local)
+
+
+def _local(path: str, sandbox_id: str | None, state: str) -> tuple[str, str] | None:
+    """(``path`` as this state directory names it, the sandbox folder it is in) when
+    ``path`` is ``<anything>/sandboxes/<sandbox_id>[/<rest>]`` (the last such pair; on
+    Windows in any case and with either separator): ``<state>/sandboxes/<sandbox_id>``
+    and that ``[/<rest>]``; ``sandbox_id`` None: any GUID in the store's form there.  None
+    when ``path`` has no such form or ``<rest>`` has an empty, ``.`` or ``..`` part.  Text
+    only: nothing before ``sandboxes`` is looked at (it is never acted on)."""
     import os
 
     from hcs_sandbox.sandbox import paths
 
-    root = os.path.join(state, paths.SANDBOXES_DIR)
-    if not _within(path, root) or path == root:
+    text = path.replace(os.altsep, os.sep) if os.altsep else path
+    parts = text.split(os.sep)
+    nt = os.name == "nt"
+    key = paths.SANDBOXES_DIR.lower() if nt else paths.SANDBOXES_DIR
+    ident = sandbox_id.lower() if nt and sandbox_id is not None else sandbox_id
+    at = name = None
+    for i in range(len(parts) - 2, 0, -1):  # (never part 0: no absolute path starts so)
+        here = parts[i + 1].lower() if nt else parts[i + 1]
+        if (parts[i].lower() if nt else parts[i]) == key and (
+            here == ident if ident is not None else paths.is_canonical_id(here)
+        ):
+            at, name = i, here
+            break
+    if at is None or name is None:
         return None
-    name = path[len(root) + 1 :].replace(os.altsep or os.sep, os.sep).split(os.sep)[0]
-    if not paths.is_canonical_id(name.lower()):
+    rest = parts[at + 2 :]
+    if any(part in ("", ".", "..") for part in rest):
         return None
-    return path[: len(root) + 1 + len(name)]
-
-
-def _within(path: str, folder: str) -> bool:
-    """``path`` is ``folder`` or a path under it, compared as text (no link followed: the
-    name as listed is what a removal deletes), with no ``.``/``..`` or empty part after
-    ``folder`` (on Windows in any case, and with either separator)."""
-    import os
-
-    if os.name == "nt":  # pragma: no cover - Windows only
-        path, folder = os.path.normcase(path), os.path.normcase(folder)
-    if path == folder:
-        return True
-    inner = folder + os.sep
-    if not path.startswith(inner):
-        return False
-    rest = path[len(inner) :]
-    if os.altsep:  # pragma: no cover - Windows only
-        rest = rest.replace(os.altsep, os.sep)
-    return all(part not in ("", ".", "..") for part in rest.split(os.sep))
+    folder = paths.sandbox_dir_text(state, name)
+    return (os.sep.join([folder, *rest]) if rest else folder), folder
 
 
 def _through_link(path: str, folder: str) -> bool:
-    """Whether deleting ``path`` (under ``folder``: :func:`_within`) would go through a
+    """Whether deleting ``path`` (under ``folder``: :func:`_local`) would go through a
     link: a folder between ``folder`` and ``path`` is a symbolic link or a junction
     (``os.lstat``: its mode, and on Windows its reparse tag, as files._link_kind tells
     them; the last part itself is deleted as the link it is, not followed).  ``folder``
@@ -449,19 +453,43 @@ def _through_link(path: str, folder: str) -> bool:
 
 
 def _owned(system_id: str) -> bool:
-    """Whether compute system ``system_id`` is none of another tool's: HCS lists no such
-    system (opening it finds nothing), or lists it with the Owner hcs-sandbox gives its
-    systems.  One ``HcsEnumerateComputeSystems`` with the query ``{"Ids": [...]}``
-    (SystemQuery: Ids, Names, Types, Owners; SchemaReference.md); False when HCS cannot
-    tell."""
-    from hcs_sandbox.hcs.system import enumerate_compute_systems
+    """Whether compute system ``system_id`` exists and is hcs-sandbox's: opened, and the
+    ``Owner`` of its properties is the one hcs-sandbox gives its systems.  The Owner is in
+    the basic properties (``HcsGetComputeSystemProperties`` with no query: "a JSON document
+    representing a compute system's Properties", HcsGetComputeSystemProperties.md;
+    ``Properties.Owner``, SchemaReference.md; hcsshim internal/hcs/system.go
+    ``getCachedProperties`` reads ``props.Owner`` from that same query).  Asked of the
+    opened system itself, not of an enumeration filtered by id (whose matching of the id
+    no document describes: review RV-foreign R3).  True when opening it finds no system
+    (the verbs open it by that same id, which then finds nothing either: nothing is acted
+    on; a removal already done by another process, say); False when its Owner is another
+    or none, or HCS cannot tell (refused: nothing is opened by it)."""
+    from hcs_sandbox.hcs.system import ComputeSystem
     from hcs_sandbox.sandbox.owned import OWNER
 
     try:
-        found = enumerate_compute_systems({"Ids": [system_id]})
+        with ComputeSystem.open(system_id) as system:
+            owner = system.properties().get("Owner")
+    except errors.NotFoundError:
+        return True
     except errors.HcsSandboxError:
         return False
-    return all(props.get("Owner") == OWNER for props in found)
+    return owner == OWNER
+
+
+def _no_other_mark(store: Store, system_id: str) -> bool:
+    """Whether ``system_id`` carries no state directory's mark but this store's
+    (:func:`hcs_sandbox.sandbox.owned.id_mark`: a system another state directory made is
+    never this one's to act on); False when this store's mark cannot be read."""
+    from hcs_sandbox.sandbox.owned import id_mark
+
+    mark = id_mark(system_id)
+    if mark is None:
+        return True
+    try:
+        return mark == store.mark
+    except errors.HcsSandboxError:
+        return False
 
 
 def _unclaimed(store: Store, record: Record) -> bool:

@@ -432,6 +432,7 @@ class Sandbox:
         #: :meth:`_directory_text`); both made on first use.
         self._db_store: Store | None = None
         self._dir_text: str | None = None
+        self._own_endpoint: str | None = None  # (_endpoint_id)
         #: What this object's last start did with the logon command (``_start_logon``).
         self._logon: LogonStart | None = None
         #: The record revision this object wrote as ``stopped`` right after ITS handle saw
@@ -987,7 +988,7 @@ class Sandbox:
                 from hcs_sandbox.sandbox import damage
 
                 system_id = damage.refuse_system(
-                    self._db(), self._judged(), "reach the compute system of"
+                    self._db(), self._judged(files=False), "reach the compute system of"
                 )
             try:
                 system = ComputeSystem.open(system_id)
@@ -1090,17 +1091,10 @@ class Sandbox:
         record has a damaged field and ``doing`` is a verb that starts it or works in it
         (:func:`hcs_sandbox.sandbox.damage.refuse`: the one place that decides).  A compute
         system id or endpoint ids that name something not the sandbox's own are damage here
-        too (``damage.judged``); a file list is judged where files are used (a removal, and
-        ``inspect`` shows it): these verbs never read it, and a sound record costs no more
-        than the two comparisons below."""
-        record = self._record
-        if (  # (nothing decoded, nothing imported; a damaged spec is refused when the
-            not record.has_damaged_fields  # verb reads it: Sandbox.spec)
-            and record.system_id == record.id
-            and not record.endpoint_ids
-        ):
-            return
-        record = self._judged()
+        too (``damage.judged``); the file list is never judged here (a removal does, and
+        ``inspect`` shows it): these verbs never read it, and a sound record costs one
+        comparison per id (:func:`_names_only_its_own`)."""
+        record = self._judged(files=False)  # (a damaged spec: refused when read)
         if not record.has_damaged_fields:
             return
         from hcs_sandbox.sandbox import damage
@@ -1118,20 +1112,33 @@ class Sandbox:
             # (only its compute system id matters here: what _open_system opens)
             from hcs_sandbox.sandbox import damage
 
-            damage.refuse_system(self._db(), self._judged(), doing)
+            damage.refuse_system(self._db(), self._judged(files=False), doing)
 
-    def _judged(self, *, links: bool = False) -> Record:
+    def _judged(self, *, links: bool = False, files: bool = True) -> Record:
         """This sandbox's record as the damage rules judge it
         (:func:`hcs_sandbox.sandbox.damage.judged`: a compute system id, endpoint id or file
         that names something not the sandbox's own is damage); the same object, with
         nothing imported, when it names only its own (one comparison per field, as text).
-        ``links``: see ``judged``."""
+        ``links``, ``files``: see ``judged`` (``files`` False: only the ids are judged, for
+        the verbs that never read the file list)."""
         record = self._record
-        if not links and _names_only_its_own(record, self._directory_text):
+        if not links and _names_only_its_own(
+            record, self._directory_text, files=files, endpoint=self._endpoint_id
+        ):
             return record
         from hcs_sandbox.sandbox import damage
 
-        return damage.judged(self._db(), record, links=links)
+        return damage.judged(self._db(), record, links=links, files=files)
+
+    def _endpoint_id(self) -> str:
+        """The id the planner gives this sandbox's endpoint (``damage.own_endpoint_id``),
+        computed once per object (the id never changes)."""
+        found = self._own_endpoint
+        if found is None:
+            from hcs_sandbox.sandbox.owned import endpoint_id
+
+            found = self._own_endpoint = endpoint_id(self._record.id)
+        return found
 
     @property
     def judged_record(self) -> Record:
@@ -1841,6 +1848,7 @@ class Sandbox:
             look_up=look_up,
             wait=wait,
             folder=self._directory_text,
+            endpoint=self._endpoint_id,
         )
         if failures:
             first = failures[0]
@@ -2380,16 +2388,31 @@ def _inside(path: str | os.PathLike[str], directory: str | os.PathLike[str]) -> 
     return True
 
 
-def _names_only_its_own(record: Record, folder: Callable[[], str]) -> bool:
+def _names_only_its_own(
+    record: Record,
+    folder: Callable[[], str],
+    *,
+    files: bool = True,
+    endpoint: Callable[[], str] | None = None,
+) -> bool:
     """Cheap, with nothing imported: True when ``record`` surely names only its own things
     (the rules of :func:`hcs_sandbox.sandbox.damage.judged`, the common case): no damaged
-    field, its compute system id is its id, it lists no endpoint (an endpoint id's
-    derivation is damage.py's), and each file is its folder (``folder()``) or a plain name
-    directly in it, as text (no folder between that could be a link).  False: ask
-    ``damage.judged``."""
-    if record.has_damaged_fields or record.system_id != record.id or record.endpoint_ids:
+    field, its compute system id is its id, each endpoint id it lists is ``endpoint()``
+    (the planner's derivation, computed once per Sandbox object: review RV-foreign R2; no
+    ``endpoint``: a listed endpoint is damage.py's to judge), and (``files``) each file is
+    its folder (``folder()``) or a plain name directly in it, as text (no folder between
+    that could be a link).  False: ask ``damage.judged`` (which also knows the folder
+    reached through another spelling of the state directory)."""
+    if record.has_damaged_fields or record.system_id != record.id:
         return False
-    if not record.files:
+    if record.endpoint_ids:
+        if endpoint is None:
+            return False
+        own = endpoint()
+        for e in record.endpoint_ids:
+            if e != own and e.lower() != own:
+                return False
+    if not files or not record.files:
         return True
     directory = folder()
     start = len(directory) + 1
@@ -2543,6 +2566,7 @@ def release_resources(
     look_up: bool = True,
     wait: HeldWait | None = None,
     folder: Callable[[], str] | None = None,
+    endpoint: Callable[[], str] | None = None,
 ) -> builtins.list[Exception]:
     """Release everything a record owns: its compute system, endpoints, VM-access grants on
     files it does not own, and files (newest first). Each released item is crossed off the
@@ -2561,16 +2585,24 @@ def release_resources(
     ``prune`` run: review RV36 #1); None: one wait for this record.
 
     ``folder``: gives the record's folder as text (the caller's, when it has it; else made
-    from the store's path)."""
+    from the store's path).  ``endpoint``: gives the id the planner gives its endpoint (the
+    caller's, computed once per Sandbox object: :func:`_names_only_its_own`)."""
     import hcs_sandbox.sandbox.storage as storage_module  # (see _store)
 
     # A compute system id, endpoint id or file that names something not the sandbox's own
     # (another tool's system or endpoint, a host file outside its folder or reached through
     # a link: QA analyst F4, F5) is damage: never terminated or deleted (sandbox/damage.py).
-    if not _names_only_its_own(record, folder or (lambda: _folder_of(store, record))):
+    # Its files are acted on as this run's state directory names them (damage.local_files:
+    # ``<this state dir>/sandboxes/<id>/<rest>``), never as listed (review RV-foreign R1).
+    listed: dict[str, str] | None = None  # (the name acted on: the name listed)
+    if not _names_only_its_own(
+        record, folder or (lambda: _folder_of(store, record)), endpoint=endpoint
+    ):
         from hcs_sandbox.sandbox import damage
 
         record = damage.judged(store, record, links=True)
+        if record.files and record.damaged_field("files") is None:
+            listed = dict(zip(damage.local_files(store, record), record.files, strict=True))
     failures: builtins.list[Exception] = []
     damaged = record.has_damaged_fields
     system_id: str | None = record.system_id
@@ -2635,7 +2667,9 @@ def release_resources(
     # one file was waited for in vain, the others get one attempt each (the holder, likely
     # the same, had that long to let go of them too): storage.HeldWait.
     held = wait if wait is not None else storage_module.HeldWait()
-    owned = record.files
+    owned: tuple[str, ...] | builtins.list[str] = record.files
+    if listed is not None:
+        owned = builtins.list(listed)
     if damaged and by_id and record.damaged_field("files"):
         # Its folder by the folder convention: every file a sandbox owns is in it
         # (sandbox/damage.py); the list of them cannot be read.
@@ -2657,6 +2691,8 @@ def release_resources(
     if released and (cross_off or failures):
         # Crossed off AFTER deleting them, all in one transaction.
         try:
+            if listed is not None:
+                released = [listed.get(path, path) for path in released]
             store.remove_resources(record.id, files=released)
         except Exception as exc:
             failures.append(exc)
