@@ -674,6 +674,11 @@ class Sandbox:
             _notify(progress, "preparing the NAT network")
             network_id = network.ensure_network(bp.network_document)
             endpoint_id = str(bp.endpoint_document.get("ID"))
+            if self._own_endpoint is None and rid == self._record.id:
+                # The planner's derivation of this sandbox's id (HostFacts.for_sandbox; a
+                # test checks owned.endpoint_id agrees): the judging verbs need not make it
+                # again for this object (review RV-foreign R2).
+                self._own_endpoint = endpoint_id.lower()
             kept = None
             if not fresh and endpoint_id in self._record.endpoint_ids:
                 # A re-created persistent sandbox: stop keeps the endpoint (same id, same
@@ -1094,7 +1099,14 @@ class Sandbox:
         too (``damage.judged``); the file list is never judged here (a removal does, and
         ``inspect`` shows it): these verbs never read it, and a sound record costs one
         comparison per id (:func:`_names_only_its_own`)."""
-        record = self._judged(files=False)  # (a damaged spec: refused when read)
+        record = self._record
+        if (  # (nothing decoded, nothing imported; a damaged spec is refused when the
+            not record.has_damaged_fields  # verb reads it: Sandbox.spec)
+            and record.system_id == record.id
+            and not record.endpoint_ids
+        ):
+            return
+        record = self._judged(files=False)
         if not record.has_damaged_fields:
             return
         from hcs_sandbox.sandbox import damage
