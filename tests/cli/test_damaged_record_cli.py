@@ -787,29 +787,32 @@ def test_a_removal_that_cannot_name_the_system_but_failed_on_a_file_says_try_aga
     cli_proc: Proc, cli_env: CliEnv
 ) -> None:
     """A stopped sandbox whose id and compute system id are damaged, whose removal fails on
-    a file (here one no process may delete): nothing is attached, so removing it again once
-    the file is free works.  Its remedy said "removing it again would fail the same way"
-    for any failure (review RV65 F2); only an endpoint still attached gets that wording."""
+    a file (here one in its folder whose name is too long to delete: a file outside its
+    folder, such as /proc/version before, is never deleted now, QA analyst F4): nothing is
+    attached, so removing it again once the file is free works.  Its remedy said "removing
+    it again would fail the same way" for any failure (review RV65 F2); only an endpoint
+    still attached gets that wording."""
     made = cli_proc("run", "-d", "--name", "x", "--network", "nat")
     assert made.code == 0, made.err
     assert cli_proc("stop", "x").code == 0
+    (x,) = cli_proc("inspect", "x").json()
+    stuck = os.path.join(str(x["directory"]), "n" * 300)  # (ENAMETOOLONG: not deletable)
     _set_id(cli_env.state, "x", "upper(id)")
     _set_system_id(cli_env.state, "x", "''")
-    _set(cli_env.state, "x", "files = json_insert(files, '$[#]', '/proc/version')")
+    _set(cli_env.state, "x", f"files = json_insert(files, '$[#]', '{stuck}')")
 
     removed = cli_proc("rm", "-f", "x")
     assert removed.code != 0
     (line,) = _errors(removed)
     assert line.startswith("hcs-sandbox: error: removing sandbox 'x' stopped half way")
-    assert "/proc/version" in line
+    assert stuck in line
     assert "would fail the same way" not in line
     assert "finish it with 'hcs-sandbox rm -f x' (again)" in line
 
     _set(  # the file is free now: removing it again finishes it
         cli_env.state,
         "x",
-        "files = (SELECT json_group_array(value) FROM json_each(files) "
-        "WHERE value != '/proc/version')",
+        f"files = (SELECT json_group_array(value) FROM json_each(files) WHERE value != '{stuck}')",
     )
     again = cli_proc("rm", "-f", "x")
     assert again.code == 0, again.err

@@ -42,7 +42,7 @@ def handle(args: argparse.Namespace) -> int:
 
     def remove(sandbox: Any) -> dict[str, Any]:
         name, ident = sandbox.name, sandbox.id
-        notes = _damage_notes(sandbox.record)
+        notes = _damage_notes(sandbox.judged_record)
         try:
             with progress.running():
                 sandbox.remove(force=args.force, progress=progress)

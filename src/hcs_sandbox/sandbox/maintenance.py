@@ -235,12 +235,14 @@ class PruneReport:
         }
 
 
-def _remove_notes(record: Record) -> list[str]:
-    """:func:`hcs_sandbox.sandbox.damage.remove_notes` (nothing imported for a sound one)."""
-    if not record.has_damaged_fields:
-        return []
+def _remove_notes(store: Store, record: Record) -> list[str]:
+    """:func:`hcs_sandbox.sandbox.damage.remove_notes` of ``record`` as the damage rules
+    judge it (:func:`hcs_sandbox.sandbox.damage.judged`, as the removal did)."""
     from hcs_sandbox.sandbox import damage
 
+    record = damage.judged(store, record, links=True)
+    if not record.has_damaged_fields:
+        return []
     return damage.remove_notes(record)
 
 
@@ -331,7 +333,12 @@ def _scan(state: Path, store: Store) -> ReconcileReport:
     except errors.HcsUnavailableError:
         endpoints = []
     folders = _sandbox_folders(state)
-    records = store.list(all=True, kind=None)
+    # Each record as the damage rules judge it: a compute system id, endpoint id or file
+    # that names something not the sandbox's own is damage (damage.judged: QA analyst F4/F5),
+    # so that it is neither taken for the record's nor removed with it.
+    from hcs_sandbox.sandbox.damage import judged
+
+    records = [judged(store, r) for r in store.list(all=True, kind=None)]
 
     report = ReconcileReport(records=len(records), systems=len(systems), state_mark=store.mark)
     # Each record's compute system id; a damaged one (no GUID: it names no system) by the
@@ -523,7 +530,7 @@ def prune(
         if dry_run:
             result.systems = list(found.orphan_systems)
             result.records = found.half_made + found.gone_ephemeral
-            result.notes = [n for r in found._to_remove for n in _remove_notes(r)]
+            result.notes = [n for r in found._to_remove for n in _remove_notes(store, r)]
             result.marked_stopped = found.gone_persistent + found.restart_interrupted
             result.endpoints = list(found.orphan_endpoints)
             result.files = list(found.orphan_files)
@@ -555,7 +562,9 @@ def prune(
             except Exception as exc:
                 result.failures.append(f"{label}: {_in_brief(exc)}")
                 continue
+            notes: list[str] = []
             try:
+                notes = _remove_notes(store, current)  # (before: a link it names is still there)
                 failures = release_resources(store, current, wait=held)
                 if not failures:
                     store.delete(current.id, missing_ok=True, exact=True)
@@ -570,7 +579,7 @@ def prune(
                 result.failures.extend(f"{label}: {_in_brief(f)}" for f in failures)
                 continue
             result.records.append(label)
-            result.notes.extend(_remove_notes(current))
+            result.notes.extend(notes)
 
         for record in found._to_stop:
             try:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MARK_TAG",
     "OWNER",
+    "endpoint_id",
     "host_identity",
     "id_mark",
     "new_sandbox_id",
@@ -80,6 +81,39 @@ def id_mark(object_id: str) -> str | None:
     ):
         return None
     return text[24:]
+
+
+#: planner._PLACEHOLDER_NS (``00000000-0000-4000-8000-68637373616e``) as bytes: the
+#: namespace of the per-sandbox ids (HostFacts.for_sandbox; a test checks both agree).
+_ID_NAMESPACE = bytes.fromhex("0000000000004000800068637373616e")
+
+_ENDPOINT_IDS: dict[str, str] = {}  # endpoint_id's results (bounded: cleared when full)
+
+
+def _uuid5(namespace: bytes, name: str) -> bytes:
+    """``uuid.uuid5(UUID(bytes=namespace), name).bytes`` (RFC 4122 §4.3), as the planner
+    computes it (planner._uuid5_bytes)."""
+    import hashlib
+
+    digest = bytearray(hashlib.sha1(namespace + name.encode("utf-8")).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    return bytes(digest)
+
+
+def endpoint_id(sandbox_id: str) -> str:
+    """The id of the endpoint the planner gives sandbox ``sandbox_id`` (a canonical id):
+    ``HostFacts.for_sandbox``'s UUIDv5 of the sandbox's id, computed once per id and
+    process (here, not in the planner: the verbs that judge a record's endpoint ids,
+    sandbox/damage.py, import nothing more for it)."""
+    found = _ENDPOINT_IDS.get(sandbox_id)
+    if found is None:
+        h = _uuid5(_uuid5(_ID_NAMESPACE, sandbox_id), "endpoint").hex()
+        found = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        if len(_ENDPOINT_IDS) >= 256:
+            _ENDPOINT_IDS.clear()
+        _ENDPOINT_IDS[sandbox_id] = found
+    return found
 
 
 def host_identity() -> str:

@@ -432,6 +432,7 @@ class Sandbox:
         #: :meth:`_directory_text`); both made on first use.
         self._db_store: Store | None = None
         self._dir_text: str | None = None
+        self._own_endpoint: str | None = None  # (_endpoint_id)
         #: What this object's last start did with the logon command (``_start_logon``).
         self._logon: LogonStart | None = None
         #: The record revision this object wrote as ``stopped`` right after ITS handle saw
@@ -673,6 +674,11 @@ class Sandbox:
             _notify(progress, "preparing the NAT network")
             network_id = network.ensure_network(bp.network_document)
             endpoint_id = str(bp.endpoint_document.get("ID"))
+            if self._own_endpoint is None and rid == self._record.id:
+                # The planner's derivation of this sandbox's id (HostFacts.for_sandbox; a
+                # test checks owned.endpoint_id agrees): the judging verbs need not make it
+                # again for this object (review RV-foreign R2).
+                self._own_endpoint = endpoint_id.lower()
             kept = None
             if not fresh and endpoint_id in self._record.endpoint_ids:
                 # A re-created persistent sandbox: stop keeps the endpoint (same id, same
@@ -980,12 +986,14 @@ class Sandbox:
                 system.close()
                 self._system = None
             system_id = self._record.system_id
-            if self._record.has_damaged_fields:  # a damaged one (no GUID) is never opened:
-                # the sandbox's id instead, or refused (sandbox/damage.py)
+            if self._record.has_damaged_fields or system_id != self._record.id:
+                # A damaged one (no GUID), or one not derived from the sandbox's id (another
+                # tool's system: QA analyst F5), is never opened: the sandbox's id instead,
+                # or refused (sandbox/damage.py)
                 from hcs_sandbox.sandbox import damage
 
                 system_id = damage.refuse_system(
-                    self._db(), self._record, "reach the compute system of"
+                    self._db(), self._judged(files=False), "reach the compute system of"
                 )
             try:
                 system = ComputeSystem.open(system_id)
@@ -1086,12 +1094,24 @@ class Sandbox:
     def _refuse_damaged(self, doing: str) -> None:
         """A :class:`~hcs_sandbox.errors.StoreError` (with the remedy) when this sandbox's
         record has a damaged field and ``doing`` is a verb that starts it or works in it
-        (:func:`hcs_sandbox.sandbox.damage.refuse`: the one place that decides)."""
-        if not self._record.has_damaged_fields:  # (nothing decoded, nothing imported; a
-            return  # damaged spec is refused when the verb reads it: Sandbox.spec)
+        (:func:`hcs_sandbox.sandbox.damage.refuse`: the one place that decides).  A compute
+        system id or endpoint ids that name something not the sandbox's own are damage here
+        too (``damage.judged``); the file list is never judged here (a removal does, and
+        ``inspect`` shows it): these verbs never read it, and a sound record costs one
+        comparison per id (:func:`_names_only_its_own`)."""
+        record = self._record
+        if (  # (nothing decoded, nothing imported; a damaged spec is refused when the
+            not record.has_damaged_fields  # verb reads it: Sandbox.spec)
+            and record.system_id == record.id
+            and not record.endpoint_ids
+        ):
+            return
+        record = self._judged(files=False)
+        if not record.has_damaged_fields:
+            return
         from hcs_sandbox.sandbox import damage
 
-        damage.refuse(self._record, doing)
+        damage.refuse(record, doing)
 
     def _refuse_damaged_system(self, doing: str) -> None:
         """A :class:`~hcs_sandbox.errors.StoreError` (with the remedy) when this sandbox's
@@ -1099,10 +1119,47 @@ class Sandbox:
         which hcs-sandbox gives it, is what :meth:`_open_system` opens instead) and it says
         the sandbox may have a compute system; ``doing``: the verb
         (:func:`hcs_sandbox.sandbox.damage.refuse_system`)."""
-        if self._record.has_damaged_fields and self._record.state in _LIVE:
+        record = self._record
+        if record.state in _LIVE and (record.has_damaged_fields or record.system_id != record.id):
+            # (only its compute system id matters here: what _open_system opens)
             from hcs_sandbox.sandbox import damage
 
-            damage.refuse_system(self._db(), self._record, doing)
+            damage.refuse_system(self._db(), self._judged(files=False), doing)
+
+    def _judged(self, *, links: bool = False, files: bool = True) -> Record:
+        """This sandbox's record as the damage rules judge it
+        (:func:`hcs_sandbox.sandbox.damage.judged`: a compute system id, endpoint id or file
+        that names something not the sandbox's own is damage); the same object, with
+        nothing imported, when it names only its own (one comparison per field, as text).
+        ``links``, ``files``: see ``judged`` (``files`` False: only the ids are judged, for
+        the verbs that never read the file list)."""
+        record = self._record
+        if not links and _names_only_its_own(
+            record, self._directory_text, files=files, endpoint=self._endpoint_id
+        ):
+            return record
+        from hcs_sandbox.sandbox import damage
+
+        return damage.judged(self._db(), record, links=links, files=files)
+
+    def _endpoint_id(self) -> str:
+        """The id the planner gives this sandbox's endpoint (``damage.own_endpoint_id``),
+        computed once per object (the id never changes)."""
+        found = self._own_endpoint
+        if found is None:
+            from hcs_sandbox.sandbox.owned import endpoint_id
+
+            found = self._own_endpoint = endpoint_id(self._record.id)
+        return found
+
+    @property
+    def judged_record(self) -> Record:
+        """The record as last read (no refresh), as a removal judges it
+        (:func:`hcs_sandbox.sandbox.damage.judged`): a compute system id or endpoint id not
+        derived from the sandbox's id (another tool's) and a file outside its folder (or
+        reached through a link) are named in ``damaged`` and read as empty; the same
+        object for a record that names only its own."""
+        return self._judged(links=True)
 
     def _refuse_if_busy(self, state: str, doing: str) -> None:
         """stop/kill of a sandbox another process is creating, starting or removing: an
@@ -1698,7 +1755,7 @@ class Sandbox:
             )
         store = self._db()
         known = self._record
-        if force and known.has_damaged_fields:
+        if force and (known.has_damaged_fields or known.system_id != known.id):
             # No id names its system: the endpoint could not be deleted while it is
             # attached to it (HCN_E_ENDPOINT_ALREADY_ATTACHED, each time): refused, with the
             # remedy that works (sandbox/damage.py).
@@ -1796,7 +1853,14 @@ class Sandbox:
 
             wait = storage.HeldWait(progress=progress)
         failures = release_resources(
-            store, self._record, system=system, cross_off=False, look_up=look_up, wait=wait
+            store,
+            self._record,
+            system=system,
+            cross_off=False,
+            look_up=look_up,
+            wait=wait,
+            folder=self._directory_text,
+            endpoint=self._endpoint_id,
         )
         if failures:
             first = failures[0]
@@ -1914,14 +1978,15 @@ class Sandbox:
         ``system_id`` names no compute system to ask: the state is the recorded one, and
         no statistics; an ``id`` not in the store's form names no folder: ``directory``
         is None)."""
-        record = self._record
+        record = self._judged()  # (a value naming another tool's object: damage too)
         no_system = record.has_damaged_fields and bool(record.damaged_field("system_id"))
         if no_system:
-            self._record = record = self._db().get(record.id)  # (what refresh reads first)
+            self._record = self._db().get(record.id)  # (what refresh reads first)
+            record = self._judged()
             no_system = bool(record.damaged_field("system_id"))
         state = record.state if no_system else self.state
-        record = self._record  # (as the state's refresh read it)
-        damaged = self._damaged_fields()
+        record = self._judged()  # (as the state's refresh read it)
+        damaged = self._damaged_fields(record)
         spec_ok = "spec" not in damaged
         extra_ok = "extra" not in damaged
         extra = record.extra
@@ -1975,10 +2040,11 @@ class Sandbox:
                     info["runtime_id"] = props.get("RuntimeId")
         return info
 
-    def _damaged_fields(self) -> dict[str, str]:
-        """The record's damaged fields (:attr:`Record.damaged`), and its spec when it is
-        JSON but no valid spec (what :attr:`spec` refuses)."""
-        damaged = self._record.damaged
+    def _damaged_fields(self, record: Record) -> dict[str, str]:
+        """``record``'s damaged fields (:attr:`Record.damaged`: this sandbox's record as
+        judged), and its spec when it is JSON but no valid spec (what :attr:`spec`
+        refuses)."""
+        damaged = record.damaged
         if "spec" not in damaged:
             try:
                 _ = self.spec
@@ -2334,6 +2400,56 @@ def _inside(path: str | os.PathLike[str], directory: str | os.PathLike[str]) -> 
     return True
 
 
+def _names_only_its_own(
+    record: Record,
+    folder: Callable[[], str],
+    *,
+    files: bool = True,
+    endpoint: Callable[[], str] | None = None,
+) -> bool:
+    """Cheap, with nothing imported: True when ``record`` surely names only its own things
+    (the rules of :func:`hcs_sandbox.sandbox.damage.judged`, the common case): no damaged
+    field, its compute system id is its id, each endpoint id it lists is ``endpoint()``
+    (the planner's derivation, computed once per Sandbox object: review RV-foreign R2; no
+    ``endpoint``: a listed endpoint is damage.py's to judge), and (``files``) each file is
+    its folder (``folder()``) or a plain name directly in it, as text (no folder between
+    that could be a link).  False: ask ``damage.judged`` (which also knows the folder
+    reached through another spelling of the state directory)."""
+    if record.has_damaged_fields or record.system_id != record.id:
+        return False
+    if record.endpoint_ids:
+        if endpoint is None:
+            return False
+        own = endpoint()
+        for e in record.endpoint_ids:
+            if e != own and e.lower() != own:
+                return False
+    if not files or not record.files:
+        return True
+    directory = folder()
+    start = len(directory) + 1
+    for f in record.files:
+        if f == directory:
+            continue
+        rest = f[start:]
+        if (
+            not f.startswith(directory)
+            or f[start - 1 : start] != os.sep
+            or rest in ("", ".", "..")
+            or os.sep in rest
+            or (os.altsep is not None and os.altsep in rest)
+        ):
+            return False
+    return True
+
+
+def _folder_of(store: Store, record: Record) -> str:
+    """``record``'s folder in ``store``'s state directory (its id in the store's form)."""
+    from hcs_sandbox.sandbox import paths
+
+    return paths.sandbox_dir_text(os.path.dirname(os.fspath(store.path)), record.id)
+
+
 def _revoker(system_id: str, path: str) -> Callable[[], None]:
     def revoke() -> None:
         from hcs_sandbox.sandbox import storage
@@ -2461,6 +2577,8 @@ def release_resources(
     cross_off: bool = True,
     look_up: bool = True,
     wait: HeldWait | None = None,
+    folder: Callable[[], str] | None = None,
+    endpoint: Callable[[], str] | None = None,
 ) -> builtins.list[Exception]:
     """Release everything a record owns: its compute system, endpoints, VM-access grants on
     files it does not own, and files (newest first). Each released item is crossed off the
@@ -2476,9 +2594,27 @@ def release_resources(
     exist); ``look_up`` False: the caller has just found that it does not exist.
 
     ``wait``: the wait for files held open, shared with the caller's other deletions (one
-    ``prune`` run: review RV36 #1); None: one wait for this record."""
+    ``prune`` run: review RV36 #1); None: one wait for this record.
+
+    ``folder``: gives the record's folder as text (the caller's, when it has it; else made
+    from the store's path).  ``endpoint``: gives the id the planner gives its endpoint (the
+    caller's, computed once per Sandbox object: :func:`_names_only_its_own`)."""
     import hcs_sandbox.sandbox.storage as storage_module  # (see _store)
 
+    # A compute system id, endpoint id or file that names something not the sandbox's own
+    # (another tool's system or endpoint, a host file outside its folder or reached through
+    # a link: QA analyst F4, F5) is damage: never terminated or deleted (sandbox/damage.py).
+    # Its files are acted on as this run's state directory names them (damage.local_files:
+    # ``<this state dir>/sandboxes/<id>/<rest>``), never as listed (review RV-foreign R1).
+    listed: dict[str, str] | None = None  # (the name acted on: the name listed)
+    if not _names_only_its_own(
+        record, folder or (lambda: _folder_of(store, record)), endpoint=endpoint
+    ):
+        from hcs_sandbox.sandbox import damage
+
+        record = damage.judged(store, record, links=True)
+        if record.files and record.damaged_field("files") is None:
+            listed = dict(zip(damage.local_files(store, record), record.files, strict=True))
     failures: builtins.list[Exception] = []
     damaged = record.has_damaged_fields
     system_id: str | None = record.system_id
@@ -2543,7 +2679,9 @@ def release_resources(
     # one file was waited for in vain, the others get one attempt each (the holder, likely
     # the same, had that long to let go of them too): storage.HeldWait.
     held = wait if wait is not None else storage_module.HeldWait()
-    owned = record.files
+    owned: tuple[str, ...] | builtins.list[str] = record.files
+    if listed is not None:
+        owned = builtins.list(listed)
     if damaged and by_id and record.damaged_field("files"):
         # Its folder by the folder convention: every file a sandbox owns is in it
         # (sandbox/damage.py); the list of them cannot be read.
@@ -2565,6 +2703,8 @@ def release_resources(
     if released and (cross_off or failures):
         # Crossed off AFTER deleting them, all in one transaction.
         try:
+            if listed is not None:
+                released = [listed.get(path, path) for path in released]
             store.remove_resources(record.id, files=released)
         except Exception as exc:
             failures.append(exc)

@@ -371,6 +371,41 @@ class Record(Frozen):
                 return problem
         return None
 
+    def with_damage(self, problems: Mapping[str, str]) -> Record:
+        """This record with ``problems`` (column: what is wrong) named in :attr:`damaged`
+        too, each such column read as empty, as the store reads a damaged one (``()``; a
+        ``system_id``: ``""``): for values the store reads as sound but the sandbox layer
+        finds naming something not the sandbox's own (``hcs_sandbox.sandbox.damage.judged``:
+        a file outside its folder, a compute system or endpoint id not derived from its
+        id).  Only ``files``, ``endpoint_ids`` and ``system_id`` can be named so."""
+        found = dict(self._damage)
+        for column, problem in problems.items():
+            if column not in ("files", "endpoint_ids", "system_id"):
+                raise ValueError(f"with_damage: {column!r} cannot be named damaged")
+            found.setdefault(column, problem)
+        damage = tuple((c, found[c]) for c in _COLUMNS if c in found)
+        return _record(
+            self.id,
+            self.name,
+            self.kind,
+            self.state,
+            self._spec,
+            self._spec_text,
+            self.owner_pid,
+            self.owner_host,
+            () if "files" in problems else self.files,
+            () if "endpoint_ids" in problems else self.endpoint_ids,
+            self.labels,
+            self.persistent,
+            "" if "system_id" in problems else self.system_id,
+            self.extra,
+            self.created_at,
+            self.started_at,
+            self.updated_at,
+            self.revision,
+            damage,
+        )
+
     @property
     def spec(self) -> Any:
         """The SandboxSpec dict (decoded on first use; the same object afterwards).
