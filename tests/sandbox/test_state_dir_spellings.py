@@ -348,3 +348,32 @@ def test_an_edited_id_naming_another_state_dirs_system_is_left_alone(
 
     assert prune().failures == []
     world.assert_nothing_left()
+
+
+def test_an_edited_id_never_makes_a_listed_file_another_sandboxs(
+    world: Inspector, state_dir: Path
+) -> None:
+    """Review RV-foreign2 F1: for a record whose id was edited out of the store's form (its
+    own id upper-cased), a listed ``<elsewhere>/sandboxes/<a>/sandboxes/<b>/sandbox.vhdx``
+    was judged in sandbox a's folder and deleted in sandbox b's: b's scratch disk.  One
+    derivation decides both: it is a's (``sandboxes/<a>/sandboxes/<b>/...``), never b's."""
+    a = Sandbox.create(SandboxSpec(name="aa"))
+    b = Sandbox.create(SandboxSpec(name="bb"))
+    a.close()
+    b.close()
+    upper = a.id.upper()
+    listed = [*a.record.files, f"/elsewhere/sandboxes/{a.id}/sandboxes/{b.id}/sandbox.vhdx"]
+    _set(state_dir, "aa", "files", json.dumps(listed))
+    _set(state_dir, "aa", "id", upper)
+    close_cached_connections()
+    before = _folder_files(state_dir, b.id)
+    assert "sandbox.vhdx" in before
+    edited = Sandbox.get(upper)
+    try:
+        edited.remove(force=True)
+    finally:
+        edited.close()
+    assert _folder_files(state_dir, b.id) == before  # b's disk is b's
+    other = Sandbox.get("bb")
+    other.remove(force=True)
+    other.close()

@@ -312,28 +312,13 @@ def foreign(
     from hcs_sandbox.sandbox import paths
 
     problems: dict[str, str] = {}
-    own = record.id if conventions_apply(record) else None
+    own, mine = _own_id(store, record)
     system = record.system_id
-    if record.damaged_field("system_id") is None:
-        if own is not None:
-            mine = system.lower() == own
-        else:
-            # An id edited by hand names nothing by derivation: its compute system id is
-            # its own only when no other record names that system, it carries no other
-            # state directory's mark (owned.id_mark), and, when it is not the id in
-            # another case, when HCS says the opened system's Owner is hcs-sandbox's.
-            mine = (
-                _unclaimed(store, record)
-                and _no_other_mark(store, system)
-                and (system.lower() == record.id.lower() or _owned(system))
-            )
-            if mine and paths.is_canonical_id(system.lower()):
-                own = system.lower()  # (what its folder and endpoint were derived from)
-        if not mine:
-            problems["system_id"] = (
-                f"{_FOREIGN_SYSTEM} ({_brief(system)}), left alone: hcs-sandbox gives a "
-                "sandbox's compute system the sandbox's id"
-            )
+    if record.damaged_field("system_id") is None and not mine:
+        problems["system_id"] = (
+            f"{_FOREIGN_SYSTEM} ({_brief(system)}), left alone: hcs-sandbox gives a "
+            "sandbox's compute system the sandbox's id"
+        )
     # An id edited only in its case still names its endpoint by derivation.
     lower = record.id.lower()
     base = own if own is not None else (lower if paths.is_canonical_id(lower) else None)
@@ -369,6 +354,34 @@ def foreign(
     return problems
 
 
+def _own_id(store: Store, record: Record) -> tuple[str | None, bool]:
+    """(the id the sandbox's folder and endpoint were derived from, or None when none can be
+    told; whether its compute system id is its own).  ONE derivation for judging a record
+    (:func:`foreign`) and acting on its files (:func:`local_files`): they must agree on the
+    folder a listed file is in (review RV-foreign2 F1: an id not in the store's form judged
+    a file in one sandbox's folder and deleted it in another's)."""
+    from hcs_sandbox.sandbox import paths
+
+    own = record.id if conventions_apply(record) else None
+    system = record.system_id
+    if record.damaged_field("system_id") is not None:
+        return own, False
+    if own is not None:
+        return own, system.lower() == own
+    # An id edited by hand names nothing by derivation: its compute system id is its own
+    # only when no other record names that system, it carries no other state directory's
+    # mark (owned.id_mark), and, when it is not the id in another case, when HCS says the
+    # opened system's Owner is hcs-sandbox's.
+    mine = (
+        _unclaimed(store, record)
+        and _no_other_mark(store, system)
+        and (system.lower() == record.id.lower() or _owned(system))
+    )
+    if mine and paths.is_canonical_id(system.lower()):
+        own = system.lower()  # (what its folder and endpoint were derived from)
+    return own, mine
+
+
 def local_files(store: Store, record: Record) -> tuple[str, ...]:
     """The files ``record`` lists (judged its own: :func:`judged`) as this run's state
     directory names them: ``<anything>/sandboxes/<id>/<rest>`` is acted on as
@@ -381,7 +394,7 @@ def local_files(store: Store, record: Record) -> tuple[str, ...]:
     import os
 
     state = os.path.dirname(os.fspath(store.path))
-    own = record.id if conventions_apply(record) else None
+    own = _own_id(store, record)[0]  # (as foreign judged them)
     found = [_local(f, own, state) for f in record.files]
     local: list[str] = []
     for here in found:
