@@ -200,33 +200,29 @@ def _run_json(sandbox: Any, words: list[str], env: dict[str, str], args: argpars
     from hcs_sandbox.sandbox.guest import ExecResult, list2cmdline
 
     began = time.monotonic()
+
+    def print_partial(exc: SandboxExitedError | ExecTimeoutError, **fields: object) -> None:
+        """The object all the same, with the output until then; the guest's own code is
+        unknown (null) and ``fields`` say why; the caller then raises (the error line)."""
+        partial = ExecResult(
+            exit_code=-1,
+            stdout=exc.stdout,
+            stderr=exc.stderr,
+            duration=time.monotonic() - began,
+            command_line=list2cmdline(words),
+        ).to_dict(args.encoding or "utf-8")
+        partial.update(exit_code=None, **fields)
+        print_json(with_simulated(partial, sandbox.simulated))
+
     try:
         result = sandbox.exec(
             words, timeout=args.timeout, env=env or None, workdir=args.workdir, user=args.user
         )
     except SandboxExitedError as exc:
-        # The object all the same, with the output until then: the guest's own code is
-        # unknown (null) and "sandbox_exited" says why; then the error line, exit 125.
-        partial = ExecResult(
-            exit_code=-1,
-            stdout=exc.stdout,
-            stderr=exc.stderr,
-            duration=time.monotonic() - began,
-            command_line=list2cmdline(words),
-        ).to_dict(args.encoding or "utf-8")
-        partial.update(exit_code=None, timed_out=False, sandbox_exited=True)
-        print_json(with_simulated(partial, sandbox.simulated))
+        print_partial(exc, timed_out=False, sandbox_exited=True)  # then exit 125
         raise
     except ExecTimeoutError as exc:
-        partial = ExecResult(
-            exit_code=-1,
-            stdout=exc.stdout,
-            stderr=exc.stderr,
-            duration=time.monotonic() - began,
-            command_line=list2cmdline(words),
-        ).to_dict(args.encoding or "utf-8")
-        partial.update(exit_code=None, timed_out=True, timeout=exc.timeout, killed=exc.killed)
-        print_json(with_simulated(partial, sandbox.simulated))
+        print_partial(exc, timed_out=True, timeout=exc.timeout, killed=exc.killed)
         raise
     out = result.to_dict(args.encoding or "utf-8")
     print_json(with_simulated({**out, "timed_out": False}, sandbox.simulated))
