@@ -82,3 +82,35 @@ def test_a_failed_evidence_step_keeps_nothing_else() -> None:
     undo.push("system", lambda: done.append("system"))
     assert [f.description for f in undo.unwind()] == ["folder"]
     assert done == ["system", "record"]
+
+
+@pytest.mark.parametrize("terminate_fails", [True, False], ids=["left", "cleaned"])
+def test_the_error_says_when_prune_must_end_what_the_rollback_left(
+    sim: Any, world: Any, monkeypatch: pytest.MonkeyPatch, terminate_fails: bool
+) -> None:
+    """The user is told: when the rollback kept the record and folder for prune, the
+    error's remedy says so (and only then)."""
+    from hcs_sandbox import errors
+    from hcs_sandbox.sandbox.maintenance import prune
+
+    real = Store.update
+
+    def update(self: Store, id: str, **kwargs: Any) -> Any:
+        if kwargs.get("state") == "created":
+            raise errors.StorageError("the disk is full", remedy="free some space")
+        return real(self, id, **kwargs)
+
+    monkeypatch.setattr(Store, "update", update)
+    if terminate_fails:
+        sim.inject("HcsTerminateComputeSystem", nth=1, hresult=E_FAIL, where="call")
+    with pytest.raises(errors.StorageError) as raised:
+        Sandbox.create(SandboxSpec(name="told"))
+    sim._faults.clear()
+    monkeypatch.setattr(Store, "update", real)
+    remedy = raised.value.remedy or ""
+    assert remedy.startswith("free some space")
+    assert ("'hcs-sandbox prune' ends it" in remedy) is terminate_fails
+    assert ("'hcs-sandbox prune' ends it" in str(raised.value)) is terminate_fails
+    assert world.records() == (["told:error"] if terminate_fails else [])
+    assert prune().failures == []
+    world.assert_nothing_left()

@@ -48,7 +48,13 @@ class UndoStack:
             create_system(); undo.push("terminate system", terminate)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, kept_remedy: str | None = None) -> None:
+        #: Added to the remedy of the :class:`~hcs_sandbox.errors.HcsSandboxError` that
+        #: unwound the stack when evidence was kept for prune (:meth:`push_evidence`): the
+        #: user is told what is left and what ends it.
+        self._kept_remedy = kept_remedy
+        #: Whether an evidence step was kept (skipped or replaced) at the last unwind.
+        self.kept = False
         # (description, undo, evidence, keep): see push_evidence.
         self._steps: list[tuple[str, Callable[[], object], bool, Callable[[], object] | None]] = []
         self.failures: list[UndoError] = []
@@ -100,6 +106,7 @@ class UndoStack:
             description, undo, evidence, keep = self._steps.pop()
             if evidence and left:
                 _log.warning("rollback: kept for prune: %s (a step before it failed)", description)
+                self.kept = True
                 if keep is None:
                     continue
                 undo = keep
@@ -142,3 +149,10 @@ class UndoStack:
         except (KeyboardInterrupt, SystemExit):
             # The original exception wins; a second Ctrl+C during clean-up was recorded.
             pass
+        if self.kept and self._kept_remedy:
+            from hcs_sandbox.errors import HcsSandboxError
+
+            if isinstance(exc, HcsSandboxError):
+                exc.remedy = (
+                    f"{exc.remedy}; {self._kept_remedy}" if exc.remedy else self._kept_remedy
+                )

@@ -530,7 +530,10 @@ class Sandbox:
         from hcs_sandbox.hcs import service  # (see _store)
 
         host = service.host_identity()
-        with UndoStack() as undo:
+        with UndoStack(
+            kept_remedy="the clean-up could not end all it made (its record is left 'error'): "
+            "'hcs-sandbox prune' ends it"
+        ) as undo:
             _notify(progress, "reserving the name")
             spec_dict = spec.to_dict()
             record = _reserve(
