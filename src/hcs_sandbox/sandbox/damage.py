@@ -306,7 +306,7 @@ def foreign(
     store: Store, record: Record, *, links: bool = False, files: bool = True
 ) -> dict[str, str]:
     """The fields of ``record`` the store reads as sound that name something not the
-    sandbox's own, each with what is wrong (see the comment above :data:`_ID_NAMESPACE`)."""
+    sandbox's own, each with what is wrong (see the comment above :data:`_FOREIGN_SYSTEM`)."""
     import os
 
     from hcs_sandbox.sandbox import paths

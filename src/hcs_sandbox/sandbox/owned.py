@@ -83,16 +83,18 @@ def id_mark(object_id: str) -> str | None:
     return text[24:]
 
 
-#: planner._PLACEHOLDER_NS (``00000000-0000-4000-8000-68637373616e``) as bytes: the
-#: namespace of the per-sandbox ids (HostFacts.for_sandbox; a test checks both agree).
-_ID_NAMESPACE = bytes.fromhex("0000000000004000800068637373616e")
+#: The namespace of the per-sandbox UUIDv5 ids (``00000000-0000-4000-8000-68637373616e``,
+#: the planner's ``_PLACEHOLDER_NS``) as bytes: HostFacts.for_sandbox derives a sandbox's
+#: endpoint and adapter ids from it with :func:`uuid5_bytes`, as :func:`endpoint_id` does.
+ID_NAMESPACE = bytes.fromhex("0000000000004000800068637373616e")
 
 _ENDPOINT_IDS: dict[str, str] = {}  # endpoint_id's results (bounded: cleared when full)
 
 
-def _uuid5(namespace: bytes, name: str) -> bytes:
-    """``uuid.uuid5(UUID(bytes=namespace), name).bytes`` (RFC 4122 §4.3), as the planner
-    computes it (planner._uuid5_bytes)."""
+def uuid5_bytes(namespace: bytes, name: str) -> bytes:
+    """``uuid.uuid5(UUID(bytes=namespace), name).bytes`` (RFC 4122 §4.3: SHA-1 of the
+    namespace and the name, version 5, variant RFC 4122) without the ``UUID`` objects: the
+    one implementation, the planner's too."""
     import hashlib
 
     digest = bytearray(hashlib.sha1(namespace + name.encode("utf-8")).digest()[:16])
@@ -108,7 +110,7 @@ def endpoint_id(sandbox_id: str) -> str:
     sandbox/damage.py, import nothing more for it)."""
     found = _ENDPOINT_IDS.get(sandbox_id)
     if found is None:
-        h = _uuid5(_uuid5(_ID_NAMESPACE, sandbox_id), "endpoint").hex()
+        h = uuid5_bytes(uuid5_bytes(ID_NAMESPACE, sandbox_id), "endpoint").hex()
         found = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
         if len(_ENDPOINT_IDS) >= 256:
             _ENDPOINT_IDS.clear()

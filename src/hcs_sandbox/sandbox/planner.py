@@ -39,7 +39,6 @@ needs the HCS-internal guest connection: hcsshim issue #1327); ``Owner`` ``hcs-s
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json as _json
 import json.scanner as _json_scanner
 import ntpath
@@ -54,7 +53,8 @@ from typing import Any, Literal, get_args
 
 from hcs_sandbox.errors import SpecError
 from hcs_sandbox.sandbox import hostpath
-from hcs_sandbox.sandbox.owned import OWNER
+from hcs_sandbox.sandbox.owned import ID_NAMESPACE, OWNER
+from hcs_sandbox.sandbox.owned import uuid5_bytes as _uuid5_bytes
 from hcs_sandbox.sandbox.spec import MappedFolder, SandboxSpec
 from hcs_sandbox.schema import (
     SCHEMA_VERSION_MAP,
@@ -224,7 +224,7 @@ _HCN_ACL_SCHEMA: VersionTuple = (2, 5)  # AclPolicySetting's port/protocol field
 
 # Placeholders used by HostFacts.for_planning (clearly not real values).
 _PLACEHOLDER_NS = uuid.UUID("00000000-0000-4000-8000-68637373616e")
-_PLACEHOLDER_NS_BYTES = _PLACEHOLDER_NS.bytes
+_PLACEHOLDER_NS_BYTES = ID_NAMESPACE  # (owned.py keeps the bytes: endpoint_id derives alike)
 _PLACEHOLDER_SID = "S-1-5-21-0-0-0-1001"
 _PLACEHOLDER_PROGRAMDATA = "C:\\ProgramData"
 _PLACEHOLDER_BASE_GUID = "00000000-0000-0000-0000-000000000000"
@@ -454,15 +454,6 @@ def _plain_versions(versions: tuple[Any, ...]) -> bool:
         if type(version) is not tuple:
             return False
     return True
-
-
-def _uuid5_bytes(namespace: bytes, name: str) -> bytes:
-    """``uuid.uuid5(UUID(bytes=namespace), name).bytes`` (RFC 4122 §4.3: SHA-1 of the
-    namespace and the name, version 5, variant RFC 4122) without the ``UUID`` objects."""
-    digest = bytearray(hashlib.sha1(namespace + name.encode("utf-8")).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    return bytes(digest)
 
 
 def _uuid5_text(namespace: bytes, name: str) -> str:
