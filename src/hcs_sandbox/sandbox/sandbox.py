@@ -189,16 +189,18 @@ _REFUSED: tuple[type[errors.HcsError], ...] = (
 def _state_dir(state_dir: str | os.PathLike[str] | None) -> Path:
     from hcs_sandbox.sandbox import paths
 
-    if state_dir is not None and not isinstance(state_dir, str):
-        _check_state_dir_arg(state_dir)
+    _check_state_dir_arg(state_dir)
     return paths.ensure_state_dir(state_dir)
 
 
 def _check_state_dir_arg(state_dir: object) -> None:
     """A SpecError unless ``state_dir`` is None, a str or an ``os.PathLike`` giving a str
-    (a bare TypeError from deep in the path code before)."""
+    (a bare TypeError from deep in the path code before).  None and a str (the usual
+    cases) cost one test."""
+    if state_dir is None or isinstance(state_dir, str):
+        return
     try:
-        text = os.fspath(state_dir) if state_dir is not None else ""  # type: ignore[call-overload]
+        text = os.fspath(state_dir)  # type: ignore[call-overload]
     except TypeError:
         text = None
     if not isinstance(text, str):
@@ -494,8 +496,7 @@ class Sandbox:
         to it closes (ephemeral sandboxes of :meth:`run`, so a crashed process leaks no VM)."""
         from hcs_sandbox.sandbox import paths, storage  # (one import for both: see _store)
 
-        if state_dir is not None and not isinstance(state_dir, str):
-            _check_state_dir_arg(state_dir)  # before the spec's paths are checked against it
+        _check_state_dir_arg(state_dir)  # before the spec's paths are checked against it
         # Cheap checks first, before anything is made (even the state directory).  The
         # spec's own paths first (a missing mapped folder or base path, a mapped system
         # folder or state directory, is bad input: SpecError, exit 2), then what the host
@@ -790,8 +791,7 @@ class Sandbox:
         """
         from hcs_sandbox.sandbox import paths
 
-        if state_dir is not None and not isinstance(state_dir, str):
-            _check_state_dir_arg(state_dir)
+        _check_state_dir_arg(state_dir)
         state = paths.existing_state_dir(state_dir)
         if state is None:
             return []
@@ -818,8 +818,7 @@ class Sandbox:
                 value=name_or_id,
                 remedy="pass the name or id as a str (see them with 'hcs-sandbox ls -a')",
             )
-        if state_dir is not None and not isinstance(state_dir, str):
-            _check_state_dir_arg(state_dir)
+        _check_state_dir_arg(state_dir)
         state = paths.existing_state_dir(state_dir)
         if state is None:
             raise errors.SandboxNotFoundError(
